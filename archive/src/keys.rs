@@ -1,0 +1,489 @@
+//! Keys: the KEK keyring that wraps data keys, the data keys themselves, and the
+//! Ed25519 key that signs ledger checkpoints.
+//!
+//! Invariants:
+//! - no key material is ever formatted: `Debug` prints ids and public data only, and
+//!   errors name files and key ids, never bytes;
+//! - secret key files are created with mode 0600 and never overwritten;
+//! - a DEK is wrapped under the *current* KEK; any KEK still in the ring unwraps.
+
+use crate::id::{RecordingId, StreamName};
+use base64::{engine::general_purpose::STANDARD as B64, Engine};
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+use ring::rand::{SecureRandom, SystemRandom};
+use ring::signature::{Ed25519KeyPair, KeyPair, UnparsedPublicKey, ED25519};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use zeroize::Zeroizing;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("no keys in {0}: run `niem keys init` first")]
+    NotInitialised(PathBuf),
+    #[error("keys already exist in {0}; refusing to overwrite them")]
+    AlreadyInitialised(PathBuf),
+    #[error("cannot read or write key file {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("key file {path} is malformed: {reason}")]
+    Malformed { path: String, reason: &'static str },
+    #[error("key file {0} is readable by other users; run `chmod 600` on it")]
+    LooseMode(PathBuf),
+    #[error("the current KEK {0:?} is not in the keyring")]
+    NoCurrentKek(String),
+    #[error("data key was wrapped with KEK {0:?}, which is not in the keyring")]
+    UnknownKek(String),
+    #[error("data key for {0} does not unwrap: wrong KEK, or the key object was altered")]
+    UnwrapFailed(String),
+    #[error("public key is malformed: {0}")]
+    BadVerifierKey(&'static str),
+    #[error("system random generator failed")]
+    Random,
+}
+
+fn random<const N: usize>() -> Result<[u8; N], KeyError> {
+    let mut b = [0u8; N];
+    SystemRandom::new().fill(&mut b).map_err(|_| KeyError::Random)?;
+    Ok(b)
+}
+
+/// A stream's 256-bit data key. Zeroed on drop.
+pub struct Dek(Zeroizing<[u8; 32]>);
+
+impl Dek {
+    pub fn generate() -> Result<Self, KeyError> {
+        Ok(Self(Zeroizing::new(random()?)))
+    }
+    pub(crate) fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Dek {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Dek(..)")
+    }
+}
+
+/// A DEK sealed under a KEK: the content of `keys/<rec>/<stream>.dek`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WrappedDek {
+    pub format: String,
+    pub kek: String,
+    pub nonce: String,
+    pub sealed: String,
+}
+
+const WRAP_FORMAT: &str = "niem/dek/v1";
+
+fn dek_aad(rec: RecordingId, stream: StreamName) -> String {
+    format!("niem/dek/v1|{rec}|{stream}")
+}
+
+struct Kek {
+    key: LessSafeKey,
+}
+
+/// The key-encryption keys, by id, and which one wraps new data keys.
+pub struct Keyring {
+    keks: BTreeMap<String, Kek>,
+    current: String,
+}
+
+impl fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Keyring")
+            .field("kek_ids", &self.keks.keys().collect::<Vec<_>>())
+            .field("current", &self.current)
+            .finish()
+    }
+}
+
+impl Keyring {
+    fn from_raw(raw: BTreeMap<String, Zeroizing<Vec<u8>>>, current: String, origin: &str) -> Result<Self, KeyError> {
+        let mut keks = BTreeMap::new();
+        for (id, bytes) in raw {
+            let key = UnboundKey::new(&AES_256_GCM, &bytes)
+                .map_err(|_| KeyError::Malformed { path: format!("{origin} (KEK {id})"), reason: "a KEK is 32 bytes" })?;
+            keks.insert(id, Kek { key: LessSafeKey::new(key) });
+        }
+        if !keks.contains_key(&current) {
+            return Err(KeyError::NoCurrentKek(current));
+        }
+        Ok(Self { keks, current })
+    }
+
+    pub fn current_id(&self) -> &str {
+        &self.current
+    }
+
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.keks.keys().map(String::as_str)
+    }
+
+    /// Wraps `dek` under the current KEK, bound to its recording and stream.
+    pub fn wrap(&self, dek: &Dek, rec: RecordingId, stream: StreamName) -> Result<WrappedDek, KeyError> {
+        let kek = &self.keks[&self.current];
+        let nonce: [u8; 12] = random()?;
+        let mut buf = dek.bytes().to_vec();
+        kek.key
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(dek_aad(rec, stream)), &mut buf)
+            .map_err(|_| KeyError::Random)?;
+        Ok(WrappedDek { format: WRAP_FORMAT.into(), kek: self.current.clone(), nonce: B64.encode(nonce), sealed: B64.encode(buf) })
+    }
+
+    /// Opens a wrapped DEK with whichever KEK wrapped it.
+    pub fn unwrap(&self, w: &WrappedDek, rec: RecordingId, stream: StreamName) -> Result<Dek, KeyError> {
+        let what = format!("{rec}/{stream}");
+        if w.format != WRAP_FORMAT {
+            return Err(KeyError::UnwrapFailed(what));
+        }
+        let kek = self.keks.get(&w.kek).ok_or_else(|| KeyError::UnknownKek(w.kek.clone()))?;
+        let nonce: [u8; 12] = B64
+            .decode(&w.nonce)
+            .ok()
+            .and_then(|n| n.try_into().ok())
+            .ok_or_else(|| KeyError::UnwrapFailed(what.clone()))?;
+        let mut buf = Zeroizing::new(B64.decode(&w.sealed).map_err(|_| KeyError::UnwrapFailed(what.clone()))?);
+        let plain = kek
+            .key
+            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(dek_aad(rec, stream)), &mut buf)
+            .map_err(|_| KeyError::UnwrapFailed(what.clone()))?;
+        let bytes: [u8; 32] = plain.try_into().map_err(|_| KeyError::UnwrapFailed(what))?;
+        Ok(Dek(Zeroizing::new(bytes)))
+    }
+}
+
+/// The Ed25519 key that signs checkpoints, with its C2SP signed-note name.
+pub struct Signer {
+    pair: Ed25519KeyPair,
+    verifier: VerifierKey,
+}
+
+impl fmt::Debug for Signer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Signer({})", self.verifier)
+    }
+}
+
+impl Signer {
+    fn from_pkcs8(name: &str, pkcs8: &[u8], origin: &str) -> Result<Self, KeyError> {
+        let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8)
+            .map_err(|_| KeyError::Malformed { path: origin.into(), reason: "not an Ed25519 PKCS#8 key" })?;
+        let public: [u8; 32] = pair
+            .public_key()
+            .as_ref()
+            .try_into()
+            .map_err(|_| KeyError::Malformed { path: origin.into(), reason: "Ed25519 public key is 32 bytes" })?;
+        Ok(Self { verifier: VerifierKey::new(name, public)?, pair })
+    }
+    pub fn sign(&self, msg: &[u8]) -> [u8; 64] {
+        let mut out = [0u8; 64];
+        out.copy_from_slice(self.pair.sign(msg).as_ref());
+        out
+    }
+    pub fn verifier(&self) -> &VerifierKey {
+        &self.verifier
+    }
+}
+
+/// A C2SP signed-note verifier key: `<name>+<key hash hex>+<base64(0x01 ‖ pubkey)>`.
+/// This is the whole of what an auditor needs to check checkpoints.
+#[derive(Clone, PartialEq, Eq)]
+pub struct VerifierKey {
+    name: String,
+    key_hash: [u8; 4],
+    public: [u8; 32],
+}
+
+const ED25519_ALG: u8 = 0x01;
+
+impl VerifierKey {
+    pub fn new(name: &str, public: [u8; 32]) -> Result<Self, KeyError> {
+        if name.is_empty() || name.contains(['+', ' ', '\n', '\t']) {
+            return Err(KeyError::BadVerifierKey("name must be non-empty, without '+' or spaces"));
+        }
+        let mut h = ring::digest::Context::new(&ring::digest::SHA256);
+        h.update(name.as_bytes());
+        h.update(b"\n");
+        h.update(&[ED25519_ALG]);
+        h.update(&public);
+        let mut key_hash = [0u8; 4];
+        key_hash.copy_from_slice(&h.finish().as_ref()[..4]);
+        Ok(Self { name: name.into(), key_hash, public })
+    }
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    pub fn key_hash(&self) -> [u8; 4] {
+        self.key_hash
+    }
+    pub fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
+        UnparsedPublicKey::new(&ED25519, self.public).verify(msg, sig).is_ok()
+    }
+}
+
+impl fmt::Display for VerifierKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut data = vec![ED25519_ALG];
+        data.extend_from_slice(&self.public);
+        write!(f, "{}+{}+{}", self.name, hex::encode(self.key_hash), B64.encode(data))
+    }
+}
+impl fmt::Debug for VerifierKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "VerifierKey({self})")
+    }
+}
+
+impl std::str::FromStr for VerifierKey {
+    type Err = KeyError;
+    fn from_str(s: &str) -> Result<Self, KeyError> {
+        let mut parts = s.trim().splitn(3, '+');
+        let (Some(name), Some(hash), Some(data)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(KeyError::BadVerifierKey("expected <name>+<hash>+<key>"));
+        };
+        let data = B64.decode(data).map_err(|_| KeyError::BadVerifierKey("key is not base64"))?;
+        let public: [u8; 32] = match data.as_slice() {
+            [ED25519_ALG, rest @ ..] => rest.try_into().map_err(|_| KeyError::BadVerifierKey("Ed25519 key is 32 bytes"))?,
+            _ => return Err(KeyError::BadVerifierKey("only Ed25519 (algorithm 1) keys are supported")),
+        };
+        let key = VerifierKey::new(name, public)?;
+        if hex::encode(key.key_hash) != hash {
+            return Err(KeyError::BadVerifierKey("key hash does not match name and key"));
+        }
+        Ok(key)
+    }
+}
+
+/// Everything secret the service holds: the KEK ring and the signing key.
+#[derive(Debug)]
+pub struct Keys {
+    pub ring: Keyring,
+    pub signer: Signer,
+}
+
+/// Where keys live on disk:
+///
+/// ```text
+/// <dir>/kek/<id>.key      base64 KEK, mode 0600 (one per rotation)
+/// <dir>/kek/current       id of the KEK that wraps new data keys
+/// <dir>/signing.key       base64 PKCS#8 Ed25519 key, mode 0600
+/// <dir>/ledger.vkey       public verifier key, for auditors
+/// ```
+///
+/// Or from the environment, which wins when set: `NIEM_KEKS="<id>:<base64>,…"`,
+/// `NIEM_KEK_CURRENT=<id>`, `NIEM_SIGNING_KEY=<base64 PKCS#8>`, `NIEM_LEDGER_ORIGIN`.
+#[derive(Debug, Clone)]
+pub struct KeyDir {
+    pub dir: PathBuf,
+}
+
+impl KeyDir {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+    fn kek_dir(&self) -> PathBuf {
+        self.dir.join("kek")
+    }
+    fn signing_path(&self) -> PathBuf {
+        self.dir.join("signing.key")
+    }
+    pub fn vkey_path(&self) -> PathBuf {
+        self.dir.join("ledger.vkey")
+    }
+
+    pub fn exists(&self) -> bool {
+        self.signing_path().exists() || std::env::var_os("NIEM_SIGNING_KEY").is_some()
+    }
+
+    /// Creates a first KEK and a signing key named `origin`. Refuses to overwrite.
+    pub fn init(&self, origin: &str) -> Result<Keys, KeyError> {
+        if self.signing_path().exists() {
+            return Err(KeyError::AlreadyInitialised(self.dir.clone()));
+        }
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map_err(|_| KeyError::Random)?;
+        // Check the name before anything touches the disk.
+        let signer = Signer::from_pkcs8(origin, pkcs8.as_ref(), "new signing key")?;
+        create_dir(&self.kek_dir())?;
+        self.add_kek()?;
+        let encoded = Zeroizing::new(format!("{origin}\n{}\n", B64.encode(pkcs8.as_ref())));
+        write_secret(&self.signing_path(), encoded.as_bytes())?;
+        write_public(&self.vkey_path(), &format!("{}\n", signer.verifier()))?;
+        self.load()
+    }
+
+    /// Adds a new KEK and makes it current. Existing wrapped keys still open.
+    pub fn rotate(&self) -> Result<String, KeyError> {
+        if !self.kek_dir().join("current").exists() {
+            return Err(KeyError::NotInitialised(self.dir.clone()));
+        }
+        self.add_kek()
+    }
+
+    fn add_kek(&self) -> Result<String, KeyError> {
+        let id = format!("kek-{}", ulid::Ulid::new().to_string().to_lowercase());
+        let key = Zeroizing::new(random::<32>()?);
+        let encoded = Zeroizing::new(format!("{}\n", B64.encode(key.as_slice())));
+        write_secret(&self.kek_dir().join(format!("{id}.key")), encoded.as_bytes())?;
+        let current = self.kek_dir().join("current");
+        let tmp = self.kek_dir().join("current.tmp");
+        std::fs::write(&tmp, format!("{id}\n")).map_err(|e| io(&tmp, e))?;
+        std::fs::rename(&tmp, &current).map_err(|e| io(&current, e))?;
+        Ok(id)
+    }
+
+    /// Loads keys from the environment if set there, else from the directory.
+    pub fn load(&self) -> Result<Keys, KeyError> {
+        if let Some(signing) = std::env::var_os("NIEM_SIGNING_KEY") {
+            return load_from_env(&signing.to_string_lossy());
+        }
+        let signing_path = self.signing_path();
+        if !signing_path.exists() {
+            return Err(KeyError::NotInitialised(self.dir.clone()));
+        }
+        let text = read_secret(&signing_path)?;
+        let (origin, b64) = text
+            .trim()
+            .split_once('\n')
+            .ok_or(KeyError::Malformed { path: signing_path.display().to_string(), reason: "expected name and key lines" })?;
+        let pkcs8 = Zeroizing::new(B64.decode(b64.trim()).map_err(|_| KeyError::Malformed {
+            path: signing_path.display().to_string(),
+            reason: "key is not base64",
+        })?);
+        let signer = Signer::from_pkcs8(origin.trim(), &pkcs8, &signing_path.display().to_string())?;
+
+        let mut raw = BTreeMap::new();
+        let kek_dir = self.kek_dir();
+        let entries = std::fs::read_dir(&kek_dir).map_err(|e| io(&kek_dir, e))?;
+        for entry in entries {
+            let path = entry.map_err(|e| io(&kek_dir, e))?.path();
+            let Some(id) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".key")) else {
+                continue;
+            };
+            let text = read_secret(&path)?;
+            let bytes = B64.decode(text.trim()).map_err(|_| KeyError::Malformed {
+                path: path.display().to_string(),
+                reason: "KEK is not base64",
+            })?;
+            raw.insert(id.to_string(), Zeroizing::new(bytes));
+        }
+        let current_path = kek_dir.join("current");
+        let current = std::fs::read_to_string(&current_path).map_err(|e| io(&current_path, e))?;
+        let ring = Keyring::from_raw(raw, current.trim().to_string(), &kek_dir.display().to_string())?;
+        Ok(Keys { ring, signer })
+    }
+}
+
+fn load_from_env(signing: &str) -> Result<Keys, KeyError> {
+    let bad = |reason| KeyError::Malformed { path: "environment".into(), reason };
+    let origin = std::env::var("NIEM_LEDGER_ORIGIN").map_err(|_| bad("NIEM_LEDGER_ORIGIN must be set with NIEM_SIGNING_KEY"))?;
+    let pkcs8 = Zeroizing::new(B64.decode(signing.trim()).map_err(|_| bad("NIEM_SIGNING_KEY is not base64"))?);
+    let signer = Signer::from_pkcs8(&origin, &pkcs8, "NIEM_SIGNING_KEY")?;
+    let keks = Zeroizing::new(std::env::var("NIEM_KEKS").map_err(|_| bad("NIEM_KEKS must be set with NIEM_SIGNING_KEY"))?);
+    let mut raw = BTreeMap::new();
+    for item in keks.split(',').filter(|s| !s.trim().is_empty()) {
+        let (id, b64) = item.split_once(':').ok_or(bad("NIEM_KEKS entries are <id>:<base64>"))?;
+        raw.insert(id.trim().to_string(), Zeroizing::new(B64.decode(b64.trim()).map_err(|_| bad("a KEK in NIEM_KEKS is not base64"))?));
+    }
+    let current = std::env::var("NIEM_KEK_CURRENT").map_err(|_| bad("NIEM_KEK_CURRENT must be set with NIEM_KEKS"))?;
+    Ok(Keys { ring: Keyring::from_raw(raw, current, "NIEM_KEKS")?, signer })
+}
+
+fn io(path: &Path, source: std::io::Error) -> KeyError {
+    KeyError::Io { path: path.to_path_buf(), source }
+}
+
+fn create_dir(path: &Path) -> Result<(), KeyError> {
+    std::fs::create_dir_all(path).map_err(|e| io(path, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).map_err(|e| io(path, e))?;
+    }
+    Ok(())
+}
+
+fn write_secret(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
+    if let Some(parent) = path.parent() {
+        create_dir(parent)?;
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).map_err(|e| io(path, e))?;
+    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| io(path, e))
+}
+
+fn write_public(path: &Path, text: &str) -> Result<(), KeyError> {
+    std::fs::write(path, text).map_err(|e| io(path, e))
+}
+
+fn read_secret(path: &Path) -> Result<Zeroizing<String>, KeyError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path).map_err(|e| io(path, e))?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            return Err(KeyError::LooseMode(path.to_path_buf()));
+        }
+    }
+    std::fs::read_to_string(path).map(Zeroizing::new).map_err(|e| io(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::{RecordingId, StreamId};
+
+    #[test]
+    fn rotation_keeps_old_wraps_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let kd = KeyDir::new(dir.path());
+        let keys = kd.init("niem.test/ledger").unwrap();
+        let (rec, stream) = (RecordingId::new(), StreamName::Media(StreamId::new()));
+        let dek = Dek::generate().unwrap();
+        let old = keys.ring.wrap(&dek, rec, stream).unwrap();
+        let new_id = kd.rotate().unwrap();
+        let keys = kd.load().unwrap();
+        assert_eq!(keys.ring.current_id(), new_id);
+        assert_eq!(keys.ring.unwrap(&old, rec, stream).unwrap().bytes(), dek.bytes());
+        let new = keys.ring.wrap(&dek, rec, stream).unwrap();
+        assert_eq!(new.kek, new_id);
+        // Bound to its recording and stream: a wrapped key moved elsewhere does not open.
+        assert!(keys.ring.unwrap(&new, RecordingId::new(), stream).is_err());
+        assert!(matches!(kd.init("again"), Err(KeyError::AlreadyInitialised(_))));
+    }
+
+    #[test]
+    fn secret_files_are_private_and_debug_is_redacted() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let keys = KeyDir::new(dir.path()).init("niem.test/ledger").unwrap();
+        let mode = std::fs::metadata(dir.path().join("signing.key")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let secret = std::fs::read_to_string(dir.path().join("signing.key")).unwrap();
+        let b64 = secret.lines().nth(1).unwrap();
+        assert!(!format!("{keys:?}").contains(b64));
+    }
+
+    #[test]
+    fn verifier_key_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = KeyDir::new(dir.path()).init("niem.test/ledger").unwrap();
+        let text = keys.signer.verifier().to_string();
+        let parsed: VerifierKey = text.parse().unwrap();
+        assert_eq!(&parsed, keys.signer.verifier());
+        let sig = keys.signer.sign(b"hello");
+        assert!(parsed.verify(b"hello", &sig));
+        assert!(!parsed.verify(b"hellO", &sig));
+        let tampered = text.replacen("niem.test", "niem.evil", 1);
+        assert!(tampered.parse::<VerifierKey>().is_err());
+    }
+}

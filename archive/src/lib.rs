@@ -1,0 +1,38 @@
+//! The Niêm vault: everything that makes a recording trustworthy once it is stored.
+//!
+//! This crate owns the storage format and the proof that it is intact:
+//!
+//! - [`keys`]: the key-encryption keyring (rotating KEKs), data keys (DEKs) and the
+//!   Ed25519 ledger signing key;
+//! - [`chunk`]: the STREAM construction that seals a stream piece by piece;
+//! - [`store`]: create-only object stores (a local directory or S3) behind one trait;
+//! - [`layout`]: the one place that turns ids into object paths and back;
+//! - [`ledger`], [`merkle`] and [`checkpoint`]: the hash-chained audit log and its
+//!   C2SP signed-note checkpoints over an RFC 6962 Merkle tree;
+//! - [`vault`]: recordings, streams, chunks and seals, each committed with its
+//!   ledger entry in one catalog transaction;
+//! - [`verify`]: the verifier that both the service and `niem-audit` run.
+//!
+//! It is not a service: it knows nothing of HTTP, media formats or search, and it
+//! never sees plaintext except in memory, inside [`chunk`] and [`reader`].
+
+pub mod catalog;
+pub mod checkpoint;
+pub mod chunk;
+pub mod clock;
+pub mod id;
+pub mod keys;
+pub mod layout;
+pub mod ledger;
+pub mod manifest;
+pub mod merkle;
+pub mod mirror;
+pub mod reader;
+pub mod store;
+pub mod vault;
+pub mod verify;
+
+/// SHA-256 of `bytes` as lowercase hex, the form every hash takes in the ledger.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes))
+}

@@ -1,0 +1,262 @@
+//! The ledger mirror: copies committed entries to the store in batches and signs
+//! checkpoints over them.
+//!
+//! Invariants:
+//! - a batch object `ledger/<first>-<last>.jsonl` is written before any checkpoint
+//!   names an entry in it, and batches never overlap;
+//! - a checkpoint is written at every seal and at least every N entries or T seconds
+//!   while entries arrive; each covers every mirrored entry;
+//! - before the service appends after a restart, [`Mirror::resume`] checks that the
+//!   catalog's ledger matches what the store holds, entry by entry for the newest
+//!   batch and by Merkle root for the newest checkpoint. A catalog behind the store
+//!   or diverged from it refuses to start rather than fork the chain.
+
+use crate::catalog::{Catalog, CatalogError};
+use crate::checkpoint::{Checkpoint, CheckpointObject, FORMAT};
+use crate::clock::{format_ts, Clock};
+use crate::keys::Keys;
+use crate::layout::{ObjectKey, ObjectKind};
+use crate::ledger::{self, Entry, LedgerError};
+use crate::merkle::CompactTree;
+use crate::store::{put_idempotent, Store, StoreError};
+use bytes::Bytes;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{Mutex, Notify};
+
+#[derive(Debug, thiserror::Error)]
+pub enum MirrorError {
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the store's ledger has {store} entries but the catalog only {catalog}: the catalog is older than the store; restore it from the store instead of starting")]
+    CatalogBehind { store: u64, catalog: u64 },
+    #[error("the catalog's ledger differs from the store's at entry {seq}; refusing to fork the chain")]
+    Diverged { seq: u64 },
+    #[error("the store's newest checkpoint is not valid for this signing key: {0}")]
+    BadCheckpoint(String),
+}
+
+impl From<rusqlite::Error> for MirrorError {
+    fn from(e: rusqlite::Error) -> Self {
+        MirrorError::Catalog(CatalogError::Sql(e))
+    }
+}
+
+/// When to sign a checkpoint without being asked.
+#[derive(Debug, Clone, Copy)]
+pub struct MirrorPolicy {
+    pub every_entries: u64,
+    pub every: Duration,
+}
+
+impl Default for MirrorPolicy {
+    fn default() -> Self {
+        Self { every_entries: 1000, every: Duration::from_secs(60) }
+    }
+}
+
+struct State {
+    tree: CompactTree,
+    checkpointed: u64,
+    last_checkpoint: Instant,
+}
+
+pub struct Mirror {
+    store: Store,
+    catalog: Catalog,
+    keys: Arc<Keys>,
+    clock: Arc<dyn Clock>,
+    policy: MirrorPolicy,
+    state: Mutex<State>,
+    wake: Notify,
+}
+
+/// Entries per batch object, so that no single object grows without bound.
+const MAX_BATCH: u64 = 10_000;
+
+impl Mirror {
+    /// Checks the catalog against the store and prepares to continue the chain.
+    pub async fn resume(store: Store, catalog: Catalog, keys: Arc<Keys>, clock: Arc<dyn Clock>, policy: MirrorPolicy) -> Result<Self, MirrorError> {
+        let local = catalog.call(|c| ledger::head(c).map_err(MirrorError::from)).await?.map_or(0, |h| h + 1);
+        let objects = store.list("ledger/").await?;
+        let newest = objects
+            .iter()
+            .filter_map(|o| match ObjectKey::classify(&o.key) {
+                ObjectKind::LedgerBatch(first, last) if first <= last => Some((first, last)),
+                _ => None,
+            })
+            .max_by_key(|&(_, last)| last);
+        let mirrored = newest.map_or(0, |(_, last)| last + 1);
+        if mirrored > local {
+            return Err(MirrorError::CatalogBehind { store: mirrored, catalog: local });
+        }
+        if let Some((first, last)) = newest {
+            let body = store.get(ObjectKey::ledger_batch(first, last).as_str()).await?;
+            let theirs = parse_batch(&body, first)?;
+            let ours = catalog.call(move |c| ledger::read_range(c, first, last).map_err(MirrorError::from)).await?;
+            if let Some(seq) = first_difference(&theirs, &ours, first, last) {
+                return Err(MirrorError::Diverged { seq });
+            }
+        }
+        // Rebuild the Merkle tree over the mirrored entries, and check the newest
+        // checkpoint's root on the way past its size.
+        let checkpoint = newest_checkpoint(&store, &keys).await?;
+        let hashes: Vec<[u8; 32]> = catalog
+            .call(move |c| {
+                let mut stmt = c.prepare("SELECT hash FROM ledger WHERE seq < ?1 ORDER BY seq")?;
+                let rows = stmt.query_map([mirrored], |r| r.get::<_, Vec<u8>>(0))?;
+                rows.map(|r| r.map_err(MirrorError::from).and_then(|v| v.try_into().map_err(|_| MirrorError::Diverged { seq: 0 })))
+                    .collect()
+            })
+            .await?;
+        let mut tree = CompactTree::new();
+        let mut checkpointed = 0;
+        if let Some(cp) = &checkpoint {
+            if cp.size > mirrored {
+                return Err(MirrorError::CatalogBehind { store: cp.size, catalog: mirrored });
+            }
+            checkpointed = cp.size;
+        }
+        for h in &hashes {
+            if checkpoint.as_ref().is_some_and(|cp| cp.size == tree.size() && cp.root != tree.root()) {
+                return Err(MirrorError::Diverged { seq: tree.size().saturating_sub(1) });
+            }
+            tree.push(h);
+        }
+        if checkpoint.as_ref().is_some_and(|cp| cp.size == tree.size() && cp.root != tree.root()) {
+            return Err(MirrorError::Diverged { seq: tree.size().saturating_sub(1) });
+        }
+        catalog
+            .call(move |c| {
+                c.execute("UPDATE ledger_mirror SET mirrored = ?1, checkpointed = ?2 WHERE id = 1", [mirrored, checkpointed])
+                    .map_err(MirrorError::from)
+            })
+            .await?;
+        Ok(Self {
+            store,
+            catalog,
+            keys,
+            clock,
+            policy,
+            state: Mutex::new(State { tree, checkpointed, last_checkpoint: Instant::now() }),
+            wake: Notify::new(),
+        })
+    }
+
+    /// Tells the background loop that entries were appended.
+    pub fn notify(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Mirrors every committed entry; signs a checkpoint if forced or due.
+    pub async fn flush(&self, force_checkpoint: bool) -> Result<(), MirrorError> {
+        let mut st = self.state.lock().await;
+        let head = self.catalog.call(|c| ledger::head(c).map_err(MirrorError::from)).await?.map_or(0, |h| h + 1);
+        while st.tree.size() < head {
+            let first = st.tree.size();
+            let last = (head - 1).min(first + MAX_BATCH - 1);
+            let entries = self.catalog.call(move |c| ledger::read_range(c, first, last).map_err(MirrorError::from)).await?;
+            let mut body = String::new();
+            for e in &entries {
+                body.push_str(&e.to_line());
+                body.push('\n');
+            }
+            put_idempotent(&*self.store, &ObjectKey::ledger_batch(first, last), Bytes::from(body)).await?;
+            for e in &entries {
+                st.tree.push(&e.hash);
+            }
+            let mirrored = st.tree.size();
+            self.catalog
+                .call(move |c| c.execute("UPDATE ledger_mirror SET mirrored = ?1 WHERE id = 1", [mirrored]).map_err(MirrorError::from))
+                .await?;
+        }
+        let size = st.tree.size();
+        let due = size - st.checkpointed >= self.policy.every_entries || st.last_checkpoint.elapsed() >= self.policy.every;
+        if size > st.checkpointed && (force_checkpoint || due) {
+            let cp = Checkpoint {
+                origin: self.keys.signer.verifier().name().into(),
+                size,
+                root: st.tree.root(),
+                time: format_ts(self.clock.now()),
+            };
+            let obj = CheckpointObject { format: FORMAT.into(), note: cp.sign(&self.keys.signer) };
+            let body = serde_json::to_vec(&obj).expect("checkpoint serialises");
+            match put_idempotent(&*self.store, &ObjectKey::checkpoint(size - 1), Bytes::from(body)).await {
+                // A checkpoint of this size from before a crash: valid if it names our root.
+                Err(StoreError::AlreadyExists(key)) => {
+                    let existing = self.store.get(key.as_str()).await?;
+                    let old = Checkpoint::open_stored(&existing, self.keys.signer.verifier()).map_err(|e| MirrorError::BadCheckpoint(e.to_string()))?;
+                    if old.root != cp.root {
+                        return Err(MirrorError::Diverged { seq: size - 1 });
+                    }
+                }
+                other => other?,
+            }
+            let ts = cp.time.clone();
+            self.catalog
+                .call(move |c| {
+                    c.execute("UPDATE ledger_mirror SET checkpointed = ?1, checkpoint_ts = ?2 WHERE id = 1", rusqlite::params![size, ts])
+                        .map_err(MirrorError::from)
+                })
+                .await?;
+            st.checkpointed = size;
+            st.last_checkpoint = Instant::now();
+        }
+        Ok(())
+    }
+
+    /// Mirrors in the background until the process ends. Store errors are retried
+    /// with backoff: entries stay safe in the catalog meanwhile.
+    pub async fn run(self: Arc<Self>) {
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+            match self.flush(false).await {
+                Ok(()) => backoff = Duration::from_millis(200),
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "ledger mirror failed; will retry");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+    }
+
+    /// Number of entries mirrored to the store, and covered by the newest checkpoint.
+    pub async fn progress(&self) -> (u64, u64) {
+        let st = self.state.lock().await;
+        (st.tree.size(), st.checkpointed)
+    }
+}
+
+/// Parses a batch object's lines.
+pub fn parse_batch(body: &[u8], first: u64) -> Result<Vec<Entry>, LedgerError> {
+    let text = std::str::from_utf8(body).map_err(|_| LedgerError::Malformed { seq: first, reason: "batch is not UTF-8".into() })?;
+    text.lines().enumerate().map(|(i, line)| Entry::from_line(line, first + i as u64)).collect()
+}
+
+fn first_difference(theirs: &[Entry], ours: &[Entry], first: u64, last: u64) -> Option<u64> {
+    for seq in first..=last {
+        let i = (seq - first) as usize;
+        if theirs.get(i).map(|e| e.hash) != ours.get(i).map(|e| e.hash) {
+            return Some(seq);
+        }
+    }
+    None
+}
+
+async fn newest_checkpoint(store: &Store, keys: &Keys) -> Result<Option<Checkpoint>, MirrorError> {
+    let listed = store.list("checkpoints/").await?;
+    let Some(newest) = listed.iter().filter(|o| matches!(ObjectKey::classify(&o.key), ObjectKind::Checkpoint(_))).max_by(|a, b| a.key.cmp(&b.key)) else {
+        return Ok(None);
+    };
+    let body = store.get(&newest.key).await?;
+    Checkpoint::open_stored(&body, keys.signer.verifier()).map(Some).map_err(|e| MirrorError::BadCheckpoint(e.to_string()))
+}

@@ -1,0 +1,165 @@
+//! A store in a local directory: the embedded default, and what tests use.
+//!
+//! Durability: write to a temporary file, fsync it, `link(2)` it to its name (which
+//! fails if the name exists, so objects are never overwritten), then fsync the
+//! directory so the new name survives a crash.
+
+use super::{ObjectMeta, ObjectStore, StoreError};
+use crate::layout::ObjectKey;
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct LocalStore {
+    root: PathBuf,
+}
+
+const TMP_DIR: &str = ".tmp";
+
+impl LocalStore {
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
+        let root = root.into();
+        std::fs::create_dir_all(root.join(TMP_DIR)).map_err(|e| StoreError::io(root.display(), e))?;
+        Ok(Self { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn put_blocking(&self, key: &ObjectKey, body: &[u8]) -> Result<(), StoreError> {
+        let path = self.root.join(key.as_str());
+        let err = |e: std::io::Error| StoreError::io(key, e);
+        let parent = path.parent().ok_or_else(|| StoreError::io(key, "no parent directory"))?;
+        create_dirs_durably(&self.root, parent).map_err(err)?;
+        let tmp = self.root.join(TMP_DIR).join(ulid::Ulid::new().to_string());
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(err)?;
+        let result = f.write_all(body).and_then(|_| f.sync_all()).and_then(|_| std::fs::hard_link(&tmp, &path));
+        let _ = std::fs::remove_file(&tmp);
+        match result {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(StoreError::AlreadyExists(key.clone())),
+            Err(e) => Err(err(e)),
+            Ok(()) => sync_dir(parent).map_err(err),
+        }
+    }
+
+    fn list_blocking(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StoreError> {
+        let mut out = Vec::new();
+        // Walk only the top-level directory the prefix names, not the whole store.
+        let top = prefix.split('/').next().unwrap_or("");
+        let start = if top.is_empty() || !prefix.contains('/') { self.root.clone() } else { self.root.join(top) };
+        walk(&self.root, &start, &mut out).map_err(|e| StoreError::io(prefix, e))?;
+        out.retain(|m| m.key.starts_with(prefix));
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<ObjectMeta>) -> std::io::Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let path = entry.path();
+        let ty = entry.file_type()?;
+        if ty.is_dir() {
+            if dir == root && entry.file_name() == TMP_DIR {
+                continue;
+            }
+            walk(root, &path, out)?;
+        } else if let Ok(rel) = path.strip_prefix(root) {
+            // Keys always use '/', and a name that is not UTF-8 is still reported.
+            let key = rel.to_string_lossy().replace(std::path::MAIN_SEPARATOR, "/");
+            out.push(ObjectMeta { key, size: entry.metadata()?.len() });
+        }
+    }
+    Ok(())
+}
+
+/// Creates `dir` and any missing parents under `root`, fsyncing each parent so the
+/// new directory entries are durable before an object is linked into them.
+fn create_dirs_durably(root: &Path, dir: &Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        if parent != root {
+            create_dirs_durably(root, parent)?;
+        }
+        match std::fs::create_dir(dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
+            _ => {}
+        }
+        sync_dir(parent)?;
+    }
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Objects are read only by key strings that came from a listing or from
+/// [`ObjectKey`]; anything that could climb out of the root is refused.
+fn safe_path(root: &Path, key: &str) -> Result<PathBuf, StoreError> {
+    if key.is_empty() || key.split('/').any(|p| p.is_empty() || p == "." || p == "..") || key.contains('\0') {
+        return Err(StoreError::NotFound(key.to_string()));
+    }
+    Ok(root.join(key))
+}
+
+impl ObjectStore for LocalStore {
+    fn describe(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    fn put_new<'a>(&'a self, key: &'a ObjectKey, body: Bytes) -> BoxFuture<'a, Result<(), StoreError>> {
+        let this = self.clone();
+        let key = key.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || this.put_blocking(&key, &body))
+                .await
+                .map_err(|e| StoreError::io("put", e))?
+        })
+    }
+
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Bytes, StoreError>> {
+        Box::pin(async move {
+            let path = safe_path(&self.root, key)?;
+            let key = key.to_string();
+            tokio::task::spawn_blocking(move || match std::fs::read(&path) {
+                Ok(b) => Ok(Bytes::from(b)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(StoreError::NotFound(key)),
+                Err(e) => Err(StoreError::io(key, e)),
+            })
+            .await
+            .map_err(|e| StoreError::io("get", e))?
+        })
+    }
+
+    fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<ObjectMeta>, StoreError>> {
+        let this = self.clone();
+        let prefix = prefix.to_string();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || this.list_blocking(&prefix))
+                .await
+                .map_err(|e| StoreError::io("list", e))?
+        })
+    }
+
+    fn delete<'a>(&'a self, key: &'a ObjectKey) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let path = self.root.join(key.as_str());
+            match tokio::fs::remove_file(&path).await {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(StoreError::io(key, e)),
+            }
+        })
+    }
+}

@@ -1,0 +1,567 @@
+//! The verifier: proves a store intact with read access and the public key only.
+//! `niem-audit verify` and the service's own checks run this same code.
+//!
+//! What it checks:
+//! 1. the ledger batches cover entries 0..n with no gap or overlap, and every entry
+//!    hashes correctly and links to the one before;
+//! 2. every checkpoint is signed by the key, names the entry count it covers, matches
+//!    the RFC 6962 root of the entries up to there, and time only moves forward;
+//! 3. a checkpoint the auditor saved earlier is extended by the current ledger (no
+//!    rollback, no fork);
+//! 4. replaying the ledger gives, per recording, the objects that must exist: each
+//!    chunk with its length and SHA-256, each wrapped key, the sealed manifest; every
+//!    object is compared with that, and anything missing or extra is reported.
+
+use crate::checkpoint::Checkpoint;
+use crate::id::{RecordingId, StreamId, StreamName};
+use crate::keys::VerifierKey;
+use crate::layout::{ObjectKey, ObjectKind};
+use crate::ledger::{Entry, ZERO};
+use crate::manifest::{Manifest, StreamState};
+use crate::merkle::CompactTree;
+use crate::mirror::parse_batch;
+use crate::store::{ObjectMeta, Store, StoreError};
+use futures::StreamExt;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// What was found about one object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "verdict", content = "reason", rename_all = "lowercase")]
+pub enum Verdict {
+    Valid,
+    /// Not yet covered by the ledger, in a recording that is still open: expected
+    /// while the service is writing; not a failure.
+    Pending(String),
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub object: String,
+    pub kind: &'static str,
+    #[serde(flatten)]
+    pub verdict: Verdict,
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Report {
+    pub store: String,
+    pub findings: Vec<Finding>,
+    /// Problems that are not about one object: gaps, truncation, rollback, forks.
+    pub problems: Vec<String>,
+    pub entries: u64,
+    pub checkpoints: u64,
+    pub newest_checkpoint_size: Option<u64>,
+    pub newest_checkpoint_time: Option<String>,
+    /// Entries after the newest checkpoint: not yet signed.
+    pub unsigned_entries: u64,
+    pub recordings_sealed: u64,
+    pub recordings_open: u64,
+    pub bytes_hashed: u64,
+}
+
+impl Report {
+    pub fn intact(&self) -> bool {
+        self.problems.is_empty() && !self.findings.iter().any(|f| matches!(f.verdict, Verdict::Invalid(_)))
+    }
+
+    /// (valid, invalid, pending) per kind of object.
+    pub fn counts(&self) -> BTreeMap<&'static str, (u64, u64, u64)> {
+        let mut out = BTreeMap::new();
+        for f in &self.findings {
+            let c = out.entry(f.kind).or_insert((0, 0, 0));
+            match f.verdict {
+                Verdict::Valid => c.0 += 1,
+                Verdict::Invalid(_) => c.1 += 1,
+                Verdict::Pending(_) => c.2 += 1,
+            }
+        }
+        out
+    }
+
+    fn object(&mut self, object: impl Into<String>, kind: &'static str, verdict: Verdict) {
+        self.findings.push(Finding { object: object.into(), kind, verdict });
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("cannot read the store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Progress reports: bytes hashed so far, of how many.
+pub type Progress = Arc<dyn Fn(u64, u64) + Send + Sync>;
+
+#[derive(Clone, Default)]
+pub struct Options {
+    /// A checkpoint saved earlier; the ledger must extend it.
+    pub trusted: Option<Checkpoint>,
+    /// Objects fetched and hashed at once.
+    pub parallelism: usize,
+    pub progress: Option<Progress>,
+}
+
+/// What the ledger says must be in the store for one recording.
+#[derive(Debug, Default, Clone)]
+pub struct Expected {
+    pub started: bool,
+    pub sealed: Option<String>,
+    pub shredded: bool,
+    pub streams: BTreeMap<StreamId, ExpectedStream>,
+    pub transcript: Option<ExpectedObject>,
+    pub transcript_key: Option<String>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ExpectedStream {
+    pub key_sha256: String,
+    pub chunks: Vec<ExpectedObject>,
+    pub closed: Option<(StreamState, u64)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectedObject {
+    pub len: u64,
+    pub sha256: String,
+}
+
+/// Replays ledger entries into what the store must hold, per recording. Entries
+/// that contradict the lifecycle are returned as problems.
+pub fn replay<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> (HashMap<RecordingId, Expected>, Vec<String>) {
+    let mut recs: HashMap<RecordingId, Expected> = HashMap::new();
+    let mut problems = Vec::new();
+    for e in entries {
+        if let Err(p) = apply(&mut recs, e) {
+            problems.push(format!("ledger entry {} ({}): {p}", e.seq, e.action));
+        }
+    }
+    (recs, problems)
+}
+
+fn parse_subject(subject: &str) -> Option<(RecordingId, Option<StreamName>)> {
+    let rest = subject.strip_prefix("recording/")?;
+    match rest.split_once('/') {
+        None => Some((rest.parse().ok()?, None)),
+        Some((rec, stream)) => Some((rec.parse().ok()?, Some(stream.parse().ok()?))),
+    }
+}
+
+fn field<'a>(e: &'a Entry, name: &str) -> Result<&'a serde_json::Value, String> {
+    e.data.get(name).ok_or_else(|| format!("data lacks {name:?}"))
+}
+fn str_field(e: &Entry, name: &str) -> Result<String, String> {
+    field(e, name)?.as_str().map(String::from).ok_or_else(|| format!("{name:?} is not a string"))
+}
+fn u64_field(e: &Entry, name: &str) -> Result<u64, String> {
+    field(e, name)?.as_u64().ok_or_else(|| format!("{name:?} is not a number"))
+}
+
+fn apply(recs: &mut HashMap<RecordingId, Expected>, e: &Entry) -> Result<(), String> {
+    let Some((rec, stream)) = parse_subject(&e.subject) else {
+        return Ok(()); // not about a recording
+    };
+    let media = |s: Option<StreamName>| match s {
+        Some(StreamName::Media(id)) => Ok(id),
+        _ => Err("subject names no media stream".to_string()),
+    };
+    match e.action.as_str() {
+        "recording.started" => {
+            let r = recs.entry(rec).or_default();
+            if r.started {
+                return Err("recording started twice".into());
+            }
+            r.started = true;
+        }
+        "stream.opened" => {
+            let r = open_recording(recs, rec)?;
+            let id = media(stream)?;
+            if r.streams.contains_key(&id) {
+                return Err("stream opened twice".into());
+            }
+            r.streams.insert(id, ExpectedStream { key_sha256: str_field(e, "key_sha256")?, ..Default::default() });
+        }
+        "chunk.stored" => {
+            let s = open_stream(recs, rec, media(stream)?)?;
+            let index = u64_field(e, "index")?;
+            if index != s.chunks.len() as u64 {
+                return Err(format!("chunk {index} stored where chunk {} belongs", s.chunks.len()));
+            }
+            s.chunks.push(ExpectedObject { len: u64_field(e, "len")?, sha256: str_field(e, "sha256")? });
+        }
+        "stream.closed" => {
+            let s = open_stream(recs, rec, media(stream)?)?;
+            let state = StreamState::parse(&str_field(e, "state")?).ok_or("unknown stream state")?;
+            if u64_field(e, "chunks")? != s.chunks.len() as u64 {
+                return Err("closed with a chunk count that differs from the chunks stored".into());
+            }
+            s.closed = Some((state, u64_field(e, "length")?));
+        }
+        "recording.sealed" => {
+            let r = open_recording(recs, rec)?;
+            if r.streams.values().any(|s| s.closed.is_none()) {
+                return Err("sealed while a stream was open".into());
+            }
+            r.sealed = Some(str_field(e, "manifest_sha256")?);
+        }
+        "transcript.stored" => {
+            let r = recs.get_mut(&rec).filter(|r| r.sealed.is_some()).ok_or("transcript for a recording that is not sealed")?;
+            r.transcript = Some(ExpectedObject { len: u64_field(e, "len")?, sha256: str_field(e, "sha256")? });
+            r.transcript_key = Some(str_field(e, "key_sha256")?);
+        }
+        "recording.shredded" => {
+            let r = recs.get_mut(&rec).filter(|r| r.sealed.is_some()).ok_or("shred of a recording that is not sealed")?;
+            r.shredded = true;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn open_recording(recs: &mut HashMap<RecordingId, Expected>, rec: RecordingId) -> Result<&mut Expected, String> {
+    match recs.get_mut(&rec) {
+        Some(r) if r.sealed.is_some() => Err("recording changed after it was sealed".into()),
+        Some(r) => Ok(r),
+        None => Err("recording was never started".into()),
+    }
+}
+
+fn open_stream(recs: &mut HashMap<RecordingId, Expected>, rec: RecordingId, id: StreamId) -> Result<&mut ExpectedStream, String> {
+    let s = open_recording(recs, rec)?.streams.get_mut(&id).ok_or("stream was never opened")?;
+    if s.closed.is_some() {
+        return Err("stream changed after it was closed".into());
+    }
+    Ok(s)
+}
+
+/// Verifies a whole store.
+pub async fn verify_store(store: &Store, key: &VerifierKey, opts: Options) -> Result<Report, VerifyError> {
+    let mut report = Report { store: store.describe(), ..Default::default() };
+    let listing = store.list("").await?;
+    let entries = check_ledger(store, key, &opts, &listing, &mut report).await?;
+    let (expected, problems) = replay(&entries);
+    report.problems.extend(problems);
+    for r in expected.values() {
+        if r.sealed.is_some() {
+            report.recordings_sealed += 1;
+        } else {
+            report.recordings_open += 1;
+        }
+    }
+    let content: Vec<ObjectMeta> = listing
+        .into_iter()
+        .filter(|o| !matches!(ObjectKey::classify(&o.key), ObjectKind::LedgerBatch(..) | ObjectKind::Checkpoint(_)))
+        .collect();
+    check_objects(store, &expected, content, &opts, &mut report).await;
+    Ok(report)
+}
+
+/// Verifies one recording's objects against the given ledger entries (the service
+/// passes its catalog's entries; the auditor's path is [`verify_store`]).
+pub async fn verify_recording(store: &Store, rec: RecordingId, entries: &[Entry]) -> Result<Report, VerifyError> {
+    let mut report = Report { store: store.describe(), entries: entries.len() as u64, ..Default::default() };
+    let (expected, problems) = replay(entries);
+    report.problems.extend(problems);
+    let mut listing = store.list(&format!("recordings/{rec}/")).await?;
+    listing.extend(store.list(&format!("keys/{rec}/")).await?);
+    check_objects(store, &expected, listing, &Options { parallelism: 4, ..Default::default() }, &mut report).await;
+    Ok(report)
+}
+
+async fn check_ledger(store: &Store, key: &VerifierKey, opts: &Options, listing: &[ObjectMeta], report: &mut Report) -> Result<Vec<Entry>, VerifyError> {
+    let mut batches: Vec<(u64, u64, &ObjectMeta)> = Vec::new();
+    let mut checkpoints: Vec<(u64, &ObjectMeta)> = Vec::new();
+    for o in listing {
+        match ObjectKey::classify(&o.key) {
+            ObjectKind::LedgerBatch(first, last) => batches.push((first, last, o)),
+            ObjectKind::Checkpoint(seq) => checkpoints.push((seq, o)),
+            _ => {}
+        }
+    }
+    batches.sort_by_key(|&(first, last, _)| (first, last));
+
+    // Entries, in order, each checked against its predecessor.
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut prev = ZERO;
+    for (first, last, obj) in batches {
+        let next = entries.len() as u64;
+        if first < next {
+            report.object(&obj.key, "ledger", Verdict::Invalid(format!("overlaps entries already covered up to {}", next - 1)));
+            continue;
+        }
+        if first > next {
+            report.problems.push(format!("gap: ledger entries {next}..={} are missing (no batch covers them)", first - 1));
+            break;
+        }
+        let body = store.get(&obj.key).await?;
+        let parsed = match parse_batch(&body, first) {
+            Ok(p) => p,
+            Err(e) => {
+                report.object(&obj.key, "ledger", Verdict::Invalid(e.to_string()));
+                break;
+            }
+        };
+        if parsed.len() as u64 != last - first + 1 {
+            report.object(&obj.key, "ledger", Verdict::Invalid(format!("named for {} entries, holds {}", last - first + 1, parsed.len())));
+        }
+        let mut verdict = Verdict::Valid;
+        for (i, e) in parsed.into_iter().enumerate() {
+            if let Err(err) = e.check(first + i as u64, &prev) {
+                if verdict == Verdict::Valid {
+                    verdict = Verdict::Invalid(err.to_string());
+                }
+            }
+            prev = e.hash;
+            entries.push(e);
+        }
+        report.object(&obj.key, "ledger", verdict);
+        if entries.len() as u64 != last + 1 {
+            break; // a short batch leaves a gap; later batches cannot link
+        }
+    }
+    report.entries = entries.len() as u64;
+
+    // Merkle roots at every checkpointed size.
+    let mut signed: Vec<(u64, Checkpoint, &ObjectMeta)> = Vec::new();
+    for (seq, obj) in checkpoints {
+        let body = store.get(&obj.key).await?;
+        match Checkpoint::open_stored(&body, key) {
+            Err(e) => report.object(&obj.key, "checkpoint", Verdict::Invalid(e.to_string())),
+            Ok(cp) if cp.size != seq + 1 => {
+                report.object(&obj.key, "checkpoint", Verdict::Invalid(format!("named for entry {seq} but covers {} entries", cp.size)))
+            }
+            Ok(cp) => signed.push((seq, cp, obj)),
+        }
+    }
+    signed.sort_by_key(|(seq, ..)| *seq);
+    let mut want: BTreeMap<u64, [u8; 32]> = BTreeMap::new();
+    for (_, cp, _) in &signed {
+        want.insert(cp.size, [0; 32]);
+    }
+    if let Some(t) = &opts.trusted {
+        want.insert(t.size, [0; 32]);
+    }
+    let mut tree = CompactTree::new();
+    for e in &entries {
+        tree.push(&e.hash);
+        if let Some(root) = want.get_mut(&tree.size()) {
+            *root = tree.root();
+        }
+    }
+    let total = entries.len() as u64;
+    let mut last_time = String::new();
+    for (_, cp, obj) in &signed {
+        let verdict = if cp.size > total {
+            report.problems.push(format!(
+                "ledger truncated: checkpoint {} names {} entries, the store holds {total}",
+                obj.key, cp.size
+            ));
+            Verdict::Valid
+        } else if want[&cp.size] != cp.root {
+            Verdict::Invalid(format!("signed root does not match ledger entries 0..{}: entries were rewritten", cp.size))
+        } else if cp.time < last_time {
+            Verdict::Invalid(format!("time {} is earlier than the checkpoint before it", cp.time))
+        } else {
+            Verdict::Valid
+        };
+        last_time = cp.time.clone();
+        report.object(&obj.key, "checkpoint", verdict);
+    }
+    report.checkpoints = signed.len() as u64;
+    if let Some((_, newest, _)) = signed.last() {
+        report.newest_checkpoint_size = Some(newest.size);
+        report.newest_checkpoint_time = Some(newest.time.clone());
+        report.unsigned_entries = total.saturating_sub(newest.size);
+    } else {
+        report.unsigned_entries = total;
+        if total > 0 {
+            report.problems.push("no valid checkpoint signs any of the ledger".into());
+        }
+    }
+    if let Some(t) = &opts.trusted {
+        if t.size > total {
+            report.problems.push(format!(
+                "rollback: the trusted checkpoint ({}) names {} entries, the store holds only {total}",
+                t.time, t.size
+            ));
+        } else if want[&t.size] != t.root {
+            report.problems.push(format!("fork: the ledger's first {} entries differ from the trusted checkpoint ({})", t.size, t.time));
+        }
+    }
+    Ok(entries)
+}
+
+/// A content object to fetch and hash, with what it must be.
+struct Job {
+    key: String,
+    kind: &'static str,
+    expected: ExpectedObject,
+}
+
+async fn check_objects(store: &Store, expected: &HashMap<RecordingId, Expected>, listing: Vec<ObjectMeta>, opts: &Options, report: &mut Report) {
+    let mut jobs = Vec::new();
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for o in &listing {
+        seen.insert(o.key.clone());
+        let kind = ObjectKey::classify(&o.key);
+        match classify_against(expected, kind, o) {
+            Ok(Some(exp)) => jobs.push(Job { key: o.key.clone(), kind: kind.label(), expected: exp }),
+            Ok(None) => {}
+            Err(verdict) => report.object(&o.key, kind.label(), verdict),
+        }
+    }
+    // Everything the ledger says must exist.
+    let mut recs: Vec<_> = expected.iter().collect();
+    recs.sort_by_key(|(id, _)| **id);
+    for (&rec, r) in recs {
+        if r.shredded {
+            continue; // lawful deletion is judged by the retention rules
+        }
+        let mut must = Vec::new();
+        for (&sid, s) in &r.streams {
+            must.push((ObjectKey::dek(rec, StreamName::Media(sid)), "key"));
+            for i in 0..s.chunks.len() as u32 {
+                must.push((ObjectKey::chunk(rec, sid, i), "chunk"));
+            }
+        }
+        if r.sealed.is_some() {
+            must.push((ObjectKey::manifest(rec), "manifest"));
+        }
+        if r.transcript.is_some() {
+            must.push((ObjectKey::transcript(rec), "transcript"));
+            must.push((ObjectKey::dek(rec, StreamName::Transcript), "key"));
+        }
+        for (key, kind) in must {
+            if !seen.contains(key.as_str()) {
+                report.object(key.as_str(), kind, Verdict::Invalid("missing: the ledger records it, the store does not have it".into()));
+            }
+        }
+    }
+    // Fetch and hash in parallel.
+    let total: u64 = jobs.iter().map(|j| j.expected.len).sum();
+    let done = Arc::new(AtomicU64::new(0));
+    let parallelism = opts.parallelism.max(1);
+    let results: Vec<(Job, Result<Option<Vec<u8>>, String>)> = futures::stream::iter(jobs)
+        .map(|job| {
+            let store = store.clone();
+            let done = done.clone();
+            let progress = opts.progress.clone();
+            async move {
+                let result = match store.get(&job.key).await {
+                    Err(e) => Err(e.to_string()),
+                    Ok(body) => {
+                        let keep = job.kind == "manifest";
+                        tokio::task::spawn_blocking(move || (crate::sha256_hex(&body), keep.then(|| body.to_vec())))
+                            .await
+                            .map_err(|e| e.to_string())
+                            .and_then(|(sha, body)| {
+                                if sha == job.expected.sha256 {
+                                    Ok(body)
+                                } else {
+                                    Err(format!("content differs from the ledger: sha256 {sha}, ledger says {}", job.expected.sha256))
+                                }
+                            })
+                    }
+                };
+                let so_far = done.fetch_add(job.expected.len, Ordering::Relaxed) + job.expected.len;
+                if let Some(p) = progress {
+                    p(so_far, total);
+                }
+                (job, result)
+            }
+        })
+        .buffer_unordered(parallelism)
+        .collect()
+        .await;
+    report.bytes_hashed += total;
+    for (job, result) in results {
+        let verdict = match result {
+            Err(reason) => Verdict::Invalid(reason),
+            Ok(Some(body)) => check_manifest(expected, &job.key, &body),
+            Ok(None) => Verdict::Valid,
+        };
+        report.object(job.key, job.kind, verdict);
+    }
+    report.findings.sort_by(|a, b| a.object.cmp(&b.object));
+}
+
+/// Decides what one listed object must be. `Ok(Some)` = hash it against this;
+/// `Ok(None)` = nothing to check; `Err` = already judged.
+fn classify_against(expected: &HashMap<RecordingId, Expected>, kind: ObjectKind, o: &ObjectMeta) -> Result<Option<ExpectedObject>, Verdict> {
+    let unledgered = || Verdict::Invalid("not in the ledger: a stray or unrecorded object".into());
+    let size_check = |exp: ExpectedObject| {
+        if exp.len != o.size {
+            Err(Verdict::Invalid(format!("length {} differs from the ledger's {}", o.size, exp.len)))
+        } else {
+            Ok(Some(exp))
+        }
+    };
+    match kind {
+        ObjectKind::Chunk(rec, sid, i) => {
+            let r = expected.get(&rec).ok_or_else(unledgered)?;
+            match r.streams.get(&sid).and_then(|s| s.chunks.get(i as usize)) {
+                Some(exp) => size_check(exp.clone()),
+                None if r.shredded => Ok(None),
+                None if r.sealed.is_none() && r.streams.get(&sid).is_some_and(|s| s.closed.is_none()) => {
+                    Err(Verdict::Pending("stored; its ledger entry is not yet in the store".into()))
+                }
+                None => Err(unledgered()),
+            }
+        }
+        ObjectKind::Dek(rec, StreamName::Media(sid)) => {
+            let r = expected.get(&rec).ok_or_else(unledgered)?;
+            match r.streams.get(&sid) {
+                Some(s) => Ok(Some(ExpectedObject { len: o.size, sha256: s.key_sha256.clone() })),
+                None if r.sealed.is_none() => Err(Verdict::Pending("stored; its stream is not yet in the ledger".into())),
+                None => Err(unledgered()),
+            }
+        }
+        ObjectKind::Dek(rec, StreamName::Transcript) => {
+            let sha = expected.get(&rec).and_then(|r| r.transcript_key.clone()).ok_or_else(unledgered)?;
+            Ok(Some(ExpectedObject { len: o.size, sha256: sha }))
+        }
+        ObjectKind::Transcript(rec) => {
+            let exp = expected.get(&rec).and_then(|r| r.transcript.clone()).ok_or_else(unledgered)?;
+            size_check(exp)
+        }
+        ObjectKind::Manifest(rec) => {
+            let sha = expected.get(&rec).and_then(|r| r.sealed.clone()).ok_or_else(|| Verdict::Invalid("manifest of a recording the ledger does not show sealed".into()))?;
+            Ok(Some(ExpectedObject { len: o.size, sha256: sha }))
+        }
+        ObjectKind::LedgerBatch(..) | ObjectKind::Checkpoint(_) => Ok(None),
+        ObjectKind::Unknown => Err(Verdict::Invalid("stray object: not part of the storage format".into())),
+    }
+}
+
+/// A manifest whose hash matched must also agree with the ledger in every detail.
+fn check_manifest(expected: &HashMap<RecordingId, Expected>, key: &str, body: &[u8]) -> Verdict {
+    let m = match Manifest::from_bytes(body) {
+        Ok(m) => m,
+        Err(e) => return Verdict::Invalid(e),
+    };
+    let ObjectKind::Manifest(rec) = ObjectKey::classify(key) else {
+        return Verdict::Invalid("not a manifest path".into());
+    };
+    if m.recording != rec {
+        return Verdict::Invalid(format!("describes recording {}, stored under {rec}", m.recording));
+    }
+    let Some(r) = expected.get(&rec) else {
+        return Verdict::Invalid("recording is not in the ledger".into());
+    };
+    if m.streams.len() != r.streams.len() {
+        return Verdict::Invalid(format!("lists {} streams, the ledger {}", m.streams.len(), r.streams.len()));
+    }
+    for s in &m.streams {
+        let Some(e) = r.streams.get(&s.id) else {
+            return Verdict::Invalid(format!("lists stream {} that the ledger does not", s.id));
+        };
+        let chunks: Vec<ExpectedObject> = s.chunks.iter().map(|c| ExpectedObject { len: c.len, sha256: c.sha256.clone() }).collect();
+        if chunks != e.chunks || s.key_sha256 != e.key_sha256 || Some((s.state, s.length)) != e.closed {
+            return Verdict::Invalid(format!("stream {} differs from its ledger entries", s.id));
+        }
+    }
+    Verdict::Valid
+}
