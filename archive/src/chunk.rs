@@ -79,6 +79,16 @@ impl StreamKey {
             .expect("chunk within AES-GCM size limit");
     }
 
+    /// Seals one whole piece and hashes the result: the unit of work a pipeline
+    /// hands to a blocking thread.
+    pub fn seal_piece(&self, index: u32, last: bool, mut bytes: Vec<u8>) -> SealedPiece {
+        let plaintext_len = bytes.len() as u64;
+        bytes.reserve_exact(TAG_LEN);
+        self.seal(index, last, &mut bytes);
+        let sha256 = crate::sha256_hex(&bytes);
+        SealedPiece { index, last, plaintext_len, bytes, sha256 }
+    }
+
     /// Opens piece `index` in place, leaving the plaintext in `buf`.
     pub fn open(&self, index: u32, last: bool, buf: &mut Vec<u8>) -> Result<(), ChunkError> {
         let len = self
@@ -199,11 +209,8 @@ impl Sealer {
     fn seal_pending(&mut self, last: bool) -> Result<SealedPiece, ChunkError> {
         let index = self.next_index;
         self.next_index = index.checked_add(1).ok_or(ChunkError::TooManyChunks)?;
-        let mut bytes = std::mem::replace(&mut self.pending, Vec::with_capacity(self.chunk_size + TAG_LEN));
-        let plaintext_len = bytes.len() as u64;
-        self.key.seal(index, last, &mut bytes);
-        let sha256 = crate::sha256_hex(&bytes);
-        Ok(SealedPiece { index, last, plaintext_len, bytes, sha256 })
+        let bytes = std::mem::replace(&mut self.pending, Vec::with_capacity(self.chunk_size + TAG_LEN));
+        Ok(self.key.seal_piece(index, last, bytes))
     }
 }
 

@@ -125,18 +125,34 @@ impl Keyring {
 
     /// Wraps `dek` under the current KEK, bound to its recording and stream.
     pub fn wrap(&self, dek: &Dek, rec: RecordingId, stream: StreamName) -> Result<WrappedDek, KeyError> {
-        let kek = &self.keks[&self.current];
-        let nonce: [u8; 12] = random()?;
-        let mut buf = dek.bytes().to_vec();
-        kek.key
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(dek_aad(rec, stream)), &mut buf)
-            .map_err(|_| KeyError::Random)?;
-        Ok(WrappedDek { format: WRAP_FORMAT.into(), kek: self.current.clone(), nonce: B64.encode(nonce), sealed: B64.encode(buf) })
+        self.wrap_bound(dek, dek_aad(rec, stream))
     }
 
     /// Opens a wrapped DEK with whichever KEK wrapped it.
     pub fn unwrap(&self, w: &WrappedDek, rec: RecordingId, stream: StreamName) -> Result<Dek, KeyError> {
-        let what = format!("{rec}/{stream}");
+        self.unwrap_bound(w, dek_aad(rec, stream), format!("{rec}/{stream}"))
+    }
+
+    /// Wraps the key that seals a resumable upload's tails, bound to the upload.
+    pub fn wrap_upload_key(&self, dek: &Dek, upload: &str) -> Result<WrappedDek, KeyError> {
+        self.wrap_bound(dek, format!("niem/upload-key/v1|{upload}"))
+    }
+
+    pub fn unwrap_upload_key(&self, w: &WrappedDek, upload: &str) -> Result<Dek, KeyError> {
+        self.unwrap_bound(w, format!("niem/upload-key/v1|{upload}"), format!("upload {upload}"))
+    }
+
+    fn wrap_bound(&self, dek: &Dek, aad: String) -> Result<WrappedDek, KeyError> {
+        let kek = &self.keks[&self.current];
+        let nonce: [u8; 12] = random()?;
+        let mut buf = dek.bytes().to_vec();
+        kek.key
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buf)
+            .map_err(|_| KeyError::Random)?;
+        Ok(WrappedDek { format: WRAP_FORMAT.into(), kek: self.current.clone(), nonce: B64.encode(nonce), sealed: B64.encode(buf) })
+    }
+
+    fn unwrap_bound(&self, w: &WrappedDek, aad: String, what: String) -> Result<Dek, KeyError> {
         if w.format != WRAP_FORMAT {
             return Err(KeyError::UnwrapFailed(what));
         }
@@ -149,7 +165,7 @@ impl Keyring {
         let mut buf = Zeroizing::new(B64.decode(&w.sealed).map_err(|_| KeyError::UnwrapFailed(what.clone()))?);
         let plain = kek
             .key
-            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(dek_aad(rec, stream)), &mut buf)
+            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buf)
             .map_err(|_| KeyError::UnwrapFailed(what.clone()))?;
         let bytes: [u8; 32] = plain.try_into().map_err(|_| KeyError::UnwrapFailed(what))?;
         Ok(Dek(Zeroizing::new(bytes)))

@@ -11,7 +11,8 @@
 //!   C2SP signed-note checkpoints over an RFC 6962 Merkle tree;
 //! - [`vault`]: recordings, streams, chunks and seals, each committed with its
 //!   ledger entry in one catalog transaction;
-//! - [`verify`]: the verifier that both the service and `niem-audit` run.
+//! - [`verify`]: the verifier that both the service and `niem-audit` run;
+//! - [`spool`]: sealed local scratch (resumable-upload tails) that survives a crash.
 //!
 //! It is not a service: it knows nothing of HTTP, media formats or search, and it
 //! never sees plaintext except in memory, inside [`chunk`] and [`reader`].
@@ -28,6 +29,7 @@ pub mod manifest;
 pub mod merkle;
 pub mod mirror;
 pub mod reader;
+pub mod spool;
 pub mod store;
 pub mod vault;
 pub mod verify;

@@ -51,11 +51,13 @@ impl From<rusqlite::Error> for MirrorError {
 pub struct MirrorPolicy {
     pub every_entries: u64,
     pub every: Duration,
+    /// How long new entries wait to be gathered into one batch object.
+    pub batch_window: Duration,
 }
 
 impl Default for MirrorPolicy {
     fn default() -> Self {
-        Self { every_entries: 1000, every: Duration::from_secs(60) }
+        Self { every_entries: 1000, every: Duration::from_secs(60), batch_window: Duration::from_secs(1) }
     }
 }
 
@@ -147,7 +149,8 @@ impl Mirror {
         })
     }
 
-    /// Tells the background loop that entries were appended.
+    /// Tells the background loop that entries were appended. It gathers what
+    /// arrives within `batch_window` into one batch object rather than one each.
     pub fn notify(&self) {
         self.wake.notify_one();
     }
@@ -215,8 +218,8 @@ impl Mirror {
         let mut backoff = Duration::from_millis(200);
         loop {
             tokio::select! {
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = self.wake.notified() => tokio::time::sleep(self.policy.batch_window).await,
+                _ = tokio::time::sleep(self.policy.every) => {}
             }
             match self.flush(false).await {
                 Ok(()) => backoff = Duration::from_millis(200),

@@ -38,8 +38,8 @@ impl std::fmt::Debug for StreamReader {
 }
 
 impl StreamReader {
-    pub fn new(store: Store, key: StreamKey, layout: Layout, rec: RecordingId, stream: StreamId) -> Self {
-        Self { store, key: Arc::new(key), layout: Arc::new(layout), rec, stream }
+    pub fn new(store: Store, key: Arc<StreamKey>, layout: Layout, rec: RecordingId, stream: StreamId) -> Self {
+        Self { store, key, layout: Arc::new(layout), rec, stream }
     }
 
     pub fn len(&self) -> u64 {

@@ -150,7 +150,15 @@ impl Vault {
         Ok(self.commit(entry, |_| Ok(())).await?.1)
     }
 
-    pub async fn start_recording(&self, actor: &str, meeting: &str, org: &str) -> Result<RecordingId, VaultError> {
+    /// Starts a recording. `link` runs in the same transaction, so the caller's own
+    /// tables (the meeting that owns the recording) commit with it.
+    pub async fn start_recording(
+        &self,
+        actor: &str,
+        meeting: &str,
+        org: &str,
+        link: impl FnOnce(&rusqlite::Transaction<'_>, RecordingId) -> Result<(), VaultError> + Send + 'static,
+    ) -> Result<RecordingId, VaultError> {
         let rec = RecordingId::new();
         let (meeting, org, started) = (meeting.to_string(), org.to_string(), self.now());
         let entry = NewEntry {
@@ -164,7 +172,7 @@ impl Vault {
                 "INSERT INTO recordings (id, meeting, org, state, started_at) VALUES (?1, ?2, ?3, 'open', ?4)",
                 params![rec.to_string(), meeting, org, started],
             )?;
-            Ok(())
+            link(tx, rec)
         })
         .await?;
         Ok(rec)

@@ -237,6 +237,16 @@ fn open_stream(recs: &mut HashMap<RecordingId, Expected>, rec: RecordingId, id: 
     Ok(s)
 }
 
+/// Verifies the ledger alone (batches, chain, checkpoints, trusted checkpoint) and
+/// returns its entries, for tools that read the log.
+pub async fn verify_ledger(store: &Store, key: &VerifierKey, opts: &Options) -> Result<(Report, Vec<Entry>), VerifyError> {
+    let mut report = Report { store: store.describe(), ..Default::default() };
+    let mut listing = store.list("ledger/").await?;
+    listing.extend(store.list("checkpoints/").await?);
+    let entries = check_ledger(store, key, opts, &listing, &mut report).await?;
+    Ok((report, entries))
+}
+
 /// Verifies a whole store.
 pub async fn verify_store(store: &Store, key: &VerifierKey, opts: Options) -> Result<Report, VerifyError> {
     let mut report = Report { store: store.describe(), ..Default::default() };

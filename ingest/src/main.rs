@@ -1,1 +1,204 @@
-fn main() {}
+//! `niem`: the Niêm service and its operator commands.
+//!
+//! `niem serve` receives meeting recordings (file upload, resumable tus upload),
+//! seals them into the archive with a signed ledger, and serves them back to
+//! authorised readers, recording every read. The other subcommands manage keys and
+//! tokens on the host. This binary is the only place that knows HTTP; the trust
+//! core is the `archive` crate, media handling is `media`.
+
+mod api;
+mod app;
+mod auth;
+mod config;
+mod error;
+mod schema;
+mod upload;
+
+use anyhow::Context;
+use app::App;
+use archive::keys::KeyDir;
+use archive::ledger::{self, NewEntry};
+use clap::{Parser, Subcommand};
+use config::Config;
+use serde_json::json;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "niem", version, about = "Niêm: sealed recording, archival and audit of online meetings")]
+struct Cli {
+    /// TOML config file (default: ./niem.toml if present). `NIEM_*` variables override it.
+    #[arg(long, global = true, env = "NIEM_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service.
+    Serve,
+    /// Manage the KEK ring and the ledger signing key.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Generate a first KEK and a signing key (`niem serve` also does this on first run).
+    Init,
+    /// Add a new KEK and wrap new data keys with it. Restart the service afterwards.
+    Rotate,
+    /// Print the public verifier key that auditors give to `niem-audit --public-key`.
+    ExportPublic {
+        /// Write it to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token (and the user, if new). The token is printed once.
+    Create {
+        #[arg(long, value_enum)]
+        role: auth::Role,
+        /// User name; defaults to the role's name.
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+fn init_logging(cfg: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log.level));
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal());
+    if cfg.log.format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = async {
+        let cfg = Config::load(cli.config.as_deref())?;
+        init_logging(&cfg);
+        match cli.command {
+            Command::Serve => serve(cfg).await,
+            Command::Keys { command } => keys(cfg, command),
+            Command::Token { command: TokenCommand::Create { role, name } } => {
+                let token = create_token(&cfg, role, name.as_deref().unwrap_or(role.as_str()))?;
+                println!("{token}");
+                Ok(())
+            }
+        }
+    }
+    .await;
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("niem: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(cfg: Config) -> anyhow::Result<()> {
+    let app = App::start(cfg).await?;
+    bootstrap_admin(&app)?;
+    let mirror = app.vault.mirror.clone();
+    tokio::spawn(mirror.clone().run());
+    let listener = tokio::net::TcpListener::bind(&app.config.listen).await.with_context(|| format!("cannot listen on {}", app.config.listen))?;
+    tracing::info!(listen = %app.config.listen, store = %app.vault.store.describe(), "niem is serving");
+    axum::serve(listener, api::router(app.clone())).with_graceful_shutdown(shutdown_signal()).await?;
+    tracing::info!("shutting down: signing a final checkpoint");
+    mirror.flush(true).await.context("final ledger flush failed; it resumes on next start")?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}
+
+/// On the very first run, creates an admin and prints its token once, on stdout
+/// (never through the log).
+fn bootstrap_admin(app: &App) -> anyhow::Result<()> {
+    let users: u64 = app.vault.catalog.with(|c| c.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0)))?;
+    if users > 0 {
+        return Ok(());
+    }
+    let token = create_token(&app.config, auth::Role::Admin, "admin")?;
+    println!("Bootstrap admin token (shown once; keep it safe):\n{token}");
+    Ok(())
+}
+
+fn create_token(cfg: &Config, role: auth::Role, name: &str) -> anyhow::Result<String> {
+    let catalog = app::open_catalog(cfg)?;
+    let now = archive::clock::format_ts(time::OffsetDateTime::now_utc());
+    catalog.with(|c| {
+        let tx = c.transaction()?;
+        let (user, token_id, token) = auth::create_token(&tx, name, role, &now).map_err(|e| anyhow::anyhow!(e.message))?;
+        let entry = NewEntry {
+            actor: ledger::actor_system(),
+            action: "token.created",
+            subject: format!("user/{user}"),
+            data: json!({ "token": token_id, "role": role.as_str() }),
+        };
+        ledger::append(&tx, now.clone(), entry)?;
+        tx.commit()?;
+        Ok(token)
+    })
+}
+
+fn keys(cfg: Config, command: KeysCommand) -> anyhow::Result<()> {
+    let dir = KeyDir::new(cfg.keys_dir());
+    match command {
+        KeysCommand::Init => {
+            let keys = dir.init(&cfg.keys.origin)?;
+            println!("keys created in {}", cfg.keys_dir().display());
+            println!("public key: {}", keys.signer.verifier());
+        }
+        KeysCommand::Rotate => {
+            let id = dir.rotate()?;
+            let catalog = app::open_catalog(&cfg)?;
+            let now = archive::clock::format_ts(time::OffsetDateTime::now_utc());
+            catalog.with(|c| -> anyhow::Result<()> {
+                let tx = c.transaction()?;
+                let entry = NewEntry { actor: ledger::actor_system(), action: "key.rotated", subject: "keys".into(), data: json!({ "kek": id }) };
+                ledger::append(&tx, now, entry)?;
+                tx.commit()?;
+                Ok(())
+            })?;
+            println!("new KEK {id} is current; restart the service to use it");
+        }
+        KeysCommand::ExportPublic { out } => {
+            let keys = dir.load()?;
+            let text = format!("{}\n", keys.signer.verifier());
+            match out {
+                Some(path) => std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?,
+                None => print!("{text}"),
+            }
+        }
+    }
+    Ok(())
+}

@@ -10,7 +10,7 @@ use crate::layout::ObjectKey;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::{Credentials, Region, RequestChecksumCalculation};
-use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
@@ -120,13 +120,14 @@ fn status<E>(e: &SdkError<E, HttpResponse>) -> Option<u16> {
     }
 }
 
-fn describe_error<E: ProvideErrorMetadata + std::error::Error, R: std::fmt::Debug>(e: &SdkError<E, R>) -> String {
+fn describe_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug + 'static>(e: &SdkError<E, R>) -> String {
     match e {
         SdkError::ServiceError(se) => {
             let err = se.err();
             format!("{} ({})", err.message().unwrap_or("no message"), err.code().unwrap_or("no code"))
         }
-        other => format!("{other}"),
+        // The SDK's top-level message ("dispatch failure") hides the cause.
+        other => format!("{}", DisplayErrorContext(other)),
     }
 }
 

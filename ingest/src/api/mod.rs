@@ -1,0 +1,31 @@
+//! HTTP API v1: JSON under `/api/v1`, bearer tokens on every route.
+
+mod orgs;
+mod playback;
+mod recordings;
+mod tus;
+mod upload;
+
+use crate::App;
+use axum::routing::{get, post};
+use axum::Router;
+use std::sync::Arc;
+
+pub fn router(app: Arc<App>) -> Router {
+    let api = Router::new()
+        .route("/orgs", post(orgs::create_org).get(orgs::list_orgs))
+        .route("/meetings", post(orgs::create_meeting).get(orgs::list_meetings))
+        .route("/meetings/{meeting}", get(orgs::get_meeting))
+        .route("/meetings/{meeting}/uploads", post(upload::upload))
+        .route("/recordings/{rec}", get(recordings::get_recording))
+        .route("/recordings/{rec}/seal", post(recordings::seal))
+        .route("/recordings/{rec}/verify", post(recordings::verify))
+        .route("/recordings/{rec}/streams/{stream}/media", get(playback::play))
+        .route("/uploads", post(tus::create).options(tus::options))
+        .route("/uploads/{upload}", axum::routing::head(tus::head).patch(tus::patch).delete(tus::terminate));
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/healthz", get(|| async { "ok" }))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(app)
+}

@@ -1,0 +1,205 @@
+//! Orgs (bloc → base committee → cell) and their meetings.
+
+use crate::auth::{Principal, Role};
+use crate::error::ApiError;
+use crate::schema::{MeetingId, OrgId};
+use crate::App;
+use archive::ledger::NewEntry;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use rusqlite::{params, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::sync::Arc;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrg {
+    pub name: String,
+    pub kind: String,
+    pub parent: Option<OrgId>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Org {
+    pub id: OrgId,
+    pub parent: Option<String>,
+    pub kind: String,
+    pub name: String,
+    /// Ids from the root down, `/`-separated: a subtree is a path prefix.
+    pub path: String,
+}
+
+/// Which kind of org may sit under which.
+fn parent_kind(kind: &str) -> Result<Option<&'static str>, ApiError> {
+    match kind {
+        "bloc" => Ok(None),
+        "base" => Ok(Some("bloc")),
+        "cell" => Ok(Some("base")),
+        _ => Err(ApiError::bad_request("kind must be bloc, base or cell")),
+    }
+}
+
+fn check_name(name: &str, what: &str) -> Result<String, ApiError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 300 || name.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(format!("{what} must be 1 to 300 characters, without control characters")));
+    }
+    Ok(name.to_string())
+}
+
+pub async fn create_org(State(app): State<Arc<App>>, who: Principal, Json(req): Json<NewOrg>) -> Result<(StatusCode, Json<Org>), ApiError> {
+    who.require(&[Role::Admin])?;
+    let name = check_name(&req.name, "name")?;
+    let want_parent = parent_kind(&req.kind)?;
+    let id = OrgId::new();
+    let (kind, parent) = (req.kind.clone(), req.parent);
+    let entry = NewEntry { actor: who.actor(), action: "org.created", subject: format!("org/{id}"), data: json!({ "kind": kind, "parent": parent, "name": name }) };
+    let now = app.vault.now();
+    let (org, _) = app
+        .vault
+        .commit(entry, move |tx| {
+            let parent_path = match (want_parent, parent) {
+                (None, None) => String::new(),
+                (Some(want), Some(p)) => {
+                    let row: Option<(String, String)> =
+                        tx.query_row("SELECT kind, path FROM orgs WHERE id = ?1", [p.to_string()], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+                    match row {
+                        Some((k, path)) if k == want => path,
+                        Some((k, _)) => return Err(archive::vault::VaultError::Conflict(format!("a {kind} must sit under a {want}, not a {k}"))),
+                        None => return Err(archive::vault::VaultError::Conflict(format!("parent org {p} not found"))),
+                    }
+                }
+                (None, Some(_)) => return Err(archive::vault::VaultError::Conflict("a bloc has no parent".into())),
+                (Some(want), None) => return Err(archive::vault::VaultError::Conflict(format!("a {kind} needs a parent {want}"))),
+            };
+            let path = format!("{parent_path}/{id}");
+            tx.execute(
+                "INSERT INTO orgs (id, parent, kind, name, path, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![id.to_string(), parent.map(|p| p.to_string()), kind, name, path, now],
+            )?;
+            Ok(Org { id, parent: parent.map(|p| p.to_string()), kind, name, path })
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(org)))
+}
+
+pub async fn list_orgs(State(app): State<Arc<App>>, who: Principal) -> Result<Json<Vec<Org>>, ApiError> {
+    who.require(&[Role::Admin, Role::Inspector, Role::Auditor])?;
+    let orgs = app
+        .vault
+        .catalog
+        .call(|c| {
+            let mut stmt = c.prepare("SELECT id, parent, kind, name, path FROM orgs ORDER BY path")?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
+            rows.map(|r| {
+                let (id, parent, kind, name, path) = r?;
+                Ok(Org { id: id.parse()?, parent, kind, name, path })
+            })
+            .collect::<Result<Vec<_>, ApiError>>()
+        })
+        .await?;
+    Ok(Json(orgs))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewMeeting {
+    pub org: OrgId,
+    pub kind: String,
+    pub title: String,
+    /// RFC 3339.
+    pub scheduled_at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Meeting {
+    pub id: MeetingId,
+    pub org: String,
+    pub kind: String,
+    pub title: String,
+    pub scheduled_at: String,
+    pub recording: Option<String>,
+}
+
+pub async fn create_meeting(State(app): State<Arc<App>>, who: Principal, Json(req): Json<NewMeeting>) -> Result<(StatusCode, Json<Meeting>), ApiError> {
+    who.require(&[Role::Admin])?;
+    if !matches!(req.kind.as_str(), "regular" | "thematic" | "conference") {
+        return Err(ApiError::bad_request("kind must be regular, thematic or conference"));
+    }
+    let title = check_name(&req.title, "title")?;
+    let scheduled = archive::clock::parse_ts(&req.scheduled_at)
+        .map_err(|_| ApiError::bad_request("scheduled_at must be an RFC 3339 time, e.g. 2026-11-22T08:00:00+07:00"))?;
+    let scheduled_at = archive::clock::format_ts(scheduled);
+    let id = MeetingId::new();
+    let meeting = Meeting { id, org: req.org.to_string(), kind: req.kind, title, scheduled_at, recording: None };
+    // The title stays in the catalog only: the ledger in the store names ids, not content.
+    let entry = NewEntry {
+        actor: who.actor(),
+        action: "meeting.created",
+        subject: format!("meeting/{id}"),
+        data: json!({ "org": meeting.org, "kind": meeting.kind, "scheduled_at": meeting.scheduled_at }),
+    };
+    let now = app.vault.now();
+    let (org, kind, title, at) = (meeting.org.clone(), meeting.kind.clone(), meeting.title.clone(), meeting.scheduled_at.clone());
+    app.vault
+        .commit(entry, move |tx| {
+            let exists: Option<String> = tx.query_row("SELECT id FROM orgs WHERE id = ?1", [&org], |r| r.get(0)).optional()?;
+            if exists.is_none() {
+                return Err(archive::vault::VaultError::Conflict(format!("org {org} not found")));
+            }
+            tx.execute(
+                "INSERT INTO meetings (id, org, kind, title, scheduled_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![id.to_string(), org, kind, title, at, now],
+            )?;
+            Ok(())
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(meeting)))
+}
+
+fn meeting_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, String, String, String, Option<String>)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+}
+
+fn to_meeting(row: (String, String, String, String, String, Option<String>)) -> Result<Meeting, ApiError> {
+    let (id, org, kind, title, scheduled_at, recording) = row;
+    Ok(Meeting { id: id.parse()?, org, kind, title, scheduled_at, recording })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MeetingFilter {
+    pub org: Option<OrgId>,
+}
+
+pub async fn list_meetings(State(app): State<Arc<App>>, who: Principal, Query(f): Query<MeetingFilter>) -> Result<Json<Vec<Meeting>>, ApiError> {
+    who.require(&[Role::Admin, Role::Inspector, Role::Auditor, Role::Recorder])?;
+    let meetings = app
+        .vault
+        .catalog
+        .call(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT id, org, kind, title, scheduled_at, recording FROM meetings WHERE ?1 IS NULL OR org = ?1 ORDER BY scheduled_at DESC",
+            )?;
+            let rows = stmt.query_map([f.org.map(|o| o.to_string())], meeting_row)?;
+            rows.map(|r| to_meeting(r?)).collect::<Result<Vec<_>, ApiError>>()
+        })
+        .await?;
+    Ok(Json(meetings))
+}
+
+pub async fn get_meeting(State(app): State<Arc<App>>, who: Principal, Path(id): Path<String>) -> Result<Json<Meeting>, ApiError> {
+    who.require(&[Role::Admin, Role::Inspector, Role::Auditor, Role::Recorder])?;
+    let id: MeetingId = id.parse()?;
+    let row = app
+        .vault
+        .catalog
+        .call(move |c| {
+            c.query_row("SELECT id, org, kind, title, scheduled_at, recording FROM meetings WHERE id = ?1", [id.to_string()], meeting_row)
+                .optional()
+                .map_err(ApiError::from)
+        })
+        .await?;
+    Ok(Json(to_meeting(row.ok_or_else(|| ApiError::not_found(format!("meeting {id} not found")))?)?))
+}

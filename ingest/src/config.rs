@@ -1,0 +1,193 @@
+//! The service's configuration: one typed struct, read from a TOML file and then
+//! overridden by `NIEM_*` environment variables (`__` separates nested keys, e.g.
+//! `NIEM_STORE__S3__BUCKET`). Every field has a default, so `niem serve` runs with
+//! no file at all.
+
+use anyhow::Context;
+use archive::store::S3Config;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Catalog, spool and (by default) keys and the local store live here.
+    pub data_dir: PathBuf,
+    /// HTTP listen address.
+    pub listen: String,
+    pub store: StoreConfig,
+    pub keys: KeysConfig,
+    pub ledger: LedgerConfig,
+    pub upload: UploadConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `local` (a directory) or `s3`.
+    pub kind: String,
+    /// For `local`: the directory; default `<data_dir>/store`.
+    pub path: Option<PathBuf>,
+    /// For `s3`: bucket, prefix, endpoint, region, path_style, credentials.
+    pub s3: S3Config,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeysConfig {
+    /// Key files; default `<data_dir>/keys`. `NIEM_SIGNING_KEY`, `NIEM_KEKS`,
+    /// `NIEM_KEK_CURRENT` and `NIEM_LEDGER_ORIGIN` take keys from the environment instead.
+    pub dir: Option<PathBuf>,
+    /// The ledger's name in its checkpoints, fixed when keys are generated.
+    pub origin: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LedgerConfig {
+    /// Sign a checkpoint after this many new entries...
+    pub checkpoint_every_entries: u64,
+    /// ...or this many seconds, whichever comes first (and at every seal).
+    pub checkpoint_every_secs: u64,
+    /// New entries are gathered this long into one batch object in the store.
+    pub batch_window_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UploadConfig {
+    /// Plaintext bytes per chunk.
+    pub chunk_size: u32,
+    /// Largest upload accepted, in bytes.
+    pub max_bytes: u64,
+    /// Chunk uploads in flight to the store per upload.
+    pub parallel_puts: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: String,
+    /// A tracing filter, e.g. `info` or `niem=debug,info`.
+    pub level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./niem-data"),
+            listen: "127.0.0.1:8080".into(),
+            store: StoreConfig::default(),
+            keys: KeysConfig::default(),
+            ledger: LedgerConfig::default(),
+            upload: UploadConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self { kind: "local".into(), path: None, s3: S3Config::default() }
+    }
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        Self { dir: None, origin: "niem.local/ledger".into() }
+    }
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        Self { checkpoint_every_entries: 1000, checkpoint_every_secs: 60, batch_window_ms: 1000 }
+    }
+}
+
+impl Default for UploadConfig {
+    fn default() -> Self {
+        Self { chunk_size: archive::chunk::DEFAULT_CHUNK_SIZE, max_bytes: 64 << 30, parallel_puts: 4 }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { format: "text".into(), level: "info".into() }
+    }
+}
+
+/// Environment variables that carry secrets for the key loader, not config fields.
+const KEY_VARS: &[&str] = &["signing_key", "keks", "kek_current", "ledger_origin", "token", "config"];
+
+impl Config {
+    /// Defaults, then the TOML file (if given or if `niem.toml` exists), then `NIEM_*`.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(f) => {
+                anyhow::ensure!(f.exists(), "config file {} does not exist", f.display());
+                fig = fig.merge(Toml::file(f));
+            }
+            None if Path::new("niem.toml").exists() => fig = fig.merge(Toml::file("niem.toml")),
+            None => {}
+        }
+        fig = fig.merge(Env::prefixed("NIEM_").split("__").ignore(KEY_VARS));
+        let cfg: Config = fig.extract().context("invalid configuration")?;
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.upload.chunk_size >= 4096 && self.upload.chunk_size <= 64 << 20,
+            "upload.chunk_size must be between 4 KiB and 64 MiB"
+        );
+        anyhow::ensure!(matches!(self.store.kind.as_str(), "local" | "s3"), "store.kind must be \"local\" or \"s3\"");
+        anyhow::ensure!(matches!(self.log.format.as_str(), "text" | "json"), "log.format must be \"text\" or \"json\"");
+        anyhow::ensure!(self.upload.parallel_puts >= 1, "upload.parallel_puts must be at least 1");
+        Ok(())
+    }
+
+    pub fn keys_dir(&self) -> PathBuf {
+        self.keys.dir.clone().unwrap_or_else(|| self.data_dir.join("keys"))
+    }
+    pub fn catalog_path(&self) -> PathBuf {
+        self.data_dir.join("catalog.db")
+    }
+    pub fn spool_dir(&self) -> PathBuf {
+        self.data_dir.join("spool")
+    }
+    pub fn store_location(&self) -> String {
+        match self.store.kind.as_str() {
+            "s3" => format!("s3://{}/{}", self.store.s3.bucket, self.store.s3.prefix),
+            _ => self.store.path.clone().unwrap_or_else(|| self.data_dir.join("store")).display().to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_env_override() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("niem.toml");
+        std::fs::write(&file, "listen = \"0.0.0.0:9000\"\n[store]\nkind = \"s3\"\n[store.s3]\nbucket = \"a\"\n").unwrap();
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("NIEM_STORE__S3__BUCKET", "b");
+            jail.set_env("NIEM_SIGNING_KEY", "not-a-config-field");
+            let cfg = Config::load(Some(&file)).unwrap();
+            assert_eq!(cfg.listen, "0.0.0.0:9000");
+            assert_eq!(cfg.store.s3.bucket, "b");
+            assert_eq!(cfg.store_location(), "s3://b/");
+            Ok(())
+        });
+        std::fs::write(&file, "lisen = 1\n").unwrap();
+        assert!(Config::load(Some(&file)).is_err(), "unknown keys are refused");
+    }
+}

@@ -1,0 +1,85 @@
+//! The service's own catalog tables and ids, beside the archive's in the same
+//! SQLite file so that a change and its ledger entry share one transaction.
+
+use archive::define_id;
+
+define_id!(
+    /// A node of the Party organisation tree: bloc → base committee → cell.
+    OrgId,
+    "org"
+);
+define_id!(
+    /// One session of one org.
+    MeetingId,
+    "meeting"
+);
+define_id!(
+    /// A person or a recorder endpoint that holds tokens.
+    UserId,
+    "user"
+);
+define_id!(
+    /// An API token (the secret part is never stored).
+    TokenId,
+    "token"
+);
+define_id!(
+    /// A resumable (tus) upload in progress.
+    UploadId,
+    "upload"
+);
+
+pub const MIGRATIONS: &[&str] = &["
+CREATE TABLE orgs (
+    id TEXT PRIMARY KEY,
+    parent TEXT REFERENCES orgs(id),
+    kind TEXT NOT NULL CHECK (kind IN ('bloc', 'base', 'cell')),
+    name TEXT NOT NULL,
+    path TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE meetings (
+    id TEXT PRIMARY KEY,
+    org TEXT NOT NULL REFERENCES orgs(id),
+    kind TEXT NOT NULL CHECK (kind IN ('regular', 'thematic', 'conference')),
+    title TEXT NOT NULL,
+    scheduled_at TEXT NOT NULL,
+    recording TEXT UNIQUE REFERENCES recordings(id),
+    created_at TEXT NOT NULL
+);
+CREATE INDEX meetings_org ON meetings(org);
+CREATE TABLE users (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'inspector', 'auditor', 'recorder')),
+    disabled INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE tokens (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    secret_sha256 BLOB NOT NULL,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+);
+CREATE TABLE uploads (
+    id TEXT PRIMARY KEY,
+    meeting TEXT NOT NULL REFERENCES meetings(id),
+    length INTEGER NOT NULL,
+    offset INTEGER NOT NULL DEFAULT 0,
+    filename TEXT,
+    content_type TEXT,
+    tail_key TEXT NOT NULL,
+    stream TEXT REFERENCES streams(id),
+    state TEXT NOT NULL CHECK (state IN ('receiving', 'complete', 'rejected', 'terminated')),
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE verifications (
+    recording TEXT NOT NULL REFERENCES recordings(id),
+    checked_at TEXT NOT NULL,
+    intact INTEGER NOT NULL,
+    report TEXT NOT NULL
+);
+CREATE INDEX verifications_recording ON verifications(recording, checked_at);
+"];

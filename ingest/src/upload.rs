@@ -1,0 +1,290 @@
+//! One upload's path from plaintext bytes to sealed chunks in the store, shared by
+//! the plain streamed upload and the resumable (tus) one.
+//!
+//! Bytes collect into one piece in memory. The first full piece (or the whole file,
+//! if smaller) is shown to FFmpeg's format detection before anything is stored, so
+//! a non-media file leaves nothing behind. Then each piece is sealed on a blocking
+//! thread and put to the store, several in flight, and committed to the ledger in
+//! index order. The plaintext SHA-256 runs on its own thread beside them.
+//!
+//! Memory per upload is bounded: one pending piece plus `parallel_puts` in flight.
+
+use crate::error::ApiError;
+use crate::schema::MeetingId;
+use crate::App;
+use archive::chunk::{Layout, StreamKey, TAG_LEN};
+use archive::id::RecordingId;
+use archive::manifest::StreamState;
+use archive::reader::StreamReader;
+use archive::vault::{OpenStream, StreamEnd, StreamInfo, StreamSpec, VaultError};
+use axum::http::StatusCode;
+use bytes::Bytes;
+use futures::StreamExt;
+use rusqlite::OptionalExtension;
+use std::collections::VecDeque;
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+
+/// What an upload is for.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub meeting: MeetingId,
+    pub content_type: Option<String>,
+    /// Total plaintext length, when the sender declared it.
+    pub declared: Option<u64>,
+}
+
+/// SHA-256 of the plaintext, computed on its own thread so it overlaps sealing.
+struct Hasher {
+    tx: SyncSender<Bytes>,
+    done: std::thread::JoinHandle<String>,
+}
+
+impl Hasher {
+    fn start() -> Self {
+        let (tx, rx) = sync_channel::<Bytes>(16);
+        let done = std::thread::spawn(move || {
+            let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+            for b in rx {
+                ctx.update(&b);
+            }
+            hex::encode(ctx.finish())
+        });
+        Self { tx, done }
+    }
+    fn update(&self, b: Bytes) {
+        // The thread only ends when `tx` is dropped, so a send cannot fail first.
+        let _ = self.tx.send(b);
+    }
+    fn finish(self) -> Option<String> {
+        drop(self.tx);
+        self.done.join().ok()
+    }
+}
+
+struct Stored {
+    index: u32,
+    plain_len: u64,
+    len: u64,
+    sha256: String,
+}
+
+pub struct Upload {
+    app: Arc<App>,
+    actor: String,
+    target: Target,
+    stream: Option<(Arc<OpenStream>, Arc<StreamKey>)>,
+    pending: Vec<u8>,
+    /// Plaintext bytes in pieces already sent to the store.
+    emitted: u64,
+    next_index: u32,
+    inflight: VecDeque<JoinHandle<Result<Stored, VaultError>>>,
+    hasher: Option<Hasher>,
+}
+
+impl Upload {
+    pub fn new(app: Arc<App>, actor: String, target: Target) -> Self {
+        Self::resume(app, actor, target, None, Vec::new(), 0, true)
+    }
+
+    /// Continues an upload after a restart: its stream (if started), the tail bytes
+    /// not yet in a chunk, and how many bytes the chunks hold.
+    pub fn resume(app: Arc<App>, actor: String, target: Target, stream: Option<(OpenStream, u32)>, tail: Vec<u8>, stored: u64, hash: bool) -> Self {
+        let chunk = app.config.upload.chunk_size as usize;
+        let mut pending = Vec::with_capacity(chunk + TAG_LEN);
+        pending.extend_from_slice(&tail);
+        let (stream, next_index) = match stream {
+            Some((s, next)) => {
+                let key = Arc::new(s.key());
+                (Some((Arc::new(s), key)), next)
+            }
+            None => (None, 0),
+        };
+        Self { app, actor, target, stream, pending, emitted: stored, next_index, inflight: VecDeque::new(), hasher: hash.then(Hasher::start) }
+    }
+
+    /// Plaintext bytes accepted so far.
+    pub fn received(&self) -> u64 {
+        self.emitted + self.pending.len() as u64
+    }
+
+    /// Bytes not yet in a stored chunk, and where they start.
+    pub fn tail(&self) -> (u64, &[u8]) {
+        (self.emitted, &self.pending)
+    }
+
+    pub fn stream_id(&self) -> Option<archive::id::StreamId> {
+        self.stream.as_ref().map(|(s, _)| s.id)
+    }
+
+    fn chunk_size(&self) -> usize {
+        self.app.config.upload.chunk_size as usize
+    }
+
+    /// Accepts more plaintext. Full pieces go to the store as soon as it is known
+    /// whether they are the last one.
+    pub async fn push(&mut self, data: Bytes) -> Result<(), ApiError> {
+        let total = self.received() + data.len() as u64;
+        if let Some(declared) = self.target.declared {
+            if total > declared {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_long",
+                    format!("the upload declared {declared} bytes; {total} were sent"),
+                ));
+            }
+        }
+        if total > self.app.config.upload.max_bytes {
+            return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("uploads are limited to {} bytes", self.app.config.upload.max_bytes)));
+        }
+        if let Some(h) = &self.hasher {
+            h.update(data.clone());
+        }
+        let mut rest = &data[..];
+        while !rest.is_empty() {
+            if self.pending.len() == self.chunk_size() {
+                // More bytes follow, so the held piece is not the last.
+                self.emit(false).await?;
+            }
+            let take = (self.chunk_size() - self.pending.len()).min(rest.len());
+            self.pending.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+        }
+        // With a declared length, a full piece that ends before it is known not to be last.
+        if self.pending.len() == self.chunk_size() && self.target.declared.is_some_and(|d| self.received() < d) {
+            self.emit(false).await?;
+        }
+        Ok(())
+    }
+
+    /// Seals the pending piece and sends it to the store.
+    async fn emit(&mut self, last: bool) -> Result<(), ApiError> {
+        if self.stream.is_none() {
+            self.start().await?;
+        }
+        let (stream, key) = self.stream.clone().expect("started above");
+        let chunk = self.chunk_size();
+        let piece = std::mem::replace(&mut self.pending, Vec::with_capacity(chunk + TAG_LEN));
+        let index = self.next_index;
+        self.next_index += 1;
+        self.emitted += piece.len() as u64;
+        let store = self.app.vault.store.clone();
+        self.inflight.push_back(tokio::spawn(async move {
+            let sealed = tokio::task::spawn_blocking(move || key.seal_piece(index, last, piece))
+                .await
+                .map_err(|e| VaultError::Conflict(format!("sealing task failed: {e}")))?;
+            let key = archive::layout::ObjectKey::chunk(stream.rec, stream.id, sealed.index);
+            let stored = Stored { index: sealed.index, plain_len: sealed.plaintext_len, len: sealed.bytes.len() as u64, sha256: sealed.sha256 };
+            archive::store::put_idempotent(&*store, &key, Bytes::from(sealed.bytes)).await?;
+            Ok(stored)
+        }));
+        while self.inflight.len() >= self.app.config.upload.parallel_puts {
+            self.commit_one().await?;
+        }
+        Ok(())
+    }
+
+    async fn commit_one(&mut self) -> Result<(), ApiError> {
+        let Some(handle) = self.inflight.pop_front() else { return Ok(()) };
+        let s = handle.await.map_err(ApiError::internal)??;
+        let (stream, _) = self.stream.as_ref().expect("pieces in flight imply a stream");
+        self.app.vault.commit_chunk(&self.actor, stream.rec, stream.id, s.index, s.plain_len, s.len, s.sha256).await?;
+        Ok(())
+    }
+
+    /// Waits until every piece sent is in the store and the ledger.
+    pub async fn drain(&mut self) -> Result<(), ApiError> {
+        while !self.inflight.is_empty() {
+            self.commit_one().await?;
+        }
+        Ok(())
+    }
+
+    /// Checks the first piece with FFmpeg, then opens the recording and stream.
+    async fn start(&mut self) -> Result<(), ApiError> {
+        let head = self.pending.clone();
+        let container = tokio::task::spawn_blocking(move || media::detect(&head)).await.map_err(ApiError::internal)?;
+        if let Err(e) = container {
+            return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "not_media", format!("{e}; upload an audio or video file")));
+        }
+        let rec = recording_for(&self.app, &self.actor, self.target.meeting).await?;
+        let spec = StreamSpec { kind: "upload", endpoint: None, content_type: self.target.content_type.clone() };
+        let stream = self.app.vault.open_stream(&self.actor, rec, spec).await?;
+        let key = Arc::new(stream.key());
+        self.stream = Some((Arc::new(stream), key));
+        Ok(())
+    }
+
+    /// Ends the upload: the last piece, the plaintext hash, a probe of the whole
+    /// file, and `stream.closed`.
+    pub async fn finish(mut self) -> Result<StreamInfo, ApiError> {
+        self.emit(true).await?;
+        self.drain().await?;
+        let (stream, key) = self.stream.clone().expect("emit started the stream");
+        let info = self.app.vault.stream(stream.id).await?;
+        let layout = Layout::new(info.manifest.chunks.iter().map(|c| c.len - TAG_LEN as u64), true);
+        let reader = StreamReader::new(self.app.vault.store.clone(), key, layout, stream.rec, stream.id);
+        let sha256 = match self.hasher.take().and_then(Hasher::finish) {
+            Some(sha) => sha,
+            None => rehash(&reader).await?,
+        };
+        let handle = tokio::runtime::Handle::current();
+        let probe_reader = reader.blocking(handle);
+        let media = tokio::task::spawn_blocking(move || media::probe(probe_reader)).await.map_err(ApiError::internal)?;
+        let media = match media {
+            Ok(info) => serde_json::to_value(info).ok(),
+            Err(e) => Some(serde_json::json!({ "error": e.to_string() })),
+        };
+        let end = StreamEnd { state: StreamState::Complete, sha256: Some(sha256), media };
+        Ok(self.app.vault.close_stream(&self.actor, stream.rec, stream.id, end).await?)
+    }
+
+    /// Gives up on an upload that broke off: what reached the store stays, and the
+    /// stream is closed as interrupted with its exact length.
+    pub async fn abandon(mut self) {
+        let _ = self.drain().await;
+        if let Some((stream, _)) = self.stream.take() {
+            let end = StreamEnd { state: StreamState::Interrupted, sha256: None, media: None };
+            if let Err(e) = self.app.vault.close_stream(&self.actor, stream.rec, stream.id, end).await {
+                tracing::warn!(stream = %stream.id, error = %e, "could not close an abandoned upload's stream");
+            }
+        }
+    }
+}
+
+/// SHA-256 of a stored stream's plaintext, read back from the store.
+async fn rehash(reader: &StreamReader) -> Result<String, ApiError> {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut body = Box::pin(reader.range(0..reader.len()).map_err(ApiError::internal)?);
+    while let Some(piece) = body.next().await {
+        ctx.update(&piece.map_err(ApiError::internal)?);
+    }
+    Ok(hex::encode(ctx.finish()))
+}
+
+/// The meeting's recording, started on its first upload. One recording per meeting.
+pub async fn recording_for(app: &Arc<App>, actor: &str, meeting: MeetingId) -> Result<RecordingId, ApiError> {
+    let _guard = app.recording_start.lock().await;
+    let found: Option<(String, Option<String>)> = app
+        .vault
+        .catalog
+        .call(move |c| {
+            c.query_row("SELECT org, recording FROM meetings WHERE id = ?1", [meeting.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .map_err(ApiError::from)
+        })
+        .await?;
+    let (org, recording) = found.ok_or_else(|| ApiError::not_found(format!("meeting {meeting} not found")))?;
+    if let Some(rec) = recording {
+        return Ok(rec.parse()?);
+    }
+    let rec = app
+        .vault
+        .start_recording(actor, &meeting.to_string(), &org, move |tx, rec| {
+            tx.execute("UPDATE meetings SET recording = ?2 WHERE id = ?1 AND recording IS NULL", [meeting.to_string(), rec.to_string()])?;
+            Ok(())
+        })
+        .await?;
+    Ok(rec)
+}
