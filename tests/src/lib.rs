@@ -1,1 +1,45 @@
+//! The end-to-end test harness: real binaries (`niem`, `niem-audit`), a real S3
+//! server (SeaweedFS on 127.0.0.1, started here), real HTTP.
+//!
+//! - [`seaweed`]: one SeaweedFS per test process, with a static identity and a fresh
+//!   bucket per test;
+//! - [`server`]: a `niem serve` child process on its own data dir, and an API client;
+//! - [`stores`]: raw access to a store behind the service's back, to tamper with it;
+//! - [`wav`]: test media made in memory.
+//!
+//! Binaries are found next to the test executable (`target/<profile>/`); the README
+//! test command builds them first.
 
+pub mod seaweed;
+pub mod server;
+pub mod stores;
+pub mod wav;
+
+use std::path::PathBuf;
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// A built binary of the workspace, e.g. `niem` or `niem-audit`.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target/<profile>");
+    let path = dir.join(name);
+    assert!(path.exists(), "{} is not built; run `cargo build --workspace --bins` first", path.display());
+    path
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago, whose +10000 sibling (where
+/// SeaweedFS puts gRPC) is free too.
+pub fn free_port() -> u16 {
+    loop {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+        let port = l.local_addr().expect("local addr").port();
+        if port < 55_000 && std::net::TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+            return port;
+        }
+    }
+}

@@ -1,0 +1,285 @@
+//! A `niem serve` child process on its own data dir, and a small API client.
+
+use crate::seaweed::{SeaweedFs, ACCESS_KEY, REGION, SECRET_KEY};
+use crate::stores::RawStore;
+use serde_json::{json, Value};
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Which store the server writes to.
+#[derive(Debug, Clone)]
+pub enum StoreKind {
+    Local,
+    /// A bucket on the shared SeaweedFS.
+    S3 { bucket: String },
+}
+
+impl StoreKind {
+    /// Both kinds, each fresh: every store-level test runs against each.
+    pub async fn both() -> Vec<StoreKind> {
+        vec![StoreKind::Local, StoreKind::S3 { bucket: SeaweedFs::shared().bucket().await }]
+    }
+    pub fn name(&self) -> &'static str {
+        match self {
+            StoreKind::Local => "local",
+            StoreKind::S3 { .. } => "seaweedfs",
+        }
+    }
+}
+
+pub struct Server {
+    pub tmp: tempfile::TempDir,
+    pub url: String,
+    pub token: String,
+    pub store: StoreKind,
+    env: Vec<(String, String)>,
+    child: Option<Child>,
+}
+
+impl Server {
+    /// Starts a server with fresh keys and catalog. `env` adds `NIEM_*` settings.
+    pub async fn start(store: StoreKind, env: &[(&str, &str)]) -> Server {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let port = crate::free_port();
+        let mut all: Vec<(String, String)> = vec![
+            ("NIEM_DATA_DIR".into(), tmp.path().join("data").display().to_string()),
+            ("NIEM_LISTEN".into(), format!("127.0.0.1:{port}")),
+            ("NIEM_LEDGER__BATCH_WINDOW_MS".into(), "100".into()),
+            ("NIEM_LOG__LEVEL".into(), "info".into()),
+        ];
+        if let StoreKind::S3 { bucket } = &store {
+            let sw = SeaweedFs::shared();
+            for (k, v) in [
+                ("NIEM_STORE__KIND", "s3"),
+                ("NIEM_STORE__S3__BUCKET", bucket.as_str()),
+                ("NIEM_STORE__S3__PREFIX", "niem"),
+                ("NIEM_STORE__S3__ENDPOINT", sw.endpoint.as_str()),
+                ("NIEM_STORE__S3__PATH_STYLE", "true"),
+                ("NIEM_STORE__S3__REGION", REGION),
+                ("NIEM_STORE__S3__ACCESS_KEY_ID", ACCESS_KEY),
+                ("NIEM_STORE__S3__SECRET_ACCESS_KEY", SECRET_KEY),
+            ] {
+                all.push((k.into(), v.into()));
+            }
+        }
+        all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let mut server = Server { tmp, url: format!("http://127.0.0.1:{port}"), token: String::new(), store, env: all, child: None };
+        server.token = server.spawn(true);
+        server.wait_ready().await;
+        server
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.tmp.path().join("data")
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.tmp.path().join("niem.log")
+    }
+
+    pub fn public_key(&self) -> PathBuf {
+        self.data_dir().join("keys/ledger.vkey")
+    }
+
+    /// Runs `niem serve`; on first start, returns the bootstrap admin token it prints.
+    fn spawn(&mut self, first: bool) -> String {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).expect("log file");
+        let mut child = Command::new(crate::bin("niem"))
+            .arg("serve")
+            .envs(self.env.iter().cloned())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start niem");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.starts_with("niem_") {
+                    let _ = tx.send(line);
+                }
+            }
+        });
+        self.child = Some(child);
+        if first {
+            rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| panic!("no bootstrap token; log:\n{}", self.log()))
+        } else {
+            String::new()
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    pub async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = reqwest::get(format!("{}/healthz", self.url)).await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            if let Some(status) = self.child_status() {
+                panic!("niem exited with {status}; log:\n{}", self.log());
+            }
+            assert!(Instant::now() < deadline, "niem did not become ready; log:\n{}", self.log());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn child_status(&self) -> Option<std::process::ExitStatus> {
+        // try_wait needs &mut; a clone of the pid is enough to ask the kernel.
+        let pid = self.child.as_ref()?.id() as i32;
+        let mut status = 0;
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        (r == pid).then(|| std::os::unix::process::ExitStatusExt::from_raw(status))
+    }
+
+    /// `kill -9`: no shutdown path runs.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait: the service signs a final checkpoint.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            unsafe {
+                libc::kill(c.id() as i32, libc::SIGTERM);
+            }
+            let _ = c.wait();
+        }
+    }
+
+    pub async fn restart(&mut self) {
+        self.stop();
+        self.spawn(false);
+        self.wait_ready().await;
+    }
+
+    /// Starts again after a kill.
+    pub async fn start_again(&mut self) {
+        assert!(self.child.is_none(), "server is still running");
+        self.spawn(false);
+        self.wait_ready().await;
+    }
+
+    pub fn http(&self) -> reqwest::Client {
+        reqwest::Client::new()
+    }
+
+    pub fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http().request(method, format!("{}{path}", self.url)).bearer_auth(&self.token)
+    }
+
+    /// Calls the JSON API; returns the status and the body as JSON (Null if none).
+    pub async fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut r = self.req(method, path);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let resp = r.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// A bloc → base → cell tree and a meeting in the cell; returns the meeting id.
+    pub async fn meeting(&self) -> String {
+        let org = |name: &str, kind: &str, parent: Option<&str>| json!({ "name": name, "kind": kind, "parent": parent });
+        let (s, bloc) = self.api(reqwest::Method::POST, "/api/v1/orgs", Some(org("Đảng ủy Khối", "bloc", None))).await;
+        assert_eq!(s, 201, "{bloc}");
+        let (_, base) = self.api(reqwest::Method::POST, "/api/v1/orgs", Some(org("Đảng ủy cơ sở", "base", bloc["id"].as_str()))).await;
+        let (_, cell) = self.api(reqwest::Method::POST, "/api/v1/orgs", Some(org("Chi bộ 1", "cell", base["id"].as_str()))).await;
+        let m = json!({ "org": cell["id"], "kind": "regular", "title": "Sinh hoạt chi bộ", "scheduled_at": "2026-11-22T08:00:00+07:00" });
+        let (s, meeting) = self.api(reqwest::Method::POST, "/api/v1/meetings", Some(m)).await;
+        assert_eq!(s, 201, "{meeting}");
+        meeting["id"].as_str().expect("meeting id").to_string()
+    }
+
+    /// Uploads `bytes` to a meeting in one request; returns the response JSON.
+    pub async fn upload(&self, meeting: &str, bytes: Vec<u8>) -> (u16, Value) {
+        let resp = self
+            .req(reqwest::Method::POST, &format!("/api/v1/meetings/{meeting}/uploads"))
+            .header("content-type", "audio/wav")
+            .body(bytes)
+            .send()
+            .await
+            .expect("upload");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn seal(&self, rec: &str) {
+        let (s, v) = self.api(reqwest::Method::POST, &format!("/api/v1/recordings/{rec}/seal"), None).await;
+        assert_eq!(s, 200, "seal: {v}");
+    }
+
+    /// Downloads a stream (optionally a byte range).
+    pub async fn play(&self, rec: &str, stream: &str, range: Option<&str>) -> (u16, Vec<u8>) {
+        let mut r = self.req(reqwest::Method::GET, &format!("/api/v1/recordings/{rec}/streams/{stream}/media"));
+        if let Some(range) = range {
+            r = r.header("range", range);
+        }
+        let resp = r.send().await.expect("play");
+        let status = resp.status().as_u16();
+        (status, resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default())
+    }
+
+    /// The store's location as `niem-audit` takes it, and the environment it needs.
+    pub fn audit_args(&self) -> (Vec<String>, Vec<(String, String)>) {
+        match &self.store {
+            StoreKind::Local => (vec!["--store".into(), self.data_dir().join("store").display().to_string()], vec![]),
+            StoreKind::S3 { bucket } => (
+                vec![
+                    "--store".into(),
+                    format!("s3://{bucket}/niem"),
+                    "--s3-endpoint".into(),
+                    SeaweedFs::shared().endpoint.clone(),
+                    "--s3-path-style".into(),
+                ],
+                vec![
+                    ("AWS_ACCESS_KEY_ID".into(), ACCESS_KEY.into()),
+                    ("AWS_SECRET_ACCESS_KEY".into(), SECRET_KEY.into()),
+                    ("AWS_REGION".into(), REGION.into()),
+                ],
+            ),
+        }
+    }
+
+    /// Runs `niem-audit <command> <store args> --public-key … <extra>`; returns the
+    /// exit code and stdout (stderr appended).
+    pub fn audit(&self, command: &[&str], extra: &[&str]) -> (i32, String) {
+        let (store_args, env) = self.audit_args();
+        let out = Command::new(crate::bin("niem-audit"))
+            .args(command)
+            .args(&store_args)
+            .arg("--public-key")
+            .arg(self.public_key())
+            .args(extra)
+            .envs(env)
+            .output()
+            .expect("run niem-audit");
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        (out.status.code().unwrap_or(-1), text)
+    }
+
+    /// Raw access to this server's store, bypassing the service.
+    pub async fn raw_store(&self) -> RawStore {
+        match &self.store {
+            StoreKind::Local => RawStore::Local(self.data_dir().join("store")),
+            StoreKind::S3 { bucket } => RawStore::S3 { client: SeaweedFs::shared().client().await, bucket: bucket.clone(), prefix: "niem".into() },
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
