@@ -240,9 +240,15 @@ impl Upload {
         Ok(self.app.vault.close_stream(&self.actor, stream.rec, stream.id, end).await?)
     }
 
-    /// Gives up on an upload that broke off: what reached the store stays, and the
+    /// Gives up on an upload that broke off: every byte received is kept (a held
+    /// partial piece is stored as a short piece without the last flag), and the
     /// stream is closed as interrupted with its exact length.
     pub async fn abandon(mut self) {
+        if !self.pending.is_empty() {
+            if let Err(e) = self.emit(false).await {
+                tracing::debug!(error = %e.message, "the abandoned upload's last bytes were not stored");
+            }
+        }
         let _ = self.drain().await;
         if let Some((stream, _)) = self.stream.take() {
             let end = StreamEnd { state: StreamState::Interrupted, sha256: None, media: None };

@@ -283,3 +283,41 @@ impl Drop for Server {
         self.kill9();
     }
 }
+
+/// A minimal tus 1.0 client, enough to drive resumable uploads in tests.
+impl Server {
+    /// Creates an upload of `length` bytes for `meeting`; returns its path.
+    pub async fn tus_create(&self, meeting: &str, length: u64) -> String {
+        use base64::Engine;
+        let meta = format!("meeting {},filetype {}", base64::engine::general_purpose::STANDARD.encode(meeting), base64::engine::general_purpose::STANDARD.encode("audio/wav"));
+        let resp = self
+            .req(reqwest::Method::POST, "/api/v1/uploads")
+            .header("tus-resumable", "1.0.0")
+            .header("upload-length", length.to_string())
+            .header("upload-metadata", meta)
+            .send()
+            .await
+            .expect("tus create");
+        assert_eq!(resp.status().as_u16(), 201, "{}", resp.text().await.unwrap_or_default());
+        resp.headers()["location"].to_str().unwrap().to_string()
+    }
+
+    /// HEAD: the status and `Upload-Offset`.
+    pub async fn tus_offset(&self, location: &str) -> (u16, Option<u64>) {
+        let resp = self.req(reqwest::Method::HEAD, location).header("tus-resumable", "1.0.0").send().await.expect("tus head");
+        let offset = resp.headers().get("upload-offset").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+        (resp.status().as_u16(), offset)
+    }
+
+    /// PATCH `bytes` at `offset`; returns the response.
+    pub async fn tus_patch(&self, location: &str, offset: u64, bytes: Vec<u8>) -> reqwest::Response {
+        self.req(reqwest::Method::PATCH, location)
+            .header("tus-resumable", "1.0.0")
+            .header("upload-offset", offset.to_string())
+            .header("content-type", "application/offset+octet-stream")
+            .body(bytes)
+            .send()
+            .await
+            .expect("tus patch")
+    }
+}
