@@ -190,4 +190,39 @@ mod tests {
         std::fs::write(&file, "lisen = 1\n").unwrap();
         assert!(Config::load(Some(&file)).is_err(), "unknown keys are refused");
     }
+
+    fn keys(prefix: &str, v: &toml::Value, out: &mut Vec<String>) {
+        if let toml::Value::Table(t) = v {
+            for (k, v) in t {
+                let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                if v.is_table() {
+                    keys(&path, v, out);
+                } else {
+                    out.push(path);
+                }
+            }
+        }
+    }
+
+    /// The example config documents every option, commented or not, and parses.
+    #[test]
+    fn example_config_names_every_option() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/niem.example.toml");
+        let cfg = Config::load(Some(std::path::Path::new(path))).expect("example config loads");
+        assert_eq!(cfg.listen, Config::default().listen);
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut all = Vec::new();
+        keys("", &toml::Value::try_from(Config::default()).unwrap(), &mut all);
+        // Options without a default (None) do not serialise; list them by hand.
+        all.extend(["store.path", "keys.dir", "store.s3.endpoint", "store.s3.region", "store.s3.access_key_id",
+                    "store.s3.secret_access_key", "store.s3.max_attempts", "store.s3.request_checksum"].map(String::from));
+        for key in all {
+            let (table, leaf) = key.rsplit_once('.').map_or((None, key.as_str()), |(t, l)| (Some(t), l));
+            let shown = text.lines().any(|l| l.trim_start_matches(['#', ' ']).starts_with(&format!("{leaf} =")));
+            assert!(shown, "deploy/niem.example.toml does not document {key}");
+            if let Some(t) = table {
+                assert!(text.contains(&format!("[{t}]")), "deploy/niem.example.toml lacks the [{t}] table");
+            }
+        }
+    }
 }

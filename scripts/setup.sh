@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what building and running Niêm needs on Debian 12, idempotently:
+# FFmpeg's development libraries (ffmpeg-next links to the system FFmpeg 5.1),
+# pkg-config, clang/libclang (bindgen), cmake (whisper.cpp), and a Rust toolchain.
+set -euo pipefail
+
+packages=(pkg-config clang libclang-dev cmake
+          libavformat-dev libavcodec-dev libavutil-dev libavfilter-dev libavdevice-dev
+          libswresample-dev libswscale-dev ffmpeg ca-certificates curl)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  if [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+  else
+    echo "setup: installing the Rust toolchain with rustup"
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+    export PATH="$HOME/.cargo/bin:$PATH"
+  fi
+fi

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Sets everything up and runs every test: unit and property tests, and the
+# end-to-end tests against the real binaries and a real S3 server (SeaweedFS,
+# started on 127.0.0.1 by the test harness).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup-test.sh
+cargo build --locked --workspace --bins
+cargo test --locked --workspace
