@@ -21,9 +21,9 @@ use axum::http::StatusCode;
 use bytes::Bytes;
 use futures::StreamExt;
 use rusqlite::OptionalExtension;
-use std::collections::VecDeque;
-use std::sync::mpsc::{sync_channel, SyncSender};
+use archive::vault::StoredChunk;
 use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 /// What an upload is for.
@@ -36,38 +36,85 @@ pub struct Target {
 }
 
 /// SHA-256 of the plaintext, computed on its own thread so it overlaps sealing.
+/// Frames are handed over in batches of about a piece, not one by one.
 struct Hasher {
-    tx: SyncSender<Bytes>,
+    tx: mpsc::Sender<Vec<Bytes>>,
+    batch: Vec<Bytes>,
+    batch_len: usize,
     done: std::thread::JoinHandle<String>,
 }
 
 impl Hasher {
     fn start() -> Self {
-        let (tx, rx) = sync_channel::<Bytes>(16);
+        let (tx, mut rx) = mpsc::channel::<Vec<Bytes>>(8);
         let done = std::thread::spawn(move || {
             let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-            for b in rx {
-                ctx.update(&b);
+            while let Some(batch) = rx.blocking_recv() {
+                for b in batch {
+                    ctx.update(&b);
+                }
             }
             hex::encode(ctx.finish())
         });
-        Self { tx, done }
+        Self { tx, batch: Vec::new(), batch_len: 0, done }
     }
-    fn update(&self, b: Bytes) {
-        // The thread only ends when `tx` is dropped, so a send cannot fail first.
-        let _ = self.tx.send(b);
+
+    async fn update(&mut self, b: Bytes) {
+        self.batch_len += b.len();
+        self.batch.push(b);
+        if self.batch_len >= 1 << 20 {
+            self.batch_len = 0;
+            // The thread only ends when `tx` is dropped, so a send cannot fail first.
+            let _ = self.tx.send(std::mem::take(&mut self.batch)).await;
+        }
     }
-    fn finish(self) -> Option<String> {
+
+    async fn finish(self) -> Option<String> {
+        let _ = self.tx.send(self.batch).await;
         drop(self.tx);
-        self.done.join().ok()
+        tokio::task::spawn_blocking(move || self.done.join().ok()).await.ok().flatten()
     }
 }
 
-struct Stored {
-    index: u32,
-    plain_len: u64,
-    len: u64,
-    sha256: String,
+type PieceTask = JoinHandle<Result<StoredChunk, VaultError>>;
+
+enum ToCommitter {
+    Piece(PieceTask),
+    /// Commit everything received so far, then answer.
+    Flush(oneshot::Sender<Result<(), String>>),
+}
+
+/// Records stored pieces in index order. Whatever is already finished when it
+/// looks goes into one transaction, so a fast sender costs few catalog fsyncs,
+/// and the receive loop never waits for the catalog unless the queue is full.
+async fn commit_in_order(app: Arc<App>, actor: String, stream: Arc<OpenStream>, mut rx: mpsc::Receiver<ToCommitter>) {
+    let mut failed: Option<String> = None;
+    let mut ready: Vec<StoredChunk> = Vec::new();
+    let mut waiting: Vec<oneshot::Sender<Result<(), String>>> = Vec::new();
+    while let Some(first) = rx.recv().await {
+        let mut next = Some(first);
+        while let Some(msg) = next.take() {
+            match msg {
+                ToCommitter::Piece(task) => match task.await {
+                    Ok(Ok(stored)) if failed.is_none() => ready.push(stored),
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => failed = failed.or(Some(e.to_string())),
+                    Err(e) => failed = failed.or(Some(format!("sealing task failed: {e}"))),
+                },
+                ToCommitter::Flush(ack) => waiting.push(ack),
+            }
+            next = rx.try_recv().ok();
+        }
+        if failed.is_none() {
+            let batch = std::mem::take(&mut ready);
+            if let Err(e) = app.vault.commit_chunks(&actor, stream.rec, stream.id, batch).await {
+                failed = Some(e.to_string());
+            }
+        }
+        for ack in waiting.drain(..) {
+            let _ = ack.send(failed.clone().map_or(Ok(()), Err));
+        }
+    }
 }
 
 pub struct Upload {
@@ -75,11 +122,11 @@ pub struct Upload {
     actor: String,
     target: Target,
     stream: Option<(Arc<OpenStream>, Arc<StreamKey>)>,
+    committer: Option<mpsc::Sender<ToCommitter>>,
     pending: Vec<u8>,
     /// Plaintext bytes in pieces already sent to the store.
     emitted: u64,
     next_index: u32,
-    inflight: VecDeque<JoinHandle<Result<Stored, VaultError>>>,
     hasher: Option<Hasher>,
 }
 
@@ -94,14 +141,21 @@ impl Upload {
         let chunk = app.config.upload.chunk_size as usize;
         let mut pending = Vec::with_capacity(chunk + TAG_LEN);
         pending.extend_from_slice(&tail);
-        let (stream, next_index) = match stream {
-            Some((s, next)) => {
-                let key = Arc::new(s.key());
-                (Some((Arc::new(s), key)), next)
-            }
-            None => (None, 0),
-        };
-        Self { app, actor, target, stream, pending, emitted: stored, next_index, inflight: VecDeque::new(), hasher: hash.then(Hasher::start) }
+        let mut upload = Self { app, actor, target, stream: None, committer: None, pending, emitted: stored, next_index: 0, hasher: hash.then(Hasher::start) };
+        if let Some((s, next)) = stream {
+            upload.attach(s, next);
+        }
+        upload
+    }
+
+    fn attach(&mut self, stream: OpenStream, next_index: u32) {
+        let stream = Arc::new(stream);
+        let key = Arc::new(stream.key());
+        let (tx, rx) = mpsc::channel(self.app.config.upload.parallel_puts);
+        tokio::spawn(commit_in_order(self.app.clone(), self.actor.clone(), stream.clone(), rx));
+        self.stream = Some((stream, key));
+        self.committer = Some(tx);
+        self.next_index = next_index;
     }
 
     /// Plaintext bytes accepted so far.
@@ -138,8 +192,8 @@ impl Upload {
         if total > self.app.config.upload.max_bytes {
             return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("uploads are limited to {} bytes", self.app.config.upload.max_bytes)));
         }
-        if let Some(h) = &self.hasher {
-            h.update(data.clone());
+        if let Some(h) = &mut self.hasher {
+            h.update(data.clone()).await;
         }
         let mut rest = &data[..];
         while !rest.is_empty() {
@@ -158,7 +212,8 @@ impl Upload {
         Ok(())
     }
 
-    /// Seals the pending piece and sends it to the store.
+    /// Seals the pending piece on a blocking thread and sends it to the store; the
+    /// committer records it when its turn comes.
     async fn emit(&mut self, last: bool) -> Result<(), ApiError> {
         if self.stream.is_none() {
             self.start().await?;
@@ -170,35 +225,30 @@ impl Upload {
         self.next_index += 1;
         self.emitted += piece.len() as u64;
         let store = self.app.vault.store.clone();
-        self.inflight.push_back(tokio::spawn(async move {
+        let task: PieceTask = tokio::spawn(async move {
             let sealed = tokio::task::spawn_blocking(move || key.seal_piece(index, last, piece))
                 .await
                 .map_err(|e| VaultError::Conflict(format!("sealing task failed: {e}")))?;
             let key = archive::layout::ObjectKey::chunk(stream.rec, stream.id, sealed.index);
-            let stored = Stored { index: sealed.index, plain_len: sealed.plaintext_len, len: sealed.bytes.len() as u64, sha256: sealed.sha256 };
+            let stored = StoredChunk { index: sealed.index, plain_len: sealed.plaintext_len, len: sealed.bytes.len() as u64, sha256: sealed.sha256 };
             archive::store::put_idempotent(&*store, &key, Bytes::from(sealed.bytes)).await?;
             Ok(stored)
-        }));
-        while self.inflight.len() >= self.app.config.upload.parallel_puts {
-            self.commit_one().await?;
-        }
-        Ok(())
-    }
-
-    async fn commit_one(&mut self) -> Result<(), ApiError> {
-        let Some(handle) = self.inflight.pop_front() else { return Ok(()) };
-        let s = handle.await.map_err(ApiError::internal)??;
-        let (stream, _) = self.stream.as_ref().expect("pieces in flight imply a stream");
-        self.app.vault.commit_chunk(&self.actor, stream.rec, stream.id, s.index, s.plain_len, s.len, s.sha256).await?;
+        });
+        let committer = self.committer.as_ref().expect("a started stream has a committer");
+        committer.send(ToCommitter::Piece(task)).await.map_err(|_| ApiError::internal("the chunk committer stopped"))?;
         Ok(())
     }
 
     /// Waits until every piece sent is in the store and the ledger.
     pub async fn drain(&mut self) -> Result<(), ApiError> {
-        while !self.inflight.is_empty() {
-            self.commit_one().await?;
+        let Some(committer) = &self.committer else { return Ok(()) };
+        let (ack, done) = oneshot::channel();
+        committer.send(ToCommitter::Flush(ack)).await.map_err(|_| ApiError::internal("the chunk committer stopped"))?;
+        match done.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(ApiError::unavailable(e)),
+            Err(_) => Err(ApiError::internal("the chunk committer stopped")),
         }
-        Ok(())
     }
 
     /// Checks the first piece with FFmpeg, then opens the recording and stream.
@@ -211,8 +261,7 @@ impl Upload {
         let rec = recording_for(&self.app, &self.actor, self.target.meeting).await?;
         let spec = StreamSpec { kind: "upload", endpoint: None, content_type: self.target.content_type.clone() };
         let stream = self.app.vault.open_stream(&self.actor, rec, spec).await?;
-        let key = Arc::new(stream.key());
-        self.stream = Some((Arc::new(stream), key));
+        self.attach(stream, 0);
         Ok(())
     }
 
@@ -225,8 +274,8 @@ impl Upload {
         let info = self.app.vault.stream(stream.id).await?;
         let layout = Layout::new(info.manifest.chunks.iter().map(|c| c.len - TAG_LEN as u64), true);
         let reader = StreamReader::new(self.app.vault.store.clone(), key, layout, stream.rec, stream.id);
-        let sha256 = match self.hasher.take().and_then(Hasher::finish) {
-            Some(sha) => sha,
+        let sha256 = match self.hasher.take() {
+            Some(h) => h.finish().await.ok_or_else(|| ApiError::internal("the hashing thread failed"))?,
             None => rehash(&reader).await?,
         };
         let handle = tokio::runtime::Handle::current();

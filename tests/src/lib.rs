@@ -25,8 +25,11 @@ pub fn root() -> PathBuf {
 /// A built binary of the workspace, e.g. `niem` or `niem-audit`.
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test> → target/<profile>/<name>
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target/<profile>");
+    // Tests live in target/<profile>/deps/, binaries like niem-bench in target/<profile>/.
+    let mut dir = exe.parent().expect("target/<profile>");
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir = dir.parent().expect("target/<profile>");
+    }
     let path = dir.join(name);
     assert!(path.exists(), "{} is not built; run `cargo build --workspace --bins` first", path.display());
     path

@@ -1,8 +1,8 @@
 //! A store in a local directory: the embedded default, and what tests use.
 //!
-//! Durability: write to a temporary file, fsync it, `link(2)` it to its name (which
-//! fails if the name exists, so objects are never overwritten), then fsync the
-//! directory so the new name survives a crash.
+//! Durability: write a nameless file (`O_TMPFILE`), fsync it, `linkat(2)` it to its
+//! name (which fails if the name exists, so objects are never overwritten), then
+//! fsync the directory so the new name survives a crash.
 
 use super::{ObjectMeta, ObjectStore, StoreError};
 use crate::layout::ObjectKey;
@@ -34,11 +34,7 @@ impl LocalStore {
         let err = |e: std::io::Error| StoreError::io(key, e);
         let parent = path.parent().ok_or_else(|| StoreError::io(key, "no parent directory"))?;
         create_dirs_durably(&self.root, parent).map_err(err)?;
-        let tmp = self.root.join(TMP_DIR).join(ulid::Ulid::new().to_string());
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(err)?;
-        let result = f.write_all(body).and_then(|_| f.sync_all()).and_then(|_| std::fs::hard_link(&tmp, &path));
-        let _ = std::fs::remove_file(&tmp);
-        match result {
+        match link_new(parent, &self.root.join(TMP_DIR), &path, body) {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(StoreError::AlreadyExists(key.clone())),
             Err(e) => Err(err(e)),
             Ok(()) => sync_dir(parent).map_err(err),
@@ -98,6 +94,39 @@ fn create_dirs_durably(root: &Path, dir: &Path) -> std::io::Result<()> {
         sync_dir(parent)?;
     }
     Ok(())
+}
+
+/// Writes `body` to a new file, fsyncs it, and gives it the name `path` only if that
+/// name is free. On Linux the file is born nameless (`O_TMPFILE`) and named with
+/// `linkat`, so there is no temporary name to clean up and no inode churn; elsewhere
+/// (or on filesystems without `O_TMPFILE`) a temporary name in `tmp` is linked and
+/// removed.
+fn link_new(dir: &Path, tmp: &Path, path: &Path, body: &[u8]) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        use std::os::unix::fs::OpenOptionsExt;
+        use std::os::unix::io::AsRawFd;
+        match std::fs::OpenOptions::new().write(true).custom_flags(libc::O_TMPFILE).mode(0o640).open(dir) {
+            Ok(mut f) => {
+                f.write_all(body)?;
+                f.sync_all()?;
+                let from = std::ffi::CString::new(format!("/proc/self/fd/{}", f.as_raw_fd()))?;
+                let to = std::ffi::CString::new(path.as_os_str().as_bytes())?;
+                // SAFETY: both are valid NUL-terminated paths; AT_SYMLINK_FOLLOW resolves
+                // the /proc link to the open file, which linkat gives its first name.
+                let r = unsafe { libc::linkat(libc::AT_FDCWD, from.as_ptr(), libc::AT_FDCWD, to.as_ptr(), libc::AT_SYMLINK_FOLLOW) };
+                return if r == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) };
+            }
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP) | Some(libc::EISDIR) | Some(libc::EINVAL)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let tmp = tmp.join(ulid::Ulid::new().to_string());
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+    let result = f.write_all(body).and_then(|_| f.sync_all()).and_then(|_| std::fs::hard_link(&tmp, path));
+    let _ = std::fs::remove_file(&tmp);
+    result
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {

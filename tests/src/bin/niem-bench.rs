@@ -1,1 +1,123 @@
-fn main() {}
+//! `niem-bench`: upload and verify throughput on one large file, against
+//! `openssl dgst -sha256` over the same bytes as the anchor. A printout, not a test.
+//!
+//! Usage: `niem-bench [--size-mib N] [--stores local,seaweedfs]` (release build:
+//! `bench/upload-verify.sh`). The sender is `curl -T`, streaming from disk.
+
+use niem_tests::seaweed::SeaweedFs;
+use niem_tests::server::{Server, StoreKind};
+use std::io::Write;
+use std::process::Command;
+use std::time::Instant;
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+}
+
+/// A WAV header followed by pseudo-random samples: media that FFmpeg accepts,
+/// and that does not compress.
+fn make_file(path: &std::path::Path, size: u64) {
+    let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path).expect("create bench file"));
+    let data_len = (size - 44) as u32;
+    let mut h = Vec::new();
+    h.extend_from_slice(b"RIFF");
+    h.extend_from_slice(&(36 + data_len).to_le_bytes());
+    h.extend_from_slice(b"WAVEfmt ");
+    h.extend_from_slice(&16u32.to_le_bytes());
+    h.extend_from_slice(&1u16.to_le_bytes());
+    h.extend_from_slice(&2u16.to_le_bytes());
+    h.extend_from_slice(&48_000u32.to_le_bytes());
+    h.extend_from_slice(&(48_000u32 * 4).to_le_bytes());
+    h.extend_from_slice(&4u16.to_le_bytes());
+    h.extend_from_slice(&16u16.to_le_bytes());
+    h.extend_from_slice(b"data");
+    h.extend_from_slice(&data_len.to_le_bytes());
+    f.write_all(&h).unwrap();
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut left = size - 44;
+    while left > 0 {
+        for word in buf.chunks_exact_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            word.copy_from_slice(&x.to_le_bytes());
+        }
+        let n = left.min(buf.len() as u64) as usize;
+        f.write_all(&buf[..n]).unwrap();
+        left -= n as u64;
+    }
+    f.flush().unwrap();
+}
+
+fn mb_s(bytes: u64, secs: f64) -> f64 {
+    bytes as f64 / 1e6 / secs
+}
+
+fn openssl(path: &std::path::Path) -> f64 {
+    let mut best = f64::MAX;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let out = Command::new("openssl").args(["dgst", "-sha256"]).arg(path).output().expect("run openssl");
+        assert!(out.status.success());
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    best
+}
+
+async fn run_store(kind: StoreKind, file: &std::path::Path, size: u64, openssl_mb_s: f64) {
+    let name = kind.name();
+    let srv = Server::start(kind, &[("NIEM_LOG__LEVEL", "warn")]).await;
+    let meeting = srv.meeting().await;
+    let t = Instant::now();
+    let out = Command::new("curl")
+        .args(["-sS", "--fail-with-body", "-X", "POST", "-H", "Content-Type: audio/wav"])
+        .arg("-H")
+        .arg(format!("Authorization: Bearer {}", srv.token))
+        .arg("-T")
+        .arg(file)
+        .arg(format!("{}/api/v1/meetings/{meeting}/uploads", srv.url))
+        .output()
+        .expect("run curl");
+    let upload = t.elapsed().as_secs_f64();
+    let resp: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("upload failed: {}", String::from_utf8_lossy(&out.stdout)));
+    assert_eq!(resp["length"], size, "{resp}");
+    srv.seal(resp["recording"].as_str().unwrap()).await;
+
+    let mut best_verify = f64::MAX;
+    let mut hashed = 0;
+    for _ in 0..3 {
+        let (code, text) = srv.audit(&["verify", "--json"], &[]);
+        assert_eq!(code, 0, "{text}");
+        let report: serde_json::Value = serde_json::from_str(&text).expect("verify --json");
+        hashed = report["bytes_hashed"].as_u64().unwrap();
+        best_verify = best_verify.min(report["seconds"].as_f64().unwrap());
+    }
+    let up = mb_s(size, upload);
+    let ver = mb_s(hashed, best_verify);
+    println!("{name:<10} upload   {up:>8.0} MB/s  ({upload:.2} s)   {:.2}× openssl  (target ≥ 0.5×)", up / openssl_mb_s);
+    println!("{name:<10} verify   {ver:>8.0} MB/s  ({best_verify:.2} s)   {:.2}× openssl  (target ≥ 1.5×)", ver / openssl_mb_s);
+}
+
+#[tokio::main]
+async fn main() {
+    let size_mib: u64 = arg("--size-mib").map_or(1024, |s| s.parse().expect("--size-mib N"));
+    let stores = arg("--stores").unwrap_or_else(|| "local,seaweedfs".into());
+    let size = size_mib << 20;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("meeting.wav");
+    make_file(&file, size);
+    let ossl = openssl(&file);
+    let ossl_mb_s = mb_s(size, ossl);
+    println!("file: {size_mib} MiB ({size} bytes), {} CPUs", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!("anchor     openssl dgst -sha256 {ossl_mb_s:>8.0} MB/s  ({ossl:.2} s)");
+    for store in stores.split(',') {
+        let kind = match store {
+            "local" => StoreKind::Local,
+            "seaweedfs" => StoreKind::S3 { bucket: SeaweedFs::shared().bucket().await },
+            other => panic!("unknown store {other}"),
+        };
+        run_store(kind, &file, size, ossl_mb_s).await;
+    }
+}

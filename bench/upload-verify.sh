@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Upload and verify throughput on a 1 GiB file, local store and SeaweedFS, against
+# openssl's SHA-256 over the same bytes. Prints figures; asserts nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup-test.sh
+cargo build --release --locked --workspace --bins
+exec target/release/niem-bench "$@"
