@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(pkg-config clang libclang-dev cmake
           libavformat-dev libavcodec-dev libavutil-dev libavfilter-dev libavdevice-dev
-          libswresample-dev libswscale-dev ffmpeg ca-certificates curl)
+          libswresample-dev libswscale-dev ffmpeg ca-certificates curl jq)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -63,7 +63,8 @@ pub struct UploadConfig {
     pub chunk_size: u32,
     /// Largest upload accepted, in bytes.
     pub max_bytes: u64,
-    /// Chunk uploads in flight to the store per upload.
+    /// Chunks in flight to the store per upload; each holds one chunk in memory,
+    /// and more hide more fsync latency.
     pub parallel_puts: usize,
 }
 
@@ -110,7 +111,7 @@ impl Default for LedgerConfig {
 
 impl Default for UploadConfig {
     fn default() -> Self {
-        Self { chunk_size: archive::chunk::DEFAULT_CHUNK_SIZE, max_bytes: 64 << 30, parallel_puts: 4 }
+        Self { chunk_size: archive::chunk::DEFAULT_CHUNK_SIZE, max_bytes: 64 << 30, parallel_puts: 8 }
     }
 }
 

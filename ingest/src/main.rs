@@ -23,6 +23,11 @@ use config::Config;
 use serde_json::json;
 use std::path::PathBuf;
 
+/// Uploads allocate a 1 MiB piece per chunk; glibc's malloc maps and unmaps each
+/// one (a page fault and a zeroing per 4 KiB), mimalloc reuses them.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "niem", version, about = "Niêm: sealed recording, archival and audit of online meetings")]
 struct Cli {
