@@ -38,12 +38,28 @@ impl Clock for ManualClock {
     }
 }
 
-/// RFC 3339 in UTC with millisecond precision: the one timestamp form Niêm writes.
+/// RFC 3339 in UTC with exactly three fractional digits, so that timestamps are
+/// fixed-width and sort as strings: the one timestamp form Niêm writes.
 pub fn format_ts(t: OffsetDateTime) -> String {
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
     let t = t.to_offset(time::UtcOffset::UTC);
-    let t = t.replace_nanosecond(t.millisecond() as u32 * 1_000_000).unwrap_or(t);
-    // Rfc3339 never fails for a UTC time within years 0..=9999.
-    t.format(&Rfc3339).unwrap_or_else(|_| t.unix_timestamp().to_string())
+    // Formatting only fails for years outside 0..=9999.
+    t.format(FORMAT).unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_fixed_width() {
+        let t = time::macros::datetime!(2026-11-22 03:43:15.050 UTC);
+        assert_eq!(format_ts(t), "2026-11-22T03:43:15.050Z");
+        let t = time::macros::datetime!(2026-11-22 10:43:15 +07:00);
+        assert_eq!(format_ts(t), "2026-11-22T03:43:15.000Z");
+        assert_eq!(parse_ts(&format_ts(t)).unwrap(), t);
+    }
 }
 
 /// Parses an RFC 3339 timestamp.

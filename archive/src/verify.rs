@@ -362,8 +362,10 @@ async fn check_ledger(store: &Store, key: &VerifierKey, opts: &Options, listing:
         }
     }
     let total = entries.len() as u64;
-    let mut last_time = String::new();
+    let mut last_time = time::OffsetDateTime::UNIX_EPOCH;
     for (_, cp, obj) in &signed {
+        // Checkpoint::open checked that the time parses.
+        let time = crate::clock::parse_ts(&cp.time).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
         let verdict = if cp.size > total {
             report.problems.push(format!(
                 "ledger truncated: checkpoint {} names {} entries, the store holds {total}",
@@ -372,12 +374,12 @@ async fn check_ledger(store: &Store, key: &VerifierKey, opts: &Options, listing:
             Verdict::Valid
         } else if want[&cp.size] != cp.root {
             Verdict::Invalid(format!("signed root does not match ledger entries 0..{}: entries were rewritten", cp.size))
-        } else if cp.time < last_time {
+        } else if time < last_time {
             Verdict::Invalid(format!("time {} is earlier than the checkpoint before it", cp.time))
         } else {
             Verdict::Valid
         };
-        last_time = cp.time.clone();
+        last_time = time;
         report.object(&obj.key, "checkpoint", verdict);
     }
     report.checkpoints = signed.len() as u64;

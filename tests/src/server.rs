@@ -71,6 +71,12 @@ impl Server {
         server
     }
 
+    /// Sets an environment variable for the next start of the child.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.into(), value.into()));
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.tmp.path().join("data")
     }
