@@ -91,7 +91,7 @@ impl Entry {
             subject: &self.subject,
             ts: &self.ts,
         };
-        // JCS of plain strings, integers and JSON values cannot fail.
+        // JCS fails only on non-finite floats, which a serde_json::Value cannot hold.
         let canonical = serde_jcs::to_vec(&hashed).expect("canonical JSON");
         let mut c = ring::digest::Context::new(&ring::digest::SHA256);
         c.update(DOMAIN);
