@@ -142,3 +142,27 @@ async fn audit_log_show_and_checkpoint() {
     let (code, _) = srv.audit(&["verify"], &["--store", "/nonexistent/store"]);
     assert_eq!(code, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_own_check_catches_a_damaged_chunk() {
+    let srv = Server::start(StoreKind::Local, &[]).await;
+    let (rec, stream, _) = record(&srv, 440.0).await;
+    let (s, v) = srv.api(reqwest::Method::POST, &format!("/api/v1/recordings/{rec}/verify"), None).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!((v["intact"].as_bool(), v["covered_by_checkpoint"].as_bool()), (Some(true), Some(true)), "{v}");
+
+    let chunk = format!("recordings/{rec}/{stream}/00000000.niem");
+    let raw = srv.raw_store().await;
+    let mut bytes = raw.read(&chunk).await;
+    bytes[100] ^= 0x80;
+    raw.write(&chunk, bytes).await;
+    let (_, v) = srv.api(reqwest::Method::POST, &format!("/api/v1/recordings/{rec}/verify"), None).await;
+    assert_eq!(v["intact"], false, "{v}");
+    assert!(v["problems"].to_string().contains(&chunk), "{v}");
+    // The recording's page shows the latest result.
+    let (_, view) = srv.api(reqwest::Method::GET, &format!("/api/v1/recordings/{rec}"), None).await;
+    assert_eq!(view["verification"]["intact"], false, "{view}");
+    // Playback of the damaged piece fails loudly instead of serving altered bytes.
+    let r = srv.req(reqwest::Method::GET, &format!("/api/v1/recordings/{rec}/streams/{stream}/media")).send().await.unwrap();
+    assert!(r.bytes().await.is_err(), "a damaged chunk must break the body, not deliver altered bytes");
+}
