@@ -110,6 +110,8 @@ pub struct Options {
 pub struct Expected {
     pub started: bool,
     pub sealed: Option<String>,
+    /// The seq of the `recording.sealed` entry.
+    pub sealed_seq: Option<u64>,
     pub shredded: bool,
     pub streams: BTreeMap<StreamId, ExpectedStream>,
     pub transcript: Option<ExpectedObject>,
@@ -206,6 +208,7 @@ fn apply(recs: &mut HashMap<RecordingId, Expected>, e: &Entry) -> Result<(), Str
                 return Err("sealed while a stream was open".into());
             }
             r.sealed = Some(str_field(e, "manifest_sha256")?);
+            r.sealed_seq = Some(e.seq);
         }
         "transcript.stored" => {
             let r = recs.get_mut(&rec).filter(|r| r.sealed.is_some()).ok_or("transcript for a recording that is not sealed")?;
@@ -254,6 +257,7 @@ pub async fn verify_store(store: &Store, key: &VerifierKey, opts: Options) -> Re
     let entries = check_ledger(store, key, &opts, &listing, &mut report).await?;
     let (expected, problems) = replay(&entries);
     report.problems.extend(problems);
+    check_seals_signed(&expected, &mut report);
     for r in expected.values() {
         if r.sealed.is_some() {
             report.recordings_sealed += 1;
@@ -267,6 +271,18 @@ pub async fn verify_store(store: &Store, key: &VerifierKey, opts: Options) -> Re
         .collect();
     check_objects(store, &expected, content, &opts, &mut report).await;
     Ok(report)
+}
+
+/// Sealing always signs a checkpoint, so a sealed recording that no valid
+/// checkpoint covers means checkpoints were removed or forged.
+fn check_seals_signed(expected: &HashMap<RecordingId, Expected>, report: &mut Report) {
+    let signed = report.newest_checkpoint_size.unwrap_or(0);
+    let mut uncovered: Vec<(u64, RecordingId)> =
+        expected.iter().filter_map(|(rec, r)| r.sealed_seq.filter(|&seq| seq >= signed).map(|seq| (seq, *rec))).collect();
+    uncovered.sort();
+    for (seq, rec) in uncovered {
+        report.problems.push(format!("recording {rec} was sealed at entry {seq}, but no valid checkpoint covers it"));
+    }
 }
 
 /// Verifies one recording's objects against the given ledger entries (the service
@@ -362,6 +378,7 @@ async fn check_ledger(store: &Store, key: &VerifierKey, opts: &Options, listing:
         }
     }
     let total = entries.len() as u64;
+    let mut newest_valid: Option<&Checkpoint> = None;
     let mut last_time = time::OffsetDateTime::UNIX_EPOCH;
     for (_, cp, obj) in &signed {
         // Checkpoint::open checked that the time parses.
@@ -380,19 +397,17 @@ async fn check_ledger(store: &Store, key: &VerifierKey, opts: &Options, listing:
             Verdict::Valid
         };
         last_time = time;
+        if verdict == Verdict::Valid && cp.size <= total {
+            newest_valid = Some(cp);
+        }
         report.object(&obj.key, "checkpoint", verdict);
     }
     report.checkpoints = signed.len() as u64;
-    if let Some((_, newest, _)) = signed.last() {
-        report.newest_checkpoint_size = Some(newest.size);
-        report.newest_checkpoint_time = Some(newest.time.clone());
-        report.unsigned_entries = total.saturating_sub(newest.size);
-    } else {
-        report.unsigned_entries = total;
-        if total > 0 {
-            report.problems.push("no valid checkpoint signs any of the ledger".into());
-        }
-    }
+    // Entries no valid checkpoint covers yet are reported, not failed: a young
+    // ledger has them. Sealed recordings must be covered (see `check_seals_signed`).
+    report.newest_checkpoint_size = newest_valid.map(|cp| cp.size);
+    report.newest_checkpoint_time = newest_valid.map(|cp| cp.time.clone());
+    report.unsigned_entries = total - newest_valid.map_or(0, |cp| cp.size);
     if let Some(t) = &opts.trusted {
         if t.size > total {
             report.problems.push(format!(

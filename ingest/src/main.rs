@@ -121,6 +121,9 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let app = App::start(cfg).await?;
     bootstrap_admin(&app)?;
     let mirror = app.vault.mirror.clone();
+    // Sign whatever the last run left unsigned (a crash between a seal and its
+    // checkpoint) before taking new work.
+    mirror.flush(true).await.context("cannot bring the ledger in the store up to date")?;
     tokio::spawn(mirror.clone().run());
     let listener = tokio::net::TcpListener::bind(&app.config.listen).await.with_context(|| format!("cannot listen on {}", app.config.listen))?;
     tracing::info!(listen = %app.config.listen, store = %app.vault.store.describe(), "niem is serving");

@@ -111,6 +111,13 @@ async fn tamper_matrix(kind: StoreKind) {
     assert_caught(&srv, "truncated ledger", &[], &["ledger truncated".to_string()]);
     raw.restore(&good).await;
 
+    // 5b. Every checkpoint removed: the sealed recordings are no longer signed for.
+    for key in good.keys().filter(|k| k.starts_with("checkpoints/")) {
+        raw.delete(key).await;
+    }
+    assert_caught(&srv, "checkpoints removed", &[], &[format!("recording {rec_a} was sealed at entry"), "no valid checkpoint covers it".to_string()]);
+    raw.restore(&good).await;
+
     // 6. One entry rewritten and every later hash recomputed: only the signature catches it.
     rewrite_history(&raw, &good).await;
     assert_caught(&srv, "rewritten history", &[], &["entries were rewritten".to_string()]);
