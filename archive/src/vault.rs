@@ -144,7 +144,7 @@ impl Vault {
         let out = self
             .catalog
             .call(move |conn| {
-                let tx = conn.transaction()?;
+                let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                 let r = change(&tx)?;
                 let e = ledger::append(&tx, ts, entry)?;
                 tx.commit()?;
@@ -257,7 +257,7 @@ impl Vault {
         let (actor, ts) = (actor.to_string(), self.now());
         self.catalog
             .call(move |conn| {
-                let tx = conn.transaction()?;
+                let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                 let mut expected: u32 = tx
                     .query_row("SELECT chunks FROM streams WHERE id = ?1 AND state = 'open'", [id.to_string()], |r| r.get(0))
                     .optional()?

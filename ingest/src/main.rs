@@ -125,6 +125,13 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     // checkpoint) before taking new work.
     mirror.flush(true).await.context("cannot bring the ledger in the store up to date")?;
     tokio::spawn(mirror.clone().run());
+    let sweeper = app.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            api::evict_idle_uploads(&sweeper, std::time::Duration::from_secs(600)).await;
+        }
+    });
     let listener = tokio::net::TcpListener::bind(&app.config.listen).await.with_context(|| format!("cannot listen on {}", app.config.listen))?;
     tracing::info!(listen = %app.config.listen, store = %app.vault.store.describe(), "niem is serving");
     axum::serve(listener, api::router(app.clone())).with_graceful_shutdown(shutdown_signal()).await?;
@@ -164,7 +171,7 @@ fn create_token(cfg: &Config, role: auth::Role, name: &str) -> anyhow::Result<St
     let catalog = app::open_catalog(cfg)?;
     let now = archive::clock::format_ts(time::OffsetDateTime::now_utc());
     catalog.with(|c| {
-        let tx = c.transaction()?;
+        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let (user, token_id, token) = auth::create_token(&tx, name, role, &now).map_err(|e| anyhow::anyhow!(e.message))?;
         let entry = NewEntry {
             actor: ledger::actor_system(),
@@ -191,7 +198,7 @@ fn keys(cfg: Config, command: KeysCommand) -> anyhow::Result<()> {
             let catalog = app::open_catalog(&cfg)?;
             let now = archive::clock::format_ts(time::OffsetDateTime::now_utc());
             catalog.with(|c| -> anyhow::Result<()> {
-                let tx = c.transaction()?;
+                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                 let entry = NewEntry { actor: ledger::actor_system(), action: "key.rotated", subject: "keys".into(), data: json!({ "kek": id }) };
                 ledger::append(&tx, now, entry)?;
                 tx.commit()?;

@@ -128,9 +128,15 @@ pub struct Upload {
     emitted: u64,
     next_index: u32,
     hasher: Option<Hasher>,
+    touched: std::time::Instant,
 }
 
 impl Upload {
+    /// Time since bytes last arrived.
+    pub fn idle_for(&self) -> std::time::Duration {
+        self.touched.elapsed()
+    }
+
     pub fn new(app: Arc<App>, actor: String, target: Target) -> Self {
         Self::resume(app, actor, target, None, Vec::new(), 0, true)
     }
@@ -141,7 +147,18 @@ impl Upload {
         let chunk = app.config.upload.chunk_size as usize;
         let mut pending = Vec::with_capacity(chunk + TAG_LEN);
         pending.extend_from_slice(&tail);
-        let mut upload = Self { app, actor, target, stream: None, committer: None, pending, emitted: stored, next_index: 0, hasher: hash.then(Hasher::start) };
+        let mut upload = Self {
+            app,
+            actor,
+            target,
+            stream: None,
+            committer: None,
+            pending,
+            emitted: stored,
+            next_index: 0,
+            hasher: hash.then(Hasher::start),
+            touched: std::time::Instant::now(),
+        };
         if let Some((s, next)) = stream {
             upload.attach(s, next);
         }
@@ -179,6 +196,7 @@ impl Upload {
     /// Accepts more plaintext. Full pieces go to the store as soon as it is known
     /// whether they are the last one.
     pub async fn push(&mut self, data: Bytes) -> Result<(), ApiError> {
+        self.touched = std::time::Instant::now();
         let total = self.received() + data.len() as u64;
         if let Some(declared) = self.target.declared {
             if total > declared {

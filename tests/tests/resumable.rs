@@ -107,3 +107,43 @@ async fn small_patches_and_a_clean_restart() {
     // A finished upload is gone for tus.
     assert_eq!(srv.tus_offset(&loc).await.0, 410);
 }
+
+/// A client whose line drops mid-PATCH (the server stays up): what arrived is
+/// durable, the offset says so, and the upload completes from there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_vanishing_mid_patch() {
+    let srv = Server::start(StoreKind::Local, &[("NIEM_UPLOAD__CHUNK_SIZE", "65536")]).await;
+    let meeting = srv.meeting().await;
+    let file = wav::tone(6.0, 300.0, 48_000, None);
+    let loc = srv.tus_create(&meeting, file.len() as u64).await;
+    let pieces: Vec<Vec<u8>> = file.chunks(10_000).map(|c| c.to_vec()).collect();
+    let body = futures::stream::iter(pieces).then(|c| async move {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        Ok::<_, std::io::Error>(c)
+    });
+    let request = srv
+        .req(reqwest::Method::PATCH, &loc)
+        .header("tus-resumable", "1.0.0")
+        .header("upload-offset", "0")
+        .header("content-type", "application/offset+octet-stream")
+        .body(reqwest::Body::wrap_stream(body));
+    let inflight = tokio::spawn(request.send());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    inflight.abort(); // the line drops
+    let _ = inflight.await;
+
+    // The server finishes the interrupted PATCH on its own; poll until it has.
+    let mut offset = None;
+    for _ in 0..50 {
+        if let (200, Some(o)) = srv.tus_offset(&loc).await {
+            offset = Some(o);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let offset = offset.expect("the upload answers HEAD again");
+    assert!(offset > 0 && offset < file.len() as u64, "offset {offset}");
+    let resp = srv.tus_patch(&loc, offset, file[offset as usize..].to_vec()).await;
+    assert_eq!(resp.status().as_u16(), 204);
+    assert_eq!(resp.headers()["niem-sha256"], wav::sha256_hex(&file).as_str(), "bytes before the drop were kept exactly");
+}

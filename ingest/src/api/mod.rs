@@ -11,6 +11,8 @@ use axum::routing::{get, post};
 use axum::Router;
 use std::sync::Arc;
 
+pub use tus::evict_idle as evict_idle_uploads;
+
 pub fn router(app: Arc<App>) -> Router {
     let api = Router::new()
         .route("/orgs", post(orgs::create_org).get(orgs::list_orgs))

@@ -171,6 +171,23 @@ async fn session(app: &Arc<App>, id: UploadId, who: &Principal) -> Result<(Arc<t
     Ok((slot, row))
 }
 
+/// Drops in-memory state of uploads nobody has touched for `idle`: everything
+/// acknowledged is durable, so a later request rebuilds it (only the running hash
+/// is lost, and recomputed at the end). Keeps abandoned uploads from holding a
+/// hashing thread and a committer task forever.
+pub async fn evict_idle(app: &App, idle: Duration) {
+    let slots: Vec<(UploadId, Arc<tokio::sync::Mutex<Option<Upload>>>)> =
+        app.uploads.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(k, v)| (*k, v.clone())).collect();
+    for (id, slot) in slots {
+        let Ok(mut guard) = slot.try_lock() else { continue };
+        if guard.as_ref().is_none_or(|u| u.idle_for() >= idle) {
+            guard.take();
+            app.uploads.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+            tracing::info!(upload = %id, "released an idle resumable upload from memory");
+        }
+    }
+}
+
 async fn restore(app: &Arc<App>, id: UploadId, row: &Row, actor: String) -> Result<Upload, ApiError> {
     let key = TailKey::new(&app.vault.keys.ring.unwrap_upload_key(&row.tail_key, &id.to_string()).map_err(ApiError::internal)?);
     let (stream, stored) = match &row.stream {
@@ -221,7 +238,10 @@ async fn lock(slot: &tokio::sync::Mutex<Option<Upload>>) -> Result<tokio::sync::
 }
 
 pub async fn patch(State(app): State<Arc<App>>, who: Principal, Path(id): Path<String>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
-    patch_inner(app, who, id, headers, body).await.map_err(tus_error)
+    // In its own task: a client that vanishes mid-body must not cancel the work
+    // between "bytes taken" and "bytes durable"; the task always ends by persisting.
+    let task = tokio::spawn(patch_inner(app, who, id, headers, body));
+    task.await.map_err(ApiError::internal)?.map_err(tus_error)
 }
 
 async fn patch_inner(app: Arc<App>, who: Principal, id: String, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {

@@ -25,12 +25,7 @@ pub struct Uploaded {
     pub media: Option<serde_json::Value>,
 }
 
-pub async fn upload(State(app): State<Arc<App>>, who: Principal, Path(meeting): Path<String>, headers: HeaderMap, body: Body) -> Result<(StatusCode, Json<Uploaded>), ApiError> {
-    who.require(&[Role::Admin, Role::Recorder])?;
-    let meeting: MeetingId = meeting.parse()?;
-    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let mut upload = Upload::new(app.clone(), who.actor(), Target { meeting, content_type, declared });
+async fn receive(mut upload: Upload, body: Body) -> Result<archive::vault::StreamInfo, ApiError> {
     let mut body = body.into_data_stream();
     while let Some(frame) = body.next().await {
         let result = match frame {
@@ -42,7 +37,18 @@ pub async fn upload(State(app): State<Arc<App>>, who: Principal, Path(meeting): 
             return Err(e);
         }
     }
-    let info = upload.finish().await?;
+    upload.finish().await
+}
+
+pub async fn upload(State(app): State<Arc<App>>, who: Principal, Path(meeting): Path<String>, headers: HeaderMap, body: Body) -> Result<(StatusCode, Json<Uploaded>), ApiError> {
+    who.require(&[Role::Admin, Role::Recorder])?;
+    let meeting: MeetingId = meeting.parse()?;
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let upload = Upload::new(app.clone(), who.actor(), Target { meeting, content_type, declared });
+    // In its own task: if the client vanishes and the request is dropped, the
+    // upload still ends properly (its stream closed as interrupted).
+    let info = tokio::spawn(receive(upload, body)).await.map_err(ApiError::internal)??;
     Ok((
         StatusCode::CREATED,
         Json(Uploaded {
