@@ -92,16 +92,6 @@ impl Catalog {
         Ok(cat)
     }
 
-    /// An in-memory catalog, for tests.
-    pub fn in_memory() -> Result<Self, CatalogError> {
-        let conn = Connection::open_in_memory()?;
-        conn.execute_batch("PRAGMA foreign_keys = ON;")?;
-        let cat = Self { conn: Arc::new(Mutex::new(conn)) };
-        cat.migrate("ledger", &[crate::ledger::SCHEMA])?;
-        cat.migrate("archive", ARCHIVE_MIGRATIONS)?;
-        Ok(cat)
-    }
-
     /// Runs the migrations of `component` that have not run yet, each in its own transaction.
     pub fn migrate(&self, component: &'static str, steps: &[&str]) -> Result<(), CatalogError> {
         self.with(|conn| {

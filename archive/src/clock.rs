@@ -1,6 +1,5 @@
 //! Time, injectable so that retention and checkpoint timing can be tested without sleeping.
 
-use std::sync::{Arc, Mutex};
 use time::{format_description::well_known::Rfc3339, OffsetDateTime};
 
 /// A source of the current UTC time.
@@ -15,26 +14,6 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> OffsetDateTime {
         OffsetDateTime::now_utc()
-    }
-}
-
-/// A clock that tests move by hand.
-#[derive(Debug, Clone)]
-pub struct ManualClock(Arc<Mutex<OffsetDateTime>>);
-
-impl ManualClock {
-    pub fn new(at: OffsetDateTime) -> Self {
-        Self(Arc::new(Mutex::new(at)))
-    }
-    pub fn advance(&self, by: time::Duration) {
-        let mut now = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        *now += by;
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> OffsetDateTime {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

@@ -119,10 +119,6 @@ impl Keyring {
         &self.current
     }
 
-    pub fn ids(&self) -> impl Iterator<Item = &str> {
-        self.keks.keys().map(String::as_str)
-    }
-
     /// Wraps `dek` under the current KEK, bound to its recording and stream.
     pub fn wrap(&self, dek: &Dek, rec: RecordingId, stream: StreamName) -> Result<WrappedDek, KeyError> {
         self.wrap_bound(dek, dek_aad(rec, stream))

@@ -231,12 +231,6 @@ impl Mirror {
             }
         }
     }
-
-    /// Number of entries mirrored to the store, and covered by the newest checkpoint.
-    pub async fn progress(&self) -> (u64, u64) {
-        let st = self.state.lock().await;
-        (st.tree.size(), st.checkpointed)
-    }
 }
 
 /// Parses a batch object's lines.

@@ -7,7 +7,7 @@
 //! `stream.closed` → `recording.sealed` (manifest written, checkpoint signed).
 
 use crate::catalog::{Catalog, CatalogError};
-use crate::chunk::{Binding, SealedPiece, StreamKey, PREFIX_LEN, TAG_LEN};
+use crate::chunk::{Binding, StreamKey, PREFIX_LEN, TAG_LEN};
 use crate::clock::{format_ts, Clock};
 use crate::id::{RecordingId, StreamId, StreamName};
 use crate::keys::{Dek, KeyError, Keys, WrappedDek};
@@ -74,9 +74,6 @@ impl OpenStream {
     /// The key that seals this stream's pieces.
     pub fn key(&self) -> StreamKey {
         StreamKey::new(&self.dek, self.prefix, Binding { rec: self.rec, stream: StreamName::Media(self.id) })
-    }
-    pub fn dek(&self) -> &Dek {
-        &self.dek
     }
 }
 
@@ -236,16 +233,6 @@ impl Vault {
             .ok_or_else(|| VaultError::Conflict(format!("stream {id} has a malformed nonce prefix")))?;
         let open = OpenStream { rec: info.rec, id, chunk_size: info.manifest.chunk_size, dek, prefix };
         Ok((open, info.manifest.chunks.len() as u32, info.manifest.length))
-    }
-
-    /// Stores one sealed piece: the object first, then its `chunk.stored` entry.
-    /// Pieces of one stream must be passed in index order.
-    pub async fn put_chunk(&self, actor: &str, stream: &OpenStream, piece: SealedPiece) -> Result<(), VaultError> {
-        let key = ObjectKey::chunk(stream.rec, stream.id, piece.index);
-        let (len, sha) = (piece.bytes.len() as u64, piece.sha256.clone());
-        put_idempotent(&*self.store, &key, Bytes::from(piece.bytes)).await?;
-        let stored = StoredChunk { index: piece.index, plain_len: piece.plaintext_len, len, sha256: sha };
-        self.commit_chunks(actor, stream.rec, stream.id, vec![stored]).await
     }
 
     /// Records chunk objects that are already in the store, in index order, as one

@@ -17,10 +17,6 @@ pub enum StoreKind {
 }
 
 impl StoreKind {
-    /// Both kinds, each fresh: every store-level test runs against each.
-    pub async fn both() -> Vec<StoreKind> {
-        vec![StoreKind::Local, StoreKind::S3 { bucket: SeaweedFs::shared().bucket().await }]
-    }
     pub fn name(&self) -> &'static str {
         match self {
             StoreKind::Local => "local",

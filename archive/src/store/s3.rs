@@ -104,13 +104,6 @@ impl S3Store {
             format!("{}/{key}", self.prefix)
         }
     }
-
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-    pub fn bucket(&self) -> &str {
-        &self.bucket
-    }
 }
 
 fn status<E>(e: &SdkError<E, HttpResponse>) -> Option<u16> {
