@@ -91,9 +91,11 @@ impl Checkpoint {
     fn parse_body(body: &str) -> Result<Self, CheckpointError> {
         let mut lines = body.lines();
         let origin = lines.next().filter(|s| !s.is_empty()).ok_or(CheckpointError::Malformed("origin line"))?;
+        // A tree size is a decimal without sign or leading zeros.
+        let canonical = |s: &&str| s.bytes().all(|b| b.is_ascii_digit()) && (*s == "0" || !s.starts_with('0'));
         let size = lines
             .next()
-            .filter(|s| !s.starts_with('+') && !(s.len() > 1 && s.starts_with('0')))
+            .filter(canonical)
             .and_then(|s| s.parse().ok())
             .ok_or(CheckpointError::Malformed("tree size line"))?;
         let root = lines

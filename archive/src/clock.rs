@@ -27,6 +27,11 @@ pub fn format_ts(t: OffsetDateTime) -> String {
     t.format(FORMAT).unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
+/// Parses an RFC 3339 timestamp.
+pub fn parse_ts(s: &str) -> Result<OffsetDateTime, time::error::Parse> {
+    OffsetDateTime::parse(s, &Rfc3339)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -41,7 +46,3 @@ mod tests {
     }
 }
 
-/// Parses an RFC 3339 timestamp.
-pub fn parse_ts(s: &str) -> Result<OffsetDateTime, time::error::Parse> {
-    OffsetDateTime::parse(s, &Rfc3339)
-}

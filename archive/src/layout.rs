@@ -56,7 +56,7 @@ impl ObjectKey {
             ["ledger", file] => parse_batch(file),
             ["checkpoints", file] => file
                 .strip_suffix(".json")
-                .and_then(|s| parse_seq(s))
+                .and_then(parse_seq)
                 .map(ObjectKind::Checkpoint),
             _ => None,
         }

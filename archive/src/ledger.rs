@@ -161,7 +161,10 @@ fn to_hash(seq: u64, v: Vec<u8>) -> Result<Hash, LedgerError> {
     v.try_into().map_err(|_| LedgerError::Malformed { seq, reason: "stored hash is not 32 bytes".into() })
 }
 
-fn row_to_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<(u64, String, String, String, String, String, Vec<u8>, Vec<u8>)> {
+/// seq, ts, actor, action, subject, data, prev, hash as stored.
+type RawEntry = (u64, String, String, String, String, String, Vec<u8>, Vec<u8>);
+
+fn row_to_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawEntry> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
 }
 

@@ -245,11 +245,11 @@ impl Vault {
         self.catalog
             .call(move |conn| {
                 let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                let mut expected: u32 = tx
+                let expected: u32 = tx
                     .query_row("SELECT chunks FROM streams WHERE id = ?1 AND state = 'open'", [id.to_string()], |r| r.get(0))
                     .optional()?
                     .ok_or(VaultError::NoStream(id))?;
-                for c in chunks {
+                for (c, expected) in chunks.into_iter().zip(expected..) {
                     if expected != c.index {
                         return Err(VaultError::Conflict(format!("chunk {} of stream {id} arrived where {expected} belongs", c.index)));
                     }
@@ -265,7 +265,6 @@ impl Vault {
                         data: json!({ "index": c.index, "len": c.len, "sha256": c.sha256 }),
                     };
                     ledger::append(&tx, ts.clone(), entry)?;
-                    expected += 1;
                 }
                 tx.commit()?;
                 Ok::<_, VaultError>(())

@@ -471,7 +471,9 @@ async fn check_objects(store: &Store, expected: &HashMap<RecordingId, Expected>,
     let total: u64 = jobs.iter().map(|j| j.expected.len).sum();
     let done = Arc::new(AtomicU64::new(0));
     let parallelism = opts.parallelism.max(1);
-    let results: Vec<(Job, Result<Option<Vec<u8>>, String>)> = futures::stream::iter(jobs)
+    // Per job: Ok(the body, kept for manifests) or Err(why it is invalid).
+    type Checked = (Job, Result<Option<Vec<u8>>, String>);
+    let results: Vec<Checked> = futures::stream::iter(jobs)
         .map(|job| {
             let store = store.clone();
             let done = done.clone();

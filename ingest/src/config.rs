@@ -175,6 +175,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail closure type, not ours
     fn file_then_env_override() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("niem.toml");

@@ -78,10 +78,10 @@ pub fn probe<R: Read + Seek + Send + 'static>(reader: R) -> Result<MediaInfo, Me
             Some(Track {
                 kind,
                 codec: p.id().name().to_string(),
-                sample_rate: (kind == "audio").then(|| positive(raw.sample_rate)).flatten(),
-                channels: (kind == "audio").then(|| positive(raw.ch_layout.nb_channels)).flatten(),
-                width: (kind == "video").then(|| positive(raw.width)).flatten(),
-                height: (kind == "video").then(|| positive(raw.height)).flatten(),
+                sample_rate: (kind == "audio").then_some(positive(raw.sample_rate)).flatten(),
+                channels: (kind == "audio").then_some(positive(raw.ch_layout.nb_channels)).flatten(),
+                width: (kind == "video").then_some(positive(raw.width)).flatten(),
+                height: (kind == "video").then_some(positive(raw.height)).flatten(),
             })
         })
         .collect::<Vec<_>>();
@@ -90,7 +90,7 @@ pub fn probe<R: Read + Seek + Send + 'static>(reader: R) -> Result<MediaInfo, Me
     }
     Ok(MediaInfo {
         container: input.format().name().to_string(),
-        duration_ms: (duration > 0).then(|| (duration as u64) / 1000),
+        duration_ms: (duration > 0).then_some(duration as u64 / 1000),
         bit_rate: (input.bit_rate() > 0).then(|| input.bit_rate() as u64),
         tracks,
     })

@@ -198,12 +198,9 @@ async fn restore(app: &Arc<App>, id: UploadId, row: &Row, actor: String) -> Resu
         }
     };
     let path = tail_path(app, id);
-    let tail = tokio::task::spawn_blocking(move || match read_tail(&path, &key, &id.to_string(), stored) {
-        Ok(t) => t,
-        // A tail written before its bytes reached a chunk is stale, not lost: the
-        // chunk holds them. Start the tail afresh at the end of the chunks.
-        Err(_) => Vec::new(),
-    })
+    // A tail that does not open at this offset was written before its bytes reached
+    // a chunk: stale, not lost (the chunk holds them). Start afresh after the chunks.
+    let tail = tokio::task::spawn_blocking(move || read_tail(&path, &key, &id.to_string(), stored).unwrap_or_default())
     .await
     .map_err(ApiError::internal)?;
     let target = Target { meeting: row.meeting, content_type: row.content_type.clone(), declared: Some(row.length) };
