@@ -38,6 +38,8 @@ fn make_file(path: &std::path::Path, size: u64) {
     f.flush().unwrap();
 }
 
+const UPLOADS: usize = 3;
+
 fn mb_s(bytes: u64, secs: f64) -> f64 {
     bytes as f64 / 1e6 / secs
 }
@@ -56,21 +58,27 @@ fn openssl(path: &std::path::Path) -> f64 {
 async fn run_store(kind: StoreKind, file: &std::path::Path, size: u64, openssl_mb_s: f64) {
     let name = kind.name();
     let srv = Server::start(kind, &[("NIEM_LOG__LEVEL", "warn")]).await;
-    let meeting = srv.meeting().await;
-    let t = Instant::now();
-    let out = Command::new("curl")
-        .args(["-sS", "--fail-with-body", "-X", "POST", "-H", "Content-Type: audio/wav"])
-        .arg("-H")
-        .arg(format!("Authorization: Bearer {}", srv.token))
-        .arg("-T")
-        .arg(file)
-        .arg(format!("{}/api/v1/meetings/{meeting}/uploads", srv.url))
-        .output()
-        .expect("run curl");
-    let upload = t.elapsed().as_secs_f64();
-    let resp: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("upload failed: {}", String::from_utf8_lossy(&out.stdout)));
-    assert_eq!(resp["length"], size, "{resp}");
-    srv.seal(resp["recording"].as_str().unwrap()).await;
+    // Several uploads: fsync latency on a shared VM swings single runs by ±20 %.
+    let mut times = Vec::new();
+    for _ in 0..UPLOADS {
+        let meeting = srv.meeting().await;
+        let t = Instant::now();
+        let out = Command::new("curl")
+            .args(["-sS", "--fail-with-body", "-X", "POST", "-H", "Content-Type: audio/wav"])
+            .arg("-H")
+            .arg(format!("Authorization: Bearer {}", srv.token))
+            .arg("-T")
+            .arg(file)
+            .arg(format!("{}/api/v1/meetings/{meeting}/uploads", srv.url))
+            .output()
+            .expect("run curl");
+        times.push(t.elapsed().as_secs_f64());
+        let resp: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("upload failed: {}", String::from_utf8_lossy(&out.stdout)));
+        assert_eq!(resp["length"], size, "{resp}");
+        srv.seal(resp["recording"].as_str().unwrap()).await;
+    }
+    times.sort_by(f64::total_cmp);
+    let (best, median) = (times[0], times[times.len() / 2]);
 
     let mut best_verify = f64::MAX;
     let mut hashed = 0;
@@ -81,9 +89,12 @@ async fn run_store(kind: StoreKind, file: &std::path::Path, size: u64, openssl_m
         hashed = report["bytes_hashed"].as_u64().unwrap();
         best_verify = best_verify.min(report["seconds"].as_f64().unwrap());
     }
-    let up = mb_s(size, upload);
+    let (up, up_best) = (mb_s(size, median), mb_s(size, best));
     let ver = mb_s(hashed, best_verify);
-    println!("{name:<10} upload   {up:>8.0} MB/s  ({upload:.2} s)   {:.2}× openssl  (target ≥ 0.5×)", up / openssl_mb_s);
+    println!(
+        "{name:<10} upload   {up:>8.0} MB/s  (median of {UPLOADS}, {median:.2} s; best {up_best:.0} MB/s)   {:.2}× openssl  (target ≥ 0.5×)",
+        up / openssl_mb_s
+    );
     println!("{name:<10} verify   {ver:>8.0} MB/s  ({best_verify:.2} s)   {:.2}× openssl  (target ≥ 1.5×)", ver / openssl_mb_s);
 }
 
