@@ -163,6 +163,10 @@ async fn the_service_own_check_catches_a_damaged_chunk() {
     let (_, view) = srv.api(reqwest::Method::GET, &format!("/api/v1/recordings/{rec}"), None).await;
     assert_eq!(view["verification"]["intact"], false, "{view}");
     // Playback of the damaged piece fails loudly instead of serving altered bytes.
-    let r = srv.req(reqwest::Method::GET, &format!("/api/v1/recordings/{rec}/streams/{stream}/media")).send().await.unwrap();
-    assert!(r.bytes().await.is_err(), "a damaged chunk must break the body, not deliver altered bytes");
+    // The break can surface while the response starts or while its body is read.
+    let got = match srv.req(reqwest::Method::GET, &format!("/api/v1/recordings/{rec}/streams/{stream}/media")).send().await {
+        Ok(r) => r.bytes().await.ok(),
+        Err(_) => None,
+    };
+    assert!(got.is_none(), "a damaged chunk must break the response, not deliver altered bytes");
 }
