@@ -1,5 +1,6 @@
 //! Local scratch that must survive a crash but never hold plaintext: the partial
-//! last piece of a resumable upload between two requests.
+//! last piece of a resumable upload between two requests ([`write_tail`]), and the
+//! sealed chunks of live streams while they wait for the store ([`ChunkSpool`]).
 //!
 //! A tail is sealed with AES-256-GCM under a per-upload tail key (itself wrapped
 //! under the KEK like any DEK), with a random nonce per write, since the same tail
@@ -96,5 +97,95 @@ mod tests {
         assert!(read_tail(&path, &key, "u2", 4096).is_err());
         assert!(!std::fs::read(&path).unwrap().windows(7).any(|w| w == b"partial"));
         assert_eq!(read_tail(&dir.path().join("none"), &key, "u1", 0).unwrap(), b"");
+    }
+}
+
+/// Sealed chunks of live streams waiting for the store:
+/// `<dir>/<rec>/<stream>/<index:08>.niem`, each exactly the bytes the store will
+/// hold. A chunk is acknowledged to its sender once it is here; it leaves only after
+/// the store has it and its `chunk.stored` entry has committed ([`crate::vault::Vault::drain`]).
+#[derive(Debug)]
+pub struct ChunkSpool {
+    dir: std::path::PathBuf,
+    backlog: std::sync::atomic::AtomicU64,
+    cap: u64,
+}
+
+/// One chunk in the spool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spooled {
+    pub rec: crate::id::RecordingId,
+    pub stream: crate::id::StreamId,
+    pub index: u32,
+    pub path: std::path::PathBuf,
+    pub len: u64,
+}
+
+impl ChunkSpool {
+    /// Opens (creating) the spool and counts what a previous run left in it.
+    pub fn open(dir: impl Into<std::path::PathBuf>, cap: u64) -> Result<Self, SpoolError> {
+        let dir = dir.into();
+        std::fs::create_dir_all(&dir).map_err(|source| SpoolError::Io { path: dir.display().to_string(), source })?;
+        let spool = Self { dir, backlog: Default::default(), cap };
+        let total = spool.pending()?.iter().map(|c| c.len).sum();
+        spool.backlog.store(total, std::sync::atomic::Ordering::Relaxed);
+        Ok(spool)
+    }
+
+    fn path(&self, rec: crate::id::RecordingId, stream: crate::id::StreamId, index: u32) -> std::path::PathBuf {
+        self.dir.join(rec.to_string()).join(stream.to_string()).join(format!("{index:08}.niem"))
+    }
+
+    /// Writes a sealed chunk durably. After this returns, the chunk survives a crash.
+    pub fn put(&self, rec: crate::id::RecordingId, stream: crate::id::StreamId, index: u32, sealed: &[u8]) -> Result<(), SpoolError> {
+        write_durable(&self.path(rec, stream, index), sealed)?;
+        self.backlog.fetch_add(sealed.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Every spooled chunk, ordered by recording, stream and index.
+    pub fn pending(&self) -> Result<Vec<Spooled>, SpoolError> {
+        fn io(p: &Path) -> impl FnOnce(std::io::Error) -> SpoolError + '_ {
+            move |source| SpoolError::Io { path: p.display().to_string(), source }
+        }
+        let mut out = Vec::new();
+        for rec_dir in std::fs::read_dir(&self.dir).map_err(io(&self.dir))?.flatten() {
+            let Some(rec) = rec_dir.file_name().to_str().and_then(|n| n.parse().ok()) else { continue };
+            for stream_dir in std::fs::read_dir(rec_dir.path()).map_err(io(&rec_dir.path()))?.flatten() {
+                let Some(stream) = stream_dir.file_name().to_str().and_then(|n| n.parse().ok()) else { continue };
+                for file in std::fs::read_dir(stream_dir.path()).map_err(io(&stream_dir.path()))?.flatten() {
+                    let name = file.file_name();
+                    // Leftover `.tmp` files are writes a crash cut short: never acknowledged.
+                    let Some(index) = name.to_str().and_then(|n| n.strip_suffix(".niem")).and_then(|n| n.parse().ok()) else { continue };
+                    let len = file.metadata().map_err(io(&file.path()))?.len();
+                    out.push(Spooled { rec, stream, index, path: file.path(), len });
+                }
+            }
+        }
+        out.sort_by_key(|c| (c.rec, c.stream, c.index));
+        Ok(out)
+    }
+
+    /// Removes a chunk the store and the ledger now hold.
+    pub fn remove(&self, chunk: &Spooled) -> Result<(), SpoolError> {
+        match std::fs::remove_file(&chunk.path) {
+            Ok(()) => {
+                self.backlog.fetch_sub(chunk.len.min(self.backlog_bytes()), std::sync::atomic::Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(SpoolError::Io { path: chunk.path.display().to_string(), source }),
+        }
+    }
+
+    /// Bytes waiting for the store.
+    pub fn backlog_bytes(&self) -> u64 {
+        self.backlog.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether the spool is at its cap: new streams are refused, chunks of streams
+    /// already acknowledged are still taken.
+    pub fn is_full(&self) -> bool {
+        self.backlog_bytes() >= self.cap
     }
 }
