@@ -6,11 +6,13 @@
 //! - [`probe`]: container, duration and codecs of a whole stream, read through any
 //!   `Read + Seek` (the archive's decrypting reader), so plaintext stays in memory.
 //! - [`remux`]: a live stream (FLV from RTMP, MPEG-TS or Matroska from HTTP push) to
-//!   fragmented MP4 without re-encoding, so a browser can play and seek it.
+//!   fragmented MP4 without re-encoding, so a browser can play and seek it;
+//! - [`flv`]: framing RTMP message bodies as FLV tags, the input [`remux`] takes.
 //!
 //! It is not storage and not crypto: it never sees keys or the store.
 
 mod bsf;
+pub mod flv;
 mod probe;
 pub mod remux;
 

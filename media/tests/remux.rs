@@ -88,3 +88,47 @@ fn junk_is_refused_and_an_early_hangup_is_an_end() {
     let stats = media::remux::remux_to_fmp4(Pipe(std::io::Cursor::new(input)), sink.clone()).unwrap();
     assert!(stats.duration_ms > 1000 && stats.duration_ms < 3500, "{stats:?}");
 }
+
+/// Splits an FLV file into its tags: (type, timestamp, body).
+fn tags(flv: &[u8]) -> Vec<(u8, u32, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut at = 13;
+    while at + 11 <= flv.len() {
+        let kind = flv[at];
+        let size = u32::from_be_bytes([0, flv[at + 1], flv[at + 2], flv[at + 3]]) as usize;
+        let ts = u32::from_be_bytes([flv[at + 7], flv[at + 4], flv[at + 5], flv[at + 6]]);
+        if at + 11 + size > flv.len() {
+            break;
+        }
+        out.push((kind, ts, flv[at + 11..at + 11 + size].to_vec()));
+        at += 11 + size + 4;
+    }
+    out
+}
+
+/// RTMP delivers bare tag bodies with timestamps: reframed by `media::flv` (audio
+/// and video only, as an RTMP publish carries them), they remux and decode.
+#[test]
+fn reframed_rtmp_style_tags_remux() {
+    let original = make("flv", 3);
+    let mut flv = media::flv::header().to_vec();
+    let mut n = 0;
+    for (kind, ts, body) in tags(&original) {
+        let kind = match kind {
+            8 => media::flv::TagKind::Audio,
+            9 => media::flv::TagKind::Video,
+            _ => continue, // onMetaData is optional; RTMP servers may drop it
+        };
+        media::flv::write_tag(&mut flv, kind, ts, &body).unwrap();
+        n += 1;
+    }
+    assert!(n > 100, "{n} tags");
+    let sink = Sink::default();
+    let stats = media::remux::remux_to_fmp4(Pipe(std::io::Cursor::new(flv)), sink.clone()).unwrap();
+    assert!((stats.duration_ms as i64 - 3000).abs() <= 500, "{stats:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out.mp4");
+    std::fs::write(&path, &*sink.0.lock().unwrap()).unwrap();
+    let dec = Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(&path).args(["-f", "null", "-"]).output().unwrap();
+    assert!(dec.status.success() && dec.stderr.is_empty(), "{}", String::from_utf8_lossy(&dec.stderr));
+}
