@@ -294,7 +294,14 @@ impl Vault {
             let n = rest.iter().take_while(|c| (c.rec, c.stream) == (first.rec, first.stream)).count();
             let (group, tail) = rest.split_at(n);
             rest = tail;
-            moved += self.drain_stream(spool, group).await?;
+            match self.drain_stream(spool, group).await {
+                Ok(n) => moved += n,
+                // An outage ends the pass; the next one retries.
+                Err(e @ VaultError::Store(_)) => return Err(e),
+                // Anything else is this stream's problem alone: it must not hold
+                // back every other stream's chunks.
+                Err(e) => tracing::error!(stream = %first.stream, error = %e, "spooled chunks cannot be drained; they stay in the spool"),
+            }
         }
         Ok(moved)
     }
@@ -594,6 +601,14 @@ mod tests {
         assert_eq!(hashes, expected, "recorded in index order");
         assert_eq!(info.manifest.length, 10_000);
         assert_eq!(vault.drain(&spool).await.unwrap(), 0, "a second pass has nothing to do");
+
+        // Chunks of a stream the catalog does not know stay put and block nobody.
+        let stray = crate::id::StreamId::new();
+        spool.put(rec, stray, 0, b"junk").unwrap();
+        let late = key.seal_piece(10, false, vec![1; 1000]);
+        spool.put(rec, stream.id, 10, &late.bytes).unwrap();
+        assert_eq!(vault.drain(&spool).await.unwrap(), 1);
+        assert_eq!(spool.pending().unwrap().len(), 1);
     }
 
     #[tokio::test]
