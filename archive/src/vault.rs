@@ -190,7 +190,15 @@ impl Vault {
     }
 
     /// Opens a stream: a fresh DEK and nonce prefix, the wrapped key stored first.
-    pub async fn open_stream(&self, actor: &str, rec: RecordingId, spec: StreamSpec) -> Result<OpenStream, VaultError> {
+    /// `link` runs in the same transaction, so whatever the caller tracks the stream
+    /// by (a resumable upload) can never miss a stream that exists.
+    pub async fn open_stream(
+        &self,
+        actor: &str,
+        rec: RecordingId,
+        spec: StreamSpec,
+        link: impl FnOnce(&rusqlite::Transaction<'_>, StreamId) -> Result<(), VaultError> + Send + 'static,
+    ) -> Result<OpenStream, VaultError> {
         self.require_state(rec, "open").await?;
         let id = StreamId::new();
         let dek = Dek::generate()?;
@@ -218,7 +226,7 @@ impl Vault {
                  VALUES (?1, ?2, ?3, ?4, 'open', ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![id.to_string(), rec.to_string(), spec.kind, spec.endpoint, chunk_size, hex::encode(prefix), wrapped_json, key_sha, spec.content_type, now],
             )?;
-            Ok(())
+            link(tx, id)
         })
         .await?;
         Ok(OpenStream { rec, id, chunk_size, dek, prefix })
@@ -576,7 +584,7 @@ mod tests {
         let spool = Arc::new(ChunkSpool::open(dir.path().join("spool"), 1 << 30).unwrap());
         let rec = vault.start_recording("system", "m", "o", |_, _| Ok(())).await.unwrap();
         let spec = StreamSpec { kind: "live", endpoint: Some("e".into()), content_type: None };
-        let stream = vault.open_stream("endpoint:e", rec, spec).await.unwrap();
+        let stream = vault.open_stream("endpoint:e", rec, spec, |_, _| Ok(())).await.unwrap();
         let key = stream.key();
         let plain: Vec<u8> = (0..10_000u32).map(|i| i as u8).collect();
         let mut expected = Vec::new();
@@ -618,7 +626,7 @@ mod tests {
         let spool = Arc::new(ChunkSpool::open(dir.path().join("spool"), 1 << 30).unwrap());
         let rec = vault.start_recording("system", "m", "o", |_, _| Ok(())).await.unwrap();
         let spec = StreamSpec { kind: "live", endpoint: None, content_type: None };
-        let stream = vault.open_stream("system", rec, spec).await.unwrap();
+        let stream = vault.open_stream("system", rec, spec, |_, _| Ok(())).await.unwrap();
         let key = stream.key();
         let pieces: Vec<_> = (0..4u32).map(|i| key.seal_piece(i, false, vec![i as u8; 1000])).collect();
         for p in &pieces {

@@ -7,7 +7,8 @@ use archive::catalog::Catalog;
 use archive::clock::{Clock, SystemClock};
 use archive::keys::{KeyDir, Keys};
 use archive::mirror::{Mirror, MirrorPolicy};
-use archive::vault::Vault;
+use archive::manifest::StreamState;
+use archive::vault::{StreamEnd, Vault};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,6 +66,40 @@ impl App {
                 .context("the ledger in the catalog does not match the store")?,
         );
         let vault = Arc::new(Vault { store, keys, catalog, clock, mirror, chunk_size: config.upload.chunk_size });
+        settle_cut_uploads(&vault).await?;
         Ok(Arc::new(Self { config, vault, recording_start: Default::default(), uploads: Default::default() }))
     }
+}
+
+/// After a crash, upload streams that nothing can continue are closed as
+/// `interrupted` with their exact length, so their recordings can still be sealed:
+/// plain uploads cut mid-body (their sender got no answer and starts over) and
+/// resumable uploads no longer receiving. A tus row still `receiving` whose stream
+/// was already closed (a crash between the two writes) is settled to match.
+async fn settle_cut_uploads(vault: &Vault) -> anyhow::Result<()> {
+    let (cut, settled): (Vec<(String, String)>, usize) = vault
+        .catalog
+        .call(|c| {
+            let settled = c.execute(
+                "UPDATE uploads SET state = CASE (SELECT state FROM streams WHERE id = uploads.stream) WHEN 'complete' THEN 'complete' ELSE 'terminated' END
+                 WHERE state = 'receiving' AND stream IN (SELECT id FROM streams WHERE state != 'open')",
+                [],
+            )?;
+            let mut stmt = c.prepare(
+                "SELECT recording, id FROM streams WHERE kind = 'upload' AND state = 'open'
+                 AND id NOT IN (SELECT stream FROM uploads WHERE state = 'receiving' AND stream IS NOT NULL)",
+            )?;
+            let cut = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
+            Ok::<_, archive::vault::VaultError>((cut, settled))
+        })
+        .await?;
+    if settled > 0 {
+        tracing::info!(uploads = settled, "settled resumable uploads whose stream had already closed");
+    }
+    for (rec, stream) in cut {
+        let end = StreamEnd { state: StreamState::Interrupted, sha256: None, media: None };
+        vault.close_stream(&archive::ledger::actor_system(), rec.parse()?, stream.parse()?, end).await?;
+        tracing::warn!(recording = %rec, stream = %stream, "closed an upload cut off by a restart as interrupted");
+    }
+    Ok(())
 }

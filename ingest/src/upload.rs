@@ -33,6 +33,8 @@ pub struct Target {
     pub content_type: Option<String>,
     /// Total plaintext length, when the sender declared it.
     pub declared: Option<u64>,
+    /// The resumable upload this is, whose row must name the stream once it exists.
+    pub tus: Option<crate::schema::UploadId>,
 }
 
 /// SHA-256 of the plaintext, computed on its own thread so it overlaps sealing.
@@ -185,10 +187,6 @@ impl Upload {
         (self.emitted, &self.pending)
     }
 
-    pub fn stream_id(&self) -> Option<archive::id::StreamId> {
-        self.stream.as_ref().map(|(s, _)| s.id)
-    }
-
     fn chunk_size(&self) -> usize {
         self.app.config.upload.chunk_size as usize
     }
@@ -278,7 +276,17 @@ impl Upload {
         }
         let rec = recording_for(&self.app, &self.actor, self.target.meeting).await?;
         let spec = StreamSpec { kind: "upload", endpoint: None, content_type: self.target.content_type.clone() };
-        let stream = self.app.vault.open_stream(&self.actor, rec, spec).await?;
+        let tus = self.target.tus;
+        let stream = self
+            .app
+            .vault
+            .open_stream(&self.actor, rec, spec, move |tx, stream| {
+                if let Some(upload) = tus {
+                    tx.execute("UPDATE uploads SET stream = ?2 WHERE id = ?1", [upload.to_string(), stream.to_string()])?;
+                }
+                Ok(())
+            })
+            .await?;
         self.attach(stream, 0);
         Ok(())
     }

@@ -147,3 +147,40 @@ async fn client_vanishing_mid_patch() {
     assert_eq!(resp.status().as_u16(), 204);
     assert_eq!(resp.headers()["niem-sha256"], wav::sha256_hex(&file).as_str(), "bytes before the drop were kept exactly");
 }
+
+/// A plain upload cut by `kill -9`: its sender got no answer, but what reached the
+/// store is kept as an interrupted stream of exact length, and the recording can
+/// still be sealed and verified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_plain_upload_leaves_a_sealable_recording() {
+    let mut srv = Server::start(StoreKind::Local, &[("NIEM_UPLOAD__CHUNK_SIZE", "65536")]).await;
+    let meeting = srv.meeting().await;
+    let file = wav::tone(8.0, 523.0, 48_000, None);
+    let body = futures::stream::iter(file.chunks(16 * 1024).map(|c| c.to_vec()).collect::<Vec<_>>()).then(|c| async move {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        Ok::<_, std::io::Error>(c)
+    });
+    let request = srv
+        .req(reqwest::Method::POST, &format!("/api/v1/meetings/{meeting}/uploads"))
+        .header("content-type", "audio/wav")
+        .body(reqwest::Body::wrap_stream(body));
+    let inflight = tokio::spawn(request.send());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    srv.kill9();
+    assert!(inflight.await.unwrap().is_err());
+
+    srv.start_again().await;
+    let (_, m) = srv.api(reqwest::Method::GET, &format!("/api/v1/meetings/{meeting}"), None).await;
+    let rec = m["recording"].as_str().expect("the first chunk started the recording").to_string();
+    let (_, view) = srv.api(reqwest::Method::GET, &format!("/api/v1/recordings/{rec}"), None).await;
+    let stream = &view["manifest"]["streams"][0];
+    assert_eq!(stream["state"], "interrupted", "{view}");
+    let kept = stream["length"].as_u64().unwrap();
+    assert!(kept > 0 && kept < file.len() as u64 && kept % 65536 == 0, "kept {kept}");
+    srv.seal(&rec).await;
+    let (status, bytes) = srv.play(&rec, stream["id"].as_str().unwrap(), None).await;
+    assert_eq!(status, 200);
+    assert!(bytes == file[..kept as usize], "the kept prefix is the file's");
+    let (code, out) = srv.audit(&["verify"], &[]);
+    assert_eq!(code, 0, "{out}");
+}

@@ -188,8 +188,12 @@ pub async fn evict_idle(app: &App, idle: Duration) {
     }
 }
 
+fn tail_key(app: &App, id: UploadId, row: &Row) -> Result<TailKey, ApiError> {
+    Ok(TailKey::new(&app.vault.keys.ring.unwrap_upload_key(&row.tail_key, &id.to_string()).map_err(ApiError::internal)?))
+}
+
 async fn restore(app: &Arc<App>, id: UploadId, row: &Row, actor: String) -> Result<Upload, ApiError> {
-    let key = TailKey::new(&app.vault.keys.ring.unwrap_upload_key(&row.tail_key, &id.to_string()).map_err(ApiError::internal)?);
+    let key = tail_key(app, id, row)?;
     let (stream, stored) = match &row.stream {
         None => (None, 0),
         Some(s) => {
@@ -203,7 +207,7 @@ async fn restore(app: &Arc<App>, id: UploadId, row: &Row, actor: String) -> Resu
     let tail = tokio::task::spawn_blocking(move || read_tail(&path, &key, &id.to_string(), stored).unwrap_or_default())
     .await
     .map_err(ApiError::internal)?;
-    let target = Target { meeting: row.meeting, content_type: row.content_type.clone(), declared: Some(row.length) };
+    let target = Target { meeting: row.meeting, content_type: row.content_type.clone(), declared: Some(row.length), tus: Some(id) };
     // The running hash is lost with the process; it is recomputed from the store at the end.
     Ok(Upload::resume(app.clone(), actor, target, stream, tail, stored, false))
 }
@@ -278,7 +282,7 @@ async fn patch_inner(app: Arc<App>, who: Principal, id: String, headers: HeaderM
         // Not media: nothing of it was stored. Forget the upload entirely.
         let message = e.message.clone();
         guard.take();
-        finish_row(&app, id, "rejected", None).await?;
+        finish_row(&app, id, "rejected").await?;
         let _ = tokio::fs::remove_file(tail_path(&app, id)).await;
         return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "not_media", message));
     }
@@ -286,7 +290,7 @@ async fn patch_inner(app: Arc<App>, who: Principal, id: String, headers: HeaderM
     upload.drain().await?;
     if upload.received() == row.length && failure.is_none() {
         let done = guard.take().expect("present").finish().await?;
-        finish_row(&app, id, "complete", Some(done.manifest.id.to_string())).await?;
+        finish_row(&app, id, "complete").await?;
         let _ = tokio::fs::remove_file(tail_path(&app, id)).await;
         let mut resp = StatusCode::NO_CONTENT.into_response();
         resp.headers_mut().insert("upload-offset", row.length.into());
@@ -309,32 +313,29 @@ async fn patch_inner(app: Arc<App>, who: Principal, id: String, headers: HeaderM
     Ok(resp)
 }
 
-/// Writes the tail durably and records the stream and offset.
+/// Writes the tail durably and records the offset.
 async fn persist(app: &Arc<App>, id: UploadId, upload: &Upload, row: &Row) -> Result<(), ApiError> {
-    let key = TailKey::new(&app.vault.keys.ring.unwrap_upload_key(&row.tail_key, &id.to_string()).map_err(ApiError::internal)?);
+    let key = tail_key(app, id, row)?;
     let (start, tail) = upload.tail();
     let (tail, path) = (tail.to_vec(), tail_path(app, id));
     tokio::task::spawn_blocking(move || write_tail(&path, &key, &id.to_string(), start, &tail))
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
-    let (offset, stream) = (upload.received(), upload.stream_id().map(|s| s.to_string()));
+    let offset = upload.received();
     app.vault
         .catalog
-        .call(move |c| {
-            c.execute("UPDATE uploads SET offset = ?2, stream = COALESCE(stream, ?3) WHERE id = ?1", params![id.to_string(), offset, stream])
-                .map_err(ApiError::from)
-        })
+        .call(move |c| c.execute("UPDATE uploads SET offset = ?2 WHERE id = ?1", params![id.to_string(), offset]).map_err(ApiError::from))
         .await?;
     Ok(())
 }
 
-async fn finish_row(app: &Arc<App>, id: UploadId, state: &'static str, stream: Option<String>) -> Result<(), ApiError> {
+async fn finish_row(app: &Arc<App>, id: UploadId, state: &'static str) -> Result<(), ApiError> {
     app.uploads.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
     app.vault
         .catalog
         .call(move |c| {
-            c.execute("UPDATE uploads SET state = ?2, stream = COALESCE(?3, stream) WHERE id = ?1", params![id.to_string(), state, stream])
+            c.execute("UPDATE uploads SET state = ?2 WHERE id = ?1", params![id.to_string(), state])
                 .map_err(ApiError::from)
         })
         .await?;
@@ -354,7 +355,7 @@ pub async fn terminate(State(app): State<Arc<App>>, who: Principal, Path(id): Pa
             None => restore(&app, id, &row, who.actor()).await?,
         };
         upload.abandon().await;
-        finish_row(&app, id, "terminated", None).await?;
+        finish_row(&app, id, "terminated").await?;
         let _ = tokio::fs::remove_file(tail_path(&app, id)).await;
         let mut resp = StatusCode::NO_CONTENT.into_response();
         tus_headers(&mut resp);

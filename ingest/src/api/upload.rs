@@ -45,7 +45,7 @@ pub async fn upload(State(app): State<Arc<App>>, who: Principal, Path(meeting): 
     let meeting: MeetingId = meeting.parse()?;
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let upload = Upload::new(app.clone(), who.actor(), Target { meeting, content_type, declared });
+    let upload = Upload::new(app.clone(), who.actor(), Target { meeting, content_type, declared, tus: None });
     // In its own task: if the client vanishes and the request is dropped, the
     // upload still ends properly (its stream closed as interrupted).
     let info = tokio::spawn(receive(upload, body)).await.map_err(ApiError::internal)??;
