@@ -1,10 +1,16 @@
 //! Remux to fragmented MP4, without re-encoding.
 //!
 //! Input is any byte stream FFmpeg can demux without seeking (FLV rebuilt from
-//! RTMP, MPEG-TS, Matroska); output is written as it is produced, as fragmented MP4
-//! (`frag_keyframe+empty_moov+default_base_moof`), which a browser's `<video>` plays
-//! and seeks through HTTP Range. Audio and video tracks are kept; anything else
-//! (data, subtitles) is dropped.
+//! RTMP, MPEG-TS or Matroska from HTTP push); output is written as it is produced,
+//! as fragmented MP4 (`frag_keyframe+empty_moov+default_base_moof`, and a fragment
+//! at least every second so that audio-only streams are cut too), which a browser's
+//! `<video>` plays and seeks through HTTP Range. Audio and video tracks are kept;
+//! anything else (data, subtitles) is dropped.
+//!
+//! A [`Remuxer`] takes several inputs one after another (a publisher that drops and
+//! reconnects) and writes them as one continuous file: each new segment's tracks
+//! are matched to the first one's by kind and codec, and its timestamps are shifted
+//! to start where the previous segment ended.
 //!
 //! ADTS AAC (from MPEG-TS) goes through `aac_adtstoasc` first, and the header is
 //! written only once that filter has produced the AudioSpecificConfig, because with
@@ -20,22 +26,36 @@ use std::io::{Read, Write};
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RemuxStats {
     pub packets: u64,
-    /// Packets the demuxer reported as corrupt and skipped.
+    /// Packets skipped: reported corrupt by the demuxer, or out of time order.
     pub skipped: u64,
     /// End of the last packet, from the first, in milliseconds.
     pub duration_ms: u64,
     pub tracks: Vec<Track>,
+    /// Inputs taken (1 unless a publisher reconnected).
+    pub segments: u32,
 }
 
 /// Packets held back while waiting for a filter's AudioSpecificConfig, at most.
 const MAX_HELD: usize = 2000;
 
+/// One output track, fixed by the first segment.
 struct OutTrack {
     index: usize,
-    in_time_base: Rational,
-    bsf: Option<Bsf>,
+    medium: media::Type,
+    codec: codec::Id,
+    /// Parameters of the filtered stream (AAC after `aac_adtstoasc`), for the header.
+    filtered: Option<codec::Parameters>,
     /// The AudioSpecificConfig the filter announced (as `NEW_EXTRADATA` side data).
     asc: Option<Vec<u8>>,
+    needs_asc: bool,
+    last_dts: Option<i64>,
+}
+
+/// How one input stream of the current segment feeds an output track.
+struct InTrack {
+    out: usize,
+    time_base: Rational,
+    bsf: Option<Bsf>,
 }
 
 fn remux_error(what: &str, e: ffmpeg::Error) -> MediaError {
@@ -45,126 +65,178 @@ fn remux_error(what: &str, e: ffmpeg::Error) -> MediaError {
 /// Remuxes `input` to fragmented MP4 on `output`. Blocking: run it on a blocking
 /// thread. The end of `input` (or an I/O error after data) ends the stream normally.
 pub fn remux_to_fmp4<R: Read + Send + 'static, W: Write + Send + 'static>(input: R, output: W) -> Result<RemuxStats, MediaError> {
-    init()?;
-    let io = format::context::StreamIo::from_read(input).map_err(|e| remux_error("input", e))?;
-    let mut ictx = format::input_from_stream(io, None, None).map_err(|e| MediaError::NotMedia(e.to_string()))?;
-    let oio = format::context::StreamIo::from_write(output).map_err(|e| remux_error("output", e))?;
-    let mut octx = format::output_to_stream(oio, None, Some("mp4")).map_err(|e| remux_error("mp4 muxer", e))?;
+    let mut remuxer = Remuxer::new(output)?;
+    remuxer.feed(input)?;
+    remuxer.finish()
+}
 
-    let mut map: Vec<Option<OutTrack>> = Vec::new();
-    let mut stats = RemuxStats::default();
-    for ist in ictx.streams() {
-        let par = ist.parameters();
-        let kind = match par.medium() {
-            media::Type::Audio => "audio",
-            media::Type::Video => "video",
-            _ => {
+/// A fragmented MP4 being written from one or more inputs in turn.
+pub struct Remuxer {
+    octx: format::context::Output,
+    tracks: Vec<OutTrack>,
+    header_written: bool,
+    /// Packets (output track, packet in output time) waiting for the header.
+    held: Vec<(usize, Packet)>,
+    stats: RemuxStats,
+    /// Output timeline, in seconds: where the first packet started, where the last ended.
+    first_ts: Option<f64>,
+    end_ts: f64,
+}
+
+impl Remuxer {
+    pub fn new<W: Write + Send + 'static>(output: W) -> Result<Self, MediaError> {
+        init()?;
+        let oio = format::context::StreamIo::from_write(output).map_err(|e| remux_error("output", e))?;
+        let octx = format::output_to_stream(oio, None, Some("mp4")).map_err(|e| remux_error("mp4 muxer", e))?;
+        Ok(Self { octx, tracks: Vec::new(), header_written: false, held: Vec::new(), stats: RemuxStats::default(), first_ts: None, end_ts: 0.0 })
+    }
+
+    /// Tracks of the output, once the first segment has opened.
+    pub fn stats(&self) -> &RemuxStats {
+        &self.stats
+    }
+
+    /// Reads one input to its end and appends it. The end of `input`, or an I/O
+    /// error after data (a sender that hung up), ends the segment normally; what
+    /// was read is then flushed to the output, whole fragments, before this returns.
+    pub fn feed<R: Read + Send + 'static>(&mut self, input: R) -> Result<(), MediaError> {
+        let io = format::context::StreamIo::from_read(input).map_err(|e| remux_error("input", e))?;
+        let mut ictx = format::input_from_stream(io, None, None).map_err(|e| MediaError::NotMedia(e.to_string()))?;
+        let mut map = self.map_tracks(&ictx)?;
+        self.stats.segments += 1;
+        // Seconds added to this segment's timestamps, so that it starts where the
+        // output ended (the first at zero: MPEG-TS clocks start anywhere).
+        let mut shift: Option<f64> = None;
+        let mut read_any = false;
+        loop {
+            let mut packet = Packet::empty();
+            match packet.read(&mut ictx) {
+                Ok(()) => read_any = true,
+                Err(ffmpeg::Error::Eof) => break,
+                Err(ffmpeg::Error::InvalidData) => {
+                    self.stats.skipped += 1;
+                    continue;
+                }
+                // A sender that hangs up mid-read surfaces as an I/O error after data:
+                // that is the end of the segment, not a failure.
+                Err(_) if read_any => break,
+                Err(e) => return Err(remux_error("reading input", e)),
+            }
+            let Some(Some(track)) = map.get_mut(packet.stream()) else { continue };
+            for p in filter(track, &mut self.tracks, packet)? {
+                let tb = track.time_base;
+                let Some(start) = p.dts().or(p.pts()) else { continue };
+                let shift = *shift.get_or_insert_with(|| self.end_ts - start as f64 * f64::from(tb));
+                let p = self.to_output(track.out, tb, shift, p)?;
+                self.held.push((track.out, p));
+            }
+            self.write_ready()?;
+        }
+        if !self.header_written && self.held.is_empty() {
+            return Err(MediaError::NotMedia("the stream ended before any audio or video".into()));
+        }
+        self.flush()
+    }
+
+    /// Matches the input's audio and video streams to output tracks: the first
+    /// segment creates them, later ones must fit them.
+    fn map_tracks(&mut self, ictx: &format::context::Input) -> Result<Vec<Option<InTrack>>, MediaError> {
+        let first = self.tracks.is_empty() && !self.header_written;
+        let mut map = Vec::new();
+        for ist in ictx.streams() {
+            let par = ist.parameters();
+            let medium = par.medium();
+            if !matches!(medium, media::Type::Audio | media::Type::Video) {
                 map.push(None);
                 continue;
             }
-        };
-        let mut ost = octx.add_stream(codec::encoder::find(codec::Id::None)).map_err(|e| remux_error("add stream", e))?;
-        ost.set_parameters(par.clone());
-        // SAFETY: a fresh stream's parameters are valid; a zero tag lets the mp4
-        // muxer choose its own (FLV and TS tags mean nothing in MP4).
-        unsafe { (*ost.parameters().as_mut_ptr()).codec_tag = 0 };
-        // SAFETY: `par` wraps the input stream's valid AVCodecParameters.
-        let needs_asc = par.id() == codec::Id::AAC && unsafe { (*par.as_ptr()).extradata_size } == 0;
-        let bsf = if needs_asc {
-            Some(Bsf::new("aac_adtstoasc", &par, ist.time_base()).map_err(|e| remux_error("aac_adtstoasc", e))?)
-        } else {
-            None
-        };
-        stats.tracks.push(Track { kind, codec: par.id().name().to_string(), sample_rate: None, channels: None, width: None, height: None });
-        map.push(Some(OutTrack { index: ost.index(), in_time_base: ist.time_base(), bsf, asc: None }));
-    }
-    if stats.tracks.is_empty() {
-        return Err(MediaError::NotMedia("no audio or video track".into()));
+            // SAFETY: `par` wraps the input stream's valid AVCodecParameters.
+            let needs_asc = par.id() == codec::Id::AAC && unsafe { (*par.as_ptr()).extradata_size } == 0;
+            let out = if first {
+                let mut ost = self.octx.add_stream(codec::encoder::find(codec::Id::None)).map_err(|e| remux_error("add stream", e))?;
+                ost.set_parameters(par.clone());
+                // SAFETY: a fresh stream's parameters are valid; a zero tag lets the mp4
+                // muxer choose its own (FLV and TS tags mean nothing in MP4).
+                unsafe { (*ost.parameters().as_mut_ptr()).codec_tag = 0 };
+                let kind = if medium == media::Type::Audio { "audio" } else { "video" };
+                self.stats.tracks.push(Track { kind, codec: par.id().name().to_string(), sample_rate: None, channels: None, width: None, height: None });
+                self.tracks.push(OutTrack { index: ost.index(), medium, codec: par.id(), filtered: None, asc: None, needs_asc, last_dts: None });
+                Some(ost.index())
+            } else {
+                self.tracks.iter().find(|t| t.medium == medium && t.codec == par.id() && !map.iter().flatten().any(|m: &InTrack| m.out == t.index)).map(|t| t.index)
+            };
+            let Some(out) = out else {
+                map.push(None);
+                continue;
+            };
+            let bsf = if needs_asc { Some(Bsf::new("aac_adtstoasc", &par, ist.time_base()).map_err(|e| remux_error("aac_adtstoasc", e))?) } else { None };
+            map.push(Some(InTrack { out, time_base: ist.time_base(), bsf }));
+        }
+        if map.iter().all(Option::is_none) {
+            return Err(MediaError::NotMedia(if first { "no audio or video track".into() } else { "the new segment's tracks do not match the stream's".into() }));
+        }
+        Ok(map)
     }
 
-    // Hold packets back until every filtered track knows its extradata.
-    let mut held: Vec<(usize, Packet)> = Vec::new();
-    let mut header_written = false;
-    let mut first_ts: Option<f64> = None;
-    let mut end_ts: f64 = 0.0;
-    loop {
-        let mut packet = Packet::empty();
-        match packet.read(&mut ictx) {
-            Ok(()) => {}
-            Err(ffmpeg::Error::Eof) => break,
-            Err(ffmpeg::Error::InvalidData) => {
-                stats.skipped += 1;
-                continue;
-            }
-            // A sender that hangs up mid-read surfaces as an I/O error after data:
-            // that is the end of the stream, not a failure.
-            Err(_) if stats.packets > 0 || !held.is_empty() => break,
-            Err(e) => return Err(remux_error("reading input", e)),
+    /// Rescales a packet to its output track's time base, shifted by `shift` seconds.
+    fn to_output(&mut self, out: usize, tb: Rational, shift: f64, mut p: Packet) -> Result<Packet, MediaError> {
+        let out_tb = self.octx.stream(out).ok_or_else(|| MediaError::Remux("output stream vanished".into()))?.time_base();
+        let offset = (shift / f64::from(tb)).round() as i64;
+        p.set_pts(p.pts().map(|t| t + offset));
+        p.set_dts(p.dts().map(|t| t + offset));
+        if let Some(t) = p.pts().or(p.dts()) {
+            let start = t as f64 * f64::from(tb);
+            self.first_ts = Some(self.first_ts.map_or(start, |f| f.min(start)));
+            self.end_ts = self.end_ts.max(start + p.duration() as f64 * f64::from(tb));
         }
-        let Some(Some(track)) = map.get_mut(packet.stream()) else { continue };
-        let mut out = Vec::new();
-        match &mut track.bsf {
-            None => out.push(packet),
-            Some(bsf) => {
-                bsf.send(&mut packet).map_err(|e| remux_error("aac_adtstoasc", e))?;
-                while let Some(p) = bsf.receive().map_err(|e| remux_error("aac_adtstoasc", e))? {
-                    if track.asc.is_none() {
-                        track.asc = p.side_data().find(|d| d.kind() == ffmpeg::packet::side_data::Type::NewExtraData).map(|d| d.data().to_vec());
-                    }
-                    out.push(p);
-                }
-            }
-        }
-        let (index, tb) = (track.index, track.in_time_base);
-        for p in out {
-            if let Some(pts) = p.pts().or(p.dts()) {
-                let t = pts as f64 * f64::from(tb);
-                first_ts = Some(first_ts.map_or(t, |f: f64| f.min(t)));
-                end_ts = end_ts.max(t + p.duration() as f64 * f64::from(tb));
-            }
-            held.push((index, p));
-        }
-        if !header_written {
-            if !extradata_ready(&map) {
-                if held.len() > MAX_HELD {
+        p.rescale_ts(tb, out_tb);
+        p.set_position(-1);
+        p.set_stream(out);
+        Ok(p)
+    }
+
+    /// Writes held packets once the header can be written.
+    fn write_ready(&mut self) -> Result<(), MediaError> {
+        if !self.header_written {
+            if !self.tracks.iter().filter(|t| t.needs_asc).all(|t| t.asc.is_some()) {
+                if self.held.len() > MAX_HELD {
                     return Err(MediaError::Remux("AAC stream never produced its configuration".into()));
                 }
-                continue;
+                return Ok(());
             }
-            write_header(&mut octx, &map)?;
-            header_written = true;
+            self.write_header()?;
         }
-        for (index, p) in held.drain(..) {
-            write_packet(&mut octx, &map, index, p, &mut stats)?;
+        for (out, p) in std::mem::take(&mut self.held) {
+            self.write_packet(out, p)?;
         }
+        Ok(())
     }
-    if !header_written {
-        if held.is_empty() {
-            return Err(MediaError::NotMedia("the stream ended before any audio or video".into()));
+
+    fn write_packet(&mut self, out: usize, p: Packet) -> Result<(), MediaError> {
+        let track = self.tracks.iter_mut().find(|t| t.index == out).ok_or_else(|| MediaError::Remux("unknown track".into()))?;
+        // The muxer refuses time going backwards (a sender's clock jump, a bad
+        // reconnect); one such packet is dropped rather than the whole stream.
+        if let (Some(dts), Some(last)) = (p.dts(), track.last_dts) {
+            if dts <= last {
+                self.stats.skipped += 1;
+                return Ok(());
+            }
         }
-        write_header(&mut octx, &map)?;
-        for (index, p) in held.drain(..) {
-            write_packet(&mut octx, &map, index, p, &mut stats)?;
-        }
+        track.last_dts = p.dts().or(track.last_dts);
+        p.write_interleaved(&mut self.octx).map_err(|e| remux_error("writing a packet", e))?;
+        self.stats.packets += 1;
+        Ok(())
     }
-    octx.write_trailer().map_err(|e| remux_error("finishing the mp4", e))?;
-    stats.duration_ms = ((end_ts - first_ts.unwrap_or(0.0)).max(0.0) * 1000.0) as u64;
-    Ok(stats)
-}
 
-fn extradata_ready(map: &[Option<OutTrack>]) -> bool {
-    map.iter().flatten().filter(|t| t.bsf.is_some()).all(|t| t.asc.is_some())
-}
-
-fn write_header(octx: &mut format::context::Output, map: &[Option<OutTrack>]) -> Result<(), MediaError> {
-    for t in map.iter().flatten() {
-        if let Some(bsf) = &t.bsf {
-            let ost = octx.stream_mut(t.index).ok_or_else(|| MediaError::Remux("output stream vanished".into()))?;
+    fn write_header(&mut self) -> Result<(), MediaError> {
+        for t in &self.tracks {
+            let Some(filtered) = &t.filtered else { continue };
+            let ost = self.octx.stream_mut(t.index).ok_or_else(|| MediaError::Remux("output stream vanished".into()))?;
             // SAFETY: both parameter sets are valid; the copy carries the filter's
             // AudioSpecificConfig into the stream the muxer writes into the moov.
             unsafe {
                 let dst = ost.parameters().as_mut_ptr();
-                if ffmpeg::ffi::avcodec_parameters_copy(dst, bsf.par_out()) < 0 {
+                if ffmpeg::ffi::avcodec_parameters_copy(dst, filtered.as_ptr()) < 0 {
                     return Err(MediaError::Remux("copying AAC parameters".into()));
                 }
                 (*dst).codec_tag = 0;
@@ -173,11 +245,76 @@ fn write_header(octx: &mut format::context::Output, map: &[Option<OutTrack>]) ->
                 }
             }
         }
+        let mut opts = Dictionary::new();
+        opts.set("movflags", "frag_keyframe+empty_moov+default_base_moof");
+        // Audio has no keyframes to cut at: without a duration limit an audio-only
+        // stream would be one fragment held in memory until the end.
+        opts.set("frag_duration", "1000000");
+        // Every finished fragment goes straight to the output, not into AVIO's buffer.
+        opts.set("flush_packets", "1");
+        // A stalled track must not hold the other's packets for long.
+        opts.set("max_interleave_delta", "1000000");
+        self.octx.write_header_with(opts).map_err(|e| remux_error("writing the mp4 header", e))?;
+        self.header_written = true;
+        Ok(())
     }
-    let mut opts = Dictionary::new();
-    opts.set("movflags", "frag_keyframe+empty_moov+default_base_moof");
-    octx.write_header_with(opts).map_err(|e| remux_error("writing the mp4 header", e))?;
-    Ok(())
+
+    /// Writes everything read so far: held packets, the interleaving queue and the
+    /// muxer's open fragment, then AVIO's buffer.
+    fn flush(&mut self) -> Result<(), MediaError> {
+        if !self.header_written {
+            self.write_header()?;
+        }
+        for (out, p) in std::mem::take(&mut self.held) {
+            self.write_packet(out, p)?;
+        }
+        // SAFETY: the context is open with its header written; null packets ask the
+        // interleaver and then the muxer (mov supports AVFMT_ALLOW_FLUSH) to flush.
+        unsafe {
+            let s = self.octx.as_mut_ptr();
+            ffmpeg::ffi::av_interleaved_write_frame(s, std::ptr::null_mut());
+            ffmpeg::ffi::av_write_frame(s, std::ptr::null_mut());
+            if !(*s).pb.is_null() {
+                ffmpeg::ffi::avio_flush((*s).pb);
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the file. Returns what was written.
+    pub fn finish(mut self) -> Result<RemuxStats, MediaError> {
+        if !self.header_written {
+            return Err(MediaError::NotMedia("no input had audio or video".into()));
+        }
+        self.flush()?;
+        self.octx.write_trailer().map_err(|e| remux_error("finishing the mp4", e))?;
+        self.stats.duration_ms = ((self.end_ts - self.first_ts.unwrap_or(0.0)).max(0.0) * 1000.0) as u64;
+        Ok(self.stats)
+    }
+}
+
+/// Passes a packet through its track's filter, if any, noting the AAC configuration
+/// the filter announces.
+fn filter(track: &mut InTrack, tracks: &mut [OutTrack], mut packet: Packet) -> Result<Vec<Packet>, MediaError> {
+    let Some(bsf) = &mut track.bsf else { return Ok(vec![packet]) };
+    let out = tracks.iter_mut().find(|t| t.index == track.out).ok_or_else(|| MediaError::Remux("unknown track".into()))?;
+    bsf.send(&mut packet).map_err(|e| remux_error("aac_adtstoasc", e))?;
+    let mut packets = Vec::new();
+    while let Some(p) = bsf.receive().map_err(|e| remux_error("aac_adtstoasc", e))? {
+        if out.asc.is_none() {
+            out.asc = p.side_data().find(|d| d.kind() == ffmpeg::packet::side_data::Type::NewExtraData).map(|d| d.data().to_vec());
+            if out.asc.is_some() {
+                let mut copy = codec::Parameters::new();
+                // SAFETY: both are valid parameter sets; the filter keeps ownership of its own.
+                if unsafe { ffmpeg::ffi::avcodec_parameters_copy(copy.as_mut_ptr(), bsf.par_out()) } < 0 {
+                    return Err(MediaError::Remux("copying AAC parameters".into()));
+                }
+                out.filtered = Some(copy);
+            }
+        }
+        packets.push(p);
+    }
+    Ok(packets)
 }
 
 /// Gives codec parameters their extradata, in FFmpeg-owned, padded memory.
@@ -194,16 +331,5 @@ unsafe fn set_extradata(par: *mut ffmpeg::ffi::AVCodecParameters, data: &[u8]) -
     ffmpeg::ffi::av_freep(&mut (*par).extradata as *mut *mut u8 as *mut std::ffi::c_void);
     (*par).extradata = buf;
     (*par).extradata_size = data.len() as i32;
-    Ok(())
-}
-
-fn write_packet(octx: &mut format::context::Output, map: &[Option<OutTrack>], index: usize, mut p: Packet, stats: &mut RemuxStats) -> Result<(), MediaError> {
-    let track = map.iter().flatten().find(|t| t.index == index).ok_or_else(|| MediaError::Remux("unknown track".into()))?;
-    let out_tb = octx.stream(index).ok_or_else(|| MediaError::Remux("output stream vanished".into()))?.time_base();
-    p.rescale_ts(track.in_time_base, out_tb);
-    p.set_position(-1);
-    p.set_stream(index);
-    p.write_interleaved(octx).map_err(|e| remux_error("writing a packet", e))?;
-    stats.packets += 1;
     Ok(())
 }

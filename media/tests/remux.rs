@@ -132,3 +132,50 @@ fn reframed_rtmp_style_tags_remux() {
     let dec = Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(&path).args(["-f", "null", "-"]).output().unwrap();
     assert!(dec.status.success() && dec.stderr.is_empty(), "{}", String::from_utf8_lossy(&dec.stderr));
 }
+
+fn decode_seconds(path: &std::path::Path) -> f64 {
+    // Decoded audio samples, not container metadata: what a listener hears.
+    let out = Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(path).args(["-vn", "-ac", "1", "-ar", "8000", "-f", "s16le", "-"]).output().unwrap();
+    assert!(out.status.success() && out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    out.stdout.len() as f64 / 2.0 / 8000.0
+}
+
+/// A publisher that reconnects: two inputs become one continuous file whose second
+/// part starts where the first ended, for FLV and for MPEG-TS (which starts its
+/// clock at 1.4 s and runs through the AAC filter again).
+#[test]
+fn segments_join_into_one_continuous_file() {
+    for format in ["flv", "mpegts"] {
+        let sink = Sink::default();
+        let mut remuxer = media::remux::Remuxer::new(sink.clone()).unwrap();
+        remuxer.feed(Pipe(std::io::Cursor::new(make(format, 3)))).unwrap();
+        let after_first = sink.0.lock().unwrap().len();
+        assert!(after_first > 0, "{format}: the first segment must be flushed before the second arrives");
+        remuxer.feed(Pipe(std::io::Cursor::new(make(format, 2)))).unwrap();
+        let stats = remuxer.finish().unwrap();
+        assert_eq!(stats.segments, 2);
+        assert!((stats.duration_ms as i64 - 5000).abs() <= 300, "{format}: {stats:?}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.mp4");
+        std::fs::write(&path, &*sink.0.lock().unwrap()).unwrap();
+        let heard = decode_seconds(&path);
+        assert!((heard - 5.0).abs() <= 0.3, "{format}: {heard} s of audio");
+        let dec = Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(&path).args(["-f", "null", "-"]).output().unwrap();
+        assert!(dec.status.success() && dec.stderr.is_empty(), "{format}: {}", String::from_utf8_lossy(&dec.stderr));
+    }
+}
+
+/// Audio alone has no keyframes to cut at; fragments must still come every second.
+#[test]
+fn audio_only_is_fragmented_as_it_goes() {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-f", "lavfi", "-i", "sine=frequency=300:sample_rate=48000:duration=6", "-c:a", "aac", "-f", "flv", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let sink = Sink::default();
+    media::remux::remux_to_fmp4(Pipe(std::io::Cursor::new(out.stdout)), sink.clone()).unwrap();
+    let bytes = sink.0.lock().unwrap().clone();
+    let moofs = bytes.windows(4).filter(|w| w == b"moof").count();
+    assert!((5..=8).contains(&moofs), "{moofs} fragments for 6 s of audio");
+}
