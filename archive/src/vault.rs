@@ -250,33 +250,20 @@ impl Vault {
     /// Records chunk objects that are already in the store, in index order, as one
     /// transaction: a group commit, so that many chunks cost one catalog fsync.
     pub async fn commit_chunks(&self, actor: &str, rec: RecordingId, id: StreamId, chunks: Vec<StoredChunk>) -> Result<(), VaultError> {
-        if chunks.is_empty() {
+        self.commit_chunk_runs(actor, vec![(rec, id, chunks)]).await
+    }
+
+    /// [`Vault::commit_chunks`] for several streams in one transaction.
+    pub async fn commit_chunk_runs(&self, actor: &str, runs: Vec<(RecordingId, StreamId, Vec<StoredChunk>)>) -> Result<(), VaultError> {
+        if runs.iter().all(|(_, _, c)| c.is_empty()) {
             return Ok(());
         }
         let (actor, ts) = (actor.to_string(), self.now());
         self.catalog
             .call(move |conn| {
                 let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                let expected: u32 = tx
-                    .query_row("SELECT chunks FROM streams WHERE id = ?1 AND state = 'open'", [id.to_string()], |r| r.get(0))
-                    .optional()?
-                    .ok_or(VaultError::NoStream(id))?;
-                for (c, expected) in chunks.into_iter().zip(expected..) {
-                    if expected != c.index {
-                        return Err(VaultError::Conflict(format!("chunk {} of stream {id} arrived where {expected} belongs", c.index)));
-                    }
-                    tx.execute(
-                        "INSERT INTO chunks (stream, idx, plain_len, len, sha256) VALUES (?1, ?2, ?3, ?4, ?5)",
-                        params![id.to_string(), c.index, c.plain_len, c.len, c.sha256],
-                    )?;
-                    tx.execute("UPDATE streams SET chunks = chunks + 1, length = length + ?2 WHERE id = ?1", params![id.to_string(), c.plain_len])?;
-                    let entry = NewEntry {
-                        actor: actor.clone(),
-                        action: "chunk.stored",
-                        subject: subject_stream(rec, StreamName::Media(id)),
-                        data: json!({ "index": c.index, "len": c.len, "sha256": c.sha256 }),
-                    };
-                    ledger::append(&tx, ts.clone(), entry)?;
+                for (rec, id, chunks) in runs {
+                    record_chunks(&tx, &actor, &ts, rec, id, chunks)?;
                 }
                 tx.commit()?;
                 Ok::<_, VaultError>(())
@@ -286,98 +273,73 @@ impl Vault {
         Ok(())
     }
 
-    /// Moves spooled chunks to the store and records them: per stream in index
-    /// order, several puts in flight, one transaction per batch, and only then out
-    /// of the spool. A store error ends the pass (the caller retries with backoff);
-    /// nothing is lost, and a pass after a crash at any step repeats no entry.
-    /// Returns how many chunks left the spool.
+    /// Moves spooled chunks to the store and records them: every stream in index
+    /// order, several puts in flight across streams, one transaction per pass, and
+    /// only then out of the spool. A store error ends the pass after recording what
+    /// did arrive (the caller retries with backoff); nothing is lost, and a pass
+    /// after a crash at any step repeats no entry. Returns how many chunks left the
+    /// spool.
     pub async fn drain(&self, spool: &Arc<ChunkSpool>) -> Result<usize, VaultError> {
+        /// Chunks put per pass: passes stay short, so progress is recorded often.
+        const PER_PASS: usize = 512;
         let pending = {
             let spool = spool.clone();
             tokio::task::spawn_blocking(move || spool.pending()).await.map_err(|e| VaultError::Conflict(e.to_string()))??
         };
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<StreamId> = pending.iter().map(|c| c.stream).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+        let recorded = self.catalog.call(move |c| recorded_counts(c, &ids)).await?;
         let mut moved = 0;
-        let mut rest = &pending[..];
-        while let Some(first) = rest.first() {
-            let n = rest.iter().take_while(|c| (c.rec, c.stream) == (first.rec, first.stream)).count();
-            let (group, tail) = rest.split_at(n);
-            rest = tail;
-            match self.drain_stream(spool, group).await {
-                Ok(n) => moved += n,
-                // An outage ends the pass; the next one retries.
-                Err(e @ VaultError::Store(_)) => return Err(e),
-                // Anything else is this stream's problem alone: it must not hold
-                // back every other stream's chunks.
-                Err(e) => tracing::error!(stream = %first.stream, error = %e, "spooled chunks cannot be drained; they stay in the spool"),
+        let mut todo: Vec<Spooled> = Vec::new();
+        let mut expect: std::collections::HashMap<StreamId, u32> = Default::default();
+        for c in pending {
+            let Some(&done) = recorded.get(&c.stream) else {
+                tracing::error!(stream = %c.stream, "spooled chunks of a stream the catalog does not know; they stay in the spool");
+                continue;
+            };
+            if c.index < done {
+                // Recorded before a crash cut the removal short.
+                spool.remove(&c)?;
+                moved += 1;
+                continue;
+            }
+            let next = expect.entry(c.stream).or_insert(done);
+            if c.index != *next {
+                if *next != u32::MAX {
+                    tracing::error!(stream = %c.stream, missing = *next, "the spool lacks a chunk; the stream cannot continue past it");
+                    *next = u32::MAX;
+                }
+                continue;
+            }
+            *next += 1;
+            if todo.len() < PER_PASS {
+                todo.push(c);
             }
         }
-        Ok(moved)
-    }
-
-    async fn drain_stream(&self, spool: &ChunkSpool, group: &[Spooled]) -> Result<usize, VaultError> {
-        let (rec, id) = (group[0].rec, group[0].stream);
-        let recorded = self.stream(id).await?.manifest.chunks.len() as u32;
-        let mut moved = 0;
-        // Recorded before a crash cut the removal short.
-        for c in group.iter().filter(|c| c.index < recorded) {
-            spool.remove(c)?;
-            moved += 1;
-        }
-        let todo: Vec<&Spooled> = group.iter().filter(|c| c.index >= recorded).collect();
-        if let Some(gap) = todo.iter().enumerate().find(|(i, c)| c.index != recorded + *i as u32) {
-            tracing::error!(stream = %id, missing = recorded + gap.0 as u32, "the spool lacks a chunk; the stream cannot continue past it");
-        }
-        let contiguous = todo.iter().enumerate().take_while(|(i, c)| c.index == recorded + *i as u32).map(|(_, c)| *c);
         let store = self.store.clone();
-        let mut puts = futures::stream::iter(contiguous)
+        let results: Vec<(Spooled, Result<StoredChunk, VaultError>)> = futures::stream::iter(todo)
             .map(|c| {
                 let store = store.clone();
                 async move {
-                    let bytes = tokio::fs::read(&c.path).await.map_err(|source| crate::spool::SpoolError::Io { path: c.path.display().to_string(), source })?;
-                    let (bytes, sha256) = tokio::task::spawn_blocking(move || {
-                        let sha = crate::sha256_hex(&bytes);
-                        (bytes, sha)
-                    })
-                    .await
-                    .map_err(|e| VaultError::Conflict(e.to_string()))?;
-                    let stored = StoredChunk { index: c.index, plain_len: (bytes.len() - TAG_LEN.min(bytes.len())) as u64, len: bytes.len() as u64, sha256 };
-                    put_idempotent(&*store, &ObjectKey::chunk(rec, id, c.index), Bytes::from(bytes)).await?;
-                    Ok::<_, VaultError>((c, stored))
+                    let r = put_spooled(&store, &c).await;
+                    (c, r)
                 }
             })
-            .buffered(8);
-        let mut batch: Vec<(&Spooled, StoredChunk)> = Vec::new();
-        loop {
-            let next = puts.next().await;
-            let done = next.is_none();
-            match next {
-                Some(Ok(item)) => batch.push(item),
-                Some(Err(e)) => {
-                    self.record_drained(spool, rec, id, &mut batch, &mut moved).await?;
-                    return Err(e);
-                }
-                None => {}
-            }
-            if batch.len() >= 64 || done {
-                self.record_drained(spool, rec, id, &mut batch, &mut moved).await?;
-            }
-            if done {
-                return Ok(moved);
-            }
-        }
-    }
-
-    async fn record_drained(&self, spool: &ChunkSpool, rec: RecordingId, id: StreamId, batch: &mut Vec<(&Spooled, StoredChunk)>, moved: &mut usize) -> Result<(), VaultError> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let stored = batch.iter().map(|(_, s)| s.clone()).collect();
-        self.commit_chunks(&ledger::actor_system(), rec, id, stored).await?;
-        for (c, _) in batch.drain(..) {
+            .buffer_unordered(16)
+            .collect()
+            .await;
+        let (runs, committed, failure) = contiguous_runs(results, &recorded);
+        self.commit_chunk_runs(&ledger::actor_system(), runs).await?;
+        for c in &committed {
             spool.remove(c)?;
-            *moved += 1;
+            moved += 1;
         }
-        Ok(())
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(moved),
+        }
     }
 
     pub async fn close_stream(&self, actor: &str, rec: RecordingId, id: StreamId, end: StreamEnd) -> Result<StreamInfo, VaultError> {
@@ -470,6 +432,95 @@ impl Vault {
         Ok(StreamKey::new(&dek, prefix, Binding { rec: info.rec, stream }))
     }
 }
+
+/// Inserts a stream's next chunks and their `chunk.stored` entries.
+fn record_chunks(tx: &rusqlite::Transaction<'_>, actor: &str, ts: &str, rec: RecordingId, id: StreamId, chunks: Vec<StoredChunk>) -> Result<(), VaultError> {
+    if chunks.is_empty() {
+        return Ok(());
+    }
+    let expected: u32 = tx
+        .query_row("SELECT chunks FROM streams WHERE id = ?1 AND state = 'open'", [id.to_string()], |r| r.get(0))
+        .optional()?
+        .ok_or(VaultError::NoStream(id))?;
+    for (c, expected) in chunks.into_iter().zip(expected..) {
+        if expected != c.index {
+            return Err(VaultError::Conflict(format!("chunk {} of stream {id} arrived where {expected} belongs", c.index)));
+        }
+        tx.execute(
+            "INSERT INTO chunks (stream, idx, plain_len, len, sha256) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id.to_string(), c.index, c.plain_len, c.len, c.sha256],
+        )?;
+        tx.execute("UPDATE streams SET chunks = chunks + 1, length = length + ?2 WHERE id = ?1", params![id.to_string(), c.plain_len])?;
+        let entry = NewEntry {
+            actor: actor.to_string(),
+            action: "chunk.stored",
+            subject: subject_stream(rec, StreamName::Media(id)),
+            data: json!({ "index": c.index, "len": c.len, "sha256": c.sha256 }),
+        };
+        ledger::append(tx, ts.to_string(), entry)?;
+    }
+    Ok(())
+}
+
+/// How many chunks each stream has recorded.
+fn recorded_counts(c: &rusqlite::Connection, ids: &[StreamId]) -> Result<std::collections::HashMap<StreamId, u32>, VaultError> {
+    let mut stmt = c.prepare("SELECT chunks FROM streams WHERE id = ?1")?;
+    let mut out = std::collections::HashMap::new();
+    for id in ids {
+        if let Some(n) = stmt.query_row([id.to_string()], |r| r.get(0)).optional()? {
+            out.insert(*id, n);
+        }
+    }
+    Ok(out)
+}
+
+/// Reads a spooled chunk and puts it to the store.
+async fn put_spooled(store: &Store, c: &Spooled) -> Result<StoredChunk, VaultError> {
+    let bytes = tokio::fs::read(&c.path).await.map_err(|source| crate::spool::SpoolError::Io { path: c.path.display().to_string(), source })?;
+    let (bytes, sha256) = tokio::task::spawn_blocking(move || {
+        let sha = crate::sha256_hex(&bytes);
+        (bytes, sha)
+    })
+    .await
+    .map_err(|e| VaultError::Conflict(e.to_string()))?;
+    let stored = StoredChunk { index: c.index, plain_len: (bytes.len() - TAG_LEN.min(bytes.len())) as u64, len: bytes.len() as u64, sha256 };
+    put_idempotent(&**store, &ObjectKey::chunk(c.rec, c.stream, c.index), Bytes::from(bytes)).await?;
+    Ok(stored)
+}
+
+type Runs = Vec<(RecordingId, StreamId, Vec<StoredChunk>)>;
+
+/// Of the puts of one pass, the chunks that can be recorded: per stream, those
+/// stored without a gap after what is already recorded. Also returns the first
+/// error.
+fn contiguous_runs(mut results: Vec<(Spooled, Result<StoredChunk, VaultError>)>, recorded: &std::collections::HashMap<StreamId, u32>) -> (Runs, Vec<Spooled>, Option<VaultError>) {
+    results.sort_by_key(|(c, _)| (c.rec, c.stream, c.index));
+    let mut runs: Runs = Vec::new();
+    let mut committed = Vec::new();
+    let mut failure = None;
+    let mut broken: Option<StreamId> = None;
+    for (c, r) in results {
+        let stored = match r {
+            Ok(s) if broken != Some(c.stream) => s,
+            Ok(_) => continue,
+            Err(e) => {
+                broken = Some(c.stream);
+                failure = failure.or(Some(e));
+                continue;
+            }
+        };
+        match runs.last_mut() {
+            Some((_, id, chunks)) if *id == c.stream => chunks.push(stored),
+            _ => {
+                debug_assert_eq!(recorded.get(&c.stream).copied(), Some(c.index));
+                runs.push((c.rec, c.stream, vec![stored]));
+            }
+        }
+        committed.push(c);
+    }
+    (runs, committed, failure)
+}
+
 
 fn read_manifest(c: &rusqlite::Connection, rec: RecordingId) -> Result<Manifest, VaultError> {
     let row: Option<(String, String, String, Option<String>)> = c

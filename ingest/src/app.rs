@@ -20,6 +20,7 @@ pub struct App {
     pub recording_start: tokio::sync::Mutex<()>,
     /// Resumable uploads in progress in this process, one lock each.
     pub uploads: std::sync::Mutex<HashMap<UploadId, Arc<tokio::sync::Mutex<Option<crate::upload::Upload>>>>>,
+    pub live: Arc<crate::live::Live>,
 }
 
 /// Loads or creates keys. On first run they are generated, and only that fact
@@ -67,7 +68,10 @@ impl App {
         );
         let vault = Arc::new(Vault { store, keys, catalog, clock, mirror, chunk_size: config.upload.chunk_size });
         settle_cut_uploads(&vault).await?;
-        Ok(Arc::new(Self { config, vault, recording_start: Default::default(), uploads: Default::default() }))
+        let live = Arc::new(crate::live::Live::open(&config)?);
+        let app = Self { config, vault, recording_start: Default::default(), uploads: Default::default(), live };
+        app.live.recover(&app).await?;
+        Ok(Arc::new(app))
     }
 }
 

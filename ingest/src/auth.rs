@@ -68,8 +68,20 @@ impl Principal {
     }
 }
 
-fn secret_hash(secret: &str) -> Vec<u8> {
+pub(crate) fn secret_hash(secret: &str) -> Vec<u8> {
     ring::digest::digest(&ring::digest::SHA256, secret.as_bytes()).as_ref().to_vec()
+}
+
+/// 256 random bits, URL-safe: the secret half of tokens and stream keys.
+pub(crate) fn new_secret() -> Result<String, ApiError> {
+    let mut secret = [0u8; 32];
+    SystemRandom::new().fill(&mut secret).map_err(|_| ApiError::internal("random generator failed"))?;
+    Ok(B64URL.encode(secret))
+}
+
+/// Whether `secret` hashes to `stored`, in constant time.
+pub(crate) fn secret_matches(stored: &[u8], secret: &str) -> bool {
+    bool::from(stored.ct_eq(&secret_hash(secret)))
 }
 
 /// Creates a user (if `name` is new) and a token for them, in the caller's
@@ -90,9 +102,7 @@ pub fn create_token(tx: &rusqlite::Transaction<'_>, name: &str, role: Role, now:
             id
         }
     };
-    let mut secret = [0u8; 32];
-    SystemRandom::new().fill(&mut secret).map_err(|_| ApiError::internal("random generator failed"))?;
-    let secret = B64URL.encode(secret);
+    let secret = new_secret()?;
     let token = TokenId::new();
     tx.execute(
         "INSERT INTO tokens (id, user_id, secret_sha256, created_at) VALUES (?1, ?2, ?3, ?4)",
@@ -116,7 +126,7 @@ pub fn authenticate(conn: &rusqlite::Connection, presented: &str) -> Result<Prin
         )
         .optional()?;
     let (stored, user, role, disabled) = row.ok_or_else(invalid)?;
-    if !bool::from(stored.ct_eq(&secret_hash(secret))) || disabled {
+    if !secret_matches(&stored, secret) || disabled {
         return Err(invalid());
     }
     Ok(Principal { user: user.parse()?, role: Role::parse(&role).ok_or_else(invalid)? })

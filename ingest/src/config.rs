@@ -21,6 +21,7 @@ pub struct Config {
     pub keys: KeysConfig,
     pub ledger: LedgerConfig,
     pub upload: UploadConfig,
+    pub live: LiveConfig,
     pub log: LogConfig,
 }
 
@@ -70,6 +71,31 @@ pub struct UploadConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+pub struct LiveConfig {
+    /// RTMP listen address; empty turns the RTMP server off.
+    pub rtmp_listen: String,
+    /// A publisher that reconnects within this many seconds continues its stream.
+    /// When every stream of a recording has ended for this long, it is sealed.
+    pub grace_secs: u64,
+    /// Received media is cut into a piece, encrypted and spooled at least this
+    /// often: the most a crash can lose of what arrived.
+    pub piece_interval_ms: u64,
+    /// Spooled bytes (waiting for the store) at which new streams are refused.
+    /// Streams already live go on: acknowledged data is never dropped.
+    pub spool_cap_bytes: u64,
+    /// Live connections (RTMP and HTTP push) held at once, at most.
+    pub max_connections: usize,
+    /// An RTMP client must finish its handshake and start publishing in this time.
+    pub handshake_timeout_secs: u64,
+    /// A publisher that sends nothing for this long is disconnected.
+    pub idle_timeout_secs: u64,
+    /// Media messages queued per stream between the network and the remuxer. When
+    /// it is full the connection is not read (TCP pushes back on the sender).
+    pub queue_messages: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
     /// `text` or `json`.
     pub format: String,
@@ -86,6 +112,7 @@ impl Default for Config {
             keys: KeysConfig::default(),
             ledger: LedgerConfig::default(),
             upload: UploadConfig::default(),
+            live: LiveConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -112,6 +139,21 @@ impl Default for LedgerConfig {
 impl Default for UploadConfig {
     fn default() -> Self {
         Self { chunk_size: archive::chunk::DEFAULT_CHUNK_SIZE, max_bytes: 64 << 30, parallel_puts: 8 }
+    }
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        Self {
+            rtmp_listen: "0.0.0.0:1935".into(),
+            grace_secs: 120,
+            piece_interval_ms: 1000,
+            spool_cap_bytes: 8 << 30,
+            max_connections: 512,
+            handshake_timeout_secs: 10,
+            idle_timeout_secs: 30,
+            queue_messages: 256,
+        }
     }
 }
 
@@ -150,6 +192,8 @@ impl Config {
         anyhow::ensure!(matches!(self.store.kind.as_str(), "local" | "s3"), "store.kind must be \"local\" or \"s3\"");
         anyhow::ensure!(matches!(self.log.format.as_str(), "text" | "json"), "log.format must be \"text\" or \"json\"");
         anyhow::ensure!(self.upload.parallel_puts >= 1, "upload.parallel_puts must be at least 1");
+        anyhow::ensure!(self.live.piece_interval_ms >= 100, "live.piece_interval_ms must be at least 100");
+        anyhow::ensure!(self.live.max_connections >= 1 && self.live.queue_messages >= 1, "live.max_connections and live.queue_messages must be at least 1");
         Ok(())
     }
 

@@ -10,7 +10,9 @@ mod api;
 mod app;
 mod auth;
 mod config;
+mod endpoint;
 mod error;
+mod live;
 mod schema;
 mod upload;
 
@@ -51,6 +53,31 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Manage endpoints (bridge points) and their live stream keys.
+    Endpoint {
+        #[command(subcommand)]
+        command: EndpointCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum EndpointCommand {
+    /// Create an endpoint of an org; its stream key is printed once.
+    Create {
+        /// The org (id) the endpoint belongs to.
+        #[arg(long)]
+        org: String,
+        /// A name unique within the org, e.g. "Điểm cầu xã Tà Xùa".
+        #[arg(long)]
+        name: String,
+    },
+    /// Revoke an endpoint's stream key.
+    Revoke { id: String },
+    /// List endpoints (never their keys).
+    List {
+        #[arg(long)]
+        org: Option<String>,
     },
 }
 
@@ -100,6 +127,7 @@ async fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Serve => serve(cfg).await,
             Command::Keys { command } => keys(cfg, command),
+            Command::Endpoint { command } => endpoints(&cfg, command),
             Command::Token { command: TokenCommand::Create { role, name } } => {
                 let token = create_token(&cfg, role, name.as_deref().unwrap_or(role.as_str()))?;
                 println!("{token}");
@@ -132,9 +160,23 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             api::evict_idle_uploads(&sweeper, std::time::Duration::from_secs(600)).await;
         }
     });
+    tokio::spawn(live::run_drainer(app.clone()));
+    if !app.config.live.rtmp_listen.is_empty() {
+        let rtmp = tokio::net::TcpListener::bind(&app.config.live.rtmp_listen).await.with_context(|| format!("cannot listen for RTMP on {}", app.config.live.rtmp_listen))?;
+        tracing::info!(listen = %app.config.live.rtmp_listen, "RTMP ingest listening");
+        tokio::spawn(live::rtmp::serve(app.clone(), rtmp));
+    }
     let listener = tokio::net::TcpListener::bind(&app.config.listen).await.with_context(|| format!("cannot listen on {}", app.config.listen))?;
     tracing::info!(listen = %app.config.listen, store = %app.vault.store.describe(), "niem is serving");
-    axum::serve(listener, api::router(app.clone())).with_graceful_shutdown(shutdown_signal()).await?;
+    let stopping = app.clone();
+    let signal = async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: no new streams; finishing live streams");
+        // Live pushes are requests that only end when their stream does.
+        stopping.live.stop();
+    };
+    axum::serve(listener, api::router(app.clone())).with_graceful_shutdown(signal).await?;
+    app.live.finish(&app, std::time::Duration::from_secs(60)).await;
     tracing::info!("shutting down: signing a final checkpoint");
     mirror.flush(true).await.context("final ledger flush failed; it resumes on next start")?;
     Ok(())
@@ -183,6 +225,50 @@ fn create_token(cfg: &Config, role: auth::Role, name: &str) -> anyhow::Result<St
         tx.commit()?;
         Ok(token)
     })
+}
+
+/// Endpoint commands work on the catalog directly, so they also run while the
+/// service is stopped; each change is a ledger entry like its API twin.
+fn endpoints(cfg: &Config, command: EndpointCommand) -> anyhow::Result<()> {
+    let catalog = app::open_catalog(cfg)?;
+    let now = archive::clock::format_ts(time::OffsetDateTime::now_utc());
+    let change = |f: &dyn Fn(&rusqlite::Transaction<'_>) -> anyhow::Result<NewEntry>| {
+        catalog.with(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let entry = f(&tx)?;
+            ledger::append(&tx, now.clone(), entry)?;
+            tx.commit()?;
+            Ok::<_, anyhow::Error>(())
+        })
+    };
+    match command {
+        EndpointCommand::Create { org, name } => {
+            let org: schema::OrgId = org.parse()?;
+            let key = std::cell::RefCell::new(String::new());
+            change(&|tx| {
+                let (ep, k) = endpoint::create(tx, org, name.trim(), &now).map_err(|e| anyhow::anyhow!(e.message))?;
+                *key.borrow_mut() = k;
+                Ok(NewEntry { actor: ledger::actor_system(), action: "endpoint.created", subject: format!("endpoint/{}", ep.id), data: json!({ "org": ep.org, "name": ep.name }) })
+            })?;
+            println!("{}", key.into_inner());
+        }
+        EndpointCommand::Revoke { id } => {
+            let id: schema::EndpointId = id.parse()?;
+            change(&|tx| {
+                anyhow::ensure!(endpoint::revoke(tx, id, &now)?, "endpoint {id} is unknown or already revoked");
+                Ok(NewEntry { actor: ledger::actor_system(), action: "endpoint.revoked", subject: format!("endpoint/{id}"), data: json!({}) })
+            })?;
+            println!("endpoint {id} revoked");
+        }
+        EndpointCommand::List { org } => {
+            let org: Option<schema::OrgId> = org.map(|o| o.parse()).transpose()?;
+            for e in catalog.with(|c| endpoint::list(c, org))? {
+                let state = if e.revoked_at.is_some() { "revoked" } else { "active" };
+                println!("{}\t{}\t{}\t{}", e.id, e.org, state, e.name);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn keys(cfg: Config, command: KeysCommand) -> anyhow::Result<()> {

@@ -29,6 +29,12 @@ define_id!(
     "upload"
 );
 
+define_id!(
+    /// A bridge point (điểm cầu) that pushes live streams with its own stream key.
+    EndpointId,
+    "endpoint"
+);
+
 pub const MIGRATIONS: &[&str] = &["
 CREATE TABLE orgs (
     id TEXT PRIMARY KEY,
@@ -82,4 +88,29 @@ CREATE TABLE verifications (
     report TEXT NOT NULL
 );
 CREATE INDEX verifications_recording ON verifications(recording, checked_at);
+",
+"
+-- Stream keys are kept like tokens: only SHA-256 of the secret.
+CREATE TABLE endpoints (
+    id TEXT PRIMARY KEY,
+    org TEXT NOT NULL REFERENCES orgs(id),
+    name TEXT NOT NULL,
+    key_sha256 BLOB NOT NULL,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT,
+    UNIQUE (org, name)
+);
+-- Live streams of this service: `end_state` is set once the stream's last piece
+-- is spooled (or a restart found it cut); the stream closes when the spool has
+-- drained it.
+CREATE TABLE live_streams (
+    stream TEXT PRIMARY KEY REFERENCES streams(id),
+    endpoint TEXT NOT NULL REFERENCES endpoints(id),
+    recording TEXT NOT NULL REFERENCES recordings(id),
+    started_at TEXT NOT NULL,
+    end_state TEXT CHECK (end_state IN ('complete', 'interrupted')),
+    sha256 TEXT,
+    media TEXT
+);
+CREATE INDEX live_streams_open ON live_streams(end_state);
 "];

@@ -1,5 +1,6 @@
 //! HTTP API v1: JSON under `/api/v1`, bearer tokens on every route.
 
+mod live;
 mod orgs;
 mod playback;
 mod recordings;
@@ -23,6 +24,11 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/recordings/{rec}/seal", post(recordings::seal))
         .route("/recordings/{rec}/verify", post(recordings::verify))
         .route("/recordings/{rec}/streams/{stream}/media", get(playback::play))
+        .route("/live", get(live::status))
+        .route("/live/{key}", axum::routing::put(live::push))
+        .route("/orgs/{org}/endpoints", post(live::create_endpoint))
+        .route("/endpoints", get(live::list_endpoints))
+        .route("/endpoints/{endpoint}", axum::routing::delete(live::revoke_endpoint))
         .route("/uploads", post(tus::create).options(tus::options))
         .route("/uploads/{upload}", axum::routing::head(tus::head).patch(tus::patch).delete(tus::terminate));
     Router::new()

@@ -1,0 +1,612 @@
+//! Live ingest: publishers (RTMP, HTTP push) become streams of their meeting's
+//! recording, remuxed to fragmented MP4, sealed piece by piece into the spool and
+//! drained from there to the store.
+//!
+//! Each endpoint has at most one [`Slot`] at a time. A slot is `publishing` while a
+//! connection feeds it and `reconnecting` for `grace_secs` after it drops; a
+//! publish in that window continues the same stream as a new segment. When the
+//! window passes, the stream's FFmpeg thread writes the trailer and the last piece,
+//! and the drainer closes the stream once the store holds every piece. A recording
+//! whose streams have all closed this way is sealed.
+//!
+//! What is acknowledged is what is in the spool (fsynced, encrypted). A crash loses
+//! at most the piece being gathered (`piece_interval_ms`) and the fragment being
+//! muxed; a restart drains the spool and closes cut streams as `interrupted`.
+//!
+//! Backpressure: each connection hands bytes to its stream through a bounded
+//! queue (`queue_messages`); when the FFmpeg thread falls behind (a slow spool
+//! disk), the connection stops reading and TCP slows the sender. The store's speed
+//! never matters here: the spool absorbs outages, and new streams are refused when
+//! it reaches `spool_cap_bytes`.
+
+mod pipeline;
+pub mod rtmp;
+
+use crate::endpoint::{Endpoint, KeyError};
+use crate::schema::{EndpointId, MeetingId};
+use crate::App;
+use archive::id::{RecordingId, StreamId};
+use archive::manifest::StreamState;
+use archive::spool::ChunkSpool;
+use archive::vault::{StreamEnd, VaultError};
+use bytes::Bytes;
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// Why a publish was refused. The messages go back to the publisher.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("unknown or revoked stream key")]
+    Refused,
+    #[error("endpoint {0:?} is already publishing; a second publisher on the same key is refused")]
+    AlreadyLive(String),
+    #[error("the spool is full (is the store unreachable?); new streams are refused until it drains")]
+    SpoolFull,
+    #[error("the service is shutting down")]
+    ShuttingDown,
+    #[error("catalog error: {0}")]
+    Catalog(String),
+}
+
+impl From<KeyError> for PublishError {
+    fn from(e: KeyError) -> Self {
+        match e {
+            KeyError::Refused => PublishError::Refused,
+            KeyError::Sql(e) => PublishError::Catalog(e.to_string()),
+            KeyError::Catalog(e) => PublishError::Catalog(e.to_string()),
+        }
+    }
+}
+
+/// Where a live stream landed, once its first media arrived.
+#[derive(Debug, Clone, Serialize)]
+pub struct Placement {
+    pub meeting: MeetingId,
+    #[serde(rename = "recording")]
+    pub rec: RecordingId,
+    pub stream: StreamId,
+}
+
+/// Counters the status view reads; written by the connection and the FFmpeg thread.
+pub struct Stats {
+    pub protocol: &'static str,
+    pub started_at: time::OffsetDateTime,
+    started: Instant,
+    pub bytes_in: AtomicU64,
+    /// Sealed bytes spooled, and how many pieces: what has been acknowledged.
+    pub bytes_out: AtomicU64,
+    pub pieces: AtomicU64,
+    pub last_piece_at: Mutex<Option<time::OffsetDateTime>>,
+    pub placed: OnceLock<Placement>,
+    segments: AtomicU64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Publishing,
+    Reconnecting,
+}
+
+struct SlotState {
+    phase: Phase,
+    /// Feeds the FFmpeg thread new segments; dropped to end the stream.
+    segments: Option<std::sync::mpsc::Sender<pipeline::Segment>>,
+    /// Which connection is current, so a stale end does not start a grace period.
+    generation: u64,
+}
+
+/// One endpoint's live stream, from first publish to the end of its grace period.
+pub struct Slot {
+    pub endpoint: Endpoint,
+    pub stats: Stats,
+    state: Mutex<SlotState>,
+}
+
+impl Slot {
+    fn state(&self) -> std::sync::MutexGuard<'_, SlotState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A connection's right to feed its endpoint's stream. Dropping it ends the
+/// segment: the stream waits `grace_secs` for a reconnect.
+pub struct Publication {
+    pub slot: Arc<Slot>,
+    tx: Option<tokio::sync::mpsc::Sender<Bytes>>,
+    generation: u64,
+    live: Arc<Live>,
+}
+
+/// The stream stopped taking bytes (it failed, or the service is stopping).
+#[derive(Debug)]
+pub struct StreamGone;
+
+impl Publication {
+    /// Hands bytes to the stream, waiting while its queue is full (backpressure).
+    pub async fn send(&self, bytes: Bytes) -> Result<(), StreamGone> {
+        let n = bytes.len() as u64;
+        let tx = self.tx.as_ref().ok_or(StreamGone)?;
+        tx.send(bytes).await.map_err(|_| StreamGone)?;
+        self.slot.stats.bytes_in.fetch_add(n, Ordering::Relaxed);
+        Ok(())
+    }
+
+    pub fn cancelled(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
+        self.live.stop.cancelled()
+    }
+}
+
+impl Drop for Publication {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        self.live.segment_ended(&self.slot, self.generation);
+    }
+}
+
+pub struct Live {
+    pub spool: Arc<ChunkSpool>,
+    grace: Duration,
+    queue: usize,
+    slots: Mutex<HashMap<EndpointId, Arc<Slot>>>,
+    accepting: AtomicBool,
+    /// Cancelled at shutdown: every connection lets go of its publication.
+    stop: CancellationToken,
+    drain: tokio::sync::Notify,
+    released: tokio::sync::Notify,
+    /// Recordings not to seal before a time: those that were open at startup, so
+    /// that publishers reconnecting after a restart join them.
+    held: Mutex<HashMap<RecordingId, Instant>>,
+    pub connections: Arc<tokio::sync::Semaphore>,
+}
+
+impl Live {
+    pub fn open(config: &crate::config::Config) -> anyhow::Result<Self> {
+        let spool = ChunkSpool::open(config.spool_dir().join("live"), config.live.spool_cap_bytes)?;
+        Ok(Self {
+            spool: Arc::new(spool),
+            grace: Duration::from_secs(config.live.grace_secs),
+            queue: config.live.queue_messages,
+            slots: Default::default(),
+            accepting: AtomicBool::new(true),
+            stop: CancellationToken::new(),
+            drain: Default::default(),
+            released: Default::default(),
+            held: Default::default(),
+            connections: Arc::new(tokio::sync::Semaphore::new(config.live.max_connections)),
+        })
+    }
+
+    pub fn wake_drainer(&self) {
+        self.drain.notify_one();
+    }
+
+    fn slots(&self) -> std::sync::MutexGuard<'_, HashMap<EndpointId, Arc<Slot>>> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes a publisher: a new stream, or the next segment of one in its grace period.
+    pub async fn publish(self: &Arc<Self>, app: &Arc<App>, key: String, protocol: &'static str) -> Result<Publication, PublishError> {
+        if !self.accepting.load(Ordering::Acquire) {
+            return Err(PublishError::ShuttingDown);
+        }
+        let endpoint = app.vault.catalog.call(move |c| crate::endpoint::resolve(c, &key)).await?;
+        let (tx, rx) = tokio::sync::mpsc::channel(self.queue);
+        let mut slots = self.slots();
+        if let Some(slot) = slots.get(&endpoint.id).cloned() {
+            let mut st = slot.state();
+            if st.phase == Phase::Publishing {
+                return Err(PublishError::AlreadyLive(endpoint.name));
+            }
+            if let Some(segments) = &st.segments {
+                if segments.send(rx).is_ok() {
+                    st.phase = Phase::Publishing;
+                    st.generation += 1;
+                    slot.stats.segments.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(endpoint = %endpoint.id, protocol, "publisher reconnected; the stream continues");
+                    return Ok(Publication { slot: slot.clone(), tx: Some(tx), generation: st.generation, live: self.clone() });
+                }
+            }
+            return Err(PublishError::Catalog("the previous stream of this endpoint is still finishing; retry in a moment".into()));
+        }
+        if self.spool.is_full() {
+            return Err(PublishError::SpoolFull);
+        }
+        let (seg_tx, seg_rx) = std::sync::mpsc::channel();
+        seg_tx.send(rx).map_err(|_| PublishError::Catalog("stream thread unavailable".into()))?;
+        let now = time::OffsetDateTime::now_utc();
+        let stats = Stats {
+            protocol,
+            started_at: now,
+            started: Instant::now(),
+            bytes_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+            pieces: AtomicU64::new(0),
+            last_piece_at: Mutex::new(None),
+            placed: OnceLock::new(),
+            segments: AtomicU64::new(1),
+        };
+        let slot = Arc::new(Slot {
+            endpoint: endpoint.clone(),
+            stats,
+            state: Mutex::new(SlotState { phase: Phase::Publishing, segments: Some(seg_tx), generation: 0 }),
+        });
+        slots.insert(endpoint.id, slot.clone());
+        drop(slots);
+        let (app2, slot2, rt) = (app.clone(), slot.clone(), tokio::runtime::Handle::current());
+        let spawned = std::thread::Builder::new().name(format!("live-{}", endpoint.id)).spawn(move || pipeline::run(app2, slot2, seg_rx, rt));
+        if let Err(e) = spawned {
+            self.slots().remove(&endpoint.id);
+            return Err(PublishError::Catalog(format!("cannot start a stream thread: {e}")));
+        }
+        tracing::info!(endpoint = %endpoint.id, org = %endpoint.org, protocol, "publisher connected");
+        Ok(Publication { slot, tx: Some(tx), generation: 0, live: self.clone() })
+    }
+
+    /// A connection let go: wait for a reconnect, then end the stream.
+    fn segment_ended(self: &Arc<Self>, slot: &Arc<Slot>, generation: u64) {
+        {
+            let mut st = slot.state();
+            if st.generation != generation || st.phase != Phase::Publishing {
+                return;
+            }
+            st.phase = Phase::Reconnecting;
+            if !self.accepting.load(Ordering::Acquire) {
+                st.segments = None;
+                return;
+            }
+        }
+        tracing::info!(endpoint = %slot.endpoint.id, grace_secs = self.grace.as_secs(), "publisher left; waiting for a reconnect");
+        let (live, slot) = (self.clone(), slot.clone());
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            slot.state().segments = None;
+            return;
+        };
+        rt.spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(live.grace) => {}
+                _ = live.stop.cancelled() => {}
+            }
+            let mut st = slot.state();
+            if st.generation == generation && st.phase == Phase::Reconnecting {
+                // The FFmpeg thread sees the end, writes the trailer and the last piece.
+                st.segments = None;
+            }
+        });
+    }
+
+    /// Called by the stream's thread when it has finished.
+    fn release(&self, slot: &Arc<Slot>) {
+        slot.state().segments = None;
+        let mut slots = self.slots();
+        if slots.get(&slot.endpoint.id).is_some_and(|s| Arc::ptr_eq(s, slot)) {
+            slots.remove(&slot.endpoint.id);
+        }
+        drop(slots);
+        self.released.notify_waiters();
+    }
+
+    /// After a restart: streams that were live are cut (they close `interrupted`
+    /// once drained), and recordings still open wait a grace period for their
+    /// publishers to come back before they are sealed.
+    pub async fn recover(&self, app: &App) -> anyhow::Result<()> {
+        let (cut, open): (usize, Vec<String>) = app
+            .vault
+            .catalog
+            .call(|c| {
+                let cut = c.execute("UPDATE live_streams SET end_state = 'interrupted' WHERE end_state IS NULL", [])?;
+                let mut stmt = c.prepare("SELECT DISTINCT l.recording FROM live_streams l JOIN recordings r ON r.id = l.recording WHERE r.state = 'open'")?;
+                let open = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+                Ok::<_, VaultError>((cut, open))
+            })
+            .await?;
+        let until = Instant::now() + self.grace;
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        for rec in open {
+            held.insert(rec.parse()?, until);
+        }
+        if cut > 0 {
+            tracing::warn!(streams = cut, "live streams were cut by a restart; they close as interrupted once their spooled pieces are stored");
+        }
+        Ok(())
+    }
+
+    /// Stops taking publishers and ends every stream, skipping grace periods:
+    /// connections let go, and each stream's thread writes its last piece.
+    pub fn stop(&self) {
+        self.accepting.store(false, Ordering::Release);
+        self.stop.cancel();
+        for slot in self.slots().values() {
+            slot.state().segments = None;
+        }
+    }
+
+    /// After [`Live::stop`]: waits for every stream's last piece, drains the spool
+    /// while the store answers, and closes what it can. What is left is finished
+    /// by the next start.
+    pub async fn finish(&self, app: &Arc<App>, patience: Duration) {
+        let deadline = tokio::time::Instant::now() + patience;
+        while !self.slots().is_empty() {
+            let released = self.released.notified();
+            if tokio::time::timeout_at(deadline, released).await.is_err() {
+                tracing::warn!(streams = self.slots().len(), "live streams did not finish in time; a restart closes them");
+                break;
+            }
+        }
+        while self.spool.backlog_bytes() > 0 && tokio::time::Instant::now() < deadline {
+            if let Err(e) = drain_once(app).await {
+                tracing::warn!(error = %e, backlog = self.spool.backlog_bytes(), "the store is not taking the spool; it drains after the restart");
+                break;
+            }
+        }
+        if let Err(e) = close_ended(app).await {
+            tracing::warn!(error = %e, "could not close ended live streams; a restart closes them");
+        }
+    }
+
+    /// What is live now: the supervisor's "which cells are meeting" view.
+    pub async fn status(&self, app: &App) -> Result<Vec<LiveStatus>, VaultError> {
+        let slots: Vec<Arc<Slot>> = self.slots().values().cloned().collect();
+        let streams: Vec<String> = slots.iter().filter_map(|s| s.stats.placed.get().map(|p| p.stream.to_string())).collect();
+        let stored: HashMap<String, u64> = app
+            .vault
+            .catalog
+            .call(move |c| {
+                let mut stmt = c.prepare("SELECT chunks FROM streams WHERE id = ?1")?;
+                let mut out = HashMap::new();
+                for s in streams {
+                    let n: u64 = stmt.query_row([&s], |r| r.get(0))?;
+                    out.insert(s, n);
+                }
+                Ok::<_, VaultError>(out)
+            })
+            .await?;
+        let mut out: Vec<LiveStatus> = slots.iter().map(|s| LiveStatus::of(s, &stored)).collect();
+        out.sort_by(|a, b| (&a.org, &a.endpoint_name).cmp(&(&b.org, &b.endpoint_name)));
+        Ok(out)
+    }
+}
+
+/// One row of `GET /api/v1/live`.
+#[derive(Debug, Serialize)]
+pub struct LiveStatus {
+    pub org: String,
+    pub endpoint: String,
+    pub endpoint_name: String,
+    /// `publishing`, or `reconnecting` during the grace period.
+    pub state: &'static str,
+    pub protocol: &'static str,
+    #[serde(flatten)]
+    pub placement: Option<Placement>,
+    pub started_at: String,
+    pub segments: u64,
+    pub bytes_in: u64,
+    /// Average since the stream started.
+    pub bitrate_bps: u64,
+    /// Acknowledged: sealed and fsynced in the spool.
+    pub pieces_spooled: u64,
+    pub bytes_spooled: u64,
+    /// Pieces the store and the ledger already hold.
+    pub pieces_stored: u64,
+    /// Pieces still waiting in the spool.
+    pub spool_backlog: u64,
+    pub last_piece_at: Option<String>,
+}
+
+impl LiveStatus {
+    fn of(s: &Slot, stored: &HashMap<String, u64>) -> Self {
+        let st = &s.stats;
+        let placement = st.placed.get().cloned();
+        let pieces = st.pieces.load(Ordering::Relaxed);
+        let in_store = placement.as_ref().and_then(|p| stored.get(&p.stream.to_string())).copied().unwrap_or(0);
+        let bytes_in = st.bytes_in.load(Ordering::Relaxed);
+        let secs = st.started.elapsed().as_secs_f64().max(0.001);
+        LiveStatus {
+            org: s.endpoint.org.to_string(),
+            endpoint: s.endpoint.id.to_string(),
+            endpoint_name: s.endpoint.name.clone(),
+            state: if s.state().phase == Phase::Publishing { "publishing" } else { "reconnecting" },
+            protocol: st.protocol,
+            placement,
+            started_at: archive::clock::format_ts(st.started_at),
+            segments: st.segments.load(Ordering::Relaxed),
+            bytes_in,
+            bitrate_bps: (bytes_in as f64 * 8.0 / secs) as u64,
+            pieces_spooled: pieces,
+            bytes_spooled: st.bytes_out.load(Ordering::Relaxed),
+            pieces_stored: in_store,
+            spool_backlog: pieces.saturating_sub(in_store),
+            last_piece_at: st.last_piece_at.lock().unwrap_or_else(|e| e.into_inner()).map(archive::clock::format_ts),
+        }
+    }
+}
+
+/// The meeting an endpoint's publish belongs to: the org's meeting whose recording
+/// is open (other bridge points are already live), else the org's meeting without
+/// a recording scheduled closest to now (within a day), else a new ad hoc meeting.
+pub async fn meeting_for(app: &Arc<App>, endpoint: &Endpoint) -> anyhow::Result<MeetingId> {
+    let org = endpoint.org.to_string();
+    let now = archive::clock::format_ts(time::OffsetDateTime::now_utc());
+    let at = now.clone();
+    let found: Option<String> = app
+        .vault
+        .catalog
+        .call(move |c| {
+            use rusqlite::OptionalExtension;
+            let live: Option<String> = c
+                .query_row(
+                    "SELECT m.id FROM meetings m JOIN recordings r ON r.id = m.recording
+                     WHERE m.org = ?1 AND r.state = 'open' ORDER BY r.started_at DESC LIMIT 1",
+                    [&org],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if live.is_some() {
+                return Ok(live);
+            }
+            Ok::<_, VaultError>(
+                c.query_row(
+                    "SELECT id FROM meetings WHERE org = ?1 AND recording IS NULL
+                     AND abs(julianday(scheduled_at) - julianday(?2)) <= 1.0
+                     ORDER BY abs(julianday(scheduled_at) - julianday(?2)) LIMIT 1",
+                    [&org, &at],
+                    |r| r.get(0),
+                )
+                .optional()?,
+            )
+        })
+        .await?;
+    if let Some(id) = found {
+        return Ok(id.parse()?);
+    }
+    let meeting = MeetingId::new();
+    let title = format!("Họp trực tuyến — {} — {}", endpoint.name, &now[..10]);
+    let entry = archive::ledger::NewEntry {
+        actor: format!("endpoint:{}", endpoint.id),
+        action: "meeting.created",
+        subject: format!("meeting/{meeting}"),
+        data: serde_json::json!({ "org": endpoint.org, "kind": "regular", "scheduled_at": now, "ad_hoc": true }),
+    };
+    let org = endpoint.org.to_string();
+    app.vault
+        .commit(entry, move |tx| {
+            tx.execute(
+                "INSERT INTO meetings (id, org, kind, title, scheduled_at, created_at) VALUES (?1, ?2, 'regular', ?3, ?4, ?4)",
+                rusqlite::params![meeting.to_string(), org, title, now],
+            )?;
+            Ok(())
+        })
+        .await?;
+    tracing::info!(meeting = %meeting, endpoint = %endpoint.id, "no meeting was scheduled for this org now; started an ad hoc one");
+    Ok(meeting)
+}
+
+/// Moves the spool to the store, closes streams that have ended and are fully
+/// stored, and seals recordings whose streams have all closed. Runs for the life
+/// of the service, retrying with backoff while the store is down.
+pub async fn run_drainer(app: Arc<App>) {
+    let live = app.live.clone();
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        tokio::select! {
+            _ = live.drain.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = live.stop.cancelled() => return,
+        }
+        match drain_once(&app).await {
+            Ok(_) => backoff = Duration::from_millis(500),
+            Err(e) => {
+                tracing::warn!(error = %e, backlog_bytes = live.spool.backlog_bytes(), retry_in_ms = backoff.as_millis() as u64, "store unavailable; live pieces wait in the spool");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = live.stop.cancelled() => return,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+                continue;
+            }
+        }
+        if let Err(e) = close_ended(&app).await {
+            tracing::warn!(error = %e, "could not close ended live streams; retrying");
+        }
+        if let Err(e) = seal_finished(&app).await {
+            tracing::warn!(error = %e, "could not seal a finished live recording; retrying");
+        }
+    }
+}
+
+async fn drain_once(app: &Arc<App>) -> Result<usize, VaultError> {
+    if app.live.spool.backlog_bytes() == 0 {
+        return Ok(0);
+    }
+    app.vault.drain(&app.live.spool).await
+}
+
+/// Closes ended streams whose pieces have all left the spool.
+async fn close_ended(app: &Arc<App>) -> anyhow::Result<()> {
+    type Ended = (String, String, String, Option<String>, Option<String>);
+    let ended: Vec<Ended> = app
+        .vault
+        .catalog
+        .call(|c| {
+            let mut stmt = c.prepare(
+                "SELECT l.stream, l.recording, l.end_state, l.sha256, l.media FROM live_streams l JOIN streams s ON s.id = l.stream
+                 WHERE l.end_state IS NOT NULL AND s.state = 'open'",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
+            Ok::<_, VaultError>(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await?;
+    if ended.is_empty() {
+        return Ok(());
+    }
+    let spool = app.live.spool.clone();
+    let waiting: HashSet<StreamId> = tokio::task::spawn_blocking(move || spool.pending()).await??.into_iter().map(|c| c.stream).collect();
+    for (stream, rec, state, sha256, media) in ended {
+        let (stream, rec): (StreamId, RecordingId) = (stream.parse()?, rec.parse()?);
+        if waiting.contains(&stream) {
+            continue;
+        }
+        let state = if state == "complete" { StreamState::Complete } else { StreamState::Interrupted };
+        let media = media.and_then(|m| serde_json::from_str(&m).ok());
+        let info = app.vault.close_stream(&archive::ledger::actor_system(), rec, stream, StreamEnd { state, sha256, media }).await?;
+        tracing::info!(recording = %rec, stream = %stream, state = state.as_str(), bytes = info.manifest.length, "live stream closed");
+    }
+    Ok(())
+}
+
+/// Seals recordings with live streams once every stream has closed and no
+/// endpoint of theirs is live or reconnecting.
+async fn seal_finished(app: &Arc<App>) -> anyhow::Result<()> {
+    let candidates: Vec<String> = app
+        .vault
+        .catalog
+        .call(|c| {
+            let mut stmt = c.prepare(
+                "SELECT r.id FROM recordings r WHERE r.state = 'open'
+                 AND EXISTS (SELECT 1 FROM live_streams l WHERE l.recording = r.id)
+                 AND NOT EXISTS (SELECT 1 FROM streams s WHERE s.recording = r.id AND s.state = 'open')",
+            )?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            Ok::<_, VaultError>(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await?;
+    if candidates.is_empty() {
+        return Ok(());
+    }
+    let busy: HashSet<RecordingId> = {
+        let slots = app.live.slots();
+        // A slot not yet placed may be about to join any open recording of its org.
+        slots.values().filter_map(|s| s.stats.placed.get().map(|p| p.rec)).collect()
+    };
+    let unplaced_orgs: HashSet<String> = app.live.slots().values().filter(|s| s.stats.placed.get().is_none()).map(|s| s.endpoint.org.to_string()).collect();
+    for rec in candidates {
+        let rec: RecordingId = rec.parse()?;
+        if busy.contains(&rec) || held(&app.live, rec) {
+            continue;
+        }
+        if !unplaced_orgs.is_empty() {
+            let org: String = app.vault.catalog.call(move |c| c.query_row("SELECT org FROM recordings WHERE id = ?1", [rec.to_string()], |r| r.get(0)).map_err(VaultError::from)).await?;
+            if unplaced_orgs.contains(&org) {
+                continue;
+            }
+        }
+        let manifest = app.vault.seal(&archive::ledger::actor_system(), rec).await?;
+        tracing::info!(recording = %rec, streams = manifest.streams.len(), "live recording sealed: every stream ended and the grace period passed");
+    }
+    Ok(())
+}
+
+fn held(live: &Live, rec: RecordingId) -> bool {
+    let mut held = live.held.lock().unwrap_or_else(|e| e.into_inner());
+    match held.get(&rec) {
+        Some(until) if *until > Instant::now() => true,
+        Some(_) => {
+            held.remove(&rec);
+            false
+        }
+        None => false,
+    }
+}
