@@ -5,12 +5,14 @@
 //!   bucket per test;
 //! - [`server`]: a `niem serve` child process on its own data dir, and an API client;
 //! - [`stores`]: raw access to a store behind the service's back, to tamper with it;
+//! - [`live`]: `ffmpeg` senders over RTMP and HTTP push, and decoding checks;
 //! - [`wav`]: test media made in memory.
 //!
 //! Binaries are found next to the test executable (`target/<profile>/`); the README
 //! test command builds them first.
 
 pub mod seaweed;
+pub mod live;
 pub mod server;
 pub mod stores;
 pub mod wav;

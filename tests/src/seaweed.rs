@@ -13,8 +13,9 @@ pub const REGION: &str = "us-east-1";
 
 pub struct SeaweedFs {
     pub endpoint: String,
-    _dir: tempfile::TempDir,
-    _child: Child,
+    dir: tempfile::TempDir,
+    ports: [u16; 5],
+    child: Option<Child>,
 }
 
 /// Where the test setup installed `weed` (`scripts/setup-test.sh`), or `$NIEM_WEED`.
@@ -31,22 +32,12 @@ impl SeaweedFs {
     /// The process-wide instance.
     pub fn shared() -> &'static SeaweedFs {
         static ONE: OnceLock<SeaweedFs> = OnceLock::new();
-        ONE.get_or_init(|| {
-            // The child is spawned from a thread that never exits, so that
-            // PR_SET_PDEATHSIG (tied to the spawning thread) fires only when the
-            // whole test process ends.
-            let (tx, rx) = std::sync::mpsc::channel();
-            std::thread::spawn(move || {
-                let _ = tx.send(SeaweedFs::start());
-                loop {
-                    std::thread::park();
-                }
-            });
-            rx.recv().expect("SeaweedFS starter thread")
-        })
+        ONE.get_or_init(SeaweedFs::own)
     }
 
-    fn start() -> SeaweedFs {
+    /// An instance of the caller's own, which it may stop and start again (an
+    /// outage); it is killed when dropped or when the test process ends.
+    pub fn own() -> SeaweedFs {
         let dir = tempfile::tempdir().expect("temp dir");
         let identity = dir.path().join("s3.json");
         std::fs::write(
@@ -56,21 +47,29 @@ impl SeaweedFs {
             ),
         )
         .expect("write identity");
-        let data = dir.path().join("data");
-        std::fs::create_dir_all(&data).expect("data dir");
-        let s3 = free_port();
+        std::fs::create_dir_all(dir.path().join("data")).expect("data dir");
+        let ports = [free_port(), free_port(), free_port(), free_port(), free_port()];
+        let mut sw = SeaweedFs { endpoint: format!("http://127.0.0.1:{}", ports[0]), dir, ports, child: None };
+        sw.start();
+        sw
+    }
+
+    /// Starts the server (again, on the same ports and data) and waits for S3.
+    pub fn start(&mut self) {
+        assert!(self.child.is_none(), "SeaweedFS is already running");
+        let [s3, master, volume, filer, admin] = self.ports;
         let mut cmd = Command::new(weed_binary());
         cmd.arg("mini")
-            .arg(format!("-dir={}", data.display()))
+            .arg(format!("-dir={}", self.dir.path().join("data").display()))
             .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0"])
             .arg(format!("-s3.port={s3}"))
-            .arg(format!("-master.port={}", free_port()))
-            .arg(format!("-volume.port={}", free_port()))
-            .arg(format!("-filer.port={}", free_port()))
-            .arg(format!("-admin.port={}", free_port()))
-            .arg(format!("-s3.config={}", identity.display()))
+            .arg(format!("-master.port={master}"))
+            .arg(format!("-volume.port={volume}"))
+            .arg(format!("-filer.port={filer}"))
+            .arg(format!("-admin.port={admin}"))
+            .arg(format!("-s3.config={}", self.dir.path().join("s3.json").display()))
             .stdout(Stdio::null())
-            .stderr(Stdio::from(std::fs::File::create(dir.path().join("weed.log")).expect("log file")));
+            .stderr(Stdio::from(std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("weed.log")).expect("log file")));
         unsafe {
             use std::os::unix::process::CommandExt;
             cmd.pre_exec(|| {
@@ -78,32 +77,39 @@ impl SeaweedFs {
                 Ok(())
             });
         }
-        let child = cmd.spawn().expect("start weed mini");
-        let endpoint = format!("http://127.0.0.1:{s3}");
+        // Spawned from a thread that never exits: PR_SET_PDEATHSIG is tied to the
+        // spawning thread, and must fire only when the whole test process ends.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(cmd.spawn());
+            loop {
+                std::thread::park();
+            }
+        });
+        self.child = Some(rx.recv().expect("SeaweedFS starter thread").expect("start weed mini"));
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", s3)).is_err() {
-            assert!(Instant::now() < deadline, "SeaweedFS did not open its S3 port in 30 s; see {}", dir.path().join("weed.log").display());
+            assert!(Instant::now() < deadline, "SeaweedFS did not open its S3 port in 30 s; see {}", self.dir.path().join("weed.log").display());
             std::thread::sleep(Duration::from_millis(100));
         }
-        SeaweedFs { endpoint, _dir: dir, _child: child }
+    }
+
+    /// Kills the server: an outage.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// A fresh bucket on this server, as a store for `Server::start`.
+    pub async fn store(&self) -> crate::server::StoreKind {
+        crate::server::StoreKind::S3 { bucket: self.bucket().await, endpoint: self.endpoint.clone() }
     }
 
     /// A client for the raw S3 API, as the tests' "attacker" and checker.
     pub async fn client(&self) -> aws_sdk_s3::Client {
-        let creds = aws_sdk_s3::config::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "test");
-        let conf = aws_sdk_s3::config::Builder::new()
-            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-            .endpoint_url(&self.endpoint)
-            .region(aws_sdk_s3::config::Region::new(REGION))
-            .credentials_provider(creds)
-            .force_path_style(true)
-            .http_client(
-                aws_smithy_http_client::Builder::new()
-                    .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring))
-                    .build_https(),
-            )
-            .build();
-        aws_sdk_s3::Client::from_conf(conf)
+        client(&self.endpoint)
     }
 
     /// A new, empty bucket, waiting until the server accepts writes to it.
@@ -122,4 +128,28 @@ impl SeaweedFs {
             }
         }
     }
+}
+
+impl Drop for SeaweedFs {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A raw S3 client for a SeaweedFS at `endpoint`.
+pub fn client(endpoint: &str) -> aws_sdk_s3::Client {
+    let creds = aws_sdk_s3::config::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "test");
+    let conf = aws_sdk_s3::config::Builder::new()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_sdk_s3::config::Region::new(REGION))
+        .credentials_provider(creds)
+        .force_path_style(true)
+        .http_client(
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring))
+                .build_https(),
+        )
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
 }

@@ -1,6 +1,6 @@
 //! A `niem serve` child process on its own data dir, and a small API client.
 
-use crate::seaweed::{SeaweedFs, ACCESS_KEY, REGION, SECRET_KEY};
+use crate::seaweed::{ACCESS_KEY, REGION, SECRET_KEY};
 use crate::stores::RawStore;
 use serde_json::{json, Value};
 use std::io::BufRead;
@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone)]
 pub enum StoreKind {
     Local,
-    /// A bucket on the shared SeaweedFS.
-    S3 { bucket: String },
+    /// A bucket on a SeaweedFS (see `SeaweedFs::store`).
+    S3 { bucket: String, endpoint: String },
 }
 
 impl StoreKind {
@@ -28,6 +28,8 @@ impl StoreKind {
 pub struct Server {
     pub tmp: tempfile::TempDir,
     pub url: String,
+    /// `rtmp://127.0.0.1:<port>/live`; append `/<stream key>`.
+    pub rtmp: String,
     pub token: String,
     pub store: StoreKind,
     env: Vec<(String, String)>,
@@ -45,13 +47,14 @@ impl Server {
             ("NIEM_LEDGER__BATCH_WINDOW_MS".into(), "100".into()),
             ("NIEM_LOG__LEVEL".into(), "info".into()),
         ];
-        if let StoreKind::S3 { bucket } = &store {
-            let sw = SeaweedFs::shared();
+        let rtmp_port = crate::free_port();
+        all.push(("NIEM_LIVE__RTMP_LISTEN".into(), format!("127.0.0.1:{rtmp_port}")));
+        if let StoreKind::S3 { bucket, endpoint } = &store {
             for (k, v) in [
                 ("NIEM_STORE__KIND", "s3"),
                 ("NIEM_STORE__S3__BUCKET", bucket.as_str()),
                 ("NIEM_STORE__S3__PREFIX", "niem"),
-                ("NIEM_STORE__S3__ENDPOINT", sw.endpoint.as_str()),
+                ("NIEM_STORE__S3__ENDPOINT", endpoint.as_str()),
                 ("NIEM_STORE__S3__PATH_STYLE", "true"),
                 ("NIEM_STORE__S3__REGION", REGION),
                 ("NIEM_STORE__S3__ACCESS_KEY_ID", ACCESS_KEY),
@@ -61,7 +64,15 @@ impl Server {
             }
         }
         all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let mut server = Server { tmp, url: format!("http://127.0.0.1:{port}"), token: String::new(), store, env: all, child: None };
+        let mut server = Server {
+            tmp,
+            url: format!("http://127.0.0.1:{port}"),
+            rtmp: format!("rtmp://127.0.0.1:{rtmp_port}/live"),
+            token: String::new(),
+            store,
+            env: all,
+            child: None,
+        };
         server.token = server.spawn(true);
         server.wait_ready().await;
         server
@@ -237,12 +248,12 @@ impl Server {
     pub fn audit_args(&self) -> (Vec<String>, Vec<(String, String)>) {
         match &self.store {
             StoreKind::Local => (vec!["--store".into(), self.data_dir().join("store").display().to_string()], vec![]),
-            StoreKind::S3 { bucket } => (
+            StoreKind::S3 { bucket, endpoint } => (
                 vec![
                     "--store".into(),
                     format!("s3://{bucket}/niem"),
                     "--s3-endpoint".into(),
-                    SeaweedFs::shared().endpoint.clone(),
+                    endpoint.clone(),
                     "--s3-path-style".into(),
                 ],
                 vec![
@@ -275,7 +286,7 @@ impl Server {
     pub async fn raw_store(&self) -> RawStore {
         match &self.store {
             StoreKind::Local => RawStore::Local(self.data_dir().join("store")),
-            StoreKind::S3 { bucket } => RawStore::S3 { client: SeaweedFs::shared().client().await, bucket: bucket.clone(), prefix: "niem".into() },
+            StoreKind::S3 { bucket, endpoint } => RawStore::S3 { client: crate::seaweed::client(endpoint), bucket: bucket.clone(), prefix: "niem".into() },
         }
     }
 }

@@ -29,7 +29,7 @@ async fn no_plaintext_on_disk_local() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_plaintext_on_disk_seaweedfs() {
-    no_plaintext(StoreKind::S3 { bucket: niem_tests::seaweed::SeaweedFs::shared().bucket().await }).await;
+    no_plaintext(niem_tests::seaweed::SeaweedFs::shared().store().await).await;
 }
 
 async fn no_plaintext(kind: StoreKind) {

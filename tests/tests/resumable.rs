@@ -14,7 +14,7 @@ async fn kill_9_mid_upload_local() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_upload_seaweedfs() {
-    crash_mid_upload(StoreKind::S3 { bucket: niem_tests::seaweed::SeaweedFs::shared().bucket().await }).await;
+    crash_mid_upload(niem_tests::seaweed::SeaweedFs::shared().store().await).await;
 }
 
 async fn crash_mid_upload(kind: StoreKind) {

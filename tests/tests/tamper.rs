@@ -15,7 +15,7 @@ async fn tamper_matrix_local() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tamper_matrix_seaweedfs() {
-    tamper_matrix(StoreKind::S3 { bucket: niem_tests::seaweed::SeaweedFs::shared().bucket().await }).await;
+    tamper_matrix(niem_tests::seaweed::SeaweedFs::shared().store().await).await;
 }
 
 async fn record(srv: &Server, secs: f64, freq: f64) -> Value {

@@ -74,12 +74,13 @@ pub async fn push(State(app): State<Arc<App>>, Path(key): Path<String>, body: Bo
         }
     };
     let slot = publication.slot.clone();
-    drop(publication);
+    let remuxed = publication.end().await;
     let placement = slot.stats.placed.get().cloned();
-    match stopped {
-        Some(why) if placement.is_none() => Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "not_media", format!("{why}: the body is not MPEG-TS, FLV or Matroska media"))),
-        Some(why) => Err(ApiError::new(StatusCode::BAD_REQUEST, "stream_stopped", format!("{why}; what arrived before is kept (see the server log)"))),
-        None => Ok(Json(Pushed { endpoint: slot.endpoint.id.to_string(), bytes, placement })),
+    match (remuxed, stopped) {
+        (Err(e), _) if placement.is_none() => Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "not_media", format!("the body is not MPEG-TS, FLV or Matroska media: {e}"))),
+        (Err(e), _) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "media_refused", format!("{e}; what arrived before is kept"))),
+        (Ok(()), Some(why)) => Err(ApiError::new(StatusCode::BAD_REQUEST, "stream_stopped", format!("{why}; what arrived before is kept"))),
+        (Ok(()), None) => Ok(Json(Pushed { endpoint: slot.endpoint.id.to_string(), bytes, placement })),
     }
 }
 

@@ -117,6 +117,7 @@ impl Slot {
 pub struct Publication {
     pub slot: Arc<Slot>,
     tx: Option<tokio::sync::mpsc::Sender<Bytes>>,
+    done: Option<tokio::sync::oneshot::Receiver<Result<(), String>>>,
     generation: u64,
     live: Arc<Live>,
 }
@@ -133,6 +134,17 @@ impl Publication {
         tx.send(bytes).await.map_err(|_| StreamGone)?;
         self.slot.stats.bytes_in.fetch_add(n, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Ends the segment and waits until it is remuxed and spooled: `Err` says why
+    /// the stream refused it (not media).
+    pub async fn end(mut self) -> Result<(), String> {
+        drop(self.tx.take());
+        self.live.segment_ended(&self.slot, self.generation);
+        match self.done.take() {
+            Some(done) => done.await.unwrap_or_else(|_| Err("the stream stopped".into())),
+            None => Ok(()),
+        }
     }
 
     pub fn cancelled(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
@@ -195,6 +207,8 @@ impl Live {
         }
         let endpoint = app.vault.catalog.call(move |c| crate::endpoint::resolve(c, &key)).await?;
         let (tx, rx) = tokio::sync::mpsc::channel(self.queue);
+        let (done_tx, done) = tokio::sync::oneshot::channel();
+        let segment = pipeline::Segment { rx, done: done_tx };
         let mut slots = self.slots();
         if let Some(slot) = slots.get(&endpoint.id).cloned() {
             let mut st = slot.state();
@@ -202,12 +216,12 @@ impl Live {
                 return Err(PublishError::AlreadyLive(endpoint.name));
             }
             if let Some(segments) = &st.segments {
-                if segments.send(rx).is_ok() {
+                if segments.send(segment).is_ok() {
                     st.phase = Phase::Publishing;
                     st.generation += 1;
                     slot.stats.segments.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(endpoint = %endpoint.id, protocol, "publisher reconnected; the stream continues");
-                    return Ok(Publication { slot: slot.clone(), tx: Some(tx), generation: st.generation, live: self.clone() });
+                    return Ok(Publication { slot: slot.clone(), tx: Some(tx), done: Some(done), generation: st.generation, live: self.clone() });
                 }
             }
             return Err(PublishError::Catalog("the previous stream of this endpoint is still finishing; retry in a moment".into()));
@@ -216,7 +230,7 @@ impl Live {
             return Err(PublishError::SpoolFull);
         }
         let (seg_tx, seg_rx) = std::sync::mpsc::channel();
-        seg_tx.send(rx).map_err(|_| PublishError::Catalog("stream thread unavailable".into()))?;
+        seg_tx.send(segment).map_err(|_| PublishError::Catalog("stream thread unavailable".into()))?;
         let now = time::OffsetDateTime::now_utc();
         let stats = Stats {
             protocol,
@@ -243,7 +257,7 @@ impl Live {
             return Err(PublishError::Catalog(format!("cannot start a stream thread: {e}")));
         }
         tracing::info!(endpoint = %endpoint.id, org = %endpoint.org, protocol, "publisher connected");
-        Ok(Publication { slot, tx: Some(tx), generation: 0, live: self.clone() })
+        Ok(Publication { slot, tx: Some(tx), done: Some(done), generation: 0, live: self.clone() })
     }
 
     /// A connection let go: wait for a reconnect, then end the stream.

@@ -18,12 +18,16 @@ use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// One publisher connection's bytes, in order. Dropping the sender ends it.
-pub type Segment = tokio::sync::mpsc::Receiver<Bytes>;
+/// One publisher connection's bytes, in order; dropping their sender ends them.
+/// `done` answers once the segment is remuxed and spooled, or refused.
+pub struct Segment {
+    pub rx: tokio::sync::mpsc::Receiver<Bytes>,
+    pub done: tokio::sync::oneshot::Sender<Result<(), String>>,
+}
 
 /// Reads a segment on the FFmpeg thread; the sender's end is end of file.
 struct SegmentReader {
-    rx: Segment,
+    rx: tokio::sync::mpsc::Receiver<Bytes>,
     current: Bytes,
 }
 
@@ -71,10 +75,11 @@ pub fn run(app: Arc<App>, slot: Arc<Slot>, segments: std::sync::mpsc::Receiver<S
 
 fn remux_all(pieces: &Arc<Mutex<Pieces>>, segments: &std::sync::mpsc::Receiver<Segment>, slot: &Slot) -> anyhow::Result<Outcome> {
     let mut remuxer = media::remux::Remuxer::new(PieceWriter(pieces.clone()))?;
-    while let Ok(rx) = segments.recv() {
+    while let Ok(Segment { rx, done }) = segments.recv() {
         let first = remuxer.stats().segments == 0;
         let result = remuxer.feed(SegmentReader { rx, current: Bytes::new() });
         lock(pieces).cut()?;
+        let _ = done.send(result.as_ref().map(|_| ()).map_err(|e| e.to_string()));
         match result {
             Ok(()) => {}
             // A first segment that is not media ends the stream; a later one is one

@@ -113,7 +113,7 @@ async fn main() {
     for store in stores.split(',') {
         let kind = match store {
             "local" => StoreKind::Local,
-            "seaweedfs" => StoreKind::S3 { bucket: SeaweedFs::shared().bucket().await },
+            "seaweedfs" => SeaweedFs::shared().store().await,
             other => panic!("unknown store {other}"),
         };
         run_store(kind, &file, size, ossl_mb_s).await;
