@@ -146,22 +146,20 @@ struct Pieces {
     rt: tokio::runtime::Handle,
     stream: Option<Opened>,
     pending: Vec<u8>,
-    pending_since: Instant,
+    /// When the last piece was cut: the age of what is pending.
+    last_cut: Instant,
     next_index: u32,
     plaintext: ring::digest::Context,
 }
 
 impl Pieces {
     fn new(app: Arc<App>, slot: Arc<Slot>, rt: tokio::runtime::Handle) -> Self {
-        Self { app, slot, rt, stream: None, pending: Vec::new(), pending_since: Instant::now(), next_index: 0, plaintext: ring::digest::Context::new(&ring::digest::SHA256) }
+        Self { app, slot, rt, stream: None, pending: Vec::new(), last_cut: Instant::now(), next_index: 0, plaintext: ring::digest::Context::new(&ring::digest::SHA256) }
     }
 
     fn write(&mut self, buf: &[u8]) -> anyhow::Result<()> {
         if self.stream.is_none() {
             self.stream = Some(self.rt.block_on(open(&self.app, &self.slot))?);
-        }
-        if self.pending.is_empty() {
-            self.pending_since = Instant::now();
         }
         self.pending.extend_from_slice(buf);
         let chunk = self.app.config.upload.chunk_size as usize;
@@ -170,7 +168,11 @@ impl Pieces {
             let piece = std::mem::replace(&mut self.pending, rest);
             self.spool(piece, false)?;
         }
-        if self.pending_since.elapsed() >= Duration::from_millis(self.app.config.live.piece_interval_ms) {
+        // The muxer writes a fragment about every second, so output comes in steps;
+        // a tenth of slack keeps a 1 s interval from missing a step by a millisecond
+        // and waiting for the next one.
+        let interval = Duration::from_millis(self.app.config.live.piece_interval_ms);
+        if self.last_cut.elapsed() >= interval - interval / 10 {
             self.cut()?;
         }
         Ok(())
@@ -182,6 +184,7 @@ impl Pieces {
             return Ok(());
         }
         let piece = std::mem::take(&mut self.pending);
+        self.last_cut = Instant::now();
         self.spool(piece, false)
     }
 
