@@ -178,6 +178,14 @@ impl ChunkSpool {
         }
     }
 
+    /// Removes a finished stream's (empty) directories. Best effort: a directory
+    /// that still holds a chunk stays.
+    pub fn forget(&self, rec: crate::id::RecordingId, stream: crate::id::StreamId) {
+        let dir = self.dir.join(rec.to_string());
+        let _ = std::fs::remove_dir(dir.join(stream.to_string()));
+        let _ = std::fs::remove_dir(dir);
+    }
+
     /// Bytes waiting for the store.
     pub fn backlog_bytes(&self) -> u64 {
         self.backlog.load(std::sync::atomic::Ordering::Relaxed)

@@ -257,3 +257,49 @@ async fn a_60_second_store_outage_loses_nothing() {
     let (code, out) = server.audit(&["verify"], &[]);
     assert_eq!(code, 0, "{out}");
 }
+
+/// SIGTERM mid-meeting: the stream is finished (last fragment, last piece), the
+/// spool drained, the process exits; after the restart the recording is still
+/// open for a grace period, and the endpoint coming back joins it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_finishes_streams_and_hands_the_recording_over() {
+    let mut server = Server::start(StoreKind::Local, &[("NIEM_LIVE__GRACE_SECS", "4")]).await;
+    let (org, meeting) = server.cell_with_meeting("Chi bộ").await;
+    let (_, key) = server.endpoint(&org, "Điểm cầu").await;
+    let sender = Sender::rtmp(&server, &key, 440, 30.0);
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    server.stop();
+    sender.kill();
+    let spooled = walk(&server.data_dir().join("spool/live"));
+    assert!(spooled.is_empty(), "the spool drained before exit: {spooled:?}");
+    assert!(server.log().contains("no new streams; finishing live streams"));
+    server.start_again().await;
+    let (_, m) = server.api(reqwest::Method::GET, &format!("/api/v1/meetings/{meeting}"), None).await;
+    let rec = m["recording"].as_str().expect("a recording").to_string();
+    let (_, view) = server.api(reqwest::Method::GET, &format!("/api/v1/recordings/{rec}"), None).await;
+    assert_eq!(view["state"], "open", "handed over, not sealed: {view}");
+    assert_eq!(streams(&view)[0]["state"], "complete", "{view}");
+    let (ok, err) = Sender::rtmp(&server, &key, 440, 4.0).wait();
+    assert!(ok, "{err}");
+    let sealed = server.sealed_recording(&meeting, Duration::from_secs(60)).await;
+    assert_eq!(sealed["id"], rec.as_str(), "the endpoint rejoined the same recording");
+    let s = streams(&sealed);
+    assert_eq!(s.len(), 2, "{sealed}");
+    assert!(s.iter().all(|s| s["state"] == "complete"), "{sealed}");
+    let first = heard(&server, &sealed, &s[0]).await;
+    assert!(first.seconds > 3.0, "what arrived before SIGTERM is kept: {first:?}");
+    let (code, out) = server.audit(&["verify"], &[]);
+    assert_eq!(code, 0, "{out}");
+}
+
+/// Everything under `dir`, directories included (closed streams leave none).
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        out.push(e.path());
+        if e.path().is_dir() {
+            out.extend(walk(&e.path()));
+        }
+    }
+    out
+}

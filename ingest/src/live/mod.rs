@@ -566,6 +566,7 @@ async fn close_ended(app: &Arc<App>) -> anyhow::Result<()> {
         let state = if state == "complete" { StreamState::Complete } else { StreamState::Interrupted };
         let media = media.and_then(|m| serde_json::from_str(&m).ok());
         let info = app.vault.close_stream(&archive::ledger::actor_system(), rec, stream, StreamEnd { state, sha256, media }).await?;
+        app.live.spool.forget(rec, stream);
         tracing::info!(recording = %rec, stream = %stream, state = state.as_str(), bytes = info.manifest.length, "live stream closed");
     }
     Ok(())
