@@ -33,10 +33,33 @@ pub struct RemuxStats {
     pub tracks: Vec<Track>,
     /// Inputs taken (1 unless a publisher reconnected).
     pub segments: u32,
+    /// Clock jumps in the input that were re-anchored.
+    pub rebased: u32,
 }
 
 /// Packets held back while waiting for a filter's AudioSpecificConfig, at most.
 const MAX_HELD: usize = 2000;
+
+/// A packet further than this from where the output ends is a clock jump.
+const MAX_JUMP_SECS: f64 = 30.0;
+
+/// Longest believable packet duration and composition offset.
+const MAX_SPAN_SECS: f64 = 10.0;
+
+/// Makes a packet's timing something the mp4 muxer takes: no presentation before
+/// decoding, no absurd composition offset or duration (which would overflow its
+/// 32-bit fields, an assertion that aborts the process).
+fn sanitize(p: &mut Packet, tb: Rational) {
+    let secs = |t: i64| t as f64 * f64::from(tb);
+    if let (Some(pts), Some(dts)) = (p.pts(), p.dts()) {
+        if pts < dts || secs(pts - dts) > MAX_SPAN_SECS {
+            p.set_pts(Some(dts));
+        }
+    }
+    if p.duration() < 0 || secs(p.duration()) > MAX_SPAN_SECS {
+        p.set_duration(0);
+    }
+}
 
 /// One output track, fixed by the first segment.
 struct OutTrack {
@@ -123,11 +146,21 @@ impl Remuxer {
                 Err(e) => return Err(remux_error("reading input", e)),
             }
             let Some(Some(track)) = map.get_mut(packet.stream()) else { continue };
-            for p in filter(track, &mut self.tracks, packet)? {
+            for mut p in filter(track, &mut self.tracks, packet)? {
                 let tb = track.time_base;
                 let Some(start) = p.dts().or(p.pts()) else { continue };
-                let shift = *shift.get_or_insert_with(|| self.end_ts - start as f64 * f64::from(tb));
-                let p = self.to_output(track.out, tb, shift, p)?;
+                let at = start as f64 * f64::from(tb);
+                let mut s = *shift.get_or_insert(self.end_ts - at);
+                // A clock jump (a broken or hostile sender) is re-anchored where the
+                // output ends: FFmpeg's mp4 muxer aborts the whole process on a gap
+                // between samples beyond 2^31 ticks.
+                if (at + s - self.end_ts).abs() > MAX_JUMP_SECS {
+                    s = self.end_ts - at;
+                    shift = Some(s);
+                    self.stats.rebased += 1;
+                }
+                sanitize(&mut p, tb);
+                let p = self.place(track.out, tb, s, p)?;
                 self.held.push((track.out, p));
             }
             self.write_ready()?;
@@ -179,7 +212,7 @@ impl Remuxer {
     }
 
     /// Rescales a packet to its output track's time base, shifted by `shift` seconds.
-    fn to_output(&mut self, out: usize, tb: Rational, shift: f64, mut p: Packet) -> Result<Packet, MediaError> {
+    fn place(&mut self, out: usize, tb: Rational, shift: f64, mut p: Packet) -> Result<Packet, MediaError> {
         let out_tb = self.octx.stream(out).ok_or_else(|| MediaError::Remux("output stream vanished".into()))?.time_base();
         let offset = (shift / f64::from(tb)).round() as i64;
         p.set_pts(p.pts().map(|t| t + offset));

@@ -179,3 +179,55 @@ fn audio_only_is_fragmented_as_it_goes() {
     let moofs = bytes.windows(4).filter(|w| w == b"moof").count();
     assert!((5..=8).contains(&moofs), "{moofs} fragments for 6 s of audio");
 }
+
+/// The input path a publisher controls: FLV as rebuilt from RTMP messages, with
+/// random bytes overwritten (bodies and tag headers alike). The remuxer must come
+/// back with a result, never crash or hang, and what it does write is an MP4.
+mod mutated_input {
+    use super::*;
+    use proptest::prelude::*;
+    use std::sync::OnceLock;
+
+    fn source() -> &'static Vec<u8> {
+        static FLV: OnceLock<Vec<u8>> = OnceLock::new();
+        FLV.get_or_init(|| make("flv", 1))
+    }
+
+    /// What HTTP push takes besides FLV.
+    fn pushed(format: usize) -> &'static Vec<u8> {
+        static TS: OnceLock<Vec<u8>> = OnceLock::new();
+        static MKV: OnceLock<Vec<u8>> = OnceLock::new();
+        if format == 0 { TS.get_or_init(|| make("mpegts", 1)) } else { MKV.get_or_init(|| make("matroska", 1)) }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+        #[test]
+        fn mutated_flv_never_crashes(edits in proptest::collection::vec((any::<u32>(), any::<u8>()), 1..40)) {
+            let mut flv = source().clone();
+            for (at, byte) in edits {
+                let i = 13 + at as usize % (flv.len() - 13);
+                flv[i] = byte;
+            }
+            let sink = Sink::default();
+            if media::remux::remux_to_fmp4(Pipe(std::io::Cursor::new(flv)), sink.clone()).is_ok() {
+                let out = sink.0.lock().unwrap();
+                prop_assert_eq!(&out[4..8], b"ftyp");
+            }
+        }
+
+        #[test]
+        fn mutated_ts_and_mkv_never_crash(format in 0usize..2, edits in proptest::collection::vec((any::<u32>(), any::<u8>()), 1..40)) {
+            let mut input = pushed(format).clone();
+            for (at, byte) in edits {
+                let i = at as usize % input.len();
+                input[i] = byte;
+            }
+            let sink = Sink::default();
+            if media::remux::remux_to_fmp4(Pipe(std::io::Cursor::new(input)), sink.clone()).is_ok() {
+                let out = sink.0.lock().unwrap();
+                prop_assert_eq!(&out[4..8], b"ftyp");
+            }
+        }
+    }
+}
