@@ -98,8 +98,10 @@ pub struct Remuxer {
     octx: format::context::Output,
     tracks: Vec<OutTrack>,
     header_written: bool,
-    /// Packets (output track, packet in output time) waiting for the header.
-    held: Vec<(usize, Packet)>,
+    /// Packets (output track, packet shifted but still in its input time base, that
+    /// time base) waiting for the header: the muxer sets output time bases only
+    /// when it writes the header, so rescaling must wait for it.
+    held: Vec<(usize, Packet, Rational)>,
     stats: RemuxStats,
     /// Output timeline, in seconds: where the first packet started, where the last ended.
     first_ts: Option<f64>,
@@ -160,8 +162,8 @@ impl Remuxer {
                     self.stats.rebased += 1;
                 }
                 sanitize(&mut p, tb);
-                let p = self.place(track.out, tb, s, p)?;
-                self.held.push((track.out, p));
+                self.place(track.out, tb, s, &mut p);
+                self.held.push((track.out, p, tb));
             }
             self.write_ready()?;
         }
@@ -211,9 +213,9 @@ impl Remuxer {
         Ok(map)
     }
 
-    /// Rescales a packet to its output track's time base, shifted by `shift` seconds.
-    fn place(&mut self, out: usize, tb: Rational, shift: f64, mut p: Packet) -> Result<Packet, MediaError> {
-        let out_tb = self.octx.stream(out).ok_or_else(|| MediaError::Remux("output stream vanished".into()))?.time_base();
+    /// Shifts a packet by `shift` seconds onto the output timeline and names its
+    /// output track.
+    fn place(&mut self, out: usize, tb: Rational, shift: f64, p: &mut Packet) {
         let offset = (shift / f64::from(tb)).round() as i64;
         p.set_pts(p.pts().map(|t| t + offset));
         p.set_dts(p.dts().map(|t| t + offset));
@@ -222,10 +224,8 @@ impl Remuxer {
             self.first_ts = Some(self.first_ts.map_or(start, |f| f.min(start)));
             self.end_ts = self.end_ts.max(start + p.duration() as f64 * f64::from(tb));
         }
-        p.rescale_ts(tb, out_tb);
         p.set_position(-1);
         p.set_stream(out);
-        Ok(p)
     }
 
     /// Writes held packets once the header can be written.
@@ -239,13 +239,15 @@ impl Remuxer {
             }
             self.write_header()?;
         }
-        for (out, p) in std::mem::take(&mut self.held) {
-            self.write_packet(out, p)?;
+        for (out, p, tb) in std::mem::take(&mut self.held) {
+            self.write_packet(out, p, tb)?;
         }
         Ok(())
     }
 
-    fn write_packet(&mut self, out: usize, p: Packet) -> Result<(), MediaError> {
+    fn write_packet(&mut self, out: usize, mut p: Packet, tb: Rational) -> Result<(), MediaError> {
+        let out_tb = self.octx.stream(out).ok_or_else(|| MediaError::Remux("output stream vanished".into()))?.time_base();
+        p.rescale_ts(tb, out_tb);
         let track = self.tracks.iter_mut().find(|t| t.index == out).ok_or_else(|| MediaError::Remux("unknown track".into()))?;
         // The muxer refuses time going backwards (a sender's clock jump, a bad
         // reconnect); one such packet is dropped rather than the whole stream.
@@ -298,8 +300,8 @@ impl Remuxer {
         if !self.header_written {
             self.write_header()?;
         }
-        for (out, p) in std::mem::take(&mut self.held) {
-            self.write_packet(out, p)?;
+        for (out, p, tb) in std::mem::take(&mut self.held) {
+            self.write_packet(out, p, tb)?;
         }
         // SAFETY: the context is open with its header written; null packets ask the
         // interleaver and then the muxer (mov supports AVFMT_ALLOW_FLUSH) to flush.

@@ -28,12 +28,18 @@ impl std::io::Write for Sink {
 }
 
 fn make(format: &str, secs: u32) -> Vec<u8> {
+    make_with(format, secs, &["-preset", "ultrafast"])
+}
+
+fn make_with(format: &str, secs: u32, x264: &[&str]) -> Vec<u8> {
     let out = Command::new("ffmpeg")
         .args(["-v", "error", "-f", "lavfi", "-i"])
         .arg(format!("sine=frequency=440:sample_rate=44100:duration={secs}"))
         .args(["-f", "lavfi", "-i"])
         .arg(format!("testsrc=size=320x240:rate=25:duration={secs}"))
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-pix_fmt", "yuv420p", "-c:a", "aac", "-f", format, "-"])
+        .args(["-c:v", "libx264"])
+        .args(x264)
+        .args(["-g", "25", "-pix_fmt", "yuv420p", "-c:a", "aac", "-f", format, "-"])
         .output()
         .expect("ffmpeg CLI (installed by scripts/setup.sh)");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -229,5 +235,26 @@ mod mutated_input {
                 prop_assert_eq!(&out[4..8], b"ftyp");
             }
         }
+    }
+}
+
+/// B-frames (decode order differs from presentation order), as most encoders
+/// send them: the first packets are held for the header and must keep their
+/// timestamps through it.
+#[test]
+fn b_frames_keep_their_timestamps() {
+    for format in ["flv", "mpegts"] {
+        let input = make_with(format, 3, &["-preset", "veryfast", "-bf", "3"]);
+        let sink = Sink::default();
+        let stats = media::remux::remux_to_fmp4(Pipe(std::io::Cursor::new(input)), sink.clone()).unwrap_or_else(|e| panic!("{format}: {e}"));
+        assert!((stats.duration_ms as i64 - 3000).abs() <= 300, "{format}: {stats:?}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.mp4");
+        std::fs::write(&path, &*sink.0.lock().unwrap()).unwrap();
+        let frames = Command::new("ffprobe").args(["-v", "error", "-select_streams", "v", "-count_frames", "-show_entries", "stream=nb_read_frames,has_b_frames", "-of", "csv=p=0"]).arg(&path).output().unwrap();
+        let text = String::from_utf8_lossy(&frames.stdout).to_string();
+        assert!(text.contains(",75") || text.contains("75"), "{format}: 75 frames expected, ffprobe says {text}");
+        let dec = Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(&path).args(["-f", "null", "-"]).output().unwrap();
+        assert!(dec.status.success() && dec.stderr.is_empty(), "{format}: {}", String::from_utf8_lossy(&dec.stderr));
     }
 }

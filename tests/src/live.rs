@@ -20,7 +20,8 @@ fn ffmpeg_args(freq: u32, secs: f64) -> Vec<String> {
         "-hide_banner", "-v", "error", "-re",
         "-f", "lavfi", "-i", &format!("sine=frequency={freq}:sample_rate=44100:duration={secs}"),
         "-f", "lavfi", "-i", &format!("testsrc=size=320x240:rate=15:duration={secs}"),
-        "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30", "-pix_fmt", "yuv420p",
+        // B-frames, as OBS's and most encoders' defaults have them.
+        "-c:v", "libx264", "-preset", "superfast", "-bf", "2", "-g", "30", "-pix_fmt", "yuv420p",
         "-c:a", "aac", "-b:a", "64k",
     ]
     .iter()
