@@ -92,6 +92,11 @@ impl Server {
         self.tmp.path().join("niem.log")
     }
 
+    /// The child's process id while it runs: for `/proc/<pid>` figures.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     pub fn public_key(&self) -> PathBuf {
         self.data_dir().join("keys/ledger.vkey")
     }
