@@ -118,8 +118,19 @@ fn init_logging(cfg: &Config) {
     }
 }
 
+/// Each live stream's thread touches a little of many 2 MiB-aligned regions; backed
+/// by transparent huge pages that cost 2 MiB of RAM each (measured: 16 MiB per
+/// stream with them). Small pages keep memory proportional to use.
+fn no_huge_pages() {
+    // SAFETY: a plain prctl on this process; failure only leaves the default.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    no_huge_pages();
     let cli = Cli::parse();
     let result = async {
         let cfg = Config::load(cli.config.as_deref())?;

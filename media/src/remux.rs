@@ -46,6 +46,82 @@ const MAX_JUMP_SECS: f64 = 30.0;
 /// Longest believable packet duration and composition offset.
 const MAX_SPAN_SECS: f64 = 10.0;
 
+/// `format::input_from_stream`, but stream analysis is bounded: one second of
+/// input, one decoding thread, and at most [`MAX_ANALYSES`] at once.
+fn open_input(mut io: format::context::StreamIo) -> Result<format::context::Input, ffmpeg::Error> {
+    use ffmpeg::ffi;
+    // SAFETY: mirrors ffmpeg-next's `input_from_stream`: the context takes `io`'s
+    // AVIO context (kept alive by the returned Input), every error path frees
+    // what was allocated, and the per-stream option dictionaries are freed after use.
+    unsafe {
+        let mut ps = ffi::avformat_alloc_context();
+        if ps.is_null() {
+            return Err(ffmpeg::Error::Other { errno: ENOMEM });
+        }
+        (*ps).pb = io.as_mut_ptr();
+        (*ps).flags |= ffi::AVFMT_FLAG_CUSTOM_IO;
+        // One second of analysis, not five: less held per stream while it runs, and
+        // a live stream's first piece is spooled (acknowledged) sooner.
+        let mut open_opts: *mut ffi::AVDictionary = std::ptr::null_mut();
+        ffi::av_dict_set(&mut open_opts, c"analyzeduration".as_ptr(), c"1000000".as_ptr(), 0);
+        let r = ffi::avformat_open_input(&mut ps, std::ptr::null(), std::ptr::null(), &mut open_opts);
+        ffi::av_dict_free(&mut open_opts);
+        if r < 0 {
+            return Err(ffmpeg::Error::from(r));
+        }
+        let n = (*ps).nb_streams as usize;
+        let mut opts: Vec<*mut ffi::AVDictionary> = vec![std::ptr::null_mut(); n.max(1)];
+        for o in opts.iter_mut().take(n) {
+            ffi::av_dict_set(o, c"threads".as_ptr(), c"1".as_ptr(), 0);
+        }
+        let r = {
+            let _turn = Analysis::begin();
+            ffi::avformat_find_stream_info(ps, opts.as_mut_ptr())
+        };
+        for o in opts.iter_mut() {
+            ffi::av_dict_free(o);
+        }
+        if r < 0 {
+            ffi::avformat_close_input(&mut ps);
+            return Err(ffmpeg::Error::from(r));
+        }
+        Ok(format::context::Input::wrap_with_custom_io(ps, io))
+    }
+}
+
+/// Stream analyses running at once, at most. Each holds a decoder and a few
+/// decoded frames (about 8 MiB for 720p H.264) for a moment; when a meeting starts
+/// and every bridge point connects in the same second, taking turns keeps that
+/// peak small. The wait is short: the turn is spent on data already queued.
+const MAX_ANALYSES: usize = 8;
+
+struct Analysis;
+
+static RUNNING: (std::sync::Mutex<usize>, std::sync::Condvar) = (std::sync::Mutex::new(0), std::sync::Condvar::new());
+
+impl Analysis {
+    fn begin() -> Analysis {
+        let (count, turn) = &RUNNING;
+        let mut n = count.lock().unwrap_or_else(|e| e.into_inner());
+        while *n >= MAX_ANALYSES {
+            n = turn.wait(n).unwrap_or_else(|e| e.into_inner());
+        }
+        *n += 1;
+        Analysis
+    }
+}
+
+impl Drop for Analysis {
+    fn drop(&mut self) {
+        let (count, turn) = &RUNNING;
+        *count.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        turn.notify_one();
+    }
+}
+
+/// `ENOMEM` on Linux, the one platform this runs on.
+const ENOMEM: i32 = 12;
+
 /// Makes a packet's timing something the mp4 muxer takes: no presentation before
 /// decoding, no absurd composition offset or duration (which would overflow its
 /// 32-bit fields, an assertion that aborts the process).
@@ -126,7 +202,7 @@ impl Remuxer {
     /// was read is then flushed to the output, whole fragments, before this returns.
     pub fn feed<R: Read + Send + 'static>(&mut self, input: R) -> Result<(), MediaError> {
         let io = format::context::StreamIo::from_read(input).map_err(|e| remux_error("input", e))?;
-        let mut ictx = format::input_from_stream(io, None, None).map_err(|e| MediaError::NotMedia(e.to_string()))?;
+        let mut ictx = open_input(io).map_err(|e| MediaError::NotMedia(e.to_string()))?;
         let mut map = self.map_tracks(&ictx)?;
         self.stats.segments += 1;
         // Seconds added to this segment's timestamps, so that it starts where the
