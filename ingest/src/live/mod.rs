@@ -591,12 +591,16 @@ async fn seal_finished(app: &Arc<App>) -> anyhow::Result<()> {
     if candidates.is_empty() {
         return Ok(());
     }
-    let busy: HashSet<RecordingId> = {
-        let slots = app.live.slots();
-        // A slot not yet placed may be about to join any open recording of its org.
-        slots.values().filter_map(|s| s.stats.placed.get().map(|p| p.rec)).collect()
-    };
-    let unplaced_orgs: HashSet<String> = app.live.slots().values().filter(|s| s.stats.placed.get().is_none()).map(|s| s.endpoint.org.to_string()).collect();
+    // Recordings with a live or reconnecting endpoint; and orgs of slots not yet
+    // placed, which may be about to join any open recording of their org.
+    let mut busy: HashSet<RecordingId> = HashSet::new();
+    let mut unplaced_orgs: HashSet<String> = HashSet::new();
+    for s in app.live.slots().values() {
+        match s.stats.placed.get() {
+            Some(p) => busy.insert(p.rec),
+            None => unplaced_orgs.insert(s.endpoint.org.to_string()),
+        };
+    }
     for rec in candidates {
         let rec: RecordingId = rec.parse()?;
         if busy.contains(&rec) || held(&app.live, rec) {
