@@ -5,5 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup-test.sh
+# The transcription tests run a real Whisper model; the product never reads ../shared.
+export NIEM_WHISPER_MODEL="${NIEM_WHISPER_MODEL:-$(cd .. && pwd)/shared/models/ggml-base.bin}"
 cargo build --locked --workspace --bins
 cargo test --locked --workspace

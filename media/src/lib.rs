@@ -7,14 +7,20 @@
 //!   `Read + Seek` (the archive's decrypting reader), so plaintext stays in memory.
 //! - [`remux`]: a live stream (FLV from RTMP, MPEG-TS or Matroska from HTTP push) to
 //!   fragmented MP4 without re-encoding, so a browser can play and seek it;
-//! - [`flv`]: framing RTMP message bodies as FLV tags, the input [`remux`] takes.
+//! - [`flv`]: framing RTMP message bodies as FLV tags, the input [`remux`] takes;
+//! - [`decode`]: any stream's audio to 16 kHz mono f32, in blocks, for Whisper;
+//! - [`transcribe`]: Whisper (whisper-rs) over those blocks, in windows cut at
+//!   pauses, with the guards against text that was never said.
 //!
-//! It is not storage and not crypto: it never sees keys or the store.
+//! It is not storage and not crypto: it never sees keys or the store, and it
+//! writes nothing to disk.
 
 mod bsf;
+pub mod decode;
 pub mod flv;
 mod probe;
 pub mod remux;
+pub mod transcribe;
 
 pub use probe::{detect, probe, MediaInfo, Track};
 
@@ -29,6 +35,15 @@ pub enum MediaError {
     Init(String),
     #[error("remux failed: {0}")]
     Remux(String),
+    #[error("cannot decode the audio: {0}")]
+    Decode(String),
+    #[error("cannot load the Whisper model: {0}")]
+    Model(String),
+    #[error("transcription failed: {0}")]
+    Transcribe(String),
+    /// The caller stopped the work (shutdown, or a progress callback said so).
+    #[error("stopped: {0}")]
+    Stopped(String),
 }
 
 fn init() -> Result<(), MediaError> {

@@ -1,0 +1,588 @@
+//! Speech to text with Whisper (whisper.cpp 1.8 through whisper-rs 0.16), with the
+//! guards an archive that claims to be evidence needs.
+//!
+//! - **One model, many jobs.** A [`Model`] (one `WhisperContext`) is loaded once and
+//!   shared; each job makes its own state. Everything here blocks: run it on a
+//!   blocking thread.
+//! - **The language is always given.** Whisper's detection takes Vietnamese for
+//!   Thai; [`language_known`] checks a code before a job is queued with it.
+//! - **Windows, not the whole file.** Audio arrives in blocks from
+//!   [`crate::decode`]; a [`Windower`] keeps at most 40 s of it and cuts windows of
+//!   at most 30 s (Whisper's context) at pauses, so memory is flat for a meeting of
+//!   any length. Windows without speech are never shown to the model.
+//! - **No text out of silence.** An energy gate ([`Gate`]) marks speech frames; a
+//!   segment whose span holds none is dropped, as is one Whisper itself scores as
+//!   silence (no-speech probability over 0.6 with mean log-probability under −1).
+//! - **Known hallucinations are flagged, not hidden.** A segment containing a
+//!   blocklisted phrase, or repeating itself or the segment before, keeps its text
+//!   but carries a [`Flag`]; exports and search leave flagged segments out.
+//! - **Text is valid NFC UTF-8.** Whisper's BPE tokens can split a Vietnamese
+//!   character; segment bytes are read raw, an incomplete character at a segment's
+//!   end is carried into the next one, and anything still invalid is replaced.
+
+use crate::decode::{decode_audio, SAMPLE_RATE};
+use crate::MediaError;
+use serde::{Deserialize, Serialize};
+use std::io::{Read, Seek};
+use std::path::Path;
+use unicode_normalization::UnicodeNormalization;
+use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState};
+
+/// Samples in one gate frame: 20 ms.
+const FRAME: usize = SAMPLE_RATE as usize / 50;
+/// Longest window: Whisper's 30-s context.
+const MAX_WINDOW: usize = 30 * SAMPLE_RATE as usize;
+/// Audio looked at beyond a window before cutting it, so that a cut falls in a pause.
+const LOOKAHEAD: usize = 10 * SAMPLE_RATE as usize;
+/// A window never cuts before this, so that windows are not wastefully short.
+const MIN_CUT: usize = 10 * SAMPLE_RATE as usize;
+/// whisper.cpp refuses input under 1 s; shorter windows are padded with silence.
+const MIN_INPUT: usize = SAMPLE_RATE as usize * 3 / 2;
+
+/// A loaded Whisper model, shared by every job.
+pub struct Model {
+    ctx: WhisperContext,
+}
+
+impl Model {
+    /// Loads a GGML model file (whisper.cpp's format). Slow for large models, and
+    /// the file must be f16 or quantised (whisper.cpp 1.8 aborts on all-f32 files).
+    pub fn load(path: &Path) -> Result<Model, MediaError> {
+        static HOOKS: std::sync::Once = std::sync::Once::new();
+        // With no logging backend enabled, this silences whisper.cpp's stderr chatter.
+        HOOKS.call_once(whisper_rs::install_logging_hooks);
+        if !path.is_file() {
+            return Err(MediaError::Model(format!("{} is not a file", path.display())));
+        }
+        let ctx = WhisperContext::new_with_params(path, WhisperContextParameters::default())
+            .map_err(|e| MediaError::Model(format!("{} is not a GGML Whisper model whisper.cpp can load: {e}", path.display())))?;
+        Ok(Model { ctx })
+    }
+
+    pub fn is_multilingual(&self) -> bool {
+        self.ctx.is_multilingual()
+    }
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Model")
+    }
+}
+
+/// Whether Whisper knows a language code (`vi`, `en`, …).
+pub fn language_known(code: &str) -> bool {
+    !code.is_empty() && whisper_rs::get_lang_id(code).is_some()
+}
+
+/// How to transcribe.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// A Whisper language code, never "auto".
+    pub language: String,
+    /// Threads for one job. 1 is best on a small busy host.
+    pub threads: u32,
+    /// Phrases Whisper is known to invent; matched without case or punctuation.
+    pub blocklist: Vec<String>,
+    /// Frames louder than the noise floor by this many dB are speech.
+    pub gate_db: f32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { language: "vi".into(), threads: 1, blocklist: default_blocklist(), gate_db: 12.0 }
+    }
+}
+
+/// Hallucinations seen in Whisper's output on silence and noise, Vietnamese
+/// first (whisperX#1086), then the English classics.
+pub fn default_blocklist() -> Vec<String> {
+    [
+        "Hãy subscribe cho kênh La La School để không bỏ lỡ những video hấp dẫn",
+        "Hãy subscribe cho kênh La La School",
+        "Hãy subscribe cho kênh Ghiền Mì Gõ",
+        "Hãy đăng ký kênh để ủng hộ",
+        "Cảm ơn các bạn đã theo dõi và hẹn gặp lại",
+        "Thanks for watching",
+        "Please subscribe to my channel",
+        "Subtitles by the Amara.org community",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect()
+}
+
+/// Why a segment is not to be trusted as speech.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Flag {
+    /// Contains a phrase from the blocklist.
+    Blocklisted,
+    /// Repeats the segment before, or loops on its own words.
+    Repeated,
+}
+
+/// One stretch of recognised speech, timed on the stream's own timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Segment {
+    pub start_ms: u64,
+    pub end_ms: u64,
+    /// NFC, trimmed.
+    pub text: String,
+    /// Mean log-probability of the segment's text tokens.
+    pub avg_logprob: f32,
+    pub no_speech_prob: f32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<Flag>,
+}
+
+/// What a transcription produced.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Transcription {
+    pub segments: Vec<Segment>,
+    /// Audio decoded, in milliseconds.
+    pub audio_ms: u64,
+    /// Of it, what the gate took for speech and the model was shown.
+    pub speech_ms: u64,
+    /// Windows the model ran on.
+    pub windows: u32,
+    /// Segments dropped as coming from silence.
+    pub dropped_silent: u32,
+}
+
+/// Progress of one transcription: audio done, in milliseconds.
+pub type Progress<'a> = &'a mut dyn FnMut(u64) -> Result<(), MediaError>;
+
+/// Decodes `input` and transcribes its first audio track.
+pub fn transcribe<R: Read + Seek + Send + 'static>(model: &Model, opts: &Options, input: R, progress: Progress<'_>) -> Result<Transcription, MediaError> {
+    let mut t = Transcriber::new(model, opts)?;
+    decode_audio(input, |block| {
+        t.push(block)?;
+        progress(t.done_ms())
+    })?;
+    let out = t.finish()?;
+    progress(out.audio_ms)?;
+    Ok(out)
+}
+
+/// Transcribes 16 kHz mono audio pushed to it in blocks of any size.
+pub struct Transcriber<'m> {
+    state: WhisperState,
+    opts: &'m Options,
+    windows: Windower,
+    guard: Guard,
+    out: Transcription,
+    done: u64,
+}
+
+impl<'m> Transcriber<'m> {
+    pub fn new(model: &'m Model, opts: &'m Options) -> Result<Self, MediaError> {
+        if !language_known(&opts.language) {
+            return Err(MediaError::Transcribe(format!("Whisper does not know the language {:?}", opts.language)));
+        }
+        let state = model.ctx.create_state().map_err(|e| MediaError::Transcribe(format!("cannot create a Whisper state: {e}")))?;
+        Ok(Transcriber { state, opts, windows: Windower::new(opts.gate_db), guard: Guard::new(&opts.blocklist), out: Transcription::default(), done: 0 })
+    }
+
+    /// Audio transcribed or skipped so far, in milliseconds.
+    pub fn done_ms(&self) -> u64 {
+        self.done * 1000 / SAMPLE_RATE as u64
+    }
+
+    pub fn push(&mut self, samples: &[f32]) -> Result<(), MediaError> {
+        self.windows.push(samples);
+        while let Some(w) = self.windows.next(false) {
+            self.run(w)?;
+        }
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> Result<Transcription, MediaError> {
+        while let Some(w) = self.windows.next(true) {
+            self.run(w)?;
+        }
+        self.out.audio_ms = self.windows.total * 1000 / SAMPLE_RATE as u64;
+        Ok(self.out)
+    }
+
+    fn run(&mut self, w: Window) -> Result<(), MediaError> {
+        self.done = w.start + w.samples.len() as u64;
+        if !w.speech.iter().any(|&s| s) {
+            return Ok(());
+        }
+        self.out.windows += 1;
+        self.out.speech_ms += (w.speech.iter().filter(|&&s| s).count() * FRAME) as u64 * 1000 / SAMPLE_RATE as u64;
+        let mut samples = w.samples;
+        if samples.len() < MIN_INPUT {
+            samples.resize(MIN_INPUT, 0.0);
+        }
+        self.state.full(params(self.opts), &samples).map_err(|e| MediaError::Transcribe(format!("Whisper failed on the window at {} ms: {e}", w.start * 1000 / SAMPLE_RATE as u64)))?;
+        let offset_ms = w.start * 1000 / SAMPLE_RATE as u64;
+        let mut carry: Vec<u8> = Vec::new();
+        for seg in self.state.as_iter() {
+            let (t0, t1) = (seg.start_timestamp().max(0) as u64 * 10, seg.end_timestamp().max(0) as u64 * 10);
+            let mut bytes = std::mem::take(&mut carry);
+            bytes.extend_from_slice(seg.to_bytes().unwrap_or_default());
+            carry = split_incomplete_tail(&mut bytes);
+            let text: String = String::from_utf8_lossy(&bytes).nfc().collect::<String>().trim().to_string();
+            let (avg_logprob, no_speech_prob) = (mean_logprob(&seg), seg.no_speech_probability());
+            let heard = snap_to_speech(&w.speech, t0, t1);
+            let Some((t0, t1)) = heard.filter(|_| !text.is_empty() && !(no_speech_prob > 0.6 && avg_logprob < -1.0)) else {
+                self.out.dropped_silent += u32::from(!text.is_empty());
+                continue;
+            };
+            let flags = self.guard.check(&text);
+            self.out.segments.push(Segment { start_ms: offset_ms + t0, end_ms: offset_ms + t1, text, avg_logprob, no_speech_prob, flags });
+        }
+        Ok(())
+    }
+
+}
+
+fn params(opts: &Options) -> FullParams<'_, '_> {
+        let mut p = FullParams::new(SamplingStrategy::Greedy { best_of: 5 });
+        p.set_language(Some(&opts.language));
+        p.set_n_threads(opts.threads.max(1) as i32);
+        // Each window stands alone: conditioning on the previous window's text is
+        // how a hallucination loop carries on through a whole meeting.
+        p.set_no_context(true);
+        p.set_suppress_nst(true);
+        p.set_print_special(false);
+        p.set_print_progress(false);
+        p.set_print_realtime(false);
+        p.set_print_timestamps(false);
+        p
+}
+
+/// Splits off an incomplete UTF-8 sequence at the end of `bytes` (a character
+/// whose remaining bytes are in the next segment's first token).
+fn split_incomplete_tail(bytes: &mut Vec<u8>) -> Vec<u8> {
+    match std::str::from_utf8(bytes) {
+        Err(e) if e.error_len().is_none() => bytes.split_off(e.valid_up_to()),
+        _ => Vec::new(),
+    }
+}
+
+fn mean_logprob(seg: &whisper_rs::WhisperSegment<'_>) -> f32 {
+    let (mut sum, mut n) = (0f32, 0u32);
+    for i in 0..seg.n_tokens() {
+        if let Some(tok) = seg.get_token(i) {
+            let d = tok.token_data();
+            // Special tokens (timestamps, end of text) are not words.
+            if tok.to_bytes().map(|b| b.starts_with(b"[_") || b.starts_with(b"<|")).unwrap_or(true) {
+                continue;
+            }
+            sum += d.plog;
+            n += 1;
+        }
+    }
+    if n == 0 {
+        0.0
+    } else {
+        sum / n as f32
+    }
+}
+
+/// The span of a segment (ms into the window) tightened to where the gate heard
+/// sound, or `None` when it heard none there: Whisper's own timestamps drift by
+/// seconds across pauses, the gate's are exact to a frame. 200 ms of slack on
+/// both sides covers Whisper's coarse rounding.
+fn snap_to_speech(speech: &[bool], t0_ms: u64, t1_ms: u64) -> Option<(u64, u64)> {
+    let frame_ms = (FRAME * 1000 / SAMPLE_RATE as usize) as u64;
+    let from = (t0_ms.saturating_sub(200) / frame_ms) as usize;
+    let to = ((t1_ms.max(t0_ms) + 200) / frame_ms + 1) as usize;
+    let span = speech.get(from.min(speech.len())..to.min(speech.len()))?;
+    let first = span.iter().position(|&x| x)?;
+    let last = span.iter().rposition(|&x| x)?;
+    Some(((from + first) as u64 * frame_ms, (from + last + 1) as u64 * frame_ms))
+}
+
+/// A span of audio the model may be shown, with the gate's verdict per frame.
+#[derive(Debug)]
+pub struct Window {
+    /// Position of the first sample on the stream's timeline.
+    pub start: u64,
+    pub samples: Vec<f32>,
+    /// Per 20-ms frame: speech or not (before smoothing).
+    pub speech: Vec<bool>,
+}
+
+/// Cuts pushed audio into windows of at most 30 s, at pauses, skipping silence.
+#[derive(Debug)]
+pub struct Windower {
+    gate: Gate,
+    buf: Vec<f32>,
+    /// Timeline position of `buf[0]`.
+    start: u64,
+    /// Samples pushed in all.
+    pub total: u64,
+}
+
+impl Windower {
+    pub fn new(gate_db: f32) -> Self {
+        Windower { gate: Gate { margin_db: gate_db }, buf: Vec::new(), start: 0, total: 0 }
+    }
+
+    pub fn push(&mut self, samples: &[f32]) {
+        self.buf.extend_from_slice(samples);
+        self.total += samples.len() as u64;
+    }
+
+    /// The next window, once enough audio is buffered to cut it well (or, at the
+    /// end, whatever is left). Silent stretches come out as windows with no speech,
+    /// so that progress moves through them.
+    pub fn next(&mut self, end: bool) -> Option<Window> {
+        if self.buf.is_empty() || (!end && self.buf.len() < MAX_WINDOW + LOOKAHEAD) {
+            return None;
+        }
+        let energies = self.gate.energies(&self.buf);
+        let speech = self.gate.speech(&energies);
+        let smooth = smooth(&speech);
+        // Skip silence before the first speech, keeping the smoothing's margin.
+        let lead = smooth.iter().position(|&s| s).unwrap_or(smooth.len());
+        if lead > 0 {
+            let n = (lead * FRAME).min(self.buf.len());
+            return Some(self.take(n, vec![false; lead.min(n.div_ceil(FRAME))]));
+        }
+        let cut = if self.buf.len() <= MAX_WINDOW { self.buf.len() } else { cut_point(&smooth, &energies) * FRAME };
+        let frames = cut.div_ceil(FRAME).min(speech.len());
+        Some(self.take(cut, speech[..frames].to_vec()))
+    }
+
+    fn take(&mut self, n: usize, speech: Vec<bool>) -> Window {
+        let rest = self.buf.split_off(n);
+        let samples = std::mem::replace(&mut self.buf, rest);
+        let w = Window { start: self.start, samples, speech };
+        self.start += n as u64;
+        w
+    }
+}
+
+/// Where to end a window that starts with speech: in the last pause between
+/// 10 and 30 s, else at the quietest frame between 20 and 30 s.
+fn cut_point(smooth: &[bool], energies: &[f32]) -> usize {
+    let (min, max) = (MIN_CUT / FRAME, MAX_WINDOW / FRAME);
+    if let Some(i) = (min..max.min(smooth.len())).rev().find(|&i| !smooth[i]) {
+        return i + 1;
+    }
+    let from = 20 * SAMPLE_RATE as usize / FRAME;
+    (from..max.min(energies.len()))
+        .min_by(|&a, &b| energies[a].total_cmp(&energies[b]))
+        .map_or(max, |i| i + 1)
+}
+
+/// Closes pauses under 300 ms, drops blips under 60 ms, and widens speech by
+/// 200 ms on both sides: what counts as "in speech" when choosing cuts.
+fn smooth(speech: &[bool]) -> Vec<bool> {
+    let mut s = speech.to_vec();
+    let mut i = 0;
+    while i < s.len() {
+        let j = (i..s.len()).find(|&k| s[k] != s[i]).unwrap_or(s.len());
+        let run = j - i;
+        if !s[i] && run < 15 && i > 0 && j < s.len() {
+            s[i..j].fill(true);
+        } else if s[i] && run < 3 {
+            s[i..j].fill(false);
+        }
+        i = j;
+    }
+    let mut out = vec![false; s.len()];
+    for (k, _) in s.iter().enumerate().filter(|(_, &v)| v) {
+        out[k.saturating_sub(10)..(k + 11).min(s.len())].fill(true);
+    }
+    out
+}
+
+/// An energy gate: a frame is speech when it is louder than the noise floor
+/// (the 10th percentile of frame energies) by `margin_db`, and louder than
+/// −50 dBFS at all. Steady noise, however loud, is never speech.
+#[derive(Debug, Clone, Copy)]
+pub struct Gate {
+    pub margin_db: f32,
+}
+
+impl Gate {
+    /// Energy of each 20-ms frame, in dBFS.
+    pub fn energies(&self, samples: &[f32]) -> Vec<f32> {
+        samples
+            .chunks(FRAME)
+            .map(|f| {
+                let power = f.iter().map(|x| x * x).sum::<f32>() / f.len() as f32;
+                10.0 * (power + 1e-12).log10()
+            })
+            .collect()
+    }
+
+    pub fn speech(&self, energies: &[f32]) -> Vec<bool> {
+        if energies.is_empty() {
+            return Vec::new();
+        }
+        let mut sorted = energies.to_vec();
+        sorted.sort_by(|a, b| a.total_cmp(b));
+        let floor = sorted[sorted.len() / 10];
+        let threshold = (floor + self.margin_db).max(-50.0);
+        energies.iter().map(|&e| e > threshold).collect()
+    }
+}
+
+/// Flags segments that are probably not what was said.
+#[derive(Debug)]
+struct Guard {
+    phrases: Vec<String>,
+    recent: Vec<String>,
+}
+
+impl Guard {
+    fn new(blocklist: &[String]) -> Guard {
+        Guard { phrases: blocklist.iter().map(|p| fold(p)).filter(|p| !p.is_empty()).collect(), recent: Vec::new() }
+    }
+
+    fn check(&mut self, text: &str) -> Vec<Flag> {
+        let folded = fold(text);
+        let mut flags = Vec::new();
+        if self.phrases.iter().any(|p| contains_words(&folded, p)) {
+            flags.push(Flag::Blocklisted);
+        }
+        if self.recent.contains(&folded) || loops(&folded) {
+            flags.push(Flag::Repeated);
+        }
+        self.recent.push(folded);
+        if self.recent.len() > 2 {
+            self.recent.remove(0);
+        }
+        flags
+    }
+}
+
+/// NFC, lowercase, letters and digits only, single spaces: for comparing phrases
+/// however Whisper punctuated or capitalised them.
+pub fn fold(text: &str) -> String {
+    let cleaned: String = text.nfc().flat_map(char::to_lowercase).map(|c| if c.is_alphanumeric() { c } else { ' ' }).collect();
+    cleaned.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn contains_words(text: &str, phrase: &str) -> bool {
+    format!(" {text} ").contains(&format!(" {phrase} "))
+}
+
+/// A segment stuck in a loop: many words, few of them different.
+fn loops(folded: &str) -> bool {
+    let words: Vec<&str> = folded.split(' ').filter(|w| !w.is_empty()).collect();
+    if words.len() < 12 {
+        return false;
+    }
+    let distinct: std::collections::HashSet<&str> = words.iter().copied().collect();
+    (distinct.len() as f32) < words.len() as f32 * 0.3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tone(secs: f32, amp: f32) -> Vec<f32> {
+        (0..(secs * SAMPLE_RATE as f32) as usize).map(|i| amp * (i as f32 * 0.07).sin()).collect()
+    }
+
+    fn windows(audio: &[f32], block: usize) -> Vec<Window> {
+        let mut w = Windower::new(12.0);
+        let mut out = Vec::new();
+        for b in audio.chunks(block) {
+            w.push(b);
+            while let Some(x) = w.next(false) {
+                out.push(x);
+            }
+        }
+        while let Some(x) = w.next(true) {
+            out.push(x);
+        }
+        out
+    }
+
+    #[test]
+    fn silence_and_steady_noise_are_never_speech() {
+        let gate = Gate { margin_db: 12.0 };
+        assert!(!gate.speech(&gate.energies(&vec![0.0; 60 * SAMPLE_RATE as usize])).contains(&true));
+        // Loud steady noise (a fan, a bad line): the floor is the noise itself.
+        let noise: Vec<f32> = (0..20 * SAMPLE_RATE as usize).map(|i| 0.2 * (((i * 7919) % 1000) as f32 / 500.0 - 1.0)).collect();
+        assert!(!gate.speech(&gate.energies(&noise)).contains(&true));
+        let windows = windows(&vec![0.0; 75 * SAMPLE_RATE as usize], 4096);
+        assert!(windows.iter().all(|w| !w.speech.contains(&true)), "a silent minute gives the model nothing");
+        assert_eq!(windows.iter().map(|w| w.samples.len()).sum::<usize>(), 75 * SAMPLE_RATE as usize, "and progress covers all of it");
+    }
+
+    #[test]
+    fn windows_cover_the_timeline_cut_in_pauses_and_never_exceed_30_s() {
+        // Ten 4-s "sentences" with 2-s pauses, after 5 s of silence.
+        let mut audio = vec![0.0; 5 * SAMPLE_RATE as usize];
+        let mut onsets = Vec::new();
+        for _ in 0..10 {
+            onsets.push(audio.len());
+            audio.extend(tone(4.0, 0.3));
+            audio.extend(vec![0.0; 2 * SAMPLE_RATE as usize]);
+        }
+        let ws = windows(&audio, 1000);
+        let mut pos = 0u64;
+        for w in &ws {
+            assert_eq!(w.start, pos, "windows are contiguous");
+            assert!(w.samples.len() <= MAX_WINDOW, "window of {} samples", w.samples.len());
+            pos += w.samples.len() as u64;
+            if w.speech.contains(&true) {
+                // A cut falls in a pause: the window's last 100 ms are quiet.
+                let tail = &w.samples[w.samples.len().saturating_sub(1600)..];
+                assert!(tail.iter().all(|x| x.abs() < 1e-6) || w.start + w.samples.len() as u64 == audio.len() as u64);
+            }
+        }
+        assert_eq!(pos, audio.len() as u64);
+        for onset in onsets {
+            let w = ws.iter().find(|w| (w.start as usize..w.start as usize + w.samples.len()).contains(&onset)).unwrap();
+            assert!(w.speech[(onset - w.start as usize) / FRAME + 2], "speech at {onset} is marked");
+        }
+        // Leading silence is skipped, not shown to the model.
+        assert!(!ws[0].speech.contains(&true));
+    }
+
+    #[test]
+    fn continuous_speech_is_cut_at_the_quietest_point() {
+        let audio: Vec<f32> = (0..70 * SAMPLE_RATE as usize).map(|i| 0.3 * (i as f32 * 0.05).sin() * (1.0 + (i as f32 / 9000.0).sin()) / 2.0 + 0.01).collect();
+        let ws = windows(&audio, 16000);
+        assert!(ws.iter().all(|w| w.samples.len() <= MAX_WINDOW));
+        assert_eq!(ws.iter().map(|w| w.samples.len()).sum::<usize>(), audio.len());
+    }
+
+    #[test]
+    fn split_characters_are_carried_not_mangled() {
+        let word = "Đảng viên".as_bytes();
+        // "ả" is 3 bytes; cut inside it.
+        let cut = 3;
+        let mut first = word[..cut].to_vec();
+        let carry = split_incomplete_tail(&mut first);
+        assert_eq!(std::str::from_utf8(&first).unwrap(), "Đ");
+        let mut second = carry;
+        second.extend_from_slice(&word[cut..]);
+        assert_eq!(std::str::from_utf8(&second).unwrap(), "ảng viên");
+    }
+
+    #[test]
+    fn guard_flags_blocklisted_phrases_and_loops() {
+        let mut g = Guard::new(&default_blocklist());
+        assert_eq!(g.check("Hãy subscribe cho kênh La La School để không bỏ lỡ những video hấp dẫn!"), vec![Flag::Blocklisted]);
+        // NFD input and other punctuation still match.
+        let nfd: String = "hãy SUBSCRIBE cho kênh la la school.".nfd().collect();
+        assert!(g.check(&nfd).contains(&Flag::Blocklisted));
+        assert!(g.check("Chi bộ đã thông qua nghị quyết về chuyển đổi số.").is_empty());
+        assert_eq!(g.check("Chi bộ đã thông qua nghị quyết về chuyển đổi số"), vec![Flag::Repeated]);
+        assert!(g.check(&"cảm ơn ".repeat(10)).contains(&Flag::Repeated));
+        // A word that merely contains a blocked word is not a match.
+        let mut g = Guard::new(&["la la".to_string()]);
+        assert!(g.check("lala land").is_empty());
+    }
+
+    #[test]
+    fn languages_are_checked() {
+        assert!(language_known("vi"));
+        assert!(language_known("en"));
+        assert!(!language_known("auto"));
+        assert!(!language_known("xx"));
+        assert!(!language_known(""));
+    }
+}
