@@ -77,6 +77,22 @@ CREATE TABLE ledger_mirror (
     checkpoint_ts TEXT
 );
 INSERT INTO ledger_mirror (id, mirrored, checkpointed) VALUES (1, 0, 0);
+",
+"
+-- A recording's transcript: its key and nonce prefix are written ('sealing')
+-- before the object is put, so that after a crash the object found in the store
+-- can be opened and recorded instead of made again.
+CREATE TABLE transcripts (
+    recording TEXT PRIMARY KEY REFERENCES recordings(id),
+    state TEXT NOT NULL CHECK (state IN ('sealing', 'stored')),
+    wrapped_dek TEXT NOT NULL,
+    key_sha256 TEXT NOT NULL,
+    nonce_prefix TEXT NOT NULL,
+    chunk_size INTEGER NOT NULL,
+    len INTEGER,
+    sha256 TEXT,
+    stored_at TEXT
+);
 "];
 
 impl Catalog {

@@ -101,6 +101,37 @@ impl StreamKey {
     }
 }
 
+/// Seals a whole small document (a transcript) as one object in the chunk
+/// format: pieces of `chunk_size` sealed in order, the last flagged, concatenated.
+pub fn seal_object(key: &StreamKey, chunk_size: u32, plain: &[u8]) -> Result<Vec<u8>, ChunkError> {
+    let size = chunk_size.max(1) as usize;
+    let n = plain.len().div_ceil(size).max(1);
+    if n > u32::MAX as usize {
+        return Err(ChunkError::TooManyChunks);
+    }
+    let mut out = Vec::with_capacity(plain.len() + n * TAG_LEN);
+    for i in 0..n {
+        let mut piece = plain[(i * size).min(plain.len())..((i + 1) * size).min(plain.len())].to_vec();
+        key.seal(i as u32, i + 1 == n, &mut piece);
+        out.extend_from_slice(&piece);
+    }
+    Ok(out)
+}
+
+/// Opens what [`seal_object`] made; fails if any piece was altered, moved,
+/// dropped or added, or the last one lost its flag.
+pub fn open_object(key: &StreamKey, chunk_size: u32, sealed: &[u8]) -> Result<Vec<u8>, ChunkError> {
+    let size = chunk_size.max(1) as usize + TAG_LEN;
+    let n = sealed.len().div_ceil(size).max(1);
+    let mut out = Vec::with_capacity(sealed.len());
+    for i in 0..n {
+        let mut piece = sealed[(i * size).min(sealed.len())..((i + 1) * size).min(sealed.len())].to_vec();
+        key.open(i as u32, i + 1 == n, &mut piece)?;
+        out.extend_from_slice(&piece);
+    }
+    Ok(out)
+}
+
 /// The plaintext shape of a stored stream: each piece's plaintext length, and
 /// whether the stream was finished (its last piece carries the last flag).
 #[derive(Debug, Clone, PartialEq, Eq)]

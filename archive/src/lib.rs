@@ -11,6 +11,8 @@
 //!   C2SP signed-note checkpoints over an RFC 6962 Merkle tree;
 //! - [`vault`]: recordings, streams, chunks and seals, each committed with its
 //!   ledger entry in one catalog transaction;
+//! - [`transcript`]: a sealed recording's transcript, kept sealed like its media
+//!   and recorded exactly once;
 //! - [`verify`]: the verifier that both the service and `niem-audit` run;
 //! - [`spool`]: sealed local scratch (resumable-upload tails) that survives a crash.
 //!
@@ -31,6 +33,7 @@ pub mod mirror;
 pub mod reader;
 pub mod spool;
 pub mod store;
+pub mod transcript;
 pub mod vault;
 pub mod verify;
 

@@ -122,10 +122,10 @@ impl std::fmt::Debug for Vault {
     }
 }
 
-fn subject_rec(rec: RecordingId) -> String {
+pub(crate) fn subject_rec(rec: RecordingId) -> String {
     format!("recording/{rec}")
 }
-fn subject_stream(rec: RecordingId, stream: StreamName) -> String {
+pub(crate) fn subject_stream(rec: RecordingId, stream: StreamName) -> String {
     format!("recording/{rec}/{stream}")
 }
 
@@ -371,6 +371,17 @@ impl Vault {
     /// Seals a recording: writes its manifest, records `recording.sealed` and signs a
     /// checkpoint that covers it. Every stream must have ended.
     pub async fn seal(&self, actor: &str, rec: RecordingId) -> Result<Manifest, VaultError> {
+        self.seal_with(actor, rec, |_| Ok(())).await
+    }
+
+    /// [`Vault::seal`], with `link` in the sealing transaction (the service queues
+    /// the recording's transcription there, so no sealed recording is missed).
+    pub async fn seal_with(
+        &self,
+        actor: &str,
+        rec: RecordingId,
+        link: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<(), VaultError> + Send + 'static,
+    ) -> Result<Manifest, VaultError> {
         self.require_state(rec, "open").await?;
         let mut manifest = self.manifest_draft(rec).await?;
         if let Some(open) = manifest.streams.iter().find(|s| s.state == StreamState::Open) {
@@ -392,11 +403,15 @@ impl Vault {
                 "UPDATE recordings SET state = 'sealed', sealed_at = ?2, manifest_sha256 = ?3 WHERE id = ?1 AND state = 'open'",
                 params![rec.to_string(), sealed_at, sha],
             )?;
-            Ok(())
+            link(tx)
         })
         .await?;
         self.mirror.flush(true).await?;
         Ok(manifest)
+    }
+
+    pub(crate) async fn require_sealed(&self, rec: RecordingId) -> Result<(), VaultError> {
+        self.require_state(rec, "sealed").await
     }
 
     async fn require_state(&self, rec: RecordingId, want: &'static str) -> Result<(), VaultError> {
