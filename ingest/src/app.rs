@@ -21,6 +21,7 @@ pub struct App {
     /// Resumable uploads in progress in this process, one lock each.
     pub uploads: std::sync::Mutex<HashMap<UploadId, Arc<tokio::sync::Mutex<Option<crate::upload::Upload>>>>>,
     pub live: Arc<crate::live::Live>,
+    pub transcription: crate::transcription::Transcription,
 }
 
 /// Loads or creates keys. On first run they are generated, and only that fact
@@ -69,7 +70,13 @@ impl App {
         let vault = Arc::new(Vault { store, keys, catalog, clock, mirror, chunk_size: config.upload.chunk_size });
         settle_cut_uploads(&vault).await?;
         let live = Arc::new(crate::live::Live::open(&config)?);
-        let app = Self { config, vault, recording_start: Default::default(), uploads: Default::default(), live };
+        let now = vault.now();
+        let (requeued, queued) = vault.catalog.with(|c| crate::jobs::settle(c, &now))?;
+        if requeued + queued > 0 {
+            tracing::info!(requeued, queued, "transcription jobs cut by the last stop are queued again");
+        }
+        let transcription = crate::transcription::Transcription::new(&config.transcribe);
+        let app = Self { config, vault, recording_start: Default::default(), uploads: Default::default(), live, transcription };
         app.live.recover(&app).await?;
         Ok(Arc::new(app))
     }

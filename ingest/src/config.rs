@@ -22,6 +22,7 @@ pub struct Config {
     pub ledger: LedgerConfig,
     pub upload: UploadConfig,
     pub live: LiveConfig,
+    pub transcribe: TranscribeConfig,
     pub log: LogConfig,
 }
 
@@ -96,6 +97,30 @@ pub struct LiveConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+pub struct TranscribeConfig {
+    /// A GGML Whisper model file (whisper.cpp's format). Empty: recordings are
+    /// stored and their transcription jobs wait until a model is configured.
+    pub model: Option<PathBuf>,
+    /// Language of meetings whose meeting and org set none. Always explicit:
+    /// Whisper's detection mistakes Vietnamese for other languages.
+    pub language: String,
+    /// Threads per job. On a busy 2-core host, 2 threads measured 2–3× slower than 1.
+    pub threads: u32,
+    /// Jobs run at once.
+    pub concurrency: usize,
+    /// A job that fails this many times is given up, with its reason shown.
+    pub max_attempts: u32,
+    /// Wait before the first retry; doubled on each retry after.
+    pub retry_secs: u64,
+    /// Phrases Whisper is known to invent; segments containing one are flagged
+    /// and left out of exports and search. Replaces the built-in list.
+    pub blocklist: Vec<String>,
+    /// How far above the noise floor (dB) a frame must be to count as speech.
+    pub gate_db: f32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
     /// `text` or `json`.
     pub format: String,
@@ -113,6 +138,7 @@ impl Default for Config {
             ledger: LedgerConfig::default(),
             upload: UploadConfig::default(),
             live: LiveConfig::default(),
+            transcribe: TranscribeConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -157,6 +183,21 @@ impl Default for LiveConfig {
     }
 }
 
+impl Default for TranscribeConfig {
+    fn default() -> Self {
+        Self {
+            model: None,
+            language: "vi".into(),
+            threads: 1,
+            concurrency: 1,
+            max_attempts: 5,
+            retry_secs: 30,
+            blocklist: media::transcribe::default_blocklist(),
+            gate_db: 12.0,
+        }
+    }
+}
+
 impl Default for LogConfig {
     fn default() -> Self {
         Self { format: "text".into(), level: "info".into() }
@@ -194,6 +235,13 @@ impl Config {
         anyhow::ensure!(self.upload.parallel_puts >= 1, "upload.parallel_puts must be at least 1");
         anyhow::ensure!(self.live.piece_interval_ms >= 100, "live.piece_interval_ms must be at least 100");
         anyhow::ensure!(self.live.max_connections >= 1 && self.live.queue_messages >= 1, "live.max_connections and live.queue_messages must be at least 1");
+        let t = &self.transcribe;
+        anyhow::ensure!(
+            media::transcribe::language_known(&t.language),
+            "transcribe.language {:?} is not a Whisper language code (vi, en, ...)",
+            t.language
+        );
+        anyhow::ensure!(t.threads >= 1 && t.concurrency >= 1 && t.max_attempts >= 1, "transcribe.threads, concurrency and max_attempts must be at least 1");
         Ok(())
     }
 
@@ -261,7 +309,7 @@ mod tests {
         keys("", &toml::Value::try_from(Config::default()).unwrap(), &mut all);
         // Options without a default (None) do not serialise; list them by hand.
         all.extend(["store.path", "keys.dir", "store.s3.endpoint", "store.s3.region", "store.s3.access_key_id",
-                    "store.s3.secret_access_key", "store.s3.max_attempts", "store.s3.request_checksum"].map(String::from));
+                    "store.s3.secret_access_key", "store.s3.max_attempts", "store.s3.request_checksum", "transcribe.model"].map(String::from));
         for key in all {
             let (table, leaf) = key.rsplit_once('.').map_or((None, key.as_str()), |(t, l)| (Some(t), l));
             let shown = text.lines().any(|l| l.trim_start_matches(['#', ' ']).starts_with(&format!("{leaf} =")));

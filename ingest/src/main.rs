@@ -12,8 +12,11 @@ mod auth;
 mod config;
 mod endpoint;
 mod error;
+mod jobs;
 mod live;
 mod schema;
+mod transcript;
+mod transcription;
 mod upload;
 
 use anyhow::Context;
@@ -58,6 +61,23 @@ enum Command {
     Endpoint {
         #[command(subcommand)]
         command: EndpointCommand,
+    },
+    /// Transcribe one media file here and now, storing nothing: for operators
+    /// checking a model on their own recordings.
+    Transcribe {
+        /// Any audio or video file FFmpeg reads.
+        file: PathBuf,
+        /// GGML Whisper model; default: `transcribe.model` from the config.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Whisper language code; default: `transcribe.language` (vi).
+        #[arg(long)]
+        language: Option<String>,
+        /// Threads; default: `transcribe.threads`.
+        #[arg(long)]
+        threads: Option<u32>,
+        #[arg(long, default_value = "text", value_parser = ["text", "vtt", "srt", "json"])]
+        format: String,
     },
 }
 
@@ -139,6 +159,15 @@ async fn main() -> std::process::ExitCode {
             Command::Serve => serve(cfg).await,
             Command::Keys { command } => keys(cfg, command),
             Command::Endpoint { command } => endpoints(&cfg, command),
+            Command::Transcribe { file, model, language, threads, format } => {
+                let mut t = cfg.transcribe.clone();
+                t.model = model.or(t.model);
+                t.language = language.unwrap_or(t.language);
+                t.threads = threads.unwrap_or(t.threads);
+                let out = tokio::task::spawn_blocking(move || transcribe_file(&file, &t, &format)).await??;
+                print!("{out}");
+                Ok(())
+            }
             Command::Token { command: TokenCommand::Create { role, name } } => {
                 let token = create_token(&cfg, role, name.as_deref().unwrap_or(role.as_str()))?;
                 println!("{token}");
@@ -172,6 +201,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         }
     });
     tokio::spawn(live::run_drainer(app.clone()));
+    tokio::spawn(transcription::run(app.clone()));
     if !app.config.live.rtmp_listen.is_empty() {
         let rtmp = tokio::net::TcpListener::bind(&app.config.live.rtmp_listen).await.with_context(|| format!("cannot listen for RTMP on {}", app.config.live.rtmp_listen))?;
         tracing::info!(listen = %app.config.live.rtmp_listen, "RTMP ingest listening");
@@ -185,12 +215,63 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         tracing::info!("shutting down: no new streams; finishing live streams");
         // Live pushes are requests that only end when their stream does.
         stopping.live.stop();
+        stopping.transcription.stop();
     };
     axum::serve(listener, api::router(app.clone())).with_graceful_shutdown(signal).await?;
     app.live.finish(&app, std::time::Duration::from_secs(60)).await;
     tracing::info!("shutting down: signing a final checkpoint");
     mirror.flush(true).await.context("final ledger flush failed; it resumes on next start")?;
     Ok(())
+}
+
+/// `niem transcribe`: the service's own decode and transcription path, on a
+/// file, with a progress bar on standard error.
+fn transcribe_file(file: &std::path::Path, t: &config::TranscribeConfig, format: &str) -> anyhow::Result<String> {
+    anyhow::ensure!(media::transcribe::language_known(&t.language), "{:?} is not a Whisper language code (vi, en, ...)", t.language);
+    let path = t.model.clone().context("no model: pass --model FILE or set transcribe.model")?;
+    let open = || std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()));
+    let total = media::probe(open()?).ok().and_then(|i| i.duration_ms).unwrap_or(0);
+    let sha256 = archive::sha256_file(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let model = media::transcribe::Model::load(&path)?;
+    let opts = media::transcribe::Options { language: t.language.clone(), threads: t.threads, blocklist: t.blocklist.clone(), gate_db: t.gate_db };
+    let bar = indicatif::ProgressBar::new(total.max(1));
+    bar.set_style(indicatif::ProgressStyle::with_template("{bar:40} {percent}% of {msg}, {elapsed} elapsed, {eta} left").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+    bar.set_message(format!("{} s", total / 1000));
+    let result = media::transcribe::transcribe(&model, &opts, open()?, &mut |ms| {
+        bar.set_position(ms);
+        Ok(())
+    })?;
+    bar.finish_and_clear();
+    let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let now = time::OffsetDateTime::now_utc();
+    let head = transcript::Transcript {
+        format: transcript::FORMAT.into(),
+        recording: String::new(),
+        meeting: String::new(),
+        org: String::new(),
+        language: t.language.clone(),
+        machine_generated: true,
+        model: transcript::ModelRef { name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), sha256 },
+        created_at: archive::clock::format_ts(now),
+        streams: Vec::new(),
+        segments: Vec::new(),
+    };
+    let part = transcript::StreamPart {
+        stream: name.clone(),
+        label: name,
+        started_at: archive::clock::format_ts(now),
+        audio_ms: result.audio_ms,
+        speech_ms: result.speech_ms,
+        dropped_silent: result.dropped_silent,
+        note: None,
+    };
+    let doc = transcript::Transcript::merge(head, vec![transcript::StreamResult { part, started: now, segments: result.segments }]);
+    Ok(match format {
+        "vtt" => doc.to_vtt(None),
+        "srt" => doc.to_srt(None),
+        "json" => serde_json::to_string_pretty(&doc)? + "\n",
+        _ => doc.to_text(),
+    })
 }
 
 async fn shutdown_signal() {

@@ -113,4 +113,28 @@ CREATE TABLE live_streams (
     media TEXT
 );
 CREATE INDEX live_streams_open ON live_streams(end_state);
+",
+"
+-- Transcription language per org (inherited down the tree) and per meeting.
+ALTER TABLE orgs ADD COLUMN language TEXT;
+ALTER TABLE meetings ADD COLUMN language TEXT;
+-- Background work, durable: sealing a recording queues its transcription in the
+-- seal's own transaction. A job found 'running' at start was cut by a crash and
+-- runs again.
+CREATE TABLE jobs (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('transcribe')),
+    recording TEXT NOT NULL REFERENCES recordings(id),
+    state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    not_before TEXT NOT NULL,
+    error TEXT,
+    progress_ms INTEGER NOT NULL DEFAULT 0,
+    total_ms INTEGER,
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT,
+    UNIQUE (kind, recording)
+);
+CREATE INDEX jobs_state ON jobs(state, not_before);
 "];

@@ -4,6 +4,7 @@ mod live;
 mod orgs;
 mod playback;
 mod recordings;
+mod transcripts;
 mod tus;
 mod upload;
 
@@ -23,6 +24,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/recordings/{rec}", get(recordings::get_recording))
         .route("/recordings/{rec}/seal", post(recordings::seal))
         .route("/recordings/{rec}/verify", post(recordings::verify))
+        .route("/recordings/{rec}/transcript", get(transcripts::get_transcript))
+        .route("/jobs", get(transcripts::list_jobs))
         .route("/recordings/{rec}/streams/{stream}/media", get(playback::play))
         .route("/live", get(live::status))
         .route("/live/{key}", axum::routing::put(live::push))

@@ -19,6 +19,8 @@ pub struct NewOrg {
     pub name: String,
     pub kind: String,
     pub parent: Option<OrgId>,
+    /// Whisper language code for this org's meetings; inherited by orgs below.
+    pub language: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -29,6 +31,18 @@ pub struct Org {
     pub name: String,
     /// Ids from the root down, `/`-separated: a subtree is a path prefix.
     pub path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+}
+
+/// A transcription language as the API takes it: a code Whisper knows.
+fn check_language(language: Option<String>) -> Result<Option<String>, ApiError> {
+    match language {
+        Some(l) if !media::transcribe::language_known(&l) => {
+            Err(ApiError::bad_request(format!("language {l:?} is not a Whisper language code (vi, en, fr, ...)")))
+        }
+        other => Ok(other),
+    }
 }
 
 /// Which kind of org may sit under which.
@@ -53,9 +67,15 @@ pub async fn create_org(State(app): State<Arc<App>>, who: Principal, Json(req): 
     who.require(&[Role::Admin])?;
     let name = check_name(&req.name, "name")?;
     let want_parent = parent_kind(&req.kind)?;
+    let language = check_language(req.language)?;
     let id = OrgId::new();
     let (kind, parent) = (req.kind.clone(), req.parent);
-    let entry = NewEntry { actor: who.actor(), action: "org.created", subject: format!("org/{id}"), data: json!({ "kind": kind, "parent": parent, "name": name }) };
+    let entry = NewEntry {
+        actor: who.actor(),
+        action: "org.created",
+        subject: format!("org/{id}"),
+        data: json!({ "kind": kind, "parent": parent, "name": name, "language": language }),
+    };
     let now = app.vault.now();
     let (org, _) = app
         .vault
@@ -76,10 +96,10 @@ pub async fn create_org(State(app): State<Arc<App>>, who: Principal, Json(req): 
             };
             let path = format!("{parent_path}/{id}");
             tx.execute(
-                "INSERT INTO orgs (id, parent, kind, name, path, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![id.to_string(), parent.map(|p| p.to_string()), kind, name, path, now],
+                "INSERT INTO orgs (id, parent, kind, name, path, created_at, language) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![id.to_string(), parent.map(|p| p.to_string()), kind, name, path, now, language],
             )?;
-            Ok(Org { id, parent: parent.map(|p| p.to_string()), kind, name, path })
+            Ok(Org { id, parent: parent.map(|p| p.to_string()), kind, name, path, language })
         })
         .await?;
     Ok((StatusCode::CREATED, Json(org)))
@@ -91,11 +111,11 @@ pub async fn list_orgs(State(app): State<Arc<App>>, who: Principal) -> Result<Js
         .vault
         .catalog
         .call(|c| {
-            let mut stmt = c.prepare("SELECT id, parent, kind, name, path FROM orgs ORDER BY path")?;
-            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
+            let mut stmt = c.prepare("SELECT id, parent, kind, name, path, language FROM orgs ORDER BY path")?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?;
             rows.map(|r| {
-                let (id, parent, kind, name, path) = r?;
-                Ok(Org { id: id.parse()?, parent, kind, name, path })
+                let (id, parent, kind, name, path, language) = r?;
+                Ok(Org { id: id.parse()?, parent, kind, name, path, language })
             })
             .collect::<Result<Vec<_>, ApiError>>()
         })
@@ -111,6 +131,8 @@ pub struct NewMeeting {
     pub title: String,
     /// RFC 3339.
     pub scheduled_at: String,
+    /// Whisper language code; default: the org's, else the service's.
+    pub language: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -121,6 +143,8 @@ pub struct Meeting {
     pub title: String,
     pub scheduled_at: String,
     pub recording: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
 }
 
 pub async fn create_meeting(State(app): State<Arc<App>>, who: Principal, Json(req): Json<NewMeeting>) -> Result<(StatusCode, Json<Meeting>), ApiError> {
@@ -129,11 +153,12 @@ pub async fn create_meeting(State(app): State<Arc<App>>, who: Principal, Json(re
         return Err(ApiError::bad_request("kind must be regular, thematic or conference"));
     }
     let title = check_name(&req.title, "title")?;
+    let language = check_language(req.language)?;
     let scheduled = archive::clock::parse_ts(&req.scheduled_at)
         .map_err(|_| ApiError::bad_request("scheduled_at must be an RFC 3339 time, e.g. 2026-11-22T08:00:00+07:00"))?;
     let scheduled_at = archive::clock::format_ts(scheduled);
     let id = MeetingId::new();
-    let meeting = Meeting { id, org: req.org.to_string(), kind: req.kind, title, scheduled_at, recording: None };
+    let meeting = Meeting { id, org: req.org.to_string(), kind: req.kind, title, scheduled_at, recording: None, language };
     // The title stays in the catalog only: the ledger in the store names ids, not content.
     let entry = NewEntry {
         actor: who.actor(),
@@ -142,7 +167,7 @@ pub async fn create_meeting(State(app): State<Arc<App>>, who: Principal, Json(re
         data: json!({ "org": meeting.org, "kind": meeting.kind, "scheduled_at": meeting.scheduled_at }),
     };
     let now = app.vault.now();
-    let (org, kind, title, at) = (meeting.org.clone(), meeting.kind.clone(), meeting.title.clone(), meeting.scheduled_at.clone());
+    let (org, kind, title, at, lang) = (meeting.org.clone(), meeting.kind.clone(), meeting.title.clone(), meeting.scheduled_at.clone(), meeting.language.clone());
     app.vault
         .commit(entry, move |tx| {
             let exists: Option<String> = tx.query_row("SELECT id FROM orgs WHERE id = ?1", [&org], |r| r.get(0)).optional()?;
@@ -150,8 +175,8 @@ pub async fn create_meeting(State(app): State<Arc<App>>, who: Principal, Json(re
                 return Err(archive::vault::VaultError::Conflict(format!("org {org} not found")));
             }
             tx.execute(
-                "INSERT INTO meetings (id, org, kind, title, scheduled_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![id.to_string(), org, kind, title, at, now],
+                "INSERT INTO meetings (id, org, kind, title, scheduled_at, created_at, language) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![id.to_string(), org, kind, title, at, now, lang],
             )?;
             Ok(())
         })
@@ -159,13 +184,15 @@ pub async fn create_meeting(State(app): State<Arc<App>>, who: Principal, Json(re
     Ok((StatusCode::CREATED, Json(meeting)))
 }
 
-fn meeting_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, String, String, String, Option<String>)> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+type MeetingRow = (String, String, String, String, String, Option<String>, Option<String>);
+
+fn meeting_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MeetingRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
 }
 
-fn to_meeting(row: (String, String, String, String, String, Option<String>)) -> Result<Meeting, ApiError> {
-    let (id, org, kind, title, scheduled_at, recording) = row;
-    Ok(Meeting { id: id.parse()?, org, kind, title, scheduled_at, recording })
+fn to_meeting(row: MeetingRow) -> Result<Meeting, ApiError> {
+    let (id, org, kind, title, scheduled_at, recording, language) = row;
+    Ok(Meeting { id: id.parse()?, org, kind, title, scheduled_at, recording, language })
 }
 
 #[derive(Debug, Deserialize)]
@@ -180,7 +207,7 @@ pub async fn list_meetings(State(app): State<Arc<App>>, who: Principal, Query(f)
         .catalog
         .call(move |c| {
             let mut stmt = c.prepare(
-                "SELECT id, org, kind, title, scheduled_at, recording FROM meetings WHERE ?1 IS NULL OR org = ?1 ORDER BY scheduled_at DESC",
+                "SELECT id, org, kind, title, scheduled_at, recording, language FROM meetings WHERE ?1 IS NULL OR org = ?1 ORDER BY scheduled_at DESC",
             )?;
             let rows = stmt.query_map([f.org.map(|o| o.to_string())], meeting_row)?;
             rows.map(|r| to_meeting(r?)).collect::<Result<Vec<_>, ApiError>>()
@@ -196,7 +223,7 @@ pub async fn get_meeting(State(app): State<Arc<App>>, who: Principal, Path(id): 
         .vault
         .catalog
         .call(move |c| {
-            c.query_row("SELECT id, org, kind, title, scheduled_at, recording FROM meetings WHERE id = ?1", [id.to_string()], meeting_row)
+            c.query_row("SELECT id, org, kind, title, scheduled_at, recording, language FROM meetings WHERE id = ?1", [id.to_string()], meeting_row)
                 .optional()
                 .map_err(ApiError::from)
         })

@@ -64,7 +64,7 @@ pub async fn get_recording(State(app): State<Arc<App>>, who: Principal, Path(rec
 pub async fn seal(State(app): State<Arc<App>>, who: Principal, Path(rec): Path<String>) -> Result<Json<archive::manifest::Manifest>, ApiError> {
     who.require(&[Role::Admin, Role::Recorder])?;
     let rec: RecordingId = rec.parse()?;
-    let manifest = app.vault.seal(&who.actor(), rec).await?;
+    let manifest = crate::jobs::seal_recording(&app, &who.actor(), rec).await?;
     let app2 = app.clone();
     tokio::spawn(async move {
         if let Err(e) = verify_and_record(&app2, rec).await {

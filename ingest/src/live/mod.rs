@@ -612,7 +612,7 @@ async fn seal_finished(app: &Arc<App>) -> anyhow::Result<()> {
                 continue;
             }
         }
-        let manifest = app.vault.seal(&archive::ledger::actor_system(), rec).await?;
+        let manifest = crate::jobs::seal_recording(app, &archive::ledger::actor_system(), rec).await?;
         tracing::info!(recording = %rec, streams = manifest.streams.len(), "live recording sealed: every stream ended and the grace period passed");
     }
     Ok(())

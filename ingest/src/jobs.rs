@@ -1,0 +1,171 @@
+//! The durable job queue in the catalog (`jobs`): background work that must
+//! happen once per recording, whatever crashes in between.
+//!
+//! Invariants:
+//! - a sealed recording always has its transcription job: [`seal_recording`]
+//!   queues it in the seal's own transaction, and [`settle`] at start queues one
+//!   for any sealed recording that lacks it (recordings sealed before this
+//!   version);
+//! - a job is `running` only while a worker of this process holds it: at start,
+//!   `running` jobs were cut by a crash or shutdown and go back to `queued`,
+//!   without counting an attempt;
+//! - `done` is set in the same transaction as the result's ledger entry, so a job
+//!   is never done without its result, nor its result recorded twice.
+
+use archive::id::RecordingId;
+use archive::manifest::Manifest;
+use archive::vault::VaultError;
+use rusqlite::{params, OptionalExtension};
+use serde::Serialize;
+
+pub const TRANSCRIBE: &str = "transcribe";
+
+/// A job a worker has claimed.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: i64,
+    pub recording: RecordingId,
+    /// Attempts before this one.
+    pub attempts: u32,
+}
+
+/// A job as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobView {
+    pub id: i64,
+    pub kind: String,
+    pub recording: String,
+    pub state: String,
+    pub attempts: u32,
+    /// Not run again before this time (a retry's backoff).
+    pub not_before: String,
+    pub error: Option<String>,
+    /// Audio transcribed so far, of `total_ms`.
+    pub progress_ms: u64,
+    pub total_ms: Option<u64>,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+/// Queues a recording's transcription (once; queuing again is a no-op).
+pub fn enqueue_transcription(tx: &rusqlite::Transaction<'_>, rec: RecordingId, now: &str) -> Result<(), VaultError> {
+    tx.execute(
+        "INSERT OR IGNORE INTO jobs (kind, recording, state, not_before, created_at) VALUES (?1, ?2, 'queued', ?3, ?3)",
+        params![TRANSCRIBE, rec.to_string(), now],
+    )?;
+    Ok(())
+}
+
+/// Seals a recording and queues its transcription, in one transaction: the one
+/// way the service seals.
+pub async fn seal_recording(app: &crate::App, actor: &str, rec: RecordingId) -> Result<Manifest, VaultError> {
+    let now = app.vault.now();
+    let manifest = app.vault.seal_with(actor, rec, move |tx| enqueue_transcription(tx, rec, &now)).await?;
+    app.transcription.wake();
+    Ok(manifest)
+}
+
+/// At start: jobs cut while running go back to the queue, and sealed recordings
+/// without a transcription job get one. Returns (requeued, queued).
+pub fn settle(c: &mut rusqlite::Connection, now: &str) -> Result<(usize, usize), VaultError> {
+    let tx = c.transaction()?;
+    let requeued = tx.execute("UPDATE jobs SET state = 'queued', started_at = NULL WHERE state = 'running'", [])?;
+    let queued = tx.execute(
+        "INSERT INTO jobs (kind, recording, state, not_before, created_at)
+         SELECT ?1, r.id, 'queued', ?2, ?2 FROM recordings r
+         WHERE r.state = 'sealed'
+           AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.kind = ?1 AND j.recording = r.id)
+           AND NOT EXISTS (SELECT 1 FROM transcripts t WHERE t.recording = r.id AND t.state = 'stored')",
+        params![TRANSCRIBE, now],
+    )?;
+    tx.commit()?;
+    Ok((requeued, queued))
+}
+
+/// Takes the next queued job that is due, oldest first, and marks it running.
+pub fn claim(c: &rusqlite::Connection, now: &str) -> Result<Option<Job>, VaultError> {
+    let row: Option<(i64, String, u32)> = c
+        .query_row(
+            "UPDATE jobs SET state = 'running', started_at = ?1, error = NULL
+             WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND not_before <= ?1 ORDER BY not_before, id LIMIT 1)
+             RETURNING id, recording, attempts",
+            [now],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    row.map(|(id, rec, attempts)| {
+        let recording = rec.parse().map_err(|_| VaultError::Conflict(format!("job {id} names a malformed recording id")))?;
+        Ok(Job { id, recording, attempts })
+    })
+    .transpose()
+}
+
+pub fn set_progress(c: &rusqlite::Connection, id: i64, progress_ms: u64, total_ms: Option<u64>) -> Result<(), VaultError> {
+    c.execute("UPDATE jobs SET progress_ms = ?2, total_ms = COALESCE(?3, total_ms) WHERE id = ?1", params![id, progress_ms, total_ms])?;
+    Ok(())
+}
+
+/// Marks a job done; runs inside the transaction that records its result.
+pub fn mark_done(tx: &rusqlite::Transaction<'_>, id: i64, now: &str) -> Result<(), VaultError> {
+    tx.execute("UPDATE jobs SET state = 'done', finished_at = ?2, error = NULL WHERE id = ?1", params![id, now])?;
+    Ok(())
+}
+
+/// After a failed attempt: queued again after `not_before`, or `failed` for good.
+pub fn failed_attempt(c: &rusqlite::Connection, id: i64, error: &str, retry_at: Option<&str>, now: &str) -> Result<(), VaultError> {
+    match retry_at {
+        Some(at) => c.execute(
+            "UPDATE jobs SET state = 'queued', attempts = attempts + 1, error = ?2, not_before = ?3, started_at = NULL WHERE id = ?1",
+            params![id, error, at],
+        )?,
+        None => c.execute(
+            "UPDATE jobs SET state = 'failed', attempts = attempts + 1, error = ?2, finished_at = ?3 WHERE id = ?1",
+            params![id, error, now],
+        )?,
+    };
+    Ok(())
+}
+
+/// A job stopped by shutdown (or waiting for the store): back to the queue, no
+/// attempt counted.
+pub fn put_back(c: &rusqlite::Connection, id: i64, error: Option<&str>, not_before: &str) -> Result<(), VaultError> {
+    c.execute(
+        "UPDATE jobs SET state = 'queued', started_at = NULL, error = ?2, not_before = ?3 WHERE id = ?1",
+        params![id, error, not_before],
+    )?;
+    Ok(())
+}
+
+/// Jobs for the API: unfinished first, then the most recent.
+pub fn list(c: &rusqlite::Connection, state: Option<&str>, limit: u32) -> Result<Vec<JobView>, VaultError> {
+    let mut stmt = c.prepare(
+        "SELECT id, kind, recording, state, attempts, not_before, error, progress_ms, total_ms, created_at, started_at, finished_at
+         FROM jobs WHERE ?1 IS NULL OR state = ?1
+         ORDER BY CASE state WHEN 'running' THEN 0 WHEN 'queued' THEN 1 WHEN 'failed' THEN 2 ELSE 3 END, id DESC LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![state, limit], |r| {
+        Ok(JobView {
+            id: r.get(0)?,
+            kind: r.get(1)?,
+            recording: r.get(2)?,
+            state: r.get(3)?,
+            attempts: r.get(4)?,
+            not_before: r.get(5)?,
+            error: r.get(6)?,
+            progress_ms: r.get(7)?,
+            total_ms: r.get(8)?,
+            created_at: r.get(9)?,
+            started_at: r.get(10)?,
+            finished_at: r.get(11)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// How many jobs are in each state.
+pub fn counts(c: &rusqlite::Connection) -> Result<std::collections::BTreeMap<String, u64>, VaultError> {
+    let mut stmt = c.prepare("SELECT state, COUNT(*) FROM jobs GROUP BY state")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

@@ -1,0 +1,441 @@
+//! Transcription workers: every sealed recording's streams, decrypted in memory,
+//! decoded and run through Whisper, merged into one transcript and sealed.
+//!
+//! - The model is loaded once (and hashed, so the transcript can name it) and
+//!   shared by `transcribe.concurrency` workers, each with its own Whisper state
+//!   on a blocking thread.
+//! - With no model configured the service runs as before: jobs are queued and
+//!   wait, one warning is logged at start, and `GET /api/v1/jobs` says why.
+//! - A job that fails is retried with doubling backoff up to
+//!   `transcribe.max_attempts`, then shown as failed with its reason. A store
+//!   outage or a shutdown puts the job back without counting an attempt.
+//! - Logs carry ids, durations and counts, never text.
+
+use crate::app::App;
+use crate::config::TranscribeConfig;
+use crate::jobs::{self, Job};
+use crate::transcript::{ModelRef, StreamPart, StreamResult, Transcript, FORMAT};
+use archive::id::{RecordingId, StreamId};
+use archive::ledger::actor_system;
+use archive::reader::StreamReader;
+use archive::vault::VaultError;
+use media::transcribe::{Model, Options};
+use media::MediaError;
+use serde::Serialize;
+use serde_json::json;
+use std::io::{Read, Seek, SeekFrom};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// Where the model stands, as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ModelState {
+    /// `transcribe.model` is not set: jobs wait.
+    NotConfigured,
+    Loading { name: String },
+    Ready { name: String, sha256: String, load_ms: u64 },
+    /// The file is missing or not a model whisper.cpp can load: jobs wait.
+    Failed { error: String },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub model: ModelState,
+    pub language: String,
+    pub threads: u32,
+    pub concurrency: usize,
+    /// Wall time over audio time of the last job (lower is faster).
+    pub last_real_time_factor: Option<f64>,
+}
+
+/// A model loaded and hashed.
+struct Loaded {
+    model: Model,
+    name: String,
+    sha256: String,
+}
+
+pub struct Transcription {
+    config: TranscribeConfig,
+    state: Mutex<ModelState>,
+    wake: tokio::sync::Notify,
+    stop: CancellationToken,
+    last_rtf: Mutex<Option<f64>>,
+}
+
+/// Why a job did not finish.
+enum JobError {
+    /// Shutdown: back to the queue as it was.
+    Stopped,
+    /// The store could not be reached: back to the queue, no attempt counted.
+    Store(String),
+    /// Counted as a failed attempt.
+    Failed(String),
+}
+
+impl From<VaultError> for JobError {
+    fn from(e: VaultError) -> Self {
+        match e {
+            VaultError::Store(e) => JobError::Store(e.to_string()),
+            e => JobError::Failed(e.to_string()),
+        }
+    }
+}
+
+impl Transcription {
+    pub fn new(config: &TranscribeConfig) -> Self {
+        let state = match &config.model {
+            None => ModelState::NotConfigured,
+            Some(p) => ModelState::Loading { name: file_name(p) },
+        };
+        Transcription {
+            config: config.clone(),
+            state: Mutex::new(state),
+            wake: tokio::sync::Notify::new(),
+            stop: CancellationToken::new(),
+            last_rtf: Mutex::new(None),
+        }
+    }
+
+    pub fn status(&self) -> Status {
+        Status {
+            model: lock(&self.state).clone(),
+            language: self.config.language.clone(),
+            threads: self.config.threads,
+            concurrency: self.config.concurrency,
+            last_real_time_factor: *lock(&self.last_rtf),
+        }
+    }
+
+    /// A job was queued: let an idle worker look now.
+    pub fn wake(&self) {
+        self.wake.notify_waiters();
+    }
+
+    /// Shutdown: running jobs stop at their next block of audio and go back to
+    /// the queue.
+    pub fn stop(&self) {
+        self.stop.cancel();
+    }
+
+    fn options(&self, language: String) -> Options {
+        Options { language, threads: self.config.threads, blocklist: self.config.blocklist.clone(), gate_db: self.config.gate_db }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn file_name(p: &std::path::Path) -> String {
+    p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| p.display().to_string())
+}
+
+/// Loads the model and starts the workers; returns at once when no model is set.
+pub async fn run(app: Arc<App>) {
+    let t = &app.transcription;
+    let Some(path) = t.config.model.clone() else {
+        tracing::warn!("no Whisper model configured (transcribe.model): recordings are stored and their transcription jobs wait");
+        return;
+    };
+    let started = Instant::now();
+    let load = tokio::task::spawn_blocking(move || -> Result<Loaded, String> {
+        let sha256 = archive::sha256_file(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let model = Model::load(&path).map_err(|e| e.to_string())?;
+        Ok(Loaded { model, name: file_name(&path), sha256 })
+    })
+    .await
+    .unwrap_or_else(|e| Err(e.to_string()));
+    let loaded = match load {
+        Ok(l) => Arc::new(l),
+        Err(error) => {
+            tracing::error!(%error, "the Whisper model did not load; transcription jobs wait");
+            *lock(&t.state) = ModelState::Failed { error };
+            return;
+        }
+    };
+    let load_ms = started.elapsed().as_millis() as u64;
+    tracing::info!(model = %loaded.name, sha256 = %loaded.sha256, load_ms, multilingual = loaded.model.is_multilingual(), "Whisper model loaded");
+    *lock(&t.state) = ModelState::Ready { name: loaded.name.clone(), sha256: loaded.sha256.clone(), load_ms };
+    for _ in 0..t.config.concurrency {
+        tokio::spawn(worker(app.clone(), loaded.clone()));
+    }
+}
+
+async fn worker(app: Arc<App>, model: Arc<Loaded>) {
+    let t = &app.transcription;
+    while !t.stop.is_cancelled() {
+        let now = app.vault.now();
+        let job = match app.vault.catalog.call(move |c| jobs::claim(c, &now)).await {
+            Ok(j) => j,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the job queue");
+                None
+            }
+        };
+        match job {
+            Some(job) => run_job(&app, &model, job).await,
+            None => {
+                let notified = t.wake.notified();
+                tokio::select! {
+                    _ = notified => {}
+                    _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                    _ = t.stop.cancelled() => {}
+                }
+            }
+        }
+    }
+}
+
+async fn run_job(app: &App, model: &Arc<Loaded>, job: Job) {
+    let (id, rec) = (job.id, job.recording);
+    let started = Instant::now();
+    tracing::info!(job = id, recording = %rec, attempt = job.attempts + 1, "transcription started");
+    let outcome = transcribe_recording(app, model, &job).await;
+    let cfg = &app.transcription.config;
+    let now = app.vault.now();
+    let later = |secs: u64| archive::clock::format_ts(time::OffsetDateTime::now_utc() + time::Duration::seconds(secs as i64));
+    let update = match outcome {
+        Ok(audio_ms) => {
+            let secs = started.elapsed().as_secs_f64();
+            let rtf = (audio_ms > 0).then(|| secs * 1000.0 / audio_ms as f64);
+            *lock(&app.transcription.last_rtf) = rtf.or(*lock(&app.transcription.last_rtf));
+            tracing::info!(job = id, recording = %rec, audio_ms, wall_ms = (secs * 1000.0) as u64, real_time_factor = rtf.unwrap_or(0.0), "transcription stored");
+            return;
+        }
+        Err(JobError::Stopped) => {
+            tracing::info!(job = id, recording = %rec, "transcription stopped by shutdown; it runs again at next start");
+            app.vault.catalog.call(move |c| jobs::put_back(c, id, None, &now)).await
+        }
+        Err(JobError::Store(error)) => {
+            tracing::warn!(job = id, recording = %rec, %error, "transcription waits for the store");
+            let at = later(cfg.retry_secs);
+            app.vault.catalog.call(move |c| jobs::put_back(c, id, Some(&error), &at)).await
+        }
+        Err(JobError::Failed(error)) if job.attempts + 1 < cfg.max_attempts => {
+            let wait = cfg.retry_secs.saturating_mul(1 << job.attempts.min(16));
+            tracing::warn!(job = id, recording = %rec, %error, retry_in_secs = wait, "transcription failed; it will be retried");
+            let at = later(wait);
+            app.vault.catalog.call(move |c| jobs::failed_attempt(c, id, &error, Some(&at), &now)).await
+        }
+        Err(JobError::Failed(error)) => {
+            tracing::error!(job = id, recording = %rec, %error, attempts = job.attempts + 1, "transcription failed for good");
+            app.vault.catalog.call(move |c| jobs::failed_attempt(c, id, &error, None, &now)).await
+        }
+    };
+    if let Err(e) = update {
+        tracing::error!(job = id, error = %e, "cannot update the job queue");
+    }
+}
+
+/// What the catalog says about a recording, for its transcript.
+struct Context {
+    meeting: String,
+    org: String,
+    language: String,
+    /// (stream, label, opened_at)
+    streams: Vec<(StreamId, String, String)>,
+}
+
+async fn context(app: &App, rec: RecordingId, default_language: String) -> Result<Context, VaultError> {
+    app.vault
+        .catalog
+        .call(move |c| {
+            let (meeting, org, meeting_lang): (String, String, Option<String>) = c.query_row(
+                "SELECT r.meeting, r.org, m.language FROM recordings r LEFT JOIN meetings m ON m.id = r.meeting WHERE r.id = ?1",
+                [rec.to_string()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?;
+            // The nearest org up the tree that sets a language.
+            let org_lang: Option<String> = rusqlite::OptionalExtension::optional(c.query_row(
+                "WITH RECURSIVE up(id, parent, language, depth) AS (
+                     SELECT id, parent, language, 0 FROM orgs WHERE id = ?1
+                     UNION ALL SELECT o.id, o.parent, o.language, up.depth + 1 FROM orgs o JOIN up ON o.id = up.parent)
+                 SELECT language FROM up WHERE language IS NOT NULL ORDER BY depth LIMIT 1",
+                [&org],
+                |r| r.get(0),
+            ))?;
+            let mut stmt = c.prepare(
+                "SELECT s.id, s.kind, s.opened_at, e.name, u.filename FROM streams s
+                 LEFT JOIN endpoints e ON e.id = s.endpoint LEFT JOIN uploads u ON u.stream = s.id
+                 WHERE s.recording = ?1 ORDER BY s.opened_at, s.id",
+            )?;
+            let rows = stmt.query_map([rec.to_string()], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, Option<String>>(3)?, r.get::<_, Option<String>>(4)?))
+            })?;
+            let mut streams = Vec::new();
+            for row in rows {
+                let (id, kind, opened_at, endpoint, filename) = row?;
+                let id: StreamId = id.parse().map_err(|_| VaultError::Conflict(format!("catalog: malformed stream id {id}")))?;
+                streams.push((id, endpoint.or(filename).unwrap_or(kind), opened_at));
+            }
+            let language = meeting_lang.or(org_lang).unwrap_or(default_language);
+            Ok::<_, VaultError>(Context { meeting, org, language, streams })
+        })
+        .await
+}
+
+/// Transcribes and stores one recording's transcript; returns the audio length.
+async fn transcribe_recording(app: &App, model: &Arc<Loaded>, job: &Job) -> Result<u64, JobError> {
+    let (id, rec) = (job.id, job.recording);
+    let now = app.vault.now();
+    // A crash after the put and before its entry: record what is in the store.
+    let adopted = app
+        .vault
+        .adopt_transcript(&actor_system(), rec, meta_of_stored, move |tx| jobs::mark_done(tx, id, &now))
+        .await?;
+    if adopted.is_some() {
+        tracing::info!(job = id, recording = %rec, "recorded the transcript a crash had left unrecorded");
+        return Ok(0);
+    }
+    let ctx = context(app, rec, app.transcription.config.language.clone()).await?;
+    let mut infos = Vec::new();
+    for (stream, ..) in &ctx.streams {
+        infos.push(app.vault.stream(*stream).await?);
+    }
+    let total: u64 = infos.iter().filter_map(|i| i.manifest.media.as_ref()?.get("duration_ms")?.as_u64()).sum();
+    app.vault.catalog.call(move |c| jobs::set_progress(c, id, 0, (total > 0).then_some(total))).await?;
+    let opts = app.transcription.options(ctx.language.clone());
+    let mut results = Vec::new();
+    let mut done = 0;
+    for (info, (stream, label, opened_at)) in infos.into_iter().zip(&ctx.streams) {
+        let r = transcribe_stream(app, model, &opts, job, info, (done, total)).await?;
+        let started = archive::clock::parse_ts(opened_at).map_err(|_| JobError::Failed(format!("catalog: stream {stream} has a malformed opened_at")))?;
+        let mut part = StreamPart { stream: stream.to_string(), label: label.clone(), started_at: opened_at.clone(), audio_ms: 0, speech_ms: 0, dropped_silent: 0, note: None };
+        let segments = match r {
+            Ok(t) => {
+                (part.audio_ms, part.speech_ms, part.dropped_silent) = (t.audio_ms, t.speech_ms, t.dropped_silent);
+                t.segments
+            }
+            Err(note) => {
+                part.note = Some(note);
+                Vec::new()
+            }
+        };
+        done += part.audio_ms;
+        results.push(StreamResult { part, started, segments });
+    }
+    let head = Transcript {
+        format: FORMAT.into(),
+        recording: rec.to_string(),
+        meeting: ctx.meeting,
+        org: ctx.org,
+        language: ctx.language,
+        machine_generated: true,
+        model: ModelRef { name: model.name.clone(), sha256: model.sha256.clone() },
+        created_at: app.vault.now(),
+        streams: Vec::new(),
+        segments: Vec::new(),
+    };
+    let doc = Transcript::merge(head, results);
+    let meta = meta_of(&doc);
+    let bytes = serde_json::to_vec(&doc).map_err(|e| JobError::Failed(e.to_string()))?;
+    let now = app.vault.now();
+    app.vault.store_transcript(&actor_system(), rec, bytes, meta, move |tx| jobs::mark_done(tx, id, &now)).await?;
+    Ok(done)
+}
+
+/// What `transcript.stored` says besides hashes: the model, the language, and
+/// that the text is machine-generated. Never the text.
+fn meta_of(doc: &Transcript) -> serde_json::Value {
+    json!({
+        "model": doc.model.name, "model_sha256": doc.model.sha256, "language": doc.language,
+        "segments": doc.segments.len(), "flagged": doc.segments.iter().filter(|l| l.flagged()).count(),
+        "machine_generated": true,
+    })
+}
+
+fn meta_of_stored(plain: &[u8]) -> serde_json::Value {
+    serde_json::from_slice::<Transcript>(plain).map(|d| meta_of(&d)).unwrap_or_else(|_| json!({}))
+}
+
+/// One stream: `Ok(Err(note))` when it has nothing to transcribe (no audio
+/// track, empty), which is not a failure of the job.
+async fn transcribe_stream(
+    app: &App,
+    model: &Arc<Loaded>,
+    opts: &Options,
+    job: &Job,
+    info: archive::vault::StreamInfo,
+    (before, total): (u64, u64),
+) -> Result<Result<media::transcribe::Transcription, String>, JobError> {
+    if info.manifest.length == 0 {
+        return Ok(Err("empty stream".into()));
+    }
+    let key = Arc::new(app.vault.stream_key(&info)?);
+    let reader = StreamReader::new(app.vault.store.clone(), key, info.manifest.layout(), info.rec, info.manifest.id);
+    let failure: Arc<Mutex<Option<String>>> = Default::default();
+    let input = Watched { inner: reader.blocking(tokio::runtime::Handle::current()), failure: failure.clone() };
+    let progress = Arc::new(AtomicU64::new(0));
+    let (p, stop, opts) = (progress.clone(), app.transcription.stop.clone(), opts.clone());
+    let loaded = model.clone();
+    let mut task = tokio::task::spawn_blocking(move || {
+        media::transcribe::transcribe(&loaded.model, &opts, input, &mut |ms| {
+            p.store(ms, Ordering::Relaxed);
+            if stop.is_cancelled() {
+                return Err(MediaError::Stopped("shutdown".into()));
+            }
+            Ok(())
+        })
+    });
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    let mut logged = Instant::now();
+    let result = loop {
+        tokio::select! {
+            r = &mut task => break r.map_err(|e| JobError::Failed(format!("transcription thread: {e}")))?,
+            _ = tick.tick() => {
+                let at = before + progress.load(Ordering::Relaxed);
+                let id = job.id;
+                let _ = app.vault.catalog.call(move |c| jobs::set_progress(c, id, at, None)).await;
+                if logged.elapsed() >= Duration::from_secs(30) {
+                    logged = Instant::now();
+                    tracing::info!(job = id, recording = %job.recording, done_ms = at, total_ms = total, "transcribing");
+                }
+            }
+        }
+    };
+    // A read that failed looks like the end of the stream to FFmpeg: never take a
+    // store outage for a short recording.
+    if let Some(error) = lock(&failure).take() {
+        return Err(JobError::Store(error));
+    }
+    match result {
+        Ok(t) => Ok(Ok(t)),
+        Err(MediaError::Stopped(_)) => Err(JobError::Stopped),
+        Err(MediaError::NotMedia(why)) => Ok(Err(why)),
+        Err(e) => Err(JobError::Failed(format!("stream {}: {e}", info.manifest.id))),
+    }
+}
+
+/// A reader that remembers its first error, which FFmpeg would otherwise turn
+/// into a quiet end of input.
+struct Watched<R> {
+    inner: R,
+    failure: Arc<Mutex<Option<String>>>,
+}
+
+impl<R> Watched<R> {
+    fn note<T>(&self, r: std::io::Result<T>) -> std::io::Result<T> {
+        if let Err(e) = &r {
+            lock(&self.failure).get_or_insert_with(|| e.to_string());
+        }
+        r
+    }
+}
+
+impl<R: Read> Read for Watched<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let r = self.inner.read(buf);
+        self.note(r)
+    }
+}
+
+impl<R: Seek> Seek for Watched<R> {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        let r = self.inner.seek(to);
+        self.note(r)
+    }
+}
