@@ -202,7 +202,9 @@ async fn run_job(app: &App, model: &Arc<Loaded>, job: Job) {
         Ok(audio_ms) => {
             let secs = started.elapsed().as_secs_f64();
             let rtf = (audio_ms > 0).then(|| secs * 1000.0 / audio_ms as f64);
-            *lock(&app.transcription.last_rtf) = rtf.or(*lock(&app.transcription.last_rtf));
+            if rtf.is_some() {
+                *lock(&app.transcription.last_rtf) = rtf;
+            }
             tracing::info!(job = id, recording = %rec, audio_ms, wall_ms = (secs * 1000.0) as u64, real_time_factor = rtf.unwrap_or(0.0), "transcription stored");
             return;
         }

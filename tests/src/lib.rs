@@ -6,6 +6,8 @@
 //! - [`server`]: a `niem serve` child process on its own data dir, and an API client;
 //! - [`stores`]: raw access to a store behind the service's back, to tamper with it;
 //! - [`live`]: `ffmpeg` senders over RTMP and HTTP push, and decoding checks;
+//! - [`speech`]: known sentences at known offsets (espeak-ng, sox), the Whisper
+//!   model, word error rate;
 //! - [`wav`]: test media made in memory.
 //!
 //! Binaries are found next to the test executable (`target/<profile>/`); the README
@@ -14,6 +16,7 @@
 pub mod seaweed;
 pub mod live;
 pub mod server;
+pub mod speech;
 pub mod stores;
 pub mod wav;
 

@@ -40,6 +40,23 @@ impl Sender {
         Self::spawn(freq, secs, &["-f", format, "-method", "PUT", &format!("{}/api/v1/live/{key}", server.url)])
     }
 
+    /// Publishes an audio file (in real time) with a test picture over RTMP, as a
+    /// bridge point's encoder would.
+    pub fn rtmp_speech(server: &Server, key: &str, audio: &std::path::Path, secs: f64) -> Sender {
+        let child = Command::new("ffmpeg")
+            .args(["-hide_banner", "-v", "error", "-re", "-i"])
+            .arg(audio)
+            .args(["-re", "-f", "lavfi", "-i", &format!("testsrc=size=320x240:rate=15:duration={secs}")])
+            .args(["-c:v", "libx264", "-preset", "superfast", "-bf", "2", "-g", "30", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k", "-shortest"])
+            .args(["-f", "flv", &format!("{}/{key}", server.rtmp)])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("ffmpeg CLI (installed by scripts/setup.sh)");
+        Sender { child, freq: 0, secs }
+    }
+
     fn spawn(freq: u32, secs: f64, out: &[&str]) -> Sender {
         let child = Command::new("ffmpeg")
             .args(ffmpeg_args(freq, secs))
