@@ -169,3 +169,70 @@ pub fn counts(c: &rusqlite::Connection) -> Result<std::collections::BTreeMap<Str
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalog() -> (tempfile::TempDir, rusqlite::Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let cat = archive::catalog::Catalog::open(&dir.path().join("c.db")).unwrap();
+        cat.migrate("ingest", crate::schema::MIGRATIONS).unwrap();
+        drop(cat);
+        let conn = rusqlite::Connection::open(dir.path().join("c.db")).unwrap();
+        (dir, conn)
+    }
+
+    fn recording(c: &rusqlite::Connection, state: &str) -> RecordingId {
+        let rec = RecordingId::new();
+        c.execute(
+            "INSERT INTO recordings (id, meeting, org, state, started_at) VALUES (?1, 'm', 'o', ?2, '2026-11-22T00:00:00.000Z')",
+            params![rec.to_string(), state],
+        )
+        .unwrap();
+        rec
+    }
+
+    const T0: &str = "2026-11-22T08:00:00.000Z";
+    const T1: &str = "2026-11-22T08:00:30.000Z";
+
+    #[test]
+    fn a_job_is_retried_after_its_backoff_then_given_up_with_its_reason() {
+        let (_d, mut c) = catalog();
+        let rec = recording(&c, "sealed");
+        let tx = c.transaction().unwrap();
+        enqueue_transcription(&tx, rec, T0).unwrap();
+        enqueue_transcription(&tx, rec, T0).unwrap();
+        tx.commit().unwrap();
+        assert_eq!(counts(&c).unwrap().get("queued"), Some(&1), "queued once");
+        let job = claim(&c, T0).unwrap().unwrap();
+        assert_eq!((job.recording, job.attempts), (rec, 0));
+        assert!(claim(&c, T0).unwrap().is_none(), "a running job is not claimed twice");
+        failed_attempt(&c, job.id, "decoder broke", Some(T1), T0).unwrap();
+        assert!(claim(&c, T0).unwrap().is_none(), "not before its backoff");
+        let again = claim(&c, T1).unwrap().unwrap();
+        assert_eq!(again.attempts, 1);
+        failed_attempt(&c, again.id, "decoder broke again", None, T1).unwrap();
+        let view = &list(&c, Some("failed"), 10).unwrap()[0];
+        assert_eq!((view.attempts, view.error.as_deref()), (2, Some("decoder broke again")));
+        assert!(claim(&c, "2030-01-01T00:00:00.000Z").unwrap().is_none(), "failed is final");
+    }
+
+    #[test]
+    fn settling_requeues_cut_jobs_and_queues_sealed_recordings_without_one() {
+        let (_d, mut c) = catalog();
+        let cut = recording(&c, "sealed");
+        let tx = c.transaction().unwrap();
+        enqueue_transcription(&tx, cut, T0).unwrap();
+        tx.commit().unwrap();
+        let job = claim(&c, T0).unwrap().unwrap();
+        let older = recording(&c, "sealed");
+        let _open = recording(&c, "open");
+        assert_eq!(settle(&mut c, T1).unwrap(), (1, 1));
+        let jobs = list(&c, Some("queued"), 10).unwrap();
+        assert_eq!(jobs.len(), 2);
+        assert!(jobs.iter().any(|j| j.id == job.id && j.attempts == 0), "a crash is not an attempt");
+        assert!(jobs.iter().any(|j| j.recording == older.to_string()));
+        assert_eq!(settle(&mut c, T1).unwrap(), (0, 0), "settling twice changes nothing");
+    }
+}

@@ -237,9 +237,14 @@ fn transcribe_file(file: &std::path::Path, t: &config::TranscribeConfig, format:
     let bar = indicatif::ProgressBar::new(total.max(1));
     bar.set_style(indicatif::ProgressStyle::with_template("{bar:40} {percent}% of {msg}, {elapsed} elapsed, {eta} left").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
     bar.set_message(format!("{} s", total / 1000));
-    let result = media::transcribe::transcribe(&model, &opts, open()?, &mut |ms| {
-        bar.set_position(ms);
-        Ok(())
+    let watch = media::transcribe::Watch::default();
+    let result = std::thread::scope(|scope| {
+        let work = scope.spawn(|| media::transcribe::transcribe(&model, &opts, open()?, &watch).map_err(anyhow::Error::from));
+        while !work.is_finished() {
+            bar.set_position(watch.done_ms());
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        work.join().map_err(|_| anyhow::anyhow!("the transcription thread panicked"))?
     })?;
     bar.finish_and_clear();
     let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();

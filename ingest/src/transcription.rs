@@ -24,7 +24,6 @@ use media::MediaError;
 use serde::Serialize;
 use serde_json::json;
 use std::io::{Read, Seek, SeekFrom};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -371,25 +370,17 @@ async fn transcribe_stream(
     let reader = StreamReader::new(app.vault.store.clone(), key, info.manifest.layout(), info.rec, info.manifest.id);
     let failure: Arc<Mutex<Option<String>>> = Default::default();
     let input = Watched { inner: reader.blocking(tokio::runtime::Handle::current()), failure: failure.clone() };
-    let progress = Arc::new(AtomicU64::new(0));
-    let (p, stop, opts) = (progress.clone(), app.transcription.stop.clone(), opts.clone());
-    let loaded = model.clone();
-    let mut task = tokio::task::spawn_blocking(move || {
-        media::transcribe::transcribe(&loaded.model, &opts, input, &mut |ms| {
-            p.store(ms, Ordering::Relaxed);
-            if stop.is_cancelled() {
-                return Err(MediaError::Stopped("shutdown".into()));
-            }
-            Ok(())
-        })
-    });
+    let watch = media::transcribe::Watch::default();
+    let (w, opts, loaded) = (watch.clone(), opts.clone(), model.clone());
+    let mut task = tokio::task::spawn_blocking(move || media::transcribe::transcribe(&loaded.model, &opts, input, &w));
     let mut tick = tokio::time::interval(Duration::from_secs(2));
     let mut logged = Instant::now();
     let result = loop {
         tokio::select! {
             r = &mut task => break r.map_err(|e| JobError::Failed(format!("transcription thread: {e}")))?,
+            _ = app.transcription.stop.cancelled(), if !watch.stopped() => watch.stop(),
             _ = tick.tick() => {
-                let at = before + progress.load(Ordering::Relaxed);
+                let at = before + watch.done_ms();
                 let id = job.id;
                 let _ = app.vault.catalog.call(move |c| jobs::set_progress(c, id, at, None)).await;
                 if logged.elapsed() >= Duration::from_secs(30) {

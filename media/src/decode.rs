@@ -90,7 +90,7 @@ fn media_origin(ictx: &ffmpeg::format::context::Input, tb: ffmpeg::Rational) -> 
         return 0;
     }
     // SAFETY: av_rescale_q is a pure function.
-    unsafe { ffi::av_rescale_q(start, ffi::AVRational { num: 1, den: ffi::AV_TIME_BASE as i32 }, tb.into()) }
+    unsafe { ffi::av_rescale_q(start, ffi::AVRational { num: 1, den: ffi::AV_TIME_BASE }, tb.into()) }
 }
 
 /// Places decoded frames on the output timeline and resamples them.

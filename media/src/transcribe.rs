@@ -7,9 +7,12 @@
 //! - **The language is always given.** Whisper's detection takes Vietnamese for
 //!   Thai; [`language_known`] checks a code before a job is queued with it.
 //! - **Windows, not the whole file.** Audio arrives in blocks from
-//!   [`crate::decode`]; a [`Windower`] keeps at most 40 s of it and cuts windows of
-//!   at most 30 s (Whisper's context) at pauses, so memory is flat for a meeting of
-//!   any length. Windows without speech are never shown to the model.
+//!   [`crate::decode`]; a [`Windower`] keeps at most 5 min 10 s of it (20 MB) and
+//!   cuts windows of at most 5 minutes at pauses, and at every silence of 5 s or
+//!   more, so memory is flat for a meeting of any length and silence is never shown
+//!   to the model. Inside a window whisper.cpp moves through 30-s passes exactly as
+//!   it does over a whole file; a window only costs one short pass at its end
+//!   (measured: 30-s windows cost two passes each, 1.4× the time).
 //! - **No text out of silence.** An energy gate ([`Gate`]) marks speech frames; a
 //!   segment whose span holds none is dropped, as is one Whisper itself scores as
 //!   silence (no-speech probability over 0.6 with mean log-probability under −1).
@@ -25,17 +28,19 @@ use crate::MediaError;
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Seek};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use unicode_normalization::UnicodeNormalization;
 use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState};
 
 /// Samples in one gate frame: 20 ms.
 const FRAME: usize = SAMPLE_RATE as usize / 50;
-/// Longest window: Whisper's 30-s context.
-const MAX_WINDOW: usize = 30 * SAMPLE_RATE as usize;
+/// Longest window: 5 minutes, 19 MB of samples.
+const MAX_WINDOW: usize = 300 * SAMPLE_RATE as usize;
 /// Audio looked at beyond a window before cutting it, so that a cut falls in a pause.
 const LOOKAHEAD: usize = 10 * SAMPLE_RATE as usize;
-/// A window never cuts before this, so that windows are not wastefully short.
-const MIN_CUT: usize = 10 * SAMPLE_RATE as usize;
+/// Silence this long (in frames) ends a window, and is skipped.
+const SKIP_FRAMES: usize = 5 * 50;
 /// whisper.cpp refuses input under 1 s; shorter windows are padded with silence.
 const MIN_INPUT: usize = SAMPLE_RATE as usize * 3 / 2;
 
@@ -150,19 +155,42 @@ pub struct Transcription {
     pub dropped_silent: u32,
 }
 
-/// Progress of one transcription: audio done, in milliseconds.
-pub type Progress<'a> = &'a mut dyn FnMut(u64) -> Result<(), MediaError>;
+/// Shared between a transcription and whoever watches it: how far it is (it
+/// writes), and whether it should stop (it reads, between blocks of audio and
+/// between Whisper's decoding steps).
+#[derive(Debug, Clone, Default)]
+pub struct Watch {
+    done_ms: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Watch {
+    /// Audio transcribed (or skipped as silence) so far, in milliseconds.
+    pub fn done_ms(&self) -> u64 {
+        self.done_ms.load(Ordering::Relaxed)
+    }
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+    pub fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+    fn check(&self) -> Result<(), MediaError> {
+        if self.stopped() {
+            return Err(MediaError::Stopped("asked to stop".into()));
+        }
+        Ok(())
+    }
+}
 
 /// Decodes `input` and transcribes its first audio track.
-pub fn transcribe<R: Read + Seek + Send + 'static>(model: &Model, opts: &Options, input: R, progress: Progress<'_>) -> Result<Transcription, MediaError> {
-    let mut t = Transcriber::new(model, opts)?;
+pub fn transcribe<R: Read + Seek + Send + 'static>(model: &Model, opts: &Options, input: R, watch: &Watch) -> Result<Transcription, MediaError> {
+    let mut t = Transcriber::new(model, opts, watch.clone())?;
     decode_audio(input, |block| {
-        t.push(block)?;
-        progress(t.done_ms())
+        watch.check()?;
+        t.push(block)
     })?;
-    let out = t.finish()?;
-    progress(out.audio_ms)?;
-    Ok(out)
+    t.finish()
 }
 
 /// Transcribes 16 kHz mono audio pushed to it in blocks of any size.
@@ -172,21 +200,16 @@ pub struct Transcriber<'m> {
     windows: Windower,
     guard: Guard,
     out: Transcription,
-    done: u64,
+    watch: Watch,
 }
 
 impl<'m> Transcriber<'m> {
-    pub fn new(model: &'m Model, opts: &'m Options) -> Result<Self, MediaError> {
+    pub fn new(model: &'m Model, opts: &'m Options, watch: Watch) -> Result<Self, MediaError> {
         if !language_known(&opts.language) {
             return Err(MediaError::Transcribe(format!("Whisper does not know the language {:?}", opts.language)));
         }
         let state = model.ctx.create_state().map_err(|e| MediaError::Transcribe(format!("cannot create a Whisper state: {e}")))?;
-        Ok(Transcriber { state, opts, windows: Windower::new(opts.gate_db), guard: Guard::new(&opts.blocklist), out: Transcription::default(), done: 0 })
-    }
-
-    /// Audio transcribed or skipped so far, in milliseconds.
-    pub fn done_ms(&self) -> u64 {
-        self.done * 1000 / SAMPLE_RATE as u64
+        Ok(Transcriber { state, opts, windows: Windower::new(opts.gate_db), guard: Guard::new(&opts.blocklist), out: Transcription::default(), watch })
     }
 
     pub fn push(&mut self, samples: &[f32]) -> Result<(), MediaError> {
@@ -202,22 +225,42 @@ impl<'m> Transcriber<'m> {
             self.run(w)?;
         }
         self.out.audio_ms = self.windows.total * 1000 / SAMPLE_RATE as u64;
+        self.watch.done_ms.store(self.out.audio_ms, Ordering::Relaxed);
         Ok(self.out)
     }
 
     fn run(&mut self, w: Window) -> Result<(), MediaError> {
-        self.done = w.start + w.samples.len() as u64;
+        let offset_ms = w.start * 1000 / SAMPLE_RATE as u64;
+        let end_ms = offset_ms + w.samples.len() as u64 * 1000 / SAMPLE_RATE as u64;
         if !w.speech.iter().any(|&s| s) {
+            self.watch.done_ms.store(end_ms, Ordering::Relaxed);
             return Ok(());
         }
         self.out.windows += 1;
         self.out.speech_ms += (w.speech.iter().filter(|&&s| s).count() * FRAME) as u64 * 1000 / SAMPLE_RATE as u64;
+        // Up to 300 ms past the last speech: whisper.cpp goes on to a second full
+        // pass over whatever remains after its last timestamp when that is over
+        // 1 s, and a pause at the end of a window would cost exactly that.
+        let last = w.speech.iter().rposition(|&s| s).map_or(0, |i| i + 1);
         let mut samples = w.samples;
+        samples.truncate((last * FRAME + SAMPLE_RATE as usize * 3 / 10).min(samples.len()));
         if samples.len() < MIN_INPUT {
             samples.resize(MIN_INPUT, 0.0);
         }
-        self.state.full(params(self.opts), &samples).map_err(|e| MediaError::Transcribe(format!("Whisper failed on the window at {} ms: {e}", w.start * 1000 / SAMPLE_RATE as u64)))?;
-        let offset_ms = w.start * 1000 / SAMPLE_RATE as u64;
+        let mut p = params(self.opts);
+        let (done, len_ms) = (self.watch.done_ms.clone(), samples.len() as u64 * 1000 / SAMPLE_RATE as u64);
+        p.set_progress_callback_safe(move |pct: i32| done.store(offset_ms + len_ms * pct.clamp(0, 100) as u64 / 100, Ordering::Relaxed));
+        // whisper-rs 0.16's `set_abort_callback_safe` calls its boxed closure through
+        // the wrong type (it aborted every encode here); the raw callback reads the flag.
+        // SAFETY: the flag is an AtomicBool inside `self.watch`, which outlives `full`.
+        unsafe {
+            p.set_abort_callback(Some(should_abort));
+            p.set_abort_callback_user_data(Arc::as_ptr(&self.watch.stop) as *mut std::ffi::c_void);
+        }
+        let r = self.state.full(p, &samples);
+        self.watch.check()?;
+        r.map_err(|e| MediaError::Transcribe(format!("Whisper failed on the window at {offset_ms} ms: {e}")))?;
+        self.watch.done_ms.store(end_ms, Ordering::Relaxed);
         let mut carry: Vec<u8> = Vec::new();
         for seg in self.state.as_iter() {
             let (t0, t1) = (seg.start_timestamp().max(0) as u64 * 10, seg.end_timestamp().max(0) as u64 * 10);
@@ -226,8 +269,10 @@ impl<'m> Transcriber<'m> {
             carry = split_incomplete_tail(&mut bytes);
             let text: String = String::from_utf8_lossy(&bytes).nfc().collect::<String>().trim().to_string();
             let (avg_logprob, no_speech_prob) = (mean_logprob(&seg), seg.no_speech_probability());
+            // Whisper's own rule for "this was silence".
+            let silent = no_speech_prob > 0.6 && avg_logprob < -1.0;
             let heard = snap_to_speech(&w.speech, t0, t1);
-            let Some((t0, t1)) = heard.filter(|_| !text.is_empty() && !(no_speech_prob > 0.6 && avg_logprob < -1.0)) else {
+            let Some((t0, t1)) = heard.filter(|_| !text.is_empty() && !silent) else {
                 self.out.dropped_silent += u32::from(!text.is_empty());
                 continue;
             };
@@ -252,6 +297,12 @@ fn params(opts: &Options) -> FullParams<'_, '_> {
         p.set_print_realtime(false);
         p.set_print_timestamps(false);
         p
+}
+
+/// whisper.cpp's abort check: the user data is the watch's stop flag.
+unsafe extern "C" fn should_abort(flag: *mut std::ffi::c_void) -> bool {
+    // SAFETY: set in `run` to an AtomicBool that outlives the call to `full`.
+    unsafe { (*(flag as *const AtomicBool)).load(Ordering::Relaxed) }
 }
 
 /// Splits off an incomplete UTF-8 sequence at the end of `bytes` (a character
@@ -316,11 +367,23 @@ pub struct Windower {
     start: u64,
     /// Samples pushed in all.
     pub total: u64,
+    /// Longest window, in samples.
+    max: usize,
+    /// The stream's noise floor so far, in dBFS.
+    floor: Option<f32>,
 }
 
 impl Windower {
     pub fn new(gate_db: f32) -> Self {
-        Windower { gate: Gate { margin_db: gate_db }, buf: Vec::new(), start: 0, total: 0 }
+        Self::with_max(gate_db, MAX_WINDOW)
+    }
+
+    /// Windows of at most `max` samples (tests use short ones).
+    pub fn with_max(gate_db: f32, max: usize) -> Self {
+        let max = max.max(SAMPLE_RATE as usize);
+        // Reserved once (pages are only touched as audio arrives): a growing Vec
+        // would copy itself at every doubling and leave the old copies to the allocator.
+        Windower { gate: Gate { margin_db: gate_db }, buf: Vec::with_capacity(max + LOOKAHEAD), start: 0, total: 0, max, floor: None }
     }
 
     pub fn push(&mut self, samples: &[f32]) {
@@ -332,11 +395,18 @@ impl Windower {
     /// end, whatever is left). Silent stretches come out as windows with no speech,
     /// so that progress moves through them.
     pub fn next(&mut self, end: bool) -> Option<Window> {
-        if self.buf.is_empty() || (!end && self.buf.len() < MAX_WINDOW + LOOKAHEAD) {
+        if self.buf.is_empty() || (!end && self.buf.len() < self.max + LOOKAHEAD) {
             return None;
         }
         let energies = self.gate.energies(&self.buf);
-        let speech = self.gate.speech(&energies);
+        // The quietest floor seen in this stream: a short last window of nothing
+        // but speech would otherwise take speech for its floor.
+        let floor = match (self.gate.floor(&energies), self.floor) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b).unwrap_or(0.0),
+        };
+        self.floor = Some(floor);
+        let speech = self.gate.speech_over(&energies, floor);
         let smooth = smooth(&speech);
         // Skip silence before the first speech, keeping the smoothing's margin.
         let lead = smooth.iter().position(|&s| s).unwrap_or(smooth.len());
@@ -344,29 +414,43 @@ impl Windower {
             let n = (lead * FRAME).min(self.buf.len());
             return Some(self.take(n, vec![false; lead.min(n.div_ceil(FRAME))]));
         }
-        let cut = if self.buf.len() <= MAX_WINDOW { self.buf.len() } else { cut_point(&smooth, &energies) * FRAME };
+        let cut = match long_silence(&smooth) {
+            Some(f) if f * FRAME <= self.max => f * FRAME,
+            _ if self.buf.len() <= self.max => self.buf.len(),
+            _ => cut_point(&smooth, &energies, self.max / FRAME) * FRAME,
+        };
         let frames = cut.div_ceil(FRAME).min(speech.len());
         Some(self.take(cut, speech[..frames].to_vec()))
     }
 
     fn take(&mut self, n: usize, speech: Vec<bool>) -> Window {
-        let rest = self.buf.split_off(n);
-        let samples = std::mem::replace(&mut self.buf, rest);
+        let samples: Vec<f32> = self.buf.drain(..n).collect();
         let w = Window { start: self.start, samples, speech };
         self.start += n as u64;
         w
     }
 }
 
-/// Where to end a window that starts with speech: in the last pause between
-/// 10 and 30 s, else at the quietest frame between 20 and 30 s.
-fn cut_point(smooth: &[bool], energies: &[f32]) -> usize {
-    let (min, max) = (MIN_CUT / FRAME, MAX_WINDOW / FRAME);
+/// The first frame of the first silence of 5 s or more (after smoothing).
+fn long_silence(smooth: &[bool]) -> Option<usize> {
+    let mut run = 0;
+    for (i, &s) in smooth.iter().enumerate() {
+        run = if s { 0 } else { run + 1 };
+        if run == SKIP_FRAMES {
+            return Some(i + 1 - SKIP_FRAMES);
+        }
+    }
+    None
+}
+
+/// Where to end a window of speech longer than `max` frames: in its last pause
+/// after two thirds of it, else at the quietest frame of its last tenth.
+fn cut_point(smooth: &[bool], energies: &[f32], max: usize) -> usize {
+    let min = max * 2 / 3;
     if let Some(i) = (min..max.min(smooth.len())).rev().find(|&i| !smooth[i]) {
         return i + 1;
     }
-    let from = 20 * SAMPLE_RATE as usize / FRAME;
-    (from..max.min(energies.len()))
+    (max - max / 10..max.min(energies.len()))
         .min_by(|&a, &b| energies[a].total_cmp(&energies[b]))
         .map_or(max, |i| i + 1)
 }
@@ -413,13 +497,19 @@ impl Gate {
             .collect()
     }
 
-    pub fn speech(&self, energies: &[f32]) -> Vec<bool> {
-        if energies.is_empty() {
-            return Vec::new();
-        }
+    /// The noise floor of a stretch of audio: its 10th-percentile frame energy.
+    pub fn floor(&self, energies: &[f32]) -> Option<f32> {
         let mut sorted = energies.to_vec();
         sorted.sort_by(|a, b| a.total_cmp(b));
-        let floor = sorted[sorted.len() / 10];
+        sorted.get(sorted.len() / 10).copied()
+    }
+
+    pub fn speech(&self, energies: &[f32]) -> Vec<bool> {
+        self.speech_over(energies, self.floor(energies).unwrap_or(0.0))
+    }
+
+    /// Speech frames against a given noise floor.
+    pub fn speech_over(&self, energies: &[f32], floor: f32) -> Vec<bool> {
         let threshold = (floor + self.margin_db).max(-50.0);
         energies.iter().map(|&e| e > threshold).collect()
     }
@@ -483,8 +573,11 @@ mod tests {
         (0..(secs * SAMPLE_RATE as f32) as usize).map(|i| amp * (i as f32 * 0.07).sin()).collect()
     }
 
+    /// Windows of at most 30 s, so that tests stay small.
+    const TEST_MAX: usize = 30 * SAMPLE_RATE as usize;
+
     fn windows(audio: &[f32], block: usize) -> Vec<Window> {
-        let mut w = Windower::new(12.0);
+        let mut w = Windower::with_max(12.0, TEST_MAX);
         let mut out = Vec::new();
         for b in audio.chunks(block) {
             w.push(b);
@@ -524,7 +617,7 @@ mod tests {
         let mut pos = 0u64;
         for w in &ws {
             assert_eq!(w.start, pos, "windows are contiguous");
-            assert!(w.samples.len() <= MAX_WINDOW, "window of {} samples", w.samples.len());
+            assert!(w.samples.len() <= TEST_MAX, "window of {} samples", w.samples.len());
             pos += w.samples.len() as u64;
             if w.speech.contains(&true) {
                 // A cut falls in a pause: the window's last 100 ms are quiet.
@@ -542,10 +635,22 @@ mod tests {
     }
 
     #[test]
+    fn a_long_silence_ends_a_window_and_is_never_shown_to_the_model() {
+        let mut audio = tone(3.0, 0.3);
+        audio.extend(vec![0.0; 20 * SAMPLE_RATE as usize]);
+        audio.extend(tone(3.0, 0.3));
+        let ws = windows(&audio, 4000);
+        let heard: Vec<&Window> = ws.iter().filter(|w| w.speech.contains(&true)).collect();
+        assert_eq!(heard.len(), 2, "{:?}", ws.iter().map(|w| (w.start, w.samples.len())).collect::<Vec<_>>());
+        assert!(heard.iter().all(|w| w.samples.len() < 5 * SAMPLE_RATE as usize));
+        assert_eq!(ws.iter().map(|w| w.samples.len()).sum::<usize>(), audio.len());
+    }
+
+    #[test]
     fn continuous_speech_is_cut_at_the_quietest_point() {
         let audio: Vec<f32> = (0..70 * SAMPLE_RATE as usize).map(|i| 0.3 * (i as f32 * 0.05).sin() * (1.0 + (i as f32 / 9000.0).sin()) / 2.0 + 0.01).collect();
         let ws = windows(&audio, 16000);
-        assert!(ws.iter().all(|w| w.samples.len() <= MAX_WINDOW));
+        assert!(ws.iter().all(|w| w.samples.len() <= TEST_MAX));
         assert_eq!(ws.iter().map(|w| w.samples.len()).sum::<usize>(), audio.len());
     }
 

@@ -1,7 +1,7 @@
 //! Decode + Whisper on real speech (espeak-ng) with the real base model, read
 //! from `NIEM_WHISPER_MODEL` or `../shared/models/ggml-base.bin`.
 
-use media::transcribe::{transcribe, Flag, Model, Options};
+use media::transcribe::{transcribe, Flag, Model, Options, Watch};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -46,14 +46,9 @@ fn speech(dir: &Path, voice: &str, parts: &[(f32, &str)], total: f32) -> PathBuf
 
 fn transcribe_file(path: &Path, opts: &Options) -> media::transcribe::Transcription {
     let file = std::fs::File::open(path).unwrap();
-    let mut last = 0;
-    let out = transcribe(model(), opts, file, &mut |ms| {
-        assert!(ms >= last, "progress only moves forward");
-        last = ms;
-        Ok(())
-    })
-    .unwrap();
-    assert!(last > 0 || out.audio_ms == 0);
+    let watch = Watch::default();
+    let out = transcribe(model(), opts, file, &watch).unwrap();
+    assert_eq!(watch.done_ms(), out.audio_ms, "progress reaches the end");
     out
 }
 
@@ -111,4 +106,15 @@ fn a_blocklisted_phrase_is_flagged() {
     assert_eq!(flagged.len(), 1, "{:?}", t.segments);
     assert!(flagged[0].text.to_lowercase().contains("subscribe"));
     assert!(t.segments.iter().any(|s| s.flags.is_empty() && s.text.to_lowercase().contains("secretary")), "{:?}", t.segments);
+}
+
+#[test]
+fn a_stop_ends_the_work_early() {
+    let dir = tempfile::tempdir().unwrap();
+    let parts = [(0.5, "The branch meeting approved the resolution on digital transformation.")];
+    let clip = speech(dir.path(), "en-us", &parts, 8.0);
+    let watch = Watch::default();
+    watch.stop();
+    let r = transcribe(model(), &Options { language: "en".into(), ..Options::default() }, std::fs::File::open(clip).unwrap(), &watch);
+    assert!(matches!(r, Err(media::MediaError::Stopped(_))), "{r:?}");
 }

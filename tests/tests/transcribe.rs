@@ -162,6 +162,19 @@ async fn english_speech_uploaded_and_live_is_transcribed_sealed_and_verified() {
     let object = store.read(&format!("recordings/{rec}/transcript.niem")).await;
     assert!(!String::from_utf8_lossy(&object).to_lowercase().contains("transformation"));
     assert!(!server.log().to_lowercase().contains("transformation"), "no transcript text in the log");
+
+    // One changed byte in a transcript is caught and named, like one in a chunk.
+    let key = format!("recordings/{rec}/transcript.niem");
+    let mut damaged = object.clone();
+    let middle = damaged.len() / 2;
+    damaged[middle] ^= 0x20;
+    store.write(&key, damaged).await;
+    let (code, out) = server.audit(&["verify"], &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(&format!("transcript {key} INVALID")), "{out}");
+    store.write(&key, object).await;
+    let (code, out) = server.audit(&["verify"], &[]);
+    assert_eq!(code, 0, "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
