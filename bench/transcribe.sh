@@ -17,8 +17,8 @@ cd "$(dirname "$0")/.."
 source scripts/setup-test.sh
 secs=${1:-300}
 threads=${2:-1}
-model=${NIEM_WHISPER_MODEL:-$(cd .. && pwd)/shared/models/ggml-base.bin}
-[ -f "$model" ] || { echo "no model at $model; set NIEM_WHISPER_MODEL" >&2; exit 2; }
+model=${WHISPER_MODEL:-$(cd .. && pwd)/shared/models/ggml-base.bin}
+[ -f "$model" ] || { echo "no model at $model; set WHISPER_MODEL" >&2; exit 2; }
 command -v /usr/bin/time >/dev/null || { sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd=sudo; $sudo_cmd apt-get install -y -qq time; }
 
 cargo build --release --locked -p ingest --bin niem

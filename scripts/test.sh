@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup-test.sh
-# The transcription tests run a real Whisper model; the product never reads ../shared.
-export NIEM_WHISPER_MODEL="${NIEM_WHISPER_MODEL:-$(cd .. && pwd)/shared/models/ggml-base.bin}"
+# The transcription tests run a real Whisper model: $WHISPER_MODEL, else the
+# base model in ../shared/models (not a NIEM_* variable: those are the service's
+# config, which refuses names it does not know). The product never reads ../shared.
+export WHISPER_MODEL="${WHISPER_MODEL:-$(cd .. && pwd)/shared/models/ggml-base.bin}"
 cargo build --locked --workspace --bins
 cargo test --locked --workspace

@@ -1,5 +1,5 @@
 //! Decode + Whisper on real speech (espeak-ng) with the real base model, read
-//! from `NIEM_WHISPER_MODEL` or `../shared/models/ggml-base.bin`.
+//! from `WHISPER_MODEL` or `../shared/models/ggml-base.bin`.
 
 use media::transcribe::{transcribe, Flag, Model, Options, Watch};
 use std::path::{Path, PathBuf};
@@ -10,10 +10,10 @@ use unicode_normalization::UnicodeNormalization;
 fn model() -> &'static Model {
     static MODEL: OnceLock<Model> = OnceLock::new();
     MODEL.get_or_init(|| {
-        let path = std::env::var_os("NIEM_WHISPER_MODEL")
+        let path = std::env::var_os("WHISPER_MODEL")
             .map(PathBuf::from)
             .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/models/ggml-base.bin"));
-        Model::load(&path).unwrap_or_else(|e| panic!("these tests need a Whisper model at {} (set NIEM_WHISPER_MODEL): {e}", path.display()))
+        Model::load(&path).unwrap_or_else(|e| panic!("these tests need a Whisper model at {} (set WHISPER_MODEL): {e}", path.display()))
     })
 }
 

@@ -5,13 +5,13 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The Whisper model the tests run: `NIEM_WHISPER_MODEL`, else the base model
+/// The Whisper model the tests run: `WHISPER_MODEL`, else the base model
 /// under `../shared/models/` (tests may read it; the product never does).
 pub fn model() -> PathBuf {
-    let path = std::env::var_os("NIEM_WHISPER_MODEL")
+    let path = std::env::var_os("WHISPER_MODEL")
         .map(PathBuf::from)
         .unwrap_or_else(|| crate::root().join("../shared/models/ggml-base.bin"));
-    assert!(path.is_file(), "the transcription tests need a Whisper model at {} (set NIEM_WHISPER_MODEL)", path.display());
+    assert!(path.is_file(), "the transcription tests need a Whisper model at {} (set WHISPER_MODEL)", path.display());
     path
 }
 
