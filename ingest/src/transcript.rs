@@ -7,7 +7,7 @@
 //! Flagged segments (blocklisted phrases, loops) stay in the document, marked;
 //! the renderings and search leave them out.
 
-use media::transcribe::{Flag, Segment};
+use media::transcribe::Segment;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
 use time::OffsetDateTime;
@@ -63,18 +63,14 @@ pub struct Line {
     pub at: String,
     /// From the start of the recording's earliest stream.
     pub offset_ms: u64,
-    pub start_ms: u64,
-    pub end_ms: u64,
-    pub text: String,
-    pub avg_logprob: f32,
-    pub no_speech_prob: f32,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub flags: Vec<Flag>,
+    /// Times on the stream's own timeline, text, confidence, flags.
+    #[serde(flatten)]
+    pub segment: Segment,
 }
 
 impl Line {
     pub fn flagged(&self) -> bool {
-        !self.flags.is_empty()
+        !self.segment.flags.is_empty()
     }
 }
 
@@ -99,12 +95,7 @@ impl Transcript {
                     label: r.part.label.clone(),
                     at: archive::clock::format_ts(at),
                     offset_ms: base + s.start_ms,
-                    start_ms: s.start_ms,
-                    end_ms: s.end_ms,
-                    text: s.text,
-                    avg_logprob: s.avg_logprob,
-                    no_speech_prob: s.no_speech_prob,
-                    flags: s.flags,
+                    segment: s,
                 });
             }
             head.streams.push(r.part);
@@ -121,10 +112,13 @@ impl Transcript {
         self.segments
             .iter()
             .filter(|l| !l.flagged() && stream.is_none_or(|s| l.stream == s))
-            .map(|l| match stream {
-                Some(_) => (l.start_ms, l.end_ms, l.text.clone()),
-                None if mixed => (l.offset_ms, l.offset_ms + (l.end_ms - l.start_ms), format!("{}: {}", l.label, l.text)),
-                None => (l.offset_ms, l.offset_ms + (l.end_ms - l.start_ms), l.text.clone()),
+            .map(|l| {
+                let s = &l.segment;
+                match stream {
+                    Some(_) => (s.start_ms, s.end_ms, s.text.clone()),
+                    None if mixed => (l.offset_ms, l.offset_ms + (s.end_ms - s.start_ms), format!("{}: {}", l.label, s.text)),
+                    None => (l.offset_ms, l.offset_ms + (s.end_ms - s.start_ms), s.text.clone()),
+                }
             })
             .collect()
     }
@@ -150,7 +144,7 @@ impl Transcript {
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         for l in self.segments.iter().filter(|l| !l.flagged()) {
-            let _ = writeln!(out, "[{}] {}: {}", clock(l.offset_ms, '.'), l.label, l.text);
+            let _ = writeln!(out, "[{}] {}: {}", clock(l.offset_ms, '.'), l.label, l.segment.text);
         }
         out
     }
@@ -169,6 +163,8 @@ fn cue_text(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use media::transcribe::Flag;
 
     fn seg(start_ms: u64, text: &str, flags: Vec<Flag>) -> Segment {
         Segment { start_ms, end_ms: start_ms + 2000, text: text.into(), avg_logprob: -0.2, no_speech_prob: 0.01, flags }
@@ -203,7 +199,7 @@ mod tests {
             segments: vec![seg(1000, "Ý kiến <1> & --> 2", vec![]), seg(2000, "Hãy subscribe", vec![Flag::Blocklisted])],
         };
         let t = Transcript::merge(head(), vec![b, a]);
-        let order: Vec<(&str, u64)> = t.segments.iter().map(|l| (l.text.as_str(), l.offset_ms)).collect();
+        let order: Vec<(&str, u64)> = t.segments.iter().map(|l| (l.segment.text.as_str(), l.offset_ms)).collect();
         assert_eq!(order, [("Khai mạc", 1000), ("Ý kiến <1> & --> 2", 4000), ("Hãy subscribe", 5000), ("Kết luận", 9000)]);
         assert_eq!(t.segments[1].at, "2026-11-22T01:00:04.000Z");
         let vtt = t.to_vtt(None);
