@@ -19,7 +19,7 @@ secs=${1:-300}
 threads=${2:-1}
 model=${WHISPER_MODEL:-$(cd .. && pwd)/shared/models/ggml-base.bin}
 [ -f "$model" ] || { echo "no model at $model; set WHISPER_MODEL" >&2; exit 2; }
-command -v /usr/bin/time >/dev/null || { sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd=sudo; $sudo_cmd apt-get install -y -qq time; }
+install_packages time
 
 cargo build --release --locked -p ingest --bin niem
 target=$(pwd)/target

@@ -4,21 +4,23 @@
 # pkg-config, clang/libclang (bindgen), cmake (whisper.cpp), and a Rust toolchain.
 set -euo pipefail
 
-packages=(pkg-config clang libclang-dev cmake
-          libavformat-dev libavcodec-dev libavutil-dev libavfilter-dev libavdevice-dev
-          libswresample-dev libswscale-dev ffmpeg ca-certificates curl jq)
-
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
+# Installs the Debian packages among "$@" that are missing; the one way the
+# project's scripts install system packages.
+install_packages() {
+  local missing=() p sudo_cmd=""
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  ((${#missing[@]})) || return 0
   echo "setup: installing ${missing[*]}"
-  sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+}
+
+install_packages pkg-config clang libclang-dev cmake \
+  libavformat-dev libavcodec-dev libavutil-dev libavfilter-dev libavdevice-dev \
+  libswresample-dev libswscale-dev ffmpeg ca-certificates curl jq
 
 if ! command -v cargo >/dev/null 2>&1; then
   if [ -x "$HOME/.cargo/bin/cargo" ]; then

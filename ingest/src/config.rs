@@ -183,6 +183,13 @@ impl Default for LiveConfig {
     }
 }
 
+impl TranscribeConfig {
+    /// How a job in `language` is transcribed, by these settings.
+    pub fn options(&self, language: String) -> media::transcribe::Options {
+        media::transcribe::Options { language, threads: self.threads, blocklist: self.blocklist.clone(), gate_db: self.gate_db }
+    }
+}
+
 impl Default for TranscribeConfig {
     fn default() -> Self {
         Self {

@@ -233,7 +233,7 @@ fn transcribe_file(file: &std::path::Path, t: &config::TranscribeConfig, format:
     let total = media::probe(open()?).ok().and_then(|i| i.duration_ms).unwrap_or(0);
     let sha256 = archive::sha256_file(&path).with_context(|| format!("cannot read {}", path.display()))?;
     let model = media::transcribe::Model::load(&path)?;
-    let opts = media::transcribe::Options { language: t.language.clone(), threads: t.threads, blocklist: t.blocklist.clone(), gate_db: t.gate_db };
+    let opts = t.options(t.language.clone());
     let bar = indicatif::ProgressBar::new(total.max(1));
     bar.set_style(indicatif::ProgressStyle::with_template("{bar:40} {percent}% of {msg}, {elapsed} elapsed, {eta} left").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
     bar.set_message(format!("{} s", total / 1000));

@@ -121,7 +121,7 @@ impl Transcription {
     }
 
     fn options(&self, language: String) -> Options {
-        Options { language, threads: self.config.threads, blocklist: self.config.blocklist.clone(), gate_db: self.config.gate_db }
+        self.config.options(language)
     }
 }
 
