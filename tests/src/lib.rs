@@ -41,12 +41,18 @@ pub fn bin(name: &str) -> PathBuf {
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago, whose +10000 sibling (where
-/// SeaweedFS puts gRPC) is free too.
+/// SeaweedFS puts gRPC) is free too, and that this process has not handed out
+/// before: the kernel gives a just-closed ephemeral port out again, and two calls in
+/// a row once returned the same port for a server's HTTP and RTMP listeners.
 pub fn free_port() -> u16 {
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
     loop {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
         let port = l.local_addr().expect("local addr").port();
-        if port < 55_000 && std::net::TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+        let near = |p: u16| given.iter().any(|&g| g == p || g + 10_000 == p || p + 10_000 == g);
+        if port < 55_000 && !near(port) && std::net::TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+            given.push(port);
             return port;
         }
     }
