@@ -1,0 +1,65 @@
+//! The two analysers, registered on every opened index under the names the
+//! schema's fields use (so that the query parser applies them too: tantivy#2290).
+
+use tantivy::tokenizer::{AsciiFoldingFilter, LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer};
+use unicode_normalization::UnicodeNormalization;
+
+pub const EXACT: &str = "vi_exact";
+pub const FOLDED: &str = "vi_folded";
+
+/// Longer tokens are noise (URLs, hashes, a stuck key) and would bloat the terms.
+const LONGEST_TOKEN: usize = 40;
+
+pub fn register(index: &tantivy::Index) {
+    let exact = TextAnalyzer::builder(SimpleTokenizer::default()).filter(RemoveLongFilter::limit(LONGEST_TOKEN)).filter(LowerCaser).build();
+    let folded = TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(LONGEST_TOKEN))
+        .filter(LowerCaser)
+        .filter(AsciiFoldingFilter)
+        .build();
+    index.tokenizers().register(EXACT, exact);
+    index.tokenizers().register(FOLDED, folded);
+}
+
+/// NFC. Both indexed text and queries go through it: the tokenizer splits words on
+/// anything not alphanumeric, and NFD's combining marks are not, so `đảng` typed on
+/// a keyboard that sends NFD would otherwise become three tokens.
+pub fn normalize(text: &str) -> String {
+    text.nfc().collect()
+}
+
+/// The folded form of `text`, as the `text_folded` field sees it (for callers that
+/// show or compare folded text).
+pub fn fold(text: &str) -> String {
+    let index = tantivy::Index::create_in_ram(tantivy::schema::Schema::builder().build());
+    register(&index);
+    let mut analyzer = index.tokenizers().get(FOLDED).expect("registered above");
+    let normalized = normalize(text);
+    let mut stream = analyzer.token_stream(&normalized);
+    let mut words = Vec::new();
+    while stream.advance() {
+        words.push(stream.token().text.clone());
+    }
+    words.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_vietnamese_letter_folds_to_ascii() {
+        let lower = "aàáảãạăằắẳẵặâầấẩẫậeèéẻẽẹêềếểễệiìíỉĩịoòóỏõọôồốổỗộơờớởỡợuùúủũụưừứửữựyỳýỷỹỵđ";
+        let folded = fold(lower);
+        assert!(folded.is_ascii(), "{folded}");
+        assert_eq!(fold(&lower.to_uppercase()), folded);
+        assert_eq!(fold("Đảng đang dạng đăng"), "dang dang dang dang");
+    }
+
+    #[test]
+    fn nfd_input_folds_like_nfc() {
+        let nfd: String = "chuyển đổi số".nfd().collect();
+        assert_ne!(nfd, "chuyển đổi số");
+        assert_eq!(fold(&nfd), "chuyen doi so");
+    }
+}
