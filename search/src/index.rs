@@ -22,6 +22,8 @@ use tantivy::schema::{
 use tantivy::snippet::SnippetGenerator;
 use tantivy::{DateTime, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
+type BoxQuery = Box<dyn tantivy::query::Query>;
+
 #[derive(Debug, thiserror::Error)]
 pub enum SearchError {
     #[error("search index: {0}")]
@@ -293,7 +295,7 @@ impl Index {
     }
 
     /// The query as run: (the text part, for snippets; the whole with its filters).
-    fn build(&self, q: &Query) -> Result<(Option<Box<dyn tantivy::query::Query>>, Box<dyn tantivy::query::Query>), SearchError> {
+    fn build(&self, q: &Query) -> Result<(Option<BoxQuery>, BoxQuery), SearchError> {
         let f = self.fields;
         let mut must: Vec<(Occur, Box<dyn tantivy::query::Query>)> = Vec::new();
         let text = normalize(q.text.trim());

@@ -127,12 +127,12 @@ mod tests {
         let segs: Vec<Segment> = (0..20).map(|i| seg("a", i * 5_000, i * 5_000 + 4_500, &format!("s{i}"))).collect();
         let w = windows(&segs);
         for pair in w.windows(2) {
-            let last_of_first = pair[0].text.split(' ').last().unwrap();
+            let last_of_first = pair[0].text.split(' ').next_back().unwrap();
             assert_eq!(pair[1].text.split(' ').next().unwrap(), last_of_first, "{pair:?}");
         }
         assert!(w.iter().all(|w| w.end_ms - w.start_ms <= MAX_SPAN_MS));
         assert!(w[..w.len() - 1].iter().all(|w| w.end_ms - w.start_ms >= MIN_SPAN_MS));
-        assert_eq!(w.last().unwrap().text.split(' ').last(), Some("s19"));
+        assert_eq!(w.last().unwrap().text.split(' ').next_back(), Some("s19"));
     }
 
     #[test]

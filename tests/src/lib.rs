@@ -13,6 +13,7 @@
 //! Binaries are found next to the test executable (`target/<profile>/`); the README
 //! test command builds them first.
 
+pub mod browser;
 pub mod seaweed;
 pub mod live;
 pub mod server;
