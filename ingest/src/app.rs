@@ -22,6 +22,9 @@ pub struct App {
     pub uploads: std::sync::Mutex<HashMap<UploadId, Arc<tokio::sync::Mutex<Option<crate::upload::Upload>>>>>,
     pub live: Arc<crate::live::Live>,
     pub transcription: crate::transcription::Transcription,
+    pub index: crate::index::Indexing,
+    /// Failed web sign-ins, per client address and per name.
+    pub logins: crate::web::LoginLimiter,
 }
 
 /// Loads or creates keys. On first run they are generated, and only that fact
@@ -50,24 +53,31 @@ pub async fn open_store(config: &Config) -> anyhow::Result<archive::store::Store
     archive::store::open(&location, s3).await.with_context(|| format!("cannot open store {location}"))
 }
 
+/// Opens catalog, keys and store, and checks the ledger in the catalog against
+/// the store before anything writes.
+pub async fn open_vault(config: &Config) -> anyhow::Result<Arc<Vault>> {
+    let catalog = open_catalog(config)?;
+    let keys = Arc::new(load_keys(config)?);
+    let store = open_store(config).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let policy = MirrorPolicy {
+        every_entries: config.ledger.checkpoint_every_entries,
+        every: Duration::from_secs(config.ledger.checkpoint_every_secs),
+        batch_window: Duration::from_millis(config.ledger.batch_window_ms),
+    };
+    let mirror = Arc::new(
+        Mirror::resume(store.clone(), catalog.clone(), keys.clone(), clock.clone(), policy)
+            .await
+            .context("the ledger in the catalog does not match the store")?,
+    );
+    Ok(Arc::new(Vault { store, keys, catalog, clock, mirror, chunk_size: config.upload.chunk_size }))
+}
+
 impl App {
     /// Opens everything and checks the ledger against the store before any write.
     pub async fn start(config: Config) -> anyhow::Result<Arc<Self>> {
-        let catalog = open_catalog(&config)?;
-        let keys = Arc::new(load_keys(&config)?);
-        let store = open_store(&config).await?;
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let policy = MirrorPolicy {
-            every_entries: config.ledger.checkpoint_every_entries,
-            every: Duration::from_secs(config.ledger.checkpoint_every_secs),
-            batch_window: Duration::from_millis(config.ledger.batch_window_ms),
-        };
-        let mirror = Arc::new(
-            Mirror::resume(store.clone(), catalog.clone(), keys.clone(), clock.clone(), policy)
-                .await
-                .context("the ledger in the catalog does not match the store")?,
-        );
-        let vault = Arc::new(Vault { store, keys, catalog, clock, mirror, chunk_size: config.upload.chunk_size });
+        let vault = open_vault(&config).await?;
+        let index = crate::index::Indexing::open(&config)?;
         settle_cut_uploads(&vault).await?;
         let live = Arc::new(crate::live::Live::open(&config)?);
         let now = vault.now();
@@ -76,7 +86,8 @@ impl App {
             tracing::info!(requeued, queued, "transcription jobs cut by the last stop are queued again");
         }
         let transcription = crate::transcription::Transcription::new(&config.transcribe);
-        let app = Self { config, vault, recording_start: Default::default(), uploads: Default::default(), live, transcription };
+        let logins = crate::web::LoginLimiter::new(&config.web);
+        let app = Self { config, vault, recording_start: Default::default(), uploads: Default::default(), live, transcription, index, logins };
         app.live.recover(&app).await?;
         Ok(Arc::new(app))
     }

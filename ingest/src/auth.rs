@@ -1,8 +1,15 @@
-//! Bearer-token authentication and role checks.
+//! Who is calling: bearer tokens, web sessions, passwords, roles and org scopes.
 //!
 //! A token is `niem_<token id>_<secret>`; the catalog keeps only SHA-256 of the
 //! secret, found by id and compared in constant time. The secret is 256 random
-//! bits, so a fast hash is enough (passwords, which are weak, use argon2id).
+//! bits, so a fast hash is enough. Passwords, which are weak, use argon2id. A web
+//! session is a cookie holding another 256-bit secret (HttpOnly, SameSite=Strict);
+//! requests that change something under a session must also carry the session's
+//! CSRF token.
+//!
+//! Scopes: an inspector sees the org subtrees listed for them and nothing else;
+//! callers ask [`Principal::may_see`] for one org and [`Principal::search_scope`]
+//! for queries, which put the scope inside the query.
 
 use crate::error::ApiError;
 use crate::schema::{TokenId, UserId};
@@ -34,7 +41,7 @@ impl Role {
             Role::Recorder => "recorder",
         }
     }
-    fn parse(s: &str) -> Option<Self> {
+    pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "admin" => Role::Admin,
             "inspector" => Role::Inspector,
@@ -45,17 +52,76 @@ impl Role {
     }
 }
 
-/// Who is calling, once their token checked out.
+/// Who is calling, once their token or session checked out.
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub user: UserId,
+    pub name: String,
     pub role: Role,
+    /// Org paths (`/bloc/base/cell`) an inspector may see; empty for other roles.
+    pub scopes: Vec<String>,
+    /// The CSRF token, when the caller came with a session cookie.
+    pub csrf: Option<String>,
 }
 
 impl Principal {
     /// The ledger's name for this caller.
     pub fn actor(&self) -> String {
         format!("user:{}", self.user)
+    }
+
+    /// Whether this caller may see the content of the org at `path`.
+    pub fn may_see(&self, path: &str) -> bool {
+        match self.role {
+            Role::Admin => true,
+            Role::Inspector => self.scopes.iter().any(|s| path == s || path.strip_prefix(s.as_str()).is_some_and(|rest| rest.starts_with('/'))),
+            Role::Auditor | Role::Recorder => false,
+        }
+    }
+
+    /// Refuses content of an org outside this caller's scope.
+    pub fn require_org(&self, path: &str) -> Result<(), ApiError> {
+        if self.may_see(path) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("this meeting belongs to an organisation outside your scope"))
+        }
+    }
+
+    /// Refuses content of a recording whose meeting is outside this caller's scope.
+    pub async fn require_recording(&self, app: &App, rec: archive::id::RecordingId) -> Result<(), ApiError> {
+        if self.role == Role::Admin {
+            return Ok(());
+        }
+        let path: Option<String> = app
+            .vault
+            .catalog
+            .call(move |c| {
+                c.query_row("SELECT o.path FROM meetings m JOIN orgs o ON o.id = m.org WHERE m.recording = ?1", [rec.to_string()], |r| r.get(0)).optional().map_err(ApiError::from)
+            })
+            .await?;
+        match path {
+            Some(p) => self.require_org(&p),
+            None => Err(ApiError::forbidden("this recording belongs to no meeting; only admins may read it")),
+        }
+    }
+
+    /// The scope as JSON for SQL (`json_each`): `None` for every org.
+    pub fn scope_json(&self) -> Option<String> {
+        match self.role {
+            Role::Admin | Role::Auditor | Role::Recorder => None,
+            Role::Inspector => Some(serde_json::to_string(&self.scopes).unwrap_or_else(|_| "[]".into())),
+        }
+    }
+
+    /// The scope a search runs under: every org for admins, the inspector's
+    /// subtrees, nothing for anyone else.
+    pub fn search_scope(&self) -> search::Scope {
+        match self.role {
+            Role::Admin => search::Scope::All,
+            Role::Inspector => search::Scope::Orgs(self.scopes.clone()),
+            Role::Auditor | Role::Recorder => search::Scope::Orgs(Vec::new()),
+        }
     }
 
     /// Refuses callers whose role is not in `allowed`.
@@ -111,42 +177,150 @@ pub fn create_token(tx: &rusqlite::Transaction<'_>, name: &str, role: Role, now:
     Ok((user, token, format!("niem_{token}_{secret}")))
 }
 
+/// Adds a user in the caller's transaction: unique name, known orgs in `scopes`.
+pub fn add_user(
+    tx: &rusqlite::Transaction<'_>,
+    id: UserId,
+    name: &str,
+    role: Role,
+    password_hash: Option<&str>,
+    scopes: &[String],
+    now: &str,
+) -> Result<(), archive::vault::VaultError> {
+    use archive::vault::VaultError;
+    let taken: Option<String> = tx.query_row("SELECT id FROM users WHERE name = ?1", [name], |r| r.get(0)).optional()?;
+    if taken.is_some() {
+        return Err(VaultError::Conflict(format!("a user named {name:?} exists")));
+    }
+    tx.execute(
+        "INSERT INTO users (id, name, role, created_at, password_hash) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![id.to_string(), name, role.as_str(), now, password_hash],
+    )?;
+    for org in scopes {
+        let known: Option<String> = tx.query_row("SELECT id FROM orgs WHERE id = ?1", [org], |r| r.get(0)).optional()?;
+        if known.is_none() {
+            return Err(VaultError::Conflict(format!("org {org} not found")));
+        }
+        tx.execute("INSERT INTO user_scopes (user_id, org) VALUES (?1, ?2)", params![id.to_string(), org])?;
+    }
+    Ok(())
+}
+
 /// Checks a presented token against the catalog.
 pub fn authenticate(conn: &rusqlite::Connection, presented: &str) -> Result<Principal, ApiError> {
     let invalid = || ApiError::unauthorized("invalid or revoked token");
     let rest = presented.strip_prefix("niem_").ok_or_else(invalid)?;
     let (id, secret) = rest.split_once('_').ok_or_else(invalid)?;
     let id: TokenId = id.parse().map_err(|_| invalid())?;
-    let row: Option<(Vec<u8>, String, String, bool)> = conn
-        .query_row(
-            "SELECT t.secret_sha256, u.id, u.role, u.disabled FROM tokens t JOIN users u ON u.id = t.user_id
-             WHERE t.id = ?1 AND t.revoked_at IS NULL",
-            [id.to_string()],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
+    let row: Option<(Vec<u8>, String)> = conn
+        .query_row("SELECT secret_sha256, user_id FROM tokens WHERE id = ?1 AND revoked_at IS NULL", [id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    let (stored, user, role, disabled) = row.ok_or_else(invalid)?;
-    if !secret_matches(&stored, secret) || disabled {
+    let (stored, user) = row.ok_or_else(invalid)?;
+    if !secret_matches(&stored, secret) {
         return Err(invalid());
     }
-    Ok(Principal { user: user.parse()?, role: Role::parse(&role).ok_or_else(invalid)? })
+    principal(conn, &user, None)?.ok_or_else(invalid)
+}
+
+/// The user `id` as a caller, with their scopes; `None` if unknown or disabled.
+pub fn principal(conn: &rusqlite::Connection, id: &str, csrf: Option<String>) -> Result<Option<Principal>, ApiError> {
+    let row: Option<(String, String, bool)> =
+        conn.query_row("SELECT name, role, disabled FROM users WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()?;
+    let Some((name, role, false)) = row else { return Ok(None) };
+    let Some(role) = Role::parse(&role) else { return Ok(None) };
+    let mut stmt = conn.prepare_cached("SELECT o.path FROM user_scopes s JOIN orgs o ON o.id = s.org WHERE s.user_id = ?1 ORDER BY o.path")?;
+    let scopes = stmt.query_map([id], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+    Ok(Some(Principal { user: id.parse()?, name, role, scopes, csrf }))
+}
+
+/// An argon2id PHC string for `password`, salted from ring's RNG.
+pub fn hash_password(password: &str) -> Result<String, ApiError> {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let mut salt = [0u8; 16];
+    SystemRandom::new().fill(&mut salt).map_err(|_| ApiError::internal("random generator failed"))?;
+    let salt = SaltString::encode_b64(&salt).map_err(ApiError::internal)?;
+    Ok(argon2::Argon2::default().hash_password(password.as_bytes(), &salt).map_err(ApiError::internal)?.to_string())
+}
+
+/// Whether `password` matches the PHC string `stored` (constant time inside argon2).
+pub fn password_matches(stored: &str, password: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    PasswordHash::new(stored).is_ok_and(|h| argon2::Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+}
+
+/// Passwords shorter than this are refused when set.
+pub const MIN_PASSWORD_CHARS: usize = 10;
+
+/// Opens a web session for `user`; returns (cookie secret, CSRF token).
+pub fn open_session(tx: &rusqlite::Transaction<'_>, user: &UserId, now: &str, expires: &str) -> Result<(String, String), ApiError> {
+    let secret = new_secret()?;
+    let csrf = new_secret()?;
+    tx.execute(
+        "INSERT INTO sessions (secret_sha256, user_id, csrf, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![secret_hash(&secret), user.to_string(), csrf, now, expires],
+    )?;
+    Ok((secret, csrf))
+}
+
+/// The caller behind a session cookie, if the session is live.
+pub fn session_principal(conn: &rusqlite::Connection, secret: &str, now: &str) -> Result<Option<Principal>, ApiError> {
+    let row: Option<(String, String)> = conn
+        .query_row("SELECT user_id, csrf FROM sessions WHERE secret_sha256 = ?1 AND expires_at > ?2", params![secret_hash(secret), now], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    match row {
+        Some((user, csrf)) => principal(conn, &user, Some(csrf)),
+        None => Ok(None),
+    }
+}
+
+pub fn close_session(conn: &rusqlite::Connection, secret: &str) -> Result<(), ApiError> {
+    conn.execute("DELETE FROM sessions WHERE secret_sha256 = ?1", [secret_hash(secret)])?;
+    Ok(())
+}
+
+pub const SESSION_COOKIE: &str = "niem_session";
+
+/// The value of cookie `name` in a request's headers.
+pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
 }
 
 impl FromRequestParts<Arc<App>> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer <token> header"))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .ok_or_else(|| ApiError::unauthorized("Authorization header must be \"Bearer <token>\""))?
-            .trim()
-            .to_string();
-        app.vault.catalog.call(move |c| authenticate(c, &token)).await
+        if let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) {
+            let token = header
+                .to_str()
+                .ok()
+                .and_then(|h| h.strip_prefix("Bearer "))
+                .ok_or_else(|| ApiError::unauthorized("Authorization header must be \"Bearer <token>\""))?
+                .trim()
+                .to_string();
+            return app.vault.catalog.call(move |c| authenticate(c, &token)).await;
+        }
+        let Some(secret) = cookie(&parts.headers, SESSION_COOKIE).map(str::to_string) else {
+            return Err(ApiError::unauthorized("missing Authorization: Bearer <token> header (or sign in to the web UI)"));
+        };
+        let now = app.vault.now();
+        let who = app.vault.catalog.call(move |c| session_principal(c, &secret, &now)).await?;
+        let who = who.ok_or_else(|| ApiError::unauthorized("your session has ended; sign in again"))?;
+        if !parts.method.is_safe() {
+            let sent = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");
+            let expected = who.csrf.as_deref().unwrap_or("");
+            if expected.is_empty() || !bool::from(sent.as_bytes().ct_eq(expected.as_bytes())) {
+                return Err(ApiError::forbidden("missing or wrong X-CSRF-Token for this session"));
+            }
+        }
+        Ok(who)
     }
 }

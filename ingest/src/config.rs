@@ -23,6 +23,7 @@ pub struct Config {
     pub upload: UploadConfig,
     pub live: LiveConfig,
     pub transcribe: TranscribeConfig,
+    pub web: WebConfig,
     pub log: LogConfig,
 }
 
@@ -121,6 +122,26 @@ pub struct TranscribeConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+pub struct WebConfig {
+    /// Mark the session cookie `Secure` (and send HSTS): set it when users reach
+    /// the service over HTTPS, directly or through a TLS proxy.
+    pub secure_cookies: bool,
+    /// A web session ends this long after sign-in.
+    pub session_hours: u64,
+    /// Failed sign-ins allowed per client address and per user name in
+    /// `login_window_secs`, before further attempts are refused.
+    pub login_attempts: u32,
+    pub login_window_secs: u64,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self { secure_cookies: false, session_hours: 12, login_attempts: 5, login_window_secs: 300 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
     /// `text` or `json`.
     pub format: String,
@@ -139,6 +160,7 @@ impl Default for Config {
             upload: UploadConfig::default(),
             live: LiveConfig::default(),
             transcribe: TranscribeConfig::default(),
+            web: WebConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -254,6 +276,10 @@ impl Config {
 
     pub fn keys_dir(&self) -> PathBuf {
         self.keys.dir.clone().unwrap_or_else(|| self.data_dir.join("keys"))
+    }
+    /// The search index: derived data, rebuilt from the archive by `niem index rebuild`.
+    pub fn index_dir(&self) -> PathBuf {
+        self.data_dir.join("index")
     }
     pub fn catalog_path(&self) -> PathBuf {
         self.data_dir.join("catalog.db")

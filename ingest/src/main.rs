@@ -12,12 +12,14 @@ mod auth;
 mod config;
 mod endpoint;
 mod error;
+mod index;
 mod jobs;
 mod live;
 mod schema;
 mod transcript;
 mod transcription;
 mod upload;
+mod web;
 
 use anyhow::Context;
 use app::App;
@@ -62,6 +64,16 @@ enum Command {
         #[command(subcommand)]
         command: EndpointCommand,
     },
+    /// The search index: derived data, rebuilt from the archive.
+    Index {
+        #[command(subcommand)]
+        command: IndexCommand,
+    },
+    /// Manage people and service accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// Transcribe one media file here and now, storing nothing: for operators
     /// checking a model on their own recordings.
     Transcribe {
@@ -99,6 +111,31 @@ enum EndpointCommand {
         #[arg(long)]
         org: Option<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum IndexCommand {
+    /// Empty the search index and index every stored transcript again, from the
+    /// store (stop the service first: the index has one writer).
+    Rebuild,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user. Inspectors need at least one --scope.
+    Add {
+        name: String,
+        #[arg(long, value_enum)]
+        role: auth::Role,
+        /// An org id whose subtree an inspector may see (repeat for several).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// Read the web sign-in password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users, their roles and scopes.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -159,6 +196,8 @@ async fn main() -> std::process::ExitCode {
             Command::Serve => serve(cfg).await,
             Command::Keys { command } => keys(cfg, command),
             Command::Endpoint { command } => endpoints(&cfg, command),
+            Command::Index { command: IndexCommand::Rebuild } => rebuild_index(&cfg).await,
+            Command::User { command } => users(&cfg, command),
             Command::Transcribe { file, model, language, threads, format } => {
                 let mut t = cfg.transcribe.clone();
                 t.model = model.or(t.model);
@@ -202,6 +241,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     });
     tokio::spawn(live::run_drainer(app.clone()));
     tokio::spawn(transcription::run(app.clone()));
+    tokio::spawn(index::run(app.clone()));
     if !app.config.live.rtmp_listen.is_empty() {
         let rtmp = tokio::net::TcpListener::bind(&app.config.live.rtmp_listen).await.with_context(|| format!("cannot listen for RTMP on {}", app.config.live.rtmp_listen))?;
         tracing::info!(listen = %app.config.live.rtmp_listen, "RTMP ingest listening");
@@ -217,7 +257,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         stopping.live.stop();
         stopping.transcription.stop();
     };
-    axum::serve(listener, api::router(app.clone())).with_graceful_shutdown(signal).await?;
+    axum::serve(listener, api::router(app.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>()).with_graceful_shutdown(signal).await?;
     app.live.finish(&app, std::time::Duration::from_secs(60)).await;
     tracing::info!("shutting down: signing a final checkpoint");
     mirror.flush(true).await.context("final ledger flush failed; it resumes on next start")?;
@@ -362,6 +402,63 @@ fn endpoints(cfg: &Config, command: EndpointCommand) -> anyhow::Result<()> {
             for e in catalog.with(|c| endpoint::list(c, org))? {
                 let state = if e.revoked_at.is_some() { "revoked" } else { "active" };
                 println!("{}\t{}\t{}\t{}", e.id, e.org, state, e.name);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `niem index rebuild`, with a progress bar.
+async fn rebuild_index(cfg: &Config) -> anyhow::Result<()> {
+    let vault = app::open_vault(cfg).await?;
+    let index = std::sync::Arc::new(search::Index::open(&cfg.index_dir()).with_context(|| format!("cannot open the search index in {}", cfg.index_dir().display()))?);
+    let bar = indicatif::ProgressBar::new(0);
+    let done = index::rebuild(&vault, &index, |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })
+    .await?;
+    bar.finish_and_clear();
+    println!("indexed {done} transcripts ({} documents) into {}", index.documents(), cfg.index_dir().display());
+    Ok(())
+}
+
+/// User commands work on the catalog directly, like endpoint commands.
+fn users(cfg: &Config, command: UserCommand) -> anyhow::Result<()> {
+    let catalog = app::open_catalog(cfg)?;
+    match command {
+        UserCommand::Add { name, role, scopes, password_stdin } => {
+            anyhow::ensure!(role != auth::Role::Inspector || !scopes.is_empty(), "an inspector needs at least one --scope ORG");
+            anyhow::ensure!(role == auth::Role::Inspector || scopes.is_empty(), "only inspectors have scopes");
+            let hash = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                let password = line.trim_end_matches(['\r', '\n']);
+                anyhow::ensure!(password.chars().count() >= auth::MIN_PASSWORD_CHARS, "a password needs at least {} characters", auth::MIN_PASSWORD_CHARS);
+                Some(auth::hash_password(password).map_err(|e| anyhow::anyhow!(e.message))?)
+            } else {
+                None
+            };
+            let id = schema::UserId::new();
+            let now = archive::clock::format_ts(time::OffsetDateTime::now_utc());
+            catalog.with(|c| -> anyhow::Result<()> {
+                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                auth::add_user(&tx, id, name.trim(), role, hash.as_deref(), &scopes, &now)?;
+                let entry = NewEntry { actor: ledger::actor_system(), action: "user.created", subject: format!("user/{id}"), data: json!({ "role": role.as_str(), "scopes": scopes }) };
+                ledger::append(&tx, now.clone(), entry)?;
+                tx.commit()?;
+                Ok(())
+            })?;
+            println!("{id}");
+        }
+        UserCommand::List => {
+            let rows: Vec<(String, String, String, bool, String)> = catalog.with(|c| {
+                let mut stmt = c.prepare("SELECT u.id, u.name, u.role, u.disabled, COALESCE((SELECT group_concat(org, ',') FROM user_scopes WHERE user_id = u.id), '') FROM users u ORDER BY u.name")?;
+                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?.collect::<Result<Vec<_>, _>>()?;
+                Ok::<_, anyhow::Error>(rows)
+            })?;
+            for (id, name, role, disabled, scopes) in rows {
+                println!("{id}\t{role}\t{}\t{name}\t{scopes}", if disabled { "disabled" } else { "active" });
             }
         }
     }

@@ -137,4 +137,22 @@ CREATE TABLE jobs (
     UNIQUE (kind, recording)
 );
 CREATE INDEX jobs_state ON jobs(state, not_before);
+",
+"
+-- Web logins: an argon2id PHC string; NULL for users who only hold tokens.
+ALTER TABLE users ADD COLUMN password_hash TEXT;
+-- The org subtrees an inspector may see (each org with everything under it).
+CREATE TABLE user_scopes (
+    user_id TEXT NOT NULL REFERENCES users(id),
+    org TEXT NOT NULL REFERENCES orgs(id),
+    PRIMARY KEY (user_id, org)
+);
+-- Web sessions, kept like tokens: only SHA-256 of the cookie's secret.
+CREATE TABLE sessions (
+    secret_sha256 BLOB PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    csrf TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);
 "];

@@ -336,6 +336,7 @@ async fn transcribe_recording(app: &App, model: &Arc<Loaded>, job: &Job) -> Resu
     let bytes = serde_json::to_vec(&doc).map_err(|e| JobError::Failed(e.to_string()))?;
     let now = app.vault.now();
     app.vault.store_transcript(&actor_system(), rec, bytes, meta, move |tx| jobs::mark_done(tx, id, &now)).await?;
+    app.index.wake();
     Ok(done)
 }
 

@@ -287,6 +287,14 @@ impl Server {
         (out.status.code().unwrap_or(-1), text)
     }
 
+    /// Runs a `niem` command (not `serve`) with this server's settings; returns
+    /// its exit code and output.
+    pub fn niem(&self, args: &[&str]) -> (i32, String) {
+        let out = Command::new(crate::bin("niem")).args(args).envs(self.env.iter().cloned()).output().expect("run niem");
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        (out.status.code().unwrap_or(-1), text)
+    }
+
     /// Raw access to this server's store, bypassing the service.
     pub async fn raw_store(&self) -> RawStore {
         match &self.store {

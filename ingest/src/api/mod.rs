@@ -1,18 +1,23 @@
-//! HTTP API v1: JSON under `/api/v1`, bearer tokens on every route.
+//! HTTP API v1: JSON under `/api/v1`, bearer tokens (or a web session with its
+//! CSRF token) on every route; the web UI's pages beside it.
 
 mod live;
 mod orgs;
 mod playback;
 mod recordings;
+mod search;
 mod transcripts;
 mod tus;
 mod upload;
+mod users;
 
 use crate::App;
 use axum::routing::{get, post};
 use axum::Router;
 use std::sync::Arc;
 
+pub use recordings::{latest_verification, verify_and_record};
+pub use transcripts::why_missing;
 pub use tus::evict_idle as evict_idle_uploads;
 
 pub fn router(app: Arc<App>) -> Router {
@@ -26,6 +31,9 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/recordings/{rec}/verify", post(recordings::verify))
         .route("/recordings/{rec}/transcript", get(transcripts::get_transcript))
         .route("/jobs", get(transcripts::list_jobs))
+        .route("/search", get(search::search))
+        .route("/users", post(users::create_user).get(users::list_users))
+        .route("/users/{user}/tokens", post(users::create_token))
         .route("/recordings/{rec}/streams/{stream}/media", get(playback::play))
         .route("/live", get(live::status))
         .route("/live/{key}", axum::routing::put(live::push))
@@ -36,6 +44,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/uploads/{upload}", axum::routing::head(tus::head).patch(tus::patch).delete(tus::terminate));
     Router::new()
         .nest("/api/v1", api)
+        .merge(crate::web::router(app.clone()))
         .route("/healthz", get(|| async { "ok" }))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(app)

@@ -202,14 +202,20 @@ pub struct MeetingFilter {
 
 pub async fn list_meetings(State(app): State<Arc<App>>, who: Principal, Query(f): Query<MeetingFilter>) -> Result<Json<Vec<Meeting>>, ApiError> {
     who.require(&[Role::Admin, Role::Inspector, Role::Auditor, Role::Recorder])?;
+    let scope = who.scope_json();
     let meetings = app
         .vault
         .catalog
         .call(move |c| {
+            // An inspector's scope is part of the query: orgs whose path is a scope or under one.
             let mut stmt = c.prepare(
-                "SELECT id, org, kind, title, scheduled_at, recording, language FROM meetings WHERE ?1 IS NULL OR org = ?1 ORDER BY scheduled_at DESC",
+                "SELECT id, org, kind, title, scheduled_at, recording, language FROM meetings
+                 WHERE (?1 IS NULL OR org = ?1)
+                   AND (?2 IS NULL OR EXISTS (SELECT 1 FROM orgs o, json_each(?2) s
+                        WHERE o.id = meetings.org AND (o.path = s.value OR substr(o.path, 1, length(s.value) + 1) = s.value || '/')))
+                 ORDER BY scheduled_at DESC",
             )?;
-            let rows = stmt.query_map([f.org.map(|o| o.to_string())], meeting_row)?;
+            let rows = stmt.query_map(params![f.org.map(|o| o.to_string()), scope], meeting_row)?;
             rows.map(|r| to_meeting(r?)).collect::<Result<Vec<_>, ApiError>>()
         })
         .await?;
@@ -228,5 +234,11 @@ pub async fn get_meeting(State(app): State<Arc<App>>, who: Principal, Path(id): 
                 .map_err(ApiError::from)
         })
         .await?;
-    Ok(Json(to_meeting(row.ok_or_else(|| ApiError::not_found(format!("meeting {id} not found")))?)?))
+    let meeting = to_meeting(row.ok_or_else(|| ApiError::not_found(format!("meeting {id} not found")))?)?;
+    if who.role == Role::Inspector {
+        let org = meeting.org.clone();
+        let path: String = app.vault.catalog.call(move |c| c.query_row("SELECT path FROM orgs WHERE id = ?1", [org], |r| r.get(0)).map_err(ApiError::from)).await?;
+        who.require_org(&path)?;
+    }
+    Ok(Json(meeting))
 }

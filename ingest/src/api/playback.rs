@@ -47,6 +47,7 @@ pub fn parse_range(header: Option<&str>, len: u64) -> Result<Option<Range<u64>>,
 pub async fn play(State(app): State<Arc<App>>, who: Principal, Path((rec, stream)): Path<(String, String)>, headers: HeaderMap) -> Result<Response, ApiError> {
     who.require(&[Role::Admin, Role::Inspector])?;
     let rec: RecordingId = rec.parse()?;
+    who.require_recording(&app, rec).await?;
     let stream: StreamId = stream.parse()?;
     let info = app.vault.stream(stream).await?;
     if info.rec != rec {

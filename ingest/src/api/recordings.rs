@@ -33,31 +33,12 @@ pub struct RecordingView {
 pub async fn get_recording(State(app): State<Arc<App>>, who: Principal, Path(rec): Path<String>) -> Result<Json<RecordingView>, ApiError> {
     who.require(&[Role::Admin, Role::Inspector, Role::Auditor, Role::Recorder])?;
     let rec: RecordingId = rec.parse()?;
+    if who.role == Role::Inspector {
+        who.require_recording(&app, rec).await?;
+    }
     let manifest = app.vault.manifest_draft(rec).await?;
-    let (state, verification) = app
-        .vault
-        .catalog
-        .call(move |c| {
-            let state: String = c.query_row("SELECT state FROM recordings WHERE id = ?1", [rec.to_string()], |r| r.get(0))?;
-            let v: Option<(String, bool, String)> = c
-                .query_row(
-                    "SELECT checked_at, intact, report FROM verifications WHERE recording = ?1 ORDER BY checked_at DESC LIMIT 1",
-                    [rec.to_string()],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
-                .optional()?;
-            Ok::<_, ApiError>((state, v))
-        })
-        .await?;
-    let verification = verification.map(|(checked_at, intact, report)| {
-        let report: serde_json::Value = serde_json::from_str(&report).unwrap_or_default();
-        Verification {
-            intact,
-            checked_at,
-            covered_by_checkpoint: report["covered_by_checkpoint"].as_bool().unwrap_or(false),
-            problems: serde_json::from_value(report["problems"].clone()).unwrap_or_default(),
-        }
-    });
+    let state: String = app.vault.catalog.call(move |c| c.query_row("SELECT state FROM recordings WHERE id = ?1", [rec.to_string()], |r| r.get(0)).map_err(ApiError::from)).await?;
+    let verification = latest_verification(&app, rec).await.ok();
     Ok(Json(RecordingView { id: rec.to_string(), state, manifest, verification }))
 }
 
@@ -78,6 +59,31 @@ pub async fn verify(State(app): State<Arc<App>>, who: Principal, Path(rec): Path
     who.require(&[Role::Admin, Role::Auditor])?;
     let rec: RecordingId = rec.parse()?;
     Ok(Json(verify_and_record(&app, rec).await?))
+}
+
+/// The last verification kept for a recording; not found if it was never verified.
+pub async fn latest_verification(app: &App, rec: RecordingId) -> Result<Verification, ApiError> {
+    let row: Option<(String, bool, String)> = app
+        .vault
+        .catalog
+        .call(move |c| {
+            c.query_row(
+                "SELECT checked_at, intact, report FROM verifications WHERE recording = ?1 ORDER BY checked_at DESC LIMIT 1",
+                [rec.to_string()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(ApiError::from)
+        })
+        .await?;
+    let (checked_at, intact, report) = row.ok_or_else(|| ApiError::not_found(format!("recording {rec} was never verified")))?;
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap_or_default();
+    Ok(Verification {
+        intact,
+        checked_at,
+        covered_by_checkpoint: report["covered_by_checkpoint"].as_bool().unwrap_or(false),
+        problems: serde_json::from_value(report["problems"].clone()).unwrap_or_default(),
+    })
 }
 
 /// Verifies one recording's objects against the catalog's ledger entries with the

@@ -35,6 +35,7 @@ pub struct TranscriptQuery {
 pub async fn get_transcript(State(app): State<Arc<App>>, who: Principal, Path(rec): Path<String>, Query(q): Query<TranscriptQuery>) -> Result<Response, ApiError> {
     who.require(&[Role::Admin, Role::Inspector])?;
     let rec: RecordingId = rec.parse()?;
+    who.require_recording(&app, rec).await?;
     let format = q.format.unwrap_or_else(|| "json".into());
     if !matches!(format.as_str(), "json" | "vtt" | "srt" | "text") {
         return Err(ApiError::bad_request("format must be json, vtt, srt or text"));
@@ -64,7 +65,7 @@ pub async fn get_transcript(State(app): State<Arc<App>>, who: Principal, Path(re
 
 /// A 404 that says where the transcript is: queued, running, failed, or waiting
 /// for a model.
-async fn why_missing(app: &App, rec: RecordingId) -> Result<String, ApiError> {
+pub async fn why_missing(app: &App, rec: RecordingId) -> Result<String, ApiError> {
     let job: Option<(String, Option<String>, u64, Option<u64>)> = app
         .vault
         .catalog

@@ -1,0 +1,118 @@
+//! Users: `POST /api/v1/users` (admin) creates a person or service account with an
+//! optional web password and, for inspectors, the org subtrees they may see;
+//! `GET /api/v1/users` lists them; `POST /api/v1/users/{user}/tokens` issues an API
+//! token (shown once). Each change is a ledger entry; names and passwords never
+//! reach the ledger, only ids, roles and scopes.
+
+use crate::auth::{self, Principal, Role};
+use crate::error::ApiError;
+use crate::schema::{OrgId, UserId};
+use crate::App;
+use archive::ledger::NewEntry;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use rusqlite::OptionalExtension;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::sync::Arc;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    pub name: String,
+    pub role: Role,
+    pub password: Option<String>,
+    #[serde(default)]
+    pub scopes: Vec<OrgId>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct User {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub has_password: bool,
+    /// Org ids whose subtrees an inspector may see.
+    pub scopes: Vec<String>,
+}
+
+pub async fn create_user(State(app): State<Arc<App>>, who: Principal, Json(req): Json<NewUser>) -> Result<(StatusCode, Json<User>), ApiError> {
+    who.require(&[Role::Admin])?;
+    let name = req.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(ApiError::bad_request("name must be 1 to 100 printable characters"));
+    }
+    if req.role == Role::Inspector && req.scopes.is_empty() {
+        return Err(ApiError::bad_request("an inspector needs at least one org in scopes"));
+    }
+    if req.role != Role::Inspector && !req.scopes.is_empty() {
+        return Err(ApiError::bad_request("only inspectors have scopes"));
+    }
+    let hash = match &req.password {
+        Some(p) if p.chars().count() < auth::MIN_PASSWORD_CHARS => {
+            return Err(ApiError::bad_request(format!("a password needs at least {} characters", auth::MIN_PASSWORD_CHARS)))
+        }
+        Some(p) => {
+            let p = p.clone();
+            Some(tokio::task::spawn_blocking(move || auth::hash_password(&p)).await.map_err(ApiError::internal)??)
+        }
+        None => None,
+    };
+    let id = UserId::new();
+    let scopes: Vec<String> = req.scopes.iter().map(|o| o.to_string()).collect();
+    let entry = NewEntry { actor: who.actor(), action: "user.created", subject: format!("user/{id}"), data: json!({ "role": req.role.as_str(), "scopes": scopes }) };
+    let now = app.vault.now();
+    let (n, role, sc, has_password) = (name.clone(), req.role, scopes.clone(), hash.is_some());
+    app.vault
+        .commit(entry, move |tx| {
+            auth::add_user(tx, id, &n, role, hash.as_deref(), &sc, &now)
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(User { id: id.to_string(), name, role: req.role, disabled: false, has_password, scopes })))
+}
+
+pub async fn list_users(State(app): State<Arc<App>>, who: Principal) -> Result<Json<Vec<User>>, ApiError> {
+    who.require(&[Role::Admin])?;
+    let users = app
+        .vault
+        .catalog
+        .call(|c| {
+            let mut stmt = c.prepare(
+                "SELECT u.id, u.name, u.role, u.disabled, u.password_hash IS NOT NULL,
+                        (SELECT json_group_array(org) FROM user_scopes WHERE user_id = u.id)
+                 FROM users u ORDER BY u.name",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, bool>(3)?, r.get::<_, bool>(4)?, r.get::<_, String>(5)?))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, name, role, disabled, has_password, scopes) = row?;
+                let role = Role::parse(&role).ok_or_else(|| ApiError::internal(format!("user {id} has an unknown role")))?;
+                out.push(User { id, name, role, disabled, has_password, scopes: serde_json::from_str(&scopes).unwrap_or_default() });
+            }
+            Ok::<_, ApiError>(out)
+        })
+        .await?;
+    Ok(Json(users))
+}
+
+pub async fn create_token(State(app): State<Arc<App>>, who: Principal, Path(user): Path<String>) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    who.require(&[Role::Admin])?;
+    let user: UserId = user.parse()?;
+    let now = app.vault.now();
+    let entry = NewEntry { actor: who.actor(), action: "token.created", subject: format!("user/{user}"), data: json!({}) };
+    let ((id, token), _) = app
+        .vault
+        .commit(entry, move |tx| {
+            let row: Option<(String, String)> = tx.query_row("SELECT name, role FROM users WHERE id = ?1", [user.to_string()], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+            let Some((name, role)) = row else { return Err(archive::vault::VaultError::Conflict(format!("user {user} not found"))) };
+            let role = Role::parse(&role).ok_or_else(|| archive::vault::VaultError::Conflict(format!("user {user} has an unknown role")))?;
+            let (_, token_id, token) = auth::create_token(tx, &name, role, &now).map_err(|e| archive::vault::VaultError::Conflict(e.message))?;
+            Ok((token_id, token))
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({ "id": id.to_string(), "token": token }))))
+}

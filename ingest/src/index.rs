@@ -1,0 +1,262 @@
+//! The service's side of search: keeping the transcript index in step with the
+//! archive, and running searches that are scoped and ledgered.
+//!
+//! The index (`<data_dir>/index`) is derived data. A worker indexes every stored
+//! transcript the index lacks: at start, whenever a transcript is stored, and once
+//! a minute (so a store outage only delays it). Flagged lines (blocklisted phrases,
+//! loops) are not indexed. `niem index rebuild` empties it and indexes the archive
+//! again. Every search is a `search.performed` ledger entry with the actor and the
+//! query, written before any result is returned.
+
+use crate::auth::{Principal, Role};
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::transcript::Transcript;
+use crate::App;
+use anyhow::Context;
+use archive::id::RecordingId;
+use archive::ledger::NewEntry;
+use archive::vault::Vault;
+use rusqlite::OptionalExtension;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Vietnam's one time zone: dates typed in a search filter are local dates.
+pub const LOCAL_OFFSET: time::UtcOffset = time::macros::offset!(+7);
+
+pub struct Indexing {
+    pub index: Arc<search::Index>,
+    wake: tokio::sync::Notify,
+}
+
+impl Indexing {
+    pub fn open(config: &Config) -> anyhow::Result<Indexing> {
+        let dir = config.index_dir();
+        let index = search::Index::open(&dir).with_context(|| format!("cannot open the search index in {}", dir.display()))?;
+        Ok(Indexing { index: Arc::new(index), wake: tokio::sync::Notify::new() })
+    }
+
+    /// A transcript was stored: index it soon.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+}
+
+/// Keeps the index up to date until the process ends.
+pub async fn run(app: Arc<App>) {
+    loop {
+        let notified = app.index.wake.notified();
+        match catch_up(&app.vault, &app.index.index).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(recordings = n, "indexed transcripts"),
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "indexing paused; retrying in a minute"),
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(60), notified).await;
+    }
+}
+
+/// Indexes every stored transcript the index lacks; returns how many.
+pub async fn catch_up(vault: &Vault, index: &Arc<search::Index>) -> anyhow::Result<usize> {
+    let mut done = 0;
+    loop {
+        match catch_up_some(vault, index, 50).await? {
+            0 => return Ok(done),
+            n => done += n,
+        }
+    }
+}
+
+/// Empties the index and indexes every stored transcript again.
+pub async fn rebuild(vault: &Vault, index: &Arc<search::Index>, progress: impl Fn(usize, usize)) -> anyhow::Result<usize> {
+    let idx = index.clone();
+    tokio::task::spawn_blocking(move || idx.clear()).await??;
+    let total: usize = vault.catalog.call(|c| c.query_row("SELECT COUNT(*) FROM transcripts WHERE state = 'stored'", [], |r| r.get(0)).map_err(archive::vault::VaultError::from)).await?;
+    progress(0, total);
+    let mut done = 0;
+    while done < total {
+        let n = catch_up_some(vault, index, 50).await?;
+        if n == 0 {
+            break;
+        }
+        done += n;
+        progress(done, total);
+    }
+    Ok(done)
+}
+
+/// Indexes up to `max` recordings the index lacks, with one commit.
+async fn catch_up_some(vault: &Vault, index: &Arc<search::Index>, max: usize) -> anyhow::Result<usize> {
+    let stored: Vec<String> = vault
+        .catalog
+        .call(|c| {
+            let mut stmt = c.prepare("SELECT recording FROM transcripts WHERE state = 'stored' ORDER BY stored_at")?;
+            let rows = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+            Ok::<_, archive::vault::VaultError>(rows)
+        })
+        .await?;
+    let mut docs = Vec::new();
+    for rec in stored {
+        if docs.len() >= max {
+            break;
+        }
+        if !index.contains(&rec)? {
+            docs.extend(document(vault, rec.parse()?).await?);
+        }
+    }
+    let n = docs.len();
+    let index = index.clone();
+    tokio::task::spawn_blocking(move || index.put_all(&docs)).await??;
+    Ok(n)
+}
+
+/// What the index holds for one recording: its meeting, org and spoken lines.
+async fn document(vault: &Vault, rec: RecordingId) -> anyhow::Result<Option<search::Recording>> {
+    let place: Option<(String, String, String, String)> = vault
+        .catalog
+        .call(move |c| {
+            c.query_row(
+                "SELECT m.id, m.kind, m.scheduled_at, o.path FROM meetings m JOIN orgs o ON o.id = m.org WHERE m.recording = ?1",
+                [rec.to_string()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()
+            .map_err(archive::vault::VaultError::from)
+        })
+        .await?;
+    let Some((meeting, kind, scheduled_at, org_path)) = place else {
+        tracing::warn!(recording = %rec, "a transcript without a meeting is not indexed");
+        return Ok(None);
+    };
+    let Some(plain) = vault.read_transcript(rec).await? else { return Ok(None) };
+    let doc: Transcript = serde_json::from_slice(&plain).context("a stored transcript does not parse")?;
+    let segments = doc
+        .segments
+        .iter()
+        .filter(|l| !l.flagged())
+        .map(|l| search::Segment {
+            stream: l.stream.clone(),
+            label: l.label.clone(),
+            start_ms: l.segment.start_ms,
+            end_ms: l.segment.end_ms,
+            text: l.segment.text.clone(),
+        })
+        .collect();
+    let date = archive::clock::parse_ts(&scheduled_at).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    Ok(Some(search::Recording { recording: rec.to_string(), meeting, org_path, kind, date, segments }))
+}
+
+/// A search as users ask it (API query string and web form alike).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ask {
+    #[serde(default)]
+    pub q: String,
+    /// An org id: its subtree, within the caller's scope.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "empty_none")]
+    pub org: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "empty_none")]
+    pub kind: Option<String>,
+    /// First and last meeting dates, `YYYY-MM-DD`, local time, both included.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "empty_none")]
+    pub from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "empty_none")]
+    pub to: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+}
+
+/// HTML forms send empty fields; they mean "no filter".
+fn empty_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s: Option<String> = Option::deserialize(d)?;
+    Ok(s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()))
+}
+
+#[derive(Debug, Serialize)]
+pub struct Found {
+    pub query: Ask,
+    pub meetings: Vec<FoundMeeting>,
+    pub took_ms: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FoundMeeting {
+    pub meeting: String,
+    pub title: String,
+    pub org: String,
+    pub org_name: String,
+    pub kind: String,
+    pub scheduled_at: String,
+    pub recording: String,
+    pub score: f32,
+    pub hits: Vec<search::Hit>,
+}
+
+pub const MAX_QUERY_CHARS: usize = 500;
+
+/// Runs a search under the caller's scope, ledgered before it is answered.
+pub async fn ask(app: &App, who: &Principal, ask: Ask) -> Result<Found, ApiError> {
+    who.require(&[Role::Admin, Role::Inspector])?;
+    if ask.q.chars().count() > MAX_QUERY_CHARS {
+        return Err(ApiError::bad_request(format!("a query may have at most {MAX_QUERY_CHARS} characters")));
+    }
+    if let Some(k) = &ask.kind {
+        if !matches!(k.as_str(), "regular" | "thematic" | "conference") {
+            return Err(ApiError::bad_request("kind must be regular, thematic or conference"));
+        }
+    }
+    let from = ask.from.as_deref().map(local_midnight).transpose()?;
+    let to = ask.to.as_deref().map(local_midnight).transpose()?.map(|t| t + time::Duration::days(1));
+    let org_path = match &ask.org {
+        Some(org) => Some(org_path(app, org).await?),
+        None => None,
+    };
+    let query = search::Query {
+        text: ask.q.clone(),
+        scope: who.search_scope(),
+        org: org_path,
+        kind: ask.kind.clone(),
+        from,
+        to,
+        limit: ask.limit.unwrap_or(20).clamp(1, 100),
+    };
+    let data = json!({ "q": ask.q, "org": ask.org, "kind": ask.kind, "from": ask.from, "to": ask.to });
+    app.vault.record(NewEntry { actor: who.actor(), action: "search.performed", subject: "search".into(), data }).await?;
+    let started = std::time::Instant::now();
+    let index = app.index.index.clone();
+    let results = tokio::task::spawn_blocking(move || index.search(&query)).await.map_err(ApiError::internal)?.map_err(ApiError::internal)?;
+    let took_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let meetings = describe(app, results).await?;
+    Ok(Found { query: ask, meetings, took_ms })
+}
+
+fn local_midnight(date: &str) -> Result<time::OffsetDateTime, ApiError> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let d = time::Date::parse(date, format).map_err(|_| ApiError::bad_request(format!("{date:?} is not a date (YYYY-MM-DD)")))?;
+    Ok(d.midnight().assume_offset(LOCAL_OFFSET))
+}
+
+async fn org_path(app: &App, org: &str) -> Result<String, ApiError> {
+    let id: crate::schema::OrgId = org.parse()?;
+    let path: Option<String> = app.vault.catalog.call(move |c| c.query_row("SELECT path FROM orgs WHERE id = ?1", [id.to_string()], |r| r.get(0)).optional().map_err(ApiError::from)).await?;
+    path.ok_or_else(|| ApiError::not_found(format!("org {org} not found")))
+}
+
+/// Adds titles and org names from the catalog to the index's results.
+async fn describe(app: &App, results: search::Results) -> Result<Vec<FoundMeeting>, ApiError> {
+    app.vault
+        .catalog
+        .call(move |c| {
+            let mut stmt = c.prepare_cached("SELECT m.title, m.org, o.name, m.scheduled_at FROM meetings m JOIN orgs o ON o.id = m.org WHERE m.id = ?1")?;
+            let mut out = Vec::with_capacity(results.meetings.len());
+            for m in results.meetings {
+                let row: Option<(String, String, String, String)> =
+                    stmt.query_row([&m.meeting], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).optional()?;
+                let Some((title, org, org_name, scheduled_at)) = row else { continue };
+                out.push(FoundMeeting { meeting: m.meeting, title, org, org_name, kind: m.kind, scheduled_at, recording: m.recording, score: m.score, hits: m.hits });
+            }
+            Ok::<_, ApiError>(out)
+        })
+        .await
+}

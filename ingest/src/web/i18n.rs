@@ -1,0 +1,140 @@
+//! The UI's words, Vietnamese first. `?lang=en` switches to English and is
+//! remembered in a cookie; everything else (names, titles, transcripts) is shown
+//! as stored.
+
+use axum::http::request::Parts;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    Vi,
+    En,
+}
+
+pub const LANG_COOKIE: &str = "niem_lang";
+
+impl Lang {
+    /// From `?lang=`, else the cookie, else Vietnamese.
+    pub fn of(parts: &Parts) -> Lang {
+        let query = parts.uri.query().unwrap_or("");
+        let asked = serde_urlencoded::from_str::<Vec<(String, String)>>(query).ok().and_then(|q| q.into_iter().find(|(k, _)| k == "lang").map(|(_, v)| v));
+        let chosen = asked.or_else(|| crate::auth::cookie(&parts.headers, LANG_COOKIE).map(str::to_string));
+        match chosen.as_deref() {
+            Some("en") => Lang::En,
+            _ => Lang::Vi,
+        }
+    }
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Vi => "vi",
+            Lang::En => "en",
+        }
+    }
+    pub fn other(self) -> Lang {
+        match self {
+            Lang::Vi => Lang::En,
+            Lang::En => Lang::Vi,
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            Lang::Vi => "Tiếng Việt",
+            Lang::En => "English",
+        }
+    }
+    pub fn t(self, key: &'static str) -> &'static str {
+        match WORDS.iter().find(|(k, _, _)| *k == key) {
+            Some((_, vi, en)) => match self {
+                Lang::Vi => vi,
+                Lang::En => en,
+            },
+            None => key,
+        }
+    }
+}
+
+/// (key, Vietnamese, English).
+const WORDS: &[(&str, &str, &str)] = &[
+    ("nav.search", "Tìm kiếm", "Search"),
+    ("nav.live", "Trực tiếp", "Live"),
+    ("nav.ledger", "Sổ cái", "Ledger"),
+    ("nav.logout", "Đăng xuất", "Sign out"),
+    ("role.admin", "quản trị", "admin"),
+    ("role.inspector", "cán bộ kiểm tra", "inspector"),
+    ("role.auditor", "kiểm toán", "auditor"),
+    ("role.recorder", "điểm cầu", "recorder"),
+    ("login.title", "Đăng nhập", "Sign in"),
+    ("login.name", "Tên đăng nhập", "User name"),
+    ("login.password", "Mật khẩu", "Password"),
+    ("login.submit", "Đăng nhập", "Sign in"),
+    ("login.failed", "Sai tên đăng nhập hoặc mật khẩu.", "Wrong user name or password."),
+    ("login.limited", "Quá nhiều lần đăng nhập sai. Vui lòng thử lại sau ít phút.", "Too many failed sign-ins. Try again in a few minutes."),
+    ("login.expired", "Phiên làm việc đã hết hạn, vui lòng tải lại trang.", "The form expired; reload the page."),
+    ("search.title", "Tìm kiếm nội dung cuộc họp", "Search what was said"),
+    ("search.placeholder", "Ví dụ: kết nạp đảng viên, \"chuyển đổi số\"", "e.g. party members, \"digital transformation\""),
+    ("search.submit", "Tìm", "Search"),
+    ("search.org", "Tổ chức", "Organisation"),
+    ("search.any_org", "Tất cả trong phạm vi", "All in my scope"),
+    ("search.kind", "Loại cuộc họp", "Meeting kind"),
+    ("search.any_kind", "Mọi loại", "Any kind"),
+    ("search.from", "Từ ngày", "From"),
+    ("search.to", "Đến ngày", "To"),
+    ("search.none", "Không tìm thấy nội dung phù hợp.", "Nothing matched."),
+    ("search.found", "cuộc họp có kết quả", "meetings matched"),
+    ("search.hint", "Gõ có dấu hoặc không dấu; đặt cụm từ trong ngoặc kép để tìm chính xác. Mỗi lần tìm kiếm đều được ghi vào sổ cái.", "Type with or without diacritics; quote a phrase to match it exactly. Every search is recorded in the ledger."),
+    ("kind.regular", "Sinh hoạt thường kỳ", "Regular"),
+    ("kind.thematic", "Sinh hoạt chuyên đề", "Thematic"),
+    ("kind.conference", "Hội nghị", "Conference"),
+    ("meeting.transcript", "Biên bản tự động", "Transcript"),
+    ("meeting.machine", "Văn bản do máy tạo (Whisper), chưa được người kiểm tra. Mô hình:", "Machine-generated text (Whisper), not checked by a person. Model:"),
+    ("meeting.no_transcript", "Chưa có biên bản:", "No transcript yet:"),
+    ("meeting.no_recording", "Cuộc họp này chưa có bản ghi.", "This meeting has no recording yet."),
+    ("meeting.stream", "Điểm cầu", "Bridge point"),
+    ("meeting.seek", "Phát từ", "Play from"),
+    ("badge.intact", "Toàn vẹn", "Intact"),
+    ("badge.broken", "KHÔNG toàn vẹn", "NOT intact"),
+    ("badge.checked", "đối chiếu với điểm kiểm tra đã ký lúc", "checked against the signed checkpoint at"),
+    ("badge.verified_at", "kiểm tra lúc", "verified at"),
+    ("badge.pending", "Chưa có điểm kiểm tra đã ký bao phủ bản ghi này.", "No signed checkpoint covers this recording yet."),
+    ("badge.unavailable", "Chưa kiểm tra được (kho lưu trữ không phản hồi).", "Not checked (the store did not answer)."),
+    ("live.title", "Các luồng đang phát", "Live streams"),
+    ("live.none", "Không có điểm cầu nào đang phát.", "No bridge point is streaming."),
+    ("live.endpoint", "Điểm cầu", "Bridge point"),
+    ("live.state", "Trạng thái", "State"),
+    ("live.since", "Bắt đầu", "Since"),
+    ("live.bitrate", "Tốc độ", "Bitrate"),
+    ("live.stored", "Đã lưu", "Stored"),
+    ("live.refresh", "Trang tự làm mới mỗi 5 giây.", "This page refreshes every 5 seconds."),
+    ("live.backlog", "Hàng đợi chưa lên kho", "Spool backlog"),
+    ("ledger.title", "Sổ cái kiểm toán", "Audit ledger"),
+    ("ledger.action", "Hành động", "Action"),
+    ("ledger.filter", "Lọc", "Filter"),
+    ("ledger.checkpoints", "Điểm kiểm tra đã ký", "Signed checkpoints"),
+    ("ledger.entries", "Bản ghi sổ cái", "Entries"),
+    ("ledger.older", "Cũ hơn", "Older"),
+    ("ledger.time", "Thời điểm", "Time"),
+    ("ledger.actor", "Người thực hiện", "Actor"),
+    ("ledger.subject", "Đối tượng", "Subject"),
+    ("ledger.covers", "bao phủ", "covers"),
+    ("ledger.signature_ok", "chữ ký hợp lệ", "signature valid"),
+    ("ledger.signature_bad", "CHỮ KÝ KHÔNG HỢP LỆ", "SIGNATURE INVALID"),
+    ("error.title", "Không thực hiện được", "Could not do that"),
+    ("error.back", "Quay lại tìm kiếm", "Back to search"),
+    ("error.role", "Vai trò của bạn không được xem trang này.", "Your role may not see this page."),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_word_has_both_languages_and_keys_are_unique() {
+        let mut keys: Vec<&str> = WORDS.iter().map(|(k, _, _)| *k).collect();
+        keys.sort_unstable();
+        let n = keys.len();
+        keys.dedup();
+        assert_eq!(keys.len(), n, "duplicate keys");
+        assert!(WORDS.iter().all(|(_, vi, en)| !vi.is_empty() && !en.is_empty()));
+        assert_eq!(Lang::Vi.t("nav.search"), "Tìm kiếm");
+        assert_eq!(Lang::En.t("nav.search"), "Search");
+    }
+}

@@ -1,0 +1,209 @@
+//! The web UI: server-rendered HTML (maud), Vietnamese first with English beside
+//! it, a little plain JavaScript, no build step.
+//!
+//! Pages: sign-in, search, meeting (player beside the transcript, integrity
+//! badge), live streams, and the ledger for auditors. Every page is rendered
+//! from the same data the API serves, by the same functions (`index::ask`, the
+//! playback route), so each search, transcript view and playback is ledgered
+//! exactly as through the API.
+//!
+//! Sessions: an HttpOnly, SameSite=Strict cookie (Secure when `web.secure_cookies`),
+//! a CSRF token in every form and in the `X-CSRF-Token` header of script requests,
+//! sign-in attempts limited per address and per name. Pages send a strict CSP
+//! (scripts and styles from this origin only) and are never cached.
+
+mod i18n;
+mod login;
+mod pages;
+
+pub use i18n::Lang;
+pub use login::LoginLimiter;
+
+use crate::auth::{self, Principal};
+use crate::error::ApiError;
+use crate::App;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::{header, request::Parts, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+use std::sync::Arc;
+
+pub fn router(app: Arc<App>) -> Router<Arc<App>> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/search") }))
+        .route("/login", get(login::form).post(login::submit))
+        .route("/logout", post(login::logout))
+        .route("/search", get(pages::search))
+        .route("/meetings/{meeting}", get(pages::meeting))
+        .route("/live", get(pages::live))
+        .route("/ledger", get(pages::ledger))
+        .route("/static/app.css", get(|| async { asset("text/css; charset=utf-8", include_str!("static/app.css")) }))
+        .route("/static/app.js", get(|| async { asset("text/javascript; charset=utf-8", include_str!("static/app.js")) }))
+        .layer(axum::middleware::from_fn_with_state(app, security_headers))
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=3600")], body).into_response()
+}
+
+async fn security_headers(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    let asked = req.uri().query().and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok()).and_then(|q| q.into_iter().find(|(k, _)| k == "lang"));
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    if let Some((_, lang @ ("vi" | "en"))) = asked.as_ref().map(|(k, v)| (k.as_str(), v.as_str())) {
+        let cookie = format!("{}={lang}; Path=/; SameSite=Strict; Max-Age=31536000", i18n::LANG_COOKIE);
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            h.append(header::SET_COOKIE, v);
+        }
+    }
+    let set = |h: &mut axum::http::HeaderMap, k: &'static str, v: &'static str| {
+        h.entry(k).or_insert(HeaderValue::from_static(v));
+    };
+    set(h, "content-security-policy", "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'");
+    set(h, "x-content-type-options", "nosniff");
+    set(h, "referrer-policy", "same-origin");
+    set(h, "x-frame-options", "DENY");
+    set(h, "cache-control", "no-store");
+    if app.config.web.secure_cookies {
+        set(h, "strict-transport-security", "max-age=31536000");
+    }
+    resp
+}
+
+/// A signed-in user on a page; anyone else is sent to the sign-in page.
+pub struct Viewer {
+    pub who: Principal,
+    pub lang: Lang,
+    pub path: String,
+}
+
+pub struct ToLogin(String);
+
+impl IntoResponse for ToLogin {
+    fn into_response(self) -> Response {
+        let next: String = url_encode(&self.0);
+        Redirect::to(&format!("/login?next={next}")).into_response()
+    }
+}
+
+impl FromRequestParts<Arc<App>> for Viewer {
+    type Rejection = ToLogin;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ToLogin> {
+        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
+        let lang = Lang::of(parts);
+        let Some(secret) = auth::cookie(&parts.headers, auth::SESSION_COOKIE).map(str::to_string) else { return Err(ToLogin(path)) };
+        let now = app.vault.now();
+        match app.vault.catalog.call(move |c| auth::session_principal(c, &secret, &now)).await {
+            Ok(Some(who)) => Ok(Viewer { who, lang, path }),
+            _ => Err(ToLogin(path)),
+        }
+    }
+}
+
+impl Viewer {
+    pub fn t(&self, key: &'static str) -> &'static str {
+        self.lang.t(key)
+    }
+    pub fn csrf(&self) -> &str {
+        self.who.csrf.as_deref().unwrap_or("")
+    }
+}
+
+/// Every page's frame: header with navigation for the viewer's role, language
+/// switch, sign-out form.
+pub fn page(v: &Viewer, title: &str, body: Markup) -> Markup {
+    use crate::auth::Role;
+    let role = v.who.role;
+    let content = matches!(role, Role::Admin | Role::Inspector);
+    let ledger = matches!(role, Role::Admin | Role::Auditor);
+    let other = v.lang.other();
+    html! {
+        (DOCTYPE)
+        html lang=(v.lang.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="csrf-token" content=(v.csrf());
+                title { (title) " · Niêm" }
+                link rel="stylesheet" href="/static/app.css";
+                script src="/static/app.js" defer {}
+            }
+            body {
+                header.top {
+                    a.brand href="/" { "Niêm" }
+                    nav {
+                        @if content { a href="/search" { (v.t("nav.search")) } }
+                        a href="/live" { (v.t("nav.live")) }
+                        @if ledger { a href="/ledger" { (v.t("nav.ledger")) } }
+                    }
+                    div.me {
+                        span.who { (v.who.name) " · " (v.t(role_key(role))) }
+                        a.lang href=(with_lang(&v.path, other)) hreflang=(other.code()) { (other.label()) }
+                        form method="post" action="/logout" {
+                            input type="hidden" name="csrf" value=(v.csrf());
+                            button type="submit" { (v.t("nav.logout")) }
+                        }
+                    }
+                }
+                main { (body) }
+            }
+        }
+    }
+}
+
+fn role_key(role: crate::auth::Role) -> &'static str {
+    use crate::auth::Role;
+    match role {
+        Role::Admin => "role.admin",
+        Role::Inspector => "role.inspector",
+        Role::Auditor => "role.auditor",
+        Role::Recorder => "role.recorder",
+    }
+}
+
+/// `path` with `lang=` set (the switch keeps the page and its query).
+fn with_lang(path: &str, lang: Lang) -> String {
+    let (base, query) = path.split_once('?').unwrap_or((path, ""));
+    let mut pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
+    pairs.retain(|(k, _)| k != "lang");
+    pairs.push(("lang".into(), lang.code().into()));
+    format!("{base}?{}", serde_urlencoded::to_string(&pairs).unwrap_or_default())
+}
+
+pub fn url_encode(s: &str) -> String {
+    serde_urlencoded::to_string([("", s)]).map(|p| p.trim_start_matches('=').to_string()).unwrap_or_default()
+}
+
+/// An error as a page: the API's message, in the page frame when signed in.
+pub fn error_page(v: &Viewer, e: ApiError) -> Response {
+    let status = e.status;
+    let body = html! {
+        h1 { (v.t("error.title")) }
+        p.error { (e.message) }
+        p { a href="/search" { (v.t("error.back")) } }
+    };
+    (status, page(v, v.t("error.title"), body)).into_response()
+}
+
+/// mm:ss or h:mm:ss for a position in ms.
+pub fn clock(ms: u64) -> String {
+    let s = ms / 1000;
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
+}
+
+/// Snippets from the index are escaped text with `<b>` marks.
+pub fn snippet(html: &str) -> PreEscaped<String> {
+    PreEscaped(html.to_string())
+}
+
+pub fn not_allowed(v: &Viewer) -> Response {
+    error_page(v, ApiError::new(StatusCode::FORBIDDEN, "forbidden", v.t("error.role")))
+}

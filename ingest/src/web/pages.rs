@@ -1,0 +1,447 @@
+//! The pages behind the sign-in: search, meeting, live, ledger.
+
+use super::{clock, error_page, not_allowed, page, snippet, Viewer};
+use crate::auth::Role;
+use crate::error::ApiError;
+use crate::index::{Ask, Found};
+use crate::transcript::Transcript;
+use crate::App;
+use archive::id::RecordingId;
+use archive::ledger::NewEntry;
+use axum::extract::{Path, RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use maud::{html, Markup};
+use rusqlite::{params, OptionalExtension};
+use serde_json::json;
+use std::sync::Arc;
+
+/// The query string without the language switch, decoded as `T`.
+fn query<T: serde::de::DeserializeOwned + Default>(raw: Option<String>) -> Result<T, ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or("")).unwrap_or_default();
+    let kept: Vec<(String, String)> = pairs.into_iter().filter(|(k, _)| k != "lang").collect();
+    let text = serde_urlencoded::to_string(kept).map_err(ApiError::internal)?;
+    serde_urlencoded::from_str(&text).map_err(|e| ApiError::bad_request(format!("bad query: {e}")))
+}
+
+pub async fn search(State(app): State<Arc<App>>, v: Viewer, RawQuery(raw): RawQuery) -> Response {
+    if !matches!(v.who.role, Role::Admin | Role::Inspector) {
+        return not_allowed(&v);
+    }
+    let ask: Ask = match query(raw) {
+        Ok(a) => a,
+        Err(e) => return error_page(&v, e),
+    };
+    let orgs = match visible_orgs(&app, &v).await {
+        Ok(o) => o,
+        Err(e) => return error_page(&v, e),
+    };
+    let asked = !ask.q.trim().is_empty();
+    let found = if asked {
+        match crate::index::ask(&app, &v.who, ask.clone()).await {
+            Ok(f) => Some(f),
+            Err(e) => return error_page(&v, e),
+        }
+    } else {
+        None
+    };
+    let body = html! {
+        h1 { (v.t("search.title")) }
+        (search_form(&v, &ask, &orgs))
+        @if let Some(f) = &found { (results(&v, f)) }
+    };
+    page(&v, v.t("search.title"), body).into_response()
+}
+
+fn search_form(v: &Viewer, ask: &Ask, orgs: &[(String, String, usize)]) -> Markup {
+    let kinds = [("regular", "kind.regular"), ("thematic", "kind.thematic"), ("conference", "kind.conference")];
+    html! {
+        form.search method="get" action="/search" role="search" {
+            div.query {
+                input type="search" name="q" value=(ask.q) placeholder=(v.t("search.placeholder")) aria-label=(v.t("search.title")) autofocus;
+                button type="submit" { (v.t("search.submit")) }
+            }
+            div.filters {
+                label { (v.t("search.org"))
+                    select name="org" {
+                        option value="" { (v.t("search.any_org")) }
+                        @for (id, name, depth) in orgs {
+                            option value=(id) selected[ask.org.as_deref() == Some(id.as_str())] { (" ".repeat(*depth * 2)) (name) }
+                        }
+                    }
+                }
+                label { (v.t("search.kind"))
+                    select name="kind" {
+                        option value="" { (v.t("search.any_kind")) }
+                        @for (k, key) in kinds { option value=(k) selected[ask.kind.as_deref() == Some(k)] { (v.t(key)) } }
+                    }
+                }
+                label { (v.t("search.from")) input type="date" name="from" value=(ask.from.as_deref().unwrap_or("")); }
+                label { (v.t("search.to")) input type="date" name="to" value=(ask.to.as_deref().unwrap_or("")); }
+            }
+            p.hint { (v.t("search.hint")) }
+        }
+    }
+}
+
+fn results(v: &Viewer, f: &Found) -> Markup {
+    html! {
+        section.results {
+            @if f.meetings.is_empty() {
+                p.none { (v.t("search.none")) }
+            } @else {
+                p.summary { (f.meetings.len()) " " (v.t("search.found")) " · " (format!("{:.1}", f.took_ms)) " ms" }
+            }
+            @for m in &f.meetings {
+                article.meeting {
+                    h2 { a href=(format!("/meetings/{}", m.meeting)) { (m.title) } }
+                    p.meta { (m.org_name) " · " (local_date(&m.scheduled_at)) " · " (v.t(kind_key(&m.kind))) }
+                    ol.hits {
+                        @for h in &m.hits {
+                            li {
+                                a.hit href=(format!("/meetings/{}?stream={}&t={:.1}", m.meeting, h.stream, h.at_ms as f64 / 1000.0)) data-at-ms=(h.at_ms) {
+                                    span.time { (clock(h.at_ms)) }
+                                    span.label { (h.label) }
+                                }
+                                p.snippet { (snippet(&h.snippet)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn kind_key(kind: &str) -> &'static str {
+    match kind {
+        "thematic" => "kind.thematic",
+        "conference" => "kind.conference",
+        _ => "kind.regular",
+    }
+}
+
+/// `2026-07-15` in Vietnam's time for an RFC 3339 instant.
+fn local_date(ts: &str) -> String {
+    archive::clock::parse_ts(ts)
+        .map(|t| {
+            let t = t.to_offset(crate::index::LOCAL_OFFSET);
+            format!("{:02}/{:02}/{} {:02}:{:02}", t.day(), u8::from(t.month()), t.year(), t.hour(), t.minute())
+        })
+        .unwrap_or_else(|_| ts.to_string())
+}
+
+/// (id, name, depth) of the orgs this viewer may search, in tree order.
+async fn visible_orgs(app: &App, v: &Viewer) -> Result<Vec<(String, String, usize)>, ApiError> {
+    let scope = v.who.scope_json();
+    app.vault
+        .catalog
+        .call(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT id, name, path FROM orgs o WHERE ?1 IS NULL OR EXISTS (SELECT 1 FROM json_each(?1) s
+                   WHERE o.path = s.value OR substr(o.path, 1, length(s.value) + 1) = s.value || '/') ORDER BY path",
+            )?;
+            let rows = stmt.query_map([scope], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, name, path) = row?;
+                out.push((id, name, path.matches('/').count().saturating_sub(1)));
+            }
+            Ok::<_, ApiError>(out)
+        })
+        .await
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct MeetingQuery {
+    stream: Option<String>,
+    t: Option<f64>,
+}
+
+struct MeetingRow {
+    id: String,
+    title: String,
+    kind: String,
+    scheduled_at: String,
+    recording: Option<String>,
+    org_name: String,
+    org_path: String,
+}
+
+pub async fn meeting(State(app): State<Arc<App>>, v: Viewer, Path(id): Path<String>, RawQuery(raw): RawQuery) -> Response {
+    match meeting_page(&app, &v, id, raw).await {
+        Ok(m) => page(&v, &m.0, m.1).into_response(),
+        Err(e) => error_page(&v, e),
+    }
+}
+
+async fn meeting_page(app: &Arc<App>, v: &Viewer, id: String, raw: Option<String>) -> Result<(String, Markup), ApiError> {
+    v.who.require(&[Role::Admin, Role::Inspector])?;
+    let q: MeetingQuery = query(raw)?;
+    let id: crate::schema::MeetingId = id.parse()?;
+    let m = app
+        .vault
+        .catalog
+        .call(move |c| {
+            c.query_row(
+                "SELECT m.id, m.title, m.kind, m.scheduled_at, m.recording, o.name, o.path FROM meetings m JOIN orgs o ON o.id = m.org WHERE m.id = ?1",
+                [id.to_string()],
+                |r| Ok(MeetingRow { id: r.get(0)?, title: r.get(1)?, kind: r.get(2)?, scheduled_at: r.get(3)?, recording: r.get(4)?, org_name: r.get(5)?, org_path: r.get(6)? }),
+            )
+            .optional()
+            .map_err(ApiError::from)
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("meeting {id} not found")))?;
+    v.who.require_org(&m.org_path)?;
+    let head = html! {
+        h1 { (m.title) }
+        p.meta { (m.org_name) " · " (local_date(&m.scheduled_at)) " · " (v.t(kind_key(&m.kind))) }
+    };
+    let Some(rec) = m.recording.as_deref() else {
+        return Ok((m.title.clone(), html! { (head) p { (v.t("meeting.no_recording")) } }));
+    };
+    let rec: RecordingId = rec.parse()?;
+    let transcript = read_transcript(app, v, rec).await?;
+    let manifest = app.vault.manifest_draft(rec).await?;
+    let streams: Vec<(String, String)> = manifest
+        .streams
+        .iter()
+        .map(|s| {
+            let label = transcript.as_ref().ok().and_then(|t| t.streams.iter().find(|p| p.stream == s.id.to_string())).map(|p| p.label.clone());
+            (s.id.to_string(), label.unwrap_or_else(|| s.endpoint.clone().unwrap_or_else(|| s.kind.clone())))
+        })
+        .collect();
+    let audio_only: Vec<String> = manifest.streams.iter().filter(|s| s.content_type.as_deref().is_some_and(|c| c.starts_with("audio/"))).map(|s| s.id.to_string()).collect();
+    let stream = q.stream.filter(|s| streams.iter().any(|(id, _)| id == s)).or_else(|| streams.first().map(|(id, _)| id.clone()));
+    let start = q.t.filter(|t| t.is_finite() && *t >= 0.0).unwrap_or(0.0);
+    let badge = integrity(app, v, rec).await;
+    let body = html! {
+        (head)
+        (badge)
+        div.meeting-view {
+            section.player {
+                @if let Some(s) = &stream {
+                    @let src = format!("/api/v1/recordings/{rec}/streams/{s}/media");
+                    @if audio_only.contains(s) {
+                        audio #player controls preload="auto" src=(src) data-start=(format!("{start:.2}")) data-stream=(s) {}
+                    } @else {
+                        video #player controls preload="auto" playsinline src=(src) data-start=(format!("{start:.2}")) data-stream=(s) {}
+                    }
+                    @if streams.len() > 1 {
+                        nav.streams {
+                            @for (id, label) in &streams {
+                                a href=(format!("/meetings/{}?stream={id}", m.id)) aria-current=[(Some(id) == stream.as_ref()).then_some("true")] { (label) }
+                            }
+                        }
+                    }
+                }
+            }
+            section.transcript {
+                h2 { (v.t("meeting.transcript")) }
+                @match &transcript {
+                    Ok(t) => (transcript_lines(v, &m.id, t, stream.as_deref())),
+                    Err(why) => p.none { (v.t("meeting.no_transcript")) " " (why) },
+                }
+            }
+        }
+    };
+    Ok((m.title.clone(), body))
+}
+
+/// The transcript, ledgered as viewed; or why there is none yet.
+async fn read_transcript(app: &App, v: &Viewer, rec: RecordingId) -> Result<Result<Transcript, String>, ApiError> {
+    let Some(plain) = app.vault.read_transcript(rec).await? else {
+        return Ok(Err(crate::api::why_missing(app, rec).await?));
+    };
+    let doc: Transcript = serde_json::from_slice(&plain).map_err(|e| ApiError::internal(format!("stored transcript does not parse: {e}")))?;
+    app.vault
+        .record(NewEntry { actor: v.who.actor(), action: "transcript.viewed", subject: format!("recording/{rec}"), data: json!({ "format": "web" }) })
+        .await?;
+    Ok(Ok(doc))
+}
+
+fn transcript_lines(v: &Viewer, meeting: &str, t: &Transcript, playing: Option<&str>) -> Markup {
+    let several = t.streams.len() > 1;
+    html! {
+        p.machine { (v.t("meeting.machine")) " " code { (t.model.name) } " (sha256 " code { (t.model.sha256.get(..12).unwrap_or("")) } "…)" }
+        ol.lines {
+            @for l in t.segments.iter().filter(|l| !l.flagged()) {
+                @let secs = l.segment.start_ms as f64 / 1000.0;
+                li {
+                    a.line href=(format!("/meetings/{meeting}?stream={}&t={secs:.1}", l.stream)) data-t=(format!("{secs:.2}")) data-stream=(l.stream) data-here=[(Some(l.stream.as_str()) == playing).then_some("1")] {
+                        span.time { (clock(l.segment.start_ms)) }
+                        @if several { span.label { (l.label) } }
+                        span.text { (l.segment.text) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The integrity badge: this recording verified against the latest signed
+/// checkpoint (verified again when a newer checkpoint exists than the last check).
+async fn integrity(app: &Arc<App>, v: &Viewer, rec: RecordingId) -> Markup {
+    let latest = app
+        .vault
+        .catalog
+        .call(move |c| {
+            let checkpoint: Option<String> = c.query_row("SELECT checkpoint_ts FROM ledger_mirror WHERE id = 1", [], |r| r.get(0))?;
+            let checked: Option<String> =
+                c.query_row("SELECT MAX(checked_at) FROM verifications WHERE recording = ?1", [rec.to_string()], |r| r.get(0)).optional()?.flatten();
+            Ok::<_, ApiError>((checkpoint, checked))
+        })
+        .await;
+    let Ok((checkpoint, checked)) = latest else { return html! { p.badge.unknown { (v.t("badge.unavailable")) } } };
+    let stale = match (&checkpoint, &checked) {
+        (Some(cp), Some(at)) => at < cp,
+        (_, None) => true,
+        (None, Some(_)) => false,
+    };
+    let result = if stale {
+        crate::api::verify_and_record(app, rec).await
+    } else {
+        crate::api::latest_verification(app, rec).await
+    };
+    match result {
+        Ok(r) if r.intact && r.covered_by_checkpoint => html! {
+            p.badge.ok { strong { "✔ " (v.t("badge.intact")) } " — " (v.t("badge.checked")) " " (checkpoint.as_deref().map(local_date).unwrap_or_default()) "; " (v.t("badge.verified_at")) " " (local_date(&r.checked_at)) }
+        },
+        Ok(r) if r.intact => html! { p.badge.pending { strong { "… " (v.t("badge.intact")) } " — " (v.t("badge.pending")) } },
+        Ok(r) => html! {
+            div.badge.broken { strong { "✘ " (v.t("badge.broken")) } " (" (local_date(&r.checked_at)) ")"
+                ul { @for p in &r.problems { li { (p) } } } }
+        },
+        Err(_) => html! { p.badge.unknown { (v.t("badge.unavailable")) } },
+    }
+}
+
+pub async fn live(State(app): State<Arc<App>>, v: Viewer) -> Response {
+    if v.who.role == Role::Recorder {
+        return not_allowed(&v);
+    }
+    let streams = match app.live.status(&app).await {
+        Ok(s) => s,
+        Err(e) => return error_page(&v, e.into()),
+    };
+    let paths: std::collections::HashMap<String, (String, String)> = app
+        .vault
+        .catalog
+        .call(|c| {
+            let mut stmt = c.prepare("SELECT id, path, name FROM orgs")?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, (r.get::<_, String>(1)?, r.get::<_, String>(2)?))))?;
+            rows.collect::<Result<_, _>>().map_err(ApiError::from)
+        })
+        .await
+        .unwrap_or_default();
+    let shown: Vec<_> = streams.iter().filter(|s| v.who.role != Role::Inspector || paths.get(&s.org).is_some_and(|(p, _)| v.who.may_see(p))).collect();
+    let body = html! {
+        meta http-equiv="refresh" content="5";
+        h1 { (v.t("live.title")) }
+        p.hint { (v.t("live.refresh")) " " (v.t("live.backlog")) ": " (mib(app.live.spool.backlog_bytes())) }
+        @if shown.is_empty() {
+            p.none { (v.t("live.none")) }
+        } @else {
+            table.live {
+                thead { tr { th { (v.t("search.org")) } th { (v.t("live.endpoint")) } th { (v.t("live.state")) } th { (v.t("live.since")) } th { (v.t("live.bitrate")) } th { (v.t("live.stored")) } } }
+                tbody {
+                    @for s in &shown {
+                        tr {
+                            td { (paths.get(&s.org).map(|(_, n)| n.as_str()).unwrap_or("")) }
+                            td { (s.endpoint_name) }
+                            td.state { (s.state) " · " (s.protocol) }
+                            td { (local_date(&s.started_at)) }
+                            td { (s.bitrate_bps / 1000) " kbit/s" }
+                            td { (mib(s.bytes_spooled)) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    page(&v, v.t("live.title"), body).into_response()
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct LedgerQuery {
+    action: Option<String>,
+    before: Option<u64>,
+}
+
+const LEDGER_PAGE: u64 = 100;
+
+pub async fn ledger(State(app): State<Arc<App>>, v: Viewer, RawQuery(raw): RawQuery) -> Response {
+    if !matches!(v.who.role, Role::Admin | Role::Auditor) {
+        return not_allowed(&v);
+    }
+    match ledger_page(&app, &v, raw).await {
+        Ok(body) => page(&v, v.t("ledger.title"), body).into_response(),
+        Err(e) => error_page(&v, e),
+    }
+}
+
+async fn ledger_page(app: &App, v: &Viewer, raw: Option<String>) -> Result<Markup, ApiError> {
+    let q: LedgerQuery = query(raw)?;
+    let action = q.action.filter(|a| !a.trim().is_empty());
+    let before = q.before.unwrap_or(u64::MAX >> 1);
+    let a = action.clone();
+    let entries = app
+        .vault
+        .catalog
+        .call(move |c| {
+            let filter = "seq IN (SELECT seq FROM ledger WHERE seq < ?1 AND (?2 IS NULL OR action = ?2) ORDER BY seq DESC LIMIT ?3)";
+            archive::ledger::read_where(c, filter, params![before as i64, a, LEDGER_PAGE as i64]).map_err(ApiError::internal)
+        })
+        .await?;
+    let checkpoints = checkpoints(app).await;
+    let oldest = entries.first().map(|e| e.seq);
+    Ok(html! {
+        h1 { (v.t("ledger.title")) }
+        h2 { (v.t("ledger.checkpoints")) }
+        @match &checkpoints {
+            Ok(list) => ul.checkpoints { @for (size, time, ok) in list {
+                li { (local_date(time)) " — " (v.t("ledger.covers")) " " (size) " · "
+                    @if *ok { span.ok { (v.t("ledger.signature_ok")) } } @else { span.bad { (v.t("ledger.signature_bad")) } } }
+            } },
+            Err(e) => p.error { (e) },
+        }
+        h2 { (v.t("ledger.entries")) }
+        form.filter method="get" action="/ledger" {
+            label { (v.t("ledger.action")) " " input name="action" value=(action.as_deref().unwrap_or("")) placeholder="search.performed"; }
+            button type="submit" { (v.t("ledger.filter")) }
+        }
+        table.ledger {
+            thead { tr { th { "#" } th { (v.t("ledger.time")) } th { (v.t("ledger.actor")) } th { (v.t("ledger.action")) } th { (v.t("ledger.subject")) } th { "data" } } }
+            tbody {
+                @for e in entries.iter().rev() {
+                    tr { td { (e.seq) } td { (local_date(&e.ts)) } td { (e.actor) } td { code { (e.action) } } td { (e.subject) } td.data { code { (e.data.to_string()) } } }
+                }
+            }
+        }
+        @if let Some(seq) = oldest.filter(|_| entries.len() as u64 == LEDGER_PAGE) {
+            p { a href=(format!("/ledger?before={seq}{}", action.as_deref().map(|a| format!("&action={}", super::url_encode(a))).unwrap_or_default())) { (v.t("ledger.older")) " →" } }
+        }
+    })
+}
+
+/// The newest signed checkpoints in the store: (entries covered, time, signature valid).
+async fn checkpoints(app: &App) -> Result<Vec<(u64, String, bool)>, String> {
+    let mut list = app.vault.store.list("checkpoints/").await.map_err(|e| e.to_string())?;
+    list.sort_by(|a, b| b.key.cmp(&a.key));
+    let mut out = Vec::new();
+    for meta in list.into_iter().take(10) {
+        let body = app.vault.store.get(&meta.key).await.map_err(|e| e.to_string())?;
+        let opened = serde_json::from_slice::<archive::checkpoint::CheckpointObject>(&body)
+            .ok()
+            .and_then(|o| archive::checkpoint::Checkpoint::open(&o.note, app.vault.keys.signer.verifier()).ok());
+        match opened {
+            Some(cp) => out.push((cp.size, cp.time, true)),
+            None => out.push((0, meta.key, false)),
+        }
+    }
+    Ok(out)
+}

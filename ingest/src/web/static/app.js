@@ -1,0 +1,33 @@
+// Niêm: the little JavaScript the pages need. Everything works without it
+// (links reload the page at the right moment); with it, the player seeks in place.
+"use strict";
+(function () {
+  var player = document.getElementById("player");
+  if (!player) return;
+  var start = parseFloat(player.dataset.start || "0");
+  function seek(t) {
+    player.currentTime = t;
+    var p = player.play();
+    if (p && p.catch) p.catch(function () {});
+  }
+  if (start > 0) {
+    if (player.readyState >= 1) seek(start);
+    else player.addEventListener("loadedmetadata", function () { seek(start); }, { once: true });
+  }
+  var lines = Array.prototype.slice.call(document.querySelectorAll("a.line[data-here]"));
+  document.addEventListener("click", function (e) {
+    var a = e.target.closest && e.target.closest("a.line");
+    if (!a || a.dataset.stream !== player.dataset.stream) return;
+    e.preventDefault();
+    seek(parseFloat(a.dataset.t));
+    history.replaceState(null, "", a.href);
+  });
+  // Mark the line being played.
+  player.addEventListener("timeupdate", function () {
+    var t = player.currentTime, cur = null;
+    for (var i = 0; i < lines.length; i++) {
+      if (parseFloat(lines[i].dataset.t) <= t + 0.05) cur = lines[i]; else break;
+    }
+    lines.forEach(function (l) { l.classList.toggle("now", l === cur); });
+  });
+})();

@@ -1,0 +1,321 @@
+//! Search and the inspectors' web UI end to end: English speech uploaded to a
+//! `niem` on SeaweedFS, transcribed by the real Whisper model, indexed, found
+//! through the API under an inspector's scope, and found, clicked and played in a
+//! real headless Chromium; every search and playback in the ledger.
+
+use niem_tests::browser::Browser;
+use niem_tests::seaweed::SeaweedFs;
+use niem_tests::server::{Server, StoreKind};
+use niem_tests::speech;
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+const SENTENCES: [(f32, &str); 3] = [
+    (1.0, "The branch meeting approved the resolution on digital transformation."),
+    (10.0, "Comrade Lan reported on the admission of new party members."),
+    (19.0, "The inspection committee will review the budget in the third quarter."),
+];
+const PASSWORD: &str = "kiểm-tra-2026!";
+
+/// Orgs: one bloc, one base, two cells. Returns (bloc, cell A, cell B).
+async fn tree(server: &Server) -> (String, String, String) {
+    let org = |name: &str, kind: &str, parent: Option<&str>| json!({ "name": name, "kind": kind, "parent": parent, "language": "en" });
+    let post = |body: Value| async move {
+        let (s, v) = server.api(Method::POST, "/api/v1/orgs", Some(body)).await;
+        assert_eq!(s, 201, "{v}");
+        v["id"].as_str().unwrap().to_string()
+    };
+    let bloc = post(org("Đảng ủy Khối các cơ quan tỉnh", "bloc", None)).await;
+    let base = post(org("Đảng ủy Sở Nội vụ", "base", Some(&bloc))).await;
+    let a = post(org("Chi bộ Văn phòng", "cell", Some(&base))).await;
+    let b = post(org("Chi bộ Thanh tra", "cell", Some(&base))).await;
+    (bloc, a, b)
+}
+
+/// A meeting in `org` with `wav` uploaded and sealed; returns (meeting, recording).
+async fn recorded_meeting(server: &Server, org: &str, title: &str, wav: &[u8]) -> (String, String) {
+    let m = json!({ "org": org, "kind": "regular", "title": title, "scheduled_at": "2026-09-15T08:00:00+07:00" });
+    let (s, m) = server.api(Method::POST, "/api/v1/meetings", Some(m)).await;
+    assert_eq!(s, 201, "{m}");
+    let meeting = m["id"].as_str().unwrap().to_string();
+    let (s, up) = server.upload(&meeting, wav.to_vec()).await;
+    assert_eq!(s, 201, "{up}");
+    let rec = up["recording"].as_str().unwrap().to_string();
+    server.seal(&rec).await;
+    (meeting, rec)
+}
+
+/// Searches as `token` until `n` meetings come back (transcription and indexing
+/// run in the background).
+async fn search_until(server: &Server, token: &str, q: &str, n: usize, within: Duration) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let resp = server.http().get(format!("{}/api/v1/search", server.url)).query(&[("q", q)]).bearer_auth(token).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let v: Value = resp.json().await.unwrap();
+        if v["meetings"].as_array().map(Vec::len) == Some(n) {
+            return v;
+        }
+        let (_, jobs) = server.api(Method::GET, "/api/v1/jobs", None).await;
+        assert!(Instant::now() < deadline, "{q:?}: not {n} meetings within {within:?}: {v}\njobs: {jobs}\nlog:\n{}", server.log());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+async fn user(server: &Server, name: &str, role: &str, scopes: &[&str]) -> (String, String) {
+    let (s, u) = server.api(Method::POST, "/api/v1/users", Some(json!({ "name": name, "role": role, "password": PASSWORD, "scopes": scopes }))).await;
+    assert_eq!(s, 201, "{u}");
+    let id = u["id"].as_str().unwrap().to_string();
+    let (s, t) = server.api(Method::POST, &format!("/api/v1/users/{id}/tokens"), None).await;
+    assert_eq!(s, 201, "{t}");
+    (id, t["token"].as_str().unwrap().to_string())
+}
+
+async fn get_as(server: &Server, token: &str, path: &str) -> u16 {
+    server.http().get(format!("{}{path}", server.url)).bearer_auth(token).send().await.unwrap().status().as_u16()
+}
+
+fn artifacts() -> std::path::PathBuf {
+    let dir = niem_tests::root().join("target/test-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inspector_finds_the_moment_plays_it_and_is_ledgered() {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = std::fs::read(speech::clip(dir.path(), "english", "en-us", &SENTENCES, 26.0)).unwrap();
+    let model = speech::model().display().to_string();
+    let mut server = Server::start(SeaweedFs::shared().store().await, &[("NIEM_TRANSCRIBE__MODEL", model.as_str())]).await;
+    let (bloc, cell_a, cell_b) = tree(&server).await;
+    let (meeting_a, rec_a) = recorded_meeting(&server, &cell_a, "Sinh hoạt chi bộ tháng 9", &wav).await;
+    let (meeting_b, rec_b) = recorded_meeting(&server, &cell_b, "Sinh hoạt chi bộ Thanh tra", &wav).await;
+    let (inspector, inspector_token) = user(&server, "kiemtra.vanphong", "inspector", &[&cell_a]).await;
+    let (_, bloc_token) = user(&server, "kiemtra.khoi", "inspector", &[&bloc]).await;
+    let (_, auditor_token) = user(&server, "kiemtoan", "auditor", &[]).await;
+
+    // Through the API: the admin sees both cells, the bloc inspector both, the
+    // cell inspector only their cell, the auditor nothing.
+    let admin = search_until(&server, &server.token, "new party members", 2, Duration::from_secs(240)).await;
+    search_until(&server, &bloc_token, "new party members", 2, Duration::from_secs(5)).await;
+    let scoped = search_until(&server, &inspector_token, "new party members", 1, Duration::from_secs(5)).await;
+    assert_eq!(scoped["meetings"][0]["meeting"], meeting_a.as_str(), "{scoped}");
+    assert_ne!(admin["meetings"][0]["meeting"], admin["meetings"][1]["meeting"]);
+    let hit = &scoped["meetings"][0]["hits"][0];
+    let at = hit["at_ms"].as_u64().unwrap() as f64 / 1000.0;
+    println!("API hit for \"new party members\" at {at:.2} s (spoken at 10 s): {hit}");
+    assert!((at - 10.0).abs() <= 1.0, "the hit's moment {at} s is not within 1 s of 10 s: {hit}");
+    assert!(hit["snippet"].as_str().unwrap().contains("<b>"), "{hit}");
+    let folded = search_until(&server, &inspector_token, "\"digital transformation\"", 1, Duration::from_secs(5)).await;
+    assert_eq!(folded["meetings"][0]["meeting"], meeting_a.as_str());
+    assert_eq!(get_as(&server, &auditor_token, "/api/v1/search?q=party").await, 403, "auditors get no content");
+    assert_eq!(get_as(&server, &inspector_token, &format!("/api/v1/recordings/{rec_b}/transcript")).await, 403);
+    assert_eq!(get_as(&server, &inspector_token, &format!("/api/v1/meetings/{meeting_b}")).await, 403);
+    let stream_b = first_stream(&server, &rec_b).await;
+    assert_eq!(get_as(&server, &inspector_token, &format!("/api/v1/recordings/{rec_b}/streams/{stream_b}/media")).await, 403);
+    assert_eq!(get_as(&server, &inspector_token, &format!("/api/v1/recordings/{rec_a}/transcript")).await, 200);
+    let resp = server.http().get(format!("{}/api/v1/meetings", server.url)).bearer_auth(&inspector_token).send().await.unwrap();
+    let listed: Value = resp.json().await.unwrap();
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "an inspector lists only their cell's meetings: {listed}");
+
+    // In the browser, as the cell inspector.
+    let browser = Browser::start(1366, 768).await;
+    browser.goto(&format!("{}/search", server.url)).await;
+    let name = browser.wait_for("input[name=name]", Duration::from_secs(10)).await;
+    assert!(browser.url().await.contains("/login?next="), "signed out users are sent to sign in");
+    browser.type_text(&name, "kiemtra.vanphong").await;
+    browser.type_text(&browser.find("input[name=password]").await.unwrap(), PASSWORD).await;
+    browser.click(&browser.find("form button[type=submit]").await.unwrap()).await;
+    let q = browser.wait_for("input[name=q]", Duration::from_secs(10)).await;
+    browser.type_text(&q, "new party members").await;
+    browser.click(&browser.find("form.search button[type=submit]").await.unwrap()).await;
+    let first = browser.wait_for("article.meeting a.hit", Duration::from_secs(10)).await;
+    assert_eq!(browser.find_all("article.meeting").await.len(), 1, "the scope holds in the page too");
+    let search_weight = page_weight(&browser).await;
+    let hit_ms: f64 = browser.eval("return Number(arguments[0].dataset.atMs)", vec![json!({ "element-6066-11e4-a52e-4f735466cecf": first.0 })]).await.as_f64().unwrap();
+    browser.click(&first).await;
+    browser.wait_for("video#player", Duration::from_secs(10)).await;
+    let played = current_time(&browser).await;
+    println!("browser: hit at {:.2} s, player at {played:.2} s", hit_ms / 1000.0);
+    assert!((played - hit_ms / 1000.0).abs() <= 1.0, "the player is at {played} s, the hit at {} s", hit_ms / 1000.0);
+    assert!((played - 10.0).abs() <= 1.5, "the player is at {played} s; the phrase was spoken at 10 s");
+
+    // The page: Vietnamese, intact, light, and usable on a phone.
+    let text = browser.eval("return document.body.innerText", vec![]).await.as_str().unwrap().to_string();
+    for words in ["Tìm kiếm", "Trực tiếp", "Đăng xuất", "Biên bản tự động", "Toàn vẹn", "cán bộ kiểm tra", "Chi bộ Văn phòng"] {
+        assert!(text.contains(words), "{words:?} is not on the page:\n{text}");
+    }
+    assert!(!text.contains('Ã') && !text.contains('\u{FFFD}'), "mojibake on the page:\n{text}");
+    assert_eq!(browser.eval("return document.documentElement.lang", vec![]).await, "vi");
+    let lines = browser.find_all("a.line").await.len();
+    assert!(lines >= 3, "{lines} transcript lines");
+    let meeting_weight = page_weight(&browser).await;
+    println!("page weight before media: search {search_weight} B, meeting {meeting_weight} B");
+    assert!(search_weight < 200_000 && meeting_weight < 200_000, "pages over 200 KB: {search_weight} / {meeting_weight}");
+    browser.screenshot(&artifacts().join("web-meeting-1366x768.png")).await;
+    browser.set_window(390, 844).await;
+    let overflow = browser.eval("return document.documentElement.scrollWidth - document.documentElement.clientWidth", vec![]).await.as_i64().unwrap();
+    assert!(overflow <= 0, "the meeting page scrolls sideways on a phone by {overflow} px");
+    browser.screenshot(&artifacts().join("web-meeting-phone.png")).await;
+
+    // Clicking a transcript line seeks the player in place.
+    browser.set_window(1366, 768).await;
+    let third = browser.find_all("a.line").await.pop().unwrap();
+    let line_t: f64 = browser.eval("return Number(arguments[0].dataset.t)", vec![json!({ "element-6066-11e4-a52e-4f735466cecf": third.0 })]).await.as_f64().unwrap();
+    browser.click(&third).await;
+    let now = current_time_near(&browser, line_t).await;
+    assert!((now - line_t).abs() <= 1.0, "clicked a line at {line_t} s, the player is at {now} s");
+
+    // English on request.
+    browser.click(&browser.find("a.lang").await.unwrap()).await;
+    browser.wait_for("html[lang=en]", Duration::from_secs(10)).await;
+    let text = browser.eval("return document.querySelector('header').innerText", vec![]).await;
+    assert!(text.as_str().unwrap().contains("Search"), "{text}");
+    drop(browser);
+
+    // The ledger, as niem-audit reads it from the store.
+    let searches = ledgered(&server, "search.performed", &format!("user:{inspector}")).await;
+    assert!(searches.contains("new party members"), "{searches}");
+    let plays = ledgered(&server, "media.played", &format!("user:{inspector}")).await;
+    assert!(plays.contains(&format!("recording/{rec_a}/")), "{plays}");
+    assert!(!plays.contains(&format!("recording/{rec_b}/")), "{plays}");
+
+    // The index is derived data: deleted and rebuilt from the store, it answers the same.
+    server.stop();
+    std::fs::remove_dir_all(server.data_dir().join("index")).unwrap();
+    let (code, out) = server.niem(&["index", "rebuild"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("indexed 2 transcripts"), "{out}");
+    server.start_again().await;
+    let again = search_until(&server, &inspector_token, "new party members", 1, Duration::from_secs(5)).await;
+    assert_eq!(again["meetings"][0]["hits"][0]["at_ms"], hit["at_ms"], "{again}");
+}
+
+async fn first_stream(server: &Server, rec: &str) -> String {
+    let (_, r) = server.api(Method::GET, &format!("/api/v1/recordings/{rec}"), None).await;
+    r["manifest"]["streams"][0]["id"].as_str().unwrap().to_string()
+}
+
+/// Bytes the page and its assets took, media excluded.
+async fn page_weight(browser: &Browser) -> u64 {
+    let script = "return performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource'))
+        .filter(e => e.initiatorType !== 'video' && e.initiatorType !== 'audio' && !e.name.includes('/media'))
+        .reduce((n, e) => n + (e.decodedBodySize || 0) + 500, 0)";
+    browser.eval(script, vec![]).await.as_u64().unwrap_or(u64::MAX)
+}
+
+/// The player's position once it has sought to its start.
+async fn current_time(browser: &Browser) -> f64 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let v = browser.eval("const p = document.getElementById('player'); return [p.readyState, p.currentTime, p.seeking]", vec![]).await;
+        let (ready, t, seeking) = (v[0].as_u64().unwrap_or(0), v[1].as_f64().unwrap_or(0.0), v[2].as_bool().unwrap_or(true));
+        if ready >= 1 && t > 0.0 && !seeking {
+            return t;
+        }
+        assert!(Instant::now() < deadline, "the player never sought: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn current_time_near(browser: &Browser, t: f64) -> f64 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = current_time(browser).await;
+        if (now - t).abs() <= 1.0 || Instant::now() > deadline {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `niem-audit log --action A --json` lines by `actor`, once there are some.
+async fn ledgered(server: &Server, action: &str, actor: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (code, log) = server.audit(&["log"], &["--action", action, "--json"]);
+        assert_eq!(code, 0, "{log}");
+        let mine: Vec<&str> = log.lines().filter(|l| l.contains(actor)).collect();
+        if !mine.is_empty() {
+            return mine.join("\n");
+        }
+        assert!(Instant::now() < deadline, "no {action} by {actor} in the store's ledger: {log}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Sign-in without a browser: cookie flags, CSRF on forms and on the API, the
+/// attempt limit, redirects that stay on the site.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_is_guarded() {
+    let server = Server::start(StoreKind::Local, &[("NIEM_WEB__LOGIN_ATTEMPTS", "3")]).await;
+    let (s, _) = server.api(Method::POST, "/api/v1/users", Some(json!({ "name": "kt", "role": "inspector", "password": "short", "scopes": [] }))).await;
+    assert_eq!(s, 400);
+    let meeting = server.meeting().await;
+    let (_, m) = server.api(Method::GET, &format!("/api/v1/meetings/{meeting}"), None).await;
+    let (s, u) = server.api(Method::POST, "/api/v1/users", Some(json!({ "name": "kt", "role": "inspector", "password": PASSWORD, "scopes": [m["org"]] }))).await;
+    assert_eq!(s, 201, "{u}");
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let login = |name: &'static str, password: &'static str, next: &'static str| {
+        let client = client.clone();
+        let url = server.url.clone();
+        async move {
+            let form = client.get(format!("{url}/login")).send().await.unwrap();
+            let cookie = form.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+            let token = cookie.split_once('=').unwrap().1.to_string();
+            client
+                .post(format!("{url}/login"))
+                .header("cookie", cookie)
+                .form(&[("name", name), ("password", password), ("csrf", &token), ("next", next)])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+
+    let ok = login("kt", PASSWORD, "https://evil.example/").await;
+    assert_eq!(ok.status(), 303, "{:?}", ok.text().await);
+    assert_eq!(ok.headers()["location"], "/search", "no open redirect");
+    let set = ok.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(set.starts_with("niem_session=") && set.contains("HttpOnly") && set.contains("SameSite=Strict"), "{set}");
+    let session = set.split(';').next().unwrap().to_string();
+    let page = client.get(format!("{}/search", server.url)).header("cookie", &session).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_string();
+    assert!(csp.contains("default-src 'self'"), "{csp}");
+    let html = page.text().await.unwrap();
+    let csrf = html.split("name=\"csrf-token\" content=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+
+    // A session changes nothing through the API without its CSRF token.
+    let create = |csrf: Option<String>| {
+        let mut r = client.post(format!("{}/api/v1/meetings", server.url)).header("cookie", &session).json(&json!({ "org": m["org"], "kind": "regular", "title": "x", "scheduled_at": "2026-11-22T08:00:00+07:00" }));
+        if let Some(c) = csrf {
+            r = r.header("x-csrf-token", c);
+        }
+        r.send()
+    };
+    assert_eq!(create(None).await.unwrap().status(), 403, "no CSRF token");
+    assert_eq!(create(Some("wrong".into())).await.unwrap().status(), 403, "wrong CSRF token");
+    assert_eq!(create(Some(csrf.clone())).await.unwrap().status(), 403, "right token, but inspectors may not create meetings");
+    let logout = client.post(format!("{}/logout", server.url)).header("cookie", &session).form(&[("csrf", "wrong")]).send().await.unwrap();
+    assert_eq!(logout.status(), 403, "sign-out needs the CSRF token");
+    let logout = client.post(format!("{}/logout", server.url)).header("cookie", &session).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
+    assert_eq!(logout.status(), 303);
+    let after = client.get(format!("{}/search", server.url)).header("cookie", &session).send().await.unwrap();
+    assert_eq!(after.status(), 303, "the session ended");
+
+    // Without the form's own token, no sign-in.
+    let forged = client.post(format!("{}/login", server.url)).form(&[("name", "kt"), ("password", PASSWORD), ("csrf", "x")]).send().await.unwrap();
+    assert_eq!(forged.status(), 403);
+    // Three wrong passwords, then even the right one waits.
+    for _ in 0..3 {
+        assert_eq!(login("kt", "wrong password!", "/").await.status(), 401);
+    }
+    assert_eq!(login("kt", PASSWORD, "/").await.status(), 429);
+    assert_eq!(login("nobody", "wrong password!", "/").await.status(), 429, "the address is over its limit too");
+
+    let opened = ledgered(&server, "session.opened", "user:").await;
+    assert_eq!(opened.lines().count(), 1, "one sign-in succeeded: {opened}");
+    assert!(!server.log().contains(PASSWORD), "a password reached the log");
+}
