@@ -14,13 +14,14 @@ use std::ops::Bound;
 use std::path::Path;
 use std::sync::Mutex;
 use tantivy::collector::TopDocs;
-use tantivy::query::{AllQuery, BooleanQuery, Occur, QueryParser, RangeQuery, TermQuery};
+use tantivy::query::{AllQuery, BooleanQuery, ConstScoreQuery, Occur, QueryParser, RangeQuery, TermQuery};
 use tantivy::schema::{
     DateOptions, DateTimePrecision, Facet, FacetOptions, Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, FAST,
     STORED, STRING,
 };
 use tantivy::snippet::SnippetGenerator;
-use tantivy::{DateTime, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+use tantivy::columnar::StrColumn;
+use tantivy::{DateTime, DocAddress, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term};
 
 type BoxQuery = Box<dyn tantivy::query::Query>;
 
@@ -59,10 +60,14 @@ pub struct Query {
     pub limit: usize,
 }
 
-pub const HITS_PER_MEETING: usize = 5;
-/// Windows looked at per query: enough to fill `limit` meetings in practice.
-const WINDOWS_PER_QUERY: usize = 500;
+pub const HITS_PER_MEETING: usize = 3;
+/// Windows ranked per query (block-max WAND keeps this cheap); grouping by
+/// meeting reads only the fast `meeting` column, and stored documents are read
+/// only for the hits returned.
+const WINDOWS_PER_QUERY: usize = 200;
 const SNIPPET_CHARS: usize = 180;
+/// Larger than any window's text, so that snippets cover the whole window.
+const WHOLE_WINDOW: usize = 1 << 20;
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Hit {
@@ -119,7 +124,7 @@ fn schema() -> (Schema, Fields) {
     };
     let fields = Fields {
         recording: b.add_text_field("recording", STRING | STORED),
-        meeting: b.add_text_field("meeting", STRING | STORED),
+        meeting: b.add_text_field("meeting", STRING | STORED | FAST),
         stream: b.add_text_field("stream", STORED),
         label: b.add_text_field("label", STORED),
         org: b.add_facet_field("org", FacetOptions::default().set_stored()),
@@ -268,24 +273,19 @@ impl Index {
         };
         let mut exact = SnippetGenerator::create(&searcher, &*text_query, self.fields.text_exact)?;
         let mut folded = SnippetGenerator::create(&searcher, &*text_query, self.fields.text_folded)?;
-        let mut meetings: Vec<MeetingHits> = Vec::new();
-        let mut slot: HashMap<String, usize> = HashMap::new();
-        for (score, addr) in &top {
-            let doc: TantivyDocument = searcher.doc(*addr)?;
-            let meeting = self.str(&doc, self.fields.meeting);
-            let i = match slot.get(&meeting) {
-                Some(&i) => i,
-                None if meetings.len() >= q.limit => continue,
-                None => {
-                    slot.insert(meeting.clone(), meetings.len());
-                    meetings.push(self.meeting_of(&doc, *score));
-                    meetings.len() - 1
-                }
-            };
-            if meetings[i].hits.len() < HITS_PER_MEETING {
-                let hit = self.hit(&doc, *score, &mut exact, &mut folded);
-                meetings[i].hits.push(hit);
+        exact.set_max_num_chars(WHOLE_WINDOW);
+        folded.set_max_num_chars(WHOLE_WINDOW);
+        let chosen = group(&searcher, &top, q.limit)?;
+        let mut meetings: Vec<MeetingHits> = Vec::with_capacity(chosen.len());
+        for (best, hits) in chosen {
+            let first: TantivyDocument = searcher.doc(hits[0].1)?;
+            let mut m = self.meeting_of(&first, best);
+            m.hits.push(self.hit(&first, hits[0].0, &exact, &folded));
+            for &(score, addr) in &hits[1..] {
+                let doc: TantivyDocument = searcher.doc(addr)?;
+                m.hits.push(self.hit(&doc, score, &exact, &folded));
             }
+            meetings.push(m);
         }
         for m in &mut meetings {
             m.hits.sort_by_key(|h| (h.stream.clone(), h.at_ms));
@@ -308,24 +308,34 @@ impl Index {
             let (parsed, _errors) = parser.parse_query_lenient(&text);
             Some(parsed)
         };
-        match &text_query {
-            Some(t) => must.push((Occur::Must, t.box_clone())),
-            None => must.push((Occur::Must, Box::new(AllQuery))),
+        if let Some(t) = &text_query {
+            must.push((Occur::Must, t.box_clone()));
         }
-        must.push((Occur::Must, self.scope_query(&q.scope)?));
+        // Filters select, they do not rank: constant score 0.
+        let mut filter = |query: BoxQuery| must.push((Occur::Must, Box::new(ConstScoreQuery::new(query, 0.0))));
+        if let Scope::Orgs(_) = q.scope {
+            filter(self.scope_query(&q.scope)?);
+        }
         if let Some(org) = &q.org {
-            must.push((Occur::Must, self.org_query(org)?));
+            filter(self.org_query(org)?);
         }
         if let Some(kind) = &q.kind {
-            must.push((Occur::Must, Box::new(TermQuery::new(Term::from_field_text(f.kind, kind), IndexRecordOption::Basic))));
+            filter(Box::new(TermQuery::new(Term::from_field_text(f.kind, kind), IndexRecordOption::Basic)));
         }
         if q.from.is_some() || q.to.is_some() {
             let term = |t: &time::OffsetDateTime| Term::from_field_date(f.date, DateTime::from_timestamp_secs(t.unix_timestamp()));
             let lower = q.from.as_ref().map_or(Bound::Unbounded, |t| Bound::Included(term(t)));
             let upper = q.to.as_ref().map_or(Bound::Unbounded, |t| Bound::Excluded(term(t)));
-            must.push((Occur::Must, Box::new(RangeQuery::new(lower, upper))));
+            filter(Box::new(RangeQuery::new(lower, upper)));
         }
-        Ok((text_query, Box::new(BooleanQuery::new(must))))
+        // The text query alone, unwrapped, lets tantivy prune with block-max WAND
+        // (a single word is a disjunction of its exact and folded terms).
+        let query: BoxQuery = match must.len() {
+            0 => Box::new(AllQuery),
+            1 => must.pop().map(|(_, q)| q).unwrap_or_else(|| Box::new(AllQuery)),
+            _ => Box::new(BooleanQuery::new(must)),
+        };
+        Ok((text_query, query))
     }
 
     fn scope_query(&self, scope: &Scope) -> Result<Box<dyn tantivy::query::Query>, SearchError> {
@@ -362,7 +372,7 @@ impl Index {
         }
     }
 
-    fn hit(&self, doc: &TantivyDocument, score: f32, exact: &mut SnippetGenerator, folded: &mut SnippetGenerator) -> Hit {
+    fn hit(&self, doc: &TantivyDocument, score: f32, exact: &SnippetGenerator, folded: &SnippetGenerator) -> Hit {
         let f = self.fields;
         let text = self.str(doc, f.text_exact);
         let marks: Vec<(usize, u64)> = serde_json::from_str(&self.str(doc, f.marks)).unwrap_or_default();
@@ -385,21 +395,83 @@ impl Index {
     }
 }
 
-/// The moment of the first highlighted word and a short snippet around the best
-/// fragment. The exact field is asked first: its words are the ones that ranked the
-/// hit; the folded field answers for queries typed without diacritics.
-fn first_match(window: &Window, exact: &mut SnippetGenerator, folded: &mut SnippetGenerator) -> Option<(u64, String)> {
-    for generator in [exact, folded] {
-        generator.set_max_num_chars(window.text.len().max(1));
-        let whole = generator.snippet(&window.text);
-        if let Some(first) = whole.highlighted().first() {
-            let base = window.text.find(whole.fragment()).unwrap_or(0);
-            let at_ms = window.moment(base + first.start);
-            generator.set_max_num_chars(SNIPPET_CHARS);
-            return Some((at_ms, generator.snippet(&window.text).to_html()));
+/// A meeting's best score and its best windows, in rank order.
+type Group = (f32, Vec<(f32, DocAddress)>);
+
+/// The best `limit` meetings among the ranked windows, each with up to
+/// [`HITS_PER_MEETING`] windows; reads only the fast `meeting` column.
+fn group(searcher: &Searcher, top: &[(f32, DocAddress)], limit: usize) -> Result<Vec<Group>, SearchError> {
+    let mut columns: HashMap<u32, Option<StrColumn>> = HashMap::new();
+    let mut slot: HashMap<String, usize> = HashMap::new();
+    let mut groups: Vec<Group> = Vec::new();
+    let mut name = String::new();
+    for &(score, addr) in top {
+        let column = match columns.entry(addr.segment_ord) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(searcher.segment_reader(addr.segment_ord).fast_fields().str("meeting")?),
+        };
+        let Some(column) = column else { continue };
+        let Some(ord) = column.term_ords(addr.doc_id).next() else { continue };
+        name.clear();
+        column.ord_to_str(ord, &mut name).map_err(tantivy::TantivyError::from)?;
+        match slot.get(&name) {
+            Some(&i) if groups[i].1.len() < HITS_PER_MEETING => groups[i].1.push((score, addr)),
+            Some(_) => {}
+            None if groups.len() < limit => {
+                slot.insert(name.clone(), groups.len());
+                groups.push((score, vec![(score, addr)]));
+            }
+            None => {}
         }
     }
+    Ok(groups)
+}
+
+/// The moment of the first highlighted word and a short excerpt around it. The
+/// exact field is asked first: its words are the ones that ranked the hit; the
+/// folded field answers for queries typed without diacritics. One tokenization per
+/// field and hit: the generators see the whole window (see [`WHOLE_WINDOW`]).
+fn first_match(window: &Window, exact: &SnippetGenerator, folded: &SnippetGenerator) -> Option<(u64, String)> {
+    for generator in [exact, folded] {
+        let whole = generator.snippet(&window.text);
+        let Some(first) = whole.highlighted().first() else { continue };
+        let base = window.text.find(whole.fragment()).unwrap_or(0);
+        let marks: Vec<std::ops::Range<usize>> = whole.highlighted().iter().map(|r| base + r.start..base + r.end).collect();
+        return Some((window.moment(base + first.start), excerpt(&window.text, &marks)));
+    }
     None
+}
+
+/// Snippets are cut from the window around the first mark: [`SNIPPET_CHARS`]
+/// bytes at most, starting a little before it, at a word boundary.
+fn excerpt(text: &str, marks: &[std::ops::Range<usize>]) -> String {
+    let lead = marks.first().map_or(0, |m| m.start.saturating_sub(SNIPPET_CHARS / 3));
+    let start = if lead == 0 { 0 } else { text[..floor_char(text, lead)].rfind(' ').map_or(0, |i| i + 1) };
+    let end = floor_char(text, (start + SNIPPET_CHARS).min(text.len()));
+    let mut out = String::with_capacity(end - start + 32);
+    if start > 0 {
+        out.push('…');
+    }
+    let mut at = start;
+    for m in marks.iter().filter(|m| m.start >= start && m.end <= end) {
+        out.push_str(&escape(&text[at..m.start]));
+        out.push_str("<b>");
+        out.push_str(&escape(&text[m.start..m.end]));
+        out.push_str("</b>");
+        at = m.end;
+    }
+    out.push_str(&escape(&text[at..end]));
+    if end < text.len() {
+        out.push('…');
+    }
+    out
+}
+
+fn floor_char(text: &str, mut i: usize) -> usize {
+    while !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
 }
 
 fn escape(s: &str) -> String {
@@ -422,4 +494,21 @@ fn fields_of(schema: &Schema) -> Result<Fields, SearchError> {
         text_folded: get("text_folded")?,
         marks: get("marks")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpts_start_at_a_word_before_the_mark_and_escape_the_rest() {
+        let text = format!("{} kết nạp <đảng> viên {}", "mở đầu ".repeat(40), "kết thúc ".repeat(40));
+        let start = text.find("<đảng>").unwrap();
+        let html = excerpt(&text, &[start..start + "<đảng>".len()]);
+        assert!(html.starts_with('…') && html.ends_with('…'), "{html}");
+        assert!(html.contains("<b>&lt;đảng&gt;</b> viên"), "{html}");
+        assert!(html.trim_start_matches('…').starts_with("mở ") || html.trim_start_matches('…').starts_with("đầu "), "cut at a word: {html}");
+        assert!(html.len() <= SNIPPET_CHARS + 40, "{}", html.len());
+        assert_eq!(excerpt("ngắn", &[0.."ngắn".len()]), "<b>ngắn</b>");
+    }
 }
