@@ -86,8 +86,26 @@ pub async fn push(State(app): State<Arc<App>>, Path(key): Path<String>, body: Bo
 
 pub async fn status(State(app): State<Arc<App>>, who: Principal) -> Result<Json<serde_json::Value>, ApiError> {
     who.require(&[Role::Admin, Role::Inspector, Role::Auditor])?;
-    let streams: Vec<LiveStatus> = app.live.status(&app).await?;
+    let streams = visible_status(&app, &who).await?;
     Ok(Json(json!({ "streams": streams, "spool_backlog_bytes": app.live.spool.backlog_bytes() })))
+}
+
+/// The live streams this caller may see: an inspector's only in their scope.
+pub async fn visible_status(app: &App, who: &Principal) -> Result<Vec<LiveStatus>, ApiError> {
+    let mut streams: Vec<LiveStatus> = app.live.status(app).await?;
+    if who.role == Role::Inspector {
+        let paths: std::collections::HashMap<String, String> = app
+            .vault
+            .catalog
+            .call(|c| {
+                let mut stmt = c.prepare("SELECT id, path FROM orgs")?;
+                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                rows.collect::<Result<_, _>>().map_err(ApiError::from)
+            })
+            .await?;
+        streams.retain(|s| paths.get(&s.org).is_some_and(|p| who.may_see(p)));
+    }
+    Ok(streams)
 }
 
 #[derive(Debug, Deserialize)]

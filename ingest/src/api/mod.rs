@@ -1,7 +1,12 @@
-//! HTTP API v1: JSON under `/api/v1`, bearer tokens (or a web session with its
-//! CSRF token) on every route; the web UI's pages beside it.
+//! HTTP API v1: JSON under `/api/v1`, described by `/api/v1/openapi.json`; the
+//! web UI's pages beside it. Every route that reads or changes data needs a bearer
+//! token or a web session (with its CSRF token for changes); a live push carries
+//! its stream key instead. Request spans name the route's template, never the
+//! URI: a live push's path holds its stream key.
 
 mod live;
+#[cfg(test)]
+mod openapi;
 mod orgs;
 mod playback;
 mod recordings;
@@ -16,9 +21,16 @@ use axum::routing::{get, post};
 use axum::Router;
 use std::sync::Arc;
 
+pub use live::visible_status;
 pub use recordings::{latest_verification, verify_and_record};
 pub use transcripts::why_missing;
 pub use tus::evict_idle as evict_idle_uploads;
+
+/// `GET /api/v1/openapi.json`: the API's OpenAPI 3.1 description. No
+/// authentication: it describes the API and reveals no data.
+async fn openapi() -> impl axum::response::IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], include_str!("openapi.json"))
+}
 
 pub fn router(app: Arc<App>) -> Router {
     let api = Router::new()
@@ -41,11 +53,19 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/endpoints", get(live::list_endpoints))
         .route("/endpoints/{endpoint}", axum::routing::delete(live::revoke_endpoint))
         .route("/uploads", post(tus::create).options(tus::options))
-        .route("/uploads/{upload}", axum::routing::head(tus::head).patch(tus::patch).delete(tus::terminate));
+        .route("/uploads/{upload}", axum::routing::head(tus::head).patch(tus::patch).delete(tus::terminate))
+        .route("/openapi.json", get(openapi));
     Router::new()
         .nest("/api/v1", api)
         .merge(crate::web::router(app.clone()))
         .route("/healthz", get(|| async { "ok" }))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(span))
         .with_state(app)
+}
+
+/// A request's span: method and route template (`/api/v1/live/{key}`), so that
+/// no secret in a path reaches the log.
+fn span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let route = req.extensions().get::<axum::extract::MatchedPath>().map_or("unmatched", |p| p.as_str());
+    tracing::info_span!("request", method = %req.method(), route)
 }

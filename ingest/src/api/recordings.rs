@@ -58,6 +58,11 @@ pub async fn seal(State(app): State<Arc<App>>, who: Principal, Path(rec): Path<S
 pub async fn verify(State(app): State<Arc<App>>, who: Principal, Path(rec): Path<String>) -> Result<Json<Verification>, ApiError> {
     who.require(&[Role::Admin, Role::Auditor])?;
     let rec: RecordingId = rec.parse()?;
+    let known: Option<String> =
+        app.vault.catalog.call(move |c| c.query_row("SELECT id FROM recordings WHERE id = ?1", [rec.to_string()], |r| r.get(0)).optional().map_err(ApiError::from)).await?;
+    if known.is_none() {
+        return Err(ApiError::not_found(format!("recording {rec} not found")));
+    }
     Ok(Json(verify_and_record(&app, rec).await?))
 }
 

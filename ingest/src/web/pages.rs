@@ -320,21 +320,20 @@ pub async fn live(State(app): State<Arc<App>>, v: Viewer) -> Response {
     if v.who.role == Role::Recorder {
         return not_allowed(&v);
     }
-    let streams = match app.live.status(&app).await {
+    let shown = match crate::api::visible_status(&app, &v.who).await {
         Ok(s) => s,
-        Err(e) => return error_page(&v, e.into()),
+        Err(e) => return error_page(&v, e),
     };
-    let paths: std::collections::HashMap<String, (String, String)> = app
+    let names: std::collections::HashMap<String, String> = app
         .vault
         .catalog
         .call(|c| {
-            let mut stmt = c.prepare("SELECT id, path, name FROM orgs")?;
-            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, (r.get::<_, String>(1)?, r.get::<_, String>(2)?))))?;
+            let mut stmt = c.prepare("SELECT id, name FROM orgs")?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
             rows.collect::<Result<_, _>>().map_err(ApiError::from)
         })
         .await
         .unwrap_or_default();
-    let shown: Vec<_> = streams.iter().filter(|s| v.who.role != Role::Inspector || paths.get(&s.org).is_some_and(|(p, _)| v.who.may_see(p))).collect();
     let body = html! {
         meta http-equiv="refresh" content="5";
         h1 { (v.t("live.title")) }
@@ -347,7 +346,7 @@ pub async fn live(State(app): State<Arc<App>>, v: Viewer) -> Response {
                 tbody {
                     @for s in &shown {
                         tr {
-                            td { (paths.get(&s.org).map(|(_, n)| n.as_str()).unwrap_or("")) }
+                            td { (names.get(&s.org).map(String::as_str).unwrap_or("")) }
                             td { (s.endpoint_name) }
                             td.state { (s.state) " · " (s.protocol) }
                             td { (local_date(&s.started_at)) }
