@@ -43,6 +43,9 @@ pub enum VaultError {
     NoStream(StreamId),
     #[error("{0}")]
     Conflict(String),
+    /// Something a request names does not exist (an org, a user, an endpoint).
+    #[error("{0}")]
+    Missing(String),
 }
 
 impl From<rusqlite::Error> for VaultError {

@@ -199,7 +199,7 @@ pub fn add_user(
     for org in scopes {
         let known: Option<String> = tx.query_row("SELECT id FROM orgs WHERE id = ?1", [org], |r| r.get(0)).optional()?;
         if known.is_none() {
-            return Err(VaultError::Conflict(format!("org {org} not found")));
+            return Err(VaultError::Missing(format!("org {org} not found")));
         }
         tx.execute("INSERT INTO user_scopes (user_id, org) VALUES (?1, ?2)", params![id.to_string(), org])?;
     }

@@ -66,7 +66,7 @@ impl From<archive::vault::VaultError> for ApiError {
     fn from(e: archive::vault::VaultError) -> Self {
         use archive::vault::VaultError as V;
         match e {
-            V::NoRecording(_) | V::NoStream(_) => ApiError::not_found(e.to_string()),
+            V::NoRecording(_) | V::NoStream(_) | V::Missing(_) => ApiError::not_found(e.to_string()),
             V::Conflict(m) => ApiError::conflict(m),
             V::Store(s) => ApiError::unavailable(s),
             other => ApiError::internal(other),

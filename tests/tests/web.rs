@@ -135,7 +135,7 @@ async fn an_inspector_finds_the_moment_plays_it_and_is_ledgered() {
     let search_weight = page_weight(&browser).await;
     let hit_ms: f64 = browser.eval("return Number(arguments[0].dataset.atMs)", vec![json!({ "element-6066-11e4-a52e-4f735466cecf": first.0 })]).await.as_f64().unwrap();
     browser.click(&first).await;
-    browser.wait_for("video#player", Duration::from_secs(10)).await;
+    browser.wait_for("#player", Duration::from_secs(10)).await;
     let played = current_time(&browser).await;
     println!("browser: hit at {:.2} s, player at {played:.2} s", hit_ms / 1000.0);
     assert!((played - hit_ms / 1000.0).abs() <= 1.0, "the player is at {played} s, the hit at {} s", hit_ms / 1000.0);

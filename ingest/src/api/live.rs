@@ -19,6 +19,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use futures::StreamExt;
+use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::sync::Arc;
@@ -156,8 +157,12 @@ pub async fn revoke_endpoint(State(app): State<Arc<App>>, who: Principal, Path(i
     let entry = NewEntry { actor: who.actor(), action: "endpoint.revoked", subject: format!("endpoint/{id}"), data: json!({}) };
     app.vault
         .commit(entry, move |tx| {
+            let known: Option<String> = tx.query_row("SELECT id FROM endpoints WHERE id = ?1", [id.to_string()], |r| r.get(0)).optional()?;
+            if known.is_none() {
+                return Err(archive::vault::VaultError::Missing(format!("endpoint {id} not found")));
+            }
             if !endpoint::revoke(tx, id, &now)? {
-                return Err(archive::vault::VaultError::Conflict(format!("endpoint {id} is unknown or already revoked")));
+                return Err(archive::vault::VaultError::Conflict(format!("endpoint {id} is already revoked")));
             }
             Ok(())
         })

@@ -88,7 +88,7 @@ pub async fn create_org(State(app): State<Arc<App>>, who: Principal, Json(req): 
                     match row {
                         Some((k, path)) if k == want => path,
                         Some((k, _)) => return Err(archive::vault::VaultError::Conflict(format!("a {kind} must sit under a {want}, not a {k}"))),
-                        None => return Err(archive::vault::VaultError::Conflict(format!("parent org {p} not found"))),
+                        None => return Err(archive::vault::VaultError::Missing(format!("parent org {p} not found"))),
                     }
                 }
                 (None, Some(_)) => return Err(archive::vault::VaultError::Conflict("a bloc has no parent".into())),
@@ -172,7 +172,7 @@ pub async fn create_meeting(State(app): State<Arc<App>>, who: Principal, Json(re
         .commit(entry, move |tx| {
             let exists: Option<String> = tx.query_row("SELECT id FROM orgs WHERE id = ?1", [&org], |r| r.get(0)).optional()?;
             if exists.is_none() {
-                return Err(archive::vault::VaultError::Conflict(format!("org {org} not found")));
+                return Err(archive::vault::VaultError::Missing(format!("org {org} not found")));
             }
             tx.execute(
                 "INSERT INTO meetings (id, org, kind, title, scheduled_at, created_at, language) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",

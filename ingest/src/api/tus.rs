@@ -214,6 +214,7 @@ async fn restore(app: &Arc<App>, id: UploadId, row: &Row, actor: String) -> Resu
 
 pub async fn head(State(app): State<Arc<App>>, who: Principal, Path(id): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
     async {
+        who.require(&[Role::Admin, Role::Recorder])?;
         require_tus(&headers)?;
         let id: UploadId = id.parse()?;
         let (slot, row) = session(&app, id, &who).await?;
@@ -246,6 +247,7 @@ pub async fn patch(State(app): State<Arc<App>>, who: Principal, Path(id): Path<S
 }
 
 async fn patch_inner(app: Arc<App>, who: Principal, id: String, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    who.require(&[Role::Admin, Role::Recorder])?;
     require_tus(&headers)?;
     let id: UploadId = id.parse()?;
     if headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) != Some("application/offset+octet-stream") {
@@ -346,6 +348,7 @@ async fn finish_row(app: &Arc<App>, id: UploadId, state: &'static str) -> Result
 /// interrupted stream; the tail is removed.
 pub async fn terminate(State(app): State<Arc<App>>, who: Principal, Path(id): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
     async {
+        who.require(&[Role::Admin, Role::Recorder])?;
         require_tus(&headers)?;
         let id: UploadId = id.parse()?;
         let (slot, row) = session(&app, id, &who).await?;

@@ -108,7 +108,7 @@ pub async fn create_token(State(app): State<Arc<App>>, who: Principal, Path(user
         .vault
         .commit(entry, move |tx| {
             let row: Option<(String, String)> = tx.query_row("SELECT name, role FROM users WHERE id = ?1", [user.to_string()], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
-            let Some((name, role)) = row else { return Err(archive::vault::VaultError::Conflict(format!("user {user} not found"))) };
+            let Some((name, role)) = row else { return Err(archive::vault::VaultError::Missing(format!("user {user} not found"))) };
             let role = Role::parse(&role).ok_or_else(|| archive::vault::VaultError::Conflict(format!("user {user} has an unknown role")))?;
             let (_, token_id, token) = auth::create_token(tx, &name, role, &now).map_err(|e| archive::vault::VaultError::Conflict(e.message))?;
             Ok((token_id, token))
