@@ -92,7 +92,7 @@ async fn world() -> World {
         server.seal(&rec).await;
         cells.push((org, meeting, rec, stream));
     }
-    let mut user = |name: &'static str, role: &'static str, scopes: Vec<String>| {
+    let user = |name: &'static str, role: &'static str, scopes: Vec<String>| {
         let s = &server;
         async move {
             let id = {
