@@ -206,6 +206,108 @@ pub fn add_user(
     Ok(())
 }
 
+/// A change to a user. `None` leaves a field as it is.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserChange {
+    pub disabled: Option<bool>,
+    pub role: Option<Role>,
+    /// Org ids; replaces the inspector's scopes.
+    pub scopes: Option<Vec<String>>,
+    pub password: Option<String>,
+}
+
+impl UserChange {
+    /// What the ledger says changed (never the password itself).
+    pub fn summary(&self) -> serde_json::Value {
+        serde_json::json!({
+            "disabled": self.disabled,
+            "role": self.role.map(Role::as_str),
+            "scopes": self.scopes,
+            "password_reset": self.password.is_some(),
+        })
+    }
+}
+
+/// Applies `change` to user `id` (whose password, if any, is already hashed into
+/// `password_hash`), in the caller's transaction. `by` is who asks (None: an
+/// operator at the command line): nobody changes
+/// their own role or scope, or disables themselves; a disabled user's sessions end.
+pub fn change_user(
+    tx: &rusqlite::Transaction<'_>,
+    id: UserId,
+    by: Option<&UserId>,
+    change: &UserChange,
+    password_hash: Option<&str>,
+) -> Result<(), archive::vault::VaultError> {
+    use archive::vault::VaultError;
+    let current: Option<String> = tx.query_row("SELECT role FROM users WHERE id = ?1", [id.to_string()], |r| r.get(0)).optional()?;
+    let current = current.and_then(|r| Role::parse(&r)).ok_or_else(|| VaultError::Missing(format!("user {id} not found")))?;
+    if by == Some(&id) && (change.role.is_some() || change.scopes.is_some() || change.disabled == Some(true)) {
+        return Err(VaultError::Conflict("nobody changes their own role or scope, or disables themselves: ask another admin".into()));
+    }
+    let role = change.role.unwrap_or(current);
+    let scopes_given = change.scopes.as_ref().map(|s| !s.is_empty());
+    if role == Role::Inspector && scopes_given == Some(false) {
+        return Err(VaultError::Conflict("an inspector needs at least one org in scopes".into()));
+    }
+    if role != Role::Inspector && scopes_given == Some(true) {
+        return Err(VaultError::Conflict("only inspectors have scopes".into()));
+    }
+    if let Some(d) = change.disabled {
+        tx.execute("UPDATE users SET disabled = ?2 WHERE id = ?1", params![id.to_string(), d])?;
+        if d {
+            tx.execute("DELETE FROM sessions WHERE user_id = ?1", [id.to_string()])?;
+        }
+    }
+    if change.role.is_some() {
+        tx.execute("UPDATE users SET role = ?2 WHERE id = ?1", params![id.to_string(), role.as_str()])?;
+        if role != Role::Inspector {
+            tx.execute("DELETE FROM user_scopes WHERE user_id = ?1", [id.to_string()])?;
+        }
+    }
+    if let Some(scopes) = &change.scopes {
+        tx.execute("DELETE FROM user_scopes WHERE user_id = ?1", [id.to_string()])?;
+        for org in scopes {
+            let known: Option<String> = tx.query_row("SELECT id FROM orgs WHERE id = ?1", [org], |r| r.get(0)).optional()?;
+            if known.is_none() {
+                return Err(VaultError::Missing(format!("org {org} not found")));
+            }
+            tx.execute("INSERT INTO user_scopes (user_id, org) VALUES (?1, ?2)", params![id.to_string(), org])?;
+        }
+    }
+    if let Some(hash) = password_hash {
+        tx.execute("UPDATE users SET password_hash = ?2 WHERE id = ?1", params![id.to_string(), hash])?;
+        tx.execute("DELETE FROM sessions WHERE user_id = ?1", [id.to_string()])?;
+    }
+    Ok(())
+}
+
+/// Revokes token `id` if `by` (None: the system) owns it or is an admin; returns the
+/// token's owner.
+pub fn revoke_token(tx: &rusqlite::Transaction<'_>, id: TokenId, by: Option<&Principal>, now: &str) -> Result<UserId, archive::vault::VaultError> {
+    use archive::vault::VaultError;
+    let row: Option<(String, Option<String>)> =
+        tx.query_row("SELECT user_id, revoked_at FROM tokens WHERE id = ?1", [id.to_string()], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+    let (owner, revoked) = row.ok_or_else(|| VaultError::Missing(format!("token {id} not found")))?;
+    if let Some(p) = by {
+        if p.role != Role::Admin && p.user.to_string() != owner {
+            return Err(VaultError::Missing(format!("token {id} not found")));
+        }
+    }
+    if revoked.is_some() {
+        return Err(VaultError::Conflict(format!("token {id} is already revoked")));
+    }
+    tx.execute("UPDATE tokens SET revoked_at = ?2 WHERE id = ?1", params![id.to_string(), now])?;
+    owner.parse().map_err(|_| VaultError::Conflict(format!("token {id} has a malformed owner")))
+}
+
+/// The user id of `name`.
+pub fn user_named(conn: &rusqlite::Connection, name: &str) -> Result<Option<UserId>, ApiError> {
+    let id: Option<String> = conn.query_row("SELECT id FROM users WHERE name = ?1", [name], |r| r.get(0)).optional()?;
+    Ok(id.map(|i| i.parse()).transpose()?)
+}
+
 /// Checks a presented token against the catalog.
 pub fn authenticate(conn: &rusqlite::Connection, presented: &str) -> Result<Principal, ApiError> {
     let invalid = || ApiError::unauthorized("invalid or revoked token");

@@ -136,6 +136,11 @@ enum UserCommand {
     },
     /// List users, their roles and scopes.
     List,
+    /// Disable a user: their tokens and sessions stop working at once.
+    Disable { name: String },
+    /// Set a new web password, read from the first line of standard input; the
+    /// user's open sessions end.
+    ResetPassword { name: String },
 }
 
 #[derive(Subcommand)]
@@ -154,6 +159,8 @@ enum KeysCommand {
 
 #[derive(Subcommand)]
 enum TokenCommand {
+    /// Revoke a token by its id (the part between `niem_` and the second `_`).
+    Revoke { id: String },
     /// Create a token (and the user, if new). The token is printed once.
     Create {
         #[arg(long, value_enum)]
@@ -212,6 +219,7 @@ async fn main() -> std::process::ExitCode {
                 println!("{token}");
                 Ok(())
             }
+            Command::Token { command: TokenCommand::Revoke { id } } => revoke_token(&cfg, &id),
         }
     }
     .await;
@@ -408,6 +416,45 @@ fn endpoints(cfg: &Config, command: EndpointCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A password from the first line of standard input, long enough.
+fn read_password() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\r', '\n']).to_string();
+    anyhow::ensure!(password.chars().count() >= auth::MIN_PASSWORD_CHARS, "a password needs at least {} characters", auth::MIN_PASSWORD_CHARS);
+    Ok(password)
+}
+
+/// Applies a change to the user `name` as the system, ledgered.
+fn change_user_cli(catalog: &archive::catalog::Catalog, name: &str, change: auth::UserChange, hash: Option<String>) -> anyhow::Result<()> {
+    let now = archive::clock::format_ts(time::OffsetDateTime::now_utc());
+    catalog.with(|c| -> anyhow::Result<()> {
+        let id = auth::user_named(c, name).map_err(|e| anyhow::anyhow!(e.message))?.with_context(|| format!("no user named {name:?}"))?;
+        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        auth::change_user(&tx, id, None, &change, hash.as_deref())?;
+        let entry = NewEntry { actor: ledger::actor_system(), action: "user.changed", subject: format!("user/{id}"), data: change.summary() };
+        ledger::append(&tx, now.clone(), entry)?;
+        tx.commit()?;
+        Ok(())
+    })
+}
+
+fn revoke_token(cfg: &Config, id: &str) -> anyhow::Result<()> {
+    let id: schema::TokenId = id.parse()?;
+    let catalog = app::open_catalog(cfg)?;
+    let now = archive::clock::format_ts(time::OffsetDateTime::now_utc());
+    catalog.with(|c| -> anyhow::Result<()> {
+        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        auth::revoke_token(&tx, id, None, &now)?;
+        let entry = NewEntry { actor: ledger::actor_system(), action: "token.revoked", subject: format!("token/{id}"), data: json!({}) };
+        ledger::append(&tx, now.clone(), entry)?;
+        tx.commit()?;
+        Ok(())
+    })?;
+    println!("token {id} revoked");
+    Ok(())
+}
+
 /// `niem index rebuild`, with a progress bar.
 async fn rebuild_index(cfg: &Config) -> anyhow::Result<()> {
     let vault = app::open_vault(cfg).await?;
@@ -430,15 +477,7 @@ fn users(cfg: &Config, command: UserCommand) -> anyhow::Result<()> {
         UserCommand::Add { name, role, scopes, password_stdin } => {
             anyhow::ensure!(role != auth::Role::Inspector || !scopes.is_empty(), "an inspector needs at least one --scope ORG");
             anyhow::ensure!(role == auth::Role::Inspector || scopes.is_empty(), "only inspectors have scopes");
-            let hash = if password_stdin {
-                let mut line = String::new();
-                std::io::stdin().read_line(&mut line)?;
-                let password = line.trim_end_matches(['\r', '\n']);
-                anyhow::ensure!(password.chars().count() >= auth::MIN_PASSWORD_CHARS, "a password needs at least {} characters", auth::MIN_PASSWORD_CHARS);
-                Some(auth::hash_password(password).map_err(|e| anyhow::anyhow!(e.message))?)
-            } else {
-                None
-            };
+            let hash = if password_stdin { Some(auth::hash_password(&read_password()?).map_err(|e| anyhow::anyhow!(e.message))?) } else { None };
             let id = schema::UserId::new();
             let now = archive::clock::format_ts(time::OffsetDateTime::now_utc());
             catalog.with(|c| -> anyhow::Result<()> {
@@ -450,6 +489,16 @@ fn users(cfg: &Config, command: UserCommand) -> anyhow::Result<()> {
                 Ok(())
             })?;
             println!("{id}");
+        }
+        UserCommand::Disable { name } => {
+            change_user_cli(&catalog, &name, auth::UserChange { disabled: Some(true), ..Default::default() }, None)?;
+            println!("{name} disabled");
+        }
+        UserCommand::ResetPassword { name } => {
+            let password = read_password()?;
+            let hash = auth::hash_password(&password).map_err(|e| anyhow::anyhow!(e.message))?;
+            change_user_cli(&catalog, &name, auth::UserChange { password: Some(String::new()), ..Default::default() }, Some(hash))?;
+            println!("password of {name} reset; their sessions ended");
         }
         UserCommand::List => {
             let rows: Vec<(String, String, String, bool, String)> = catalog.with(|c| {

@@ -47,7 +47,9 @@ const MATRIX: &[Row] = &[
     row("GET",    "/api/v1/search?q=chi+bo",                    None,                    [401, 200, 200, 200, 403, 403]),
     row("GET",    "/api/v1/users",                              None,                    [401, 200, 403, 403, 403, 403]),
     row("POST",   "/api/v1/users",                              Some(r#"{"name":"","role":"auditor"}"#), [401, 400, 403, 403, 403, 403]),
+    row("PATCH",  "/api/v1/users/{user}",                       Some(r#"{"password":"short"}"#), [401, 400, 403, 403, 403, 403]),
     row("POST",   "/api/v1/users/{user}/tokens",                None,                    [401, 201, 403, 403, 403, 403]),
+    row("DELETE", "/api/v1/tokens/01ARZ3NDEKTSV4RRFFQ69G5FAV",  None,                    [401, 404, 404, 404, 404, 404]),
     row("GET",    "/api/v1/live",                               None,                    [401, 200, 200, 200, 200, 403]),
     row("POST",   "/api/v1/orgs/{org}/endpoints",               Some(r#"{"name":""}"#),  [401, 400, 403, 403, 403, 403]),
     row("GET",    "/api/v1/endpoints",                          None,                    [401, 200, 200, 200, 200, 403]),
@@ -145,4 +147,70 @@ async fn every_route_for_every_role_in_and_out_of_scope() {
         }
     }
     assert!(wrong.is_empty(), "{} cells of the matrix differ:\n{}", wrong.len(), wrong.join("\n"));
+}
+
+/// Nobody raises their own role or widens their own scope; disabling, password
+/// resets and token revocation take effect at once; every change is ledgered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_changes_are_guarded_and_take_effect_at_once() {
+    let w = world().await;
+    let s = &w.server;
+    let admin_id = {
+        let (_, users) = s.api(Method::GET, "/api/v1/users", None).await;
+        users.as_array().unwrap().iter().find(|u| u["role"] == "admin").unwrap()["id"].as_str().unwrap().to_string()
+    };
+    let patch = |token: String, user: String, body: Value| async move {
+        let r = s.http().patch(format!("{}/api/v1/users/{user}", s.url)).bearer_auth(token).json(&body).send().await.unwrap();
+        r.status().as_u16()
+    };
+    let admin = s.token.clone();
+    // The admin may not touch their own role, nor disable themselves.
+    assert_eq!(patch(admin.clone(), admin_id.clone(), json!({ "role": "auditor" })).await, 409);
+    assert_eq!(patch(admin.clone(), admin_id.clone(), json!({ "disabled": true })).await, 409);
+    // Inspectors may not widen their own scope (nor anyone's).
+    let (_, users) = s.api(Method::GET, "/api/v1/users", None).await;
+    let inspector = users.as_array().unwrap().iter().find(|u| u["role"] == "inspector").unwrap()["id"].as_str().unwrap().to_string();
+    let inspector_token = w.tokens[2].clone().unwrap();
+    assert_eq!(patch(inspector_token.clone(), inspector.clone(), json!({ "scopes": [w.cells[0].0, w.cells[1].0] })).await, 403);
+    // A second admin widens it: the other cell's meeting opens to the inspector.
+    let meeting_b = format!("/api/v1/meetings/{}", w.cells[1].1);
+    let get = |token: String, path: String| async move { s.http().get(format!("{}{path}", s.url)).bearer_auth(token).send().await.unwrap().status().as_u16() };
+    assert_eq!(get(inspector_token.clone(), meeting_b.clone()).await, 403);
+    assert_eq!(patch(admin.clone(), inspector.clone(), json!({ "scopes": [w.cells[0].0, w.cells[1].0] })).await, 204);
+    assert_eq!(get(inspector_token.clone(), meeting_b.clone()).await, 200);
+    assert_eq!(patch(admin.clone(), inspector.clone(), json!({ "scopes": [] })).await, 409, "an inspector keeps at least one org");
+    // Disabled: every token stops working at once.
+    assert_eq!(patch(admin.clone(), inspector.clone(), json!({ "disabled": true })).await, 204);
+    assert_eq!(get(inspector_token.clone(), "/api/v1/meetings".into()).await, 401);
+    assert_eq!(patch(admin.clone(), inspector.clone(), json!({ "disabled": false })).await, 204);
+    assert_eq!(get(inspector_token.clone(), "/api/v1/meetings".into()).await, 200);
+    // A token's owner revokes it; then it is refused.
+    let token_id = inspector_token.strip_prefix("niem_").unwrap().split('_').next().unwrap().to_string();
+    let auditor_token = w.tokens[4].clone().unwrap();
+    let revoke = |token: String| {
+        let id = token_id.clone();
+        async move { s.http().delete(format!("{}/api/v1/tokens/{id}", s.url)).bearer_auth(token).send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(revoke(auditor_token).await, 404, "not the auditor's token");
+    assert_eq!(revoke(inspector_token.clone()).await, 204);
+    assert_eq!(get(inspector_token, "/api/v1/meetings".into()).await, 401);
+    // From the command line too (the service keeps running: SQLite serialises).
+    let (code, out) = s.niem(&["user", "disable", "recorder"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(get(w.tokens[5].clone().unwrap(), "/api/v1/meetings".into()).await, 401);
+    let (code, out) = s.niem(&["user", "disable", "nobody"]);
+    assert_ne!(code, 0);
+    assert!(out.contains("no user named"), "{out}");
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (code, log) = s.audit(&["log"], &["--action", "user.changed", "--json"]);
+        assert_eq!(code, 0, "{log}");
+        if log.lines().filter(|l| l.contains("user.changed")).count() >= 4 {
+            assert!(!log.contains("password\":\"") , "no password in the ledger: {log}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "user changes not ledgered: {log}");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
 }

@@ -1,8 +1,11 @@
 //! Users: `POST /api/v1/users` (admin) creates a person or service account with an
 //! optional web password and, for inspectors, the org subtrees they may see;
-//! `GET /api/v1/users` lists them; `POST /api/v1/users/{user}/tokens` issues an API
-//! token (shown once). Each change is a ledger entry; names and passwords never
-//! reach the ledger, only ids, roles and scopes.
+//! `GET /api/v1/users` lists them; `PATCH /api/v1/users/{user}` disables, resets the
+//! password, or changes role or scopes (never one's own role or scope);
+//! `POST /api/v1/users/{user}/tokens` issues an API token (shown once) and
+//! `DELETE /api/v1/tokens/{token}` revokes one (admins, or the token's owner). Each
+//! change is a ledger entry; names and passwords never reach the ledger, only ids,
+//! roles and scopes.
 
 use crate::auth::{self, Principal, Role};
 use crate::error::ApiError;
@@ -115,4 +118,32 @@ pub async fn create_token(State(app): State<Arc<App>>, who: Principal, Path(user
         })
         .await?;
     Ok((StatusCode::CREATED, Json(json!({ "id": id.to_string(), "token": token }))))
+}
+
+pub async fn change_user(State(app): State<Arc<App>>, who: Principal, Path(user): Path<String>, Json(change): Json<auth::UserChange>) -> Result<StatusCode, ApiError> {
+    who.require(&[Role::Admin])?;
+    let user: UserId = user.parse()?;
+    let hash = match &change.password {
+        Some(p) if p.chars().count() < auth::MIN_PASSWORD_CHARS => {
+            return Err(ApiError::bad_request(format!("a password needs at least {} characters", auth::MIN_PASSWORD_CHARS)))
+        }
+        Some(p) => {
+            let p = p.clone();
+            Some(tokio::task::spawn_blocking(move || auth::hash_password(&p)).await.map_err(ApiError::internal)??)
+        }
+        None => None,
+    };
+    let entry = NewEntry { actor: who.actor(), action: "user.changed", subject: format!("user/{user}"), data: change.summary() };
+    let by = who.user;
+    app.vault.commit(entry, move |tx| auth::change_user(tx, user, Some(&by), &change, hash.as_deref())).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn revoke_token(State(app): State<Arc<App>>, who: Principal, Path(token): Path<String>) -> Result<StatusCode, ApiError> {
+    who.require(&[Role::Admin, Role::Inspector, Role::Auditor, Role::Recorder])?;
+    let token: crate::schema::TokenId = token.parse()?;
+    let now = app.vault.now();
+    let entry = NewEntry { actor: who.actor(), action: "token.revoked", subject: format!("token/{token}"), data: json!({}) };
+    app.vault.commit(entry, move |tx| auth::revoke_token(tx, token, Some(&who), &now).map(|_| ())).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
