@@ -43,6 +43,9 @@ pub enum VaultError {
     NoStream(StreamId),
     #[error("{0}")]
     Conflict(String),
+    /// The recording's keys were destroyed by retention: its content is gone.
+    #[error("recording {0} was shredded under its retention policy; its content no longer exists")]
+    Shredded(RecordingId),
     /// Something a request names does not exist (an org, a user, an endpoint).
     #[error("{0}")]
     Missing(String),
@@ -107,7 +110,8 @@ pub struct StreamEnd {
 pub struct StreamInfo {
     pub rec: RecordingId,
     pub manifest: StreamManifest,
-    pub wrapped_dek: WrappedDek,
+    /// None once the recording is shredded: the key is destroyed.
+    pub wrapped_dek: Option<WrappedDek>,
 }
 
 pub struct Vault {
@@ -241,7 +245,8 @@ impl Vault {
         if info.manifest.state != StreamState::Open {
             return Err(VaultError::Conflict(format!("stream {id} is {}", info.manifest.state.as_str())));
         }
-        let dek = self.keys.ring.unwrap(&info.wrapped_dek, info.rec, StreamName::Media(id))?;
+        let wrapped = info.wrapped_dek.as_ref().ok_or(VaultError::Shredded(info.rec))?;
+        let dek = self.keys.ring.unwrap(wrapped, info.rec, StreamName::Media(id))?;
         let prefix = hex::decode(&info.manifest.nonce_prefix)
             .ok()
             .and_then(|p| p.try_into().ok())
@@ -442,7 +447,8 @@ impl Vault {
     /// The key that opens a stored stream's pieces.
     pub fn stream_key(&self, info: &StreamInfo) -> Result<StreamKey, VaultError> {
         let stream = StreamName::Media(info.manifest.id);
-        let dek = self.keys.ring.unwrap(&info.wrapped_dek, info.rec, stream)?;
+        let wrapped = info.wrapped_dek.as_ref().ok_or(VaultError::Shredded(info.rec))?;
+        let dek = self.keys.ring.unwrap(wrapped, info.rec, stream)?;
         let prefix = hex::decode(&info.manifest.nonce_prefix)
             .ok()
             .and_then(|p| p.try_into().ok())
@@ -574,7 +580,7 @@ fn read_stream(c: &rusqlite::Connection, id: StreamId) -> Result<StreamInfo, Vau
         .collect::<Result<Vec<_>, _>>()?;
     Ok(StreamInfo {
         rec: rec.parse().map_err(|_| corrupt("recording id"))?,
-        wrapped_dek: serde_json::from_str(&wrapped).map_err(|_| corrupt("wrapped key"))?,
+        wrapped_dek: if wrapped.is_empty() { None } else { Some(serde_json::from_str(&wrapped).map_err(|_| corrupt("wrapped key"))?) },
         manifest: StreamManifest {
             id,
             kind,

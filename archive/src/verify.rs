@@ -60,6 +60,9 @@ pub struct Report {
     pub unsigned_entries: u64,
     pub recordings_sealed: u64,
     pub recordings_open: u64,
+    /// Every shredded recording with the verdict on its deletion; an unlawful one
+    /// is also a problem.
+    pub deletions: Vec<crate::deletion::Deletion>,
     pub bytes_hashed: u64,
 }
 
@@ -270,7 +273,16 @@ pub async fn verify_store(store: &Store, key: &VerifierKey, opts: Options) -> Re
         .filter(|o| !matches!(ObjectKey::classify(&o.key), ObjectKind::LedgerBatch(..) | ObjectKind::Checkpoint(_)))
         .collect();
     check_objects(store, &expected, content, &opts, &mut report).await;
+    judge_deletions(&entries, &mut report);
     Ok(report)
+}
+
+/// Lawful deletions are reported as such; unlawful ones are problems.
+fn judge_deletions(entries: &[Entry], report: &mut Report) {
+    report.deletions = crate::deletion::judge(entries);
+    for d in report.deletions.iter().filter(|d| !d.lawful) {
+        report.problems.push(format!("UNLAWFUL deletion of recording {}: {}", d.recording, d.reason));
+    }
 }
 
 /// Sealing always signs a checkpoint, so a sealed recording that no valid
@@ -294,6 +306,9 @@ pub async fn verify_recording(store: &Store, rec: RecordingId, entries: &[Entry]
     let mut listing = store.list(&format!("recordings/{rec}/")).await?;
     listing.extend(store.list(&format!("keys/{rec}/")).await?);
     check_objects(store, &expected, listing, &Options { parallelism: 4, ..Default::default() }, &mut report).await;
+    judge_deletions(entries, &mut report);
+    report.deletions.retain(|d| d.recording == rec.to_string());
+    report.problems.retain(|p| !p.starts_with("UNLAWFUL") || p.contains(&rec.to_string()));
     Ok(report)
 }
 
@@ -539,6 +554,9 @@ fn classify_against(expected: &HashMap<RecordingId, Expected>, kind: ObjectKind,
                 }
                 None => Err(unledgered()),
             }
+        }
+        ObjectKind::Dek(rec, _) if expected.get(&rec).is_some_and(|r| r.shredded) => {
+            Err(Verdict::Invalid("a key survived the shred of its recording: the content is still readable".into()))
         }
         ObjectKind::Dek(rec, StreamName::Media(sid)) => {
             let r = expected.get(&rec).ok_or_else(unledgered)?;

@@ -250,6 +250,9 @@ fn print_report(report: &Report, key: &VerifierKey, verbose: bool, elapsed: f64)
     for p in &report.problems {
         println!("{p}");
     }
+    for d in report.deletions.iter().filter(|d| d.lawful) {
+        println!("recording {} lawfully deleted: {}", d.recording, d.reason);
+    }
     println!();
     println!("Results:");
     match (&report.newest_checkpoint_size, &report.newest_checkpoint_time) {
@@ -271,6 +274,10 @@ fn print_report(report: &Report, key: &VerifierKey, verbose: bool, elapsed: f64)
         println!("{line}");
     }
     println!("  recordings: {} sealed, {} open", report.recordings_sealed, report.recordings_open);
+    if !report.deletions.is_empty() {
+        let lawful = report.deletions.iter().filter(|d| d.lawful).count();
+        println!("  deletions: {lawful}/{} lawful", report.deletions.len());
+    }
     let mb = report.bytes_hashed as f64 / 1e6;
     println!("  hashed {mb:.1} MB in {elapsed:.2} s ({:.0} MB/s)", mb / elapsed.max(1e-9));
     println!();
