@@ -156,7 +156,7 @@ fn lawful(life: &Life<'_>, shred: &Entry, policies: &HashMap<String, Policy>, ho
     if shred.data["keep_days"].as_u64() != Some(p.keep_days) {
         return Err(format!("claims a keep-for other than policy {cited}'s {} days", p.keep_days));
     }
-    if p.applies_from > sealed && !p.approved_seq.is_some_and(|s| s < shred.seq) {
+    if p.applies_from > sealed && p.approved_seq.is_none_or(|s| s >= shred.seq) {
         return Err(format!("policy {cited} applies to recordings sealed from {}; this one was sealed before and no second admin approved it", p.applies_from));
     }
     let expires = started + time::Duration::days(p.keep_days as i64);
