@@ -58,7 +58,8 @@ struct Hold {
 struct Life<'a> {
     started: Option<(OffsetDateTime, String)>,
     sealed: Option<OffsetDateTime>,
-    shred: Option<&'a Entry>,
+    /// Every shred entry: the vault writes one; more are suspect, each judged.
+    shreds: Vec<&'a Entry>,
 }
 
 /// Judges every shred in `entries` (the whole ledger, in order).
@@ -90,16 +91,17 @@ pub fn judge(entries: &[Entry]) -> Vec<Deletion> {
                 lives.entry(id.to_string()).or_default().started = parse_ts(&e.ts).ok().map(|t| (t, org));
             }
             ("recording.sealed", "recording") => lives.entry(id.to_string()).or_default().sealed = parse_ts(&e.ts).ok(),
-            ("recording.shredded", "recording") => lives.entry(id.to_string()).or_default().shred = Some(e),
+            ("recording.shredded", "recording") => lives.entry(id.to_string()).or_default().shreds.push(e),
             _ => {}
         }
     }
     let mut out: Vec<Deletion> = lives
         .iter()
-        .filter_map(|(rec, life)| {
-            let shred = life.shred?;
-            let verdict = lawful(life, shred, &policies, &holds);
-            Some(Deletion { recording: rec.clone(), lawful: verdict.is_ok(), reason: verdict.unwrap_or_else(|e| e) })
+        .flat_map(|(rec, life)| {
+            life.shreds.iter().enumerate().map(|(i, shred)| {
+                let verdict = if i > 0 { Err(format!("shredded again at entry {}: a recording is shredded once", shred.seq)) } else { lawful(life, shred, &policies, &holds) };
+                Deletion { recording: rec.clone(), lawful: verdict.is_ok(), reason: verdict.unwrap_or_else(|e| e) }
+            })
         })
         .collect();
     out.sort_by(|a, b| a.recording.cmp(&b.recording));

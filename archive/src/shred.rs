@@ -3,7 +3,7 @@
 //!
 //! Order matters. The `recording.shredded` entry and the catalog's change commit
 //! first (its wrapped keys blanked in the catalog, its transcript row dropped, in
-//! the same transaction); then
+//! the same transaction) and reach the store under a signed checkpoint; then
 //! the wrapped-key objects are deleted, which makes every copy of the ciphertext,
 //! backups included, unreadable; then the chunks and the transcript. The manifest
 //! stays as a tombstone. Each step after the commit is idempotent, so a crash
@@ -55,6 +55,9 @@ impl Vault {
             }
             Some(_) => {}
         }
+        // The store's ledger must explain every missing object before one goes: a
+        // signed checkpoint covers the shred entry first.
+        self.mirror.flush(true).await?;
         // Keys first: from here on the ciphertext is unreadable everywhere.
         for meta in self.store.list(&format!("keys/{rec}/")).await? {
             if let ObjectKind::Dek(r, stream) = ObjectKey::classify(&meta.key) {

@@ -53,13 +53,28 @@ pub async fn open_store(config: &Config) -> anyhow::Result<archive::store::Store
     archive::store::open(&location, s3).await.with_context(|| format!("cannot open store {location}"))
 }
 
+/// The wall clock moved by a fixed amount (`retention.clock_offset_days`).
+struct ShiftedClock(time::Duration);
+
+impl Clock for ShiftedClock {
+    fn now(&self) -> time::OffsetDateTime {
+        time::OffsetDateTime::now_utc() + self.0
+    }
+}
+
 /// Opens catalog, keys and store, and checks the ledger in the catalog against
 /// the store before anything writes.
 pub async fn open_vault(config: &Config) -> anyhow::Result<Arc<Vault>> {
     let catalog = open_catalog(config)?;
     let keys = Arc::new(load_keys(config)?);
     let store = open_store(config).await?;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let clock: Arc<dyn Clock> = match config.retention.clock_offset_days {
+        0 => Arc::new(SystemClock),
+        days => {
+            tracing::warn!(days, "the clock is shifted (retention.clock_offset_days): for drills and tests only");
+            Arc::new(ShiftedClock(time::Duration::days(days)))
+        }
+    };
     let policy = MirrorPolicy {
         every_entries: config.ledger.checkpoint_every_entries,
         every: Duration::from_secs(config.ledger.checkpoint_every_secs),

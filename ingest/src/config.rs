@@ -24,6 +24,7 @@ pub struct Config {
     pub live: LiveConfig,
     pub transcribe: TranscribeConfig,
     pub web: WebConfig,
+    pub retention: RetentionConfig,
     pub log: LogConfig,
 }
 
@@ -122,6 +123,26 @@ pub struct TranscribeConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Keep-for of the default policy (every org, every kind), in days; set as a
+    /// ledgered policy at start when it differs. None: keep what no policy covers.
+    pub default_keep_days: Option<u64>,
+    /// How often the enforcement worker runs.
+    pub run_every_hours: u64,
+    /// Shifts the service's clock by this many days. For retention drills and
+    /// tests only: the ledger then carries the shifted times. Never set it in
+    /// production.
+    pub clock_offset_days: i64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self { default_keep_days: None, run_every_hours: 24, clock_offset_days: 0 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct WebConfig {
     /// Mark the session cookie `Secure` (and send HSTS): set it when users reach
     /// the service over HTTPS, directly or through a TLS proxy.
@@ -161,6 +182,7 @@ impl Default for Config {
             live: LiveConfig::default(),
             transcribe: TranscribeConfig::default(),
             web: WebConfig::default(),
+            retention: RetentionConfig::default(),
             log: LogConfig::default(),
         }
     }

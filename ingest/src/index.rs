@@ -48,6 +48,9 @@ impl Indexing {
 pub async fn run(app: Arc<App>) {
     loop {
         let notified = app.index.wake.notified();
+        if let Err(e) = drop_shredded(&app.vault, &app.index.index).await {
+            tracing::warn!(error = %format!("{e:#}"), "could not drop shredded recordings from the index");
+        }
         match catch_up(&app.vault, &app.index.index).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(recordings = n, "indexed transcripts"),
@@ -55,6 +58,27 @@ pub async fn run(app: Arc<App>) {
         }
         let _ = tokio::time::timeout(Duration::from_secs(60), notified).await;
     }
+}
+
+/// Removes shredded recordings still in the index (whoever shredded them).
+pub async fn drop_shredded(vault: &Vault, index: &Arc<search::Index>) -> anyhow::Result<usize> {
+    let shredded: Vec<String> = vault
+        .catalog
+        .call(|c| {
+            let mut stmt = c.prepare("SELECT id FROM recordings WHERE state = 'shredded'")?;
+            let rows = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+            Ok::<_, archive::vault::VaultError>(rows)
+        })
+        .await?;
+    let mut n = 0;
+    for rec in shredded {
+        if index.contains(&rec)? {
+            let index = index.clone();
+            tokio::task::spawn_blocking(move || index.remove(&rec)).await??;
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 /// Indexes every stored transcript the index lacks; returns how many.

@@ -14,6 +14,7 @@ mod endpoint;
 mod error;
 mod index;
 mod jobs;
+mod retention;
 mod live;
 mod schema;
 mod transcript;
@@ -69,6 +70,16 @@ enum Command {
         #[command(subcommand)]
         command: IndexCommand,
     },
+    /// Retention policies and their enforcement (crypto-shredding).
+    Retention {
+        #[command(subcommand)]
+        command: RetentionCommand,
+    },
+    /// Legal holds: while one covers a recording, nothing deletes it.
+    Hold {
+        #[command(subcommand)]
+        command: HoldCommand,
+    },
     /// Manage people and service accounts.
     User {
         #[command(subcommand)]
@@ -118,6 +129,62 @@ enum IndexCommand {
     /// Empty the search index and index every stored transcript again, from the
     /// store (stop the service first: the index has one writer).
     Rebuild,
+}
+
+#[derive(Subcommand)]
+enum RetentionCommand {
+    /// Set the policy for an org subtree (or every org) and a meeting kind (or any).
+    /// A shortening applies to older recordings only once another admin approves it
+    /// (POST /api/v1/retention/policies/{id}/approve).
+    Set {
+        #[arg(long)]
+        org: Option<String>,
+        /// regular, thematic or conference; default any.
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long)]
+        keep_days: u64,
+    },
+    /// List policies.
+    List,
+    /// What will have expired by a date (YYYY-MM-DD, default today), and under which policy.
+    Preview {
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Shred what has expired now and no hold covers (the service also does this daily).
+    Run {
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum HoldCommand {
+    /// Hold every recording of an org subtree whose meeting started in a date range.
+    Place {
+        #[arg(long)]
+        org: String,
+        /// First day held, YYYY-MM-DD.
+        #[arg(long)]
+        from: String,
+        /// Last day held, YYYY-MM-DD (inclusive).
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        reason: String,
+        /// The inspection case it serves.
+        #[arg(long = "case")]
+        case_ref: String,
+    },
+    /// Release a hold, saying why.
+    Release {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// List holds, active and released.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -205,6 +272,8 @@ async fn main() -> std::process::ExitCode {
             Command::Endpoint { command } => endpoints(&cfg, command),
             Command::Index { command: IndexCommand::Rebuild } => rebuild_index(&cfg).await,
             Command::User { command } => users(&cfg, command),
+            Command::Retention { command } => retention_cli(&cfg, command).await,
+            Command::Hold { command } => holds_cli(&cfg, command).await,
             Command::Transcribe { file, model, language, threads, format } => {
                 let mut t = cfg.transcribe.clone();
                 t.model = model.or(t.model);
@@ -250,6 +319,8 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     tokio::spawn(live::run_drainer(app.clone()));
     tokio::spawn(transcription::run(app.clone()));
     tokio::spawn(index::run(app.clone()));
+    retention::ensure_default(&app.vault, app.config.retention.default_keep_days).await.map_err(|e| anyhow::anyhow!(e.message))?;
+    tokio::spawn(retention::run_worker(app.clone()));
     if !app.config.live.rtmp_listen.is_empty() {
         let rtmp = tokio::net::TcpListener::bind(&app.config.live.rtmp_listen).await.with_context(|| format!("cannot listen for RTMP on {}", app.config.live.rtmp_listen))?;
         tracing::info!(listen = %app.config.live.rtmp_listen, "RTMP ingest listening");
@@ -452,6 +523,94 @@ fn revoke_token(cfg: &Config, id: &str) -> anyhow::Result<()> {
         Ok(())
     })?;
     println!("token {id} revoked");
+    Ok(())
+}
+
+/// Retention commands write through a vault of their own, as the system; the
+/// running service's mirror carries their entries to the store.
+async fn retention_cli(cfg: &Config, command: RetentionCommand) -> anyhow::Result<()> {
+    let vault = app::open_vault(cfg).await?;
+    let api = |e: error::ApiError| anyhow::anyhow!(e.message);
+    let system = ledger::actor_system();
+    match command {
+        RetentionCommand::Set { org, kind, keep_days } => {
+            let org = org.map(|o| o.parse()).transpose()?;
+            let p = retention::set_policy(&vault, &system, retention::NewPolicy { org, kind, keep_days }).await.map_err(api)?;
+            let note = if p.needs_approval { " (a shortening: older recordings follow it once another admin approves)" } else { "" };
+            println!("{}{note}", p.id);
+        }
+        RetentionCommand::List => {
+            for p in vault.catalog.call(|c| retention::list_policies(c)).await.map_err(api)? {
+                let approval = match (p.needs_approval, &p.approved_by) {
+                    (false, _) => "",
+                    (true, Some(_)) => "approved",
+                    (true, None) => "awaiting approval",
+                };
+                println!("{}\t{}\t{}\t{} days\t{approval}", p.id, p.org_path.as_deref().unwrap_or("(every org)"), p.kind.as_deref().unwrap_or("(any kind)"), p.keep_days);
+            }
+        }
+        RetentionCommand::Preview { at } => {
+            let at = match at.as_deref() {
+                Some(s) => retention::when(s, true).map_err(api)?,
+                None => vault.clock.now(),
+            };
+            for e in vault.catalog.call(move |c| retention::preview(c, at)).await.map_err(api)? {
+                let held = e.held_by.map(|h| format!("HELD by {h}")).unwrap_or_default();
+                println!("{}\t{}\tpolicy {} ({} days)\texpires {}\t{held}", e.recording, e.org_path, e.policy, e.keep_days, e.expires_at);
+            }
+        }
+        RetentionCommand::Run { dry_run } => {
+            // Shredding writes the ledger to the store: only one process may, so
+            // the service must be stopped (its index lock says whether it runs).
+            let index = if dry_run {
+                None
+            } else {
+                match search::Index::open(&cfg.index_dir()) {
+                    Ok(i) => Some(std::sync::Arc::new(i)),
+                    Err(search::SearchError::Locked(_)) => {
+                        anyhow::bail!("the service is running: it enforces retention every retention.run_every_hours; to run now, POST /api/v1/retention/run")
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            };
+            let report = retention::run(&vault, index.as_ref(), dry_run).await.map_err(api)?;
+            let verb = if dry_run { "would shred" } else { "shredded" };
+            for e in &report.shredded {
+                println!("{verb} {} (policy {}, expired {})", e.recording, e.policy, e.expires_at);
+            }
+            for e in &report.held {
+                println!("kept {}: held by {}", e.recording, e.held_by.as_deref().unwrap_or(""));
+            }
+            println!("{} {verb}, {} held", report.shredded.len(), report.held.len());
+            if !dry_run {
+                vault.mirror.flush(true).await.context("the shreds are in the catalog; the ledger reaches the store at the service's next start")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn holds_cli(cfg: &Config, command: HoldCommand) -> anyhow::Result<()> {
+    let vault = app::open_vault(cfg).await?;
+    let api = |e: error::ApiError| anyhow::anyhow!(e.message);
+    let system = ledger::actor_system();
+    match command {
+        HoldCommand::Place { org, from, to, reason, case_ref } => {
+            let h = retention::NewHold { org: org.parse()?, from, to, reason, case_ref };
+            let hold = retention::place_hold(&vault, &system, h).await.map_err(api)?;
+            println!("{}", hold.id);
+        }
+        HoldCommand::Release { id, reason } => {
+            retention::release_hold(&vault, &system, id.parse()?, &reason).await.map_err(api)?;
+            println!("hold {id} released");
+        }
+        HoldCommand::List => {
+            for h in vault.catalog.call(|c| retention::list_holds(c)).await.map_err(api)? {
+                let state = h.released_at.map(|t| format!("released {t}")).unwrap_or_else(|| "ACTIVE".into());
+                println!("{}\t{}\t{} .. {}\t{}\t{}\t{state}", h.id, h.org_path, h.from, h.to, h.case_ref, h.reason);
+            }
+        }
+    }
     Ok(())
 }
 

@@ -30,6 +30,17 @@ define_id!(
 );
 
 define_id!(
+    /// A retention policy.
+    PolicyId,
+    "policy"
+);
+define_id!(
+    /// A legal hold.
+    HoldId,
+    "hold"
+);
+
+define_id!(
     /// A bridge point (điểm cầu) that pushes live streams with its own stream key.
     EndpointId,
     "endpoint"
@@ -154,5 +165,37 @@ CREATE TABLE sessions (
     csrf TEXT NOT NULL,
     created_at TEXT NOT NULL,
     expires_at TEXT NOT NULL
+);
+",
+"
+-- Retention: a policy is a scope (an org subtree, or every org) x a meeting kind
+-- (or any) x a keep-for. `applies_from`: recordings sealed from then on follow it;
+-- a shortening is in force for older ones only once a second admin approves it.
+CREATE TABLE retention_policies (
+    id TEXT PRIMARY KEY,
+    org TEXT REFERENCES orgs(id),
+    kind TEXT CHECK (kind IN ('regular', 'thematic', 'conference')),
+    keep_days INTEGER NOT NULL CHECK (keep_days >= 1),
+    applies_from TEXT NOT NULL,
+    needs_approval INTEGER NOT NULL DEFAULT 0,
+    requested_by TEXT NOT NULL,
+    requested_at TEXT NOT NULL,
+    approved_by TEXT,
+    approved_at TEXT
+);
+-- Legal holds: while one covers a recording (its org in the subtree, its start in
+-- [from, to)), nothing deletes it.
+CREATE TABLE holds (
+    id TEXT PRIMARY KEY,
+    org TEXT NOT NULL REFERENCES orgs(id),
+    from_ts TEXT NOT NULL,
+    to_ts TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    case_ref TEXT NOT NULL,
+    placed_by TEXT NOT NULL,
+    placed_at TEXT NOT NULL,
+    released_by TEXT,
+    released_at TEXT,
+    release_reason TEXT
 );
 "];

@@ -10,6 +10,7 @@ mod openapi;
 mod orgs;
 mod playback;
 mod recordings;
+mod retention;
 mod search;
 mod transcripts;
 mod tus;
@@ -48,6 +49,12 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/users/{user}", axum::routing::patch(users::change_user))
         .route("/users/{user}/tokens", post(users::create_token))
         .route("/tokens/{token}", axum::routing::delete(users::revoke_token))
+        .route("/retention/policies", get(retention::list_policies).post(retention::set_policy))
+        .route("/retention/policies/{policy}/approve", post(retention::approve))
+        .route("/retention/preview", get(retention::preview))
+        .route("/retention/run", post(retention::run))
+        .route("/holds", get(retention::list_holds).post(retention::place_hold))
+        .route("/holds/{hold}/release", post(retention::release_hold))
         .route("/recordings/{rec}/streams/{stream}/media", get(playback::play))
         .route("/live", get(live::status))
         .route("/live/{key}", axum::routing::put(live::push))
