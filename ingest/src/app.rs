@@ -53,7 +53,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<archive::store::Store
     archive::store::open(&location, s3).await.with_context(|| format!("cannot open store {location}"))
 }
 
-/// The wall clock moved by a fixed amount (`retention.clock_offset_days`).
+/// The wall clock moved by a fixed amount (`clock_offset_minutes`).
 struct ShiftedClock(time::Duration);
 
 impl Clock for ShiftedClock {
@@ -68,11 +68,11 @@ pub async fn open_vault(config: &Config) -> anyhow::Result<Arc<Vault>> {
     let catalog = open_catalog(config)?;
     let keys = Arc::new(load_keys(config)?);
     let store = open_store(config).await?;
-    let clock: Arc<dyn Clock> = match config.retention.clock_offset_days {
+    let clock: Arc<dyn Clock> = match config.clock_offset_minutes {
         0 => Arc::new(SystemClock),
-        days => {
-            tracing::warn!(days, "the clock is shifted (retention.clock_offset_days): for drills and tests only");
-            Arc::new(ShiftedClock(time::Duration::days(days)))
+        minutes => {
+            tracing::warn!(minutes, "the clock is shifted (clock_offset_minutes): for drills and tests only");
+            Arc::new(ShiftedClock(time::Duration::minutes(minutes)))
         }
     };
     let policy = MirrorPolicy {

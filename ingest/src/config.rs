@@ -17,6 +17,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// HTTP listen address.
     pub listen: String,
+    /// Shifts the service's clock by this many minutes, for retention and alert
+    /// drills and tests only: the ledger then carries the shifted times (which
+    /// must only ever move forward). Never set it in production.
+    pub clock_offset_minutes: i64,
     pub store: StoreConfig,
     pub keys: KeysConfig,
     pub ledger: LedgerConfig,
@@ -25,6 +29,7 @@ pub struct Config {
     pub transcribe: TranscribeConfig,
     pub web: WebConfig,
     pub retention: RetentionConfig,
+    pub alerts: AlertsConfig,
     pub log: LogConfig,
 }
 
@@ -129,15 +134,30 @@ pub struct RetentionConfig {
     pub default_keep_days: Option<u64>,
     /// How often the enforcement worker runs.
     pub run_every_hours: u64,
-    /// Shifts the service's clock by this many days. For retention drills and
-    /// tests only: the ledger then carries the shifted times. Never set it in
-    /// production.
-    pub clock_offset_days: i64,
 }
 
 impl Default for RetentionConfig {
     fn default() -> Self {
-        Self { default_keep_days: None, run_every_hours: 24, clock_offset_days: 0 }
+        Self { default_keep_days: None, run_every_hours: 24 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// A scheduled meeting with no stream this many minutes after its start is missed.
+    pub grace_minutes: u64,
+    /// How often schedules are planned and missed meetings looked for.
+    pub check_every_secs: u64,
+    /// POST each alert here (http://), signed with `webhook_secret`.
+    pub webhook_url: Option<String>,
+    /// HMAC-SHA256 key for the `X-Niem-Signature` header of webhook calls.
+    pub webhook_secret: Option<String>,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        Self { grace_minutes: 15, check_every_secs: 30, webhook_url: None, webhook_secret: None }
     }
 }
 
@@ -175,6 +195,7 @@ impl Default for Config {
         Self {
             data_dir: PathBuf::from("./niem-data"),
             listen: "127.0.0.1:8080".into(),
+            clock_offset_minutes: 0,
             store: StoreConfig::default(),
             keys: KeysConfig::default(),
             ledger: LedgerConfig::default(),
@@ -183,6 +204,7 @@ impl Default for Config {
             transcribe: TranscribeConfig::default(),
             web: WebConfig::default(),
             retention: RetentionConfig::default(),
+            alerts: AlertsConfig::default(),
             log: LogConfig::default(),
         }
     }

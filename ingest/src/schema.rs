@@ -198,4 +198,28 @@ CREATE TABLE holds (
     released_at TEXT,
     release_reason TEXT
 );
+",
+"
+-- Regular schedules: monthly on a day at a local time; planning creates the
+-- expected meetings, which name their schedule.
+CREATE TABLE schedules (
+    id TEXT PRIMARY KEY,
+    org TEXT NOT NULL REFERENCES orgs(id),
+    kind TEXT NOT NULL CHECK (kind IN ('regular', 'thematic', 'conference')),
+    title TEXT NOT NULL,
+    day_of_month INTEGER NOT NULL CHECK (day_of_month BETWEEN 1 AND 28),
+    time_local TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+ALTER TABLE meetings ADD COLUMN schedule TEXT REFERENCES schedules(id);
+CREATE INDEX meetings_schedule ON meetings(schedule, scheduled_at);
+-- One alert per missed meeting, delivered to the webhook until it answers 2xx.
+CREATE TABLE alerts (
+    meeting TEXT PRIMARY KEY REFERENCES meetings(id),
+    kind TEXT NOT NULL CHECK (kind IN ('missed')),
+    raised_at TEXT NOT NULL,
+    delivered_at TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT
+);
 "];

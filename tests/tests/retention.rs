@@ -84,7 +84,7 @@ async fn expiry_shreds_lawfully_holds_keep_and_forgeries_are_caught() {
 
     // Two days later (the clock is moved, not slept): the service's enforcement runs at start.
     server.stop();
-    server.set_env("NIEM_RETENTION__CLOCK_OFFSET_DAYS", "2");
+    server.set_env("NIEM_CLOCK_OFFSET_MINUTES", "2880");
     server.start_again().await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {

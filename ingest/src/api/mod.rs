@@ -10,6 +10,7 @@ mod openapi;
 mod orgs;
 mod playback;
 mod recordings;
+mod reports;
 mod retention;
 mod search;
 mod transcripts;
@@ -23,6 +24,7 @@ use axum::Router;
 use std::sync::Arc;
 
 pub use live::visible_status;
+pub use reports::visible_alerts;
 pub use recordings::{latest_verification, verify_and_record};
 pub use transcripts::why_missing;
 pub use tus::evict_idle as evict_idle_uploads;
@@ -55,6 +57,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/retention/run", post(retention::run))
         .route("/holds", get(retention::list_holds).post(retention::place_hold))
         .route("/holds/{hold}/release", post(retention::release_hold))
+        .route("/orgs/{org}/schedules", post(reports::add_schedule))
+        .route("/schedules", get(reports::list_schedules))
+        .route("/alerts", get(reports::list_alerts))
+        .route("/reports/compliance", get(reports::compliance))
         .route("/recordings/{rec}/streams/{stream}/media", get(playback::play))
         .route("/live", get(live::status))
         .route("/live/{key}", axum::routing::put(live::push))

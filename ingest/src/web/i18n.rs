@@ -104,6 +104,7 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("live.bitrate", "Tốc độ", "Bitrate"),
     ("live.stored", "Đã lưu", "Stored"),
     ("live.refresh", "Trang tự làm mới mỗi 5 giây.", "This page refreshes every 5 seconds."),
+    ("live.missed", "Cuộc họp theo lịch chưa có bản ghi (24 giờ qua)", "Scheduled meetings with no recording (last 24 h)"),
     ("live.backlog", "Hàng đợi chưa lên kho", "Spool backlog"),
     ("ledger.title", "Sổ cái kiểm toán", "Audit ledger"),
     ("ledger.action", "Hành động", "Action"),

@@ -324,6 +324,7 @@ pub async fn live(State(app): State<Arc<App>>, v: Viewer) -> Response {
         Ok(s) => s,
         Err(e) => return error_page(&v, e),
     };
+    let missed = crate::api::visible_alerts(&app, &v.who, None).await.unwrap_or_default();
     let names: std::collections::HashMap<String, String> = app
         .vault
         .catalog
@@ -338,6 +339,12 @@ pub async fn live(State(app): State<Arc<App>>, v: Viewer) -> Response {
         meta http-equiv="refresh" content="5";
         h1 { (v.t("live.title")) }
         p.hint { (v.t("live.refresh")) " " (v.t("live.backlog")) ": " (mib(app.live.spool.backlog_bytes())) }
+        @if !missed.is_empty() {
+            section.alerts role="alert" {
+                h2 { (v.t("live.missed")) }
+                ul { @for a in &missed { li.missed { strong { (a.org_name) } " — " (a.title) " · " (local_date(&a.scheduled_at)) } } }
+            }
+        }
         @if shown.is_empty() {
             p.none { (v.t("live.none")) }
         } @else {

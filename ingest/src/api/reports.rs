@@ -1,0 +1,96 @@
+//! Schedules, alerts and the compliance report over HTTP:
+//! `POST /api/v1/orgs/{org}/schedules` (admin), `GET /api/v1/schedules`,
+//! `GET /api/v1/alerts?since=`, `GET /api/v1/reports/compliance?org=&month=YYYY-MM&format=json|csv`.
+//! Inspectors see only their scope; these are counts and titles, not content, so
+//! auditors see them too.
+
+use crate::alerts::{self, Alert, NewSchedule, Schedule};
+use crate::auth::{Principal, Role};
+use crate::error::ApiError;
+use crate::schema::OrgId;
+use crate::App;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use rusqlite::OptionalExtension;
+use serde::Deserialize;
+use std::sync::Arc;
+
+pub async fn add_schedule(State(app): State<Arc<App>>, who: Principal, Path(org): Path<String>, Json(s): Json<NewSchedule>) -> Result<(StatusCode, Json<Schedule>), ApiError> {
+    who.require(&[Role::Admin])?;
+    let org: OrgId = org.parse()?;
+    let sched = alerts::add_schedule(&app.vault, &who.actor(), org, s).await?;
+    alerts::plan(&app.vault, app.vault.clock.now()).await?;
+    Ok((StatusCode::CREATED, Json(sched)))
+}
+
+pub async fn list_schedules(State(app): State<Arc<App>>, who: Principal) -> Result<Json<Vec<Schedule>>, ApiError> {
+    who.require(&[Role::Admin, Role::Inspector, Role::Auditor])?;
+    let scope = who.scope_json();
+    let list = app
+        .vault
+        .catalog
+        .call(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT s.id, s.org, s.kind, s.title, s.day_of_month, s.time_local FROM schedules s JOIN orgs o ON o.id = s.org
+                 WHERE ?1 IS NULL OR EXISTS (SELECT 1 FROM json_each(?1) j WHERE o.path = j.value OR substr(o.path, 1, length(j.value) + 1) = j.value || '/')
+                 ORDER BY o.path",
+            )?;
+            let rows = stmt.query_map([scope], |r| Ok(Schedule { id: r.get(0)?, org: r.get(1)?, kind: r.get(2)?, title: r.get(3)?, day: r.get(4)?, time: r.get(5)? }))?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(ApiError::from)
+        })
+        .await?;
+    Ok(Json(list))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Since {
+    /// RFC 3339; default: the last 24 hours.
+    pub since: Option<String>,
+}
+
+/// Recent alerts in the caller's scope.
+pub async fn visible_alerts(app: &App, who: &Principal, since: Option<String>) -> Result<Vec<Alert>, ApiError> {
+    let since = since.unwrap_or_else(|| archive::clock::format_ts(app.vault.clock.now() - time::Duration::hours(24)));
+    let mut list = app.vault.catalog.call(move |c| alerts::recent(c, &since)).await?;
+    if who.role == Role::Inspector {
+        list.retain(|a| who.may_see(&a.org_path));
+    }
+    Ok(list)
+}
+
+pub async fn list_alerts(State(app): State<Arc<App>>, who: Principal, Query(q): Query<Since>) -> Result<Json<Vec<Alert>>, ApiError> {
+    who.require(&[Role::Admin, Role::Inspector, Role::Auditor])?;
+    Ok(Json(visible_alerts(&app, &who, q.since).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportQuery {
+    pub org: String,
+    pub month: String,
+    pub format: Option<String>,
+}
+
+pub async fn compliance(State(app): State<Arc<App>>, who: Principal, Query(q): Query<ReportQuery>) -> Result<Response, ApiError> {
+    who.require(&[Role::Admin, Role::Inspector, Role::Auditor])?;
+    let org: OrgId = q.org.parse()?;
+    let path: Option<String> = app
+        .vault
+        .catalog
+        .call(move |c| c.query_row("SELECT path FROM orgs WHERE id = ?1", [org.to_string()], |r| r.get(0)).optional().map_err(ApiError::from))
+        .await?;
+    let path = path.ok_or_else(|| ApiError::not_found(format!("org {org} not found")))?;
+    if who.role == Role::Inspector {
+        who.require_org(&path)?;
+    }
+    let (now, grace, month) = (app.vault.clock.now(), time::Duration::minutes(app.config.alerts.grace_minutes as i64), q.month.clone());
+    let rows = app.vault.catalog.call(move |c| alerts::compliance(c, &path, &month, now, grace)).await?;
+    Ok(match q.format.as_deref().unwrap_or("json") {
+        "csv" => ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], alerts::to_csv(&rows)).into_response(),
+        "json" => Json(rows).into_response(),
+        _ => return Err(ApiError::bad_request("format must be json or csv")),
+    })
+}
