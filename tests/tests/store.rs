@@ -76,3 +76,43 @@ async fn concurrent_creates_of_one_key_let_exactly_one_win() {
         assert_eq!(wins, 1, "{}", store.describe());
     }
 }
+
+/// In a versioned bucket (Object Lock needs one), a delete must remove every
+/// version: an old version of a wrapped key would undo a crypto-shred.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_leaves_no_old_version_in_a_versioned_bucket() {
+    let sw = SeaweedFs::shared();
+    let bucket = sw.bucket().await;
+    let client = sw.client().await;
+    let on = aws_sdk_s3::types::VersioningConfiguration::builder().status(aws_sdk_s3::types::BucketVersioningStatus::Enabled).build();
+    client.put_bucket_versioning().bucket(&bucket).versioning_configuration(on).send().await.unwrap();
+    let cfg = S3Config {
+        bucket: bucket.clone(),
+        prefix: "v".into(),
+        endpoint: Some(sw.endpoint.clone()),
+        region: Some(REGION.into()),
+        path_style: true,
+        access_key_id: Some(ACCESS_KEY.into()),
+        secret_access_key: Some(SECRET_KEY.into()),
+        ..Default::default()
+    };
+    let store: Store = Arc::new(S3Store::connect(cfg).await.unwrap());
+    let rec = archive::id::RecordingId::new();
+    let key = ObjectKey::dek(rec, archive::id::StreamName::Transcript);
+    let other = ObjectKey::dek(rec, archive::id::StreamName::Media(archive::id::StreamId::new()));
+    store.put_new(&key, Bytes::from_static(b"wrapped key")).await.unwrap();
+    store.put_new(&other, Bytes::from_static(b"another key")).await.unwrap();
+    // A raw overwrite makes a second version, as a careless client could.
+    client.put_object().bucket(&bucket).key(format!("v/{}", key.as_str())).body(b"v2".to_vec().into()).send().await.unwrap();
+    store.delete(&key).await.unwrap();
+    let versions = client.list_object_versions().bucket(&bucket).prefix(format!("v/{}", key.as_str())).send().await.unwrap();
+    let left: Vec<String> = versions
+        .versions()
+        .iter()
+        .filter_map(|v| v.version_id().map(String::from))
+        .chain(versions.delete_markers().iter().filter_map(|m| m.version_id().map(String::from)))
+        .collect();
+    assert!(left.is_empty(), "versions left behind: {left:?}");
+    assert_eq!(store.get(other.as_str()).await.unwrap(), Bytes::from_static(b"another key"), "a neighbour with the same prefix stays");
+    store.delete(&key).await.unwrap();
+}

@@ -177,16 +177,59 @@ impl ObjectStore for S3Store {
         })
     }
 
+    /// Deletes every version of the object, not only the newest: in a versioned
+    /// bucket a plain DELETE only hides it behind a delete marker, and an old
+    /// version of a wrapped key would make a shredded recording readable again.
     fn delete<'a>(&'a self, key: &'a ObjectKey) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            self.client
-                .delete_object()
+            let full = self.full_key(key.as_str());
+            let versions = self.versions(&full).await.map_err(|e| StoreError::io(key, e))?;
+            if versions.is_empty() {
+                return Ok(());
+            }
+            for version in versions {
+                self.client
+                    .delete_object()
+                    .bucket(&self.bucket)
+                    .key(&full)
+                    .version_id(version)
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::io(key, describe_error(&e)))?;
+            }
+            Ok(())
+        })
+    }
+}
+
+impl S3Store {
+    /// Version ids (delete markers included) of exactly `full`; `null` in a bucket
+    /// that was never versioned.
+    async fn versions(&self, full: &str) -> Result<Vec<String>, String> {
+        let mut out = Vec::new();
+        let (mut key_marker, mut version_marker) = (None::<String>, None::<String>);
+        loop {
+            let page = self
+                .client
+                .list_object_versions()
                 .bucket(&self.bucket)
-                .key(self.full_key(key.as_str()))
+                .prefix(full)
+                .set_key_marker(key_marker.clone())
+                .set_version_id_marker(version_marker.clone())
                 .send()
                 .await
-                .map(|_| ())
-                .map_err(|e| StoreError::io(key, describe_error(&e)))
-        })
+                .map_err(|e| describe_error(&e))?;
+            let versions = page.versions().iter().filter(|v| v.key() == Some(full)).filter_map(|v| v.version_id());
+            let markers = page.delete_markers().iter().filter(|m| m.key() == Some(full)).filter_map(|m| m.version_id());
+            out.extend(versions.chain(markers).map(String::from));
+            if page.is_truncated() != Some(true) {
+                return Ok(out);
+            }
+            key_marker = page.next_key_marker().map(String::from);
+            version_marker = page.next_version_id_marker().map(String::from);
+            if key_marker.is_none() {
+                return Ok(out);
+            }
+        }
     }
 }
