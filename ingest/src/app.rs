@@ -23,6 +23,10 @@ pub struct App {
     pub live: Arc<crate::live::Live>,
     pub transcription: crate::transcription::Transcription,
     pub index: crate::index::Indexing,
+    /// Whether the store enforces Object Lock, detected at start.
+    pub worm: bool,
+    /// Wakes the Object Lock reconciler (a seal, a hold placed or released).
+    pub locks: tokio::sync::Notify,
     /// Failed web sign-ins, per client address and per name.
     pub logins: crate::web::LoginLimiter,
 }
@@ -102,7 +106,17 @@ impl App {
         }
         let transcription = crate::transcription::Transcription::new(&config.transcribe);
         let logins = crate::web::LoginLimiter::new(&config.web);
-        let app = Self { config, vault, recording_start: Default::default(), uploads: Default::default(), live, transcription, index, logins };
+        let worm = match vault.store.worm().await {
+            archive::store::Worm::Enforced => {
+                tracing::info!(mode = ?config.store.object_lock_mode, "Object Lock: on; chunks and manifests are retained by the store itself");
+                true
+            }
+            archive::store::Worm::Unsupported(why) => {
+                tracing::warn!(reason = %why, "no WORM: the store does not enforce Object Lock; deletions are still caught by the signed ledger");
+                false
+            }
+        };
+        let app = Self { config, vault, recording_start: Default::default(), uploads: Default::default(), live, transcription, index, logins, worm, locks: tokio::sync::Notify::new() };
         app.live.recover(&app).await?;
         Ok(Arc::new(app))
     }

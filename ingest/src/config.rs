@@ -42,6 +42,10 @@ pub struct StoreConfig {
     pub path: Option<PathBuf>,
     /// For `s3`: bucket, prefix, endpoint, region, path_style, credentials.
     pub s3: S3Config,
+    /// Where the bucket has Object Lock: `compliance` (nobody can lift it before
+    /// the date) or `governance` (a privileged user can). Chunks and manifests are
+    /// retained until recording start + policy keep-for; key objects never are.
+    pub object_lock_mode: archive::store::LockMode,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -212,7 +216,7 @@ impl Default for Config {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { kind: "local".into(), path: None, s3: S3Config::default() }
+        Self { kind: "local".into(), path: None, s3: S3Config::default(), object_lock_mode: archive::store::LockMode::Compliance }
     }
 }
 

@@ -63,6 +63,7 @@ pub async fn seal_recording(app: &crate::App, actor: &str, rec: RecordingId) -> 
     let now = app.vault.now();
     let manifest = app.vault.seal_with(actor, rec, move |tx| enqueue_transcription(tx, rec, &now)).await?;
     app.transcription.wake();
+    app.locks.notify_one();
     Ok(manifest)
 }
 

@@ -323,6 +323,9 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     retention::ensure_default(&app.vault, app.config.retention.default_keep_days).await.map_err(|e| anyhow::anyhow!(e.message))?;
     tokio::spawn(retention::run_worker(app.clone()));
     tokio::spawn(alerts::run(app.clone()));
+    if app.worm {
+        tokio::spawn(retention::lock_worker(app.clone()));
+    }
     if !app.config.live.rtmp_listen.is_empty() {
         let rtmp = tokio::net::TcpListener::bind(&app.config.live.rtmp_listen).await.with_context(|| format!("cannot listen for RTMP on {}", app.config.live.rtmp_listen))?;
         tracing::info!(listen = %app.config.live.rtmp_listen, "RTMP ingest listening");

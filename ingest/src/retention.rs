@@ -426,3 +426,98 @@ pub async fn release_hold(vault: &Vault, actor: &str, id: HoldId, reason: &str) 
         .await?;
     Ok(())
 }
+
+/// The Object Lock a sealed recording should carry, and what it carries now.
+struct Lock {
+    rec: String,
+    retain_until: Option<String>,
+    held: bool,
+    current: Option<(Option<String>, bool)>,
+}
+
+fn wanted_locks(c: &rusqlite::Connection) -> Result<Vec<Lock>, ApiError> {
+    let policies = list_policies(c)?;
+    let holds: Vec<Hold> = list_holds(c)?.into_iter().filter(|h| h.released_at.is_none()).collect();
+    let mut stmt = c.prepare(
+        "SELECT r.id, m.id, o.path, m.kind, r.started_at, r.sealed_at, l.retain_until, l.legal_hold, l.recording IS NOT NULL FROM recordings r
+         JOIN meetings m ON m.recording = r.id JOIN orgs o ON o.id = m.org LEFT JOIN object_locks l ON l.recording = r.id
+         WHERE r.state = 'sealed' AND r.sealed_at IS NOT NULL",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        let cand = Candidate { rec: r.get(0)?, meeting: r.get(1)?, org_path: r.get(2)?, kind: r.get(3)?, started_at: r.get(4)?, sealed_at: r.get(5)? };
+        let current = if r.get::<_, bool>(8)? { Some((r.get::<_, Option<String>>(6)?, r.get::<_, bool>(7)?)) } else { None };
+        Ok((cand, current))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (cand, current) = row?;
+        let retain_until = match effective(&policies, &cand) {
+            Some(p) => Some(format_ts(parse_ts(&cand.started_at).map_err(ApiError::internal)? + time::Duration::days(p.keep_days as i64))),
+            None => None,
+        };
+        let held = holds.iter().any(|h| covers(&h.org_path, &cand.org_path) && h.from <= cand.started_at && cand.started_at < h.to);
+        out.push(Lock { rec: cand.rec, retain_until, held, current });
+    }
+    Ok(out)
+}
+
+/// Brings the store's Object Lock on every sealed recording's chunks and manifest
+/// in line with its policy and holds. Retention only ever grows (the store refuses
+/// to shorten it); key objects and transcripts are never locked, so they stay
+/// shreddable. Returns how many recordings changed.
+pub async fn reconcile_locks(vault: &Vault, mode: archive::store::LockMode) -> Result<usize, ApiError> {
+    let locks = vault.catalog.call(|c| wanted_locks(c)).await?;
+    let mut changed = 0;
+    for l in locks {
+        let (cur_until, cur_held) = l.current.clone().unwrap_or((None, false));
+        let until = match (&l.retain_until, &cur_until) {
+            (Some(w), Some(c)) if w > c => Some(w.clone()),
+            (Some(w), None) => Some(w.clone()),
+            _ => None,
+        };
+        if until.is_none() && l.held == cur_held && l.current.is_some() {
+            continue;
+        }
+        let rec: archive::id::RecordingId = l.rec.parse()?;
+        for meta in vault.store.list(&format!("recordings/{rec}/")).await.map_err(ApiError::unavailable)? {
+            let key = match archive::layout::ObjectKey::classify(&meta.key) {
+                archive::layout::ObjectKind::Chunk(r, s, i) if r == rec => archive::layout::ObjectKey::chunk(rec, s, i),
+                archive::layout::ObjectKind::Manifest(r) if r == rec => archive::layout::ObjectKey::manifest(rec),
+                _ => continue,
+            };
+            if let Some(u) = &until {
+                vault.store.retain(&key, parse_ts(u).map_err(ApiError::internal)?, mode).await.map_err(ApiError::unavailable)?;
+            }
+            if l.held != cur_held {
+                vault.store.legal_hold(&key, l.held).await.map_err(ApiError::unavailable)?;
+            }
+        }
+        let (r, now, kept) = (l.rec.clone(), vault.now(), until.or(cur_until));
+        vault
+            .catalog
+            .call(move |c| {
+                c.execute(
+                    "INSERT INTO object_locks (recording, retain_until, legal_hold, applied_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (recording) DO UPDATE SET retain_until = ?2, legal_hold = ?3, applied_at = ?4",
+                    params![r, kept, l.held, now],
+                )
+                .map_err(ApiError::from)
+            })
+            .await?;
+        changed += 1;
+    }
+    Ok(changed)
+}
+
+/// Reconciles Object Lock when woken (a seal, a policy, a hold) and every 10 minutes.
+pub async fn lock_worker(app: std::sync::Arc<App>) {
+    loop {
+        let notified = app.locks.notified();
+        match reconcile_locks(&app.vault, app.config.store.object_lock_mode).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(recordings = n, "Object Lock applied"),
+            Err(e) => tracing::warn!(error = %e.message, "applying Object Lock failed; retrying"),
+        }
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(600), notified).await;
+    }
+}

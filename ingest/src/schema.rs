@@ -222,4 +222,14 @@ CREATE TABLE alerts (
     attempts INTEGER NOT NULL DEFAULT 0,
     last_error TEXT
 );
+",
+"
+-- Object Lock applied to a recording's chunks and manifest, so that the
+-- reconciler only calls the store when the wanted state changes.
+CREATE TABLE object_locks (
+    recording TEXT PRIMARY KEY REFERENCES recordings(id),
+    retain_until TEXT,
+    legal_hold INTEGER NOT NULL DEFAULT 0,
+    applied_at TEXT NOT NULL
+);
 "];

@@ -114,11 +114,20 @@ impl SeaweedFs {
 
     /// A new, empty bucket, waiting until the server accepts writes to it.
     pub async fn bucket(&self) -> String {
+        self.new_bucket(false).await
+    }
+
+    /// A new bucket with Object Lock enabled (and so versioning).
+    pub async fn locked_bucket(&self) -> String {
+        self.new_bucket(true).await
+    }
+
+    async fn new_bucket(&self, object_lock: bool) -> String {
         let name = format!("t{}", ulid::Ulid::new().to_string().to_lowercase());
         let client = self.client().await;
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            match client.create_bucket().bucket(&name).send().await {
+            match client.create_bucket().bucket(&name).object_lock_enabled_for_bucket(object_lock).send().await {
                 Ok(_) => return name,
                 Err(e) if Instant::now() < deadline => {
                     let _ = e;

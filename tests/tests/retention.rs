@@ -86,18 +86,19 @@ async fn expiry_shreds_lawfully_holds_keep_and_forgeries_are_caught() {
     server.stop();
     server.set_env("NIEM_CLOCK_OFFSET_MINUTES", "2880");
     server.start_again().await;
+    // The state changes first; the objects go after the shred is signed.
     let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    let raw = loop {
         let (_, r) = server.api(Method::GET, &format!("/api/v1/recordings/{rec_a}"), None).await;
-        if r["state"] == "shredded" {
-            break;
+        let raw = server.raw_store().await.list().await;
+        if r["state"] == "shredded" && !raw.iter().any(|k| k.starts_with(&format!("recordings/{rec_a}/")) && k.ends_with(".niem")) {
+            break raw;
         }
         assert!(Instant::now() < deadline, "not shredded: {r}\n{}", server.log());
         tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    };
     let (_, r) = server.api(Method::GET, &format!("/api/v1/recordings/{rec_b}"), None).await;
     assert_eq!(r["state"], "sealed", "held: {r}");
-    let raw = server.raw_store().await.list().await;
     let under = |prefix: String| raw.iter().filter(|k| k.starts_with(&prefix)).cloned().collect::<Vec<String>>();
     let keys_a = under(format!("keys/{rec_a}/"));
     assert!(keys_a.is_empty(), "keys of the shredded recording: {keys_a:?}");
@@ -153,4 +154,82 @@ async fn expiry_shreds_lawfully_holds_keep_and_forgeries_are_caught() {
         assert!(Instant::now() < deadline, "the release is not in the store's ledger: {log}");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+}
+
+/// Versions (key, version id) of every object under `prefix` in the raw bucket.
+async fn versions(client: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Vec<(String, String)> {
+    let out = client.list_object_versions().bucket(bucket).prefix(prefix).send().await.unwrap();
+    out.versions().iter().map(|v| (v.key().unwrap_or_default().to_string(), v.version_id().unwrap_or_default().to_string())).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn object_lock_retains_chunks_holds_them_and_still_lets_keys_be_shredded() {
+    let sw = SeaweedFs::shared();
+    let bucket = sw.locked_bucket().await;
+    let client = sw.client().await;
+    let store = niem_tests::server::StoreKind::S3 { bucket: bucket.clone(), endpoint: sw.endpoint.clone() };
+    let mut server = Server::start(store, &[]).await;
+    assert!(server.log().contains("Object Lock: on"), "{}", server.log());
+    let org = |name: &str, kind: &str, parent: Option<&str>| json!({ "name": name, "kind": kind, "parent": parent });
+    let (_, bloc) = server.api(Method::POST, "/api/v1/orgs", Some(org("Khối", "bloc", None))).await;
+    let (_, a) = server.api(Method::POST, "/api/v1/orgs", Some(org("Chi bộ A", "base", bloc["id"].as_str()))).await;
+    let (_, b) = server.api(Method::POST, "/api/v1/orgs", Some(org("Chi bộ B", "base", bloc["id"].as_str()))).await;
+    let (a, b) = (a["id"].as_str().unwrap().to_string(), b["id"].as_str().unwrap().to_string());
+    let admin = server.token.clone();
+    let (s, _) = post(&server, &admin, "/api/v1/retention/policies", json!({ "keep_days": 1 })).await;
+    assert_eq!(s, 201);
+    let hold = json!({ "org": b, "from": today_plus(-3), "to": today_plus(3), "reason": "Thanh tra", "case_ref": "KT-1" });
+    let (s, _) = post(&server, &admin, "/api/v1/holds", hold).await;
+    assert_eq!(s, 201);
+    let rec_a = recording(&server, &a).await;
+    let rec_b = recording(&server, &b).await;
+
+    // The store itself retains A's chunks for a day and holds B's.
+    let chunk_of = |rec: &str| {
+        let (client, bucket, rec) = (client.clone(), bucket.clone(), rec.to_string());
+        async move {
+            let v = versions(&client, &bucket, &format!("niem/recordings/{rec}/")).await;
+            v.into_iter().find(|(k, _)| k.ends_with("/00000000.niem")).expect("a chunk")
+        }
+    };
+    let (chunk_a, version_a) = chunk_of(&rec_a).await;
+    let (chunk_b, _) = chunk_of(&rec_b).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let until = loop {
+        if let Ok(r) = client.get_object_retention().bucket(&bucket).key(&chunk_a).send().await {
+            if let Some(until) = r.retention().and_then(|r| r.retain_until_date()) {
+                break until.secs();
+            }
+        }
+        assert!(Instant::now() < deadline, "no retention on {chunk_a}\n{}", server.log());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let expected = (time::OffsetDateTime::now_utc() + time::Duration::days(1)).unix_timestamp();
+    assert!((until - expected).abs() < 120, "retained until {until}, expected about {expected}");
+    let legal = client.get_object_legal_hold().bucket(&bucket).key(&chunk_b).send().await.unwrap();
+    assert_eq!(legal.legal_hold().and_then(|h| h.status()), Some(&aws_sdk_s3::types::ObjectLockLegalHoldStatus::On));
+    let refused = client.delete_object().bucket(&bucket).key(&chunk_a).version_id(&version_a).send().await;
+    assert!(refused.is_err(), "the server refused to delete a retained chunk version");
+    let key_a = versions(&client, &bucket, &format!("niem/keys/{rec_a}/")).await;
+    assert!(client.get_object_retention().bucket(&bucket).key(&key_a[0].0).send().await.ok().and_then(|r| r.retention().cloned()).is_none(), "keys are never locked");
+
+    // Two days on: A's keys are shredded (every version); its chunks stay, unreadable.
+    server.stop();
+    server.set_env("NIEM_CLOCK_OFFSET_MINUTES", "2880");
+    server.start_again().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, r) = server.api(Method::GET, &format!("/api/v1/recordings/{rec_a}"), None).await;
+        if r["state"] == "shredded" && versions(&client, &bucket, &format!("niem/keys/{rec_a}/")).await.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not shredded, or a version of a key survives: {r}\n{}", server.log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(!versions(&client, &bucket, &format!("niem/recordings/{rec_a}/")).await.is_empty(), "locked chunks stay");
+    let (_, rb) = server.api(Method::GET, &format!("/api/v1/recordings/{rec_b}"), None).await;
+    assert_eq!(rb["state"], "sealed", "held");
+    let (code, out) = server.audit(&["verify"], &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("recording {rec_a} lawfully deleted")), "{out}");
 }

@@ -56,6 +56,37 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<ObjectMeta>, StoreError>>;
     /// Deletes an object (crypto-shredding; never used to rewrite).
     fn delete<'a>(&'a self, key: &'a ObjectKey) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// Whether the store itself enforces Object Lock (WORM).
+    fn worm(&self) -> BoxFuture<'_, Worm> {
+        Box::pin(async { Worm::Unsupported("this store has no Object Lock".into()) })
+    }
+    /// Keeps the object from deletion until `until` (Object Lock retention).
+    fn retain<'a>(&'a self, key: &'a ObjectKey, _until: time::OffsetDateTime, _mode: LockMode) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move { Err(StoreError::io(key, "this store has no Object Lock")) })
+    }
+    /// Places or lifts an Object Lock legal hold on the object.
+    fn legal_hold<'a>(&'a self, key: &'a ObjectKey, _on: bool) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move { Err(StoreError::io(key, "this store has no Object Lock")) })
+    }
+}
+
+/// What a store says about write-once enforcement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Worm {
+    /// The bucket has Object Lock enabled: retention and legal holds are enforced.
+    Enforced,
+    /// No Object Lock (a local directory; Garage, which ignores the headers; a
+    /// bucket created without it), and why we think so.
+    Unsupported(String),
+}
+
+/// Object Lock retention mode: GOVERNANCE can be lifted by a privileged user,
+/// COMPLIANCE by nobody until the date passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LockMode {
+    Governance,
+    Compliance,
 }
 
 pub type Store = Arc<dyn ObjectStore>;

@@ -5,7 +5,7 @@
 //! `request_checksum = "when_required"` and its own `s3_region`), so on Garage an
 //! overwrite is not refused and only the ledger catches it.
 
-use super::{ObjectMeta, ObjectStore, StoreError};
+use super::{LockMode, ObjectMeta, ObjectStore, StoreError, Worm};
 use crate::layout::ObjectKey;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::retry::RetryConfig;
@@ -177,6 +177,47 @@ impl ObjectStore for S3Store {
         })
     }
 
+    fn worm(&self) -> BoxFuture<'_, Worm> {
+        Box::pin(self.detect_worm())
+    }
+
+    fn retain<'a>(&'a self, key: &'a ObjectKey, until: time::OffsetDateTime, mode: LockMode) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            use aws_sdk_s3::types::{ObjectLockRetention, ObjectLockRetentionMode};
+            let mode = match mode {
+                LockMode::Governance => ObjectLockRetentionMode::Governance,
+                LockMode::Compliance => ObjectLockRetentionMode::Compliance,
+            };
+            let until = aws_sdk_s3::primitives::DateTime::from_secs(until.unix_timestamp());
+            let retention = ObjectLockRetention::builder().mode(mode).retain_until_date(until).build();
+            self.client
+                .put_object_retention()
+                .bucket(&self.bucket)
+                .key(self.full_key(key.as_str()))
+                .retention(retention)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| StoreError::io(key, describe_error(&e)))
+        })
+    }
+
+    fn legal_hold<'a>(&'a self, key: &'a ObjectKey, on: bool) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            use aws_sdk_s3::types::{ObjectLockLegalHold, ObjectLockLegalHoldStatus};
+            let status = if on { ObjectLockLegalHoldStatus::On } else { ObjectLockLegalHoldStatus::Off };
+            self.client
+                .put_object_legal_hold()
+                .bucket(&self.bucket)
+                .key(self.full_key(key.as_str()))
+                .legal_hold(ObjectLockLegalHold::builder().status(status).build())
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| StoreError::io(key, describe_error(&e)))
+        })
+    }
+
     /// Deletes every version of the object, not only the newest: in a versioned
     /// bucket a plain DELETE only hides it behind a delete marker, and an old
     /// version of a wrapped key would make a shredded recording readable again.
@@ -203,6 +244,17 @@ impl ObjectStore for S3Store {
 }
 
 impl S3Store {
+    /// Detects Object Lock: the bucket's lock configuration says Enabled.
+    async fn detect_worm(&self) -> Worm {
+        match self.client.get_object_lock_configuration().bucket(&self.bucket).send().await {
+            Ok(out) => match out.object_lock_configuration().and_then(|c| c.object_lock_enabled()) {
+                Some(aws_sdk_s3::types::ObjectLockEnabled::Enabled) => Worm::Enforced,
+                _ => Worm::Unsupported(format!("bucket {} has no Object Lock enabled", self.bucket)),
+            },
+            Err(e) => Worm::Unsupported(format!("bucket {}: {}", self.bucket, describe_error(&e))),
+        }
+    }
+
     /// Version ids (delete markers included) of exactly `full`; `null` in a bucket
     /// that was never versioned.
     async fn versions(&self, full: &str) -> Result<Vec<String>, String> {

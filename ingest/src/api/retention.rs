@@ -21,12 +21,15 @@ pub async fn list_policies(State(app): State<Arc<App>>, who: Principal) -> Resul
 
 pub async fn set_policy(State(app): State<Arc<App>>, who: Principal, Json(p): Json<NewPolicy>) -> Result<(StatusCode, Json<Policy>), ApiError> {
     who.require(&[Role::Admin])?;
-    Ok((StatusCode::CREATED, Json(retention::set_policy(&app.vault, &who.actor(), p).await?)))
+    let policy = retention::set_policy(&app.vault, &who.actor(), p).await?;
+    app.locks.notify_one();
+    Ok((StatusCode::CREATED, Json(policy)))
 }
 
 pub async fn approve(State(app): State<Arc<App>>, who: Principal, Path(policy): Path<String>) -> Result<StatusCode, ApiError> {
     who.require(&[Role::Admin])?;
     retention::approve(&app.vault, &who, policy.parse()?).await?;
+    app.locks.notify_one();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -66,7 +69,9 @@ pub async fn list_holds(State(app): State<Arc<App>>, who: Principal) -> Result<J
 
 pub async fn place_hold(State(app): State<Arc<App>>, who: Principal, Json(h): Json<NewHold>) -> Result<(StatusCode, Json<Hold>), ApiError> {
     who.require(&[Role::Admin])?;
-    Ok((StatusCode::CREATED, Json(retention::place_hold(&app.vault, &who.actor(), h).await?)))
+    let hold = retention::place_hold(&app.vault, &who.actor(), h).await?;
+    app.locks.notify_one();
+    Ok((StatusCode::CREATED, Json(hold)))
 }
 
 #[derive(Deserialize)]
@@ -78,5 +83,6 @@ pub struct Release {
 pub async fn release_hold(State(app): State<Arc<App>>, who: Principal, Path(hold): Path<String>, Json(r): Json<Release>) -> Result<StatusCode, ApiError> {
     who.require(&[Role::Admin])?;
     retention::release_hold(&app.vault, &who.actor(), hold.parse()?, &r.reason).await?;
+    app.locks.notify_one();
     Ok(StatusCode::NO_CONTENT)
 }
