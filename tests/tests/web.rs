@@ -319,3 +319,84 @@ async fn sign_in_is_guarded() {
     assert_eq!(opened.lines().count(), 1, "one sign-in succeeded: {opened}");
     assert!(!server.log().contains(PASSWORD), "a password reached the log");
 }
+
+/// The admin pages in Chromium: a user with a scope, an endpoint whose key is
+/// shown once, a policy and its shortening awaiting a second admin, a hold placed
+/// and released, and the compliance report with its bars; each change ledgered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_manages_users_endpoints_retention_and_reads_the_report() {
+    let server = Server::start(StoreKind::Local, &[]).await;
+    let meeting = server.meeting().await;
+    let (_, m) = server.api(Method::GET, &format!("/api/v1/meetings/{meeting}"), None).await;
+    let cell = m["org"].as_str().unwrap().to_string();
+    let (s, u) = server.api(Method::POST, "/api/v1/users", Some(json!({ "name": "quantri", "role": "admin", "password": PASSWORD }))).await;
+    assert_eq!(s, 201, "{u}");
+    let admin_id = u["id"].as_str().unwrap().to_string();
+
+    let b = Browser::start(1366, 768).await;
+    b.goto(&format!("{}/admin", server.url)).await;
+    b.type_text(&b.wait_for("input[name=name]", Duration::from_secs(10)).await, "quantri").await;
+    b.type_text(&b.find("input[name=password]").await.unwrap(), PASSWORD).await;
+    b.click(&b.find("form button[type=submit]").await.unwrap()).await;
+
+    // A user: an inspector of the cell.
+    b.wait_for("form.admin input[name=name]", Duration::from_secs(10)).await;
+    b.type_text(&b.find("form.admin input[name=name]").await.unwrap(), "kiemtra.moi").await;
+    b.eval("document.querySelector('form.admin select[name=role]').value = 'inspector'; document.querySelector(`form.admin select[name=scope] option[value='${arguments[0]}']`).selected = true", vec![json!(cell)]).await;
+    b.type_text(&b.find("form.admin input[name=password]").await.unwrap(), PASSWORD).await;
+    b.click(&b.find("form.admin button[type=submit]").await.unwrap()).await;
+    b.wait_for("table td", Duration::from_secs(10)).await;
+    let (_, users) = server.api(Method::GET, "/api/v1/users", None).await;
+    let created = users.as_array().unwrap().iter().find(|u| u["name"] == "kiemtra.moi").unwrap_or_else(|| panic!("{users}")).clone();
+    assert_eq!(created["role"], "inspector");
+    assert_eq!(created["scopes"], json!([cell]));
+
+    // An endpoint: its key shown once, on the answer only.
+    b.goto(&format!("{}/admin/endpoints", server.url)).await;
+    b.type_text(&b.wait_for("form.admin input[name=name]", Duration::from_secs(10)).await, "Điểm cầu Hội trường").await;
+    b.click(&b.find("form.admin button[type=submit]").await.unwrap()).await;
+    let key = b.text(&b.wait_for("code.key", Duration::from_secs(10)).await).await;
+    assert!(key.len() >= 40, "{key:?}");
+    b.goto(&format!("{}/admin/endpoints", server.url)).await;
+    b.wait_for("table", Duration::from_secs(10)).await;
+    assert!(b.find("code.key").await.is_none() && !b.source().await.contains(&key), "the key is shown once");
+
+    // Retention: ten years, then one day (a shortening waits for another admin).
+    b.goto(&format!("{}/admin/retention", server.url)).await;
+    for days in ["3650", "1"] {
+        b.type_text(&b.wait_for("form.admin input[name=keep_days]", Duration::from_secs(10)).await, days).await;
+        b.click(&b.find("form.admin button[type=submit]").await.unwrap()).await;
+        b.wait_for("form.admin input[name=keep_days]", Duration::from_secs(10)).await;
+    }
+    let text = b.eval("return document.body.innerText", vec![]).await.as_str().unwrap().to_string();
+    assert!(text.contains("chờ quản trị viên thứ hai phê duyệt"), "{text}");
+    assert!(b.find("form.inline[action$='/approve']").await.is_none(), "no approving one's own shortening");
+    // A hold, then its release with a reason.
+    let hold_form = "form.admin[action='/admin/holds']";
+    b.eval(&format!("const f = document.querySelector(\"{hold_form}\"); f.from.value = '2026-11-01'; f.to.value = '2026-11-30'; f.org.value = arguments[0];"), vec![json!(cell)]).await;
+    b.type_text(&b.find(&format!("{hold_form} input[name=case_ref]")).await.unwrap(), "KT-2026-17").await;
+    b.type_text(&b.find(&format!("{hold_form} input[name=reason]")).await.unwrap(), "Kiểm tra dấu hiệu vi phạm").await;
+    b.click(&b.find(&format!("{hold_form} button")).await.unwrap()).await;
+    let release = b.wait_for("form.inline[action$='/release'] input[name=reason]", Duration::from_secs(10)).await;
+    b.type_text(&release, "Vụ việc đã kết luận").await;
+    b.click(&b.find("form.inline[action$='/release'] button").await.unwrap()).await;
+    b.wait_for("form.admin", Duration::from_secs(10)).await;
+    let (_, holds) = server.api(Method::GET, "/api/v1/holds", None).await;
+    assert_eq!(holds[0]["release_reason"], "Vụ việc đã kết luận", "{holds}");
+    b.screenshot(&artifacts().join("web-admin-retention.png")).await;
+
+    // The report for this month: the cell's meeting was missed.
+    b.goto(&format!("{}/reports?month=2026-11", server.url)).await;
+    b.wait_for("table.report", Duration::from_secs(10)).await;
+    let rows = b.eval("return [...document.querySelectorAll('table.report tbody tr')].map(r => [...r.cells].map(c => c.innerText.trim()))", vec![]).await;
+    let row = rows.as_array().unwrap().iter().find(|r| r[0] == "Chi bộ 1").unwrap_or_else(|| panic!("{rows}")).clone();
+    assert_eq!(row.as_array().unwrap()[1..7].iter().map(|c| c.as_str().unwrap()).collect::<Vec<_>>(), vec!["1", "0", "0", "0", "0", "1"], "{row}");
+    let bars = b.eval("return [...document.querySelectorAll('td.bar progress')].map(p => p.value)", vec![]).await;
+    assert_eq!(bars, json!([0]), "one bar, for the one org with meetings: none held");
+    b.screenshot(&artifacts().join("web-report.png")).await;
+    drop(b);
+
+    let (code, log) = server.audit(&["log"], &["--action", "user.created", "--json"]);
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains(&format!("user:{admin_id}")), "the page's change is the admin's: {log}");
+}

@@ -115,9 +115,14 @@ pub struct NewEndpoint {
 }
 
 pub async fn create_endpoint(State(app): State<Arc<App>>, who: Principal, Path(org): Path<String>, Json(req): Json<NewEndpoint>) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let (ep, key) = add_endpoint(&app, &who, org.parse()?, &req.name).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "id": ep.id, "org": ep.org, "name": ep.name, "stream_key": key }))))
+}
+
+/// Creates an endpoint; returns it and its stream key, which is never stored.
+pub async fn add_endpoint(app: &App, who: &Principal, org: OrgId, name: &str) -> Result<(endpoint::Endpoint, String), ApiError> {
     who.require(&[Role::Admin])?;
-    let org: OrgId = org.parse()?;
-    let name = req.name.trim().to_string();
+    let name = name.trim().to_string();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(ApiError::bad_request("an endpoint needs a name of 1 to 200 characters"));
     }
@@ -136,7 +141,7 @@ pub async fn create_endpoint(State(app): State<Arc<App>>, who: Principal, Path(o
         })
         .await?;
     app.vault.mirror.notify();
-    Ok((StatusCode::CREATED, Json(json!({ "id": ep.id, "org": ep.org, "name": ep.name, "stream_key": key }))))
+    Ok((ep, key))
 }
 
 #[derive(Debug, Deserialize)]
@@ -151,8 +156,13 @@ pub async fn list_endpoints(State(app): State<Arc<App>>, who: Principal, Query(f
 }
 
 pub async fn revoke_endpoint(State(app): State<Arc<App>>, who: Principal, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    revoke(&app, &who, id.parse()?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Revokes an endpoint's stream key.
+pub async fn revoke(app: &App, who: &Principal, id: EndpointId) -> Result<(), ApiError> {
     who.require(&[Role::Admin])?;
-    let id: EndpointId = id.parse()?;
     let now = app.vault.now();
     let entry = NewEntry { actor: who.actor(), action: "endpoint.revoked", subject: format!("endpoint/{id}"), data: json!({}) };
     app.vault
@@ -167,5 +177,5 @@ pub async fn revoke_endpoint(State(app): State<Arc<App>>, who: Principal, Path(i
             Ok(())
         })
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }

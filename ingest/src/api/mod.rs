@@ -4,7 +4,7 @@
 //! its stream key instead. Request spans name the route's template, never the
 //! URI: a live push's path holds its stream key.
 
-mod live;
+pub mod live;
 #[cfg(test)]
 mod openapi;
 mod orgs;
@@ -16,7 +16,7 @@ mod search;
 mod transcripts;
 mod tus;
 mod upload;
-mod users;
+pub mod users;
 
 use crate::App;
 use axum::routing::{get, post};

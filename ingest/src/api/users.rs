@@ -42,6 +42,11 @@ pub struct User {
 }
 
 pub async fn create_user(State(app): State<Arc<App>>, who: Principal, Json(req): Json<NewUser>) -> Result<(StatusCode, Json<User>), ApiError> {
+    Ok((StatusCode::CREATED, Json(add(&app, &who, req).await?)))
+}
+
+/// Creates a user (the API's and the admin page's one way).
+pub async fn add(app: &App, who: &Principal, req: NewUser) -> Result<User, ApiError> {
     who.require(&[Role::Admin])?;
     let name = req.name.trim().to_string();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
@@ -73,11 +78,16 @@ pub async fn create_user(State(app): State<Arc<App>>, who: Principal, Json(req):
             auth::add_user(tx, id, &n, role, hash.as_deref(), &sc, &now)
         })
         .await?;
-    Ok((StatusCode::CREATED, Json(User { id: id.to_string(), name, role: req.role, disabled: false, has_password, scopes })))
+    Ok(User { id: id.to_string(), name, role: req.role, disabled: false, has_password, scopes })
 }
 
 pub async fn list_users(State(app): State<Arc<App>>, who: Principal) -> Result<Json<Vec<User>>, ApiError> {
     who.require(&[Role::Admin])?;
+    Ok(Json(list(&app).await?))
+}
+
+/// Every user, by name (callers check the role).
+pub async fn list(app: &App) -> Result<Vec<User>, ApiError> {
     let users = app
         .vault
         .catalog
@@ -99,7 +109,7 @@ pub async fn list_users(State(app): State<Arc<App>>, who: Principal) -> Result<J
             Ok::<_, ApiError>(out)
         })
         .await?;
-    Ok(Json(users))
+    Ok(users)
 }
 
 pub async fn create_token(State(app): State<Arc<App>>, who: Principal, Path(user): Path<String>) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
@@ -120,9 +130,14 @@ pub async fn create_token(State(app): State<Arc<App>>, who: Principal, Path(user
     Ok((StatusCode::CREATED, Json(json!({ "id": id.to_string(), "token": token }))))
 }
 
-pub async fn change_user(State(app): State<Arc<App>>, who: Principal, Path(user): Path<String>, Json(change): Json<auth::UserChange>) -> Result<StatusCode, ApiError> {
+pub async fn change_user(State(app): State<Arc<App>>, who: Principal, Path(user): Path<String>, Json(wanted): Json<auth::UserChange>) -> Result<StatusCode, ApiError> {
+    change(&app, &who, user.parse()?, wanted).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Changes a user (the API's and the admin page's one way).
+pub async fn change(app: &App, who: &Principal, user: UserId, change: auth::UserChange) -> Result<(), ApiError> {
     who.require(&[Role::Admin])?;
-    let user: UserId = user.parse()?;
     let hash = match &change.password {
         Some(p) if p.chars().count() < auth::MIN_PASSWORD_CHARS => {
             return Err(ApiError::bad_request(format!("a password needs at least {} characters", auth::MIN_PASSWORD_CHARS)))
@@ -136,7 +151,7 @@ pub async fn change_user(State(app): State<Arc<App>>, who: Principal, Path(user)
     let entry = NewEntry { actor: who.actor(), action: "user.changed", subject: format!("user/{user}"), data: change.summary() };
     let by = who.user;
     app.vault.commit(entry, move |tx| auth::change_user(tx, user, Some(&by), &change, hash.as_deref())).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 pub async fn revoke_token(State(app): State<Arc<App>>, who: Principal, Path(token): Path<String>) -> Result<StatusCode, ApiError> {

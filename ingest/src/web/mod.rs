@@ -12,6 +12,7 @@
 //! sign-in attempts limited per address and per name. Pages send a strict CSP
 //! (scripts and styles from this origin only) and are never cached.
 
+mod admin;
 mod i18n;
 mod login;
 mod pages;
@@ -40,6 +41,18 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
         .route("/meetings/{meeting}", get(pages::meeting))
         .route("/live", get(pages::live))
         .route("/ledger", get(pages::ledger))
+        .route("/reports", get(admin::report))
+        .route("/admin", get(|| async { Redirect::to("/admin/users") }))
+        .route("/admin/users", get(admin::users).post(admin::add_user))
+        .route("/admin/users/{user}/{what}", post(admin::set_disabled))
+        .route("/admin/endpoints", get(admin::endpoints).post(admin::add_endpoint))
+        .route("/admin/endpoints/{endpoint}/revoke", post(admin::revoke_endpoint))
+        .route("/admin/retention", get(admin::retention))
+        .route("/admin/policies", post(admin::set_policy))
+        .route("/admin/policies/{policy}/approve", post(admin::approve))
+        .route("/admin/holds", post(admin::place_hold))
+        .route("/admin/holds/{hold}/release", post(admin::release_hold))
+        .route("/admin/alerts", get(admin::alerts))
         .route("/static/app.css", get(|| async { asset("text/css; charset=utf-8", include_str!("static/app.css")) }))
         .route("/static/app.js", get(|| async { asset("text/javascript; charset=utf-8", include_str!("static/app.js")) }))
         .layer(axum::middleware::from_fn_with_state(app, security_headers))
@@ -139,6 +152,8 @@ pub fn page(v: &Viewer, title: &str, body: Markup) -> Markup {
                         @if content { a href="/search" { (v.t("nav.search")) } }
                         a href="/live" { (v.t("nav.live")) }
                         @if ledger { a href="/ledger" { (v.t("nav.ledger")) } }
+                        @if role != Role::Recorder { a href="/reports" { (v.t("nav.reports")) } }
+                        @if role == Role::Admin { a href="/admin" { (v.t("nav.admin")) } }
                     }
                     div.me {
                         span.who { (v.who.name) " · " (v.t(role_key(role))) }
@@ -155,7 +170,7 @@ pub fn page(v: &Viewer, title: &str, body: Markup) -> Markup {
     }
 }
 
-fn role_key(role: crate::auth::Role) -> &'static str {
+pub(crate) fn role_key(role: crate::auth::Role) -> &'static str {
     use crate::auth::Role;
     match role {
         Role::Admin => "role.admin",

@@ -16,7 +16,7 @@ use serde_json::json;
 use std::sync::Arc;
 
 /// The query string without the language switch, decoded as `T`.
-fn query<T: serde::de::DeserializeOwned + Default>(raw: Option<String>) -> Result<T, ApiError> {
+pub(crate) fn query<T: serde::de::DeserializeOwned + Default>(raw: Option<String>) -> Result<T, ApiError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or("")).unwrap_or_default();
     let kept: Vec<(String, String)> = pairs.into_iter().filter(|(k, _)| k != "lang").collect();
     let text = serde_urlencoded::to_string(kept).map_err(ApiError::internal)?;
@@ -112,7 +112,7 @@ fn results(v: &Viewer, f: &Found) -> Markup {
     }
 }
 
-fn kind_key(kind: &str) -> &'static str {
+pub(crate) fn kind_key(kind: &str) -> &'static str {
     match kind {
         "thematic" => "kind.thematic",
         "conference" => "kind.conference",
@@ -121,7 +121,7 @@ fn kind_key(kind: &str) -> &'static str {
 }
 
 /// `2026-07-15` in Vietnam's time for an RFC 3339 instant.
-fn local_date(ts: &str) -> String {
+pub(crate) fn local_date(ts: &str) -> String {
     archive::clock::parse_ts(ts)
         .map(|t| {
             let t = t.to_offset(crate::index::LOCAL_OFFSET);

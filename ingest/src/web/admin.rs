@@ -1,0 +1,387 @@
+//! The admin pages (users, endpoints and their stream keys, retention policies
+//! and holds, alerts) and the compliance report with its bar chart. Every form
+//! posts with the session's CSRF token and goes through the same functions as
+//! the API, so each change is checked and ledgered the same way.
+
+use super::pages::local_date;
+use super::{error_page, page, Viewer};
+use crate::auth::Role;
+use crate::error::ApiError;
+use crate::App;
+use axum::extract::{Path, RawQuery, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use maud::{html, Markup};
+use std::sync::Arc;
+
+type Pairs = Vec<(String, String)>;
+
+fn field<'a>(form: &'a Pairs, name: &str) -> &'a str {
+    form.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.trim())
+}
+
+fn fields<'a>(form: &'a Pairs, name: &str) -> Vec<&'a str> {
+    form.iter().filter(|(k, v)| k == name && !v.trim().is_empty()).map(|(_, v)| v.trim()).collect()
+}
+
+fn optional(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+/// Checks the form's CSRF token and the admin role, then runs `action` and
+/// returns to `back`; an error is shown as a page.
+async fn act<F>(v: &Viewer, form: &Pairs, back: &str, action: F) -> Response
+where
+    F: std::future::Future<Output = Result<(), ApiError>>,
+{
+    if field(form, "csrf") != v.csrf() || v.csrf().is_empty() {
+        return error_page(v, ApiError::forbidden(v.t("login.expired")));
+    }
+    if let Err(e) = v.who.require(&[Role::Admin]) {
+        return error_page(v, e);
+    }
+    match action.await {
+        Ok(()) => Redirect::to(back).into_response(),
+        Err(e) => error_page(v, e),
+    }
+}
+
+fn csrf(v: &Viewer) -> Markup {
+    html! { input type="hidden" name="csrf" value=(v.csrf()); }
+}
+
+fn button(v: &Viewer, action: &str, label: &str) -> Markup {
+    html! { form.inline method="post" action=(action) { (csrf(v)) button type="submit" { (label) } } }
+}
+
+/// (id, name, path) of every org, in tree order.
+async fn orgs(app: &App) -> Vec<(String, String, String)> {
+    app.vault
+        .catalog
+        .call(|c| {
+            let mut stmt = c.prepare("SELECT id, name, path FROM orgs ORDER BY path")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(ApiError::from)
+        })
+        .await
+        .unwrap_or_default()
+}
+
+fn org_options(orgs: &[(String, String, String)], any: Option<&str>) -> Markup {
+    html! {
+        @if let Some(label) = any { option value="" { (label) } }
+        @for (id, name, path) in orgs { option value=(id) { (" ".repeat(path.matches('/').count().saturating_sub(1) * 2)) (name) } }
+    }
+}
+
+fn admin_nav(v: &Viewer) -> Markup {
+    html! {
+        nav.sub {
+            a href="/admin/users" { (v.t("admin.users")) }
+            a href="/admin/endpoints" { (v.t("admin.endpoints")) }
+            a href="/admin/retention" { (v.t("admin.retention")) }
+            a href="/admin/alerts" { (v.t("admin.alerts")) }
+            a href="/reports" { (v.t("nav.reports")) }
+        }
+    }
+}
+
+pub async fn users(State(app): State<Arc<App>>, v: Viewer) -> Response {
+    if v.who.role != Role::Admin {
+        return super::not_allowed(&v);
+    }
+    let list = match crate::api::users::list(&app).await {
+        Ok(l) => l,
+        Err(e) => return error_page(&v, e),
+    };
+    let all = orgs(&app).await;
+    let name_of = |id: &str| all.iter().find(|(o, _, _)| o == id).map_or(id.to_string(), |(_, n, _)| n.clone());
+    let body = html! {
+        h1 { (v.t("admin.users")) }
+        (admin_nav(&v))
+        table {
+            thead { tr { th { (v.t("login.name")) } th { (v.t("admin.role")) } th { (v.t("search.org")) } th { (v.t("live.state")) } th {} } }
+            tbody { @for u in &list {
+                tr {
+                    td { (u.name) } td { (v.t(super::role_key(u.role))) }
+                    td { (u.scopes.iter().map(|s| name_of(s)).collect::<Vec<_>>().join(", ")) }
+                    td { @if u.disabled { (v.t("admin.disabled")) } @else { (v.t("admin.active")) } }
+                    td { @if u.id != v.who.user.to_string() {
+                        @if u.disabled { (button(&v, &format!("/admin/users/{}/enable", u.id), v.t("admin.enable"))) }
+                        @else { (button(&v, &format!("/admin/users/{}/disable", u.id), v.t("admin.disable"))) }
+                    } }
+                }
+            } }
+        }
+        h2 { (v.t("admin.add_user")) }
+        form.admin method="post" action="/admin/users" {
+            (csrf(&v))
+            label { (v.t("login.name")) input name="name" required; }
+            label { (v.t("admin.role")) select name="role" {
+                @for r in ["inspector", "auditor", "admin", "recorder"] { option value=(r) { (v.t(super::role_key(Role::parse(r).unwrap_or(Role::Auditor)))) } }
+            } }
+            label { (v.t("login.password")) input name="password" type="password" minlength="10" autocomplete="new-password"; }
+            label { (v.t("admin.scopes")) select name="scope" multiple size="5" { (org_options(&all, None)) } }
+            button type="submit" { (v.t("admin.add")) }
+        }
+    };
+    page(&v, v.t("admin.users"), body).into_response()
+}
+
+pub async fn add_user(State(app): State<Arc<App>>, v: Viewer, Form(form): Form<Pairs>) -> Response {
+    let role = Role::parse(field(&form, "role"));
+    let scopes: Result<Vec<crate::schema::OrgId>, _> = fields(&form, "scope").into_iter().map(str::parse).collect();
+    let action = async {
+        let role = role.ok_or_else(|| ApiError::bad_request("unknown role"))?;
+        let req = crate::api::users::NewUser { name: field(&form, "name").to_string(), role, password: optional(field(&form, "password")), scopes: scopes? };
+        crate::api::users::add(&app, &v.who, req).await.map(|_| ())
+    };
+    act(&v, &form, "/admin/users", action).await
+}
+
+pub async fn set_disabled(State(app): State<Arc<App>>, v: Viewer, Path((user, what)): Path<(String, String)>, Form(form): Form<Pairs>) -> Response {
+    let action = async {
+        let disabled = match what.as_str() {
+            "disable" => true,
+            "enable" => false,
+            _ => return Err(ApiError::not_found("no such action")),
+        };
+        let change = crate::auth::UserChange { disabled: Some(disabled), ..Default::default() };
+        crate::api::users::change(&app, &v.who, user.parse()?, change).await
+    };
+    act(&v, &form, "/admin/users", action).await
+}
+
+pub async fn endpoints(State(app): State<Arc<App>>, v: Viewer) -> Response {
+    if v.who.role != Role::Admin {
+        return super::not_allowed(&v);
+    }
+    endpoints_page(&app, &v, None).await
+}
+
+async fn endpoints_page(app: &App, v: &Viewer, new_key: Option<(String, String)>) -> Response {
+    let list = match app.vault.catalog.call(|c| crate::endpoint::list(c, None).map_err(ApiError::from)).await {
+        Ok(l) => l,
+        Err(e) => return error_page(v, e),
+    };
+    let all = orgs(app).await;
+    let name_of = |id: &str| all.iter().find(|(o, _, _)| o == id).map_or(id.to_string(), |(_, n, _)| n.clone());
+    let body = html! {
+        h1 { (v.t("admin.endpoints")) }
+        (admin_nav(v))
+        @if let Some((name, key)) = &new_key {
+            div.badge.pending role="alert" {
+                p { strong { (name) } ": " (v.t("admin.key_once")) }
+                p { code.key { (key) } }
+            }
+        }
+        table {
+            thead { tr { th { (v.t("search.org")) } th { (v.t("live.endpoint")) } th { (v.t("live.state")) } th {} } }
+            tbody { @for e in &list {
+                tr { td { (name_of(&e.org)) } td { (e.name) }
+                    td { @if e.revoked_at.is_some() { (v.t("admin.revoked")) } @else { (v.t("admin.active")) } }
+                    td { @if e.revoked_at.is_none() { (button(v, &format!("/admin/endpoints/{}/revoke", e.id), v.t("admin.revoke"))) } } }
+            } }
+        }
+        h2 { (v.t("admin.add_endpoint")) }
+        form.admin method="post" action="/admin/endpoints" {
+            (csrf(v))
+            label { (v.t("search.org")) select name="org" required { (org_options(&all, None)) } }
+            label { (v.t("live.endpoint")) input name="name" required; }
+            button type="submit" { (v.t("admin.add")) }
+        }
+    };
+    page(v, v.t("admin.endpoints"), body).into_response()
+}
+
+/// Creates an endpoint and shows its stream key on the answer, once.
+pub async fn add_endpoint(State(app): State<Arc<App>>, v: Viewer, Form(form): Form<Pairs>) -> Response {
+    if field(&form, "csrf") != v.csrf() || v.csrf().is_empty() {
+        return error_page(&v, ApiError::forbidden(v.t("login.expired")));
+    }
+    let org = match field(&form, "org").parse() {
+        Ok(o) => o,
+        Err(e) => return error_page(&v, ApiError::from(e)),
+    };
+    match crate::api::live::add_endpoint(&app, &v.who, org, field(&form, "name")).await {
+        Ok((ep, key)) => endpoints_page(&app, &v, Some((ep.name, key))).await,
+        Err(e) => error_page(&v, e),
+    }
+}
+
+pub async fn revoke_endpoint(State(app): State<Arc<App>>, v: Viewer, Path(id): Path<String>, Form(form): Form<Pairs>) -> Response {
+    let action = async { crate::api::live::revoke(&app, &v.who, id.parse()?).await };
+    act(&v, &form, "/admin/endpoints", action).await
+}
+
+pub async fn retention(State(app): State<Arc<App>>, v: Viewer) -> Response {
+    if v.who.role != Role::Admin {
+        return super::not_allowed(&v);
+    }
+    let lists = app.vault.catalog.call(|c| Ok::<_, ApiError>((crate::retention::list_policies(c)?, crate::retention::list_holds(c)?))).await;
+    let (policies, holds) = match lists {
+        Ok(l) => l,
+        Err(e) => return error_page(&v, e),
+    };
+    let all = orgs(&app).await;
+    let name_of = |path: &Option<String>| match path {
+        Some(p) => all.iter().find(|(_, _, op)| op == p).map_or(p.clone(), |(_, n, _)| n.clone()),
+        None => v.t("admin.every_org").to_string(),
+    };
+    let kinds = [("regular", "kind.regular"), ("thematic", "kind.thematic"), ("conference", "kind.conference")];
+    let me = v.who.actor();
+    let body = html! {
+        h1 { (v.t("admin.retention")) }
+        (admin_nav(&v))
+        table {
+            thead { tr { th { (v.t("search.org")) } th { (v.t("search.kind")) } th { (v.t("admin.keep_days")) } th { (v.t("live.state")) } } }
+            tbody { @for p in &policies {
+                tr { td { (name_of(&p.org_path)) } td { (p.kind.as_deref().map(|k| v.t(super::pages::kind_key(k))).unwrap_or(v.t("search.any_kind"))) } td { (p.keep_days) }
+                    td { @if p.needs_approval && p.approved_by.is_none() {
+                        (v.t("admin.awaiting")) " "
+                        @if p.requested_by != me { (button(&v, &format!("/admin/policies/{}/approve", p.id), v.t("admin.approve"))) }
+                    } @else { (v.t("admin.active")) } } }
+            } }
+        }
+        form.admin method="post" action="/admin/policies" {
+            (csrf(&v))
+            label { (v.t("search.org")) select name="org" { (org_options(&all, Some(v.t("admin.every_org")))) } }
+            label { (v.t("search.kind")) select name="kind" { option value="" { (v.t("search.any_kind")) } @for (k, key) in kinds { option value=(k) { (v.t(key)) } } } }
+            label { (v.t("admin.keep_days")) input name="keep_days" type="number" min="1" required; }
+            button type="submit" { (v.t("admin.set_policy")) }
+        }
+        h2 { (v.t("admin.holds")) }
+        table {
+            thead { tr { th { (v.t("search.org")) } th { (v.t("search.from")) } th { (v.t("search.to")) } th { (v.t("admin.case")) } th { (v.t("admin.reason")) } th {} } }
+            tbody { @for h in &holds {
+                tr { td { (name_of(&Some(h.org_path.clone()))) } td { (local_date(&h.from)) } td { (local_date(&h.to)) } td { (h.case_ref) } td { (h.reason) }
+                    td { @if let Some(at) = &h.released_at { (v.t("admin.released")) " " (local_date(at)) }
+                        @else { form.inline method="post" action=(format!("/admin/holds/{}/release", h.id)) { (csrf(&v)) input name="reason" required placeholder=(v.t("admin.reason")); button type="submit" { (v.t("admin.release")) } } } } }
+            } }
+        }
+        form.admin method="post" action="/admin/holds" {
+            (csrf(&v))
+            label { (v.t("search.org")) select name="org" required { (org_options(&all, None)) } }
+            label { (v.t("search.from")) input name="from" type="date" required; }
+            label { (v.t("search.to")) input name="to" type="date" required; }
+            label { (v.t("admin.case")) input name="case_ref" required; }
+            label { (v.t("admin.reason")) input name="reason" required; }
+            button type="submit" { (v.t("admin.place_hold")) }
+        }
+    };
+    page(&v, v.t("admin.retention"), body).into_response()
+}
+
+pub async fn set_policy(State(app): State<Arc<App>>, v: Viewer, Form(form): Form<Pairs>) -> Response {
+    let action = async {
+        let org = optional(field(&form, "org")).map(|o| o.parse()).transpose()?;
+        let keep_days = field(&form, "keep_days").parse().map_err(|_| ApiError::bad_request("keep-for must be a number of days"))?;
+        crate::retention::set_policy(&app.vault, &v.who.actor(), crate::retention::NewPolicy { org, kind: optional(field(&form, "kind")), keep_days }).await?;
+        app.locks.notify_one();
+        Ok(())
+    };
+    act(&v, &form, "/admin/retention", action).await
+}
+
+pub async fn approve(State(app): State<Arc<App>>, v: Viewer, Path(id): Path<String>, Form(form): Form<Pairs>) -> Response {
+    let action = async {
+        crate::retention::approve(&app.vault, &v.who, id.parse()?).await?;
+        app.locks.notify_one();
+        Ok(())
+    };
+    act(&v, &form, "/admin/retention", action).await
+}
+
+pub async fn place_hold(State(app): State<Arc<App>>, v: Viewer, Form(form): Form<Pairs>) -> Response {
+    let action = async {
+        let h = crate::retention::NewHold {
+            org: field(&form, "org").parse()?,
+            from: field(&form, "from").to_string(),
+            to: field(&form, "to").to_string(),
+            reason: field(&form, "reason").to_string(),
+            case_ref: field(&form, "case_ref").to_string(),
+        };
+        crate::retention::place_hold(&app.vault, &v.who.actor(), h).await?;
+        app.locks.notify_one();
+        Ok(())
+    };
+    act(&v, &form, "/admin/retention", action).await
+}
+
+pub async fn release_hold(State(app): State<Arc<App>>, v: Viewer, Path(id): Path<String>, Form(form): Form<Pairs>) -> Response {
+    let action = async {
+        crate::retention::release_hold(&app.vault, &v.who.actor(), id.parse()?, field(&form, "reason")).await?;
+        app.locks.notify_one();
+        Ok(())
+    };
+    act(&v, &form, "/admin/retention", action).await
+}
+
+pub async fn alerts(State(app): State<Arc<App>>, v: Viewer) -> Response {
+    if v.who.role != Role::Admin {
+        return super::not_allowed(&v);
+    }
+    let since = archive::clock::format_ts(app.vault.clock.now() - time::Duration::days(7));
+    let list = crate::api::visible_alerts(&app, &v.who, Some(since)).await.unwrap_or_default();
+    let body = html! {
+        h1 { (v.t("admin.alerts")) }
+        (admin_nav(&v))
+        @if list.is_empty() { p.none { (v.t("admin.no_alerts")) } }
+        table { tbody { @for a in &list {
+            tr { td { (a.org_name) } td { (a.title) } td { (local_date(&a.scheduled_at)) }
+                td { @if a.delivered_at.is_some() { (v.t("admin.delivered")) } } }
+        } } }
+    };
+    page(&v, v.t("admin.alerts"), body).into_response()
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct ReportQuery {
+    org: Option<String>,
+    month: Option<String>,
+}
+
+/// The compliance report: a table and a bar per org (share of expected meetings
+/// held), with links to the same numbers as CSV and JSON.
+pub async fn report(State(app): State<Arc<App>>, v: Viewer, RawQuery(raw): RawQuery) -> Response {
+    if v.who.role == Role::Recorder {
+        return super::not_allowed(&v);
+    }
+    let q: ReportQuery = super::pages::query(raw).unwrap_or_default();
+    let now = app.vault.clock.now().to_offset(crate::index::LOCAL_OFFSET);
+    let month = q.month.filter(|m| !m.is_empty()).unwrap_or_else(|| format!("{:04}-{:02}", now.year(), u8::from(now.month())));
+    let all: Vec<_> = orgs(&app).await.into_iter().filter(|(_, _, p)| v.who.role != Role::Inspector || v.who.may_see(p)).collect();
+    let org = q.org.filter(|o| all.iter().any(|(id, _, _)| id == o)).or_else(|| all.first().map(|(id, _, _)| id.clone()));
+    let rows = match &org {
+        Some(o) => {
+            let path = all.iter().find(|(id, _, _)| id == o).map(|(_, _, p)| p.clone()).unwrap_or_default();
+            let (m, grace) = (month.clone(), time::Duration::minutes(app.config.alerts.grace_minutes as i64));
+            let at = app.vault.clock.now();
+            match app.vault.catalog.call(move |c| crate::alerts::compliance(c, &path, &m, at, grace)).await {
+                Ok(r) => r,
+                Err(e) => return error_page(&v, e),
+            }
+        }
+        None => Vec::new(),
+    };
+    let body = html! {
+        h1 { (v.t("nav.reports")) }
+        form.filters method="get" action="/reports" {
+            label { (v.t("search.org")) select name="org" { @for (id, name, _) in &all { option value=(id) selected[org.as_deref() == Some(id.as_str())] { (name) } } } }
+            label { (v.t("admin.month")) input name="month" type="month" value=(month); }
+            button type="submit" { (v.t("search.submit")) }
+        }
+        @if let Some(o) = &org {
+            p { a href=(format!("/api/v1/reports/compliance?org={o}&month={month}&format=csv")) { "CSV" } " · " a href=(format!("/api/v1/reports/compliance?org={o}&month={month}")) { "JSON" } }
+        }
+        table.report {
+            thead { tr { th { (v.t("search.org")) } th { (v.t("report.expected")) } th { (v.t("report.held")) } th { (v.t("report.recorded")) } th { (v.t("report.sealed")) } th { (v.t("report.transcribed")) } th { (v.t("report.missing")) } th { (v.t("report.rate")) } } }
+            tbody { @for r in &rows {
+                @let rate = if r.expected == 0 { 0 } else { r.held * 100 / r.expected };
+                tr { td { (r.org_name) } td { (r.expected) } td { (r.held) } td { (r.recorded) } td { (r.sealed) } td { (r.transcribed) } td { (r.missing) }
+                    td.bar { @if r.expected > 0 { progress max="100" value=(rate) { (rate) "%" } " " (rate) "%" } } }
+            } }
+        }
+    };
+    page(&v, v.t("nav.reports"), body).into_response()
+}
