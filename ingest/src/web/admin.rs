@@ -377,7 +377,7 @@ pub async fn report(State(app): State<Arc<App>>, v: Viewer, RawQuery(raw): RawQu
         table.report {
             thead { tr { th { (v.t("search.org")) } th { (v.t("report.expected")) } th { (v.t("report.held")) } th { (v.t("report.recorded")) } th { (v.t("report.sealed")) } th { (v.t("report.transcribed")) } th { (v.t("report.missing")) } th { (v.t("report.rate")) } } }
             tbody { @for r in &rows {
-                @let rate = if r.expected == 0 { 0 } else { r.held * 100 / r.expected };
+                @let rate = (r.held * 100).checked_div(r.expected).unwrap_or(0);
                 tr { td { (r.org_name) } td { (r.expected) } td { (r.held) } td { (r.recorded) } td { (r.sealed) } td { (r.transcribed) } td { (r.missing) }
                     td.bar { @if r.expected > 0 { progress max="100" value=(rate) { (rate) "%" } " " (rate) "%" } } }
             } }
