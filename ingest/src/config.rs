@@ -146,7 +146,7 @@ impl Default for RetentionConfig {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AlertsConfig {
     /// A scheduled meeting with no stream this many minutes after its start is missed.
@@ -157,6 +157,18 @@ pub struct AlertsConfig {
     pub webhook_url: Option<String>,
     /// HMAC-SHA256 key for the `X-Niem-Signature` header of webhook calls.
     pub webhook_secret: Option<String>,
+}
+
+/// Never prints the webhook secret.
+impl std::fmt::Debug for AlertsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlertsConfig")
+            .field("grace_minutes", &self.grace_minutes)
+            .field("check_every_secs", &self.check_every_secs)
+            .field("webhook_url", &self.webhook_url)
+            .field("webhook_secret", &self.webhook_secret.as_ref().map(|_| "<set>"))
+            .finish()
+    }
 }
 
 impl Default for AlertsConfig {
