@@ -23,6 +23,7 @@ pub struct App {
     pub live: Arc<crate::live::Live>,
     pub transcription: crate::transcription::Transcription,
     pub index: crate::index::Indexing,
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Whether the store enforces Object Lock, detected at start.
     pub worm: bool,
     /// Wakes the Object Lock reconciler (a seal, a hold placed or released).
@@ -68,10 +69,14 @@ impl Clock for ShiftedClock {
 
 /// Opens catalog, keys and store, and checks the ledger in the catalog against
 /// the store before anything writes.
-pub async fn open_vault(config: &Config) -> anyhow::Result<Arc<Vault>> {
+pub async fn open_vault(config: &Config, metrics: Option<&crate::metrics::Metrics>) -> anyhow::Result<Arc<Vault>> {
     let catalog = open_catalog(config)?;
     let keys = Arc::new(load_keys(config)?);
     let store = open_store(config).await?;
+    let store = match metrics {
+        Some(m) => crate::metrics::MeteredStore::wrap(store, m),
+        None => store,
+    };
     let clock: Arc<dyn Clock> = match config.clock_offset_minutes {
         0 => Arc::new(SystemClock),
         minutes => {
@@ -95,7 +100,8 @@ pub async fn open_vault(config: &Config) -> anyhow::Result<Arc<Vault>> {
 impl App {
     /// Opens everything and checks the ledger against the store before any write.
     pub async fn start(config: Config) -> anyhow::Result<Arc<Self>> {
-        let vault = open_vault(&config).await?;
+        let metrics = Arc::new(crate::metrics::Metrics::new());
+        let vault = open_vault(&config, Some(&metrics)).await?;
         let index = crate::index::Indexing::open(&config)?;
         settle_cut_uploads(&vault).await?;
         let live = Arc::new(crate::live::Live::open(&config)?);
@@ -116,7 +122,7 @@ impl App {
                 false
             }
         };
-        let app = Self { config, vault, recording_start: Default::default(), uploads: Default::default(), live, transcription, index, logins, worm, locks: tokio::sync::Notify::new() };
+        let app = Self { config, vault, recording_start: Default::default(), uploads: Default::default(), live, transcription, index, metrics, logins, worm, locks: tokio::sync::Notify::new() };
         app.live.recover(&app).await?;
         Ok(Arc::new(app))
     }

@@ -250,6 +250,7 @@ pub async fn ask(app: &App, who: &Principal, ask: Ask) -> Result<Found, ApiError
     let started = std::time::Instant::now();
     let index = app.index.index.clone();
     let results = tokio::task::spawn_blocking(move || index.search(&query)).await.map_err(ApiError::internal)?.map_err(ApiError::internal)?;
+    app.metrics.search_seconds.observe(started.elapsed().as_secs_f64());
     let took_ms = started.elapsed().as_secs_f64() * 1000.0;
     let meetings = describe(app, results).await?;
     Ok(Found { query: ask, meetings, took_ms })

@@ -15,6 +15,7 @@ mod endpoint;
 mod error;
 mod index;
 mod jobs;
+mod metrics;
 mod retention;
 mod live;
 mod schema;
@@ -534,7 +535,7 @@ fn revoke_token(cfg: &Config, id: &str) -> anyhow::Result<()> {
 /// Retention commands write through a vault of their own, as the system; the
 /// running service's mirror carries their entries to the store.
 async fn retention_cli(cfg: &Config, command: RetentionCommand) -> anyhow::Result<()> {
-    let vault = app::open_vault(cfg).await?;
+    let vault = app::open_vault(cfg, None).await?;
     let api = |e: error::ApiError| anyhow::anyhow!(e.message);
     let system = ledger::actor_system();
     match command {
@@ -596,7 +597,7 @@ async fn retention_cli(cfg: &Config, command: RetentionCommand) -> anyhow::Resul
 }
 
 async fn holds_cli(cfg: &Config, command: HoldCommand) -> anyhow::Result<()> {
-    let vault = app::open_vault(cfg).await?;
+    let vault = app::open_vault(cfg, None).await?;
     let api = |e: error::ApiError| anyhow::anyhow!(e.message);
     let system = ledger::actor_system();
     match command {
@@ -621,7 +622,7 @@ async fn holds_cli(cfg: &Config, command: HoldCommand) -> anyhow::Result<()> {
 
 /// `niem index rebuild`, with a progress bar.
 async fn rebuild_index(cfg: &Config) -> anyhow::Result<()> {
-    let vault = app::open_vault(cfg).await?;
+    let vault = app::open_vault(cfg, None).await?;
     let index = std::sync::Arc::new(search::Index::open(&cfg.index_dir()).with_context(|| format!("cannot open the search index in {}", cfg.index_dir().display()))?);
     let bar = indicatif::ProgressBar::new(0);
     let done = index::rebuild(&vault, &index, |done, total| {

@@ -74,6 +74,8 @@ pub fn router(app: Arc<App>) -> Router {
         .nest("/api/v1", api)
         .merge(crate::web::router(app.clone()))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(crate::metrics::readyz))
+        .route("/metrics", get(crate::metrics::metrics))
         .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(span))
         .with_state(app)
 }

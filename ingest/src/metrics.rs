@@ -1,0 +1,227 @@
+//! `/metrics` (Prometheus/OpenMetrics text) and `/readyz`.
+//!
+//! Histograms are fed where the thing happens (every object-store request,
+//! through [`MeteredStore`]; every search). Gauges are read from the catalog and
+//! the running parts at scrape time, so they cannot drift from the truth: live
+//! streams, bytes ingested, chunks stored, spool backlog and age, transcription
+//! queue and real-time factor, ledger head, checkpoint age, last verification.
+
+use crate::App;
+use archive::layout::ObjectKey;
+use archive::store::{LockMode, ObjectMeta, ObjectStore, Store, StoreError, Worm};
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use rusqlite::OptionalExtension;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Instant;
+
+type Labels = Vec<(&'static str, &'static str)>;
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+pub struct Metrics {
+    registry: Registry,
+    pub store_seconds: Family<Labels, Histogram>,
+    pub search_seconds: Histogram,
+    live_streams: Gauge,
+    ingested_bytes: Gauge,
+    chunks_stored: Gauge,
+    spool_backlog_bytes: Gauge,
+    spool_oldest_seconds: FloatGauge,
+    transcription_queue: Gauge,
+    transcription_rtf: FloatGauge,
+    ledger_head: Gauge,
+    checkpoint_age_seconds: FloatGauge,
+    verify_intact: Gauge,
+    verify_age_seconds: FloatGauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut r = Registry::with_prefix("niem");
+        let store_seconds = Family::<Labels, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.001, 2.0, 15)));
+        let search_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
+        let m = Metrics {
+            registry: Registry::default(),
+            store_seconds: store_seconds.clone(),
+            search_seconds: search_seconds.clone(),
+            live_streams: Gauge::default(),
+            ingested_bytes: Gauge::default(),
+            chunks_stored: Gauge::default(),
+            spool_backlog_bytes: Gauge::default(),
+            spool_oldest_seconds: FloatGauge::default(),
+            transcription_queue: Gauge::default(),
+            transcription_rtf: FloatGauge::default(),
+            ledger_head: Gauge::default(),
+            checkpoint_age_seconds: FloatGauge::default(),
+            verify_intact: Gauge::default(),
+            verify_age_seconds: FloatGauge::default(),
+        };
+        r.register("store_request_seconds", "Object store request latency, by operation", store_seconds);
+        r.register("search_seconds", "Search latency (index query, snippets included)", search_seconds);
+        r.register("live_streams", "Live streams being received now", m.live_streams.clone());
+        r.register("ingested_bytes", "Plaintext bytes of every stream stored", m.ingested_bytes.clone());
+        r.register("chunks_stored", "Chunks stored and recorded in the ledger", m.chunks_stored.clone());
+        r.register("spool_backlog_bytes", "Sealed live chunks waiting in the spool for the store", m.spool_backlog_bytes.clone());
+        r.register("spool_oldest_seconds", "Age of the oldest chunk waiting in the spool (0 when empty)", m.spool_oldest_seconds.clone());
+        r.register("transcription_queue", "Transcription jobs queued or running", m.transcription_queue.clone());
+        r.register("transcription_real_time_factor", "Processing time over audio time of the last finished job", m.transcription_rtf.clone());
+        r.register("ledger_head_seq", "Sequence number of the newest ledger entry (-1 when empty)", m.ledger_head.clone());
+        r.register("checkpoint_age_seconds", "Age of the newest signed checkpoint (-1 when none)", m.checkpoint_age_seconds.clone());
+        r.register("verify_intact", "Last verification result: 1 intact, 0 not, -1 never verified", m.verify_intact.clone());
+        r.register("verify_age_seconds", "Age of the last verification (-1 when never)", m.verify_age_seconds.clone());
+        Metrics { registry: r, ..m }
+    }
+}
+
+/// What the catalog knows, read at scrape time.
+#[derive(Default)]
+struct CatalogFigures {
+    ingested: i64,
+    chunks: i64,
+    queue: i64,
+    rtf: Option<f64>,
+    head: Option<i64>,
+    checkpoint_ts: Option<String>,
+    verify: Option<(bool, String)>,
+}
+
+fn catalog_figures(c: &rusqlite::Connection) -> rusqlite::Result<CatalogFigures> {
+    let rtf: Option<(String, String, i64)> = c
+        .query_row(
+            "SELECT started_at, finished_at, total_ms FROM jobs WHERE state = 'done' AND total_ms > 0 AND started_at IS NOT NULL ORDER BY finished_at DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let rtf = rtf.and_then(|(a, b, total)| {
+        let took = archive::clock::parse_ts(&b).ok()? - archive::clock::parse_ts(&a).ok()?;
+        Some(took.as_seconds_f64() * 1000.0 / total as f64)
+    });
+    Ok(CatalogFigures {
+        ingested: c.query_row("SELECT COALESCE(SUM(length), 0) FROM streams", [], |r| r.get(0))?,
+        chunks: c.query_row("SELECT COUNT(*) FROM chunks", [], |r| r.get(0))?,
+        queue: c.query_row("SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')", [], |r| r.get(0))?,
+        rtf,
+        head: c.query_row("SELECT MAX(seq) FROM ledger", [], |r| r.get(0))?,
+        checkpoint_ts: c.query_row("SELECT checkpoint_ts FROM ledger_mirror WHERE id = 1", [], |r| r.get(0))?,
+        verify: c.query_row("SELECT intact, checked_at FROM verifications ORDER BY checked_at DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?))).optional()?,
+    })
+}
+
+fn age(now: time::OffsetDateTime, ts: Option<&str>) -> f64 {
+    ts.and_then(|t| archive::clock::parse_ts(t).ok()).map_or(-1.0, |t| (now - t).as_seconds_f64().max(0.0))
+}
+
+/// The oldest waiting spool chunk's age, from its file time.
+fn spool_oldest(app: &App) -> f64 {
+    let pending = app.live.spool.pending().unwrap_or_default();
+    let oldest = pending.iter().filter_map(|p| std::fs::metadata(&p.path).and_then(|m| m.modified()).ok()).min();
+    oldest.and_then(|t| t.elapsed().ok()).map_or(0.0, |d| d.as_secs_f64())
+}
+
+pub async fn metrics(State(app): State<Arc<App>>) -> Response {
+    let figures = app.vault.catalog.call(|c| catalog_figures(c).map_err(archive::vault::VaultError::from)).await.unwrap_or_default();
+    let m = &app.metrics;
+    let now = app.vault.clock.now();
+    m.live_streams.set(app.live.status(&app).await.map(|s| s.len() as i64).unwrap_or(0));
+    m.ingested_bytes.set(figures.ingested);
+    m.chunks_stored.set(figures.chunks);
+    m.spool_backlog_bytes.set(app.live.spool.backlog_bytes() as i64);
+    m.spool_oldest_seconds.set(spool_oldest(&app));
+    m.transcription_queue.set(figures.queue);
+    m.transcription_rtf.set(figures.rtf.unwrap_or(0.0));
+    m.ledger_head.set(figures.head.unwrap_or(-1));
+    m.checkpoint_age_seconds.set(age(now, figures.checkpoint_ts.as_deref()));
+    m.verify_intact.set(figures.verify.as_ref().map_or(-1, |(ok, _)| i64::from(*ok)));
+    m.verify_age_seconds.set(age(now, figures.verify.as_ref().map(|(_, t)| t.as_str())));
+    let mut body = String::new();
+    if let Err(e) = encode(&mut body, &m.registry) {
+        return crate::error::ApiError::internal(e).into_response();
+    }
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body).into_response()
+}
+
+/// Ready when the catalog answers, the store lists, and the keys are loaded.
+pub async fn readyz(State(app): State<Arc<App>>) -> Response {
+    let catalog = app.vault.catalog.call(|c| c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map_err(archive::vault::VaultError::from)).await;
+    let store = app.vault.store.list("checkpoints/").await;
+    let keys = !app.vault.keys.ring.current_id().is_empty();
+    let problems: Vec<String> = [
+        catalog.err().map(|e| format!("catalog: {e}")),
+        store.err().map(|e| format!("store: {e}")),
+        (!keys).then(|| "keys: no current KEK".to_string()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if problems.is_empty() {
+        (StatusCode::OK, "ready").into_response()
+    } else {
+        tracing::warn!(?problems, "not ready");
+        (StatusCode::SERVICE_UNAVAILABLE, problems.join("\n")).into_response()
+    }
+}
+
+/// An object store whose every request is timed into `niem_store_request_seconds`.
+#[derive(Debug)]
+pub struct MeteredStore {
+    inner: Store,
+    seconds: Family<Labels, Histogram>,
+}
+
+impl MeteredStore {
+    pub fn wrap(inner: Store, metrics: &Metrics) -> Store {
+        Arc::new(MeteredStore { inner, seconds: metrics.store_seconds.clone() })
+    }
+
+    fn time<'a, T: Send + 'a>(&'a self, op: &'static str, f: BoxFuture<'a, T>) -> BoxFuture<'a, T> {
+        Box::pin(async move {
+            let started = Instant::now();
+            let out = f.await;
+            self.seconds.get_or_create(&vec![("op", op)]).observe(started.elapsed().as_secs_f64());
+            out
+        })
+    }
+}
+
+impl ObjectStore for MeteredStore {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    fn put_new<'a>(&'a self, key: &'a ObjectKey, body: Bytes) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.time("put", self.inner.put_new(key, body))
+    }
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Bytes, StoreError>> {
+        self.time("get", self.inner.get(key))
+    }
+    fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<ObjectMeta>, StoreError>> {
+        self.time("list", self.inner.list(prefix))
+    }
+    fn delete<'a>(&'a self, key: &'a ObjectKey) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.time("delete", self.inner.delete(key))
+    }
+    fn worm(&self) -> BoxFuture<'_, Worm> {
+        self.inner.worm()
+    }
+    fn retain<'a>(&'a self, key: &'a ObjectKey, until: time::OffsetDateTime, mode: LockMode) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.time("retain", self.inner.retain(key, until, mode))
+    }
+    fn legal_hold<'a>(&'a self, key: &'a ObjectKey, on: bool) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.time("legal_hold", self.inner.legal_hold(key, on))
+    }
+}

@@ -1,0 +1,97 @@
+//! `/metrics` scraped as Prometheus text and `/readyz`, against a `niem` on
+//! SeaweedFS: every metric is present, parses, and moves when its thing happens.
+
+use niem_tests::live::Sender;
+use niem_tests::seaweed::SeaweedFs;
+use niem_tests::server::Server;
+use reqwest::Method;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// name{labels} → value, from the OpenMetrics text; panics on a malformed line.
+async fn scrape(server: &Server) -> BTreeMap<String, f64> {
+    let resp = reqwest::get(format!("{}/metrics", server.url)).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
+    let text = resp.text().await.unwrap();
+    assert!(text.trim_end().ends_with("# EOF"), "{text}");
+    let mut out = BTreeMap::new();
+    for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        let (name, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("malformed: {line}"));
+        let value: f64 = value.parse().unwrap_or_else(|_| panic!("not a number: {line}"));
+        let bare = name.split('{').next().unwrap();
+        assert!(bare.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && bare.starts_with("niem_"), "bad name: {line}");
+        out.insert(name.to_string(), value);
+    }
+    out
+}
+
+fn get(m: &BTreeMap<String, f64>, name: &str) -> f64 {
+    *m.get(name).unwrap_or_else(|| panic!("{name} missing from {:#?}", m.keys().collect::<Vec<_>>()))
+}
+
+fn sum_of(m: &BTreeMap<String, f64>, prefix: &str) -> f64 {
+    m.iter().filter(|(k, _)| k.starts_with(prefix)).map(|(_, v)| v).sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_metric_is_there_parses_and_moves() {
+    let server = Server::start(SeaweedFs::shared().store().await, &[]).await;
+    assert_eq!(reqwest::get(format!("{}/readyz", server.url)).await.unwrap().status(), 200);
+    let before = scrape(&server).await;
+    for name in [
+        "niem_live_streams",
+        "niem_ingested_bytes",
+        "niem_chunks_stored",
+        "niem_spool_backlog_bytes",
+        "niem_spool_oldest_seconds",
+        "niem_transcription_queue",
+        "niem_transcription_real_time_factor",
+        "niem_ledger_head_seq",
+        "niem_checkpoint_age_seconds",
+        "niem_verify_intact",
+        "niem_verify_age_seconds",
+        "niem_search_seconds_count",
+    ] {
+        get(&before, name);
+    }
+    assert_eq!(get(&before, "niem_verify_intact"), -1.0, "never verified yet");
+
+    // A live stream, an upload sealed and verified, a search.
+    let (org, _) = server.cell_with_meeting("Chi bộ").await;
+    let (_, key) = server.endpoint(&org, "Điểm cầu").await;
+    let sender = Sender::rtmp(&server, &key, 440, 6.0);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let during = loop {
+        let m = scrape(&server).await;
+        if get(&m, "niem_live_streams") >= 1.0 {
+            break m;
+        }
+        assert!(Instant::now() < deadline, "no live stream counted");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let (ok, err) = sender.wait();
+    assert!(ok, "{err}");
+    let meeting = server.meeting().await;
+    let (s, up) = server.upload(&meeting, niem_tests::wav::tone(2.0, 440.0, 16_000, None)).await;
+    assert_eq!(s, 201, "{up}");
+    let rec = up["recording"].as_str().unwrap().to_string();
+    server.seal(&rec).await;
+    let (s, v) = server.api(Method::POST, &format!("/api/v1/recordings/{rec}/verify"), None).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, _) = server.api(Method::GET, "/api/v1/search?q=chi", None).await;
+    assert_eq!(s, 200);
+
+    let after = scrape(&server).await;
+    assert!(get(&after, "niem_chunks_stored") > get(&before, "niem_chunks_stored"));
+    assert!(get(&after, "niem_ingested_bytes") > get(&before, "niem_ingested_bytes"));
+    assert!(get(&after, "niem_ledger_head_seq") > get(&before, "niem_ledger_head_seq"));
+    assert_eq!(get(&after, "niem_verify_intact"), 1.0);
+    assert!(get(&after, "niem_verify_age_seconds") >= 0.0);
+    assert!(get(&after, "niem_checkpoint_age_seconds") >= 0.0, "a checkpoint was signed at the seal");
+    assert!(get(&after, "niem_search_seconds_count") > get(&before, "niem_search_seconds_count"));
+    let puts = |m: &BTreeMap<String, f64>| sum_of(m, "niem_store_request_seconds_count{op=\"put\"}");
+    assert!(puts(&after) > puts(&before) && puts(&during) >= puts(&before), "store puts are timed");
+    assert!(after.keys().any(|k| k.starts_with("niem_store_request_seconds_bucket{") && k.contains("op=\"put\"")), "a latency histogram per op");
+    assert!(get(&after, "niem_transcription_queue") > get(&before, "niem_transcription_queue"), "the sealed recording's job waits (no model)");
+}
