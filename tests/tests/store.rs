@@ -7,21 +7,25 @@ use bytes::Bytes;
 use niem_tests::seaweed::{SeaweedFs, ACCESS_KEY, REGION, SECRET_KEY};
 use std::sync::Arc;
 
-async fn stores() -> (tempfile::TempDir, Vec<Store>) {
-    let dir = tempfile::tempdir().unwrap();
-    let local: Store = Arc::new(LocalStore::open(dir.path()).unwrap());
-    let sw = SeaweedFs::shared();
-    let cfg = S3Config {
-        bucket: sw.bucket().await,
-        prefix: "p/q".into(),
+/// The test server's credentials for `bucket`, under `prefix`.
+fn s3_config(sw: &SeaweedFs, bucket: String, prefix: &str) -> S3Config {
+    S3Config {
+        bucket,
+        prefix: prefix.into(),
         endpoint: Some(sw.endpoint.clone()),
         region: Some(REGION.into()),
         path_style: true,
         access_key_id: Some(ACCESS_KEY.into()),
         secret_access_key: Some(SECRET_KEY.into()),
         ..Default::default()
-    };
-    let s3: Store = Arc::new(S3Store::connect(cfg).await.unwrap());
+    }
+}
+
+async fn stores() -> (tempfile::TempDir, Vec<Store>) {
+    let dir = tempfile::tempdir().unwrap();
+    let local: Store = Arc::new(LocalStore::open(dir.path()).unwrap());
+    let sw = SeaweedFs::shared();
+    let s3: Store = Arc::new(S3Store::connect(s3_config(sw, sw.bucket().await, "p/q")).await.unwrap());
     (dir, vec![local, s3])
 }
 
@@ -86,17 +90,7 @@ async fn a_delete_leaves_no_old_version_in_a_versioned_bucket() {
     let client = sw.client().await;
     let on = aws_sdk_s3::types::VersioningConfiguration::builder().status(aws_sdk_s3::types::BucketVersioningStatus::Enabled).build();
     client.put_bucket_versioning().bucket(&bucket).versioning_configuration(on).send().await.unwrap();
-    let cfg = S3Config {
-        bucket: bucket.clone(),
-        prefix: "v".into(),
-        endpoint: Some(sw.endpoint.clone()),
-        region: Some(REGION.into()),
-        path_style: true,
-        access_key_id: Some(ACCESS_KEY.into()),
-        secret_access_key: Some(SECRET_KEY.into()),
-        ..Default::default()
-    };
-    let store: Store = Arc::new(S3Store::connect(cfg).await.unwrap());
+    let store: Store = Arc::new(S3Store::connect(s3_config(sw, bucket.clone(), "v")).await.unwrap());
     let rec = archive::id::RecordingId::new();
     let key = ObjectKey::dek(rec, archive::id::StreamName::Transcript);
     let other = ObjectKey::dek(rec, archive::id::StreamName::Media(archive::id::StreamId::new()));

@@ -58,16 +58,7 @@ pub async fn add(app: &App, who: &Principal, req: NewUser) -> Result<User, ApiEr
     if req.role != Role::Inspector && !req.scopes.is_empty() {
         return Err(ApiError::bad_request("only inspectors have scopes"));
     }
-    let hash = match &req.password {
-        Some(p) if p.chars().count() < auth::MIN_PASSWORD_CHARS => {
-            return Err(ApiError::bad_request(format!("a password needs at least {} characters", auth::MIN_PASSWORD_CHARS)))
-        }
-        Some(p) => {
-            let p = p.clone();
-            Some(tokio::task::spawn_blocking(move || auth::hash_password(&p)).await.map_err(ApiError::internal)??)
-        }
-        None => None,
-    };
+    let hash = new_password(req.password.as_deref()).await?;
     let id = UserId::new();
     let scopes: Vec<String> = req.scopes.iter().map(|o| o.to_string()).collect();
     let entry = NewEntry { actor: who.actor(), action: "user.created", subject: format!("user/{id}"), data: json!({ "role": req.role.as_str(), "scopes": scopes }) };
@@ -135,19 +126,20 @@ pub async fn change_user(State(app): State<Arc<App>>, who: Principal, Path(user)
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The argon2id hash of a new password, long enough; hashed off the async threads.
+async fn new_password(password: Option<&str>) -> Result<Option<String>, ApiError> {
+    let Some(p) = password else { return Ok(None) };
+    if p.chars().count() < auth::MIN_PASSWORD_CHARS {
+        return Err(ApiError::bad_request(format!("a password needs at least {} characters", auth::MIN_PASSWORD_CHARS)));
+    }
+    let p = p.to_string();
+    Ok(Some(tokio::task::spawn_blocking(move || auth::hash_password(&p)).await.map_err(ApiError::internal)??))
+}
+
 /// Changes a user (the API's and the admin page's one way).
 pub async fn change(app: &App, who: &Principal, user: UserId, change: auth::UserChange) -> Result<(), ApiError> {
     who.require(&[Role::Admin])?;
-    let hash = match &change.password {
-        Some(p) if p.chars().count() < auth::MIN_PASSWORD_CHARS => {
-            return Err(ApiError::bad_request(format!("a password needs at least {} characters", auth::MIN_PASSWORD_CHARS)))
-        }
-        Some(p) => {
-            let p = p.clone();
-            Some(tokio::task::spawn_blocking(move || auth::hash_password(&p)).await.map_err(ApiError::internal)??)
-        }
-        None => None,
-    };
+    let hash = new_password(change.password.as_deref()).await?;
     let entry = NewEntry { actor: who.actor(), action: "user.changed", subject: format!("user/{user}"), data: change.summary() };
     let by = who.user;
     app.vault.commit(entry, move |tx| auth::change_user(tx, user, Some(&by), &change, hash.as_deref())).await?;
