@@ -130,8 +130,9 @@ fn hold(e: &Entry, id: &str) -> Option<Hold> {
     })
 }
 
-/// `inner` is `outer` or lies under it.
-fn covers(outer: &str, inner: &str) -> bool {
+/// Org paths (`/bloc/base/cell`): `inner` is `outer` or lies under it. The one
+/// subtree test, shared by the verifier, retention and scopes.
+pub fn covers(outer: &str, inner: &str) -> bool {
     inner == outer || inner.strip_prefix(outer).is_some_and(|rest| rest.starts_with('/'))
 }
 

@@ -74,7 +74,7 @@ impl Principal {
     pub fn may_see(&self, path: &str) -> bool {
         match self.role {
             Role::Admin => true,
-            Role::Inspector => self.scopes.iter().any(|s| path == s || path.strip_prefix(s.as_str()).is_some_and(|rest| rest.starts_with('/'))),
+            Role::Inspector => self.scopes.iter().any(|s| archive::deletion::covers(s, path)),
             Role::Auditor | Role::Recorder => false,
         }
     }

@@ -1,15 +1,18 @@
 //! `niem`: the Niêm service and its operator commands.
 //!
-//! `niem serve` receives meeting recordings (file upload, resumable tus upload),
-//! seals them into the archive with a signed ledger, and serves them back to
-//! authorised readers, recording every read. The other subcommands manage keys and
-//! tokens on the host. This binary is the only place that knows HTTP; the trust
-//! core is the `archive` crate, media handling is `media`.
+//! `niem serve` receives meeting recordings (uploads, resumable uploads, live RTMP
+//! and HTTP push), seals them into the archive with a signed ledger, transcribes
+//! and indexes them, enforces retention, and serves them back to authorised
+//! readers through the API and the web UI, recording every read. The other
+//! subcommands (`cli.rs`) manage keys, tokens, users, endpoints, retention, holds
+//! and the index on the host. This binary is the only place that knows HTTP; the
+//! trust core is the `archive` crate, media handling is `media`, search `search`.
 
 mod alerts;
 mod api;
 mod app;
 mod auth;
+mod cli;
 mod config;
 mod endpoint;
 mod error;
@@ -26,11 +29,9 @@ mod web;
 
 use anyhow::Context;
 use app::App;
-use archive::keys::KeyDir;
-use archive::ledger::{self, NewEntry};
 use clap::{Parser, Subcommand};
+use cli::{EndpointCommand, HoldCommand, IndexCommand, KeysCommand, RetentionCommand, TokenCommand, UserCommand};
 use config::Config;
-use serde_json::json;
 use std::path::PathBuf;
 
 /// Uploads allocate a 1 MiB piece per chunk; glibc's malloc maps and unmaps each
@@ -106,139 +107,6 @@ enum Command {
     },
 }
 
-#[derive(Subcommand)]
-enum EndpointCommand {
-    /// Create an endpoint of an org; its stream key is printed once.
-    Create {
-        /// The org (id) the endpoint belongs to.
-        #[arg(long)]
-        org: String,
-        /// A name unique within the org, e.g. "Điểm cầu xã Tà Xùa".
-        #[arg(long)]
-        name: String,
-    },
-    /// Revoke an endpoint's stream key.
-    Revoke { id: String },
-    /// List endpoints (never their keys).
-    List {
-        #[arg(long)]
-        org: Option<String>,
-    },
-}
-
-#[derive(Subcommand)]
-enum IndexCommand {
-    /// Empty the search index and index every stored transcript again, from the
-    /// store (stop the service first: the index has one writer).
-    Rebuild,
-}
-
-#[derive(Subcommand)]
-enum RetentionCommand {
-    /// Set the policy for an org subtree (or every org) and a meeting kind (or any).
-    /// A shortening applies to older recordings only once another admin approves it
-    /// (POST /api/v1/retention/policies/{id}/approve).
-    Set {
-        #[arg(long)]
-        org: Option<String>,
-        /// regular, thematic or conference; default any.
-        #[arg(long)]
-        kind: Option<String>,
-        #[arg(long)]
-        keep_days: u64,
-    },
-    /// List policies.
-    List,
-    /// What will have expired by a date (YYYY-MM-DD, default today), and under which policy.
-    Preview {
-        #[arg(long)]
-        at: Option<String>,
-    },
-    /// Shred what has expired now and no hold covers (the service also does this daily).
-    Run {
-        #[arg(long)]
-        dry_run: bool,
-    },
-}
-
-#[derive(Subcommand)]
-enum HoldCommand {
-    /// Hold every recording of an org subtree whose meeting started in a date range.
-    Place {
-        #[arg(long)]
-        org: String,
-        /// First day held, YYYY-MM-DD.
-        #[arg(long)]
-        from: String,
-        /// Last day held, YYYY-MM-DD (inclusive).
-        #[arg(long)]
-        to: String,
-        #[arg(long)]
-        reason: String,
-        /// The inspection case it serves.
-        #[arg(long = "case")]
-        case_ref: String,
-    },
-    /// Release a hold, saying why.
-    Release {
-        id: String,
-        #[arg(long)]
-        reason: String,
-    },
-    /// List holds, active and released.
-    List,
-}
-
-#[derive(Subcommand)]
-enum UserCommand {
-    /// Add a user. Inspectors need at least one --scope.
-    Add {
-        name: String,
-        #[arg(long, value_enum)]
-        role: auth::Role,
-        /// An org id whose subtree an inspector may see (repeat for several).
-        #[arg(long = "scope")]
-        scopes: Vec<String>,
-        /// Read the web sign-in password from the first line of standard input.
-        #[arg(long)]
-        password_stdin: bool,
-    },
-    /// List users, their roles and scopes.
-    List,
-    /// Disable a user: their tokens and sessions stop working at once.
-    Disable { name: String },
-    /// Set a new web password, read from the first line of standard input; the
-    /// user's open sessions end.
-    ResetPassword { name: String },
-}
-
-#[derive(Subcommand)]
-enum KeysCommand {
-    /// Generate a first KEK and a signing key (`niem serve` also does this on first run).
-    Init,
-    /// Add a new KEK and wrap new data keys with it. Restart the service afterwards.
-    Rotate,
-    /// Print the public verifier key that auditors give to `niem-audit --public-key`.
-    ExportPublic {
-        /// Write it to this file instead of standard output.
-        #[arg(long)]
-        out: Option<PathBuf>,
-    },
-}
-
-#[derive(Subcommand)]
-enum TokenCommand {
-    /// Revoke a token by its id (the part between `niem_` and the second `_`).
-    Revoke { id: String },
-    /// Create a token (and the user, if new). The token is printed once.
-    Create {
-        #[arg(long, value_enum)]
-        role: auth::Role,
-        /// User name; defaults to the role's name.
-        #[arg(long)]
-        name: Option<String>,
-    },
-}
 
 fn init_logging(cfg: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log.level));
@@ -270,27 +138,27 @@ async fn main() -> std::process::ExitCode {
         init_logging(&cfg);
         match cli.command {
             Command::Serve => serve(cfg).await,
-            Command::Keys { command } => keys(cfg, command),
-            Command::Endpoint { command } => endpoints(&cfg, command),
-            Command::Index { command: IndexCommand::Rebuild } => rebuild_index(&cfg).await,
-            Command::User { command } => users(&cfg, command),
-            Command::Retention { command } => retention_cli(&cfg, command).await,
-            Command::Hold { command } => holds_cli(&cfg, command).await,
+            Command::Keys { command } => cli::keys(cfg, command),
+            Command::Endpoint { command } => cli::endpoints(&cfg, command),
+            Command::Index { command: IndexCommand::Rebuild } => cli::rebuild_index(&cfg).await,
+            Command::User { command } => cli::users(&cfg, command),
+            Command::Retention { command } => cli::retention_cli(&cfg, command).await,
+            Command::Hold { command } => cli::holds_cli(&cfg, command).await,
             Command::Transcribe { file, model, language, threads, format } => {
                 let mut t = cfg.transcribe.clone();
                 t.model = model.or(t.model);
                 t.language = language.unwrap_or(t.language);
                 t.threads = threads.unwrap_or(t.threads);
-                let out = tokio::task::spawn_blocking(move || transcribe_file(&file, &t, &format)).await??;
+                let out = tokio::task::spawn_blocking(move || cli::transcribe_file(&file, &t, &format)).await??;
                 print!("{out}");
                 Ok(())
             }
             Command::Token { command: TokenCommand::Create { role, name } } => {
-                let token = create_token(&cfg, role, name.as_deref().unwrap_or(role.as_str()))?;
+                let token = cli::create_token(&cfg, role, name.as_deref().unwrap_or(role.as_str()))?;
                 println!("{token}");
                 Ok(())
             }
-            Command::Token { command: TokenCommand::Revoke { id } } => revoke_token(&cfg, &id),
+            Command::Token { command: TokenCommand::Revoke { id } } => cli::revoke_token(&cfg, &id),
         }
     }
     .await;
@@ -349,61 +217,6 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `niem transcribe`: the service's own decode and transcription path, on a
-/// file, with a progress bar on standard error.
-fn transcribe_file(file: &std::path::Path, t: &config::TranscribeConfig, format: &str) -> anyhow::Result<String> {
-    anyhow::ensure!(media::transcribe::language_known(&t.language), "{:?} is not a Whisper language code (vi, en, ...)", t.language);
-    let path = t.model.clone().context("no model: pass --model FILE or set transcribe.model")?;
-    let open = || std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()));
-    let total = media::probe(open()?).ok().and_then(|i| i.duration_ms).unwrap_or(0);
-    let sha256 = archive::sha256_file(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let model = media::transcribe::Model::load(&path)?;
-    let opts = t.options(t.language.clone());
-    let bar = indicatif::ProgressBar::new(total.max(1));
-    bar.set_style(indicatif::ProgressStyle::with_template("{bar:40} {percent}% of {msg}, {elapsed} elapsed, {eta} left").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
-    bar.set_message(format!("{} s", total / 1000));
-    let watch = media::transcribe::Watch::default();
-    let result = std::thread::scope(|scope| {
-        let work = scope.spawn(|| media::transcribe::transcribe(&model, &opts, open()?, &watch).map_err(anyhow::Error::from));
-        while !work.is_finished() {
-            bar.set_position(watch.done_ms());
-            std::thread::sleep(std::time::Duration::from_millis(200));
-        }
-        work.join().map_err(|_| anyhow::anyhow!("the transcription thread panicked"))?
-    })?;
-    bar.finish_and_clear();
-    let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let now = time::OffsetDateTime::now_utc();
-    let head = transcript::Transcript {
-        format: transcript::FORMAT.into(),
-        recording: String::new(),
-        meeting: String::new(),
-        org: String::new(),
-        language: t.language.clone(),
-        machine_generated: true,
-        model: transcript::ModelRef { name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), sha256 },
-        created_at: archive::clock::format_ts(now),
-        streams: Vec::new(),
-        segments: Vec::new(),
-    };
-    let part = transcript::StreamPart {
-        stream: name.clone(),
-        label: name,
-        started_at: archive::clock::format_ts(now),
-        audio_ms: result.audio_ms,
-        speech_ms: result.speech_ms,
-        dropped_silent: result.dropped_silent,
-        note: None,
-    };
-    let doc = transcript::Transcript::merge(head, vec![transcript::StreamResult { part, started: now, segments: result.segments }]);
-    Ok(match format {
-        "vtt" => doc.to_vtt(None),
-        "srt" => doc.to_srt(None),
-        "json" => serde_json::to_string_pretty(&doc)? + "\n",
-        _ => doc.to_text(),
-    })
-}
-
 async fn shutdown_signal() {
     let term = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -426,288 +239,7 @@ fn bootstrap_admin(app: &App) -> anyhow::Result<()> {
     if users > 0 {
         return Ok(());
     }
-    let token = create_token(&app.config, auth::Role::Admin, "admin")?;
+    let token = cli::create_token(&app.config, auth::Role::Admin, "admin")?;
     println!("Bootstrap admin token (shown once; keep it safe):\n{token}");
-    Ok(())
-}
-
-fn create_token(cfg: &Config, role: auth::Role, name: &str) -> anyhow::Result<String> {
-    let catalog = app::open_catalog(cfg)?;
-    let now = archive::clock::format_ts(time::OffsetDateTime::now_utc());
-    catalog.with(|c| {
-        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let (user, token_id, token) = auth::create_token(&tx, name, role, &now).map_err(|e| anyhow::anyhow!(e.message))?;
-        let entry = NewEntry {
-            actor: ledger::actor_system(),
-            action: "token.created",
-            subject: format!("user/{user}"),
-            data: json!({ "token": token_id, "role": role.as_str() }),
-        };
-        ledger::append(&tx, now.clone(), entry)?;
-        tx.commit()?;
-        Ok(token)
-    })
-}
-
-/// Endpoint commands work on the catalog directly, so they also run while the
-/// service is stopped; each change is a ledger entry like its API twin.
-fn endpoints(cfg: &Config, command: EndpointCommand) -> anyhow::Result<()> {
-    let catalog = app::open_catalog(cfg)?;
-    let now = archive::clock::format_ts(time::OffsetDateTime::now_utc());
-    let change = |f: &dyn Fn(&rusqlite::Transaction<'_>) -> anyhow::Result<NewEntry>| {
-        catalog.with(|c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let entry = f(&tx)?;
-            ledger::append(&tx, now.clone(), entry)?;
-            tx.commit()?;
-            Ok::<_, anyhow::Error>(())
-        })
-    };
-    match command {
-        EndpointCommand::Create { org, name } => {
-            let org: schema::OrgId = org.parse()?;
-            let key = std::cell::RefCell::new(String::new());
-            change(&|tx| {
-                let (ep, k) = endpoint::create(tx, org, name.trim(), &now).map_err(|e| anyhow::anyhow!(e.message))?;
-                *key.borrow_mut() = k;
-                Ok(NewEntry { actor: ledger::actor_system(), action: "endpoint.created", subject: format!("endpoint/{}", ep.id), data: json!({ "org": ep.org, "name": ep.name }) })
-            })?;
-            println!("{}", key.into_inner());
-        }
-        EndpointCommand::Revoke { id } => {
-            let id: schema::EndpointId = id.parse()?;
-            change(&|tx| {
-                anyhow::ensure!(endpoint::revoke(tx, id, &now)?, "endpoint {id} is unknown or already revoked");
-                Ok(NewEntry { actor: ledger::actor_system(), action: "endpoint.revoked", subject: format!("endpoint/{id}"), data: json!({}) })
-            })?;
-            println!("endpoint {id} revoked");
-        }
-        EndpointCommand::List { org } => {
-            let org: Option<schema::OrgId> = org.map(|o| o.parse()).transpose()?;
-            for e in catalog.with(|c| endpoint::list(c, org))? {
-                let state = if e.revoked_at.is_some() { "revoked" } else { "active" };
-                println!("{}\t{}\t{}\t{}", e.id, e.org, state, e.name);
-            }
-        }
-    }
-    Ok(())
-}
-
-/// A password from the first line of standard input, long enough.
-fn read_password() -> anyhow::Result<String> {
-    let mut line = String::new();
-    std::io::stdin().read_line(&mut line)?;
-    let password = line.trim_end_matches(['\r', '\n']).to_string();
-    anyhow::ensure!(password.chars().count() >= auth::MIN_PASSWORD_CHARS, "a password needs at least {} characters", auth::MIN_PASSWORD_CHARS);
-    Ok(password)
-}
-
-/// Applies a change to the user `name` as the system, ledgered.
-fn change_user_cli(catalog: &archive::catalog::Catalog, name: &str, change: auth::UserChange, hash: Option<String>) -> anyhow::Result<()> {
-    let now = archive::clock::format_ts(time::OffsetDateTime::now_utc());
-    catalog.with(|c| -> anyhow::Result<()> {
-        let id = auth::user_named(c, name).map_err(|e| anyhow::anyhow!(e.message))?.with_context(|| format!("no user named {name:?}"))?;
-        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        auth::change_user(&tx, id, None, &change, hash.as_deref())?;
-        let entry = NewEntry { actor: ledger::actor_system(), action: "user.changed", subject: format!("user/{id}"), data: change.summary() };
-        ledger::append(&tx, now.clone(), entry)?;
-        tx.commit()?;
-        Ok(())
-    })
-}
-
-fn revoke_token(cfg: &Config, id: &str) -> anyhow::Result<()> {
-    let id: schema::TokenId = id.parse()?;
-    let catalog = app::open_catalog(cfg)?;
-    let now = archive::clock::format_ts(time::OffsetDateTime::now_utc());
-    catalog.with(|c| -> anyhow::Result<()> {
-        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        auth::revoke_token(&tx, id, None, &now)?;
-        let entry = NewEntry { actor: ledger::actor_system(), action: "token.revoked", subject: format!("token/{id}"), data: json!({}) };
-        ledger::append(&tx, now.clone(), entry)?;
-        tx.commit()?;
-        Ok(())
-    })?;
-    println!("token {id} revoked");
-    Ok(())
-}
-
-/// Retention commands write through a vault of their own, as the system; the
-/// running service's mirror carries their entries to the store.
-async fn retention_cli(cfg: &Config, command: RetentionCommand) -> anyhow::Result<()> {
-    let vault = app::open_vault(cfg, None).await?;
-    let api = |e: error::ApiError| anyhow::anyhow!(e.message);
-    let system = ledger::actor_system();
-    match command {
-        RetentionCommand::Set { org, kind, keep_days } => {
-            let org = org.map(|o| o.parse()).transpose()?;
-            let p = retention::set_policy(&vault, &system, retention::NewPolicy { org, kind, keep_days }).await.map_err(api)?;
-            let note = if p.needs_approval { " (a shortening: older recordings follow it once another admin approves)" } else { "" };
-            println!("{}{note}", p.id);
-        }
-        RetentionCommand::List => {
-            for p in vault.catalog.call(|c| retention::list_policies(c)).await.map_err(api)? {
-                let approval = match (p.needs_approval, &p.approved_by) {
-                    (false, _) => "",
-                    (true, Some(_)) => "approved",
-                    (true, None) => "awaiting approval",
-                };
-                println!("{}\t{}\t{}\t{} days\t{approval}", p.id, p.org_path.as_deref().unwrap_or("(every org)"), p.kind.as_deref().unwrap_or("(any kind)"), p.keep_days);
-            }
-        }
-        RetentionCommand::Preview { at } => {
-            let at = match at.as_deref() {
-                Some(s) => retention::when(s, true).map_err(api)?,
-                None => vault.clock.now(),
-            };
-            for e in vault.catalog.call(move |c| retention::preview(c, at)).await.map_err(api)? {
-                let held = e.held_by.map(|h| format!("HELD by {h}")).unwrap_or_default();
-                println!("{}\t{}\tpolicy {} ({} days)\texpires {}\t{held}", e.recording, e.org_path, e.policy, e.keep_days, e.expires_at);
-            }
-        }
-        RetentionCommand::Run { dry_run } => {
-            // Shredding writes the ledger to the store: only one process may, so
-            // the service must be stopped (its index lock says whether it runs).
-            let index = if dry_run {
-                None
-            } else {
-                match search::Index::open(&cfg.index_dir()) {
-                    Ok(i) => Some(std::sync::Arc::new(i)),
-                    Err(search::SearchError::Locked(_)) => {
-                        anyhow::bail!("the service is running: it enforces retention every retention.run_every_hours; to run now, POST /api/v1/retention/run")
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            };
-            let report = retention::run(&vault, index.as_ref(), dry_run).await.map_err(api)?;
-            let verb = if dry_run { "would shred" } else { "shredded" };
-            for e in &report.shredded {
-                println!("{verb} {} (policy {}, expired {})", e.recording, e.policy, e.expires_at);
-            }
-            for e in &report.held {
-                println!("kept {}: held by {}", e.recording, e.held_by.as_deref().unwrap_or(""));
-            }
-            println!("{} {verb}, {} held", report.shredded.len(), report.held.len());
-            if !dry_run {
-                vault.mirror.flush(true).await.context("the shreds are in the catalog; the ledger reaches the store at the service's next start")?;
-            }
-        }
-    }
-    Ok(())
-}
-
-async fn holds_cli(cfg: &Config, command: HoldCommand) -> anyhow::Result<()> {
-    let vault = app::open_vault(cfg, None).await?;
-    let api = |e: error::ApiError| anyhow::anyhow!(e.message);
-    let system = ledger::actor_system();
-    match command {
-        HoldCommand::Place { org, from, to, reason, case_ref } => {
-            let h = retention::NewHold { org: org.parse()?, from, to, reason, case_ref };
-            let hold = retention::place_hold(&vault, &system, h).await.map_err(api)?;
-            println!("{}", hold.id);
-        }
-        HoldCommand::Release { id, reason } => {
-            retention::release_hold(&vault, &system, id.parse()?, &reason).await.map_err(api)?;
-            println!("hold {id} released");
-        }
-        HoldCommand::List => {
-            for h in vault.catalog.call(|c| retention::list_holds(c)).await.map_err(api)? {
-                let state = h.released_at.map(|t| format!("released {t}")).unwrap_or_else(|| "ACTIVE".into());
-                println!("{}\t{}\t{} .. {}\t{}\t{}\t{state}", h.id, h.org_path, h.from, h.to, h.case_ref, h.reason);
-            }
-        }
-    }
-    Ok(())
-}
-
-/// `niem index rebuild`, with a progress bar.
-async fn rebuild_index(cfg: &Config) -> anyhow::Result<()> {
-    let vault = app::open_vault(cfg, None).await?;
-    let index = std::sync::Arc::new(search::Index::open(&cfg.index_dir()).with_context(|| format!("cannot open the search index in {}", cfg.index_dir().display()))?);
-    let bar = indicatif::ProgressBar::new(0);
-    let done = index::rebuild(&vault, &index, |done, total| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    })
-    .await?;
-    bar.finish_and_clear();
-    println!("indexed {done} transcripts ({} documents) into {}", index.documents(), cfg.index_dir().display());
-    Ok(())
-}
-
-/// User commands work on the catalog directly, like endpoint commands.
-fn users(cfg: &Config, command: UserCommand) -> anyhow::Result<()> {
-    let catalog = app::open_catalog(cfg)?;
-    match command {
-        UserCommand::Add { name, role, scopes, password_stdin } => {
-            anyhow::ensure!(role != auth::Role::Inspector || !scopes.is_empty(), "an inspector needs at least one --scope ORG");
-            anyhow::ensure!(role == auth::Role::Inspector || scopes.is_empty(), "only inspectors have scopes");
-            let hash = if password_stdin { Some(auth::hash_password(&read_password()?).map_err(|e| anyhow::anyhow!(e.message))?) } else { None };
-            let id = schema::UserId::new();
-            let now = archive::clock::format_ts(time::OffsetDateTime::now_utc());
-            catalog.with(|c| -> anyhow::Result<()> {
-                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                auth::add_user(&tx, id, name.trim(), role, hash.as_deref(), &scopes, &now)?;
-                let entry = NewEntry { actor: ledger::actor_system(), action: "user.created", subject: format!("user/{id}"), data: json!({ "role": role.as_str(), "scopes": scopes }) };
-                ledger::append(&tx, now.clone(), entry)?;
-                tx.commit()?;
-                Ok(())
-            })?;
-            println!("{id}");
-        }
-        UserCommand::Disable { name } => {
-            change_user_cli(&catalog, &name, auth::UserChange { disabled: Some(true), ..Default::default() }, None)?;
-            println!("{name} disabled");
-        }
-        UserCommand::ResetPassword { name } => {
-            let password = read_password()?;
-            let hash = auth::hash_password(&password).map_err(|e| anyhow::anyhow!(e.message))?;
-            change_user_cli(&catalog, &name, auth::UserChange { password: Some(String::new()), ..Default::default() }, Some(hash))?;
-            println!("password of {name} reset; their sessions ended");
-        }
-        UserCommand::List => {
-            let rows: Vec<(String, String, String, bool, String)> = catalog.with(|c| {
-                let mut stmt = c.prepare("SELECT u.id, u.name, u.role, u.disabled, COALESCE((SELECT group_concat(org, ',') FROM user_scopes WHERE user_id = u.id), '') FROM users u ORDER BY u.name")?;
-                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?.collect::<Result<Vec<_>, _>>()?;
-                Ok::<_, anyhow::Error>(rows)
-            })?;
-            for (id, name, role, disabled, scopes) in rows {
-                println!("{id}\t{role}\t{}\t{name}\t{scopes}", if disabled { "disabled" } else { "active" });
-            }
-        }
-    }
-    Ok(())
-}
-
-fn keys(cfg: Config, command: KeysCommand) -> anyhow::Result<()> {
-    let dir = KeyDir::new(cfg.keys_dir());
-    match command {
-        KeysCommand::Init => {
-            let keys = dir.init(&cfg.keys.origin)?;
-            println!("keys created in {}", cfg.keys_dir().display());
-            println!("public key: {}", keys.signer.verifier());
-        }
-        KeysCommand::Rotate => {
-            let id = dir.rotate()?;
-            let catalog = app::open_catalog(&cfg)?;
-            let now = archive::clock::format_ts(time::OffsetDateTime::now_utc());
-            catalog.with(|c| -> anyhow::Result<()> {
-                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                let entry = NewEntry { actor: ledger::actor_system(), action: "key.rotated", subject: "keys".into(), data: json!({ "kek": id }) };
-                ledger::append(&tx, now, entry)?;
-                tx.commit()?;
-                Ok(())
-            })?;
-            println!("new KEK {id} is current; restart the service to use it");
-        }
-        KeysCommand::ExportPublic { out } => {
-            let keys = dir.load()?;
-            let text = format!("{}\n", keys.signer.verifier());
-            match out {
-                Some(path) => std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?,
-                None => print!("{text}"),
-            }
-        }
-    }
     Ok(())
 }

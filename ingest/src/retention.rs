@@ -20,6 +20,7 @@ use crate::error::ApiError;
 use crate::schema::{HoldId, OrgId, PolicyId};
 use crate::App;
 use archive::clock::{format_ts, parse_ts};
+use archive::deletion::covers;
 use archive::ledger::NewEntry;
 use archive::vault::{Vault, VaultError};
 use rusqlite::{params, OptionalExtension};
@@ -227,10 +228,6 @@ pub struct Expiry {
     pub held_by: Option<String>,
 }
 
-fn covers(outer: &str, inner: &str) -> bool {
-    inner == outer || inner.strip_prefix(outer).is_some_and(|rest| rest.starts_with('/'))
-}
-
 /// The policy governing `c`: the most specific that applies to it.
 fn effective<'a>(policies: &'a [Policy], c: &Candidate) -> Option<&'a Policy> {
     policies
@@ -241,10 +238,8 @@ fn effective<'a>(policies: &'a [Policy], c: &Candidate) -> Option<&'a Policy> {
         .max_by_key(|p| (p.org_path.as_deref().map_or(0, |o| o.matches('/').count()), p.kind.is_some(), p.requested_at.clone()))
 }
 
-/// Everything that will have expired by `at`, with its policy and any hold.
-pub fn preview(c: &rusqlite::Connection, at: OffsetDateTime) -> Result<Vec<Expiry>, ApiError> {
-    let policies = list_policies(c)?;
-    let holds: Vec<Hold> = list_holds(c)?.into_iter().filter(|h| h.released_at.is_none()).collect();
+/// Every sealed recording, oldest first.
+fn candidates(c: &rusqlite::Connection) -> Result<Vec<Candidate>, ApiError> {
     let mut stmt = c.prepare(
         "SELECT r.id, m.id, o.path, m.kind, r.started_at, r.sealed_at FROM recordings r
          JOIN meetings m ON m.recording = r.id JOIN orgs o ON o.id = m.org
@@ -253,26 +248,44 @@ pub fn preview(c: &rusqlite::Connection, at: OffsetDateTime) -> Result<Vec<Expir
     let rows = stmt.query_map([], |r| {
         Ok(Candidate { rec: r.get(0)?, meeting: r.get(1)?, org_path: r.get(2)?, kind: r.get(3)?, started_at: r.get(4)?, sealed_at: r.get(5)? })
     })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// What governs one recording: its policy and expiry (if any policy applies) and
+/// the active hold covering it (if any).
+struct Governed<'a> {
+    policy: Option<(&'a Policy, OffsetDateTime)>,
+    hold: Option<&'a Hold>,
+}
+
+fn governed<'a>(policies: &'a [Policy], active_holds: &'a [Hold], c: &Candidate) -> Result<Governed<'a>, ApiError> {
+    let started = parse_ts(&c.started_at).map_err(ApiError::internal)?;
+    let policy = effective(policies, c).map(|p| (p, started + time::Duration::days(p.keep_days as i64)));
+    let hold = active_holds.iter().find(|h| covers(&h.org_path, &c.org_path) && h.from <= c.started_at && c.started_at < h.to);
+    Ok(Governed { policy, hold })
+}
+
+fn active_holds(c: &rusqlite::Connection) -> Result<Vec<Hold>, ApiError> {
+    Ok(list_holds(c)?.into_iter().filter(|h| h.released_at.is_none()).collect())
+}
+
+/// Everything that will have expired by `at`, with its policy and any hold.
+pub fn preview(c: &rusqlite::Connection, at: OffsetDateTime) -> Result<Vec<Expiry>, ApiError> {
+    let (policies, holds) = (list_policies(c)?, active_holds(c)?);
     let mut out = Vec::new();
-    for cand in rows {
-        let cand = cand?;
-        let Some(p) = effective(&policies, &cand) else { continue };
-        let started = parse_ts(&cand.started_at).map_err(ApiError::internal)?;
-        let expires = started + time::Duration::days(p.keep_days as i64);
-        if expires > at {
-            continue;
-        }
-        let held_by = holds.iter().find(|h| covers(&h.org_path, &cand.org_path) && h.from <= cand.started_at && cand.started_at < h.to).map(|h| h.id.clone());
+    for cand in candidates(c)? {
+        let g = governed(&policies, &holds, &cand)?;
+        let Some((p, expires)) = g.policy.filter(|(_, expires)| *expires <= at) else { continue };
         out.push(Expiry {
+            policy: p.id.clone(),
+            keep_days: p.keep_days,
+            expires_at: format_ts(expires),
+            held_by: g.hold.map(|h| h.id.clone()),
             recording: cand.rec,
             meeting: cand.meeting,
             org_path: cand.org_path,
             kind: cand.kind,
-            policy: p.id.clone(),
-            keep_days: p.keep_days,
             started_at: cand.started_at,
-            expires_at: format_ts(expires),
-            held_by,
         });
     }
     Ok(out)
@@ -436,27 +449,16 @@ struct Lock {
 }
 
 fn wanted_locks(c: &rusqlite::Connection) -> Result<Vec<Lock>, ApiError> {
-    let policies = list_policies(c)?;
-    let holds: Vec<Hold> = list_holds(c)?.into_iter().filter(|h| h.released_at.is_none()).collect();
-    let mut stmt = c.prepare(
-        "SELECT r.id, m.id, o.path, m.kind, r.started_at, r.sealed_at, l.retain_until, l.legal_hold, l.recording IS NOT NULL FROM recordings r
-         JOIN meetings m ON m.recording = r.id JOIN orgs o ON o.id = m.org LEFT JOIN object_locks l ON l.recording = r.id
-         WHERE r.state = 'sealed' AND r.sealed_at IS NOT NULL",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        let cand = Candidate { rec: r.get(0)?, meeting: r.get(1)?, org_path: r.get(2)?, kind: r.get(3)?, started_at: r.get(4)?, sealed_at: r.get(5)? };
-        let current = if r.get::<_, bool>(8)? { Some((r.get::<_, Option<String>>(6)?, r.get::<_, bool>(7)?)) } else { None };
-        Ok((cand, current))
-    })?;
+    let (policies, holds) = (list_policies(c)?, active_holds(c)?);
+    let mut stmt = c.prepare("SELECT recording, retain_until, legal_hold FROM object_locks")?;
+    let applied: std::collections::HashMap<String, (Option<String>, bool)> =
+        stmt.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?.collect::<Result<_, _>>()?;
     let mut out = Vec::new();
-    for row in rows {
-        let (cand, current) = row?;
-        let retain_until = match effective(&policies, &cand) {
-            Some(p) => Some(format_ts(parse_ts(&cand.started_at).map_err(ApiError::internal)? + time::Duration::days(p.keep_days as i64))),
-            None => None,
-        };
-        let held = holds.iter().any(|h| covers(&h.org_path, &cand.org_path) && h.from <= cand.started_at && cand.started_at < h.to);
-        out.push(Lock { rec: cand.rec, retain_until, held, current });
+    for cand in candidates(c)? {
+        let g = governed(&policies, &holds, &cand)?;
+        let retain_until = g.policy.map(|(_, expires)| format_ts(expires));
+        let current = applied.get(&cand.rec).cloned();
+        out.push(Lock { rec: cand.rec, retain_until, held: g.hold.is_some(), current });
     }
     Ok(out)
 }
