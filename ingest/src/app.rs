@@ -24,6 +24,7 @@ pub struct App {
     pub transcription: crate::transcription::Transcription,
     pub index: crate::index::Indexing,
     pub metrics: Arc<crate::metrics::Metrics>,
+    _serve: ServeLock,
     /// Whether the store enforces Object Lock, detected at start.
     pub worm: bool,
     /// Wakes the Object Lock reconciler (a seal, a hold placed or released).
@@ -42,6 +43,25 @@ pub fn load_keys(config: &Config) -> anyhow::Result<Keys> {
     let keys = dir.init(&config.keys.origin)?;
     tracing::info!(dir = %config.keys_dir().display(), public_key = %keys.signer.verifier(), "generated new keys on first run");
     Ok(keys)
+}
+
+/// An exclusive lock on `<data_dir>/serve.lock`, held by `niem serve` for its
+/// whole life: a second service on the same data, or a command that must not run
+/// beside the service (it would write the ledger to the store too), is refused.
+pub struct ServeLock(#[allow(dead_code)] std::fs::File);
+
+impl ServeLock {
+    pub fn acquire(config: &Config) -> anyhow::Result<ServeLock> {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
+        let path = config.data_dir.join("serve.lock");
+        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock on a descriptor this function owns; released when the file closes.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            anyhow::bail!("niem serve is running on {}", config.data_dir.display());
+        }
+        Ok(ServeLock(file))
+    }
 }
 
 /// Opens the catalog with every component's migrations applied.
@@ -100,9 +120,10 @@ pub async fn open_vault(config: &Config, metrics: Option<&crate::metrics::Metric
 impl App {
     /// Opens everything and checks the ledger against the store before any write.
     pub async fn start(config: Config) -> anyhow::Result<Arc<Self>> {
+        let serve = ServeLock::acquire(&config)?;
         let metrics = Arc::new(crate::metrics::Metrics::new());
         let vault = open_vault(&config, Some(&metrics)).await?;
-        let index = crate::index::Indexing::open(&config)?;
+        let index = crate::index::Indexing::new()?;
         settle_cut_uploads(&vault).await?;
         let live = Arc::new(crate::live::Live::open(&config)?);
         let now = vault.now();
@@ -122,7 +143,7 @@ impl App {
                 false
             }
         };
-        let app = Self { config, vault, recording_start: Default::default(), uploads: Default::default(), live, transcription, index, metrics, logins, worm, locks: tokio::sync::Notify::new() };
+        let app = Self { config, vault, recording_start: Default::default(), uploads: Default::default(), live, transcription, index, metrics, _serve: serve, logins, worm, locks: tokio::sync::Notify::new() };
         app.live.recover(&app).await?;
         Ok(Arc::new(app))
     }

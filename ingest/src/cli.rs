@@ -1,11 +1,11 @@
 //! The operator commands of `niem` other than `serve`: keys, tokens, users,
-//! endpoints, retention and holds, the search index, and offline transcription.
+//! endpoints, retention and holds, and offline transcription.
 //! They work on the catalog (and, where they must, the store) directly, each
 //! change a ledger entry like its API twin; the running service's mirror carries
 //! those entries to the store.
 
 use crate::config::{self, Config};
-use crate::{app, auth, endpoint, error, index, retention, schema, transcript};
+use crate::{app, auth, endpoint, error, retention, schema, transcript};
 use anyhow::Context;
 use archive::keys::KeyDir;
 use archive::ledger::{self, NewEntry};
@@ -31,13 +31,6 @@ pub(crate) enum EndpointCommand {
         #[arg(long)]
         org: Option<String>,
     },
-}
-
-#[derive(Subcommand)]
-pub(crate) enum IndexCommand {
-    /// Empty the search index and index every stored transcript again, from the
-    /// store (stop the service first: the index has one writer).
-    Rebuild,
 }
 
 #[derive(Subcommand)]
@@ -338,19 +331,14 @@ pub(crate) async fn retention_cli(cfg: &Config, command: RetentionCommand) -> an
         }
         RetentionCommand::Run { dry_run } => {
             // Shredding writes the ledger to the store: only one process may, so
-            // the service must be stopped (its index lock says whether it runs).
-            let index = if dry_run {
+            // the service must be stopped (its lock says whether it runs). The
+            // index lives in the service's memory and is rebuilt at its start.
+            let _serve = if dry_run {
                 None
             } else {
-                match search::Index::open(&cfg.index_dir()) {
-                    Ok(i) => Some(std::sync::Arc::new(i)),
-                    Err(search::SearchError::Locked(_)) => {
-                        anyhow::bail!("the service is running: it enforces retention every retention.run_every_hours; to run now, POST /api/v1/retention/run")
-                    }
-                    Err(e) => return Err(e.into()),
-                }
+                Some(app::ServeLock::acquire(cfg).context("it enforces retention every retention.run_every_hours; to run now, POST /api/v1/retention/run")?)
             };
-            let report = retention::run(&vault, index.as_ref(), dry_run).await.map_err(api)?;
+            let report = retention::run(&vault, None, dry_run).await.map_err(api)?;
             let verb = if dry_run { "would shred" } else { "shredded" };
             for e in &report.shredded {
                 println!("{verb} {} (policy {}, expired {})", e.recording, e.policy, e.expires_at);
@@ -388,21 +376,6 @@ pub(crate) async fn holds_cli(cfg: &Config, command: HoldCommand) -> anyhow::Res
             }
         }
     }
-    Ok(())
-}
-
-/// `niem index rebuild`, with a progress bar.
-pub(crate) async fn rebuild_index(cfg: &Config) -> anyhow::Result<()> {
-    let vault = app::open_vault(cfg, None).await?;
-    let index = std::sync::Arc::new(search::Index::open(&cfg.index_dir()).with_context(|| format!("cannot open the search index in {}", cfg.index_dir().display()))?);
-    let bar = indicatif::ProgressBar::new(0);
-    let done = index::rebuild(&vault, &index, |done, total| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    })
-    .await?;
-    bar.finish_and_clear();
-    println!("indexed {done} transcripts ({} documents) into {}", index.documents(), cfg.index_dir().display());
     Ok(())
 }
 

@@ -337,10 +337,6 @@ impl Config {
     pub fn keys_dir(&self) -> PathBuf {
         self.keys.dir.clone().unwrap_or_else(|| self.data_dir.join("keys"))
     }
-    /// The search index: derived data, rebuilt from the archive by `niem index rebuild`.
-    pub fn index_dir(&self) -> PathBuf {
-        self.data_dir.join("index")
-    }
     pub fn catalog_path(&self) -> PathBuf {
         self.data_dir.join("catalog.db")
     }

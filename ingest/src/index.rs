@@ -1,15 +1,16 @@
 //! The service's side of search: keeping the transcript index in step with the
 //! archive, and running searches that are scoped and ledgered.
 //!
-//! The index (`<data_dir>/index`) is derived data. A worker indexes every stored
-//! transcript the index lacks: at start, whenever a transcript is stored, and once
-//! a minute (so a store outage only delays it). Flagged lines (blocklisted phrases,
-//! loops) are not indexed. `niem index rebuild` empties it and indexes the archive
-//! again. Every search is a `search.performed` ledger entry with the actor and the
-//! query, written before any result is returned.
+//! The index lives in memory only: it holds transcript text and words, and no
+//! plaintext transcript may touch the disk. It is derived data, filled from the
+//! (encrypted) archive: a worker indexes every stored transcript the index lacks at
+//! start, whenever a transcript is stored, and once a minute (so a store outage
+//! only delays it). Flagged lines (blocklisted phrases, loops) are not indexed.
+//! `POST /api/v1/index/rebuild` empties it and indexes the archive again. Every
+//! search is a `search.performed` ledger entry with the actor and the query,
+//! written before any result is returned.
 
 use crate::auth::{Principal, Role};
-use crate::config::Config;
 use crate::error::ApiError;
 use crate::transcript::Transcript;
 use crate::App;
@@ -32,9 +33,9 @@ pub struct Indexing {
 }
 
 impl Indexing {
-    pub fn open(config: &Config) -> anyhow::Result<Indexing> {
-        let dir = config.index_dir();
-        let index = search::Index::open(&dir).with_context(|| format!("cannot open the search index in {}", dir.display()))?;
+    /// An empty index in memory: the worker fills it from the archive at start.
+    pub fn new() -> anyhow::Result<Indexing> {
+        let index = search::Index::in_ram().context("cannot create the search index")?;
         Ok(Indexing { index: Arc::new(index), wake: tokio::sync::Notify::new() })
     }
 

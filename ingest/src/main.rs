@@ -4,8 +4,8 @@
 //! and HTTP push), seals them into the archive with a signed ledger, transcribes
 //! and indexes them, enforces retention, and serves them back to authorised
 //! readers through the API and the web UI, recording every read. The other
-//! subcommands (`cli.rs`) manage keys, tokens, users, endpoints, retention, holds
-//! and the index on the host. This binary is the only place that knows HTTP; the
+//! subcommands (`cli.rs`) manage keys, tokens, users, endpoints, retention and
+//! holds on the host. This binary is the only place that knows HTTP; the
 //! trust core is the `archive` crate, media handling is `media`, search `search`.
 
 mod alerts;
@@ -30,7 +30,7 @@ mod web;
 use anyhow::Context;
 use app::App;
 use clap::{Parser, Subcommand};
-use cli::{EndpointCommand, HoldCommand, IndexCommand, KeysCommand, RetentionCommand, TokenCommand, UserCommand};
+use cli::{EndpointCommand, HoldCommand, KeysCommand, RetentionCommand, TokenCommand, UserCommand};
 use config::Config;
 use std::path::PathBuf;
 
@@ -67,11 +67,6 @@ enum Command {
     Endpoint {
         #[command(subcommand)]
         command: EndpointCommand,
-    },
-    /// The search index: derived data, rebuilt from the archive.
-    Index {
-        #[command(subcommand)]
-        command: IndexCommand,
     },
     /// Retention policies and their enforcement (crypto-shredding).
     Retention {
@@ -140,7 +135,6 @@ async fn main() -> std::process::ExitCode {
             Command::Serve => serve(cfg).await,
             Command::Keys { command } => cli::keys(cfg, command),
             Command::Endpoint { command } => cli::endpoints(&cfg, command),
-            Command::Index { command: IndexCommand::Rebuild } => cli::rebuild_index(&cfg).await,
             Command::User { command } => cli::users(&cfg, command),
             Command::Retention { command } => cli::retention_cli(&cfg, command).await,
             Command::Hold { command } => cli::holds_cli(&cfg, command).await,

@@ -45,6 +45,7 @@ const MATRIX: &[Row] = &[
     row("GET",    "/api/v1/recordings/{rec}/streams/{stream}/media", None,               [401, 206, 206, 403, 403, 403]),
     row("GET",    "/api/v1/jobs",                               None,                    [401, 200, 200, 200, 200, 403]),
     row("GET",    "/api/v1/search?q=chi+bo",                    None,                    [401, 200, 200, 200, 403, 403]),
+    row("POST",   "/api/v1/index/rebuild",                      None,                    [401, 200, 403, 403, 403, 403]),
     row("GET",    "/api/v1/users",                              None,                    [401, 200, 403, 403, 403, 403]),
     row("POST",   "/api/v1/users",                              Some(r#"{"name":"","role":"auditor"}"#), [401, 400, 403, 403, 403, 403]),
     row("PATCH",  "/api/v1/users/{user}",                       Some(r#"{"password":"short"}"#), [401, 400, 403, 403, 403, 403]),

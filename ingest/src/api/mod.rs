@@ -47,6 +47,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/recordings/{rec}/transcript", get(transcripts::get_transcript))
         .route("/jobs", get(transcripts::list_jobs))
         .route("/search", get(search::search))
+        .route("/index/rebuild", post(search::rebuild))
         .route("/users", post(users::create_user).get(users::list_users))
         .route("/users/{user}", axum::routing::patch(users::change_user))
         .route("/users/{user}/tokens", post(users::create_token))
