@@ -29,6 +29,9 @@ pub enum CheckpointError {
     BadSignature(String),
     #[error("checkpoint is for log {found:?}, not {expected:?}")]
     WrongOrigin { expected: String, found: String },
+    /// The object's format marker: a later version, or not a checkpoint's.
+    #[error(transparent)]
+    Format(#[from] crate::format::FormatError),
 }
 
 /// What a checkpoint says: the log, how many entries, their root, and when.
@@ -115,9 +118,7 @@ impl Checkpoint {
         let text = std::str::from_utf8(bytes).map_err(|_| CheckpointError::Malformed("not UTF-8"))?;
         if text.trim_start().starts_with('{') {
             let obj: CheckpointObject = serde_json::from_str(text).map_err(|_| CheckpointError::Malformed("not a checkpoint object"))?;
-            if obj.format != FORMAT {
-                return Err(CheckpointError::Malformed("unknown checkpoint format version"));
-            }
+            crate::format::check("checkpoint object", "checkpoint", &obj.format)?;
             Self::open(&obj.note, key)
         } else {
             Self::open(text, key)
@@ -141,5 +142,22 @@ mod tests {
         assert_eq!(Checkpoint::open(&forged, keys.signer.verifier()), Err(CheckpointError::BadSignature("niem.test/ledger".into())));
         let other = KeyDir::new(dir.path().join("other")).init("niem.test/ledger").unwrap();
         assert!(Checkpoint::open(&note, other.signer.verifier()).is_err());
+    }
+
+    #[test]
+    fn a_stored_checkpoint_of_a_later_format_is_refused_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = KeyDir::new(dir.path()).init("niem.test/ledger").unwrap();
+        let cp = Checkpoint { origin: "niem.test/ledger".into(), size: 1, root: [1; 32], time: "2026-11-22T10:00:00.000Z".into() };
+        let stored = |format: &str| serde_json::to_vec(&CheckpointObject { format: format.into(), note: cp.sign(&keys.signer) }).unwrap();
+        assert_eq!(Checkpoint::open_stored(&stored(FORMAT), keys.signer.verifier()), Ok(cp.clone()));
+        match Checkpoint::open_stored(&stored("niem/checkpoint/v2"), keys.signer.verifier()) {
+            Err(CheckpointError::Format(e)) => assert!(e.is_newer(), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        match Checkpoint::open_stored(&stored("niem/ledger/v1"), keys.signer.verifier()) {
+            Err(CheckpointError::Format(e)) => assert!(!e.is_newer(), "{e}"),
+            other => panic!("{other:?}"),
+        }
     }
 }

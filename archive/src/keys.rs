@@ -8,6 +8,7 @@
 //! - a DEK is wrapped under the *current* KEK; any KEK still in the ring unwraps.
 
 use crate::id::{RecordingId, StreamName};
+use crate::layout::ObjectKey;
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use ring::rand::{SecureRandom, SystemRandom};
@@ -37,6 +38,10 @@ pub enum KeyError {
     UnknownKek(String),
     #[error("data key for {0} does not unwrap: wrong KEK, or the key object was altered")]
     UnwrapFailed(String),
+    /// The wrapped key's format marker: a later version (written by a newer niem),
+    /// or not a wrapped key's.
+    #[error(transparent)]
+    Format(#[from] crate::format::FormatError),
     #[error("public key is malformed: {0}")]
     BadVerifierKey(&'static str),
     #[error("system random generator failed")]
@@ -126,6 +131,7 @@ impl Keyring {
 
     /// Opens a wrapped DEK with whichever KEK wrapped it.
     pub fn unwrap(&self, w: &WrappedDek, rec: RecordingId, stream: StreamName) -> Result<Dek, KeyError> {
+        crate::format::check(ObjectKey::dek(rec, stream).as_str(), "dek", &w.format)?;
         self.unwrap_bound(w, dek_aad(rec, stream), format!("{rec}/{stream}"))
     }
 
@@ -135,6 +141,7 @@ impl Keyring {
     }
 
     pub fn unwrap_upload_key(&self, w: &WrappedDek, upload: &str) -> Result<Dek, KeyError> {
+        crate::format::check(&format!("the key of upload {upload}"), "dek", &w.format)?;
         self.unwrap_bound(w, format!("niem/upload-key/v1|{upload}"), format!("upload {upload}"))
     }
 
@@ -471,6 +478,20 @@ mod tests {
         // Bound to its recording and stream: a wrapped key moved elsewhere does not open.
         assert!(keys.ring.unwrap(&new, RecordingId::new(), stream).is_err());
         assert!(matches!(kd.init("again"), Err(KeyError::AlreadyInitialised(_))));
+    }
+
+    #[test]
+    fn a_wrapped_key_of_a_later_format_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = KeyDir::new(dir.path()).init("niem.test/ledger").unwrap();
+        let (rec, stream) = (RecordingId::new(), StreamName::Media(StreamId::new()));
+        let mut w = keys.ring.wrap(&Dek::generate().unwrap(), rec, stream).unwrap();
+        assert_eq!(w.format, "niem/dek/v1");
+        w.format = "niem/dek/v2".into();
+        let err = keys.ring.unwrap(&w, rec, stream).unwrap_err();
+        assert_eq!(err.to_string(), format!("keys/{rec}/{stream}.dek is storage format v2; this niem knows v1; upgrade niem"));
+        w.format = "niem/dek/v0".into();
+        assert!(matches!(keys.ring.unwrap(&w, rec, stream), Err(KeyError::Format(e)) if !e.is_newer()));
     }
 
     #[test]

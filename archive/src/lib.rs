@@ -24,6 +24,7 @@ pub mod checkpoint;
 pub mod chunk;
 pub mod clock;
 pub mod deletion;
+pub mod format;
 pub mod id;
 pub mod keys;
 pub mod layout;

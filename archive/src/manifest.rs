@@ -1,6 +1,7 @@
 //! The sealed manifest: `recordings/<rec>/manifest.json`. It lists every stream and
 //! chunk with lengths and ciphertext hashes, and holds no secret and no content.
 
+use crate::format::FormatError;
 use crate::id::{RecordingId, StreamId};
 use serde::{Deserialize, Serialize};
 
@@ -88,15 +89,56 @@ impl Manifest {
     }
 
     /// Parses a manifest, refusing format versions this build does not know.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, FormatError> {
+        Self::parse("manifest", bytes)
+    }
+
+    /// [`Manifest::from_bytes`] for the object at `object`, which errors name.
+    /// The version is read before anything else, so that a later format is
+    /// refused as such, not as a malformed v1.
+    pub fn parse(object: &str, bytes: &[u8]) -> Result<Self, FormatError> {
         #[derive(Deserialize)]
         struct Probe {
             format: String,
         }
-        let probe: Probe = serde_json::from_slice(bytes).map_err(|e| format!("not a manifest: {e}"))?;
-        if probe.format != FORMAT {
-            return Err(format!("unknown manifest format {:?}; this build reads {FORMAT}", probe.format));
+        let probe: Probe = serde_json::from_slice(bytes).map_err(|e| FormatError::malformed(object, format!("not a manifest: {e}")))?;
+        crate::format::check(object, "manifest", &probe.format)?;
+        serde_json::from_slice(bytes).map_err(|e| FormatError::malformed(object, format!("malformed manifest: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> Manifest {
+        Manifest {
+            format: FORMAT.into(),
+            recording: RecordingId::new(),
+            meeting: "m".into(),
+            org: "o".into(),
+            started_at: "2026-11-22T01:00:00.000Z".into(),
+            sealed_at: "2026-11-22T02:00:00.000Z".into(),
+            streams: vec![],
         }
-        serde_json::from_slice(bytes).map_err(|e| format!("malformed manifest: {e}"))
+    }
+
+    #[test]
+    fn a_later_format_is_refused_with_its_name_and_version() {
+        let m = manifest();
+        assert_eq!(Manifest::from_bytes(&m.to_bytes()), Ok(m.clone()));
+        // A v2 manifest may have fields v1 lacks: the version is read first.
+        let mut v2: serde_json::Value = serde_json::from_slice(&m.to_bytes()).unwrap();
+        v2["format"] = "niem/manifest/v2".into();
+        v2["erasure_coding"] = serde_json::json!({ "k": 4 });
+        let key = format!("recordings/{}/manifest.json", m.recording);
+        let err = Manifest::parse(&key, &serde_json::to_vec(&v2).unwrap()).unwrap_err();
+        assert!(err.is_newer());
+        assert_eq!(err.to_string(), format!("{key} is storage format v2; this niem knows v1; upgrade niem"));
+        // Damage is not an upgrade.
+        let mut bad = v2.clone();
+        bad["format"] = "niem/manifest/1".into();
+        assert!(!Manifest::parse(&key, &serde_json::to_vec(&bad).unwrap()).unwrap_err().is_newer());
+        assert!(!Manifest::parse(&key, b"{}").unwrap_err().is_newer());
     }
 }

@@ -12,7 +12,7 @@
 //!    chunk with its length and SHA-256, each wrapped key, the sealed manifest; every
 //!    object is compared with that, and anything missing or extra is reported.
 
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::id::{RecordingId, StreamId, StreamName};
 use crate::keys::VerifierKey;
 use crate::layout::{ObjectKey, ObjectKind};
@@ -36,6 +36,10 @@ pub enum Verdict {
     /// while the service is writing; not a failure.
     Pending(String),
     Invalid(String),
+    /// In a storage format newer than this build knows (see [`crate::format`]):
+    /// neither valid nor tampered, but not verified. The store is then not shown
+    /// intact, and `niem-audit` says to upgrade rather than that it was altered.
+    Unsupported(String),
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -67,8 +71,21 @@ pub struct Report {
 }
 
 impl Report {
+    /// Everything was verified and nothing is wrong.
     pub fn intact(&self) -> bool {
-        self.problems.is_empty() && !self.findings.iter().any(|f| matches!(f.verdict, Verdict::Invalid(_)))
+        !self.failed() && self.unsupported() == 0
+    }
+
+    /// Something is proven wrong: an invalid object or a problem with the ledger.
+    /// This wins over [`Report::unsupported`]: an object this build cannot read
+    /// never hides damage found elsewhere.
+    pub fn failed(&self) -> bool {
+        !self.problems.is_empty() || self.findings.iter().any(|f| matches!(f.verdict, Verdict::Invalid(_)))
+    }
+
+    /// Objects in a storage format newer than this build knows, left unverified.
+    pub fn unsupported(&self) -> usize {
+        self.findings.iter().filter(|f| matches!(f.verdict, Verdict::Unsupported(_))).count()
     }
 
     /// (valid, invalid, pending) per kind of object.
@@ -80,6 +97,7 @@ impl Report {
                 Verdict::Valid => c.0 += 1,
                 Verdict::Invalid(_) => c.1 += 1,
                 Verdict::Pending(_) => c.2 += 1,
+                Verdict::Unsupported(_) => {} // counted by `unsupported`
             }
         }
         out
@@ -341,7 +359,11 @@ async fn check_ledger(store: &Store, key: &VerifierKey, opts: &Options, listing:
         let parsed = match parse_batch(&body, first) {
             Ok(p) => p,
             Err(e) => {
-                report.object(&obj.key, "ledger", Verdict::Invalid(e.to_string()));
+                let verdict = match newer_ledger_format(&body) {
+                    Some(version) => Verdict::Unsupported(crate::format::FormatError::Newer { object: obj.key.clone(), version }.reason()),
+                    None => Verdict::Invalid(e.to_string()),
+                };
+                report.object(&obj.key, "ledger", verdict);
                 break;
             }
         };
@@ -370,6 +392,7 @@ async fn check_ledger(store: &Store, key: &VerifierKey, opts: &Options, listing:
     for (seq, obj) in checkpoints {
         let body = store.get(&obj.key).await?;
         match Checkpoint::open_stored(&body, key) {
+            Err(CheckpointError::Format(e)) if e.is_newer() => report.object(&obj.key, "checkpoint", Verdict::Unsupported(e.reason())),
             Err(e) => report.object(&obj.key, "checkpoint", Verdict::Invalid(e.to_string())),
             Ok(cp) if cp.size != seq + 1 => {
                 report.object(&obj.key, "checkpoint", Verdict::Invalid(format!("named for entry {seq} but covers {} entries", cp.size)))
@@ -434,6 +457,16 @@ async fn check_ledger(store: &Store, key: &VerifierKey, opts: &Options, listing:
         }
     }
     Ok(entries)
+}
+
+/// The version of a batch written in a later ledger format: v1 entries have no
+/// `format` field, and a later format marks each entry with one (see [`crate::format`]).
+fn newer_ledger_format(body: &[u8]) -> Option<u32> {
+    let text = std::str::from_utf8(body).ok()?;
+    text.lines().find_map(|line| {
+        let v: serde_json::Value = serde_json::from_str(line).ok()?;
+        crate::format::version_of(v.get("format")?.as_str()?, "ledger").filter(|&n| n > crate::format::VERSION)
+    })
 }
 
 /// A content object to fetch and hash, with what it must be.
@@ -585,9 +618,12 @@ fn classify_against(expected: &HashMap<RecordingId, Expected>, kind: ObjectKind,
 
 /// A manifest whose hash matched must also agree with the ledger in every detail.
 fn check_manifest(expected: &HashMap<RecordingId, Expected>, key: &str, body: &[u8]) -> Verdict {
-    let m = match Manifest::from_bytes(body) {
+    // Its hash matched the ledger, so a later version here was written by the
+    // service that ledgered it, not by someone altering the store.
+    let m = match Manifest::parse(key, body) {
         Ok(m) => m,
-        Err(e) => return Verdict::Invalid(e),
+        Err(e) if e.is_newer() => return Verdict::Unsupported(e.reason()),
+        Err(e) => return Verdict::Invalid(e.reason()),
     };
     let ObjectKind::Manifest(rec) = ObjectKey::classify(key) else {
         return Verdict::Invalid("not a manifest path".into());
@@ -611,4 +647,80 @@ fn check_manifest(expected: &HashMap<RecordingId, Expected>, key: &str, body: &[
         }
     }
     Verdict::Valid
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+    use crate::clock::{Clock, SystemClock};
+    use crate::keys::{KeyDir, Keys};
+    use crate::ledger::NewEntry;
+    use crate::mirror::{Mirror, MirrorPolicy};
+    use crate::store::LocalStore;
+    use crate::vault::Vault;
+    use bytes::Bytes;
+
+    async fn vault(dir: &std::path::Path) -> (Vault, Arc<Keys>) {
+        let catalog = Catalog::open(&dir.join("catalog.db")).unwrap();
+        let keys = Arc::new(KeyDir::new(dir.join("keys")).init("niem.test/ledger").unwrap());
+        let store: Store = Arc::new(LocalStore::open(dir.join("store")).unwrap());
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let mirror = Arc::new(Mirror::resume(store.clone(), catalog.clone(), keys.clone(), clock.clone(), MirrorPolicy::default()).await.unwrap());
+        (Vault { store, keys: keys.clone(), catalog, clock, mirror, chunk_size: 100 }, keys)
+    }
+
+    async fn verify(vault: &Vault, keys: &Keys) -> Report {
+        vault.mirror.flush(true).await.unwrap();
+        verify_store(&vault.store, keys.signer.verifier(), Options { parallelism: 2, ..Default::default() }).await.unwrap()
+    }
+
+    /// Objects a newer niem wrote (their hashes in the ledger, or signed) are
+    /// reported as not verified, not as tampering; real damage still fails.
+    #[tokio::test]
+    async fn objects_of_a_later_format_are_unverified_not_invalid() {
+        let dir = tempfile::tempdir().unwrap();
+        let (vault, keys) = vault(dir.path()).await;
+        vault.seal("system", vault.start_recording("system", "m1", "o", |_, _| Ok(())).await.unwrap()).await.unwrap();
+        assert!(verify(&vault, &keys).await.intact());
+
+        // A recording sealed by a newer niem: a v2 manifest, its hash ledgered.
+        let rec = vault.start_recording("system", "m2", "o", |_, _| Ok(())).await.unwrap();
+        let body = serde_json::to_vec(&serde_json::json!({ "format": "niem/manifest/v2", "recording": rec.to_string(), "shards": [] })).unwrap();
+        vault.store.put_new(&ObjectKey::manifest(rec), Bytes::from(body.clone())).await.unwrap();
+        let data = serde_json::json!({ "manifest_sha256": crate::sha256_hex(&body) });
+        vault.record(NewEntry { actor: "system".into(), action: "recording.sealed", subject: format!("recording/{rec}"), data }).await.unwrap();
+        let report = verify(&vault, &keys).await;
+        let manifest = report.findings.iter().find(|f| f.object == ObjectKey::manifest(rec).as_str()).unwrap();
+        assert_eq!(manifest.verdict, Verdict::Unsupported("storage format v2; this niem knows v1; upgrade niem".into()));
+        assert!(!report.failed(), "{report:?}");
+        assert!(!report.intact());
+        assert_eq!(report.unsupported(), 1);
+
+        // A checkpoint object, and a ledger batch, of later formats.
+        let total = report.entries;
+        let cp = serde_json::json!({ "format": "niem/checkpoint/v2", "note": "…" });
+        let free_seq = (0..total).find(|s| !report.findings.iter().any(|f| f.object == ObjectKey::checkpoint(*s).as_str())).unwrap();
+        vault.store.put_new(&ObjectKey::checkpoint(free_seq), Bytes::from(serde_json::to_vec(&cp).unwrap())).await.unwrap();
+        let line = serde_json::json!({ "format": "niem/ledger/v2", "seq": total, "entry": {} }).to_string();
+        vault.store.put_new(&ObjectKey::ledger_batch(total, total), Bytes::from(line + "\n")).await.unwrap();
+        let report = verify_store(&vault.store, keys.signer.verifier(), Options { parallelism: 2, ..Default::default() }).await.unwrap();
+        assert_eq!(report.unsupported(), 3, "{:?}", report.findings);
+        assert!(!report.failed(), "{report:?}");
+
+        // Damage anywhere else still fails the store.
+        std::fs::write(dir.path().join("store/recordings").join(rec.to_string()).join("stray.bin"), b"x").unwrap();
+        let report = verify_store(&vault.store, keys.signer.verifier(), Options { parallelism: 2, ..Default::default() }).await.unwrap();
+        assert!(report.failed() && report.unsupported() == 3, "{report:?}");
+
+        // A v2 marker written over a v1 manifest does not match the ledger: tampering.
+        let old = report.findings.iter().find(|f| f.kind == "manifest" && f.verdict == Verdict::Valid).unwrap().object.clone();
+        let path = dir.path().join("store").join(&old);
+        let text = std::fs::read_to_string(&path).unwrap().replace("niem/manifest/v1", "niem/manifest/v2");
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, text).unwrap();
+        let report = verify_store(&vault.store, keys.signer.verifier(), Options { parallelism: 2, ..Default::default() }).await.unwrap();
+        let f = report.findings.iter().find(|f| f.object == old).unwrap();
+        assert!(matches!(&f.verdict, Verdict::Invalid(why) if why.contains("differs from the ledger")), "{f:?}");
+    }
 }

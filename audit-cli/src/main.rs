@@ -46,7 +46,8 @@ struct StoreArgs {
 #[derive(Subcommand)]
 enum Command {
     /// Verify every ledger entry, checkpoint and object. Exit 0 = intact, 1 = tampered
-    /// or incomplete, 2 = could not run.
+    /// or incomplete, 2 = could not run or could not verify (objects in a storage
+    /// format newer than this niem-audit knows, and nothing found wrong).
     Verify {
         #[command(flatten)]
         store: StoreArgs,
@@ -160,12 +161,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if json {
                 let mut v = serde_json::to_value(&report)?;
                 v["intact"] = report.intact().into();
+                v["unsupported"] = report.unsupported().into();
                 v["seconds"] = elapsed.into();
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 print_report(&report, &key, verbose, elapsed);
             }
-            Ok(if report.intact() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(exit_code(&report))
         }
         Command::Log { store, since, action, subject, json } => {
             let (store, key) = open(&store).await?;
@@ -182,7 +184,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     print_entry(e);
                 }
             }
-            Ok(if report.intact() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(exit_code(&report))
         }
         Command::Show { recording, store } => {
             let rec: archive::id::RecordingId = recording.parse()?;
@@ -197,14 +199,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 print_entry(e);
             }
             let check = verify::verify_recording(&store, rec, &entries).await?;
-            let (ok, bad): (Vec<_>, Vec<_>) = check.findings.iter().partition(|f| !matches!(f.verdict, Verdict::Invalid(_)));
-            println!("objects: {} valid, {} invalid", ok.len(), bad.len());
+            let (ok, bad): (Vec<_>, Vec<_>) = check.findings.iter().partition(|f| !matches!(f.verdict, Verdict::Invalid(_) | Verdict::Unsupported(_)));
+            println!("objects: {} valid, {} invalid or not verified", ok.len(), bad.len());
             for f in bad {
-                if let Verdict::Invalid(why) = &f.verdict {
-                    println!("  {} INVALID: {why}", f.object);
+                match &f.verdict {
+                    Verdict::Invalid(why) => println!("  {} INVALID: {why}", f.object),
+                    Verdict::Unsupported(why) => println!("  {} NOT VERIFIED: {why}", f.object),
+                    _ => {}
                 }
             }
-            Ok(if check.intact() && report.intact() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if report.failed() || check.failed() {
+                ExitCode::from(1)
+            } else if report.unsupported() + check.unsupported() > 0 {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Checkpoint { command: CheckpointCommand::Save { file, store } } => {
             let (store, key) = open(&store).await?;
@@ -223,16 +233,30 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// 0 intact; 1 anything proven wrong, which wins; 2 objects in a newer storage
+/// format left unverified (an upgrade is needed, not an alarm: ARCHITECTURE.md).
+fn exit_code(report: &Report) -> ExitCode {
+    if report.failed() {
+        ExitCode::from(1)
+    } else if report.unsupported() > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 fn print_entry(e: &Entry) {
     println!("{:>8}  {}  {:<20} {:<32} {}  {}", e.seq, e.ts, e.action, e.actor, e.subject, e.data);
 }
 
 fn warn_ledger(report: &Report) {
-    if !report.intact() {
+    if report.failed() {
         eprintln!("WARNING: the ledger does not verify; run `niem-audit verify` for details");
         for p in &report.problems {
             eprintln!("  {p}");
         }
+    } else if report.unsupported() > 0 {
+        eprintln!("WARNING: {} ledger objects are in a storage format newer than this niem-audit knows; upgrade niem-audit", report.unsupported());
     }
 }
 
@@ -242,6 +266,7 @@ fn print_report(report: &Report, key: &VerifierKey, verbose: bool, elapsed: f64)
     for f in &report.findings {
         match &f.verdict {
             Verdict::Invalid(why) => println!("{} {} INVALID: {why}", f.kind, f.object),
+            Verdict::Unsupported(why) => println!("{} {} NOT VERIFIED: {why}", f.kind, f.object),
             Verdict::Pending(why) if verbose => println!("{} {} pending: {why}", f.kind, f.object),
             Verdict::Valid if verbose => println!("{} {} valid", f.kind, f.object),
             _ => {}
@@ -273,6 +298,9 @@ fn print_report(report: &Report, key: &VerifierKey, verbose: bool, elapsed: f64)
         }
         println!("{line}");
     }
+    if report.unsupported() > 0 {
+        println!("  not verified: {} objects in a newer storage format", report.unsupported());
+    }
     println!("  recordings: {} sealed, {} open", report.recordings_sealed, report.recordings_open);
     if !report.deletions.is_empty() {
         let lawful = report.deletions.iter().filter(|d| d.lawful).count();
@@ -284,6 +312,11 @@ fn print_report(report: &Report, key: &VerifierKey, verbose: bool, elapsed: f64)
     let invalid = report.findings.iter().filter(|f| matches!(f.verdict, Verdict::Invalid(_))).count();
     if report.intact() {
         println!("Store is INTACT.");
+    } else if !report.failed() {
+        println!(
+            "Store could NOT be verified: {} objects are in a storage format newer than this niem-audit knows. Nothing found is wrong; upgrade niem-audit and verify again.",
+            report.unsupported()
+        );
     } else {
         println!("Store is NOT intact: {invalid} invalid or missing objects, {} other problems.", report.problems.len());
     }

@@ -110,7 +110,7 @@ pub async fn verify_and_record(app: &Arc<App>, rec: RecordingId) -> Result<Verif
     let covered = sealed_seq.is_some_and(|seq| seq < checkpointed);
     let mut problems = report.problems.clone();
     problems.extend(report.findings.iter().filter_map(|f| match &f.verdict {
-        Verdict::Invalid(why) => Some(format!("{}: {why}", f.object)),
+        Verdict::Invalid(why) | Verdict::Unsupported(why) => Some(format!("{}: {why}", f.object)),
         _ => None,
     }));
     let v = Verification { intact: report.intact(), checked_at: app.vault.now(), covered_by_checkpoint: covered, problems };
