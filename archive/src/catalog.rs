@@ -6,6 +6,7 @@
 //! returned is on disk.
 
 use rusqlite::{Connection, OptionalExtension};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -17,12 +18,26 @@ pub enum CatalogError {
     Migration { component: &'static str, version: usize, source: rusqlite::Error },
     #[error("catalog task was cancelled")]
     Cancelled,
+    /// Migrations only go forward: a catalog that a later release migrated
+    /// further than this one knows is refused before anything reads it.
+    #[error("catalog was written by a newer niem: its {component} schema is at version {found}, and this niem knows {}; upgrade niem (catalogs are never migrated back: to go back, restore the catalog backed up before the upgrade)", known_versions(*.known))]
+    Newer { component: String, found: usize, known: usize },
+}
+
+fn known_versions(known: usize) -> String {
+    match known {
+        0 => "none".into(),
+        1 => "version 0 only".into(),
+        n => format!("versions 0 to {}", n - 1),
+    }
 }
 
 /// A shared handle on the catalog database. Cheap to clone.
 #[derive(Clone)]
 pub struct Catalog {
     conn: Arc<Mutex<Connection>>,
+    /// Components migrated through this handle, for [`Catalog::refuse_unknown_components`].
+    migrated: Arc<Mutex<BTreeSet<&'static str>>>,
 }
 
 impl std::fmt::Debug for Catalog {
@@ -102,14 +117,18 @@ impl Catalog {
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
         )?;
-        let cat = Self { conn: Arc::new(Mutex::new(conn)) };
+        let cat = Self { conn: Arc::new(Mutex::new(conn)), migrated: Arc::default() };
         cat.migrate("ledger", &[crate::ledger::SCHEMA])?;
         cat.migrate("archive", ARCHIVE_MIGRATIONS)?;
         Ok(cat)
     }
 
-    /// Runs the migrations of `component` that have not run yet, each in its own transaction.
+    /// Runs the migrations of `component` that have not run yet, each in its own
+    /// transaction, in order. `steps` only ever grows: a released step is never
+    /// edited, a change is a new step. A catalog already past the last step was
+    /// written by a newer release and is refused.
     pub fn migrate(&self, component: &'static str, steps: &[&str]) -> Result<(), CatalogError> {
+        self.migrated.lock().unwrap_or_else(|e| e.into_inner()).insert(component);
         self.with(|conn| {
             conn.execute_batch(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (component TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (component, version))",
@@ -118,12 +137,37 @@ impl Catalog {
                 .query_row("SELECT MAX(version) FROM schema_migrations WHERE component = ?1", [component], |r| r.get(0))
                 .optional()?
                 .flatten();
+            if let Some(found) = done.filter(|&v| v >= steps.len()) {
+                return Err(CatalogError::Newer { component: component.into(), found, known: steps.len() });
+            }
             let from = done.map_or(0, |v| v + 1);
             for (version, sql) in steps.iter().enumerate().skip(from) {
                 let tx = conn.transaction()?;
                 tx.execute_batch(sql).map_err(|source| CatalogError::Migration { component, version, source })?;
                 tx.execute("INSERT INTO schema_migrations (component, version) VALUES (?1, ?2)", rusqlite::params![component, version])?;
                 tx.commit()?;
+                // On an existing catalog this is an upgrade: the operator sees each step.
+                if from > 0 {
+                    tracing::info!(component, version, "catalog migrated");
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Refuses a catalog that holds migrations of a component nobody migrated
+    /// through this handle: a newer release added it, and this one would ignore
+    /// its tables. Call once every component has run [`Catalog::migrate`].
+    pub fn refuse_unknown_components(&self) -> Result<(), CatalogError> {
+        let known = self.migrated.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        self.with(|conn| {
+            let mut stmt = conn.prepare("SELECT component, MAX(version) FROM schema_migrations GROUP BY component ORDER BY component")?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, usize>(1)?)))?;
+            for row in rows {
+                let (component, found) = row?;
+                if !known.contains(component.as_str()) {
+                    return Err(CatalogError::Newer { component, found, known: 0 });
+                }
             }
             Ok(())
         })
@@ -143,5 +187,95 @@ impl Catalog {
     {
         let this = self.clone();
         tokio::task::spawn_blocking(move || this.with(f)).await.map_err(|_| E::from(CatalogError::Cancelled))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn versions(cat: &Catalog) -> Vec<(String, usize)> {
+        cat.with(|c| {
+            let mut stmt = c.prepare("SELECT component, version FROM schema_migrations ORDER BY component, version").unwrap();
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+        })
+    }
+
+    fn schema(cat: &Catalog) -> Vec<(String, String)> {
+        cat.with(|c| {
+            let mut stmt = c.prepare("SELECT name, COALESCE(sql, '') FROM sqlite_master ORDER BY name").unwrap();
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+        })
+    }
+
+    #[test]
+    fn an_empty_catalog_gets_every_migration_in_order_and_again_is_a_no_op() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.db");
+        let cat = Catalog::open(&path).unwrap();
+        let want: Vec<(String, usize)> = (0..ARCHIVE_MIGRATIONS.len()).map(|v| ("archive".to_string(), v)).chain([("ledger".to_string(), 0)]).collect();
+        assert_eq!(versions(&cat), want);
+        let before = schema(&cat);
+        assert!(before.iter().any(|(name, _)| name == "transcripts"), "the last archive step ran");
+        cat.migrate("archive", ARCHIVE_MIGRATIONS).unwrap();
+        drop(cat);
+        let cat = Catalog::open(&path).unwrap();
+        assert_eq!(versions(&cat), want, "reopening runs nothing again");
+        assert_eq!(schema(&cat), before);
+        cat.refuse_unknown_components().unwrap();
+    }
+
+    #[test]
+    fn later_steps_run_on_an_older_catalog_one_transaction_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let cat = Catalog::open(&dir.path().join("catalog.db")).unwrap();
+        let steps = ["CREATE TABLE a (x INTEGER)", "ALTER TABLE a ADD COLUMN y TEXT", "CREATE TABLE b (z INTEGER)"];
+        cat.migrate("test", &steps[..1]).unwrap();
+        cat.with(|c| c.execute("INSERT INTO a (x) VALUES (1)", [])).unwrap();
+        cat.migrate("test", &steps).unwrap();
+        cat.migrate("test", &steps).unwrap();
+        let rows: Vec<(String, usize)> = versions(&cat).into_iter().filter(|(c, _)| c == "test").collect();
+        assert_eq!(rows, vec![("test".into(), 0), ("test".into(), 1), ("test".into(), 2)]);
+        let kept: (i64, Option<String>) = cat.with(|c| c.query_row("SELECT x, y FROM a", [], |r| Ok((r.get(0)?, r.get(1)?)))).unwrap();
+        assert_eq!(kept, (1, None), "data survives the upgrade");
+
+        // A step that fails leaves its version unrecorded and nothing half-done.
+        let broken = ["CREATE TABLE a (x INTEGER)", "ALTER TABLE a ADD COLUMN y TEXT", "CREATE TABLE b (z INTEGER)", "CREATE TABLE c (q INTEGER); SELECT nonsense FROM nowhere"];
+        assert!(matches!(cat.migrate("test", &broken), Err(CatalogError::Migration { version: 3, .. })));
+        assert!(!schema(&cat).iter().any(|(name, _)| name == "c"));
+        assert_eq!(versions(&cat).iter().filter(|(c, _)| c == "test").count(), 3);
+    }
+
+    #[test]
+    fn a_catalog_from_a_newer_release_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.db");
+        let cat = Catalog::open(&path).unwrap();
+        cat.migrate("test", &["CREATE TABLE a (x INTEGER)", "CREATE TABLE b (x INTEGER)"]).unwrap();
+        let before = schema(&cat);
+        let err = cat.migrate("test", &["CREATE TABLE a (x INTEGER)"]).unwrap_err();
+        assert!(matches!(err, CatalogError::Newer { found: 1, known: 1, .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(text.starts_with("catalog was written by a newer niem: its test schema is at version 1, and this niem knows version 0 only; upgrade niem"), "{text}");
+        assert_eq!(schema(&cat), before, "nothing was touched");
+        drop(cat);
+
+        // The archive's own component, as `Catalog::open` meets it.
+        let cat = Catalog::open(&path).unwrap();
+        let next = ARCHIVE_MIGRATIONS.len();
+        cat.with(|c| c.execute("INSERT INTO schema_migrations (component, version) VALUES ('archive', ?1)", [next])).unwrap();
+        drop(cat);
+        let err = Catalog::open(&path).unwrap_err().to_string();
+        assert!(err.contains(&format!("its archive schema is at version {next}")) && err.contains("upgrade niem"), "{err}");
+    }
+
+    #[test]
+    fn a_component_this_release_does_not_have_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.db");
+        Catalog::open(&path).unwrap().migrate("later", &["CREATE TABLE later (x INTEGER)"]).unwrap();
+        let cat = Catalog::open(&path).unwrap();
+        let err = cat.refuse_unknown_components().unwrap_err().to_string();
+        assert!(err.contains("newer niem: its later schema is at version 0, and this niem knows none; upgrade niem"), "{err}");
     }
 }

@@ -69,6 +69,8 @@ pub fn open_catalog(config: &Config) -> anyhow::Result<Catalog> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
     let catalog = Catalog::open(&config.catalog_path()).with_context(|| format!("cannot open catalog {}", config.catalog_path().display()))?;
     catalog.migrate("ingest", crate::schema::MIGRATIONS)?;
+    // Every component has migrated: a table set a newer release added is refused too.
+    catalog.refuse_unknown_components()?;
     Ok(catalog)
 }
 
