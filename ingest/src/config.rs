@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 pub struct Config {
     /// Catalog, spool and (by default) keys and the local store live here.
     pub data_dir: PathBuf,
-    /// HTTP listen address.
+    /// HTTP listen address. With `[tls]` set it speaks HTTPS only.
     pub listen: String,
     /// Shifts the service's clock by this many minutes, for retention and alert
     /// drills and tests only: the ledger then carries the shifted times (which
@@ -28,6 +28,7 @@ pub struct Config {
     pub live: LiveConfig,
     pub transcribe: TranscribeConfig,
     pub web: WebConfig,
+    pub tls: TlsConfig,
     pub retention: RetentionConfig,
     pub alerts: AlertsConfig,
     pub log: LogConfig,
@@ -86,6 +87,9 @@ pub struct UploadConfig {
 pub struct LiveConfig {
     /// RTMP listen address; empty turns the RTMP server off.
     pub rtmp_listen: String,
+    /// RTMPS listen address (RTMP inside TLS, with the `[tls]` certificate); empty
+    /// (the default) turns it off. Needs `tls.cert` and `tls.key`.
+    pub rtmps_listen: String,
     /// A publisher that reconnects within this many seconds continues its stream.
     /// When every stream of a recording has ended for this long, it is sealed.
     pub grace_secs: u64,
@@ -181,7 +185,8 @@ impl Default for AlertsConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct WebConfig {
     /// Mark the session cookie `Secure` (and send HSTS): set it when users reach
-    /// the service over HTTPS, directly or through a TLS proxy.
+    /// the service over HTTPS through a TLS-terminating proxy. With `[tls]` set
+    /// the service speaks HTTPS itself and this is implied.
     pub secure_cookies: bool,
     /// A web session ends this long after sign-in.
     pub session_hours: u64,
@@ -189,6 +194,20 @@ pub struct WebConfig {
     /// `login_window_secs`, before further attempts are refused.
     pub login_attempts: u32,
     pub login_window_secs: u64,
+}
+
+/// TLS for the HTTP listener and the RTMPS listener, from PEM files (rustls on
+/// ring). Unset: plain HTTP, as behind a TLS-terminating proxy.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The certificate chain, PEM, the server's own certificate first. With `key`
+    /// set, `listen` speaks HTTPS only, session cookies are `Secure` and pages
+    /// send HSTS. Both files are read again on SIGHUP (a renewed certificate).
+    pub cert: Option<PathBuf>,
+    /// The certificate's private key, PEM (PKCS#8, PKCS#1 RSA or SEC1 EC). Only
+    /// its path is ever logged.
+    pub key: Option<PathBuf>,
 }
 
 impl Default for WebConfig {
@@ -219,6 +238,7 @@ impl Default for Config {
             live: LiveConfig::default(),
             transcribe: TranscribeConfig::default(),
             web: WebConfig::default(),
+            tls: TlsConfig::default(),
             retention: RetentionConfig::default(),
             alerts: AlertsConfig::default(),
             log: LogConfig::default(),
@@ -254,6 +274,7 @@ impl Default for LiveConfig {
     fn default() -> Self {
         Self {
             rtmp_listen: "0.0.0.0:1935".into(),
+            rtmps_listen: String::new(),
             grace_secs: 120,
             piece_interval_ms: 1000,
             spool_cap_bytes: 8 << 30,
@@ -323,6 +344,8 @@ impl Config {
         anyhow::ensure!(matches!(self.log.format.as_str(), "text" | "json"), "log.format must be \"text\" or \"json\"");
         anyhow::ensure!(self.upload.parallel_puts >= 1, "upload.parallel_puts must be at least 1");
         anyhow::ensure!(self.live.piece_interval_ms >= 100, "live.piece_interval_ms must be at least 100");
+        anyhow::ensure!(self.tls.cert.is_some() == self.tls.key.is_some(), "tls.cert and tls.key must be set together");
+        anyhow::ensure!(self.live.rtmps_listen.is_empty() || self.tls_on(), "live.rtmps_listen needs tls.cert and tls.key");
         anyhow::ensure!(self.live.max_connections >= 1 && self.live.queue_messages >= 1, "live.max_connections and live.queue_messages must be at least 1");
         let t = &self.transcribe;
         anyhow::ensure!(
@@ -332,6 +355,18 @@ impl Config {
         );
         anyhow::ensure!(t.threads >= 1 && t.concurrency >= 1 && t.max_attempts >= 1, "transcribe.threads, concurrency and max_attempts must be at least 1");
         Ok(())
+    }
+
+    /// Whether `listen` speaks HTTPS (and RTMPS may be on).
+    pub fn tls_on(&self) -> bool {
+        self.tls.cert.is_some() && self.tls.key.is_some()
+    }
+
+    /// Whether users reach the web UI over HTTPS: served here with TLS, or
+    /// through a TLS-terminating proxy (`web.secure_cookies`). Cookies are then
+    /// `Secure` and pages send HSTS.
+    pub fn https(&self) -> bool {
+        self.web.secure_cookies || self.tls_on()
     }
 
     pub fn keys_dir(&self) -> PathBuf {
@@ -370,6 +405,11 @@ mod tests {
             assert_eq!(cfg.store_location(), "s3://b/");
             Ok(())
         });
+        std::fs::write(&file, "[tls]\ncert = \"a.pem\"\n").unwrap();
+        let e = Config::load(Some(&file)).unwrap_err();
+        assert!(format!("{e:#}").contains("tls.cert and tls.key"), "{e:#}");
+        std::fs::write(&file, "[live]\nrtmps_listen = \"127.0.0.1:1936\"\n").unwrap();
+        assert!(Config::load(Some(&file)).is_err(), "RTMPS without a certificate is refused");
         std::fs::write(&file, "lisen = 1\n").unwrap();
         assert!(Config::load(Some(&file)).is_err(), "unknown keys are refused");
     }
@@ -398,7 +438,8 @@ mod tests {
         keys("", &toml::Value::try_from(Config::default()).unwrap(), &mut all);
         // Options without a default (None) do not serialise; list them by hand.
         all.extend(["store.path", "keys.dir", "store.s3.endpoint", "store.s3.region", "store.s3.access_key_id",
-                    "store.s3.secret_access_key", "store.s3.max_attempts", "store.s3.request_checksum", "transcribe.model"].map(String::from));
+                    "store.s3.secret_access_key", "store.s3.max_attempts", "store.s3.request_checksum", "transcribe.model",
+                    "tls.cert", "tls.key"].map(String::from));
         for key in all {
             let (table, leaf) = key.rsplit_once('.').map_or((None, key.as_str()), |(t, l)| (Some(t), l));
             let shown = text.lines().any(|l| l.trim_start_matches(['#', ' ']).starts_with(&format!("{leaf} =")));

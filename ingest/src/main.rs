@@ -22,6 +22,7 @@ mod metrics;
 mod retention;
 mod live;
 mod schema;
+mod tls;
 mod transcript;
 mod transcription;
 mod upload;
@@ -166,6 +167,9 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn serve(cfg: Config) -> anyhow::Result<()> {
+    // A bad certificate or key stops the start here, naming the file, before
+    // anything is opened.
+    let tls = tls::load(&cfg.tls)?;
     let app = App::start(cfg).await?;
     bootstrap_admin(&app)?;
     let mirror = app.vault.mirror.clone();
@@ -192,10 +196,22 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     if !app.config.live.rtmp_listen.is_empty() {
         let rtmp = tokio::net::TcpListener::bind(&app.config.live.rtmp_listen).await.with_context(|| format!("cannot listen for RTMP on {}", app.config.live.rtmp_listen))?;
         tracing::info!(listen = %app.config.live.rtmp_listen, "RTMP ingest listening");
-        tokio::spawn(live::rtmp::serve(app.clone(), rtmp));
+        tokio::spawn(live::rtmp::serve(app.clone(), rtmp, None));
+    }
+    if let Some(tls) = &tls {
+        let rtmps_listen = &app.config.live.rtmps_listen;
+        if !rtmps_listen.is_empty() {
+            let rtmps = tokio::net::TcpListener::bind(rtmps_listen).await.with_context(|| format!("cannot listen for RTMPS on {rtmps_listen}"))?;
+            tracing::info!(listen = %rtmps_listen, "RTMPS ingest listening");
+            tokio::spawn(live::rtmp::serve(app.clone(), rtmps, Some(tls.rtmps.clone())));
+        }
+        // Registered now: without a handler, SIGHUP would end the process.
+        let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).context("cannot handle SIGHUP")?;
+        tokio::spawn(tls::reload_on_sighup(hup, tls.certificate.clone()));
     }
     let listener = tokio::net::TcpListener::bind(&app.config.listen).await.with_context(|| format!("cannot listen on {}", app.config.listen))?;
-    tracing::info!(listen = %app.config.listen, store = %app.vault.store.describe(), "niem is serving");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(listen = %app.config.listen, scheme, store = %app.vault.store.describe(), "niem is serving");
     let stopping = app.clone();
     let signal = async move {
         shutdown_signal().await;
@@ -204,7 +220,15 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         stopping.live.stop();
         stopping.transcription.stop();
     };
-    axum::serve(listener, api::router(app.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>()).with_graceful_shutdown(signal).await?;
+    let service = api::router(app.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    match tls {
+        None => axum::serve(listener, service).with_graceful_shutdown(signal).await?,
+        Some(tls) => {
+            use axum::serve::ListenerExt;
+            let listener = tls::HttpsListener::new(listener, tls.https)?.tap_io(tls::untouched);
+            axum::serve(listener, service).with_graceful_shutdown(signal).await?
+        }
+    }
     app.live.finish(&app, std::time::Duration::from_secs(60)).await;
     tracing::info!("shutting down: signing a final checkpoint");
     mirror.flush(true).await.context("final ledger flush failed; it resumes on next start")?;

@@ -1,6 +1,8 @@
 //! The RTMP server: tokio accepts, `rml_rtmp` speaks the protocol.
 //!
-//! `rtmp://host/live/<stream key>`: one task per connection, so a peer that makes
+//! `rtmp://host/live/<stream key>`, and the same inside TLS on the RTMPS listener
+//! (`rtmps://`; the connection code is generic over the byte stream, and the TLS
+//! handshake counts against the handshake deadline). One task per connection, so a peer that makes
 //! the protocol code fail (or panic) takes only itself down. Audio and video
 //! messages are rebuilt as FLV tags (their bodies are exactly FLV tag bodies) and
 //! handed to the endpoint's stream. Limits: a connection cap, a handshake
@@ -16,8 +18,10 @@ use rml_rtmp::sessions::{ServerSession, ServerSessionConfig, ServerSessionEvent,
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
 
 /// The RTMP application publishers must use.
 const APP_NAME: &str = "live";
@@ -32,6 +36,8 @@ enum ConnError {
     Closed,
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error("TLS handshake failed: {0}")]
+    Tls(std::io::Error),
     #[error("handshake failed: {0:?}")]
     Handshake(rml_rtmp::handshake::HandshakeError),
     #[error("RTMP protocol error: {0:?}")]
@@ -46,15 +52,16 @@ enum ConnError {
     TooLarge(usize),
 }
 
-/// Accepts connections until the service stops.
-pub async fn serve(app: Arc<App>, listener: TcpListener) {
+/// Accepts connections until the service stops: RTMP, or RTMPS with `tls`.
+pub async fn serve(app: Arc<App>, listener: TcpListener, tls: Option<TlsAcceptor>) {
     let live = app.live.clone();
+    let protocol = if tls.is_some() { "rtmps" } else { "rtmp" };
     loop {
         let (socket, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
-                    tracing::warn!(error = %e, "RTMP accept failed");
+                    tracing::warn!(error = %e, protocol, "RTMP accept failed");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
@@ -62,27 +69,37 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) {
             _ = live.stop.cancelled() => return,
         };
         let Ok(permit) = live.connections.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, "RTMP connection refused: the connection cap is reached");
+            tracing::warn!(%peer, protocol, "RTMP connection refused: the connection cap is reached");
             continue;
         };
-        let app = app.clone();
+        let (app, tls) = (app.clone(), tls.clone());
         tokio::spawn(async move {
             let _permit = permit;
-            match connection(&app, socket, peer).await {
-                Ok(()) | Err(ConnError::Closed) => tracing::debug!(%peer, "RTMP connection closed"),
-                Err(e) => tracing::warn!(%peer, error = %e, "RTMP connection ended"),
+            let _ = socket.set_nodelay(true);
+            let deadline = Instant::now() + Duration::from_secs(app.config.live.handshake_timeout_secs);
+            let result = match tls {
+                None => connection(&app, socket, peer, protocol, deadline).await,
+                Some(tls) => match tokio::time::timeout_at(deadline, tls.accept(socket)).await {
+                    Ok(Ok(socket)) => connection(&app, socket, peer, protocol, deadline).await,
+                    Ok(Err(e)) => Err(ConnError::Tls(e)),
+                    Err(_) => Err(ConnError::HandshakeTimeout(app.config.live.handshake_timeout_secs)),
+                },
+            };
+            match result {
+                Ok(()) | Err(ConnError::Closed) => tracing::debug!(%peer, protocol, "RTMP connection closed"),
+                Err(e) => tracing::warn!(%peer, protocol, error = %e, "RTMP connection ended"),
             }
         });
     }
 }
 
-struct Conn {
-    socket: TcpStream,
+struct Conn<S> {
+    socket: S,
     buf: Vec<u8>,
     idle: Duration,
 }
 
-impl Conn {
+impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     async fn read(&mut self) -> Result<usize, ConnError> {
         let n = match tokio::time::timeout(self.idle, self.socket.read(&mut self.buf)).await {
             Ok(r) => r?,
@@ -98,25 +115,38 @@ impl Conn {
     /// previous one) and returns the events.
     async fn answer(&mut self, results: Vec<ServerSessionResult>) -> Result<Vec<ServerSessionEvent>, ConnError> {
         let mut events = Vec::new();
+        let mut wrote = false;
         for r in results {
             match r {
-                ServerSessionResult::OutboundResponse(packet) => self.socket.write_all(&packet.bytes).await?,
+                ServerSessionResult::OutboundResponse(packet) => {
+                    self.socket.write_all(&packet.bytes).await?;
+                    wrote = true;
+                }
                 ServerSessionResult::RaisedEvent(e) => events.push(e),
                 ServerSessionResult::UnhandleableMessageReceived(_) => {}
             }
         }
+        if wrote {
+            self.socket.flush().await?;
+        }
         Ok(events)
+    }
+
+    /// Writes and flushes: TLS may hold written bytes back until a flush, and the
+    /// peer waits for them before it sends more.
+    async fn send(&mut self, bytes: &[u8]) -> Result<(), ConnError> {
+        self.socket.write_all(bytes).await?;
+        self.socket.flush().await?;
+        Ok(())
     }
 }
 
-async fn connection(app: &Arc<App>, socket: TcpStream, peer: SocketAddr) -> Result<(), ConnError> {
-    let _ = socket.set_nodelay(true);
+async fn connection<S: AsyncRead + AsyncWrite + Unpin>(app: &Arc<App>, socket: S, peer: SocketAddr, protocol: &'static str, deadline: Instant) -> Result<(), ConnError> {
     let cfg = &app.config.live;
     let mut conn = Conn { socket, buf: vec![0; 64 * 1024], idle: Duration::from_secs(cfg.idle_timeout_secs) };
-    let deadline = cfg.handshake_timeout_secs;
-    let (mut session, publication, pending) = match tokio::time::timeout(Duration::from_secs(deadline), start(app, &mut conn, peer)).await {
+    let (mut session, publication, pending) = match tokio::time::timeout_at(deadline, start(app, &mut conn, peer, protocol)).await {
         Ok(r) => r?,
-        Err(_) => return Err(ConnError::HandshakeTimeout(deadline)),
+        Err(_) => return Err(ConnError::HandshakeTimeout(cfg.handshake_timeout_secs)),
     };
     let mut out = Stream { publication, header_sent: false };
     tokio::select! {
@@ -141,14 +171,14 @@ async fn connection(app: &Arc<App>, socket: TcpStream, peer: SocketAddr) -> Resu
 }
 
 /// Handshake, connect and publish: up to the moment media flows.
-async fn start(app: &Arc<App>, conn: &mut Conn, peer: SocketAddr) -> Result<(ServerSession, Publication, Vec<ServerSessionEvent>), ConnError> {
+async fn start<S: AsyncRead + AsyncWrite + Unpin>(app: &Arc<App>, conn: &mut Conn<S>, peer: SocketAddr, protocol: &'static str) -> Result<(ServerSession, Publication, Vec<ServerSessionEvent>), ConnError> {
     let mut handshake = Handshake::new(PeerType::Server);
     let remaining = loop {
         let n = conn.read().await?;
         match handshake.process_bytes(&conn.buf[..n]).map_err(ConnError::Handshake)? {
-            HandshakeProcessResult::InProgress { response_bytes } => conn.socket.write_all(&response_bytes).await?,
+            HandshakeProcessResult::InProgress { response_bytes } => conn.send(&response_bytes).await?,
             HandshakeProcessResult::Completed { response_bytes, remaining_bytes } => {
-                conn.socket.write_all(&response_bytes).await?;
+                conn.send(&response_bytes).await?;
                 break remaining_bytes;
             }
         }
@@ -175,7 +205,7 @@ async fn start(app: &Arc<App>, conn: &mut Conn, peer: SocketAddr) -> Result<(Ser
                     }
                 }
                 ServerSessionEvent::PublishStreamRequested { request_id, stream_key, .. } => {
-                    match app.live.publish(app, stream_key, "rtmp").await {
+                    match app.live.publish(app, stream_key, protocol).await {
                         Ok(publication) => {
                             conn.answer(session.accept_request(request_id).map_err(ConnError::Session)?).await?;
                             return Ok((session, publication, events.collect()));

@@ -196,7 +196,7 @@ pub async fn logout(State(app): State<Arc<App>>, v: Viewer, headers: HeaderMap, 
 }
 
 fn secure(app: &App) -> &'static str {
-    if app.config.web.secure_cookies {
+    if app.config.https() {
         "; Secure"
     } else {
         ""

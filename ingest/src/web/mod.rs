@@ -7,7 +7,8 @@
 //! playback route), so each search, transcript view and playback is ledgered
 //! exactly as through the API.
 //!
-//! Sessions: an HttpOnly, SameSite=Strict cookie (Secure when `web.secure_cookies`),
+//! Sessions: an HttpOnly, SameSite=Strict cookie (Secure, with HSTS on pages, when
+//! served over HTTPS: `[tls]` set, or `web.secure_cookies` behind a TLS proxy),
 //! a CSRF token in every form and in the `X-CSRF-Token` header of script requests,
 //! sign-in attempts limited per address and per name. Pages send a strict CSP
 //! (scripts and styles from this origin only) and are never cached.
@@ -80,7 +81,7 @@ async fn security_headers(State(app): State<Arc<App>>, req: Request, next: Next)
     set(h, "referrer-policy", "same-origin");
     set(h, "x-frame-options", "DENY");
     set(h, "cache-control", "no-store");
-    if app.config.web.secure_cookies {
+    if app.config.https() {
         set(h, "strict-transport-security", "max-age=31536000");
     }
     resp
