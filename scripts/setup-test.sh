@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 source scripts/setup.sh
 
 install_packages espeak-ng sox chromium chromium-driver fonts-noto-core
+# The TLS tests make a throwaway CA and certificate with the openssl CLI.
+install_packages openssl
 
 WEED_VERSION=4.48
 venv=.tools/venv

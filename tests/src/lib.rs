@@ -8,6 +8,8 @@
 //! - [`live`]: `ffmpeg` senders over RTMP and HTTP push, and decoding checks;
 //! - [`speech`]: known sentences at known offsets (espeak-ng, sox), the Whisper
 //!   model, word error rate;
+//! - [`tls`]: a test CA and certificate (openssl CLI), curl, a front that carries
+//!   the API client to a TLS-only server;
 //! - [`wav`]: test media made in memory.
 //!
 //! Binaries are found next to the test executable (`target/<profile>/`); the README
@@ -19,6 +21,7 @@ pub mod live;
 pub mod server;
 pub mod speech;
 pub mod stores;
+pub mod tls;
 pub mod wav;
 
 use std::path::PathBuf;

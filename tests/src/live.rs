@@ -35,6 +35,13 @@ impl Sender {
         Self::spawn(freq, secs, &["-f", "flv", &format!("{}/{key}", server.rtmp)])
     }
 
+    /// Publishes to `rtmps://…/live/<key>` as FLV, checking the server's
+    /// certificate against `ca` (ffmpeg checks none by default).
+    pub fn rtmps(url: &str, ca: &std::path::Path, key: &str, freq: u32, secs: f64) -> Sender {
+        let ca = ca.display().to_string();
+        Self::spawn(freq, secs, &["-tls_verify", "1", "-ca_file", &ca, "-f", "flv", &format!("{url}/{key}")])
+    }
+
     /// Pushes MPEG-TS (or `format`) in a chunked HTTP PUT.
     pub fn push(server: &Server, key: &str, freq: u32, secs: f64, format: &str) -> Sender {
         Self::spawn(freq, secs, &["-f", format, "-method", "PUT", &format!("{}/api/v1/live/{key}", server.url)])

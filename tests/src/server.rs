@@ -66,7 +66,8 @@ impl Server {
         all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let mut server = Server {
             tmp,
-            url: format!("http://127.0.0.1:{port}"),
+            // With TLS on, until a test puts a `tls::Front` before it.
+            url: format!("{}://127.0.0.1:{port}", if all.iter().any(|(k, _)| k == "NIEM_TLS__CERT") { "https" } else { "http" }),
             rtmp: format!("rtmp://127.0.0.1:{rtmp_port}/live"),
             token: String::new(),
             store,
@@ -135,7 +136,13 @@ impl Server {
     pub async fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(r) = reqwest::get(format!("{}/healthz", self.url)).await {
+            if let Some(addr) = self.url.strip_prefix("https://") {
+                // The API client speaks no TLS; the listener is bound only once the
+                // service is ready.
+                if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                    return;
+                }
+            } else if let Ok(r) = reqwest::get(format!("{}/healthz", self.url)).await {
                 if r.status().is_success() {
                     return;
                 }
