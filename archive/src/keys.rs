@@ -83,6 +83,12 @@ pub struct WrappedDek {
 
 const WRAP_FORMAT: &str = "niem/dek/v1";
 
+const NOTE_FORMAT: &str = "niem/note/v1";
+
+fn note_aad(subject: &str) -> String {
+    format!("niem/note/v1|{subject}")
+}
+
 fn dek_aad(rec: RecordingId, stream: StreamName) -> String {
     format!("niem/dek/v1|{rec}|{stream}")
 }
@@ -143,6 +149,33 @@ impl Keyring {
     pub fn unwrap_upload_key(&self, w: &WrappedDek, upload: &str) -> Result<Dek, KeyError> {
         crate::format::check(&format!("the key of upload {upload}"), "dek", &w.format)?;
         self.unwrap_bound(w, format!("niem/upload-key/v1|{upload}"), format!("upload {upload}"))
+    }
+
+    /// Seals `plain` (catalog facts the ledger must carry for disaster recovery
+    /// but an auditor must not read: meeting titles, user names, password and
+    /// token hashes) under the current KEK, bound to the entry's subject.
+    pub fn seal_note(&self, subject: &str, plain: &[u8]) -> Result<WrappedDek, KeyError> {
+        let kek = &self.keks[&self.current];
+        let nonce: [u8; 12] = random()?;
+        let mut buf = plain.to_vec();
+        kek.key
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(note_aad(subject)), &mut buf)
+            .map_err(|_| KeyError::Random)?;
+        Ok(WrappedDek { format: NOTE_FORMAT.into(), kek: self.current.clone(), nonce: B64.encode(nonce), sealed: B64.encode(buf) })
+    }
+
+    /// Opens a note sealed by [`Keyring::seal_note`] for the same subject.
+    pub fn open_note(&self, subject: &str, note: &WrappedDek) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        let what = || KeyError::UnwrapFailed(format!("sealed note of {subject}"));
+        if note.format != NOTE_FORMAT {
+            return Err(what());
+        }
+        let kek = self.keks.get(&note.kek).ok_or_else(|| KeyError::UnknownKek(note.kek.clone()))?;
+        let nonce: [u8; 12] = B64.decode(&note.nonce).ok().and_then(|n| n.try_into().ok()).ok_or_else(what)?;
+        let mut buf = Zeroizing::new(B64.decode(&note.sealed).map_err(|_| what())?);
+        let len = kek.key.open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(note_aad(subject)), &mut buf).map_err(|_| what())?.len();
+        buf.truncate(len);
+        Ok(buf)
     }
 
     fn wrap_bound(&self, dek: &Dek, aad: String) -> Result<WrappedDek, KeyError> {
@@ -375,11 +408,16 @@ impl KeyDir {
         let signer = Signer::from_pkcs8(origin.trim(), &pkcs8, &signing_path.display().to_string())?;
 
         let mut raw = BTreeMap::new();
-        let kek_dir = self.kek_dir();
+        // A flat directory spells `kek/<id>.key` as `kek_<id>.key` and `kek/current` as
+        // `kek_current`: systemd credentials are one flat directory, and
+        // `LoadCredential=kek:<dir>/kek` names each file that way (deploy/systemd).
+        let flat = !self.kek_dir().exists() && self.dir.join("kek_current").exists();
+        let (kek_dir, prefix) = if flat { (self.dir.clone(), "kek_") } else { (self.kek_dir(), "") };
         let entries = std::fs::read_dir(&kek_dir).map_err(|e| io(&kek_dir, e))?;
         for entry in entries {
             let path = entry.map_err(|e| io(&kek_dir, e))?.path();
-            let Some(id) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".key")) else {
+            let name = path.file_name().and_then(|n| n.to_str());
+            let Some(id) = name.and_then(|n| n.strip_prefix(prefix)).and_then(|n| n.strip_suffix(".key")) else {
                 continue;
             };
             let text = read_secret(&path)?;
@@ -389,7 +427,7 @@ impl KeyDir {
             })?;
             raw.insert(id.to_string(), Zeroizing::new(bytes));
         }
-        let current_path = kek_dir.join("current");
+        let current_path = kek_dir.join(format!("{prefix}current"));
         let current = std::fs::read_to_string(&current_path).map_err(|e| io(&current_path, e))?;
         let ring = Keyring::from_raw(raw, current.trim().to_string(), &kek_dir.display().to_string())?;
         Ok(Keys { ring, signer })
@@ -444,12 +482,26 @@ fn write_public(path: &Path, text: &str) -> Result<(), KeyError> {
     std::fs::write(path, text).map_err(|e| io(path, e))
 }
 
+/// Whether a key file's mode keeps it private: readable by its owner only; or,
+/// when root owns it and hands it to a service that is not root, by root's chosen
+/// group too (never written or executed by it, nothing for others). That is how
+/// a key reaches a service that does not own it: a systemd credential on tmpfs is
+/// root's, with an ACL entry for the service user that `stat` shows as group
+/// bits (r--r-----); a Kubernetes Secret volume with `fsGroup` is root:<fsGroup>
+/// 0440. PostgreSQL accepts its server key under the same rule.
+fn key_mode_is_private(mode: u32, owner: u32, me: u32) -> bool {
+    let others = if owner == 0 && me != 0 { 0o037 } else { 0o077 };
+    mode & others == 0
+}
+
 fn read_secret(path: &Path) -> Result<Zeroizing<String>, KeyError> {
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::fs::MetadataExt;
         let meta = std::fs::metadata(path).map_err(|e| io(path, e))?;
-        if meta.permissions().mode() & 0o077 != 0 {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        if !key_mode_is_private(meta.mode(), meta.uid(), me) {
             return Err(KeyError::LooseMode(path.to_path_buf()));
         }
     }
@@ -478,6 +530,22 @@ mod tests {
         // Bound to its recording and stream: a wrapped key moved elsewhere does not open.
         assert!(keys.ring.unwrap(&new, RecordingId::new(), stream).is_err());
         assert!(matches!(kd.init("again"), Err(KeyError::AlreadyInitialised(_))));
+    }
+
+    #[test]
+    fn sealed_notes_open_only_for_their_subject_and_after_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let kd = KeyDir::new(dir.path());
+        let keys = kd.init("niem.test/ledger").unwrap();
+        let note = keys.ring.seal_note("meeting/m1", "Sinh hoạt chi bộ tháng 11".as_bytes()).unwrap();
+        assert!(!note.sealed.contains("Sinh"), "the note is ciphertext");
+        kd.rotate().unwrap();
+        let keys = kd.load().unwrap();
+        assert_eq!(&keys.ring.open_note("meeting/m1", &note).unwrap()[..], "Sinh hoạt chi bộ tháng 11".as_bytes());
+        assert!(keys.ring.open_note("meeting/m2", &note).is_err(), "bound to its subject");
+        // A wrapped DEK is not a note, nor the reverse.
+        let wrapped = keys.ring.wrap(&Dek::generate().unwrap(), RecordingId::new(), StreamName::Transcript).unwrap();
+        assert!(keys.ring.open_note("meeting/m1", &wrapped).is_err());
     }
 
     #[test]
@@ -518,5 +586,66 @@ mod tests {
         assert!(!parsed.verify(b"hellO", &sig));
         let tampered = text.replacen("niem.test", "niem.evil", 1);
         assert!(tampered.parse::<VerifierKey>().is_err());
+    }
+
+    /// The key dir as systemd credentials deliver it (deploy/systemd/niem.service):
+    /// `LoadCredential=signing.key:<keys>/signing.key` and `LoadCredential=kek:<keys>/kek`
+    /// give one flat, read-only directory of 0400 files.
+    #[test]
+    fn a_flat_credentials_directory_loads_the_same_keys() {
+        use std::os::unix::fs::PermissionsExt;
+        let src = tempfile::tempdir().unwrap();
+        let kd = KeyDir::new(src.path());
+        let first = kd.init("niem.test/ledger").unwrap();
+        let (rec, stream) = (RecordingId::new(), StreamName::Media(StreamId::new()));
+        let dek = Dek::generate().unwrap();
+        let old = first.ring.wrap(&dek, rec, stream).unwrap();
+        let current = kd.rotate().unwrap();
+
+        let creds = tempfile::tempdir().unwrap();
+        let copy = |from: PathBuf, name: String| {
+            let to = creds.path().join(name);
+            std::fs::copy(from, &to).unwrap();
+            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o400)).unwrap();
+        };
+        copy(src.path().join("signing.key"), "signing.key".into());
+        for entry in std::fs::read_dir(src.path().join("kek")).unwrap() {
+            let path = entry.unwrap().path();
+            copy(path.clone(), format!("kek_{}", path.file_name().unwrap().to_str().unwrap()));
+        }
+        let flat = KeyDir::new(creds.path());
+        assert!(flat.exists());
+        let keys = flat.load().unwrap();
+        assert_eq!(keys.signer.verifier(), first.signer.verifier());
+        assert_eq!(keys.ring.current_id(), current, "kek_current names the current KEK");
+        assert_eq!(keys.ring.unwrap(&old, rec, stream).unwrap().bytes(), dek.bytes(), "every kek_<id>.key is in the ring");
+
+        // Still checked like the directory: a loose file is refused...
+        let loose = creds.path().join(format!("kek_{current}.key"));
+        std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o404)).unwrap();
+        assert!(matches!(flat.load(), Err(KeyError::LooseMode(p)) if p == loose));
+        // ...and a missing current KEK is named.
+        std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o400)).unwrap();
+        std::fs::remove_file(&loose).unwrap();
+        assert!(matches!(flat.load(), Err(KeyError::NoCurrentKek(id)) if id == current));
+    }
+
+    #[test]
+    fn key_files_are_private_to_their_owner_or_given_by_root_to_a_group() {
+        let (root, niem) = (0, 990);
+        // Owned by the reader: owner bits only.
+        assert!(key_mode_is_private(0o100600, niem, niem));
+        assert!(key_mode_is_private(0o100400, niem, niem), "a systemd credential on ramfs, chowned to the service");
+        assert!(!key_mode_is_private(0o100640, niem, niem));
+        assert!(!key_mode_is_private(0o100604, niem, niem));
+        // Root's file, read by a service that is not root: its group may read.
+        assert!(key_mode_is_private(0o100440, root, niem), "a systemd credential on tmpfs (ACL mask shows as r--)");
+        assert!(key_mode_is_private(0o100640, root, niem), "a Kubernetes Secret volume with fsGroup");
+        assert!(!key_mode_is_private(0o100460, root, niem), "the group may not write it");
+        assert!(!key_mode_is_private(0o100444, root, niem), "nor may everyone read it");
+        assert!(!key_mode_is_private(0o100441, root, niem));
+        // Root reading its own files, and another user's group-readable file: owner only.
+        assert!(!key_mode_is_private(0o100640, root, root));
+        assert!(!key_mode_is_private(0o100440, 1000, niem));
     }
 }

@@ -33,6 +33,7 @@ pub mod manifest;
 pub mod merkle;
 pub mod mirror;
 pub mod reader;
+pub mod restore;
 pub mod shred;
 pub mod spool;
 pub mod store;

@@ -165,7 +165,7 @@ pub fn replay<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> (HashMap<Reco
     (recs, problems)
 }
 
-fn parse_subject(subject: &str) -> Option<(RecordingId, Option<StreamName>)> {
+pub(crate) fn parse_subject(subject: &str) -> Option<(RecordingId, Option<StreamName>)> {
     let rest = subject.strip_prefix("recording/")?;
     match rest.split_once('/') {
         None => Some((rest.parse().ok()?, None)),
@@ -273,6 +273,12 @@ pub async fn verify_ledger(store: &Store, key: &VerifierKey, opts: &Options) -> 
 
 /// Verifies a whole store.
 pub async fn verify_store(store: &Store, key: &VerifierKey, opts: Options) -> Result<Report, VerifyError> {
+    Ok(verify_store_entries(store, key, opts).await?.0)
+}
+
+/// [`verify_store`], also returning the ledger entries it checked (every entry up
+/// to the first break in the chain), for restoring a catalog from them.
+pub async fn verify_store_entries(store: &Store, key: &VerifierKey, opts: Options) -> Result<(Report, Vec<Entry>), VerifyError> {
     let mut report = Report { store: store.describe(), ..Default::default() };
     let listing = store.list("").await?;
     let entries = check_ledger(store, key, &opts, &listing, &mut report).await?;
@@ -292,7 +298,7 @@ pub async fn verify_store(store: &Store, key: &VerifierKey, opts: Options) -> Re
         .collect();
     check_objects(store, &expected, content, &opts, &mut report).await;
     judge_deletions(&entries, &mut report);
-    Ok(report)
+    Ok((report, entries))
 }
 
 /// Lawful deletions are reported as such; unlawful ones are problems.

@@ -150,9 +150,27 @@ pub(crate) fn secret_matches(stored: &[u8], secret: &str) -> bool {
     bool::from(stored.ct_eq(&secret_hash(secret)))
 }
 
-/// Creates a user (if `name` is new) and a token for them, in the caller's
+/// A token about to be created: its id and secret, made before the transaction
+/// so that the ledger entry can carry the secret's hash, sealed.
+pub struct NewToken {
+    pub id: TokenId,
+    secret: String,
+}
+
+impl NewToken {
+    pub fn generate() -> Result<Self, ApiError> {
+        Ok(Self { id: TokenId::new(), secret: new_secret()? })
+    }
+
+    /// The entry's sealed facts: what a restore needs to accept this token again.
+    pub fn sealed_facts(&self, user: &UserId) -> serde_json::Value {
+        serde_json::json!({ "token": self.id, "user": user, "secret_sha256": hex::encode(secret_hash(&self.secret)) })
+    }
+}
+
+/// Creates a user (if `name` is new) and `token` for them, in the caller's
 /// transaction. Returns the token text, which is shown once and never stored.
-pub fn create_token(tx: &rusqlite::Transaction<'_>, name: &str, role: Role, now: &str) -> Result<(UserId, TokenId, String), ApiError> {
+pub fn create_token(tx: &rusqlite::Transaction<'_>, name: &str, role: Role, now: &str, new: &NewToken) -> Result<(UserId, TokenId, String), ApiError> {
     let existing: Option<(String, String)> =
         tx.query_row("SELECT id, role FROM users WHERE name = ?1", [name], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
     let user = match existing {
@@ -168,11 +186,10 @@ pub fn create_token(tx: &rusqlite::Transaction<'_>, name: &str, role: Role, now:
             id
         }
     };
-    let secret = new_secret()?;
-    let token = TokenId::new();
+    let (token, secret) = (new.id, &new.secret);
     tx.execute(
         "INSERT INTO tokens (id, user_id, secret_sha256, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![token.to_string(), user.to_string(), secret_hash(&secret), now],
+        params![token.to_string(), user.to_string(), secret_hash(secret), now],
     )?;
     Ok((user, token, format!("niem_{token}_{secret}")))
 }

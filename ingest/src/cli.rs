@@ -7,7 +7,7 @@
 use crate::config::{self, Config};
 use crate::{app, auth, endpoint, error, retention, schema, transcript};
 use anyhow::Context;
-use archive::keys::KeyDir;
+use archive::keys::{KeyDir, Keyring};
 use archive::ledger::{self, NewEntry};
 use clap::Subcommand;
 use serde_json::json;
@@ -195,18 +195,19 @@ pub(crate) fn transcribe_file(file: &std::path::Path, t: &config::TranscribeConf
     })
 }
 
-pub(crate) fn create_token(cfg: &Config, role: auth::Role, name: &str) -> anyhow::Result<String> {
+pub(crate) fn create_token(cfg: &Config, ring: &Keyring, role: auth::Role, name: &str) -> anyhow::Result<String> {
     let catalog = app::open_catalog(cfg)?;
     let now = archive::clock::format_ts(time::OffsetDateTime::now_utc());
+    let new = auth::NewToken::generate().map_err(|e| anyhow::anyhow!(e.message))?;
     catalog.with(|c| {
         let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let (user, token_id, token) = auth::create_token(&tx, name, role, &now).map_err(|e| anyhow::anyhow!(e.message))?;
-        let entry = NewEntry {
-            actor: ledger::actor_system(),
-            action: "token.created",
-            subject: format!("user/{user}"),
-            data: json!({ "token": token_id, "role": role.as_str() }),
-        };
+        let (user, token_id, token) = auth::create_token(&tx, name, role, &now, &new).map_err(|e| anyhow::anyhow!(e.message))?;
+        // The command line may create the user here too: the sealed facts name them.
+        let (subject, mut data) = (format!("user/{user}"), json!({ "token": token_id, "role": role.as_str() }));
+        let mut facts = new.sealed_facts(&user);
+        facts["name"] = json!(name);
+        crate::restore::seal_into(ring, &subject, &mut data, facts)?;
+        let entry = NewEntry { actor: ledger::actor_system(), action: "token.created", subject, data };
         ledger::append(&tx, now.clone(), entry)?;
         tx.commit()?;
         Ok(token)
@@ -217,6 +218,7 @@ pub(crate) fn create_token(cfg: &Config, role: auth::Role, name: &str) -> anyhow
 /// service is stopped; each change is a ledger entry like its API twin.
 pub(crate) fn endpoints(cfg: &Config, command: EndpointCommand) -> anyhow::Result<()> {
     let catalog = app::open_catalog(cfg)?;
+    let keys = app::load_keys(cfg)?;
     let now = archive::clock::format_ts(time::OffsetDateTime::now_utc());
     let change = |f: &dyn Fn(&rusqlite::Transaction<'_>) -> anyhow::Result<NewEntry>| {
         catalog.with(|c| {
@@ -233,8 +235,10 @@ pub(crate) fn endpoints(cfg: &Config, command: EndpointCommand) -> anyhow::Resul
             let key = std::cell::RefCell::new(String::new());
             change(&|tx| {
                 let (ep, k) = endpoint::create(tx, org, name.trim(), &now).map_err(|e| anyhow::anyhow!(e.message))?;
+                let (subject, mut data) = (format!("endpoint/{}", ep.id), json!({ "org": ep.org, "name": ep.name }));
+                crate::restore::seal_into(&keys.ring, &subject, &mut data, endpoint::sealed_facts(&k))?;
                 *key.borrow_mut() = k;
-                Ok(NewEntry { actor: ledger::actor_system(), action: "endpoint.created", subject: format!("endpoint/{}", ep.id), data: json!({ "org": ep.org, "name": ep.name }) })
+                Ok(NewEntry { actor: ledger::actor_system(), action: "endpoint.created", subject, data })
             })?;
             println!("{}", key.into_inner());
         }
@@ -267,13 +271,17 @@ fn read_password() -> anyhow::Result<String> {
 }
 
 /// Applies a change to the user `name` as the system, ledgered.
-fn change_user_cli(catalog: &archive::catalog::Catalog, name: &str, change: auth::UserChange, hash: Option<String>) -> anyhow::Result<()> {
+fn change_user_cli(catalog: &archive::catalog::Catalog, ring: &Keyring, name: &str, change: auth::UserChange, hash: Option<String>) -> anyhow::Result<()> {
     let now = archive::clock::format_ts(time::OffsetDateTime::now_utc());
     catalog.with(|c| -> anyhow::Result<()> {
         let id = auth::user_named(c, name).map_err(|e| anyhow::anyhow!(e.message))?.with_context(|| format!("no user named {name:?}"))?;
         let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         auth::change_user(&tx, id, None, &change, hash.as_deref())?;
-        let entry = NewEntry { actor: ledger::actor_system(), action: "user.changed", subject: format!("user/{id}"), data: change.summary() };
+        let (subject, mut data) = (format!("user/{id}"), change.summary());
+        if hash.is_some() {
+            crate::restore::seal_into(ring, &subject, &mut data, json!({ "password_hash": hash }))?;
+        }
+        let entry = NewEntry { actor: ledger::actor_system(), action: "user.changed", subject, data };
         ledger::append(&tx, now.clone(), entry)?;
         tx.commit()?;
         Ok(())
@@ -382,6 +390,7 @@ pub(crate) async fn holds_cli(cfg: &Config, command: HoldCommand) -> anyhow::Res
 /// User commands work on the catalog directly, like endpoint commands.
 pub(crate) fn users(cfg: &Config, command: UserCommand) -> anyhow::Result<()> {
     let catalog = app::open_catalog(cfg)?;
+    let keys = app::load_keys(cfg)?;
     match command {
         UserCommand::Add { name, role, scopes, password_stdin } => {
             anyhow::ensure!(role != auth::Role::Inspector || !scopes.is_empty(), "an inspector needs at least one --scope ORG");
@@ -392,7 +401,9 @@ pub(crate) fn users(cfg: &Config, command: UserCommand) -> anyhow::Result<()> {
             catalog.with(|c| -> anyhow::Result<()> {
                 let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                 auth::add_user(&tx, id, name.trim(), role, hash.as_deref(), &scopes, &now)?;
-                let entry = NewEntry { actor: ledger::actor_system(), action: "user.created", subject: format!("user/{id}"), data: json!({ "role": role.as_str(), "scopes": scopes }) };
+                let (subject, mut data) = (format!("user/{id}"), json!({ "role": role.as_str(), "scopes": scopes }));
+                crate::restore::seal_into(&keys.ring, &subject, &mut data, json!({ "name": name.trim(), "password_hash": hash }))?;
+                let entry = NewEntry { actor: ledger::actor_system(), action: "user.created", subject, data };
                 ledger::append(&tx, now.clone(), entry)?;
                 tx.commit()?;
                 Ok(())
@@ -400,13 +411,13 @@ pub(crate) fn users(cfg: &Config, command: UserCommand) -> anyhow::Result<()> {
             println!("{id}");
         }
         UserCommand::Disable { name } => {
-            change_user_cli(&catalog, &name, auth::UserChange { disabled: Some(true), ..Default::default() }, None)?;
+            change_user_cli(&catalog, &keys.ring, &name, auth::UserChange { disabled: Some(true), ..Default::default() }, None)?;
             println!("{name} disabled");
         }
         UserCommand::ResetPassword { name } => {
             let password = read_password()?;
             let hash = auth::hash_password(&password).map_err(|e| anyhow::anyhow!(e.message))?;
-            change_user_cli(&catalog, &name, auth::UserChange { password: Some(String::new()), ..Default::default() }, Some(hash))?;
+            change_user_cli(&catalog, &keys.ring, &name, auth::UserChange { password: Some(String::new()), ..Default::default() }, Some(hash))?;
             println!("password of {name} reset; their sessions ended");
         }
         UserCommand::List => {

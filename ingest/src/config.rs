@@ -31,6 +31,7 @@ pub struct Config {
     pub tls: TlsConfig,
     pub retention: RetentionConfig,
     pub alerts: AlertsConfig,
+    pub verify: VerifyConfig,
     pub log: LogConfig,
 }
 
@@ -216,6 +217,24 @@ impl Default for WebConfig {
     }
 }
 
+/// Scheduled self-verification: the verifier `niem-audit` runs, over the whole
+/// store, by the service itself.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VerifyConfig {
+    /// Hours between runs (0: never). Each run reads and hashes every object.
+    pub every_hours: u64,
+    /// When a run is due at start (never run, or the last is older than
+    /// `every_hours`), it waits this long first, so a restart settles.
+    pub first_after_secs: u64,
+}
+
+impl Default for VerifyConfig {
+    fn default() -> Self {
+        Self { every_hours: 24, first_after_secs: 300 }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
@@ -241,6 +260,7 @@ impl Default for Config {
             tls: TlsConfig::default(),
             retention: RetentionConfig::default(),
             alerts: AlertsConfig::default(),
+            verify: VerifyConfig::default(),
             log: LogConfig::default(),
         }
     }

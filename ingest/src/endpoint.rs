@@ -33,6 +33,13 @@ pub enum KeyError {
 
 /// Creates an endpoint in the caller's transaction; returns it and its stream key
 /// (shown once, never stored).
+/// The facts an `endpoint.created` entry carries sealed: the key's hash, so that
+/// a restored catalog still accepts the bridge point's stream key.
+pub fn sealed_facts(key: &str) -> serde_json::Value {
+    let secret = key.rsplit('_').next().unwrap_or_default();
+    serde_json::json!({ "key_sha256": hex::encode(secret_hash(secret)) })
+}
+
 pub fn create(tx: &rusqlite::Transaction<'_>, org: OrgId, name: &str, now: &str) -> Result<(Endpoint, String), ApiError> {
     let exists: bool = tx.query_row("SELECT EXISTS (SELECT 1 FROM orgs WHERE id = ?1)", [org.to_string()], |r| r.get(0))?;
     if !exists {

@@ -19,6 +19,7 @@ mod error;
 mod index;
 mod jobs;
 mod metrics;
+mod restore;
 mod retention;
 mod live;
 mod schema;
@@ -26,6 +27,7 @@ mod tls;
 mod transcript;
 mod transcription;
 mod upload;
+mod verification;
 mod web;
 
 use anyhow::Context;
@@ -79,6 +81,10 @@ enum Command {
         #[command(subcommand)]
         command: HoldCommand,
     },
+    /// Rebuild the catalog (recordings, ledger, users, orgs, jobs...) from the
+    /// object store and the keys alone, after the data dir was lost. Verifies the
+    /// store first and refuses a damaged one unless told --accept-damage.
+    Restore(restore::RestoreArgs),
     /// Manage people and service accounts.
     User {
         #[command(subcommand)]
@@ -137,6 +143,7 @@ async fn main() -> std::process::ExitCode {
             Command::Keys { command } => cli::keys(cfg, command),
             Command::Endpoint { command } => cli::endpoints(&cfg, command),
             Command::User { command } => cli::users(&cfg, command),
+            Command::Restore(args) => restore::run(&cfg, args).await,
             Command::Retention { command } => cli::retention_cli(&cfg, command).await,
             Command::Hold { command } => cli::holds_cli(&cfg, command).await,
             Command::Transcribe { file, model, language, threads, format } => {
@@ -149,7 +156,8 @@ async fn main() -> std::process::ExitCode {
                 Ok(())
             }
             Command::Token { command: TokenCommand::Create { role, name } } => {
-                let token = cli::create_token(&cfg, role, name.as_deref().unwrap_or(role.as_str()))?;
+                let keys = app::load_keys(&cfg)?;
+                let token = cli::create_token(&cfg, &keys.ring, role, name.as_deref().unwrap_or(role.as_str()))?;
                 println!("{token}");
                 Ok(())
             }
@@ -190,6 +198,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     retention::ensure_default(&app.vault, app.config.retention.default_keep_days).await.map_err(|e| anyhow::anyhow!(e.message))?;
     tokio::spawn(retention::run_worker(app.clone()));
     tokio::spawn(alerts::run(app.clone()));
+    tokio::spawn(verification::run(app.clone()));
     if app.worm {
         tokio::spawn(retention::lock_worker(app.clone()));
     }
@@ -257,7 +266,7 @@ fn bootstrap_admin(app: &App) -> anyhow::Result<()> {
     if users > 0 {
         return Ok(());
     }
-    let token = cli::create_token(&app.config, auth::Role::Admin, "admin")?;
+    let token = cli::create_token(&app.config, &app.vault.keys.ring, auth::Role::Admin, "admin")?;
     println!("Bootstrap admin token (shown once; keep it safe):\n{token}");
     Ok(())
 }

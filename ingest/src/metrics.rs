@@ -82,8 +82,8 @@ impl Metrics {
         r.register("transcription_real_time_factor", "Processing time over audio time of the last finished job", m.transcription_rtf.clone());
         r.register("ledger_head_seq", "Sequence number of the newest ledger entry (-1 when empty)", m.ledger_head.clone());
         r.register("checkpoint_age_seconds", "Age of the newest signed checkpoint (-1 when none)", m.checkpoint_age_seconds.clone());
-        r.register("verify_intact", "Last verification result: 1 intact, 0 not, -1 never verified", m.verify_intact.clone());
-        r.register("verify_age_seconds", "Age of the last verification (-1 when never)", m.verify_age_seconds.clone());
+        r.register("verify_intact", "Last scheduled verification of the whole store: 1 intact, 0 not, -1 never verified", m.verify_intact.clone());
+        r.register("verify_age_seconds", "Age of the last scheduled store verification (-1 when never)", m.verify_age_seconds.clone());
         Metrics { registry: r, ..m }
     }
 }
@@ -119,7 +119,7 @@ fn catalog_figures(c: &rusqlite::Connection) -> rusqlite::Result<CatalogFigures>
         rtf,
         head: c.query_row("SELECT MAX(seq) FROM ledger", [], |r| r.get(0))?,
         checkpoint_ts: c.query_row("SELECT checkpoint_ts FROM ledger_mirror WHERE id = 1", [], |r| r.get(0))?,
-        verify: c.query_row("SELECT intact, checked_at FROM verifications ORDER BY checked_at DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?))).optional()?,
+        verify: c.query_row("SELECT intact, checked_at FROM store_verifications ORDER BY checked_at DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?))).optional()?,
     })
 }
 

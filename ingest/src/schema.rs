@@ -232,6 +232,19 @@ CREATE TABLE object_locks (
     legal_hold INTEGER NOT NULL DEFAULT 0,
     applied_at TEXT NOT NULL
 );
+",
+"
+-- Scheduled self-verification of the whole store (the verifier niem-audit runs):
+-- each run's verdict, for metrics and the integrity badges.
+CREATE TABLE store_verifications (
+    checked_at TEXT NOT NULL,
+    intact INTEGER NOT NULL,
+    entries INTEGER NOT NULL,
+    objects INTEGER NOT NULL,
+    invalid INTEGER NOT NULL,
+    problems TEXT NOT NULL
+);
+CREATE INDEX store_verifications_at ON store_verifications(checked_at);
 "];
 
 #[cfg(test)]

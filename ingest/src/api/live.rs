@@ -127,14 +127,16 @@ pub async fn add_endpoint(app: &App, who: &Principal, org: OrgId, name: &str) ->
         return Err(ApiError::bad_request("an endpoint needs a name of 1 to 200 characters"));
     }
     let now = app.vault.now();
-    let actor = who.actor();
+    let (actor, keys) = (who.actor(), app.vault.keys.clone());
     let (ep, key) = app
         .vault
         .catalog
         .call(move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let (ep, key) = endpoint::create(&tx, org, &name, &now)?;
-            let entry = NewEntry { actor, action: "endpoint.created", subject: format!("endpoint/{}", ep.id), data: json!({ "org": ep.org, "name": ep.name }) };
+            let (subject, mut data) = (format!("endpoint/{}", ep.id), json!({ "org": ep.org, "name": ep.name }));
+            crate::restore::seal_into(&keys.ring, &subject, &mut data, endpoint::sealed_facts(&key))?;
+            let entry = NewEntry { actor, action: "endpoint.created", subject, data };
             archive::ledger::append(&tx, now, entry).map_err(ApiError::internal)?;
             tx.commit()?;
             Ok::<_, ApiError>((ep, key))

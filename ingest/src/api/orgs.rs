@@ -160,12 +160,10 @@ pub async fn create_meeting(State(app): State<Arc<App>>, who: Principal, Json(re
     let id = MeetingId::new();
     let meeting = Meeting { id, org: req.org.to_string(), kind: req.kind, title, scheduled_at, recording: None, language };
     // The title stays in the catalog only: the ledger in the store names ids, not content.
-    let entry = NewEntry {
-        actor: who.actor(),
-        action: "meeting.created",
-        subject: format!("meeting/{id}"),
-        data: json!({ "org": meeting.org, "kind": meeting.kind, "scheduled_at": meeting.scheduled_at }),
-    };
+    let mut data = json!({ "org": meeting.org, "kind": meeting.kind, "scheduled_at": meeting.scheduled_at });
+    let subject = format!("meeting/{id}");
+    crate::restore::seal_into(&app.vault.keys.ring, &subject, &mut data, json!({ "title": meeting.title, "language": meeting.language }))?;
+    let entry = NewEntry { actor: who.actor(), action: "meeting.created", subject, data };
     let now = app.vault.now();
     let (org, kind, title, at, lang) = (meeting.org.clone(), meeting.kind.clone(), meeting.title.clone(), meeting.scheduled_at.clone(), meeting.language.clone());
     app.vault

@@ -61,7 +61,9 @@ pub async fn add(app: &App, who: &Principal, req: NewUser) -> Result<User, ApiEr
     let hash = new_password(req.password.as_deref()).await?;
     let id = UserId::new();
     let scopes: Vec<String> = req.scopes.iter().map(|o| o.to_string()).collect();
-    let entry = NewEntry { actor: who.actor(), action: "user.created", subject: format!("user/{id}"), data: json!({ "role": req.role.as_str(), "scopes": scopes }) };
+    let (subject, mut data) = (format!("user/{id}"), json!({ "role": req.role.as_str(), "scopes": scopes }));
+    crate::restore::seal_into(&app.vault.keys.ring, &subject, &mut data, json!({ "name": name, "password_hash": hash }))?;
+    let entry = NewEntry { actor: who.actor(), action: "user.created", subject, data };
     let now = app.vault.now();
     let (n, role, sc, has_password) = (name.clone(), req.role, scopes.clone(), hash.is_some());
     app.vault
@@ -107,14 +109,17 @@ pub async fn create_token(State(app): State<Arc<App>>, who: Principal, Path(user
     who.require(&[Role::Admin])?;
     let user: UserId = user.parse()?;
     let now = app.vault.now();
-    let entry = NewEntry { actor: who.actor(), action: "token.created", subject: format!("user/{user}"), data: json!({}) };
+    let new = auth::NewToken::generate()?;
+    let (subject, mut data) = (format!("user/{user}"), json!({}));
+    crate::restore::seal_into(&app.vault.keys.ring, &subject, &mut data, new.sealed_facts(&user))?;
+    let entry = NewEntry { actor: who.actor(), action: "token.created", subject, data };
     let ((id, token), _) = app
         .vault
         .commit(entry, move |tx| {
             let row: Option<(String, String)> = tx.query_row("SELECT name, role FROM users WHERE id = ?1", [user.to_string()], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
             let Some((name, role)) = row else { return Err(archive::vault::VaultError::Missing(format!("user {user} not found"))) };
             let role = Role::parse(&role).ok_or_else(|| archive::vault::VaultError::Conflict(format!("user {user} has an unknown role")))?;
-            let (_, token_id, token) = auth::create_token(tx, &name, role, &now).map_err(|e| archive::vault::VaultError::Conflict(e.message))?;
+            let (_, token_id, token) = auth::create_token(tx, &name, role, &now, &new).map_err(|e| archive::vault::VaultError::Conflict(e.message))?;
             Ok((token_id, token))
         })
         .await?;
@@ -140,7 +145,11 @@ async fn new_password(password: Option<&str>) -> Result<Option<String>, ApiError
 pub async fn change(app: &App, who: &Principal, user: UserId, change: auth::UserChange) -> Result<(), ApiError> {
     who.require(&[Role::Admin])?;
     let hash = new_password(change.password.as_deref()).await?;
-    let entry = NewEntry { actor: who.actor(), action: "user.changed", subject: format!("user/{user}"), data: change.summary() };
+    let (subject, mut data) = (format!("user/{user}"), change.summary());
+    if hash.is_some() {
+        crate::restore::seal_into(&app.vault.keys.ring, &subject, &mut data, json!({ "password_hash": hash }))?;
+    }
+    let entry = NewEntry { actor: who.actor(), action: "user.changed", subject, data };
     let by = who.user;
     app.vault.commit(entry, move |tx| auth::change_user(tx, user, Some(&by), &change, hash.as_deref())).await?;
     Ok(())

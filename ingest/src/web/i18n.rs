@@ -134,6 +134,8 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("badge.checked", "đối chiếu với điểm kiểm tra đã ký lúc", "checked against the signed checkpoint at"),
     ("badge.verified_at", "kiểm tra lúc", "verified at"),
     ("badge.pending", "Chưa có điểm kiểm tra đã ký bao phủ bản ghi này.", "No signed checkpoint covers this recording yet."),
+    ("badge.store", "Kiểm tra định kỳ toàn bộ kho lưu trữ", "Scheduled check of the whole store"),
+    ("badge.store_never", "chưa chạy lần nào", "not run yet"),
     ("badge.unavailable", "Chưa kiểm tra được (kho lưu trữ không phản hồi).", "Not checked (the store did not answer)."),
     ("live.title", "Các luồng đang phát", "Live streams"),
     ("live.none", "Không có điểm cầu nào đang phát.", "No bridge point is streaming."),

@@ -215,9 +215,11 @@ async fn meeting_page(app: &Arc<App>, v: &Viewer, id: String, raw: Option<String
     let stream = q.stream.filter(|s| streams.iter().any(|(id, _)| id == s)).or_else(|| streams.first().map(|(id, _)| id.clone()));
     let start = q.t.filter(|t| t.is_finite() && *t >= 0.0).unwrap_or(0.0);
     let badge = integrity(app, v, rec).await;
+    let store_badge = store_integrity(app, v).await;
     let body = html! {
         (head)
         (badge)
+        (store_badge)
         div.meeting-view {
             section.player {
                 @if let Some(s) = &stream {
@@ -316,6 +318,21 @@ async fn integrity(app: &Arc<App>, v: &Viewer, rec: RecordingId) -> Markup {
     }
 }
 
+/// The newest scheduled verification of the whole store (`crate::verification`).
+async fn store_integrity(app: &App, v: &Viewer) -> Markup {
+    match crate::verification::latest(app).await {
+        Ok(Some(c)) if c.intact => html! {
+            p.badge.ok.store { strong { "✔ " (v.t("badge.store")) ": " (v.t("badge.intact")) } " — " (v.t("badge.verified_at")) " " (local_date(&c.checked_at)) " (" (c.entries) " / " (c.objects) ")" }
+        },
+        Ok(Some(c)) => html! {
+            div.badge.broken.store { strong { "✘ " (v.t("badge.store")) ": " (v.t("badge.broken")) } " (" (local_date(&c.checked_at)) ")"
+                ul { @for p in &c.problems { li { (p) } } } }
+        },
+        Ok(None) => html! { p.badge.unknown.store { (v.t("badge.store")) ": " (v.t("badge.store_never")) } },
+        Err(_) => html! { p.badge.unknown.store { (v.t("badge.unavailable")) } },
+    }
+}
+
 pub async fn live(State(app): State<Arc<App>>, v: Viewer) -> Response {
     if v.who.role == Role::Recorder {
         return not_allowed(&v);
@@ -405,8 +422,10 @@ async fn ledger_page(app: &App, v: &Viewer, raw: Option<String>) -> Result<Marku
         .await?;
     let checkpoints = checkpoints(app).await;
     let oldest = entries.first().map(|e| e.seq);
+    let store_badge = store_integrity(app, v).await;
     Ok(html! {
         h1 { (v.t("ledger.title")) }
+        (store_badge)
         h2 { (v.t("ledger.checkpoints")) }
         @match &checkpoints {
             Ok(list) => ul.checkpoints { @for (size, time, ok) in list {
