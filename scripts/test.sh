@@ -10,4 +10,8 @@ source scripts/setup-test.sh
 # config, which refuses names it does not know). The product never reads ../shared.
 export WHISPER_MODEL="${WHISPER_MODEL:-$(cd .. && pwd)/shared/models/ggml-base.bin}"
 cargo build --locked --workspace --bins
+# Every test server keeps its log and the secrets it was given here; after the
+# run, every log is searched for every secret.
+rm -rf target/test-artifacts/run-logs target/test-artifacts/run-secrets
 cargo test --locked --workspace
+target/debug/niem-leak-scan

@@ -34,6 +34,9 @@ pub struct Server {
     pub store: StoreKind,
     env: Vec<(String, String)>,
     child: Option<Child>,
+    /// Passwords, tokens and stream keys seen through this client, for the scan of
+    /// every log of the test run (`niem-leak-scan`).
+    seen: std::sync::Mutex<Vec<String>>,
 }
 
 impl Server {
@@ -73,6 +76,7 @@ impl Server {
             store,
             env: all,
             child: None,
+            seen: std::sync::Mutex::new(Vec::new()),
         };
         server.token = server.spawn(true);
         server.wait_ready().await;
@@ -205,13 +209,18 @@ impl Server {
     /// Calls the JSON API; returns the status and the body as JSON (Null if none).
     pub async fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
         let mut r = self.req(method, path);
-        if let Some(b) = body {
-            r = r.json(&b);
+        if let Some(b) = &body {
+            self.remember(b.get("password").and_then(Value::as_str));
+            r = r.json(b);
         }
         let resp = r.send().await.expect("request");
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        let v = serde_json::from_str(&text).unwrap_or(Value::Null);
+        for field in ["token", "stream_key"] {
+            self.remember(v.get(field).and_then(Value::as_str));
+        }
+        (status, v)
     }
 
     /// A bloc → base → cell tree and a meeting in the cell; returns the meeting id.
@@ -243,6 +252,25 @@ impl Server {
     pub async fn seal(&self, rec: &str) {
         let (s, v) = self.api(reqwest::Method::POST, &format!("/api/v1/recordings/{rec}/seal"), None).await;
         assert_eq!(s, 200, "seal: {v}");
+    }
+
+    /// Signs in through the web form; returns the status (303 on success) and the
+    /// session cookie (`niem_session=…`) when one was set.
+    pub async fn sign_in(&self, name: &str, password: &str) -> (u16, Option<String>) {
+        self.remember(Some(password));
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+        let form = client.get(format!("{}/login", self.url)).send().await.expect("login form");
+        let cookie = form.headers()["set-cookie"].to_str().expect("cookie").split(';').next().unwrap_or_default().to_string();
+        let csrf = cookie.split_once('=').map(|(_, v)| v.to_string()).unwrap_or_default();
+        let resp = client
+            .post(format!("{}/login", self.url))
+            .header("cookie", &cookie)
+            .form(&[("name", name), ("password", password), ("csrf", &csrf), ("next", "/search")])
+            .send()
+            .await
+            .expect("sign in");
+        let session = resp.headers().get("set-cookie").and_then(|v| v.to_str().ok()).and_then(|v| v.split(';').next()).filter(|c| c.starts_with("niem_session=")).map(String::from);
+        (resp.status().as_u16(), session)
     }
 
     /// Downloads a stream (optionally a byte range).
@@ -311,9 +339,44 @@ impl Server {
     }
 }
 
+impl Server {
+    fn remember(&self, secret: Option<&str>) {
+        if let Some(s) = secret {
+            self.seen.lock().unwrap_or_else(|e| e.into_inner()).push(s.to_string());
+        }
+    }
+
+    /// Keeps this server's log and the secrets it was given, for `niem-leak-scan`
+    /// to search every log of the test run: the token, passwords and stream keys
+    /// seen, secret settings, and the key files' contents.
+    fn keep_log_and_secrets(&self) {
+        let artifacts = crate::root().join("target/test-artifacts");
+        let name = format!("{}-{}", std::process::id(), self.url.rsplit(':').next().unwrap_or("0"));
+        let (logs, secrets) = (artifacts.join("run-logs"), artifacts.join("run-secrets"));
+        if std::fs::create_dir_all(&logs).is_err() || std::fs::create_dir_all(&secrets).is_err() {
+            return;
+        }
+        let _ = std::fs::copy(self.log_path(), logs.join(format!("{name}.log")));
+        let mut all: Vec<String> = self.seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        all.push(self.token.clone());
+        let secret_setting = |k: &str| ["SECRET", "TOKEN", "PASSWORD"].iter().any(|w| k.contains(w));
+        all.extend(self.env.iter().filter(|(k, _)| secret_setting(k)).map(|(_, v)| v.clone()));
+        let keys = self.data_dir().join("keys");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(keys.join("kek")).into_iter().flatten().flatten().map(|e| e.path()).collect();
+        files.push(keys.join("signing.key"));
+        for f in files.iter().filter(|f| f.extension().is_some_and(|e| e == "key")) {
+            let text = std::fs::read_to_string(f).unwrap_or_default();
+            all.extend(text.lines().filter(|l| l.len() >= 40 && !l.contains(' ')).map(String::from));
+        }
+        all.retain(|s| s.len() >= 8);
+        let _ = std::fs::write(secrets.join(format!("{name}.txt")), all.join("\n"));
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill9();
+        self.keep_log_and_secrets();
     }
 }
 

@@ -86,12 +86,70 @@ async fn every_metric_is_there_parses_and_moves() {
     assert!(get(&after, "niem_chunks_stored") > get(&before, "niem_chunks_stored"));
     assert!(get(&after, "niem_ingested_bytes") > get(&before, "niem_ingested_bytes"));
     assert!(get(&after, "niem_ledger_head_seq") > get(&before, "niem_ledger_head_seq"));
-    assert_eq!(get(&after, "niem_verify_intact"), 1.0);
-    assert!(get(&after, "niem_verify_age_seconds") >= 0.0);
+    assert_eq!(get(&after, "niem_verify_intact"), -1.0, "one recording's check is not the scheduled store verification");
     assert!(get(&after, "niem_checkpoint_age_seconds") >= 0.0, "a checkpoint was signed at the seal");
     assert!(get(&after, "niem_search_seconds_count") > get(&before, "niem_search_seconds_count"));
     let puts = |m: &BTreeMap<String, f64>| sum_of(m, "niem_store_request_seconds_count{op=\"put\"}");
     assert!(puts(&after) > puts(&before) && puts(&during) >= puts(&before), "store puts are timed");
     assert!(after.keys().any(|k| k.starts_with("niem_store_request_seconds_bucket{") && k.contains("op=\"put\"")), "a latency histogram per op");
     assert!(get(&after, "niem_transcription_queue") > get(&before, "niem_transcription_queue"), "the sealed recording's job waits (no model)");
+}
+
+/// Waits until the scheduled verification's verdict is `want` (1 intact, 0 not).
+async fn verdict(server: &Server, want: f64) -> BTreeMap<String, f64> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let m = scrape(server).await;
+        if get(&m, "niem_verify_intact") == want {
+            return m;
+        }
+        assert!(Instant::now() < deadline, "niem_verify_intact never became {want}; log:\n{}", server.log());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+async fn ledger_page(server: &Server, session: &str) -> String {
+    let resp = server.http().get(format!("{}/ledger", server.url)).header("cookie", session).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.text().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_self_verification_shows_in_metrics_and_the_badge() {
+    let mut server = Server::start(SeaweedFs::shared().store().await, &[("NIEM_VERIFY__FIRST_AFTER_SECS", "1")]).await;
+    let meeting = server.meeting().await;
+    let (s, up) = server.upload(&meeting, niem_tests::wav::tone(2.0, 440.0, 16_000, None)).await;
+    assert_eq!(s, 201, "{up}");
+    let (rec, stream) = (up["recording"].as_str().unwrap().to_string(), up["stream"].as_str().unwrap().to_string());
+    server.seal(&rec).await;
+    let (s, u) = server.api(Method::POST, "/api/v1/users", Some(serde_json::json!({ "name": "kiemtoan", "role": "auditor", "password": "kiểm-toán-2026!" }))).await;
+    assert_eq!(s, 201, "{u}");
+
+    let ok = verdict(&server, 1.0).await;
+    assert!((0.0..60.0).contains(&get(&ok, "niem_verify_age_seconds")), "a fresh verdict");
+    let (s, session) = server.sign_in("kiemtoan", "kiểm-toán-2026!").await;
+    assert_eq!(s, 303);
+    let session = session.unwrap();
+    let page = ledger_page(&server, &session).await;
+    assert!(page.contains("badge ok store") && page.contains("Kiểm tra định kỳ toàn bộ kho lưu trữ"), "{page}");
+    let (code, log) = server.audit(&["log"], &["--action", "store.verified", "--json"]);
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains(r#""intact":true"#), "each run is ledgered: {log}");
+
+    // A chunk damaged in the store while the service is down; a day later the
+    // scheduled run finds it, names it, and the badge turns red.
+    server.stop();
+    let chunk = format!("recordings/{rec}/{stream}/00000000.niem");
+    let raw = server.raw_store().await;
+    let mut bytes = raw.read(&chunk).await;
+    bytes[40] ^= 0x80;
+    raw.delete(&chunk).await;
+    raw.write(&chunk, bytes).await;
+    server.set_env("NIEM_CLOCK_OFFSET_MINUTES", "1500");
+    server.start_again().await;
+    verdict(&server, 0.0).await;
+    let (s, session) = server.sign_in("kiemtoan", "kiểm-toán-2026!").await;
+    assert_eq!(s, 303);
+    let page = ledger_page(&server, &session.unwrap()).await;
+    assert!(page.contains("badge broken store") && page.contains(&chunk), "the damaged chunk is named: {page}");
 }
