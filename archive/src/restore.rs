@@ -43,6 +43,8 @@ pub enum RestoreError {
     NoLedger,
     #[error("the store failed verification ({} problems, {} damaged objects); nothing was restored. Rerun with --accept-damage to restore everything else", .0.problems.len(), .0.findings.iter().filter(|f| matches!(f.verdict, Verdict::Invalid(_))).count())]
     Damaged(Box<Report>),
+    #[error("{0} objects in the store are in a storage format newer than this niem knows; upgrade niem, then restore")]
+    NewerFormat(usize),
     #[error("restoring entry {seq} ({action}): {reason}")]
     Replay { seq: u64, action: String, reason: String },
 }
@@ -88,6 +90,9 @@ pub async fn restore(store: &Store, keys: &Keys, catalog: &Catalog, opts: Option
     let (report, entries) = verify::verify_store_entries(store, keys.signer.verifier(), vopts).await?;
     if entries.is_empty() {
         return Err(RestoreError::NoLedger);
+    }
+    if report.unsupported() > 0 {
+        return Err(RestoreError::NewerFormat(report.unsupported()));
     }
     if !report.intact() && !opts.accept_damage {
         return Err(RestoreError::Damaged(Box::new(report)));

@@ -172,6 +172,9 @@ impl Replay<'_> {
             self.gaps.note("users without their name in the ledger (named by id)");
             format!("user-{id}")
         });
+        if sealed.is_none() {
+            self.gaps.note("users whose password the ledger does not hold (set one with `niem user reset-password`)");
+        }
         let hash = sealed.and_then(|v| v.get("password_hash")).and_then(Value::as_str);
         let role = e.data.get("role").and_then(Value::as_str);
         tx.execute("INSERT INTO users (id, name, role, created_at, password_hash) VALUES (?1, ?2, ?3, ?4, ?5)", params![id, name, role, e.ts, hash])
@@ -204,16 +207,18 @@ impl Replay<'_> {
     /// A token, and its user if the command line created both at once.
     fn token(&mut self, tx: &Transaction<'_>, e: &Entry, user: &str, sealed: Option<&Value>) -> Result<(), String> {
         let get = |name: &str| sealed.and_then(|v| v.get(name)).and_then(Value::as_str);
+        let known: Option<String> = tx.query_row("SELECT id FROM users WHERE id = ?1", [user], |r| r.get(0)).optional().map_err(|err| err.to_string())?;
+        if let (None, Some(role)) = (known, e.data.get("role").and_then(Value::as_str)) {
+            let name = get("name").map(String::from).unwrap_or_else(|| {
+                self.gaps.note("users without their name in the ledger (named by id)");
+                format!("user-{user}")
+            });
+            tx.execute("INSERT INTO users (id, name, role, created_at) VALUES (?1, ?2, ?3, ?4)", params![user, name, role, e.ts]).map_err(|err| err.to_string())?;
+        }
         let (Some(token), Some(hash)) = (get("token"), get("secret_sha256").and_then(|h| hex::decode(h).ok())) else {
             self.gaps.note("API tokens not in the ledger (issue new tokens)");
             return Ok(());
         };
-        let known: Option<String> = tx.query_row("SELECT id FROM users WHERE id = ?1", [user], |r| r.get(0)).optional().map_err(|err| err.to_string())?;
-        if known.is_none() {
-            let role = e.data.get("role").and_then(Value::as_str);
-            tx.execute("INSERT INTO users (id, name, role, created_at) VALUES (?1, ?2, ?3, ?4)", params![user, get("name").unwrap_or(user), role, e.ts])
-                .map_err(|err| err.to_string())?;
-        }
         tx.execute("INSERT INTO tokens (id, user_id, secret_sha256, created_at) VALUES (?1, ?2, ?3, ?4)", params![token, user, hash, e.ts])
             .map(|_| ())
             .map_err(|err| err.to_string())

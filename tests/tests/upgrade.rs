@@ -228,3 +228,39 @@ async fn a_catalog_from_a_newer_niem_is_refused_at_start() {
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("its federation schema is at version 0, and this niem knows none; upgrade niem"), "{out}");
 }
+
+/// A store written by v0.1.0, whose entries carry no sealed facts, restores too:
+/// everything the ledger names comes back, and what it could not hold (titles,
+/// names, passwords, tokens, stream keys) is filled in and counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v0_1_0_store_restores_with_placeholders_counted() {
+    let expect = expected();
+    let (mut server, _) = fresh().await;
+    let old = tempfile::tempdir().unwrap();
+    install_fixture(old.path());
+    std::fs::remove_dir_all(server.data_dir()).unwrap();
+    let (store, keys) = (old.path().join("store").display().to_string(), old.path().join("keys").display().to_string());
+    server.set_env("NIEM_STORE__PATH", &store);
+    server.set_env("NIEM_KEYS__DIR", &keys);
+    let (code, out) = server.niem(&["restore", "--store", &store, "--keys", &keys]);
+    println!("niem restore of the v0.1.0 store:\n{out}");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("restored 23 ledger entries") && out.contains("nothing lost"), "{out}");
+    for gap in ["meetings without their title", "users without their name", "users whose password", "API tokens not in the ledger", "endpoints without their stream key"] {
+        assert!(out.contains(gap), "{gap:?} is counted: {out}");
+    }
+    // An operator issues a token offline, then the service runs on the restore.
+    let (code, token) = server.niem(&["token", "create", "--role", "admin", "--name", "khoi.phuc"]);
+    assert_eq!(code, 0, "{token}");
+    server.token = token.lines().find(|l| l.starts_with("niem_")).unwrap().to_string();
+    server.start_again().await;
+    let (_, meeting) = server.api(Method::GET, &format!("/api/v1/meetings/{}", expect["meeting"].as_str().unwrap()), None).await;
+    assert_eq!(meeting["recording"], expect["recording"], "{meeting}");
+    let (s, body) = server.play(expect["recording"].as_str().unwrap(), expect["stream"].as_str().unwrap(), None).await;
+    assert_eq!(s, 200);
+    assert_eq!(archive::sha256_hex(&body), expect["upload_sha256"].as_str().unwrap(), "plays byte-exact");
+    let (_, users) = server.api(Method::GET, "/api/v1/users", None).await;
+    let inspector = users.as_array().unwrap().iter().find(|u| u["id"] == expect["inspector"]["id"]).unwrap_or_else(|| panic!("{users}"));
+    assert_eq!(inspector["scopes"], json!([expect["orgs"]["base"]]), "role and scope come back from the ledger: {inspector}");
+    assert_eq!(inspector["has_password"], false, "v0.1.0 never put the hash in the ledger: {inspector}");
+}
