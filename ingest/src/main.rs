@@ -111,7 +111,14 @@ enum Command {
 
 
 fn init_logging(cfg: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log.level));
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log.level));
+    // tantivy logs every index commit at info (a dozen lines per transcript
+    // indexed), which drowns the service's own lines; a filter naming it wins.
+    if !cfg.log.level.contains("tantivy") {
+        if let Ok(quiet) = "tantivy=warn".parse() {
+            filter = filter.add_directive(quiet);
+        }
+    }
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal());
     if cfg.log.format == "json" {
