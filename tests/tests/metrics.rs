@@ -116,7 +116,8 @@ async fn ledger_page(server: &Server, session: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scheduled_self_verification_shows_in_metrics_and_the_badge() {
-    let mut server = Server::start(SeaweedFs::shared().store().await, &[("NIEM_VERIFY__FIRST_AFTER_SECS", "1")]).await;
+    // JSON logs too: every line this server writes must parse.
+    let mut server = Server::start(SeaweedFs::shared().store().await, &[("NIEM_VERIFY__FIRST_AFTER_SECS", "1"), ("NIEM_LOG__FORMAT", "json")]).await;
     let meeting = server.meeting().await;
     let (s, up) = server.upload(&meeting, niem_tests::wav::tone(2.0, 440.0, 16_000, None)).await;
     assert_eq!(s, 201, "{up}");
@@ -152,4 +153,10 @@ async fn scheduled_self_verification_shows_in_metrics_and_the_badge() {
     assert_eq!(s, 303);
     let page = ledger_page(&server, &session.unwrap()).await;
     assert!(page.contains("badge broken store") && page.contains(&chunk), "the damaged chunk is named: {page}");
+
+    let log = server.log();
+    let lines: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
+    let failed = lines.iter().find(|l| l["fields"]["message"] == "store verification FAILED").unwrap_or_else(|| panic!("no failure line in {log}"));
+    assert_eq!(failed["level"], "ERROR");
+    assert!(failed["fields"]["first"].as_str().unwrap().contains(&chunk), "{failed}");
 }
