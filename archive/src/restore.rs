@@ -23,7 +23,7 @@ use crate::layout::ObjectKey;
 use crate::ledger::{Entry, LedgerError};
 use crate::manifest::Manifest;
 use crate::store::{Store, StoreError};
-use crate::verify::{self, Report, Verdict};
+use crate::verify::{self, Report};
 use rusqlite::{params, Transaction};
 use std::collections::HashMap;
 
@@ -41,7 +41,7 @@ pub enum RestoreError {
     NotEmpty(u64),
     #[error("the store holds no ledger: nothing to restore (wrong bucket or prefix?)")]
     NoLedger,
-    #[error("the store failed verification ({} problems, {} damaged objects); nothing was restored. Rerun with --accept-damage to restore everything else", .0.problems.len(), .0.findings.iter().filter(|f| matches!(f.verdict, Verdict::Invalid(_))).count())]
+    #[error("the store failed verification ({} findings); nothing was restored. Rerun with --accept-damage to restore everything else", .0.damage().len())]
     Damaged(Box<Report>),
     #[error("{0} objects in the store are in a storage format newer than this niem knows; upgrade niem, then restore")]
     NewerFormat(usize),
@@ -97,7 +97,7 @@ pub async fn restore(store: &Store, keys: &Keys, catalog: &Catalog, opts: Option
     if !report.intact() && !opts.accept_damage {
         return Err(RestoreError::Damaged(Box::new(report)));
     }
-    let mut lost = damage(&report);
+    let mut lost = report.damage();
     let objects = fetch_objects(store, &entries, &mut lost).await?;
     let mut restored = Restored { report, entries: entries.len() as u64, recordings: 0, streams: 0, chunks: 0, transcripts: 0, lost };
     catalog.with(|conn| -> Result<(), RestoreError> {
@@ -120,20 +120,6 @@ pub async fn restore(store: &Store, keys: &Keys, catalog: &Catalog, opts: Option
         Ok(())
     })?;
     Ok(restored)
-}
-
-/// The verifier's findings, as lines an operator can act on.
-fn damage(report: &Report) -> Vec<String> {
-    let mut out: Vec<String> = report
-        .findings
-        .iter()
-        .filter_map(|f| match &f.verdict {
-            Verdict::Invalid(why) => Some(format!("{} {}: {why}", f.kind, f.object)),
-            _ => None,
-        })
-        .collect();
-    out.extend(report.problems.iter().cloned());
-    out
 }
 
 /// Wrapped keys and sealed manifests, fetched from the store.

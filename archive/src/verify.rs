@@ -88,6 +88,16 @@ impl Report {
         self.findings.iter().filter(|f| matches!(f.verdict, Verdict::Unsupported(_))).count()
     }
 
+    /// Each invalid object (`<kind> <object>: <why>`), then each problem: the
+    /// lines an operator acts on.
+    pub fn damage(&self) -> Vec<String> {
+        let invalid = self.findings.iter().filter_map(|f| match &f.verdict {
+            Verdict::Invalid(why) => Some(format!("{} {}: {why}", f.kind, f.object)),
+            _ => None,
+        });
+        invalid.chain(self.problems.iter().cloned()).collect()
+    }
+
     /// (valid, invalid, pending) per kind of object.
     pub fn counts(&self) -> BTreeMap<&'static str, (u64, u64, u64)> {
         let mut out = BTreeMap::new();

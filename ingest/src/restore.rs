@@ -269,7 +269,7 @@ pub async fn run(cfg: &Config, args: RestoreArgs) -> anyhow::Result<()> {
         Err(archive::restore::RestoreError::Damaged(report)) => {
             drop(catalog);
             remove_catalog(cfg);
-            for line in damage_lines(&report) {
+            for line in report.damage() {
                 println!("DAMAGED {line}");
             }
             anyhow::bail!("the store failed verification; nothing was restored. Rerun with --accept-damage to restore everything else");
@@ -285,19 +285,6 @@ pub async fn run(cfg: &Config, args: RestoreArgs) -> anyhow::Result<()> {
     };
     print_summary(&restored, &replay.gaps, &keys_dir, cfg);
     Ok(())
-}
-
-fn damage_lines(report: &archive::verify::Report) -> Vec<String> {
-    let mut out: Vec<String> = report
-        .findings
-        .iter()
-        .filter_map(|f| match &f.verdict {
-            archive::verify::Verdict::Invalid(why) => Some(format!("{} {}: {why}", f.kind, f.object)),
-            _ => None,
-        })
-        .collect();
-    out.extend(report.problems.iter().cloned());
-    out
 }
 
 /// A refused or failed restore leaves no half-made catalog behind.

@@ -67,22 +67,15 @@ pub async fn run(app: Arc<App>) {
 pub async fn verify_now(app: &App) -> Result<StoreCheck, ApiError> {
     let opts = verify::Options { parallelism: 4, ..Default::default() };
     let report = verify::verify_store(&app.vault.store, app.vault.keys.signer.verifier(), opts).await.map_err(ApiError::internal)?;
-    let invalid: Vec<String> = report
-        .findings
-        .iter()
-        .filter_map(|f| match &f.verdict {
-            Verdict::Invalid(why) => Some(format!("{} {}: {why}", f.kind, f.object)),
-            _ => None,
-        })
-        .collect();
-    let mut problems: Vec<String> = report.problems.iter().cloned().chain(invalid.iter().cloned()).collect();
+    let invalid = report.findings.iter().filter(|f| matches!(f.verdict, Verdict::Invalid(_))).count();
+    let mut problems = report.damage();
     problems.truncate(MAX_PROBLEMS);
     let check = StoreCheck {
         checked_at: app.vault.now(),
         intact: report.intact(),
         entries: report.entries,
         objects: report.findings.len() as u64,
-        invalid: invalid.len() as u64,
+        invalid: invalid as u64,
         problems,
     };
     let data = json!({ "intact": check.intact, "entries": check.entries, "objects": check.objects, "invalid": check.invalid, "problems": report.problems.len() });
