@@ -169,3 +169,46 @@ impl Server {
         }
     }
 }
+
+/// What a bench learns of one live stream from `GET /api/v1/live`: the largest
+/// figure any poll showed, so what the service acknowledged can be compared with
+/// what the sealed manifests hold.
+#[derive(Debug, Default, Clone)]
+pub struct SeenStream {
+    pub rec: String,
+    pub pieces_spooled: u64,
+    pub bytes_spooled: u64,
+    pub bytes_in: u64,
+    pub segments: u64,
+}
+
+/// The live view, folded over every poll.
+#[derive(Debug, Default)]
+pub struct LiveView {
+    pub streams: std::collections::BTreeMap<String, SeenStream>,
+    pub live_now: usize,
+    pub publishing_now: usize,
+    pub backlog_now: u64,
+    pub backlog_peak: u64,
+}
+
+impl LiveView {
+    /// Folds in one answer of `GET /api/v1/live`.
+    pub fn absorb(&mut self, v: &Value) {
+        let streams = v["streams"].as_array().cloned().unwrap_or_default();
+        self.live_now = streams.len();
+        self.publishing_now = streams.iter().filter(|s| s["state"] == "publishing").count();
+        self.backlog_now = v["spool_backlog_bytes"].as_u64().unwrap_or(0);
+        self.backlog_peak = self.backlog_peak.max(self.backlog_now);
+        for s in &streams {
+            let Some(id) = s["stream"].as_str() else { continue };
+            let seen = self.streams.entry(id.to_string()).or_default();
+            seen.rec = s["recording"].as_str().unwrap_or_default().to_string();
+            let n = |k: &str| s[k].as_u64().unwrap_or(0);
+            seen.pieces_spooled = seen.pieces_spooled.max(n("pieces_spooled"));
+            seen.bytes_spooled = seen.bytes_spooled.max(n("bytes_spooled"));
+            seen.bytes_in = seen.bytes_in.max(n("bytes_in"));
+            seen.segments = seen.segments.max(n("segments"));
+        }
+    }
+}

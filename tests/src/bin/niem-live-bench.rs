@@ -375,23 +375,10 @@ async fn get(srv: &Server, path: &str) -> Option<Value> {
     resp.json().await.ok()
 }
 
-/// What `GET /api/v1/live` said about one stream, at most.
-#[derive(Default)]
-struct Seen {
-    rec: String,
-    acked: u64,
-    bytes_in: u64,
-    bytes_spooled: u64,
-    segments: u64,
-}
-
+/// What `GET /api/v1/live` said, folded over the polls.
 #[derive(Default)]
 struct Watch {
-    streams: BTreeMap<String, Seen>,
-    live_now: usize,
-    publishing_now: usize,
-    backlog_peak: u64,
-    backlog_now: u64,
+    view: niem_tests::live::LiveView,
     failed_polls: u64,
 }
 
@@ -401,21 +388,7 @@ impl Watch {
             self.failed_polls += 1;
             return;
         };
-        let streams = v["streams"].as_array().cloned().unwrap_or_default();
-        self.live_now = streams.len();
-        self.publishing_now = streams.iter().filter(|s| s["state"] == "publishing").count();
-        self.backlog_now = v["spool_backlog_bytes"].as_u64().unwrap_or(0);
-        self.backlog_peak = self.backlog_peak.max(self.backlog_now);
-        for s in &streams {
-            let Some(id) = s["stream"].as_str() else { continue };
-            let seen = self.streams.entry(id.to_string()).or_default();
-            seen.rec = s["recording"].as_str().unwrap_or_default().to_string();
-            let n = |k: &str| s[k].as_u64().unwrap_or(0);
-            seen.acked = seen.acked.max(n("pieces_spooled"));
-            seen.bytes_in = seen.bytes_in.max(n("bytes_in"));
-            seen.bytes_spooled = seen.bytes_spooled.max(n("bytes_spooled"));
-            seen.segments = seen.segments.max(n("segments"));
-        }
+        self.view.absorb(&v);
     }
 }
 
@@ -490,9 +463,9 @@ async fn round(n: usize, secs: u64, kind: StoreKind, per_meeting: usize, src: Ar
             let cpu = (cpu_ticks(pid).unwrap_or(0) - cpu0) as f64 / tick / el * 100.0;
             println!(
                 "  t={el:>4.0} s  live {:>3} (publishing {:>3})  spool backlog {:>6.1} MB  server CPU {cpu:>4.0} % of a core  RSS {:>5.0} MiB",
-                watch.live_now,
-                watch.publishing_now,
-                mb(watch.backlog_now),
+                watch.view.live_now,
+                watch.view.publishing_now,
+                mb(watch.view.backlog_now),
                 status_kib(pid, "VmRSS:").unwrap_or(0) as f64 / 1024.0
             );
         }
@@ -522,7 +495,7 @@ async fn round(n: usize, secs: u64, kind: StoreKind, per_meeting: usize, src: Ar
     let timed_out = loop {
         watch.failed_polls = 0;
         watch.sample(&srv).await;
-        let mut recs: BTreeSet<String> = watch.streams.values().map(|s| s.rec.clone()).filter(|r| !r.is_empty()).collect();
+        let mut recs: BTreeSet<String> = watch.view.streams.values().map(|s| s.rec.clone()).filter(|r| !r.is_empty()).collect();
         no_recording = 0;
         for m in &meetings {
             match get(&srv, &format!("/api/v1/meetings/{m}")).await.and_then(|v| v["recording"].as_str().map(str::to_string)) {
@@ -540,7 +513,7 @@ async fn round(n: usize, secs: u64, kind: StoreKind, per_meeting: usize, src: Ar
                 }
             }
         }
-        if watch.live_now == 0 && watch.failed_polls == 0 && recs.iter().all(|r| sealed.contains_key(r)) {
+        if watch.view.live_now == 0 && watch.failed_polls == 0 && recs.iter().all(|r| sealed.contains_key(r)) {
             break false;
         }
         if Instant::now() > deadline {
@@ -560,15 +533,15 @@ async fn round(n: usize, secs: u64, kind: StoreKind, per_meeting: usize, src: Ar
             stored_by.insert(s["id"].as_str().unwrap_or_default().to_string(), (chunks.len() as u64, cipher, s["length"].as_u64().unwrap_or(0), state));
         }
     }
-    let acked: u64 = watch.streams.values().map(|s| s.acked).sum();
+    let acked: u64 = watch.view.streams.values().map(|s| s.pieces_spooled).sum();
     let stored: u64 = stored_by.values().map(|s| s.0).sum();
-    let lost: u64 = watch.streams.iter().map(|(id, s)| s.acked.saturating_sub(stored_by.get(id).map_or(0, |x| x.0))).sum();
+    let lost: u64 = watch.view.streams.iter().map(|(id, s)| s.pieces_spooled.saturating_sub(stored_by.get(id).map_or(0, |x| x.0))).sum();
     let bytes_stored: u64 = stored_by.values().map(|s| s.1).sum();
     let plain: u64 = stored_by.values().map(|s| s.2).sum();
-    let server_in: u64 = watch.streams.values().map(|s| s.bytes_in).sum();
-    let spooled: u64 = watch.streams.values().map(|s| s.bytes_spooled).sum();
-    let reconnects = watch.streams.values().filter(|s| s.segments > 1).count();
-    let unsealed_streams = watch.streams.keys().filter(|id| !stored_by.contains_key(*id)).count();
+    let server_in: u64 = watch.view.streams.values().map(|s| s.bytes_in).sum();
+    let spooled: u64 = watch.view.streams.values().map(|s| s.bytes_spooled).sum();
+    let reconnects = watch.view.streams.values().filter(|s| s.segments > 1).count();
+    let unsealed_streams = watch.view.streams.keys().filter(|id| !stored_by.contains_key(*id)).count();
     let mut states: BTreeMap<String, usize> = BTreeMap::new();
     for s in stored_by.values() {
         *states.entry(s.3.clone()).or_default() += 1;
@@ -598,11 +571,11 @@ async fn round(n: usize, secs: u64, kind: StoreKind, per_meeting: usize, src: Ar
         mb(spooled),
         mb(bytes_stored),
         mb(plain),
-        mb(watch.backlog_peak)
+        mb(watch.view.backlog_peak)
     );
     println!(
         "streams:        {} seen live, {} in sealed manifests {states:?}, {unsealed_streams} seen live but not in a sealed manifest, {reconnects} with more than one segment",
-        watch.streams.len(),
+        watch.view.streams.len(),
         stored_by.len()
     );
     println!("chunks:         {acked} acknowledged, {stored} stored, lost {lost}");
@@ -612,7 +585,7 @@ async fn round(n: usize, secs: u64, kind: StoreKind, per_meeting: usize, src: Ar
             "sealing:        TIMED OUT after {:.0} s: {} recordings sealed, {no_recording} meetings without a recording, {} streams still live",
             t_seal.elapsed().as_secs_f64(),
             sealed.len(),
-            watch.live_now
+            watch.view.live_now
         ),
     }
     println!(

@@ -133,21 +133,8 @@ fn sha256_hex(bytes: &[u8]) -> String {
 const AFTER_OUTAGE: Duration = Duration::from_secs(30);
 
 #[derive(Default)]
-struct Seen {
-    rec: String,
-    pieces: u64,
-    bytes_spooled: u64,
-    bytes_in: u64,
-    segments: u64,
-}
-
-#[derive(Default)]
 struct Watch {
-    streams: BTreeMap<String, Seen>,
-    live_now: usize,
-    publishing_now: usize,
-    backlog_now: u64,
-    backlog_peak: u64,
+    view: niem_tests::live::LiveView,
     polls_failed: u64,
 }
 
@@ -361,21 +348,7 @@ async fn sample(sh: &Shared) {
         w.polls_failed += 1;
         return;
     };
-    let streams = v["streams"].as_array().cloned().unwrap_or_default();
-    w.live_now = streams.len();
-    w.publishing_now = streams.iter().filter(|s| s["state"] == "publishing").count();
-    w.backlog_now = v["spool_backlog_bytes"].as_u64().unwrap_or(0);
-    w.backlog_peak = w.backlog_peak.max(w.backlog_now);
-    for s in &streams {
-        let Some(id) = s["stream"].as_str() else { continue };
-        let seen = w.streams.entry(id.to_string()).or_default();
-        seen.rec = s["recording"].as_str().unwrap_or_default().to_string();
-        let n = |k: &str| s[k].as_u64().unwrap_or(0);
-        seen.pieces = seen.pieces.max(n("pieces_spooled"));
-        seen.bytes_spooled = seen.bytes_spooled.max(n("bytes_spooled"));
-        seen.bytes_in = seen.bytes_in.max(n("bytes_in"));
-        seen.segments = seen.segments.max(n("segments"));
-    }
+    w.view.absorb(&v);
 }
 
 async fn watcher(sh: Arc<Shared>) {
@@ -738,7 +711,7 @@ async fn main() {
         let g = |k: &str| m.get(k).copied().unwrap_or(f64::NAN);
         let (live, publishing, flv_in) = {
             let w = lock(&sh.watch);
-            (w.live_now, w.publishing_now, w.streams.values().map(|s| s.bytes_in).sum::<u64>())
+            (w.view.live_now, w.view.publishing_now, w.view.streams.values().map(|s| s.bytes_in).sum::<u64>())
         };
         let mut lat = std::mem::take(&mut *lock(&sh.search_minute));
         lat.sort_by(f64::total_cmp);
@@ -809,7 +782,7 @@ async fn main() {
         }
         sample(&sh).await;
         seal_pending(&sh).await;
-        let mut recs: BTreeSet<String> = lock(&sh.watch).streams.values().map(|s| s.rec.clone()).filter(|r| !r.is_empty()).collect();
+        let mut recs: BTreeSet<String> = lock(&sh.watch).view.streams.values().map(|s| s.rec.clone()).filter(|r| !r.is_empty()).collect();
         let mut no_recording = 0;
         for m in &meetings {
             let rb = sh.req(reqwest::Method::GET, &format!("/api/v1/meetings/{m}")).timeout(Duration::from_secs(30));
@@ -830,7 +803,7 @@ async fn main() {
         }
         let (live_now, backlog, failed) = {
             let w = lock(&sh.watch);
-            (w.live_now, w.backlog_now, w.polls_failed)
+            (w.view.live_now, w.view.backlog_now, w.polls_failed)
         };
         let unsealed_uploads = lock(&sh.uploads).iter().filter(|u| !u.sealed).count();
         if live_now == 0 && failed == 0 && backlog == 0 && recs.iter().all(|r| sealed.contains_key(r)) && unsealed_uploads == 0 {
@@ -925,14 +898,14 @@ async fn main() {
         let w = lock(&sh.watch);
         let stored = |id: &str| stored_by.get(id).map_or((0, 0), |x| (x.0, x.1));
         (
-            w.streams.len(),
-            w.streams.values().map(|s| s.pieces).sum::<u64>(),
-            w.streams.values().map(|s| s.bytes_spooled).sum::<u64>(),
-            w.streams.iter().map(|(id, s)| s.pieces.saturating_sub(stored(id).0)).sum::<u64>(),
-            w.streams.iter().map(|(id, s)| s.bytes_spooled.saturating_sub(stored(id).1)).sum::<u64>(),
-            w.streams.keys().filter(|id| !stored_by.contains_key(*id)).count(),
-            w.streams.values().map(|s| s.bytes_in).sum::<u64>(),
-            w.streams.values().filter(|s| s.segments > 1).count(),
+            w.view.streams.len(),
+            w.view.streams.values().map(|s| s.pieces_spooled).sum::<u64>(),
+            w.view.streams.values().map(|s| s.bytes_spooled).sum::<u64>(),
+            w.view.streams.iter().map(|(id, s)| s.pieces_spooled.saturating_sub(stored(id).0)).sum::<u64>(),
+            w.view.streams.iter().map(|(id, s)| s.bytes_spooled.saturating_sub(stored(id).1)).sum::<u64>(),
+            w.view.streams.keys().filter(|id| !stored_by.contains_key(*id)).count(),
+            w.view.streams.values().map(|s| s.bytes_in).sum::<u64>(),
+            w.view.streams.values().filter(|s| s.segments > 1).count(),
         )
     };
     let stored_chunks: u64 = stored_by.values().map(|s| s.0).sum();
@@ -984,7 +957,7 @@ async fn main() {
         mb(stored_cipher),
         mb(stored_plain)
     );
-    say!("             LOST: {lost_bytes} bytes, {lost_pieces} pieces (acknowledged minus stored, per stream); spool backlog peak {:.1} MB", mb(lock(&sh.watch).backlog_peak));
+    say!("             LOST: {lost_bytes} bytes, {lost_pieces} pieces (acknowledged minus stored, per stream); spool backlog peak {:.1} MB", mb(lock(&sh.watch).view.backlog_peak));
     let (starts, fails) = (sh.sender_starts.load(Ordering::SeqCst), sh.sender_failures.load(Ordering::SeqCst));
     say!("senders:     {starts} ffmpeg starts for {n} senders, {fails} exited before the end (unexpected)");
     let (uok, uerr) = (sh.uploads_ok.load(Ordering::SeqCst), sh.uploads_err.load(Ordering::SeqCst));
