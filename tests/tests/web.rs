@@ -386,10 +386,17 @@ async fn an_admin_manages_users_endpoints_retention_and_reads_the_report() {
 
     // Retention: ten years, then one day (a shortening waits for another admin).
     b.goto(&format!("{}/admin/retention", server.url)).await;
+    let policies = "return document.querySelectorAll('table')[0].querySelectorAll('tr').length";
     for days in ["3650", "1"] {
+        let rows = b.eval(policies, vec![]).await.as_u64().unwrap_or(0);
         b.type_text(&b.wait_for("form.admin input[name=keep_days]", Duration::from_secs(10)).await, days).await;
         b.click(&b.find("form.admin button[type=submit]").await.unwrap()).await;
-        b.wait_for("form.admin input[name=keep_days]", Duration::from_secs(10)).await;
+        // The form is on the page before and after the post: wait for the new row.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while b.eval(policies, vec![]).await.as_u64().unwrap_or(0) <= rows {
+            assert!(std::time::Instant::now() < deadline, "the {days}-day policy never appeared");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
     let text = b.eval("return document.body.innerText", vec![]).await.as_str().unwrap().to_string();
     assert!(text.contains("chờ quản trị viên thứ hai phê duyệt"), "{text}");
