@@ -18,6 +18,7 @@
 pub mod browser;
 pub mod seaweed;
 pub mod live;
+pub mod process;
 pub mod server;
 pub mod speech;
 pub mod stores;

@@ -26,6 +26,7 @@
 //! server's CPU figure is what it got while sharing the cores with them, and the
 //! bench's own CPU is printed beside it.
 
+use niem_tests::process::{clock_ticks, cpu_ticks, status_kib};
 use bytes::Bytes;
 use niem_tests::seaweed::SeaweedFs;
 use niem_tests::server::{Server, StoreKind};
@@ -349,23 +350,6 @@ async fn publish_on(addr: &str, key: &str, src: &Source, secs: u64, p: &mut Publ
 
 // ---------------------------------------------------------------- server figures
 
-/// utime + stime of a process, in clock ticks.
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let f: Vec<&str> = s[s.rfind(')')? + 1..].split_whitespace().collect();
-    // After the command: field 3 (state) is f[0]; utime (14) and stime (15).
-    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-}
-
-fn clock_ticks() -> f64 {
-    (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }) as f64
-}
-
-/// A `kB` line of `/proc/<pid>/status` (`VmHWM`, `VmRSS`).
-fn status_kib(pid: u32, key: &str) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines().find(|l| l.starts_with(key))?.split_whitespace().nth(1)?.parse().ok()
-}
 
 async fn get(srv: &Server, path: &str) -> Option<Value> {
     let resp = srv.req(reqwest::Method::GET, path).timeout(Duration::from_secs(20)).send().await.ok()?;

@@ -56,6 +56,7 @@
 //! Transcription uses `$WHISPER_MODEL` or `../shared/models/ggml-base.bin` with
 //! 1 thread; without either it is off (said at the start; the jobs wait).
 
+use niem_tests::process::{clock_ticks, cpu_ticks, status_kib};
 use niem_tests::seaweed::SeaweedFs;
 use niem_tests::server::Server;
 use serde_json::{json, Value};
@@ -98,22 +99,6 @@ fn mmss(d: Duration) -> String {
     format!("{:02}:{:02}", s / 60, s % 60)
 }
 
-/// utime + stime of a process, in clock ticks.
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let f: Vec<&str> = s[s.rfind(')')? + 1..].split_whitespace().collect();
-    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-}
-
-fn clock_ticks() -> f64 {
-    (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }) as f64
-}
-
-/// A `kB` line of `/proc/<pid>/status` (`VmHWM`, `VmRSS`).
-fn status_kib(pid: u32, key: &str) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines().find(|l| l.starts_with(key))?.split_whitespace().nth(1)?.parse().ok()
-}
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
