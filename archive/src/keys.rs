@@ -155,56 +155,47 @@ impl Keyring {
     /// but an auditor must not read: meeting titles, user names, password and
     /// token hashes) under the current KEK, bound to the entry's subject.
     pub fn seal_note(&self, subject: &str, plain: &[u8]) -> Result<WrappedDek, KeyError> {
-        let kek = &self.keks[&self.current];
-        let nonce: [u8; 12] = random()?;
-        let mut buf = plain.to_vec();
-        kek.key
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(note_aad(subject)), &mut buf)
-            .map_err(|_| KeyError::Random)?;
-        Ok(WrappedDek { format: NOTE_FORMAT.into(), kek: self.current.clone(), nonce: B64.encode(nonce), sealed: B64.encode(buf) })
+        self.seal(NOTE_FORMAT, plain, note_aad(subject))
     }
 
     /// Opens a note sealed by [`Keyring::seal_note`] for the same subject.
     pub fn open_note(&self, subject: &str, note: &WrappedDek) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-        let what = || KeyError::UnwrapFailed(format!("sealed note of {subject}"));
-        if note.format != NOTE_FORMAT {
-            return Err(what());
-        }
-        let kek = self.keks.get(&note.kek).ok_or_else(|| KeyError::UnknownKek(note.kek.clone()))?;
-        let nonce: [u8; 12] = B64.decode(&note.nonce).ok().and_then(|n| n.try_into().ok()).ok_or_else(what)?;
-        let mut buf = Zeroizing::new(B64.decode(&note.sealed).map_err(|_| what())?);
-        let len = kek.key.open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(note_aad(subject)), &mut buf).map_err(|_| what())?.len();
-        buf.truncate(len);
-        Ok(buf)
+        self.open(NOTE_FORMAT, note, note_aad(subject), format!("sealed note of {subject}"))
     }
 
     fn wrap_bound(&self, dek: &Dek, aad: String) -> Result<WrappedDek, KeyError> {
-        let kek = &self.keks[&self.current];
-        let nonce: [u8; 12] = random()?;
-        let mut buf = dek.bytes().to_vec();
-        kek.key
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buf)
-            .map_err(|_| KeyError::Random)?;
-        Ok(WrappedDek { format: WRAP_FORMAT.into(), kek: self.current.clone(), nonce: B64.encode(nonce), sealed: B64.encode(buf) })
+        self.seal(WRAP_FORMAT, dek.bytes(), aad)
     }
 
     fn unwrap_bound(&self, w: &WrappedDek, aad: String, what: String) -> Result<Dek, KeyError> {
-        if w.format != WRAP_FORMAT {
-            return Err(KeyError::UnwrapFailed(what));
+        let plain = self.open(WRAP_FORMAT, w, aad, what.clone())?;
+        let bytes: [u8; 32] = plain[..].try_into().map_err(|_| KeyError::UnwrapFailed(what))?;
+        Ok(Dek(Zeroizing::new(bytes)))
+    }
+
+    /// Seals `plain` under the current KEK with a fresh nonce, as `format`.
+    fn seal(&self, format: &str, plain: &[u8], aad: String) -> Result<WrappedDek, KeyError> {
+        let kek = &self.keks[&self.current];
+        let nonce: [u8; 12] = random()?;
+        let mut buf = plain.to_vec();
+        kek.key
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buf)
+            .map_err(|_| KeyError::Random)?;
+        Ok(WrappedDek { format: format.into(), kek: self.current.clone(), nonce: B64.encode(nonce), sealed: B64.encode(buf) })
+    }
+
+    /// Opens what [`Keyring::seal`] sealed as `format`, with whichever KEK sealed it.
+    fn open(&self, format: &str, w: &WrappedDek, aad: String, what: String) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        let failed = || KeyError::UnwrapFailed(what.clone());
+        if w.format != format {
+            return Err(failed());
         }
         let kek = self.keks.get(&w.kek).ok_or_else(|| KeyError::UnknownKek(w.kek.clone()))?;
-        let nonce: [u8; 12] = B64
-            .decode(&w.nonce)
-            .ok()
-            .and_then(|n| n.try_into().ok())
-            .ok_or_else(|| KeyError::UnwrapFailed(what.clone()))?;
-        let mut buf = Zeroizing::new(B64.decode(&w.sealed).map_err(|_| KeyError::UnwrapFailed(what.clone()))?);
-        let plain = kek
-            .key
-            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buf)
-            .map_err(|_| KeyError::UnwrapFailed(what.clone()))?;
-        let bytes: [u8; 32] = plain.try_into().map_err(|_| KeyError::UnwrapFailed(what))?;
-        Ok(Dek(Zeroizing::new(bytes)))
+        let nonce: [u8; 12] = B64.decode(&w.nonce).ok().and_then(|n| n.try_into().ok()).ok_or_else(failed)?;
+        let mut buf = Zeroizing::new(B64.decode(&w.sealed).map_err(|_| failed())?);
+        let len = kek.key.open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buf).map_err(|_| failed())?.len();
+        buf.truncate(len);
+        Ok(buf)
     }
 }
 

@@ -69,19 +69,6 @@ fn lose_data_dir(server: &Server, keys: &Path) {
     assert!(!server.data_dir().join("catalog.db").exists());
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), &dest).unwrap();
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_store_and_the_keys_alone_bring_everything_back() {
     let dir = tempfile::tempdir().unwrap();
@@ -125,7 +112,7 @@ async fn the_store_and_the_keys_alone_bring_everything_back() {
     let verified_before = verify(&server);
     println!("before the loss: {} ledger entries\n{verified_before}", ledger_before.len());
     let keys = dir.path().join("keys-backup");
-    copy_dir(&server.data_dir().join("keys"), &keys);
+    niem_tests::copy_dir(&server.data_dir().join("keys"), &keys);
     lose_data_dir(&server, &keys);
 
     // Restore from the store and the keys alone.

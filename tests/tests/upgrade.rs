@@ -43,18 +43,6 @@ fn schema(path: &Path) -> Schema {
 /// Copies the fixture's data dir over `to`, with the modes git does not keep
 /// (the key loader refuses key files others can read).
 fn install_fixture(to: &Path) {
-    fn copy(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for e in std::fs::read_dir(from).unwrap() {
-            let e = e.unwrap();
-            let target = to.join(e.file_name());
-            if e.file_type().unwrap().is_dir() {
-                copy(&e.path(), &target);
-            } else {
-                std::fs::copy(e.path(), &target).unwrap();
-            }
-        }
-    }
     use std::os::unix::fs::PermissionsExt;
     fn private(p: &Path) {
         let mode = if p.is_dir() { 0o700 } else { 0o600 };
@@ -68,7 +56,7 @@ fn install_fixture(to: &Path) {
     if to.exists() {
         std::fs::remove_dir_all(to).unwrap();
     }
-    copy(&fixture().join("data"), to);
+    niem_tests::copy_dir(&fixture().join("data"), to);
     private(&to.join("keys"));
 }
 
