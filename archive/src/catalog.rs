@@ -108,14 +108,52 @@ CREATE TABLE transcripts (
     sha256 TEXT,
     stored_at TEXT
 );
+",
+"
+-- Wrapped data keys live in the store only (and in memory): the catalog keeps a
+-- pointer to each stream's current key object, so that neither the catalog, its
+-- WAL nor its backups ever hold a wrapped key of a recording. (Transient keys stay:
+-- a resumable upload's tail key, and a transcript's key while it is being sealed;
+-- both are re-wrapped by a KEK retirement.)
+CREATE TABLE key_objects (
+    recording TEXT NOT NULL REFERENCES recordings(id),
+    stream TEXT NOT NULL,
+    generation INTEGER NOT NULL,
+    kek TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    PRIMARY KEY (recording, stream)
+) WITHOUT ROWID;
+CREATE INDEX key_objects_kek ON key_objects(kek);
+INSERT INTO key_objects (recording, stream, generation, kek, sha256)
+    SELECT recording, id, 0, json_extract(wrapped_dek, '$.kek'), key_sha256 FROM streams WHERE wrapped_dek != '';
+INSERT INTO key_objects (recording, stream, generation, kek, sha256)
+    SELECT recording, 'transcript', 0, json_extract(wrapped_dek, '$.kek'), key_sha256 FROM transcripts
+    WHERE state = 'stored' AND wrapped_dek != '';
+UPDATE transcripts SET wrapped_dek = '' WHERE state = 'stored';
+ALTER TABLE streams DROP COLUMN wrapped_dek;
+-- A shred is sealed -> shredding -> shredded: state 'shredded' with no
+-- shred_done_at is a shred whose keys or objects may still be in the store.
+ALTER TABLE recordings ADD COLUMN shred_done_at TEXT;
+-- KEK retirements, one row each, resumed at start until finished.
+CREATE TABLE kek_retirements (
+    generation INTEGER PRIMARY KEY CHECK (generation >= 1),
+    new_kek TEXT NOT NULL,
+    retiring TEXT NOT NULL,
+    step TEXT NOT NULL CHECK (step IN ('rewrap', 'check', 'delete', 'destroy', 'done')),
+    started_at TEXT NOT NULL,
+    finished_at TEXT
+);
 "];
 
 impl Catalog {
     /// Opens (creating if needed) the catalog at `path` and runs the archive's migrations.
     pub fn open(path: &Path) -> Result<Self, CatalogError> {
         let conn = Connection::open(path)?;
+        // secure_delete: what a row held is overwritten when it is deleted or
+        // changed, not left in free pages for a copy of the file to read.
         conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;
+             PRAGMA secure_delete = ON;",
         )?;
         let cat = Self { conn: Arc::new(Mutex::new(conn)), migrated: Arc::default() };
         cat.migrate("ledger", &[crate::ledger::SCHEMA])?;
@@ -150,6 +188,10 @@ impl Catalog {
                 if from > 0 {
                     tracing::info!(component, version, "catalog migrated");
                 }
+            }
+            if from < steps.len() {
+                // Old page images (a migration may have dropped secrets) leave the WAL.
+                conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
             }
             Ok(())
         })

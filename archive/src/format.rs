@@ -16,8 +16,18 @@
 //! object and says to upgrade, and the verifier reports it as something it could
 //! not verify rather than as tampering (ARCHITECTURE.md, "Upgrades").
 
-/// The storage format version this build writes, and the newest it reads.
+/// The version of each object's own marker this build writes, and the newest it
+/// reads (manifest, wrapped key, checkpoint object, ledger line).
 pub const VERSION: u32 = 1;
+
+/// The storage format of the store as a whole, announced in the ledger by a
+/// `store.format` entry (`version`) before any object of that format is written.
+/// v2 adds re-wrapped key objects (`keys/<rec>/<stream>.g<N>.dek`, named by
+/// `keys.rewrapped`) and sealed notes under the note key (`niem/note/v2`). A
+/// verifier that reads an announcement of a later version reports what it does not
+/// recognise as not verified (exit 2), not as tampering. (Verifiers from before v2
+/// know no announcement: they report the new key objects as stray.)
+pub const STORE: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FormatError {

@@ -80,7 +80,7 @@ define_id!(
 );
 
 /// What a chunk sequence belongs to: a media stream, or the recording's transcript.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
 pub enum StreamName {
     Media(StreamId),
     Transcript,

@@ -5,7 +5,13 @@
 //! - no key material is ever formatted: `Debug` prints ids and public data only, and
 //!   errors name files and key ids, never bytes;
 //! - secret key files are created with mode 0600 and never overwritten;
-//! - a DEK is wrapped under the *current* KEK; any KEK still in the ring unwraps.
+//! - a DEK is wrapped under the *current* KEK; any KEK still in the ring unwraps;
+//! - KEKs come in generations and are retired ([`crate::retire`]): once a KEK is
+//!   destroyed, nothing it wrapped opens again, from any copy;
+//! - sealed facts (titles, names, hashes) are sealed under the *note key*, which is
+//!   derived from the signing key and never retired: a retirement never makes them
+//!   unreadable. Notes written before v0.3 were sealed under a KEK (`niem/note/v1`)
+//!   and are re-sealed under the note key before that KEK is destroyed.
 
 use crate::id::{RecordingId, StreamName};
 use crate::layout::ObjectKey;
@@ -83,7 +89,12 @@ pub struct WrappedDek {
 
 const WRAP_FORMAT: &str = "niem/dek/v1";
 
-const NOTE_FORMAT: &str = "niem/note/v1";
+/// A note sealed under a KEK (before v0.3).
+const NOTE_FORMAT_V1: &str = "niem/note/v1";
+/// A note sealed under the note key.
+const NOTE_FORMAT: &str = "niem/note/v2";
+/// The `kek` field of a note sealed under the note key: not a KEK id.
+pub const NOTE_KEY_ID: &str = "note";
 
 fn note_aad(subject: &str) -> String {
     format!("niem/note/v1|{subject}")
@@ -95,9 +106,19 @@ fn dek_aad(rec: RecordingId, stream: StreamName) -> String {
 
 struct Kek {
     key: LessSafeKey,
+    /// Kept to clone the ring; zeroed on drop.
+    raw: Zeroizing<Vec<u8>>,
+}
+
+impl Clone for Kek {
+    fn clone(&self) -> Self {
+        let key = UnboundKey::new(&AES_256_GCM, &self.raw).expect("a KEK that loaded is 32 bytes");
+        Self { key: LessSafeKey::new(key), raw: self.raw.clone() }
+    }
 }
 
 /// The key-encryption keys, by id, and which one wraps new data keys.
+#[derive(Clone)]
 pub struct Keyring {
     keks: BTreeMap<String, Kek>,
     current: String,
@@ -116,9 +137,12 @@ impl Keyring {
     fn from_raw(raw: BTreeMap<String, Zeroizing<Vec<u8>>>, current: String, origin: &str) -> Result<Self, KeyError> {
         let mut keks = BTreeMap::new();
         for (id, bytes) in raw {
+            if id == NOTE_KEY_ID {
+                return Err(KeyError::Malformed { path: origin.into(), reason: "\"note\" is reserved: no KEK may be named so" });
+            }
             let key = UnboundKey::new(&AES_256_GCM, &bytes)
                 .map_err(|_| KeyError::Malformed { path: format!("{origin} (KEK {id})"), reason: "a KEK is 32 bytes" })?;
-            keks.insert(id, Kek { key: LessSafeKey::new(key) });
+            keks.insert(id, Kek { key: LessSafeKey::new(key), raw: bytes });
         }
         if !keks.contains_key(&current) {
             return Err(KeyError::NoCurrentKek(current));
@@ -151,16 +175,25 @@ impl Keyring {
         self.unwrap_bound(w, format!("niem/upload-key/v1|{upload}"), format!("upload {upload}"))
     }
 
-    /// Seals `plain` (catalog facts the ledger must carry for disaster recovery
-    /// but an auditor must not read: meeting titles, user names, password and
-    /// token hashes) under the current KEK, bound to the entry's subject.
-    pub fn seal_note(&self, subject: &str, plain: &[u8]) -> Result<WrappedDek, KeyError> {
-        self.seal(NOTE_FORMAT, plain, note_aad(subject))
+    /// Opens a note sealed under a KEK by a release before v0.3.
+    fn open_note_v1(&self, subject: &str, note: &WrappedDek) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        self.open(NOTE_FORMAT_V1, note, note_aad(subject), format!("sealed note of {subject}"))
     }
 
-    /// Opens a note sealed by [`Keyring::seal_note`] for the same subject.
-    pub fn open_note(&self, subject: &str, note: &WrappedDek) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-        self.open(NOTE_FORMAT, note, note_aad(subject), format!("sealed note of {subject}"))
+    /// A note as releases before v0.3 sealed it, under the current KEK.
+    #[cfg(test)]
+    pub(crate) fn seal_note_v1(&self, subject: &str, plain: &[u8]) -> Result<WrappedDek, KeyError> {
+        self.seal(NOTE_FORMAT_V1, plain, note_aad(subject))
+    }
+
+    /// The ids of every KEK in the ring.
+    pub fn ids(&self) -> Vec<String> {
+        self.keks.keys().cloned().collect()
+    }
+
+    /// Whether `kek` is in the ring.
+    pub fn has(&self, kek: &str) -> bool {
+        self.keks.contains_key(kek)
     }
 
     fn wrap_bound(&self, dek: &Dek, aad: String) -> Result<WrappedDek, KeyError> {
@@ -175,28 +208,58 @@ impl Keyring {
 
     /// Seals `plain` under the current KEK with a fresh nonce, as `format`.
     fn seal(&self, format: &str, plain: &[u8], aad: String) -> Result<WrappedDek, KeyError> {
-        let kek = &self.keks[&self.current];
-        let nonce: [u8; 12] = random()?;
-        let mut buf = plain.to_vec();
-        kek.key
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buf)
-            .map_err(|_| KeyError::Random)?;
-        Ok(WrappedDek { format: format.into(), kek: self.current.clone(), nonce: B64.encode(nonce), sealed: B64.encode(buf) })
+        seal_under(&self.keks[&self.current].key, &self.current, format, plain, aad)
     }
 
     /// Opens what [`Keyring::seal`] sealed as `format`, with whichever KEK sealed it.
     fn open(&self, format: &str, w: &WrappedDek, aad: String, what: String) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-        let failed = || KeyError::UnwrapFailed(what.clone());
         if w.format != format {
-            return Err(failed());
+            return Err(KeyError::UnwrapFailed(what));
         }
         let kek = self.keks.get(&w.kek).ok_or_else(|| KeyError::UnknownKek(w.kek.clone()))?;
-        let nonce: [u8; 12] = B64.decode(&w.nonce).ok().and_then(|n| n.try_into().ok()).ok_or_else(failed)?;
-        let mut buf = Zeroizing::new(B64.decode(&w.sealed).map_err(|_| failed())?);
-        let len = kek.key.open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buf).map_err(|_| failed())?.len();
-        buf.truncate(len);
-        Ok(buf)
+        open_under(&kek.key, w, aad, what)
     }
+}
+
+/// AES-256-GCM with a fresh random nonce: the one way a key or a note is sealed.
+fn seal_under(key: &LessSafeKey, id: &str, format: &str, plain: &[u8], aad: String) -> Result<WrappedDek, KeyError> {
+    let nonce: [u8; 12] = random()?;
+    let mut buf = plain.to_vec();
+    key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buf)
+        .map_err(|_| KeyError::Random)?;
+    Ok(WrappedDek { format: format.into(), kek: id.into(), nonce: B64.encode(nonce), sealed: B64.encode(buf) })
+}
+
+fn open_under(key: &LessSafeKey, w: &WrappedDek, aad: String, what: String) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    let failed = || KeyError::UnwrapFailed(what.clone());
+    let nonce: [u8; 12] = B64.decode(&w.nonce).ok().and_then(|n| n.try_into().ok()).ok_or_else(failed)?;
+    let mut buf = Zeroizing::new(B64.decode(&w.sealed).map_err(|_| failed())?);
+    let len = key.open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buf).map_err(|_| failed())?.len();
+    buf.truncate(len);
+    Ok(buf)
+}
+
+/// The key that seals facts the ledger carries for disaster recovery but an
+/// auditor must not read. Derived (HKDF-SHA256) from the signing key's Ed25519
+/// seed, so it needs no file of its own, reaches every deployment the signing key
+/// reaches, and lives exactly as long as the log's identity: it is never retired.
+struct NoteKey(LessSafeKey);
+
+impl NoteKey {
+    fn derive(pkcs8: &[u8], origin: &str) -> Result<Self, KeyError> {
+        let seed = ed25519_seed(pkcs8).ok_or(KeyError::Malformed { path: origin.into(), reason: "no Ed25519 seed in the PKCS#8 key" })?;
+        let salt = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, b"niem/note-key/v1");
+        let prk = salt.extract(seed);
+        let okm = prk.expand(&[b"niem note key"], &AES_256_GCM).map_err(|_| KeyError::Random)?;
+        Ok(Self(LessSafeKey::new(UnboundKey::from(okm))))
+    }
+}
+
+/// The 32-byte seed inside an Ed25519 PKCS#8 document (v1 or v2): RFC 8410 wraps it
+/// as an OCTET STRING inside the privateKey OCTET STRING, `04 22 04 20 <seed>`.
+fn ed25519_seed(pkcs8: &[u8]) -> Option<&[u8]> {
+    let at = pkcs8.windows(4).position(|w| w == [0x04, 0x22, 0x04, 0x20])? + 4;
+    pkcs8.get(at..at + 32)
 }
 
 /// The Ed25519 key that signs checkpoints, with its C2SP signed-note name.
@@ -301,11 +364,53 @@ impl std::str::FromStr for VerifierKey {
     }
 }
 
-/// Everything secret the service holds: the KEK ring and the signing key.
-#[derive(Debug)]
+/// Everything secret the service holds: the KEK ring, the signing key and the
+/// note key. The ring is swapped whole when a retirement adds or destroys a KEK,
+/// so a running service follows without a restart.
 pub struct Keys {
-    pub ring: Keyring,
+    ring: std::sync::RwLock<std::sync::Arc<Keyring>>,
     pub signer: Signer,
+    notes: NoteKey,
+}
+
+impl fmt::Debug for Keys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Keys").field("ring", &*self.ring()).field("signer", &self.signer).finish_non_exhaustive()
+    }
+}
+
+impl Keys {
+    fn new(ring: Keyring, signer: Signer, notes: NoteKey) -> Self {
+        Self { ring: std::sync::RwLock::new(std::sync::Arc::new(ring)), signer, notes }
+    }
+
+    /// The KEK ring as it stands now.
+    pub fn ring(&self) -> std::sync::Arc<Keyring> {
+        self.ring.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Replaces the KEK ring (a retirement made a KEK current or destroyed one).
+    pub fn set_ring(&self, ring: Keyring) {
+        *self.ring.write().unwrap_or_else(|e| e.into_inner()) = std::sync::Arc::new(ring);
+    }
+
+    /// Seals `plain` (catalog facts the ledger must carry for disaster recovery
+    /// but an auditor must not read: meeting titles, user names, password and
+    /// token hashes) under the note key, bound to the entry's subject.
+    pub fn seal_note(&self, subject: &str, plain: &[u8]) -> Result<WrappedDek, KeyError> {
+        seal_under(&self.notes.0, NOTE_KEY_ID, NOTE_FORMAT, plain, note_aad(subject))
+    }
+
+    /// Opens a note sealed for the same subject: under the note key, or (written
+    /// before v0.3) under a KEK still in the ring.
+    pub fn open_note(&self, subject: &str, note: &WrappedDek) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        let what = format!("sealed note of {subject}");
+        match note.format.as_str() {
+            NOTE_FORMAT if note.kek == NOTE_KEY_ID => open_under(&self.notes.0, note, note_aad(subject), what),
+            NOTE_FORMAT_V1 => self.ring().open_note_v1(subject, note),
+            _ => Err(KeyError::UnwrapFailed(what)),
+        }
+    }
 }
 
 /// Where keys live on disk:
@@ -373,9 +478,55 @@ impl KeyDir {
         write_secret(&self.kek_dir().join(format!("{id}.key")), encoded.as_bytes())?;
         let current = self.kek_dir().join("current");
         let tmp = self.kek_dir().join("current.tmp");
-        std::fs::write(&tmp, format!("{id}\n")).map_err(|e| io(&tmp, e))?;
+        let write = || -> std::io::Result<()> {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(format!("{id}\n").as_bytes())?;
+            f.sync_all()
+        };
+        write().map_err(|e| io(&tmp, e))?;
         std::fs::rename(&tmp, &current).map_err(|e| io(&current, e))?;
+        sync_dir(&self.kek_dir())?;
         Ok(id)
+    }
+
+    /// Why this niem may not add or destroy KEKs here, if it may not: keys from the
+    /// environment, or a flat credentials directory (systemd, a Kubernetes Secret),
+    /// come read-only, and the operator rotates them (README, "Retiring a KEK").
+    pub fn read_only(&self) -> Option<String> {
+        if std::env::var_os("NIEM_SIGNING_KEY").is_some() {
+            return Some("the keys come from the environment (NIEM_KEKS)".into());
+        }
+        if !self.kek_dir().exists() {
+            return Some(format!("{} is a read-only credentials directory", self.dir.display()));
+        }
+        let probe = self.kek_dir().join(".write-probe");
+        match std::fs::File::create(&probe).and_then(|_| std::fs::remove_file(&probe)) {
+            Ok(()) => None,
+            Err(e) => Some(format!("{} is not writable: {e}", self.kek_dir().display())),
+        }
+    }
+
+    /// Destroys KEK `id`: its file is overwritten with zeros, synced and removed.
+    /// Whatever it wrapped never opens again (keep key backups rotated with it).
+    pub fn destroy_kek(&self, id: &str) -> Result<(), KeyError> {
+        let current = std::fs::read_to_string(self.kek_dir().join("current")).map_err(|e| io(&self.kek_dir(), e))?;
+        if current.trim() == id || id.contains(['/', '\\']) || id.starts_with('.') {
+            return Err(KeyError::Malformed { path: id.into(), reason: "the current KEK, or not a KEK id, cannot be destroyed" });
+        }
+        let path = self.kek_dir().join(format!("{id}.key"));
+        let len = match std::fs::metadata(&path) {
+            Ok(m) => m.len() as usize,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io(&path, e)),
+        };
+        let wipe = || -> std::io::Result<()> {
+            let mut f = std::fs::OpenOptions::new().write(true).open(&path)?;
+            f.write_all(&vec![0u8; len])?;
+            f.sync_all()
+        };
+        wipe().map_err(|e| io(&path, e))?;
+        std::fs::remove_file(&path).map_err(|e| io(&path, e))?;
+        sync_dir(&self.kek_dir())
     }
 
     /// Loads keys from the environment if set there, else from the directory.
@@ -397,7 +548,15 @@ impl KeyDir {
             reason: "key is not base64",
         })?);
         let signer = Signer::from_pkcs8(origin.trim(), &pkcs8, &signing_path.display().to_string())?;
+        let notes = NoteKey::derive(&pkcs8, &signing_path.display().to_string())?;
+        Ok(Keys::new(self.load_ring()?, signer, notes))
+    }
 
+    /// Reads the KEK ring again (after a retirement added or destroyed a KEK).
+    pub fn load_ring(&self) -> Result<Keyring, KeyError> {
+        if std::env::var_os("NIEM_SIGNING_KEY").is_some() {
+            return Ok(load_from_env(&std::env::var("NIEM_SIGNING_KEY").unwrap_or_default())?.ring().as_ref().clone());
+        }
         let mut raw = BTreeMap::new();
         // A flat directory spells `kek/<id>.key` as `kek_<id>.key` and `kek/current` as
         // `kek_current`: systemd credentials are one flat directory, and
@@ -420,8 +579,7 @@ impl KeyDir {
         }
         let current_path = kek_dir.join(format!("{prefix}current"));
         let current = std::fs::read_to_string(&current_path).map_err(|e| io(&current_path, e))?;
-        let ring = Keyring::from_raw(raw, current.trim().to_string(), &kek_dir.display().to_string())?;
-        Ok(Keys { ring, signer })
+        Keyring::from_raw(raw, current.trim().to_string(), &kek_dir.display().to_string())
     }
 }
 
@@ -430,6 +588,7 @@ fn load_from_env(signing: &str) -> Result<Keys, KeyError> {
     let origin = std::env::var("NIEM_LEDGER_ORIGIN").map_err(|_| bad("NIEM_LEDGER_ORIGIN must be set with NIEM_SIGNING_KEY"))?;
     let pkcs8 = Zeroizing::new(B64.decode(signing.trim()).map_err(|_| bad("NIEM_SIGNING_KEY is not base64"))?);
     let signer = Signer::from_pkcs8(&origin, &pkcs8, "NIEM_SIGNING_KEY")?;
+    let notes = NoteKey::derive(&pkcs8, "NIEM_SIGNING_KEY")?;
     let keks = Zeroizing::new(std::env::var("NIEM_KEKS").map_err(|_| bad("NIEM_KEKS must be set with NIEM_SIGNING_KEY"))?);
     let mut raw = BTreeMap::new();
     for item in keks.split(',').filter(|s| !s.trim().is_empty()) {
@@ -437,7 +596,7 @@ fn load_from_env(signing: &str) -> Result<Keys, KeyError> {
         raw.insert(id.trim().to_string(), Zeroizing::new(B64.decode(b64.trim()).map_err(|_| bad("a KEK in NIEM_KEKS is not base64"))?));
     }
     let current = std::env::var("NIEM_KEK_CURRENT").map_err(|_| bad("NIEM_KEK_CURRENT must be set with NIEM_KEKS"))?;
-    Ok(Keys { ring: Keyring::from_raw(raw, current, "NIEM_KEKS")?, signer })
+    Ok(Keys::new(Keyring::from_raw(raw, current, "NIEM_KEKS")?, signer, notes))
 }
 
 fn io(path: &Path, source: std::io::Error) -> KeyError {
@@ -467,6 +626,10 @@ fn write_secret(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
     }
     let mut f = opts.open(path).map_err(|e| io(path, e))?;
     f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| io(path, e))
+}
+
+fn sync_dir(dir: &Path) -> Result<(), KeyError> {
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io(dir, e))
 }
 
 fn write_public(path: &Path, text: &str) -> Result<(), KeyError> {
@@ -511,32 +674,57 @@ mod tests {
         let keys = kd.init("niem.test/ledger").unwrap();
         let (rec, stream) = (RecordingId::new(), StreamName::Media(StreamId::new()));
         let dek = Dek::generate().unwrap();
-        let old = keys.ring.wrap(&dek, rec, stream).unwrap();
+        let old = keys.ring().wrap(&dek, rec, stream).unwrap();
         let new_id = kd.rotate().unwrap();
         let keys = kd.load().unwrap();
-        assert_eq!(keys.ring.current_id(), new_id);
-        assert_eq!(keys.ring.unwrap(&old, rec, stream).unwrap().bytes(), dek.bytes());
-        let new = keys.ring.wrap(&dek, rec, stream).unwrap();
+        assert_eq!(keys.ring().current_id(), new_id);
+        assert_eq!(keys.ring().unwrap(&old, rec, stream).unwrap().bytes(), dek.bytes());
+        let new = keys.ring().wrap(&dek, rec, stream).unwrap();
         assert_eq!(new.kek, new_id);
         // Bound to its recording and stream: a wrapped key moved elsewhere does not open.
-        assert!(keys.ring.unwrap(&new, RecordingId::new(), stream).is_err());
+        assert!(keys.ring().unwrap(&new, RecordingId::new(), stream).is_err());
         assert!(matches!(kd.init("again"), Err(KeyError::AlreadyInitialised(_))));
+        // Destroying the old KEK: what it wrapped never opens again, from any copy.
+        let old_id = old.kek.clone();
+        assert!(kd.destroy_kek(&new_id).is_err(), "the current KEK cannot be destroyed");
+        kd.destroy_kek(&old_id).unwrap();
+        assert!(!dir.path().join("kek").join(format!("{old_id}.key")).exists());
+        let keys = kd.load().unwrap();
+        assert!(matches!(keys.ring().unwrap(&old, rec, stream), Err(KeyError::UnknownKek(id)) if id == old_id));
+        assert_eq!(keys.ring().unwrap(&new, rec, stream).unwrap().bytes(), dek.bytes());
+        assert_eq!(kd.read_only(), None);
     }
 
     #[test]
-    fn sealed_notes_open_only_for_their_subject_and_after_rotation() {
+    fn sealed_notes_open_only_for_their_subject_and_survive_every_kek() {
         let dir = tempfile::tempdir().unwrap();
         let kd = KeyDir::new(dir.path());
         let keys = kd.init("niem.test/ledger").unwrap();
-        let note = keys.ring.seal_note("meeting/m1", "Sinh hoạt chi bộ tháng 11".as_bytes()).unwrap();
+        let note = keys.seal_note("meeting/m1", "Sinh hoạt chi bộ tháng 11".as_bytes()).unwrap();
         assert!(!note.sealed.contains("Sinh"), "the note is ciphertext");
+        assert_eq!((note.format.as_str(), note.kek.as_str()), ("niem/note/v2", "note"));
+        let first = keys.ring().current_id().to_string();
         kd.rotate().unwrap();
+        kd.destroy_kek(&first).unwrap();
         let keys = kd.load().unwrap();
-        assert_eq!(&keys.ring.open_note("meeting/m1", &note).unwrap()[..], "Sinh hoạt chi bộ tháng 11".as_bytes());
-        assert!(keys.ring.open_note("meeting/m2", &note).is_err(), "bound to its subject");
+        assert_eq!(&keys.open_note("meeting/m1", &note).unwrap()[..], "Sinh hoạt chi bộ tháng 11".as_bytes());
+        assert!(keys.open_note("meeting/m2", &note).is_err(), "bound to its subject");
         // A wrapped DEK is not a note, nor the reverse.
-        let wrapped = keys.ring.wrap(&Dek::generate().unwrap(), RecordingId::new(), StreamName::Transcript).unwrap();
-        assert!(keys.ring.open_note("meeting/m1", &wrapped).is_err());
+        let wrapped = keys.ring().wrap(&Dek::generate().unwrap(), RecordingId::new(), StreamName::Transcript).unwrap();
+        assert!(keys.open_note("meeting/m1", &wrapped).is_err());
+        // Another log's note key opens nothing of ours.
+        let other = KeyDir::new(dir.path().join("other")).init("niem.test/ledger").unwrap();
+        assert!(other.open_note("meeting/m1", &note).is_err());
+    }
+
+    /// A note a release before v0.3 sealed under a KEK still opens while that KEK lives.
+    #[test]
+    fn notes_sealed_under_a_kek_open_until_it_is_destroyed() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = KeyDir::new(dir.path()).init("niem.test/ledger").unwrap();
+        let legacy = keys.ring().seal(NOTE_FORMAT_V1, b"title", note_aad("meeting/m1")).unwrap();
+        assert_eq!(&keys.open_note("meeting/m1", &legacy).unwrap()[..], b"title");
+        assert!(keys.open_note("meeting/m2", &legacy).is_err());
     }
 
     #[test]
@@ -544,13 +732,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let keys = KeyDir::new(dir.path()).init("niem.test/ledger").unwrap();
         let (rec, stream) = (RecordingId::new(), StreamName::Media(StreamId::new()));
-        let mut w = keys.ring.wrap(&Dek::generate().unwrap(), rec, stream).unwrap();
+        let mut w = keys.ring().wrap(&Dek::generate().unwrap(), rec, stream).unwrap();
         assert_eq!(w.format, "niem/dek/v1");
         w.format = "niem/dek/v2".into();
-        let err = keys.ring.unwrap(&w, rec, stream).unwrap_err();
+        let err = keys.ring().unwrap(&w, rec, stream).unwrap_err();
         assert_eq!(err.to_string(), format!("keys/{rec}/{stream}.dek is storage format v2; this niem knows v1; upgrade niem"));
         w.format = "niem/dek/v0".into();
-        assert!(matches!(keys.ring.unwrap(&w, rec, stream), Err(KeyError::Format(e)) if !e.is_newer()));
+        assert!(matches!(keys.ring().unwrap(&w, rec, stream), Err(KeyError::Format(e)) if !e.is_newer()));
     }
 
     #[test]
@@ -590,7 +778,7 @@ mod tests {
         let first = kd.init("niem.test/ledger").unwrap();
         let (rec, stream) = (RecordingId::new(), StreamName::Media(StreamId::new()));
         let dek = Dek::generate().unwrap();
-        let old = first.ring.wrap(&dek, rec, stream).unwrap();
+        let old = first.ring().wrap(&dek, rec, stream).unwrap();
         let current = kd.rotate().unwrap();
 
         let creds = tempfile::tempdir().unwrap();
@@ -608,8 +796,9 @@ mod tests {
         assert!(flat.exists());
         let keys = flat.load().unwrap();
         assert_eq!(keys.signer.verifier(), first.signer.verifier());
-        assert_eq!(keys.ring.current_id(), current, "kek_current names the current KEK");
-        assert_eq!(keys.ring.unwrap(&old, rec, stream).unwrap().bytes(), dek.bytes(), "every kek_<id>.key is in the ring");
+        assert_eq!(keys.ring().current_id(), current, "kek_current names the current KEK");
+        assert_eq!(keys.ring().unwrap(&old, rec, stream).unwrap().bytes(), dek.bytes(), "every kek_<id>.key is in the ring");
+        assert!(flat.read_only().is_some(), "credentials are read-only: the service cannot retire on its own");
 
         // Still checked like the directory: a loose file is refused...
         let loose = creds.path().join(format!("kek_{current}.key"));

@@ -65,10 +65,15 @@ mod hex_hash {
     }
 }
 
-/// Who did something: `user:<id>`, `endpoint:<id>` or `system`.
+/// Who did something: `user:<id>`, `endpoint:<id>`, `system` (the service on
+/// its own) or `host` (an operator at the host's command line, which bypasses
+/// sign-in: a break-glass route, listed by the verifier, never an approver).
 pub fn actor_system() -> String {
     "system".into()
 }
+
+/// The actor of changes made at the host's command line.
+pub const ACTOR_HOST: &str = "host";
 
 /// An event to append; the ledger fills in seq, ts, prev and hash.
 #[derive(Debug, Clone)]
@@ -139,14 +144,16 @@ CREATE INDEX ledger_action ON ledger(action);
 CREATE INDEX ledger_subject ON ledger(subject);
 ";
 
-/// Appends an entry inside the caller's transaction.
+/// Appends an entry inside the caller's transaction. Its time is `ts`, or the
+/// newest entry's if that is later: read in the same serialised transaction, so
+/// an honest ledger's times never step back, whatever clock each writer has.
 pub fn append(tx: &Transaction<'_>, ts: String, e: NewEntry) -> Result<Entry, LedgerError> {
-    let head: Option<(u64, Vec<u8>)> = tx
-        .query_row("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+    let head: Option<(u64, Vec<u8>, String)> = tx
+        .query_row("SELECT seq, hash, ts FROM ledger ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    let (seq, prev) = match head {
-        None => (0, ZERO),
-        Some((seq, hash)) => (seq + 1, to_hash(seq, hash)?),
+    let (seq, prev, ts) = match head {
+        None => (0, ZERO, ts),
+        Some((seq, hash, head_ts)) => (seq + 1, to_hash(seq, hash)?, later(ts, head_ts)),
     };
     let mut entry = Entry { seq, ts, actor: e.actor, action: e.action.into(), subject: e.subject, data: e.data, prev, hash: ZERO };
     entry.hash = entry.compute_hash();
@@ -155,6 +162,16 @@ pub fn append(tx: &Transaction<'_>, ts: String, e: NewEntry) -> Result<Entry, Le
         params![entry.seq, entry.ts, entry.actor, entry.action, entry.subject, entry.data.to_string(), &entry.prev[..], &entry.hash[..]],
     )?;
     Ok(entry)
+}
+
+/// The later of two entry times (compared as instants; a malformed one loses).
+fn later(a: String, b: String) -> String {
+    use crate::clock::parse_ts;
+    match (parse_ts(&a), parse_ts(&b)) {
+        (Ok(x), Ok(y)) if y > x => b,
+        (Err(_), Ok(_)) => b,
+        _ => a,
+    }
 }
 
 fn to_hash(seq: u64, v: Vec<u8>) -> Result<Hash, LedgerError> {
@@ -219,6 +236,20 @@ mod tests {
         edited.subject = "other".into();
         assert!(edited.check(2, &entries[1].hash).is_err());
         assert!(entries[3].check(3, &entries[0].hash).is_err());
+    }
+
+    /// Two writers with different clocks: the later append never goes back in time.
+    #[test]
+    fn times_never_step_back() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        let tx = conn.transaction().unwrap();
+        let e = || NewEntry { actor: actor_system(), action: "test.event", subject: "s".into(), data: json!({}) };
+        append(&tx, "2026-11-22T10:00:00.000Z".into(), e()).unwrap();
+        let second = append(&tx, "2026-11-22T09:59:59.999Z".into(), e()).unwrap();
+        assert_eq!(second.ts, "2026-11-22T10:00:00.000Z");
+        let third = append(&tx, "2026-11-22T10:00:01.000Z".into(), e()).unwrap();
+        assert_eq!(third.ts, "2026-11-22T10:00:01.000Z");
     }
 
     #[test]

@@ -19,6 +19,7 @@ use crate::layout::{ObjectKey, ObjectKind};
 use crate::ledger::{self, Entry, LedgerError};
 use crate::merkle::CompactTree;
 use crate::store::{put_idempotent, Store, StoreError};
+use rusqlite::OptionalExtension;
 use bytes::Bytes;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,6 +39,8 @@ pub enum MirrorError {
     Diverged { seq: u64 },
     #[error("the store's newest checkpoint is not valid for this signing key: {0}")]
     BadCheckpoint(String),
+    #[error("the newest ledger entry is dated {entry}, after this machine's clock ({clock}): no checkpoint is signed until the clock is right (the clock went back, or the catalog was altered)")]
+    ClockBehind { entry: String, clock: String },
 }
 
 impl From<rusqlite::Error> for MirrorError {
@@ -65,7 +68,16 @@ struct State {
     tree: CompactTree,
     checkpointed: u64,
     last_checkpoint: Instant,
+    /// The newest mirrored entry's time: a checkpoint is never dated before what
+    /// it covers (the verifier fails an entry dated after its checkpoint).
+    newest: time::OffsetDateTime,
+    /// The last checkpoint's time: checkpoints only move forward.
+    signed_at: time::OffsetDateTime,
 }
+
+/// How far ahead of the clock the newest entry may be for the mirror to wait for
+/// the clock rather than refuse to sign (a small step back of the clock).
+const CLOCK_SLACK: time::Duration = time::Duration::seconds(60);
 
 pub struct Mirror {
     store: Store,
@@ -132,19 +144,22 @@ impl Mirror {
         if checkpoint.as_ref().is_some_and(|cp| cp.size == tree.size() && cp.root != tree.root()) {
             return Err(MirrorError::Diverged { seq: tree.size().saturating_sub(1) });
         }
-        catalog
+        let newest_ts: Option<String> = catalog
             .call(move |c| {
-                c.execute("UPDATE ledger_mirror SET mirrored = ?1, checkpointed = ?2 WHERE id = 1", [mirrored, checkpointed])
-                    .map_err(MirrorError::from)
+                c.execute("UPDATE ledger_mirror SET mirrored = ?1, checkpointed = ?2 WHERE id = 1", [mirrored, checkpointed])?;
+                let ts = c.query_row("SELECT ts FROM ledger WHERE seq = ?1", [mirrored.saturating_sub(1)], |r| r.get(0));
+                ts.optional().map_err(MirrorError::from)
             })
             .await?;
+        let time_of = |t: Option<&str>| t.and_then(|t| crate::clock::parse_ts(t).ok()).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        let (newest, signed_at) = (time_of(newest_ts.as_deref()), time_of(checkpoint.as_ref().map(|cp| cp.time.as_str())));
         Ok(Self {
             store,
             catalog,
             keys,
             clock,
             policy,
-            state: Mutex::new(State { tree, checkpointed, last_checkpoint: Instant::now() }),
+            state: Mutex::new(State { tree, checkpointed, last_checkpoint: Instant::now(), newest, signed_at }),
             wake: Notify::new(),
         })
     }
@@ -171,6 +186,9 @@ impl Mirror {
             put_idempotent(&*self.store, &ObjectKey::ledger_batch(first, last), Bytes::from(body)).await?;
             for e in &entries {
                 st.tree.push(&e.hash);
+                if let Ok(ts) = crate::clock::parse_ts(&e.ts) {
+                    st.newest = st.newest.max(ts);
+                }
             }
             let mirrored = st.tree.size();
             self.catalog
@@ -180,12 +198,8 @@ impl Mirror {
         let size = st.tree.size();
         let due = size - st.checkpointed >= self.policy.every_entries || st.last_checkpoint.elapsed() >= self.policy.every;
         if size > st.checkpointed && (force_checkpoint || due) {
-            let cp = Checkpoint {
-                origin: self.keys.signer.verifier().name().into(),
-                size,
-                root: st.tree.root(),
-                time: format_ts(self.clock.now()),
-            };
+            let time = self.signing_time(&st).await?;
+            let cp = Checkpoint { origin: self.keys.signer.verifier().name().into(), size, root: st.tree.root(), time: format_ts(time) };
             let obj = CheckpointObject { format: FORMAT.into(), note: cp.sign(&self.keys.signer) };
             let body = serde_json::to_vec(&obj).expect("checkpoint serialises");
             match put_idempotent(&*self.store, &ObjectKey::checkpoint(size - 1), Bytes::from(body)).await {
@@ -208,18 +222,39 @@ impl Mirror {
                 .await?;
             st.checkpointed = size;
             st.last_checkpoint = Instant::now();
+            st.signed_at = time;
         }
         Ok(())
+    }
+
+    /// The time to sign a checkpoint at: the clock's, never before the last
+    /// checkpoint. If the newest entry is dated after it, the clock stepped back
+    /// (or the catalog was altered): a little, and the mirror waits it out; more,
+    /// and it refuses to sign rather than vouch for an entry from the future.
+    async fn signing_time(&self, st: &State) -> Result<time::OffsetDateTime, MirrorError> {
+        let now = self.clock.now().max(st.signed_at);
+        if st.newest <= now {
+            return Ok(now);
+        }
+        let ahead = st.newest - now;
+        if ahead > CLOCK_SLACK {
+            return Err(MirrorError::ClockBehind { entry: format_ts(st.newest), clock: format_ts(now) });
+        }
+        tokio::time::sleep(ahead.unsigned_abs()).await;
+        Ok(self.clock.now().max(st.newest))
     }
 
     /// Mirrors in the background until the process ends. Store errors are retried
     /// with backoff: entries stay safe in the catalog meanwhile.
     pub async fn run(self: Arc<Self>) {
         let mut backoff = Duration::from_millis(200);
+        // Entries another process commits to the catalog (an operator command) wake
+        // no one here: look every two seconds too.
+        let poll = self.policy.every.min(Duration::from_secs(2));
         loop {
             tokio::select! {
                 _ = self.wake.notified() => tokio::time::sleep(self.policy.batch_window).await,
-                _ = tokio::time::sleep(self.policy.every) => {}
+                _ = tokio::time::sleep(poll) => {}
             }
             match self.flush(false).await {
                 Ok(()) => backoff = Duration::from_millis(200),

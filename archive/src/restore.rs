@@ -18,7 +18,8 @@
 
 use crate::catalog::{Catalog, CatalogError};
 use crate::id::{RecordingId, StreamName};
-use crate::keys::Keys;
+use crate::key_objects::KeyObject;
+use crate::keys::{Keys, WrappedDek};
 use crate::layout::ObjectKey;
 use crate::ledger::{Entry, LedgerError};
 use crate::manifest::Manifest;
@@ -98,15 +99,24 @@ pub async fn restore(store: &Store, keys: &Keys, catalog: &Catalog, opts: Option
         return Err(RestoreError::Damaged(Box::new(report)));
     }
     let mut lost = report.damage();
-    let objects = fetch_objects(store, &entries, &mut lost).await?;
+    let signed = report.newest_checkpoint_size.unwrap_or(0);
+    let objects = fetch_objects(store, &entries, signed, &mut lost).await?;
     let mut restored = Restored { report, entries: entries.len() as u64, recordings: 0, streams: 0, chunks: 0, transcripts: 0, lost };
+    let resealed = resealed_notes(&entries);
     catalog.with(|conn| -> Result<(), RestoreError> {
         let tx = conn.transaction()?;
         for e in &entries {
             insert_entry(&tx, e)?;
             let replay = |reason: String| RestoreError::Replay { seq: e.seq, action: e.action.clone(), reason };
             replay_archive(&tx, e, &objects).map_err(replay)?;
-            apply(&tx, e).map_err(replay)?;
+            match resealed.get(&e.seq) {
+                Some(note) => {
+                    let mut opened = e.clone();
+                    opened.data["sealed"] = note.clone();
+                    apply(&tx, &opened).map_err(replay)?
+                }
+                None => apply(&tx, e).map_err(replay)?,
+            }
         }
         let (size, time) = (restored.report.newest_checkpoint_size.unwrap_or(0), restored.report.newest_checkpoint_time.clone());
         tx.execute(
@@ -122,34 +132,45 @@ pub async fn restore(store: &Store, keys: &Keys, catalog: &Catalog, opts: Option
     Ok(restored)
 }
 
-/// Wrapped keys and sealed manifests, fetched from the store.
+/// Sealed facts a KEK retirement sealed again under the note key (`note.resealed`,
+/// `of` the entry's seq), which the caller's replay gets in place of the original
+/// note, whose KEK may be destroyed.
+fn resealed_notes(entries: &[Entry]) -> HashMap<u64, serde_json::Value> {
+    entries
+        .iter()
+        .filter(|e| e.action == "note.resealed")
+        .filter_map(|e| Some((e.data.get("of")?.as_u64()?, e.data.get("sealed")?.clone())))
+        .collect()
+}
+
+/// Pointers to each stream's current key object, and sealed manifests, read
+/// from the store.
 struct Objects {
-    keys: HashMap<String, String>,
+    keys: HashMap<(RecordingId, StreamName), KeyObject>,
     manifests: HashMap<RecordingId, Manifest>,
 }
 
-async fn fetch_objects(store: &Store, entries: &[Entry], lost: &mut Vec<String>) -> Result<Objects, RestoreError> {
-    let (expected, _) = verify::replay(entries);
+async fn fetch_objects(store: &Store, entries: &[Entry], signed: u64, lost: &mut Vec<String>) -> Result<Objects, RestoreError> {
+    let (expected, _) = verify::replay(entries, signed);
     let mut out = Objects { keys: HashMap::new(), manifests: HashMap::new() };
     for (&rec, r) in &expected {
         if r.shredded {
             continue; // its keys are gone by design
         }
-        let mut wanted: Vec<(StreamName, &str)> = r.streams.iter().map(|(&id, s)| (StreamName::Media(id), s.key_sha256.as_str())).collect();
-        if let Some(sha) = &r.transcript_key {
-            wanted.push((StreamName::Transcript, sha.as_str()));
-        }
-        for (name, sha) in wanted {
-            let key = ObjectKey::dek(rec, name);
+        for &name in r.keys.keys() {
+            let Some(current) = r.current_key(name) else { continue };
+            let key = ObjectKey::dek_gen(rec, name, current.generation);
+            let unreadable = |why: &str| format!("key {key}: {why}; stream {rec}/{name} is unreadable");
             match fetch(store, &key).await? {
-                Some(body) if crate::sha256_hex(&body) == sha => match String::from_utf8(body.to_vec()) {
-                    Ok(text) => {
-                        out.keys.insert(key.as_str().to_string(), text);
+                Some(body) if crate::sha256_hex(&body) == current.sha256 => match serde_json::from_slice::<WrappedDek>(&body) {
+                    Ok(w) => {
+                        let pointer = KeyObject { generation: current.generation, kek: w.kek, sha256: current.sha256.clone() };
+                        out.keys.insert((rec, name), pointer);
                     }
-                    Err(_) => push_once(lost, format!("key {key}: not a wrapped key; stream {rec}/{name} is unreadable")),
+                    Err(_) => push_once(lost, unreadable("not a wrapped key")),
                 },
-                Some(_) => push_once(lost, format!("key {key}: differs from the ledger; stream {rec}/{name} is unreadable")),
-                None => push_once(lost, format!("key {key}: missing; stream {rec}/{name} is unreadable")),
+                Some(_) => push_once(lost, unreadable("differs from the ledger")),
+                None => push_once(lost, unreadable("missing")),
             }
         }
         if let Some(sha) = &r.sealed {
@@ -190,6 +211,14 @@ fn insert_entry(tx: &Transaction<'_>, e: &Entry) -> Result<(), RestoreError> {
     Ok(())
 }
 
+/// Points the catalog at the key object found for `rec`/`name`, if one was.
+fn record_pointer(tx: &Transaction<'_>, objects: &Objects, rec: RecordingId, name: StreamName) -> Result<(), String> {
+    match objects.keys.get(&(rec, name)) {
+        Some(key) => crate::key_objects::record(tx, rec, name, key).map_err(|e| e.to_string()),
+        None => Ok(()), // lost, and said so
+    }
+}
+
 /// AES-GCM's tag: a chunk's ciphertext is its plaintext plus 16 bytes.
 const TAG_LEN: u64 = 16;
 
@@ -207,17 +236,17 @@ fn replay_archive(tx: &Transaction<'_>, e: &Entry, objects: &Objects) -> Result<
             ))
         }
         ("stream.opened", Some(name @ StreamName::Media(id))) => {
-            let wrapped = objects.keys.get(ObjectKey::dek(rec, name).as_str()).cloned().unwrap_or_default();
             let content_type = objects.manifests.get(&rec).and_then(|m| m.streams.iter().find(|st| st.id == id)).and_then(|st| st.content_type.clone());
             sql(tx.execute(
-                "INSERT INTO streams (id, recording, kind, endpoint, state, chunk_size, nonce_prefix, wrapped_dek, key_sha256, content_type, opened_at)
-                 VALUES (?1, ?2, ?3, ?4, 'open', ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT INTO streams (id, recording, kind, endpoint, state, chunk_size, nonce_prefix, key_sha256, content_type, opened_at)
+                 VALUES (?1, ?2, ?3, ?4, 'open', ?5, ?6, ?7, ?8, ?9)",
                 params![
                     id.to_string(), rec.to_string(), s("kind").ok_or_else(|| need("kind"))?, s("endpoint"),
                     u("chunk_size").ok_or_else(|| need("chunk_size"))?, s("nonce_prefix").ok_or_else(|| need("nonce_prefix"))?,
-                    wrapped, s("key_sha256").ok_or_else(|| need("key_sha256"))?, content_type, e.ts
+                    s("key_sha256").ok_or_else(|| need("key_sha256"))?, content_type, e.ts
                 ],
-            ))
+            ))?;
+            record_pointer(tx, objects, rec, name)
         }
         ("chunk.stored", Some(StreamName::Media(id))) => {
             let len = u("len").ok_or_else(|| need("len"))?;
@@ -243,19 +272,21 @@ fn replay_archive(tx: &Transaction<'_>, e: &Entry, objects: &Objects) -> Result<
             ))
         }
         ("transcript.stored", None) => {
-            let wrapped = objects.keys.get(ObjectKey::dek(rec, StreamName::Transcript).as_str()).cloned().unwrap_or_default();
             sql(tx.execute(
                 "INSERT OR REPLACE INTO transcripts (recording, state, wrapped_dek, key_sha256, nonce_prefix, chunk_size, len, sha256, stored_at)
-                 VALUES (?1, 'stored', ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                 VALUES (?1, 'stored', '', ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
-                    rec.to_string(), wrapped, s("key_sha256").ok_or_else(|| need("key_sha256"))?, s("nonce_prefix").ok_or_else(|| need("nonce_prefix"))?,
+                    rec.to_string(), s("key_sha256").ok_or_else(|| need("key_sha256"))?, s("nonce_prefix").ok_or_else(|| need("nonce_prefix"))?,
                     u("chunk_size").ok_or_else(|| need("chunk_size"))?, u("len"), s("sha256"), e.ts
                 ],
-            ))
+            ))?;
+            record_pointer(tx, objects, rec, StreamName::Transcript)
         }
+        // A shred the store's ledger holds: the service finishes it at start if its
+        // objects are still there (`Vault::resume_shreds`).
         ("recording.shredded", None) => {
-            sql(tx.execute("UPDATE recordings SET state = 'shredded' WHERE id = ?1", [rec.to_string()]))?;
-            sql(tx.execute("UPDATE streams SET wrapped_dek = '' WHERE recording = ?1", [rec.to_string()]))?;
+            sql(tx.execute("UPDATE recordings SET state = 'shredded', shred_done_at = NULL WHERE id = ?1", [rec.to_string()]))?;
+            sql(tx.execute("DELETE FROM key_objects WHERE recording = ?1", [rec.to_string()]))?;
             sql(tx.execute("DELETE FROM transcripts WHERE recording = ?1", [rec.to_string()]))
         }
         _ => Ok(()),

@@ -1,30 +1,37 @@
 //! Crypto-shredding: how a recording whose retention expired is destroyed while
 //! the proof that it existed, and was lawfully deleted, stays.
 //!
-//! Order matters. The `recording.shredded` entry and the catalog's change commit
-//! first (its wrapped keys blanked in the catalog, its transcript row dropped, in
-//! the same transaction) and reach the store under a signed checkpoint; then
-//! the wrapped-key objects are deleted, which makes every copy of the ciphertext,
-//! backups included, unreadable; then the chunks and the transcript. The manifest
-//! stays as a tombstone. Each step after the commit is idempotent, so a crash
-//! between them is repaired by shredding again ([`Vault::shred`] on a recording
-//! already shredded deletes only what is left). Objects the store refuses to
-//! delete (Object Lock) are reported, not fatal: without their key they are noise.
+//! A shred is one state machine, `sealed → shredding → shredded`:
+//! 1. in one transaction, with the caller's re-check of holds and expiry inside it:
+//!    the recording must be `sealed`; it becomes `shredded` with `shred_done_at`
+//!    unset (shredding), its key pointers and transcript row go, and the
+//!    `recording.shredded` entry is appended. Whatever runs at once, exactly one
+//!    transaction finds it sealed, so a recording gets exactly one shred entry;
+//! 2. the ledger reaches the store under a signed checkpoint, so the store always
+//!    explains what is about to go;
+//! 3. every key object of every generation is deleted (the ciphertext is now
+//!    unreadable everywhere the KEK that wrapped it is gone: see `crate::retire`);
+//! 4. the chunks and the transcript are deleted; the manifest stays as a tombstone;
+//! 5. `shred_done_at` is set.
+//!
+//! Steps 2–5 are idempotent. A shred cut off after step 1 is finished by
+//! [`Vault::resume_shreds`], which the service runs at start and before every
+//! retention run. Objects the store refuses to delete (Object Lock) are reported,
+//! not fatal: without their key they are noise.
 //!
 //! Whether a shred was lawful is not decided here but by the verifier, from the
-//! ledger alone (`crate::deletion`): the entry cites its policy, and the policy,
-//! its approvals and any holds are ledger entries too.
+//! signed ledger alone (`crate::deletion`).
 
 use crate::id::RecordingId;
 use crate::layout::{ObjectKey, ObjectKind};
 use crate::ledger::NewEntry;
 use crate::vault::{Vault, VaultError};
-use rusqlite::OptionalExtension;
+use rusqlite::{params, OptionalExtension};
 
 /// What a shred did.
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Shredded {
-    /// False when the recording was already shredded (a repair pass).
+    /// False when the recording was already shredded (this call only finished it).
     pub entry_written: bool,
     pub keys_deleted: usize,
     pub objects_deleted: usize,
@@ -32,37 +39,72 @@ pub struct Shredded {
     pub objects_kept: Vec<String>,
 }
 
+/// A re-check run inside the shred's transaction (holds, expiry): an error
+/// leaves the recording sealed and writes nothing.
+pub type Check = Box<dyn FnOnce(&rusqlite::Transaction<'_>) -> Result<(), VaultError> + Send>;
+
 impl Vault {
-    /// Crypto-shreds sealed recording `rec`. `cause` is the entry's data: the
-    /// policy it cites and what the verifier needs to judge it (see `deletion`).
-    pub async fn shred(&self, actor: &str, rec: RecordingId, cause: serde_json::Value) -> Result<Shredded, VaultError> {
-        let state: Option<String> =
-            self.catalog.call(move |c| c.query_row("SELECT state FROM recordings WHERE id = ?1", [rec.to_string()], |r| r.get(0)).optional().map_err(VaultError::from)).await?;
-        let mut out = Shredded::default();
-        match state.as_deref() {
-            None => return Err(VaultError::NoRecording(rec)),
-            Some("open") => return Err(VaultError::Conflict(format!("recording {rec} is open; only sealed recordings expire"))),
-            Some("sealed") => {
-                let entry = NewEntry { actor: actor.into(), action: "recording.shredded", subject: format!("recording/{rec}"), data: cause };
-                self.commit(entry, move |tx| {
-                    tx.execute("UPDATE recordings SET state = 'shredded' WHERE id = ?1", [rec.to_string()])?;
-                    tx.execute("UPDATE streams SET wrapped_dek = '' WHERE recording = ?1", [rec.to_string()])?;
-                    tx.execute("DELETE FROM transcripts WHERE recording = ?1", [rec.to_string()])?;
-                    Ok(())
-                })
-                .await?;
-                out.entry_written = true;
-            }
-            Some(_) => {}
+    /// Crypto-shreds sealed recording `rec`. `cause` is the entry's data (the policy
+    /// it cites); `check` re-checks, inside the transaction, that it may go.
+    pub async fn shred(&self, actor: &str, rec: RecordingId, cause: serde_json::Value, check: Check) -> Result<Shredded, VaultError> {
+        let entry = NewEntry { actor: actor.into(), action: "recording.shredded", subject: format!("recording/{rec}"), data: cause };
+        let written = self
+            .commit(entry, move |tx| {
+                let state: Option<String> =
+                    tx.query_row("SELECT state FROM recordings WHERE id = ?1", [rec.to_string()], |r| r.get(0)).optional()?;
+                match state.as_deref() {
+                    None => return Err(VaultError::NoRecording(rec)),
+                    Some("sealed") => {}
+                    Some("shredded") => return Err(VaultError::Shredded(rec)),
+                    Some(_) => return Err(VaultError::Conflict(format!("recording {rec} is open; only sealed recordings expire"))),
+                }
+                check(tx)?;
+                tx.execute("UPDATE recordings SET state = 'shredded', shred_done_at = NULL WHERE id = ?1", [rec.to_string()])?;
+                tx.execute("DELETE FROM key_objects WHERE recording = ?1", [rec.to_string()])?;
+                tx.execute("DELETE FROM transcripts WHERE recording = ?1", [rec.to_string()])?;
+                                Ok(())
+            })
+            .await;
+        let entry_written = match written {
+            Ok(_) => true,
+            Err(VaultError::Shredded(_)) => false,
+            Err(e) => return Err(e),
+        };
+        self.key_cache.forget(rec);
+        let mut out = self.finish_shred(rec).await?;
+        out.entry_written = entry_written;
+        Ok(out)
+    }
+
+    /// Finishes every shred a crash or an outage cut off after its entry.
+    pub async fn resume_shreds(&self) -> Result<Vec<(RecordingId, Shredded)>, VaultError> {
+        let pending: Vec<String> = self
+            .catalog
+            .call(|c| {
+                let mut stmt = c.prepare("SELECT id FROM recordings WHERE state = 'shredded' AND shred_done_at IS NULL ORDER BY id")?;
+                let rows = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+                Ok::<_, VaultError>(rows)
+            })
+            .await?;
+        let mut out = Vec::new();
+        for id in pending {
+            let rec: RecordingId = id.parse().map_err(|e| VaultError::Conflict(format!("catalog: {e}")))?;
+            self.key_cache.forget(rec);
+            out.push((rec, self.finish_shred(rec).await?));
         }
-        // The store's ledger must explain every missing object before one goes: a
-        // signed checkpoint covers the shred entry first.
+        Ok(out)
+    }
+
+    /// Steps 2–5 of a shred whose entry has committed.
+    async fn finish_shred(&self, rec: RecordingId) -> Result<Shredded, VaultError> {
+        let mut out = Shredded::default();
+        // The store's ledger must explain every missing object before one goes.
         self.mirror.flush(true).await?;
-        // Keys first: from here on the ciphertext is unreadable everywhere.
+        // Keys first, every generation: from here on the ciphertext is unreadable.
         for meta in self.store.list(&format!("keys/{rec}/")).await? {
-            if let ObjectKind::Dek(r, stream) = ObjectKey::classify(&meta.key) {
+            if let ObjectKind::Dek(r, stream, generation) = ObjectKey::classify(&meta.key) {
                 if r == rec {
-                    self.store.delete(&ObjectKey::dek(rec, stream)).await?;
+                    self.store.delete(&ObjectKey::dek_gen(rec, stream, generation)).await?;
                     out.keys_deleted += 1;
                 }
             }
@@ -81,6 +123,13 @@ impl Vault {
                 }
             }
         }
+        let now = self.now();
+        self.catalog
+            .call(move |c| {
+                c.execute("UPDATE recordings SET shred_done_at = ?2 WHERE id = ?1", params![rec.to_string(), now])?;
+                Ok::<_, VaultError>(())
+            })
+            .await?;
         Ok(out)
     }
 }
@@ -88,128 +137,132 @@ impl Vault {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::Catalog;
-    use crate::clock::{Clock, ManualClock};
-    use crate::keys::{KeyDir, Keys};
-    use crate::manifest::StreamState;
-    use crate::mirror::{Mirror, MirrorPolicy};
-    use crate::spool::ChunkSpool;
-    use crate::store::{LocalStore, Store};
-    use crate::vault::{StreamEnd, StreamSpec};
+    use crate::testing::{anything, World, T0};
     use serde_json::json;
-    use std::sync::Arc;
-    use time::macros::datetime;
-
-    const T0: time::OffsetDateTime = datetime!(2026-01-05 08:00 UTC);
-
-    struct World {
-        vault: Vault,
-        clock: Arc<ManualClock>,
-        keys: Arc<Keys>,
-        store: Store,
-        _dir: tempfile::TempDir,
-    }
-
-    async fn world() -> World {
-        let dir = tempfile::tempdir().unwrap();
-        let catalog = Catalog::open(&dir.path().join("catalog.db")).unwrap();
-        let keys = Arc::new(KeyDir::new(dir.path().join("keys")).init("niem.test/ledger").unwrap());
-        let store: Store = Arc::new(LocalStore::open(dir.path().join("store")).unwrap());
-        let clock = Arc::new(ManualClock::new(T0));
-        let dyn_clock: Arc<dyn Clock> = clock.clone();
-        let mirror = Arc::new(Mirror::resume(store.clone(), catalog.clone(), keys.clone(), dyn_clock.clone(), MirrorPolicy::default()).await.unwrap());
-        let vault = Vault { store: store.clone(), keys: keys.clone(), catalog, clock: dyn_clock, mirror, chunk_size: 1000 };
-        World { vault, clock, keys, store, _dir: dir }
-    }
-
-    /// A sealed recording of `org` with one stream of 3 chunks.
-    async fn recording(w: &World, spool_dir: &std::path::Path, org: &str) -> RecordingId {
-        let v = &w.vault;
-        let rec = v.start_recording("system", "m1", org, |_, _| Ok(())).await.unwrap();
-        let spec = StreamSpec { kind: "live", endpoint: None, content_type: None };
-        let stream = v.open_stream("system", rec, spec, |_, _| Ok(())).await.unwrap();
-        let spool = Arc::new(ChunkSpool::open(spool_dir.to_path_buf(), 1 << 30).unwrap());
-        for i in 0..3u32 {
-            spool.put(rec, stream.id, i, &stream.key().seal_piece(i, false, vec![i as u8; 1000]).bytes).unwrap();
-        }
-        v.drain(&spool).await.unwrap();
-        v.close_stream("system", rec, stream.id, StreamEnd { state: StreamState::Complete, sha256: None, media: None }).await.unwrap();
-        v.seal("system", rec).await.unwrap();
-        rec
-    }
-
-    async fn policy(w: &World, id: &str, keep_days: u64, applies_from: time::OffsetDateTime) {
-        let data = json!({ "org_path": "/b1", "kind": null, "keep_days": keep_days, "applies_from": crate::clock::format_ts(applies_from) });
-        w.vault.record(NewEntry { actor: "user:admin".into(), action: "retention.policy.set", subject: format!("policy/{id}"), data }).await.unwrap();
-    }
-
-    fn cause(policy: &str, keep_days: u64) -> serde_json::Value {
-        cause_in(policy, keep_days, "o1")
-    }
-
-    fn cause_in(policy: &str, keep_days: u64, org: &str) -> serde_json::Value {
-        json!({ "policy": policy, "org_path": format!("/b1/{org}"), "kind": "regular", "keep_days": keep_days })
-    }
-
-    async fn verdicts(w: &World) -> (crate::verify::Report, Vec<crate::deletion::Deletion>) {
-        w.vault.mirror.flush(true).await.unwrap();
-        let report = crate::verify::verify_store(&w.store, w.keys.signer.verifier(), crate::verify::Options { parallelism: 2, ..Default::default() }).await.unwrap();
-        let d = report.deletions.clone();
-        (report, d)
-    }
 
     #[tokio::test]
     async fn an_expired_recording_is_shredded_lawfully_and_its_content_is_gone() {
-        let w = world().await;
-        let spool = tempfile::tempdir().unwrap();
-        policy(&w, "p1", 1, T0 - time::Duration::days(1)).await;
-        let rec = recording(&w, spool.path(), "o1").await;
+        let w = World::new().await;
+        w.policy("user:a1", "p1", Some("b"), None, 1).await;
+        let rec = w.recording("m1", "c1").await;
         w.clock.advance(time::Duration::days(2));
-        let done = w.vault.shred("system", rec, cause("p1", 1)).await.unwrap();
+        let done = w.vault.shred("system", rec, World::cause("p1"), anything()).await.unwrap();
         assert_eq!((done.entry_written, done.keys_deleted, done.objects_deleted), (true, 1, 3), "{done:?}");
         assert!(w.store.list(&format!("keys/{rec}/")).await.unwrap().is_empty(), "keys gone");
         let left: Vec<String> = w.store.list(&format!("recordings/{rec}/")).await.unwrap().into_iter().map(|m| m.key).collect();
         assert_eq!(left, vec![format!("recordings/{rec}/manifest.json")], "only the tombstone");
         let info = w.vault.stream(w.vault.manifest_draft(rec).await.unwrap().streams[0].id).await.unwrap();
-        assert!(w.vault.stream_key(&info).is_err(), "the catalog's copy of the key is gone too");
-        let again = w.vault.shred("system", rec, cause("p1", 1)).await.unwrap();
+        assert!(matches!(w.vault.stream_key(&info).await, Err(VaultError::Shredded(_))), "no key is found any more");
+        let again = w.vault.shred("system", rec, World::cause("p1"), anything()).await.unwrap();
         assert_eq!(again, Shredded::default(), "a second shred writes nothing and finds nothing");
-        let (report, d) = verdicts(&w).await;
+        let report = w.verify().await;
         assert!(report.intact(), "{:?}", report.problems);
-        assert_eq!(d.len(), 1);
-        assert!(d[0].lawful && d[0].reason.contains("policy p1"), "{d:?}");
+        let d = World::verdict(&report, rec);
+        assert!(d.lawful && d.reason.contains("policy p1"), "{d:?}");
+        let entries = w.vault.catalog.with(|c| crate::ledger::read_where(c, "action = 'recording.shredded'", [])).unwrap();
+        assert_eq!(entries.len(), 1, "one shred entry");
     }
 
+    /// Each way a shred can break the rules, judged from the ledger alone.
     #[tokio::test]
     async fn unlawful_shreds_are_reported() {
-        let w = world().await;
-        let spool = tempfile::tempdir().unwrap();
-        policy(&w, "p1", 30, T0 - time::Duration::days(1)).await;
-        policy(&w, "p0", 1, T0 - time::Duration::days(1)).await;
-        let early = recording(&w, spool.path(), "o1").await; // shredded before its 30 days
-        let forged = recording(&w, spool.path(), "o1").await; // cites no policy the ledger knows
-        let held = recording(&w, spool.path(), "o2").await; // under a hold on its cell
-        let shortened = recording(&w, spool.path(), "o1").await; // a later, shorter policy, unapproved
-        let approved = recording(&w, spool.path(), "o1").await; // the same, approved by a second admin
-        let hold = json!({ "org_path": "/b1/o2", "from": crate::clock::format_ts(T0 - time::Duration::days(1)), "to": crate::clock::format_ts(T0 + time::Duration::days(1)) });
-        w.vault.record(NewEntry { actor: "user:admin".into(), action: "hold.placed", subject: "hold/h1".into(), data: hold }).await.unwrap();
+        let w = World::new().await;
+        w.policy("user:a1", "p30", Some("b"), None, 30).await;
+        w.policy("user:a1", "thematic", Some("b"), Some("thematic"), 1).await;
+        w.policy("user:a1", "other", Some("c2"), None, 1).await;
+        let early = w.recording("m1", "c1").await; // p30 governs: not expired
+        let forged = w.recording("m1", "c1").await; // cites a policy the ledger does not have
+        let held = w.recording("m2", "c2").await; // under a hold on its cell
+        let kind = w.recording("m1", "c1").await; // cites the thematic policy: other kind
+        let subtree = w.recording("m1", "c1").await; // cites c2's policy: other subtree
+        let shortened = w.recording("m1", "c1").await; // a later, shorter policy, unapproved
+        let self_approved = w.recording("m1", "c1").await; // approved by the admin who set it
+        let approved = w.recording("m1", "c1").await; // approved by a second admin: lawful
+        w.hold("h1", "/b/c2").await;
         w.clock.advance(time::Duration::days(2));
-        policy(&w, "p2", 1, w.clock.now()).await;
-        policy(&w, "p3", 1, w.clock.now()).await;
-        w.vault.record(NewEntry { actor: "user:admin2".into(), action: "retention.policy.approved", subject: "policy/p3".into(), data: json!({}) }).await.unwrap();
-        w.vault.shred("system", early, cause("p1", 30)).await.unwrap();
-        w.vault.shred("system", forged, cause("nope", 1)).await.unwrap();
-        w.vault.shred("system", held, cause_in("p0", 1, "o2")).await.unwrap();
-        w.vault.shred("system", shortened, cause("p2", 1)).await.unwrap();
-        w.vault.shred("system", approved, cause("p3", 1)).await.unwrap();
-        let (report, d) = verdicts(&w).await;
-        let verdict = |rec: RecordingId| d.iter().find(|x| x.recording == rec.to_string()).unwrap().clone();
-        assert!(verdict(early).reason.contains("before it expired"), "{:?}", verdict(early));
-        assert!(verdict(forged).reason.contains("does not show"), "{:?}", verdict(forged));
-        assert!(verdict(held).reason.contains("hold h1"), "{:?}", verdict(held));
-        assert!(verdict(shortened).reason.contains("no second admin approved"), "{:?}", verdict(shortened));
-        assert!(verdict(approved).lawful, "approved after it was set: {:?}", verdict(approved));
+        w.policy("user:a1", "short", Some("c1"), None, 1).await;
+        w.approve("user:a1", "short").await;
+        let shred = |rec, policy: &'static str| {
+            let v = w.vault.clone();
+            async move { v.shred("system", rec, World::cause(policy), anything()).await.unwrap() }
+        };
+        shred(early, "p30").await;
+        shred(forged, "nope").await;
+        shred(held, "other").await;
+        shred(kind, "thematic").await;
+        shred(subtree, "other").await;
+        shred(shortened, "short").await;
+        // Superseded: p30 no longer governs once "short" is approved below.
+        w.approve("user:a2", "short").await;
+        shred(self_approved, "p30").await;
+        shred(approved, "short").await;
+        let report = w.verify().await;
+        let why = |rec| World::verdict(&report, rec);
+        assert!(why(early).reason.contains("before it expired"), "{:?}", why(early));
+        assert!(why(forged).reason.contains("cites policy nope, but policy p30 governed it"), "{:?}", why(forged));
+        assert!(why(held).reason.contains("hold h1"), "{:?}", why(held));
+        assert!(why(kind).reason.contains("cites policy thematic, but policy p30"), "{:?}", why(kind));
+        assert!(why(subtree).reason.contains("cites policy other, but policy p30"), "{:?}", why(subtree));
+        assert!(why(shortened).reason.contains("no second admin approved it"), "{:?}", why(shortened));
+        assert!(why(shortened).reason.contains("cannot approve it"), "names the self-approval: {:?}", why(shortened));
+        assert!(why(self_approved).reason.contains("cites policy p30, but policy short governed it"), "superseded: {:?}", why(self_approved));
+        assert!(why(approved).lawful, "{:?}", why(approved));
         assert!(!report.intact());
-        assert_eq!(report.problems.iter().filter(|p| p.starts_with("UNLAWFUL")).count(), 4, "{:?}", report.problems);
+        assert_eq!(report.problems.iter().filter(|p| p.starts_with("UNLAWFUL")).count(), 7, "{:?}", report.problems);
+    }
+
+    /// Two shreds of one recording racing: one entry, one set of deletions.
+    #[tokio::test]
+    async fn concurrent_shreds_write_one_entry() {
+        let w = World::new().await;
+        w.policy("user:a1", "p1", None, None, 1).await;
+        let rec = w.recording("m1", "c1").await;
+        w.clock.advance(time::Duration::days(2));
+        let (a, b) = tokio::join!(
+            w.vault.shred("system", rec, World::cause("p1"), anything()),
+            w.vault.shred("system", rec, World::cause("p1"), anything())
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(u8::from(a.entry_written) + u8::from(b.entry_written), 1, "{a:?} {b:?}");
+        let entries = w.vault.catalog.with(|c| crate::ledger::read_where(c, "action = 'recording.shredded'", [])).unwrap();
+        assert_eq!(entries.len(), 1);
+        assert!(w.verify().await.intact());
+    }
+
+    /// The re-check inside the transaction can stop a shred: nothing is written.
+    #[tokio::test]
+    async fn a_failed_recheck_leaves_the_recording_sealed() {
+        let w = World::new().await;
+        w.policy("user:a1", "p1", None, None, 1).await;
+        let rec = w.recording("m1", "c1").await;
+        let refuse: Check = Box::new(|_| Err(VaultError::Conflict("held now".into())));
+        assert!(w.vault.shred("system", rec, World::cause("p1"), refuse).await.is_err());
+        let state: String = w.vault.catalog.with(|c| c.query_row("SELECT state FROM recordings WHERE id = ?1", [rec.to_string()], |r| r.get(0))).unwrap();
+        assert_eq!(state, "sealed");
+        assert_eq!(w.store.list(&format!("keys/{rec}/")).await.unwrap().len(), 1, "nothing deleted");
+    }
+
+    /// A shred cut off after its entry is finished at the next start, once.
+    #[tokio::test]
+    async fn a_half_done_shred_is_resumed() {
+        let w = World::new().await;
+        w.policy("user:a1", "p1", None, None, 1).await;
+        let rec = w.recording("m1", "c1").await;
+        let key = ObjectKey::dek(rec, crate::id::StreamName::Media(w.vault.manifest_draft(rec).await.unwrap().streams[0].id));
+        let saved = std::fs::read(w.store_path(key.as_str())).unwrap();
+        w.clock.advance(time::Duration::days(2));
+        w.vault.shred("system", rec, World::cause("p1"), anything()).await.unwrap();
+        // As if the process had died between the entry and the deletions.
+        std::fs::write(w.store_path(key.as_str()), &saved).unwrap();
+        w.vault.catalog.with(|c| c.execute("UPDATE recordings SET shred_done_at = NULL WHERE id = ?1", [rec.to_string()])).unwrap();
+        assert!(!w.verify().await.intact(), "a key that survived a shred is caught");
+        let resumed = w.vault.resume_shreds().await.unwrap();
+        assert_eq!(resumed.len(), 1);
+        assert_eq!(resumed[0].1.keys_deleted, 1);
+        assert!(w.vault.resume_shreds().await.unwrap().is_empty(), "done once");
+        let entries = w.vault.catalog.with(|c| crate::ledger::read_where(c, "action = 'recording.shredded'", [])).unwrap();
+        assert_eq!(entries.len(), 1, "no second entry");
+        assert!(w.verify().await.intact());
+        let _ = (json!({}), T0);
     }
 }

@@ -5,17 +5,20 @@
 //! not read the document; it only keeps it sealed.
 //!
 //! Exactly once, across crashes: the key and nonce prefix are written to the
-//! catalog before the object is put. A job that restarts first calls
+//! catalog before the object is put (the wrapped key is transient there: once the
+//! transcript is recorded, the catalog keeps only a pointer to its key object, see
+//! [`crate::key_objects`]). A job that restarts first calls
 //! [`Vault::adopt_transcript`], which records an object a crash left unrecorded
 //! (after checking that it opens), instead of transcribing again and failing to
 //! put a second, different object where objects are never overwritten.
 
 use crate::chunk::{open_object, seal_object, Binding, StreamKey, PREFIX_LEN};
 use crate::id::{RecordingId, StreamName};
+use crate::key_objects::KeyObject;
 use crate::keys::{Dek, KeyError, WrappedDek};
 use crate::layout::ObjectKey;
 use crate::ledger::NewEntry;
-use crate::store::{put_idempotent, StoreError};
+use crate::store::StoreError;
 use crate::vault::{subject_rec, Vault, VaultError};
 use bytes::Bytes;
 use rusqlite::{params, OptionalExtension};
@@ -31,7 +34,8 @@ pub struct StoredTranscript {
 /// The catalog's row for a transcript being sealed or stored.
 struct Row {
     state: String,
-    wrapped: WrappedDek,
+    /// While sealing only: once stored, the key is in the store.
+    wrapped: Option<WrappedDek>,
     key_sha256: String,
     prefix: [u8; PREFIX_LEN],
     chunk_size: u32,
@@ -58,10 +62,10 @@ impl Vault {
             .await
             .map_err(|e| VaultError::Conflict(e.to_string()))?
             .map_err(|e| VaultError::Conflict(e.to_string()))?;
-        self.put_transcript_key(rec, &row.wrapped).await?;
+        let key = self.put_transcript_key(rec, &row).await?;
         let body = Bytes::from(sealed);
         self.store.put_new(&ObjectKey::transcript(rec), body.clone()).await?;
-        self.record_transcript(actor, rec, &row, &body, meta, Box::new(link)).await
+        self.record_transcript(actor, rec, &row, key, &body, meta, Box::new(link)).await
     }
 
     /// Records a transcript object that a crash left in the store unrecorded.
@@ -85,9 +89,9 @@ impl Vault {
         let key = self.transcript_key(rec, &row)?;
         let plain = open_object(&key, row.chunk_size, &body)
             .map_err(|e| VaultError::Conflict(format!("the unrecorded transcript object of recording {rec} does not open with its key: {e}")))?;
-        self.put_transcript_key(rec, &row.wrapped).await?;
+        let key = self.put_transcript_key(rec, &row).await?;
         let meta = meta(&plain);
-        self.record_transcript(actor, rec, &row, &body, meta, Box::new(link)).await.map(Some)
+        self.record_transcript(actor, rec, &row, key, &body, meta, Box::new(link)).await.map(Some)
     }
 
     /// The plaintext of a recording's stored transcript, if it has one.
@@ -97,7 +101,8 @@ impl Vault {
             return Ok(None);
         }
         let body = self.store.get(ObjectKey::transcript(rec).as_str()).await?;
-        let key = self.transcript_key(rec, &row)?;
+        let dek = self.data_key(rec, StreamName::Transcript).await?;
+        let key = StreamKey::new(&dek, row.prefix, Binding { rec, stream: StreamName::Transcript });
         let plain = tokio::task::spawn_blocking(move || open_object(&key, row.chunk_size, &body))
             .await
             .map_err(|e| VaultError::Conflict(e.to_string()))?
@@ -110,22 +115,24 @@ impl Vault {
     async fn begin_transcript(&self, rec: RecordingId) -> Result<Row, VaultError> {
         self.require_sealed(rec).await?;
         let existing = self.catalog.call(move |c| read_row(c, rec)).await?;
+        let _gate = self.wrap_gate.read().await;
         let wrapped = match existing {
             Some(r) if r.state == "stored" => return Err(VaultError::Conflict(format!("recording {rec} already has a transcript"))),
-            Some(r) => r.wrapped,
-            None => self.keys.ring.wrap(&Dek::generate()?, rec, StreamName::Transcript)?,
+            Some(Row { wrapped: Some(w), .. }) => w,
+            _ => self.keys.ring().wrap(&Dek::generate()?, rec, StreamName::Transcript)?,
         };
         let mut prefix = [0u8; PREFIX_LEN];
         ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut prefix).map_err(|_| KeyError::Random)?;
         let key_json = serde_json::to_string(&wrapped).expect("wrapped key serialises");
         let key_sha256 = crate::sha256_hex(key_json.as_bytes());
-        let row = Row { state: "sealing".into(), wrapped, key_sha256, prefix, chunk_size: self.chunk_size };
+        let row = Row { state: "sealing".into(), wrapped: Some(wrapped), key_sha256, prefix, chunk_size: self.chunk_size };
         let (ks, cs) = (row.key_sha256.clone(), row.chunk_size);
         self.catalog
             .call(move |c| {
                 c.execute(
                     "INSERT INTO transcripts (recording, state, wrapped_dek, key_sha256, nonce_prefix, chunk_size) VALUES (?1, 'sealing', ?2, ?3, ?4, ?5)
-                     ON CONFLICT (recording) DO UPDATE SET nonce_prefix = excluded.nonce_prefix, chunk_size = excluded.chunk_size WHERE state = 'sealing'",
+                     ON CONFLICT (recording) DO UPDATE SET wrapped_dek = excluded.wrapped_dek, key_sha256 = excluded.key_sha256,
+                        nonce_prefix = excluded.nonce_prefix, chunk_size = excluded.chunk_size WHERE state = 'sealing'",
                     params![rec.to_string(), key_json, ks, hex::encode(prefix), cs],
                 )?;
                 Ok::<_, VaultError>(())
@@ -134,21 +141,23 @@ impl Vault {
         Ok(row)
     }
 
+    /// The key of a transcript being sealed (its wrapped key is in its row).
     fn transcript_key(&self, rec: RecordingId, row: &Row) -> Result<StreamKey, VaultError> {
-        let dek = self.keys.ring.unwrap(&row.wrapped, rec, StreamName::Transcript)?;
+        let wrapped = row.wrapped.as_ref().ok_or_else(|| VaultError::Conflict(format!("the transcript of {rec} is not being sealed")))?;
+        let dek = self.keys.ring().unwrap(wrapped, rec, StreamName::Transcript)?;
         Ok(StreamKey::new(&dek, row.prefix, Binding { rec, stream: StreamName::Transcript }))
     }
 
-    async fn put_transcript_key(&self, rec: RecordingId, wrapped: &WrappedDek) -> Result<(), VaultError> {
-        let bytes = serde_json::to_vec(wrapped).expect("wrapped key serialises");
-        put_idempotent(&*self.store, &ObjectKey::dek(rec, StreamName::Transcript), Bytes::from(bytes)).await?;
-        Ok(())
+    async fn put_transcript_key(&self, rec: RecordingId, row: &Row) -> Result<KeyObject, VaultError> {
+        let wrapped = row.wrapped.as_ref().ok_or_else(|| VaultError::Conflict(format!("the transcript of {rec} is not being sealed")))?;
+        self.put_key(rec, StreamName::Transcript, 0, wrapped).await
     }
 
-    async fn record_transcript(&self, actor: &str, rec: RecordingId, row: &Row, body: &Bytes, meta: serde_json::Value, link: Link) -> Result<StoredTranscript, VaultError> {
+    #[allow(clippy::too_many_arguments)]
+    async fn record_transcript(&self, actor: &str, rec: RecordingId, row: &Row, key: KeyObject, body: &Bytes, meta: serde_json::Value, link: Link) -> Result<StoredTranscript, VaultError> {
         let stored = StoredTranscript { len: body.len() as u64, sha256: crate::sha256_hex(body) };
         let mut data = json!({
-            "len": stored.len, "sha256": stored.sha256, "key_sha256": row.key_sha256, "kek": row.wrapped.kek,
+            "len": stored.len, "sha256": stored.sha256, "key_sha256": key.sha256, "kek": key.kek,
             "nonce_prefix": hex::encode(row.prefix), "chunk_size": row.chunk_size,
         });
         if let (Some(d), serde_json::Value::Object(m)) = (data.as_object_mut(), meta) {
@@ -161,12 +170,14 @@ impl Vault {
         let prefix = hex::encode(row.prefix);
         self.commit(entry, move |tx| {
             let n = tx.execute(
-                "UPDATE transcripts SET state = 'stored', len = ?2, sha256 = ?3, stored_at = ?4 WHERE recording = ?1 AND state = 'sealing' AND nonce_prefix = ?5",
+                "UPDATE transcripts SET state = 'stored', wrapped_dek = '', len = ?2, sha256 = ?3, stored_at = ?4
+                 WHERE recording = ?1 AND state = 'sealing' AND nonce_prefix = ?5",
                 params![rec.to_string(), s.len, s.sha256, now, prefix],
             )?;
             if n == 0 {
                 return Err(VaultError::Conflict(format!("the transcript of recording {rec} was recorded by another attempt")));
             }
+            crate::key_objects::record(tx, rec, StreamName::Transcript, &key)?;
             link(tx)
         })
         .await?;
@@ -184,9 +195,13 @@ fn read_row(c: &rusqlite::Connection, rec: RecordingId) -> Result<Option<Row>, V
         .optional()?;
     let Some((state, wrapped, key_sha256, prefix, chunk_size)) = row else { return Ok(None) };
     let corrupt = |what: &str| VaultError::Conflict(format!("catalog row for the transcript of {rec} has a malformed {what}"));
+    let wrapped = match wrapped.as_str() {
+        "" => None,
+        w => Some(serde_json::from_str(w).map_err(|_| corrupt("wrapped key"))?),
+    };
     Ok(Some(Row {
         state,
-        wrapped: serde_json::from_str(&wrapped).map_err(|_| corrupt("wrapped key"))?,
+        wrapped,
         key_sha256,
         prefix: hex::decode(&prefix).ok().and_then(|p| p.try_into().ok()).ok_or_else(|| corrupt("nonce prefix"))?,
         chunk_size,
@@ -211,7 +226,7 @@ mod tests {
         let store: crate::store::Store = Arc::new(LocalStore::open(dir.join("store")).unwrap());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let mirror = Arc::new(Mirror::resume(store.clone(), catalog.clone(), keys.clone(), clock.clone(), MirrorPolicy::default()).await.unwrap());
-        let vault = Vault { store, keys, catalog, clock, mirror, chunk_size: 100 };
+        let vault = Vault::new(store, keys, catalog, clock, mirror, 100);
         let rec = vault.start_recording("system", "m", "o", |_, _| Ok(())).await.unwrap();
         let s = vault.open_stream("system", rec, StreamSpec { kind: "upload", endpoint: None, content_type: None }, |_, _| Ok(())).await.unwrap();
         let end = crate::vault::StreamEnd { state: crate::manifest::StreamState::Complete, sha256: None, media: None };
@@ -242,9 +257,12 @@ mod tests {
         assert_eq!(stored_entries(&vault).len(), 1);
         // The verifier accepts the transcript and its key.
         let entries = vault.catalog.with(|c| ledger::read_where(c, "1 = 1", [])).unwrap();
-        let report = crate::verify::verify_recording(&vault.store, rec, &entries).await.unwrap();
+        let report = crate::verify::verify_recording(&vault.store, rec, &entries, entries.len() as u64).await.unwrap();
         assert!(report.intact(), "{report:?}");
         assert_eq!(report.counts().get("transcript").map(|c| c.0), Some(1));
+        // The catalog keeps no wrapped key of a stored transcript, only a pointer.
+        let left: String = vault.catalog.with(|c| c.query_row("SELECT wrapped_dek FROM transcripts", [], |r| r.get(0))).unwrap();
+        assert_eq!(left, "");
     }
 
     #[tokio::test]

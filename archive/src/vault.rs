@@ -10,7 +10,7 @@ use crate::catalog::{Catalog, CatalogError};
 use crate::chunk::{Binding, StreamKey, PREFIX_LEN, TAG_LEN};
 use crate::clock::{format_ts, Clock};
 use crate::id::{RecordingId, StreamId, StreamName};
-use crate::keys::{Dek, KeyError, Keys, WrappedDek};
+use crate::keys::{Dek, KeyError, Keys};
 use crate::layout::ObjectKey;
 use crate::ledger::{self, Entry, LedgerError, NewEntry};
 use crate::manifest::{ChunkManifest, Manifest, StreamManifest, StreamState, FORMAT};
@@ -49,6 +49,9 @@ pub enum VaultError {
     /// Something a request names does not exist (an org, a user, an endpoint).
     #[error("{0}")]
     Missing(String),
+    /// A rule forbids this caller the change (four-eyes).
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 impl From<rusqlite::Error> for VaultError {
@@ -110,8 +113,6 @@ pub struct StreamEnd {
 pub struct StreamInfo {
     pub rec: RecordingId,
     pub manifest: StreamManifest,
-    /// None once the recording is shredded: the key is destroyed.
-    pub wrapped_dek: Option<WrappedDek>,
 }
 
 pub struct Vault {
@@ -121,6 +122,12 @@ pub struct Vault {
     pub clock: Arc<dyn Clock>,
     pub mirror: Arc<Mirror>,
     pub chunk_size: u32,
+    /// Wrapped keys read back from the store (see [`crate::key_objects`]).
+    pub key_cache: crate::key_objects::KeyCache,
+    /// Held (shared) from wrapping a new key until its pointer commits; a KEK
+    /// retirement takes it exclusively once the new KEK is current, so that no key
+    /// wrapped under a KEK being retired can appear after it has looked.
+    pub wrap_gate: tokio::sync::RwLock<()>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -137,6 +144,10 @@ pub(crate) fn subject_stream(rec: RecordingId, stream: StreamName) -> String {
 }
 
 impl Vault {
+    pub fn new(store: Store, keys: Arc<Keys>, catalog: Catalog, clock: Arc<dyn Clock>, mirror: Arc<Mirror>, chunk_size: u32) -> Self {
+        Self { store, keys, catalog, clock, mirror, chunk_size, key_cache: Default::default(), wrap_gate: Default::default() }
+    }
+
     pub fn now(&self) -> String {
         format_ts(self.clock.now())
     }
@@ -161,6 +172,24 @@ impl Vault {
             .await?;
         self.mirror.notify();
         Ok(out)
+    }
+
+    /// Announces this build's storage format in the ledger (`store.format`) unless
+    /// the ledger already holds that announcement: before any object of it exists.
+    pub async fn announce_format(&self) -> Result<(), VaultError> {
+        let announced: Option<u32> = self
+            .catalog
+            .call(|c| {
+                c.query_row("SELECT MAX(json_extract(data, '$.version')) FROM ledger WHERE action = 'store.format'", [], |r| r.get(0))
+                    .map_err(VaultError::from)
+            })
+            .await?;
+        if announced.is_some_and(|v| v >= crate::format::STORE) {
+            return Ok(());
+        }
+        let data = json!({ "version": crate::format::STORE });
+        self.record(NewEntry { actor: ledger::actor_system(), action: "store.format", subject: "store".into(), data }).await?;
+        Ok(())
     }
 
     /// Records an event that changes no vault state (playback, search, admin actions).
@@ -208,31 +237,31 @@ impl Vault {
     ) -> Result<OpenStream, VaultError> {
         self.require_state(rec, "open").await?;
         let id = StreamId::new();
+        let name = StreamName::Media(id);
         let dek = Dek::generate()?;
         let mut prefix = [0u8; PREFIX_LEN];
         ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut prefix).map_err(|_| KeyError::Random)?;
-        let wrapped = self.keys.ring.wrap(&dek, rec, StreamName::Media(id))?;
-        let key_bytes = serde_json::to_vec(&wrapped).expect("wrapped key serialises");
-        let key_sha = crate::sha256_hex(&key_bytes);
-        put_idempotent(&*self.store, &ObjectKey::dek(rec, StreamName::Media(id)), Bytes::from(key_bytes)).await?;
+        let _gate = self.wrap_gate.read().await;
+        let wrapped = self.keys.ring().wrap(&dek, rec, name)?;
+        let key = self.put_key(rec, name, 0, &wrapped).await?;
         let chunk_size = self.chunk_size;
         let entry = NewEntry {
             actor: actor.into(),
             action: "stream.opened",
-            subject: subject_stream(rec, StreamName::Media(id)),
+            subject: subject_stream(rec, name),
             data: json!({
                 "kind": spec.kind, "endpoint": spec.endpoint, "chunk_size": chunk_size,
-                "nonce_prefix": hex::encode(prefix), "key_sha256": key_sha, "kek": wrapped.kek,
+                "nonce_prefix": hex::encode(prefix), "key_sha256": key.sha256, "kek": wrapped.kek,
             }),
         };
         let now = self.now();
-        let wrapped_json = serde_json::to_string(&wrapped).expect("wrapped key serialises");
         self.commit(entry, move |tx| {
             tx.execute(
-                "INSERT INTO streams (id, recording, kind, endpoint, state, chunk_size, nonce_prefix, wrapped_dek, key_sha256, content_type, opened_at)
-                 VALUES (?1, ?2, ?3, ?4, 'open', ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![id.to_string(), rec.to_string(), spec.kind, spec.endpoint, chunk_size, hex::encode(prefix), wrapped_json, key_sha, spec.content_type, now],
+                "INSERT INTO streams (id, recording, kind, endpoint, state, chunk_size, nonce_prefix, key_sha256, content_type, opened_at)
+                 VALUES (?1, ?2, ?3, ?4, 'open', ?5, ?6, ?7, ?8, ?9)",
+                params![id.to_string(), rec.to_string(), spec.kind, spec.endpoint, chunk_size, hex::encode(prefix), key.sha256, spec.content_type, now],
             )?;
+            crate::key_objects::record(tx, rec, name, &key)?;
             link(tx, id)
         })
         .await?;
@@ -245,8 +274,7 @@ impl Vault {
         if info.manifest.state != StreamState::Open {
             return Err(VaultError::Conflict(format!("stream {id} is {}", info.manifest.state.as_str())));
         }
-        let wrapped = info.wrapped_dek.as_ref().ok_or(VaultError::Shredded(info.rec))?;
-        let dek = self.keys.ring.unwrap(wrapped, info.rec, StreamName::Media(id))?;
+        let dek = self.data_key(info.rec, StreamName::Media(id)).await?;
         let prefix = hex::decode(&info.manifest.nonce_prefix)
             .ok()
             .and_then(|p| p.try_into().ok())
@@ -445,10 +473,9 @@ impl Vault {
     }
 
     /// The key that opens a stored stream's pieces.
-    pub fn stream_key(&self, info: &StreamInfo) -> Result<StreamKey, VaultError> {
+    pub async fn stream_key(&self, info: &StreamInfo) -> Result<StreamKey, VaultError> {
         let stream = StreamName::Media(info.manifest.id);
-        let wrapped = info.wrapped_dek.as_ref().ok_or(VaultError::Shredded(info.rec))?;
-        let dek = self.keys.ring.unwrap(wrapped, info.rec, stream)?;
+        let dek = self.data_key(info.rec, stream).await?;
         let prefix = hex::decode(&info.manifest.nonce_prefix)
             .ok()
             .and_then(|p| p.try_into().ok())
@@ -564,15 +591,15 @@ fn read_manifest(c: &rusqlite::Connection, rec: RecordingId) -> Result<Manifest,
 }
 
 fn read_stream(c: &rusqlite::Connection, id: StreamId) -> Result<StreamInfo, VaultError> {
-    type Row = (String, String, Option<String>, String, u32, String, String, String, u64, Option<String>, Option<String>, Option<String>);
+    type Row = (String, String, Option<String>, String, u32, String, String, u64, Option<String>, Option<String>, Option<String>);
     let row: Option<Row> = c
         .query_row(
-            "SELECT recording, kind, endpoint, state, chunk_size, nonce_prefix, wrapped_dek, key_sha256, length, sha256, content_type, media FROM streams WHERE id = ?1",
+            "SELECT recording, kind, endpoint, state, chunk_size, nonce_prefix, key_sha256, length, sha256, content_type, media FROM streams WHERE id = ?1",
             [id.to_string()],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?)),
         )
         .optional()?;
-    let (rec, kind, endpoint, state, chunk_size, nonce_prefix, wrapped, key_sha256, length, sha256, content_type, media) = row.ok_or(VaultError::NoStream(id))?;
+    let (rec, kind, endpoint, state, chunk_size, nonce_prefix, key_sha256, length, sha256, content_type, media) = row.ok_or(VaultError::NoStream(id))?;
     let corrupt = |what: &str| VaultError::Conflict(format!("catalog row for stream {id} has a malformed {what}"));
     let mut stmt = c.prepare("SELECT len, sha256 FROM chunks WHERE stream = ?1 ORDER BY idx")?;
     let chunks = stmt
@@ -580,7 +607,6 @@ fn read_stream(c: &rusqlite::Connection, id: StreamId) -> Result<StreamInfo, Vau
         .collect::<Result<Vec<_>, _>>()?;
     Ok(StreamInfo {
         rec: rec.parse().map_err(|_| corrupt("recording id"))?,
-        wrapped_dek: if wrapped.is_empty() { None } else { Some(serde_json::from_str(&wrapped).map_err(|_| corrupt("wrapped key"))?) },
         manifest: StreamManifest {
             id,
             kind,
@@ -649,7 +675,7 @@ mod tests {
         let store = Arc::new(Switchable { inner: LocalStore::open(dir.join("store")).unwrap(), down: AtomicBool::new(false) });
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let mirror = Arc::new(Mirror::resume(store.clone(), catalog.clone(), keys.clone(), clock.clone(), MirrorPolicy::default()).await.unwrap());
-        (Vault { store: store.clone(), keys, catalog, clock, mirror, chunk_size: 1000 }, store)
+        (Vault::new(store.clone(), keys, catalog, clock, mirror, 1000), store)
     }
 
     #[tokio::test]

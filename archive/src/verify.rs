@@ -10,7 +10,12 @@
 //!    rollback, no fork);
 //! 4. replaying the ledger gives, per recording, the objects that must exist: each
 //!    chunk with its length and SHA-256, each wrapped key, the sealed manifest; every
-//!    object is compared with that, and anything missing or extra is reported.
+//!    object is compared with that, and anything missing or extra is reported;
+//! 5. only signed entries are evidence: an entry counts once a valid checkpoint
+//!    covers it, no entry is dated after the checkpoint that covers it, and nothing
+//!    unsigned (a shred, a policy, an approval, a re-wrapped key) excuses a missing
+//!    or changed object. Entries past the newest checkpoint may only *add* objects,
+//!    which must then be present.
 
 use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::id::{RecordingId, StreamId, StreamName};
@@ -68,6 +73,13 @@ pub struct Report {
     /// is also a problem.
     pub deletions: Vec<crate::deletion::Deletion>,
     pub bytes_hashed: u64,
+    /// Things an auditor should know that prove nothing wrong: a time that steps
+    /// back (earlier releases took it outside the ledger's transaction), an admin
+    /// made or unmade without a second admin.
+    pub warnings: Vec<String>,
+    /// Signed entries written by the host's command line, which bypasses sign-in
+    /// (break-glass): `entry <seq> <action> <subject>`.
+    pub host_actions: Vec<String>,
 }
 
 impl Report {
@@ -143,15 +155,43 @@ pub struct Expected {
     pub sealed: Option<String>,
     /// The seq of the `recording.sealed` entry.
     pub sealed_seq: Option<u64>,
+    /// A shred that a signed checkpoint covers: its content may be gone (whether
+    /// lawfully is judged by [`crate::deletion`]).
     pub shredded: bool,
+    /// The seq of a shred entry no signed checkpoint covers: it excuses nothing.
+    pub shred_unsigned: Option<u64>,
     pub streams: BTreeMap<StreamId, ExpectedStream>,
     pub transcript: Option<ExpectedObject>,
-    pub transcript_key: Option<String>,
+    /// Per media stream and transcript, every generation of its wrapped key.
+    pub keys: BTreeMap<StreamName, Vec<KeyGeneration>>,
+}
+
+impl Expected {
+    /// The hash of the key object a stream (or the transcript) was opened with.
+    pub fn first_key(&self, name: StreamName) -> Option<&str> {
+        self.keys.get(&name).and_then(|g| g.first()).map(|g| g.sha256.as_str())
+    }
+
+    /// The key object that must be in the store now: the newest generation a
+    /// signed entry names (the first one if none is signed yet).
+    pub fn current_key(&self, name: StreamName) -> Option<&KeyGeneration> {
+        let gens = self.keys.get(&name)?;
+        gens.iter().rev().find(|g| g.signed).or(gens.first())
+    }
+}
+
+/// One wrapped-key object of a stream: generation 0 as opened, N as re-wrapped by
+/// KEK retirement N (`keys.rewrapped`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyGeneration {
+    pub generation: u32,
+    pub sha256: String,
+    /// Whether a signed checkpoint covers the entry that names it.
+    pub signed: bool,
 }
 
 #[derive(Debug, Default, Clone)]
 pub struct ExpectedStream {
-    pub key_sha256: String,
     pub chunks: Vec<ExpectedObject>,
     pub closed: Option<(StreamState, u64)>,
 }
@@ -162,13 +202,14 @@ pub struct ExpectedObject {
     pub sha256: String,
 }
 
-/// Replays ledger entries into what the store must hold, per recording. Entries
-/// that contradict the lifecycle are returned as problems.
-pub fn replay<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> (HashMap<RecordingId, Expected>, Vec<String>) {
+/// Replays ledger entries into what the store must hold, per recording; entries
+/// at or past `signed` (the newest valid checkpoint's size) count as unsigned.
+/// Entries that contradict the lifecycle are returned as problems.
+pub fn replay<'a>(entries: impl IntoIterator<Item = &'a Entry>, signed: u64) -> (HashMap<RecordingId, Expected>, Vec<String>) {
     let mut recs: HashMap<RecordingId, Expected> = HashMap::new();
     let mut problems = Vec::new();
     for e in entries {
-        if let Err(p) = apply(&mut recs, e) {
+        if let Err(p) = apply(&mut recs, e, e.seq < signed) {
             problems.push(format!("ledger entry {} ({}): {p}", e.seq, e.action));
         }
     }
@@ -193,7 +234,7 @@ fn u64_field(e: &Entry, name: &str) -> Result<u64, String> {
     field(e, name)?.as_u64().ok_or_else(|| format!("{name:?} is not a number"))
 }
 
-fn apply(recs: &mut HashMap<RecordingId, Expected>, e: &Entry) -> Result<(), String> {
+fn apply(recs: &mut HashMap<RecordingId, Expected>, e: &Entry, signed: bool) -> Result<(), String> {
     let Some((rec, stream)) = parse_subject(&e.subject) else {
         return Ok(()); // not about a recording
     };
@@ -215,7 +256,9 @@ fn apply(recs: &mut HashMap<RecordingId, Expected>, e: &Entry) -> Result<(), Str
             if r.streams.contains_key(&id) {
                 return Err("stream opened twice".into());
             }
-            r.streams.insert(id, ExpectedStream { key_sha256: str_field(e, "key_sha256")?, ..Default::default() });
+            let key = KeyGeneration { generation: 0, sha256: str_field(e, "key_sha256")?, signed };
+            r.keys.insert(StreamName::Media(id), vec![key]);
+            r.streams.insert(id, ExpectedStream::default());
         }
         "chunk.stored" => {
             let s = open_stream(recs, rec, media(stream)?)?;
@@ -244,14 +287,37 @@ fn apply(recs: &mut HashMap<RecordingId, Expected>, e: &Entry) -> Result<(), Str
         "transcript.stored" => {
             let r = recs.get_mut(&rec).filter(|r| r.sealed.is_some()).ok_or("transcript for a recording that is not sealed")?;
             r.transcript = Some(ExpectedObject { len: u64_field(e, "len")?, sha256: str_field(e, "sha256")? });
-            r.transcript_key = Some(str_field(e, "key_sha256")?);
+            let key = KeyGeneration { generation: 0, sha256: str_field(e, "key_sha256")?, signed };
+            r.keys.insert(StreamName::Transcript, vec![key]);
         }
         "recording.shredded" => {
             let r = recs.get_mut(&rec).filter(|r| r.sealed.is_some()).ok_or("shred of a recording that is not sealed")?;
-            r.shredded = true;
+            if signed {
+                r.shredded = true;
+            } else {
+                r.shred_unsigned.get_or_insert(e.seq);
+            }
         }
+        "keys.rewrapped" => rewrapped(recs, rec, stream, e, signed)?,
         _ => {}
     }
+    Ok(())
+}
+
+/// A `keys.rewrapped` entry: the stream's key, re-wrapped by a KEK retirement, as
+/// a new generation of its key object (`generation`, `key_sha256`).
+fn rewrapped(recs: &mut HashMap<RecordingId, Expected>, rec: RecordingId, stream: Option<StreamName>, e: &Entry, signed: bool) -> Result<(), String> {
+    let r = recs.get_mut(&rec).ok_or("re-wrapped a key of a recording that was never started")?;
+    if r.shredded {
+        return Err("re-wrapped a key of a shredded recording".into());
+    }
+    let name = stream.ok_or("subject names no stream")?;
+    let gens = r.keys.get_mut(&name).ok_or("re-wrapped a key the ledger never recorded")?;
+    let generation = u32::try_from(u64_field(e, "generation")?).map_err(|_| "generation out of range")?;
+    if gens.last().is_some_and(|g| g.generation >= generation) {
+        return Err(format!("generation {generation} does not follow generation {}", gens.last().map_or(0, |g| g.generation)));
+    }
+    gens.push(KeyGeneration { generation, sha256: str_field(e, "key_sha256")?, signed });
     Ok(())
 }
 
@@ -277,7 +343,8 @@ pub async fn verify_ledger(store: &Store, key: &VerifierKey, opts: &Options) -> 
     let mut report = Report { store: store.describe(), ..Default::default() };
     let mut listing = store.list("ledger/").await?;
     listing.extend(store.list("checkpoints/").await?);
-    let entries = check_ledger(store, key, opts, &listing, &mut report).await?;
+    let (entries, signed) = check_ledger(store, key, opts, &listing, &mut report).await?;
+    check_times(&entries, &signed, &mut report);
     Ok((report, entries))
 }
 
@@ -291,8 +358,10 @@ pub async fn verify_store(store: &Store, key: &VerifierKey, opts: Options) -> Re
 pub async fn verify_store_entries(store: &Store, key: &VerifierKey, opts: Options) -> Result<(Report, Vec<Entry>), VerifyError> {
     let mut report = Report { store: store.describe(), ..Default::default() };
     let listing = store.list("").await?;
-    let entries = check_ledger(store, key, &opts, &listing, &mut report).await?;
-    let (expected, problems) = replay(&entries);
+    let (entries, signed_checkpoints) = check_ledger(store, key, &opts, &listing, &mut report).await?;
+    check_times(&entries, &signed_checkpoints, &mut report);
+    let signed = report.newest_checkpoint_size.unwrap_or(0);
+    let (expected, problems) = replay(&entries, signed);
     report.problems.extend(problems);
     check_seals_signed(&expected, &mut report);
     for r in expected.values() {
@@ -306,16 +375,73 @@ pub async fn verify_store_entries(store: &Store, key: &VerifierKey, opts: Option
         .into_iter()
         .filter(|o| !matches!(ObjectKey::classify(&o.key), ObjectKind::LedgerBatch(..) | ObjectKind::Checkpoint(_)))
         .collect();
+    let evidence = &entries[..(signed as usize).min(entries.len())];
+    let announced = announced_format(evidence);
     check_objects(store, &expected, content, &opts, &mut report).await;
-    judge_deletions(&entries, &mut report);
+    if let Some((version, seq)) = announced.filter(|(v, _)| *v > crate::format::STORE) {
+        // Objects this build cannot place were written by a later storage format.
+        for f in report.findings.iter_mut().filter(|f| f.kind == "unknown") {
+            f.verdict = Verdict::Unsupported(format!(
+                "the ledger announces storage format v{version} (entry {seq}); this niem knows v{}; upgrade niem",
+                crate::format::STORE
+            ));
+        }
+    }
+    judge_deletions(evidence, &mut report);
+    report.host_actions = evidence
+        .iter()
+        .filter(|e| e.actor == crate::ledger::ACTOR_HOST)
+        .map(|e| format!("entry {} {} {}", e.seq, e.action, e.subject))
+        .collect();
     Ok((report, entries))
 }
 
-/// Lawful deletions are reported as such; unlawful ones are problems.
-fn judge_deletions(entries: &[Entry], report: &mut Report) {
-    report.deletions = crate::deletion::judge(entries);
+/// The newest storage format the signed ledger announces (`store.format`), and where.
+fn announced_format(evidence: &[Entry]) -> Option<(u32, u64)> {
+    evidence
+        .iter()
+        .filter(|e| e.action == "store.format")
+        .filter_map(|e| Some((u32::try_from(e.data.get("version")?.as_u64()?).ok()?, e.seq)))
+        .max()
+}
+
+/// Lawful deletions are reported as such; unlawful ones are problems. `evidence`
+/// must be signed entries only.
+fn judge_deletions(evidence: &[Entry], report: &mut Report) {
+    let model = crate::retention::Retention::replay(evidence);
+    report.deletions = crate::deletion::judge(&model);
+    report.deletions.sort_by(|a, b| a.recording.cmp(&b.recording));
+    report.warnings.extend(model.admins.unapproved.iter().cloned());
     for d in report.deletions.iter().filter(|d| !d.lawful) {
         report.problems.push(format!("UNLAWFUL deletion of recording {}: {}", d.recording, d.reason));
+    }
+}
+
+/// Entry times: none may be later than the checkpoint that covers it (a signer
+/// vouches for what it had seen by then). One earlier than the entry before it is
+/// only a warning: releases before v0.3 took the time outside the ledger's
+/// transaction, so two concurrent commits could land out of time order.
+fn check_times(entries: &[Entry], signed: &[(u64, time::OffsetDateTime, String)], report: &mut Report) {
+    let mut newest: Option<time::OffsetDateTime> = None;
+    let mut covering = signed.iter().peekable();
+    for e in entries {
+        let Ok(ts) = crate::clock::parse_ts(&e.ts) else {
+            report.problems.push(format!("ledger entry {} ({}) has a malformed time {:?}", e.seq, e.action, e.ts));
+            continue;
+        };
+        if newest.is_some_and(|n| ts < n) {
+            report.warnings.push(format!("ledger entry {} ({}) is dated {}, earlier than an entry before it", e.seq, e.action, e.ts));
+        }
+        newest = newest.max(Some(ts));
+        while covering.next_if(|(size, ..)| *size <= e.seq).is_some() {}
+        if let Some((size, at, text)) = covering.peek() {
+            if ts > *at {
+                report.problems.push(format!(
+                    "ledger entry {} ({}) is dated {}, after the checkpoint that covers it (size {size}) was signed at {text}",
+                    e.seq, e.action, e.ts
+                ));
+            }
+        }
     }
 }
 
@@ -332,21 +458,28 @@ fn check_seals_signed(expected: &HashMap<RecordingId, Expected>, report: &mut Re
 }
 
 /// Verifies one recording's objects against the given ledger entries (the service
-/// passes its catalog's entries; the auditor's path is [`verify_store`]).
-pub async fn verify_recording(store: &Store, rec: RecordingId, entries: &[Entry]) -> Result<Report, VerifyError> {
+/// passes its catalog's entries about the recording, and the retention entries
+/// that judge its deletion; the auditor's path is [`verify_store`]). Entries from
+/// `signed` on are treated as unsigned.
+pub async fn verify_recording(store: &Store, rec: RecordingId, entries: &[Entry], signed: u64) -> Result<Report, VerifyError> {
     let mut report = Report { store: store.describe(), entries: entries.len() as u64, ..Default::default() };
-    let (expected, problems) = replay(entries);
+    let own = entries.iter().filter(|e| parse_subject(&e.subject).is_some_and(|(r, _)| r == rec));
+    let (expected, problems) = replay(own, signed);
     report.problems.extend(problems);
     let mut listing = store.list(&format!("recordings/{rec}/")).await?;
     listing.extend(store.list(&format!("keys/{rec}/")).await?);
     check_objects(store, &expected, listing, &Options { parallelism: 4, ..Default::default() }, &mut report).await;
-    judge_deletions(entries, &mut report);
+    let evidence: Vec<Entry> = entries.iter().filter(|e| e.seq < signed).cloned().collect();
+    judge_deletions(&evidence, &mut report);
     report.deletions.retain(|d| d.recording == rec.to_string());
     report.problems.retain(|p| !p.starts_with("UNLAWFUL") || p.contains(&rec.to_string()));
     Ok(report)
 }
 
-async fn check_ledger(store: &Store, key: &VerifierKey, opts: &Options, listing: &[ObjectMeta], report: &mut Report) -> Result<Vec<Entry>, VerifyError> {
+/// A valid checkpoint: its size, time, and the time as written.
+type Signed = (u64, time::OffsetDateTime, String);
+
+async fn check_ledger(store: &Store, key: &VerifierKey, opts: &Options, listing: &[ObjectMeta], report: &mut Report) -> Result<(Vec<Entry>, Vec<Signed>), VerifyError> {
     let mut batches: Vec<(u64, u64, &ObjectMeta)> = Vec::new();
     let mut checkpoints: Vec<(u64, &ObjectMeta)> = Vec::new();
     for o in listing {
@@ -433,6 +566,7 @@ async fn check_ledger(store: &Store, key: &VerifierKey, opts: &Options, listing:
     }
     let total = entries.len() as u64;
     let mut newest_valid: Option<&Checkpoint> = None;
+    let mut valid: Vec<Signed> = Vec::new();
     let mut last_time = time::OffsetDateTime::UNIX_EPOCH;
     for (_, cp, obj) in &signed {
         // Checkpoint::open checked that the time parses.
@@ -453,6 +587,7 @@ async fn check_ledger(store: &Store, key: &VerifierKey, opts: &Options, listing:
         last_time = time;
         if verdict == Verdict::Valid && cp.size <= total {
             newest_valid = Some(cp);
+            valid.push((cp.size, time, cp.time.clone()));
         }
         report.object(&obj.key, "checkpoint", verdict);
     }
@@ -472,7 +607,7 @@ async fn check_ledger(store: &Store, key: &VerifierKey, opts: &Options, listing:
             report.problems.push(format!("fork: the ledger's first {} entries differ from the trusted checkpoint ({})", t.size, t.time));
         }
     }
-    Ok(entries)
+    Ok((entries, valid))
 }
 
 /// The version of a batch written in a later ledger format: v1 entries have no
@@ -483,6 +618,27 @@ fn newer_ledger_format(body: &[u8]) -> Option<u32> {
         let v: serde_json::Value = serde_json::from_str(line).ok()?;
         crate::format::version_of(v.get("format")?.as_str()?, "ledger").filter(|&n| n > crate::format::VERSION)
     })
+}
+
+/// The objects a recording that is not lawfully shredded must hold: every key
+/// object a signed entry makes current (and any newer one an unsigned entry
+/// adds), every chunk, the manifest once sealed, the transcript once stored.
+fn must_exist(rec: RecordingId, r: &Expected) -> Vec<ObjectKey> {
+    let mut must = Vec::new();
+    for (&name, gens) in &r.keys {
+        let current = r.current_key(name).map_or(0, |g| g.generation);
+        must.extend(gens.iter().filter(|g| g.generation >= current).map(|g| ObjectKey::dek_gen(rec, name, g.generation)));
+    }
+    for (&sid, s) in &r.streams {
+        must.extend((0..s.chunks.len() as u32).map(|i| ObjectKey::chunk(rec, sid, i)));
+    }
+    if r.sealed.is_some() {
+        must.push(ObjectKey::manifest(rec));
+    }
+    if r.transcript.is_some() {
+        must.push(ObjectKey::transcript(rec));
+    }
+    must
 }
 
 /// A content object to fetch and hash, with what it must be.
@@ -511,23 +667,14 @@ async fn check_objects(store: &Store, expected: &HashMap<RecordingId, Expected>,
         if r.shredded {
             continue; // lawful deletion is judged by the retention rules
         }
-        let mut must = Vec::new();
-        for (&sid, s) in &r.streams {
-            must.push((ObjectKey::dek(rec, StreamName::Media(sid)), "key"));
-            for i in 0..s.chunks.len() as u32 {
-                must.push((ObjectKey::chunk(rec, sid, i), "chunk"));
-            }
-        }
-        if r.sealed.is_some() {
-            must.push((ObjectKey::manifest(rec), "manifest"));
-        }
-        if r.transcript.is_some() {
-            must.push((ObjectKey::transcript(rec), "transcript"));
-            must.push((ObjectKey::dek(rec, StreamName::Transcript), "key"));
-        }
-        for (key, kind) in must {
+        let missing = match r.shred_unsigned {
+            Some(seq) => format!("deleted; the shred at entry {seq} is not under a signed checkpoint"),
+            None => "missing: the ledger records it, the store does not have it".to_string(),
+        };
+        for key in must_exist(rec, r) {
             if !seen.contains(key.as_str()) {
-                report.object(key.as_str(), kind, Verdict::Invalid("missing: the ledger records it, the store does not have it".into()));
+                let kind = ObjectKey::classify(key.as_str()).label();
+                report.object(key.as_str(), kind, Verdict::Invalid(missing.clone()));
             }
         }
     }
@@ -604,21 +751,7 @@ fn classify_against(expected: &HashMap<RecordingId, Expected>, kind: ObjectKind,
                 None => Err(unledgered()),
             }
         }
-        ObjectKind::Dek(rec, _) if expected.get(&rec).is_some_and(|r| r.shredded) => {
-            Err(Verdict::Invalid("a key survived the shred of its recording: the content is still readable".into()))
-        }
-        ObjectKind::Dek(rec, StreamName::Media(sid)) => {
-            let r = expected.get(&rec).ok_or_else(unledgered)?;
-            match r.streams.get(&sid) {
-                Some(s) => Ok(Some(ExpectedObject { len: o.size, sha256: s.key_sha256.clone() })),
-                None if r.sealed.is_none() => Err(Verdict::Pending("stored; its stream is not yet in the ledger".into())),
-                None => Err(unledgered()),
-            }
-        }
-        ObjectKind::Dek(rec, StreamName::Transcript) => {
-            let sha = expected.get(&rec).and_then(|r| r.transcript_key.clone()).ok_or_else(unledgered)?;
-            Ok(Some(ExpectedObject { len: o.size, sha256: sha }))
-        }
+        ObjectKind::Dek(rec, name, generation) => classify_key(expected, rec, name, generation, o),
         ObjectKind::Transcript(rec) => {
             let exp = expected.get(&rec).and_then(|r| r.transcript.clone()).ok_or_else(unledgered)?;
             size_check(exp)
@@ -629,6 +762,36 @@ fn classify_against(expected: &HashMap<RecordingId, Expected>, kind: ObjectKind,
         }
         ObjectKind::LedgerBatch(..) | ObjectKind::Checkpoint(_) => Ok(None),
         ObjectKind::Unknown => Err(Verdict::Invalid("stray object: not part of the storage format".into())),
+    }
+}
+
+/// What a wrapped-key object must be.
+fn classify_key(expected: &HashMap<RecordingId, Expected>, rec: RecordingId, name: StreamName, generation: u32, o: &ObjectMeta) -> Result<Option<ExpectedObject>, Verdict> {
+    let unledgered = || Verdict::Invalid("not in the ledger: a stray or unrecorded object".into());
+    let r = expected.get(&rec).ok_or_else(unledgered)?;
+    if r.shredded {
+        return Err(Verdict::Invalid(format!(
+            "a key (generation {generation}) survived the shred of its recording: the content is still readable with its KEK"
+        )));
+    }
+    let gens = r.keys.get(&name);
+    if let Some(g) = gens.and_then(|g| g.iter().find(|g| g.generation == generation)) {
+        return Ok(Some(ExpectedObject { len: o.size, sha256: g.sha256.clone() }));
+    }
+    let next = gens.and_then(|g| g.last()).map(|g| g.generation + 1);
+    match name {
+        // A retirement stores the re-wrapped key just before it ledgers it.
+        _ if generation > 0 && next == Some(generation) => {
+            Err(Verdict::Pending("a re-wrapped key whose ledger entry is not yet in the store".into()))
+        }
+        StreamName::Media(_) if generation == 0 && r.sealed.is_none() => {
+            Err(Verdict::Pending("stored; its stream is not yet in the ledger".into()))
+        }
+        // The transcript's key is stored just before the transcript is recorded.
+        StreamName::Transcript if generation == 0 && r.sealed.is_some() && r.transcript.is_none() => {
+            Err(Verdict::Pending("the key of a transcript not yet recorded".into()))
+        }
+        _ => Err(unledgered()),
     }
 }
 
@@ -658,7 +821,7 @@ fn check_manifest(expected: &HashMap<RecordingId, Expected>, key: &str, body: &[
             return Verdict::Invalid(format!("lists stream {} that the ledger does not", s.id));
         };
         let chunks: Vec<ExpectedObject> = s.chunks.iter().map(|c| ExpectedObject { len: c.len, sha256: c.sha256.clone() }).collect();
-        if chunks != e.chunks || s.key_sha256 != e.key_sha256 || Some((s.state, s.length)) != e.closed {
+        if chunks != e.chunks || Some(s.key_sha256.as_str()) != r.first_key(StreamName::Media(s.id)) || Some((s.state, s.length)) != e.closed {
             return Verdict::Invalid(format!("stream {} differs from its ledger entries", s.id));
         }
     }
@@ -683,7 +846,7 @@ mod tests {
         let store: Store = Arc::new(LocalStore::open(dir.join("store")).unwrap());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let mirror = Arc::new(Mirror::resume(store.clone(), catalog.clone(), keys.clone(), clock.clone(), MirrorPolicy::default()).await.unwrap());
-        (Vault { store, keys: keys.clone(), catalog, clock, mirror, chunk_size: 100 }, keys)
+        (Vault::new(store, keys.clone(), catalog, clock, mirror, 100), keys)
     }
 
     async fn verify(vault: &Vault, keys: &Keys) -> Report {
@@ -738,5 +901,147 @@ mod tests {
         let report = verify_store(&vault.store, keys.signer.verifier(), Options { parallelism: 2, ..Default::default() }).await.unwrap();
         let f = report.findings.iter().find(|f| f.object == old).unwrap();
         assert!(matches!(&f.verdict, Verdict::Invalid(why) if why.contains("differs from the ledger")), "{f:?}");
+    }
+
+    /// What someone with write access to the store and no key can append: entries
+    /// that hash and link correctly after the store's last one, as a new batch.
+    async fn forge(w: &crate::testing::World, forged: &[(&str, &str, serde_json::Value, time::OffsetDateTime)]) -> u64 {
+        w.vault.mirror.flush(true).await.unwrap();
+        let (_, entries) = verify_ledger(&w.store, w.keys.signer.verifier(), &Options::default()).await.unwrap();
+        let mut prev = entries.last().map_or(ZERO, |e| e.hash);
+        let first = entries.len() as u64;
+        let mut body = String::new();
+        for (i, (action, subject, data, ts)) in forged.iter().enumerate() {
+            let mut e = Entry {
+                seq: first + i as u64,
+                ts: crate::clock::format_ts(*ts),
+                actor: "user:a1".into(),
+                action: (*action).into(),
+                subject: (*subject).into(),
+                data: data.clone(),
+                prev,
+                hash: ZERO,
+            };
+            e.hash = e.compute_hash();
+            prev = e.hash;
+            body.push_str(&e.to_line());
+            body.push('\n');
+        }
+        let last = first + forged.len() as u64 - 1;
+        w.store.put_new(&ObjectKey::ledger_batch(first, last), Bytes::from(body)).await.unwrap();
+        first
+    }
+
+    /// Deletes every key and chunk of `rec` straight from the store.
+    async fn delete_content(w: &crate::testing::World, rec: RecordingId) {
+        for prefix in [format!("keys/{rec}/"), format!("recordings/{rec}/")] {
+            for o in w.store.list(&prefix).await.unwrap() {
+                if !o.key.ends_with("manifest.json") {
+                    std::fs::remove_file(w.store_path(&o.key)).unwrap();
+                }
+            }
+        }
+    }
+
+    /// An unsigned "keep 0 days" policy and a shred, dated in the future, appended
+    /// by someone without the signing key, then the content deleted: INVALID.
+    #[tokio::test]
+    async fn an_unsigned_shred_excuses_nothing() {
+        let w = crate::testing::World::new().await;
+        let rec = w.recording("m1", "c1").await;
+        assert!(w.verify().await.intact());
+        let later = crate::testing::T0 + time::Duration::days(400);
+        let shred_seq = forge(&w, &[
+            ("retention.policy.set", "policy/forged", serde_json::json!({ "org": null, "kind": null, "keep_days": 1 }), later),
+            ("recording.shredded", &format!("recording/{rec}"), serde_json::json!({ "policy": "forged" }), later),
+        ]).await + 1;
+        // Before anything is deleted, the unsigned tail is only "not yet signed".
+        let opts = Options { parallelism: 2, ..Default::default() };
+        let report = verify_store(&w.store, w.keys.signer.verifier(), opts.clone()).await.unwrap();
+        assert!(!report.failed(), "{:?}", report.damage());
+        assert_eq!(report.unsigned_entries, 2);
+        delete_content(&w, rec).await;
+        let report = verify_store(&w.store, w.keys.signer.verifier(), opts).await.unwrap();
+        assert!(report.failed());
+        assert!(report.deletions.is_empty(), "an unsigned shred is no deletion: {:?}", report.deletions);
+        let why = format!("deleted; the shred at entry {shred_seq} is not under a signed checkpoint");
+        let invalid: Vec<&Finding> = report.findings.iter().filter(|f| f.verdict == Verdict::Invalid(why.clone())).collect();
+        assert_eq!(invalid.len(), 4, "the key and the three chunks: {:?}", report.findings);
+    }
+
+    /// An entry dated after the checkpoint that covers it cannot have been seen
+    /// by the signer: the store is INVALID.
+    #[tokio::test]
+    async fn an_entry_dated_after_its_checkpoint_is_invalid() {
+        let w = crate::testing::World::new().await;
+        w.recording("m1", "c1").await;
+        let seq = w.fact("user:a1", "org.created", "org/c3", serde_json::json!({ "parent": "b" })).await;
+        w.vault.mirror.flush(true).await.unwrap();
+        // Rewrite that entry's time in the catalog copy and in a re-signed store: a
+        // signer never does this, so forge it by signing with the real key.
+        let report = w.verify().await;
+        assert!(report.intact() && report.warnings.is_empty(), "{:?} {:?}", report.problems, report.warnings);
+        let entries = w.vault.catalog.with(|c| crate::ledger::read_range(c, 0, seq + 10)).unwrap();
+        let cp_time = time::OffsetDateTime::parse(report.newest_checkpoint_time.as_deref().unwrap(), &time::format_description::well_known::Rfc3339).unwrap();
+        let mut dated = entries.clone();
+        dated[seq as usize].ts = crate::clock::format_ts(cp_time + time::Duration::days(1));
+        let signed: Vec<(u64, time::OffsetDateTime, String)> = vec![(entries.len() as u64, cp_time, crate::clock::format_ts(cp_time))];
+        let mut r = Report::default();
+        check_times(&dated, &signed, &mut r);
+        assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
+        assert!(r.problems[0].contains(&format!("ledger entry {seq} (org.created) is dated")), "{:?}", r.problems);
+        // A time that steps back is a warning, not a failure (older releases).
+        let mut back = entries.clone();
+        back[seq as usize].ts = "2020-01-01T00:00:00.000Z".into();
+        let mut r = Report::default();
+        check_times(&back, &signed, &mut r);
+        assert!(r.problems.is_empty() && r.warnings.len() == 1, "{:?} {:?}", r.problems, r.warnings);
+    }
+
+    /// Commits never step back in time; a checkpoint is never dated before what it
+    /// covers: when the clock goes back a second, the mirror waits; days, it
+    /// refuses to sign rather than vouch for entries from the future.
+    #[tokio::test]
+    async fn times_hold_when_the_clock_goes_back() {
+        let w = crate::testing::World::new().await;
+        w.clock.advance(time::Duration::seconds(1));
+        w.fact("user:a1", "org.created", "org/c3", serde_json::json!({ "parent": "b" })).await;
+        w.clock.advance(-time::Duration::seconds(1));
+        w.fact("user:a1", "org.created", "org/c4", serde_json::json!({ "parent": "b" })).await;
+        let report = w.verify().await;
+        assert!(report.intact(), "{:?}", report.problems);
+        assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+        w.clock.advance(time::Duration::days(3));
+        w.fact("user:a1", "org.created", "org/c5", serde_json::json!({ "parent": "b" })).await;
+        w.clock.advance(-time::Duration::days(3));
+        let err = w.vault.mirror.flush(true).await.unwrap_err();
+        assert!(matches!(err, crate::mirror::MirrorError::ClockBehind { .. }), "{err}");
+    }
+
+    /// Entries by the host's command line are listed.
+    #[tokio::test]
+    async fn host_actions_are_listed() {
+        let w = crate::testing::World::new().await;
+        let seq = w.fact(crate::ledger::ACTOR_HOST, "user.created", "user/x", serde_json::json!({ "role": "admin" })).await;
+        let report = w.verify().await;
+        assert_eq!(report.host_actions, vec![format!("entry {seq} user.created user/x")]);
+    }
+
+    /// A store whose signed ledger announces a later storage format: objects this
+    /// build cannot place are "not verified", not tampering; damage still fails.
+    #[tokio::test]
+    async fn objects_of_an_announced_later_format_are_unverified() {
+        let w = crate::testing::World::new().await;
+        w.recording("m1", "c1").await;
+        let stray = "tiles/0/000";
+        std::fs::create_dir_all(w.store_path("tiles/0")).unwrap();
+        std::fs::write(w.store_path(stray), b"tile").unwrap();
+        let report = w.verify().await;
+        assert!(report.failed(), "unannounced: a stray object");
+        w.fact("system", "store.format", "store", serde_json::json!({ "version": crate::format::STORE + 1 })).await;
+        let report = w.verify().await;
+        let f = report.findings.iter().find(|f| f.object == stray).unwrap();
+        assert!(matches!(&f.verdict, Verdict::Unsupported(why) if why.contains("upgrade niem")), "{f:?}");
+        assert!(!report.failed() && !report.intact(), "{:?}", report.damage());
     }
 }

@@ -198,7 +198,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for e in &mine {
                 print_entry(e);
             }
-            let check = verify::verify_recording(&store, rec, &entries).await?;
+            let signed = report.newest_checkpoint_size.unwrap_or(0);
+            let check = verify::verify_recording(&store, rec, &entries, signed).await?;
             let (ok, bad): (Vec<_>, Vec<_>) = check.findings.iter().partition(|f| !matches!(f.verdict, Verdict::Invalid(_) | Verdict::Unsupported(_)));
             println!("objects: {} valid, {} invalid or not verified", ok.len(), bad.len());
             for f in bad {
@@ -277,6 +278,16 @@ fn print_report(report: &Report, key: &VerifierKey, verbose: bool, elapsed: f64)
     }
     for d in report.deletions.iter().filter(|d| d.lawful) {
         println!("recording {} lawfully deleted: {}", d.recording, d.reason);
+    }
+    for w in &report.warnings {
+        println!("warning: {w}");
+    }
+    if !report.host_actions.is_empty() {
+        println!();
+        println!("Changes made at the host's command line, outside sign-in (break-glass):");
+        for a in &report.host_actions {
+            println!("  {a}");
+        }
     }
     println!();
     println!("Results:");
