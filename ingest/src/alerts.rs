@@ -66,7 +66,7 @@ pub async fn add_schedule(vault: &Vault, actor: &str, org: OrgId, s: NewSchedule
     let id = ScheduleId::new();
     let sched = Schedule { id: id.to_string(), org: org.to_string(), kind: s.kind, title: s.title.trim().to_string(), day: s.day, time: s.time };
     let (subject, mut data) = (format!("schedule/{id}"), json!({ "org": sched.org, "day": sched.day, "time": sched.time, "kind": sched.kind }));
-    crate::restore::seal_into(&vault.keys.ring, &subject, &mut data, json!({ "title": sched.title }))?;
+    crate::restore::seal_into(&vault.keys, &subject, &mut data, json!({ "title": sched.title }))?;
     let entry = NewEntry { actor: actor.into(), action: "schedule.created", subject, data };
     let (row, now) = (sched.clone(), vault.now());
     vault
@@ -129,7 +129,7 @@ async fn create_expected(vault: &Vault, s: &Schedule, at: String) -> Result<bool
     }
     let meeting = MeetingId::new();
     let (subject, mut data) = (format!("meeting/{meeting}"), json!({ "org": s.org, "kind": s.kind, "scheduled_at": at, "schedule": s.id }));
-    crate::restore::seal_into(&vault.keys.ring, &subject, &mut data, json!({ "title": s.title }))?;
+    crate::restore::seal_into(&vault.keys, &subject, &mut data, json!({ "title": s.title }))?;
     let entry = NewEntry { actor: archive::ledger::actor_system(), action: "meeting.created", subject, data };
     let (s, now) = (s.clone(), vault.now());
     vault

@@ -31,6 +31,8 @@ pub struct App {
     pub locks: tokio::sync::Notify,
     /// Failed web sign-ins, per client address and per name.
     pub logins: crate::web::LoginLimiter,
+    /// One KEK retirement at a time.
+    pub retiring: tokio::sync::Mutex<()>,
 }
 
 /// Loads or creates keys. On first run they are generated, and only that fact
@@ -116,7 +118,9 @@ pub async fn open_vault(config: &Config, metrics: Option<&crate::metrics::Metric
             .await
             .context("the ledger in the catalog does not match the store")?,
     );
-    Ok(Arc::new(Vault { store, keys, catalog, clock, mirror, chunk_size: config.upload.chunk_size }))
+    let vault = Vault::new(store, keys, catalog, clock, mirror, config.upload.chunk_size);
+    vault.announce_format().await.context("cannot write the storage format's announcement to the ledger")?;
+    Ok(Arc::new(vault))
 }
 
 impl App {
@@ -145,9 +149,38 @@ impl App {
                 false
             }
         };
-        let app = Self { config, vault, recording_start: Default::default(), uploads: Default::default(), live, transcription, index, metrics, _serve: serve, logins, worm, locks: tokio::sync::Notify::new() };
+        warn_about_keys(&config);
+        let app = Self {
+            config,
+            vault,
+            recording_start: Default::default(),
+            uploads: Default::default(),
+            live,
+            transcription,
+            index,
+            metrics,
+            _serve: serve,
+            logins,
+            worm,
+            locks: tokio::sync::Notify::new(),
+            retiring: Default::default(),
+        };
         app.live.recover(&app).await?;
         Ok(Arc::new(app))
+    }
+}
+
+/// Says, at start, what an operator must know about where the keys are.
+fn warn_about_keys(config: &Config) {
+    let dir = config.keys_dir();
+    if config.keys_beside_archive() {
+        tracing::warn!(
+            keys = %dir.display(), data_dir = %config.data_dir.display(),
+            "the key directory lies inside the data directory beside a local store: a copy of this directory holds both the archive and its keys; move the keys out (keys.dir) and back them up separately"
+        );
+    }
+    if let Some(why) = KeyDir::new(&dir).read_only() {
+        tracing::warn!(reason = %why, "the service cannot retire KEKs on its own: the keys are read-only; retire them as the README's \"Retiring a KEK\" says");
     }
 }
 

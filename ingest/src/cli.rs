@@ -7,7 +7,7 @@
 use crate::config::{self, Config};
 use crate::{app, auth, endpoint, error, retention, schema, transcript};
 use anyhow::Context;
-use archive::keys::{KeyDir, Keyring};
+use archive::keys::{KeyDir, Keys};
 use archive::ledger::{self, NewEntry};
 use clap::Subcommand;
 use serde_json::json;
@@ -117,7 +117,13 @@ pub(crate) enum KeysCommand {
     /// Generate a first KEK and a signing key (`niem serve` also does this on first run).
     Init,
     /// Add a new KEK and wrap new data keys with it. Restart the service afterwards.
+    /// (Older KEKs stay until retired: `niem keys retire`.)
     Rotate,
+    /// Retire every KEK but a new one: re-wrap every live data key under it, delete
+    /// the old key objects and destroy the old KEKs, so that no copy of a shredded
+    /// recording's key opens again. Runs with the service stopped (the service
+    /// does it itself: `POST /api/v1/keys/retire`, and every keys.retire_every_days).
+    Retire,
     /// Print the public verifier key that auditors give to `niem-audit --public-key`.
     ExportPublic {
         /// Write it to this file instead of standard output.
@@ -195,7 +201,7 @@ pub(crate) fn transcribe_file(file: &std::path::Path, t: &config::TranscribeConf
     })
 }
 
-pub(crate) fn create_token(cfg: &Config, ring: &Keyring, role: auth::Role, name: &str) -> anyhow::Result<String> {
+pub(crate) fn create_token(cfg: &Config, keys: &Keys, role: auth::Role, name: &str) -> anyhow::Result<String> {
     let catalog = app::open_catalog(cfg)?;
     let now = archive::clock::format_ts(time::OffsetDateTime::now_utc());
     let new = auth::NewToken::generate().map_err(|e| anyhow::anyhow!(e.message))?;
@@ -206,8 +212,8 @@ pub(crate) fn create_token(cfg: &Config, ring: &Keyring, role: auth::Role, name:
         let (subject, mut data) = (format!("user/{user}"), json!({ "token": token_id, "role": role.as_str() }));
         let mut facts = new.sealed_facts(&user);
         facts["name"] = json!(name);
-        crate::restore::seal_into(ring, &subject, &mut data, facts)?;
-        let entry = NewEntry { actor: ledger::actor_system(), action: "token.created", subject, data };
+        crate::restore::seal_into(keys, &subject, &mut data, facts)?;
+        let entry = NewEntry { actor: ledger::ACTOR_HOST.into(), action: "token.created", subject, data };
         ledger::append(&tx, now.clone(), entry)?;
         tx.commit()?;
         Ok(token)
@@ -236,9 +242,9 @@ pub(crate) fn endpoints(cfg: &Config, command: EndpointCommand) -> anyhow::Resul
             change(&|tx| {
                 let (ep, k) = endpoint::create(tx, org, name.trim(), &now).map_err(|e| anyhow::anyhow!(e.message))?;
                 let (subject, mut data) = (format!("endpoint/{}", ep.id), json!({ "org": ep.org, "name": ep.name }));
-                crate::restore::seal_into(&keys.ring, &subject, &mut data, endpoint::sealed_facts(&k))?;
+                crate::restore::seal_into(&keys, &subject, &mut data, endpoint::sealed_facts(&k))?;
                 *key.borrow_mut() = k;
-                Ok(NewEntry { actor: ledger::actor_system(), action: "endpoint.created", subject, data })
+                Ok(NewEntry { actor: ledger::ACTOR_HOST.into(), action: "endpoint.created", subject, data })
             })?;
             println!("{}", key.into_inner());
         }
@@ -246,7 +252,7 @@ pub(crate) fn endpoints(cfg: &Config, command: EndpointCommand) -> anyhow::Resul
             let id: schema::EndpointId = id.parse()?;
             change(&|tx| {
                 anyhow::ensure!(endpoint::revoke(tx, id, &now)?, "endpoint {id} is unknown or already revoked");
-                Ok(NewEntry { actor: ledger::actor_system(), action: "endpoint.revoked", subject: format!("endpoint/{id}"), data: json!({}) })
+                Ok(NewEntry { actor: ledger::ACTOR_HOST.into(), action: "endpoint.revoked", subject: format!("endpoint/{id}"), data: json!({}) })
             })?;
             println!("endpoint {id} revoked");
         }
@@ -271,7 +277,7 @@ fn read_password() -> anyhow::Result<String> {
 }
 
 /// Applies a change to the user `name` as the system, ledgered.
-fn change_user_cli(catalog: &archive::catalog::Catalog, ring: &Keyring, name: &str, change: auth::UserChange, hash: Option<String>) -> anyhow::Result<()> {
+fn change_user_cli(catalog: &archive::catalog::Catalog, keys: &Keys, name: &str, change: auth::UserChange, hash: Option<String>) -> anyhow::Result<()> {
     let now = archive::clock::format_ts(time::OffsetDateTime::now_utc());
     catalog.with(|c| -> anyhow::Result<()> {
         let id = auth::user_named(c, name).map_err(|e| anyhow::anyhow!(e.message))?.with_context(|| format!("no user named {name:?}"))?;
@@ -279,9 +285,9 @@ fn change_user_cli(catalog: &archive::catalog::Catalog, ring: &Keyring, name: &s
         auth::change_user(&tx, id, None, &change, hash.as_deref())?;
         let (subject, mut data) = (format!("user/{id}"), change.summary());
         if hash.is_some() {
-            crate::restore::seal_into(ring, &subject, &mut data, json!({ "password_hash": hash }))?;
+            crate::restore::seal_into(keys, &subject, &mut data, json!({ "password_hash": hash }))?;
         }
-        let entry = NewEntry { actor: ledger::actor_system(), action: "user.changed", subject, data };
+        let entry = NewEntry { actor: ledger::ACTOR_HOST.into(), action: "user.changed", subject, data };
         ledger::append(&tx, now.clone(), entry)?;
         tx.commit()?;
         Ok(())
@@ -295,7 +301,7 @@ pub(crate) fn revoke_token(cfg: &Config, id: &str) -> anyhow::Result<()> {
     catalog.with(|c| -> anyhow::Result<()> {
         let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         auth::revoke_token(&tx, id, None, &now)?;
-        let entry = NewEntry { actor: ledger::actor_system(), action: "token.revoked", subject: format!("token/{id}"), data: json!({}) };
+        let entry = NewEntry { actor: ledger::ACTOR_HOST.into(), action: "token.revoked", subject: format!("token/{id}"), data: json!({}) };
         ledger::append(&tx, now.clone(), entry)?;
         tx.commit()?;
         Ok(())
@@ -304,25 +310,31 @@ pub(crate) fn revoke_token(cfg: &Config, id: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Retention commands write through a vault of their own, as the system; the
-/// running service's mirror carries their entries to the store.
+/// Retention commands write through a vault of their own, as the host (a
+/// break-glass route: listed, never an approver); the running service's mirror
+/// carries their entries to the store.
 pub(crate) async fn retention_cli(cfg: &Config, command: RetentionCommand) -> anyhow::Result<()> {
     let vault = app::open_vault(cfg, None).await?;
     let api = |e: error::ApiError| anyhow::anyhow!(e.message);
-    let system = ledger::actor_system();
+    let host = ledger::ACTOR_HOST;
     match command {
         RetentionCommand::Set { org, kind, keep_days } => {
             let org = org.map(|o| o.parse()).transpose()?;
-            let p = retention::set_policy(&vault, &system, retention::NewPolicy { org, kind, keep_days }).await.map_err(api)?;
-            let note = if p.needs_approval { " (a shortening: older recordings follow it once another admin approves)" } else { "" };
+            let expire = cfg.retention.approval_expire_days;
+            let p = retention::set_policy(&vault, host, retention::NewPolicy { org, kind, keep_days }, expire).await.map_err(api)?;
+            let note = if p.needs_approval {
+                format!(" ({} sealed recordings keep their expiry until an admin approves it)", p.pending_for)
+            } else {
+                String::new()
+            };
             println!("{}{note}", p.id);
         }
         RetentionCommand::List => {
             for p in vault.catalog.call(|c| retention::list_policies(c)).await.map_err(api)? {
                 let approval = match (p.needs_approval, &p.approved_by) {
-                    (false, _) => "",
-                    (true, Some(_)) => "approved",
-                    (true, None) => "awaiting approval",
+                    (_, Some(_)) => "approved".to_string(),
+                    (false, None) => String::new(),
+                    (true, None) => format!("awaiting approval ({} recordings)", p.pending_for),
                 };
                 println!("{}\t{}\t{}\t{} days\t{approval}", p.id, p.org_path.as_deref().unwrap_or("(every org)"), p.kind.as_deref().unwrap_or("(any kind)"), p.keep_days);
             }
@@ -366,15 +378,14 @@ pub(crate) async fn retention_cli(cfg: &Config, command: RetentionCommand) -> an
 pub(crate) async fn holds_cli(cfg: &Config, command: HoldCommand) -> anyhow::Result<()> {
     let vault = app::open_vault(cfg, None).await?;
     let api = |e: error::ApiError| anyhow::anyhow!(e.message);
-    let system = ledger::actor_system();
     match command {
         HoldCommand::Place { org, from, to, reason, case_ref } => {
             let h = retention::NewHold { org: org.parse()?, from, to, reason, case_ref };
-            let hold = retention::place_hold(&vault, &system, h).await.map_err(api)?;
+            let hold = retention::place_hold(&vault, ledger::ACTOR_HOST, h).await.map_err(api)?;
             println!("{}", hold.id);
         }
         HoldCommand::Release { id, reason } => {
-            retention::release_hold(&vault, &system, id.parse()?, &reason).await.map_err(api)?;
+            retention::release_hold(&vault, ledger::ACTOR_HOST, id.parse()?, &reason).await.map_err(api)?;
             println!("hold {id} released");
         }
         HoldCommand::List => {
@@ -402,8 +413,8 @@ pub(crate) fn users(cfg: &Config, command: UserCommand) -> anyhow::Result<()> {
                 let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                 auth::add_user(&tx, id, name.trim(), role, hash.as_deref(), &scopes, &now)?;
                 let (subject, mut data) = (format!("user/{id}"), json!({ "role": role.as_str(), "scopes": scopes }));
-                crate::restore::seal_into(&keys.ring, &subject, &mut data, json!({ "name": name.trim(), "password_hash": hash }))?;
-                let entry = NewEntry { actor: ledger::actor_system(), action: "user.created", subject, data };
+                crate::restore::seal_into(&keys, &subject, &mut data, json!({ "name": name.trim(), "password_hash": hash }))?;
+                let entry = NewEntry { actor: ledger::ACTOR_HOST.into(), action: "user.created", subject, data };
                 ledger::append(&tx, now.clone(), entry)?;
                 tx.commit()?;
                 Ok(())
@@ -411,13 +422,13 @@ pub(crate) fn users(cfg: &Config, command: UserCommand) -> anyhow::Result<()> {
             println!("{id}");
         }
         UserCommand::Disable { name } => {
-            change_user_cli(&catalog, &keys.ring, &name, auth::UserChange { disabled: Some(true), ..Default::default() }, None)?;
+            change_user_cli(&catalog, &keys, &name, auth::UserChange { disabled: Some(true), ..Default::default() }, None)?;
             println!("{name} disabled");
         }
         UserCommand::ResetPassword { name } => {
             let password = read_password()?;
             let hash = auth::hash_password(&password).map_err(|e| anyhow::anyhow!(e.message))?;
-            change_user_cli(&catalog, &keys.ring, &name, auth::UserChange { password: Some(String::new()), ..Default::default() }, Some(hash))?;
+            change_user_cli(&catalog, &keys, &name, auth::UserChange { password: Some(String::new()), ..Default::default() }, Some(hash))?;
             println!("password of {name} reset; their sessions ended");
         }
         UserCommand::List => {
@@ -434,7 +445,23 @@ pub(crate) fn users(cfg: &Config, command: UserCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(crate) fn keys(cfg: Config, command: KeysCommand) -> anyhow::Result<()> {
+/// `niem keys retire`, with the service stopped: only one process may wrap keys
+/// and write the ledger to the store.
+async fn retire_keys(cfg: &Config) -> anyhow::Result<()> {
+    let _serve = app::ServeLock::acquire(cfg).context("the service retires KEKs itself; to retire now, POST /api/v1/keys/retire")?;
+    let vault = app::open_vault(cfg, None).await?;
+    let dir = KeyDir::new(cfg.keys_dir());
+    let r = vault.retire_keks(&dir, crate::retirement::transient_keys()).await?;
+    println!("KEK retirement {}: {} keys re-wrapped under {}, {} old key objects deleted", r.generation, r.rewrapped, r.kek, r.old_objects_deleted);
+    if r.destroyed.is_empty() {
+        println!("the keys are read-only here: remove these KEKs from the key store yourself: {}", r.retiring.join(", "));
+    } else {
+        println!("destroyed: {} (back up {} again: older key backups still hold them)", r.destroyed.join(", "), dir.dir.display());
+    }
+    Ok(())
+}
+
+pub(crate) async fn keys(cfg: Config, command: KeysCommand) -> anyhow::Result<()> {
     let dir = KeyDir::new(cfg.keys_dir());
     match command {
         KeysCommand::Init => {
@@ -448,13 +475,14 @@ pub(crate) fn keys(cfg: Config, command: KeysCommand) -> anyhow::Result<()> {
             let now = archive::clock::format_ts(time::OffsetDateTime::now_utc());
             catalog.with(|c| -> anyhow::Result<()> {
                 let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                let entry = NewEntry { actor: ledger::actor_system(), action: "key.rotated", subject: "keys".into(), data: json!({ "kek": id }) };
+                let entry = NewEntry { actor: ledger::ACTOR_HOST.into(), action: "key.rotated", subject: "keys".into(), data: json!({ "kek": id }) };
                 ledger::append(&tx, now, entry)?;
                 tx.commit()?;
                 Ok(())
             })?;
             println!("new KEK {id} is current; restart the service to use it");
         }
+        KeysCommand::Retire => retire_keys(&cfg).await?,
         KeysCommand::ExportPublic { out } => {
             let keys = dir.load()?;
             let text = format!("{}\n", keys.signer.verifier());

@@ -53,11 +53,17 @@ pub struct StoreConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct KeysConfig {
-    /// Key files; default `<data_dir>/keys`. `NIEM_SIGNING_KEY`, `NIEM_KEKS`,
-    /// `NIEM_KEK_CURRENT` and `NIEM_LEDGER_ORIGIN` take keys from the environment instead.
+    /// Key files; default beside the data dir, `niem-keys` for `niem-data`
+    /// (`<data_dir>-keys` otherwise), so that a copy of the data dir holds no key.
+    /// Installations whose keys are already in `<data_dir>/keys` keep using them,
+    /// with a warning. `NIEM_SIGNING_KEY`, `NIEM_KEKS`, `NIEM_KEK_CURRENT` and
+    /// `NIEM_LEDGER_ORIGIN` take keys from the environment instead.
     pub dir: Option<PathBuf>,
     /// The ledger's name in its checkpoints, fixed when keys are generated.
     pub origin: String,
+    /// Retire every KEK but a new one this often, in days (0: only when asked):
+    /// after a retirement no copy of a shredded recording's keys opens.
+    pub retire_every_days: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -143,11 +149,14 @@ pub struct RetentionConfig {
     pub default_keep_days: Option<u64>,
     /// How often the enforcement worker runs.
     pub run_every_hours: u64,
+    /// A request that waits for a second admin (a policy that shortens what
+    /// recordings keep, a change of who is an admin) expires after this many days.
+    pub approval_expire_days: u64,
 }
 
 impl Default for RetentionConfig {
     fn default() -> Self {
-        Self { default_keep_days: None, run_every_hours: 24 }
+        Self { default_keep_days: None, run_every_hours: 24, approval_expire_days: 30 }
     }
 }
 
@@ -274,7 +283,7 @@ impl Default for StoreConfig {
 
 impl Default for KeysConfig {
     fn default() -> Self {
-        Self { dir: None, origin: "niem.local/ledger".into() }
+        Self { dir: None, origin: "niem.local/ledger".into(), retire_every_days: 30 }
     }
 }
 
@@ -390,7 +399,30 @@ impl Config {
     }
 
     pub fn keys_dir(&self) -> PathBuf {
-        self.keys.dir.clone().unwrap_or_else(|| self.data_dir.join("keys"))
+        if let Some(dir) = &self.keys.dir {
+            return dir.clone();
+        }
+        // Releases before v0.3 kept them inside the data dir: keep using them there.
+        let legacy = self.data_dir.join("keys");
+        if legacy.join("signing.key").exists() {
+            return legacy;
+        }
+        let name = self.data_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "niem".into());
+        let keys = match name.strip_suffix("-data") {
+            Some(stem) => format!("{stem}-keys"),
+            None => format!("{name}-keys"),
+        };
+        self.data_dir.with_file_name(keys)
+    }
+
+    /// Whether the keys lie inside the data dir, beside a local store: then a copy
+    /// of that one directory holds both the archive and what opens it.
+    pub fn keys_beside_archive(&self) -> bool {
+        let within = |p: &std::path::Path| {
+            let abs = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+            abs(p).starts_with(abs(&self.data_dir))
+        };
+        std::env::var_os("NIEM_SIGNING_KEY").is_none() && self.store.kind == "local" && within(&self.keys_dir())
     }
     pub fn catalog_path(&self) -> PathBuf {
         self.data_dir.join("catalog.db")

@@ -68,8 +68,9 @@ impl From<archive::vault::VaultError> for ApiError {
         match e {
             V::NoRecording(_) | V::NoStream(_) | V::Missing(_) => ApiError::not_found(e.to_string()),
             V::Conflict(m) => ApiError::conflict(m),
+            V::Forbidden(m) => ApiError::forbidden(m),
             V::Shredded(_) => ApiError::new(axum::http::StatusCode::GONE, "shredded", e.to_string()),
-            V::Store(s) => ApiError::unavailable(s),
+            V::Store(s) | V::Mirror(archive::mirror::MirrorError::Store(s)) => ApiError::unavailable(s),
             other => ApiError::internal(other),
         }
     }

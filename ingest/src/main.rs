@@ -8,6 +8,7 @@
 //! holds on the host. This binary is the only place that knows HTTP; the
 //! trust core is the `archive` crate, media handling is `media`, search `search`.
 
+mod admins;
 mod alerts;
 mod api;
 mod app;
@@ -21,6 +22,7 @@ mod jobs;
 mod metrics;
 mod restore;
 mod retention;
+mod retirement;
 mod live;
 mod schema;
 mod tls;
@@ -147,7 +149,7 @@ async fn main() -> std::process::ExitCode {
         init_logging(&cfg);
         match cli.command {
             Command::Serve => serve(cfg).await,
-            Command::Keys { command } => cli::keys(cfg, command),
+            Command::Keys { command } => cli::keys(cfg, command).await,
             Command::Endpoint { command } => cli::endpoints(&cfg, command),
             Command::User { command } => cli::users(&cfg, command),
             Command::Restore(args) => restore::run(&cfg, args).await,
@@ -164,7 +166,7 @@ async fn main() -> std::process::ExitCode {
             }
             Command::Token { command: TokenCommand::Create { role, name } } => {
                 let keys = app::load_keys(&cfg)?;
-                let token = cli::create_token(&cfg, &keys.ring, role, name.as_deref().unwrap_or(role.as_str()))?;
+                let token = cli::create_token(&cfg, &keys, role, name.as_deref().unwrap_or(role.as_str()))?;
                 println!("{token}");
                 Ok(())
             }
@@ -202,10 +204,11 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     tokio::spawn(live::run_drainer(app.clone()));
     tokio::spawn(transcription::run(app.clone()));
     tokio::spawn(index::run(app.clone()));
-    retention::ensure_default(&app.vault, app.config.retention.default_keep_days).await.map_err(|e| anyhow::anyhow!(e.message))?;
+    retention::ensure_default(&app.vault, app.config.retention.default_keep_days, app.config.retention.approval_expire_days).await.map_err(|e| anyhow::anyhow!(e.message))?;
     tokio::spawn(retention::run_worker(app.clone()));
     tokio::spawn(alerts::run(app.clone()));
     tokio::spawn(verification::run(app.clone()));
+    tokio::spawn(retirement::run(app.clone()));
     if app.worm {
         tokio::spawn(retention::lock_worker(app.clone()));
     }
@@ -273,7 +276,7 @@ fn bootstrap_admin(app: &App) -> anyhow::Result<()> {
     if users > 0 {
         return Ok(());
     }
-    let token = cli::create_token(&app.config, &app.vault.keys.ring, auth::Role::Admin, "admin")?;
+    let token = cli::create_token(&app.config, &app.vault.keys, auth::Role::Admin, "admin")?;
     println!("Bootstrap admin token (shown once; keep it safe):\n{token}");
     Ok(())
 }

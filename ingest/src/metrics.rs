@@ -42,6 +42,9 @@ pub struct Metrics {
     checkpoint_age_seconds: FloatGauge,
     verify_intact: Gauge,
     verify_age_seconds: FloatGauge,
+    kek_retirement_possible: Gauge,
+    kek_retirement_age_seconds: FloatGauge,
+    keks: Gauge,
 }
 
 impl Default for Metrics {
@@ -70,6 +73,9 @@ impl Metrics {
             checkpoint_age_seconds: FloatGauge::default(),
             verify_intact: Gauge::default(),
             verify_age_seconds: FloatGauge::default(),
+            kek_retirement_possible: Gauge::default(),
+            kek_retirement_age_seconds: FloatGauge::default(),
+            keks: Gauge::default(),
         };
         r.register("store_request_seconds", "Object store request latency, by operation", store_seconds);
         r.register("search_seconds", "Search latency (index query, snippets included)", search_seconds);
@@ -84,6 +90,9 @@ impl Metrics {
         r.register("checkpoint_age_seconds", "Age of the newest signed checkpoint (-1 when none)", m.checkpoint_age_seconds.clone());
         r.register("verify_intact", "Last scheduled verification of the whole store: 1 intact, 0 not, -1 never verified", m.verify_intact.clone());
         r.register("verify_age_seconds", "Age of the last scheduled store verification (-1 when never)", m.verify_age_seconds.clone());
+        r.register("kek_retirement_possible", "1 if this service can retire KEKs itself; 0 if its keys are read-only and the operator must", m.kek_retirement_possible.clone());
+        r.register("kek_retirement_age_seconds", "Age of the last finished KEK retirement (-1 when never): a shred holds against backups after the next one", m.kek_retirement_age_seconds.clone());
+        r.register("keks", "KEKs the service holds (1 after a finished retirement)", m.keks.clone());
         Metrics { registry: r, ..m }
     }
 }
@@ -98,6 +107,7 @@ struct CatalogFigures {
     head: Option<i64>,
     checkpoint_ts: Option<String>,
     verify: Option<(bool, String)>,
+    retired: Option<String>,
 }
 
 fn catalog_figures(c: &rusqlite::Connection) -> rusqlite::Result<CatalogFigures> {
@@ -120,6 +130,7 @@ fn catalog_figures(c: &rusqlite::Connection) -> rusqlite::Result<CatalogFigures>
         head: c.query_row("SELECT MAX(seq) FROM ledger", [], |r| r.get(0))?,
         checkpoint_ts: c.query_row("SELECT checkpoint_ts FROM ledger_mirror WHERE id = 1", [], |r| r.get(0))?,
         verify: c.query_row("SELECT intact, checked_at FROM store_verifications ORDER BY checked_at DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?))).optional()?,
+        retired: crate::retirement::last_finished(c)?,
     })
 }
 
@@ -149,6 +160,9 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
     m.checkpoint_age_seconds.set(age(now, figures.checkpoint_ts.as_deref()));
     m.verify_intact.set(figures.verify.as_ref().map_or(-1, |(ok, _)| i64::from(*ok)));
     m.verify_age_seconds.set(age(now, figures.verify.as_ref().map(|(_, t)| t.as_str())));
+    m.kek_retirement_possible.set(i64::from(crate::retirement::read_only(&app).is_none()));
+    m.kek_retirement_age_seconds.set(age(now, figures.retired.as_deref()));
+    m.keks.set(app.vault.keys.ring().ids().len() as i64);
     let mut body = String::new();
     if let Err(e) = encode(&mut body, &m.registry) {
         return crate::error::ApiError::internal(e).into_response();
@@ -160,7 +174,7 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
 pub async fn readyz(State(app): State<Arc<App>>) -> Response {
     let catalog = app.vault.catalog.call(|c| c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map_err(archive::vault::VaultError::from)).await;
     let store = app.vault.store.list("checkpoints/").await;
-    let keys = !app.vault.keys.ring.current_id().is_empty();
+    let keys = !app.vault.keys.ring().current_id().is_empty();
     let problems: Vec<String> = [
         catalog.err().map(|e| format!("catalog: {e}")),
         store.err().map(|e| format!("store: {e}")),

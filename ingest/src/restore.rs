@@ -6,7 +6,7 @@
 //! their scopes and tokens, endpoints, retention policies, holds, schedules,
 //! alerts, live streams and transcription jobs. Facts an auditor must not read
 //! (meeting titles, user names, password and token hashes, stream-key hashes)
-//! travel in the entries sealed under the KEK ([`seal_into`]); entries written
+//! travel in the entries sealed under the note key ([`seal_into`]); entries written
 //! before they did restore with placeholders, counted in the report.
 //!
 //! Not restored, by design: web sessions (everyone signs in again), resumable
@@ -15,17 +15,17 @@
 
 use crate::config::Config;
 use anyhow::Context;
-use archive::keys::{Keyring, WrappedDek};
+use archive::keys::{Keys, WrappedDek};
 use archive::ledger::Entry;
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// Adds `facts`, sealed under the current KEK and bound to `subject`, to an
+/// Adds `facts`, sealed under the note key and bound to `subject`, to an
 /// entry's data as its `sealed` field.
-pub fn seal_into(ring: &Keyring, subject: &str, data: &mut Value, facts: Value) -> Result<(), archive::vault::VaultError> {
-    let note = ring.seal_note(subject, facts.to_string().as_bytes())?;
+pub fn seal_into(keys: &Keys, subject: &str, data: &mut Value, facts: Value) -> Result<(), archive::vault::VaultError> {
+    let note = keys.seal_note(subject, facts.to_string().as_bytes())?;
     if let Value::Object(m) = data {
         m.insert("sealed".into(), serde_json::to_value(note).expect("a sealed note serialises"));
     }
@@ -46,7 +46,7 @@ impl Gaps {
 
 /// Replays one entry into the service's tables.
 struct Replay<'a> {
-    ring: &'a Keyring,
+    keys: &'a Keys,
     gaps: Gaps,
 }
 
@@ -55,7 +55,7 @@ impl Replay<'_> {
     fn sealed(&mut self, e: &Entry) -> Result<Option<Value>, String> {
         let Some(note) = e.data.get("sealed") else { return Ok(None) };
         let note: WrappedDek = serde_json::from_value(note.clone()).map_err(|err| format!("sealed field: {err}"))?;
-        let plain = self.ring.open_note(&e.subject, &note).map_err(|err| err.to_string())?;
+        let plain = self.keys.open_note(&e.subject, &note).map_err(|err| err.to_string())?;
         serde_json::from_slice(&plain).map(Some).map_err(|err| format!("sealed field: {err}"))
     }
 
@@ -133,7 +133,7 @@ impl Replay<'_> {
                 let needs = e.data.get("needs_approval").and_then(Value::as_bool).unwrap_or(false);
                 sql(tx.execute(
                     "INSERT INTO retention_policies (id, org, kind, keep_days, applies_from, needs_approval, requested_by, requested_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                    params![id, path_org(s("org_path")), s("kind"), e.data.get("keep_days").and_then(Value::as_u64), s("applies_from"), needs, e.actor, e.ts],
+                    params![id, s("org").or_else(|| path_org(s("org_path"))), s("kind"), e.data.get("keep_days").and_then(Value::as_u64), s("applies_from").unwrap_or_else(|| e.ts.clone()), needs, e.actor, e.ts],
                 ))
             }
             ("retention.policy.approved", "policy") => {
@@ -262,7 +262,7 @@ pub async fn run(cfg: &Config, args: RestoreArgs) -> anyhow::Result<()> {
     let _lock = crate::app::ServeLock::acquire(cfg)?;
     let catalog = crate::app::open_catalog(cfg)?;
     eprintln!("verifying {location} with the public key {} ...", keys.signer.verifier());
-    let mut replay = Replay { ring: &keys.ring, gaps: Gaps::default() };
+    let mut replay = Replay { keys: &keys, gaps: Gaps::default() };
     let opts = archive::restore::Options { accept_damage: args.accept_damage, parallelism: 8 };
     let result = archive::restore::restore(&store, &keys, &catalog, opts, &mut |tx, e| replay.apply(tx, e)).await;
     let restored = match result {

@@ -1,35 +1,35 @@
 //! Retention: policies, legal holds, and the enforcement that crypto-shreds
 //! recordings whose time is up.
 //!
-//! A policy is a scope (an org subtree, or every org) × a meeting kind (or any) ×
-//! a keep-for in days. The most specific policy that applies to a recording wins:
-//! the deepest org, then a kind over "any", then the newest. A policy applies to a
-//! recording sealed at or after its `applies_from`. A new policy for a slot
-//! (org, kind) that keeps *longer* applies to everything at once; one that keeps
-//! *shorter* applies only to recordings sealed from now on, until a second admin
-//! approves it (four-eyes), after which it applies to older ones too.
+//! What governs a recording (its policy, its expiry, a hold, and whether a later
+//! policy waits for a second admin) is never computed here: it is
+//! [`archive::retention`]'s model, replayed from this catalog's ledger, the same
+//! code the verifier judges every shred with. So the rule that deletes and the
+//! rule that judges the deletion are one.
+//!
+//! Four-eyes: a policy that would make any existing sealed recording expire
+//! earlier (a shortening, a more specific org or kind, a changed default, or any
+//! sequence of these) takes effect for those recordings only once an admin other
+//! than the requester, who was an admin when it was requested, approves it within
+//! `approvals.expire_days`. New recordings follow the newest policies at once.
 //!
 //! A hold (org subtree, date range, reason, case) stops every deletion of the
 //! recordings it covers while it is active. Enforcement shreds each expired,
-//! unheld recording through `Vault::shred`, citing its policy, and removes it from
-//! the search index. The verifier re-judges every shred from the ledger alone
-//! (`archive::deletion`), so the entries here carry what it needs.
+//! unheld recording through `Vault::shred`, which re-checks, inside the shred's
+//! own transaction, that it is still expired and unheld.
 
-use crate::auth::Principal;
+use crate::auth::{Principal, Role};
 use crate::error::ApiError;
 use crate::schema::{HoldId, OrgId, PolicyId};
 use crate::App;
 use archive::clock::{format_ts, parse_ts};
-use archive::deletion::covers;
 use archive::ledger::NewEntry;
+use archive::retention::Retention;
 use archive::vault::{Vault, VaultError};
 use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
-
-/// Far enough back that every recording was sealed after it.
-const SINCE_ALWAYS: &str = "1970-01-01T00:00:00.000Z";
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Policy {
@@ -38,12 +38,16 @@ pub struct Policy {
     pub org_path: Option<String>,
     pub kind: Option<String>,
     pub keep_days: u64,
-    pub applies_from: String,
-    /// A shortening that waits for a second admin before it touches older recordings.
+    /// It would make sealed recordings expire earlier, and waits for a second admin.
     pub needs_approval: bool,
+    /// How many sealed recordings it would shorten, if approved.
+    pub pending_for: usize,
+    /// The admin whose approval counts, if one did.
     pub approved_by: Option<String>,
     pub requested_by: String,
     pub requested_at: String,
+    /// After this, an approval no longer counts (RFC 3339), if it was set.
+    pub approve_before: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -61,26 +65,60 @@ pub struct Hold {
     pub release_reason: Option<String>,
 }
 
+/// The retention model, replayed from the catalog's ledger.
+pub fn model(c: &rusqlite::Connection) -> Result<Retention, ApiError> {
+    let entries = archive::ledger::read_where(c, &actions_filter(), []).map_err(ApiError::internal)?;
+    Ok(Retention::replay(&entries))
+}
+
+/// The newest entry the model reads: if it moved, the model must be replayed again.
+fn model_head(c: &rusqlite::Connection) -> Result<Option<u64>, rusqlite::Error> {
+    c.query_row(&format!("SELECT MAX(seq) FROM ledger WHERE {}", actions_filter()), [], |r| r.get(0))
+}
+
+fn actions_filter() -> String {
+    let actions: Vec<String> = archive::retention::ACTIONS.iter().map(|a| format!("'{a}'")).collect();
+    format!("action IN ({})", actions.join(", "))
+}
+
 pub fn list_policies(c: &rusqlite::Connection) -> Result<Vec<Policy>, ApiError> {
+    let m = model(c)?;
+    let mut pending: std::collections::HashMap<&str, usize> = Default::default();
+    for r in m.recordings.values().filter(|r| r.sealed_seq.is_some() && r.shreds.is_empty()) {
+        for p in m.governed(r, u64::MAX).pending {
+            *pending.entry(p.id.as_str()).or_default() += 1;
+        }
+    }
     let mut stmt = c.prepare(
-        "SELECT p.id, p.org, o.path, p.kind, p.keep_days, p.applies_from, p.needs_approval, p.approved_by, p.requested_by, p.requested_at
-         FROM retention_policies p LEFT JOIN orgs o ON o.id = p.org ORDER BY p.requested_at",
+        "SELECT p.id, p.org, o.path, p.kind, p.keep_days, p.requested_by, p.requested_at
+         FROM retention_policies p LEFT JOIN orgs o ON o.id = p.org ORDER BY p.requested_at, p.id",
     )?;
     let rows = stmt.query_map([], |r| {
-        Ok(Policy {
-            id: r.get(0)?,
-            org: r.get(1)?,
-            org_path: r.get(2)?,
-            kind: r.get(3)?,
-            keep_days: r.get(4)?,
-            applies_from: r.get(5)?,
-            needs_approval: r.get(6)?,
-            approved_by: r.get(7)?,
-            requested_by: r.get(8)?,
-            requested_at: r.get(9)?,
-        })
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
     })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, org, org_path, kind, keep_days, requested_by, requested_at): (String, _, _, _, _, _, _) = row?;
+        let ledgered = m.policy(&id);
+        let approved_by = ledgered
+            .and_then(|p| m.approval(p).and_then(|seq| p.approvals.iter().find(|a| a.0 == seq)))
+            .map(|a| a.2.clone());
+        let pending_for = pending.get(id.as_str()).copied().unwrap_or(0);
+        out.push(Policy {
+            needs_approval: pending_for > 0,
+            pending_for,
+            approved_by,
+            approve_before: ledgered.and_then(|p| p.approve_before).map(format_ts),
+            id,
+            org,
+            org_path,
+            kind,
+            keep_days,
+            requested_by,
+            requested_at,
+        });
+    }
+    Ok(out)
 }
 
 pub fn list_holds(c: &rusqlite::Connection) -> Result<Vec<Hold>, ApiError> {
@@ -121,8 +159,8 @@ fn org_path(c: &rusqlite::Connection, org: &OrgId) -> Result<String, VaultError>
     path.ok_or_else(|| VaultError::Missing(format!("org {org} not found")))
 }
 
-/// Sets a policy for its slot; a shortening waits for approval for older recordings.
-pub async fn set_policy(vault: &Vault, actor: &str, p: NewPolicy) -> Result<Policy, ApiError> {
+/// Sets a policy. What it would shorten waits for a second admin (see the module doc).
+pub async fn set_policy(vault: &Vault, actor: &str, p: NewPolicy, expire_days: u64) -> Result<Policy, ApiError> {
     if let Some(k) = &p.kind {
         if !matches!(k.as_str(), "regular" | "thematic" | "conference") {
             return Err(ApiError::bad_request("kind must be regular, thematic or conference (or absent: any)"));
@@ -131,71 +169,49 @@ pub async fn set_policy(vault: &Vault, actor: &str, p: NewPolicy) -> Result<Poli
     if p.keep_days == 0 || p.keep_days > 365 * 200 {
         return Err(ApiError::bad_request("keep_days must be between 1 and 73000"));
     }
-    let (org, kind) = (p.org.map(|o| o.to_string()), p.kind.clone());
-    let (path, current): (Option<String>, Option<u64>) = vault
-        .catalog
-        .call(move |c| {
-            let path = p.org.as_ref().map(|o| org_path(c, o)).transpose()?;
-            let current: Option<u64> = c
-                .query_row(
-                    "SELECT keep_days FROM retention_policies WHERE org IS ?1 AND kind IS ?2 ORDER BY requested_at DESC LIMIT 1",
-                    params![org, kind],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            Ok::<_, VaultError>((path, current))
-        })
-        .await?;
-    let shortening = current.is_some_and(|k| p.keep_days < k);
-    let now = vault.now();
-    let applies_from = if shortening { now.clone() } else { SINCE_ALWAYS.to_string() };
-    let id = PolicyId::new();
-    let policy = Policy {
-        id: id.to_string(),
-        org: p.org.map(|o| o.to_string()),
-        org_path: path.clone(),
-        kind: p.kind.clone(),
-        keep_days: p.keep_days,
-        applies_from: applies_from.clone(),
-        needs_approval: shortening,
-        approved_by: None,
-        requested_by: actor.to_string(),
-        requested_at: now.clone(),
+    let org = p.org;
+    let path = match org {
+        Some(o) => Some(vault.catalog.call(move |c| org_path(c, &o)).await?),
+        None => None,
     };
-    let data = json!({ "org_path": path, "kind": p.kind, "keep_days": p.keep_days, "applies_from": applies_from, "needs_approval": shortening });
+    let now = vault.clock.now();
+    let approve_before = format_ts(now + time::Duration::days(expire_days.max(1) as i64));
+    let id = PolicyId::new();
+    let data = json!({
+        "org": org.map(|o| o.to_string()), "org_path": path, "kind": p.kind, "keep_days": p.keep_days,
+        "approve_before": approve_before,
+    });
     let entry = NewEntry { actor: actor.into(), action: "retention.policy.set", subject: format!("policy/{id}"), data };
-    let row = policy.clone();
+    let (row_org, kind, keep, by, at) = (org.map(|o| o.to_string()), p.kind.clone(), p.keep_days, actor.to_string(), format_ts(now));
     vault
         .commit(entry, move |tx| {
+            // `applies_from` and `needs_approval` are no longer read: the ledger's
+            // model decides per recording.
             tx.execute(
-                "INSERT INTO retention_policies (id, org, kind, keep_days, applies_from, needs_approval, requested_by, requested_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![row.id, row.org, row.kind, row.keep_days, row.applies_from, row.needs_approval, row.requested_by, row.requested_at],
+                "INSERT INTO retention_policies (id, org, kind, keep_days, applies_from, needs_approval, requested_by, requested_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?5)",
+                params![id.to_string(), row_org, kind, keep, at, by],
             )?;
             Ok(())
         })
         .await?;
-    Ok(policy)
+    let all = vault.catalog.call(|c| list_policies(c)).await?;
+    all.into_iter().find(|x| x.id == id.to_string()).ok_or_else(|| ApiError::internal("a policy just set is not listed"))
 }
 
-/// A second admin approves a shortening for recordings sealed before it.
+/// A second admin approves what a policy would shorten.
 pub async fn approve(vault: &Vault, who: &Principal, id: PolicyId) -> Result<(), ApiError> {
+    if who.role != Role::Admin {
+        return Err(ApiError::forbidden("only an admin approves a retention policy"));
+    }
     let actor = who.actor();
     let now = vault.now();
     let entry = NewEntry { actor: actor.clone(), action: "retention.policy.approved", subject: format!("policy/{id}"), data: json!({}) };
     vault
         .commit(entry, move |tx| {
-            let row: Option<(bool, Option<String>, String)> = tx
-                .query_row("SELECT needs_approval, approved_by, requested_by FROM retention_policies WHERE id = ?1", [id.to_string()], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                })
-                .optional()?;
-            let (needs, approved, requested_by) = row.ok_or_else(|| VaultError::Missing(format!("policy {id} not found")))?;
-            if !needs || approved.is_some() {
-                return Err(VaultError::Conflict(format!("policy {id} needs no approval")));
-            }
-            if requested_by == actor {
-                return Err(VaultError::Conflict("a second admin must approve: not the one who set it".into()));
-            }
+            let m = model(tx).map_err(|e| VaultError::Conflict(e.message))?;
+            let p = m.policy(&id.to_string()).ok_or_else(|| VaultError::Missing(format!("policy {id} not found")))?;
+            check_approval(&m, p, &actor, parse_ts(&now).unwrap_or(OffsetDateTime::UNIX_EPOCH))?;
             tx.execute("UPDATE retention_policies SET approved_by = ?2, approved_at = ?3 WHERE id = ?1", params![id.to_string(), actor, now])?;
             Ok(())
         })
@@ -203,14 +219,26 @@ pub async fn approve(vault: &Vault, who: &Principal, id: PolicyId) -> Result<(),
     Ok(())
 }
 
-/// One sealed recording as retention sees it.
-struct Candidate {
-    rec: String,
-    meeting: String,
-    org_path: String,
-    kind: String,
-    started_at: String,
-    sealed_at: String,
+/// Whether `actor` may approve `p` now: the same rules the verifier applies.
+fn check_approval(m: &Retention, p: &archive::retention::Policy, actor: &str, now: OffsetDateTime) -> Result<(), VaultError> {
+    let head = u64::MAX;
+    if m.approval(p).is_some() {
+        return Err(VaultError::Conflict(format!("policy {} is already approved", p.id)));
+    }
+    let waiting = m.recordings.values().filter(|r| r.sealed_seq.is_some() && r.shreds.is_empty()).any(|r| m.governed(r, head).pending.iter().any(|q| q.id == p.id));
+    if !waiting {
+        return Err(VaultError::Conflict(format!("policy {} shortens no sealed recording: it needs no approval", p.id)));
+    }
+    if actor == p.actor {
+        return Err(VaultError::Forbidden("a second admin must approve: not the one who set it".into()));
+    }
+    if !m.admins.is_admin_at(actor, p.seq) {
+        return Err(VaultError::Forbidden("only an admin who was an admin when the policy was set may approve it".into()));
+    }
+    if p.approve_before.is_some_and(|d| now >= d) {
+        return Err(VaultError::Conflict(format!("the request expired; set policy {} again to ask anew", p.id)));
+    }
+    Ok(())
 }
 
 /// A recording whose time is up by some date, and under which policy.
@@ -226,69 +254,40 @@ pub struct Expiry {
     pub expires_at: String,
     /// The hold that keeps it, if any.
     pub held_by: Option<String>,
-}
-
-/// The policy governing `c`: the most specific that applies to it.
-fn effective<'a>(policies: &'a [Policy], c: &Candidate) -> Option<&'a Policy> {
-    policies
-        .iter()
-        .filter(|p| p.org_path.as_deref().is_none_or(|o| covers(o, &c.org_path)))
-        .filter(|p| p.kind.as_deref().is_none_or(|k| k == c.kind))
-        .filter(|p| p.applies_from <= c.sealed_at || p.approved_by.is_some())
-        .max_by_key(|p| (p.org_path.as_deref().map_or(0, |o| o.matches('/').count()), p.kind.is_some(), p.requested_at.clone()))
-}
-
-/// Every sealed recording, oldest first.
-fn candidates(c: &rusqlite::Connection) -> Result<Vec<Candidate>, ApiError> {
-    let mut stmt = c.prepare(
-        "SELECT r.id, m.id, o.path, m.kind, r.started_at, r.sealed_at FROM recordings r
-         JOIN meetings m ON m.recording = r.id JOIN orgs o ON o.id = m.org
-         WHERE r.state = 'sealed' AND r.sealed_at IS NOT NULL ORDER BY r.started_at",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok(Candidate { rec: r.get(0)?, meeting: r.get(1)?, org_path: r.get(2)?, kind: r.get(3)?, started_at: r.get(4)?, sealed_at: r.get(5)? })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-/// What governs one recording: its policy and expiry (if any policy applies) and
-/// the active hold covering it (if any).
-struct Governed<'a> {
-    policy: Option<(&'a Policy, OffsetDateTime)>,
-    hold: Option<&'a Hold>,
-}
-
-fn governed<'a>(policies: &'a [Policy], active_holds: &'a [Hold], c: &Candidate) -> Result<Governed<'a>, ApiError> {
-    let started = parse_ts(&c.started_at).map_err(ApiError::internal)?;
-    let policy = effective(policies, c).map(|p| (p, started + time::Duration::days(p.keep_days as i64)));
-    let hold = active_holds.iter().find(|h| covers(&h.org_path, &c.org_path) && h.from <= c.started_at && c.started_at < h.to);
-    Ok(Governed { policy, hold })
-}
-
-fn active_holds(c: &rusqlite::Connection) -> Result<Vec<Hold>, ApiError> {
-    Ok(list_holds(c)?.into_iter().filter(|h| h.released_at.is_none()).collect())
+    /// Policies that would shorten it further and wait for a second admin.
+    pub waiting: Vec<String>,
 }
 
 /// Everything that will have expired by `at`, with its policy and any hold.
 pub fn preview(c: &rusqlite::Connection, at: OffsetDateTime) -> Result<Vec<Expiry>, ApiError> {
-    let (policies, holds) = (list_policies(c)?, active_holds(c)?);
-    let mut out = Vec::new();
-    for cand in candidates(c)? {
-        let g = governed(&policies, &holds, &cand)?;
-        let Some((p, expires)) = g.policy.filter(|(_, expires)| *expires <= at) else { continue };
-        out.push(Expiry {
-            policy: p.id.clone(),
-            keep_days: p.keep_days,
-            expires_at: format_ts(expires),
-            held_by: g.hold.map(|h| h.id.clone()),
-            recording: cand.rec,
-            meeting: cand.meeting,
-            org_path: cand.org_path,
-            kind: cand.kind,
-            started_at: cand.started_at,
-        });
-    }
+    let m = model(c)?;
+    let mut out: Vec<Expiry> = m
+        .recordings
+        .values()
+        .filter(|r| r.sealed_seq.is_some() && r.shreds.is_empty())
+        .filter_map(|r| expiry(&m, r).filter(|(_, t)| *t <= at).map(|(e, _)| e))
+        .collect();
+    out.sort_by(|a, b| (&a.started_at, &a.recording).cmp(&(&b.started_at, &b.recording)));
     Ok(out)
+}
+
+/// What governs `r` now, if a policy does.
+fn expiry(m: &Retention, r: &archive::retention::Recording) -> Option<(Expiry, OffsetDateTime)> {
+    let g = m.governed(r, u64::MAX);
+    let (p, expires) = g.policy?;
+    let e = Expiry {
+        recording: r.id.clone(),
+        meeting: r.meeting.clone(),
+        org_path: r.org_path.clone().unwrap_or_default(),
+        kind: r.kind.clone().unwrap_or_default(),
+        policy: p.id.clone(),
+        keep_days: p.keep_days,
+        started_at: format_ts(r.started),
+        expires_at: format_ts(expires),
+        held_by: g.hold.map(|h| h.id.clone()),
+        waiting: g.pending.iter().map(|q| q.id.clone()).collect(),
+    };
+    Some((e, expires))
 }
 
 #[derive(Debug, Serialize)]
@@ -297,22 +296,30 @@ pub struct RunReport {
     pub at: String,
     pub shredded: Vec<Expiry>,
     pub held: Vec<Expiry>,
+    /// Shreds a crash or an outage had cut off, finished by this run.
+    pub resumed: usize,
 }
 
 /// Shreds every recording that has expired by the vault's clock and no hold
 /// covers, citing its policy; with `dry_run`, only says what it would do.
 pub async fn run(vault: &Vault, index: Option<&std::sync::Arc<search::Index>>, dry_run: bool) -> Result<RunReport, ApiError> {
+    let resumed = if dry_run { 0 } else { vault.resume_shreds().await?.len() };
     let now = vault.clock.now();
-    // A second of margin: the ledger's start time of a recording is a moment after
-    // the catalog's, and the verifier judges expiry by the ledger.
-    let due = vault.catalog.call(move |c| preview(c, now - time::Duration::seconds(1))).await?;
+    let (due, head) = vault.catalog.call(move |c| Ok::<_, ApiError>((preview(c, now)?, model_head(c)?))).await?;
     let (held, due): (Vec<Expiry>, Vec<Expiry>) = due.into_iter().partition(|e| e.held_by.is_some());
-    let mut report = RunReport { dry_run, at: format_ts(now), shredded: Vec::new(), held };
+    let mut report = RunReport { dry_run, at: format_ts(now), shredded: Vec::new(), held, resumed };
     for e in due {
         if !dry_run {
             let rec = e.recording.parse()?;
             let cause = json!({ "policy": e.policy, "org_path": e.org_path, "kind": e.kind, "keep_days": e.keep_days, "expires_at": e.expires_at });
-            let done = vault.shred(&archive::ledger::actor_system(), rec, cause).await?;
+            let done = match vault.shred(&archive::ledger::actor_system(), rec, cause, still_due(e.recording.clone(), e.policy.clone(), head)).await {
+                Ok(done) => done,
+                Err(VaultError::Conflict(why)) => {
+                    tracing::info!(recording = %e.recording, %why, "not shredded: the rules changed during the run");
+                    continue;
+                }
+                Err(err) => return Err(err.into()),
+            };
             if let Some(index) = index {
                 let index = index.clone();
                 let r = e.recording.clone();
@@ -325,20 +332,40 @@ pub async fn run(vault: &Vault, index: Option<&std::sync::Arc<search::Index>>, d
     Ok(report)
 }
 
-/// Sets the config's default policy (every org, any kind) when it differs.
-pub async fn ensure_default(vault: &Vault, keep_days: Option<u64>) -> Result<(), ApiError> {
+/// The re-check inside the shred's transaction: the ledger as it stands there
+/// still says `rec` is governed by `policy`, expired, and unheld. If no entry the
+/// model reads was added since the run looked (`head`), the run's answer stands.
+fn still_due(rec: String, policy: String, head: Option<u64>) -> archive::shred::Check {
+    Box::new(move |tx| {
+        if model_head(tx)? == head {
+            return Ok(());
+        }
+        let m = model(tx).map_err(|e| VaultError::Conflict(e.message))?;
+        let r = m.recordings.get(&rec).ok_or_else(|| VaultError::Conflict(format!("recording {rec} is not in the ledger")))?;
+        let g = m.governed(r, u64::MAX);
+        match g.policy {
+            _ if g.hold.is_some() => Err(VaultError::Conflict(format!("recording {rec} is now held"))),
+            Some((p, _)) if p.id == policy => Ok(()),
+            _ => Err(VaultError::Conflict(format!("policy {policy} no longer governs recording {rec}"))),
+        }
+    })
+}
+
+/// Sets the config's default policy (every org, any kind) when it differs. The
+/// config is the host's: any admin may approve what it would shorten.
+pub async fn ensure_default(vault: &Vault, keep_days: Option<u64>, expire_days: u64) -> Result<(), ApiError> {
     let Some(keep_days) = keep_days else { return Ok(()) };
     let current: Option<u64> = vault
         .catalog
         .call(|c| {
-            c.query_row("SELECT keep_days FROM retention_policies WHERE org IS NULL AND kind IS NULL ORDER BY requested_at DESC LIMIT 1", [], |r| r.get(0))
+            c.query_row("SELECT keep_days FROM retention_policies WHERE org IS NULL AND kind IS NULL ORDER BY requested_at DESC, rowid DESC LIMIT 1", [], |r| r.get(0))
                 .optional()
                 .map_err(VaultError::from)
         })
         .await?;
     if current != Some(keep_days) {
-        set_policy(vault, &archive::ledger::actor_system(), NewPolicy { org: None, kind: None, keep_days }).await?;
-        tracing::info!(keep_days, "default retention policy set from the config");
+        let p = set_policy(vault, archive::ledger::ACTOR_HOST, NewPolicy { org: None, kind: None, keep_days }, expire_days).await?;
+        tracing::info!(keep_days, waiting_for_approval = p.pending_for, "default retention policy set from the config");
     }
     Ok(())
 }
@@ -348,7 +375,9 @@ pub async fn run_worker(app: std::sync::Arc<App>) {
     let every = std::time::Duration::from_secs(app.config.retention.run_every_hours.max(1) * 3600);
     loop {
         match run(&app.vault, Some(&app.index.index), false).await {
-            Ok(r) if !r.shredded.is_empty() || !r.held.is_empty() => tracing::info!(shredded = r.shredded.len(), held = r.held.len(), "retention run"),
+            Ok(r) if !r.shredded.is_empty() || !r.held.is_empty() || r.resumed > 0 => {
+                tracing::info!(shredded = r.shredded.len(), held = r.held.len(), resumed = r.resumed, "retention run")
+            }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e.message, "retention run failed; retrying at the next run"),
         }
@@ -449,16 +478,16 @@ struct Lock {
 }
 
 fn wanted_locks(c: &rusqlite::Connection) -> Result<Vec<Lock>, ApiError> {
-    let (policies, holds) = (list_policies(c)?, active_holds(c)?);
+    let m = model(c)?;
     let mut stmt = c.prepare("SELECT recording, retain_until, legal_hold FROM object_locks")?;
     let applied: std::collections::HashMap<String, (Option<String>, bool)> =
         stmt.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?.collect::<Result<_, _>>()?;
     let mut out = Vec::new();
-    for cand in candidates(c)? {
-        let g = governed(&policies, &holds, &cand)?;
+    for r in m.recordings.values().filter(|r| r.sealed_seq.is_some() && r.shreds.is_empty()) {
+        let g = m.governed(r, u64::MAX);
         let retain_until = g.policy.map(|(_, expires)| format_ts(expires));
-        let current = applied.get(&cand.rec).cloned();
-        out.push(Lock { rec: cand.rec, retain_until, held: g.hold.is_some(), current });
+        let current = applied.get(&r.id).cloned();
+        out.push(Lock { rec: r.id.clone(), retain_until, held: g.hold.is_some(), current });
     }
     Ok(out)
 }

@@ -245,6 +245,23 @@ CREATE TABLE store_verifications (
     problems TEXT NOT NULL
 );
 CREATE INDEX store_verifications_at ON store_verifications(checked_at);
+",
+"
+-- Changes of who is an admin that wait for a second admin (four-eyes): a new
+-- admin's name and password hash wait here, like a user's, until approved.
+CREATE TABLE user_requests (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    change TEXT NOT NULL,
+    name TEXT,
+    password_hash TEXT,
+    requested_by TEXT NOT NULL,
+    requested_at TEXT NOT NULL,
+    approve_before TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'rejected')),
+    decided_by TEXT,
+    decided_at TEXT
+);
 "];
 
 #[cfg(test)]

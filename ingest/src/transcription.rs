@@ -367,7 +367,7 @@ async fn transcribe_stream(
     if info.manifest.length == 0 {
         return Ok(Err("empty stream".into()));
     }
-    let key = Arc::new(app.vault.stream_key(&info)?);
+    let key = Arc::new(app.vault.stream_key(&info).await?);
     let reader = StreamReader::new(app.vault.store.clone(), key, info.manifest.layout(), info.rec, info.manifest.id);
     let failure: Arc<Mutex<Option<String>>> = Default::default();
     let input = Watched { inner: reader.blocking(tokio::runtime::Handle::current()), failure: failure.clone() };

@@ -135,7 +135,7 @@ pub async fn add_endpoint(app: &App, who: &Principal, org: OrgId, name: &str) ->
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let (ep, key) = endpoint::create(&tx, org, &name, &now)?;
             let (subject, mut data) = (format!("endpoint/{}", ep.id), json!({ "org": ep.org, "name": ep.name }));
-            crate::restore::seal_into(&keys.ring, &subject, &mut data, endpoint::sealed_facts(&key))?;
+            crate::restore::seal_into(&keys, &subject, &mut data, endpoint::sealed_facts(&key))?;
             let entry = NewEntry { actor, action: "endpoint.created", subject, data };
             archive::ledger::append(&tx, now, entry).map_err(ApiError::internal)?;
             tx.commit()?;

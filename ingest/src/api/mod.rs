@@ -4,6 +4,7 @@
 //! its stream key instead. Request spans name the route's template, never the
 //! URI: a live push's path holds its stream key.
 
+mod keys;
 pub mod live;
 #[cfg(test)]
 mod openapi;
@@ -50,6 +51,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/index/rebuild", post(search::rebuild))
         .route("/users", post(users::create_user).get(users::list_users))
         .route("/users/{user}", axum::routing::patch(users::change_user))
+        .route("/users/requests", get(users::list_requests))
+        .route("/users/requests/{request}/approve", post(users::approve_request))
         .route("/users/{user}/tokens", post(users::create_token))
         .route("/tokens/{token}", axum::routing::delete(users::revoke_token))
         .route("/retention/policies", get(retention::list_policies).post(retention::set_policy))
@@ -70,6 +73,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/endpoints/{endpoint}", axum::routing::delete(live::revoke_endpoint))
         .route("/uploads", post(tus::create).options(tus::options))
         .route("/uploads/{upload}", axum::routing::head(tus::head).patch(tus::patch).delete(tus::terminate))
+        .route("/keys", get(keys::list))
+        .route("/keys/retire", post(keys::retire))
         .route("/openapi.json", get(openapi));
     Router::new()
         .nest("/api/v1", api)

@@ -162,7 +162,7 @@ pub async fn create_meeting(State(app): State<Arc<App>>, who: Principal, Json(re
     // The title stays in the catalog only: the ledger in the store names ids, not content.
     let mut data = json!({ "org": meeting.org, "kind": meeting.kind, "scheduled_at": meeting.scheduled_at });
     let subject = format!("meeting/{id}");
-    crate::restore::seal_into(&app.vault.keys.ring, &subject, &mut data, json!({ "title": meeting.title, "language": meeting.language }))?;
+    crate::restore::seal_into(&app.vault.keys, &subject, &mut data, json!({ "title": meeting.title, "language": meeting.language }))?;
     let entry = NewEntry { actor: who.actor(), action: "meeting.created", subject, data };
     let now = app.vault.now();
     let (org, kind, title, at, lang) = (meeting.org.clone(), meeting.kind.clone(), meeting.title.clone(), meeting.scheduled_at.clone(), meeting.language.clone());

@@ -53,7 +53,7 @@ pub async fn play(State(app): State<Arc<App>>, who: Principal, Path((rec, stream
     if info.rec != rec {
         return Err(ApiError::not_found(format!("stream {stream} is not part of recording {rec}")));
     }
-    let key = Arc::new(app.vault.stream_key(&info)?);
+    let key = Arc::new(app.vault.stream_key(&info).await?);
     let reader = StreamReader::new(app.vault.store.clone(), key, info.manifest.layout(), rec, stream);
     let len = reader.len();
     let range = parse_range(headers.get(header::RANGE).and_then(|v| v.to_str().ok()), len).map_err(|_| {

@@ -96,17 +96,22 @@ pub async fn latest_verification(app: &App, rec: RecordingId) -> Result<Verifica
 /// keeps the result for the recording's page.
 pub async fn verify_and_record(app: &Arc<App>, rec: RecordingId) -> Result<Verification, ApiError> {
     let prefix = format!("recording/{rec}");
+    let subject = prefix.clone();
     let (entries, checkpointed) = app
         .vault
         .catalog
         .call(move |c| {
-            let entries = ledger::read_where(c, "subject = ?1 OR subject LIKE ?2", params![prefix, format!("{prefix}/%")]).map_err(ApiError::internal)?;
+            // Its own entries, and those that judge whether a shred of it was lawful.
+            let actions = archive::retention::ACTIONS.iter().map(|a| format!("'{a}'")).collect::<Vec<_>>().join(", ");
+            let filter = format!("subject = ?1 OR subject LIKE ?2 OR action IN ({actions})");
+            let entries = ledger::read_where(c, &filter, params![subject, format!("{subject}/%")]).map_err(ApiError::internal)?;
             let checkpointed: u64 = c.query_row("SELECT checkpointed FROM ledger_mirror WHERE id = 1", [], |r| r.get(0))?;
             Ok::<_, ApiError>((entries, checkpointed))
         })
         .await?;
-    let report: Report = archive::verify::verify_recording(&app.vault.store, rec, &entries).await.map_err(ApiError::unavailable)?;
-    let sealed_seq = entries.iter().find(|e| e.action == "recording.sealed").map(|e| e.seq);
+    let report: Report =
+        archive::verify::verify_recording(&app.vault.store, rec, &entries, checkpointed).await.map_err(ApiError::unavailable)?;
+    let sealed_seq = entries.iter().find(|e| e.action == "recording.sealed" && e.subject == prefix).map(|e| e.seq);
     let covered = sealed_seq.is_some_and(|seq| seq < checkpointed);
     let mut problems = report.problems.clone();
     problems.extend(report.findings.iter().filter_map(|f| match &f.verdict {

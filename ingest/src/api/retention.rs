@@ -21,7 +21,7 @@ pub async fn list_policies(State(app): State<Arc<App>>, who: Principal) -> Resul
 
 pub async fn set_policy(State(app): State<Arc<App>>, who: Principal, Json(p): Json<NewPolicy>) -> Result<(StatusCode, Json<Policy>), ApiError> {
     who.require(&[Role::Admin])?;
-    let policy = retention::set_policy(&app.vault, &who.actor(), p).await?;
+    let policy = retention::set_policy(&app.vault, &who.actor(), p, app.config.retention.approval_expire_days).await?;
     app.locks.notify_one();
     Ok((StatusCode::CREATED, Json(policy)))
 }

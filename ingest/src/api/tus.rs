@@ -100,7 +100,9 @@ async fn create_inner(app: Arc<App>, who: Principal, headers: HeaderMap) -> Resu
     let filename = meta.get("filename").cloned();
     let id = UploadId::new();
     let key = Dek::generate().map_err(ApiError::internal)?;
-    let wrapped = app.vault.keys.ring.wrap_upload_key(&key, &id.to_string()).map_err(ApiError::internal)?;
+    // Held until the row commits: a KEK retirement re-wraps every tail key it can see.
+    let _gate = app.vault.wrap_gate.read().await;
+    let wrapped = app.vault.keys.ring().wrap_upload_key(&key, &id.to_string()).map_err(ApiError::internal)?;
     let wrapped = serde_json::to_string(&wrapped).map_err(ApiError::internal)?;
     let (actor, now) = (who.actor(), app.vault.now());
     app.vault
@@ -189,7 +191,7 @@ pub async fn evict_idle(app: &App, idle: Duration) {
 }
 
 fn tail_key(app: &App, id: UploadId, row: &Row) -> Result<TailKey, ApiError> {
-    Ok(TailKey::new(&app.vault.keys.ring.unwrap_upload_key(&row.tail_key, &id.to_string()).map_err(ApiError::internal)?))
+    Ok(TailKey::new(&app.vault.keys.ring().unwrap_upload_key(&row.tail_key, &id.to_string()).map_err(ApiError::internal)?))
 }
 
 async fn restore(app: &Arc<App>, id: UploadId, row: &Row, actor: String) -> Result<Upload, ApiError> {

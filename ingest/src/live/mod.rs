@@ -479,7 +479,7 @@ pub async fn meeting_for(app: &Arc<App>, endpoint: &Endpoint) -> anyhow::Result<
     let meeting = MeetingId::new();
     let title = format!("Họp trực tuyến — {} — {}", endpoint.name, &now[..10]);
     let (subject, mut data) = (format!("meeting/{meeting}"), serde_json::json!({ "org": endpoint.org, "kind": "regular", "scheduled_at": now, "ad_hoc": true }));
-    crate::restore::seal_into(&app.vault.keys.ring, &subject, &mut data, serde_json::json!({ "title": title }))?;
+    crate::restore::seal_into(&app.vault.keys, &subject, &mut data, serde_json::json!({ "title": title }))?;
     let entry = archive::ledger::NewEntry { actor: format!("endpoint:{}", endpoint.id), action: "meeting.created", subject, data };
     let org = endpoint.org.to_string();
     app.vault

@@ -94,11 +94,28 @@ pub async fn users(State(app): State<Arc<App>>, v: Viewer) -> Response {
         Ok(l) => l,
         Err(e) => return error_page(&v, e),
     };
+    let requests = crate::admins::list(&app).await.unwrap_or_default();
+    let admins = app.vault.catalog.call(|c| crate::admins::admin_count(c)).await.unwrap_or(0);
+    let host = host_actions(&app).await;
     let all = orgs(&app).await;
     let name_of = |id: &str| all.iter().find(|(o, _, _)| o == id).map_or(id.to_string(), |(_, n, _)| n.clone());
     let body = html! {
         h1 { (v.t("admin.users")) }
         (admin_nav(&v))
+        @if admins < 2 { p.badge.pending { (v.t("admin.one_admin")) } }
+        @let pending: Vec<_> = requests.iter().filter(|r| r.state == "pending").collect();
+        @if !pending.is_empty() {
+            h2 { (v.t("admin.requests")) }
+            table { tbody { @for r in &pending {
+                tr {
+                    td { (r.name.as_deref().unwrap_or(&r.user)) } td { code { (r.change.to_string()) } }
+                    td { (r.requested_by) } td { (local_date(&r.requested_at)) }
+                    td { (v.t("admin.until")) " " (local_date(&r.approve_before)) }
+                    td { @if r.requested_by != v.who.actor() { (button(&v, &format!("/admin/users/requests/{}/approve", r.id), v.t("admin.approve"))) }
+                         @else { (v.t("admin.awaiting")) } }
+                }
+            } } }
+        }
         table {
             thead { tr { th { (v.t("login.name")) } th { (v.t("admin.role")) } th { (v.t("search.org")) } th { (v.t("live.state")) } th {} } }
             tbody { @for u in &list {
@@ -124,8 +141,32 @@ pub async fn users(State(app): State<Arc<App>>, v: Viewer) -> Response {
             label { (v.t("admin.scopes")) select name="scope" multiple size="5" { (org_options(&all, None)) } }
             button type="submit" { (v.t("admin.add")) }
         }
+        @if !host.is_empty() {
+            h2 { (v.t("admin.host_actions")) }
+            p { (v.t("admin.host_note")) }
+            table.ledger { tbody { @for (seq, ts, action, subject) in &host {
+                tr { td { (seq) } td { (local_date(ts)) } td { code { (action) } } td { (subject) } }
+            } } }
+        }
     };
     page(&v, v.t("admin.users"), body).into_response()
+}
+
+/// The newest changes made at the host's command line (break-glass): seq, time, action, subject.
+async fn host_actions(app: &App) -> Vec<(u64, String, String, String)> {
+    app.vault
+        .catalog
+        .call(|c| {
+            let mut stmt = c.prepare("SELECT seq, ts, action, subject FROM ledger WHERE actor = 'host' ORDER BY seq DESC LIMIT 50")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect::<Result<Vec<_>, _>>()?;
+            Ok::<_, ApiError>(rows)
+        })
+        .await
+        .unwrap_or_default()
+}
+
+pub async fn approve_request(State(app): State<Arc<App>>, v: Viewer, Path(id): Path<String>, Form(form): Form<Pairs>) -> Response {
+    act(&v, &form, "/admin/users", async { crate::admins::approve(&app, &v.who, &id).await }).await
 }
 
 pub async fn add_user(State(app): State<Arc<App>>, v: Viewer, Form(form): Form<Pairs>) -> Response {
@@ -147,7 +188,7 @@ pub async fn set_disabled(State(app): State<Arc<App>>, v: Viewer, Path((user, wh
             _ => return Err(ApiError::not_found("no such action")),
         };
         let change = crate::auth::UserChange { disabled: Some(disabled), ..Default::default() };
-        crate::api::users::change(&app, &v.who, user.parse()?, change).await
+        crate::api::users::change(&app, &v.who, user.parse()?, change).await.map(|_| ())
     };
     act(&v, &form, "/admin/users", action).await
 }
@@ -238,7 +279,7 @@ pub async fn retention(State(app): State<Arc<App>>, v: Viewer) -> Response {
             tbody { @for p in &policies {
                 tr { td { (name_of(&p.org_path)) } td { (p.kind.as_deref().map(|k| v.t(super::pages::kind_key(k))).unwrap_or(v.t("search.any_kind"))) } td { (p.keep_days) }
                     td { @if p.needs_approval && p.approved_by.is_none() {
-                        (v.t("admin.awaiting")) " "
+                        (v.t("admin.awaiting")) " (" (p.pending_for) " " (v.t("admin.recordings_kept")) ") "
                         @if p.requested_by != me { (button(&v, &format!("/admin/policies/{}/approve", p.id), v.t("admin.approve"))) }
                     } @else { (v.t("admin.active")) } } }
             } }
@@ -276,7 +317,7 @@ pub async fn set_policy(State(app): State<Arc<App>>, v: Viewer, Form(form): Form
     let action = async {
         let org = optional(field(&form, "org")).map(|o| o.parse()).transpose()?;
         let keep_days = field(&form, "keep_days").parse().map_err(|_| ApiError::bad_request("keep-for must be a number of days"))?;
-        crate::retention::set_policy(&app.vault, &v.who.actor(), crate::retention::NewPolicy { org, kind: optional(field(&form, "kind")), keep_days }).await?;
+        crate::retention::set_policy(&app.vault, &v.who.actor(), crate::retention::NewPolicy { org, kind: optional(field(&form, "kind")), keep_days }, app.config.retention.approval_expire_days).await?;
         app.locks.notify_one();
         Ok(())
     };

@@ -46,6 +46,7 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
         .route("/admin", get(|| async { Redirect::to("/admin/users") }))
         .route("/admin/users", get(admin::users).post(admin::add_user))
         .route("/admin/users/{user}/{what}", post(admin::set_disabled))
+        .route("/admin/users/requests/{request}/approve", post(admin::approve_request))
         .route("/admin/endpoints", get(admin::endpoints).post(admin::add_endpoint))
         .route("/admin/endpoints/{endpoint}/revoke", post(admin::revoke_endpoint))
         .route("/admin/retention", get(admin::retention))
