@@ -45,7 +45,7 @@ impl Server {
         let tmp = tempfile::tempdir().expect("temp dir");
         let port = crate::free_port();
         let mut all: Vec<(String, String)> = vec![
-            ("NIEM_DATA_DIR".into(), tmp.path().join("data").display().to_string()),
+            ("NIEM_DATA_DIR".into(), tmp.path().join("niem-data").display().to_string()),
             ("NIEM_LISTEN".into(), format!("127.0.0.1:{port}")),
             ("NIEM_LEDGER__BATCH_WINDOW_MS".into(), "100".into()),
             ("NIEM_LOG__LEVEL".into(), "info".into()),
@@ -90,7 +90,7 @@ impl Server {
     }
 
     pub fn data_dir(&self) -> PathBuf {
-        self.tmp.path().join("data")
+        self.tmp.path().join("niem-data")
     }
 
     pub fn log_path(&self) -> PathBuf {
@@ -103,7 +103,17 @@ impl Server {
     }
 
     pub fn public_key(&self) -> PathBuf {
-        self.data_dir().join("keys/ledger.vkey")
+        self.keys_dir().join("ledger.vkey")
+    }
+
+    /// Where the service keeps its keys by default: beside the data dir, not in it
+    /// (or inside it, for a data dir an earlier release made).
+    pub fn keys_dir(&self) -> PathBuf {
+        let legacy = self.data_dir().join("keys");
+        if legacy.join("signing.key").exists() {
+            return legacy;
+        }
+        self.tmp.path().join("niem-keys")
     }
 
     /// Runs `niem serve`; on first start, returns the bootstrap admin token it prints.
@@ -361,7 +371,7 @@ impl Server {
         all.push(self.token.clone());
         let secret_setting = |k: &str| ["SECRET", "TOKEN", "PASSWORD"].iter().any(|w| k.contains(w));
         all.extend(self.env.iter().filter(|(k, _)| secret_setting(k)).map(|(_, v)| v.clone()));
-        let keys = self.data_dir().join("keys");
+        let keys = self.keys_dir();
         let mut files: Vec<PathBuf> = std::fs::read_dir(keys.join("kek")).into_iter().flatten().flatten().map(|e| e.path()).collect();
         files.push(keys.join("signing.key"));
         for f in files.iter().filter(|f| f.extension().is_some_and(|e| e == "key")) {

@@ -67,7 +67,7 @@ async fn no_key_token_or_password_reaches_the_log() {
 
     // Key material: the signing key and every KEK (base64 lines; the origin name
     // and the KEK ids are public).
-    let keys = server.data_dir().join("keys");
+    let keys = server.keys_dir();
     let signing = std::fs::read_to_string(keys.join("signing.key")).unwrap();
     secrets.push(signing.lines().nth(1).expect("the key line").trim().to_string());
     for entry in std::fs::read_dir(keys.join("kek")).unwrap().flatten() {

@@ -61,7 +61,7 @@ async fn keys_from_the_environment_and_rotation() {
     assert!(niem(&["keys", "rotate"]).contains("is current"));
 
     // Start with the keys in the environment and the key directory moved away.
-    let keys = srv.data_dir().join("keys");
+    let keys = srv.keys_dir();
     let moved = srv.tmp.path().join("keys-elsewhere");
     std::fs::rename(&keys, &moved).unwrap();
     let read = |p: std::path::PathBuf| std::fs::read_to_string(p).unwrap().trim().to_string();
@@ -93,9 +93,9 @@ async fn keys_from_the_environment_and_rotation() {
     assert_eq!(srv.play(&rec2, &st2, None).await, (200, file2));
     let wrapped: serde_json::Value = serde_json::from_slice(&srv.raw_store().await.read(&format!("keys/{rec2}/{st2}.dek")).await).unwrap();
     assert_eq!(wrapped["kek"], current.as_str(), "new data keys are wrapped with the rotated KEK");
-    assert!(!srv.data_dir().join("keys").join("signing.key").exists(), "keys from the environment are not written to disk");
+    assert!(!srv.keys_dir().join("signing.key").exists(), "keys from the environment are not written to disk");
     srv.stop();
-    std::fs::create_dir_all(srv.data_dir().join("keys")).unwrap();
+    std::fs::create_dir_all(srv.keys_dir()).unwrap();
     std::fs::copy(moved.join("ledger.vkey"), srv.public_key()).unwrap();
     let (code, out) = srv.audit(&["verify"], &[]);
     assert_eq!(code, 0, "{out}");

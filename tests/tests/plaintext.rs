@@ -55,7 +55,7 @@ async fn no_plaintext(kind: StoreKind) {
         ("admin token".into(), srv.token.as_bytes().to_vec()),
     ];
     // The secret keys themselves, as stored in their 0600 files, must not leak elsewhere.
-    let keys_dir = srv.data_dir().join("keys");
+    let keys_dir = srv.keys_dir();
     for f in files(&keys_dir).into_iter().filter(|f| f.extension().is_some_and(|e| e == "key")) {
         let text = std::fs::read_to_string(&f).unwrap();
         let secret = text.lines().last().unwrap().trim().to_string();

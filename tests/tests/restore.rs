@@ -112,7 +112,7 @@ async fn the_store_and_the_keys_alone_bring_everything_back() {
     let verified_before = verify(&server);
     println!("before the loss: {} ledger entries\n{verified_before}", ledger_before.len());
     let keys = dir.path().join("keys-backup");
-    niem_tests::copy_dir(&server.data_dir().join("keys"), &keys);
+    niem_tests::copy_dir(&server.keys_dir(), &keys);
     lose_data_dir(&server, &keys);
 
     // Restore from the store and the keys alone.

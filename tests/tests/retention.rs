@@ -50,10 +50,15 @@ async fn expiry_shreds_lawfully_holds_keep_and_forgeries_are_caught() {
     let rec_a = recording(&server, &a).await;
     let rec_b = recording(&server, &b).await;
     let admin = server.token.clone();
+    // While one admin exists, a second is made alone; its token comes from the
+    // host (an admin may not mint tokens for another admin).
     let (s, u) = post(&server, &admin, "/api/v1/users", json!({ "name": "second", "role": "admin" })).await;
     assert_eq!(s, 201, "{u}");
-    let (_, t) = post(&server, &admin, &format!("/api/v1/users/{}/tokens", u["id"].as_str().unwrap()), json!(null)).await;
-    let second = t["token"].as_str().unwrap().to_string();
+    let (s, t) = post(&server, &admin, &format!("/api/v1/users/{}/tokens", u["id"].as_str().unwrap()), json!(null)).await;
+    assert_eq!(s, 403, "{t}");
+    let (code, out) = server.niem(&["token", "create", "--role", "admin", "--name", "second"]);
+    assert_eq!(code, 0, "{out}");
+    let second = out.lines().find(|l| l.starts_with("niem_")).unwrap().trim().to_string();
 
     // Ten years for everything; then one day, which is a shortening.
     let (s, _) = post(&server, &admin, "/api/v1/retention/policies", json!({ "keep_days": 3650 })).await;
@@ -64,7 +69,7 @@ async fn expiry_shreds_lawfully_holds_keep_and_forgeries_are_caught() {
     assert!(preview(&server, &today_plus(2)).await.is_empty(), "a shortening alone does not touch existing recordings");
     let approve = format!("/api/v1/retention/policies/{}/approve", short["id"].as_str().unwrap());
     let (s, v) = post(&server, &admin, &approve, json!(null)).await;
-    assert_eq!(s, 409, "not by the admin who set it: {v}");
+    assert_eq!(s, 403, "not by the admin who set it: {v}");
     let (s, _) = post(&server, &second, &approve, json!(null)).await;
     assert_eq!(s, 204);
     let due = preview(&server, &today_plus(2)).await;

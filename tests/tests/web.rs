@@ -384,7 +384,15 @@ async fn an_admin_manages_users_endpoints_retention_and_reads_the_report() {
     b.wait_for("table", Duration::from_secs(10)).await;
     assert!(b.find("code.key").await.is_none() && !b.source().await.contains(&key), "the key is shown once");
 
-    // Retention: ten years, then one day (a shortening waits for another admin).
+    // Retention: ten years, then one day: for the recording already sealed, a
+    // shortening waits for another admin.
+    // (A meeting of another month, so that the report below is unchanged.)
+    let earlier = json!({ "org": cell, "kind": "regular", "title": "Sinh hoạt tháng 6", "scheduled_at": "2025-06-05T08:00:00+07:00" });
+    let (s, earlier) = server.api(Method::POST, "/api/v1/meetings", Some(earlier)).await;
+    assert_eq!(s, 201, "{earlier}");
+    let (s, up) = server.upload(earlier["id"].as_str().unwrap(), niem_tests::wav::tone(1.0, 440.0, 16_000, None)).await;
+    assert_eq!(s, 201, "{up}");
+    server.seal(up["recording"].as_str().unwrap()).await;
     b.goto(&format!("{}/admin/retention", server.url)).await;
     let policies = "return document.querySelectorAll('table')[0].querySelectorAll('tr').length";
     for days in ["3650", "1"] {
@@ -398,6 +406,8 @@ async fn an_admin_manages_users_endpoints_retention_and_reads_the_report() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+    b.goto(&format!("{}/admin/retention", server.url)).await;
+    b.wait_for("table", Duration::from_secs(10)).await;
     let text = b.eval("return document.body.innerText", vec![]).await.as_str().unwrap().to_string();
     assert!(text.contains("chờ quản trị viên thứ hai phê duyệt"), "{text}");
     assert!(b.find("form.inline[action$='/approve']").await.is_none(), "no approving one's own shortening");
