@@ -108,52 +108,66 @@ pub async fn verify_now(app: &App) -> Result<StoreCheck, ApiError> {
     let data = json!({ "intact": check.intact, "entries": check.entries, "objects": check.objects, "invalid": check.invalid, "problems": report.problems.len() });
     let entry = NewEntry { actor: archive::ledger::actor_system(), action: "store.verified", subject: "store".into(), data };
     let row = check.clone();
+    let shares = Shares::of(&report, &check.checked_at);
     app.vault
         .commit(entry, move |tx| {
             tx.execute(
                 "INSERT INTO store_verifications (checked_at, intact, entries, objects, invalid, problems) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![row.checked_at, row.intact, row.entries, row.objects, row.invalid, serde_json::to_string(&row.problems).unwrap_or_default()],
             )?;
+            let kept = shares.keep(tx)?;
+            tracing::debug!(recordings = kept, "each sealed recording's verdict kept for its badge");
             Ok(())
         })
         .await?;
-    let kept = keep_per_recording(app, &report, &check.checked_at).await?;
-    tracing::debug!(recordings = kept, "each sealed recording's verdict kept for its badge");
     Ok(check)
 }
 
-/// Keeps each sealed recording's share of a store-wide run as its newest
-/// `scheduled` verification, so that its badge follows the daily run without
-/// a page view ever verifying: intact unless an object of it, or a problem
-/// naming it, failed. Only recordings whose seal the store's ledger held are
-/// judged; the previous run's rows are replaced (one per recording).
-async fn keep_per_recording(app: &App, report: &Report, checked_at: &str) -> Result<usize, ApiError> {
-    let checkpoint = report.newest_checkpoint_size.map(|size| CheckpointRef { size, time: report.newest_checkpoint_time.clone() });
-    let damage = damage_by_recording(report);
-    let (entries, problems, at) = (report.entries, report.problems.clone(), checked_at.to_string());
-    app.vault
-        .catalog
-        .call(move |c| {
-            let sealed = sealed_recordings(c, entries)?;
-            let tx = c.transaction()?;
-            tx.execute("DELETE FROM verifications WHERE source = 'scheduled'", [])?;
-            for (rec, seal_seq) in &sealed {
-                let mut found = damage.get(rec).cloned().unwrap_or_default();
-                found.extend(problems.iter().filter(|p| p.contains(rec.as_str())).cloned());
-                let v = Verification {
-                    intact: found.is_empty(),
-                    checked_at: at.clone(),
-                    covered_by_checkpoint: checkpoint.as_ref().is_some_and(|cp| *seal_seq < cp.size),
-                    checkpoint: checkpoint.clone(),
-                    source: Some("scheduled".into()),
-                    problems: found,
-                };
-                crate::api::record_verification(&tx, rec, &v)?;
-            }
-            tx.commit()?;
-            Ok::<_, ApiError>(sealed.len())
-        })
-        .await
+/// A store-wide run as each sealed recording sees it, kept as its newest
+/// `scheduled` verification so that its badge follows the daily run without a
+/// page view ever verifying: intact unless an object of it, or a problem
+/// naming it, failed.
+struct Shares {
+    checked_at: String,
+    checkpoint: Option<CheckpointRef>,
+    /// Ledger entries the run read from the store: seals past them are not judged.
+    entries: u64,
+    damage: HashMap<String, Vec<String>>,
+    problems: Vec<String>,
+}
+
+impl Shares {
+    fn of(report: &Report, checked_at: &str) -> Self {
+        let time = report.newest_checkpoint_time.clone();
+        Shares {
+            checked_at: checked_at.to_string(),
+            checkpoint: report.newest_checkpoint_size.map(|size| CheckpointRef { size, time }),
+            entries: report.entries,
+            damage: damage_by_recording(report),
+            problems: report.problems.clone(),
+        }
+    }
+
+    /// Replaces the previous run's rows (one per recording), in the run's own
+    /// transaction; returns how many recordings were judged.
+    fn keep(&self, tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<usize> {
+        let sealed = sealed_recordings(tx, self.entries)?;
+        tx.execute("DELETE FROM verifications WHERE source = 'scheduled'", [])?;
+        for (rec, seal_seq) in &sealed {
+            let mut found = self.damage.get(rec).cloned().unwrap_or_default();
+            found.extend(self.problems.iter().filter(|p| p.contains(rec.as_str())).cloned());
+            let v = Verification {
+                intact: found.is_empty(),
+                checked_at: self.checked_at.clone(),
+                covered_by_checkpoint: self.checkpoint.as_ref().is_some_and(|cp| *seal_seq < cp.size),
+                checkpoint: self.checkpoint.clone(),
+                source: Some("scheduled".into()),
+                problems: found,
+            };
+            crate::api::record_verification(tx, rec, &v)?;
+        }
+        Ok(sealed.len())
+    }
 }
 
 /// Sealed recordings whose `recording.sealed` entry is among the first
