@@ -196,7 +196,11 @@ pub struct Alert {
 
 /// Alerts raised since `since` within `scope` ([`crate::auth::Principal::scope_json`];
 /// `None` for every org).
-pub fn recent(c: &rusqlite::Connection, since: &str, scope: Option<String>) -> Result<Vec<Alert>, ApiError> {
+pub fn recent(
+    c: &rusqlite::Connection,
+    since: &str,
+    scope: Option<String>,
+) -> Result<Vec<Alert>, ApiError> {
     let sql = format!(
         "SELECT a.meeting, a.kind, m.org, o.name, o.path, m.title, m.scheduled_at, a.raised_at, a.delivered_at
          FROM alerts a JOIN meetings m ON m.id = a.meeting JOIN orgs o ON o.id = m.org
@@ -229,7 +233,13 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
 /// POSTs undelivered alerts to the webhook; a failure is retried next round.
 pub async fn deliver(vault: &Vault, cfg: &AlertsConfig, http: &reqwest::Client) -> Result<usize, ApiError> {
     let Some(url) = cfg.webhook_url.clone() else { return Ok(0) };
-    let pending: Vec<Alert> = vault.catalog.call(|c| recent(c, "", None)).await?.into_iter().filter(|a| a.delivered_at.is_none()).collect();
+    let pending: Vec<Alert> = vault
+        .catalog
+        .call(|c| recent(c, "", None))
+        .await?
+        .into_iter()
+        .filter(|a| a.delivered_at.is_none())
+        .collect();
     let mut delivered = 0;
     for alert in pending {
         let body = serde_json::to_vec(&json!({ "event": "meeting.missed", "alert": alert })).map_err(ApiError::internal)?;

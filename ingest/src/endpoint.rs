@@ -95,9 +95,14 @@ pub fn list(conn: &rusqlite::Connection, org: Option<OrgId>) -> Result<Vec<Liste
 }
 
 /// Endpoints of `org` (or every org) within `scope` ([`crate::auth::Principal::scope_json`]).
-pub fn list_in(conn: &rusqlite::Connection, org: Option<OrgId>, scope: Option<String>) -> Result<Vec<Listed>, rusqlite::Error> {
+pub fn list_in(
+    conn: &rusqlite::Connection,
+    org: Option<OrgId>,
+    scope: Option<String>,
+) -> Result<Vec<Listed>, rusqlite::Error> {
     let sql = format!(
-        "SELECT e.id, e.org, e.name, e.created_at, e.revoked_at FROM endpoints e JOIN orgs o ON o.id = e.org
+        "SELECT e.id, e.org, e.name, e.created_at, e.revoked_at
+         FROM endpoints e JOIN orgs o ON o.id = e.org
          WHERE (?1 IS NULL OR e.org = ?1) AND {} ORDER BY e.org, e.name",
         crate::auth::in_scope_sql("o.path", 2)
     );
@@ -110,7 +115,11 @@ pub fn list_in(conn: &rusqlite::Connection, org: Option<OrgId>, scope: Option<St
 
 /// Of the endpoints `ids`, those within `scope`: what a caller may see of the
 /// live slots, which are held in memory.
-pub fn visible(conn: &rusqlite::Connection, ids: &[String], scope: Option<String>) -> Result<Vec<String>, rusqlite::Error> {
+pub fn visible(
+    conn: &rusqlite::Connection,
+    ids: &[String],
+    scope: Option<String>,
+) -> Result<Vec<String>, rusqlite::Error> {
     let ids = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
     let sql = format!(
         "SELECT e.id FROM endpoints e JOIN orgs o ON o.id = e.org

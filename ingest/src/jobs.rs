@@ -149,12 +149,18 @@ fn scoped_jobs() -> String {
 
 /// Jobs for the API within `scope` ([`crate::auth::Principal::scope_json`]):
 /// unfinished first, then the most recent.
-pub fn list(c: &rusqlite::Connection, scope: Option<String>, state: Option<&str>, limit: u32) -> Result<Vec<JobView>, VaultError> {
+pub fn list(
+    c: &rusqlite::Connection,
+    scope: Option<String>,
+    state: Option<&str>,
+    limit: u32,
+) -> Result<Vec<JobView>, VaultError> {
     let sql = format!(
-        "SELECT j.id, j.kind, j.recording, j.state, j.attempts, j.not_before, j.error, j.progress_ms, j.total_ms,
-                j.created_at, j.started_at, j.finished_at
+        "SELECT j.id, j.kind, j.recording, j.state, j.attempts, j.not_before, j.error,
+                j.progress_ms, j.total_ms, j.created_at, j.started_at, j.finished_at
          {} AND (?2 IS NULL OR j.state = ?2)
-         ORDER BY CASE j.state WHEN 'running' THEN 0 WHEN 'queued' THEN 1 WHEN 'failed' THEN 2 ELSE 3 END, j.id DESC
+         ORDER BY CASE j.state WHEN 'running' THEN 0 WHEN 'queued' THEN 1 WHEN 'failed' THEN 2
+                  ELSE 3 END, j.id DESC
          LIMIT ?3",
         scoped_jobs()
     );
@@ -179,8 +185,12 @@ pub fn list(c: &rusqlite::Connection, scope: Option<String>, state: Option<&str>
 }
 
 /// How many jobs within `scope` are in each state.
-pub fn counts(c: &rusqlite::Connection, scope: Option<String>) -> Result<std::collections::BTreeMap<String, u64>, VaultError> {
-    let mut stmt = c.prepare(&format!("SELECT j.state, COUNT(*) {} GROUP BY j.state", scoped_jobs()))?;
+pub fn counts(
+    c: &rusqlite::Connection,
+    scope: Option<String>,
+) -> Result<std::collections::BTreeMap<String, u64>, VaultError> {
+    let mut stmt =
+        c.prepare(&format!("SELECT j.state, COUNT(*) {} GROUP BY j.state", scoped_jobs()))?;
     let rows = stmt.query_map([scope], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
@@ -206,12 +216,14 @@ mod tests {
     fn recording_of(c: &rusqlite::Connection, org: &str, state: &str) -> RecordingId {
         let rec = RecordingId::new();
         c.execute(
-            "INSERT OR IGNORE INTO orgs (id, kind, name, path, created_at) VALUES (?1, 'cell', ?1, '/' || ?1, ?2)",
+            "INSERT OR IGNORE INTO orgs (id, kind, name, path, created_at)
+             VALUES (?1, 'cell', ?1, '/' || ?1, ?2)",
             params![org, T0],
         )
         .unwrap();
         c.execute(
-            "INSERT INTO recordings (id, meeting, org, state, started_at) VALUES (?1, 'm', ?2, ?3, ?4)",
+            "INSERT INTO recordings (id, meeting, org, state, started_at)
+             VALUES (?1, 'm', ?2, ?3, ?4)",
             params![rec.to_string(), org, state, T0],
         )
         .unwrap();
@@ -270,10 +282,14 @@ mod tests {
         enqueue_transcription(&tx, b, T0).unwrap();
         tx.commit().unwrap();
         let only_a = Some(r#"["/a"]"#.to_string());
-        let listed: Vec<String> = list(&c, only_a.clone(), None, 10).unwrap().into_iter().map(|j| j.recording).collect();
+        let listed: Vec<String> =
+            list(&c, only_a.clone(), None, 10).unwrap().into_iter().map(|j| j.recording).collect();
         assert_eq!(listed, vec![a.to_string()]);
         assert_eq!(counts(&c, only_a).unwrap().get("queued"), Some(&1), "b's job is not counted");
         assert_eq!(list(&c, None, None, 10).unwrap().len(), 2, "no scope: every org");
-        assert!(list(&c, Some("[]".into()), None, 10).unwrap().is_empty(), "an empty scope sees nothing");
+        assert!(
+            list(&c, Some("[]".into()), None, 10).unwrap().is_empty(),
+            "an empty scope sees nothing"
+        );
     }
 }

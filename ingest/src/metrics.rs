@@ -7,9 +7,9 @@
 //! queue and real-time factor, ledger head, checkpoint age, last verification.
 
 use crate::App;
-use archive::vault::VaultError;
 use archive::layout::ObjectKey;
 use archive::store::{LockMode, ObjectMeta, ObjectStore, Store, StoreError, Worm};
+use archive::vault::VaultError;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -165,13 +165,21 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
 /// found" is an answer; once the catalog names a checkpoint, its absence means
 /// this is not the store the service wrote to (or it lost data), not ready.
 pub async fn readyz(State(app): State<Arc<App>>) -> Response {
-    let newest = app.vault.catalog.call(|c| crate::verification::newest_checkpoint(c).map_err(VaultError::from)).await;
+    let newest = app
+        .vault
+        .catalog
+        .call(|c| crate::verification::newest_checkpoint(c).map_err(VaultError::from))
+        .await;
     let (catalog, store) = match newest {
         Ok(cp) => (None, store_answers(&app, cp).await.err()),
         Err(e) => (Some(format!("catalog: {e}")), None),
     };
     let keys = !app.vault.keys.ring.current_id().is_empty();
-    let problems: Vec<String> = [catalog, store.map(|e| format!("store: {e}")), (!keys).then(|| "keys: no current KEK".to_string())]
+    let problems: Vec<String> = [
+        catalog,
+        store.map(|e| format!("store: {e}")),
+        (!keys).then(|| "keys: no current KEK".to_string()),
+    ]
     .into_iter()
     .flatten()
     .collect();
@@ -184,7 +192,10 @@ pub async fn readyz(State(app): State<Arc<App>>) -> Response {
 }
 
 /// Whether the store answers a GET of the newest checkpoint `cp` (see [`readyz`]).
-async fn store_answers(app: &App, cp: Option<crate::verification::CheckpointRef>) -> Result<(), String> {
+async fn store_answers(
+    app: &App,
+    cp: Option<crate::verification::CheckpointRef>,
+) -> Result<(), String> {
     let key = cp.as_ref().map_or_else(|| ObjectKey::checkpoint(0), |cp| cp.key());
     match app.vault.store.get(key.as_str()).await {
         Ok(_) => Ok(()),

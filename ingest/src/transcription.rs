@@ -85,10 +85,10 @@ enum JobError {
 
 impl From<VaultError> for JobError {
     fn from(e: VaultError) -> Self {
-        use archive::keys::KeyError;
+        use archive::keys::KeyError as K;
         match e {
             VaultError::Store(e) => JobError::Store(e.to_string()),
-            VaultError::Key(KeyError::UnwrapFailed(_) | KeyError::UnknownKek(_) | KeyError::Format(_))
+            VaultError::Key(K::UnwrapFailed(_) | K::UnknownKek(_) | K::Format(_))
             | VaultError::Shredded(_) => JobError::Unreadable(e.to_string()),
             e => JobError::Failed(e.to_string()),
         }
@@ -254,8 +254,8 @@ async fn run_job(app: &App, model: &Arc<Loaded>, job: Job) {
             app.vault.catalog.call(move |c| jobs::failed_attempt(c, id, &error, None, &now)).await
         }
         Err(JobError::Unreadable(error)) => {
-            tracing::error!(job = id, recording = %rec, %error, "transcription failed for good: the recording is unreadable as stored");
             let error = format!("the recording is unreadable as stored: {error}");
+            tracing::error!(job = id, recording = %rec, %error, "transcription failed for good");
             app.vault.catalog.call(move |c| jobs::failed_attempt(c, id, &error, None, &now)).await
         }
     };
@@ -427,7 +427,9 @@ async fn transcribe_stream(
     // store outage, or a damaged chunk, for a short recording.
     if let Some(error) = lock(&failure).take() {
         return Err(match error {
-            JobError::Unreadable(why) => JobError::Unreadable(format!("stream {}: {why}", info.manifest.id)),
+            JobError::Unreadable(why) => {
+                JobError::Unreadable(format!("stream {}: {why}", info.manifest.id))
+            }
             other => other,
         });
     }
@@ -483,11 +485,19 @@ mod tests {
 
     #[test]
     fn an_altered_or_missing_chunk_is_unreadable_and_an_outage_is_not() {
-        let altered = read_error(ChunkError::Authentication { stream: "s".into(), index: 3 }.into());
-        assert!(matches!(JobError::of_read(&altered), JobError::Unreadable(why) if why.contains("fails authentication")));
-        let missing = read_error(StoreError::NotFound("recordings/r/s/00000003.niem".into()).into());
-        assert!(matches!(JobError::of_read(&missing), JobError::Unreadable(why) if why.contains("00000003.niem")));
-        let outage = read_error(StoreError::Io { key: "k".into(), reason: "connection refused".into() }.into());
+        let altered =
+            read_error(ChunkError::Authentication { stream: "s".into(), index: 3 }.into());
+        let why = |e: JobError| match e {
+            JobError::Unreadable(why) => why,
+            other => panic!("not unreadable: {other:?}"),
+        };
+        assert!(why(JobError::of_read(&altered)).contains("fails authentication"));
+        let missing =
+            read_error(StoreError::NotFound("recordings/r/s/00000003.niem".into()).into());
+        assert!(why(JobError::of_read(&missing)).contains("00000003.niem"));
+        let outage = read_error(
+            StoreError::Io { key: "k".into(), reason: "connection refused".into() }.into(),
+        );
         assert!(matches!(JobError::of_read(&outage), JobError::Store(_)));
         let other = std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before start");
         assert!(matches!(JobError::of_read(&other), JobError::Store(_)));
@@ -495,9 +505,14 @@ mod tests {
 
     #[test]
     fn a_key_that_does_not_unwrap_is_unreadable() {
-        let e = archive::vault::VaultError::Key(archive::keys::KeyError::UnwrapFailed("recording r".into()));
+        let e = archive::vault::VaultError::Key(archive::keys::KeyError::UnwrapFailed(
+            "recording r".into(),
+        ));
         assert!(matches!(JobError::from(e), JobError::Unreadable(_)));
-        let e = archive::vault::VaultError::Store(StoreError::Io { key: "k".into(), reason: "timeout".into() });
+        let e = archive::vault::VaultError::Store(StoreError::Io {
+            key: "k".into(),
+            reason: "timeout".into(),
+        });
         assert!(matches!(JobError::from(e), JobError::Store(_)));
     }
 }

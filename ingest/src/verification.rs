@@ -8,10 +8,10 @@
 //! key, so it catches damage and loss in the store early, while an independent
 //! auditor with `niem-audit` proves the same thing without trusting the service.
 
+use crate::api::Verification;
 use crate::app::App;
 use crate::error::ApiError;
 use archive::ledger::NewEntry;
-use crate::api::Verification;
 use archive::verify::{self, Report, Verdict};
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
@@ -55,7 +55,8 @@ impl CheckpointRef {
 /// (`ledger_mirror`, which the mirror updates only after the object is stored).
 pub fn newest_checkpoint(c: &rusqlite::Connection) -> rusqlite::Result<Option<CheckpointRef>> {
     let sql = "SELECT checkpointed, checkpoint_ts FROM ledger_mirror WHERE id = 1";
-    let (size, time): (u64, Option<String>) = c.query_row(sql, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let (size, time): (u64, Option<String>) =
+        c.query_row(sql, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok((size > 0).then_some(CheckpointRef { size, time }))
 }
 
@@ -116,7 +117,7 @@ pub async fn verify_now(app: &App) -> Result<StoreCheck, ApiError> {
                 params![row.checked_at, row.intact, row.entries, row.objects, row.invalid, serde_json::to_string(&row.problems).unwrap_or_default()],
             )?;
             let kept = shares.keep(tx)?;
-            tracing::debug!(recordings = kept, "each sealed recording's verdict kept for its badge");
+            tracing::debug!(recordings = kept, "each sealed recording's verdict kept");
             Ok(())
         })
         .await?;
@@ -159,7 +160,10 @@ impl Shares {
             let v = Verification {
                 intact: found.is_empty(),
                 checked_at: self.checked_at.clone(),
-                covered_by_checkpoint: self.checkpoint.as_ref().is_some_and(|cp| *seal_seq < cp.size),
+                covered_by_checkpoint: self
+                    .checkpoint
+                    .as_ref()
+                    .is_some_and(|cp| *seal_seq < cp.size),
                 checkpoint: self.checkpoint.clone(),
                 source: Some("scheduled".into()),
                 problems: found,
@@ -172,7 +176,10 @@ impl Shares {
 
 /// Sealed recordings whose `recording.sealed` entry is among the first
 /// `entries` of the ledger: (id, seq of the seal).
-fn sealed_recordings(c: &rusqlite::Connection, entries: u64) -> rusqlite::Result<Vec<(String, u64)>> {
+fn sealed_recordings(
+    c: &rusqlite::Connection,
+    entries: u64,
+) -> rusqlite::Result<Vec<(String, u64)>> {
     let mut stmt = c.prepare(
         "SELECT r.id, l.seq FROM ledger l JOIN recordings r ON l.subject = 'recording/' || r.id
          WHERE l.action = 'recording.sealed' AND l.seq < ?1 AND r.state = 'sealed'",

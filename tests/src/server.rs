@@ -341,7 +341,8 @@ impl Server {
         assert!(text.trim_end().ends_with("# EOF"), "{text}");
         let mut out = std::collections::BTreeMap::new();
         for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
-            let (name, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("malformed: {line}"));
+            let (name, value) =
+                line.rsplit_once(' ').unwrap_or_else(|| panic!("malformed: {line}"));
             let value: f64 = value.parse().unwrap_or_else(|_| panic!("not a number: {line}"));
             let bare = name.split('{').next().unwrap_or_default();
             let plain = bare.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
@@ -355,7 +356,12 @@ impl Server {
     /// service has made, from its metered store.
     pub async fn store_ops(&self, op: &str) -> u64 {
         let key = format!("niem_store_request_seconds_count{{op=\"{op}\"");
-        self.metrics().await.iter().filter(|(k, _)| k.starts_with(&key)).map(|(_, v)| *v as u64).sum()
+        self.metrics()
+            .await
+            .iter()
+            .filter(|(k, _)| k.starts_with(&key))
+            .map(|(_, v)| *v as u64)
+            .sum()
     }
 
     /// Raw access to this server's store, bypassing the service.

@@ -52,74 +52,83 @@ struct Row {
     expect: [u16; 7],
 }
 
-const fn row(method: &'static str, path: &'static str, body: Option<&'static str>, expect: [u16; 7]) -> Row {
+const fn row(
+    method: &'static str,
+    path: &'static str,
+    body: Option<&'static str>,
+    expect: [u16; 7],
+) -> Row {
     Row { method, path, body, expect }
 }
 
 const ORG: &str = r#"{"name":"","kind":"bloc"}"#;
-const MEETING: &str = r#"{"org":"{org}","kind":"weekly","title":"x","scheduled_at":"2026-11-22T08:00:00+07:00"}"#;
+const MEETING: &str =
+    r#"{"org":"{org}","kind":"weekly","title":"x","scheduled_at":"2026-11-22T08:00:00+07:00"}"#;
 const USER: &str = r#"{"name":"","role":"auditor"}"#;
 const SCHEDULE: &str = r#"{"kind":"regular","title":"x","day":31,"time":"08:00"}"#;
-const HOLD: &str = r#"{"org":"{org}","from":"2026-01-01","to":"2025-01-01","reason":"r","case_ref":"c"}"#;
+const HOLD: &str =
+    r#"{"org":"{org}","from":"2026-01-01","to":"2025-01-01","reason":"r","case_ref":"c"}"#;
 const UNKNOWN: &str = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
 
 #[rustfmt::skip]
 const MATRIX: &[Row] = &[
-    //                                                              anon admin in  out  audit rec  rec-out
-    row("GET", "/healthz", None,                                   [200, 200, 200, 200, 200, 200, 200]),
-    row("GET", "/readyz", None,                                    [200, 200, 200, 200, 200, 200, 200]),
-    row("GET", "/metrics", None,                                   [200, 200, 200, 200, 200, 200, 200]),
-    row("GET", "/api/v1/openapi.json", None,                       [200, 200, 200, 200, 200, 200, 200]),
-    row("GET", "/api/v1/orgs", None,                               [401, 200, 200, 200, 200, 403, 403]),
-    row("POST", "/api/v1/orgs", Some(ORG),                         [401, 400, 403, 403, 403, 403, 403]),
-    row("GET", "/api/v1/meetings", None,                           [401, 200, 200, 200, 200, 200, 200]),
-    row("POST", "/api/v1/meetings", Some(MEETING),                 [401, 400, 403, 403, 403, 403, 403]),
-    row("GET", "/api/v1/meetings/{meeting}", None,                 [401, 200, 200, 403, 200, 200, 403]),
-    row("POST", "/api/v1/meetings/{meeting}/uploads", Some(""),    [401, 415, 403, 403, 403, 415, 403]),
-    row("GET", "/api/v1/recordings/{rec}", None,                   [401, 200, 200, 403, 200, 200, 403]),
-    row("POST", "/api/v1/recordings/{rec}/seal", None,             [401, 409, 403, 403, 403, 409, 403]),
-    row("POST", "/api/v1/recordings/{rec}/verify", None,           [401, 200, 403, 403, 200, 403, 403]),
-    row("GET", "/api/v1/recordings/{rec}/transcript", None,        [401, 404, 404, 403, 403, 403, 403]),
+    //                                                          anon adm  in   out  aud  rec  r-out
+    row("GET", "/healthz", None,                               [200, 200, 200, 200, 200, 200, 200]),
+    row("GET", "/readyz", None,                                [200, 200, 200, 200, 200, 200, 200]),
+    row("GET", "/metrics", None,                               [200, 200, 200, 200, 200, 200, 200]),
+    row("GET", "/api/v1/openapi.json", None,                   [200, 200, 200, 200, 200, 200, 200]),
+    row("GET", "/api/v1/orgs", None,                           [401, 200, 200, 200, 200, 403, 403]),
+    row("POST", "/api/v1/orgs", Some(ORG),                     [401, 400, 403, 403, 403, 403, 403]),
+    row("GET", "/api/v1/meetings", None,                       [401, 200, 200, 200, 200, 200, 200]),
+    row("POST", "/api/v1/meetings", Some(MEETING),             [401, 400, 403, 403, 403, 403, 403]),
+    row("GET", "/api/v1/meetings/{meeting}", None,             [401, 200, 200, 403, 200, 200, 403]),
+    row("POST", "/api/v1/meetings/{meeting}/uploads", Some(""),
+                                                               [401, 415, 403, 403, 403, 415, 403]),
+    row("GET", "/api/v1/recordings/{rec}", None,               [401, 200, 200, 403, 200, 200, 403]),
+    row("POST", "/api/v1/recordings/{rec}/seal", None,         [401, 409, 403, 403, 403, 409, 403]),
+    row("POST", "/api/v1/recordings/{rec}/verify", None,       [401, 200, 403, 403, 200, 403, 403]),
+    row("GET", "/api/v1/recordings/{rec}/transcript", None,    [401, 404, 404, 403, 403, 403, 403]),
     row("GET", "/api/v1/recordings/{rec}/streams/{stream}/media", None,
-                                                                   [401, 206, 206, 403, 403, 403, 403]),
-    row("GET", "/api/v1/jobs", None,                               [401, 200, 200, 200, 200, 403, 403]),
-    row("GET", "/api/v1/search?q=chi+bo", None,                    [401, 200, 200, 200, 403, 403, 403]),
-    row("POST", "/api/v1/index/rebuild", None,                     [401, 200, 403, 403, 403, 403, 403]),
-    row("GET", "/api/v1/users", None,                              [401, 200, 403, 403, 403, 403, 403]),
-    row("POST", "/api/v1/users", Some(USER),                       [401, 400, 403, 403, 403, 403, 403]),
+                                                               [401, 206, 206, 403, 403, 403, 403]),
+    row("GET", "/api/v1/jobs", None,                           [401, 200, 200, 200, 200, 403, 403]),
+    row("GET", "/api/v1/search?q=chi+bo", None,                [401, 200, 200, 200, 403, 403, 403]),
+    row("POST", "/api/v1/index/rebuild", None,                 [401, 200, 403, 403, 403, 403, 403]),
+    row("GET", "/api/v1/users", None,                          [401, 200, 403, 403, 403, 403, 403]),
+    row("POST", "/api/v1/users", Some(USER),                   [401, 400, 403, 403, 403, 403, 403]),
     row("PATCH", "/api/v1/users/{user}", Some(r#"{"password":"short"}"#),
-                                                                   [401, 400, 403, 403, 403, 403, 403]),
-    row("POST", "/api/v1/users/{user}/tokens", None,               [401, 201, 403, 403, 403, 403, 403]),
-    row("DELETE", "/api/v1/tokens/{unknown}", None,                [401, 404, 404, 404, 404, 404, 404]),
-    row("GET", "/api/v1/live", None,                               [401, 200, 200, 200, 200, 403, 403]),
-    row("GET", "/api/v1/retention/policies", None,                 [401, 200, 403, 403, 200, 403, 403]),
+                                                               [401, 400, 403, 403, 403, 403, 403]),
+    row("POST", "/api/v1/users/{user}/tokens", None,           [401, 201, 403, 403, 403, 403, 403]),
+    row("DELETE", "/api/v1/tokens/{unknown}", None,            [401, 404, 404, 404, 404, 404, 404]),
+    row("GET", "/api/v1/live", None,                           [401, 200, 200, 200, 200, 403, 403]),
+    row("GET", "/api/v1/retention/policies", None,             [401, 200, 403, 403, 200, 403, 403]),
     row("POST", "/api/v1/retention/policies", Some(r#"{"keep_days":0}"#),
-                                                                   [401, 400, 403, 403, 403, 403, 403]),
+                                                               [401, 400, 403, 403, 403, 403, 403]),
     row("POST", "/api/v1/retention/policies/{unknown}/approve", None,
-                                                                   [401, 404, 403, 403, 403, 403, 403]),
-    row("GET", "/api/v1/retention/preview", None,                  [401, 200, 403, 403, 200, 403, 403]),
+                                                               [401, 404, 403, 403, 403, 403, 403]),
+    row("GET", "/api/v1/retention/preview", None,              [401, 200, 403, 403, 200, 403, 403]),
     row("POST", "/api/v1/retention/run", Some(r#"{"dry_run":true}"#),
-                                                                   [401, 200, 403, 403, 403, 403, 403]),
-    row("POST", "/api/v1/orgs/{org}/schedules", Some(SCHEDULE),    [401, 400, 403, 403, 403, 403, 403]),
-    row("GET", "/api/v1/schedules", None,                          [401, 200, 200, 200, 200, 403, 403]),
-    row("GET", "/api/v1/alerts", None,                             [401, 200, 200, 200, 200, 403, 403]),
+                                                               [401, 200, 403, 403, 403, 403, 403]),
+    row("POST", "/api/v1/orgs/{org}/schedules", Some(SCHEDULE),
+                                                               [401, 400, 403, 403, 403, 403, 403]),
+    row("GET", "/api/v1/schedules", None,                      [401, 200, 200, 200, 200, 403, 403]),
+    row("GET", "/api/v1/alerts", None,                         [401, 200, 200, 200, 200, 403, 403]),
     row("GET", "/api/v1/reports/compliance?org={org}&month=2026-11", None,
-                                                                   [401, 200, 200, 403, 200, 403, 403]),
-    row("GET", "/api/v1/holds", None,                              [401, 200, 403, 403, 200, 403, 403]),
-    row("POST", "/api/v1/holds", Some(HOLD),                       [401, 400, 403, 403, 403, 403, 403]),
+                                                               [401, 200, 200, 403, 200, 403, 403]),
+    row("GET", "/api/v1/holds", None,                          [401, 200, 403, 403, 200, 403, 403]),
+    row("POST", "/api/v1/holds", Some(HOLD),                   [401, 400, 403, 403, 403, 403, 403]),
     row("POST", "/api/v1/holds/{unknown}/release", Some(r#"{"reason":"r"}"#),
-                                                                   [401, 404, 403, 403, 403, 403, 403]),
+                                                               [401, 404, 403, 403, 403, 403, 403]),
     row("POST", "/api/v1/orgs/{org}/endpoints", Some(r#"{"name":""}"#),
-                                                                   [401, 400, 403, 403, 403, 403, 403]),
-    row("GET", "/api/v1/endpoints", None,                          [401, 200, 200, 200, 200, 403, 403]),
-    row("DELETE", "/api/v1/endpoints/{unknown}", None,             [401, 404, 403, 403, 403, 403, 403]),
+                                                               [401, 400, 403, 403, 403, 403, 403]),
+    row("GET", "/api/v1/endpoints", None,                      [401, 200, 200, 200, 200, 403, 403]),
+    row("DELETE", "/api/v1/endpoints/{unknown}", None,         [401, 404, 403, 403, 403, 403, 403]),
     // tus creation names its meeting in Upload-Metadata (added by the loop).
-    row("POST", "/api/v1/uploads", None,                           [401, 201, 403, 403, 403, 201, 403]),
-    row("HEAD", "/api/v1/uploads/{unknown}", None,                 [401, 404, 403, 403, 403, 404, 404]),
-    row("PATCH", "/api/v1/uploads/{unknown}", None,                [401, 415, 403, 403, 403, 415, 415]),
-    row("DELETE", "/api/v1/uploads/{unknown}", None,               [401, 404, 403, 403, 403, 404, 404]),
-    row("OPTIONS", "/api/v1/uploads", None,                        [204, 204, 204, 204, 204, 204, 204]),
-    row("PUT", "/api/v1/live/not-a-stream-key", Some(""),          [401, 401, 401, 401, 401, 401, 401]),
+    row("POST", "/api/v1/uploads", None,                       [401, 201, 403, 403, 403, 201, 403]),
+    row("HEAD", "/api/v1/uploads/{unknown}", None,             [401, 404, 403, 403, 403, 404, 404]),
+    row("PATCH", "/api/v1/uploads/{unknown}", None,            [401, 415, 403, 403, 403, 415, 415]),
+    row("DELETE", "/api/v1/uploads/{unknown}", None,           [401, 404, 403, 403, 403, 404, 404]),
+    row("OPTIONS", "/api/v1/uploads", None,                    [204, 204, 204, 204, 204, 204, 204]),
+    row("PUT", "/api/v1/live/not-a-stream-key", Some(""),      [401, 401, 401, 401, 401, 401, 401]),
 ];
 
 /// Two cells with a sealed recording each, and a user of every role.
@@ -151,7 +160,8 @@ const PASSWORD: &str = "phạm-vi-2026!";
 
 /// bloc → base → cells named `cells`; returns (bloc, base, cell ids).
 async fn tree(server: &Server, cells: [&str; 2]) -> (String, String, [String; 2]) {
-    let bloc = create(server, "/api/v1/orgs", json!({ "name": "Khối Phạm Vi", "kind": "bloc" })).await;
+    let bloc =
+        create(server, "/api/v1/orgs", json!({ "name": "Khối Phạm Vi", "kind": "bloc" })).await;
     let base = json!({ "name": "Cơ sở Phạm Vi", "kind": "base", "parent": bloc });
     let base = create(server, "/api/v1/orgs", base).await;
     let mut ids = Vec::new();
@@ -164,8 +174,14 @@ async fn tree(server: &Server, cells: [&str; 2]) -> (String, String, [String; 2]
 
 /// A meeting of `org` with `media` uploaded and sealed; returns (meeting,
 /// recording, stream).
-async fn recorded(server: &Server, org: &str, title: &str, media: Vec<u8>) -> (String, String, String) {
-    let m = json!({ "org": org, "kind": "regular", "title": title, "scheduled_at": "2026-11-22T08:00:00+07:00" });
+async fn recorded(
+    server: &Server,
+    org: &str,
+    title: &str,
+    media: Vec<u8>,
+) -> (String, String, String) {
+    let at = "2026-11-22T08:00:00+07:00";
+    let m = json!({ "org": org, "kind": "regular", "title": title, "scheduled_at": at });
     let meeting = create(server, "/api/v1/meetings", m).await;
     let (code, up) = server.upload(&meeting, media).await;
     assert_eq!(code, 201, "{up}");
@@ -179,7 +195,8 @@ async fn world() -> World {
     let (_, _, orgs) = tree(&server, ["Chi bộ A", "Chi bộ B"]).await;
     let mut cells = Vec::new();
     for (org, name) in orgs.iter().zip(["Chi bộ A", "Chi bộ B"]) {
-        let (meeting, rec, stream) = recorded(&server, org, name, niem_tests::wav::tone(1.0, 440.0, 16_000, None)).await;
+        let tone = niem_tests::wav::tone(1.0, 440.0, 16_000, None);
+        let (meeting, rec, stream) = recorded(&server, org, name, tone).await;
         cells.push((org.clone(), meeting, rec, stream));
     }
     let (_, inspector) = user(&server, "inspector", "inspector", &[orgs[0].as_str()]).await;
@@ -210,7 +227,7 @@ async fn every_route_for_every_role_in_and_out_of_scope() {
     let mut wrong = Vec::new();
     for row in MATRIX {
         for (col, caller) in CALLERS.iter().enumerate() {
-            let (org, meeting, rec, stream) = if out_of_scope(col) { &w.cells[1] } else { &w.cells[0] };
+            let (org, meeting, rec, stream) = &w.cells[usize::from(out_of_scope(col))];
             let fill = |s: &str| {
                 s.replace("{org}", org)
                     .replace("{meeting}", meeting)
@@ -221,7 +238,8 @@ async fn every_route_for_every_role_in_and_out_of_scope() {
             };
             let path = fill(row.path);
             let method = Method::from_bytes(row.method.as_bytes()).unwrap();
-            let mut req = w.server.http().request(method.clone(), format!("{}{path}", w.server.url));
+            let url = format!("{}{path}", w.server.url);
+            let mut req = w.server.http().request(method.clone(), url);
             if let Some(token) = &w.tokens[col] {
                 req = req.bearer_auth(token);
             }
@@ -229,7 +247,8 @@ async fn every_route_for_every_role_in_and_out_of_scope() {
                 req = req.header("tus-resumable", "1.0.0");
             }
             if path == "/api/v1/uploads" && method == Method::POST {
-                req = req.header("upload-length", "10").header("upload-metadata", tus_metadata(meeting));
+                req = req.header("upload-length", "10");
+                req = req.header("upload-metadata", tus_metadata(meeting));
             }
             if path.contains("/media") {
                 req = req.header("range", "bytes=0-99");
@@ -241,7 +260,8 @@ async fn every_route_for_every_role_in_and_out_of_scope() {
             let resp = req.send().await.unwrap();
             let got = resp.status().as_u16();
             if got != row.expect[col] {
-                let text: String = resp.text().await.unwrap_or_default().chars().take(200).collect();
+                let text = resp.text().await.unwrap_or_default();
+                let text: String = text.chars().take(200).collect();
                 let (m, p, want) = (row.method, row.path, row.expect[col]);
                 wrong.push(format!("{m} {p} as {caller}: expected {want}, got {got}: {text}"));
             }
@@ -318,7 +338,8 @@ async fn user_changes_are_guarded_and_take_effect_at_once() {
 
 /// GET `path` as `token`: the status and the body as JSON (Null if none).
 async fn get_json(server: &Server, token: &str, path: &str) -> (u16, Value) {
-    let resp = server.http().get(format!("{}{path}", server.url)).bearer_auth(token).send().await.unwrap();
+    let resp =
+        server.http().get(format!("{}{path}", server.url)).bearer_auth(token).send().await.unwrap();
     let code = resp.status().as_u16();
     (code, serde_json::from_str(&resp.text().await.unwrap_or_default()).unwrap_or(Value::Null))
 }
@@ -326,7 +347,9 @@ async fn get_json(server: &Server, token: &str, path: &str) -> (u16, Value) {
 /// The strings at `field` of each element of the array `v`.
 fn field_set(v: &Value, field: &str) -> BTreeSet<String> {
     let list = v.as_array().unwrap_or_else(|| panic!("not a list: {v}"));
-    list.iter().map(|e| e[field].as_str().unwrap_or_else(|| panic!("no {field} in {e}")).to_string()).collect()
+    list.iter()
+        .map(|e| e[field].as_str().unwrap_or_else(|| panic!("no {field} in {e}")).to_string())
+        .collect()
 }
 
 fn set<const N: usize>(ids: [&str; N]) -> BTreeSet<String> {
@@ -345,7 +368,9 @@ async fn a_recorder_acts_only_in_its_scope_and_reads_no_content() {
 
     // No recorder without a scope: by the API, a role change, or a token minted
     // on the command line for a new name.
-    let (code, v) = s.api(Method::POST, "/api/v1/users", Some(json!({ "name": "r2", "role": "recorder" }))).await;
+    let (code, v) = s
+        .api(Method::POST, "/api/v1/users", Some(json!({ "name": "r2", "role": "recorder" })))
+        .await;
     assert_eq!(code, 400, "{v}");
     let auditor = format!("/api/v1/users/{}", w.auditor);
     let (code, v) = s.api(Method::PATCH, &auditor, Some(json!({ "role": "recorder" }))).await;
@@ -358,18 +383,32 @@ async fn a_recorder_acts_only_in_its_scope_and_reads_no_content() {
     let (code, listed) = get_json(s, &recorder, "/api/v1/meetings").await;
     assert_eq!((code, field_set(&listed, "id")), (200, set([meeting_a.as_str()])), "{listed}");
     let (code, listed) = get_json(s, &recorder, &format!("/api/v1/meetings?org={org_b}")).await;
-    assert_eq!((code, field_set(&listed, "id")), (200, BTreeSet::new()), "filtering by B's org shows nothing");
+    assert_eq!(
+        (code, field_set(&listed, "id")),
+        (200, BTreeSet::new()),
+        "filtering by B's org shows nothing"
+    );
     let upload = |meeting: String| {
         let media = niem_tests::wav::tone(1.0, 330.0, 16_000, None);
         let url = format!("{}/api/v1/meetings/{meeting}/uploads", s.url);
-        let req = s.http().post(url).bearer_auth(&recorder).header("content-type", "audio/wav").body(media);
+        let req = s
+            .http()
+            .post(url)
+            .bearer_auth(&recorder)
+            .header("content-type", "audio/wav")
+            .body(media);
         async move { req.send().await.unwrap().status().as_u16() }
     };
     assert_eq!(upload(meeting_b.clone()).await, 403);
     let (_, b) = s.api(Method::GET, &format!("/api/v1/recordings/{rec_b}"), None).await;
-    assert_eq!(b["manifest"]["streams"].as_array().map(Vec::len), Some(1), "nothing reached B: {b}");
+    assert_eq!(
+        b["manifest"]["streams"].as_array().map(Vec::len),
+        Some(1),
+        "nothing reached B: {b}"
+    );
     let seal = |rec: String| {
-        let req = s.http().post(format!("{}/api/v1/recordings/{rec}/seal", s.url)).bearer_auth(&recorder);
+        let req =
+            s.http().post(format!("{}/api/v1/recordings/{rec}/seal", s.url)).bearer_auth(&recorder);
         async move { req.send().await.unwrap().status().as_u16() }
     };
     assert_eq!(seal(rec_b.clone()).await, 403, "B's recording is not the recorder's to seal");
@@ -400,14 +439,21 @@ async fn a_recorder_acts_only_in_its_scope_and_reads_no_content() {
     assert_eq!(create.status().as_u16(), 201);
     let location = create.headers()["location"].to_str().unwrap().to_string();
     let head = |token: String| {
-        let req = s.http().head(format!("{}{location}", s.url)).bearer_auth(token).header("tus-resumable", "1.0.0");
+        let req = s
+            .http()
+            .head(format!("{}{location}", s.url))
+            .bearer_auth(token)
+            .header("tus-resumable", "1.0.0");
         async move { req.send().await.unwrap().status().as_u16() }
     };
     assert_eq!(head(recorder.clone()).await, 200);
     let (_, users) = s.api(Method::GET, "/api/v1/users", None).await;
     let users = users.as_array().unwrap();
-    let id = users.iter().find(|u| u["name"] == "recorder").unwrap()["id"].as_str().unwrap().to_string();
-    let (code, v) = s.api(Method::PATCH, &format!("/api/v1/users/{id}"), Some(json!({ "scopes": [org_b] }))).await;
+    let id =
+        users.iter().find(|u| u["name"] == "recorder").unwrap()["id"].as_str().unwrap().to_string();
+    let (code, v) = s
+        .api(Method::PATCH, &format!("/api/v1/users/{id}"), Some(json!({ "scopes": [org_b] })))
+        .await;
     assert_eq!(code, 204, "{v}");
     assert_eq!(head(recorder.clone()).await, 403, "the upload's meeting is no longer in scope");
     let patch = s
@@ -466,7 +512,12 @@ impl Caller {
 const SENTENCE: &str = "The inspection committee will review the budget in the third quarter.";
 
 /// Waits until `check` holds for the admin's GET of `path`.
-async fn admin_until(server: &Server, path: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+async fn admin_until(
+    server: &Server,
+    path: &str,
+    what: &str,
+    check: impl Fn(&Value) -> bool,
+) -> Value {
     let deadline = Instant::now() + Duration::from_secs(240);
     loop {
         let (code, v) = server.api(Method::GET, path, None).await;
@@ -483,28 +534,45 @@ async fn admin_until(server: &Server, path: &str, what: &str, check: impl Fn(&Va
 /// schedule, a missed meeting (alerted) and a hold.
 async fn contents_world(server: &Server, wav: &[u8]) -> (String, String, [Cell; 2]) {
     let (bloc, base, orgs) = tree(server, ["Chi bộ An Phú", "Chi bộ Bình Minh"]).await;
-    let mut cells = [Cell { name: "An Phú", ..Default::default() }, Cell { name: "Bình Minh", ..Default::default() }];
+    let mut cells = [
+        Cell { name: "An Phú", ..Default::default() },
+        Cell { name: "Bình Minh", ..Default::default() },
+    ];
     for (cell, org) in cells.iter_mut().zip(orgs) {
-        let (meeting, rec, stream) = recorded(server, &org, &format!("Họp {}", cell.name), wav.to_vec()).await;
+        let (meeting, rec, stream) =
+            recorded(server, &org, &format!("Họp {}", cell.name), wav.to_vec()).await;
         let (endpoint, key) = server.endpoint(&org, &format!("Điểm cầu {}", cell.name)).await;
         // Live for a moment, then held open (reconnecting) for the whole test.
         let (ok, err) = Sender::rtmp(server, &key, 440, 2.0).wait();
         assert!(ok, "{err}");
         *cell = Cell { org, meeting, rec, stream, endpoint, ..cell.clone() };
     }
-    admin_until(server, "/api/v1/live", "both endpoints live", |v| v["streams"].as_array().is_some_and(|s| s.len() == 2)).await;
-    let an_hour_ago = archive::clock::format_ts(time::OffsetDateTime::now_utc() - time::Duration::hours(1));
+    admin_until(server, "/api/v1/live", "both endpoints live", |v| {
+        v["streams"].as_array().is_some_and(|s| s.len() == 2)
+    })
+    .await;
+    let an_hour_ago =
+        archive::clock::format_ts(time::OffsetDateTime::now_utc() - time::Duration::hours(1));
     for cell in &mut cells {
-        let body = json!({ "kind": "regular", "title": format!("Định kỳ {}", cell.name), "day": 1, "time": "08:00" });
+        let title = format!("Định kỳ {}", cell.name);
+        let body = json!({ "kind": "regular", "title": title, "day": 1, "time": "08:00" });
         cell.schedule = create(server, &format!("/api/v1/orgs/{}/schedules", cell.org), body).await;
-        let m = json!({ "org": cell.org, "kind": "thematic", "title": format!("Vắng {}", cell.name), "scheduled_at": an_hour_ago });
+        let title = format!("Vắng {}", cell.name);
+        let m = json!({
+            "org": cell.org, "kind": "thematic", "title": title, "scheduled_at": an_hour_ago
+        });
         cell.missed = create(server, "/api/v1/meetings", m).await;
-        let hold = json!({ "org": cell.org, "from": "2026-01-01", "to": "2027-12-31", "reason": "thanh tra", "case_ref": cell.name });
+        let hold = json!({
+            "org": cell.org, "from": "2026-01-01", "to": "2027-12-31",
+            "reason": "thanh tra", "case_ref": cell.name
+        });
         cell.hold = create(server, "/api/v1/holds", hold).await;
     }
     let missed = [cells[0].missed.clone(), cells[1].missed.clone()];
     admin_until(server, "/api/v1/alerts", "both missed meetings alerted", |v| {
-        let alerted = v.as_array().map(|a| a.iter().filter_map(|x| x["meeting"].as_str()).collect::<Vec<_>>());
+        let alerted = v
+            .as_array()
+            .map(|a| a.iter().filter_map(|x| x["meeting"].as_str()).collect::<Vec<_>>());
         alerted.is_some_and(|a| missed.iter().all(|m| a.contains(&m.as_str())))
     })
     .await;
@@ -531,7 +599,10 @@ impl Truth {
     /// The ids of list `name` whose org `caller` sees.
     fn share(&self, name: &str, caller: &Caller) -> BTreeSet<String> {
         let list = &self.lists.iter().find(|(n, _)| *n == name).unwrap().1;
-        list.iter().filter(|(_, org)| caller.sees(self.path(org))).map(|(id, _)| id.clone()).collect()
+        list.iter()
+            .filter(|(_, org)| caller.sees(self.path(org)))
+            .map(|(id, _)| id.clone())
+            .collect()
     }
 
     /// Every id of any list (and every org) that belongs to `org`.
@@ -547,7 +618,9 @@ impl Truth {
 /// (id → org) from a list answer: `id` and `org` fields of each element.
 fn by_org(v: &Value, id: &str, org: &str) -> std::collections::BTreeMap<String, String> {
     let list = v.as_array().unwrap_or_else(|| panic!("not a list: {v}"));
-    list.iter().map(|e| (e[id].as_str().unwrap().to_string(), e[org].as_str().unwrap().to_string())).collect()
+    list.iter()
+        .map(|e| (e[id].as_str().unwrap().to_string(), e[org].as_str().unwrap().to_string()))
+        .collect()
 }
 
 /// The admin's lists, each checked to hold exactly (or at least) what was made.
@@ -609,14 +682,23 @@ impl Seen {
     fn assert_none_of(&self, who: &str, secrets: &[String]) {
         for (what, body) in &self.0 {
             for secret in secrets {
-                assert!(!body.contains(secret.as_str()), "{who} was shown {secret:?} of the other cell in {what}:\n{body}");
+                assert!(
+                    !body.contains(secret.as_str()),
+                    "{who} was shown {secret:?} of the other cell in {what}:\n{body}"
+                );
             }
         }
     }
 }
 
 /// The API lists for one caller: each answer's status and exact set of ids.
-async fn check_api(server: &Server, caller: &Caller, truth: &Truth, cells: &[Cell; 2], seen: &mut Seen) {
+async fn check_api(
+    server: &Server,
+    caller: &Caller,
+    truth: &Truth,
+    cells: &[Cell; 2],
+    seen: &mut Seen,
+) {
     let content = matches!(caller.role, "admin" | "inspector");
     let supervises = caller.role != "recorder";
     let lists: [(&str, &str, &str, bool); 7] = [
@@ -648,12 +730,18 @@ async fn check_api(server: &Server, caller: &Caller, truth: &Truth, cells: &[Cel
         };
         assert_eq!(field_set(items, id), want, "{} GET {path}", caller.label);
         if name == "jobs" {
-            let counted: u64 = v["counts"].as_object().unwrap().values().map(|n| n.as_u64().unwrap()).sum();
+            let counted: u64 =
+                v["counts"].as_object().unwrap().values().map(|n| n.as_u64().unwrap()).sum();
             assert_eq!(counted, want.len() as u64, "{} job counts: {v}", caller.label);
         }
     }
     // The compliance report of the base: the rows in scope.
-    let base = truth.paths.iter().find(|(_, p)| p.matches('/').count() == 2).map(|(id, _)| id.clone()).unwrap();
+    let base = truth
+        .paths
+        .iter()
+        .find(|(_, p)| p.matches('/').count() == 2)
+        .map(|(id, _)| id.clone())
+        .unwrap();
     let path = format!("/api/v1/reports/compliance?org={base}&month=2026-11");
     let (code, v) = get_json(server, &caller.token, &path).await;
     seen.keep(format!("GET {path}"), &v.to_string());
@@ -662,7 +750,10 @@ async fn check_api(server: &Server, caller: &Caller, truth: &Truth, cells: &[Cel
         let want: BTreeSet<String> = truth
             .paths
             .iter()
-            .filter(|(_, p)| caller.sees(p) && (p.contains(&format!("/{base}/")) || p.ends_with(&format!("/{base}"))))
+            .filter(|(_, p)| {
+                caller.sees(p)
+                    && (p.contains(&format!("/{base}/")) || p.ends_with(&format!("/{base}")))
+            })
             .map(|(id, _)| id.clone())
             .collect();
         assert_eq!(field_set(&v, "org"), want, "{} report rows", caller.label);
@@ -673,9 +764,17 @@ async fn check_api(server: &Server, caller: &Caller, truth: &Truth, cells: &[Cel
     let (code, v) = get_json(server, &caller.token, "/api/v1/search?q=budget").await;
     seen.keep("GET /api/v1/search".into(), &v.to_string());
     if content {
-        let want: BTreeSet<String> =
-            cells.iter().filter(|c| caller.sees(truth.path(&c.org))).map(|c| c.meeting.clone()).collect();
-        assert_eq!((code, field_set(&v["meetings"], "meeting")), (200, want), "{} search", caller.label);
+        let want: BTreeSet<String> = cells
+            .iter()
+            .filter(|c| caller.sees(truth.path(&c.org)))
+            .map(|c| c.meeting.clone())
+            .collect();
+        assert_eq!(
+            (code, field_set(&v["meetings"], "meeting")),
+            (200, want),
+            "{} search",
+            caller.label
+        );
     } else {
         assert_eq!(code, 403, "{} search", caller.label);
     }
@@ -690,15 +789,26 @@ async fn check_api(server: &Server, caller: &Caller, truth: &Truth, cells: &[Cel
         let want = if roles.contains(&caller.role) { 200 } else { 403 };
         assert_eq!(code, want, "{} GET {path}: {v}", caller.label);
         if path == "/api/v1/holds" && code == 200 {
-            assert_eq!(field_set(&v, "id"), set([&cells[0].hold, &cells[1].hold]), "{}", caller.label);
+            assert_eq!(
+                field_set(&v, "id"),
+                set([&cells[0].hold, &cells[1].hold]),
+                "{}",
+                caller.label
+            );
         }
     }
 }
 
 /// GETs a web page with the caller's session: (status, HTML).
 async fn page(server: &Server, caller: &Caller, path: &str) -> (u16, String) {
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let resp = client.get(format!("{}{path}", server.url)).header("cookie", &caller.session).send().await.unwrap();
+    let client =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let resp = client
+        .get(format!("{}{path}", server.url))
+        .header("cookie", &caller.session)
+        .send()
+        .await
+        .unwrap();
     (resp.status().as_u16(), resp.text().await.unwrap_or_default())
 }
 
@@ -712,7 +822,13 @@ fn attrs(html: &str, attr: &str, prefix: &str) -> BTreeSet<String> {
 }
 
 /// The web pages for one caller: who may open which, and what they list.
-async fn check_pages(server: &Server, caller: &Caller, truth: &Truth, cells: &[Cell; 2], seen: &mut Seen) {
+async fn check_pages(
+    server: &Server,
+    caller: &Caller,
+    truth: &Truth,
+    cells: &[Cell; 2],
+    seen: &mut Seen,
+) {
     let content = matches!(caller.role, "admin" | "inspector");
     let supervises = caller.role != "recorder";
     if caller.session.is_empty() {
@@ -730,7 +846,8 @@ async fn check_pages(server: &Server, caller: &Caller, truth: &Truth, cells: &[C
     if content {
         assert_eq!(code, 200, "{}: {html}", caller.label);
         assert_eq!(attrs(&html, "href", "/meetings/"), meetings, "{} search results", caller.label);
-        let orgs: BTreeSet<String> = truth.paths.iter().filter(|(_, p)| caller.sees(p)).map(|(id, _)| id.clone()).collect();
+        let orgs: BTreeSet<String> =
+            truth.paths.iter().filter(|(_, p)| caller.sees(p)).map(|(id, _)| id.clone()).collect();
         let offered: BTreeSet<String> =
             attrs(&html, "value", "").into_iter().filter(|v| truth.paths.contains_key(v)).collect();
         assert_eq!(offered, orgs, "{} search page's org choices", caller.label);
@@ -743,13 +860,30 @@ async fn check_pages(server: &Server, caller: &Caller, truth: &Truth, cells: &[C
         assert_eq!(code, 200, "{}: {html}", caller.label);
         for c in cells {
             let shown = mine.iter().any(|m| m.org == c.org);
-            assert_eq!(html.contains(&format!("Điểm cầu {}", c.name)), shown, "{} live page, {}", caller.label, c.name);
-            assert_eq!(html.contains(&format!("Vắng {}", c.name)), shown, "{} live page alerts, {}", caller.label, c.name);
+            assert_eq!(
+                html.contains(&format!("Điểm cầu {}", c.name)),
+                shown,
+                "{} live page, {}",
+                caller.label,
+                c.name
+            );
+            assert_eq!(
+                html.contains(&format!("Vắng {}", c.name)),
+                shown,
+                "{} live page alerts, {}",
+                caller.label,
+                c.name
+            );
         }
     } else {
         assert_eq!(code, 403, "{}", caller.label);
     }
-    let base = truth.paths.iter().find(|(_, p)| p.matches('/').count() == 2).map(|(id, _)| id.clone()).unwrap();
+    let base = truth
+        .paths
+        .iter()
+        .find(|(_, p)| p.matches('/').count() == 2)
+        .map(|(id, _)| id.clone())
+        .unwrap();
     for path in ["/reports".to_string(), format!("/reports?org={base}")] {
         let (code, html) = page(server, caller, &path).await;
         seen.keep(path.clone(), &html);
@@ -771,7 +905,8 @@ async fn check_pages(server: &Server, caller: &Caller, truth: &Truth, cells: &[C
             seen.keep(path.clone(), &html);
         }
     }
-    for path in ["/admin/users", "/admin/endpoints", "/admin/retention", "/admin/alerts", "/ledger"] {
+    for path in ["/admin/users", "/admin/endpoints", "/admin/retention", "/admin/alerts", "/ledger"]
+    {
         let (code, html) = page(server, caller, path).await;
         seen.keep(path.into(), &html);
         let want = match (caller.role, path) {
@@ -785,7 +920,8 @@ async fn check_pages(server: &Server, caller: &Caller, truth: &Truth, cells: &[C
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_list_holds_exactly_the_callers_scope() {
     let dir = tempfile::tempdir().unwrap();
-    let wav = std::fs::read(speech::clip(dir.path(), "budget", "en-us", &[(0.5, SENTENCE)], 6.0)).unwrap();
+    let wav = std::fs::read(speech::clip(dir.path(), "budget", "en-us", &[(0.5, SENTENCE)], 6.0))
+        .unwrap();
     let model = speech::model().display().to_string();
     let env = [
         ("NIEM_TRANSCRIBE__MODEL", model.as_str()),
@@ -819,7 +955,13 @@ async fn every_list_holds_exactly_the_callers_scope() {
         assert_eq!(code, if role == "recorder" { 401 } else { 303 }, "{name} signs in");
         let paths = scopes.iter().map(|o| truth.path(o).to_string()).collect::<Vec<_>>();
         let scopes = (!paths.is_empty()).then_some(paths);
-        callers.push(Caller { label: name, role, token, session: session.unwrap_or_default(), scopes });
+        callers.push(Caller {
+            label: name,
+            role,
+            token,
+            session: session.unwrap_or_default(),
+            scopes,
+        });
     }
     // The bootstrap admin has no password; its web view is the second admin's.
     let web_admin = callers.iter().position(|c| c.label == "quantri").unwrap();
@@ -831,10 +973,18 @@ async fn every_list_holds_exactly_the_callers_scope() {
         check_pages(&server, caller, &truth, &cells, &mut seen).await;
         // Whoever is bound to one cell meets nothing of the other, by id or name.
         for (mine, other) in [(&cells[0], &cells[1]), (&cells[1], &cells[0])] {
-            let bound_to_mine = caller.scopes.as_ref().is_some_and(|s| s == &vec![truth.path(&mine.org).to_string()]);
+            let bound_to_mine = caller
+                .scopes
+                .as_ref()
+                .is_some_and(|s| s == &vec![truth.path(&mine.org).to_string()]);
             if bound_to_mine {
                 let mut secrets = truth.of_org(&other.org);
-                secrets.extend([other.rec.clone(), other.stream.clone(), other.hold.clone(), other.name.to_string()]);
+                secrets.extend([
+                    other.rec.clone(),
+                    other.stream.clone(),
+                    other.hold.clone(),
+                    other.name.to_string(),
+                ]);
                 seen.assert_none_of(caller.label, &secrets);
             }
         }

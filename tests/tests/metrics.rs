@@ -140,7 +140,11 @@ async fn scheduled_self_verification_shows_in_metrics_and_the_badge() {
     // naming the chunk, against the checkpoint the run trusted.
     let (_, r) = server.api(Method::GET, &format!("/api/v1/recordings/{rec}"), None).await;
     let v = &r["verification"];
-    assert_eq!((v["source"].as_str(), v["intact"].as_bool()), (Some("scheduled"), Some(false)), "{r}");
+    assert_eq!(
+        (v["source"].as_str(), v["intact"].as_bool()),
+        (Some("scheduled"), Some(false)),
+        "{r}"
+    );
     assert!(v["problems"].to_string().contains(&chunk), "{r}");
     assert!(v["checkpoint"]["size"].as_u64().is_some_and(|n| n > 0), "{r}");
     let (s, session) = server.sign_in("kiemtoan", "kiểm-toán-2026!").await;

@@ -303,7 +303,8 @@ async fn a_chunk_that_fails_authentication_fails_its_job_at_once() {
     let meeting = server.meeting().await;
     let (s, up) = server.upload(&meeting, niem_tests::wav::tone(3.0, 440.0, 16_000, None)).await;
     assert_eq!(s, 201, "{up}");
-    let (rec, stream) = (up["recording"].as_str().unwrap().to_string(), up["stream"].as_str().unwrap());
+    let (rec, stream) =
+        (up["recording"].as_str().unwrap().to_string(), up["stream"].as_str().unwrap());
     server.seal(&rec).await;
     // No model yet: the job waits while a byte of the chunk is flipped.
     server.stop();
@@ -329,15 +330,26 @@ async fn a_chunk_that_fails_authentication_fails_its_job_at_once() {
     };
     let error = job["error"].as_str().unwrap_or_default();
     assert_eq!(job["attempts"], 1, "{job}");
-    assert!(error.contains("unreadable as stored") && error.contains("fails authentication"), "{job}");
+    assert!(
+        error.contains("unreadable as stored") && error.contains("fails authentication"),
+        "{job}"
+    );
     assert!(error.contains(stream), "the stream is named: {job}");
     // Past several retry periods it stays failed, tried once.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (_, jobs) = server.api(Method::GET, "/api/v1/jobs", None).await;
-    assert_eq!((jobs["jobs"][0]["state"].as_str(), jobs["jobs"][0]["attempts"].as_u64()), (Some("failed"), Some(1)), "{jobs}");
-    let (s, v) = server.api(Method::GET, &format!("/api/v1/recordings/{rec}/transcript"), None).await;
+    assert_eq!(
+        (jobs["jobs"][0]["state"].as_str(), jobs["jobs"][0]["attempts"].as_u64()),
+        (Some("failed"), Some(1)),
+        "{jobs}"
+    );
+    let (s, v) =
+        server.api(Method::GET, &format!("/api/v1/recordings/{rec}/transcript"), None).await;
     assert_eq!(s, 404);
-    assert!(v["error"]["message"].as_str().unwrap_or_default().contains("fails authentication"), "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap_or_default().contains("fails authentication"),
+        "{v}"
+    );
     // The recording's verification names the same chunk.
     let (s, v) = server.api(Method::POST, &format!("/api/v1/recordings/{rec}/verify"), None).await;
     assert_eq!((s, v["intact"].as_bool()), (200, Some(false)), "{v}");

@@ -98,7 +98,11 @@ pub async fn status(State(app): State<Arc<App>>, who: Principal) -> Result<Json<
 pub async fn visible_status(app: &App, who: &Principal) -> Result<Vec<LiveStatus>, ApiError> {
     let ids = app.live.endpoint_ids();
     let scope = who.scope_json();
-    let visible = app.vault.catalog.call(move |c| endpoint::visible(c, &ids, scope).map_err(ApiError::from)).await?;
+    let visible = app
+        .vault
+        .catalog
+        .call(move |c| endpoint::visible(c, &ids, scope).map_err(ApiError::from))
+        .await?;
     Ok(app.live.status_of(app, &visible).await?)
 }
 
@@ -148,7 +152,12 @@ pub async fn list_endpoints(State(app): State<Arc<App>>, who: Principal, Query(f
     who.require(&[Role::Admin, Role::Inspector, Role::Auditor])?;
     let org: Option<OrgId> = f.org.map(|o| o.parse()).transpose()?;
     let scope = who.scope_json();
-    Ok(Json(app.vault.catalog.call(move |c| endpoint::list_in(c, org, scope).map_err(ApiError::from)).await?))
+    Ok(Json(
+        app.vault
+            .catalog
+            .call(move |c| endpoint::list_in(c, org, scope).map_err(ApiError::from))
+            .await?,
+    ))
 }
 
 pub async fn revoke_endpoint(State(app): State<Arc<App>>, who: Principal, Path(id): Path<String>) -> Result<StatusCode, ApiError> {

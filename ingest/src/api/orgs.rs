@@ -243,5 +243,7 @@ pub async fn get_meeting(State(app): State<Arc<App>>, who: Principal, Path(id): 
                 .map_err(ApiError::from)
         })
         .await?;
-    Ok(Json(to_meeting(row.ok_or_else(|| ApiError::not_found(format!("meeting {id} not found")))?)?))
+    Ok(Json(to_meeting(
+        row.ok_or_else(|| ApiError::not_found(format!("meeting {id} not found")))?,
+    )?))
 }

@@ -6,11 +6,11 @@
 
 use crate::auth::{Principal, Role};
 use crate::error::ApiError;
+use crate::verification::{newest_checkpoint, CheckpointRef};
 use crate::App;
 use archive::id::RecordingId;
 use archive::ledger;
 use archive::verify::{Report, Verdict};
-use crate::verification::{newest_checkpoint, CheckpointRef};
 use axum::extract::{Path, State};
 use axum::Json;
 use rusqlite::{params, OptionalExtension};
@@ -85,8 +85,9 @@ pub async fn latest_verification(app: &App, rec: RecordingId) -> Result<Verifica
         .catalog
         .call(move |c| {
             c.query_row(
-                "SELECT checked_at, intact, report, checkpoint_size, checkpoint_ts, source FROM verifications
-                 WHERE recording = ?1 ORDER BY checked_at DESC, rowid DESC LIMIT 1",
+                "SELECT checked_at, intact, report, checkpoint_size, checkpoint_ts, source
+                 FROM verifications WHERE recording = ?1
+                 ORDER BY checked_at DESC, rowid DESC LIMIT 1",
                 [rec.to_string()],
                 verification_row,
             )
@@ -113,11 +114,21 @@ fn verification_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Verification> {
 }
 
 /// Keeps a recording's verification, in the caller's transaction or connection.
-pub fn record_verification(c: &rusqlite::Connection, rec: &str, v: &Verification) -> rusqlite::Result<()> {
-    let report = json!({ "covered_by_checkpoint": v.covered_by_checkpoint, "problems": v.problems }).to_string();
-    let (size, time) = (v.checkpoint.as_ref().map(|cp| cp.size), v.checkpoint.as_ref().and_then(|cp| cp.time.clone()));
+pub fn record_verification(
+    c: &rusqlite::Connection,
+    rec: &str,
+    v: &Verification,
+) -> rusqlite::Result<()> {
+    let report =
+        json!({ "covered_by_checkpoint": v.covered_by_checkpoint, "problems": v.problems })
+            .to_string();
+    let (size, time) = (
+        v.checkpoint.as_ref().map(|cp| cp.size),
+        v.checkpoint.as_ref().and_then(|cp| cp.time.clone()),
+    );
     c.execute(
-        "INSERT INTO verifications (recording, checked_at, intact, report, checkpoint_size, checkpoint_ts, source)
+        "INSERT INTO verifications
+           (recording, checked_at, intact, report, checkpoint_size, checkpoint_ts, source)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![rec, v.checked_at, v.intact, report, size, time, v.source],
     )?;
@@ -127,14 +138,19 @@ pub fn record_verification(c: &rusqlite::Connection, rec: &str, v: &Verification
 /// Verifies one recording's objects against the catalog's ledger entries with the
 /// same code `niem-audit` runs, checks a signed checkpoint covers its seal, and
 /// keeps the result, with that checkpoint and `source`, for the recording's page.
-pub async fn verify_and_record(app: &Arc<App>, rec: RecordingId, source: &str) -> Result<Verification, ApiError> {
+pub async fn verify_and_record(
+    app: &Arc<App>,
+    rec: RecordingId,
+    source: &str,
+) -> Result<Verification, ApiError> {
     let prefix = format!("recording/{rec}");
     let (entries, checkpoint) = app
         .vault
         .catalog
         .call(move |c| {
             let filter = "subject = ?1 OR subject LIKE ?2";
-            let entries = ledger::read_where(c, filter, params![prefix, format!("{prefix}/%")]).map_err(ApiError::internal)?;
+            let entries = ledger::read_where(c, filter, params![prefix, format!("{prefix}/%")])
+                .map_err(ApiError::internal)?;
             Ok::<_, ApiError>((entries, newest_checkpoint(c)?))
         })
         .await?;
@@ -155,6 +171,9 @@ pub async fn verify_and_record(app: &Arc<App>, rec: RecordingId, source: &str) -
         problems,
     };
     let row = (rec.to_string(), v.clone());
-    app.vault.catalog.call(move |c| record_verification(c, &row.0, &row.1).map_err(ApiError::from)).await?;
+    app.vault
+        .catalog
+        .call(move |c| record_verification(c, &row.0, &row.1).map_err(ApiError::from))
+        .await?;
     Ok(v)
 }

@@ -39,7 +39,8 @@ pub async fn list_schedules(State(app): State<Arc<App>>, who: Principal) -> Resu
             );
             let mut stmt = c.prepare(&sql)?;
             let rows = stmt.query_map([scope], |r| {
-                Ok(Schedule { id: r.get(0)?, org: r.get(1)?, kind: r.get(2)?, title: r.get(3)?, day: r.get(4)?, time: r.get(5)? })
+                let (id, org, kind, title) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+                Ok(Schedule { id, org, kind, title, day: r.get(4)?, time: r.get(5)? })
             })?;
             rows.collect::<Result<Vec<_>, _>>().map_err(ApiError::from)
         })
@@ -101,8 +102,14 @@ pub async fn compliance(State(app): State<Arc<App>>, who: Principal, Query(q): Q
 
 /// The compliance rows of the subtree at `path` in the caller's scope (the API's
 /// and the report page's one query).
-pub async fn report_rows(app: &App, who: &Principal, path: String, month: String) -> Result<Vec<alerts::ComplianceRow>, ApiError> {
-    let (now, grace) = (app.vault.clock.now(), time::Duration::minutes(app.config.alerts.grace_minutes as i64));
+pub async fn report_rows(
+    app: &App,
+    who: &Principal,
+    path: String,
+    month: String,
+) -> Result<Vec<alerts::ComplianceRow>, ApiError> {
+    let (now, grace) =
+        (app.vault.clock.now(), time::Duration::minutes(app.config.alerts.grace_minutes as i64));
     let scope = who.scope_json();
     app.vault.catalog.call(move |c| alerts::compliance(c, (&path, scope), &month, now, grace)).await
 }

@@ -123,7 +123,8 @@ pub async fn list_jobs(State(app): State<Arc<App>>, who: Principal, Query(q): Qu
         .catalog
         .call(move |c| {
             let counts = crate::jobs::counts(c, scope.clone())?;
-            Ok::<_, archive::vault::VaultError>((counts, crate::jobs::list(c, scope, q.state.as_deref(), limit)?))
+            let jobs = crate::jobs::list(c, scope, q.state.as_deref(), limit)?;
+            Ok::<_, archive::vault::VaultError>((counts, jobs))
         })
         .await?;
     Ok(Json(JobsView { transcriber: app.transcription.status(), counts, jobs }))

@@ -161,7 +161,10 @@ pub async fn endpoints(State(app): State<Arc<App>>, v: Viewer) -> Response {
 
 async fn endpoints_page(app: &App, v: &Viewer, new_key: Option<(String, String)>) -> Response {
     let scope = v.who.scope_json();
-    let list = match app.vault.catalog.call(move |c| crate::endpoint::list_in(c, None, scope).map_err(ApiError::from)).await {
+    let listed = app.vault.catalog.call(move |c| {
+        crate::endpoint::list_in(c, None, scope).map_err(ApiError::from)
+    });
+    let list = match listed.await {
         Ok(l) => l,
         Err(e) => return error_page(v, e),
     };
@@ -356,7 +359,8 @@ pub async fn report(State(app): State<Arc<App>>, v: Viewer, RawQuery(raw): RawQu
         Err(e) => return error_page(&v, e),
     };
     let org = q.org.filter(|o| all.iter().any(|(id, _, _)| id == o)).or_else(|| all.first().map(|(id, _, _)| id.clone()));
-    let path = org.as_ref().and_then(|o| all.iter().find(|(id, _, _)| id == o)).map(|(_, _, p)| p.clone());
+    let path =
+        org.as_ref().and_then(|o| all.iter().find(|(id, _, _)| id == o)).map(|(_, _, p)| p.clone());
     let rows = match path {
         Some(path) => match crate::api::report_rows(&app, &v.who, path, month.clone()).await {
             Ok(r) => r,

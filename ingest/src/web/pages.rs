@@ -133,17 +133,24 @@ pub(crate) fn local_date(ts: &str) -> String {
 /// (id, name, depth) of the orgs this viewer may search, in tree order.
 async fn visible_orgs(app: &App, v: &Viewer) -> Result<Vec<(String, String, usize)>, ApiError> {
     let orgs = scoped_orgs(app, &v.who).await?;
-    Ok(orgs.into_iter().map(|(id, name, path)| (id, name, path.matches('/').count().saturating_sub(1))).collect())
+    Ok(orgs
+        .into_iter()
+        .map(|(id, name, path)| (id, name, path.matches('/').count().saturating_sub(1)))
+        .collect())
 }
 
 /// (id, name, path) of the orgs in the caller's scope, in tree order: what
 /// every page's org names and choices come from.
-pub(crate) async fn scoped_orgs(app: &App, who: &crate::auth::Principal) -> Result<Vec<(String, String, String)>, ApiError> {
+pub(crate) async fn scoped_orgs(
+    app: &App,
+    who: &crate::auth::Principal,
+) -> Result<Vec<(String, String, String)>, ApiError> {
     let scope = who.scope_json();
     app.vault
         .catalog
         .call(move |c| {
-            let sql = format!("SELECT id, name, path FROM orgs o WHERE {} ORDER BY path", crate::auth::in_scope_sql("o.path", 1));
+            let scoped = crate::auth::in_scope_sql("o.path", 1);
+            let sql = format!("SELECT id, name, path FROM orgs o WHERE {scoped} ORDER BY path");
             let mut stmt = c.prepare(&sql)?;
             let rows = stmt.query_map([scope], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
             rows.collect::<Result<Vec<_>, _>>().map_err(ApiError::from)
@@ -291,13 +298,18 @@ async fn integrity(app: &App, v: &Viewer, rec: RecordingId) -> Markup {
             p.badge.ok { strong { "✔ " (v.t("badge.intact")) } " — " (checked(v, &r)) }
         },
         Ok(r) if r.intact => html! {
-            p.badge.pending { strong { "… " (v.t("badge.intact")) } " — " (v.t("badge.pending")) " " (checked(v, &r)) }
+            p.badge.pending {
+                strong { "… " (v.t("badge.intact")) }
+                " — " (v.t("badge.pending")) " " (checked(v, &r))
+            }
         },
         Ok(r) => html! {
             div.badge.broken { strong { "✘ " (v.t("badge.broken")) } " — " (checked(v, &r))
                 ul { @for p in &r.problems { li { (p) } } } }
         },
-        Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => html! { p.badge.unknown { (v.t("badge.never")) } },
+        Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => {
+            html! { p.badge.unknown { (v.t("badge.never")) } }
+        }
         Err(_) => html! { p.badge.unknown { (v.t("badge.unavailable")) } },
     }
 }
@@ -344,8 +356,12 @@ pub async fn live(State(app): State<Arc<App>>, v: Viewer) -> Response {
         Err(e) => return error_page(&v, e),
     };
     let missed = crate::api::visible_alerts(&app, &v.who, None).await.unwrap_or_default();
-    let names: std::collections::HashMap<String, String> =
-        scoped_orgs(&app, &v.who).await.unwrap_or_default().into_iter().map(|(id, name, _)| (id, name)).collect();
+    let names: std::collections::HashMap<String, String> = scoped_orgs(&app, &v.who)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(id, name, _)| (id, name))
+        .collect();
     let body = html! {
         meta http-equiv="refresh" content="5";
         h1 { (v.t("live.title")) }
@@ -454,7 +470,11 @@ async fn ledger_page(app: &App, v: &Viewer, raw: Option<String>) -> Result<Marku
 /// however many checkpoints the store holds; the scheduled verification and
 /// `niem-audit` check every one of them.
 async fn checkpoints(app: &App) -> Result<Vec<(u64, String, bool)>, String> {
-    let known = app.vault.catalog.call(|c| crate::verification::newest_checkpoint(c).map_err(ApiError::from)).await;
+    let known = app
+        .vault
+        .catalog
+        .call(|c| crate::verification::newest_checkpoint(c).map_err(ApiError::from))
+        .await;
     let Some(cp) = known.map_err(|e| e.message)? else { return Ok(Vec::new()) };
     let key = cp.key();
     let body = app.vault.store.get(key.as_str()).await.map_err(|e| e.to_string())?;
