@@ -99,6 +99,17 @@ impl Principal {
         }
     }
 
+    /// Refuses an org neither in this caller's scope nor above it. A filter or
+    /// report asked for an org above the scope (a base committee over an
+    /// inspector's cells) is narrowed to the scope by the query; any other org
+    /// would only answer "nothing", which confirms that it exists.
+    pub fn require_scope_or_above(&self, path: &str) -> Result<(), ApiError> {
+        if self.scopes.iter().any(|s| archive::deletion::covers(path, s)) {
+            return Ok(());
+        }
+        self.require_scope(path)
+    }
+
     /// Refuses a meeting outside this caller's scope; not found if unknown.
     pub async fn require_meeting(&self, app: &App, meeting: MeetingId) -> Result<(), ApiError> {
         if !self.role.is_scoped() {

@@ -322,6 +322,10 @@ async fn user_changes_are_guarded_and_take_effect_at_once() {
     let (code, out) = s.niem(&["user", "disable", "nobody"]);
     assert_ne!(code, 0);
     assert!(out.contains("no user named"), "{out}");
+    // The service mirrors an entry written beside it at its next flush, which
+    // its own next entry starts (else a minute later): a token, say.
+    let (code, v) = s.api(Method::POST, &format!("/api/v1/users/{}/tokens", w.auditor), None).await;
+    assert_eq!(code, 201, "{v}");
 
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
@@ -917,6 +921,45 @@ async fn check_pages(
     }
 }
 
+/// A caller bound to `mine` reaching for `other` through the filters and
+/// ancestors that lists take: every answer is empty or refused.
+async fn reach_out(server: &Server, caller: &Caller, other: &Cell, bloc: &str, seen: &mut Seen) {
+    let org = &other.org;
+    for (path, want) in [
+        (format!("/api/v1/meetings?org={org}"), Some(0)),
+        (format!("/api/v1/endpoints?org={org}"), (caller.role != "recorder").then_some(0)),
+        (format!("/api/v1/search?q=budget&org={org}"), None),
+        (format!("/api/v1/meetings/{}", other.missed), None),
+        (format!("/api/v1/recordings/{}", other.rec), None),
+        (format!("/api/v1/reports/compliance?org={org}&month=2026-11"), None),
+    ] {
+        let (code, v) = get_json(server, &caller.token, &path).await;
+        seen.keep(format!("GET {path}"), &v.to_string());
+        let listed = v.get("meetings").unwrap_or(&v).as_array().map(Vec::len);
+        match want {
+            Some(n) => assert_eq!((code, listed), (200, Some(n)), "{} {path}: {v}", caller.label),
+            None => assert_eq!(code, 403, "{} {path}: {v}", caller.label),
+        }
+    }
+    // From above: the bloc's report and a search of the bloc hold the caller's
+    // own rows and meetings only.
+    let report = format!("/api/v1/reports/compliance?org={bloc}&month=2026-11");
+    let search = format!("/api/v1/search?q=budget&org={bloc}");
+    for (path, list, field) in [(report, None, "org"), (search, Some("meetings"), "meeting")] {
+        let (code, v) = get_json(server, &caller.token, &path).await;
+        seen.keep(format!("GET {path}"), &v.to_string());
+        if caller.role != "inspector" {
+            assert_eq!(code, 403, "{} {path}", caller.label);
+            continue;
+        }
+        assert_eq!(code, 200, "{} {path}: {v}", caller.label);
+        let ids = field_set(list.map_or(&v, |l| &v[l]), field);
+        assert_eq!(ids.len(), 1, "{} {path}: {v}", caller.label);
+        let theirs = ids.contains(org) || ids.contains(&other.meeting);
+        assert!(!theirs, "{} {path}: {v}", caller.label);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_list_holds_exactly_the_callers_scope() {
     let dir = tempfile::tempdir().unwrap();
@@ -978,6 +1021,7 @@ async fn every_list_holds_exactly_the_callers_scope() {
                 .as_ref()
                 .is_some_and(|s| s == &vec![truth.path(&mine.org).to_string()]);
             if bound_to_mine {
+                reach_out(&server, caller, other, &bloc, &mut seen).await;
                 let mut secrets = truth.of_org(&other.org);
                 secrets.extend([
                     other.rec.clone(),
