@@ -194,12 +194,21 @@ pub struct Alert {
     pub delivered_at: Option<String>,
 }
 
-pub fn recent(c: &rusqlite::Connection, since: &str) -> Result<Vec<Alert>, ApiError> {
-    let mut stmt = c.prepare(
+/// Alerts raised since `since` within `scope` ([`crate::auth::Principal::scope_json`];
+/// `None` for every org).
+pub fn recent(
+    c: &rusqlite::Connection,
+    since: &str,
+    scope: Option<String>,
+) -> Result<Vec<Alert>, ApiError> {
+    let sql = format!(
         "SELECT a.meeting, a.kind, m.org, o.name, o.path, m.title, m.scheduled_at, a.raised_at, a.delivered_at
-         FROM alerts a JOIN meetings m ON m.id = a.meeting JOIN orgs o ON o.id = m.org WHERE a.raised_at >= ?1 ORDER BY a.raised_at DESC",
-    )?;
-    let rows = stmt.query_map([since], |r| {
+         FROM alerts a JOIN meetings m ON m.id = a.meeting JOIN orgs o ON o.id = m.org
+         WHERE a.raised_at >= ?1 AND {} ORDER BY a.raised_at DESC",
+        crate::auth::in_scope_sql("o.path", 2)
+    );
+    let mut stmt = c.prepare(&sql)?;
+    let rows = stmt.query_map(params![since, scope], |r| {
         Ok(Alert {
             meeting: r.get(0)?,
             kind: r.get(1)?,
@@ -224,7 +233,13 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
 /// POSTs undelivered alerts to the webhook; a failure is retried next round.
 pub async fn deliver(vault: &Vault, cfg: &AlertsConfig, http: &reqwest::Client) -> Result<usize, ApiError> {
     let Some(url) = cfg.webhook_url.clone() else { return Ok(0) };
-    let pending: Vec<Alert> = vault.catalog.call(|c| recent(c, "")).await?.into_iter().filter(|a| a.delivered_at.is_none()).collect();
+    let pending: Vec<Alert> = vault
+        .catalog
+        .call(|c| recent(c, "", None))
+        .await?
+        .into_iter()
+        .filter(|a| a.delivered_at.is_none())
+        .collect();
     let mut delivered = 0;
     for alert in pending {
         let body = serde_json::to_vec(&json!({ "event": "meeting.missed", "alert": alert })).map_err(ApiError::internal)?;
@@ -290,16 +305,23 @@ pub struct ComplianceRow {
     pub missing: u64,
 }
 
-/// Per org of the subtree at `path` (the caller's scope applied by the caller):
-/// the month's counts. `month` is `YYYY-MM`, local time.
-pub fn compliance(c: &rusqlite::Connection, path: &str, month: &str, now: OffsetDateTime, grace: time::Duration) -> Result<Vec<ComplianceRow>, ApiError> {
+/// Per org of the subtree at `path` that lies in `scope`
+/// ([`crate::auth::Principal::scope_json`]; `None` for every org): the month's
+/// counts. `month` is `YYYY-MM`, local time.
+pub fn compliance(
+    c: &rusqlite::Connection,
+    (path, scope): (&str, Option<String>),
+    month: &str,
+    now: OffsetDateTime,
+    grace: time::Duration,
+) -> Result<Vec<ComplianceRow>, ApiError> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     let first = time::Date::parse(&format!("{month}-01"), format).map_err(|_| ApiError::bad_request("month must be YYYY-MM"))?;
     let next = first.checked_add(time::Duration::days(32)).and_then(|d| d.replace_day(1).ok()).ok_or_else(|| ApiError::bad_request("month out of range"))?;
     let start = format_ts(first.midnight().assume_offset(LOCAL_OFFSET));
     let end = format_ts(next.midnight().assume_offset(LOCAL_OFFSET));
     let missed_by = format_ts(now - grace);
-    let mut stmt = c.prepare(
+    let sql = format!(
         "SELECT o.id, o.name, o.path,
                 COUNT(m.id),
                 COALESCE(SUM(m.recording IS NOT NULL), 0),
@@ -310,10 +332,12 @@ pub fn compliance(c: &rusqlite::Connection, path: &str, month: &str, now: Offset
          FROM orgs o
          LEFT JOIN meetings m ON m.org = o.id AND m.scheduled_at >= ?2 AND m.scheduled_at < ?3
          LEFT JOIN recordings r ON r.id = m.recording
-         WHERE o.path = ?1 OR substr(o.path, 1, length(?1) + 1) = ?1 || '/'
+         WHERE (o.path = ?1 OR substr(o.path, 1, length(?1) + 1) = ?1 || '/') AND {}
          GROUP BY o.id ORDER BY o.path",
-    )?;
-    let rows = stmt.query_map(params![path, start, end, missed_by], |r| {
+        crate::auth::in_scope_sql("o.path", 5)
+    );
+    let mut stmt = c.prepare(&sql)?;
+    let rows = stmt.query_map(params![path, start, end, missed_by, scope], |r| {
         Ok(ComplianceRow {
             org: r.get(0)?,
             org_name: r.get(1)?,

@@ -7,12 +7,16 @@
 //! requests that change something under a session must also carry the session's
 //! CSRF token.
 //!
-//! Scopes: an inspector sees the org subtrees listed for them and nothing else;
-//! callers ask [`Principal::may_see`] for one org and [`Principal::search_scope`]
-//! for queries, which put the scope inside the query.
+//! Scopes: inspectors and recorders are bound to the org subtrees listed for
+//! them (`user_scopes`); admins and auditors see every org. One rule, in two
+//! forms: [`Principal::in_scope`] for one org (a door: this meeting, this
+//! recording) and [`in_scope_sql`] inside every list's query, so that rows out of
+//! scope are never read, not read and dropped. Content (transcripts, playback,
+//! search) is a second gate on top, by role: admins and inspectors only.
+//! [`Principal::search_scope`] is the same scope for the index.
 
 use crate::error::ApiError;
-use crate::schema::{TokenId, UserId};
+use crate::schema::{MeetingId, TokenId, UserId};
 use crate::App;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -41,6 +45,10 @@ impl Role {
             Role::Recorder => "recorder",
         }
     }
+    /// Whether this role is bound to org subtrees (and needs at least one).
+    pub fn is_scoped(self) -> bool {
+        matches!(self, Role::Inspector | Role::Recorder)
+    }
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "admin" => Role::Admin,
@@ -58,7 +66,8 @@ pub struct Principal {
     pub user: UserId,
     pub name: String,
     pub role: Role,
-    /// Org paths (`/bloc/base/cell`) an inspector may see; empty for other roles.
+    /// Org paths (`/bloc/base/cell`) an inspector or recorder is bound to;
+    /// empty for admins and auditors, who are not bound.
     pub scopes: Vec<String>,
     /// The CSRF token, when the caller came with a session cookie.
     pub csrf: Option<String>,
@@ -70,48 +79,87 @@ impl Principal {
         format!("user:{}", self.user)
     }
 
-    /// Whether this caller may see the content of the org at `path`.
-    pub fn may_see(&self, path: &str) -> bool {
+    /// Whether the org at `path` lies in this caller's scope: every org for
+    /// admins and auditors, the bound subtrees for inspectors and recorders.
+    pub fn in_scope(&self, path: &str) -> bool {
         match self.role {
-            Role::Admin => true,
-            Role::Inspector => self.scopes.iter().any(|s| archive::deletion::covers(s, path)),
-            Role::Auditor | Role::Recorder => false,
+            Role::Admin | Role::Auditor => true,
+            Role::Inspector | Role::Recorder => {
+                self.scopes.iter().any(|s| archive::deletion::covers(s, path))
+            }
         }
     }
 
-    /// Refuses content of an org outside this caller's scope.
-    pub fn require_org(&self, path: &str) -> Result<(), ApiError> {
-        if self.may_see(path) {
+    /// Refuses an org outside this caller's scope.
+    pub fn require_scope(&self, path: &str) -> Result<(), ApiError> {
+        if self.in_scope(path) {
             Ok(())
         } else {
-            Err(ApiError::forbidden("this meeting belongs to an organisation outside your scope"))
+            Err(ApiError::forbidden("this belongs to an organisation outside your scope"))
         }
     }
 
-    /// Refuses content of a recording whose meeting is outside this caller's scope.
-    pub async fn require_recording(&self, app: &App, rec: archive::id::RecordingId) -> Result<(), ApiError> {
-        if self.role == Role::Admin {
+    /// Refuses an org neither in this caller's scope nor above it. A filter or
+    /// report asked for an org above the scope (a base committee over an
+    /// inspector's cells) is narrowed to the scope by the query; any other org
+    /// would only answer "nothing", which confirms that it exists.
+    pub fn require_scope_or_above(&self, path: &str) -> Result<(), ApiError> {
+        if self.scopes.iter().any(|s| archive::deletion::covers(path, s)) {
+            return Ok(());
+        }
+        self.require_scope(path)
+    }
+
+    /// Refuses a meeting outside this caller's scope; not found if unknown.
+    pub async fn require_meeting(&self, app: &App, meeting: MeetingId) -> Result<(), ApiError> {
+        if !self.role.is_scoped() {
             return Ok(());
         }
         let path: Option<String> = app
             .vault
             .catalog
             .call(move |c| {
-                c.query_row("SELECT o.path FROM meetings m JOIN orgs o ON o.id = m.org WHERE m.recording = ?1", [rec.to_string()], |r| r.get(0)).optional().map_err(ApiError::from)
+                let sql =
+                    "SELECT o.path FROM meetings m JOIN orgs o ON o.id = m.org WHERE m.id = ?1";
+                c.query_row(sql, [meeting.to_string()], |r| r.get(0))
+                    .optional()
+                    .map_err(ApiError::from)
+            })
+            .await?;
+        let path =
+            path.ok_or_else(|| ApiError::not_found(format!("meeting {meeting} not found")))?;
+        self.require_scope(&path)
+    }
+
+    /// Refuses a recording whose meeting is outside this caller's scope. A
+    /// recording of no meeting is in nobody's scope but an admin's or auditor's.
+    pub async fn require_recording(&self, app: &App, rec: archive::id::RecordingId) -> Result<(), ApiError> {
+        if !self.role.is_scoped() {
+            return Ok(());
+        }
+        let path: Option<String> = app
+            .vault
+            .catalog
+            .call(move |c| {
+                let sql = "SELECT o.path FROM meetings m JOIN orgs o ON o.id = m.org
+                           WHERE m.recording = ?1";
+                c.query_row(sql, [rec.to_string()], |r| r.get(0)).optional().map_err(ApiError::from)
             })
             .await?;
         match path {
-            Some(p) => self.require_org(&p),
-            None => Err(ApiError::forbidden("this recording belongs to no meeting; only admins may read it")),
+            Some(p) => self.require_scope(&p),
+            None => Err(ApiError::forbidden("this recording belongs to no meeting in your scope")),
         }
     }
 
-    /// The scope as JSON for SQL (`json_each`): `None` for every org.
+    /// The scope as the parameter [`in_scope_sql`] binds: a JSON array of org
+    /// paths, or `None` (SQL NULL) for every org.
     pub fn scope_json(&self) -> Option<String> {
-        match self.role {
-            Role::Admin | Role::Auditor | Role::Recorder => None,
-            Role::Inspector => Some(serde_json::to_string(&self.scopes).unwrap_or_else(|_| "[]".into())),
+        if !self.role.is_scoped() {
+            return None;
         }
+        // A list of strings always serialises; an empty scope matches nothing.
+        Some(serde_json::to_string(&self.scopes).unwrap_or_else(|_| "[]".into()))
     }
 
     /// The scope a search runs under: every org for admins, the inspector's
@@ -131,6 +179,31 @@ impl Principal {
         } else {
             Err(ApiError::forbidden(format!("the {} role may not do this", self.role.as_str())))
         }
+    }
+}
+
+/// The one scope condition of every list query: true when the org path `path`
+/// (an SQL expression, e.g. `o.path`) lies in the scope bound at parameter
+/// `?n` ([`Principal::scope_json`]; NULL for every org). A scope entry covers
+/// its org and everything under it: the path itself or a path below it.
+pub fn in_scope_sql(path: &str, n: u8) -> String {
+    format!(
+        "(?{n} IS NULL OR EXISTS (SELECT 1 FROM json_each(?{n}) s WHERE {path} = s.value \
+         OR substr({path}, 1, length(s.value) + 1) = s.value || '/'))"
+    )
+}
+
+/// Whether `role` may hold `scopes` org ids: inspectors and recorders need at
+/// least one, admins and auditors none (they are not bound).
+pub fn check_scopes(role: Role, scopes: usize) -> Result<(), String> {
+    match (role.is_scoped(), scopes) {
+        (true, 0) => {
+            Err(format!("a user with the {} role needs at least one org in scopes", role.as_str()))
+        }
+        (false, n) if n > 0 => {
+            Err(format!("the {} role has no scopes: it sees every org", role.as_str()))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -179,6 +252,14 @@ pub fn create_token(tx: &rusqlite::Transaction<'_>, name: &str, role: Role, now:
                 return Err(ApiError::conflict(format!("user {name:?} exists with role {existing_role}")));
             }
             id.parse()?
+        }
+        None if role.is_scoped() => {
+            // A new user here would have no scope: bound to nothing, or worse,
+            // mistaken for unbound. Scoped users are made with their scopes.
+            let role = role.as_str();
+            let add = format!("niem user add {name} --role {role} --scope ORG");
+            let why = format!("no user named {name:?}: add the {role} first with `{add}`");
+            return Err(ApiError::bad_request(why));
         }
         None => {
             let id = UserId::new();
@@ -229,7 +310,7 @@ pub fn add_user(
 pub struct UserChange {
     pub disabled: Option<bool>,
     pub role: Option<Role>,
-    /// Org ids; replaces the inspector's scopes.
+    /// Org ids; replaces the inspector's or recorder's scopes.
     pub scopes: Option<Vec<String>>,
     pub password: Option<String>,
 }
@@ -264,13 +345,14 @@ pub fn change_user(
         return Err(VaultError::Conflict("nobody changes their own role or scope, or disables themselves: ask another admin".into()));
     }
     let role = change.role.unwrap_or(current);
-    let scopes_given = change.scopes.as_ref().map(|s| !s.is_empty());
-    if role == Role::Inspector && scopes_given == Some(false) {
-        return Err(VaultError::Conflict("an inspector needs at least one org in scopes".into()));
-    }
-    if role != Role::Inspector && scopes_given == Some(true) {
-        return Err(VaultError::Conflict("only inspectors have scopes".into()));
-    }
+    let scopes = match &change.scopes {
+        Some(given) => given.len(),
+        // Kept as they are: a scoped user's (at least one, checked when set).
+        None if role.is_scoped() && current.is_scoped() => 1,
+        // Unscoped roles hold none; a user who becomes scoped has none to keep.
+        None => 0,
+    };
+    check_scopes(role, scopes).map_err(VaultError::Conflict)?;
     if let Some(d) = change.disabled {
         tx.execute("UPDATE users SET disabled = ?2 WHERE id = ?1", params![id.to_string(), d])?;
         if d {
@@ -279,7 +361,7 @@ pub fn change_user(
     }
     if change.role.is_some() {
         tx.execute("UPDATE users SET role = ?2 WHERE id = ?1", params![id.to_string(), role.as_str()])?;
-        if role != Role::Inspector {
+        if !role.is_scoped() {
             tx.execute("DELETE FROM user_scopes WHERE user_id = ?1", [id.to_string()])?;
         }
     }
@@ -441,5 +523,80 @@ impl FromRequestParts<Arc<App>> for Principal {
             }
         }
         Ok(who)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The paths `in_scope_sql` lets through for `scope`.
+    fn seen(scope: Option<&str>) -> Vec<String> {
+        let c = rusqlite::Connection::open_in_memory().unwrap();
+        c.execute_batch(
+            "CREATE TABLE orgs (path TEXT);
+             INSERT INTO orgs VALUES ('/a'), ('/a/b'), ('/ab'), ('/ab/c'), ('/d');",
+        )
+        .unwrap();
+        let sql =
+            format!("SELECT path FROM orgs o WHERE {} ORDER BY path", in_scope_sql("o.path", 1));
+        let mut stmt = c.prepare(&sql).unwrap();
+        stmt.query_map([scope], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    }
+
+    #[test]
+    fn a_scope_is_its_subtrees_and_not_a_sibling_that_shares_a_prefix() {
+        assert_eq!(
+            seen(Some(r#"["/a"]"#)),
+            ["/a", "/a/b"],
+            "/ab starts with /a but is not under it"
+        );
+        assert_eq!(
+            seen(Some(r#"["/a/b", "/d"]"#)),
+            ["/a/b", "/d"],
+            "several subtrees; not the parent"
+        );
+        assert!(seen(Some("[]")).is_empty(), "bound to nothing sees nothing");
+        assert_eq!(seen(None).len(), 5, "unbound roles see every org");
+    }
+
+    #[test]
+    fn the_sql_and_the_door_agree() {
+        let who = |role, scopes: &[&str]| Principal {
+            user: UserId::new(),
+            name: "x".into(),
+            role,
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            csrf: None,
+        };
+        for (role, scopes) in [
+            (Role::Inspector, &["/a"][..]),
+            (Role::Recorder, &["/ab"]),
+            (Role::Auditor, &[]),
+            (Role::Admin, &[]),
+        ] {
+            let p = who(role, scopes);
+            let listed = seen(p.scope_json().as_deref());
+            for path in ["/a", "/a/b", "/ab", "/ab/c", "/d"] {
+                assert_eq!(
+                    listed.iter().any(|l| l == path),
+                    p.in_scope(path),
+                    "{role:?} {scopes:?} {path}"
+                );
+            }
+        }
+        assert!(
+            who(Role::Recorder, &[]).scope_json().is_some_and(|s| seen(Some(&s)).is_empty()),
+            "a recorder with no scope is bound to nothing"
+        );
+    }
+
+    #[test]
+    fn scoped_roles_need_a_scope_and_unscoped_roles_take_none() {
+        assert!(check_scopes(Role::Recorder, 0).is_err());
+        assert!(check_scopes(Role::Inspector, 0).is_err());
+        assert!(check_scopes(Role::Recorder, 1).is_ok());
+        assert!(check_scopes(Role::Auditor, 1).is_err());
+        assert!(check_scopes(Role::Admin, 0).is_ok());
     }
 }

@@ -91,12 +91,12 @@ pub(crate) enum HoldCommand {
 
 #[derive(Subcommand)]
 pub(crate) enum UserCommand {
-    /// Add a user. Inspectors need at least one --scope.
+    /// Add a user. Inspectors and recorders need at least one --scope.
     Add {
         name: String,
         #[arg(long, value_enum)]
         role: auth::Role,
-        /// An org id whose subtree an inspector may see (repeat for several).
+        /// An org id whose subtree an inspector or recorder is bound to (repeat for several).
         #[arg(long = "scope")]
         scopes: Vec<String>,
         /// Read the web sign-in password from the first line of standard input.
@@ -404,8 +404,7 @@ pub(crate) fn users(cfg: &Config, command: UserCommand) -> anyhow::Result<()> {
     let keys = app::load_keys(cfg)?;
     match command {
         UserCommand::Add { name, role, scopes, password_stdin } => {
-            anyhow::ensure!(role != auth::Role::Inspector || !scopes.is_empty(), "an inspector needs at least one --scope ORG");
-            anyhow::ensure!(role == auth::Role::Inspector || scopes.is_empty(), "only inspectors have scopes");
+            auth::check_scopes(role, scopes.len()).map_err(anyhow::Error::msg)?;
             let hash = if password_stdin { Some(auth::hash_password(&read_password()?).map_err(|e| anyhow::anyhow!(e.message))?) } else { None };
             let id = schema::UserId::new();
             let now = archive::clock::format_ts(time::OffsetDateTime::now_utc());

@@ -89,10 +89,44 @@ pub struct Listed {
     pub revoked_at: Option<String>,
 }
 
+/// Endpoints of `org` (or every org), for the operator's command line.
 pub fn list(conn: &rusqlite::Connection, org: Option<OrgId>) -> Result<Vec<Listed>, rusqlite::Error> {
-    let mut stmt = conn.prepare("SELECT id, org, name, created_at, revoked_at FROM endpoints WHERE ?1 IS NULL OR org = ?1 ORDER BY org, name")?;
-    let rows = stmt.query_map([org.map(|o| o.to_string())], |r| {
+    list_in(conn, org, None)
+}
+
+/// Endpoints of `org` (or every org) within `scope` ([`crate::auth::Principal::scope_json`]).
+pub fn list_in(
+    conn: &rusqlite::Connection,
+    org: Option<OrgId>,
+    scope: Option<String>,
+) -> Result<Vec<Listed>, rusqlite::Error> {
+    let sql = format!(
+        "SELECT e.id, e.org, e.name, e.created_at, e.revoked_at
+         FROM endpoints e JOIN orgs o ON o.id = e.org
+         WHERE (?1 IS NULL OR e.org = ?1) AND {} ORDER BY e.org, e.name",
+        crate::auth::in_scope_sql("o.path", 2)
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params![org.map(|o| o.to_string()), scope], |r| {
         Ok(Listed { id: r.get(0)?, org: r.get(1)?, name: r.get(2)?, created_at: r.get(3)?, revoked_at: r.get(4)? })
     })?;
+    rows.collect()
+}
+
+/// Of the endpoints `ids`, those within `scope`: what a caller may see of the
+/// live slots, which are held in memory.
+pub fn visible(
+    conn: &rusqlite::Connection,
+    ids: &[String],
+    scope: Option<String>,
+) -> Result<Vec<String>, rusqlite::Error> {
+    let ids = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+    let sql = format!(
+        "SELECT e.id FROM endpoints e JOIN orgs o ON o.id = e.org
+         WHERE e.id IN (SELECT value FROM json_each(?1)) AND {}",
+        crate::auth::in_scope_sql("o.path", 2)
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params![ids, scope], |r| r.get(0))?;
     rows.collect()
 }

@@ -237,6 +237,10 @@ pub async fn ask(app: &App, who: &Principal, ask: Ask) -> Result<Found, ApiError
         Some(org) => Some(org_path(app, org).await?),
         None => None,
     };
+    // The index narrows an org above the scope to the scope; any other is refused.
+    if let Some(path) = &org_path {
+        who.require_scope_or_above(path)?;
+    }
     let query = search::Query {
         text: ask.q.clone(),
         scope: who.search_scope(),

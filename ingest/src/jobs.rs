@@ -138,14 +138,34 @@ pub fn put_back(c: &rusqlite::Connection, id: i64, error: Option<&str>, not_befo
     Ok(())
 }
 
-/// Jobs for the API: unfinished first, then the most recent.
-pub fn list(c: &rusqlite::Connection, state: Option<&str>, limit: u32) -> Result<Vec<JobView>, VaultError> {
-    let mut stmt = c.prepare(
-        "SELECT id, kind, recording, state, attempts, not_before, error, progress_ms, total_ms, created_at, started_at, finished_at
-         FROM jobs WHERE ?1 IS NULL OR state = ?1
-         ORDER BY CASE state WHEN 'running' THEN 0 WHEN 'queued' THEN 1 WHEN 'failed' THEN 2 ELSE 3 END, id DESC LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(params![state, limit], |r| {
+/// `FROM` and `WHERE` of the jobs a caller may see: those of recordings whose
+/// org lies in the scope bound at `?1`.
+fn scoped_jobs() -> String {
+    format!(
+        "FROM jobs j JOIN recordings r ON r.id = j.recording JOIN orgs o ON o.id = r.org WHERE {}",
+        crate::auth::in_scope_sql("o.path", 1)
+    )
+}
+
+/// Jobs for the API within `scope` ([`crate::auth::Principal::scope_json`]):
+/// unfinished first, then the most recent.
+pub fn list(
+    c: &rusqlite::Connection,
+    scope: Option<String>,
+    state: Option<&str>,
+    limit: u32,
+) -> Result<Vec<JobView>, VaultError> {
+    let sql = format!(
+        "SELECT j.id, j.kind, j.recording, j.state, j.attempts, j.not_before, j.error,
+                j.progress_ms, j.total_ms, j.created_at, j.started_at, j.finished_at
+         {} AND (?2 IS NULL OR j.state = ?2)
+         ORDER BY CASE j.state WHEN 'running' THEN 0 WHEN 'queued' THEN 1 WHEN 'failed' THEN 2
+                  ELSE 3 END, j.id DESC
+         LIMIT ?3",
+        scoped_jobs()
+    );
+    let mut stmt = c.prepare(&sql)?;
+    let rows = stmt.query_map(params![scope, state, limit], |r| {
         Ok(JobView {
             id: r.get(0)?,
             kind: r.get(1)?,
@@ -164,10 +184,14 @@ pub fn list(c: &rusqlite::Connection, state: Option<&str>, limit: u32) -> Result
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
-/// How many jobs are in each state.
-pub fn counts(c: &rusqlite::Connection) -> Result<std::collections::BTreeMap<String, u64>, VaultError> {
-    let mut stmt = c.prepare("SELECT state, COUNT(*) FROM jobs GROUP BY state")?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+/// How many jobs within `scope` are in each state.
+pub fn counts(
+    c: &rusqlite::Connection,
+    scope: Option<String>,
+) -> Result<std::collections::BTreeMap<String, u64>, VaultError> {
+    let mut stmt =
+        c.prepare(&format!("SELECT j.state, COUNT(*) {} GROUP BY j.state", scoped_jobs()))?;
+    let rows = stmt.query_map([scope], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -185,10 +209,22 @@ mod tests {
     }
 
     fn recording(c: &rusqlite::Connection, state: &str) -> RecordingId {
+        recording_of(c, "o", state)
+    }
+
+    /// A recording of org `org` (a cell at `/<org>`).
+    fn recording_of(c: &rusqlite::Connection, org: &str, state: &str) -> RecordingId {
         let rec = RecordingId::new();
         c.execute(
-            "INSERT INTO recordings (id, meeting, org, state, started_at) VALUES (?1, 'm', 'o', ?2, '2026-11-22T00:00:00.000Z')",
-            params![rec.to_string(), state],
+            "INSERT OR IGNORE INTO orgs (id, kind, name, path, created_at)
+             VALUES (?1, 'cell', ?1, '/' || ?1, ?2)",
+            params![org, T0],
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO recordings (id, meeting, org, state, started_at)
+             VALUES (?1, 'm', ?2, ?3, ?4)",
+            params![rec.to_string(), org, state, T0],
         )
         .unwrap();
         rec
@@ -205,7 +241,7 @@ mod tests {
         enqueue_transcription(&tx, rec, T0).unwrap();
         enqueue_transcription(&tx, rec, T0).unwrap();
         tx.commit().unwrap();
-        assert_eq!(counts(&c).unwrap().get("queued"), Some(&1), "queued once");
+        assert_eq!(counts(&c, None).unwrap().get("queued"), Some(&1), "queued once");
         let job = claim(&c, T0).unwrap().unwrap();
         assert_eq!((job.recording, job.attempts), (rec, 0));
         assert!(claim(&c, T0).unwrap().is_none(), "a running job is not claimed twice");
@@ -214,7 +250,7 @@ mod tests {
         let again = claim(&c, T1).unwrap().unwrap();
         assert_eq!(again.attempts, 1);
         failed_attempt(&c, again.id, "decoder broke again", None, T1).unwrap();
-        let view = &list(&c, Some("failed"), 10).unwrap()[0];
+        let view = &list(&c, None, Some("failed"), 10).unwrap()[0];
         assert_eq!((view.attempts, view.error.as_deref()), (2, Some("decoder broke again")));
         assert!(claim(&c, "2030-01-01T00:00:00.000Z").unwrap().is_none(), "failed is final");
     }
@@ -230,10 +266,30 @@ mod tests {
         let older = recording(&c, "sealed");
         let _open = recording(&c, "open");
         assert_eq!(settle(&mut c, T1).unwrap(), (1, 1));
-        let jobs = list(&c, Some("queued"), 10).unwrap();
+        let jobs = list(&c, None, Some("queued"), 10).unwrap();
         assert_eq!(jobs.len(), 2);
         assert!(jobs.iter().any(|j| j.id == job.id && j.attempts == 0), "a crash is not an attempt");
         assert!(jobs.iter().any(|j| j.recording == older.to_string()));
         assert_eq!(settle(&mut c, T1).unwrap(), (0, 0), "settling twice changes nothing");
+    }
+
+    #[test]
+    fn jobs_are_listed_and_counted_only_within_the_scope() {
+        let (_d, mut c) = catalog();
+        let (a, b) = (recording_of(&c, "a", "sealed"), recording_of(&c, "b", "sealed"));
+        let tx = c.transaction().unwrap();
+        enqueue_transcription(&tx, a, T0).unwrap();
+        enqueue_transcription(&tx, b, T0).unwrap();
+        tx.commit().unwrap();
+        let only_a = Some(r#"["/a"]"#.to_string());
+        let listed: Vec<String> =
+            list(&c, only_a.clone(), None, 10).unwrap().into_iter().map(|j| j.recording).collect();
+        assert_eq!(listed, vec![a.to_string()]);
+        assert_eq!(counts(&c, only_a).unwrap().get("queued"), Some(&1), "b's job is not counted");
+        assert_eq!(list(&c, None, None, 10).unwrap().len(), 2, "no scope: every org");
+        assert!(
+            list(&c, Some("[]".into()), None, 10).unwrap().is_empty(),
+            "an empty scope sees nothing"
+        );
     }
 }

@@ -9,6 +9,7 @@
 use crate::App;
 use archive::layout::ObjectKey;
 use archive::store::{LockMode, ObjectMeta, ObjectStore, Store, StoreError, Worm};
+use archive::vault::VaultError;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -149,7 +150,7 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
     let figures = app.vault.catalog.call(|c| catalog_figures(c).map_err(archive::vault::VaultError::from)).await.unwrap_or_default();
     let m = &app.metrics;
     let now = app.vault.clock.now();
-    m.live_streams.set(app.live.status(&app).await.map(|s| s.len() as i64).unwrap_or(0));
+    m.live_streams.set(app.live.endpoint_ids().len() as i64);
     m.ingested_bytes.set(figures.ingested);
     m.chunks_stored.set(figures.chunks);
     m.spool_backlog_bytes.set(app.live.spool.backlog_bytes() as i64);
@@ -170,14 +171,27 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body).into_response()
 }
 
-/// Ready when the catalog answers, the store lists, and the keys are loaded.
+/// Ready when the catalog answers, the store answers, and the keys are loaded.
+///
+/// The store is asked for one object by its key, the newest checkpoint the
+/// catalog names: one GET whatever the store holds (a listing grew with every
+/// checkpoint). Before the first checkpoint the key is absent, and "not
+/// found" is an answer; once the catalog names a checkpoint, its absence means
+/// this is not the store the service wrote to (or it lost data), not ready.
 pub async fn readyz(State(app): State<Arc<App>>) -> Response {
-    let catalog = app.vault.catalog.call(|c| c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map_err(archive::vault::VaultError::from)).await;
-    let store = app.vault.store.list("checkpoints/").await;
+    let newest = app
+        .vault
+        .catalog
+        .call(|c| crate::verification::newest_checkpoint(c).map_err(VaultError::from))
+        .await;
+    let (catalog, store) = match newest {
+        Ok(cp) => (None, store_answers(&app, cp).await.err()),
+        Err(e) => (Some(format!("catalog: {e}")), None),
+    };
     let keys = !app.vault.keys.ring().current_id().is_empty();
     let problems: Vec<String> = [
-        catalog.err().map(|e| format!("catalog: {e}")),
-        store.err().map(|e| format!("store: {e}")),
+        catalog,
+        store.map(|e| format!("store: {e}")),
         (!keys).then(|| "keys: no current KEK".to_string()),
     ]
     .into_iter()
@@ -188,6 +202,20 @@ pub async fn readyz(State(app): State<Arc<App>>) -> Response {
     } else {
         tracing::warn!(?problems, "not ready");
         (StatusCode::SERVICE_UNAVAILABLE, problems.join("\n")).into_response()
+    }
+}
+
+/// Whether the store answers a GET of the newest checkpoint `cp` (see [`readyz`]).
+async fn store_answers(
+    app: &App,
+    cp: Option<crate::verification::CheckpointRef>,
+) -> Result<(), String> {
+    let key = cp.as_ref().map_or_else(|| ObjectKey::checkpoint(0), |cp| cp.key());
+    match app.vault.store.get(key.as_str()).await {
+        Ok(_) => Ok(()),
+        Err(StoreError::NotFound(_)) if cp.is_none() => Ok(()),
+        Err(StoreError::NotFound(k)) => Err(format!("the newest checkpoint {k} is missing")),
+        Err(e) => Err(e.to_string()),
     }
 }
 

@@ -247,6 +247,15 @@ CREATE TABLE store_verifications (
 CREATE INDEX store_verifications_at ON store_verifications(checked_at);
 ",
 "
+-- What each recording verification was checked against (the newest signed
+-- checkpoint then: entries covered and its time) and what ran it: 'seal',
+-- 'request', or 'scheduled' (the store-wide run; only its newest row is kept).
+-- The meeting page shows the newest row and never verifies on a page view.
+ALTER TABLE verifications ADD COLUMN checkpoint_size INTEGER;
+ALTER TABLE verifications ADD COLUMN checkpoint_ts TEXT;
+ALTER TABLE verifications ADD COLUMN source TEXT;
+",
+"
 -- Changes of who is an admin that wait for a second admin (four-eyes): a new
 -- admin's name and password hash wait here, like a user's, until approved.
 CREATE TABLE user_requests (

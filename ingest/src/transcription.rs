@@ -8,7 +8,10 @@
 //!   wait, one warning is logged at start, and `GET /api/v1/jobs` says why.
 //! - A job that fails is retried with doubling backoff up to
 //!   `transcribe.max_attempts`, then shown as failed with its reason. A store
-//!   outage or a shutdown puts the job back without counting an attempt.
+//!   outage or a shutdown puts the job back without counting an attempt. Media
+//!   that fails authentication (an altered or missing chunk) or a key that does
+//!   not unwrap fails the job at once with that reason: no retry can mend it,
+//!   and taking it for an outage would retry it forever.
 //! - Logs carry ids, durations and counts, never text.
 
 use crate::app::App;
@@ -66,6 +69,7 @@ pub struct Transcription {
 }
 
 /// Why a job did not finish.
+#[derive(Debug)]
 enum JobError {
     /// Shutdown: back to the queue as it was.
     Stopped,
@@ -73,13 +77,36 @@ enum JobError {
     Store(String),
     /// Counted as a failed attempt.
     Failed(String),
+    /// The recording cannot be read as stored: its media fails authentication
+    /// or is missing, its key does not unwrap, or it was shredded. Failed at
+    /// once, with the reason.
+    Unreadable(String),
 }
 
 impl From<VaultError> for JobError {
     fn from(e: VaultError) -> Self {
+        use archive::keys::KeyError as K;
         match e {
             VaultError::Store(e) => JobError::Store(e.to_string()),
+            VaultError::Key(K::UnwrapFailed(_) | K::UnknownKek(_) | K::Format(_))
+            | VaultError::Shredded(_) => JobError::Unreadable(e.to_string()),
             e => JobError::Failed(e.to_string()),
+        }
+    }
+}
+
+impl JobError {
+    /// What a failed read of a stream means: the store answered that the chunk
+    /// is altered or gone (unreadable for good), or it did not answer.
+    fn of_read(e: &std::io::Error) -> JobError {
+        use archive::reader::ReadError;
+        use archive::store::StoreError;
+        match e.get_ref().and_then(|inner| inner.downcast_ref::<ReadError>()) {
+            Some(ReadError::Chunk(c)) => JobError::Unreadable(c.to_string()),
+            Some(ReadError::Store(StoreError::NotFound(key))) => {
+                JobError::Unreadable(format!("object {key} is missing from the store"))
+            }
+            _ => JobError::Store(e.to_string()),
         }
     }
 }
@@ -226,6 +253,11 @@ async fn run_job(app: &App, model: &Arc<Loaded>, job: Job) {
             tracing::error!(job = id, recording = %rec, %error, attempts = job.attempts + 1, "transcription failed for good");
             app.vault.catalog.call(move |c| jobs::failed_attempt(c, id, &error, None, &now)).await
         }
+        Err(JobError::Unreadable(error)) => {
+            let error = format!("the recording is unreadable as stored: {error}");
+            tracing::error!(job = id, recording = %rec, %error, "transcription failed for good");
+            app.vault.catalog.call(move |c| jobs::failed_attempt(c, id, &error, None, &now)).await
+        }
     };
     if let Err(e) = update {
         tracing::error!(job = id, error = %e, "cannot update the job queue");
@@ -369,7 +401,7 @@ async fn transcribe_stream(
     }
     let key = Arc::new(app.vault.stream_key(&info).await?);
     let reader = StreamReader::new(app.vault.store.clone(), key, info.manifest.layout(), info.rec, info.manifest.id);
-    let failure: Arc<Mutex<Option<String>>> = Default::default();
+    let failure: Arc<Mutex<Option<JobError>>> = Default::default();
     let input = Watched { inner: reader.blocking(tokio::runtime::Handle::current()), failure: failure.clone() };
     let watch = media::transcribe::Watch::default();
     let (w, opts, loaded) = (watch.clone(), opts.clone(), model.clone());
@@ -392,9 +424,14 @@ async fn transcribe_stream(
         }
     };
     // A read that failed looks like the end of the stream to FFmpeg: never take a
-    // store outage for a short recording.
+    // store outage, or a damaged chunk, for a short recording.
     if let Some(error) = lock(&failure).take() {
-        return Err(JobError::Store(error));
+        return Err(match error {
+            JobError::Unreadable(why) => {
+                JobError::Unreadable(format!("stream {}: {why}", info.manifest.id))
+            }
+            other => other,
+        });
     }
     match result {
         Ok(t) => Ok(Ok(t)),
@@ -404,17 +441,17 @@ async fn transcribe_stream(
     }
 }
 
-/// A reader that remembers its first error, which FFmpeg would otherwise turn
-/// into a quiet end of input.
+/// A reader that remembers its first error, classified, which FFmpeg would
+/// otherwise turn into a quiet end of input.
 struct Watched<R> {
     inner: R,
-    failure: Arc<Mutex<Option<String>>>,
+    failure: Arc<Mutex<Option<JobError>>>,
 }
 
 impl<R> Watched<R> {
     fn note<T>(&self, r: std::io::Result<T>) -> std::io::Result<T> {
         if let Err(e) = &r {
-            lock(&self.failure).get_or_insert_with(|| e.to_string());
+            lock(&self.failure).get_or_insert_with(|| JobError::of_read(e));
         }
         r
     }
@@ -431,5 +468,51 @@ impl<R: Seek> Seek for Watched<R> {
     fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
         let r = self.inner.seek(to);
         self.note(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::JobError;
+    use archive::chunk::ChunkError;
+    use archive::reader::ReadError;
+    use archive::store::StoreError;
+
+    fn read_error(e: ReadError) -> std::io::Error {
+        // As `BlockingReader` hands a failed piece to FFmpeg.
+        std::io::Error::other(e)
+    }
+
+    #[test]
+    fn an_altered_or_missing_chunk_is_unreadable_and_an_outage_is_not() {
+        let altered =
+            read_error(ChunkError::Authentication { stream: "s".into(), index: 3 }.into());
+        let why = |e: JobError| match e {
+            JobError::Unreadable(why) => why,
+            other => panic!("not unreadable: {other:?}"),
+        };
+        assert!(why(JobError::of_read(&altered)).contains("fails authentication"));
+        let missing =
+            read_error(StoreError::NotFound("recordings/r/s/00000003.niem".into()).into());
+        assert!(why(JobError::of_read(&missing)).contains("00000003.niem"));
+        let outage = read_error(
+            StoreError::Io { key: "k".into(), reason: "connection refused".into() }.into(),
+        );
+        assert!(matches!(JobError::of_read(&outage), JobError::Store(_)));
+        let other = std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before start");
+        assert!(matches!(JobError::of_read(&other), JobError::Store(_)));
+    }
+
+    #[test]
+    fn a_key_that_does_not_unwrap_is_unreadable() {
+        let e = archive::vault::VaultError::Key(archive::keys::KeyError::UnwrapFailed(
+            "recording r".into(),
+        ));
+        assert!(matches!(JobError::from(e), JobError::Unreadable(_)));
+        let e = archive::vault::VaultError::Store(StoreError::Io {
+            key: "k".into(),
+            reason: "timeout".into(),
+        });
+        assert!(matches!(JobError::from(e), JobError::Store(_)));
     }
 }

@@ -8,13 +8,15 @@
 //! key, so it catches damage and loss in the store early, while an independent
 //! auditor with `niem-audit` proves the same thing without trusting the service.
 
+use crate::api::Verification;
 use crate::app::App;
 use crate::error::ApiError;
 use archive::ledger::NewEntry;
-use archive::verify::{self, Verdict};
+use archive::verify::{self, Report, Verdict};
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 use serde_json::json;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,6 +32,32 @@ pub struct StoreCheck {
     pub objects: u64,
     pub invalid: u64,
     pub problems: Vec<String>,
+}
+
+/// The newest signed checkpoint the service has written: what a verification
+/// was checked against, and what `/readyz` and the ledger page fetch by key.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckpointRef {
+    /// Ledger entries the checkpoint covers.
+    pub size: u64,
+    /// Its `time` line; unknown to a catalog that only resumed or restored it.
+    pub time: Option<String>,
+}
+
+impl CheckpointRef {
+    /// Its object: `checkpoints/<size-1:012>.json`.
+    pub fn key(&self) -> archive::layout::ObjectKey {
+        archive::layout::ObjectKey::checkpoint(self.size.saturating_sub(1))
+    }
+}
+
+/// The newest signed checkpoint the service has written, from the catalog
+/// (`ledger_mirror`, which the mirror updates only after the object is stored).
+pub fn newest_checkpoint(c: &rusqlite::Connection) -> rusqlite::Result<Option<CheckpointRef>> {
+    let sql = "SELECT checkpointed, checkpoint_ts FROM ledger_mirror WHERE id = 1";
+    let (size, time): (u64, Option<String>) =
+        c.query_row(sql, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok((size > 0).then_some(CheckpointRef { size, time }))
 }
 
 /// Runs on schedule for the service's life.
@@ -81,16 +109,97 @@ pub async fn verify_now(app: &App) -> Result<StoreCheck, ApiError> {
     let data = json!({ "intact": check.intact, "entries": check.entries, "objects": check.objects, "invalid": check.invalid, "problems": report.problems.len() });
     let entry = NewEntry { actor: archive::ledger::actor_system(), action: "store.verified", subject: "store".into(), data };
     let row = check.clone();
+    let shares = Shares::of(&report, &check.checked_at);
     app.vault
         .commit(entry, move |tx| {
             tx.execute(
                 "INSERT INTO store_verifications (checked_at, intact, entries, objects, invalid, problems) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![row.checked_at, row.intact, row.entries, row.objects, row.invalid, serde_json::to_string(&row.problems).unwrap_or_default()],
             )?;
+            let kept = shares.keep(tx)?;
+            tracing::debug!(recordings = kept, "each sealed recording's verdict kept");
             Ok(())
         })
         .await?;
     Ok(check)
+}
+
+/// A store-wide run as each sealed recording sees it, kept as its newest
+/// `scheduled` verification so that its badge follows the daily run without a
+/// page view ever verifying: intact unless an object of it, or a problem
+/// naming it, failed.
+struct Shares {
+    checked_at: String,
+    checkpoint: Option<CheckpointRef>,
+    /// Ledger entries the run read from the store: seals past them are not judged.
+    entries: u64,
+    damage: HashMap<String, Vec<String>>,
+    problems: Vec<String>,
+}
+
+impl Shares {
+    fn of(report: &Report, checked_at: &str) -> Self {
+        let time = report.newest_checkpoint_time.clone();
+        Shares {
+            checked_at: checked_at.to_string(),
+            checkpoint: report.newest_checkpoint_size.map(|size| CheckpointRef { size, time }),
+            entries: report.entries,
+            damage: damage_by_recording(report),
+            problems: report.problems.clone(),
+        }
+    }
+
+    /// Replaces the previous run's rows (one per recording), in the run's own
+    /// transaction; returns how many recordings were judged.
+    fn keep(&self, tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<usize> {
+        let sealed = sealed_recordings(tx, self.entries)?;
+        tx.execute("DELETE FROM verifications WHERE source = 'scheduled'", [])?;
+        for (rec, seal_seq) in &sealed {
+            let mut found = self.damage.get(rec).cloned().unwrap_or_default();
+            found.extend(self.problems.iter().filter(|p| p.contains(rec.as_str())).cloned());
+            let v = Verification {
+                intact: found.is_empty(),
+                checked_at: self.checked_at.clone(),
+                covered_by_checkpoint: self
+                    .checkpoint
+                    .as_ref()
+                    .is_some_and(|cp| *seal_seq < cp.size),
+                checkpoint: self.checkpoint.clone(),
+                source: Some("scheduled".into()),
+                problems: found,
+            };
+            crate::api::record_verification(tx, rec, &v)?;
+        }
+        Ok(sealed.len())
+    }
+}
+
+/// Sealed recordings whose `recording.sealed` entry is among the first
+/// `entries` of the ledger: (id, seq of the seal).
+fn sealed_recordings(
+    c: &rusqlite::Connection,
+    entries: u64,
+) -> rusqlite::Result<Vec<(String, u64)>> {
+    let mut stmt = c.prepare(
+        "SELECT r.id, l.seq FROM ledger l JOIN recordings r ON l.subject = 'recording/' || r.id
+         WHERE l.action = 'recording.sealed' AND l.seq < ?1 AND r.state = 'sealed'",
+    )?;
+    let rows = stmt.query_map([entries], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
+/// Invalid or unreadable objects of each recording (`recordings/<rec>/…`,
+/// `keys/<rec>/…`), as `<object>: <why>`.
+fn damage_by_recording(report: &Report) -> HashMap<String, Vec<String>> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for f in &report.findings {
+        let (Verdict::Invalid(why) | Verdict::Unsupported(why)) = &f.verdict else { continue };
+        let mut parts = f.object.split('/');
+        if let (Some("recordings" | "keys"), Some(rec)) = (parts.next(), parts.next()) {
+            out.entry(rec.to_string()).or_default().push(format!("{}: {why}", f.object));
+        }
+    }
+    out
 }
 
 /// The newest verdict, if any run finished.

@@ -340,6 +340,40 @@ impl Server {
         (out.status.code().unwrap_or(-1), text)
     }
 
+    /// `/metrics` as name{labels} → value, from the OpenMetrics text; panics on
+    /// a malformed line.
+    pub async fn metrics(&self) -> std::collections::BTreeMap<String, f64> {
+        let resp = reqwest::get(format!("{}/metrics", self.url)).await.expect("scrape");
+        assert_eq!(resp.status(), 200);
+        let kind = resp.headers()["content-type"].to_str().expect("content type").to_string();
+        assert!(kind.starts_with("application/openmetrics-text"), "{kind}");
+        let text = resp.text().await.expect("metrics text");
+        assert!(text.trim_end().ends_with("# EOF"), "{text}");
+        let mut out = std::collections::BTreeMap::new();
+        for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+            let (name, value) =
+                line.rsplit_once(' ').unwrap_or_else(|| panic!("malformed: {line}"));
+            let value: f64 = value.parse().unwrap_or_else(|_| panic!("not a number: {line}"));
+            let bare = name.split('{').next().unwrap_or_default();
+            let plain = bare.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            assert!(plain && bare.starts_with("niem_"), "bad name: {line}");
+            out.insert(name.to_string(), value);
+        }
+        out
+    }
+
+    /// How many object store requests of `op` (`get`, `list`, `put`, …) the
+    /// service has made, from its metered store.
+    pub async fn store_ops(&self, op: &str) -> u64 {
+        let key = format!("niem_store_request_seconds_count{{op=\"{op}\"");
+        self.metrics()
+            .await
+            .iter()
+            .filter(|(k, _)| k.starts_with(&key))
+            .map(|(_, v)| *v as u64)
+            .sum()
+    }
+
     /// Raw access to this server's store, bypassing the service.
     pub async fn raw_store(&self) -> RawStore {
         match &self.store {

@@ -1,131 +1,224 @@
-//! The authorization matrix: every API route × every role, in and out of an
-//! inspector's scope, against a running `niem`. The table is the specification;
-//! a change in who may do what must change it.
+//! The authorization matrix, against a running `niem`: every route × every
+//! role, in and out of scope (statuses), and then what each list *contains*
+//! for each role and scope, through the API and the web pages (exact sets of
+//! ids). The tables are the specification; a change in who may do what or see
+//! what must change them.
 //!
-//! Requests are built to pass authorization and then stop harmlessly (an empty
-//! name, an unknown kind), so that the status tells whether the role was let in:
-//! 400/404/409/412 mean "allowed, then refused for the input"; 401 "who are
-//! you?"; 403 "not for your role or scope".
+//! Statuses: requests are built to pass authorization and then stop
+//! harmlessly (an empty name, an unknown kind), so that the status tells
+//! whether the caller was let in: 400/404/409/412/415 mean "allowed, then
+//! refused for the input"; 401 "who are you?"; 403 "not for your role or
+//! scope".
+//!
+//! Contents: two cells A and B under one base, each with a meeting recorded
+//! (speech, transcribed, searchable), an endpoint streaming live, a schedule,
+//! a missed meeting and its alert, a transcription job and a hold. An
+//! inspector or recorder of cell A must never meet anything of cell B — not
+//! its org, meeting, recording, stream, endpoint, job, live stream, alert,
+//! schedule or report row — on any list, API or web page; `/metrics` and
+//! `/readyz` name no org, meeting or user at all.
 
+use niem_tests::live::Sender;
 use niem_tests::server::{Server, StoreKind};
+use niem_tests::speech;
 use reqwest::Method;
 use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 
-/// The callers, in the table's column order.
-const CALLERS: [&str; 6] = ["anonymous", "admin", "inspector (in scope)", "inspector (out of scope)", "auditor", "recorder"];
+/// The callers, in the table's column order. Out of scope: scoped to cell A,
+/// acting on cell B's objects.
+const CALLERS: [&str; 7] = [
+    "anonymous",
+    "admin",
+    "inspector (in scope)",
+    "inspector (out of scope)",
+    "auditor",
+    "recorder (in scope)",
+    "recorder (out of scope)",
+];
+
+/// Whether column `col` acts on cell B's objects.
+fn out_of_scope(col: usize) -> bool {
+    col == 3 || col == 6
+}
 
 struct Row {
     method: &'static str,
     /// `{org}`, `{meeting}`, `{rec}`, `{stream}` name the caller's cell's objects
-    /// (cell B's for the out-of-scope inspector, cell A's for everyone else).
+    /// (cell B's for the out-of-scope callers, cell A's for everyone else).
     path: &'static str,
     body: Option<&'static str>,
-    expect: [u16; 6],
+    expect: [u16; 7],
 }
 
-const fn row(method: &'static str, path: &'static str, body: Option<&'static str>, expect: [u16; 6]) -> Row {
+const fn row(
+    method: &'static str,
+    path: &'static str,
+    body: Option<&'static str>,
+    expect: [u16; 7],
+) -> Row {
     Row { method, path, body, expect }
 }
 
+const ORG: &str = r#"{"name":"","kind":"bloc"}"#;
+const MEETING: &str =
+    r#"{"org":"{org}","kind":"weekly","title":"x","scheduled_at":"2026-11-22T08:00:00+07:00"}"#;
+const USER: &str = r#"{"name":"","role":"auditor"}"#;
+const SCHEDULE: &str = r#"{"kind":"regular","title":"x","day":31,"time":"08:00"}"#;
+const HOLD: &str =
+    r#"{"org":"{org}","from":"2026-01-01","to":"2025-01-01","reason":"r","case_ref":"c"}"#;
+const UNKNOWN: &str = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
+
 #[rustfmt::skip]
 const MATRIX: &[Row] = &[
-    //                                                                                   anon admin in   out  audit rec
-    row("GET",    "/healthz",                                   None,                    [200, 200, 200, 200, 200, 200]),
-    row("GET",    "/api/v1/openapi.json",                       None,                    [200, 200, 200, 200, 200, 200]),
-    row("GET",    "/api/v1/orgs",                               None,                    [401, 200, 200, 200, 200, 403]),
-    row("POST",   "/api/v1/orgs",                               Some(r#"{"name":"","kind":"bloc"}"#), [401, 400, 403, 403, 403, 403]),
-    row("GET",    "/api/v1/meetings",                           None,                    [401, 200, 200, 200, 200, 200]),
-    row("POST",   "/api/v1/meetings",                           Some(r#"{"org":"{org}","kind":"weekly","title":"x","scheduled_at":"2026-11-22T08:00:00+07:00"}"#), [401, 400, 403, 403, 403, 403]),
-    row("GET",    "/api/v1/meetings/{meeting}",                 None,                    [401, 200, 200, 403, 200, 200]),
-    row("POST",   "/api/v1/meetings/{meeting}/uploads",         Some(""),                [401, 415, 403, 403, 403, 415]),
-    row("GET",    "/api/v1/recordings/{rec}",                   None,                    [401, 200, 200, 403, 200, 200]),
-    row("POST",   "/api/v1/recordings/{rec}/seal",              None,                    [401, 409, 403, 403, 403, 409]),
-    row("POST",   "/api/v1/recordings/{rec}/verify",            None,                    [401, 200, 403, 403, 200, 403]),
-    row("GET",    "/api/v1/recordings/{rec}/transcript",        None,                    [401, 404, 404, 403, 403, 403]),
-    row("GET",    "/api/v1/recordings/{rec}/streams/{stream}/media", None,               [401, 206, 206, 403, 403, 403]),
-    row("GET",    "/api/v1/jobs",                               None,                    [401, 200, 200, 200, 200, 403]),
-    row("GET",    "/api/v1/search?q=chi+bo",                    None,                    [401, 200, 200, 200, 403, 403]),
-    row("POST",   "/api/v1/index/rebuild",                      None,                    [401, 200, 403, 403, 403, 403]),
-    row("GET",    "/api/v1/users",                              None,                    [401, 200, 403, 403, 403, 403]),
-    row("POST",   "/api/v1/users",                              Some(r#"{"name":"","role":"auditor"}"#), [401, 400, 403, 403, 403, 403]),
-    row("PATCH",  "/api/v1/users/{user}",                       Some(r#"{"password":"short"}"#), [401, 400, 403, 403, 403, 403]),
-    row("POST",   "/api/v1/users/{user}/tokens",                None,                    [401, 201, 403, 403, 403, 403]),
-    row("DELETE", "/api/v1/tokens/01ARZ3NDEKTSV4RRFFQ69G5FAV",  None,                    [401, 404, 404, 404, 404, 404]),
-    row("GET",    "/api/v1/live",                               None,                    [401, 200, 200, 200, 200, 403]),
-    row("GET",    "/api/v1/retention/policies",                 None,                    [401, 200, 403, 403, 200, 403]),
-    row("POST",   "/api/v1/retention/policies",                 Some(r#"{"keep_days":0}"#), [401, 400, 403, 403, 403, 403]),
-    row("POST",   "/api/v1/retention/policies/01ARZ3NDEKTSV4RRFFQ69G5FAV/approve", None,  [401, 404, 403, 403, 403, 403]),
-    row("GET",    "/api/v1/retention/preview",                  None,                    [401, 200, 403, 403, 200, 403]),
-    row("POST",   "/api/v1/retention/run",                      Some(r#"{"dry_run":true}"#), [401, 200, 403, 403, 403, 403]),
-    row("POST",   "/api/v1/orgs/{org}/schedules",               Some(r#"{"kind":"regular","title":"x","day":31,"time":"08:00"}"#), [401, 400, 403, 403, 403, 403]),
-    row("GET",    "/api/v1/schedules",                          None,                    [401, 200, 200, 200, 200, 403]),
-    row("GET",    "/api/v1/alerts",                             None,                    [401, 200, 200, 200, 200, 403]),
-    row("GET",    "/api/v1/reports/compliance?org={org}&month=2026-11", None,            [401, 200, 200, 403, 200, 403]),
-    row("GET",    "/api/v1/holds",                              None,                    [401, 200, 403, 403, 200, 403]),
-    row("POST",   "/api/v1/holds",                              Some(r#"{"org":"{org}","from":"2026-01-01","to":"2025-01-01","reason":"r","case_ref":"c"}"#), [401, 400, 403, 403, 403, 403]),
-    row("POST",   "/api/v1/holds/01ARZ3NDEKTSV4RRFFQ69G5FAV/release", Some(r#"{"reason":"r"}"#), [401, 404, 403, 403, 403, 403]),
-    row("POST",   "/api/v1/orgs/{org}/endpoints",               Some(r#"{"name":""}"#),  [401, 400, 403, 403, 403, 403]),
-    row("GET",    "/api/v1/endpoints",                          None,                    [401, 200, 200, 200, 200, 403]),
-    row("DELETE", "/api/v1/endpoints/01ARZ3NDEKTSV4RRFFQ69G5FAV", None,                  [401, 404, 403, 403, 403, 403]),
-    row("POST",   "/api/v1/uploads",                            None,                    [401, 400, 403, 403, 403, 400]),
-    row("HEAD",   "/api/v1/uploads/01ARZ3NDEKTSV4RRFFQ69G5FAV", None,                    [401, 404, 403, 403, 403, 404]),
-    row("PATCH",  "/api/v1/uploads/01ARZ3NDEKTSV4RRFFQ69G5FAV", None,                    [401, 415, 403, 403, 403, 415]),
-    row("DELETE", "/api/v1/uploads/01ARZ3NDEKTSV4RRFFQ69G5FAV", None,                    [401, 404, 403, 403, 403, 404]),
-    row("OPTIONS","/api/v1/uploads",                            None,                    [204, 204, 204, 204, 204, 204]),
-    row("PUT",    "/api/v1/live/not-a-stream-key",              Some(""),                [401, 401, 401, 401, 401, 401]),
+    //                                                          anon adm  in   out  aud  rec  r-out
+    row("GET", "/healthz", None,                               [200, 200, 200, 200, 200, 200, 200]),
+    row("GET", "/readyz", None,                                [200, 200, 200, 200, 200, 200, 200]),
+    row("GET", "/metrics", None,                               [200, 200, 200, 200, 200, 200, 200]),
+    row("GET", "/api/v1/openapi.json", None,                   [200, 200, 200, 200, 200, 200, 200]),
+    row("GET", "/api/v1/orgs", None,                           [401, 200, 200, 200, 200, 403, 403]),
+    row("POST", "/api/v1/orgs", Some(ORG),                     [401, 400, 403, 403, 403, 403, 403]),
+    row("GET", "/api/v1/meetings", None,                       [401, 200, 200, 200, 200, 200, 200]),
+    row("POST", "/api/v1/meetings", Some(MEETING),             [401, 400, 403, 403, 403, 403, 403]),
+    row("GET", "/api/v1/meetings/{meeting}", None,             [401, 200, 200, 403, 200, 200, 403]),
+    row("POST", "/api/v1/meetings/{meeting}/uploads", Some(""),
+                                                               [401, 415, 403, 403, 403, 415, 403]),
+    row("GET", "/api/v1/recordings/{rec}", None,               [401, 200, 200, 403, 200, 200, 403]),
+    row("POST", "/api/v1/recordings/{rec}/seal", None,         [401, 409, 403, 403, 403, 409, 403]),
+    row("POST", "/api/v1/recordings/{rec}/verify", None,       [401, 200, 403, 403, 200, 403, 403]),
+    row("GET", "/api/v1/recordings/{rec}/transcript", None,    [401, 404, 404, 403, 403, 403, 403]),
+    row("GET", "/api/v1/recordings/{rec}/streams/{stream}/media", None,
+                                                               [401, 206, 206, 403, 403, 403, 403]),
+    row("GET", "/api/v1/jobs", None,                           [401, 200, 200, 200, 200, 403, 403]),
+    row("GET", "/api/v1/search?q=chi+bo", None,                [401, 200, 200, 200, 403, 403, 403]),
+    row("POST", "/api/v1/index/rebuild", None,                 [401, 200, 403, 403, 403, 403, 403]),
+    row("GET", "/api/v1/users", None,                          [401, 200, 403, 403, 403, 403, 403]),
+    row("POST", "/api/v1/users", Some(USER),                   [401, 400, 403, 403, 403, 403, 403]),
+    row("PATCH", "/api/v1/users/{user}", Some(r#"{"password":"short"}"#),
+                                                               [401, 400, 403, 403, 403, 403, 403]),
+    row("POST", "/api/v1/users/{user}/tokens", None,           [401, 201, 403, 403, 403, 403, 403]),
+    row("DELETE", "/api/v1/tokens/{unknown}", None,            [401, 404, 404, 404, 404, 404, 404]),
+    row("GET", "/api/v1/live", None,                           [401, 200, 200, 200, 200, 403, 403]),
+    row("GET", "/api/v1/retention/policies", None,             [401, 200, 403, 403, 200, 403, 403]),
+    row("POST", "/api/v1/retention/policies", Some(r#"{"keep_days":0}"#),
+                                                               [401, 400, 403, 403, 403, 403, 403]),
+    row("POST", "/api/v1/retention/policies/{unknown}/approve", None,
+                                                               [401, 404, 403, 403, 403, 403, 403]),
+    row("GET", "/api/v1/retention/preview", None,              [401, 200, 403, 403, 200, 403, 403]),
+    row("POST", "/api/v1/retention/run", Some(r#"{"dry_run":true}"#),
+                                                               [401, 200, 403, 403, 403, 403, 403]),
+    row("POST", "/api/v1/orgs/{org}/schedules", Some(SCHEDULE),
+                                                               [401, 400, 403, 403, 403, 403, 403]),
+    row("GET", "/api/v1/schedules", None,                      [401, 200, 200, 200, 200, 403, 403]),
+    row("GET", "/api/v1/alerts", None,                         [401, 200, 200, 200, 200, 403, 403]),
+    row("GET", "/api/v1/reports/compliance?org={org}&month=2026-11", None,
+                                                               [401, 200, 200, 403, 200, 403, 403]),
+    row("GET", "/api/v1/holds", None,                          [401, 200, 403, 403, 200, 403, 403]),
+    row("POST", "/api/v1/holds", Some(HOLD),                   [401, 400, 403, 403, 403, 403, 403]),
+    row("POST", "/api/v1/holds/{unknown}/release", Some(r#"{"reason":"r"}"#),
+                                                               [401, 404, 403, 403, 403, 403, 403]),
+    row("POST", "/api/v1/orgs/{org}/endpoints", Some(r#"{"name":""}"#),
+                                                               [401, 400, 403, 403, 403, 403, 403]),
+    row("GET", "/api/v1/endpoints", None,                      [401, 200, 200, 200, 200, 403, 403]),
+    row("DELETE", "/api/v1/endpoints/{unknown}", None,         [401, 404, 403, 403, 403, 403, 403]),
+    // tus creation names its meeting in Upload-Metadata (added by the loop).
+    row("POST", "/api/v1/uploads", None,                       [401, 201, 403, 403, 403, 201, 403]),
+    row("HEAD", "/api/v1/uploads/{unknown}", None,             [401, 404, 403, 403, 403, 404, 404]),
+    row("PATCH", "/api/v1/uploads/{unknown}", None,            [401, 415, 403, 403, 403, 415, 415]),
+    row("DELETE", "/api/v1/uploads/{unknown}", None,           [401, 404, 403, 403, 403, 404, 404]),
+    row("OPTIONS", "/api/v1/uploads", None,                    [204, 204, 204, 204, 204, 204, 204]),
+    row("PUT", "/api/v1/live/not-a-stream-key", Some(""),      [401, 401, 401, 401, 401, 401, 401]),
 ];
 
 /// Two cells with a sealed recording each, and a user of every role.
 struct World {
     server: Server,
-    tokens: [Option<String>; 6],
+    tokens: [Option<String>; 7],
     /// (org, meeting, recording, stream) of cell A and cell B.
     cells: [(String, String, String, String); 2],
     auditor: String,
 }
 
+/// POSTs `body` as the admin; returns the new object's id.
+async fn create(server: &Server, path: &str, body: Value) -> String {
+    let (code, v) = server.api(Method::POST, path, Some(body)).await;
+    assert_eq!(code, 201, "{path}: {v}");
+    v["id"].as_str().unwrap_or_else(|| panic!("{path}: no id in {v}")).to_string()
+}
+
+/// A user with a password and a token; returns (id, token).
+async fn user(server: &Server, name: &str, role: &str, scopes: &[&str]) -> (String, String) {
+    let body = json!({ "name": name, "role": role, "scopes": scopes, "password": PASSWORD });
+    let id = create(server, "/api/v1/users", body).await;
+    let (code, t) = server.api(Method::POST, &format!("/api/v1/users/{id}/tokens"), None).await;
+    assert_eq!(code, 201, "{t}");
+    (id, t["token"].as_str().unwrap().to_string())
+}
+
+const PASSWORD: &str = "phạm-vi-2026!";
+
+/// bloc → base → cells named `cells`; returns (bloc, base, cell ids).
+async fn tree(server: &Server, cells: [&str; 2]) -> (String, String, [String; 2]) {
+    let bloc =
+        create(server, "/api/v1/orgs", json!({ "name": "Khối Phạm Vi", "kind": "bloc" })).await;
+    let base = json!({ "name": "Cơ sở Phạm Vi", "kind": "base", "parent": bloc });
+    let base = create(server, "/api/v1/orgs", base).await;
+    let mut ids = Vec::new();
+    for name in cells {
+        let cell = json!({ "name": name, "kind": "cell", "parent": base, "language": "en" });
+        ids.push(create(server, "/api/v1/orgs", cell).await);
+    }
+    (bloc, base, [ids[0].clone(), ids[1].clone()])
+}
+
+/// A meeting of `org` with `media` uploaded and sealed; returns (meeting,
+/// recording, stream).
+async fn recorded(
+    server: &Server,
+    org: &str,
+    title: &str,
+    media: Vec<u8>,
+) -> (String, String, String) {
+    let at = "2026-11-22T08:00:00+07:00";
+    let m = json!({ "org": org, "kind": "regular", "title": title, "scheduled_at": at });
+    let meeting = create(server, "/api/v1/meetings", m).await;
+    let (code, up) = server.upload(&meeting, media).await;
+    assert_eq!(code, 201, "{up}");
+    let (rec, stream) = (up["recording"].as_str().unwrap(), up["stream"].as_str().unwrap());
+    server.seal(rec).await;
+    (meeting, rec.to_string(), stream.to_string())
+}
+
 async fn world() -> World {
     let server = Server::start(StoreKind::Local, &[]).await;
-    let post = |path: &'static str, body: Value| {
-        let s = &server;
-        async move {
-            let (code, v) = s.api(Method::POST, path, Some(body)).await;
-            assert_eq!(code, 201, "{path}: {v}");
-            v["id"].as_str().unwrap().to_string()
-        }
-    };
-    let bloc = post("/api/v1/orgs", json!({ "name": "Khối", "kind": "bloc" })).await;
-    let base = post("/api/v1/orgs", json!({ "name": "Cơ sở", "kind": "base", "parent": bloc })).await;
+    let (_, _, orgs) = tree(&server, ["Chi bộ A", "Chi bộ B"]).await;
     let mut cells = Vec::new();
-    for name in ["Chi bộ A", "Chi bộ B"] {
-        let org = post("/api/v1/orgs", json!({ "name": name, "kind": "cell", "parent": base })).await;
-        let meeting = post("/api/v1/meetings", json!({ "org": org, "kind": "regular", "title": name, "scheduled_at": "2026-11-22T08:00:00+07:00" })).await;
-        let (s, up) = server.upload(&meeting, niem_tests::wav::tone(1.0, 440.0, 16_000, None)).await;
-        assert_eq!(s, 201, "{up}");
-        let rec = up["recording"].as_str().unwrap().to_string();
-        let stream = up["stream"].as_str().unwrap().to_string();
-        server.seal(&rec).await;
-        cells.push((org, meeting, rec, stream));
+    for (org, name) in orgs.iter().zip(["Chi bộ A", "Chi bộ B"]) {
+        let tone = niem_tests::wav::tone(1.0, 440.0, 16_000, None);
+        let (meeting, rec, stream) = recorded(&server, org, name, tone).await;
+        cells.push((org.clone(), meeting, rec, stream));
     }
-    let user = |name: &'static str, role: &'static str, scopes: Vec<String>| {
-        let s = &server;
-        async move {
-            let id = {
-                let (code, v) = s.api(Method::POST, "/api/v1/users", Some(json!({ "name": name, "role": role, "scopes": scopes }))).await;
-                assert_eq!(code, 201, "{v}");
-                v["id"].as_str().unwrap().to_string()
-            };
-            let (code, t) = s.api(Method::POST, &format!("/api/v1/users/{id}/tokens"), None).await;
-            assert_eq!(code, 201, "{t}");
-            (id, t["token"].as_str().unwrap().to_string())
-        }
-    };
-    let (_, inspector) = user("inspector", "inspector", vec![cells[0].0.clone()]).await;
-    let (auditor_id, auditor) = user("auditor", "auditor", vec![]).await;
-    let (_, recorder) = user("recorder", "recorder", vec![]).await;
-    let tokens = [None, Some(server.token.clone()), Some(inspector.clone()), Some(inspector), Some(auditor), Some(recorder)];
+    let (_, inspector) = user(&server, "inspector", "inspector", &[orgs[0].as_str()]).await;
+    let (auditor_id, auditor) = user(&server, "auditor", "auditor", &[]).await;
+    let (_, recorder) = user(&server, "recorder", "recorder", &[orgs[0].as_str()]).await;
+    let tokens = [
+        None,
+        Some(server.token.clone()),
+        Some(inspector.clone()),
+        Some(inspector),
+        Some(auditor),
+        Some(recorder.clone()),
+        Some(recorder),
+    ];
     let cells = [cells[0].clone(), cells[1].clone()];
     World { server, tokens, cells, auditor: auditor_id }
+}
+
+/// `Upload-Metadata` naming `meeting`, as a tus client sends it.
+fn tus_metadata(meeting: &str) -> String {
+    use base64::Engine;
+    format!("meeting {}", base64::engine::general_purpose::STANDARD.encode(meeting))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,15 +227,28 @@ async fn every_route_for_every_role_in_and_out_of_scope() {
     let mut wrong = Vec::new();
     for row in MATRIX {
         for (col, caller) in CALLERS.iter().enumerate() {
-            let (org, meeting, rec, stream) = if col == 3 { &w.cells[1] } else { &w.cells[0] };
-            let fill = |s: &str| s.replace("{org}", org).replace("{meeting}", meeting).replace("{rec}", rec).replace("{stream}", stream).replace("{user}", &w.auditor);
+            let (org, meeting, rec, stream) = &w.cells[usize::from(out_of_scope(col))];
+            let fill = |s: &str| {
+                s.replace("{org}", org)
+                    .replace("{meeting}", meeting)
+                    .replace("{rec}", rec)
+                    .replace("{stream}", stream)
+                    .replace("{user}", &w.auditor)
+                    .replace("{unknown}", UNKNOWN)
+            };
             let path = fill(row.path);
-            let mut req = w.server.http().request(Method::from_bytes(row.method.as_bytes()).unwrap(), format!("{}{path}", w.server.url));
+            let method = Method::from_bytes(row.method.as_bytes()).unwrap();
+            let url = format!("{}{path}", w.server.url);
+            let mut req = w.server.http().request(method.clone(), url);
             if let Some(token) = &w.tokens[col] {
                 req = req.bearer_auth(token);
             }
             if path.starts_with("/api/v1/uploads") {
                 req = req.header("tus-resumable", "1.0.0");
+            }
+            if path == "/api/v1/uploads" && method == Method::POST {
+                req = req.header("upload-length", "10");
+                req = req.header("upload-metadata", tus_metadata(meeting));
             }
             if path.contains("/media") {
                 req = req.header("range", "bytes=0-99");
@@ -155,7 +261,9 @@ async fn every_route_for_every_role_in_and_out_of_scope() {
             let got = resp.status().as_u16();
             if got != row.expect[col] {
                 let text = resp.text().await.unwrap_or_default();
-                wrong.push(format!("{} {} as {caller}: expected {}, got {got}: {}", row.method, row.path, row.expect[col], text.chars().take(200).collect::<String>()));
+                let text: String = text.chars().take(200).collect();
+                let (m, p, want) = (row.method, row.path, row.expect[col]);
+                wrong.push(format!("{m} {p} as {caller}: expected {want}, got {got}: {text}"));
             }
         }
     }
@@ -214,6 +322,10 @@ async fn user_changes_are_guarded_and_take_effect_at_once() {
     let (code, out) = s.niem(&["user", "disable", "nobody"]);
     assert_ne!(code, 0);
     assert!(out.contains("no user named"), "{out}");
+    // The service mirrors an entry written beside it at its next flush, which
+    // its own next entry starts (else a minute later): a token, say.
+    let (code, v) = s.api(Method::POST, &format!("/api/v1/users/{}/tokens", w.auditor), None).await;
+    assert_eq!(code, 201, "{v}");
 
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
@@ -225,5 +337,720 @@ async fn user_changes_are_guarded_and_take_effect_at_once() {
         }
         assert!(std::time::Instant::now() < deadline, "user changes not ledgered: {log}");
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+}
+
+/// GET `path` as `token`: the status and the body as JSON (Null if none).
+async fn get_json(server: &Server, token: &str, path: &str) -> (u16, Value) {
+    let resp =
+        server.http().get(format!("{}{path}", server.url)).bearer_auth(token).send().await.unwrap();
+    let code = resp.status().as_u16();
+    (code, serde_json::from_str(&resp.text().await.unwrap_or_default()).unwrap_or(Value::Null))
+}
+
+/// The strings at `field` of each element of the array `v`.
+fn field_set(v: &Value, field: &str) -> BTreeSet<String> {
+    let list = v.as_array().unwrap_or_else(|| panic!("not a list: {v}"));
+    list.iter()
+        .map(|e| e[field].as_str().unwrap_or_else(|| panic!("no {field} in {e}")).to_string())
+        .collect()
+}
+
+fn set<const N: usize>(ids: [&str; N]) -> BTreeSet<String> {
+    ids.iter().map(|s| s.to_string()).collect()
+}
+
+/// Recorders are bound like inspectors: they list, upload to and seal only
+/// meetings of their subtrees, keep no door open when their scope moves, and
+/// read no content anywhere; nobody makes a recorder without a scope.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorder_acts_only_in_its_scope_and_reads_no_content() {
+    let w = world().await;
+    let s = &w.server;
+    let recorder = w.tokens[5].clone().unwrap();
+    let [(org_a, meeting_a, rec_a, stream_a), (org_b, meeting_b, rec_b, _)] = w.cells.clone();
+
+    // No recorder without a scope: by the API, a role change, or a token minted
+    // on the command line for a new name.
+    let (code, v) = s
+        .api(Method::POST, "/api/v1/users", Some(json!({ "name": "r2", "role": "recorder" })))
+        .await;
+    assert_eq!(code, 400, "{v}");
+    let auditor = format!("/api/v1/users/{}", w.auditor);
+    let (code, v) = s.api(Method::PATCH, &auditor, Some(json!({ "role": "recorder" }))).await;
+    assert_eq!(code, 409, "an auditor made recorder needs a scope: {v}");
+    let (code, out) = s.niem(&["token", "create", "--role", "recorder", "--name", "ghost"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("niem user add ghost --role recorder --scope"), "{out}");
+
+    // Lists and doors: cell A only.
+    let (code, listed) = get_json(s, &recorder, "/api/v1/meetings").await;
+    assert_eq!((code, field_set(&listed, "id")), (200, set([meeting_a.as_str()])), "{listed}");
+    let (code, listed) = get_json(s, &recorder, &format!("/api/v1/meetings?org={org_b}")).await;
+    assert_eq!(
+        (code, field_set(&listed, "id")),
+        (200, BTreeSet::new()),
+        "filtering by B's org shows nothing"
+    );
+    let upload = |meeting: String| {
+        let media = niem_tests::wav::tone(1.0, 330.0, 16_000, None);
+        let url = format!("{}/api/v1/meetings/{meeting}/uploads", s.url);
+        let req = s
+            .http()
+            .post(url)
+            .bearer_auth(&recorder)
+            .header("content-type", "audio/wav")
+            .body(media);
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(upload(meeting_b.clone()).await, 403);
+    let (_, b) = s.api(Method::GET, &format!("/api/v1/recordings/{rec_b}"), None).await;
+    assert_eq!(
+        b["manifest"]["streams"].as_array().map(Vec::len),
+        Some(1),
+        "nothing reached B: {b}"
+    );
+    let seal = |rec: String| {
+        let req =
+            s.http().post(format!("{}/api/v1/recordings/{rec}/seal", s.url)).bearer_auth(&recorder);
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(seal(rec_b.clone()).await, 403, "B's recording is not the recorder's to seal");
+    assert_eq!(seal(rec_a.clone()).await, 409, "A's is, and is sealed already");
+
+    // No content, even in scope.
+    for path in [
+        format!("/api/v1/recordings/{rec_a}/transcript"),
+        format!("/api/v1/recordings/{rec_a}/streams/{stream_a}/media"),
+        "/api/v1/search?q=chi".to_string(),
+        "/api/v1/jobs".to_string(),
+    ] {
+        assert_eq!(get_json(s, &recorder, &path).await.0, 403, "{path}");
+    }
+
+    // A resumable upload begun in scope stops at every door once the scope
+    // moves to cell B, though the recorder created it.
+    let create = s
+        .http()
+        .post(format!("{}/api/v1/uploads", s.url))
+        .bearer_auth(&recorder)
+        .header("tus-resumable", "1.0.0")
+        .header("upload-length", "1000")
+        .header("upload-metadata", tus_metadata(&meeting_a))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(create.status().as_u16(), 201);
+    let location = create.headers()["location"].to_str().unwrap().to_string();
+    let head = |token: String| {
+        let req = s
+            .http()
+            .head(format!("{}{location}", s.url))
+            .bearer_auth(token)
+            .header("tus-resumable", "1.0.0");
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(head(recorder.clone()).await, 200);
+    let (_, users) = s.api(Method::GET, "/api/v1/users", None).await;
+    let users = users.as_array().unwrap();
+    let id =
+        users.iter().find(|u| u["name"] == "recorder").unwrap()["id"].as_str().unwrap().to_string();
+    let (code, v) = s
+        .api(Method::PATCH, &format!("/api/v1/users/{id}"), Some(json!({ "scopes": [org_b] })))
+        .await;
+    assert_eq!(code, 204, "{v}");
+    assert_eq!(head(recorder.clone()).await, 403, "the upload's meeting is no longer in scope");
+    let patch = s
+        .http()
+        .patch(format!("{}{location}", s.url))
+        .bearer_auth(&recorder)
+        .header("tus-resumable", "1.0.0")
+        .header("upload-offset", "0")
+        .header("content-type", "application/offset+octet-stream")
+        .body(niem_tests::wav::tone(0.01, 330.0, 16_000, None))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patch.status().as_u16(), 403);
+    let (code, listed) = get_json(s, &recorder, "/api/v1/meetings").await;
+    assert_eq!((code, field_set(&listed, "id")), (200, set([meeting_b.as_str()])), "{listed}");
+    assert_eq!(upload(meeting_a).await, 403);
+    assert_eq!(seal(rec_a).await, 403);
+    let (_, users) = s.api(Method::GET, "/api/v1/users", None).await;
+    let me = users.as_array().unwrap().iter().find(|u| u["name"] == "recorder").unwrap().clone();
+    assert_eq!(me["scopes"], json!([org_b]), "{me}");
+    assert_ne!(org_a, org_b);
+}
+
+/// One cell's objects in the contents world.
+#[derive(Debug, Clone, Default)]
+struct Cell {
+    org: String,
+    name: &'static str,
+    meeting: String,
+    rec: String,
+    stream: String,
+    endpoint: String,
+    schedule: String,
+    missed: String,
+    hold: String,
+}
+
+/// A caller of the contents test: its token, web session, and the org paths it
+/// is bound to (`None`: every org).
+struct Caller {
+    label: &'static str,
+    role: &'static str,
+    token: String,
+    session: String,
+    scopes: Option<Vec<String>>,
+}
+
+impl Caller {
+    fn sees(&self, path: &str) -> bool {
+        let under = |s: &String| path == s || path.starts_with(&format!("{s}/"));
+        self.scopes.as_ref().is_none_or(|scopes| scopes.iter().any(under))
+    }
+}
+
+const SENTENCE: &str = "The inspection committee will review the budget in the third quarter.";
+
+/// Waits until `check` holds for the admin's GET of `path`.
+async fn admin_until(
+    server: &Server,
+    path: &str,
+    what: &str,
+    check: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(240);
+    loop {
+        let (code, v) = server.api(Method::GET, path, None).await;
+        if code == 200 && check(&v) {
+            return v;
+        }
+        let (_, jobs) = server.api(Method::GET, "/api/v1/jobs", None).await;
+        assert!(Instant::now() < deadline, "{what}: {v}\njobs: {jobs}\nlog:\n{}", server.log());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Two cells, each with a recorded and transcribed meeting, a live endpoint, a
+/// schedule, a missed meeting (alerted) and a hold.
+async fn contents_world(server: &Server, wav: &[u8]) -> (String, String, [Cell; 2]) {
+    let (bloc, base, orgs) = tree(server, ["Chi bộ An Phú", "Chi bộ Bình Minh"]).await;
+    let mut cells = [
+        Cell { name: "An Phú", ..Default::default() },
+        Cell { name: "Bình Minh", ..Default::default() },
+    ];
+    for (cell, org) in cells.iter_mut().zip(orgs) {
+        let (meeting, rec, stream) =
+            recorded(server, &org, &format!("Họp {}", cell.name), wav.to_vec()).await;
+        let (endpoint, key) = server.endpoint(&org, &format!("Điểm cầu {}", cell.name)).await;
+        // Live for a moment, then held open (reconnecting) for the whole test.
+        let (ok, err) = Sender::rtmp(server, &key, 440, 2.0).wait();
+        assert!(ok, "{err}");
+        *cell = Cell { org, meeting, rec, stream, endpoint, ..cell.clone() };
+    }
+    admin_until(server, "/api/v1/live", "both endpoints live", |v| {
+        v["streams"].as_array().is_some_and(|s| s.len() == 2)
+    })
+    .await;
+    let an_hour_ago =
+        archive::clock::format_ts(time::OffsetDateTime::now_utc() - time::Duration::hours(1));
+    for cell in &mut cells {
+        let title = format!("Định kỳ {}", cell.name);
+        let body = json!({ "kind": "regular", "title": title, "day": 1, "time": "08:00" });
+        cell.schedule = create(server, &format!("/api/v1/orgs/{}/schedules", cell.org), body).await;
+        let title = format!("Vắng {}", cell.name);
+        let m = json!({
+            "org": cell.org, "kind": "thematic", "title": title, "scheduled_at": an_hour_ago
+        });
+        cell.missed = create(server, "/api/v1/meetings", m).await;
+        let hold = json!({
+            "org": cell.org, "from": "2026-01-01", "to": "2027-12-31",
+            "reason": "thanh tra", "case_ref": cell.name
+        });
+        cell.hold = create(server, "/api/v1/holds", hold).await;
+    }
+    let missed = [cells[0].missed.clone(), cells[1].missed.clone()];
+    admin_until(server, "/api/v1/alerts", "both missed meetings alerted", |v| {
+        let alerted = v
+            .as_array()
+            .map(|a| a.iter().filter_map(|x| x["meeting"].as_str()).collect::<Vec<_>>());
+        alerted.is_some_and(|a| missed.iter().all(|m| a.contains(&m.as_str())))
+    })
+    .await;
+    admin_until(server, "/api/v1/search?q=budget", "both meetings transcribed and indexed", |v| {
+        v["meetings"].as_array().is_some_and(|m| m.len() == 2)
+    })
+    .await;
+    (bloc, base, cells)
+}
+
+/// What the admin sees, as (id → org id) per list: the whole truth, checked
+/// against what the test made, from which each caller's exact share follows.
+struct Truth {
+    /// org id → path
+    paths: std::collections::BTreeMap<String, String>,
+    lists: Vec<(&'static str, std::collections::BTreeMap<String, String>)>,
+}
+
+impl Truth {
+    fn path(&self, org: &str) -> &str {
+        self.paths.get(org).unwrap_or_else(|| panic!("unknown org {org}"))
+    }
+
+    /// The ids of list `name` whose org `caller` sees.
+    fn share(&self, name: &str, caller: &Caller) -> BTreeSet<String> {
+        let list = &self.lists.iter().find(|(n, _)| *n == name).unwrap().1;
+        list.iter()
+            .filter(|(_, org)| caller.sees(self.path(org)))
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Every id of any list (and every org) that belongs to `org`.
+    fn of_org(&self, org: &str) -> Vec<String> {
+        let mut out = vec![org.to_string()];
+        for (_, list) in &self.lists {
+            out.extend(list.iter().filter(|(_, o)| *o == org).map(|(id, _)| id.clone()));
+        }
+        out
+    }
+}
+
+/// (id → org) from a list answer: `id` and `org` fields of each element.
+fn by_org(v: &Value, id: &str, org: &str) -> std::collections::BTreeMap<String, String> {
+    let list = v.as_array().unwrap_or_else(|| panic!("not a list: {v}"));
+    list.iter()
+        .map(|e| (e[id].as_str().unwrap().to_string(), e[org].as_str().unwrap().to_string()))
+        .collect()
+}
+
+/// The admin's lists, each checked to hold exactly (or at least) what was made.
+async fn truth(server: &Server, (bloc, base): (&str, &str), cells: &[Cell; 2]) -> Truth {
+    let get = |path: &'static str| async move {
+        let (code, v) = server.api(Method::GET, path, None).await;
+        assert_eq!(code, 200, "{path}: {v}");
+        v
+    };
+    let (a, b) = (&cells[0], &cells[1]);
+    let orgs = get("/api/v1/orgs").await;
+    assert_eq!(field_set(&orgs, "id"), set([bloc, base, &a.org, &b.org]));
+    let paths = by_org(&orgs, "id", "path");
+    let meetings = by_org(&get("/api/v1/meetings").await, "id", "org");
+    for m in [&a.meeting, &a.missed, &b.meeting, &b.missed] {
+        assert!(meetings.contains_key(m.as_str()), "{m} not listed to the admin");
+    }
+    let endpoints = by_org(&get("/api/v1/endpoints").await, "id", "org");
+    assert_eq!(endpoints.keys().cloned().collect::<BTreeSet<_>>(), set([&a.endpoint, &b.endpoint]));
+    let streams = get("/api/v1/live").await["streams"].clone();
+    let live = by_org(&streams, "endpoint", "org");
+    assert_eq!(live.keys().cloned().collect::<BTreeSet<_>>(), set([&a.endpoint, &b.endpoint]));
+    let schedules = by_org(&get("/api/v1/schedules").await, "id", "org");
+    assert_eq!(schedules.keys().cloned().collect::<BTreeSet<_>>(), set([&a.schedule, &b.schedule]));
+    let alerts = by_org(&get("/api/v1/alerts").await, "meeting", "org");
+    let rec_org = |rec: &str| cells.iter().find(|c| c.rec == rec).map(|c| c.org.clone());
+    let jobs = get("/api/v1/jobs").await;
+    let jobs: std::collections::BTreeMap<String, String> = field_set(&jobs["jobs"], "recording")
+        .into_iter()
+        .map(|r| {
+            let org = rec_org(&r).unwrap_or_else(|| panic!("a job of an unknown recording {r}"));
+            (r, org)
+        })
+        .collect();
+    assert_eq!(jobs.len(), 2, "{jobs:?}");
+    let lists = vec![
+        ("meetings", meetings),
+        ("endpoints", endpoints),
+        ("live", live),
+        ("schedules", schedules),
+        ("alerts", alerts),
+        ("jobs", jobs),
+        ("live streams", by_org(&streams, "stream", "org")),
+        ("live recordings", by_org(&streams, "recording", "org")),
+    ];
+    Truth { paths, lists }
+}
+
+/// Every answer a caller got, to search for what it must never see.
+#[derive(Default)]
+struct Seen(Vec<(String, String)>);
+
+impl Seen {
+    fn keep(&mut self, what: String, body: &str) {
+        self.0.push((what, body.to_string()));
+    }
+
+    /// Fails if any answer holds any of `secrets`.
+    fn assert_none_of(&self, who: &str, secrets: &[String]) {
+        for (what, body) in &self.0 {
+            for secret in secrets {
+                assert!(
+                    !body.contains(secret.as_str()),
+                    "{who} was shown {secret:?} of the other cell in {what}:\n{body}"
+                );
+            }
+        }
+    }
+}
+
+/// The API lists for one caller: each answer's status and exact set of ids.
+async fn check_api(
+    server: &Server,
+    caller: &Caller,
+    truth: &Truth,
+    cells: &[Cell; 2],
+    seen: &mut Seen,
+) {
+    let content = matches!(caller.role, "admin" | "inspector");
+    let supervises = caller.role != "recorder";
+    let lists: [(&str, &str, &str, bool); 7] = [
+        ("orgs", "/api/v1/orgs", "id", supervises),
+        ("meetings", "/api/v1/meetings", "id", true),
+        ("endpoints", "/api/v1/endpoints", "id", supervises),
+        ("schedules", "/api/v1/schedules", "id", supervises),
+        ("alerts", "/api/v1/alerts", "meeting", supervises),
+        ("live", "/api/v1/live", "endpoint", supervises),
+        ("jobs", "/api/v1/jobs", "recording", supervises),
+    ];
+    for (name, path, id, allowed) in lists {
+        let (code, v) = get_json(server, &caller.token, path).await;
+        seen.keep(format!("GET {path}"), &v.to_string());
+        if !allowed {
+            assert_eq!(code, 403, "{} GET {path}: {v}", caller.label);
+            continue;
+        }
+        assert_eq!(code, 200, "{} GET {path}: {v}", caller.label);
+        let items = match name {
+            "live" => &v["streams"],
+            "jobs" => &v["jobs"],
+            _ => &v,
+        };
+        let want = if name == "orgs" {
+            truth.paths.iter().filter(|(_, p)| caller.sees(p)).map(|(id, _)| id.clone()).collect()
+        } else {
+            truth.share(name, caller)
+        };
+        assert_eq!(field_set(items, id), want, "{} GET {path}", caller.label);
+        if name == "jobs" {
+            let counted: u64 =
+                v["counts"].as_object().unwrap().values().map(|n| n.as_u64().unwrap()).sum();
+            assert_eq!(counted, want.len() as u64, "{} job counts: {v}", caller.label);
+        }
+    }
+    // The compliance report of the base: the rows in scope.
+    let base = truth
+        .paths
+        .iter()
+        .find(|(_, p)| p.matches('/').count() == 2)
+        .map(|(id, _)| id.clone())
+        .unwrap();
+    let path = format!("/api/v1/reports/compliance?org={base}&month=2026-11");
+    let (code, v) = get_json(server, &caller.token, &path).await;
+    seen.keep(format!("GET {path}"), &v.to_string());
+    if supervises {
+        assert_eq!(code, 200, "{} {path}: {v}", caller.label);
+        let want: BTreeSet<String> = truth
+            .paths
+            .iter()
+            .filter(|(_, p)| {
+                caller.sees(p)
+                    && (p.contains(&format!("/{base}/")) || p.ends_with(&format!("/{base}")))
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        assert_eq!(field_set(&v, "org"), want, "{} report rows", caller.label);
+    } else {
+        assert_eq!(code, 403, "{} {path}", caller.label);
+    }
+    // Search: content, scoped by the index.
+    let (code, v) = get_json(server, &caller.token, "/api/v1/search?q=budget").await;
+    seen.keep("GET /api/v1/search".into(), &v.to_string());
+    if content {
+        let want: BTreeSet<String> = cells
+            .iter()
+            .filter(|c| caller.sees(truth.path(&c.org)))
+            .map(|c| c.meeting.clone())
+            .collect();
+        assert_eq!(
+            (code, field_set(&v["meetings"], "meeting")),
+            (200, want),
+            "{} search",
+            caller.label
+        );
+    } else {
+        assert_eq!(code, 403, "{} search", caller.label);
+    }
+    // Admins' and auditors' lists: users (admins), holds and policies.
+    for (path, roles) in [
+        ("/api/v1/users", &["admin"][..]),
+        ("/api/v1/holds", &["admin", "auditor"]),
+        ("/api/v1/retention/policies", &["admin", "auditor"]),
+    ] {
+        let (code, v) = get_json(server, &caller.token, path).await;
+        seen.keep(format!("GET {path}"), &v.to_string());
+        let want = if roles.contains(&caller.role) { 200 } else { 403 };
+        assert_eq!(code, want, "{} GET {path}: {v}", caller.label);
+        if path == "/api/v1/holds" && code == 200 {
+            assert_eq!(
+                field_set(&v, "id"),
+                set([&cells[0].hold, &cells[1].hold]),
+                "{}",
+                caller.label
+            );
+        }
+    }
+}
+
+/// GETs a web page with the caller's session: (status, HTML).
+async fn page(server: &Server, caller: &Caller, path: &str) -> (u16, String) {
+    let client =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let resp = client
+        .get(format!("{}{path}", server.url))
+        .header("cookie", &caller.session)
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap_or_default())
+}
+
+/// The distinct values of `attr="…"` in `html` that start with `prefix`.
+fn attrs(html: &str, attr: &str, prefix: &str) -> BTreeSet<String> {
+    let needle = format!("{attr}=\"{prefix}");
+    html.match_indices(&needle)
+        .filter_map(|(i, _)| html[i + attr.len() + 2..].split('"').next())
+        .map(|v| v.trim_start_matches(prefix).split(['?', '/']).next().unwrap_or("").to_string())
+        .collect()
+}
+
+/// The web pages for one caller: who may open which, and what they list.
+async fn check_pages(
+    server: &Server,
+    caller: &Caller,
+    truth: &Truth,
+    cells: &[Cell; 2],
+    seen: &mut Seen,
+) {
+    let content = matches!(caller.role, "admin" | "inspector");
+    let supervises = caller.role != "recorder";
+    if caller.session.is_empty() {
+        for path in ["/search", "/live", "/reports", "/ledger", "/admin/users"] {
+            let (code, _) = page(server, caller, path).await;
+            assert_eq!(code, 303, "{} {path}: sent to sign in", caller.label);
+        }
+        return;
+    }
+    let mine: Vec<&Cell> = cells.iter().filter(|c| caller.sees(truth.path(&c.org))).collect();
+    let meetings: BTreeSet<String> = mine.iter().map(|c| c.meeting.clone()).collect();
+
+    let (code, html) = page(server, caller, "/search?q=budget").await;
+    seen.keep("/search".into(), &html);
+    if content {
+        assert_eq!(code, 200, "{}: {html}", caller.label);
+        assert_eq!(attrs(&html, "href", "/meetings/"), meetings, "{} search results", caller.label);
+        let orgs: BTreeSet<String> =
+            truth.paths.iter().filter(|(_, p)| caller.sees(p)).map(|(id, _)| id.clone()).collect();
+        let offered: BTreeSet<String> =
+            attrs(&html, "value", "").into_iter().filter(|v| truth.paths.contains_key(v)).collect();
+        assert_eq!(offered, orgs, "{} search page's org choices", caller.label);
+    } else {
+        assert_eq!(code, 403, "{}", caller.label);
+    }
+    let (code, html) = page(server, caller, "/live").await;
+    seen.keep("/live".into(), &html);
+    if supervises {
+        assert_eq!(code, 200, "{}: {html}", caller.label);
+        for c in cells {
+            let shown = mine.iter().any(|m| m.org == c.org);
+            assert_eq!(
+                html.contains(&format!("Điểm cầu {}", c.name)),
+                shown,
+                "{} live page, {}",
+                caller.label,
+                c.name
+            );
+            assert_eq!(
+                html.contains(&format!("Vắng {}", c.name)),
+                shown,
+                "{} live page alerts, {}",
+                caller.label,
+                c.name
+            );
+        }
+    } else {
+        assert_eq!(code, 403, "{}", caller.label);
+    }
+    let base = truth
+        .paths
+        .iter()
+        .find(|(_, p)| p.matches('/').count() == 2)
+        .map(|(id, _)| id.clone())
+        .unwrap();
+    for path in ["/reports".to_string(), format!("/reports?org={base}")] {
+        let (code, html) = page(server, caller, &path).await;
+        seen.keep(path.clone(), &html);
+        if supervises {
+            assert_eq!(code, 200, "{}: {html}", caller.label);
+            assert!(mine.iter().all(|c| html.contains(c.name)), "{} {path}: {html}", caller.label);
+        } else {
+            assert_eq!(code, 403, "{} {path}", caller.label);
+        }
+    }
+    for c in cells {
+        let path = format!("/meetings/{}", c.meeting);
+        let (code, html) = page(server, caller, &path).await;
+        let want = if content && meetings.contains(&c.meeting) { 200 } else { 403 };
+        assert_eq!(code, want, "{} {path}", caller.label);
+        if code == 200 {
+            // A refusal echoes the address asked for (its language switch),
+            // which the caller already knew; only what was shown counts.
+            seen.keep(path.clone(), &html);
+        }
+    }
+    for path in ["/admin/users", "/admin/endpoints", "/admin/retention", "/admin/alerts", "/ledger"]
+    {
+        let (code, html) = page(server, caller, path).await;
+        seen.keep(path.into(), &html);
+        let want = match (caller.role, path) {
+            ("admin", _) | ("auditor", "/ledger") => 200,
+            _ => 403,
+        };
+        assert_eq!(code, want, "{} {path}", caller.label);
+    }
+}
+
+/// A caller bound to `mine` reaching for `other` through the filters and
+/// ancestors that lists take: every answer is empty or refused.
+async fn reach_out(server: &Server, caller: &Caller, other: &Cell, bloc: &str, seen: &mut Seen) {
+    let org = &other.org;
+    for (path, want) in [
+        (format!("/api/v1/meetings?org={org}"), Some(0)),
+        (format!("/api/v1/endpoints?org={org}"), (caller.role != "recorder").then_some(0)),
+        (format!("/api/v1/search?q=budget&org={org}"), None),
+        (format!("/api/v1/meetings/{}", other.missed), None),
+        (format!("/api/v1/recordings/{}", other.rec), None),
+        (format!("/api/v1/reports/compliance?org={org}&month=2026-11"), None),
+    ] {
+        let (code, v) = get_json(server, &caller.token, &path).await;
+        seen.keep(format!("GET {path}"), &v.to_string());
+        let listed = v.get("meetings").unwrap_or(&v).as_array().map(Vec::len);
+        match want {
+            Some(n) => assert_eq!((code, listed), (200, Some(n)), "{} {path}: {v}", caller.label),
+            None => assert_eq!(code, 403, "{} {path}: {v}", caller.label),
+        }
+    }
+    // From above: the bloc's report and a search of the bloc hold the caller's
+    // own rows and meetings only.
+    let report = format!("/api/v1/reports/compliance?org={bloc}&month=2026-11");
+    let search = format!("/api/v1/search?q=budget&org={bloc}");
+    for (path, list, field) in [(report, None, "org"), (search, Some("meetings"), "meeting")] {
+        let (code, v) = get_json(server, &caller.token, &path).await;
+        seen.keep(format!("GET {path}"), &v.to_string());
+        if caller.role != "inspector" {
+            assert_eq!(code, 403, "{} {path}", caller.label);
+            continue;
+        }
+        assert_eq!(code, 200, "{} {path}: {v}", caller.label);
+        let ids = field_set(list.map_or(&v, |l| &v[l]), field);
+        assert_eq!(ids.len(), 1, "{} {path}: {v}", caller.label);
+        let theirs = ids.contains(org) || ids.contains(&other.meeting);
+        assert!(!theirs, "{} {path}: {v}", caller.label);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_list_holds_exactly_the_callers_scope() {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = std::fs::read(speech::clip(dir.path(), "budget", "en-us", &[(0.5, SENTENCE)], 6.0))
+        .unwrap();
+    let model = speech::model().display().to_string();
+    let env = [
+        ("NIEM_TRANSCRIBE__MODEL", model.as_str()),
+        ("NIEM_LIVE__GRACE_SECS", "600"),
+        ("NIEM_ALERTS__CHECK_EVERY_SECS", "1"),
+    ];
+    let server = Server::start(StoreKind::Local, &env).await;
+    let (bloc, base, cells) = contents_world(&server, &wav).await;
+    let truth = truth(&server, (&bloc, &base), &cells).await;
+
+    let (a, b) = (cells[0].org.clone(), cells[1].org.clone());
+    let mut callers = vec![Caller {
+        label: "admin",
+        role: "admin",
+        token: server.token.clone(),
+        session: String::new(),
+        scopes: None,
+    }];
+    for (name, role, scopes) in [
+        ("kiemtra.a", "inspector", vec![a.clone()]),
+        ("kiemtra.b", "inspector", vec![b.clone()]),
+        ("kiemtra.coso", "inspector", vec![base.clone()]),
+        ("kiemtoan", "auditor", vec![]),
+        ("diemcau.a", "recorder", vec![a.clone()]),
+        ("quantri", "admin", vec![]),
+    ] {
+        let ids: Vec<&str> = scopes.iter().map(String::as_str).collect();
+        let (_, token) = user(&server, name, role, &ids).await;
+        let (code, session) = server.sign_in(name, PASSWORD).await;
+        // Recorders are machines: they never sign in to the web.
+        assert_eq!(code, if role == "recorder" { 401 } else { 303 }, "{name} signs in");
+        let paths = scopes.iter().map(|o| truth.path(o).to_string()).collect::<Vec<_>>();
+        let scopes = (!paths.is_empty()).then_some(paths);
+        callers.push(Caller {
+            label: name,
+            role,
+            token,
+            session: session.unwrap_or_default(),
+            scopes,
+        });
+    }
+    // The bootstrap admin has no password; its web view is the second admin's.
+    let web_admin = callers.iter().position(|c| c.label == "quantri").unwrap();
+    callers[0].session = callers[web_admin].session.clone();
+
+    for caller in &callers {
+        let mut seen = Seen::default();
+        check_api(&server, caller, &truth, &cells, &mut seen).await;
+        check_pages(&server, caller, &truth, &cells, &mut seen).await;
+        // Whoever is bound to one cell meets nothing of the other, by id or name.
+        for (mine, other) in [(&cells[0], &cells[1]), (&cells[1], &cells[0])] {
+            let bound_to_mine = caller
+                .scopes
+                .as_ref()
+                .is_some_and(|s| s == &vec![truth.path(&mine.org).to_string()]);
+            if bound_to_mine {
+                reach_out(&server, caller, other, &bloc, &mut seen).await;
+                let mut secrets = truth.of_org(&other.org);
+                secrets.extend([
+                    other.rec.clone(),
+                    other.stream.clone(),
+                    other.hold.clone(),
+                    other.name.to_string(),
+                ]);
+                seen.assert_none_of(caller.label, &secrets);
+            }
+        }
+    }
+
+    // /metrics and /readyz answer anyone, and name no org, meeting, recording,
+    // endpoint, schedule or user, by id or by name.
+    let (_, users) = server.api(Method::GET, "/api/v1/users", None).await;
+    let mut secrets: Vec<String> = truth.paths.keys().cloned().collect();
+    for c in &cells {
+        secrets.extend(truth.of_org(&c.org));
+        secrets.extend([c.rec.clone(), c.stream.clone(), c.hold.clone(), c.name.to_string()]);
+    }
+    for u in users.as_array().unwrap() {
+        secrets.extend(["id", "name"].map(|k| u[k].as_str().unwrap().to_string()));
+    }
+    for path in ["/metrics", "/readyz", "/healthz"] {
+        let resp = reqwest::get(format!("{}{path}", server.url)).await.unwrap();
+        assert_eq!(resp.status().as_u16(), 200, "{path}");
+        let body = resp.text().await.unwrap();
+        for s in &secrets {
+            assert!(!body.contains(s.as_str()), "{path} names {s:?}:\n{body}");
+        }
     }
 }

@@ -8,22 +8,8 @@ use reqwest::Method;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-/// name{labels} → value, from the OpenMetrics text; panics on a malformed line.
 async fn scrape(server: &Server) -> BTreeMap<String, f64> {
-    let resp = reqwest::get(format!("{}/metrics", server.url)).await.unwrap();
-    assert_eq!(resp.status(), 200);
-    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
-    let text = resp.text().await.unwrap();
-    assert!(text.trim_end().ends_with("# EOF"), "{text}");
-    let mut out = BTreeMap::new();
-    for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
-        let (name, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("malformed: {line}"));
-        let value: f64 = value.parse().unwrap_or_else(|_| panic!("not a number: {line}"));
-        let bare = name.split('{').next().unwrap();
-        assert!(bare.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && bare.starts_with("niem_"), "bad name: {line}");
-        out.insert(name.to_string(), value);
-    }
-    out
+    server.metrics().await
 }
 
 fn get(m: &BTreeMap<String, f64>, name: &str) -> f64 {
@@ -150,6 +136,17 @@ async fn scheduled_self_verification_shows_in_metrics_and_the_badge() {
     server.set_env("NIEM_CLOCK_OFFSET_MINUTES", "1500");
     server.start_again().await;
     verdict(&server, 0.0).await;
+    // The run's verdict is also each recording's, for its badge: this one broken,
+    // naming the chunk, against the checkpoint the run trusted.
+    let (_, r) = server.api(Method::GET, &format!("/api/v1/recordings/{rec}"), None).await;
+    let v = &r["verification"];
+    assert_eq!(
+        (v["source"].as_str(), v["intact"].as_bool()),
+        (Some("scheduled"), Some(false)),
+        "{r}"
+    );
+    assert!(v["problems"].to_string().contains(&chunk), "{r}");
+    assert!(v["checkpoint"]["size"].as_u64().is_some_and(|n| n > 0), "{r}");
     let (s, session) = server.sign_in("kiemtoan", "kiểm-toán-2026!").await;
     assert_eq!(s, 303);
     let page = ledger_page(&server, &session.unwrap()).await;

@@ -293,3 +293,65 @@ async fn without_a_model_jobs_wait_and_a_killed_job_completes_once_after_restart
     let (code, out) = server.audit(&["verify"], &[]);
     assert_eq!(code, 0, "{out}");
 }
+
+/// A chunk altered in the store between the seal and the transcription fails
+/// its job on the first attempt, with the reason: no retry can mend it, and
+/// taking it for a store outage would requeue it forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunk_that_fails_authentication_fails_its_job_at_once() {
+    let mut server = Server::start(StoreKind::Local, &[("NIEM_TRANSCRIBE__RETRY_SECS", "1")]).await;
+    let meeting = server.meeting().await;
+    let (s, up) = server.upload(&meeting, niem_tests::wav::tone(3.0, 440.0, 16_000, None)).await;
+    assert_eq!(s, 201, "{up}");
+    let (rec, stream) =
+        (up["recording"].as_str().unwrap().to_string(), up["stream"].as_str().unwrap());
+    server.seal(&rec).await;
+    // No model yet: the job waits while a byte of the chunk is flipped.
+    server.stop();
+    let chunk = format!("recordings/{rec}/{stream}/00000000.niem");
+    let raw = server.raw_store().await;
+    let mut bytes = raw.read(&chunk).await;
+    bytes[100] ^= 0x01;
+    raw.delete(&chunk).await;
+    raw.write(&chunk, bytes).await;
+    server.set_env("NIEM_TRANSCRIBE__MODEL", &speech::model().display().to_string());
+    server.start_again().await;
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let job = loop {
+        let (_, jobs) = server.api(Method::GET, "/api/v1/jobs", None).await;
+        let job = jobs["jobs"][0].clone();
+        if job["state"] == "failed" {
+            break job;
+        }
+        assert!(job["attempts"].as_u64() == Some(0), "retried as if it could succeed: {jobs}");
+        assert!(Instant::now() < deadline, "the job did not fail: {jobs}\n{}", server.log());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let error = job["error"].as_str().unwrap_or_default();
+    assert_eq!(job["attempts"], 1, "{job}");
+    assert!(
+        error.contains("unreadable as stored") && error.contains("fails authentication"),
+        "{job}"
+    );
+    assert!(error.contains(stream), "the stream is named: {job}");
+    // Past several retry periods it stays failed, tried once.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, jobs) = server.api(Method::GET, "/api/v1/jobs", None).await;
+    assert_eq!(
+        (jobs["jobs"][0]["state"].as_str(), jobs["jobs"][0]["attempts"].as_u64()),
+        (Some("failed"), Some(1)),
+        "{jobs}"
+    );
+    let (s, v) =
+        server.api(Method::GET, &format!("/api/v1/recordings/{rec}/transcript"), None).await;
+    assert_eq!(s, 404);
+    assert!(
+        v["error"]["message"].as_str().unwrap_or_default().contains("fails authentication"),
+        "{v}"
+    );
+    // The recording's verification names the same chunk.
+    let (s, v) = server.api(Method::POST, &format!("/api/v1/recordings/{rec}/verify"), None).await;
+    assert_eq!((s, v["intact"].as_bool()), (200, Some(false)), "{v}");
+    assert!(v["problems"].to_string().contains(&chunk), "{v}");
+}

@@ -3,9 +3,10 @@
 //! - `PUT /api/v1/live/{stream key}`: a chunked body of MPEG-TS, FLV or Matroska
 //!   (`ffmpeg ... -f mpegts -method PUT http://host/api/v1/live/<key>`). The key is
 //!   the credential; no bearer token. The answer comes when the body ends.
-//! - `GET /api/v1/live`: every live stream, for supervisors.
+//! - `GET /api/v1/live`: the live streams in the caller's scope, for supervisors.
 //! - `POST /api/v1/orgs/{org}/endpoints`, `GET /api/v1/endpoints`,
-//!   `DELETE /api/v1/endpoints/{id}`: admins manage bridge points and their keys.
+//!   `DELETE /api/v1/endpoints/{id}`: admins manage bridge points and their keys;
+//!   inspectors list those in their scope, auditors all.
 
 use crate::auth::{Principal, Role};
 use crate::endpoint;
@@ -91,22 +92,18 @@ pub async fn status(State(app): State<Arc<App>>, who: Principal) -> Result<Json<
     Ok(Json(json!({ "streams": streams, "spool_backlog_bytes": app.live.spool.backlog_bytes() })))
 }
 
-/// The live streams this caller may see: an inspector's only in their scope.
+/// The live streams this caller may see. The slots live in memory; which of
+/// their endpoints are in scope is asked of the catalog with the scope in the
+/// query, and only those slots are described.
 pub async fn visible_status(app: &App, who: &Principal) -> Result<Vec<LiveStatus>, ApiError> {
-    let mut streams: Vec<LiveStatus> = app.live.status(app).await?;
-    if who.role == Role::Inspector {
-        let paths: std::collections::HashMap<String, String> = app
-            .vault
-            .catalog
-            .call(|c| {
-                let mut stmt = c.prepare("SELECT id, path FROM orgs")?;
-                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                rows.collect::<Result<_, _>>().map_err(ApiError::from)
-            })
-            .await?;
-        streams.retain(|s| paths.get(&s.org).is_some_and(|p| who.may_see(p)));
-    }
-    Ok(streams)
+    let ids = app.live.endpoint_ids();
+    let scope = who.scope_json();
+    let visible = app
+        .vault
+        .catalog
+        .call(move |c| endpoint::visible(c, &ids, scope).map_err(ApiError::from))
+        .await?;
+    Ok(app.live.status_of(app, &visible).await?)
 }
 
 #[derive(Debug, Deserialize)]
@@ -154,7 +151,13 @@ pub struct EndpointFilter {
 pub async fn list_endpoints(State(app): State<Arc<App>>, who: Principal, Query(f): Query<EndpointFilter>) -> Result<Json<Vec<endpoint::Listed>>, ApiError> {
     who.require(&[Role::Admin, Role::Inspector, Role::Auditor])?;
     let org: Option<OrgId> = f.org.map(|o| o.parse()).transpose()?;
-    Ok(Json(app.vault.catalog.call(move |c| endpoint::list(c, org).map_err(ApiError::from)).await?))
+    let scope = who.scope_json();
+    Ok(Json(
+        app.vault
+            .catalog
+            .call(move |c| endpoint::list_in(c, org, scope).map_err(ApiError::from))
+            .await?,
+    ))
 }
 
 pub async fn revoke_endpoint(State(app): State<Arc<App>>, who: Principal, Path(id): Path<String>) -> Result<StatusCode, ApiError> {

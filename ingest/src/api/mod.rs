@@ -25,8 +25,8 @@ use axum::Router;
 use std::sync::Arc;
 
 pub use live::visible_status;
-pub use reports::visible_alerts;
-pub use recordings::{latest_verification, verify_and_record};
+pub use recordings::{latest_verification, record_verification, Verification};
+pub use reports::{report_rows, visible_alerts};
 pub use transcripts::why_missing;
 pub use tus::evict_idle as evict_idle_uploads;
 

@@ -1,6 +1,6 @@
 //! Orgs (bloc → base committee → cell) and their meetings.
 
-use crate::auth::{Principal, Role};
+use crate::auth::{self, Principal, Role};
 use crate::error::ApiError;
 use crate::schema::{MeetingId, OrgId};
 use crate::App;
@@ -105,14 +105,24 @@ pub async fn create_org(State(app): State<Arc<App>>, who: Principal, Json(req): 
     Ok((StatusCode::CREATED, Json(org)))
 }
 
+/// The orgs in the caller's scope: every org for admins and auditors, an
+/// inspector's subtrees (not their ancestors: a visible org's `path` already
+/// names its ancestors' ids, and no page needs their names).
 pub async fn list_orgs(State(app): State<Arc<App>>, who: Principal) -> Result<Json<Vec<Org>>, ApiError> {
     who.require(&[Role::Admin, Role::Inspector, Role::Auditor])?;
+    let scope = who.scope_json();
     let orgs = app
         .vault
         .catalog
-        .call(|c| {
-            let mut stmt = c.prepare("SELECT id, parent, kind, name, path, language FROM orgs ORDER BY path")?;
-            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?;
+        .call(move |c| {
+            let sql = format!(
+                "SELECT id, parent, kind, name, path, language FROM orgs o WHERE {} ORDER BY path",
+                auth::in_scope_sql("o.path", 1)
+            );
+            let mut stmt = c.prepare(&sql)?;
+            let rows = stmt.query_map([scope], |r| {
+                Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+            })?;
             rows.map(|r| {
                 let (id, parent, kind, name, path, language) = r?;
                 Ok(Org { id: id.parse()?, parent, kind, name, path, language })
@@ -205,14 +215,14 @@ pub async fn list_meetings(State(app): State<Arc<App>>, who: Principal, Query(f)
         .vault
         .catalog
         .call(move |c| {
-            // An inspector's scope is part of the query: orgs whose path is a scope or under one.
-            let mut stmt = c.prepare(
-                "SELECT id, org, kind, title, scheduled_at, recording, language FROM meetings
-                 WHERE (?1 IS NULL OR org = ?1)
-                   AND (?2 IS NULL OR EXISTS (SELECT 1 FROM orgs o, json_each(?2) s
-                        WHERE o.id = meetings.org AND (o.path = s.value OR substr(o.path, 1, length(s.value) + 1) = s.value || '/')))
-                 ORDER BY scheduled_at DESC",
-            )?;
+            let sql = format!(
+                "SELECT m.id, m.org, m.kind, m.title, m.scheduled_at, m.recording, m.language
+                 FROM meetings m JOIN orgs o ON o.id = m.org
+                 WHERE (?1 IS NULL OR m.org = ?1) AND {}
+                 ORDER BY m.scheduled_at DESC",
+                auth::in_scope_sql("o.path", 2)
+            );
+            let mut stmt = c.prepare(&sql)?;
             let rows = stmt.query_map(params![f.org.map(|o| o.to_string()), scope], meeting_row)?;
             rows.map(|r| to_meeting(r?)).collect::<Result<Vec<_>, ApiError>>()
         })
@@ -223,6 +233,7 @@ pub async fn list_meetings(State(app): State<Arc<App>>, who: Principal, Query(f)
 pub async fn get_meeting(State(app): State<Arc<App>>, who: Principal, Path(id): Path<String>) -> Result<Json<Meeting>, ApiError> {
     who.require(&[Role::Admin, Role::Inspector, Role::Auditor, Role::Recorder])?;
     let id: MeetingId = id.parse()?;
+    who.require_meeting(&app, id).await?;
     let row = app
         .vault
         .catalog
@@ -232,11 +243,7 @@ pub async fn get_meeting(State(app): State<Arc<App>>, who: Principal, Path(id): 
                 .map_err(ApiError::from)
         })
         .await?;
-    let meeting = to_meeting(row.ok_or_else(|| ApiError::not_found(format!("meeting {id} not found")))?)?;
-    if who.role == Role::Inspector {
-        let org = meeting.org.clone();
-        let path: String = app.vault.catalog.call(move |c| c.query_row("SELECT path FROM orgs WHERE id = ?1", [org], |r| r.get(0)).map_err(ApiError::from)).await?;
-        who.require_org(&path)?;
-    }
-    Ok(Json(meeting))
+    Ok(Json(to_meeting(
+        row.ok_or_else(|| ApiError::not_found(format!("meeting {id} not found")))?,
+    )?))
 }

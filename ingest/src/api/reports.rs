@@ -5,7 +5,7 @@
 //! auditors see them too.
 
 use crate::alerts::{self, Alert, NewSchedule, Schedule};
-use crate::auth::{Principal, Role};
+use crate::auth::{self, Principal, Role};
 use crate::error::ApiError;
 use crate::schema::OrgId;
 use crate::App;
@@ -32,12 +32,16 @@ pub async fn list_schedules(State(app): State<Arc<App>>, who: Principal) -> Resu
         .vault
         .catalog
         .call(move |c| {
-            let mut stmt = c.prepare(
-                "SELECT s.id, s.org, s.kind, s.title, s.day_of_month, s.time_local FROM schedules s JOIN orgs o ON o.id = s.org
-                 WHERE ?1 IS NULL OR EXISTS (SELECT 1 FROM json_each(?1) j WHERE o.path = j.value OR substr(o.path, 1, length(j.value) + 1) = j.value || '/')
-                 ORDER BY o.path",
-            )?;
-            let rows = stmt.query_map([scope], |r| Ok(Schedule { id: r.get(0)?, org: r.get(1)?, kind: r.get(2)?, title: r.get(3)?, day: r.get(4)?, time: r.get(5)? }))?;
+            let sql = format!(
+                "SELECT s.id, s.org, s.kind, s.title, s.day_of_month, s.time_local
+                 FROM schedules s JOIN orgs o ON o.id = s.org WHERE {} ORDER BY o.path",
+                auth::in_scope_sql("o.path", 1)
+            );
+            let mut stmt = c.prepare(&sql)?;
+            let rows = stmt.query_map([scope], |r| {
+                let (id, org, kind, title) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+                Ok(Schedule { id, org, kind, title, day: r.get(4)?, time: r.get(5)? })
+            })?;
             rows.collect::<Result<Vec<_>, _>>().map_err(ApiError::from)
         })
         .await?;
@@ -54,11 +58,8 @@ pub struct Since {
 /// Recent alerts in the caller's scope.
 pub async fn visible_alerts(app: &App, who: &Principal, since: Option<String>) -> Result<Vec<Alert>, ApiError> {
     let since = since.unwrap_or_else(|| archive::clock::format_ts(app.vault.clock.now() - time::Duration::hours(24)));
-    let mut list = app.vault.catalog.call(move |c| alerts::recent(c, &since)).await?;
-    if who.role == Role::Inspector {
-        list.retain(|a| who.may_see(&a.org_path));
-    }
-    Ok(list)
+    let scope = who.scope_json();
+    app.vault.catalog.call(move |c| alerts::recent(c, &since, scope)).await
 }
 
 pub async fn list_alerts(State(app): State<Arc<App>>, who: Principal, Query(q): Query<Since>) -> Result<Json<Vec<Alert>>, ApiError> {
@@ -74,6 +75,9 @@ pub struct ReportQuery {
     pub format: Option<String>,
 }
 
+/// The report of an org's subtree, with only the rows in the caller's scope.
+/// An inspector may ask for an org in their scope or above it (a base
+/// committee over their cells: the rows are their cells'), no other.
 pub async fn compliance(State(app): State<Arc<App>>, who: Principal, Query(q): Query<ReportQuery>) -> Result<Response, ApiError> {
     who.require(&[Role::Admin, Role::Inspector, Role::Auditor])?;
     let org: OrgId = q.org.parse()?;
@@ -83,14 +87,25 @@ pub async fn compliance(State(app): State<Arc<App>>, who: Principal, Query(q): Q
         .call(move |c| c.query_row("SELECT path FROM orgs WHERE id = ?1", [org.to_string()], |r| r.get(0)).optional().map_err(ApiError::from))
         .await?;
     let path = path.ok_or_else(|| ApiError::not_found(format!("org {org} not found")))?;
-    if who.role == Role::Inspector {
-        who.require_org(&path)?;
-    }
-    let (now, grace, month) = (app.vault.clock.now(), time::Duration::minutes(app.config.alerts.grace_minutes as i64), q.month.clone());
-    let rows = app.vault.catalog.call(move |c| alerts::compliance(c, &path, &month, now, grace)).await?;
+    who.require_scope_or_above(&path)?;
+    let rows = report_rows(&app, &who, path, q.month.clone()).await?;
     Ok(match q.format.as_deref().unwrap_or("json") {
         "csv" => ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], alerts::to_csv(&rows)).into_response(),
         "json" => Json(rows).into_response(),
         _ => return Err(ApiError::bad_request("format must be json or csv")),
     })
+}
+
+/// The compliance rows of the subtree at `path` in the caller's scope (the API's
+/// and the report page's one query).
+pub async fn report_rows(
+    app: &App,
+    who: &Principal,
+    path: String,
+    month: String,
+) -> Result<Vec<alerts::ComplianceRow>, ApiError> {
+    let (now, grace) =
+        (app.vault.clock.now(), time::Duration::minutes(app.config.alerts.grace_minutes as i64));
+    let scope = who.scope_json();
+    app.vault.catalog.call(move |c| alerts::compliance(c, (&path, scope), &month, now, grace)).await
 }

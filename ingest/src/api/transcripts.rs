@@ -8,7 +8,8 @@
 //! jobs, not the text.
 //!
 //! `GET /api/v1/jobs[?state=queued|running|done|failed][&limit=N]`: the
-//! transcriber's model state, job counts, and jobs with progress and errors.
+//! transcriber's model state, job counts, and jobs with progress and errors,
+//! of the recordings in the caller's scope.
 
 use crate::auth::{Principal, Role};
 use crate::error::ApiError;
@@ -116,10 +117,15 @@ pub async fn list_jobs(State(app): State<Arc<App>>, who: Principal, Query(q): Qu
         }
     }
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let scope = who.scope_json();
     let (counts, jobs) = app
         .vault
         .catalog
-        .call(move |c| Ok::<_, archive::vault::VaultError>((crate::jobs::counts(c)?, crate::jobs::list(c, q.state.as_deref(), limit)?)))
+        .call(move |c| {
+            let counts = crate::jobs::counts(c, scope.clone())?;
+            let jobs = crate::jobs::list(c, scope, q.state.as_deref(), limit)?;
+            Ok::<_, archive::vault::VaultError>((counts, jobs))
+        })
         .await?;
     Ok(Json(JobsView { transcriber: app.transcription.status(), counts, jobs }))
 }

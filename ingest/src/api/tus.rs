@@ -96,6 +96,7 @@ async fn create_inner(app: Arc<App>, who: Principal, headers: HeaderMap) -> Resu
     }
     let meta = metadata(&headers)?;
     let meeting: MeetingId = meta.get("meeting").ok_or_else(|| ApiError::bad_request("Upload-Metadata must name the meeting: meeting <base64 id>"))?.parse()?;
+    who.require_meeting(&app, meeting).await?;
     let content_type = meta.get("filetype").or(meta.get("content_type")).cloned();
     let filename = meta.get("filename").cloned();
     let id = UploadId::new();
@@ -166,6 +167,8 @@ async fn session(app: &Arc<App>, id: UploadId, who: &Principal) -> Result<(Arc<t
     if row.created_by != who.actor() && who.role != Role::Admin {
         return Err(ApiError::forbidden("this upload belongs to another user"));
     }
+    // Its creator's scope may have narrowed since.
+    who.require_meeting(app, row.meeting).await?;
     if row.state != "receiving" {
         return Err(ApiError::new(StatusCode::GONE, "gone", format!("upload {id} is {}", row.state)));
     }

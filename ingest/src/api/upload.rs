@@ -1,6 +1,7 @@
 //! `POST /api/v1/meetings/{meeting}/uploads`: a file as one streamed body of any
 //! size, chunked and sealed as it arrives, in constant memory. The response (and so
 //! the acknowledgement) comes only once every byte is in the store and the ledger.
+//! Admins upload to any meeting, recorders to meetings in their scope.
 
 use crate::auth::{Principal, Role};
 use crate::error::ApiError;
@@ -43,6 +44,7 @@ async fn receive(mut upload: Upload, body: Body) -> Result<archive::vault::Strea
 pub async fn upload(State(app): State<Arc<App>>, who: Principal, Path(meeting): Path<String>, headers: HeaderMap, body: Body) -> Result<(StatusCode, Json<Uploaded>), ApiError> {
     who.require(&[Role::Admin, Role::Recorder])?;
     let meeting: MeetingId = meeting.parse()?;
+    who.require_meeting(&app, meeting).await?;
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
     let upload = Upload::new(app.clone(), who.actor(), Target { meeting, content_type, declared, tus: None });

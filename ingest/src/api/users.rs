@@ -1,5 +1,6 @@
 //! Users: `POST /api/v1/users` (admin) creates a person or service account with an
-//! optional web password and, for inspectors, the org subtrees they may see;
+//! optional web password and, for inspectors and recorders, the org subtrees
+//! they are bound to;
 //! `GET /api/v1/users` lists them; `PATCH /api/v1/users/{user}` disables, resets the
 //! password, or changes role or scopes (never one's own role or scope);
 //! `POST /api/v1/users/{user}/tokens` issues an API token (shown once) and
@@ -38,7 +39,7 @@ pub struct User {
     pub role: Role,
     pub disabled: bool,
     pub has_password: bool,
-    /// Org ids whose subtrees an inspector may see.
+    /// Org ids whose subtrees an inspector or recorder is bound to.
     pub scopes: Vec<String>,
 }
 
@@ -63,12 +64,7 @@ pub async fn add(app: &App, who: &Principal, req: NewUser) -> Result<Added, ApiE
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(ApiError::bad_request("name must be 1 to 100 printable characters"));
     }
-    if req.role == Role::Inspector && req.scopes.is_empty() {
-        return Err(ApiError::bad_request("an inspector needs at least one org in scopes"));
-    }
-    if req.role != Role::Inspector && !req.scopes.is_empty() {
-        return Err(ApiError::bad_request("only inspectors have scopes"));
-    }
+    auth::check_scopes(req.role, req.scopes.len()).map_err(ApiError::bad_request)?;
     let hash = new_password(req.password.as_deref()).await?;
     let id = UserId::new();
     if req.role == Role::Admin && app.vault.catalog.call(|c| crate::admins::admin_count(c)).await? >= 2 {

@@ -361,9 +361,24 @@ impl Live {
         }
     }
 
-    /// What is live now: the supervisor's "which cells are meeting" view.
-    pub async fn status(&self, app: &App) -> Result<Vec<LiveStatus>, VaultError> {
-        let slots: Vec<Arc<Slot>> = self.slots().values().cloned().collect();
+    /// The endpoints live now (publishing, or waiting in their grace period).
+    pub fn endpoint_ids(&self) -> Vec<String> {
+        self.slots().keys().map(ToString::to_string).collect()
+    }
+
+    /// What is live now of `endpoints` (ids; the caller has scoped them): the
+    /// supervisor's "which cells are meeting" view.
+    pub async fn status_of(
+        &self,
+        app: &App,
+        endpoints: &[String],
+    ) -> Result<Vec<LiveStatus>, VaultError> {
+        let slots: Vec<Arc<Slot>> = self
+            .slots()
+            .iter()
+            .filter(|(id, _)| endpoints.contains(&id.to_string()))
+            .map(|(_, s)| s.clone())
+            .collect();
         let streams: Vec<String> = slots.iter().filter_map(|s| s.stats.placed.get().map(|p| p.stream.to_string())).collect();
         let stored: HashMap<String, u64> = app
             .vault

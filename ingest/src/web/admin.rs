@@ -201,7 +201,11 @@ pub async fn endpoints(State(app): State<Arc<App>>, v: Viewer) -> Response {
 }
 
 async fn endpoints_page(app: &App, v: &Viewer, new_key: Option<(String, String)>) -> Response {
-    let list = match app.vault.catalog.call(|c| crate::endpoint::list(c, None).map_err(ApiError::from)).await {
+    let scope = v.who.scope_json();
+    let listed = app.vault.catalog.call(move |c| {
+        crate::endpoint::list_in(c, None, scope).map_err(ApiError::from)
+    });
+    let list = match listed.await {
         Ok(l) => l,
         Err(e) => return error_page(v, e),
     };
@@ -391,18 +395,18 @@ pub async fn report(State(app): State<Arc<App>>, v: Viewer, RawQuery(raw): RawQu
     let q: ReportQuery = super::pages::query(raw).unwrap_or_default();
     let now = app.vault.clock.now().to_offset(crate::index::LOCAL_OFFSET);
     let month = q.month.filter(|m| !m.is_empty()).unwrap_or_else(|| format!("{:04}-{:02}", now.year(), u8::from(now.month())));
-    let all: Vec<_> = orgs(&app).await.into_iter().filter(|(_, _, p)| v.who.role != Role::Inspector || v.who.may_see(p)).collect();
+    let all = match super::pages::scoped_orgs(&app, &v.who).await {
+        Ok(o) => o,
+        Err(e) => return error_page(&v, e),
+    };
     let org = q.org.filter(|o| all.iter().any(|(id, _, _)| id == o)).or_else(|| all.first().map(|(id, _, _)| id.clone()));
-    let rows = match &org {
-        Some(o) => {
-            let path = all.iter().find(|(id, _, _)| id == o).map(|(_, _, p)| p.clone()).unwrap_or_default();
-            let (m, grace) = (month.clone(), time::Duration::minutes(app.config.alerts.grace_minutes as i64));
-            let at = app.vault.clock.now();
-            match app.vault.catalog.call(move |c| crate::alerts::compliance(c, &path, &m, at, grace)).await {
-                Ok(r) => r,
-                Err(e) => return error_page(&v, e),
-            }
-        }
+    let path =
+        org.as_ref().and_then(|o| all.iter().find(|(id, _, _)| id == o)).map(|(_, _, p)| p.clone());
+    let rows = match path {
+        Some(path) => match crate::api::report_rows(&app, &v.who, path, month.clone()).await {
+            Ok(r) => r,
+            Err(e) => return error_page(&v, e),
+        },
         None => Vec::new(),
     };
     let body = html! {

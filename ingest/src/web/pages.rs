@@ -132,21 +132,28 @@ pub(crate) fn local_date(ts: &str) -> String {
 
 /// (id, name, depth) of the orgs this viewer may search, in tree order.
 async fn visible_orgs(app: &App, v: &Viewer) -> Result<Vec<(String, String, usize)>, ApiError> {
-    let scope = v.who.scope_json();
+    let orgs = scoped_orgs(app, &v.who).await?;
+    Ok(orgs
+        .into_iter()
+        .map(|(id, name, path)| (id, name, path.matches('/').count().saturating_sub(1)))
+        .collect())
+}
+
+/// (id, name, path) of the orgs in the caller's scope, in tree order: what
+/// every page's org names and choices come from.
+pub(crate) async fn scoped_orgs(
+    app: &App,
+    who: &crate::auth::Principal,
+) -> Result<Vec<(String, String, String)>, ApiError> {
+    let scope = who.scope_json();
     app.vault
         .catalog
         .call(move |c| {
-            let mut stmt = c.prepare(
-                "SELECT id, name, path FROM orgs o WHERE ?1 IS NULL OR EXISTS (SELECT 1 FROM json_each(?1) s
-                   WHERE o.path = s.value OR substr(o.path, 1, length(s.value) + 1) = s.value || '/') ORDER BY path",
-            )?;
-            let rows = stmt.query_map([scope], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (id, name, path) = row?;
-                out.push((id, name, path.matches('/').count().saturating_sub(1)));
-            }
-            Ok::<_, ApiError>(out)
+            let scoped = crate::auth::in_scope_sql("o.path", 1);
+            let sql = format!("SELECT id, name, path FROM orgs o WHERE {scoped} ORDER BY path");
+            let mut stmt = c.prepare(&sql)?;
+            let rows = stmt.query_map([scope], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(ApiError::from)
         })
         .await
 }
@@ -192,7 +199,7 @@ async fn meeting_page(app: &Arc<App>, v: &Viewer, id: String, raw: Option<String
         })
         .await?
         .ok_or_else(|| ApiError::not_found(format!("meeting {id} not found")))?;
-    v.who.require_org(&m.org_path)?;
+    v.who.require_scope(&m.org_path)?;
     let head = html! {
         h1 { (m.title) }
         p.meta { (m.org_name) " · " (local_date(&m.scheduled_at)) " · " (v.t(kind_key(&m.kind))) }
@@ -281,40 +288,47 @@ fn transcript_lines(v: &Viewer, meeting: &str, t: &Transcript, playing: Option<&
     }
 }
 
-/// The integrity badge: this recording verified against the latest signed
-/// checkpoint (verified again when a newer checkpoint exists than the last check).
-async fn integrity(app: &Arc<App>, v: &Viewer, rec: RecordingId) -> Markup {
-    let latest = app
-        .vault
-        .catalog
-        .call(move |c| {
-            let checkpoint: Option<String> = c.query_row("SELECT checkpoint_ts FROM ledger_mirror WHERE id = 1", [], |r| r.get(0))?;
-            let checked: Option<String> =
-                c.query_row("SELECT MAX(checked_at) FROM verifications WHERE recording = ?1", [rec.to_string()], |r| r.get(0)).optional()?.flatten();
-            Ok::<_, ApiError>((checkpoint, checked))
-        })
-        .await;
-    let Ok((checkpoint, checked)) = latest else { return html! { p.badge.unknown { (v.t("badge.unavailable")) } } };
-    let stale = match (&checkpoint, &checked) {
-        (Some(cp), Some(at)) => at < cp,
-        (_, None) => true,
-        (None, Some(_)) => false,
-    };
-    let result = if stale {
-        crate::api::verify_and_record(app, rec).await
-    } else {
-        crate::api::latest_verification(app, rec).await
-    };
-    match result {
+/// The integrity badge: the newest kept verification of this recording (run
+/// after its seal, by the scheduled verification, or on request), when it ran
+/// and against which signed checkpoint. A page view reads the catalog only: it
+/// never fetches or hashes the recording.
+async fn integrity(app: &App, v: &Viewer, rec: RecordingId) -> Markup {
+    match crate::api::latest_verification(app, rec).await {
         Ok(r) if r.intact && r.covered_by_checkpoint => html! {
-            p.badge.ok { strong { "✔ " (v.t("badge.intact")) } " — " (v.t("badge.checked")) " " (checkpoint.as_deref().map(local_date).unwrap_or_default()) "; " (v.t("badge.verified_at")) " " (local_date(&r.checked_at)) }
+            p.badge.ok { strong { "✔ " (v.t("badge.intact")) } " — " (checked(v, &r)) }
         },
-        Ok(r) if r.intact => html! { p.badge.pending { strong { "… " (v.t("badge.intact")) } " — " (v.t("badge.pending")) } },
+        Ok(r) if r.intact => html! {
+            p.badge.pending {
+                strong { "… " (v.t("badge.intact")) }
+                " — " (v.t("badge.pending")) " " (checked(v, &r))
+            }
+        },
         Ok(r) => html! {
-            div.badge.broken { strong { "✘ " (v.t("badge.broken")) } " (" (local_date(&r.checked_at)) ")"
+            div.badge.broken { strong { "✘ " (v.t("badge.broken")) } " — " (checked(v, &r))
                 ul { @for p in &r.problems { li { (p) } } } }
         },
+        Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => {
+            html! { p.badge.unknown { (v.t("badge.never")) } }
+        }
         Err(_) => html! { p.badge.unknown { (v.t("badge.unavailable")) } },
+    }
+}
+
+/// "verified at …, by …; against the checkpoint signed at … (covering N entries)".
+fn checked(v: &Viewer, r: &crate::api::Verification) -> Markup {
+    let by = match r.source.as_deref() {
+        Some("seal") => Some("badge.by_seal"),
+        Some("request") => Some("badge.by_request"),
+        Some("scheduled") => Some("badge.by_schedule"),
+        _ => None,
+    };
+    html! {
+        (v.t("badge.verified_at")) " " (local_date(&r.checked_at))
+        @if let Some(by) = by { " (" (v.t(by)) ")" }
+        @if let Some(cp) = &r.checkpoint {
+            "; " (v.t("badge.checked")) " " (cp.time.as_deref().map(local_date).unwrap_or_default())
+            " (" (v.t("ledger.covers")) " " (cp.size) " " (v.t("badge.entries")) ")"
+        }
     }
 }
 
@@ -342,16 +356,12 @@ pub async fn live(State(app): State<Arc<App>>, v: Viewer) -> Response {
         Err(e) => return error_page(&v, e),
     };
     let missed = crate::api::visible_alerts(&app, &v.who, None).await.unwrap_or_default();
-    let names: std::collections::HashMap<String, String> = app
-        .vault
-        .catalog
-        .call(|c| {
-            let mut stmt = c.prepare("SELECT id, name FROM orgs")?;
-            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-            rows.collect::<Result<_, _>>().map_err(ApiError::from)
-        })
+    let names: std::collections::HashMap<String, String> = scoped_orgs(&app, &v.who)
         .await
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(id, name, _)| (id, name))
+        .collect();
     let body = html! {
         meta http-equiv="refresh" content="5";
         h1 { (v.t("live.title")) }
@@ -427,7 +437,9 @@ async fn ledger_page(app: &App, v: &Viewer, raw: Option<String>) -> Result<Marku
         h1 { (v.t("ledger.title")) }
         (store_badge)
         h2 { (v.t("ledger.checkpoints")) }
+        p.hint { (v.t("ledger.checkpoints_hint")) }
         @match &checkpoints {
+            Ok(list) if list.is_empty() => p.none { (v.t("ledger.no_checkpoint")) },
             Ok(list) => ul.checkpoints { @for (size, time, ok) in list {
                 li { (local_date(time)) " — " (v.t("ledger.covers")) " " (size) " · "
                     @if *ok { span.ok { (v.t("ledger.signature_ok")) } } @else { span.bad { (v.t("ledger.signature_bad")) } } }
@@ -453,20 +465,22 @@ async fn ledger_page(app: &App, v: &Viewer, raw: Option<String>) -> Result<Marku
     })
 }
 
-/// The newest signed checkpoints in the store: (entries covered, time, signature valid).
+/// The newest signed checkpoint: (entries covered, time, signature valid), or
+/// none yet. Fetched by the key the service knows, so the page costs one GET
+/// however many checkpoints the store holds; the scheduled verification and
+/// `niem-audit` check every one of them.
 async fn checkpoints(app: &App) -> Result<Vec<(u64, String, bool)>, String> {
-    let mut list = app.vault.store.list("checkpoints/").await.map_err(|e| e.to_string())?;
-    list.sort_by(|a, b| b.key.cmp(&a.key));
-    let mut out = Vec::new();
-    for meta in list.into_iter().take(10) {
-        let body = app.vault.store.get(&meta.key).await.map_err(|e| e.to_string())?;
-        let opened = serde_json::from_slice::<archive::checkpoint::CheckpointObject>(&body)
-            .ok()
-            .and_then(|o| archive::checkpoint::Checkpoint::open(&o.note, app.vault.keys.signer.verifier()).ok());
-        match opened {
-            Some(cp) => out.push((cp.size, cp.time, true)),
-            None => out.push((0, meta.key, false)),
-        }
-    }
-    Ok(out)
+    let known = app
+        .vault
+        .catalog
+        .call(|c| crate::verification::newest_checkpoint(c).map_err(ApiError::from))
+        .await;
+    let Some(cp) = known.map_err(|e| e.message)? else { return Ok(Vec::new()) };
+    let key = cp.key();
+    let body = app.vault.store.get(key.as_str()).await.map_err(|e| e.to_string())?;
+    let verifier = app.vault.keys.signer.verifier();
+    Ok(vec![match archive::checkpoint::Checkpoint::open_stored(&body, verifier) {
+        Ok(signed) if signed.size == cp.size => (signed.size, signed.time, true),
+        _ => (cp.size, key.to_string(), false),
+    }])
 }
