@@ -191,8 +191,16 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     bootstrap_admin(&app)?;
     let mirror = app.vault.mirror.clone();
     // Sign whatever the last run left unsigned (a crash between a seal and its
-    // checkpoint) before taking new work.
-    mirror.flush(true).await.context("cannot bring the ledger in the store up to date")?;
+    // checkpoint) before taking new work; a store that stumbles gets a few tries.
+    let mut wait = std::time::Duration::from_millis(250);
+    while let Err(e) = mirror.flush(true).await {
+        if wait > std::time::Duration::from_secs(8) {
+            return Err(e).context("cannot bring the ledger in the store up to date");
+        }
+        tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "the ledger does not reach the store yet; retrying");
+        tokio::time::sleep(wait).await;
+        wait *= 2;
+    }
     tokio::spawn(mirror.clone().run());
     let sweeper = app.clone();
     tokio::spawn(async move {

@@ -128,12 +128,30 @@ impl SeaweedFs {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             match client.create_bucket().bucket(&name).object_lock_enabled_for_bucket(object_lock).send().await {
-                Ok(_) => return name,
+                Ok(_) => break,
                 Err(e) if Instant::now() < deadline => {
                     let _ = e;
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
                 Err(e) => panic!("cannot create bucket {name}: {}", aws_sdk_s3::error::DisplayErrorContext(e)),
+            }
+        }
+        // A new bucket's first write makes SeaweedFS grow volumes for it, which can
+        // fail under load: write (and remove) a probe until one lands, so that the
+        // service's first write meets a ready bucket.
+        loop {
+            let put = client.put_object().bucket(&name).key("probe").body(b"probe".to_vec().into()).send().await;
+            match put {
+                Ok(_) => {
+                    // Outside the service's prefix: nothing the tests list sees it.
+                    let _ = client.delete_object().bucket(&name).key("probe").send().await;
+                    return name;
+                }
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("bucket {name} takes no writes: {}", aws_sdk_s3::error::DisplayErrorContext(e)),
             }
         }
     }
