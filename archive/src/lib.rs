@@ -9,6 +9,12 @@
 //! - [`layout`]: the one place that turns ids into object paths and back;
 //! - [`ledger`], [`merkle`] and [`checkpoint`]: the hash-chained audit log and its
 //!   C2SP signed-note checkpoints over an RFC 6962 Merkle tree;
+//! - [`proof`] and [`tiles`]: RFC 6962 inclusion and consistency proofs, and the
+//!   tree's interior hashes stored as C2SP tlog-tiles so proofs need few reads;
+//! - [`cosign`] and [`witness`]: C2SP witness cosignatures on checkpoints and the
+//!   tlog-witness logic (the HTTP service is in `niem-audit`);
+//! - [`bundle`]: an evidence bundle of one recording, checkable offline;
+//! - [`sample`]: reproducible sampled verification and the rolling schedule;
 //! - [`vault`]: recordings, streams, chunks and seals, each committed with its
 //!   ledger entry in one catalog transaction;
 //! - [`transcript`]: a sealed recording's transcript, kept sealed like its media
@@ -23,6 +29,7 @@ pub mod catalog;
 pub mod checkpoint;
 pub mod chunk;
 pub mod clock;
+pub mod cosign;
 pub mod deletion;
 pub mod format;
 pub mod id;
@@ -32,14 +39,17 @@ pub mod ledger;
 pub mod manifest;
 pub mod merkle;
 pub mod mirror;
+pub mod proof;
 pub mod reader;
 pub mod restore;
 pub mod shred;
 pub mod spool;
 pub mod store;
+pub mod tiles;
 pub mod transcript;
 pub mod vault;
 pub mod verify;
+pub mod witness;
 
 /// SHA-256 of `bytes` as lowercase hex, the form every hash takes in the ledger.
 pub fn sha256_hex(bytes: &[u8]) -> String {
