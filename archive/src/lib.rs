@@ -42,6 +42,7 @@ pub mod mirror;
 pub mod proof;
 pub mod reader;
 pub mod restore;
+pub mod sample;
 pub mod shred;
 pub mod spool;
 pub mod store;
