@@ -25,6 +25,7 @@
 //! It is not a service: it knows nothing of HTTP, media formats or search, and it
 //! never sees plaintext except in memory, inside [`chunk`] and [`reader`].
 
+pub mod bundle;
 pub mod catalog;
 pub mod checkpoint;
 pub mod chunk;
