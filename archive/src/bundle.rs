@@ -694,7 +694,9 @@ pub fn verify(reader: impl Read, expect: &Expect<'_>) -> Result<BundleReport, Bu
         ));
     }
     if let Some(claimed) = expect.recording.filter(|c| *c != rec) {
-        r.problems.push(format!("this file is named for recording {claimed}, but it holds the evidence of recording {rec}"));
+        r.problems.push(format!(
+            "this file is named for recording {claimed}, but it holds the evidence of recording {rec}"
+        ));
     }
     let Some(key) = check_key(&c, &index, expect, &mut r) else {
         return Ok(r);
@@ -714,7 +716,8 @@ pub fn verify(reader: impl Read, expect: &Expect<'_>) -> Result<BundleReport, Bu
             format!(", cosigned by {}", r.witnessed_by.join(", "))
         };
         r.statement = Some(format!(
-            "this file is the recording {rec} sealed at {} by {}, entry {} of a log of size {} signed at {} by {}{witnessed}",
+            "this file is the recording {rec} sealed at {} by {}, entry {} of a log of size {} \
+             signed at {} by {}{witnessed}",
             seal.ts, seal.actor, seal.seq, cp.size, cp.time, cp.origin
         ));
     }
@@ -1039,10 +1042,15 @@ fn check_media(c: &Contents, index: &Index, entries: &[Entry], r: &mut BundleRep
             None => r.invalid(&file, "missing"),
             Some((sha, len)) if sha != &m.sha256 || *len != m.len => r.invalid(
                 &file,
-                format!("SHA-256 {sha} ({len} bytes) differs from the recorded {} ({} bytes)", m.sha256, m.len),
+                format!(
+                    "SHA-256 {sha} ({len} bytes) differs from the recorded {} ({} bytes)",
+                    m.sha256, m.len
+                ),
             ),
             Some(_) if !recorded.contains(&m.sha256) => {
-                r.invalid(&file, "its SHA-256 is recorded in no signed entry of the recording and not in the manifest")
+                let why = "its SHA-256 is recorded in no signed entry of the recording \
+                           and not in the manifest";
+                r.invalid(&file, why)
             }
             Some(_) => {
                 r.media_checked += 1;
@@ -1108,4 +1116,4 @@ pub fn recording_in_file_name(name: &str) -> Option<RecordingId> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

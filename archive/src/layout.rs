@@ -78,7 +78,8 @@ impl ObjectKey {
                 let witness = file.strip_suffix(".json")?;
                 let hex16 = witness.len() == 16
                     && witness.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-                hex16.then(|| Some(EvidenceKind::Cosigned(parse_seq(seq)?, witness.to_string())))?
+                let seq = parse_seq(seq)?;
+                hex16.then(|| EvidenceKind::Cosigned(seq, witness.to_string()))
             }
             _ => None,
         }
@@ -126,7 +127,10 @@ fn parse_tile(rest: &str) -> Option<crate::tiles::TileId> {
         }
         index = index.checked_mul(1000)?.checked_add(digits.parse().ok()?)?;
     }
-    let width: u16 = width.try_into().ok().filter(|w| (1..=crate::tiles::TILE_WIDTH).contains(w))?;
+    let width: u16 = width.try_into().ok()?;
+    if !(1..=crate::tiles::TILE_WIDTH).contains(&width) {
+        return None;
+    }
     let tile = crate::tiles::TileId { level, index, width };
     // Round-trip so that `x`-prefixes, padding and full widths have one spelling.
     (ObjectKey::tile(tile).as_str() == format!("tile/{rest}")).then_some(tile)

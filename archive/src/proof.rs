@@ -839,14 +839,23 @@ mod tests {
         assert_eq!(TlogProof::parse(&no_proof.encode()).unwrap(), no_proof);
     }
 
+    /// `n` leaves of 32 bytes each: the shape of ledger entry hashes.
+    fn test_leaves(n: usize) -> Vec<Vec<u8>> {
+        (0..n as u32).map(|i| crate::merkle::leaf_hash(&i.to_be_bytes()).to_vec()).collect()
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(300))]
 
         /// Generated inclusion proofs equal the naive RFC 6962 PATH and verify;
         /// any single flipped bit is refused.
         #[test]
-        fn inclusion_matches_naive_reference(size in 1usize..300, pick in any::<prop::sample::Index>(), bit in 0usize..256) {
-            let leaves: Vec<Vec<u8>> = (0..size as u32).map(|i| crate::merkle::leaf_hash(&i.to_be_bytes()).to_vec()).collect();
+        fn inclusion_matches_naive_reference(
+            size in 1usize..300,
+            pick in any::<prop::sample::Index>(),
+            bit in 0usize..256,
+        ) {
+            let leaves = test_leaves(size);
             let hashes: Vec<Hash> = leaves.iter().map(|l| l.clone().try_into().unwrap()).collect();
             let tree = TreeLevels::from_entry_hashes(&hashes);
             let index = pick.index(size);
@@ -854,20 +863,25 @@ mod tests {
             prop_assert_eq!(&proof, &naive_path(index, &leaves));
             let root = mth(&leaves);
             prop_assert_eq!(tree.root(size as u64).unwrap(), root);
-            prop_assert!(verify_inclusion(index as u64, size as u64, &hashes[index], &proof, &root).is_ok());
+            let (i, n) = (index as u64, size as u64);
+            prop_assert!(verify_inclusion(i, n, &hashes[index], &proof, &root).is_ok());
             if !proof.is_empty() {
                 let mut bad = proof.clone();
-                let n = bad.len();
-                bad[bit % n][(bit / 8) % 32] ^= 1 << (bit % 8);
-                prop_assert!(verify_inclusion(index as u64, size as u64, &hashes[index], &bad, &root).is_err());
+                let len = bad.len();
+                bad[bit % len][(bit / 8) % 32] ^= 1 << (bit % 8);
+                prop_assert!(verify_inclusion(i, n, &hashes[index], &bad, &root).is_err());
             }
         }
 
         /// Generated consistency proofs equal the naive RFC 6962 PROOF, verify,
         /// and fail against a tree that differs in one leaf (a fork).
         #[test]
-        fn consistency_matches_naive_reference(new in 1usize..300, pick in any::<prop::sample::Index>(), forked in any::<prop::sample::Index>()) {
-            let leaves: Vec<Vec<u8>> = (0..new as u32).map(|i| crate::merkle::leaf_hash(&i.to_be_bytes()).to_vec()).collect();
+        fn consistency_matches_naive_reference(
+            new in 1usize..300,
+            pick in any::<prop::sample::Index>(),
+            forked in any::<prop::sample::Index>(),
+        ) {
+            let leaves = test_leaves(new);
             let hashes: Vec<Hash> = leaves.iter().map(|l| l.clone().try_into().unwrap()).collect();
             let tree = TreeLevels::from_entry_hashes(&hashes);
             let old = pick.index(new) + 1;

@@ -39,6 +39,43 @@ impl Selection {
     }
 }
 
+/// The objects the ledger names, each with the seq of the entry that names it
+/// (the verifier's `named_at` for [`Selection::selects`]): a chunk by its
+/// `chunk.stored`, a stream's wrapped key by `stream.opened`, a manifest by
+/// `recording.sealed`, a transcript and its key by `transcript.stored`.
+pub fn objects_named(entries: &[crate::ledger::Entry]) -> std::collections::HashMap<String, u64> {
+    use crate::id::StreamName;
+    use crate::layout::ObjectKey;
+    let mut out = std::collections::HashMap::new();
+    for e in entries {
+        let Some((rec, stream)) = crate::verify::parse_subject(&e.subject) else {
+            continue;
+        };
+        let keys: Vec<ObjectKey> = match (e.action.as_str(), stream) {
+            ("chunk.stored", Some(StreamName::Media(sid))) => {
+                let index = e.data.get("index").and_then(|i| i.as_u64());
+                let Some(index) = index.and_then(|i| u32::try_from(i).ok()) else {
+                    continue;
+                };
+                vec![ObjectKey::chunk(rec, sid, index)]
+            }
+            ("stream.opened", Some(name)) => vec![ObjectKey::dek(rec, name)],
+            ("recording.sealed", None) => vec![ObjectKey::manifest(rec)],
+            ("transcript.stored", None) => {
+                vec![
+                    ObjectKey::transcript(rec),
+                    ObjectKey::dek(rec, StreamName::Transcript),
+                ]
+            }
+            _ => continue,
+        };
+        for k in keys {
+            out.entry(k.to_string()).or_insert(e.seq);
+        }
+    }
+    out
+}
+
 /// Whether `key` is in the sample of `rate` (0.0..=1.0) drawn with `seed`.
 pub fn picked(seed: &[u8], key: &str, rate: f64) -> bool {
     if rate >= 1.0 {
@@ -264,6 +301,40 @@ mod tests {
         );
         assert_eq!(confidence(1000, 1.0, 0.99).damaged_objects, 1);
         assert!(confidence(10, 0.05, 0.99).statement().contains("too small"));
+    }
+
+    /// Every content object of a store is named by an entry, and `Since` picks
+    /// exactly those of the recording sealed after the checkpoint.
+    #[tokio::test]
+    async fn the_ledger_names_every_object_and_since_picks_the_new_ones() {
+        let fx = crate::bundle::tests::Fixture::new().await;
+        let a = fx.recording(&[1u8; 2500]).await;
+        let (_, entries) =
+            crate::verify::verify_ledger(&fx.vault.store, fx.key(), &Default::default())
+                .await
+                .unwrap();
+        let first_seq = entries.len() as u64;
+        let b = fx.recording(&[2u8; 1500]).await;
+        let (_, entries) =
+            crate::verify::verify_ledger(&fx.vault.store, fx.key(), &Default::default())
+                .await
+                .unwrap();
+        let named = objects_named(&entries);
+        let mut listed = fx.vault.store.list("recordings/").await.unwrap();
+        listed.extend(fx.vault.store.list("keys/").await.unwrap());
+        assert_eq!(listed.len(), 2 * (1 + 1) + 3 + 2, "{listed:?}");
+        let since = Selection::Since { first_seq };
+        for o in &listed {
+            let seq = named.get(&o.key).copied();
+            assert!(seq.is_some(), "{} is named by no entry", o.key);
+            assert_eq!(
+                since.selects(&o.key, seq),
+                o.key.contains(&b.to_string()),
+                "{}",
+                o.key
+            );
+            assert!(o.key.contains(&a.to_string()) || o.key.contains(&b.to_string()));
+        }
     }
 
     /// 30-day cycle, daily runs under an injected clock for 120 days, objects

@@ -305,6 +305,38 @@ pub async fn backfill(
 /// Tiles read so far, by (level, index).
 type TileCache = HashMap<(u8, u64), std::sync::Arc<Vec<Hash>>>;
 
+/// What the mirror calls at start: continue from the partial tiles of the newest
+/// checkpoint (`size`, `root`) when they are there and match its signed root,
+/// then append `hashes[size..]`; otherwise (a store older than tiles, a crash
+/// before they were written) [`backfill`] from all of `hashes`, the entry
+/// hashes the mirror rebuilds its tree from.
+pub async fn resume_or_backfill(
+    store: &dyn ObjectStore,
+    checkpoint: Option<(u64, Hash)>,
+    hashes: &[Hash],
+) -> Result<TileWriter, TileError> {
+    if let Some((size, root)) = checkpoint.filter(|(size, _)| *size <= hashes.len() as u64) {
+        if let Ok(mut writer) = TileWriter::resume(store, size).await {
+            if writer.root() == root {
+                hashes[size as usize..].iter().for_each(|h| writer.push(h));
+                return Ok(writer);
+            }
+        }
+    }
+    backfill(store, hashes.iter().copied()).await
+}
+
+impl TileWriter {
+    /// Writes the full tiles completed so far and the partial tiles of the
+    /// current size: what the mirror calls before it stores a checkpoint of
+    /// [`TileWriter::size`] entries.
+    pub async fn flush(&mut self, store: &dyn ObjectStore) -> Result<(), TileError> {
+        let mut tiles = self.take_full();
+        tiles.extend(self.partial());
+        write_tiles(store, &tiles).await
+    }
+}
+
 /// Reads tiles of a tree of a given size and computes proofs from them. Each
 /// tile is fetched at most once; [`TileReader::gets`] counts the reads.
 pub struct TileReader<'a> {
@@ -581,6 +613,49 @@ mod tests {
         ));
     }
 
+    /// The mirror's start: from the partial tiles when they match the signed
+    /// root, else rebuilt; a forged partial tile is not trusted.
+    #[tokio::test]
+    async fn resume_or_backfill_trusts_only_the_signed_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(dir.path()).unwrap();
+        let hs = hashes(700);
+        let tree = TreeLevels::from_entry_hashes(&hs);
+        let mut w = TileWriter::new();
+        hs[..600].iter().for_each(|h| w.push(h));
+        w.flush(&store).await.unwrap();
+        let root600 = tree.root(600).unwrap();
+        let resumed = resume_or_backfill(&store, Some((600, root600)), &hs)
+            .await
+            .unwrap();
+        assert_eq!(
+            (resumed.size(), resumed.root()),
+            (700, tree.root(700).unwrap())
+        );
+        // A partial tile replaced by other hashes of the right length.
+        let key = TileId {
+            level: 0,
+            index: 2,
+            width: 88,
+        }
+        .key();
+        std::fs::remove_file(dir.path().join(key.as_str())).unwrap();
+        std::fs::write(dir.path().join(key.as_str()), vec![9u8; 88 * 32]).unwrap();
+        assert!(TileWriter::resume(&store, 600).await.unwrap().root() != root600);
+        // Not trusted: rebuilt from the hashes instead (the forged tile stays for
+        // the verifier to name).
+        let rebuilt = resume_or_backfill(&store, Some((600, root600)), &hs)
+            .await
+            .unwrap();
+        assert_eq!(rebuilt.root(), tree.root(700).unwrap());
+        let none = tempfile::tempdir().unwrap();
+        let fresh = LocalStore::open(none.path()).unwrap();
+        let built = resume_or_backfill(&fresh, Some((600, root600)), &hs)
+            .await
+            .unwrap();
+        assert_eq!(built.root(), tree.root(700).unwrap());
+    }
+
     /// A store older than tiles is backfilled once; a second backfill writes
     /// nothing new, and resume then works from the partial tiles.
     #[tokio::test]
@@ -590,7 +665,8 @@ mod tests {
         let hs = hashes(1000);
         backfill(&store, hs.iter().copied()).await.unwrap();
         let first = store.list("tile/").await.unwrap();
-        assert_eq!(first.len(), 3 + 1 + 1, "{first:?}"); // 3 full + 1 partial at level 0, 1 at level 1
+        // 3 full tiles and a partial one at level 0, a partial one at level 1.
+        assert_eq!(first.len(), 3 + 1 + 1, "{first:?}");
         backfill(&store, hs.iter().copied()).await.unwrap();
         assert_eq!(store.list("tile/").await.unwrap(), first);
         let resumed = TileWriter::resume(&store, 1000).await.unwrap();

@@ -480,12 +480,14 @@ pub fn judge(
         let at = unix_to_rfc3339(seen.cosigned_at);
         if cp.size > total {
             report.problems.push(format!(
-                "rollback: witness {name} cosigned {} entries (checkpoint of {}, cosigned {at}); the store's ledger holds only {total}",
+                "rollback: witness {name} cosigned {} entries (checkpoint of {}, cosigned {at}); \
+                 the store's ledger holds only {total}",
                 cp.size, cp.time
             ));
         } else if roots.get(&cp.size) != Some(&cp.root) {
             report.problems.push(format!(
-                "fork: the store's first {} entries differ from what witness {name} cosigned (checkpoint of {}, cosigned {at})",
+                "fork: the store's first {} entries differ from what witness {name} cosigned \
+                 (checkpoint of {}, cosigned {at})",
                 cp.size, cp.time
             ));
         } else {

@@ -41,7 +41,8 @@ pub async fn make(
     let hashes: usize = ev.proofs.iter().map(|p| p.hashes.len()).sum();
     let size = std::fs::metadata(out)?.len();
     println!(
-        "wrote {} ({size} bytes): recording {rec}, {} signed entries with {hashes} proof hashes into the checkpoint of {} entries ({})",
+        "wrote {} ({size} bytes): recording {rec}, {} signed entries with {hashes} proof \
+         hashes into the checkpoint of {} entries ({})",
         out.display(),
         ev.entries.len(),
         ev.checkpoint.size,
@@ -131,7 +132,9 @@ fn print(r: &BundleReport, file: &Path) {
         r.media_checked
     );
     if r.key_from_bundle {
-        let _ = writeln!(out, "WARNING: checked with the ledger key inside the bundle; give --public-key with the published key");
+        let warning = "WARNING: checked with the ledger key inside the bundle; \
+                       give --public-key with the published key";
+        let _ = writeln!(out, "{warning}");
     }
     match (&r.statement, r.failed()) {
         (Some(s), false) => {

@@ -11,6 +11,8 @@ mod witness;
 
 use anyhow::Context;
 use archive::checkpoint::Checkpoint;
+use archive::id::RecordingId;
+use archive::witness::{WitnessPolicy, WitnessReport};
 use archive::keys::VerifierKey;
 use archive::ledger::Entry;
 use archive::store::{S3Config, Store};
@@ -245,7 +247,16 @@ async fn open(args: &StoreArgs) -> anyhow::Result<(Store, VerifierKey)> {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Verify { store, trusted_checkpoint, verbose, json, parallel, recording, since, witness } => {
+        Command::Verify {
+            store,
+            trusted_checkpoint,
+            verbose,
+            json,
+            parallel,
+            recording,
+            since,
+            witness,
+        } => {
             let (store, key) = open(&store).await?;
             let trusted = read_checkpoint(trusted_checkpoint.as_deref(), &key)?;
             let since = read_checkpoint(since.as_deref(), &key)?;
@@ -262,8 +273,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }) as verify::Progress
             });
             let started = Instant::now();
-            let opts = Options { trusted: trusted.or_else(|| since.clone()), parallelism: parallel.unwrap_or(cpus * 2), progress };
-            let recording = recording.map(|r| r.parse::<archive::id::RecordingId>()).transpose()?;
+            let trusted = trusted.or_else(|| since.clone());
+            let opts = Options { trusted, parallelism: parallel.unwrap_or(cpus * 2), progress };
+            let recording = recording.map(|r| r.parse::<RecordingId>()).transpose()?;
             let (report, entries) = match (recording, &since) {
                 (None, None) => verify::verify_store_entries(&store, &key, opts).await?,
                 (one, since) => verify_part(&store, &key, opts, one, since.as_ref()).await?,
@@ -301,7 +313,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::VerifyBundle { file, public_key, witness_keys, recording, identity, json } => {
             let key = public_key.as_deref().map(witness::load_log_key).transpose()?;
-            let wkeys = witness_keys.iter().map(|k| witness::load_witness_key(k)).collect::<anyhow::Result<Vec<_>>>()?;
+            let wkeys = witness_keys.iter().map(|k| witness::load_witness_key(k));
+            let wkeys = wkeys.collect::<anyhow::Result<Vec<_>>>()?;
             let recording = recording.map(|r| r.parse()).transpose()?;
             evidence::check(&file, key.as_ref(), &wkeys, recording, identity.as_deref(), json)
         }
@@ -309,11 +322,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             witness::init(&name, &key)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Witness { command: WitnessCommand::Serve { key, log_keys, state, listen } } => {
+        Command::Witness {
+            command: WitnessCommand::Serve { key, log_keys, state, listen },
+        } => {
             witness::serve(&key, &log_keys, &state, &listen).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Witness { command: WitnessCommand::Push { store, witness: url, witness_key, record } } => {
+        Command::Witness {
+            command: WitnessCommand::Push { store, witness: url, witness_key, record },
+        } => {
             let (store, key) = open(&store).await?;
             let wkey = witness::load_witness_key(&witness_key)?;
             let seen = witness::push(&store, &key, &url, &wkey, record).await?;
@@ -330,10 +347,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::WitnessStatus { store, witness: args } => {
             let (store, key) = open(&store).await?;
             anyhow::ensure!(!args.sources.is_empty(), "give --witness and --witness-key");
-            let (report, entries) = verify::verify_ledger(&store, &key, &Options::default()).await?;
+            let opts = Options::default();
+            let (report, entries) = verify::verify_ledger(&store, &key, &opts).await?;
             warn_ledger(&report);
-            println!("Ledger of {}: {} entries, newest checkpoint {}", key.name(), report.entries, report.newest_checkpoint_time.as_deref().unwrap_or("none"));
-            let Some((w, policy)) = judge_witnesses(&args, &key, &entries).await? else { unreachable!("sources were given") };
+            let newest = report.newest_checkpoint_time.as_deref().unwrap_or("none");
+            let (name, n) = (key.name(), report.entries);
+            println!("Ledger of {name}: {n} entries, newest checkpoint {newest}");
+            let judged = judge_witnesses(&args, &key, &entries).await?;
+            let (w, policy) = judged.context("give --witness and --witness-key")?;
             let failed = witness::print_report(&w, report.entries, &policy);
             Ok(if failed || report.failed() { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
@@ -401,10 +422,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn read_checkpoint(path: Option<&std::path::Path>, key: &VerifierKey) -> anyhow::Result<Option<Checkpoint>> {
+fn read_checkpoint(
+    path: Option<&std::path::Path>,
+    key: &VerifierKey,
+) -> anyhow::Result<Option<Checkpoint>> {
     let Some(path) = path else { return Ok(None) };
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let cp = Checkpoint::open_stored(&bytes, key).with_context(|| format!("checkpoint {} is not valid for this key", path.display()))?;
+    let cp = Checkpoint::open_stored(&bytes, key)
+        .with_context(|| format!("checkpoint {} is not valid for this key", path.display()))?;
     Ok(Some(cp))
 }
 
@@ -414,11 +439,11 @@ async fn verify_part(
     store: &Store,
     key: &VerifierKey,
     opts: Options,
-    one: Option<archive::id::RecordingId>,
+    one: Option<RecordingId>,
     since: Option<&Checkpoint>,
 ) -> anyhow::Result<(Report, Vec<Entry>)> {
     let (mut report, entries) = verify::verify_ledger(store, key, &opts).await?;
-    let recs: std::collections::BTreeSet<archive::id::RecordingId> = match (one, since) {
+    let recs: std::collections::BTreeSet<RecordingId> = match (one, since) {
         (Some(rec), _) => [rec].into(),
         (None, Some(cp)) => entries
             .iter()
@@ -436,8 +461,8 @@ async fn verify_part(
         let relevant: Vec<Entry> = entries
             .iter()
             .filter(|e| {
-                let other = e.subject.starts_with("recording/") && e.subject != own && !e.subject.starts_with(&format!("{own}/"));
-                !other
+                let mine = e.subject == own || e.subject.starts_with(&format!("{own}/"));
+                mine || !e.subject.starts_with("recording/")
             })
             .cloned()
             .collect();
@@ -455,19 +480,21 @@ async fn judge_witnesses(
     args: &WitnessArgs,
     key: &VerifierKey,
     entries: &[Entry],
-) -> anyhow::Result<Option<(archive::witness::WitnessReport, archive::witness::WitnessPolicy)>> {
+) -> anyhow::Result<Option<(WitnessReport, WitnessPolicy)>> {
     if args.sources.is_empty() {
         return Ok(None);
     }
     anyhow::ensure!(!args.keys.is_empty(), "--witness needs --witness-key");
-    let keys = args.keys.iter().map(|k| witness::load_witness_key(k)).collect::<anyhow::Result<Vec<_>>>()?;
-    let policy = archive::witness::WitnessPolicy {
+    let keys = args.keys.iter().map(|k| witness::load_witness_key(k));
+    let keys = keys.collect::<anyhow::Result<Vec<_>>>()?;
+    let policy = WitnessPolicy {
         quorum: args.quorum,
         max_lag: witness::parse_lag(&args.max_lag)?,
         require_witnessed: args.require_witnessed,
     };
     let views = witness::views(&args.sources, &keys, key).await;
-    let report = archive::witness::judge(entries, &views, &policy, time::OffsetDateTime::now_utc());
+    let now = time::OffsetDateTime::now_utc();
+    let report = archive::witness::judge(entries, &views, &policy, now);
     Ok(Some((report, policy)))
 }
 

@@ -543,7 +543,8 @@ async fn unrecorded_or_wrong_media_are_refused() {
     )
     .unwrap();
     let found = invalid(&check(&bundle, fx.key()));
-    assert!(found.iter().any(|f| f.starts_with("media/minutes.txt: its SHA-256 is recorded in no signed entry")), "{found:?}");
+    let unrecorded = "media/minutes.txt: its SHA-256 is recorded in no signed entry";
+    assert!(found.iter().any(|f| f.starts_with(unrecorded)), "{found:?}");
     let item = MediaItem {
         name: "upload.mp4".into(),
         sha256: crate::sha256_hex(&data),
