@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Auditors use Windows laptops: cross-build niem-audit for x86_64-pc-windows-gnu
 # with Debian's mingw-w64, then run its bundle and local-store verification tests
-# (audit-cli/tests/local.rs) under Debian's Wine. Idempotent: installs only what
-# is missing. Output: target/x86_64-pc-windows-gnu/release/niem-audit.exe.
+# (audit-cli/tests/local.rs) and the witness process test (tests/witness.rs) under
+# Debian's Wine. Idempotent: installs only what is missing.
+# Output: target/x86_64-pc-windows-gnu/release/niem-audit.exe.
 #
 #   scripts/windows-audit.sh            build and test
 #   scripts/windows-audit.sh --build    build only
@@ -66,4 +67,4 @@ C
   rm -f "$src"
 fi
 "$wine_bin" "${CARGO_TARGET_DIR:-target}/$target/release/niem-audit.exe" --version
-cargo test --locked --target "$target" -p audit-cli --test local
+cargo test --locked --target "$target" -p audit-cli --test local --test witness
