@@ -84,7 +84,16 @@ pub fn check(
         recording,
         identity: identity.as_ref(),
     };
-    let report = bundle::verify(std::io::BufReader::new(reader), &expect)?;
+    let report = match bundle::verify(std::io::BufReader::new(reader), &expect) {
+        Ok(r) => r,
+        // A file that is not a bundle proves nothing: invalid, not "could not run".
+        Err(e @ (bundle::BundleError::NotABundle(_) | bundle::BundleError::Io(_))) => {
+            println!("{} INVALID: {e}", file.display());
+            println!("Bundle is NOT valid evidence.");
+            return Ok(ExitCode::from(1));
+        }
+        Err(e) => return Err(e.into()),
+    };
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -147,6 +147,17 @@ async fn a_bundle_made_from_a_store_verifies_without_it_and_forgeries_fail() {
         text(&out)
     );
 
+    // Not a bundle at all: a tar cut short, and a file of junk.
+    let cut = tmp.path().join("cut.tar");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let out = niem_audit(&["verify-bundle", s(&cut), "--public-key", &key]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let junk = tmp.path().join("junk.tar");
+    std::fs::write(&junk, b"this is not a tar file at all").unwrap();
+    let out = niem_audit(&["verify-bundle", s(&junk), "--public-key", &key]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("NOT valid evidence"), "{}", text(&out));
+
     // B's bundle under A's name.
     let renamed = tmp.path().join("renamed");
     std::fs::create_dir(&renamed).unwrap();
