@@ -8,8 +8,15 @@
 //! keys/<rec>/<stream>.g<N>.dek                 the same key re-wrapped by KEK retirement N
 //! ledger/<first:012>-<last:012>.jsonl         ledger batch
 //! checkpoints/<seq:012>.json                  signed checkpoint
+//! tile/<L>/<N>[.p/<W>]                        Merkle tree tile (C2SP tlog-tiles)
+//! cosigned/<seq:012>/<witness:16 hex>.json    witness-cosigned checkpoint
 //! ```
 //! Paths are relative to the store's prefix; the store adds it.
+//!
+//! Tiles and cosigned checkpoints came after format v1's first objects. They are
+//! classified by [`ObjectKey::classify_evidence`], not [`ObjectKey::classify`],
+//! so that code matching every [`ObjectKind`] keeps compiling; a verifier that
+//! does not know them reports them as strays (see FORMAT-evidence.md).
 
 use crate::id::{RecordingId, StreamId, StreamName};
 use std::fmt;
@@ -51,6 +58,42 @@ impl ObjectKey {
     pub fn checkpoint(seq: u64) -> Self {
         Self(format!("checkpoints/{seq:012}.json"))
     }
+    /// A tlog-tiles tile: `tile/<L>/<N>` when full (256 hashes), else `.p/<W>`.
+    pub fn tile(tile: crate::tiles::TileId) -> Self {
+        let mut n = tile.index;
+        let mut path = format!("{:03}", n % 1000);
+        while n >= 1000 {
+            n /= 1000;
+            path = format!("x{:03}/{path}", n % 1000);
+        }
+        match tile.width {
+            crate::tiles::TILE_WIDTH => Self(format!("tile/{}/{path}", tile.level)),
+            w => Self(format!("tile/{}/{path}.p/{w}", tile.level)),
+        }
+    }
+    /// The checkpoint of entries `0..=seq` with one witness's cosignature, named
+    /// by the first 8 bytes of SHA-256 of the witness's verifier key, in hex.
+    pub fn cosigned(seq: u64, witness: &str) -> Self {
+        Self(format!("cosigned/{seq:012}/{witness}.json"))
+    }
+
+    /// Classifies the evidence objects added beside format v1's: tiles and
+    /// cosigned checkpoints. `None` for anything else.
+    pub fn classify_evidence(key: &str) -> Option<EvidenceKind> {
+        if let Some(rest) = key.strip_prefix("tile/") {
+            return parse_tile(rest).map(EvidenceKind::Tile);
+        }
+        match key.split('/').collect::<Vec<_>>().as_slice() {
+            ["cosigned", seq, file] => {
+                let witness = file.strip_suffix(".json")?;
+                let hex16 = witness.len() == 16
+                    && witness.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+                let seq = parse_seq(seq)?;
+                hex16.then(|| EvidenceKind::Cosigned(seq, witness.to_string()))
+            }
+            _ => None,
+        }
+    }
 
     /// Parses a key read back from a listing. Anything else is `Unknown`, which the
     /// verifier reports as a stray object.
@@ -88,6 +131,31 @@ fn parse_dek(rec: &str, file: &str) -> Option<ObjectKind> {
     Some(ObjectKind::Dek(rec.parse().ok()?, stream.parse().ok()?, generation))
 }
 
+/// Parses `<L>/<N>[.p/<W>]`, accepting only the one canonical spelling.
+fn parse_tile(rest: &str) -> Option<crate::tiles::TileId> {
+    let (level, path) = rest.split_once('/')?;
+    let level: u8 = crate::proof::parse_decimal(level)?.try_into().ok().filter(|l| *l <= 63)?;
+    let (index_path, width) = match path.split_once(".p/") {
+        Some((n, w)) => (n, crate::proof::parse_decimal(w)?),
+        None => (path, u64::from(crate::tiles::TILE_WIDTH)),
+    };
+    let mut index: u64 = 0;
+    for part in index_path.split('/') {
+        let digits = part.strip_prefix('x').unwrap_or(part);
+        if digits.len() != 3 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        index = index.checked_mul(1000)?.checked_add(digits.parse().ok()?)?;
+    }
+    let width: u16 = width.try_into().ok()?;
+    if !(1..=crate::tiles::TILE_WIDTH).contains(&width) {
+        return None;
+    }
+    let tile = crate::tiles::TileId { level, index, width };
+    // Round-trip so that `x`-prefixes, padding and full widths have one spelling.
+    (ObjectKey::tile(tile).as_str() == format!("tile/{rest}")).then_some(tile)
+}
+
 fn parse_chunk(rec: &str, stream: &str, file: &str) -> Option<ObjectKind> {
     let n = file.strip_suffix(".niem")?;
     if n.len() != 8 || !n.bytes().all(|b| b.is_ascii_digit()) {
@@ -123,6 +191,23 @@ pub enum ObjectKind {
     LedgerBatch(u64, u64),
     Checkpoint(u64),
     Unknown,
+}
+
+/// An evidence object, read from its path (see [`ObjectKey::classify_evidence`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum EvidenceKind {
+    Tile(crate::tiles::TileId),
+    /// A cosigned checkpoint: the checkpoint's seq and the witness's 16-hex id.
+    Cosigned(u64, String),
+}
+
+impl EvidenceKind {
+    pub fn label(&self) -> &'static str {
+        match self {
+            EvidenceKind::Tile(_) => "tile",
+            EvidenceKind::Cosigned(..) => "cosignature",
+        }
+    }
 }
 
 impl ObjectKind {
@@ -168,6 +253,54 @@ mod tests {
         }
         for stray in ["recordings/x/manifest.json", "ledger/1-2.jsonl", "stray.bin", "checkpoints/12.json"] {
             assert_eq!(ObjectKey::classify(stray), ObjectKind::Unknown, "{stray}");
+        }
+    }
+
+    /// tlog-tiles' own examples, and every other spelling of the same tile refused.
+    #[test]
+    fn tile_paths_follow_tlog_tiles() {
+        use crate::tiles::TileId;
+        let t = |level, index, width| TileId { level, index, width };
+        let cases = [
+            (t(0, 1234067, 256), "tile/0/x001/x234/067"),
+            (t(1, 5, 17), "tile/1/005.p/17"),
+            (t(2, 0, 1), "tile/2/000.p/1"),
+            (t(0, 1000, 256), "tile/0/x001/000"),
+            (t(63, 999, 255), "tile/63/999.p/255"),
+        ];
+        for (tile, path) in cases {
+            let key = ObjectKey::tile(tile);
+            assert_eq!(key.as_str(), path);
+            let kind = ObjectKey::classify_evidence(path);
+            assert_eq!(kind, Some(EvidenceKind::Tile(tile)), "{path}");
+            // Old verifiers see a stray, as FORMAT-evidence.md says.
+            assert_eq!(ObjectKey::classify(path), ObjectKind::Unknown);
+        }
+        for bad in [
+            "tile/0/67",
+            "tile/0/x067",
+            "tile/0/001/067",
+            "tile/0/x000/067",
+            "tile/00/067",
+            "tile/64/000",
+            "tile/0/067.p/256",
+            "tile/0/067.p/0",
+            "tile/0/067.p/07",
+            "tile/entries/000",
+            "tile/0/067.p/",
+        ] {
+            assert_eq!(ObjectKey::classify_evidence(bad), None, "{bad}");
+        }
+        let c = ObjectKey::cosigned(41, "0123456789abcdef");
+        assert_eq!(c.as_str(), "cosigned/000000000041/0123456789abcdef.json");
+        let kind = ObjectKey::classify_evidence(c.as_str());
+        assert_eq!(kind, Some(EvidenceKind::Cosigned(41, "0123456789abcdef".into())));
+        for bad in [
+            "cosigned/41/0123456789abcdef.json",
+            "cosigned/000000000041/0123456789ABCDEF.json",
+            "cosigned/000000000041/x.json",
+        ] {
+            assert_eq!(ObjectKey::classify_evidence(bad), None, "{bad}");
         }
     }
 }

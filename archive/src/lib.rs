@@ -9,8 +9,21 @@
 //! - [`layout`]: the one place that turns ids into object paths and back;
 //! - [`ledger`], [`merkle`] and [`checkpoint`]: the hash-chained audit log and its
 //!   C2SP signed-note checkpoints over an RFC 6962 Merkle tree;
+//! - [`proof`] and [`tiles`]: RFC 6962 inclusion and consistency proofs, and the
+//!   tree's interior hashes stored as C2SP tlog-tiles so proofs need few reads;
+//! - [`cosign`] and [`witness`]: C2SP witness cosignatures on checkpoints and the
+//!   tlog-witness logic (the HTTP service is in `niem-audit`);
+//! - [`bundle`]: an evidence bundle of one recording, checkable offline;
+//! - [`sample`]: reproducible sampled verification and the rolling schedule;
 //! - [`vault`]: recordings, streams, chunks and seals, each committed with its
-//!   ledger entry in one catalog transaction;
+//!   ledger entry in one catalog transaction; [`key_objects`]: where each stream's
+//!   wrapped key is (the store, and memory);
+//! - [`retention`] and [`deletion`]: the retention rules replayed from the ledger,
+//!   which the service enforces and the verifier judges every shred by;
+//!   [`shred`]: crypto-shredding; [`retire`]: KEK retirement;
+//! - [`restore`]: the archive's tables rebuilt from the store and the keys;
+//! - [`format`]: storage format versions; [`id`]: validated ids; [`clock`]: the
+//!   one source of time;
 //! - [`transcript`]: a sealed recording's transcript, kept sealed like its media
 //!   and recorded exactly once;
 //! - [`verify`]: the verifier that both the service and `niem-audit` run;
@@ -19,10 +32,12 @@
 //! It is not a service: it knows nothing of HTTP, media formats or search, and it
 //! never sees plaintext except in memory, inside [`chunk`] and [`reader`].
 
+pub mod bundle;
 pub mod catalog;
 pub mod checkpoint;
 pub mod chunk;
 pub mod clock;
+pub mod cosign;
 pub mod deletion;
 pub mod format;
 pub mod id;
@@ -33,18 +48,22 @@ pub mod ledger;
 pub mod manifest;
 pub mod merkle;
 pub mod mirror;
+pub mod proof;
 pub mod reader;
 pub mod restore;
-pub mod retire;
 pub mod retention;
+pub mod retire;
+pub mod sample;
 pub mod shred;
 pub mod spool;
 pub mod store;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod tiles;
 pub mod transcript;
 pub mod vault;
 pub mod verify;
+pub mod witness;
 
 /// SHA-256 of `bytes` as lowercase hex, the form every hash takes in the ledger.
 pub fn sha256_hex(bytes: &[u8]) -> String {

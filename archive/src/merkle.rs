@@ -27,6 +27,11 @@ pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
     sha(&[&[0x01], left, right])
 }
 
+/// MTH({}): the root of the empty tree, SHA-256 of the empty string.
+pub fn empty_root() -> Hash {
+    sha(&[])
+}
+
 /// An append-only Merkle tree that remembers only the roots of its perfect subtrees.
 #[derive(Debug, Clone, Default)]
 pub struct CompactTree {
@@ -62,7 +67,7 @@ impl CompactTree {
     pub fn root(&self) -> Hash {
         let mut iter = self.peaks.iter().rev();
         match iter.next() {
-            None => sha(&[]),
+            None => empty_root(),
             Some(&smallest) => iter.fold(smallest, |acc, peak| node_hash(peak, &acc)),
         }
     }

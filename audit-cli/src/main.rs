@@ -2,10 +2,17 @@
 //! public key, and nothing else (no KEK, no catalog, no running service), it proves
 //! that every recording and ledger entry is intact and complete.
 //!
-//! It is a thin shell over `archive::verify`, the same verifier the service runs.
+//! It is a thin shell over `archive::verify`, the same verifier the service runs,
+//! and over `archive::bundle` (evidence bundles) and `archive::witness` (the
+//! witness it can serve, and the witnesses whose checkpoints `verify` reads).
+
+mod evidence;
+mod witness;
 
 use anyhow::Context;
 use archive::checkpoint::Checkpoint;
+use archive::id::RecordingId;
+use archive::witness::{WitnessPolicy, WitnessReport};
 use archive::keys::VerifierKey;
 use archive::ledger::Entry;
 use archive::store::{S3Config, Store};
@@ -43,6 +50,27 @@ struct StoreArgs {
     s3_path_style: bool,
 }
 
+/// Witnesses whose cosigned checkpoints the store's ledger must extend.
+#[derive(Args, Default)]
+struct WitnessArgs {
+    /// A witness's monitoring URL prefix (http://…), or a file holding its latest
+    /// cosigned checkpoint (from `GET <prefix>/<sha256(origin)>/checkpoint`).
+    #[arg(long = "witness")]
+    sources: Vec<String>,
+    /// A witness's verifier key (a file, or the key text); one per witness.
+    #[arg(long = "witness-key")]
+    keys: Vec<String>,
+    /// How many witnesses must have cosigned an entry for it to count as witnessed.
+    #[arg(long = "witness-quorum", default_value_t = 1)]
+    quorum: usize,
+    /// Fail if any entry is not yet witnessed.
+    #[arg(long)]
+    require_witnessed: bool,
+    /// Fail if the oldest unwitnessed entry is older than this (30m, 12h, 1d, 2w).
+    #[arg(long = "max-witness-lag", default_value = "1d")]
+    max_lag: String,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Verify every ledger entry, checkpoint and object. Exit 0 = intact, 1 = tampered
@@ -63,6 +91,55 @@ enum Command {
         /// Objects fetched and hashed at once (default: 2 per CPU).
         #[arg(long)]
         parallel: Option<usize>,
+        /// Verify the whole ledger, but only this recording's objects.
+        #[arg(long, conflicts_with = "since")]
+        recording: Option<String>,
+        /// A checkpoint saved earlier: verify the whole ledger (which must extend
+        /// it), but only the objects of recordings named by entries after it.
+        #[arg(long)]
+        since: Option<PathBuf>,
+        #[command(flatten)]
+        witness: WitnessArgs,
+    },
+    /// Write one recording's evidence bundle (a tar file) for offline checking.
+    /// niem-audit holds no KEK, so it adds no media: `niem bundle --with-media` does.
+    Bundle {
+        recording: String,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Where to write it (must not exist); by convention <recording>.niem-bundle.tar.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Check an evidence bundle offline, with no store: exit 0 = valid, 1 = not.
+    VerifyBundle {
+        file: PathBuf,
+        /// The ledger's published verifier key (else the bundle's own, with a warning).
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+        /// A witness's verifier key (a file or the key text): its cosignature must verify.
+        #[arg(long = "witness-key")]
+        witness_keys: Vec<String>,
+        /// The recording the bundle must be (default: the id in the file's name, if any).
+        #[arg(long)]
+        recording: Option<String>,
+        /// An age identity file, to check media encrypted to you.
+        #[arg(long)]
+        identity: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run or feed a C2SP tlog-witness.
+    Witness {
+        #[command(subcommand)]
+        command: WitnessCommand,
+    },
+    /// How far the witnesses lag behind the store's ledger.
+    WitnessStatus {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        witness: WitnessArgs,
     },
     /// List ledger entries (verified first).
     Log {
@@ -88,6 +165,45 @@ enum Command {
     Checkpoint {
         #[command(subcommand)]
         command: CheckpointCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum WitnessCommand {
+    /// Make a witness key: the private key goes to --key, the verifier key to stdout.
+    Init {
+        /// The witness's name, a schema-less URL (e.g. witness.example.vn/niem).
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Serve POST /add-checkpoint and GET /<sha256(origin)>/checkpoint.
+    Serve {
+        /// The witness's private key (from `witness init`).
+        #[arg(long)]
+        key: PathBuf,
+        /// A log's verifier key to follow (repeat for several logs).
+        #[arg(long = "log-key", required = true)]
+        log_keys: Vec<PathBuf>,
+        /// Where the latest cosigned checkpoint of each log is kept.
+        #[arg(long)]
+        state: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:7380")]
+        listen: String,
+    },
+    /// Submit the store's newest checkpoint to a witness and print its cosignature.
+    Push {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The witness's submission URL prefix.
+        #[arg(long)]
+        witness: String,
+        #[arg(long = "witness-key")]
+        witness_key: String,
+        /// Also keep the cosigned checkpoint in the store (needs write access).
+        #[arg(long)]
+        record: bool,
     },
 }
 
@@ -131,15 +247,19 @@ async fn open(args: &StoreArgs) -> anyhow::Result<(Store, VerifierKey)> {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Verify { store, trusted_checkpoint, verbose, json, parallel } => {
+        Command::Verify {
+            store,
+            trusted_checkpoint,
+            verbose,
+            json,
+            parallel,
+            recording,
+            since,
+            witness,
+        } => {
             let (store, key) = open(&store).await?;
-            let trusted = match trusted_checkpoint {
-                None => None,
-                Some(path) => {
-                    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-                    Some(Checkpoint::open_stored(&bytes, &key).with_context(|| format!("trusted checkpoint {} is not valid for this key", path.display()))?)
-                }
-            };
+            let trusted = read_checkpoint(trusted_checkpoint.as_deref(), &key)?;
+            let since = read_checkpoint(since.as_deref(), &key)?;
             let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
             let bar = (!json && std::io::stderr().is_terminal()).then(|| {
                 let bar = ProgressBar::new(0);
@@ -153,21 +273,90 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }) as verify::Progress
             });
             let started = Instant::now();
-            let report = verify::verify_store(&store, &key, Options { trusted, parallelism: parallel.unwrap_or(cpus * 2), progress }).await?;
+            let trusted = trusted.or_else(|| since.clone());
+            let opts = Options { trusted, parallelism: parallel.unwrap_or(cpus * 2), progress };
+            let recording = recording.map(|r| r.parse::<RecordingId>()).transpose()?;
+            let (report, entries) = match (recording, &since) {
+                (None, None) => verify::verify_store_entries(&store, &key, opts).await?,
+                (one, since) => verify_part(&store, &key, opts, one, since.as_ref()).await?,
+            };
             let elapsed = started.elapsed().as_secs_f64();
             if let Some(bar) = bar {
                 bar.finish_and_clear();
             }
+            let witnessed = judge_witnesses(&witness, &key, &entries).await?;
             if json {
                 let mut v = serde_json::to_value(&report)?;
                 v["intact"] = report.intact().into();
                 v["unsupported"] = report.unsupported().into();
                 v["seconds"] = elapsed.into();
+                if let Some((w, _)) = &witnessed {
+                    v["witness"] = serde_json::to_value(w)?;
+                }
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 print_report(&report, &key, verbose, elapsed);
+                if let Some((w, policy)) = &witnessed {
+                    println!("Witnesses:");
+                    witness::print_report(w, report.entries, policy);
+                }
             }
-            Ok(exit_code(&report))
+            match witnessed {
+                Some((w, _)) if w.failed() => Ok(ExitCode::from(1)),
+                _ => Ok(exit_code(&report)),
+            }
+        }
+        Command::Bundle { recording, store, out } => {
+            let rec: archive::id::RecordingId = recording.parse()?;
+            let (store, key) = open(&store).await?;
+            evidence::make(&store, &key, rec, &out).await
+        }
+        Command::VerifyBundle { file, public_key, witness_keys, recording, identity, json } => {
+            let key = public_key.as_deref().map(witness::load_log_key).transpose()?;
+            let wkeys = witness_keys.iter().map(|k| witness::load_witness_key(k));
+            let wkeys = wkeys.collect::<anyhow::Result<Vec<_>>>()?;
+            let recording = recording.map(|r| r.parse()).transpose()?;
+            evidence::check(&file, key.as_ref(), &wkeys, recording, identity.as_deref(), json)
+        }
+        Command::Witness { command: WitnessCommand::Init { name, key } } => {
+            witness::init(&name, &key)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Witness {
+            command: WitnessCommand::Serve { key, log_keys, state, listen },
+        } => {
+            witness::serve(&key, &log_keys, &state, &listen).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Witness {
+            command: WitnessCommand::Push { store, witness: url, witness_key, record },
+        } => {
+            let (store, key) = open(&store).await?;
+            let wkey = witness::load_witness_key(&witness_key)?;
+            let seen = witness::push(&store, &key, &url, &wkey, record).await?;
+            println!(
+                "witness {} cosigned the checkpoint of {} entries ({}) at {}",
+                wkey.name(),
+                seen.checkpoint.size,
+                seen.checkpoint.time,
+                archive::witness::unix_to_rfc3339(seen.cosigned_at)
+            );
+            print!("{}", seen.note);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::WitnessStatus { store, witness: args } => {
+            let (store, key) = open(&store).await?;
+            anyhow::ensure!(!args.sources.is_empty(), "give --witness and --witness-key");
+            let opts = Options::default();
+            let (report, entries) = verify::verify_ledger(&store, &key, &opts).await?;
+            warn_ledger(&report);
+            let newest = report.newest_checkpoint_time.as_deref().unwrap_or("none");
+            let (name, n) = (key.name(), report.entries);
+            println!("Ledger of {name}: {n} entries, newest checkpoint {newest}");
+            let judged = judge_witnesses(&args, &key, &entries).await?;
+            let (w, policy) = judged.context("give --witness and --witness-key")?;
+            let failed = witness::print_report(&w, report.entries, &policy);
+            Ok(if failed || report.failed() { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
         Command::Log { store, since, action, subject, json } => {
             let (store, key) = open(&store).await?;
@@ -232,6 +421,74 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn read_checkpoint(
+    path: Option<&std::path::Path>,
+    key: &VerifierKey,
+) -> anyhow::Result<Option<Checkpoint>> {
+    let Some(path) = path else { return Ok(None) };
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let cp = Checkpoint::open_stored(&bytes, key)
+        .with_context(|| format!("checkpoint {} is not valid for this key", path.display()))?;
+    Ok(Some(cp))
+}
+
+/// The whole ledger, and the objects of one recording or of the recordings named
+/// by entries after `since` (which the ledger must extend: it is also trusted).
+async fn verify_part(
+    store: &Store,
+    key: &VerifierKey,
+    opts: Options,
+    one: Option<RecordingId>,
+    since: Option<&Checkpoint>,
+) -> anyhow::Result<(Report, Vec<Entry>)> {
+    let (mut report, entries) = verify::verify_ledger(store, key, &opts).await?;
+    let recs: std::collections::BTreeSet<RecordingId> = match (one, since) {
+        (Some(rec), _) => [rec].into(),
+        (None, Some(cp)) => entries
+            .iter()
+            .skip(cp.size as usize)
+            .filter_map(|e| e.subject.strip_prefix("recording/"))
+            .filter_map(|s| s.split('/').next()?.parse().ok())
+            .collect(),
+        (None, None) => Default::default(),
+    };
+    eprintln!("verifying the whole ledger and the objects of {} recordings", recs.len());
+    let signed = report.newest_checkpoint_size.unwrap_or(0);
+    for rec in recs {
+        // The whole ledger: the recording's own entries give its objects; the
+        // signed rest (orgs, meetings, policies, holds) judges its deletion.
+        let part = verify::verify_recording(store, rec, &entries, signed).await?;
+        report.findings.extend(part.findings);
+        report.problems.extend(part.problems);
+        report.deletions.extend(part.deletions);
+        report.bytes_hashed += part.bytes_hashed;
+    }
+    Ok((report, entries))
+}
+
+/// Reads the witnesses and judges the ledger against them; None without --witness.
+async fn judge_witnesses(
+    args: &WitnessArgs,
+    key: &VerifierKey,
+    entries: &[Entry],
+) -> anyhow::Result<Option<(WitnessReport, WitnessPolicy)>> {
+    if args.sources.is_empty() {
+        return Ok(None);
+    }
+    anyhow::ensure!(!args.keys.is_empty(), "--witness needs --witness-key");
+    let keys = args.keys.iter().map(|k| witness::load_witness_key(k));
+    let keys = keys.collect::<anyhow::Result<Vec<_>>>()?;
+    let policy = WitnessPolicy {
+        quorum: args.quorum,
+        max_lag: witness::parse_lag(&args.max_lag)?,
+        require_witnessed: args.require_witnessed,
+    };
+    let views = witness::views(&args.sources, &keys, key).await;
+    let now = time::OffsetDateTime::now_utc();
+    let report = archive::witness::judge(entries, &views, &policy, now);
+    Ok(Some((report, policy)))
 }
 
 /// 0 intact; 1 anything proven wrong, which wins; 2 objects in a newer storage

@@ -102,6 +102,9 @@ fn create_dirs_durably(root: &Path, dir: &Path) -> std::io::Result<()> {
 /// (or on filesystems without `O_TMPFILE`) a temporary name in `tmp` is linked and
 /// removed.
 fn link_new(dir: &Path, tmp: &Path, path: &Path, body: &[u8]) -> std::io::Result<()> {
+    // Only Linux names the file from the directory (O_TMPFILE).
+    #[cfg(not(target_os = "linux"))]
+    let _ = dir;
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::ffi::OsStrExt;
@@ -130,7 +133,13 @@ fn link_new(dir: &Path, tmp: &Path, path: &Path, body: &[u8]) -> std::io::Result
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
+    #[cfg(unix)]
+    std::fs::File::open(dir)?.sync_all()?;
+    // Windows cannot flush a directory opened for reading (FlushFileBuffers needs
+    // write access, "Access denied"); NTFS journals the new name itself.
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
 }
 
 /// Objects are read only by key strings that came from a listing or from
