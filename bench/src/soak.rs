@@ -54,8 +54,9 @@
 //! Everything printed also goes to `target/bench/soak-<UTC date-time>.txt`
 //! (or `--out PATH`).
 //!
-//! Transcription uses `$WHISPER_MODEL` or `../shared/models/ggml-base.bin` with
-//! 1 thread; without either it is off (said at the start; the jobs wait).
+//! Transcription uses the tests' Whisper model (`niem_tests::speech::model_path`:
+//! `$WHISPER_MODEL`, else `../shared/models/ggml-base.bin`) with 1 thread;
+//! without one it is off (said at the start; the jobs wait).
 
 use crate::procfs::{clock_ticks, cpu_ticks, status_kib};
 use niem_tests::seaweed::SeaweedFs;
@@ -543,8 +544,8 @@ pub async fn run(args: &crate::Soak) {
     say!("upload clips: {} spoken WAVs of 10 s (espeak-ng, 48 kHz stereo), {:.2} MB each", clips.len(), mb(clips[0].0.len() as u64));
 
     // The model, as the transcription tests find it; 1 thread (2-core hosts).
-    let model = std::env::var_os("WHISPER_MODEL").map(PathBuf::from).unwrap_or_else(|| niem_tests::root().join("../shared/models/ggml-base.bin"));
-    let model = model.is_file().then_some(model);
+    let wanted = niem_tests::speech::model_path();
+    let model = wanted.is_file().then(|| wanted.clone());
     let grace_s = grace.to_string();
     let mut env: Vec<(&str, &str)> = vec![("NIEM_LIVE__GRACE_SECS", &grace_s), ("NIEM_LOG__LEVEL", "info")];
     let model_s = model.as_ref().map(|m| m.display().to_string()).unwrap_or_default();
@@ -553,7 +554,7 @@ pub async fn run(args: &crate::Soak) {
             env.extend([("NIEM_TRANSCRIBE__MODEL", model_s.as_str()), ("NIEM_TRANSCRIBE__THREADS", "1"), ("NIEM_TRANSCRIBE__CONCURRENCY", "1")]);
             say!("transcription: on, model {model_s}, 1 thread, 1 job at a time");
         }
-        None => say!("transcription: OFF (no model at $WHISPER_MODEL or ../shared/models/ggml-base.bin): jobs wait, transcripts are not checked"),
+        None => say!("transcription: OFF (no model at {}; set WHISPER_MODEL): jobs wait, transcripts are not checked", wanted.display()),
     }
 
     let sw = SeaweedFs::own();
