@@ -728,7 +728,7 @@ pub async fn run(args: &crate::Soak) {
     let mut stuck = 0;
     for h in senders {
         let left = Duration::from_secs(20).saturating_sub(t_stop.elapsed());
-        if tokio::time::timeout(left, async { h.await }).await.is_err() {
+        if tokio::time::timeout(left, h).await.is_err() {
             stuck += 1; // the handle is dropped; ffmpeg is killed with it (kill_on_drop) once the task ends
         }
     }
