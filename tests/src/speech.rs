@@ -5,12 +5,18 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The Whisper model the tests run: `WHISPER_MODEL`, else the base model
-/// under `../shared/models/` (tests may read it; the product never does).
-pub fn model() -> PathBuf {
-    let path = std::env::var_os("WHISPER_MODEL")
+/// Where the Whisper model of the tests and benches is: `WHISPER_MODEL`, else the
+/// base model under `../shared/models/` (tests may read it; the product never
+/// does). It may not be there: see [`model`].
+pub fn model_path() -> PathBuf {
+    std::env::var_os("WHISPER_MODEL")
         .map(PathBuf::from)
-        .unwrap_or_else(|| crate::root().join("../shared/models/ggml-base.bin"));
+        .unwrap_or_else(|| crate::root().join("../shared/models/ggml-base.bin"))
+}
+
+/// The Whisper model the tests run, which must be there.
+pub fn model() -> PathBuf {
+    let path = model_path();
     assert!(path.is_file(), "the transcription tests need a Whisper model at {} (set WHISPER_MODEL)", path.display());
     path
 }

@@ -1,12 +1,12 @@
-//! `niem-live-bench`: N concurrent RTMP publishers against a real `niem serve`, at
+//! `niem-bench live-load`: N concurrent RTMP publishers against a real `niem serve`, at
 //! about 1.5 Mbit/s each, for a fixed time. Prints what went in, what was stored,
 //! chunks acknowledged against chunks stored (lost = acknowledged − stored, which
 //! must be 0), the server's CPU and peak memory, and whether `niem-audit verify`
 //! passes. A printout, not a test.
 //!
-//! Usage: `niem-live-bench [--streams 50,100,200] [--secs 120] [--store local|seaweedfs]
-//! [--per-meeting 10] [--clip-secs 20] [--bframes 0]` (release build:
-//! `bench/live-load.sh`). Each count in `--streams` is one round on a fresh server;
+//! Usage: `niem-bench live-load [--streams 50,100,200] [--secs 120]
+//! [--store local|seaweedfs] [--per-meeting 10] [--clip-secs 20] [--bframes 0]`
+//! (release build: `bench/live-load.sh`). Each count in `--streams` is one round on a fresh server;
 //! one table sums them up.
 //!
 //! The publishers are not encoders: one H.264/AAC FLV clip (720p25, 1400k video +
@@ -26,9 +26,8 @@
 //! server's CPU figure is what it got while sharing the cores with them, and the
 //! bench's own CPU is printed beside it.
 
-use niem_tests::process::{clock_ticks, cpu_ticks, status_kib};
+use crate::procfs::{clock_ticks, cpu_ticks, status_kib};
 use bytes::Bytes;
-use niem_tests::seaweed::SeaweedFs;
 use niem_tests::server::{Server, StoreKind};
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
 use rml_rtmp::sessions::{ClientSession, ClientSessionConfig, ClientSessionEvent, ClientSessionResult, PublishRequestType};
@@ -41,11 +40,6 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
-}
 
 fn cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -613,14 +607,9 @@ async fn round(n: usize, secs: u64, kind: StoreKind, per_meeting: usize, src: Ar
     }
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
-    let streams: Vec<usize> = arg("--streams").unwrap_or_else(|| "50".into()).split(',').map(|s| s.trim().parse().expect("--streams N[,N…]")).collect();
-    let secs: u64 = arg("--secs").map_or(120, |s| s.parse().expect("--secs S"));
-    let store = arg("--store").unwrap_or_else(|| "local".into());
-    let per_meeting: usize = arg("--per-meeting").map_or(10, |s| s.parse().expect("--per-meeting N"));
-    let clip_secs: u32 = arg("--clip-secs").map_or(20, |s| s.parse().expect("--clip-secs S"));
-    let bframes: u32 = arg("--bframes").map_or(0, |s| s.parse().expect("--bframes N"));
+pub async fn run(args: &crate::LiveLoad) {
+    let crate::LiveLoad { streams, secs, store, per_meeting, clip_secs, bframes } = args;
+    let (secs, per_meeting, clip_secs, bframes) = (*secs, *per_meeting, *clip_secs, *bframes);
     assert!(streams.iter().all(|&n| n > 0) && secs > 0 && per_meeting > 0 && clip_secs > 0, "counts must be positive");
 
     let dir = tempfile::tempdir().expect("temp dir");
@@ -639,13 +628,8 @@ async fn main() {
     );
 
     let mut rounds = Vec::new();
-    for &n in &streams {
-        let kind = match store.as_str() {
-            "local" => StoreKind::Local,
-            "seaweedfs" => SeaweedFs::shared().store().await,
-            other => panic!("unknown store {other} (local or seaweedfs)"),
-        };
-        rounds.push(round(n, secs, kind, per_meeting, src.clone()).await);
+    for &n in streams {
+        rounds.push(round(n, secs, store.store().await, per_meeting, src.clone()).await);
     }
 
     println!();

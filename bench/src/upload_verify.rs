@@ -1,19 +1,15 @@
-//! `niem-bench`: upload and verify throughput on one large file, against
-//! `openssl dgst -sha256` over the same bytes as the anchor. A printout, not a test.
+//! `niem-bench upload-verify`: upload and verify throughput on one large file,
+//! against `openssl dgst -sha256` over the same bytes as the anchor. A printout,
+//! not a test.
 //!
-//! Usage: `niem-bench [--size-mib N] [--stores local,seaweedfs]` (release build:
-//! `bench/upload-verify.sh`). The sender is `curl -T`, streaming from disk.
+//! Usage: `niem-bench upload-verify [--size-mib N] [--stores local,seaweedfs]`
+//! (release build: `bench/upload-verify.sh`). The sender is `curl -T`, streaming
+//! from disk.
 
-use niem_tests::seaweed::SeaweedFs;
 use niem_tests::server::{Server, StoreKind};
 use std::io::Write;
 use std::process::Command;
 use std::time::Instant;
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
-}
 
 /// A WAV header followed by pseudo-random samples: media that FFmpeg accepts,
 /// and that does not compress.
@@ -98,10 +94,8 @@ async fn run_store(kind: StoreKind, file: &std::path::Path, size: u64, openssl_m
     println!("{name:<10} verify   {ver:>8.0} MB/s  ({best_verify:.2} s)   {:.2}× openssl  (target ≥ 1.5×)", ver / openssl_mb_s);
 }
 
-#[tokio::main]
-async fn main() {
-    let size_mib: u64 = arg("--size-mib").map_or(1024, |s| s.parse().expect("--size-mib N"));
-    let stores = arg("--stores").unwrap_or_else(|| "local,seaweedfs".into());
+pub async fn run(args: &crate::UploadVerify) {
+    let size_mib = args.size_mib;
     let size = size_mib << 20;
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("meeting.wav");
@@ -110,12 +104,7 @@ async fn main() {
     let ossl_mb_s = mb_s(size, ossl);
     println!("file: {size_mib} MiB ({size} bytes), {} CPUs", std::thread::available_parallelism().map_or(0, |n| n.get()));
     println!("anchor     openssl dgst -sha256 {ossl_mb_s:>8.0} MB/s  ({ossl:.2} s)");
-    for store in stores.split(',') {
-        let kind = match store {
-            "local" => StoreKind::Local,
-            "seaweedfs" => SeaweedFs::shared().store().await,
-            other => panic!("unknown store {other}"),
-        };
-        run_store(kind, &file, size, ossl_mb_s).await;
+    for store in &args.stores {
+        run_store(store.store().await, &file, size, ossl_mb_s).await;
     }
 }

@@ -1,6 +1,7 @@
-//! `niem-soak`: a long run of everything at once against a release `niem serve`
-//! on SeaweedFS, printing figures every minute and a verdict per criterion at
-//! the end. A printout, not a test; run by hand (`bench/soak.sh [minutes] [streams]`).
+//! `niem-bench soak`: a long run of everything at once against a release
+//! `niem serve` on SeaweedFS, printing figures every minute and a verdict per
+//! criterion at the end. A printout, not a test; run by hand
+//! (`bench/soak.sh [minutes] [streams]`).
 //!
 //! For `--minutes` (default 30):
 //!
@@ -53,10 +54,11 @@
 //! Everything printed also goes to `target/bench/soak-<UTC date-time>.txt`
 //! (or `--out PATH`).
 //!
-//! Transcription uses `$WHISPER_MODEL` or `../shared/models/ggml-base.bin` with
-//! 1 thread; without either it is off (said at the start; the jobs wait).
+//! Transcription uses the tests' Whisper model (`niem_tests::speech::model_path`:
+//! `$WHISPER_MODEL`, else `../shared/models/ggml-base.bin`) with 1 thread;
+//! without one it is off (said at the start; the jobs wait).
 
-use niem_tests::process::{clock_ticks, cpu_ticks, status_kib};
+use crate::procfs::{clock_ticks, cpu_ticks, status_kib};
 use niem_tests::seaweed::SeaweedFs;
 use niem_tests::server::Server;
 use serde_json::{json, Value};
@@ -83,11 +85,6 @@ macro_rules! say {
     ($($t:tt)*) => {
         emit(&format!($($t)*))
     };
-}
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
 }
 
 fn mb(b: u64) -> f64 {
@@ -514,23 +511,17 @@ async fn metrics(sh: &Shared) -> BTreeMap<String, f64> {
     out
 }
 
-// ---------------------------------------------------------------- main
+// ---------------------------------------------------------------- the run
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
-    let minutes: f64 = arg("--minutes").map_or(30.0, |s| s.parse().expect("--minutes M"));
-    let n: usize = arg("--streams").map_or(50, |s| s.parse().expect("--streams N"));
-    let grace: u64 = arg("--grace-secs").map_or(30, |s| s.parse().expect("--grace-secs S"));
-    let upload_every: u64 = arg("--upload-every").map_or(30, |s| s.parse().expect("--upload-every S"));
-    let outage_secs: u64 = arg("--outage-secs").map_or(20, |s| s.parse().expect("--outage-secs S"));
-    let warmup: f64 = arg("--warmup-minutes").map_or((minutes / 6.0).max(1.0).round(), |s| s.parse().expect("--warmup-minutes M"));
-    let video_kbps: u32 = arg("--video-kbps").map_or(400, |s| s.parse().expect("--video-kbps K"));
-    let transcribe_wait: u64 = arg("--transcribe-wait-secs").map_or(300, |s| s.parse().expect("--transcribe-wait-secs S"));
+pub async fn run(args: &crate::Soak) {
+    let (minutes, n, grace, upload_every) = (args.minutes, args.streams, args.grace_secs, args.upload_every);
+    let (outage_secs, video_kbps, transcribe_wait) = (args.outage_secs, args.video_kbps, args.transcribe_wait_secs);
+    let warmup = args.warmup_minutes.unwrap_or_else(|| (minutes / 6.0).max(1.0).round());
     assert!(minutes > 0.0 && n > 0 && upload_every > 0, "counts must be positive");
     let run = Duration::from_secs_f64(minutes * 60.0);
 
     let stamp = time::OffsetDateTime::now_utc().format(time::macros::format_description!("[year][month][day]-[hour][minute][second]")).expect("date");
-    let out_path = arg("--out").map(PathBuf::from).unwrap_or_else(|| niem_tests::root().join(format!("target/bench/soak-{stamp}.txt")));
+    let out_path = args.out.clone().unwrap_or_else(|| niem_tests::root().join(format!("target/bench/soak-{stamp}.txt")));
     if let Some(dir) = out_path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
@@ -553,8 +544,8 @@ async fn main() {
     say!("upload clips: {} spoken WAVs of 10 s (espeak-ng, 48 kHz stereo), {:.2} MB each", clips.len(), mb(clips[0].0.len() as u64));
 
     // The model, as the transcription tests find it; 1 thread (2-core hosts).
-    let model = std::env::var_os("WHISPER_MODEL").map(PathBuf::from).unwrap_or_else(|| niem_tests::root().join("../shared/models/ggml-base.bin"));
-    let model = model.is_file().then_some(model);
+    let wanted = niem_tests::speech::model_path();
+    let model = wanted.is_file().then(|| wanted.clone());
     let grace_s = grace.to_string();
     let mut env: Vec<(&str, &str)> = vec![("NIEM_LIVE__GRACE_SECS", &grace_s), ("NIEM_LOG__LEVEL", "info")];
     let model_s = model.as_ref().map(|m| m.display().to_string()).unwrap_or_default();
@@ -563,7 +554,7 @@ async fn main() {
             env.extend([("NIEM_TRANSCRIBE__MODEL", model_s.as_str()), ("NIEM_TRANSCRIBE__THREADS", "1"), ("NIEM_TRANSCRIBE__CONCURRENCY", "1")]);
             say!("transcription: on, model {model_s}, 1 thread, 1 job at a time");
         }
-        None => say!("transcription: OFF (no model at $WHISPER_MODEL or ../shared/models/ggml-base.bin): jobs wait, transcripts are not checked"),
+        None => say!("transcription: OFF (no model at {}; set WHISPER_MODEL): jobs wait, transcripts are not checked", wanted.display()),
     }
 
     let sw = SeaweedFs::own();
@@ -737,7 +728,7 @@ async fn main() {
     let mut stuck = 0;
     for h in senders {
         let left = Duration::from_secs(20).saturating_sub(t_stop.elapsed());
-        if tokio::time::timeout(left, async { h.await }).await.is_err() {
+        if tokio::time::timeout(left, h).await.is_err() {
             stuck += 1; // the handle is dropped; ffmpeg is killed with it (kill_on_drop) once the task ends
         }
     }

@@ -1,0 +1,143 @@
+//! `niem-bench`: the benchmark programs, one subcommand each, run against real
+//! `niem` and `niem-audit` processes through the end-to-end harness
+//! (`niem-tests`). They print figures; they are not tests, and a slow run fails
+//! nothing. `bench/*.sh` build a release and run them:
+//!
+//! - `upload-verify` (`bench/upload-verify.sh`): upload and verify throughput on
+//!   one large file, against openssl's SHA-256;
+//! - `live-load` (`bench/live-load.sh`): N concurrent RTMP publishers;
+//! - `soak` (`bench/soak.sh`): everything at once for a long run, with outages.
+//!
+//! Not here: the search bench (an example of `search`, `bench/search.sh`) and the
+//! transcription bench (`bench/transcribe.sh`, which times `niem transcribe`).
+//!
+//! One program rather than three: one link, in CI and in a release build, and
+//! every flag of every bench in this file.
+
+mod live_load;
+mod procfs;
+mod soak;
+mod upload_verify;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "niem-bench", about = "Benchmarks of Niêm against the real binaries")]
+struct Cli {
+    #[command(subcommand)]
+    bench: Bench,
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Upload and verify throughput on one large file, against openssl's SHA-256.
+    UploadVerify(UploadVerify),
+    /// N concurrent RTMP publishers at ~1.5 Mbit/s each; lost chunks, CPU, RSS.
+    LiveLoad(LiveLoad),
+    /// Live streams, uploads, searches, retention and SeaweedFS outages at once.
+    Soak(Soak),
+}
+
+/// Where a bench's server keeps its objects.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum StoreChoice {
+    /// A directory in the server's data dir.
+    Local,
+    /// A fresh bucket on the harness's SeaweedFS.
+    Seaweedfs,
+}
+
+#[derive(Args)]
+pub struct UploadVerify {
+    /// Size of the uploaded file, in MiB.
+    #[arg(long, default_value_t = 1024)]
+    pub size_mib: u64,
+    /// The stores to measure, in order.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "local,seaweedfs")]
+    pub stores: Vec<StoreChoice>,
+}
+
+#[derive(Args)]
+pub struct LiveLoad {
+    /// Publisher counts, one round on a fresh server each.
+    #[arg(long, value_delimiter = ',', default_value = "50")]
+    pub streams: Vec<usize>,
+    /// How long each round publishes, in seconds.
+    #[arg(long, default_value_t = 120)]
+    pub secs: u64,
+    /// Where each round's server keeps its objects.
+    #[arg(long, value_enum, default_value = "local")]
+    pub store: StoreChoice,
+    /// Publishers per meeting (the bridge points of one meeting).
+    #[arg(long, default_value_t = 10)]
+    pub per_meeting: usize,
+    /// Length of the source clip that every publisher loops, in seconds.
+    #[arg(long, default_value_t = 20)]
+    pub clip_secs: u32,
+    /// B-frames in the source clip.
+    #[arg(long, default_value_t = 0)]
+    pub bframes: u32,
+}
+
+#[derive(Args)]
+pub struct Soak {
+    /// Length of the run, in minutes.
+    #[arg(long, default_value_t = 30.0)]
+    pub minutes: f64,
+    /// Live RTMP senders for the whole run.
+    #[arg(long, default_value_t = 50)]
+    pub streams: usize,
+    /// The service's live grace period (NIEM_LIVE__GRACE_SECS).
+    #[arg(long, default_value_t = 30)]
+    pub grace_secs: u64,
+    /// Seconds between spoken uploads.
+    #[arg(long, default_value_t = 30)]
+    pub upload_every: u64,
+    /// How long SeaweedFS stays down at each outage, in seconds.
+    #[arg(long, default_value_t = 20)]
+    pub outage_secs: u64,
+    /// Minutes left out of the RSS flatness figure (default: a sixth of the run,
+    /// at least 1).
+    #[arg(long)]
+    pub warmup_minutes: Option<f64>,
+    /// Video bitrate of the senders' clip, in kbit/s.
+    #[arg(long, default_value_t = 400)]
+    pub video_kbps: u32,
+    /// How long to wait for the uploads' transcripts at the end, in seconds.
+    #[arg(long, default_value_t = 300)]
+    pub transcribe_wait_secs: u64,
+    /// Where the printout also goes (default: target/bench/soak-<UTC time>.txt).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    // The publishers of live-load and soak share the machine with the server:
+    // two workers leave it the rest, and their own CPU is measured as such.
+    if !matches!(cli.bench, Bench::UploadVerify(_)) {
+        runtime.worker_threads(2);
+    }
+    let runtime = runtime.build().expect("a tokio runtime");
+    runtime.block_on(async {
+        match &cli.bench {
+            Bench::UploadVerify(args) => upload_verify::run(args).await,
+            Bench::LiveLoad(args) => live_load::run(args).await,
+            Bench::Soak(args) => soak::run(args).await,
+        }
+    });
+}
+
+impl StoreChoice {
+    /// The harness's store for a new server: for SeaweedFS, a fresh bucket on the
+    /// process's one instance.
+    async fn store(self) -> niem_tests::server::StoreKind {
+        match self {
+            StoreChoice::Local => niem_tests::server::StoreKind::Local,
+            StoreChoice::Seaweedfs => niem_tests::seaweed::SeaweedFs::shared().store().await,
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! The end-to-end tests: one test binary, one module per area, all driving real
+//! `niem` and `niem-audit` processes through the harness in `tests/src/`.
+//!
+//! One binary rather than one per file (as Garage and ripgrep do): the harness
+//! and its dependencies (the S3 SDK above all) are linked once instead of once per
+//! file, and the tests share one SeaweedFS (`SeaweedFs::shared`) for the whole run.
+//! A test that stops or restarts SeaweedFS takes its own (`SeaweedFs::own`).
+//! Every test here runs beside the others in one process, so none may change
+//! process-wide state (environment variables, the working directory, signal
+//! handlers): settings go to the child's environment (`Server::start`,
+//! `Server::set_env`). Select an area with its module path, e.g.
+//! `cargo test -p niem-tests --test e2e deploy::`.
+//!
+//! Not here: the unit and property tests of each crate, and the tests of `media`,
+//! `search` and `archive` against their own APIs, which stay with those crates.
+
+mod access;
+mod alerts;
+mod bad_input;
+mod browser;
+mod costs;
+mod deploy;
+mod leaks;
+mod lifecycle;
+mod live;
+mod metrics;
+mod plaintext;
+mod restore;
+mod resumable;
+mod retention;
+mod store;
+mod tamper;
+mod tls;
+mod transcribe;
+mod trust;
+mod upgrade;
+mod web;
