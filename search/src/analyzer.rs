@@ -1,7 +1,16 @@
 //! The two analysers, registered on every opened index under the names the
 //! schema's fields use (so that the query parser applies them too: tantivy#2290).
+//!
+//! Both lowercase and then spell every word canonically ([`crate::vietnamese`]):
+//! `hoà`/`hòa`, `thuỷ`/`thủy`, `kĩ`/`kỹ` become one term in either field. The
+//! folded one also strips every diacritic. They change terms only: the stored
+//! text, and so every snippet, keeps the spelling that was transcribed.
 
-use tantivy::tokenizer::{AsciiFoldingFilter, LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer};
+use crate::vietnamese::canonical_word;
+use tantivy::tokenizer::{
+    AsciiFoldingFilter, LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer, Token,
+    TokenFilter, TokenStream, Tokenizer,
+};
 use unicode_normalization::UnicodeNormalization;
 
 pub const EXACT: &str = "vi_exact";
@@ -11,10 +20,15 @@ pub const FOLDED: &str = "vi_folded";
 const LONGEST_TOKEN: usize = 40;
 
 pub fn register(index: &tantivy::Index) {
-    let exact = TextAnalyzer::builder(SimpleTokenizer::default()).filter(RemoveLongFilter::limit(LONGEST_TOKEN)).filter(LowerCaser).build();
+    let exact = TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(LONGEST_TOKEN))
+        .filter(LowerCaser)
+        .filter(Canonical)
+        .build();
     let folded = TextAnalyzer::builder(SimpleTokenizer::default())
         .filter(RemoveLongFilter::limit(LONGEST_TOKEN))
         .filter(LowerCaser)
+        .filter(Canonical)
         .filter(AsciiFoldingFilter)
         .build();
     index.tokenizers().register(EXACT, exact);
@@ -26,6 +40,52 @@ pub fn register(index: &tantivy::Index) {
 /// a keyboard that sends NFD would otherwise become three tokens.
 pub fn normalize(text: &str) -> String {
     text.nfc().collect()
+}
+
+/// Spells each token canonically ([`canonical_word`]); offsets and positions
+/// stay, so phrases and highlighting work on the original text.
+#[derive(Clone)]
+struct Canonical;
+
+impl TokenFilter for Canonical {
+    type Tokenizer<T: Tokenizer> = CanonicalFilter<T>;
+
+    fn transform<T: Tokenizer>(self, tokenizer: T) -> CanonicalFilter<T> {
+        CanonicalFilter(tokenizer)
+    }
+}
+
+#[derive(Clone)]
+struct CanonicalFilter<T>(T);
+
+impl<T: Tokenizer> Tokenizer for CanonicalFilter<T> {
+    type TokenStream<'a> = CanonicalStream<T::TokenStream<'a>>;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> Self::TokenStream<'a> {
+        CanonicalStream(self.0.token_stream(text))
+    }
+}
+
+struct CanonicalStream<S>(S);
+
+impl<S: TokenStream> TokenStream for CanonicalStream<S> {
+    fn advance(&mut self) -> bool {
+        if !self.0.advance() {
+            return false;
+        }
+        if let Some(word) = canonical_word(&self.0.token().text) {
+            self.0.token_mut().text = word;
+        }
+        true
+    }
+
+    fn token(&self) -> &Token {
+        self.0.token()
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        self.0.token_mut()
+    }
 }
 
 /// The folded form of `text`, as the `text_folded` field sees it (for callers that
