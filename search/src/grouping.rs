@@ -9,6 +9,9 @@
 //!   with the threshold pruning tantivy uses for top documents (block-max WAND
 //!   for plain word queries): a window below the `depth`-th best meeting cannot
 //!   change which meetings lead, since a meeting scores its best window;
+//! - [`all_meetings_ranked`]: every matching meeting with its score, in one
+//!   pass, for the queries tantivy cannot prune (phrases, several words,
+//!   filters), where counting separately would pay for the matching twice;
 //! - [`best_windows`]: the best windows of a few chosen meetings, scoring only
 //!   their runs.
 //!
@@ -81,6 +84,60 @@ pub(crate) fn by_relevance(a: &Matched, b: &Matched) -> Ordering {
     b.score
         .total_cmp(&a.score)
         .then_with(|| a.meeting.cmp(&b.meeting))
+}
+
+/// Every matching meeting with its best window's score, best first: one pass
+/// that scores every match. For queries tantivy cannot prune anyway (phrases,
+/// several words, filters) this ranks and counts at the cost of one.
+pub(crate) fn all_meetings_ranked(
+    searcher: &Searcher,
+    runs: &[Arc<Runs>],
+    weight: &dyn Weight,
+) -> tantivy::Result<Vec<Matched>> {
+    let mut best: HashMap<Arc<str>, Matched> = HashMap::new();
+    for (reader, runs) in searcher.segment_readers().iter().zip(runs) {
+        let alive = reader.alive_bitset();
+        let mut scorer = weight.scorer(reader, 1.0)?;
+        let mut doc = scorer.doc();
+        let mut current: Option<(DocId, Matched)> = None;
+        while doc != TERMINATED {
+            if !alive.is_some_and(|a| a.is_deleted(doc)) {
+                let score = scorer.score();
+                match &mut current {
+                    Some((end, m)) if doc < *end => m.score = m.score.max(score),
+                    _ => {
+                        if let Some((_, done)) = current.take() {
+                            keep_max(&mut best, done);
+                        }
+                        let run = runs.run_of(doc);
+                        let m = runs.meeting(run).clone();
+                        let found = Matched {
+                            meeting: m,
+                            date: runs.date(run),
+                            score,
+                        };
+                        current = Some((runs.end(run), found));
+                    }
+                }
+            }
+            doc = scorer.advance();
+        }
+        if let Some((_, done)) = current {
+            keep_max(&mut best, done);
+        }
+    }
+    let mut ranked: Vec<Matched> = best.into_values().collect();
+    ranked.sort_by(by_relevance);
+    Ok(ranked)
+}
+
+fn keep_max(best: &mut HashMap<Arc<str>, Matched>, m: Matched) {
+    match best.get_mut(&m.meeting) {
+        Some(known) => known.score = known.score.max(m.score),
+        None => {
+            best.insert(m.meeting.clone(), m);
+        }
+    }
 }
 
 /// The `depth` best meetings by their best window's score, best first.

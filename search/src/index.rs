@@ -142,6 +142,8 @@ pub(crate) struct Fields {
     pub end_ms: Field,
     pub text_exact: Field,
     pub text_folded: Field,
+    pub pairs_exact: Field,
+    pub pairs_folded: Field,
     pub marks: Field,
 }
 
@@ -161,6 +163,7 @@ fn schema() -> (Schema, Fields) {
         .set_indexing_options(text(analyzer::EXACT))
         .set_stored();
     let folded = TextOptions::default().set_indexing_options(text(analyzer::FOLDED));
+    let pairs = |tokenizer| TextOptions::default().set_indexing_options(text(tokenizer));
     let fields = Fields {
         recording: b.add_text_field("recording", STRING | STORED),
         meeting: b.add_text_field("meeting", STRING | STORED | FAST),
@@ -173,6 +176,8 @@ fn schema() -> (Schema, Fields) {
         end_ms: b.add_u64_field("end_ms", FAST | STORED),
         text_exact: b.add_text_field("text_exact", exact),
         text_folded: b.add_text_field("text_folded", folded),
+        pairs_exact: b.add_text_field("pairs_exact", pairs(analyzer::PAIRS_EXACT)),
+        pairs_folded: b.add_text_field("pairs_folded", pairs(analyzer::PAIRS_FOLDED)),
         marks: b.add_text_field("marks", STORED),
     };
     (b.build(), fields)
@@ -351,6 +356,8 @@ impl Index {
             doc.add_u64(f.end_ms, w.end_ms);
             doc.add_text(f.text_exact, &w.text);
             doc.add_text(f.text_folded, &w.text);
+            doc.add_text(f.pairs_exact, &w.text);
+            doc.add_text(f.pairs_folded, &w.text);
             doc.add_text(f.marks, serde_json::to_string(&w.marks).unwrap_or_default());
             writer.add_document(doc).map_err(|e| self.fail(e))?;
         }
@@ -610,6 +617,8 @@ fn fields_of(schema: &Schema) -> Result<Fields, SearchError> {
         end_ms: get("end_ms")?,
         text_exact: get("text_exact")?,
         text_folded: get("text_folded")?,
+        pairs_exact: get("pairs_exact")?,
+        pairs_folded: get("pairs_folded")?,
         marks: get("marks")?,
     })
 }

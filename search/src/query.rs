@@ -4,23 +4,27 @@
 //! A search runs up to three passes ([`crate::grouping`]) on one searcher: the
 //! matching meetings (the total; every meeting, for the date orders), the best
 //! meetings by score (relevance), and the best windows of the page's meetings.
-//! Stored documents are read only for the hits returned.
+//! Where tantivy cannot prune by score anyway (phrases, several words, filters),
+//! the first two are one pass that scores every match. Stored documents are read
+//! only for the hits returned.
 //!
 //! What it is not: an access check. The caller turns a user's rights into a
 //! [`Scope`]; it is a required clause of the query itself, so the total and every
 //! page see only what the scope allows.
 
-use crate::analyzer::normalize;
+use crate::analyzer::{normalize, PAIR_JOINER};
 use crate::cursor::Position;
-use crate::grouping::{best_windows, by_relevance, matching_meetings, top_meetings, Matched};
+use crate::grouping::{
+    all_meetings_ranked, best_windows, by_relevance, matching_meetings, top_meetings, Matched,
+};
 use crate::index::{Index, SearchError};
 use crate::window::Window;
 use std::cmp::Ordering;
 use std::ops::Bound;
 use std::sync::Arc;
 use tantivy::query::{
-    BooleanQuery, ConstScoreQuery, EnableScoring, Occur, Query as _, QueryParser, RangeQuery,
-    TermQuery, Weight,
+    BooleanQuery, BoostQuery, ConstScoreQuery, EnableScoring, Occur, PhraseQuery, Query as _,
+    QueryParser, RangeQuery, TermQuery, Weight,
 };
 use tantivy::schema::{Facet, Field, IndexRecordOption, Value};
 use tantivy::snippet::SnippetGenerator;
@@ -151,9 +155,32 @@ impl Results {
     }
 }
 
+/// Exact words (and pairs) weigh more than their folded forms.
+const EXACT_BOOST: Score = 3.0;
+
+/// What [`Index::rewrite`] made of a part of the query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// One term.
+    Term,
+    /// A disjunction of terms only: tantivy prunes it with block-max WAND.
+    TermUnion,
+    Other,
+}
+
+/// A query as built: the words as parsed (for snippets: the terms to
+/// highlight), and the query as run.
+struct Built {
+    snippets: BoxQuery,
+    query: BoxQuery,
+    prunable: bool,
+}
+
 /// The weights a search runs: scoring (ranks, hits) and not (counts, dates).
 struct Plan {
     text: BoxQuery,
+    /// Whether tantivy prunes it by score (see [`Shape::TermUnion`]).
+    prunable: bool,
     scored: Box<dyn Weight>,
     unscored: Box<dyn Weight>,
 }
@@ -162,7 +189,7 @@ impl Index {
     pub fn search(&self, q: &Query) -> Result<Results, SearchError> {
         let searcher = self.reader.searcher();
         let text = normalize(q.text.trim());
-        let Some((text_query, query)) = self.build(q, &text)? else {
+        let Some(built) = self.build(q, &text)? else {
             return Ok(Results::empty());
         };
         let search_id = fingerprint(q, &text);
@@ -172,11 +199,14 @@ impl Index {
         };
         let fail = |e| self.fail(e);
         let plan = Plan {
-            text: text_query,
-            scored: query
+            prunable: built.prunable,
+            text: built.snippets,
+            scored: built
+                .query
                 .weight(EnableScoring::enabled_from_searcher(&searcher))
                 .map_err(fail)?,
-            unscored: query
+            unscored: built
+                .query
                 .weight(EnableScoring::disabled_from_searcher(&searcher))
                 .map_err(fail)?,
         };
@@ -212,6 +242,15 @@ impl Index {
         limit: usize,
     ) -> Result<(Total, Vec<Matched>), SearchError> {
         let runs = self.runs.for_searcher(searcher).map_err(|e| self.fail(e))?;
+        if !plan.prunable {
+            let ranked =
+                all_meetings_ranked(searcher, &runs, &*plan.scored).map_err(|e| self.fail(e))?;
+            let total = Total {
+                meetings: ranked.len(),
+                exact: true,
+            };
+            return Ok((total, page_after(ranked, after, limit)));
+        }
         let counted = matching_meetings(searcher, &runs, &*plan.unscored, Some(TOTAL_BOUND))
             .map_err(|e| self.fail(e))?;
         let total = if counted.len() > TOTAL_BOUND {
@@ -225,11 +264,6 @@ impl Index {
                 exact: true,
             }
         };
-        let last = after.map(|p| Matched {
-            meeting: Arc::from(p.meeting.as_str()),
-            date: 0,
-            score: Score::from_bits(p.key as u32),
-        });
         // Ranks before the cursor are ranked again: the page is the meetings
         // after it among the best `seen + limit + 1`. Deeper only if the index
         // changed since and the cursor's meeting moved down.
@@ -238,14 +272,7 @@ impl Index {
             let ranked =
                 top_meetings(searcher, &runs, &*plan.scored, depth).map_err(|e| self.fail(e))?;
             let exhausted = ranked.len() < depth;
-            let page: Vec<Matched> = ranked
-                .into_iter()
-                .filter(|m| {
-                    last.as_ref()
-                        .is_none_or(|l| by_relevance(m, l) == Ordering::Greater)
-                })
-                .take(limit + 1)
-                .collect();
+            let page = page_after(ranked, after, limit);
             if page.len() > limit || exhausted {
                 return Ok((total, page));
             }
@@ -340,18 +367,18 @@ impl Index {
         Ok(out)
     }
 
-    /// The query as run: (the text part, for snippets; the whole with its
-    /// filters), or `None` when there is no text to search for.
-    fn build(&self, q: &Query, text: &str) -> Result<Option<(BoxQuery, BoxQuery)>, SearchError> {
+    /// The query as run, or `None` when there is no text to search for.
+    fn build(&self, q: &Query, text: &str) -> Result<Option<Built>, SearchError> {
         if text.is_empty() {
             return Ok(None);
         }
         let f = self.fields;
         let mut parser = QueryParser::for_index(&self.index, vec![f.text_exact, f.text_folded]);
-        parser.set_field_boost(f.text_exact, 3.0);
         parser.set_conjunction_by_default();
-        let (text_query, _errors) = parser.parse_query_lenient(text);
-        let mut must: Vec<(Occur, BoxQuery)> = vec![(Occur::Must, text_query.box_clone())];
+        let (parsed, _errors) = parser.parse_query_lenient(text);
+        // A phrase with a slop ("a b"~2) needs the words' positions, not pairs.
+        let (words, shape) = self.rewrite(&*parsed, !text.contains('~'));
+        let mut must: Vec<(Occur, BoxQuery)> = vec![(Occur::Must, words)];
         // Filters select, they do not rank: constant score 0.
         let mut filter =
             |query: BoxQuery| must.push((Occur::Must, Box::new(ConstScoreQuery::new(query, 0.0))));
@@ -379,12 +406,79 @@ impl Index {
             filter(Box::new(RangeQuery::new(lower, upper)));
         }
         // The text query alone, unwrapped, lets tantivy prune with block-max WAND
-        // (a single word is a disjunction of its exact and folded terms).
+        // (a word, or a two-word phrase, is a disjunction of exact and folded terms).
+        let prunable = must.len() == 1 && shape == Shape::TermUnion;
         let query: BoxQuery = match must.len() {
-            1 => text_query.box_clone(),
+            1 => must.remove(0).1,
             _ => Box::new(BooleanQuery::new(must)),
         };
-        Ok(Some((text_query, query)))
+        Ok(Some(Built {
+            snippets: parsed,
+            query,
+            prunable,
+        }))
+    }
+
+    /// The parsed words as searched: exact terms boosted ×3 over folded ones, and
+    /// (with `pairs`) each phrase of n words as n − 1 consecutive pairs on the pair
+    /// fields, which are rare where the words themselves are common.
+    fn rewrite(&self, parsed: &dyn tantivy::query::Query, pairs: bool) -> (BoxQuery, Shape) {
+        let f = self.fields;
+        let boost = |field: Field, query: BoxQuery| -> BoxQuery {
+            match field == f.text_exact || field == f.pairs_exact {
+                true => Box::new(BoostQuery::new(query, EXACT_BOOST)),
+                false => query,
+            }
+        };
+        if let Some(b) = parsed.downcast_ref::<BooleanQuery>() {
+            let parts: Vec<(Occur, (BoxQuery, Shape))> = b
+                .clauses()
+                .iter()
+                .map(|(o, c)| (*o, self.rewrite(&**c, pairs)))
+                .collect();
+            let union = !parts.is_empty()
+                && parts
+                    .iter()
+                    .all(|(o, (_, s))| *o == Occur::Should && *s == Shape::Term);
+            let shape = if union {
+                Shape::TermUnion
+            } else {
+                Shape::Other
+            };
+            let clauses = parts.into_iter().map(|(o, (q, _))| (o, q)).collect();
+            return (Box::new(BooleanQuery::new(clauses)), shape);
+        }
+        if let Some(t) = parsed.downcast_ref::<TermQuery>() {
+            return (boost(t.term().field(), parsed.box_clone()), Shape::Term);
+        }
+        if let Some(p) = parsed.downcast_ref::<PhraseQuery>() {
+            let field = match p.field() {
+                x if x == f.text_exact => f.pairs_exact,
+                x if x == f.text_folded => f.pairs_folded,
+                _ => return (parsed.box_clone(), Shape::Other),
+            };
+            let words: Option<Vec<String>> = p
+                .phrase_terms()
+                .iter()
+                .map(|t| t.value().as_str().map(str::to_string))
+                .collect();
+            if let (true, Some(words)) = (pairs, words) {
+                let pair = |w: &[String]| {
+                    Term::from_field_text(field, &format!("{}{PAIR_JOINER}{}", w[0], w[1]))
+                };
+                let terms: Vec<Term> = words.windows(2).map(pair).collect();
+                if let [only] = &terms[..] {
+                    let term = TermQuery::new(only.clone(), IndexRecordOption::WithFreqs);
+                    return (boost(field, Box::new(term)), Shape::Term);
+                }
+                return (
+                    boost(field, Box::new(PhraseQuery::new(terms))),
+                    Shape::Other,
+                );
+            }
+            return (boost(p.field(), parsed.box_clone()), Shape::Other);
+        }
+        (parsed.box_clone(), Shape::Other)
     }
 
     fn scope_query(&self, paths: &[String]) -> Result<BoxQuery, SearchError> {
@@ -475,6 +569,24 @@ fn str_of(doc: &TantivyDocument, field: Field) -> String {
         .and_then(|v| v.as_str())
         .unwrap_or_default()
         .to_string()
+}
+
+/// The meetings ranked after the cursor's, and one more (to tell whether
+/// another page follows).
+fn page_after(ranked: Vec<Matched>, after: Option<&Position>, limit: usize) -> Vec<Matched> {
+    let last = after.map(|p| Matched {
+        meeting: Arc::from(p.meeting.as_str()),
+        date: 0,
+        score: Score::from_bits(p.key as u32),
+    });
+    ranked
+        .into_iter()
+        .filter(|m| {
+            last.as_ref()
+                .is_none_or(|l| by_relevance(m, l) == Ordering::Greater)
+        })
+        .take(limit + 1)
+        .collect()
 }
 
 /// What a cursor may continue: the same words, scope, filters and order.

@@ -144,7 +144,13 @@ fn terms_and_strays(dir: &Path, cipher: Arc<RingCipher>) -> (HashSet<String>, Ve
     let mut owned: HashSet<String> = HashSet::new();
     for segment in searcher.segment_readers() {
         owned.insert(segment.segment_id().uuid_string());
-        for field in ["text_exact", "text_folded", "recording"] {
+        for field in [
+            "text_exact",
+            "text_folded",
+            "pairs_exact",
+            "pairs_folded",
+            "recording",
+        ] {
             let inverted = segment
                 .inverted_index(schema.get_field(field).unwrap())
                 .unwrap();
@@ -434,6 +440,12 @@ fn shredding_leaves_none_of_the_recordings_words_in_any_file() {
             "{w} stored first"
         );
         assert!(terms.contains(&search::fold(w)), "{w} indexed first");
+        let folded = search::fold(w);
+        let pairs = terms
+            .iter()
+            .filter(|t| t.contains(' ') && t.contains(&folded))
+            .count();
+        assert!(pairs > 0, "{w} in pairs first");
     }
     assert!(terms.contains("rec_doomed"));
     index.shred("rec_doomed").unwrap();
@@ -458,7 +470,11 @@ fn shredding_leaves_none_of_the_recordings_words_in_any_file() {
     );
     for w in words {
         for form in forms(w) {
-            assert!(!terms.contains(&form), "the term {form} survived the shred");
+            let left: Vec<&String> = terms.iter().filter(|t| t.contains(&form)).collect();
+            assert!(
+                left.is_empty(),
+                "terms with {form} survived the shred: {left:?}"
+            );
         }
     }
     assert!(!terms.contains("rec_doomed"));
