@@ -115,8 +115,8 @@ impl std::fmt::Debug for EncryptedDirectory {
 }
 
 impl EncryptedDirectory {
-    /// The directory at `root` (created if missing); temporary files that a crash
-    /// left behind are removed. New files are cut into `piece_bytes` pieces.
+    /// The directory at `root` (created if missing). New files are cut into
+    /// `piece_bytes` pieces.
     pub fn open(
         root: &Path,
         cipher: Arc<dyn IndexCipher>,
@@ -128,12 +128,6 @@ impl EncryptedDirectory {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
         }
         std::fs::create_dir_all(root)?;
-        for entry in std::fs::read_dir(root)? {
-            let entry = entry?;
-            if entry.file_name().to_string_lossy().contains(TEMP_MARK) {
-                std::fs::remove_file(entry.path())?;
-            }
-        }
         let inner = Inner {
             root: root.to_path_buf(),
             cipher,
@@ -147,6 +141,18 @@ impl EncryptedDirectory {
         Ok(EncryptedDirectory {
             inner: Arc::new(inner),
         })
+    }
+
+    /// Removes the temporary files of writes a crash cut short. Only for the
+    /// one process that uses the directory (the caller holds its lock).
+    pub fn remove_leftovers(&self) -> io::Result<()> {
+        for entry in std::fs::read_dir(&self.inner.root)? {
+            let entry = entry?;
+            if entry.file_name().to_string_lossy().contains(TEMP_MARK) {
+                std::fs::remove_file(entry.path())?;
+            }
+        }
+        Ok(())
     }
 
     pub fn root(&self) -> &Path {
@@ -167,13 +173,14 @@ impl EncryptedDirectory {
         fault
     }
 
-    /// The names of the sealed files (everything but locks).
+    /// The names of the sealed files (everything but locks and unfinished writes).
     pub fn files(&self) -> io::Result<Vec<String>> {
         let mut names = Vec::new();
         for entry in std::fs::read_dir(&self.inner.root)? {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if entry.file_type()?.is_file() && !name.ends_with(".lock") {
+            let sealed = !name.ends_with(".lock") && !name.contains(TEMP_MARK);
+            if entry.file_type()?.is_file() && sealed {
                 names.push(name);
             }
         }
@@ -224,7 +231,13 @@ impl EncryptedDirectory {
             .files()
             .map_err(|e| Fault::damaged(".", e.to_string()))?
         {
-            let (file, preamble) = read_preamble(&self.path(&name), &name)?;
+            let path = self.path(&name);
+            let (file, preamble) = match read_preamble(&path, &name) {
+                Ok(found) => found,
+                // Deleted since the listing (a merge finished): not a fault.
+                Err(_) if !path.exists() => continue,
+                Err(fault) => return Err(fault),
+            };
             drop(file);
             let generation = self.inner.cipher.generation(&preamble.header);
             let generation = generation.map_err(|e| Fault::from_cipher(&name, e))?;

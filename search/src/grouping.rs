@@ -32,6 +32,9 @@ pub(crate) struct Matched {
     pub meeting: Arc<str>,
     pub date: i64,
     pub score: Score,
+    /// Its best windows, best first, when the pass that found it scored them
+    /// all ([`all_meetings_ranked`]); empty otherwise.
+    pub windows: Vec<(Score, DocAddress)>,
 }
 
 /// Every matching meeting, once, or the first `bound` + 1 found when there are
@@ -62,6 +65,7 @@ pub(crate) fn matching_meetings(
                         meeting: meeting.clone(),
                         date,
                         score: 0.0,
+                        windows: Vec::new(),
                     },
                 );
                 if bound.is_some_and(|b| found.len() > b) {
@@ -93,28 +97,29 @@ pub(crate) fn all_meetings_ranked(
     searcher: &Searcher,
     runs: &[Arc<Runs>],
     weight: &dyn Weight,
+    per_meeting: usize,
 ) -> tantivy::Result<Vec<Matched>> {
     let mut best: HashMap<Arc<str>, Matched> = HashMap::new();
-    for (reader, runs) in searcher.segment_readers().iter().zip(runs) {
+    for (segment, (reader, runs)) in searcher.segment_readers().iter().zip(runs).enumerate() {
         let alive = reader.alive_bitset();
         let mut scorer = weight.scorer(reader, 1.0)?;
         let mut doc = scorer.doc();
         let mut current: Option<(DocId, Matched)> = None;
         while doc != TERMINATED {
             if !alive.is_some_and(|a| a.is_deleted(doc)) {
-                let score = scorer.score();
+                let hit = (scorer.score(), DocAddress::new(segment as u32, doc));
                 match &mut current {
-                    Some((end, m)) if doc < *end => m.score = m.score.max(score),
+                    Some((end, m)) if doc < *end => add_window(m, hit, per_meeting),
                     _ => {
                         if let Some((_, done)) = current.take() {
-                            keep_max(&mut best, done);
+                            keep_max(&mut best, done, per_meeting);
                         }
                         let run = runs.run_of(doc);
-                        let m = runs.meeting(run).clone();
                         let found = Matched {
-                            meeting: m,
+                            meeting: runs.meeting(run).clone(),
                             date: runs.date(run),
-                            score,
+                            score: hit.0,
+                            windows: vec![hit],
                         };
                         current = Some((runs.end(run), found));
                     }
@@ -123,7 +128,7 @@ pub(crate) fn all_meetings_ranked(
             doc = scorer.advance();
         }
         if let Some((_, done)) = current {
-            keep_max(&mut best, done);
+            keep_max(&mut best, done, per_meeting);
         }
     }
     let mut ranked: Vec<Matched> = best.into_values().collect();
@@ -131,9 +136,30 @@ pub(crate) fn all_meetings_ranked(
     Ok(ranked)
 }
 
-fn keep_max(best: &mut HashMap<Arc<str>, Matched>, m: Matched) {
+/// Keeps a meeting's `per_meeting` best windows, best first (then in document
+/// order), and its score the best of them.
+fn add_window(m: &mut Matched, hit: (Score, DocAddress), per_meeting: usize) {
+    m.score = m.score.max(hit.0);
+    let at = m
+        .windows
+        .partition_point(|w| by_window(w, &hit) == Ordering::Less);
+    if at < per_meeting {
+        m.windows.insert(at, hit);
+        m.windows.truncate(per_meeting);
+    }
+}
+
+fn by_window(a: &(Score, DocAddress), b: &(Score, DocAddress)) -> Ordering {
+    b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1))
+}
+
+fn keep_max(best: &mut HashMap<Arc<str>, Matched>, m: Matched, per_meeting: usize) {
     match best.get_mut(&m.meeting) {
-        Some(known) => known.score = known.score.max(m.score),
+        Some(known) => {
+            for hit in m.windows {
+                add_window(known, hit, per_meeting);
+            }
+        }
         None => {
             best.insert(m.meeting.clone(), m);
         }
@@ -199,6 +225,7 @@ fn segment_top(
             meeting: runs.meeting(key).clone(),
             date: runs.date(key),
             score,
+            windows: Vec::new(),
         });
         entry.score = entry.score.max(score);
         if best.len() >= 2 * depth.max(1) {
@@ -274,7 +301,7 @@ pub(crate) fn best_windows(
         }
     }
     for windows in &mut out {
-        windows.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        windows.sort_by(by_window);
         windows.truncate(per_meeting);
     }
     Ok(out)

@@ -220,6 +220,9 @@ impl Index {
         let cache = Arc::new(PieceCache::new(options.cache_bytes));
         let directory = EncryptedDirectory::open(dir, cipher, cache, options.piece_bytes)
             .map_err(|e| SearchError::io(dir, e))?;
+        directory
+            .remove_leftovers()
+            .map_err(|e| SearchError::io(dir, e))?;
         check_marker(&directory)?;
         if options.verify {
             directory.verify()?;

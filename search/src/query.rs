@@ -28,14 +28,17 @@ use tantivy::query::{
 };
 use tantivy::schema::{Facet, Field, IndexRecordOption, Value};
 use tantivy::snippet::SnippetGenerator;
-use tantivy::{DateTime, Score, Searcher, TantivyDocument, Term};
+use tantivy::{DateTime, DocAddress, Score, Searcher, TantivyDocument, Term};
 
 type BoxQuery = Box<dyn tantivy::query::Query>;
 
 /// Meetings per page, at most.
 pub const MAX_LIMIT: usize = 100;
-/// The total is exact up to this many meetings; past it, "more than" this.
-pub const TOTAL_BOUND: usize = 10_000;
+/// Where a single word is pruned by score, its total is counted up to this many
+/// meetings; past it, "more than" this. (Counting visits one window per meeting:
+/// at 10,000 hours, counting all 5,000 meetings of a common word cost as much as
+/// ranking them.) Everything else is counted exactly.
+pub const TOTAL_BOUND: usize = 1_000;
 pub const HITS_PER_MEETING: usize = 3;
 const SNIPPET_CHARS: usize = 180;
 /// Larger than any window's text, so that snippets cover the whole window.
@@ -243,8 +246,8 @@ impl Index {
     ) -> Result<(Total, Vec<Matched>), SearchError> {
         let runs = self.runs.for_searcher(searcher).map_err(|e| self.fail(e))?;
         if !plan.prunable {
-            let ranked =
-                all_meetings_ranked(searcher, &runs, &*plan.scored).map_err(|e| self.fail(e))?;
+            let ranked = all_meetings_ranked(searcher, &runs, &*plan.scored, HITS_PER_MEETING)
+                .map_err(|e| self.fail(e))?;
             let total = Total {
                 meetings: ranked.len(),
                 exact: true,
@@ -308,6 +311,7 @@ impl Index {
                 meeting: Arc::from(p.meeting.as_str()),
                 date: p.key,
                 score: 0.0,
+                windows: Vec::new(),
             };
             all.retain(|m| order(m, &last) == Ordering::Greater);
         }
@@ -328,10 +332,14 @@ impl Index {
         page: Vec<Matched>,
     ) -> Result<Vec<MeetingHits>, SearchError> {
         let fail = |e| self.fail(e);
-        let runs = self.runs.for_searcher(searcher).map_err(fail)?;
-        let names: Vec<Arc<str>> = page.iter().map(|m| m.meeting.clone()).collect();
-        let windows =
-            best_windows(searcher, &runs, &*plan.scored, &names, HITS_PER_MEETING).map_err(fail)?;
+        // The ranking pass may have kept each meeting's best windows already.
+        let windows: Vec<Vec<(Score, DocAddress)>> = if page.iter().all(|m| !m.windows.is_empty()) {
+            page.iter().map(|m| m.windows.clone()).collect()
+        } else {
+            let runs = self.runs.for_searcher(searcher).map_err(fail)?;
+            let names: Vec<Arc<str>> = page.iter().map(|m| m.meeting.clone()).collect();
+            best_windows(searcher, &runs, &*plan.scored, &names, HITS_PER_MEETING).map_err(fail)?
+        };
         let f = self.fields;
         let mut exact =
             SnippetGenerator::create(searcher, &*plan.text, f.text_exact).map_err(fail)?;
@@ -578,6 +586,7 @@ fn page_after(ranked: Vec<Matched>, after: Option<&Position>, limit: usize) -> V
         meeting: Arc::from(p.meeting.as_str()),
         date: 0,
         score: Score::from_bits(p.key as u32),
+        windows: Vec::new(),
     });
     ranked
         .into_iter()

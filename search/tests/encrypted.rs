@@ -401,7 +401,11 @@ fn replace_remove_reopen_and_one_process_at_a_time() {
             "no copy of an open index"
         );
     }
+    // A write a crash cut short leaves a temporary file: opening removes it.
+    let leftover = dir.path().join("abc.idx.niem-tmp-1-2");
+    std::fs::write(&leftover, b"half a piece").unwrap();
     let index = Index::open(dir.path(), cipher, &small()).unwrap();
+    assert!(!leftover.exists());
     assert_eq!(meetings(&index, "ket nap"), vec!["meeting_p"]);
     index.remove("rec_p").unwrap();
     assert!(meetings(&index, "ket nap").is_empty());

@@ -440,8 +440,20 @@ fn a_long_phrase_needs_its_words_in_a_row() {
     let lines = |t: &str| vec![seg(0, t)];
     index
         .put_all(&[
-            rec("row", CELL_A, "regular", d, lines("Giữ vững hoà bình ổn định lâu dài.")),
-            rec("apart", CELL_A, "regular", d, lines("Hòa bình và bình ổn định giá cả.")),
+            rec(
+                "row",
+                CELL_A,
+                "regular",
+                d,
+                lines("Giữ vững hoà bình ổn định lâu dài."),
+            ),
+            rec(
+                "apart",
+                CELL_A,
+                "regular",
+                d,
+                lines("Hòa bình và bình ổn định giá cả."),
+            ),
             rec("gap", CELL_B, "regular", d, lines("Hòa bình, rồi ổn định.")),
         ])
         .unwrap();
@@ -453,9 +465,15 @@ fn a_long_phrase_needs_its_words_in_a_row() {
     // Every pair of the phrase is in "apart", but not one after the other.
     assert_eq!(found("\"hòa bình ổn định\""), vec!["meeting_row"]);
     assert_eq!(found("\"hoa binh on dinh\""), vec!["meeting_row"]);
-    assert_eq!(found("\"bình ổn định\""), vec!["meeting_apart", "meeting_row"]);
+    assert_eq!(
+        found("\"bình ổn định\""),
+        vec!["meeting_apart", "meeting_row"]
+    );
     // Punctuation does not break a phrase (tokens only), and a slop still works.
     assert_eq!(found("\"hòa bình rồi\""), vec!["meeting_gap"]);
     assert_eq!(found("\"hòa ổn\"~1"), vec!["meeting_row"]);
-    assert_eq!(found("\"bình định\"~1"), vec!["meeting_apart", "meeting_row"]);
+    assert_eq!(
+        found("\"bình định\"~1"),
+        vec!["meeting_apart", "meeting_row"]
+    );
 }
