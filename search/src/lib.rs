@@ -5,9 +5,10 @@
 //! ASCII-folded, so `đảng`, `đang`, `dạng` and `đăng` all become `dang`) — queried
 //! together with exact matches boosted above folded ones; Vietnamese spelling
 //! variants (`hoà`/`hòa`, `kĩ`/`kỹ`) folded to one form in both
-//! ([`vietnamese`]); one document per *window* of a transcript (a few segments,
-//! 15–30 s, overlapping by one segment) so that a phrase spoken across a segment
-//! boundary still matches; org scoping as a facet filter inside the query; every
+//! ([`vietnamese`]); twin fields of neighbouring word pairs, so that a quoted
+//! phrase is a lookup of rare terms; one document per *window* of a transcript
+//! (a few segments, 15–30 s, overlapping by one segment) so that a phrase spoken
+//! across a segment boundary still matches; org scoping as a facet filter inside the query; every
 //! matching meeting counted and paged, by relevance or date, with a highlighted
 //! snippet and the moment of each hit; on disk, an index whose every file is
 //! sealed with AES-256-GCM through a [`IndexCipher`] the service provides
