@@ -1,29 +1,52 @@
-//! The index: schema, writing whole recordings, and scoped queries.
+//! The index: schema, where it lives (memory, or an encrypted directory), writing
+//! and removing whole recordings, and shredding.
 //!
 //! Invariants:
 //! - a recording's documents are replaced as a whole (delete by `recording` term,
 //!   add, commit), so a re-index after a crash or a rebuild never duplicates;
 //! - every recording that was indexed has at least one document (an empty one for
 //!   a transcript with no speech), so "is it indexed?" is a term lookup;
-//! - the scope is a required clause of the query itself.
+//! - on disk, every byte is sealed ([`crate::directory`]); an index that fails
+//!   authentication, was built by another schema version, or needs a key that is
+//!   gone opens with an error that says "rebuild me" ([`SearchError::needs_rebuild`]);
+//! - after [`Index::shred`], no index file holds the recording's words, deleted
+//!   or not.
+//!
+//! Queries live in [`crate::query`].
 
-use crate::analyzer::{self, normalize};
+use crate::analyzer;
+use crate::cache::{CacheStats, PieceCache, DEFAULT_CACHE_BYTES};
+use crate::cipher::IndexCipher;
+use crate::cursor::CursorKey;
+use crate::directory::{EncryptedDirectory, Fault, DEFAULT_PIECE_BYTES};
+use crate::runs::RunsCache;
 use crate::window::{windows, Recording, Window};
-use std::collections::HashMap;
-use std::ops::Bound;
+use std::collections::{BTreeMap, HashSet};
+use std::fs::{File, OpenOptions};
 use std::path::Path;
-use std::sync::Mutex;
-use tantivy::collector::TopDocs;
-use tantivy::query::{AllQuery, BooleanQuery, ConstScoreQuery, Occur, QueryParser, RangeQuery, TermQuery};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tantivy::directory::Directory;
+use tantivy::index::SegmentId;
 use tantivy::schema::{
-    DateOptions, DateTimePrecision, Facet, FacetOptions, Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, FAST,
-    STORED, STRING,
+    DateOptions, DateTimePrecision, Facet, FacetOptions, Field, IndexRecordOption, Schema,
+    TextFieldIndexing, TextOptions, FAST, STORED, STRING,
 };
-use tantivy::snippet::SnippetGenerator;
-use tantivy::columnar::StrColumn;
-use tantivy::{DateTime, DocAddress, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term};
+use tantivy::{DateTime, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
-type BoxQuery = Box<dyn tantivy::query::Query>;
+/// Bumped whenever indexed terms or fields change meaning, so that an index
+/// built before opens as [`SearchError::Outdated`]. 1: the in-memory index;
+/// 2: canonical Vietnamese spelling ([`crate::vietnamese`]), encrypted on disk.
+pub const SCHEMA_VERSION: u32 = 2;
+/// The sealed marker that records the schema version of an index on disk.
+const MARKER: &str = "niem-index.json";
+/// Held (an OS lock) while an [`Index`] or a copy uses the directory.
+const OPEN_LOCK: &str = "niem-index.lock";
+/// The writer's indexing memory: tantivy's minimum per thread is 15 MB.
+const WRITER_MEMORY: usize = 32 << 20;
+/// How often [`Index::shred`] retries a merge that raced a background one, or a
+/// collection that a running search held up.
+const SHRED_TRIES: usize = 50;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SearchError {
@@ -33,95 +56,114 @@ pub enum SearchError {
     Locked(String),
     #[error("bad org path {0:?}: expected /id/id/…")]
     OrgPath(String),
+    /// A file failed authentication (altered, truncated, swapped) or is missing.
+    #[error("the search index is damaged: {0}")]
+    Damaged(String),
+    /// A file needs a key the cipher no longer has (a retired KEK).
+    #[error("the search index cannot be decrypted: {0}")]
+    KeyUnavailable(String),
+    /// Built by another schema version (`found` is `None` for an index older
+    /// than the marker).
+    #[error("the search index has schema version {found:?}, this build needs {expected}")]
+    Outdated { found: Option<u32>, expected: u32 },
+    #[error("bad cursor: {0}")]
+    Cursor(#[from] crate::cursor::CursorError),
+    #[error("search index at {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    /// A shred could not finish (a merge kept racing, or a search held old files).
+    #[error("shredding {0} did not finish: {1}")]
+    Shred(String, String),
 }
 
-/// Whose meetings a query may touch.
+impl SearchError {
+    /// Whether the service should delete the index and rebuild it from the archive.
+    pub fn needs_rebuild(&self) -> bool {
+        matches!(
+            self,
+            SearchError::Damaged(_) | SearchError::KeyUnavailable(_) | SearchError::Outdated { .. }
+        )
+    }
+
+    fn io(path: &Path, source: std::io::Error) -> SearchError {
+        SearchError::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}
+
+impl From<Fault> for SearchError {
+    fn from(f: Fault) -> SearchError {
+        match f {
+            Fault::Damaged { .. } => SearchError::Damaged(f.to_string()),
+            Fault::Key { .. } => SearchError::KeyUnavailable(f.to_string()),
+        }
+    }
+}
+
+/// How an index on disk is opened.
 #[derive(Debug, Clone)]
-pub enum Scope {
-    /// Every org (admins).
-    All,
-    /// These org subtrees (paths `/bloc/base/cell`); empty means nothing.
-    Orgs(Vec<String>),
+pub struct Options {
+    /// Bytes of decrypted pieces kept in memory ([`crate::PieceCache`]).
+    pub cache_bytes: usize,
+    /// Plaintext bytes per sealed piece of new files.
+    pub piece_bytes: u32,
+    /// The writer's indexing buffer (larger for bulk loads).
+    pub writer_memory: usize,
+    /// Authenticate every piece of every file before opening (finds a flipped
+    /// byte at open rather than in the middle of a search).
+    pub verify: bool,
 }
 
-/// One search.
-#[derive(Debug, Clone)]
-pub struct Query {
-    /// Free words and "quoted phrases"; tantivy syntax otherwise, parsed leniently.
-    pub text: String,
-    pub scope: Scope,
-    /// Narrows within the scope (an org subtree path).
-    pub org: Option<String>,
-    pub kind: Option<String>,
-    /// Meeting date range, `from` inclusive, `to` exclusive.
-    pub from: Option<time::OffsetDateTime>,
-    pub to: Option<time::OffsetDateTime>,
-    /// Meetings to return (each with up to [`HITS_PER_MEETING`] hits).
-    pub limit: usize,
-}
-
-pub const HITS_PER_MEETING: usize = 3;
-/// Windows ranked per query (block-max WAND keeps this cheap); grouping by
-/// meeting reads only the fast `meeting` column, and stored documents are read
-/// only for the hits returned.
-const WINDOWS_PER_QUERY: usize = 200;
-const SNIPPET_CHARS: usize = 180;
-/// Larger than any window's text, so that snippets cover the whole window.
-const WHOLE_WINDOW: usize = 1 << 20;
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Hit {
-    pub stream: String,
-    pub label: String,
-    /// Where the first match was spoken, in ms from the stream's start.
-    pub at_ms: u64,
-    pub start_ms: u64,
-    pub end_ms: u64,
-    /// HTML with `<b>` around the matches; everything else escaped.
-    pub snippet: String,
-    pub score: f32,
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct MeetingHits {
-    pub meeting: String,
-    pub recording: String,
-    pub org_path: String,
-    pub kind: String,
-    #[serde(with = "time::serde::rfc3339")]
-    pub date: time::OffsetDateTime,
-    pub score: f32,
-    pub hits: Vec<Hit>,
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Results {
-    pub meetings: Vec<MeetingHits>,
-    /// Windows that matched (before grouping and limits).
-    pub windows: usize,
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            cache_bytes: DEFAULT_CACHE_BYTES,
+            piece_bytes: DEFAULT_PIECE_BYTES,
+            writer_memory: WRITER_MEMORY,
+            verify: true,
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
-struct Fields {
-    recording: Field,
-    meeting: Field,
-    stream: Field,
-    label: Field,
-    org: Field,
-    kind: Field,
-    date: Field,
-    start_ms: Field,
-    end_ms: Field,
-    text_exact: Field,
-    text_folded: Field,
-    marks: Field,
+pub(crate) struct Fields {
+    pub recording: Field,
+    pub meeting: Field,
+    pub stream: Field,
+    pub label: Field,
+    pub org: Field,
+    pub kind: Field,
+    pub date: Field,
+    pub start_ms: Field,
+    pub end_ms: Field,
+    pub text_exact: Field,
+    pub text_folded: Field,
+    pub pairs_exact: Field,
+    pub pairs_folded: Field,
+    pub marks: Field,
 }
 
 fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let text = |tokenizer: &str| {
-        TextFieldIndexing::default().set_tokenizer(tokenizer).set_index_option(IndexRecordOption::WithFreqsAndPositions)
+        TextFieldIndexing::default()
+            .set_tokenizer(tokenizer)
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions)
     };
+    let date = DateOptions::default()
+        .set_indexed()
+        .set_fast()
+        .set_stored()
+        .set_precision(DateTimePrecision::Seconds);
+    let exact = TextOptions::default()
+        .set_indexing_options(text(analyzer::EXACT))
+        .set_stored();
+    let folded = TextOptions::default().set_indexing_options(text(analyzer::FOLDED));
+    let pairs = |tokenizer| TextOptions::default().set_indexing_options(text(tokenizer));
     let fields = Fields {
         recording: b.add_text_field("recording", STRING | STORED),
         meeting: b.add_text_field("meeting", STRING | STORED | FAST),
@@ -129,11 +171,13 @@ fn schema() -> (Schema, Fields) {
         label: b.add_text_field("label", STORED),
         org: b.add_facet_field("org", FacetOptions::default().set_stored()),
         kind: b.add_text_field("kind", STRING | STORED),
-        date: b.add_date_field("date", DateOptions::default().set_indexed().set_fast().set_stored().set_precision(DateTimePrecision::Seconds)),
+        date: b.add_date_field("date", date),
         start_ms: b.add_u64_field("start_ms", FAST | STORED),
         end_ms: b.add_u64_field("end_ms", FAST | STORED),
-        text_exact: b.add_text_field("text_exact", TextOptions::default().set_indexing_options(text(analyzer::EXACT)).set_stored()),
-        text_folded: b.add_text_field("text_folded", TextOptions::default().set_indexing_options(text(analyzer::FOLDED))),
+        text_exact: b.add_text_field("text_exact", exact),
+        text_folded: b.add_text_field("text_folded", folded),
+        pairs_exact: b.add_text_field("pairs_exact", pairs(analyzer::PAIRS_EXACT)),
+        pairs_folded: b.add_text_field("pairs_folded", pairs(analyzer::PAIRS_FOLDED)),
         marks: b.add_text_field("marks", STORED),
     };
     (b.build(), fields)
@@ -141,79 +185,166 @@ fn schema() -> (Schema, Fields) {
 
 /// The transcript index of one node.
 pub struct Index {
-    index: tantivy::Index,
-    reader: IndexReader,
+    pub(crate) index: tantivy::Index,
+    pub(crate) reader: IndexReader,
     writer: Mutex<IndexWriter>,
-    fields: Fields,
+    pub(crate) fields: Fields,
+    pub(crate) runs: RunsCache,
+    pub(crate) cursors: CursorKey,
+    disk: Option<Disk>,
 }
 
-/// The writer's indexing memory: tantivy's minimum per thread is 15 MB.
-const WRITER_MEMORY: usize = 32 << 20;
+/// What an index on disk holds on to.
+struct Disk {
+    dir: EncryptedDirectory,
+    _open: File,
+}
 
 impl Index {
-    /// Opens the index in `dir`, creating it (and `dir`) if needed.
-    pub fn open(dir: &Path) -> Result<Index, SearchError> {
-        std::fs::create_dir_all(dir).map_err(|e| tantivy::TantivyError::from(tantivy::directory::error::OpenDirectoryError::wrap_io_error(e, dir.to_path_buf())))?;
-        let directory = tantivy::directory::MmapDirectory::open(dir).map_err(tantivy::TantivyError::from)?;
-        let (schema, _) = schema();
-        let index = tantivy::Index::open_or_create(directory, schema)?;
-        Self::wrap(index, WRITER_MEMORY, &dir.display().to_string())
-    }
-
-    /// An index in memory (tests, benchmarks).
+    /// An index in memory (tests; a node that rebuilds at every start).
     pub fn in_ram() -> Result<Index, SearchError> {
-        Self::wrap(tantivy::Index::create_in_ram(schema().0), WRITER_MEMORY, "memory")
+        let index = tantivy::Index::create_in_ram(schema().0);
+        Self::wrap(index, WRITER_MEMORY, "memory", None)
     }
 
-    /// Like [`Index::open`] with a larger indexing buffer, for bulk loads.
-    pub fn open_for_bulk(dir: &Path, memory: usize) -> Result<Index, SearchError> {
-        std::fs::create_dir_all(dir).map_err(|e| tantivy::TantivyError::from(tantivy::directory::error::OpenDirectoryError::wrap_io_error(e, dir.to_path_buf())))?;
-        let directory = tantivy::directory::MmapDirectory::open(dir).map_err(tantivy::TantivyError::from)?;
-        let index = tantivy::Index::open_or_create(directory, schema().0)?;
-        Self::wrap(index, memory, &dir.display().to_string())
+    /// Opens the encrypted index in `dir`, creating it (and `dir`) if needed.
+    ///
+    /// Errors for which [`SearchError::needs_rebuild`] is true mean: delete `dir`
+    /// and build again from the archive.
+    pub fn open(
+        dir: &Path,
+        cipher: Arc<dyn IndexCipher>,
+        options: &Options,
+    ) -> Result<Index, SearchError> {
+        let open = lock_dir(dir)?;
+        let cache = Arc::new(PieceCache::new(options.cache_bytes));
+        let directory = EncryptedDirectory::open(dir, cipher, cache, options.piece_bytes)
+            .map_err(|e| SearchError::io(dir, e))?;
+        directory
+            .remove_leftovers()
+            .map_err(|e| SearchError::io(dir, e))?;
+        check_marker(&directory)?;
+        if options.verify {
+            directory.verify()?;
+        }
+        let disk = Disk {
+            dir: directory.clone(),
+            _open: open,
+        };
+        let classify = |e: tantivy::TantivyError| classify(&disk.dir, e);
+        let index = match tantivy::Index::exists(&directory) {
+            Ok(true) => tantivy::Index::open(directory).map_err(classify)?,
+            Ok(false) => tantivy::Index::create(directory, schema().0, Default::default())
+                .map_err(classify)?,
+            Err(e) => return Err(classify(e.into())),
+        };
+        missing_files(&index)?;
+        if index.schema() != schema().0 {
+            let found = Some(SCHEMA_VERSION);
+            return Err(SearchError::Outdated {
+                found,
+                expected: SCHEMA_VERSION,
+            });
+        }
+        let place = dir.display().to_string();
+        Self::wrap(index, options.writer_memory, &place, Some(disk))
     }
 
-    fn wrap(index: tantivy::Index, memory: usize, place: &str) -> Result<Index, SearchError> {
+    fn wrap(
+        index: tantivy::Index,
+        memory: usize,
+        place: &str,
+        disk: Option<Disk>,
+    ) -> Result<Index, SearchError> {
         analyzer::register(&index);
         let fields = fields_of(&index.schema())?;
-        let writer = index.writer_with_num_threads(1, memory).map_err(|e| match e {
-            tantivy::TantivyError::LockFailure(..) => SearchError::Locked(place.to_string()),
-            other => SearchError::Tantivy(other),
+        let fail = |e: tantivy::TantivyError| match (e, &disk) {
+            (tantivy::TantivyError::LockFailure(..), _) => SearchError::Locked(place.to_string()),
+            (other, Some(d)) => classify(&d.dir, other),
+            (other, None) => SearchError::Tantivy(other),
+        };
+        let writer = index.writer_with_num_threads(1, memory).map_err(fail)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into();
+        let reader = reader.map_err(fail)?;
+        let cursors = CursorKey::generate().map_err(|_| {
+            SearchError::io(Path::new(place), std::io::Error::other("no randomness"))
         })?;
-        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
-        Ok(Index { index, reader, writer: Mutex::new(writer), fields })
+        let index = Index {
+            index,
+            reader,
+            writer: Mutex::new(writer),
+            fields,
+            runs: RunsCache::default(),
+            cursors,
+            disk,
+        };
+        index.refresh()?;
+        Ok(index)
+    }
+
+    /// Maps a tantivy error to a fault of the directory when one was met.
+    pub(crate) fn fail(&self, e: tantivy::TantivyError) -> SearchError {
+        match &self.disk {
+            Some(d) => classify(&d.dir, e),
+            None => SearchError::Tantivy(e),
+        }
+    }
+
+    fn writer(&self) -> MutexGuard<'_, IndexWriter> {
+        // A writer whose holder panicked is still consistent: tantivy rolls back
+        // uncommitted work on its own.
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Makes the last commit visible, with its segments' runs built.
+    fn refresh(&self) -> Result<(), SearchError> {
+        self.reader.reload().map_err(|e| self.fail(e))?;
+        self.runs
+            .refresh(&self.reader.searcher())
+            .map_err(|e| self.fail(e))
     }
 
     /// Replaces everything indexed for `rec.recording` with its windows, durably.
     pub fn put(&self, rec: &Recording) -> Result<usize, SearchError> {
-        let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        let n = self.add(&writer, rec)?;
-        writer.commit()?;
-        self.reader.reload()?;
-        Ok(n)
+        self.put_all(std::slice::from_ref(rec))
     }
 
     /// Adds many recordings with one commit (a rebuild, a bulk load). Recordings
     /// already present are replaced.
-    pub fn put_all<'a>(&self, recs: impl IntoIterator<Item = &'a Recording>) -> Result<usize, SearchError> {
-        let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+    pub fn put_all<'a>(
+        &self,
+        recs: impl IntoIterator<Item = &'a Recording>,
+    ) -> Result<usize, SearchError> {
+        let mut writer = self.writer();
         let mut n = 0;
         for rec in recs {
             n += self.add(&writer, rec)?;
         }
-        writer.commit()?;
-        self.reader.reload()?;
+        writer.commit().map_err(|e| self.fail(e))?;
+        drop(writer);
+        self.refresh()?;
         Ok(n)
     }
 
     fn add(&self, writer: &IndexWriter, rec: &Recording) -> Result<usize, SearchError> {
         let f = self.fields;
         writer.delete_term(Term::from_field_text(f.recording, &rec.recording));
-        let org = Facet::from_text(&rec.org_path).map_err(|_| SearchError::OrgPath(rec.org_path.clone()))?;
+        let org = Facet::from_text(&rec.org_path)
+            .map_err(|_| SearchError::OrgPath(rec.org_path.clone()))?;
         let date = DateTime::from_timestamp_secs(rec.date.unix_timestamp());
         let mut ws = windows(&rec.segments);
         if ws.is_empty() {
-            ws.push(Window { stream: String::new(), label: String::new(), start_ms: 0, end_ms: 0, text: String::new(), marks: Vec::new() });
+            ws.push(Window {
+                stream: String::new(),
+                label: String::new(),
+                start_ms: 0,
+                end_ms: 0,
+                text: String::new(),
+                marks: Vec::new(),
+            });
         }
         for w in &ws {
             let mut doc = TantivyDocument::default();
@@ -228,35 +359,107 @@ impl Index {
             doc.add_u64(f.end_ms, w.end_ms);
             doc.add_text(f.text_exact, &w.text);
             doc.add_text(f.text_folded, &w.text);
+            doc.add_text(f.pairs_exact, &w.text);
+            doc.add_text(f.pairs_folded, &w.text);
             doc.add_text(f.marks, serde_json::to_string(&w.marks).unwrap_or_default());
-            writer.add_document(doc)?;
+            writer.add_document(doc).map_err(|e| self.fail(e))?;
         }
         Ok(ws.len())
     }
 
-    /// Removes a recording (shredded) from the index, durably.
+    /// Hides a recording from searches, durably. Its words stay in the index
+    /// files until segments merge: use [`Index::shred`] when they must go.
     pub fn remove(&self, recording: &str) -> Result<(), SearchError> {
-        let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let mut writer = self.writer();
         writer.delete_term(Term::from_field_text(self.fields.recording, recording));
-        writer.commit()?;
-        self.reader.reload()?;
-        Ok(())
+        writer.commit().map_err(|e| self.fail(e))?;
+        drop(writer);
+        self.refresh()
+    }
+
+    /// Removes a recording and rewrites every segment that held its documents
+    /// (deleted copies from earlier versions included), then deletes the old
+    /// files: afterwards no index file holds its words. Costs a merge of those
+    /// segments, so it runs on the caller's thread for as long as that takes.
+    pub fn shred(&self, recording: &str) -> Result<(), SearchError> {
+        let term = Term::from_field_text(self.fields.recording, recording);
+        let mut writer = self.writer();
+        writer.delete_term(term.clone());
+        writer.commit().map_err(|e| self.fail(e))?;
+        let shred_error = |why: &str| SearchError::Shred(recording.to_string(), why.to_string());
+        let mut gone: HashSet<SegmentId> = HashSet::new();
+        for _ in 0..SHRED_TRIES {
+            self.refresh()?;
+            let holding = self.segments_holding(&term)?;
+            if holding.is_empty() {
+                drop(writer);
+                return self
+                    .collect_shredded(&gone)
+                    .map_err(|why| shred_error(&why));
+            }
+            gone.extend(holding.iter().copied());
+            // A background merge may hold one of these segments: then this merge
+            // fails, and the next round merges what that one produced.
+            if writer.merge(&holding).wait().is_err() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        Err(shred_error("segments kept changing under the merge"))
+    }
+
+    /// Segments whose term dictionary has `term` (their postings count deleted
+    /// documents too).
+    fn segments_holding(&self, term: &Term) -> Result<Vec<SegmentId>, SearchError> {
+        let searcher = self.reader.searcher();
+        let mut holding = Vec::new();
+        for reader in searcher.segment_readers() {
+            let inverted = reader
+                .inverted_index(term.field())
+                .map_err(|e| self.fail(e))?;
+            let freq = inverted.doc_freq(term).map_err(|e| self.fail(e.into()))?;
+            if freq > 0 {
+                holding.push(reader.segment_id());
+            }
+        }
+        Ok(holding)
+    }
+
+    /// Deletes the files of merged-away segments; a search still running on
+    /// them holds them a moment longer, so this retries until they are gone.
+    fn collect_shredded(&self, gone: &HashSet<SegmentId>) -> Result<(), String> {
+        let prefixes: Vec<String> = gone.iter().map(|id| id.uuid_string()).collect();
+        for _ in 0..SHRED_TRIES {
+            self.writer()
+                .garbage_collect_files()
+                .wait()
+                .map_err(|e| e.to_string())?;
+            let files = self.index.directory().list_managed_files();
+            let left = files.iter().any(|p| {
+                let name = p.to_string_lossy();
+                prefixes.iter().any(|id| name.starts_with(id.as_str()))
+            });
+            if !left {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err("a search kept the old segment files open".into())
     }
 
     /// Empties the index (before a rebuild).
     pub fn clear(&self) -> Result<(), SearchError> {
-        let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        writer.delete_all_documents()?;
-        writer.commit()?;
-        self.reader.reload()?;
-        Ok(())
+        let mut writer = self.writer();
+        writer.delete_all_documents().map_err(|e| self.fail(e))?;
+        writer.commit().map_err(|e| self.fail(e))?;
+        drop(writer);
+        self.refresh()
     }
 
     /// Whether `recording` has documents.
     pub fn contains(&self, recording: &str) -> Result<bool, SearchError> {
         let searcher = self.reader.searcher();
         let term = Term::from_field_text(self.fields.recording, recording);
-        Ok(searcher.doc_freq(&term)? > 0)
+        Ok(searcher.doc_freq(&term).map_err(|e| self.fail(e))? > 0)
     }
 
     /// Documents in the index (windows, plus one per speechless recording).
@@ -264,218 +467,143 @@ impl Index {
         self.reader.searcher().num_docs()
     }
 
-    pub fn search(&self, q: &Query) -> Result<Results, SearchError> {
-        let searcher = self.reader.searcher();
-        let (text_query, query) = self.build(q)?;
-        let top = searcher.search(&*query, &TopDocs::with_limit(WINDOWS_PER_QUERY))?;
-        let Some(text_query) = text_query else {
-            return Ok(Results { meetings: Vec::new(), windows: 0 });
-        };
-        let mut exact = SnippetGenerator::create(&searcher, &*text_query, self.fields.text_exact)?;
-        let mut folded = SnippetGenerator::create(&searcher, &*text_query, self.fields.text_folded)?;
-        exact.set_max_num_chars(WHOLE_WINDOW);
-        folded.set_max_num_chars(WHOLE_WINDOW);
-        let chosen = group(&searcher, &top, q.limit)?;
-        let mut meetings: Vec<MeetingHits> = Vec::with_capacity(chosen.len());
-        for (best, hits) in chosen {
-            let first: TantivyDocument = searcher.doc(hits[0].1)?;
-            let mut m = self.meeting_of(&first, best);
-            m.hits.push(self.hit(&first, hits[0].0, &exact, &folded));
-            for &(score, addr) in &hits[1..] {
-                let doc: TantivyDocument = searcher.doc(addr)?;
-                m.hits.push(self.hit(&doc, score, &exact, &folded));
+    /// Segments searched: each costs a term lookup per query word.
+    pub fn segments(&self) -> usize {
+        self.reader.searcher().segment_readers().len()
+    }
+
+    /// The decrypted-piece cache's figures, for `/metrics` (none in memory).
+    pub fn cache_stats(&self) -> Option<CacheStats> {
+        self.disk.as_ref().map(|d| d.dir.cache().stats())
+    }
+
+    /// How many index files depend on each key generation ([`IndexCipher::generation`]):
+    /// before a KEK is destroyed, none may name it ([`reencrypt`] or rebuild first).
+    pub fn key_generations(&self) -> Result<BTreeMap<String, usize>, SearchError> {
+        match &self.disk {
+            Some(d) => Ok(d.dir.generations()?),
+            None => Ok(BTreeMap::new()),
+        }
+    }
+}
+
+/// Copies the closed index in `src` into the new directory `dst`, every file
+/// decrypted with `from` and sealed under fresh keys from `to` (a KEK
+/// retirement). `src` is left as it was; the caller swaps the directories.
+pub fn reencrypt(
+    src: &Path,
+    from: Arc<dyn IndexCipher>,
+    dst: &Path,
+    to: Arc<dyn IndexCipher>,
+    options: &Options,
+) -> Result<(), SearchError> {
+    let _src_open = lock_dir(src)?;
+    let empty = |p: &Path| std::fs::read_dir(p).map_or(true, |mut d| d.next().is_none());
+    if !empty(dst) {
+        let e = std::io::Error::new(std::io::ErrorKind::AlreadyExists, "not empty");
+        return Err(SearchError::io(dst, e));
+    }
+    let _dst_open = lock_dir(dst)?;
+    let source = EncryptedDirectory::open(src, from, Arc::new(PieceCache::new(0)), 512)
+        .map_err(|e| SearchError::io(src, e))?;
+    let target =
+        EncryptedDirectory::open(dst, to, Arc::new(PieceCache::new(0)), options.piece_bytes)
+            .map_err(|e| SearchError::io(dst, e))?;
+    Ok(source.copy_to(&target)?)
+}
+
+/// Takes the directory's open lock, so that one process at a time uses it.
+fn lock_dir(dir: &Path) -> Result<File, SearchError> {
+    use fs4::fs_std::FileExt as _;
+    std::fs::create_dir_all(dir).map_err(|e| SearchError::io(dir, e))?;
+    let path = dir.join(OPEN_LOCK);
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| SearchError::io(&path, e))?;
+    match file.try_lock_exclusive() {
+        Ok(true) => Ok(file),
+        Ok(false) => Err(SearchError::Locked(dir.display().to_string())),
+        Err(e) => Err(SearchError::io(&path, e)),
+    }
+}
+
+/// Writes the schema marker into a new index, or checks an existing one's.
+fn check_marker(dir: &EncryptedDirectory) -> Result<(), SearchError> {
+    let marker = Path::new(MARKER);
+    let meta_exists = dir.exists(Path::new("meta.json")).unwrap_or(true);
+    if !dir.exists(marker).unwrap_or(false) {
+        if meta_exists {
+            return Err(SearchError::Outdated {
+                found: None,
+                expected: SCHEMA_VERSION,
+            });
+        }
+        let body = serde_json::json!({ "format": "niem/search-index", "schema": SCHEMA_VERSION });
+        let bytes = serde_json::to_vec(&body).unwrap_or_default();
+        return dir
+            .atomic_write(marker, &bytes)
+            .map_err(|e| SearchError::io(dir.root(), e));
+    }
+    let bytes = dir.atomic_read(marker).map_err(|_| match dir.fault() {
+        Some(f) => SearchError::from(f),
+        None => SearchError::Damaged(format!("{MARKER} cannot be read")),
+    })?;
+    let found = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v["schema"].as_u64())
+        .map(|v| v as u32);
+    if found != Some(SCHEMA_VERSION) {
+        return Err(SearchError::Outdated {
+            found,
+            expected: SCHEMA_VERSION,
+        });
+    }
+    Ok(())
+}
+
+/// Tantivy opens a segment without its positions file (it reads a missing one as
+/// empty, and phrases then silently match nothing): every file the committed
+/// segments name must be there.
+fn missing_files(index: &tantivy::Index) -> Result<(), SearchError> {
+    use tantivy::index::SegmentComponent;
+    let metas = index
+        .searchable_segment_metas()
+        .map_err(SearchError::Tantivy)?;
+    for meta in &metas {
+        for &component in SegmentComponent::iterator() {
+            let needed = match component {
+                SegmentComponent::TempStore => false,
+                SegmentComponent::Delete => meta.has_deletes(),
+                _ => true,
+            };
+            let file = meta.relative_path(component);
+            if needed && !index.directory().exists(&file).unwrap_or(false) {
+                return Err(SearchError::Damaged(format!(
+                    "{} is missing",
+                    file.display()
+                )));
             }
-            meetings.push(m);
-        }
-        for m in &mut meetings {
-            m.hits.sort_by_key(|h| (h.stream.clone(), h.at_ms));
-            m.hits.dedup_by(|b, a| a.stream == b.stream && a.at_ms == b.at_ms);
-        }
-        Ok(Results { meetings, windows: top.len() })
-    }
-
-    /// The query as run: (the text part, for snippets; the whole with its filters).
-    fn build(&self, q: &Query) -> Result<(Option<BoxQuery>, BoxQuery), SearchError> {
-        let f = self.fields;
-        let mut must: Vec<(Occur, Box<dyn tantivy::query::Query>)> = Vec::new();
-        let text = normalize(q.text.trim());
-        let text_query = if text.is_empty() {
-            None
-        } else {
-            let mut parser = QueryParser::for_index(&self.index, vec![f.text_exact, f.text_folded]);
-            parser.set_field_boost(f.text_exact, 3.0);
-            parser.set_conjunction_by_default();
-            let (parsed, _errors) = parser.parse_query_lenient(&text);
-            Some(parsed)
-        };
-        if let Some(t) = &text_query {
-            must.push((Occur::Must, t.box_clone()));
-        }
-        // Filters select, they do not rank: constant score 0.
-        let mut filter = |query: BoxQuery| must.push((Occur::Must, Box::new(ConstScoreQuery::new(query, 0.0))));
-        if let Scope::Orgs(_) = q.scope {
-            filter(self.scope_query(&q.scope)?);
-        }
-        if let Some(org) = &q.org {
-            filter(self.org_query(org)?);
-        }
-        if let Some(kind) = &q.kind {
-            filter(Box::new(TermQuery::new(Term::from_field_text(f.kind, kind), IndexRecordOption::Basic)));
-        }
-        if q.from.is_some() || q.to.is_some() {
-            let term = |t: &time::OffsetDateTime| Term::from_field_date(f.date, DateTime::from_timestamp_secs(t.unix_timestamp()));
-            let lower = q.from.as_ref().map_or(Bound::Unbounded, |t| Bound::Included(term(t)));
-            let upper = q.to.as_ref().map_or(Bound::Unbounded, |t| Bound::Excluded(term(t)));
-            filter(Box::new(RangeQuery::new(lower, upper)));
-        }
-        // The text query alone, unwrapped, lets tantivy prune with block-max WAND
-        // (a single word is a disjunction of its exact and folded terms).
-        let query: BoxQuery = match must.len() {
-            0 => Box::new(AllQuery),
-            1 => must.pop().map(|(_, q)| q).unwrap_or_else(|| Box::new(AllQuery)),
-            _ => Box::new(BooleanQuery::new(must)),
-        };
-        Ok((text_query, query))
-    }
-
-    fn scope_query(&self, scope: &Scope) -> Result<Box<dyn tantivy::query::Query>, SearchError> {
-        match scope {
-            Scope::All => Ok(Box::new(AllQuery)),
-            Scope::Orgs(paths) => {
-                let mut any = Vec::new();
-                for p in paths {
-                    any.push((Occur::Should, self.org_query(p)?));
-                }
-                // A BooleanQuery with no clauses matches nothing: an empty scope sees nothing.
-                Ok(Box::new(BooleanQuery::new(any)))
-            }
         }
     }
-
-    /// The subtree under `path`: facets index every ancestor, so one term.
-    fn org_query(&self, path: &str) -> Result<Box<dyn tantivy::query::Query>, SearchError> {
-        let facet = Facet::from_text(path).map_err(|_| SearchError::OrgPath(path.to_string()))?;
-        Ok(Box::new(TermQuery::new(Term::from_facet(self.fields.org, &facet), IndexRecordOption::Basic)))
-    }
-
-    fn meeting_of(&self, doc: &TantivyDocument, score: f32) -> MeetingHits {
-        let f = self.fields;
-        let date = doc.get_first(f.date).and_then(|v| v.as_datetime()).map_or(0, |d| d.into_timestamp_secs());
-        MeetingHits {
-            meeting: self.str(doc, f.meeting),
-            recording: self.str(doc, f.recording),
-            org_path: doc.get_first(f.org).and_then(|v| v.as_facet()).unwrap_or_default().to_string(),
-            kind: self.str(doc, f.kind),
-            date: time::OffsetDateTime::from_unix_timestamp(date).unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
-            score,
-            hits: Vec::new(),
-        }
-    }
-
-    fn hit(&self, doc: &TantivyDocument, score: f32, exact: &SnippetGenerator, folded: &SnippetGenerator) -> Hit {
-        let f = self.fields;
-        let text = self.str(doc, f.text_exact);
-        let marks: Vec<(usize, u64)> = serde_json::from_str(&self.str(doc, f.marks)).unwrap_or_default();
-        let start_ms = doc.get_first(f.start_ms).and_then(|v| v.as_u64()).unwrap_or(0);
-        let window = Window {
-            stream: self.str(doc, f.stream),
-            label: self.str(doc, f.label),
-            start_ms,
-            end_ms: doc.get_first(f.end_ms).and_then(|v| v.as_u64()).unwrap_or(start_ms),
-            text,
-            marks,
-        };
-        let (at_ms, snippet) = first_match(&window, exact, folded)
-            .unwrap_or_else(|| (window.start_ms, escape(&window.text.chars().take(SNIPPET_CHARS).collect::<String>())));
-        Hit { stream: window.stream, label: window.label, at_ms, start_ms: window.start_ms, end_ms: window.end_ms, snippet, score }
-    }
-
-    fn str(&self, doc: &TantivyDocument, field: Field) -> String {
-        doc.get_first(field).and_then(|v| v.as_str()).unwrap_or_default().to_string()
-    }
+    Ok(())
 }
 
-/// A meeting's best score and its best windows, in rank order.
-type Group = (f32, Vec<(f32, DocAddress)>);
-
-/// The best `limit` meetings among the ranked windows, each with up to
-/// [`HITS_PER_MEETING`] windows; reads only the fast `meeting` column.
-fn group(searcher: &Searcher, top: &[(f32, DocAddress)], limit: usize) -> Result<Vec<Group>, SearchError> {
-    let mut columns: HashMap<u32, Option<StrColumn>> = HashMap::new();
-    let mut slot: HashMap<String, usize> = HashMap::new();
-    let mut groups: Vec<Group> = Vec::new();
-    let mut name = String::new();
-    for &(score, addr) in top {
-        let column = match columns.entry(addr.segment_ord) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => e.insert(searcher.segment_reader(addr.segment_ord).fast_fields().str("meeting")?),
-        };
-        let Some(column) = column else { continue };
-        let Some(ord) = column.term_ords(addr.doc_id).next() else { continue };
-        name.clear();
-        column.ord_to_str(ord, &mut name).map_err(tantivy::TantivyError::from)?;
-        match slot.get(&name) {
-            Some(&i) if groups[i].1.len() < HITS_PER_MEETING => groups[i].1.push((score, addr)),
-            Some(_) => {}
-            None if groups.len() < limit => {
-                slot.insert(name.clone(), groups.len());
-                groups.push((score, vec![(score, addr)]));
-            }
-            None => {}
-        }
+/// A fault the directory met explains the error best; a file tantivy expected
+/// and did not find means damage too.
+fn classify(dir: &EncryptedDirectory, e: tantivy::TantivyError) -> SearchError {
+    if let Some(fault) = dir.fault() {
+        return fault.into();
     }
-    Ok(groups)
-}
-
-/// The moment of the first highlighted word and a short excerpt around it. The
-/// exact field is asked first: its words are the ones that ranked the hit; the
-/// folded field answers for queries typed without diacritics. One tokenization per
-/// field and hit: the generators see the whole window (see [`WHOLE_WINDOW`]).
-fn first_match(window: &Window, exact: &SnippetGenerator, folded: &SnippetGenerator) -> Option<(u64, String)> {
-    for generator in [exact, folded] {
-        let whole = generator.snippet(&window.text);
-        let Some(first) = whole.highlighted().first() else { continue };
-        let base = window.text.find(whole.fragment()).unwrap_or(0);
-        let marks: Vec<std::ops::Range<usize>> = whole.highlighted().iter().map(|r| base + r.start..base + r.end).collect();
-        return Some((window.moment(base + first.start), excerpt(&window.text, &marks)));
+    match e {
+        tantivy::TantivyError::OpenReadError(
+            tantivy::directory::error::OpenReadError::FileDoesNotExist(p),
+        ) => SearchError::Damaged(format!("{} is missing", p.display())),
+        tantivy::TantivyError::DataCorruption(c) => SearchError::Damaged(format!("{c:?}")),
+        other => SearchError::Tantivy(other),
     }
-    None
-}
-
-/// Snippets are cut from the window around the first mark: [`SNIPPET_CHARS`]
-/// bytes at most, starting a little before it, at a word boundary.
-fn excerpt(text: &str, marks: &[std::ops::Range<usize>]) -> String {
-    let lead = marks.first().map_or(0, |m| m.start.saturating_sub(SNIPPET_CHARS / 3));
-    let start = if lead == 0 { 0 } else { text[..floor_char(text, lead)].rfind(' ').map_or(0, |i| i + 1) };
-    let end = floor_char(text, (start + SNIPPET_CHARS).min(text.len()));
-    let mut out = String::with_capacity(end - start + 32);
-    if start > 0 {
-        out.push('…');
-    }
-    let mut at = start;
-    for m in marks.iter().filter(|m| m.start >= start && m.end <= end) {
-        out.push_str(&escape(&text[at..m.start]));
-        out.push_str("<b>");
-        out.push_str(&escape(&text[m.start..m.end]));
-        out.push_str("</b>");
-        at = m.end;
-    }
-    out.push_str(&escape(&text[at..end]));
-    if end < text.len() {
-        out.push('…');
-    }
-    out
-}
-
-fn floor_char(text: &str, mut i: usize) -> usize {
-    while !text.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 fn fields_of(schema: &Schema) -> Result<Fields, SearchError> {
@@ -492,25 +620,8 @@ fn fields_of(schema: &Schema) -> Result<Fields, SearchError> {
         end_ms: get("end_ms")?,
         text_exact: get("text_exact")?,
         text_folded: get("text_folded")?,
+        pairs_exact: get("pairs_exact")?,
+        pairs_folded: get("pairs_folded")?,
         marks: get("marks")?,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn excerpts_start_at_a_word_before_the_mark_and_escape_the_rest() {
-        let text = format!("{} kết nạp <đảng> viên {}", "mở đầu ".repeat(40), "kết thúc ".repeat(40));
-        let start = text.find("<đảng>").unwrap();
-        let mark = start..start + "<đảng>".len();
-        let html = excerpt(&text, std::slice::from_ref(&mark));
-        assert!(html.starts_with('…') && html.ends_with('…'), "{html}");
-        assert!(html.contains("<b>&lt;đảng&gt;</b> viên"), "{html}");
-        assert!(html.trim_start_matches('…').starts_with("mở ") || html.trim_start_matches('…').starts_with("đầu "), "cut at a word: {html}");
-        assert!(html.len() <= SNIPPET_CHARS + 40, "{}", html.len());
-        let whole = 0.."ngắn".len();
-        assert_eq!(excerpt("ngắn", std::slice::from_ref(&whole)), "<b>ngắn</b>");
-    }
 }
