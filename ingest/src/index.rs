@@ -249,6 +249,7 @@ pub async fn ask(app: &App, who: &Principal, ask: Ask) -> Result<Found, ApiError
         from,
         to,
         limit: ask.limit.unwrap_or(20).clamp(1, 100),
+        ..Default::default()
     };
     let data = json!({ "q": ask.q, "org": ask.org, "kind": ask.kind, "from": ask.from, "to": ask.to });
     app.vault.record(NewEntry { actor: who.actor(), action: "search.performed", subject: "search".into(), data }).await?;
