@@ -17,6 +17,24 @@ impl Clock for SystemClock {
     }
 }
 
+/// The wall clock moved by a fixed amount: for drills and tests that must see
+/// the service at another time (`clock_offset_minutes`).
+#[derive(Debug, Clone, Copy)]
+pub struct ShiftedClock(pub time::Duration);
+
+impl Clock for ShiftedClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc() + self.0
+    }
+}
+
+/// The wall clock's time now, for tools that hold no service clock (the audit
+/// tool, the host's commands that only read). Every other read of the time goes
+/// through a [`Clock`].
+pub fn system_now() -> OffsetDateTime {
+    SystemClock.now()
+}
+
 /// A clock that moves only when told to: retention and alert tests move it days
 /// ahead instead of sleeping.
 #[derive(Debug)]

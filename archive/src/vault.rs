@@ -159,19 +159,42 @@ impl Vault {
         entry: NewEntry,
         change: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<R, VaultError> + Send + 'static,
     ) -> Result<(R, Entry), VaultError> {
+        self.commit_as(entry, change).await
+    }
+
+    /// [`Vault::commit`] for a caller with its own error type: `change` may fail
+    /// with it, and it comes back unchanged (nothing is written).
+    pub async fn commit_as<R, E>(
+        &self,
+        entry: NewEntry,
+        change: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<R, E> + Send + 'static,
+    ) -> Result<(R, Entry), E>
+    where
+        R: Send + 'static,
+        E: From<VaultError> + Send + 'static,
+    {
         let ts = self.now();
         let out = self
             .catalog
             .call(move |conn| {
                 let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                let r = change(&tx)?;
+                let r = match change(&tx) {
+                    Ok(r) => r,
+                    Err(e) => return Ok(Err(e)),
+                };
                 let e = ledger::append(&tx, ts, entry)?;
                 tx.commit()?;
-                Ok::<_, VaultError>((r, e))
+                Ok::<_, VaultError>(Ok((r, e)))
             })
-            .await?;
+            .await
+            .map_err(E::from)??;
         self.mirror.notify();
         Ok(out)
+    }
+
+    /// Records an event that changes no vault state (playback, search, admin actions).
+    pub async fn record(&self, entry: NewEntry) -> Result<Entry, VaultError> {
+        Ok(self.commit(entry, |_| Ok(())).await?.1)
     }
 
     /// Announces this build's storage format in the ledger (`store.format`) unless
@@ -192,10 +215,6 @@ impl Vault {
         Ok(())
     }
 
-    /// Records an event that changes no vault state (playback, search, admin actions).
-    pub async fn record(&self, entry: NewEntry) -> Result<Entry, VaultError> {
-        Ok(self.commit(entry, |_| Ok(())).await?.1)
-    }
 
     /// Starts a recording. `link` runs in the same transaction, so the caller's own
     /// tables (the meeting that owns the recording) commit with it.

@@ -34,7 +34,7 @@ pub async fn make(
         &ev,
         Vec::new(),
         None,
-        time::OffsetDateTime::now_utc(),
+        archive::clock::system_now(),
     )?;
     let file = file.into_inner().map_err(|e| e.into_error())?;
     file.sync_all()?;

@@ -486,7 +486,7 @@ async fn judge_witnesses(
         require_witnessed: args.require_witnessed,
     };
     let views = witness::views(&args.sources, &keys, key).await;
-    let now = time::OffsetDateTime::now_utc();
+    let now = archive::clock::system_now();
     let report = archive::witness::judge(entries, &views, &policy, now);
     Ok(Some((report, policy)))
 }

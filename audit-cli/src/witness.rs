@@ -67,9 +67,7 @@ pub fn load_witness_key(arg: &str) -> anyhow::Result<WitnessKey> {
 }
 
 fn now_unix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    u64::try_from(archive::clock::system_now().unix_timestamp()).unwrap_or(0)
 }
 
 /// Serves `POST /add-checkpoint` and `GET /<origin hash>/checkpoint` until

@@ -1,16 +1,23 @@
 //! The operator commands of `niem` other than `serve`: keys, tokens, users,
 //! endpoints, retention and holds, and offline transcription.
-//! They work on the catalog (and, where they must, the store) directly, each
-//! change a ledger entry like its API twin; the running service's mirror carries
-//! those entries to the store.
+//!
+//! Offline only: a command that changes anything refuses while `niem serve`
+//! holds the data dir ([`niem_core::host::Offline`]), makes its change through
+//! the domain's one commit path as the actor `host`, and signs and stores its
+//! own ledger entries before it exits; so there is never a second ledger mirror
+//! beside the service's. A running service is changed through its API or web UI.
+//! Commands that only read (lists, previews, a dry run, the public key) read the
+//! catalog and work either way.
 
-use crate::config::{self, Config};
-use crate::{app, auth, endpoint, error, retention, schema, transcript};
 use anyhow::Context;
-use archive::keys::{KeyDir, Keys};
-use archive::ledger::{self, NewEntry};
+use archive::keys::KeyDir;
 use clap::Subcommand;
-use serde_json::json;
+use niem_core::config::{self, Config};
+use niem_core::host::{self, Offline};
+use niem_core::principal::Role;
+use niem_core::retention::{self, NewHold, NewPolicy};
+use niem_core::accounts::{UserChange, MIN_PASSWORD_CHARS};
+use niem_core::{app, endpoints, schema, transcript};
 use std::path::PathBuf;
 
 #[derive(Subcommand)]
@@ -95,7 +102,7 @@ pub(crate) enum UserCommand {
     Add {
         name: String,
         #[arg(long, value_enum)]
-        role: auth::Role,
+        role: Role,
         /// An org id whose subtree an inspector or recorder is bound to (repeat for several).
         #[arg(long = "scope")]
         scopes: Vec<String>,
@@ -116,8 +123,9 @@ pub(crate) enum UserCommand {
 pub(crate) enum KeysCommand {
     /// Generate a first KEK and a signing key (`niem serve` also does this on first run).
     Init,
-    /// Add a new KEK and wrap new data keys with it. Restart the service afterwards.
-    /// (Older KEKs stay until retired: `niem keys retire`.)
+    /// Add a new KEK to the key directory and make it current. Restart the
+    /// service afterwards: it wraps new data keys with it and ledgers the
+    /// rotation. (Older KEKs stay until retired: `niem keys retire`.)
     Rotate,
     /// Retire every KEK but a new one: re-wrap every live data key under it, delete
     /// the old key objects and destroy the old KEKs, so that no copy of a shredded
@@ -139,7 +147,7 @@ pub(crate) enum TokenCommand {
     /// Create a token (and the user, if new). The token is printed once.
     Create {
         #[arg(long, value_enum)]
-        role: auth::Role,
+        role: Role,
         /// User name; defaults to the role's name.
         #[arg(long)]
         name: Option<String>,
@@ -170,7 +178,7 @@ pub(crate) fn transcribe_file(file: &std::path::Path, t: &config::TranscribeConf
     })?;
     bar.finish_and_clear();
     let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let now = time::OffsetDateTime::now_utc();
+    let now = archive::clock::system_now();
     let head = transcript::Transcript {
         format: transcript::FORMAT.into(),
         recording: String::new(),
@@ -201,64 +209,44 @@ pub(crate) fn transcribe_file(file: &std::path::Path, t: &config::TranscribeConf
     })
 }
 
-pub(crate) fn create_token(cfg: &Config, keys: &Keys, role: auth::Role, name: &str) -> anyhow::Result<String> {
-    let catalog = app::open_catalog(cfg)?;
-    let now = archive::clock::format_ts(time::OffsetDateTime::now_utc());
-    let new = auth::NewToken::generate().map_err(|e| anyhow::anyhow!(e.message))?;
-    catalog.with(|c| {
-        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let (user, token_id, token) = auth::create_token(&tx, name, role, &now, &new).map_err(|e| anyhow::anyhow!(e.message))?;
-        // The command line may create the user here too: the sealed facts name them.
-        let (subject, mut data) = (format!("user/{user}"), json!({ "token": token_id, "role": role.as_str() }));
-        let mut facts = new.sealed_facts(&user);
-        facts["name"] = json!(name);
-        crate::restore::seal_into(keys, &subject, &mut data, facts)?;
-        let entry = NewEntry { actor: ledger::ACTOR_HOST.into(), action: "token.created", subject, data };
-        ledger::append(&tx, now.clone(), entry)?;
-        tx.commit()?;
-        Ok(token)
-    })
+/// `niem token create`: the token is printed once.
+pub(crate) async fn create_token(cfg: &Config, role: Role, name: &str) -> anyhow::Result<()> {
+    let offline = Offline::open(cfg).await?;
+    let token = host::create_token(&offline.vault, role, name).await?;
+    offline.finish().await?;
+    println!("{token}");
+    Ok(())
 }
 
-/// Endpoint commands work on the catalog directly, so they also run while the
-/// service is stopped; each change is a ledger entry like its API twin.
-pub(crate) fn endpoints(cfg: &Config, command: EndpointCommand) -> anyhow::Result<()> {
-    let catalog = app::open_catalog(cfg)?;
-    let keys = app::load_keys(cfg)?;
-    let now = archive::clock::format_ts(time::OffsetDateTime::now_utc());
-    let change = |f: &dyn Fn(&rusqlite::Transaction<'_>) -> anyhow::Result<NewEntry>| {
-        catalog.with(|c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let entry = f(&tx)?;
-            ledger::append(&tx, now.clone(), entry)?;
-            tx.commit()?;
-            Ok::<_, anyhow::Error>(())
-        })
-    };
+pub(crate) async fn revoke_token(cfg: &Config, id: &str) -> anyhow::Result<()> {
+    let id: schema::TokenId = id.parse()?;
+    let offline = Offline::open(cfg).await?;
+    host::revoke_token(&offline.vault, id).await?;
+    offline.finish().await?;
+    println!("token {id} revoked");
+    Ok(())
+}
+
+pub(crate) async fn endpoints(cfg: &Config, command: EndpointCommand) -> anyhow::Result<()> {
     match command {
         EndpointCommand::Create { org, name } => {
             let org: schema::OrgId = org.parse()?;
-            let key = std::cell::RefCell::new(String::new());
-            change(&|tx| {
-                let (ep, k) = endpoint::create(tx, org, name.trim(), &now).map_err(|e| anyhow::anyhow!(e.message))?;
-                let (subject, mut data) = (format!("endpoint/{}", ep.id), json!({ "org": ep.org, "name": ep.name }));
-                crate::restore::seal_into(&keys, &subject, &mut data, endpoint::sealed_facts(&k))?;
-                *key.borrow_mut() = k;
-                Ok(NewEntry { actor: ledger::ACTOR_HOST.into(), action: "endpoint.created", subject, data })
-            })?;
-            println!("{}", key.into_inner());
+            let offline = Offline::open(cfg).await?;
+            let (_, key) = host::add_endpoint(&offline.vault, org, &name).await?;
+            offline.finish().await?;
+            println!("{key}");
         }
         EndpointCommand::Revoke { id } => {
             let id: schema::EndpointId = id.parse()?;
-            change(&|tx| {
-                anyhow::ensure!(endpoint::revoke(tx, id, &now)?, "endpoint {id} is unknown or already revoked");
-                Ok(NewEntry { actor: ledger::ACTOR_HOST.into(), action: "endpoint.revoked", subject: format!("endpoint/{id}"), data: json!({}) })
-            })?;
+            let offline = Offline::open(cfg).await?;
+            host::revoke_endpoint(&offline.vault, id).await?;
+            offline.finish().await?;
             println!("endpoint {id} revoked");
         }
         EndpointCommand::List { org } => {
             let org: Option<schema::OrgId> = org.map(|o| o.parse()).transpose()?;
-            for e in catalog.with(|c| endpoint::list(c, org))? {
+            let catalog = app::open_catalog(cfg)?;
+            for e in catalog.with(|c| endpoints::list(c, org))? {
                 let state = if e.revoked_at.is_some() { "revoked" } else { "active" };
                 println!("{}\t{}\t{}\t{}", e.id, e.org, state, e.name);
             }
@@ -267,61 +255,25 @@ pub(crate) fn endpoints(cfg: &Config, command: EndpointCommand) -> anyhow::Resul
     Ok(())
 }
 
-/// A password from the first line of standard input, long enough.
+/// A password from the first line of standard input, long enough, hashed.
 fn read_password() -> anyhow::Result<String> {
     let mut line = String::new();
     std::io::stdin().read_line(&mut line)?;
     let password = line.trim_end_matches(['\r', '\n']).to_string();
-    anyhow::ensure!(password.chars().count() >= auth::MIN_PASSWORD_CHARS, "a password needs at least {} characters", auth::MIN_PASSWORD_CHARS);
-    Ok(password)
+    anyhow::ensure!(password.chars().count() >= MIN_PASSWORD_CHARS, "a password needs at least {MIN_PASSWORD_CHARS} characters");
+    Ok(niem_core::accounts::hash_password(&password)?)
 }
 
-/// Applies a change to the user `name` as the system, ledgered.
-fn change_user_cli(catalog: &archive::catalog::Catalog, keys: &Keys, name: &str, change: auth::UserChange, hash: Option<String>) -> anyhow::Result<()> {
-    let now = archive::clock::format_ts(time::OffsetDateTime::now_utc());
-    catalog.with(|c| -> anyhow::Result<()> {
-        let id = auth::user_named(c, name).map_err(|e| anyhow::anyhow!(e.message))?.with_context(|| format!("no user named {name:?}"))?;
-        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        auth::change_user(&tx, id, None, &change, hash.as_deref())?;
-        let (subject, mut data) = (format!("user/{id}"), change.summary());
-        if hash.is_some() {
-            crate::restore::seal_into(keys, &subject, &mut data, json!({ "password_hash": hash }))?;
-        }
-        let entry = NewEntry { actor: ledger::ACTOR_HOST.into(), action: "user.changed", subject, data };
-        ledger::append(&tx, now.clone(), entry)?;
-        tx.commit()?;
-        Ok(())
-    })
-}
-
-pub(crate) fn revoke_token(cfg: &Config, id: &str) -> anyhow::Result<()> {
-    let id: schema::TokenId = id.parse()?;
-    let catalog = app::open_catalog(cfg)?;
-    let now = archive::clock::format_ts(time::OffsetDateTime::now_utc());
-    catalog.with(|c| -> anyhow::Result<()> {
-        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        auth::revoke_token(&tx, id, None, &now)?;
-        let entry = NewEntry { actor: ledger::ACTOR_HOST.into(), action: "token.revoked", subject: format!("token/{id}"), data: json!({}) };
-        ledger::append(&tx, now.clone(), entry)?;
-        tx.commit()?;
-        Ok(())
-    })?;
-    println!("token {id} revoked");
-    Ok(())
-}
-
-/// Retention commands write through a vault of their own, as the host (a
-/// break-glass route: listed, never an approver); the running service's mirror
-/// carries their entries to the store.
+/// Retention commands, as the host (a break-glass route: listed, never an approver).
 pub(crate) async fn retention_cli(cfg: &Config, command: RetentionCommand) -> anyhow::Result<()> {
-    let vault = app::open_vault(cfg, None).await?;
-    let api = |e: error::ApiError| anyhow::anyhow!(e.message);
-    let host = ledger::ACTOR_HOST;
+    let catalog = app::open_catalog(cfg)?;
     match command {
         RetentionCommand::Set { org, kind, keep_days } => {
             let org = org.map(|o| o.parse()).transpose()?;
             let expire = cfg.retention.approval_expire_days;
-            let p = retention::set_policy(&vault, host, retention::NewPolicy { org, kind, keep_days }, expire).await.map_err(api)?;
+            let offline = Offline::open(cfg).await?;
+            let p = retention::set_policy(&offline.vault, archive::ledger::ACTOR_HOST, NewPolicy { org, kind, keep_days }, expire).await?;
+            offline.finish().await?;
             let note = if p.needs_approval {
                 format!(" ({} sealed recordings keep their expiry until an admin approves it)", p.pending_for)
             } else {
@@ -330,7 +282,7 @@ pub(crate) async fn retention_cli(cfg: &Config, command: RetentionCommand) -> an
             println!("{}{note}", p.id);
         }
         RetentionCommand::List => {
-            for p in vault.catalog.call(|c| retention::list_policies(c)).await.map_err(api)? {
+            for p in catalog.with(|c| retention::list_policies(c))? {
                 let approval = match (p.needs_approval, &p.approved_by) {
                     (_, Some(_)) => "approved".to_string(),
                     (false, None) => String::new(),
@@ -341,24 +293,32 @@ pub(crate) async fn retention_cli(cfg: &Config, command: RetentionCommand) -> an
         }
         RetentionCommand::Preview { at } => {
             let at = match at.as_deref() {
-                Some(s) => retention::when(s, true).map_err(api)?,
-                None => vault.clock.now(),
+                Some(s) => niem_core::local_time::instant(s, true)?,
+                None => app::clock(cfg).now(),
             };
-            for e in vault.catalog.call(move |c| retention::preview(c, at)).await.map_err(api)? {
+            for e in catalog.with(|c| retention::preview(c, at))? {
                 let held = e.held_by.map(|h| format!("HELD by {h}")).unwrap_or_default();
                 println!("{}\t{}\tpolicy {} ({} days)\texpires {}\t{held}", e.recording, e.org_path, e.policy, e.keep_days, e.expires_at);
             }
         }
         RetentionCommand::Run { dry_run } => {
-            // Shredding writes the ledger to the store: only one process may, so
-            // the service must be stopped (its lock says whether it runs). The
-            // index lives in the service's memory and is rebuilt at its start.
-            let _serve = if dry_run {
-                None
-            } else {
-                Some(app::ServeLock::acquire(cfg).context("it enforces retention every retention.run_every_hours; to run now, POST /api/v1/retention/run")?)
-            };
-            let report = retention::run(&vault, None, dry_run).await.map_err(api)?;
+            // A dry run only reads. The index lives in the service's memory and is
+            // rebuilt at its start.
+            if dry_run {
+                let now = app::clock(cfg).now();
+                let report = catalog.with(|c| retention::preview(c, now))?;
+                for e in &report {
+                    match &e.held_by {
+                        Some(h) => println!("kept {}: held by {h}", e.recording),
+                        None => println!("would shred {} (policy {}, expired {})", e.recording, e.policy, e.expires_at),
+                    }
+                }
+                let held = report.iter().filter(|e| e.held_by.is_some()).count();
+                println!("{} would shred, {held} held", report.len() - held);
+                return Ok(());
+            }
+            let offline = Offline::open(cfg).await.context("the service enforces retention every retention.run_every_hours; to run now, POST /api/v1/retention/run")?;
+            let report = retention::run(&offline.vault, None, false).await?;
             let verb = if dry_run { "would shred" } else { "shredded" };
             for e in &report.shredded {
                 println!("{verb} {} (policy {}, expired {})", e.recording, e.policy, e.expires_at);
@@ -367,29 +327,30 @@ pub(crate) async fn retention_cli(cfg: &Config, command: RetentionCommand) -> an
                 println!("kept {}: held by {}", e.recording, e.held_by.as_deref().unwrap_or(""));
             }
             println!("{} {verb}, {} held", report.shredded.len(), report.held.len());
-            if !dry_run {
-                vault.mirror.flush(true).await.context("the shreds are in the catalog; the ledger reaches the store at the service's next start")?;
-            }
+            offline.finish().await?;
         }
     }
     Ok(())
 }
 
 pub(crate) async fn holds_cli(cfg: &Config, command: HoldCommand) -> anyhow::Result<()> {
-    let vault = app::open_vault(cfg, None).await?;
-    let api = |e: error::ApiError| anyhow::anyhow!(e.message);
+    let host = archive::ledger::ACTOR_HOST;
     match command {
         HoldCommand::Place { org, from, to, reason, case_ref } => {
-            let h = retention::NewHold { org: org.parse()?, from, to, reason, case_ref };
-            let hold = retention::place_hold(&vault, ledger::ACTOR_HOST, h).await.map_err(api)?;
+            let h = NewHold { org: org.parse()?, from, to, reason, case_ref };
+            let offline = Offline::open(cfg).await?;
+            let hold = retention::place_hold(&offline.vault, host, h).await?;
+            offline.finish().await?;
             println!("{}", hold.id);
         }
         HoldCommand::Release { id, reason } => {
-            retention::release_hold(&vault, ledger::ACTOR_HOST, id.parse()?, &reason).await.map_err(api)?;
+            let offline = Offline::open(cfg).await?;
+            retention::release_hold(&offline.vault, host, id.parse()?, &reason).await?;
+            offline.finish().await?;
             println!("hold {id} released");
         }
         HoldCommand::List => {
-            for h in vault.catalog.call(|c| retention::list_holds(c)).await.map_err(api)? {
+            for h in app::open_catalog(cfg)?.with(|c| retention::list_holds(c))? {
                 let state = h.released_at.map(|t| format!("released {t}")).unwrap_or_else(|| "ACTIVE".into());
                 println!("{}\t{}\t{} .. {}\t{}\t{}\t{state}", h.id, h.org_path, h.from, h.to, h.case_ref, h.reason);
             }
@@ -398,39 +359,32 @@ pub(crate) async fn holds_cli(cfg: &Config, command: HoldCommand) -> anyhow::Res
     Ok(())
 }
 
-/// User commands work on the catalog directly, like endpoint commands.
-pub(crate) fn users(cfg: &Config, command: UserCommand) -> anyhow::Result<()> {
-    let catalog = app::open_catalog(cfg)?;
-    let keys = app::load_keys(cfg)?;
+pub(crate) async fn users(cfg: &Config, command: UserCommand) -> anyhow::Result<()> {
     match command {
         UserCommand::Add { name, role, scopes, password_stdin } => {
-            auth::check_scopes(role, scopes.len()).map_err(anyhow::Error::msg)?;
-            let hash = if password_stdin { Some(auth::hash_password(&read_password()?).map_err(|e| anyhow::anyhow!(e.message))?) } else { None };
-            let id = schema::UserId::new();
-            let now = archive::clock::format_ts(time::OffsetDateTime::now_utc());
-            catalog.with(|c| -> anyhow::Result<()> {
-                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                auth::add_user(&tx, id, name.trim(), role, hash.as_deref(), &scopes, &now)?;
-                let (subject, mut data) = (format!("user/{id}"), json!({ "role": role.as_str(), "scopes": scopes }));
-                crate::restore::seal_into(&keys, &subject, &mut data, json!({ "name": name.trim(), "password_hash": hash }))?;
-                let entry = NewEntry { actor: ledger::ACTOR_HOST.into(), action: "user.created", subject, data };
-                ledger::append(&tx, now.clone(), entry)?;
-                tx.commit()?;
-                Ok(())
-            })?;
+            niem_core::principal::check_scopes(role, scopes.len()).map_err(anyhow::Error::msg)?;
+            let hash = if password_stdin { Some(read_password()?) } else { None };
+            let offline = Offline::open(cfg).await?;
+            let id = host::add_user(&offline.vault, &name, role, scopes, hash).await?;
+            offline.finish().await?;
             println!("{id}");
         }
         UserCommand::Disable { name } => {
-            change_user_cli(&catalog, &keys, &name, auth::UserChange { disabled: Some(true), ..Default::default() }, None)?;
+            let offline = Offline::open(cfg).await?;
+            host::change_user(&offline.vault, &name, UserChange { disabled: Some(true), ..Default::default() }, None).await?;
+            offline.finish().await?;
             println!("{name} disabled");
         }
         UserCommand::ResetPassword { name } => {
-            let password = read_password()?;
-            let hash = auth::hash_password(&password).map_err(|e| anyhow::anyhow!(e.message))?;
-            change_user_cli(&catalog, &keys, &name, auth::UserChange { password: Some(String::new()), ..Default::default() }, Some(hash))?;
+            let hash = read_password()?;
+            let offline = Offline::open(cfg).await?;
+            let change = UserChange { password: Some(String::new()), ..Default::default() };
+            host::change_user(&offline.vault, &name, change, Some(hash)).await?;
+            offline.finish().await?;
             println!("password of {name} reset; their sessions ended");
         }
         UserCommand::List => {
+            let catalog = app::open_catalog(cfg)?;
             let rows: Vec<(String, String, String, bool, String)> = catalog.with(|c| {
                 let mut stmt = c.prepare("SELECT u.id, u.name, u.role, u.disabled, COALESCE((SELECT group_concat(org, ',') FROM user_scopes WHERE user_id = u.id), '') FROM users u ORDER BY u.name")?;
                 let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?.collect::<Result<Vec<_>, _>>()?;
@@ -447,10 +401,10 @@ pub(crate) fn users(cfg: &Config, command: UserCommand) -> anyhow::Result<()> {
 /// `niem keys retire`, with the service stopped: only one process may wrap keys
 /// and write the ledger to the store.
 async fn retire_keys(cfg: &Config) -> anyhow::Result<()> {
-    let _serve = app::ServeLock::acquire(cfg).context("the service retires KEKs itself; to retire now, POST /api/v1/keys/retire")?;
-    let vault = app::open_vault(cfg, None).await?;
+    let offline = Offline::open(cfg).await.context("the service retires KEKs itself; to retire now, POST /api/v1/keys/retire")?;
     let dir = KeyDir::new(cfg.keys_dir());
-    let r = vault.retire_keks(&dir, crate::retirement::transient_keys()).await?;
+    let r = offline.vault.retire_keks(&dir, niem_core::retirement::transient_keys()).await?;
+    offline.finish().await?;
     println!("KEK retirement {}: {} keys re-wrapped under {}, {} old key objects deleted", r.generation, r.rewrapped, r.kek, r.old_objects_deleted);
     if r.destroyed.is_empty() {
         println!("the keys are read-only here: remove these KEKs from the key store yourself: {}", r.retiring.join(", "));
@@ -469,17 +423,10 @@ pub(crate) async fn keys(cfg: Config, command: KeysCommand) -> anyhow::Result<()
             println!("public key: {}", keys.signer.verifier());
         }
         KeysCommand::Rotate => {
+            // The key directory only (it may be a copy, on another machine): the
+            // service ledgers the rotation when it next starts with these keys.
             let id = dir.rotate()?;
-            let catalog = app::open_catalog(&cfg)?;
-            let now = archive::clock::format_ts(time::OffsetDateTime::now_utc());
-            catalog.with(|c| -> anyhow::Result<()> {
-                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                let entry = NewEntry { actor: ledger::ACTOR_HOST.into(), action: "key.rotated", subject: "keys".into(), data: json!({ "kek": id }) };
-                ledger::append(&tx, now, entry)?;
-                tx.commit()?;
-                Ok(())
-            })?;
-            println!("new KEK {id} is current; restart the service to use it");
+            println!("new KEK {id} is current; restart the service to use it (it ledgers the rotation as it starts)");
         }
         KeysCommand::Retire => retire_keys(&cfg).await?,
         KeysCommand::ExportPublic { out } => {

@@ -4,39 +4,31 @@
 //! and HTTP push), seals them into the archive with a signed ledger, transcribes
 //! and indexes them, enforces retention, and serves them back to authorised
 //! readers through the API and the web UI, recording every read. The other
-//! subcommands (`cli.rs`) manage keys, tokens, users, endpoints, retention and
-//! holds on the host. This binary is the only place that knows HTTP; the
-//! trust core is the `archive` crate, media handling is `media`, search `search`.
+//! subcommands manage keys, tokens, users, endpoints, retention and holds on the
+//! host, with the service stopped.
+//!
+//! This crate holds the adapters only: what speaks HTTP, HTML, RTMP and the
+//! command line. Every rule is in `niem_core`, which the adapters call and which
+//! calls none of them.
+//!
+//! - [`http`]: the error type and the caller extractor; [`router`]: the one router;
+//! - [`api`]: `/api/v1` handlers; [`web`]: the web UI's pages;
+//! - [`rtmp`]: the RTMP(S) listener; [`tls`]: HTTPS and RTMPS certificates;
+//! - [`cli`]: the operator commands.
 
-mod admins;
-mod alerts;
 mod api;
-mod app;
-mod auth;
 mod cli;
-mod config;
-mod endpoint;
-mod error;
-mod index;
-mod jobs;
-mod metrics;
-mod restore;
-mod retention;
-mod retirement;
-mod live;
-mod schema;
+mod http;
+mod router;
+mod rtmp;
 mod tls;
-mod transcript;
-mod transcription;
-mod upload;
-mod verification;
 mod web;
 
 use anyhow::Context;
-use app::App;
 use clap::{Parser, Subcommand};
 use cli::{EndpointCommand, HoldCommand, KeysCommand, RetentionCommand, TokenCommand, UserCommand};
-use config::Config;
+use niem_core::config::Config;
+use niem_core::{restore, App};
 use std::path::PathBuf;
 
 /// Uploads allocate a 1 MiB piece per chunk; glibc's malloc maps and unmaps each
@@ -150,8 +142,8 @@ async fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Serve => serve(cfg).await,
             Command::Keys { command } => cli::keys(cfg, command).await,
-            Command::Endpoint { command } => cli::endpoints(&cfg, command),
-            Command::User { command } => cli::users(&cfg, command),
+            Command::Endpoint { command } => cli::endpoints(&cfg, command).await,
+            Command::User { command } => cli::users(&cfg, command).await,
             Command::Restore(args) => restore::run(&cfg, args).await,
             Command::Retention { command } => cli::retention_cli(&cfg, command).await,
             Command::Hold { command } => cli::holds_cli(&cfg, command).await,
@@ -165,12 +157,9 @@ async fn main() -> std::process::ExitCode {
                 Ok(())
             }
             Command::Token { command: TokenCommand::Create { role, name } } => {
-                let keys = app::load_keys(&cfg)?;
-                let token = cli::create_token(&cfg, &keys, role, name.as_deref().unwrap_or(role.as_str()))?;
-                println!("{token}");
-                Ok(())
+                cli::create_token(&cfg, role, name.as_deref().unwrap_or(role.as_str())).await
             }
-            Command::Token { command: TokenCommand::Revoke { id } } => cli::revoke_token(&cfg, &id),
+            Command::Token { command: TokenCommand::Revoke { id } } => cli::revoke_token(&cfg, &id).await,
         }
     }
     .await;
@@ -188,49 +177,19 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     // anything is opened.
     let tls = tls::load(&cfg.tls)?;
     let app = App::start(cfg).await?;
-    bootstrap_admin(&app)?;
-    let mirror = app.vault.mirror.clone();
-    // Sign whatever the last run left unsigned (a crash between a seal and its
-    // checkpoint) before taking new work; a store that stumbles gets a few tries.
-    let mut wait = std::time::Duration::from_millis(250);
-    while let Err(e) = mirror.flush(true).await {
-        if wait > std::time::Duration::from_secs(8) {
-            return Err(e).context("cannot bring the ledger in the store up to date");
-        }
-        tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "the ledger does not reach the store yet; retrying");
-        tokio::time::sleep(wait).await;
-        wait *= 2;
-    }
-    tokio::spawn(mirror.clone().run());
-    let sweeper = app.clone();
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
-            api::evict_idle_uploads(&sweeper, std::time::Duration::from_secs(600)).await;
-        }
-    });
-    tokio::spawn(live::run_drainer(app.clone()));
-    tokio::spawn(transcription::run(app.clone()));
-    tokio::spawn(index::run(app.clone()));
-    retention::ensure_default(&app.vault, app.config.retention.default_keep_days, app.config.retention.approval_expire_days).await.map_err(|e| anyhow::anyhow!(e.message))?;
-    tokio::spawn(retention::run_worker(app.clone()));
-    tokio::spawn(alerts::run(app.clone()));
-    tokio::spawn(verification::run(app.clone()));
-    tokio::spawn(retirement::run(app.clone()));
-    if app.worm {
-        tokio::spawn(retention::lock_worker(app.clone()));
-    }
+    bootstrap_admin(&app).await?;
+    app.run_workers().await?;
     if !app.config.live.rtmp_listen.is_empty() {
         let rtmp = tokio::net::TcpListener::bind(&app.config.live.rtmp_listen).await.with_context(|| format!("cannot listen for RTMP on {}", app.config.live.rtmp_listen))?;
         tracing::info!(listen = %app.config.live.rtmp_listen, "RTMP ingest listening");
-        tokio::spawn(live::rtmp::serve(app.clone(), rtmp, None));
+        tokio::spawn(rtmp::serve(app.clone(), rtmp, None));
     }
     if let Some(tls) = &tls {
         let rtmps_listen = &app.config.live.rtmps_listen;
         if !rtmps_listen.is_empty() {
             let rtmps = tokio::net::TcpListener::bind(rtmps_listen).await.with_context(|| format!("cannot listen for RTMPS on {rtmps_listen}"))?;
             tracing::info!(listen = %rtmps_listen, "RTMPS ingest listening");
-            tokio::spawn(live::rtmp::serve(app.clone(), rtmps, Some(tls.rtmps.clone())));
+            tokio::spawn(rtmp::serve(app.clone(), rtmps, Some(tls.rtmps.clone())));
         }
         // Registered now: without a handler, SIGHUP would end the process.
         let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).context("cannot handle SIGHUP")?;
@@ -247,7 +206,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         stopping.live.stop();
         stopping.transcription.stop();
     };
-    let service = api::router(app.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let service = router::router(app.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
     match tls {
         None => axum::serve(listener, service).with_graceful_shutdown(signal).await?,
         Some(tls) => {
@@ -258,7 +217,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     }
     app.live.finish(&app, std::time::Duration::from_secs(60)).await;
     tracing::info!("shutting down: signing a final checkpoint");
-    mirror.flush(true).await.context("final ledger flush failed; it resumes on next start")?;
+    app.vault.mirror.flush(true).await.context("final ledger flush failed; it resumes on next start")?;
     Ok(())
 }
 
@@ -279,12 +238,12 @@ async fn shutdown_signal() {
 
 /// On the very first run, creates an admin and prints its token once, on stdout
 /// (never through the log).
-fn bootstrap_admin(app: &App) -> anyhow::Result<()> {
+async fn bootstrap_admin(app: &App) -> anyhow::Result<()> {
     let users: u64 = app.vault.catalog.with(|c| c.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0)))?;
     if users > 0 {
         return Ok(());
     }
-    let token = cli::create_token(&app.config, &app.vault.keys, auth::Role::Admin, "admin")?;
+    let token = niem_core::host::create_token(&app.vault, niem_core::principal::Role::Admin, "admin").await?;
     println!("Bootstrap admin token (shown once; keep it safe):\n{token}");
     Ok(())
 }

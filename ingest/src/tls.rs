@@ -7,7 +7,7 @@
 //! bad file stops the start, naming it) and again on SIGHUP, so a renewed
 //! certificate needs no restart; a reload that fails keeps the one in use.
 
-use crate::config::TlsConfig;
+use niem_core::config::TlsConfig;
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};

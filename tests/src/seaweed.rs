@@ -62,6 +62,11 @@ impl SeaweedFs {
         cmd.arg("mini")
             .arg(format!("-dir={}", self.dir.path().join("data").display()))
             .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0"])
+            // Every bucket takes volumes of its own; left to itself, `weed mini`
+            // allows free disk / 1 GiB of them (21 with 22 GB free), and the
+            // next bucket's writes fail with InternalError. Volumes are sparse
+            // files: a high cap costs nothing until written.
+            .arg("-volume.max=1000")
             .arg(format!("-s3.port={s3}"))
             .arg(format!("-master.port={master}"))
             .arg(format!("-volume.port={volume}"))

@@ -340,6 +340,19 @@ impl Server {
         (out.status.code().unwrap_or(-1), text)
     }
 
+    /// Runs a `niem` command that changes something: such commands are offline
+    /// only, so a running service is stopped first (SIGTERM: it signs a final
+    /// checkpoint) and started again after.
+    pub async fn host(&mut self, args: &[&str]) -> (i32, String) {
+        let running = self.child.is_some();
+        self.stop();
+        let out = self.niem(args);
+        if running {
+            self.start_again().await;
+        }
+        out
+    }
+
     /// `/metrics` as name{labels} → value, from the OpenMetrics text; panics on
     /// a malformed line.
     pub async fn metrics(&self) -> std::collections::BTreeMap<String, f64> {

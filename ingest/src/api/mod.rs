@@ -1,15 +1,14 @@
-//! HTTP API v1: JSON under `/api/v1`, described by `/api/v1/openapi.json`; the
-//! web UI's pages beside it. Every route that reads or changes data needs a bearer
-//! token or a web session (with its CSRF token for changes); a live push carries
-//! its stream key instead. Request spans name the route's template, never the
-//! URI: a live push's path holds its stream key.
+//! HTTP API v1: JSON under `/api/v1`, described by `/api/v1/openapi.json`. Every
+//! route that reads or changes data needs a bearer token or a web session (with
+//! its CSRF token for changes); a live push carries its stream key instead. Each
+//! handler parses, calls `niem_core`, and shapes the answer: no rule lives here.
 
 mod keys;
-pub mod live;
+mod live;
 #[cfg(test)]
 mod openapi;
 mod orgs;
-mod playback;
+pub mod playback;
 mod recordings;
 mod reports;
 mod retention;
@@ -17,18 +16,12 @@ mod search;
 mod transcripts;
 mod tus;
 mod upload;
-pub mod users;
+mod users;
 
-use crate::App;
 use axum::routing::{get, post};
 use axum::Router;
+use niem_core::App;
 use std::sync::Arc;
-
-pub use live::visible_status;
-pub use recordings::{latest_verification, record_verification, Verification};
-pub use reports::{report_rows, visible_alerts};
-pub use transcripts::why_missing;
-pub use tus::evict_idle as evict_idle_uploads;
 
 /// `GET /api/v1/openapi.json`: the API's OpenAPI 3.1 description. No
 /// authentication: it describes the API and reveals no data.
@@ -36,8 +29,9 @@ async fn openapi() -> impl axum::response::IntoResponse {
     ([(axum::http::header::CONTENT_TYPE, "application/json")], include_str!("openapi.json"))
 }
 
-pub fn router(app: Arc<App>) -> Router {
-    let api = Router::new()
+/// Every `/api/v1` route; `router::router` nests them.
+pub fn routes() -> Router<Arc<App>> {
+    Router::new()
         .route("/orgs", post(orgs::create_org).get(orgs::list_orgs))
         .route("/meetings", post(orgs::create_meeting).get(orgs::list_meetings))
         .route("/meetings/{meeting}", get(orgs::get_meeting))
@@ -75,20 +69,5 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/uploads/{upload}", axum::routing::head(tus::head).patch(tus::patch).delete(tus::terminate))
         .route("/keys", get(keys::list))
         .route("/keys/retire", post(keys::retire))
-        .route("/openapi.json", get(openapi));
-    Router::new()
-        .nest("/api/v1", api)
-        .merge(crate::web::router(app.clone()))
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(crate::metrics::readyz))
-        .route("/metrics", get(crate::metrics::metrics))
-        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(span))
-        .with_state(app)
-}
-
-/// A request's span: method and route template (`/api/v1/live/{key}`), so that
-/// no secret in a path reaches the log.
-fn span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
-    let route = req.extensions().get::<axum::extract::MatchedPath>().map_or("unmatched", |p| p.as_str());
-    tracing::info_span!("request", method = %req.method(), route)
+        .route("/openapi.json", get(openapi))
 }

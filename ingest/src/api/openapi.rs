@@ -7,6 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 const DOC: &str = include_str!("openapi.json");
 const ROUTER: &str = include_str!("mod.rs");
+/// The one router, which nests the API and routes the probes itself.
+const HTTP: &str = include_str!("../router.rs");
 
 /// The HTTP methods axum's method routers take, as OpenAPI spells them.
 const METHODS: &[&str] = &["get", "post", "put", "patch", "delete", "head", "options", "trace", "connect"];
@@ -125,19 +127,19 @@ fn routes_in(src: &str, prefix: &str) -> Vec<(String, BTreeSet<String>)> {
     out
 }
 
-/// The routes `router()` declares: those of the `api` router under its nest
-/// prefix, and those routed directly on the outer router (`/healthz`). The web
+/// The routes the API declares (`api::routes()`, under the prefix `router::router`
+/// nests it at) and those `router::router` routes itself (`/healthz`). The web
 /// UI's routes live in `crate::web` and are not part of the API.
 fn declared() -> BTreeMap<String, BTreeSet<String>> {
-    let src = strip_comments(ROUTER);
-    let start = src.find("let api = Router::new()").expect("the api router");
-    let end = start + src[start..].find(';').expect("the api router's statement ends");
-    let (nest_at, _) = src.match_indices(".nest(").next().expect("the api router is nested");
-    let (prefix, rest) = literal(&src[nest_at + ".nest(".len()..]);
-    assert!(rest.trim_start().strip_prefix(',').expect("a comma").trim_start().starts_with("api"), "the nest mounts the api router");
+    let api = strip_comments(ROUTER);
+    let http = strip_comments(HTTP);
+    let start = api.find("pub fn routes()").expect("the api routes");
+    let (nest_at, _) = http.match_indices(".nest(").next().expect("the api router is nested");
+    let (prefix, rest) = literal(&http[nest_at + ".nest(".len()..]);
+    assert!(rest.trim_start().strip_prefix(',').expect("a comma").trim_start().starts_with("crate::api::routes()"), "the nest mounts the api routes");
     let mut all = BTreeMap::new();
-    let inner = routes_in(&src[start..end], prefix);
-    let outer = routes_in(&src[end..], "");
+    let inner = routes_in(&api[start..], prefix);
+    let outer = routes_in(&http, "");
     assert!(inner.len() > 10, "found only {} API routes; is the parser lost?", inner.len());
     for (path, m) in inner.into_iter().chain(outer) {
         assert!(all.insert(path.clone(), m).is_none(), "{path} is routed twice");

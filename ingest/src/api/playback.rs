@@ -1,19 +1,12 @@
-//! `GET /api/v1/recordings/{rec}/streams/{stream}/media`: decrypt on the fly with
-//! HTTP Range support, fetching only the chunks a range covers. Every read is a
-//! `media.played` ledger entry naming who read what.
+//! `GET /api/v1/recordings/{rec}/streams/{stream}/media`: HTTP Range over
+//! `niem_core::playback` (which checks the caller and ledgers every read).
 
-use crate::auth::{Principal, Role};
-use crate::error::ApiError;
-use crate::App;
-use archive::id::{RecordingId, StreamId};
-use archive::ledger::NewEntry;
-use archive::reader::StreamReader;
+use crate::http::{ApiError, Caller};
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
-use futures::TryStreamExt;
-use serde_json::json;
+use niem_core::App;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -44,41 +37,27 @@ pub fn parse_range(header: Option<&str>, len: u64) -> Result<Option<Range<u64>>,
     Ok(Some(range))
 }
 
-pub async fn play(State(app): State<Arc<App>>, who: Principal, Path((rec, stream)): Path<(String, String)>, headers: HeaderMap) -> Result<Response, ApiError> {
-    who.require(&[Role::Admin, Role::Inspector])?;
-    let rec: RecordingId = rec.parse()?;
-    who.require_recording(&app, rec).await?;
-    let stream: StreamId = stream.parse()?;
-    let info = app.vault.stream(stream).await?;
-    if info.rec != rec {
-        return Err(ApiError::not_found(format!("stream {stream} is not part of recording {rec}")));
-    }
-    let key = Arc::new(app.vault.stream_key(&info).await?);
-    let reader = StreamReader::new(app.vault.store.clone(), key, info.manifest.layout(), rec, stream);
-    let len = reader.len();
-    let range = parse_range(headers.get(header::RANGE).and_then(|v| v.to_str().ok()), len).map_err(|_| {
-        ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "bad_range", format!("the stream has {len} bytes")).with_header("content-range", format!("bytes */{len}"))
+pub async fn play(
+    State(app): State<Arc<App>>,
+    Caller(who): Caller,
+    Path((rec, stream)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let media = niem_core::playback::open(&app, &who, rec.parse()?, stream.parse()?).await?;
+    let len = media.len();
+    let asked = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let range = parse_range(asked, len).map_err(|_| {
+        ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "bad_range", format!("the stream has {len} bytes"))
+            .with_header("content-range", format!("bytes */{len}"))
     })?;
     let (status, span) = match &range {
         Some(r) => (StatusCode::PARTIAL_CONTENT, r.clone()),
         None => (StatusCode::OK, 0..len),
     };
-    app.vault
-        .record(NewEntry {
-            actor: who.actor(),
-            action: "media.played",
-            subject: format!("recording/{rec}/{stream}"),
-            data: json!({ "range": format!("{}-{}", span.start, span.end.saturating_sub(1)) }),
-        })
-        .await?;
-    let body = reader.range(span.clone()).map_err(ApiError::internal)?.map_err(|e| {
-        tracing::warn!(error = %e, "playback stopped: a chunk could not be read");
-        std::io::Error::other(e)
-    });
-    let content_type = info.manifest.content_type.clone().unwrap_or_else(|| "application/octet-stream".into());
+    let body = niem_core::playback::read(&app, &who, &media, span.clone()).await?;
     let mut resp = Response::builder()
         .status(status)
-        .header(header::CONTENT_TYPE, content_type)
+        .header(header::CONTENT_TYPE, media.content_type.clone())
         .header(header::ACCEPT_RANGES, "bytes")
         .header(header::CONTENT_LENGTH, span.end - span.start)
         .header(header::CACHE_CONTROL, "private, no-store");

@@ -5,13 +5,16 @@
 
 use super::pages::local_date;
 use super::{error_page, page, Viewer};
-use crate::auth::Role;
-use crate::error::ApiError;
-use crate::App;
+use crate::http::ApiError;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use maud::{html, Markup};
+use niem_core::principal::Role;
+use niem_core::retention::{asked, NewHold, NewPolicy};
+use niem_core::users::NewUser;
+use niem_core::accounts::UserChange;
+use niem_core::{App, DomainError};
 use std::sync::Arc;
 
 type Pairs = Vec<(String, String)>;
@@ -32,7 +35,7 @@ fn optional(s: &str) -> Option<String> {
 /// returns to `back`; an error is shown as a page.
 async fn act<F>(v: &Viewer, form: &Pairs, back: &str, action: F) -> Response
 where
-    F: std::future::Future<Output = Result<(), ApiError>>,
+    F: std::future::Future<Output = Result<(), DomainError>>,
 {
     if field(form, "csrf") != v.csrf() || v.csrf().is_empty() {
         return error_page(v, ApiError::forbidden(v.t("login.expired")));
@@ -54,17 +57,9 @@ fn button(v: &Viewer, action: &str, label: &str) -> Markup {
     html! { form.inline method="post" action=(action) { (csrf(v)) button type="submit" { (label) } } }
 }
 
-/// (id, name, path) of every org, in tree order.
-async fn orgs(app: &App) -> Vec<(String, String, String)> {
-    app.vault
-        .catalog
-        .call(|c| {
-            let mut stmt = c.prepare("SELECT id, name, path FROM orgs ORDER BY path")?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(ApiError::from)
-        })
-        .await
-        .unwrap_or_default()
+/// (id, name, path) of the orgs in the viewer's scope (every org, for an admin), in tree order.
+async fn orgs(app: &App, v: &Viewer) -> Vec<(String, String, String)> {
+    niem_core::orgs::scoped(app, &v.who).await.unwrap_or_default()
 }
 
 fn org_options(orgs: &[(String, String, String)], any: Option<&str>) -> Markup {
@@ -90,14 +85,14 @@ pub async fn users(State(app): State<Arc<App>>, v: Viewer) -> Response {
     if v.who.role != Role::Admin {
         return super::not_allowed(&v);
     }
-    let list = match crate::api::users::list(&app).await {
+    let list = match niem_core::users::list(&app, &v.who).await {
         Ok(l) => l,
         Err(e) => return error_page(&v, e),
     };
-    let requests = crate::admins::list(&app).await.unwrap_or_default();
-    let admins = app.vault.catalog.call(|c| crate::admins::admin_count(c)).await.unwrap_or(0);
-    let host = host_actions(&app).await;
-    let all = orgs(&app).await;
+    let requests = niem_core::admins::list(&app, &v.who).await.unwrap_or_default();
+    let admins = niem_core::admins::count(&app).await.unwrap_or(0);
+    let host = niem_core::ledger::host_actions(&app, &v.who).await.unwrap_or_default();
+    let all = orgs(&app, &v).await;
     let name_of = |id: &str| all.iter().find(|(o, _, _)| o == id).map_or(id.to_string(), |(_, n, _)| n.clone());
     let body = html! {
         h1 { (v.t("admin.users")) }
@@ -152,30 +147,17 @@ pub async fn users(State(app): State<Arc<App>>, v: Viewer) -> Response {
     page(&v, v.t("admin.users"), body).into_response()
 }
 
-/// The newest changes made at the host's command line (break-glass): seq, time, action, subject.
-async fn host_actions(app: &App) -> Vec<(u64, String, String, String)> {
-    app.vault
-        .catalog
-        .call(|c| {
-            let mut stmt = c.prepare("SELECT seq, ts, action, subject FROM ledger WHERE actor = 'host' ORDER BY seq DESC LIMIT 50")?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect::<Result<Vec<_>, _>>()?;
-            Ok::<_, ApiError>(rows)
-        })
-        .await
-        .unwrap_or_default()
-}
-
 pub async fn approve_request(State(app): State<Arc<App>>, v: Viewer, Path(id): Path<String>, Form(form): Form<Pairs>) -> Response {
-    act(&v, &form, "/admin/users", async { crate::admins::approve(&app, &v.who, &id).await }).await
+    act(&v, &form, "/admin/users", async { niem_core::admins::approve(&app, &v.who, &id).await }).await
 }
 
 pub async fn add_user(State(app): State<Arc<App>>, v: Viewer, Form(form): Form<Pairs>) -> Response {
     let role = Role::parse(field(&form, "role"));
-    let scopes: Result<Vec<crate::schema::OrgId>, _> = fields(&form, "scope").into_iter().map(str::parse).collect();
+    let scopes: Result<Vec<niem_core::schema::OrgId>, _> = fields(&form, "scope").into_iter().map(str::parse).collect();
     let action = async {
-        let role = role.ok_or_else(|| ApiError::bad_request("unknown role"))?;
-        let req = crate::api::users::NewUser { name: field(&form, "name").to_string(), role, password: optional(field(&form, "password")), scopes: scopes? };
-        crate::api::users::add(&app, &v.who, req).await.map(|_| ())
+        let role = role.ok_or_else(|| DomainError::invalid("unknown role"))?;
+        let req = NewUser { name: field(&form, "name").to_string(), role, password: optional(field(&form, "password")), scopes: scopes? };
+        niem_core::users::add(&app, &v.who, req).await.map(|_| ())
     };
     act(&v, &form, "/admin/users", action).await
 }
@@ -185,10 +167,10 @@ pub async fn set_disabled(State(app): State<Arc<App>>, v: Viewer, Path((user, wh
         let disabled = match what.as_str() {
             "disable" => true,
             "enable" => false,
-            _ => return Err(ApiError::not_found("no such action")),
+            _ => return Err(DomainError::not_found("no such action")),
         };
-        let change = crate::auth::UserChange { disabled: Some(disabled), ..Default::default() };
-        crate::api::users::change(&app, &v.who, user.parse()?, change).await.map(|_| ())
+        let change = UserChange { disabled: Some(disabled), ..Default::default() };
+        niem_core::users::change(&app, &v.who, user.parse()?, change).await.map(|_| ())
     };
     act(&v, &form, "/admin/users", action).await
 }
@@ -201,15 +183,11 @@ pub async fn endpoints(State(app): State<Arc<App>>, v: Viewer) -> Response {
 }
 
 async fn endpoints_page(app: &App, v: &Viewer, new_key: Option<(String, String)>) -> Response {
-    let scope = v.who.scope_json();
-    let listed = app.vault.catalog.call(move |c| {
-        crate::endpoint::list_in(c, None, scope).map_err(ApiError::from)
-    });
-    let list = match listed.await {
+    let list = match niem_core::endpoints::list_visible(app, &v.who, None).await {
         Ok(l) => l,
         Err(e) => return error_page(v, e),
     };
-    let all = orgs(app).await;
+    let all = orgs(app, v).await;
     let name_of = |id: &str| all.iter().find(|(o, _, _)| o == id).map_or(id.to_string(), |(_, n, _)| n.clone());
     let body = html! {
         h1 { (v.t("admin.endpoints")) }
@@ -248,14 +226,14 @@ pub async fn add_endpoint(State(app): State<Arc<App>>, v: Viewer, Form(form): Fo
         Ok(o) => o,
         Err(e) => return error_page(&v, ApiError::from(e)),
     };
-    match crate::api::live::add_endpoint(&app, &v.who, org, field(&form, "name")).await {
+    match niem_core::endpoints::add(&app, &v.who, org, field(&form, "name")).await {
         Ok((ep, key)) => endpoints_page(&app, &v, Some((ep.name, key))).await,
         Err(e) => error_page(&v, e),
     }
 }
 
 pub async fn revoke_endpoint(State(app): State<Arc<App>>, v: Viewer, Path(id): Path<String>, Form(form): Form<Pairs>) -> Response {
-    let action = async { crate::api::live::revoke(&app, &v.who, id.parse()?).await };
+    let action = async { niem_core::endpoints::revoke(&app, &v.who, id.parse()?).await };
     act(&v, &form, "/admin/endpoints", action).await
 }
 
@@ -263,12 +241,12 @@ pub async fn retention(State(app): State<Arc<App>>, v: Viewer) -> Response {
     if v.who.role != Role::Admin {
         return super::not_allowed(&v);
     }
-    let lists = app.vault.catalog.call(|c| Ok::<_, ApiError>((crate::retention::list_policies(c)?, crate::retention::list_holds(c)?))).await;
-    let (policies, holds) = match lists {
+    let lists = async { Ok::<_, DomainError>((asked::policies(&app, &v.who).await?, asked::holds(&app, &v.who).await?)) };
+    let (policies, holds) = match lists.await {
         Ok(l) => l,
         Err(e) => return error_page(&v, e),
     };
-    let all = orgs(&app).await;
+    let all = orgs(&app, &v).await;
     let name_of = |path: &Option<String>| match path {
         Some(p) => all.iter().find(|(_, _, op)| op == p).map_or(p.clone(), |(_, n, _)| n.clone()),
         None => v.t("admin.every_org").to_string(),
@@ -320,44 +298,36 @@ pub async fn retention(State(app): State<Arc<App>>, v: Viewer) -> Response {
 pub async fn set_policy(State(app): State<Arc<App>>, v: Viewer, Form(form): Form<Pairs>) -> Response {
     let action = async {
         let org = optional(field(&form, "org")).map(|o| o.parse()).transpose()?;
-        let keep_days = field(&form, "keep_days").parse().map_err(|_| ApiError::bad_request("keep-for must be a number of days"))?;
-        crate::retention::set_policy(&app.vault, &v.who.actor(), crate::retention::NewPolicy { org, kind: optional(field(&form, "kind")), keep_days }, app.config.retention.approval_expire_days).await?;
-        app.locks.notify_one();
-        Ok(())
+        let keep_days = field(&form, "keep_days").parse().map_err(|_| DomainError::invalid("keep-for must be a number of days"))?;
+        asked::set_policy(&app, &v.who, NewPolicy { org, kind: optional(field(&form, "kind")), keep_days }).await.map(|_| ())
     };
     act(&v, &form, "/admin/retention", action).await
 }
 
 pub async fn approve(State(app): State<Arc<App>>, v: Viewer, Path(id): Path<String>, Form(form): Form<Pairs>) -> Response {
     let action = async {
-        crate::retention::approve(&app.vault, &v.who, id.parse()?).await?;
-        app.locks.notify_one();
-        Ok(())
+        asked::approve(&app, &v.who, id.parse()?).await
     };
     act(&v, &form, "/admin/retention", action).await
 }
 
 pub async fn place_hold(State(app): State<Arc<App>>, v: Viewer, Form(form): Form<Pairs>) -> Response {
     let action = async {
-        let h = crate::retention::NewHold {
+        let h = NewHold {
             org: field(&form, "org").parse()?,
             from: field(&form, "from").to_string(),
             to: field(&form, "to").to_string(),
             reason: field(&form, "reason").to_string(),
             case_ref: field(&form, "case_ref").to_string(),
         };
-        crate::retention::place_hold(&app.vault, &v.who.actor(), h).await?;
-        app.locks.notify_one();
-        Ok(())
+        asked::place_hold(&app, &v.who, h).await.map(|_| ())
     };
     act(&v, &form, "/admin/retention", action).await
 }
 
 pub async fn release_hold(State(app): State<Arc<App>>, v: Viewer, Path(id): Path<String>, Form(form): Form<Pairs>) -> Response {
     let action = async {
-        crate::retention::release_hold(&app.vault, &v.who.actor(), id.parse()?, field(&form, "reason")).await?;
-        app.locks.notify_one();
-        Ok(())
+        asked::release_hold(&app, &v.who, id.parse()?, field(&form, "reason")).await
     };
     act(&v, &form, "/admin/retention", action).await
 }
@@ -367,7 +337,7 @@ pub async fn alerts(State(app): State<Arc<App>>, v: Viewer) -> Response {
         return super::not_allowed(&v);
     }
     let since = archive::clock::format_ts(app.vault.clock.now() - time::Duration::days(7));
-    let list = crate::api::visible_alerts(&app, &v.who, Some(since)).await.unwrap_or_default();
+    let list = niem_core::schedules::visible_alerts(&app, &v.who, Some(since)).await.unwrap_or_default();
     let body = html! {
         h1 { (v.t("admin.alerts")) }
         (admin_nav(&v))
@@ -393,9 +363,9 @@ pub async fn report(State(app): State<Arc<App>>, v: Viewer, RawQuery(raw): RawQu
         return super::not_allowed(&v);
     }
     let q: ReportQuery = super::pages::query(raw).unwrap_or_default();
-    let now = app.vault.clock.now().to_offset(crate::index::LOCAL_OFFSET);
+    let now = app.vault.clock.now().to_offset(niem_core::local_time::OFFSET);
     let month = q.month.filter(|m| !m.is_empty()).unwrap_or_else(|| format!("{:04}-{:02}", now.year(), u8::from(now.month())));
-    let all = match super::pages::scoped_orgs(&app, &v.who).await {
+    let all = match niem_core::orgs::scoped(&app, &v.who).await {
         Ok(o) => o,
         Err(e) => return error_page(&v, e),
     };
@@ -403,7 +373,7 @@ pub async fn report(State(app): State<Arc<App>>, v: Viewer, RawQuery(raw): RawQu
     let path =
         org.as_ref().and_then(|o| all.iter().find(|(id, _, _)| id == o)).map(|(_, _, p)| p.clone());
     let rows = match path {
-        Some(path) => match crate::api::report_rows(&app, &v.who, path, month.clone()).await {
+        Some(path) => match niem_core::reports::rows(&app, &v.who, path, month.clone()).await {
             Ok(r) => r,
             Err(e) => return error_page(&v, e),
         },

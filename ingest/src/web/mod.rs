@@ -2,10 +2,9 @@
 //! it, a little plain JavaScript, no build step.
 //!
 //! Pages: sign-in, search, meeting (player beside the transcript, integrity
-//! badge), live streams, and the ledger for auditors. Every page is rendered
-//! from the same data the API serves, by the same functions (`index::ask`, the
-//! playback route), so each search, transcript view and playback is ledgered
-//! exactly as through the API.
+//! badge), live streams, the ledger for auditors, reports and administration.
+//! Every page calls the same `niem_core` functions the API does, so each rule,
+//! scope and ledger entry is the same whichever door a person uses.
 //!
 //! Sessions: an HttpOnly, SameSite=Strict cookie (Secure, with HSTS on pages, when
 //! served over HTTPS: `[tls]` set, or `web.secure_cookies` behind a TLS proxy),
@@ -19,11 +18,10 @@ mod login;
 mod pages;
 
 pub use i18n::Lang;
-pub use login::LoginLimiter;
 
-use crate::auth::{self, Principal};
-use crate::error::ApiError;
-use crate::App;
+use crate::http::{cookie, ApiError};
+use niem_core::principal::{Principal, Role};
+use niem_core::App;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{header, request::Parts, HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -33,7 +31,8 @@ use axum::Router;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use std::sync::Arc;
 
-pub fn router(app: Arc<App>) -> Router<Arc<App>> {
+/// Every page and asset; `router::router` merges them beside the API.
+pub fn routes(app: Arc<App>) -> Router<Arc<App>> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/search") }))
         .route("/login", get(login::form).post(login::submit))
@@ -110,11 +109,10 @@ impl FromRequestParts<Arc<App>> for Viewer {
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ToLogin> {
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
         let lang = Lang::of(parts);
-        let Some(secret) = auth::cookie(&parts.headers, auth::SESSION_COOKIE).map(str::to_string) else { return Err(ToLogin(path)) };
-        let now = app.vault.now();
-        match app.vault.catalog.call(move |c| auth::session_principal(c, &secret, &now)).await {
-            Ok(Some(who)) => Ok(Viewer { who, lang, path }),
-            _ => Err(ToLogin(path)),
+        let Some(secret) = cookie(&parts.headers, niem_core::accounts::SESSION_COOKIE).map(str::to_string) else { return Err(ToLogin(path)) };
+        match niem_core::users::by_session(app, secret).await {
+            Ok(who) => Ok(Viewer { who, lang, path }),
+            Err(_) => Err(ToLogin(path)),
         }
     }
 }
@@ -131,7 +129,6 @@ impl Viewer {
 /// Every page's frame: header with navigation for the viewer's role, language
 /// switch, sign-out form.
 pub fn page(v: &Viewer, title: &str, body: Markup) -> Markup {
-    use crate::auth::Role;
     let role = v.who.role;
     let content = matches!(role, Role::Admin | Role::Inspector);
     let ledger = matches!(role, Role::Admin | Role::Auditor);
@@ -172,8 +169,7 @@ pub fn page(v: &Viewer, title: &str, body: Markup) -> Markup {
     }
 }
 
-pub(crate) fn role_key(role: crate::auth::Role) -> &'static str {
-    use crate::auth::Role;
+pub(crate) fn role_key(role: Role) -> &'static str {
     match role {
         Role::Admin => "role.admin",
         Role::Inspector => "role.inspector",
@@ -196,7 +192,8 @@ pub fn url_encode(s: &str) -> String {
 }
 
 /// An error as a page: the API's message, in the page frame when signed in.
-pub fn error_page(v: &Viewer, e: ApiError) -> Response {
+pub fn error_page(v: &Viewer, e: impl Into<ApiError>) -> Response {
+    let e: ApiError = e.into();
     let status = e.status;
     let body = html! {
         h1 { (v.t("error.title")) }

@@ -1,18 +1,16 @@
 //! The pages behind the sign-in: search, meeting, live, ledger.
 
 use super::{clock, error_page, not_allowed, page, snippet, Viewer};
-use crate::auth::Role;
-use crate::error::ApiError;
-use crate::index::{Ask, Found};
-use crate::transcript::Transcript;
-use crate::App;
+use crate::http::ApiError;
 use archive::id::RecordingId;
-use archive::ledger::NewEntry;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
-use rusqlite::{params, OptionalExtension};
-use serde_json::json;
+use niem_core::principal::Role;
+use niem_core::verification::Verification;
+use niem_core::search::{Ask, Found};
+use niem_core::transcript::Transcript;
+use niem_core::{App, DomainError};
 use std::sync::Arc;
 
 /// The query string without the language switch, decoded as `T`.
@@ -37,7 +35,7 @@ pub async fn search(State(app): State<Arc<App>>, v: Viewer, RawQuery(raw): RawQu
     };
     let asked = !ask.q.trim().is_empty();
     let found = if asked {
-        match crate::index::ask(&app, &v.who, ask.clone()).await {
+        match niem_core::search::ask(&app, &v.who, ask.clone()).await {
             Ok(f) => Some(f),
             Err(e) => return error_page(&v, e),
         }
@@ -120,58 +118,18 @@ pub(crate) fn kind_key(kind: &str) -> &'static str {
     }
 }
 
-/// `2026-07-15` in Vietnam's time for an RFC 3339 instant.
-pub(crate) fn local_date(ts: &str) -> String {
-    archive::clock::parse_ts(ts)
-        .map(|t| {
-            let t = t.to_offset(crate::index::LOCAL_OFFSET);
-            format!("{:02}/{:02}/{} {:02}:{:02}", t.day(), u8::from(t.month()), t.year(), t.hour(), t.minute())
-        })
-        .unwrap_or_else(|_| ts.to_string())
-}
+pub(crate) use niem_core::local_time::display as local_date;
 
 /// (id, name, depth) of the orgs this viewer may search, in tree order.
-async fn visible_orgs(app: &App, v: &Viewer) -> Result<Vec<(String, String, usize)>, ApiError> {
-    let orgs = scoped_orgs(app, &v.who).await?;
-    Ok(orgs
-        .into_iter()
-        .map(|(id, name, path)| (id, name, path.matches('/').count().saturating_sub(1)))
-        .collect())
-}
-
-/// (id, name, path) of the orgs in the caller's scope, in tree order: what
-/// every page's org names and choices come from.
-pub(crate) async fn scoped_orgs(
-    app: &App,
-    who: &crate::auth::Principal,
-) -> Result<Vec<(String, String, String)>, ApiError> {
-    let scope = who.scope_json();
-    app.vault
-        .catalog
-        .call(move |c| {
-            let scoped = crate::auth::in_scope_sql("o.path", 1);
-            let sql = format!("SELECT id, name, path FROM orgs o WHERE {scoped} ORDER BY path");
-            let mut stmt = c.prepare(&sql)?;
-            let rows = stmt.query_map([scope], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(ApiError::from)
-        })
-        .await
+async fn visible_orgs(app: &App, v: &Viewer) -> Result<Vec<(String, String, usize)>, DomainError> {
+    let orgs = niem_core::orgs::scoped(app, &v.who).await?;
+    Ok(orgs.into_iter().map(|(id, name, path)| (id, name, path.matches('/').count().saturating_sub(1))).collect())
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct MeetingQuery {
     stream: Option<String>,
     t: Option<f64>,
-}
-
-struct MeetingRow {
-    id: String,
-    title: String,
-    kind: String,
-    scheduled_at: String,
-    recording: Option<String>,
-    org_name: String,
-    org_path: String,
 }
 
 pub async fn meeting(State(app): State<Arc<App>>, v: Viewer, Path(id): Path<String>, RawQuery(raw): RawQuery) -> Response {
@@ -182,24 +140,8 @@ pub async fn meeting(State(app): State<Arc<App>>, v: Viewer, Path(id): Path<Stri
 }
 
 async fn meeting_page(app: &Arc<App>, v: &Viewer, id: String, raw: Option<String>) -> Result<(String, Markup), ApiError> {
-    v.who.require(&[Role::Admin, Role::Inspector])?;
     let q: MeetingQuery = query(raw)?;
-    let id: crate::schema::MeetingId = id.parse()?;
-    let m = app
-        .vault
-        .catalog
-        .call(move |c| {
-            c.query_row(
-                "SELECT m.id, m.title, m.kind, m.scheduled_at, m.recording, o.name, o.path FROM meetings m JOIN orgs o ON o.id = m.org WHERE m.id = ?1",
-                [id.to_string()],
-                |r| Ok(MeetingRow { id: r.get(0)?, title: r.get(1)?, kind: r.get(2)?, scheduled_at: r.get(3)?, recording: r.get(4)?, org_name: r.get(5)?, org_path: r.get(6)? }),
-            )
-            .optional()
-            .map_err(ApiError::from)
-        })
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("meeting {id} not found")))?;
-    v.who.require_scope(&m.org_path)?;
+    let m = niem_core::orgs::meeting_detail(app, &v.who, id.parse()?).await?;
     let head = html! {
         h1 { (m.title) }
         p.meta { (m.org_name) " · " (local_date(&m.scheduled_at)) " · " (v.t(kind_key(&m.kind))) }
@@ -208,7 +150,7 @@ async fn meeting_page(app: &Arc<App>, v: &Viewer, id: String, raw: Option<String
         return Ok((m.title.clone(), html! { (head) p { (v.t("meeting.no_recording")) } }));
     };
     let rec: RecordingId = rec.parse()?;
-    let transcript = read_transcript(app, v, rec).await?;
+    let transcript = niem_core::transcripts::read(app, &v.who, rec, "web").await?;
     let manifest = app.vault.manifest_draft(rec).await?;
     let streams: Vec<(String, String)> = manifest
         .streams
@@ -257,18 +199,6 @@ async fn meeting_page(app: &Arc<App>, v: &Viewer, id: String, raw: Option<String
     Ok((m.title.clone(), body))
 }
 
-/// The transcript, ledgered as viewed; or why there is none yet.
-async fn read_transcript(app: &App, v: &Viewer, rec: RecordingId) -> Result<Result<Transcript, String>, ApiError> {
-    let Some(plain) = app.vault.read_transcript(rec).await? else {
-        return Ok(Err(crate::api::why_missing(app, rec).await?));
-    };
-    let doc: Transcript = serde_json::from_slice(&plain).map_err(|e| ApiError::internal(format!("stored transcript does not parse: {e}")))?;
-    app.vault
-        .record(NewEntry { actor: v.who.actor(), action: "transcript.viewed", subject: format!("recording/{rec}"), data: json!({ "format": "web" }) })
-        .await?;
-    Ok(Ok(doc))
-}
-
 fn transcript_lines(v: &Viewer, meeting: &str, t: &Transcript, playing: Option<&str>) -> Markup {
     let several = t.streams.len() > 1;
     html! {
@@ -293,7 +223,7 @@ fn transcript_lines(v: &Viewer, meeting: &str, t: &Transcript, playing: Option<&
 /// and against which signed checkpoint. A page view reads the catalog only: it
 /// never fetches or hashes the recording.
 async fn integrity(app: &App, v: &Viewer, rec: RecordingId) -> Markup {
-    match crate::api::latest_verification(app, rec).await {
+    match niem_core::verification::latest_verification(app, rec).await {
         Ok(r) if r.intact && r.covered_by_checkpoint => html! {
             p.badge.ok { strong { "✔ " (v.t("badge.intact")) } " — " (checked(v, &r)) }
         },
@@ -307,7 +237,7 @@ async fn integrity(app: &App, v: &Viewer, rec: RecordingId) -> Markup {
             div.badge.broken { strong { "✘ " (v.t("badge.broken")) } " — " (checked(v, &r))
                 ul { @for p in &r.problems { li { (p) } } } }
         },
-        Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => {
+        Err(DomainError::NotFound(_)) => {
             html! { p.badge.unknown { (v.t("badge.never")) } }
         }
         Err(_) => html! { p.badge.unknown { (v.t("badge.unavailable")) } },
@@ -315,7 +245,7 @@ async fn integrity(app: &App, v: &Viewer, rec: RecordingId) -> Markup {
 }
 
 /// "verified at …, by …; against the checkpoint signed at … (covering N entries)".
-fn checked(v: &Viewer, r: &crate::api::Verification) -> Markup {
+fn checked(v: &Viewer, r: &Verification) -> Markup {
     let by = match r.source.as_deref() {
         Some("seal") => Some("badge.by_seal"),
         Some("request") => Some("badge.by_request"),
@@ -332,9 +262,9 @@ fn checked(v: &Viewer, r: &crate::api::Verification) -> Markup {
     }
 }
 
-/// The newest scheduled verification of the whole store (`crate::verification`).
+/// The newest scheduled verification of the whole store (`niem_core::verification`).
 async fn store_integrity(app: &App, v: &Viewer) -> Markup {
-    match crate::verification::latest(app).await {
+    match niem_core::verification::latest(app).await {
         Ok(Some(c)) if c.intact => html! {
             p.badge.ok.store { strong { "✔ " (v.t("badge.store")) ": " (v.t("badge.intact")) } " — " (v.t("badge.verified_at")) " " (local_date(&c.checked_at)) " (" (c.entries) " / " (c.objects) ")" }
         },
@@ -351,12 +281,12 @@ pub async fn live(State(app): State<Arc<App>>, v: Viewer) -> Response {
     if v.who.role == Role::Recorder {
         return not_allowed(&v);
     }
-    let shown = match crate::api::visible_status(&app, &v.who).await {
+    let shown = match niem_core::live::visible_status(&app, &v.who).await {
         Ok(s) => s,
         Err(e) => return error_page(&v, e),
     };
-    let missed = crate::api::visible_alerts(&app, &v.who, None).await.unwrap_or_default();
-    let names: std::collections::HashMap<String, String> = scoped_orgs(&app, &v.who)
+    let missed = niem_core::schedules::visible_alerts(&app, &v.who, None).await.unwrap_or_default();
+    let names: std::collections::HashMap<String, String> = niem_core::orgs::scoped(&app, &v.who)
         .await
         .unwrap_or_default()
         .into_iter()
@@ -421,16 +351,8 @@ async fn ledger_page(app: &App, v: &Viewer, raw: Option<String>) -> Result<Marku
     let q: LedgerQuery = query(raw)?;
     let action = q.action.filter(|a| !a.trim().is_empty());
     let before = q.before.unwrap_or(u64::MAX >> 1);
-    let a = action.clone();
-    let entries = app
-        .vault
-        .catalog
-        .call(move |c| {
-            let filter = "seq IN (SELECT seq FROM ledger WHERE seq < ?1 AND (?2 IS NULL OR action = ?2) ORDER BY seq DESC LIMIT ?3)";
-            archive::ledger::read_where(c, filter, params![before as i64, a, LEDGER_PAGE as i64]).map_err(ApiError::internal)
-        })
-        .await?;
-    let checkpoints = checkpoints(app).await;
+    let entries = niem_core::ledger::entries(app, &v.who, action.clone(), before, LEDGER_PAGE).await?;
+    let newest = niem_core::ledger::newest_checkpoint(app, &v.who).await;
     let oldest = entries.first().map(|e| e.seq);
     let store_badge = store_integrity(app, v).await;
     Ok(html! {
@@ -438,12 +360,12 @@ async fn ledger_page(app: &App, v: &Viewer, raw: Option<String>) -> Result<Marku
         (store_badge)
         h2 { (v.t("ledger.checkpoints")) }
         p.hint { (v.t("ledger.checkpoints_hint")) }
-        @match &checkpoints {
-            Ok(list) if list.is_empty() => p.none { (v.t("ledger.no_checkpoint")) },
-            Ok(list) => ul.checkpoints { @for (size, time, ok) in list {
-                li { (local_date(time)) " — " (v.t("ledger.covers")) " " (size) " · "
-                    @if *ok { span.ok { (v.t("ledger.signature_ok")) } } @else { span.bad { (v.t("ledger.signature_bad")) } } }
-            } },
+        @match &newest {
+            Ok(None) => p.none { (v.t("ledger.no_checkpoint")) },
+            Ok(Some(cp)) => ul.checkpoints {
+                li { (local_date(&cp.time)) " — " (v.t("ledger.covers")) " " (cp.size) " · "
+                    @if cp.valid { span.ok { (v.t("ledger.signature_ok")) } } @else { span.bad { (v.t("ledger.signature_bad")) } } }
+            },
             Err(e) => p.error { (e) },
         }
         h2 { (v.t("ledger.entries")) }
@@ -463,24 +385,4 @@ async fn ledger_page(app: &App, v: &Viewer, raw: Option<String>) -> Result<Marku
             p { a href=(format!("/ledger?before={seq}{}", action.as_deref().map(|a| format!("&action={}", super::url_encode(a))).unwrap_or_default())) { (v.t("ledger.older")) " →" } }
         }
     })
-}
-
-/// The newest signed checkpoint: (entries covered, time, signature valid), or
-/// none yet. Fetched by the key the service knows, so the page costs one GET
-/// however many checkpoints the store holds; the scheduled verification and
-/// `niem-audit` check every one of them.
-async fn checkpoints(app: &App) -> Result<Vec<(u64, String, bool)>, String> {
-    let known = app
-        .vault
-        .catalog
-        .call(|c| crate::verification::newest_checkpoint(c).map_err(ApiError::from))
-        .await;
-    let Some(cp) = known.map_err(|e| e.message)? else { return Ok(Vec::new()) };
-    let key = cp.key();
-    let body = app.vault.store.get(key.as_str()).await.map_err(|e| e.to_string())?;
-    let verifier = app.vault.keys.signer.verifier();
-    Ok(vec![match archive::checkpoint::Checkpoint::open_stored(&body, verifier) {
-        Ok(signed) if signed.size == cp.size => (signed.size, signed.time, true),
-        _ => (cp.size, key.to_string(), false),
-    }])
 }

@@ -148,12 +148,13 @@ async fn create(server: &Server, path: &str, body: Value) -> String {
 }
 
 /// A user with a password and a token; returns (id, token).
-async fn user(server: &Server, name: &str, role: &str, scopes: &[&str]) -> (String, String) {
+async fn user(server: &mut Server, name: &str, role: &str, scopes: &[&str]) -> (String, String) {
     let body = json!({ "name": name, "role": role, "scopes": scopes, "password": PASSWORD });
     let id = create(server, "/api/v1/users", body).await;
     if role == "admin" {
-        // No admin mints tokens for another admin: the host does (break-glass).
-        let (code, out) = server.niem(&["token", "create", "--role", "admin", "--name", name]);
+        // No admin mints tokens for another admin: the host does (break-glass,
+        // with the service stopped).
+        let (code, out) = server.host(&["token", "create", "--role", "admin", "--name", name]).await;
         assert_eq!(code, 0, "{out}");
         return (id, out.lines().find(|l| l.starts_with("niem_")).unwrap().trim().to_string());
     }
@@ -197,7 +198,7 @@ async fn recorded(
 }
 
 async fn world() -> World {
-    let server = Server::start(StoreKind::Local, &[]).await;
+    let mut server = Server::start(StoreKind::Local, &[]).await;
     let (_, _, orgs) = tree(&server, ["Chi bộ A", "Chi bộ B"]).await;
     let mut cells = Vec::new();
     for (org, name) in orgs.iter().zip(["Chi bộ A", "Chi bộ B"]) {
@@ -205,9 +206,9 @@ async fn world() -> World {
         let (meeting, rec, stream) = recorded(&server, org, name, tone).await;
         cells.push((org.clone(), meeting, rec, stream));
     }
-    let (_, inspector) = user(&server, "inspector", "inspector", &[orgs[0].as_str()]).await;
-    let (auditor_id, auditor) = user(&server, "auditor", "auditor", &[]).await;
-    let (_, recorder) = user(&server, "recorder", "recorder", &[orgs[0].as_str()]).await;
+    let (_, inspector) = user(&mut server, "inspector", "inspector", &[orgs[0].as_str()]).await;
+    let (auditor_id, auditor) = user(&mut server, "auditor", "auditor", &[]).await;
+    let (_, recorder) = user(&mut server, "recorder", "recorder", &[orgs[0].as_str()]).await;
     let tokens = [
         None,
         Some(server.token.clone()),
@@ -278,9 +279,12 @@ async fn every_route_for_every_role_in_and_out_of_scope() {
 
 /// Nobody raises their own role or widens their own scope; disabling, password
 /// resets and token revocation take effect at once; every change is ledgered.
+/// At the host's command line a change waits for the service to stop: the
+/// command refuses beside a running service (one ledger mirror at a time).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn user_changes_are_guarded_and_take_effect_at_once() {
-    let w = world().await;
+    let mut w = world().await;
+    host_changes_wait_for_the_service_to_stop(&mut w).await;
     let s = &w.server;
     let admin_id = {
         let (_, users) = s.api(Method::GET, "/api/v1/users", None).await;
@@ -305,7 +309,7 @@ async fn user_changes_are_guarded_and_take_effect_at_once() {
     assert_eq!(get(inspector_token.clone(), meeting_b.clone()).await, 403);
     assert_eq!(patch(admin.clone(), inspector.clone(), json!({ "scopes": [w.cells[0].0, w.cells[1].0] })).await, 204);
     assert_eq!(get(inspector_token.clone(), meeting_b.clone()).await, 200);
-    assert_eq!(patch(admin.clone(), inspector.clone(), json!({ "scopes": [] })).await, 409, "an inspector keeps at least one org");
+    assert_eq!(patch(admin.clone(), inspector.clone(), json!({ "scopes": [] })).await, 400, "an inspector keeps at least one org");
     // Disabled: every token stops working at once.
     assert_eq!(patch(admin.clone(), inspector.clone(), json!({ "disabled": true })).await, 204);
     assert_eq!(get(inspector_token.clone(), "/api/v1/meetings".into()).await, 401);
@@ -321,17 +325,7 @@ async fn user_changes_are_guarded_and_take_effect_at_once() {
     assert_eq!(revoke(auditor_token).await, 404, "not the auditor's token");
     assert_eq!(revoke(inspector_token.clone()).await, 204);
     assert_eq!(get(inspector_token, "/api/v1/meetings".into()).await, 401);
-    // From the command line too (the service keeps running: SQLite serialises).
-    let (code, out) = s.niem(&["user", "disable", "recorder"]);
-    assert_eq!(code, 0, "{out}");
-    assert_eq!(get(w.tokens[5].clone().unwrap(), "/api/v1/meetings".into()).await, 401);
-    let (code, out) = s.niem(&["user", "disable", "nobody"]);
-    assert_ne!(code, 0);
-    assert!(out.contains("no user named"), "{out}");
-    // The service mirrors an entry written beside it at its next flush, which
-    // its own next entry starts (else a minute later): a token, say.
-    let (code, v) = s.api(Method::POST, &format!("/api/v1/users/{}/tokens", w.auditor), None).await;
-    assert_eq!(code, 201, "{v}");
+    assert_eq!(get(w.tokens[5].clone().unwrap(), "/api/v1/meetings".into()).await, 401, "disabled at the host");
 
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
@@ -371,7 +365,11 @@ fn set<const N: usize>(ids: [&str; N]) -> BTreeSet<String> {
 /// read no content anywhere; nobody makes a recorder without a scope.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recorder_acts_only_in_its_scope_and_reads_no_content() {
-    let w = world().await;
+    let mut w = world().await;
+    // No recorder without a scope from the command line either (a token for a new name).
+    let (code, out) = w.server.host(&["token", "create", "--role", "recorder", "--name", "ghost"]).await;
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("niem user add ghost --role recorder --scope"), "{out}");
     let s = &w.server;
     let recorder = w.tokens[5].clone().unwrap();
     let [(org_a, meeting_a, rec_a, stream_a), (org_b, meeting_b, rec_b, _)] = w.cells.clone();
@@ -384,10 +382,7 @@ async fn a_recorder_acts_only_in_its_scope_and_reads_no_content() {
     assert_eq!(code, 400, "{v}");
     let auditor = format!("/api/v1/users/{}", w.auditor);
     let (code, v) = s.api(Method::PATCH, &auditor, Some(json!({ "role": "recorder" }))).await;
-    assert_eq!(code, 409, "an auditor made recorder needs a scope: {v}");
-    let (code, out) = s.niem(&["token", "create", "--role", "recorder", "--name", "ghost"]);
-    assert_ne!(code, 0, "{out}");
-    assert!(out.contains("niem user add ghost --role recorder --scope"), "{out}");
+    assert_eq!(code, 400, "an auditor made recorder needs a scope (the same answer as when creating one): {v}");
 
     // Lists and doors: cell A only.
     let (code, listed) = get_json(s, &recorder, "/api/v1/meetings").await;
@@ -977,7 +972,10 @@ async fn every_list_holds_exactly_the_callers_scope() {
         ("NIEM_LIVE__GRACE_SECS", "600"),
         ("NIEM_ALERTS__CHECK_EVERY_SECS", "1"),
     ];
-    let server = Server::start(StoreKind::Local, &env).await;
+    let mut server = Server::start(StoreKind::Local, &env).await;
+    // The second admin's token comes from the host, with the service stopped:
+    // made before any live stream starts, so that the restart cuts none.
+    let quantri = user(&mut server, "quantri", "admin", &[]).await;
     let (bloc, base, cells) = contents_world(&server, &wav).await;
     let truth = truth(&server, (&bloc, &base), &cells).await;
 
@@ -998,7 +996,7 @@ async fn every_list_holds_exactly_the_callers_scope() {
         ("quantri", "admin", vec![]),
     ] {
         let ids: Vec<&str> = scopes.iter().map(String::as_str).collect();
-        let (_, token) = user(&server, name, role, &ids).await;
+        let (_, token) = if role == "admin" { quantri.clone() } else { user(&mut server, name, role, &ids).await };
         let (code, session) = server.sign_in(name, PASSWORD).await;
         // Recorders are machines: they never sign in to the web.
         assert_eq!(code, if role == "recorder" { 401 } else { 303 }, "{name} signs in");
@@ -1059,4 +1057,21 @@ async fn every_list_holds_exactly_the_callers_scope() {
             assert!(!body.contains(s.as_str()), "{path} names {s:?}:\n{body}");
         }
     }
+}
+
+/// `niem user disable` refuses while the service runs and changes nothing; with
+/// the service stopped it disables the recorder, signs its entry itself, and the
+/// service that starts again refuses the recorder's token.
+async fn host_changes_wait_for_the_service_to_stop(w: &mut World) {
+    let (code, out) = w.server.niem(&["user", "disable", "recorder"]);
+    assert_ne!(code, 0, "refused beside a running service: {out}");
+    assert!(out.contains("niem serve is running") && out.contains("stop the service first"), "{out}");
+    let recorder = w.tokens[5].clone().unwrap();
+    let ok = w.server.http().get(format!("{}/api/v1/meetings", w.server.url)).bearer_auth(&recorder).send().await.unwrap();
+    assert_eq!(ok.status(), 200, "the refused command changed nothing");
+    let (code, out) = w.server.host(&["user", "disable", "recorder"]).await;
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = w.server.host(&["user", "disable", "nobody"]).await;
+    assert_ne!(code, 0);
+    assert!(out.contains("no user named"), "{out}");
 }

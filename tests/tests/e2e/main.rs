@@ -20,6 +20,7 @@ mod bad_input;
 mod browser;
 mod costs;
 mod deploy;
+mod layers;
 mod leaks;
 mod lifecycle;
 mod live;

@@ -56,7 +56,7 @@ async fn expiry_shreds_lawfully_holds_keep_and_forgeries_are_caught() {
     assert_eq!(s, 201, "{u}");
     let (s, t) = post(&server, &admin, &format!("/api/v1/users/{}/tokens", u["id"].as_str().unwrap()), json!(null)).await;
     assert_eq!(s, 403, "{t}");
-    let (code, out) = server.niem(&["token", "create", "--role", "admin", "--name", "second"]);
+    let (code, out) = server.host(&["token", "create", "--role", "admin", "--name", "second"]).await;
     assert_eq!(code, 0, "{out}");
     let second = out.lines().find(|l| l.starts_with("niem_")).unwrap().trim().to_string();
 

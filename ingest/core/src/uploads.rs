@@ -9,18 +9,16 @@
 //!
 //! Memory per upload is bounded: one pending piece plus `parallel_puts` in flight.
 
-use crate::error::ApiError;
+use crate::error::DomainError;
+use crate::principal::{Principal, Role};
 use crate::schema::MeetingId;
 use crate::App;
 use archive::chunk::{Layout, StreamKey, TAG_LEN};
-use archive::id::RecordingId;
 use archive::manifest::StreamState;
 use archive::reader::StreamReader;
 use archive::vault::{OpenStream, StreamEnd, StreamInfo, StreamSpec, VaultError};
-use axum::http::StatusCode;
 use bytes::Bytes;
 use futures::StreamExt;
-use rusqlite::OptionalExtension;
 use archive::vault::StoredChunk;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -193,20 +191,16 @@ impl Upload {
 
     /// Accepts more plaintext. Full pieces go to the store as soon as it is known
     /// whether they are the last one.
-    pub async fn push(&mut self, data: Bytes) -> Result<(), ApiError> {
+    pub async fn push(&mut self, data: Bytes) -> Result<(), DomainError> {
         self.touched = std::time::Instant::now();
         let total = self.received() + data.len() as u64;
         if let Some(declared) = self.target.declared {
             if total > declared {
-                return Err(ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "too_long",
-                    format!("the upload declared {declared} bytes; {total} were sent"),
-                ));
+                return Err(DomainError::TooLarge(format!("the upload declared {declared} bytes; {total} were sent")));
             }
         }
         if total > self.app.config.upload.max_bytes {
-            return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("uploads are limited to {} bytes", self.app.config.upload.max_bytes)));
+            return Err(DomainError::TooLarge(format!("uploads are limited to {} bytes", self.app.config.upload.max_bytes)));
         }
         if let Some(h) = &mut self.hasher {
             h.update(data.clone()).await;
@@ -230,7 +224,7 @@ impl Upload {
 
     /// Seals the pending piece on a blocking thread and sends it to the store; the
     /// committer records it when its turn comes.
-    async fn emit(&mut self, last: bool) -> Result<(), ApiError> {
+    async fn emit(&mut self, last: bool) -> Result<(), DomainError> {
         if self.stream.is_none() {
             self.start().await?;
         }
@@ -251,30 +245,30 @@ impl Upload {
             Ok(stored)
         });
         let committer = self.committer.as_ref().expect("a started stream has a committer");
-        committer.send(ToCommitter::Piece(task)).await.map_err(|_| ApiError::internal("the chunk committer stopped"))?;
+        committer.send(ToCommitter::Piece(task)).await.map_err(|_| DomainError::internal("the chunk committer stopped"))?;
         Ok(())
     }
 
     /// Waits until every piece sent is in the store and the ledger.
-    pub async fn drain(&mut self) -> Result<(), ApiError> {
+    pub async fn drain(&mut self) -> Result<(), DomainError> {
         let Some(committer) = &self.committer else { return Ok(()) };
         let (ack, done) = oneshot::channel();
-        committer.send(ToCommitter::Flush(ack)).await.map_err(|_| ApiError::internal("the chunk committer stopped"))?;
+        committer.send(ToCommitter::Flush(ack)).await.map_err(|_| DomainError::internal("the chunk committer stopped"))?;
         match done.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(ApiError::unavailable(e)),
-            Err(_) => Err(ApiError::internal("the chunk committer stopped")),
+            Ok(Err(e)) => Err(DomainError::unavailable(e)),
+            Err(_) => Err(DomainError::internal("the chunk committer stopped")),
         }
     }
 
     /// Checks the first piece with FFmpeg, then opens the recording and stream.
-    async fn start(&mut self) -> Result<(), ApiError> {
+    async fn start(&mut self) -> Result<(), DomainError> {
         let head = self.pending.clone();
-        let container = tokio::task::spawn_blocking(move || media::detect(&head)).await.map_err(ApiError::internal)?;
+        let container = tokio::task::spawn_blocking(move || media::detect(&head)).await.map_err(DomainError::internal)?;
         if let Err(e) = container {
-            return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "not_media", format!("{e}; upload an audio or video file")));
+            return Err(DomainError::NotMedia(format!("{e}; upload an audio or video file")));
         }
-        let rec = recording_for(&self.app, &self.actor, self.target.meeting).await?;
+        let rec = crate::recordings::recording_for(&self.app, &self.actor, self.target.meeting).await?;
         let spec = StreamSpec { kind: "upload", endpoint: None, content_type: self.target.content_type.clone() };
         let tus = self.target.tus;
         let stream = self
@@ -293,7 +287,7 @@ impl Upload {
 
     /// Ends the upload: the last piece, the plaintext hash, a probe of the whole
     /// file, and `stream.closed`.
-    pub async fn finish(mut self) -> Result<StreamInfo, ApiError> {
+    pub async fn finish(mut self) -> Result<StreamInfo, DomainError> {
         self.emit(true).await?;
         self.drain().await?;
         let (stream, key) = self.stream.clone().expect("emit started the stream");
@@ -301,12 +295,12 @@ impl Upload {
         let layout = Layout::new(info.manifest.chunks.iter().map(|c| c.len - TAG_LEN as u64), true);
         let reader = StreamReader::new(self.app.vault.store.clone(), key, layout, stream.rec, stream.id);
         let sha256 = match self.hasher.take() {
-            Some(h) => h.finish().await.ok_or_else(|| ApiError::internal("the hashing thread failed"))?,
+            Some(h) => h.finish().await.ok_or_else(|| DomainError::internal("the hashing thread failed"))?,
             None => rehash(&reader).await?,
         };
         let handle = tokio::runtime::Handle::current();
         let probe_reader = reader.blocking(handle);
-        let media = tokio::task::spawn_blocking(move || media::probe(probe_reader)).await.map_err(ApiError::internal)?;
+        let media = tokio::task::spawn_blocking(move || media::probe(probe_reader)).await.map_err(DomainError::internal)?;
         let media = match media {
             Ok(info) => serde_json::to_value(info).ok(),
             Err(e) => Some(serde_json::json!({ "error": e.to_string() })),
@@ -321,7 +315,7 @@ impl Upload {
     pub async fn abandon(mut self) {
         if !self.pending.is_empty() {
             if let Err(e) = self.emit(false).await {
-                tracing::debug!(error = %e.message, "the abandoned upload's last bytes were not stored");
+                tracing::debug!(error = %e, "the abandoned upload's last bytes were not stored");
             }
         }
         let _ = self.drain().await;
@@ -335,37 +329,44 @@ impl Upload {
 }
 
 /// SHA-256 of a stored stream's plaintext, read back from the store.
-async fn rehash(reader: &StreamReader) -> Result<String, ApiError> {
+async fn rehash(reader: &StreamReader) -> Result<String, DomainError> {
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    let mut body = Box::pin(reader.range(0..reader.len()).map_err(ApiError::internal)?);
+    let mut body = Box::pin(reader.range(0..reader.len()).map_err(DomainError::internal)?);
     while let Some(piece) = body.next().await {
-        ctx.update(&piece.map_err(ApiError::internal)?);
+        ctx.update(&piece.map_err(DomainError::internal)?);
     }
     Ok(hex::encode(ctx.finish()))
 }
 
-/// The meeting's recording, started on its first upload. One recording per meeting.
-pub async fn recording_for(app: &Arc<App>, actor: &str, meeting: MeetingId) -> Result<RecordingId, ApiError> {
-    let _guard = app.recording_start.lock().await;
-    let found: Option<(String, Option<String>)> = app
-        .vault
-        .catalog
-        .call(move |c| {
-            c.query_row("SELECT org, recording FROM meetings WHERE id = ?1", [meeting.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
-                .map_err(ApiError::from)
-        })
-        .await?;
-    let (org, recording) = found.ok_or_else(|| ApiError::not_found(format!("meeting {meeting} not found")))?;
-    if let Some(rec) = recording {
-        return Ok(rec.parse()?);
+/// A whole upload in one body: checks who may upload to the meeting, then
+/// receives, seals and stores the bytes. Runs in its own task, so a client that
+/// vanishes still leaves its stream properly closed (as interrupted).
+pub async fn receive<S, E>(app: &Arc<App>, who: &Principal, meeting: MeetingId, content_type: Option<String>, declared: Option<u64>, body: S) -> Result<StreamInfo, DomainError>
+where
+    S: futures::Stream<Item = Result<Bytes, E>> + Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    who.require(&[Role::Admin, Role::Recorder])?;
+    who.require_meeting(app, meeting).await?;
+    let upload = Upload::new(app.clone(), who.actor(), Target { meeting, content_type, declared, tus: None });
+    tokio::spawn(receive_into(upload, body)).await.map_err(DomainError::internal)?
+}
+
+async fn receive_into<S, E>(mut upload: Upload, body: S) -> Result<StreamInfo, DomainError>
+where
+    S: futures::Stream<Item = Result<Bytes, E>> + Send + 'static,
+    E: std::fmt::Display,
+{
+    let mut body = std::pin::pin!(body);
+    while let Some(frame) = body.next().await {
+        let result = match frame {
+            Ok(bytes) => upload.push(bytes).await,
+            Err(e) => Err(DomainError::invalid(format!("the upload broke off: {e}"))),
+        };
+        if let Err(e) = result {
+            upload.abandon().await;
+            return Err(e);
+        }
     }
-    let rec = app
-        .vault
-        .start_recording(actor, &meeting.to_string(), &org, move |tx, rec| {
-            tx.execute("UPDATE meetings SET recording = ?2 WHERE id = ?1 AND recording IS NULL", [meeting.to_string(), rec.to_string()])?;
-            Ok(())
-        })
-        .await?;
-    Ok(rec)
+    upload.finish().await
 }

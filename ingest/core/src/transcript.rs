@@ -160,6 +160,7 @@ fn cue_text(text: &str) -> String {
     text.replace("-->", "→").replace('&', "&amp;").replace('<', "&lt;").replace('\n', " ")
 }
 
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,3 +220,4 @@ mod tests {
         assert_eq!(clock(0, ','), "00:00:00,000");
     }
 }
+

@@ -1,17 +1,17 @@
-//! Scheduled self-verification: the service runs, over its whole store, the same
-//! verifier that `niem-audit verify` runs (`archive::verify`), daily by default
-//! (`[verify] every_hours`). Each verdict is a catalog row and a
-//! `store.verified` ledger entry; `/metrics` and the web UI's integrity badges
-//! show the newest one.
+//! Self-verification, with the same verifier `niem-audit verify` runs
+//! (`archive::verify`): of one recording (after its seal, and on request), kept
+//! for its page's badge; and of the whole store, daily by default (`[verify]
+//! every_hours`), each verdict a catalog row and a `store.verified` ledger entry
+//! that `/metrics` and the web UI show. Reading a badge never touches the store.
 //!
 //! It is not the auditor's check: it runs with the service's own read access and
 //! key, so it catches damage and loss in the store early, while an independent
 //! auditor with `niem-audit` proves the same thing without trusting the service.
 
-use crate::api::Verification;
 use crate::app::App;
-use crate::error::ApiError;
-use archive::ledger::NewEntry;
+use crate::error::DomainError;
+use archive::id::RecordingId;
+use archive::ledger::{self, NewEntry};
 use archive::verify::{self, Report, Verdict};
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
@@ -51,6 +51,133 @@ impl CheckpointRef {
     }
 }
 
+/// A recording's verification as kept for its page and badge.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verification {
+    pub intact: bool,
+    pub checked_at: String,
+    /// Whether a signed checkpoint in the store covers the recording's seal.
+    pub covered_by_checkpoint: bool,
+    /// The newest signed checkpoint then; none before the first one (and on
+    /// verifications kept before v0.3, which did not record it).
+    pub checkpoint: Option<CheckpointRef>,
+    /// What ran it: `seal`, `request` or `scheduled`.
+    pub source: Option<String>,
+    pub problems: Vec<String>,
+}
+
+/// The last verification kept for a recording; not found if it was never
+/// verified. Reads the catalog only: it never touches the store.
+pub async fn latest_verification(app: &App, rec: RecordingId) -> Result<Verification, DomainError> {
+    let row = app
+        .vault
+        .catalog
+        .call(move |c| {
+            c.query_row(
+                "SELECT checked_at, intact, report, checkpoint_size, checkpoint_ts, source
+                 FROM verifications WHERE recording = ?1
+                 ORDER BY checked_at DESC, rowid DESC LIMIT 1",
+                [rec.to_string()],
+                verification_row,
+            )
+            .optional()
+            .map_err(DomainError::from)
+        })
+        .await?;
+    row.ok_or_else(|| DomainError::not_found(format!("recording {rec} was never verified")))
+}
+
+fn verification_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Verification> {
+    let report: String = r.get(2)?;
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap_or_default();
+    let size: Option<u64> = r.get(3)?;
+    let time: Option<String> = r.get(4)?;
+    Ok(Verification {
+        intact: r.get(1)?,
+        checked_at: r.get(0)?,
+        covered_by_checkpoint: report["covered_by_checkpoint"].as_bool().unwrap_or(false),
+        checkpoint: size.map(|size| CheckpointRef { size, time }),
+        source: r.get(5)?,
+        problems: serde_json::from_value(report["problems"].clone()).unwrap_or_default(),
+    })
+}
+
+/// Keeps a recording's verification, in the caller's transaction or connection.
+pub fn record_verification(
+    c: &rusqlite::Connection,
+    rec: &str,
+    v: &Verification,
+) -> rusqlite::Result<()> {
+    let report =
+        json!({ "covered_by_checkpoint": v.covered_by_checkpoint, "problems": v.problems })
+            .to_string();
+    let (size, time) = (
+        v.checkpoint.as_ref().map(|cp| cp.size),
+        v.checkpoint.as_ref().and_then(|cp| cp.time.clone()),
+    );
+    c.execute(
+        "INSERT INTO verifications
+           (recording, checked_at, intact, report, checkpoint_size, checkpoint_ts, source)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![rec, v.checked_at, v.intact, report, size, time, v.source],
+    )?;
+    Ok(())
+}
+
+/// Verifies one recording's objects against the catalog's ledger entries with the
+/// same code `niem-audit` runs, checks a signed checkpoint covers its seal, and
+/// keeps the result, with that checkpoint and `source`, for the recording's page.
+pub async fn verify_and_record(
+    app: &Arc<App>,
+    rec: RecordingId,
+    source: &str,
+) -> Result<Verification, DomainError> {
+    let prefix = format!("recording/{rec}");
+    let subject = prefix.clone();
+    let (entries, checkpoint) = app
+        .vault
+        .catalog
+        .call(move |c| {
+            // Its own entries, and those that judge whether a shred of it was lawful.
+            let actions: Vec<String> =
+                archive::retention::ACTIONS.iter().map(|a| format!("'{a}'")).collect();
+            let filter =
+                format!("subject = ?1 OR subject LIKE ?2 OR action IN ({})", actions.join(", "));
+            let entries = ledger::read_where(c, &filter, params![subject, format!("{subject}/%")])
+                .map_err(DomainError::internal)?;
+            Ok::<_, DomainError>((entries, newest_checkpoint(c)?))
+        })
+        .await?;
+    let checkpointed = checkpoint.as_ref().map_or(0, |cp| cp.size);
+    let report: Report =
+        archive::verify::verify_recording(&app.vault.store, rec, &entries, checkpointed)
+            .await
+            .map_err(DomainError::unavailable)?;
+    let sealed_seq = entries
+        .iter()
+        .find(|e| e.action == "recording.sealed" && e.subject == prefix)
+        .map(|e| e.seq);
+    let mut problems = report.problems.clone();
+    problems.extend(report.findings.iter().filter_map(|f| match &f.verdict {
+        Verdict::Invalid(why) | Verdict::Unsupported(why) => Some(format!("{}: {why}", f.object)),
+        _ => None,
+    }));
+    let v = Verification {
+        intact: report.intact(),
+        checked_at: app.vault.now(),
+        covered_by_checkpoint: sealed_seq.is_some_and(|seq| seq < checkpointed),
+        checkpoint,
+        source: Some(source.to_string()),
+        problems,
+    };
+    let row = (rec.to_string(), v.clone());
+    app.vault
+        .catalog
+        .call(move |c| record_verification(c, &row.0, &row.1).map_err(DomainError::from))
+        .await?;
+    Ok(v)
+}
+
 /// The newest signed checkpoint the service has written, from the catalog
 /// (`ledger_mirror`, which the mirror updates only after the object is stored).
 pub fn newest_checkpoint(c: &rusqlite::Connection) -> rusqlite::Result<Option<CheckpointRef>> {
@@ -78,7 +205,7 @@ pub async fn run(app: Arc<App>) {
             }
             Ok(None) => settle,
             Err(e) => {
-                tracing::warn!(error = %e.message, "cannot read the last store verification");
+                tracing::warn!(error = %e, "cannot read the last store verification");
                 settle
             }
         };
@@ -86,15 +213,15 @@ pub async fn run(app: Arc<App>) {
         match verify_now(&app).await {
             Ok(c) if c.intact => tracing::info!(entries = c.entries, objects = c.objects, "store verified: intact"),
             Ok(c) => tracing::error!(invalid = c.invalid, problems = c.problems.len(), first = c.problems.first().map(String::as_str).unwrap_or(""), "store verification FAILED"),
-            Err(e) => tracing::warn!(error = %e.message, "store verification could not run; retrying at the next run"),
+            Err(e) => tracing::warn!(error = %e, "store verification could not run; retrying at the next run"),
         }
     }
 }
 
 /// Verifies the whole store now and records the verdict.
-pub async fn verify_now(app: &App) -> Result<StoreCheck, ApiError> {
+pub async fn verify_now(app: &App) -> Result<StoreCheck, DomainError> {
     let opts = verify::Options { parallelism: 4, ..Default::default() };
-    let report = verify::verify_store(&app.vault.store, app.vault.keys.signer.verifier(), opts).await.map_err(ApiError::internal)?;
+    let report = verify::verify_store(&app.vault.store, app.vault.keys.signer.verifier(), opts).await.map_err(DomainError::internal)?;
     let invalid = report.findings.iter().filter(|f| matches!(f.verdict, Verdict::Invalid(_))).count();
     let mut problems = report.damage();
     problems.truncate(MAX_PROBLEMS);
@@ -168,7 +295,7 @@ impl Shares {
                 source: Some("scheduled".into()),
                 problems: found,
             };
-            crate::api::record_verification(tx, rec, &v)?;
+            record_verification(tx, rec, &v)?;
         }
         Ok(sealed.len())
     }
@@ -203,7 +330,7 @@ fn damage_by_recording(report: &Report) -> HashMap<String, Vec<String>> {
 }
 
 /// The newest verdict, if any run finished.
-pub async fn latest(app: &App) -> Result<Option<StoreCheck>, ApiError> {
+pub async fn latest(app: &App) -> Result<Option<StoreCheck>, DomainError> {
     app.vault
         .catalog
         .call(|c| {
@@ -223,7 +350,7 @@ pub async fn latest(app: &App) -> Result<Option<StoreCheck>, ApiError> {
                 },
             )
             .optional()
-            .map_err(ApiError::from)
+            .map_err(DomainError::from)
         })
         .await
 }

@@ -10,9 +10,6 @@ use crate::App;
 use archive::layout::ObjectKey;
 use archive::store::{LockMode, ObjectMeta, ObjectStore, Store, StoreError, Worm};
 use archive::vault::VaultError;
-use axum::extract::State;
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use prometheus_client::encoding::text::encode;
@@ -146,7 +143,8 @@ fn spool_oldest(app: &App) -> f64 {
     oldest.and_then(|t| t.elapsed().ok()).map_or(0.0, |d| d.as_secs_f64())
 }
 
-pub async fn metrics(State(app): State<Arc<App>>) -> Response {
+/// The OpenMetrics text of every figure, read now.
+pub async fn render(app: &App) -> Result<String, crate::error::DomainError> {
     let figures = app.vault.catalog.call(|c| catalog_figures(c).map_err(archive::vault::VaultError::from)).await.unwrap_or_default();
     let m = &app.metrics;
     let now = app.vault.clock.now();
@@ -154,21 +152,19 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
     m.ingested_bytes.set(figures.ingested);
     m.chunks_stored.set(figures.chunks);
     m.spool_backlog_bytes.set(app.live.spool.backlog_bytes() as i64);
-    m.spool_oldest_seconds.set(spool_oldest(&app));
+    m.spool_oldest_seconds.set(spool_oldest(app));
     m.transcription_queue.set(figures.queue);
     m.transcription_rtf.set(figures.rtf.unwrap_or(0.0));
     m.ledger_head.set(figures.head.unwrap_or(-1));
     m.checkpoint_age_seconds.set(age(now, figures.checkpoint_ts.as_deref()));
     m.verify_intact.set(figures.verify.as_ref().map_or(-1, |(ok, _)| i64::from(*ok)));
     m.verify_age_seconds.set(age(now, figures.verify.as_ref().map(|(_, t)| t.as_str())));
-    m.kek_retirement_possible.set(i64::from(crate::retirement::read_only(&app).is_none()));
+    m.kek_retirement_possible.set(i64::from(crate::retirement::read_only(app).is_none()));
     m.kek_retirement_age_seconds.set(age(now, figures.retired.as_deref()));
     m.keks.set(app.vault.keys.ring().ids().len() as i64);
     let mut body = String::new();
-    if let Err(e) = encode(&mut body, &m.registry) {
-        return crate::error::ApiError::internal(e).into_response();
-    }
-    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body).into_response()
+    encode(&mut body, &m.registry).map_err(crate::error::DomainError::internal)?;
+    Ok(body)
 }
 
 /// Ready when the catalog answers, the store answers, and the keys are loaded.
@@ -178,14 +174,15 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
 /// checkpoint). Before the first checkpoint the key is absent, and "not
 /// found" is an answer; once the catalog names a checkpoint, its absence means
 /// this is not the store the service wrote to (or it lost data), not ready.
-pub async fn readyz(State(app): State<Arc<App>>) -> Response {
+/// `Ok` when ready, else every problem found, one per line.
+pub async fn readiness(app: &App) -> Result<(), Vec<String>> {
     let newest = app
         .vault
         .catalog
         .call(|c| crate::verification::newest_checkpoint(c).map_err(VaultError::from))
         .await;
     let (catalog, store) = match newest {
-        Ok(cp) => (None, store_answers(&app, cp).await.err()),
+        Ok(cp) => (None, store_answers(app, cp).await.err()),
         Err(e) => (Some(format!("catalog: {e}")), None),
     };
     let keys = !app.vault.keys.ring().current_id().is_empty();
@@ -198,14 +195,14 @@ pub async fn readyz(State(app): State<Arc<App>>) -> Response {
     .flatten()
     .collect();
     if problems.is_empty() {
-        (StatusCode::OK, "ready").into_response()
+        Ok(())
     } else {
         tracing::warn!(?problems, "not ready");
-        (StatusCode::SERVICE_UNAVAILABLE, problems.join("\n")).into_response()
+        Err(problems)
     }
 }
 
-/// Whether the store answers a GET of the newest checkpoint `cp` (see [`readyz`]).
+/// Whether the store answers a GET of the newest checkpoint `cp` (see [`readiness`]).
 async fn store_answers(
     app: &App,
     cp: Option<crate::verification::CheckpointRef>,

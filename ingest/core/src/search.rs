@@ -10,8 +10,8 @@
 //! search is a `search.performed` ledger entry with the actor and the query,
 //! written before any result is returned.
 
-use crate::auth::{Principal, Role};
-use crate::error::ApiError;
+use crate::principal::{Principal, Role};
+use crate::error::DomainError;
 use crate::transcript::Transcript;
 use crate::App;
 use anyhow::Context;
@@ -23,9 +23,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Vietnam's one time zone: dates typed in a search filter are local dates.
-pub const LOCAL_OFFSET: time::UtcOffset = time::macros::offset!(+7);
 
 pub struct Indexing {
     pub index: Arc<search::Index>,
@@ -221,18 +218,18 @@ pub struct FoundMeeting {
 pub const MAX_QUERY_CHARS: usize = 500;
 
 /// Runs a search under the caller's scope, ledgered before it is answered.
-pub async fn ask(app: &App, who: &Principal, ask: Ask) -> Result<Found, ApiError> {
+pub async fn ask(app: &App, who: &Principal, ask: Ask) -> Result<Found, DomainError> {
     who.require(&[Role::Admin, Role::Inspector])?;
     if ask.q.chars().count() > MAX_QUERY_CHARS {
-        return Err(ApiError::bad_request(format!("a query may have at most {MAX_QUERY_CHARS} characters")));
+        return Err(DomainError::invalid(format!("a query may have at most {MAX_QUERY_CHARS} characters")));
     }
     if let Some(k) = &ask.kind {
         if !matches!(k.as_str(), "regular" | "thematic" | "conference") {
-            return Err(ApiError::bad_request("kind must be regular, thematic or conference"));
+            return Err(DomainError::invalid("kind must be regular, thematic or conference"));
         }
     }
-    let from = ask.from.as_deref().map(local_midnight).transpose()?;
-    let to = ask.to.as_deref().map(local_midnight).transpose()?.map(|t| t + time::Duration::days(1));
+    let from = ask.from.as_deref().map(|d| crate::local_time::date(d).map(crate::local_time::day_start)).transpose()?;
+    let to = ask.to.as_deref().map(|d| crate::local_time::date(d).map(crate::local_time::day_start)).transpose()?.map(|t| t + time::Duration::days(1));
     let org_path = match &ask.org {
         Some(org) => Some(org_path(app, org).await?),
         None => None,
@@ -255,27 +252,21 @@ pub async fn ask(app: &App, who: &Principal, ask: Ask) -> Result<Found, ApiError
     app.vault.record(NewEntry { actor: who.actor(), action: "search.performed", subject: "search".into(), data }).await?;
     let started = std::time::Instant::now();
     let index = app.index.index.clone();
-    let results = tokio::task::spawn_blocking(move || index.search(&query)).await.map_err(ApiError::internal)?.map_err(ApiError::internal)?;
+    let results = tokio::task::spawn_blocking(move || index.search(&query)).await.map_err(DomainError::internal)?.map_err(DomainError::internal)?;
     app.metrics.search_seconds.observe(started.elapsed().as_secs_f64());
     let took_ms = started.elapsed().as_secs_f64() * 1000.0;
     let meetings = describe(app, results).await?;
     Ok(Found { query: ask, meetings, took_ms })
 }
 
-fn local_midnight(date: &str) -> Result<time::OffsetDateTime, ApiError> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    let d = time::Date::parse(date, format).map_err(|_| ApiError::bad_request(format!("{date:?} is not a date (YYYY-MM-DD)")))?;
-    Ok(d.midnight().assume_offset(LOCAL_OFFSET))
-}
-
-async fn org_path(app: &App, org: &str) -> Result<String, ApiError> {
+async fn org_path(app: &App, org: &str) -> Result<String, DomainError> {
     let id: crate::schema::OrgId = org.parse()?;
-    let path: Option<String> = app.vault.catalog.call(move |c| c.query_row("SELECT path FROM orgs WHERE id = ?1", [id.to_string()], |r| r.get(0)).optional().map_err(ApiError::from)).await?;
-    path.ok_or_else(|| ApiError::not_found(format!("org {org} not found")))
+    let path: Option<String> = app.vault.catalog.call(move |c| c.query_row("SELECT path FROM orgs WHERE id = ?1", [id.to_string()], |r| r.get(0)).optional().map_err(DomainError::from)).await?;
+    path.ok_or_else(|| DomainError::not_found(format!("org {org} not found")))
 }
 
 /// Adds titles and org names from the catalog to the index's results.
-async fn describe(app: &App, results: search::Results) -> Result<Vec<FoundMeeting>, ApiError> {
+async fn describe(app: &App, results: search::Results) -> Result<Vec<FoundMeeting>, DomainError> {
     app.vault
         .catalog
         .call(move |c| {
@@ -287,7 +278,14 @@ async fn describe(app: &App, results: search::Results) -> Result<Vec<FoundMeetin
                 let Some((title, org, org_name, scheduled_at)) = row else { continue };
                 out.push(FoundMeeting { meeting: m.meeting, title, org, org_name, kind: m.kind, scheduled_at, recording: m.recording, score: m.score, hits: m.hits });
             }
-            Ok::<_, ApiError>(out)
+            Ok::<_, DomainError>(out)
         })
         .await
+}
+
+/// Empties the index and indexes every stored transcript again from the archive (admins).
+pub async fn rebuild_as(app: &App, who: &Principal) -> Result<(usize, u64), DomainError> {
+    who.require(&[Role::Admin])?;
+    let indexed = rebuild(&app.vault, &app.index.index, |_, _| {}).await.map_err(DomainError::internal)?;
+    Ok((indexed, app.index.index.documents()))
 }

@@ -482,7 +482,7 @@ mod tests {
     /// The example config documents every option, commented or not, and parses.
     #[test]
     fn example_config_names_every_option() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/niem.example.toml");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/niem.example.toml");
         let cfg = Config::load(Some(std::path::Path::new(path))).expect("example config loads");
         assert_eq!(cfg.listen, Config::default().listen);
         let text = std::fs::read_to_string(path).unwrap();

@@ -4,7 +4,7 @@ use crate::config::Config;
 use crate::schema::UploadId;
 use anyhow::Context;
 use archive::catalog::Catalog;
-use archive::clock::{Clock, SystemClock};
+use archive::clock::{Clock, ShiftedClock, SystemClock};
 use archive::keys::{KeyDir, Keys};
 use archive::mirror::{Mirror, MirrorPolicy};
 use archive::manifest::StreamState;
@@ -19,10 +19,10 @@ pub struct App {
     /// Serialises "start the meeting's recording if it has none".
     pub recording_start: tokio::sync::Mutex<()>,
     /// Resumable uploads in progress in this process, one lock each.
-    pub uploads: std::sync::Mutex<HashMap<UploadId, Arc<tokio::sync::Mutex<Option<crate::upload::Upload>>>>>,
+    pub uploads: std::sync::Mutex<HashMap<UploadId, Arc<tokio::sync::Mutex<Option<crate::uploads::Upload>>>>>,
     pub live: Arc<crate::live::Live>,
     pub transcription: crate::transcription::Transcription,
-    pub index: crate::index::Indexing,
+    pub index: crate::search::Indexing,
     pub metrics: Arc<crate::metrics::Metrics>,
     _serve: ServeLock,
     /// Whether the store enforces Object Lock, detected at start.
@@ -30,7 +30,7 @@ pub struct App {
     /// Wakes the Object Lock reconciler (a seal, a hold placed or released).
     pub locks: tokio::sync::Notify,
     /// Failed web sign-ins, per client address and per name.
-    pub logins: crate::web::LoginLimiter,
+    pub logins: crate::users::LoginLimiter,
     /// One KEK retirement at a time.
     pub retiring: tokio::sync::Mutex<()>,
 }
@@ -82,12 +82,14 @@ pub async fn open_store(config: &Config) -> anyhow::Result<archive::store::Store
     archive::store::open(&location, s3).await.with_context(|| format!("cannot open store {location}"))
 }
 
-/// The wall clock moved by a fixed amount (`clock_offset_minutes`).
-struct ShiftedClock(time::Duration);
-
-impl Clock for ShiftedClock {
-    fn now(&self) -> time::OffsetDateTime {
-        time::OffsetDateTime::now_utc() + self.0
+/// The service's clock: the wall clock, shifted by `clock_offset_minutes` (drills, tests).
+pub fn clock(config: &Config) -> Arc<dyn Clock> {
+    match config.clock_offset_minutes {
+        0 => Arc::new(SystemClock),
+        minutes => {
+            tracing::warn!(minutes, "the clock is shifted (clock_offset_minutes): for drills and tests only");
+            Arc::new(ShiftedClock(time::Duration::minutes(minutes)))
+        }
     }
 }
 
@@ -101,13 +103,7 @@ pub async fn open_vault(config: &Config, metrics: Option<&crate::metrics::Metric
         Some(m) => crate::metrics::MeteredStore::wrap(store, m),
         None => store,
     };
-    let clock: Arc<dyn Clock> = match config.clock_offset_minutes {
-        0 => Arc::new(SystemClock),
-        minutes => {
-            tracing::warn!(minutes, "the clock is shifted (clock_offset_minutes): for drills and tests only");
-            Arc::new(ShiftedClock(time::Duration::minutes(minutes)))
-        }
-    };
+    let clock = clock(config);
     let policy = MirrorPolicy {
         every_entries: config.ledger.checkpoint_every_entries,
         every: Duration::from_secs(config.ledger.checkpoint_every_secs),
@@ -129,7 +125,8 @@ impl App {
         let serve = ServeLock::acquire(&config)?;
         let metrics = Arc::new(crate::metrics::Metrics::new());
         let vault = open_vault(&config, Some(&metrics)).await?;
-        let index = crate::index::Indexing::new()?;
+        crate::retirement::note_rotation(&vault).await?;
+        let index = crate::search::Indexing::new()?;
         settle_cut_uploads(&vault).await?;
         let live = Arc::new(crate::live::Live::open(&config)?);
         let now = vault.now();
@@ -138,7 +135,7 @@ impl App {
             tracing::info!(requeued, queued, "transcription jobs cut by the last stop are queued again");
         }
         let transcription = crate::transcription::Transcription::new(&config.transcribe);
-        let logins = crate::web::LoginLimiter::new(&config.web);
+        let logins = crate::users::LoginLimiter::new(&config.web);
         let worm = match vault.store.worm().await {
             archive::store::Worm::Enforced => {
                 tracing::info!(mode = ?config.store.object_lock_mode, "Object Lock: on; chunks and manifests are retained by the store itself");
@@ -167,6 +164,45 @@ impl App {
         };
         app.live.recover(&app).await?;
         Ok(Arc::new(app))
+    }
+
+    /// Signs whatever the last run left unsigned, then starts every background
+    /// worker: the ledger mirror, the live drain, transcription, indexing,
+    /// retention and Object Lock, alerts, store verification, KEK retirement.
+    pub async fn run_workers(self: &Arc<Self>) -> anyhow::Result<()> {
+        let mirror = self.vault.mirror.clone();
+        // A crash between a seal and its checkpoint leaves entries unsigned; sign
+        // them before taking new work. A store that stumbles gets a few tries.
+        let mut wait = Duration::from_millis(250);
+        while let Err(e) = mirror.flush(true).await {
+            if wait > Duration::from_secs(8) {
+                return Err(e).context("cannot bring the ledger in the store up to date");
+            }
+            tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "the ledger does not reach the store yet; retrying");
+            tokio::time::sleep(wait).await;
+            wait *= 2;
+        }
+        tokio::spawn(mirror.run());
+        let sweeper = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                crate::resumable::evict_idle(&sweeper, Duration::from_secs(600)).await;
+            }
+        });
+        tokio::spawn(crate::live::run_drainer(self.clone()));
+        tokio::spawn(crate::transcription::run(self.clone()));
+        tokio::spawn(crate::search::run(self.clone()));
+        let retention = &self.config.retention;
+        crate::retention::ensure_default(&self.vault, retention.default_keep_days, retention.approval_expire_days).await?;
+        tokio::spawn(crate::retention::run_worker(self.clone()));
+        tokio::spawn(crate::schedules::run(self.clone()));
+        tokio::spawn(crate::verification::run(self.clone()));
+        tokio::spawn(crate::retirement::run(self.clone()));
+        if self.worm {
+            tokio::spawn(crate::retention::lock_worker(self.clone()));
+        }
+        Ok(())
     }
 }
 

@@ -223,7 +223,7 @@ async fn run_job(app: &App, model: &Arc<Loaded>, job: Job) {
     let outcome = transcribe_recording(app, model, &job).await;
     let cfg = &app.transcription.config;
     let now = app.vault.now();
-    let later = |secs: u64| archive::clock::format_ts(time::OffsetDateTime::now_utc() + time::Duration::seconds(secs as i64));
+    let later = |secs: u64| archive::clock::format_ts(app.vault.clock.now() + time::Duration::seconds(secs as i64));
     let update = match outcome {
         Ok(audio_ms) => {
             let secs = started.elapsed().as_secs_f64();

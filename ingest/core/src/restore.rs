@@ -22,16 +22,6 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// Adds `facts`, sealed under the note key and bound to `subject`, to an
-/// entry's data as its `sealed` field.
-pub fn seal_into(keys: &Keys, subject: &str, data: &mut Value, facts: Value) -> Result<(), archive::vault::VaultError> {
-    let note = keys.seal_note(subject, facts.to_string().as_bytes())?;
-    if let Value::Object(m) = data {
-        m.insert("sealed".into(), serde_json::to_value(note).expect("a sealed note serialises"));
-    }
-    Ok(())
-}
-
 /// What a restore could only fill with placeholders, by kind.
 #[derive(Debug, Default)]
 struct Gaps {

@@ -9,8 +9,8 @@
 //! deadline (handshake through publish), an idle timeout, a bounded queue per
 //! stream, and a cap on one message's size.
 
-use super::Publication;
-use crate::App;
+use niem_core::live::Publication;
+use niem_core::App;
 use bytes::Bytes;
 use media::flv::{self, TagKind};
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
@@ -66,7 +66,7 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, tls: Option<TlsAcceptor
                     continue;
                 }
             },
-            _ = live.stop.cancelled() => return,
+            _ = live.stopping() => return,
         };
         let Ok(permit) = live.connections.clone().try_acquire_owned() else {
             tracing::warn!(%peer, protocol, "RTMP connection refused: the connection cap is reached");
@@ -166,7 +166,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(app: &Arc<App>, socket: S
                 }
             }
         } => r,
-        _ = app.live.stop.cancelled() => Ok(()),
+        _ = app.live.stopping() => Ok(()),
     }
 }
 

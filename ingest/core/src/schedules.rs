@@ -1,4 +1,4 @@
-//! Schedules, missed-meeting alerts and the compliance report.
+//! Schedules and missed-meeting alerts (the compliance report is `crate::reports`).
 //!
 //! A schedule says "this cell meets monthly on day D at HH:MM (local)"; planning
 //! creates the expected meetings of this month and the next, ledgered like any
@@ -8,14 +8,11 @@
 //! POSTed to `alerts.webhook_url` signed with HMAC-SHA256 (`X-Niem-Signature:
 //! sha256=<hex>`), retried until delivered. Only meetings of the last 7 days are
 //! judged, so a first start on an old catalog does not flood anyone.
-//!
-//! The compliance report counts, per org of a subtree and per month: meetings
-//! expected, held (a recording began), recorded (bytes arrived), sealed,
-//! transcribed, and missing.
 
 use crate::config::AlertsConfig;
-use crate::error::ApiError;
-use crate::index::LOCAL_OFFSET;
+use crate::error::DomainError;
+use crate::principal::{Principal, Role};
+use crate::local_time::OFFSET;
 use crate::schema::{MeetingId, OrgId};
 use crate::App;
 use archive::clock::format_ts;
@@ -54,19 +51,57 @@ pub struct Schedule {
     pub time: String,
 }
 
-pub async fn add_schedule(vault: &Vault, actor: &str, org: OrgId, s: NewSchedule) -> Result<Schedule, ApiError> {
+/// Adds a schedule for `org` (admins) and plans its meetings at once.
+pub async fn add(app: &App, who: &Principal, org: OrgId, s: NewSchedule) -> Result<Schedule, DomainError> {
+    who.require(&[Role::Admin])?;
+    let sched = add_schedule(&app.vault, &who.actor(), org, s).await?;
+    plan(&app.vault, app.vault.clock.now()).await?;
+    Ok(sched)
+}
+
+/// The schedules in the caller's scope.
+pub async fn list(app: &App, who: &Principal) -> Result<Vec<Schedule>, DomainError> {
+    who.require(&[Role::Admin, Role::Inspector, Role::Auditor])?;
+    let scope = who.scope_json();
+    app.vault
+        .catalog
+        .call(move |c| {
+            let sql = format!(
+                "SELECT s.id, s.org, s.kind, s.title, s.day_of_month, s.time_local
+                 FROM schedules s JOIN orgs o ON o.id = s.org WHERE {} ORDER BY o.path",
+                crate::principal::in_scope_sql("o.path", 1)
+            );
+            let mut stmt = c.prepare(&sql)?;
+            let rows = stmt.query_map([scope], |r| {
+                let (id, org, kind, title) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+                Ok(Schedule { id, org, kind, title, day: r.get(4)?, time: r.get(5)? })
+            })?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(DomainError::from)
+        })
+        .await
+}
+
+/// Recent alerts (default: the last 24 hours) in the caller's scope.
+pub async fn visible_alerts(app: &App, who: &Principal, since: Option<String>) -> Result<Vec<Alert>, DomainError> {
+    who.require(&[Role::Admin, Role::Inspector, Role::Auditor])?;
+    let since = since.unwrap_or_else(|| format_ts(app.vault.clock.now() - time::Duration::hours(24)));
+    let scope = who.scope_json();
+    app.vault.catalog.call(move |c| recent(c, &since, scope)).await
+}
+
+async fn add_schedule(vault: &Vault, actor: &str, org: OrgId, s: NewSchedule) -> Result<Schedule, DomainError> {
     if !(1..=28).contains(&s.day) {
-        return Err(ApiError::bad_request("day must be 1 to 28, so that every month has it"));
+        return Err(DomainError::invalid("day must be 1 to 28, so that every month has it"));
     }
     let format = time::macros::format_description!("[hour]:[minute]");
-    time::Time::parse(&s.time, format).map_err(|_| ApiError::bad_request("time must be HH:MM (local)"))?;
+    time::Time::parse(&s.time, format).map_err(|_| DomainError::invalid("time must be HH:MM (local)"))?;
     if !matches!(s.kind.as_str(), "regular" | "thematic" | "conference") || s.title.trim().is_empty() {
-        return Err(ApiError::bad_request("kind must be regular, thematic or conference, and a title is needed"));
+        return Err(DomainError::invalid("kind must be regular, thematic or conference, and a title is needed"));
     }
     let id = ScheduleId::new();
     let sched = Schedule { id: id.to_string(), org: org.to_string(), kind: s.kind, title: s.title.trim().to_string(), day: s.day, time: s.time };
     let (subject, mut data) = (format!("schedule/{id}"), json!({ "org": sched.org, "day": sched.day, "time": sched.time, "kind": sched.kind }));
-    crate::restore::seal_into(&vault.keys, &subject, &mut data, json!({ "title": sched.title }))?;
+    crate::facts::seal_into(&vault.keys, &subject, &mut data, json!({ "title": sched.title }))?;
     let entry = NewEntry { actor: actor.into(), action: "schedule.created", subject, data };
     let (row, now) = (sched.clone(), vault.now());
     vault
@@ -90,20 +125,20 @@ fn occurrence(month: time::Date, day: u8, hhmm: &str) -> Option<OffsetDateTime> 
     let format = time::macros::format_description!("[hour]:[minute]");
     let t = time::Time::parse(hhmm, format).ok()?;
     let d = time::Date::from_calendar_date(month.year(), month.month(), day).ok()?;
-    Some(d.with_time(t).assume_offset(LOCAL_OFFSET).to_offset(time::UtcOffset::UTC))
+    Some(d.with_time(t).assume_offset(OFFSET).to_offset(time::UtcOffset::UTC))
 }
 
 /// Creates the expected meetings of this month and the next; returns how many.
-pub async fn plan(vault: &Vault, now: OffsetDateTime) -> Result<usize, ApiError> {
+pub async fn plan(vault: &Vault, now: OffsetDateTime) -> Result<usize, DomainError> {
     let schedules: Vec<Schedule> = vault
         .catalog
         .call(|c| {
             let mut stmt = c.prepare("SELECT id, org, kind, title, day_of_month, time_local FROM schedules")?;
             let rows = stmt.query_map([], |r| Ok(Schedule { id: r.get(0)?, org: r.get(1)?, kind: r.get(2)?, title: r.get(3)?, day: r.get(4)?, time: r.get(5)? }))?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(ApiError::from)
+            rows.collect::<Result<Vec<_>, _>>().map_err(DomainError::from)
         })
         .await?;
-    let local = now.to_offset(LOCAL_OFFSET).date();
+    let local = now.to_offset(OFFSET).date();
     let next = local.replace_day(1).ok().and_then(|d| d.checked_add(time::Duration::days(32))).unwrap_or(local);
     let mut created = 0;
     for s in &schedules {
@@ -118,18 +153,18 @@ pub async fn plan(vault: &Vault, now: OffsetDateTime) -> Result<usize, ApiError>
 }
 
 /// The schedule's meeting at `at`, unless it exists.
-async fn create_expected(vault: &Vault, s: &Schedule, at: String) -> Result<bool, ApiError> {
+async fn create_expected(vault: &Vault, s: &Schedule, at: String) -> Result<bool, DomainError> {
     let (id, at2) = (s.id.clone(), at.clone());
     let exists: Option<String> = vault
         .catalog
-        .call(move |c| c.query_row("SELECT id FROM meetings WHERE schedule = ?1 AND scheduled_at = ?2", params![id, at2], |r| r.get(0)).optional().map_err(ApiError::from))
+        .call(move |c| c.query_row("SELECT id FROM meetings WHERE schedule = ?1 AND scheduled_at = ?2", params![id, at2], |r| r.get(0)).optional().map_err(DomainError::from))
         .await?;
     if exists.is_some() {
         return Ok(false);
     }
     let meeting = MeetingId::new();
     let (subject, mut data) = (format!("meeting/{meeting}"), json!({ "org": s.org, "kind": s.kind, "scheduled_at": at, "schedule": s.id }));
-    crate::restore::seal_into(&vault.keys, &subject, &mut data, json!({ "title": s.title }))?;
+    crate::facts::seal_into(&vault.keys, &subject, &mut data, json!({ "title": s.title }))?;
     let entry = NewEntry { actor: archive::ledger::actor_system(), action: "meeting.created", subject, data };
     let (s, now) = (s.clone(), vault.now());
     vault
@@ -146,7 +181,7 @@ async fn create_expected(vault: &Vault, s: &Schedule, at: String) -> Result<bool
 
 /// Meetings missed by `now`: no recording `grace` after their start, within the
 /// last 7 days, not yet alerted.
-pub fn missed(c: &rusqlite::Connection, now: OffsetDateTime, grace: time::Duration) -> Result<Vec<(String, String, String)>, ApiError> {
+pub fn missed(c: &rusqlite::Connection, now: OffsetDateTime, grace: time::Duration) -> Result<Vec<(String, String, String)>, DomainError> {
     let (until, since) = (format_ts(now - grace), format_ts(now - time::Duration::days(7)));
     let mut stmt = c.prepare(
         "SELECT m.id, m.org, m.scheduled_at FROM meetings m
@@ -158,7 +193,7 @@ pub fn missed(c: &rusqlite::Connection, now: OffsetDateTime, grace: time::Durati
 }
 
 /// Raises an alert for each meeting missed by the vault's clock.
-pub async fn raise(vault: &Vault, cfg: &AlertsConfig) -> Result<usize, ApiError> {
+pub async fn raise(vault: &Vault, cfg: &AlertsConfig) -> Result<usize, DomainError> {
     let now = vault.clock.now();
     let grace = time::Duration::minutes(cfg.grace_minutes as i64);
     let due = vault.catalog.call(move |c| missed(c, now, grace)).await?;
@@ -194,18 +229,18 @@ pub struct Alert {
     pub delivered_at: Option<String>,
 }
 
-/// Alerts raised since `since` within `scope` ([`crate::auth::Principal::scope_json`];
+/// Alerts raised since `since` within `scope` ([`crate::principal::Principal::scope_json`];
 /// `None` for every org).
 pub fn recent(
     c: &rusqlite::Connection,
     since: &str,
     scope: Option<String>,
-) -> Result<Vec<Alert>, ApiError> {
+) -> Result<Vec<Alert>, DomainError> {
     let sql = format!(
         "SELECT a.meeting, a.kind, m.org, o.name, o.path, m.title, m.scheduled_at, a.raised_at, a.delivered_at
          FROM alerts a JOIN meetings m ON m.id = a.meeting JOIN orgs o ON o.id = m.org
          WHERE a.raised_at >= ?1 AND {} ORDER BY a.raised_at DESC",
-        crate::auth::in_scope_sql("o.path", 2)
+        crate::principal::in_scope_sql("o.path", 2)
     );
     let mut stmt = c.prepare(&sql)?;
     let rows = stmt.query_map(params![since, scope], |r| {
@@ -231,7 +266,7 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
 }
 
 /// POSTs undelivered alerts to the webhook; a failure is retried next round.
-pub async fn deliver(vault: &Vault, cfg: &AlertsConfig, http: &reqwest::Client) -> Result<usize, ApiError> {
+pub async fn deliver(vault: &Vault, cfg: &AlertsConfig, http: &reqwest::Client) -> Result<usize, DomainError> {
     let Some(url) = cfg.webhook_url.clone() else { return Ok(0) };
     let pending: Vec<Alert> = vault
         .catalog
@@ -242,7 +277,7 @@ pub async fn deliver(vault: &Vault, cfg: &AlertsConfig, http: &reqwest::Client) 
         .collect();
     let mut delivered = 0;
     for alert in pending {
-        let body = serde_json::to_vec(&json!({ "event": "meeting.missed", "alert": alert })).map_err(ApiError::internal)?;
+        let body = serde_json::to_vec(&json!({ "event": "meeting.missed", "alert": alert })).map_err(DomainError::internal)?;
         let mut req = http.post(&url).header("content-type", "application/json").body(body.clone());
         if let Some(secret) = &cfg.webhook_secret {
             req = req.header("x-niem-signature", signature(secret, &body));
@@ -265,7 +300,7 @@ pub async fn deliver(vault: &Vault, cfg: &AlertsConfig, http: &reqwest::Client) 
                     "UPDATE alerts SET attempts = attempts + 1, last_error = ?2, delivered_at = CASE WHEN ?3 THEN ?4 END WHERE meeting = ?1",
                     params![m, error, ok, now],
                 )
-                .map_err(ApiError::from)
+                .map_err(DomainError::from)
             })
             .await?;
         delivered += usize::from(ok);
@@ -280,87 +315,16 @@ pub async fn run(app: Arc<App>) {
     loop {
         let now = app.vault.clock.now();
         if let Err(e) = plan(&app.vault, now).await {
-            tracing::warn!(error = %e.message, "planning scheduled meetings failed");
+            tracing::warn!(error = %e, "planning scheduled meetings failed");
         }
         if let Err(e) = raise(&app.vault, &cfg).await {
-            tracing::warn!(error = %e.message, "looking for missed meetings failed");
+            tracing::warn!(error = %e, "looking for missed meetings failed");
         }
         if let Err(e) = deliver(&app.vault, &cfg, &http).await {
-            tracing::warn!(error = %e.message, "delivering alerts failed");
+            tracing::warn!(error = %e, "delivering alerts failed");
         }
         tokio::time::sleep(std::time::Duration::from_secs(cfg.check_every_secs.max(1))).await;
     }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ComplianceRow {
-    pub org: String,
-    pub org_name: String,
-    pub org_path: String,
-    pub expected: u64,
-    pub held: u64,
-    pub recorded: u64,
-    pub sealed: u64,
-    pub transcribed: u64,
-    pub missing: u64,
-}
-
-/// Per org of the subtree at `path` that lies in `scope`
-/// ([`crate::auth::Principal::scope_json`]; `None` for every org): the month's
-/// counts. `month` is `YYYY-MM`, local time.
-pub fn compliance(
-    c: &rusqlite::Connection,
-    (path, scope): (&str, Option<String>),
-    month: &str,
-    now: OffsetDateTime,
-    grace: time::Duration,
-) -> Result<Vec<ComplianceRow>, ApiError> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    let first = time::Date::parse(&format!("{month}-01"), format).map_err(|_| ApiError::bad_request("month must be YYYY-MM"))?;
-    let next = first.checked_add(time::Duration::days(32)).and_then(|d| d.replace_day(1).ok()).ok_or_else(|| ApiError::bad_request("month out of range"))?;
-    let start = format_ts(first.midnight().assume_offset(LOCAL_OFFSET));
-    let end = format_ts(next.midnight().assume_offset(LOCAL_OFFSET));
-    let missed_by = format_ts(now - grace);
-    let sql = format!(
-        "SELECT o.id, o.name, o.path,
-                COUNT(m.id),
-                COALESCE(SUM(m.recording IS NOT NULL), 0),
-                COALESCE(SUM(EXISTS (SELECT 1 FROM streams s WHERE s.recording = m.recording AND s.length > 0)), 0),
-                COALESCE(SUM(r.state IN ('sealed', 'shredded')), 0),
-                COALESCE(SUM(EXISTS (SELECT 1 FROM transcripts t WHERE t.recording = m.recording AND t.state = 'stored')), 0),
-                COALESCE(SUM(m.id IS NOT NULL AND m.recording IS NULL AND m.scheduled_at <= ?4), 0)
-         FROM orgs o
-         LEFT JOIN meetings m ON m.org = o.id AND m.scheduled_at >= ?2 AND m.scheduled_at < ?3
-         LEFT JOIN recordings r ON r.id = m.recording
-         WHERE (o.path = ?1 OR substr(o.path, 1, length(?1) + 1) = ?1 || '/') AND {}
-         GROUP BY o.id ORDER BY o.path",
-        crate::auth::in_scope_sql("o.path", 5)
-    );
-    let mut stmt = c.prepare(&sql)?;
-    let rows = stmt.query_map(params![path, start, end, missed_by, scope], |r| {
-        Ok(ComplianceRow {
-            org: r.get(0)?,
-            org_name: r.get(1)?,
-            org_path: r.get(2)?,
-            expected: r.get(3)?,
-            held: r.get(4)?,
-            recorded: r.get(5)?,
-            sealed: r.get(6)?,
-            transcribed: r.get(7)?,
-            missing: r.get(8)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-/// The report as CSV (header, one line per org; names quoted).
-pub fn to_csv(rows: &[ComplianceRow]) -> String {
-    let mut out = String::from("org,org_name,expected,held,recorded,sealed,transcribed,missing\n");
-    for r in rows {
-        let name = r.org_name.replace('"', "\"\"");
-        out.push_str(&format!("{},\"{name}\",{},{},{},{},{},{}\n", r.org, r.expected, r.held, r.recorded, r.sealed, r.transcribed, r.missing));
-    }
-    out
 }
 
 #[cfg(test)]

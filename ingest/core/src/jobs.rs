@@ -2,7 +2,7 @@
 //! happen once per recording, whatever crashes in between.
 //!
 //! Invariants:
-//! - a sealed recording always has its transcription job: [`seal_recording`]
+//! - a sealed recording always has its transcription job: [`crate::recordings::seal_now`]
 //!   queues it in the seal's own transaction, and [`settle`] at start queues one
 //!   for any sealed recording that lacks it (recordings sealed before this
 //!   version);
@@ -13,7 +13,6 @@
 //!   is never done without its result, nor its result recorded twice.
 
 use archive::id::RecordingId;
-use archive::manifest::Manifest;
 use archive::vault::VaultError;
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
@@ -55,16 +54,6 @@ pub fn enqueue_transcription(tx: &rusqlite::Transaction<'_>, rec: RecordingId, n
         params![TRANSCRIBE, rec.to_string(), now],
     )?;
     Ok(())
-}
-
-/// Seals a recording and queues its transcription, in one transaction: the one
-/// way the service seals.
-pub async fn seal_recording(app: &crate::App, actor: &str, rec: RecordingId) -> Result<Manifest, VaultError> {
-    let now = app.vault.now();
-    let manifest = app.vault.seal_with(actor, rec, move |tx| enqueue_transcription(tx, rec, &now)).await?;
-    app.transcription.wake();
-    app.locks.notify_one();
-    Ok(manifest)
 }
 
 /// At start: jobs cut while running go back to the queue, and sealed recordings
@@ -143,11 +132,11 @@ pub fn put_back(c: &rusqlite::Connection, id: i64, error: Option<&str>, not_befo
 fn scoped_jobs() -> String {
     format!(
         "FROM jobs j JOIN recordings r ON r.id = j.recording JOIN orgs o ON o.id = r.org WHERE {}",
-        crate::auth::in_scope_sql("o.path", 1)
+        crate::principal::in_scope_sql("o.path", 1)
     )
 }
 
-/// Jobs for the API within `scope` ([`crate::auth::Principal::scope_json`]):
+/// Jobs for the API within `scope` ([`crate::principal::Principal::scope_json`]):
 /// unfinished first, then the most recent.
 pub fn list(
     c: &rusqlite::Connection,

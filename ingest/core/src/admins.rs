@@ -15,12 +15,12 @@
 //! password of, another admin. The host's command line is a break-glass route: it
 //! acts alone, and is listed.
 
-use crate::auth::{self, Principal, Role, UserChange};
-use crate::error::ApiError;
+use crate::principal::{Principal, Role};
+use crate::accounts::UserChange;
+use crate::error::DomainError;
 use crate::schema::UserId;
 use crate::App;
 use archive::ledger::NewEntry;
-use archive::vault::VaultError;
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 use serde_json::json;
@@ -43,7 +43,7 @@ pub struct Request {
 }
 
 /// How many admins the ledger counts now (the verifier's count).
-pub fn admin_count(c: &rusqlite::Connection) -> Result<usize, ApiError> {
+pub fn admin_count(c: &rusqlite::Connection) -> Result<usize, DomainError> {
     Ok(crate::retention::model(c)?.admins.count_at(u64::MAX))
 }
 
@@ -57,9 +57,9 @@ pub fn touches_admin(role: Role, disabled: bool, change: &UserChange) -> bool {
 }
 
 /// Refuses what one admin may not do to another admin's account alone.
-pub fn check_credentials(who: &Principal, target: &UserId, target_role: Role, what: &str) -> Result<(), ApiError> {
+pub fn check_credentials(who: &Principal, target: &UserId, target_role: Role, what: &str) -> Result<(), DomainError> {
     if target_role == Role::Admin && &who.user != target {
-        return Err(ApiError::forbidden(format!(
+        return Err(DomainError::forbidden(format!(
             "an admin may not {what} another admin's account: that admin does it, or an operator at the host (niem token create / niem user reset-password)"
         )));
     }
@@ -67,7 +67,7 @@ pub fn check_credentials(who: &Principal, target: &UserId, target_role: Role, wh
 }
 
 /// Files a request to create or change an admin; nothing changes until approved.
-pub async fn request(app: &App, who: &Principal, user: UserId, name: Option<(String, Option<String>)>, change: serde_json::Value) -> Result<Request, ApiError> {
+pub async fn request(app: &App, who: &Principal, user: UserId, name: Option<(String, Option<String>)>, change: serde_json::Value) -> Result<Request, DomainError> {
     let id = ulid::Ulid::new().to_string();
     let now = app.vault.clock.now();
     let approve_before = archive::clock::format_ts(now + time::Duration::days(app.config.retention.approval_expire_days.max(1) as i64));
@@ -89,11 +89,11 @@ pub async fn request(app: &App, who: &Principal, user: UserId, name: Option<(Str
     };
     let (n, hash) = name.map_or((None, None), |(n, h)| (Some(n), h));
     app.vault
-        .commit(entry, move |tx| {
+        .commit_as(entry, move |tx| {
             if let Some(n) = &n {
                 let taken: Option<String> = tx.query_row("SELECT id FROM users WHERE name = ?1", [n], |r| r.get(0)).optional()?;
                 if taken.is_some() {
-                    return Err(VaultError::Conflict(format!("a user named {n:?} exists")));
+                    return Err(DomainError::conflict(format!("a user named {n:?} exists")));
                 }
             }
             tx.execute(
@@ -107,7 +107,8 @@ pub async fn request(app: &App, who: &Principal, user: UserId, name: Option<(Str
     Ok(r)
 }
 
-pub async fn list(app: &App) -> Result<Vec<Request>, ApiError> {
+pub async fn list(app: &App, who: &Principal) -> Result<Vec<Request>, DomainError> {
+    who.require(&[Role::Admin])?;
     let now = app.vault.now();
     app.vault
         .catalog
@@ -130,14 +131,14 @@ pub async fn list(app: &App) -> Result<Vec<Request>, ApiError> {
                     decided_by: r.get(8)?,
                 })
             })?;
-            Ok::<_, ApiError>(rows.collect::<Result<Vec<_>, _>>()?)
+            Ok::<_, DomainError>(rows.collect::<Result<Vec<_>, _>>()?)
         })
         .await
 }
 
 /// A second admin approves a request: the change is made, by the approver, and
 /// ledgered naming the request.
-pub async fn approve(app: &App, who: &Principal, id: &str) -> Result<(), ApiError> {
+pub async fn approve(app: &App, who: &Principal, id: &str) -> Result<(), DomainError> {
     who.require(&[Role::Admin])?;
     let row = app
         .vault
@@ -151,15 +152,15 @@ pub async fn approve(app: &App, who: &Principal, id: &str) -> Result<(), ApiErro
                     |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?, r.get::<_, Option<String>>(3)?, r.get::<_, String>(4)?, r.get::<_, String>(5)?, r.get::<_, String>(6)?)),
                 )
                 .optional()
-                .map_err(ApiError::from)
+                .map_err(DomainError::from)
             }
         })
         .await?;
-    let (user, change, name, hash, requested_by, approve_before, state) = row.ok_or_else(|| ApiError::not_found(format!("request {id} not found")))?;
+    let (user, change, name, hash, requested_by, approve_before, state) = row.ok_or_else(|| DomainError::not_found(format!("request {id} not found")))?;
     if state != "pending" {
-        return Err(ApiError::conflict(format!("request {id} is {state}")));
+        return Err(DomainError::conflict(format!("request {id} is {state}")));
     }
-    let change: serde_json::Value = serde_json::from_str(&change).map_err(ApiError::internal)?;
+    let change: serde_json::Value = serde_json::from_str(&change).map_err(DomainError::internal)?;
     let user: UserId = user.parse()?;
     let (subject, actor, id_owned) = (format!("user/{user}"), who.actor(), id.to_string());
     let mut data = change.clone();
@@ -168,14 +169,14 @@ pub async fn approve(app: &App, who: &Principal, id: &str) -> Result<(), ApiErro
     let action = if change.get("create").is_some() { "user.created" } else { "user.changed" };
     if action == "user.created" {
         data = json!({ "role": "admin", "scopes": [], "request": id, "requested_by": requested_by });
-        crate::restore::seal_into(&app.vault.keys, &subject, &mut data, json!({ "name": name, "password_hash": hash }))?;
+        crate::facts::seal_into(&app.vault.keys, &subject, &mut data, json!({ "name": name, "password_hash": hash }))?;
     }
     let entry = NewEntry { actor: actor.clone(), action, subject, data };
     let now = app.vault.now();
     let by = who.user;
     app.vault
-        .commit(entry, move |tx| {
-            let m = crate::retention::model(tx).map_err(|e| VaultError::Conflict(e.message))?;
+        .commit_as(entry, move |tx| {
+            let m = crate::retention::model(tx)?;
             let req_seq: Option<u64> = tx
                 .query_row(
                     "SELECT seq FROM ledger WHERE action = 'user.change.requested' AND json_extract(data, '$.request') = ?1",
@@ -183,15 +184,15 @@ pub async fn approve(app: &App, who: &Principal, id: &str) -> Result<(), ApiErro
                     |r| r.get(0),
                 )
                 .optional()?;
-            let req_seq = req_seq.ok_or_else(|| VaultError::Missing(format!("request {id_owned} is not in the ledger")))?;
+            let req_seq = req_seq.ok_or_else(|| DomainError::internal(format!("request {id_owned} is not in the ledger")))?;
             if requested_by == actor {
-                return Err(VaultError::Forbidden("a second admin must approve: not the one who asked".into()));
+                return Err(DomainError::forbidden("a second admin must approve: not the one who asked"));
             }
             if !m.admins.is_admin_at(&actor, req_seq) {
-                return Err(VaultError::Forbidden("only an admin who was an admin when it was asked may approve it".into()));
+                return Err(DomainError::forbidden("only an admin who was an admin when it was asked may approve it"));
             }
             if approve_before <= now {
-                return Err(VaultError::Conflict(format!("request {id_owned} expired at {approve_before}; ask again")));
+                return Err(DomainError::conflict(format!("request {id_owned} expired at {approve_before}; ask again")));
             }
             apply(tx, user, &change, name.as_deref(), hash.as_deref(), &by, &now)?;
             tx.execute(
@@ -205,11 +206,16 @@ pub async fn approve(app: &App, who: &Principal, id: &str) -> Result<(), ApiErro
 }
 
 /// Makes the requested change in the approval's transaction.
-fn apply(tx: &rusqlite::Transaction<'_>, user: UserId, change: &serde_json::Value, name: Option<&str>, hash: Option<&str>, by: &UserId, now: &str) -> Result<(), VaultError> {
+fn apply(tx: &rusqlite::Transaction<'_>, user: UserId, change: &serde_json::Value, name: Option<&str>, hash: Option<&str>, by: &UserId, now: &str) -> Result<(), DomainError> {
     if change.get("create").is_some() {
-        let name = name.ok_or_else(|| VaultError::Conflict("the request names no user".into()))?;
-        return auth::add_user(tx, user, name, Role::Admin, hash, &[], now);
+        let name = name.ok_or_else(|| DomainError::internal("the request names no user"))?;
+        return crate::accounts::add_user(tx, user, name, Role::Admin, hash, &[], now);
     }
-    let wanted: UserChange = serde_json::from_value(change.clone()).map_err(|e| VaultError::Conflict(format!("request: {e}")))?;
-    auth::change_user(tx, user, Some(by), &wanted, None)
+    let wanted: UserChange = serde_json::from_value(change.clone()).map_err(|e| DomainError::internal(format!("request: {e}")))?;
+    crate::accounts::change_user(tx, user, Some(by), &wanted, None)
+}
+
+/// How many enabled admins there are now.
+pub async fn count(app: &App) -> Result<usize, DomainError> {
+    app.vault.catalog.call(|c| admin_count(c)).await
 }

@@ -6,6 +6,8 @@
 //! operator instead: the service says so at start and in `/metrics`, and the
 //! README gives the procedure.
 
+use crate::error::DomainError;
+use crate::principal::{Principal, Role};
 use crate::App;
 use archive::keys::{KeyDir, Keyring, WrappedDek};
 use archive::retire::{Retired, TransientKeys};
@@ -39,6 +41,77 @@ pub fn transient_keys() -> TransientKeys {
 /// Why this service cannot retire KEKs on its own, if it cannot.
 pub fn read_only(app: &App) -> Option<String> {
     KeyDir::new(app.config.keys_dir()).read_only()
+}
+
+/// The KEK generations (ids, never key material) and the retirements so far
+/// (admins and auditors).
+#[derive(Debug, serde::Serialize)]
+pub struct KeysView {
+    /// The KEK that wraps new data keys.
+    pub current: String,
+    /// Every KEK the service holds.
+    pub keks: Vec<String>,
+    /// Why the service cannot retire KEKs itself, if it cannot.
+    pub read_only: Option<String>,
+    pub retirements: Vec<serde_json::Value>,
+}
+
+pub async fn view(app: &App, who: &Principal) -> Result<KeysView, DomainError> {
+    who.require(&[Role::Admin, Role::Auditor])?;
+    let ring = app.vault.keys.ring();
+    let retirements = app
+        .vault
+        .catalog
+        .call(|c| {
+            let mut stmt = c.prepare("SELECT generation, new_kek, retiring, step, started_at, finished_at FROM kek_retirements ORDER BY generation")?;
+            let rows = stmt.query_map([], |r| {
+                Ok(serde_json::json!({
+                    "generation": r.get::<_, u32>(0)?, "kek": r.get::<_, String>(1)?,
+                    "retiring": serde_json::from_str::<serde_json::Value>(&r.get::<_, String>(2)?).unwrap_or_default(),
+                    "step": r.get::<_, String>(3)?, "started_at": r.get::<_, String>(4)?, "finished_at": r.get::<_, Option<String>>(5)?,
+                }))
+            })?;
+            Ok::<_, DomainError>(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await?;
+    Ok(KeysView { current: ring.current_id().to_string(), keks: ring.ids(), read_only: read_only(app), retirements })
+}
+
+/// Ledgers a KEK rotation made at the host (`niem keys rotate` only writes the
+/// key directory, which may be a copy on another machine): when the ring holds
+/// more than one KEK and no entry names the current one, a `key.rotated` is
+/// written now, at start, through the one commit path.
+pub async fn note_rotation(vault: &archive::vault::Vault) -> Result<(), DomainError> {
+    let ring = vault.keys.ring();
+    let current = ring.current_id().to_string();
+    if ring.ids().len() < 2 {
+        return Ok(());
+    }
+    let known = vault
+        .catalog
+        .call({
+            let current = current.clone();
+            move |c| {
+                // A rotation, or a retirement's own entries, name it already.
+                let sql = "SELECT EXISTS (SELECT 1 FROM ledger WHERE json_extract(data, '$.kek') = ?1)";
+                c.query_row(sql, [current], |r| r.get::<_, bool>(0)).map_err(DomainError::from)
+            }
+        })
+        .await?;
+    if known {
+        return Ok(());
+    }
+    let data = serde_json::json!({ "kek": current });
+    let entry = archive::ledger::NewEntry { actor: archive::ledger::ACTOR_HOST.into(), action: "key.rotated", subject: "keys".into(), data };
+    vault.commit_as(entry, |_| Ok::<_, DomainError>(())).await?;
+    tracing::info!(kek = %current, "ledgered the KEK rotation made at the host");
+    Ok(())
+}
+
+/// Retires every KEK now, on an admin's request.
+pub async fn retire_as(app: &App, who: &Principal) -> Result<Retired, DomainError> {
+    who.require(&[Role::Admin])?;
+    Ok(retire(app).await?)
 }
 
 /// Retires every KEK but a new one (or finishes an unfinished retirement); one at a time.

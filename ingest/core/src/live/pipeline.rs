@@ -209,7 +209,7 @@ impl Pieces {
         let stats = &self.slot.stats;
         stats.pieces.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         stats.bytes_out.fetch_add(sealed.bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        *stats.last_piece_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(time::OffsetDateTime::now_utc());
+        *stats.last_piece_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(self.app.vault.clock.now());
         self.app.live.wake_drainer();
         Ok(())
     }
@@ -220,7 +220,7 @@ impl Pieces {
 async fn open(app: &Arc<App>, slot: &Arc<Slot>) -> anyhow::Result<Opened> {
     let meeting = super::meeting_for(app, &slot.endpoint).await?;
     let actor = format!("endpoint:{}", slot.endpoint.id);
-    let rec = crate::upload::recording_for(app, &actor, meeting).await.map_err(|e| anyhow::anyhow!(e.message))?;
+    let rec = crate::recordings::recording_for(app, &actor, meeting).await.map_err(anyhow::Error::from)?;
     let spec = StreamSpec { kind: "live", endpoint: Some(slot.endpoint.id.to_string()), content_type: Some("video/mp4".into()) };
     let (endpoint, started) = (slot.endpoint.id.to_string(), archive::clock::format_ts(slot.stats.started_at));
     let stream = app

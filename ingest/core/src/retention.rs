@@ -18,8 +18,9 @@
 //! unheld recording through `Vault::shred`, which re-checks, inside the shred's
 //! own transaction, that it is still expired and unheld.
 
-use crate::auth::{Principal, Role};
-use crate::error::ApiError;
+use crate::error::DomainError;
+use crate::local_time::instant;
+use crate::principal::{Principal, Role};
 use crate::schema::{HoldId, OrgId, PolicyId};
 use crate::App;
 use archive::clock::{format_ts, parse_ts};
@@ -66,8 +67,8 @@ pub struct Hold {
 }
 
 /// The retention model, replayed from the catalog's ledger.
-pub fn model(c: &rusqlite::Connection) -> Result<Retention, ApiError> {
-    let entries = archive::ledger::read_where(c, &actions_filter(), []).map_err(ApiError::internal)?;
+pub fn model(c: &rusqlite::Connection) -> Result<Retention, DomainError> {
+    let entries = archive::ledger::read_where(c, &actions_filter(), []).map_err(DomainError::internal)?;
     Ok(Retention::replay(&entries))
 }
 
@@ -81,7 +82,7 @@ fn actions_filter() -> String {
     format!("action IN ({})", actions.join(", "))
 }
 
-pub fn list_policies(c: &rusqlite::Connection) -> Result<Vec<Policy>, ApiError> {
+pub fn list_policies(c: &rusqlite::Connection) -> Result<Vec<Policy>, DomainError> {
     let m = model(c)?;
     let mut pending: std::collections::HashMap<&str, usize> = Default::default();
     for r in m.recordings.values().filter(|r| r.sealed_seq.is_some() && r.shreds.is_empty()) {
@@ -121,7 +122,7 @@ pub fn list_policies(c: &rusqlite::Connection) -> Result<Vec<Policy>, ApiError> 
     Ok(out)
 }
 
-pub fn list_holds(c: &rusqlite::Connection) -> Result<Vec<Hold>, ApiError> {
+pub fn list_holds(c: &rusqlite::Connection) -> Result<Vec<Hold>, DomainError> {
     let mut stmt = c.prepare(
         "SELECT h.id, h.org, o.path, h.from_ts, h.to_ts, h.reason, h.case_ref, h.placed_by, h.placed_at, h.released_at, h.release_reason
          FROM holds h JOIN orgs o ON o.id = h.org ORDER BY h.placed_at",
@@ -160,14 +161,14 @@ fn org_path(c: &rusqlite::Connection, org: &OrgId) -> Result<String, VaultError>
 }
 
 /// Sets a policy. What it would shorten waits for a second admin (see the module doc).
-pub async fn set_policy(vault: &Vault, actor: &str, p: NewPolicy, expire_days: u64) -> Result<Policy, ApiError> {
+pub async fn set_policy(vault: &Vault, actor: &str, p: NewPolicy, expire_days: u64) -> Result<Policy, DomainError> {
     if let Some(k) = &p.kind {
         if !matches!(k.as_str(), "regular" | "thematic" | "conference") {
-            return Err(ApiError::bad_request("kind must be regular, thematic or conference (or absent: any)"));
+            return Err(DomainError::invalid("kind must be regular, thematic or conference (or absent: any)"));
         }
     }
     if p.keep_days == 0 || p.keep_days > 365 * 200 {
-        return Err(ApiError::bad_request("keep_days must be between 1 and 73000"));
+        return Err(DomainError::invalid("keep_days must be between 1 and 73000"));
     }
     let org = p.org;
     let path = match org {
@@ -196,20 +197,20 @@ pub async fn set_policy(vault: &Vault, actor: &str, p: NewPolicy, expire_days: u
         })
         .await?;
     let all = vault.catalog.call(|c| list_policies(c)).await?;
-    all.into_iter().find(|x| x.id == id.to_string()).ok_or_else(|| ApiError::internal("a policy just set is not listed"))
+    all.into_iter().find(|x| x.id == id.to_string()).ok_or_else(|| DomainError::internal("a policy just set is not listed"))
 }
 
 /// A second admin approves what a policy would shorten.
-pub async fn approve(vault: &Vault, who: &Principal, id: PolicyId) -> Result<(), ApiError> {
+pub async fn approve(vault: &Vault, who: &Principal, id: PolicyId) -> Result<(), DomainError> {
     if who.role != Role::Admin {
-        return Err(ApiError::forbidden("only an admin approves a retention policy"));
+        return Err(DomainError::forbidden("only an admin approves a retention policy"));
     }
     let actor = who.actor();
     let now = vault.now();
     let entry = NewEntry { actor: actor.clone(), action: "retention.policy.approved", subject: format!("policy/{id}"), data: json!({}) };
     vault
         .commit(entry, move |tx| {
-            let m = model(tx).map_err(|e| VaultError::Conflict(e.message))?;
+            let m = model(tx).map_err(|e| VaultError::Conflict(e.to_string()))?;
             let p = m.policy(&id.to_string()).ok_or_else(|| VaultError::Missing(format!("policy {id} not found")))?;
             check_approval(&m, p, &actor, parse_ts(&now).unwrap_or(OffsetDateTime::UNIX_EPOCH))?;
             tx.execute("UPDATE retention_policies SET approved_by = ?2, approved_at = ?3 WHERE id = ?1", params![id.to_string(), actor, now])?;
@@ -259,7 +260,7 @@ pub struct Expiry {
 }
 
 /// Everything that will have expired by `at`, with its policy and any hold.
-pub fn preview(c: &rusqlite::Connection, at: OffsetDateTime) -> Result<Vec<Expiry>, ApiError> {
+pub fn preview(c: &rusqlite::Connection, at: OffsetDateTime) -> Result<Vec<Expiry>, DomainError> {
     let m = model(c)?;
     let mut out: Vec<Expiry> = m
         .recordings
@@ -302,10 +303,10 @@ pub struct RunReport {
 
 /// Shreds every recording that has expired by the vault's clock and no hold
 /// covers, citing its policy; with `dry_run`, only says what it would do.
-pub async fn run(vault: &Vault, index: Option<&std::sync::Arc<search::Index>>, dry_run: bool) -> Result<RunReport, ApiError> {
+pub async fn run(vault: &Vault, index: Option<&std::sync::Arc<search::Index>>, dry_run: bool) -> Result<RunReport, DomainError> {
     let resumed = if dry_run { 0 } else { vault.resume_shreds().await?.len() };
     let now = vault.clock.now();
-    let (due, head) = vault.catalog.call(move |c| Ok::<_, ApiError>((preview(c, now)?, model_head(c)?))).await?;
+    let (due, head) = vault.catalog.call(move |c| Ok::<_, DomainError>((preview(c, now)?, model_head(c)?))).await?;
     let (held, due): (Vec<Expiry>, Vec<Expiry>) = due.into_iter().partition(|e| e.held_by.is_some());
     let mut report = RunReport { dry_run, at: format_ts(now), shredded: Vec::new(), held, resumed };
     for e in due {
@@ -323,7 +324,7 @@ pub async fn run(vault: &Vault, index: Option<&std::sync::Arc<search::Index>>, d
             if let Some(index) = index {
                 let index = index.clone();
                 let r = e.recording.clone();
-                tokio::task::spawn_blocking(move || index.remove(&r)).await.map_err(ApiError::internal)?.map_err(ApiError::internal)?;
+                tokio::task::spawn_blocking(move || index.remove(&r)).await.map_err(DomainError::internal)?.map_err(DomainError::internal)?;
             }
             tracing::info!(recording = %e.recording, policy = %e.policy, keys = done.keys_deleted, objects = done.objects_deleted, kept = done.objects_kept.len(), "shredded an expired recording");
         }
@@ -340,7 +341,7 @@ fn still_due(rec: String, policy: String, head: Option<u64>) -> archive::shred::
         if model_head(tx)? == head {
             return Ok(());
         }
-        let m = model(tx).map_err(|e| VaultError::Conflict(e.message))?;
+        let m = model(tx).map_err(|e| VaultError::Conflict(e.to_string()))?;
         let r = m.recordings.get(&rec).ok_or_else(|| VaultError::Conflict(format!("recording {rec} is not in the ledger")))?;
         let g = m.governed(r, u64::MAX);
         match g.policy {
@@ -353,7 +354,7 @@ fn still_due(rec: String, policy: String, head: Option<u64>) -> archive::shred::
 
 /// Sets the config's default policy (every org, any kind) when it differs. The
 /// config is the host's: any admin may approve what it would shorten.
-pub async fn ensure_default(vault: &Vault, keep_days: Option<u64>, expire_days: u64) -> Result<(), ApiError> {
+pub async fn ensure_default(vault: &Vault, keep_days: Option<u64>, expire_days: u64) -> Result<(), DomainError> {
     let Some(keep_days) = keep_days else { return Ok(()) };
     let current: Option<u64> = vault
         .catalog
@@ -379,7 +380,7 @@ pub async fn run_worker(app: std::sync::Arc<App>) {
                 tracing::info!(shredded = r.shredded.len(), held = r.held.len(), resumed = r.resumed, "retention run")
             }
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e.message, "retention run failed; retrying at the next run"),
+            Err(e) => tracing::warn!(error = %e, "retention run failed; retrying at the next run"),
         }
         tokio::time::sleep(every).await;
     }
@@ -397,24 +398,13 @@ pub struct NewHold {
     pub case_ref: String,
 }
 
-/// A date is local midnight; an instant is itself. `end` dates move to the next midnight.
-pub fn when(s: &str, end: bool) -> Result<OffsetDateTime, ApiError> {
-    if let Ok(t) = parse_ts(s) {
-        return Ok(t);
-    }
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    let d = time::Date::parse(s, format).map_err(|_| ApiError::bad_request(format!("{s:?} is neither a date (YYYY-MM-DD) nor an RFC 3339 time")))?;
-    let t = d.midnight().assume_offset(crate::index::LOCAL_OFFSET);
-    Ok(if end { t + time::Duration::days(1) } else { t })
-}
-
-pub async fn place_hold(vault: &Vault, actor: &str, h: NewHold) -> Result<Hold, ApiError> {
-    let (from, to) = (format_ts(when(&h.from, false)?), format_ts(when(&h.to, true)?));
+pub async fn place_hold(vault: &Vault, actor: &str, h: NewHold) -> Result<Hold, DomainError> {
+    let (from, to) = (format_ts(instant(&h.from, false)?), format_ts(instant(&h.to, true)?));
     if from >= to {
-        return Err(ApiError::bad_request("a hold's range must end after it starts"));
+        return Err(DomainError::invalid("a hold's range must end after it starts"));
     }
     if h.reason.trim().is_empty() || h.case_ref.trim().is_empty() {
-        return Err(ApiError::bad_request("a hold needs a reason and a case reference"));
+        return Err(DomainError::invalid("a hold needs a reason and a case reference"));
     }
     let org = h.org;
     let path = vault.catalog.call(move |c| org_path(c, &org)).await?;
@@ -448,9 +438,9 @@ pub async fn place_hold(vault: &Vault, actor: &str, h: NewHold) -> Result<Hold, 
     Ok(hold)
 }
 
-pub async fn release_hold(vault: &Vault, actor: &str, id: HoldId, reason: &str) -> Result<(), ApiError> {
+pub async fn release_hold(vault: &Vault, actor: &str, id: HoldId, reason: &str) -> Result<(), DomainError> {
     if reason.trim().is_empty() {
-        return Err(ApiError::bad_request("releasing a hold needs a reason"));
+        return Err(DomainError::invalid("releasing a hold needs a reason"));
     }
     let (now, by, why) = (vault.now(), actor.to_string(), reason.trim().to_string());
     let entry = NewEntry { actor: actor.into(), action: "hold.released", subject: format!("hold/{id}"), data: json!({ "reason": why }) };
@@ -477,7 +467,7 @@ struct Lock {
     current: Option<(Option<String>, bool)>,
 }
 
-fn wanted_locks(c: &rusqlite::Connection) -> Result<Vec<Lock>, ApiError> {
+fn wanted_locks(c: &rusqlite::Connection) -> Result<Vec<Lock>, DomainError> {
     let m = model(c)?;
     let mut stmt = c.prepare("SELECT recording, retain_until, legal_hold FROM object_locks")?;
     let applied: std::collections::HashMap<String, (Option<String>, bool)> =
@@ -496,7 +486,7 @@ fn wanted_locks(c: &rusqlite::Connection) -> Result<Vec<Lock>, ApiError> {
 /// in line with its policy and holds. Retention only ever grows (the store refuses
 /// to shorten it); key objects and transcripts are never locked, so they stay
 /// shreddable. Returns how many recordings changed.
-pub async fn reconcile_locks(vault: &Vault, mode: archive::store::LockMode) -> Result<usize, ApiError> {
+pub async fn reconcile_locks(vault: &Vault, mode: archive::store::LockMode) -> Result<usize, DomainError> {
     let locks = vault.catalog.call(|c| wanted_locks(c)).await?;
     let mut changed = 0;
     for l in locks {
@@ -510,17 +500,17 @@ pub async fn reconcile_locks(vault: &Vault, mode: archive::store::LockMode) -> R
             continue;
         }
         let rec: archive::id::RecordingId = l.rec.parse()?;
-        for meta in vault.store.list(&format!("recordings/{rec}/")).await.map_err(ApiError::unavailable)? {
+        for meta in vault.store.list(&format!("recordings/{rec}/")).await.map_err(DomainError::unavailable)? {
             let key = match archive::layout::ObjectKey::classify(&meta.key) {
                 archive::layout::ObjectKind::Chunk(r, s, i) if r == rec => archive::layout::ObjectKey::chunk(rec, s, i),
                 archive::layout::ObjectKind::Manifest(r) if r == rec => archive::layout::ObjectKey::manifest(rec),
                 _ => continue,
             };
             if let Some(u) = &until {
-                vault.store.retain(&key, parse_ts(u).map_err(ApiError::internal)?, mode).await.map_err(ApiError::unavailable)?;
+                vault.store.retain(&key, parse_ts(u).map_err(DomainError::internal)?, mode).await.map_err(DomainError::unavailable)?;
             }
             if l.held != cur_held {
-                vault.store.legal_hold(&key, l.held).await.map_err(ApiError::unavailable)?;
+                vault.store.legal_hold(&key, l.held).await.map_err(DomainError::unavailable)?;
             }
         }
         let (r, now, kept) = (l.rec.clone(), vault.now(), until.or(cur_until));
@@ -532,7 +522,7 @@ pub async fn reconcile_locks(vault: &Vault, mode: archive::store::LockMode) -> R
                      ON CONFLICT (recording) DO UPDATE SET retain_until = ?2, legal_hold = ?3, applied_at = ?4",
                     params![r, kept, l.held, now],
                 )
-                .map_err(ApiError::from)
+                .map_err(DomainError::from)
             })
             .await?;
         changed += 1;
@@ -547,8 +537,68 @@ pub async fn lock_worker(app: std::sync::Arc<App>) {
         match reconcile_locks(&app.vault, app.config.store.object_lock_mode).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(recordings = n, "Object Lock applied"),
-            Err(e) => tracing::warn!(error = %e.message, "applying Object Lock failed; retrying"),
+            Err(e) => tracing::warn!(error = %e, "applying Object Lock failed; retrying"),
         }
         let _ = tokio::time::timeout(std::time::Duration::from_secs(600), notified).await;
+    }
+}
+
+/// The retention rules as a caller reaches them: admins change, auditors read.
+/// Every change wakes the Object Lock worker, since what is retained may move.
+pub mod asked {
+    use super::*;
+    use std::sync::Arc;
+
+    pub async fn policies(app: &App, who: &Principal) -> Result<Vec<Policy>, DomainError> {
+        who.require(&[Role::Admin, Role::Auditor])?;
+        app.vault.catalog.call(|c| list_policies(c)).await
+    }
+
+    pub async fn set_policy(app: &App, who: &Principal, p: NewPolicy) -> Result<Policy, DomainError> {
+        who.require(&[Role::Admin])?;
+        let policy = super::set_policy(&app.vault, &who.actor(), p, app.config.retention.approval_expire_days).await?;
+        app.locks.notify_one();
+        Ok(policy)
+    }
+
+    pub async fn approve(app: &App, who: &Principal, id: PolicyId) -> Result<(), DomainError> {
+        who.require(&[Role::Admin])?;
+        super::approve(&app.vault, who, id).await?;
+        app.locks.notify_one();
+        Ok(())
+    }
+
+    /// What would be shredded at `at` (a local day, its end; or RFC 3339; default now).
+    pub async fn preview(app: &App, who: &Principal, at: Option<&str>) -> Result<Vec<Expiry>, DomainError> {
+        who.require(&[Role::Admin, Role::Auditor])?;
+        let at = match at {
+            Some(s) => instant(s, true)?,
+            None => app.vault.clock.now(),
+        };
+        app.vault.catalog.call(move |c| super::preview(c, at)).await
+    }
+
+    pub async fn run(app: &Arc<App>, who: &Principal, dry_run: bool) -> Result<RunReport, DomainError> {
+        who.require(&[Role::Admin])?;
+        super::run(&app.vault, Some(&app.index.index), dry_run).await
+    }
+
+    pub async fn holds(app: &App, who: &Principal) -> Result<Vec<Hold>, DomainError> {
+        who.require(&[Role::Admin, Role::Auditor])?;
+        app.vault.catalog.call(|c| list_holds(c)).await
+    }
+
+    pub async fn place_hold(app: &App, who: &Principal, h: NewHold) -> Result<Hold, DomainError> {
+        who.require(&[Role::Admin])?;
+        let hold = super::place_hold(&app.vault, &who.actor(), h).await?;
+        app.locks.notify_one();
+        Ok(hold)
+    }
+
+    pub async fn release_hold(app: &App, who: &Principal, id: HoldId, reason: &str) -> Result<(), DomainError> {
+        who.require(&[Role::Admin])?;
+        super::release_hold(&app.vault, &who.actor(), id, reason).await?;
+        app.locks.notify_one();
+        Ok(())
     }
 }

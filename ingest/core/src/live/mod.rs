@@ -20,9 +20,10 @@
 //! it reaches `spool_cap_bytes`.
 
 mod pipeline;
-pub mod rtmp;
 
-use crate::endpoint::{Endpoint, KeyError};
+use crate::endpoints::{Endpoint, KeyError};
+use crate::error::DomainError;
+use crate::principal::{Principal, Role};
 use crate::schema::{EndpointId, MeetingId};
 use crate::App;
 use archive::id::{RecordingId, StreamId};
@@ -152,6 +153,13 @@ impl Publication {
     }
 }
 
+impl Live {
+    /// Resolves when the service starts to stop: listeners stop accepting.
+    pub fn stopping(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
+        self.stop.cancelled()
+    }
+}
+
 impl Drop for Publication {
     fn drop(&mut self) {
         drop(self.tx.take());
@@ -205,7 +213,7 @@ impl Live {
         if !self.accepting.load(Ordering::Acquire) {
             return Err(PublishError::ShuttingDown);
         }
-        let endpoint = app.vault.catalog.call(move |c| crate::endpoint::resolve(c, &key)).await?;
+        let endpoint = app.vault.catalog.call(move |c| crate::endpoints::resolve(c, &key)).await?;
         let (tx, rx) = tokio::sync::mpsc::channel(self.queue);
         let (done_tx, done) = tokio::sync::oneshot::channel();
         let segment = pipeline::Segment { rx, done: done_tx };
@@ -231,7 +239,7 @@ impl Live {
         }
         let (seg_tx, seg_rx) = std::sync::mpsc::channel();
         seg_tx.send(segment).map_err(|_| PublishError::Catalog("stream thread unavailable".into()))?;
-        let now = time::OffsetDateTime::now_utc();
+        let now = app.vault.clock.now();
         let stats = Stats {
             protocol,
             started_at: now,
@@ -458,7 +466,7 @@ impl LiveStatus {
 /// a recording scheduled closest to now (within a day), else a new ad hoc meeting.
 pub async fn meeting_for(app: &Arc<App>, endpoint: &Endpoint) -> anyhow::Result<MeetingId> {
     let org = endpoint.org.to_string();
-    let now = archive::clock::format_ts(time::OffsetDateTime::now_utc());
+    let now = app.vault.now();
     let at = now.clone();
     let found: Option<String> = app
         .vault
@@ -494,7 +502,7 @@ pub async fn meeting_for(app: &Arc<App>, endpoint: &Endpoint) -> anyhow::Result<
     let meeting = MeetingId::new();
     let title = format!("Họp trực tuyến — {} — {}", endpoint.name, &now[..10]);
     let (subject, mut data) = (format!("meeting/{meeting}"), serde_json::json!({ "org": endpoint.org, "kind": "regular", "scheduled_at": now, "ad_hoc": true }));
-    crate::restore::seal_into(&app.vault.keys, &subject, &mut data, serde_json::json!({ "title": title }))?;
+    crate::facts::seal_into(&app.vault.keys, &subject, &mut data, serde_json::json!({ "title": title }))?;
     let entry = archive::ledger::NewEntry { actor: format!("endpoint:{}", endpoint.id), action: "meeting.created", subject, data };
     let org = endpoint.org.to_string();
     app.vault
@@ -624,7 +632,7 @@ async fn seal_finished(app: &Arc<App>) -> anyhow::Result<()> {
                 continue;
             }
         }
-        let manifest = crate::jobs::seal_recording(app, &archive::ledger::actor_system(), rec).await?;
+        let manifest = crate::recordings::seal_now(app, &archive::ledger::actor_system(), rec).await?;
         tracing::info!(recording = %rec, streams = manifest.streams.len(), "live recording sealed: every stream ended and the grace period passed");
     }
     Ok(())
@@ -640,4 +648,83 @@ fn held(live: &Live, rec: RecordingId) -> bool {
         }
         None => false,
     }
+}
+
+impl From<PublishError> for DomainError {
+    fn from(e: PublishError) -> Self {
+        tracing::warn!(error = %e, "live publish refused");
+        match e {
+            PublishError::Refused => DomainError::Unauthenticated(e.to_string()),
+            PublishError::AlreadyLive(_) => DomainError::Conflict(e.to_string()),
+            PublishError::SpoolFull | PublishError::ShuttingDown | PublishError::Catalog(_) => {
+                DomainError::Unavailable(e.to_string())
+            }
+        }
+    }
+}
+
+/// What an HTTP push delivered.
+#[derive(Debug, Serialize)]
+pub struct Pushed {
+    pub endpoint: String,
+    pub bytes: u64,
+    #[serde(flatten)]
+    pub placement: Option<Placement>,
+}
+
+/// A live push over HTTP: the stream key is the credential; `body` is MPEG-TS,
+/// FLV or Matroska; the answer comes when it ends. A sender that vanishes ends
+/// its segment like an RTMP publisher that drops: the stream waits for it.
+pub async fn push<S, E>(app: &Arc<App>, key: String, body: S) -> Result<Pushed, DomainError>
+where
+    S: futures::Stream<Item = Result<Bytes, E>> + Unpin,
+{
+    use futures::StreamExt;
+    let Ok(_permit) = app.live.connections.clone().try_acquire_owned() else {
+        tracing::warn!("HTTP live push refused: the connection cap is reached");
+        return Err(DomainError::Unavailable("the live connection cap is reached; retry later".into()));
+    };
+    let publication = app.live.publish(app, key, "http").await?;
+    let idle = Duration::from_secs(app.config.live.idle_timeout_secs);
+    let mut body = body;
+    let mut bytes = 0u64;
+    let stopped = loop {
+        let frame = tokio::select! {
+            f = tokio::time::timeout(idle, body.next()) => f,
+            _ = publication.cancelled() => break None,
+        };
+        match frame {
+            Ok(Some(Ok(b))) => {
+                bytes += b.len() as u64;
+                if publication.send(b).await.is_err() {
+                    break Some("the stream stopped taking media");
+                }
+            }
+            Ok(None) | Ok(Some(Err(_))) => break None,
+            Err(_) => break Some("nothing received within the idle timeout"),
+        }
+    };
+    let slot = publication.slot.clone();
+    let remuxed = publication.end().await;
+    let placement = slot.stats.placed.get().cloned();
+    match (remuxed, stopped) {
+        (Err(e), _) if placement.is_none() => {
+            Err(DomainError::NotMedia(format!("the body is not MPEG-TS, FLV or Matroska media: {e}")))
+        }
+        (Err(e), _) => Err(DomainError::MediaRefused(format!("{e}; what arrived before is kept"))),
+        (Ok(()), Some(why)) => Err(DomainError::Invalid(format!("{why}; what arrived before is kept"))),
+        (Ok(()), None) => Ok(Pushed { endpoint: slot.endpoint.id.to_string(), bytes, placement }),
+    }
+}
+
+/// The live streams this caller may see (supervisors: admins, inspectors,
+/// auditors). The slots live in memory; which of their endpoints are in scope
+/// is asked of the catalog with the scope in the query, and only those slots are
+/// described.
+pub async fn visible_status(app: &App, who: &Principal) -> Result<Vec<LiveStatus>, DomainError> {
+    who.require(&[Role::Admin, Role::Inspector, Role::Auditor])?;
+    let ids = app.live.endpoint_ids();
+    let scope = who.scope_json();
+    let visible = app.vault.catalog.call(move |c| crate::endpoints::visible(c, &ids, scope).map_err(DomainError::from)).await?;
+    Ok(app.live.status_of(app, &visible).await?)
 }

@@ -1,0 +1,111 @@
+//! What the operator at the host may do with the service stopped (`niem token`,
+//! `niem user`, `niem endpoint`, retention and holds): the break-glass door.
+//!
+//! Every change goes through the vault's one commit path as the actor `host`,
+//! which the admin pages list and which is never an approver. There is no role
+//! check here (whoever holds the data dir and the keys is the host), but every
+//! data rule is the domain's own: the same scope rule, the same unique names,
+//! the same sealed facts. The service must be stopped ([`Offline`]), so that one
+//! process alone writes the ledger to the store.
+
+use crate::app::{open_vault, ServeLock};
+use crate::config::Config;
+use crate::endpoints::{self, Endpoint};
+use crate::error::DomainError;
+use crate::principal::Role;
+use crate::schema::{EndpointId, OrgId, TokenId, UserId};
+use crate::accounts::{self, NewToken, UserChange};
+use anyhow::Context;
+use archive::ledger::{NewEntry, ACTOR_HOST};
+use archive::vault::Vault;
+use serde_json::json;
+use std::sync::Arc;
+
+/// The data dir and the store, held by a command while the service is stopped.
+pub struct Offline {
+    pub vault: Arc<Vault>,
+    _serve: ServeLock,
+}
+
+impl Offline {
+    /// Refuses while `niem serve` holds the data dir: two processes would each
+    /// write the ledger to the store.
+    pub async fn open(cfg: &Config) -> anyhow::Result<Self> {
+        let serve = ServeLock::acquire(cfg).context("stop the service first, or make this change through the API or the web UI")?;
+        let vault = open_vault(cfg, None).await?;
+        Ok(Self { vault, _serve: serve })
+    }
+
+    /// Signs what the command wrote and puts it in the store.
+    pub async fn finish(self) -> anyhow::Result<()> {
+        self.vault.mirror.flush(true).await.context("the change is in the catalog; its ledger entries reach the store at the service's next start")
+    }
+}
+
+/// Creates a token (and the user, if new and unscoped); returns the token text,
+/// shown once and never stored.
+pub async fn create_token(vault: &Vault, role: Role, name: &str) -> Result<String, DomainError> {
+    let new = NewToken::generate()?;
+    let now = vault.now();
+    let known = vault.catalog.call({
+        let name = name.to_string();
+        move |c| accounts::user_named(c, &name)
+    });
+    // The user's id is in the entry's subject: an existing one's, or one made now.
+    let user = known.await?.unwrap_or_else(UserId::new);
+    let (subject, mut data) = (format!("user/{user}"), json!({ "token": new.id, "role": role.as_str() }));
+    let mut facts = new.sealed_facts(&user);
+    facts["name"] = json!(name);
+    crate::facts::seal_into(&vault.keys, &subject, &mut data, facts)?;
+    let entry = NewEntry { actor: ACTOR_HOST.into(), action: "token.created", subject, data };
+    let name = name.to_string();
+    let (token, _) = vault
+        .commit_as(entry, move |tx| {
+            let (_, _, token) = accounts::create_token_in(tx, &name, role, &now, &new, user)?;
+            Ok::<_, DomainError>(token)
+        })
+        .await?;
+    Ok(token)
+}
+
+pub async fn revoke_token(vault: &Vault, id: TokenId) -> Result<(), DomainError> {
+    let now = vault.now();
+    let entry = NewEntry { actor: ACTOR_HOST.into(), action: "token.revoked", subject: format!("token/{id}"), data: json!({}) };
+    vault.commit_as(entry, move |tx| accounts::revoke_token_in(tx, id, None, &now).map(|_| ())).await?;
+    Ok(())
+}
+
+/// Adds a user; an inspector or recorder needs a scope, as everywhere.
+pub async fn add_user(vault: &Vault, name: &str, role: Role, scopes: Vec<String>, password_hash: Option<String>) -> Result<UserId, DomainError> {
+    crate::principal::check_scopes(role, scopes.len()).map_err(DomainError::Invalid)?;
+    let (id, name, now) = (UserId::new(), name.trim().to_string(), vault.now());
+    let (subject, mut data) = (format!("user/{id}"), json!({ "role": role.as_str(), "scopes": scopes }));
+    crate::facts::seal_into(&vault.keys, &subject, &mut data, json!({ "name": name, "password_hash": password_hash }))?;
+    let entry = NewEntry { actor: ACTOR_HOST.into(), action: "user.created", subject, data };
+    vault.commit_as(entry, move |tx| accounts::add_user(tx, id, &name, role, password_hash.as_deref(), &scopes, &now)).await?;
+    Ok(id)
+}
+
+/// Changes the user `name` (a password, if any, already hashed).
+pub async fn change_user(vault: &Vault, name: &str, change: UserChange, password_hash: Option<String>) -> Result<(), DomainError> {
+    let id = vault.catalog.call({
+        let name = name.to_string();
+        move |c| accounts::user_named(c, &name)
+    });
+    let id = id.await?.ok_or_else(|| DomainError::not_found(format!("no user named {name:?}")))?;
+    let (subject, mut data) = (format!("user/{id}"), change.summary());
+    if password_hash.is_some() {
+        crate::facts::seal_into(&vault.keys, &subject, &mut data, json!({ "password_hash": password_hash }))?;
+    }
+    let entry = NewEntry { actor: ACTOR_HOST.into(), action: "user.changed", subject, data };
+    vault.commit_as(entry, move |tx| accounts::change_user(tx, id, None, &change, password_hash.as_deref())).await?;
+    Ok(())
+}
+
+pub async fn add_endpoint(vault: &Vault, org: OrgId, name: &str) -> Result<(Endpoint, String), DomainError> {
+    endpoints::add_as(vault, ACTOR_HOST, org, name).await
+}
+
+pub async fn revoke_endpoint(vault: &Vault, id: EndpointId) -> Result<(), DomainError> {
+    endpoints::revoke_as(vault, ACTOR_HOST, id).await
+}

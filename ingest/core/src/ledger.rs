@@ -1,0 +1,61 @@
+//! The ledger as people read it (admins and auditors): pages of entries, and the
+//! newest signed checkpoint with its signature checked. Reading only: entries are
+//! written by `Vault::commit`, never here.
+
+use crate::error::DomainError;
+use crate::principal::{Principal, Role};
+use crate::App;
+use archive::ledger::Entry;
+use rusqlite::params;
+
+/// Up to `limit` entries before `before`, newest last, of `action` if given.
+pub async fn entries(app: &App, who: &Principal, action: Option<String>, before: u64, limit: u64) -> Result<Vec<Entry>, DomainError> {
+    who.require(&[Role::Admin, Role::Auditor])?;
+    app.vault
+        .catalog
+        .call(move |c| {
+            let filter = "seq IN (SELECT seq FROM ledger WHERE seq < ?1 AND (?2 IS NULL OR action = ?2) ORDER BY seq DESC LIMIT ?3)";
+            archive::ledger::read_where(c, filter, params![before.min(i64::MAX as u64) as i64, action, limit as i64]).map_err(DomainError::internal)
+        })
+        .await
+}
+
+/// The newest signed checkpoint as the store holds it.
+pub struct NewestCheckpoint {
+    /// Entries it covers.
+    pub size: u64,
+    /// When it was signed (RFC 3339), or its key when it does not open.
+    pub time: String,
+    /// Its signature verifies under this service's key and its size is the catalog's.
+    pub valid: bool,
+}
+
+/// Fetched by the key the catalog knows, so it costs one GET however many
+/// checkpoints the store holds; the scheduled verification and `niem-audit`
+/// check every one of them. `None` before the first.
+pub async fn newest_checkpoint(app: &App, who: &Principal) -> Result<Option<NewestCheckpoint>, DomainError> {
+    who.require(&[Role::Admin, Role::Auditor])?;
+    let known = app.vault.catalog.call(|c| crate::verification::newest_checkpoint(c).map_err(DomainError::from)).await?;
+    let Some(cp) = known else { return Ok(None) };
+    let key = cp.key();
+    let body = app.vault.store.get(key.as_str()).await.map_err(DomainError::from)?;
+    let verifier = app.vault.keys.signer.verifier();
+    Ok(Some(match archive::checkpoint::Checkpoint::open_stored(&body, verifier) {
+        Ok(signed) if signed.size == cp.size => NewestCheckpoint { size: signed.size, time: signed.time, valid: true },
+        _ => NewestCheckpoint { size: cp.size, time: key.to_string(), valid: false },
+    }))
+}
+
+/// The newest changes made at the host's command line (break-glass), for admins:
+/// (seq, time, action, subject).
+pub async fn host_actions(app: &App, who: &Principal) -> Result<Vec<(u64, String, String, String)>, DomainError> {
+    who.require(&[Role::Admin])?;
+    app.vault
+        .catalog
+        .call(|c| {
+            let mut stmt = c.prepare("SELECT seq, ts, action, subject FROM ledger WHERE actor = 'host' ORDER BY seq DESC LIMIT 50")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect::<Result<Vec<_>, _>>()?;
+            Ok::<_, DomainError>(rows)
+        })
+        .await
+}

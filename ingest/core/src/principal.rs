@@ -1,0 +1,271 @@
+//! Who is calling, once their credential checked out (`crate::users`): their
+//! role and the org subtrees they are bound to.
+//!
+//! Scopes: inspectors and recorders are bound to the org subtrees listed for
+//! them (`user_scopes`); admins and auditors see every org. One rule, in two
+//! forms: [`Principal::in_scope`] for one org (a door: this meeting, this
+//! recording) and [`in_scope_sql`] inside every list's query, so that rows out of
+//! scope are never read, not read and dropped. Content (transcripts, playback,
+//! search) is a second gate on top, by role: admins and inspectors only.
+//! [`Principal::search_scope`] is the same scope for the index.
+
+use crate::app::App;
+use crate::error::DomainError;
+use crate::schema::{MeetingId, UserId};
+use rusqlite::OptionalExtension;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Inspector,
+    Auditor,
+    Recorder,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Inspector => "inspector",
+            Role::Auditor => "auditor",
+            Role::Recorder => "recorder",
+        }
+    }
+    /// Whether this role is bound to org subtrees (and needs at least one).
+    pub fn is_scoped(self) -> bool {
+        matches!(self, Role::Inspector | Role::Recorder)
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "admin" => Role::Admin,
+            "inspector" => Role::Inspector,
+            "auditor" => Role::Auditor,
+            "recorder" => Role::Recorder,
+            _ => return None,
+        })
+    }
+}
+
+/// Who is calling, once their token or session checked out.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user: UserId,
+    pub name: String,
+    pub role: Role,
+    /// Org paths (`/bloc/base/cell`) an inspector or recorder is bound to;
+    /// empty for admins and auditors, who are not bound.
+    pub scopes: Vec<String>,
+    /// The CSRF token, when the caller came with a session cookie.
+    pub csrf: Option<String>,
+}
+
+impl Principal {
+    /// The ledger's name for this caller.
+    pub fn actor(&self) -> String {
+        format!("user:{}", self.user)
+    }
+
+    /// Whether the org at `path` lies in this caller's scope: every org for
+    /// admins and auditors, the bound subtrees for inspectors and recorders.
+    pub fn in_scope(&self, path: &str) -> bool {
+        match self.role {
+            Role::Admin | Role::Auditor => true,
+            Role::Inspector | Role::Recorder => {
+                self.scopes.iter().any(|s| archive::deletion::covers(s, path))
+            }
+        }
+    }
+
+    /// Refuses an org outside this caller's scope.
+    pub fn require_scope(&self, path: &str) -> Result<(), DomainError> {
+        if self.in_scope(path) {
+            Ok(())
+        } else {
+            Err(DomainError::forbidden("this belongs to an organisation outside your scope"))
+        }
+    }
+
+    /// Refuses an org neither in this caller's scope nor above it. A filter or
+    /// report asked for an org above the scope (a base committee over an
+    /// inspector's cells) is narrowed to the scope by the query; any other org
+    /// would only answer "nothing", which confirms that it exists.
+    pub fn require_scope_or_above(&self, path: &str) -> Result<(), DomainError> {
+        if self.scopes.iter().any(|s| archive::deletion::covers(path, s)) {
+            return Ok(());
+        }
+        self.require_scope(path)
+    }
+
+    /// Refuses a meeting outside this caller's scope; not found if unknown.
+    pub async fn require_meeting(&self, app: &App, meeting: MeetingId) -> Result<(), DomainError> {
+        if !self.role.is_scoped() {
+            return Ok(());
+        }
+        let path: Option<String> = app
+            .vault
+            .catalog
+            .call(move |c| {
+                let sql =
+                    "SELECT o.path FROM meetings m JOIN orgs o ON o.id = m.org WHERE m.id = ?1";
+                c.query_row(sql, [meeting.to_string()], |r| r.get(0))
+                    .optional()
+                    .map_err(DomainError::from)
+            })
+            .await?;
+        let path =
+            path.ok_or_else(|| DomainError::not_found(format!("meeting {meeting} not found")))?;
+        self.require_scope(&path)
+    }
+
+    /// Refuses a recording whose meeting is outside this caller's scope. A
+    /// recording of no meeting is in nobody's scope but an admin's or auditor's.
+    pub async fn require_recording(&self, app: &App, rec: archive::id::RecordingId) -> Result<(), DomainError> {
+        if !self.role.is_scoped() {
+            return Ok(());
+        }
+        let path: Option<String> = app
+            .vault
+            .catalog
+            .call(move |c| {
+                let sql = "SELECT o.path FROM meetings m JOIN orgs o ON o.id = m.org
+                           WHERE m.recording = ?1";
+                c.query_row(sql, [rec.to_string()], |r| r.get(0)).optional().map_err(DomainError::from)
+            })
+            .await?;
+        match path {
+            Some(p) => self.require_scope(&p),
+            None => Err(DomainError::forbidden("this recording belongs to no meeting in your scope")),
+        }
+    }
+
+    /// The scope as the parameter [`in_scope_sql`] binds: a JSON array of org
+    /// paths, or `None` (SQL NULL) for every org.
+    pub fn scope_json(&self) -> Option<String> {
+        if !self.role.is_scoped() {
+            return None;
+        }
+        // A list of strings always serialises; an empty scope matches nothing.
+        Some(serde_json::to_string(&self.scopes).unwrap_or_else(|_| "[]".into()))
+    }
+
+    /// The scope a search runs under: every org for admins, the inspector's
+    /// subtrees, nothing for anyone else.
+    pub fn search_scope(&self) -> search::Scope {
+        match self.role {
+            Role::Admin => search::Scope::All,
+            Role::Inspector => search::Scope::Orgs(self.scopes.clone()),
+            Role::Auditor | Role::Recorder => search::Scope::Orgs(Vec::new()),
+        }
+    }
+
+    /// Refuses callers whose role is not in `allowed`.
+    pub fn require(&self, allowed: &[Role]) -> Result<(), DomainError> {
+        if allowed.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(DomainError::forbidden(format!("the {} role may not do this", self.role.as_str())))
+        }
+    }
+}
+
+/// The one scope condition of every list query: true when the org path `path`
+/// (an SQL expression, e.g. `o.path`) lies in the scope bound at parameter
+/// `?n` ([`Principal::scope_json`]; NULL for every org). A scope entry covers
+/// its org and everything under it: the path itself or a path below it.
+pub fn in_scope_sql(path: &str, n: u8) -> String {
+    format!(
+        "(?{n} IS NULL OR EXISTS (SELECT 1 FROM json_each(?{n}) s WHERE {path} = s.value \
+         OR substr({path}, 1, length(s.value) + 1) = s.value || '/'))"
+    )
+}
+
+/// Whether `role` may hold `scopes` org ids: inspectors and recorders need at
+/// least one, admins and auditors none (they are not bound).
+pub fn check_scopes(role: Role, scopes: usize) -> Result<(), String> {
+    match (role.is_scoped(), scopes) {
+        (true, 0) => {
+            Err(format!("a user with the {} role needs at least one org in scopes", role.as_str()))
+        }
+        (false, n) if n > 0 => {
+            Err(format!("the {} role has no scopes: it sees every org", role.as_str()))
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The paths `in_scope_sql` lets through for `scope`.
+    fn seen(scope: Option<&str>) -> Vec<String> {
+        let c = rusqlite::Connection::open_in_memory().unwrap();
+        c.execute_batch(
+            "CREATE TABLE orgs (path TEXT);
+             INSERT INTO orgs VALUES ('/a'), ('/a/b'), ('/ab'), ('/ab/c'), ('/d');",
+        )
+        .unwrap();
+        let sql =
+            format!("SELECT path FROM orgs o WHERE {} ORDER BY path", in_scope_sql("o.path", 1));
+        let mut stmt = c.prepare(&sql).unwrap();
+        stmt.query_map([scope], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    }
+
+    #[test]
+    fn a_scope_is_its_subtrees_and_not_a_sibling_that_shares_a_prefix() {
+        assert_eq!(
+            seen(Some(r#"["/a"]"#)),
+            ["/a", "/a/b"],
+            "/ab starts with /a but is not under it"
+        );
+        assert_eq!(
+            seen(Some(r#"["/a/b", "/d"]"#)),
+            ["/a/b", "/d"],
+            "several subtrees; not the parent"
+        );
+        assert!(seen(Some("[]")).is_empty(), "bound to nothing sees nothing");
+        assert_eq!(seen(None).len(), 5, "unbound roles see every org");
+    }
+
+    #[test]
+    fn the_sql_and_the_door_agree() {
+        let who = |role, scopes: &[&str]| Principal {
+            user: UserId::new(),
+            name: "x".into(),
+            role,
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            csrf: None,
+        };
+        for (role, scopes) in [
+            (Role::Inspector, &["/a"][..]),
+            (Role::Recorder, &["/ab"]),
+            (Role::Auditor, &[]),
+            (Role::Admin, &[]),
+        ] {
+            let p = who(role, scopes);
+            let listed = seen(p.scope_json().as_deref());
+            for path in ["/a", "/a/b", "/ab", "/ab/c", "/d"] {
+                assert_eq!(
+                    listed.iter().any(|l| l == path),
+                    p.in_scope(path),
+                    "{role:?} {scopes:?} {path}"
+                );
+            }
+        }
+        assert!(
+            who(Role::Recorder, &[]).scope_json().is_some_and(|s| seen(Some(&s)).is_empty()),
+            "a recorder with no scope is bound to nothing"
+        );
+    }
+
+    #[test]
+    fn scoped_roles_need_a_scope_and_unscoped_roles_take_none() {
+        assert!(check_scopes(Role::Recorder, 0).is_err());
+        assert!(check_scopes(Role::Inspector, 0).is_err());
+        assert!(check_scopes(Role::Recorder, 1).is_ok());
+        assert!(check_scopes(Role::Auditor, 1).is_err());
+        assert!(check_scopes(Role::Admin, 0).is_ok());
+    }
+}

@@ -1,0 +1,111 @@
+//! Recordings: read one with its manifest and verification status, start one for
+//! a meeting, seal it, verify it.
+//!
+//! A recording is verified (every object fetched and hashed) after its seal, by
+//! the scheduled verification of the whole store, and on `POST …/verify`;
+//! reading it, or its meeting page, only reads the kept verdict.
+
+use crate::app::App;
+use crate::schema::MeetingId;
+use crate::error::DomainError;
+use crate::principal::{Principal, Role};
+use crate::verification::{latest_verification, verify_and_record, Verification};
+use archive::id::RecordingId;
+use archive::manifest::Manifest;
+use rusqlite::OptionalExtension;
+use serde::Serialize;
+use std::sync::Arc;
+
+#[derive(Debug, Serialize)]
+pub struct RecordingView {
+    pub id: String,
+    pub state: String,
+    pub manifest: archive::manifest::Manifest,
+    pub verification: Option<Verification>,
+}
+
+/// A recording with its manifest and its last kept verification.
+pub async fn view(app: &App, who: &Principal, rec: RecordingId) -> Result<RecordingView, DomainError> {
+    who.require(&[Role::Admin, Role::Inspector, Role::Auditor, Role::Recorder])?;
+    who.require_recording(app, rec).await?;
+    let manifest = app.vault.manifest_draft(rec).await?;
+    let state: String = app
+        .vault
+        .catalog
+        .call(move |c| {
+            c.query_row("SELECT state FROM recordings WHERE id = ?1", [rec.to_string()], |r| r.get(0))
+                .map_err(DomainError::from)
+        })
+        .await?;
+    let verification = latest_verification(app, rec).await.ok();
+    Ok(RecordingView { id: rec.to_string(), state, manifest, verification })
+}
+
+/// Seals a recording (admins; recorders in their scope) and verifies it once,
+/// in the background, for its integrity badge.
+pub async fn seal(app: &Arc<App>, who: &Principal, rec: RecordingId) -> Result<Manifest, DomainError> {
+    who.require(&[Role::Admin, Role::Recorder])?;
+    who.require_recording(app, rec).await?;
+    let manifest = seal_now(app, &who.actor(), rec).await?;
+    let app2 = app.clone();
+    tokio::spawn(async move {
+        if let Err(e) = verify_and_record(&app2, rec, "seal").await {
+            tracing::warn!(recording = %rec, error = %e, "verification after seal failed to run");
+        }
+    });
+    Ok(manifest)
+}
+
+/// Seals `rec` as `actor` (a user, an endpoint, the service), queuing its
+/// transcription in the same transaction.
+pub async fn seal_now(app: &App, actor: &str, rec: RecordingId) -> Result<Manifest, DomainError> {
+    let now = app.vault.now();
+    let manifest = app.vault.seal_with(actor, rec, move |tx| crate::jobs::enqueue_transcription(tx, rec, &now)).await?;
+    app.transcription.wake();
+    app.locks.notify_one();
+    Ok(manifest)
+}
+
+/// Verifies a recording now, on an admin's or auditor's request.
+pub async fn verify(app: &Arc<App>, who: &Principal, rec: RecordingId) -> Result<Verification, DomainError> {
+    who.require(&[Role::Admin, Role::Auditor])?;
+    let known: Option<String> = app
+        .vault
+        .catalog
+        .call(move |c| {
+            c.query_row("SELECT id FROM recordings WHERE id = ?1", [rec.to_string()], |r| r.get(0))
+                .optional()
+                .map_err(DomainError::from)
+        })
+        .await?;
+    if known.is_none() {
+        return Err(DomainError::not_found(format!("recording {rec} not found")));
+    }
+    verify_and_record(app, rec, "request").await
+}
+
+/// The meeting's recording, started on its first upload. One recording per meeting.
+pub async fn recording_for(app: &App, actor: &str, meeting: MeetingId) -> Result<RecordingId, DomainError> {
+    let _guard = app.recording_start.lock().await;
+    let found: Option<(String, Option<String>)> = app
+        .vault
+        .catalog
+        .call(move |c| {
+            c.query_row("SELECT org, recording FROM meetings WHERE id = ?1", [meeting.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .map_err(DomainError::from)
+        })
+        .await?;
+    let (org, recording) = found.ok_or_else(|| DomainError::not_found(format!("meeting {meeting} not found")))?;
+    if let Some(rec) = recording {
+        return Ok(rec.parse()?);
+    }
+    let rec = app
+        .vault
+        .start_recording(actor, &meeting.to_string(), &org, move |tx, rec| {
+            tx.execute("UPDATE meetings SET recording = ?2 WHERE id = ?1 AND recording IS NULL", [meeting.to_string(), rec.to_string()])?;
+            Ok(())
+        })
+        .await?;
+    Ok(rec)
+}

@@ -1,0 +1,315 @@
+//! Users as callers manage them: people and service accounts, with an optional
+//! web password and, for inspectors and recorders, the org subtrees they are
+//! bound to; API tokens; web sign-in. How they are stored is [`crate::accounts`].
+//!
+//! Admins create, list and change users (never their own role or scope) and
+//! issue tokens (shown once); admins or a token's owner revoke it; who is an
+//! admin is four-eyes (`crate::admins`). Each change is a ledger entry; names
+//! and password hashes travel only sealed.
+
+use crate::app::App;
+use crate::accounts::authenticate;
+use crate::error::DomainError;
+use crate::principal::{Principal, Role};
+use crate::schema::{OrgId, TokenId, UserId};
+use crate::accounts::{
+    add_user, change_user, close_session, create_token_in, hash_password, open_session, password_matches, revoke_token_in,
+    session_principal, NewToken, UserChange, MIN_PASSWORD_CHARS, SELF_CHANGE,
+};
+use archive::ledger::NewEntry;
+use rusqlite::OptionalExtension;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    pub name: String,
+    pub role: Role,
+    pub password: Option<String>,
+    #[serde(default)]
+    pub scopes: Vec<OrgId>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct User {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub has_password: bool,
+    /// Org ids whose subtrees an inspector or recorder is bound to.
+    pub scopes: Vec<String>,
+}
+
+/// A user made at once, or (an admin, once two exist) a request for a second admin.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Added {
+    User(User),
+    Requested { request: crate::admins::Request },
+}
+
+/// Creates a user (the API's and the admin page's one way).
+pub async fn add(app: &App, who: &Principal, req: NewUser) -> Result<Added, DomainError> {
+    who.require(&[Role::Admin])?;
+    let name = req.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(DomainError::invalid("name must be 1 to 100 printable characters"));
+    }
+    crate::principal::check_scopes(req.role, req.scopes.len()).map_err(DomainError::Invalid)?;
+    let hash = new_password(req.password.as_deref()).await?;
+    let id = UserId::new();
+    if req.role == Role::Admin && app.vault.catalog.call(|c| crate::admins::admin_count(c)).await? >= 2 {
+        let change = json!({ "create": true, "role": "admin" });
+        return Ok(Added::Requested { request: crate::admins::request(app, who, id, Some((name, hash)), change).await? });
+    }
+    let scopes: Vec<String> = req.scopes.iter().map(|o| o.to_string()).collect();
+    let (subject, mut data) = (format!("user/{id}"), json!({ "role": req.role.as_str(), "scopes": scopes }));
+    crate::facts::seal_into(&app.vault.keys, &subject, &mut data, json!({ "name": name, "password_hash": hash }))?;
+    let entry = NewEntry { actor: who.actor(), action: "user.created", subject, data };
+    let now = app.vault.now();
+    let (n, role, sc, has_password) = (name.clone(), req.role, scopes.clone(), hash.is_some());
+    app.vault.commit_as(entry, move |tx| add_user(tx, id, &n, role, hash.as_deref(), &sc, &now)).await?;
+    Ok(Added::User(User { id: id.to_string(), name, role: req.role, disabled: false, has_password, scopes }))
+}
+
+/// Every user, by name (admins).
+pub async fn list(app: &App, who: &Principal) -> Result<Vec<User>, DomainError> {
+    who.require(&[Role::Admin])?;
+    let users = app
+        .vault
+        .catalog
+        .call(|c| {
+            let mut stmt = c.prepare(
+                "SELECT u.id, u.name, u.role, u.disabled, u.password_hash IS NOT NULL,
+                        (SELECT json_group_array(org) FROM user_scopes WHERE user_id = u.id)
+                 FROM users u ORDER BY u.name",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, bool>(3)?, r.get::<_, bool>(4)?, r.get::<_, String>(5)?))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, name, role, disabled, has_password, scopes) = row?;
+                let role = Role::parse(&role).ok_or_else(|| DomainError::internal(format!("user {id} has an unknown role")))?;
+                out.push(User { id, name, role, disabled, has_password, scopes: serde_json::from_str(&scopes).unwrap_or_default() });
+            }
+            Ok::<_, DomainError>(out)
+        })
+        .await?;
+    Ok(users)
+}
+
+/// A new token for `user` (admins; never for another admin): (its id, the token
+/// text, shown once and never stored).
+pub async fn create_token(app: &App, who: &Principal, user: UserId) -> Result<(TokenId, String), DomainError> {
+    who.require(&[Role::Admin])?;
+    let now = app.vault.now();
+    let new = NewToken::generate()?;
+    let (subject, mut data) = (format!("user/{user}"), json!({}));
+    crate::facts::seal_into(&app.vault.keys, &subject, &mut data, new.sealed_facts(&user))?;
+    let entry = NewEntry { actor: who.actor(), action: "token.created", subject, data };
+    let by = who.clone();
+    let (made, _) = app
+        .vault
+        .commit_as(entry, move |tx| {
+            let row: Option<(String, String)> = tx
+                .query_row("SELECT name, role FROM users WHERE id = ?1", [user.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let (name, role) = row.ok_or_else(|| DomainError::not_found(format!("user {user} not found")))?;
+            let role = Role::parse(&role).ok_or_else(|| DomainError::internal(format!("user {user} has an unknown role")))?;
+            crate::admins::check_credentials(&by, &user, role, "mint tokens for")?;
+            let (_, token_id, token) = create_token_in(tx, &name, role, &now, &new, user)?;
+            Ok::<_, DomainError>((token_id, token))
+        })
+        .await?;
+    Ok(made)
+}
+
+/// The argon2id hash of a new password, long enough; hashed off the async threads.
+async fn new_password(password: Option<&str>) -> Result<Option<String>, DomainError> {
+    let Some(p) = password else { return Ok(None) };
+    if p.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(DomainError::invalid(format!("a password needs at least {MIN_PASSWORD_CHARS} characters")));
+    }
+    let p = p.to_string();
+    Ok(Some(tokio::task::spawn_blocking(move || hash_password(&p)).await.map_err(DomainError::internal)??))
+}
+
+/// Changes a user (the API's and the admin page's one way). A change of who is
+/// an admin, once two exist, is only requested: `Some(request)`.
+pub async fn change(app: &App, who: &Principal, user: UserId, change: UserChange) -> Result<Option<crate::admins::Request>, DomainError> {
+    who.require(&[Role::Admin])?;
+    let (role, disabled) = app
+        .vault
+        .catalog
+        .call(move |c| {
+            let row: Option<(String, bool)> =
+                c.query_row("SELECT role, disabled FROM users WHERE id = ?1", [user.to_string()], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+            row.ok_or_else(|| DomainError::not_found(format!("user {user} not found")))
+        })
+        .await?;
+    let role = Role::parse(&role).ok_or_else(|| DomainError::internal(format!("user {user} has an unknown role")))?;
+    if change.password.is_some() {
+        crate::admins::check_credentials(who, &user, role, "reset the password of")?;
+    }
+    if crate::admins::touches_admin(role, disabled, &change) && app.vault.catalog.call(|c| crate::admins::admin_count(c)).await? >= 2 {
+        if change.password.is_some() || change.scopes.is_some() {
+            return Err(DomainError::invalid("a change of who is an admin waits for a second admin: ask for it alone, without a password or scopes"));
+        }
+        if who.user == user {
+            return Err(DomainError::conflict(SELF_CHANGE));
+        }
+        let asked = json!({ "role": change.role.map(Role::as_str), "disabled": change.disabled });
+        return Ok(Some(crate::admins::request(app, who, user, None, asked).await?));
+    }
+    let hash = new_password(change.password.as_deref()).await?;
+    let (subject, mut data) = (format!("user/{user}"), change.summary());
+    if hash.is_some() {
+        crate::facts::seal_into(&app.vault.keys, &subject, &mut data, json!({ "password_hash": hash }))?;
+    }
+    let entry = NewEntry { actor: who.actor(), action: "user.changed", subject, data };
+    let by = who.user;
+    app.vault.commit_as(entry, move |tx| change_user(tx, user, Some(&by), &change, hash.as_deref())).await?;
+    Ok(None)
+}
+
+/// Revokes a token: its owner, or an admin.
+pub async fn revoke_token(app: &App, who: &Principal, token: TokenId) -> Result<(), DomainError> {
+    who.require(&[Role::Admin, Role::Inspector, Role::Auditor, Role::Recorder])?;
+    let now = app.vault.now();
+    let entry = NewEntry { actor: who.actor(), action: "token.revoked", subject: format!("token/{token}"), data: json!({}) };
+    let by = who.clone();
+    app.vault.commit_as(entry, move |tx| revoke_token_in(tx, token, Some(&by), &now).map(|_| ())).await?;
+    Ok(())
+}
+
+
+/// The caller behind an API token.
+pub async fn by_token(app: &App, token: String) -> Result<Principal, DomainError> {
+    app.vault.catalog.call(move |c| authenticate(c, &token)).await
+}
+
+/// The caller behind a web session's cookie secret, while the session is live.
+pub async fn by_session(app: &App, secret: String) -> Result<Principal, DomainError> {
+    // The service's clock, which opened the session (it may be shifted for drills).
+    let now = app.vault.now();
+    let who = app.vault.catalog.call(move |c| session_principal(c, &secret, &now)).await?;
+    who.ok_or_else(|| DomainError::unauthenticated("your session has ended; sign in again"))
+}
+
+/// Failed sign-ins per key (a client address, a name) within a window.
+pub struct LoginLimiter {
+    failures: std::sync::Mutex<std::collections::HashMap<String, (u32, std::time::Instant)>>,
+    attempts: u32,
+    window: std::time::Duration,
+}
+
+impl LoginLimiter {
+    pub fn new(cfg: &crate::config::WebConfig) -> Self {
+        Self { failures: Default::default(), attempts: cfg.login_attempts.max(1), window: std::time::Duration::from_secs(cfg.login_window_secs) }
+    }
+
+    fn blocked(&self, keys: &[String]) -> bool {
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        map.retain(|_, (_, since)| since.elapsed() < self.window);
+        keys.iter().any(|k| map.get(k).is_some_and(|(n, _)| *n >= self.attempts))
+    }
+
+    fn failed(&self, keys: &[String]) {
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        for k in keys {
+            map.entry(k.clone()).or_insert((0, std::time::Instant::now())).0 += 1;
+        }
+    }
+
+    fn succeeded(&self, name_key: &str) {
+        self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(name_key);
+    }
+}
+
+/// A web session just opened.
+pub struct Session {
+    /// The cookie's secret; only its hash is stored.
+    pub secret: String,
+    pub max_age_secs: u64,
+}
+
+/// Signs a person in to the web UI. Failures are counted per client address and
+/// per name; past the limit the answer is [`DomainError::TooMany`] until the
+/// window passes. Unknown names cost the same argon2 work as wrong passwords, so
+/// timing does not tell which names exist. Recorders (machines) have no web UI.
+pub async fn sign_in(app: &App, peer: std::net::IpAddr, name: &str, password: String) -> Result<Session, DomainError> {
+    let name = name.trim().to_string();
+    let keys = [format!("addr:{peer}"), format!("name:{name}")];
+    if app.logins.blocked(&keys) {
+        tracing::warn!(peer = %peer, "sign-in refused: too many failures");
+        return Err(DomainError::TooMany("too many failed sign-ins; wait before trying again".into()));
+    }
+    let Some(user) = check_password(app, name, password).await? else {
+        app.logins.failed(&keys);
+        tracing::warn!(peer = %peer, "sign-in failed");
+        return Err(DomainError::unauthenticated("wrong name or password"));
+    };
+    app.logins.succeeded(&keys[1]);
+    let now_dt = app.vault.clock.now();
+    let now = archive::clock::format_ts(now_dt);
+    let expires = archive::clock::format_ts(now_dt + time::Duration::hours(app.config.web.session_hours as i64));
+    let entry = NewEntry { actor: format!("user:{user}"), action: "session.opened", subject: format!("user/{user}"), data: json!({ "via": "web" }) };
+    let ((secret, _csrf), _) = app.vault.commit_as(entry, move |tx| open_session(tx, &user, &now, &expires)).await?;
+    Ok(Session { secret, max_age_secs: app.config.web.session_hours * 3600 })
+}
+
+/// Ends the session whose cookie secret this is.
+pub async fn sign_out(app: &App, who: &Principal, secret: String) -> Result<(), DomainError> {
+    let entry = NewEntry { actor: who.actor(), action: "session.closed", subject: format!("user/{}", who.user), data: json!({}) };
+    app.vault.commit_as(entry, move |tx| close_session(tx, &secret)).await?;
+    Ok(())
+}
+
+/// The user if `name` exists, is enabled, may use the web UI and the password matches.
+async fn check_password(app: &App, name: String, password: String) -> Result<Option<UserId>, DomainError> {
+    let row: Option<(String, Option<String>, String, bool)> = app
+        .vault
+        .catalog
+        .call(move |c| {
+            c.query_row("SELECT id, password_hash, role, disabled FROM users WHERE name = ?1", [name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .optional()
+                .map_err(DomainError::from)
+        })
+        .await?;
+    let usable = row.filter(|(_, hash, role, disabled)| hash.is_some() && !disabled && Role::parse(role) != Some(Role::Recorder));
+    let (user, hash) = match usable {
+        Some((id, Some(hash), _, _)) => (Some(id), hash),
+        _ => (None, dummy_hash().to_string()),
+    };
+    let ok = tokio::task::spawn_blocking(move || password_matches(&hash, &password)).await.map_err(DomainError::internal)?;
+    user.filter(|_| ok).map(|u| u.parse().map_err(DomainError::from)).transpose()
+}
+
+/// A hash to check unknown names against, so that they cost what a real one does.
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| hash_password("no such user, no such password").unwrap_or_default())
+}
+
+#[cfg(test)]
+mod limiter_tests {
+    use super::*;
+    use crate::config::WebConfig;
+
+    #[test]
+    fn the_limiter_blocks_after_the_allowed_failures() {
+        let l = LoginLimiter::new(&WebConfig { login_attempts: 2, login_window_secs: 60, ..WebConfig::default() });
+        let keys = ["addr:1".to_string(), "name:a".to_string()];
+        assert!(!l.blocked(&keys));
+        l.failed(&keys);
+        assert!(!l.blocked(&keys));
+        l.failed(&keys);
+        assert!(l.blocked(&keys));
+        assert!(l.blocked(&["addr:1".to_string()]), "per address");
+        l.succeeded("name:a");
+        assert!(l.blocked(&keys), "the address is still over");
+    }
+}

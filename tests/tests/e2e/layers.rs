@@ -1,0 +1,184 @@
+//! The service's layers hold: checks over the source, not the running service.
+//!
+//! - the domain (`ingest/core`, crate `niem_core`) names no transport: no axum,
+//!   maud or tower-http in its manifest or its code;
+//! - the module graph of `ingest/core` and of the `niem` binary has no loop (the
+//!   domain's `app`, the shared state every function receives, aside), and the
+//!   adapters (api, web, cli, rtmp) never use one another;
+//! - the ledger is appended in one place, the vault's commit path;
+//! - the time is read through a clock: no `SystemTime::now` or
+//!   `OffsetDateTime::now_utc` outside `archive/src/clock.rs`, tests and benches.
+//!
+//! Each check is also tried on a planted violation, so that a parser that finds
+//! nothing cannot pass.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())).flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The source without comments and without `#[cfg(test)]` modules (which sit at
+/// the end of a file in this code base), so that prose and tests are not read as
+/// uses.
+fn code(src: &str) -> String {
+    let cut = src.find("#[cfg(test)]\nmod ").unwrap_or(src.len());
+    src[..cut].lines().map(|l| l.split("//").next().unwrap_or("")).collect::<Vec<_>>().join("\n")
+}
+
+/// The crate-level module a file belongs to (`live/pipeline.rs` is `live`).
+fn module_of(root: &Path, file: &Path) -> String {
+    let rel = file.strip_prefix(root).expect("under the root");
+    let first = rel.components().next().expect("a component").as_os_str().to_string_lossy().into_owned();
+    first.trim_end_matches(".rs").to_string()
+}
+
+/// Module → the modules of the same crate its code names (`crate::x`, `use crate::{x, ..}`).
+fn graph(root: &Path) -> BTreeMap<String, BTreeSet<String>> {
+    let files = rust_files(root);
+    let mods: BTreeSet<String> = files.iter().map(|f| module_of(root, f)).filter(|m| m != "lib" && m != "main").collect();
+    let mut out: BTreeMap<String, BTreeSet<String>> = mods.iter().map(|m| (m.clone(), BTreeSet::new())).collect();
+    for f in &files {
+        let from = module_of(root, f);
+        if !mods.contains(&from) {
+            continue;
+        }
+        let src = code(&std::fs::read_to_string(f).expect("read"));
+        for (at, _) in src.match_indices("crate::") {
+            let rest = &src[at + "crate::".len()..];
+            let names: Vec<&str> = if let Some(list) = rest.strip_prefix('{') {
+                list[..list.find('}').unwrap_or(0)].split(',').map(|s| s.trim().split("::").next().unwrap_or("")).collect()
+            } else {
+                vec![rest.split(|c: char| !(c.is_alphanumeric() || c == '_')).next().unwrap_or("")]
+            };
+            for name in names {
+                let target = if name == "App" { "app" } else { name };
+                if mods.contains(target) && target != from {
+                    out.get_mut(&from).expect("known").insert(target.to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A loop among the modules, leaving `skip` out, if there is one.
+fn find_loop(g: &BTreeMap<String, BTreeSet<String>>, skip: &str) -> Option<Vec<String>> {
+    fn visit(g: &BTreeMap<String, BTreeSet<String>>, skip: &str, at: &str, path: &mut Vec<String>, done: &mut BTreeSet<String>) -> Option<Vec<String>> {
+        if let Some(i) = path.iter().position(|p| p == at) {
+            let mut cycle = path[i..].to_vec();
+            cycle.push(at.to_string());
+            return Some(cycle);
+        }
+        if done.contains(at) {
+            return None;
+        }
+        path.push(at.to_string());
+        for next in g.get(at).into_iter().flatten().filter(|n| n.as_str() != skip) {
+            if let Some(c) = visit(g, skip, next, path, done) {
+                return Some(c);
+            }
+        }
+        path.pop();
+        done.insert(at.to_string());
+        None
+    }
+    let mut done = BTreeSet::new();
+    g.keys().filter(|k| k.as_str() != skip).find_map(|k| visit(g, skip, k, &mut Vec::new(), &mut done))
+}
+
+#[test]
+fn the_domain_names_no_transport() {
+    let core = niem_tests::root().join("ingest/core");
+    let manifest = std::fs::read_to_string(core.join("Cargo.toml")).expect("core manifest");
+    for dep in ["axum", "maud", "tower-http", "tower_http", "rml_rtmp", "tokio-rustls"] {
+        let named = manifest.lines().any(|l| l.trim_start().starts_with(dep) && l.contains('='));
+        assert!(!named, "ingest/core/Cargo.toml depends on {dep}: the domain must not know a transport");
+    }
+    let mut checked = 0;
+    for f in rust_files(&core.join("src")) {
+        let src = code(&std::fs::read_to_string(&f).expect("read"));
+        for word in ["axum::", "maud::", "tower_http::", "html!"] {
+            assert!(!src.contains(word), "{} uses {word}", f.display());
+        }
+        checked += 1;
+    }
+    assert!(checked > 20, "only {checked} files read: is the path right?");
+    assert!(code("use axum::Router;\n").contains("axum::"), "the check sees a planted use");
+}
+
+#[test]
+fn no_module_loops_and_adapters_stay_apart() {
+    let root = niem_tests::root();
+    let core = graph(&root.join("ingest/core/src"));
+    assert!(core.len() > 20 && core.values().map(BTreeSet::len).sum::<usize>() > 40, "the core graph looks empty: {core:?}");
+    if let Some(cycle) = find_loop(&core, "app") {
+        panic!("an import loop in niem_core: {}", cycle.join(" -> "));
+    }
+    let bin = graph(&root.join("ingest/src"));
+    if let Some(cycle) = find_loop(&bin, "") {
+        panic!("an import loop in the niem binary: {}", cycle.join(" -> "));
+    }
+    let adapters = ["api", "web", "cli", "rtmp"];
+    for a in adapters {
+        let uses = &bin[a];
+        for b in adapters.iter().filter(|b| **b != a) {
+            assert!(!uses.contains(*b), "the {a} adapter uses the {b} adapter: both must call niem_core instead");
+        }
+    }
+    // The checks find what they look for.
+    let mut planted = core.clone();
+    planted.get_mut("principal").expect("principal").insert("users".into());
+    assert!(find_loop(&planted, "app").is_some(), "a planted loop principal -> users -> principal is found");
+}
+
+#[test]
+fn the_ledger_is_appended_only_by_the_vault() {
+    let root = niem_tests::root();
+    let mut found = Vec::new();
+    for dir in ["archive/src", "ingest", "audit-cli/src", "search/src", "media/src", "bench/src"] {
+        for f in rust_files(&root.join(dir)) {
+            let src = code(&std::fs::read_to_string(&f).expect("read"));
+            if src.contains("ledger::append(") || src.contains("ledger::{append") {
+                found.push(f.strip_prefix(&root).expect("under root").display().to_string());
+            }
+        }
+    }
+    assert_eq!(found, vec!["archive/src/vault.rs".to_string()], "ledger::append outside the vault's commit path");
+}
+
+#[test]
+fn the_time_is_read_through_a_clock() {
+    let root = niem_tests::root();
+    let mut found = Vec::new();
+    let mut read = 0;
+    for dir in ["archive/src", "ingest", "audit-cli/src", "search/src", "media/src"] {
+        for f in rust_files(&root.join(dir)) {
+            let rel = f.strip_prefix(&root).expect("under root").display().to_string();
+            if rel == "archive/src/clock.rs" || rel.contains("/tests") || rel.ends_with("tests.rs") || rel.contains("/testing") {
+                continue;
+            }
+            read += 1;
+            let src = code(&std::fs::read_to_string(&f).expect("read"));
+            if src.contains("SystemTime::now") || src.contains("now_utc()") {
+                found.push(rel);
+            }
+        }
+    }
+    assert!(read > 60, "only {read} files read");
+    assert!(found.is_empty(), "the time read without a clock in: {found:?}");
+}
