@@ -3,7 +3,7 @@
 //! `sha256sum` and the README inside.
 //!
 //! A bundle is an uncompressed POSIX tar (ustar) whose entries all sit under one
-//! directory `niem-bundle-<recording>/` (layout in FORMAT-evidence.md): the sealed
+//! directory `niem-bundle-<recording>/` (layout in FORMAT.md): the sealed
 //! manifest, every signed ledger entry of the recording, an RFC 6962 inclusion
 //! proof of each entry in one signed checkpoint (C2SP tlog-proof), the checkpoint
 //! note with any witness cosignatures, the ledger's public key, and optionally the

@@ -14,7 +14,7 @@
 //! A marker with a higher version than this build knows is not damage: a newer
 //! niem wrote it. Readers refuse it with [`FormatError::Newer`], which names the
 //! object and says to upgrade, and the verifier reports it as something it could
-//! not verify rather than as tampering (ARCHITECTURE.md, "Upgrades").
+//! not verify rather than as tampering (FORMAT.md, "Storage format versions").
 
 /// The version of each object's own marker this build writes, and the newest it
 /// reads (manifest, wrapped key, checkpoint object, ledger line).

@@ -16,7 +16,7 @@
 //! Tiles and cosigned checkpoints came after format v1's first objects. They are
 //! classified by [`ObjectKey::classify_evidence`], not [`ObjectKey::classify`],
 //! so that code matching every [`ObjectKind`] keeps compiling; a verifier that
-//! does not know them reports them as strays (see FORMAT-evidence.md).
+//! does not know them reports them as strays (see FORMAT.md).
 
 use crate::id::{RecordingId, StreamId, StreamName};
 use std::fmt;
@@ -273,7 +273,7 @@ mod tests {
             assert_eq!(key.as_str(), path);
             let kind = ObjectKey::classify_evidence(path);
             assert_eq!(kind, Some(EvidenceKind::Tile(tile)), "{path}");
-            // Old verifiers see a stray, as FORMAT-evidence.md says.
+            // Old verifiers see a stray, as FORMAT.md says.
             assert_eq!(ObjectKey::classify(path), ObjectKind::Unknown);
         }
         for bad in [

@@ -492,7 +492,7 @@ async fn judge_witnesses(
 }
 
 /// 0 intact; 1 anything proven wrong, which wins; 2 objects in a newer storage
-/// format left unverified (an upgrade is needed, not an alarm: ARCHITECTURE.md).
+/// format left unverified (an upgrade is needed, not an alarm: FORMAT.md).
 fn exit_code(report: &Report) -> ExitCode {
     if report.failed() {
         ExitCode::from(1)
