@@ -20,11 +20,7 @@ impl ObjectStore for Memory {
     fn describe(&self) -> String {
         "memory".into()
     }
-    fn put_new<'a>(
-        &'a self,
-        key: &'a ObjectKey,
-        body: Bytes,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
+    fn put_new<'a>(&'a self, key: &'a ObjectKey, body: Bytes) -> BoxFuture<'a, Result<(), StoreError>> {
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let taken = map.contains_key(key.as_str());
         if !taken {
@@ -39,12 +35,7 @@ impl ObjectStore for Memory {
         })
     }
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Bytes, StoreError>> {
-        let got = self
-            .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(key)
-            .cloned();
+        let got = self.0.lock().unwrap_or_else(|e| e.into_inner()).get(key).cloned();
         Box::pin(async move { got.ok_or_else(|| StoreError::NotFound(key.into())) })
     }
     fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<ObjectMeta>, StoreError>> {
@@ -52,10 +43,7 @@ impl ObjectStore for Memory {
         let out = map
             .iter()
             .filter(|(k, _)| k.starts_with(prefix))
-            .map(|(k, v)| ObjectMeta {
-                key: k.clone(),
-                size: v.len() as u64,
-            })
+            .map(|(k, v)| ObjectMeta { key: k.clone(), size: v.len() as u64 })
             .collect();
         Box::pin(async move { Ok(out) })
     }
@@ -70,14 +58,8 @@ fn entry_hash(i: u64) -> [u8; 32] {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let max: u64 = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(10_000_000);
-    let sizes: Vec<u64> = [1_000, 100_000, 1_000_000, 10_000_000]
-        .into_iter()
-        .filter(|&s| s <= max)
-        .collect();
+    let max: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(10_000_000);
+    let sizes: Vec<u64> = [1_000, 100_000, 1_000_000, 10_000_000].into_iter().filter(|&s| s <= max).collect();
     println!(
         "{:>10} {:>6} {:>9} {:>6} {:>6} {:>10} {:>8} {:>11}",
         "entries", "incl.", "tlog-pf", "GETs", "cons.", "GETs", "tiles", "tile bytes"
@@ -89,12 +71,8 @@ async fn main() {
         while w.size() < size {
             w.push(&entry_hash(w.size()));
         }
-        write_tiles(&store, &w.take_full())
-            .await
-            .expect("full tiles");
-        write_tiles(&store, &w.partial())
-            .await
-            .expect("partial tiles");
+        write_tiles(&store, &w.take_full()).await.expect("full tiles");
+        write_tiles(&store, &w.partial()).await.expect("partial tiles");
         roots.insert(size, w.root());
         let root = w.root();
         // Inclusion of an entry in the middle, from a cold reader.
@@ -103,20 +81,9 @@ async fn main() {
         let proof = reader.inclusion(index).await.expect("inclusion");
         verify_inclusion(index, size, &entry_hash(index), &proof, &root).expect("verifies");
         let incl_gets = reader.gets();
-        let text = TlogProof {
-            extra: None,
-            index,
-            hashes: proof.clone(),
-            checkpoint: String::new(),
-        }
-        .encode();
+        let text = TlogProof { extra: None, index, hashes: proof.clone(), checkpoint: String::new() }.encode();
         // Consistency from the previous size (or a tenth of this one).
-        let old = sizes
-            .iter()
-            .rev()
-            .find(|&&s| s < size)
-            .copied()
-            .unwrap_or(size / 10);
+        let old = sizes.iter().rev().find(|&&s| s < size).copied().unwrap_or(size / 10);
         let reader = TileReader::new(&store, size);
         let cons = reader.consistency(old).await.expect("consistency");
         let old_root = match roots.get(&old) {
@@ -136,9 +103,7 @@ async fn main() {
             bytes
         );
     }
-    println!(
-        "incl. = inclusion proof hashes; tlog-pf = its tlog-proof text without the checkpoint;"
-    );
+    println!("incl. = inclusion proof hashes; tlog-pf = its tlog-proof text without the checkpoint;");
     println!("GETs = tile objects read by a cold reader;");
     println!("cons. = consistency proof hashes from the size of the row above");
 }

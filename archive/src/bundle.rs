@@ -98,51 +98,31 @@ pub struct Evidence {
 
 fn belongs(e: &Entry, rec: RecordingId) -> bool {
     let subject = format!("recording/{rec}");
-    e.subject == subject
-        || e.subject
-            .strip_prefix(&subject)
-            .is_some_and(|r| r.starts_with('/'))
+    e.subject == subject || e.subject.strip_prefix(&subject).is_some_and(|r| r.starts_with('/'))
 }
 
 /// Reads the store's ledger (verified), the recording's entries and manifest,
 /// and proves each entry in the newest checkpoint that covers the seal,
 /// preferring one that witnesses cosigned.
-pub async fn gather(
-    store: &Store,
-    key: &VerifierKey,
-    rec: RecordingId,
-) -> Result<Evidence, BundleError> {
+pub async fn gather(store: &Store, key: &VerifierKey, rec: RecordingId) -> Result<Evidence, BundleError> {
     let opts = crate::verify::Options::default();
     let (report, all) = crate::verify::verify_ledger(store, key, &opts).await?;
     if report.failed() {
         return Err(BundleError::LedgerInvalid(report.damage().join("; ")));
     }
     let mine: Vec<&Entry> = all.iter().filter(|e| belongs(e, rec)).collect();
-    let sealed = mine
-        .iter()
-        .find(|e| e.action == "recording.sealed")
-        .ok_or(BundleError::NotSealed(rec))?;
-    let (checkpoint, note) = choose_checkpoint(store, key, sealed.seq)
-        .await?
-        .ok_or(BundleError::NotSealed(rec))?;
+    let sealed = mine.iter().find(|e| e.action == "recording.sealed").ok_or(BundleError::NotSealed(rec))?;
+    let (checkpoint, note) = choose_checkpoint(store, key, sealed.seq).await?.ok_or(BundleError::NotSealed(rec))?;
     let size = checkpoint.size;
     let tree = TreeLevels::from_entry_hashes(all.iter().take(size as usize).map(|e| &e.hash));
     if tree.root(size) != Some(checkpoint.root) {
-        return Err(BundleError::LedgerInvalid(format!(
-            "the checkpoint of {size} entries does not match the ledger"
-        )));
+        return Err(BundleError::LedgerInvalid(format!("the checkpoint of {size} entries does not match the ledger")));
     }
-    let (signed, unsigned): (Vec<&Entry>, Vec<&Entry>) =
-        mine.into_iter().partition(|e| e.seq < size);
+    let (signed, unsigned): (Vec<&Entry>, Vec<&Entry>) = mine.into_iter().partition(|e| e.seq < size);
     let mut proofs = Vec::new();
     for e in &signed {
         let hashes = tree.inclusion(e.seq, size)?;
-        proofs.push(TlogProof {
-            extra: None,
-            index: e.seq,
-            hashes,
-            checkpoint: note.clone(),
-        });
+        proofs.push(TlogProof { extra: None, index: e.seq, hashes, checkpoint: note.clone() });
     }
     let manifest = store.get(ObjectKey::manifest(rec).as_str()).await?.to_vec();
     Ok(Evidence {
@@ -182,9 +162,7 @@ async fn choose_checkpoint(
             continue;
         };
         let note = with_cosignatures(store, seq, &obj.note).await?;
-        let cosigned = Note::parse(&note)
-            .map(|n| n.signatures.len() > 1)
-            .unwrap_or(false);
+        let cosigned = Note::parse(&note).map(|n| n.signatures.len() > 1).unwrap_or(false);
         match &best {
             None => best = Some((cp, note, cosigned)),
             Some((_, _, false)) if cosigned => best = Some((cp, note, cosigned)),
@@ -203,10 +181,7 @@ async fn with_cosignatures(store: &Store, seq: u64, note: &str) -> Result<String
         return Ok(note.into());
     };
     for o in store.list(&format!("cosigned/{seq:012}/")).await? {
-        if !matches!(
-            ObjectKey::classify_evidence(&o.key),
-            Some(EvidenceKind::Cosigned(..))
-        ) {
+        if !matches!(ObjectKey::classify_evidence(&o.key), Some(EvidenceKind::Cosigned(..))) {
             continue;
         }
         let body = store.get(&o.key).await?;
@@ -249,8 +224,7 @@ impl<W: Write> Tar<W> {
         h.set_mode(0o644);
         h.set_mtime(self.mtime);
         h.set_entry_type(tar::EntryType::Regular);
-        self.builder
-            .append_data(&mut h, format!("{}/{rel}", self.dir), body.take(len))
+        self.builder.append_data(&mut h, format!("{}/{rel}", self.dir), body.take(len))
     }
 }
 
@@ -278,31 +252,17 @@ pub fn write<W: Write>(
         made_at: crate::clock::format_ts(made_at),
     };
     let mtime = u64::try_from(made_at.unix_timestamp()).unwrap_or(0);
-    let mut tar = Tar {
-        builder: tar::Builder::new(out),
-        dir: format!("niem-bundle-{}", ev.recording),
-        mtime,
-        sums: Vec::new(),
-    };
+    let mut tar =
+        Tar { builder: tar::Builder::new(out), dir: format!("niem-bundle-{}", ev.recording), mtime, sums: Vec::new() };
     tar.add("README.txt", readme(ev, &index).as_bytes())?;
-    tar.add(
-        "bundle.json",
-        &serde_json::to_vec_pretty(&index).map_err(std::io::Error::other)?,
-    )?;
+    tar.add("bundle.json", &serde_json::to_vec_pretty(&index).map_err(std::io::Error::other)?)?;
     tar.add("ledger.vkey", format!("{}\n", ev.log_key).as_bytes())?;
     tar.add("checkpoint.note", ev.note.as_bytes())?;
     tar.add("manifest.json", &ev.manifest)?;
-    let lines: String = ev
-        .entries
-        .iter()
-        .map(|e| format!("{}\n", e.to_line()))
-        .collect();
+    let lines: String = ev.entries.iter().map(|e| format!("{}\n", e.to_line())).collect();
     tar.add("entries.jsonl", lines.as_bytes())?;
     for p in &ev.proofs {
-        tar.add(
-            &format!("proofs/{:012}.tlog-proof", p.index),
-            p.encode().as_bytes(),
-        )?;
+        tar.add(&format!("proofs/{:012}.tlog-proof", p.index), p.encode().as_bytes())?;
     }
     match recipient {
         Some(r) if !media.is_empty() => add_encrypted_media(&mut tar, media, r)?,
@@ -311,16 +271,11 @@ pub fn write<W: Write>(
                 let mut hashing = HashingReader::new(m.reader);
                 tar.add_reader(&format!("media/{}", m.item.name), m.item.len, &mut hashing)?;
                 hashing.check(&m.item)?;
-                tar.sums
-                    .push((m.item.sha256.clone(), format!("media/{}", m.item.name)));
+                tar.sums.push((m.item.sha256.clone(), format!("media/{}", m.item.name)));
             }
         }
     }
-    let sums: String = tar
-        .sums
-        .iter()
-        .map(|(h, p)| format!("{h}  {p}\n"))
-        .collect();
+    let sums: String = tar.sums.iter().map(|(h, p)| format!("{h}  {p}\n")).collect();
     tar.add_reader("SHA256SUMS", sums.len() as u64, sums.as_bytes())?;
     Ok(tar.builder.into_inner()?)
 }
@@ -335,8 +290,7 @@ fn add_encrypted_media<W: Write>(
     let mut spool = tempfile::tempfile()?;
     {
         let age_err = |e: age::EncryptError| BundleError::Age(e.to_string());
-        let enc = age::Encryptor::with_recipients(std::iter::once(to as &dyn age::Recipient))
-            .map_err(age_err)?;
+        let enc = age::Encryptor::with_recipients(std::iter::once(to as &dyn age::Recipient)).map_err(age_err)?;
         let mut writer = enc.wrap_output(std::io::BufWriter::new(&mut spool))?;
         let mut inner = tar::Builder::new(&mut writer);
         for m in media {
@@ -346,11 +300,7 @@ fn add_encrypted_media<W: Write>(
             h.set_mtime(tar.mtime);
             h.set_entry_type(tar::EntryType::Regular);
             let mut hashing = HashingReader::new(m.reader);
-            inner.append_data(
-                &mut h,
-                format!("media/{}", m.item.name),
-                (&mut hashing).take(m.item.len),
-            )?;
+            inner.append_data(&mut h, format!("media/{}", m.item.name), (&mut hashing).take(m.item.len))?;
             hashing.check(&m.item)?;
         }
         inner.into_inner()?;
@@ -371,14 +321,9 @@ fn check_media_names(items: &[MediaItem]) -> Result<(), BundleError> {
         let plain = !m.name.is_empty()
             && m.name.len() <= 80
             && !m.name.starts_with('.')
-            && m.name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+            && m.name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
         if !plain {
-            return Err(BundleError::Media(
-                m.name.clone(),
-                "names are letters, digits, '.', '_' and '-'".into(),
-            ));
+            return Err(BundleError::Media(m.name.clone(), "names are letters, digits, '.', '_' and '-'".into()));
         }
         if !seen.insert(&m.name) {
             return Err(BundleError::Media(m.name.clone(), "named twice".into()));
@@ -396,11 +341,7 @@ struct HashingReader<R> {
 
 impl<R: Read> HashingReader<R> {
     fn new(inner: R) -> Self {
-        Self {
-            inner,
-            ctx: ring::digest::Context::new(&ring::digest::SHA256),
-            len: 0,
-        }
+        Self { inner, ctx: ring::digest::Context::new(&ring::digest::SHA256), len: 0 }
     }
     fn hex(self) -> String {
         hex::encode(self.ctx.finish())
@@ -409,10 +350,7 @@ impl<R: Read> HashingReader<R> {
         let len = self.len;
         let sha = self.hex();
         if len != item.len || sha != item.sha256 {
-            let why = format!(
-                "read {len} bytes with SHA-256 {sha}; expected {} bytes, {}",
-                item.len, item.sha256
-            );
+            let why = format!("read {len} bytes with SHA-256 {sha}; expected {} bytes, {}", item.len, item.sha256);
             return Err(BundleError::Media(item.name.clone(), why));
         }
         Ok(())
@@ -430,10 +368,7 @@ impl<R: Read> Read for HashingReader<R> {
 
 fn readme(ev: &Evidence, index: &Index) -> String {
     let sealed = ev.entries.iter().find(|e| e.action == "recording.sealed");
-    let manifest_sha = sealed
-        .and_then(|e| e.data.get("manifest_sha256"))
-        .and_then(|v| v.as_str())
-        .unwrap_or("?");
+    let manifest_sha = sealed.and_then(|e| e.data.get("manifest_sha256")).and_then(|v| v.as_str()).unwrap_or("?");
     let mut media = String::new();
     for m in &index.media {
         media.push_str(&format!("    {}  media/{}\n", m.sha256, m.name));
@@ -523,31 +458,19 @@ pub struct BundleReport {
 impl BundleReport {
     pub fn failed(&self) -> bool {
         !self.problems.is_empty()
-            || self
-                .findings
-                .iter()
-                .any(|f| matches!(f.verdict, crate::verify::Verdict::Invalid(_)))
+            || self.findings.iter().any(|f| matches!(f.verdict, crate::verify::Verdict::Invalid(_)))
     }
 
     fn invalid(&mut self, file: impl Into<String>, why: impl Into<String>) {
-        self.findings.push(Finding {
-            file: file.into(),
-            verdict: crate::verify::Verdict::Invalid(why.into()),
-        });
+        self.findings.push(Finding { file: file.into(), verdict: crate::verify::Verdict::Invalid(why.into()) });
     }
 
     fn valid(&mut self, file: impl Into<String>) {
-        self.findings.push(Finding {
-            file: file.into(),
-            verdict: crate::verify::Verdict::Valid,
-        });
+        self.findings.push(Finding { file: file.into(), verdict: crate::verify::Verdict::Valid });
     }
 
     fn unchecked(&mut self, file: impl Into<String>, why: impl Into<String>) {
-        self.findings.push(Finding {
-            file: file.into(),
-            verdict: crate::verify::Verdict::Pending(why.into()),
-        });
+        self.findings.push(Finding { file: file.into(), verdict: crate::verify::Verdict::Pending(why.into()) });
     }
 }
 
@@ -572,10 +495,7 @@ enum EncryptedMedia {
 /// The small files' size limit: anything but media is text a few MB at most.
 const MAX_SMALL_FILE: u64 = 256 << 20;
 
-fn read_contents(
-    reader: impl Read,
-    identity: Option<&age::x25519::Identity>,
-) -> Result<Contents, BundleError> {
+fn read_contents(reader: impl Read, identity: Option<&age::x25519::Identity>) -> Result<Contents, BundleError> {
     let not = |why: String| BundleError::NotABundle(why);
     let mut c = Contents::default();
     let mut archive = tar::Archive::new(reader);
@@ -585,13 +505,9 @@ fn read_contents(
             return Err(not("it holds something other than plain files".into()));
         }
         let path = entry.path()?.to_string_lossy().replace('\\', "/");
-        let (dir, rel) = path
-            .split_once('/')
-            .ok_or_else(|| not(format!("{path:?} is outside the bundle's directory")))?;
-        if rel
-            .split('/')
-            .any(|p| p.is_empty() || p == "." || p == "..")
-        {
+        let (dir, rel) =
+            path.split_once('/').ok_or_else(|| not(format!("{path:?} is outside the bundle's directory")))?;
+        if rel.split('/').any(|p| p.is_empty() || p == "." || p == "..") {
             return Err(not(format!("{path:?} is not a plain relative path")));
         }
         match &c.dir {
@@ -641,22 +557,14 @@ fn read_encrypted(
     identity: &age::x25519::Identity,
 ) -> Result<BTreeMap<String, (String, u64)>, String> {
     let dec = age::Decryptor::new(std::io::BufReader::new(reader)).map_err(|e| e.to_string())?;
-    let plain = dec
-        .decrypt(std::iter::once(identity as &dyn age::Identity))
-        .map_err(|e| e.to_string())?;
+    let plain = dec.decrypt(std::iter::once(identity as &dyn age::Identity)).map_err(|e| e.to_string())?;
     let mut out = BTreeMap::new();
     let mut inner = tar::Archive::new(plain);
     for entry in inner.entries().map_err(|e| e.to_string())? {
         let mut entry = entry.map_err(|e| e.to_string())?;
-        let path = entry
-            .path()
-            .map_err(|e| e.to_string())?
-            .to_string_lossy()
-            .to_string();
-        let name = path
-            .strip_prefix("media/")
-            .filter(|n| !n.contains('/'))
-            .ok_or(format!("{path:?} is not media/<name>"))?;
+        let path = entry.path().map_err(|e| e.to_string())?.to_string_lossy().to_string();
+        let name =
+            path.strip_prefix("media/").filter(|n| !n.contains('/')).ok_or(format!("{path:?} is not media/<name>"))?;
         let name = name.to_string();
         let mut h = HashingReader::new(&mut entry);
         std::io::copy(&mut h, &mut std::io::sink()).map_err(|e| e.to_string())?;
@@ -671,32 +579,19 @@ fn read_encrypted(
 pub fn verify(reader: impl Read, expect: &Expect<'_>) -> Result<BundleReport, BundleError> {
     let c = read_contents(reader, expect.identity)?;
     let mut r = BundleReport::default();
-    let dir = c
-        .dir
-        .clone()
-        .ok_or_else(|| BundleError::NotABundle("it is empty".into()))?;
-    let index_bytes = c
-        .files
-        .get("bundle.json")
-        .ok_or_else(|| BundleError::NotABundle("no bundle.json".into()))?;
-    let index: Index = serde_json::from_slice(index_bytes)
-        .map_err(|e| BundleError::NotABundle(format!("bundle.json: {e}")))?;
-    crate::format::check("bundle.json", "bundle", &index.format)
-        .map_err(|e| BundleError::NotABundle(e.to_string()))?;
-    let rec: RecordingId = index
-        .recording
-        .parse()
-        .map_err(|e| BundleError::NotABundle(format!("bundle.json: {e}")))?;
+    let dir = c.dir.clone().ok_or_else(|| BundleError::NotABundle("it is empty".into()))?;
+    let index_bytes = c.files.get("bundle.json").ok_or_else(|| BundleError::NotABundle("no bundle.json".into()))?;
+    let index: Index =
+        serde_json::from_slice(index_bytes).map_err(|e| BundleError::NotABundle(format!("bundle.json: {e}")))?;
+    crate::format::check("bundle.json", "bundle", &index.format).map_err(|e| BundleError::NotABundle(e.to_string()))?;
+    let rec: RecordingId = index.recording.parse().map_err(|e| BundleError::NotABundle(format!("bundle.json: {e}")))?;
     r.recording = Some(rec.to_string());
     if dir != format!("niem-bundle-{rec}") {
-        r.problems.push(format!(
-            "the bundle's directory {dir}/ is not that of recording {rec}"
-        ));
+        r.problems.push(format!("the bundle's directory {dir}/ is not that of recording {rec}"));
     }
     if let Some(claimed) = expect.recording.filter(|c| *c != rec) {
-        r.problems.push(format!(
-            "this file is named for recording {claimed}, but it holds the evidence of recording {rec}"
-        ));
+        r.problems
+            .push(format!("this file is named for recording {claimed}, but it holds the evidence of recording {rec}"));
     }
     let Some(key) = check_key(&c, &index, expect, &mut r) else {
         return Ok(r);
@@ -724,29 +619,15 @@ pub fn verify(reader: impl Read, expect: &Expect<'_>) -> Result<BundleReport, Bu
     Ok(r)
 }
 
-fn check_key(
-    c: &Contents,
-    index: &Index,
-    expect: &Expect<'_>,
-    r: &mut BundleReport,
-) -> Option<VerifierKey> {
-    let inside: Option<VerifierKey> = c
-        .files
-        .get("ledger.vkey")
-        .and_then(|b| std::str::from_utf8(b).ok())
-        .and_then(|s| s.parse().ok());
+fn check_key(c: &Contents, index: &Index, expect: &Expect<'_>, r: &mut BundleReport) -> Option<VerifierKey> {
+    let inside: Option<VerifierKey> =
+        c.files.get("ledger.vkey").and_then(|b| std::str::from_utf8(b).ok()).and_then(|s| s.parse().ok());
     if inside.as_ref().map(|k| k.to_string()) != Some(index.log_key.clone()) {
-        r.invalid(
-            "ledger.vkey",
-            "missing, malformed, or not the key bundle.json names",
-        );
+        r.invalid("ledger.vkey", "missing, malformed, or not the key bundle.json names");
     }
     match (expect.log_key, inside) {
         (Some(trusted), Some(k)) if k != *trusted => {
-            r.invalid(
-                "ledger.vkey",
-                format!("the bundle's key is {k}, not the key given ({trusted})"),
-            );
+            r.invalid("ledger.vkey", format!("the bundle's key is {k}, not the key given ({trusted})"));
             Some(trusted.clone())
         }
         (Some(trusted), _) => Some(trusted.clone()),
@@ -755,8 +636,7 @@ fn check_key(
             Some(k)
         }
         (None, None) => {
-            r.problems
-                .push("no usable ledger key: give --public-key".into());
+            r.problems.push("no usable ledger key: give --public-key".into());
             None
         }
     }
@@ -768,32 +648,21 @@ fn check_checkpoint(
     witnesses: &[WitnessKey],
     r: &mut BundleReport,
 ) -> Option<(Checkpoint, String)> {
-    let Some(note) = c
-        .files
-        .get("checkpoint.note")
-        .and_then(|b| String::from_utf8(b.clone()).ok())
-    else {
+    let Some(note) = c.files.get("checkpoint.note").and_then(|b| String::from_utf8(b.clone()).ok()) else {
         r.invalid("checkpoint.note", "missing or not UTF-8");
         return None;
     };
     let cp = match Checkpoint::open(&note, key) {
         Ok(cp) => cp,
         Err(e) => {
-            r.invalid(
-                "checkpoint.note",
-                format!("{e}: not signed by the ledger key {key}"),
-            );
+            r.invalid("checkpoint.note", format!("{e}: not signed by the ledger key {key}"));
             return None;
         }
     };
     let parsed = Note::parse(&note).ok()?;
     for w in witnesses {
         match w.verify(&parsed) {
-            Ok(t) => r.witnessed_by.push(format!(
-                "{} at {}",
-                w.name(),
-                crate::witness::unix_to_rfc3339(t)
-            )),
+            Ok(t) => r.witnessed_by.push(format!("{} at {}", w.name(), crate::witness::unix_to_rfc3339(t))),
             Err(e) => r.invalid("checkpoint.note", e.to_string()),
         }
     }
@@ -801,18 +670,8 @@ fn check_checkpoint(
     Some((cp, parsed.text))
 }
 
-fn check_entries(
-    c: &Contents,
-    index: &Index,
-    rec: RecordingId,
-    cp: &Checkpoint,
-    r: &mut BundleReport,
-) -> Vec<Entry> {
-    let Some(text) = c
-        .files
-        .get("entries.jsonl")
-        .and_then(|b| std::str::from_utf8(b).ok())
-    else {
+fn check_entries(c: &Contents, index: &Index, rec: RecordingId, cp: &Checkpoint, r: &mut BundleReport) -> Vec<Entry> {
+    let Some(text) = c.files.get("entries.jsonl").and_then(|b| std::str::from_utf8(b).ok()) else {
         r.invalid("entries.jsonl", "missing or not UTF-8");
         return Vec::new();
     };
@@ -821,31 +680,20 @@ fn check_entries(
     for (n, line) in text.lines().enumerate() {
         let why = match serde_json::from_str::<Entry>(line) {
             Err(e) => Some(format!("line {}: not a ledger entry: {e}", n + 1)),
-            Ok(e) if e.compute_hash() != e.hash => Some(format!(
-                "line {}: entry {} does not hash to its hash: it was altered",
-                n + 1,
-                e.seq
-            )),
-            Ok(e) if !belongs(&e, rec) => Some(format!(
-                "line {}: entry {} is about {}, not recording {rec}",
-                n + 1,
-                e.seq,
-                e.subject
-            )),
-            Ok(e) if e.seq >= cp.size => Some(format!(
-                "line {}: entry {} is not covered by the checkpoint of {}",
-                n + 1,
-                e.seq,
-                cp.size
-            )),
+            Ok(e) if e.compute_hash() != e.hash => {
+                Some(format!("line {}: entry {} does not hash to its hash: it was altered", n + 1, e.seq))
+            }
+            Ok(e) if !belongs(&e, rec) => {
+                Some(format!("line {}: entry {} is about {}, not recording {rec}", n + 1, e.seq, e.subject))
+            }
+            Ok(e) if e.seq >= cp.size => {
+                Some(format!("line {}: entry {} is not covered by the checkpoint of {}", n + 1, e.seq, cp.size))
+            }
             Ok(e) if entries.last().is_some_and(|p| p.seq >= e.seq) => {
                 Some(format!("line {}: entries out of order", n + 1))
             }
             Ok(e) => {
-                if let Some(p) = entries
-                    .last()
-                    .filter(|p| p.seq + 1 == e.seq && p.hash != e.prev)
-                {
+                if let Some(p) = entries.last().filter(|p| p.seq + 1 == e.seq && p.hash != e.prev) {
                     bad.get_or_insert(format!("entry {} does not link to entry {}", e.seq, p.seq));
                 }
                 entries.push(e);
@@ -866,13 +714,7 @@ fn check_entries(
     entries
 }
 
-fn check_proofs(
-    c: &Contents,
-    entries: &[Entry],
-    cp: &Checkpoint,
-    note_text: &str,
-    r: &mut BundleReport,
-) {
+fn check_proofs(c: &Contents, entries: &[Entry], cp: &Checkpoint, note_text: &str, r: &mut BundleReport) {
     let mut expected = BTreeSet::new();
     for e in entries {
         let file = format!("proofs/{:012}.tlog-proof", e.seq);
@@ -889,29 +731,16 @@ fn check_proofs(
             }
         };
         if proof.index != e.seq {
-            r.invalid(
-                &file,
-                format!("proves entry {}, not entry {}", proof.index, e.seq),
-            );
-        } else if Note::parse(&proof.checkpoint)
-            .map(|n| n.text)
-            .ok()
-            .as_deref()
-            != Some(note_text)
-        {
+            r.invalid(&file, format!("proves entry {}, not entry {}", proof.index, e.seq));
+        } else if Note::parse(&proof.checkpoint).map(|n| n.text).ok().as_deref() != Some(note_text) {
             r.invalid(&file, "is against another checkpoint than checkpoint.note");
-        } else if let Err(err) = verify_inclusion(e.seq, cp.size, &e.hash, &proof.hashes, &cp.root)
-        {
+        } else if let Err(err) = verify_inclusion(e.seq, cp.size, &e.hash, &proof.hashes, &cp.root) {
             r.invalid(&file, format!("entry {}: {err}", e.seq));
         } else {
             r.valid(&file);
         }
     }
-    for extra in c
-        .files
-        .keys()
-        .filter(|f| f.starts_with("proofs/") && !expected.contains(*f))
-    {
+    for extra in c.files.keys().filter(|f| f.starts_with("proofs/") && !expected.contains(*f)) {
         r.invalid(extra, "a proof of no entry in entries.jsonl");
     }
 }
@@ -927,13 +756,8 @@ fn check_lifecycle<'e>(
     let (expected, problems) = crate::verify::replay(entries, u64::MAX);
     r.problems.extend(problems);
     let sealed = entries.iter().find(|e| e.action == "recording.sealed");
-    let Some(exp) = expected
-        .get(&rec)
-        .filter(|x| x.started && x.sealed.is_some())
-    else {
-        r.problems.push(format!(
-            "the entries do not show recording {rec} started and sealed"
-        ));
+    let Some(exp) = expected.get(&rec).filter(|x| x.started && x.sealed.is_some()) else {
+        r.problems.push(format!("the entries do not show recording {rec} started and sealed"));
         return None;
     };
     let Some(body) = c.files.get("manifest.json") else {
@@ -954,37 +778,21 @@ fn check_lifecycle<'e>(
     }
     match crate::manifest::Manifest::parse("manifest.json", body) {
         Err(e) => r.invalid("manifest.json", e.reason()),
-        Ok(m) if m.recording != rec => r.invalid(
-            "manifest.json",
-            format!("describes recording {}", m.recording),
-        ),
+        Ok(m) if m.recording != rec => r.invalid("manifest.json", format!("describes recording {}", m.recording)),
         Ok(m) => {
             let agree = m.streams.len() == exp.streams.len()
                 && m.streams.iter().all(|s| {
                     exp.streams.get(&s.id).is_some_and(|x| {
-                        let chunks: Vec<(u64, &str)> = s
-                            .chunks
-                            .iter()
-                            .map(|c| (c.len, c.sha256.as_str()))
-                            .collect();
-                        let want: Vec<(u64, &str)> = x
-                            .chunks
-                            .iter()
-                            .map(|c| (c.len, c.sha256.as_str()))
-                            .collect();
+                        let chunks: Vec<(u64, &str)> = s.chunks.iter().map(|c| (c.len, c.sha256.as_str())).collect();
+                        let want: Vec<(u64, &str)> = x.chunks.iter().map(|c| (c.len, c.sha256.as_str())).collect();
                         let key = exp.first_key(crate::id::StreamName::Media(s.id));
-                        chunks == want
-                            && Some(s.key_sha256.as_str()) == key
-                            && Some((s.state, s.length)) == x.closed
+                        chunks == want && Some(s.key_sha256.as_str()) == key && Some((s.state, s.length)) == x.closed
                     })
                 });
             if agree {
                 r.valid("manifest.json");
             } else {
-                r.invalid(
-                    "manifest.json",
-                    "its streams differ from the ledger entries",
-                );
+                r.invalid("manifest.json", "its streams differ from the ledger entries");
             }
         }
     }
@@ -1008,27 +816,17 @@ fn check_media(c: &Contents, index: &Index, entries: &[Entry], r: &mut BundleRep
     // manifest whose hash a signed entry holds.
     let mut recorded = BTreeSet::new();
     entries.iter().for_each(|e| strings(&e.data, &mut recorded));
-    if let Some(m) = c
-        .files
-        .get("manifest.json")
-        .and_then(|b| serde_json::from_slice(b).ok())
-    {
+    if let Some(m) = c.files.get("manifest.json").and_then(|b| serde_json::from_slice(b).ok()) {
         strings(&m, &mut recorded);
     }
     let (found, prefix) = match (&c.encrypted, index.media_encrypted) {
         (Some(EncryptedMedia::Checked(m)), true) => (m.clone(), "media.tar.age: "),
         (Some(EncryptedMedia::Failed(why)), true) => {
-            r.invalid(
-                "media.tar.age",
-                format!("cannot be decrypted with this identity: {why}"),
-            );
+            r.invalid("media.tar.age", format!("cannot be decrypted with this identity: {why}"));
             return;
         }
         (Some(EncryptedMedia::NoIdentity), true) => {
-            r.unchecked(
-                "media.tar.age",
-                "encrypted to a recipient; give --identity to check the media inside",
-            );
+            r.unchecked("media.tar.age", "encrypted to a recipient; give --identity to check the media inside");
             return;
         }
         (None, true) => {
@@ -1044,10 +842,7 @@ fn check_media(c: &Contents, index: &Index, entries: &[Entry], r: &mut BundleRep
             None => r.invalid(&file, "missing"),
             Some((sha, len)) if sha != &m.sha256 || *len != m.len => r.invalid(
                 &file,
-                format!(
-                    "SHA-256 {sha} ({len} bytes) differs from the recorded {} ({} bytes)",
-                    m.sha256, m.len
-                ),
+                format!("SHA-256 {sha} ({len} bytes) differs from the recorded {} ({} bytes)", m.sha256, m.len),
             ),
             Some(_) if !recorded.contains(&m.sha256) => {
                 let why = "its SHA-256 is recorded in no signed entry of the recording \
@@ -1061,44 +856,27 @@ fn check_media(c: &Contents, index: &Index, entries: &[Entry], r: &mut BundleRep
         }
     }
     for extra in found.keys().filter(|n| !listed.contains(n)) {
-        r.invalid(
-            format!("{prefix}media/{extra}"),
-            "not listed in bundle.json",
-        );
+        r.invalid(format!("{prefix}media/{extra}"), "not listed in bundle.json");
     }
 }
 
 fn check_sums(c: &Contents, r: &mut BundleReport) {
-    let Some(text) = c
-        .files
-        .get("SHA256SUMS")
-        .and_then(|b| std::str::from_utf8(b).ok())
-    else {
+    let Some(text) = c.files.get("SHA256SUMS").and_then(|b| std::str::from_utf8(b).ok()) else {
         r.invalid("SHA256SUMS", "missing");
         return;
     };
     let mut listed = BTreeSet::new();
     for line in text.lines() {
         let Some((sha, file)) = line.split_once("  ") else {
-            r.invalid(
-                "SHA256SUMS",
-                format!("line {line:?} is not `<sha256>  <file>`"),
-            );
+            r.invalid("SHA256SUMS", format!("line {line:?} is not `<sha256>  <file>`"));
             continue;
         };
         listed.insert(file.to_string());
         if c.sums.get(file).map(String::as_str) != Some(sha) {
-            r.invalid(
-                "SHA256SUMS",
-                format!("{file}: the file is missing or its SHA-256 is not {sha}"),
-            );
+            r.invalid("SHA256SUMS", format!("{file}: the file is missing or its SHA-256 is not {sha}"));
         }
     }
-    for file in c
-        .sums
-        .keys()
-        .filter(|f| *f != "SHA256SUMS" && !listed.contains(*f))
-    {
+    for file in c.sums.keys().filter(|f| *f != "SHA256SUMS" && !listed.contains(*f)) {
         r.invalid("SHA256SUMS", format!("{file} is not listed"));
     }
 }

@@ -47,7 +47,8 @@ impl std::fmt::Debug for Catalog {
 }
 
 /// The archive's own tables.
-pub const ARCHIVE_MIGRATIONS: &[&str] = &["
+pub const ARCHIVE_MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE recordings (
     id TEXT PRIMARY KEY,
     meeting TEXT NOT NULL,
@@ -93,7 +94,7 @@ CREATE TABLE ledger_mirror (
 );
 INSERT INTO ledger_mirror (id, mirrored, checkpointed) VALUES (1, 0, 0);
 ",
-"
+    "
 -- A recording's transcript: its key and nonce prefix are written ('sealing')
 -- before the object is put, so that after a crash the object found in the store
 -- can be opened and recorded instead of made again.
@@ -109,7 +110,7 @@ CREATE TABLE transcripts (
     stored_at TEXT
 );
 ",
-"
+    "
 -- Wrapped data keys live in the store only (and in memory): the catalog keeps a
 -- pointer to each stream's current key object, so that neither the catalog, its
 -- WAL nor its backups ever hold a wrapped key of a recording. (Transient keys stay:
@@ -143,7 +144,8 @@ CREATE TABLE kek_retirements (
     started_at TEXT NOT NULL,
     finished_at TEXT
 );
-"];
+",
+];
 
 impl Catalog {
     /// Opens (creating if needed) the catalog at `path` and runs the archive's migrations.
@@ -203,7 +205,9 @@ impl Catalog {
     pub fn refuse_unknown_components(&self) -> Result<(), CatalogError> {
         let known = self.migrated.lock().unwrap_or_else(|e| e.into_inner()).clone();
         self.with(|conn| {
-            let mut stmt = conn.prepare("SELECT component, MAX(version) FROM schema_migrations GROUP BY component ORDER BY component")?;
+            let mut stmt = conn.prepare(
+                "SELECT component, MAX(version) FROM schema_migrations GROUP BY component ORDER BY component",
+            )?;
             let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, usize>(1)?)))?;
             for row in rows {
                 let (component, found) = row?;
@@ -238,7 +242,8 @@ mod tests {
 
     fn versions(cat: &Catalog) -> Vec<(String, usize)> {
         cat.with(|c| {
-            let mut stmt = c.prepare("SELECT component, version FROM schema_migrations ORDER BY component, version").unwrap();
+            let mut stmt =
+                c.prepare("SELECT component, version FROM schema_migrations ORDER BY component, version").unwrap();
             stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
         })
     }
@@ -255,7 +260,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("catalog.db");
         let cat = Catalog::open(&path).unwrap();
-        let want: Vec<(String, usize)> = (0..ARCHIVE_MIGRATIONS.len()).map(|v| ("archive".to_string(), v)).chain([("ledger".to_string(), 0)]).collect();
+        let want: Vec<(String, usize)> = (0..ARCHIVE_MIGRATIONS.len())
+            .map(|v| ("archive".to_string(), v))
+            .chain([("ledger".to_string(), 0)])
+            .collect();
         assert_eq!(versions(&cat), want);
         let before = schema(&cat);
         assert!(before.iter().any(|(name, _)| name == "transcripts"), "the last archive step ran");
@@ -278,11 +286,17 @@ mod tests {
         cat.migrate("test", &steps).unwrap();
         let rows: Vec<(String, usize)> = versions(&cat).into_iter().filter(|(c, _)| c == "test").collect();
         assert_eq!(rows, vec![("test".into(), 0), ("test".into(), 1), ("test".into(), 2)]);
-        let kept: (i64, Option<String>) = cat.with(|c| c.query_row("SELECT x, y FROM a", [], |r| Ok((r.get(0)?, r.get(1)?)))).unwrap();
+        let kept: (i64, Option<String>) =
+            cat.with(|c| c.query_row("SELECT x, y FROM a", [], |r| Ok((r.get(0)?, r.get(1)?)))).unwrap();
         assert_eq!(kept, (1, None), "data survives the upgrade");
 
         // A step that fails leaves its version unrecorded and nothing half-done.
-        let broken = ["CREATE TABLE a (x INTEGER)", "ALTER TABLE a ADD COLUMN y TEXT", "CREATE TABLE b (z INTEGER)", "CREATE TABLE c (q INTEGER); SELECT nonsense FROM nowhere"];
+        let broken = [
+            "CREATE TABLE a (x INTEGER)",
+            "ALTER TABLE a ADD COLUMN y TEXT",
+            "CREATE TABLE b (z INTEGER)",
+            "CREATE TABLE c (q INTEGER); SELECT nonsense FROM nowhere",
+        ];
         assert!(matches!(cat.migrate("test", &broken), Err(CatalogError::Migration { version: 3, .. })));
         assert!(!schema(&cat).iter().any(|(name, _)| name == "c"));
         assert_eq!(versions(&cat).iter().filter(|(c, _)| c == "test").count(), 3);
@@ -305,10 +319,14 @@ mod tests {
         // The archive's own component, as `Catalog::open` meets it.
         let cat = Catalog::open(&path).unwrap();
         let next = ARCHIVE_MIGRATIONS.len();
-        cat.with(|c| c.execute("INSERT INTO schema_migrations (component, version) VALUES ('archive', ?1)", [next])).unwrap();
+        cat.with(|c| c.execute("INSERT INTO schema_migrations (component, version) VALUES ('archive', ?1)", [next]))
+            .unwrap();
         drop(cat);
         let err = Catalog::open(&path).unwrap_err().to_string();
-        assert!(err.contains(&format!("its archive schema is at version {next}")) && err.contains("upgrade niem"), "{err}");
+        assert!(
+            err.contains(&format!("its archive schema is at version {next}")) && err.contains("upgrade niem"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -318,6 +336,9 @@ mod tests {
         Catalog::open(&path).unwrap().migrate("later", &["CREATE TABLE later (x INTEGER)"]).unwrap();
         let cat = Catalog::open(&path).unwrap();
         let err = cat.refuse_unknown_components().unwrap_err().to_string();
-        assert!(err.contains("newer niem: its later schema is at version 0, and this niem knows none; upgrade niem"), "{err}");
+        assert!(
+            err.contains("newer niem: its later schema is at version 0, and this niem knows none; upgrade niem"),
+            "{err}"
+        );
     }
 }

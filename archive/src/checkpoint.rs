@@ -106,9 +106,7 @@ impl Checkpoint {
             .and_then(|s| B64.decode(s).ok())
             .and_then(|b| <Hash>::try_from(b).ok())
             .ok_or(CheckpointError::Malformed("root hash line"))?;
-        let time = lines
-            .find_map(|l| l.strip_prefix("time "))
-            .ok_or(CheckpointError::Malformed("time line"))?;
+        let time = lines.find_map(|l| l.strip_prefix("time ")).ok_or(CheckpointError::Malformed("time line"))?;
         crate::clock::parse_ts(time).map_err(|_| CheckpointError::Malformed("time is not RFC 3339"))?;
         Ok(Self { origin: origin.into(), size, root, time: time.into() })
     }
@@ -117,7 +115,8 @@ impl Checkpoint {
     pub fn open_stored(bytes: &[u8], key: &VerifierKey) -> Result<Self, CheckpointError> {
         let text = std::str::from_utf8(bytes).map_err(|_| CheckpointError::Malformed("not UTF-8"))?;
         if text.trim_start().starts_with('{') {
-            let obj: CheckpointObject = serde_json::from_str(text).map_err(|_| CheckpointError::Malformed("not a checkpoint object"))?;
+            let obj: CheckpointObject =
+                serde_json::from_str(text).map_err(|_| CheckpointError::Malformed("not a checkpoint object"))?;
             crate::format::check("checkpoint object", "checkpoint", &obj.format)?;
             Self::open(&obj.note, key)
         } else {
@@ -135,11 +134,19 @@ mod tests {
     fn sign_open_and_tamper() {
         let dir = tempfile::tempdir().unwrap();
         let keys = KeyDir::new(dir.path()).init("niem.test/ledger").unwrap();
-        let cp = Checkpoint { origin: "niem.test/ledger".into(), size: 42, root: [9; 32], time: "2026-11-22T10:00:00.000Z".into() };
+        let cp = Checkpoint {
+            origin: "niem.test/ledger".into(),
+            size: 42,
+            root: [9; 32],
+            time: "2026-11-22T10:00:00.000Z".into(),
+        };
         let note = cp.sign(&keys.signer);
         assert_eq!(Checkpoint::open(&note, keys.signer.verifier()), Ok(cp.clone()));
         let forged = note.replacen("\n42\n", "\n43\n", 1);
-        assert_eq!(Checkpoint::open(&forged, keys.signer.verifier()), Err(CheckpointError::BadSignature("niem.test/ledger".into())));
+        assert_eq!(
+            Checkpoint::open(&forged, keys.signer.verifier()),
+            Err(CheckpointError::BadSignature("niem.test/ledger".into()))
+        );
         let other = KeyDir::new(dir.path().join("other")).init("niem.test/ledger").unwrap();
         assert!(Checkpoint::open(&note, other.signer.verifier()).is_err());
     }
@@ -148,8 +155,15 @@ mod tests {
     fn a_stored_checkpoint_of_a_later_format_is_refused_as_such() {
         let dir = tempfile::tempdir().unwrap();
         let keys = KeyDir::new(dir.path()).init("niem.test/ledger").unwrap();
-        let cp = Checkpoint { origin: "niem.test/ledger".into(), size: 1, root: [1; 32], time: "2026-11-22T10:00:00.000Z".into() };
-        let stored = |format: &str| serde_json::to_vec(&CheckpointObject { format: format.into(), note: cp.sign(&keys.signer) }).unwrap();
+        let cp = Checkpoint {
+            origin: "niem.test/ledger".into(),
+            size: 1,
+            root: [1; 32],
+            time: "2026-11-22T10:00:00.000Z".into(),
+        };
+        let stored = |format: &str| {
+            serde_json::to_vec(&CheckpointObject { format: format.into(), note: cp.sign(&keys.signer) }).unwrap()
+        };
         assert_eq!(Checkpoint::open_stored(&stored(FORMAT), keys.signer.verifier()), Ok(cp.clone()));
         match Checkpoint::open_stored(&stored("niem/checkpoint/v2"), keys.signer.verifier()) {
             Err(CheckpointError::Format(e)) => assert!(e.is_newer(), "{e}"),

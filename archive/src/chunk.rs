@@ -206,7 +206,12 @@ pub struct SealedPiece {
 
 impl Sealer {
     pub fn new(key: StreamKey, chunk_size: u32, next_index: u32) -> Self {
-        Self { key, chunk_size: chunk_size as usize, pending: Vec::with_capacity(chunk_size as usize + TAG_LEN), next_index }
+        Self {
+            key,
+            chunk_size: chunk_size as usize,
+            pending: Vec::with_capacity(chunk_size as usize + TAG_LEN),
+            next_index,
+        }
     }
 
     /// Adds plaintext; returns the pieces that are now complete and known not to be last.
@@ -304,7 +309,8 @@ mod tests {
 
     #[test]
     fn swaps_moves_and_truncation_fail() {
-        let (rec, s1, s2) = (RecordingId::new(), StreamName::Media(StreamId::new()), StreamName::Media(StreamId::new()));
+        let (rec, s1, s2) =
+            (RecordingId::new(), StreamName::Media(StreamId::new()), StreamName::Media(StreamId::new()));
         let dek = Dek::generate().unwrap();
         let prefix = [3; PREFIX_LEN];
         let data: Vec<u8> = (0..10_000u32).map(|i| i as u8).collect();

@@ -83,4 +83,3 @@ mod tests {
         assert_eq!(parse_ts(&format_ts(t)).unwrap(), t);
     }
 }
-

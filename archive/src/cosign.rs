@@ -59,26 +59,14 @@ impl NoteSignature {
 
     fn parse(line: &str) -> Result<Self, NoteError> {
         let bad = NoteError::Malformed;
-        let rest = line
-            .strip_prefix(SIG_PREFIX)
-            .ok_or(bad("a signature line does not start with '— '"))?;
-        let (name, b64) = rest
-            .split_once(' ')
-            .ok_or(bad("a signature line has no signature"))?;
-        let bytes = B64
-            .decode(b64)
-            .map_err(|_| bad("a signature is not base64"))?;
+        let rest = line.strip_prefix(SIG_PREFIX).ok_or(bad("a signature line does not start with '— '"))?;
+        let (name, b64) = rest.split_once(' ').ok_or(bad("a signature line has no signature"))?;
+        let bytes = B64.decode(b64).map_err(|_| bad("a signature is not base64"))?;
         if name.is_empty() || name.contains('+') || bytes.len() < 5 {
-            return Err(bad(
-                "a signature line is not `— <name> base64(id ‖ signature)`",
-            ));
+            return Err(bad("a signature line is not `— <name> base64(id ‖ signature)`"));
         }
         let key_id = [bytes[0], bytes[1], bytes[2], bytes[3]];
-        Ok(Self {
-            name: name.into(),
-            key_id,
-            signature: bytes[4..].to_vec(),
-        })
+        Ok(Self { name: name.into(), key_id, signature: bytes[4..].to_vec() })
     }
 }
 
@@ -95,24 +83,16 @@ impl Note {
         if note.chars().any(|c| c.is_control() && c != '\n') {
             return Err(bad("a note holds control characters other than newline"));
         }
-        let at = note
-            .rfind("\n\n")
-            .ok_or(bad("no blank line before the signatures"))?;
+        let at = note.rfind("\n\n").ok_or(bad("no blank line before the signatures"))?;
         let (text, sigs) = (&note[..at + 1], &note[at + 2..]);
         if !sigs.ends_with('\n') {
             return Err(bad("the last signature line does not end in a newline"));
         }
-        let signatures = sigs
-            .lines()
-            .map(NoteSignature::parse)
-            .collect::<Result<Vec<_>, _>>()?;
+        let signatures = sigs.lines().map(NoteSignature::parse).collect::<Result<Vec<_>, _>>()?;
         if signatures.is_empty() {
             return Err(bad("no signature lines"));
         }
-        Ok(Self {
-            text: text.into(),
-            signatures,
-        })
+        Ok(Self { text: text.into(), signatures })
     }
 
     pub fn to_text(&self) -> String {
@@ -142,14 +122,8 @@ pub struct WitnessKey {
 
 impl WitnessKey {
     pub fn new(name: &str, public: [u8; 32]) -> Result<Self, NoteError> {
-        if name.is_empty()
-            || name
-                .chars()
-                .any(|c| c == '+' || c.is_whitespace() || c.is_control())
-        {
-            return Err(NoteError::BadKey(
-                "a name must be non-empty, without '+' or spaces",
-            ));
+        if name.is_empty() || name.chars().any(|c| c == '+' || c.is_whitespace() || c.is_control()) {
+            return Err(NoteError::BadKey("a name must be non-empty, without '+' or spaces"));
         }
         let mut h = ring::digest::Context::new(&ring::digest::SHA256);
         h.update(name.as_bytes());
@@ -157,17 +131,8 @@ impl WitnessKey {
         h.update(&[COSIGNATURE_V1]);
         h.update(&public);
         let digest = h.finish();
-        let key_id = [
-            digest.as_ref()[0],
-            digest.as_ref()[1],
-            digest.as_ref()[2],
-            digest.as_ref()[3],
-        ];
-        Ok(Self {
-            name: name.into(),
-            key_id,
-            public,
-        })
+        let key_id = [digest.as_ref()[0], digest.as_ref()[1], digest.as_ref()[2], digest.as_ref()[3]];
+        Ok(Self { name: name.into(), key_id, public })
     }
 
     pub fn name(&self) -> &str {
@@ -189,11 +154,7 @@ impl WitnessKey {
     /// ignored; one of ours that fails spoils the note (C2SP signed-note).
     pub fn verify(&self, note: &Note) -> Result<u64, NoteError> {
         let mut newest = None;
-        for sig in note
-            .signatures
-            .iter()
-            .filter(|s| s.name == self.name && s.key_id == self.key_id)
-        {
+        for sig in note.signatures.iter().filter(|s| s.name == self.name && s.key_id == self.key_id) {
             let bad = || NoteError::BadCosignature(self.name.clone());
             let (time, ed25519) = sig.signature.split_at_checked(8).ok_or_else(bad)?;
             let time = u64::from_be_bytes(time.try_into().map_err(|_| bad())?);
@@ -201,9 +162,7 @@ impl WitnessKey {
                 return Err(bad());
             }
             let message = cosigned_message(&note.text, time);
-            UnparsedPublicKey::new(&ED25519, self.public)
-                .verify(message.as_bytes(), ed25519)
-                .map_err(|_| bad())?;
+            UnparsedPublicKey::new(&ED25519, self.public).verify(message.as_bytes(), ed25519).map_err(|_| bad())?;
             newest = newest.max(Some(time));
         }
         newest.ok_or_else(|| NoteError::NoCosignature(self.name.clone()))
@@ -219,13 +178,7 @@ impl fmt::Display for WitnessKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut data = vec![COSIGNATURE_V1];
         data.extend_from_slice(&self.public);
-        write!(
-            f,
-            "{}+{}+{}",
-            self.name,
-            hex::encode(self.key_id),
-            B64.encode(data)
-        )
+        write!(f, "{}+{}+{}", self.name, hex::encode(self.key_id), B64.encode(data))
     }
 }
 
@@ -242,13 +195,11 @@ impl std::str::FromStr for WitnessKey {
         let (Some(name), Some(id), Some(data)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(NoteError::BadKey("expected <name>+<key ID>+<key>"));
         };
-        let data = B64
-            .decode(data)
-            .map_err(|_| NoteError::BadKey("key is not base64"))?;
+        let data = B64.decode(data).map_err(|_| NoteError::BadKey("key is not base64"))?;
         let public: [u8; 32] = match data.as_slice() {
-            [COSIGNATURE_V1, rest @ ..] => rest
-                .try_into()
-                .map_err(|_| NoteError::BadKey("an Ed25519 key is 32 bytes"))?,
+            [COSIGNATURE_V1, rest @ ..] => {
+                rest.try_into().map_err(|_| NoteError::BadKey("an Ed25519 key is 32 bytes"))?
+            }
             _ => return Err(NoteError::BadKey("not a cosignature/v1 (type 0x04) key")),
         };
         let key = Self::new(name, public)?;
@@ -281,36 +232,22 @@ impl Cosigner {
         let signer = Self::from_seed(name, seed.as_ref())?;
         let mut data = Zeroizing::new(vec![COSIGNATURE_V1]);
         data.extend_from_slice(seed.as_ref());
-        let text = Zeroizing::new(format!(
-            "PRIVATE+KEY+{}+{}+{}\n",
-            name,
-            hex::encode(signer.key.key_id),
-            B64.encode(&*data)
-        ));
+        let text =
+            Zeroizing::new(format!("PRIVATE+KEY+{}+{}+{}\n", name, hex::encode(signer.key.key_id), B64.encode(&*data)));
         Ok((signer, text))
     }
 
     fn from_seed(name: &str, seed: &[u8]) -> Result<Self, NoteError> {
-        let pair = Ed25519KeyPair::from_seed_unchecked(seed)
-            .map_err(|_| NoteError::BadKey("not an Ed25519 seed"))?;
-        let public: [u8; 32] = pair
-            .public_key()
-            .as_ref()
-            .try_into()
-            .map_err(|_| NoteError::BadKey("public key size"))?;
-        Ok(Self {
-            key: WitnessKey::new(name, public)?,
-            pair,
-        })
+        let pair = Ed25519KeyPair::from_seed_unchecked(seed).map_err(|_| NoteError::BadKey("not an Ed25519 seed"))?;
+        let public: [u8; 32] =
+            pair.public_key().as_ref().try_into().map_err(|_| NoteError::BadKey("public key size"))?;
+        Ok(Self { key: WitnessKey::new(name, public)?, pair })
     }
 
     /// Reads the private key text [`Cosigner::generate`] wrote.
     pub fn from_private(text: &str) -> Result<Self, NoteError> {
         let bad = NoteError::BadKey;
-        let rest = text
-            .trim()
-            .strip_prefix("PRIVATE+KEY+")
-            .ok_or(bad("expected PRIVATE+KEY+<name>+<id>+<key>"))?;
+        let rest = text.trim().strip_prefix("PRIVATE+KEY+").ok_or(bad("expected PRIVATE+KEY+<name>+<id>+<key>"))?;
         let mut parts = rest.splitn(3, '+');
         let (Some(name), Some(id), Some(data)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(bad("expected PRIVATE+KEY+<name>+<id>+<key>"));
@@ -337,11 +274,7 @@ impl Cosigner {
         let sig = self.pair.sign(cosigned_message(text, time).as_bytes());
         let mut signature = time.to_be_bytes().to_vec();
         signature.extend_from_slice(sig.as_ref());
-        NoteSignature {
-            name: self.key.name.clone(),
-            key_id: self.key.key_id,
-            signature,
-        }
+        NoteSignature { name: self.key.name.clone(), key_id: self.key.key_id, signature }
     }
 }
 
@@ -357,19 +290,10 @@ pub struct Witnessed {
 }
 
 /// Checks a cosigned checkpoint note against the log's key and one witness's key.
-pub fn open_witnessed(
-    note: &str,
-    log: &VerifierKey,
-    witness: &WitnessKey,
-) -> Result<Witnessed, NoteError> {
+pub fn open_witnessed(note: &str, log: &VerifierKey, witness: &WitnessKey) -> Result<Witnessed, NoteError> {
     let checkpoint = Checkpoint::open(note, log)?;
     let cosigned_at = witness.verify(&Note::parse(note)?)?;
-    Ok(Witnessed {
-        checkpoint,
-        note: note.into(),
-        witness: witness.name().into(),
-        cosigned_at,
-    })
+    Ok(Witnessed { checkpoint, note: note.into(), witness: witness.name().into(), cosigned_at })
 }
 
 /// A cosigned checkpoint as stored: `cosigned/<seq:012>/<witness store id>.json`.
@@ -385,24 +309,13 @@ pub struct CosignedObject {
 
 impl CosignedObject {
     pub fn new(witness: &WitnessKey, note: &str) -> Self {
-        Self {
-            format: COSIGNED_FORMAT.into(),
-            witness: witness.to_string(),
-            note: note.into(),
-        }
+        Self { format: COSIGNED_FORMAT.into(), witness: witness.to_string(), note: note.into() }
     }
 
     pub fn from_bytes(key: &str, body: &[u8]) -> Result<Self, NoteError> {
-        let malformed = |r: &str| crate::format::FormatError::Malformed {
-            object: key.into(),
-            reason: r.into(),
-        };
-        let v: serde_json::Value =
-            serde_json::from_slice(body).map_err(|e| malformed(&e.to_string()))?;
-        let marker = v
-            .get("format")
-            .and_then(|f| f.as_str())
-            .ok_or_else(|| malformed("no format marker"))?;
+        let malformed = |r: &str| crate::format::FormatError::Malformed { object: key.into(), reason: r.into() };
+        let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| malformed(&e.to_string()))?;
+        let marker = v.get("format").and_then(|f| f.as_str()).ok_or_else(|| malformed("no format marker"))?;
         crate::format::check(key, "cosigned", marker)?;
         Ok(serde_json::from_value(v).map_err(|e| malformed(&e.to_string()))?)
     }
@@ -419,9 +332,7 @@ mod tests {
     use crate::keys::KeyDir;
 
     fn checkpoint_note(dir: &std::path::Path, size: u64) -> (String, VerifierKey) {
-        let keys = KeyDir::new(dir.join("log"))
-            .init("niem.test/ledger")
-            .unwrap();
+        let keys = KeyDir::new(dir.join("log")).init("niem.test/ledger").unwrap();
         let cp = Checkpoint {
             origin: "niem.test/ledger".into(),
             size,
@@ -447,10 +358,7 @@ mod tests {
         parsed.add(w.cosign(&parsed.text, 1_700_000_000));
         let cosigned = parsed.to_text();
         let seen = open_witnessed(&cosigned, &log, &key).unwrap();
-        assert_eq!(
-            (seen.cosigned_at, seen.checkpoint.size),
-            (1_700_000_000, 42)
-        );
+        assert_eq!((seen.cosigned_at, seen.checkpoint.size), (1_700_000_000, 42));
         // The log's own checkpoint reader ignores the witness's line.
         assert_eq!(Checkpoint::open(&cosigned, &log).unwrap().size, 42);
     }
@@ -460,9 +368,7 @@ mod tests {
     #[test]
     fn wire_format_is_tlog_cosignature_v1() {
         let (w, _) = Cosigner::generate("w").unwrap();
-        let public = B64
-            .decode(w.key().to_string().splitn(3, '+').nth(2).unwrap())
-            .unwrap();
+        let public = B64.decode(w.key().to_string().splitn(3, '+').nth(2).unwrap()).unwrap();
         assert_eq!(public[0], 0x04);
         let mut pre = b"w\n".to_vec();
         pre.extend_from_slice(&public);
@@ -471,9 +377,7 @@ mod tests {
         let sig = w.cosign(text, 1679315147);
         assert_eq!(&sig.signature[..8], &1679315147u64.to_be_bytes());
         let msg = b"cosignature/v1\ntime 1679315147\nlog\n3\nAAAA\n";
-        UnparsedPublicKey::new(&ED25519, &public[1..])
-            .verify(msg, &sig.signature[8..])
-            .unwrap();
+        UnparsedPublicKey::new(&ED25519, &public[1..]).verify(msg, &sig.signature[8..]).unwrap();
     }
 
     /// Forgeries: another witness's key, a changed size, a changed timestamp, a
@@ -497,10 +401,7 @@ mod tests {
         assert!(open_witnessed(&grown, &log, w.key()).is_err());
         let mut retimed = n.clone();
         retimed.signatures[1].signature[7] ^= 1;
-        assert_eq!(
-            w.key().verify(&retimed),
-            Err(NoteError::BadCosignature("witness.test/w1".into()))
-        );
+        assert_eq!(w.key().verify(&retimed), Err(NoteError::BadCosignature("witness.test/w1".into())));
         assert!(Note::parse("no blank line\n— x AAAAAAAA\n").is_err());
         assert!(Note::parse(&note.replace('\n', "\r\n")).is_err());
     }
@@ -509,13 +410,8 @@ mod tests {
     fn cosigned_objects_carry_their_format() {
         let (w, _) = Cosigner::generate("w").unwrap();
         let obj = CosignedObject::new(w.key(), "note");
-        assert_eq!(
-            CosignedObject::from_bytes("k", &obj.to_bytes()).unwrap(),
-            obj
-        );
-        let newer = String::from_utf8(obj.to_bytes())
-            .unwrap()
-            .replace("cosigned/v1", "cosigned/v2");
+        assert_eq!(CosignedObject::from_bytes("k", &obj.to_bytes()).unwrap(), obj);
+        let newer = String::from_utf8(obj.to_bytes()).unwrap().replace("cosigned/v1", "cosigned/v2");
         match CosignedObject::from_bytes("k", newer.as_bytes()) {
             Err(NoteError::Format(e)) => assert!(e.is_newer()),
             other => panic!("{other:?}"),

@@ -49,7 +49,13 @@ pub fn judge(model: &Retention) -> Vec<Deletion> {
     out
 }
 
-fn lawful(model: &Retention, r: &Recording, seq: u64, at: OffsetDateTime, cited: Option<&str>) -> Result<String, String> {
+fn lawful(
+    model: &Retention,
+    r: &Recording,
+    seq: u64,
+    at: OffsetDateTime,
+    cited: Option<&str>,
+) -> Result<String, String> {
     if r.sealed_seq.is_none_or(|s| s > seq) {
         return Err("shredded, but it was never sealed before".into());
     }
@@ -78,7 +84,8 @@ fn lawful(model: &Retention, r: &Recording, seq: u64, at: OffsetDateTime, cited:
             let why = if why.is_empty() { "none recorded".to_string() } else { why.join("; ") };
             return Err(format!(
                 "cites policy {cited}, which would shorten what it keeps and no second admin approved it \
-                 (approvals: {why}); policy {} governed it", p.id
+                 (approvals: {why}); policy {} governed it",
+                p.id
             ));
         }
         return Err(format!("cites policy {cited}, but policy {} governed it", p.id));

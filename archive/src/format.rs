@@ -42,7 +42,9 @@ impl FormatError {
     /// What is wrong, without the object's name, for reports that name it already.
     pub fn reason(&self) -> String {
         match self {
-            FormatError::Newer { version, .. } => format!("storage format v{version}; this niem knows v{VERSION}; upgrade niem"),
+            FormatError::Newer { version, .. } => {
+                format!("storage format v{version}; this niem knows v{VERSION}; upgrade niem")
+            }
             FormatError::Malformed { reason, .. } => reason.clone(),
         }
     }
@@ -82,7 +84,15 @@ mod tests {
     fn markers_are_read_strictly() {
         assert_eq!(version_of("niem/manifest/v1", "manifest"), Some(1));
         assert_eq!(version_of("niem/manifest/v12", "manifest"), Some(12));
-        for bad in ["niem/manifest/v", "niem/manifest/v01", "niem/manifest/v1x", "niem/manifests/v1", "niem/dek/v1", "manifest/v1", "niem/manifest/v-1"] {
+        for bad in [
+            "niem/manifest/v",
+            "niem/manifest/v01",
+            "niem/manifest/v1x",
+            "niem/manifests/v1",
+            "niem/dek/v1",
+            "manifest/v1",
+            "niem/manifest/v-1",
+        ] {
             assert_eq!(version_of(bad, "manifest"), None, "{bad}");
         }
     }

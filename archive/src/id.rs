@@ -114,8 +114,14 @@ mod tests {
     fn ids_round_trip_and_reject_path_tricks() {
         let id = RecordingId::new();
         assert_eq!(id.to_string().parse::<RecordingId>(), Ok(id));
-        for bad in ["../../etc/passwd", "", "01ARZ3NDEKTSV4RRFFQ69G5FA\0", &"A".repeat(300),
-                    "01arz3ndektsv4rrffq69g5fav", "01ARZ3NDEKTSV4RRFFQ69G5FA/"] {
+        for bad in [
+            "../../etc/passwd",
+            "",
+            "01ARZ3NDEKTSV4RRFFQ69G5FA\0",
+            &"A".repeat(300),
+            "01arz3ndektsv4rrffq69g5fav",
+            "01ARZ3NDEKTSV4RRFFQ69G5FA/",
+        ] {
             assert!(bad.parse::<RecordingId>().is_err(), "{bad:?} accepted");
         }
     }

@@ -62,7 +62,12 @@ pub fn encode(wrapped: &WrappedDek) -> Vec<u8> {
 }
 
 /// Records `rec`/`name`'s current key object in the caller's transaction.
-pub fn record(tx: &rusqlite::Transaction<'_>, rec: RecordingId, name: StreamName, key: &KeyObject) -> Result<(), VaultError> {
+pub fn record(
+    tx: &rusqlite::Transaction<'_>,
+    rec: RecordingId,
+    name: StreamName,
+    key: &KeyObject,
+) -> Result<(), VaultError> {
     tx.execute(
         "INSERT INTO key_objects (recording, stream, generation, kek, sha256) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (recording, stream) DO UPDATE SET generation = ?3, kek = ?4, sha256 = ?5",
@@ -86,7 +91,13 @@ pub fn pointer(c: &rusqlite::Connection, rec: RecordingId, name: StreamName) -> 
 impl Vault {
     /// Puts a key object (create-only) and returns its pointer. A retried put
     /// whose first attempt landed is accepted if the bytes are equal.
-    pub(crate) async fn put_key(&self, rec: RecordingId, name: StreamName, generation: u32, wrapped: &WrappedDek) -> Result<KeyObject, VaultError> {
+    pub(crate) async fn put_key(
+        &self,
+        rec: RecordingId,
+        name: StreamName,
+        generation: u32,
+        wrapped: &WrappedDek,
+    ) -> Result<KeyObject, VaultError> {
         let bytes = encode(wrapped);
         let sha256 = crate::sha256_hex(&bytes);
         put_idempotent(&*self.store, &ObjectKey::dek_gen(rec, name, generation), Bytes::from(bytes)).await?;
@@ -107,7 +118,9 @@ impl Vault {
         let object = ObjectKey::dek_gen(rec, name, key.generation);
         let body = self.store.get(object.as_str()).await?;
         if crate::sha256_hex(&body) != key.sha256 {
-            return Err(VaultError::Conflict(format!("key object {object} differs from the one recorded: it was altered")));
+            return Err(VaultError::Conflict(format!(
+                "key object {object} differs from the one recorded: it was altered"
+            )));
         }
         let wrapped: WrappedDek = serde_json::from_slice(&body)
             .map_err(|e| VaultError::Conflict(format!("key object {object} is malformed: {e}")))?;

@@ -138,10 +138,15 @@ impl Keyring {
         let mut keks = BTreeMap::new();
         for (id, bytes) in raw {
             if id == NOTE_KEY_ID {
-                return Err(KeyError::Malformed { path: origin.into(), reason: "\"note\" is reserved: no KEK may be named so" });
+                return Err(KeyError::Malformed {
+                    path: origin.into(),
+                    reason: "\"note\" is reserved: no KEK may be named so",
+                });
             }
-            let key = UnboundKey::new(&AES_256_GCM, &bytes)
-                .map_err(|_| KeyError::Malformed { path: format!("{origin} (KEK {id})"), reason: "a KEK is 32 bytes" })?;
+            let key = UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| KeyError::Malformed {
+                path: format!("{origin} (KEK {id})"),
+                reason: "a KEK is 32 bytes",
+            })?;
             keks.insert(id, Kek { key: LessSafeKey::new(key), raw: bytes });
         }
         if !keks.contains_key(&current) {
@@ -234,7 +239,8 @@ fn open_under(key: &LessSafeKey, w: &WrappedDek, aad: String, what: String) -> R
     let failed = || KeyError::UnwrapFailed(what.clone());
     let nonce: [u8; 12] = B64.decode(&w.nonce).ok().and_then(|n| n.try_into().ok()).ok_or_else(failed)?;
     let mut buf = Zeroizing::new(B64.decode(&w.sealed).map_err(|_| failed())?);
-    let len = key.open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buf).map_err(|_| failed())?.len();
+    let len =
+        key.open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buf).map_err(|_| failed())?.len();
     buf.truncate(len);
     Ok(buf)
 }
@@ -247,7 +253,8 @@ struct NoteKey(LessSafeKey);
 
 impl NoteKey {
     fn derive(pkcs8: &[u8], origin: &str) -> Result<Self, KeyError> {
-        let seed = ed25519_seed(pkcs8).ok_or(KeyError::Malformed { path: origin.into(), reason: "no Ed25519 seed in the PKCS#8 key" })?;
+        let seed = ed25519_seed(pkcs8)
+            .ok_or(KeyError::Malformed { path: origin.into(), reason: "no Ed25519 seed in the PKCS#8 key" })?;
         let salt = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, b"niem/note-key/v1");
         let prk = salt.extract(seed);
         let okm = prk.expand(&[b"niem note key"], &AES_256_GCM).map_err(|_| KeyError::Random)?;
@@ -353,7 +360,9 @@ impl std::str::FromStr for VerifierKey {
         };
         let data = B64.decode(data).map_err(|_| KeyError::BadVerifierKey("key is not base64"))?;
         let public: [u8; 32] = match data.as_slice() {
-            [ED25519_ALG, rest @ ..] => rest.try_into().map_err(|_| KeyError::BadVerifierKey("Ed25519 key is 32 bytes"))?,
+            [ED25519_ALG, rest @ ..] => {
+                rest.try_into().map_err(|_| KeyError::BadVerifierKey("Ed25519 key is 32 bytes"))?
+            }
             _ => return Err(KeyError::BadVerifierKey("only Ed25519 (algorithm 1) keys are supported")),
         };
         let key = VerifierKey::new(name, public)?;
@@ -511,7 +520,10 @@ impl KeyDir {
     pub fn destroy_kek(&self, id: &str) -> Result<(), KeyError> {
         let current = std::fs::read_to_string(self.kek_dir().join("current")).map_err(|e| io(&self.kek_dir(), e))?;
         if current.trim() == id || id.contains(['/', '\\']) || id.starts_with('.') {
-            return Err(KeyError::Malformed { path: id.into(), reason: "the current KEK, or not a KEK id, cannot be destroyed" });
+            return Err(KeyError::Malformed {
+                path: id.into(),
+                reason: "the current KEK, or not a KEK id, cannot be destroyed",
+            });
         }
         let path = self.kek_dir().join(format!("{id}.key"));
         let len = match std::fs::metadata(&path) {
@@ -539,10 +551,10 @@ impl KeyDir {
             return Err(KeyError::NotInitialised(self.dir.clone()));
         }
         let text = read_secret(&signing_path)?;
-        let (origin, b64) = text
-            .trim()
-            .split_once('\n')
-            .ok_or(KeyError::Malformed { path: signing_path.display().to_string(), reason: "expected name and key lines" })?;
+        let (origin, b64) = text.trim().split_once('\n').ok_or(KeyError::Malformed {
+            path: signing_path.display().to_string(),
+            reason: "expected name and key lines",
+        })?;
         let pkcs8 = Zeroizing::new(B64.decode(b64.trim()).map_err(|_| KeyError::Malformed {
             path: signing_path.display().to_string(),
             reason: "key is not base64",
@@ -571,10 +583,9 @@ impl KeyDir {
                 continue;
             };
             let text = read_secret(&path)?;
-            let bytes = B64.decode(text.trim()).map_err(|_| KeyError::Malformed {
-                path: path.display().to_string(),
-                reason: "KEK is not base64",
-            })?;
+            let bytes = B64
+                .decode(text.trim())
+                .map_err(|_| KeyError::Malformed { path: path.display().to_string(), reason: "KEK is not base64" })?;
             raw.insert(id.to_string(), Zeroizing::new(bytes));
         }
         let current_path = kek_dir.join(format!("{prefix}current"));
@@ -585,15 +596,20 @@ impl KeyDir {
 
 fn load_from_env(signing: &str) -> Result<Keys, KeyError> {
     let bad = |reason| KeyError::Malformed { path: "environment".into(), reason };
-    let origin = std::env::var("NIEM_LEDGER_ORIGIN").map_err(|_| bad("NIEM_LEDGER_ORIGIN must be set with NIEM_SIGNING_KEY"))?;
+    let origin =
+        std::env::var("NIEM_LEDGER_ORIGIN").map_err(|_| bad("NIEM_LEDGER_ORIGIN must be set with NIEM_SIGNING_KEY"))?;
     let pkcs8 = Zeroizing::new(B64.decode(signing.trim()).map_err(|_| bad("NIEM_SIGNING_KEY is not base64"))?);
     let signer = Signer::from_pkcs8(&origin, &pkcs8, "NIEM_SIGNING_KEY")?;
     let notes = NoteKey::derive(&pkcs8, "NIEM_SIGNING_KEY")?;
-    let keks = Zeroizing::new(std::env::var("NIEM_KEKS").map_err(|_| bad("NIEM_KEKS must be set with NIEM_SIGNING_KEY"))?);
+    let keks =
+        Zeroizing::new(std::env::var("NIEM_KEKS").map_err(|_| bad("NIEM_KEKS must be set with NIEM_SIGNING_KEY"))?);
     let mut raw = BTreeMap::new();
     for item in keks.split(',').filter(|s| !s.trim().is_empty()) {
         let (id, b64) = item.split_once(':').ok_or(bad("NIEM_KEKS entries are <id>:<base64>"))?;
-        raw.insert(id.trim().to_string(), Zeroizing::new(B64.decode(b64.trim()).map_err(|_| bad("a KEK in NIEM_KEKS is not base64"))?));
+        raw.insert(
+            id.trim().to_string(),
+            Zeroizing::new(B64.decode(b64.trim()).map_err(|_| bad("a KEK in NIEM_KEKS is not base64"))?),
+        );
     }
     let current = std::env::var("NIEM_KEK_CURRENT").map_err(|_| bad("NIEM_KEK_CURRENT must be set with NIEM_KEKS"))?;
     Ok(Keys::new(Keyring::from_raw(raw, current, "NIEM_KEKS")?, signer, notes))
@@ -736,7 +752,10 @@ mod tests {
         assert_eq!(w.format, "niem/dek/v1");
         w.format = "niem/dek/v2".into();
         let err = keys.ring().unwrap(&w, rec, stream).unwrap_err();
-        assert_eq!(err.to_string(), format!("keys/{rec}/{stream}.dek is storage format v2; this niem knows v1; upgrade niem"));
+        assert_eq!(
+            err.to_string(),
+            format!("keys/{rec}/{stream}.dek is storage format v2; this niem knows v1; upgrade niem")
+        );
         w.format = "niem/dek/v0".into();
         assert!(matches!(keys.ring().unwrap(&w, rec, stream), Err(KeyError::Format(e)) if !e.is_newer()));
     }
@@ -797,7 +816,11 @@ mod tests {
         let keys = flat.load().unwrap();
         assert_eq!(keys.signer.verifier(), first.signer.verifier());
         assert_eq!(keys.ring().current_id(), current, "kek_current names the current KEK");
-        assert_eq!(keys.ring().unwrap(&old, rec, stream).unwrap().bytes(), dek.bytes(), "every kek_<id>.key is in the ring");
+        assert_eq!(
+            keys.ring().unwrap(&old, rec, stream).unwrap().bytes(),
+            dek.bytes(),
+            "every kek_<id>.key is in the ring"
+        );
         assert!(flat.read_only().is_some(), "credentials are read-only: the service cannot retire on its own");
 
         // Still checked like the directory: a loose file is refused...

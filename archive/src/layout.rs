@@ -86,8 +86,7 @@ impl ObjectKey {
         match key.split('/').collect::<Vec<_>>().as_slice() {
             ["cosigned", seq, file] => {
                 let witness = file.strip_suffix(".json")?;
-                let hex16 = witness.len() == 16
-                    && witness.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+                let hex16 = witness.len() == 16 && witness.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
                 let seq = parse_seq(seq)?;
                 hex16.then(|| EvidenceKind::Cosigned(seq, witness.to_string()))
             }
@@ -105,10 +104,7 @@ impl ObjectKey {
             ["recordings", rec, stream, file] => parse_chunk(rec, stream, file),
             ["keys", rec, file] => parse_dek(rec, file),
             ["ledger", file] => parse_batch(file),
-            ["checkpoints", file] => file
-                .strip_suffix(".json")
-                .and_then(parse_seq)
-                .map(ObjectKind::Checkpoint),
+            ["checkpoints", file] => file.strip_suffix(".json").and_then(parse_seq).map(ObjectKind::Checkpoint),
             _ => None,
         }
         .unwrap_or(ObjectKind::Unknown)

@@ -149,13 +149,16 @@ CREATE INDEX ledger_subject ON ledger(subject);
 /// an honest ledger's times never step back, whatever clock each writer has.
 pub fn append(tx: &Transaction<'_>, ts: String, e: NewEntry) -> Result<Entry, LedgerError> {
     let head: Option<(u64, Vec<u8>, String)> = tx
-        .query_row("SELECT seq, hash, ts FROM ledger ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .query_row("SELECT seq, hash, ts FROM ledger ORDER BY seq DESC LIMIT 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
         .optional()?;
     let (seq, prev, ts) = match head {
         None => (0, ZERO, ts),
         Some((seq, hash, head_ts)) => (seq + 1, to_hash(seq, hash)?, later(ts, head_ts)),
     };
-    let mut entry = Entry { seq, ts, actor: e.actor, action: e.action.into(), subject: e.subject, data: e.data, prev, hash: ZERO };
+    let mut entry =
+        Entry { seq, ts, actor: e.actor, action: e.action.into(), subject: e.subject, data: e.data, prev, hash: ZERO };
     entry.hash = entry.compute_hash();
     tx.execute(
         "INSERT INTO ledger (seq, ts, actor, action, subject, data, prev, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -191,8 +194,13 @@ pub fn read_range(conn: &rusqlite::Connection, from: u64, to: u64) -> Result<Vec
 }
 
 /// Reads entries matching a filter, in order, for `niem-audit log`-style listings.
-pub fn read_where(conn: &rusqlite::Connection, filter: &str, args: impl rusqlite::Params) -> Result<Vec<Entry>, LedgerError> {
-    let sql = format!("SELECT seq, ts, actor, action, subject, data, prev, hash FROM ledger WHERE {filter} ORDER BY seq");
+pub fn read_where(
+    conn: &rusqlite::Connection,
+    filter: &str,
+    args: impl rusqlite::Params,
+) -> Result<Vec<Entry>, LedgerError> {
+    let sql =
+        format!("SELECT seq, ts, actor, action, subject, data, prev, hash FROM ledger WHERE {filter} ORDER BY seq");
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt.query_map(args, row_to_entry)?;
     let mut out = Vec::new();
@@ -220,7 +228,12 @@ mod tests {
         conn.execute_batch(SCHEMA).unwrap();
         let tx = conn.transaction().unwrap();
         for i in 0..5 {
-            let e = NewEntry { actor: actor_system(), action: "test.event", subject: format!("s{i}"), data: json!({"i": i, "é": "đảng"}) };
+            let e = NewEntry {
+                actor: actor_system(),
+                action: "test.event",
+                subject: format!("s{i}"),
+                data: json!({"i": i, "é": "đảng"}),
+            };
             append(&tx, "2026-11-22T00:00:00.000Z".into(), e).unwrap();
         }
         tx.commit().unwrap();
@@ -255,8 +268,14 @@ mod tests {
     #[test]
     fn hash_is_over_jcs_with_domain_separation() {
         let e = Entry {
-            seq: 0, ts: "2026-01-01T00:00:00.000Z".into(), actor: "system".into(), action: "a".into(),
-            subject: "s".into(), data: json!({"b": 1, "a": [true, null]}), prev: ZERO, hash: ZERO,
+            seq: 0,
+            ts: "2026-01-01T00:00:00.000Z".into(),
+            actor: "system".into(),
+            action: "a".into(),
+            subject: "s".into(),
+            data: json!({"b": 1, "a": [true, null]}),
+            prev: ZERO,
+            hash: ZERO,
         };
         let canonical = format!(
             r#"{{"action":"a","actor":"system","data":{{"a":[true,null],"b":1}},"prev":"{}","seq":0,"subject":"s","ts":"2026-01-01T00:00:00.000Z"}}"#,

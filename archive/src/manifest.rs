@@ -101,7 +101,8 @@ impl Manifest {
         struct Probe {
             format: String,
         }
-        let probe: Probe = serde_json::from_slice(bytes).map_err(|e| FormatError::malformed(object, format!("not a manifest: {e}")))?;
+        let probe: Probe = serde_json::from_slice(bytes)
+            .map_err(|e| FormatError::malformed(object, format!("not a manifest: {e}")))?;
         crate::format::check(object, "manifest", &probe.format)?;
         serde_json::from_slice(bytes).map_err(|e| FormatError::malformed(object, format!("malformed manifest: {e}")))
     }

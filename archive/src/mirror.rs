@@ -19,8 +19,8 @@ use crate::layout::{ObjectKey, ObjectKind};
 use crate::ledger::{self, Entry, LedgerError};
 use crate::merkle::CompactTree;
 use crate::store::{put_idempotent, Store, StoreError};
-use rusqlite::OptionalExtension;
 use bytes::Bytes;
+use rusqlite::OptionalExtension;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, Notify};
@@ -94,7 +94,13 @@ const MAX_BATCH: u64 = 10_000;
 
 impl Mirror {
     /// Checks the catalog against the store and prepares to continue the chain.
-    pub async fn resume(store: Store, catalog: Catalog, keys: Arc<Keys>, clock: Arc<dyn Clock>, policy: MirrorPolicy) -> Result<Self, MirrorError> {
+    pub async fn resume(
+        store: Store,
+        catalog: Catalog,
+        keys: Arc<Keys>,
+        clock: Arc<dyn Clock>,
+        policy: MirrorPolicy,
+    ) -> Result<Self, MirrorError> {
         let local = catalog.call(|c| ledger::head(c).map_err(MirrorError::from)).await?.map_or(0, |h| h + 1);
         let objects = store.list("ledger/").await?;
         let newest = objects
@@ -123,8 +129,11 @@ impl Mirror {
             .call(move |c| {
                 let mut stmt = c.prepare("SELECT hash FROM ledger WHERE seq < ?1 ORDER BY seq")?;
                 let rows = stmt.query_map([mirrored], |r| r.get::<_, Vec<u8>>(0))?;
-                rows.map(|r| r.map_err(MirrorError::from).and_then(|v| v.try_into().map_err(|_| MirrorError::Diverged { seq: 0 })))
-                    .collect()
+                rows.map(|r| {
+                    r.map_err(MirrorError::from)
+                        .and_then(|v| v.try_into().map_err(|_| MirrorError::Diverged { seq: 0 }))
+                })
+                .collect()
             })
             .await?;
         let mut tree = CompactTree::new();
@@ -146,13 +155,20 @@ impl Mirror {
         }
         let newest_ts: Option<String> = catalog
             .call(move |c| {
-                c.execute("UPDATE ledger_mirror SET mirrored = ?1, checkpointed = ?2 WHERE id = 1", [mirrored, checkpointed])?;
-                let ts = c.query_row("SELECT ts FROM ledger WHERE seq = ?1", [mirrored.saturating_sub(1)], |r| r.get(0));
+                c.execute(
+                    "UPDATE ledger_mirror SET mirrored = ?1, checkpointed = ?2 WHERE id = 1",
+                    [mirrored, checkpointed],
+                )?;
+                let ts =
+                    c.query_row("SELECT ts FROM ledger WHERE seq = ?1", [mirrored.saturating_sub(1)], |r| r.get(0));
                 ts.optional().map_err(MirrorError::from)
             })
             .await?;
-        let time_of = |t: Option<&str>| t.and_then(|t| crate::clock::parse_ts(t).ok()).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-        let (newest, signed_at) = (time_of(newest_ts.as_deref()), time_of(checkpoint.as_ref().map(|cp| cp.time.as_str())));
+        let time_of = |t: Option<&str>| {
+            t.and_then(|t| crate::clock::parse_ts(t).ok()).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        };
+        let (newest, signed_at) =
+            (time_of(newest_ts.as_deref()), time_of(checkpoint.as_ref().map(|cp| cp.time.as_str())));
         Ok(Self {
             store,
             catalog,
@@ -177,7 +193,8 @@ impl Mirror {
         while st.tree.size() < head {
             let first = st.tree.size();
             let last = (head - 1).min(first + MAX_BATCH - 1);
-            let entries = self.catalog.call(move |c| ledger::read_range(c, first, last).map_err(MirrorError::from)).await?;
+            let entries =
+                self.catalog.call(move |c| ledger::read_range(c, first, last).map_err(MirrorError::from)).await?;
             let mut body = String::new();
             for e in &entries {
                 body.push_str(&e.to_line());
@@ -192,21 +209,31 @@ impl Mirror {
             }
             let mirrored = st.tree.size();
             self.catalog
-                .call(move |c| c.execute("UPDATE ledger_mirror SET mirrored = ?1 WHERE id = 1", [mirrored]).map_err(MirrorError::from))
+                .call(move |c| {
+                    c.execute("UPDATE ledger_mirror SET mirrored = ?1 WHERE id = 1", [mirrored])
+                        .map_err(MirrorError::from)
+                })
                 .await?;
         }
         let size = st.tree.size();
-        let due = size - st.checkpointed >= self.policy.every_entries || st.last_checkpoint.elapsed() >= self.policy.every;
+        let due =
+            size - st.checkpointed >= self.policy.every_entries || st.last_checkpoint.elapsed() >= self.policy.every;
         if size > st.checkpointed && (force_checkpoint || due) {
             let time = self.signing_time(&st).await?;
-            let cp = Checkpoint { origin: self.keys.signer.verifier().name().into(), size, root: st.tree.root(), time: format_ts(time) };
+            let cp = Checkpoint {
+                origin: self.keys.signer.verifier().name().into(),
+                size,
+                root: st.tree.root(),
+                time: format_ts(time),
+            };
             let obj = CheckpointObject { format: FORMAT.into(), note: cp.sign(&self.keys.signer) };
             let body = serde_json::to_vec(&obj).expect("checkpoint serialises");
             match put_idempotent(&*self.store, &ObjectKey::checkpoint(size - 1), Bytes::from(body)).await {
                 // A checkpoint of this size from before a crash: valid if it names our root.
                 Err(StoreError::AlreadyExists(key)) => {
                     let existing = self.store.get(key.as_str()).await?;
-                    let old = Checkpoint::open_stored(&existing, self.keys.signer.verifier()).map_err(|e| MirrorError::BadCheckpoint(e.to_string()))?;
+                    let old = Checkpoint::open_stored(&existing, self.keys.signer.verifier())
+                        .map_err(|e| MirrorError::BadCheckpoint(e.to_string()))?;
                     if old.root != cp.root {
                         return Err(MirrorError::Diverged { seq: size - 1 });
                     }
@@ -216,8 +243,11 @@ impl Mirror {
             let ts = cp.time.clone();
             self.catalog
                 .call(move |c| {
-                    c.execute("UPDATE ledger_mirror SET checkpointed = ?1, checkpoint_ts = ?2 WHERE id = 1", rusqlite::params![size, ts])
-                        .map_err(MirrorError::from)
+                    c.execute(
+                        "UPDATE ledger_mirror SET checkpointed = ?1, checkpoint_ts = ?2 WHERE id = 1",
+                        rusqlite::params![size, ts],
+                    )
+                    .map_err(MirrorError::from)
                 })
                 .await?;
             st.checkpointed = size;
@@ -270,7 +300,8 @@ impl Mirror {
 
 /// Parses a batch object's lines.
 pub fn parse_batch(body: &[u8], first: u64) -> Result<Vec<Entry>, LedgerError> {
-    let text = std::str::from_utf8(body).map_err(|_| LedgerError::Malformed { seq: first, reason: "batch is not UTF-8".into() })?;
+    let text = std::str::from_utf8(body)
+        .map_err(|_| LedgerError::Malformed { seq: first, reason: "batch is not UTF-8".into() })?;
     text.lines().enumerate().map(|(i, line)| Entry::from_line(line, first + i as u64)).collect()
 }
 
@@ -286,9 +317,15 @@ fn first_difference(theirs: &[Entry], ours: &[Entry], first: u64, last: u64) -> 
 
 async fn newest_checkpoint(store: &Store, keys: &Keys) -> Result<Option<Checkpoint>, MirrorError> {
     let listed = store.list("checkpoints/").await?;
-    let Some(newest) = listed.iter().filter(|o| matches!(ObjectKey::classify(&o.key), ObjectKind::Checkpoint(_))).max_by(|a, b| a.key.cmp(&b.key)) else {
+    let Some(newest) = listed
+        .iter()
+        .filter(|o| matches!(ObjectKey::classify(&o.key), ObjectKind::Checkpoint(_)))
+        .max_by(|a, b| a.key.cmp(&b.key))
+    else {
         return Ok(None);
     };
     let body = store.get(&newest.key).await?;
-    Checkpoint::open_stored(&body, keys.signer.verifier()).map(Some).map_err(|e| MirrorError::BadCheckpoint(e.to_string()))
+    Checkpoint::open_stored(&body, keys.signer.verifier())
+        .map(Some)
+        .map_err(|e| MirrorError::BadCheckpoint(e.to_string()))
 }

@@ -49,11 +49,7 @@ pub struct Subtree {
 impl std::fmt::Display for Subtree {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let first = self.index << self.level;
-        write!(
-            f,
-            "the subtree of leaves {first}..{}",
-            first + (1u64 << self.level)
-        )
+        write!(f, "the subtree of leaves {first}..{}", first + (1u64 << self.level))
     }
 }
 
@@ -77,10 +73,7 @@ pub fn subtrees_of(range: Range<u64>) -> Vec<Subtree> {
         // Alignment holds for every range this module produces; a misaligned
         // range would name a subtree that does not exist in the tree.
         debug_assert_eq!(at % width, 0, "range {range:?} is not a tree node");
-        out.push(Subtree {
-            level: level as u8,
-            index: at >> level,
-        });
+        out.push(Subtree { level: level as u8, index: at >> level });
         at += width;
         left -= width;
     }
@@ -90,11 +83,7 @@ pub fn subtrees_of(range: Range<u64>) -> Vec<Subtree> {
 /// The RFC 6962 hash of the leaves covered by `pieces` (from [`subtrees_of`]).
 fn fold_right(pieces: &[Hash]) -> Option<Hash> {
     let (&last, rest) = pieces.split_last()?;
-    Some(
-        rest.iter()
-            .rev()
-            .fold(last, |acc, left| node_hash(left, &acc)),
-    )
+    Some(rest.iter().rev().fold(last, |acc, left| node_hash(left, &acc)))
 }
 
 /// Which leaf ranges a proof's hashes cover, in the order the proof lists them.
@@ -140,19 +129,12 @@ impl ProofPlan {
 
     /// Every perfect subtree whose hash the proof needs, each once.
     pub fn subtrees(&self) -> Vec<Subtree> {
-        let set: BTreeSet<Subtree> = self
-            .ranges
-            .iter()
-            .flat_map(|r| subtrees_of(r.clone()))
-            .collect();
+        let set: BTreeSet<Subtree> = self.ranges.iter().flat_map(|r| subtrees_of(r.clone())).collect();
         set.into_iter().collect()
     }
 
     /// Builds the proof from subtree hashes.
-    pub fn assemble(
-        &self,
-        hash: impl Fn(Subtree) -> Option<Hash>,
-    ) -> Result<Vec<Hash>, ProofError> {
+    pub fn assemble(&self, hash: impl Fn(Subtree) -> Option<Hash>) -> Result<Vec<Hash>, ProofError> {
         self.ranges
             .iter()
             .map(|r| {
@@ -226,19 +208,13 @@ pub fn verify_leaf_inclusion(
     }
     let want = ProofPlan::inclusion(index, size)?.len();
     if proof.len() != want {
-        return Err(ProofError::WrongLength {
-            got: proof.len(),
-            want,
-        });
+        return Err(ProofError::WrongLength { got: proof.len(), want });
     }
     let (mut f_n, mut s_n) = (index, size - 1);
     let mut r = *leaf;
     for p in proof {
         if s_n == 0 {
-            return Err(ProofError::WrongLength {
-                got: proof.len(),
-                want,
-            });
+            return Err(ProofError::WrongLength { got: proof.len(), want });
         }
         if f_n & 1 == 1 || f_n == s_n {
             r = node_hash(p, &r);
@@ -273,20 +249,13 @@ pub fn verify_consistency(
     }
     let want = ProofPlan::consistency(old, new)?.len();
     if proof.len() != want {
-        return Err(ProofError::WrongLength {
-            got: proof.len(),
-            want,
-        });
+        return Err(ProofError::WrongLength { got: proof.len(), want });
     }
     if old == 0 {
         return Ok(());
     }
     if old == new {
-        return if old_root == new_root {
-            Ok(())
-        } else {
-            Err(ProofError::Fork(old))
-        };
+        return if old_root == new_root { Ok(()) } else { Err(ProofError::Fork(old)) };
     }
     // When `old` is a power of two its root is a node of the new tree and the
     // proof omits it: the old root is where the walk starts.
@@ -303,10 +272,7 @@ pub fn verify_consistency(
     let (mut f_r, mut s_r) = (path[0], path[0]);
     for c in &path[1..] {
         if s_n == 0 {
-            return Err(ProofError::WrongLength {
-                got: proof.len(),
-                want,
-            });
+            return Err(ProofError::WrongLength { got: proof.len(), want });
         }
         if f_n & 1 == 1 || f_n == s_n {
             f_r = node_hash(c, &f_r);
@@ -371,10 +337,7 @@ impl TreeLevels {
     }
 
     pub fn subtree(&self, s: Subtree) -> Option<Hash> {
-        self.levels
-            .get(s.level as usize)?
-            .get(usize::try_from(s.index).ok()?)
-            .copied()
+        self.levels.get(s.level as usize)?.get(usize::try_from(s.index).ok()?).copied()
     }
 
     /// The root of the first `size` leaves.
@@ -385,10 +348,7 @@ impl TreeLevels {
         if size == 0 {
             return Some(crate::merkle::empty_root());
         }
-        let pieces: Option<Vec<Hash>> = subtrees_of(0..size)
-            .into_iter()
-            .map(|s| self.subtree(s))
-            .collect();
+        let pieces: Option<Vec<Hash>> = subtrees_of(0..size).into_iter().map(|s| self.subtree(s)).collect();
         fold_right(&pieces?)
     }
 
@@ -404,10 +364,7 @@ impl TreeLevels {
 
     fn check_size(&self, size: u64) -> Result<(), ProofError> {
         if size > self.size() {
-            return Err(ProofError::IndexOutOfRange {
-                index: size - 1,
-                size: self.size(),
-            });
+            return Err(ProofError::IndexOutOfRange { index: size - 1, size: self.size() });
         }
         Ok(())
     }
@@ -446,9 +403,7 @@ impl TlogProof {
 
     pub fn parse(text: &str) -> Result<Self, ProofError> {
         let bad = ProofError::Malformed;
-        let (head, checkpoint) = text
-            .split_once("\n\n")
-            .ok_or(bad("no blank line before the checkpoint"))?;
+        let (head, checkpoint) = text.split_once("\n\n").ok_or(bad("no blank line before the checkpoint"))?;
         let mut lines = head.split('\n');
         if lines.next() != Some(TLOG_PROOF_HEADER) {
             return Err(bad("first line is not c2sp.org/tlog-proof@v1"));
@@ -459,10 +414,7 @@ impl TlogProof {
             extra = Some(B64.decode(b64).map_err(|_| bad("extra is not base64"))?);
             line = lines.next().ok_or(bad("no index line"))?;
         }
-        let index = line
-            .strip_prefix("index ")
-            .and_then(parse_decimal)
-            .ok_or(bad("index line"))?;
+        let index = line.strip_prefix("index ").and_then(parse_decimal).ok_or(bad("index line"))?;
         let hashes = lines
             .map(|l| {
                 B64.decode(l)
@@ -471,19 +423,13 @@ impl TlogProof {
                     .ok_or(bad("a proof line is not a base64 SHA-256"))
             })
             .collect::<Result<Vec<Hash>, _>>()?;
-        Ok(Self {
-            extra,
-            index,
-            hashes,
-            checkpoint: checkpoint.to_string(),
-        })
+        Ok(Self { extra, index, hashes, checkpoint: checkpoint.to_string() })
     }
 }
 
 /// An ASCII decimal without sign or leading zeros (C2SP's form for sizes).
 pub fn parse_decimal(s: &str) -> Option<u64> {
-    let canonical =
-        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
+    let canonical = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
     canonical.then(|| s.parse().ok()).flatten()
 }
 
@@ -500,19 +446,10 @@ mod tests {
     /// merkle_test.cc), the same as in `merkle::tests`. These leaves are raw data,
     /// so the proofs below are checked on trees built from them directly.
     fn rfc_leaves() -> Vec<Vec<u8>> {
-        [
-            "",
-            "00",
-            "10",
-            "2021",
-            "3031",
-            "40414243",
-            "5051525354555657",
-            "606162636465666768696a6b6c6d6e6f",
-        ]
-        .iter()
-        .map(|h| hex::decode(h).unwrap())
-        .collect()
+        ["", "00", "10", "2021", "3031", "40414243", "5051525354555657", "606162636465666768696a6b6c6d6e6f"]
+            .iter()
+            .map(|h| hex::decode(h).unwrap())
+            .collect()
     }
 
     /// RFC 6962 §2.1, written the slow and obvious way, over raw leaf data.
@@ -614,12 +551,7 @@ mod tests {
                     "037kGJdt2VdTwcc4Yrk5j6Kiz5tP8P3+izDNlSCWFLc=",
                 ],
             ),
-            (
-                2,
-                3,
-                "rra8/idLcKFPsGel5VeCZNsPqbUa9eC6FZFY8yngbnc=",
-                &["+sVCA+fMaWzw38tCySodnbr3CtnmIfS9jZhmLwDjwSU="],
-            ),
+            (2, 3, "rra8/idLcKFPsGel5VeCZNsPqbUa9eC6FZFY8yngbnc=", &["+sVCA+fMaWzw38tCySodnbr3CtnmIfS9jZhmLwDjwSU="]),
             (
                 1,
                 5,
@@ -634,20 +566,13 @@ mod tests {
         for (index, size, root, proof) in cases {
             let want: Vec<Hash> = proof.iter().map(|p| b64(p)).collect();
             assert_eq!(tree.root(size), Some(b64(root)), "root of {size}");
-            assert_eq!(
-                tree.inclusion(index, size).unwrap(),
-                want,
-                "PATH({index}, {size})"
-            );
+            assert_eq!(tree.inclusion(index, size).unwrap(), want, "PATH({index}, {size})");
             // The verifier takes entry hashes; the RFC leaves are raw, so check
             // the same walk through the leaf-hash-taking core.
             let leaf = leaf_hash(&leaves[index as usize]);
             verify_leaf_inclusion(index, size, &leaf, &want, &b64(root)).unwrap();
             let other = leaf_hash(&leaves[(index as usize + 1) % 8]);
-            assert_eq!(
-                verify_leaf_inclusion(index, size, &other, &want, &b64(root)),
-                Err(ProofError::RootMismatch)
-            );
+            assert_eq!(verify_leaf_inclusion(index, size, &other, &want, &b64(root)), Err(ProofError::RootMismatch));
         }
     }
 
@@ -675,14 +600,7 @@ mod tests {
                     "037kGJdt2VdTwcc4Yrk5j6Kiz5tP8P3+izDNlSCWFLc=",
                 ],
             ),
-            (
-                2,
-                5,
-                &[
-                    "Xwg/ChozygdqlSeYMlgNs+DvRYS9/x9UyKNg9Q3jAx4=",
-                    "vBoGQ7EuTS18d5GPROD095qDi2z57FtcKD4fTYhZnms=",
-                ],
-            ),
+            (2, 5, &["Xwg/ChozygdqlSeYMlgNs+DvRYS9/x9UyKNg9Q3jAx4=", "vBoGQ7EuTS18d5GPROD095qDi2z57FtcKD4fTYhZnms="]),
             (
                 6,
                 7,
@@ -695,46 +613,24 @@ mod tests {
         ];
         for (old, new, proof) in cases {
             let want: Vec<Hash> = proof.iter().map(|p| b64(p)).collect();
-            assert_eq!(
-                tree.consistency(old, new).unwrap(),
-                want,
-                "PROOF({old}, {new})"
-            );
+            assert_eq!(tree.consistency(old, new).unwrap(), want, "PROOF({old}, {new})");
             let (r1, r2) = (tree.root(old).unwrap(), tree.root(new).unwrap());
             verify_consistency(old, new, &r1, &r2, &want).unwrap();
             // A power-of-two old size starts the walk from the old root itself,
             // so a wrong one shows up at the new root.
             let wrong_old = verify_consistency(old, new, &r2, &r2, &want).unwrap_err();
-            assert!(
-                matches!(
-                    wrong_old,
-                    ProofError::OldRootMismatch | ProofError::RootMismatch
-                ),
-                "{wrong_old}"
-            );
+            assert!(matches!(wrong_old, ProofError::OldRootMismatch | ProofError::RootMismatch), "{wrong_old}");
             if !old.is_power_of_two() {
                 assert_eq!(wrong_old, ProofError::OldRootMismatch);
             }
-            assert_eq!(
-                verify_consistency(old, new, &r1, &r1, &want).unwrap_err(),
-                ProofError::RootMismatch
-            );
+            assert_eq!(verify_consistency(old, new, &r1, &r1, &want).unwrap_err(), ProofError::RootMismatch);
             for i in 0..want.len() {
                 let mut bad = want.clone();
                 bad[i][7] ^= 0x10;
-                assert!(
-                    verify_consistency(old, new, &r1, &r2, &bad).is_err(),
-                    "{old}->{new} hash {i} flipped"
-                );
+                assert!(verify_consistency(old, new, &r1, &r2, &bad).is_err(), "{old}->{new} hash {i} flipped");
             }
-            assert!(
-                verify_consistency(old, new, &r1, &r2, &want[1..]).is_err(),
-                "truncated"
-            );
-            assert!(
-                verify_consistency(old + 1, new, &r1, &r2, &want).is_err(),
-                "other old size"
-            );
+            assert!(verify_consistency(old, new, &r1, &r2, &want[1..]).is_err(), "truncated");
+            assert!(verify_consistency(old + 1, new, &r1, &r2, &want).is_err(), "other old size");
         }
     }
 
@@ -749,25 +645,13 @@ mod tests {
         assert!(verify_consistency(0, 9, &r(0), &r(9), &[[0; 32]]).is_err());
         // Equal sizes: equal roots or a fork.
         verify_consistency(9, 9, &r(9), &r(9), &[]).unwrap();
-        assert_eq!(
-            verify_consistency(9, 9, &r(8), &r(9), &[]),
-            Err(ProofError::Fork(9))
-        );
-        assert_eq!(
-            verify_consistency(9, 8, &r(9), &r(8), &[]),
-            Err(ProofError::Shrinks { old: 9, new: 8 })
-        );
-        assert_eq!(
-            ProofPlan::inclusion(9, 9),
-            Err(ProofError::IndexOutOfRange { index: 9, size: 9 })
-        );
+        assert_eq!(verify_consistency(9, 9, &r(8), &r(9), &[]), Err(ProofError::Fork(9)));
+        assert_eq!(verify_consistency(9, 8, &r(9), &r(8), &[]), Err(ProofError::Shrinks { old: 9, new: 8 }));
+        assert_eq!(ProofPlan::inclusion(9, 9), Err(ProofError::IndexOutOfRange { index: 9, size: 9 }));
         // A tree of one leaf: the proof is empty and the root is the leaf hash.
         assert!(tree.inclusion(0, 1).unwrap().is_empty());
         verify_inclusion(0, 1, &hashes[0], &[], &r(1)).unwrap();
-        assert_eq!(
-            verify_inclusion(0, 1, &hashes[1], &[], &r(1)),
-            Err(ProofError::RootMismatch)
-        );
+        assert_eq!(verify_inclusion(0, 1, &hashes[1], &[], &r(1)), Err(ProofError::RootMismatch));
     }
 
     /// An attacker's proofs: another entry's proof, a proof moved to another
@@ -779,35 +663,17 @@ mod tests {
         let root = tree.root(100).unwrap();
         let p37 = tree.inclusion(37, 100).unwrap();
         verify_inclusion(37, 100, &hashes[37], &p37, &root).unwrap();
-        assert!(
-            verify_inclusion(37, 100, &hashes[38], &p37, &root).is_err(),
-            "another entry"
-        );
-        assert!(
-            verify_inclusion(38, 100, &hashes[38], &p37, &root).is_err(),
-            "moved to its index"
-        );
+        assert!(verify_inclusion(37, 100, &hashes[38], &p37, &root).is_err(), "another entry");
+        assert!(verify_inclusion(38, 100, &hashes[38], &p37, &root).is_err(), "moved to its index");
         let p38 = tree.inclusion(38, 100).unwrap();
-        assert!(
-            verify_inclusion(37, 100, &hashes[37], &p38, &root).is_err(),
-            "another entry's proof"
-        );
-        assert!(
-            verify_inclusion(37, 99, &hashes[37], &p37, &tree.root(99).unwrap()).is_err(),
-            "another size"
-        );
+        assert!(verify_inclusion(37, 100, &hashes[37], &p38, &root).is_err(), "another entry's proof");
+        assert!(verify_inclusion(37, 99, &hashes[37], &p37, &tree.root(99).unwrap()).is_err(), "another size");
         let mut swapped = p37.clone();
         swapped.swap(0, 1);
-        assert!(
-            verify_inclusion(37, 100, &hashes[37], &swapped, &root).is_err(),
-            "reordered"
-        );
+        assert!(verify_inclusion(37, 100, &hashes[37], &swapped, &root).is_err(), "reordered");
         let mut longer = p37.clone();
         longer.push(root);
-        assert!(matches!(
-            verify_inclusion(37, 100, &hashes[37], &longer, &root),
-            Err(ProofError::WrongLength { .. })
-        ));
+        assert!(matches!(verify_inclusion(37, 100, &hashes[37], &longer, &root), Err(ProofError::WrongLength { .. })));
     }
 
     #[test]
@@ -819,23 +685,14 @@ mod tests {
             checkpoint: "log\n1\nroot\n\n— log sig\n".into(),
         };
         let text = p.encode();
-        assert!(
-            text.starts_with("c2sp.org/tlog-proof@v1\nindex 73894\nAQEB"),
-            "{text}"
-        );
+        assert!(text.starts_with("c2sp.org/tlog-proof@v1\nindex 73894\nAQEB"), "{text}");
         assert_eq!(TlogProof::parse(&text).unwrap(), p);
-        let with_extra = TlogProof {
-            extra: Some(b"x".to_vec()),
-            ..p.clone()
-        };
+        let with_extra = TlogProof { extra: Some(b"x".to_vec()), ..p.clone() };
         assert_eq!(TlogProof::parse(&with_extra.encode()).unwrap(), with_extra);
         assert!(TlogProof::parse(&text.replace("index 73894", "index 073894")).is_err());
         assert!(TlogProof::parse(&text.replace("tlog-proof@v1", "tlog-proof@v2")).is_err());
         assert!(TlogProof::parse(&text.replacen("AQEB", "AQE", 1)).is_err());
-        let no_proof = TlogProof {
-            hashes: vec![],
-            ..p
-        };
+        let no_proof = TlogProof { hashes: vec![], ..p };
         assert_eq!(TlogProof::parse(&no_proof.encode()).unwrap(), no_proof);
     }
 

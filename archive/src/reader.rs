@@ -63,7 +63,10 @@ impl StreamReader {
     }
 
     /// The plaintext bytes `range`, as a stream of pieces' slices.
-    pub fn range(&self, range: Range<u64>) -> Result<impl Stream<Item = Result<Bytes, ReadError>> + Send + 'static, ReadError> {
+    pub fn range(
+        &self,
+        range: Range<u64>,
+    ) -> Result<impl Stream<Item = Result<Bytes, ReadError>> + Send + 'static, ReadError> {
         if range.start > range.end || range.end > self.len() {
             return Err(ReadError::OutOfRange { start: range.start, end: range.end, len: self.len() });
         }

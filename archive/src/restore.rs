@@ -38,7 +38,9 @@ pub enum RestoreError {
     Ledger(#[from] LedgerError),
     #[error("cannot read the store: {0}")]
     Store(#[from] StoreError),
-    #[error("the catalog already holds {0} ledger entries; restore writes a new catalog only: move the old one away first")]
+    #[error(
+        "the catalog already holds {0} ledger entries; restore writes a new catalog only: move the old one away first"
+    )]
     NotEmpty(u64),
     #[error("the store holds no ledger: nothing to restore (wrong bucket or prefix?)")]
     NoLedger,
@@ -82,7 +84,13 @@ pub type Apply<'a> = dyn FnMut(&Transaction<'_>, &Entry) -> Result<(), String> +
 
 /// Verifies `store`, then rebuilds the archive's tables in `catalog` (which must
 /// be empty) and calls `apply` for every entry, in order, in one transaction.
-pub async fn restore(store: &Store, keys: &Keys, catalog: &Catalog, opts: Options, apply: &mut Apply<'_>) -> Result<Restored, RestoreError> {
+pub async fn restore(
+    store: &Store,
+    keys: &Keys,
+    catalog: &Catalog,
+    opts: Options,
+    apply: &mut Apply<'_>,
+) -> Result<Restored, RestoreError> {
     let held = catalog.with(|c| crate::ledger::head(c))?;
     if let Some(head) = held {
         return Err(RestoreError::NotEmpty(head + 1));
@@ -101,7 +109,8 @@ pub async fn restore(store: &Store, keys: &Keys, catalog: &Catalog, opts: Option
     let mut lost = report.damage();
     let signed = report.newest_checkpoint_size.unwrap_or(0);
     let objects = fetch_objects(store, &entries, signed, &mut lost).await?;
-    let mut restored = Restored { report, entries: entries.len() as u64, recordings: 0, streams: 0, chunks: 0, transcripts: 0, lost };
+    let mut restored =
+        Restored { report, entries: entries.len() as u64, recordings: 0, streams: 0, chunks: 0, transcripts: 0, lost };
     let resealed = resealed_notes(&entries);
     catalog.with(|conn| -> Result<(), RestoreError> {
         let tx = conn.transaction()?;
@@ -118,7 +127,8 @@ pub async fn restore(store: &Store, keys: &Keys, catalog: &Catalog, opts: Option
                 None => apply(&tx, e).map_err(replay)?,
             }
         }
-        let (size, time) = (restored.report.newest_checkpoint_size.unwrap_or(0), restored.report.newest_checkpoint_time.clone());
+        let (size, time) =
+            (restored.report.newest_checkpoint_size.unwrap_or(0), restored.report.newest_checkpoint_time.clone());
         tx.execute(
             "UPDATE ledger_mirror SET mirrored = ?1, checkpointed = ?2, checkpoint_ts = ?3 WHERE id = 1",
             params![entries.len() as u64, size, time],
@@ -150,7 +160,12 @@ struct Objects {
     manifests: HashMap<RecordingId, Manifest>,
 }
 
-async fn fetch_objects(store: &Store, entries: &[Entry], signed: u64, lost: &mut Vec<String>) -> Result<Objects, RestoreError> {
+async fn fetch_objects(
+    store: &Store,
+    entries: &[Entry],
+    signed: u64,
+    lost: &mut Vec<String>,
+) -> Result<Objects, RestoreError> {
     let (expected, _) = verify::replay(entries, signed);
     let mut out = Objects { keys: HashMap::new(), manifests: HashMap::new() };
     for (&rec, r) in &expected {
@@ -162,13 +177,19 @@ async fn fetch_objects(store: &Store, entries: &[Entry], signed: u64, lost: &mut
             let key = ObjectKey::dek_gen(rec, name, current.generation);
             let unreadable = |why: &str| format!("key {key}: {why}; stream {rec}/{name} is unreadable");
             match fetch(store, &key).await? {
-                Some(body) if crate::sha256_hex(&body) == current.sha256 => match serde_json::from_slice::<WrappedDek>(&body) {
-                    Ok(w) => {
-                        let pointer = KeyObject { generation: current.generation, kek: w.kek, sha256: current.sha256.clone() };
-                        out.keys.insert((rec, name), pointer);
+                Some(body) if crate::sha256_hex(&body) == current.sha256 => {
+                    match serde_json::from_slice::<WrappedDek>(&body) {
+                        Ok(w) => {
+                            let pointer = KeyObject {
+                                generation: current.generation,
+                                kek: w.kek,
+                                sha256: current.sha256.clone(),
+                            };
+                            out.keys.insert((rec, name), pointer);
+                        }
+                        Err(_) => push_once(lost, unreadable("not a wrapped key")),
                     }
-                    Err(_) => push_once(lost, unreadable("not a wrapped key")),
-                },
+                }
                 Some(_) => push_once(lost, unreadable("differs from the ledger")),
                 None => push_once(lost, unreadable("missing")),
             }
@@ -182,7 +203,12 @@ async fn fetch_objects(store: &Store, entries: &[Entry], signed: u64, lost: &mut
                     }
                     Err(e) => push_once(lost, format!("manifest {key}: {e}")),
                 },
-                _ => push_once(lost, format!("manifest {key}: missing or differs from the ledger; stream media details of {rec} are lost")),
+                _ => push_once(
+                    lost,
+                    format!(
+                        "manifest {key}: missing or differs from the ledger; stream media details of {rec} are lost"
+                    ),
+                ),
             }
         }
     }
@@ -229,14 +255,21 @@ fn replay_archive(tx: &Transaction<'_>, e: &Entry, objects: &Objects) -> Result<
     let need = |name: &str| format!("data lacks {name:?}");
     let sql = |r: rusqlite::Result<usize>| r.map(|_| ()).map_err(|err| err.to_string());
     match (e.action.as_str(), stream) {
-        ("recording.started", None) => {
-            sql(tx.execute(
-                "INSERT INTO recordings (id, meeting, org, state, started_at) VALUES (?1, ?2, ?3, 'open', ?4)",
-                params![rec.to_string(), s("meeting").ok_or_else(|| need("meeting"))?, s("org").ok_or_else(|| need("org"))?, e.ts],
-            ))
-        }
+        ("recording.started", None) => sql(tx.execute(
+            "INSERT INTO recordings (id, meeting, org, state, started_at) VALUES (?1, ?2, ?3, 'open', ?4)",
+            params![
+                rec.to_string(),
+                s("meeting").ok_or_else(|| need("meeting"))?,
+                s("org").ok_or_else(|| need("org"))?,
+                e.ts
+            ],
+        )),
         ("stream.opened", Some(name @ StreamName::Media(id))) => {
-            let content_type = objects.manifests.get(&rec).and_then(|m| m.streams.iter().find(|st| st.id == id)).and_then(|st| st.content_type.clone());
+            let content_type = objects
+                .manifests
+                .get(&rec)
+                .and_then(|m| m.streams.iter().find(|st| st.id == id))
+                .and_then(|st| st.content_type.clone());
             sql(tx.execute(
                 "INSERT INTO streams (id, recording, kind, endpoint, state, chunk_size, nonce_prefix, key_sha256, content_type, opened_at)
                  VALUES (?1, ?2, ?3, ?4, 'open', ?5, ?6, ?7, ?8, ?9)",
@@ -253,12 +286,26 @@ fn replay_archive(tx: &Transaction<'_>, e: &Entry, objects: &Objects) -> Result<
             let plain = len.checked_sub(TAG_LEN).ok_or("a chunk shorter than its tag")?;
             sql(tx.execute(
                 "INSERT INTO chunks (stream, idx, plain_len, len, sha256) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![id.to_string(), u("index").ok_or_else(|| need("index"))?, plain, len, s("sha256").ok_or_else(|| need("sha256"))?],
+                params![
+                    id.to_string(),
+                    u("index").ok_or_else(|| need("index"))?,
+                    plain,
+                    len,
+                    s("sha256").ok_or_else(|| need("sha256"))?
+                ],
             ))?;
-            sql(tx.execute("UPDATE streams SET chunks = chunks + 1, length = length + ?2 WHERE id = ?1", params![id.to_string(), plain]))
+            sql(tx.execute(
+                "UPDATE streams SET chunks = chunks + 1, length = length + ?2 WHERE id = ?1",
+                params![id.to_string(), plain],
+            ))
         }
         ("stream.closed", Some(StreamName::Media(id))) => {
-            let media = objects.manifests.get(&rec).and_then(|m| m.streams.iter().find(|st| st.id == id)).and_then(|st| st.media.as_ref()).map(|m| m.to_string());
+            let media = objects
+                .manifests
+                .get(&rec)
+                .and_then(|m| m.streams.iter().find(|st| st.id == id))
+                .and_then(|st| st.media.as_ref())
+                .map(|m| m.to_string());
             sql(tx.execute(
                 "UPDATE streams SET state = ?2, sha256 = ?3, media = ?4, closed_at = ?5 WHERE id = ?1",
                 params![id.to_string(), s("state").ok_or_else(|| need("state"))?, s("sha256"), media, e.ts],
@@ -285,11 +332,13 @@ fn replay_archive(tx: &Transaction<'_>, e: &Entry, objects: &Objects) -> Result<
         // A shred the store's ledger holds: the service finishes it at start if its
         // objects are still there (`Vault::resume_shreds`).
         ("recording.shredded", None) => {
-            sql(tx.execute("UPDATE recordings SET state = 'shredded', shred_done_at = NULL WHERE id = ?1", [rec.to_string()]))?;
+            sql(tx.execute(
+                "UPDATE recordings SET state = 'shredded', shred_done_at = NULL WHERE id = ?1",
+                [rec.to_string()],
+            ))?;
             sql(tx.execute("DELETE FROM key_objects WHERE recording = ?1", [rec.to_string()]))?;
             sql(tx.execute("DELETE FROM transcripts WHERE recording = ?1", [rec.to_string()]))
         }
         _ => Ok(()),
     }
 }
-

@@ -474,8 +474,7 @@ impl Admins {
     /// Whether `account` was an admin just before ledger position `seq`.
     pub fn is_admin_at(&self, account: &str, seq: u64) -> bool {
         let role = self.history.get(account).and_then(|h| h.iter().rev().find(|x| x.0 < seq)).is_some_and(|x| x.1);
-        let disabled =
-            self.disabled.get(account).and_then(|d| d.iter().rev().find(|x| x.0 < seq)).is_some_and(|x| x.1);
+        let disabled = self.disabled.get(account).and_then(|d| d.iter().rev().find(|x| x.0 < seq)).is_some_and(|x| x.1);
         role && !disabled
     }
 
@@ -502,7 +501,16 @@ mod tests {
         fn at(&mut self, day: i64, actor: &str, action: &str, subject: &str, data: serde_json::Value) -> u64 {
             let seq = self.0.len() as u64;
             let ts = crate::clock::format_ts(T0 + time::Duration::days(day));
-            let e = Entry { seq, ts, actor: actor.into(), action: action.into(), subject: subject.into(), data, prev: ZERO, hash: ZERO };
+            let e = Entry {
+                seq,
+                ts,
+                actor: actor.into(),
+                action: action.into(),
+                subject: subject.into(),
+                data,
+                prev: ZERO,
+                hash: ZERO,
+            };
             self.0.push(e);
             seq
         }
@@ -520,7 +528,13 @@ mod tests {
             self.at(day, actor, "retention.policy.set", &format!("policy/{id}"), data)
         }
         fn sealed(&mut self, day: i64, rec: &str, meeting: &str, org: &str) {
-            self.at(day, "system", "recording.started", &format!("recording/{rec}"), json!({ "meeting": meeting, "org": org }));
+            self.at(
+                day,
+                "system",
+                "recording.started",
+                &format!("recording/{rec}"),
+                json!({ "meeting": meeting, "org": org }),
+            );
             self.at(day, "system", "recording.sealed", &format!("recording/{rec}"), json!({}));
         }
         fn expiry(&self, rec: &str) -> Option<(String, i64)> {

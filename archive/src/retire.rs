@@ -43,7 +43,8 @@ use serde_json::json;
 
 /// Re-wraps the caller's transient keys (e.g. resumable uploads' tail keys) under
 /// the ring's current KEK, in the given transaction; returns how many it changed.
-pub type TransientKeys = std::sync::Arc<dyn Fn(&rusqlite::Transaction<'_>, &Keyring) -> Result<usize, VaultError> + Send + Sync>;
+pub type TransientKeys =
+    std::sync::Arc<dyn Fn(&rusqlite::Transaction<'_>, &Keyring) -> Result<usize, VaultError> + Send + Sync>;
 
 /// What a retirement did.
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -82,7 +83,11 @@ impl Vault {
     }
 
     /// Finishes a retirement a crash cut off, if there is one.
-    pub async fn resume_retirement(&self, dir: &KeyDir, transient: TransientKeys) -> Result<Option<Retired>, VaultError> {
+    pub async fn resume_retirement(
+        &self,
+        dir: &KeyDir,
+        transient: TransientKeys,
+    ) -> Result<Option<Retired>, VaultError> {
         match self.unfinished_retirement().await? {
             Some(row) => Ok(Some(self.run_retirement(dir, row, transient).await?)),
             None => Ok(None),
@@ -129,7 +134,12 @@ impl Vault {
         let data = json!({ "kek": kek, "retiring": retiring });
         let (kek2, retiring2) = (kek.clone(), retiring.clone());
         let now = self.now();
-        let entry = NewEntry { actor: crate::ledger::actor_system(), action: "keys.retirement.started", subject: "keys".into(), data };
+        let entry = NewEntry {
+            actor: crate::ledger::actor_system(),
+            action: "keys.retirement.started",
+            subject: "keys".into(),
+            data,
+        };
         let (generation, _) = self
             .commit(entry, move |tx| {
                 let done: u32 = tx.query_row("SELECT COALESCE(MAX(generation), 0) FROM kek_retirements", [], |r| r.get(0))?;
@@ -154,7 +164,12 @@ impl Vault {
                 row.generation, row.kek, ring.current_id(), row.kek
             )));
         }
-        let mut out = Retired { generation: row.generation, kek: row.kek.clone(), retiring: row.retiring.clone(), ..Default::default() };
+        let mut out = Retired {
+            generation: row.generation,
+            kek: row.kek.clone(),
+            retiring: row.retiring.clone(),
+            ..Default::default()
+        };
         out.read_only = dir.read_only();
         let mut step = row.step.clone();
         if step == "rewrap" {
@@ -227,7 +242,8 @@ impl Vault {
             // Put before a crash: adopt it if it holds the same key under the new KEK.
             Err(StoreError::AlreadyExists(_)) => {
                 let body = self.store.get(object.as_str()).await?;
-                let existing: WrappedDek = serde_json::from_slice(&body).map_err(|e| VaultError::Conflict(format!("{object}: {e}")))?;
+                let existing: WrappedDek =
+                    serde_json::from_slice(&body).map_err(|e| VaultError::Conflict(format!("{object}: {e}")))?;
                 if existing.kek != row.kek || ring.unwrap(&existing, rec, name)?.bytes() != dek.bytes() {
                     return Err(VaultError::Conflict(format!("{object} exists and holds another key")));
                 }
@@ -238,11 +254,17 @@ impl Vault {
         let bytes = key_objects::encode(&wrapped);
         let key = KeyObject { generation: row.generation, kek: row.kek.clone(), sha256: crate::sha256_hex(&bytes) };
         let data = json!({ "generation": row.generation, "kek": row.kek, "key_sha256": key.sha256, "replaces": old.generation });
-        let entry = NewEntry { actor: crate::ledger::actor_system(), action: "keys.rewrapped", subject: format!("recording/{rec}/{name}"), data };
+        let entry = NewEntry {
+            actor: crate::ledger::actor_system(),
+            action: "keys.rewrapped",
+            subject: format!("recording/{rec}/{name}"),
+            data,
+        };
         let pointer = key.clone();
         let committed = self
             .commit(entry, move |tx| {
-                let state: String = tx.query_row("SELECT state FROM recordings WHERE id = ?1", [rec.to_string()], |r| r.get(0))?;
+                let state: String =
+                    tx.query_row("SELECT state FROM recordings WHERE id = ?1", [rec.to_string()], |r| r.get(0))?;
                 if state == "shredded" {
                     return Err(VaultError::Shredded(rec));
                 }
@@ -276,7 +298,8 @@ impl Vault {
         let mut changed = 0;
         for (rec, wrapped) in sealing {
             let rec: RecordingId = rec.parse().map_err(|e| VaultError::Conflict(format!("catalog: {e}")))?;
-            let w: WrappedDek = serde_json::from_str(&wrapped).map_err(|e| VaultError::Conflict(format!("catalog: {e}")))?;
+            let w: WrappedDek =
+                serde_json::from_str(&wrapped).map_err(|e| VaultError::Conflict(format!("catalog: {e}")))?;
             if w.kek == ring.current_id() {
                 continue;
             }
@@ -287,7 +310,10 @@ impl Vault {
                 Err(e) if key_objects::absent(&e) => {}
                 Err(e) => return Err(e.into()),
             }
-            let (json, sha) = (serde_json::to_string(&fresh).expect("a wrapped key serialises"), crate::sha256_hex(&key_objects::encode(&fresh)));
+            let (json, sha) = (
+                serde_json::to_string(&fresh).expect("a wrapped key serialises"),
+                crate::sha256_hex(&key_objects::encode(&fresh)),
+            );
             self.catalog
                 .call(move |c| {
                     c.execute(
@@ -324,20 +350,23 @@ impl Vault {
                      WHERE json_extract(data, '$.sealed.format') = 'niem/note/v1'
                        AND seq NOT IN (SELECT json_extract(data, '$.of') FROM ledger WHERE action = 'note.resealed')",
                 )?;
-                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<Result<Vec<_>, _>>()?;
+                let rows =
+                    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<Result<Vec<_>, _>>()?;
                 Ok::<_, VaultError>(rows)
             })
             .await?;
         let mut n = 0;
         for (seq, subject, sealed) in legacy {
-            let note: WrappedDek = serde_json::from_str(&sealed).map_err(|e| VaultError::Conflict(format!("ledger entry {seq}: {e}")))?;
+            let note: WrappedDek =
+                serde_json::from_str(&sealed).map_err(|e| VaultError::Conflict(format!("ledger entry {seq}: {e}")))?;
             if !retiring.contains(&note.kek) {
                 continue;
             }
             let plain = self.keys.open_note(&subject, &note)?;
             let again = self.keys.seal_note(&subject, &plain)?;
             let data = json!({ "of": seq, "sealed": again });
-            self.record(NewEntry { actor: crate::ledger::actor_system(), action: "note.resealed", subject, data }).await?;
+            self.record(NewEntry { actor: crate::ledger::actor_system(), action: "note.resealed", subject, data })
+                .await?;
             n += 1;
         }
         Ok(n)
@@ -361,7 +390,9 @@ impl Vault {
             let rec: RecordingId = rec.parse().map_err(|e| VaultError::Conflict(format!("catalog: {e}")))?;
             let name: StreamName = name.parse().map_err(|e| VaultError::Conflict(format!("catalog: {e}")))?;
             self.key_cache.forget(rec);
-            self.data_key(rec, name).await.map_err(|e| VaultError::Conflict(format!("the re-wrapped key of {rec}/{name} does not open: {e}")))?;
+            self.data_key(rec, name)
+                .await
+                .map_err(|e| VaultError::Conflict(format!("the re-wrapped key of {rec}/{name} does not open: {e}")))?;
         }
         Ok(())
     }
@@ -373,7 +404,8 @@ impl Vault {
             .catalog
             .call(move |c| {
                 let mut stmt = c.prepare("SELECT recording, stream FROM key_objects WHERE generation = ?1")?;
-                let rows = stmt.query_map([generation], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
+                let rows =
+                    stmt.query_map([generation], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
                 Ok::<_, VaultError>(rows)
             })
             .await?;
@@ -407,9 +439,13 @@ impl Vault {
         }
         let data = json!({ "kek": row.kek, "destroyed": destroyed, "left_for_the_operator": if read_only.is_some() { row.retiring.clone() } else { Vec::new() } });
         let (generation, now) = (row.generation, self.now());
-        let entry = NewEntry { actor: crate::ledger::actor_system(), action: "keys.retired", subject: "keys".into(), data };
+        let entry =
+            NewEntry { actor: crate::ledger::actor_system(), action: "keys.retired", subject: "keys".into(), data };
         self.commit(entry, move |tx| {
-            tx.execute("UPDATE kek_retirements SET step = 'done', finished_at = ?2 WHERE generation = ?1", params![generation, now])?;
+            tx.execute(
+                "UPDATE kek_retirements SET step = 'done', finished_at = ?2 WHERE generation = ?1",
+                params![generation, now],
+            )?;
             Ok(())
         })
         .await?;
@@ -421,8 +457,8 @@ impl Vault {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{anything, World};
     use crate::chunk::TAG_LEN;
+    use crate::testing::{anything, World};
 
     fn none() -> TransientKeys {
         std::sync::Arc::new(|_, _| Ok(0))
@@ -534,7 +570,11 @@ mod tests {
             let b = w.recording("m2", "c2").await;
             let row = w.vault.start_retirement(&w.keydir).await.unwrap();
             match stop {
-                "rewrap-half" => w.vault.rewrap_one(&row, a, StreamName::Media(w.vault.manifest_draft(a).await.unwrap().streams[0].id)).await.unwrap(),
+                "rewrap-half" => w
+                    .vault
+                    .rewrap_one(&row, a, StreamName::Media(w.vault.manifest_draft(a).await.unwrap().streams[0].id))
+                    .await
+                    .unwrap(),
                 _ => {
                     w.vault.rewrap_all(&row).await.unwrap();
                     let step = ["rewrap", "check", "delete", "destroy"].iter().position(|s| *s == stop).unwrap();
@@ -572,7 +612,14 @@ mod tests {
     async fn legacy_notes_survive_a_retirement() {
         let w = World::new().await;
         let note = w.keys.ring().seal_note_v1("meeting/m9", b"Sinh hoat").unwrap();
-        let seq = w.fact("user:a1", "meeting.created", "meeting/m9", serde_json::json!({ "org": "c1", "kind": "regular", "sealed": note })).await;
+        let seq = w
+            .fact(
+                "user:a1",
+                "meeting.created",
+                "meeting/m9",
+                serde_json::json!({ "org": "c1", "kind": "regular", "sealed": note }),
+            )
+            .await;
         let done = w.vault.retire_keks(&w.keydir, none()).await.unwrap();
         assert_eq!(done.notes_resealed, 1);
         assert!(w.keys.open_note("meeting/m9", &note).is_err(), "the old KEK is gone");

@@ -62,10 +62,7 @@ pub fn objects_named(entries: &[crate::ledger::Entry]) -> std::collections::Hash
             ("stream.opened", Some(name)) => vec![ObjectKey::dek(rec, name)],
             ("recording.sealed", None) => vec![ObjectKey::manifest(rec)],
             ("transcript.stored", None) => {
-                vec![
-                    ObjectKey::transcript(rec),
-                    ObjectKey::dek(rec, StreamName::Transcript),
-                ]
+                vec![ObjectKey::transcript(rec), ObjectKey::dek(rec, StreamName::Transcript)]
             }
             _ => continue,
         };
@@ -120,21 +117,10 @@ pub fn confidence(population: u64, rate: f64, confidence: f64) -> Confidence {
     } else if rate <= 0.0 {
         population.saturating_add(1)
     } else {
-        ((1.0 - confidence).ln() / (1.0 - rate).ln())
-            .ceil()
-            .max(1.0) as u64
+        ((1.0 - confidence).ln() / (1.0 - rate).ln()).ceil().max(1.0) as u64
     };
-    let damage_rate = if population == 0 {
-        1.0
-    } else {
-        damaged as f64 / population as f64
-    };
-    Confidence {
-        confidence,
-        population,
-        damaged_objects: damaged,
-        damage_rate,
-    }
+    let damage_rate = if population == 0 { 1.0 } else { damaged as f64 / population as f64 };
+    Confidence { confidence, population, damaged_objects: damaged, damage_rate }
 }
 
 impl Confidence {
@@ -142,9 +128,7 @@ impl Confidence {
     pub fn statement(&self) -> String {
         let pct = self.confidence * 100.0;
         if self.damaged_objects > self.population {
-            return format!(
-                "this sample is too small to promise anything at {pct:.0} % confidence"
-            );
+            return format!("this sample is too small to promise anything at {pct:.0} % confidence");
         }
         format!(
             "a damage rate above {} % ({} of {} objects) would have been seen with {pct:.0} % \
@@ -221,9 +205,7 @@ mod tests {
     use time::macros::datetime;
 
     fn keys(n: usize) -> Vec<String> {
-        (0..n)
-            .map(|i| format!("recordings/R/S/{i:08}.niem"))
-            .collect()
+        (0..n).map(|i| format!("recordings/R/S/{i:08}.niem")).collect()
     }
 
     /// 1 damaged chunk in 1,000 and a 10 % sample: over 1,000 seeds the damaged
@@ -241,10 +223,7 @@ mod tests {
             hits += usize::from(picked(&seed, damaged, 0.10));
             sizes.push(ks.iter().filter(|k| picked(&seed, k, 0.10)).count());
         }
-        assert!(
-            (50..=150).contains(&hits),
-            "picked {hits} times in 1000 seeds"
-        );
+        assert!((50..=150).contains(&hits), "picked {hits} times in 1000 seeds");
         // And each sample holds about 10 % of the objects (sd 9.5 per sample).
         let mean = sizes.iter().sum::<usize>() as f64 / sizes.len() as f64;
         assert!((97.0..=103.0).contains(&mean), "mean sample size {mean}");
@@ -255,11 +234,8 @@ mod tests {
     fn samples_are_reproducible_and_order_independent() {
         let ks = keys(500);
         let take = |seed: &[u8], reversed: bool| {
-            let order: Box<dyn Iterator<Item = &String>> = if reversed {
-                Box::new(ks.iter().rev())
-            } else {
-                Box::new(ks.iter())
-            };
+            let order: Box<dyn Iterator<Item = &String>> =
+                if reversed { Box::new(ks.iter().rev()) } else { Box::new(ks.iter()) };
             let mut v: Vec<String> = order.filter(|k| picked(seed, k, 0.2)).cloned().collect();
             v.sort();
             v
@@ -267,13 +243,8 @@ mod tests {
         let forward = take(b"seed-1", false);
         assert_eq!(forward, take(b"seed-1", true));
         assert_ne!(forward, take(b"seed-2", false));
-        assert!(ks
-            .iter()
-            .all(|k| picked(b"s", k, 1.0) && !picked(b"s", k, 0.0)));
-        let sel = Selection::Sample {
-            seed: b"seed-1".to_vec(),
-            rate: 0.2,
-        };
+        assert!(ks.iter().all(|k| picked(b"s", k, 1.0) && !picked(b"s", k, 0.0)));
+        let sel = Selection::Sample { seed: b"seed-1".to_vec(), rate: 0.2 };
         assert!(sel.selects("stray.bin", None), "strays are always fetched");
         let since = Selection::Since { first_seq: 40 };
         assert!(since.selects("k", Some(40)) && !since.selects("k", Some(39)));
@@ -286,10 +257,7 @@ mod tests {
             let c = confidence(n, r, 0.99);
             let miss = |d: u64| (1.0 - r).powf(d as f64);
             assert!(miss(c.damaged_objects) <= 0.01, "{c:?}");
-            assert!(
-                miss(c.damaged_objects - 1) > 0.01 || c.damaged_objects == 1,
-                "{c:?}"
-            );
+            assert!(miss(c.damaged_objects - 1) > 0.01 || c.damaged_objects == 1, "{c:?}");
         }
         // 10 % of 1,000: 44 damaged objects (4.4 %) are seen with 99 % probability.
         let c = confidence(1000, 0.10, 0.99);
@@ -309,16 +277,10 @@ mod tests {
     async fn the_ledger_names_every_object_and_since_picks_the_new_ones() {
         let fx = crate::bundle::tests::Fixture::new().await;
         let a = fx.recording(&[1u8; 2500]).await;
-        let (_, entries) =
-            crate::verify::verify_ledger(&fx.vault.store, fx.key(), &Default::default())
-                .await
-                .unwrap();
+        let (_, entries) = crate::verify::verify_ledger(&fx.vault.store, fx.key(), &Default::default()).await.unwrap();
         let first_seq = entries.len() as u64;
         let b = fx.recording(&[2u8; 1500]).await;
-        let (_, entries) =
-            crate::verify::verify_ledger(&fx.vault.store, fx.key(), &Default::default())
-                .await
-                .unwrap();
+        let (_, entries) = crate::verify::verify_ledger(&fx.vault.store, fx.key(), &Default::default()).await.unwrap();
         let named = objects_named(&entries);
         let mut listed = fx.vault.store.list("recordings/").await.unwrap();
         listed.extend(fx.vault.store.list("keys/").await.unwrap());
@@ -327,12 +289,7 @@ mod tests {
         for o in &listed {
             let seq = named.get(&o.key).copied();
             assert!(seq.is_some(), "{} is named by no entry", o.key);
-            assert_eq!(
-                since.selects(&o.key, seq),
-                o.key.contains(&b.to_string()),
-                "{}",
-                o.key
-            );
+            assert_eq!(since.selects(&o.key, seq), o.key.contains(&b.to_string()), "{}", o.key);
             assert!(o.key.contains(&a.to_string()) || o.key.contains(&b.to_string()));
         }
     }
@@ -343,10 +300,8 @@ mod tests {
     #[test]
     fn the_rolling_schedule_covers_every_object_within_the_cycle() {
         let start = datetime!(2026-01-01 02:00 UTC);
-        let mut objects: Vec<(String, OffsetDateTime)> = keys(3000)
-            .into_iter()
-            .map(|k| (k, start - time::Duration::days(400)))
-            .collect();
+        let mut objects: Vec<(String, OffsetDateTime)> =
+            keys(3000).into_iter().map(|k| (k, start - time::Duration::days(400))).collect();
         let mut last_checked: Vec<Option<OffsetDateTime>> = vec![None; objects.len()];
         let mut last_run = None;
         for d in 0..120 {
@@ -365,22 +320,13 @@ mod tests {
                     last_checked[i] = Some(now);
                 }
                 let first_due = *stored + time::Duration::days(1);
-                assert!(
-                    last_checked[i].is_some() || now < first_due,
-                    "{key} unchecked a day after it came"
-                );
+                assert!(last_checked[i].is_some() || now < first_due, "{key} unchecked a day after it came");
                 if let Some(t) = last_checked[i] {
-                    assert!(
-                        now - t < time::Duration::days(30),
-                        "{key} last checked {t}, now {now}"
-                    );
+                    assert!(now - t < time::Duration::days(30), "{key} last checked {t}, now {now}");
                 }
             }
             if d > 0 {
-                assert!(
-                    (40..=170).contains(&checked_old),
-                    "day {d}: {checked_old} old objects"
-                );
+                assert!((40..=170).contains(&checked_old), "day {d}: {checked_old} old objects");
             }
             last_run = Some(now);
         }
@@ -394,24 +340,17 @@ mod tests {
         let last = datetime!(2026-03-01 03:00 UTC);
         let now = last + time::Duration::days(7);
         let ks = keys(3000);
-        let due_now = ks
-            .iter()
-            .filter(|k| due(k, old, Some(last), now, 30))
-            .count();
+        let due_now = ks.iter().filter(|k| due(k, old, Some(last), now, 30)).count();
         let due_daily: usize = (1..=7)
             .map(|d| {
                 let run = last + time::Duration::days(d);
                 let prev = run - time::Duration::days(1);
-                ks.iter()
-                    .filter(|k| due(k, old, Some(prev), run, 30))
-                    .count()
+                ks.iter().filter(|k| due(k, old, Some(prev), run, 30)).count()
             })
             .sum();
         assert_eq!(due_now, due_daily);
         let after_gap = last + time::Duration::days(30);
         assert!(ks.iter().all(|k| due(k, old, Some(last), after_gap, 30)));
-        assert!(!ks
-            .iter()
-            .any(|k| due(k, old, Some(last), last + time::Duration::hours(1), 30)));
+        assert!(!ks.iter().any(|k| due(k, old, Some(last), last + time::Duration::hours(1), 30)));
     }
 }

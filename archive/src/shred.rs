@@ -46,23 +46,42 @@ pub type Check = Box<dyn FnOnce(&rusqlite::Transaction<'_>) -> Result<(), VaultE
 impl Vault {
     /// Crypto-shreds sealed recording `rec`. `cause` is the entry's data (the policy
     /// it cites); `check` re-checks, inside the transaction, that it may go.
-    pub async fn shred(&self, actor: &str, rec: RecordingId, cause: serde_json::Value, check: Check) -> Result<Shredded, VaultError> {
-        let entry = NewEntry { actor: actor.into(), action: "recording.shredded", subject: format!("recording/{rec}"), data: cause };
+    pub async fn shred(
+        &self,
+        actor: &str,
+        rec: RecordingId,
+        cause: serde_json::Value,
+        check: Check,
+    ) -> Result<Shredded, VaultError> {
+        let entry = NewEntry {
+            actor: actor.into(),
+            action: "recording.shredded",
+            subject: format!("recording/{rec}"),
+            data: cause,
+        };
         let written = self
             .commit(entry, move |tx| {
-                let state: Option<String> =
-                    tx.query_row("SELECT state FROM recordings WHERE id = ?1", [rec.to_string()], |r| r.get(0)).optional()?;
+                let state: Option<String> = tx
+                    .query_row("SELECT state FROM recordings WHERE id = ?1", [rec.to_string()], |r| r.get(0))
+                    .optional()?;
                 match state.as_deref() {
                     None => return Err(VaultError::NoRecording(rec)),
                     Some("sealed") => {}
                     Some("shredded") => return Err(VaultError::Shredded(rec)),
-                    Some(_) => return Err(VaultError::Conflict(format!("recording {rec} is open; only sealed recordings expire"))),
+                    Some(_) => {
+                        return Err(VaultError::Conflict(format!(
+                            "recording {rec} is open; only sealed recordings expire"
+                        )))
+                    }
                 }
                 check(tx)?;
-                tx.execute("UPDATE recordings SET state = 'shredded', shred_done_at = NULL WHERE id = ?1", [rec.to_string()])?;
+                tx.execute(
+                    "UPDATE recordings SET state = 'shredded', shred_done_at = NULL WHERE id = ?1",
+                    [rec.to_string()],
+                )?;
                 tx.execute("DELETE FROM key_objects WHERE recording = ?1", [rec.to_string()])?;
                 tx.execute("DELETE FROM transcripts WHERE recording = ?1", [rec.to_string()])?;
-                                Ok(())
+                Ok(())
             })
             .await;
         let entry_written = match written {
@@ -81,7 +100,9 @@ impl Vault {
         let pending: Vec<String> = self
             .catalog
             .call(|c| {
-                let mut stmt = c.prepare("SELECT id FROM recordings WHERE state = 'shredded' AND shred_done_at IS NULL ORDER BY id")?;
+                let mut stmt = c.prepare(
+                    "SELECT id FROM recordings WHERE state = 'shredded' AND shred_done_at IS NULL ORDER BY id",
+                )?;
                 let rows = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
                 Ok::<_, VaultError>(rows)
             })
@@ -149,7 +170,8 @@ mod tests {
         let done = w.vault.shred("system", rec, World::cause("p1"), anything()).await.unwrap();
         assert_eq!((done.entry_written, done.keys_deleted, done.objects_deleted), (true, 1, 3), "{done:?}");
         assert!(w.store.list(&format!("keys/{rec}/")).await.unwrap().is_empty(), "keys gone");
-        let left: Vec<String> = w.store.list(&format!("recordings/{rec}/")).await.unwrap().into_iter().map(|m| m.key).collect();
+        let left: Vec<String> =
+            w.store.list(&format!("recordings/{rec}/")).await.unwrap().into_iter().map(|m| m.key).collect();
         assert_eq!(left, vec![format!("recordings/{rec}/manifest.json")], "only the tombstone");
         let info = w.vault.stream(w.vault.manifest_draft(rec).await.unwrap().streams[0].id).await.unwrap();
         assert!(matches!(w.vault.stream_key(&info).await, Err(VaultError::Shredded(_))), "no key is found any more");
@@ -159,7 +181,8 @@ mod tests {
         assert!(report.intact(), "{:?}", report.problems);
         let d = World::verdict(&report, rec);
         assert!(d.lawful && d.reason.contains("policy p1"), "{d:?}");
-        let entries = w.vault.catalog.with(|c| crate::ledger::read_where(c, "action = 'recording.shredded'", [])).unwrap();
+        let entries =
+            w.vault.catalog.with(|c| crate::ledger::read_where(c, "action = 'recording.shredded'", [])).unwrap();
         assert_eq!(entries.len(), 1, "one shred entry");
     }
 
@@ -205,7 +228,11 @@ mod tests {
         assert!(why(subtree).reason.contains("cites policy other, but policy p30"), "{:?}", why(subtree));
         assert!(why(shortened).reason.contains("no second admin approved it"), "{:?}", why(shortened));
         assert!(why(shortened).reason.contains("cannot approve it"), "names the self-approval: {:?}", why(shortened));
-        assert!(why(self_approved).reason.contains("cites policy p30, but policy short governed it"), "superseded: {:?}", why(self_approved));
+        assert!(
+            why(self_approved).reason.contains("cites policy p30, but policy short governed it"),
+            "superseded: {:?}",
+            why(self_approved)
+        );
         assert!(why(approved).lawful, "{:?}", why(approved));
         assert!(!report.intact());
         assert_eq!(report.problems.iter().filter(|p| p.starts_with("UNLAWFUL")).count(), 7, "{:?}", report.problems);
@@ -224,7 +251,8 @@ mod tests {
         );
         let (a, b) = (a.unwrap(), b.unwrap());
         assert_eq!(u8::from(a.entry_written) + u8::from(b.entry_written), 1, "{a:?} {b:?}");
-        let entries = w.vault.catalog.with(|c| crate::ledger::read_where(c, "action = 'recording.shredded'", [])).unwrap();
+        let entries =
+            w.vault.catalog.with(|c| crate::ledger::read_where(c, "action = 'recording.shredded'", [])).unwrap();
         assert_eq!(entries.len(), 1);
         assert!(w.verify().await.intact());
     }
@@ -237,7 +265,11 @@ mod tests {
         let rec = w.recording("m1", "c1").await;
         let refuse: Check = Box::new(|_| Err(VaultError::Conflict("held now".into())));
         assert!(w.vault.shred("system", rec, World::cause("p1"), refuse).await.is_err());
-        let state: String = w.vault.catalog.with(|c| c.query_row("SELECT state FROM recordings WHERE id = ?1", [rec.to_string()], |r| r.get(0))).unwrap();
+        let state: String = w
+            .vault
+            .catalog
+            .with(|c| c.query_row("SELECT state FROM recordings WHERE id = ?1", [rec.to_string()], |r| r.get(0)))
+            .unwrap();
         assert_eq!(state, "sealed");
         assert_eq!(w.store.list(&format!("keys/{rec}/")).await.unwrap().len(), 1, "nothing deleted");
     }
@@ -248,19 +280,24 @@ mod tests {
         let w = World::new().await;
         w.policy("user:a1", "p1", None, None, 1).await;
         let rec = w.recording("m1", "c1").await;
-        let key = ObjectKey::dek(rec, crate::id::StreamName::Media(w.vault.manifest_draft(rec).await.unwrap().streams[0].id));
+        let key =
+            ObjectKey::dek(rec, crate::id::StreamName::Media(w.vault.manifest_draft(rec).await.unwrap().streams[0].id));
         let saved = std::fs::read(w.store_path(key.as_str())).unwrap();
         w.clock.advance(time::Duration::days(2));
         w.vault.shred("system", rec, World::cause("p1"), anything()).await.unwrap();
         // As if the process had died between the entry and the deletions.
         std::fs::write(w.store_path(key.as_str()), &saved).unwrap();
-        w.vault.catalog.with(|c| c.execute("UPDATE recordings SET shred_done_at = NULL WHERE id = ?1", [rec.to_string()])).unwrap();
+        w.vault
+            .catalog
+            .with(|c| c.execute("UPDATE recordings SET shred_done_at = NULL WHERE id = ?1", [rec.to_string()]))
+            .unwrap();
         assert!(!w.verify().await.intact(), "a key that survived a shred is caught");
         let resumed = w.vault.resume_shreds().await.unwrap();
         assert_eq!(resumed.len(), 1);
         assert_eq!(resumed[0].1.keys_deleted, 1);
         assert!(w.vault.resume_shreds().await.unwrap().is_empty(), "done once");
-        let entries = w.vault.catalog.with(|c| crate::ledger::read_where(c, "action = 'recording.shredded'", [])).unwrap();
+        let entries =
+            w.vault.catalog.with(|c| crate::ledger::read_where(c, "action = 'recording.shredded'", [])).unwrap();
         assert_eq!(entries.len(), 1, "no second entry");
         assert!(w.verify().await.intact());
         let _ = (json!({}), T0);

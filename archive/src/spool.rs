@@ -137,7 +137,13 @@ impl ChunkSpool {
     }
 
     /// Writes a sealed chunk durably. After this returns, the chunk survives a crash.
-    pub fn put(&self, rec: crate::id::RecordingId, stream: crate::id::StreamId, index: u32, sealed: &[u8]) -> Result<(), SpoolError> {
+    pub fn put(
+        &self,
+        rec: crate::id::RecordingId,
+        stream: crate::id::StreamId,
+        index: u32,
+        sealed: &[u8],
+    ) -> Result<(), SpoolError> {
         write_durable(&self.path(rec, stream, index), sealed)?;
         self.backlog.fetch_add(sealed.len() as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(())
@@ -156,7 +162,10 @@ impl ChunkSpool {
                 for file in std::fs::read_dir(stream_dir.path()).map_err(io(&stream_dir.path()))?.flatten() {
                     let name = file.file_name();
                     // Leftover `.tmp` files are writes a crash cut short: never acknowledged.
-                    let Some(index) = name.to_str().and_then(|n| n.strip_suffix(".niem")).and_then(|n| n.parse().ok()) else { continue };
+                    let Some(index) = name.to_str().and_then(|n| n.strip_suffix(".niem")).and_then(|n| n.parse().ok())
+                    else {
+                        continue;
+                    };
                     let len = file.metadata().map_err(io(&file.path()))?.len();
                     out.push(Spooled { rec, stream, index, path: file.path(), len });
                 }

@@ -43,7 +43,11 @@ impl World {
         let store: Store = Arc::new(LocalStore::open(dir.path().join("store")).unwrap());
         let clock = Arc::new(ManualClock::new(T0));
         let dyn_clock: Arc<dyn Clock> = clock.clone();
-        let mirror = Arc::new(Mirror::resume(store.clone(), catalog.clone(), keys.clone(), dyn_clock.clone(), MirrorPolicy::default()).await.unwrap());
+        let mirror = Arc::new(
+            Mirror::resume(store.clone(), catalog.clone(), keys.clone(), dyn_clock.clone(), MirrorPolicy::default())
+                .await
+                .unwrap(),
+        );
         let vault = Arc::new(Vault::new(store.clone(), keys.clone(), catalog, dyn_clock, mirror, 1000));
         let w = World { vault, clock, keys, keydir, store, dir };
         w.fact("system", "token.created", "user/a1", json!({ "role": "admin" })).await;
@@ -92,7 +96,9 @@ impl World {
             spool.put(rec, stream.id, i, &stream.key().seal_piece(i, i == 2, vec![i as u8; 1000]).bytes).unwrap();
         }
         v.drain(&spool).await.unwrap();
-        v.close_stream("system", rec, stream.id, StreamEnd { state: StreamState::Complete, sha256: None, media: None }).await.unwrap();
+        v.close_stream("system", rec, stream.id, StreamEnd { state: StreamState::Complete, sha256: None, media: None })
+            .await
+            .unwrap();
         v.seal("system", rec).await.unwrap();
         rec
     }
@@ -110,7 +116,12 @@ impl World {
 
     /// The verifier's verdict on the deletion of `rec`.
     pub fn verdict(report: &crate::verify::Report, rec: RecordingId) -> crate::deletion::Deletion {
-        report.deletions.iter().find(|d| d.recording == rec.to_string()).cloned().unwrap_or_else(|| panic!("no verdict on {rec}: {report:?}"))
+        report
+            .deletions
+            .iter()
+            .find(|d| d.recording == rec.to_string())
+            .cloned()
+            .unwrap_or_else(|| panic!("no verdict on {rec}: {report:?}"))
     }
 
     /// Every file under the store, for tests that write into it directly.

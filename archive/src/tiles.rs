@@ -59,18 +59,10 @@ impl TileId {
         let below = hashes_at_level(size, level);
         let start = index.checked_mul(u64::from(TILE_WIDTH))?;
         if below >= start + u64::from(TILE_WIDTH) {
-            return Some(Self {
-                level,
-                index,
-                width: TILE_WIDTH,
-            });
+            return Some(Self { level, index, width: TILE_WIDTH });
         }
         let width = below.checked_sub(start).filter(|w| *w > 0)?;
-        Some(Self {
-            level,
-            index,
-            width: width as u16,
-        })
+        Some(Self { level, index, width: width as u16 })
     }
 
     pub fn key(&self) -> ObjectKey {
@@ -140,14 +132,7 @@ impl TileWriter {
             let hashes = std::mem::take(&mut self.edge[l]);
             let index = hashes_at_level(self.size, level + 1) - 1;
             let root = perfect_root(&hashes);
-            self.full.push((
-                TileId {
-                    level,
-                    index,
-                    width: TILE_WIDTH,
-                },
-                hashes,
-            ));
+            self.full.push((TileId { level, index, width: TILE_WIDTH }, hashes));
             self.push_at(level + 1, root);
         }
     }
@@ -166,14 +151,7 @@ impl TileWriter {
             }
             let level = level as u8;
             let index = hashes_at_level(self.size, level + 1);
-            out.push((
-                TileId {
-                    level,
-                    index,
-                    width: hashes.len() as u16,
-                },
-                hashes.clone(),
-            ));
+            out.push((TileId { level, index, width: hashes.len() as u16 }, hashes.clone()));
         }
         out
     }
@@ -204,27 +182,16 @@ impl TileWriter {
     /// then rebuild with [`backfill`]. The caller must compare [`Self::root`]
     /// with the signed root: the tiles come from the store.
     pub async fn resume(store: &dyn ObjectStore, size: u64) -> Result<Self, TileError> {
-        let mut writer = Self {
-            size,
-            ..Self::default()
-        };
+        let mut writer = Self { size, ..Self::default() };
         let mut level = 0u8;
         while hashes_at_level(size, level) > 0 {
             let index = hashes_at_level(size, level + 1);
             let width = hashes_at_level(size, level) % u64::from(TILE_WIDTH);
             let mut hashes = Vec::new();
             if width > 0 {
-                let tile = TileId {
-                    level,
-                    index,
-                    width: width as u16,
-                };
+                let tile = TileId { level, index, width: width as u16 };
                 let key = tile.key();
-                hashes = decode(
-                    key.as_str(),
-                    &store.get(key.as_str()).await?,
-                    width as usize,
-                )?;
+                hashes = decode(key.as_str(), &store.get(key.as_str()).await?, width as usize)?;
             }
             writer.edge.push(hashes);
             level += 1;
@@ -235,24 +202,15 @@ impl TileWriter {
 
 fn decode(key: &str, body: &[u8], width: usize) -> Result<Vec<Hash>, TileError> {
     if body.len() != width * 32 {
-        return Err(TileError::Damaged(
-            key.into(),
-            "its length is not its width times 32 bytes",
-        ));
+        return Err(TileError::Damaged(key.into(), "its length is not its width times 32 bytes"));
     }
-    Ok(body
-        .chunks_exact(32)
-        .map(|c| c.try_into().unwrap_or([0; 32]))
-        .collect())
+    Ok(body.chunks_exact(32).map(|c| c.try_into().unwrap_or([0; 32])).collect())
 }
 
 /// Stores tiles create-only. A tile already there with the same bytes is fine
 /// (a retry, or a partial tile two checkpoints share); other bytes are a
 /// [`TileError::Conflict`]: the store's tree is not this one.
-pub async fn write_tiles(
-    store: &dyn ObjectStore,
-    tiles: &[(TileId, Vec<Hash>)],
-) -> Result<(), TileError> {
+pub async fn write_tiles(store: &dyn ObjectStore, tiles: &[(TileId, Vec<Hash>)]) -> Result<(), TileError> {
     for (id, hashes) in tiles {
         let key = id.key();
         match put_idempotent(store, &key, encode(hashes)).await {
@@ -284,19 +242,11 @@ pub async fn backfill(
     for h in entry_hashes {
         writer.push(&h);
         if writer.full.len() >= 64 {
-            let missing: Vec<_> = writer
-                .take_full()
-                .into_iter()
-                .filter(|(t, _)| !have.contains(t))
-                .collect();
+            let missing: Vec<_> = writer.take_full().into_iter().filter(|(t, _)| !have.contains(t)).collect();
             write_tiles(store, &missing).await?;
         }
     }
-    let mut rest: Vec<_> = writer
-        .take_full()
-        .into_iter()
-        .filter(|(t, _)| !have.contains(t))
-        .collect();
+    let mut rest: Vec<_> = writer.take_full().into_iter().filter(|(t, _)| !have.contains(t)).collect();
     rest.extend(writer.partial());
     write_tiles(store, &rest).await?;
     Ok(writer)
@@ -350,12 +300,7 @@ impl<'a> TileReader<'a> {
     /// A reader for the tree of `size` leaves: a size a checkpoint signed, whose
     /// partial tiles the log wrote.
     pub fn new(store: &'a dyn ObjectStore, size: u64) -> Self {
-        Self {
-            store,
-            size,
-            cache: Mutex::new(HashMap::new()),
-            gets: AtomicU64::new(0),
-        }
+        Self { store, size, cache: Mutex::new(HashMap::new()), gets: AtomicU64::new(0) }
     }
 
     pub fn size(&self) -> u64 {
@@ -385,9 +330,7 @@ impl<'a> TileReader<'a> {
         let pieces = crate::proof::subtrees_of(0..self.size);
         let hashes = self.subtrees(&pieces).await?;
         let got: Vec<Hash> = pieces.iter().map(|s| hashes[s]).collect();
-        let (&last, rest) = got
-            .split_last()
-            .ok_or(ProofError::Malformed("empty tree"))?;
+        let (&last, rest) = got.split_last().ok_or(ProofError::Malformed("empty tree"))?;
         Ok(rest.iter().rev().fold(last, |acc, l| node_hash(l, &acc)))
     }
 
@@ -408,9 +351,7 @@ impl<'a> TileReader<'a> {
             let index = first / u64::from(TILE_WIDTH);
             let tile = self.tile(level, index).await?;
             let at = (first % u64::from(TILE_WIDTH)) as usize;
-            let slice = tile
-                .get(at..at + count as usize)
-                .ok_or(ProofError::Missing(*s))?;
+            let slice = tile.get(at..at + count as usize).ok_or(ProofError::Missing(*s))?;
             out.insert(*s, perfect_root(slice));
         }
         Ok(out)
@@ -420,10 +361,8 @@ impl<'a> TileReader<'a> {
         if let Some(t) = self.lock().get(&(level, index)) {
             return Ok(t.clone());
         }
-        let id = TileId::for_size(level, index, self.size).ok_or(ProofError::Missing(Subtree {
-            level: level * TILE_HEIGHT,
-            index: index * u64::from(TILE_WIDTH),
-        }))?;
+        let id = TileId::for_size(level, index, self.size)
+            .ok_or(ProofError::Missing(Subtree { level: level * TILE_HEIGHT, index: index * u64::from(TILE_WIDTH) }))?;
         let hashes = std::sync::Arc::new(self.fetch(id).await?);
         self.lock().insert((level, index), hashes.clone());
         Ok(hashes)
@@ -437,10 +376,7 @@ impl<'a> TileReader<'a> {
         match self.store.get(key.as_str()).await {
             Ok(body) => decode(key.as_str(), &body, usize::from(id.width)),
             Err(StoreError::NotFound(_)) if id.width < TILE_WIDTH => {
-                let full = TileId {
-                    width: TILE_WIDTH,
-                    ..id
-                };
+                let full = TileId { width: TILE_WIDTH, ..id };
                 self.gets.fetch_add(1, Ordering::Relaxed);
                 let body = self.store.get(full.key().as_str()).await?;
                 let mut hashes = decode(full.key().as_str(), &body, usize::from(TILE_WIDTH))?;
@@ -463,9 +399,7 @@ mod tests {
     use crate::store::LocalStore;
 
     fn hashes(n: u64) -> Vec<Hash> {
-        (0..n)
-            .map(|i| crate::merkle::leaf_hash(&i.to_be_bytes()))
-            .collect()
+        (0..n).map(|i| crate::merkle::leaf_hash(&i.to_be_bytes())).collect()
     }
 
     /// tlog-tiles' example: a tree of 70,000 has 273 full level-0 tiles, one of
@@ -483,21 +417,9 @@ mod tests {
         assert_eq!(
             partial,
             vec![
-                TileId {
-                    level: 0,
-                    index: 273,
-                    width: 112
-                },
-                TileId {
-                    level: 1,
-                    index: 1,
-                    width: 17
-                },
-                TileId {
-                    level: 2,
-                    index: 0,
-                    width: 1
-                }
+                TileId { level: 0, index: 273, width: 112 },
+                TileId { level: 1, index: 1, width: 17 },
+                TileId { level: 2, index: 0, width: 1 }
             ]
         );
         assert_eq!(TileId::for_size(1, 1, 70_000), Some(partial[1]));
@@ -508,11 +430,7 @@ mod tests {
         hashes(256).iter().for_each(|h| w.push(h));
         assert_eq!(
             w.partial().into_iter().map(|(t, _)| t).collect::<Vec<_>>(),
-            vec![TileId {
-                level: 1,
-                index: 0,
-                width: 1
-            }]
+            vec![TileId { level: 1, index: 0, width: 1 }]
         );
     }
 
@@ -554,20 +472,12 @@ mod tests {
             assert_eq!(reader.root().await.unwrap(), root, "root of {size}");
             for index in [0, size / 3, size.saturating_sub(2), size - 1] {
                 let p = reader.inclusion(index).await.unwrap();
-                assert_eq!(
-                    p,
-                    tree.inclusion(index, size).unwrap(),
-                    "inclusion {index} in {size}"
-                );
+                assert_eq!(p, tree.inclusion(index, size).unwrap(), "inclusion {index} in {size}");
                 verify_inclusion(index, size, &hs[index as usize], &p, &root).unwrap();
             }
             for &old in checkpoints.iter().filter(|&&o| o <= size) {
                 let p = reader.consistency(old).await.unwrap();
-                assert_eq!(
-                    p,
-                    tree.consistency(old, size).unwrap(),
-                    "consistency {old}->{size}"
-                );
+                assert_eq!(p, tree.consistency(old, size).unwrap(), "consistency {old}->{size}");
                 verify_consistency(old, size, &tree.root(old).unwrap(), &root, &p).unwrap();
             }
         }
@@ -584,12 +494,7 @@ mod tests {
         let tree = TreeLevels::from_entry_hashes(&hs);
         let w = backfill(&store, hs.iter().copied()).await.unwrap();
         assert_eq!(w.root(), tree.root(600).unwrap());
-        let key = TileId {
-            level: 0,
-            index: 0,
-            width: 256,
-        }
-        .key();
+        let key = TileId { level: 0, index: 0, width: 256 }.key();
         let path = dir.path().join(key.as_str());
         let mut body = std::fs::read(&path).unwrap();
         body[100] ^= 1;
@@ -598,19 +503,13 @@ mod tests {
         let p = reader.inclusion(5).await.unwrap();
         assert!(verify_inclusion(5, 600, &hs[5], &p, &tree.root(600).unwrap()).is_err());
         std::fs::write(&path, &body[..8000]).unwrap();
-        assert!(matches!(
-            TileReader::new(&store, 600).inclusion(5).await,
-            Err(TileError::Damaged(..))
-        ));
+        assert!(matches!(TileReader::new(&store, 600).inclusion(5).await, Err(TileError::Damaged(..))));
 
         let mut other = hs.clone();
         other[3][0] ^= 1;
         let mut w = TileWriter::new();
         other.iter().for_each(|h| w.push(h));
-        assert!(matches!(
-            write_tiles(&store, &w.take_full()).await,
-            Err(TileError::Conflict(_))
-        ));
+        assert!(matches!(write_tiles(&store, &w.take_full()).await, Err(TileError::Conflict(_))));
     }
 
     /// The mirror's start: from the partial tiles when they match the signed
@@ -625,34 +524,20 @@ mod tests {
         hs[..600].iter().for_each(|h| w.push(h));
         w.flush(&store).await.unwrap();
         let root600 = tree.root(600).unwrap();
-        let resumed = resume_or_backfill(&store, Some((600, root600)), &hs)
-            .await
-            .unwrap();
-        assert_eq!(
-            (resumed.size(), resumed.root()),
-            (700, tree.root(700).unwrap())
-        );
+        let resumed = resume_or_backfill(&store, Some((600, root600)), &hs).await.unwrap();
+        assert_eq!((resumed.size(), resumed.root()), (700, tree.root(700).unwrap()));
         // A partial tile replaced by other hashes of the right length.
-        let key = TileId {
-            level: 0,
-            index: 2,
-            width: 88,
-        }
-        .key();
+        let key = TileId { level: 0, index: 2, width: 88 }.key();
         std::fs::remove_file(dir.path().join(key.as_str())).unwrap();
         std::fs::write(dir.path().join(key.as_str()), vec![9u8; 88 * 32]).unwrap();
         assert!(TileWriter::resume(&store, 600).await.unwrap().root() != root600);
         // Not trusted: rebuilt from the hashes instead (the forged tile stays for
         // the verifier to name).
-        let rebuilt = resume_or_backfill(&store, Some((600, root600)), &hs)
-            .await
-            .unwrap();
+        let rebuilt = resume_or_backfill(&store, Some((600, root600)), &hs).await.unwrap();
         assert_eq!(rebuilt.root(), tree.root(700).unwrap());
         let none = tempfile::tempdir().unwrap();
         let fresh = LocalStore::open(none.path()).unwrap();
-        let built = resume_or_backfill(&fresh, Some((600, root600)), &hs)
-            .await
-            .unwrap();
+        let built = resume_or_backfill(&fresh, Some((600, root600)), &hs).await.unwrap();
         assert_eq!(built.root(), tree.root(700).unwrap());
     }
 
@@ -670,13 +555,7 @@ mod tests {
         backfill(&store, hs.iter().copied()).await.unwrap();
         assert_eq!(store.list("tile/").await.unwrap(), first);
         let resumed = TileWriter::resume(&store, 1000).await.unwrap();
-        assert_eq!(
-            resumed.root(),
-            TreeLevels::from_entry_hashes(&hs).root(1000).unwrap()
-        );
-        assert!(matches!(
-            TileWriter::resume(&store, 999).await,
-            Err(TileError::Store(StoreError::NotFound(_)))
-        ));
+        assert_eq!(resumed.root(), TreeLevels::from_entry_hashes(&hs).root(1000).unwrap());
+        assert!(matches!(TileWriter::resume(&store, 999).await, Err(TileError::Store(StoreError::NotFound(_)))));
     }
 }

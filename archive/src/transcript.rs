@@ -87,8 +87,11 @@ impl Vault {
             Err(e) => return Err(e.into()),
         };
         let key = self.transcript_key(rec, &row)?;
-        let plain = open_object(&key, row.chunk_size, &body)
-            .map_err(|e| VaultError::Conflict(format!("the unrecorded transcript object of recording {rec} does not open with its key: {e}")))?;
+        let plain = open_object(&key, row.chunk_size, &body).map_err(|e| {
+            VaultError::Conflict(format!(
+                "the unrecorded transcript object of recording {rec} does not open with its key: {e}"
+            ))
+        })?;
         let key = self.put_transcript_key(rec, &row).await?;
         let meta = meta(&plain);
         self.record_transcript(actor, rec, &row, key, &body, meta, Box::new(link)).await.map(Some)
@@ -117,7 +120,9 @@ impl Vault {
         let existing = self.catalog.call(move |c| read_row(c, rec)).await?;
         let _gate = self.wrap_gate.read().await;
         let wrapped = match existing {
-            Some(r) if r.state == "stored" => return Err(VaultError::Conflict(format!("recording {rec} already has a transcript"))),
+            Some(r) if r.state == "stored" => {
+                return Err(VaultError::Conflict(format!("recording {rec} already has a transcript")))
+            }
             Some(Row { wrapped: Some(w), .. }) => w,
             _ => self.keys.ring().wrap(&Dek::generate()?, rec, StreamName::Transcript)?,
         };
@@ -125,7 +130,8 @@ impl Vault {
         ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut prefix).map_err(|_| KeyError::Random)?;
         let key_json = serde_json::to_string(&wrapped).expect("wrapped key serialises");
         let key_sha256 = crate::sha256_hex(key_json.as_bytes());
-        let row = Row { state: "sealing".into(), wrapped: Some(wrapped), key_sha256, prefix, chunk_size: self.chunk_size };
+        let row =
+            Row { state: "sealing".into(), wrapped: Some(wrapped), key_sha256, prefix, chunk_size: self.chunk_size };
         let (ks, cs) = (row.key_sha256.clone(), row.chunk_size);
         self.catalog
             .call(move |c| {
@@ -143,18 +149,33 @@ impl Vault {
 
     /// The key of a transcript being sealed (its wrapped key is in its row).
     fn transcript_key(&self, rec: RecordingId, row: &Row) -> Result<StreamKey, VaultError> {
-        let wrapped = row.wrapped.as_ref().ok_or_else(|| VaultError::Conflict(format!("the transcript of {rec} is not being sealed")))?;
+        let wrapped = row
+            .wrapped
+            .as_ref()
+            .ok_or_else(|| VaultError::Conflict(format!("the transcript of {rec} is not being sealed")))?;
         let dek = self.keys.ring().unwrap(wrapped, rec, StreamName::Transcript)?;
         Ok(StreamKey::new(&dek, row.prefix, Binding { rec, stream: StreamName::Transcript }))
     }
 
     async fn put_transcript_key(&self, rec: RecordingId, row: &Row) -> Result<KeyObject, VaultError> {
-        let wrapped = row.wrapped.as_ref().ok_or_else(|| VaultError::Conflict(format!("the transcript of {rec} is not being sealed")))?;
+        let wrapped = row
+            .wrapped
+            .as_ref()
+            .ok_or_else(|| VaultError::Conflict(format!("the transcript of {rec} is not being sealed")))?;
         self.put_key(rec, StreamName::Transcript, 0, wrapped).await
     }
 
     #[allow(clippy::too_many_arguments)]
-    async fn record_transcript(&self, actor: &str, rec: RecordingId, row: &Row, key: KeyObject, body: &Bytes, meta: serde_json::Value, link: Link) -> Result<StoredTranscript, VaultError> {
+    async fn record_transcript(
+        &self,
+        actor: &str,
+        rec: RecordingId,
+        row: &Row,
+        key: KeyObject,
+        body: &Bytes,
+        meta: serde_json::Value,
+        link: Link,
+    ) -> Result<StoredTranscript, VaultError> {
         let stored = StoredTranscript { len: body.len() as u64, sha256: crate::sha256_hex(body) };
         let mut data = json!({
             "len": stored.len, "sha256": stored.sha256, "key_sha256": key.sha256, "kek": key.kek,
@@ -175,7 +196,9 @@ impl Vault {
                 params![rec.to_string(), s.len, s.sha256, now, prefix],
             )?;
             if n == 0 {
-                return Err(VaultError::Conflict(format!("the transcript of recording {rec} was recorded by another attempt")));
+                return Err(VaultError::Conflict(format!(
+                    "the transcript of recording {rec} was recorded by another attempt"
+                )));
             }
             crate::key_objects::record(tx, rec, StreamName::Transcript, &key)?;
             link(tx)
@@ -194,7 +217,8 @@ fn read_row(c: &rusqlite::Connection, rec: RecordingId) -> Result<Option<Row>, V
         )
         .optional()?;
     let Some((state, wrapped, key_sha256, prefix, chunk_size)) = row else { return Ok(None) };
-    let corrupt = |what: &str| VaultError::Conflict(format!("catalog row for the transcript of {rec} has a malformed {what}"));
+    let corrupt =
+        |what: &str| VaultError::Conflict(format!("catalog row for the transcript of {rec} has a malformed {what}"));
     let wrapped = match wrapped.as_str() {
         "" => None,
         w => Some(serde_json::from_str(w).map_err(|_| corrupt("wrapped key"))?),
@@ -225,10 +249,22 @@ mod tests {
         let keys = Arc::new(KeyDir::new(dir.join("keys")).init("niem.test/ledger").unwrap());
         let store: crate::store::Store = Arc::new(LocalStore::open(dir.join("store")).unwrap());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let mirror = Arc::new(Mirror::resume(store.clone(), catalog.clone(), keys.clone(), clock.clone(), MirrorPolicy::default()).await.unwrap());
+        let mirror = Arc::new(
+            Mirror::resume(store.clone(), catalog.clone(), keys.clone(), clock.clone(), MirrorPolicy::default())
+                .await
+                .unwrap(),
+        );
         let vault = Vault::new(store, keys, catalog, clock, mirror, 100);
         let rec = vault.start_recording("system", "m", "o", |_, _| Ok(())).await.unwrap();
-        let s = vault.open_stream("system", rec, StreamSpec { kind: "upload", endpoint: None, content_type: None }, |_, _| Ok(())).await.unwrap();
+        let s = vault
+            .open_stream(
+                "system",
+                rec,
+                StreamSpec { kind: "upload", endpoint: None, content_type: None },
+                |_, _| Ok(()),
+            )
+            .await
+            .unwrap();
         let end = crate::vault::StreamEnd { state: crate::manifest::StreamState::Complete, sha256: None, media: None };
         vault.close_stream("system", rec, s.id, end).await.unwrap();
         vault.seal("system", rec).await.unwrap();
@@ -244,7 +280,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (vault, rec) = sealed_recording(dir.path()).await;
         let doc: Vec<u8> = "Đảng viên, chuyển đổi số. ".repeat(40).into_bytes();
-        let stored = vault.store_transcript("system", rec, doc.clone(), json!({ "model_sha256": "ab" }), |_| Ok(())).await.unwrap();
+        let stored = vault
+            .store_transcript("system", rec, doc.clone(), json!({ "model_sha256": "ab" }), |_| Ok(()))
+            .await
+            .unwrap();
         assert!(stored.len > doc.len() as u64 + 16 * 10, "several pieces, each with a tag");
         assert_eq!(vault.read_transcript(rec).await.unwrap().unwrap(), doc);
         let object = vault.store.get(ObjectKey::transcript(rec).as_str()).await.unwrap();
@@ -253,7 +292,10 @@ mod tests {
         assert_eq!(entries.len(), 1);
         assert_eq!(entries[0].data["sha256"], stored.sha256);
         assert_eq!(entries[0].data["model_sha256"], "ab");
-        assert!(vault.store_transcript("system", rec, doc, json!({}), |_| Ok(())).await.is_err(), "a second transcript is refused");
+        assert!(
+            vault.store_transcript("system", rec, doc, json!({}), |_| Ok(())).await.is_err(),
+            "a second transcript is refused"
+        );
         assert_eq!(stored_entries(&vault).len(), 1);
         // The verifier accepts the transcript and its key.
         let entries = vault.catalog.with(|c| ledger::read_where(c, "1 = 1", [])).unwrap();
@@ -261,7 +303,8 @@ mod tests {
         assert!(report.intact(), "{report:?}");
         assert_eq!(report.counts().get("transcript").map(|c| c.0), Some(1));
         // The catalog keeps no wrapped key of a stored transcript, only a pointer.
-        let left: String = vault.catalog.with(|c| c.query_row("SELECT wrapped_dek FROM transcripts", [], |r| r.get(0))).unwrap();
+        let left: String =
+            vault.catalog.with(|c| c.query_row("SELECT wrapped_dek FROM transcripts", [], |r| r.get(0))).unwrap();
         assert_eq!(left, "");
     }
 
@@ -269,7 +312,11 @@ mod tests {
     async fn an_object_a_crash_left_unrecorded_is_adopted_not_made_again() {
         let dir = tempfile::tempdir().unwrap();
         let (vault, rec) = sealed_recording(dir.path()).await;
-        assert_eq!(vault.adopt_transcript("system", rec, |_| json!({}), |_| Ok(())).await.unwrap(), None, "nothing to adopt");
+        assert_eq!(
+            vault.adopt_transcript("system", rec, |_| json!({}), |_| Ok(())).await.unwrap(),
+            None,
+            "nothing to adopt"
+        );
         // A crash after the put, before the entry: do what store_transcript does up to the put.
         let row = vault.begin_transcript(rec).await.unwrap();
         let key = vault.transcript_key(rec, &row).unwrap();
@@ -277,22 +324,35 @@ mod tests {
         vault.store.put_new(&ObjectKey::transcript(rec), Bytes::from(sealed)).await.unwrap();
         let mut seen = Vec::new();
         let adopted = vault
-            .adopt_transcript("system", rec, |plain| {
-                seen = plain.to_vec();
-                json!({ "adopted": true })
-            }, |_| Ok(()))
+            .adopt_transcript(
+                "system",
+                rec,
+                |plain| {
+                    seen = plain.to_vec();
+                    json!({ "adopted": true })
+                },
+                |_| Ok(()),
+            )
             .await
             .unwrap();
         assert!(adopted.is_some());
         assert_eq!(seen, b"{\"segments\":[]}");
         assert_eq!(stored_entries(&vault).len(), 1);
-        assert_eq!(vault.adopt_transcript("system", rec, |_| json!({}), |_| Ok(())).await.unwrap(), None, "adopted once");
+        assert_eq!(
+            vault.adopt_transcript("system", rec, |_| json!({}), |_| Ok(())).await.unwrap(),
+            None,
+            "adopted once"
+        );
         assert_eq!(vault.read_transcript(rec).await.unwrap().unwrap(), b"{\"segments\":[]}");
     }
 
     #[test]
     fn objects_fail_when_cut_or_changed() {
-        let key = StreamKey::new(&Dek::generate().unwrap(), [7; PREFIX_LEN], Binding { rec: RecordingId::new(), stream: StreamName::Transcript });
+        let key = StreamKey::new(
+            &Dek::generate().unwrap(),
+            [7; PREFIX_LEN],
+            Binding { rec: RecordingId::new(), stream: StreamName::Transcript },
+        );
         let plain = vec![42u8; 250];
         let sealed = seal_object(&key, 100, &plain).unwrap();
         assert_eq!(open_object(&key, 100, &sealed).unwrap(), plain);

@@ -17,8 +17,8 @@ use crate::manifest::{ChunkManifest, Manifest, StreamManifest, StreamState, FORM
 use crate::mirror::{Mirror, MirrorError};
 use crate::spool::{ChunkSpool, Spooled};
 use crate::store::{put_idempotent, Store, StoreError};
-use futures::StreamExt;
 use bytes::Bytes;
+use futures::StreamExt;
 use rusqlite::{params, OptionalExtension};
 use serde_json::json;
 use std::sync::Arc;
@@ -144,8 +144,24 @@ pub(crate) fn subject_stream(rec: RecordingId, stream: StreamName) -> String {
 }
 
 impl Vault {
-    pub fn new(store: Store, keys: Arc<Keys>, catalog: Catalog, clock: Arc<dyn Clock>, mirror: Arc<Mirror>, chunk_size: u32) -> Self {
-        Self { store, keys, catalog, clock, mirror, chunk_size, key_cache: Default::default(), wrap_gate: Default::default() }
+    pub fn new(
+        store: Store,
+        keys: Arc<Keys>,
+        catalog: Catalog,
+        clock: Arc<dyn Clock>,
+        mirror: Arc<Mirror>,
+        chunk_size: u32,
+    ) -> Self {
+        Self {
+            store,
+            keys,
+            catalog,
+            clock,
+            mirror,
+            chunk_size,
+            key_cache: Default::default(),
+            wrap_gate: Default::default(),
+        }
     }
 
     pub fn now(&self) -> String {
@@ -203,18 +219,22 @@ impl Vault {
         let announced: Option<u32> = self
             .catalog
             .call(|c| {
-                c.query_row("SELECT MAX(json_extract(data, '$.version')) FROM ledger WHERE action = 'store.format'", [], |r| r.get(0))
-                    .map_err(VaultError::from)
+                c.query_row(
+                    "SELECT MAX(json_extract(data, '$.version')) FROM ledger WHERE action = 'store.format'",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(VaultError::from)
             })
             .await?;
         if announced.is_some_and(|v| v >= crate::format::STORE) {
             return Ok(());
         }
         let data = json!({ "version": crate::format::STORE });
-        self.record(NewEntry { actor: ledger::actor_system(), action: "store.format", subject: "store".into(), data }).await?;
+        self.record(NewEntry { actor: ledger::actor_system(), action: "store.format", subject: "store".into(), data })
+            .await?;
         Ok(())
     }
-
 
     /// Starts a recording. `link` runs in the same transaction, so the caller's own
     /// tables (the meeting that owns the recording) commit with it.
@@ -304,12 +324,22 @@ impl Vault {
 
     /// Records chunk objects that are already in the store, in index order, as one
     /// transaction: a group commit, so that many chunks cost one catalog fsync.
-    pub async fn commit_chunks(&self, actor: &str, rec: RecordingId, id: StreamId, chunks: Vec<StoredChunk>) -> Result<(), VaultError> {
+    pub async fn commit_chunks(
+        &self,
+        actor: &str,
+        rec: RecordingId,
+        id: StreamId,
+        chunks: Vec<StoredChunk>,
+    ) -> Result<(), VaultError> {
         self.commit_chunk_runs(actor, vec![(rec, id, chunks)]).await
     }
 
     /// [`Vault::commit_chunks`] for several streams in one transaction.
-    pub async fn commit_chunk_runs(&self, actor: &str, runs: Vec<(RecordingId, StreamId, Vec<StoredChunk>)>) -> Result<(), VaultError> {
+    pub async fn commit_chunk_runs(
+        &self,
+        actor: &str,
+        runs: Vec<(RecordingId, StreamId, Vec<StoredChunk>)>,
+    ) -> Result<(), VaultError> {
         if runs.iter().all(|(_, _, c)| c.is_empty()) {
             return Ok(());
         }
@@ -339,12 +369,15 @@ impl Vault {
         const PER_PASS: usize = 512;
         let pending = {
             let spool = spool.clone();
-            tokio::task::spawn_blocking(move || spool.pending()).await.map_err(|e| VaultError::Conflict(e.to_string()))??
+            tokio::task::spawn_blocking(move || spool.pending())
+                .await
+                .map_err(|e| VaultError::Conflict(e.to_string()))??
         };
         if pending.is_empty() {
             return Ok(0);
         }
-        let ids: Vec<StreamId> = pending.iter().map(|c| c.stream).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+        let ids: Vec<StreamId> =
+            pending.iter().map(|c| c.stream).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
         let recorded = self.catalog.call(move |c| recorded_counts(c, &ids)).await?;
         let mut moved = 0;
         let mut todo: Vec<Spooled> = Vec::new();
@@ -397,7 +430,13 @@ impl Vault {
         }
     }
 
-    pub async fn close_stream(&self, actor: &str, rec: RecordingId, id: StreamId, end: StreamEnd) -> Result<StreamInfo, VaultError> {
+    pub async fn close_stream(
+        &self,
+        actor: &str,
+        rec: RecordingId,
+        id: StreamId,
+        end: StreamEnd,
+    ) -> Result<StreamInfo, VaultError> {
         let info = self.stream(id).await?;
         let entry = NewEntry {
             actor: actor.into(),
@@ -440,7 +479,10 @@ impl Vault {
         self.require_state(rec, "open").await?;
         let mut manifest = self.manifest_draft(rec).await?;
         if let Some(open) = manifest.streams.iter().find(|s| s.state == StreamState::Open) {
-            return Err(VaultError::Conflict(format!("stream {} is still receiving; it must end before the recording is sealed", open.id)));
+            return Err(VaultError::Conflict(format!(
+                "stream {} is still receiving; it must end before the recording is sealed",
+                open.id
+            )));
         }
         manifest.sealed_at = self.now();
         let bytes = manifest.to_bytes();
@@ -472,7 +514,11 @@ impl Vault {
     async fn require_state(&self, rec: RecordingId, want: &'static str) -> Result<(), VaultError> {
         let state: Option<String> = self
             .catalog
-            .call(move |c| c.query_row("SELECT state FROM recordings WHERE id = ?1", [rec.to_string()], |r| r.get(0)).optional().map_err(VaultError::from))
+            .call(move |c| {
+                c.query_row("SELECT state FROM recordings WHERE id = ?1", [rec.to_string()], |r| r.get(0))
+                    .optional()
+                    .map_err(VaultError::from)
+            })
             .await?;
         match state {
             None => Err(VaultError::NoRecording(rec)),
@@ -504,7 +550,14 @@ impl Vault {
 }
 
 /// Inserts a stream's next chunks and their `chunk.stored` entries.
-fn record_chunks(tx: &rusqlite::Transaction<'_>, actor: &str, ts: &str, rec: RecordingId, id: StreamId, chunks: Vec<StoredChunk>) -> Result<(), VaultError> {
+fn record_chunks(
+    tx: &rusqlite::Transaction<'_>,
+    actor: &str,
+    ts: &str,
+    rec: RecordingId,
+    id: StreamId,
+    chunks: Vec<StoredChunk>,
+) -> Result<(), VaultError> {
     if chunks.is_empty() {
         return Ok(());
     }
@@ -514,13 +567,19 @@ fn record_chunks(tx: &rusqlite::Transaction<'_>, actor: &str, ts: &str, rec: Rec
         .ok_or(VaultError::NoStream(id))?;
     for (c, expected) in chunks.into_iter().zip(expected..) {
         if expected != c.index {
-            return Err(VaultError::Conflict(format!("chunk {} of stream {id} arrived where {expected} belongs", c.index)));
+            return Err(VaultError::Conflict(format!(
+                "chunk {} of stream {id} arrived where {expected} belongs",
+                c.index
+            )));
         }
         tx.execute(
             "INSERT INTO chunks (stream, idx, plain_len, len, sha256) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![id.to_string(), c.index, c.plain_len, c.len, c.sha256],
         )?;
-        tx.execute("UPDATE streams SET chunks = chunks + 1, length = length + ?2 WHERE id = ?1", params![id.to_string(), c.plain_len])?;
+        tx.execute(
+            "UPDATE streams SET chunks = chunks + 1, length = length + ?2 WHERE id = ?1",
+            params![id.to_string(), c.plain_len],
+        )?;
         let entry = NewEntry {
             actor: actor.to_string(),
             action: "chunk.stored",
@@ -533,7 +592,10 @@ fn record_chunks(tx: &rusqlite::Transaction<'_>, actor: &str, ts: &str, rec: Rec
 }
 
 /// How many chunks each stream has recorded.
-fn recorded_counts(c: &rusqlite::Connection, ids: &[StreamId]) -> Result<std::collections::HashMap<StreamId, u32>, VaultError> {
+fn recorded_counts(
+    c: &rusqlite::Connection,
+    ids: &[StreamId],
+) -> Result<std::collections::HashMap<StreamId, u32>, VaultError> {
     let mut stmt = c.prepare("SELECT chunks FROM streams WHERE id = ?1")?;
     let mut out = std::collections::HashMap::new();
     for id in ids {
@@ -546,14 +608,21 @@ fn recorded_counts(c: &rusqlite::Connection, ids: &[StreamId]) -> Result<std::co
 
 /// Reads a spooled chunk and puts it to the store.
 async fn put_spooled(store: &Store, c: &Spooled) -> Result<StoredChunk, VaultError> {
-    let bytes = tokio::fs::read(&c.path).await.map_err(|source| crate::spool::SpoolError::Io { path: c.path.display().to_string(), source })?;
+    let bytes = tokio::fs::read(&c.path)
+        .await
+        .map_err(|source| crate::spool::SpoolError::Io { path: c.path.display().to_string(), source })?;
     let (bytes, sha256) = tokio::task::spawn_blocking(move || {
         let sha = crate::sha256_hex(&bytes);
         (bytes, sha)
     })
     .await
     .map_err(|e| VaultError::Conflict(e.to_string()))?;
-    let stored = StoredChunk { index: c.index, plain_len: (bytes.len() - TAG_LEN.min(bytes.len())) as u64, len: bytes.len() as u64, sha256 };
+    let stored = StoredChunk {
+        index: c.index,
+        plain_len: (bytes.len() - TAG_LEN.min(bytes.len())) as u64,
+        len: bytes.len() as u64,
+        sha256,
+    };
     put_idempotent(&**store, &ObjectKey::chunk(c.rec, c.stream, c.index), Bytes::from(bytes)).await?;
     Ok(stored)
 }
@@ -563,7 +632,10 @@ type Runs = Vec<(RecordingId, StreamId, Vec<StoredChunk>)>;
 /// Of the puts of one pass, the chunks that can be recorded: per stream, those
 /// stored without a gap after what is already recorded. Also returns the first
 /// error.
-fn contiguous_runs(mut results: Vec<(Spooled, Result<StoredChunk, VaultError>)>, recorded: &std::collections::HashMap<StreamId, u32>) -> (Runs, Vec<Spooled>, Option<VaultError>) {
+fn contiguous_runs(
+    mut results: Vec<(Spooled, Result<StoredChunk, VaultError>)>,
+    recorded: &std::collections::HashMap<StreamId, u32>,
+) -> (Runs, Vec<Spooled>, Option<VaultError>) {
     results.sort_by_key(|(c, _)| (c.rec, c.stream, c.index));
     let mut runs: Runs = Vec::new();
     let mut committed = Vec::new();
@@ -591,7 +663,6 @@ fn contiguous_runs(mut results: Vec<(Spooled, Result<StoredChunk, VaultError>)>,
     (runs, committed, failure)
 }
 
-
 fn read_manifest(c: &rusqlite::Connection, rec: RecordingId) -> Result<Manifest, VaultError> {
     let row: Option<(String, String, String, Option<String>)> = c
         .query_row("SELECT meeting, org, started_at, sealed_at FROM recordings WHERE id = ?1", [rec.to_string()], |r| {
@@ -606,11 +677,31 @@ fn read_manifest(c: &rusqlite::Connection, rec: RecordingId) -> Result<Manifest,
         let id: StreamId = id.parse().map_err(|e| VaultError::Conflict(format!("catalog: {e}")))?;
         streams.push(read_stream(c, id)?.manifest);
     }
-    Ok(Manifest { format: FORMAT.into(), recording: rec, meeting, org, started_at, sealed_at: sealed_at.unwrap_or_default(), streams })
+    Ok(Manifest {
+        format: FORMAT.into(),
+        recording: rec,
+        meeting,
+        org,
+        started_at,
+        sealed_at: sealed_at.unwrap_or_default(),
+        streams,
+    })
 }
 
 fn read_stream(c: &rusqlite::Connection, id: StreamId) -> Result<StreamInfo, VaultError> {
-    type Row = (String, String, Option<String>, String, u32, String, String, u64, Option<String>, Option<String>, Option<String>);
+    type Row = (
+        String,
+        String,
+        Option<String>,
+        String,
+        u32,
+        String,
+        String,
+        u64,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
     let row: Option<Row> = c
         .query_row(
             "SELECT recording, kind, endpoint, state, chunk_size, nonce_prefix, key_sha256, length, sha256, content_type, media FROM streams WHERE id = ?1",
@@ -618,7 +709,8 @@ fn read_stream(c: &rusqlite::Connection, id: StreamId) -> Result<StreamInfo, Vau
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?)),
         )
         .optional()?;
-    let (rec, kind, endpoint, state, chunk_size, nonce_prefix, key_sha256, length, sha256, content_type, media) = row.ok_or(VaultError::NoStream(id))?;
+    let (rec, kind, endpoint, state, chunk_size, nonce_prefix, key_sha256, length, sha256, content_type, media) =
+        row.ok_or(VaultError::NoStream(id))?;
     let corrupt = |what: &str| VaultError::Conflict(format!("catalog row for stream {id} has a malformed {what}"));
     let mut stmt = c.prepare("SELECT len, sha256 FROM chunks WHERE stream = ?1 ORDER BY idx")?;
     let chunks = stmt
@@ -646,7 +738,10 @@ fn read_stream(c: &rusqlite::Connection, id: StreamId) -> Result<StreamInfo, Vau
 impl StreamManifest {
     /// The plaintext layout of this stream's pieces.
     pub fn layout(&self) -> crate::chunk::Layout {
-        crate::chunk::Layout::new(self.chunks.iter().map(|c| c.len.saturating_sub(TAG_LEN as u64)), self.state == StreamState::Complete)
+        crate::chunk::Layout::new(
+            self.chunks.iter().map(|c| c.len.saturating_sub(TAG_LEN as u64)),
+            self.state == StreamState::Complete,
+        )
     }
 }
 
@@ -691,9 +786,14 @@ mod tests {
     async fn vault(dir: &std::path::Path) -> (Vault, Arc<Switchable>) {
         let catalog = Catalog::open(&dir.join("catalog.db")).unwrap();
         let keys = Arc::new(KeyDir::new(dir.join("keys")).init("niem.test/ledger").unwrap());
-        let store = Arc::new(Switchable { inner: LocalStore::open(dir.join("store")).unwrap(), down: AtomicBool::new(false) });
+        let store =
+            Arc::new(Switchable { inner: LocalStore::open(dir.join("store")).unwrap(), down: AtomicBool::new(false) });
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let mirror = Arc::new(Mirror::resume(store.clone(), catalog.clone(), keys.clone(), clock.clone(), MirrorPolicy::default()).await.unwrap());
+        let mirror = Arc::new(
+            Mirror::resume(store.clone(), catalog.clone(), keys.clone(), clock.clone(), MirrorPolicy::default())
+                .await
+                .unwrap(),
+        );
         (Vault::new(store.clone(), keys, catalog, clock, mirror, 1000), store)
     }
 
@@ -756,7 +856,11 @@ mod tests {
         // A crash between the store put and the commit: chunk 0 is in the store but
         // not recorded; a half-written spool file lies beside the whole ones.
         vault.store.put_new(&ObjectKey::chunk(rec, stream.id, 0), Bytes::from(pieces[0].bytes.clone())).await.unwrap();
-        std::fs::write(dir.path().join("spool").join(rec.to_string()).join(stream.id.to_string()).join("00000009.tmp"), b"cut").unwrap();
+        std::fs::write(
+            dir.path().join("spool").join(rec.to_string()).join(stream.id.to_string()).join("00000009.tmp"),
+            b"cut",
+        )
+        .unwrap();
         let reopened = Arc::new(ChunkSpool::open(dir.path().join("spool"), 1 << 30).unwrap());
         assert_eq!(reopened.pending().unwrap().len(), 4, "only whole chunks count");
         assert_eq!(vault.drain(&reopened).await.unwrap(), 4);

@@ -205,7 +205,10 @@ pub struct ExpectedObject {
 /// Replays ledger entries into what the store must hold, per recording; entries
 /// at or past `signed` (the newest valid checkpoint's size) count as unsigned.
 /// Entries that contradict the lifecycle are returned as problems.
-pub fn replay<'a>(entries: impl IntoIterator<Item = &'a Entry>, signed: u64) -> (HashMap<RecordingId, Expected>, Vec<String>) {
+pub fn replay<'a>(
+    entries: impl IntoIterator<Item = &'a Entry>,
+    signed: u64,
+) -> (HashMap<RecordingId, Expected>, Vec<String>) {
     let mut recs: HashMap<RecordingId, Expected> = HashMap::new();
     let mut problems = Vec::new();
     for e in entries {
@@ -285,13 +288,17 @@ fn apply(recs: &mut HashMap<RecordingId, Expected>, e: &Entry, signed: bool) -> 
             r.sealed_seq = Some(e.seq);
         }
         "transcript.stored" => {
-            let r = recs.get_mut(&rec).filter(|r| r.sealed.is_some()).ok_or("transcript for a recording that is not sealed")?;
+            let r = recs
+                .get_mut(&rec)
+                .filter(|r| r.sealed.is_some())
+                .ok_or("transcript for a recording that is not sealed")?;
             r.transcript = Some(ExpectedObject { len: u64_field(e, "len")?, sha256: str_field(e, "sha256")? });
             let key = KeyGeneration { generation: 0, sha256: str_field(e, "key_sha256")?, signed };
             r.keys.insert(StreamName::Transcript, vec![key]);
         }
         "recording.shredded" => {
-            let r = recs.get_mut(&rec).filter(|r| r.sealed.is_some()).ok_or("shred of a recording that is not sealed")?;
+            let r =
+                recs.get_mut(&rec).filter(|r| r.sealed.is_some()).ok_or("shred of a recording that is not sealed")?;
             if signed {
                 r.shredded = true;
             } else {
@@ -306,7 +313,13 @@ fn apply(recs: &mut HashMap<RecordingId, Expected>, e: &Entry, signed: bool) -> 
 
 /// A `keys.rewrapped` entry: the stream's key, re-wrapped by a KEK retirement, as
 /// a new generation of its key object (`generation`, `key_sha256`).
-fn rewrapped(recs: &mut HashMap<RecordingId, Expected>, rec: RecordingId, stream: Option<StreamName>, e: &Entry, signed: bool) -> Result<(), String> {
+fn rewrapped(
+    recs: &mut HashMap<RecordingId, Expected>,
+    rec: RecordingId,
+    stream: Option<StreamName>,
+    e: &Entry,
+    signed: bool,
+) -> Result<(), String> {
     let r = recs.get_mut(&rec).ok_or("re-wrapped a key of a recording that was never started")?;
     if r.shredded {
         return Err("re-wrapped a key of a shredded recording".into());
@@ -315,7 +328,10 @@ fn rewrapped(recs: &mut HashMap<RecordingId, Expected>, rec: RecordingId, stream
     let gens = r.keys.get_mut(&name).ok_or("re-wrapped a key the ledger never recorded")?;
     let generation = u32::try_from(u64_field(e, "generation")?).map_err(|_| "generation out of range")?;
     if gens.last().is_some_and(|g| g.generation >= generation) {
-        return Err(format!("generation {generation} does not follow generation {}", gens.last().map_or(0, |g| g.generation)));
+        return Err(format!(
+            "generation {generation} does not follow generation {}",
+            gens.last().map_or(0, |g| g.generation)
+        ));
     }
     gens.push(KeyGeneration { generation, sha256: str_field(e, "key_sha256")?, signed });
     Ok(())
@@ -329,7 +345,11 @@ fn open_recording(recs: &mut HashMap<RecordingId, Expected>, rec: RecordingId) -
     }
 }
 
-fn open_stream(recs: &mut HashMap<RecordingId, Expected>, rec: RecordingId, id: StreamId) -> Result<&mut ExpectedStream, String> {
+fn open_stream(
+    recs: &mut HashMap<RecordingId, Expected>,
+    rec: RecordingId,
+    id: StreamId,
+) -> Result<&mut ExpectedStream, String> {
     let s = open_recording(recs, rec)?.streams.get_mut(&id).ok_or("stream was never opened")?;
     if s.closed.is_some() {
         return Err("stream changed after it was closed".into());
@@ -339,7 +359,11 @@ fn open_stream(recs: &mut HashMap<RecordingId, Expected>, rec: RecordingId, id: 
 
 /// Verifies the ledger alone (batches, chain, checkpoints, trusted checkpoint) and
 /// returns its entries, for tools that read the log.
-pub async fn verify_ledger(store: &Store, key: &VerifierKey, opts: &Options) -> Result<(Report, Vec<Entry>), VerifyError> {
+pub async fn verify_ledger(
+    store: &Store,
+    key: &VerifierKey,
+    opts: &Options,
+) -> Result<(Report, Vec<Entry>), VerifyError> {
     let mut report = Report { store: store.describe(), ..Default::default() };
     let mut listing = store.list("ledger/").await?;
     listing.extend(store.list("checkpoints/").await?);
@@ -355,7 +379,11 @@ pub async fn verify_store(store: &Store, key: &VerifierKey, opts: Options) -> Re
 
 /// [`verify_store`], also returning the ledger entries it checked (every entry up
 /// to the first break in the chain), for restoring a catalog from them.
-pub async fn verify_store_entries(store: &Store, key: &VerifierKey, opts: Options) -> Result<(Report, Vec<Entry>), VerifyError> {
+pub async fn verify_store_entries(
+    store: &Store,
+    key: &VerifierKey,
+    opts: Options,
+) -> Result<(Report, Vec<Entry>), VerifyError> {
     let mut report = Report { store: store.describe(), ..Default::default() };
     let listing = store.list("").await?;
     let (entries, signed_checkpoints) = check_ledger(store, key, &opts, &listing, &mut report).await?;
@@ -430,7 +458,10 @@ fn check_times(entries: &[Entry], signed: &[(u64, time::OffsetDateTime, String)]
             continue;
         };
         if newest.is_some_and(|n| ts < n) {
-            report.warnings.push(format!("ledger entry {} ({}) is dated {}, earlier than an entry before it", e.seq, e.action, e.ts));
+            report.warnings.push(format!(
+                "ledger entry {} ({}) is dated {}, earlier than an entry before it",
+                e.seq, e.action, e.ts
+            ));
         }
         newest = newest.max(Some(ts));
         while covering.next_if(|(size, ..)| *size <= e.seq).is_some() {}
@@ -449,8 +480,10 @@ fn check_times(entries: &[Entry], signed: &[(u64, time::OffsetDateTime, String)]
 /// checkpoint covers means checkpoints were removed or forged.
 fn check_seals_signed(expected: &HashMap<RecordingId, Expected>, report: &mut Report) {
     let signed = report.newest_checkpoint_size.unwrap_or(0);
-    let mut uncovered: Vec<(u64, RecordingId)> =
-        expected.iter().filter_map(|(rec, r)| r.sealed_seq.filter(|&seq| seq >= signed).map(|seq| (seq, *rec))).collect();
+    let mut uncovered: Vec<(u64, RecordingId)> = expected
+        .iter()
+        .filter_map(|(rec, r)| r.sealed_seq.filter(|&seq| seq >= signed).map(|seq| (seq, *rec)))
+        .collect();
     uncovered.sort();
     for (seq, rec) in uncovered {
         report.problems.push(format!("recording {rec} was sealed at entry {seq}, but no valid checkpoint covers it"));
@@ -461,7 +494,12 @@ fn check_seals_signed(expected: &HashMap<RecordingId, Expected>, report: &mut Re
 /// passes its catalog's entries about the recording, and the retention entries
 /// that judge its deletion; the auditor's path is [`verify_store`]). Entries from
 /// `signed` on are treated as unsigned.
-pub async fn verify_recording(store: &Store, rec: RecordingId, entries: &[Entry], signed: u64) -> Result<Report, VerifyError> {
+pub async fn verify_recording(
+    store: &Store,
+    rec: RecordingId,
+    entries: &[Entry],
+    signed: u64,
+) -> Result<Report, VerifyError> {
     let mut report = Report { store: store.describe(), entries: entries.len() as u64, ..Default::default() };
     let own = entries.iter().filter(|e| parse_subject(&e.subject).is_some_and(|(r, _)| r == rec));
     let (expected, problems) = replay(own, signed);
@@ -479,7 +517,13 @@ pub async fn verify_recording(store: &Store, rec: RecordingId, entries: &[Entry]
 /// A valid checkpoint: its size, time, and the time as written.
 type Signed = (u64, time::OffsetDateTime, String);
 
-async fn check_ledger(store: &Store, key: &VerifierKey, opts: &Options, listing: &[ObjectMeta], report: &mut Report) -> Result<(Vec<Entry>, Vec<Signed>), VerifyError> {
+async fn check_ledger(
+    store: &Store,
+    key: &VerifierKey,
+    opts: &Options,
+    listing: &[ObjectMeta],
+    report: &mut Report,
+) -> Result<(Vec<Entry>, Vec<Signed>), VerifyError> {
     let mut batches: Vec<(u64, u64, &ObjectMeta)> = Vec::new();
     let mut checkpoints: Vec<(u64, &ObjectMeta)> = Vec::new();
     for o in listing {
@@ -497,11 +541,17 @@ async fn check_ledger(store: &Store, key: &VerifierKey, opts: &Options, listing:
     for (first, last, obj) in batches {
         let next = entries.len() as u64;
         if first < next {
-            report.object(&obj.key, "ledger", Verdict::Invalid(format!("overlaps entries already covered up to {}", next - 1)));
+            report.object(
+                &obj.key,
+                "ledger",
+                Verdict::Invalid(format!("overlaps entries already covered up to {}", next - 1)),
+            );
             continue;
         }
         if first > next {
-            report.problems.push(format!("gap: ledger entries {next}..={} are missing (no batch covers them)", first - 1));
+            report
+                .problems
+                .push(format!("gap: ledger entries {next}..={} are missing (no batch covers them)", first - 1));
             break;
         }
         let body = store.get(&obj.key).await?;
@@ -509,7 +559,9 @@ async fn check_ledger(store: &Store, key: &VerifierKey, opts: &Options, listing:
             Ok(p) => p,
             Err(e) => {
                 let verdict = match newer_ledger_format(&body) {
-                    Some(version) => Verdict::Unsupported(crate::format::FormatError::Newer { object: obj.key.clone(), version }.reason()),
+                    Some(version) => Verdict::Unsupported(
+                        crate::format::FormatError::Newer { object: obj.key.clone(), version }.reason(),
+                    ),
                     None => Verdict::Invalid(e.to_string()),
                 };
                 report.object(&obj.key, "ledger", verdict);
@@ -517,7 +569,11 @@ async fn check_ledger(store: &Store, key: &VerifierKey, opts: &Options, listing:
             }
         };
         if parsed.len() as u64 != last - first + 1 {
-            report.object(&obj.key, "ledger", Verdict::Invalid(format!("named for {} entries, holds {}", last - first + 1, parsed.len())));
+            report.object(
+                &obj.key,
+                "ledger",
+                Verdict::Invalid(format!("named for {} entries, holds {}", last - first + 1, parsed.len())),
+            );
         }
         let mut verdict = Verdict::Valid;
         for (i, e) in parsed.into_iter().enumerate() {
@@ -541,11 +597,15 @@ async fn check_ledger(store: &Store, key: &VerifierKey, opts: &Options, listing:
     for (seq, obj) in checkpoints {
         let body = store.get(&obj.key).await?;
         match Checkpoint::open_stored(&body, key) {
-            Err(CheckpointError::Format(e)) if e.is_newer() => report.object(&obj.key, "checkpoint", Verdict::Unsupported(e.reason())),
-            Err(e) => report.object(&obj.key, "checkpoint", Verdict::Invalid(e.to_string())),
-            Ok(cp) if cp.size != seq + 1 => {
-                report.object(&obj.key, "checkpoint", Verdict::Invalid(format!("named for entry {seq} but covers {} entries", cp.size)))
+            Err(CheckpointError::Format(e)) if e.is_newer() => {
+                report.object(&obj.key, "checkpoint", Verdict::Unsupported(e.reason()))
             }
+            Err(e) => report.object(&obj.key, "checkpoint", Verdict::Invalid(e.to_string())),
+            Ok(cp) if cp.size != seq + 1 => report.object(
+                &obj.key,
+                "checkpoint",
+                Verdict::Invalid(format!("named for entry {seq} but covers {} entries", cp.size)),
+            ),
             Ok(cp) => signed.push((seq, cp, obj)),
         }
     }
@@ -578,7 +638,10 @@ async fn check_ledger(store: &Store, key: &VerifierKey, opts: &Options, listing:
             ));
             Verdict::Valid
         } else if want[&cp.size] != cp.root {
-            Verdict::Invalid(format!("signed root does not match ledger entries 0..{}: entries were rewritten", cp.size))
+            Verdict::Invalid(format!(
+                "signed root does not match ledger entries 0..{}: entries were rewritten",
+                cp.size
+            ))
         } else if time < last_time {
             Verdict::Invalid(format!("time {} is earlier than the checkpoint before it", cp.time))
         } else {
@@ -604,7 +667,10 @@ async fn check_ledger(store: &Store, key: &VerifierKey, opts: &Options, listing:
                 t.time, t.size
             ));
         } else if want[&t.size] != t.root {
-            report.problems.push(format!("fork: the ledger's first {} entries differ from the trusted checkpoint ({})", t.size, t.time));
+            report.problems.push(format!(
+                "fork: the ledger's first {} entries differ from the trusted checkpoint ({})",
+                t.size, t.time
+            ));
         }
     }
     Ok((entries, valid))
@@ -627,7 +693,9 @@ fn must_exist(rec: RecordingId, r: &Expected) -> Vec<ObjectKey> {
     let mut must = Vec::new();
     for (&name, gens) in &r.keys {
         let current = r.current_key(name).map_or(0, |g| g.generation);
-        must.extend(gens.iter().filter(|g| g.generation >= current).map(|g| ObjectKey::dek_gen(rec, name, g.generation)));
+        must.extend(
+            gens.iter().filter(|g| g.generation >= current).map(|g| ObjectKey::dek_gen(rec, name, g.generation)),
+        );
     }
     for (&sid, s) in &r.streams {
         must.extend((0..s.chunks.len() as u32).map(|i| ObjectKey::chunk(rec, sid, i)));
@@ -648,7 +716,13 @@ struct Job {
     expected: ExpectedObject,
 }
 
-async fn check_objects(store: &Store, expected: &HashMap<RecordingId, Expected>, listing: Vec<ObjectMeta>, opts: &Options, report: &mut Report) {
+async fn check_objects(
+    store: &Store,
+    expected: &HashMap<RecordingId, Expected>,
+    listing: Vec<ObjectMeta>,
+    opts: &Options,
+    report: &mut Report,
+) {
     let mut jobs = Vec::new();
     let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
     for o in &listing {
@@ -701,7 +775,10 @@ async fn check_objects(store: &Store, expected: &HashMap<RecordingId, Expected>,
                                 if sha == job.expected.sha256 {
                                     Ok(body)
                                 } else {
-                                    Err(format!("content differs from the ledger: sha256 {sha}, ledger says {}", job.expected.sha256))
+                                    Err(format!(
+                                        "content differs from the ledger: sha256 {sha}, ledger says {}",
+                                        job.expected.sha256
+                                    ))
                                 }
                             })
                     }
@@ -730,7 +807,11 @@ async fn check_objects(store: &Store, expected: &HashMap<RecordingId, Expected>,
 
 /// Decides what one listed object must be. `Ok(Some)` = hash it against this;
 /// `Ok(None)` = nothing to check; `Err` = already judged.
-fn classify_against(expected: &HashMap<RecordingId, Expected>, kind: ObjectKind, o: &ObjectMeta) -> Result<Option<ExpectedObject>, Verdict> {
+fn classify_against(
+    expected: &HashMap<RecordingId, Expected>,
+    kind: ObjectKind,
+    o: &ObjectMeta,
+) -> Result<Option<ExpectedObject>, Verdict> {
     let unledgered = || Verdict::Invalid("not in the ledger: a stray or unrecorded object".into());
     let size_check = |exp: ExpectedObject| {
         if exp.len != o.size {
@@ -757,7 +838,10 @@ fn classify_against(expected: &HashMap<RecordingId, Expected>, kind: ObjectKind,
             size_check(exp)
         }
         ObjectKind::Manifest(rec) => {
-            let sha = expected.get(&rec).and_then(|r| r.sealed.clone()).ok_or_else(|| Verdict::Invalid("manifest of a recording the ledger does not show sealed".into()))?;
+            let sha = expected
+                .get(&rec)
+                .and_then(|r| r.sealed.clone())
+                .ok_or_else(|| Verdict::Invalid("manifest of a recording the ledger does not show sealed".into()))?;
             Ok(Some(ExpectedObject { len: o.size, sha256: sha }))
         }
         ObjectKind::LedgerBatch(..) | ObjectKind::Checkpoint(_) => Ok(None),
@@ -766,7 +850,13 @@ fn classify_against(expected: &HashMap<RecordingId, Expected>, kind: ObjectKind,
 }
 
 /// What a wrapped-key object must be.
-fn classify_key(expected: &HashMap<RecordingId, Expected>, rec: RecordingId, name: StreamName, generation: u32, o: &ObjectMeta) -> Result<Option<ExpectedObject>, Verdict> {
+fn classify_key(
+    expected: &HashMap<RecordingId, Expected>,
+    rec: RecordingId,
+    name: StreamName,
+    generation: u32,
+    o: &ObjectMeta,
+) -> Result<Option<ExpectedObject>, Verdict> {
     let unledgered = || Verdict::Invalid("not in the ledger: a stray or unrecorded object".into());
     let r = expected.get(&rec).ok_or_else(unledgered)?;
     if r.shredded {
@@ -820,8 +910,12 @@ fn check_manifest(expected: &HashMap<RecordingId, Expected>, key: &str, body: &[
         let Some(e) = r.streams.get(&s.id) else {
             return Verdict::Invalid(format!("lists stream {} that the ledger does not", s.id));
         };
-        let chunks: Vec<ExpectedObject> = s.chunks.iter().map(|c| ExpectedObject { len: c.len, sha256: c.sha256.clone() }).collect();
-        if chunks != e.chunks || Some(s.key_sha256.as_str()) != r.first_key(StreamName::Media(s.id)) || Some((s.state, s.length)) != e.closed {
+        let chunks: Vec<ExpectedObject> =
+            s.chunks.iter().map(|c| ExpectedObject { len: c.len, sha256: c.sha256.clone() }).collect();
+        if chunks != e.chunks
+            || Some(s.key_sha256.as_str()) != r.first_key(StreamName::Media(s.id))
+            || Some((s.state, s.length)) != e.closed
+        {
             return Verdict::Invalid(format!("stream {} differs from its ledger entries", s.id));
         }
     }
@@ -845,13 +939,19 @@ mod tests {
         let keys = Arc::new(KeyDir::new(dir.join("keys")).init("niem.test/ledger").unwrap());
         let store: Store = Arc::new(LocalStore::open(dir.join("store")).unwrap());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let mirror = Arc::new(Mirror::resume(store.clone(), catalog.clone(), keys.clone(), clock.clone(), MirrorPolicy::default()).await.unwrap());
+        let mirror = Arc::new(
+            Mirror::resume(store.clone(), catalog.clone(), keys.clone(), clock.clone(), MirrorPolicy::default())
+                .await
+                .unwrap(),
+        );
         (Vault::new(store, keys.clone(), catalog, clock, mirror, 100), keys)
     }
 
     async fn verify(vault: &Vault, keys: &Keys) -> Report {
         vault.mirror.flush(true).await.unwrap();
-        verify_store(&vault.store, keys.signer.verifier(), Options { parallelism: 2, ..Default::default() }).await.unwrap()
+        verify_store(&vault.store, keys.signer.verifier(), Options { parallelism: 2, ..Default::default() })
+            .await
+            .unwrap()
     }
 
     /// Objects a newer niem wrote (their hashes in the ledger, or signed) are
@@ -865,13 +965,27 @@ mod tests {
 
         // A recording sealed by a newer niem: a v2 manifest, its hash ledgered.
         let rec = vault.start_recording("system", "m2", "o", |_, _| Ok(())).await.unwrap();
-        let body = serde_json::to_vec(&serde_json::json!({ "format": "niem/manifest/v2", "recording": rec.to_string(), "shards": [] })).unwrap();
+        let body = serde_json::to_vec(
+            &serde_json::json!({ "format": "niem/manifest/v2", "recording": rec.to_string(), "shards": [] }),
+        )
+        .unwrap();
         vault.store.put_new(&ObjectKey::manifest(rec), Bytes::from(body.clone())).await.unwrap();
         let data = serde_json::json!({ "manifest_sha256": crate::sha256_hex(&body) });
-        vault.record(NewEntry { actor: "system".into(), action: "recording.sealed", subject: format!("recording/{rec}"), data }).await.unwrap();
+        vault
+            .record(NewEntry {
+                actor: "system".into(),
+                action: "recording.sealed",
+                subject: format!("recording/{rec}"),
+                data,
+            })
+            .await
+            .unwrap();
         let report = verify(&vault, &keys).await;
         let manifest = report.findings.iter().find(|f| f.object == ObjectKey::manifest(rec).as_str()).unwrap();
-        assert_eq!(manifest.verdict, Verdict::Unsupported("storage format v2; this niem knows v1; upgrade niem".into()));
+        assert_eq!(
+            manifest.verdict,
+            Verdict::Unsupported("storage format v2; this niem knows v1; upgrade niem".into())
+        );
         assert!(!report.failed(), "{report:?}");
         assert!(!report.intact());
         assert_eq!(report.unsupported(), 1);
@@ -879,26 +993,47 @@ mod tests {
         // A checkpoint object, and a ledger batch, of later formats.
         let total = report.entries;
         let cp = serde_json::json!({ "format": "niem/checkpoint/v2", "note": "…" });
-        let free_seq = (0..total).find(|s| !report.findings.iter().any(|f| f.object == ObjectKey::checkpoint(*s).as_str())).unwrap();
-        vault.store.put_new(&ObjectKey::checkpoint(free_seq), Bytes::from(serde_json::to_vec(&cp).unwrap())).await.unwrap();
+        let free_seq = (0..total)
+            .find(|s| !report.findings.iter().any(|f| f.object == ObjectKey::checkpoint(*s).as_str()))
+            .unwrap();
+        vault
+            .store
+            .put_new(&ObjectKey::checkpoint(free_seq), Bytes::from(serde_json::to_vec(&cp).unwrap()))
+            .await
+            .unwrap();
         let line = serde_json::json!({ "format": "niem/ledger/v2", "seq": total, "entry": {} }).to_string();
         vault.store.put_new(&ObjectKey::ledger_batch(total, total), Bytes::from(line + "\n")).await.unwrap();
-        let report = verify_store(&vault.store, keys.signer.verifier(), Options { parallelism: 2, ..Default::default() }).await.unwrap();
+        let report =
+            verify_store(&vault.store, keys.signer.verifier(), Options { parallelism: 2, ..Default::default() })
+                .await
+                .unwrap();
         assert_eq!(report.unsupported(), 3, "{:?}", report.findings);
         assert!(!report.failed(), "{report:?}");
 
         // Damage anywhere else still fails the store.
         std::fs::write(dir.path().join("store/recordings").join(rec.to_string()).join("stray.bin"), b"x").unwrap();
-        let report = verify_store(&vault.store, keys.signer.verifier(), Options { parallelism: 2, ..Default::default() }).await.unwrap();
+        let report =
+            verify_store(&vault.store, keys.signer.verifier(), Options { parallelism: 2, ..Default::default() })
+                .await
+                .unwrap();
         assert!(report.failed() && report.unsupported() == 3, "{report:?}");
 
         // A v2 marker written over a v1 manifest does not match the ledger: tampering.
-        let old = report.findings.iter().find(|f| f.kind == "manifest" && f.verdict == Verdict::Valid).unwrap().object.clone();
+        let old = report
+            .findings
+            .iter()
+            .find(|f| f.kind == "manifest" && f.verdict == Verdict::Valid)
+            .unwrap()
+            .object
+            .clone();
         let path = dir.path().join("store").join(&old);
         let text = std::fs::read_to_string(&path).unwrap().replace("niem/manifest/v1", "niem/manifest/v2");
         std::fs::remove_file(&path).unwrap();
         std::fs::write(&path, text).unwrap();
-        let report = verify_store(&vault.store, keys.signer.verifier(), Options { parallelism: 2, ..Default::default() }).await.unwrap();
+        let report =
+            verify_store(&vault.store, keys.signer.verifier(), Options { parallelism: 2, ..Default::default() })
+                .await
+                .unwrap();
         let f = report.findings.iter().find(|f| f.object == old).unwrap();
         assert!(matches!(&f.verdict, Verdict::Invalid(why) if why.contains("differs from the ledger")), "{f:?}");
     }
@@ -951,10 +1086,20 @@ mod tests {
         let rec = w.recording("m1", "c1").await;
         assert!(w.verify().await.intact());
         let later = crate::testing::T0 + time::Duration::days(400);
-        let shred_seq = forge(&w, &[
-            ("retention.policy.set", "policy/forged", serde_json::json!({ "org": null, "kind": null, "keep_days": 1 }), later),
-            ("recording.shredded", &format!("recording/{rec}"), serde_json::json!({ "policy": "forged" }), later),
-        ]).await + 1;
+        let shred_seq = forge(
+            &w,
+            &[
+                (
+                    "retention.policy.set",
+                    "policy/forged",
+                    serde_json::json!({ "org": null, "kind": null, "keep_days": 1 }),
+                    later,
+                ),
+                ("recording.shredded", &format!("recording/{rec}"), serde_json::json!({ "policy": "forged" }), later),
+            ],
+        )
+        .await
+            + 1;
         // Before anything is deleted, the unsigned tail is only "not yet signed".
         let opts = Options { parallelism: 2, ..Default::default() };
         let report = verify_store(&w.store, w.keys.signer.verifier(), opts.clone()).await.unwrap();
@@ -965,7 +1110,8 @@ mod tests {
         assert!(report.failed());
         assert!(report.deletions.is_empty(), "an unsigned shred is no deletion: {:?}", report.deletions);
         let why = format!("deleted; the shred at entry {shred_seq} is not under a signed checkpoint");
-        let invalid: Vec<&Finding> = report.findings.iter().filter(|f| f.verdict == Verdict::Invalid(why.clone())).collect();
+        let invalid: Vec<&Finding> =
+            report.findings.iter().filter(|f| f.verdict == Verdict::Invalid(why.clone())).collect();
         assert_eq!(invalid.len(), 4, "the key and the three chunks: {:?}", report.findings);
     }
 
@@ -982,10 +1128,15 @@ mod tests {
         let report = w.verify().await;
         assert!(report.intact() && report.warnings.is_empty(), "{:?} {:?}", report.problems, report.warnings);
         let entries = w.vault.catalog.with(|c| crate::ledger::read_range(c, 0, seq + 10)).unwrap();
-        let cp_time = time::OffsetDateTime::parse(report.newest_checkpoint_time.as_deref().unwrap(), &time::format_description::well_known::Rfc3339).unwrap();
+        let cp_time = time::OffsetDateTime::parse(
+            report.newest_checkpoint_time.as_deref().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap();
         let mut dated = entries.clone();
         dated[seq as usize].ts = crate::clock::format_ts(cp_time + time::Duration::days(1));
-        let signed: Vec<(u64, time::OffsetDateTime, String)> = vec![(entries.len() as u64, cp_time, crate::clock::format_ts(cp_time))];
+        let signed: Vec<(u64, time::OffsetDateTime, String)> =
+            vec![(entries.len() as u64, cp_time, crate::clock::format_ts(cp_time))];
         let mut r = Report::default();
         check_times(&dated, &signed, &mut r);
         assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
@@ -1022,7 +1173,8 @@ mod tests {
     #[tokio::test]
     async fn host_actions_are_listed() {
         let w = crate::testing::World::new().await;
-        let seq = w.fact(crate::ledger::ACTOR_HOST, "user.created", "user/x", serde_json::json!({ "role": "admin" })).await;
+        let seq =
+            w.fact(crate::ledger::ACTOR_HOST, "user.created", "user/x", serde_json::json!({ "role": "admin" })).await;
         let report = w.verify().await;
         assert_eq!(report.host_actions, vec![format!("entry {seq} user.created user/x")]);
     }

@@ -55,9 +55,7 @@ impl AddCheckpoint {
 
     pub fn parse(body: &str) -> Result<Self, Refusal> {
         let bad = |why: &str| Refusal::BadRequest(why.into());
-        let (head, checkpoint) = body
-            .split_once("\n\n")
-            .ok_or_else(|| bad("no blank line before the checkpoint"))?;
+        let (head, checkpoint) = body.split_once("\n\n").ok_or_else(|| bad("no blank line before the checkpoint"))?;
         let mut lines = head.split('\n');
         let old = lines
             .next()
@@ -75,11 +73,7 @@ impl AddCheckpoint {
         if proof.len() > MAX_PROOF_LINES {
             return Err(bad("more than 63 proof lines"));
         }
-        Ok(Self {
-            old,
-            proof,
-            checkpoint: checkpoint.into(),
-        })
+        Ok(Self { old, proof, checkpoint: checkpoint.into() })
     }
 }
 
@@ -155,12 +149,7 @@ pub struct Witness {
 
 impl std::fmt::Debug for Witness {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "Witness({}, {} logs)",
-            self.cosigner.key(),
-            self.logs.len()
-        )
+        write!(f, "Witness({}, {} logs)", self.cosigner.key(), self.logs.len())
     }
 }
 
@@ -172,16 +161,8 @@ impl Witness {
     ) -> std::io::Result<Self> {
         let state_dir = state_dir.into();
         std::fs::create_dir_all(&state_dir)?;
-        let logs = logs
-            .into_iter()
-            .map(|k| (k.name().to_string(), k))
-            .collect();
-        Ok(Self {
-            cosigner,
-            logs,
-            state_dir,
-            lock: Mutex::new(()),
-        })
+        let logs = logs.into_iter().map(|k| (k.name().to_string(), k)).collect();
+        Ok(Self { cosigner, logs, state_dir, lock: Mutex::new(()) })
     }
 
     pub fn key(&self) -> &WitnessKey {
@@ -191,20 +172,15 @@ impl Witness {
     /// Handles one `add-checkpoint` body at `now` (POSIX seconds) and returns the
     /// response body: this witness's cosignature line.
     pub fn add_checkpoint(&self, body: &[u8], now: u64) -> Result<String, Refusal> {
-        let body =
-            std::str::from_utf8(body).map_err(|_| Refusal::BadRequest("not UTF-8".into()))?;
+        let body = std::str::from_utf8(body).map_err(|_| Refusal::BadRequest("not UTF-8".into()))?;
         let req = AddCheckpoint::parse(body)?;
         let origin = req.checkpoint.split('\n').next().unwrap_or_default();
-        let log = self
-            .logs
-            .get(origin)
-            .ok_or_else(|| Refusal::UnknownLog(origin.into()))?;
+        let log = self.logs.get(origin).ok_or_else(|| Refusal::UnknownLog(origin.into()))?;
         let cp = Checkpoint::open(&req.checkpoint, log).map_err(|e| match e {
             CheckpointError::Malformed(why) => Refusal::BadRequest(why.into()),
             other => Refusal::Unsigned(other.to_string()),
         })?;
-        let mut note =
-            Note::parse(&req.checkpoint).map_err(|e| Refusal::BadRequest(e.to_string()))?;
+        let mut note = Note::parse(&req.checkpoint).map_err(|e| Refusal::BadRequest(e.to_string()))?;
         if req.old > cp.size {
             return Err(Refusal::BadRequest(format!(
                 "old size {} is larger than the checkpoint's {}",
@@ -221,9 +197,7 @@ impl Witness {
             return Err(Refusal::Conflict(known_size));
         }
         if cp.size == 0 && cp.root != crate::merkle::empty_root() {
-            return Err(Refusal::Inconsistent(
-                "a checkpoint of size 0 must have the empty tree's root".into(),
-            ));
+            return Err(Refusal::Inconsistent("a checkpoint of size 0 must have the empty tree's root".into()));
         }
         verify_consistency(req.old, cp.size, &known_root, &cp.root, &req.proof)
             .map_err(|e| Refusal::Inconsistent(e.to_string()))?;
@@ -243,18 +217,10 @@ impl Witness {
     /// The latest cosigned checkpoint of the log whose origin hashes to
     /// `origin_hash` (the monitoring endpoint), if this witness cosigned one.
     pub fn latest(&self, origin_hash: &str) -> Result<Option<String>, Refusal> {
-        if origin_hash.len() != 64
-            || !origin_hash
-                .bytes()
-                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-        {
+        if origin_hash.len() != 64 || !origin_hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
             return Ok(None);
         }
-        let Some(origin) = self
-            .logs
-            .keys()
-            .find(|o| self::origin_hash(o) == origin_hash)
-        else {
+        let Some(origin) = self.logs.keys().find(|o| self::origin_hash(o) == origin_hash) else {
             return Ok(None);
         };
         Ok(self.read_state(origin)?.map(|s| s.note))
@@ -276,10 +242,7 @@ impl Witness {
         crate::format::check(&path.display().to_string(), "witness-state", &state.format)
             .map_err(|e| Refusal::State(e.to_string()))?;
         if state.origin != origin {
-            return Err(Refusal::State(format!(
-                "{} names another log",
-                path.display()
-            )));
+            return Err(Refusal::State(format!("{} names another log", path.display())));
         }
         Ok(Some(state))
     }
@@ -302,9 +265,7 @@ fn decode_root(b64: &str) -> Result<Hash, Refusal> {
 /// rename it over the old one, fsync the directory (where the platform can).
 pub fn write_durably(path: &Path, body: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    let dir = path
-        .parent()
-        .ok_or_else(|| std::io::Error::other("no parent directory"))?;
+    let dir = path.parent().ok_or_else(|| std::io::Error::other("no parent directory"))?;
     let tmp = dir.join(format!(".{}.tmp", ulid::Ulid::new()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
@@ -331,15 +292,8 @@ pub async fn submission(
     size: u64,
     note: &str,
 ) -> Result<String, crate::tiles::TileError> {
-    let proof = crate::tiles::TileReader::new(store, size)
-        .consistency(old)
-        .await?;
-    Ok(AddCheckpoint {
-        old,
-        proof,
-        checkpoint: note.into(),
-    }
-    .encode())
+    let proof = crate::tiles::TileReader::new(store, size).consistency(old).await?;
+    Ok(AddCheckpoint { old, proof, checkpoint: note.into() }.encode())
 }
 
 /// The size in a 409 answer (`text/x.tlog.size`): where the witness is.
@@ -357,11 +311,7 @@ pub fn accept_cosignature(
 ) -> Result<Witnessed, NoteError> {
     let mut parsed = Note::parse(note)?;
     let answer = Note::parse(&format!("{}\n{response}", parsed.text))?;
-    for sig in answer
-        .signatures
-        .into_iter()
-        .filter(|s| s.name == witness.name() && s.key_id == witness.key_id())
-    {
+    for sig in answer.signatures.into_iter().filter(|s| s.name == witness.name() && s.key_id == witness.key_id()) {
         parsed.add(sig);
     }
     crate::cosign::open_witnessed(&parsed.to_text(), log, witness)
@@ -375,11 +325,8 @@ pub async fn store_cosigned(
     witness: &WitnessKey,
     seen: &Witnessed,
 ) -> Result<ObjectKey, StoreError> {
-    let seq = seen
-        .checkpoint
-        .size
-        .checked_sub(1)
-        .ok_or_else(|| StoreError::io("cosigned", "a checkpoint of no entries"))?;
+    let seq =
+        seen.checkpoint.size.checked_sub(1).ok_or_else(|| StoreError::io("cosigned", "a checkpoint of no entries"))?;
     let key = ObjectKey::cosigned(seq, &witness.store_id());
     let body = CosignedObject::new(witness, &seen.note).to_bytes();
     match put_idempotent(store, &key, body.into()).await {
@@ -401,11 +348,7 @@ pub struct WitnessPolicy {
 
 impl Default for WitnessPolicy {
     fn default() -> Self {
-        Self {
-            quorum: 1,
-            max_lag: time::Duration::days(1),
-            require_witnessed: false,
-        }
+        Self { quorum: 1, max_lag: time::Duration::days(1), require_witnessed: false }
     }
 }
 
@@ -453,12 +396,8 @@ pub fn judge(
     now: time::OffsetDateTime,
 ) -> WitnessReport {
     let total = entries.len() as u64;
-    let sizes: BTreeSet<u64> = views
-        .iter()
-        .filter_map(|(_, v)| v.as_ref().ok())
-        .map(|w| w.checkpoint.size)
-        .filter(|&s| s <= total)
-        .collect();
+    let sizes: BTreeSet<u64> =
+        views.iter().filter_map(|(_, v)| v.as_ref().ok()).map(|w| w.checkpoint.size).filter(|&s| s <= total).collect();
     let roots = roots_at(entries, &sizes);
     let mut report = WitnessReport::default();
     let mut extended = Vec::new();
@@ -510,21 +449,14 @@ pub fn judge(
         .and_then(|e| crate::clock::parse_ts(&e.ts).ok())
         .map(|t| (now - t).whole_seconds());
     if report.witnessed_size.is_none() {
-        report.policy_failures.push(format!(
-            "fewer than {} witnesses cosigned a checkpoint this ledger extends",
-            policy.quorum.max(1)
-        ));
+        report
+            .policy_failures
+            .push(format!("fewer than {} witnesses cosigned a checkpoint this ledger extends", policy.quorum.max(1)));
     }
     if policy.require_witnessed && report.unwitnessed_entries > 0 {
-        report.policy_failures.push(format!(
-            "{} entries are not yet witnessed",
-            report.unwitnessed_entries
-        ));
+        report.policy_failures.push(format!("{} entries are not yet witnessed", report.unwitnessed_entries));
     }
-    if let Some(age) = report
-        .unwitnessed_age_secs
-        .filter(|&a| a > policy.max_lag.whole_seconds())
-    {
+    if let Some(age) = report.unwitnessed_age_secs.filter(|&a| a > policy.max_lag.whole_seconds()) {
         report.policy_failures.push(format!(
             "the oldest unwitnessed entry is {} old, more than the allowed {}",
             human_secs(age),
@@ -581,12 +513,7 @@ mod tests {
 
     impl Log {
         fn new(dir: &Path, name: &str) -> Self {
-            Self {
-                keys: KeyDir::new(dir.join(name))
-                    .init("niem.test/ledger")
-                    .unwrap(),
-                hashes: Vec::new(),
-            }
+            Self { keys: KeyDir::new(dir.join(name)).init("niem.test/ledger").unwrap(), hashes: Vec::new() }
         }
         fn grow(&mut self, n: usize, salt: u8) {
             for _ in 0..n {
@@ -598,40 +525,20 @@ mod tests {
         }
         fn checkpoint(&self) -> String {
             let size = self.hashes.len() as u64;
-            let root = TreeLevels::from_entry_hashes(&self.hashes)
-                .root(size)
-                .unwrap();
-            Checkpoint {
-                origin: "niem.test/ledger".into(),
-                size,
-                root,
-                time: "2026-11-22T10:00:00.000Z".into(),
-            }
-            .sign(&self.keys.signer)
+            let root = TreeLevels::from_entry_hashes(&self.hashes).root(size).unwrap();
+            Checkpoint { origin: "niem.test/ledger".into(), size, root, time: "2026-11-22T10:00:00.000Z".into() }
+                .sign(&self.keys.signer)
         }
         fn request(&self, old: u64) -> Vec<u8> {
             let size = self.hashes.len() as u64;
-            let proof = TreeLevels::from_entry_hashes(&self.hashes)
-                .consistency(old, size)
-                .unwrap();
-            AddCheckpoint {
-                old,
-                proof,
-                checkpoint: self.checkpoint(),
-            }
-            .encode()
-            .into_bytes()
+            let proof = TreeLevels::from_entry_hashes(&self.hashes).consistency(old, size).unwrap();
+            AddCheckpoint { old, proof, checkpoint: self.checkpoint() }.encode().into_bytes()
         }
     }
 
     fn witness(dir: &Path, log: &Log) -> Witness {
         let (cosigner, _) = Cosigner::generate("witness.test/w1").unwrap();
-        Witness::new(
-            cosigner,
-            [log.keys.signer.verifier().clone()],
-            dir.join("state"),
-        )
-        .unwrap()
+        Witness::new(cosigner, [log.keys.signer.verifier().clone()], dir.join("state")).unwrap()
     }
 
     #[test]
@@ -641,91 +548,43 @@ mod tests {
         let w = witness(dir.path(), &log);
         log.grow(10, 0);
         let line = w.add_checkpoint(&log.request(0), 100).unwrap();
-        let seen = accept_cosignature(
-            &log.checkpoint(),
-            &line,
-            log.keys.signer.verifier(),
-            w.key(),
-        )
-        .unwrap();
+        let seen = accept_cosignature(&log.checkpoint(), &line, log.keys.signer.verifier(), w.key()).unwrap();
         assert_eq!((seen.checkpoint.size, seen.cosigned_at), (10, 100));
 
         log.grow(7, 0);
         w.add_checkpoint(&log.request(10), 200).unwrap();
         // A log that does not know the witness's size learns it from the 409.
         let conflict = w.add_checkpoint(&log.request(0), 300).unwrap_err();
-        assert_eq!(
-            (conflict.status(), parse_conflict(&conflict.body())),
-            (409, Some(17))
-        );
+        assert_eq!((conflict.status(), parse_conflict(&conflict.body())), (409, Some(17)));
         // Rollback: an old size below the witness's, or a smaller checkpoint.
-        let rolled = Log {
-            keys: KeyDir::new(dir.path().join("log")).load().unwrap(),
-            hashes: log.hashes[..12].to_vec(),
-        };
-        assert_eq!(
-            w.add_checkpoint(&rolled.request(10), 400).unwrap_err(),
-            Refusal::Conflict(17)
-        );
-        assert_eq!(
-            w.add_checkpoint(&rolled.request(12), 400)
-                .unwrap_err()
-                .status(),
-            409
-        );
+        let rolled =
+            Log { keys: KeyDir::new(dir.path().join("log")).load().unwrap(), hashes: log.hashes[..12].to_vec() };
+        assert_eq!(w.add_checkpoint(&rolled.request(10), 400).unwrap_err(), Refusal::Conflict(17));
+        assert_eq!(w.add_checkpoint(&rolled.request(12), 400).unwrap_err().status(), 409);
         // Fork: same size, other entries, signed by the log's key.
-        let mut fork = Log {
-            keys: KeyDir::new(dir.path().join("log")).load().unwrap(),
-            hashes: log.hashes[..16].to_vec(),
-        };
+        let mut fork =
+            Log { keys: KeyDir::new(dir.path().join("log")).load().unwrap(), hashes: log.hashes[..16].to_vec() };
         fork.grow(1, 0xff);
         let refused = w.add_checkpoint(&fork.request(17), 500).unwrap_err();
         assert_eq!(refused.status(), 422, "{refused}");
         // Fork that grew: the consistency proof from 17 cannot verify.
         fork.grow(5, 0);
-        let proof = TreeLevels::from_entry_hashes(&fork.hashes)
-            .consistency(17, 22)
-            .unwrap();
-        let body = AddCheckpoint {
-            old: 17,
-            proof,
-            checkpoint: fork.checkpoint(),
-        }
-        .encode();
-        assert_eq!(
-            w.add_checkpoint(body.as_bytes(), 500).unwrap_err().status(),
-            422
-        );
+        let proof = TreeLevels::from_entry_hashes(&fork.hashes).consistency(17, 22).unwrap();
+        let body = AddCheckpoint { old: 17, proof, checkpoint: fork.checkpoint() }.encode();
+        assert_eq!(w.add_checkpoint(body.as_bytes(), 500).unwrap_err().status(), 422);
         // Another key, an unknown log, an old size past the checkpoint, junk.
         let stranger = Log::new(dir.path(), "stranger");
         let mut s = stranger;
         s.grow(18, 0);
-        assert_eq!(
-            w.add_checkpoint(&s.request(17), 600).unwrap_err().status(),
-            403
-        );
-        let text = String::from_utf8(log.request(17))
-            .unwrap()
-            .replace("niem.test/ledger", "other.test/log");
-        assert_eq!(
-            w.add_checkpoint(text.as_bytes(), 600).unwrap_err().status(),
-            404
-        );
-        let text = String::from_utf8(log.request(17))
-            .unwrap()
-            .replacen("old 17", "old 18", 1);
-        assert_eq!(
-            w.add_checkpoint(text.as_bytes(), 600).unwrap_err().status(),
-            400
-        );
-        assert_eq!(
-            w.add_checkpoint(b"old 017\n\nx", 600).unwrap_err().status(),
-            400
-        );
+        assert_eq!(w.add_checkpoint(&s.request(17), 600).unwrap_err().status(), 403);
+        let text = String::from_utf8(log.request(17)).unwrap().replace("niem.test/ledger", "other.test/log");
+        assert_eq!(w.add_checkpoint(text.as_bytes(), 600).unwrap_err().status(), 404);
+        let text = String::from_utf8(log.request(17)).unwrap().replacen("old 17", "old 18", 1);
+        assert_eq!(w.add_checkpoint(text.as_bytes(), 600).unwrap_err().status(), 400);
+        assert_eq!(w.add_checkpoint(b"old 017\n\nx", 600).unwrap_err().status(), 400);
         // After all that the witness still holds 17 and cosigns the real log.
         let latest = w.latest(&origin_hash("niem.test/ledger")).unwrap().unwrap();
-        let seen =
-            crate::cosign::open_witnessed(&latest, log.keys.signer.verifier(), w.key()).unwrap();
+        let seen = crate::cosign::open_witnessed(&latest, log.keys.signer.verifier(), w.key()).unwrap();
         assert_eq!((seen.checkpoint.size, seen.cosigned_at), (17, 200));
     }
 
@@ -734,12 +593,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut log = Log::new(dir.path(), "log");
         let (cosigner, private) = Cosigner::generate("witness.test/w1").unwrap();
-        let w = Witness::new(
-            cosigner,
-            [log.keys.signer.verifier().clone()],
-            dir.path().join("state"),
-        )
-        .unwrap();
+        let w = Witness::new(cosigner, [log.keys.signer.verifier().clone()], dir.path().join("state")).unwrap();
         log.grow(3, 0);
         w.add_checkpoint(&log.request(0), 1).unwrap();
         drop(w);
@@ -749,25 +603,13 @@ mod tests {
             dir.path().join("state"),
         )
         .unwrap();
-        assert_eq!(
-            again.add_checkpoint(&log.request(0), 2).unwrap_err(),
-            Refusal::Conflict(3)
-        );
+        assert_eq!(again.add_checkpoint(&log.request(0), 2).unwrap_err(), Refusal::Conflict(3));
         log.grow(1, 0);
         again.add_checkpoint(&log.request(3), 2).unwrap();
         // A damaged state file is refused, never treated as "never saw this log".
-        let path = dir
-            .path()
-            .join("state")
-            .join(format!("{}.json", origin_hash("niem.test/ledger")));
+        let path = dir.path().join("state").join(format!("{}.json", origin_hash("niem.test/ledger")));
         std::fs::write(&path, b"{").unwrap();
-        assert_eq!(
-            again
-                .add_checkpoint(&log.request(0), 3)
-                .unwrap_err()
-                .status(),
-            500
-        );
+        assert_eq!(again.add_checkpoint(&log.request(0), 3).unwrap_err().status(), 500);
     }
 
     fn entries(n: usize, salt: u8, ts: &str) -> Vec<Entry> {
@@ -794,15 +636,11 @@ mod tests {
     #[test]
     fn judge_names_rollback_fork_and_lag() {
         let dir = tempfile::tempdir().unwrap();
-        let keys = KeyDir::new(dir.path().join("log"))
-            .init("niem.test/ledger")
-            .unwrap();
+        let keys = KeyDir::new(dir.path().join("log")).init("niem.test/ledger").unwrap();
         let (c, _) = Cosigner::generate("witness.test/w1").unwrap();
         let ledger = entries(20, 0, "2026-11-20T00:00:00.000Z");
         let seen_at = |es: &[Entry], size: usize| {
-            let root = TreeLevels::from_entry_hashes(es.iter().map(|e| &e.hash))
-                .root(size as u64)
-                .unwrap();
+            let root = TreeLevels::from_entry_hashes(es.iter().map(|e| &e.hash)).root(size as u64).unwrap();
             let note = Checkpoint {
                 origin: "niem.test/ledger".into(),
                 size: size as u64,
@@ -816,86 +654,29 @@ mod tests {
         };
         let now = time::macros::datetime!(2026-11-20 12:00 UTC);
         let policy = WitnessPolicy::default();
-        let ok = judge(
-            &ledger,
-            &[("w1".into(), Ok(seen_at(&ledger, 15)))],
-            &policy,
-            now,
-        );
+        let ok = judge(&ledger, &[("w1".into(), Ok(seen_at(&ledger, 15)))], &policy, now);
         assert!(!ok.failed(), "{ok:?}");
         assert_eq!(
-            (
-                ok.witnessed_size,
-                ok.unwitnessed_entries,
-                ok.unwitnessed_age_secs
-            ),
+            (ok.witnessed_size, ok.unwitnessed_entries, ok.unwitnessed_age_secs),
             (Some(15), 5, Some(12 * 3600))
         );
         // The store was cut back below what the witness saw.
-        let cut = judge(
-            &ledger[..10],
-            &[("w1".into(), Ok(seen_at(&ledger, 15)))],
-            &policy,
-            now,
-        );
-        assert!(
-            cut.problems[0].starts_with("rollback: witness w1 cosigned 15 entries"),
-            "{cut:?}"
-        );
+        let cut = judge(&ledger[..10], &[("w1".into(), Ok(seen_at(&ledger, 15)))], &policy, now);
+        assert!(cut.problems[0].starts_with("rollback: witness w1 cosigned 15 entries"), "{cut:?}");
         // Same size, other history.
         let other = entries(20, 1, "2026-11-20T00:00:00.000Z");
-        let forked = judge(
-            &other,
-            &[("w1".into(), Ok(seen_at(&ledger, 15)))],
-            &policy,
-            now,
-        );
-        assert!(
-            forked.problems[0].starts_with("fork: the store's first 15 entries differ"),
-            "{forked:?}"
-        );
+        let forked = judge(&other, &[("w1".into(), Ok(seen_at(&ledger, 15)))], &policy, now);
+        assert!(forked.problems[0].starts_with("fork: the store's first 15 entries differ"), "{forked:?}");
         // Lag past the limit, unwitnessed entries when required, a missing quorum.
-        let late = judge(
-            &ledger,
-            &[("w1".into(), Ok(seen_at(&ledger, 15)))],
-            &policy,
-            now + time::Duration::days(2),
-        );
-        assert!(
-            late.problems.is_empty() && late.policy_failures.len() == 1,
-            "{late:?}"
-        );
-        let strict = WitnessPolicy {
-            require_witnessed: true,
-            ..WitnessPolicy::default()
-        };
-        assert!(judge(
-            &ledger,
-            &[("w1".into(), Ok(seen_at(&ledger, 15)))],
-            &strict,
-            now
-        )
-        .failed());
-        assert!(!judge(
-            &ledger,
-            &[("w1".into(), Ok(seen_at(&ledger, 20)))],
-            &strict,
-            now
-        )
-        .failed());
-        let two = WitnessPolicy {
-            quorum: 2,
-            ..WitnessPolicy::default()
-        };
-        let views = [
-            ("w1".into(), Ok(seen_at(&ledger, 15))),
-            ("w2".into(), Err("unreachable".into())),
-        ];
+        let late = judge(&ledger, &[("w1".into(), Ok(seen_at(&ledger, 15)))], &policy, now + time::Duration::days(2));
+        assert!(late.problems.is_empty() && late.policy_failures.len() == 1, "{late:?}");
+        let strict = WitnessPolicy { require_witnessed: true, ..WitnessPolicy::default() };
+        assert!(judge(&ledger, &[("w1".into(), Ok(seen_at(&ledger, 15)))], &strict, now).failed());
+        assert!(!judge(&ledger, &[("w1".into(), Ok(seen_at(&ledger, 20)))], &strict, now).failed());
+        let two = WitnessPolicy { quorum: 2, ..WitnessPolicy::default() };
+        let views = [("w1".into(), Ok(seen_at(&ledger, 15))), ("w2".into(), Err("unreachable".into()))];
         let short = judge(&ledger, &views, &two, now);
-        assert_eq!(
-            (short.witnessed_size, short.unwitnessed_entries),
-            (None, 20)
-        );
+        assert_eq!((short.witnessed_size, short.unwitnessed_entries), (None, 20));
         assert!(short.failed() && short.problems.is_empty());
     }
 }

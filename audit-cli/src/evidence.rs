@@ -16,26 +16,12 @@ use std::path::Path;
 use std::process::ExitCode;
 
 /// Writes the bundle of `rec` to `out` (create-only) and prints what it holds.
-pub async fn make(
-    store: &Store,
-    key: &VerifierKey,
-    rec: RecordingId,
-    out: &Path,
-) -> anyhow::Result<ExitCode> {
+pub async fn make(store: &Store, key: &VerifierKey, rec: RecordingId, out: &Path) -> anyhow::Result<ExitCode> {
     let ev = bundle::gather(store, key, rec).await?;
     let mut opts = std::fs::OpenOptions::new();
-    let file = opts
-        .write(true)
-        .create_new(true)
-        .open(out)
-        .with_context(|| format!("cannot create {}", out.display()))?;
-    let file = bundle::write(
-        std::io::BufWriter::new(file),
-        &ev,
-        Vec::new(),
-        None,
-        archive::clock::system_now(),
-    )?;
+    let file =
+        opts.write(true).create_new(true).open(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let file = bundle::write(std::io::BufWriter::new(file), &ev, Vec::new(), None, archive::clock::system_now())?;
     let file = file.into_inner().map_err(|e| e.into_error())?;
     file.sync_all()?;
     let hashes: usize = ev.proofs.iter().map(|p| p.hashes.len()).sum();
@@ -49,10 +35,7 @@ pub async fn make(
         ev.checkpoint.time
     );
     if ev.unsigned_left_out > 0 {
-        println!(
-            "left out {} later entries that no checkpoint signs yet",
-            ev.unsigned_left_out
-        );
+        println!("left out {} later entries that no checkpoint signs yet", ev.unsigned_left_out);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -71,19 +54,10 @@ pub fn check(
         None => None,
         Some(p) => Some(read_identity(p)?),
     };
-    let name = file
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
+    let name = file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     let recording = recording.or_else(|| bundle::recording_in_file_name(&name));
-    let reader =
-        std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
-    let expect = Expect {
-        log_key: key,
-        witness_keys,
-        recording,
-        identity: identity.as_ref(),
-    };
+    let reader = std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let expect = Expect { log_key: key, witness_keys, recording, identity: identity.as_ref() };
     let report = match bundle::verify(std::io::BufReader::new(reader), &expect) {
         Ok(r) => r,
         // A file that is not a bundle proves nothing: invalid, not "could not run".
@@ -99,22 +73,13 @@ pub fn check(
     } else {
         print(&report, file);
     }
-    Ok(if report.failed() {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(if report.failed() { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
 fn read_identity(path: &Path) -> anyhow::Result<age::x25519::Identity> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("AGE-SECRET-KEY-"))
-        .context("no AGE-SECRET-KEY- line")?;
-    line.parse()
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let line = text.lines().find(|l| l.starts_with("AGE-SECRET-KEY-")).context("no AGE-SECRET-KEY- line")?;
+    line.parse().map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 fn print(r: &BundleReport, file: &Path) {
@@ -130,16 +95,8 @@ fn print(r: &BundleReport, file: &Path) {
     for p in &r.problems {
         let _ = writeln!(out, "INVALID: {p}");
     }
-    let valid = r
-        .findings
-        .iter()
-        .filter(|f| f.verdict == Verdict::Valid)
-        .count();
-    let _ = writeln!(
-        out,
-        "{valid} files valid, {} media files checked",
-        r.media_checked
-    );
+    let valid = r.findings.iter().filter(|f| f.verdict == Verdict::Valid).count();
+    let _ = writeln!(out, "{valid} files valid, {} media files checked", r.media_checked);
     if r.key_from_bundle {
         let warning = "WARNING: checked with the ledger key inside the bundle; \
                        give --public-key with the published key";

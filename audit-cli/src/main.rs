@@ -12,11 +12,11 @@ mod witness;
 use anyhow::Context;
 use archive::checkpoint::Checkpoint;
 use archive::id::RecordingId;
-use archive::witness::{WitnessPolicy, WitnessReport};
 use archive::keys::VerifierKey;
 use archive::ledger::Entry;
 use archive::store::{S3Config, Store};
 use archive::verify::{self, Options, Report, Verdict};
+use archive::witness::{WitnessPolicy, WitnessReport};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
@@ -230,8 +230,10 @@ async fn main() -> ExitCode {
 }
 
 async fn open(args: &StoreArgs) -> anyhow::Result<(Store, VerifierKey)> {
-    let text = std::fs::read_to_string(&args.public_key).with_context(|| format!("cannot read public key {}", args.public_key.display()))?;
-    let key: VerifierKey = text.parse().with_context(|| format!("{} is not a verifier key", args.public_key.display()))?;
+    let text = std::fs::read_to_string(&args.public_key)
+        .with_context(|| format!("cannot read public key {}", args.public_key.display()))?;
+    let key: VerifierKey =
+        text.parse().with_context(|| format!("{} is not a verifier key", args.public_key.display()))?;
     let s3 = S3Config {
         endpoint: args.s3_endpoint.clone().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok()),
         region: args.s3_region.clone(),
@@ -247,23 +249,19 @@ async fn open(args: &StoreArgs) -> anyhow::Result<(Store, VerifierKey)> {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Verify {
-            store,
-            trusted_checkpoint,
-            verbose,
-            json,
-            parallel,
-            recording,
-            since,
-            witness,
-        } => {
+        Command::Verify { store, trusted_checkpoint, verbose, json, parallel, recording, since, witness } => {
             let (store, key) = open(&store).await?;
             let trusted = read_checkpoint(trusted_checkpoint.as_deref(), &key)?;
             let since = read_checkpoint(since.as_deref(), &key)?;
             let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
             let bar = (!json && std::io::stderr().is_terminal()).then(|| {
                 let bar = ProgressBar::new(0);
-                bar.set_style(ProgressStyle::with_template("{spinner} hashing {bytes}/{total_bytes} {bar:30} {binary_bytes_per_sec} eta {eta}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{spinner} hashing {bytes}/{total_bytes} {bar:30} {binary_bytes_per_sec} eta {eta}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                );
                 bar
             });
             let progress: Option<verify::Progress> = bar.clone().map(|bar| {
@@ -322,15 +320,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             witness::init(&name, &key)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Witness {
-            command: WitnessCommand::Serve { key, log_keys, state, listen },
-        } => {
+        Command::Witness { command: WitnessCommand::Serve { key, log_keys, state, listen } } => {
             witness::serve(&key, &log_keys, &state, &listen).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Witness {
-            command: WitnessCommand::Push { store, witness: url, witness_key, record },
-        } => {
+        Command::Witness { command: WitnessCommand::Push { store, witness: url, witness_key, record } } => {
             let (store, key) = open(&store).await?;
             let wkey = witness::load_witness_key(&witness_key)?;
             let seen = witness::push(&store, &key, &url, &wkey, record).await?;
@@ -381,7 +375,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let (report, entries) = verify::verify_ledger(&store, &key, &Options::default()).await?;
             warn_ledger(&report);
             let subject = format!("recording/{rec}");
-            let mine: Vec<&Entry> = entries.iter().filter(|e| e.subject == subject || e.subject.starts_with(&format!("{subject}/"))).collect();
+            let mine: Vec<&Entry> = entries
+                .iter()
+                .filter(|e| e.subject == subject || e.subject.starts_with(&format!("{subject}/")))
+                .collect();
             anyhow::ensure!(!mine.is_empty(), "recording {rec} is not in the ledger");
             println!("Recording {rec}");
             for e in &mine {
@@ -389,7 +386,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let signed = report.newest_checkpoint_size.unwrap_or(0);
             let check = verify::verify_recording(&store, rec, &entries, signed).await?;
-            let (ok, bad): (Vec<_>, Vec<_>) = check.findings.iter().partition(|f| !matches!(f.verdict, Verdict::Invalid(_) | Verdict::Unsupported(_)));
+            let (ok, bad): (Vec<_>, Vec<_>) = check
+                .findings
+                .iter()
+                .partition(|f| !matches!(f.verdict, Verdict::Invalid(_) | Verdict::Unsupported(_)));
             println!("objects: {} valid, {} invalid or not verified", ok.len(), bad.len());
             for f in bad {
                 match &f.verdict {
@@ -417,16 +417,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let body = store.get(archive::layout::ObjectKey::checkpoint(size - 1).as_str()).await?;
             let obj: archive::checkpoint::CheckpointObject = serde_json::from_slice(&body)?;
             std::fs::write(&file, &obj.note).with_context(|| format!("cannot write {}", file.display()))?;
-            println!("saved checkpoint of {size} entries ({}) to {}", report.newest_checkpoint_time.unwrap_or_default(), file.display());
+            println!(
+                "saved checkpoint of {size} entries ({}) to {}",
+                report.newest_checkpoint_time.unwrap_or_default(),
+                file.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
-fn read_checkpoint(
-    path: Option<&std::path::Path>,
-    key: &VerifierKey,
-) -> anyhow::Result<Option<Checkpoint>> {
+fn read_checkpoint(path: Option<&std::path::Path>, key: &VerifierKey) -> anyhow::Result<Option<Checkpoint>> {
     let Some(path) = path else { return Ok(None) };
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let cp = Checkpoint::open_stored(&bytes, key)
@@ -514,7 +515,10 @@ fn warn_ledger(report: &Report) {
             eprintln!("  {p}");
         }
     } else if report.unsupported() > 0 {
-        eprintln!("WARNING: {} ledger objects are in a storage format newer than this niem-audit knows; upgrade niem-audit", report.unsupported());
+        eprintln!(
+            "WARNING: {} ledger objects are in a storage format newer than this niem-audit knows; upgrade niem-audit",
+            report.unsupported()
+        );
     }
 }
 
@@ -586,6 +590,9 @@ fn print_report(report: &Report, key: &VerifierKey, verbose: bool, elapsed: f64)
             report.unsupported()
         );
     } else {
-        println!("Store is NOT intact: {invalid} invalid or missing objects, {} other problems.", report.problems.len());
+        println!(
+            "Store is NOT intact: {invalid} invalid or missing objects, {} other problems.",
+            report.problems.len()
+        );
     }
 }

@@ -29,9 +29,7 @@ pub fn init(name: &str, key: &Path) -> anyhow::Result<()> {
     opts.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut file = opts
-        .open(key)
-        .with_context(|| format!("cannot create {}", key.display()))?;
+    let mut file = opts.open(key).with_context(|| format!("cannot create {}", key.display()))?;
     file.write_all(private.as_bytes())?;
     file.sync_all()?;
     println!("{}", cosigner.key());
@@ -39,31 +37,22 @@ pub fn init(name: &str, key: &Path) -> anyhow::Result<()> {
 }
 
 fn read_trimmed(path: &Path) -> anyhow::Result<String> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     Ok(text.trim().to_string())
 }
 
 pub fn load_cosigner(path: &Path) -> anyhow::Result<Cosigner> {
-    Cosigner::from_private(&read_trimmed(path)?)
-        .with_context(|| format!("{} is not a witness key", path.display()))
+    Cosigner::from_private(&read_trimmed(path)?).with_context(|| format!("{} is not a witness key", path.display()))
 }
 
 pub fn load_log_key(path: &Path) -> anyhow::Result<VerifierKey> {
-    read_trimmed(path)?
-        .parse()
-        .with_context(|| format!("{} is not a ledger verifier key", path.display()))
+    read_trimmed(path)?.parse().with_context(|| format!("{} is not a ledger verifier key", path.display()))
 }
 
 /// A witness key given as a file or as the key text itself.
 pub fn load_witness_key(arg: &str) -> anyhow::Result<WitnessKey> {
-    let text = if Path::new(arg).is_file() {
-        read_trimmed(Path::new(arg))?
-    } else {
-        arg.to_string()
-    };
-    text.parse()
-        .with_context(|| format!("{arg} is not a witness verifier key"))
+    let text = if Path::new(arg).is_file() { read_trimmed(Path::new(arg))? } else { arg.to_string() };
+    text.parse().with_context(|| format!("{arg} is not a witness verifier key"))
 }
 
 fn now_unix() -> u64 {
@@ -74,30 +63,17 @@ fn now_unix() -> u64 {
 /// interrupted. Prints `listening on http://<addr>` once bound.
 pub async fn serve(key: &Path, logs: &[PathBuf], state: &Path, listen: &str) -> anyhow::Result<()> {
     let cosigner = load_cosigner(key)?;
-    let logs = logs
-        .iter()
-        .map(|p| load_log_key(p))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let logs = logs.iter().map(|p| load_log_key(p)).collect::<anyhow::Result<Vec<_>>>()?;
     anyhow::ensure!(!logs.is_empty(), "give at least one --log-key");
     let names: Vec<String> = logs.iter().map(|k| k.name().to_string()).collect();
-    let w = Arc::new(
-        Witness::new(cosigner, logs, state)
-            .with_context(|| format!("cannot use {}", state.display()))?,
-    );
+    let w = Arc::new(Witness::new(cosigner, logs, state).with_context(|| format!("cannot use {}", state.display()))?);
     let app = Router::new()
         .route("/add-checkpoint", post(add_checkpoint))
         .route("/{origin_hash}/checkpoint", get(latest))
         .layer(DefaultBodyLimit::max(64 * 1024))
         .with_state(w.clone());
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
-    println!(
-        "witness {} for {} listening on http://{}",
-        w.key(),
-        names.join(", "),
-        listener.local_addr()?
-    );
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    println!("witness {} for {} listening on http://{}", w.key(), names.join(", "), listener.local_addr()?);
     std::io::stdout().flush()?;
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
@@ -117,13 +93,8 @@ async fn add_checkpoint(State(w): State<Arc<Witness>>, body: Bytes) -> Response 
         }
         Ok(Err(refusal)) => {
             eprintln!("refused ({}): {refusal}", refusal.status());
-            let status =
-                StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let ct = if refusal.status() == 409 {
-                "text/x.tlog.size"
-            } else {
-                "text/plain; charset=utf-8"
-            };
+            let status = StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let ct = if refusal.status() == 409 { "text/x.tlog.size" } else { "text/plain; charset=utf-8" };
             (status, [(header::CONTENT_TYPE, ct)], refusal.body()).into_response()
         }
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
@@ -132,14 +103,10 @@ async fn add_checkpoint(State(w): State<Arc<Witness>>, body: Bytes) -> Response 
 
 async fn latest(State(w): State<Arc<Witness>>, UrlPath(origin_hash): UrlPath<String>) -> Response {
     match tokio::task::spawn_blocking(move || w.latest(&origin_hash)).await {
-        Ok(Ok(Some(note))) => {
-            ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note).into_response()
+        Ok(Ok(Some(note))) => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note).into_response(),
+        Ok(Ok(None)) => {
+            (StatusCode::NOT_FOUND, "this witness has cosigned no checkpoint of that log\n").into_response()
         }
-        Ok(Ok(None)) => (
-            StatusCode::NOT_FOUND,
-            "this witness has cosigned no checkpoint of that log\n",
-        )
-            .into_response(),
         Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
     }
@@ -157,33 +124,16 @@ pub async fn push(
     record: bool,
 ) -> anyhow::Result<Witnessed> {
     let (report, entries) = archive::verify::verify_ledger(store, log, &Default::default()).await?;
-    anyhow::ensure!(
-        !report.failed(),
-        "the store's ledger does not verify: {}",
-        report.damage().join("; ")
-    );
-    let size = report
-        .newest_checkpoint_size
-        .context("the store has no checkpoint yet")?;
-    let body = store
-        .get(archive::layout::ObjectKey::checkpoint(size - 1).as_str())
-        .await?;
+    anyhow::ensure!(!report.failed(), "the store's ledger does not verify: {}", report.damage().join("; "));
+    let size = report.newest_checkpoint_size.context("the store has no checkpoint yet")?;
+    let body = store.get(archive::layout::ObjectKey::checkpoint(size - 1).as_str()).await?;
     let note = serde_json::from_slice::<archive::checkpoint::CheckpointObject>(&body)?.note;
     let client = reqwest::Client::new();
     let mut old = 0;
     for _ in 0..3 {
         let proof = consistency(store, &entries, old, size).await?;
-        let req = AddCheckpoint {
-            old,
-            proof,
-            checkpoint: note.clone(),
-        }
-        .encode();
-        let resp = client
-            .post(format!("{}/add-checkpoint", url.trim_end_matches('/')))
-            .body(req)
-            .send()
-            .await?;
+        let req = AddCheckpoint { old, proof, checkpoint: note.clone() }.encode();
+        let resp = client.post(format!("{}/add-checkpoint", url.trim_end_matches('/'))).body(req).send().await?;
         let status = resp.status();
         let text = resp.text().await?;
         match status.as_u16() {
@@ -196,30 +146,17 @@ pub async fn push(
                 return Ok(seen);
             }
             409 => old = witness::parse_conflict(&text).context("a 409 without a size")?,
-            _ => bail!(
-                "the witness refused the checkpoint of {size} entries ({status}): {}",
-                text.trim()
-            ),
+            _ => bail!("the witness refused the checkpoint of {size} entries ({status}): {}", text.trim()),
         }
     }
     bail!("the witness kept changing its size")
 }
 
-async fn consistency(
-    store: &Store,
-    entries: &[Entry],
-    old: u64,
-    size: u64,
-) -> anyhow::Result<Vec<[u8; 32]>> {
-    if let Ok(p) = archive::tiles::TileReader::new(&**store, size)
-        .consistency(old)
-        .await
-    {
+async fn consistency(store: &Store, entries: &[Entry], old: u64, size: u64) -> anyhow::Result<Vec<[u8; 32]>> {
+    if let Ok(p) = archive::tiles::TileReader::new(&**store, size).consistency(old).await {
         return Ok(p);
     }
-    let tree = archive::proof::TreeLevels::from_entry_hashes(
-        entries.iter().take(size as usize).map(|e| &e.hash),
-    );
+    let tree = archive::proof::TreeLevels::from_entry_hashes(entries.iter().take(size as usize).map(|e| &e.hash));
     Ok(tree.consistency(old, size)?)
 }
 
@@ -237,15 +174,10 @@ pub async fn views(
     }
     keys.iter()
         .map(|k| {
-            let mut best: Result<Witnessed, String> =
-                Err(format!("no source holds a checkpoint cosigned by {k}"));
+            let mut best: Result<Witnessed, String> = Err(format!("no source holds a checkpoint cosigned by {k}"));
             for (source, note) in &notes {
                 match note.as_ref().map(|n| open_witnessed(n, log, k)) {
-                    Ok(Ok(seen))
-                        if best
-                            .as_ref()
-                            .map_or(true, |b| seen.checkpoint.size > b.checkpoint.size) =>
-                    {
+                    Ok(Ok(seen)) if best.as_ref().map_or(true, |b| seen.checkpoint.size > b.checkpoint.size) => {
                         best = Ok(seen)
                     }
                     Err(e) if best.is_err() => best = Err(format!("{source}: {e}")),
@@ -259,14 +191,8 @@ pub async fn views(
 
 async fn fetch(source: &str, log: &VerifierKey) -> Result<String, String> {
     if source.starts_with("http://") || source.starts_with("https://") {
-        let url = format!(
-            "{}/{}/checkpoint",
-            source.trim_end_matches('/'),
-            witness::origin_hash(log.name())
-        );
-        let resp = reqwest::get(&url)
-            .await
-            .map_err(|e| format!("cannot read {url}: {e}"))?;
+        let url = format!("{}/{}/checkpoint", source.trim_end_matches('/'), witness::origin_hash(log.name()));
+        let resp = reqwest::get(&url).await.map_err(|e| format!("cannot read {url}: {e}"))?;
         if !resp.status().is_success() {
             return Err(format!("{url} answered {}", resp.status()));
         }
@@ -279,9 +205,7 @@ async fn fetch(source: &str, log: &VerifierKey) -> Result<String, String> {
 /// Parses `30s`, `15m`, `12h`, `1d`, `2w`.
 pub fn parse_lag(s: &str) -> anyhow::Result<time::Duration> {
     let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = n
-        .parse()
-        .with_context(|| format!("{s:?} is not a duration like 12h or 1d"))?;
+    let n: i64 = n.parse().with_context(|| format!("{s:?} is not a duration like 12h or 1d"))?;
     Ok(match unit {
         "s" => time::Duration::seconds(n),
         "m" => time::Duration::minutes(n),

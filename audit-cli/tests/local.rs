@@ -22,72 +22,28 @@ async fn a_local_store_verifies_whole_by_recording_and_since_a_checkpoint() {
     assert!(text(&out).contains("Store is INTACT."), "{}", text(&out));
 
     let saved = tmp.path().join("saved.note");
-    let out = niem_audit(&[
-        "checkpoint",
-        "save",
-        s(&saved),
-        "--store",
-        &store,
-        "--public-key",
-        &key,
-    ]);
+    let out = niem_audit(&["checkpoint", "save", s(&saved), "--store", &store, "--public-key", &key]);
     assert!(out.status.success(), "{}", text(&out));
     let b = site.recording(&plain(1800)).await;
 
     // Only B was named after the saved checkpoint: A's objects are not fetched,
     // so damage to A goes unseen by --since and is seen by --recording A.
     let chunk = site.store().join(format!("recordings/{a}"));
-    let stream_dir = std::fs::read_dir(&chunk)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.is_dir())
-        .unwrap();
+    let stream_dir = std::fs::read_dir(&chunk).unwrap().map(|e| e.unwrap().path()).find(|p| p.is_dir()).unwrap();
     let first = stream_dir.join("00000000.niem");
     let mut body = std::fs::read(&first).unwrap();
     body[10] ^= 1;
     std::fs::remove_file(&first).unwrap();
     std::fs::write(&first, &body).unwrap();
 
-    let out = niem_audit(&[
-        "verify",
-        "--store",
-        &store,
-        "--public-key",
-        &key,
-        "--since",
-        s(&saved),
-    ]);
+    let out = niem_audit(&["verify", "--store", &store, "--public-key", &key, "--since", s(&saved)]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(
-        text(&out).contains("objects of 1 recordings"),
-        "{}",
-        text(&out)
-    );
-    let out = niem_audit(&[
-        "verify",
-        "--store",
-        &store,
-        "--public-key",
-        &key,
-        "--recording",
-        &b.to_string(),
-    ]);
+    assert!(text(&out).contains("objects of 1 recordings"), "{}", text(&out));
+    let out = niem_audit(&["verify", "--store", &store, "--public-key", &key, "--recording", &b.to_string()]);
     assert!(out.status.success(), "{}", text(&out));
-    let out = niem_audit(&[
-        "verify",
-        "--store",
-        &store,
-        "--public-key",
-        &key,
-        "--recording",
-        &a.to_string(),
-    ]);
+    let out = niem_audit(&["verify", "--store", &store, "--public-key", &key, "--recording", &a.to_string()]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(
-        text(&out).contains("00000000.niem INVALID: content differs from the ledger"),
-        "{}",
-        text(&out)
-    );
+    assert!(text(&out).contains("00000000.niem INVALID: content differs from the ledger"), "{}", text(&out));
     let out = niem_audit(&["verify", "--store", &store, "--public-key", &key]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
 }
@@ -105,16 +61,7 @@ async fn a_bundle_made_from_a_store_verifies_without_it_and_forgeries_fail() {
     let file_a = tmp.path().join(format!("{a}.niem-bundle.tar"));
     let file_b = tmp.path().join(format!("{b}.niem-bundle.tar"));
     for (rec, file) in [(a, &file_a), (b, &file_b)] {
-        let out = niem_audit(&[
-            "bundle",
-            &rec.to_string(),
-            "--store",
-            &store,
-            "--public-key",
-            &key,
-            "--out",
-            s(file),
-        ]);
+        let out = niem_audit(&["bundle", &rec.to_string(), "--store", &store, "--public-key", &key, "--out", s(file)]);
         assert!(out.status.success(), "{}", text(&out));
     }
     // The store and the service are gone: the bundle stands alone.
@@ -123,14 +70,8 @@ async fn a_bundle_made_from_a_store_verifies_without_it_and_forgeries_fail() {
     let out = niem_audit(&["verify-bundle", s(&file_a), "--public-key", &key]);
     assert!(out.status.success(), "{}", text(&out));
     let said = text(&out);
-    assert!(
-        said.contains(&format!("VALID: this file is the recording {a} sealed at ")),
-        "{said}"
-    );
-    assert!(
-        said.contains("by user:admin, entry ") && said.contains("of a log of size "),
-        "{said}"
-    );
+    assert!(said.contains(&format!("VALID: this file is the recording {a} sealed at ")), "{said}");
+    assert!(said.contains("by user:admin, entry ") && said.contains("of a log of size "), "{said}");
 
     // One byte of the manifest flipped inside the tar.
     let bytes = std::fs::read(&file_a).unwrap();
@@ -141,11 +82,7 @@ async fn a_bundle_made_from_a_store_verifies_without_it_and_forgeries_fail() {
     std::fs::write(&forged, &bad).unwrap();
     let out = niem_audit(&["verify-bundle", s(&forged), "--public-key", &key]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(
-        text(&out).contains("manifest.json INVALID: SHA-256"),
-        "{}",
-        text(&out)
-    );
+    assert!(text(&out).contains("manifest.json INVALID: SHA-256"), "{}", text(&out));
 
     // Not a bundle at all: a tar cut short, and a file of junk.
     let cut = tmp.path().join("cut.tar");
@@ -165,25 +102,15 @@ async fn a_bundle_made_from_a_store_verifies_without_it_and_forgeries_fail() {
     std::fs::copy(&file_b, &as_a).unwrap();
     let out = niem_audit(&["verify-bundle", s(&as_a), "--public-key", &key]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let want =
-        format!("this file is named for recording {a}, but it holds the evidence of recording {b}");
+    let want = format!("this file is named for recording {a}, but it holds the evidence of recording {b}");
     assert!(text(&out).contains(&want), "{}", text(&out));
 
     // A key that is not the published one.
     let other = tmp.path().join("other");
     let stranger = Site::new(&other, None).await;
-    let out = niem_audit(&[
-        "verify-bundle",
-        s(&file_a),
-        "--public-key",
-        s(&stranger.public_key()),
-    ]);
+    let out = niem_audit(&["verify-bundle", s(&file_a), "--public-key", s(&stranger.public_key())]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(
-        text(&out).contains("checkpoint.note INVALID: checkpoint is not signed by key"),
-        "{}",
-        text(&out)
-    );
+    assert!(text(&out).contains("checkpoint.note INVALID: checkpoint is not signed by key"), "{}", text(&out));
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {

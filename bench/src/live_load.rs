@@ -30,7 +30,9 @@ use crate::procfs::{clock_ticks, cpu_ticks, status_kib};
 use bytes::Bytes;
 use niem_tests::server::{Server, StoreKind};
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
-use rml_rtmp::sessions::{ClientSession, ClientSessionConfig, ClientSessionEvent, ClientSessionResult, PublishRequestType};
+use rml_rtmp::sessions::{
+    ClientSession, ClientSessionConfig, ClientSessionEvent, ClientSessionResult, PublishRequestType,
+};
 use rml_rtmp::time::RtmpTimestamp;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -77,7 +79,10 @@ fn make_clip(path: &std::path::Path, secs: u32, bframes: u32) {
         .args(["-hide_banner", "-v", "error", "-y"])
         .args(["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25"])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-        .args(["-c:v", "libx264", "-preset", "veryfast", "-b:v", "1400k", "-maxrate", "1400k", "-bufsize", "2800k", "-g", "50", "-pix_fmt", "yuv420p"])
+        .args([
+            "-c:v", "libx264", "-preset", "veryfast", "-b:v", "1400k", "-maxrate", "1400k", "-bufsize", "2800k", "-g",
+            "50", "-pix_fmt", "yuv420p",
+        ])
         .args(["-bf", &bframes.to_string()])
         .args(["-c:a", "aac", "-b:a", "96k"])
         .args(["-t", &secs.to_string(), "-f", "flv"])
@@ -85,7 +90,10 @@ fn make_clip(path: &std::path::Path, secs: u32, bframes: u32) {
         .output()
         .expect("ffmpeg CLI (installed by scripts/setup.sh)");
     assert!(out.status.success(), "ffmpeg failed: {}", String::from_utf8_lossy(&out.stderr));
-    println!("source: {secs} s clip (720p25 H.264, {bframes} B-frames, AAC 48 kHz) made by ffmpeg in {:.1} s", t.elapsed().as_secs_f64());
+    println!(
+        "source: {secs} s clip (720p25 H.264, {bframes} B-frames, AAC 48 kHz) made by ffmpeg in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
 }
 
 /// Reads FLV tags: the first AVC and AAC sequence headers apart, script tags
@@ -168,7 +176,11 @@ impl Tags<'_> {
     fn take(&mut self) -> (bool, u64, Bytes) {
         let ts = self.peek_ts();
         let h = self.src.headers.len();
-        let tag = if self.next < h { &self.src.headers[self.next] } else { &self.src.tags[(self.next - h) % self.src.tags.len()] };
+        let tag = if self.next < h {
+            &self.src.headers[self.next]
+        } else {
+            &self.src.tags[(self.next - h) % self.src.tags.len()]
+        };
         self.next += 1;
         (tag.video, ts, tag.data.clone())
     }
@@ -241,8 +253,12 @@ impl Conn {
             for e in std::mem::take(&mut self.events) {
                 match e {
                     e if e == want => return Ok(()),
-                    ClientSessionEvent::ConnectionRequestRejected { description } => return Err(format!("connect refused: {description}")),
-                    ClientSessionEvent::UnhandleableOnStatusCode { code } if ["Rejected", "BadName", "Failed", "Error"].iter().any(|w| code.contains(w)) => {
+                    ClientSessionEvent::ConnectionRequestRejected { description } => {
+                        return Err(format!("connect refused: {description}"))
+                    }
+                    ClientSessionEvent::UnhandleableOnStatusCode { code }
+                        if ["Rejected", "BadName", "Failed", "Error"].iter().any(|w| code.contains(w)) =>
+                    {
                         return Err(format!("refused: {code}"))
                     }
                     _ => {}
@@ -268,7 +284,14 @@ async fn publish(addr: String, key: String, src: Arc<Source>, secs: u64, delay: 
     p
 }
 
-async fn publish_on(addr: &str, key: &str, src: &Source, secs: u64, p: &mut Publisher, slot: &mut Option<Conn>) -> Result<(), String> {
+async fn publish_on(
+    addr: &str,
+    key: &str,
+    src: &Source,
+    secs: u64,
+    p: &mut Publisher,
+    slot: &mut Option<Conn>,
+) -> Result<(), String> {
     let sock = TcpStream::connect(addr).await.map_err(|e| format!("connect: {e}"))?;
     let _ = sock.set_nodelay(true);
     let conn = slot.insert(Conn { sock, buf: vec![0; 64 * 1024], events: Vec::new(), bytes: 0 });
@@ -294,7 +317,8 @@ async fn publish_on(addr: &str, key: &str, src: &Source, secs: u64, p: &mut Publ
     let r = session.request_connection("live".to_string()).map_err(|e| format!("RTMP: {e:?}"))?;
     conn.answer(vec![r]).await?;
     conn.wait_for(&mut session, ClientSessionEvent::ConnectionRequestAccepted).await?;
-    let r = session.request_publishing(key.to_string(), PublishRequestType::Live).map_err(|e| format!("RTMP: {e:?}"))?;
+    let r =
+        session.request_publishing(key.to_string(), PublishRequestType::Live).map_err(|e| format!("RTMP: {e:?}"))?;
     conn.answer(vec![r]).await?;
     conn.wait_for(&mut session, ClientSessionEvent::PublishRequestAccepted).await?;
     p.accepted = true;
@@ -343,7 +367,6 @@ async fn publish_on(addr: &str, key: &str, src: &Source, secs: u64, p: &mut Publ
 }
 
 // ---------------------------------------------------------------- server figures
-
 
 async fn get(srv: &Server, path: &str) -> Option<Value> {
     let resp = srv.req(reqwest::Method::GET, path).timeout(Duration::from_secs(20)).send().await.ok()?;
@@ -422,7 +445,15 @@ async fn round(n: usize, secs: u64, kind: StoreKind, per_meeting: usize, src: Ar
     let handles: Vec<_> = keys
         .iter()
         .enumerate()
-        .map(|(i, key)| tokio::spawn(publish(addr.clone(), key.clone(), src.clone(), secs, Duration::from_millis((i * 1000 / n) as u64))))
+        .map(|(i, key)| {
+            tokio::spawn(publish(
+                addr.clone(),
+                key.clone(),
+                src.clone(),
+                secs,
+                Duration::from_millis((i * 1000 / n) as u64),
+            ))
+        })
         .collect();
     let mut watch = Watch::default();
     let mut last_print = Instant::now();
@@ -452,7 +483,9 @@ async fn round(n: usize, secs: u64, kind: StoreKind, per_meeting: usize, src: Ar
     let (cpu1, me1) = (cpu_ticks(pid).unwrap_or(cpu0), cpu_ticks(me).unwrap_or(me0));
     let mut pubs = Vec::new();
     for h in handles {
-        pubs.push(h.await.unwrap_or_else(|e| Publisher { error: Some(format!("publisher task: {e}")), ..Default::default() }));
+        pubs.push(
+            h.await.unwrap_or_else(|e| Publisher { error: Some(format!("publisher task: {e}")), ..Default::default() }),
+        );
     }
     let accepted = pubs.iter().filter(|p| p.accepted).count();
     let held = pubs.iter().filter(|p| p.held).count();
@@ -473,10 +506,14 @@ async fn round(n: usize, secs: u64, kind: StoreKind, per_meeting: usize, src: Ar
     let timed_out = loop {
         watch.failed_polls = 0;
         watch.sample(&srv).await;
-        let mut recs: BTreeSet<String> = watch.view.streams.values().map(|s| s.rec.clone()).filter(|r| !r.is_empty()).collect();
+        let mut recs: BTreeSet<String> =
+            watch.view.streams.values().map(|s| s.rec.clone()).filter(|r| !r.is_empty()).collect();
         no_recording = 0;
         for m in &meetings {
-            match get(&srv, &format!("/api/v1/meetings/{m}")).await.and_then(|v| v["recording"].as_str().map(str::to_string)) {
+            match get(&srv, &format!("/api/v1/meetings/{m}"))
+                .await
+                .and_then(|v| v["recording"].as_str().map(str::to_string))
+            {
                 Some(r) => {
                     recs.insert(r);
                 }
@@ -508,12 +545,20 @@ async fn round(n: usize, secs: u64, kind: StoreKind, per_meeting: usize, src: Ar
             let chunks = s["chunks"].as_array().cloned().unwrap_or_default();
             let cipher: u64 = chunks.iter().map(|c| c["len"].as_u64().unwrap_or(0)).sum();
             let state = s["state"].as_str().unwrap_or("?").to_string();
-            stored_by.insert(s["id"].as_str().unwrap_or_default().to_string(), (chunks.len() as u64, cipher, s["length"].as_u64().unwrap_or(0), state));
+            stored_by.insert(
+                s["id"].as_str().unwrap_or_default().to_string(),
+                (chunks.len() as u64, cipher, s["length"].as_u64().unwrap_or(0), state),
+            );
         }
     }
     let acked: u64 = watch.view.streams.values().map(|s| s.pieces_spooled).sum();
     let stored: u64 = stored_by.values().map(|s| s.0).sum();
-    let lost: u64 = watch.view.streams.iter().map(|(id, s)| s.pieces_spooled.saturating_sub(stored_by.get(id).map_or(0, |x| x.0))).sum();
+    let lost: u64 = watch
+        .view
+        .streams
+        .iter()
+        .map(|(id, s)| s.pieces_spooled.saturating_sub(stored_by.get(id).map_or(0, |x| x.0)))
+        .sum();
     let bytes_stored: u64 = stored_by.values().map(|s| s.1).sum();
     let plain: u64 = stored_by.values().map(|s| s.2).sum();
     let server_in: u64 = watch.view.streams.values().map(|s| s.bytes_in).sum();
@@ -537,7 +582,9 @@ async fn round(n: usize, secs: u64, kind: StoreKind, per_meeting: usize, src: Ar
     for (e, k) in &errors {
         println!("  {k} × {e}");
     }
-    println!("pacing:         worst lag behind real time {max_lag_ms} ms; {behind} publishers fell more than 1 s behind");
+    println!(
+        "pacing:         worst lag behind real time {max_lag_ms} ms; {behind} publishers fell more than 1 s behind"
+    );
     println!(
         "in:             {:.1} MB sent by publishers ({:.2} Mbit/s per stream); server counted {:.1} MB of FLV in",
         mb(bytes_sent),
@@ -573,7 +620,10 @@ async fn round(n: usize, secs: u64, kind: StoreKind, per_meeting: usize, src: Ar
     );
     println!("server memory:  peak RSS (VmHWM) {:.0} MiB", peak_rss_kib as f64 / 1024.0);
     let last = report.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
-    println!("niem-audit verify: {} (exit {code}, {verify_secs:.1} s): {last}", if code == 0 { "ok" } else { "FAILED" });
+    println!(
+        "niem-audit verify: {} (exit {code}, {verify_secs:.1} s): {last}",
+        if code == 0 { "ok" } else { "FAILED" }
+    );
     if code != 0 {
         println!("{report}");
     }
@@ -635,7 +685,23 @@ pub async fn run(args: &crate::LiveLoad) {
     println!();
     println!(
         "{:>7} {:>5} {:>5} {:>9} {:>5} {:>8} {:>9} {:>7} {:>7} {:>5} {:>11} {:>11} {:>11} {:>8} {:>8} {:>7} {:>6}",
-        "streams", "acc", "held", "store", "secs", "in MB", "stored MB", "acked", "stored", "lost", "srv %core", "srv %mach", "bench %core", "RSS MiB", "lag ms", "seal s", "verify"
+        "streams",
+        "acc",
+        "held",
+        "store",
+        "secs",
+        "in MB",
+        "stored MB",
+        "acked",
+        "stored",
+        "lost",
+        "srv %core",
+        "srv %mach",
+        "bench %core",
+        "RSS MiB",
+        "lag ms",
+        "seal s",
+        "verify"
     );
     for r in &rounds {
         println!(

@@ -96,7 +96,6 @@ fn mmss(d: Duration) -> String {
     format!("{:02}:{:02}", s / 60, s % 60)
 }
 
-
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -191,7 +190,11 @@ impl Shared {
         *map.entry(key.clone()).or_default() += 1;
         drop(e);
         if !expected && self.unexpected_printed.fetch_add(1, Ordering::SeqCst) < 30 {
-            say!("  [{}] unexpected error: {key}{}", self.elapsed(), if self.in_outage() { " (during an outage)" } else { "" });
+            say!(
+                "  [{}] unexpected error: {key}{}",
+                self.elapsed(),
+                if self.in_outage() { " (during an outage)" } else { "" }
+            );
         }
         expected
     }
@@ -241,7 +244,18 @@ fn make_live_clip(path: &Path, video_kbps: u32) {
         .args(["-hide_banner", "-v", "error", "-y"])
         .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=15"])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-        .args(["-c:v", "libx264", "-preset", "veryfast", "-b:v", &format!("{kbps}k"), "-maxrate", &format!("{kbps}k"), "-bufsize", &format!("{}k", video_kbps * 2)])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-b:v",
+            &format!("{kbps}k"),
+            "-maxrate",
+            &format!("{kbps}k"),
+            "-bufsize",
+            &format!("{}k", video_kbps * 2),
+        ])
         .args(["-g", "30", "-bf", "0", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k", "-t", "20", "-f", "flv"])
         .arg(path)
         .output()
@@ -256,18 +270,47 @@ fn make_live_clip(path: &Path, video_kbps: u32) {
 }
 
 const SENTENCES: [[&str; 2]; 4] = [
-    ["The branch meeting approved the resolution on digital transformation.", "The inspection committee will review the budget in the third quarter."],
-    ["Comrade Lan reported on the admission of new party members.", "Every cell must send its monthly report before the twentieth."],
-    ["The meeting discussed support for families affected by the floods.", "Attendance this month was twenty seven out of thirty members."],
-    ["A proposal to train young members in public speaking was accepted.", "The next meeting will be held on the fifth of next month."],
+    [
+        "The branch meeting approved the resolution on digital transformation.",
+        "The inspection committee will review the budget in the third quarter.",
+    ],
+    [
+        "Comrade Lan reported on the admission of new party members.",
+        "Every cell must send its monthly report before the twentieth.",
+    ],
+    [
+        "The meeting discussed support for families affected by the floods.",
+        "Attendance this month was twenty seven out of thirty members.",
+    ],
+    [
+        "A proposal to train young members in public speaking was accepted.",
+        "The next meeting will be held on the fifth of next month.",
+    ],
 ];
 
-const QUERIES: [&str; 8] = ["budget", "inspection committee", "resolution", "\"digital transformation\"", "floods", "admission party members", "ngân sách", "kết nạp đảng viên"];
+const QUERIES: [&str; 8] = [
+    "budget",
+    "inspection committee",
+    "resolution",
+    "\"digital transformation\"",
+    "floods",
+    "admission party members",
+    "ngân sách",
+    "kết nạp đảng viên",
+];
 
 // ---------------------------------------------------------------- workers
 
 /// One endpoint's sender for the whole run, started again when it fails.
-async fn sender(sh: Arc<Shared>, idx: usize, url: String, key: String, clip: PathBuf, logs: PathBuf, pids: Arc<Mutex<Vec<Option<u32>>>>) {
+async fn sender(
+    sh: Arc<Shared>,
+    idx: usize,
+    url: String,
+    key: String,
+    clip: PathBuf,
+    logs: PathBuf,
+    pids: Arc<Mutex<Vec<Option<u32>>>>,
+) {
     let log = logs.join(format!("sender-{idx}.log"));
     loop {
         if sh.stopping() {
@@ -306,7 +349,11 @@ async fn sender(sh: Arc<Shared>, idx: usize, url: String, key: String, clip: Pat
         let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("(no message)").to_string();
         let why = format!("ffmpeg {}: {last}", status.map_or("?".to_string(), |s| s.to_string()));
         sh.error("live sender exited", None, &why);
-        say!("  [{}] sender {idx} exited after {:.0} s; starting it again in 2 s", sh.elapsed(), started.elapsed().as_secs_f64());
+        say!(
+            "  [{}] sender {idx} exited after {:.0} s; starting it again in 2 s",
+            sh.elapsed(),
+            started.elapsed().as_secs_f64()
+        );
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
 }
@@ -379,11 +426,13 @@ async fn searcher(sh: Arc<Shared>) {
 async fn seal_pending(sh: &Shared) {
     let pending: Vec<String> = lock(&sh.uploads).iter().filter(|u| !u.sealed).map(|u| u.rec.clone()).collect();
     for rec in pending {
-        let rb = sh.req(reqwest::Method::POST, &format!("/api/v1/recordings/{rec}/seal")).timeout(Duration::from_secs(60));
+        let rb =
+            sh.req(reqwest::Method::POST, &format!("/api/v1/recordings/{rec}/seal")).timeout(Duration::from_secs(60));
         let done = match rb.send().await {
             Ok(r) if r.status().is_success() => true,
             Ok(r) if r.status().as_u16() == 409 => {
-                let rb = sh.req(reqwest::Method::GET, &format!("/api/v1/recordings/{rec}")).timeout(Duration::from_secs(30));
+                let rb =
+                    sh.req(reqwest::Method::GET, &format!("/api/v1/recordings/{rec}")).timeout(Duration::from_secs(30));
                 sh.call("recording read", rb, &[200]).await.is_some_and(|(_, v)| v["state"] == "sealed")
             }
             Ok(r) => {
@@ -520,8 +569,11 @@ pub async fn run(args: &crate::Soak) {
     assert!(minutes > 0.0 && n > 0 && upload_every > 0, "counts must be positive");
     let run = Duration::from_secs_f64(minutes * 60.0);
 
-    let stamp = time::OffsetDateTime::now_utc().format(time::macros::format_description!("[year][month][day]-[hour][minute][second]")).expect("date");
-    let out_path = args.out.clone().unwrap_or_else(|| niem_tests::root().join(format!("target/bench/soak-{stamp}.txt")));
+    let stamp = time::OffsetDateTime::now_utc()
+        .format(time::macros::format_description!("[year][month][day]-[hour][minute][second]"))
+        .expect("date");
+    let out_path =
+        args.out.clone().unwrap_or_else(|| niem_tests::root().join(format!("target/bench/soak-{stamp}.txt")));
     if let Some(dir) = out_path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
@@ -541,7 +593,11 @@ pub async fn run(args: &crate::Soak) {
         let sha = sha256_hex(&bytes);
         clips.push((bytes, sha));
     }
-    say!("upload clips: {} spoken WAVs of 10 s (espeak-ng, 48 kHz stereo), {:.2} MB each", clips.len(), mb(clips[0].0.len() as u64));
+    say!(
+        "upload clips: {} spoken WAVs of 10 s (espeak-ng, 48 kHz stereo), {:.2} MB each",
+        clips.len(),
+        mb(clips[0].0.len() as u64)
+    );
 
     // The model, as the transcription tests find it; 1 thread (2-core hosts).
     let wanted = niem_tests::speech::model_path();
@@ -551,10 +607,17 @@ pub async fn run(args: &crate::Soak) {
     let model_s = model.as_ref().map(|m| m.display().to_string()).unwrap_or_default();
     match &model {
         Some(_) => {
-            env.extend([("NIEM_TRANSCRIBE__MODEL", model_s.as_str()), ("NIEM_TRANSCRIBE__THREADS", "1"), ("NIEM_TRANSCRIBE__CONCURRENCY", "1")]);
+            env.extend([
+                ("NIEM_TRANSCRIBE__MODEL", model_s.as_str()),
+                ("NIEM_TRANSCRIBE__THREADS", "1"),
+                ("NIEM_TRANSCRIBE__CONCURRENCY", "1"),
+            ]);
             say!("transcription: on, model {model_s}, 1 thread, 1 job at a time");
         }
-        None => say!("transcription: OFF (no model at {}; set WHISPER_MODEL): jobs wait, transcripts are not checked", wanted.display()),
+        None => say!(
+            "transcription: OFF (no model at {}; set WHISPER_MODEL): jobs wait, transcripts are not checked",
+            wanted.display()
+        ),
     }
 
     let sw = SeaweedFs::own();
@@ -594,7 +657,13 @@ pub async fn run(args: &crate::Soak) {
     let rb = sh.req(reqwest::Method::POST, "/api/v1/retention/policies").json(&json!({ "keep_days": 3650 }));
     let policy = sh.call("retention policy", rb, &[201]).await;
     say!("retention policy: keep 3650 days, every org and kind: {}", if policy.is_some() { "set" } else { "NOT set" });
-    let (s, up_org) = srv.api(reqwest::Method::POST, "/api/v1/orgs", Some(json!({ "name": "Chi bộ tải lên", "kind": "bloc", "language": "en" }))).await;
+    let (s, up_org) = srv
+        .api(
+            reqwest::Method::POST,
+            "/api/v1/orgs",
+            Some(json!({ "name": "Chi bộ tải lên", "kind": "bloc", "language": "en" })),
+        )
+        .await;
     assert_eq!(s, 201, "{up_org}");
     let up_org = up_org["id"].as_str().expect("org id").to_string();
     let mut meetings = Vec::new();
@@ -606,9 +675,19 @@ pub async fn run(args: &crate::Soak) {
     }
     say!("setup: {n} orgs, meetings and endpoints in {:.1} s", t_setup.elapsed().as_secs_f64());
     // The run's clock starts now.
-    let sh = Arc::new(Shared { t0: Instant::now(), ..Arc::try_unwrap(sh).unwrap_or_else(|_| unreachable!("no other owner yet")) });
+    let sh = Arc::new(Shared {
+        t0: Instant::now(),
+        ..Arc::try_unwrap(sh).unwrap_or_else(|_| unreachable!("no other owner yet"))
+    });
     let warmup_d = Duration::from_secs_f64(warmup * 60.0);
-    say!("schedule: outages at {} and {}, retention run at {}, warm-up {}; end at {}", mmss(run / 3), mmss(run * 2 / 3), mmss(run / 2), mmss(warmup_d), mmss(run));
+    say!(
+        "schedule: outages at {} and {}, retention run at {}, warm-up {}; end at {}",
+        mmss(run / 3),
+        mmss(run * 2 / 3),
+        mmss(run / 2),
+        mmss(warmup_d),
+        mmss(run)
+    );
     say!("");
 
     let logs = work.path().join("senders");
@@ -623,19 +702,33 @@ pub async fn run(args: &crate::Soak) {
     }
     let watcher_h = tokio::spawn(watcher(sh.clone()));
     let searcher_h = tokio::spawn(searcher(sh.clone()));
-    let uploader_h = tokio::spawn(uploader(sh.clone(), up_org.clone(), clips.clone(), Duration::from_secs(upload_every)));
+    let uploader_h =
+        tokio::spawn(uploader(sh.clone(), up_org.clone(), clips.clone(), Duration::from_secs(upload_every)));
     let restarts = Arc::new(AtomicU64::new(0));
-    let outage_h = tokio::spawn(outages(sh.clone(), sw.clone(), vec![run / 3, run * 2 / 3], Duration::from_secs(outage_secs), restarts.clone()));
+    let outage_h = tokio::spawn(outages(
+        sh.clone(),
+        sw.clone(),
+        vec![run / 3, run * 2 / 3],
+        Duration::from_secs(outage_secs),
+        restarts.clone(),
+    ));
     let retention_h = {
         let sh = sh.clone();
         tokio::spawn(async move {
             tokio::time::sleep_until(sh.t0 + run / 2).await;
             let t = Instant::now();
-            let rb = sh.req(reqwest::Method::POST, "/api/v1/retention/run").json(&json!({})).timeout(Duration::from_secs(120));
+            let rb = sh
+                .req(reqwest::Method::POST, "/api/v1/retention/run")
+                .json(&json!({}))
+                .timeout(Duration::from_secs(120));
             let r = sh.call("retention run", rb, &[200]).await;
             let took = t.elapsed().as_secs_f64();
-            let rb = sh.req(reqwest::Method::GET, "/api/v1/retention/preview").query(&[("at", "2100-01-01")]).timeout(Duration::from_secs(60));
-            let preview = sh.call("retention preview", rb, &[200]).await.map(|(_, v)| v.as_array().map_or(0, |a| a.len()));
+            let rb = sh
+                .req(reqwest::Method::GET, "/api/v1/retention/preview")
+                .query(&[("at", "2100-01-01")])
+                .timeout(Duration::from_secs(60));
+            let preview =
+                sh.call("retention preview", rb, &[200]).await.map(|(_, v)| v.as_array().map_or(0, |a| a.len()));
             match &r {
                 Some((_, v)) => say!(
                     "  [{}] retention run: {} shredded, {} held, in {took:.2} s; preview to 2100-01-01: {} recordings would expire under the policy",
@@ -698,7 +791,10 @@ pub async fn run(args: &crate::Soak) {
             mmss(at),
             rss,
             cpu,
-            std::fs::read_to_string("/proc/loadavg").ok().and_then(|l| l.split_whitespace().next().map(str::to_string)).unwrap_or_default(),
+            std::fs::read_to_string("/proc/loadavg")
+                .ok()
+                .and_then(|l| l.split_whitespace().next().map(str::to_string))
+                .unwrap_or_default(),
             format!("{publishing}/{live}"),
             mb(flv_in),
             g("niem_ingested_bytes") / 1e6,
@@ -758,11 +854,16 @@ pub async fn run(args: &crate::Soak) {
         }
         sample(&sh).await;
         seal_pending(&sh).await;
-        let mut recs: BTreeSet<String> = lock(&sh.watch).view.streams.values().map(|s| s.rec.clone()).filter(|r| !r.is_empty()).collect();
+        let mut recs: BTreeSet<String> =
+            lock(&sh.watch).view.streams.values().map(|s| s.rec.clone()).filter(|r| !r.is_empty()).collect();
         let mut no_recording = 0;
         for m in &meetings {
             let rb = sh.req(reqwest::Method::GET, &format!("/api/v1/meetings/{m}")).timeout(Duration::from_secs(30));
-            match sh.call("meeting read", rb, &[200]).await.and_then(|(_, v)| v["recording"].as_str().map(str::to_string)) {
+            match sh
+                .call("meeting read", rb, &[200])
+                .await
+                .and_then(|(_, v)| v["recording"].as_str().map(str::to_string))
+            {
                 Some(r) => {
                     recs.insert(r);
                 }
@@ -782,7 +883,12 @@ pub async fn run(args: &crate::Soak) {
             (w.view.live_now, w.view.backlog_now, w.polls_failed)
         };
         let unsealed_uploads = lock(&sh.uploads).iter().filter(|u| !u.sealed).count();
-        if live_now == 0 && failed == 0 && backlog == 0 && recs.iter().all(|r| sealed.contains_key(r)) && unsealed_uploads == 0 {
+        if live_now == 0
+            && failed == 0
+            && backlog == 0
+            && recs.iter().all(|r| sealed.contains_key(r))
+            && unsealed_uploads == 0
+        {
             break false;
         }
         if last_note.elapsed() > Duration::from_secs(15) {
@@ -815,7 +921,10 @@ pub async fn run(args: &crate::Soak) {
         let t = Instant::now();
         let mut last_note = Instant::now();
         loop {
-            let rb = sh.req(reqwest::Method::GET, "/api/v1/jobs").query(&[("limit", "1000")]).timeout(Duration::from_secs(30));
+            let rb = sh
+                .req(reqwest::Method::GET, "/api/v1/jobs")
+                .query(&[("limit", "1000")])
+                .timeout(Duration::from_secs(30));
             let Some((_, v)) = sh.call("jobs read", rb, &[200]).await else {
                 tokio::time::sleep(Duration::from_secs(5)).await;
                 continue;
@@ -824,17 +933,28 @@ pub async fn run(args: &crate::Soak) {
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(|j| (j["recording"].as_str().unwrap_or("").to_string(), (j["state"].as_str().unwrap_or("").to_string(), j["error"].as_str().unwrap_or("").to_string())))
+                .map(|j| {
+                    (
+                        j["recording"].as_str().unwrap_or("").to_string(),
+                        (j["state"].as_str().unwrap_or("").to_string(), j["error"].as_str().unwrap_or("").to_string()),
+                    )
+                })
                 .collect();
             tr_done = upload_recs.iter().filter(|r| states.get(*r).is_some_and(|s| s.0 == "done")).count();
-            tr_failed = upload_recs.iter().filter_map(|r| states.get(r).filter(|s| s.0 == "failed").map(|s| s.1.clone())).collect();
+            tr_failed = upload_recs
+                .iter()
+                .filter_map(|r| states.get(r).filter(|s| s.0 == "failed").map(|s| s.1.clone()))
+                .collect();
             queue_left = ["queued", "running"].iter().map(|k| v["counts"][*k].as_u64().unwrap_or(0)).sum();
             if tr_done + tr_failed.len() == upload_recs.len() || t.elapsed() > Duration::from_secs(transcribe_wait) {
                 break;
             }
             if last_note.elapsed() > Duration::from_secs(30) {
                 last_note = Instant::now();
-                say!("  waiting for transcripts: {tr_done}/{} uploads done, {queue_left} jobs queued or running", upload_recs.len());
+                say!(
+                    "  waiting for transcripts: {tr_done}/{} uploads done, {queue_left} jobs queued or running",
+                    upload_recs.len()
+                );
             }
             tokio::time::sleep(Duration::from_secs(5)).await;
         }
@@ -848,7 +968,10 @@ pub async fn run(args: &crate::Soak) {
             say!("  failed: {e}");
         }
         if let Some(rec) = upload_recs.first() {
-            let rb = sh.req(reqwest::Method::GET, &format!("/api/v1/recordings/{rec}/transcript")).query(&[("format", "text")]).timeout(Duration::from_secs(30));
+            let rb = sh
+                .req(reqwest::Method::GET, &format!("/api/v1/recordings/{rec}/transcript"))
+                .query(&[("format", "text")])
+                .timeout(Duration::from_secs(30));
             if let Ok(r) = rb.send().await {
                 let text = r.text().await.unwrap_or_default();
                 say!("  first upload's transcript: {:?}", text.trim().chars().take(200).collect::<String>());
@@ -856,7 +979,8 @@ pub async fn run(args: &crate::Soak) {
         }
     }
     let rb = sh.req(reqwest::Method::GET, "/api/v1/search").query(&[("q", "budget")]).timeout(Duration::from_secs(10));
-    let final_hits = sh.call("search", rb, &[200]).await.map_or(0, |(_, v)| v["meetings"].as_array().map_or(0, |a| a.len()));
+    let final_hits =
+        sh.call("search", rb, &[200]).await.map_or(0, |(_, v)| v["meetings"].as_array().map_or(0, |a| a.len()));
 
     // Bytes lost: acknowledged (spooled) per live stream against the sealed manifests.
     let mut stored_by: BTreeMap<String, (u64, u64, u64, String)> = BTreeMap::new();
@@ -866,7 +990,12 @@ pub async fn run(args: &crate::Soak) {
             let cipher: u64 = chunks.iter().map(|c| c["len"].as_u64().unwrap_or(0)).sum();
             stored_by.insert(
                 s["id"].as_str().unwrap_or_default().to_string(),
-                (chunks.len() as u64, cipher, s["length"].as_u64().unwrap_or(0), s["state"].as_str().unwrap_or("?").to_string()),
+                (
+                    chunks.len() as u64,
+                    cipher,
+                    s["length"].as_u64().unwrap_or(0),
+                    s["state"].as_str().unwrap_or("?").to_string(),
+                ),
             );
         }
     }
@@ -895,18 +1024,31 @@ pub async fn run(args: &crate::Soak) {
     // Uploads: the sealed manifest against the clip.
     let mut up_ok = 0;
     let mut up_bad = Vec::new();
-    let uploads: Vec<(String, String, String, u64, bool)> = lock(&sh.uploads).iter().map(|u| (u.rec.clone(), u.stream.clone(), u.sha256.clone(), u.length, u.sealed)).collect();
+    let uploads: Vec<(String, String, String, u64, bool)> = lock(&sh.uploads)
+        .iter()
+        .map(|u| (u.rec.clone(), u.stream.clone(), u.sha256.clone(), u.length, u.sealed))
+        .collect();
     for (rec, stream, sha, length, was_sealed) in &uploads {
         let rb = sh.req(reqwest::Method::GET, &format!("/api/v1/recordings/{rec}")).timeout(Duration::from_secs(30));
         let Some((_, v)) = sh.call("recording read", rb, &[200]).await else {
             up_bad.push(format!("{rec}: cannot read"));
             continue;
         };
-        let s = v["manifest"]["streams"].as_array().into_iter().flatten().find(|s| s["id"].as_str() == Some(stream.as_str())).cloned().unwrap_or(Value::Null);
-        if v["state"] == "sealed" && s["sha256"].as_str() == Some(sha.as_str()) && s["length"].as_u64() == Some(*length) {
+        let s = v["manifest"]["streams"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|s| s["id"].as_str() == Some(stream.as_str()))
+            .cloned()
+            .unwrap_or(Value::Null);
+        if v["state"] == "sealed" && s["sha256"].as_str() == Some(sha.as_str()) && s["length"].as_u64() == Some(*length)
+        {
             up_ok += 1;
         } else {
-            up_bad.push(format!("{rec}: state {} (sealed by the bench: {was_sealed}), sha256 {}, length {}", v["state"], s["sha256"], s["length"]));
+            up_bad.push(format!(
+                "{rec}: state {} (sealed by the bench: {was_sealed}), sha256 {}, length {}",
+                v["state"], s["sha256"], s["length"]
+            ));
         }
     }
 
@@ -955,7 +1097,10 @@ pub async fn run(args: &crate::Soak) {
     );
     say!(
         "retention:   {}",
-        retention_shredded.map_or("run FAILED".to_string(), |s| format!("one run at {}, {s} recordings shredded (none old enough: the policy keeps 3650 days)", mmss(run / 2)))
+        retention_shredded.map_or("run FAILED".to_string(), |s| format!(
+            "one run at {}, {s} recordings shredded (none old enough: the policy keeps 3650 days)",
+            mmss(run / 2)
+        ))
     );
     say!("store:       SeaweedFS killed and restarted {outages_done} times, {outage_secs} s each");
 
@@ -978,7 +1123,10 @@ pub async fn run(args: &crate::Soak) {
         );
         Some(dev)
     } else {
-        say!("memory:      too few samples after the {warmup} min warm-up to judge flatness; peak (VmHWM) {:.1} MiB", peak_kib as f64 / 1024.0);
+        say!(
+            "memory:      too few samples after the {warmup} min warm-up to judge flatness; peak (VmHWM) {:.1} MiB",
+            peak_kib as f64 / 1024.0
+        );
         None
     };
 
@@ -1032,17 +1180,33 @@ pub async fn run(args: &crate::Soak) {
     // ------------------------------------------------------------ verdicts
     let pf = |ok: bool| if ok { "PASS" } else { "FAIL" };
     let mut verdicts: Vec<(String, bool, String)> = vec![
-        ("RSS flat after warm-up (within ±10 %)".into(), flat.is_some_and(|d| d <= 10.0), flat.map_or("too short to judge".into(), |d| format!("largest deviation {d:.1} %"))),
-        ("unexpected errors (must be 0)".into(), n_unexpected == 0, format!("{n_unexpected} unexpected, {n_expected} expected")),
+        (
+            "RSS flat after warm-up (within ±10 %)".into(),
+            flat.is_some_and(|d| d <= 10.0),
+            flat.map_or("too short to judge".into(), |d| format!("largest deviation {d:.1} %")),
+        ),
+        (
+            "unexpected errors (must be 0)".into(),
+            n_unexpected == 0,
+            format!("{n_unexpected} unexpected, {n_expected} expected"),
+        ),
         (
             "live bytes lost (must be 0)".into(),
             lost_bytes == 0 && lost_pieces == 0 && unsealed_streams == 0,
             format!("{lost_bytes} bytes, {lost_pieces} pieces, {unsealed_streams} streams not sealed"),
         ),
-        ("uploads stored intact (SHA-256)".into(), up_bad.is_empty() && !uploads.is_empty(), format!("{up_ok}/{} match", uploads.len())),
+        (
+            "uploads stored intact (SHA-256)".into(),
+            up_bad.is_empty() && !uploads.is_empty(),
+            format!("{up_ok}/{} match", uploads.len()),
+        ),
         ("every recording sealed".into(), !timed_out, format!("{seal_secs:.0} s after the senders stopped")),
         ("SeaweedFS restarted twice".into(), outages_done == 2, format!("{outages_done} restarts")),
-        ("retention run".into(), retention_shredded.is_some(), retention_shredded.map_or("failed".into(), |s| format!("{s} shredded"))),
+        (
+            "retention run".into(),
+            retention_shredded.is_some(),
+            retention_shredded.map_or("failed".into(), |s| format!("{s} shredded")),
+        ),
         ("niem-audit verify".into(), code == 0, last.clone()),
     ];
     if model.is_some() {
@@ -1065,7 +1229,10 @@ pub async fn run(args: &crate::Soak) {
 
     if !overall {
         say!("");
-        say!("--- last 20 WARN and ERROR lines of the server log ({}), cut at 300 characters ---", srv.log_path().display());
+        say!(
+            "--- last 20 WARN and ERROR lines of the server log ({}), cut at 300 characters ---",
+            srv.log_path().display()
+        );
         let lines: Vec<&str> = log.lines().filter(|l| l.contains(" WARN ") || l.contains(" ERROR ")).collect();
         for l in &lines[lines.len().saturating_sub(20)..] {
             say!("{}", l.chars().take(300).collect::<String>());

@@ -69,7 +69,8 @@ async fn run_store(kind: StoreKind, file: &std::path::Path, size: u64, openssl_m
             .output()
             .expect("run curl");
         times.push(t.elapsed().as_secs_f64());
-        let resp: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("upload failed: {}", String::from_utf8_lossy(&out.stdout)));
+        let resp: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("upload failed: {}", String::from_utf8_lossy(&out.stdout)));
         assert_eq!(resp["length"], size, "{resp}");
         srv.seal(resp["recording"].as_str().unwrap()).await;
     }
@@ -91,7 +92,10 @@ async fn run_store(kind: StoreKind, file: &std::path::Path, size: u64, openssl_m
         "{name:<10} upload   {up:>8.0} MB/s  (median of {UPLOADS}, {median:.2} s; best {up_best:.0} MB/s)   {:.2}× openssl  (target ≥ 0.5×)",
         up / openssl_mb_s
     );
-    println!("{name:<10} verify   {ver:>8.0} MB/s  ({best_verify:.2} s)   {:.2}× openssl  (target ≥ 1.5×)", ver / openssl_mb_s);
+    println!(
+        "{name:<10} verify   {ver:>8.0} MB/s  ({best_verify:.2} s)   {:.2}× openssl  (target ≥ 1.5×)",
+        ver / openssl_mb_s
+    );
 }
 
 pub async fn run(args: &crate::UploadVerify) {
@@ -102,7 +106,10 @@ pub async fn run(args: &crate::UploadVerify) {
     make_file(&file, size);
     let ossl = openssl(&file);
     let ossl_mb_s = mb_s(size, ossl);
-    println!("file: {size_mib} MiB ({size} bytes), {} CPUs", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!(
+        "file: {size_mib} MiB ({size} bytes), {} CPUs",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
     println!("anchor     openssl dgst -sha256 {ossl_mb_s:>8.0} MB/s  ({ossl:.2} s)");
     for store in &args.stores {
         run_store(store.store().await, &file, size, ossl_mb_s).await;

@@ -12,11 +12,11 @@
 use anyhow::Context;
 use archive::keys::KeyDir;
 use clap::Subcommand;
+use niem_core::accounts::{UserChange, MIN_PASSWORD_CHARS};
 use niem_core::config::{self, Config};
 use niem_core::host::{self, Offline};
 use niem_core::principal::Role;
 use niem_core::retention::{self, NewHold, NewPolicy};
-use niem_core::accounts::{UserChange, MIN_PASSWORD_CHARS};
 use niem_core::{app, endpoints, schema, transcript};
 use std::path::PathBuf;
 
@@ -156,8 +156,16 @@ pub(crate) enum TokenCommand {
 
 /// `niem transcribe`: the service's own decode and transcription path, on a
 /// file, with a progress bar on standard error.
-pub(crate) fn transcribe_file(file: &std::path::Path, t: &config::TranscribeConfig, format: &str) -> anyhow::Result<String> {
-    anyhow::ensure!(media::transcribe::language_known(&t.language), "{:?} is not a Whisper language code (vi, en, ...)", t.language);
+pub(crate) fn transcribe_file(
+    file: &std::path::Path,
+    t: &config::TranscribeConfig,
+    format: &str,
+) -> anyhow::Result<String> {
+    anyhow::ensure!(
+        media::transcribe::language_known(&t.language),
+        "{:?} is not a Whisper language code (vi, en, ...)",
+        t.language
+    );
     let path = t.model.clone().context("no model: pass --model FILE or set transcribe.model")?;
     let open = || std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()));
     let total = media::probe(open()?).ok().and_then(|i| i.duration_ms).unwrap_or(0);
@@ -165,11 +173,15 @@ pub(crate) fn transcribe_file(file: &std::path::Path, t: &config::TranscribeConf
     let model = media::transcribe::Model::load(&path)?;
     let opts = t.options(t.language.clone());
     let bar = indicatif::ProgressBar::new(total.max(1));
-    bar.set_style(indicatif::ProgressStyle::with_template("{bar:40} {percent}% of {msg}, {elapsed} elapsed, {eta} left").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {percent}% of {msg}, {elapsed} elapsed, {eta} left")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
     bar.set_message(format!("{} s", total / 1000));
     let watch = media::transcribe::Watch::default();
     let result = std::thread::scope(|scope| {
-        let work = scope.spawn(|| media::transcribe::transcribe(&model, &opts, open()?, &watch).map_err(anyhow::Error::from));
+        let work =
+            scope.spawn(|| media::transcribe::transcribe(&model, &opts, open()?, &watch).map_err(anyhow::Error::from));
         while !work.is_finished() {
             bar.set_position(watch.done_ms());
             std::thread::sleep(std::time::Duration::from_millis(200));
@@ -186,7 +198,10 @@ pub(crate) fn transcribe_file(file: &std::path::Path, t: &config::TranscribeConf
         org: String::new(),
         language: t.language.clone(),
         machine_generated: true,
-        model: transcript::ModelRef { name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), sha256 },
+        model: transcript::ModelRef {
+            name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            sha256,
+        },
         created_at: archive::clock::format_ts(now),
         streams: Vec::new(),
         segments: Vec::new(),
@@ -200,7 +215,10 @@ pub(crate) fn transcribe_file(file: &std::path::Path, t: &config::TranscribeConf
         dropped_silent: result.dropped_silent,
         note: None,
     };
-    let doc = transcript::Transcript::merge(head, vec![transcript::StreamResult { part, started: now, segments: result.segments }]);
+    let doc = transcript::Transcript::merge(
+        head,
+        vec![transcript::StreamResult { part, started: now, segments: result.segments }],
+    );
     Ok(match format {
         "vtt" => doc.to_vtt(None),
         "srt" => doc.to_srt(None),
@@ -260,7 +278,10 @@ fn read_password() -> anyhow::Result<String> {
     let mut line = String::new();
     std::io::stdin().read_line(&mut line)?;
     let password = line.trim_end_matches(['\r', '\n']).to_string();
-    anyhow::ensure!(password.chars().count() >= MIN_PASSWORD_CHARS, "a password needs at least {MIN_PASSWORD_CHARS} characters");
+    anyhow::ensure!(
+        password.chars().count() >= MIN_PASSWORD_CHARS,
+        "a password needs at least {MIN_PASSWORD_CHARS} characters"
+    );
     Ok(niem_core::accounts::hash_password(&password)?)
 }
 
@@ -272,7 +293,13 @@ pub(crate) async fn retention_cli(cfg: &Config, command: RetentionCommand) -> an
             let org = org.map(|o| o.parse()).transpose()?;
             let expire = cfg.retention.approval_expire_days;
             let offline = Offline::open(cfg).await?;
-            let p = retention::set_policy(&offline.vault, archive::ledger::ACTOR_HOST, NewPolicy { org, kind, keep_days }, expire).await?;
+            let p = retention::set_policy(
+                &offline.vault,
+                archive::ledger::ACTOR_HOST,
+                NewPolicy { org, kind, keep_days },
+                expire,
+            )
+            .await?;
             offline.finish().await?;
             let note = if p.needs_approval {
                 format!(" ({} sealed recordings keep their expiry until an admin approves it)", p.pending_for)
@@ -288,7 +315,13 @@ pub(crate) async fn retention_cli(cfg: &Config, command: RetentionCommand) -> an
                     (false, None) => String::new(),
                     (true, None) => format!("awaiting approval ({} recordings)", p.pending_for),
                 };
-                println!("{}\t{}\t{}\t{} days\t{approval}", p.id, p.org_path.as_deref().unwrap_or("(every org)"), p.kind.as_deref().unwrap_or("(any kind)"), p.keep_days);
+                println!(
+                    "{}\t{}\t{}\t{} days\t{approval}",
+                    p.id,
+                    p.org_path.as_deref().unwrap_or("(every org)"),
+                    p.kind.as_deref().unwrap_or("(any kind)"),
+                    p.keep_days
+                );
             }
         }
         RetentionCommand::Preview { at } => {
@@ -298,7 +331,10 @@ pub(crate) async fn retention_cli(cfg: &Config, command: RetentionCommand) -> an
             };
             for e in catalog.with(|c| retention::preview(c, at))? {
                 let held = e.held_by.map(|h| format!("HELD by {h}")).unwrap_or_default();
-                println!("{}\t{}\tpolicy {} ({} days)\texpires {}\t{held}", e.recording, e.org_path, e.policy, e.keep_days, e.expires_at);
+                println!(
+                    "{}\t{}\tpolicy {} ({} days)\texpires {}\t{held}",
+                    e.recording, e.org_path, e.policy, e.keep_days, e.expires_at
+                );
             }
         }
         RetentionCommand::Run { dry_run } => {
@@ -371,7 +407,8 @@ pub(crate) async fn users(cfg: &Config, command: UserCommand) -> anyhow::Result<
         }
         UserCommand::Disable { name } => {
             let offline = Offline::open(cfg).await?;
-            host::change_user(&offline.vault, &name, UserChange { disabled: Some(true), ..Default::default() }, None).await?;
+            host::change_user(&offline.vault, &name, UserChange { disabled: Some(true), ..Default::default() }, None)
+                .await?;
             offline.finish().await?;
             println!("{name} disabled");
         }
@@ -401,15 +438,26 @@ pub(crate) async fn users(cfg: &Config, command: UserCommand) -> anyhow::Result<
 /// `niem keys retire`, with the service stopped: only one process may wrap keys
 /// and write the ledger to the store.
 async fn retire_keys(cfg: &Config) -> anyhow::Result<()> {
-    let offline = Offline::open(cfg).await.context("the service retires KEKs itself; to retire now, POST /api/v1/keys/retire")?;
+    let offline =
+        Offline::open(cfg).await.context("the service retires KEKs itself; to retire now, POST /api/v1/keys/retire")?;
     let dir = KeyDir::new(cfg.keys_dir());
     let r = offline.vault.retire_keks(&dir, niem_core::retirement::transient_keys()).await?;
     offline.finish().await?;
-    println!("KEK retirement {}: {} keys re-wrapped under {}, {} old key objects deleted", r.generation, r.rewrapped, r.kek, r.old_objects_deleted);
+    println!(
+        "KEK retirement {}: {} keys re-wrapped under {}, {} old key objects deleted",
+        r.generation, r.rewrapped, r.kek, r.old_objects_deleted
+    );
     if r.destroyed.is_empty() {
-        println!("the keys are read-only here: remove these KEKs from the key store yourself: {}", r.retiring.join(", "));
+        println!(
+            "the keys are read-only here: remove these KEKs from the key store yourself: {}",
+            r.retiring.join(", ")
+        );
     } else {
-        println!("destroyed: {} (back up {} again: older key backups still hold them)", r.destroyed.join(", "), dir.dir.display());
+        println!(
+            "destroyed: {} (back up {} again: older key backups still hold them)",
+            r.destroyed.join(", "),
+            dir.dir.display()
+        );
     }
     Ok(())
 }
@@ -433,7 +481,9 @@ pub(crate) async fn keys(cfg: Config, command: KeysCommand) -> anyhow::Result<()
             let keys = dir.load()?;
             let text = format!("{}\n", keys.signer.verifier());
             match out {
-                Some(path) => std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?,
+                Some(path) => {
+                    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?
+                }
                 None => print!("{text}"),
             }
         }

@@ -103,9 +103,9 @@ enum Command {
     },
 }
 
-
 fn init_logging(cfg: &Config) {
-    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log.level));
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log.level));
     // tantivy logs every index commit at info (a dozen lines per transcript
     // indexed), which drowns the service's own lines; a filter naming it wins.
     if !cfg.log.level.contains("tantivy") {
@@ -114,7 +114,10 @@ fn init_logging(cfg: &Config) {
         }
     }
     use std::io::IsTerminal;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     if cfg.log.format == "json" {
         builder.json().init();
     } else {
@@ -180,22 +183,29 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     bootstrap_admin(&app).await?;
     app.run_workers().await?;
     if !app.config.live.rtmp_listen.is_empty() {
-        let rtmp = tokio::net::TcpListener::bind(&app.config.live.rtmp_listen).await.with_context(|| format!("cannot listen for RTMP on {}", app.config.live.rtmp_listen))?;
+        let rtmp = tokio::net::TcpListener::bind(&app.config.live.rtmp_listen)
+            .await
+            .with_context(|| format!("cannot listen for RTMP on {}", app.config.live.rtmp_listen))?;
         tracing::info!(listen = %app.config.live.rtmp_listen, "RTMP ingest listening");
         tokio::spawn(rtmp::serve(app.clone(), rtmp, None));
     }
     if let Some(tls) = &tls {
         let rtmps_listen = &app.config.live.rtmps_listen;
         if !rtmps_listen.is_empty() {
-            let rtmps = tokio::net::TcpListener::bind(rtmps_listen).await.with_context(|| format!("cannot listen for RTMPS on {rtmps_listen}"))?;
+            let rtmps = tokio::net::TcpListener::bind(rtmps_listen)
+                .await
+                .with_context(|| format!("cannot listen for RTMPS on {rtmps_listen}"))?;
             tracing::info!(listen = %rtmps_listen, "RTMPS ingest listening");
             tokio::spawn(rtmp::serve(app.clone(), rtmps, Some(tls.rtmps.clone())));
         }
         // Registered now: without a handler, SIGHUP would end the process.
-        let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).context("cannot handle SIGHUP")?;
+        let hup =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).context("cannot handle SIGHUP")?;
         tokio::spawn(tls::reload_on_sighup(hup, tls.certificate.clone()));
     }
-    let listener = tokio::net::TcpListener::bind(&app.config.listen).await.with_context(|| format!("cannot listen on {}", app.config.listen))?;
+    let listener = tokio::net::TcpListener::bind(&app.config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", app.config.listen))?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(listen = %app.config.listen, scheme, store = %app.vault.store.describe(), "niem is serving");
     let stopping = app.clone();

@@ -9,10 +9,10 @@
 //! deadline (handshake through publish), an idle timeout, a bounded queue per
 //! stream, and a cap on one message's size.
 
-use niem_core::live::Publication;
-use niem_core::App;
 use bytes::Bytes;
 use media::flv::{self, TagKind};
+use niem_core::live::Publication;
+use niem_core::App;
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
 use rml_rtmp::sessions::{ServerSession, ServerSessionConfig, ServerSessionEvent, ServerSessionResult};
 use std::net::SocketAddr;
@@ -141,13 +141,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     }
 }
 
-async fn connection<S: AsyncRead + AsyncWrite + Unpin>(app: &Arc<App>, socket: S, peer: SocketAddr, protocol: &'static str, deadline: Instant) -> Result<(), ConnError> {
+async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
+    app: &Arc<App>,
+    socket: S,
+    peer: SocketAddr,
+    protocol: &'static str,
+    deadline: Instant,
+) -> Result<(), ConnError> {
     let cfg = &app.config.live;
     let mut conn = Conn { socket, buf: vec![0; 64 * 1024], idle: Duration::from_secs(cfg.idle_timeout_secs) };
-    let (mut session, publication, pending) = match tokio::time::timeout_at(deadline, start(app, &mut conn, peer, protocol)).await {
-        Ok(r) => r?,
-        Err(_) => return Err(ConnError::HandshakeTimeout(cfg.handshake_timeout_secs)),
-    };
+    let (mut session, publication, pending) =
+        match tokio::time::timeout_at(deadline, start(app, &mut conn, peer, protocol)).await {
+            Ok(r) => r?,
+            Err(_) => return Err(ConnError::HandshakeTimeout(cfg.handshake_timeout_secs)),
+        };
     let mut out = Stream { publication, header_sent: false };
     tokio::select! {
         r = async {
@@ -171,7 +178,12 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(app: &Arc<App>, socket: S
 }
 
 /// Handshake, connect and publish: up to the moment media flows.
-async fn start<S: AsyncRead + AsyncWrite + Unpin>(app: &Arc<App>, conn: &mut Conn<S>, peer: SocketAddr, protocol: &'static str) -> Result<(ServerSession, Publication, Vec<ServerSessionEvent>), ConnError> {
+async fn start<S: AsyncRead + AsyncWrite + Unpin>(
+    app: &Arc<App>,
+    conn: &mut Conn<S>,
+    peer: SocketAddr,
+    protocol: &'static str,
+) -> Result<(ServerSession, Publication, Vec<ServerSessionEvent>), ConnError> {
     let mut handshake = Handshake::new(PeerType::Server);
     let remaining = loop {
         let n = conn.read().await?;
@@ -197,7 +209,11 @@ async fn start<S: AsyncRead + AsyncWrite + Unpin>(app: &Arc<App>, conn: &mut Con
                         session.accept_request(request_id)
                     } else {
                         tracing::warn!(%peer, app = %app_name, "RTMP connect refused: unknown application");
-                        session.reject_request(request_id, "NetConnection.Connect.Rejected", "use rtmp://host/live/<stream key>")
+                        session.reject_request(
+                            request_id,
+                            "NetConnection.Connect.Rejected",
+                            "use rtmp://host/live/<stream key>",
+                        )
                     };
                     conn.answer(answer.map_err(ConnError::Session)?).await?;
                     if app_name != APP_NAME {
@@ -212,7 +228,13 @@ async fn start<S: AsyncRead + AsyncWrite + Unpin>(app: &Arc<App>, conn: &mut Con
                         }
                         Err(e) => {
                             tracing::warn!(%peer, error = %e, "RTMP publish refused");
-                            let _ = conn.answer(session.reject_request(request_id, "NetStream.Publish.BadName", &e.to_string()).map_err(ConnError::Session)?).await;
+                            let _ = conn
+                                .answer(
+                                    session
+                                        .reject_request(request_id, "NetStream.Publish.BadName", &e.to_string())
+                                        .map_err(ConnError::Session)?,
+                                )
+                                .await;
                             let _ = conn.socket.shutdown().await;
                             return Err(ConnError::Refused(e.to_string()));
                         }
@@ -250,7 +272,10 @@ impl Stream {
             self.header_sent = true;
         }
         flv::write_tag(&mut tag, kind, ts, &data).map_err(|e| ConnError::TooLarge(e.0))?;
-        self.publication.send(Bytes::from(tag)).await.map_err(|_| ConnError::Refused("the stream stopped taking media (see the log)".into()))?;
+        self.publication
+            .send(Bytes::from(tag))
+            .await
+            .map_err(|_| ConnError::Refused("the stream stopped taking media (see the log)".into()))?;
         Ok(false)
     }
 }

@@ -100,22 +100,37 @@ pub fn load(cfg: &TlsConfig) -> Result<Option<Tls>, TlsError> {
 fn load_pair(cert: &Path, key: &Path) -> Result<CertifiedKey, TlsError> {
     let cert_err = |reason: &str| TlsError::Cert { path: cert.to_path_buf(), reason: reason.to_string() };
     let key_err = |reason: &str| TlsError::Key { path: key.to_path_buf(), reason: reason.to_string() };
-    let pem = std::fs::read(cert).map_err(|source| TlsError::Read { what: "certificate", path: cert.to_path_buf(), source })?;
-    let chain = CertificateDer::pem_slice_iter(&pem).collect::<Result<Vec<_>, _>>().map_err(|e| cert_err(&format!("not a valid PEM file ({e})")))?;
+    let pem = std::fs::read(cert).map_err(|source| TlsError::Read {
+        what: "certificate",
+        path: cert.to_path_buf(),
+        source,
+    })?;
+    let chain = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| cert_err(&format!("not a valid PEM file ({e})")))?;
     if chain.is_empty() {
         return Err(cert_err("holds no PEM CERTIFICATE block"));
     }
-    let key_pem = zeroize::Zeroizing::new(std::fs::read(key).map_err(|source| TlsError::Read { what: "private key", path: key.to_path_buf(), source })?);
+    let key_pem = zeroize::Zeroizing::new(std::fs::read(key).map_err(|source| TlsError::Read {
+        what: "private key",
+        path: key.to_path_buf(),
+        source,
+    })?);
     let der = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| match e {
         pem::Error::NoItemsFound => key_err("holds no PEM private key (PKCS#8, PKCS#1 RSA or SEC1 EC)"),
         _ => key_err("not a valid PEM file"),
     })?;
     let provider = rustls::crypto::ring::default_provider();
-    let signer = provider.key_provider.load_private_key(der).map_err(|e| key_err(&format!("not a key ring can sign with ({e})")))?;
+    let signer = provider
+        .key_provider
+        .load_private_key(der)
+        .map_err(|e| key_err(&format!("not a key ring can sign with ({e})")))?;
     let pair = CertifiedKey::new(chain, signer);
     match pair.keys_match() {
         Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => Ok(pair),
-        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => Err(TlsError::Mismatch { cert: cert.to_path_buf(), key: key.to_path_buf() }),
+        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => {
+            Err(TlsError::Mismatch { cert: cert.to_path_buf(), key: key.to_path_buf() })
+        }
         Err(e) => Err(cert_err(&format!("its first certificate does not parse ({e})"))),
     }
 }

@@ -2,9 +2,9 @@
 //! ffmpeg-next does not wrap. Used for `aac_adtstoasc`: MPEG-TS carries AAC with ADTS
 //! headers, MP4 wants raw frames plus an AudioSpecificConfig in the `moov`.
 
-use ffmpeg_next as ffmpeg;
 use ffmpeg::ffi;
 use ffmpeg::packet::Mut as _;
+use ffmpeg_next as ffmpeg;
 use std::ffi::CString;
 
 pub struct Bsf {
@@ -17,7 +17,11 @@ unsafe impl Send for Bsf {}
 
 impl Bsf {
     /// Creates and initialises filter `name` for a stream with these parameters.
-    pub fn new(name: &str, par: &ffmpeg::codec::Parameters, time_base: ffmpeg::Rational) -> Result<Self, ffmpeg::Error> {
+    pub fn new(
+        name: &str,
+        par: &ffmpeg::codec::Parameters,
+        time_base: ffmpeg::Rational,
+    ) -> Result<Self, ffmpeg::Error> {
         let cname = CString::new(name).map_err(|_| ffmpeg::Error::Bug)?;
         // SAFETY: plain FFI calls on pointers FFmpeg allocates; every failure path
         // frees the context through Drop.

@@ -11,8 +11,8 @@
 //! player shows. That is what lets a transcript line seek the player.
 
 use crate::{init, MediaError};
-use ffmpeg_next as ffmpeg;
 use ffmpeg::ffi;
+use ffmpeg_next as ffmpeg;
 use std::io::{Read, Seek};
 
 /// Whisper's sample rate.
@@ -47,8 +47,10 @@ where
     F: FnMut(&[f32]) -> Result<(), MediaError>,
 {
     init()?;
-    let io = ffmpeg::format::context::StreamIo::from_read_seek(input).map_err(|e| MediaError::NotMedia(e.to_string()))?;
-    let mut ictx = ffmpeg::format::input_from_stream(io, None, None).map_err(|e| MediaError::NotMedia(e.to_string()))?;
+    let io =
+        ffmpeg::format::context::StreamIo::from_read_seek(input).map_err(|e| MediaError::NotMedia(e.to_string()))?;
+    let mut ictx =
+        ffmpeg::format::input_from_stream(io, None, None).map_err(|e| MediaError::NotMedia(e.to_string()))?;
     let track = ictx
         .streams()
         .best(ffmpeg::media::Type::Audio)
@@ -103,7 +105,11 @@ struct Placement {
 }
 
 impl Placement {
-    fn frame<F: FnMut(&[f32]) -> Result<(), MediaError>>(&mut self, frame: &ffmpeg::frame::Audio, sink: &mut F) -> Result<(), MediaError> {
+    fn frame<F: FnMut(&[f32]) -> Result<(), MediaError>>(
+        &mut self,
+        frame: &ffmpeg::frame::Audio,
+        sink: &mut F,
+    ) -> Result<(), MediaError> {
         let shape = Shape::of(frame);
         if self.resampler.as_ref().map(|r| r.shape) != Some(shape) {
             // A format change mid-stream: drain the old resampler first.
@@ -123,7 +129,11 @@ impl Placement {
         self.emit(sink)
     }
 
-    fn silence<F: FnMut(&[f32]) -> Result<(), MediaError>>(&mut self, mut n: u64, sink: &mut F) -> Result<(), MediaError> {
+    fn silence<F: FnMut(&[f32]) -> Result<(), MediaError>>(
+        &mut self,
+        mut n: u64,
+        sink: &mut F,
+    ) -> Result<(), MediaError> {
         self.flush_resampler()?;
         self.emit(sink)?;
         self.stats.gap_samples += n;
@@ -182,7 +192,8 @@ impl Shape {
         // SAFETY: reading plain fields of a decoded frame.
         unsafe {
             let f = &*frame.as_ptr();
-            let mask = if f.ch_layout.order == ffi::AVChannelOrder::AV_CHANNEL_ORDER_NATIVE { f.ch_layout.u.mask } else { 0 };
+            let mask =
+                if f.ch_layout.order == ffi::AVChannelOrder::AV_CHANNEL_ORDER_NATIVE { f.ch_layout.u.mask } else { 0 };
             Shape { format: f.format, channels: f.ch_layout.nb_channels, mask, rate: f.sample_rate }
         }
     }
@@ -232,7 +243,10 @@ impl Resampler {
             ffi::av_channel_layout_uninit(&mut mono);
             if r < 0 || swr.is_null() || ffi::swr_init(swr) < 0 {
                 ffi::swr_free(&mut swr);
-                return Err(MediaError::Decode(format!("cannot resample audio of format {} with {} channels", shape.format, shape.channels)));
+                return Err(MediaError::Decode(format!(
+                    "cannot resample audio of format {} with {} channels",
+                    shape.format, shape.channels
+                )));
             }
             Ok(Resampler { swr, shape })
         }

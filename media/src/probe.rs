@@ -59,7 +59,8 @@ pub struct Track {
 /// Probes a whole stream. Blocking: call it from a blocking thread.
 pub fn probe<R: Read + Seek + Send + 'static>(reader: R) -> Result<MediaInfo, MediaError> {
     init()?;
-    let io = ffmpeg::format::context::StreamIo::from_read_seek(reader).map_err(|e| MediaError::NotMedia(e.to_string()))?;
+    let io =
+        ffmpeg::format::context::StreamIo::from_read_seek(reader).map_err(|e| MediaError::NotMedia(e.to_string()))?;
     let input = ffmpeg::format::input_from_stream(io, None, None).map_err(|e| MediaError::NotMedia(e.to_string()))?;
     let duration = input.duration();
     let tracks = input

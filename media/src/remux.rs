@@ -18,8 +18,8 @@
 
 use crate::bsf::Bsf;
 use crate::{init, MediaError, Track};
-use ffmpeg_next as ffmpeg;
 use ffmpeg::{codec, format, media, Dictionary, Packet, Rational};
+use ffmpeg_next as ffmpeg;
 use std::io::{Read, Write};
 
 /// What a remux produced.
@@ -163,7 +163,10 @@ fn remux_error(what: &str, e: ffmpeg::Error) -> MediaError {
 
 /// Remuxes `input` to fragmented MP4 on `output`. Blocking: run it on a blocking
 /// thread. The end of `input` (or an I/O error after data) ends the stream normally.
-pub fn remux_to_fmp4<R: Read + Send + 'static, W: Write + Send + 'static>(input: R, output: W) -> Result<RemuxStats, MediaError> {
+pub fn remux_to_fmp4<R: Read + Send + 'static, W: Write + Send + 'static>(
+    input: R,
+    output: W,
+) -> Result<RemuxStats, MediaError> {
     let mut remuxer = Remuxer::new(output)?;
     remuxer.feed(input)?;
     remuxer.finish()
@@ -189,7 +192,15 @@ impl Remuxer {
         init()?;
         let oio = format::context::StreamIo::from_write(output).map_err(|e| remux_error("output", e))?;
         let octx = format::output_to_stream(oio, None, Some("mp4")).map_err(|e| remux_error("mp4 muxer", e))?;
-        Ok(Self { octx, tracks: Vec::new(), header_written: false, held: Vec::new(), stats: RemuxStats::default(), first_ts: None, end_ts: 0.0 })
+        Ok(Self {
+            octx,
+            tracks: Vec::new(),
+            header_written: false,
+            held: Vec::new(),
+            stats: RemuxStats::default(),
+            first_ts: None,
+            end_ts: 0.0,
+        })
     }
 
     /// Tracks of the output, once the first segment has opened.
@@ -264,27 +275,60 @@ impl Remuxer {
             // SAFETY: `par` wraps the input stream's valid AVCodecParameters.
             let needs_asc = par.id() == codec::Id::AAC && unsafe { (*par.as_ptr()).extradata_size } == 0;
             let out = if first {
-                let mut ost = self.octx.add_stream(codec::encoder::find(codec::Id::None)).map_err(|e| remux_error("add stream", e))?;
+                let mut ost = self
+                    .octx
+                    .add_stream(codec::encoder::find(codec::Id::None))
+                    .map_err(|e| remux_error("add stream", e))?;
                 ost.set_parameters(par.clone());
                 // SAFETY: a fresh stream's parameters are valid; a zero tag lets the mp4
                 // muxer choose its own (FLV and TS tags mean nothing in MP4).
                 unsafe { (*ost.parameters().as_mut_ptr()).codec_tag = 0 };
                 let kind = if medium == media::Type::Audio { "audio" } else { "video" };
-                self.stats.tracks.push(Track { kind, codec: par.id().name().to_string(), sample_rate: None, channels: None, width: None, height: None });
-                self.tracks.push(OutTrack { index: ost.index(), medium, codec: par.id(), filtered: None, asc: None, needs_asc, last_dts: None });
+                self.stats.tracks.push(Track {
+                    kind,
+                    codec: par.id().name().to_string(),
+                    sample_rate: None,
+                    channels: None,
+                    width: None,
+                    height: None,
+                });
+                self.tracks.push(OutTrack {
+                    index: ost.index(),
+                    medium,
+                    codec: par.id(),
+                    filtered: None,
+                    asc: None,
+                    needs_asc,
+                    last_dts: None,
+                });
                 Some(ost.index())
             } else {
-                self.tracks.iter().find(|t| t.medium == medium && t.codec == par.id() && !map.iter().flatten().any(|m: &InTrack| m.out == t.index)).map(|t| t.index)
+                self.tracks
+                    .iter()
+                    .find(|t| {
+                        t.medium == medium
+                            && t.codec == par.id()
+                            && !map.iter().flatten().any(|m: &InTrack| m.out == t.index)
+                    })
+                    .map(|t| t.index)
             };
             let Some(out) = out else {
                 map.push(None);
                 continue;
             };
-            let bsf = if needs_asc { Some(Bsf::new("aac_adtstoasc", &par, ist.time_base()).map_err(|e| remux_error("aac_adtstoasc", e))?) } else { None };
+            let bsf = if needs_asc {
+                Some(Bsf::new("aac_adtstoasc", &par, ist.time_base()).map_err(|e| remux_error("aac_adtstoasc", e))?)
+            } else {
+                None
+            };
             map.push(Some(InTrack { out, time_base: ist.time_base(), bsf }));
         }
         if map.iter().all(Option::is_none) {
-            return Err(MediaError::NotMedia(if first { "no audio or video track".into() } else { "the new segment's tracks do not match the stream's".into() }));
+            return Err(MediaError::NotMedia(if first {
+                "no audio or video track".into()
+            } else {
+                "the new segment's tracks do not match the stream's".into()
+            }));
         }
         Ok(map)
     }
@@ -322,9 +366,11 @@ impl Remuxer {
     }
 
     fn write_packet(&mut self, out: usize, mut p: Packet, tb: Rational) -> Result<(), MediaError> {
-        let out_tb = self.octx.stream(out).ok_or_else(|| MediaError::Remux("output stream vanished".into()))?.time_base();
+        let out_tb =
+            self.octx.stream(out).ok_or_else(|| MediaError::Remux("output stream vanished".into()))?.time_base();
         p.rescale_ts(tb, out_tb);
-        let track = self.tracks.iter_mut().find(|t| t.index == out).ok_or_else(|| MediaError::Remux("unknown track".into()))?;
+        let track =
+            self.tracks.iter_mut().find(|t| t.index == out).ok_or_else(|| MediaError::Remux("unknown track".into()))?;
         // The muxer refuses time going backwards (a sender's clock jump, a bad
         // reconnect); one such packet is dropped rather than the whole stream.
         if let (Some(dts), Some(last)) = (p.dts(), track.last_dts) {
@@ -342,7 +388,8 @@ impl Remuxer {
     fn write_header(&mut self) -> Result<(), MediaError> {
         for t in &self.tracks {
             let Some(filtered) = &t.filtered else { continue };
-            let ost = self.octx.stream_mut(t.index).ok_or_else(|| MediaError::Remux("output stream vanished".into()))?;
+            let ost =
+                self.octx.stream_mut(t.index).ok_or_else(|| MediaError::Remux("output stream vanished".into()))?;
             // SAFETY: both parameter sets are valid; the copy carries the filter's
             // AudioSpecificConfig into the stream the muxer writes into the moov.
             unsafe {
@@ -408,12 +455,16 @@ impl Remuxer {
 /// the filter announces.
 fn filter(track: &mut InTrack, tracks: &mut [OutTrack], mut packet: Packet) -> Result<Vec<Packet>, MediaError> {
     let Some(bsf) = &mut track.bsf else { return Ok(vec![packet]) };
-    let out = tracks.iter_mut().find(|t| t.index == track.out).ok_or_else(|| MediaError::Remux("unknown track".into()))?;
+    let out =
+        tracks.iter_mut().find(|t| t.index == track.out).ok_or_else(|| MediaError::Remux("unknown track".into()))?;
     bsf.send(&mut packet).map_err(|e| remux_error("aac_adtstoasc", e))?;
     let mut packets = Vec::new();
     while let Some(p) = bsf.receive().map_err(|e| remux_error("aac_adtstoasc", e))? {
         if out.asc.is_none() {
-            out.asc = p.side_data().find(|d| d.kind() == ffmpeg::packet::side_data::Type::NewExtraData).map(|d| d.data().to_vec());
+            out.asc = p
+                .side_data()
+                .find(|d| d.kind() == ffmpeg::packet::side_data::Type::NewExtraData)
+                .map(|d| d.data().to_vec());
             if out.asc.is_some() {
                 let mut copy = codec::Parameters::new();
                 // SAFETY: both are valid parameter sets; the filter keeps ownership of its own.

@@ -67,8 +67,9 @@ impl Model {
         if !path.is_file() {
             return Err(MediaError::Model(format!("{} is not a file", path.display())));
         }
-        let ctx = WhisperContext::new_with_params(path, WhisperContextParameters::default())
-            .map_err(|e| MediaError::Model(format!("{} is not a GGML Whisper model whisper.cpp can load: {e}", path.display())))?;
+        let ctx = WhisperContext::new_with_params(path, WhisperContextParameters::default()).map_err(|e| {
+            MediaError::Model(format!("{} is not a GGML Whisper model whisper.cpp can load: {e}", path.display()))
+        })?;
         Ok(Model { ctx, idle: std::sync::Mutex::new(Vec::new()) })
     }
 
@@ -81,7 +82,10 @@ impl Model {
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         match idle {
             Some(s) => Ok(s),
-            None => self.ctx.create_state().map_err(|e| MediaError::Transcribe(format!("cannot create a Whisper state: {e}"))),
+            None => self
+                .ctx
+                .create_state()
+                .map_err(|e| MediaError::Transcribe(format!("cannot create a Whisper state: {e}"))),
         }
     }
 
@@ -205,7 +209,12 @@ impl Watch {
 }
 
 /// Decodes `input` and transcribes its first audio track.
-pub fn transcribe<R: Read + Seek + Send + 'static>(model: &Model, opts: &Options, input: R, watch: &Watch) -> Result<Transcription, MediaError> {
+pub fn transcribe<R: Read + Seek + Send + 'static>(
+    model: &Model,
+    opts: &Options,
+    input: R,
+    watch: &Watch,
+) -> Result<Transcription, MediaError> {
     let mut t = Transcriber::new(model, opts, watch.clone())?;
     decode_audio(input, |block| {
         watch.check()?;
@@ -240,7 +249,15 @@ impl<'m> Transcriber<'m> {
             return Err(MediaError::Transcribe(format!("Whisper does not know the language {:?}", opts.language)));
         }
         let state = Some(model.state()?);
-        Ok(Transcriber { model, state, opts, windows: Windower::new(opts.gate_db), guard: Guard::new(&opts.blocklist), out: Transcription::default(), watch })
+        Ok(Transcriber {
+            model,
+            state,
+            opts,
+            windows: Windower::new(opts.gate_db),
+            guard: Guard::new(&opts.blocklist),
+            out: Transcription::default(),
+            watch,
+        })
     }
 
     pub fn push(&mut self, samples: &[f32]) -> Result<(), MediaError> {
@@ -280,7 +297,9 @@ impl<'m> Transcriber<'m> {
         }
         let mut p = params(self.opts);
         let (done, len_ms) = (self.watch.done_ms.clone(), samples.len() as u64 * 1000 / SAMPLE_RATE as u64);
-        p.set_progress_callback_safe(move |pct: i32| done.store(offset_ms + len_ms * pct.clamp(0, 100) as u64 / 100, Ordering::Relaxed));
+        p.set_progress_callback_safe(move |pct: i32| {
+            done.store(offset_ms + len_ms * pct.clamp(0, 100) as u64 / 100, Ordering::Relaxed)
+        });
         // whisper-rs 0.16's `set_abort_callback_safe` calls its boxed closure through
         // the wrong type (it aborted every encode here); the raw callback reads the flag.
         // SAFETY: the flag is an AtomicBool inside `self.watch`, which outlives `full`.
@@ -288,7 +307,9 @@ impl<'m> Transcriber<'m> {
             p.set_abort_callback(Some(should_abort));
             p.set_abort_callback_user_data(Arc::as_ptr(&self.watch.stop) as *mut std::ffi::c_void);
         }
-        let Some(state) = self.state.as_mut() else { return Err(MediaError::Transcribe("the transcriber has no Whisper state".into())) };
+        let Some(state) = self.state.as_mut() else {
+            return Err(MediaError::Transcribe("the transcriber has no Whisper state".into()));
+        };
         let r = state.full(p, &samples);
         self.watch.check()?;
         r.map_err(|e| MediaError::Transcribe(format!("Whisper failed on the window at {offset_ms} ms: {e}")))?;
@@ -309,26 +330,32 @@ impl<'m> Transcriber<'m> {
                 continue;
             };
             let flags = self.guard.check(&text);
-            self.out.segments.push(Segment { start_ms: offset_ms + t0, end_ms: offset_ms + t1, text, avg_logprob, no_speech_prob, flags });
+            self.out.segments.push(Segment {
+                start_ms: offset_ms + t0,
+                end_ms: offset_ms + t1,
+                text,
+                avg_logprob,
+                no_speech_prob,
+                flags,
+            });
         }
         Ok(())
     }
-
 }
 
 fn params(opts: &Options) -> FullParams<'_, '_> {
-        let mut p = FullParams::new(SamplingStrategy::Greedy { best_of: 5 });
-        p.set_language(Some(&opts.language));
-        p.set_n_threads(opts.threads.max(1) as i32);
-        // Each window stands alone: conditioning on the previous window's text is
-        // how a hallucination loop carries on through a whole meeting.
-        p.set_no_context(true);
-        p.set_suppress_nst(true);
-        p.set_print_special(false);
-        p.set_print_progress(false);
-        p.set_print_realtime(false);
-        p.set_print_timestamps(false);
-        p
+    let mut p = FullParams::new(SamplingStrategy::Greedy { best_of: 5 });
+    p.set_language(Some(&opts.language));
+    p.set_n_threads(opts.threads.max(1) as i32);
+    // Each window stands alone: conditioning on the previous window's text is
+    // how a hallucination loop carries on through a whole meeting.
+    p.set_no_context(true);
+    p.set_suppress_nst(true);
+    p.set_print_special(false);
+    p.set_print_progress(false);
+    p.set_print_realtime(false);
+    p.set_print_timestamps(false);
+    p
 }
 
 /// whisper.cpp's abort check: the user data is the watch's stop flag.
@@ -415,7 +442,14 @@ impl Windower {
         let max = max.max(SAMPLE_RATE as usize);
         // Reserved once (pages are only touched as audio arrives): a growing Vec
         // would copy itself at every doubling and leave the old copies to the allocator.
-        Windower { gate: Gate { margin_db: gate_db }, buf: Vec::with_capacity(max + LOOKAHEAD), start: 0, total: 0, max, floor: None }
+        Windower {
+            gate: Gate { margin_db: gate_db },
+            buf: Vec::with_capacity(max + LOOKAHEAD),
+            start: 0,
+            total: 0,
+            max,
+            floor: None,
+        }
     }
 
     pub fn push(&mut self, samples: &[f32]) {
@@ -579,7 +613,8 @@ impl Guard {
 /// NFC, lowercase, letters and digits only, single spaces: for comparing phrases
 /// however Whisper punctuated or capitalised them.
 pub fn fold(text: &str) -> String {
-    let cleaned: String = text.nfc().flat_map(char::to_lowercase).map(|c| if c.is_alphanumeric() { c } else { ' ' }).collect();
+    let cleaned: String =
+        text.nfc().flat_map(char::to_lowercase).map(|c| if c.is_alphanumeric() { c } else { ' ' }).collect();
     cleaned.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -628,11 +663,16 @@ mod tests {
         let gate = Gate { margin_db: 12.0 };
         assert!(!gate.speech(&gate.energies(&vec![0.0; 60 * SAMPLE_RATE as usize])).contains(&true));
         // Loud steady noise (a fan, a bad line): the floor is the noise itself.
-        let noise: Vec<f32> = (0..20 * SAMPLE_RATE as usize).map(|i| 0.2 * (((i * 7919) % 1000) as f32 / 500.0 - 1.0)).collect();
+        let noise: Vec<f32> =
+            (0..20 * SAMPLE_RATE as usize).map(|i| 0.2 * (((i * 7919) % 1000) as f32 / 500.0 - 1.0)).collect();
         assert!(!gate.speech(&gate.energies(&noise)).contains(&true));
         let windows = windows(&vec![0.0; 75 * SAMPLE_RATE as usize], 4096);
         assert!(windows.iter().all(|w| !w.speech.contains(&true)), "a silent minute gives the model nothing");
-        assert_eq!(windows.iter().map(|w| w.samples.len()).sum::<usize>(), 75 * SAMPLE_RATE as usize, "and progress covers all of it");
+        assert_eq!(
+            windows.iter().map(|w| w.samples.len()).sum::<usize>(),
+            75 * SAMPLE_RATE as usize,
+            "and progress covers all of it"
+        );
     }
 
     #[test]
@@ -659,7 +699,8 @@ mod tests {
         }
         assert_eq!(pos, audio.len() as u64);
         for onset in onsets {
-            let w = ws.iter().find(|w| (w.start as usize..w.start as usize + w.samples.len()).contains(&onset)).unwrap();
+            let w =
+                ws.iter().find(|w| (w.start as usize..w.start as usize + w.samples.len()).contains(&onset)).unwrap();
             assert!(w.speech[(onset - w.start as usize) / FRAME + 2], "speech at {onset} is marked");
         }
         // Leading silence is skipped, not shown to the model.
@@ -680,7 +721,9 @@ mod tests {
 
     #[test]
     fn continuous_speech_is_cut_at_the_quietest_point() {
-        let audio: Vec<f32> = (0..70 * SAMPLE_RATE as usize).map(|i| 0.3 * (i as f32 * 0.05).sin() * (1.0 + (i as f32 / 9000.0).sin()) / 2.0 + 0.01).collect();
+        let audio: Vec<f32> = (0..70 * SAMPLE_RATE as usize)
+            .map(|i| 0.3 * (i as f32 * 0.05).sin() * (1.0 + (i as f32 / 9000.0).sin()) / 2.0 + 0.01)
+            .collect();
         let ws = windows(&audio, 16000);
         assert!(ws.iter().all(|w| w.samples.len() <= TEST_MAX));
         assert_eq!(ws.iter().map(|w| w.samples.len()).sum::<usize>(), audio.len());
@@ -702,7 +745,10 @@ mod tests {
     #[test]
     fn guard_flags_blocklisted_phrases_and_loops() {
         let mut g = Guard::new(&default_blocklist());
-        assert_eq!(g.check("Hãy subscribe cho kênh La La School để không bỏ lỡ những video hấp dẫn!"), vec![Flag::Blocklisted]);
+        assert_eq!(
+            g.check("Hãy subscribe cho kênh La La School để không bỏ lỡ những video hấp dẫn!"),
+            vec![Flag::Blocklisted]
+        );
         // NFD input and other punctuation still match.
         let nfd: String = "hãy SUBSCRIBE cho kênh la la school.".nfd().collect();
         assert!(g.check(&nfd).contains(&Flag::Blocklisted));

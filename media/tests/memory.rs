@@ -8,7 +8,12 @@ use std::process::Command;
 
 fn rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kb: f64 = status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap();
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
     kb / 1024.0
 }
 
@@ -29,7 +34,9 @@ fn twelve_jobs_on_fresh_threads_keep_memory_flat() {
     let path = std::env::var_os("WHISPER_MODEL")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/models/ggml-base.bin"));
-    let model = std::sync::Arc::new(Model::load(&path).unwrap_or_else(|e| panic!("needs a Whisper model (WHISPER_MODEL): {e}")));
+    let model = std::sync::Arc::new(
+        Model::load(&path).unwrap_or_else(|e| panic!("needs a Whisper model (WHISPER_MODEL): {e}")),
+    );
     let dir = tempfile::tempdir().unwrap();
     let wav = clip(dir.path());
     let job = |model: std::sync::Arc<Model>, wav: PathBuf| {

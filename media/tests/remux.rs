@@ -47,7 +47,11 @@ fn make_with(format: &str, secs: u32, x264: &[&str]) -> Vec<u8> {
 }
 
 fn probe(path: &std::path::Path) -> serde_json::Value {
-    let out = Command::new("ffprobe").args(["-v", "error", "-show_format", "-show_streams", "-of", "json"]).arg(path).output().unwrap();
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-show_format", "-show_streams", "-of", "json"])
+        .arg(path)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
 }
@@ -57,7 +61,8 @@ fn ts_flv_and_mkv_become_playable_fragmented_mp4() {
     for format in ["mpegts", "flv", "matroska"] {
         let input = make(format, 4);
         let sink = Sink::default();
-        let stats = media::remux::remux_to_fmp4(Pipe(std::io::Cursor::new(input)), sink.clone()).unwrap_or_else(|e| panic!("{format}: {e}"));
+        let stats = media::remux::remux_to_fmp4(Pipe(std::io::Cursor::new(input)), sink.clone())
+            .unwrap_or_else(|e| panic!("{format}: {e}"));
         let out = sink.0.lock().unwrap().clone();
         assert!(out.windows(4).any(|w| w == b"moof"), "{format}: not fragmented");
         assert_eq!(&out[4..8], b"ftyp", "{format}");
@@ -72,13 +77,15 @@ fn ts_flv_and_mkv_become_playable_fragmented_mp4() {
         assert!(p["format"]["format_name"].as_str().unwrap().contains("mp4"), "{format}: {p}");
         let duration: f64 = p["format"]["duration"].as_str().unwrap().parse().unwrap();
         assert!((duration - 4.0).abs() <= 0.5, "{format}: duration {duration}");
-        let codecs: Vec<&str> = p["streams"].as_array().unwrap().iter().map(|s| s["codec_name"].as_str().unwrap()).collect();
+        let codecs: Vec<&str> =
+            p["streams"].as_array().unwrap().iter().map(|s| s["codec_name"].as_str().unwrap()).collect();
         assert!(codecs.contains(&"h264") && codecs.contains(&"aac"), "{format}: {codecs:?}");
         let aac = p["streams"].as_array().unwrap().iter().find(|s| s["codec_name"] == "aac").unwrap();
         assert_eq!(aac["sample_rate"], "44100", "{format}: AAC configuration missing from the moov");
         assert_eq!(aac["profile"], "LC", "{format}");
         // Every frame decodes.
-        let dec = Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(&path).args(["-f", "null", "-"]).output().unwrap();
+        let dec =
+            Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(&path).args(["-f", "null", "-"]).output().unwrap();
         assert!(dec.status.success() && dec.stderr.is_empty(), "{format}: {}", String::from_utf8_lossy(&dec.stderr));
     }
 }
@@ -141,7 +148,12 @@ fn reframed_rtmp_style_tags_remux() {
 
 fn decode_seconds(path: &std::path::Path) -> f64 {
     // Decoded audio samples, not container metadata: what a listener hears.
-    let out = Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(path).args(["-vn", "-ac", "1", "-ar", "8000", "-f", "s16le", "-"]).output().unwrap();
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-vn", "-ac", "1", "-ar", "8000", "-f", "s16le", "-"])
+        .output()
+        .unwrap();
     assert!(out.status.success() && out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
     out.stdout.len() as f64 / 2.0 / 8000.0
 }
@@ -166,7 +178,8 @@ fn segments_join_into_one_continuous_file() {
         std::fs::write(&path, &*sink.0.lock().unwrap()).unwrap();
         let heard = decode_seconds(&path);
         assert!((heard - 5.0).abs() <= 0.3, "{format}: {heard} s of audio");
-        let dec = Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(&path).args(["-f", "null", "-"]).output().unwrap();
+        let dec =
+            Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(&path).args(["-f", "null", "-"]).output().unwrap();
         assert!(dec.status.success() && dec.stderr.is_empty(), "{format}: {}", String::from_utf8_lossy(&dec.stderr));
     }
 }
@@ -175,7 +188,19 @@ fn segments_join_into_one_continuous_file() {
 #[test]
 fn audio_only_is_fragmented_as_it_goes() {
     let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-f", "lavfi", "-i", "sine=frequency=300:sample_rate=48000:duration=6", "-c:a", "aac", "-f", "flv", "-"])
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=300:sample_rate=48000:duration=6",
+            "-c:a",
+            "aac",
+            "-f",
+            "flv",
+            "-",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -203,7 +228,11 @@ mod mutated_input {
     fn pushed(format: usize) -> &'static Vec<u8> {
         static TS: OnceLock<Vec<u8>> = OnceLock::new();
         static MKV: OnceLock<Vec<u8>> = OnceLock::new();
-        if format == 0 { TS.get_or_init(|| make("mpegts", 1)) } else { MKV.get_or_init(|| make("matroska", 1)) }
+        if format == 0 {
+            TS.get_or_init(|| make("mpegts", 1))
+        } else {
+            MKV.get_or_init(|| make("matroska", 1))
+        }
     }
 
     proptest! {
@@ -246,15 +275,31 @@ fn b_frames_keep_their_timestamps() {
     for format in ["flv", "mpegts"] {
         let input = make_with(format, 3, &["-preset", "veryfast", "-bf", "3"]);
         let sink = Sink::default();
-        let stats = media::remux::remux_to_fmp4(Pipe(std::io::Cursor::new(input)), sink.clone()).unwrap_or_else(|e| panic!("{format}: {e}"));
+        let stats = media::remux::remux_to_fmp4(Pipe(std::io::Cursor::new(input)), sink.clone())
+            .unwrap_or_else(|e| panic!("{format}: {e}"));
         assert!((stats.duration_ms as i64 - 3000).abs() <= 300, "{format}: {stats:?}");
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.mp4");
         std::fs::write(&path, &*sink.0.lock().unwrap()).unwrap();
-        let frames = Command::new("ffprobe").args(["-v", "error", "-select_streams", "v", "-count_frames", "-show_entries", "stream=nb_read_frames,has_b_frames", "-of", "csv=p=0"]).arg(&path).output().unwrap();
+        let frames = Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-select_streams",
+                "v",
+                "-count_frames",
+                "-show_entries",
+                "stream=nb_read_frames,has_b_frames",
+                "-of",
+                "csv=p=0",
+            ])
+            .arg(&path)
+            .output()
+            .unwrap();
         let text = String::from_utf8_lossy(&frames.stdout).to_string();
         assert!(text.contains(",75") || text.contains("75"), "{format}: 75 frames expected, ffprobe says {text}");
-        let dec = Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(&path).args(["-f", "null", "-"]).output().unwrap();
+        let dec =
+            Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(&path).args(["-f", "null", "-"]).output().unwrap();
         assert!(dec.status.success() && dec.stderr.is_empty(), "{format}: {}", String::from_utf8_lossy(&dec.stderr));
     }
 }

@@ -13,12 +13,15 @@ fn model() -> &'static Model {
         let path = std::env::var_os("WHISPER_MODEL")
             .map(PathBuf::from)
             .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/models/ggml-base.bin"));
-        Model::load(&path).unwrap_or_else(|e| panic!("these tests need a Whisper model at {} (set WHISPER_MODEL): {e}", path.display()))
+        Model::load(&path).unwrap_or_else(|e| {
+            panic!("these tests need a Whisper model at {} (set WHISPER_MODEL): {e}", path.display())
+        })
     })
 }
 
 fn run(cmd: &mut Command) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e} (scripts/setup-test.sh installs espeak-ng and sox)"));
+    let out =
+        cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e} (scripts/setup-test.sh installs espeak-ng and sox)"));
     assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
@@ -40,7 +43,11 @@ fn speech(dir: &Path, voice: &str, parts: &[(f32, &str)], total: f32) -> PathBuf
     }
     run(sox.args(&inputs).arg(&mixed).args(["pad", "0", &total.to_string(), "trim", "0", &total.to_string()]));
     let mp4 = dir.join("speech.mp4");
-    run(Command::new("ffmpeg").args(["-v", "error", "-y", "-i"]).arg(&mixed).args(["-c:a", "aac", "-b:a", "96k"]).arg(&mp4));
+    run(Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(&mixed)
+        .args(["-c:a", "aac", "-b:a", "96k"])
+        .arg(&mp4));
     mp4
 }
 
@@ -55,7 +62,10 @@ fn transcribe_file(path: &Path, opts: &Options) -> media::transcribe::Transcript
 #[test]
 fn english_sentences_come_out_at_their_offsets() {
     let dir = tempfile::tempdir().unwrap();
-    let parts = [(1.0, "The branch meeting approved the resolution on digital transformation."), (12.0, "Comrade Lan reported on the admission of new party members.")];
+    let parts = [
+        (1.0, "The branch meeting approved the resolution on digital transformation."),
+        (12.0, "Comrade Lan reported on the admission of new party members."),
+    ];
     let clip = speech(dir.path(), "en-us", &parts, 20.0);
     let opts = Options { language: "en".into(), ..Options::default() };
     let t = transcribe_file(&clip, &opts);
@@ -63,7 +73,8 @@ fn english_sentences_come_out_at_their_offsets() {
     let text: String = t.segments.iter().map(|s| s.text.as_str()).collect::<Vec<_>>().join(" ").to_lowercase();
     // The base model hears "Comrade Lan reported" differently from run to run
     // ("come and then report it", "Come Redland reported"): allow two misses of nine.
-    let words = ["branch", "meeting", "resolution", "digital", "transformation", "reported", "admission", "party", "members"];
+    let words =
+        ["branch", "meeting", "resolution", "digital", "transformation", "reported", "admission", "party", "members"];
     let missing: Vec<&str> = words.iter().copied().filter(|w| !text.contains(w)).collect();
     assert!(missing.len() <= 2, "{missing:?} missing from {text:?}");
     for (at, words) in [(1000u64, "branch"), (12_000, "admission")] {
@@ -82,7 +93,11 @@ fn vietnamese_comes_out_as_nfc_with_diacritics() {
     let text: String = t.segments.iter().map(|s| s.text.as_str()).collect();
     assert!(!text.is_empty());
     assert_eq!(text, text.nfc().collect::<String>(), "NFC");
-    assert!(text.chars().any(|c| "ăâđêôơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ".contains(c.to_lowercase().next().unwrap())), "no Vietnamese letters in {text:?}");
+    assert!(
+        text.chars()
+            .any(|c| "ăâđêôơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ".contains(c.to_lowercase().next().unwrap())),
+        "no Vietnamese letters in {text:?}"
+    );
     assert!(!text.contains('\u{FFFD}'), "no replaced bytes in {text:?}");
 }
 
@@ -90,7 +105,9 @@ fn vietnamese_comes_out_as_nfc_with_diacritics() {
 fn a_silent_minute_yields_nothing_and_costs_no_model_time() {
     let dir = tempfile::tempdir().unwrap();
     let mp4 = dir.path().join("silence.mp4");
-    run(Command::new("ffmpeg").args(["-v", "error", "-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo", "-t", "60", "-c:a", "aac"]).arg(&mp4));
+    run(Command::new("ffmpeg")
+        .args(["-v", "error", "-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo", "-t", "60", "-c:a", "aac"])
+        .arg(&mp4));
     let t = transcribe_file(&mp4, &Options::default());
     assert!(t.segments.is_empty(), "{:?}", t.segments);
     assert_eq!(t.windows, 0);
@@ -107,7 +124,11 @@ fn a_blocklisted_phrase_is_flagged() {
     let flagged: Vec<_> = t.segments.iter().filter(|s| s.flags.contains(&Flag::Blocklisted)).collect();
     assert_eq!(flagged.len(), 1, "{:?}", t.segments);
     assert!(flagged[0].text.to_lowercase().contains("subscribe"));
-    assert!(t.segments.iter().any(|s| s.flags.is_empty() && s.text.to_lowercase().contains("secretary")), "{:?}", t.segments);
+    assert!(
+        t.segments.iter().any(|s| s.flags.is_empty() && s.text.to_lowercase().contains("secretary")),
+        "{:?}",
+        t.segments
+    );
 }
 
 #[test]
@@ -117,6 +138,11 @@ fn a_stop_ends_the_work_early() {
     let clip = speech(dir.path(), "en-us", &parts, 8.0);
     let watch = Watch::default();
     watch.stop();
-    let r = transcribe(model(), &Options { language: "en".into(), ..Options::default() }, std::fs::File::open(clip).unwrap(), &watch);
+    let r = transcribe(
+        model(),
+        &Options { language: "en".into(), ..Options::default() },
+        std::fs::File::open(clip).unwrap(),
+        &watch,
+    );
     assert!(matches!(r, Err(media::MediaError::Stopped(_))), "{r:?}");
 }

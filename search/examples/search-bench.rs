@@ -72,13 +72,7 @@ struct Args {
 }
 
 fn parse_args() -> Res<Args> {
-    let mut args = Args {
-        hours: 1000,
-        queries: 1000,
-        dir: None,
-        no_rg: false,
-        reuse: false,
-    };
+    let mut args = Args { hours: 1000, queries: 1000, dir: None, no_rg: false, reuse: false };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{a} needs a value"));
@@ -198,9 +192,7 @@ const VOCABULARY: &[&str] = &[
 /// People's names make the long tail: each is said in only some meetings.
 #[rustfmt::skip]
 const FAMILY: &[&str] = &["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng", "Bùi", "Đỗ", "Hồ", "Ngô", "Dương", "Lý"];
-const MIDDLE: &[&str] = &[
-    "Văn", "Thị", "Đức", "Minh", "Thanh", "Quốc", "Hữu", "Ngọc", "Xuân", "Thu",
-];
+const MIDDLE: &[&str] = &["Văn", "Thị", "Đức", "Minh", "Thanh", "Quốc", "Hữu", "Ngọc", "Xuân", "Thu"];
 #[rustfmt::skip]
 const GIVEN: &[&str] = &[
     "An", "Bình", "Cường", "Dũng", "Giang", "Hà", "Hải", "Hạnh", "Hùng", "Hương", "Khánh", "Lan", "Linh", "Long", "Mai", "Nam",
@@ -232,26 +224,16 @@ impl Lang {
             .collect();
         let syllables = words.iter().map(|w| w.split(' ').count()).collect();
         let content = (FUNCTION_WORDS.len()..words.len()).collect();
-        let mut lang = Lang {
-            words,
-            syllables,
-            cumulative,
-            next: Vec::new(),
-            content,
-        };
+        let mut lang = Lang { words, syllables, cumulative, next: Vec::new(), content };
         // Successors drawn by frequency: common words follow each other more often,
         // and each pair a word forms recurs, as collocations do.
-        lang.next = (0..lang.words.len())
-            .map(|_| (0..SUCCESSORS).map(|_| lang.unigram(rng)).collect())
-            .collect();
+        lang.next = (0..lang.words.len()).map(|_| (0..SUCCESSORS).map(|_| lang.unigram(rng)).collect()).collect();
         lang
     }
 
     fn unigram(&self, rng: &mut Rng) -> usize {
         let x = rng.unit() * self.cumulative[self.cumulative.len() - 1];
-        self.cumulative
-            .partition_point(|&c| c < x)
-            .min(self.words.len() - 1)
+        self.cumulative.partition_point(|&c| c < x).min(self.words.len() - 1)
     }
 
     /// The word after `prev`: mostly one of its successors (geometrically weighted).
@@ -260,20 +242,12 @@ impl Lang {
             return self.unigram(rng);
         }
         let next = &self.next[prev];
-        next.iter()
-            .find(|_| rng.chance(0.5))
-            .copied()
-            .unwrap_or(next[next.len() - 1])
+        next.iter().find(|_| rng.chance(0.5)).copied().unwrap_or(next[next.len() - 1])
     }
 
     /// A segment's text of about `syllables` syllables, continuing the chain from
     /// `prev`; with its syllables and words (list entries) counted.
-    fn sentence(
-        &self,
-        syllables: usize,
-        prev: &mut usize,
-        rng: &mut Rng,
-    ) -> (String, usize, usize) {
+    fn sentence(&self, syllables: usize, prev: &mut usize, rng: &mut Rng) -> (String, usize, usize) {
         let (mut text, mut count, mut words) = (String::new(), 0, 0);
         while count < syllables {
             *prev = self.step(*prev, rng);
@@ -295,16 +269,7 @@ fn ranked_words(rng: &mut Rng) -> Vec<String> {
     let mut groups: Vec<Vec<String>> = vec![
         FUNCTION_WORDS.iter().map(|w| w.to_string()).collect(),
         VOCABULARY.iter().map(|w| w.to_string()).collect(),
-        (0..NAMES)
-            .map(|_| {
-                format!(
-                    "{} {} {}",
-                    rng.pick(FAMILY),
-                    rng.pick(MIDDLE),
-                    rng.pick(GIVEN)
-                )
-            })
-            .collect(),
+        (0..NAMES).map(|_| format!("{} {} {}", rng.pick(FAMILY), rng.pick(MIDDLE), rng.pick(GIVEN))).collect(),
     ];
     let mut words = Vec::new();
     for g in &mut groups {
@@ -319,9 +284,7 @@ fn ranked_words(rng: &mut Rng) -> Vec<String> {
 
 fn capitalize(s: &str) -> String {
     let mut chars = s.chars();
-    chars
-        .next()
-        .map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
+    chars.next().map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
 }
 
 // ---------------------------------------------------------------- the corpus
@@ -353,49 +316,30 @@ fn plan_meetings(count: usize, rng: &mut Rng) -> Vec<Meeting> {
     let start = datetime!(2025-01-01 08:00 +7);
     (0..count)
         .map(|n| {
-            let cell = (
-                1 + rng.below(TREE.0),
-                1 + rng.below(TREE.1),
-                1 + rng.below(TREE.2),
-            );
+            let cell = (1 + rng.below(TREE.0), 1 + rng.below(TREE.1), 1 + rng.below(TREE.2));
             // Most meetings are the monthly regular one.
             let kind = match rng.below(10) {
                 0..=6 => "regular",
                 7 | 8 => "thematic",
                 _ => "conference",
             };
-            let date = start
-                + time::Duration::days(rng.below(730) as i64)
-                + time::Duration::hours(6 * rng.below(2) as i64);
-            Meeting {
-                n,
-                cell,
-                kind,
-                date,
-                streams: if rng.chance(0.3) { 2 } else { 1 },
-            }
+            let date =
+                start + time::Duration::days(rng.below(730) as i64) + time::Duration::hours(6 * rng.below(2) as i64);
+            Meeting { n, cell, kind, date, streams: if rng.chance(0.3) { 2 } else { 1 } }
         })
         .collect()
 }
 
 /// Back-to-back segments of 3–8 s filling `duration_ms`; with two endpoints the
 /// floor passes between them in turns of a few segments.
-fn transcript(
-    m: &Meeting,
-    duration_ms: u64,
-    lang: &Lang,
-    rng: &mut Rng,
-    c: &mut Corpus,
-) -> Vec<Segment> {
+fn transcript(m: &Meeting, duration_ms: u64, lang: &Lang, rng: &mut Rng, c: &mut Corpus) -> Vec<Segment> {
     let (mut segments, mut t, mut stream, mut prev) = (Vec::new(), 0, 1, 0);
     while t < duration_ms {
         let len = rng.between(3_000, 8_001).min(duration_ms - t).max(1_000);
         if m.streams == 2 && rng.chance(0.15) {
             stream = 3 - stream;
         }
-        let target = ((len as f64 / 1000.0) * SYLLABLES_PER_S * (0.8 + 0.4 * rng.unit()))
-            .round()
-            .max(2.0) as usize;
+        let target = ((len as f64 / 1000.0) * SYLLABLES_PER_S * (0.8 + 0.4 * rng.unit())).round().max(2.0) as usize;
         let (text, syllables, words) = lang.sentence(target, &mut prev, rng);
         (c.syllables, c.words) = (c.syllables + syllables, c.words + words);
         let end_ms = t + len - rng.between(0, 300);
@@ -428,11 +372,7 @@ fn recording(m: &Meeting, segments: Vec<Segment>) -> Recording {
 fn write_text(root: &Path, rec: &Recording) -> Res<u64> {
     let dir = root.join(rec.org_path.trim_start_matches('/'));
     std::fs::create_dir_all(&dir)?;
-    let body: String = rec
-        .segments
-        .iter()
-        .map(|s| format!("{}\t{}\n", s.start_ms, s.text))
-        .collect();
+    let body: String = rec.segments.iter().map(|s| format!("{}\t{}\n", s.start_ms, s.text)).collect();
     std::fs::write(dir.join(format!("{}.txt", rec.meeting)), &body)?;
     Ok(body.len() as u64)
 }
@@ -467,10 +407,7 @@ fn build(
     };
     let mut rng = Rng(0x7E57_0002);
     let started = Instant::now();
-    let options = Options {
-        writer_memory: BULK_MEMORY,
-        ..Options::default()
-    };
+    let options = Options { writer_memory: BULK_MEMORY, ..Options::default() };
     let index = Index::open(index.0, index.1, &options)?;
     c.index += started.elapsed();
     for (i, batch) in meetings.chunks(BATCH).enumerate() {
@@ -527,14 +464,8 @@ enum Class {
     NextPage,
 }
 
-const CLASSES: [Class; 6] = [
-    Class::Word,
-    Class::Folded,
-    Class::Phrase,
-    Class::Filtered,
-    Class::Newest,
-    Class::NextPage,
-];
+const CLASSES: [Class; 6] =
+    [Class::Word, Class::Folded, Class::Phrase, Class::Filtered, Class::Newest, Class::NextPage];
 
 impl Class {
     fn name(self) -> &'static str {
@@ -560,12 +491,7 @@ struct Probe {
 }
 
 fn query(text: String) -> Query {
-    Query {
-        text,
-        scope: Scope::All,
-        limit: LIMIT,
-        ..Query::default()
-    }
+    Query { text, scope: Scope::All, limit: LIMIT, ..Query::default() }
 }
 
 /// A word a user would search for, with at least one diacritic.
@@ -583,22 +509,14 @@ fn content_word(lang: &Lang, rng: &mut Rng) -> String {
 fn chain_phrase(lang: &Lang, rng: &mut Rng) -> String {
     let a = *rng.pick(&lang.content);
     let b = lang.next[a][rng.below(2)];
-    let syllables: Vec<&str> = lang.words[a]
-        .split(' ')
-        .chain(lang.words[b].split(' '))
-        .collect();
+    let syllables: Vec<&str> = lang.words[a].split(' ').chain(lang.words[b].split(' ')).collect();
     let n = (2 + rng.below(2)).min(syllables.len());
     let start = (lang.syllables[a] - 1).min(syllables.len() - n);
     syllables[start..start + n].join(" ")
 }
 
 fn probe(class: Class, lang: &Lang, meetings: &[Meeting], rng: &mut Rng) -> Probe {
-    let plain = |q: Query, pattern: String| Probe {
-        class,
-        query: q,
-        rg_pattern: pattern,
-        rg_scope: String::new(),
-    };
+    let plain = |q: Query, pattern: String| Probe { class, query: q, rg_pattern: pattern, rg_scope: String::new() };
     match class {
         Class::Word => {
             let w = content_word(lang, rng);
@@ -617,13 +535,7 @@ fn probe(class: Class, lang: &Lang, meetings: &[Meeting], rng: &mut Rng) -> Prob
         // rg has no order and no pages: it gets the word.
         Class::Newest => {
             let w = content_word(lang, rng);
-            plain(
-                Query {
-                    sort: Sort::Newest,
-                    ..query(w.clone())
-                },
-                w,
-            )
+            plain(Query { sort: Sort::Newest, ..query(w.clone()) }, w)
         }
         Class::NextPage => {
             let w = content_word(lang, rng);
@@ -636,17 +548,9 @@ fn probe(class: Class, lang: &Lang, meetings: &[Meeting], rng: &mut Rng) -> Prob
 /// and a three-month window around its date, so that most such queries can match.
 fn filtered(lang: &Lang, meetings: &[Meeting], rng: &mut Rng) -> Probe {
     let m = rng.pick(meetings);
-    let scope = if rng.chance(0.5) {
-        m.bloc_path()
-    } else {
-        m.org_path()
-    };
+    let scope = if rng.chance(0.5) { m.bloc_path() } else { m.org_path() };
     let w = content_word(lang, rng);
-    let mut q = query(if rng.chance(0.3) {
-        search::fold(&w)
-    } else {
-        w.clone()
-    });
+    let mut q = query(if rng.chance(0.3) { search::fold(&w) } else { w.clone() });
     q.scope = Scope::Orgs(vec![scope.clone()]);
     if rng.chance(0.5) {
         q.kind = Some(m.kind.to_string());
@@ -655,19 +559,12 @@ fn filtered(lang: &Lang, meetings: &[Meeting], rng: &mut Rng) -> Probe {
         q.from = Some(m.date - time::Duration::days(45));
         q.to = Some(m.date + time::Duration::days(45));
     }
-    Probe {
-        class: Class::Filtered,
-        query: q,
-        rg_pattern: w,
-        rg_scope: scope.trim_start_matches('/').to_string(),
-    }
+    Probe { class: Class::Filtered, query: q, rg_pattern: w, rg_scope: scope.trim_start_matches('/').to_string() }
 }
 
 fn probes(n: usize, seed: u64, lang: &Lang, meetings: &[Meeting]) -> Vec<Probe> {
     let mut rng = Rng(seed);
-    (0..n)
-        .map(|i| probe(CLASSES[i % CLASSES.len()], lang, meetings, &mut rng))
-        .collect()
+    (0..n).map(|i| probe(CLASSES[i % CLASSES.len()], lang, meetings, &mut rng)).collect()
 }
 
 // ---------------------------------------------------------------- timing
@@ -692,16 +589,8 @@ fn time_index(index: &Index, probes: &[Probe]) -> Res<(Vec<Timed>, Vec<Timed>)> 
         let r = index.search(&q)?;
         let (took, used) = (t.elapsed(), thread_cpu().saturating_sub(c));
         let found = r.meetings.len();
-        wall.push(Timed {
-            class: p.class,
-            took,
-            found,
-        });
-        cpu.push(Timed {
-            class: p.class,
-            took: used,
-            found,
-        });
+        wall.push(Timed { class: p.class, took, found });
+        cpu.push(Timed { class: p.class, took: used, found });
     }
     Ok((wall, cpu))
 }
@@ -709,10 +598,7 @@ fn time_index(index: &Index, probes: &[Probe]) -> Res<(Vec<Timed>, Vec<Timed>)> 
 /// CPU time of this thread: what a query costs whatever else the machine runs
 /// (the 2 cores here are shared, so wall-clock times include waiting for one).
 fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: clock_gettime writes only the timespec it is given.
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     if rc != 0 {
@@ -739,21 +625,14 @@ fn time_rg(text_dir: &Path, probes: &[&Probe]) -> Res<Vec<Timed>> {
         out.push(Timed {
             class: p.class,
             took,
-            found: o
-                .stdout
-                .split(|&b| b == b'\n')
-                .filter(|l| !l.is_empty())
-                .count(),
+            found: o.stdout.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count(),
         });
     }
     Ok(out)
 }
 
 fn rg_available() -> bool {
-    Command::new("rg")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
+    Command::new("rg").arg("--version").output().is_ok_and(|o| o.status.success())
 }
 
 /// Nearest-rank percentile of sorted durations, in ms.
@@ -794,12 +673,7 @@ fn stats(timed: &[&Timed]) -> Option<Stats> {
 fn by_class(timed: &[Timed]) -> Vec<(&'static str, Option<Stats>)> {
     let mut rows: Vec<_> = CLASSES
         .iter()
-        .map(|&c| {
-            (
-                c.name(),
-                stats(&timed.iter().filter(|t| t.class == c).collect::<Vec<_>>()),
-            )
-        })
+        .map(|&c| (c.name(), stats(&timed.iter().filter(|t| t.class == c).collect::<Vec<_>>())))
         .collect();
     rows.push(("all", stats(&timed.iter().collect::<Vec<_>>())));
     rows
@@ -857,12 +731,8 @@ fn rss_mib() -> (f64, f64) {
 
 fn header(args: &Args, meetings: usize, duration_ms: u64) {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!(
-        "Niêm search benchmark: query latency of the transcript index (search::Index::search,"
-    );
-    println!(
-        "snippets included) on a synthetic Vietnamese archive, against ripgrep over the same text."
-    );
+    println!("Niêm search benchmark: query latency of the transcript index (search::Index::search,");
+    println!("snippets included) on a synthetic Vietnamese archive, against ripgrep over the same text.");
     println!("goals: p99 <= 20 ms over all queries; index p50 >= 100x faster than rg p50;");
     println!("at 10,000 h: open <= 5 s, RSS <= 1 GiB.");
     println!(
@@ -882,25 +752,16 @@ fn main() -> Res<()> {
     let root = args.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
     let (index_dir, text_dir) = (root.join("index"), root.join("text"));
     if !args.reuse && (index_dir.exists() || text_dir.exists()) {
-        return Err(format!(
-            "{} already holds index/ or text/: give an empty --dir",
-            root.display()
-        )
-        .into());
+        return Err(format!("{} already holds index/ or text/: give an empty --dir", root.display()).into());
     }
-    let kept = if args.dir.is_some() {
-        " (kept)"
-    } else {
-        " (deleted at exit)"
-    };
+    let kept = if args.dir.is_some() { " (kept)" } else { " (deleted at exit)" };
     println!("files under {}{kept}", root.display());
 
     let lang = Lang::new(&mut Rng(0x4E49_454D));
     let meetings = plan_meetings(meetings_n, &mut Rng(0x7E57_0001));
     // A fixed key, so that --reuse can open what an earlier run built.
     let kek = [("bench-kek", [0x4E; 32])];
-    let cipher: Arc<dyn IndexCipher> =
-        Arc::new(ring_cipher::RingCipher::with_keks(&kek, "bench-kek"));
+    let cipher: Arc<dyn IndexCipher> = Arc::new(ring_cipher::RingCipher::with_keks(&kek, "bench-kek"));
     println!(
         "\nbuilding: {} words and phrases ({} content, {} names) ...",
         lang.words.len(),
@@ -909,19 +770,10 @@ fn main() -> Res<()> {
     );
     if args.reuse {
         let size = dir_size(&index_dir) as f64 / 1e6;
-        println!(
-            "reusing the index an earlier run built in {}: {size:.1} MB",
-            index_dir.display()
-        );
+        println!("reusing the index an earlier run built in {}: {size:.1} MB", index_dir.display());
     } else {
         let text = (!args.no_rg).then_some(text_dir.as_path());
-        let c = build(
-            &meetings,
-            duration_ms,
-            &lang,
-            (&index_dir, cipher.clone()),
-            text,
-        )?;
+        let c = build(&meetings, duration_ms, &lang, (&index_dir, cipher.clone()), text)?;
         report_corpus(&c, &index_dir);
     }
     let (rss_before, _) = rss_mib();
@@ -942,9 +794,7 @@ fn main() -> Res<()> {
     time_index(&index, &probes(WARMUP, 0x9E55_0002, &lang, &meetings))?;
     let (timed, cpu) = time_index(&index, &all)?;
     let (rss, peak) = rss_mib();
-    let cache = index
-        .cache_stats()
-        .unwrap_or_else(|| unreachable!("an index on disk"));
+    let cache = index.cache_stats().unwrap_or_else(|| unreachable!("an index on disk"));
     println!(
         "after {} queries: RSS {rss:.0} MiB (peak {peak:.0} MiB); \
          piece cache {:.0} MiB in {} pieces, {} hits, {} misses ({:.1}% hits), {} evictions",
@@ -956,16 +806,8 @@ fn main() -> Res<()> {
         100.0 * cache.hits as f64 / (cache.hits + cache.misses).max(1) as f64,
         cache.evictions
     );
-    print_table(
-        &format!("index: {} queries after {WARMUP} warm-up", all.len()),
-        "meetings",
-        &timed,
-    );
-    print_table(
-        "index, CPU time of the searching thread (no wait for a core)",
-        "meetings",
-        &cpu,
-    );
+    print_table(&format!("index: {} queries after {WARMUP} warm-up", all.len()), "meetings", &timed);
+    print_table("index, CPU time of the searching thread (no wait for a core)", "meetings", &cpu);
     println!("  load average while querying: {}", load_average());
     if args.no_rg || !text_dir.exists() {
         println!("\n--no-rg: ripgrep anchor skipped");
@@ -984,10 +826,7 @@ fn report_corpus(c: &Corpus, index_dir: &Path) {
         c.words as f64 / 1e6,
         c.text_bytes as f64 / 1e6
     );
-    println!(
-        "generating + writing text: {:.1} s",
-        c.generate.as_secs_f64()
-    );
+    println!("generating + writing text: {:.1} s", c.generate.as_secs_f64());
     println!(
         "index build: {:.1} s ({} documents put, {BATCH} recordings per commit, {} MiB buffer), {:.2} M syllables/s",
         c.index.as_secs_f64(),
@@ -1024,17 +863,14 @@ fn anchor(text_dir: &Path, all: &[Probe], timed: &[Timed]) -> Res<()> {
         &rg,
     );
     println!("  rg gets: words as one fixed string (so \"nghị quyết\" is a phrase to rg, two words to the index);");
-    println!("  folded queries in their accented form (rg cannot fold); scopes as the org's folder; kind and dates ignored.");
+    println!(
+        "  folded queries in their accented form (rg cannot fold); scopes as the org's folder; kind and dates ignored."
+    );
     println!("\nspeed-up, rg p50 / index p50 (index p50 over all its queries of the class):");
     let (idx, rgs) = (by_class(timed), by_class(&rg));
     for ((name, i), (_, r)) in idx.iter().zip(&rgs) {
         if let (Some(i), Some(r)) = (i, r) {
-            println!(
-                "  {name:<20} {:>8.1}x   (rg {:.2} ms, index {:.3} ms)",
-                r.p50 / i.p50,
-                r.p50,
-                i.p50
-            );
+            println!("  {name:<20} {:>8.1}x   (rg {:.2} ms, index {:.3} ms)", r.p50 / i.p50, r.p50, i.p50);
         }
     }
     Ok(())

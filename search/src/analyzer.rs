@@ -10,8 +10,8 @@
 
 use crate::vietnamese::canonical_word;
 use tantivy::tokenizer::{
-    AsciiFoldingFilter, LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer, Token,
-    TokenFilter, TokenStream, Tokenizer,
+    AsciiFoldingFilter, LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer, Token, TokenFilter, TokenStream,
+    Tokenizer,
 };
 use unicode_normalization::UnicodeNormalization;
 
@@ -115,11 +115,7 @@ impl<T: Tokenizer> Tokenizer for PairsFilter<T> {
     type TokenStream<'a> = PairsStream<T::TokenStream<'a>>;
 
     fn token_stream<'a>(&'a mut self, text: &'a str) -> Self::TokenStream<'a> {
-        PairsStream {
-            words: self.0.token_stream(text),
-            previous: None,
-            pair: Token::default(),
-        }
+        PairsStream { words: self.0.token_stream(text), previous: None, pair: Token::default() }
     }
 }
 

@@ -62,10 +62,7 @@ impl PieceCache {
     pub fn new(capacity: usize) -> PieceCache {
         PieceCache {
             capacity,
-            state: Mutex::new(State {
-                pieces: LruCache::unbounded(),
-                bytes: 0,
-            }),
+            state: Mutex::new(State { pieces: LruCache::unbounded(), bytes: 0 }),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
@@ -87,11 +84,7 @@ impl PieceCache {
     /// The piece if held, counting a hit or a miss.
     pub(crate) fn get(&self, file: u64, piece: u32) -> Option<Arc<[u8]>> {
         let found = self.lock().pieces.get(&(file, piece)).cloned();
-        let counter = if found.is_some() {
-            &self.hits
-        } else {
-            &self.misses
-        };
+        let counter = if found.is_some() { &self.hits } else { &self.misses };
         counter.fetch_add(1, Ordering::Relaxed);
         found
     }
@@ -117,12 +110,7 @@ impl PieceCache {
     /// Drops every piece of a file (deleted: its plaintext should not linger).
     pub(crate) fn forget(&self, file: u64) {
         let mut state = self.lock();
-        let keys: Vec<Key> = state
-            .pieces
-            .iter()
-            .map(|(k, _)| *k)
-            .filter(|k| k.0 == file)
-            .collect();
+        let keys: Vec<Key> = state.pieces.iter().map(|(k, _)| *k).filter(|k| k.0 == file).collect();
         for key in keys {
             if let Some(dropped) = state.pieces.pop(&key) {
                 state.bytes -= dropped.len();
@@ -156,10 +144,6 @@ mod tests {
         cache.forget(1);
         assert_eq!(cache.stats().bytes, 0);
         cache.put(2, 0, Arc::from(vec![0u8; 101]));
-        assert_eq!(
-            cache.stats().pieces,
-            0,
-            "a piece larger than the bound is not kept"
-        );
+        assert_eq!(cache.stats().pieces, 0, "a piece larger than the bound is not kept");
     }
 }

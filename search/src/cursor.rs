@@ -60,13 +60,8 @@ impl CursorKey {
     }
 
     pub fn open(&self, search: &[u8], cursor: &str) -> Result<Position, CursorError> {
-        let bytes = URL_SAFE_NO_PAD
-            .decode(cursor)
-            .map_err(|_| CursorError::Malformed)?;
-        let split = bytes
-            .len()
-            .checked_sub(TAG_LEN)
-            .ok_or(CursorError::Malformed)?;
+        let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| CursorError::Malformed)?;
+        let split = bytes.len().checked_sub(TAG_LEN).ok_or(CursorError::Malformed)?;
         let (body, tag) = bytes.split_at(split);
         hmac::verify(&self.0, &signed(search, body), tag).map_err(|_| CursorError::Foreign)?;
         parse(body).ok_or(CursorError::Malformed)
@@ -117,12 +112,7 @@ mod tests {
     use super::*;
 
     fn at() -> Position {
-        Position {
-            sort: 0,
-            seen: 100,
-            key: -7,
-            meeting: "01J0MEETING".into(),
-        }
+        Position { sort: 0, seen: 100, key: -7, meeting: "01J0MEETING".into() }
     }
 
     #[test]

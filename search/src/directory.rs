@@ -40,8 +40,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use tantivy::directory::error::{DeleteError, LockError, OpenReadError, OpenWriteError};
 use tantivy::directory::{
-    AntiCallToken, Directory, DirectoryLock, FileHandle, Lock, OwnedBytes, TerminatingWrite,
-    WatchCallback, WatchCallbackList, WatchHandle, WritePtr,
+    AntiCallToken, Directory, DirectoryLock, FileHandle, Lock, OwnedBytes, TerminatingWrite, WatchCallback,
+    WatchCallbackList, WatchHandle, WritePtr,
 };
 use tantivy::HasLen;
 
@@ -72,18 +72,12 @@ impl Fault {
     fn from_cipher(file: &str, e: CipherError) -> Fault {
         match e {
             CipherError::Authentication => Fault::damaged(file, "authentication failed"),
-            CipherError::Unavailable(reason) => Fault::Key {
-                file: file.into(),
-                reason,
-            },
+            CipherError::Unavailable(reason) => Fault::Key { file: file.into(), reason },
         }
     }
 
     fn damaged(file: &str, reason: impl Into<String>) -> Fault {
-        Fault::Damaged {
-            file: file.into(),
-            reason: reason.into(),
-        }
+        Fault::Damaged { file: file.into(), reason: reason.into() }
     }
 
     fn into_io(self) -> io::Error {
@@ -138,9 +132,7 @@ impl EncryptedDirectory {
             watchers: WatchCallbackList::default(),
             fault: Mutex::new(None),
         };
-        Ok(EncryptedDirectory {
-            inner: Arc::new(inner),
-        })
+        Ok(EncryptedDirectory { inner: Arc::new(inner) })
     }
 
     /// Removes the temporary files of writes a crash cut short. Only for the
@@ -191,13 +183,9 @@ impl EncryptedDirectory {
     /// Opens every piece of every file: a flipped byte anywhere is found here
     /// rather than in the middle of a search. Runs on every core.
     pub fn verify(&self) -> Result<(), Fault> {
-        let files = self
-            .files()
-            .map_err(|e| Fault::damaged(".", e.to_string()))?;
+        let files = self.files().map_err(|e| Fault::damaged(".", e.to_string()))?;
         let next = AtomicUsize::new(0);
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(8);
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
         let first_fault: Mutex<Option<Fault>> = Mutex::new(None);
         std::thread::scope(|s| {
             for _ in 0..threads {
@@ -227,10 +215,7 @@ impl EncryptedDirectory {
     /// How many files depend on each key generation (the KEK ids in their headers).
     pub fn generations(&self) -> Result<BTreeMap<String, usize>, Fault> {
         let mut counts = BTreeMap::new();
-        for name in self
-            .files()
-            .map_err(|e| Fault::damaged(".", e.to_string()))?
-        {
+        for name in self.files().map_err(|e| Fault::damaged(".", e.to_string()))? {
             let path = self.path(&name);
             let (file, preamble) = match read_preamble(&path, &name) {
                 Ok(found) => found,
@@ -267,15 +252,14 @@ impl EncryptedDirectory {
 
     /// A writer for `name` under a temporary name, linked to `name` at the end.
     fn create(&self, name: &str) -> io::Result<SealingWriter> {
-        let (key, header) = self.inner.cipher.new_file(name).map_err(|e| {
-            io::Error::other(format!("cannot make a key for index file {name}: {e}"))
-        })?;
+        let (key, header) = self
+            .inner
+            .cipher
+            .new_file(name)
+            .map_err(|e| io::Error::other(format!("cannot make a key for index file {name}: {e}")))?;
         let n = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let temp = self.path(&format!("{name}{TEMP_MARK}{}-{n}", std::process::id()));
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp)?;
+        let mut file = OpenOptions::new().write(true).create_new(true).open(&temp)?;
         let header_len = u16::try_from(header.len())
             .ok()
             .filter(|&l| (l as usize) <= MAX_HEADER)
@@ -330,9 +314,7 @@ impl EncryptedDirectory {
             layout: preamble.layout,
             dir: self.clone(),
         });
-        let first = sealed
-            .piece(0)
-            .map_err(|e| OpenReadError::wrap_io_error(e, path.clone()))?;
+        let first = sealed.piece(0).map_err(|e| OpenReadError::wrap_io_error(e, path.clone()))?;
         if first.get(..DESCRIPTOR) != Some(&preamble.descriptor[..]) {
             let fault = Fault::damaged(name, "the preamble does not match its sealed copy");
             return Err(read_error(self.record(fault), path));
@@ -350,10 +332,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 fn read_error(fault: Fault, filepath: PathBuf) -> OpenReadError {
-    OpenReadError::IoError {
-        io_error: Arc::new(fault.into_io()),
-        filepath,
-    }
+    OpenReadError::IoError { io_error: Arc::new(fault.into_io()), filepath }
 }
 
 /// The one plain name a tantivy path may be (no folders, no `..`).
@@ -362,15 +341,9 @@ fn file_name(path: &Path) -> io::Result<String> {
     match (parts.next(), parts.next()) {
         (Some(Component::Normal(name)), None) => match name.to_str() {
             Some(name) if !name.contains(TEMP_MARK) => Ok(name.to_string()),
-            _ => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "bad index file name",
-            )),
+            _ => Err(io::Error::new(io::ErrorKind::InvalidInput, "bad index file name")),
         },
-        _ => Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "bad index file name",
-        )),
+        _ => Err(io::Error::new(io::ErrorKind::InvalidInput, "bad index file name")),
     }
 }
 
@@ -386,9 +359,7 @@ struct Layout {
 
 impl Layout {
     fn new(data_start: u64, piece_bytes: u32, file_len: u64) -> Result<Layout, String> {
-        let body = file_len
-            .checked_sub(data_start)
-            .ok_or("shorter than its preamble")?;
+        let body = file_len.checked_sub(data_start).ok_or("shorter than its preamble")?;
         let stride = piece_bytes as u64 + TAG_LEN as u64;
         let pieces = body.div_ceil(stride).max(1);
         let last = body - (pieces - 1) * stride;
@@ -397,13 +368,7 @@ impl Layout {
         }
         let pieces = u32::try_from(pieces).map_err(|_| "too many pieces")?;
         let len = body - pieces as u64 * TAG_LEN as u64;
-        Ok(Layout {
-            data_start,
-            piece_bytes: piece_bytes as u64,
-            pieces,
-            len,
-            file_len,
-        })
+        Ok(Layout { data_start, piece_bytes: piece_bytes as u64, pieces, len, file_len })
     }
 
     /// The bytes of sealed piece `i` in the file.
@@ -428,8 +393,7 @@ fn read_preamble(path: &Path, name: &str) -> Result<(File, Preamble), Fault> {
     let mut file = File::open(path).map_err(|e| damaged(&e.to_string()))?;
     let file_len = file.metadata().map_err(|e| damaged(&e.to_string()))?.len();
     let mut fixed = [0u8; PREAMBLE];
-    file.read_exact(&mut fixed)
-        .map_err(|_| damaged("shorter than its preamble"))?;
+    file.read_exact(&mut fixed).map_err(|_| damaged("shorter than its preamble"))?;
     if &fixed[..8] != MAGIC {
         return Err(damaged("not a sealed index file"));
     }
@@ -439,23 +403,15 @@ fn read_preamble(path: &Path, name: &str) -> Result<(File, Preamble), Fault> {
         return Err(damaged("impossible preamble"));
     }
     let mut header = vec![0u8; header_len];
-    file.read_exact(&mut header)
-        .map_err(|_| damaged("shorter than its header"))?;
-    let layout = Layout::new((PREAMBLE + header_len) as u64, piece_bytes, file_len)
-        .map_err(|reason| damaged(&reason))?;
+    file.read_exact(&mut header).map_err(|_| damaged("shorter than its header"))?;
+    let layout =
+        Layout::new((PREAMBLE + header_len) as u64, piece_bytes, file_len).map_err(|reason| damaged(&reason))?;
     if layout.len < DESCRIPTOR as u64 {
         return Err(damaged("shorter than its sealed preamble"));
     }
     let mut descriptor = [0u8; DESCRIPTOR];
     descriptor.copy_from_slice(&fixed[8..PREAMBLE]);
-    Ok((
-        file,
-        Preamble {
-            descriptor,
-            header,
-            layout,
-        },
-    ))
+    Ok((file, Preamble { descriptor, header, layout }))
 }
 
 /// Reads a whole file piece by piece, in order (verification, copies, atomic reads).
@@ -479,15 +435,7 @@ impl PieceReader {
         let buf = Vec::with_capacity(capacity);
         let descriptor = preamble.descriptor;
         let layout = preamble.layout;
-        Ok(PieceReader {
-            name: name.into(),
-            file,
-            key,
-            layout,
-            next: 0,
-            buf,
-            descriptor,
-        })
+        Ok(PieceReader { name: name.into(), file, key, layout, next: 0, buf, descriptor })
     }
 
     fn next_piece(&mut self) -> Result<Option<&[u8]>, Fault> {
@@ -506,10 +454,7 @@ impl PieceReader {
             return Ok(Some(&self.buf));
         }
         if self.buf.get(..DESCRIPTOR) != Some(&self.descriptor[..]) {
-            return Err(Fault::damaged(
-                &self.name,
-                "the preamble does not match its sealed copy",
-            ));
+            return Err(Fault::damaged(&self.name, "the preamble does not match its sealed copy"));
         }
         Ok(Some(&self.buf[DESCRIPTOR..]))
     }
@@ -547,12 +492,8 @@ impl SealedFile {
         let range = self.layout.sealed(i);
         let mut buf = vec![0u8; (range.end - range.start) as usize];
         let fault = |f: Fault| self.dir.record(f).into_io();
-        self.file
-            .read_exact_at(&mut buf, range.start)
-            .map_err(|e| fault(Fault::damaged(&self.name, e.to_string())))?;
-        self.key
-            .open(i, self.layout.is_last(i), &mut buf)
-            .map_err(|e| fault(Fault::from_cipher(&self.name, e)))?;
+        self.file.read_exact_at(&mut buf, range.start).map_err(|e| fault(Fault::damaged(&self.name, e.to_string())))?;
+        self.key.open(i, self.layout.is_last(i), &mut buf).map_err(|e| fault(Fault::from_cipher(&self.name, e)))?;
         let plain: Arc<[u8]> = Arc::from(buf);
         cache.put(self.id, i, plain.clone());
         Ok(plain)
@@ -562,11 +503,7 @@ impl SealedFile {
 impl FileHandle for SealedFile {
     fn read_bytes(&self, range: Range<usize>) -> io::Result<OwnedBytes> {
         if range.end > self.len() || range.start > range.end {
-            let msg = format!(
-                "read {range:?} past the end of {} ({})",
-                self.name,
-                self.len()
-            );
+            let msg = format!("read {range:?} past the end of {} ({})", self.name, self.len());
             return Err(io::Error::new(io::ErrorKind::UnexpectedEof, msg));
         }
         if range.is_empty() {
@@ -615,17 +552,13 @@ impl SealingWriter {
         self.key
             .seal(self.next, last, &mut piece)
             .map_err(|e| io::Error::other(format!("sealing {}: {e}", self.name)))?;
-        self.next = self
-            .next
-            .checked_add(1)
-            .ok_or_else(|| io::Error::other(format!("{} has too many pieces", self.name)))?;
+        self.next =
+            self.next.checked_add(1).ok_or_else(|| io::Error::other(format!("{} has too many pieces", self.name)))?;
         self.file()?.write_all(&piece)
     }
 
     fn file(&mut self) -> io::Result<&mut File> {
-        self.file
-            .as_mut()
-            .ok_or_else(|| io::Error::other("index file already finished"))
+        self.file.as_mut().ok_or_else(|| io::Error::other("index file already finished"))
     }
 
     /// Seals the last piece, makes the file durable and gives it its name:
@@ -691,21 +624,13 @@ impl Directory for EncryptedDirectory {
     }
 
     fn delete(&self, path: &Path) -> Result<(), DeleteError> {
-        let wrap = |e: io::Error| DeleteError::IoError {
-            io_error: Arc::new(e),
-            filepath: path.into(),
-        };
+        let wrap = |e: io::Error| DeleteError::IoError { io_error: Arc::new(e), filepath: path.into() };
         let name = file_name(path).map_err(wrap)?;
-        if let Some(file) = lock(&self.inner.open)
-            .remove(&name)
-            .and_then(|f| f.upgrade())
-        {
+        if let Some(file) = lock(&self.inner.open).remove(&name).and_then(|f| f.upgrade()) {
             self.inner.cache.forget(file.id);
         }
         match std::fs::remove_file(self.path(&name)) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                Err(DeleteError::FileDoesNotExist(path.into()))
-            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(DeleteError::FileDoesNotExist(path.into())),
             other => other.map_err(wrap),
         }
     }
@@ -730,8 +655,7 @@ impl Directory for EncryptedDirectory {
         if !self.path(&name).exists() {
             return Err(OpenReadError::FileDoesNotExist(path.into()));
         }
-        self.read_whole(&name)
-            .map_err(|f| read_error(self.record(f), path.into()))
+        self.read_whole(&name).map_err(|f| read_error(self.record(f), path.into()))
     }
 
     fn atomic_write(&self, path: &Path, data: &[u8]) -> io::Result<()> {
@@ -755,18 +679,11 @@ impl Directory for EncryptedDirectory {
     fn acquire_lock(&self, lock: &Lock) -> Result<DirectoryLock, LockError> {
         use fs4::fs_std::FileExt as _;
         let path = self.inner.root.join(&lock.filepath);
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(LockError::wrap_io_error)?;
+        let file =
+            OpenOptions::new().write(true).create(true).truncate(false).open(path).map_err(LockError::wrap_io_error)?;
         if lock.is_blocking {
             file.lock_exclusive().map_err(LockError::wrap_io_error)?;
-        } else if !file
-            .try_lock_exclusive()
-            .map_err(LockError::wrap_io_error)?
-        {
+        } else if !file.try_lock_exclusive().map_err(LockError::wrap_io_error)? {
             return Err(LockError::LockBusy);
         }
         Ok(DirectoryLock::from(Box::new(FileLock(file))))

@@ -61,23 +61,14 @@ pub(crate) fn matching_meetings(
                 let date = runs.date(run);
                 found.insert(
                     meeting.clone(),
-                    Matched {
-                        meeting: meeting.clone(),
-                        date,
-                        score: 0.0,
-                        windows: Vec::new(),
-                    },
+                    Matched { meeting: meeting.clone(), date, score: 0.0, windows: Vec::new() },
                 );
                 if bound.is_some_and(|b| found.len() > b) {
                     return Ok(found.into_values().collect());
                 }
             }
             let end = runs.end(run);
-            doc = if end >= reader.max_doc() {
-                TERMINATED
-            } else {
-                scorer.seek(end)
-            };
+            doc = if end >= reader.max_doc() { TERMINATED } else { scorer.seek(end) };
         }
     }
     Ok(found.into_values().collect())
@@ -85,9 +76,7 @@ pub(crate) fn matching_meetings(
 
 /// Relevance order: best score first, then meeting id.
 pub(crate) fn by_relevance(a: &Matched, b: &Matched) -> Ordering {
-    b.score
-        .total_cmp(&a.score)
-        .then_with(|| a.meeting.cmp(&b.meeting))
+    b.score.total_cmp(&a.score).then_with(|| a.meeting.cmp(&b.meeting))
 }
 
 /// Every matching meeting with its best window's score, best first: one pass
@@ -140,9 +129,7 @@ pub(crate) fn all_meetings_ranked(
 /// order), and its score the best of them.
 fn add_window(m: &mut Matched, hit: (Score, DocAddress), per_meeting: usize) {
     m.score = m.score.max(hit.0);
-    let at = m
-        .windows
-        .partition_point(|w| by_window(w, &hit) == Ordering::Less);
+    let at = m.windows.partition_point(|w| by_window(w, &hit) == Ordering::Less);
     if at < per_meeting {
         m.windows.insert(at, hit);
         m.windows.truncate(per_meeting);
@@ -213,11 +200,7 @@ fn segment_top(
             let run = runs.run_of(doc);
             // Keyed by the meeting's first run in this segment, so that a
             // meeting split in two runs is still one entry.
-            let key = runs
-                .of_meeting(runs.meeting(run))
-                .first()
-                .copied()
-                .unwrap_or(run);
+            let key = runs.of_meeting(runs.meeting(run)).first().copied().unwrap_or(run);
             current = (runs.start(run), runs.end(run), key);
         }
         let key = current.2;
@@ -317,10 +300,7 @@ mod tests {
             let y = just_below(x);
             assert!(y < x, "{x} {y}");
             let between = (x as f64 + y as f64) / 2.0;
-            assert!(
-                between as f32 == x || between as f32 == y,
-                "nothing between {y} and {x}"
-            );
+            assert!(between as f32 == x || between as f32 == y, "nothing between {y} and {x}");
         }
         assert!(just_below(0.0) < 0.0);
     }

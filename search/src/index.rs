@@ -29,8 +29,8 @@ use std::time::Duration;
 use tantivy::directory::Directory;
 use tantivy::index::SegmentId;
 use tantivy::schema::{
-    DateOptions, DateTimePrecision, Facet, FacetOptions, Field, IndexRecordOption, Schema,
-    TextFieldIndexing, TextOptions, FAST, STORED, STRING,
+    DateOptions, DateTimePrecision, Facet, FacetOptions, Field, IndexRecordOption, Schema, TextFieldIndexing,
+    TextOptions, FAST, STORED, STRING,
 };
 use tantivy::{DateTime, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
@@ -69,10 +69,7 @@ pub enum SearchError {
     #[error("bad cursor: {0}")]
     Cursor(#[from] crate::cursor::CursorError),
     #[error("search index at {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
     /// A shred could not finish (a merge kept racing, or a search held old files).
     #[error("shredding {0} did not finish: {1}")]
     Shred(String, String),
@@ -81,17 +78,11 @@ pub enum SearchError {
 impl SearchError {
     /// Whether the service should delete the index and rebuild it from the archive.
     pub fn needs_rebuild(&self) -> bool {
-        matches!(
-            self,
-            SearchError::Damaged(_) | SearchError::KeyUnavailable(_) | SearchError::Outdated { .. }
-        )
+        matches!(self, SearchError::Damaged(_) | SearchError::KeyUnavailable(_) | SearchError::Outdated { .. })
     }
 
     fn io(path: &Path, source: std::io::Error) -> SearchError {
-        SearchError::Io {
-            path: path.display().to_string(),
-            source,
-        }
+        SearchError::Io { path: path.display().to_string(), source }
     }
 }
 
@@ -150,18 +141,10 @@ pub(crate) struct Fields {
 fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let text = |tokenizer: &str| {
-        TextFieldIndexing::default()
-            .set_tokenizer(tokenizer)
-            .set_index_option(IndexRecordOption::WithFreqsAndPositions)
+        TextFieldIndexing::default().set_tokenizer(tokenizer).set_index_option(IndexRecordOption::WithFreqsAndPositions)
     };
-    let date = DateOptions::default()
-        .set_indexed()
-        .set_fast()
-        .set_stored()
-        .set_precision(DateTimePrecision::Seconds);
-    let exact = TextOptions::default()
-        .set_indexing_options(text(analyzer::EXACT))
-        .set_stored();
+    let date = DateOptions::default().set_indexed().set_fast().set_stored().set_precision(DateTimePrecision::Seconds);
+    let exact = TextOptions::default().set_indexing_options(text(analyzer::EXACT)).set_stored();
     let folded = TextOptions::default().set_indexing_options(text(analyzer::FOLDED));
     let pairs = |tokenizer| TextOptions::default().set_indexing_options(text(tokenizer));
     let fields = Fields {
@@ -211,51 +194,33 @@ impl Index {
     ///
     /// Errors for which [`SearchError::needs_rebuild`] is true mean: delete `dir`
     /// and build again from the archive.
-    pub fn open(
-        dir: &Path,
-        cipher: Arc<dyn IndexCipher>,
-        options: &Options,
-    ) -> Result<Index, SearchError> {
+    pub fn open(dir: &Path, cipher: Arc<dyn IndexCipher>, options: &Options) -> Result<Index, SearchError> {
         let open = lock_dir(dir)?;
         let cache = Arc::new(PieceCache::new(options.cache_bytes));
-        let directory = EncryptedDirectory::open(dir, cipher, cache, options.piece_bytes)
-            .map_err(|e| SearchError::io(dir, e))?;
-        directory
-            .remove_leftovers()
-            .map_err(|e| SearchError::io(dir, e))?;
+        let directory =
+            EncryptedDirectory::open(dir, cipher, cache, options.piece_bytes).map_err(|e| SearchError::io(dir, e))?;
+        directory.remove_leftovers().map_err(|e| SearchError::io(dir, e))?;
         check_marker(&directory)?;
         if options.verify {
             directory.verify()?;
         }
-        let disk = Disk {
-            dir: directory.clone(),
-            _open: open,
-        };
+        let disk = Disk { dir: directory.clone(), _open: open };
         let classify = |e: tantivy::TantivyError| classify(&disk.dir, e);
         let index = match tantivy::Index::exists(&directory) {
             Ok(true) => tantivy::Index::open(directory).map_err(classify)?,
-            Ok(false) => tantivy::Index::create(directory, schema().0, Default::default())
-                .map_err(classify)?,
+            Ok(false) => tantivy::Index::create(directory, schema().0, Default::default()).map_err(classify)?,
             Err(e) => return Err(classify(e.into())),
         };
         missing_files(&index)?;
         if index.schema() != schema().0 {
             let found = Some(SCHEMA_VERSION);
-            return Err(SearchError::Outdated {
-                found,
-                expected: SCHEMA_VERSION,
-            });
+            return Err(SearchError::Outdated { found, expected: SCHEMA_VERSION });
         }
         let place = dir.display().to_string();
         Self::wrap(index, options.writer_memory, &place, Some(disk))
     }
 
-    fn wrap(
-        index: tantivy::Index,
-        memory: usize,
-        place: &str,
-        disk: Option<Disk>,
-    ) -> Result<Index, SearchError> {
+    fn wrap(index: tantivy::Index, memory: usize, place: &str, disk: Option<Disk>) -> Result<Index, SearchError> {
         analyzer::register(&index);
         let fields = fields_of(&index.schema())?;
         let fail = |e: tantivy::TantivyError| match (e, &disk) {
@@ -264,23 +229,12 @@ impl Index {
             (other, None) => SearchError::Tantivy(other),
         };
         let writer = index.writer_with_num_threads(1, memory).map_err(fail)?;
-        let reader = index
-            .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
-            .try_into();
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into();
         let reader = reader.map_err(fail)?;
-        let cursors = CursorKey::generate().map_err(|_| {
-            SearchError::io(Path::new(place), std::io::Error::other("no randomness"))
-        })?;
-        let index = Index {
-            index,
-            reader,
-            writer: Mutex::new(writer),
-            fields,
-            runs: RunsCache::default(),
-            cursors,
-            disk,
-        };
+        let cursors = CursorKey::generate()
+            .map_err(|_| SearchError::io(Path::new(place), std::io::Error::other("no randomness")))?;
+        let index =
+            Index { index, reader, writer: Mutex::new(writer), fields, runs: RunsCache::default(), cursors, disk };
         index.refresh()?;
         Ok(index)
     }
@@ -302,9 +256,7 @@ impl Index {
     /// Makes the last commit visible, with its segments' runs built.
     fn refresh(&self) -> Result<(), SearchError> {
         self.reader.reload().map_err(|e| self.fail(e))?;
-        self.runs
-            .refresh(&self.reader.searcher())
-            .map_err(|e| self.fail(e))
+        self.runs.refresh(&self.reader.searcher()).map_err(|e| self.fail(e))
     }
 
     /// Replaces everything indexed for `rec.recording` with its windows, durably.
@@ -314,10 +266,7 @@ impl Index {
 
     /// Adds many recordings with one commit (a rebuild, a bulk load). Recordings
     /// already present are replaced.
-    pub fn put_all<'a>(
-        &self,
-        recs: impl IntoIterator<Item = &'a Recording>,
-    ) -> Result<usize, SearchError> {
+    pub fn put_all<'a>(&self, recs: impl IntoIterator<Item = &'a Recording>) -> Result<usize, SearchError> {
         let mut writer = self.writer();
         let mut n = 0;
         for rec in recs {
@@ -332,8 +281,7 @@ impl Index {
     fn add(&self, writer: &IndexWriter, rec: &Recording) -> Result<usize, SearchError> {
         let f = self.fields;
         writer.delete_term(Term::from_field_text(f.recording, &rec.recording));
-        let org = Facet::from_text(&rec.org_path)
-            .map_err(|_| SearchError::OrgPath(rec.org_path.clone()))?;
+        let org = Facet::from_text(&rec.org_path).map_err(|_| SearchError::OrgPath(rec.org_path.clone()))?;
         let date = DateTime::from_timestamp_secs(rec.date.unix_timestamp());
         let mut ws = windows(&rec.segments);
         if ws.is_empty() {
@@ -393,9 +341,7 @@ impl Index {
             let holding = self.segments_holding(&term)?;
             if holding.is_empty() {
                 drop(writer);
-                return self
-                    .collect_shredded(&gone)
-                    .map_err(|why| shred_error(&why));
+                return self.collect_shredded(&gone).map_err(|why| shred_error(&why));
             }
             gone.extend(holding.iter().copied());
             // A background merge may hold one of these segments: then this merge
@@ -413,9 +359,7 @@ impl Index {
         let searcher = self.reader.searcher();
         let mut holding = Vec::new();
         for reader in searcher.segment_readers() {
-            let inverted = reader
-                .inverted_index(term.field())
-                .map_err(|e| self.fail(e))?;
+            let inverted = reader.inverted_index(term.field()).map_err(|e| self.fail(e))?;
             let freq = inverted.doc_freq(term).map_err(|e| self.fail(e.into()))?;
             if freq > 0 {
                 holding.push(reader.segment_id());
@@ -429,10 +373,7 @@ impl Index {
     fn collect_shredded(&self, gone: &HashSet<SegmentId>) -> Result<(), String> {
         let prefixes: Vec<String> = gone.iter().map(|id| id.uuid_string()).collect();
         for _ in 0..SHRED_TRIES {
-            self.writer()
-                .garbage_collect_files()
-                .wait()
-                .map_err(|e| e.to_string())?;
+            self.writer().garbage_collect_files().wait().map_err(|e| e.to_string())?;
             let files = self.index.directory().list_managed_files();
             let left = files.iter().any(|p| {
                 let name = p.to_string_lossy();
@@ -504,11 +445,10 @@ pub fn reencrypt(
         return Err(SearchError::io(dst, e));
     }
     let _dst_open = lock_dir(dst)?;
-    let source = EncryptedDirectory::open(src, from, Arc::new(PieceCache::new(0)), 512)
-        .map_err(|e| SearchError::io(src, e))?;
-    let target =
-        EncryptedDirectory::open(dst, to, Arc::new(PieceCache::new(0)), options.piece_bytes)
-            .map_err(|e| SearchError::io(dst, e))?;
+    let source =
+        EncryptedDirectory::open(src, from, Arc::new(PieceCache::new(0)), 512).map_err(|e| SearchError::io(src, e))?;
+    let target = EncryptedDirectory::open(dst, to, Arc::new(PieceCache::new(0)), options.piece_bytes)
+        .map_err(|e| SearchError::io(dst, e))?;
     Ok(source.copy_to(&target)?)
 }
 
@@ -536,30 +476,20 @@ fn check_marker(dir: &EncryptedDirectory) -> Result<(), SearchError> {
     let meta_exists = dir.exists(Path::new("meta.json")).unwrap_or(true);
     if !dir.exists(marker).unwrap_or(false) {
         if meta_exists {
-            return Err(SearchError::Outdated {
-                found: None,
-                expected: SCHEMA_VERSION,
-            });
+            return Err(SearchError::Outdated { found: None, expected: SCHEMA_VERSION });
         }
         let body = serde_json::json!({ "format": "niem/search-index", "schema": SCHEMA_VERSION });
         let bytes = serde_json::to_vec(&body).unwrap_or_default();
-        return dir
-            .atomic_write(marker, &bytes)
-            .map_err(|e| SearchError::io(dir.root(), e));
+        return dir.atomic_write(marker, &bytes).map_err(|e| SearchError::io(dir.root(), e));
     }
     let bytes = dir.atomic_read(marker).map_err(|_| match dir.fault() {
         Some(f) => SearchError::from(f),
         None => SearchError::Damaged(format!("{MARKER} cannot be read")),
     })?;
-    let found = serde_json::from_slice::<serde_json::Value>(&bytes)
-        .ok()
-        .and_then(|v| v["schema"].as_u64())
-        .map(|v| v as u32);
+    let found =
+        serde_json::from_slice::<serde_json::Value>(&bytes).ok().and_then(|v| v["schema"].as_u64()).map(|v| v as u32);
     if found != Some(SCHEMA_VERSION) {
-        return Err(SearchError::Outdated {
-            found,
-            expected: SCHEMA_VERSION,
-        });
+        return Err(SearchError::Outdated { found, expected: SCHEMA_VERSION });
     }
     Ok(())
 }
@@ -569,9 +499,7 @@ fn check_marker(dir: &EncryptedDirectory) -> Result<(), SearchError> {
 /// segments name must be there.
 fn missing_files(index: &tantivy::Index) -> Result<(), SearchError> {
     use tantivy::index::SegmentComponent;
-    let metas = index
-        .searchable_segment_metas()
-        .map_err(SearchError::Tantivy)?;
+    let metas = index.searchable_segment_metas().map_err(SearchError::Tantivy)?;
     for meta in &metas {
         for &component in SegmentComponent::iterator() {
             let needed = match component {
@@ -581,10 +509,7 @@ fn missing_files(index: &tantivy::Index) -> Result<(), SearchError> {
             };
             let file = meta.relative_path(component);
             if needed && !index.directory().exists(&file).unwrap_or(false) {
-                return Err(SearchError::Damaged(format!(
-                    "{} is missing",
-                    file.display()
-                )));
+                return Err(SearchError::Damaged(format!("{} is missing", file.display())));
             }
         }
     }
@@ -598,9 +523,9 @@ fn classify(dir: &EncryptedDirectory, e: tantivy::TantivyError) -> SearchError {
         return fault.into();
     }
     match e {
-        tantivy::TantivyError::OpenReadError(
-            tantivy::directory::error::OpenReadError::FileDoesNotExist(p),
-        ) => SearchError::Damaged(format!("{} is missing", p.display())),
+        tantivy::TantivyError::OpenReadError(tantivy::directory::error::OpenReadError::FileDoesNotExist(p)) => {
+            SearchError::Damaged(format!("{} is missing", p.display()))
+        }
         tantivy::TantivyError::DataCorruption(c) => SearchError::Damaged(format!("{c:?}")),
         other => SearchError::Tantivy(other),
     }

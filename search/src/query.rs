@@ -14,17 +14,15 @@
 
 use crate::analyzer::{normalize, PAIR_JOINER};
 use crate::cursor::Position;
-use crate::grouping::{
-    all_meetings_ranked, best_windows, by_relevance, matching_meetings, top_meetings, Matched,
-};
+use crate::grouping::{all_meetings_ranked, best_windows, by_relevance, matching_meetings, top_meetings, Matched};
 use crate::index::{Index, SearchError};
 use crate::window::Window;
 use std::cmp::Ordering;
 use std::ops::Bound;
 use std::sync::Arc;
 use tantivy::query::{
-    BooleanQuery, BoostQuery, ConstScoreQuery, EnableScoring, Occur, PhraseQuery, Query as _,
-    QueryParser, RangeQuery, TermQuery, Weight,
+    BooleanQuery, BoostQuery, ConstScoreQuery, EnableScoring, Occur, PhraseQuery, Query as _, QueryParser, RangeQuery,
+    TermQuery, Weight,
 };
 use tantivy::schema::{Facet, Field, IndexRecordOption, Value};
 use tantivy::snippet::SnippetGenerator;
@@ -147,14 +145,7 @@ pub struct Results {
 
 impl Results {
     fn empty() -> Results {
-        Results {
-            meetings: Vec::new(),
-            total: Total {
-                meetings: 0,
-                exact: true,
-            },
-            next: None,
-        }
+        Results { meetings: Vec::new(), total: Total { meetings: 0, exact: true }, next: None }
     }
 }
 
@@ -204,14 +195,8 @@ impl Index {
         let plan = Plan {
             prunable: built.prunable,
             text: built.snippets,
-            scored: built
-                .query
-                .weight(EnableScoring::enabled_from_searcher(&searcher))
-                .map_err(fail)?,
-            unscored: built
-                .query
-                .weight(EnableScoring::disabled_from_searcher(&searcher))
-                .map_err(fail)?,
+            scored: built.query.weight(EnableScoring::enabled_from_searcher(&searcher)).map_err(fail)?,
+            unscored: built.query.weight(EnableScoring::disabled_from_searcher(&searcher)).map_err(fail)?,
         };
         let limit = q.limit.clamp(1, MAX_LIMIT);
         let (total, mut page) = match q.sort {
@@ -228,11 +213,7 @@ impl Index {
             _ => None,
         };
         let meetings = self.hits(&searcher, &plan, q.sort, page)?;
-        Ok(Results {
-            meetings,
-            total,
-            next,
-        })
+        Ok(Results { meetings, total, next })
     }
 
     /// The total (bounded), and the page after `after` plus one meeting (to tell
@@ -246,34 +227,24 @@ impl Index {
     ) -> Result<(Total, Vec<Matched>), SearchError> {
         let runs = self.runs.for_searcher(searcher).map_err(|e| self.fail(e))?;
         if !plan.prunable {
-            let ranked = all_meetings_ranked(searcher, &runs, &*plan.scored, HITS_PER_MEETING)
-                .map_err(|e| self.fail(e))?;
-            let total = Total {
-                meetings: ranked.len(),
-                exact: true,
-            };
+            let ranked =
+                all_meetings_ranked(searcher, &runs, &*plan.scored, HITS_PER_MEETING).map_err(|e| self.fail(e))?;
+            let total = Total { meetings: ranked.len(), exact: true };
             return Ok((total, page_after(ranked, after, limit)));
         }
-        let counted = matching_meetings(searcher, &runs, &*plan.unscored, Some(TOTAL_BOUND))
-            .map_err(|e| self.fail(e))?;
+        let counted =
+            matching_meetings(searcher, &runs, &*plan.unscored, Some(TOTAL_BOUND)).map_err(|e| self.fail(e))?;
         let total = if counted.len() > TOTAL_BOUND {
-            Total {
-                meetings: TOTAL_BOUND,
-                exact: false,
-            }
+            Total { meetings: TOTAL_BOUND, exact: false }
         } else {
-            Total {
-                meetings: counted.len(),
-                exact: true,
-            }
+            Total { meetings: counted.len(), exact: true }
         };
         // Ranks before the cursor are ranked again: the page is the meetings
         // after it among the best `seen + limit + 1`. Deeper only if the index
         // changed since and the cursor's meeting moved down.
         let mut depth = after.map_or(0, |p| p.seen as usize) + limit + 1;
         loop {
-            let ranked =
-                top_meetings(searcher, &runs, &*plan.scored, depth).map_err(|e| self.fail(e))?;
+            let ranked = top_meetings(searcher, &runs, &*plan.scored, depth).map_err(|e| self.fail(e))?;
             let exhausted = ranked.len() < depth;
             let page = page_after(ranked, after, limit);
             if page.len() > limit || exhausted {
@@ -292,27 +263,14 @@ impl Index {
         limit: usize,
     ) -> Result<(Total, Vec<Matched>), SearchError> {
         let runs = self.runs.for_searcher(searcher).map_err(|e| self.fail(e))?;
-        let mut all =
-            matching_meetings(searcher, &runs, &*plan.unscored, None).map_err(|e| self.fail(e))?;
-        let total = Total {
-            meetings: all.len(),
-            exact: true,
-        };
+        let mut all = matching_meetings(searcher, &runs, &*plan.unscored, None).map_err(|e| self.fail(e))?;
+        let total = Total { meetings: all.len(), exact: true };
         let order = |a: &Matched, b: &Matched| {
-            let by_date = if sort == Sort::Oldest {
-                a.date.cmp(&b.date)
-            } else {
-                b.date.cmp(&a.date)
-            };
+            let by_date = if sort == Sort::Oldest { a.date.cmp(&b.date) } else { b.date.cmp(&a.date) };
             by_date.then_with(|| a.meeting.cmp(&b.meeting))
         };
         if let Some(p) = after {
-            let last = Matched {
-                meeting: Arc::from(p.meeting.as_str()),
-                date: p.key,
-                score: 0.0,
-                windows: Vec::new(),
-            };
+            let last = Matched { meeting: Arc::from(p.meeting.as_str()), date: p.key, score: 0.0, windows: Vec::new() };
             all.retain(|m| order(m, &last) == Ordering::Greater);
         }
         if all.len() > limit + 1 {
@@ -341,10 +299,8 @@ impl Index {
             best_windows(searcher, &runs, &*plan.scored, &names, HITS_PER_MEETING).map_err(fail)?
         };
         let f = self.fields;
-        let mut exact =
-            SnippetGenerator::create(searcher, &*plan.text, f.text_exact).map_err(fail)?;
-        let mut folded =
-            SnippetGenerator::create(searcher, &*plan.text, f.text_folded).map_err(fail)?;
+        let mut exact = SnippetGenerator::create(searcher, &*plan.text, f.text_exact).map_err(fail)?;
+        let mut folded = SnippetGenerator::create(searcher, &*plan.text, f.text_folded).map_err(fail)?;
         exact.set_max_num_chars(WHOLE_WINDOW);
         folded.set_max_num_chars(WHOLE_WINDOW);
         let mut out = Vec::with_capacity(page.len());
@@ -353,23 +309,15 @@ impl Index {
                 continue;
             };
             let doc: TantivyDocument = searcher.doc(first).map_err(fail)?;
-            let score = if sort == Sort::Relevance {
-                m.score
-            } else {
-                best
-            };
+            let score = if sort == Sort::Relevance { m.score } else { best };
             let mut meeting = self.meeting_of(&doc, score);
             meeting.hits.push(self.hit(&doc, best, &exact, &folded));
             for &(score, addr) in &windows[1..] {
                 let doc: TantivyDocument = searcher.doc(addr).map_err(fail)?;
                 meeting.hits.push(self.hit(&doc, score, &exact, &folded));
             }
-            meeting
-                .hits
-                .sort_by(|a, b| (&a.stream, a.at_ms).cmp(&(&b.stream, b.at_ms)));
-            meeting
-                .hits
-                .dedup_by(|b, a| a.stream == b.stream && a.at_ms == b.at_ms);
+            meeting.hits.sort_by(|a, b| (&a.stream, a.at_ms).cmp(&(&b.stream, b.at_ms)));
+            meeting.hits.dedup_by(|b, a| a.stream == b.stream && a.at_ms == b.at_ms);
             out.push(meeting);
         }
         Ok(out)
@@ -388,8 +336,7 @@ impl Index {
         let (words, shape) = self.rewrite(&*parsed, !text.contains('~'));
         let mut must: Vec<(Occur, BoxQuery)> = vec![(Occur::Must, words)];
         // Filters select, they do not rank: constant score 0.
-        let mut filter =
-            |query: BoxQuery| must.push((Occur::Must, Box::new(ConstScoreQuery::new(query, 0.0))));
+        let mut filter = |query: BoxQuery| must.push((Occur::Must, Box::new(ConstScoreQuery::new(query, 0.0))));
         if let Scope::Orgs(paths) = &q.scope {
             filter(self.scope_query(paths)?);
         }
@@ -404,13 +351,8 @@ impl Index {
             let term = |t: &time::OffsetDateTime| {
                 Term::from_field_date(f.date, DateTime::from_timestamp_secs(t.unix_timestamp()))
             };
-            let lower = q
-                .from
-                .as_ref()
-                .map_or(Bound::Unbounded, |t| Bound::Included(term(t)));
-            let upper =
-                q.to.as_ref()
-                    .map_or(Bound::Unbounded, |t| Bound::Excluded(term(t)));
+            let lower = q.from.as_ref().map_or(Bound::Unbounded, |t| Bound::Included(term(t)));
+            let upper = q.to.as_ref().map_or(Bound::Unbounded, |t| Bound::Excluded(term(t)));
             filter(Box::new(RangeQuery::new(lower, upper)));
         }
         // The text query alone, unwrapped, lets tantivy prune with block-max WAND
@@ -420,11 +362,7 @@ impl Index {
             1 => must.remove(0).1,
             _ => Box::new(BooleanQuery::new(must)),
         };
-        Ok(Some(Built {
-            snippets: parsed,
-            query,
-            prunable,
-        }))
+        Ok(Some(Built { snippets: parsed, query, prunable }))
     }
 
     /// The parsed words as searched: exact terms boosted ×3 over folded ones, and
@@ -439,20 +377,10 @@ impl Index {
             }
         };
         if let Some(b) = parsed.downcast_ref::<BooleanQuery>() {
-            let parts: Vec<(Occur, (BoxQuery, Shape))> = b
-                .clauses()
-                .iter()
-                .map(|(o, c)| (*o, self.rewrite(&**c, pairs)))
-                .collect();
-            let union = !parts.is_empty()
-                && parts
-                    .iter()
-                    .all(|(o, (_, s))| *o == Occur::Should && *s == Shape::Term);
-            let shape = if union {
-                Shape::TermUnion
-            } else {
-                Shape::Other
-            };
+            let parts: Vec<(Occur, (BoxQuery, Shape))> =
+                b.clauses().iter().map(|(o, c)| (*o, self.rewrite(&**c, pairs))).collect();
+            let union = !parts.is_empty() && parts.iter().all(|(o, (_, s))| *o == Occur::Should && *s == Shape::Term);
+            let shape = if union { Shape::TermUnion } else { Shape::Other };
             let clauses = parts.into_iter().map(|(o, (q, _))| (o, q)).collect();
             return (Box::new(BooleanQuery::new(clauses)), shape);
         }
@@ -465,24 +393,16 @@ impl Index {
                 x if x == f.text_folded => f.pairs_folded,
                 _ => return (parsed.box_clone(), Shape::Other),
             };
-            let words: Option<Vec<String>> = p
-                .phrase_terms()
-                .iter()
-                .map(|t| t.value().as_str().map(str::to_string))
-                .collect();
+            let words: Option<Vec<String>> =
+                p.phrase_terms().iter().map(|t| t.value().as_str().map(str::to_string)).collect();
             if let (true, Some(words)) = (pairs, words) {
-                let pair = |w: &[String]| {
-                    Term::from_field_text(field, &format!("{}{PAIR_JOINER}{}", w[0], w[1]))
-                };
+                let pair = |w: &[String]| Term::from_field_text(field, &format!("{}{PAIR_JOINER}{}", w[0], w[1]));
                 let terms: Vec<Term> = words.windows(2).map(pair).collect();
                 if let [only] = &terms[..] {
                     let term = TermQuery::new(only.clone(), IndexRecordOption::WithFreqs);
                     return (boost(field, Box::new(term)), Shape::Term);
                 }
-                return (
-                    boost(field, Box::new(PhraseQuery::new(terms))),
-                    Shape::Other,
-                );
+                return (boost(field, Box::new(PhraseQuery::new(terms))), Shape::Other);
             }
             return (boost(p.field(), parsed.box_clone()), Shape::Other);
         }
@@ -513,46 +433,28 @@ impl Index {
         let date = doc.get_first(f.date).and_then(|v| v.as_datetime());
         let date = date.map_or(0, |d| d.into_timestamp_secs());
         // Stored facets come back encoded (segments joined by NUL).
-        let org = doc
-            .get_first(f.org)
-            .and_then(|v| v.as_facet())
-            .unwrap_or_default();
-        let org = Facet::from_encoded(org.as_bytes().to_vec())
-            .map_or_else(|_| String::new(), |f| f.to_path_string());
+        let org = doc.get_first(f.org).and_then(|v| v.as_facet()).unwrap_or_default();
+        let org = Facet::from_encoded(org.as_bytes().to_vec()).map_or_else(|_| String::new(), |f| f.to_path_string());
         MeetingHits {
             meeting: str_of(doc, f.meeting),
             recording: str_of(doc, f.recording),
             org_path: org,
             kind: str_of(doc, f.kind),
-            date: time::OffsetDateTime::from_unix_timestamp(date)
-                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+            date: time::OffsetDateTime::from_unix_timestamp(date).unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
             score,
             hits: Vec::new(),
         }
     }
 
-    fn hit(
-        &self,
-        doc: &TantivyDocument,
-        score: f32,
-        exact: &SnippetGenerator,
-        folded: &SnippetGenerator,
-    ) -> Hit {
+    fn hit(&self, doc: &TantivyDocument, score: f32, exact: &SnippetGenerator, folded: &SnippetGenerator) -> Hit {
         let f = self.fields;
-        let marks: Vec<(usize, u64)> =
-            serde_json::from_str(&str_of(doc, f.marks)).unwrap_or_default();
-        let start_ms = doc
-            .get_first(f.start_ms)
-            .and_then(|v| v.as_u64())
-            .unwrap_or(0);
+        let marks: Vec<(usize, u64)> = serde_json::from_str(&str_of(doc, f.marks)).unwrap_or_default();
+        let start_ms = doc.get_first(f.start_ms).and_then(|v| v.as_u64()).unwrap_or(0);
         let window = Window {
             stream: str_of(doc, f.stream),
             label: str_of(doc, f.label),
             start_ms,
-            end_ms: doc
-                .get_first(f.end_ms)
-                .and_then(|v| v.as_u64())
-                .unwrap_or(start_ms),
+            end_ms: doc.get_first(f.end_ms).and_then(|v| v.as_u64()).unwrap_or(start_ms),
             text: str_of(doc, f.text_exact),
             marks,
         };
@@ -573,10 +475,7 @@ impl Index {
 }
 
 fn str_of(doc: &TantivyDocument, field: Field) -> String {
-    doc.get_first(field)
-        .and_then(|v| v.as_str())
-        .unwrap_or_default()
-        .to_string()
+    doc.get_first(field).and_then(|v| v.as_str()).unwrap_or_default().to_string()
 }
 
 /// The meetings ranked after the cursor's, and one more (to tell whether
@@ -590,10 +489,7 @@ fn page_after(ranked: Vec<Matched>, after: Option<&Position>, limit: usize) -> V
     });
     ranked
         .into_iter()
-        .filter(|m| {
-            last.as_ref()
-                .is_none_or(|l| by_relevance(m, l) == Ordering::Greater)
-        })
+        .filter(|m| last.as_ref().is_none_or(|l| by_relevance(m, l) == Ordering::Greater))
         .take(limit + 1)
         .collect()
 }
@@ -605,15 +501,7 @@ fn fingerprint(q: &Query, text: &str) -> Vec<u8> {
         Scope::Orgs(paths) => Some(paths),
     };
     let secs = |t: &Option<time::OffsetDateTime>| t.map(|t| t.unix_timestamp());
-    let what = (
-        text,
-        scope,
-        &q.org,
-        &q.kind,
-        secs(&q.from),
-        secs(&q.to),
-        q.sort,
-    );
+    let what = (text, scope, &q.org, &q.kind, secs(&q.from), secs(&q.to), q.sort);
     serde_json::to_vec(&what).unwrap_or_default()
 }
 
@@ -623,38 +511,23 @@ fn position(sort: Sort, seen: u32, last: &Matched) -> Position {
         Sort::Newest => (1, last.date),
         Sort::Oldest => (2, last.date),
     };
-    Position {
-        sort: code,
-        seen,
-        key,
-        meeting: last.meeting.to_string(),
-    }
+    Position { sort: code, seen, key, meeting: last.meeting.to_string() }
 }
 
 /// The moment of the first highlighted word and a short excerpt around it. The
 /// exact field is asked first: its words are the ones that ranked the hit; the
 /// folded field answers for queries typed without diacritics. One tokenization per
 /// field and hit: the generators see the whole window (see [`WHOLE_WINDOW`]).
-fn first_match(
-    window: &Window,
-    exact: &SnippetGenerator,
-    folded: &SnippetGenerator,
-) -> Option<(u64, String)> {
+fn first_match(window: &Window, exact: &SnippetGenerator, folded: &SnippetGenerator) -> Option<(u64, String)> {
     for generator in [exact, folded] {
         let whole = generator.snippet(&window.text);
         let Some(first) = whole.highlighted().first() else {
             continue;
         };
         let base = window.text.find(whole.fragment()).unwrap_or(0);
-        let marks: Vec<std::ops::Range<usize>> = whole
-            .highlighted()
-            .iter()
-            .map(|r| base + r.start..base + r.end)
-            .collect();
-        return Some((
-            window.moment(base + first.start),
-            excerpt(&window.text, &marks),
-        ));
+        let marks: Vec<std::ops::Range<usize>> =
+            whole.highlighted().iter().map(|r| base + r.start..base + r.end).collect();
+        return Some((window.moment(base + first.start), excerpt(&window.text, &marks)));
     }
     None
 }
@@ -662,16 +535,8 @@ fn first_match(
 /// Snippets are cut from the window around the first mark: [`SNIPPET_CHARS`]
 /// bytes at most, starting a little before it, at a word boundary.
 fn excerpt(text: &str, marks: &[std::ops::Range<usize>]) -> String {
-    let lead = marks
-        .first()
-        .map_or(0, |m| m.start.saturating_sub(SNIPPET_CHARS / 3));
-    let start = if lead == 0 {
-        0
-    } else {
-        text[..floor_char(text, lead)]
-            .rfind(' ')
-            .map_or(0, |i| i + 1)
-    };
+    let lead = marks.first().map_or(0, |m| m.start.saturating_sub(SNIPPET_CHARS / 3));
+    let start = if lead == 0 { 0 } else { text[..floor_char(text, lead)].rfind(' ').map_or(0, |i| i + 1) };
     let end = floor_char(text, (start + SNIPPET_CHARS).min(text.len()));
     let mut out = String::with_capacity(end - start + 32);
     if start > 0 {
@@ -700,9 +565,7 @@ fn floor_char(text: &str, mut i: usize) -> usize {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 #[cfg(test)]
@@ -711,19 +574,14 @@ mod tests {
 
     #[test]
     fn excerpts_start_at_a_word_before_the_mark_and_escape_the_rest() {
-        let text = format!(
-            "{} kết nạp <đảng> viên {}",
-            "mở đầu ".repeat(40),
-            "kết thúc ".repeat(40)
-        );
+        let text = format!("{} kết nạp <đảng> viên {}", "mở đầu ".repeat(40), "kết thúc ".repeat(40));
         let start = text.find("<đảng>").unwrap();
         let mark = start..start + "<đảng>".len();
         let html = excerpt(&text, std::slice::from_ref(&mark));
         assert!(html.starts_with('…') && html.ends_with('…'), "{html}");
         assert!(html.contains("<b>&lt;đảng&gt;</b> viên"), "{html}");
         assert!(
-            html.trim_start_matches('…').starts_with("mở ")
-                || html.trim_start_matches('…').starts_with("đầu "),
+            html.trim_start_matches('…').starts_with("mở ") || html.trim_start_matches('…').starts_with("đầu "),
             "cut at a word: {html}"
         );
         assert!(html.len() <= SNIPPET_CHARS + 40, "{}", html.len());

@@ -72,10 +72,7 @@ impl Runs {
             runs.starts.push(doc);
             runs.meeting.push(index);
             runs.dates.push(date);
-            runs.by_name
-                .entry(runs.names[index as usize].clone())
-                .or_default()
-                .push(run);
+            runs.by_name.entry(runs.names[index as usize].clone()).or_default().push(run);
         }
         runs.starts.push(reader.max_doc());
         Ok(runs)
@@ -140,15 +137,8 @@ impl RunsCache {
     /// Keeps only (and builds) the runs of `searcher`'s segments: called after
     /// every reload, so that queries find them ready.
     pub fn refresh(&self, searcher: &Searcher) -> tantivy::Result<()> {
-        let live: Vec<SegmentId> = searcher
-            .segment_readers()
-            .iter()
-            .map(|r| r.segment_id())
-            .collect();
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|id, _| live.contains(id));
+        let live: Vec<SegmentId> = searcher.segment_readers().iter().map(|r| r.segment_id()).collect();
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).retain(|id, _| live.contains(id));
         self.for_searcher(searcher).map(drop)
     }
 }

@@ -43,16 +43,15 @@ const SHAPED: [char; 6] = ['ă', 'â', 'ê', 'ô', 'ơ', 'ư'];
 const TONE_MARKS: [char; 5] = ['\u{300}', '\u{301}', '\u{309}', '\u{303}', '\u{323}'];
 const CONSONANTS: &str = "bcdđghklmnpqrstvx";
 const INITIALS: [&str; 28] = [
-    "", "b", "c", "ch", "d", "đ", "g", "gh", "gi", "h", "k", "kh", "l", "m", "n", "ng", "ngh",
-    "nh", "p", "ph", "qu", "r", "s", "t", "th", "tr", "v", "x",
+    "", "b", "c", "ch", "d", "đ", "g", "gh", "gi", "h", "k", "kh", "l", "m", "n", "ng", "ngh", "nh", "p", "ph", "qu",
+    "r", "s", "t", "th", "tr", "v", "x",
 ];
 const FINALS: [&str; 9] = ["", "c", "ch", "m", "n", "ng", "nh", "p", "t"];
 /// Every vowel cluster of standard Vietnamese (bare vowels, no tone).
 const NUCLEI: [&str; 54] = [
-    "a", "ă", "â", "e", "ê", "i", "o", "ô", "ơ", "u", "ư", "y", "ai", "ao", "au", "ay", "âu", "ây",
-    "eo", "êu", "ia", "iê", "iu", "oa", "oă", "oe", "oi", "ôi", "ơi", "oo", "ua", "uâ", "uê", "ui",
-    "uô", "uơ", "uy", "ưa", "ưi", "ưu", "ươ", "yê", "iêu", "oai", "oay", "oeo", "uây", "uôi",
-    "uya", "uyê", "uyu", "ươi", "ươu", "yêu",
+    "a", "ă", "â", "e", "ê", "i", "o", "ô", "ơ", "u", "ư", "y", "ai", "ao", "au", "ay", "âu", "ây", "eo", "êu", "ia",
+    "iê", "iu", "oa", "oă", "oe", "oi", "ôi", "ơi", "oo", "ua", "uâ", "uê", "ui", "uô", "uơ", "uy", "ưa", "ưi", "ưu",
+    "ươ", "yê", "iêu", "oai", "oay", "oeo", "uây", "uôi", "uya", "uyê", "uyu", "ươi", "ươu", "yêu",
 ];
 /// Initials after which a final bare i/y is spelt both ways.
 const I_Y_INITIALS: [&str; 7] = ["h", "k", "l", "m", "s", "t", "qu"];
@@ -88,42 +87,14 @@ fn table() -> &'static Table {
                 }
                 let lower = s.nfc().next().unwrap_or(bare);
                 compose[v][tone as usize] = lower;
-                letters.push((
-                    lower,
-                    Letter {
-                        bare,
-                        tone,
-                        upper: false,
-                    },
-                ));
+                letters.push((lower, Letter { bare, tone, upper: false }));
                 for upper in lower.to_uppercase() {
-                    letters.push((
-                        upper,
-                        Letter {
-                            bare,
-                            tone,
-                            upper: true,
-                        },
-                    ));
+                    letters.push((upper, Letter { bare, tone, upper: true }));
                 }
             }
         }
-        letters.push((
-            'đ',
-            Letter {
-                bare: 'đ',
-                tone: 0,
-                upper: false,
-            },
-        ));
-        letters.push((
-            'Đ',
-            Letter {
-                bare: 'đ',
-                tone: 0,
-                upper: true,
-            },
-        ));
+        letters.push(('đ', Letter { bare: 'đ', tone: 0, upper: false }));
+        letters.push(('Đ', Letter { bare: 'đ', tone: 0, upper: true }));
         letters.sort_by_key(|(c, _)| *c);
         Table { letters, compose }
     })
@@ -132,17 +103,10 @@ fn table() -> &'static Table {
 fn letter(c: char) -> Option<Letter> {
     if c.is_ascii_alphabetic() {
         let bare = c.to_ascii_lowercase();
-        return Some(Letter {
-            bare,
-            tone: 0,
-            upper: c.is_ascii_uppercase(),
-        });
+        return Some(Letter { bare, tone: 0, upper: c.is_ascii_uppercase() });
     }
     let t = table();
-    t.letters
-        .binary_search_by_key(&c, |(k, _)| *k)
-        .ok()
-        .map(|i| t.letters[i].1)
+    t.letters.binary_search_by_key(&c, |(k, _)| *k).ok().map(|i| t.letters[i].1)
 }
 
 fn spell(l: Letter) -> char {
@@ -175,16 +139,10 @@ fn bare(letters: &[Letter]) -> String {
 
 /// Splits `letters` as one Vietnamese syllable, or says it is not one.
 fn parse(letters: &[Letter]) -> Option<Parts> {
-    let mut start = letters
-        .iter()
-        .take_while(|l| CONSONANTS.contains(l.bare))
-        .count();
+    let mut start = letters.iter().take_while(|l| CONSONANTS.contains(l.bare)).count();
     let next_is_vowel = |i: usize| letters.get(i).is_some_and(|l| is_vowel(l.bare));
     // The u of qu- and the i of gi- are part of the initial when a vowel follows.
-    let glued = match (
-        bare(&letters[..start]).as_str(),
-        letters.get(start).map(|l| l.bare),
-    ) {
+    let glued = match (bare(&letters[..start]).as_str(), letters.get(start).map(|l| l.bare)) {
         ("q", Some('u')) | ("g", Some('i')) => next_is_vowel(start + 1),
         _ => false,
     };
@@ -195,11 +153,7 @@ fn parse(letters: &[Letter]) -> Option<Parts> {
     if !INITIALS.contains(&initial.as_str()) {
         return None;
     }
-    let end = start
-        + letters[start..]
-            .iter()
-            .take_while(|l| is_vowel(l.bare))
-            .count();
+    let end = start + letters[start..].iter().take_while(|l| is_vowel(l.bare)).count();
     if !NUCLEI.contains(&bare(&letters[start..end]).as_str()) {
         return None;
     }
@@ -207,11 +161,7 @@ fn parse(letters: &[Letter]) -> Option<Parts> {
     if !FINALS.contains(&coda.as_str()) {
         return None;
     }
-    Some(Parts {
-        nucleus: start..end,
-        initial,
-        has_final: !coda.is_empty(),
-    })
+    Some(Parts { nucleus: start..end, initial, has_final: !coda.is_empty() })
 }
 
 /// Where the tone goes, as an index into the nucleus (see the module doc).
@@ -232,11 +182,7 @@ fn tone_position(nucleus: &[Letter], has_final: bool) -> usize {
 /// is not a Vietnamese syllable. Case is kept letter by letter. This is the one
 /// function both analysers apply to every token (see the module doc).
 pub fn canonical_word(word: &str) -> Option<String> {
-    let mut letters = [Letter {
-        bare: 'a',
-        tone: 0,
-        upper: false,
-    }; MAX_LETTERS];
+    let mut letters = [Letter { bare: 'a', tone: 0, upper: false }; MAX_LETTERS];
     let mut n = 0;
     for c in word.chars() {
         if n == MAX_LETTERS {
@@ -303,12 +249,7 @@ mod tests {
 
     #[test]
     fn both_placements_of_open_oa_oe_uy_meet() {
-        for (old, new) in [
-            ("hòa", "hoà"),
-            ("khỏe", "khoẻ"),
-            ("thủy", "thuỷ"),
-            ("Ủy", "Uỷ"),
-        ] {
+        for (old, new) in [("hòa", "hoà"), ("khỏe", "khoẻ"), ("thủy", "thuỷ"), ("Ủy", "Uỷ")] {
             assert_eq!(c(new), old);
             assert_eq!(c(old), old);
         }
@@ -316,8 +257,7 @@ mod tests {
 
     #[test]
     fn misplaced_marks_move_to_the_main_vowel() {
-        for (bad, good) in [("lựơng", "lượng"), ("nghịêm", "nghiệm"), ("baỏ", "bảo")]
-        {
+        for (bad, good) in [("lựơng", "lượng"), ("nghịêm", "nghiệm"), ("baỏ", "bảo")] {
             assert_eq!(c(bad), good);
         }
         assert_eq!(c("hòang"), "hoàng");

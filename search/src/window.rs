@@ -50,11 +50,7 @@ pub struct Window {
 impl Window {
     /// The start of the segment that holds byte `offset` of the text.
     pub fn moment(&self, offset: usize) -> u64 {
-        self.marks
-            .iter()
-            .take_while(|(at, _)| *at <= offset)
-            .last()
-            .map_or(self.start_ms, |(_, ms)| *ms)
+        self.marks.iter().take_while(|(at, _)| *at <= offset).last().map_or(self.start_ms, |(_, ms)| *ms)
     }
 }
 
@@ -123,43 +119,25 @@ mod tests {
     use super::*;
 
     fn seg(stream: &str, start: u64, end: u64, text: &str) -> Segment {
-        Segment {
-            stream: stream.into(),
-            label: stream.into(),
-            start_ms: start,
-            end_ms: end,
-            text: text.into(),
-        }
+        Segment { stream: stream.into(), label: stream.into(), start_ms: start, end_ms: end, text: text.into() }
     }
 
     #[test]
     fn windows_overlap_by_one_segment_and_stay_within_bounds() {
-        let segs: Vec<Segment> = (0..20)
-            .map(|i| seg("a", i * 5_000, i * 5_000 + 4_500, &format!("s{i}")))
-            .collect();
+        let segs: Vec<Segment> = (0..20).map(|i| seg("a", i * 5_000, i * 5_000 + 4_500, &format!("s{i}"))).collect();
         let w = windows(&segs);
         for pair in w.windows(2) {
             let last_of_first = pair[0].text.split(' ').next_back().unwrap();
-            assert_eq!(
-                pair[1].text.split(' ').next().unwrap(),
-                last_of_first,
-                "{pair:?}"
-            );
+            assert_eq!(pair[1].text.split(' ').next().unwrap(), last_of_first, "{pair:?}");
         }
         assert!(w.iter().all(|w| w.end_ms - w.start_ms <= MAX_SPAN_MS));
-        assert!(w[..w.len() - 1]
-            .iter()
-            .all(|w| w.end_ms - w.start_ms >= MIN_SPAN_MS));
+        assert!(w[..w.len() - 1].iter().all(|w| w.end_ms - w.start_ms >= MIN_SPAN_MS));
         assert_eq!(w.last().unwrap().text.split(' ').next_back(), Some("s19"));
     }
 
     #[test]
     fn streams_never_share_a_window_and_moments_map_to_segments() {
-        let segs = vec![
-            seg("a", 0, 2_000, "một hai"),
-            seg("b", 500, 1_500, "ba"),
-            seg("a", 3_000, 4_000, "bốn năm"),
-        ];
+        let segs = vec![seg("a", 0, 2_000, "một hai"), seg("b", 500, 1_500, "ba"), seg("a", 3_000, 4_000, "bốn năm")];
         let w = windows(&segs);
         assert_eq!(w.len(), 2);
         assert_eq!(w[0].text, "một hai bốn năm");

@@ -56,13 +56,7 @@ fn corpus() -> Index {
 }
 
 fn ask(text: &str, scope: Scope, sort: Sort, limit: usize) -> Query {
-    Query {
-        text: text.into(),
-        scope,
-        sort,
-        limit,
-        ..Query::default()
-    }
+    Query { text: text.into(), scope, sort, limit, ..Query::default() }
 }
 
 /// Every page of `q`, checking that each comes in order after the one before.
@@ -72,11 +66,7 @@ fn all_pages(index: &Index, mut q: Query) -> (Total, Vec<search::MeetingHits>) {
     for _ in 0..100 {
         let r = index.search(&q).unwrap();
         assert!(r.meetings.len() <= q.limit);
-        assert_eq!(
-            *total.get_or_insert(r.total),
-            r.total,
-            "the total holds on every page"
-        );
+        assert_eq!(*total.get_or_insert(r.total), r.total, "the total holds on every page");
         out.extend(r.meetings);
         match r.next {
             Some(next) => q.cursor = Some(next),
@@ -94,11 +84,7 @@ fn assert_ordered(sort: Sort, got: &[search::MeetingHits]) {
             Sort::Newest => a.date > b.date || (a.date == b.date && a.meeting < b.meeting),
             Sort::Oldest => a.date < b.date || (a.date == b.date && a.meeting < b.meeting),
         };
-        assert!(
-            ok,
-            "{sort:?}: {} ({}, {}) before {} ({}, {})",
-            a.meeting, a.score, a.date, b.meeting, b.score, b.date
-        );
+        assert!(ok, "{sort:?}: {} ({}, {}) before {} ({}, {})", a.meeting, a.score, a.date, b.meeting, b.score, b.date);
     }
 }
 
@@ -109,14 +95,7 @@ fn three_hundred_meetings_counted_and_paged_once_each_in_every_order() {
     for sort in [Sort::Relevance, Sort::Newest, Sort::Oldest] {
         for text in ["nghị quyết", "nghi quyet", "\"nghị quyết\""] {
             let (total, got) = all_pages(&index, ask(text, Scope::All, sort, 100));
-            assert_eq!(
-                total,
-                Total {
-                    meetings: 300,
-                    exact: true
-                },
-                "{sort:?} {text}"
-            );
+            assert_eq!(total, Total { meetings: 300, exact: true }, "{sort:?} {text}");
             let ids: Vec<&str> = got.iter().map(|m| m.meeting.as_str()).collect();
             let unique: HashSet<String> = ids.iter().map(|s| s.to_string()).collect();
             assert_eq!(ids.len(), 300, "{sort:?} {text}: each once");
@@ -127,36 +106,21 @@ fn three_hundred_meetings_counted_and_paged_once_each_in_every_order() {
     }
     // The strong ones lead; a meeting with one weak hit is still there, on the last page.
     let (_, got) = all_pages(&index, ask("nghị quyết", Scope::All, Sort::Relevance, 100));
-    let strong: HashSet<String> = (0..300)
-        .step_by(50)
-        .map(|n| format!("meeting_{n:04}"))
-        .collect();
+    let strong: HashSet<String> = (0..300).step_by(50).map(|n| format!("meeting_{n:04}")).collect();
     let first: HashSet<String> = got[..6].iter().map(|m| m.meeting.clone()).collect();
     assert_eq!(first, strong);
     assert_eq!(got[299].hits.len(), 1);
-    assert_eq!(
-        got[299].hits[0].at_ms, 110_000,
-        "the moment of the weak hit"
-    );
+    assert_eq!(got[299].hits[0].at_ms, 110_000, "the moment of the weak hit");
 }
 
 #[test]
 fn a_scope_holds_for_the_total_and_every_page() {
     let index = corpus();
-    let in_a: HashSet<String> = (0..300)
-        .filter(|n| (n / 7) % 2 == 0)
-        .map(|n| format!("meeting_{n:04}"))
-        .collect();
+    let in_a: HashSet<String> = (0..300).filter(|n| (n / 7) % 2 == 0).map(|n| format!("meeting_{n:04}")).collect();
     for sort in [Sort::Relevance, Sort::Newest, Sort::Oldest] {
         let q = ask("nghị quyết", Scope::Orgs(vec![CELL_A.into()]), sort, 37);
         let (total, got) = all_pages(&index, q);
-        assert_eq!(
-            total,
-            Total {
-                meetings: in_a.len(),
-                exact: true
-            }
-        );
+        assert_eq!(total, Total { meetings: in_a.len(), exact: true });
         let ids: Vec<String> = got.iter().map(|m| m.meeting.clone()).collect();
         assert_eq!(ids.len(), in_a.len());
         assert_eq!(ids.into_iter().collect::<HashSet<_>>(), in_a);
@@ -167,97 +131,49 @@ fn a_scope_holds_for_the_total_and_every_page() {
         );
         assert_ordered(sort, &got);
     }
-    let nothing = index
-        .search(&ask("nghị quyết", Scope::Orgs(vec![]), Sort::Newest, 10))
-        .unwrap();
-    assert_eq!(
-        (nothing.total.meetings, nothing.meetings.len(), nothing.next),
-        (0, 0, None)
-    );
+    let nothing = index.search(&ask("nghị quyết", Scope::Orgs(vec![]), Sort::Newest, 10)).unwrap();
+    assert_eq!((nothing.total.meetings, nothing.meetings.len(), nothing.next), (0, 0, None));
 }
 
 #[test]
 fn a_bad_cursor_is_a_clear_error() {
     let index = corpus();
-    let q = ask(
-        "nghị quyết",
-        Scope::Orgs(vec![CELL_A.into()]),
-        Sort::Relevance,
-        10,
-    );
+    let q = ask("nghị quyết", Scope::Orgs(vec![CELL_A.into()]), Sort::Relevance, 10);
     let next = index.search(&q).unwrap().next.unwrap();
-    let with = |q: &Query, cursor: &str| {
-        index.search(&Query {
-            cursor: Some(cursor.into()),
-            ..q.clone()
-        })
-    };
+    let with = |q: &Query, cursor: &str| index.search(&Query { cursor: Some(cursor.into()), ..q.clone() });
     assert!(with(&q, &next).is_ok());
-    let mut bad: Vec<String> = vec![
-        String::new(),
-        "abc".into(),
-        "é".repeat(40),
-        next[..next.len() - 2].into(),
-    ];
+    let mut bad: Vec<String> = vec![String::new(), "abc".into(), "é".repeat(40), next[..next.len() - 2].into()];
     for i in (0..next.len()).step_by(5) {
         let mut c: Vec<char> = next.chars().collect();
         c[i] = if c[i] == 'A' { 'B' } else { 'A' };
         bad.push(c.into_iter().collect());
     }
     for cursor in &bad {
-        assert!(
-            matches!(with(&q, cursor), Err(SearchError::Cursor(_))),
-            "{cursor:?}"
-        );
+        assert!(matches!(with(&q, cursor), Err(SearchError::Cursor(_))), "{cursor:?}");
     }
     // Valid, but for another search: words, scope, filter or order.
     let others = [
-        Query {
-            text: "hợp tác xã".into(),
-            ..q.clone()
-        },
-        Query {
-            scope: Scope::Orgs(vec![CELL_B.into()]),
-            ..q.clone()
-        },
-        Query {
-            scope: Scope::All,
-            ..q.clone()
-        },
-        Query {
-            kind: Some("thematic".into()),
-            ..q.clone()
-        },
-        Query {
-            sort: Sort::Newest,
-            ..q.clone()
-        },
+        Query { text: "hợp tác xã".into(), ..q.clone() },
+        Query { scope: Scope::Orgs(vec![CELL_B.into()]), ..q.clone() },
+        Query { scope: Scope::All, ..q.clone() },
+        Query { kind: Some("thematic".into()), ..q.clone() },
+        Query { sort: Sort::Newest, ..q.clone() },
     ];
     for other in &others {
-        assert!(
-            matches!(with(other, &next), Err(SearchError::Cursor(_))),
-            "{other:?}"
-        );
+        assert!(matches!(with(other, &next), Err(SearchError::Cursor(_))), "{other:?}");
     }
     // And another index (or the same after a restart) does not know it.
     let restarted = corpus();
-    let r = restarted.search(&Query {
-        cursor: Some(next),
-        ..q
-    });
+    let r = restarted.search(&Query { cursor: Some(next), ..q });
     assert!(matches!(r, Err(SearchError::Cursor(_))));
 }
 
 #[test]
 fn limits_are_kept_within_one_and_a_hundred() {
     let index = corpus();
-    let one = index
-        .search(&ask("nghị quyết", Scope::All, Sort::Newest, 0))
-        .unwrap();
+    let one = index.search(&ask("nghị quyết", Scope::All, Sort::Newest, 0)).unwrap();
     assert_eq!(one.meetings.len(), 1);
-    let many = index
-        .search(&ask("nghị quyết", Scope::All, Sort::Newest, 10_000))
-        .unwrap();
+    let many = index.search(&ask("nghị quyết", Scope::All, Sort::Newest, 10_000)).unwrap();
     assert_eq!(many.meetings.len(), MAX_LIMIT);
 }
 
@@ -276,36 +192,12 @@ fn past_the_bound_the_total_says_more_than() {
         })
         .collect();
     index.put_all(&recs).unwrap();
-    let r = index
-        .search(&ask("biểu", Scope::All, Sort::Relevance, 5))
-        .unwrap();
-    assert_eq!(
-        r.total,
-        Total {
-            meetings: search::TOTAL_BOUND,
-            exact: false
-        }
-    );
+    let r = index.search(&ask("biểu", Scope::All, Sort::Relevance, 5)).unwrap();
+    assert_eq!(r.total, Total { meetings: search::TOTAL_BOUND, exact: false });
     // Date orders, and queries that score every match anyway (several words,
     // phrases, filters), visit every meeting: they say how many exactly.
-    let r = index
-        .search(&ask("biểu", Scope::All, Sort::Oldest, 5))
-        .unwrap();
-    assert_eq!(
-        r.total,
-        Total {
-            meetings: n,
-            exact: true
-        }
-    );
-    let r = index
-        .search(&ask("biểu quyết", Scope::All, Sort::Relevance, 5))
-        .unwrap();
-    assert_eq!(
-        r.total,
-        Total {
-            meetings: n,
-            exact: true
-        }
-    );
+    let r = index.search(&ask("biểu", Scope::All, Sort::Oldest, 5)).unwrap();
+    assert_eq!(r.total, Total { meetings: n, exact: true });
+    let r = index.search(&ask("biểu quyết", Scope::All, Sort::Relevance, 5)).unwrap();
+    assert_eq!(r.total, Total { meetings: n, exact: true });
 }

@@ -59,37 +59,23 @@ fn check(p: &Pattern) -> usize {
     syllables
 }
 
-const OPEN: &[&str] = &[
-    "", "h", "kh", "l", "t", "th", "x", "ng", "nh", "đ", "s", "tr", "ch", "n",
-];
+const OPEN: &[&str] = &["", "h", "kh", "l", "t", "th", "x", "ng", "nh", "đ", "s", "tr", "ch", "n"];
 
 #[test]
 fn open_oa_takes_the_tone_on_o() {
-    let p = Pattern {
-        name: "oa",
-        initials: OPEN,
-        rhymes: &[("oa", 0, &[1])],
-    };
+    let p = Pattern { name: "oa", initials: OPEN, rhymes: &[("oa", 0, &[1])] };
     assert!(check(&p) >= 60);
 }
 
 #[test]
 fn open_oe_takes_the_tone_on_o() {
-    let p = Pattern {
-        name: "oe",
-        initials: OPEN,
-        rhymes: &[("oe", 0, &[1])],
-    };
+    let p = Pattern { name: "oe", initials: OPEN, rhymes: &[("oe", 0, &[1])] };
     assert!(check(&p) >= 60);
 }
 
 #[test]
 fn open_uy_takes_the_tone_on_u() {
-    let p = Pattern {
-        name: "uy",
-        initials: OPEN,
-        rhymes: &[("uy", 0, &[1])],
-    };
+    let p = Pattern { name: "uy", initials: OPEN, rhymes: &[("uy", 0, &[1])] };
     assert!(check(&p) >= 60);
 }
 
@@ -110,11 +96,7 @@ fn the_u_of_qu_never_takes_the_tone() {
         ("ynh", 0, &[-1]),
         ("ôc", 0, &[-1]),
     ];
-    let p = Pattern {
-        name: "qu-",
-        initials: &["qu"],
-        rhymes,
-    };
+    let p = Pattern { name: "qu-", initials: &["qu"], rhymes };
     assert!(check(&p) >= 60);
 }
 
@@ -136,11 +118,7 @@ fn the_i_of_gi_never_takes_the_tone() {
         ("ang", 0, &[-1]),
         ("êng", 0, &[-1]),
     ];
-    let p = Pattern {
-        name: "gi-",
-        initials: &["gi"],
-        rhymes,
-    };
+    let p = Pattern { name: "gi-", initials: &["gi"], rhymes };
     assert!(check(&p) >= 60);
 }
 
@@ -161,11 +139,7 @@ fn closed_syllables_take_the_tone_on_the_last_vowel() {
         ("iêng", 1, &[0]),
         ("uôn", 1, &[0]),
     ];
-    let p = Pattern {
-        name: "closed",
-        initials: &["h", "t", "ng"],
-        rhymes,
-    };
+    let p = Pattern { name: "closed", initials: &["h", "t", "ng"], rhymes };
     assert!(check(&p) >= 60);
 }
 
@@ -182,11 +156,7 @@ fn three_vowels_take_the_tone_in_the_middle_or_on_the_shaped_one() {
         ("uôi", 1, &[0, 2]),
         ("uây", 1, &[0, 2]),
     ];
-    let p = Pattern {
-        name: "three vowels",
-        initials: &["h", "ng", "kh"],
-        rhymes,
-    };
+    let p = Pattern { name: "three vowels", initials: &["h", "ng", "kh"], rhymes };
     assert!(check(&p) >= 60);
 }
 
@@ -205,9 +175,7 @@ fn a_final_i_or_y_is_one_letter_after_h_k_l_m_s_t_qu() {
             assert_eq!(canon(&i), i, "{i}");
             let cap = |s: &str| {
                 let mut c = s.chars();
-                c.next()
-                    .map(|f| f.to_uppercase().chain(c).collect::<String>())
-                    .unwrap_or_default()
+                c.next().map(|f| f.to_uppercase().chain(c).collect::<String>()).unwrap_or_default()
             };
             assert_eq!(canon(&cap(&y)), cap(&i));
             syllables += 4;
@@ -215,9 +183,7 @@ fn a_final_i_or_y_is_one_letter_after_h_k_l_m_s_t_qu() {
     }
     assert!(syllables >= 60);
     // Elsewhere i and y stay as they are: other initials, glides, closed syllables.
-    for word in [
-        "ý", "y", "chi", "vi", "nhi", "uy", "huy", "tuy", "tui", "kính", "yên", "hy",
-    ] {
+    for word in ["ý", "y", "chi", "vi", "nhi", "uy", "huy", "tuy", "tui", "kính", "yên", "hy"] {
         let want = if word == "hy" { "hi" } else { word };
         assert_eq!(canon(word), want, "{word}");
     }

@@ -43,7 +43,12 @@ impl std::fmt::Display for WdError {
 }
 
 /// Sends one WebDriver command and returns its `value`, or the error it reported.
-async fn send(http: &reqwest::Client, method: reqwest::Method, url: &str, body: Option<Value>) -> Result<Value, WdError> {
+async fn send(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    body: Option<Value>,
+) -> Result<Value, WdError> {
     let mut req = http.request(method, url);
     if let Some(body) = body {
         req = req.json(&body);
@@ -51,10 +56,13 @@ async fn send(http: &reqwest::Client, method: reqwest::Method, url: &str, body: 
     let resp = req.send().await.map_err(|e| WdError { error: "http".into(), message: format!("{url}: {e}") })?;
     let ok = resp.status().is_success();
     let text = resp.text().await.map_err(|e| WdError { error: "http".into(), message: format!("{url}: {e}") })?;
-    let body: Value = serde_json::from_str(&text).map_err(|e| WdError { error: "json".into(), message: format!("{url}: {e}: {text}") })?;
+    let body: Value = serde_json::from_str(&text)
+        .map_err(|e| WdError { error: "json".into(), message: format!("{url}: {e}: {text}") })?;
     let value = body.get("value").cloned().unwrap_or(Value::Null);
     match value.get("error").and_then(Value::as_str) {
-        Some(error) => Err(WdError { error: error.into(), message: value["message"].as_str().unwrap_or_default().into() }),
+        Some(error) => {
+            Err(WdError { error: error.into(), message: value["message"].as_str().unwrap_or_default().into() })
+        }
         None if !ok => Err(WdError { error: "http".into(), message: format!("{url}: {text}") }),
         None => Ok(value),
     }
@@ -79,7 +87,8 @@ impl Browser {
         let tmp = tempfile::tempdir().expect("temp dir for the browser");
         let port = crate::free_port();
         let child = Self::spawn_driver(port, &tmp.path().join("chromedriver.log"));
-        let http = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(120)).build().expect("http client");
+        let http =
+            reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(120)).build().expect("http client");
         let driver = format!("http://127.0.0.1:{port}");
         let mut browser = Browser { http, driver, session: String::new(), child, tmp };
         browser.wait_ready().await;

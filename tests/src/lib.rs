@@ -17,8 +17,8 @@
 //! drive the service through this harness too.
 
 pub mod browser;
-pub mod seaweed;
 pub mod live;
+pub mod seaweed;
 pub mod server;
 pub mod speech;
 pub mod stores;

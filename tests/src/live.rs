@@ -17,12 +17,33 @@ pub struct Sender {
 
 fn ffmpeg_args(freq: u32, secs: f64) -> Vec<String> {
     [
-        "-hide_banner", "-v", "error", "-re",
-        "-f", "lavfi", "-i", &format!("sine=frequency={freq}:sample_rate=44100:duration={secs}"),
-        "-f", "lavfi", "-i", &format!("testsrc=size=320x240:rate=15:duration={secs}"),
+        "-hide_banner",
+        "-v",
+        "error",
+        "-re",
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("sine=frequency={freq}:sample_rate=44100:duration={secs}"),
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("testsrc=size=320x240:rate=15:duration={secs}"),
         // B-frames, as OBS's and most encoders' defaults have them.
-        "-c:v", "libx264", "-preset", "superfast", "-bf", "2", "-g", "30", "-pix_fmt", "yuv420p",
-        "-c:a", "aac", "-b:a", "64k",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "superfast",
+        "-bf",
+        "2",
+        "-g",
+        "30",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "64k",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -54,7 +75,23 @@ impl Sender {
             .args(["-hide_banner", "-v", "error", "-re", "-i"])
             .arg(audio)
             .args(["-re", "-f", "lavfi", "-i", &format!("testsrc=size=320x240:rate=15:duration={secs}")])
-            .args(["-c:v", "libx264", "-preset", "superfast", "-bf", "2", "-g", "30", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k", "-shortest"])
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "superfast",
+                "-bf",
+                "2",
+                "-g",
+                "30",
+                "-pix_fmt",
+                "yuv420p",
+                "-c:a",
+                "aac",
+                "-b:a",
+                "96k",
+                "-shortest",
+            ])
             .args(["-f", "flv", &format!("{}/{key}", server.rtmp)])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -112,8 +149,17 @@ pub fn listen(mp4: &[u8]) -> Heard {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("stream.mp4");
     std::fs::write(&path, mp4).expect("write stream");
-    let out = Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(&path).args(["-map", "0:a:0", "-ac", "1", "-ar", "48000", "-f", "s16le", "-"]).output().expect("ffmpeg");
-    assert!(out.status.success() && out.stderr.is_empty(), "audio does not decode cleanly: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&path)
+        .args(["-map", "0:a:0", "-ac", "1", "-ar", "48000", "-f", "s16le", "-"])
+        .output()
+        .expect("ffmpeg");
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "audio does not decode cleanly: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let samples: Vec<i16> = out.stdout.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
     let seconds = samples.len() as f64 / 48_000.0;
     // Zero crossings upward over the middle, away from fades at either end.
@@ -121,8 +167,17 @@ pub fn listen(mp4: &[u8]) -> Heard {
     let window = &samples[from..to];
     let ups = window.windows(2).filter(|w| w[0] < 0 && w[1] >= 0).count();
     let freq = ups as f64 / (window.len() as f64 / 48_000.0);
-    let video = Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(&path).args(["-map", "0:v:0", "-f", "framemd5", "-"]).output().expect("ffmpeg");
-    assert!(video.status.success() && video.stderr.is_empty(), "video does not decode cleanly: {}", String::from_utf8_lossy(&video.stderr));
+    let video = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&path)
+        .args(["-map", "0:v:0", "-f", "framemd5", "-"])
+        .output()
+        .expect("ffmpeg");
+    assert!(
+        video.status.success() && video.stderr.is_empty(),
+        "video does not decode cleanly: {}",
+        String::from_utf8_lossy(&video.stderr)
+    );
     let video_frames = String::from_utf8_lossy(&video.stdout).lines().filter(|l| !l.starts_with('#')).count() as u64;
     Heard { seconds, freq, video_frames }
 }
@@ -130,7 +185,8 @@ pub fn listen(mp4: &[u8]) -> Heard {
 impl Server {
     /// A cell org with a meeting scheduled now; returns (org, meeting).
     pub async fn cell_with_meeting(&self, name: &str) -> (String, String) {
-        let (s, org) = self.api(reqwest::Method::POST, "/api/v1/orgs", Some(json!({ "name": name, "kind": "bloc" }))).await;
+        let (s, org) =
+            self.api(reqwest::Method::POST, "/api/v1/orgs", Some(json!({ "name": name, "kind": "bloc" }))).await;
         assert_eq!(s, 201, "{org}");
         let org = org["id"].as_str().expect("org id").to_string();
         let now = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).expect("time");
@@ -142,7 +198,9 @@ impl Server {
 
     /// Creates an endpoint of `org`; returns (endpoint id, stream key).
     pub async fn endpoint(&self, org: &str, name: &str) -> (String, String) {
-        let (s, ep) = self.api(reqwest::Method::POST, &format!("/api/v1/orgs/{org}/endpoints"), Some(json!({ "name": name }))).await;
+        let (s, ep) = self
+            .api(reqwest::Method::POST, &format!("/api/v1/orgs/{org}/endpoints"), Some(json!({ "name": name })))
+            .await;
         assert_eq!(s, 201, "{ep}");
         (ep["id"].as_str().expect("id").to_string(), ep["stream_key"].as_str().expect("key").to_string())
     }
@@ -164,7 +222,11 @@ impl Server {
                     return r;
                 }
             }
-            assert!(Instant::now() < deadline, "meeting {meeting} was not sealed in {within:?}: {m}\nlog:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "meeting {meeting} was not sealed in {within:?}: {m}\nlog:\n{}",
+                self.log()
+            );
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }

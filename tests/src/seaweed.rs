@@ -61,7 +61,14 @@ impl SeaweedFs {
         let mut cmd = Command::new(weed_binary());
         cmd.arg("mini")
             .arg(format!("-dir={}", self.dir.path().join("data").display()))
-            .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0"])
+            .args([
+                "-ip=127.0.0.1",
+                "-ip.bind=127.0.0.1",
+                "-admin.ui=false",
+                "-webdav=false",
+                "-s3.port.iceberg=0",
+                "-s3.port.lance=0",
+            ])
             // Every bucket takes volumes of its own; left to itself, `weed mini`
             // allows free disk / 1 GiB of them (21 with 22 GB free), and the
             // next bucket's writes fail with InternalError. Volumes are sparse
@@ -74,7 +81,13 @@ impl SeaweedFs {
             .arg(format!("-admin.port={admin}"))
             .arg(format!("-s3.config={}", self.dir.path().join("s3.json").display()))
             .stdout(Stdio::null())
-            .stderr(Stdio::from(std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("weed.log")).expect("log file")));
+            .stderr(Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self.dir.path().join("weed.log"))
+                    .expect("log file"),
+            ));
         unsafe {
             use std::os::unix::process::CommandExt;
             cmd.pre_exec(|| {
@@ -94,7 +107,11 @@ impl SeaweedFs {
         self.child = Some(rx.recv().expect("SeaweedFS starter thread").expect("start weed mini"));
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", s3)).is_err() {
-            assert!(Instant::now() < deadline, "SeaweedFS did not open its S3 port in 30 s; see {}", self.dir.path().join("weed.log").display());
+            assert!(
+                Instant::now() < deadline,
+                "SeaweedFS did not open its S3 port in 30 s; see {}",
+                self.dir.path().join("weed.log").display()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -179,7 +196,9 @@ pub fn client(endpoint: &str) -> aws_sdk_s3::Client {
         .force_path_style(true)
         .http_client(
             aws_smithy_http_client::Builder::new()
-                .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring))
+                .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                    aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+                ))
                 .build_https(),
         )
         .build();

@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 pub enum StoreKind {
     Local,
     /// A bucket on a SeaweedFS (see `SeaweedFs::store`).
-    S3 { bucket: String, endpoint: String },
+    S3 {
+        bucket: String,
+        endpoint: String,
+    },
 }
 
 impl StoreKind {
@@ -70,7 +73,10 @@ impl Server {
         let mut server = Server {
             tmp,
             // With TLS on, until a test puts a `tls::Front` before it.
-            url: format!("{}://127.0.0.1:{port}", if all.iter().any(|(k, _)| k == "NIEM_TLS__CERT") { "https" } else { "http" }),
+            url: format!(
+                "{}://127.0.0.1:{port}",
+                if all.iter().any(|(k, _)| k == "NIEM_TLS__CERT") { "https" } else { "http" }
+            ),
             rtmp: format!("rtmp://127.0.0.1:{rtmp_port}/live"),
             token: String::new(),
             store,
@@ -137,7 +143,8 @@ impl Server {
         });
         self.child = Some(child);
         if first {
-            rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| panic!("no bootstrap token; log:\n{}", self.log()))
+            rx.recv_timeout(Duration::from_secs(30))
+                .unwrap_or_else(|_| panic!("no bootstrap token; log:\n{}", self.log()))
         } else {
             String::new()
         }
@@ -235,11 +242,15 @@ impl Server {
 
     /// A bloc → base → cell tree and a meeting in the cell; returns the meeting id.
     pub async fn meeting(&self) -> String {
-        let org = |name: &str, kind: &str, parent: Option<&str>| json!({ "name": name, "kind": kind, "parent": parent });
+        let org =
+            |name: &str, kind: &str, parent: Option<&str>| json!({ "name": name, "kind": kind, "parent": parent });
         let (s, bloc) = self.api(reqwest::Method::POST, "/api/v1/orgs", Some(org("Đảng ủy Khối", "bloc", None))).await;
         assert_eq!(s, 201, "{bloc}");
-        let (_, base) = self.api(reqwest::Method::POST, "/api/v1/orgs", Some(org("Đảng ủy cơ sở", "base", bloc["id"].as_str()))).await;
-        let (_, cell) = self.api(reqwest::Method::POST, "/api/v1/orgs", Some(org("Chi bộ 1", "cell", base["id"].as_str()))).await;
+        let (_, base) = self
+            .api(reqwest::Method::POST, "/api/v1/orgs", Some(org("Đảng ủy cơ sở", "base", bloc["id"].as_str())))
+            .await;
+        let (_, cell) =
+            self.api(reqwest::Method::POST, "/api/v1/orgs", Some(org("Chi bộ 1", "cell", base["id"].as_str()))).await;
         let m = json!({ "org": cell["id"], "kind": "regular", "title": "Sinh hoạt chi bộ", "scheduled_at": "2026-11-22T08:00:00+07:00" });
         let (s, meeting) = self.api(reqwest::Method::POST, "/api/v1/meetings", Some(m)).await;
         assert_eq!(s, 201, "{meeting}");
@@ -270,7 +281,8 @@ impl Server {
         self.remember(Some(password));
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
         let form = client.get(format!("{}/login", self.url)).send().await.expect("login form");
-        let cookie = form.headers()["set-cookie"].to_str().expect("cookie").split(';').next().unwrap_or_default().to_string();
+        let cookie =
+            form.headers()["set-cookie"].to_str().expect("cookie").split(';').next().unwrap_or_default().to_string();
         let csrf = cookie.split_once('=').map(|(_, v)| v.to_string()).unwrap_or_default();
         let resp = client
             .post(format!("{}/login", self.url))
@@ -279,7 +291,13 @@ impl Server {
             .send()
             .await
             .expect("sign in");
-        let session = resp.headers().get("set-cookie").and_then(|v| v.to_str().ok()).and_then(|v| v.split(';').next()).filter(|c| c.starts_with("niem_session=")).map(String::from);
+        let session = resp
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .filter(|c| c.starts_with("niem_session="))
+            .map(String::from);
         (resp.status().as_u16(), session)
     }
 
@@ -335,7 +353,8 @@ impl Server {
     /// Runs a `niem` command (not `serve`) with this server's settings; returns
     /// its exit code and output.
     pub fn niem(&self, args: &[&str]) -> (i32, String) {
-        let out = Command::new(crate::bin("niem")).args(args).envs(self.env.iter().cloned()).output().expect("run niem");
+        let out =
+            Command::new(crate::bin("niem")).args(args).envs(self.env.iter().cloned()).output().expect("run niem");
         let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         (out.status.code().unwrap_or(-1), text)
     }
@@ -364,8 +383,7 @@ impl Server {
         assert!(text.trim_end().ends_with("# EOF"), "{text}");
         let mut out = std::collections::BTreeMap::new();
         for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
-            let (name, value) =
-                line.rsplit_once(' ').unwrap_or_else(|| panic!("malformed: {line}"));
+            let (name, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("malformed: {line}"));
             let value: f64 = value.parse().unwrap_or_else(|_| panic!("not a number: {line}"));
             let bare = name.split('{').next().unwrap_or_default();
             let plain = bare.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
@@ -379,19 +397,16 @@ impl Server {
     /// service has made, from its metered store.
     pub async fn store_ops(&self, op: &str) -> u64 {
         let key = format!("niem_store_request_seconds_count{{op=\"{op}\"");
-        self.metrics()
-            .await
-            .iter()
-            .filter(|(k, _)| k.starts_with(&key))
-            .map(|(_, v)| *v as u64)
-            .sum()
+        self.metrics().await.iter().filter(|(k, _)| k.starts_with(&key)).map(|(_, v)| *v as u64).sum()
     }
 
     /// Raw access to this server's store, bypassing the service.
     pub async fn raw_store(&self) -> RawStore {
         match &self.store {
             StoreKind::Local => RawStore::Local(self.data_dir().join("store")),
-            StoreKind::S3 { bucket, endpoint } => RawStore::S3 { client: crate::seaweed::client(endpoint), bucket: bucket.clone(), prefix: "niem".into() },
+            StoreKind::S3 { bucket, endpoint } => {
+                RawStore::S3 { client: crate::seaweed::client(endpoint), bucket: bucket.clone(), prefix: "niem".into() }
+            }
         }
     }
 }
@@ -419,7 +434,8 @@ impl Server {
         let secret_setting = |k: &str| ["SECRET", "TOKEN", "PASSWORD"].iter().any(|w| k.contains(w));
         all.extend(self.env.iter().filter(|(k, _)| secret_setting(k)).map(|(_, v)| v.clone()));
         let keys = self.keys_dir();
-        let mut files: Vec<PathBuf> = std::fs::read_dir(keys.join("kek")).into_iter().flatten().flatten().map(|e| e.path()).collect();
+        let mut files: Vec<PathBuf> =
+            std::fs::read_dir(keys.join("kek")).into_iter().flatten().flatten().map(|e| e.path()).collect();
         files.push(keys.join("signing.key"));
         for f in files.iter().filter(|f| f.extension().is_some_and(|e| e == "key")) {
             let text = std::fs::read_to_string(f).unwrap_or_default();
@@ -442,7 +458,11 @@ impl Server {
     /// Creates an upload of `length` bytes for `meeting`; returns its path.
     pub async fn tus_create(&self, meeting: &str, length: u64) -> String {
         use base64::Engine;
-        let meta = format!("meeting {},filetype {}", base64::engine::general_purpose::STANDARD.encode(meeting), base64::engine::general_purpose::STANDARD.encode("audio/wav"));
+        let meta = format!(
+            "meeting {},filetype {}",
+            base64::engine::general_purpose::STANDARD.encode(meeting),
+            base64::engine::general_purpose::STANDARD.encode("audio/wav")
+        );
         let resp = self
             .req(reqwest::Method::POST, "/api/v1/uploads")
             .header("tus-resumable", "1.0.0")
@@ -457,7 +477,8 @@ impl Server {
 
     /// HEAD: the status and `Upload-Offset`.
     pub async fn tus_offset(&self, location: &str) -> (u16, Option<u64>) {
-        let resp = self.req(reqwest::Method::HEAD, location).header("tus-resumable", "1.0.0").send().await.expect("tus head");
+        let resp =
+            self.req(reqwest::Method::HEAD, location).header("tus-resumable", "1.0.0").send().await.expect("tus head");
         let offset = resp.headers().get("upload-offset").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
         (resp.status().as_u16(), offset)
     }

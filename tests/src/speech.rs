@@ -22,7 +22,8 @@ pub fn model() -> PathBuf {
 }
 
 fn run(cmd: &mut Command) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e} (scripts/setup-test.sh installs espeak-ng and sox)"));
+    let out =
+        cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e} (scripts/setup-test.sh installs espeak-ng and sox)"));
     assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
@@ -34,7 +35,11 @@ pub fn clip(dir: &Path, name: &str, voice: &str, parts: &[(f32, &str)], total: f
         let raw = dir.join(format!("{name}-{i}.raw.wav"));
         run(Command::new("espeak-ng").args(["-v", voice, "-s", "150", "-w"]).arg(&raw).arg(text));
         let p = dir.join(format!("{name}-{i}.wav"));
-        run(Command::new("sox").arg(&raw).args(["-r", "48000", "-c", "2", "-b", "16"]).arg(&p).args(["pad", &at.to_string()]));
+        run(Command::new("sox")
+            .arg(&raw)
+            .args(["-r", "48000", "-c", "2", "-b", "16"])
+            .arg(&p)
+            .args(["pad", &at.to_string()]));
         placed.push(p);
     }
     let out = dir.join(format!("{name}.wav"));

@@ -39,7 +39,8 @@ impl RawStore {
             }
             RawStore::S3 { client, bucket, prefix } => {
                 let mut out = Vec::new();
-                let mut pages = client.list_objects_v2().bucket(bucket).prefix(format!("{prefix}/")).into_paginator().send();
+                let mut pages =
+                    client.list_objects_v2().bucket(bucket).prefix(format!("{prefix}/")).into_paginator().send();
                 while let Some(page) = pages.next().await {
                     for o in page.expect("list").contents() {
                         out.push(o.key().unwrap_or_default()[prefix.len() + 1..].to_string());
@@ -55,7 +56,8 @@ impl RawStore {
         match self {
             RawStore::Local(root) => std::fs::read(root.join(key)).expect("read object"),
             RawStore::S3 { client, bucket, prefix } => {
-                let o = client.get_object().bucket(bucket).key(Self::s3_key(prefix, key)).send().await.expect("get object");
+                let o =
+                    client.get_object().bucket(bucket).key(Self::s3_key(prefix, key)).send().await.expect("get object");
                 o.body.collect().await.expect("body").into_bytes().to_vec()
             }
         }
@@ -71,7 +73,14 @@ impl RawStore {
                 std::fs::write(&p, bytes).expect("write object");
             }
             RawStore::S3 { client, bucket, prefix } => {
-                client.put_object().bucket(bucket).key(Self::s3_key(prefix, key)).body(bytes.into()).send().await.expect("put object");
+                client
+                    .put_object()
+                    .bucket(bucket)
+                    .key(Self::s3_key(prefix, key))
+                    .body(bytes.into())
+                    .send()
+                    .await
+                    .expect("put object");
             }
         }
     }
@@ -80,7 +89,13 @@ impl RawStore {
         match self {
             RawStore::Local(root) => std::fs::remove_file(root.join(key)).expect("delete object"),
             RawStore::S3 { client, bucket, prefix } => {
-                client.delete_object().bucket(bucket).key(Self::s3_key(prefix, key)).send().await.expect("delete object");
+                client
+                    .delete_object()
+                    .bucket(bucket)
+                    .key(Self::s3_key(prefix, key))
+                    .send()
+                    .await
+                    .expect("delete object");
             }
         }
     }

@@ -29,7 +29,11 @@ pub enum KeyKind {
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl").args(args).current_dir(dir).output().expect("the openssl CLI (installed by scripts/setup-test.sh)");
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the openssl CLI (installed by scripts/setup-test.sh)");
     assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
@@ -49,31 +53,87 @@ impl TestCa {
              subjectAltName = DNS:localhost,IP:127.0.0.1\nauthorityKeyIdentifier = keyid\n",
         )
         .expect("leaf.cnf");
-        openssl(d, &["req", "-x509", "-config", "ca.cnf", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2"]);
+        openssl(
+            d,
+            &[
+                "req",
+                "-x509",
+                "-config",
+                "ca.cnf",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+            ],
+        );
         match kind {
             KeyKind::Ec => {
-                openssl(d, &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "pkcs8.key"]);
+                openssl(
+                    d,
+                    &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "pkcs8.key"],
+                );
                 openssl(d, &["ec", "-in", "pkcs8.key", "-out", "key.pem"]);
             }
-            KeyKind::Rsa => openssl(d, &["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "key.pem"]),
+            KeyKind::Rsa => {
+                openssl(d, &["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "key.pem"])
+            }
         }
         openssl(d, &["req", "-new", "-key", "key.pem", "-subj", "/CN=localhost", "-out", "leaf.csr"]);
-        openssl(d, &["x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-extfile", "leaf.cnf", "-extensions", "leaf", "-out", "leaf.pem"]);
-        let chain = [std::fs::read_to_string(d.join("leaf.pem")).expect("leaf"), std::fs::read_to_string(d.join("ca.pem")).expect("ca")].concat();
+        openssl(
+            d,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "leaf.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "leaf.cnf",
+                "-extensions",
+                "leaf",
+                "-out",
+                "leaf.pem",
+            ],
+        );
+        let chain = [
+            std::fs::read_to_string(d.join("leaf.pem")).expect("leaf"),
+            std::fs::read_to_string(d.join("ca.pem")).expect("ca"),
+        ]
+        .concat();
         std::fs::write(d.join("cert.pem"), chain).expect("chain");
         TestCa { ca: d.join("ca.pem"), cert: d.join("cert.pem"), key: d.join("key.pem"), _dir: dir }
     }
 
     /// `NIEM_TLS__*` settings that serve this certificate.
     pub fn env(&self) -> Vec<(String, String)> {
-        vec![("NIEM_TLS__CERT".into(), self.cert.display().to_string()), ("NIEM_TLS__KEY".into(), self.key.display().to_string())]
+        vec![
+            ("NIEM_TLS__CERT".into(), self.cert.display().to_string()),
+            ("NIEM_TLS__KEY".into(), self.key.display().to_string()),
+        ]
     }
 }
 
 /// Runs `curl -sS <args>`; returns (exit code, stdout, stderr).
 pub fn curl(args: &[&str]) -> (i32, String, String) {
     let out = Command::new("curl").arg("-sS").args(args).output().expect("curl (installed by scripts/setup.sh)");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// A rustls client (ring) that trusts only `ca`.

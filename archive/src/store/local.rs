@@ -118,7 +118,9 @@ fn link_new(dir: &Path, tmp: &Path, path: &Path, body: &[u8]) -> std::io::Result
                 let to = std::ffi::CString::new(path.as_os_str().as_bytes())?;
                 // SAFETY: both are valid NUL-terminated paths; AT_SYMLINK_FOLLOW resolves
                 // the /proc link to the open file, which linkat gives its first name.
-                let r = unsafe { libc::linkat(libc::AT_FDCWD, from.as_ptr(), libc::AT_FDCWD, to.as_ptr(), libc::AT_SYMLINK_FOLLOW) };
+                let r = unsafe {
+                    libc::linkat(libc::AT_FDCWD, from.as_ptr(), libc::AT_FDCWD, to.as_ptr(), libc::AT_SYMLINK_FOLLOW)
+                };
                 return if r == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) };
             }
             Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP) | Some(libc::EISDIR) | Some(libc::EINVAL)) => {}

@@ -61,7 +61,12 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
         Box::pin(async { Worm::Unsupported("this store has no Object Lock".into()) })
     }
     /// Keeps the object from deletion until `until` (Object Lock retention).
-    fn retain<'a>(&'a self, key: &'a ObjectKey, _until: time::OffsetDateTime, _mode: LockMode) -> BoxFuture<'a, Result<(), StoreError>> {
+    fn retain<'a>(
+        &'a self,
+        key: &'a ObjectKey,
+        _until: time::OffsetDateTime,
+        _mode: LockMode,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move { Err(StoreError::io(key, "this store has no Object Lock")) })
     }
     /// Places or lifts an Object Lock legal hold on the object.

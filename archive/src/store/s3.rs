@@ -65,9 +65,8 @@ impl S3Store {
         if cfg.bucket.is_empty() {
             return Err(StoreError::Config("S3 bucket is not set".into()));
         }
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(Provider::Rustls(CryptoMode::Ring))
-            .build_https();
+        let http =
+            aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http);
         if let Some(region) = &cfg.region {
             loader = loader.region(Region::new(region.clone()));
@@ -92,7 +91,11 @@ impl S3Store {
         match cfg.request_checksum.as_deref() {
             None | Some("when_supported") => {}
             Some("when_required") => conf = conf.request_checksum_calculation(RequestChecksumCalculation::WhenRequired),
-            Some(other) => return Err(StoreError::Config(format!("request_checksum {other:?}: use when_supported or when_required"))),
+            Some(other) => {
+                return Err(StoreError::Config(format!(
+                    "request_checksum {other:?}: use when_supported or when_required"
+                )))
+            }
         }
         Ok(Self { client: Client::from_conf(conf.build()), bucket: cfg.bucket, prefix: cfg.prefix })
     }
@@ -113,7 +116,9 @@ fn status<E>(e: &SdkError<E, HttpResponse>) -> Option<u16> {
     }
 }
 
-fn describe_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug + 'static>(e: &SdkError<E, R>) -> String {
+fn describe_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug + 'static>(
+    e: &SdkError<E, R>,
+) -> String {
     match e {
         SdkError::ServiceError(se) => {
             let err = se.err();
@@ -169,7 +174,10 @@ impl ObjectStore for S3Store {
                 let page = page.map_err(|e| StoreError::io(prefix, describe_error(&e)))?;
                 for obj in page.contents() {
                     let Some(key) = obj.key() else { continue };
-                    out.push(ObjectMeta { key: key[strip.min(key.len())..].to_string(), size: obj.size().unwrap_or(0).max(0) as u64 });
+                    out.push(ObjectMeta {
+                        key: key[strip.min(key.len())..].to_string(),
+                        size: obj.size().unwrap_or(0).max(0) as u64,
+                    });
                 }
             }
             out.sort_by(|a, b| a.key.cmp(&b.key));
@@ -181,7 +189,12 @@ impl ObjectStore for S3Store {
         Box::pin(self.detect_worm())
     }
 
-    fn retain<'a>(&'a self, key: &'a ObjectKey, until: time::OffsetDateTime, mode: LockMode) -> BoxFuture<'a, Result<(), StoreError>> {
+    fn retain<'a>(
+        &'a self,
+        key: &'a ObjectKey,
+        until: time::OffsetDateTime,
+        mode: LockMode,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             use aws_sdk_s3::types::{ObjectLockRetention, ObjectLockRetentionMode};
             let mode = match mode {

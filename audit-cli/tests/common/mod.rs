@@ -29,30 +29,14 @@ impl Site {
         std::fs::create_dir_all(dir).unwrap();
         let catalog = Catalog::open(&dir.join("catalog.db")).unwrap();
         let keydir = KeyDir::new(keys.map_or_else(|| dir.join("keys"), Path::to_path_buf));
-        let keys = Arc::new(
-            if keydir.exists() {
-                keydir.load()
-            } else {
-                keydir.init("niem.test/ledger")
-            }
-            .unwrap(),
-        );
+        let keys = Arc::new(if keydir.exists() { keydir.load() } else { keydir.init("niem.test/ledger") }.unwrap());
         let store: Store = Arc::new(LocalStore::open(dir.join("store")).unwrap());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let policy = MirrorPolicy::default();
-        let mirror = Mirror::resume(
-            store.clone(),
-            catalog.clone(),
-            keys.clone(),
-            clock.clone(),
-            policy,
-        );
+        let mirror = Mirror::resume(store.clone(), catalog.clone(), keys.clone(), clock.clone(), policy);
         let mirror = Arc::new(mirror.await.unwrap());
         let vault = Vault::new(store, keys, catalog, clock, mirror, 1000);
-        Self {
-            dir: dir.to_path_buf(),
-            vault,
-        }
+        Self { dir: dir.to_path_buf(), vault }
     }
 
     pub fn store(&self) -> PathBuf {
@@ -68,49 +52,23 @@ impl Site {
     /// A sealed recording with one uploaded stream of `plain`.
     pub async fn recording(&self, plain: &[u8]) -> RecordingId {
         let v = &self.vault;
-        let rec = v
-            .start_recording("user:admin", "m", "o", |_, _| Ok(()))
-            .await
-            .unwrap();
-        let spec = StreamSpec {
-            kind: "upload",
-            endpoint: None,
-            content_type: None,
-        };
-        let stream = v
-            .open_stream("user:admin", rec, spec, |_, _| Ok(()))
-            .await
-            .unwrap();
+        let rec = v.start_recording("user:admin", "m", "o", |_, _| Ok(())).await.unwrap();
+        let spec = StreamSpec { kind: "upload", endpoint: None, content_type: None };
+        let stream = v.open_stream("user:admin", rec, spec, |_, _| Ok(())).await.unwrap();
         let key = stream.key();
         let pieces: Vec<&[u8]> = plain.chunks(1000).collect();
         let mut stored = Vec::new();
         for (i, piece) in pieces.iter().enumerate() {
             let sealed = key.seal_piece(i as u32, i + 1 == pieces.len(), piece.to_vec());
             let object = ObjectKey::chunk(rec, stream.id, i as u32);
-            v.store
-                .put_new(&object, sealed.bytes.clone().into())
-                .await
-                .unwrap();
+            v.store.put_new(&object, sealed.bytes.clone().into()).await.unwrap();
             let (len, plain_len) = (sealed.bytes.len() as u64, piece.len() as u64);
-            stored.push(StoredChunk {
-                index: i as u32,
-                plain_len,
-                len,
-                sha256: sealed.sha256,
-            });
+            stored.push(StoredChunk { index: i as u32, plain_len, len, sha256: sealed.sha256 });
         }
-        v.commit_chunks("user:admin", rec, stream.id, stored)
-            .await
-            .unwrap();
+        v.commit_chunks("user:admin", rec, stream.id, stored).await.unwrap();
         let sha256 = Some(archive::sha256_hex(plain));
-        let end = StreamEnd {
-            state: StreamState::Complete,
-            sha256,
-            media: None,
-        };
-        v.close_stream("user:admin", rec, stream.id, end)
-            .await
-            .unwrap();
+        let end = StreamEnd { state: StreamState::Complete, sha256, media: None };
+        v.close_stream("user:admin", rec, stream.id, end).await.unwrap();
         v.seal("user:admin", rec).await.unwrap();
         v.mirror.flush(true).await.unwrap();
         rec
@@ -120,40 +78,24 @@ impl Site {
     pub async fn entries(&self, n: usize, what: &str) {
         for i in 0..n {
             let data = serde_json::json!({ "i": i, "what": what });
-            let e = NewEntry {
-                actor: "system".into(),
-                action: "test.event",
-                subject: "keys".into(),
-                data,
-            };
+            let e = NewEntry { actor: "system".into(), action: "test.event", subject: "keys".into(), data };
             self.vault.record(e).await.unwrap();
         }
         self.vault.mirror.flush(true).await.unwrap();
     }
 
     pub fn size(&self) -> u64 {
-        let head = self
-            .vault
-            .catalog
-            .with(|c| archive::ledger::head(c))
-            .unwrap();
+        let head = self.vault.catalog.with(|c| archive::ledger::head(c)).unwrap();
         head.map_or(0, |h| h + 1)
     }
 }
 
 pub fn niem_audit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_niem-audit"))
-        .args(args)
-        .output()
-        .unwrap()
+    Command::new(env!("CARGO_BIN_EXE_niem-audit")).args(args).output().unwrap()
 }
 
 pub fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
 
 pub fn s(p: &Path) -> &str {

@@ -56,9 +56,17 @@ impl NewToken {
 
 /// Creates a user (if `name` is new, with the id `fresh`) and `token` for them,
 /// in the caller's transaction. Returns the token text, shown once and never stored.
-pub fn create_token_in(tx: &rusqlite::Transaction<'_>, name: &str, role: Role, now: &str, new: &NewToken, fresh: UserId) -> Result<(UserId, TokenId, String), DomainError> {
-    let existing: Option<(String, String)> =
-        tx.query_row("SELECT id, role FROM users WHERE name = ?1", [name], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+pub fn create_token_in(
+    tx: &rusqlite::Transaction<'_>,
+    name: &str,
+    role: Role,
+    now: &str,
+    new: &NewToken,
+    fresh: UserId,
+) -> Result<(UserId, TokenId, String), DomainError> {
+    let existing: Option<(String, String)> = tx
+        .query_row("SELECT id, role FROM users WHERE name = ?1", [name], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
     let user = match existing {
         Some((id, existing_role)) => {
             if existing_role != role.as_str() {
@@ -75,7 +83,10 @@ pub fn create_token_in(tx: &rusqlite::Transaction<'_>, name: &str, role: Role, n
             return Err(DomainError::invalid(why));
         }
         None => {
-            tx.execute("INSERT INTO users (id, name, role, created_at) VALUES (?1, ?2, ?3, ?4)", params![fresh.to_string(), name, role.as_str(), now])?;
+            tx.execute(
+                "INSERT INTO users (id, name, role, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![fresh.to_string(), name, role.as_str(), now],
+            )?;
             fresh
         }
     };
@@ -97,7 +108,8 @@ pub fn add_user(
     scopes: &[String],
     now: &str,
 ) -> Result<(), DomainError> {
-    let taken: Option<String> = tx.query_row("SELECT id FROM users WHERE name = ?1", [name], |r| r.get(0)).optional()?;
+    let taken: Option<String> =
+        tx.query_row("SELECT id FROM users WHERE name = ?1", [name], |r| r.get(0)).optional()?;
     if taken.is_some() {
         return Err(DomainError::conflict(format!("a user named {name:?} exists")));
     }
@@ -106,7 +118,8 @@ pub fn add_user(
         params![id.to_string(), name, role.as_str(), now, password_hash],
     )?;
     for org in scopes {
-        let known: Option<String> = tx.query_row("SELECT id FROM orgs WHERE id = ?1", [org], |r| r.get(0)).optional()?;
+        let known: Option<String> =
+            tx.query_row("SELECT id FROM orgs WHERE id = ?1", [org], |r| r.get(0)).optional()?;
         if known.is_none() {
             return Err(DomainError::not_found(format!("org {org} not found")));
         }
@@ -149,8 +162,10 @@ pub fn change_user(
     change: &UserChange,
     password_hash: Option<&str>,
 ) -> Result<(), DomainError> {
-    let current: Option<String> = tx.query_row("SELECT role FROM users WHERE id = ?1", [id.to_string()], |r| r.get(0)).optional()?;
-    let current = current.and_then(|r| Role::parse(&r)).ok_or_else(|| DomainError::not_found(format!("user {id} not found")))?;
+    let current: Option<String> =
+        tx.query_row("SELECT role FROM users WHERE id = ?1", [id.to_string()], |r| r.get(0)).optional()?;
+    let current =
+        current.and_then(|r| Role::parse(&r)).ok_or_else(|| DomainError::not_found(format!("user {id} not found")))?;
     if by == Some(&id) && (change.role.is_some() || change.scopes.is_some() || change.disabled == Some(true)) {
         return Err(DomainError::conflict(SELF_CHANGE));
     }
@@ -178,7 +193,8 @@ pub fn change_user(
     if let Some(scopes) = &change.scopes {
         tx.execute("DELETE FROM user_scopes WHERE user_id = ?1", [id.to_string()])?;
         for org in scopes {
-            let known: Option<String> = tx.query_row("SELECT id FROM orgs WHERE id = ?1", [org], |r| r.get(0)).optional()?;
+            let known: Option<String> =
+                tx.query_row("SELECT id FROM orgs WHERE id = ?1", [org], |r| r.get(0)).optional()?;
             if known.is_none() {
                 return Err(DomainError::not_found(format!("org {org} not found")));
             }
@@ -194,9 +210,17 @@ pub fn change_user(
 
 /// Revokes token `id` if `by` (None: the system) owns it or is an admin; returns the
 /// token's owner.
-pub fn revoke_token_in(tx: &rusqlite::Transaction<'_>, id: TokenId, by: Option<&Principal>, now: &str) -> Result<UserId, DomainError> {
-    let row: Option<(String, Option<String>)> =
-        tx.query_row("SELECT user_id, revoked_at FROM tokens WHERE id = ?1", [id.to_string()], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+pub fn revoke_token_in(
+    tx: &rusqlite::Transaction<'_>,
+    id: TokenId,
+    by: Option<&Principal>,
+    now: &str,
+) -> Result<UserId, DomainError> {
+    let row: Option<(String, Option<String>)> = tx
+        .query_row("SELECT user_id, revoked_at FROM tokens WHERE id = ?1", [id.to_string()], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
     let (owner, revoked) = row.ok_or_else(|| DomainError::not_found(format!("token {id} not found")))?;
     if let Some(p) = by {
         if p.role != Role::Admin && p.user.to_string() != owner {
@@ -223,7 +247,11 @@ pub fn authenticate(conn: &rusqlite::Connection, presented: &str) -> Result<Prin
     let (id, secret) = rest.split_once('_').ok_or_else(invalid)?;
     let id: TokenId = id.parse().map_err(|_| invalid())?;
     let row: Option<(Vec<u8>, String)> = conn
-        .query_row("SELECT secret_sha256, user_id FROM tokens WHERE id = ?1 AND revoked_at IS NULL", [id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(
+            "SELECT secret_sha256, user_id FROM tokens WHERE id = ?1 AND revoked_at IS NULL",
+            [id.to_string()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .optional()?;
     let (stored, user) = row.ok_or_else(invalid)?;
     if !secret_matches(&stored, secret) {
@@ -233,12 +261,21 @@ pub fn authenticate(conn: &rusqlite::Connection, presented: &str) -> Result<Prin
 }
 
 /// The user `id` as a caller, with their scopes; `None` if unknown or disabled.
-pub fn principal(conn: &rusqlite::Connection, id: &str, csrf: Option<String>) -> Result<Option<Principal>, DomainError> {
-    let row: Option<(String, String, bool)> =
-        conn.query_row("SELECT name, role, disabled FROM users WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()?;
+pub fn principal(
+    conn: &rusqlite::Connection,
+    id: &str,
+    csrf: Option<String>,
+) -> Result<Option<Principal>, DomainError> {
+    let row: Option<(String, String, bool)> = conn
+        .query_row("SELECT name, role, disabled FROM users WHERE id = ?1", [id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()?;
     let Some((name, role, false)) = row else { return Ok(None) };
     let Some(role) = Role::parse(&role) else { return Ok(None) };
-    let mut stmt = conn.prepare_cached("SELECT o.path FROM user_scopes s JOIN orgs o ON o.id = s.org WHERE s.user_id = ?1 ORDER BY o.path")?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT o.path FROM user_scopes s JOIN orgs o ON o.id = s.org WHERE s.user_id = ?1 ORDER BY o.path",
+    )?;
     let scopes = stmt.query_map([id], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
     Ok(Some(Principal { user: id.parse()?, name, role, scopes, csrf }))
 }
@@ -262,7 +299,12 @@ pub fn password_matches(stored: &str, password: &str) -> bool {
 pub const MIN_PASSWORD_CHARS: usize = 10;
 
 /// Opens a web session for `user`; returns (cookie secret, CSRF token).
-pub fn open_session(tx: &rusqlite::Transaction<'_>, user: &UserId, now: &str, expires: &str) -> Result<(String, String), DomainError> {
+pub fn open_session(
+    tx: &rusqlite::Transaction<'_>,
+    user: &UserId,
+    now: &str,
+    expires: &str,
+) -> Result<(String, String), DomainError> {
     let secret = new_secret()?;
     let csrf = new_secret()?;
     tx.execute(
@@ -273,11 +315,17 @@ pub fn open_session(tx: &rusqlite::Transaction<'_>, user: &UserId, now: &str, ex
 }
 
 /// The caller behind a session cookie, if the session is live.
-pub fn session_principal(conn: &rusqlite::Connection, secret: &str, now: &str) -> Result<Option<Principal>, DomainError> {
+pub fn session_principal(
+    conn: &rusqlite::Connection,
+    secret: &str,
+    now: &str,
+) -> Result<Option<Principal>, DomainError> {
     let row: Option<(String, String)> = conn
-        .query_row("SELECT user_id, csrf FROM sessions WHERE secret_sha256 = ?1 AND expires_at > ?2", params![secret_hash(secret), now], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(
+            "SELECT user_id, csrf FROM sessions WHERE secret_sha256 = ?1 AND expires_at > ?2",
+            params![secret_hash(secret), now],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .optional()?;
     match row {
         Some((user, csrf)) => principal(conn, &user, Some(csrf)),
@@ -293,4 +341,5 @@ pub fn close_session(conn: &rusqlite::Connection, secret: &str) -> Result<(), Do
 pub const SESSION_COOKIE: &str = "niem_session";
 
 /// The one rule on changing oneself, answered the same wherever it is asked.
-pub(crate) const SELF_CHANGE: &str = "nobody changes their own role or scope, or disables themselves: ask another admin";
+pub(crate) const SELF_CHANGE: &str =
+    "nobody changes their own role or scope, or disables themselves: ask another admin";

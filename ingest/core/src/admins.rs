@@ -15,9 +15,9 @@
 //! password of, another admin. The host's command line is a break-glass route: it
 //! acts alone, and is listed.
 
-use crate::principal::{Principal, Role};
 use crate::accounts::UserChange;
 use crate::error::DomainError;
+use crate::principal::{Principal, Role};
 use crate::schema::UserId;
 use crate::App;
 use archive::ledger::NewEntry;
@@ -67,10 +67,17 @@ pub fn check_credentials(who: &Principal, target: &UserId, target_role: Role, wh
 }
 
 /// Files a request to create or change an admin; nothing changes until approved.
-pub async fn request(app: &App, who: &Principal, user: UserId, name: Option<(String, Option<String>)>, change: serde_json::Value) -> Result<Request, DomainError> {
+pub async fn request(
+    app: &App,
+    who: &Principal,
+    user: UserId,
+    name: Option<(String, Option<String>)>,
+    change: serde_json::Value,
+) -> Result<Request, DomainError> {
     let id = ulid::Ulid::new().to_string();
     let now = app.vault.clock.now();
-    let approve_before = archive::clock::format_ts(now + time::Duration::days(app.config.retention.approval_expire_days.max(1) as i64));
+    let approve_before =
+        archive::clock::format_ts(now + time::Duration::days(app.config.retention.approval_expire_days.max(1) as i64));
     let mut data = change.clone();
     data["request"] = json!(id);
     data["approve_before"] = json!(approve_before);
@@ -156,7 +163,8 @@ pub async fn approve(app: &App, who: &Principal, id: &str) -> Result<(), DomainE
             }
         })
         .await?;
-    let (user, change, name, hash, requested_by, approve_before, state) = row.ok_or_else(|| DomainError::not_found(format!("request {id} not found")))?;
+    let (user, change, name, hash, requested_by, approve_before, state) =
+        row.ok_or_else(|| DomainError::not_found(format!("request {id} not found")))?;
     if state != "pending" {
         return Err(DomainError::conflict(format!("request {id} is {state}")));
     }
@@ -206,12 +214,21 @@ pub async fn approve(app: &App, who: &Principal, id: &str) -> Result<(), DomainE
 }
 
 /// Makes the requested change in the approval's transaction.
-fn apply(tx: &rusqlite::Transaction<'_>, user: UserId, change: &serde_json::Value, name: Option<&str>, hash: Option<&str>, by: &UserId, now: &str) -> Result<(), DomainError> {
+fn apply(
+    tx: &rusqlite::Transaction<'_>,
+    user: UserId,
+    change: &serde_json::Value,
+    name: Option<&str>,
+    hash: Option<&str>,
+    by: &UserId,
+    now: &str,
+) -> Result<(), DomainError> {
     if change.get("create").is_some() {
         let name = name.ok_or_else(|| DomainError::internal("the request names no user"))?;
         return crate::accounts::add_user(tx, user, name, Role::Admin, hash, &[], now);
     }
-    let wanted: UserChange = serde_json::from_value(change.clone()).map_err(|e| DomainError::internal(format!("request: {e}")))?;
+    let wanted: UserChange =
+        serde_json::from_value(change.clone()).map_err(|e| DomainError::internal(format!("request: {e}")))?;
     crate::accounts::change_user(tx, user, Some(by), &wanted, None)
 }
 

@@ -6,8 +6,8 @@ use anyhow::Context;
 use archive::catalog::Catalog;
 use archive::clock::{Clock, ShiftedClock, SystemClock};
 use archive::keys::{KeyDir, Keys};
-use archive::mirror::{Mirror, MirrorPolicy};
 use archive::manifest::StreamState;
+use archive::mirror::{Mirror, MirrorPolicy};
 use archive::vault::{StreamEnd, Vault};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -54,9 +54,15 @@ pub struct ServeLock(#[allow(dead_code)] std::fs::File);
 
 impl ServeLock {
     pub fn acquire(config: &Config) -> anyhow::Result<ServeLock> {
-        std::fs::create_dir_all(&config.data_dir).with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
         let path = config.data_dir.join("serve.lock");
-        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
         use std::os::fd::AsRawFd;
         // SAFETY: flock on a descriptor this function owns; released when the file closes.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
@@ -68,8 +74,10 @@ impl ServeLock {
 
 /// Opens the catalog with every component's migrations applied.
 pub fn open_catalog(config: &Config) -> anyhow::Result<Catalog> {
-    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
-    let catalog = Catalog::open(&config.catalog_path()).with_context(|| format!("cannot open catalog {}", config.catalog_path().display()))?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
+    let catalog = Catalog::open(&config.catalog_path())
+        .with_context(|| format!("cannot open catalog {}", config.catalog_path().display()))?;
     catalog.migrate("ingest", crate::schema::MIGRATIONS)?;
     // Every component has migrated: a table set a newer release added is refused too.
     catalog.refuse_unknown_components()?;
@@ -194,7 +202,8 @@ impl App {
         tokio::spawn(crate::transcription::run(self.clone()));
         tokio::spawn(crate::search::run(self.clone()));
         let retention = &self.config.retention;
-        crate::retention::ensure_default(&self.vault, retention.default_keep_days, retention.approval_expire_days).await?;
+        crate::retention::ensure_default(&self.vault, retention.default_keep_days, retention.approval_expire_days)
+            .await?;
         tokio::spawn(crate::retention::run_worker(self.clone()));
         tokio::spawn(crate::schedules::run(self.clone()));
         tokio::spawn(crate::verification::run(self.clone()));

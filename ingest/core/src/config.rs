@@ -277,7 +277,12 @@ impl Default for Config {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { kind: "local".into(), path: None, s3: S3Config::default(), object_lock_mode: archive::store::LockMode::Compliance }
+        Self {
+            kind: "local".into(),
+            path: None,
+            s3: S3Config::default(),
+            object_lock_mode: archive::store::LockMode::Compliance,
+        }
     }
 }
 
@@ -318,7 +323,12 @@ impl Default for LiveConfig {
 impl TranscribeConfig {
     /// How a job in `language` is transcribed, by these settings.
     pub fn options(&self, language: String) -> media::transcribe::Options {
-        media::transcribe::Options { language, threads: self.threads, blocklist: self.blocklist.clone(), gate_db: self.gate_db }
+        media::transcribe::Options {
+            language,
+            threads: self.threads,
+            blocklist: self.blocklist.clone(),
+            gate_db: self.gate_db,
+        }
     }
 }
 
@@ -374,15 +384,24 @@ impl Config {
         anyhow::ensure!(self.upload.parallel_puts >= 1, "upload.parallel_puts must be at least 1");
         anyhow::ensure!(self.live.piece_interval_ms >= 100, "live.piece_interval_ms must be at least 100");
         anyhow::ensure!(self.tls.cert.is_some() == self.tls.key.is_some(), "tls.cert and tls.key must be set together");
-        anyhow::ensure!(self.live.rtmps_listen.is_empty() || self.tls_on(), "live.rtmps_listen needs tls.cert and tls.key");
-        anyhow::ensure!(self.live.max_connections >= 1 && self.live.queue_messages >= 1, "live.max_connections and live.queue_messages must be at least 1");
+        anyhow::ensure!(
+            self.live.rtmps_listen.is_empty() || self.tls_on(),
+            "live.rtmps_listen needs tls.cert and tls.key"
+        );
+        anyhow::ensure!(
+            self.live.max_connections >= 1 && self.live.queue_messages >= 1,
+            "live.max_connections and live.queue_messages must be at least 1"
+        );
         let t = &self.transcribe;
         anyhow::ensure!(
             media::transcribe::language_known(&t.language),
             "transcribe.language {:?} is not a Whisper language code (vi, en, ...)",
             t.language
         );
-        anyhow::ensure!(t.threads >= 1 && t.concurrency >= 1 && t.max_attempts >= 1, "transcribe.threads, concurrency and max_attempts must be at least 1");
+        anyhow::ensure!(
+            t.threads >= 1 && t.concurrency >= 1 && t.max_attempts >= 1,
+            "transcribe.threads, concurrency and max_attempts must be at least 1"
+        );
         Ok(())
     }
 
@@ -447,7 +466,8 @@ mod tests {
     fn file_then_env_override() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("niem.toml");
-        std::fs::write(&file, "listen = \"0.0.0.0:9000\"\n[store]\nkind = \"s3\"\n[store.s3]\nbucket = \"a\"\n").unwrap();
+        std::fs::write(&file, "listen = \"0.0.0.0:9000\"\n[store]\nkind = \"s3\"\n[store.s3]\nbucket = \"a\"\n")
+            .unwrap();
         figment::Jail::expect_with(|jail| {
             jail.set_env("NIEM_STORE__S3__BUCKET", "b");
             jail.set_env("NIEM_SIGNING_KEY", "not-a-config-field");
@@ -489,9 +509,22 @@ mod tests {
         let mut all = Vec::new();
         keys("", &toml::Value::try_from(Config::default()).unwrap(), &mut all);
         // Options without a default (None) do not serialise; list them by hand.
-        all.extend(["store.path", "keys.dir", "store.s3.endpoint", "store.s3.region", "store.s3.access_key_id",
-                    "store.s3.secret_access_key", "store.s3.max_attempts", "store.s3.request_checksum", "transcribe.model",
-                    "tls.cert", "tls.key"].map(String::from));
+        all.extend(
+            [
+                "store.path",
+                "keys.dir",
+                "store.s3.endpoint",
+                "store.s3.region",
+                "store.s3.access_key_id",
+                "store.s3.secret_access_key",
+                "store.s3.max_attempts",
+                "store.s3.request_checksum",
+                "transcribe.model",
+                "tls.cert",
+                "tls.key",
+            ]
+            .map(String::from),
+        );
         for key in all {
             let (table, leaf) = key.rsplit_once('.').map_or((None, key.as_str()), |(t, l)| (Some(t), l));
             let shown = text.lines().any(|l| l.trim_start_matches(['#', ' ']).starts_with(&format!("{leaf} =")));

@@ -5,11 +5,11 @@
 //! one endpoint, shown once when created, and kept only as SHA-256 of the secret,
 //! like API tokens. Revoking an endpoint refuses its key from then on.
 
+use crate::accounts::{new_secret, secret_hash, secret_matches};
 use crate::app::App;
 use crate::error::DomainError;
 use crate::principal::{Principal, Role};
 use crate::schema::{EndpointId, OrgId};
-use crate::accounts::{new_secret, secret_hash, secret_matches};
 use archive::ledger::NewEntry;
 use archive::vault::Vault;
 use rusqlite::{params, OptionalExtension};
@@ -71,7 +71,8 @@ pub async fn add_as(vault: &Vault, actor: &str, org: OrgId, name: &str) -> Resul
     let ep = Endpoint { id, org, name: name.clone() };
     vault
         .commit_as(entry, move |tx| {
-            let exists: bool = tx.query_row("SELECT EXISTS (SELECT 1 FROM orgs WHERE id = ?1)", [org.to_string()], |r| r.get(0))?;
+            let exists: bool =
+                tx.query_row("SELECT EXISTS (SELECT 1 FROM orgs WHERE id = ?1)", [org.to_string()], |r| r.get(0))?;
             if !exists {
                 return Err(DomainError::not_found(format!("org {org} not found")));
             }
@@ -102,10 +103,16 @@ pub async fn revoke(app: &App, who: &Principal, id: EndpointId) -> Result<(), Do
 /// Revokes an endpoint's stream key as `actor`.
 pub async fn revoke_as(vault: &Vault, actor: &str, id: EndpointId) -> Result<(), DomainError> {
     let now = vault.now();
-    let entry = NewEntry { actor: actor.to_string(), action: "endpoint.revoked", subject: format!("endpoint/{id}"), data: json!({}) };
+    let entry = NewEntry {
+        actor: actor.to_string(),
+        action: "endpoint.revoked",
+        subject: format!("endpoint/{id}"),
+        data: json!({}),
+    };
     vault
         .commit_as(entry, move |tx| {
-            let known: Option<String> = tx.query_row("SELECT id FROM endpoints WHERE id = ?1", [id.to_string()], |r| r.get(0)).optional()?;
+            let known: Option<String> =
+                tx.query_row("SELECT id FROM endpoints WHERE id = ?1", [id.to_string()], |r| r.get(0)).optional()?;
             if known.is_none() {
                 return Err(DomainError::not_found(format!("endpoint {id} not found")));
             }
@@ -134,9 +141,11 @@ pub fn resolve(conn: &rusqlite::Connection, key: &str) -> Result<Endpoint, KeyEr
     let (id, secret) = key.strip_prefix("live_").and_then(|rest| rest.split_once('_')).ok_or(KeyError::Refused)?;
     let id: EndpointId = id.parse().map_err(|_| KeyError::Refused)?;
     let row: Option<(String, Vec<u8>, String)> = conn
-        .query_row("SELECT org, key_sha256, name FROM endpoints WHERE id = ?1 AND revoked_at IS NULL", [id.to_string()], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
+        .query_row(
+            "SELECT org, key_sha256, name FROM endpoints WHERE id = ?1 AND revoked_at IS NULL",
+            [id.to_string()],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
         .optional()?;
     let (org, stored, name) = row.ok_or(KeyError::Refused)?;
     if !secret_matches(&stored, secret) {

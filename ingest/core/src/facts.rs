@@ -16,4 +16,3 @@ pub fn seal_into(keys: &Keys, subject: &str, data: &mut Value, facts: Value) -> 
     }
     Ok(())
 }
-

@@ -8,13 +8,13 @@
 //! the same sealed facts. The service must be stopped ([`Offline`]), so that one
 //! process alone writes the ledger to the store.
 
+use crate::accounts::{self, NewToken, UserChange};
 use crate::app::{open_vault, ServeLock};
 use crate::config::Config;
 use crate::endpoints::{self, Endpoint};
 use crate::error::DomainError;
 use crate::principal::Role;
 use crate::schema::{EndpointId, OrgId, TokenId, UserId};
-use crate::accounts::{self, NewToken, UserChange};
 use anyhow::Context;
 use archive::ledger::{NewEntry, ACTOR_HOST};
 use archive::vault::Vault;
@@ -31,14 +31,19 @@ impl Offline {
     /// Refuses while `niem serve` holds the data dir: two processes would each
     /// write the ledger to the store.
     pub async fn open(cfg: &Config) -> anyhow::Result<Self> {
-        let serve = ServeLock::acquire(cfg).context("stop the service first, or make this change through the API or the web UI")?;
+        let serve = ServeLock::acquire(cfg)
+            .context("stop the service first, or make this change through the API or the web UI")?;
         let vault = open_vault(cfg, None).await?;
         Ok(Self { vault, _serve: serve })
     }
 
     /// Signs what the command wrote and puts it in the store.
     pub async fn finish(self) -> anyhow::Result<()> {
-        self.vault.mirror.flush(true).await.context("the change is in the catalog; its ledger entries reach the store at the service's next start")
+        self.vault
+            .mirror
+            .flush(true)
+            .await
+            .context("the change is in the catalog; its ledger entries reach the store at the service's next start")
     }
 }
 
@@ -70,24 +75,38 @@ pub async fn create_token(vault: &Vault, role: Role, name: &str) -> Result<Strin
 
 pub async fn revoke_token(vault: &Vault, id: TokenId) -> Result<(), DomainError> {
     let now = vault.now();
-    let entry = NewEntry { actor: ACTOR_HOST.into(), action: "token.revoked", subject: format!("token/{id}"), data: json!({}) };
+    let entry =
+        NewEntry { actor: ACTOR_HOST.into(), action: "token.revoked", subject: format!("token/{id}"), data: json!({}) };
     vault.commit_as(entry, move |tx| accounts::revoke_token_in(tx, id, None, &now).map(|_| ())).await?;
     Ok(())
 }
 
 /// Adds a user; an inspector or recorder needs a scope, as everywhere.
-pub async fn add_user(vault: &Vault, name: &str, role: Role, scopes: Vec<String>, password_hash: Option<String>) -> Result<UserId, DomainError> {
+pub async fn add_user(
+    vault: &Vault,
+    name: &str,
+    role: Role,
+    scopes: Vec<String>,
+    password_hash: Option<String>,
+) -> Result<UserId, DomainError> {
     crate::principal::check_scopes(role, scopes.len()).map_err(DomainError::Invalid)?;
     let (id, name, now) = (UserId::new(), name.trim().to_string(), vault.now());
     let (subject, mut data) = (format!("user/{id}"), json!({ "role": role.as_str(), "scopes": scopes }));
     crate::facts::seal_into(&vault.keys, &subject, &mut data, json!({ "name": name, "password_hash": password_hash }))?;
     let entry = NewEntry { actor: ACTOR_HOST.into(), action: "user.created", subject, data };
-    vault.commit_as(entry, move |tx| accounts::add_user(tx, id, &name, role, password_hash.as_deref(), &scopes, &now)).await?;
+    vault
+        .commit_as(entry, move |tx| accounts::add_user(tx, id, &name, role, password_hash.as_deref(), &scopes, &now))
+        .await?;
     Ok(id)
 }
 
 /// Changes the user `name` (a password, if any, already hashed).
-pub async fn change_user(vault: &Vault, name: &str, change: UserChange, password_hash: Option<String>) -> Result<(), DomainError> {
+pub async fn change_user(
+    vault: &Vault,
+    name: &str,
+    change: UserChange,
+    password_hash: Option<String>,
+) -> Result<(), DomainError> {
     let id = vault.catalog.call({
         let name = name.to_string();
         move |c| accounts::user_named(c, &name)

@@ -85,14 +85,23 @@ pub fn claim(c: &rusqlite::Connection, now: &str) -> Result<Option<Job>, VaultEr
         )
         .optional()?;
     row.map(|(id, rec, attempts)| {
-        let recording = rec.parse().map_err(|_| VaultError::Conflict(format!("job {id} names a malformed recording id")))?;
+        let recording =
+            rec.parse().map_err(|_| VaultError::Conflict(format!("job {id} names a malformed recording id")))?;
         Ok(Job { id, recording, attempts })
     })
     .transpose()
 }
 
-pub fn set_progress(c: &rusqlite::Connection, id: i64, progress_ms: u64, total_ms: Option<u64>) -> Result<(), VaultError> {
-    c.execute("UPDATE jobs SET progress_ms = ?2, total_ms = COALESCE(?3, total_ms) WHERE id = ?1", params![id, progress_ms, total_ms])?;
+pub fn set_progress(
+    c: &rusqlite::Connection,
+    id: i64,
+    progress_ms: u64,
+    total_ms: Option<u64>,
+) -> Result<(), VaultError> {
+    c.execute(
+        "UPDATE jobs SET progress_ms = ?2, total_ms = COALESCE(?3, total_ms) WHERE id = ?1",
+        params![id, progress_ms, total_ms],
+    )?;
     Ok(())
 }
 
@@ -103,7 +112,13 @@ pub fn mark_done(tx: &rusqlite::Transaction<'_>, id: i64, now: &str) -> Result<(
 }
 
 /// After a failed attempt: queued again after `not_before`, or `failed` for good.
-pub fn failed_attempt(c: &rusqlite::Connection, id: i64, error: &str, retry_at: Option<&str>, now: &str) -> Result<(), VaultError> {
+pub fn failed_attempt(
+    c: &rusqlite::Connection,
+    id: i64,
+    error: &str,
+    retry_at: Option<&str>,
+    now: &str,
+) -> Result<(), VaultError> {
     match retry_at {
         Some(at) => c.execute(
             "UPDATE jobs SET state = 'queued', attempts = attempts + 1, error = ?2, not_before = ?3, started_at = NULL WHERE id = ?1",
@@ -178,8 +193,7 @@ pub fn counts(
     c: &rusqlite::Connection,
     scope: Option<String>,
 ) -> Result<std::collections::BTreeMap<String, u64>, VaultError> {
-    let mut stmt =
-        c.prepare(&format!("SELECT j.state, COUNT(*) {} GROUP BY j.state", scoped_jobs()))?;
+    let mut stmt = c.prepare(&format!("SELECT j.state, COUNT(*) {} GROUP BY j.state", scoped_jobs()))?;
     let rows = stmt.query_map([scope], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
@@ -276,9 +290,6 @@ mod tests {
         assert_eq!(listed, vec![a.to_string()]);
         assert_eq!(counts(&c, only_a).unwrap().get("queued"), Some(&1), "b's job is not counted");
         assert_eq!(list(&c, None, None, 10).unwrap().len(), 2, "no scope: every org");
-        assert!(
-            list(&c, Some("[]".into()), None, 10).unwrap().is_empty(),
-            "an empty scope sees nothing"
-        );
+        assert!(list(&c, Some("[]".into()), None, 10).unwrap().is_empty(), "an empty scope sees nothing");
     }
 }

@@ -9,7 +9,13 @@ use archive::ledger::Entry;
 use rusqlite::params;
 
 /// Up to `limit` entries before `before`, newest last, of `action` if given.
-pub async fn entries(app: &App, who: &Principal, action: Option<String>, before: u64, limit: u64) -> Result<Vec<Entry>, DomainError> {
+pub async fn entries(
+    app: &App,
+    who: &Principal,
+    action: Option<String>,
+    before: u64,
+    limit: u64,
+) -> Result<Vec<Entry>, DomainError> {
     who.require(&[Role::Admin, Role::Auditor])?;
     app.vault
         .catalog
@@ -35,7 +41,8 @@ pub struct NewestCheckpoint {
 /// check every one of them. `None` before the first.
 pub async fn newest_checkpoint(app: &App, who: &Principal) -> Result<Option<NewestCheckpoint>, DomainError> {
     who.require(&[Role::Admin, Role::Auditor])?;
-    let known = app.vault.catalog.call(|c| crate::verification::newest_checkpoint(c).map_err(DomainError::from)).await?;
+    let known =
+        app.vault.catalog.call(|c| crate::verification::newest_checkpoint(c).map_err(DomainError::from)).await?;
     let Some(cp) = known else { return Ok(None) };
     let key = cp.key();
     let body = app.vault.store.get(key.as_str()).await.map_err(DomainError::from)?;
@@ -53,8 +60,12 @@ pub async fn host_actions(app: &App, who: &Principal) -> Result<Vec<(u64, String
     app.vault
         .catalog
         .call(|c| {
-            let mut stmt = c.prepare("SELECT seq, ts, action, subject FROM ledger WHERE actor = 'host' ORDER BY seq DESC LIMIT 50")?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect::<Result<Vec<_>, _>>()?;
+            let mut stmt = c.prepare(
+                "SELECT seq, ts, action, subject FROM ledger WHERE actor = 'host' ORDER BY seq DESC LIMIT 50",
+            )?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
             Ok::<_, DomainError>(rows)
         })
         .await

@@ -24,9 +24,10 @@ pub fn instant(s: &str, end: bool) -> Result<OffsetDateTime, DomainError> {
     if let Ok(t) = archive::clock::parse_ts(s) {
         return Ok(t);
     }
-    let start = day_start(date(s).map_err(|_| {
-        DomainError::invalid(format!("{s:?} is neither a date (YYYY-MM-DD) nor an RFC 3339 time"))
-    })?);
+    let start = day_start(
+        date(s)
+            .map_err(|_| DomainError::invalid(format!("{s:?} is neither a date (YYYY-MM-DD) nor an RFC 3339 time")))?,
+    );
     Ok(if end { start + time::Duration::days(1) } else { start })
 }
 

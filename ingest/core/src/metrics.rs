@@ -54,7 +54,8 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Self {
         let mut r = Registry::with_prefix("niem");
-        let store_seconds = Family::<Labels, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.001, 2.0, 15)));
+        let store_seconds =
+            Family::<Labels, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.001, 2.0, 15)));
         let search_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
         let m = Metrics {
             registry: Registry::default(),
@@ -80,16 +81,52 @@ impl Metrics {
         r.register("live_streams", "Live streams being received now", m.live_streams.clone());
         r.register("ingested_bytes", "Plaintext bytes of every stream stored", m.ingested_bytes.clone());
         r.register("chunks_stored", "Chunks stored and recorded in the ledger", m.chunks_stored.clone());
-        r.register("spool_backlog_bytes", "Sealed live chunks waiting in the spool for the store", m.spool_backlog_bytes.clone());
-        r.register("spool_oldest_seconds", "Age of the oldest chunk waiting in the spool (0 when empty)", m.spool_oldest_seconds.clone());
+        r.register(
+            "spool_backlog_bytes",
+            "Sealed live chunks waiting in the spool for the store",
+            m.spool_backlog_bytes.clone(),
+        );
+        r.register(
+            "spool_oldest_seconds",
+            "Age of the oldest chunk waiting in the spool (0 when empty)",
+            m.spool_oldest_seconds.clone(),
+        );
         r.register("transcription_queue", "Transcription jobs queued or running", m.transcription_queue.clone());
-        r.register("transcription_real_time_factor", "Processing time over audio time of the last finished job", m.transcription_rtf.clone());
-        r.register("ledger_head_seq", "Sequence number of the newest ledger entry (-1 when empty)", m.ledger_head.clone());
-        r.register("checkpoint_age_seconds", "Age of the newest signed checkpoint (-1 when none)", m.checkpoint_age_seconds.clone());
-        r.register("verify_intact", "Last scheduled verification of the whole store: 1 intact, 0 not, -1 never verified", m.verify_intact.clone());
-        r.register("verify_age_seconds", "Age of the last scheduled store verification (-1 when never)", m.verify_age_seconds.clone());
-        r.register("kek_retirement_possible", "1 if this service can retire KEKs itself; 0 if its keys are read-only and the operator must", m.kek_retirement_possible.clone());
-        r.register("kek_retirement_age_seconds", "Age of the last finished KEK retirement (-1 when never): a shred holds against backups after the next one", m.kek_retirement_age_seconds.clone());
+        r.register(
+            "transcription_real_time_factor",
+            "Processing time over audio time of the last finished job",
+            m.transcription_rtf.clone(),
+        );
+        r.register(
+            "ledger_head_seq",
+            "Sequence number of the newest ledger entry (-1 when empty)",
+            m.ledger_head.clone(),
+        );
+        r.register(
+            "checkpoint_age_seconds",
+            "Age of the newest signed checkpoint (-1 when none)",
+            m.checkpoint_age_seconds.clone(),
+        );
+        r.register(
+            "verify_intact",
+            "Last scheduled verification of the whole store: 1 intact, 0 not, -1 never verified",
+            m.verify_intact.clone(),
+        );
+        r.register(
+            "verify_age_seconds",
+            "Age of the last scheduled store verification (-1 when never)",
+            m.verify_age_seconds.clone(),
+        );
+        r.register(
+            "kek_retirement_possible",
+            "1 if this service can retire KEKs itself; 0 if its keys are read-only and the operator must",
+            m.kek_retirement_possible.clone(),
+        );
+        r.register(
+            "kek_retirement_age_seconds",
+            "Age of the last finished KEK retirement (-1 when never): a shred holds against backups after the next one",
+            m.kek_retirement_age_seconds.clone(),
+        );
         r.register("keks", "KEKs the service holds (1 after a finished retirement)", m.keks.clone());
         Metrics { registry: r, ..m }
     }
@@ -127,7 +164,11 @@ fn catalog_figures(c: &rusqlite::Connection) -> rusqlite::Result<CatalogFigures>
         rtf,
         head: c.query_row("SELECT MAX(seq) FROM ledger", [], |r| r.get(0))?,
         checkpoint_ts: c.query_row("SELECT checkpoint_ts FROM ledger_mirror WHERE id = 1", [], |r| r.get(0))?,
-        verify: c.query_row("SELECT intact, checked_at FROM store_verifications ORDER BY checked_at DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?))).optional()?,
+        verify: c
+            .query_row("SELECT intact, checked_at FROM store_verifications ORDER BY checked_at DESC LIMIT 1", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?,
         retired: crate::retirement::last_finished(c)?,
     })
 }
@@ -145,7 +186,12 @@ fn spool_oldest(app: &App) -> f64 {
 
 /// The OpenMetrics text of every figure, read now.
 pub async fn render(app: &App) -> Result<String, crate::error::DomainError> {
-    let figures = app.vault.catalog.call(|c| catalog_figures(c).map_err(archive::vault::VaultError::from)).await.unwrap_or_default();
+    let figures = app
+        .vault
+        .catalog
+        .call(|c| catalog_figures(c).map_err(archive::vault::VaultError::from))
+        .await
+        .unwrap_or_default();
     let m = &app.metrics;
     let now = app.vault.clock.now();
     m.live_streams.set(app.live.endpoint_ids().len() as i64);
@@ -176,24 +222,17 @@ pub async fn render(app: &App) -> Result<String, crate::error::DomainError> {
 /// this is not the store the service wrote to (or it lost data), not ready.
 /// `Ok` when ready, else every problem found, one per line.
 pub async fn readiness(app: &App) -> Result<(), Vec<String>> {
-    let newest = app
-        .vault
-        .catalog
-        .call(|c| crate::verification::newest_checkpoint(c).map_err(VaultError::from))
-        .await;
+    let newest = app.vault.catalog.call(|c| crate::verification::newest_checkpoint(c).map_err(VaultError::from)).await;
     let (catalog, store) = match newest {
         Ok(cp) => (None, store_answers(app, cp).await.err()),
         Err(e) => (Some(format!("catalog: {e}")), None),
     };
     let keys = !app.vault.keys.ring().current_id().is_empty();
-    let problems: Vec<String> = [
-        catalog,
-        store.map(|e| format!("store: {e}")),
-        (!keys).then(|| "keys: no current KEK".to_string()),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+    let problems: Vec<String> =
+        [catalog, store.map(|e| format!("store: {e}")), (!keys).then(|| "keys: no current KEK".to_string())]
+            .into_iter()
+            .flatten()
+            .collect();
     if problems.is_empty() {
         Ok(())
     } else {
@@ -203,10 +242,7 @@ pub async fn readiness(app: &App) -> Result<(), Vec<String>> {
 }
 
 /// Whether the store answers a GET of the newest checkpoint `cp` (see [`readiness`]).
-async fn store_answers(
-    app: &App,
-    cp: Option<crate::verification::CheckpointRef>,
-) -> Result<(), String> {
+async fn store_answers(app: &App, cp: Option<crate::verification::CheckpointRef>) -> Result<(), String> {
     let key = cp.as_ref().map_or_else(|| ObjectKey::checkpoint(0), |cp| cp.key());
     match app.vault.store.get(key.as_str()).await {
         Ok(_) => Ok(()),
@@ -257,7 +293,12 @@ impl ObjectStore for MeteredStore {
     fn worm(&self) -> BoxFuture<'_, Worm> {
         self.inner.worm()
     }
-    fn retain<'a>(&'a self, key: &'a ObjectKey, until: time::OffsetDateTime, mode: LockMode) -> BoxFuture<'a, Result<(), StoreError>> {
+    fn retain<'a>(
+        &'a self,
+        key: &'a ObjectKey,
+        until: time::OffsetDateTime,
+        mode: LockMode,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
         self.time("retain", self.inner.retain(key, until, mode))
     }
     fn legal_hold<'a>(&'a self, key: &'a ObjectKey, on: bool) -> BoxFuture<'a, Result<(), StoreError>> {

@@ -1,10 +1,10 @@
 //! Orgs (bloc → base committee → cell) and their meetings: created by admins,
 //! listed within the caller's scope.
 
-use crate::principal::{self, Principal, Role};
-use crate::error::DomainError;
-use crate::schema::{MeetingId, OrgId};
 use crate::app::App;
+use crate::error::DomainError;
+use crate::principal::{self, Principal, Role};
+use crate::schema::{MeetingId, OrgId};
 use archive::ledger::NewEntry;
 use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
@@ -165,14 +165,26 @@ pub async fn create_meeting(app: &App, who: &Principal, req: NewMeeting) -> Resu
         .map_err(|_| DomainError::invalid("scheduled_at must be an RFC 3339 time, e.g. 2026-11-22T08:00:00+07:00"))?;
     let scheduled_at = archive::clock::format_ts(scheduled);
     let id = MeetingId::new();
-    let meeting = Meeting { id, org: req.org.to_string(), kind: req.kind, title, scheduled_at, recording: None, language };
+    let meeting =
+        Meeting { id, org: req.org.to_string(), kind: req.kind, title, scheduled_at, recording: None, language };
     // The title stays in the catalog only: the ledger in the store names ids, not content.
     let mut data = json!({ "org": meeting.org, "kind": meeting.kind, "scheduled_at": meeting.scheduled_at });
     let subject = format!("meeting/{id}");
-    crate::facts::seal_into(&app.vault.keys, &subject, &mut data, json!({ "title": meeting.title, "language": meeting.language }))?;
+    crate::facts::seal_into(
+        &app.vault.keys,
+        &subject,
+        &mut data,
+        json!({ "title": meeting.title, "language": meeting.language }),
+    )?;
     let entry = NewEntry { actor: who.actor(), action: "meeting.created", subject, data };
     let now = app.vault.now();
-    let (org, kind, title, at, lang) = (meeting.org.clone(), meeting.kind.clone(), meeting.title.clone(), meeting.scheduled_at.clone(), meeting.language.clone());
+    let (org, kind, title, at, lang) = (
+        meeting.org.clone(),
+        meeting.kind.clone(),
+        meeting.title.clone(),
+        meeting.scheduled_at.clone(),
+        meeting.language.clone(),
+    );
     app.vault
         .commit(entry, move |tx| {
             let exists: Option<String> = tx.query_row("SELECT id FROM orgs WHERE id = ?1", [&org], |r| r.get(0)).optional()?;
@@ -234,9 +246,13 @@ pub async fn get_meeting(app: &App, who: &Principal, id: MeetingId) -> Result<Me
         .vault
         .catalog
         .call(move |c| {
-            c.query_row("SELECT id, org, kind, title, scheduled_at, recording, language FROM meetings WHERE id = ?1", [id.to_string()], meeting_row)
-                .optional()
-                .map_err(DomainError::from)
+            c.query_row(
+                "SELECT id, org, kind, title, scheduled_at, recording, language FROM meetings WHERE id = ?1",
+                [id.to_string()],
+                meeting_row,
+            )
+            .optional()
+            .map_err(DomainError::from)
         })
         .await?;
     to_meeting(row.ok_or_else(|| DomainError::not_found(format!("meeting {id} not found")))?)

@@ -72,9 +72,7 @@ impl Principal {
     pub fn in_scope(&self, path: &str) -> bool {
         match self.role {
             Role::Admin | Role::Auditor => true,
-            Role::Inspector | Role::Recorder => {
-                self.scopes.iter().any(|s| archive::deletion::covers(s, path))
-            }
+            Role::Inspector | Role::Recorder => self.scopes.iter().any(|s| archive::deletion::covers(s, path)),
         }
     }
 
@@ -107,15 +105,11 @@ impl Principal {
             .vault
             .catalog
             .call(move |c| {
-                let sql =
-                    "SELECT o.path FROM meetings m JOIN orgs o ON o.id = m.org WHERE m.id = ?1";
-                c.query_row(sql, [meeting.to_string()], |r| r.get(0))
-                    .optional()
-                    .map_err(DomainError::from)
+                let sql = "SELECT o.path FROM meetings m JOIN orgs o ON o.id = m.org WHERE m.id = ?1";
+                c.query_row(sql, [meeting.to_string()], |r| r.get(0)).optional().map_err(DomainError::from)
             })
             .await?;
-        let path =
-            path.ok_or_else(|| DomainError::not_found(format!("meeting {meeting} not found")))?;
+        let path = path.ok_or_else(|| DomainError::not_found(format!("meeting {meeting} not found")))?;
         self.require_scope(&path)
     }
 
@@ -185,12 +179,8 @@ pub fn in_scope_sql(path: &str, n: u8) -> String {
 /// least one, admins and auditors none (they are not bound).
 pub fn check_scopes(role: Role, scopes: usize) -> Result<(), String> {
     match (role.is_scoped(), scopes) {
-        (true, 0) => {
-            Err(format!("a user with the {} role needs at least one org in scopes", role.as_str()))
-        }
-        (false, n) if n > 0 => {
-            Err(format!("the {} role has no scopes: it sees every org", role.as_str()))
-        }
+        (true, 0) => Err(format!("a user with the {} role needs at least one org in scopes", role.as_str())),
+        (false, n) if n > 0 => Err(format!("the {} role has no scopes: it sees every org", role.as_str())),
         _ => Ok(()),
     }
 }
@@ -207,24 +197,15 @@ mod tests {
              INSERT INTO orgs VALUES ('/a'), ('/a/b'), ('/ab'), ('/ab/c'), ('/d');",
         )
         .unwrap();
-        let sql =
-            format!("SELECT path FROM orgs o WHERE {} ORDER BY path", in_scope_sql("o.path", 1));
+        let sql = format!("SELECT path FROM orgs o WHERE {} ORDER BY path", in_scope_sql("o.path", 1));
         let mut stmt = c.prepare(&sql).unwrap();
         stmt.query_map([scope], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
     }
 
     #[test]
     fn a_scope_is_its_subtrees_and_not_a_sibling_that_shares_a_prefix() {
-        assert_eq!(
-            seen(Some(r#"["/a"]"#)),
-            ["/a", "/a/b"],
-            "/ab starts with /a but is not under it"
-        );
-        assert_eq!(
-            seen(Some(r#"["/a/b", "/d"]"#)),
-            ["/a/b", "/d"],
-            "several subtrees; not the parent"
-        );
+        assert_eq!(seen(Some(r#"["/a"]"#)), ["/a", "/a/b"], "/ab starts with /a but is not under it");
+        assert_eq!(seen(Some(r#"["/a/b", "/d"]"#)), ["/a/b", "/d"], "several subtrees; not the parent");
         assert!(seen(Some("[]")).is_empty(), "bound to nothing sees nothing");
         assert_eq!(seen(None).len(), 5, "unbound roles see every org");
     }
@@ -238,20 +219,13 @@ mod tests {
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             csrf: None,
         };
-        for (role, scopes) in [
-            (Role::Inspector, &["/a"][..]),
-            (Role::Recorder, &["/ab"]),
-            (Role::Auditor, &[]),
-            (Role::Admin, &[]),
-        ] {
+        for (role, scopes) in
+            [(Role::Inspector, &["/a"][..]), (Role::Recorder, &["/ab"]), (Role::Auditor, &[]), (Role::Admin, &[])]
+        {
             let p = who(role, scopes);
             let listed = seen(p.scope_json().as_deref());
             for path in ["/a", "/a/b", "/ab", "/ab/c", "/d"] {
-                assert_eq!(
-                    listed.iter().any(|l| l == path),
-                    p.in_scope(path),
-                    "{role:?} {scopes:?} {path}"
-                );
+                assert_eq!(listed.iter().any(|l| l == path), p.in_scope(path), "{role:?} {scopes:?} {path}");
             }
         }
         assert!(

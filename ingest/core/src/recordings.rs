@@ -6,9 +6,9 @@
 //! reading it, or its meeting page, only reads the kept verdict.
 
 use crate::app::App;
-use crate::schema::MeetingId;
 use crate::error::DomainError;
 use crate::principal::{Principal, Role};
+use crate::schema::MeetingId;
 use crate::verification::{latest_verification, verify_and_record, Verification};
 use archive::id::RecordingId;
 use archive::manifest::Manifest;
@@ -91,9 +91,11 @@ pub async fn recording_for(app: &App, actor: &str, meeting: MeetingId) -> Result
         .vault
         .catalog
         .call(move |c| {
-            c.query_row("SELECT org, recording FROM meetings WHERE id = ?1", [meeting.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
-                .map_err(DomainError::from)
+            c.query_row("SELECT org, recording FROM meetings WHERE id = ?1", [meeting.to_string()], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
+            .map_err(DomainError::from)
         })
         .await?;
     let (org, recording) = found.ok_or_else(|| DomainError::not_found(format!("meeting {meeting} not found")))?;
@@ -103,7 +105,10 @@ pub async fn recording_for(app: &App, actor: &str, meeting: MeetingId) -> Result
     let rec = app
         .vault
         .start_recording(actor, &meeting.to_string(), &org, move |tx, rec| {
-            tx.execute("UPDATE meetings SET recording = ?2 WHERE id = ?1 AND recording IS NULL", [meeting.to_string(), rec.to_string()])?;
+            tx.execute(
+                "UPDATE meetings SET recording = ?2 WHERE id = ?1 AND recording IS NULL",
+                [meeting.to_string(), rec.to_string()],
+            )?;
             Ok(())
         })
         .await?;

@@ -16,7 +16,12 @@ use time::OffsetDateTime;
 /// The report of `org`'s subtree for `month` (`YYYY-MM`), only the rows in the
 /// caller's scope. An inspector may ask for an org in their scope or above it (a
 /// base committee over their cells: the rows are their cells'), no other.
-pub async fn compliance_of(app: &App, who: &Principal, org: OrgId, month: String) -> Result<Vec<ComplianceRow>, DomainError> {
+pub async fn compliance_of(
+    app: &App,
+    who: &Principal,
+    org: OrgId,
+    month: String,
+) -> Result<Vec<ComplianceRow>, DomainError> {
     who.require(&[Role::Admin, Role::Inspector, Role::Auditor])?;
     let path: Option<String> = app
         .vault
@@ -65,8 +70,12 @@ pub fn compliance(
     grace: time::Duration,
 ) -> Result<Vec<ComplianceRow>, DomainError> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
-    let first = time::Date::parse(&format!("{month}-01"), format).map_err(|_| DomainError::invalid("month must be YYYY-MM"))?;
-    let next = first.checked_add(time::Duration::days(32)).and_then(|d| d.replace_day(1).ok()).ok_or_else(|| DomainError::invalid("month out of range"))?;
+    let first =
+        time::Date::parse(&format!("{month}-01"), format).map_err(|_| DomainError::invalid("month must be YYYY-MM"))?;
+    let next = first
+        .checked_add(time::Duration::days(32))
+        .and_then(|d| d.replace_day(1).ok())
+        .ok_or_else(|| DomainError::invalid("month out of range"))?;
     let start = format_ts(first.midnight().assume_offset(OFFSET));
     let end = format_ts(next.midnight().assume_offset(OFFSET));
     let missed_by = format_ts(now - grace);
@@ -107,8 +116,10 @@ pub fn to_csv(rows: &[ComplianceRow]) -> String {
     let mut out = String::from("org,org_name,expected,held,recorded,sealed,transcribed,missing\n");
     for r in rows {
         let name = r.org_name.replace('"', "\"\"");
-        out.push_str(&format!("{},\"{name}\",{},{},{},{},{},{}\n", r.org, r.expected, r.held, r.recorded, r.sealed, r.transcribed, r.missing));
+        out.push_str(&format!(
+            "{},\"{name}\",{},{},{},{},{},{}\n",
+            r.org, r.expected, r.held, r.recorded, r.sealed, r.transcribed, r.missing
+        ));
     }
     out
 }
-

@@ -167,12 +167,21 @@ impl Replay<'_> {
         }
         let hash = sealed.and_then(|v| v.get("password_hash")).and_then(Value::as_str);
         let role = e.data.get("role").and_then(Value::as_str);
-        tx.execute("INSERT INTO users (id, name, role, created_at, password_hash) VALUES (?1, ?2, ?3, ?4, ?5)", params![id, name, role, e.ts, hash])
-            .map_err(|err| err.to_string())?;
+        tx.execute(
+            "INSERT INTO users (id, name, role, created_at, password_hash) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id, name, role, e.ts, hash],
+        )
+        .map_err(|err| err.to_string())?;
         set_scopes(tx, id, e.data.get("scopes"))
     }
 
-    fn user_changed(&mut self, tx: &Transaction<'_>, e: &Entry, id: &str, sealed: Option<&Value>) -> Result<(), String> {
+    fn user_changed(
+        &mut self,
+        tx: &Transaction<'_>,
+        e: &Entry,
+        id: &str,
+        sealed: Option<&Value>,
+    ) -> Result<(), String> {
         let sql = |r: rusqlite::Result<usize>| r.map(|_| ()).map_err(|err| err.to_string());
         if let Some(d) = e.data.get("disabled").and_then(Value::as_bool) {
             sql(tx.execute("UPDATE users SET disabled = ?2 WHERE id = ?1", params![id, d]))?;
@@ -197,27 +206,38 @@ impl Replay<'_> {
     /// A token, and its user if the command line created both at once.
     fn token(&mut self, tx: &Transaction<'_>, e: &Entry, user: &str, sealed: Option<&Value>) -> Result<(), String> {
         let get = |name: &str| sealed.and_then(|v| v.get(name)).and_then(Value::as_str);
-        let known: Option<String> = tx.query_row("SELECT id FROM users WHERE id = ?1", [user], |r| r.get(0)).optional().map_err(|err| err.to_string())?;
+        let known: Option<String> = tx
+            .query_row("SELECT id FROM users WHERE id = ?1", [user], |r| r.get(0))
+            .optional()
+            .map_err(|err| err.to_string())?;
         if let (None, Some(role)) = (known, e.data.get("role").and_then(Value::as_str)) {
             let name = get("name").map(String::from).unwrap_or_else(|| {
                 self.gaps.note("users without their name in the ledger (named by id)");
                 format!("user-{user}")
             });
-            tx.execute("INSERT INTO users (id, name, role, created_at) VALUES (?1, ?2, ?3, ?4)", params![user, name, role, e.ts]).map_err(|err| err.to_string())?;
+            tx.execute(
+                "INSERT INTO users (id, name, role, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![user, name, role, e.ts],
+            )
+            .map_err(|err| err.to_string())?;
         }
         let (Some(token), Some(hash)) = (get("token"), get("secret_sha256").and_then(|h| hex::decode(h).ok())) else {
             self.gaps.note("API tokens not in the ledger (issue new tokens)");
             return Ok(());
         };
-        tx.execute("INSERT INTO tokens (id, user_id, secret_sha256, created_at) VALUES (?1, ?2, ?3, ?4)", params![token, user, hash, e.ts])
-            .map(|_| ())
-            .map_err(|err| err.to_string())
+        tx.execute(
+            "INSERT INTO tokens (id, user_id, secret_sha256, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![token, user, hash, e.ts],
+        )
+        .map(|_| ())
+        .map_err(|err| err.to_string())
     }
 }
 
 fn set_scopes(tx: &Transaction<'_>, user: &str, scopes: Option<&Value>) -> Result<(), String> {
     for org in scopes.and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
-        tx.execute("INSERT INTO user_scopes (user_id, org) VALUES (?1, ?2)", params![user, org]).map_err(|err| err.to_string())?;
+        tx.execute("INSERT INTO user_scopes (user_id, org) VALUES (?1, ?2)", params![user, org])
+            .map_err(|err| err.to_string())?;
     }
     Ok(())
 }
@@ -245,7 +265,9 @@ pub struct RestoreArgs {
 /// Runs a restore into the configured data dir, which must hold no catalog.
 pub async fn run(cfg: &Config, args: RestoreArgs) -> anyhow::Result<()> {
     let keys_dir = args.keys.clone().unwrap_or_else(|| cfg.keys_dir());
-    let keys = archive::keys::KeyDir::new(&keys_dir).load().with_context(|| format!("cannot load keys from {}", keys_dir.display()))?;
+    let keys = archive::keys::KeyDir::new(&keys_dir)
+        .load()
+        .with_context(|| format!("cannot load keys from {}", keys_dir.display()))?;
     let location = args.store.clone().unwrap_or_else(|| cfg.store_location());
     let s3 = location.starts_with("s3://").then(|| cfg.store.s3.clone());
     let store = archive::store::open(&location, s3).await.with_context(|| format!("cannot open store {location}"))?;

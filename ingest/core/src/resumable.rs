@@ -89,7 +89,17 @@ async fn load_row(app: &App, id: UploadId) -> Result<Row, DomainError> {
             c.query_row(
                 "SELECT meeting, length, content_type, tail_key, stream, state, created_by FROM uploads WHERE id = ?1",
                 [id.to_string()],
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?, r.get(2)?, r.get::<_, String>(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, u64>(1)?,
+                        r.get(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                    ))
+                },
             )
             .optional()
             .map_err(DomainError::from)
@@ -128,7 +138,8 @@ async fn session(app: &Arc<App>, id: UploadId, who: &Principal) -> Result<(Slot,
 /// is lost, and recomputed at the end). Keeps abandoned uploads from holding a
 /// hashing thread and a committer task forever.
 pub async fn evict_idle(app: &App, idle: Duration) {
-    let slots: Vec<(UploadId, Slot)> = app.uploads.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(k, v)| (*k, v.clone())).collect();
+    let slots: Vec<(UploadId, Slot)> =
+        app.uploads.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(k, v)| (*k, v.clone())).collect();
     for (id, slot) in slots {
         let Ok(mut guard) = slot.try_lock() else { continue };
         if guard.as_ref().is_none_or(|u| u.idle_for() >= idle) {
@@ -159,12 +170,19 @@ async fn restore(app: &Arc<App>, id: UploadId, row: &Row, actor: String) -> Resu
     let tail = tokio::task::spawn_blocking(move || read_tail(&path, &key, &id.to_string(), stored).unwrap_or_default())
         .await
         .map_err(DomainError::internal)?;
-    let target = Target { meeting: row.meeting, content_type: row.content_type.clone(), declared: Some(row.length), tus: Some(id) };
+    let target = Target {
+        meeting: row.meeting,
+        content_type: row.content_type.clone(),
+        declared: Some(row.length),
+        tus: Some(id),
+    };
     // The running hash is lost with the process; it is recomputed from the store at the end.
     Ok(Upload::resume(app.clone(), actor, target, stream, tail, stored, false))
 }
 
-async fn lock(slot: &tokio::sync::Mutex<Option<Upload>>) -> Result<tokio::sync::MutexGuard<'_, Option<Upload>>, DomainError> {
+async fn lock(
+    slot: &tokio::sync::Mutex<Option<Upload>>,
+) -> Result<tokio::sync::MutexGuard<'_, Option<Upload>>, DomainError> {
     tokio::time::timeout(Duration::from_secs(10), slot.lock())
         .await
         .map_err(|_| DomainError::Busy("another request is writing to this upload; retry shortly".into()))
@@ -183,16 +201,32 @@ pub async fn offset(app: &Arc<App>, who: &Principal, id: UploadId) -> Result<(u6
 /// Appends bytes at `at`. Runs in its own task: a client that vanishes mid-body
 /// must not cancel the work between "bytes taken" and "bytes durable"; the task
 /// always ends by persisting.
-pub async fn append<S, E>(app: &Arc<App>, who: &Principal, id: UploadId, at: u64, sent: Option<u64>, body: S) -> Result<Progress, DomainError>
+pub async fn append<S, E>(
+    app: &Arc<App>,
+    who: &Principal,
+    id: UploadId,
+    at: u64,
+    sent: Option<u64>,
+    body: S,
+) -> Result<Progress, DomainError>
 where
     S: futures::Stream<Item = Result<Bytes, E>> + Send + 'static,
     E: std::fmt::Display + Send + 'static,
 {
     let (app, who) = (app.clone(), who.clone());
-    tokio::spawn(async move { append_inner(&app, &who, id, at, sent, body).await }).await.map_err(DomainError::internal)?
+    tokio::spawn(async move { append_inner(&app, &who, id, at, sent, body).await })
+        .await
+        .map_err(DomainError::internal)?
 }
 
-async fn append_inner<S, E>(app: &Arc<App>, who: &Principal, id: UploadId, at: u64, sent: Option<u64>, body: S) -> Result<Progress, DomainError>
+async fn append_inner<S, E>(
+    app: &Arc<App>,
+    who: &Principal,
+    id: UploadId,
+    at: u64,
+    sent: Option<u64>,
+    body: S,
+) -> Result<Progress, DomainError>
 where
     S: futures::Stream<Item = Result<Bytes, E>> + Send + 'static,
     E: std::fmt::Display,
@@ -202,12 +236,21 @@ where
     if guard.is_none() {
         *guard = Some(restore(app, id, &row, who.actor()).await?);
     }
-    let Some(upload) = guard.as_mut() else { return Err(DomainError::internal("the upload was restored but is missing")) };
+    let Some(upload) = guard.as_mut() else {
+        return Err(DomainError::internal("the upload was restored but is missing"));
+    };
     if at != upload.received() {
-        return Err(DomainError::conflict(format!("the offset {at} does not match the upload's offset {}", upload.received())));
+        return Err(DomainError::conflict(format!(
+            "the offset {at} does not match the upload's offset {}",
+            upload.received()
+        )));
     }
     if let Some(len) = sent.filter(|len| at + len > row.length) {
-        return Err(DomainError::TooLarge(format!("the upload declared {} bytes; this request would end at {}", row.length, at + len)));
+        return Err(DomainError::TooLarge(format!(
+            "the upload declared {} bytes; this request would end at {}",
+            row.length,
+            at + len
+        )));
     }
     let mut body = std::pin::pin!(body);
     let mut failure = None;
@@ -256,7 +299,10 @@ async fn persist(app: &Arc<App>, id: UploadId, upload: &Upload, row: &Row) -> Re
     let offset = upload.received();
     app.vault
         .catalog
-        .call(move |c| c.execute("UPDATE uploads SET offset = ?2 WHERE id = ?1", params![id.to_string(), offset]).map_err(DomainError::from))
+        .call(move |c| {
+            c.execute("UPDATE uploads SET offset = ?2 WHERE id = ?1", params![id.to_string(), offset])
+                .map_err(DomainError::from)
+        })
         .await?;
     Ok(())
 }
@@ -265,7 +311,10 @@ async fn finish_row(app: &Arc<App>, id: UploadId, state: &'static str) -> Result
     app.uploads.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
     app.vault
         .catalog
-        .call(move |c| c.execute("UPDATE uploads SET state = ?2 WHERE id = ?1", params![id.to_string(), state]).map_err(DomainError::from))
+        .call(move |c| {
+            c.execute("UPDATE uploads SET state = ?2 WHERE id = ?1", params![id.to_string(), state])
+                .map_err(DomainError::from)
+        })
         .await?;
     Ok(())
 }

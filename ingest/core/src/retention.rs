@@ -94,9 +94,8 @@ pub fn list_policies(c: &rusqlite::Connection) -> Result<Vec<Policy>, DomainErro
         "SELECT p.id, p.org, o.path, p.kind, p.keep_days, p.requested_by, p.requested_at
          FROM retention_policies p LEFT JOIN orgs o ON o.id = p.org ORDER BY p.requested_at, p.id",
     )?;
-    let rows = stmt.query_map([], |r| {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
-    })?;
+    let rows =
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))?;
     let mut out = Vec::new();
     for row in rows {
         let (id, org, org_path, kind, keep_days, requested_by, requested_at): (String, _, _, _, _, _, _) = row?;
@@ -156,7 +155,8 @@ pub struct NewPolicy {
 }
 
 fn org_path(c: &rusqlite::Connection, org: &OrgId) -> Result<String, VaultError> {
-    let path: Option<String> = c.query_row("SELECT path FROM orgs WHERE id = ?1", [org.to_string()], |r| r.get(0)).optional()?;
+    let path: Option<String> =
+        c.query_row("SELECT path FROM orgs WHERE id = ?1", [org.to_string()], |r| r.get(0)).optional()?;
     path.ok_or_else(|| VaultError::Missing(format!("org {org} not found")))
 }
 
@@ -183,7 +183,8 @@ pub async fn set_policy(vault: &Vault, actor: &str, p: NewPolicy, expire_days: u
         "approve_before": approve_before,
     });
     let entry = NewEntry { actor: actor.into(), action: "retention.policy.set", subject: format!("policy/{id}"), data };
-    let (row_org, kind, keep, by, at) = (org.map(|o| o.to_string()), p.kind.clone(), p.keep_days, actor.to_string(), format_ts(now));
+    let (row_org, kind, keep, by, at) =
+        (org.map(|o| o.to_string()), p.kind.clone(), p.keep_days, actor.to_string(), format_ts(now));
     vault
         .commit(entry, move |tx| {
             // `applies_from` and `needs_approval` are no longer read: the ledger's
@@ -197,7 +198,9 @@ pub async fn set_policy(vault: &Vault, actor: &str, p: NewPolicy, expire_days: u
         })
         .await?;
     let all = vault.catalog.call(|c| list_policies(c)).await?;
-    all.into_iter().find(|x| x.id == id.to_string()).ok_or_else(|| DomainError::internal("a policy just set is not listed"))
+    all.into_iter()
+        .find(|x| x.id == id.to_string())
+        .ok_or_else(|| DomainError::internal("a policy just set is not listed"))
 }
 
 /// A second admin approves what a policy would shorten.
@@ -207,13 +210,21 @@ pub async fn approve(vault: &Vault, who: &Principal, id: PolicyId) -> Result<(),
     }
     let actor = who.actor();
     let now = vault.now();
-    let entry = NewEntry { actor: actor.clone(), action: "retention.policy.approved", subject: format!("policy/{id}"), data: json!({}) };
+    let entry = NewEntry {
+        actor: actor.clone(),
+        action: "retention.policy.approved",
+        subject: format!("policy/{id}"),
+        data: json!({}),
+    };
     vault
         .commit(entry, move |tx| {
             let m = model(tx).map_err(|e| VaultError::Conflict(e.to_string()))?;
             let p = m.policy(&id.to_string()).ok_or_else(|| VaultError::Missing(format!("policy {id} not found")))?;
             check_approval(&m, p, &actor, parse_ts(&now).unwrap_or(OffsetDateTime::UNIX_EPOCH))?;
-            tx.execute("UPDATE retention_policies SET approved_by = ?2, approved_at = ?3 WHERE id = ?1", params![id.to_string(), actor, now])?;
+            tx.execute(
+                "UPDATE retention_policies SET approved_by = ?2, approved_at = ?3 WHERE id = ?1",
+                params![id.to_string(), actor, now],
+            )?;
             Ok(())
         })
         .await?;
@@ -221,20 +232,34 @@ pub async fn approve(vault: &Vault, who: &Principal, id: PolicyId) -> Result<(),
 }
 
 /// Whether `actor` may approve `p` now: the same rules the verifier applies.
-fn check_approval(m: &Retention, p: &archive::retention::Policy, actor: &str, now: OffsetDateTime) -> Result<(), VaultError> {
+fn check_approval(
+    m: &Retention,
+    p: &archive::retention::Policy,
+    actor: &str,
+    now: OffsetDateTime,
+) -> Result<(), VaultError> {
     let head = u64::MAX;
     if m.approval(p).is_some() {
         return Err(VaultError::Conflict(format!("policy {} is already approved", p.id)));
     }
-    let waiting = m.recordings.values().filter(|r| r.sealed_seq.is_some() && r.shreds.is_empty()).any(|r| m.governed(r, head).pending.iter().any(|q| q.id == p.id));
+    let waiting = m
+        .recordings
+        .values()
+        .filter(|r| r.sealed_seq.is_some() && r.shreds.is_empty())
+        .any(|r| m.governed(r, head).pending.iter().any(|q| q.id == p.id));
     if !waiting {
-        return Err(VaultError::Conflict(format!("policy {} shortens no sealed recording: it needs no approval", p.id)));
+        return Err(VaultError::Conflict(format!(
+            "policy {} shortens no sealed recording: it needs no approval",
+            p.id
+        )));
     }
     if actor == p.actor {
         return Err(VaultError::Forbidden("a second admin must approve: not the one who set it".into()));
     }
     if !m.admins.is_admin_at(actor, p.seq) {
-        return Err(VaultError::Forbidden("only an admin who was an admin when the policy was set may approve it".into()));
+        return Err(VaultError::Forbidden(
+            "only an admin who was an admin when the policy was set may approve it".into(),
+        ));
     }
     if p.approve_before.is_some_and(|d| now >= d) {
         return Err(VaultError::Conflict(format!("the request expired; set policy {} again to ask anew", p.id)));
@@ -303,7 +328,11 @@ pub struct RunReport {
 
 /// Shreds every recording that has expired by the vault's clock and no hold
 /// covers, citing its policy; with `dry_run`, only says what it would do.
-pub async fn run(vault: &Vault, index: Option<&std::sync::Arc<search::Index>>, dry_run: bool) -> Result<RunReport, DomainError> {
+pub async fn run(
+    vault: &Vault,
+    index: Option<&std::sync::Arc<search::Index>>,
+    dry_run: bool,
+) -> Result<RunReport, DomainError> {
     let resumed = if dry_run { 0 } else { vault.resume_shreds().await?.len() };
     let now = vault.clock.now();
     let (due, head) = vault.catalog.call(move |c| Ok::<_, DomainError>((preview(c, now)?, model_head(c)?))).await?;
@@ -313,7 +342,15 @@ pub async fn run(vault: &Vault, index: Option<&std::sync::Arc<search::Index>>, d
         if !dry_run {
             let rec = e.recording.parse()?;
             let cause = json!({ "policy": e.policy, "org_path": e.org_path, "kind": e.kind, "keep_days": e.keep_days, "expires_at": e.expires_at });
-            let done = match vault.shred(&archive::ledger::actor_system(), rec, cause, still_due(e.recording.clone(), e.policy.clone(), head)).await {
+            let done = match vault
+                .shred(
+                    &archive::ledger::actor_system(),
+                    rec,
+                    cause,
+                    still_due(e.recording.clone(), e.policy.clone(), head),
+                )
+                .await
+            {
                 Ok(done) => done,
                 Err(VaultError::Conflict(why)) => {
                     tracing::info!(recording = %e.recording, %why, "not shredded: the rules changed during the run");
@@ -324,7 +361,10 @@ pub async fn run(vault: &Vault, index: Option<&std::sync::Arc<search::Index>>, d
             if let Some(index) = index {
                 let index = index.clone();
                 let r = e.recording.clone();
-                tokio::task::spawn_blocking(move || index.remove(&r)).await.map_err(DomainError::internal)?.map_err(DomainError::internal)?;
+                tokio::task::spawn_blocking(move || index.remove(&r))
+                    .await
+                    .map_err(DomainError::internal)?
+                    .map_err(DomainError::internal)?;
             }
             tracing::info!(recording = %e.recording, policy = %e.policy, keys = done.keys_deleted, objects = done.objects_deleted, kept = done.objects_kept.len(), "shredded an expired recording");
         }
@@ -342,7 +382,10 @@ fn still_due(rec: String, policy: String, head: Option<u64>) -> archive::shred::
             return Ok(());
         }
         let m = model(tx).map_err(|e| VaultError::Conflict(e.to_string()))?;
-        let r = m.recordings.get(&rec).ok_or_else(|| VaultError::Conflict(format!("recording {rec} is not in the ledger")))?;
+        let r = m
+            .recordings
+            .get(&rec)
+            .ok_or_else(|| VaultError::Conflict(format!("recording {rec} is not in the ledger")))?;
         let g = m.governed(r, u64::MAX);
         match g.policy {
             _ if g.hold.is_some() => Err(VaultError::Conflict(format!("recording {rec} is now held"))),
@@ -365,7 +408,9 @@ pub async fn ensure_default(vault: &Vault, keep_days: Option<u64>, expire_days: 
         })
         .await?;
     if current != Some(keep_days) {
-        let p = set_policy(vault, archive::ledger::ACTOR_HOST, NewPolicy { org: None, kind: None, keep_days }, expire_days).await?;
+        let p =
+            set_policy(vault, archive::ledger::ACTOR_HOST, NewPolicy { org: None, kind: None, keep_days }, expire_days)
+                .await?;
         tracing::info!(keep_days, waiting_for_approval = p.pending_for, "default retention policy set from the config");
     }
     Ok(())
@@ -423,7 +468,8 @@ pub async fn place_hold(vault: &Vault, actor: &str, h: NewHold) -> Result<Hold, 
         released_at: None,
         release_reason: None,
     };
-    let data = json!({ "org_path": path, "from": hold.from, "to": hold.to, "case_ref": hold.case_ref, "reason": hold.reason });
+    let data =
+        json!({ "org_path": path, "from": hold.from, "to": hold.to, "case_ref": hold.case_ref, "reason": hold.reason });
     let entry = NewEntry { actor: actor.into(), action: "hold.placed", subject: format!("hold/{id}"), data };
     let row = hold.clone();
     vault
@@ -443,7 +489,12 @@ pub async fn release_hold(vault: &Vault, actor: &str, id: HoldId, reason: &str) 
         return Err(DomainError::invalid("releasing a hold needs a reason"));
     }
     let (now, by, why) = (vault.now(), actor.to_string(), reason.trim().to_string());
-    let entry = NewEntry { actor: actor.into(), action: "hold.released", subject: format!("hold/{id}"), data: json!({ "reason": why }) };
+    let entry = NewEntry {
+        actor: actor.into(),
+        action: "hold.released",
+        subject: format!("hold/{id}"),
+        data: json!({ "reason": why }),
+    };
     vault
         .commit(entry, move |tx| {
             let n = tx.execute(
@@ -507,7 +558,11 @@ pub async fn reconcile_locks(vault: &Vault, mode: archive::store::LockMode) -> R
                 _ => continue,
             };
             if let Some(u) = &until {
-                vault.store.retain(&key, parse_ts(u).map_err(DomainError::internal)?, mode).await.map_err(DomainError::unavailable)?;
+                vault
+                    .store
+                    .retain(&key, parse_ts(u).map_err(DomainError::internal)?, mode)
+                    .await
+                    .map_err(DomainError::unavailable)?;
             }
             if l.held != cur_held {
                 vault.store.legal_hold(&key, l.held).await.map_err(DomainError::unavailable)?;

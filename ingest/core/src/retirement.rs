@@ -25,7 +25,8 @@ pub fn transient_keys() -> TransientKeys {
         };
         let mut changed = 0;
         for (id, tail_key) in rows {
-            let w: WrappedDek = serde_json::from_str(&tail_key).map_err(|e| VaultError::Conflict(format!("upload {id}: tail key: {e}")))?;
+            let w: WrappedDek = serde_json::from_str(&tail_key)
+                .map_err(|e| VaultError::Conflict(format!("upload {id}: tail key: {e}")))?;
             if w.kek == ring.current_id() {
                 continue;
             }
@@ -102,7 +103,12 @@ pub async fn note_rotation(vault: &archive::vault::Vault) -> Result<(), DomainEr
         return Ok(());
     }
     let data = serde_json::json!({ "kek": current });
-    let entry = archive::ledger::NewEntry { actor: archive::ledger::ACTOR_HOST.into(), action: "key.rotated", subject: "keys".into(), data };
+    let entry = archive::ledger::NewEntry {
+        actor: archive::ledger::ACTOR_HOST.into(),
+        action: "key.rotated",
+        subject: "keys".into(),
+        data,
+    };
     vault.commit_as(entry, |_| Ok::<_, DomainError>(())).await?;
     tracing::info!(kek = %current, "ledgered the KEK rotation made at the host");
     Ok(())
@@ -134,9 +140,13 @@ pub async fn run(app: Arc<App>) {
     {
         let _one = app.retiring.lock().await;
         match app.vault.resume_retirement(&dir, transient_keys()).await {
-            Ok(Some(r)) => tracing::info!(generation = r.generation, destroyed = ?r.destroyed, "finished a KEK retirement a stop had cut off"),
+            Ok(Some(r)) => {
+                tracing::info!(generation = r.generation, destroyed = ?r.destroyed, "finished a KEK retirement a stop had cut off")
+            }
             Ok(None) => {}
-            Err(e) => tracing::error!(error = %e, "cannot finish the KEK retirement a stop cut off; it is retried at the next start"),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot finish the KEK retirement a stop cut off; it is retried at the next start")
+            }
         }
     }
     let every = app.config.keys.retire_every_days;
@@ -150,7 +160,8 @@ pub async fn run(app: Arc<App>) {
     loop {
         let last = app.vault.catalog.call(|c| last_finished(c).map_err(VaultError::from)).await.ok().flatten();
         let now = app.vault.clock.now();
-        let due_at = last.and_then(|t| archive::clock::parse_ts(&t).ok()).map(|t| t + time::Duration::days(every as i64));
+        let due_at =
+            last.and_then(|t| archive::clock::parse_ts(&t).ok()).map(|t| t + time::Duration::days(every as i64));
         match due_at {
             Some(at) if at > now => {
                 let wait = (at - now).unsigned_abs().min(std::time::Duration::from_secs(3600));
@@ -165,7 +176,9 @@ pub async fn run(app: Arc<App>) {
             _ => {}
         }
         match retire(&app).await {
-            Ok(r) => tracing::info!(generation = r.generation, rewrapped = r.rewrapped, destroyed = ?r.destroyed, "scheduled KEK retirement done"),
+            Ok(r) => {
+                tracing::info!(generation = r.generation, rewrapped = r.rewrapped, destroyed = ?r.destroyed, "scheduled KEK retirement done")
+            }
             Err(e) => {
                 tracing::error!(error = %e, "scheduled KEK retirement failed; retrying in an hour");
                 tokio::time::sleep(std::time::Duration::from_secs(3600)).await;

@@ -11,8 +11,8 @@
 
 use crate::config::AlertsConfig;
 use crate::error::DomainError;
-use crate::principal::{Principal, Role};
 use crate::local_time::OFFSET;
+use crate::principal::{Principal, Role};
 use crate::schema::{MeetingId, OrgId};
 use crate::App;
 use archive::clock::format_ts;
@@ -99,8 +99,18 @@ async fn add_schedule(vault: &Vault, actor: &str, org: OrgId, s: NewSchedule) ->
         return Err(DomainError::invalid("kind must be regular, thematic or conference, and a title is needed"));
     }
     let id = ScheduleId::new();
-    let sched = Schedule { id: id.to_string(), org: org.to_string(), kind: s.kind, title: s.title.trim().to_string(), day: s.day, time: s.time };
-    let (subject, mut data) = (format!("schedule/{id}"), json!({ "org": sched.org, "day": sched.day, "time": sched.time, "kind": sched.kind }));
+    let sched = Schedule {
+        id: id.to_string(),
+        org: org.to_string(),
+        kind: s.kind,
+        title: s.title.trim().to_string(),
+        day: s.day,
+        time: s.time,
+    };
+    let (subject, mut data) = (
+        format!("schedule/{id}"),
+        json!({ "org": sched.org, "day": sched.day, "time": sched.time, "kind": sched.kind }),
+    );
     crate::facts::seal_into(&vault.keys, &subject, &mut data, json!({ "title": sched.title }))?;
     let entry = NewEntry { actor: actor.into(), action: "schedule.created", subject, data };
     let (row, now) = (sched.clone(), vault.now());
@@ -134,7 +144,16 @@ pub async fn plan(vault: &Vault, now: OffsetDateTime) -> Result<usize, DomainErr
         .catalog
         .call(|c| {
             let mut stmt = c.prepare("SELECT id, org, kind, title, day_of_month, time_local FROM schedules")?;
-            let rows = stmt.query_map([], |r| Ok(Schedule { id: r.get(0)?, org: r.get(1)?, kind: r.get(2)?, title: r.get(3)?, day: r.get(4)?, time: r.get(5)? }))?;
+            let rows = stmt.query_map([], |r| {
+                Ok(Schedule {
+                    id: r.get(0)?,
+                    org: r.get(1)?,
+                    kind: r.get(2)?,
+                    title: r.get(3)?,
+                    day: r.get(4)?,
+                    time: r.get(5)?,
+                })
+            })?;
             rows.collect::<Result<Vec<_>, _>>().map_err(DomainError::from)
         })
         .await?;
@@ -157,13 +176,20 @@ async fn create_expected(vault: &Vault, s: &Schedule, at: String) -> Result<bool
     let (id, at2) = (s.id.clone(), at.clone());
     let exists: Option<String> = vault
         .catalog
-        .call(move |c| c.query_row("SELECT id FROM meetings WHERE schedule = ?1 AND scheduled_at = ?2", params![id, at2], |r| r.get(0)).optional().map_err(DomainError::from))
+        .call(move |c| {
+            c.query_row("SELECT id FROM meetings WHERE schedule = ?1 AND scheduled_at = ?2", params![id, at2], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(DomainError::from)
+        })
         .await?;
     if exists.is_some() {
         return Ok(false);
     }
     let meeting = MeetingId::new();
-    let (subject, mut data) = (format!("meeting/{meeting}"), json!({ "org": s.org, "kind": s.kind, "scheduled_at": at, "schedule": s.id }));
+    let (subject, mut data) =
+        (format!("meeting/{meeting}"), json!({ "org": s.org, "kind": s.kind, "scheduled_at": at, "schedule": s.id }));
     crate::facts::seal_into(&vault.keys, &subject, &mut data, json!({ "title": s.title }))?;
     let entry = NewEntry { actor: archive::ledger::actor_system(), action: "meeting.created", subject, data };
     let (s, now) = (s.clone(), vault.now());
@@ -181,7 +207,11 @@ async fn create_expected(vault: &Vault, s: &Schedule, at: String) -> Result<bool
 
 /// Meetings missed by `now`: no recording `grace` after their start, within the
 /// last 7 days, not yet alerted.
-pub fn missed(c: &rusqlite::Connection, now: OffsetDateTime, grace: time::Duration) -> Result<Vec<(String, String, String)>, DomainError> {
+pub fn missed(
+    c: &rusqlite::Connection,
+    now: OffsetDateTime,
+    grace: time::Duration,
+) -> Result<Vec<(String, String, String)>, DomainError> {
     let (until, since) = (format_ts(now - grace), format_ts(now - time::Duration::days(7)));
     let mut stmt = c.prepare(
         "SELECT m.id, m.org, m.scheduled_at FROM meetings m
@@ -207,7 +237,10 @@ pub async fn raise(vault: &Vault, cfg: &AlertsConfig) -> Result<usize, DomainErr
         let (m, raised) = (meeting.clone(), vault.now());
         vault
             .commit(entry, move |tx| {
-                tx.execute("INSERT INTO alerts (meeting, kind, raised_at) VALUES (?1, 'missed', ?2)", params![m, raised])?;
+                tx.execute(
+                    "INSERT INTO alerts (meeting, kind, raised_at) VALUES (?1, 'missed', ?2)",
+                    params![m, raised],
+                )?;
                 Ok(())
             })
             .await?;
@@ -231,11 +264,7 @@ pub struct Alert {
 
 /// Alerts raised since `since` within `scope` ([`crate::principal::Principal::scope_json`];
 /// `None` for every org).
-pub fn recent(
-    c: &rusqlite::Connection,
-    since: &str,
-    scope: Option<String>,
-) -> Result<Vec<Alert>, DomainError> {
+pub fn recent(c: &rusqlite::Connection, since: &str, scope: Option<String>) -> Result<Vec<Alert>, DomainError> {
     let sql = format!(
         "SELECT a.meeting, a.kind, m.org, o.name, o.path, m.title, m.scheduled_at, a.raised_at, a.delivered_at
          FROM alerts a JOIN meetings m ON m.id = a.meeting JOIN orgs o ON o.id = m.org
@@ -268,16 +297,12 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
 /// POSTs undelivered alerts to the webhook; a failure is retried next round.
 pub async fn deliver(vault: &Vault, cfg: &AlertsConfig, http: &reqwest::Client) -> Result<usize, DomainError> {
     let Some(url) = cfg.webhook_url.clone() else { return Ok(0) };
-    let pending: Vec<Alert> = vault
-        .catalog
-        .call(|c| recent(c, "", None))
-        .await?
-        .into_iter()
-        .filter(|a| a.delivered_at.is_none())
-        .collect();
+    let pending: Vec<Alert> =
+        vault.catalog.call(|c| recent(c, "", None)).await?.into_iter().filter(|a| a.delivered_at.is_none()).collect();
     let mut delivered = 0;
     for alert in pending {
-        let body = serde_json::to_vec(&json!({ "event": "meeting.missed", "alert": alert })).map_err(DomainError::internal)?;
+        let body =
+            serde_json::to_vec(&json!({ "event": "meeting.missed", "alert": alert })).map_err(DomainError::internal)?;
         let mut req = http.post(&url).header("content-type", "application/json").body(body.clone());
         if let Some(secret) = &cfg.webhook_secret {
             req = req.header("x-niem-signature", signature(secret, &body));
@@ -348,7 +373,9 @@ mod tests {
         let c = catalog();
         let start = parse_ts("2026-03-05T01:00:00.000Z").unwrap();
         let grace = time::Duration::minutes(15);
-        assert!(missed(&c, start + time::Duration::minutes(14) + time::Duration::seconds(59), grace).unwrap().is_empty());
+        assert!(missed(&c, start + time::Duration::minutes(14) + time::Duration::seconds(59), grace)
+            .unwrap()
+            .is_empty());
         assert_eq!(missed(&c, start + grace, grace).unwrap().len(), 1);
         c.execute("INSERT INTO alerts VALUES ('m1')", []).unwrap();
         assert!(missed(&c, start + grace, grace).unwrap().is_empty(), "raised once");
@@ -356,7 +383,10 @@ mod tests {
         c.execute("UPDATE meetings SET recording = 'r'", []).unwrap();
         assert!(missed(&c, start + grace, grace).unwrap().is_empty(), "a recording means held");
         c.execute("UPDATE meetings SET recording = NULL", []).unwrap();
-        assert!(missed(&c, start + time::Duration::days(8), grace).unwrap().is_empty(), "older than a week is not judged");
+        assert!(
+            missed(&c, start + time::Duration::days(8), grace).unwrap().is_empty(),
+            "older than a week is not judged"
+        );
     }
 
     #[test]

@@ -46,7 +46,8 @@ define_id!(
     "endpoint"
 );
 
-pub const MIGRATIONS: &[&str] = &["
+pub const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE orgs (
     id TEXT PRIMARY KEY,
     parent TEXT REFERENCES orgs(id),
@@ -100,7 +101,7 @@ CREATE TABLE verifications (
 );
 CREATE INDEX verifications_recording ON verifications(recording, checked_at);
 ",
-"
+    "
 -- Stream keys are kept like tokens: only SHA-256 of the secret.
 CREATE TABLE endpoints (
     id TEXT PRIMARY KEY,
@@ -125,7 +126,7 @@ CREATE TABLE live_streams (
 );
 CREATE INDEX live_streams_open ON live_streams(end_state);
 ",
-"
+    "
 -- Transcription language per org (inherited down the tree) and per meeting.
 ALTER TABLE orgs ADD COLUMN language TEXT;
 ALTER TABLE meetings ADD COLUMN language TEXT;
@@ -149,7 +150,7 @@ CREATE TABLE jobs (
 );
 CREATE INDEX jobs_state ON jobs(state, not_before);
 ",
-"
+    "
 -- Web logins: an argon2id PHC string; NULL for users who only hold tokens.
 ALTER TABLE users ADD COLUMN password_hash TEXT;
 -- The org subtrees an inspector may see (each org with everything under it).
@@ -167,7 +168,7 @@ CREATE TABLE sessions (
     expires_at TEXT NOT NULL
 );
 ",
-"
+    "
 -- Retention: a policy is a scope (an org subtree, or every org) x a meeting kind
 -- (or any) x a keep-for. `applies_from`: recordings sealed from then on follow it;
 -- a shortening is in force for older ones only once a second admin approves it.
@@ -199,7 +200,7 @@ CREATE TABLE holds (
     release_reason TEXT
 );
 ",
-"
+    "
 -- Regular schedules: monthly on a day at a local time; planning creates the
 -- expected meetings, which name their schedule.
 CREATE TABLE schedules (
@@ -223,7 +224,7 @@ CREATE TABLE alerts (
     last_error TEXT
 );
 ",
-"
+    "
 -- Object Lock applied to a recording's chunks and manifest, so that the
 -- reconciler only calls the store when the wanted state changes.
 CREATE TABLE object_locks (
@@ -233,7 +234,7 @@ CREATE TABLE object_locks (
     applied_at TEXT NOT NULL
 );
 ",
-"
+    "
 -- Scheduled self-verification of the whole store (the verifier niem-audit runs):
 -- each run's verdict, for metrics and the integrity badges.
 CREATE TABLE store_verifications (
@@ -246,7 +247,7 @@ CREATE TABLE store_verifications (
 );
 CREATE INDEX store_verifications_at ON store_verifications(checked_at);
 ",
-"
+    "
 -- What each recording verification was checked against (the newest signed
 -- checkpoint then: entries covered and its time) and what ran it: 'seal',
 -- 'request', or 'scheduled' (the store-wide run; only its newest row is kept).
@@ -255,7 +256,7 @@ ALTER TABLE verifications ADD COLUMN checkpoint_size INTEGER;
 ALTER TABLE verifications ADD COLUMN checkpoint_ts TEXT;
 ALTER TABLE verifications ADD COLUMN source TEXT;
 ",
-"
+    "
 -- Changes of who is an admin that wait for a second admin (four-eyes): a new
 -- admin's name and password hash wait here, like a user's, until approved.
 CREATE TABLE user_requests (
@@ -271,7 +272,8 @@ CREATE TABLE user_requests (
     decided_by TEXT,
     decided_at TEXT
 );
-"];
+",
+];
 
 #[cfg(test)]
 mod tests {
@@ -279,7 +281,8 @@ mod tests {
 
     fn versions(cat: &Catalog, component: &str) -> Vec<usize> {
         cat.with(|c| {
-            let mut stmt = c.prepare("SELECT version FROM schema_migrations WHERE component = ?1 ORDER BY version").unwrap();
+            let mut stmt =
+                c.prepare("SELECT version FROM schema_migrations WHERE component = ?1 ORDER BY version").unwrap();
             stmt.query_map([component], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
         })
     }
@@ -303,7 +306,9 @@ mod tests {
         assert_eq!(versions(&cat, "ingest"), all(super::MIGRATIONS.len()));
         let schema = |cat: &Catalog| -> Vec<String> {
             cat.with(|c| {
-                let mut stmt = c.prepare("SELECT type || ' ' || name || ' ' || COALESCE(sql, '') FROM sqlite_master ORDER BY name").unwrap();
+                let mut stmt = c
+                    .prepare("SELECT type || ' ' || name || ' ' || COALESCE(sql, '') FROM sqlite_master ORDER BY name")
+                    .unwrap();
                 stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
             })
         };

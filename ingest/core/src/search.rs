@@ -10,8 +10,8 @@
 //! search is a `search.performed` ledger entry with the actor and the query,
 //! written before any result is returned.
 
-use crate::principal::{Principal, Role};
 use crate::error::DomainError;
+use crate::principal::{Principal, Role};
 use crate::transcript::Transcript;
 use crate::App;
 use anyhow::Context;
@@ -91,10 +91,20 @@ pub async fn catch_up(vault: &Vault, index: &Arc<search::Index>) -> anyhow::Resu
 }
 
 /// Empties the index and indexes every stored transcript again.
-pub async fn rebuild(vault: &Vault, index: &Arc<search::Index>, progress: impl Fn(usize, usize)) -> anyhow::Result<usize> {
+pub async fn rebuild(
+    vault: &Vault,
+    index: &Arc<search::Index>,
+    progress: impl Fn(usize, usize),
+) -> anyhow::Result<usize> {
     let idx = index.clone();
     tokio::task::spawn_blocking(move || idx.clear()).await??;
-    let total: usize = vault.catalog.call(|c| c.query_row("SELECT COUNT(*) FROM transcripts WHERE state = 'stored'", [], |r| r.get(0)).map_err(archive::vault::VaultError::from)).await?;
+    let total: usize = vault
+        .catalog
+        .call(|c| {
+            c.query_row("SELECT COUNT(*) FROM transcripts WHERE state = 'stored'", [], |r| r.get(0))
+                .map_err(archive::vault::VaultError::from)
+        })
+        .await?;
     progress(0, total);
     let mut done = 0;
     while done < total {
@@ -229,7 +239,12 @@ pub async fn ask(app: &App, who: &Principal, ask: Ask) -> Result<Found, DomainEr
         }
     }
     let from = ask.from.as_deref().map(|d| crate::local_time::date(d).map(crate::local_time::day_start)).transpose()?;
-    let to = ask.to.as_deref().map(|d| crate::local_time::date(d).map(crate::local_time::day_start)).transpose()?.map(|t| t + time::Duration::days(1));
+    let to = ask
+        .to
+        .as_deref()
+        .map(|d| crate::local_time::date(d).map(crate::local_time::day_start))
+        .transpose()?
+        .map(|t| t + time::Duration::days(1));
     let org_path = match &ask.org {
         Some(org) => Some(org_path(app, org).await?),
         None => None,
@@ -249,10 +264,15 @@ pub async fn ask(app: &App, who: &Principal, ask: Ask) -> Result<Found, DomainEr
         ..Default::default()
     };
     let data = json!({ "q": ask.q, "org": ask.org, "kind": ask.kind, "from": ask.from, "to": ask.to });
-    app.vault.record(NewEntry { actor: who.actor(), action: "search.performed", subject: "search".into(), data }).await?;
+    app.vault
+        .record(NewEntry { actor: who.actor(), action: "search.performed", subject: "search".into(), data })
+        .await?;
     let started = std::time::Instant::now();
     let index = app.index.index.clone();
-    let results = tokio::task::spawn_blocking(move || index.search(&query)).await.map_err(DomainError::internal)?.map_err(DomainError::internal)?;
+    let results = tokio::task::spawn_blocking(move || index.search(&query))
+        .await
+        .map_err(DomainError::internal)?
+        .map_err(DomainError::internal)?;
     app.metrics.search_seconds.observe(started.elapsed().as_secs_f64());
     let took_ms = started.elapsed().as_secs_f64() * 1000.0;
     let meetings = describe(app, results).await?;
@@ -261,7 +281,15 @@ pub async fn ask(app: &App, who: &Principal, ask: Ask) -> Result<Found, DomainEr
 
 async fn org_path(app: &App, org: &str) -> Result<String, DomainError> {
     let id: crate::schema::OrgId = org.parse()?;
-    let path: Option<String> = app.vault.catalog.call(move |c| c.query_row("SELECT path FROM orgs WHERE id = ?1", [id.to_string()], |r| r.get(0)).optional().map_err(DomainError::from)).await?;
+    let path: Option<String> = app
+        .vault
+        .catalog
+        .call(move |c| {
+            c.query_row("SELECT path FROM orgs WHERE id = ?1", [id.to_string()], |r| r.get(0))
+                .optional()
+                .map_err(DomainError::from)
+        })
+        .await?;
     path.ok_or_else(|| DomainError::not_found(format!("org {org} not found")))
 }
 

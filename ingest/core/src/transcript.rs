@@ -116,7 +116,9 @@ impl Transcript {
                 let s = &l.segment;
                 match stream {
                     Some(_) => (s.start_ms, s.end_ms, s.text.clone()),
-                    None if mixed => (l.offset_ms, l.offset_ms + (s.end_ms - s.start_ms), format!("{}: {}", l.label, s.text)),
+                    None if mixed => {
+                        (l.offset_ms, l.offset_ms + (s.end_ms - s.start_ms), format!("{}: {}", l.label, s.text))
+                    }
                     None => (l.offset_ms, l.offset_ms + (s.end_ms - s.start_ms), s.text.clone()),
                 }
             })
@@ -160,7 +162,6 @@ fn cue_text(text: &str) -> String {
     text.replace("-->", "→").replace('&', "&amp;").replace('<', "&lt;").replace('\n', " ")
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,21 +188,39 @@ mod tests {
     }
 
     fn part(stream: &str, label: &str) -> StreamPart {
-        StreamPart { stream: stream.into(), label: label.into(), started_at: String::new(), audio_ms: 0, speech_ms: 0, dropped_silent: 0, note: None }
+        StreamPart {
+            stream: stream.into(),
+            label: label.into(),
+            started_at: String::new(),
+            audio_ms: 0,
+            speech_ms: 0,
+            dropped_silent: 0,
+            note: None,
+        }
     }
 
     #[test]
     fn streams_merge_in_wall_clock_order_and_renderings_skip_flagged_lines() {
         let t0 = time::macros::datetime!(2026-11-22 01:00:00 UTC);
-        let a = StreamResult { part: part("sa", "Điểm cầu A"), started: t0, segments: vec![seg(1000, "Khai mạc", vec![]), seg(9000, "Kết luận", vec![])] };
+        let a = StreamResult {
+            part: part("sa", "Điểm cầu A"),
+            started: t0,
+            segments: vec![seg(1000, "Khai mạc", vec![]), seg(9000, "Kết luận", vec![])],
+        };
         let b = StreamResult {
             part: part("sb", "Điểm cầu B"),
             started: t0 + time::Duration::seconds(3),
-            segments: vec![seg(1000, "Ý kiến <1> & --> 2", vec![]), seg(2000, "Hãy subscribe", vec![Flag::Blocklisted])],
+            segments: vec![
+                seg(1000, "Ý kiến <1> & --> 2", vec![]),
+                seg(2000, "Hãy subscribe", vec![Flag::Blocklisted]),
+            ],
         };
         let t = Transcript::merge(head(), vec![b, a]);
         let order: Vec<(&str, u64)> = t.segments.iter().map(|l| (l.segment.text.as_str(), l.offset_ms)).collect();
-        assert_eq!(order, [("Khai mạc", 1000), ("Ý kiến <1> & --> 2", 4000), ("Hãy subscribe", 5000), ("Kết luận", 9000)]);
+        assert_eq!(
+            order,
+            [("Khai mạc", 1000), ("Ý kiến <1> & --> 2", 4000), ("Hãy subscribe", 5000), ("Kết luận", 9000)]
+        );
         assert_eq!(t.segments[1].at, "2026-11-22T01:00:04.000Z");
         let vtt = t.to_vtt(None);
         assert!(vtt.starts_with("WEBVTT\n\nNOTE Machine-generated"));
@@ -220,4 +239,3 @@ mod tests {
         assert_eq!(clock(0, ','), "00:00:00,000");
     }
 }
-

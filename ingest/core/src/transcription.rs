@@ -37,10 +37,18 @@ use tokio_util::sync::CancellationToken;
 pub enum ModelState {
     /// `transcribe.model` is not set: jobs wait.
     NotConfigured,
-    Loading { name: String },
-    Ready { name: String, sha256: String, load_ms: u64 },
+    Loading {
+        name: String,
+    },
+    Ready {
+        name: String,
+        sha256: String,
+        load_ms: u64,
+    },
     /// The file is missing or not a model whisper.cpp can load: jobs wait.
-    Failed { error: String },
+    Failed {
+        error: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -88,8 +96,9 @@ impl From<VaultError> for JobError {
         use archive::keys::KeyError as K;
         match e {
             VaultError::Store(e) => JobError::Store(e.to_string()),
-            VaultError::Key(K::UnwrapFailed(_) | K::UnknownKek(_) | K::Format(_))
-            | VaultError::Shredded(_) => JobError::Unreadable(e.to_string()),
+            VaultError::Key(K::UnwrapFailed(_) | K::UnknownKek(_) | K::Format(_)) | VaultError::Shredded(_) => {
+                JobError::Unreadable(e.to_string())
+            }
             e => JobError::Failed(e.to_string()),
         }
     }
@@ -164,7 +173,9 @@ fn file_name(p: &std::path::Path) -> String {
 pub async fn run(app: Arc<App>) {
     let t = &app.transcription;
     let Some(path) = t.config.model.clone() else {
-        tracing::warn!("no Whisper model configured (transcribe.model): recordings are stored and their transcription jobs wait");
+        tracing::warn!(
+            "no Whisper model configured (transcribe.model): recordings are stored and their transcription jobs wait"
+        );
         return;
     };
     let started = Instant::now();
@@ -336,8 +347,17 @@ async fn transcribe_recording(app: &App, model: &Arc<Loaded>, job: &Job) -> Resu
     let mut done = 0;
     for (info, (stream, label, opened_at)) in infos.into_iter().zip(&ctx.streams) {
         let r = transcribe_stream(app, model, &opts, job, info, (done, total)).await?;
-        let started = archive::clock::parse_ts(opened_at).map_err(|_| JobError::Failed(format!("catalog: stream {stream} has a malformed opened_at")))?;
-        let mut part = StreamPart { stream: stream.to_string(), label: label.clone(), started_at: opened_at.clone(), audio_ms: 0, speech_ms: 0, dropped_silent: 0, note: None };
+        let started = archive::clock::parse_ts(opened_at)
+            .map_err(|_| JobError::Failed(format!("catalog: stream {stream} has a malformed opened_at")))?;
+        let mut part = StreamPart {
+            stream: stream.to_string(),
+            label: label.clone(),
+            started_at: opened_at.clone(),
+            audio_ms: 0,
+            speech_ms: 0,
+            dropped_silent: 0,
+            note: None,
+        };
         let segments = match r {
             Ok(t) => {
                 (part.audio_ms, part.speech_ms, part.dropped_silent) = (t.audio_ms, t.speech_ms, t.dropped_silent);
@@ -427,9 +447,7 @@ async fn transcribe_stream(
     // store outage, or a damaged chunk, for a short recording.
     if let Some(error) = lock(&failure).take() {
         return Err(match error {
-            JobError::Unreadable(why) => {
-                JobError::Unreadable(format!("stream {}: {why}", info.manifest.id))
-            }
+            JobError::Unreadable(why) => JobError::Unreadable(format!("stream {}: {why}", info.manifest.id)),
             other => other,
         });
     }
@@ -485,19 +503,15 @@ mod tests {
 
     #[test]
     fn an_altered_or_missing_chunk_is_unreadable_and_an_outage_is_not() {
-        let altered =
-            read_error(ChunkError::Authentication { stream: "s".into(), index: 3 }.into());
+        let altered = read_error(ChunkError::Authentication { stream: "s".into(), index: 3 }.into());
         let why = |e: JobError| match e {
             JobError::Unreadable(why) => why,
             other => panic!("not unreadable: {other:?}"),
         };
         assert!(why(JobError::of_read(&altered)).contains("fails authentication"));
-        let missing =
-            read_error(StoreError::NotFound("recordings/r/s/00000003.niem".into()).into());
+        let missing = read_error(StoreError::NotFound("recordings/r/s/00000003.niem".into()).into());
         assert!(why(JobError::of_read(&missing)).contains("00000003.niem"));
-        let outage = read_error(
-            StoreError::Io { key: "k".into(), reason: "connection refused".into() }.into(),
-        );
+        let outage = read_error(StoreError::Io { key: "k".into(), reason: "connection refused".into() }.into());
         assert!(matches!(JobError::of_read(&outage), JobError::Store(_)));
         let other = std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before start");
         assert!(matches!(JobError::of_read(&other), JobError::Store(_)));
@@ -505,14 +519,9 @@ mod tests {
 
     #[test]
     fn a_key_that_does_not_unwrap_is_unreadable() {
-        let e = archive::vault::VaultError::Key(archive::keys::KeyError::UnwrapFailed(
-            "recording r".into(),
-        ));
+        let e = archive::vault::VaultError::Key(archive::keys::KeyError::UnwrapFailed("recording r".into()));
         assert!(matches!(JobError::from(e), JobError::Unreadable(_)));
-        let e = archive::vault::VaultError::Store(StoreError::Io {
-            key: "k".into(),
-            reason: "timeout".into(),
-        });
+        let e = archive::vault::VaultError::Store(StoreError::Io { key: "k".into(), reason: "timeout".into() });
         assert!(matches!(JobError::from(e), JobError::Store(_)));
     }
 }

@@ -35,7 +35,8 @@ pub async fn view(
     let Some(plain) = app.vault.read_transcript(rec).await? else {
         return Err(DomainError::not_found(why_missing(app, rec).await?));
     };
-    let doc: Transcript = serde_json::from_slice(&plain).map_err(|e| DomainError::internal(format!("stored transcript does not parse: {e}")))?;
+    let doc: Transcript = serde_json::from_slice(&plain)
+        .map_err(|e| DomainError::internal(format!("stored transcript does not parse: {e}")))?;
     let stream = stream.map(|s| s.to_string());
     if let Some(s) = &stream {
         if !doc.streams.iter().any(|p| &p.stream == s) {
@@ -43,7 +44,12 @@ pub async fn view(
         }
     }
     app.vault
-        .record(NewEntry { actor: who.actor(), action: "transcript.viewed", subject: format!("recording/{rec}"), data: json!({ "format": format, "stream": stream }) })
+        .record(NewEntry {
+            actor: who.actor(),
+            action: "transcript.viewed",
+            subject: format!("recording/{rec}"),
+            data: json!({ "format": format, "stream": stream }),
+        })
         .await?;
     let (body, content_type) = match format.as_str() {
         "vtt" => (doc.to_vtt(stream.as_deref()), "text/vtt; charset=utf-8"),
@@ -80,21 +86,34 @@ pub async fn why_missing(app: &App, rec: RecordingId) -> Result<String, DomainEr
         Some((state, _, done, Some(total))) if state == "running" && total > 0 => {
             format!("the transcript of recording {rec} is being made: {}% done", done * 100 / total)
         }
-        Some((state, Some(error), ..)) if state == "failed" => format!("transcription of recording {rec} failed: {error}"),
+        Some((state, Some(error), ..)) if state == "failed" => {
+            format!("transcription of recording {rec} failed: {error}")
+        }
         Some((state, ..)) => format!("the transcript of recording {rec} is not ready: its job is {state}{waiting}"),
     })
 }
 
 /// A recording's transcript as a document for a page (admins; inspectors in
 /// scope), ledgered as viewed with `how`; or, inside, why there is none yet.
-pub async fn read(app: &App, who: &Principal, rec: RecordingId, how: &str) -> Result<Result<Transcript, String>, DomainError> {
+pub async fn read(
+    app: &App,
+    who: &Principal,
+    rec: RecordingId,
+    how: &str,
+) -> Result<Result<Transcript, String>, DomainError> {
     who.require(&[Role::Admin, Role::Inspector])?;
     who.require_recording(app, rec).await?;
     let Some(plain) = app.vault.read_transcript(rec).await? else {
         return Ok(Err(why_missing(app, rec).await?));
     };
-    let doc: Transcript = serde_json::from_slice(&plain).map_err(|e| DomainError::internal(format!("stored transcript does not parse: {e}")))?;
-    let entry = NewEntry { actor: who.actor(), action: "transcript.viewed", subject: format!("recording/{rec}"), data: json!({ "format": how }) };
+    let doc: Transcript = serde_json::from_slice(&plain)
+        .map_err(|e| DomainError::internal(format!("stored transcript does not parse: {e}")))?;
+    let entry = NewEntry {
+        actor: who.actor(),
+        action: "transcript.viewed",
+        subject: format!("recording/{rec}"),
+        data: json!({ "format": how }),
+    };
     app.vault.record(entry).await?;
     Ok(Ok(doc))
 }
@@ -135,4 +154,3 @@ pub async fn jobs(app: &App, who: &Principal, q: JobQuery) -> Result<JobsView, D
         .await?;
     Ok(JobsView { transcriber: app.transcription.status(), counts, jobs })
 }
-

@@ -16,10 +16,10 @@ use crate::App;
 use archive::chunk::{Layout, StreamKey, TAG_LEN};
 use archive::manifest::StreamState;
 use archive::reader::StreamReader;
+use archive::vault::StoredChunk;
 use archive::vault::{OpenStream, StreamEnd, StreamInfo, StreamSpec, VaultError};
 use bytes::Bytes;
 use futures::StreamExt;
-use archive::vault::StoredChunk;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -143,7 +143,15 @@ impl Upload {
 
     /// Continues an upload after a restart: its stream (if started), the tail bytes
     /// not yet in a chunk, and how many bytes the chunks hold.
-    pub fn resume(app: Arc<App>, actor: String, target: Target, stream: Option<(OpenStream, u32)>, tail: Vec<u8>, stored: u64, hash: bool) -> Self {
+    pub fn resume(
+        app: Arc<App>,
+        actor: String,
+        target: Target,
+        stream: Option<(OpenStream, u32)>,
+        tail: Vec<u8>,
+        stored: u64,
+        hash: bool,
+    ) -> Self {
         let chunk = app.config.upload.chunk_size as usize;
         let mut pending = Vec::with_capacity(chunk + TAG_LEN);
         pending.extend_from_slice(&tail);
@@ -200,7 +208,10 @@ impl Upload {
             }
         }
         if total > self.app.config.upload.max_bytes {
-            return Err(DomainError::TooLarge(format!("uploads are limited to {} bytes", self.app.config.upload.max_bytes)));
+            return Err(DomainError::TooLarge(format!(
+                "uploads are limited to {} bytes",
+                self.app.config.upload.max_bytes
+            )));
         }
         if let Some(h) = &mut self.hasher {
             h.update(data.clone()).await;
@@ -240,12 +251,20 @@ impl Upload {
                 .await
                 .map_err(|e| VaultError::Conflict(format!("sealing task failed: {e}")))?;
             let key = archive::layout::ObjectKey::chunk(stream.rec, stream.id, sealed.index);
-            let stored = StoredChunk { index: sealed.index, plain_len: sealed.plaintext_len, len: sealed.bytes.len() as u64, sha256: sealed.sha256 };
+            let stored = StoredChunk {
+                index: sealed.index,
+                plain_len: sealed.plaintext_len,
+                len: sealed.bytes.len() as u64,
+                sha256: sealed.sha256,
+            };
             archive::store::put_idempotent(&*store, &key, Bytes::from(sealed.bytes)).await?;
             Ok(stored)
         });
         let committer = self.committer.as_ref().expect("a started stream has a committer");
-        committer.send(ToCommitter::Piece(task)).await.map_err(|_| DomainError::internal("the chunk committer stopped"))?;
+        committer
+            .send(ToCommitter::Piece(task))
+            .await
+            .map_err(|_| DomainError::internal("the chunk committer stopped"))?;
         Ok(())
     }
 
@@ -253,7 +272,10 @@ impl Upload {
     pub async fn drain(&mut self) -> Result<(), DomainError> {
         let Some(committer) = &self.committer else { return Ok(()) };
         let (ack, done) = oneshot::channel();
-        committer.send(ToCommitter::Flush(ack)).await.map_err(|_| DomainError::internal("the chunk committer stopped"))?;
+        committer
+            .send(ToCommitter::Flush(ack))
+            .await
+            .map_err(|_| DomainError::internal("the chunk committer stopped"))?;
         match done.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(DomainError::unavailable(e)),
@@ -264,7 +286,8 @@ impl Upload {
     /// Checks the first piece with FFmpeg, then opens the recording and stream.
     async fn start(&mut self) -> Result<(), DomainError> {
         let head = self.pending.clone();
-        let container = tokio::task::spawn_blocking(move || media::detect(&head)).await.map_err(DomainError::internal)?;
+        let container =
+            tokio::task::spawn_blocking(move || media::detect(&head)).await.map_err(DomainError::internal)?;
         if let Err(e) = container {
             return Err(DomainError::NotMedia(format!("{e}; upload an audio or video file")));
         }
@@ -276,7 +299,10 @@ impl Upload {
             .vault
             .open_stream(&self.actor, rec, spec, move |tx, stream| {
                 if let Some(upload) = tus {
-                    tx.execute("UPDATE uploads SET stream = ?2 WHERE id = ?1", [upload.to_string(), stream.to_string()])?;
+                    tx.execute(
+                        "UPDATE uploads SET stream = ?2 WHERE id = ?1",
+                        [upload.to_string(), stream.to_string()],
+                    )?;
                 }
                 Ok(())
             })
@@ -300,7 +326,8 @@ impl Upload {
         };
         let handle = tokio::runtime::Handle::current();
         let probe_reader = reader.blocking(handle);
-        let media = tokio::task::spawn_blocking(move || media::probe(probe_reader)).await.map_err(DomainError::internal)?;
+        let media =
+            tokio::task::spawn_blocking(move || media::probe(probe_reader)).await.map_err(DomainError::internal)?;
         let media = match media {
             Ok(info) => serde_json::to_value(info).ok(),
             Err(e) => Some(serde_json::json!({ "error": e.to_string() })),
@@ -341,7 +368,14 @@ async fn rehash(reader: &StreamReader) -> Result<String, DomainError> {
 /// A whole upload in one body: checks who may upload to the meeting, then
 /// receives, seals and stores the bytes. Runs in its own task, so a client that
 /// vanishes still leaves its stream properly closed (as interrupted).
-pub async fn receive<S, E>(app: &Arc<App>, who: &Principal, meeting: MeetingId, content_type: Option<String>, declared: Option<u64>, body: S) -> Result<StreamInfo, DomainError>
+pub async fn receive<S, E>(
+    app: &Arc<App>,
+    who: &Principal,
+    meeting: MeetingId,
+    content_type: Option<String>,
+    declared: Option<u64>,
+    body: S,
+) -> Result<StreamInfo, DomainError>
 where
     S: futures::Stream<Item = Result<Bytes, E>> + Send + 'static,
     E: std::fmt::Display + Send + 'static,

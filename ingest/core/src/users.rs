@@ -7,15 +7,15 @@
 //! admin is four-eyes (`crate::admins`). Each change is a ledger entry; names
 //! and password hashes travel only sealed.
 
-use crate::app::App;
 use crate::accounts::authenticate;
+use crate::accounts::{
+    add_user, change_user, close_session, create_token_in, hash_password, open_session, password_matches,
+    revoke_token_in, session_principal, NewToken, UserChange, MIN_PASSWORD_CHARS, SELF_CHANGE,
+};
+use crate::app::App;
 use crate::error::DomainError;
 use crate::principal::{Principal, Role};
 use crate::schema::{OrgId, TokenId, UserId};
-use crate::accounts::{
-    add_user, change_user, close_session, create_token_in, hash_password, open_session, password_matches, revoke_token_in,
-    session_principal, NewToken, UserChange, MIN_PASSWORD_CHARS, SELF_CHANGE,
-};
 use archive::ledger::NewEntry;
 use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
@@ -62,7 +62,9 @@ pub async fn add(app: &App, who: &Principal, req: NewUser) -> Result<Added, Doma
     let id = UserId::new();
     if req.role == Role::Admin && app.vault.catalog.call(|c| crate::admins::admin_count(c)).await? >= 2 {
         let change = json!({ "create": true, "role": "admin" });
-        return Ok(Added::Requested { request: crate::admins::request(app, who, id, Some((name, hash)), change).await? });
+        return Ok(Added::Requested {
+            request: crate::admins::request(app, who, id, Some((name, hash)), change).await?,
+        });
     }
     let scopes: Vec<String> = req.scopes.iter().map(|o| o.to_string()).collect();
     let (subject, mut data) = (format!("user/{id}"), json!({ "role": req.role.as_str(), "scopes": scopes }));
@@ -87,13 +89,28 @@ pub async fn list(app: &App, who: &Principal) -> Result<Vec<User>, DomainError> 
                  FROM users u ORDER BY u.name",
             )?;
             let rows = stmt.query_map([], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, bool>(3)?, r.get::<_, bool>(4)?, r.get::<_, String>(5)?))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, bool>(3)?,
+                    r.get::<_, bool>(4)?,
+                    r.get::<_, String>(5)?,
+                ))
             })?;
             let mut out = Vec::new();
             for row in rows {
                 let (id, name, role, disabled, has_password, scopes) = row?;
-                let role = Role::parse(&role).ok_or_else(|| DomainError::internal(format!("user {id} has an unknown role")))?;
-                out.push(User { id, name, role, disabled, has_password, scopes: serde_json::from_str(&scopes).unwrap_or_default() });
+                let role = Role::parse(&role)
+                    .ok_or_else(|| DomainError::internal(format!("user {id} has an unknown role")))?;
+                out.push(User {
+                    id,
+                    name,
+                    role,
+                    disabled,
+                    has_password,
+                    scopes: serde_json::from_str(&scopes).unwrap_or_default(),
+                });
             }
             Ok::<_, DomainError>(out)
         })
@@ -115,10 +132,13 @@ pub async fn create_token(app: &App, who: &Principal, user: UserId) -> Result<(T
         .vault
         .commit_as(entry, move |tx| {
             let row: Option<(String, String)> = tx
-                .query_row("SELECT name, role FROM users WHERE id = ?1", [user.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+                .query_row("SELECT name, role FROM users WHERE id = ?1", [user.to_string()], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
                 .optional()?;
             let (name, role) = row.ok_or_else(|| DomainError::not_found(format!("user {user} not found")))?;
-            let role = Role::parse(&role).ok_or_else(|| DomainError::internal(format!("user {user} has an unknown role")))?;
+            let role =
+                Role::parse(&role).ok_or_else(|| DomainError::internal(format!("user {user} has an unknown role")))?;
             crate::admins::check_credentials(&by, &user, role, "mint tokens for")?;
             let (_, token_id, token) = create_token_in(tx, &name, role, &now, &new, user)?;
             Ok::<_, DomainError>((token_id, token))
@@ -139,14 +159,22 @@ async fn new_password(password: Option<&str>) -> Result<Option<String>, DomainEr
 
 /// Changes a user (the API's and the admin page's one way). A change of who is
 /// an admin, once two exist, is only requested: `Some(request)`.
-pub async fn change(app: &App, who: &Principal, user: UserId, change: UserChange) -> Result<Option<crate::admins::Request>, DomainError> {
+pub async fn change(
+    app: &App,
+    who: &Principal,
+    user: UserId,
+    change: UserChange,
+) -> Result<Option<crate::admins::Request>, DomainError> {
     who.require(&[Role::Admin])?;
     let (role, disabled) = app
         .vault
         .catalog
         .call(move |c| {
-            let row: Option<(String, bool)> =
-                c.query_row("SELECT role, disabled FROM users WHERE id = ?1", [user.to_string()], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+            let row: Option<(String, bool)> = c
+                .query_row("SELECT role, disabled FROM users WHERE id = ?1", [user.to_string()], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()?;
             row.ok_or_else(|| DomainError::not_found(format!("user {user} not found")))
         })
         .await?;
@@ -154,9 +182,13 @@ pub async fn change(app: &App, who: &Principal, user: UserId, change: UserChange
     if change.password.is_some() {
         crate::admins::check_credentials(who, &user, role, "reset the password of")?;
     }
-    if crate::admins::touches_admin(role, disabled, &change) && app.vault.catalog.call(|c| crate::admins::admin_count(c)).await? >= 2 {
+    if crate::admins::touches_admin(role, disabled, &change)
+        && app.vault.catalog.call(|c| crate::admins::admin_count(c)).await? >= 2
+    {
         if change.password.is_some() || change.scopes.is_some() {
-            return Err(DomainError::invalid("a change of who is an admin waits for a second admin: ask for it alone, without a password or scopes"));
+            return Err(DomainError::invalid(
+                "a change of who is an admin waits for a second admin: ask for it alone, without a password or scopes",
+            ));
         }
         if who.user == user {
             return Err(DomainError::conflict(SELF_CHANGE));
@@ -179,12 +211,12 @@ pub async fn change(app: &App, who: &Principal, user: UserId, change: UserChange
 pub async fn revoke_token(app: &App, who: &Principal, token: TokenId) -> Result<(), DomainError> {
     who.require(&[Role::Admin, Role::Inspector, Role::Auditor, Role::Recorder])?;
     let now = app.vault.now();
-    let entry = NewEntry { actor: who.actor(), action: "token.revoked", subject: format!("token/{token}"), data: json!({}) };
+    let entry =
+        NewEntry { actor: who.actor(), action: "token.revoked", subject: format!("token/{token}"), data: json!({}) };
     let by = who.clone();
     app.vault.commit_as(entry, move |tx| revoke_token_in(tx, token, Some(&by), &now).map(|_| ())).await?;
     Ok(())
 }
-
 
 /// The caller behind an API token.
 pub async fn by_token(app: &App, token: String) -> Result<Principal, DomainError> {
@@ -208,7 +240,11 @@ pub struct LoginLimiter {
 
 impl LoginLimiter {
     pub fn new(cfg: &crate::config::WebConfig) -> Self {
-        Self { failures: Default::default(), attempts: cfg.login_attempts.max(1), window: std::time::Duration::from_secs(cfg.login_window_secs) }
+        Self {
+            failures: Default::default(),
+            attempts: cfg.login_attempts.max(1),
+            window: std::time::Duration::from_secs(cfg.login_window_secs),
+        }
     }
 
     fn blocked(&self, keys: &[String]) -> bool {
@@ -256,14 +292,24 @@ pub async fn sign_in(app: &App, peer: std::net::IpAddr, name: &str, password: St
     let now_dt = app.vault.clock.now();
     let now = archive::clock::format_ts(now_dt);
     let expires = archive::clock::format_ts(now_dt + time::Duration::hours(app.config.web.session_hours as i64));
-    let entry = NewEntry { actor: format!("user:{user}"), action: "session.opened", subject: format!("user/{user}"), data: json!({ "via": "web" }) };
+    let entry = NewEntry {
+        actor: format!("user:{user}"),
+        action: "session.opened",
+        subject: format!("user/{user}"),
+        data: json!({ "via": "web" }),
+    };
     let ((secret, _csrf), _) = app.vault.commit_as(entry, move |tx| open_session(tx, &user, &now, &expires)).await?;
     Ok(Session { secret, max_age_secs: app.config.web.session_hours * 3600 })
 }
 
 /// Ends the session whose cookie secret this is.
 pub async fn sign_out(app: &App, who: &Principal, secret: String) -> Result<(), DomainError> {
-    let entry = NewEntry { actor: who.actor(), action: "session.closed", subject: format!("user/{}", who.user), data: json!({}) };
+    let entry = NewEntry {
+        actor: who.actor(),
+        action: "session.closed",
+        subject: format!("user/{}", who.user),
+        data: json!({}),
+    };
     app.vault.commit_as(entry, move |tx| close_session(tx, &secret)).await?;
     Ok(())
 }
@@ -274,17 +320,21 @@ async fn check_password(app: &App, name: String, password: String) -> Result<Opt
         .vault
         .catalog
         .call(move |c| {
-            c.query_row("SELECT id, password_hash, role, disabled FROM users WHERE name = ?1", [name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-                .optional()
-                .map_err(DomainError::from)
+            c.query_row("SELECT id, password_hash, role, disabled FROM users WHERE name = ?1", [name], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .optional()
+            .map_err(DomainError::from)
         })
         .await?;
-    let usable = row.filter(|(_, hash, role, disabled)| hash.is_some() && !disabled && Role::parse(role) != Some(Role::Recorder));
+    let usable = row
+        .filter(|(_, hash, role, disabled)| hash.is_some() && !disabled && Role::parse(role) != Some(Role::Recorder));
     let (user, hash) = match usable {
         Some((id, Some(hash), _, _)) => (Some(id), hash),
         _ => (None, dummy_hash().to_string()),
     };
-    let ok = tokio::task::spawn_blocking(move || password_matches(&hash, &password)).await.map_err(DomainError::internal)?;
+    let ok =
+        tokio::task::spawn_blocking(move || password_matches(&hash, &password)).await.map_err(DomainError::internal)?;
     user.filter(|_| ok).map(|u| u.parse().map_err(DomainError::from)).transpose()
 }
 

@@ -103,18 +103,9 @@ fn verification_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Verification> {
 }
 
 /// Keeps a recording's verification, in the caller's transaction or connection.
-pub fn record_verification(
-    c: &rusqlite::Connection,
-    rec: &str,
-    v: &Verification,
-) -> rusqlite::Result<()> {
-    let report =
-        json!({ "covered_by_checkpoint": v.covered_by_checkpoint, "problems": v.problems })
-            .to_string();
-    let (size, time) = (
-        v.checkpoint.as_ref().map(|cp| cp.size),
-        v.checkpoint.as_ref().and_then(|cp| cp.time.clone()),
-    );
+pub fn record_verification(c: &rusqlite::Connection, rec: &str, v: &Verification) -> rusqlite::Result<()> {
+    let report = json!({ "covered_by_checkpoint": v.covered_by_checkpoint, "problems": v.problems }).to_string();
+    let (size, time) = (v.checkpoint.as_ref().map(|cp| cp.size), v.checkpoint.as_ref().and_then(|cp| cp.time.clone()));
     c.execute(
         "INSERT INTO verifications
            (recording, checked_at, intact, report, checkpoint_size, checkpoint_ts, source)
@@ -127,11 +118,7 @@ pub fn record_verification(
 /// Verifies one recording's objects against the catalog's ledger entries with the
 /// same code `niem-audit` runs, checks a signed checkpoint covers its seal, and
 /// keeps the result, with that checkpoint and `source`, for the recording's page.
-pub async fn verify_and_record(
-    app: &Arc<App>,
-    rec: RecordingId,
-    source: &str,
-) -> Result<Verification, DomainError> {
+pub async fn verify_and_record(app: &Arc<App>, rec: RecordingId, source: &str) -> Result<Verification, DomainError> {
     let prefix = format!("recording/{rec}");
     let subject = prefix.clone();
     let (entries, checkpoint) = app
@@ -139,24 +126,18 @@ pub async fn verify_and_record(
         .catalog
         .call(move |c| {
             // Its own entries, and those that judge whether a shred of it was lawful.
-            let actions: Vec<String> =
-                archive::retention::ACTIONS.iter().map(|a| format!("'{a}'")).collect();
-            let filter =
-                format!("subject = ?1 OR subject LIKE ?2 OR action IN ({})", actions.join(", "));
+            let actions: Vec<String> = archive::retention::ACTIONS.iter().map(|a| format!("'{a}'")).collect();
+            let filter = format!("subject = ?1 OR subject LIKE ?2 OR action IN ({})", actions.join(", "));
             let entries = ledger::read_where(c, &filter, params![subject, format!("{subject}/%")])
                 .map_err(DomainError::internal)?;
             Ok::<_, DomainError>((entries, newest_checkpoint(c)?))
         })
         .await?;
     let checkpointed = checkpoint.as_ref().map_or(0, |cp| cp.size);
-    let report: Report =
-        archive::verify::verify_recording(&app.vault.store, rec, &entries, checkpointed)
-            .await
-            .map_err(DomainError::unavailable)?;
-    let sealed_seq = entries
-        .iter()
-        .find(|e| e.action == "recording.sealed" && e.subject == prefix)
-        .map(|e| e.seq);
+    let report: Report = archive::verify::verify_recording(&app.vault.store, rec, &entries, checkpointed)
+        .await
+        .map_err(DomainError::unavailable)?;
+    let sealed_seq = entries.iter().find(|e| e.action == "recording.sealed" && e.subject == prefix).map(|e| e.seq);
     let mut problems = report.problems.clone();
     problems.extend(report.findings.iter().filter_map(|f| match &f.verdict {
         Verdict::Invalid(why) | Verdict::Unsupported(why) => Some(format!("{}: {why}", f.object)),
@@ -171,10 +152,7 @@ pub async fn verify_and_record(
         problems,
     };
     let row = (rec.to_string(), v.clone());
-    app.vault
-        .catalog
-        .call(move |c| record_verification(c, &row.0, &row.1).map_err(DomainError::from))
-        .await?;
+    app.vault.catalog.call(move |c| record_verification(c, &row.0, &row.1).map_err(DomainError::from)).await?;
     Ok(v)
 }
 
@@ -182,8 +160,7 @@ pub async fn verify_and_record(
 /// (`ledger_mirror`, which the mirror updates only after the object is stored).
 pub fn newest_checkpoint(c: &rusqlite::Connection) -> rusqlite::Result<Option<CheckpointRef>> {
     let sql = "SELECT checkpointed, checkpoint_ts FROM ledger_mirror WHERE id = 1";
-    let (size, time): (u64, Option<String>) =
-        c.query_row(sql, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let (size, time): (u64, Option<String>) = c.query_row(sql, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok((size > 0).then_some(CheckpointRef { size, time }))
 }
 
@@ -212,7 +189,12 @@ pub async fn run(app: Arc<App>) {
         tokio::time::sleep(wait).await;
         match verify_now(&app).await {
             Ok(c) if c.intact => tracing::info!(entries = c.entries, objects = c.objects, "store verified: intact"),
-            Ok(c) => tracing::error!(invalid = c.invalid, problems = c.problems.len(), first = c.problems.first().map(String::as_str).unwrap_or(""), "store verification FAILED"),
+            Ok(c) => tracing::error!(
+                invalid = c.invalid,
+                problems = c.problems.len(),
+                first = c.problems.first().map(String::as_str).unwrap_or(""),
+                "store verification FAILED"
+            ),
             Err(e) => tracing::warn!(error = %e, "store verification could not run; retrying at the next run"),
         }
     }
@@ -221,7 +203,9 @@ pub async fn run(app: Arc<App>) {
 /// Verifies the whole store now and records the verdict.
 pub async fn verify_now(app: &App) -> Result<StoreCheck, DomainError> {
     let opts = verify::Options { parallelism: 4, ..Default::default() };
-    let report = verify::verify_store(&app.vault.store, app.vault.keys.signer.verifier(), opts).await.map_err(DomainError::internal)?;
+    let report = verify::verify_store(&app.vault.store, app.vault.keys.signer.verifier(), opts)
+        .await
+        .map_err(DomainError::internal)?;
     let invalid = report.findings.iter().filter(|f| matches!(f.verdict, Verdict::Invalid(_))).count();
     let mut problems = report.damage();
     problems.truncate(MAX_PROBLEMS);
@@ -234,7 +218,8 @@ pub async fn verify_now(app: &App) -> Result<StoreCheck, DomainError> {
         problems,
     };
     let data = json!({ "intact": check.intact, "entries": check.entries, "objects": check.objects, "invalid": check.invalid, "problems": report.problems.len() });
-    let entry = NewEntry { actor: archive::ledger::actor_system(), action: "store.verified", subject: "store".into(), data };
+    let entry =
+        NewEntry { actor: archive::ledger::actor_system(), action: "store.verified", subject: "store".into(), data };
     let row = check.clone();
     let shares = Shares::of(&report, &check.checked_at);
     app.vault
@@ -287,10 +272,7 @@ impl Shares {
             let v = Verification {
                 intact: found.is_empty(),
                 checked_at: self.checked_at.clone(),
-                covered_by_checkpoint: self
-                    .checkpoint
-                    .as_ref()
-                    .is_some_and(|cp| *seal_seq < cp.size),
+                covered_by_checkpoint: self.checkpoint.as_ref().is_some_and(|cp| *seal_seq < cp.size),
                 checkpoint: self.checkpoint.clone(),
                 source: Some("scheduled".into()),
                 problems: found,
@@ -303,10 +285,7 @@ impl Shares {
 
 /// Sealed recordings whose `recording.sealed` entry is among the first
 /// `entries` of the ledger: (id, seq of the seal).
-fn sealed_recordings(
-    c: &rusqlite::Connection,
-    entries: u64,
-) -> rusqlite::Result<Vec<(String, u64)>> {
+fn sealed_recordings(c: &rusqlite::Connection, entries: u64) -> rusqlite::Result<Vec<(String, u64)>> {
     let mut stmt = c.prepare(
         "SELECT r.id, l.seq FROM ledger l JOIN recordings r ON l.subject = 'recording/' || r.id
          WHERE l.action = 'recording.sealed' AND l.seq < ?1 AND r.state = 'sealed'",

@@ -13,6 +13,9 @@ pub async fn list(State(app): State<Arc<App>>, Caller(who): Caller) -> Result<Js
     Ok(Json(retirement::view(&app, &who).await?))
 }
 
-pub async fn retire(State(app): State<Arc<App>>, Caller(who): Caller) -> Result<Json<archive::retire::Retired>, ApiError> {
+pub async fn retire(
+    State(app): State<Arc<App>>,
+    Caller(who): Caller,
+) -> Result<Json<archive::retire::Retired>, ApiError> {
     Ok(Json(retirement::retire_as(&app, &who).await?))
 }

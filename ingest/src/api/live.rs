@@ -30,7 +30,12 @@ pub async fn status(State(app): State<Arc<App>>, Caller(who): Caller) -> Result<
     Ok(Json(json!({ "streams": streams, "spool_backlog_bytes": app.live.spool.backlog_bytes() })))
 }
 
-pub async fn create_endpoint(State(app): State<Arc<App>>, Caller(who): Caller, Path(org): Path<String>, Json(req): Json<NewEndpoint>) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+pub async fn create_endpoint(
+    State(app): State<Arc<App>>,
+    Caller(who): Caller,
+    Path(org): Path<String>,
+    Json(req): Json<NewEndpoint>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let (ep, key) = endpoints::add(&app, &who, org.parse()?, &req.name).await?;
     Ok((StatusCode::CREATED, Json(json!({ "id": ep.id, "org": ep.org, "name": ep.name, "stream_key": key }))))
 }
@@ -40,12 +45,20 @@ pub struct EndpointFilter {
     pub org: Option<String>,
 }
 
-pub async fn list_endpoints(State(app): State<Arc<App>>, Caller(who): Caller, Query(f): Query<EndpointFilter>) -> Result<Json<Vec<Listed>>, ApiError> {
+pub async fn list_endpoints(
+    State(app): State<Arc<App>>,
+    Caller(who): Caller,
+    Query(f): Query<EndpointFilter>,
+) -> Result<Json<Vec<Listed>>, ApiError> {
     let org: Option<OrgId> = f.org.map(|o| o.parse()).transpose()?;
     Ok(Json(endpoints::list_visible(&app, &who, org).await?))
 }
 
-pub async fn revoke_endpoint(State(app): State<Arc<App>>, Caller(who): Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn revoke_endpoint(
+    State(app): State<Arc<App>>,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     endpoints::revoke(&app, &who, id.parse()?).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -136,7 +136,10 @@ fn declared() -> BTreeMap<String, BTreeSet<String>> {
     let start = api.find("pub fn routes()").expect("the api routes");
     let (nest_at, _) = http.match_indices(".nest(").next().expect("the api router is nested");
     let (prefix, rest) = literal(&http[nest_at + ".nest(".len()..]);
-    assert!(rest.trim_start().strip_prefix(',').expect("a comma").trim_start().starts_with("crate::api::routes()"), "the nest mounts the api routes");
+    assert!(
+        rest.trim_start().strip_prefix(',').expect("a comma").trim_start().starts_with("crate::api::routes()"),
+        "the nest mounts the api routes"
+    );
     let mut all = BTreeMap::new();
     let inner = routes_in(&api[start..], prefix);
     let outer = routes_in(&http, "");
@@ -187,14 +190,17 @@ fn openapi_operations_are_named_and_their_path_parameters_declared() {
     let doc = doc();
     let mut ids = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().expect("paths") {
-        let in_path: BTreeSet<&str> = path.split('{').skip(1).map(|s| s.split('}').next().expect("closing brace")).collect();
-        for (method, op) in item.as_object().expect("a path item").iter().filter(|(k, _)| METHODS.contains(&k.as_str())) {
+        let in_path: BTreeSet<&str> =
+            path.split('{').skip(1).map(|s| s.split('}').next().expect("closing brace")).collect();
+        for (method, op) in item.as_object().expect("a path item").iter().filter(|(k, _)| METHODS.contains(&k.as_str()))
+        {
             let id = op["operationId"].as_str().unwrap_or_else(|| panic!("{method} {path} has no operationId"));
             assert!(ids.insert(id.to_string()), "operationId {id} is used twice");
             assert!(op["summary"].as_str().is_some_and(|s| !s.is_empty()), "{method} {path} has no summary");
             assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()), "{method} {path} has no responses");
             let params = item["parameters"].as_array().into_iter().chain(op["parameters"].as_array()).flatten();
-            let declared: BTreeSet<&str> = params.filter(|p| p["in"] == "path").map(|p| p["name"].as_str().expect("a parameter name")).collect();
+            let declared: BTreeSet<&str> =
+                params.filter(|p| p["in"] == "path").map(|p| p["name"].as_str().expect("a parameter name")).collect();
             assert_eq!(declared, in_path, "path parameters of {method} {path}");
         }
     }
@@ -220,7 +226,9 @@ fn openapi_refs_resolve() {
     walk(&doc, &mut refs);
     assert!(!refs.is_empty());
     for r in refs {
-        let name = r.strip_prefix("#/components/schemas/").unwrap_or_else(|| panic!("$ref {r} is not a components/schemas entry"));
+        let name = r
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("$ref {r} is not a components/schemas entry"));
         assert!(schemas.contains_key(name), "$ref {r} names no schema");
     }
 }
@@ -250,6 +258,10 @@ fn openapi_route_parser_reads_chained_and_qualified_forms() {
     let set = |m: &[&str]| m.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
     assert_eq!(
         got,
-        vec![("/v/a".to_string(), set(&["get", "post"])), ("/v/b/{id}".to_string(), set(&["delete", "head", "patch"])), ("/v/c".to_string(), set(&["put"]))]
+        vec![
+            ("/v/a".to_string(), set(&["get", "post"])),
+            ("/v/b/{id}".to_string(), set(&["delete", "head", "patch"])),
+            ("/v/c".to_string(), set(&["put"]))
+        ]
     );
 }

@@ -9,7 +9,11 @@ use niem_core::orgs::{self, Meeting, MeetingFilter, NewMeeting, NewOrg, Org};
 use niem_core::App;
 use std::sync::Arc;
 
-pub async fn create_org(State(app): State<Arc<App>>, Caller(who): Caller, Json(req): Json<NewOrg>) -> Result<(StatusCode, Json<Org>), ApiError> {
+pub async fn create_org(
+    State(app): State<Arc<App>>,
+    Caller(who): Caller,
+    Json(req): Json<NewOrg>,
+) -> Result<(StatusCode, Json<Org>), ApiError> {
     Ok((StatusCode::CREATED, Json(orgs::create_org(&app, &who, req).await?)))
 }
 
@@ -17,14 +21,26 @@ pub async fn list_orgs(State(app): State<Arc<App>>, Caller(who): Caller) -> Resu
     Ok(Json(orgs::list_orgs(&app, &who).await?))
 }
 
-pub async fn create_meeting(State(app): State<Arc<App>>, Caller(who): Caller, Json(req): Json<NewMeeting>) -> Result<(StatusCode, Json<Meeting>), ApiError> {
+pub async fn create_meeting(
+    State(app): State<Arc<App>>,
+    Caller(who): Caller,
+    Json(req): Json<NewMeeting>,
+) -> Result<(StatusCode, Json<Meeting>), ApiError> {
     Ok((StatusCode::CREATED, Json(orgs::create_meeting(&app, &who, req).await?)))
 }
 
-pub async fn list_meetings(State(app): State<Arc<App>>, Caller(who): Caller, Query(f): Query<MeetingFilter>) -> Result<Json<Vec<Meeting>>, ApiError> {
+pub async fn list_meetings(
+    State(app): State<Arc<App>>,
+    Caller(who): Caller,
+    Query(f): Query<MeetingFilter>,
+) -> Result<Json<Vec<Meeting>>, ApiError> {
     Ok(Json(orgs::list_meetings(&app, &who, f).await?))
 }
 
-pub async fn get_meeting(State(app): State<Arc<App>>, Caller(who): Caller, Path(id): Path<String>) -> Result<Json<Meeting>, ApiError> {
+pub async fn get_meeting(
+    State(app): State<Arc<App>>,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Meeting>, ApiError> {
     Ok(Json(orgs::get_meeting(&app, &who, id.parse()?).await?))
 }

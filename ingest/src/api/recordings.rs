@@ -9,14 +9,26 @@ use niem_core::verification::Verification;
 use niem_core::App;
 use std::sync::Arc;
 
-pub async fn get_recording(State(app): State<Arc<App>>, Caller(who): Caller, Path(rec): Path<String>) -> Result<Json<RecordingView>, ApiError> {
+pub async fn get_recording(
+    State(app): State<Arc<App>>,
+    Caller(who): Caller,
+    Path(rec): Path<String>,
+) -> Result<Json<RecordingView>, ApiError> {
     Ok(Json(recordings::view(&app, &who, rec.parse()?).await?))
 }
 
-pub async fn seal(State(app): State<Arc<App>>, Caller(who): Caller, Path(rec): Path<String>) -> Result<Json<archive::manifest::Manifest>, ApiError> {
+pub async fn seal(
+    State(app): State<Arc<App>>,
+    Caller(who): Caller,
+    Path(rec): Path<String>,
+) -> Result<Json<archive::manifest::Manifest>, ApiError> {
     Ok(Json(recordings::seal(&app, &who, rec.parse()?).await?))
 }
 
-pub async fn verify(State(app): State<Arc<App>>, Caller(who): Caller, Path(rec): Path<String>) -> Result<Json<Verification>, ApiError> {
+pub async fn verify(
+    State(app): State<Arc<App>>,
+    Caller(who): Caller,
+    Path(rec): Path<String>,
+) -> Result<Json<Verification>, ApiError> {
     Ok(Json(recordings::verify(&app, &who, rec.parse()?).await?))
 }

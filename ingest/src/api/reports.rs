@@ -13,7 +13,12 @@ use niem_core::App;
 use serde::Deserialize;
 use std::sync::Arc;
 
-pub async fn add_schedule(State(app): State<Arc<App>>, Caller(who): Caller, Path(org): Path<String>, Json(s): Json<NewSchedule>) -> Result<(StatusCode, Json<Schedule>), ApiError> {
+pub async fn add_schedule(
+    State(app): State<Arc<App>>,
+    Caller(who): Caller,
+    Path(org): Path<String>,
+    Json(s): Json<NewSchedule>,
+) -> Result<(StatusCode, Json<Schedule>), ApiError> {
     Ok((StatusCode::CREATED, Json(schedules::add(&app, &who, org.parse()?, s).await?)))
 }
 
@@ -28,7 +33,11 @@ pub struct Since {
     pub since: Option<String>,
 }
 
-pub async fn list_alerts(State(app): State<Arc<App>>, Caller(who): Caller, Query(q): Query<Since>) -> Result<Json<Vec<Alert>>, ApiError> {
+pub async fn list_alerts(
+    State(app): State<Arc<App>>,
+    Caller(who): Caller,
+    Query(q): Query<Since>,
+) -> Result<Json<Vec<Alert>>, ApiError> {
     Ok(Json(schedules::visible_alerts(&app, &who, q.since).await?))
 }
 
@@ -40,14 +49,20 @@ pub struct ReportQuery {
     pub format: Option<String>,
 }
 
-pub async fn compliance(State(app): State<Arc<App>>, Caller(who): Caller, Query(q): Query<ReportQuery>) -> Result<Response, ApiError> {
+pub async fn compliance(
+    State(app): State<Arc<App>>,
+    Caller(who): Caller,
+    Query(q): Query<ReportQuery>,
+) -> Result<Response, ApiError> {
     let format = q.format.unwrap_or_else(|| "json".into());
     if !matches!(format.as_str(), "json" | "csv") {
         return Err(ApiError::bad_request("format must be json or csv"));
     }
     let rows = niem_core::reports::compliance_of(&app, &who, q.org.parse()?, q.month).await?;
     Ok(match format.as_str() {
-        "csv" => ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], niem_core::reports::to_csv(&rows)).into_response(),
+        "csv" => {
+            ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], niem_core::reports::to_csv(&rows)).into_response()
+        }
         _ => Json(rows).into_response(),
     })
 }

@@ -17,11 +17,19 @@ pub async fn list_policies(State(app): State<Arc<App>>, Caller(who): Caller) -> 
     Ok(Json(asked::policies(&app, &who).await?))
 }
 
-pub async fn set_policy(State(app): State<Arc<App>>, Caller(who): Caller, Json(p): Json<NewPolicy>) -> Result<(StatusCode, Json<Policy>), ApiError> {
+pub async fn set_policy(
+    State(app): State<Arc<App>>,
+    Caller(who): Caller,
+    Json(p): Json<NewPolicy>,
+) -> Result<(StatusCode, Json<Policy>), ApiError> {
     Ok((StatusCode::CREATED, Json(asked::set_policy(&app, &who, p).await?)))
 }
 
-pub async fn approve(State(app): State<Arc<App>>, Caller(who): Caller, Path(policy): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn approve(
+    State(app): State<Arc<App>>,
+    Caller(who): Caller,
+    Path(policy): Path<String>,
+) -> Result<StatusCode, ApiError> {
     asked::approve(&app, &who, policy.parse()?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -33,7 +41,11 @@ pub struct At {
     pub at: Option<String>,
 }
 
-pub async fn preview(State(app): State<Arc<App>>, Caller(who): Caller, Query(q): Query<At>) -> Result<Json<Vec<Expiry>>, ApiError> {
+pub async fn preview(
+    State(app): State<Arc<App>>,
+    Caller(who): Caller,
+    Query(q): Query<At>,
+) -> Result<Json<Vec<Expiry>>, ApiError> {
     Ok(Json(asked::preview(&app, &who, q.at.as_deref()).await?))
 }
 
@@ -44,7 +56,11 @@ pub struct Run {
     pub dry_run: bool,
 }
 
-pub async fn run(State(app): State<Arc<App>>, Caller(who): Caller, body: Option<Json<Run>>) -> Result<Json<RunReport>, ApiError> {
+pub async fn run(
+    State(app): State<Arc<App>>,
+    Caller(who): Caller,
+    body: Option<Json<Run>>,
+) -> Result<Json<RunReport>, ApiError> {
     let dry_run = body.map(|b| b.0.dry_run).unwrap_or(false);
     Ok(Json(asked::run(&app, &who, dry_run).await?))
 }
@@ -53,7 +69,11 @@ pub async fn list_holds(State(app): State<Arc<App>>, Caller(who): Caller) -> Res
     Ok(Json(asked::holds(&app, &who).await?))
 }
 
-pub async fn place_hold(State(app): State<Arc<App>>, Caller(who): Caller, Json(h): Json<NewHold>) -> Result<(StatusCode, Json<Hold>), ApiError> {
+pub async fn place_hold(
+    State(app): State<Arc<App>>,
+    Caller(who): Caller,
+    Json(h): Json<NewHold>,
+) -> Result<(StatusCode, Json<Hold>), ApiError> {
     Ok((StatusCode::CREATED, Json(asked::place_hold(&app, &who, h).await?)))
 }
 
@@ -63,7 +83,12 @@ pub struct Release {
     pub reason: String,
 }
 
-pub async fn release_hold(State(app): State<Arc<App>>, Caller(who): Caller, Path(hold): Path<String>, Json(r): Json<Release>) -> Result<StatusCode, ApiError> {
+pub async fn release_hold(
+    State(app): State<Arc<App>>,
+    Caller(who): Caller,
+    Path(hold): Path<String>,
+    Json(r): Json<Release>,
+) -> Result<StatusCode, ApiError> {
     asked::release_hold(&app, &who, hold.parse()?, &r.reason).await?;
     Ok(StatusCode::NO_CONTENT)
 }

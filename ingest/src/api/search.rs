@@ -9,7 +9,11 @@ use niem_core::search::{Ask, Found};
 use niem_core::App;
 use std::sync::Arc;
 
-pub async fn search(State(app): State<Arc<App>>, Caller(who): Caller, Query(ask): Query<Ask>) -> Result<Json<Found>, ApiError> {
+pub async fn search(
+    State(app): State<Arc<App>>,
+    Caller(who): Caller,
+    Query(ask): Query<Ask>,
+) -> Result<Json<Found>, ApiError> {
     Ok(Json(niem_core::search::ask(&app, &who, ask).await?))
 }
 

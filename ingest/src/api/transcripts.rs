@@ -23,12 +23,21 @@ pub struct TranscriptQuery {
     pub stream: Option<String>,
 }
 
-pub async fn get_transcript(State(app): State<Arc<App>>, Caller(who): Caller, Path(rec): Path<String>, Query(q): Query<TranscriptQuery>) -> Result<Response, ApiError> {
+pub async fn get_transcript(
+    State(app): State<Arc<App>>,
+    Caller(who): Caller,
+    Path(rec): Path<String>,
+    Query(q): Query<TranscriptQuery>,
+) -> Result<Response, ApiError> {
     let stream = q.stream.map(|s| s.parse()).transpose()?;
     let (body, content_type) = niem_core::transcripts::view(&app, &who, rec.parse()?, q.format, stream).await?;
     Ok(([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "private, no-store")], body).into_response())
 }
 
-pub async fn list_jobs(State(app): State<Arc<App>>, Caller(who): Caller, Query(q): Query<JobQuery>) -> Result<Json<JobsView>, ApiError> {
+pub async fn list_jobs(
+    State(app): State<Arc<App>>,
+    Caller(who): Caller,
+    Query(q): Query<JobQuery>,
+) -> Result<Json<JobsView>, ApiError> {
     Ok(Json(niem_core::transcripts::jobs(&app, &who, q).await?))
 }

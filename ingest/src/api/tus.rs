@@ -22,7 +22,8 @@ fn tus_error(e: ApiError) -> ApiError {
 fn require_tus(headers: &HeaderMap) -> Result<(), ApiError> {
     match headers.get("tus-resumable").and_then(|v| v.to_str().ok()) {
         Some(VERSION) => Ok(()),
-        _ => Err(ApiError::new(StatusCode::PRECONDITION_FAILED, "tus_version", "send Tus-Resumable: 1.0.0").with_header("tus-version", VERSION)),
+        _ => Err(ApiError::new(StatusCode::PRECONDITION_FAILED, "tus_version", "send Tus-Resumable: 1.0.0")
+            .with_header("tus-version", VERSION)),
     }
 }
 
@@ -46,11 +47,10 @@ fn metadata(headers: &HeaderMap) -> Result<std::collections::HashMap<String, Str
     let raw = raw.to_str().map_err(|_| ApiError::bad_request("Upload-Metadata must be ASCII"))?;
     for pair in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once(' ').unwrap_or((pair, ""));
-        let value = B64
-            .decode(value.trim())
-            .ok()
-            .and_then(|v| String::from_utf8(v).ok())
-            .ok_or_else(|| ApiError::bad_request(format!("Upload-Metadata value for {key:?} is not base64 UTF-8")))?;
+        let value =
+            B64.decode(value.trim()).ok().and_then(|v| String::from_utf8(v).ok()).ok_or_else(|| {
+                ApiError::bad_request(format!("Upload-Metadata value for {key:?} is not base64 UTF-8"))
+            })?;
         out.insert(key.to_string(), value);
     }
     Ok(out)
@@ -73,18 +73,29 @@ pub async fn options(State(app): State<Arc<App>>) -> Response {
     resp
 }
 
-pub async fn create(State(app): State<Arc<App>>, Caller(who): Caller, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn create(
+    State(app): State<Arc<App>>,
+    Caller(who): Caller,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     async {
         resumable::may_upload(&who)?;
         require_tus(&headers)?;
-        let length = header_u64(&headers, "upload-length")?.ok_or_else(|| ApiError::bad_request("Upload-Length is required (deferred length is not supported)"))?;
+        let length = header_u64(&headers, "upload-length")?
+            .ok_or_else(|| ApiError::bad_request("Upload-Length is required (deferred length is not supported)"))?;
         let meta = metadata(&headers)?;
-        let meeting = meta.get("meeting").ok_or_else(|| ApiError::bad_request("Upload-Metadata must name the meeting: meeting <base64 id>"))?.parse()?;
+        let meeting = meta
+            .get("meeting")
+            .ok_or_else(|| ApiError::bad_request("Upload-Metadata must name the meeting: meeting <base64 id>"))?
+            .parse()?;
         let content_type = meta.get("filetype").or(meta.get("content_type")).cloned();
         let new = NewUpload { meeting, length, filename: meta.get("filename").cloned(), content_type };
         let id = resumable::create(&app, &who, new).await?;
         let mut resp = StatusCode::CREATED.into_response();
-        resp.headers_mut().insert(header::LOCATION, header::HeaderValue::from_str(&format!("/api/v1/uploads/{id}")).map_err(ApiError::internal)?);
+        resp.headers_mut().insert(
+            header::LOCATION,
+            header::HeaderValue::from_str(&format!("/api/v1/uploads/{id}")).map_err(ApiError::internal)?,
+        );
         tus_headers(&mut resp);
         Ok(resp)
     }
@@ -92,7 +103,12 @@ pub async fn create(State(app): State<Arc<App>>, Caller(who): Caller, headers: H
     .map_err(tus_error)
 }
 
-pub async fn head(State(app): State<Arc<App>>, Caller(who): Caller, Path(id): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn head(
+    State(app): State<Arc<App>>,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     async {
         resumable::may_upload(&who)?;
         require_tus(&headers)?;
@@ -107,14 +123,25 @@ pub async fn head(State(app): State<Arc<App>>, Caller(who): Caller, Path(id): Pa
     .map_err(tus_error)
 }
 
-pub async fn patch(State(app): State<Arc<App>>, Caller(who): Caller, Path(id): Path<String>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+pub async fn patch(
+    State(app): State<Arc<App>>,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     async {
         resumable::may_upload(&who)?;
         require_tus(&headers)?;
         if headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) != Some("application/offset+octet-stream") {
-            return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "content_type", "PATCH needs Content-Type: application/offset+octet-stream"));
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "content_type",
+                "PATCH needs Content-Type: application/offset+octet-stream",
+            ));
         }
-        let offset = header_u64(&headers, "upload-offset")?.ok_or_else(|| ApiError::bad_request("Upload-Offset is required"))?;
+        let offset =
+            header_u64(&headers, "upload-offset")?.ok_or_else(|| ApiError::bad_request("Upload-Offset is required"))?;
         let sent = header_u64(&headers, "content-length")?;
         let mut resp = StatusCode::NO_CONTENT.into_response();
         match resumable::append(&app, &who, id.parse()?, offset, sent, body.into_data_stream()).await? {
@@ -140,7 +167,12 @@ pub async fn patch(State(app): State<Arc<App>>, Caller(who): Caller, Path(id): P
 
 /// Termination: the sender gives up. What reached the store stays, as an
 /// interrupted stream.
-pub async fn terminate(State(app): State<Arc<App>>, Caller(who): Caller, Path(id): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn terminate(
+    State(app): State<Arc<App>>,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     async {
         resumable::may_upload(&who)?;
         require_tus(&headers)?;

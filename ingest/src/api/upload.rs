@@ -21,10 +21,27 @@ pub struct Uploaded {
     pub media: Option<serde_json::Value>,
 }
 
-pub async fn upload(State(app): State<Arc<App>>, Caller(who): Caller, Path(meeting): Path<String>, headers: HeaderMap, body: Body) -> Result<(StatusCode, Json<Uploaded>), ApiError> {
+pub async fn upload(
+    State(app): State<Arc<App>>,
+    Caller(who): Caller,
+    Path(meeting): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Uploaded>), ApiError> {
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let info = niem_core::uploads::receive(&app, &who, meeting.parse()?, content_type, declared, body.into_data_stream()).await?;
+    let info =
+        niem_core::uploads::receive(&app, &who, meeting.parse()?, content_type, declared, body.into_data_stream())
+            .await?;
     let m = info.manifest;
-    Ok((StatusCode::CREATED, Json(Uploaded { recording: info.rec.to_string(), stream: m.id.to_string(), length: m.length, sha256: m.sha256, media: m.media })))
+    Ok((
+        StatusCode::CREATED,
+        Json(Uploaded {
+            recording: info.rec.to_string(),
+            stream: m.id.to_string(),
+            length: m.length,
+            sha256: m.sha256,
+            media: m.media,
+        }),
+    ))
 }

@@ -72,7 +72,8 @@ through_domain!(archive::vault::VaultError, archive::id::IdError, rusqlite::Erro
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut resp = (self.status, Json(json!({ "error": { "code": self.code, "message": self.message } }))).into_response();
+        let mut resp =
+            (self.status, Json(json!({ "error": { "code": self.code, "message": self.message } }))).into_response();
         for (name, value) in self.headers {
             if let Ok(v) = HeaderValue::from_str(&value) {
                 resp.headers_mut().insert(name, v);
@@ -103,7 +104,8 @@ mod tests {
             DomainError::Unavailable(String::new()),
             DomainError::Internal(String::new()),
         ];
-        let statuses: std::collections::BTreeSet<u16> = kinds.into_iter().map(|k| ApiError::from(k).status.as_u16()).collect();
+        let statuses: std::collections::BTreeSet<u16> =
+            kinds.into_iter().map(|k| ApiError::from(k).status.as_u16()).collect();
         assert_eq!(statuses.len(), 13, "two kinds share a status: {statuses:?}");
     }
 }

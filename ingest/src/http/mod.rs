@@ -9,9 +9,9 @@ pub use error::ApiError;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
+use niem_core::accounts::SESSION_COOKIE;
 use niem_core::principal::Principal;
 use niem_core::users;
-use niem_core::accounts::SESSION_COOKIE;
 use niem_core::App;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
@@ -25,15 +25,17 @@ impl FromRequestParts<Arc<App>> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
         if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
-            let token = value
-                .to_str()
-                .ok()
-                .and_then(|h| h.strip_prefix("Bearer "))
-                .ok_or_else(|| ApiError::from(niem_core::DomainError::unauthenticated("Authorization header must be \"Bearer <token>\"")))?;
+            let token = value.to_str().ok().and_then(|h| h.strip_prefix("Bearer ")).ok_or_else(|| {
+                ApiError::from(niem_core::DomainError::unauthenticated(
+                    "Authorization header must be \"Bearer <token>\"",
+                ))
+            })?;
             return Ok(Caller(users::by_token(app, token.trim().to_string()).await?));
         }
         let Some(secret) = cookie(&parts.headers, SESSION_COOKIE) else {
-            let e = niem_core::DomainError::unauthenticated("missing Authorization: Bearer <token> header (or sign in to the web UI)");
+            let e = niem_core::DomainError::unauthenticated(
+                "missing Authorization: Bearer <token> header (or sign in to the web UI)",
+            );
             return Err(e.into());
         };
         let who = users::by_session(app, secret.to_string()).await?;

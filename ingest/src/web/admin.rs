@@ -10,10 +10,10 @@ use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use maud::{html, Markup};
+use niem_core::accounts::UserChange;
 use niem_core::principal::Role;
 use niem_core::retention::{asked, NewHold, NewPolicy};
 use niem_core::users::NewUser;
-use niem_core::accounts::UserChange;
 use niem_core::{App, DomainError};
 use std::sync::Arc;
 
@@ -147,7 +147,12 @@ pub async fn users(State(app): State<Arc<App>>, v: Viewer) -> Response {
     page(&v, v.t("admin.users"), body).into_response()
 }
 
-pub async fn approve_request(State(app): State<Arc<App>>, v: Viewer, Path(id): Path<String>, Form(form): Form<Pairs>) -> Response {
+pub async fn approve_request(
+    State(app): State<Arc<App>>,
+    v: Viewer,
+    Path(id): Path<String>,
+    Form(form): Form<Pairs>,
+) -> Response {
     act(&v, &form, "/admin/users", async { niem_core::admins::approve(&app, &v.who, &id).await }).await
 }
 
@@ -156,13 +161,23 @@ pub async fn add_user(State(app): State<Arc<App>>, v: Viewer, Form(form): Form<P
     let scopes: Result<Vec<niem_core::schema::OrgId>, _> = fields(&form, "scope").into_iter().map(str::parse).collect();
     let action = async {
         let role = role.ok_or_else(|| DomainError::invalid("unknown role"))?;
-        let req = NewUser { name: field(&form, "name").to_string(), role, password: optional(field(&form, "password")), scopes: scopes? };
+        let req = NewUser {
+            name: field(&form, "name").to_string(),
+            role,
+            password: optional(field(&form, "password")),
+            scopes: scopes?,
+        };
         niem_core::users::add(&app, &v.who, req).await.map(|_| ())
     };
     act(&v, &form, "/admin/users", action).await
 }
 
-pub async fn set_disabled(State(app): State<Arc<App>>, v: Viewer, Path((user, what)): Path<(String, String)>, Form(form): Form<Pairs>) -> Response {
+pub async fn set_disabled(
+    State(app): State<Arc<App>>,
+    v: Viewer,
+    Path((user, what)): Path<(String, String)>,
+    Form(form): Form<Pairs>,
+) -> Response {
     let action = async {
         let disabled = match what.as_str() {
             "disable" => true,
@@ -232,7 +247,12 @@ pub async fn add_endpoint(State(app): State<Arc<App>>, v: Viewer, Form(form): Fo
     }
 }
 
-pub async fn revoke_endpoint(State(app): State<Arc<App>>, v: Viewer, Path(id): Path<String>, Form(form): Form<Pairs>) -> Response {
+pub async fn revoke_endpoint(
+    State(app): State<Arc<App>>,
+    v: Viewer,
+    Path(id): Path<String>,
+    Form(form): Form<Pairs>,
+) -> Response {
     let action = async { niem_core::endpoints::revoke(&app, &v.who, id.parse()?).await };
     act(&v, &form, "/admin/endpoints", action).await
 }
@@ -241,7 +261,8 @@ pub async fn retention(State(app): State<Arc<App>>, v: Viewer) -> Response {
     if v.who.role != Role::Admin {
         return super::not_allowed(&v);
     }
-    let lists = async { Ok::<_, DomainError>((asked::policies(&app, &v.who).await?, asked::holds(&app, &v.who).await?)) };
+    let lists =
+        async { Ok::<_, DomainError>((asked::policies(&app, &v.who).await?, asked::holds(&app, &v.who).await?)) };
     let (policies, holds) = match lists.await {
         Ok(l) => l,
         Err(e) => return error_page(&v, e),
@@ -298,16 +319,22 @@ pub async fn retention(State(app): State<Arc<App>>, v: Viewer) -> Response {
 pub async fn set_policy(State(app): State<Arc<App>>, v: Viewer, Form(form): Form<Pairs>) -> Response {
     let action = async {
         let org = optional(field(&form, "org")).map(|o| o.parse()).transpose()?;
-        let keep_days = field(&form, "keep_days").parse().map_err(|_| DomainError::invalid("keep-for must be a number of days"))?;
-        asked::set_policy(&app, &v.who, NewPolicy { org, kind: optional(field(&form, "kind")), keep_days }).await.map(|_| ())
+        let keep_days =
+            field(&form, "keep_days").parse().map_err(|_| DomainError::invalid("keep-for must be a number of days"))?;
+        asked::set_policy(&app, &v.who, NewPolicy { org, kind: optional(field(&form, "kind")), keep_days })
+            .await
+            .map(|_| ())
     };
     act(&v, &form, "/admin/retention", action).await
 }
 
-pub async fn approve(State(app): State<Arc<App>>, v: Viewer, Path(id): Path<String>, Form(form): Form<Pairs>) -> Response {
-    let action = async {
-        asked::approve(&app, &v.who, id.parse()?).await
-    };
+pub async fn approve(
+    State(app): State<Arc<App>>,
+    v: Viewer,
+    Path(id): Path<String>,
+    Form(form): Form<Pairs>,
+) -> Response {
+    let action = async { asked::approve(&app, &v.who, id.parse()?).await };
     act(&v, &form, "/admin/retention", action).await
 }
 
@@ -325,10 +352,13 @@ pub async fn place_hold(State(app): State<Arc<App>>, v: Viewer, Form(form): Form
     act(&v, &form, "/admin/retention", action).await
 }
 
-pub async fn release_hold(State(app): State<Arc<App>>, v: Viewer, Path(id): Path<String>, Form(form): Form<Pairs>) -> Response {
-    let action = async {
-        asked::release_hold(&app, &v.who, id.parse()?, field(&form, "reason")).await
-    };
+pub async fn release_hold(
+    State(app): State<Arc<App>>,
+    v: Viewer,
+    Path(id): Path<String>,
+    Form(form): Form<Pairs>,
+) -> Response {
+    let action = async { asked::release_hold(&app, &v.who, id.parse()?, field(&form, "reason")).await };
     act(&v, &form, "/admin/retention", action).await
 }
 
@@ -364,14 +394,15 @@ pub async fn report(State(app): State<Arc<App>>, v: Viewer, RawQuery(raw): RawQu
     }
     let q: ReportQuery = super::pages::query(raw).unwrap_or_default();
     let now = app.vault.clock.now().to_offset(niem_core::local_time::OFFSET);
-    let month = q.month.filter(|m| !m.is_empty()).unwrap_or_else(|| format!("{:04}-{:02}", now.year(), u8::from(now.month())));
+    let month =
+        q.month.filter(|m| !m.is_empty()).unwrap_or_else(|| format!("{:04}-{:02}", now.year(), u8::from(now.month())));
     let all = match niem_core::orgs::scoped(&app, &v.who).await {
         Ok(o) => o,
         Err(e) => return error_page(&v, e),
     };
-    let org = q.org.filter(|o| all.iter().any(|(id, _, _)| id == o)).or_else(|| all.first().map(|(id, _, _)| id.clone()));
-    let path =
-        org.as_ref().and_then(|o| all.iter().find(|(id, _, _)| id == o)).map(|(_, _, p)| p.clone());
+    let org =
+        q.org.filter(|o| all.iter().any(|(id, _, _)| id == o)).or_else(|| all.first().map(|(id, _, _)| id.clone()));
+    let path = org.as_ref().and_then(|o| all.iter().find(|(id, _, _)| id == o)).map(|(_, _, p)| p.clone());
     let rows = match path {
         Some(path) => match niem_core::reports::rows(&app, &v.who, path, month.clone()).await {
             Ok(r) => r,

@@ -16,7 +16,9 @@ impl Lang {
     /// From `?lang=`, else the cookie, else Vietnamese.
     pub fn of(parts: &Parts) -> Lang {
         let query = parts.uri.query().unwrap_or("");
-        let asked = serde_urlencoded::from_str::<Vec<(String, String)>>(query).ok().and_then(|q| q.into_iter().find(|(k, _)| k == "lang").map(|(_, v)| v));
+        let asked = serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+            .ok()
+            .and_then(|q| q.into_iter().find(|(k, _)| k == "lang").map(|(_, v)| v));
         let chosen = asked.or_else(|| crate::http::cookie(&parts.headers, LANG_COOKIE).map(str::to_string));
         match chosen.as_deref() {
             Some("en") => Lang::En,

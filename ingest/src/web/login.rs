@@ -13,8 +13,8 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use maud::{html, Markup, DOCTYPE};
-use niem_core::users;
 use niem_core::accounts::SESSION_COOKIE;
+use niem_core::users;
 use niem_core::{App, DomainError};
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -39,7 +39,8 @@ fn show(app: &App, lang: Lang, next: &str, message: Option<&str>, status: Status
         Ok(t) => t,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let cookie = format!("{LOGIN_CSRF_COOKIE}={token}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600{}", secure(app));
+    let cookie =
+        format!("{LOGIN_CSRF_COOKIE}={token}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600{}", secure(app));
     (status, [(header::SET_COOKIE, cookie)], login_page(lang, next, &token, message)).into_response()
 }
 
@@ -79,7 +80,12 @@ pub struct Credentials {
     next: Option<String>,
 }
 
-pub async fn submit(State(app): State<Arc<App>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, headers: HeaderMap, Form(c): Form<Credentials>) -> Response {
+pub async fn submit(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(c): Form<Credentials>,
+) -> Response {
     let lang = lang_of(&headers, None);
     let next = safe_next(c.next.as_deref());
     let cookie_token = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or("");
@@ -88,11 +94,20 @@ pub async fn submit(State(app): State<Arc<App>>, ConnectInfo(peer): ConnectInfo<
     }
     match users::sign_in(&app, peer.ip(), &c.name, c.password).await {
         Ok(session) => {
-            let cookie = format!("{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}", session.secret, session.max_age_secs, secure(&app));
+            let cookie = format!(
+                "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+                session.secret,
+                session.max_age_secs,
+                secure(&app)
+            );
             ([(header::SET_COOKIE, cookie)], Redirect::to(&next)).into_response()
         }
-        Err(DomainError::TooMany(_)) => show(&app, lang, &next, Some(lang.t("login.limited")), StatusCode::TOO_MANY_REQUESTS),
-        Err(DomainError::Unauthenticated(_)) => show(&app, lang, &next, Some(lang.t("login.failed")), StatusCode::UNAUTHORIZED),
+        Err(DomainError::TooMany(_)) => {
+            show(&app, lang, &next, Some(lang.t("login.limited")), StatusCode::TOO_MANY_REQUESTS)
+        }
+        Err(DomainError::Unauthenticated(_)) => {
+            show(&app, lang, &next, Some(lang.t("login.failed")), StatusCode::UNAUTHORIZED)
+        }
         Err(e) => ApiError::from(e).into_response(),
     }
 }

@@ -20,8 +20,6 @@ mod pages;
 pub use i18n::Lang;
 
 use crate::http::{cookie, ApiError};
-use niem_core::principal::{Principal, Role};
-use niem_core::App;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{header, request::Parts, HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -29,6 +27,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
+use niem_core::principal::{Principal, Role};
+use niem_core::App;
 use std::sync::Arc;
 
 /// Every page and asset; `router::router` merges them beside the API.
@@ -55,7 +55,10 @@ pub fn routes(app: Arc<App>) -> Router<Arc<App>> {
         .route("/admin/holds/{hold}/release", post(admin::release_hold))
         .route("/admin/alerts", get(admin::alerts))
         .route("/static/app.css", get(|| async { asset("text/css; charset=utf-8", include_str!("static/app.css")) }))
-        .route("/static/app.js", get(|| async { asset("text/javascript; charset=utf-8", include_str!("static/app.js")) }))
+        .route(
+            "/static/app.js",
+            get(|| async { asset("text/javascript; charset=utf-8", include_str!("static/app.js")) }),
+        )
         .layer(axum::middleware::from_fn_with_state(app, security_headers))
 }
 
@@ -64,7 +67,11 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 }
 
 async fn security_headers(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
-    let asked = req.uri().query().and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok()).and_then(|q| q.into_iter().find(|(k, _)| k == "lang"));
+    let asked = req
+        .uri()
+        .query()
+        .and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok())
+        .and_then(|q| q.into_iter().find(|(k, _)| k == "lang"));
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
     if let Some((_, lang @ ("vi" | "en"))) = asked.as_ref().map(|(k, v)| (k.as_str(), v.as_str())) {
@@ -109,7 +116,9 @@ impl FromRequestParts<Arc<App>> for Viewer {
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ToLogin> {
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
         let lang = Lang::of(parts);
-        let Some(secret) = cookie(&parts.headers, niem_core::accounts::SESSION_COOKIE).map(str::to_string) else { return Err(ToLogin(path)) };
+        let Some(secret) = cookie(&parts.headers, niem_core::accounts::SESSION_COOKIE).map(str::to_string) else {
+            return Err(ToLogin(path));
+        };
         match niem_core::users::by_session(app, secret).await {
             Ok(who) => Ok(Viewer { who, lang, path }),
             Err(_) => Err(ToLogin(path)),

@@ -7,9 +7,9 @@ use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
 use niem_core::principal::Role;
-use niem_core::verification::Verification;
 use niem_core::search::{Ask, Found};
 use niem_core::transcript::Transcript;
+use niem_core::verification::Verification;
 use niem_core::{App, DomainError};
 use std::sync::Arc;
 
@@ -132,14 +132,24 @@ pub struct MeetingQuery {
     t: Option<f64>,
 }
 
-pub async fn meeting(State(app): State<Arc<App>>, v: Viewer, Path(id): Path<String>, RawQuery(raw): RawQuery) -> Response {
+pub async fn meeting(
+    State(app): State<Arc<App>>,
+    v: Viewer,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Response {
     match meeting_page(&app, &v, id, raw).await {
         Ok(m) => page(&v, &m.0, m.1).into_response(),
         Err(e) => error_page(&v, e),
     }
 }
 
-async fn meeting_page(app: &Arc<App>, v: &Viewer, id: String, raw: Option<String>) -> Result<(String, Markup), ApiError> {
+async fn meeting_page(
+    app: &Arc<App>,
+    v: &Viewer,
+    id: String,
+    raw: Option<String>,
+) -> Result<(String, Markup), ApiError> {
     let q: MeetingQuery = query(raw)?;
     let m = niem_core::orgs::meeting_detail(app, &v.who, id.parse()?).await?;
     let head = html! {
@@ -156,12 +166,24 @@ async fn meeting_page(app: &Arc<App>, v: &Viewer, id: String, raw: Option<String
         .streams
         .iter()
         .map(|s| {
-            let label = transcript.as_ref().ok().and_then(|t| t.streams.iter().find(|p| p.stream == s.id.to_string())).map(|p| p.label.clone());
+            let label = transcript
+                .as_ref()
+                .ok()
+                .and_then(|t| t.streams.iter().find(|p| p.stream == s.id.to_string()))
+                .map(|p| p.label.clone());
             (s.id.to_string(), label.unwrap_or_else(|| s.endpoint.clone().unwrap_or_else(|| s.kind.clone())))
         })
         .collect();
-    let audio_only: Vec<String> = manifest.streams.iter().filter(|s| s.content_type.as_deref().is_some_and(|c| c.starts_with("audio/"))).map(|s| s.id.to_string()).collect();
-    let stream = q.stream.filter(|s| streams.iter().any(|(id, _)| id == s)).or_else(|| streams.first().map(|(id, _)| id.clone()));
+    let audio_only: Vec<String> = manifest
+        .streams
+        .iter()
+        .filter(|s| s.content_type.as_deref().is_some_and(|c| c.starts_with("audio/")))
+        .map(|s| s.id.to_string())
+        .collect();
+    let stream = q
+        .stream
+        .filter(|s| streams.iter().any(|(id, _)| id == s))
+        .or_else(|| streams.first().map(|(id, _)| id.clone()));
     let start = q.t.filter(|t| t.is_finite() && *t >= 0.0).unwrap_or(0.0);
     let badge = integrity(app, v, rec).await;
     let store_badge = store_integrity(app, v).await;

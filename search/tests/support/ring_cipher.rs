@@ -28,11 +28,7 @@ impl RingCipher {
 
     pub fn with_keks(keks: &[(&str, [u8; 32])], current: &str) -> RingCipher {
         let keks = keks.iter().map(|(id, k)| (id.to_string(), *k)).collect();
-        RingCipher {
-            keks,
-            current: current.to_string(),
-            rng: SystemRandom::new(),
-        }
+        RingCipher { keks, current: current.to_string(), rng: SystemRandom::new() }
     }
 
     pub fn kek(&self, id: &str) -> [u8; 32] {
@@ -41,9 +37,7 @@ impl RingCipher {
 
     fn random<const N: usize>(&self) -> Result<[u8; N], CipherError> {
         let mut out = [0u8; N];
-        self.rng
-            .fill(&mut out)
-            .map_err(|_| CipherError::Unavailable("no randomness".into()))?;
+        self.rng.fill(&mut out).map_err(|_| CipherError::Unavailable("no randomness".into()))?;
         Ok(out)
     }
 }
@@ -70,25 +64,14 @@ impl IndexCipher for RingCipher {
         let nonce: [u8; 12] = self.random()?;
         let mut wrapped = dek.to_vec();
         aead(&self.keks[&self.current])
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(wrap_aad(name)),
-                &mut wrapped,
-            )
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(wrap_aad(name)), &mut wrapped)
             .map_err(|_| CipherError::Authentication)?;
         let mut header = vec![self.current.len() as u8];
         header.extend_from_slice(self.current.as_bytes());
         header.extend_from_slice(&nonce);
         header.extend_from_slice(&wrapped);
         header.extend_from_slice(&prefix);
-        Ok((
-            Box::new(PieceKey {
-                key: aead(&dek),
-                prefix,
-                name: name.into(),
-            }),
-            header,
-        ))
+        Ok((Box::new(PieceKey { key: aead(&dek), prefix, name: name.into() }), header))
     }
 
     fn open_file(&self, name: &str, header: &[u8]) -> Result<Box<dyn FileKey>, CipherError> {
@@ -97,30 +80,15 @@ impl IndexCipher for RingCipher {
         if rest.len() != 12 + 48 + PREFIX_LEN {
             return Err(CipherError::Authentication);
         }
-        let kek = self
-            .keks
-            .get(&id)
-            .ok_or_else(|| CipherError::Unavailable(format!("no KEK {id}")))?;
-        let nonce: [u8; 12] = rest[..12]
-            .try_into()
-            .map_err(|_| CipherError::Authentication)?;
+        let kek = self.keks.get(&id).ok_or_else(|| CipherError::Unavailable(format!("no KEK {id}")))?;
+        let nonce: [u8; 12] = rest[..12].try_into().map_err(|_| CipherError::Authentication)?;
         let mut wrapped = rest[12..60].to_vec();
         let dek = aead(kek)
-            .open_in_place(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(wrap_aad(name)),
-                &mut wrapped,
-            )
+            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(wrap_aad(name)), &mut wrapped)
             .map_err(|_| CipherError::Authentication)?;
         let dek: [u8; 32] = dek.try_into().map_err(|_| CipherError::Authentication)?;
-        let prefix: [u8; PREFIX_LEN] = rest[60..]
-            .try_into()
-            .map_err(|_| CipherError::Authentication)?;
-        Ok(Box::new(PieceKey {
-            key: aead(&dek),
-            prefix,
-            name: name.into(),
-        }))
+        let prefix: [u8; PREFIX_LEN] = rest[60..].try_into().map_err(|_| CipherError::Authentication)?;
+        Ok(Box::new(PieceKey { key: aead(&dek), prefix, name: name.into() }))
     }
 
     fn generation(&self, header: &[u8]) -> Result<String, CipherError> {

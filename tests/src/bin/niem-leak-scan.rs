@@ -12,7 +12,13 @@
 use std::path::Path;
 
 fn files(dir: &Path, ext: &str) -> Vec<std::path::PathBuf> {
-    let mut out: Vec<_> = std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == ext)).collect();
+    let mut out: Vec<_> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .collect();
     out.sort();
     out
 }
@@ -26,7 +32,8 @@ fn token_shapes(log: &str) -> Vec<String> {
             let rest = &log[at + prefix.len()..];
             let id: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
             let Some(tail) = rest.get(id.len()..).and_then(|t| t.strip_prefix('_')) else { continue };
-            let secret: String = tail.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect();
+            let secret: String =
+                tail.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect();
             if id.len() == 26 && secret.len() >= 40 {
                 out.push(format!("{prefix}{id}_{}…", &secret[..6]));
             }
@@ -61,7 +68,12 @@ fn main() -> std::process::ExitCode {
         }
         leaks.extend(token_shapes(&text).into_iter().map(|t| format!("{}: token-shaped {t}", log.display())));
     }
-    println!("niem-leak-scan: {} server logs of this test run ({:.1} MB) searched for {} secrets and for token shapes", logs.len(), bytes as f64 / 1e6, secrets.len());
+    println!(
+        "niem-leak-scan: {} server logs of this test run ({:.1} MB) searched for {} secrets and for token shapes",
+        logs.len(),
+        bytes as f64 / 1e6,
+        secrets.len()
+    );
     if leaks.is_empty() {
         println!("niem-leak-scan: no secret in any log");
         std::process::ExitCode::SUCCESS

@@ -52,22 +52,15 @@ struct Row {
     expect: [u16; 7],
 }
 
-const fn row(
-    method: &'static str,
-    path: &'static str,
-    body: Option<&'static str>,
-    expect: [u16; 7],
-) -> Row {
+const fn row(method: &'static str, path: &'static str, body: Option<&'static str>, expect: [u16; 7]) -> Row {
     Row { method, path, body, expect }
 }
 
 const ORG: &str = r#"{"name":"","kind":"bloc"}"#;
-const MEETING: &str =
-    r#"{"org":"{org}","kind":"weekly","title":"x","scheduled_at":"2026-11-22T08:00:00+07:00"}"#;
+const MEETING: &str = r#"{"org":"{org}","kind":"weekly","title":"x","scheduled_at":"2026-11-22T08:00:00+07:00"}"#;
 const USER: &str = r#"{"name":"","role":"auditor"}"#;
 const SCHEDULE: &str = r#"{"kind":"regular","title":"x","day":31,"time":"08:00"}"#;
-const HOLD: &str =
-    r#"{"org":"{org}","from":"2026-01-01","to":"2025-01-01","reason":"r","case_ref":"c"}"#;
+const HOLD: &str = r#"{"org":"{org}","from":"2026-01-01","to":"2025-01-01","reason":"r","case_ref":"c"}"#;
 const UNKNOWN: &str = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
 
 #[rustfmt::skip]
@@ -167,8 +160,7 @@ const PASSWORD: &str = "phạm-vi-2026!";
 
 /// bloc → base → cells named `cells`; returns (bloc, base, cell ids).
 async fn tree(server: &Server, cells: [&str; 2]) -> (String, String, [String; 2]) {
-    let bloc =
-        create(server, "/api/v1/orgs", json!({ "name": "Khối Phạm Vi", "kind": "bloc" })).await;
+    let bloc = create(server, "/api/v1/orgs", json!({ "name": "Khối Phạm Vi", "kind": "bloc" })).await;
     let base = json!({ "name": "Cơ sở Phạm Vi", "kind": "base", "parent": bloc });
     let base = create(server, "/api/v1/orgs", base).await;
     let mut ids = Vec::new();
@@ -181,12 +173,7 @@ async fn tree(server: &Server, cells: [&str; 2]) -> (String, String, [String; 2]
 
 /// A meeting of `org` with `media` uploaded and sealed; returns (meeting,
 /// recording, stream).
-async fn recorded(
-    server: &Server,
-    org: &str,
-    title: &str,
-    media: Vec<u8>,
-) -> (String, String, String) {
+async fn recorded(server: &Server, org: &str, title: &str, media: Vec<u8>) -> (String, String, String) {
     let at = "2026-11-22T08:00:00+07:00";
     let m = json!({ "org": org, "kind": "regular", "title": title, "scheduled_at": at });
     let meeting = create(server, "/api/v1/meetings", m).await;
@@ -291,7 +278,14 @@ async fn user_changes_are_guarded_and_take_effect_at_once() {
         users.as_array().unwrap().iter().find(|u| u["role"] == "admin").unwrap()["id"].as_str().unwrap().to_string()
     };
     let patch = |token: String, user: String, body: Value| async move {
-        let r = s.http().patch(format!("{}/api/v1/users/{user}", s.url)).bearer_auth(token).json(&body).send().await.unwrap();
+        let r = s
+            .http()
+            .patch(format!("{}/api/v1/users/{user}", s.url))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         r.status().as_u16()
     };
     let admin = s.token.clone();
@@ -300,16 +294,28 @@ async fn user_changes_are_guarded_and_take_effect_at_once() {
     assert_eq!(patch(admin.clone(), admin_id.clone(), json!({ "disabled": true })).await, 409);
     // Inspectors may not widen their own scope (nor anyone's).
     let (_, users) = s.api(Method::GET, "/api/v1/users", None).await;
-    let inspector = users.as_array().unwrap().iter().find(|u| u["role"] == "inspector").unwrap()["id"].as_str().unwrap().to_string();
+    let inspector = users.as_array().unwrap().iter().find(|u| u["role"] == "inspector").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let inspector_token = w.tokens[2].clone().unwrap();
-    assert_eq!(patch(inspector_token.clone(), inspector.clone(), json!({ "scopes": [w.cells[0].0, w.cells[1].0] })).await, 403);
+    assert_eq!(
+        patch(inspector_token.clone(), inspector.clone(), json!({ "scopes": [w.cells[0].0, w.cells[1].0] })).await,
+        403
+    );
     // A second admin widens it: the other cell's meeting opens to the inspector.
     let meeting_b = format!("/api/v1/meetings/{}", w.cells[1].1);
-    let get = |token: String, path: String| async move { s.http().get(format!("{}{path}", s.url)).bearer_auth(token).send().await.unwrap().status().as_u16() };
+    let get = |token: String, path: String| async move {
+        s.http().get(format!("{}{path}", s.url)).bearer_auth(token).send().await.unwrap().status().as_u16()
+    };
     assert_eq!(get(inspector_token.clone(), meeting_b.clone()).await, 403);
     assert_eq!(patch(admin.clone(), inspector.clone(), json!({ "scopes": [w.cells[0].0, w.cells[1].0] })).await, 204);
     assert_eq!(get(inspector_token.clone(), meeting_b.clone()).await, 200);
-    assert_eq!(patch(admin.clone(), inspector.clone(), json!({ "scopes": [] })).await, 400, "an inspector keeps at least one org");
+    assert_eq!(
+        patch(admin.clone(), inspector.clone(), json!({ "scopes": [] })).await,
+        400,
+        "an inspector keeps at least one org"
+    );
     // Disabled: every token stops working at once.
     assert_eq!(patch(admin.clone(), inspector.clone(), json!({ "disabled": true })).await, 204);
     assert_eq!(get(inspector_token.clone(), "/api/v1/meetings".into()).await, 401);
@@ -320,7 +326,16 @@ async fn user_changes_are_guarded_and_take_effect_at_once() {
     let auditor_token = w.tokens[4].clone().unwrap();
     let revoke = |token: String| {
         let id = token_id.clone();
-        async move { s.http().delete(format!("{}/api/v1/tokens/{id}", s.url)).bearer_auth(token).send().await.unwrap().status().as_u16() }
+        async move {
+            s.http()
+                .delete(format!("{}/api/v1/tokens/{id}", s.url))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
     };
     assert_eq!(revoke(auditor_token).await, 404, "not the auditor's token");
     assert_eq!(revoke(inspector_token.clone()).await, 204);
@@ -332,7 +347,7 @@ async fn user_changes_are_guarded_and_take_effect_at_once() {
         let (code, log) = s.audit(&["log"], &["--action", "user.changed", "--json"]);
         assert_eq!(code, 0, "{log}");
         if log.lines().filter(|l| l.contains("user.changed")).count() >= 4 {
-            assert!(!log.contains("password\":\"") , "no password in the ledger: {log}");
+            assert!(!log.contains("password\":\""), "no password in the ledger: {log}");
             break;
         }
         assert!(std::time::Instant::now() < deadline, "user changes not ledgered: {log}");
@@ -342,8 +357,7 @@ async fn user_changes_are_guarded_and_take_effect_at_once() {
 
 /// GET `path` as `token`: the status and the body as JSON (Null if none).
 async fn get_json(server: &Server, token: &str, path: &str) -> (u16, Value) {
-    let resp =
-        server.http().get(format!("{}{path}", server.url)).bearer_auth(token).send().await.unwrap();
+    let resp = server.http().get(format!("{}{path}", server.url)).bearer_auth(token).send().await.unwrap();
     let code = resp.status().as_u16();
     (code, serde_json::from_str(&resp.text().await.unwrap_or_default()).unwrap_or(Value::Null))
 }
@@ -351,9 +365,7 @@ async fn get_json(server: &Server, token: &str, path: &str) -> (u16, Value) {
 /// The strings at `field` of each element of the array `v`.
 fn field_set(v: &Value, field: &str) -> BTreeSet<String> {
     let list = v.as_array().unwrap_or_else(|| panic!("not a list: {v}"));
-    list.iter()
-        .map(|e| e[field].as_str().unwrap_or_else(|| panic!("no {field} in {e}")).to_string())
-        .collect()
+    list.iter().map(|e| e[field].as_str().unwrap_or_else(|| panic!("no {field} in {e}")).to_string()).collect()
 }
 
 fn set<const N: usize>(ids: [&str; N]) -> BTreeSet<String> {
@@ -376,9 +388,7 @@ async fn a_recorder_acts_only_in_its_scope_and_reads_no_content() {
 
     // No recorder without a scope: by the API, a role change, or a token minted
     // on the command line for a new name.
-    let (code, v) = s
-        .api(Method::POST, "/api/v1/users", Some(json!({ "name": "r2", "role": "recorder" })))
-        .await;
+    let (code, v) = s.api(Method::POST, "/api/v1/users", Some(json!({ "name": "r2", "role": "recorder" }))).await;
     assert_eq!(code, 400, "{v}");
     let auditor = format!("/api/v1/users/{}", w.auditor);
     let (code, v) = s.api(Method::PATCH, &auditor, Some(json!({ "role": "recorder" }))).await;
@@ -388,32 +398,18 @@ async fn a_recorder_acts_only_in_its_scope_and_reads_no_content() {
     let (code, listed) = get_json(s, &recorder, "/api/v1/meetings").await;
     assert_eq!((code, field_set(&listed, "id")), (200, set([meeting_a.as_str()])), "{listed}");
     let (code, listed) = get_json(s, &recorder, &format!("/api/v1/meetings?org={org_b}")).await;
-    assert_eq!(
-        (code, field_set(&listed, "id")),
-        (200, BTreeSet::new()),
-        "filtering by B's org shows nothing"
-    );
+    assert_eq!((code, field_set(&listed, "id")), (200, BTreeSet::new()), "filtering by B's org shows nothing");
     let upload = |meeting: String| {
         let media = niem_tests::wav::tone(1.0, 330.0, 16_000, None);
         let url = format!("{}/api/v1/meetings/{meeting}/uploads", s.url);
-        let req = s
-            .http()
-            .post(url)
-            .bearer_auth(&recorder)
-            .header("content-type", "audio/wav")
-            .body(media);
+        let req = s.http().post(url).bearer_auth(&recorder).header("content-type", "audio/wav").body(media);
         async move { req.send().await.unwrap().status().as_u16() }
     };
     assert_eq!(upload(meeting_b.clone()).await, 403);
     let (_, b) = s.api(Method::GET, &format!("/api/v1/recordings/{rec_b}"), None).await;
-    assert_eq!(
-        b["manifest"]["streams"].as_array().map(Vec::len),
-        Some(1),
-        "nothing reached B: {b}"
-    );
+    assert_eq!(b["manifest"]["streams"].as_array().map(Vec::len), Some(1), "nothing reached B: {b}");
     let seal = |rec: String| {
-        let req =
-            s.http().post(format!("{}/api/v1/recordings/{rec}/seal", s.url)).bearer_auth(&recorder);
+        let req = s.http().post(format!("{}/api/v1/recordings/{rec}/seal", s.url)).bearer_auth(&recorder);
         async move { req.send().await.unwrap().status().as_u16() }
     };
     assert_eq!(seal(rec_b.clone()).await, 403, "B's recording is not the recorder's to seal");
@@ -444,21 +440,14 @@ async fn a_recorder_acts_only_in_its_scope_and_reads_no_content() {
     assert_eq!(create.status().as_u16(), 201);
     let location = create.headers()["location"].to_str().unwrap().to_string();
     let head = |token: String| {
-        let req = s
-            .http()
-            .head(format!("{}{location}", s.url))
-            .bearer_auth(token)
-            .header("tus-resumable", "1.0.0");
+        let req = s.http().head(format!("{}{location}", s.url)).bearer_auth(token).header("tus-resumable", "1.0.0");
         async move { req.send().await.unwrap().status().as_u16() }
     };
     assert_eq!(head(recorder.clone()).await, 200);
     let (_, users) = s.api(Method::GET, "/api/v1/users", None).await;
     let users = users.as_array().unwrap();
-    let id =
-        users.iter().find(|u| u["name"] == "recorder").unwrap()["id"].as_str().unwrap().to_string();
-    let (code, v) = s
-        .api(Method::PATCH, &format!("/api/v1/users/{id}"), Some(json!({ "scopes": [org_b] })))
-        .await;
+    let id = users.iter().find(|u| u["name"] == "recorder").unwrap()["id"].as_str().unwrap().to_string();
+    let (code, v) = s.api(Method::PATCH, &format!("/api/v1/users/{id}"), Some(json!({ "scopes": [org_b] }))).await;
     assert_eq!(code, 204, "{v}");
     assert_eq!(head(recorder.clone()).await, 403, "the upload's meeting is no longer in scope");
     let patch = s
@@ -517,12 +506,7 @@ impl Caller {
 const SENTENCE: &str = "The inspection committee will review the budget in the third quarter.";
 
 /// Waits until `check` holds for the admin's GET of `path`.
-async fn admin_until(
-    server: &Server,
-    path: &str,
-    what: &str,
-    check: impl Fn(&Value) -> bool,
-) -> Value {
+async fn admin_until(server: &Server, path: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(240);
     loop {
         let (code, v) = server.api(Method::GET, path, None).await;
@@ -539,13 +523,9 @@ async fn admin_until(
 /// schedule, a missed meeting (alerted) and a hold.
 async fn contents_world(server: &Server, wav: &[u8]) -> (String, String, [Cell; 2]) {
     let (bloc, base, orgs) = tree(server, ["Chi bộ An Phú", "Chi bộ Bình Minh"]).await;
-    let mut cells = [
-        Cell { name: "An Phú", ..Default::default() },
-        Cell { name: "Bình Minh", ..Default::default() },
-    ];
+    let mut cells = [Cell { name: "An Phú", ..Default::default() }, Cell { name: "Bình Minh", ..Default::default() }];
     for (cell, org) in cells.iter_mut().zip(orgs) {
-        let (meeting, rec, stream) =
-            recorded(server, &org, &format!("Họp {}", cell.name), wav.to_vec()).await;
+        let (meeting, rec, stream) = recorded(server, &org, &format!("Họp {}", cell.name), wav.to_vec()).await;
         let (endpoint, key) = server.endpoint(&org, &format!("Điểm cầu {}", cell.name)).await;
         // Live for a moment, then held open (reconnecting) for the whole test.
         let (ok, err) = Sender::rtmp(server, &key, 440, 2.0).wait();
@@ -556,8 +536,7 @@ async fn contents_world(server: &Server, wav: &[u8]) -> (String, String, [Cell; 
         v["streams"].as_array().is_some_and(|s| s.len() == 2)
     })
     .await;
-    let an_hour_ago =
-        archive::clock::format_ts(time::OffsetDateTime::now_utc() - time::Duration::hours(1));
+    let an_hour_ago = archive::clock::format_ts(time::OffsetDateTime::now_utc() - time::Duration::hours(1));
     for cell in &mut cells {
         let title = format!("Định kỳ {}", cell.name);
         let body = json!({ "kind": "regular", "title": title, "day": 1, "time": "08:00" });
@@ -575,9 +554,7 @@ async fn contents_world(server: &Server, wav: &[u8]) -> (String, String, [Cell; 
     }
     let missed = [cells[0].missed.clone(), cells[1].missed.clone()];
     admin_until(server, "/api/v1/alerts", "both missed meetings alerted", |v| {
-        let alerted = v
-            .as_array()
-            .map(|a| a.iter().filter_map(|x| x["meeting"].as_str()).collect::<Vec<_>>());
+        let alerted = v.as_array().map(|a| a.iter().filter_map(|x| x["meeting"].as_str()).collect::<Vec<_>>());
         alerted.is_some_and(|a| missed.iter().all(|m| a.contains(&m.as_str())))
     })
     .await;
@@ -604,10 +581,7 @@ impl Truth {
     /// The ids of list `name` whose org `caller` sees.
     fn share(&self, name: &str, caller: &Caller) -> BTreeSet<String> {
         let list = &self.lists.iter().find(|(n, _)| *n == name).unwrap().1;
-        list.iter()
-            .filter(|(_, org)| caller.sees(self.path(org)))
-            .map(|(id, _)| id.clone())
-            .collect()
+        list.iter().filter(|(_, org)| caller.sees(self.path(org))).map(|(id, _)| id.clone()).collect()
     }
 
     /// Every id of any list (and every org) that belongs to `org`.
@@ -623,9 +597,7 @@ impl Truth {
 /// (id → org) from a list answer: `id` and `org` fields of each element.
 fn by_org(v: &Value, id: &str, org: &str) -> std::collections::BTreeMap<String, String> {
     let list = v.as_array().unwrap_or_else(|| panic!("not a list: {v}"));
-    list.iter()
-        .map(|e| (e[id].as_str().unwrap().to_string(), e[org].as_str().unwrap().to_string()))
-        .collect()
+    list.iter().map(|e| (e[id].as_str().unwrap().to_string(), e[org].as_str().unwrap().to_string())).collect()
 }
 
 /// The admin's lists, each checked to hold exactly (or at least) what was made.
@@ -697,13 +669,7 @@ impl Seen {
 }
 
 /// The API lists for one caller: each answer's status and exact set of ids.
-async fn check_api(
-    server: &Server,
-    caller: &Caller,
-    truth: &Truth,
-    cells: &[Cell; 2],
-    seen: &mut Seen,
-) {
+async fn check_api(server: &Server, caller: &Caller, truth: &Truth, cells: &[Cell; 2], seen: &mut Seen) {
     let content = matches!(caller.role, "admin" | "inspector");
     let supervises = caller.role != "recorder";
     let lists: [(&str, &str, &str, bool); 7] = [
@@ -735,18 +701,12 @@ async fn check_api(
         };
         assert_eq!(field_set(items, id), want, "{} GET {path}", caller.label);
         if name == "jobs" {
-            let counted: u64 =
-                v["counts"].as_object().unwrap().values().map(|n| n.as_u64().unwrap()).sum();
+            let counted: u64 = v["counts"].as_object().unwrap().values().map(|n| n.as_u64().unwrap()).sum();
             assert_eq!(counted, want.len() as u64, "{} job counts: {v}", caller.label);
         }
     }
     // The compliance report of the base: the rows in scope.
-    let base = truth
-        .paths
-        .iter()
-        .find(|(_, p)| p.matches('/').count() == 2)
-        .map(|(id, _)| id.clone())
-        .unwrap();
+    let base = truth.paths.iter().find(|(_, p)| p.matches('/').count() == 2).map(|(id, _)| id.clone()).unwrap();
     let path = format!("/api/v1/reports/compliance?org={base}&month=2026-11");
     let (code, v) = get_json(server, &caller.token, &path).await;
     seen.keep(format!("GET {path}"), &v.to_string());
@@ -755,10 +715,7 @@ async fn check_api(
         let want: BTreeSet<String> = truth
             .paths
             .iter()
-            .filter(|(_, p)| {
-                caller.sees(p)
-                    && (p.contains(&format!("/{base}/")) || p.ends_with(&format!("/{base}")))
-            })
+            .filter(|(_, p)| caller.sees(p) && (p.contains(&format!("/{base}/")) || p.ends_with(&format!("/{base}"))))
             .map(|(id, _)| id.clone())
             .collect();
         assert_eq!(field_set(&v, "org"), want, "{} report rows", caller.label);
@@ -769,17 +726,9 @@ async fn check_api(
     let (code, v) = get_json(server, &caller.token, "/api/v1/search?q=budget").await;
     seen.keep("GET /api/v1/search".into(), &v.to_string());
     if content {
-        let want: BTreeSet<String> = cells
-            .iter()
-            .filter(|c| caller.sees(truth.path(&c.org)))
-            .map(|c| c.meeting.clone())
-            .collect();
-        assert_eq!(
-            (code, field_set(&v["meetings"], "meeting")),
-            (200, want),
-            "{} search",
-            caller.label
-        );
+        let want: BTreeSet<String> =
+            cells.iter().filter(|c| caller.sees(truth.path(&c.org))).map(|c| c.meeting.clone()).collect();
+        assert_eq!((code, field_set(&v["meetings"], "meeting")), (200, want), "{} search", caller.label);
     } else {
         assert_eq!(code, 403, "{} search", caller.label);
     }
@@ -794,26 +743,15 @@ async fn check_api(
         let want = if roles.contains(&caller.role) { 200 } else { 403 };
         assert_eq!(code, want, "{} GET {path}: {v}", caller.label);
         if path == "/api/v1/holds" && code == 200 {
-            assert_eq!(
-                field_set(&v, "id"),
-                set([&cells[0].hold, &cells[1].hold]),
-                "{}",
-                caller.label
-            );
+            assert_eq!(field_set(&v, "id"), set([&cells[0].hold, &cells[1].hold]), "{}", caller.label);
         }
     }
 }
 
 /// GETs a web page with the caller's session: (status, HTML).
 async fn page(server: &Server, caller: &Caller, path: &str) -> (u16, String) {
-    let client =
-        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let resp = client
-        .get(format!("{}{path}", server.url))
-        .header("cookie", &caller.session)
-        .send()
-        .await
-        .unwrap();
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let resp = client.get(format!("{}{path}", server.url)).header("cookie", &caller.session).send().await.unwrap();
     (resp.status().as_u16(), resp.text().await.unwrap_or_default())
 }
 
@@ -827,13 +765,7 @@ fn attrs(html: &str, attr: &str, prefix: &str) -> BTreeSet<String> {
 }
 
 /// The web pages for one caller: who may open which, and what they list.
-async fn check_pages(
-    server: &Server,
-    caller: &Caller,
-    truth: &Truth,
-    cells: &[Cell; 2],
-    seen: &mut Seen,
-) {
+async fn check_pages(server: &Server, caller: &Caller, truth: &Truth, cells: &[Cell; 2], seen: &mut Seen) {
     let content = matches!(caller.role, "admin" | "inspector");
     let supervises = caller.role != "recorder";
     if caller.session.is_empty() {
@@ -865,13 +797,7 @@ async fn check_pages(
         assert_eq!(code, 200, "{}: {html}", caller.label);
         for c in cells {
             let shown = mine.iter().any(|m| m.org == c.org);
-            assert_eq!(
-                html.contains(&format!("Điểm cầu {}", c.name)),
-                shown,
-                "{} live page, {}",
-                caller.label,
-                c.name
-            );
+            assert_eq!(html.contains(&format!("Điểm cầu {}", c.name)), shown, "{} live page, {}", caller.label, c.name);
             assert_eq!(
                 html.contains(&format!("Vắng {}", c.name)),
                 shown,
@@ -883,12 +809,7 @@ async fn check_pages(
     } else {
         assert_eq!(code, 403, "{}", caller.label);
     }
-    let base = truth
-        .paths
-        .iter()
-        .find(|(_, p)| p.matches('/').count() == 2)
-        .map(|(id, _)| id.clone())
-        .unwrap();
+    let base = truth.paths.iter().find(|(_, p)| p.matches('/').count() == 2).map(|(id, _)| id.clone()).unwrap();
     for path in ["/reports".to_string(), format!("/reports?org={base}")] {
         let (code, html) = page(server, caller, &path).await;
         seen.keep(path.clone(), &html);
@@ -910,8 +831,7 @@ async fn check_pages(
             seen.keep(path.clone(), &html);
         }
     }
-    for path in ["/admin/users", "/admin/endpoints", "/admin/retention", "/admin/alerts", "/ledger"]
-    {
+    for path in ["/admin/users", "/admin/endpoints", "/admin/retention", "/admin/alerts", "/ledger"] {
         let (code, html) = page(server, caller, path).await;
         seen.keep(path.into(), &html);
         let want = match (caller.role, path) {
@@ -964,8 +884,7 @@ async fn reach_out(server: &Server, caller: &Caller, other: &Cell, bloc: &str, s
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_list_holds_exactly_the_callers_scope() {
     let dir = tempfile::tempdir().unwrap();
-    let wav = std::fs::read(speech::clip(dir.path(), "budget", "en-us", &[(0.5, SENTENCE)], 6.0))
-        .unwrap();
+    let wav = std::fs::read(speech::clip(dir.path(), "budget", "en-us", &[(0.5, SENTENCE)], 6.0)).unwrap();
     let model = speech::model().display().to_string();
     let env = [
         ("NIEM_TRANSCRIBE__MODEL", model.as_str()),
@@ -1002,13 +921,7 @@ async fn every_list_holds_exactly_the_callers_scope() {
         assert_eq!(code, if role == "recorder" { 401 } else { 303 }, "{name} signs in");
         let paths = scopes.iter().map(|o| truth.path(o).to_string()).collect::<Vec<_>>();
         let scopes = (!paths.is_empty()).then_some(paths);
-        callers.push(Caller {
-            label: name,
-            role,
-            token,
-            session: session.unwrap_or_default(),
-            scopes,
-        });
+        callers.push(Caller { label: name, role, token, session: session.unwrap_or_default(), scopes });
     }
     // The bootstrap admin has no password; its web view is the second admin's.
     let web_admin = callers.iter().position(|c| c.label == "quantri").unwrap();
@@ -1020,19 +933,11 @@ async fn every_list_holds_exactly_the_callers_scope() {
         check_pages(&server, caller, &truth, &cells, &mut seen).await;
         // Whoever is bound to one cell meets nothing of the other, by id or name.
         for (mine, other) in [(&cells[0], &cells[1]), (&cells[1], &cells[0])] {
-            let bound_to_mine = caller
-                .scopes
-                .as_ref()
-                .is_some_and(|s| s == &vec![truth.path(&mine.org).to_string()]);
+            let bound_to_mine = caller.scopes.as_ref().is_some_and(|s| s == &vec![truth.path(&mine.org).to_string()]);
             if bound_to_mine {
                 reach_out(&server, caller, other, &bloc, &mut seen).await;
                 let mut secrets = truth.of_org(&other.org);
-                secrets.extend([
-                    other.rec.clone(),
-                    other.stream.clone(),
-                    other.hold.clone(),
-                    other.name.to_string(),
-                ]);
+                secrets.extend([other.rec.clone(), other.stream.clone(), other.hold.clone(), other.name.to_string()]);
                 seen.assert_none_of(caller.label, &secrets);
             }
         }
@@ -1067,7 +972,8 @@ async fn host_changes_wait_for_the_service_to_stop(w: &mut World) {
     assert_ne!(code, 0, "refused beside a running service: {out}");
     assert!(out.contains("niem serve is running") && out.contains("stop the service first"), "{out}");
     let recorder = w.tokens[5].clone().unwrap();
-    let ok = w.server.http().get(format!("{}/api/v1/meetings", w.server.url)).bearer_auth(&recorder).send().await.unwrap();
+    let ok =
+        w.server.http().get(format!("{}/api/v1/meetings", w.server.url)).bearer_auth(&recorder).send().await.unwrap();
     assert_eq!(ok.status(), 200, "the refused command changed nothing");
     let (code, out) = w.server.host(&["user", "disable", "recorder"]).await;
     assert_eq!(code, 0, "{out}");

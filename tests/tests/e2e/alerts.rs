@@ -35,7 +35,9 @@ async fn webhook() -> (String, tokio::sync::mpsc::UnboundedReceiver<(String, Vec
                 let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
                 let len: usize = head
                     .lines()
-                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+                    .find_map(|l| {
+                        l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0))
+                    })
                     .unwrap_or(0);
                 while buf.len() < head_end + len {
                     let n = sock.read(&mut chunk).await.unwrap_or(0);
@@ -57,15 +59,27 @@ fn ts(t: time::OffsetDateTime) -> String {
 }
 
 async fn meeting(server: &Server, org: &str, title: &str, at: time::OffsetDateTime) -> String {
-    let (s, m) = server.api(Method::POST, "/api/v1/meetings", Some(json!({ "org": org, "kind": "regular", "title": title, "scheduled_at": ts(at) }))).await;
+    let (s, m) = server
+        .api(
+            Method::POST,
+            "/api/v1/meetings",
+            Some(json!({ "org": org, "kind": "regular", "title": title, "scheduled_at": ts(at) })),
+        )
+        .await;
     assert_eq!(s, 201, "{m}");
     m["id"].as_str().unwrap().to_string()
 }
 
 /// The next webhook call, checked against its HMAC; returns its JSON body.
 async fn next_call(rx: &mut tokio::sync::mpsc::UnboundedReceiver<(String, Vec<u8>)>, server: &Server) -> Value {
-    let (head, body) = tokio::time::timeout(Duration::from_secs(20), rx.recv()).await.unwrap_or_else(|_| panic!("no webhook call; log:\n{}", server.log())).unwrap();
-    let sig = head.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("x-niem-signature:").map(|v| v.trim().to_string())).expect("signature header");
+    let (head, body) = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+        .await
+        .unwrap_or_else(|_| panic!("no webhook call; log:\n{}", server.log()))
+        .unwrap();
+    let sig = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("x-niem-signature:").map(|v| v.trim().to_string()))
+        .expect("signature header");
     let hex_tag = sig.strip_prefix("sha256=").expect("sha256=");
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, SECRET.as_bytes());
     ring::hmac::verify(&key, &body, &hex::decode(hex_tag).unwrap()).expect("a valid HMAC over the body");
@@ -75,7 +89,11 @@ async fn next_call(rx: &mut tokio::sync::mpsc::UnboundedReceiver<(String, Vec<u8
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missed_meeting_alerts_once_after_grace_and_the_report_counts_it() {
     let (url, mut calls) = webhook().await;
-    let env = [("NIEM_ALERTS__WEBHOOK_URL", url.as_str()), ("NIEM_ALERTS__WEBHOOK_SECRET", SECRET), ("NIEM_ALERTS__CHECK_EVERY_SECS", "1")];
+    let env = [
+        ("NIEM_ALERTS__WEBHOOK_URL", url.as_str()),
+        ("NIEM_ALERTS__WEBHOOK_SECRET", SECRET),
+        ("NIEM_ALERTS__CHECK_EVERY_SECS", "1"),
+    ];
     let mut server = Server::start(StoreKind::Local, &env).await;
     let org = |name: &str, kind: &str, parent: Option<&str>| json!({ "name": name, "kind": kind, "parent": parent });
     let (_, bloc) = server.api(Method::POST, "/api/v1/orgs", Some(org("Khối", "bloc", None))).await;
@@ -101,7 +119,11 @@ async fn a_missed_meeting_alerts_once_after_grace_and_the_report_counts_it() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (_, alerts) = server.api(Method::GET, "/api/v1/alerts", None).await;
     let alerted: Vec<&str> = alerts.as_array().unwrap().iter().map(|a| a["meeting"].as_str().unwrap()).collect();
-    assert_eq!(alerted, vec![missed.as_str()], "10 minutes after its start is not missed yet; a held meeting is not missed");
+    assert_eq!(
+        alerted,
+        vec![missed.as_str()],
+        "10 minutes after its start is not missed yet; a held meeting is not missed"
+    );
     assert!(calls.try_recv().is_err(), "one call per alert");
 
     // Six minutes later (the clock moved, not slept): the second is 16 minutes late.
@@ -126,7 +148,13 @@ async fn a_missed_meeting_alerts_once_after_grace_and_the_report_counts_it() {
     }
 
     // A monthly schedule creates this month's and next month's meetings.
-    let (s, sched) = server.api(Method::POST, &format!("/api/v1/orgs/{}/schedules", cells[2]), Some(json!({ "kind": "regular", "title": "Sinh hoạt định kỳ", "day": 5, "time": "08:00" }))).await;
+    let (s, sched) = server
+        .api(
+            Method::POST,
+            &format!("/api/v1/orgs/{}/schedules", cells[2]),
+            Some(json!({ "kind": "regular", "title": "Sinh hoạt định kỳ", "day": 5, "time": "08:00" })),
+        )
+        .await;
     assert_eq!(s, 201, "{sched}");
     let (_, planned) = server.api(Method::GET, &format!("/api/v1/meetings?org={}", cells[2]), None).await;
     let times: Vec<&str> = planned.as_array().unwrap().iter().map(|m| m["scheduled_at"].as_str().unwrap()).collect();
@@ -136,22 +164,43 @@ async fn a_missed_meeting_alerts_once_after_grace_and_the_report_counts_it() {
     // The month's compliance report, JSON and CSV.
     let local = (time::OffsetDateTime::now_utc() + time::Duration::minutes(6)).to_offset(time::macros::offset!(+7));
     let month = format!("{:04}-{:02}", local.year(), u8::from(local.month()));
-    let (s, report) = server.api(Method::GET, &format!("/api/v1/reports/compliance?org={bloc}&month={month}"), None).await;
+    let (s, report) =
+        server.api(Method::GET, &format!("/api/v1/reports/compliance?org={bloc}&month={month}"), None).await;
     assert_eq!(s, 200, "{report}");
-    let row = |id: &str| report.as_array().unwrap().iter().find(|r| r["org"] == id).unwrap_or_else(|| panic!("{id} not in {report}")).clone();
-    let counts = |r: &Value| ["expected", "held", "recorded", "sealed", "transcribed", "missing"].map(|k| r[k].as_u64().unwrap());
+    let row = |id: &str| {
+        report
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["org"] == id)
+            .unwrap_or_else(|| panic!("{id} not in {report}"))
+            .clone()
+    };
+    let counts = |r: &Value| {
+        ["expected", "held", "recorded", "sealed", "transcribed", "missing"].map(|k| r[k].as_u64().unwrap())
+    };
     assert_eq!(counts(&row(&cells[0])), [2, 1, 1, 1, 0, 1], "cell A: {report}");
     assert_eq!(counts(&row(&cells[1])), [1, 0, 0, 0, 0, 1], "cell B: {report}");
     let c = counts(&row(&cells[2]));
     assert_eq!((c[0], c[1]), (1, 0), "cell C has this month's scheduled meeting: {report}");
-    let csv = server.req(Method::GET, &format!("/api/v1/reports/compliance?org={bloc}&month={month}&format=csv")).send().await.unwrap();
+    let csv = server
+        .req(Method::GET, &format!("/api/v1/reports/compliance?org={bloc}&month={month}&format=csv"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
     let csv = csv.text().await.unwrap();
     assert!(csv.starts_with("org,org_name,expected,held,recorded,sealed,transcribed,missing\n"), "{csv}");
     assert!(csv.contains(&format!("{},\"Chi bộ A\",2,1,1,1,0,1\n", cells[0])), "{csv}");
 
     // The live page lists the missed meetings.
-    let (s, u) = server.api(Method::POST, "/api/v1/users", Some(json!({ "name": "quantri", "role": "admin", "password": "mật-khẩu-dài-đủ" }))).await;
+    let (s, u) = server
+        .api(
+            Method::POST,
+            "/api/v1/users",
+            Some(json!({ "name": "quantri", "role": "admin", "password": "mật-khẩu-dài-đủ" })),
+        )
+        .await;
     assert_eq!(s, 201, "{u}");
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let form = client.get(format!("{}/login", server.url)).send().await.unwrap();
@@ -165,6 +214,14 @@ async fn a_missed_meeting_alerts_once_after_grace_and_the_report_counts_it() {
         .await
         .unwrap();
     let session = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
-    let page = client.get(format!("{}/live", server.url)).header("cookie", session).send().await.unwrap().text().await.unwrap();
+    let page = client
+        .get(format!("{}/live", server.url))
+        .header("cookie", session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(page.contains("Sinh hoạt tháng (vắng)") && page.contains("Sinh hoạt tháng (muộn)"), "{page}");
 }

@@ -26,7 +26,9 @@ async fn bad_input_is_refused_cleanly() {
     let r = srv.http().get(&url).send().await.unwrap();
     assert_eq!(r.status(), 401);
     assert!(r.text().await.unwrap().contains("Authorization"));
-    for bad in ["Token abc", "Bearer ", "Bearer niem_01ARZ3NDEKTSV4RRFFQ69G5FAV_wrong", &format!("Bearer {}x", srv.token)] {
+    for bad in
+        ["Token abc", "Bearer ", "Bearer niem_01ARZ3NDEKTSV4RRFFQ69G5FAV_wrong", &format!("Bearer {}x", srv.token)]
+    {
         let r = srv.http().get(&url).header("authorization", bad).send().await.unwrap();
         assert_eq!(r.status(), 401, "{bad:?}");
     }
@@ -66,7 +68,13 @@ async fn bad_input_is_refused_cleanly() {
     // tus: PATCH mistakes, and an upload past its declared length.
     let file = wav::tone(3.0, 440.0, 16_000, None);
     let loc = srv.tus_create(&meeting, file.len() as u64).await;
-    let r = tus(Method::PATCH, &loc).header("upload-offset", "0").header("content-type", "text/plain").body("x").send().await.unwrap();
+    let r = tus(Method::PATCH, &loc)
+        .header("upload-offset", "0")
+        .header("content-type", "text/plain")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 415);
     let r = srv.tus_patch(&loc, 5, file[..10].to_vec()).await;
     assert_eq!(r.status(), 409, "wrong offset");
@@ -75,8 +83,16 @@ async fn bad_input_is_refused_cleanly() {
     let r = srv.tus_patch(&loc, 0, too_long.clone()).await;
     assert_eq!(r.status(), 413, "past Upload-Length (Content-Length known)");
     assert_eq!(srv.tus_offset(&loc).await, (200, Some(0)), "nothing of the refused PATCH counted");
-    let chunked = reqwest::Body::wrap_stream(futures::stream::iter(too_long.chunks(4096).map(|c| Ok::<_, std::io::Error>(c.to_vec())).collect::<Vec<_>>()));
-    let r = tus(Method::PATCH, &loc).header("upload-offset", "0").header("content-type", "application/offset+octet-stream").body(chunked).send().await.unwrap();
+    let chunked = reqwest::Body::wrap_stream(futures::stream::iter(
+        too_long.chunks(4096).map(|c| Ok::<_, std::io::Error>(c.to_vec())).collect::<Vec<_>>(),
+    ));
+    let r = tus(Method::PATCH, &loc)
+        .header("upload-offset", "0")
+        .header("content-type", "application/offset+octet-stream")
+        .body(chunked)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 413, "past Upload-Length (chunked)");
     // Bytes before the overflow are a valid, durable prefix and count; the overflow does not.
     let (_, offset) = srv.tus_offset(&loc).await;
@@ -93,7 +109,9 @@ async fn bad_input_is_refused_cleanly() {
 
     // Ids with path tricks, NUL and excess length, in every id position.
     let long = "A".repeat(5000);
-    for bad in ["..%2F..%2Fetc%2Fpasswd", "..%2F", "01ARZ3NDEKTSV4RRFFQ69G5FA%00", long.as_str(), "01arz3ndektsv4rrffq69g5fav"] {
+    for bad in
+        ["..%2F..%2Fetc%2Fpasswd", "..%2F", "01ARZ3NDEKTSV4RRFFQ69G5FA%00", long.as_str(), "01arz3ndektsv4rrffq69g5fav"]
+    {
         for path in [
             format!("/api/v1/recordings/{bad}"),
             format!("/api/v1/meetings/{bad}"),
@@ -115,14 +133,22 @@ async fn bad_input_is_refused_cleanly() {
     assert_eq!(s, 416);
 
     // Malformed JSON bodies.
-    let r = srv.req(Method::POST, "/api/v1/orgs").header("content-type", "application/json").body("{\"name\": 5").send().await.unwrap();
+    let r = srv
+        .req(Method::POST, "/api/v1/orgs")
+        .header("content-type", "application/json")
+        .body("{\"name\": 5")
+        .send()
+        .await
+        .unwrap();
     assert!(r.status().is_client_error());
     let (s, v) = srv.api(Method::POST, "/api/v1/orgs", Some(serde_json::json!({"name": "x", "kind": "cell"}))).await;
     assert_eq!(s, 409, "a cell without a parent: {v}");
 
     // Nothing half-written, and the good recording is untouched.
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
-    let content = |keys: &[String]| keys.iter().filter(|k| !k.starts_with("ledger/") && !k.starts_with("checkpoints/")).cloned().collect::<Vec<_>>();
+    let content = |keys: &[String]| {
+        keys.iter().filter(|k| !k.starts_with("ledger/") && !k.starts_with("checkpoints/")).cloned().collect::<Vec<_>>()
+    };
     let after = raw.list().await;
     let appeared: Vec<String> = content(&after).into_iter().filter(|k| !content(&before).contains(k)).collect();
     // Only the terminated upload's kept prefix may appear: one stream, closed as
@@ -133,7 +159,10 @@ async fn bad_input_is_refused_cleanly() {
     assert_eq!(cut.len(), 1, "{view}");
     assert_eq!(cut[0]["length"], kept);
     let cut_id = cut[0]["id"].as_str().unwrap();
-    assert!(appeared.iter().all(|k| k.contains(cut_id)), "objects appeared outside the terminated upload: {appeared:?}");
+    assert!(
+        appeared.iter().all(|k| k.contains(cut_id)),
+        "objects appeared outside the terminated upload: {appeared:?}"
+    );
     srv.seal(&rec).await;
     let (code, out) = srv.audit(&["verify"], &[]);
     assert_eq!(code, 0, "{out}");

@@ -51,13 +51,7 @@ async fn signed_in(server: &Server, name: &str, role: &str, scopes: &[&str]) -> 
 }
 
 async fn page(server: &Server, session: &str, path: &str) -> String {
-    let resp = server
-        .http()
-        .get(format!("{}{path}", server.url))
-        .header("cookie", session)
-        .send()
-        .await
-        .unwrap();
+    let resp = server.http().get(format!("{}{path}", server.url)).header("cookie", session).send().await.unwrap();
     assert_eq!(resp.status(), 200, "{path}");
     resp.text().await.unwrap()
 }
@@ -96,11 +90,7 @@ async fn a_meeting_page_fetches_no_chunk_and_readiness_lists_nothing() {
     let rec = up["recording"].as_str().unwrap().to_string();
     server.seal(&rec).await;
     let verdict = verified_after_seal(&server, &rec).await;
-    assert_eq!(
-        (verdict["intact"].as_bool(), verdict["source"].as_str()),
-        (Some(true), Some("seal")),
-        "{verdict}"
-    );
+    assert_eq!((verdict["intact"].as_bool(), verdict["source"].as_str()), (Some(true), Some("seal")), "{verdict}");
 
     let (_, m) = server.api(Method::GET, &format!("/api/v1/meetings/{meeting}"), None).await;
     let cell = m["org"].as_str().unwrap().to_string();
@@ -112,10 +102,7 @@ async fn a_meeting_page_fetches_no_chunk_and_readiness_lists_nothing() {
     for session in [&admin, &inspector, &admin, &inspector] {
         let html = page(&server, session, &format!("/meetings/{meeting}")).await;
         assert!(html.contains("badge ok"), "the badge shows the kept verdict: {html}");
-        assert!(
-            html.contains("sau khi niêm phong") && html.contains("mục sổ cái"),
-            "when, how, against what: {html}"
-        );
+        assert!(html.contains("sau khi niêm phong") && html.contains("mục sổ cái"), "when, how, against what: {html}");
     }
     let (gets_after, lists_after) = (server.store_ops("get").await, server.store_ops("list").await);
     println!(
@@ -130,11 +117,7 @@ async fn a_meeting_page_fetches_no_chunk_and_readiness_lists_nothing() {
     let dir = server.data_dir().join("store/checkpoints");
     let real = std::fs::read_dir(&dir).unwrap().count();
     for seq in 1_000_000..1_010_000u64 {
-        std::fs::write(
-            dir.join(format!("{seq:012}.json")),
-            br#"{"format":"niem/checkpoint/v1","note":""}"#,
-        )
-        .unwrap();
+        std::fs::write(dir.join(format!("{seq:012}.json")), br#"{"format":"niem/checkpoint/v1","note":""}"#).unwrap();
     }
     let (gets, lists) = (server.store_ops("get").await, server.store_ops("list").await);
     for _ in 0..20 {
@@ -153,10 +136,7 @@ async fn a_meeting_page_fetches_no_chunk_and_readiness_lists_nothing() {
     let (gets, lists) = (server.store_ops("get").await, server.store_ops("list").await);
     for _ in 0..5 {
         let html = page(&server, &auditor, "/ledger").await;
-        assert!(
-            html.contains("chữ ký hợp lệ"),
-            "the newest checkpoint, its signature checked: {html}"
-        );
+        assert!(html.contains("chữ ký hợp lệ"), "the newest checkpoint, its signature checked: {html}");
     }
     let (gets_after, lists_after) = (server.store_ops("get").await, server.store_ops("list").await);
     println!("5 ledger page views: {} GETs, {} LISTs", gets_after - gets, lists_after - lists);

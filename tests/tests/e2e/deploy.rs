@@ -37,7 +37,8 @@ fn tool(name: &str) -> PathBuf {
 }
 
 fn output(cmd: &mut Command) -> Output {
-    cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (scripts/setup-test.sh installs the deploy check tools)"))
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (scripts/setup-test.sh installs the deploy check tools)"))
 }
 
 fn text(out: &Output) -> String {
@@ -69,7 +70,8 @@ fn json(s: &str, what: &str) -> Value {
 /// Every YAML document of a file, as JSON (PyYAML, which kubernetes-validate reads them with).
 fn yaml_docs(path: &Path) -> Vec<Value> {
     let script = "import sys, yaml, json; json.dump([d for d in yaml.safe_load_all(open(sys.argv[1])) if d is not None], sys.stdout)";
-    let out = check(Command::new(tool("python")).args(["-c", script]).arg(path), &format!("parsing {}", path.display()));
+    let out =
+        check(Command::new(tool("python")).args(["-c", script]).arg(path), &format!("parsing {}", path.display()));
     match json(&out, "YAML") {
         Value::Array(docs) => docs,
         other => panic!("expected a list of documents, got {other}"),
@@ -104,16 +106,24 @@ fn port(addr: &str) -> u16 {
 /// checked against the config struct by ingest's config tests).
 fn default_ports() -> (u16, u16) {
     let example = toml(&read(&deploy("niem.example.toml")));
-    (port(str_at(&example, "listen", "niem.example.toml")), port(str_at(&example, "live.rtmp_listen", "niem.example.toml")))
+    (
+        port(str_at(&example, "listen", "niem.example.toml")),
+        port(str_at(&example, "live.rtmp_listen", "niem.example.toml")),
+    )
 }
 
 /// How long niem's SIGTERM handling drains live streams at most: the patience
 /// `serve` gives `Live::finish` in ingest/src/main.rs.
 fn drain_secs() -> u64 {
     let main = read(&root().join("ingest/src/main.rs"));
-    let call = main.find("live.finish(").expect("ingest/src/main.rs no longer calls live.finish(..): update this test's drain timeout");
+    let call = main
+        .find("live.finish(")
+        .expect("ingest/src/main.rs no longer calls live.finish(..): update this test's drain timeout");
     let rest = &main[call..];
-    let at = rest.find("from_secs(").filter(|&i| i < 120).expect("live.finish(..) no longer takes Duration::from_secs(N): update this test");
+    let at = rest
+        .find("from_secs(")
+        .filter(|&i| i < 120)
+        .expect("live.finish(..) no longer takes Duration::from_secs(N): update this test");
     let digits: String = rest[at + "from_secs(".len()..].chars().take_while(|c| c.is_ascii_digit()).collect();
     digits.parse().expect("drain seconds")
 }
@@ -161,10 +171,20 @@ fn niem_accepts(config: &str, what: &str) -> String {
     let dir = tempfile::tempdir().expect("temp dir");
     let f = dir.path().join("niem.toml");
     std::fs::write(&f, config).expect("write config");
-    let out = output(clean(bin("niem")).arg("--config").arg(&f).args(["keys", "init"]).env("NIEM_KEYS__DIR", dir.path().join("keys")));
+    let out = output(
+        clean(bin("niem"))
+            .arg("--config")
+            .arg(&f)
+            .args(["keys", "init"])
+            .env("NIEM_KEYS__DIR", dir.path().join("keys")),
+    );
     assert!(out.status.success(), "{what} is refused by niem's config loader:\n{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    stdout.lines().find_map(|l| l.strip_prefix("public key: ")).unwrap_or_else(|| panic!("no public key in {stdout}")).to_string()
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("public key: "))
+        .unwrap_or_else(|| panic!("no public key in {stdout}"))
+        .to_string()
 }
 
 /// A systemd unit file: (section, key, value), in order, comments dropped.
@@ -230,22 +250,52 @@ fn systemd_unit_verifies_and_is_hardened() {
     std::fs::create_dir_all(r.path().join("etc/systemd/system")).expect("mkdir");
     std::fs::create_dir_all(r.path().join("usr/lib/systemd")).expect("mkdir");
     std::fs::copy(&path, r.path().join("etc/systemd/system/niem.service")).expect("copy unit");
-    check(Command::new("cp").arg("-r").arg("/lib/systemd/system").arg(r.path().join("usr/lib/systemd/")), "copying systemd's units");
-    let out = output(Command::new("systemd-analyze").args(["verify", "--man=no", "--generators=no"]).arg(format!("--root={}", r.path().display())).arg("niem.service"));
+    check(
+        Command::new("cp").arg("-r").arg("/lib/systemd/system").arg(r.path().join("usr/lib/systemd/")),
+        "copying systemd's units",
+    );
+    let out = output(
+        Command::new("systemd-analyze")
+            .args(["verify", "--man=no", "--generators=no"])
+            .arg(format!("--root={}", r.path().display()))
+            .arg("niem.service"),
+    );
     // verify exits 0 on settings it ignores ("Failed to parse ..., ignoring"): any word is a failure.
-    assert!(out.status.success() && text(&out).trim().is_empty(), "systemd-analyze verify deploy/systemd/niem.service:\n{}", text(&out));
+    assert!(
+        out.status.success() && text(&out).trim().is_empty(),
+        "systemd-analyze verify deploy/systemd/niem.service:\n{}",
+        text(&out)
+    );
 
     // The same verifier catches a bad value: the check can fail.
     let broken = read(&path).replace("ProtectSystem=strict", "ProtectSystem=strictest");
     std::fs::write(r.path().join("etc/systemd/system/niem.service"), broken).expect("write");
-    let out = output(Command::new("systemd-analyze").args(["verify", "--man=no", "--generators=no"]).arg(format!("--root={}", r.path().display())).arg("niem.service"));
-    assert!(text(&out).contains("Failed to parse") && text(&out).contains("strictest"), "systemd-analyze verify let a bad ProtectSystem= through:\n{}", text(&out));
+    let out = output(
+        Command::new("systemd-analyze")
+            .args(["verify", "--man=no", "--generators=no"])
+            .arg(format!("--root={}", r.path().display()))
+            .arg("niem.service"),
+    );
+    assert!(
+        text(&out).contains("Failed to parse") && text(&out).contains("strictest"),
+        "systemd-analyze verify let a bad ProtectSystem= through:\n{}",
+        text(&out)
+    );
     std::fs::copy(&path, r.path().join("etc/systemd/system/niem.service")).expect("copy unit");
 
     // systemd's exposure score (0 safest .. 10): at most 2.0 ("OK").
-    let out = output(Command::new("systemd-analyze").args(["security", "--offline=true", "--threshold=20"]).arg(format!("--root={}", r.path().display())).arg("niem.service"));
+    let out = output(
+        Command::new("systemd-analyze")
+            .args(["security", "--offline=true", "--threshold=20"])
+            .arg(format!("--root={}", r.path().display()))
+            .arg("niem.service"),
+    );
     let report = text(&out);
-    let score = report.lines().find_map(|l| l.split("Overall exposure level for niem.service: ").nth(1)).unwrap_or("?").to_string();
+    let score = report
+        .lines()
+        .find_map(|l| l.split("Overall exposure level for niem.service: ").nth(1))
+        .unwrap_or("?")
+        .to_string();
     assert!(out.status.success(), "systemd-analyze security: exposure {score} is above 2.0:\n{report}");
     println!("systemd-analyze security: overall exposure {score}");
 
@@ -265,12 +315,18 @@ fn systemd_unit_verifies_and_is_hardened() {
     ] {
         assert_eq!(one(&u, key), want, "niem.service: {key}=");
     }
-    assert!(values(&u, "SystemCallFilter").contains(&"@system-service"), "niem.service: SystemCallFilter=@system-service");
+    assert!(
+        values(&u, "SystemCallFilter").contains(&"@system-service"),
+        "niem.service: SystemCallFilter=@system-service"
+    );
 
     // Stopping: long enough for niem's own drain.
     let drain = drain_secs();
     let stop = secs(one(&u, "TimeoutStopSec"));
-    assert!(stop >= drain + 30, "TimeoutStopSec={stop}s leaves no margin over niem's {drain}s drain of live streams (ingest/src/main.rs)");
+    assert!(
+        stop >= drain + 30,
+        "TimeoutStopSec={stop}s leaves no margin over niem's {drain}s drain of live streams (ingest/src/main.rs)"
+    );
 
     // The user: the sysusers.d file makes it, with the state directory as home.
     let state = one(&u, "StateDirectory");
@@ -278,21 +334,38 @@ fn systemd_unit_verifies_and_is_hardened() {
     std::fs::create_dir_all(r.path().join("etc")).expect("mkdir");
     std::fs::create_dir_all(r.path().join("usr/lib/sysusers.d")).expect("mkdir");
     std::fs::copy(deploy("systemd/niem.sysusers.conf"), r.path().join("usr/lib/sysusers.d/niem.conf")).expect("copy");
-    check(Command::new("systemd-sysusers").arg(format!("--root={}", r.path().display())).arg("niem.conf"), "systemd-sysusers deploy/systemd/niem.sysusers.conf");
+    check(
+        Command::new("systemd-sysusers").arg(format!("--root={}", r.path().display())).arg("niem.conf"),
+        "systemd-sysusers deploy/systemd/niem.sysusers.conf",
+    );
     let passwd = read(&r.path().join("etc/passwd"));
-    let entry: Vec<&str> = passwd.lines().find(|l| l.starts_with("niem:")).unwrap_or_else(|| panic!("niem.sysusers.conf makes no user niem:\n{passwd}")).split(':').collect();
+    let entry: Vec<&str> = passwd
+        .lines()
+        .find(|l| l.starts_with("niem:"))
+        .unwrap_or_else(|| panic!("niem.sysusers.conf makes no user niem:\n{passwd}"))
+        .split(':')
+        .collect();
     assert_ne!(entry[2], "0", "the niem user must not be root");
     assert_eq!(entry[5], format!("/var/lib/{state}"), "the niem user's home is its state directory");
     assert_eq!(entry[6], "/usr/sbin/nologin");
 
     // Its config: niem loads it; data in the state directory; default ports.
-    let config_path = one(&u, "ExecStart").split_whitespace().skip_while(|w| *w != "--config").nth(1).expect("ExecStart passes --config").to_string();
+    let config_path = one(&u, "ExecStart")
+        .split_whitespace()
+        .skip_while(|w| *w != "--config")
+        .nth(1)
+        .expect("ExecStart passes --config")
+        .to_string();
     assert_eq!(config_path, "/etc/niem/niem.toml");
     assert!(one(&u, "ExecStart").ends_with(" serve"), "ExecStart runs niem serve");
     let text = read(&deploy("systemd/niem.toml"));
     niem_accepts(&text, "deploy/systemd/niem.toml");
     let cfg = toml(&text);
-    assert_eq!(str_at(&cfg, "data_dir", "systemd niem.toml"), format!("/var/lib/{state}"), "data_dir is the unit's StateDirectory");
+    assert_eq!(
+        str_at(&cfg, "data_dir", "systemd niem.toml"),
+        format!("/var/lib/{state}"),
+        "data_dir is the unit's StateDirectory"
+    );
     assert_eq!(one(&u, "WorkingDirectory"), format!("/var/lib/{state}"));
     let (http, rtmp) = default_ports();
     assert_eq!(port(str_at(&cfg, "listen", "systemd niem.toml")), http);
@@ -301,9 +374,18 @@ fn systemd_unit_verifies_and_is_hardened() {
     // Keys: from the directory `niem keys init` wrote, as credentials.
     let keys_dir = str_at(&cfg, "keys.dir", "systemd niem.toml");
     let creds = values(&u, "LoadCredential");
-    assert!(creds.contains(&format!("signing.key:{keys_dir}/signing.key").as_str()), "LoadCredential of the signing key from {keys_dir}: {creds:?}");
-    assert!(creds.contains(&format!("kek:{keys_dir}/kek").as_str()), "LoadCredential of the KEK directory from {keys_dir}: {creds:?}");
-    assert!(values(&u, "Environment").contains(&"NIEM_KEYS__DIR=%d"), "the service reads its keys from $CREDENTIALS_DIRECTORY");
+    assert!(
+        creds.contains(&format!("signing.key:{keys_dir}/signing.key").as_str()),
+        "LoadCredential of the signing key from {keys_dir}: {creds:?}"
+    );
+    assert!(
+        creds.contains(&format!("kek:{keys_dir}/kek").as_str()),
+        "LoadCredential of the KEK directory from {keys_dir}: {creds:?}"
+    );
+    assert!(
+        values(&u, "Environment").contains(&"NIEM_KEYS__DIR=%d"),
+        "the service reads its keys from $CREDENTIALS_DIRECTORY"
+    );
 }
 
 /// Lays `src` out as the key delivery `kind` does and has niem, as a user that
@@ -324,14 +406,21 @@ const SERVICE_UID: u32 = 10001;
 /// `perm`, group none, mask `perm`, others none.
 fn grant_acl(path: &Path, owner_perm: u16, perm: u16) {
     let mut blob = 2u32.to_le_bytes().to_vec();
-    for (tag, p, id) in [(0x01u16, owner_perm, u32::MAX), (0x02, perm, SERVICE_UID), (0x04, 0, u32::MAX), (0x10, perm, u32::MAX), (0x20, 0, u32::MAX)] {
+    for (tag, p, id) in [
+        (0x01u16, owner_perm, u32::MAX),
+        (0x02, perm, SERVICE_UID),
+        (0x04, 0, u32::MAX),
+        (0x10, perm, u32::MAX),
+        (0x20, 0, u32::MAX),
+    ] {
         blob.extend_from_slice(&tag.to_le_bytes());
         blob.extend_from_slice(&p.to_le_bytes());
         blob.extend_from_slice(&id.to_le_bytes());
     }
     let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).expect("path");
     // SAFETY: valid C strings and a buffer of the given length.
-    let r = unsafe { libc::setxattr(c.as_ptr(), c"system.posix_acl_access".as_ptr(), blob.as_ptr().cast(), blob.len(), 0) };
+    let r =
+        unsafe { libc::setxattr(c.as_ptr(), c"system.posix_acl_access".as_ptr(), blob.as_ptr().cast(), blob.len(), 0) };
     assert_eq!(r, 0, "setxattr ACL on {}: {}", path.display(), std::io::Error::last_os_error());
 }
 
@@ -417,7 +506,12 @@ fn deliver(kind: Delivery, files: &[(String, PathBuf)], into: &Path) -> PathBuf 
 fn public_key_as_service_user(config: &Path, keys: &Path) -> Output {
     output(
         clean("setpriv")
-            .args([format!("--reuid={SERVICE_UID}"), format!("--regid={SERVICE_UID}"), "--clear-groups".into(), "--".into()])
+            .args([
+                format!("--reuid={SERVICE_UID}"),
+                format!("--regid={SERVICE_UID}"),
+                "--clear-groups".into(),
+                "--".into(),
+            ])
             .arg(bin("niem"))
             .arg("--config")
             .arg(config)
@@ -436,7 +530,8 @@ fn keys_reach_a_non_root_service_as_systemd_credentials_and_as_a_kubernetes_secr
     let cfg_text = read(&deploy("systemd/niem.toml"));
     let keys_dir = str_at(&toml(&cfg_text), "keys.dir", "systemd niem.toml").to_string();
     // tmpfs (with ACLs), as systemd's credentials and the kubelet's Secret volumes are.
-    let shm = tempfile::Builder::new().prefix("niem-deploy").tempdir_in("/dev/shm").expect("a directory on /dev/shm (tmpfs)");
+    let shm =
+        tempfile::Builder::new().prefix("niem-deploy").tempdir_in("/dev/shm").expect("a directory on /dev/shm (tmpfs)");
     std::fs::set_permissions(shm.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let config = shm.path().join("niem.toml");
     std::fs::write(&config, &cfg_text).expect("write config");
@@ -444,15 +539,27 @@ fn keys_reach_a_non_root_service_as_systemd_credentials_and_as_a_kubernetes_secr
 
     // The operator's key directory, from `niem keys init`, and a rotation.
     let src = tempfile::tempdir().expect("temp dir");
-    let init = check(clean(bin("niem")).arg("--config").arg(&config).args(["keys", "init"]).env("NIEM_KEYS__DIR", src.path()), "niem keys init");
+    let init = check(
+        clean(bin("niem")).arg("--config").arg(&config).args(["keys", "init"]).env("NIEM_KEYS__DIR", src.path()),
+        "niem keys init",
+    );
     let public = init.lines().find_map(|l| l.strip_prefix("public key: ")).expect("public key").to_string();
     let kek_dir = src.path().join("kek");
-    std::fs::copy(kek_dir.join(std::fs::read_to_string(kek_dir.join("current")).expect("current").trim().to_string() + ".key"), kek_dir.join("kek-older.key")).expect("second KEK");
+    std::fs::copy(
+        kek_dir.join(std::fs::read_to_string(kek_dir.join("current")).expect("current").trim().to_string() + ".key"),
+        kek_dir.join("kek-older.key"),
+    )
+    .expect("second KEK");
     std::fs::set_permissions(kek_dir.join("kek-older.key"), std::fs::Permissions::from_mode(0o600)).expect("chmod");
 
     let from_unit = credentials(&u, &keys_dir, src.path());
     let names: BTreeSet<&str> = from_unit.iter().map(|(n, _)| n.as_str()).collect();
-    assert!(names.contains("signing.key") && names.contains("kek_current") && names.iter().filter(|n| n.starts_with("kek_kek-")).count() == 2, "the unit's credentials: {names:?}");
+    assert!(
+        names.contains("signing.key")
+            && names.contains("kek_current")
+            && names.iter().filter(|n| n.starts_with("kek_kek-")).count() == 2,
+        "the unit's credentials: {names:?}"
+    );
     // What README tells operators to put in the niem-keys Secret: the same flat names.
     for kind in [Delivery::SystemdRamfs, Delivery::SystemdTmpfsAcl, Delivery::KubernetesSecret] {
         let dir = deliver(kind, &from_unit, shm.path());
@@ -464,16 +571,29 @@ fn keys_reach_a_non_root_service_as_systemd_credentials_and_as_a_kubernetes_secr
     let loose = shm.path().join("KubernetesSecret/..data/signing.key");
     std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o444)).expect("chmod");
     let out = public_key_as_service_user(&config, &shm.path().join("KubernetesSecret"));
-    assert!(!out.status.success() && text(&out).contains("readable by other users"), "a world-readable key was accepted:\n{}", text(&out));
+    assert!(
+        !out.status.success() && text(&out).contains("readable by other users"),
+        "a world-readable key was accepted:\n{}",
+        text(&out)
+    );
 }
 
 #[test]
 fn memory_deny_write_execute_leaves_ffmpeg_and_whisper_working() {
     let model = niem_tests::speech::model();
     let dir = tempfile::tempdir().expect("temp dir");
-    let wav = niem_tests::speech::clip(dir.path(), "mdwe", "en", &[(0.5, "the committee approved the budget for next year")], 5.0);
+    let wav = niem_tests::speech::clip(
+        dir.path(),
+        "mdwe",
+        "en",
+        &[(0.5, "the committee approved the budget for next year")],
+        5.0,
+    );
     let m4a = dir.path().join("mdwe.m4a");
-    check(Command::new("ffmpeg").args(["-loglevel", "error", "-y", "-i"]).arg(&wav).args(["-c:a", "aac"]).arg(&m4a), "ffmpeg to AAC");
+    check(
+        Command::new("ffmpeg").args(["-loglevel", "error", "-y", "-i"]).arg(&wav).args(["-c:a", "aac"]).arg(&m4a),
+        "ffmpeg to AAC",
+    );
 
     // PR_SET_MDWE (Linux 6.3) refuses what MemoryDenyWriteExecute= refuses:
     // writable+executable mappings and making memory executable later.
@@ -492,7 +612,12 @@ fn memory_deny_write_execute_leaves_ffmpeg_and_whisper_working() {
     // The control: under it, a W+X mapping is refused.
     let probe = "import mmap\ntry:\n    mmap.mmap(-1, 4096, prot=7)\nexcept PermissionError:\n    print('refused')";
     let out = output(mdwe(&mut Command::new(tool("python"))).args(["-c", probe]));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "refused", "PR_SET_MDWE did not refuse a W+X mapping (Linux >= 6.3 needed):\n{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "refused",
+        "PR_SET_MDWE did not refuse a W+X mapping (Linux >= 6.3 needed):\n{}",
+        text(&out)
+    );
 
     let transcribe = |under_mdwe: bool| {
         let mut cmd = clean(bin("niem"));
@@ -513,7 +638,11 @@ fn memory_deny_write_execute_leaves_ffmpeg_and_whisper_working() {
 
 fn compose_config(env_file: &Path) -> Output {
     let mut cmd = Command::new(tool("docker-compose"));
-    cmd.arg("-f").arg(deploy("compose/compose.yaml")).arg("--env-file").arg(env_file).args(["config", "--format", "json"]);
+    cmd.arg("-f")
+        .arg(deploy("compose/compose.yaml"))
+        .arg("--env-file")
+        .arg(env_file)
+        .args(["config", "--format", "json"]);
     for k in ["S3_ACCESS_KEY", "S3_SECRET_KEY"] {
         cmd.env_remove(k);
     }
@@ -571,11 +700,16 @@ fn compose_file_is_valid_and_agrees_with_the_service() {
     // The CLI refuses to run without the S3 key: the check can fail.
     let empty = tempfile::NamedTempFile::new().expect("temp file");
     let out = compose_config(empty.path());
-    assert!(!out.status.success() && text(&out).contains("S3_ACCESS_KEY"), "compose ran without the S3 key in .env:\n{}", text(&out));
+    assert!(
+        !out.status.success() && text(&out).contains("S3_ACCESS_KEY"),
+        "compose ran without the S3 key in .env:\n{}",
+        text(&out)
+    );
 
     let niem = &c["services"]["niem"];
     let (http, rtmp) = default_ports();
-    let targets: BTreeSet<u64> = niem["ports"].as_array().expect("ports").iter().map(|p| p["target"].as_u64().expect("target")).collect();
+    let targets: BTreeSet<u64> =
+        niem["ports"].as_array().expect("ports").iter().map(|p| p["target"].as_u64().expect("target")).collect();
     assert_eq!(targets, BTreeSet::from([u64::from(http), u64::from(rtmp)]), "compose publishes niem's default ports");
     assert_eq!(niem["user"], Value::from(dockerfile_user()), "compose runs niem as the image's user");
     assert!(!dockerfile_user().starts_with("0") && !dockerfile_user().starts_with("root"), "non-root");
@@ -588,42 +722,71 @@ fn compose_file_is_valid_and_agrees_with_the_service() {
     assert_eq!(get(niem, "depends_on.seaweedfs-init.condition"), "service_completed_successfully");
     for k in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
         assert!(niem["environment"][k].is_string(), "niem gets {k}");
-        assert_eq!(niem["environment"][k], c["services"]["seaweedfs"]["environment"][k], "niem and SeaweedFS share {k}");
+        assert_eq!(
+            niem["environment"][k], c["services"]["seaweedfs"]["environment"][k],
+            "niem and SeaweedFS share {k}"
+        );
     }
 
     // Its config: the file compose mounts where the command reads it, loaded by niem.
     let config_target = str_at(niem, "configs.0.target", "compose niem");
-    let command: Vec<&str> = niem["command"].as_array().expect("command").iter().map(|v| v.as_str().expect("arg")).collect();
+    let command: Vec<&str> =
+        niem["command"].as_array().expect("command").iter().map(|v| v.as_str().expect("arg")).collect();
     assert_eq!(command, ["serve"]);
-    assert_eq!(str_at(niem, "environment.NIEM_CONFIG", "compose niem"), config_target, "niem (and `docker compose run` commands) read the mounted config");
-    let source = str_at(&c, &format!("configs.{}.file", str_at(niem, "configs.0.source", "config source")), "compose configs").to_string();
+    assert_eq!(
+        str_at(niem, "environment.NIEM_CONFIG", "compose niem"),
+        config_target,
+        "niem (and `docker compose run` commands) read the mounted config"
+    );
+    let source =
+        str_at(&c, &format!("configs.{}.file", str_at(niem, "configs.0.source", "config source")), "compose configs")
+            .to_string();
     let cfg_text = read(Path::new(&source));
     niem_accepts(&cfg_text, "deploy/compose/niem.toml");
     let cfg = toml(&cfg_text);
     assert_eq!(port(str_at(&cfg, "listen", "compose niem.toml")), http);
     assert_eq!(port(str_at(&cfg, "live.rtmp_listen", "compose niem.toml")), rtmp);
     let mounts = niem["volumes"].as_array().expect("volumes");
-    let mount = |target: &str| mounts.iter().find(|m| m["target"] == target).unwrap_or_else(|| panic!("compose mounts nothing at {target}"));
+    let mount = |target: &str| {
+        mounts.iter().find(|m| m["target"] == target).unwrap_or_else(|| panic!("compose mounts nothing at {target}"))
+    };
     assert_eq!(mount(str_at(&cfg, "data_dir", "compose niem.toml"))["type"], "volume", "data_dir is a named volume");
     assert_eq!(mount(str_at(&cfg, "keys.dir", "compose niem.toml"))["read_only"], true, "keys are mounted read-only");
 
     // Health check: both endpoints, on the port niem listens on.
-    let hc: Vec<&str> = niem["healthcheck"]["test"].as_array().expect("healthcheck").iter().map(|v| v.as_str().expect("arg")).collect();
+    let hc: Vec<&str> =
+        niem["healthcheck"]["test"].as_array().expect("healthcheck").iter().map(|v| v.as_str().expect("arg")).collect();
     let script = hc.last().expect("script");
-    assert!(script.contains("/healthz") && script.contains("/readyz") && script.contains(&format!("/{http}")), "healthcheck: {script}");
+    assert!(
+        script.contains("/healthz") && script.contains("/readyz") && script.contains(&format!("/{http}")),
+        "healthcheck: {script}"
+    );
 
     // SeaweedFS: the version the tests run; the endpoint niem is given.
     let setup = read(&root().join("scripts/setup-test.sh"));
-    let weed_version = setup.lines().find_map(|l| l.strip_prefix("WEED_VERSION=")).expect("WEED_VERSION in setup-test.sh");
+    let weed_version =
+        setup.lines().find_map(|l| l.strip_prefix("WEED_VERSION=")).expect("WEED_VERSION in setup-test.sh");
     for s in ["seaweedfs", "seaweedfs-init"] {
-        assert_eq!(str_at(&c, &format!("services.{s}.image"), s), format!("chrislusf/seaweedfs:{weed_version}"), "{s} runs the SeaweedFS the tests run");
+        assert_eq!(
+            str_at(&c, &format!("services.{s}.image"), s),
+            format!("chrislusf/seaweedfs:{weed_version}"),
+            "{s} runs the SeaweedFS the tests run"
+        );
     }
-    let weed_args: Vec<&str> = c["services"]["seaweedfs"]["command"].as_array().expect("command").iter().map(|v| v.as_str().expect("arg")).collect();
+    let weed_args: Vec<&str> = c["services"]["seaweedfs"]["command"]
+        .as_array()
+        .expect("command")
+        .iter()
+        .map(|v| v.as_str().expect("arg"))
+        .collect();
     let s3_port = weed_args.iter().find_map(|a| a.strip_prefix("-s3.port=")).unwrap_or("8333");
     assert_eq!(str_at(&cfg, "store.s3.endpoint", "compose niem.toml"), format!("http://seaweedfs:{s3_port}"));
     assert_eq!(get(&cfg, "store.kind"), "s3");
     let init = str_at(&c, "services.seaweedfs-init.command.0", "init script");
-    assert!(init.contains(&format!("-name {}", str_at(&cfg, "store.s3.bucket", "bucket"))), "the init service makes niem's bucket: {init}");
+    assert!(
+        init.contains(&format!("-name {}", str_at(&cfg, "store.s3.bucket", "bucket"))),
+        "the init service makes niem's bucket: {init}"
+    );
 }
 
 /// Runs the compose stack's pieces for real: SeaweedFS with compose's command
@@ -649,7 +812,8 @@ async fn compose_stack_pieces_run_against_real_seaweedfs_and_niem() {
         })
         .collect();
     std::fs::create_dir_all(dir.path().join("weed")).expect("mkdir");
-    let weed_bin = std::env::var_os("NIEM_WEED").map(PathBuf::from).unwrap_or_else(|| root().join(".tools/venv/bin/weed"));
+    let weed_bin =
+        std::env::var_os("NIEM_WEED").map(PathBuf::from).unwrap_or_else(|| root().join(".tools/venv/bin/weed"));
     let _weed = Child(
         Command::new(&weed_bin)
             .args(&weed_args)
@@ -664,13 +828,20 @@ async fn compose_stack_pieces_run_against_real_seaweedfs_and_niem() {
     let endpoint = format!("http://127.0.0.1:{s3}");
     let deadline = Instant::now() + Duration::from_secs(60);
     while reqwest::get(format!("{endpoint}/healthz")).await.ok().map(|r| r.status().as_u16()) != Some(200) {
-        assert!(Instant::now() < deadline, "SeaweedFS with compose's command line is not healthy: {}", read(&dir.path().join("weed.log")));
+        assert!(
+            Instant::now() < deadline,
+            "SeaweedFS with compose's command line is not healthy: {}",
+            read(&dir.path().join("weed.log"))
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 
     // The init script, as compose runs it ($$ is compose's escape for $).
-    let script = str_at(&c, "services.seaweedfs-init.command.0", "init script").replace("$$", "$").replace("seaweedfs:9333", &format!("127.0.0.1:{master}"));
-    let path = format!("{}:{}", weed_bin.parent().expect("bin dir").display(), std::env::var("PATH").unwrap_or_default());
+    let script = str_at(&c, "services.seaweedfs-init.command.0", "init script")
+        .replace("$$", "$")
+        .replace("seaweedfs:9333", &format!("127.0.0.1:{master}"));
+    let path =
+        format!("{}:{}", weed_bin.parent().expect("bin dir").display(), std::env::var("PATH").unwrap_or_default());
     let init = || output(Command::new("sh").args(["-c", &script]).env("PATH", &path));
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -684,15 +855,30 @@ async fn compose_stack_pieces_run_against_real_seaweedfs_and_niem() {
     let again = init();
     assert!(again.status.success(), "the seaweedfs-init script fails on a second start:\n{}", text(&again));
     let client = seaweed::client(&endpoint);
-    let lock = client.get_object_lock_configuration().bucket("niem").send().await.expect("object lock configuration of bucket niem");
-    assert_eq!(lock.object_lock_configuration().and_then(|c| c.object_lock_enabled()).map(|e| e.as_str()), Some("Enabled"), "the init script's bucket has Object Lock");
+    let lock = client
+        .get_object_lock_configuration()
+        .bucket("niem")
+        .send()
+        .await
+        .expect("object lock configuration of bucket niem");
+    assert_eq!(
+        lock.object_lock_configuration().and_then(|c| c.object_lock_enabled()).map(|e| e.as_str()),
+        Some("Enabled"),
+        "the init script's bucket has Object Lock"
+    );
     client.create_bucket().bucket("plain").send().await.expect("a bucket without Object Lock");
-    let plain = output(Command::new("sh").args(["-c", &script.replace("-name niem", "-name plain")]).env("PATH", &path));
+    let plain =
+        output(Command::new("sh").args(["-c", &script.replace("-name niem", "-name plain")]).env("PATH", &path));
     assert!(!plain.status.success(), "the init script accepted a bucket without Object Lock:\n{}", text(&plain));
 
     // niem with compose's niem.toml.
     let cfg_file = dir.path().join("niem.toml");
-    let source = str_at(&c, &format!("configs.{}.file", str_at(&c["services"]["niem"], "configs.0.source", "source")), "configs").to_string();
+    let source = str_at(
+        &c,
+        &format!("configs.{}.file", str_at(&c["services"]["niem"], "configs.0.source", "source")),
+        "configs",
+    )
+    .to_string();
     std::fs::copy(&source, &cfg_file).expect("copy config");
     let [http, rtmp] = [free_port(), free_port()];
     let env = [
@@ -704,7 +890,10 @@ async fn compose_stack_pieces_run_against_real_seaweedfs_and_niem() {
         ("AWS_ACCESS_KEY_ID", seaweed::ACCESS_KEY.to_string()),
         ("AWS_SECRET_ACCESS_KEY", seaweed::SECRET_KEY.to_string()),
     ];
-    check(clean(bin("niem")).arg("--config").arg(&cfg_file).args(["keys", "init"]).envs(env.iter().map(|(k, v)| (*k, v))), "niem keys init");
+    check(
+        clean(bin("niem")).arg("--config").arg(&cfg_file).args(["keys", "init"]).envs(env.iter().map(|(k, v)| (*k, v))),
+        "niem keys init",
+    );
     let log = dir.path().join("niem.log");
     let mut niem = Child(
         clean(bin("niem"))
@@ -723,13 +912,24 @@ async fn compose_stack_pieces_run_against_real_seaweedfs_and_niem() {
         assert!(Instant::now() < deadline, "niem with compose's niem.toml is not ready:\n{}", read(&log));
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    assert!(read(&log).contains("Object Lock: on"), "niem did not find Object Lock on the init script's bucket:\n{}", read(&log));
+    assert!(
+        read(&log).contains("Object Lock: on"),
+        "niem did not find Object Lock on the init script's bucket:\n{}",
+        read(&log)
+    );
 
     // Compose's health check, as Docker runs it, against niem; and against nothing.
-    let hc = c["services"]["niem"]["healthcheck"]["test"].as_array().expect("test").iter().map(|v| v.as_str().expect("arg").replace("$$", "$")).collect::<Vec<_>>();
+    let hc = c["services"]["niem"]["healthcheck"]["test"]
+        .as_array()
+        .expect("test")
+        .iter()
+        .map(|v| v.as_str().expect("arg").replace("$$", "$"))
+        .collect::<Vec<_>>();
     assert_eq!(&hc[..3], ["CMD", "bash", "-c"], "healthcheck form");
     let (default_http, _) = default_ports();
-    let run_hc = |port: u16| output(Command::new("bash").arg("-c").arg(hc[3].replace(&format!("/{default_http}"), &format!("/{port}"))));
+    let run_hc = |port: u16| {
+        output(Command::new("bash").arg("-c").arg(hc[3].replace(&format!("/{default_http}"), &format!("/{port}"))))
+    };
     let ok = run_hc(http);
     assert!(ok.status.success(), "compose's health check fails against a ready niem:\n{}", text(&ok));
     assert!(!run_hc(free_port()).status.success(), "compose's health check passes with nothing listening");
@@ -753,7 +953,11 @@ async fn compose_stack_pieces_run_against_real_seaweedfs_and_niem() {
             assert!(status.success(), "niem exited {status} on SIGTERM:\n{}", read(&log));
             break;
         }
-        assert!(stopped.elapsed() < Duration::from_secs(drain_secs() + 30), "niem did not stop on SIGTERM:\n{}", read(&log));
+        assert!(
+            stopped.elapsed() < Duration::from_secs(drain_secs() + 30),
+            "niem did not stop on SIGTERM:\n{}",
+            read(&log)
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -761,11 +965,19 @@ async fn compose_stack_pieces_run_against_real_seaweedfs_and_niem() {
 #[test]
 fn dockerfile_lints_and_installs_what_niem_links() {
     let df = deploy("compose/Dockerfile");
-    check(Command::new(tool("hadolint")).args(["--no-color", "--failure-threshold", "info"]).arg(&df), "hadolint deploy/compose/Dockerfile");
+    check(
+        Command::new(tool("hadolint")).args(["--no-color", "--failure-threshold", "info"]).arg(&df),
+        "hadolint deploy/compose/Dockerfile",
+    );
     // The same linter fails a bad one.
     let bad = tempfile::NamedTempFile::new().expect("temp file");
     std::fs::write(bad.path(), "FROM debian\nRUN apt-get install curl\n").expect("write");
-    assert!(!output(Command::new(tool("hadolint")).args(["--no-color", "--failure-threshold", "info"]).arg(bad.path())).status.success(), "hadolint passed a bad Dockerfile");
+    assert!(
+        !output(Command::new(tool("hadolint")).args(["--no-color", "--failure-threshold", "info"]).arg(bad.path()))
+            .status
+            .success(),
+        "hadolint passed a bad Dockerfile"
+    );
 
     let stages = dockerfile();
     assert!(stages.len() >= 2, "a multi-stage build: {stages:?}");
@@ -786,7 +998,11 @@ fn dockerfile_lints_and_installs_what_niem_links() {
         .map(String::from)
         .collect();
     let have: BTreeSet<String> = build.iter().flat_map(|i| apt_packages(i)).collect();
-    assert!(wanted.is_subset(&have), "the builder lacks {:?} (scripts/setup.sh installs them)", wanted.difference(&have).collect::<Vec<_>>());
+    assert!(
+        wanted.is_subset(&have),
+        "the builder lacks {:?} (scripts/setup.sh installs them)",
+        wanted.difference(&have).collect::<Vec<_>>()
+    );
 
     // The runtime installs exactly the Debian packages of the FFmpeg libraries
     // niem links (by ldd and dpkg), plus CA certificates.
@@ -806,10 +1022,17 @@ fn dockerfile_lints_and_installs_what_niem_links() {
 
     // Non-root with a fixed UID; the entry point; the default ports exposed.
     let user = dockerfile_user();
-    let uid: u32 = user.split(':').next().and_then(|u| u.parse().ok()).unwrap_or_else(|| panic!("USER {user} is not a numeric UID"));
+    let uid: u32 = user
+        .split(':')
+        .next()
+        .and_then(|u| u.parse().ok())
+        .unwrap_or_else(|| panic!("USER {user} is not a numeric UID"));
     assert!(uid >= 1000, "USER {user}: a fixed non-root UID");
     assert!(runtime.iter().any(|i| i.starts_with("ENTRYPOINT [\"/usr/local/bin/niem\"]")), "ENTRYPOINT is niem");
-    assert!(runtime.iter().any(|i| i == "ENV NIEM_CONFIG=/etc/niem/niem.toml"), "the image's commands read /etc/niem/niem.toml, where compose and Kubernetes mount it");
+    assert!(
+        runtime.iter().any(|i| i == "ENV NIEM_CONFIG=/etc/niem/niem.toml"),
+        "the image's commands read /etc/niem/niem.toml, where compose and Kubernetes mount it"
+    );
     let (http, rtmp) = default_ports();
     assert!(runtime.iter().any(|i| *i == format!("EXPOSE {http} {rtmp}")), "EXPOSE {http} {rtmp}");
 }
@@ -824,7 +1047,9 @@ fn kubernetes_manifests_validate_and_agree_with_the_service() {
     let mut versions: Vec<(u32, u32)> = schemas
         .lines()
         .filter(|l| l.ends_with("-local-strict"))
-        .filter_map(|l| l.trim_start_matches('v').split('.').take(2).map(|p| p.parse::<u32>().ok()).collect::<Option<Vec<_>>>())
+        .filter_map(|l| {
+            l.trim_start_matches('v').split('.').take(2).map(|p| p.parse::<u32>().ok()).collect::<Option<Vec<_>>>()
+        })
         .filter(|v| v.len() == 2 && v[0] == 1 && v[1] >= 29)
         .map(|v| (v[0], v[1]))
         .collect();
@@ -833,14 +1058,34 @@ fn kubernetes_manifests_validate_and_agree_with_the_service() {
     assert!(versions.len() >= 5, "kubernetes-validate ships too few schemas: {versions:?}");
     let docs = yaml_docs(&manifests);
     for (major, minor) in &versions {
-        let out = output(Command::new(tool("kubernetes-validate")).args(["--strict", "-k", &format!("{major}.{minor}.0")]).arg(&manifests));
-        assert!(out.status.success() && !text(&out).contains("WARN"), "deploy/kubernetes/niem.yaml against Kubernetes {major}.{minor}:\n{}", text(&out));
+        let out = output(
+            Command::new(tool("kubernetes-validate"))
+                .args(["--strict", "-k", &format!("{major}.{minor}.0")])
+                .arg(&manifests),
+        );
+        assert!(
+            out.status.success() && !text(&out).contains("WARN"),
+            "deploy/kubernetes/niem.yaml against Kubernetes {major}.{minor}:\n{}",
+            text(&out)
+        );
     }
-    println!("kubernetes-validate --strict: {} resources x {} versions ({}.{} to {}.{})", docs.len(), versions.len(), versions[0].0, versions[0].1, versions.last().expect("v").0, versions.last().expect("v").1);
+    println!(
+        "kubernetes-validate --strict: {} resources x {} versions ({}.{} to {}.{})",
+        docs.len(),
+        versions.len(),
+        versions[0].0,
+        versions[0].1,
+        versions.last().expect("v").0,
+        versions.last().expect("v").1
+    );
     // Strict validation fails a misspelt field: the check can fail.
     let bad = tempfile::Builder::new().suffix(".yaml").tempfile().expect("temp file");
-    std::fs::write(bad.path(), read(&manifests).replace("terminationGracePeriodSeconds:", "terminationGracePeriod:")).expect("write");
-    assert!(!output(Command::new(tool("kubernetes-validate")).arg("--strict").arg(bad.path())).status.success(), "kubernetes-validate passed a misspelt field");
+    std::fs::write(bad.path(), read(&manifests).replace("terminationGracePeriodSeconds:", "terminationGracePeriod:"))
+        .expect("write");
+    assert!(
+        !output(Command::new(tool("kubernetes-validate")).arg("--strict").arg(bad.path())).status.success(),
+        "kubernetes-validate passed a misspelt field"
+    );
 
     let kind = |k: &str| docs.iter().filter(|d| d["kind"] == k).collect::<Vec<_>>();
     let [sts] = kind("StatefulSet")[..] else { panic!("one StatefulSet") };
@@ -857,13 +1102,22 @@ fn kubernetes_manifests_validate_and_agree_with_the_service() {
     // niem refuses as unknown options; prove that, and that the pod turns it off.
     let out = output(clean(bin("niem")).args(["keys", "export-public"]).env("NIEM_SERVICE_HOST", "10.0.0.1"));
     assert!(!out.status.success(), "niem accepted an unknown NIEM_SERVICE_HOST");
-    assert_eq!(pod["enableServiceLinks"], false, "enableServiceLinks must be false: the Service's NIEM_* variables break niem's config");
+    assert_eq!(
+        pod["enableServiceLinks"], false,
+        "enableServiceLinks must be false: the Service's NIEM_* variables break niem's config"
+    );
 
     let (http, rtmp) = default_ports();
     assert_eq!(port(str_at(&cfg, "listen", "ConfigMap niem.toml")), http);
     assert_eq!(port(str_at(&cfg, "live.rtmp_listen", "ConfigMap niem.toml")), rtmp);
     let container_port = |name: &str| {
-        container["ports"].as_array().expect("ports").iter().find(|p| p["name"] == name).and_then(|p| p["containerPort"].as_u64()).unwrap_or_else(|| panic!("container port {name}"))
+        container["ports"]
+            .as_array()
+            .expect("ports")
+            .iter()
+            .find(|p| p["name"] == name)
+            .and_then(|p| p["containerPort"].as_u64())
+            .unwrap_or_else(|| panic!("container port {name}"))
     };
     assert_eq!(container_port("http"), u64::from(http));
     assert_eq!(container_port("rtmp"), u64::from(rtmp));
@@ -882,7 +1136,11 @@ fn kubernetes_manifests_validate_and_agree_with_the_service() {
 
     // Stopping, users, privileges.
     let grace = pod["terminationGracePeriodSeconds"].as_u64().expect("terminationGracePeriodSeconds");
-    assert!(grace >= drain_secs() + 30, "terminationGracePeriodSeconds {grace} leaves no margin over niem's {}s drain", drain_secs());
+    assert!(
+        grace >= drain_secs() + 30,
+        "terminationGracePeriodSeconds {grace} leaves no margin over niem's {}s drain",
+        drain_secs()
+    );
     assert_eq!(sts["spec"]["replicas"], 1, "one niem per data dir");
     let uid = dockerfile_user().split(':').next().expect("uid").parse::<u64>().expect("numeric");
     assert_eq!(get(pod, "securityContext.runAsUser").as_u64(), Some(uid), "runAsUser is the image's UID");
@@ -895,19 +1153,39 @@ fn kubernetes_manifests_validate_and_agree_with_the_service() {
 
     // Mounts: the claim at data_dir, the keys Secret read-only at keys.dir with
     // 0440 (root:fsGroup, which niem's key check accepts), the config where args say.
-    let mount = |path: &str| container["volumeMounts"].as_array().expect("mounts").iter().find(|m| m["mountPath"] == path).unwrap_or_else(|| panic!("nothing mounted at {path}"));
+    let mount = |path: &str| {
+        container["volumeMounts"]
+            .as_array()
+            .expect("mounts")
+            .iter()
+            .find(|m| m["mountPath"] == path)
+            .unwrap_or_else(|| panic!("nothing mounted at {path}"))
+    };
     let volume = |name: &str| pod["volumes"].as_array().expect("volumes").iter().find(|v| v["name"] == name);
     let data = mount(str_at(&cfg, "data_dir", "ConfigMap niem.toml"));
-    assert!(sts["spec"]["volumeClaimTemplates"].as_array().expect("claims").iter().any(|t| t["metadata"]["name"] == data["name"]), "data_dir is on the PersistentVolumeClaim");
+    assert!(
+        sts["spec"]["volumeClaimTemplates"]
+            .as_array()
+            .expect("claims")
+            .iter()
+            .any(|t| t["metadata"]["name"] == data["name"]),
+        "data_dir is on the PersistentVolumeClaim"
+    );
     let keys = mount(str_at(&cfg, "keys.dir", "ConfigMap niem.toml"));
     assert_eq!(keys["readOnly"], true, "keys are mounted read-only");
     let secret = volume(str_at(keys, "name", "keys mount")).expect("keys volume");
     assert!(secret["secret"]["secretName"].is_string(), "keys come from a Secret");
     assert_eq!(secret["secret"]["defaultMode"].as_u64(), Some(0o440));
-    let args: Vec<&str> = container["args"].as_array().expect("args").iter().map(|a| a.as_str().expect("arg")).collect();
+    let args: Vec<&str> =
+        container["args"].as_array().expect("args").iter().map(|a| a.as_str().expect("arg")).collect();
     assert_eq!(args.first(), Some(&"--config"));
     assert_eq!(args.last(), Some(&"serve"));
     let config = mount(args[1]);
-    assert_eq!(volume(str_at(config, "name", "config mount")).and_then(|v| v["configMap"]["name"].as_str()), cm["metadata"]["name"].as_str(), "--config {} is the ConfigMap's niem.toml", args[1]);
+    assert_eq!(
+        volume(str_at(config, "name", "config mount")).and_then(|v| v["configMap"]["name"].as_str()),
+        cm["metadata"]["name"].as_str(),
+        "--config {} is the ConfigMap's niem.toml",
+        args[1]
+    );
     assert_eq!(config["subPath"], "niem.toml");
 }

@@ -50,7 +50,8 @@ fn module_of(root: &Path, file: &Path) -> String {
 /// Module → the modules of the same crate its code names (`crate::x`, `use crate::{x, ..}`).
 fn graph(root: &Path) -> BTreeMap<String, BTreeSet<String>> {
     let files = rust_files(root);
-    let mods: BTreeSet<String> = files.iter().map(|f| module_of(root, f)).filter(|m| m != "lib" && m != "main").collect();
+    let mods: BTreeSet<String> =
+        files.iter().map(|f| module_of(root, f)).filter(|m| m != "lib" && m != "main").collect();
     let mut out: BTreeMap<String, BTreeSet<String>> = mods.iter().map(|m| (m.clone(), BTreeSet::new())).collect();
     for f in &files {
         let from = module_of(root, f);
@@ -61,7 +62,10 @@ fn graph(root: &Path) -> BTreeMap<String, BTreeSet<String>> {
         for (at, _) in src.match_indices("crate::") {
             let rest = &src[at + "crate::".len()..];
             let names: Vec<&str> = if let Some(list) = rest.strip_prefix('{') {
-                list[..list.find('}').unwrap_or(0)].split(',').map(|s| s.trim().split("::").next().unwrap_or("")).collect()
+                list[..list.find('}').unwrap_or(0)]
+                    .split(',')
+                    .map(|s| s.trim().split("::").next().unwrap_or(""))
+                    .collect()
             } else {
                 vec![rest.split(|c: char| !(c.is_alphanumeric() || c == '_')).next().unwrap_or("")]
             };
@@ -78,7 +82,13 @@ fn graph(root: &Path) -> BTreeMap<String, BTreeSet<String>> {
 
 /// A loop among the modules, leaving `skip` out, if there is one.
 fn find_loop(g: &BTreeMap<String, BTreeSet<String>>, skip: &str) -> Option<Vec<String>> {
-    fn visit(g: &BTreeMap<String, BTreeSet<String>>, skip: &str, at: &str, path: &mut Vec<String>, done: &mut BTreeSet<String>) -> Option<Vec<String>> {
+    fn visit(
+        g: &BTreeMap<String, BTreeSet<String>>,
+        skip: &str,
+        at: &str,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
         if let Some(i) = path.iter().position(|p| p == at) {
             let mut cycle = path[i..].to_vec();
             cycle.push(at.to_string());
@@ -125,7 +135,10 @@ fn the_domain_names_no_transport() {
 fn no_module_loops_and_adapters_stay_apart() {
     let root = niem_tests::root();
     let core = graph(&root.join("ingest/core/src"));
-    assert!(core.len() > 20 && core.values().map(BTreeSet::len).sum::<usize>() > 40, "the core graph looks empty: {core:?}");
+    assert!(
+        core.len() > 20 && core.values().map(BTreeSet::len).sum::<usize>() > 40,
+        "the core graph looks empty: {core:?}"
+    );
     if let Some(cycle) = find_loop(&core, "app") {
         panic!("an import loop in niem_core: {}", cycle.join(" -> "));
     }
@@ -169,7 +182,11 @@ fn the_time_is_read_through_a_clock() {
     for dir in ["archive/src", "ingest", "audit-cli/src", "search/src", "media/src"] {
         for f in rust_files(&root.join(dir)) {
             let rel = f.strip_prefix(&root).expect("under root").display().to_string();
-            if rel == "archive/src/clock.rs" || rel.contains("/tests") || rel.ends_with("tests.rs") || rel.contains("/testing") {
+            if rel == "archive/src/clock.rs"
+                || rel.contains("/tests")
+                || rel.ends_with("tests.rs")
+                || rel.contains("/testing")
+            {
                 continue;
             }
             read += 1;

@@ -17,12 +17,24 @@ const WEBHOOK_SECRET: &str = "webhook-secret-never-logged-7f3a";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_key_token_or_password_reaches_the_log() {
-    let env = [("NIEM_LOG__LEVEL", "debug"), ("NIEM_ALERTS__WEBHOOK_URL", "http://127.0.0.1:9/hook"), ("NIEM_ALERTS__WEBHOOK_SECRET", WEBHOOK_SECRET), ("NIEM_ALERTS__CHECK_EVERY_SECS", "1")];
+    let env = [
+        ("NIEM_LOG__LEVEL", "debug"),
+        ("NIEM_ALERTS__WEBHOOK_URL", "http://127.0.0.1:9/hook"),
+        ("NIEM_ALERTS__WEBHOOK_SECRET", WEBHOOK_SECRET),
+        ("NIEM_ALERTS__CHECK_EVERY_SECS", "1"),
+    ];
     let server = Server::start(SeaweedFs::shared().store().await, &env).await;
-    let mut secrets: Vec<String> = vec![server.token.clone(), PASSWORD.into(), WRONG.into(), WEBHOOK_SECRET.into(), SECRET_KEY.into()];
+    let mut secrets: Vec<String> =
+        vec![server.token.clone(), PASSWORD.into(), WRONG.into(), WEBHOOK_SECRET.into(), SECRET_KEY.into()];
 
     let (org, meeting) = server.cell_with_meeting("Chi bộ").await;
-    let (s, u) = server.api(Method::POST, "/api/v1/users", Some(json!({ "name": "kt", "role": "inspector", "password": PASSWORD, "scopes": [org] }))).await;
+    let (s, u) = server
+        .api(
+            Method::POST,
+            "/api/v1/users",
+            Some(json!({ "name": "kt", "role": "inspector", "password": PASSWORD, "scopes": [org] })),
+        )
+        .await;
     assert_eq!(s, 201, "{u}");
     let (_, t) = server.api(Method::POST, &format!("/api/v1/users/{}/tokens", u["id"].as_str().unwrap()), None).await;
     secrets.push(t["token"].as_str().unwrap().to_string());
@@ -36,14 +48,35 @@ async fn no_key_token_or_password_reaches_the_log() {
         let cookie = form.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
         let token = cookie.split_once('=').unwrap().1.to_string();
         secrets.push(token.clone());
-        let r = client.post(format!("{}/login", server.url)).header("cookie", &cookie).form(&[("name", "kt"), ("password", password), ("csrf", &token)]).send().await.unwrap();
-        let session = r.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).find(|v| v.starts_with("niem_session="));
+        let r = client
+            .post(format!("{}/login", server.url))
+            .header("cookie", &cookie)
+            .form(&[("name", "kt"), ("password", password), ("csrf", &token)])
+            .send()
+            .await
+            .unwrap();
+        let session = r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("niem_session="));
         assert_eq!(session.is_some(), password == PASSWORD);
         if let Some(set) = session {
             let session = set.split(';').next().unwrap().to_string();
             secrets.push(session.split_once('=').unwrap().1.to_string());
-            let page = client.get(format!("{}/search?q=x", server.url)).header("cookie", &session).send().await.unwrap().text().await.unwrap();
-            secrets.push(page.split("name=\"csrf-token\" content=\"").nth(1).unwrap().split('"').next().unwrap().to_string());
+            let page = client
+                .get(format!("{}/search?q=x", server.url))
+                .header("cookie", &session)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            secrets.push(
+                page.split("name=\"csrf-token\" content=\"").nth(1).unwrap().split('"').next().unwrap().to_string(),
+            );
         }
     }
     // Stream keys, wrong and right, over RTMP and HTTP push; a bad bearer token.
@@ -61,7 +94,13 @@ async fn no_key_token_or_password_reaches_the_log() {
     let _ = meeting;
     // A missed meeting makes the webhook (unreachable) run with its secret.
     let past = archive::clock::format_ts(time::OffsetDateTime::now_utc() - time::Duration::minutes(30));
-    let (s, _) = server.api(Method::POST, "/api/v1/meetings", Some(json!({ "org": org, "kind": "regular", "title": "vắng", "scheduled_at": past }))).await;
+    let (s, _) = server
+        .api(
+            Method::POST,
+            "/api/v1/meetings",
+            Some(json!({ "org": org, "kind": "regular", "title": "vắng", "scheduled_at": past })),
+        )
+        .await;
     assert_eq!(s, 201);
     tokio::time::sleep(Duration::from_secs(3)).await;
 
@@ -81,7 +120,9 @@ async fn no_key_token_or_password_reaches_the_log() {
     assert!(log.contains("alert not delivered"), "the webhook path ran:\n{log}");
     for secret in &secrets {
         // The secret half of a token is what matters; check it alone too.
-        let parts: Vec<&str> = std::iter::once(secret.as_str()).chain(secret.strip_prefix("niem_").and_then(|r| r.split_once('_')).map(|(_, s)| s)).collect();
+        let parts: Vec<&str> = std::iter::once(secret.as_str())
+            .chain(secret.strip_prefix("niem_").and_then(|r| r.split_once('_')).map(|(_, s)| s))
+            .collect();
         for part in parts {
             assert!(!log.contains(part), "a secret ({}…) is in the log", &part[..6.min(part.len())]);
         }

@@ -52,7 +52,8 @@ async fn keys_from_the_environment_and_rotation() {
     let (rec1, st1, file1) = record(&srv, 440.0).await;
     srv.stop();
     let niem = |args: &[&str]| {
-        let out = Command::new(niem_tests::bin("niem")).args(args).env("NIEM_DATA_DIR", srv.data_dir()).output().unwrap();
+        let out =
+            Command::new(niem_tests::bin("niem")).args(args).env("NIEM_DATA_DIR", srv.data_dir()).output().unwrap();
         assert!(out.status.success(), "niem {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
@@ -91,7 +92,8 @@ async fn keys_from_the_environment_and_rotation() {
     // Both recordings play: the old under the first KEK, the new under the rotated one.
     assert_eq!(srv.play(&rec1, &st1, None).await, (200, file1));
     assert_eq!(srv.play(&rec2, &st2, None).await, (200, file2));
-    let wrapped: serde_json::Value = serde_json::from_slice(&srv.raw_store().await.read(&format!("keys/{rec2}/{st2}.dek")).await).unwrap();
+    let wrapped: serde_json::Value =
+        serde_json::from_slice(&srv.raw_store().await.read(&format!("keys/{rec2}/{st2}.dek")).await).unwrap();
     assert_eq!(wrapped["kek"], current.as_str(), "new data keys are wrapped with the rotated KEK");
     assert!(!srv.keys_dir().join("signing.key").exists(), "keys from the environment are not written to disk");
     srv.stop();
@@ -113,12 +115,22 @@ async fn audit_log_show_and_checkpoint() {
     assert_eq!(code, 0, "{out}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 1, "{out}");
-    assert!(lines[0].contains("user:") && lines[0].contains(&format!("recording/{rec}/{stream}")) && lines[0].contains("0-99"), "{out}");
+    assert!(
+        lines[0].contains("user:")
+            && lines[0].contains(&format!("recording/{rec}/{stream}"))
+            && lines[0].contains("0-99"),
+        "{out}"
+    );
 
     let (code, out) = srv.audit(&["log"], &["--subject", &format!("recording/{rec}"), "--json"]);
     assert_eq!(code, 0);
-    let actions: Vec<String> = out.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["action"].as_str().unwrap().to_string()).collect();
-    for want in ["recording.started", "stream.opened", "chunk.stored", "stream.closed", "recording.sealed", "media.played"] {
+    let actions: Vec<String> = out
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["action"].as_str().unwrap().to_string())
+        .collect();
+    for want in
+        ["recording.started", "stream.opened", "chunk.stored", "stream.closed", "recording.sealed", "media.played"]
+    {
         assert!(actions.iter().any(|a| a == want), "{want} missing from {actions:?}");
     }
     let (code, out) = srv.audit(&["log"], &["--since", "1000000"]);
@@ -164,9 +176,10 @@ async fn the_service_own_check_catches_a_damaged_chunk() {
     assert_eq!(view["verification"]["intact"], false, "{view}");
     // Playback of the damaged piece fails loudly instead of serving altered bytes.
     // The break can surface while the response starts or while its body is read.
-    let got = match srv.req(reqwest::Method::GET, &format!("/api/v1/recordings/{rec}/streams/{stream}/media")).send().await {
-        Ok(r) => r.bytes().await.ok(),
-        Err(_) => None,
-    };
+    let got =
+        match srv.req(reqwest::Method::GET, &format!("/api/v1/recordings/{rec}/streams/{stream}/media")).send().await {
+            Ok(r) => r.bytes().await.ok(),
+            Err(_) => None,
+        };
     assert!(got.is_none(), "a damaged chunk must break the response, not deliver altered bytes");
 }

@@ -25,7 +25,11 @@ async fn heard(server: &Server, rec: &Value, stream: &Value) -> niem_tests::live
 fn assert_sounds_like(h: niem_tests::live::Heard, secs: f64, freq: u32, what: &str) {
     assert!((h.seconds - secs).abs() <= 0.5, "{what}: {:.2} s of audio, sent {secs} s", h.seconds);
     assert!((h.freq - freq as f64).abs() <= 2.0, "{what}: tone {:.1} Hz, sent {freq} Hz", h.freq);
-    assert!(h.video_frames as f64 >= secs * 15.0 * 0.9, "{what}: {} video frames for {secs} s at 15 fps", h.video_frames);
+    assert!(
+        h.video_frames as f64 >= secs * 15.0 * 0.9,
+        "{what}: {} video frames for {secs} s at 15 fps",
+        h.video_frames
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -37,7 +41,11 @@ async fn several_meetings_at_once_over_rtmp_and_http_push() {
     for (i, (freq, how)) in plan.into_iter().enumerate() {
         let (org, meeting) = server.cell_with_meeting(&format!("Chi bộ {i}")).await;
         let (_, key) = server.endpoint(&org, &format!("Điểm cầu {i}")).await;
-        let sender = if how == "rtmp" { Sender::rtmp(&server, &key, freq, secs) } else { Sender::push(&server, &key, freq, secs, "mpegts") };
+        let sender = if how == "rtmp" {
+            Sender::rtmp(&server, &key, freq, secs)
+        } else {
+            Sender::push(&server, &key, freq, secs, "mpegts")
+        };
         sending.push((meeting, how, sender));
     }
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -48,7 +56,10 @@ async fn several_meetings_at_once_over_rtmp_and_http_push() {
     for r in rows {
         assert_eq!(r["state"], "publishing", "{r}");
         assert!(r["bytes_in"].as_u64().unwrap() > 10_000 && r["pieces_spooled"].as_u64().unwrap() >= 1, "{r}");
-        assert!(r["recording"].is_string() && r["last_piece_at"].is_string() && r["bitrate_bps"].as_u64().unwrap() > 0, "{r}");
+        assert!(
+            r["recording"].is_string() && r["last_piece_at"].is_string() && r["bitrate_bps"].as_u64().unwrap() > 0,
+            "{r}"
+        );
     }
     let mut done = Vec::new();
     for (meeting, how, sender) in sending {
@@ -119,7 +130,11 @@ async fn closes_within(sock: &mut tokio::net::TcpStream, limit: Duration) -> boo
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bad_input_hurts_only_itself() {
     use tokio::io::AsyncWriteExt;
-    let server = Server::start(StoreKind::Local, &[("NIEM_LIVE__GRACE_SECS", GRACE), ("NIEM_LIVE__HANDSHAKE_TIMEOUT_SECS", "2")]).await;
+    let server = Server::start(
+        StoreKind::Local,
+        &[("NIEM_LIVE__GRACE_SECS", GRACE), ("NIEM_LIVE__HANDSHAKE_TIMEOUT_SECS", "2")],
+    )
+    .await;
     let (org, meeting) = server.cell_with_meeting("Chi bộ").await;
     let (_, key) = server.endpoint(&org, "Điểm cầu chính").await;
     let (_, other_key) = server.endpoint(&org, "Điểm cầu phụ").await;
@@ -131,19 +146,27 @@ async fn bad_input_hurts_only_itself() {
     let mut sock = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let garbage: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8).collect();
     let _ = sock.write_all(&garbage).await;
-    assert!(closes_within(&mut sock, Duration::from_secs(5)).await, "garbage on the RTMP port must close the connection");
+    assert!(
+        closes_within(&mut sock, Duration::from_secs(5)).await,
+        "garbage on the RTMP port must close the connection"
+    );
 
     // Half a handshake, then silence: dropped at the handshake deadline.
     let mut sock = tokio::net::TcpStream::connect(&addr).await.unwrap();
     sock.write_all(&[3u8; 700]).await.unwrap();
     let started = std::time::Instant::now();
     let closed = closes_within(&mut sock, Duration::from_secs(8)).await;
-    assert!(closed && started.elapsed() >= Duration::from_millis(1500), "a half handshake is dropped after the deadline ({:?})", started.elapsed());
+    assert!(
+        closed && started.elapsed() >= Duration::from_millis(1500),
+        "a half handshake is dropped after the deadline ({:?})",
+        started.elapsed()
+    );
 
     // An unknown key and a revoked-looking key, over RTMP and HTTP.
     let (ok, _) = Sender::rtmp(&server, "live_01ARZ3NDEKTSV4RRFFQ69G5FAV_notakey", 300, 2.0).wait();
     assert!(!ok, "an unknown key must be refused");
-    let resp = server.http().put(format!("{}/api/v1/live/not-a-key", server.url)).body(vec![0u8; 100]).send().await.unwrap();
+    let resp =
+        server.http().put(format!("{}/api/v1/live/not-a-key", server.url)).body(vec![0u8; 100]).send().await.unwrap();
     assert_eq!(resp.status(), 401);
 
     // A second publisher on a key that is live.
@@ -164,7 +187,13 @@ async fn bad_input_hurts_only_itself() {
     assert_eq!(s.len(), 1, "junk left no stream behind: {rec}");
     assert_sounds_like(heard(&server, &rec, &s[0]).await, 14.0, 600, "the good stream");
     let log = server.log();
-    for needle in ["handshake failed", "no handshake and publish within 2 s", "RTMP publish refused", "already publishing", "live stream refused: nothing stored"] {
+    for needle in [
+        "handshake failed",
+        "no handshake and publish within 2 s",
+        "RTMP publish refused",
+        "already publishing",
+        "live stream refused: nothing stored",
+    ] {
         assert!(log.contains(needle), "the log says nothing like {needle:?}:\n{log}");
     }
     let (code, out) = server.audit(&["verify"], &[]);
@@ -200,7 +229,10 @@ async fn kill_9_with_ten_live_streams_loses_nothing_acknowledged() {
     for meeting in &meetings {
         let rec = server.sealed_recording(meeting, Duration::from_secs(60)).await;
         for s in streams(&rec) {
-            let row = rows.iter().find(|r| r["stream"] == s["id"]).unwrap_or_else(|| panic!("stream {} was not live: {live}", s["id"]));
+            let row = rows
+                .iter()
+                .find(|r| r["stream"] == s["id"])
+                .unwrap_or_else(|| panic!("stream {} was not live: {live}", s["id"]));
             let acked = row["pieces_spooled"].as_u64().unwrap();
             let stored = s["chunks"].as_array().unwrap().len() as u64;
             assert!(acked >= 3, "pieces were acknowledged before the kill: {row}");

@@ -72,13 +72,23 @@ async fn every_metric_is_there_parses_and_moves() {
     assert!(get(&after, "niem_chunks_stored") > get(&before, "niem_chunks_stored"));
     assert!(get(&after, "niem_ingested_bytes") > get(&before, "niem_ingested_bytes"));
     assert!(get(&after, "niem_ledger_head_seq") > get(&before, "niem_ledger_head_seq"));
-    assert_eq!(get(&after, "niem_verify_intact"), -1.0, "one recording's check is not the scheduled store verification");
+    assert_eq!(
+        get(&after, "niem_verify_intact"),
+        -1.0,
+        "one recording's check is not the scheduled store verification"
+    );
     assert!(get(&after, "niem_checkpoint_age_seconds") >= 0.0, "a checkpoint was signed at the seal");
     assert!(get(&after, "niem_search_seconds_count") > get(&before, "niem_search_seconds_count"));
     let puts = |m: &BTreeMap<String, f64>| sum_of(m, "niem_store_request_seconds_count{op=\"put\"}");
     assert!(puts(&after) > puts(&before) && puts(&during) >= puts(&before), "store puts are timed");
-    assert!(after.keys().any(|k| k.starts_with("niem_store_request_seconds_bucket{") && k.contains("op=\"put\"")), "a latency histogram per op");
-    assert!(get(&after, "niem_transcription_queue") > get(&before, "niem_transcription_queue"), "the sealed recording's job waits (no model)");
+    assert!(
+        after.keys().any(|k| k.starts_with("niem_store_request_seconds_bucket{") && k.contains("op=\"put\"")),
+        "a latency histogram per op"
+    );
+    assert!(
+        get(&after, "niem_transcription_queue") > get(&before, "niem_transcription_queue"),
+        "the sealed recording's job waits (no model)"
+    );
 }
 
 /// Waits until the scheduled verification's verdict is `want` (1 intact, 0 not).
@@ -103,13 +113,23 @@ async fn ledger_page(server: &Server, session: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scheduled_self_verification_shows_in_metrics_and_the_badge() {
     // JSON logs too: every line this server writes must parse.
-    let mut server = Server::start(SeaweedFs::shared().store().await, &[("NIEM_VERIFY__FIRST_AFTER_SECS", "1"), ("NIEM_LOG__FORMAT", "json")]).await;
+    let mut server = Server::start(
+        SeaweedFs::shared().store().await,
+        &[("NIEM_VERIFY__FIRST_AFTER_SECS", "1"), ("NIEM_LOG__FORMAT", "json")],
+    )
+    .await;
     let meeting = server.meeting().await;
     let (s, up) = server.upload(&meeting, niem_tests::wav::tone(2.0, 440.0, 16_000, None)).await;
     assert_eq!(s, 201, "{up}");
     let (rec, stream) = (up["recording"].as_str().unwrap().to_string(), up["stream"].as_str().unwrap().to_string());
     server.seal(&rec).await;
-    let (s, u) = server.api(Method::POST, "/api/v1/users", Some(serde_json::json!({ "name": "kiemtoan", "role": "auditor", "password": "kiểm-toán-2026!" }))).await;
+    let (s, u) = server
+        .api(
+            Method::POST,
+            "/api/v1/users",
+            Some(serde_json::json!({ "name": "kiemtoan", "role": "auditor", "password": "kiểm-toán-2026!" })),
+        )
+        .await;
     assert_eq!(s, 201, "{u}");
 
     let ok = verdict(&server, 1.0).await;
@@ -140,11 +160,7 @@ async fn scheduled_self_verification_shows_in_metrics_and_the_badge() {
     // naming the chunk, against the checkpoint the run trusted.
     let (_, r) = server.api(Method::GET, &format!("/api/v1/recordings/{rec}"), None).await;
     let v = &r["verification"];
-    assert_eq!(
-        (v["source"].as_str(), v["intact"].as_bool()),
-        (Some("scheduled"), Some(false)),
-        "{r}"
-    );
+    assert_eq!((v["source"].as_str(), v["intact"].as_bool()), (Some("scheduled"), Some(false)), "{r}");
     assert!(v["problems"].to_string().contains(&chunk), "{r}");
     assert!(v["checkpoint"]["size"].as_u64().is_some_and(|n| n > 0), "{r}");
     let (s, session) = server.sign_in("kiemtoan", "kiểm-toán-2026!").await;
@@ -153,8 +169,12 @@ async fn scheduled_self_verification_shows_in_metrics_and_the_badge() {
     assert!(page.contains("badge broken store") && page.contains(&chunk), "the damaged chunk is named: {page}");
 
     let log = server.log();
-    let lines: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
-    let failed = lines.iter().find(|l| l["fields"]["message"] == "store verification FAILED").unwrap_or_else(|| panic!("no failure line in {log}"));
+    let lines: Vec<serde_json::Value> =
+        log.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
+    let failed = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "store verification FAILED")
+        .unwrap_or_else(|| panic!("no failure line in {log}"));
     assert_eq!(failed["level"], "ERROR");
     assert!(failed["fields"]["first"].as_str().unwrap().contains(&chunk), "{failed}");
 }

@@ -28,7 +28,14 @@ async fn post(server: &Server, path: &str, body: Value) -> Value {
 async fn hits(server: &Server, token: &str, q: &str, n: usize, within: Duration) -> Vec<(String, u64)> {
     let deadline = Instant::now() + within;
     loop {
-        let resp = server.http().get(format!("{}/api/v1/search", server.url)).query(&[("q", q)]).bearer_auth(token).send().await.unwrap();
+        let resp = server
+            .http()
+            .get(format!("{}/api/v1/search", server.url))
+            .query(&[("q", q)])
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
         let status = resp.status();
         let v: Value = resp.json().await.unwrap_or(Value::Null);
         if status == 200 && v["meetings"].as_array().map(Vec::len) == Some(n) {
@@ -41,7 +48,11 @@ async fn hits(server: &Server, token: &str, q: &str, n: usize, within: Duration)
             out.sort();
             return out;
         }
-        assert!(Instant::now() < deadline, "{q:?}: not {n} meetings within {within:?}: {status} {v}\nlog:\n{}", server.log());
+        assert!(
+            Instant::now() < deadline,
+            "{q:?}: not {n} meetings within {within:?}: {status} {v}\nlog:\n{}",
+            server.log()
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
@@ -83,11 +94,20 @@ async fn the_store_and_the_keys_alone_bring_everything_back() {
 
     // Orgs, two cells with a meeting each, speech uploaded, sealed, transcribed.
     let org = |name: &str, kind: &str, parent: Option<&str>| json!({ "name": name, "kind": kind, "parent": parent, "language": "en" });
-    let bloc = post(&server, "/api/v1/orgs", org("Đảng ủy Khối", "bloc", None)).await["id"].as_str().unwrap().to_string();
-    let base = post(&server, "/api/v1/orgs", org("Đảng ủy cơ sở", "base", Some(&bloc))).await["id"].as_str().unwrap().to_string();
+    let bloc =
+        post(&server, "/api/v1/orgs", org("Đảng ủy Khối", "bloc", None)).await["id"].as_str().unwrap().to_string();
+    let base = post(&server, "/api/v1/orgs", org("Đảng ủy cơ sở", "base", Some(&bloc))).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let mut recordings = Vec::new();
-    for (cell_name, title) in [("Chi bộ Văn phòng", "Sinh hoạt chi bộ tháng 10"), ("Chi bộ Thanh tra", "Chuyên đề chuyển đổi số")] {
-        let cell = post(&server, "/api/v1/orgs", org(cell_name, "cell", Some(&base))).await["id"].as_str().unwrap().to_string();
+    for (cell_name, title) in
+        [("Chi bộ Văn phòng", "Sinh hoạt chi bộ tháng 10"), ("Chi bộ Thanh tra", "Chuyên đề chuyển đổi số")]
+    {
+        let cell = post(&server, "/api/v1/orgs", org(cell_name, "cell", Some(&base))).await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let m = json!({ "org": cell, "kind": "regular", "title": title, "scheduled_at": "2026-10-15T08:00:00+07:00" });
         let meeting = post(&server, "/api/v1/meetings", m).await["id"].as_str().unwrap().to_string();
         let (s, up) = server.upload(&meeting, wav.clone()).await;
@@ -97,10 +117,19 @@ async fn the_store_and_the_keys_alone_bring_everything_back() {
         recordings.push((rec, up["stream"].as_str().unwrap().to_string()));
     }
     // People and a bridge point: an inspector with a password and a token.
-    let inspector = post(&server, "/api/v1/users", json!({ "name": "kiemtra.khoi", "role": "inspector", "password": PASSWORD, "scopes": [bloc] })).await;
+    let inspector = post(
+        &server,
+        "/api/v1/users",
+        json!({ "name": "kiemtra.khoi", "role": "inspector", "password": PASSWORD, "scopes": [bloc] }),
+    )
+    .await;
     let inspector_id = inspector["id"].as_str().unwrap().to_string();
-    let inspector_token = post(&server, &format!("/api/v1/users/{inspector_id}/tokens"), json!({})).await["token"].as_str().unwrap().to_string();
-    let endpoint = post(&server, &format!("/api/v1/orgs/{base}/endpoints"), json!({ "name": "Điểm cầu Sở Nội vụ" })).await;
+    let inspector_token = post(&server, &format!("/api/v1/users/{inspector_id}/tokens"), json!({})).await["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let endpoint =
+        post(&server, &format!("/api/v1/orgs/{base}/endpoints"), json!({ "name": "Điểm cầu Sở Nội vụ" })).await;
     let before_hits = hits(&server, &inspector_token, "new party members", 2, Duration::from_secs(240)).await;
     let (_, meetings_before) = server.api(Method::GET, "/api/v1/meetings", None).await;
     let (_, users_before) = server.api(Method::GET, "/api/v1/users", None).await;
@@ -147,7 +176,11 @@ async fn the_store_and_the_keys_alone_bring_everything_back() {
         assert!(body == wav, "recording {rec} plays byte-exact after the restore");
     }
     // The inspector signs in with the old password.
-    assert_eq!(server.sign_in("kiemtra.khoi", PASSWORD).await.0, 303, "the inspector's password works after the restore");
+    assert_eq!(
+        server.sign_in("kiemtra.khoi", PASSWORD).await.0,
+        303,
+        "the inspector's password works after the restore"
+    );
     assert_eq!(server.sign_in("kiemtra.khoi", "not-the-password").await.0, 401);
 
     // The ledger carries on from the store's head, every old entry unchanged.

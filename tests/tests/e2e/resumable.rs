@@ -32,10 +32,11 @@ async fn crash_mid_upload(kind: StoreKind) {
 
     // A second PATCH trickles in; the server dies under it.
     let rest = file[acked as usize..].to_vec();
-    let body = futures::stream::iter(rest.chunks(16 * 1024).map(|c| c.to_vec()).collect::<Vec<_>>()).then(|c| async move {
-        tokio::time::sleep(Duration::from_millis(25)).await;
-        Ok::<_, std::io::Error>(c)
-    });
+    let body =
+        futures::stream::iter(rest.chunks(16 * 1024).map(|c| c.to_vec()).collect::<Vec<_>>()).then(|c| async move {
+            tokio::time::sleep(Duration::from_millis(25)).await;
+            Ok::<_, std::io::Error>(c)
+        });
     let client = srv.http();
     let (url, token) = (format!("{}{loc}", srv.url), srv.token.clone());
     let inflight = tokio::spawn(async move {
@@ -69,7 +70,11 @@ async fn crash_mid_upload(kind: StoreKind) {
     let resp = srv.tus_patch(&loc, offset, file[offset as usize..].to_vec()).await;
     assert_eq!(resp.status().as_u16(), 204, "{:?}", resp.text().await);
     assert_eq!(resp.headers()["upload-offset"], len.to_string().as_str());
-    assert_eq!(resp.headers()["niem-sha256"], wav::sha256_hex(&file).as_str(), "the stored file differs from the sent one");
+    assert_eq!(
+        resp.headers()["niem-sha256"],
+        wav::sha256_hex(&file).as_str(),
+        "the stored file differs from the sent one"
+    );
     let rec_path = resp.headers()["niem-recording"].to_str().unwrap().to_string();
     let rec = rec_path.rsplit('/').next().unwrap().to_string();
 
@@ -145,7 +150,11 @@ async fn client_vanishing_mid_patch() {
     assert!(offset > 0 && offset < file.len() as u64, "offset {offset}");
     let resp = srv.tus_patch(&loc, offset, file[offset as usize..].to_vec()).await;
     assert_eq!(resp.status().as_u16(), 204);
-    assert_eq!(resp.headers()["niem-sha256"], wav::sha256_hex(&file).as_str(), "bytes before the drop were kept exactly");
+    assert_eq!(
+        resp.headers()["niem-sha256"],
+        wav::sha256_hex(&file).as_str(),
+        "bytes before the drop were kept exactly"
+    );
 }
 
 /// A plain upload cut by `kill -9`: its sender got no answer, but what reached the
@@ -156,10 +165,11 @@ async fn kill_9_mid_plain_upload_leaves_a_sealable_recording() {
     let mut srv = Server::start(StoreKind::Local, &[("NIEM_UPLOAD__CHUNK_SIZE", "65536")]).await;
     let meeting = srv.meeting().await;
     let file = wav::tone(8.0, 523.0, 48_000, None);
-    let body = futures::stream::iter(file.chunks(16 * 1024).map(|c| c.to_vec()).collect::<Vec<_>>()).then(|c| async move {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        Ok::<_, std::io::Error>(c)
-    });
+    let body =
+        futures::stream::iter(file.chunks(16 * 1024).map(|c| c.to_vec()).collect::<Vec<_>>()).then(|c| async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Ok::<_, std::io::Error>(c)
+        });
     let request = srv
         .req(reqwest::Method::POST, &format!("/api/v1/meetings/{meeting}/uploads"))
         .header("content-type", "audio/wav")

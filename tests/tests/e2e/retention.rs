@@ -54,7 +54,8 @@ async fn expiry_shreds_lawfully_holds_keep_and_forgeries_are_caught() {
     // host (an admin may not mint tokens for another admin).
     let (s, u) = post(&server, &admin, "/api/v1/users", json!({ "name": "second", "role": "admin" })).await;
     assert_eq!(s, 201, "{u}");
-    let (s, t) = post(&server, &admin, &format!("/api/v1/users/{}/tokens", u["id"].as_str().unwrap()), json!(null)).await;
+    let (s, t) =
+        post(&server, &admin, &format!("/api/v1/users/{}/tokens", u["id"].as_str().unwrap()), json!(null)).await;
     assert_eq!(s, 403, "{t}");
     let (code, out) = server.host(&["token", "create", "--role", "admin", "--name", "second"]).await;
     assert_eq!(code, 0, "{out}");
@@ -96,7 +97,9 @@ async fn expiry_shreds_lawfully_holds_keep_and_forgeries_are_caught() {
     let raw = loop {
         let (_, r) = server.api(Method::GET, &format!("/api/v1/recordings/{rec_a}"), None).await;
         let raw = server.raw_store().await.list().await;
-        if r["state"] == "shredded" && !raw.iter().any(|k| k.starts_with(&format!("recordings/{rec_a}/")) && k.ends_with(".niem")) {
+        if r["state"] == "shredded"
+            && !raw.iter().any(|k| k.starts_with(&format!("recordings/{rec_a}/")) && k.ends_with(".niem"))
+        {
             break raw;
         }
         assert!(Instant::now() < deadline, "not shredded: {r}\n{}", server.log());
@@ -147,7 +150,13 @@ async fn expiry_shreds_lawfully_holds_keep_and_forgeries_are_caught() {
     assert_eq!(r["state"], "sealed", "still held, still whole: {r}");
 
     // Releasing the hold is ledgered with its reason.
-    let (s, _) = post(&server, &admin, &format!("/api/v1/holds/{}/release", hold["id"].as_str().unwrap()), json!({ "reason": "Vụ việc đã kết luận" })).await;
+    let (s, _) = post(
+        &server,
+        &admin,
+        &format!("/api/v1/holds/{}/release", hold["id"].as_str().unwrap()),
+        json!({ "reason": "Vụ việc đã kết luận" }),
+    )
+    .await;
     assert_eq!(s, 204);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -164,7 +173,10 @@ async fn expiry_shreds_lawfully_holds_keep_and_forgeries_are_caught() {
 /// Versions (key, version id) of every object under `prefix` in the raw bucket.
 async fn versions(client: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Vec<(String, String)> {
     let out = client.list_object_versions().bucket(bucket).prefix(prefix).send().await.unwrap();
-    out.versions().iter().map(|v| (v.key().unwrap_or_default().to_string(), v.version_id().unwrap_or_default().to_string())).collect()
+    out.versions()
+        .iter()
+        .map(|v| (v.key().unwrap_or_default().to_string(), v.version_id().unwrap_or_default().to_string()))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -183,7 +195,8 @@ async fn object_lock_retains_chunks_holds_them_and_still_lets_keys_be_shredded()
     let admin = server.token.clone();
     let (s, _) = post(&server, &admin, "/api/v1/retention/policies", json!({ "keep_days": 1 })).await;
     assert_eq!(s, 201);
-    let hold = json!({ "org": b, "from": today_plus(-3), "to": today_plus(3), "reason": "Thanh tra", "case_ref": "KT-1" });
+    let hold =
+        json!({ "org": b, "from": today_plus(-3), "to": today_plus(3), "reason": "Thanh tra", "case_ref": "KT-1" });
     let (s, _) = post(&server, &admin, "/api/v1/holds", hold).await;
     assert_eq!(s, 201);
     let rec_a = recording(&server, &a).await;
@@ -216,7 +229,18 @@ async fn object_lock_retains_chunks_holds_them_and_still_lets_keys_be_shredded()
     let refused = client.delete_object().bucket(&bucket).key(&chunk_a).version_id(&version_a).send().await;
     assert!(refused.is_err(), "the server refused to delete a retained chunk version");
     let key_a = versions(&client, &bucket, &format!("niem/keys/{rec_a}/")).await;
-    assert!(client.get_object_retention().bucket(&bucket).key(&key_a[0].0).send().await.ok().and_then(|r| r.retention().cloned()).is_none(), "keys are never locked");
+    assert!(
+        client
+            .get_object_retention()
+            .bucket(&bucket)
+            .key(&key_a[0].0)
+            .send()
+            .await
+            .ok()
+            .and_then(|r| r.retention().cloned())
+            .is_none(),
+        "keys are never locked"
+    );
 
     // Two days on: A's keys are shredded (every version); its chunks stay, unreadable.
     server.stop();

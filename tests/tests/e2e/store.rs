@@ -41,9 +41,19 @@ async fn create_only_contract() {
             Err(StoreError::AlreadyExists(k)) => assert_eq!(k, a, "{name}"),
             other => panic!("{name}: overwrite was not refused: {other:?}"),
         }
-        assert_eq!(store.get(a.as_str()).await.unwrap(), Bytes::from_static(b"first"), "{name}: the first write stands");
+        assert_eq!(
+            store.get(a.as_str()).await.unwrap(),
+            Bytes::from_static(b"first"),
+            "{name}: the first write stands"
+        );
         put_idempotent(&*store, &a, Bytes::from_static(b"first")).await.unwrap();
-        assert!(matches!(put_idempotent(&*store, &a, Bytes::from_static(b"other")).await, Err(StoreError::AlreadyExists(_))), "{name}");
+        assert!(
+            matches!(
+                put_idempotent(&*store, &a, Bytes::from_static(b"other")).await,
+                Err(StoreError::AlreadyExists(_))
+            ),
+            "{name}"
+        );
         store.put_new(&b, Bytes::new()).await.unwrap();
         let listed = store.list("").await.unwrap();
         let keys: Vec<&str> = listed.iter().map(|m| m.key.as_str()).collect();
@@ -88,7 +98,9 @@ async fn a_delete_leaves_no_old_version_in_a_versioned_bucket() {
     let sw = SeaweedFs::shared();
     let bucket = sw.bucket().await;
     let client = sw.client().await;
-    let on = aws_sdk_s3::types::VersioningConfiguration::builder().status(aws_sdk_s3::types::BucketVersioningStatus::Enabled).build();
+    let on = aws_sdk_s3::types::VersioningConfiguration::builder()
+        .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+        .build();
     client.put_bucket_versioning().bucket(&bucket).versioning_configuration(on).send().await.unwrap();
     let store: Store = Arc::new(S3Store::connect(s3_config(sw, bucket.clone(), "v")).await.unwrap());
     let rec = archive::id::RecordingId::new();
@@ -97,9 +109,17 @@ async fn a_delete_leaves_no_old_version_in_a_versioned_bucket() {
     store.put_new(&key, Bytes::from_static(b"wrapped key")).await.unwrap();
     store.put_new(&other, Bytes::from_static(b"another key")).await.unwrap();
     // A raw overwrite makes a second version, as a careless client could.
-    client.put_object().bucket(&bucket).key(format!("v/{}", key.as_str())).body(b"v2".to_vec().into()).send().await.unwrap();
+    client
+        .put_object()
+        .bucket(&bucket)
+        .key(format!("v/{}", key.as_str()))
+        .body(b"v2".to_vec().into())
+        .send()
+        .await
+        .unwrap();
     store.delete(&key).await.unwrap();
-    let versions = client.list_object_versions().bucket(&bucket).prefix(format!("v/{}", key.as_str())).send().await.unwrap();
+    let versions =
+        client.list_object_versions().bucket(&bucket).prefix(format!("v/{}", key.as_str())).send().await.unwrap();
     let left: Vec<String> = versions
         .versions()
         .iter()
@@ -107,6 +127,10 @@ async fn a_delete_leaves_no_old_version_in_a_versioned_bucket() {
         .chain(versions.delete_markers().iter().filter_map(|m| m.version_id().map(String::from)))
         .collect();
     assert!(left.is_empty(), "versions left behind: {left:?}");
-    assert_eq!(store.get(other.as_str()).await.unwrap(), Bytes::from_static(b"another key"), "a neighbour with the same prefix stays");
+    assert_eq!(
+        store.get(other.as_str()).await.unwrap(),
+        Bytes::from_static(b"another key"),
+        "a neighbour with the same prefix stays"
+    );
     store.delete(&key).await.unwrap();
 }

@@ -27,7 +27,10 @@ async fn record(srv: &Server, secs: f64, freq: f64) -> Value {
 }
 
 fn first(snap: &Snapshot, pred: impl Fn(&str) -> bool) -> String {
-    snap.keys().find(|k| pred(k)).cloned().unwrap_or_else(|| panic!("no such object in {:?}", snap.keys().collect::<Vec<_>>()))
+    snap.keys()
+        .find(|k| pred(k))
+        .cloned()
+        .unwrap_or_else(|| panic!("no such object in {:?}", snap.keys().collect::<Vec<_>>()))
 }
 
 async fn flip(raw: &RawStore, key: &str) {
@@ -92,7 +95,11 @@ async fn tamper_matrix(kind: StoreKind) {
     raw.restore(&good).await;
 
     // 3. A stray object, inside a recording and beside it.
-    for stray in [format!("recordings/{rec_a}/{st_a}/00000099.niem"), format!("recordings/{rec_a}/notes.txt"), "stray.bin".to_string()] {
+    for stray in [
+        format!("recordings/{rec_a}/{st_a}/00000099.niem"),
+        format!("recordings/{rec_a}/notes.txt"),
+        "stray.bin".to_string(),
+    ] {
         raw.write(&stray, b"not ours".to_vec()).await;
         assert_caught(&srv, "stray object", &[], &[format!("{stray} INVALID")]);
         raw.restore(&good).await;
@@ -102,7 +109,12 @@ async fn tamper_matrix(kind: StoreKind) {
     let (ca, cb) = (raw.read(&chunk_a0).await, raw.read(&chunk_b0).await);
     raw.write(&chunk_a0, cb).await;
     raw.write(&chunk_b0, ca).await;
-    assert_caught(&srv, "swapped chunks", &[], &[format!("chunk {chunk_a0} INVALID"), format!("chunk {chunk_b0} INVALID")]);
+    assert_caught(
+        &srv,
+        "swapped chunks",
+        &[],
+        &[format!("chunk {chunk_a0} INVALID"), format!("chunk {chunk_b0} INVALID")],
+    );
     raw.restore(&good).await;
 
     // 5. The ledger truncated: its newest batch removed.
@@ -115,7 +127,12 @@ async fn tamper_matrix(kind: StoreKind) {
     for key in good.keys().filter(|k| k.starts_with("checkpoints/")) {
         raw.delete(key).await;
     }
-    assert_caught(&srv, "checkpoints removed", &[], &[format!("recording {rec_a} was sealed at entry"), "no valid checkpoint covers it".to_string()]);
+    assert_caught(
+        &srv,
+        "checkpoints removed",
+        &[],
+        &[format!("recording {rec_a} was sealed at entry"), "no valid checkpoint covers it".to_string()],
+    );
     raw.restore(&good).await;
 
     // 6. One entry rewritten and every later hash recomputed: only the signature catches it.

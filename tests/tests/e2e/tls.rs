@@ -54,7 +54,10 @@ async fn https_only_with_secure_cookies_and_hsts_and_plaintext_hurts_only_itself
     // Plaintext HTTP to the TLS port fails...
     let plain = reqwest::get(format!("http://{addr}/healthz")).await;
     assert!(plain.as_ref().map_or(true, |r| !r.status().is_success()), "plaintext was served: {plain:?}");
-    println!("plaintext HTTP to the TLS port: {:?}", plain.map(|r| r.status()).map_err(|e| std::error::Error::source(&e).map(|s| s.to_string())));
+    println!(
+        "plaintext HTTP to the TLS port: {:?}",
+        plain.map(|r| r.status()).map_err(|e| std::error::Error::source(&e).map(|s| s.to_string()))
+    );
     // ...as do a client that opens a connection and says nothing, and one that
     // sends a broken handshake; while both are held open, HTTPS is served.
     let silent = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -67,18 +70,33 @@ async fn https_only_with_secure_cookies_and_hsts_and_plaintext_hurts_only_itself
     // The API client reaches the server through a verified rustls front.
     let front = Front::start(addr, &ca.ca).await;
     server.url = front.url.clone();
-    let (s, u) = server.api(Method::POST, "/api/v1/users", Some(json!({ "name": "kiemtoan.tls", "role": "auditor", "password": PASSWORD, "scopes": [] }))).await;
+    let (s, u) = server
+        .api(
+            Method::POST,
+            "/api/v1/users",
+            Some(json!({ "name": "kiemtoan.tls", "role": "auditor", "password": PASSWORD, "scopes": [] })),
+        )
+        .await;
     assert_eq!(s, 201, "{u}");
 
     // Sign in with curl, as a browser would: form, CSRF cookie, POST.
     let jar_dir = tempfile::tempdir().unwrap();
     let jar = jar_dir.path().join("cookies").display().to_string();
-    let (code, dump, err) = curl(&["--cacert", &cacert, "-c", &jar, "-D", "-", "-o", "/dev/null", &format!("{https}/login")]);
+    let (code, dump, err) =
+        curl(&["--cacert", &cacert, "-c", &jar, "-D", "-", "-o", "/dev/null", &format!("{https}/login")]);
     assert_eq!(code, 0, "{err}");
-    let login_cookie = headers(&dump, "set-cookie").into_iter().find(|c| c.starts_with("niem_login=")).unwrap_or_else(|| panic!("no CSRF cookie: {dump}"));
+    let login_cookie = headers(&dump, "set-cookie")
+        .into_iter()
+        .find(|c| c.starts_with("niem_login="))
+        .unwrap_or_else(|| panic!("no CSRF cookie: {dump}"));
     assert!(login_cookie.contains("; Secure"), "{login_cookie}");
     let csrf = login_cookie.split(';').next().unwrap().trim_start_matches("niem_login=").to_string();
-    let form = ["name=kiemtoan.tls".to_string(), format!("password={PASSWORD}"), format!("csrf={csrf}"), "next=/live".to_string()];
+    let form = [
+        "name=kiemtoan.tls".to_string(),
+        format!("password={PASSWORD}"),
+        format!("csrf={csrf}"),
+        "next=/live".to_string(),
+    ];
     let mut args = vec!["--cacert", &cacert, "-b", &jar, "-c", &jar, "-D", "-", "-o", "/dev/null"];
     for f in &form {
         args.extend(["--data-urlencode", f.as_str()]);
@@ -88,12 +106,16 @@ async fn https_only_with_secure_cookies_and_hsts_and_plaintext_hurts_only_itself
     let (code, dump, err) = curl(&args);
     assert_eq!(code, 0, "{err}");
     assert!(dump.starts_with("HTTP/1.1 303"), "sign-in did not redirect: {dump}");
-    let session = headers(&dump, "set-cookie").into_iter().find(|c| c.starts_with("niem_session=")).unwrap_or_else(|| panic!("no session cookie: {dump}"));
+    let session = headers(&dump, "set-cookie")
+        .into_iter()
+        .find(|c| c.starts_with("niem_session="))
+        .unwrap_or_else(|| panic!("no session cookie: {dump}"));
     assert!(session.contains("; Secure") && session.contains("HttpOnly"), "{session}");
     assert_eq!(headers(&dump, "strict-transport-security"), ["max-age=31536000"], "{dump}");
     println!("session cookie attributes: {}", session.split_once(';').map_or("", |(_, a)| a));
     // The Secure cookie comes back over HTTPS and opens a page.
-    let (code, status, err) = curl(&["--cacert", &cacert, "-b", &jar, "-o", "/dev/null", "-w", "%{http_code}", &format!("{https}/live")]);
+    let (code, status, err) =
+        curl(&["--cacert", &cacert, "-b", &jar, "-o", "/dev/null", "-w", "%{http_code}", &format!("{https}/live")]);
     assert_eq!((code, status.as_str()), (0, "200"), "{err}");
 
     // The private key never reaches the log.
@@ -148,7 +170,10 @@ async fn ffmpeg_pushes_over_rtmps_and_the_recording_is_sealed_and_verifies() {
     assert_eq!(status, 200);
     let n = bytes.len();
     let heard = tokio::task::spawn_blocking(move || listen(&bytes)).await.unwrap();
-    println!("rtmps: {n} bytes sealed; decoded {:.2} s at {:.1} Hz, {} video frames", heard.seconds, heard.freq, heard.video_frames);
+    println!(
+        "rtmps: {n} bytes sealed; decoded {:.2} s at {:.1} Hz, {} video frames",
+        heard.seconds, heard.freq, heard.video_frames
+    );
     assert!((heard.seconds - secs).abs() <= 0.5, "{heard:?}");
     assert!((heard.freq - 440.0).abs() <= 2.0, "{heard:?}");
     assert!(heard.video_frames as f64 >= secs * 15.0 * 0.9, "{heard:?}");

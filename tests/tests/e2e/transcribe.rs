@@ -35,7 +35,11 @@ async fn transcript(server: &Server, rec: &str, within: Duration) -> Value {
         }
         assert_eq!(s, 404, "{v}");
         let (_, jobs) = server.api(Method::GET, "/api/v1/jobs", None).await;
-        assert!(Instant::now() < deadline, "no transcript for {rec} in {within:?}: {v}\njobs: {jobs}\nlog:\n{}", server.log());
+        assert!(
+            Instant::now() < deadline,
+            "no transcript for {rec} in {within:?}: {v}\njobs: {jobs}\nlog:\n{}",
+            server.log()
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
@@ -59,7 +63,11 @@ async fn ledgered(server: &Server, action: &str, n: usize) -> String {
 
 fn text_of(t: &Value) -> String {
     let segs = t["segments"].as_array().expect("segments");
-    segs.iter().filter(|s| s["flags"].is_null()).map(|s| s["text"].as_str().unwrap_or_default()).collect::<Vec<_>>().join(" ")
+    segs.iter()
+        .filter(|s| s["flags"].is_null())
+        .map(|s| s["text"].as_str().unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// WER ≤ 15 % against the spoken text, each sentence within ±1 s of where it
@@ -95,13 +103,23 @@ async fn english_speech_uploaded_and_live_is_transcribed_sealed_and_verified() {
 
     // Live: a bridge point pushes the same speech over RTMP, in real time, for a
     // meeting that takes its language from its org.
-    let (s, _) = server.api(Method::POST, "/api/v1/orgs", Some(json!({ "name": "x", "kind": "bloc", "language": "auto" }))).await;
+    let (s, _) = server
+        .api(Method::POST, "/api/v1/orgs", Some(json!({ "name": "x", "kind": "bloc", "language": "auto" })))
+        .await;
     assert_eq!(s, 400, "an unknown language is refused");
-    let (s, org) = server.api(Method::POST, "/api/v1/orgs", Some(json!({ "name": "English cell", "kind": "bloc", "language": "en" }))).await;
+    let (s, org) = server
+        .api(Method::POST, "/api/v1/orgs", Some(json!({ "name": "English cell", "kind": "bloc", "language": "en" })))
+        .await;
     assert_eq!(s, 201, "{org}");
     let org = org["id"].as_str().unwrap().to_string();
     let now = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap();
-    let (s, lm) = server.api(Method::POST, "/api/v1/meetings", Some(json!({ "org": org, "kind": "regular", "title": "Live", "scheduled_at": now }))).await;
+    let (s, lm) = server
+        .api(
+            Method::POST,
+            "/api/v1/meetings",
+            Some(json!({ "org": org, "kind": "regular", "title": "Live", "scheduled_at": now })),
+        )
+        .await;
     assert_eq!(s, 201, "{lm}");
     let live_meeting = lm["id"].as_str().unwrap().to_string();
     let (_, key) = server.endpoint(&org, "Điểm cầu Hà Giang").await;
@@ -136,8 +154,18 @@ async fn english_speech_uploaded_and_live_is_transcribed_sealed_and_verified() {
     let vtt = server.req(Method::GET, &format!("/api/v1/recordings/{rec}/transcript?format=vtt")).send().await.unwrap();
     assert_eq!(vtt.headers()["content-type"], "text/vtt; charset=utf-8");
     let vtt = vtt.text().await.unwrap();
-    assert!(vtt.starts_with("WEBVTT") && vtt.contains("-->") && vtt.to_lowercase().contains("digital transformation"), "{vtt}");
-    let srt = server.req(Method::GET, &format!("/api/v1/recordings/{rec}/transcript?format=srt")).send().await.unwrap().text().await.unwrap();
+    assert!(
+        vtt.starts_with("WEBVTT") && vtt.contains("-->") && vtt.to_lowercase().contains("digital transformation"),
+        "{vtt}"
+    );
+    let srt = server
+        .req(Method::GET, &format!("/api/v1/recordings/{rec}/transcript?format=srt"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(srt.starts_with("1\n00:00:0") && srt.contains(" --> "), "{srt}");
     let (s, _) = server.api(Method::GET, &format!("/api/v1/recordings/{rec}/transcript?format=pdf"), None).await;
     assert_eq!(s, 400);
@@ -151,7 +179,10 @@ async fn english_speech_uploaded_and_live_is_transcribed_sealed_and_verified() {
     let (code, out) = server.audit(&["verify"], &[]);
     assert_eq!(code, 0, "{out}");
     let log = ledgered(&server, "transcript.stored", 2).await;
-    assert!(log.contains("\"model_sha256\"") && !log.to_lowercase().contains("transformation"), "hashes, never text, in the ledger: {log}");
+    assert!(
+        log.contains("\"model_sha256\"") && !log.to_lowercase().contains("transformation"),
+        "hashes, never text, in the ledger: {log}"
+    );
     // Reads: the JSON fetched when it was ready, the VTT and the SRT of the upload,
     // and the JSON of the live one (a refused format reads nothing).
     let viewed = ledgered(&server, "transcript.viewed", 4).await;
@@ -202,7 +233,16 @@ async fn vietnamese_silence_and_hallucinations() {
     // Vietnamese with `vi` (the default): valid NFC UTF-8 with diacritics, no
     // failed job on characters split across tokens. Accuracy is not asserted:
     // the base model cannot reach it.
-    let vi = speech::clip(dir.path(), "vi", "vi", &[(0.5, "Chi bộ đã thông qua nghị quyết về chuyển đổi số và kết nạp đảng viên mới."), (7.0, "Đồng chí bí thư phát biểu kết luận hội nghị.")], 13.0);
+    let vi = speech::clip(
+        dir.path(),
+        "vi",
+        "vi",
+        &[
+            (0.5, "Chi bộ đã thông qua nghị quyết về chuyển đổi số và kết nạp đảng viên mới."),
+            (7.0, "Đồng chí bí thư phát biểu kết luận hội nghị."),
+        ],
+        13.0,
+    );
     let rec_vi = upload(std::fs::read(&vi).unwrap(), None).await;
     // A silent minute.
     let silent = speech::clip(dir.path(), "silent", "en-us", &[], 60.0);
@@ -231,8 +271,18 @@ async fn vietnamese_silence_and_hallucinations() {
     let flagged: Vec<&Value> = segs.iter().filter(|s| s["flags"] == json!(["blocklisted"])).collect();
     assert_eq!(flagged.len(), 1, "{t}");
     assert!(text_of(&t).to_lowercase().contains("secretary"), "{t}");
-    let vtt = server.req(Method::GET, &format!("/api/v1/recordings/{rec_blocked}/transcript?format=vtt")).send().await.unwrap().text().await.unwrap();
-    assert!(!vtt.to_lowercase().contains("subscribe") && vtt.to_lowercase().contains("secretary"), "flagged text stays out of exports: {vtt}");
+    let vtt = server
+        .req(Method::GET, &format!("/api/v1/recordings/{rec_blocked}/transcript?format=vtt"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !vtt.to_lowercase().contains("subscribe") && vtt.to_lowercase().contains("secretary"),
+        "flagged text stays out of exports: {vtt}"
+    );
     let (_, jobs) = server.api(Method::GET, "/api/v1/jobs?state=failed", None).await;
     assert_eq!(jobs["jobs"].as_array().map(Vec::len), Some(0), "no job failed: {jobs}");
 }
@@ -289,7 +339,11 @@ async fn without_a_model_jobs_wait_and_a_killed_job_completes_once_after_restart
     // Past the mirror's batch window: still exactly one.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let log = ledgered(&server, "transcript.stored", 1).await + &log;
-    assert_eq!(log.lines().filter(|l| l.contains("\"transcript.stored\"")).count(), 2, "exactly one transcript.stored: {log}");
+    assert_eq!(
+        log.lines().filter(|l| l.contains("\"transcript.stored\"")).count(),
+        2,
+        "exactly one transcript.stored: {log}"
+    );
     let (code, out) = server.audit(&["verify"], &[]);
     assert_eq!(code, 0, "{out}");
 }
@@ -303,8 +357,7 @@ async fn a_chunk_that_fails_authentication_fails_its_job_at_once() {
     let meeting = server.meeting().await;
     let (s, up) = server.upload(&meeting, niem_tests::wav::tone(3.0, 440.0, 16_000, None)).await;
     assert_eq!(s, 201, "{up}");
-    let (rec, stream) =
-        (up["recording"].as_str().unwrap().to_string(), up["stream"].as_str().unwrap());
+    let (rec, stream) = (up["recording"].as_str().unwrap().to_string(), up["stream"].as_str().unwrap());
     server.seal(&rec).await;
     // No model yet: the job waits while a byte of the chunk is flipped.
     server.stop();
@@ -330,10 +383,7 @@ async fn a_chunk_that_fails_authentication_fails_its_job_at_once() {
     };
     let error = job["error"].as_str().unwrap_or_default();
     assert_eq!(job["attempts"], 1, "{job}");
-    assert!(
-        error.contains("unreadable as stored") && error.contains("fails authentication"),
-        "{job}"
-    );
+    assert!(error.contains("unreadable as stored") && error.contains("fails authentication"), "{job}");
     assert!(error.contains(stream), "the stream is named: {job}");
     // Past several retry periods it stays failed, tried once.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -343,13 +393,9 @@ async fn a_chunk_that_fails_authentication_fails_its_job_at_once() {
         (Some("failed"), Some(1)),
         "{jobs}"
     );
-    let (s, v) =
-        server.api(Method::GET, &format!("/api/v1/recordings/{rec}/transcript"), None).await;
+    let (s, v) = server.api(Method::GET, &format!("/api/v1/recordings/{rec}/transcript"), None).await;
     assert_eq!(s, 404);
-    assert!(
-        v["error"]["message"].as_str().unwrap_or_default().contains("fails authentication"),
-        "{v}"
-    );
+    assert!(v["error"]["message"].as_str().unwrap_or_default().contains("fails authentication"), "{v}");
     // The recording's verification names the same chunk.
     let (s, v) = server.api(Method::POST, &format!("/api/v1/recordings/{rec}/verify"), None).await;
     assert_eq!((s, v["intact"].as_bool()), (200, Some(false)), "{v}");

@@ -44,14 +44,19 @@ async fn recording(server: &Server, org: &str) -> String {
 /// The store's ledger, as `niem-audit log` reads it.
 fn store_ledger(server: &Server) -> Vec<Entry> {
     let (_, out) = server.audit(&["log"], &["--json"]);
-    out.lines().filter(|l| l.starts_with('{')).enumerate().map(|(i, l)| Entry::from_line(l, i as u64).unwrap()).collect()
+    out.lines()
+        .filter(|l| l.starts_with('{'))
+        .enumerate()
+        .map(|(i, l)| Entry::from_line(l, i as u64).unwrap())
+        .collect()
 }
 
 /// Entries the attacker chains after `prev`, numbered from `first`.
 fn chain(first: u64, mut prev: [u8; 32], forged: Vec<(String, &str, String, Value, String)>) -> Vec<Entry> {
     let mut out = Vec::new();
     for (i, (actor, action, subject, data, ts)) in forged.into_iter().enumerate() {
-        let mut e = Entry { seq: first + i as u64, ts, actor, action: action.into(), subject, data, prev, hash: [0; 32] };
+        let mut e =
+            Entry { seq: first + i as u64, ts, actor, action: action.into(), subject, data, prev, hash: [0; 32] };
         e.hash = e.compute_hash();
         prev = e.hash;
         out.push(e);
@@ -109,10 +114,26 @@ async fn an_unsigned_policy_and_shred_excuse_nothing() {
         let ledger = store_ledger(&server);
         let last = ledger.last().unwrap();
         let later = archive::clock::format_ts(time::OffsetDateTime::now_utc() + time::Duration::days(400));
-        let forged = chain(last.seq + 1, last.hash, vec![
-            ("user:mallory".into(), "retention.policy.set", "policy/forged".into(), json!({ "org": null, "kind": null, "keep_days": 1 }), later.clone()),
-            ("user:mallory".into(), "recording.shredded", format!("recording/{rec}"), json!({ "policy": "forged" }), later),
-        ]);
+        let forged = chain(
+            last.seq + 1,
+            last.hash,
+            vec![
+                (
+                    "user:mallory".into(),
+                    "retention.policy.set",
+                    "policy/forged".into(),
+                    json!({ "org": null, "kind": null, "keep_days": 1 }),
+                    later.clone(),
+                ),
+                (
+                    "user:mallory".into(),
+                    "recording.shredded",
+                    format!("recording/{rec}"),
+                    json!({ "policy": "forged" }),
+                    later,
+                ),
+            ],
+        );
         let body: String = forged.iter().map(|e| e.to_line() + "\n").collect();
         let name = archive::layout::ObjectKey::ledger_batch(forged[0].seq, forged[1].seq);
         server.raw_store().await.write(name.as_str(), body.into_bytes()).await;
@@ -138,9 +159,17 @@ async fn an_entry_dated_after_its_checkpoint_is_invalid() {
         let ledger = store_ledger(&server);
         let last = ledger.last().unwrap();
         let future = archive::clock::format_ts(time::OffsetDateTime::now_utc() + time::Duration::days(30));
-        let forged = chain(last.seq + 1, last.hash, vec![("user:mallory".into(), "org.created", "org/forged".into(), json!({ "parent": null }), future)]);
+        let forged = chain(
+            last.seq + 1,
+            last.hash,
+            vec![("user:mallory".into(), "org.created", "org/forged".into(), json!({ "parent": null }), future)],
+        );
         let raw = server.raw_store().await;
-        raw.write(archive::layout::ObjectKey::ledger_batch(forged[0].seq, forged[0].seq).as_str(), (forged[0].to_line() + "\n").into_bytes()).await;
+        raw.write(
+            archive::layout::ObjectKey::ledger_batch(forged[0].seq, forged[0].seq).as_str(),
+            (forged[0].to_line() + "\n").into_bytes(),
+        )
+        .await;
         let keys = archive::keys::KeyDir::new(server.keys_dir()).load().unwrap();
         let mut tree = archive::merkle::CompactTree::new();
         for e in ledger.iter().chain(&forged) {
@@ -152,11 +181,19 @@ async fn an_entry_dated_after_its_checkpoint_is_invalid() {
             root: tree.root(),
             time: archive::clock::format_ts(time::OffsetDateTime::now_utc()),
         };
-        let obj = archive::checkpoint::CheckpointObject { format: archive::checkpoint::FORMAT.into(), note: cp.sign(&keys.signer) };
-        raw.write(archive::layout::ObjectKey::checkpoint(tree.size() - 1).as_str(), serde_json::to_vec(&obj).unwrap()).await;
+        let obj = archive::checkpoint::CheckpointObject {
+            format: archive::checkpoint::FORMAT.into(),
+            note: cp.sign(&keys.signer),
+        };
+        raw.write(archive::layout::ObjectKey::checkpoint(tree.size() - 1).as_str(), serde_json::to_vec(&obj).unwrap())
+            .await;
         let (code, out) = server.audit(&["verify"], &[]);
         assert_eq!(code, 1, "{store}: {out}");
-        assert!(out.contains(&format!("ledger entry {} (org.created) is dated", forged[0].seq)) && out.contains("after the checkpoint that covers it"), "{store}: {out}");
+        assert!(
+            out.contains(&format!("ledger entry {} (org.created) is dated", forged[0].seq))
+                && out.contains("after the checkpoint that covers it"),
+            "{store}: {out}"
+        );
     }
 }
 
@@ -189,15 +226,25 @@ async fn shreds_under_the_wrong_policy_are_unlawful() {
         assert_eq!(s, 403, "self-approval is refused by the service: {v}");
         server.stop();
         let admin = store_ledger(&server).iter().find(|e| e.action == "retention.policy.set").unwrap().actor.clone();
-        let shred = |rec: &str, policy: &str| (admin.as_str(), "recording.shredded", format!("recording/{rec}"), json!({ "policy": policy }));
+        let shred = |rec: &str, policy: &str| {
+            (admin.as_str(), "recording.shredded", format!("recording/{rec}"), json!({ "policy": policy }))
+        };
         let (old, short) = (old["id"].as_str().unwrap(), short["id"].as_str().unwrap());
-        forge_catalog(&server, vec![
-            (admin.as_str(), "retention.policy.set", "policy/thematic".into(), json!({ "org": null, "kind": "thematic", "keep_days": 1 })),
-            (admin.as_str(), "retention.policy.approved", format!("policy/{short}"), json!({})),
-            shred(&rec_a, "thematic"),
-            shred(&rec_c, old),
-            shred(&rec_d, short),
-        ]);
+        forge_catalog(
+            &server,
+            vec![
+                (
+                    admin.as_str(),
+                    "retention.policy.set",
+                    "policy/thematic".into(),
+                    json!({ "org": null, "kind": "thematic", "keep_days": 1 }),
+                ),
+                (admin.as_str(), "retention.policy.approved", format!("policy/{short}"), json!({})),
+                shred(&rec_a, "thematic"),
+                shred(&rec_c, old),
+                shred(&rec_d, short),
+            ],
+        );
         // The service signs what its catalog holds; the attacker then deletes.
         server.start_again().await;
         server.stop();
@@ -206,10 +253,23 @@ async fn shreds_under_the_wrong_policy_are_unlawful() {
         }
         let (code, out) = server.audit(&["verify"], &[]);
         assert_eq!(code, 1, "{store}: {out}");
-        let line = |rec: &str| out.lines().find(|l| l.contains(&format!("UNLAWFUL deletion of recording {rec}"))).unwrap_or_else(|| panic!("{store}: {rec} not judged: {out}")).to_string();
+        let line = |rec: &str| {
+            out.lines()
+                .find(|l| l.contains(&format!("UNLAWFUL deletion of recording {rec}")))
+                .unwrap_or_else(|| panic!("{store}: {rec} not judged: {out}"))
+                .to_string()
+        };
         assert!(line(&rec_a).contains("cites policy thematic, but policy"), "{store}: other kind: {}", line(&rec_a));
-        assert!(line(&rec_c).contains(&format!("cites policy {old}, but policy")), "{store}: superseded: {}", line(&rec_c));
-        assert!(line(&rec_d).contains("no second admin approved it") && line(&rec_d).contains("cannot approve it"), "{store}: self-approved: {}", line(&rec_d));
+        assert!(
+            line(&rec_c).contains(&format!("cites policy {old}, but policy")),
+            "{store}: superseded: {}",
+            line(&rec_c)
+        );
+        assert!(
+            line(&rec_d).contains("no second admin approved it") && line(&rec_d).contains("cannot approve it"),
+            "{store}: self-approved: {}",
+            line(&rec_d)
+        );
         assert!(!out.contains("lawfully deleted"), "{store}: {out}");
     }
 }
@@ -220,10 +280,13 @@ async fn a_shred_citing_another_subtrees_policy_is_unlawful() {
     let mut server = server_on("local").await;
     let (_, b, rec_a, _) = world(&server).await;
     server.stop();
-    forge_catalog(&server, vec![
-        ("host", "retention.policy.set", "policy/cell_b".into(), json!({ "org": b, "kind": null, "keep_days": 1 })),
-        ("system", "recording.shredded", format!("recording/{rec_a}"), json!({ "policy": "cell_b" })),
-    ]);
+    forge_catalog(
+        &server,
+        vec![
+            ("host", "retention.policy.set", "policy/cell_b".into(), json!({ "org": b, "kind": null, "keep_days": 1 })),
+            ("system", "recording.shredded", format!("recording/{rec_a}"), json!({ "policy": "cell_b" })),
+        ],
+    );
     server.start_again().await;
     server.stop();
     delete_content(&server, &rec_a).await;
@@ -290,11 +353,18 @@ async fn four_eyes_holds_on_every_route() {
                 }
                 "make_admin" => {
                     // With two admins, the first cannot make a third alone.
-                    let (s, r) = post_as(&server, &admin, "/api/v1/users", json!({ "name": "third", "role": "admin" })).await;
+                    let (s, r) =
+                        post_as(&server, &admin, "/api/v1/users", json!({ "name": "third", "role": "admin" })).await;
                     assert_eq!(s, 202, "{name}: {r}");
                     let (_, users) = server.api(Method::GET, "/api/v1/users", None).await;
                     assert!(!users.to_string().contains("third"), "{name}: not made before approval: {users}");
-                    let (s, _) = post_as(&server, &admin, &format!("/api/v1/users/requests/{}/approve", r["request"]["id"].as_str().unwrap()), json!(null)).await;
+                    let (s, _) = post_as(
+                        &server,
+                        &admin,
+                        &format!("/api/v1/users/requests/{}/approve", r["request"]["id"].as_str().unwrap()),
+                        json!(null),
+                    )
+                    .await;
                     assert_eq!(s, 403, "{name}: the requester cannot approve it");
                     continue;
                 }
@@ -304,7 +374,10 @@ async fn four_eyes_holds_on_every_route() {
             assert_eq!(s, 201, "{name}: {p}");
             last_policy = p["id"].as_str().map(String::from);
         }
-        assert!(!expires_by(&server, 3).await.contains(&rec), "{name}: the preview leaves the existing recording alone");
+        assert!(
+            !expires_by(&server, 3).await.contains(&rec),
+            "{name}: the preview leaves the existing recording alone"
+        );
         // Two days on, enforcement runs (at start) and leaves it.
         server.stop();
         server.set_env("NIEM_CLOCK_OFFSET_MINUTES", "2880");
@@ -317,7 +390,12 @@ async fn four_eyes_holds_on_every_route() {
         let policy = last_policy.clone().unwrap();
         let waiting: Vec<String> = {
             let (_, list) = server.api(Method::GET, "/api/v1/retention/policies", None).await;
-            list.as_array().unwrap().iter().filter(|p| p["needs_approval"] == true).map(|p| p["id"].as_str().unwrap().to_string()).collect()
+            list.as_array()
+                .unwrap()
+                .iter()
+                .filter(|p| p["needs_approval"] == true)
+                .map(|p| p["id"].as_str().unwrap().to_string())
+                .collect()
         };
         if name == "shorten, then lengthen" {
             assert!(!waiting.contains(&policy), "{name}: the lengthening applies at once: {waiting:?}");
@@ -326,11 +404,13 @@ async fn four_eyes_holds_on_every_route() {
             continue;
         }
         assert_eq!(waiting, vec![policy.clone()], "{name}");
-        let (s, v) = post_as(&server, &second, &format!("/api/v1/retention/policies/{policy}/approve"), json!(null)).await;
+        let (s, v) =
+            post_as(&server, &second, &format!("/api/v1/retention/policies/{policy}/approve"), json!(null)).await;
         assert_eq!(s, 204, "{name}: {v}");
         let (s, run) = post_as(&server, &admin, "/api/v1/retention/run", json!({})).await;
         assert_eq!(s, 200, "{run}");
-        let shredded: Vec<&str> = run["shredded"].as_array().unwrap().iter().map(|e| e["recording"].as_str().unwrap()).collect();
+        let shredded: Vec<&str> =
+            run["shredded"].as_array().unwrap().iter().map(|e| e["recording"].as_str().unwrap()).collect();
         assert!(shredded.contains(&rec.as_str()), "{name}: applies once approved: {run}");
         let (code, out) = server.audit(&["verify"], &[]);
         assert_eq!(code, 0, "{name}: {out}");
@@ -350,7 +430,14 @@ async fn one_admin_cannot_act_on_another_alone() {
     let patch = |token: String, id: String, body: Value| {
         let s = &server;
         async move {
-            let resp = s.http().patch(format!("{}/api/v1/users/{id}", s.url)).bearer_auth(token).json(&body).send().await.unwrap();
+            let resp = s
+                .http()
+                .patch(format!("{}/api/v1/users/{id}", s.url))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
             let status = resp.status().as_u16();
             (status, resp.json::<Value>().await.unwrap_or(Value::Null))
         }
@@ -367,7 +454,8 @@ async fn one_admin_cannot_act_on_another_alone() {
     let (s, _) = post_as(&server, &admin, &format!("/api/v1/users/requests/{request}/approve"), json!(null)).await;
     assert_eq!(s, 403);
     let (_, first) = server.api(Method::GET, "/api/v1/users", None).await;
-    let first_id = first.as_array().unwrap().iter().find(|u| u["name"] == "admin").unwrap()["id"].as_str().unwrap().to_string();
+    let first_id =
+        first.as_array().unwrap().iter().find(|u| u["name"] == "admin").unwrap()["id"].as_str().unwrap().to_string();
     let (s, v) = patch(second.clone(), first_id, json!({ "role": "auditor" })).await;
     assert_eq!(s, 202, "demoting the other admin is only requested: {v}");
     // The break-glass route acts alone, and is listed.
@@ -384,7 +472,8 @@ async fn one_admin_cannot_act_on_another_alone() {
 async fn concurrent_retention_runs_shred_once() {
     let mut server = Server::start(StoreKind::Local, &[]).await;
     let (a, _, _, _) = world(&server).await;
-    let (s, _) = server.api(Method::POST, "/api/v1/retention/policies", Some(json!({ "org": a, "keep_days": 1 }))).await;
+    let (s, _) =
+        server.api(Method::POST, "/api/v1/retention/policies", Some(json!({ "org": a, "keep_days": 1 }))).await;
     assert_eq!(s, 201);
     let recs = [recording(&server, &a).await, recording(&server, &a).await, recording(&server, &a).await];
     // Held, so that the run at start leaves them; released, then two runs race.
@@ -394,13 +483,20 @@ async fn concurrent_retention_runs_shred_once() {
     server.stop();
     server.set_env("NIEM_CLOCK_OFFSET_MINUTES", "2880");
     server.start_again().await;
-    let (s, _) = server.api(Method::POST, &format!("/api/v1/holds/{}/release", hold["id"].as_str().unwrap()), Some(json!({ "reason": "Xong" }))).await;
+    let (s, _) = server
+        .api(
+            Method::POST,
+            &format!("/api/v1/holds/{}/release", hold["id"].as_str().unwrap()),
+            Some(json!({ "reason": "Xong" })),
+        )
+        .await;
     assert_eq!(s, 204);
     let run = || server.api(Method::POST, "/api/v1/retention/run", Some(json!({})));
     let ((s1, r1), (s2, r2)) = tokio::join!(run(), run());
     assert_eq!((s1, s2), (200, 200), "{r1} {r2}");
     server.stop();
-    let shreds: Vec<String> = store_ledger(&server).into_iter().filter(|e| e.action == "recording.shredded").map(|e| e.subject).collect();
+    let shreds: Vec<String> =
+        store_ledger(&server).into_iter().filter(|e| e.action == "recording.shredded").map(|e| e.subject).collect();
     for rec in &recs {
         assert_eq!(shreds.iter().filter(|s| s.ends_with(rec.as_str())).count(), 1, "one entry for {rec}: {shreds:?}");
     }
@@ -415,7 +511,8 @@ async fn a_half_done_shred_completes_after_a_crash() {
     let mut sw = SeaweedFs::own();
     let mut server = Server::start(sw.store().await, &[]).await;
     let (a, _, _, _) = world(&server).await;
-    let (s, _) = server.api(Method::POST, "/api/v1/retention/policies", Some(json!({ "org": a, "keep_days": 1 }))).await;
+    let (s, _) =
+        server.api(Method::POST, "/api/v1/retention/policies", Some(json!({ "org": a, "keep_days": 1 }))).await;
     assert_eq!(s, 201);
     let rec = recording(&server, &a).await;
     let hold = json!({ "org": a, "from": "2020-01-01", "to": "2100-01-01", "reason": "Thanh tra", "case_ref": "KT-1" });
@@ -423,7 +520,13 @@ async fn a_half_done_shred_completes_after_a_crash() {
     server.stop();
     server.set_env("NIEM_CLOCK_OFFSET_MINUTES", "2880");
     server.start_again().await;
-    let (s, _) = server.api(Method::POST, &format!("/api/v1/holds/{}/release", hold["id"].as_str().unwrap()), Some(json!({ "reason": "Xong" }))).await;
+    let (s, _) = server
+        .api(
+            Method::POST,
+            &format!("/api/v1/holds/{}/release", hold["id"].as_str().unwrap()),
+            Some(json!({ "reason": "Xong" })),
+        )
+        .await;
     assert_eq!(s, 204);
     sw.stop();
     let (s, run) = server.api(Method::POST, "/api/v1/retention/run", Some(json!({}))).await;
@@ -476,7 +579,8 @@ async fn a_shred_after_a_retirement_survives_no_backup() {
     // second admin for it); a newer one of A expires in a day; one of B is held.
     let (a, b, live, _) = world(&server).await;
     for org in [&a, &b] {
-        let (s, _) = server.api(Method::POST, "/api/v1/retention/policies", Some(json!({ "org": org, "keep_days": 1 }))).await;
+        let (s, _) =
+            server.api(Method::POST, "/api/v1/retention/policies", Some(json!({ "org": org, "keep_days": 1 }))).await;
         assert_eq!(s, 201);
     }
     let hold = json!({ "org": b, "from": "2020-01-01", "to": "2100-01-01", "reason": "Thanh tra", "case_ref": "KT-1" });
@@ -488,8 +592,11 @@ async fn a_shred_after_a_retirement_survives_no_backup() {
     let backup = tempfile::tempdir().unwrap();
     niem_tests::copy_dir(&server.data_dir(), &backup.path().join("niem-data"));
     let versions = all_versions(&client, &bucket).await;
-    let doomed_keys: Vec<archive::keys::WrappedDek> =
-        versions.iter().filter(|(k, _)| k.contains(&format!("keys/{doomed}/"))).map(|(_, b)| serde_json::from_slice(b).unwrap()).collect();
+    let doomed_keys: Vec<archive::keys::WrappedDek> = versions
+        .iter()
+        .filter(|(k, _)| k.contains(&format!("keys/{doomed}/")))
+        .map(|(_, b)| serde_json::from_slice(b).unwrap())
+        .collect();
     assert!(!doomed_keys.is_empty());
 
     server.set_env("NIEM_CLOCK_OFFSET_MINUTES", "2880");
@@ -526,7 +633,11 @@ async fn a_shred_after_a_retirement_survives_no_backup() {
     for path in &catalogs {
         let bytes = std::fs::read(path).unwrap();
         for w in &doomed_keys {
-            assert!(!bytes.windows(w.sealed.len()).any(|x| x == w.sealed.as_bytes()), "{} holds a wrapped key", path.display());
+            assert!(
+                !bytes.windows(w.sealed.len()).any(|x| x == w.sealed.as_bytes()),
+                "{} holds a wrapped key",
+                path.display()
+            );
         }
     }
     // The live and the held recording still play, and the store verifies.
@@ -553,7 +664,13 @@ async fn restore_works_after_two_retirements() {
     let mut server = Server::start(StoreKind::S3 { bucket: bucket.clone(), endpoint: sw.endpoint.clone() }, &[]).await;
     let (a, _, rec, _) = world(&server).await;
     let password = "mật khẩu đủ dài 2026";
-    let (s, u) = server.api(Method::POST, "/api/v1/users", Some(json!({ "name": "kiemtra.a", "role": "inspector", "password": password, "scopes": [a] }))).await;
+    let (s, u) = server
+        .api(
+            Method::POST,
+            "/api/v1/users",
+            Some(json!({ "name": "kiemtra.a", "role": "inspector", "password": password, "scopes": [a] })),
+        )
+        .await;
     assert_eq!(s, 201, "{u}");
     for generation in [1, 2] {
         let (s, r) = server.api(Method::POST, "/api/v1/keys/retire", None).await;
@@ -581,7 +698,11 @@ async fn restore_works_after_two_retirements() {
     let stream = r["manifest"]["streams"][0]["id"].as_str().unwrap().to_string();
     let (s, body) = server.play(&rec, &stream, None).await;
     assert_eq!(s, 200);
-    assert_eq!(body, niem_tests::wav::tone(1.0, 440.0, 16_000, None), "plays byte-exact under the second generation's key");
+    assert_eq!(
+        body,
+        niem_tests::wav::tone(1.0, 440.0, 16_000, None),
+        "plays byte-exact under the second generation's key"
+    );
 }
 
 /// Keys that come read-only (here: the environment) cannot be retired by the

@@ -89,7 +89,8 @@ async fn a_v0_1_0_data_dir_upgrades_in_place() {
     let before = RawStore::Local(fixture().join("data/store")).snapshot().await;
     install_fixture(&server.data_dir());
     // As v0.1.0 left them (read by the script: opening the catalog here would migrate it).
-    let old_versions: Vec<(String, i64)> = serde_json::from_value(expect["migrations"].clone()).expect("fixture migrations");
+    let old_versions: Vec<(String, i64)> =
+        serde_json::from_value(expect["migrations"].clone()).expect("fixture migrations");
 
     server.token = expect["token"].as_str().unwrap().to_string(); // a token v0.1.0 issued
     server.start_again().await;
@@ -97,11 +98,17 @@ async fn a_v0_1_0_data_dir_upgrades_in_place() {
     // Through the API: what v0.1.0 stored is all there.
     let (s, orgs) = server.api(Method::GET, "/api/v1/orgs", None).await;
     assert_eq!(s, 200, "{orgs}");
-    for (kind, name) in [("bloc", "Đảng ủy Khối các cơ quan tỉnh"), ("base", "Đảng ủy Sở Tài chính"), ("cell", "Chi bộ Văn phòng")] {
+    for (kind, name) in
+        [("bloc", "Đảng ủy Khối các cơ quan tỉnh"), ("base", "Đảng ủy Sở Tài chính"), ("cell", "Chi bộ Văn phòng")]
+    {
         let id = &expect["orgs"][kind];
-        assert!(orgs.as_array().unwrap().iter().any(|o| o["id"] == *id && o["name"] == name && o["kind"] == kind), "{kind} {id} in {orgs}");
+        assert!(
+            orgs.as_array().unwrap().iter().any(|o| o["id"] == *id && o["name"] == name && o["kind"] == kind),
+            "{kind} {id} in {orgs}"
+        );
     }
-    let (s, meeting) = server.api(Method::GET, &format!("/api/v1/meetings/{}", expect["meeting"].as_str().unwrap()), None).await;
+    let (s, meeting) =
+        server.api(Method::GET, &format!("/api/v1/meetings/{}", expect["meeting"].as_str().unwrap()), None).await;
     assert_eq!(s, 200, "{meeting}");
     assert_eq!(meeting["title"], "Sinh hoạt chi bộ tháng 11");
     let rec = expect["recording"].as_str().unwrap();
@@ -109,7 +116,8 @@ async fn a_v0_1_0_data_dir_upgrades_in_place() {
     let (s, recording) = server.api(Method::GET, &format!("/api/v1/recordings/{rec}"), None).await;
     assert_eq!((s, recording["state"].as_str()), (200, Some("sealed")), "{recording}");
     let (_, users) = server.api(Method::GET, "/api/v1/users", None).await;
-    let inspector = users.as_array().unwrap().iter().find(|u| u["name"] == "kiem.tra").unwrap_or_else(|| panic!("{users}"));
+    let inspector =
+        users.as_array().unwrap().iter().find(|u| u["name"] == "kiem.tra").unwrap_or_else(|| panic!("{users}"));
     assert_eq!(inspector["scopes"], json!([expect["orgs"]["base"]]), "{inspector}");
     let (_, endpoints) = server.api(Method::GET, "/api/v1/endpoints", None).await;
     assert!(endpoints.to_string().contains(expect["endpoint"].as_str().unwrap()), "{endpoints}");
@@ -128,7 +136,10 @@ async fn a_v0_1_0_data_dir_upgrades_in_place() {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
     let body = resp.bytes().await.unwrap();
-    assert_eq!(hex::encode(ring::digest::digest(&ring::digest::SHA256, &body)), expect["upload_sha256"].as_str().unwrap());
+    assert_eq!(
+        hex::encode(ring::digest::digest(&ring::digest::SHA256, &body)),
+        expect["upload_sha256"].as_str().unwrap()
+    );
     let (s, v) = server.api(Method::POST, &format!("/api/v1/recordings/{rec}/verify"), None).await;
     assert_eq!((s, &v["intact"]), (200, &json!(true)), "{v}");
 
@@ -140,7 +151,12 @@ async fn a_v0_1_0_data_dir_upgrades_in_place() {
     let signed_in = client
         .post(format!("{}/login", server.url))
         .header("cookie", cookie)
-        .form(&[("name", "quan.tri"), ("password", expect["admin"]["password"].as_str().unwrap()), ("csrf", &csrf), ("next", "/search")])
+        .form(&[
+            ("name", "quan.tri"),
+            ("password", expect["admin"]["password"].as_str().unwrap()),
+            ("csrf", &csrf),
+            ("next", "/search"),
+        ])
         .send()
         .await
         .unwrap();
@@ -168,9 +184,18 @@ async fn a_v0_1_0_data_dir_upgrades_in_place() {
     assert_eq!(code, 0, "{out}");
     let entries: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("{l}"))).collect();
     assert!(entries.len() >= 3, "old head, then the upgraded service's entries: {out}");
-    assert_eq!((entries[0]["seq"].as_u64(), &entries[0]["hash"]), (Some(seq), &head["hash"]), "the old head is where it was");
-    assert_eq!((entries[1]["seq"].as_u64(), &entries[1]["prev"]), (Some(seq + 1), &head["hash"]), "the new chain links to it");
-    assert!(entries.iter().any(|e| e["action"] == "media.played" && e["actor"] == format!("user:{}", expect["inspector"]["id"].as_str().unwrap())));
+    assert_eq!(
+        (entries[0]["seq"].as_u64(), &entries[0]["hash"]),
+        (Some(seq), &head["hash"]),
+        "the old head is where it was"
+    );
+    assert_eq!(
+        (entries[1]["seq"].as_u64(), &entries[1]["prev"]),
+        (Some(seq + 1), &head["hash"]),
+        "the new chain links to it"
+    );
+    assert!(entries.iter().any(|e| e["action"] == "media.played"
+        && e["actor"] == format!("user:{}", expect["inspector"]["id"].as_str().unwrap())));
     let (code, out) = server.audit(&["verify"], &[]);
     assert_eq!(code, 0, "the upgraded store verifies:\n{out}");
     assert!(out.contains("Store is INTACT."), "{out}");
@@ -182,7 +207,10 @@ async fn a_v0_1_0_data_dir_upgrades_in_place() {
     raw.write(&free, serde_json::to_vec(&json!({ "format": "niem/checkpoint/v2", "note": "…" })).unwrap()).await;
     let (code, out) = server.audit(&["verify"], &[]);
     assert_eq!(code, 2, "{out}");
-    assert!(out.contains(&format!("checkpoint {free} NOT VERIFIED: storage format v2; this niem knows v1; upgrade niem")), "{out}");
+    assert!(
+        out.contains(&format!("checkpoint {free} NOT VERIFIED: storage format v2; this niem knows v1; upgrade niem")),
+        "{out}"
+    );
     assert!(out.contains("Store could NOT be verified"), "{out}");
     raw.write(&format!("recordings/{rec}/stray.bin"), b"x".to_vec()).await;
     let (code, out) = server.audit(&["verify"], &[]);
@@ -194,24 +222,30 @@ async fn a_catalog_from_a_newer_niem_is_refused_at_start() {
     let (server, _) = fresh().await;
     install_fixture(&server.data_dir());
     let path = server.data_dir().join("catalog.db");
-    Catalog::open(&path).unwrap().with(|c| c.execute("INSERT INTO schema_migrations (component, version) VALUES ('ingest', 999)", [])).unwrap();
+    Catalog::open(&path)
+        .unwrap()
+        .with(|c| c.execute("INSERT INTO schema_migrations (component, version) VALUES ('ingest', 999)", []))
+        .unwrap();
     let before = std::fs::read(&path).unwrap();
     for args in [&["serve"][..], &["user", "list"][..]] {
         let (code, out) = server.niem(args);
         assert_ne!(code, 0, "niem {args:?} ran on a newer catalog:\n{out}");
         assert!(
-            out.contains("catalog was written by a newer niem: its ingest schema is at version 999") && out.contains("upgrade niem"),
+            out.contains("catalog was written by a newer niem: its ingest schema is at version 999")
+                && out.contains("upgrade niem"),
             "niem {args:?}:\n{out}"
         );
     }
     assert_eq!(std::fs::read(&path).unwrap(), before, "the refused catalog is left as it was");
 
     // A component this release does not have at all.
-    Catalog::open(&path).unwrap().with(|c| {
-        c.execute("DELETE FROM schema_migrations WHERE version = 999", [])?;
-        c.execute("INSERT INTO schema_migrations (component, version) VALUES ('federation', 0)", [])
-    })
-    .unwrap();
+    Catalog::open(&path)
+        .unwrap()
+        .with(|c| {
+            c.execute("DELETE FROM schema_migrations WHERE version = 999", [])?;
+            c.execute("INSERT INTO schema_migrations (component, version) VALUES ('federation', 0)", [])
+        })
+        .unwrap();
     let (code, out) = server.niem(&["serve"]);
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("its federation schema is at version 0, and this niem knows none; upgrade niem"), "{out}");
@@ -234,7 +268,13 @@ async fn a_v0_1_0_store_restores_with_placeholders_counted() {
     println!("niem restore of the v0.1.0 store:\n{out}");
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("restored 23 ledger entries") && out.contains("nothing lost"), "{out}");
-    for gap in ["meetings without their title", "users without their name", "users whose password", "API tokens not in the ledger", "endpoints without their stream key"] {
+    for gap in [
+        "meetings without their title",
+        "users without their name",
+        "users whose password",
+        "API tokens not in the ledger",
+        "endpoints without their stream key",
+    ] {
         assert!(out.contains(gap), "{gap:?} is counted: {out}");
     }
     // An operator issues a token offline, then the service runs on the restore.
@@ -242,13 +282,23 @@ async fn a_v0_1_0_store_restores_with_placeholders_counted() {
     assert_eq!(code, 0, "{token}");
     server.token = token.lines().find(|l| l.starts_with("niem_")).unwrap().to_string();
     server.start_again().await;
-    let (_, meeting) = server.api(Method::GET, &format!("/api/v1/meetings/{}", expect["meeting"].as_str().unwrap()), None).await;
+    let (_, meeting) =
+        server.api(Method::GET, &format!("/api/v1/meetings/{}", expect["meeting"].as_str().unwrap()), None).await;
     assert_eq!(meeting["recording"], expect["recording"], "{meeting}");
     let (s, body) = server.play(expect["recording"].as_str().unwrap(), expect["stream"].as_str().unwrap(), None).await;
     assert_eq!(s, 200);
     assert_eq!(archive::sha256_hex(&body), expect["upload_sha256"].as_str().unwrap(), "plays byte-exact");
     let (_, users) = server.api(Method::GET, "/api/v1/users", None).await;
-    let inspector = users.as_array().unwrap().iter().find(|u| u["id"] == expect["inspector"]["id"]).unwrap_or_else(|| panic!("{users}"));
-    assert_eq!(inspector["scopes"], json!([expect["orgs"]["base"]]), "role and scope come back from the ledger: {inspector}");
+    let inspector = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["id"] == expect["inspector"]["id"])
+        .unwrap_or_else(|| panic!("{users}"));
+    assert_eq!(
+        inspector["scopes"],
+        json!([expect["orgs"]["base"]]),
+        "role and scope come back from the ledger: {inspector}"
+    );
     assert_eq!(inspector["has_password"], false, "v0.1.0 never put the hash in the ledger: {inspector}");
 }

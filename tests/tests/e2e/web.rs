@@ -51,20 +51,37 @@ async fn recorded_meeting(server: &Server, org: &str, title: &str, wav: &[u8]) -
 async fn search_until(server: &Server, token: &str, q: &str, n: usize, within: Duration) -> Value {
     let deadline = Instant::now() + within;
     loop {
-        let resp = server.http().get(format!("{}/api/v1/search", server.url)).query(&[("q", q)]).bearer_auth(token).send().await.unwrap();
+        let resp = server
+            .http()
+            .get(format!("{}/api/v1/search", server.url))
+            .query(&[("q", q)])
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 200);
         let v: Value = resp.json().await.unwrap();
         if v["meetings"].as_array().map(Vec::len) == Some(n) {
             return v;
         }
         let (_, jobs) = server.api(Method::GET, "/api/v1/jobs", None).await;
-        assert!(Instant::now() < deadline, "{q:?}: not {n} meetings within {within:?}: {v}\njobs: {jobs}\nlog:\n{}", server.log());
+        assert!(
+            Instant::now() < deadline,
+            "{q:?}: not {n} meetings within {within:?}: {v}\njobs: {jobs}\nlog:\n{}",
+            server.log()
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 
 async fn user(server: &Server, name: &str, role: &str, scopes: &[&str]) -> (String, String) {
-    let (s, u) = server.api(Method::POST, "/api/v1/users", Some(json!({ "name": name, "role": role, "password": PASSWORD, "scopes": scopes }))).await;
+    let (s, u) = server
+        .api(
+            Method::POST,
+            "/api/v1/users",
+            Some(json!({ "name": name, "role": role, "password": PASSWORD, "scopes": scopes })),
+        )
+        .await;
     assert_eq!(s, 201, "{u}");
     let id = u["id"].as_str().unwrap().to_string();
     let (s, t) = server.api(Method::POST, &format!("/api/v1/users/{id}/tokens"), None).await;
@@ -87,7 +104,8 @@ async fn an_inspector_finds_the_moment_plays_it_and_is_ledgered() {
     let dir = tempfile::tempdir().unwrap();
     let wav = std::fs::read(speech::clip(dir.path(), "english", "en-us", &SENTENCES, 26.0)).unwrap();
     let model = speech::model().display().to_string();
-    let mut server = Server::start(SeaweedFs::shared().store().await, &[("NIEM_TRANSCRIBE__MODEL", model.as_str())]).await;
+    let mut server =
+        Server::start(SeaweedFs::shared().store().await, &[("NIEM_TRANSCRIBE__MODEL", model.as_str())]).await;
     let (bloc, cell_a, cell_b) = tree(&server).await;
     let (meeting_a, rec_a) = recorded_meeting(&server, &cell_a, "Sinh hoạt chi bộ tháng 9", &wav).await;
     let (meeting_b, rec_b) = recorded_meeting(&server, &cell_b, "Sinh hoạt chi bộ Thanh tra", &wav).await;
@@ -113,9 +131,18 @@ async fn an_inspector_finds_the_moment_plays_it_and_is_ledgered() {
     assert_eq!(get_as(&server, &inspector_token, &format!("/api/v1/recordings/{rec_b}/transcript")).await, 403);
     assert_eq!(get_as(&server, &inspector_token, &format!("/api/v1/meetings/{meeting_b}")).await, 403);
     let stream_b = first_stream(&server, &rec_b).await;
-    assert_eq!(get_as(&server, &inspector_token, &format!("/api/v1/recordings/{rec_b}/streams/{stream_b}/media")).await, 403);
+    assert_eq!(
+        get_as(&server, &inspector_token, &format!("/api/v1/recordings/{rec_b}/streams/{stream_b}/media")).await,
+        403
+    );
     assert_eq!(get_as(&server, &inspector_token, &format!("/api/v1/recordings/{rec_a}/transcript")).await, 200);
-    let resp = server.http().get(format!("{}/api/v1/meetings", server.url)).bearer_auth(&inspector_token).send().await.unwrap();
+    let resp = server
+        .http()
+        .get(format!("{}/api/v1/meetings", server.url))
+        .bearer_auth(&inspector_token)
+        .send()
+        .await
+        .unwrap();
     let listed: Value = resp.json().await.unwrap();
     assert_eq!(listed.as_array().map(Vec::len), Some(1), "an inspector lists only their cell's meetings: {listed}");
 
@@ -133,7 +160,14 @@ async fn an_inspector_finds_the_moment_plays_it_and_is_ledgered() {
     let first = browser.wait_for("article.meeting a.hit", Duration::from_secs(10)).await;
     assert_eq!(browser.find_all("article.meeting").await.len(), 1, "the scope holds in the page too");
     let search_weight = page_weight(&browser).await;
-    let hit_ms: f64 = browser.eval("return Number(arguments[0].dataset.atMs)", vec![json!({ "element-6066-11e4-a52e-4f735466cecf": first.0 })]).await.as_f64().unwrap();
+    let hit_ms: f64 = browser
+        .eval(
+            "return Number(arguments[0].dataset.atMs)",
+            vec![json!({ "element-6066-11e4-a52e-4f735466cecf": first.0 })],
+        )
+        .await
+        .as_f64()
+        .unwrap();
     browser.click(&first).await;
     browser.wait_for("#player", Duration::from_secs(10)).await;
     let played = current_time(&browser).await;
@@ -143,7 +177,9 @@ async fn an_inspector_finds_the_moment_plays_it_and_is_ledgered() {
 
     // The page: Vietnamese, intact, light, and usable on a phone.
     let text = browser.eval("return document.body.innerText", vec![]).await.as_str().unwrap().to_string();
-    for words in ["Tìm kiếm", "Trực tiếp", "Đăng xuất", "Biên bản tự động", "Toàn vẹn", "cán bộ kiểm tra", "Chi bộ Văn phòng"] {
+    for words in
+        ["Tìm kiếm", "Trực tiếp", "Đăng xuất", "Biên bản tự động", "Toàn vẹn", "cán bộ kiểm tra", "Chi bộ Văn phòng"]
+    {
         assert!(text.contains(words), "{words:?} is not on the page:\n{text}");
     }
     assert!(!text.contains('Ã') && !text.contains('\u{FFFD}'), "mojibake on the page:\n{text}");
@@ -152,17 +188,28 @@ async fn an_inspector_finds_the_moment_plays_it_and_is_ledgered() {
     assert!(lines >= 3, "{lines} transcript lines");
     let meeting_weight = page_weight(&browser).await;
     println!("page weight before media: search {search_weight} B, meeting {meeting_weight} B");
-    assert!(search_weight < 200_000 && meeting_weight < 200_000, "pages over 200 KB: {search_weight} / {meeting_weight}");
+    assert!(
+        search_weight < 200_000 && meeting_weight < 200_000,
+        "pages over 200 KB: {search_weight} / {meeting_weight}"
+    );
     browser.screenshot(&artifacts().join("web-meeting-1366x768.png")).await;
     browser.set_window(390, 844).await;
-    let overflow = browser.eval("return document.documentElement.scrollWidth - document.documentElement.clientWidth", vec![]).await.as_i64().unwrap();
+    let overflow = browser
+        .eval("return document.documentElement.scrollWidth - document.documentElement.clientWidth", vec![])
+        .await
+        .as_i64()
+        .unwrap();
     assert!(overflow <= 0, "the meeting page scrolls sideways on a phone by {overflow} px");
     browser.screenshot(&artifacts().join("web-meeting-phone.png")).await;
 
     // Clicking a transcript line seeks the player in place.
     browser.set_window(1366, 768).await;
     let third = browser.find_all("a.line").await.pop().unwrap();
-    let line_t: f64 = browser.eval("return Number(arguments[0].dataset.t)", vec![json!({ "element-6066-11e4-a52e-4f735466cecf": third.0 })]).await.as_f64().unwrap();
+    let line_t: f64 = browser
+        .eval("return Number(arguments[0].dataset.t)", vec![json!({ "element-6066-11e4-a52e-4f735466cecf": third.0 })])
+        .await
+        .as_f64()
+        .unwrap();
     browser.click(&third).await;
     let now = current_time_near(&browser, line_t).await;
     assert!((now - line_t).abs() <= 1.0, "clicked a line at {line_t} s, the player is at {now} s");
@@ -188,7 +235,8 @@ async fn an_inspector_finds_the_moment_plays_it_and_is_ledgered() {
         let bytes = std::fs::read(&file).unwrap_or_default();
         for w in &words {
             if let Some(at) = bytes.windows(w.len()).position(|x| x == &w[..]) {
-                let around = String::from_utf8_lossy(&bytes[at.saturating_sub(200)..(at + 100).min(bytes.len())]).into_owned();
+                let around =
+                    String::from_utf8_lossy(&bytes[at.saturating_sub(200)..(at + 100).min(bytes.len())]).into_owned();
                 panic!("transcript text on disk in {}: …{around}…", file.display());
             }
         }
@@ -232,8 +280,14 @@ async fn page_weight(browser: &Browser) -> u64 {
 async fn current_time(browser: &Browser) -> f64 {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let v = browser.eval("const p = document.getElementById('player'); return [p.readyState, p.currentTime, p.seeking]", vec![]).await;
-        let (ready, t, seeking) = (v[0].as_u64().unwrap_or(0), v[1].as_f64().unwrap_or(0.0), v[2].as_bool().unwrap_or(true));
+        let v = browser
+            .eval(
+                "const p = document.getElementById('player'); return [p.readyState, p.currentTime, p.seeking]",
+                vec![],
+            )
+            .await;
+        let (ready, t, seeking) =
+            (v[0].as_u64().unwrap_or(0), v[1].as_f64().unwrap_or(0.0), v[2].as_bool().unwrap_or(true));
         if ready >= 1 && t > 0.0 && !seeking {
             return t;
         }
@@ -273,11 +327,23 @@ async fn ledgered(server: &Server, action: &str, actor: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_is_guarded() {
     let server = Server::start(StoreKind::Local, &[("NIEM_WEB__LOGIN_ATTEMPTS", "3")]).await;
-    let (s, _) = server.api(Method::POST, "/api/v1/users", Some(json!({ "name": "kt", "role": "inspector", "password": "short", "scopes": [] }))).await;
+    let (s, _) = server
+        .api(
+            Method::POST,
+            "/api/v1/users",
+            Some(json!({ "name": "kt", "role": "inspector", "password": "short", "scopes": [] })),
+        )
+        .await;
     assert_eq!(s, 400);
     let meeting = server.meeting().await;
     let (_, m) = server.api(Method::GET, &format!("/api/v1/meetings/{meeting}"), None).await;
-    let (s, u) = server.api(Method::POST, "/api/v1/users", Some(json!({ "name": "kt", "role": "inspector", "password": PASSWORD, "scopes": [m["org"]] }))).await;
+    let (s, u) = server
+        .api(
+            Method::POST,
+            "/api/v1/users",
+            Some(json!({ "name": "kt", "role": "inspector", "password": PASSWORD, "scopes": [m["org"]] })),
+        )
+        .await;
     assert_eq!(s, 201, "{u}");
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let login = |name: &'static str, password: &'static str, next: &'static str| {
@@ -312,7 +378,9 @@ async fn sign_in_is_guarded() {
 
     // A session changes nothing through the API without its CSRF token.
     let create = |csrf: Option<String>| {
-        let mut r = client.post(format!("{}/api/v1/meetings", server.url)).header("cookie", &session).json(&json!({ "org": m["org"], "kind": "regular", "title": "x", "scheduled_at": "2026-11-22T08:00:00+07:00" }));
+        let mut r = client.post(format!("{}/api/v1/meetings", server.url)).header("cookie", &session).json(
+            &json!({ "org": m["org"], "kind": "regular", "title": "x", "scheduled_at": "2026-11-22T08:00:00+07:00" }),
+        );
         if let Some(c) = csrf {
             r = r.header("x-csrf-token", c);
         }
@@ -320,16 +388,37 @@ async fn sign_in_is_guarded() {
     };
     assert_eq!(create(None).await.unwrap().status(), 403, "no CSRF token");
     assert_eq!(create(Some("wrong".into())).await.unwrap().status(), 403, "wrong CSRF token");
-    assert_eq!(create(Some(csrf.clone())).await.unwrap().status(), 403, "right token, but inspectors may not create meetings");
-    let logout = client.post(format!("{}/logout", server.url)).header("cookie", &session).form(&[("csrf", "wrong")]).send().await.unwrap();
+    assert_eq!(
+        create(Some(csrf.clone())).await.unwrap().status(),
+        403,
+        "right token, but inspectors may not create meetings"
+    );
+    let logout = client
+        .post(format!("{}/logout", server.url))
+        .header("cookie", &session)
+        .form(&[("csrf", "wrong")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(logout.status(), 403, "sign-out needs the CSRF token");
-    let logout = client.post(format!("{}/logout", server.url)).header("cookie", &session).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
+    let logout = client
+        .post(format!("{}/logout", server.url))
+        .header("cookie", &session)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(logout.status(), 303);
     let after = client.get(format!("{}/search", server.url)).header("cookie", &session).send().await.unwrap();
     assert_eq!(after.status(), 303, "the session ended");
 
     // Without the form's own token, no sign-in.
-    let forged = client.post(format!("{}/login", server.url)).form(&[("name", "kt"), ("password", PASSWORD), ("csrf", "x")]).send().await.unwrap();
+    let forged = client
+        .post(format!("{}/login", server.url))
+        .form(&[("name", "kt"), ("password", PASSWORD), ("csrf", "x")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(forged.status(), 403);
     // Three wrong passwords, then even the right one waits.
     for _ in 0..3 {
@@ -352,7 +441,9 @@ async fn an_admin_manages_users_endpoints_retention_and_reads_the_report() {
     let meeting = server.meeting().await;
     let (_, m) = server.api(Method::GET, &format!("/api/v1/meetings/{meeting}"), None).await;
     let cell = m["org"].as_str().unwrap().to_string();
-    let (s, u) = server.api(Method::POST, "/api/v1/users", Some(json!({ "name": "quantri", "role": "admin", "password": PASSWORD }))).await;
+    let (s, u) = server
+        .api(Method::POST, "/api/v1/users", Some(json!({ "name": "quantri", "role": "admin", "password": PASSWORD })))
+        .await;
     assert_eq!(s, 201, "{u}");
     let admin_id = u["id"].as_str().unwrap().to_string();
 
@@ -370,7 +461,13 @@ async fn an_admin_manages_users_endpoints_retention_and_reads_the_report() {
     b.click(&b.find("form.admin button[type=submit]").await.unwrap()).await;
     b.wait_for("table td", Duration::from_secs(10)).await;
     let (_, users) = server.api(Method::GET, "/api/v1/users", None).await;
-    let created = users.as_array().unwrap().iter().find(|u| u["name"] == "kiemtra.moi").unwrap_or_else(|| panic!("{users}")).clone();
+    let created = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "kiemtra.moi")
+        .unwrap_or_else(|| panic!("{users}"))
+        .clone();
     assert_eq!(created["role"], "inspector");
     assert_eq!(created["scopes"], json!([cell]));
 
@@ -436,7 +533,11 @@ async fn an_admin_manages_users_endpoints_retention_and_reads_the_report() {
     b.wait_for("table.report", Duration::from_secs(10)).await;
     let rows = b.eval("return [...document.querySelectorAll('table.report tbody tr')].map(r => [...r.cells].map(c => c.innerText.trim()))", vec![]).await;
     let row = rows.as_array().unwrap().iter().find(|r| r[0] == "Chi bộ 1").unwrap_or_else(|| panic!("{rows}")).clone();
-    assert_eq!(row.as_array().unwrap()[1..7].iter().map(|c| c.as_str().unwrap()).collect::<Vec<_>>(), vec!["1", "0", "0", "0", "0", "1"], "{row}");
+    assert_eq!(
+        row.as_array().unwrap()[1..7].iter().map(|c| c.as_str().unwrap()).collect::<Vec<_>>(),
+        vec!["1", "0", "0", "0", "0", "1"],
+        "{row}"
+    );
     let bars = b.eval("return [...document.querySelectorAll('td.bar progress')].map(p => p.value)", vec![]).await;
     assert_eq!(bars, json!([0]), "one bar, for the one org with meetings: none held");
     b.screenshot(&artifacts().join("web-report.png")).await;

@@ -209,7 +209,12 @@ impl Live {
     }
 
     /// Takes a publisher: a new stream, or the next segment of one in its grace period.
-    pub async fn publish(self: &Arc<Self>, app: &Arc<App>, key: String, protocol: &'static str) -> Result<Publication, PublishError> {
+    pub async fn publish(
+        self: &Arc<Self>,
+        app: &Arc<App>,
+        key: String,
+        protocol: &'static str,
+    ) -> Result<Publication, PublishError> {
         if !self.accepting.load(Ordering::Acquire) {
             return Err(PublishError::ShuttingDown);
         }
@@ -229,10 +234,18 @@ impl Live {
                     st.generation += 1;
                     slot.stats.segments.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(endpoint = %endpoint.id, protocol, "publisher reconnected; the stream continues");
-                    return Ok(Publication { slot: slot.clone(), tx: Some(tx), done: Some(done), generation: st.generation, live: self.clone() });
+                    return Ok(Publication {
+                        slot: slot.clone(),
+                        tx: Some(tx),
+                        done: Some(done),
+                        generation: st.generation,
+                        live: self.clone(),
+                    });
                 }
             }
-            return Err(PublishError::Catalog("the previous stream of this endpoint is still finishing; retry in a moment".into()));
+            return Err(PublishError::Catalog(
+                "the previous stream of this endpoint is still finishing; retry in a moment".into(),
+            ));
         }
         if self.spool.is_full() {
             return Err(PublishError::SpoolFull);
@@ -259,7 +272,9 @@ impl Live {
         slots.insert(endpoint.id, slot.clone());
         drop(slots);
         let (app2, slot2, rt) = (app.clone(), slot.clone(), tokio::runtime::Handle::current());
-        let spawned = std::thread::Builder::new().name(format!("live-{}", endpoint.id)).spawn(move || pipeline::run(app2, slot2, seg_rx, rt));
+        let spawned = std::thread::Builder::new()
+            .name(format!("live-{}", endpoint.id))
+            .spawn(move || pipeline::run(app2, slot2, seg_rx, rt));
         if let Err(e) = spawned {
             self.slots().remove(&endpoint.id);
             return Err(PublishError::Catalog(format!("cannot start a stream thread: {e}")));
@@ -331,7 +346,10 @@ impl Live {
             held.insert(rec.parse()?, until);
         }
         if cut > 0 {
-            tracing::warn!(streams = cut, "live streams were cut by a restart; they close as interrupted once their spooled pieces are stored");
+            tracing::warn!(
+                streams = cut,
+                "live streams were cut by a restart; they close as interrupted once their spooled pieces are stored"
+            );
         }
         Ok(())
     }
@@ -354,7 +372,10 @@ impl Live {
         while !self.slots().is_empty() {
             let released = self.released.notified();
             if tokio::time::timeout_at(deadline, released).await.is_err() {
-                tracing::warn!(streams = self.slots().len(), "live streams did not finish in time; a restart closes them");
+                tracing::warn!(
+                    streams = self.slots().len(),
+                    "live streams did not finish in time; a restart closes them"
+                );
                 break;
             }
         }
@@ -376,18 +397,11 @@ impl Live {
 
     /// What is live now of `endpoints` (ids; the caller has scoped them): the
     /// supervisor's "which cells are meeting" view.
-    pub async fn status_of(
-        &self,
-        app: &App,
-        endpoints: &[String],
-    ) -> Result<Vec<LiveStatus>, VaultError> {
-        let slots: Vec<Arc<Slot>> = self
-            .slots()
-            .iter()
-            .filter(|(id, _)| endpoints.contains(&id.to_string()))
-            .map(|(_, s)| s.clone())
-            .collect();
-        let streams: Vec<String> = slots.iter().filter_map(|s| s.stats.placed.get().map(|p| p.stream.to_string())).collect();
+    pub async fn status_of(&self, app: &App, endpoints: &[String]) -> Result<Vec<LiveStatus>, VaultError> {
+        let slots: Vec<Arc<Slot>> =
+            self.slots().iter().filter(|(id, _)| endpoints.contains(&id.to_string())).map(|(_, s)| s.clone()).collect();
+        let streams: Vec<String> =
+            slots.iter().filter_map(|s| s.stats.placed.get().map(|p| p.stream.to_string())).collect();
         let stored: HashMap<String, u64> = app
             .vault
             .catalog
@@ -501,9 +515,17 @@ pub async fn meeting_for(app: &Arc<App>, endpoint: &Endpoint) -> anyhow::Result<
     }
     let meeting = MeetingId::new();
     let title = format!("Họp trực tuyến — {} — {}", endpoint.name, &now[..10]);
-    let (subject, mut data) = (format!("meeting/{meeting}"), serde_json::json!({ "org": endpoint.org, "kind": "regular", "scheduled_at": now, "ad_hoc": true }));
+    let (subject, mut data) = (
+        format!("meeting/{meeting}"),
+        serde_json::json!({ "org": endpoint.org, "kind": "regular", "scheduled_at": now, "ad_hoc": true }),
+    );
     crate::facts::seal_into(&app.vault.keys, &subject, &mut data, serde_json::json!({ "title": title }))?;
-    let entry = archive::ledger::NewEntry { actor: format!("endpoint:{}", endpoint.id), action: "meeting.created", subject, data };
+    let entry = archive::ledger::NewEntry {
+        actor: format!("endpoint:{}", endpoint.id),
+        action: "meeting.created",
+        subject,
+        data,
+    };
     let org = endpoint.org.to_string();
     app.vault
         .commit(entry, move |tx| {
@@ -577,7 +599,8 @@ async fn close_ended(app: &Arc<App>) -> anyhow::Result<()> {
         return Ok(());
     }
     let spool = app.live.spool.clone();
-    let waiting: HashSet<StreamId> = tokio::task::spawn_blocking(move || spool.pending()).await??.into_iter().map(|c| c.stream).collect();
+    let waiting: HashSet<StreamId> =
+        tokio::task::spawn_blocking(move || spool.pending()).await??.into_iter().map(|c| c.stream).collect();
     for (stream, rec, state, sha256, media) in ended {
         let (stream, rec): (StreamId, RecordingId) = (stream.parse()?, rec.parse()?);
         if waiting.contains(&stream) {
@@ -585,7 +608,10 @@ async fn close_ended(app: &Arc<App>) -> anyhow::Result<()> {
         }
         let state = if state == "complete" { StreamState::Complete } else { StreamState::Interrupted };
         let media = media.and_then(|m| serde_json::from_str(&m).ok());
-        let info = app.vault.close_stream(&archive::ledger::actor_system(), rec, stream, StreamEnd { state, sha256, media }).await?;
+        let info = app
+            .vault
+            .close_stream(&archive::ledger::actor_system(), rec, stream, StreamEnd { state, sha256, media })
+            .await?;
         app.live.spool.forget(rec, stream);
         tracing::info!(recording = %rec, stream = %stream, state = state.as_str(), bytes = info.manifest.length, "live stream closed");
     }
@@ -627,7 +653,14 @@ async fn seal_finished(app: &Arc<App>) -> anyhow::Result<()> {
             continue;
         }
         if !unplaced_orgs.is_empty() {
-            let org: String = app.vault.catalog.call(move |c| c.query_row("SELECT org FROM recordings WHERE id = ?1", [rec.to_string()], |r| r.get(0)).map_err(VaultError::from)).await?;
+            let org: String = app
+                .vault
+                .catalog
+                .call(move |c| {
+                    c.query_row("SELECT org FROM recordings WHERE id = ?1", [rec.to_string()], |r| r.get(0))
+                        .map_err(VaultError::from)
+                })
+                .await?;
             if unplaced_orgs.contains(&org) {
                 continue;
             }
@@ -725,6 +758,7 @@ pub async fn visible_status(app: &App, who: &Principal) -> Result<Vec<LiveStatus
     who.require(&[Role::Admin, Role::Inspector, Role::Auditor])?;
     let ids = app.live.endpoint_ids();
     let scope = who.scope_json();
-    let visible = app.vault.catalog.call(move |c| crate::endpoints::visible(c, &ids, scope).map_err(DomainError::from)).await?;
+    let visible =
+        app.vault.catalog.call(move |c| crate::endpoints::visible(c, &ids, scope).map_err(DomainError::from)).await?;
     Ok(app.live.status_of(app, &visible).await?)
 }

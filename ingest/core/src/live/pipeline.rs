@@ -66,14 +66,20 @@ pub fn run(app: Arc<App>, slot: Arc<Slot>, segments: std::sync::mpsc::Receiver<S
             tracing::warn!(endpoint = %slot.endpoint.id, stream = %p.stream, error = %e, "live stream broke off; keeping what was spooled");
             rt.block_on(record_end(&app, p, &Outcome { state: "interrupted", sha256: None, media: None }));
         }
-        (Err(e), None) => tracing::warn!(endpoint = %slot.endpoint.id, org = %slot.endpoint.org, error = %e, "live stream refused: nothing stored"),
+        (Err(e), None) => {
+            tracing::warn!(endpoint = %slot.endpoint.id, org = %slot.endpoint.org, error = %e, "live stream refused: nothing stored")
+        }
         (Ok(_), None) => tracing::info!(endpoint = %slot.endpoint.id, "live stream ended before any media"),
     }
     app.live.release(&slot);
     app.live.wake_drainer();
 }
 
-fn remux_all(pieces: &Arc<Mutex<Pieces>>, segments: &std::sync::mpsc::Receiver<Segment>, slot: &Slot) -> anyhow::Result<Outcome> {
+fn remux_all(
+    pieces: &Arc<Mutex<Pieces>>,
+    segments: &std::sync::mpsc::Receiver<Segment>,
+    slot: &Slot,
+) -> anyhow::Result<Outcome> {
     let mut remuxer = media::remux::Remuxer::new(PieceWriter(pieces.clone()))?;
     while let Ok(Segment { rx, done }) = segments.recv() {
         let first = remuxer.stats().segments == 0;
@@ -85,7 +91,9 @@ fn remux_all(pieces: &Arc<Mutex<Pieces>>, segments: &std::sync::mpsc::Receiver<S
             // A first segment that is not media ends the stream; a later one is one
             // bad reconnect, and the stream waits for the next.
             Err(e) if first => return Err(e.into()),
-            Err(e) => tracing::warn!(endpoint = %slot.endpoint.id, error = %e, "a reconnect's media was refused; the stream goes on"),
+            Err(e) => {
+                tracing::warn!(endpoint = %slot.endpoint.id, error = %e, "a reconnect's media was refused; the stream goes on")
+            }
         }
     }
     let stats = remuxer.finish()?;
@@ -154,7 +162,16 @@ struct Pieces {
 
 impl Pieces {
     fn new(app: Arc<App>, slot: Arc<Slot>, rt: tokio::runtime::Handle) -> Self {
-        Self { app, slot, rt, stream: None, pending: Vec::new(), last_cut: Instant::now(), next_index: 0, plaintext: ring::digest::Context::new(&ring::digest::SHA256) }
+        Self {
+            app,
+            slot,
+            rt,
+            stream: None,
+            pending: Vec::new(),
+            last_cut: Instant::now(),
+            next_index: 0,
+            plaintext: ring::digest::Context::new(&ring::digest::SHA256),
+        }
     }
 
     fn write(&mut self, buf: &[u8]) -> anyhow::Result<()> {
@@ -221,7 +238,11 @@ async fn open(app: &Arc<App>, slot: &Arc<Slot>) -> anyhow::Result<Opened> {
     let meeting = super::meeting_for(app, &slot.endpoint).await?;
     let actor = format!("endpoint:{}", slot.endpoint.id);
     let rec = crate::recordings::recording_for(app, &actor, meeting).await.map_err(anyhow::Error::from)?;
-    let spec = StreamSpec { kind: "live", endpoint: Some(slot.endpoint.id.to_string()), content_type: Some("video/mp4".into()) };
+    let spec = StreamSpec {
+        kind: "live",
+        endpoint: Some(slot.endpoint.id.to_string()),
+        content_type: Some("video/mp4".into()),
+    };
     let (endpoint, started) = (slot.endpoint.id.to_string(), archive::clock::format_ts(slot.stats.started_at));
     let stream = app
         .vault
