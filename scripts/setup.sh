@@ -26,8 +26,13 @@ if ! command -v cargo >/dev/null 2>&1; then
   if [ -x "$HOME/.cargo/bin/cargo" ]; then
     export PATH="$HOME/.cargo/bin:$PATH"
   else
-    echo "setup: installing the Rust toolchain with rustup"
-    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+    echo "setup: installing rustup"
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --default-toolchain none
     export PATH="$HOME/.cargo/bin:$PATH"
   fi
+fi
+# The toolchain rust-toolchain.toml pins, with its rustfmt and clippy (a no-op
+# once installed).
+if command -v rustup >/dev/null 2>&1; then
+  (cd "$(dirname "${BASH_SOURCE[0]}")/.." && rustup toolchain install >/dev/null)
 fi

@@ -9,6 +9,9 @@ source scripts/setup-test.sh
 # base model in ../shared/models (not a NIEM_* variable: those are the service's
 # config, which refuses names it does not know). The product never reads ../shared.
 export WHISPER_MODEL="${WHISPER_MODEL:-$(cd .. && pwd)/shared/models/ggml-base.bin}"
+# The gate: formatted, and no clippy warning (lints in Cargo.toml's [workspace.lints]).
+cargo fmt --all --check
+cargo clippy --locked --workspace --all-targets -- -D warnings
 cargo build --locked --workspace --bins
 # Every test server keeps its log and the secrets it was given here; after the
 # run, every log is searched for every secret.

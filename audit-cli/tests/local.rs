@@ -3,6 +3,8 @@
 //! with the store gone, and see each forgery named. No network: these are the
 //! tests scripts/windows-audit.sh runs under Wine.
 
+#![allow(clippy::unwrap_used)] // tests and benches may: a panic is their failure report
+
 mod common;
 use common::{niem_audit, s, text, Site};
 

@@ -2,6 +2,8 @@
 //! refuses a fork and a rollback, keeps its state across a restart, and
 //! `verify --witness` catches a store cut back or forked below what it saw.
 
+#![allow(clippy::unwrap_used)] // tests and benches may: a panic is their failure report
+
 mod common;
 use archive::witness::{origin_hash, AddCheckpoint};
 use common::{niem_audit, s, text, Site};

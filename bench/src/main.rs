@@ -14,6 +14,8 @@
 //! One program rather than three: one link, in CI and in a release build, and
 //! every flag of every bench in this file.
 
+#![allow(clippy::unwrap_used)] // tests and benches may: a panic is their failure report
+
 mod live_load;
 mod procfs;
 mod soak;

@@ -485,13 +485,19 @@ fn filter(track: &mut InTrack, tracks: &mut [OutTrack], mut packet: Packet) -> R
 /// `par` must point at valid, writable codec parameters.
 unsafe fn set_extradata(par: *mut ffmpeg::ffi::AVCodecParameters, data: &[u8]) -> Result<(), MediaError> {
     let pad = ffmpeg::ffi::AV_INPUT_BUFFER_PADDING_SIZE as usize;
-    let buf = ffmpeg::ffi::av_mallocz(data.len() + pad) as *mut u8;
+    // SAFETY: av_mallocz returns zeroed memory of the asked size or null.
+    let buf = unsafe { ffmpeg::ffi::av_mallocz(data.len() + pad) } as *mut u8;
     if buf.is_null() {
         return Err(MediaError::Remux("out of memory".into()));
     }
-    std::ptr::copy_nonoverlapping(data.as_ptr(), buf, data.len());
-    ffmpeg::ffi::av_freep(&mut (*par).extradata as *mut *mut u8 as *mut std::ffi::c_void);
-    (*par).extradata = buf;
-    (*par).extradata_size = data.len() as i32;
+    // SAFETY: `buf` holds data.len() + pad bytes and does not overlap `data`;
+    // `par` is valid and writable (the caller's promise), and its old extradata
+    // was allocated by FFmpeg, so av_freep may free it.
+    unsafe {
+        std::ptr::copy_nonoverlapping(data.as_ptr(), buf, data.len());
+        ffmpeg::ffi::av_freep(&mut (*par).extradata as *mut *mut u8 as *mut std::ffi::c_void);
+        (*par).extradata = buf;
+        (*par).extradata_size = data.len() as i32;
+    }
     Ok(())
 }

@@ -2,6 +2,8 @@
 //! another for months, each on whichever blocking thread is free. Its own test
 //! binary, so no other test's allocations move the figures.
 
+#![allow(clippy::unwrap_used)] // tests and benches may: a panic is their failure report
+
 use media::transcribe::{transcribe, Model, Options, Watch};
 use std::path::{Path, PathBuf};
 use std::process::Command;

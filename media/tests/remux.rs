@@ -2,6 +2,8 @@
 //! non-seekable stream) to fragmented MP4, and check the result with ffprobe and a
 //! full decode: right tracks, right duration, fragmented, AAC configuration present.
 
+#![allow(clippy::unwrap_used)] // tests and benches may: a panic is their failure report
+
 use std::io::Read;
 use std::process::Command;
 

@@ -1,6 +1,8 @@
 //! Decode + Whisper on real speech (espeak-ng) with the real base model, read
 //! from `WHISPER_MODEL` or `../shared/models/ggml-base.bin`.
 
+#![allow(clippy::unwrap_used)] // tests and benches may: a panic is their failure report
+
 use media::transcribe::{transcribe, Flag, Model, Options, Watch};
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -3,6 +3,8 @@
 //! opened with the wrong key or by an older schema; shredding checked by
 //! decrypting every file; re-encryption under a new key.
 
+#![allow(clippy::unwrap_used)] // tests and benches may: a panic is their failure report
+
 #[path = "support/ring_cipher.rs"]
 mod ring_cipher;
 

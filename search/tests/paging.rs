@@ -1,6 +1,8 @@
 //! Complete result lists: the total, and every matching meeting exactly once
 //! across pages, in each order, within a scope; bad cursors refused.
 
+#![allow(clippy::unwrap_used)] // tests and benches may: a panic is their failure report
+
 use search::{Index, Query, Recording, Scope, SearchError, Segment, Sort, Total, MAX_LIMIT};
 use std::collections::HashSet;
 use time::macros::datetime;

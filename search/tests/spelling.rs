@@ -3,6 +3,8 @@
 //! syllable is tried with the tone on every other vowel too (how people, or
 //! Whisper, also write it).
 
+#![allow(clippy::unwrap_used)] // tests and benches may: a panic is their failure report
+
 use search::vietnamese::{canonical, canonical_word};
 use unicode_normalization::UnicodeNormalization;
 

@@ -1,6 +1,8 @@
 //! The search issues' Vietnamese cases, against a real tantivy index: folding,
 //! scoping, and one spelling for the variants in everyday use.
 
+#![allow(clippy::unwrap_used)] // tests and benches may: a panic is their failure report
+
 use search::{Index, Query, Recording, Scope, Segment};
 use time::macros::datetime;
 use unicode_normalization::UnicodeNormalization;

@@ -16,6 +16,8 @@
 //! test command builds them first. The benchmark programs (`bench/`, `niem-bench`)
 //! drive the service through this harness too.
 
+#![allow(clippy::unwrap_used)] // tests and benches may: a panic is their failure report
+
 pub mod browser;
 pub mod live;
 pub mod seaweed;

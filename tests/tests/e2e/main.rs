@@ -14,6 +14,8 @@
 //! Not here: the unit and property tests of each crate, and the tests of `media`,
 //! `search` and `archive` against their own APIs, which stay with those crates.
 
+#![allow(clippy::unwrap_used)] // tests and benches may: a panic is their failure report
+
 mod access;
 mod alerts;
 mod bad_input;
