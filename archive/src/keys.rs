@@ -16,7 +16,7 @@
 use crate::id::{RecordingId, StreamName};
 use crate::layout::ObjectKey;
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
-use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+use ring::aead::{LessSafeKey, UnboundKey, AES_256_GCM};
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{Ed25519KeyPair, KeyPair, UnparsedPublicKey, ED25519};
 use serde::{Deserialize, Serialize};
@@ -228,20 +228,16 @@ impl Keyring {
 
 /// AES-256-GCM with a fresh random nonce: the one way a key or a note is sealed.
 fn seal_under(key: &LessSafeKey, id: &str, format: &str, plain: &[u8], aad: String) -> Result<WrappedDek, KeyError> {
-    let nonce: [u8; 12] = random()?;
     let mut buf = plain.to_vec();
-    key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buf)
-        .map_err(|_| KeyError::Random)?;
+    let nonce = crate::aead::seal(key, aad.as_bytes(), &mut buf).map_err(|_| KeyError::Random)?;
     Ok(WrappedDek { format: format.into(), kek: id.into(), nonce: B64.encode(nonce), sealed: B64.encode(buf) })
 }
 
 fn open_under(key: &LessSafeKey, w: &WrappedDek, aad: String, what: String) -> Result<Zeroizing<Vec<u8>>, KeyError> {
     let failed = || KeyError::UnwrapFailed(what.clone());
-    let nonce: [u8; 12] = B64.decode(&w.nonce).ok().and_then(|n| n.try_into().ok()).ok_or_else(failed)?;
+    let nonce = B64.decode(&w.nonce).map_err(|_| failed())?;
     let mut buf = Zeroizing::new(B64.decode(&w.sealed).map_err(|_| failed())?);
-    let len =
-        key.open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buf).map_err(|_| failed())?.len();
-    buf.truncate(len);
+    crate::aead::open(key, &nonce, aad.as_bytes(), &mut buf).map_err(|_| failed())?;
     Ok(buf)
 }
 

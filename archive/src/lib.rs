@@ -5,6 +5,7 @@
 //! - [`keys`]: the key-encryption keyring (rotating KEKs), data keys (DEKs) and the
 //!   Ed25519 ledger signing key;
 //! - [`chunk`]: the STREAM construction that seals a stream piece by piece;
+//!   [`aead`]: AES-256-GCM under a random nonce, for keys, notes and spool tails;
 //! - [`store`]: create-only object stores (a local directory or S3) behind one trait;
 //! - [`layout`]: the one place that turns ids into object paths and back;
 //! - [`ledger`], [`merkle`] and [`checkpoint`]: the hash-chained audit log and its
@@ -32,6 +33,7 @@
 //! It is not a service: it knows nothing of HTTP, media formats or search, and it
 //! never sees plaintext except in memory, inside [`chunk`] and [`reader`].
 
+pub mod aead;
 pub mod bundle;
 pub mod catalog;
 pub mod checkpoint;

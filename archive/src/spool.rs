@@ -8,8 +8,7 @@
 //! written to a temporary name, fsynced, renamed, and the directory fsynced.
 
 use crate::keys::Dek;
-use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
-use ring::rand::{SecureRandom, SystemRandom};
+use ring::aead::{LessSafeKey, UnboundKey, AES_256_GCM, NONCE_LEN};
 use std::io::Write;
 use std::path::Path;
 
@@ -39,12 +38,8 @@ fn aad(upload: &str, offset: u64) -> String {
 /// Seals `plain` (the bytes after `offset`, which is where the stored chunks end)
 /// and writes it durably to `path`, replacing any older tail.
 pub fn write_tail(path: &Path, key: &TailKey, upload: &str, offset: u64, plain: &[u8]) -> Result<(), SpoolError> {
-    let mut nonce = [0u8; NONCE_LEN];
-    SystemRandom::new().fill(&mut nonce).map_err(|_| SpoolError::Random)?;
     let mut buf = plain.to_vec();
-    key.0
-        .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad(upload, offset)), &mut buf)
-        .map_err(|_| SpoolError::Random)?;
+    let nonce = crate::aead::seal(&key.0, aad(upload, offset).as_bytes(), &mut buf).map_err(|_| SpoolError::Random)?;
     let mut body = nonce.to_vec();
     body.extend_from_slice(&buf);
     write_durable(path, &body)
@@ -62,10 +57,8 @@ pub fn read_tail(path: &Path, key: &TailKey, upload: &str, offset: u64) -> Resul
         return Err(fail());
     }
     let (nonce, sealed) = body.split_at(NONCE_LEN);
-    let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| fail())?;
     let mut buf = sealed.to_vec();
-    let len = key.0.open_in_place(nonce, Aad::from(aad(upload, offset)), &mut buf).map_err(|_| fail())?.len();
-    buf.truncate(len);
+    crate::aead::open(&key.0, nonce, aad(upload, offset).as_bytes(), &mut buf).map_err(|_| fail())?;
     Ok(buf)
 }
 

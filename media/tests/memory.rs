@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used)] // tests and benches may: a panic is their failure report
 
+#[path = "../../tests/src/model_path.rs"]
+mod model_path;
 use media::transcribe::{transcribe, Model, Options, Watch};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -33,9 +35,7 @@ fn clip(dir: &Path) -> PathBuf {
 
 #[test]
 fn twelve_jobs_on_fresh_threads_keep_memory_flat() {
-    let path = std::env::var_os("WHISPER_MODEL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/models/ggml-base.bin"));
+    let path = model_path::model_path();
     let model = std::sync::Arc::new(
         Model::load(&path).unwrap_or_else(|e| panic!("needs a Whisper model (WHISPER_MODEL): {e}")),
     );

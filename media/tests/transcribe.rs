@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used)] // tests and benches may: a panic is their failure report
 
+#[path = "../../tests/src/model_path.rs"]
+mod model_path;
 use media::transcribe::{transcribe, Flag, Model, Options, Watch};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,9 +14,7 @@ use unicode_normalization::UnicodeNormalization;
 fn model() -> &'static Model {
     static MODEL: OnceLock<Model> = OnceLock::new();
     MODEL.get_or_init(|| {
-        let path = std::env::var_os("WHISPER_MODEL")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/models/ggml-base.bin"));
+        let path = model_path::model_path();
         Model::load(&path).unwrap_or_else(|e| {
             panic!("these tests need a Whisper model at {} (set WHISPER_MODEL): {e}", path.display())
         })

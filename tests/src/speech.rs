@@ -5,14 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Where the Whisper model of the tests and benches is: `WHISPER_MODEL`, else the
-/// base model under `../shared/models/` (tests may read it; the product never
-/// does). It may not be there: see [`model`].
-pub fn model_path() -> PathBuf {
-    std::env::var_os("WHISPER_MODEL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| crate::root().join("../shared/models/ggml-base.bin"))
-}
+#[path = "model_path.rs"]
+mod model_path;
+/// Where the Whisper model is; it may not be there: see [`model`].
+pub use model_path::model_path;
 
 /// The Whisper model the tests run, which must be there.
 pub fn model() -> PathBuf {

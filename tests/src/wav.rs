@@ -45,6 +45,4 @@ pub fn tone(secs: f64, freq: f64, rate: u32, marker: Option<&str>) -> Vec<u8> {
     w
 }
 
-pub fn sha256_hex(b: &[u8]) -> String {
-    hex::encode(ring::digest::digest(&ring::digest::SHA256, b))
-}
+pub use archive::sha256_hex;
