@@ -117,6 +117,12 @@ pub fn add_user(
         "INSERT INTO users (id, name, role, created_at, password_hash) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![id.to_string(), name, role.as_str(), now, password_hash],
     )?;
+    set_scopes(tx, id, scopes)
+}
+
+/// Binds user `id` to exactly `scopes` (org ids, which must exist).
+fn set_scopes(tx: &rusqlite::Transaction<'_>, id: UserId, scopes: &[String]) -> Result<(), DomainError> {
+    tx.execute("DELETE FROM user_scopes WHERE user_id = ?1", [id.to_string()])?;
     for org in scopes {
         let known: Option<String> =
             tx.query_row("SELECT id FROM orgs WHERE id = ?1", [org], |r| r.get(0)).optional()?;
@@ -191,15 +197,7 @@ pub fn change_user(
         }
     }
     if let Some(scopes) = &change.scopes {
-        tx.execute("DELETE FROM user_scopes WHERE user_id = ?1", [id.to_string()])?;
-        for org in scopes {
-            let known: Option<String> =
-                tx.query_row("SELECT id FROM orgs WHERE id = ?1", [org], |r| r.get(0)).optional()?;
-            if known.is_none() {
-                return Err(DomainError::not_found(format!("org {org} not found")));
-            }
-            tx.execute("INSERT INTO user_scopes (user_id, org) VALUES (?1, ?2)", params![id.to_string(), org])?;
-        }
+        set_scopes(tx, id, scopes)?;
     }
     if let Some(hash) = password_hash {
         tx.execute("UPDATE users SET password_hash = ?2 WHERE id = ?1", params![id.to_string(), hash])?;

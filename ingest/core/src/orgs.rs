@@ -309,3 +309,17 @@ pub async fn meeting_detail(app: &App, who: &Principal, id: MeetingId) -> Result
     who.require_scope(&m.org_path)?;
     Ok(m)
 }
+
+/// The path of org `id` in the tree (`/bloc/base/cell`).
+pub async fn path_of(app: &App, id: OrgId) -> Result<String, DomainError> {
+    let path: Option<String> = app
+        .vault
+        .catalog
+        .call(move |c| {
+            c.query_row("SELECT path FROM orgs WHERE id = ?1", [id.to_string()], |r| r.get(0))
+                .optional()
+                .map_err(DomainError::from)
+        })
+        .await?;
+    path.ok_or_else(|| DomainError::not_found(format!("org {id} not found")))
+}

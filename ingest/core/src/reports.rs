@@ -9,7 +9,7 @@ use crate::local_time::OFFSET;
 use crate::principal::{Principal, Role};
 use crate::schema::OrgId;
 use archive::clock::format_ts;
-use rusqlite::{params, OptionalExtension};
+use rusqlite::params;
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -23,16 +23,7 @@ pub async fn compliance_of(
     month: String,
 ) -> Result<Vec<ComplianceRow>, DomainError> {
     who.require(&[Role::Admin, Role::Inspector, Role::Auditor])?;
-    let path: Option<String> = app
-        .vault
-        .catalog
-        .call(move |c| {
-            c.query_row("SELECT path FROM orgs WHERE id = ?1", [org.to_string()], |r| r.get(0))
-                .optional()
-                .map_err(DomainError::from)
-        })
-        .await?;
-    let path = path.ok_or_else(|| DomainError::not_found(format!("org {org} not found")))?;
+    let path = crate::orgs::path_of(app, org).await?;
     who.require_scope_or_above(&path)?;
     rows(app, who, path, month).await
 }

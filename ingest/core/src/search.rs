@@ -280,17 +280,7 @@ pub async fn ask(app: &App, who: &Principal, ask: Ask) -> Result<Found, DomainEr
 }
 
 async fn org_path(app: &App, org: &str) -> Result<String, DomainError> {
-    let id: crate::schema::OrgId = org.parse()?;
-    let path: Option<String> = app
-        .vault
-        .catalog
-        .call(move |c| {
-            c.query_row("SELECT path FROM orgs WHERE id = ?1", [id.to_string()], |r| r.get(0))
-                .optional()
-                .map_err(DomainError::from)
-        })
-        .await?;
-    path.ok_or_else(|| DomainError::not_found(format!("org {org} not found")))
+    crate::orgs::path_of(app, org.parse()?).await
 }
 
 /// Adds titles and org names from the catalog to the index's results.
