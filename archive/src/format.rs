@@ -27,7 +27,10 @@ pub const VERSION: u32 = 1;
 /// verifier that reads an announcement of a later version reports what it does not
 /// recognise as not verified (exit 2), not as tampering. (Verifiers from before v2
 /// know no announcement: they report the new key objects as stray.)
-pub const STORE: u32 = 2;
+/// v3 adds the evidence objects: tlog tiles (`tile/…`), written by the mirror
+/// before each checkpoint, and witness-cosigned checkpoints (`cosigned/…`) beside
+/// the originals, which are never overwritten.
+pub const STORE: u32 = 3;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FormatError {

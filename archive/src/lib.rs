@@ -27,7 +27,8 @@
 //!   one source of time;
 //! - [`transcript`]: a sealed recording's transcript, kept sealed like its media
 //!   and recorded exactly once;
-//! - [`verify`]: the verifier that both the service and `niem-audit` run;
+//! - [`verify`]: the verifier that both the service and `niem-audit` run (with
+//!   `evidence_check`, its judgement of tiles and cosigned checkpoints);
 //! - [`spool`]: sealed local scratch (resumable-upload tails) that survives a crash.
 //!
 //! It is not a service: it knows nothing of HTTP, media formats or search, and it
@@ -41,6 +42,7 @@ pub mod chunk;
 pub mod clock;
 pub mod cosign;
 pub mod deletion;
+mod evidence_check;
 pub mod format;
 pub mod id;
 pub mod key_objects;

@@ -4,6 +4,9 @@
 //! Invariants:
 //! - a batch object `ledger/<first>-<last>.jsonl` is written before any checkpoint
 //!   names an entry in it, and batches never overlap;
+//! - the tree's tiles (`tile/…`, [`crate::tiles`]) for a checkpoint's size are
+//!   written before the checkpoint, so that proofs between any two signed sizes
+//!   need a few reads; a store older than tiles is backfilled at start;
 //! - a checkpoint is written at every seal and at least every N entries or T seconds
 //!   while entries arrive; each covers every mirrored entry;
 //! - before the service appends after a restart, [`Mirror::resume`] checks that the
@@ -19,6 +22,7 @@ use crate::layout::{ObjectKey, ObjectKind};
 use crate::ledger::{self, Entry, LedgerError};
 use crate::merkle::CompactTree;
 use crate::store::{put_idempotent, Store, StoreError};
+use crate::tiles::{TileError, TileWriter};
 use bytes::Bytes;
 use rusqlite::OptionalExtension;
 use std::sync::Arc;
@@ -73,6 +77,9 @@ struct State {
     newest: time::OffsetDateTime,
     /// The last checkpoint's time: checkpoints only move forward.
     signed_at: time::OffsetDateTime,
+    /// The tiles of `tree`; `None` while the store refuses them (a tile with
+    /// other hashes: then checkpoints go on, without tiles, and say so).
+    tiles: Option<TileWriter>,
 }
 
 /// How far ahead of the clock the newest entry may be for the mirror to wait for
@@ -164,6 +171,20 @@ impl Mirror {
                 ts.optional().map_err(MirrorError::from)
             })
             .await?;
+        let tiles = match crate::tiles::resume_or_backfill(
+            &*store,
+            checkpoint.as_ref().map(|cp| (cp.size, cp.root)),
+            &hashes,
+        )
+        .await
+        {
+            Ok(t) => Some(t),
+            Err(TileError::Store(e)) => return Err(e.into()),
+            Err(e) => {
+                tracing::error!(error = %e, "the store's tiles are not this ledger's; checkpoints go on without tiles");
+                None
+            }
+        };
         let time_of = |t: Option<&str>| {
             t.and_then(|t| crate::clock::parse_ts(t).ok()).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
         };
@@ -175,7 +196,7 @@ impl Mirror {
             keys,
             clock,
             policy,
-            state: Mutex::new(State { tree, checkpointed, last_checkpoint: Instant::now(), newest, signed_at }),
+            state: Mutex::new(State { tree, checkpointed, last_checkpoint: Instant::now(), newest, signed_at, tiles }),
             wake: Notify::new(),
         })
     }
@@ -203,6 +224,9 @@ impl Mirror {
             put_idempotent(&*self.store, &ObjectKey::ledger_batch(first, last), Bytes::from(body)).await?;
             for e in &entries {
                 st.tree.push(&e.hash);
+                if let Some(t) = st.tiles.as_mut() {
+                    t.push(&e.hash);
+                }
                 if let Ok(ts) = crate::clock::parse_ts(&e.ts) {
                     st.newest = st.newest.max(ts);
                 }
@@ -220,6 +244,16 @@ impl Mirror {
             size - st.checkpointed >= self.policy.every_entries || st.last_checkpoint.elapsed() >= self.policy.every;
         if size > st.checkpointed && (force_checkpoint || due) {
             let time = self.signing_time(&st).await?;
+            if let Some(tiles) = st.tiles.as_mut() {
+                match tiles.flush(&*self.store).await {
+                    Ok(()) => {}
+                    Err(TileError::Store(e)) => return Err(e.into()),
+                    Err(e) => {
+                        tracing::error!(error = %e, "a tile in the store is not this ledger's; checkpoints go on without tiles");
+                        st.tiles = None;
+                    }
+                }
+            }
             let cp = Checkpoint {
                 origin: self.keys.signer.verifier().name().into(),
                 size,

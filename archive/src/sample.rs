@@ -15,9 +15,10 @@ use ring::digest::{Context, SHA256};
 use time::OffsetDateTime;
 
 /// Which content objects to fetch and hash.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub enum Selection {
     /// Every object.
+    #[default]
     All,
     /// Objects named by ledger entries with seq ≥ `first_seq` (entries after a
     /// checkpoint of `first_seq` entries).

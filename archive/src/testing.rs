@@ -36,10 +36,26 @@ impl World {
     /// A vault with two admins (`user:a1`, `user:a2`), a bloc `b` with cells `c1`
     /// and `c2`, and meetings `m1` (c1, regular) and `m2` (c2, thematic).
     pub async fn new() -> World {
+        Self::build(None).await
+    }
+
+    /// A world of its own whose ledger is signed with another world's keys:
+    /// another history under the same log key (a fork).
+    pub async fn with_keys(keys: &KeyDir) -> World {
+        Self::build(Some(keys)).await
+    }
+
+    async fn build(shared: Option<&KeyDir>) -> World {
         let dir = tempfile::tempdir().unwrap();
         let catalog = Catalog::open(&dir.path().join("catalog.db")).unwrap();
-        let keydir = KeyDir::new(dir.path().join("keys"));
-        let keys = Arc::new(keydir.init("niem.test/ledger").unwrap());
+        let (keydir, keys) = match shared {
+            Some(k) => (KeyDir::new(k.dir.clone()), Arc::new(k.load().unwrap())),
+            None => {
+                let keydir = KeyDir::new(dir.path().join("keys"));
+                let keys = Arc::new(keydir.init("niem.test/ledger").unwrap());
+                (keydir, keys)
+            }
+        };
         let store: Store = Arc::new(LocalStore::open(dir.path().join("store")).unwrap());
         let clock = Arc::new(ManualClock::new(T0));
         let dyn_clock: Arc<dyn Clock> = clock.clone();

@@ -80,6 +80,18 @@ pub struct Report {
     /// Signed entries written by the host's command line, which bypasses sign-in
     /// (break-glass): `entry <seq> <action> <subject>`.
     pub host_actions: Vec<String>,
+    /// What a sampled run fetched, and the damage a clean sample rules out.
+    pub sample: Option<SampleReport>,
+}
+
+/// A sampled or incremental run: how many content objects were fetched and
+/// hashed out of how many, and (for a sample) what that proves.
+#[derive(Debug, Clone, Serialize)]
+pub struct SampleReport {
+    pub fetched: u64,
+    pub population: u64,
+    /// For a random sample: "a damage rate above X % would have been seen with 99 % probability".
+    pub statement: Option<String>,
 }
 
 impl Report {
@@ -125,7 +137,7 @@ impl Report {
         out
     }
 
-    fn object(&mut self, object: impl Into<String>, kind: &'static str, verdict: Verdict) {
+    pub(crate) fn object(&mut self, object: impl Into<String>, kind: &'static str, verdict: Verdict) {
         self.findings.push(Finding { object: object.into(), kind, verdict });
     }
 }
@@ -146,6 +158,13 @@ pub struct Options {
     /// Objects fetched and hashed at once.
     pub parallelism: usize,
     pub progress: Option<Progress>,
+    /// Which content objects to fetch and hash (the ledger and every signature
+    /// are always checked in full; every listed object is always size-checked
+    /// and accounted for).
+    pub selection: crate::sample::Selection,
+    /// Witnesses whose cosignatures on `cosigned/` objects are checked; a
+    /// cosignature of a witness not listed is only checked for its checkpoint.
+    pub witnesses: Vec<crate::cosign::WitnessKey>,
 }
 
 /// What the ledger says must be in the store for one recording.
@@ -399,13 +418,19 @@ pub async fn verify_store_entries(
             report.recordings_open += 1;
         }
     }
-    let content: Vec<ObjectMeta> = listing
+    let (tiles_and_cosigned, content): (Vec<ObjectMeta>, Vec<ObjectMeta>) = listing
         .into_iter()
         .filter(|o| !matches!(ObjectKey::classify(&o.key), ObjectKind::LedgerBatch(..) | ObjectKind::Checkpoint(_)))
-        .collect();
+        .partition(|o| ObjectKey::classify_evidence(&o.key).is_some());
     let evidence = &entries[..(signed as usize).min(entries.len())];
     let announced = announced_format(evidence);
-    check_objects(store, &expected, content, &opts, &mut report).await;
+    crate::evidence_check::check(store, &entries, &signed_checkpoints, key, &opts, tiles_and_cosigned, &mut report)
+        .await;
+    let named = match opts.selection {
+        crate::sample::Selection::All => None,
+        _ => Some(crate::sample::objects_named(&entries)),
+    };
+    check_objects(store, &expected, content, &opts, named.as_ref(), &mut report).await;
     if let Some((version, seq)) = announced.filter(|(v, _)| *v > crate::format::STORE) {
         // Objects this build cannot place were written by a later storage format.
         for f in report.findings.iter_mut().filter(|f| f.kind == "unknown") {
@@ -506,7 +531,8 @@ pub async fn verify_recording(
     report.problems.extend(problems);
     let mut listing = store.list(&format!("recordings/{rec}/")).await?;
     listing.extend(store.list(&format!("keys/{rec}/")).await?);
-    check_objects(store, &expected, listing, &Options { parallelism: 4, ..Default::default() }, &mut report).await;
+    check_objects(store, &expected, listing, &Options { parallelism: 4, ..Default::default() }, None, &mut report)
+        .await;
     let evidence: Vec<Entry> = entries.iter().filter(|e| e.seq < signed).cloned().collect();
     judge_deletions(&evidence, &mut report);
     report.deletions.retain(|d| d.recording == rec.to_string());
@@ -721,18 +747,35 @@ async fn check_objects(
     expected: &HashMap<RecordingId, Expected>,
     listing: Vec<ObjectMeta>,
     opts: &Options,
+    named: Option<&HashMap<String, u64>>,
     report: &mut Report,
 ) {
     let mut jobs = Vec::new();
     let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut population = 0u64;
     for o in &listing {
         seen.insert(o.key.clone());
         let kind = ObjectKey::classify(&o.key);
         match classify_against(expected, kind, o) {
-            Ok(Some(exp)) => jobs.push(Job { key: o.key.clone(), kind: kind.label(), expected: exp }),
+            Ok(Some(exp)) => {
+                population += 1;
+                // Unselected objects are listed and size-checked, not fetched.
+                if named.is_none_or(|n| opts.selection.selects(&o.key, n.get(&o.key).copied())) {
+                    jobs.push(Job { key: o.key.clone(), kind: kind.label(), expected: exp });
+                }
+            }
             Ok(None) => {}
             Err(verdict) => report.object(&o.key, kind.label(), verdict),
         }
+    }
+    if named.is_some() {
+        let statement = match &opts.selection {
+            crate::sample::Selection::Sample { rate, .. } => {
+                Some(crate::sample::confidence(population, *rate, 0.99).statement())
+            }
+            _ => None,
+        };
+        report.sample = Some(SampleReport { fetched: jobs.len() as u64, population, statement });
     }
     // Everything the ledger says must exist.
     let mut recs: Vec<_> = expected.iter().collect();
