@@ -33,6 +33,8 @@ pub struct App {
     pub logins: crate::users::LoginLimiter,
     /// One KEK retirement at a time.
     pub retiring: tokio::sync::Mutex<()>,
+    /// The witnesses each new checkpoint goes to.
+    pub witnesses: Vec<Arc<crate::witnesses::Witness>>,
 }
 
 /// Loads or creates keys. On first run they are generated, and only that fact
@@ -155,6 +157,7 @@ impl App {
             }
         };
         warn_about_keys(&config);
+        let witnesses = crate::witnesses::from_config(&config.ledger.witnesses)?;
         let app = Self {
             config,
             vault,
@@ -169,6 +172,7 @@ impl App {
             worm,
             locks: tokio::sync::Notify::new(),
             retiring: Default::default(),
+            witnesses,
         };
         app.live.recover(&app).await?;
         Ok(Arc::new(app))
@@ -208,6 +212,7 @@ impl App {
         tokio::spawn(crate::schedules::run(self.clone()));
         tokio::spawn(crate::verification::run(self.clone()));
         tokio::spawn(crate::retirement::run(self.clone()));
+        tokio::spawn(crate::witnesses::run(self.clone()));
         if self.worm {
             tokio::spawn(crate::retention::lock_worker(self.clone()));
         }

@@ -75,6 +75,22 @@ pub struct LedgerConfig {
     pub checkpoint_every_secs: u64,
     /// New entries are gathered this long into one batch object in the store.
     pub batch_window_ms: u64,
+    /// Witnesses that cosign each new checkpoint (C2SP tlog-witness), e.g. the
+    /// inspection committee's `niem-audit witness serve`. Recording never waits
+    /// for them.
+    pub witnesses: Vec<WitnessConfig>,
+    /// A witness that has not cosigned the newest checkpoint for this long is
+    /// ledgered as lagging (`witness.lagging`).
+    pub witness_alert_after_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessConfig {
+    /// Its submission URL prefix (`http://host:port`; `/add-checkpoint` is appended).
+    pub url: String,
+    /// Its verifier key, from `niem-audit witness init`.
+    pub key: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -294,7 +310,13 @@ impl Default for KeysConfig {
 
 impl Default for LedgerConfig {
     fn default() -> Self {
-        Self { checkpoint_every_entries: 1000, checkpoint_every_secs: 60, batch_window_ms: 1000 }
+        Self {
+            checkpoint_every_entries: 1000,
+            checkpoint_every_secs: 60,
+            batch_window_ms: 1000,
+            witnesses: Vec::new(),
+            witness_alert_after_secs: 3600,
+        }
     }
 }
 

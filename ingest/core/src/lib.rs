@@ -32,7 +32,8 @@
 //!   KEK retirement; [`schedules`]: schedules and missed-meeting alerts;
 //!   [`reports`]: the compliance report; [`ledger`]: the ledger as people read
 //!   it; [`verification`]: scheduled store
-//!   verification; [`metrics`]: what `/metrics` and `/readyz` say;
+//!   verification; [`witnesses`]: each checkpoint sent to the witnesses to
+//!   cosign; [`metrics`]: what `/metrics` and `/readyz` say;
 //! - [`host`]: what the operator at the host may do with the service stopped;
 //! - [`facts`]: sealed facts; [`restore`]: the catalog rebuilt from the store;
 //! - [`schema`]: the service's ids and catalog migrations.
@@ -68,6 +69,7 @@ pub mod transcripts;
 pub mod uploads;
 pub mod users;
 pub mod verification;
+pub mod witnesses;
 
 pub use app::App;
 pub use error::DomainError;

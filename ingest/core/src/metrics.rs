@@ -43,6 +43,8 @@ pub struct Metrics {
     kek_retirement_possible: Gauge,
     kek_retirement_age_seconds: FloatGauge,
     keks: Gauge,
+    witness_lag_entries: Family<Labels, Gauge>,
+    witness_lag_seconds: Family<Labels, FloatGauge>,
 }
 
 impl Default for Metrics {
@@ -75,6 +77,8 @@ impl Metrics {
             kek_retirement_possible: Gauge::default(),
             kek_retirement_age_seconds: FloatGauge::default(),
             keks: Gauge::default(),
+            witness_lag_entries: Family::default(),
+            witness_lag_seconds: Family::default(),
         };
         r.register("store_request_seconds", "Object store request latency, by operation", store_seconds);
         r.register("search_seconds", "Search latency (index query, snippets included)", search_seconds);
@@ -128,6 +132,16 @@ impl Metrics {
             m.kek_retirement_age_seconds.clone(),
         );
         r.register("keks", "KEKs the service holds (1 after a finished retirement)", m.keks.clone());
+        r.register(
+            "witness_lag_entries",
+            "Entries signed but not yet cosigned, per witness",
+            m.witness_lag_entries.clone(),
+        );
+        r.register(
+            "witness_lag_seconds",
+            "How long each witness has been behind the newest checkpoint (0 when it is not)",
+            m.witness_lag_seconds.clone(),
+        );
         Metrics { registry: r, ..m }
     }
 }
@@ -141,6 +155,7 @@ struct CatalogFigures {
     rtf: Option<f64>,
     head: Option<i64>,
     checkpoint_ts: Option<String>,
+    checkpointed: i64,
     verify: Option<(bool, String)>,
     retired: Option<String>,
 }
@@ -164,6 +179,7 @@ fn catalog_figures(c: &rusqlite::Connection) -> rusqlite::Result<CatalogFigures>
         rtf,
         head: c.query_row("SELECT MAX(seq) FROM ledger", [], |r| r.get(0))?,
         checkpoint_ts: c.query_row("SELECT checkpoint_ts FROM ledger_mirror WHERE id = 1", [], |r| r.get(0))?,
+        checkpointed: c.query_row("SELECT checkpointed FROM ledger_mirror WHERE id = 1", [], |r| r.get(0))?,
         verify: c
             .query_row("SELECT intact, checked_at FROM store_verifications ORDER BY checked_at DESC LIMIT 1", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
@@ -208,6 +224,10 @@ pub async fn render(app: &App) -> Result<String, crate::error::DomainError> {
     m.kek_retirement_possible.set(i64::from(crate::retirement::read_only(app).is_none()));
     m.kek_retirement_age_seconds.set(age(now, figures.retired.as_deref()));
     m.keks.set(app.vault.keys.ring().ids().len() as i64);
+    for w in crate::witnesses::statuses(app, figures.checkpointed.max(0) as u64) {
+        m.witness_lag_entries.get_or_create(&vec![("witness", w.witness)]).set(w.lag_entries as i64);
+        m.witness_lag_seconds.get_or_create(&vec![("witness", w.witness)]).set(w.lag_seconds);
+    }
     let mut body = String::new();
     encode(&mut body, &m.registry).map_err(crate::error::DomainError::internal)?;
     Ok(body)

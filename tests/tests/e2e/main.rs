@@ -38,3 +38,4 @@ mod transcribe;
 mod trust;
 mod upgrade;
 mod web;
+mod witness;
