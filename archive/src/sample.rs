@@ -25,17 +25,47 @@ pub enum Selection {
     Since { first_seq: u64 },
     /// A reproducible sample: each object with probability `rate`.
     Sample { seed: Vec<u8>, rate: f64 },
+    /// The service's rolling schedule ([`due`]): new objects, plus the old ones
+    /// whose day in the cycle came since the last run, plus every object of the
+    /// recordings in `recheck` (damage found earlier stays named until an object
+    /// is fetched again).
+    Rolling(Rolling),
+}
+
+/// The inputs of one rolling run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rolling {
+    pub last_run: Option<OffsetDateTime>,
+    pub now: OffsetDateTime,
+    pub cycle_days: u32,
+    /// Recording ids whose objects are all fetched.
+    pub recheck: Vec<String>,
+}
+
+impl Rolling {
+    fn rechecks(&self, key: &str) -> bool {
+        let mut parts = key.split('/');
+        match (parts.next(), parts.next()) {
+            (Some("recordings" | "keys"), Some(rec)) => self.recheck.iter().any(|r| r == rec),
+            _ => false,
+        }
+    }
 }
 
 impl Selection {
     /// Whether to fetch the object `key`, which the ledger names at entry
     /// `named_at` (None for an object no entry names, such as a stray: strays are
-    /// always fetched, since they are findings whatever they hold).
-    pub fn selects(&self, key: &str, named_at: Option<u64>) -> bool {
+    /// always fetched, since they are findings whatever they hold), at the time
+    /// `stored_at` of that entry (None if it does not parse: then it counts as new).
+    pub fn selects(&self, key: &str, named_at: Option<u64>, stored_at: Option<OffsetDateTime>) -> bool {
         match (self, named_at) {
             (_, None) | (Selection::All, _) => true,
             (Selection::Since { first_seq }, Some(seq)) => seq >= *first_seq,
             (Selection::Sample { seed, rate }, Some(_)) => picked(seed, key, *rate),
+            (Selection::Rolling(r), Some(_)) => {
+                let stored = stored_at.unwrap_or(r.now);
+                r.rechecks(key) || due(key, stored, r.last_run, r.now, r.cycle_days)
+            }
         }
     }
 }
@@ -246,9 +276,9 @@ mod tests {
         assert_ne!(forward, take(b"seed-2", false));
         assert!(ks.iter().all(|k| picked(b"s", k, 1.0) && !picked(b"s", k, 0.0)));
         let sel = Selection::Sample { seed: b"seed-1".to_vec(), rate: 0.2 };
-        assert!(sel.selects("stray.bin", None), "strays are always fetched");
+        assert!(sel.selects("stray.bin", None, None), "strays are always fetched");
         let since = Selection::Since { first_seq: 40 };
-        assert!(since.selects("k", Some(40)) && !since.selects("k", Some(39)));
+        assert!(since.selects("k", Some(40), None) && !since.selects("k", Some(39), None));
     }
 
     /// (1 − r)^d ≤ 1 − c at the bound and not one object below it.
@@ -290,7 +320,7 @@ mod tests {
         for o in &listed {
             let seq = named.get(&o.key).copied();
             assert!(seq.is_some(), "{} is named by no entry", o.key);
-            assert_eq!(since.selects(&o.key, seq), o.key.contains(&b.to_string()), "{}", o.key);
+            assert_eq!(since.selects(&o.key, seq, None), o.key.contains(&b.to_string()), "{}", o.key);
             assert!(o.key.contains(&a.to_string()) || o.key.contains(&b.to_string()));
         }
     }

@@ -31,6 +31,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use time::OffsetDateTime;
 
 /// What was found about one object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -428,7 +429,7 @@ pub async fn verify_store_entries(
         .await;
     let named = match opts.selection {
         crate::sample::Selection::All => None,
-        _ => Some(crate::sample::objects_named(&entries)),
+        _ => Some(named_with_times(&entries)),
     };
     check_objects(store, &expected, content, &opts, named.as_ref(), &mut report).await;
     if let Some((version, seq)) = announced.filter(|(v, _)| *v > crate::format::STORE) {
@@ -742,12 +743,21 @@ struct Job {
     expected: ExpectedObject,
 }
 
+/// The objects the ledger names, with the seq and time of the entry that names them.
+fn named_with_times(entries: &[Entry]) -> HashMap<String, (u64, Option<OffsetDateTime>)> {
+    let at = |seq: u64| {
+        let e = usize::try_from(seq).ok().and_then(|i| entries.get(i)).filter(|e| e.seq == seq);
+        e.and_then(|e| crate::clock::parse_ts(&e.ts).ok())
+    };
+    crate::sample::objects_named(entries).into_iter().map(|(k, seq)| (k, (seq, at(seq)))).collect()
+}
+
 async fn check_objects(
     store: &Store,
     expected: &HashMap<RecordingId, Expected>,
     listing: Vec<ObjectMeta>,
     opts: &Options,
-    named: Option<&HashMap<String, u64>>,
+    named: Option<&HashMap<String, (u64, Option<OffsetDateTime>)>>,
     report: &mut Report,
 ) {
     let mut jobs = Vec::new();
@@ -760,7 +770,8 @@ async fn check_objects(
             Ok(Some(exp)) => {
                 population += 1;
                 // Unselected objects are listed and size-checked, not fetched.
-                if named.is_none_or(|n| opts.selection.selects(&o.key, n.get(&o.key).copied())) {
+                let at = named.and_then(|n| n.get(&o.key).copied());
+                if named.is_none() || opts.selection.selects(&o.key, at.map(|a| a.0), at.and_then(|a| a.1)) {
                     jobs.push(Job { key: o.key.clone(), kind: kind.label(), expected: exp });
                 }
             }

@@ -247,8 +247,13 @@ impl Default for WebConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct VerifyConfig {
-    /// Hours between runs (0: never). Each run reads and hashes every object.
+    /// Hours between runs (0: never). Each run verifies the whole ledger and
+    /// every signature, and fetches and hashes the objects stored since the last
+    /// run plus a slice of the older ones (the first run: every object).
     pub every_hours: u64,
+    /// Every object is fetched and hashed at least once in this many days: each
+    /// run takes the old objects whose day in the cycle came since the last run.
+    pub full_cycle_days: u32,
     /// When a run is due at start (never run, or the last is older than
     /// `every_hours`), it waits this long first, so a restart settles.
     pub first_after_secs: u64,
@@ -256,7 +261,7 @@ pub struct VerifyConfig {
 
 impl Default for VerifyConfig {
     fn default() -> Self {
-        Self { every_hours: 24, first_after_secs: 300 }
+        Self { every_hours: 24, full_cycle_days: 30, first_after_secs: 300 }
     }
 }
 

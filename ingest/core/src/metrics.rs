@@ -40,6 +40,9 @@ pub struct Metrics {
     checkpoint_age_seconds: FloatGauge,
     verify_intact: Gauge,
     verify_age_seconds: FloatGauge,
+    verify_every_object_age_seconds: FloatGauge,
+    verify_fetched_objects: Gauge,
+    verify_listed_objects: Gauge,
     kek_retirement_possible: Gauge,
     kek_retirement_age_seconds: FloatGauge,
     keks: Gauge,
@@ -74,6 +77,9 @@ impl Metrics {
             checkpoint_age_seconds: FloatGauge::default(),
             verify_intact: Gauge::default(),
             verify_age_seconds: FloatGauge::default(),
+            verify_every_object_age_seconds: FloatGauge::default(),
+            verify_fetched_objects: Gauge::default(),
+            verify_listed_objects: Gauge::default(),
             kek_retirement_possible: Gauge::default(),
             kek_retirement_age_seconds: FloatGauge::default(),
             keks: Gauge::default(),
@@ -118,8 +124,23 @@ impl Metrics {
         );
         r.register(
             "verify_age_seconds",
-            "Age of the last scheduled store verification (-1 when never)",
+            "Age of the last scheduled store verification (-1 when never): every object stored before it was fetched and hashed by then",
             m.verify_age_seconds.clone(),
+        );
+        r.register(
+            "verify_every_object_age_seconds",
+            "How long ago, at most, every object was last fetched and hashed by the rolling verification (-1 when never)",
+            m.verify_every_object_age_seconds.clone(),
+        );
+        r.register(
+            "verify_fetched_objects",
+            "Content objects the last scheduled verification fetched and hashed (-1 when never)",
+            m.verify_fetched_objects.clone(),
+        );
+        r.register(
+            "verify_listed_objects",
+            "Content objects the last scheduled verification listed (-1 when never)",
+            m.verify_listed_objects.clone(),
         );
         r.register(
             "kek_retirement_possible",
@@ -157,6 +178,8 @@ struct CatalogFigures {
     checkpoint_ts: Option<String>,
     checkpointed: i64,
     verify: Option<(bool, String)>,
+    /// The last run's (fetched, listed) content objects.
+    verify_counts: Option<(Option<i64>, Option<i64>)>,
     retired: Option<String>,
 }
 
@@ -184,6 +207,13 @@ fn catalog_figures(c: &rusqlite::Connection) -> rusqlite::Result<CatalogFigures>
             .query_row("SELECT intact, checked_at FROM store_verifications ORDER BY checked_at DESC LIMIT 1", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })
+            .optional()?,
+        verify_counts: c
+            .query_row(
+                "SELECT fetched, population FROM store_verifications ORDER BY checked_at DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()?,
         retired: crate::retirement::last_finished(c)?,
     })
@@ -221,6 +251,11 @@ pub async fn render(app: &App) -> Result<String, crate::error::DomainError> {
     m.checkpoint_age_seconds.set(age(now, figures.checkpoint_ts.as_deref()));
     m.verify_intact.set(figures.verify.as_ref().map_or(-1, |(ok, _)| i64::from(*ok)));
     m.verify_age_seconds.set(age(now, figures.verify.as_ref().map(|(_, t)| t.as_str())));
+    let coverage = crate::verification::coverage(app).await.ok().flatten();
+    m.verify_every_object_age_seconds.set(age(now, coverage.as_ref().map(|c| c.every_object_since.as_str())));
+    let (fetched, listed) = figures.verify_counts.unwrap_or((None, None));
+    m.verify_fetched_objects.set(fetched.unwrap_or(-1));
+    m.verify_listed_objects.set(listed.unwrap_or(-1));
     m.kek_retirement_possible.set(i64::from(crate::retirement::read_only(app).is_none()));
     m.kek_retirement_age_seconds.set(age(now, figures.retired.as_deref()));
     m.keks.set(app.vault.keys.ring().ids().len() as i64);

@@ -273,6 +273,13 @@ CREATE TABLE user_requests (
     decided_at TEXT
 );
 ",
+    "
+-- Rolling verification: a run fetches new objects and a slice of old ones
+-- ('rolling'), or every object ('full'); how many it fetched of how many.
+ALTER TABLE store_verifications ADD COLUMN mode TEXT NOT NULL DEFAULT 'full';
+ALTER TABLE store_verifications ADD COLUMN fetched INTEGER;
+ALTER TABLE store_verifications ADD COLUMN population INTEGER;
+",
 ];
 
 #[cfg(test)]

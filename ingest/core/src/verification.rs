@@ -4,6 +4,12 @@
 //! every_hours`), each verdict a catalog row and a `store.verified` ledger entry
 //! that `/metrics` and the web UI show. Reading a badge never touches the store.
 //!
+//! The scheduled run is rolling (`archive::sample::due`): it always verifies the
+//! whole ledger and every signature, but fetches only the objects stored since
+//! the last run, the old objects whose day in the cycle came, and every object of
+//! a recording found damaged before. The first run fetches everything; after it,
+//! every object is fetched at least once in each `verify.full_cycle_days`.
+//!
 //! It is not the auditor's check: it runs with the service's own read access and
 //! key, so it catches damage and loss in the store early, while an independent
 //! auditor with `niem-audit` proves the same thing without trusting the service.
@@ -32,6 +38,33 @@ pub struct StoreCheck {
     pub objects: u64,
     pub invalid: u64,
     pub problems: Vec<String>,
+    /// `full` (every object fetched) or `rolling`.
+    pub mode: String,
+    /// Content objects fetched and hashed, of `population` listed (None: a run
+    /// of an earlier release, which fetched every object).
+    pub fetched: Option<u64>,
+    pub population: Option<u64>,
+}
+
+/// Which objects a store-wide run fetches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Every object.
+    Full,
+    /// The rolling schedule, from the last run.
+    Rolling,
+}
+
+/// When each part of the store was last checked, as of the newest run: what
+/// `/metrics` and the badge say.
+#[derive(Debug, Clone, Serialize)]
+pub struct Coverage {
+    /// The newest run: every object stored before it was fetched by it or earlier.
+    pub last_run: String,
+    /// Every object stored before the newest run was fetched at or after this
+    /// time: the newest full run, or the start of the cycle's oldest day.
+    pub every_object_since: String,
+    pub cycle_days: u32,
 }
 
 /// The newest signed checkpoint the service has written: what a verification
@@ -187,7 +220,7 @@ pub async fn run(app: Arc<App>) {
             }
         };
         tokio::time::sleep(wait).await;
-        match verify_now(&app).await {
+        match verify_now(&app, Mode::Rolling).await {
             Ok(c) if c.intact => tracing::info!(entries = c.entries, objects = c.objects, "store verified: intact"),
             Ok(c) => tracing::error!(
                 invalid = c.invalid,
@@ -200,9 +233,18 @@ pub async fn run(app: Arc<App>) {
     }
 }
 
-/// Verifies the whole store now and records the verdict.
-pub async fn verify_now(app: &App) -> Result<StoreCheck, DomainError> {
-    let opts = verify::Options { parallelism: 4, ..Default::default() };
+/// Verifies the store now (all of it, or the rolling share) and records the verdict.
+pub async fn verify_now(app: &App, mode: Mode) -> Result<StoreCheck, DomainError> {
+    let selection = match mode {
+        Mode::Full => archive::sample::Selection::All,
+        Mode::Rolling => archive::sample::Selection::Rolling(rolling(app).await?),
+    };
+    // A first rolling run has no last run to start from: it fetches everything.
+    let full = match &selection {
+        archive::sample::Selection::Rolling(r) => r.last_run.is_none(),
+        _ => true,
+    };
+    let opts = verify::Options { parallelism: 4, selection, ..Default::default() };
     let report = verify::verify_store(&app.vault.store, app.vault.keys.signer.verifier(), opts)
         .await
         .map_err(DomainError::internal)?;
@@ -216,8 +258,11 @@ pub async fn verify_now(app: &App) -> Result<StoreCheck, DomainError> {
         objects: report.findings.len() as u64,
         invalid: invalid as u64,
         problems,
+        mode: if full { "full" } else { "rolling" }.to_string(),
+        fetched: Some(report.sample.as_ref().map_or(report.findings.len() as u64, |s| s.fetched)),
+        population: Some(report.sample.as_ref().map_or(report.findings.len() as u64, |s| s.population)),
     };
-    let data = json!({ "intact": check.intact, "entries": check.entries, "objects": check.objects, "invalid": check.invalid, "problems": report.problems.len() });
+    let data = json!({ "intact": check.intact, "entries": check.entries, "objects": check.objects, "invalid": check.invalid, "problems": report.problems.len(), "mode": check.mode, "fetched": check.fetched, "population": check.population });
     let entry =
         NewEntry { actor: archive::ledger::actor_system(), action: "store.verified", subject: "store".into(), data };
     let row = check.clone();
@@ -225,8 +270,8 @@ pub async fn verify_now(app: &App) -> Result<StoreCheck, DomainError> {
     app.vault
         .commit(entry, move |tx| {
             tx.execute(
-                "INSERT INTO store_verifications (checked_at, intact, entries, objects, invalid, problems) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![row.checked_at, row.intact, row.entries, row.objects, row.invalid, serde_json::to_string(&row.problems).unwrap_or_default()],
+                "INSERT INTO store_verifications (checked_at, intact, entries, objects, invalid, problems, mode, fetched, population) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![row.checked_at, row.intact, row.entries, row.objects, row.invalid, serde_json::to_string(&row.problems).unwrap_or_default(), row.mode, row.fetched, row.population],
             )?;
             let kept = shares.keep(tx)?;
             tracing::debug!(recordings = kept, "each sealed recording's verdict kept");
@@ -308,28 +353,100 @@ fn damage_by_recording(report: &Report) -> HashMap<String, Vec<String>> {
     out
 }
 
+/// The rolling run's inputs: the last run's time, and the recordings whose
+/// newest scheduled verdict is not intact (their objects are fetched again).
+async fn rolling(app: &App) -> Result<archive::sample::Rolling, DomainError> {
+    let last = latest(app).await?.and_then(|c| archive::clock::parse_ts(&c.checked_at).ok());
+    let recheck = app
+        .vault
+        .catalog
+        .call(|c| {
+            let mut stmt =
+                c.prepare("SELECT recording FROM verifications WHERE source = 'scheduled' AND intact = 0")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            rows.collect::<rusqlite::Result<Vec<String>>>().map_err(archive::vault::VaultError::from)
+        })
+        .await?;
+    let cycle_days = app.config.verify.full_cycle_days.max(1);
+    Ok(archive::sample::Rolling { last_run: last, now: app.vault.clock.now(), cycle_days, recheck })
+}
+
+const STORE_CHECK: &str = "SELECT checked_at, intact, entries, objects, invalid, problems, mode, fetched, population FROM store_verifications";
+
+fn store_check(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoreCheck> {
+    let problems: String = r.get(5)?;
+    Ok(StoreCheck {
+        checked_at: r.get(0)?,
+        intact: r.get(1)?,
+        entries: r.get(2)?,
+        objects: r.get(3)?,
+        invalid: r.get(4)?,
+        problems: serde_json::from_str(&problems).unwrap_or_default(),
+        mode: r.get(6)?,
+        fetched: r.get(7)?,
+        population: r.get(8)?,
+    })
+}
+
 /// The newest verdict, if any run finished.
 pub async fn latest(app: &App) -> Result<Option<StoreCheck>, DomainError> {
     app.vault
         .catalog
         .call(|c| {
-            c.query_row(
-                "SELECT checked_at, intact, entries, objects, invalid, problems FROM store_verifications ORDER BY checked_at DESC LIMIT 1",
-                [],
-                |r| {
-                    let problems: String = r.get(5)?;
-                    Ok(StoreCheck {
-                        checked_at: r.get(0)?,
-                        intact: r.get(1)?,
-                        entries: r.get(2)?,
-                        objects: r.get(3)?,
-                        invalid: r.get(4)?,
-                        problems: serde_json::from_str(&problems).unwrap_or_default(),
-                    })
-                },
-            )
-            .optional()
-            .map_err(DomainError::from)
+            c.query_row(&format!("{STORE_CHECK} ORDER BY checked_at DESC LIMIT 1"), [], store_check)
+                .optional()
+                .map_err(DomainError::from)
         })
         .await
+}
+
+/// When each part of the store was last checked (None before the first run).
+pub async fn coverage(app: &App) -> Result<Option<Coverage>, DomainError> {
+    let cycle_days = app.config.verify.full_cycle_days.max(1);
+    let (newest, full): (Option<String>, Option<String>) = app
+        .vault
+        .catalog
+        .call(|c| {
+            c.query_row(
+                "SELECT MAX(checked_at), MAX(CASE WHEN mode = 'full' THEN checked_at END) FROM store_verifications",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(DomainError::from)
+        })
+        .await?;
+    let Some(newest) = newest else { return Ok(None) };
+    Ok(Some(Coverage {
+        every_object_since: every_object_since(&newest, full.as_deref(), cycle_days),
+        last_run: newest,
+        cycle_days,
+    }))
+}
+
+/// The bound [`archive::sample::due`] gives: an object whose slot fell in the
+/// cycle's days up to the newest run was fetched on or after that day, and the
+/// first run fetched everything (a full run resets the bound forward).
+fn every_object_since(newest: &str, full: Option<&str>, cycle_days: u32) -> String {
+    let Ok(t) = archive::clock::parse_ts(newest) else { return newest.to_string() };
+    let start = (t - time::Duration::days(i64::from(cycle_days) - 1)).replace_time(time::Time::MIDNIGHT);
+    let since = match full.and_then(|f| archive::clock::parse_ts(f).ok()) {
+        Some(f) if f > start => f,
+        _ => start,
+    };
+    archive::clock::format_ts(since)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::every_object_since;
+
+    /// The bound is the start of the cycle's oldest day, unless a full run came later.
+    #[test]
+    fn every_object_was_checked_since_the_cycle_start_or_the_newest_full_run() {
+        let newest = "2026-03-31T10:00:00.000Z";
+        assert_eq!(every_object_since(newest, None, 30), "2026-03-02T00:00:00.000Z");
+        assert_eq!(every_object_since(newest, Some("2026-01-01T00:00:00.000Z"), 30), "2026-03-02T00:00:00.000Z");
+        assert_eq!(every_object_since(newest, Some("2026-03-20T04:00:00.000Z"), 30), "2026-03-20T04:00:00.000Z");
+        assert_eq!(every_object_since(newest, None, 1), "2026-03-31T00:00:00.000Z");
+    }
 }

@@ -134,11 +134,16 @@ async fn scheduled_self_verification_shows_in_metrics_and_the_badge() {
 
     let ok = verdict(&server, 1.0).await;
     assert!((0.0..60.0).contains(&get(&ok, "niem_verify_age_seconds")), "a fresh verdict");
+    // The first run fetches everything; so every object was checked just now.
+    let listed = get(&ok, "niem_verify_listed_objects");
+    assert!(listed >= 3.0 && get(&ok, "niem_verify_fetched_objects") == listed, "{ok:?}");
+    assert!((0.0..60.0).contains(&get(&ok, "niem_verify_every_object_age_seconds")), "{ok:?}");
     let (s, session) = server.sign_in("kiemtoan", "kiểm-toán-2026!").await;
     assert_eq!(s, 303);
     let session = session.unwrap();
     let page = ledger_page(&server, &session).await;
     assert!(page.contains("badge ok store") && page.contains("Kiểm tra định kỳ toàn bộ kho lưu trữ"), "{page}");
+    assert!(page.contains("mọi đối tượng đã được kiểm tra từ") && page.contains("chu kỳ 30 ngày"), "{page}");
 
     // A chunk damaged in the store while the service is down; a day later the
     // scheduled run finds it, names it, and the badge turns red.
@@ -147,6 +152,7 @@ async fn scheduled_self_verification_shows_in_metrics_and_the_badge() {
     let (code, log) = server.audit(&["log"], &["--action", "store.verified", "--json"]);
     assert_eq!(code, 0, "{log}");
     assert!(log.contains(r#""intact":true"#), "each run is ledgered: {log}");
+    assert!(log.contains(r#""mode":"full""#), "the first run is full: {log}");
     let chunk = format!("recordings/{rec}/{stream}/00000000.niem");
     let raw = server.raw_store().await;
     let mut bytes = raw.read(&chunk).await;
