@@ -1,5 +1,5 @@
 //! The operator commands of `niem` other than `serve`: keys, tokens, users,
-//! endpoints, retention and holds, and offline transcription.
+//! endpoints, retention and holds, evidence bundles, and offline transcription.
 //!
 //! Offline only: a command that changes anything refuses while `niem serve`
 //! holds the data dir ([`niem_core::host::Offline`]), makes its change through
@@ -19,6 +19,62 @@ use niem_core::principal::Role;
 use niem_core::retention::{self, NewHold, NewPolicy};
 use niem_core::{app, endpoints, schema, transcript};
 use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub(crate) struct BundleArgs {
+    /// The recording (id).
+    recording: String,
+    /// Where to write it (must not exist); by convention <recording>.niem-bundle.tar.
+    #[arg(long)]
+    out: PathBuf,
+    /// Add the decrypted media and the transcript (WebVTT).
+    #[arg(long)]
+    with_media: bool,
+    /// Encrypt the media to this age X25519 public key (age1…), for the person
+    /// who receives the bundle.
+    #[arg(long, requires = "with_media")]
+    recipient: Option<String>,
+}
+
+/// `niem bundle`: the host's export, signed before the file is written.
+pub(crate) async fn bundle(cfg: &Config, args: BundleArgs) -> anyhow::Result<()> {
+    let rec: archive::id::RecordingId = args.recording.parse().context("not a recording id")?;
+    let offline = Offline::open(cfg).await?;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    if args.with_media && args.recipient.is_none() {
+        eprintln!("niem: the media in {} are in the clear; keep the file as you would the meeting", args.out.display());
+    }
+    let req = niem_core::bundles::Request { with_media: args.with_media, recipient: args.recipient };
+    let out = std::io::BufWriter::new(file);
+    let written = async {
+        let prepared = niem_core::bundles::prepare(&offline.vault, archive::ledger::ACTOR_HOST, rec, req).await?;
+        let made = prepared.made.clone();
+        Ok::<_, niem_core::error::DomainError>((prepared.write(out).await?, made))
+    };
+    let (out, made) = match written.await {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = std::fs::remove_file(&args.out);
+            return Err(e.into());
+        }
+    };
+    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    offline.finish().await?;
+    println!(
+        "wrote {}: recording {rec}, exported at ledger entry {} under the checkpoint of {} entries",
+        args.out.display(),
+        made.export_seq,
+        made.checkpoint_size
+    );
+    for f in &made.files {
+        println!("  {}  media/{} ({} bytes)", f.sha256, f.name, f.len);
+    }
+    Ok(())
+}
 
 #[derive(Subcommand)]
 pub(crate) enum EndpointCommand {

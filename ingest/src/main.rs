@@ -79,6 +79,11 @@ enum Command {
     /// object store and the keys alone, after the data dir was lost. Verifies the
     /// store first and refuses a damaged one unless told --accept-damage.
     Restore(restore::RestoreArgs),
+    /// Write one sealed recording's evidence bundle (the niem-audit format; with
+    /// --with-media, the decrypted media and transcript too), ledgered as
+    /// `recording.exported` by the host. Service stopped: through the running
+    /// service, admins and inspectors use POST /api/v1/recordings/{rec}/bundle.
+    Bundle(cli::BundleArgs),
     /// Manage people and service accounts.
     User {
         #[command(subcommand)]
@@ -148,6 +153,7 @@ async fn main() -> std::process::ExitCode {
             Command::Endpoint { command } => cli::endpoints(&cfg, command).await,
             Command::User { command } => cli::users(&cfg, command).await,
             Command::Restore(args) => restore::run(&cfg, args).await,
+            Command::Bundle(args) => cli::bundle(&cfg, args).await,
             Command::Retention { command } => cli::retention_cli(&cfg, command).await,
             Command::Hold { command } => cli::holds_cli(&cfg, command).await,
             Command::Transcribe { file, model, language, threads, format } => {

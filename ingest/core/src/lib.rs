@@ -24,7 +24,8 @@
 //! - [`orgs`]: orgs and meetings; [`endpoints`]: bridge points and stream keys;
 //! - [`recordings`]: recordings, sealing, verification; [`uploads`]: an upload's
 //!   path from bytes to sealed chunks; [`resumable`]: resumable (tus) uploads;
-//!   [`playback`]: reading media back; [`live`]: live streams;
+//!   [`playback`]: reading media back; [`live`]: live streams; [`bundles`]:
+//!   evidence bundles with the decrypted media, ledgered;
 //! - [`transcript`]: the transcript document; [`transcription`]: the worker;
 //!   [`transcripts`]: transcripts and their queue as callers read them;
 //!   [`jobs`]: the job queue; [`search`]: the index worker and the one search;
@@ -41,6 +42,7 @@
 pub mod accounts;
 pub mod admins;
 pub mod app;
+pub mod bundles;
 pub mod config;
 pub mod endpoints;
 pub mod error;

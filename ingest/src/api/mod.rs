@@ -39,6 +39,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/recordings/{rec}", get(recordings::get_recording))
         .route("/recordings/{rec}/seal", post(recordings::seal))
         .route("/recordings/{rec}/verify", post(recordings::verify))
+        .route("/recordings/{rec}/bundle", post(recordings::bundle))
         .route("/recordings/{rec}/transcript", get(transcripts::get_transcript))
         .route("/jobs", get(transcripts::list_jobs))
         .route("/search", get(search::search))

@@ -80,6 +80,7 @@ const MATRIX: &[Row] = &[
     row("GET", "/api/v1/recordings/{rec}", None,               [401, 200, 200, 403, 200, 200, 403]),
     row("POST", "/api/v1/recordings/{rec}/seal", None,         [401, 409, 403, 403, 403, 409, 403]),
     row("POST", "/api/v1/recordings/{rec}/verify", None,       [401, 200, 403, 403, 200, 403, 403]),
+    row("POST", "/api/v1/recordings/{rec}/bundle", None,       [401, 200, 200, 403, 403, 403, 403]),
     row("GET", "/api/v1/recordings/{rec}/transcript", None,    [401, 404, 404, 403, 403, 403, 403]),
     row("GET", "/api/v1/recordings/{rec}/streams/{stream}/media", None,
                                                                [401, 206, 206, 403, 403, 403, 403]),
