@@ -22,6 +22,9 @@ pub struct RecordingView {
     pub state: String,
     pub manifest: archive::manifest::Manifest,
     pub verification: Option<Verification>,
+    /// Whether a witness cosigned past the seal (absent when none is configured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub witness: Option<crate::witnesses::Witnessed>,
 }
 
 /// A recording with its manifest and its last kept verification.
@@ -38,7 +41,8 @@ pub async fn view(app: &App, who: &Principal, rec: RecordingId) -> Result<Record
         })
         .await?;
     let verification = latest_verification(app, rec).await.ok();
-    Ok(RecordingView { id: rec.to_string(), state, manifest, verification })
+    let witness = crate::witnesses::witnessed(app, rec).await?;
+    Ok(RecordingView { id: rec.to_string(), state, manifest, verification, witness })
 }
 
 /// Seals a recording (admins; recorders in their scope) and verifies it once,

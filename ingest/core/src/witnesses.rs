@@ -75,7 +75,12 @@ pub fn from_config(cfg: &[WitnessConfig]) -> anyhow::Result<Vec<Arc<Witness>>> {
             let key: WitnessKey =
                 w.key.parse().map_err(|e| anyhow::anyhow!("witness {}: its key does not parse: {e}", w.url))?;
             let label: &'static str = Box::leak(key.name().to_string().into_boxed_str());
-            Ok(Arc::new(Witness { url: w.url.trim_end_matches('/').to_string(), key, label, state: Default::default() }))
+            Ok(Arc::new(Witness {
+                url: w.url.trim_end_matches('/').to_string(),
+                key,
+                label,
+                state: Default::default(),
+            }))
         })
         .collect()
 }
@@ -116,7 +121,8 @@ async fn submit(app: &App, w: &Witness, size: u64, note: &str) -> Result<(), Str
     let mut old = w.state.lock().unwrap_or_else(|e| e.into_inner()).cosigned.min(size);
     for _ in 0..3 {
         let body = witness::submission(&*app.vault.store, old, size, note).await.map_err(|e| e.to_string())?;
-        let resp = client.post(format!("{}/add-checkpoint", w.url)).body(body).send().await.map_err(|e| e.to_string())?;
+        let resp =
+            client.post(format!("{}/add-checkpoint", w.url)).body(body).send().await.map_err(|e| e.to_string())?;
         let status = resp.status().as_u16();
         let text = resp.text().await.map_err(|e| e.to_string())?;
         match status {
@@ -204,4 +210,37 @@ pub async fn run(app: Arc<App>) {
 /// Each witness's status against the newest checkpoint (`checkpointed` entries).
 pub fn statuses(app: &App, checkpointed: u64) -> Vec<WitnessStatus> {
     app.witnesses.iter().map(|w| w.status(checkpointed)).collect()
+}
+
+/// Whether a witness has cosigned a checkpoint covering a recording's seal:
+/// what its page's badge says. None when no witness is configured.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Witnessed {
+    /// The seal's ledger seq (None: not sealed yet).
+    pub seal_seq: Option<u64>,
+    /// The most entries any witness has cosigned.
+    pub cosigned_entries: u64,
+    pub witnessed: bool,
+}
+
+/// [`Witnessed`] for one recording.
+pub async fn witnessed(app: &App, rec: archive::id::RecordingId) -> Result<Option<Witnessed>, DomainError> {
+    if app.witnesses.is_empty() {
+        return Ok(None);
+    }
+    let subject = format!("recording/{rec}");
+    let seal_seq: Option<u64> = app
+        .vault
+        .catalog
+        .call(move |c| {
+            use rusqlite::OptionalExtension;
+            c.query_row("SELECT seq FROM ledger WHERE action = 'recording.sealed' AND subject = ?1", [subject], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(DomainError::from)
+        })
+        .await?;
+    let cosigned = statuses(app, 0).iter().map(|s| s.cosigned_entries).max().unwrap_or(0);
+    Ok(Some(Witnessed { seal_seq, cosigned_entries: cosigned, witnessed: seal_seq.is_some_and(|s| s < cosigned) }))
 }

@@ -186,10 +186,12 @@ async fn meeting_page(
         .or_else(|| streams.first().map(|(id, _)| id.clone()));
     let start = q.t.filter(|t| t.is_finite() && *t >= 0.0).unwrap_or(0.0);
     let badge = integrity(app, v, rec).await;
+    let witness = witness_badge(app, v, rec).await;
     let store_badge = store_integrity(app, v).await;
     let body = html! {
         (head)
         (badge)
+        (witness)
         (store_badge)
         div.meeting-view {
             section.player {
@@ -284,11 +286,36 @@ fn checked(v: &Viewer, r: &Verification) -> Markup {
     }
 }
 
+/// When each part of the store was last fetched and hashed by the rolling run.
+async fn store_coverage(app: &App, v: &Viewer, c: &niem_core::verification::StoreCheck) -> Markup {
+    let Ok(Some(cov)) = niem_core::verification::coverage(app).await else { return html! {} };
+    html! {
+        p.hint.coverage {
+            @if let (Some(f), Some(p)) = (c.fetched, c.population) {
+                (v.t("badge.rolling")) " " (f) " / " (p) " " (v.t("badge.of_objects")) "; "
+            }
+            (v.t("badge.every_object")) " " (local_date(&cov.every_object_since))
+            " (" (v.t("badge.cycle")) " " (cov.cycle_days) " " (v.t("badge.days")) ")"
+        }
+    }
+}
+
+/// Whether a witness has cosigned past this recording's seal (nothing when no
+/// witness is configured).
+async fn witness_badge(app: &App, v: &Viewer, rec: RecordingId) -> Markup {
+    match niem_core::witnesses::witnessed(app, rec).await {
+        Ok(Some(w)) if w.witnessed => html! { p.badge.ok.witness { "✔ " (v.t("badge.witnessed")) } },
+        Ok(Some(w)) if w.seal_seq.is_some() => html! { p.badge.pending.witness { "… " (v.t("badge.not_witnessed")) } },
+        _ => html! {},
+    }
+}
+
 /// The newest scheduled verification of the whole store (`niem_core::verification`).
 async fn store_integrity(app: &App, v: &Viewer) -> Markup {
     match niem_core::verification::latest(app).await {
         Ok(Some(c)) if c.intact => html! {
             p.badge.ok.store { strong { "✔ " (v.t("badge.store")) ": " (v.t("badge.intact")) } " — " (v.t("badge.verified_at")) " " (local_date(&c.checked_at)) " (" (c.entries) " / " (c.objects) ")" }
+            (store_coverage(app, v, &c).await)
         },
         Ok(Some(c)) => html! {
             div.badge.broken.store { strong { "✘ " (v.t("badge.store")) ": " (v.t("badge.broken")) } " (" (local_date(&c.checked_at)) ")"

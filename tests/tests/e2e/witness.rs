@@ -64,9 +64,9 @@ fn listed(server: &Server, prefix: &str) -> Vec<String> {
 
 /// Entries the newest checkpoint in the store covers.
 fn newest_checkpoint(server: &Server) -> u64 {
-    listed(server, "checkpoints").last().map_or(0, |k| {
-        k.trim_start_matches("checkpoints/").trim_end_matches(".json").parse::<u64>().unwrap() + 1
-    })
+    listed(server, "checkpoints")
+        .last()
+        .map_or(0, |k| k.trim_start_matches("checkpoints/").trim_end_matches(".json").parse::<u64>().unwrap() + 1)
 }
 
 fn cosigned_sizes(server: &Server) -> Vec<u64> {
@@ -137,6 +137,14 @@ async fn checkpoints_are_cosigned_a_witness_down_stops_nothing_and_a_cut_tail_is
         log.contains("ubkt.test/witness")
     })
     .await;
+    // The first recording is witnessed; the second is sealed and signed, not witnessed.
+    let witnessed = async |rec: &str| {
+        let (code, v) = server.api(reqwest::Method::GET, &format!("/api/v1/recordings/{rec}"), None).await;
+        assert_eq!(code, 200, "{v}");
+        v["witness"]["witnessed"].as_bool().unwrap_or_else(|| panic!("no witness state: {v}"))
+    };
+    assert!(witnessed(&rec).await);
+    assert!(!witnessed(&second).await, "not yet witnessed while the witness is down");
 
     // Back on the same state: it catches up from what it saw.
     let w = witness(&key_file, &server.public_key(), &state, port);
@@ -146,6 +154,7 @@ async fn checkpoints_are_cosigned_a_witness_down_stops_nothing_and_a_cut_tail_is
     })
     .await;
     assert_ne!(rec, second);
+    assert!(witnessed(&second).await, "witnessed once it caught up");
 
     // A tail of reads only: plays of the recording, signed and cosigned.
     let manifest = server.api(reqwest::Method::GET, &format!("/api/v1/recordings/{second}"), None).await.1;
@@ -153,7 +162,11 @@ async fn checkpoints_are_cosigned_a_witness_down_stops_nothing_and_a_cut_tail_is
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let before = newest_checkpoint(&server);
     for _ in 0..3 {
-        let resp = server.req(reqwest::Method::GET, &format!("/api/v1/recordings/{second}/streams/{stream}/media")).send().await.unwrap();
+        let resp = server
+            .req(reqwest::Method::GET, &format!("/api/v1/recordings/{second}/streams/{stream}/media"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 200);
     }
     until("the plays signed and cosigned", Duration::from_secs(30), async || {
@@ -173,6 +186,19 @@ async fn checkpoints_are_cosigned_a_witness_down_stops_nothing_and_a_cut_tail_is
     assert!(cut.len() >= 3, "batch, checkpoint and cosignature: {cut:?}");
     for k in &cut {
         std::fs::remove_file(store_dir(&server).join(k)).unwrap();
+    }
+    // A careless cut leaves the tile written for the deleted checkpoint: the
+    // tiles alone name it.
+    let (code, out) = server.audit(&["verify"], &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(&format!("beyond the ledger's {} entries", newest_checkpoint(&server))), "{out}");
+    // A thorough one deletes the tiles past the new end too.
+    let remaining = newest_checkpoint(&server);
+    for t in listed(&server, "tile") {
+        let width = t.split(".p/").nth(1).map(|w| w.parse::<u64>().unwrap());
+        if t.starts_with("tile/0/") && width.is_some_and(|w| w > remaining % 256) {
+            std::fs::remove_file(store_dir(&server).join(&t)).unwrap();
+        }
     }
     let (code, out) = server.audit(&["verify"], &[]);
     assert_eq!(code, 0, "without a witness, the cut store looks whole: {out}");
