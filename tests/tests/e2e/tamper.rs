@@ -174,3 +174,36 @@ async fn rewrite_history(raw: &RawStore, good: &Snapshot) {
     }
     assert!(rewritten);
 }
+
+/// `verify --sample`: with one damaged chunk, a seed whose sample holds it
+/// fails naming it; a seed whose sample misses it passes, says only the sample
+/// was fetched, and states the damage rate it rules out. Which seed does which
+/// is computed here from the published sampling rule, not found by trial.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sample_hits_or_misses_a_damaged_chunk_as_its_seed_says() {
+    let srv = Server::start(StoreKind::Local, &[]).await;
+    for i in 0..4 {
+        record(&srv, 1.0, 300.0 + 100.0 * f64::from(i)).await;
+    }
+    let raw = srv.raw_store().await;
+    let chunks: Vec<String> = raw.list().await.into_iter().filter(|k| k.ends_with(".niem")).collect();
+    assert!(chunks.len() >= 4, "{chunks:?}");
+    let damaged = &chunks[1];
+    flip(&raw, damaged).await;
+    let seed = |want: bool| {
+        (0..1000).map(|i| format!("seed-{i}")).find(|s| archive::sample::picked(s.as_bytes(), damaged, 0.5) == want)
+    };
+    let (hit, miss) = (seed(true).unwrap(), seed(false).unwrap());
+    assert_caught(
+        &srv,
+        "sample that holds the chunk",
+        &["--sample", "50", "--seed", &hit],
+        std::slice::from_ref(damaged),
+    );
+    let (code, out) = srv.audit(&["verify"], &["--sample", "50", "--seed", &miss]);
+    assert_eq!(code, 0, "the sample missed the damage, so it cannot report it:\n{out}");
+    assert!(out.contains("the others were not fetched") && out.contains("99 %"), "{out}");
+    assert!(!out.contains(damaged.as_str()), "{out}");
+    // The whole store: caught whatever the seed.
+    assert_caught(&srv, "full verify", &[], std::slice::from_ref(damaged));
+}
