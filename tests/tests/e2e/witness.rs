@@ -207,4 +207,31 @@ async fn checkpoints_are_cosigned_a_witness_down_stops_nothing_and_a_cut_tail_is
     let (code, out) = server.audit(&["verify"], &["--witness", w.url.as_str(), "--witness-key", wkey.as_str()]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("rollback"), "the cut is named: {out}");
+
+    // A fork: another ledger under the same signing key (a backup restored that
+    // went on differently) is refused by the witness, which keeps its state.
+    let keys = tmp.path().join("forked-keys");
+    let copied = Command::new("cp").arg("-a").arg(server.keys_dir()).arg(&keys).status().unwrap();
+    assert!(copied.success());
+    let mut forked = Server::start(StoreKind::Local, &[("NIEM_KEYS__DIR", keys.to_str().unwrap())]).await;
+    for _ in 0..6 {
+        recorded(&forked, 1.0).await;
+    }
+    forked.stop();
+    assert!(newest_checkpoint(&forked) > newest, "the fork must be longer than what the witness saw");
+    // The same key signs both logs: the first server's published key reads the fork.
+    let (store_args, _) = forked.audit_args();
+    let pushed = Command::new(niem_tests::bin("niem-audit"))
+        .args(["witness", "push"])
+        .args(&store_args)
+        .arg("--public-key")
+        .arg(server.public_key())
+        .args(["--witness", w.url.as_str(), "--witness-key", wkey.as_str()])
+        .output()
+        .unwrap();
+    let out = format!("{}{}", String::from_utf8_lossy(&pushed.stdout), String::from_utf8_lossy(&pushed.stderr));
+    assert!(!pushed.status.success(), "a fork must not be cosigned: {out}");
+    assert!(out.contains("the witness refused") && out.contains("422"), "{out}");
+    let (code, out) = server.audit(&["verify"], &["--witness", w.url.as_str(), "--witness-key", wkey.as_str()]);
+    assert!(code == 1 && out.contains("rollback"), "the witness still holds the first log's checkpoint: {out}");
 }
