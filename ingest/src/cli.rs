@@ -264,7 +264,7 @@ pub(crate) async fn endpoints(cfg: &Config, command: EndpointCommand) -> anyhow:
         EndpointCommand::List { org } => {
             let org: Option<schema::OrgId> = org.map(|o| o.parse()).transpose()?;
             let catalog = app::open_catalog(cfg)?;
-            for e in catalog.with(|c| endpoints::list(c, org))? {
+            for e in niem_core::catalog::with(&catalog, |repo| endpoints::list(repo, org))? {
                 let state = if e.revoked_at.is_some() { "revoked" } else { "active" };
                 println!("{}\t{}\t{}\t{}", e.id, e.org, state, e.name);
             }

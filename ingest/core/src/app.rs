@@ -140,7 +140,7 @@ impl App {
         settle_cut_uploads(&vault).await?;
         let live = Arc::new(crate::live::Live::open(&config)?);
         let now = vault.now();
-        let (requeued, queued) = vault.catalog.with(|c| crate::jobs::settle(c, &now))?;
+        let (requeued, queued) = crate::catalog::with(&vault.catalog, |repo| repo.settle_jobs(&now))?;
         if requeued + queued > 0 {
             tracing::info!(requeued, queued, "transcription jobs cut by the last stop are queued again");
         }

@@ -41,6 +41,7 @@
 pub mod accounts;
 pub mod admins;
 pub mod app;
+pub mod catalog;
 pub mod config;
 pub mod endpoints;
 pub mod error;

@@ -4,15 +4,15 @@
 //! Scopes: inspectors and recorders are bound to the org subtrees listed for
 //! them (`user_scopes`); admins and auditors see every org. One rule, in two
 //! forms: [`Principal::in_scope`] for one org (a door: this meeting, this
-//! recording) and [`in_scope_sql`] inside every list's query, so that rows out of
-//! scope are never read, not read and dropped. Content (transcripts, playback,
+//! recording; `Principal::require_meeting` and `require_recording` live in
+//! [`crate::orgs`], which reads the catalog) and [`crate::catalog::Scope`]
+//! inside every list's query, so that rows out of scope are never read, not
+//! read and dropped. Content (transcripts, playback,
 //! search) is a second gate on top, by role: admins and inspectors only.
 //! [`Principal::search_scope`] is the same scope for the index.
 
-use crate::app::App;
 use crate::error::DomainError;
-use crate::schema::{MeetingId, UserId};
-use rusqlite::OptionalExtension;
+use crate::schema::UserId;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -94,44 +94,6 @@ impl Principal {
             return Ok(());
         }
         self.require_scope(path)
-    }
-
-    /// Refuses a meeting outside this caller's scope; not found if unknown.
-    pub async fn require_meeting(&self, app: &App, meeting: MeetingId) -> Result<(), DomainError> {
-        if !self.role.is_scoped() {
-            return Ok(());
-        }
-        let path: Option<String> = app
-            .vault
-            .catalog
-            .call(move |c| {
-                let sql = "SELECT o.path FROM meetings m JOIN orgs o ON o.id = m.org WHERE m.id = ?1";
-                c.query_row(sql, [meeting.to_string()], |r| r.get(0)).optional().map_err(DomainError::from)
-            })
-            .await?;
-        let path = path.ok_or_else(|| DomainError::not_found(format!("meeting {meeting} not found")))?;
-        self.require_scope(&path)
-    }
-
-    /// Refuses a recording whose meeting is outside this caller's scope. A
-    /// recording of no meeting is in nobody's scope but an admin's or auditor's.
-    pub async fn require_recording(&self, app: &App, rec: archive::id::RecordingId) -> Result<(), DomainError> {
-        if !self.role.is_scoped() {
-            return Ok(());
-        }
-        let path: Option<String> = app
-            .vault
-            .catalog
-            .call(move |c| {
-                let sql = "SELECT o.path FROM meetings m JOIN orgs o ON o.id = m.org
-                           WHERE m.recording = ?1";
-                c.query_row(sql, [rec.to_string()], |r| r.get(0)).optional().map_err(DomainError::from)
-            })
-            .await?;
-        match path {
-            Some(p) => self.require_scope(&p),
-            None => Err(DomainError::forbidden("this recording belongs to no meeting in your scope")),
-        }
     }
 
     /// The scope as the parameter [`in_scope_sql`] binds: a JSON array of org

@@ -75,7 +75,12 @@ pub fn from_config(cfg: &[WitnessConfig]) -> anyhow::Result<Vec<Arc<Witness>>> {
             let key: WitnessKey =
                 w.key.parse().map_err(|e| anyhow::anyhow!("witness {}: its key does not parse: {e}", w.url))?;
             let label: &'static str = Box::leak(key.name().to_string().into_boxed_str());
-            Ok(Arc::new(Witness { url: w.url.trim_end_matches('/').to_string(), key, label, state: Default::default() }))
+            Ok(Arc::new(Witness {
+                url: w.url.trim_end_matches('/').to_string(),
+                key,
+                label,
+                state: Default::default(),
+            }))
         })
         .collect()
 }
@@ -116,7 +121,8 @@ async fn submit(app: &App, w: &Witness, size: u64, note: &str) -> Result<(), Str
     let mut old = w.state.lock().unwrap_or_else(|e| e.into_inner()).cosigned.min(size);
     for _ in 0..3 {
         let body = witness::submission(&*app.vault.store, old, size, note).await.map_err(|e| e.to_string())?;
-        let resp = client.post(format!("{}/add-checkpoint", w.url)).body(body).send().await.map_err(|e| e.to_string())?;
+        let resp =
+            client.post(format!("{}/add-checkpoint", w.url)).body(body).send().await.map_err(|e| e.to_string())?;
         let status = resp.status().as_u16();
         let text = resp.text().await.map_err(|e| e.to_string())?;
         match status {

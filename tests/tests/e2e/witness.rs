@@ -64,9 +64,9 @@ fn listed(server: &Server, prefix: &str) -> Vec<String> {
 
 /// Entries the newest checkpoint in the store covers.
 fn newest_checkpoint(server: &Server) -> u64 {
-    listed(server, "checkpoints").last().map_or(0, |k| {
-        k.trim_start_matches("checkpoints/").trim_end_matches(".json").parse::<u64>().unwrap() + 1
-    })
+    listed(server, "checkpoints")
+        .last()
+        .map_or(0, |k| k.trim_start_matches("checkpoints/").trim_end_matches(".json").parse::<u64>().unwrap() + 1)
 }
 
 fn cosigned_sizes(server: &Server) -> Vec<u64> {
@@ -153,7 +153,11 @@ async fn checkpoints_are_cosigned_a_witness_down_stops_nothing_and_a_cut_tail_is
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let before = newest_checkpoint(&server);
     for _ in 0..3 {
-        let resp = server.req(reqwest::Method::GET, &format!("/api/v1/recordings/{second}/streams/{stream}/media")).send().await.unwrap();
+        let resp = server
+            .req(reqwest::Method::GET, &format!("/api/v1/recordings/{second}/streams/{stream}/media"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 200);
     }
     until("the plays signed and cosigned", Duration::from_secs(30), async || {

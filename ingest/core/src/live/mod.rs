@@ -57,7 +57,7 @@ impl From<KeyError> for PublishError {
     fn from(e: KeyError) -> Self {
         match e {
             KeyError::Refused => PublishError::Refused,
-            KeyError::Sql(e) => PublishError::Catalog(e.to_string()),
+            KeyError::Store(e) => PublishError::Catalog(e.to_string()),
             KeyError::Catalog(e) => PublishError::Catalog(e.to_string()),
         }
     }
@@ -218,7 +218,8 @@ impl Live {
         if !self.accepting.load(Ordering::Acquire) {
             return Err(PublishError::ShuttingDown);
         }
-        let endpoint = app.vault.catalog.call(move |c| crate::endpoints::resolve(c, &key)).await?;
+        let endpoint =
+            crate::catalog::read(&app.vault.catalog, move |repo| crate::endpoints::resolve(repo, &key)).await?;
         let (tx, rx) = tokio::sync::mpsc::channel(self.queue);
         let (done_tx, done) = tokio::sync::oneshot::channel();
         let segment = pipeline::Segment { rx, done: done_tx };
@@ -757,8 +758,8 @@ where
 pub async fn visible_status(app: &App, who: &Principal) -> Result<Vec<LiveStatus>, DomainError> {
     who.require(&[Role::Admin, Role::Inspector, Role::Auditor])?;
     let ids = app.live.endpoint_ids();
-    let scope = who.scope_json();
+    let who = who.clone();
     let visible =
-        app.vault.catalog.call(move |c| crate::endpoints::visible(c, &ids, scope).map_err(DomainError::from)).await?;
+        crate::catalog::read(&app.vault.catalog, move |repo| crate::endpoints::visible(repo, &ids, &who)).await?;
     Ok(app.live.status_of(app, &visible).await?)
 }
