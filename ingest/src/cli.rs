@@ -309,7 +309,7 @@ pub(crate) async fn retention_cli(cfg: &Config, command: RetentionCommand) -> an
             println!("{}{note}", p.id);
         }
         RetentionCommand::List => {
-            for p in catalog.with(|c| retention::list_policies(c))? {
+            for p in niem_core::catalog::with(&catalog, |repo| retention::list_policies(repo))? {
                 let approval = match (p.needs_approval, &p.approved_by) {
                     (_, Some(_)) => "approved".to_string(),
                     (false, None) => String::new(),
@@ -329,7 +329,7 @@ pub(crate) async fn retention_cli(cfg: &Config, command: RetentionCommand) -> an
                 Some(s) => niem_core::local_time::instant(s, true)?,
                 None => app::clock(cfg).now(),
             };
-            for e in catalog.with(|c| retention::preview(c, at))? {
+            for e in niem_core::catalog::with(&catalog, |repo| retention::preview(repo, at))? {
                 let held = e.held_by.map(|h| format!("HELD by {h}")).unwrap_or_default();
                 println!(
                     "{}\t{}\tpolicy {} ({} days)\texpires {}\t{held}",
@@ -342,7 +342,7 @@ pub(crate) async fn retention_cli(cfg: &Config, command: RetentionCommand) -> an
             // rebuilt at its start.
             if dry_run {
                 let now = app::clock(cfg).now();
-                let report = catalog.with(|c| retention::preview(c, now))?;
+                let report = niem_core::catalog::with(&catalog, |repo| retention::preview(repo, now))?;
                 for e in &report {
                     match &e.held_by {
                         Some(h) => println!("kept {}: held by {h}", e.recording),
@@ -386,7 +386,7 @@ pub(crate) async fn holds_cli(cfg: &Config, command: HoldCommand) -> anyhow::Res
             println!("hold {id} released");
         }
         HoldCommand::List => {
-            for h in app::open_catalog(cfg)?.with(|c| retention::list_holds(c))? {
+            for h in niem_core::catalog::with(&app::open_catalog(cfg)?, |repo| retention::list_holds(repo))? {
                 let state = h.released_at.map(|t| format!("released {t}")).unwrap_or_else(|| "ACTIVE".into());
                 println!("{}\t{}\t{} .. {}\t{}\t{}\t{state}", h.id, h.org_path, h.from, h.to, h.case_ref, h.reason);
             }

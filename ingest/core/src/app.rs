@@ -240,22 +240,9 @@ fn warn_about_keys(config: &Config) {
 /// resumable uploads no longer receiving. A tus row still `receiving` whose stream
 /// was already closed (a crash between the two writes) is settled to match.
 async fn settle_cut_uploads(vault: &Vault) -> anyhow::Result<()> {
-    let (cut, settled): (Vec<(String, String)>, usize) = vault
-        .catalog
-        .call(|c| {
-            let settled = c.execute(
-                "UPDATE uploads SET state = CASE (SELECT state FROM streams WHERE id = uploads.stream) WHEN 'complete' THEN 'complete' ELSE 'terminated' END
-                 WHERE state = 'receiving' AND stream IN (SELECT id FROM streams WHERE state != 'open')",
-                [],
-            )?;
-            let mut stmt = c.prepare(
-                "SELECT recording, id FROM streams WHERE kind = 'upload' AND state = 'open'
-                 AND id NOT IN (SELECT stream FROM uploads WHERE state = 'receiving' AND stream IS NOT NULL)",
-            )?;
-            let cut = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
-            Ok::<_, archive::vault::VaultError>((cut, settled))
-        })
-        .await?;
+    let (settled, cut) =
+        crate::catalog::read(&vault.catalog, |repo| Ok::<_, archive::vault::VaultError>(repo.settle_cut_uploads()?))
+            .await?;
     if settled > 0 {
         tracing::info!(uploads = settled, "settled resumable uploads whose stream had already closed");
     }

@@ -38,8 +38,7 @@ pub struct NewestCheckpoint {
 /// check every one of them. `None` before the first.
 pub async fn newest_checkpoint(app: &App, who: &Principal) -> Result<Option<NewestCheckpoint>, DomainError> {
     who.require(&[Role::Admin, Role::Auditor])?;
-    let known =
-        app.vault.catalog.call(|c| crate::verification::newest_checkpoint(c).map_err(DomainError::from)).await?;
+    let known = crate::verification::newest_checkpoint(app).await?;
     let Some(cp) = known else { return Ok(None) };
     let key = cp.key();
     let body = app.vault.store.get(key.as_str()).await.map_err(DomainError::from)?;

@@ -106,7 +106,7 @@ async fn load_progress(app: &App) -> Result<(), DomainError> {
 
 /// The newest signed checkpoint: (entries covered, its note).
 async fn newest(app: &App) -> Result<Option<(u64, String)>, DomainError> {
-    let cp = app.vault.catalog.call(|c| crate::verification::newest_checkpoint(c).map_err(DomainError::from)).await?;
+    let cp = crate::verification::newest_checkpoint(app).await?;
     let Some(cp) = cp else { return Ok(None) };
     let body = app.vault.store.get(cp.key().as_str()).await?;
     let obj: CheckpointObject = serde_json::from_slice(&body).map_err(DomainError::internal)?;

@@ -19,15 +19,25 @@
 mod accounts;
 mod jobs;
 mod ledger;
+mod media;
 mod orgs;
+mod retention;
+mod schedules;
+mod service;
 pub mod sqlite;
+mod verification;
 
 pub use accounts::{Account, Accounts, NewAccount, Request, StoredRequest, Token, User};
 pub use jobs::{Job, JobProgress, JobView, Jobs, TRANSCRIBE};
 pub use ledger::Ledger;
+pub use media::{EndedStream, Indexing, Live, NewUploadRow, UploadRow, Uploads};
 pub use orgs::{
     Endpoint, EndpointRow, Endpoints, Listed, Meeting, MeetingDetail, NewMeetingRow, Org, Orgs, Recordings, StreamLabel,
 };
+pub use retention::{Hold, PolicyRow, Retention};
+pub use schedules::{Alert, ComplianceRow, Reports, Schedule, Schedules};
+pub use service::{Figures, Service};
+pub use verification::{CheckpointRef, StoreCheck, Verification, Verifications};
 
 use crate::principal::{Principal, Role};
 use archive::catalog::{Catalog, CatalogError};
@@ -86,9 +96,41 @@ impl Scope {
 }
 
 /// Every aggregate of the catalog: what a domain closure is handed.
-pub trait Repo: Accounts + Orgs + Endpoints + Recordings + Jobs + Ledger {}
+pub trait Repo:
+    Accounts
+    + Orgs
+    + Endpoints
+    + Recordings
+    + Jobs
+    + Ledger
+    + Retention
+    + Schedules
+    + Reports
+    + Service
+    + Verifications
+    + Uploads
+    + Live
+    + Indexing
+{
+}
 
-impl<T: Accounts + Orgs + Endpoints + Recordings + Jobs + Ledger> Repo for T {}
+impl<T> Repo for T where
+    T: Accounts
+        + Orgs
+        + Endpoints
+        + Recordings
+        + Jobs
+        + Ledger
+        + Retention
+        + Schedules
+        + Reports
+        + Service
+        + Verifications
+        + Uploads
+        + Live
+        + Indexing
+{
+}
 
 /// Runs `f` against the catalog on a blocking thread (reads, and the few
 /// writes that carry no ledger entry: job bookkeeping, sessions).
@@ -134,4 +176,12 @@ pub fn in_tx_with<'f, T, R, E>(
     f: impl FnOnce(&dyn Repo, T) -> Result<R, E> + Send + 'f,
 ) -> impl FnOnce(&rusqlite::Transaction<'_>, T) -> Result<R, E> + Send + 'f {
     move |tx, id| f(&sqlite::Sqlite::new(tx), id)
+}
+
+/// `f` as the hook a KEK retirement runs inside its own transaction, to
+/// re-wrap the keys the catalog holds (resumable uploads' tail keys).
+pub fn transient_keys(
+    f: impl Fn(&dyn Repo, &archive::keys::Keyring) -> Result<usize, VaultError> + Send + Sync + 'static,
+) -> archive::retire::TransientKeys {
+    std::sync::Arc::new(move |tx, ring| f(&sqlite::Sqlite::new(tx), ring))
 }

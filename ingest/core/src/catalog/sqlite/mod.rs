@@ -8,7 +8,12 @@
 mod accounts;
 mod jobs;
 mod ledger;
+mod media;
 mod orgs;
+mod retention;
+mod schedules;
+mod service;
+mod verification;
 
 use super::{Error, Scope};
 use archive::catalog::CatalogError;
@@ -35,6 +40,14 @@ impl From<rusqlite::Error> for Error {
 impl From<archive::ledger::LedgerError> for Error {
     fn from(e: archive::ledger::LedgerError) -> Self {
         Error::Engine(Box::new(e))
+    }
+}
+
+/// The adapters still meet the engine's error where they read the catalog
+/// directly (the CLI's listings): a fault of ours, as every engine failure is.
+impl From<rusqlite::Error> for crate::DomainError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::internal(e)
     }
 }
 
