@@ -80,7 +80,7 @@ pub fn open_catalog(config: &Config) -> anyhow::Result<Catalog> {
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
     let catalog = Catalog::open(&config.catalog_path())
         .with_context(|| format!("cannot open catalog {}", config.catalog_path().display()))?;
-    catalog.migrate("ingest", crate::schema::MIGRATIONS)?;
+    catalog.migrate("ingest", crate::catalog::sqlite::MIGRATIONS)?;
     // Every component has migrated: a table set a newer release added is refused too.
     catalog.refuse_unknown_components()?;
     Ok(catalog)

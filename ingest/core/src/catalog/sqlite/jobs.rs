@@ -153,7 +153,7 @@ mod tests {
     fn catalog() -> (tempfile::TempDir, Connection) {
         let dir = tempfile::tempdir().unwrap();
         let cat = archive::catalog::Catalog::open(&dir.path().join("c.db")).unwrap();
-        cat.migrate("ingest", crate::schema::MIGRATIONS).unwrap();
+        cat.migrate("ingest", crate::catalog::sqlite::MIGRATIONS).unwrap();
         drop(cat);
         let conn = Connection::open(dir.path().join("c.db")).unwrap();
         (dir, conn)

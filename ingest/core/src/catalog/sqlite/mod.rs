@@ -9,11 +9,15 @@ mod accounts;
 mod jobs;
 mod ledger;
 mod media;
+mod migrations;
 mod orgs;
+pub mod restore;
 mod retention;
 mod schedules;
 mod service;
 mod verification;
+
+pub use migrations::MIGRATIONS;
 
 use super::{Error, Scope};
 use archive::catalog::CatalogError;
