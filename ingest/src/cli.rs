@@ -422,13 +422,10 @@ pub(crate) async fn users(cfg: &Config, command: UserCommand) -> anyhow::Result<
         }
         UserCommand::List => {
             let catalog = app::open_catalog(cfg)?;
-            let rows: Vec<(String, String, String, bool, String)> = catalog.with(|c| {
-                let mut stmt = c.prepare("SELECT u.id, u.name, u.role, u.disabled, COALESCE((SELECT group_concat(org, ',') FROM user_scopes WHERE user_id = u.id), '') FROM users u ORDER BY u.name")?;
-                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?.collect::<Result<Vec<_>, _>>()?;
-                Ok::<_, anyhow::Error>(rows)
-            })?;
-            for (id, name, role, disabled, scopes) in rows {
-                println!("{id}\t{role}\t{}\t{name}\t{scopes}", if disabled { "disabled" } else { "active" });
+            let users = niem_core::catalog::with(&catalog, |repo| repo.users())?;
+            for u in users {
+                let (id, role, name, scopes) = (u.id, u.role.as_str(), u.name, u.scopes.join(","));
+                println!("{id}\t{role}\t{}\t{name}\t{scopes}", if u.disabled { "disabled" } else { "active" });
             }
         }
     }

@@ -80,6 +80,7 @@ pub struct StoredRequest {
 pub trait Accounts {
     fn user_by_name(&self, name: &str) -> Result<Option<Account>>;
     fn user_by_id(&self, id: UserId) -> Result<Option<Account>>;
+    fn user_count(&self) -> Result<u64>;
     /// Every user by name, with the org ids of their scopes.
     fn users(&self) -> Result<Vec<User>>;
     fn insert_user(&self, user: &NewAccount<'_>) -> Result<()>;

@@ -36,6 +36,10 @@ impl Accounts for Sqlite<'_> {
         self.account_where("id", &id.to_string())
     }
 
+    fn user_count(&self) -> Result<u64> {
+        Ok(self.conn.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?)
+    }
+
     fn users(&self) -> Result<Vec<User>> {
         let mut stmt = self.conn.prepare(
             "SELECT u.id, u.name, u.role, u.disabled, u.password_hash IS NOT NULL,
