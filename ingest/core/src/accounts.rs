@@ -1,5 +1,6 @@
-//! Accounts as the catalog keeps them: users, their scopes, API tokens, web
-//! sessions and passwords, read and written inside a caller's transaction.
+//! Accounts: users, their scopes, API tokens, web sessions and passwords, read
+//! and written through the catalog interface ([`crate::catalog::Accounts`])
+//! inside a caller's transaction.
 //!
 //! No rule about *who* may do these things lives here (that is [`crate::users`]
 //! and [`crate::admins`], and the host's [`crate::host`]); only what must hold of
