@@ -320,7 +320,7 @@ pub(crate) async fn endpoints(cfg: &Config, command: EndpointCommand) -> anyhow:
         EndpointCommand::List { org } => {
             let org: Option<schema::OrgId> = org.map(|o| o.parse()).transpose()?;
             let catalog = app::open_catalog(cfg)?;
-            for e in catalog.with(|c| endpoints::list(c, org))? {
+            for e in niem_core::catalog::with(&catalog, |repo| endpoints::list(repo, org))? {
                 let state = if e.revoked_at.is_some() { "revoked" } else { "active" };
                 println!("{}\t{}\t{}\t{}", e.id, e.org, state, e.name);
             }
@@ -365,7 +365,7 @@ pub(crate) async fn retention_cli(cfg: &Config, command: RetentionCommand) -> an
             println!("{}{note}", p.id);
         }
         RetentionCommand::List => {
-            for p in catalog.with(|c| retention::list_policies(c))? {
+            for p in niem_core::catalog::with(&catalog, |repo| retention::list_policies(repo))? {
                 let approval = match (p.needs_approval, &p.approved_by) {
                     (_, Some(_)) => "approved".to_string(),
                     (false, None) => String::new(),
@@ -385,7 +385,7 @@ pub(crate) async fn retention_cli(cfg: &Config, command: RetentionCommand) -> an
                 Some(s) => niem_core::local_time::instant(s, true)?,
                 None => app::clock(cfg).now(),
             };
-            for e in catalog.with(|c| retention::preview(c, at))? {
+            for e in niem_core::catalog::with(&catalog, |repo| retention::preview(repo, at))? {
                 let held = e.held_by.map(|h| format!("HELD by {h}")).unwrap_or_default();
                 println!(
                     "{}\t{}\tpolicy {} ({} days)\texpires {}\t{held}",
@@ -398,7 +398,7 @@ pub(crate) async fn retention_cli(cfg: &Config, command: RetentionCommand) -> an
             // rebuilt at its start.
             if dry_run {
                 let now = app::clock(cfg).now();
-                let report = catalog.with(|c| retention::preview(c, now))?;
+                let report = niem_core::catalog::with(&catalog, |repo| retention::preview(repo, now))?;
                 for e in &report {
                     match &e.held_by {
                         Some(h) => println!("kept {}: held by {h}", e.recording),
@@ -442,7 +442,7 @@ pub(crate) async fn holds_cli(cfg: &Config, command: HoldCommand) -> anyhow::Res
             println!("hold {id} released");
         }
         HoldCommand::List => {
-            for h in app::open_catalog(cfg)?.with(|c| retention::list_holds(c))? {
+            for h in niem_core::catalog::with(&app::open_catalog(cfg)?, |repo| retention::list_holds(repo))? {
                 let state = h.released_at.map(|t| format!("released {t}")).unwrap_or_else(|| "ACTIVE".into());
                 println!("{}\t{}\t{} .. {}\t{}\t{}\t{state}", h.id, h.org_path, h.from, h.to, h.case_ref, h.reason);
             }
@@ -478,13 +478,10 @@ pub(crate) async fn users(cfg: &Config, command: UserCommand) -> anyhow::Result<
         }
         UserCommand::List => {
             let catalog = app::open_catalog(cfg)?;
-            let rows: Vec<(String, String, String, bool, String)> = catalog.with(|c| {
-                let mut stmt = c.prepare("SELECT u.id, u.name, u.role, u.disabled, COALESCE((SELECT group_concat(org, ',') FROM user_scopes WHERE user_id = u.id), '') FROM users u ORDER BY u.name")?;
-                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?.collect::<Result<Vec<_>, _>>()?;
-                Ok::<_, anyhow::Error>(rows)
-            })?;
-            for (id, name, role, disabled, scopes) in rows {
-                println!("{id}\t{role}\t{}\t{name}\t{scopes}", if disabled { "disabled" } else { "active" });
+            let users = niem_core::catalog::with(&catalog, |repo| repo.users())?;
+            for u in users {
+                let (id, role, name, scopes) = (u.id, u.role.as_str(), u.name, u.scopes.join(","));
+                println!("{id}\t{role}\t{}\t{name}\t{scopes}", if u.disabled { "disabled" } else { "active" });
             }
         }
     }

@@ -255,7 +255,7 @@ async fn shutdown_signal() {
 /// On the very first run, creates an admin and prints its token once, on stdout
 /// (never through the log).
 async fn bootstrap_admin(app: &App) -> anyhow::Result<()> {
-    let users: u64 = app.vault.catalog.with(|c| c.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0)))?;
+    let users = niem_core::catalog::with(&app.vault.catalog, |repo| repo.user_count())?;
     if users > 0 {
         return Ok(());
     }

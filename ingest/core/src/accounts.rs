@@ -1,5 +1,6 @@
-//! Accounts as the catalog keeps them: users, their scopes, API tokens, web
-//! sessions and passwords, read and written inside a caller's transaction.
+//! Accounts: users, their scopes, API tokens, web sessions and passwords, read
+//! and written through the catalog interface ([`crate::catalog::Accounts`])
+//! inside a caller's transaction.
 //!
 //! No rule about *who* may do these things lives here (that is [`crate::users`]
 //! and [`crate::admins`], and the host's [`crate::host`]); only what must hold of
@@ -11,12 +12,12 @@
 //! bits, so a fast hash is enough. Passwords, which are weak, use argon2id. A web
 //! session is a cookie holding another 256-bit secret.
 
+use crate::catalog::{NewAccount, Repo};
 use crate::error::DomainError;
 use crate::principal::{Principal, Role};
 use crate::schema::{TokenId, UserId};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64URL, Engine};
 use ring::rand::{SecureRandom, SystemRandom};
-use rusqlite::{params, OptionalExtension};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
@@ -57,22 +58,20 @@ impl NewToken {
 /// Creates a user (if `name` is new, with the id `fresh`) and `token` for them,
 /// in the caller's transaction. Returns the token text, shown once and never stored.
 pub fn create_token_in(
-    tx: &rusqlite::Transaction<'_>,
+    repo: &dyn Repo,
     name: &str,
     role: Role,
     now: &str,
     new: &NewToken,
     fresh: UserId,
 ) -> Result<(UserId, TokenId, String), DomainError> {
-    let existing: Option<(String, String)> = tx
-        .query_row("SELECT id, role FROM users WHERE name = ?1", [name], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    let user = match existing {
-        Some((id, existing_role)) => {
-            if existing_role != role.as_str() {
-                return Err(DomainError::conflict(format!("user {name:?} exists with role {existing_role}")));
+    let user = match repo.user_by_name(name)? {
+        Some(existing) => {
+            if existing.role != role {
+                let existing = existing.role.as_str();
+                return Err(DomainError::conflict(format!("user {name:?} exists with role {existing}")));
             }
-            id.parse()?
+            existing.id
         }
         None if role.is_scoped() => {
             // A new user here would have no scope: bound to nothing, or worse,
@@ -83,24 +82,18 @@ pub fn create_token_in(
             return Err(DomainError::invalid(why));
         }
         None => {
-            tx.execute(
-                "INSERT INTO users (id, name, role, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![fresh.to_string(), name, role.as_str(), now],
-            )?;
+            repo.insert_user(&NewAccount { id: fresh, name, role, password_hash: None, created_at: now })?;
             fresh
         }
     };
     let (token, secret) = (new.id, &new.secret);
-    tx.execute(
-        "INSERT INTO tokens (id, user_id, secret_sha256, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![token.to_string(), user.to_string(), secret_hash(secret), now],
-    )?;
+    repo.insert_token(token, user, &secret_hash(secret), now)?;
     Ok((user, token, format!("niem_{token}_{secret}")))
 }
 
 /// Adds a user in the caller's transaction: unique name, known orgs in `scopes`.
 pub fn add_user(
-    tx: &rusqlite::Transaction<'_>,
+    repo: &dyn Repo,
     id: UserId,
     name: &str,
     role: Role,
@@ -108,28 +101,21 @@ pub fn add_user(
     scopes: &[String],
     now: &str,
 ) -> Result<(), DomainError> {
-    let taken: Option<String> =
-        tx.query_row("SELECT id FROM users WHERE name = ?1", [name], |r| r.get(0)).optional()?;
-    if taken.is_some() {
+    if repo.user_by_name(name)?.is_some() {
         return Err(DomainError::conflict(format!("a user named {name:?} exists")));
     }
-    tx.execute(
-        "INSERT INTO users (id, name, role, created_at, password_hash) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![id.to_string(), name, role.as_str(), now, password_hash],
-    )?;
-    set_scopes(tx, id, scopes)
+    repo.insert_user(&NewAccount { id, name, role, password_hash, created_at: now })?;
+    set_scopes(repo, id, scopes)
 }
 
 /// Binds user `id` to exactly `scopes` (org ids, which must exist).
-fn set_scopes(tx: &rusqlite::Transaction<'_>, id: UserId, scopes: &[String]) -> Result<(), DomainError> {
-    tx.execute("DELETE FROM user_scopes WHERE user_id = ?1", [id.to_string()])?;
+fn set_scopes(repo: &dyn Repo, id: UserId, scopes: &[String]) -> Result<(), DomainError> {
+    repo.clear_scopes(id)?;
     for org in scopes {
-        let known: Option<String> =
-            tx.query_row("SELECT id FROM orgs WHERE id = ?1", [org], |r| r.get(0)).optional()?;
-        if known.is_none() {
+        if !repo.org_exists(org)? {
             return Err(DomainError::not_found(format!("org {org} not found")));
         }
-        tx.execute("INSERT INTO user_scopes (user_id, org) VALUES (?1, ?2)", params![id.to_string(), org])?;
+        repo.add_scope(id, org)?;
     }
     Ok(())
 }
@@ -162,16 +148,13 @@ impl UserChange {
 /// operator at the command line): nobody changes
 /// their own role or scope, or disables themselves; a disabled user's sessions end.
 pub fn change_user(
-    tx: &rusqlite::Transaction<'_>,
+    repo: &dyn Repo,
     id: UserId,
     by: Option<&UserId>,
     change: &UserChange,
     password_hash: Option<&str>,
 ) -> Result<(), DomainError> {
-    let current: Option<String> =
-        tx.query_row("SELECT role FROM users WHERE id = ?1", [id.to_string()], |r| r.get(0)).optional()?;
-    let current =
-        current.and_then(|r| Role::parse(&r)).ok_or_else(|| DomainError::not_found(format!("user {id} not found")))?;
+    let current = repo.user_by_id(id)?.ok_or_else(|| DomainError::not_found(format!("user {id} not found")))?.role;
     if by == Some(&id) && (change.role.is_some() || change.scopes.is_some() || change.disabled == Some(true)) {
         return Err(DomainError::conflict(SELF_CHANGE));
     }
@@ -185,97 +168,66 @@ pub fn change_user(
     };
     crate::principal::check_scopes(role, scopes).map_err(DomainError::Invalid)?;
     if let Some(d) = change.disabled {
-        tx.execute("UPDATE users SET disabled = ?2 WHERE id = ?1", params![id.to_string(), d])?;
+        repo.set_disabled(id, d)?;
         if d {
-            tx.execute("DELETE FROM sessions WHERE user_id = ?1", [id.to_string()])?;
+            repo.end_sessions(id)?;
         }
     }
     if change.role.is_some() {
-        tx.execute("UPDATE users SET role = ?2 WHERE id = ?1", params![id.to_string(), role.as_str()])?;
+        repo.set_role(id, role)?;
         if !role.is_scoped() {
-            tx.execute("DELETE FROM user_scopes WHERE user_id = ?1", [id.to_string()])?;
+            repo.clear_scopes(id)?;
         }
     }
     if let Some(scopes) = &change.scopes {
-        set_scopes(tx, id, scopes)?;
+        set_scopes(repo, id, scopes)?;
     }
     if let Some(hash) = password_hash {
-        tx.execute("UPDATE users SET password_hash = ?2 WHERE id = ?1", params![id.to_string(), hash])?;
-        tx.execute("DELETE FROM sessions WHERE user_id = ?1", [id.to_string()])?;
+        repo.set_password_hash(id, hash)?;
+        repo.end_sessions(id)?;
     }
     Ok(())
 }
 
 /// Revokes token `id` if `by` (None: the system) owns it or is an admin; returns the
 /// token's owner.
-pub fn revoke_token_in(
-    tx: &rusqlite::Transaction<'_>,
-    id: TokenId,
-    by: Option<&Principal>,
-    now: &str,
-) -> Result<UserId, DomainError> {
-    let row: Option<(String, Option<String>)> = tx
-        .query_row("SELECT user_id, revoked_at FROM tokens WHERE id = ?1", [id.to_string()], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .optional()?;
-    let (owner, revoked) = row.ok_or_else(|| DomainError::not_found(format!("token {id} not found")))?;
+pub fn revoke_token_in(repo: &dyn Repo, id: TokenId, by: Option<&Principal>, now: &str) -> Result<UserId, DomainError> {
+    let token = repo.token(id)?.ok_or_else(|| DomainError::not_found(format!("token {id} not found")))?;
     if let Some(p) = by {
-        if p.role != Role::Admin && p.user.to_string() != owner {
+        if p.role != Role::Admin && p.user != token.owner {
             return Err(DomainError::not_found(format!("token {id} not found")));
         }
     }
-    if revoked.is_some() {
+    if token.revoked {
         return Err(DomainError::conflict(format!("token {id} is already revoked")));
     }
-    tx.execute("UPDATE tokens SET revoked_at = ?2 WHERE id = ?1", params![id.to_string(), now])?;
-    owner.parse().map_err(|_| DomainError::internal(format!("token {id} has a malformed owner")))
+    repo.revoke_token(id, now)?;
+    Ok(token.owner)
 }
 
 /// The user id of `name`.
-pub fn user_named(conn: &rusqlite::Connection, name: &str) -> Result<Option<UserId>, DomainError> {
-    let id: Option<String> = conn.query_row("SELECT id FROM users WHERE name = ?1", [name], |r| r.get(0)).optional()?;
-    Ok(id.map(|i| i.parse()).transpose()?)
+pub fn user_named(repo: &dyn Repo, name: &str) -> Result<Option<UserId>, DomainError> {
+    Ok(repo.user_by_name(name)?.map(|u| u.id))
 }
 
 /// Checks a presented token against the catalog.
-pub fn authenticate(conn: &rusqlite::Connection, presented: &str) -> Result<Principal, DomainError> {
+pub fn authenticate(repo: &dyn Repo, presented: &str) -> Result<Principal, DomainError> {
     let invalid = || DomainError::unauthenticated("invalid or revoked token");
     let rest = presented.strip_prefix("niem_").ok_or_else(invalid)?;
     let (id, secret) = rest.split_once('_').ok_or_else(invalid)?;
     let id: TokenId = id.parse().map_err(|_| invalid())?;
-    let row: Option<(Vec<u8>, String)> = conn
-        .query_row(
-            "SELECT secret_sha256, user_id FROM tokens WHERE id = ?1 AND revoked_at IS NULL",
-            [id.to_string()],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    let (stored, user) = row.ok_or_else(invalid)?;
-    if !secret_matches(&stored, secret) {
+    let token = repo.token(id)?.filter(|t| !t.revoked).ok_or_else(invalid)?;
+    if !secret_matches(&token.secret_sha256, secret) {
         return Err(invalid());
     }
-    principal(conn, &user, None)?.ok_or_else(invalid)
+    principal(repo, token.owner, None)?.ok_or_else(invalid)
 }
 
 /// The user `id` as a caller, with their scopes; `None` if unknown or disabled.
-pub fn principal(
-    conn: &rusqlite::Connection,
-    id: &str,
-    csrf: Option<String>,
-) -> Result<Option<Principal>, DomainError> {
-    let row: Option<(String, String, bool)> = conn
-        .query_row("SELECT name, role, disabled FROM users WHERE id = ?1", [id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
-        .optional()?;
-    let Some((name, role, false)) = row else { return Ok(None) };
-    let Some(role) = Role::parse(&role) else { return Ok(None) };
-    let mut stmt = conn.prepare_cached(
-        "SELECT o.path FROM user_scopes s JOIN orgs o ON o.id = s.org WHERE s.user_id = ?1 ORDER BY o.path",
-    )?;
-    let scopes = stmt.query_map([id], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
-    Ok(Some(Principal { user: id.parse()?, name, role, scopes, csrf }))
+pub fn principal(repo: &dyn Repo, id: UserId, csrf: Option<String>) -> Result<Option<Principal>, DomainError> {
+    let Some(user) = repo.user_by_id(id)?.filter(|u| !u.disabled) else { return Ok(None) };
+    let scopes = repo.scope_paths(id)?;
+    Ok(Some(Principal { user: id, name: user.name, role: user.role, scopes, csrf }))
 }
 
 /// An argon2id PHC string for `password`, salted from ring's RNG.
@@ -297,42 +249,23 @@ pub fn password_matches(stored: &str, password: &str) -> bool {
 pub const MIN_PASSWORD_CHARS: usize = 10;
 
 /// Opens a web session for `user`; returns (cookie secret, CSRF token).
-pub fn open_session(
-    tx: &rusqlite::Transaction<'_>,
-    user: &UserId,
-    now: &str,
-    expires: &str,
-) -> Result<(String, String), DomainError> {
+pub fn open_session(repo: &dyn Repo, user: &UserId, now: &str, expires: &str) -> Result<(String, String), DomainError> {
     let secret = new_secret()?;
     let csrf = new_secret()?;
-    tx.execute(
-        "INSERT INTO sessions (secret_sha256, user_id, csrf, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![secret_hash(&secret), user.to_string(), csrf, now, expires],
-    )?;
+    repo.insert_session(&secret_hash(&secret), *user, &csrf, now, expires)?;
     Ok((secret, csrf))
 }
 
 /// The caller behind a session cookie, if the session is live.
-pub fn session_principal(
-    conn: &rusqlite::Connection,
-    secret: &str,
-    now: &str,
-) -> Result<Option<Principal>, DomainError> {
-    let row: Option<(String, String)> = conn
-        .query_row(
-            "SELECT user_id, csrf FROM sessions WHERE secret_sha256 = ?1 AND expires_at > ?2",
-            params![secret_hash(secret), now],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    match row {
-        Some((user, csrf)) => principal(conn, &user, Some(csrf)),
+pub fn session_principal(repo: &dyn Repo, secret: &str, now: &str) -> Result<Option<Principal>, DomainError> {
+    match repo.live_session(&secret_hash(secret), now)? {
+        Some((user, csrf)) => principal(repo, user, Some(csrf)),
         None => Ok(None),
     }
 }
 
-pub fn close_session(conn: &rusqlite::Connection, secret: &str) -> Result<(), DomainError> {
-    conn.execute("DELETE FROM sessions WHERE secret_sha256 = ?1", [secret_hash(secret)])?;
+pub fn close_session(repo: &dyn Repo, secret: &str) -> Result<(), DomainError> {
+    repo.delete_session(&secret_hash(secret))?;
     Ok(())
 }
 

@@ -80,7 +80,7 @@ pub fn open_catalog(config: &Config) -> anyhow::Result<Catalog> {
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
     let catalog = Catalog::open(&config.catalog_path())
         .with_context(|| format!("cannot open catalog {}", config.catalog_path().display()))?;
-    catalog.migrate("ingest", crate::schema::MIGRATIONS)?;
+    catalog.migrate("ingest", crate::catalog::sqlite::MIGRATIONS)?;
     // Every component has migrated: a table set a newer release added is refused too.
     catalog.refuse_unknown_components()?;
     Ok(catalog)
@@ -140,7 +140,7 @@ impl App {
         settle_cut_uploads(&vault).await?;
         let live = Arc::new(crate::live::Live::open(&config)?);
         let now = vault.now();
-        let (requeued, queued) = vault.catalog.with(|c| crate::jobs::settle(c, &now))?;
+        let (requeued, queued) = crate::catalog::with(&vault.catalog, |repo| repo.settle_jobs(&now))?;
         if requeued + queued > 0 {
             tracing::info!(requeued, queued, "transcription jobs cut by the last stop are queued again");
         }
@@ -240,22 +240,9 @@ fn warn_about_keys(config: &Config) {
 /// resumable uploads no longer receiving. A tus row still `receiving` whose stream
 /// was already closed (a crash between the two writes) is settled to match.
 async fn settle_cut_uploads(vault: &Vault) -> anyhow::Result<()> {
-    let (cut, settled): (Vec<(String, String)>, usize) = vault
-        .catalog
-        .call(|c| {
-            let settled = c.execute(
-                "UPDATE uploads SET state = CASE (SELECT state FROM streams WHERE id = uploads.stream) WHEN 'complete' THEN 'complete' ELSE 'terminated' END
-                 WHERE state = 'receiving' AND stream IN (SELECT id FROM streams WHERE state != 'open')",
-                [],
-            )?;
-            let mut stmt = c.prepare(
-                "SELECT recording, id FROM streams WHERE kind = 'upload' AND state = 'open'
-                 AND id NOT IN (SELECT stream FROM uploads WHERE state = 'receiving' AND stream IS NOT NULL)",
-            )?;
-            let cut = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
-            Ok::<_, archive::vault::VaultError>((cut, settled))
-        })
-        .await?;
+    let (settled, cut) =
+        crate::catalog::read(&vault.catalog, |repo| Ok::<_, archive::vault::VaultError>(repo.settle_cut_uploads()?))
+            .await?;
     if settled > 0 {
         tracing::info!(uploads = settled, "settled resumable uploads whose stream had already closed");
     }

@@ -7,22 +7,16 @@
 
 use crate::accounts::{new_secret, secret_hash, secret_matches};
 use crate::app::App;
+use crate::catalog::{self, EndpointRow, Repo, Scope};
 use crate::error::DomainError;
 use crate::principal::{Principal, Role};
 use crate::schema::{EndpointId, OrgId};
 use archive::ledger::NewEntry;
 use archive::vault::Vault;
-use rusqlite::{params, OptionalExtension};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 
-/// An endpoint whose key checked out.
-#[derive(Debug, Clone, Serialize)]
-pub struct Endpoint {
-    pub id: EndpointId,
-    pub org: OrgId,
-    pub name: String,
-}
+pub use crate::catalog::{Endpoint, Listed};
 
 /// Why a stream key was refused. Unknown and revoked keys get the same answer, so
 /// a guesser learns nothing.
@@ -31,7 +25,7 @@ pub enum KeyError {
     #[error("unknown or revoked stream key")]
     Refused,
     #[error(transparent)]
-    Sql(#[from] rusqlite::Error),
+    Store(#[from] crate::catalog::Error),
     #[error(transparent)]
     Catalog(#[from] archive::catalog::CatalogError),
 }
@@ -69,28 +63,17 @@ pub async fn add_as(vault: &Vault, actor: &str, org: OrgId, name: &str) -> Resul
     let entry = NewEntry { actor: actor.to_string(), action: "endpoint.created", subject, data };
     let now = vault.now();
     let ep = Endpoint { id, org, name: name.clone() };
-    vault
-        .commit_as(entry, move |tx| {
-            let exists: bool =
-                tx.query_row("SELECT EXISTS (SELECT 1 FROM orgs WHERE id = ?1)", [org.to_string()], |r| r.get(0))?;
-            if !exists {
-                return Err(DomainError::not_found(format!("org {org} not found")));
-            }
-            let taken: bool = tx.query_row(
-                "SELECT EXISTS (SELECT 1 FROM endpoints WHERE org = ?1 AND name = ?2)",
-                params![org.to_string(), name],
-                |r| r.get(0),
-            )?;
-            if taken {
-                return Err(DomainError::conflict(format!("org {org} already has an endpoint named {name:?}")));
-            }
-            tx.execute(
-                "INSERT INTO endpoints (id, org, name, key_sha256, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![id.to_string(), org.to_string(), name, secret_hash(&secret), now],
-            )?;
-            Ok(())
-        })
-        .await?;
+    let row = EndpointRow { id, org: org.to_string(), name, key_sha256: secret_hash(&secret) };
+    catalog::commit(vault, entry, move |repo| {
+        if !repo.org_exists(&row.org)? {
+            return Err(DomainError::not_found(format!("org {org} not found")));
+        }
+        if repo.endpoint_name_taken(org, &row.name)? {
+            return Err(DomainError::conflict(format!("org {org} already has an endpoint named {:?}", row.name)));
+        }
+        Ok(repo.insert_endpoint(&row, &now)?)
+    })
+    .await?;
     Ok((ep, key))
 }
 
@@ -109,99 +92,44 @@ pub async fn revoke_as(vault: &Vault, actor: &str, id: EndpointId) -> Result<(),
         subject: format!("endpoint/{id}"),
         data: json!({}),
     };
-    vault
-        .commit_as(entry, move |tx| {
-            let known: Option<String> =
-                tx.query_row("SELECT id FROM endpoints WHERE id = ?1", [id.to_string()], |r| r.get(0)).optional()?;
-            if known.is_none() {
-                return Err(DomainError::not_found(format!("endpoint {id} not found")));
-            }
-            let changed = tx.execute(
-                "UPDATE endpoints SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-                params![id.to_string(), now],
-            )?;
-            if changed == 0 {
-                return Err(DomainError::conflict(format!("endpoint {id} is already revoked")));
-            }
-            Ok(())
-        })
-        .await?;
+    catalog::commit(vault, entry, move |repo| {
+        if !repo.endpoint_exists(id)? {
+            return Err(DomainError::not_found(format!("endpoint {id} not found")));
+        }
+        if !repo.revoke_endpoint(id, &now)? {
+            return Err(DomainError::conflict(format!("endpoint {id} is already revoked")));
+        }
+        Ok(())
+    })
+    .await?;
     Ok(())
 }
 
 /// The endpoints in the caller's scope (never their keys).
 pub async fn list_visible(app: &App, who: &Principal, org: Option<OrgId>) -> Result<Vec<Listed>, DomainError> {
     who.require(&[Role::Admin, Role::Inspector, Role::Auditor])?;
-    let scope = who.scope_json();
-    app.vault.catalog.call(move |c| list_in(c, org, scope).map_err(DomainError::from)).await
+    let scope = Scope::of(who);
+    catalog::read(&app.vault.catalog, move |repo| repo.endpoints(org, &scope).map_err(DomainError::from)).await
 }
 
 /// The endpoint a presented stream key belongs to.
-pub fn resolve(conn: &rusqlite::Connection, key: &str) -> Result<Endpoint, KeyError> {
+pub fn resolve(repo: &dyn Repo, key: &str) -> Result<Endpoint, KeyError> {
     let (id, secret) = key.strip_prefix("live_").and_then(|rest| rest.split_once('_')).ok_or(KeyError::Refused)?;
     let id: EndpointId = id.parse().map_err(|_| KeyError::Refused)?;
-    let row: Option<(String, Vec<u8>, String)> = conn
-        .query_row(
-            "SELECT org, key_sha256, name FROM endpoints WHERE id = ?1 AND revoked_at IS NULL",
-            [id.to_string()],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()?;
-    let (org, stored, name) = row.ok_or(KeyError::Refused)?;
-    if !secret_matches(&stored, secret) {
+    let row = repo.live_endpoint(id)?.ok_or(KeyError::Refused)?;
+    if !secret_matches(&row.key_sha256, secret) {
         return Err(KeyError::Refused);
     }
-    Ok(Endpoint { id, org: org.parse().map_err(|_| KeyError::Refused)?, name })
-}
-
-/// An endpoint as listed to admins (never with its key).
-#[derive(Debug, Serialize)]
-pub struct Listed {
-    pub id: String,
-    pub org: String,
-    pub name: String,
-    pub created_at: String,
-    pub revoked_at: Option<String>,
+    Ok(Endpoint { id, org: row.org.parse().map_err(|_| KeyError::Refused)?, name: row.name })
 }
 
 /// Endpoints of `org` (or every org), for the operator's command line.
-pub fn list(conn: &rusqlite::Connection, org: Option<OrgId>) -> Result<Vec<Listed>, rusqlite::Error> {
-    list_in(conn, org, None)
+pub fn list(repo: &dyn Repo, org: Option<OrgId>) -> Result<Vec<Listed>, DomainError> {
+    Ok(repo.endpoints(org, &Scope::All)?)
 }
 
-/// Endpoints of `org` (or every org) within `scope` ([`crate::principal::Principal::scope_json`]).
-pub fn list_in(
-    conn: &rusqlite::Connection,
-    org: Option<OrgId>,
-    scope: Option<String>,
-) -> Result<Vec<Listed>, rusqlite::Error> {
-    let sql = format!(
-        "SELECT e.id, e.org, e.name, e.created_at, e.revoked_at
-         FROM endpoints e JOIN orgs o ON o.id = e.org
-         WHERE (?1 IS NULL OR e.org = ?1) AND {} ORDER BY e.org, e.name",
-        crate::principal::in_scope_sql("o.path", 2)
-    );
-    let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(params![org.map(|o| o.to_string()), scope], |r| {
-        Ok(Listed { id: r.get(0)?, org: r.get(1)?, name: r.get(2)?, created_at: r.get(3)?, revoked_at: r.get(4)? })
-    })?;
-    rows.collect()
-}
-
-/// Of the endpoints `ids`, those within `scope`: what a caller may see of the
-/// live slots, which are held in memory.
-pub fn visible(
-    conn: &rusqlite::Connection,
-    ids: &[String],
-    scope: Option<String>,
-) -> Result<Vec<String>, rusqlite::Error> {
-    let ids = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
-    let sql = format!(
-        "SELECT e.id FROM endpoints e JOIN orgs o ON o.id = e.org
-         WHERE e.id IN (SELECT value FROM json_each(?1)) AND {}",
-        crate::principal::in_scope_sql("o.path", 2)
-    );
-    let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(params![ids, scope], |r| r.get(0))?;
-    rows.collect()
+/// Of the endpoints `ids`, those within `who`'s scope: what a caller may see of
+/// the live slots, which are held in memory.
+pub fn visible(repo: &dyn Repo, ids: &[String], who: &Principal) -> Result<Vec<String>, DomainError> {
+    Ok(repo.endpoints_in_scope(ids, &Scope::of(who))?)
 }

@@ -98,12 +98,6 @@ impl From<archive::id::IdError> for DomainError {
     }
 }
 
-impl From<rusqlite::Error> for DomainError {
-    fn from(e: rusqlite::Error) -> Self {
-        Self::internal(e)
-    }
-}
-
 impl From<archive::catalog::CatalogError> for DomainError {
     fn from(e: archive::catalog::CatalogError) -> Self {
         Self::internal(e)

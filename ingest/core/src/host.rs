@@ -10,6 +10,7 @@
 
 use crate::accounts::{self, NewToken, UserChange};
 use crate::app::{open_vault, ServeLock};
+use crate::catalog::{self, Repo};
 use crate::config::Config;
 use crate::endpoints::{self, Endpoint};
 use crate::error::DomainError;
@@ -52,9 +53,9 @@ impl Offline {
 pub async fn create_token(vault: &Vault, role: Role, name: &str) -> Result<String, DomainError> {
     let new = NewToken::generate()?;
     let now = vault.now();
-    let known = vault.catalog.call({
+    let known = catalog::read(&vault.catalog, {
         let name = name.to_string();
-        move |c| accounts::user_named(c, &name)
+        move |repo| accounts::user_named(repo, &name)
     });
     // The user's id is in the entry's subject: an existing one's, or one made now.
     let user = known.await?.unwrap_or_else(UserId::new);
@@ -64,12 +65,11 @@ pub async fn create_token(vault: &Vault, role: Role, name: &str) -> Result<Strin
     crate::facts::seal_into(&vault.keys, &subject, &mut data, facts)?;
     let entry = NewEntry { actor: ACTOR_HOST.into(), action: "token.created", subject, data };
     let name = name.to_string();
-    let (token, _) = vault
-        .commit_as(entry, move |tx| {
-            let (_, _, token) = accounts::create_token_in(tx, &name, role, &now, &new, user)?;
-            Ok::<_, DomainError>(token)
-        })
-        .await?;
+    let (token, _) = catalog::commit(vault, entry, move |repo| {
+        let (_, _, token) = accounts::create_token_in(repo, &name, role, &now, &new, user)?;
+        Ok::<_, DomainError>(token)
+    })
+    .await?;
     Ok(token)
 }
 
@@ -77,7 +77,7 @@ pub async fn revoke_token(vault: &Vault, id: TokenId) -> Result<(), DomainError>
     let now = vault.now();
     let entry =
         NewEntry { actor: ACTOR_HOST.into(), action: "token.revoked", subject: format!("token/{id}"), data: json!({}) };
-    vault.commit_as(entry, move |tx| accounts::revoke_token_in(tx, id, None, &now).map(|_| ())).await?;
+    catalog::commit(vault, entry, move |repo| accounts::revoke_token_in(repo, id, None, &now).map(|_| ())).await?;
     Ok(())
 }
 
@@ -94,9 +94,8 @@ pub async fn add_user(
     let (subject, mut data) = (format!("user/{id}"), json!({ "role": role.as_str(), "scopes": scopes }));
     crate::facts::seal_into(&vault.keys, &subject, &mut data, json!({ "name": name, "password_hash": password_hash }))?;
     let entry = NewEntry { actor: ACTOR_HOST.into(), action: "user.created", subject, data };
-    vault
-        .commit_as(entry, move |tx| accounts::add_user(tx, id, &name, role, password_hash.as_deref(), &scopes, &now))
-        .await?;
+    let add = move |repo: &dyn Repo| accounts::add_user(repo, id, &name, role, password_hash.as_deref(), &scopes, &now);
+    catalog::commit(vault, entry, add).await?;
     Ok(id)
 }
 
@@ -107,9 +106,9 @@ pub async fn change_user(
     change: UserChange,
     password_hash: Option<String>,
 ) -> Result<(), DomainError> {
-    let id = vault.catalog.call({
+    let id = catalog::read(&vault.catalog, {
         let name = name.to_string();
-        move |c| accounts::user_named(c, &name)
+        move |repo| accounts::user_named(repo, &name)
     });
     let id = id.await?.ok_or_else(|| DomainError::not_found(format!("no user named {name:?}")))?;
     let (subject, mut data) = (format!("user/{id}"), change.summary());
@@ -117,7 +116,8 @@ pub async fn change_user(
         crate::facts::seal_into(&vault.keys, &subject, &mut data, json!({ "password_hash": password_hash }))?;
     }
     let entry = NewEntry { actor: ACTOR_HOST.into(), action: "user.changed", subject, data };
-    vault.commit_as(entry, move |tx| accounts::change_user(tx, id, None, &change, password_hash.as_deref())).await?;
+    catalog::commit(vault, entry, move |repo| accounts::change_user(repo, id, None, &change, password_hash.as_deref()))
+        .await?;
     Ok(())
 }
 

@@ -2,11 +2,11 @@
 //! newest signed checkpoint with its signature checked. Reading only: entries are
 //! written by `Vault::commit`, never here.
 
+use crate::catalog;
 use crate::error::DomainError;
 use crate::principal::{Principal, Role};
 use crate::App;
 use archive::ledger::Entry;
-use rusqlite::params;
 
 /// Up to `limit` entries before `before`, newest last, of `action` if given.
 pub async fn entries(
@@ -17,13 +17,10 @@ pub async fn entries(
     limit: u64,
 ) -> Result<Vec<Entry>, DomainError> {
     who.require(&[Role::Admin, Role::Auditor])?;
-    app.vault
-        .catalog
-        .call(move |c| {
-            let filter = "seq IN (SELECT seq FROM ledger WHERE seq < ?1 AND (?2 IS NULL OR action = ?2) ORDER BY seq DESC LIMIT ?3)";
-            archive::ledger::read_where(c, filter, params![before.min(i64::MAX as u64) as i64, action, limit as i64]).map_err(DomainError::internal)
-        })
-        .await
+    catalog::read(&app.vault.catalog, move |repo| {
+        repo.entries(action.as_deref(), before, limit).map_err(DomainError::from)
+    })
+    .await
 }
 
 /// The newest signed checkpoint as the store holds it.
@@ -41,8 +38,7 @@ pub struct NewestCheckpoint {
 /// check every one of them. `None` before the first.
 pub async fn newest_checkpoint(app: &App, who: &Principal) -> Result<Option<NewestCheckpoint>, DomainError> {
     who.require(&[Role::Admin, Role::Auditor])?;
-    let known =
-        app.vault.catalog.call(|c| crate::verification::newest_checkpoint(c).map_err(DomainError::from)).await?;
+    let known = crate::verification::newest_checkpoint(app).await?;
     let Some(cp) = known else { return Ok(None) };
     let key = cp.key();
     let body = app.vault.store.get(key.as_str()).await.map_err(DomainError::from)?;
@@ -57,16 +53,5 @@ pub async fn newest_checkpoint(app: &App, who: &Principal) -> Result<Option<Newe
 /// (seq, time, action, subject).
 pub async fn host_actions(app: &App, who: &Principal) -> Result<Vec<(u64, String, String, String)>, DomainError> {
     who.require(&[Role::Admin])?;
-    app.vault
-        .catalog
-        .call(|c| {
-            let mut stmt = c.prepare(
-                "SELECT seq, ts, action, subject FROM ledger WHERE actor = 'host' ORDER BY seq DESC LIMIT 50",
-            )?;
-            let rows = stmt
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok::<_, DomainError>(rows)
-        })
-        .await
+    catalog::read(&app.vault.catalog, |repo| repo.host_actions(50).map_err(DomainError::from)).await
 }

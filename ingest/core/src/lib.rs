@@ -4,9 +4,11 @@
 //! What it is: every rule of the service (who may do what, in which scope;
 //! four-eyes; retention and holds; what a meeting, a recording, an upload, a live
 //! stream, a transcript is) as functions that take a [`principal::Principal`]
-//! and typed inputs, change state only through the vault's one commit path
-//! (`archive::vault::Vault::commit`: a state change and its ledger entry in one
-//! transaction, on the vault's clock), and answer with a [`error::DomainError`].
+//! and typed inputs, read and write the catalog only through its interface
+//! ([`catalog`]), change state only through the vault's one commit path
+//! (`archive::vault::Vault::commit_as`, which [`catalog::commit`] wraps: a state
+//! change and its ledger entry in one transaction, on the vault's clock), and
+//! answer with a [`error::DomainError`].
 //! The background workers (live drain, transcription, indexing, retention,
 //! alerts, verification, KEK retirement) live here too.
 //!
@@ -16,12 +18,18 @@
 //! out of this crate.
 //!
 //! - [`app`]: the shared state of a running service and its start;
+//! - [`catalog`]: the domain's catalog interface (a trait per aggregate, the
+//!   entry points `read`, `with`, `commit`, `in_tx`) and, under
+//!   `catalog::sqlite`, the SQLite engine: every SQL statement, the migrations
+//!   and `niem restore`'s replay;
 //! - [`config`]: the one typed configuration;
 //! - [`error`]: the domain's error kinds; [`local_time`]: Vietnam's local time;
 //! - [`principal`]: who is calling and what they may see; [`users`]: users,
-//!   tokens and sign-in as callers manage them; [`accounts`]: how the catalog
-//!   keeps them; [`admins`]: four-eyes over who is an admin;
-//! - [`orgs`]: orgs and meetings; [`endpoints`]: bridge points and stream keys;
+//!   tokens and sign-in as callers manage them; [`accounts`]: the rules on the
+//!   data whoever asks (unique names, hashed secrets); [`admins`]: four-eyes
+//!   over who is an admin;
+//! - [`orgs`]: orgs and meetings (and the scope doors of a meeting or a
+//!   recording); [`endpoints`]: bridge points and stream keys;
 //! - [`recordings`]: recordings, sealing, verification; [`uploads`]: an upload's
 //!   path from bytes to sealed chunks; [`resumable`]: resumable (tus) uploads;
 //!   [`playback`]: reading media back; [`live`]: live streams; [`bundles`]:
@@ -36,13 +44,15 @@
 //!   verification; [`witnesses`]: each checkpoint sent to the witnesses to
 //!   cosign; [`metrics`]: what `/metrics` and `/readyz` say;
 //! - [`host`]: what the operator at the host may do with the service stopped;
-//! - [`facts`]: sealed facts; [`restore`]: the catalog rebuilt from the store;
-//! - [`schema`]: the service's ids and catalog migrations.
+//! - [`facts`]: sealed facts; [`restore`]: the catalog rebuilt from the store
+//!   (the replay is the engine's, `catalog::sqlite::restore`);
+//! - [`schema`]: the service's ids.
 
 pub mod accounts;
 pub mod admins;
 pub mod app;
 pub mod bundles;
+pub mod catalog;
 pub mod config;
 pub mod endpoints;
 pub mod error;

@@ -6,6 +6,7 @@
 //! streams, bytes ingested, chunks stored, spool backlog and age, transcription
 //! queue and real-time factor, ledger head, checkpoint age, last verification.
 
+use crate::catalog::{self, Figures, Repo};
 use crate::App;
 use archive::layout::ObjectKey;
 use archive::store::{LockMode, ObjectMeta, ObjectStore, Store, StoreError, Worm};
@@ -17,7 +18,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
-use rusqlite::OptionalExtension;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Instant;
@@ -167,56 +167,21 @@ impl Metrics {
     }
 }
 
-/// What the catalog knows, read at scrape time.
+/// What the catalog knows, read at scrape time, with the real-time factor of
+/// the newest finished transcription worked out.
 #[derive(Default)]
 struct CatalogFigures {
-    ingested: i64,
-    chunks: i64,
-    queue: i64,
+    figures: Figures,
     rtf: Option<f64>,
-    head: Option<i64>,
-    checkpoint_ts: Option<String>,
-    checkpointed: i64,
-    verify: Option<(bool, String)>,
-    /// The last run's (fetched, listed) content objects.
-    verify_counts: Option<(Option<i64>, Option<i64>)>,
-    retired: Option<String>,
 }
 
-fn catalog_figures(c: &rusqlite::Connection) -> rusqlite::Result<CatalogFigures> {
-    let rtf: Option<(String, String, i64)> = c
-        .query_row(
-            "SELECT started_at, finished_at, total_ms FROM jobs WHERE state = 'done' AND total_ms > 0 AND started_at IS NOT NULL ORDER BY finished_at DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()?;
-    let rtf = rtf.and_then(|(a, b, total)| {
-        let took = archive::clock::parse_ts(&b).ok()? - archive::clock::parse_ts(&a).ok()?;
-        Some(took.as_seconds_f64() * 1000.0 / total as f64)
+fn catalog_figures(repo: &dyn Repo) -> catalog::Result<CatalogFigures> {
+    let figures = repo.figures()?;
+    let rtf = figures.last_transcription.as_ref().and_then(|(a, b, total)| {
+        let took = archive::clock::parse_ts(b).ok()? - archive::clock::parse_ts(a).ok()?;
+        Some(took.as_seconds_f64() * 1000.0 / *total as f64)
     });
-    Ok(CatalogFigures {
-        ingested: c.query_row("SELECT COALESCE(SUM(length), 0) FROM streams", [], |r| r.get(0))?,
-        chunks: c.query_row("SELECT COUNT(*) FROM chunks", [], |r| r.get(0))?,
-        queue: c.query_row("SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')", [], |r| r.get(0))?,
-        rtf,
-        head: c.query_row("SELECT MAX(seq) FROM ledger", [], |r| r.get(0))?,
-        checkpoint_ts: c.query_row("SELECT checkpoint_ts FROM ledger_mirror WHERE id = 1", [], |r| r.get(0))?,
-        checkpointed: c.query_row("SELECT checkpointed FROM ledger_mirror WHERE id = 1", [], |r| r.get(0))?,
-        verify: c
-            .query_row("SELECT intact, checked_at FROM store_verifications ORDER BY checked_at DESC LIMIT 1", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()?,
-        verify_counts: c
-            .query_row(
-                "SELECT fetched, population FROM store_verifications ORDER BY checked_at DESC LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?,
-        retired: crate::retirement::last_finished(c)?,
-    })
+    Ok(CatalogFigures { figures, rtf })
 }
 
 fn age(now: time::OffsetDateTime, ts: Option<&str>) -> f64 {
@@ -232,12 +197,10 @@ fn spool_oldest(app: &App) -> f64 {
 
 /// The OpenMetrics text of every figure, read now.
 pub async fn render(app: &App) -> Result<String, crate::error::DomainError> {
-    let figures = app
-        .vault
-        .catalog
-        .call(|c| catalog_figures(c).map_err(archive::vault::VaultError::from))
-        .await
-        .unwrap_or_default();
+    let CatalogFigures { figures, rtf } =
+        catalog::read(&app.vault.catalog, |repo| catalog_figures(repo).map_err(archive::vault::VaultError::from))
+            .await
+            .unwrap_or_default();
     let m = &app.metrics;
     let now = app.vault.clock.now();
     m.live_streams.set(app.live.endpoint_ids().len() as i64);
@@ -246,16 +209,17 @@ pub async fn render(app: &App) -> Result<String, crate::error::DomainError> {
     m.spool_backlog_bytes.set(app.live.spool.backlog_bytes() as i64);
     m.spool_oldest_seconds.set(spool_oldest(app));
     m.transcription_queue.set(figures.queue);
-    m.transcription_rtf.set(figures.rtf.unwrap_or(0.0));
+    m.transcription_rtf.set(rtf.unwrap_or(0.0));
     m.ledger_head.set(figures.head.unwrap_or(-1));
     m.checkpoint_age_seconds.set(age(now, figures.checkpoint_ts.as_deref()));
     m.verify_intact.set(figures.verify.as_ref().map_or(-1, |(ok, _)| i64::from(*ok)));
     m.verify_age_seconds.set(age(now, figures.verify.as_ref().map(|(_, t)| t.as_str())));
     let coverage = crate::verification::coverage(app).await.ok().flatten();
     m.verify_every_object_age_seconds.set(age(now, coverage.as_ref().map(|c| c.every_object_since.as_str())));
-    let (fetched, listed) = figures.verify_counts.unwrap_or((None, None));
-    m.verify_fetched_objects.set(fetched.unwrap_or(-1));
-    m.verify_listed_objects.set(listed.unwrap_or(-1));
+    let last = crate::verification::latest(app).await.ok().flatten();
+    let count = |n: Option<u64>| n.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
+    m.verify_fetched_objects.set(count(last.as_ref().and_then(|c| c.fetched)));
+    m.verify_listed_objects.set(count(last.as_ref().and_then(|c| c.population)));
     m.kek_retirement_possible.set(i64::from(crate::retirement::read_only(app).is_none()));
     m.kek_retirement_age_seconds.set(age(now, figures.retired.as_deref()));
     m.keks.set(app.vault.keys.ring().ids().len() as i64);
@@ -277,7 +241,7 @@ pub async fn render(app: &App) -> Result<String, crate::error::DomainError> {
 /// this is not the store the service wrote to (or it lost data), not ready.
 /// `Ok` when ready, else every problem found, one per line.
 pub async fn readiness(app: &App) -> Result<(), Vec<String>> {
-    let newest = app.vault.catalog.call(|c| crate::verification::newest_checkpoint(c).map_err(VaultError::from)).await;
+    let newest = catalog::read(&app.vault.catalog, |repo| repo.newest_checkpoint().map_err(VaultError::from)).await;
     let (catalog, store) = match newest {
         Ok(cp) => (None, store_answers(app, cp).await.err()),
         Err(e) => (Some(format!("catalog: {e}")), None),

@@ -2,12 +2,14 @@
 //! listed within the caller's scope.
 
 use crate::app::App;
+use crate::catalog::{self, NewMeetingRow, Scope};
 use crate::error::DomainError;
-use crate::principal::{self, Principal, Role};
+use crate::principal::{Principal, Role};
 use crate::schema::{MeetingId, OrgId};
+use archive::id::RecordingId;
 use archive::ledger::NewEntry;
-use rusqlite::{params, OptionalExtension};
-use serde::{Deserialize, Serialize};
+use archive::vault::VaultError;
+use serde::Deserialize;
 use serde_json::json;
 
 #[derive(Debug, Deserialize)]
@@ -20,17 +22,7 @@ pub struct NewOrg {
     pub language: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
-pub struct Org {
-    pub id: OrgId,
-    pub parent: Option<String>,
-    pub kind: String,
-    pub name: String,
-    /// Ids from the root down, `/`-separated: a subtree is a path prefix.
-    pub path: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub language: Option<String>,
-}
+pub use crate::catalog::{Meeting, MeetingDetail, Org};
 
 /// A transcription language as the API takes it: a code Whisper knows.
 fn check_language(language: Option<String>) -> Result<Option<String>, DomainError> {
@@ -74,31 +66,25 @@ pub async fn create_org(app: &App, who: &Principal, req: NewOrg) -> Result<Org, 
         data: json!({ "kind": kind, "parent": parent, "name": name, "language": language }),
     };
     let now = app.vault.now();
-    let (org, _) = app
-        .vault
-        .commit(entry, move |tx| {
-            let parent_path = match (want_parent, parent) {
-                (None, None) => String::new(),
-                (Some(want), Some(p)) => {
-                    let row: Option<(String, String)> =
-                        tx.query_row("SELECT kind, path FROM orgs WHERE id = ?1", [p.to_string()], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
-                    match row {
-                        Some((k, path)) if k == want => path,
-                        Some((k, _)) => return Err(archive::vault::VaultError::Conflict(format!("a {kind} must sit under a {want}, not a {k}"))),
-                        None => return Err(archive::vault::VaultError::Missing(format!("parent org {p} not found"))),
-                    }
+    let (org, _) = catalog::commit(&app.vault, entry, move |repo| {
+        let parent_path = match (want_parent, parent) {
+            (None, None) => String::new(),
+            (Some(want), Some(p)) => match repo.org_kind_path(p)? {
+                Some((k, path)) if k == want => path,
+                Some((k, _)) => {
+                    return Err(VaultError::Conflict(format!("a {kind} must sit under a {want}, not a {k}")))
                 }
-                (None, Some(_)) => return Err(archive::vault::VaultError::Conflict("a bloc has no parent".into())),
-                (Some(want), None) => return Err(archive::vault::VaultError::Conflict(format!("a {kind} needs a parent {want}"))),
-            };
-            let path = format!("{parent_path}/{id}");
-            tx.execute(
-                "INSERT INTO orgs (id, parent, kind, name, path, created_at, language) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![id.to_string(), parent.map(|p| p.to_string()), kind, name, path, now, language],
-            )?;
-            Ok(Org { id, parent: parent.map(|p| p.to_string()), kind, name, path, language })
-        })
-        .await?;
+                None => return Err(VaultError::Missing(format!("parent org {p} not found"))),
+            },
+            (None, Some(_)) => return Err(VaultError::Conflict("a bloc has no parent".into())),
+            (Some(want), None) => return Err(VaultError::Conflict(format!("a {kind} needs a parent {want}"))),
+        };
+        let path = format!("{parent_path}/{id}");
+        let org = Org { id, parent: parent.map(|p| p.to_string()), kind, name, path, language };
+        repo.insert_org(&org, &now)?;
+        Ok(org)
+    })
+    .await?;
     Ok(org)
 }
 
@@ -107,27 +93,8 @@ pub async fn create_org(app: &App, who: &Principal, req: NewOrg) -> Result<Org, 
 /// names its ancestors' ids, and no page needs their names).
 pub async fn list_orgs(app: &App, who: &Principal) -> Result<Vec<Org>, DomainError> {
     who.require(&[Role::Admin, Role::Inspector, Role::Auditor])?;
-    let scope = who.scope_json();
-    let orgs = app
-        .vault
-        .catalog
-        .call(move |c| {
-            let sql = format!(
-                "SELECT id, parent, kind, name, path, language FROM orgs o WHERE {} ORDER BY path",
-                principal::in_scope_sql("o.path", 1)
-            );
-            let mut stmt = c.prepare(&sql)?;
-            let rows = stmt.query_map([scope], |r| {
-                Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
-            })?;
-            rows.map(|r| {
-                let (id, parent, kind, name, path, language) = r?;
-                Ok(Org { id: id.parse()?, parent, kind, name, path, language })
-            })
-            .collect::<Result<Vec<_>, DomainError>>()
-        })
-        .await?;
-    Ok(orgs)
+    let scope = Scope::of(who);
+    catalog::read(&app.vault.catalog, move |repo| repo.orgs(&scope).map_err(DomainError::from)).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -139,18 +106,6 @@ pub struct NewMeeting {
     /// RFC 3339.
     pub scheduled_at: String,
     /// Whisper language code; default: the org's, else the service's.
-    pub language: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Meeting {
-    pub id: MeetingId,
-    pub org: String,
-    pub kind: String,
-    pub title: String,
-    pub scheduled_at: String,
-    pub recording: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub language: Option<String>,
 }
 
@@ -185,31 +140,15 @@ pub async fn create_meeting(app: &App, who: &Principal, req: NewMeeting) -> Resu
         meeting.scheduled_at.clone(),
         meeting.language.clone(),
     );
-    app.vault
-        .commit(entry, move |tx| {
-            let exists: Option<String> = tx.query_row("SELECT id FROM orgs WHERE id = ?1", [&org], |r| r.get(0)).optional()?;
-            if exists.is_none() {
-                return Err(archive::vault::VaultError::Missing(format!("org {org} not found")));
-            }
-            tx.execute(
-                "INSERT INTO meetings (id, org, kind, title, scheduled_at, created_at, language) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![id.to_string(), org, kind, title, at, now, lang],
-            )?;
-            Ok(())
-        })
-        .await?;
+    let row = NewMeetingRow { id, org, kind, title, scheduled_at: at, language: lang, created_at: now };
+    catalog::commit(&app.vault, entry, move |repo| {
+        if !repo.org_exists(&row.org)? {
+            return Err(VaultError::Missing(format!("org {} not found", row.org)));
+        }
+        Ok(repo.insert_meeting(&row)?)
+    })
+    .await?;
     Ok(meeting)
-}
-
-type MeetingRow = (String, String, String, String, String, Option<String>, Option<String>);
-
-fn meeting_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MeetingRow> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
-}
-
-fn to_meeting(row: MeetingRow) -> Result<Meeting, DomainError> {
-    let (id, org, kind, title, scheduled_at, recording, language) = row;
-    Ok(Meeting { id: id.parse()?, org, kind, title, scheduled_at, recording, language })
 }
 
 #[derive(Debug, Deserialize)]
@@ -219,107 +158,64 @@ pub struct MeetingFilter {
 
 pub async fn list_meetings(app: &App, who: &Principal, f: MeetingFilter) -> Result<Vec<Meeting>, DomainError> {
     who.require(&[Role::Admin, Role::Inspector, Role::Auditor, Role::Recorder])?;
-    let scope = who.scope_json();
-    let meetings = app
-        .vault
-        .catalog
-        .call(move |c| {
-            let sql = format!(
-                "SELECT m.id, m.org, m.kind, m.title, m.scheduled_at, m.recording, m.language
-                 FROM meetings m JOIN orgs o ON o.id = m.org
-                 WHERE (?1 IS NULL OR m.org = ?1) AND {}
-                 ORDER BY m.scheduled_at DESC",
-                principal::in_scope_sql("o.path", 2)
-            );
-            let mut stmt = c.prepare(&sql)?;
-            let rows = stmt.query_map(params![f.org.map(|o| o.to_string()), scope], meeting_row)?;
-            rows.map(|r| to_meeting(r?)).collect::<Result<Vec<_>, DomainError>>()
-        })
-        .await?;
-    Ok(meetings)
+    let scope = Scope::of(who);
+    catalog::read(&app.vault.catalog, move |repo| repo.meetings(f.org, &scope).map_err(DomainError::from)).await
 }
 
 pub async fn get_meeting(app: &App, who: &Principal, id: MeetingId) -> Result<Meeting, DomainError> {
     who.require(&[Role::Admin, Role::Inspector, Role::Auditor, Role::Recorder])?;
     who.require_meeting(app, id).await?;
-    let row = app
-        .vault
-        .catalog
-        .call(move |c| {
-            c.query_row(
-                "SELECT id, org, kind, title, scheduled_at, recording, language FROM meetings WHERE id = ?1",
-                [id.to_string()],
-                meeting_row,
-            )
-            .optional()
-            .map_err(DomainError::from)
-        })
-        .await?;
-    to_meeting(row.ok_or_else(|| DomainError::not_found(format!("meeting {id} not found")))?)
+    let found = catalog::read(&app.vault.catalog, move |repo| repo.meeting(id).map_err(DomainError::from)).await?;
+    found.ok_or_else(|| DomainError::not_found(format!("meeting {id} not found")))
 }
 
 /// (id, name, path) of the orgs in the caller's scope, in tree order: what every
 /// page's org names and choices come from.
 pub async fn scoped(app: &App, who: &Principal) -> Result<Vec<(String, String, String)>, DomainError> {
-    let scope = who.scope_json();
-    app.vault
-        .catalog
-        .call(move |c| {
-            let scoped = crate::principal::in_scope_sql("o.path", 1);
-            let sql = format!("SELECT id, name, path FROM orgs o WHERE {scoped} ORDER BY path");
-            let mut stmt = c.prepare(&sql)?;
-            let rows = stmt.query_map([scope], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(DomainError::from)
-        })
-        .await
-}
-
-/// A meeting with its org's name and path, for the people who read its content
-/// (admins; inspectors in scope).
-#[derive(Debug, Clone)]
-pub struct MeetingDetail {
-    pub id: String,
-    pub title: String,
-    pub kind: String,
-    pub scheduled_at: String,
-    pub recording: Option<String>,
-    pub org_name: String,
-    pub org_path: String,
+    let scope = Scope::of(who);
+    catalog::read(&app.vault.catalog, move |repo| repo.org_names(&scope).map_err(DomainError::from)).await
 }
 
 pub async fn meeting_detail(app: &App, who: &Principal, id: MeetingId) -> Result<MeetingDetail, DomainError> {
     who.require(&[Role::Admin, Role::Inspector])?;
-    let m = app
-        .vault
-        .catalog
-        .call(move |c| {
-            c.query_row(
-                "SELECT m.id, m.title, m.kind, m.scheduled_at, m.recording, o.name, o.path FROM meetings m JOIN orgs o ON o.id = m.org WHERE m.id = ?1",
-                [id.to_string()],
-                |r| {
-                    let (id, title, kind, scheduled_at) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
-                    Ok(MeetingDetail { id, title, kind, scheduled_at, recording: r.get(4)?, org_name: r.get(5)?, org_path: r.get(6)? })
-                },
-            )
-            .optional()
-            .map_err(DomainError::from)
-        })
-        .await?
-        .ok_or_else(|| DomainError::not_found(format!("meeting {id} not found")))?;
+    let m = catalog::read(&app.vault.catalog, move |repo| repo.meeting_detail(id).map_err(DomainError::from)).await?;
+    let m = m.ok_or_else(|| DomainError::not_found(format!("meeting {id} not found")))?;
     who.require_scope(&m.org_path)?;
     Ok(m)
 }
 
 /// The path of org `id` in the tree (`/bloc/base/cell`).
 pub async fn path_of(app: &App, id: OrgId) -> Result<String, DomainError> {
-    let path: Option<String> = app
-        .vault
-        .catalog
-        .call(move |c| {
-            c.query_row("SELECT path FROM orgs WHERE id = ?1", [id.to_string()], |r| r.get(0))
-                .optional()
-                .map_err(DomainError::from)
-        })
-        .await?;
+    let path = catalog::read(&app.vault.catalog, move |repo| repo.org_path(id).map_err(DomainError::from)).await?;
     path.ok_or_else(|| DomainError::not_found(format!("org {id} not found")))
+}
+
+/// The scope doors that need the catalog: a meeting's or a recording's org.
+impl Principal {
+    /// Refuses a meeting outside this caller's scope; not found if unknown.
+    pub async fn require_meeting(&self, app: &App, meeting: MeetingId) -> Result<(), DomainError> {
+        if !self.role.is_scoped() {
+            return Ok(());
+        }
+        let path =
+            catalog::read(&app.vault.catalog, move |repo| repo.meeting_org_path(meeting).map_err(DomainError::from))
+                .await?;
+        let path = path.ok_or_else(|| DomainError::not_found(format!("meeting {meeting} not found")))?;
+        self.require_scope(&path)
+    }
+
+    /// Refuses a recording whose meeting is outside this caller's scope. A
+    /// recording of no meeting is in nobody's scope but an admin's or auditor's.
+    pub async fn require_recording(&self, app: &App, rec: RecordingId) -> Result<(), DomainError> {
+        if !self.role.is_scoped() {
+            return Ok(());
+        }
+        let path =
+            catalog::read(&app.vault.catalog, move |repo| repo.recording_org_path(rec).map_err(DomainError::from))
+                .await?;
+        match path {
+            Some(p) => self.require_scope(&p),
+            None => Err(DomainError::forbidden("this recording belongs to no meeting in your scope")),
+        }
+    }
 }

@@ -4,15 +4,15 @@
 //! Scopes: inspectors and recorders are bound to the org subtrees listed for
 //! them (`user_scopes`); admins and auditors see every org. One rule, in two
 //! forms: [`Principal::in_scope`] for one org (a door: this meeting, this
-//! recording) and [`in_scope_sql`] inside every list's query, so that rows out of
-//! scope are never read, not read and dropped. Content (transcripts, playback,
+//! recording; `Principal::require_meeting` and `require_recording` live in
+//! [`crate::orgs`], which reads the catalog) and [`crate::catalog::Scope`]
+//! inside every list's query, so that rows out of scope are never read, not
+//! read and dropped. Content (transcripts, playback,
 //! search) is a second gate on top, by role: admins and inspectors only.
 //! [`Principal::search_scope`] is the same scope for the index.
 
-use crate::app::App;
 use crate::error::DomainError;
-use crate::schema::{MeetingId, UserId};
-use rusqlite::OptionalExtension;
+use crate::schema::UserId;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -96,54 +96,6 @@ impl Principal {
         self.require_scope(path)
     }
 
-    /// Refuses a meeting outside this caller's scope; not found if unknown.
-    pub async fn require_meeting(&self, app: &App, meeting: MeetingId) -> Result<(), DomainError> {
-        if !self.role.is_scoped() {
-            return Ok(());
-        }
-        let path: Option<String> = app
-            .vault
-            .catalog
-            .call(move |c| {
-                let sql = "SELECT o.path FROM meetings m JOIN orgs o ON o.id = m.org WHERE m.id = ?1";
-                c.query_row(sql, [meeting.to_string()], |r| r.get(0)).optional().map_err(DomainError::from)
-            })
-            .await?;
-        let path = path.ok_or_else(|| DomainError::not_found(format!("meeting {meeting} not found")))?;
-        self.require_scope(&path)
-    }
-
-    /// Refuses a recording whose meeting is outside this caller's scope. A
-    /// recording of no meeting is in nobody's scope but an admin's or auditor's.
-    pub async fn require_recording(&self, app: &App, rec: archive::id::RecordingId) -> Result<(), DomainError> {
-        if !self.role.is_scoped() {
-            return Ok(());
-        }
-        let path: Option<String> = app
-            .vault
-            .catalog
-            .call(move |c| {
-                let sql = "SELECT o.path FROM meetings m JOIN orgs o ON o.id = m.org
-                           WHERE m.recording = ?1";
-                c.query_row(sql, [rec.to_string()], |r| r.get(0)).optional().map_err(DomainError::from)
-            })
-            .await?;
-        match path {
-            Some(p) => self.require_scope(&p),
-            None => Err(DomainError::forbidden("this recording belongs to no meeting in your scope")),
-        }
-    }
-
-    /// The scope as the parameter [`in_scope_sql`] binds: a JSON array of org
-    /// paths, or `None` (SQL NULL) for every org.
-    pub fn scope_json(&self) -> Option<String> {
-        if !self.role.is_scoped() {
-            return None;
-        }
-        // A list of strings always serialises; an empty scope matches nothing.
-        Some(serde_json::to_string(&self.scopes).unwrap_or_else(|_| "[]".into()))
-    }
-
     /// The scope a search runs under: every org for admins, the inspector's
     /// subtrees, nothing for anyone else.
     pub fn search_scope(&self) -> search::Scope {
@@ -164,17 +116,6 @@ impl Principal {
     }
 }
 
-/// The one scope condition of every list query: true when the org path `path`
-/// (an SQL expression, e.g. `o.path`) lies in the scope bound at parameter
-/// `?n` ([`Principal::scope_json`]; NULL for every org). A scope entry covers
-/// its org and everything under it: the path itself or a path below it.
-pub fn in_scope_sql(path: &str, n: u8) -> String {
-    format!(
-        "(?{n} IS NULL OR EXISTS (SELECT 1 FROM json_each(?{n}) s WHERE {path} = s.value \
-         OR substr({path}, 1, length(s.value) + 1) = s.value || '/'))"
-    )
-}
-
 /// Whether `role` may hold `scopes` org ids: inspectors and recorders need at
 /// least one, admins and auditors none (they are not bound).
 pub fn check_scopes(role: Role, scopes: usize) -> Result<(), String> {
@@ -188,51 +129,6 @@ pub fn check_scopes(role: Role, scopes: usize) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The paths `in_scope_sql` lets through for `scope`.
-    fn seen(scope: Option<&str>) -> Vec<String> {
-        let c = rusqlite::Connection::open_in_memory().unwrap();
-        c.execute_batch(
-            "CREATE TABLE orgs (path TEXT);
-             INSERT INTO orgs VALUES ('/a'), ('/a/b'), ('/ab'), ('/ab/c'), ('/d');",
-        )
-        .unwrap();
-        let sql = format!("SELECT path FROM orgs o WHERE {} ORDER BY path", in_scope_sql("o.path", 1));
-        let mut stmt = c.prepare(&sql).unwrap();
-        stmt.query_map([scope], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
-    }
-
-    #[test]
-    fn a_scope_is_its_subtrees_and_not_a_sibling_that_shares_a_prefix() {
-        assert_eq!(seen(Some(r#"["/a"]"#)), ["/a", "/a/b"], "/ab starts with /a but is not under it");
-        assert_eq!(seen(Some(r#"["/a/b", "/d"]"#)), ["/a/b", "/d"], "several subtrees; not the parent");
-        assert!(seen(Some("[]")).is_empty(), "bound to nothing sees nothing");
-        assert_eq!(seen(None).len(), 5, "unbound roles see every org");
-    }
-
-    #[test]
-    fn the_sql_and_the_door_agree() {
-        let who = |role, scopes: &[&str]| Principal {
-            user: UserId::new(),
-            name: "x".into(),
-            role,
-            scopes: scopes.iter().map(|s| s.to_string()).collect(),
-            csrf: None,
-        };
-        for (role, scopes) in
-            [(Role::Inspector, &["/a"][..]), (Role::Recorder, &["/ab"]), (Role::Auditor, &[]), (Role::Admin, &[])]
-        {
-            let p = who(role, scopes);
-            let listed = seen(p.scope_json().as_deref());
-            for path in ["/a", "/a/b", "/ab", "/ab/c", "/d"] {
-                assert_eq!(listed.iter().any(|l| l == path), p.in_scope(path), "{role:?} {scopes:?} {path}");
-            }
-        }
-        assert!(
-            who(Role::Recorder, &[]).scope_json().is_some_and(|s| seen(Some(&s)).is_empty()),
-            "a recorder with no scope is bound to nothing"
-        );
-    }
 
     #[test]
     fn scoped_roles_need_a_scope_and_unscoped_roles_take_none() {

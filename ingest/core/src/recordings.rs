@@ -6,13 +6,13 @@
 //! reading it, or its meeting page, only reads the kept verdict.
 
 use crate::app::App;
+use crate::catalog;
 use crate::error::DomainError;
 use crate::principal::{Principal, Role};
 use crate::schema::MeetingId;
 use crate::verification::{latest_verification, verify_and_record, Verification};
 use archive::id::RecordingId;
 use archive::manifest::Manifest;
-use rusqlite::OptionalExtension;
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -32,14 +32,9 @@ pub async fn view(app: &App, who: &Principal, rec: RecordingId) -> Result<Record
     who.require(&[Role::Admin, Role::Inspector, Role::Auditor, Role::Recorder])?;
     who.require_recording(app, rec).await?;
     let manifest = app.vault.manifest_draft(rec).await?;
-    let state: String = app
-        .vault
-        .catalog
-        .call(move |c| {
-            c.query_row("SELECT state FROM recordings WHERE id = ?1", [rec.to_string()], |r| r.get(0))
-                .map_err(DomainError::from)
-        })
-        .await?;
+    let state =
+        catalog::read(&app.vault.catalog, move |repo| repo.recording_state(rec).map_err(DomainError::from)).await?;
+    let state = state.ok_or_else(|| DomainError::internal(format!("recording {rec} has a manifest but no state")))?;
     let verification = latest_verification(app, rec).await.ok();
     let witness = crate::witnesses::witnessed(app, rec).await?;
     Ok(RecordingView { id: rec.to_string(), state, manifest, verification, witness })
@@ -64,7 +59,8 @@ pub async fn seal(app: &Arc<App>, who: &Principal, rec: RecordingId) -> Result<M
 /// transcription in the same transaction.
 pub async fn seal_now(app: &App, actor: &str, rec: RecordingId) -> Result<Manifest, DomainError> {
     let now = app.vault.now();
-    let manifest = app.vault.seal_with(actor, rec, move |tx| crate::jobs::enqueue_transcription(tx, rec, &now)).await?;
+    let queue = catalog::in_tx(move |repo| Ok(repo.enqueue_transcription(rec, &now)?));
+    let manifest = app.vault.seal_with(actor, rec, queue).await?;
     app.transcription.wake();
     app.locks.notify_one();
     Ok(manifest)
@@ -73,16 +69,9 @@ pub async fn seal_now(app: &App, actor: &str, rec: RecordingId) -> Result<Manife
 /// Verifies a recording now, on an admin's or auditor's request.
 pub async fn verify(app: &Arc<App>, who: &Principal, rec: RecordingId) -> Result<Verification, DomainError> {
     who.require(&[Role::Admin, Role::Auditor])?;
-    let known: Option<String> = app
-        .vault
-        .catalog
-        .call(move |c| {
-            c.query_row("SELECT id FROM recordings WHERE id = ?1", [rec.to_string()], |r| r.get(0))
-                .optional()
-                .map_err(DomainError::from)
-        })
-        .await?;
-    if known.is_none() {
+    let known =
+        catalog::read(&app.vault.catalog, move |repo| repo.recording_exists(rec).map_err(DomainError::from)).await?;
+    if !known {
         return Err(DomainError::not_found(format!("recording {rec} not found")));
     }
     verify_and_record(app, rec, "request").await
@@ -91,30 +80,21 @@ pub async fn verify(app: &Arc<App>, who: &Principal, rec: RecordingId) -> Result
 /// The meeting's recording, started on its first upload. One recording per meeting.
 pub async fn recording_for(app: &App, actor: &str, meeting: MeetingId) -> Result<RecordingId, DomainError> {
     let _guard = app.recording_start.lock().await;
-    let found: Option<(String, Option<String>)> = app
-        .vault
-        .catalog
-        .call(move |c| {
-            c.query_row("SELECT org, recording FROM meetings WHERE id = ?1", [meeting.to_string()], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()
-            .map_err(DomainError::from)
-        })
-        .await?;
+    let found =
+        catalog::read(&app.vault.catalog, move |repo| repo.meeting_recording(meeting).map_err(DomainError::from))
+            .await?;
     let (org, recording) = found.ok_or_else(|| DomainError::not_found(format!("meeting {meeting} not found")))?;
     if let Some(rec) = recording {
         return Ok(rec.parse()?);
     }
     let rec = app
         .vault
-        .start_recording(actor, &meeting.to_string(), &org, move |tx, rec| {
-            tx.execute(
-                "UPDATE meetings SET recording = ?2 WHERE id = ?1 AND recording IS NULL",
-                [meeting.to_string(), rec.to_string()],
-            )?;
-            Ok(())
-        })
+        .start_recording(
+            actor,
+            &meeting.to_string(),
+            &org,
+            catalog::in_tx_with(move |repo, rec| Ok(repo.link_recording(meeting, rec)?)),
+        )
         .await?;
     Ok(rec)
 }

@@ -4,13 +4,12 @@
 //! the rows in the caller's scope are read.
 
 use crate::app::App;
+use crate::catalog::{self, Repo, Scope};
 use crate::error::DomainError;
 use crate::local_time::OFFSET;
 use crate::principal::{Principal, Role};
 use crate::schema::OrgId;
 use archive::clock::format_ts;
-use rusqlite::params;
-use serde::Serialize;
 use time::OffsetDateTime;
 
 /// The report of `org`'s subtree for `month` (`YYYY-MM`), only the rows in the
@@ -33,29 +32,16 @@ pub async fn compliance_of(
 pub async fn rows(app: &App, who: &Principal, path: String, month: String) -> Result<Vec<ComplianceRow>, DomainError> {
     who.require(&[Role::Admin, Role::Inspector, Role::Auditor])?;
     let (now, grace) = (app.vault.clock.now(), time::Duration::minutes(app.config.alerts.grace_minutes as i64));
-    let scope = who.scope_json();
-    app.vault.catalog.call(move |c| compliance(c, (&path, scope), &month, now, grace)).await
+    let scope = Scope::of(who);
+    catalog::read(&app.vault.catalog, move |repo| compliance(repo, (&path, &scope), &month, now, grace)).await
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct ComplianceRow {
-    pub org: String,
-    pub org_name: String,
-    pub org_path: String,
-    pub expected: u64,
-    pub held: u64,
-    pub recorded: u64,
-    pub sealed: u64,
-    pub transcribed: u64,
-    pub missing: u64,
-}
+pub use crate::catalog::ComplianceRow;
 
-/// Per org of the subtree at `path` that lies in `scope`
-/// ([`crate::principal::Principal::scope_json`]; `None` for every org): the month's
-/// counts. `month` is `YYYY-MM`, local time.
+/// Per org of the subtree at `path` that lies in `scope`: the month's counts. `month` is `YYYY-MM`, local time.
 pub fn compliance(
-    c: &rusqlite::Connection,
-    (path, scope): (&str, Option<String>),
+    repo: &dyn Repo,
+    (path, scope): (&str, &Scope),
     month: &str,
     now: OffsetDateTime,
     grace: time::Duration,
@@ -70,36 +56,7 @@ pub fn compliance(
     let start = format_ts(first.midnight().assume_offset(OFFSET));
     let end = format_ts(next.midnight().assume_offset(OFFSET));
     let missed_by = format_ts(now - grace);
-    let sql = format!(
-        "SELECT o.id, o.name, o.path,
-                COUNT(m.id),
-                COALESCE(SUM(m.recording IS NOT NULL), 0),
-                COALESCE(SUM(EXISTS (SELECT 1 FROM streams s WHERE s.recording = m.recording AND s.length > 0)), 0),
-                COALESCE(SUM(r.state IN ('sealed', 'shredded')), 0),
-                COALESCE(SUM(EXISTS (SELECT 1 FROM transcripts t WHERE t.recording = m.recording AND t.state = 'stored')), 0),
-                COALESCE(SUM(m.id IS NOT NULL AND m.recording IS NULL AND m.scheduled_at <= ?4), 0)
-         FROM orgs o
-         LEFT JOIN meetings m ON m.org = o.id AND m.scheduled_at >= ?2 AND m.scheduled_at < ?3
-         LEFT JOIN recordings r ON r.id = m.recording
-         WHERE (o.path = ?1 OR substr(o.path, 1, length(?1) + 1) = ?1 || '/') AND {}
-         GROUP BY o.id ORDER BY o.path",
-        crate::principal::in_scope_sql("o.path", 5)
-    );
-    let mut stmt = c.prepare(&sql)?;
-    let rows = stmt.query_map(params![path, start, end, missed_by, scope], |r| {
-        Ok(ComplianceRow {
-            org: r.get(0)?,
-            org_name: r.get(1)?,
-            org_path: r.get(2)?,
-            expected: r.get(3)?,
-            held: r.get(4)?,
-            recorded: r.get(5)?,
-            sealed: r.get(6)?,
-            transcribed: r.get(7)?,
-            missing: r.get(8)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    Ok(repo.compliance(path, scope, &start, &end, &missed_by)?)
 }
 
 /// The report as CSV (header, one line per org; names quoted).

@@ -6,6 +6,7 @@
 //! file in the spool. After a restart the offset is recomputed from exactly those
 //! two, so it can only be at or past what was acknowledged.
 
+use crate::catalog::{self, NewUploadRow, UploadRow};
 use crate::error::DomainError;
 use crate::principal::{Principal, Role};
 use crate::schema::{MeetingId, UploadId};
@@ -16,7 +17,6 @@ use archive::spool::{read_tail, write_tail, TailKey};
 use archive::vault::StreamInfo;
 use bytes::Bytes;
 use futures::StreamExt;
-use rusqlite::{params, OptionalExtension};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,17 +57,17 @@ pub async fn create(app: &App, who: &Principal, new: NewUpload) -> Result<Upload
     let wrapped = app.vault.keys.ring().wrap_upload_key(&key, &id.to_string()).map_err(DomainError::internal)?;
     let wrapped = serde_json::to_string(&wrapped).map_err(DomainError::internal)?;
     let (actor, now) = (who.actor(), app.vault.now());
-    app.vault
-        .catalog
-        .call(move |c| {
-            c.execute(
-                "INSERT INTO uploads (id, meeting, length, filename, content_type, tail_key, state, created_by, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'receiving', ?7, ?8)",
-                params![id.to_string(), new.meeting.to_string(), new.length, new.filename, new.content_type, wrapped, actor, now],
-            )?;
-            Ok::<_, DomainError>(())
-        })
-        .await?;
+    let row = NewUploadRow {
+        id,
+        meeting: new.meeting,
+        length: new.length,
+        filename: new.filename,
+        content_type: new.content_type,
+        tail_key: wrapped,
+        created_by: actor,
+        created_at: now,
+    };
+    catalog::read(&app.vault.catalog, move |repo| repo.insert_upload(&row).map_err(DomainError::from)).await?;
     Ok(id)
 }
 
@@ -82,31 +82,10 @@ struct Row {
 }
 
 async fn load_row(app: &App, id: UploadId) -> Result<Row, DomainError> {
-    let row = app
-        .vault
-        .catalog
-        .call(move |c| {
-            c.query_row(
-                "SELECT meeting, length, content_type, tail_key, stream, state, created_by FROM uploads WHERE id = ?1",
-                [id.to_string()],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, u64>(1)?,
-                        r.get(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                    ))
-                },
-            )
-            .optional()
-            .map_err(DomainError::from)
-        })
+    let row = catalog::read(&app.vault.catalog, move |repo| repo.upload(id).map_err(DomainError::from))
         .await?
         .ok_or_else(|| DomainError::not_found(format!("upload {id} not found")))?;
-    let (meeting, length, content_type, tail_key, stream, state, created_by) = row;
+    let UploadRow { meeting, length, content_type, tail_key, stream, state, created_by } = row;
     let tail_key = serde_json::from_str(&tail_key).map_err(DomainError::internal)?;
     Ok(Row { meeting: meeting.parse()?, length, content_type, tail_key, stream, state, created_by })
 }
@@ -297,25 +276,14 @@ async fn persist(app: &Arc<App>, id: UploadId, upload: &Upload, row: &Row) -> Re
         .map_err(DomainError::internal)?
         .map_err(DomainError::internal)?;
     let offset = upload.received();
-    app.vault
-        .catalog
-        .call(move |c| {
-            c.execute("UPDATE uploads SET offset = ?2 WHERE id = ?1", params![id.to_string(), offset])
-                .map_err(DomainError::from)
-        })
+    catalog::read(&app.vault.catalog, move |repo| repo.set_upload_offset(id, offset).map_err(DomainError::from))
         .await?;
     Ok(())
 }
 
 async fn finish_row(app: &Arc<App>, id: UploadId, state: &'static str) -> Result<(), DomainError> {
     app.uploads.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
-    app.vault
-        .catalog
-        .call(move |c| {
-            c.execute("UPDATE uploads SET state = ?2 WHERE id = ?1", params![id.to_string(), state])
-                .map_err(DomainError::from)
-        })
-        .await?;
+    catalog::read(&app.vault.catalog, move |repo| repo.set_upload_state(id, state).map_err(DomainError::from)).await?;
     Ok(())
 }
 

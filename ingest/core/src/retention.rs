@@ -18,6 +18,7 @@
 //! unheld recording through `Vault::shred`, which re-checks, inside the shred's
 //! own transaction, that it is still expired and unheld.
 
+use crate::catalog::{self, PolicyRow, Repo};
 use crate::error::DomainError;
 use crate::local_time::instant;
 use crate::principal::{Principal, Role};
@@ -27,7 +28,6 @@ use archive::clock::{format_ts, parse_ts};
 use archive::ledger::NewEntry;
 use archive::retention::Retention;
 use archive::vault::{Vault, VaultError};
-use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -51,54 +51,24 @@ pub struct Policy {
     pub approve_before: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Hold {
-    pub id: String,
-    pub org: String,
-    pub org_path: String,
-    pub from: String,
-    pub to: String,
-    pub reason: String,
-    pub case_ref: String,
-    pub placed_by: String,
-    pub placed_at: String,
-    pub released_at: Option<String>,
-    pub release_reason: Option<String>,
-}
+pub use crate::catalog::Hold;
 
 /// The retention model, replayed from the catalog's ledger.
-pub fn model(c: &rusqlite::Connection) -> Result<Retention, DomainError> {
-    let entries = archive::ledger::read_where(c, &actions_filter(), []).map_err(DomainError::internal)?;
-    Ok(Retention::replay(&entries))
+pub fn model(repo: &dyn Repo) -> Result<Retention, DomainError> {
+    Ok(repo.retention_model()?)
 }
 
-/// The newest entry the model reads: if it moved, the model must be replayed again.
-fn model_head(c: &rusqlite::Connection) -> Result<Option<u64>, rusqlite::Error> {
-    c.query_row(&format!("SELECT MAX(seq) FROM ledger WHERE {}", actions_filter()), [], |r| r.get(0))
-}
-
-fn actions_filter() -> String {
-    let actions: Vec<String> = archive::retention::ACTIONS.iter().map(|a| format!("'{a}'")).collect();
-    format!("action IN ({})", actions.join(", "))
-}
-
-pub fn list_policies(c: &rusqlite::Connection) -> Result<Vec<Policy>, DomainError> {
-    let m = model(c)?;
+pub fn list_policies(repo: &dyn Repo) -> Result<Vec<Policy>, DomainError> {
+    let m = model(repo)?;
     let mut pending: std::collections::HashMap<&str, usize> = Default::default();
     for r in m.recordings.values().filter(|r| r.sealed_seq.is_some() && r.shreds.is_empty()) {
         for p in m.governed(r, u64::MAX).pending {
             *pending.entry(p.id.as_str()).or_default() += 1;
         }
     }
-    let mut stmt = c.prepare(
-        "SELECT p.id, p.org, o.path, p.kind, p.keep_days, p.requested_by, p.requested_at
-         FROM retention_policies p LEFT JOIN orgs o ON o.id = p.org ORDER BY p.requested_at, p.id",
-    )?;
-    let rows =
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))?;
     let mut out = Vec::new();
-    for row in rows {
-        let (id, org, org_path, kind, keep_days, requested_by, requested_at): (String, _, _, _, _, _, _) = row?;
+    for row in repo.policies()? {
+        let PolicyRow { id, org, org_path, kind, keep_days, requested_by, requested_at } = row;
         let ledgered = m.policy(&id);
         let approved_by = ledgered
             .and_then(|p| m.approval(p).and_then(|seq| p.approvals.iter().find(|a| a.0 == seq)))
@@ -121,27 +91,8 @@ pub fn list_policies(c: &rusqlite::Connection) -> Result<Vec<Policy>, DomainErro
     Ok(out)
 }
 
-pub fn list_holds(c: &rusqlite::Connection) -> Result<Vec<Hold>, DomainError> {
-    let mut stmt = c.prepare(
-        "SELECT h.id, h.org, o.path, h.from_ts, h.to_ts, h.reason, h.case_ref, h.placed_by, h.placed_at, h.released_at, h.release_reason
-         FROM holds h JOIN orgs o ON o.id = h.org ORDER BY h.placed_at",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok(Hold {
-            id: r.get(0)?,
-            org: r.get(1)?,
-            org_path: r.get(2)?,
-            from: r.get(3)?,
-            to: r.get(4)?,
-            reason: r.get(5)?,
-            case_ref: r.get(6)?,
-            placed_by: r.get(7)?,
-            placed_at: r.get(8)?,
-            released_at: r.get(9)?,
-            release_reason: r.get(10)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+pub fn list_holds(repo: &dyn Repo) -> Result<Vec<Hold>, DomainError> {
+    Ok(repo.holds()?)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -154,9 +105,8 @@ pub struct NewPolicy {
     pub keep_days: u64,
 }
 
-fn org_path(c: &rusqlite::Connection, org: &OrgId) -> Result<String, VaultError> {
-    let path: Option<String> =
-        c.query_row("SELECT path FROM orgs WHERE id = ?1", [org.to_string()], |r| r.get(0)).optional()?;
+fn org_path(repo: &dyn Repo, org: &OrgId) -> Result<String, VaultError> {
+    let path = repo.org_path(*org)?;
     path.ok_or_else(|| VaultError::Missing(format!("org {org} not found")))
 }
 
@@ -172,7 +122,7 @@ pub async fn set_policy(vault: &Vault, actor: &str, p: NewPolicy, expire_days: u
     }
     let org = p.org;
     let path = match org {
-        Some(o) => Some(vault.catalog.call(move |c| org_path(c, &o)).await?),
+        Some(o) => Some(catalog::read(&vault.catalog, move |repo| org_path(repo, &o)).await?),
         None => None,
     };
     let now = vault.clock.now();
@@ -185,19 +135,11 @@ pub async fn set_policy(vault: &Vault, actor: &str, p: NewPolicy, expire_days: u
     let entry = NewEntry { actor: actor.into(), action: "retention.policy.set", subject: format!("policy/{id}"), data };
     let (row_org, kind, keep, by, at) =
         (org.map(|o| o.to_string()), p.kind.clone(), p.keep_days, actor.to_string(), format_ts(now));
-    vault
-        .commit(entry, move |tx| {
-            // `applies_from` and `needs_approval` are no longer read: the ledger's
-            // model decides per recording.
-            tx.execute(
-                "INSERT INTO retention_policies (id, org, kind, keep_days, applies_from, needs_approval, requested_by, requested_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?5)",
-                params![id.to_string(), row_org, kind, keep, at, by],
-            )?;
-            Ok(())
-        })
-        .await?;
-    let all = vault.catalog.call(|c| list_policies(c)).await?;
+    catalog::commit(vault, entry, move |repo| {
+        Ok::<_, VaultError>(repo.insert_policy(&id.to_string(), row_org.as_deref(), kind.as_deref(), keep, &by, &at)?)
+    })
+    .await?;
+    let all = catalog::read(&vault.catalog, |repo| list_policies(repo)).await?;
     all.into_iter()
         .find(|x| x.id == id.to_string())
         .ok_or_else(|| DomainError::internal("a policy just set is not listed"))
@@ -216,18 +158,13 @@ pub async fn approve(vault: &Vault, who: &Principal, id: PolicyId) -> Result<(),
         subject: format!("policy/{id}"),
         data: json!({}),
     };
-    vault
-        .commit(entry, move |tx| {
-            let m = model(tx).map_err(|e| VaultError::Conflict(e.to_string()))?;
-            let p = m.policy(&id.to_string()).ok_or_else(|| VaultError::Missing(format!("policy {id} not found")))?;
-            check_approval(&m, p, &actor, parse_ts(&now).unwrap_or(OffsetDateTime::UNIX_EPOCH))?;
-            tx.execute(
-                "UPDATE retention_policies SET approved_by = ?2, approved_at = ?3 WHERE id = ?1",
-                params![id.to_string(), actor, now],
-            )?;
-            Ok(())
-        })
-        .await?;
+    catalog::commit(vault, entry, move |repo| {
+        let m = model(repo).map_err(|e| VaultError::Conflict(e.to_string()))?;
+        let p = m.policy(&id.to_string()).ok_or_else(|| VaultError::Missing(format!("policy {id} not found")))?;
+        check_approval(&m, p, &actor, parse_ts(&now).unwrap_or(OffsetDateTime::UNIX_EPOCH))?;
+        Ok::<_, VaultError>(repo.approve_policy(&id.to_string(), &actor, &now)?)
+    })
+    .await?;
     Ok(())
 }
 
@@ -285,8 +222,8 @@ pub struct Expiry {
 }
 
 /// Everything that will have expired by `at`, with its policy and any hold.
-pub fn preview(c: &rusqlite::Connection, at: OffsetDateTime) -> Result<Vec<Expiry>, DomainError> {
-    let m = model(c)?;
+pub fn preview(repo: &dyn Repo, at: OffsetDateTime) -> Result<Vec<Expiry>, DomainError> {
+    let m = model(repo)?;
     let mut out: Vec<Expiry> = m
         .recordings
         .values()
@@ -335,7 +272,9 @@ pub async fn run(
 ) -> Result<RunReport, DomainError> {
     let resumed = if dry_run { 0 } else { vault.resume_shreds().await?.len() };
     let now = vault.clock.now();
-    let (due, head) = vault.catalog.call(move |c| Ok::<_, DomainError>((preview(c, now)?, model_head(c)?))).await?;
+    let (due, head) =
+        catalog::read(&vault.catalog, move |repo| Ok::<_, DomainError>((preview(repo, now)?, repo.retention_head()?)))
+            .await?;
     let (held, due): (Vec<Expiry>, Vec<Expiry>) = due.into_iter().partition(|e| e.held_by.is_some());
     let mut report = RunReport { dry_run, at: format_ts(now), shredded: Vec::new(), held, resumed };
     for e in due {
@@ -377,11 +316,11 @@ pub async fn run(
 /// still says `rec` is governed by `policy`, expired, and unheld. If no entry the
 /// model reads was added since the run looked (`head`), the run's answer stands.
 fn still_due(rec: String, policy: String, head: Option<u64>) -> archive::shred::Check {
-    Box::new(move |tx| {
-        if model_head(tx)? == head {
+    Box::new(catalog::in_tx(move |repo| {
+        if repo.retention_head()? == head {
             return Ok(());
         }
-        let m = model(tx).map_err(|e| VaultError::Conflict(e.to_string()))?;
+        let m = model(repo).map_err(|e| VaultError::Conflict(e.to_string()))?;
         let r = m
             .recordings
             .get(&rec)
@@ -392,21 +331,14 @@ fn still_due(rec: String, policy: String, head: Option<u64>) -> archive::shred::
             Some((p, _)) if p.id == policy => Ok(()),
             _ => Err(VaultError::Conflict(format!("policy {policy} no longer governs recording {rec}"))),
         }
-    })
+    }))
 }
 
 /// Sets the config's default policy (every org, any kind) when it differs. The
 /// config is the host's: any admin may approve what it would shorten.
 pub async fn ensure_default(vault: &Vault, keep_days: Option<u64>, expire_days: u64) -> Result<(), DomainError> {
     let Some(keep_days) = keep_days else { return Ok(()) };
-    let current: Option<u64> = vault
-        .catalog
-        .call(|c| {
-            c.query_row("SELECT keep_days FROM retention_policies WHERE org IS NULL AND kind IS NULL ORDER BY requested_at DESC, rowid DESC LIMIT 1", [], |r| r.get(0))
-                .optional()
-                .map_err(VaultError::from)
-        })
-        .await?;
+    let current = catalog::read(&vault.catalog, |repo| Ok::<_, VaultError>(repo.default_keep_days()?)).await?;
     if current != Some(keep_days) {
         let p =
             set_policy(vault, archive::ledger::ACTOR_HOST, NewPolicy { org: None, kind: None, keep_days }, expire_days)
@@ -452,7 +384,7 @@ pub async fn place_hold(vault: &Vault, actor: &str, h: NewHold) -> Result<Hold, 
         return Err(DomainError::invalid("a hold needs a reason and a case reference"));
     }
     let org = h.org;
-    let path = vault.catalog.call(move |c| org_path(c, &org)).await?;
+    let path = catalog::read(&vault.catalog, move |repo| org_path(repo, &org)).await?;
     let id = HoldId::new();
     let now = vault.now();
     let hold = Hold {
@@ -472,15 +404,7 @@ pub async fn place_hold(vault: &Vault, actor: &str, h: NewHold) -> Result<Hold, 
         json!({ "org_path": path, "from": hold.from, "to": hold.to, "case_ref": hold.case_ref, "reason": hold.reason });
     let entry = NewEntry { actor: actor.into(), action: "hold.placed", subject: format!("hold/{id}"), data };
     let row = hold.clone();
-    vault
-        .commit(entry, move |tx| {
-            tx.execute(
-                "INSERT INTO holds (id, org, from_ts, to_ts, reason, case_ref, placed_by, placed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![row.id, row.org, row.from, row.to, row.reason, row.case_ref, row.placed_by, row.placed_at],
-            )?;
-            Ok(())
-        })
-        .await?;
+    catalog::commit(vault, entry, move |repo| Ok::<_, VaultError>(repo.insert_hold(&row)?)).await?;
     Ok(hold)
 }
 
@@ -495,18 +419,13 @@ pub async fn release_hold(vault: &Vault, actor: &str, id: HoldId, reason: &str) 
         subject: format!("hold/{id}"),
         data: json!({ "reason": why }),
     };
-    vault
-        .commit(entry, move |tx| {
-            let n = tx.execute(
-                "UPDATE holds SET released_by = ?2, released_at = ?3, release_reason = ?4 WHERE id = ?1 AND released_at IS NULL",
-                params![id.to_string(), by, now, why],
-            )?;
-            if n == 0 {
-                return Err(VaultError::Missing(format!("no active hold {id}")));
-            }
-            Ok(())
-        })
-        .await?;
+    catalog::commit(vault, entry, move |repo| {
+        if !repo.release_hold(&id.to_string(), &by, &now, &why)? {
+            return Err(VaultError::Missing(format!("no active hold {id}")));
+        }
+        Ok(())
+    })
+    .await?;
     Ok(())
 }
 
@@ -518,11 +437,9 @@ struct Lock {
     current: Option<(Option<String>, bool)>,
 }
 
-fn wanted_locks(c: &rusqlite::Connection) -> Result<Vec<Lock>, DomainError> {
-    let m = model(c)?;
-    let mut stmt = c.prepare("SELECT recording, retain_until, legal_hold FROM object_locks")?;
-    let applied: std::collections::HashMap<String, (Option<String>, bool)> =
-        stmt.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?.collect::<Result<_, _>>()?;
+fn wanted_locks(repo: &dyn Repo) -> Result<Vec<Lock>, DomainError> {
+    let m = model(repo)?;
+    let applied = repo.object_locks()?;
     let mut out = Vec::new();
     for r in m.recordings.values().filter(|r| r.sealed_seq.is_some() && r.shreds.is_empty()) {
         let g = m.governed(r, u64::MAX);
@@ -538,7 +455,7 @@ fn wanted_locks(c: &rusqlite::Connection) -> Result<Vec<Lock>, DomainError> {
 /// to shorten it); key objects and transcripts are never locked, so they stay
 /// shreddable. Returns how many recordings changed.
 pub async fn reconcile_locks(vault: &Vault, mode: archive::store::LockMode) -> Result<usize, DomainError> {
-    let locks = vault.catalog.call(|c| wanted_locks(c)).await?;
+    let locks = catalog::read(&vault.catalog, |repo| wanted_locks(repo)).await?;
     let mut changed = 0;
     for l in locks {
         let (cur_until, cur_held) = l.current.clone().unwrap_or((None, false));
@@ -569,17 +486,10 @@ pub async fn reconcile_locks(vault: &Vault, mode: archive::store::LockMode) -> R
             }
         }
         let (r, now, kept) = (l.rec.clone(), vault.now(), until.or(cur_until));
-        vault
-            .catalog
-            .call(move |c| {
-                c.execute(
-                    "INSERT INTO object_locks (recording, retain_until, legal_hold, applied_at) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (recording) DO UPDATE SET retain_until = ?2, legal_hold = ?3, applied_at = ?4",
-                    params![r, kept, l.held, now],
-                )
-                .map_err(DomainError::from)
-            })
-            .await?;
+        catalog::read(&vault.catalog, move |repo| {
+            repo.set_object_lock(&r, kept.as_deref(), l.held, &now).map_err(DomainError::from)
+        })
+        .await?;
         changed += 1;
     }
     Ok(changed)
@@ -606,7 +516,7 @@ pub mod asked {
 
     pub async fn policies(app: &App, who: &Principal) -> Result<Vec<Policy>, DomainError> {
         who.require(&[Role::Admin, Role::Auditor])?;
-        app.vault.catalog.call(|c| list_policies(c)).await
+        catalog::read(&app.vault.catalog, |repo| list_policies(repo)).await
     }
 
     pub async fn set_policy(app: &App, who: &Principal, p: NewPolicy) -> Result<Policy, DomainError> {
@@ -630,7 +540,7 @@ pub mod asked {
             Some(s) => instant(s, true)?,
             None => app.vault.clock.now(),
         };
-        app.vault.catalog.call(move |c| super::preview(c, at)).await
+        catalog::read(&app.vault.catalog, move |repo| super::preview(repo, at)).await
     }
 
     pub async fn run(app: &Arc<App>, who: &Principal, dry_run: bool) -> Result<RunReport, DomainError> {
@@ -640,7 +550,7 @@ pub mod asked {
 
     pub async fn holds(app: &App, who: &Principal) -> Result<Vec<Hold>, DomainError> {
         who.require(&[Role::Admin, Role::Auditor])?;
-        app.vault.catalog.call(|c| list_holds(c)).await
+        catalog::read(&app.vault.catalog, |repo| list_holds(repo)).await
     }
 
     pub async fn place_hold(app: &App, who: &Principal, h: NewHold) -> Result<Hold, DomainError> {

@@ -6,23 +6,19 @@
 //! operator instead: the service says so at start and in `/metrics`, and the
 //! README gives the procedure.
 
+use crate::catalog;
 use crate::error::DomainError;
 use crate::principal::{Principal, Role};
 use crate::App;
 use archive::keys::{KeyDir, Keyring, WrappedDek};
 use archive::retire::{Retired, TransientKeys};
 use archive::vault::VaultError;
-use rusqlite::params;
 use std::sync::Arc;
 
 /// Resumable uploads' tail keys, re-wrapped in the catalog under the current KEK.
 pub fn transient_keys() -> TransientKeys {
-    Arc::new(|tx: &rusqlite::Transaction<'_>, ring: &Keyring| {
-        let rows: Vec<(String, String)> = {
-            let mut stmt = tx.prepare("SELECT id, tail_key FROM uploads WHERE state = 'receiving'")?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
-            rows
-        };
+    catalog::transient_keys(|repo, ring: &Keyring| {
+        let rows = repo.receiving_tail_keys()?;
         let mut changed = 0;
         for (id, tail_key) in rows {
             let w: WrappedDek = serde_json::from_str(&tail_key)
@@ -32,7 +28,7 @@ pub fn transient_keys() -> TransientKeys {
             }
             let again = ring.wrap_upload_key(&ring.unwrap_upload_key(&w, &id)?, &id)?;
             let json = serde_json::to_string(&again).map_err(|e| VaultError::Conflict(e.to_string()))?;
-            tx.execute("UPDATE uploads SET tail_key = ?2 WHERE id = ?1", params![id, json])?;
+            repo.set_tail_key(&id, &json)?;
             changed += 1;
         }
         Ok(changed)
@@ -60,21 +56,7 @@ pub struct KeysView {
 pub async fn view(app: &App, who: &Principal) -> Result<KeysView, DomainError> {
     who.require(&[Role::Admin, Role::Auditor])?;
     let ring = app.vault.keys.ring();
-    let retirements = app
-        .vault
-        .catalog
-        .call(|c| {
-            let mut stmt = c.prepare("SELECT generation, new_kek, retiring, step, started_at, finished_at FROM kek_retirements ORDER BY generation")?;
-            let rows = stmt.query_map([], |r| {
-                Ok(serde_json::json!({
-                    "generation": r.get::<_, u32>(0)?, "kek": r.get::<_, String>(1)?,
-                    "retiring": serde_json::from_str::<serde_json::Value>(&r.get::<_, String>(2)?).unwrap_or_default(),
-                    "step": r.get::<_, String>(3)?, "started_at": r.get::<_, String>(4)?, "finished_at": r.get::<_, Option<String>>(5)?,
-                }))
-            })?;
-            Ok::<_, DomainError>(rows.collect::<Result<Vec<_>, _>>()?)
-        })
-        .await?;
+    let retirements = catalog::read(&app.vault.catalog, |repo| repo.retirements().map_err(DomainError::from)).await?;
     Ok(KeysView { current: ring.current_id().to_string(), keks: ring.ids(), read_only: read_only(app), retirements })
 }
 
@@ -88,17 +70,12 @@ pub async fn note_rotation(vault: &archive::vault::Vault) -> Result<(), DomainEr
     if ring.ids().len() < 2 {
         return Ok(());
     }
-    let known = vault
-        .catalog
-        .call({
-            let current = current.clone();
-            move |c| {
-                // A rotation, or a retirement's own entries, name it already.
-                let sql = "SELECT EXISTS (SELECT 1 FROM ledger WHERE json_extract(data, '$.kek') = ?1)";
-                c.query_row(sql, [current], |r| r.get::<_, bool>(0)).map_err(DomainError::from)
-            }
-        })
-        .await?;
+    let known = catalog::read(&vault.catalog, {
+        let current = current.clone();
+        // A rotation, or a retirement's own entries, name it already.
+        move |repo| repo.kek_ledgered(&current).map_err(DomainError::from)
+    })
+    .await?;
     if known {
         return Ok(());
     }
@@ -127,11 +104,6 @@ pub async fn retire(app: &App) -> Result<Retired, VaultError> {
     app.vault.retire_keks(&dir, transient_keys()).await
 }
 
-/// The newest finished retirement's time, if any.
-pub fn last_finished(c: &rusqlite::Connection) -> Result<Option<String>, rusqlite::Error> {
-    c.query_row("SELECT MAX(finished_at) FROM kek_retirements", [], |r| r.get(0))
-}
-
 /// Finishes an unfinished retirement at start, then retires on schedule (measured
 /// on the service's clock from the last one, so a restart neither skips nor
 /// repeats one).
@@ -158,7 +130,10 @@ pub async fn run(app: Arc<App>) {
         return;
     }
     loop {
-        let last = app.vault.catalog.call(|c| last_finished(c).map_err(VaultError::from)).await.ok().flatten();
+        let last = catalog::read(&app.vault.catalog, |repo| repo.last_retirement().map_err(VaultError::from))
+            .await
+            .ok()
+            .flatten();
         let now = app.vault.clock.now();
         let due_at =
             last.and_then(|t| archive::clock::parse_ts(&t).ok()).map(|t| t + time::Duration::days(every as i64));
@@ -189,12 +164,7 @@ pub async fn run(app: Arc<App>) {
 
 /// Whether the ledger began at least `days` ago (a first retirement's schedule).
 async fn started_long_enough(app: &App, days: u64) -> bool {
-    let first: Option<String> = app
-        .vault
-        .catalog
-        .call(|c| c.query_row("SELECT ts FROM ledger WHERE seq = 0", [], |r| r.get(0)).map_err(VaultError::from))
-        .await
-        .ok();
+    let first = catalog::read(&app.vault.catalog, |repo| repo.first_entry_ts().map_err(VaultError::from)).await.ok();
     let now = app.vault.clock.now();
     first.and_then(|t| archive::clock::parse_ts(&t).ok()).is_some_and(|t| now - t >= time::Duration::days(days as i64))
 }

@@ -9,6 +9,7 @@
 //! sha256=<hex>`), retried until delivered. Only meetings of the last 7 days are
 //! judged, so a first start on an old catalog does not flood anyone.
 
+use crate::catalog::{self, Repo, Scope};
 use crate::config::AlertsConfig;
 use crate::error::DomainError;
 use crate::local_time::OFFSET;
@@ -18,8 +19,7 @@ use crate::App;
 use archive::clock::format_ts;
 use archive::ledger::NewEntry;
 use archive::vault::{Vault, VaultError};
-use rusqlite::{params, OptionalExtension};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -41,15 +41,7 @@ pub struct NewSchedule {
     pub time: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Schedule {
-    pub id: String,
-    pub org: String,
-    pub kind: String,
-    pub title: String,
-    pub day: u8,
-    pub time: String,
-}
+pub use crate::catalog::{Alert, Schedule};
 
 /// Adds a schedule for `org` (admins) and plans its meetings at once.
 pub async fn add(app: &App, who: &Principal, org: OrgId, s: NewSchedule) -> Result<Schedule, DomainError> {
@@ -62,31 +54,16 @@ pub async fn add(app: &App, who: &Principal, org: OrgId, s: NewSchedule) -> Resu
 /// The schedules in the caller's scope.
 pub async fn list(app: &App, who: &Principal) -> Result<Vec<Schedule>, DomainError> {
     who.require(&[Role::Admin, Role::Inspector, Role::Auditor])?;
-    let scope = who.scope_json();
-    app.vault
-        .catalog
-        .call(move |c| {
-            let sql = format!(
-                "SELECT s.id, s.org, s.kind, s.title, s.day_of_month, s.time_local
-                 FROM schedules s JOIN orgs o ON o.id = s.org WHERE {} ORDER BY o.path",
-                crate::principal::in_scope_sql("o.path", 1)
-            );
-            let mut stmt = c.prepare(&sql)?;
-            let rows = stmt.query_map([scope], |r| {
-                let (id, org, kind, title) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
-                Ok(Schedule { id, org, kind, title, day: r.get(4)?, time: r.get(5)? })
-            })?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(DomainError::from)
-        })
-        .await
+    let scope = Scope::of(who);
+    catalog::read(&app.vault.catalog, move |repo| repo.schedules(&scope).map_err(DomainError::from)).await
 }
 
 /// Recent alerts (default: the last 24 hours) in the caller's scope.
 pub async fn visible_alerts(app: &App, who: &Principal, since: Option<String>) -> Result<Vec<Alert>, DomainError> {
     who.require(&[Role::Admin, Role::Inspector, Role::Auditor])?;
     let since = since.unwrap_or_else(|| format_ts(app.vault.clock.now() - time::Duration::hours(24)));
-    let scope = who.scope_json();
-    app.vault.catalog.call(move |c| recent(c, &since, scope)).await
+    let scope = Scope::of(who);
+    catalog::read(&app.vault.catalog, move |repo| recent(repo, &since, &scope)).await
 }
 
 async fn add_schedule(vault: &Vault, actor: &str, org: OrgId, s: NewSchedule) -> Result<Schedule, DomainError> {
@@ -114,19 +91,13 @@ async fn add_schedule(vault: &Vault, actor: &str, org: OrgId, s: NewSchedule) ->
     crate::facts::seal_into(&vault.keys, &subject, &mut data, json!({ "title": sched.title }))?;
     let entry = NewEntry { actor: actor.into(), action: "schedule.created", subject, data };
     let (row, now) = (sched.clone(), vault.now());
-    vault
-        .commit(entry, move |tx| {
-            let known: Option<String> = tx.query_row("SELECT id FROM orgs WHERE id = ?1", [&row.org], |r| r.get(0)).optional()?;
-            if known.is_none() {
-                return Err(VaultError::Missing(format!("org {} not found", row.org)));
-            }
-            tx.execute(
-                "INSERT INTO schedules (id, org, kind, title, day_of_month, time_local, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![row.id, row.org, row.kind, row.title, row.day, row.time, now],
-            )?;
-            Ok(())
-        })
-        .await?;
+    catalog::commit(vault, entry, move |repo| {
+        if !repo.org_exists(&row.org)? {
+            return Err(VaultError::Missing(format!("org {} not found", row.org)));
+        }
+        Ok(repo.insert_schedule(&row, &now)?)
+    })
+    .await?;
     Ok(sched)
 }
 
@@ -140,23 +111,7 @@ fn occurrence(month: time::Date, day: u8, hhmm: &str) -> Option<OffsetDateTime> 
 
 /// Creates the expected meetings of this month and the next; returns how many.
 pub async fn plan(vault: &Vault, now: OffsetDateTime) -> Result<usize, DomainError> {
-    let schedules: Vec<Schedule> = vault
-        .catalog
-        .call(|c| {
-            let mut stmt = c.prepare("SELECT id, org, kind, title, day_of_month, time_local FROM schedules")?;
-            let rows = stmt.query_map([], |r| {
-                Ok(Schedule {
-                    id: r.get(0)?,
-                    org: r.get(1)?,
-                    kind: r.get(2)?,
-                    title: r.get(3)?,
-                    day: r.get(4)?,
-                    time: r.get(5)?,
-                })
-            })?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(DomainError::from)
-        })
-        .await?;
+    let schedules = catalog::read(&vault.catalog, |repo| repo.all_schedules().map_err(DomainError::from)).await?;
     let local = now.to_offset(OFFSET).date();
     let next = local.replace_day(1).ok().and_then(|d| d.checked_add(time::Duration::days(32))).unwrap_or(local);
     let mut created = 0;
@@ -174,17 +129,10 @@ pub async fn plan(vault: &Vault, now: OffsetDateTime) -> Result<usize, DomainErr
 /// The schedule's meeting at `at`, unless it exists.
 async fn create_expected(vault: &Vault, s: &Schedule, at: String) -> Result<bool, DomainError> {
     let (id, at2) = (s.id.clone(), at.clone());
-    let exists: Option<String> = vault
-        .catalog
-        .call(move |c| {
-            c.query_row("SELECT id FROM meetings WHERE schedule = ?1 AND scheduled_at = ?2", params![id, at2], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(DomainError::from)
-        })
-        .await?;
-    if exists.is_some() {
+    let exists =
+        catalog::read(&vault.catalog, move |repo| repo.scheduled_meeting_exists(&id, &at2).map_err(DomainError::from))
+            .await?;
+    if exists {
         return Ok(false);
     }
     let meeting = MeetingId::new();
@@ -193,40 +141,29 @@ async fn create_expected(vault: &Vault, s: &Schedule, at: String) -> Result<bool
     crate::facts::seal_into(&vault.keys, &subject, &mut data, json!({ "title": s.title }))?;
     let entry = NewEntry { actor: archive::ledger::actor_system(), action: "meeting.created", subject, data };
     let (s, now) = (s.clone(), vault.now());
-    vault
-        .commit(entry, move |tx| {
-            tx.execute(
-                "INSERT INTO meetings (id, org, kind, title, scheduled_at, created_at, schedule) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![meeting.to_string(), s.org, s.kind, s.title, at, now, s.id],
-            )?;
-            Ok(())
-        })
-        .await?;
+    catalog::commit(vault, entry, move |repo| {
+        Ok::<_, VaultError>(repo.insert_scheduled_meeting(meeting, &s, &at, &now)?)
+    })
+    .await?;
     Ok(true)
 }
 
 /// Meetings missed by `now`: no recording `grace` after their start, within the
 /// last 7 days, not yet alerted.
 pub fn missed(
-    c: &rusqlite::Connection,
+    repo: &dyn Repo,
     now: OffsetDateTime,
     grace: time::Duration,
 ) -> Result<Vec<(String, String, String)>, DomainError> {
     let (until, since) = (format_ts(now - grace), format_ts(now - time::Duration::days(7)));
-    let mut stmt = c.prepare(
-        "SELECT m.id, m.org, m.scheduled_at FROM meetings m
-         WHERE m.recording IS NULL AND m.scheduled_at <= ?1 AND m.scheduled_at >= ?2
-           AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.meeting = m.id) ORDER BY m.scheduled_at",
-    )?;
-    let rows = stmt.query_map(params![until, since], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    Ok(repo.unrecorded_meetings(&since, &until)?)
 }
 
 /// Raises an alert for each meeting missed by the vault's clock.
 pub async fn raise(vault: &Vault, cfg: &AlertsConfig) -> Result<usize, DomainError> {
     let now = vault.clock.now();
     let grace = time::Duration::minutes(cfg.grace_minutes as i64);
-    let due = vault.catalog.call(move |c| missed(c, now, grace)).await?;
+    let due = catalog::read(&vault.catalog, move |repo| missed(repo, now, grace)).await?;
     for (meeting, org, at) in &due {
         let entry = NewEntry {
             actor: archive::ledger::actor_system(),
@@ -235,57 +172,15 @@ pub async fn raise(vault: &Vault, cfg: &AlertsConfig) -> Result<usize, DomainErr
             data: json!({ "org": org, "scheduled_at": at, "grace_minutes": cfg.grace_minutes }),
         };
         let (m, raised) = (meeting.clone(), vault.now());
-        vault
-            .commit(entry, move |tx| {
-                tx.execute(
-                    "INSERT INTO alerts (meeting, kind, raised_at) VALUES (?1, 'missed', ?2)",
-                    params![m, raised],
-                )?;
-                Ok(())
-            })
-            .await?;
+        catalog::commit(vault, entry, move |repo| Ok::<_, VaultError>(repo.insert_alert(&m, &raised)?)).await?;
         tracing::warn!(meeting = %meeting, org = %org, scheduled_at = %at, "a scheduled meeting has no recording");
     }
     Ok(due.len())
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Alert {
-    pub meeting: String,
-    pub kind: String,
-    pub org: String,
-    pub org_name: String,
-    pub org_path: String,
-    pub title: String,
-    pub scheduled_at: String,
-    pub raised_at: String,
-    pub delivered_at: Option<String>,
-}
-
-/// Alerts raised since `since` within `scope` ([`crate::principal::Principal::scope_json`];
-/// `None` for every org).
-pub fn recent(c: &rusqlite::Connection, since: &str, scope: Option<String>) -> Result<Vec<Alert>, DomainError> {
-    let sql = format!(
-        "SELECT a.meeting, a.kind, m.org, o.name, o.path, m.title, m.scheduled_at, a.raised_at, a.delivered_at
-         FROM alerts a JOIN meetings m ON m.id = a.meeting JOIN orgs o ON o.id = m.org
-         WHERE a.raised_at >= ?1 AND {} ORDER BY a.raised_at DESC",
-        crate::principal::in_scope_sql("o.path", 2)
-    );
-    let mut stmt = c.prepare(&sql)?;
-    let rows = stmt.query_map(params![since, scope], |r| {
-        Ok(Alert {
-            meeting: r.get(0)?,
-            kind: r.get(1)?,
-            org: r.get(2)?,
-            org_name: r.get(3)?,
-            org_path: r.get(4)?,
-            title: r.get(5)?,
-            scheduled_at: r.get(6)?,
-            raised_at: r.get(7)?,
-            delivered_at: r.get(8)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+/// Alerts raised since `since` about meetings within `scope`.
+pub fn recent(repo: &dyn Repo, since: &str, scope: &Scope) -> Result<Vec<Alert>, DomainError> {
+    Ok(repo.alerts(since, scope)?)
 }
 
 /// `sha256=<hex>` of `body` under `secret`.
@@ -297,8 +192,11 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
 /// POSTs undelivered alerts to the webhook; a failure is retried next round.
 pub async fn deliver(vault: &Vault, cfg: &AlertsConfig, http: &reqwest::Client) -> Result<usize, DomainError> {
     let Some(url) = cfg.webhook_url.clone() else { return Ok(0) };
-    let pending: Vec<Alert> =
-        vault.catalog.call(|c| recent(c, "", None)).await?.into_iter().filter(|a| a.delivered_at.is_none()).collect();
+    let pending: Vec<Alert> = catalog::read(&vault.catalog, |repo| recent(repo, "", &Scope::All))
+        .await?
+        .into_iter()
+        .filter(|a| a.delivered_at.is_none())
+        .collect();
     let mut delivered = 0;
     for alert in pending {
         let body =
@@ -318,16 +216,10 @@ pub async fn deliver(vault: &Vault, cfg: &AlertsConfig, http: &reqwest::Client) 
         if let Some(e) = &error {
             tracing::warn!(meeting = %m, error = %e, "alert not delivered; retrying");
         }
-        vault
-            .catalog
-            .call(move |c| {
-                c.execute(
-                    "UPDATE alerts SET attempts = attempts + 1, last_error = ?2, delivered_at = CASE WHEN ?3 THEN ?4 END WHERE meeting = ?1",
-                    params![m, error, ok, now],
-                )
-                .map_err(DomainError::from)
-            })
-            .await?;
+        catalog::read(&vault.catalog, move |repo| {
+            repo.alert_attempt(&m, error.as_deref(), &now).map_err(DomainError::from)
+        })
+        .await?;
         delivered += usize::from(ok);
     }
     Ok(delivered)
@@ -355,6 +247,7 @@ pub async fn run(app: Arc<App>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::sqlite::Sqlite;
     use archive::clock::parse_ts;
 
     fn catalog() -> rusqlite::Connection {
@@ -373,18 +266,18 @@ mod tests {
         let c = catalog();
         let start = parse_ts("2026-03-05T01:00:00.000Z").unwrap();
         let grace = time::Duration::minutes(15);
-        assert!(missed(&c, start + time::Duration::minutes(14) + time::Duration::seconds(59), grace)
+        assert!(missed(&Sqlite::new(&c), start + time::Duration::minutes(14) + time::Duration::seconds(59), grace)
             .unwrap()
             .is_empty());
-        assert_eq!(missed(&c, start + grace, grace).unwrap().len(), 1);
+        assert_eq!(missed(&Sqlite::new(&c), start + grace, grace).unwrap().len(), 1);
         c.execute("INSERT INTO alerts VALUES ('m1')", []).unwrap();
-        assert!(missed(&c, start + grace, grace).unwrap().is_empty(), "raised once");
+        assert!(missed(&Sqlite::new(&c), start + grace, grace).unwrap().is_empty(), "raised once");
         c.execute("DELETE FROM alerts", []).unwrap();
         c.execute("UPDATE meetings SET recording = 'r'", []).unwrap();
-        assert!(missed(&c, start + grace, grace).unwrap().is_empty(), "a recording means held");
+        assert!(missed(&Sqlite::new(&c), start + grace, grace).unwrap().is_empty(), "a recording means held");
         c.execute("UPDATE meetings SET recording = NULL", []).unwrap();
         assert!(
-            missed(&c, start + time::Duration::days(8), grace).unwrap().is_empty(),
+            missed(&Sqlite::new(&c), start + time::Duration::days(8), grace).unwrap().is_empty(),
             "older than a week is not judged"
         );
     }

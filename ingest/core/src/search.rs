@@ -10,6 +10,7 @@
 //! search is a `search.performed` ledger entry with the actor and the query,
 //! written before any result is returned.
 
+use crate::catalog;
 use crate::error::DomainError;
 use crate::principal::{Principal, Role};
 use crate::transcript::Transcript;
@@ -18,7 +19,7 @@ use anyhow::Context;
 use archive::id::RecordingId;
 use archive::ledger::NewEntry;
 use archive::vault::Vault;
-use rusqlite::OptionalExtension;
+use archive::vault::VaultError;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::sync::Arc;
@@ -60,14 +61,7 @@ pub async fn run(app: Arc<App>) {
 
 /// Removes shredded recordings still in the index (whoever shredded them).
 pub async fn drop_shredded(vault: &Vault, index: &Arc<search::Index>) -> anyhow::Result<usize> {
-    let shredded: Vec<String> = vault
-        .catalog
-        .call(|c| {
-            let mut stmt = c.prepare("SELECT id FROM recordings WHERE state = 'shredded'")?;
-            let rows = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
-            Ok::<_, archive::vault::VaultError>(rows)
-        })
-        .await?;
+    let shredded = catalog::read(&vault.catalog, |repo| Ok::<_, VaultError>(repo.shredded_recordings()?)).await?;
     let mut n = 0;
     for rec in shredded {
         if index.contains(&rec)? {
@@ -98,13 +92,7 @@ pub async fn rebuild(
 ) -> anyhow::Result<usize> {
     let idx = index.clone();
     tokio::task::spawn_blocking(move || idx.clear()).await??;
-    let total: usize = vault
-        .catalog
-        .call(|c| {
-            c.query_row("SELECT COUNT(*) FROM transcripts WHERE state = 'stored'", [], |r| r.get(0))
-                .map_err(archive::vault::VaultError::from)
-        })
-        .await?;
+    let total = catalog::read(&vault.catalog, |repo| Ok::<_, VaultError>(repo.stored_transcript_count()?)).await?;
     progress(0, total);
     let mut done = 0;
     while done < total {
@@ -120,14 +108,7 @@ pub async fn rebuild(
 
 /// Indexes up to `max` recordings the index lacks, with one commit.
 async fn catch_up_some(vault: &Vault, index: &Arc<search::Index>, max: usize) -> anyhow::Result<usize> {
-    let stored: Vec<String> = vault
-        .catalog
-        .call(|c| {
-            let mut stmt = c.prepare("SELECT recording FROM transcripts WHERE state = 'stored' ORDER BY stored_at")?;
-            let rows = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
-            Ok::<_, archive::vault::VaultError>(rows)
-        })
-        .await?;
+    let stored = catalog::read(&vault.catalog, |repo| Ok::<_, VaultError>(repo.stored_transcripts()?)).await?;
     let mut docs = Vec::new();
     for rec in stored {
         if docs.len() >= max {
@@ -145,18 +126,7 @@ async fn catch_up_some(vault: &Vault, index: &Arc<search::Index>, max: usize) ->
 
 /// What the index holds for one recording: its meeting, org and spoken lines.
 async fn document(vault: &Vault, rec: RecordingId) -> anyhow::Result<Option<search::Recording>> {
-    let place: Option<(String, String, String, String)> = vault
-        .catalog
-        .call(move |c| {
-            c.query_row(
-                "SELECT m.id, m.kind, m.scheduled_at, o.path FROM meetings m JOIN orgs o ON o.id = m.org WHERE m.recording = ?1",
-                [rec.to_string()],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
-            .optional()
-            .map_err(archive::vault::VaultError::from)
-        })
-        .await?;
+    let place = catalog::read(&vault.catalog, move |repo| Ok::<_, VaultError>(repo.recording_place(rec)?)).await?;
     let Some((meeting, kind, scheduled_at, org_path)) = place else {
         tracing::warn!(recording = %rec, "a transcript without a meeting is not indexed");
         return Ok(None);
@@ -285,20 +255,16 @@ async fn org_path(app: &App, org: &str) -> Result<String, DomainError> {
 
 /// Adds titles and org names from the catalog to the index's results.
 async fn describe(app: &App, results: search::Results) -> Result<Vec<FoundMeeting>, DomainError> {
-    app.vault
-        .catalog
-        .call(move |c| {
-            let mut stmt = c.prepare_cached("SELECT m.title, m.org, o.name, m.scheduled_at FROM meetings m JOIN orgs o ON o.id = m.org WHERE m.id = ?1")?;
-            let mut out = Vec::with_capacity(results.meetings.len());
-            for m in results.meetings {
-                let row: Option<(String, String, String, String)> =
-                    stmt.query_row([&m.meeting], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).optional()?;
-                let Some((title, org, org_name, scheduled_at)) = row else { continue };
-                out.push(FoundMeeting { meeting: m.meeting, title, org, org_name, kind: m.kind, scheduled_at, recording: m.recording, score: m.score, hits: m.hits });
-            }
-            Ok::<_, DomainError>(out)
-        })
-        .await
+    catalog::read(&app.vault.catalog, move |repo| {
+        let mut out = Vec::with_capacity(results.meetings.len());
+        for m in results.meetings {
+            let Some((title, org, org_name, scheduled_at)) = repo.meeting_summary(&m.meeting)? else { continue };
+            let (meeting, kind, recording, score, hits) = (m.meeting, m.kind, m.recording, m.score, m.hits);
+            out.push(FoundMeeting { meeting, title, org, org_name, kind, scheduled_at, recording, score, hits });
+        }
+        Ok::<_, DomainError>(out)
+    })
+    .await
 }
 
 /// Empties the index and indexes every stored transcript again from the archive (admins).

@@ -15,8 +15,9 @@
 //! - Logs carry ids, durations and counts, never text.
 
 use crate::app::App;
+use crate::catalog::{self, Repo};
 use crate::config::TranscribeConfig;
-use crate::jobs::{self, Job};
+use crate::jobs::Job;
 use crate::transcript::{ModelRef, StreamPart, StreamResult, Transcript, FORMAT};
 use archive::id::{RecordingId, StreamId};
 use archive::ledger::actor_system;
@@ -206,7 +207,7 @@ async fn worker(app: Arc<App>, model: Arc<Loaded>) {
     let t = &app.transcription;
     while !t.stop.is_cancelled() {
         let now = app.vault.now();
-        let job = match app.vault.catalog.call(move |c| jobs::claim(c, &now)).await {
+        let job = match queue(&app, move |repo| repo.claim_job(&now)).await {
             Ok(j) => j,
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the job queue");
@@ -247,27 +248,27 @@ async fn run_job(app: &App, model: &Arc<Loaded>, job: Job) {
         }
         Err(JobError::Stopped) => {
             tracing::info!(job = id, recording = %rec, "transcription stopped by shutdown; it runs again at next start");
-            app.vault.catalog.call(move |c| jobs::put_back(c, id, None, &now)).await
+            queue(app, move |repo| repo.put_job_back(id, None, &now)).await
         }
         Err(JobError::Store(error)) => {
             tracing::warn!(job = id, recording = %rec, %error, "transcription waits for the store");
             let at = later(cfg.retry_secs);
-            app.vault.catalog.call(move |c| jobs::put_back(c, id, Some(&error), &at)).await
+            queue(app, move |repo| repo.put_job_back(id, Some(&error), &at)).await
         }
         Err(JobError::Failed(error)) if job.attempts + 1 < cfg.max_attempts => {
             let wait = cfg.retry_secs.saturating_mul(1 << job.attempts.min(16));
             tracing::warn!(job = id, recording = %rec, %error, retry_in_secs = wait, "transcription failed; it will be retried");
             let at = later(wait);
-            app.vault.catalog.call(move |c| jobs::failed_attempt(c, id, &error, Some(&at), &now)).await
+            queue(app, move |repo| repo.job_failed(id, &error, Some(&at), &now)).await
         }
         Err(JobError::Failed(error)) => {
             tracing::error!(job = id, recording = %rec, %error, attempts = job.attempts + 1, "transcription failed for good");
-            app.vault.catalog.call(move |c| jobs::failed_attempt(c, id, &error, None, &now)).await
+            queue(app, move |repo| repo.job_failed(id, &error, None, &now)).await
         }
         Err(JobError::Unreadable(error)) => {
             let error = format!("the recording is unreadable as stored: {error}");
             tracing::error!(job = id, recording = %rec, %error, "transcription failed for good");
-            app.vault.catalog.call(move |c| jobs::failed_attempt(c, id, &error, None, &now)).await
+            queue(app, move |repo| repo.job_failed(id, &error, None, &now)).await
         }
     };
     if let Err(e) = update {
@@ -285,41 +286,24 @@ struct Context {
 }
 
 async fn context(app: &App, rec: RecordingId, default_language: String) -> Result<Context, VaultError> {
-    app.vault
-        .catalog
-        .call(move |c| {
-            let (meeting, org, meeting_lang): (String, String, Option<String>) = c.query_row(
-                "SELECT r.meeting, r.org, m.language FROM recordings r LEFT JOIN meetings m ON m.id = r.meeting WHERE r.id = ?1",
-                [rec.to_string()],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )?;
-            // The nearest org up the tree that sets a language.
-            let org_lang: Option<String> = rusqlite::OptionalExtension::optional(c.query_row(
-                "WITH RECURSIVE up(id, parent, language, depth) AS (
-                     SELECT id, parent, language, 0 FROM orgs WHERE id = ?1
-                     UNION ALL SELECT o.id, o.parent, o.language, up.depth + 1 FROM orgs o JOIN up ON o.id = up.parent)
-                 SELECT language FROM up WHERE language IS NOT NULL ORDER BY depth LIMIT 1",
-                [&org],
-                |r| r.get(0),
-            ))?;
-            let mut stmt = c.prepare(
-                "SELECT s.id, s.kind, s.opened_at, e.name, u.filename FROM streams s
-                 LEFT JOIN endpoints e ON e.id = s.endpoint LEFT JOIN uploads u ON u.stream = s.id
-                 WHERE s.recording = ?1 ORDER BY s.opened_at, s.id",
-            )?;
-            let rows = stmt.query_map([rec.to_string()], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, Option<String>>(3)?, r.get::<_, Option<String>>(4)?))
-            })?;
-            let mut streams = Vec::new();
-            for row in rows {
-                let (id, kind, opened_at, endpoint, filename) = row?;
-                let id: StreamId = id.parse().map_err(|_| VaultError::Conflict(format!("catalog: malformed stream id {id}")))?;
-                streams.push((id, endpoint.or(filename).unwrap_or(kind), opened_at));
-            }
-            let language = meeting_lang.or(org_lang).unwrap_or(default_language);
-            Ok::<_, VaultError>(Context { meeting, org, language, streams })
-        })
-        .await
+    queue(app, move |repo| {
+        let (meeting, org, meeting_lang) = repo.recording_meeting(rec)?;
+        let org_lang = repo.org_language(&org)?;
+        let streams = repo.stream_labels(rec)?;
+        let streams = streams.into_iter().map(|s| (s.id, s.endpoint.or(s.filename).unwrap_or(s.kind), s.opened_at));
+        let language = meeting_lang.or(org_lang).unwrap_or(default_language);
+        Ok(Context { meeting, org, language, streams: streams.collect() })
+    })
+    .await
+}
+
+/// One catalog call of the worker's (the queue, a recording's facts), outside
+/// any ledger entry, on the catalog's thread.
+async fn queue<R: Send + 'static>(
+    app: &App,
+    f: impl FnOnce(&dyn Repo) -> catalog::Result<R> + Send + 'static,
+) -> Result<R, VaultError> {
+    catalog::read(&app.vault.catalog, move |repo| f(repo).map_err(VaultError::from)).await
 }
 
 /// Transcribes and stores one recording's transcript; returns the audio length.
@@ -329,7 +313,12 @@ async fn transcribe_recording(app: &App, model: &Arc<Loaded>, job: &Job) -> Resu
     // A crash after the put and before its entry: record what is in the store.
     let adopted = app
         .vault
-        .adopt_transcript(&actor_system(), rec, meta_of_stored, move |tx| jobs::mark_done(tx, id, &now))
+        .adopt_transcript(
+            &actor_system(),
+            rec,
+            meta_of_stored,
+            catalog::in_tx(move |repo| Ok(repo.job_done(id, &now)?)),
+        )
         .await?;
     if adopted.is_some() {
         tracing::info!(job = id, recording = %rec, "recorded the transcript a crash had left unrecorded");
@@ -341,7 +330,7 @@ async fn transcribe_recording(app: &App, model: &Arc<Loaded>, job: &Job) -> Resu
         infos.push(app.vault.stream(*stream).await?);
     }
     let total: u64 = infos.iter().filter_map(|i| i.manifest.media.as_ref()?.get("duration_ms")?.as_u64()).sum();
-    app.vault.catalog.call(move |c| jobs::set_progress(c, id, 0, (total > 0).then_some(total))).await?;
+    queue(app, move |repo| repo.set_job_progress(id, 0, (total > 0).then_some(total))).await?;
     let opts = app.transcription.options(ctx.language.clone());
     let mut results = Vec::new();
     let mut done = 0;
@@ -387,7 +376,9 @@ async fn transcribe_recording(app: &App, model: &Arc<Loaded>, job: &Job) -> Resu
     let meta = meta_of(&doc);
     let bytes = serde_json::to_vec(&doc).map_err(|e| JobError::Failed(e.to_string()))?;
     let now = app.vault.now();
-    app.vault.store_transcript(&actor_system(), rec, bytes, meta, move |tx| jobs::mark_done(tx, id, &now)).await?;
+    app.vault
+        .store_transcript(&actor_system(), rec, bytes, meta, catalog::in_tx(move |repo| Ok(repo.job_done(id, &now)?)))
+        .await?;
     app.index.wake();
     Ok(done)
 }
@@ -435,7 +426,7 @@ async fn transcribe_stream(
             _ = tick.tick() => {
                 let at = before + watch.done_ms();
                 let id = job.id;
-                let _ = app.vault.catalog.call(move |c| jobs::set_progress(c, id, at, None)).await;
+                let _ = queue(app, move |repo| repo.set_job_progress(id, at, None)).await;
                 if logged.elapsed() >= Duration::from_secs(30) {
                     logged = Instant::now();
                     tracing::info!(job = id, recording = %job.recording, done_ms = at, total_ms = total, "transcribing");

@@ -6,13 +6,13 @@
 //! that makes it; [`crate::jobs`] its queue.
 
 use crate::app::App;
+use crate::catalog::{self, Scope};
 use crate::error::DomainError;
-use crate::jobs::{self, JobView};
+use crate::jobs::JobView;
 use crate::principal::{Principal, Role};
 use crate::transcript::Transcript;
 use archive::id::RecordingId;
 use archive::ledger::NewEntry;
-use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -63,25 +63,14 @@ pub async fn view(
 /// A 404 that says where the transcript is: queued, running, failed, or waiting
 /// for a model.
 pub async fn why_missing(app: &App, rec: RecordingId) -> Result<String, DomainError> {
-    let job: Option<(String, Option<String>, u64, Option<u64>)> = app
-        .vault
-        .catalog
-        .call(move |c| {
-            c.query_row(
-                "SELECT state, error, progress_ms, total_ms FROM jobs WHERE kind = 'transcribe' AND recording = ?1",
-                [rec.to_string()],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
-            .optional()
-            .map_err(DomainError::from)
-        })
-        .await?;
+    let job =
+        catalog::read(&app.vault.catalog, move |repo| repo.transcription_job(rec).map_err(DomainError::from)).await?;
     let waiting = match app.transcription.status().model {
         crate::transcription::ModelState::Ready { .. } => "",
         crate::transcription::ModelState::Loading { .. } => " (the model is loading)",
         _ => " (no Whisper model is loaded; see GET /api/v1/jobs)",
     };
-    Ok(match job {
+    Ok(match job.map(|j| (j.state, j.error, j.progress_ms, j.total_ms)) {
         None => format!("recording {rec} has no transcript: it is not sealed"),
         Some((state, _, done, Some(total))) if state == "running" && total > 0 => {
             format!("the transcript of recording {rec} is being made: {}% done", done * 100 / total)
@@ -142,15 +131,12 @@ pub async fn jobs(app: &App, who: &Principal, q: JobQuery) -> Result<JobsView, D
         }
     }
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let scope = who.scope_json();
-    let (counts, jobs) = app
-        .vault
-        .catalog
-        .call(move |c| {
-            let counts = jobs::counts(c, scope.clone())?;
-            let jobs = jobs::list(c, scope, q.state.as_deref(), limit)?;
-            Ok::<_, archive::vault::VaultError>((counts, jobs))
-        })
-        .await?;
+    let scope = Scope::of(who);
+    let (counts, jobs) = catalog::read(&app.vault.catalog, move |repo| {
+        let counts = repo.job_counts(&scope)?;
+        let jobs = repo.jobs(&scope, q.state.as_deref(), limit)?;
+        Ok::<_, DomainError>((counts, jobs))
+    })
+    .await?;
     Ok(JobsView { transcriber: app.transcription.status(), counts, jobs })
 }

@@ -9,6 +9,7 @@
 //!
 //! Memory per upload is bounded: one pending piece plus `parallel_puts` in flight.
 
+use crate::catalog;
 use crate::error::DomainError;
 use crate::principal::{Principal, Role};
 use crate::schema::MeetingId;
@@ -297,15 +298,15 @@ impl Upload {
         let stream = self
             .app
             .vault
-            .open_stream(&self.actor, rec, spec, move |tx, stream| {
-                if let Some(upload) = tus {
-                    tx.execute(
-                        "UPDATE uploads SET stream = ?2 WHERE id = ?1",
-                        [upload.to_string(), stream.to_string()],
-                    )?;
-                }
-                Ok(())
-            })
+            .open_stream(
+                &self.actor,
+                rec,
+                spec,
+                catalog::in_tx_with(move |repo, stream| match tus {
+                    Some(upload) => Ok(repo.link_upload_stream(upload, stream)?),
+                    None => Ok(()),
+                }),
+            )
             .await?;
         self.attach(stream, 0);
         Ok(())

@@ -13,11 +13,11 @@ use crate::accounts::{
     revoke_token_in, session_principal, NewToken, UserChange, MIN_PASSWORD_CHARS, SELF_CHANGE,
 };
 use crate::app::App;
+use crate::catalog;
 use crate::error::DomainError;
 use crate::principal::{Principal, Role};
 use crate::schema::{OrgId, TokenId, UserId};
 use archive::ledger::NewEntry;
-use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -31,16 +31,7 @@ pub struct NewUser {
     pub scopes: Vec<OrgId>,
 }
 
-#[derive(Debug, Serialize)]
-pub struct User {
-    pub id: String,
-    pub name: String,
-    pub role: Role,
-    pub disabled: bool,
-    pub has_password: bool,
-    /// Org ids whose subtrees an inspector or recorder is bound to.
-    pub scopes: Vec<String>,
-}
+pub use crate::catalog::User;
 
 /// A user made at once, or (an admin, once two exist) a request for a second admin.
 #[derive(Debug, Serialize)]
@@ -60,7 +51,7 @@ pub async fn add(app: &App, who: &Principal, req: NewUser) -> Result<Added, Doma
     crate::principal::check_scopes(req.role, req.scopes.len()).map_err(DomainError::Invalid)?;
     let hash = new_password(req.password.as_deref()).await?;
     let id = UserId::new();
-    if req.role == Role::Admin && app.vault.catalog.call(|c| crate::admins::admin_count(c)).await? >= 2 {
+    if req.role == Role::Admin && crate::admins::count(app).await? >= 2 {
         let change = json!({ "create": true, "role": "admin" });
         return Ok(Added::Requested {
             request: crate::admins::request(app, who, id, Some((name, hash)), change).await?,
@@ -72,50 +63,14 @@ pub async fn add(app: &App, who: &Principal, req: NewUser) -> Result<Added, Doma
     let entry = NewEntry { actor: who.actor(), action: "user.created", subject, data };
     let now = app.vault.now();
     let (n, role, sc, has_password) = (name.clone(), req.role, scopes.clone(), hash.is_some());
-    app.vault.commit_as(entry, move |tx| add_user(tx, id, &n, role, hash.as_deref(), &sc, &now)).await?;
+    catalog::commit(&app.vault, entry, move |repo| add_user(repo, id, &n, role, hash.as_deref(), &sc, &now)).await?;
     Ok(Added::User(User { id: id.to_string(), name, role: req.role, disabled: false, has_password, scopes }))
 }
 
 /// Every user, by name (admins).
 pub async fn list(app: &App, who: &Principal) -> Result<Vec<User>, DomainError> {
     who.require(&[Role::Admin])?;
-    let users = app
-        .vault
-        .catalog
-        .call(|c| {
-            let mut stmt = c.prepare(
-                "SELECT u.id, u.name, u.role, u.disabled, u.password_hash IS NOT NULL,
-                        (SELECT json_group_array(org) FROM user_scopes WHERE user_id = u.id)
-                 FROM users u ORDER BY u.name",
-            )?;
-            let rows = stmt.query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, bool>(3)?,
-                    r.get::<_, bool>(4)?,
-                    r.get::<_, String>(5)?,
-                ))
-            })?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (id, name, role, disabled, has_password, scopes) = row?;
-                let role = Role::parse(&role)
-                    .ok_or_else(|| DomainError::internal(format!("user {id} has an unknown role")))?;
-                out.push(User {
-                    id,
-                    name,
-                    role,
-                    disabled,
-                    has_password,
-                    scopes: serde_json::from_str(&scopes).unwrap_or_default(),
-                });
-            }
-            Ok::<_, DomainError>(out)
-        })
-        .await?;
-    Ok(users)
+    catalog::read(&app.vault.catalog, |repo| repo.users().map_err(DomainError::from)).await
 }
 
 /// A new token for `user` (admins; never for another admin): (its id, the token
@@ -128,22 +83,13 @@ pub async fn create_token(app: &App, who: &Principal, user: UserId) -> Result<(T
     crate::facts::seal_into(&app.vault.keys, &subject, &mut data, new.sealed_facts(&user))?;
     let entry = NewEntry { actor: who.actor(), action: "token.created", subject, data };
     let by = who.clone();
-    let (made, _) = app
-        .vault
-        .commit_as(entry, move |tx| {
-            let row: Option<(String, String)> = tx
-                .query_row("SELECT name, role FROM users WHERE id = ?1", [user.to_string()], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
-                .optional()?;
-            let (name, role) = row.ok_or_else(|| DomainError::not_found(format!("user {user} not found")))?;
-            let role =
-                Role::parse(&role).ok_or_else(|| DomainError::internal(format!("user {user} has an unknown role")))?;
-            crate::admins::check_credentials(&by, &user, role, "mint tokens for")?;
-            let (_, token_id, token) = create_token_in(tx, &name, role, &now, &new, user)?;
-            Ok::<_, DomainError>((token_id, token))
-        })
-        .await?;
+    let (made, _) = catalog::commit(&app.vault, entry, move |repo| {
+        let found = repo.user_by_id(user)?.ok_or_else(|| DomainError::not_found(format!("user {user} not found")))?;
+        crate::admins::check_credentials(&by, &user, found.role, "mint tokens for")?;
+        let (_, token_id, token) = create_token_in(repo, &found.name, found.role, &now, &new, user)?;
+        Ok::<_, DomainError>((token_id, token))
+    })
+    .await?;
     Ok(made)
 }
 
@@ -166,25 +112,13 @@ pub async fn change(
     change: UserChange,
 ) -> Result<Option<crate::admins::Request>, DomainError> {
     who.require(&[Role::Admin])?;
-    let (role, disabled) = app
-        .vault
-        .catalog
-        .call(move |c| {
-            let row: Option<(String, bool)> = c
-                .query_row("SELECT role, disabled FROM users WHERE id = ?1", [user.to_string()], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
-                .optional()?;
-            row.ok_or_else(|| DomainError::not_found(format!("user {user} not found")))
-        })
-        .await?;
-    let role = Role::parse(&role).ok_or_else(|| DomainError::internal(format!("user {user} has an unknown role")))?;
+    let found = catalog::read(&app.vault.catalog, move |repo| repo.user_by_id(user).map_err(DomainError::from)).await?;
+    let found = found.ok_or_else(|| DomainError::not_found(format!("user {user} not found")))?;
+    let (role, disabled) = (found.role, found.disabled);
     if change.password.is_some() {
         crate::admins::check_credentials(who, &user, role, "reset the password of")?;
     }
-    if crate::admins::touches_admin(role, disabled, &change)
-        && app.vault.catalog.call(|c| crate::admins::admin_count(c)).await? >= 2
-    {
+    if crate::admins::touches_admin(role, disabled, &change) && crate::admins::count(app).await? >= 2 {
         if change.password.is_some() || change.scopes.is_some() {
             return Err(DomainError::invalid(
                 "a change of who is an admin waits for a second admin: ask for it alone, without a password or scopes",
@@ -203,7 +137,8 @@ pub async fn change(
     }
     let entry = NewEntry { actor: who.actor(), action: "user.changed", subject, data };
     let by = who.user;
-    app.vault.commit_as(entry, move |tx| change_user(tx, user, Some(&by), &change, hash.as_deref())).await?;
+    catalog::commit(&app.vault, entry, move |repo| change_user(repo, user, Some(&by), &change, hash.as_deref()))
+        .await?;
     Ok(None)
 }
 
@@ -214,20 +149,20 @@ pub async fn revoke_token(app: &App, who: &Principal, token: TokenId) -> Result<
     let entry =
         NewEntry { actor: who.actor(), action: "token.revoked", subject: format!("token/{token}"), data: json!({}) };
     let by = who.clone();
-    app.vault.commit_as(entry, move |tx| revoke_token_in(tx, token, Some(&by), &now).map(|_| ())).await?;
+    catalog::commit(&app.vault, entry, move |repo| revoke_token_in(repo, token, Some(&by), &now).map(|_| ())).await?;
     Ok(())
 }
 
 /// The caller behind an API token.
 pub async fn by_token(app: &App, token: String) -> Result<Principal, DomainError> {
-    app.vault.catalog.call(move |c| authenticate(c, &token)).await
+    catalog::read(&app.vault.catalog, move |repo| authenticate(repo, &token)).await
 }
 
 /// The caller behind a web session's cookie secret, while the session is live.
 pub async fn by_session(app: &App, secret: String) -> Result<Principal, DomainError> {
     // The service's clock, which opened the session (it may be shifted for drills).
     let now = app.vault.now();
-    let who = app.vault.catalog.call(move |c| session_principal(c, &secret, &now)).await?;
+    let who = catalog::read(&app.vault.catalog, move |repo| session_principal(repo, &secret, &now)).await?;
     who.ok_or_else(|| DomainError::unauthenticated("your session has ended; sign in again"))
 }
 
@@ -298,7 +233,8 @@ pub async fn sign_in(app: &App, peer: std::net::IpAddr, name: &str, password: St
         subject: format!("user/{user}"),
         data: json!({ "via": "web" }),
     };
-    let ((secret, _csrf), _) = app.vault.commit_as(entry, move |tx| open_session(tx, &user, &now, &expires)).await?;
+    let ((secret, _csrf), _) =
+        catalog::commit(&app.vault, entry, move |repo| open_session(repo, &user, &now, &expires)).await?;
     Ok(Session { secret, max_age_secs: app.config.web.session_hours * 3600 })
 }
 
@@ -310,32 +246,22 @@ pub async fn sign_out(app: &App, who: &Principal, secret: String) -> Result<(), 
         subject: format!("user/{}", who.user),
         data: json!({}),
     };
-    app.vault.commit_as(entry, move |tx| close_session(tx, &secret)).await?;
+    catalog::commit(&app.vault, entry, move |repo| close_session(repo, &secret)).await?;
     Ok(())
 }
 
 /// The user if `name` exists, is enabled, may use the web UI and the password matches.
 async fn check_password(app: &App, name: String, password: String) -> Result<Option<UserId>, DomainError> {
-    let row: Option<(String, Option<String>, String, bool)> = app
-        .vault
-        .catalog
-        .call(move |c| {
-            c.query_row("SELECT id, password_hash, role, disabled FROM users WHERE name = ?1", [name], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })
-            .optional()
-            .map_err(DomainError::from)
-        })
-        .await?;
-    let usable = row
-        .filter(|(_, hash, role, disabled)| hash.is_some() && !disabled && Role::parse(role) != Some(Role::Recorder));
+    let found =
+        catalog::read(&app.vault.catalog, move |repo| repo.user_by_name(&name).map_err(DomainError::from)).await?;
+    let usable = found.filter(|u| u.password_hash.is_some() && !u.disabled && u.role != Role::Recorder);
     let (user, hash) = match usable {
-        Some((id, Some(hash), _, _)) => (Some(id), hash),
+        Some(crate::catalog::Account { id, password_hash: Some(hash), .. }) => (Some(id), hash),
         _ => (None, dummy_hash().to_string()),
     };
     let ok =
         tokio::task::spawn_blocking(move || password_matches(&hash, &password)).await.map_err(DomainError::internal)?;
-    user.filter(|_| ok).map(|u| u.parse().map_err(DomainError::from)).transpose()
+    Ok(user.filter(|_| ok))
 }
 
 /// A hash to check unknown names against, so that they cost what a real one does.

@@ -15,12 +15,12 @@
 //! auditor with `niem-audit` proves the same thing without trusting the service.
 
 use crate::app::App;
+use crate::catalog::{self, Repo};
 use crate::error::DomainError;
 use archive::id::RecordingId;
-use archive::ledger::{self, NewEntry};
+use archive::ledger::NewEntry;
+use archive::vault::VaultError;
 use archive::verify::{self, Report, Verdict};
-use rusqlite::{params, OptionalExtension};
-use serde::Serialize;
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,22 +29,7 @@ use std::time::Duration;
 /// Problem lines kept per run: enough to act on, bounded in size.
 const MAX_PROBLEMS: usize = 50;
 
-/// One run's verdict.
-#[derive(Debug, Clone, Serialize)]
-pub struct StoreCheck {
-    pub checked_at: String,
-    pub intact: bool,
-    pub entries: u64,
-    pub objects: u64,
-    pub invalid: u64,
-    pub problems: Vec<String>,
-    /// `full` (every object fetched) or `rolling`.
-    pub mode: String,
-    /// Content objects fetched and hashed, of `population` listed (None: a run
-    /// of an earlier release, which fetched every object).
-    pub fetched: Option<u64>,
-    pub population: Option<u64>,
-}
+pub use crate::catalog::{CheckpointRef, StoreCheck, Verification};
 
 /// Which objects a store-wide run fetches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +42,7 @@ pub enum Mode {
 
 /// When each part of the store was last checked, as of the newest run: what
 /// `/metrics` and the badge say.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Coverage {
     /// The newest run: every object stored before it was fetched by it or earlier.
     pub last_run: String,
@@ -67,85 +52,12 @@ pub struct Coverage {
     pub cycle_days: u32,
 }
 
-/// The newest signed checkpoint the service has written: what a verification
-/// was checked against, and what `/readyz` and the ledger page fetch by key.
-#[derive(Debug, Clone, Serialize)]
-pub struct CheckpointRef {
-    /// Ledger entries the checkpoint covers.
-    pub size: u64,
-    /// Its `time` line; unknown to a catalog that only resumed or restored it.
-    pub time: Option<String>,
-}
-
-impl CheckpointRef {
-    /// Its object: `checkpoints/<size-1:012>.json`.
-    pub fn key(&self) -> archive::layout::ObjectKey {
-        archive::layout::ObjectKey::checkpoint(self.size.saturating_sub(1))
-    }
-}
-
-/// A recording's verification as kept for its page and badge.
-#[derive(Debug, Clone, Serialize)]
-pub struct Verification {
-    pub intact: bool,
-    pub checked_at: String,
-    /// Whether a signed checkpoint in the store covers the recording's seal.
-    pub covered_by_checkpoint: bool,
-    /// The newest signed checkpoint then; none before the first one (and on
-    /// verifications kept before v0.3, which did not record it).
-    pub checkpoint: Option<CheckpointRef>,
-    /// What ran it: `seal`, `request` or `scheduled`.
-    pub source: Option<String>,
-    pub problems: Vec<String>,
-}
-
 /// The last verification kept for a recording; not found if it was never
 /// verified. Reads the catalog only: it never touches the store.
 pub async fn latest_verification(app: &App, rec: RecordingId) -> Result<Verification, DomainError> {
-    let row = app
-        .vault
-        .catalog
-        .call(move |c| {
-            c.query_row(
-                "SELECT checked_at, intact, report, checkpoint_size, checkpoint_ts, source
-                 FROM verifications WHERE recording = ?1
-                 ORDER BY checked_at DESC, rowid DESC LIMIT 1",
-                [rec.to_string()],
-                verification_row,
-            )
-            .optional()
-            .map_err(DomainError::from)
-        })
-        .await?;
+    let row =
+        catalog::read(&app.vault.catalog, move |repo| repo.latest_verification(rec).map_err(DomainError::from)).await?;
     row.ok_or_else(|| DomainError::not_found(format!("recording {rec} was never verified")))
-}
-
-fn verification_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Verification> {
-    let report: String = r.get(2)?;
-    let report: serde_json::Value = serde_json::from_str(&report).unwrap_or_default();
-    let size: Option<u64> = r.get(3)?;
-    let time: Option<String> = r.get(4)?;
-    Ok(Verification {
-        intact: r.get(1)?,
-        checked_at: r.get(0)?,
-        covered_by_checkpoint: report["covered_by_checkpoint"].as_bool().unwrap_or(false),
-        checkpoint: size.map(|size| CheckpointRef { size, time }),
-        source: r.get(5)?,
-        problems: serde_json::from_value(report["problems"].clone()).unwrap_or_default(),
-    })
-}
-
-/// Keeps a recording's verification, in the caller's transaction or connection.
-pub fn record_verification(c: &rusqlite::Connection, rec: &str, v: &Verification) -> rusqlite::Result<()> {
-    let report = json!({ "covered_by_checkpoint": v.covered_by_checkpoint, "problems": v.problems }).to_string();
-    let (size, time) = (v.checkpoint.as_ref().map(|cp| cp.size), v.checkpoint.as_ref().and_then(|cp| cp.time.clone()));
-    c.execute(
-        "INSERT INTO verifications
-           (recording, checked_at, intact, report, checkpoint_size, checkpoint_ts, source)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![rec, v.checked_at, v.intact, report, size, time, v.source],
-    )?;
-    Ok(())
 }
 
 /// Verifies one recording's objects against the catalog's ledger entries with the
@@ -153,19 +65,10 @@ pub fn record_verification(c: &rusqlite::Connection, rec: &str, v: &Verification
 /// keeps the result, with that checkpoint and `source`, for the recording's page.
 pub async fn verify_and_record(app: &Arc<App>, rec: RecordingId, source: &str) -> Result<Verification, DomainError> {
     let prefix = format!("recording/{rec}");
-    let subject = prefix.clone();
-    let (entries, checkpoint) = app
-        .vault
-        .catalog
-        .call(move |c| {
-            // Its own entries, and those that judge whether a shred of it was lawful.
-            let actions: Vec<String> = archive::retention::ACTIONS.iter().map(|a| format!("'{a}'")).collect();
-            let filter = format!("subject = ?1 OR subject LIKE ?2 OR action IN ({})", actions.join(", "));
-            let entries = ledger::read_where(c, &filter, params![subject, format!("{subject}/%")])
-                .map_err(DomainError::internal)?;
-            Ok::<_, DomainError>((entries, newest_checkpoint(c)?))
-        })
-        .await?;
+    let (entries, checkpoint) = catalog::read(&app.vault.catalog, move |repo| {
+        Ok::<_, DomainError>((repo.recording_entries(rec)?, repo.newest_checkpoint()?))
+    })
+    .await?;
     let checkpointed = checkpoint.as_ref().map_or(0, |cp| cp.size);
     let report: Report = archive::verify::verify_recording(&app.vault.store, rec, &entries, checkpointed)
         .await
@@ -185,16 +88,15 @@ pub async fn verify_and_record(app: &Arc<App>, rec: RecordingId, source: &str) -
         problems,
     };
     let row = (rec.to_string(), v.clone());
-    app.vault.catalog.call(move |c| record_verification(c, &row.0, &row.1).map_err(DomainError::from)).await?;
+    catalog::read(&app.vault.catalog, move |repo| repo.insert_verification(&row.0, &row.1).map_err(DomainError::from))
+        .await?;
     Ok(v)
 }
 
 /// The newest signed checkpoint the service has written, from the catalog
 /// (`ledger_mirror`, which the mirror updates only after the object is stored).
-pub fn newest_checkpoint(c: &rusqlite::Connection) -> rusqlite::Result<Option<CheckpointRef>> {
-    let sql = "SELECT checkpointed, checkpoint_ts FROM ledger_mirror WHERE id = 1";
-    let (size, time): (u64, Option<String>) = c.query_row(sql, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok((size > 0).then_some(CheckpointRef { size, time }))
+pub async fn newest_checkpoint(app: &App) -> Result<Option<CheckpointRef>, DomainError> {
+    catalog::read(&app.vault.catalog, |repo| repo.newest_checkpoint().map_err(DomainError::from)).await
 }
 
 /// Runs on schedule for the service's life.
@@ -267,17 +169,13 @@ pub async fn verify_now(app: &App, mode: Mode) -> Result<StoreCheck, DomainError
         NewEntry { actor: archive::ledger::actor_system(), action: "store.verified", subject: "store".into(), data };
     let row = check.clone();
     let shares = Shares::of(&report, &check.checked_at);
-    app.vault
-        .commit(entry, move |tx| {
-            tx.execute(
-                "INSERT INTO store_verifications (checked_at, intact, entries, objects, invalid, problems, mode, fetched, population) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![row.checked_at, row.intact, row.entries, row.objects, row.invalid, serde_json::to_string(&row.problems).unwrap_or_default(), row.mode, row.fetched, row.population],
-            )?;
-            let kept = shares.keep(tx)?;
-            tracing::debug!(recordings = kept, "each sealed recording's verdict kept");
-            Ok(())
-        })
-        .await?;
+    catalog::commit(&app.vault, entry, move |repo| {
+        repo.insert_store_check(&row)?;
+        let kept = shares.keep(repo)?;
+        tracing::debug!(recordings = kept, "each sealed recording's verdict kept");
+        Ok::<_, VaultError>(())
+    })
+    .await?;
     Ok(check)
 }
 
@@ -308,9 +206,9 @@ impl Shares {
 
     /// Replaces the previous run's rows (one per recording), in the run's own
     /// transaction; returns how many recordings were judged.
-    fn keep(&self, tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<usize> {
-        let sealed = sealed_recordings(tx, self.entries)?;
-        tx.execute("DELETE FROM verifications WHERE source = 'scheduled'", [])?;
+    fn keep(&self, repo: &dyn Repo) -> catalog::Result<usize> {
+        let sealed = repo.sealed_before(self.entries)?;
+        repo.clear_scheduled_verifications()?;
         for (rec, seal_seq) in &sealed {
             let mut found = self.damage.get(rec).cloned().unwrap_or_default();
             found.extend(self.problems.iter().filter(|p| p.contains(rec.as_str())).cloned());
@@ -322,21 +220,10 @@ impl Shares {
                 source: Some("scheduled".into()),
                 problems: found,
             };
-            record_verification(tx, rec, &v)?;
+            repo.insert_verification(rec, &v)?;
         }
         Ok(sealed.len())
     }
-}
-
-/// Sealed recordings whose `recording.sealed` entry is among the first
-/// `entries` of the ledger: (id, seq of the seal).
-fn sealed_recordings(c: &rusqlite::Connection, entries: u64) -> rusqlite::Result<Vec<(String, u64)>> {
-    let mut stmt = c.prepare(
-        "SELECT r.id, l.seq FROM ledger l JOIN recordings r ON l.subject = 'recording/' || r.id
-         WHERE l.action = 'recording.sealed' AND l.seq < ?1 AND r.state = 'sealed'",
-    )?;
-    let rows = stmt.query_map([entries], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    rows.collect()
 }
 
 /// Invalid or unreadable objects of each recording (`recordings/<rec>/…`,
@@ -357,64 +244,22 @@ fn damage_by_recording(report: &Report) -> HashMap<String, Vec<String>> {
 /// newest scheduled verdict is not intact (their objects are fetched again).
 async fn rolling(app: &App) -> Result<archive::sample::Rolling, DomainError> {
     let last = latest(app).await?.and_then(|c| archive::clock::parse_ts(&c.checked_at).ok());
-    let recheck = app
-        .vault
-        .catalog
-        .call(|c| {
-            let mut stmt =
-                c.prepare("SELECT recording FROM verifications WHERE source = 'scheduled' AND intact = 0")?;
-            let rows = stmt.query_map([], |r| r.get(0))?;
-            rows.collect::<rusqlite::Result<Vec<String>>>().map_err(archive::vault::VaultError::from)
-        })
-        .await?;
+    let recheck =
+        catalog::read(&app.vault.catalog, |repo| repo.damaged_in_last_run().map_err(DomainError::from)).await?;
     let cycle_days = app.config.verify.full_cycle_days.max(1);
     Ok(archive::sample::Rolling { last_run: last, now: app.vault.clock.now(), cycle_days, recheck })
 }
 
-const STORE_CHECK: &str = "SELECT checked_at, intact, entries, objects, invalid, problems, mode, fetched, population FROM store_verifications";
-
-fn store_check(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoreCheck> {
-    let problems: String = r.get(5)?;
-    Ok(StoreCheck {
-        checked_at: r.get(0)?,
-        intact: r.get(1)?,
-        entries: r.get(2)?,
-        objects: r.get(3)?,
-        invalid: r.get(4)?,
-        problems: serde_json::from_str(&problems).unwrap_or_default(),
-        mode: r.get(6)?,
-        fetched: r.get(7)?,
-        population: r.get(8)?,
-    })
-}
-
 /// The newest verdict, if any run finished.
 pub async fn latest(app: &App) -> Result<Option<StoreCheck>, DomainError> {
-    app.vault
-        .catalog
-        .call(|c| {
-            c.query_row(&format!("{STORE_CHECK} ORDER BY checked_at DESC LIMIT 1"), [], store_check)
-                .optional()
-                .map_err(DomainError::from)
-        })
-        .await
+    catalog::read(&app.vault.catalog, |repo| repo.latest_store_check().map_err(DomainError::from)).await
 }
 
 /// When each part of the store was last checked (None before the first run).
 pub async fn coverage(app: &App) -> Result<Option<Coverage>, DomainError> {
     let cycle_days = app.config.verify.full_cycle_days.max(1);
-    let (newest, full): (Option<String>, Option<String>) = app
-        .vault
-        .catalog
-        .call(|c| {
-            c.query_row(
-                "SELECT MAX(checked_at), MAX(CASE WHEN mode = 'full' THEN checked_at END) FROM store_verifications",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .map_err(DomainError::from)
-        })
-        .await?;
+    let (newest, full) =
+        catalog::read(&app.vault.catalog, |repo| repo.store_check_times().map_err(DomainError::from)).await?;
     let Some(newest) = newest else { return Ok(None) };
     Ok(Some(Coverage {
         every_object_since: every_object_since(&newest, full.as_deref(), cycle_days),

@@ -106,7 +106,7 @@ async fn load_progress(app: &App) -> Result<(), DomainError> {
 
 /// The newest signed checkpoint: (entries covered, its note).
 async fn newest(app: &App) -> Result<Option<(u64, String)>, DomainError> {
-    let cp = app.vault.catalog.call(|c| crate::verification::newest_checkpoint(c).map_err(DomainError::from)).await?;
+    let cp = crate::verification::newest_checkpoint(app).await?;
     let Some(cp) = cp else { return Ok(None) };
     let body = app.vault.store.get(cp.key().as_str()).await?;
     let obj: CheckpointObject = serde_json::from_slice(&body).map_err(DomainError::internal)?;
@@ -228,19 +228,8 @@ pub async fn witnessed(app: &App, rec: archive::id::RecordingId) -> Result<Optio
     if app.witnesses.is_empty() {
         return Ok(None);
     }
-    let subject = format!("recording/{rec}");
-    let seal_seq: Option<u64> = app
-        .vault
-        .catalog
-        .call(move |c| {
-            use rusqlite::OptionalExtension;
-            c.query_row("SELECT seq FROM ledger WHERE action = 'recording.sealed' AND subject = ?1", [subject], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(DomainError::from)
-        })
-        .await?;
+    let seal_seq =
+        crate::catalog::read(&app.vault.catalog, move |repo| repo.seal_seq(rec).map_err(DomainError::from)).await?;
     let cosigned = statuses(app, 0).iter().map(|s| s.cosigned_entries).max().unwrap_or(0);
     Ok(Some(Witnessed { seal_seq, cosigned_entries: cosigned, witnessed: seal_seq.is_some_and(|s| s < cosigned) }))
 }

@@ -7,7 +7,10 @@
 //!   adapters (api, web, cli, rtmp) never use one another;
 //! - the ledger is appended in one place, the vault's commit path;
 //! - the time is read through a clock: no `SystemTime::now` or
-//!   `OffsetDateTime::now_utc` outside `archive/src/clock.rs`, tests and benches.
+//!   `OffsetDateTime::now_utc` outside `archive/src/clock.rs`, tests and benches;
+//! - the domain reads and writes the catalog only through its interface
+//!   (`niem_core::catalog`): no module of `ingest/core/src` outside `catalog/`
+//!   names rusqlite or holds SQL in a string literal.
 //!
 //! Each check is also tried on a planted violation, so that a parser that finds
 //! nothing cannot pass.
@@ -198,4 +201,91 @@ fn the_time_is_read_through_a_clock() {
     }
     assert!(read > 60, "only {read} files read");
     assert!(found.is_empty(), "the time read without a clock in: {found:?}");
+}
+
+/// The string literals of `src` (plain and raw), skipping comments and char
+/// literals, with the `#[cfg(test)]` module at the end left out.
+fn string_literals(src: &str) -> Vec<String> {
+    let src = &src[..src.find("#[cfg(test)]\nmod ").unwrap_or(src.len())];
+    let b = src.as_bytes();
+    let (mut out, mut i) = (Vec::new(), 0);
+    while i < b.len() {
+        match b[i] {
+            b'/' if b.get(i + 1) == Some(&b'/') => i = src[i..].find('\n').map_or(b.len(), |n| i + n),
+            b'/' if b.get(i + 1) == Some(&b'*') => i = src[i + 2..].find("*/").map_or(b.len(), |n| i + n + 4),
+            // A char literal ('"', '\'', 'x'); anything else after a quote is a lifetime.
+            b'\'' if b.get(i + 1) == Some(&b'\\') => i = src[i + 2..].find('\'').map_or(b.len(), |n| i + n + 3),
+            b'\'' if b.get(i + 2) == Some(&b'\'') => i += 3,
+            b'r' if matches!(b.get(i + 1), Some(b'"' | b'#')) && (i == 0 || !b[i - 1].is_ascii_alphanumeric()) => {
+                let hashes = b[i + 1..].iter().take_while(|c| **c == b'#').count();
+                let start = i + 2 + hashes;
+                let end = format!("\"{}", "#".repeat(hashes));
+                let close = src[start..].find(&end).map_or(b.len(), |n| start + n);
+                out.push(src[start..close].to_string());
+                i = close + end.len();
+            }
+            b'"' => {
+                let mut j = i + 1;
+                while j < b.len() && b[j] != b'"' {
+                    j += if b[j] == b'\\' { 2 } else { 1 };
+                }
+                out.push(src[i + 1..j.min(b.len())].to_string());
+                i = j + 1;
+            }
+            _ => i += 1,
+        }
+    }
+    out
+}
+
+/// What in `src` reaches the catalog around its interface: rusqlite named in
+/// code, or an SQL statement in a string literal.
+fn catalog_bypass(src: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    if code(src).contains("rusqlite") {
+        found.push("rusqlite".to_string());
+    }
+    for lit in string_literals(src) {
+        for word in ["SELECT ", "INSERT INTO", "INSERT OR", "UPDATE ", "DELETE FROM", "CREATE TABLE", " WHERE "] {
+            if lit.contains(word) {
+                found.push(format!("{word:?} in {:?}", lit.chars().take(60).collect::<String>()));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_domain_reaches_the_catalog_only_through_its_interface() {
+    let root = niem_tests::root();
+    let src = root.join("ingest/core/src");
+    // The engines: every statement of the domain lives under catalog/ (the
+    // interface in catalog/*.rs holds none; catalog/sqlite/ is the SQLite engine).
+    let engine = src.join("catalog");
+    let (mut found, mut read) = (Vec::new(), 0);
+    for f in rust_files(&src).into_iter().filter(|f| !f.starts_with(&engine)) {
+        read += 1;
+        let text = std::fs::read_to_string(&f).expect("read");
+        for what in catalog_bypass(&text) {
+            found.push(format!("{}: {what}", f.strip_prefix(&root).expect("under root").display()));
+        }
+    }
+    assert!(read > 25, "only {read} domain files read: is the path right?");
+    assert!(found.is_empty(), "the domain goes around niem_core::catalog:\n{}", found.join("\n"));
+    // The interface holds no SQL either (mod.rs names rusqlite only where it
+    // hands the engine a connection).
+    for f in rust_files(&engine).into_iter().filter(|f| !f.starts_with(engine.join("sqlite"))) {
+        let text = std::fs::read_to_string(&f).expect("read");
+        let named: Vec<String> = catalog_bypass(&text).into_iter().filter(|w| w != "rusqlite").collect();
+        assert!(named.is_empty(), "{} holds SQL: {named:?}", f.display());
+    }
+    // The checks find what they look for, and not in comments or tests.
+    let engine_sql = std::fs::read_to_string(engine.join("sqlite/orgs.rs")).expect("read the engine");
+    assert!(catalog_bypass(&engine_sql).iter().any(|w| w.starts_with("\"SELECT ")), "the engine's SQL is seen");
+    assert!(!catalog_bypass("use rusqlite::params;\n").is_empty(), "a planted rusqlite is found");
+    let planted = "fn f() { let s = r#\"DELETE FROM users\"#; let c = '\"'; let d = \"x \\\" UPDATE y\"; }";
+    assert_eq!(catalog_bypass(planted).len(), 2, "planted SQL in raw and escaped strings is found: {planted}");
+    let quiet =
+        "// SELECT * FROM x\nfn f<'a>(x: &'a str) {}\n#[cfg(test)]\nmod tests { const Q: &str = \"SELECT 1\"; }";
+    assert!(catalog_bypass(quiet).is_empty(), "comments, lifetimes and tests are not uses");
 }

@@ -21,6 +21,7 @@
 
 mod pipeline;
 
+use crate::catalog::{self, EndedStream};
 use crate::endpoints::{Endpoint, KeyError};
 use crate::error::DomainError;
 use crate::principal::{Principal, Role};
@@ -57,7 +58,7 @@ impl From<KeyError> for PublishError {
     fn from(e: KeyError) -> Self {
         match e {
             KeyError::Refused => PublishError::Refused,
-            KeyError::Sql(e) => PublishError::Catalog(e.to_string()),
+            KeyError::Store(e) => PublishError::Catalog(e.to_string()),
             KeyError::Catalog(e) => PublishError::Catalog(e.to_string()),
         }
     }
@@ -218,7 +219,7 @@ impl Live {
         if !self.accepting.load(Ordering::Acquire) {
             return Err(PublishError::ShuttingDown);
         }
-        let endpoint = app.vault.catalog.call(move |c| crate::endpoints::resolve(c, &key)).await?;
+        let endpoint = catalog::read(&app.vault.catalog, move |repo| crate::endpoints::resolve(repo, &key)).await?;
         let (tx, rx) = tokio::sync::mpsc::channel(self.queue);
         let (done_tx, done) = tokio::sync::oneshot::channel();
         let segment = pipeline::Segment { rx, done: done_tx };
@@ -330,16 +331,10 @@ impl Live {
     /// once drained), and recordings still open wait a grace period for their
     /// publishers to come back before they are sealed.
     pub async fn recover(&self, app: &App) -> anyhow::Result<()> {
-        let (cut, open): (usize, Vec<String>) = app
-            .vault
-            .catalog
-            .call(|c| {
-                let cut = c.execute("UPDATE live_streams SET end_state = 'interrupted' WHERE end_state IS NULL", [])?;
-                let mut stmt = c.prepare("SELECT DISTINCT l.recording FROM live_streams l JOIN recordings r ON r.id = l.recording WHERE r.state = 'open'")?;
-                let open = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
-                Ok::<_, VaultError>((cut, open))
-            })
-            .await?;
+        let (cut, open) = catalog::read(&app.vault.catalog, |repo| {
+            Ok::<_, VaultError>((repo.interrupt_live_streams()?, repo.open_live_recordings()?))
+        })
+        .await?;
         let until = Instant::now() + self.grace;
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         for rec in open {
@@ -402,19 +397,8 @@ impl Live {
             self.slots().iter().filter(|(id, _)| endpoints.contains(&id.to_string())).map(|(_, s)| s.clone()).collect();
         let streams: Vec<String> =
             slots.iter().filter_map(|s| s.stats.placed.get().map(|p| p.stream.to_string())).collect();
-        let stored: HashMap<String, u64> = app
-            .vault
-            .catalog
-            .call(move |c| {
-                let mut stmt = c.prepare("SELECT chunks FROM streams WHERE id = ?1")?;
-                let mut out = HashMap::new();
-                for s in streams {
-                    let n: u64 = stmt.query_row([&s], |r| r.get(0))?;
-                    out.insert(s, n);
-                }
-                Ok::<_, VaultError>(out)
-            })
-            .await?;
+        let stored =
+            catalog::read(&app.vault.catalog, move |repo| Ok::<_, VaultError>(repo.stream_chunks(&streams)?)).await?;
         let mut out: Vec<LiveStatus> = slots.iter().map(|s| LiveStatus::of(s, &stored)).collect();
         out.sort_by(|a, b| (&a.org, &a.endpoint_name).cmp(&(&b.org, &b.endpoint_name)));
         Ok(out)
@@ -482,34 +466,11 @@ pub async fn meeting_for(app: &Arc<App>, endpoint: &Endpoint) -> anyhow::Result<
     let org = endpoint.org.to_string();
     let now = app.vault.now();
     let at = now.clone();
-    let found: Option<String> = app
-        .vault
-        .catalog
-        .call(move |c| {
-            use rusqlite::OptionalExtension;
-            let live: Option<String> = c
-                .query_row(
-                    "SELECT m.id FROM meetings m JOIN recordings r ON r.id = m.recording
-                     WHERE m.org = ?1 AND r.state = 'open' ORDER BY r.started_at DESC LIMIT 1",
-                    [&org],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if live.is_some() {
-                return Ok(live);
-            }
-            Ok::<_, VaultError>(
-                c.query_row(
-                    "SELECT id FROM meetings WHERE org = ?1 AND recording IS NULL
-                     AND abs(julianday(scheduled_at) - julianday(?2)) <= 1.0
-                     ORDER BY abs(julianday(scheduled_at) - julianday(?2)) LIMIT 1",
-                    [&org, &at],
-                    |r| r.get(0),
-                )
-                .optional()?,
-            )
-        })
-        .await?;
+    let found = catalog::read(&app.vault.catalog, move |repo| match repo.live_meeting(&org)? {
+        Some(live) => Ok::<_, VaultError>(Some(live)),
+        None => Ok(repo.nearest_unrecorded_meeting(&org, &at)?),
+    })
+    .await?;
     if let Some(id) = found {
         return Ok(id.parse()?);
     }
@@ -527,15 +488,10 @@ pub async fn meeting_for(app: &Arc<App>, endpoint: &Endpoint) -> anyhow::Result<
         data,
     };
     let org = endpoint.org.to_string();
-    app.vault
-        .commit(entry, move |tx| {
-            tx.execute(
-                "INSERT INTO meetings (id, org, kind, title, scheduled_at, created_at) VALUES (?1, ?2, 'regular', ?3, ?4, ?4)",
-                rusqlite::params![meeting.to_string(), org, title, now],
-            )?;
-            Ok(())
-        })
-        .await?;
+    catalog::commit(&app.vault, entry, move |repo| {
+        Ok::<_, VaultError>(repo.insert_ad_hoc_meeting(meeting, &org, &title, &now)?)
+    })
+    .await?;
     tracing::info!(meeting = %meeting, endpoint = %endpoint.id, "no meeting was scheduled for this org now; started an ad hoc one");
     Ok(meeting)
 }
@@ -582,26 +538,14 @@ async fn drain_once(app: &Arc<App>) -> Result<usize, VaultError> {
 
 /// Closes ended streams whose pieces have all left the spool.
 async fn close_ended(app: &Arc<App>) -> anyhow::Result<()> {
-    type Ended = (String, String, String, Option<String>, Option<String>);
-    let ended: Vec<Ended> = app
-        .vault
-        .catalog
-        .call(|c| {
-            let mut stmt = c.prepare(
-                "SELECT l.stream, l.recording, l.end_state, l.sha256, l.media FROM live_streams l JOIN streams s ON s.id = l.stream
-                 WHERE l.end_state IS NOT NULL AND s.state = 'open'",
-            )?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
-            Ok::<_, VaultError>(rows.collect::<Result<Vec<_>, _>>()?)
-        })
-        .await?;
+    let ended = catalog::read(&app.vault.catalog, |repo| Ok::<_, VaultError>(repo.ended_live_streams()?)).await?;
     if ended.is_empty() {
         return Ok(());
     }
     let spool = app.live.spool.clone();
     let waiting: HashSet<StreamId> =
         tokio::task::spawn_blocking(move || spool.pending()).await??.into_iter().map(|c| c.stream).collect();
-    for (stream, rec, state, sha256, media) in ended {
+    for EndedStream { stream, recording: rec, end_state: state, sha256, media } in ended {
         let (stream, rec): (StreamId, RecordingId) = (stream.parse()?, rec.parse()?);
         if waiting.contains(&stream) {
             continue;
@@ -621,19 +565,8 @@ async fn close_ended(app: &Arc<App>) -> anyhow::Result<()> {
 /// Seals recordings with live streams once every stream has closed and no
 /// endpoint of theirs is live or reconnecting.
 async fn seal_finished(app: &Arc<App>) -> anyhow::Result<()> {
-    let candidates: Vec<String> = app
-        .vault
-        .catalog
-        .call(|c| {
-            let mut stmt = c.prepare(
-                "SELECT r.id FROM recordings r WHERE r.state = 'open'
-                 AND EXISTS (SELECT 1 FROM live_streams l WHERE l.recording = r.id)
-                 AND NOT EXISTS (SELECT 1 FROM streams s WHERE s.recording = r.id AND s.state = 'open')",
-            )?;
-            let rows = stmt.query_map([], |r| r.get(0))?;
-            Ok::<_, VaultError>(rows.collect::<Result<Vec<_>, _>>()?)
-        })
-        .await?;
+    let candidates =
+        catalog::read(&app.vault.catalog, |repo| Ok::<_, VaultError>(repo.sealable_live_recordings()?)).await?;
     if candidates.is_empty() {
         return Ok(());
     }
@@ -653,14 +586,8 @@ async fn seal_finished(app: &Arc<App>) -> anyhow::Result<()> {
             continue;
         }
         if !unplaced_orgs.is_empty() {
-            let org: String = app
-                .vault
-                .catalog
-                .call(move |c| {
-                    c.query_row("SELECT org FROM recordings WHERE id = ?1", [rec.to_string()], |r| r.get(0))
-                        .map_err(VaultError::from)
-                })
-                .await?;
+            let org =
+                catalog::read(&app.vault.catalog, move |repo| Ok::<_, VaultError>(repo.recording_org(rec)?)).await?;
             if unplaced_orgs.contains(&org) {
                 continue;
             }
@@ -757,8 +684,7 @@ where
 pub async fn visible_status(app: &App, who: &Principal) -> Result<Vec<LiveStatus>, DomainError> {
     who.require(&[Role::Admin, Role::Inspector, Role::Auditor])?;
     let ids = app.live.endpoint_ids();
-    let scope = who.scope_json();
-    let visible =
-        app.vault.catalog.call(move |c| crate::endpoints::visible(c, &ids, scope).map_err(DomainError::from)).await?;
+    let who = who.clone();
+    let visible = catalog::read(&app.vault.catalog, move |repo| crate::endpoints::visible(repo, &ids, &who)).await?;
     Ok(app.live.status_of(app, &visible).await?)
 }

@@ -112,17 +112,10 @@ fn lock(p: &Mutex<Pieces>) -> std::sync::MutexGuard<'_, Pieces> {
 
 async fn record_end(app: &Arc<App>, p: Placement, out: &Outcome) {
     let (state, sha, media) = (out.state, out.sha256.clone(), out.media.as_ref().map(|m| m.to_string()));
-    let res = app
-        .vault
-        .catalog
-        .call(move |c| {
-            c.execute(
-                "UPDATE live_streams SET end_state = ?2, sha256 = ?3, media = ?4 WHERE stream = ?1 AND end_state IS NULL",
-                rusqlite::params![p.stream.to_string(), state, sha, media],
-            )
-            .map_err(archive::vault::VaultError::from)
-        })
-        .await;
+    let res = crate::catalog::read(&app.vault.catalog, move |repo| {
+        Ok::<_, archive::vault::VaultError>(repo.end_live_stream(p.stream, state, sha.as_deref(), media.as_deref())?)
+    })
+    .await;
     if let Err(e) = res {
         // The restart that follows marks it interrupted; nothing spooled is lost.
         tracing::error!(stream = %p.stream, error = %e, "cannot record the end of a live stream");
@@ -246,13 +239,14 @@ async fn open(app: &Arc<App>, slot: &Arc<Slot>) -> anyhow::Result<Opened> {
     let (endpoint, started) = (slot.endpoint.id.to_string(), archive::clock::format_ts(slot.stats.started_at));
     let stream = app
         .vault
-        .open_stream(&actor, rec, spec, move |tx, stream| {
-            tx.execute(
-                "INSERT INTO live_streams (stream, endpoint, recording, started_at) VALUES (?1, ?2, ?3, ?4)",
-                rusqlite::params![stream.to_string(), endpoint, rec.to_string(), started],
-            )?;
-            Ok(())
-        })
+        .open_stream(
+            &actor,
+            rec,
+            spec,
+            crate::catalog::in_tx_with(move |repo, stream| {
+                Ok(repo.insert_live_stream(stream, &endpoint, rec, &started)?)
+            }),
+        )
         .await?;
     let placement = Placement { meeting, rec, stream: stream.id };
     let _ = slot.stats.placed.set(placement.clone());

@@ -1,0 +1,187 @@
+//! The domain's catalog interface: every read and write of the service's own
+//! tables, as typed methods per aggregate, so that the domain never writes SQL
+//! and a second catalog engine (PostgreSQL, planned) is a second implementation
+//! of these traits, not a rewrite of the domain.
+//!
+//! - One trait per aggregate ([`Accounts`], [`Orgs`], [`Endpoints`],
+//!   [`Recordings`], [`Jobs`], ...); [`Repo`] is all of them, and what the
+//!   domain's closures receive (`&dyn Repo`).
+//! - The methods are synchronous: they run inside the engine's blocking call, or
+//!   inside the one commit transaction (`Vault::commit_as`), whose ledger entry
+//!   commits with them. [`read`], [`with`], [`commit`] and [`in_tx`] are the
+//!   entry points; they pick the engine ([`sqlite`] today).
+//! - Lists take the caller's [`Scope`] as a typed argument and the engine puts
+//!   it in its query: rows out of scope are never read (ARCHITECTURE.md,
+//!   invariant 10).
+//! - The interface holds data rules the engine enforces anyway (unique ids);
+//!   every other rule (roles, four-eyes, "already revoked") stays in the domain.
+
+mod accounts;
+mod jobs;
+mod ledger;
+mod media;
+mod orgs;
+mod retention;
+mod schedules;
+mod service;
+pub mod sqlite;
+mod verification;
+
+pub use accounts::{Account, Accounts, NewAccount, Request, StoredRequest, Token, User};
+pub use jobs::{Job, JobProgress, JobView, Jobs, TRANSCRIBE};
+pub use ledger::Ledger;
+pub use media::{EndedStream, Indexing, Live, NewUploadRow, UploadRow, Uploads};
+pub use orgs::{
+    Endpoint, EndpointRow, Endpoints, Listed, Meeting, MeetingDetail, NewMeetingRow, Org, Orgs, Recordings, StreamLabel,
+};
+pub use retention::{Hold, PolicyRow, Retention};
+pub use schedules::{Alert, ComplianceRow, Reports, Schedule, Schedules};
+pub use service::{Figures, Service};
+pub use verification::{CheckpointRef, StoreCheck, Verification, Verifications};
+
+use crate::principal::{Principal, Role};
+use archive::catalog::{Catalog, CatalogError};
+use archive::ledger::{Entry, NewEntry};
+use archive::vault::{Vault, VaultError};
+
+/// What the catalog failed at: a fault of ours (logged with an id by the
+/// domain), never the caller's.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The engine failed, or holds a value that does not parse (an id, a role).
+    #[error("catalog: {0}")]
+    Engine(Box<dyn std::error::Error + Send + Sync>),
+    /// An archive function the engine runs inside the transaction failed (a
+    /// ledger read, the retention model): its own kind is kept.
+    #[error(transparent)]
+    Archive(#[from] VaultError),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A stored value that does not parse as what the interface promises.
+    pub fn malformed(what: impl Into<String>) -> Self {
+        Self::Engine(what.into().into())
+    }
+}
+
+impl From<Error> for crate::DomainError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Archive(v) => v.into(),
+            Error::Engine(e) => Self::internal(e),
+        }
+    }
+}
+
+/// The org subtrees a list may read: what [`Principal`] is bound to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Every org (admins, auditors, the service itself).
+    All,
+    /// Org paths (`/bloc/base/cell`); each covers itself and every org below.
+    /// Empty: nothing.
+    Subtrees(Vec<String>),
+}
+
+impl Scope {
+    /// The scope of `who`: unbound roles see every org.
+    pub fn of(who: &Principal) -> Self {
+        match who.role {
+            Role::Admin | Role::Auditor => Scope::All,
+            Role::Inspector | Role::Recorder => Scope::Subtrees(who.scopes.clone()),
+        }
+    }
+}
+
+/// Every aggregate of the catalog: what a domain closure is handed.
+pub trait Repo:
+    Accounts
+    + Orgs
+    + Endpoints
+    + Recordings
+    + Jobs
+    + Ledger
+    + Retention
+    + Schedules
+    + Reports
+    + Service
+    + Verifications
+    + Uploads
+    + Live
+    + Indexing
+{
+}
+
+impl<T> Repo for T where
+    T: Accounts
+        + Orgs
+        + Endpoints
+        + Recordings
+        + Jobs
+        + Ledger
+        + Retention
+        + Schedules
+        + Reports
+        + Service
+        + Verifications
+        + Uploads
+        + Live
+        + Indexing
+{
+}
+
+/// Runs `f` against the catalog on a blocking thread (reads, and the few
+/// writes that carry no ledger entry: job bookkeeping, sessions).
+pub async fn read<R, E>(catalog: &Catalog, f: impl FnOnce(&dyn Repo) -> Result<R, E> + Send + 'static) -> Result<R, E>
+where
+    R: Send + 'static,
+    E: From<CatalogError> + Send + 'static,
+{
+    catalog.call(move |c| f(&sqlite::Sqlite::new(c))).await
+}
+
+/// Runs `f` against the catalog on this thread: for blocking contexts only
+/// (the command line, start-up).
+pub fn with<R>(catalog: &Catalog, f: impl FnOnce(&dyn Repo) -> R) -> R {
+    catalog.with(|c| f(&sqlite::Sqlite::new(c)))
+}
+
+/// Commits `f`'s changes together with `entry`, through the vault's one commit
+/// path (`Vault::commit_as`): both or neither.
+pub async fn commit<R, E>(
+    vault: &Vault,
+    entry: NewEntry,
+    f: impl FnOnce(&dyn Repo) -> Result<R, E> + Send + 'static,
+) -> Result<(R, Entry), E>
+where
+    R: Send + 'static,
+    E: From<VaultError> + Send + 'static,
+{
+    vault.commit_as(entry, in_tx(f)).await
+}
+
+/// `f` as the closure a vault operation runs inside its own transaction (a
+/// seal, a recording's start, a stream's opening): the domain's part of that
+/// transaction, written against the interface.
+pub fn in_tx<'f, R, E>(
+    f: impl FnOnce(&dyn Repo) -> Result<R, E> + Send + 'f,
+) -> impl FnOnce(&rusqlite::Transaction<'_>) -> Result<R, E> + Send + 'f {
+    move |tx| f(&sqlite::Sqlite::new(tx))
+}
+
+/// [`in_tx`] for a vault operation that also hands over the id it made.
+pub fn in_tx_with<'f, T, R, E>(
+    f: impl FnOnce(&dyn Repo, T) -> Result<R, E> + Send + 'f,
+) -> impl FnOnce(&rusqlite::Transaction<'_>, T) -> Result<R, E> + Send + 'f {
+    move |tx, id| f(&sqlite::Sqlite::new(tx), id)
+}
+
+/// `f` as the hook a KEK retirement runs inside its own transaction, to
+/// re-wrap the keys the catalog holds (resumable uploads' tail keys).
+pub fn transient_keys(
+    f: impl Fn(&dyn Repo, &archive::keys::Keyring) -> Result<usize, VaultError> + Send + Sync + 'static,
+) -> archive::retire::TransientKeys {
+    std::sync::Arc::new(move |tx, ring| f(&sqlite::Sqlite::new(tx), ring))
+}

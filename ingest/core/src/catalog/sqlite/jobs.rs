@@ -1,0 +1,241 @@
+//! The job queue on SQLite.
+
+use super::{in_scope, scope_param, Sqlite};
+use crate::catalog::{Error, Job, JobProgress, JobView, Jobs, Result, Scope, TRANSCRIBE};
+use archive::id::RecordingId;
+use rusqlite::{params, OptionalExtension};
+
+/// `FROM` and `WHERE` of the jobs a caller may see: those of recordings whose
+/// org lies in the scope bound at `?1`.
+fn scoped_jobs() -> String {
+    format!(
+        "FROM jobs j JOIN recordings r ON r.id = j.recording JOIN orgs o ON o.id = r.org WHERE {}",
+        in_scope("o.path", 1)
+    )
+}
+
+impl Jobs for Sqlite<'_> {
+    fn enqueue_transcription(&self, rec: RecordingId, now: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO jobs (kind, recording, state, not_before, created_at) VALUES (?1, ?2, 'queued', ?3, ?3)",
+            params![TRANSCRIBE, rec.to_string(), now],
+        )?;
+        Ok(())
+    }
+
+    fn settle_jobs(&self, now: &str) -> Result<(usize, usize)> {
+        // Both or neither: a start cut between the two leaves the queue as it was.
+        let tx = self.conn.unchecked_transaction()?;
+        let requeued = tx.execute("UPDATE jobs SET state = 'queued', started_at = NULL WHERE state = 'running'", [])?;
+        let queued = tx.execute(
+            "INSERT INTO jobs (kind, recording, state, not_before, created_at)
+             SELECT ?1, r.id, 'queued', ?2, ?2 FROM recordings r
+             WHERE r.state = 'sealed'
+               AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.kind = ?1 AND j.recording = r.id)
+               AND NOT EXISTS (SELECT 1 FROM transcripts t WHERE t.recording = r.id AND t.state = 'stored')",
+            params![TRANSCRIBE, now],
+        )?;
+        tx.commit()?;
+        Ok((requeued, queued))
+    }
+
+    fn claim_job(&self, now: &str) -> Result<Option<Job>> {
+        let row: Option<(i64, String, u32)> = self
+            .conn
+            .query_row(
+                "UPDATE jobs SET state = 'running', started_at = ?1, error = NULL
+                 WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND not_before <= ?1 ORDER BY not_before, id LIMIT 1)
+                 RETURNING id, recording, attempts",
+                [now],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        row.map(|(id, rec, attempts)| {
+            let recording =
+                rec.parse().map_err(|_| Error::malformed(format!("job {id} names a malformed recording id")))?;
+            Ok(Job { id, recording, attempts })
+        })
+        .transpose()
+    }
+
+    fn set_job_progress(&self, id: i64, progress_ms: u64, total_ms: Option<u64>) -> Result<()> {
+        self.conn.execute(
+            "UPDATE jobs SET progress_ms = ?2, total_ms = COALESCE(?3, total_ms) WHERE id = ?1",
+            params![id, progress_ms, total_ms],
+        )?;
+        Ok(())
+    }
+
+    fn job_done(&self, id: i64, now: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE jobs SET state = 'done', finished_at = ?2, error = NULL WHERE id = ?1",
+            params![id, now],
+        )?;
+        Ok(())
+    }
+
+    fn job_failed(&self, id: i64, error: &str, retry_at: Option<&str>, now: &str) -> Result<()> {
+        match retry_at {
+            Some(at) => self.conn.execute(
+                "UPDATE jobs SET state = 'queued', attempts = attempts + 1, error = ?2, not_before = ?3, started_at = NULL WHERE id = ?1",
+                params![id, error, at],
+            )?,
+            None => self.conn.execute(
+                "UPDATE jobs SET state = 'failed', attempts = attempts + 1, error = ?2, finished_at = ?3 WHERE id = ?1",
+                params![id, error, now],
+            )?,
+        };
+        Ok(())
+    }
+
+    fn put_job_back(&self, id: i64, error: Option<&str>, not_before: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE jobs SET state = 'queued', started_at = NULL, error = ?2, not_before = ?3 WHERE id = ?1",
+            params![id, error, not_before],
+        )?;
+        Ok(())
+    }
+
+    fn jobs(&self, scope: &Scope, state: Option<&str>, limit: u32) -> Result<Vec<JobView>> {
+        let sql = format!(
+            "SELECT j.id, j.kind, j.recording, j.state, j.attempts, j.not_before, j.error,
+                    j.progress_ms, j.total_ms, j.created_at, j.started_at, j.finished_at
+             {} AND (?2 IS NULL OR j.state = ?2)
+             ORDER BY CASE j.state WHEN 'running' THEN 0 WHEN 'queued' THEN 1 WHEN 'failed' THEN 2
+                      ELSE 3 END, j.id DESC
+             LIMIT ?3",
+            scoped_jobs()
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(params![scope_param(scope), state, limit], |r| {
+            Ok(JobView {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                recording: r.get(2)?,
+                state: r.get(3)?,
+                attempts: r.get(4)?,
+                not_before: r.get(5)?,
+                error: r.get(6)?,
+                progress_ms: r.get(7)?,
+                total_ms: r.get(8)?,
+                created_at: r.get(9)?,
+                started_at: r.get(10)?,
+                finished_at: r.get(11)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn job_counts(&self, scope: &Scope) -> Result<std::collections::BTreeMap<String, u64>> {
+        let mut stmt = self.conn.prepare(&format!("SELECT j.state, COUNT(*) {} GROUP BY j.state", scoped_jobs()))?;
+        let rows = stmt.query_map([scope_param(scope)], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn transcription_job(&self, rec: RecordingId) -> Result<Option<JobProgress>> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT state, error, progress_ms, total_ms FROM jobs WHERE kind = 'transcribe' AND recording = ?1",
+                [rec.to_string()],
+                |r| Ok(JobProgress { state: r.get(0)?, error: r.get(1)?, progress_ms: r.get(2)?, total_ms: r.get(3)? }),
+            )
+            .optional()?;
+        Ok(row)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::Connection;
+
+    fn catalog() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let cat = archive::catalog::Catalog::open(&dir.path().join("c.db")).unwrap();
+        cat.migrate("ingest", crate::catalog::sqlite::MIGRATIONS).unwrap();
+        drop(cat);
+        let conn = Connection::open(dir.path().join("c.db")).unwrap();
+        (dir, conn)
+    }
+
+    fn recording(c: &Connection, state: &str) -> RecordingId {
+        recording_of(c, "o", state)
+    }
+
+    /// A recording of org `org` (a cell at `/<org>`).
+    fn recording_of(c: &Connection, org: &str, state: &str) -> RecordingId {
+        let rec = RecordingId::new();
+        c.execute(
+            "INSERT OR IGNORE INTO orgs (id, kind, name, path, created_at)
+             VALUES (?1, 'cell', ?1, '/' || ?1, ?2)",
+            params![org, T0],
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO recordings (id, meeting, org, state, started_at)
+             VALUES (?1, 'm', ?2, ?3, ?4)",
+            params![rec.to_string(), org, state, T0],
+        )
+        .unwrap();
+        rec
+    }
+
+    const T0: &str = "2026-11-22T08:00:00.000Z";
+    const T1: &str = "2026-11-22T08:00:30.000Z";
+
+    #[test]
+    fn a_job_is_retried_after_its_backoff_then_given_up_with_its_reason() {
+        let (_d, mut c) = catalog();
+        let rec = recording(&c, "sealed");
+        let tx = c.transaction().unwrap();
+        Sqlite::new(&tx).enqueue_transcription(rec, T0).unwrap();
+        Sqlite::new(&tx).enqueue_transcription(rec, T0).unwrap();
+        tx.commit().unwrap();
+        let q = Sqlite::new(&c);
+        assert_eq!(q.job_counts(&Scope::All).unwrap().get("queued"), Some(&1), "queued once");
+        let job = q.claim_job(T0).unwrap().unwrap();
+        assert_eq!((job.recording, job.attempts), (rec, 0));
+        assert!(q.claim_job(T0).unwrap().is_none(), "a running job is not claimed twice");
+        q.job_failed(job.id, "decoder broke", Some(T1), T0).unwrap();
+        assert!(q.claim_job(T0).unwrap().is_none(), "not before its backoff");
+        let again = q.claim_job(T1).unwrap().unwrap();
+        assert_eq!(again.attempts, 1);
+        q.job_failed(again.id, "decoder broke again", None, T1).unwrap();
+        let view = &q.jobs(&Scope::All, Some("failed"), 10).unwrap()[0];
+        assert_eq!((view.attempts, view.error.as_deref()), (2, Some("decoder broke again")));
+        assert!(q.claim_job("2030-01-01T00:00:00.000Z").unwrap().is_none(), "failed is final");
+    }
+
+    #[test]
+    fn settling_requeues_cut_jobs_and_queues_sealed_recordings_without_one() {
+        let (_d, c) = catalog();
+        let q = Sqlite::new(&c);
+        let cut = recording(&c, "sealed");
+        q.enqueue_transcription(cut, T0).unwrap();
+        let job = q.claim_job(T0).unwrap().unwrap();
+        let older = recording(&c, "sealed");
+        let _open = recording(&c, "open");
+        assert_eq!(q.settle_jobs(T1).unwrap(), (1, 1));
+        let jobs = q.jobs(&Scope::All, Some("queued"), 10).unwrap();
+        assert_eq!(jobs.len(), 2);
+        assert!(jobs.iter().any(|j| j.id == job.id && j.attempts == 0), "a crash is not an attempt");
+        assert!(jobs.iter().any(|j| j.recording == older.to_string()));
+        assert_eq!(q.settle_jobs(T1).unwrap(), (0, 0), "settling twice changes nothing");
+    }
+
+    #[test]
+    fn jobs_are_listed_and_counted_only_within_the_scope() {
+        let (_d, c) = catalog();
+        let q = Sqlite::new(&c);
+        let (a, b) = (recording_of(&c, "a", "sealed"), recording_of(&c, "b", "sealed"));
+        q.enqueue_transcription(a, T0).unwrap();
+        q.enqueue_transcription(b, T0).unwrap();
+        let only_a = Scope::Subtrees(vec!["/a".into()]);
+        let listed: Vec<String> = q.jobs(&only_a, None, 10).unwrap().into_iter().map(|j| j.recording).collect();
+        assert_eq!(listed, vec![a.to_string()]);
+        assert_eq!(q.job_counts(&only_a).unwrap().get("queued"), Some(&1), "b's job is not counted");
+        assert_eq!(q.jobs(&Scope::All, None, 10).unwrap().len(), 2, "no scope: every org");
+        assert!(q.jobs(&Scope::Subtrees(vec![]), None, 10).unwrap().is_empty(), "an empty scope sees nothing");
+    }
+}

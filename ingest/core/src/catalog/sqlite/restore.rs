@@ -1,0 +1,355 @@
+//! `niem restore`: the service's catalog rebuilt from the object store and the
+//! keys alone, after the node holding it is lost (reached as `crate::restore`).
+//!
+//! Engine code: it writes the SQLite tables row by row as it replays the
+//! ledger, the way `archive::restore` writes the archive's; another engine
+//! brings its own replay of the same entries.
+//!
+//! The archive rebuilds its own tables (`archive::restore`); this module replays
+//! the same ledger entries into the service's tables: orgs, meetings, users and
+//! their scopes and tokens, endpoints, retention policies, holds, schedules,
+//! alerts, live streams and transcription jobs. Facts an auditor must not read
+//! (meeting titles, user names, password and token hashes, stream-key hashes)
+//! travel in the entries sealed under the note key ([`seal_into`]); entries written
+//! before they did restore with placeholders, counted in the report.
+//!
+//! Not restored, by design: web sessions (everyone signs in again), resumable
+//! uploads in progress (their tails were in the lost spool), verification
+//! history. The search index is rebuilt by the service at start, as always.
+
+use crate::config::Config;
+use anyhow::Context;
+use archive::keys::{Keys, WrappedDek};
+use archive::ledger::Entry;
+use rusqlite::{params, OptionalExtension, Transaction};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// What a restore could only fill with placeholders, by kind.
+#[derive(Debug, Default)]
+struct Gaps {
+    counts: BTreeMap<&'static str, u64>,
+}
+
+impl Gaps {
+    fn note(&mut self, what: &'static str) {
+        *self.counts.entry(what).or_default() += 1;
+    }
+}
+
+/// Replays one entry into the service's tables.
+struct Replay<'a> {
+    keys: &'a Keys,
+    gaps: Gaps,
+}
+
+impl Replay<'_> {
+    /// The entry's sealed facts, if it carries them and they open.
+    fn sealed(&mut self, e: &Entry) -> Result<Option<Value>, String> {
+        let Some(note) = e.data.get("sealed") else { return Ok(None) };
+        let note: WrappedDek = serde_json::from_value(note.clone()).map_err(|err| format!("sealed field: {err}"))?;
+        let plain = self.keys.open_note(&e.subject, &note).map_err(|err| err.to_string())?;
+        serde_json::from_slice(&plain).map(Some).map_err(|err| format!("sealed field: {err}"))
+    }
+
+    fn apply(&mut self, tx: &Transaction<'_>, e: &Entry) -> Result<(), String> {
+        let (kind, id) = e.subject.split_once('/').unwrap_or((e.subject.as_str(), ""));
+        let s = |name: &str| e.data.get(name).and_then(Value::as_str).map(String::from);
+        let sealed = self.sealed(e)?;
+        let secret = |name: &str| sealed.as_ref().and_then(|v| v.get(name)).and_then(Value::as_str).map(String::from);
+        let sql = |r: rusqlite::Result<usize>| r.map(|_| ()).map_err(|err| err.to_string());
+        match (e.action.as_str(), kind) {
+            ("org.created", "org") => {
+                let parent = s("parent");
+                let parent_path: String = match &parent {
+                    Some(p) => tx.query_row("SELECT path FROM orgs WHERE id = ?1", [p], |r| r.get(0)).map_err(|err| format!("parent org {p}: {err}"))?,
+                    None => String::new(),
+                };
+                sql(tx.execute(
+                    "INSERT INTO orgs (id, parent, kind, name, path, created_at, language) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![id, parent, s("kind"), s("name"), format!("{parent_path}/{id}"), e.ts, s("language")],
+                ))
+            }
+            ("meeting.created", "meeting") => {
+                let title = secret("title").unwrap_or_else(|| {
+                    self.gaps.note("meetings without their title in the ledger (titled by kind and time)");
+                    format!("{} {}", s("kind").unwrap_or_default(), s("scheduled_at").unwrap_or_default())
+                });
+                sql(tx.execute(
+                    "INSERT INTO meetings (id, org, kind, title, scheduled_at, created_at, language, schedule) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![id, s("org"), s("kind"), title, s("scheduled_at"), e.ts, secret("language"), s("schedule")],
+                ))
+            }
+            ("recording.started", "recording") if !id.contains('/') => {
+                sql(tx.execute("UPDATE meetings SET recording = ?2 WHERE id = ?1", params![s("meeting"), id]))
+            }
+            ("recording.sealed", "recording") => sql(tx.execute(
+                "INSERT OR IGNORE INTO jobs (kind, recording, state, not_before, created_at) VALUES ('transcribe', ?1, 'queued', ?2, ?2)",
+                params![id, e.ts],
+            )),
+            ("transcript.stored", "recording") => {
+                sql(tx.execute("UPDATE jobs SET state = 'done', finished_at = ?2 WHERE kind = 'transcribe' AND recording = ?1", params![id, e.ts]))
+            }
+            ("stream.opened", "recording") if s("kind").as_deref() == Some("live") => {
+                let (rec, stream) = id.split_once('/').ok_or("subject names no stream")?;
+                sql(tx.execute(
+                    "INSERT INTO live_streams (stream, endpoint, recording, started_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![stream, s("endpoint"), rec, e.ts],
+                ))
+            }
+            ("stream.closed", "recording") => {
+                let stream = id.split_once('/').map(|(_, s)| s).unwrap_or_default();
+                sql(tx.execute("UPDATE live_streams SET end_state = ?2, sha256 = ?3 WHERE stream = ?1", params![stream, s("state"), s("sha256")]))
+            }
+            ("user.created", "user") => self.user(tx, e, id, sealed.as_ref()),
+            ("user.changed", "user") => self.user_changed(tx, e, id, sealed.as_ref()),
+            ("token.created", "user") => self.token(tx, e, id, sealed.as_ref()),
+            ("token.revoked", "token") => sql(tx.execute("UPDATE tokens SET revoked_at = ?2 WHERE id = ?1", params![id, e.ts])),
+            ("endpoint.created", "endpoint") => {
+                let key = match secret("key_sha256").and_then(|h| hex::decode(h).ok()) {
+                    Some(k) => k,
+                    None => {
+                        // No hash in the ledger: a key nobody holds, until an admin issues a new one.
+                        self.gaps.note("endpoints without their stream key in the ledger (issue new keys)");
+                        let mut k = vec![0u8; 32];
+                        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut k).map_err(|_| "random generator failed")?;
+                        k
+                    }
+                };
+                sql(tx.execute(
+                    "INSERT INTO endpoints (id, org, name, key_sha256, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![id, s("org"), s("name"), key, e.ts],
+                ))
+            }
+            ("endpoint.revoked", "endpoint") => sql(tx.execute("UPDATE endpoints SET revoked_at = ?2 WHERE id = ?1", params![id, e.ts])),
+            ("retention.policy.set", "policy") => {
+                let needs = e.data.get("needs_approval").and_then(Value::as_bool).unwrap_or(false);
+                sql(tx.execute(
+                    "INSERT INTO retention_policies (id, org, kind, keep_days, applies_from, needs_approval, requested_by, requested_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![id, s("org").or_else(|| path_org(s("org_path"))), s("kind"), e.data.get("keep_days").and_then(Value::as_u64), s("applies_from").unwrap_or_else(|| e.ts.clone()), needs, e.actor, e.ts],
+                ))
+            }
+            ("retention.policy.approved", "policy") => {
+                sql(tx.execute("UPDATE retention_policies SET approved_by = ?2, approved_at = ?3 WHERE id = ?1", params![id, e.actor, e.ts]))
+            }
+            ("hold.placed", "hold") => sql(tx.execute(
+                "INSERT INTO holds (id, org, from_ts, to_ts, reason, case_ref, placed_by, placed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![id, path_org(s("org_path")), s("from"), s("to"), s("reason"), s("case_ref"), e.actor, e.ts],
+            )),
+            ("hold.released", "hold") => sql(tx.execute(
+                "UPDATE holds SET released_by = ?2, released_at = ?3, release_reason = ?4 WHERE id = ?1",
+                params![id, e.actor, e.ts, s("reason")],
+            )),
+            ("schedule.created", "schedule") => {
+                let title = secret("title").unwrap_or_else(|| {
+                    self.gaps.note("schedules without their title in the ledger");
+                    s("kind").unwrap_or_default()
+                });
+                sql(tx.execute(
+                    "INSERT INTO schedules (id, org, kind, title, day_of_month, time_local, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![id, s("org"), s("kind"), title, e.data.get("day").and_then(Value::as_u64), s("time"), e.ts],
+                ))
+            }
+            // The webhook's delivery is not in the ledger; an alert is taken as
+            // delivered rather than sent again for an old miss.
+            ("meeting.missed", "meeting") => sql(tx.execute(
+                "INSERT OR IGNORE INTO alerts (meeting, kind, raised_at, delivered_at) VALUES (?1, 'missed', ?2, ?2)",
+                params![id, e.ts],
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn user(&mut self, tx: &Transaction<'_>, e: &Entry, id: &str, sealed: Option<&Value>) -> Result<(), String> {
+        let name = sealed.and_then(|v| v.get("name")).and_then(Value::as_str).map(String::from).unwrap_or_else(|| {
+            self.gaps.note("users without their name in the ledger (named by id)");
+            format!("user-{id}")
+        });
+        if sealed.is_none() {
+            self.gaps.note("users whose password the ledger does not hold (set one with `niem user reset-password`)");
+        }
+        let hash = sealed.and_then(|v| v.get("password_hash")).and_then(Value::as_str);
+        let role = e.data.get("role").and_then(Value::as_str);
+        tx.execute(
+            "INSERT INTO users (id, name, role, created_at, password_hash) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id, name, role, e.ts, hash],
+        )
+        .map_err(|err| err.to_string())?;
+        set_scopes(tx, id, e.data.get("scopes"))
+    }
+
+    fn user_changed(
+        &mut self,
+        tx: &Transaction<'_>,
+        e: &Entry,
+        id: &str,
+        sealed: Option<&Value>,
+    ) -> Result<(), String> {
+        let sql = |r: rusqlite::Result<usize>| r.map(|_| ()).map_err(|err| err.to_string());
+        if let Some(d) = e.data.get("disabled").and_then(Value::as_bool) {
+            sql(tx.execute("UPDATE users SET disabled = ?2 WHERE id = ?1", params![id, d]))?;
+        }
+        if let Some(role) = e.data.get("role").and_then(Value::as_str) {
+            sql(tx.execute("UPDATE users SET role = ?2 WHERE id = ?1", params![id, role]))?;
+        }
+        if e.data.get("scopes").is_some_and(|v| !v.is_null()) {
+            sql(tx.execute("DELETE FROM user_scopes WHERE user_id = ?1", [id]))?;
+            set_scopes(tx, id, e.data.get("scopes"))?;
+        }
+        if e.data.get("password_reset").and_then(Value::as_bool) == Some(true) {
+            let hash = sealed.and_then(|v| v.get("password_hash")).and_then(Value::as_str);
+            if hash.is_none() {
+                self.gaps.note("password changes not in the ledger (those users need a new password)");
+            }
+            sql(tx.execute("UPDATE users SET password_hash = ?2 WHERE id = ?1", params![id, hash]))?;
+        }
+        Ok(())
+    }
+
+    /// A token, and its user if the command line created both at once.
+    fn token(&mut self, tx: &Transaction<'_>, e: &Entry, user: &str, sealed: Option<&Value>) -> Result<(), String> {
+        let get = |name: &str| sealed.and_then(|v| v.get(name)).and_then(Value::as_str);
+        let known: Option<String> = tx
+            .query_row("SELECT id FROM users WHERE id = ?1", [user], |r| r.get(0))
+            .optional()
+            .map_err(|err| err.to_string())?;
+        if let (None, Some(role)) = (known, e.data.get("role").and_then(Value::as_str)) {
+            let name = get("name").map(String::from).unwrap_or_else(|| {
+                self.gaps.note("users without their name in the ledger (named by id)");
+                format!("user-{user}")
+            });
+            tx.execute(
+                "INSERT INTO users (id, name, role, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![user, name, role, e.ts],
+            )
+            .map_err(|err| err.to_string())?;
+        }
+        let (Some(token), Some(hash)) = (get("token"), get("secret_sha256").and_then(|h| hex::decode(h).ok())) else {
+            self.gaps.note("API tokens not in the ledger (issue new tokens)");
+            return Ok(());
+        };
+        tx.execute(
+            "INSERT INTO tokens (id, user_id, secret_sha256, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![token, user, hash, e.ts],
+        )
+        .map(|_| ())
+        .map_err(|err| err.to_string())
+    }
+}
+
+fn set_scopes(tx: &Transaction<'_>, user: &str, scopes: Option<&Value>) -> Result<(), String> {
+    for org in scopes.and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+        tx.execute("INSERT INTO user_scopes (user_id, org) VALUES (?1, ?2)", params![user, org])
+            .map_err(|err| err.to_string())?;
+    }
+    Ok(())
+}
+
+/// The org a path like `/bloc/base/cell` ends in; none for every org.
+fn path_org(path: Option<String>) -> Option<String> {
+    path.and_then(|p| p.rsplit('/').find(|s| !s.is_empty()).map(String::from))
+}
+
+/// Options of `niem restore`.
+#[derive(Debug, clap::Args)]
+pub struct RestoreArgs {
+    /// The store to restore from: a directory, or `s3://bucket/prefix` (endpoint
+    /// and credentials from the config's `[store.s3]`). Default: the configured store.
+    #[arg(long)]
+    pub store: Option<String>,
+    /// The key directory (KEKs and the signing key). Default: the configured one.
+    #[arg(long)]
+    pub keys: Option<PathBuf>,
+    /// Restore from a store that fails verification, leaving out what is damaged.
+    #[arg(long)]
+    pub accept_damage: bool,
+}
+
+/// Runs a restore into the configured data dir, which must hold no catalog.
+pub async fn run(cfg: &Config, args: RestoreArgs) -> anyhow::Result<()> {
+    let keys_dir = args.keys.clone().unwrap_or_else(|| cfg.keys_dir());
+    let keys = archive::keys::KeyDir::new(&keys_dir)
+        .load()
+        .with_context(|| format!("cannot load keys from {}", keys_dir.display()))?;
+    let location = args.store.clone().unwrap_or_else(|| cfg.store_location());
+    let s3 = location.starts_with("s3://").then(|| cfg.store.s3.clone());
+    let store = archive::store::open(&location, s3).await.with_context(|| format!("cannot open store {location}"))?;
+    let _lock = crate::app::ServeLock::acquire(cfg)?;
+    let catalog = crate::app::open_catalog(cfg)?;
+    eprintln!("verifying {location} with the public key {} ...", keys.signer.verifier());
+    let mut replay = Replay { keys: &keys, gaps: Gaps::default() };
+    let opts = archive::restore::Options { accept_damage: args.accept_damage, parallelism: 8 };
+    let result = archive::restore::restore(&store, &keys, &catalog, opts, &mut |tx, e| replay.apply(tx, e)).await;
+    let restored = match result {
+        Err(archive::restore::RestoreError::Damaged(report)) => {
+            drop(catalog);
+            remove_catalog(cfg);
+            for line in report.damage() {
+                println!("DAMAGED {line}");
+            }
+            anyhow::bail!("the store failed verification; nothing was restored. Rerun with --accept-damage to restore everything else");
+        }
+        Err(e) => {
+            drop(catalog);
+            if !matches!(e, archive::restore::RestoreError::NotEmpty(_)) {
+                remove_catalog(cfg);
+            }
+            return Err(e.into());
+        }
+        Ok(r) => r,
+    };
+    print_summary(&restored, &replay.gaps, &keys_dir, cfg);
+    Ok(())
+}
+
+/// A refused or failed restore leaves no half-made catalog behind.
+fn remove_catalog(cfg: &Config) {
+    let path = cfg.catalog_path();
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.clone().into_os_string();
+        p.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(p));
+    }
+}
+
+fn print_summary(r: &archive::restore::Restored, gaps: &Gaps, keys_dir: &std::path::Path, cfg: &Config) {
+    println!(
+        "restored {} ledger entries ({} signed checkpoints, newest at {}): {} recordings, {} streams, {} chunks, {} transcripts",
+        r.entries,
+        r.report.checkpoints,
+        r.report.newest_checkpoint_time.as_deref().unwrap_or("none"),
+        r.recordings,
+        r.streams,
+        r.chunks,
+        r.transcripts
+    );
+    if r.lost.is_empty() {
+        println!("verification: intact; nothing lost");
+    } else {
+        println!("verification: DAMAGED; restored everything else. Lost ({}):", r.lost.len());
+        for line in &r.lost {
+            println!("LOST {line}");
+        }
+    }
+    for (what, n) in &gaps.counts {
+        println!("note: {n} {what}");
+    }
+    println!("not restored: web sessions (sign in again); uploads in progress (send them again)");
+    if keys_dir != cfg.keys_dir() {
+        println!("start the service with keys.dir = {:?} (NIEM_KEYS__DIR)", keys_dir.display());
+    }
+    println!("next: `niem serve` resumes the ledger from the store and rebuilds the search index");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_org_takes_the_deepest_org() {
+        assert_eq!(path_org(Some("/b/base/cell".into())).as_deref(), Some("cell"));
+        assert_eq!(path_org(Some("".into())), None);
+        assert_eq!(path_org(None), None);
+    }
+}
