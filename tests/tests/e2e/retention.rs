@@ -224,8 +224,17 @@ async fn object_lock_retains_chunks_holds_them_and_still_lets_keys_be_shredded()
     };
     let expected = (time::OffsetDateTime::now_utc() + time::Duration::days(1)).unix_timestamp();
     assert!((until - expected).abs() < 120, "retained until {until}, expected about {expected}");
-    let legal = client.get_object_legal_hold().bucket(&bucket).key(&chunk_b).send().await.unwrap();
-    assert_eq!(legal.legal_hold().and_then(|h| h.status()), Some(&aws_sdk_s3::types::ObjectLockLegalHoldStatus::On));
+    // The hold is applied by the service after the chunk is stored: wait for it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let legal = client.get_object_legal_hold().bucket(&bucket).key(&chunk_b).send().await;
+        let status = legal.ok().and_then(|l| l.legal_hold().and_then(|h| h.status().cloned()));
+        if status == Some(aws_sdk_s3::types::ObjectLockLegalHoldStatus::On) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no legal hold on {chunk_b}: {status:?}\n{}", server.log());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
     let refused = client.delete_object().bucket(&bucket).key(&chunk_a).version_id(&version_a).send().await;
     assert!(refused.is_err(), "the server refused to delete a retained chunk version");
     let key_a = versions(&client, &bucket, &format!("niem/keys/{rec_a}/")).await;

@@ -176,9 +176,11 @@ async fn english_speech_uploaded_and_live_is_transcribed_sealed_and_verified() {
     assert_eq!(jobs["counts"]["done"], 2, "{jobs}");
 
     // The auditor's view: transcripts are covered like media, and reads are ledgered.
+    // (Once the store's ledger holds both entries: until the mirror writes an
+    // entry, the object it records is one the ledger in the store does not name.)
+    let log = ledgered(&server, "transcript.stored", 2).await;
     let (code, out) = server.audit(&["verify"], &[]);
     assert_eq!(code, 0, "{out}");
-    let log = ledgered(&server, "transcript.stored", 2).await;
     assert!(
         log.contains("\"model_sha256\"") && !log.to_lowercase().contains("transformation"),
         "hashes, never text, in the ledger: {log}"
