@@ -818,24 +818,24 @@ async fn check_objects(
             let done = done.clone();
             let progress = opts.progress.clone();
             async move {
-                let result = match store.get(&job.key).await {
+                // Manifests are kept to be read; every other object is hashed as it streams.
+                let fetched = if job.kind == "manifest" {
+                    store.get(&job.key).await.map(|body| (crate::sha256_hex(&body), Some(body.to_vec())))
+                } else {
+                    store.digest(&job.key).await.map(|(sha, _)| (sha, None))
+                };
+                let result = match fetched {
                     Err(e) => Err(e.to_string()),
-                    Ok(body) => {
-                        let keep = job.kind == "manifest";
-                        tokio::task::spawn_blocking(move || (crate::sha256_hex(&body), keep.then(|| body.to_vec())))
-                            .await
-                            .map_err(|e| e.to_string())
-                            .and_then(|(sha, body)| {
-                                if sha == job.expected.sha256 {
-                                    Ok(body)
-                                } else {
-                                    Err(format!(
-                                        "content differs from the ledger: sha256 {sha}, ledger says {}",
-                                        job.expected.sha256
-                                    ))
-                                }
-                            })
-                    }
+                    Ok(hashed) => Ok::<_, String>(hashed).and_then(|(sha, body)| {
+                        if sha == job.expected.sha256 {
+                            Ok(body)
+                        } else {
+                            Err(format!(
+                                "content differs from the ledger: sha256 {sha}, ledger says {}",
+                                job.expected.sha256
+                            ))
+                        }
+                    }),
                 };
                 let so_far = done.fetch_add(job.expected.len, Ordering::Relaxed) + job.expected.len;
                 if let Some(p) = progress {

@@ -92,8 +92,10 @@ async fn run_store(kind: StoreKind, file: &std::path::Path, size: u64, openssl_m
         "{name:<10} upload   {up:>8.0} MB/s  (median of {UPLOADS}, {median:.2} s; best {up_best:.0} MB/s)   {:.2}× openssl  (target ≥ 0.5×)",
         up / openssl_mb_s
     );
+    // The local goal is against openssl; a remote store's is against its own raw GETs.
+    let target = if matches!(srv.store, StoreKind::S3 { .. }) { "see raw GET" } else { "target ≥ 1.5×" };
     println!(
-        "{name:<10} verify   {ver:>8.0} MB/s  ({best_verify:.2} s)   {:.2}× openssl  (target ≥ 1.5×)",
+        "{name:<10} verify   {ver:>8.0} MB/s  ({best_verify:.2} s)   {:.2}× openssl  ({target})",
         ver / openssl_mb_s
     );
     if matches!(srv.store, StoreKind::S3 { .. }) {

@@ -182,6 +182,36 @@ impl ObjectStore for LocalStore {
         })
     }
 
+    /// Reads through one 256 KiB buffer, hashing each block while it is in cache.
+    fn digest<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(String, u64), StoreError>> {
+        Box::pin(async move {
+            let path = safe_path(&self.root, key)?;
+            let key = key.to_string();
+            tokio::task::spawn_blocking(move || {
+                use std::io::Read;
+                let io = |e: std::io::Error| match e.kind() {
+                    std::io::ErrorKind::NotFound => StoreError::NotFound(key.clone()),
+                    _ => StoreError::io(key.clone(), e),
+                };
+                let mut file = std::fs::File::open(&path).map_err(io)?;
+                let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+                let mut buf = vec![0u8; 256 * 1024];
+                let mut len = 0u64;
+                loop {
+                    let n = file.read(&mut buf).map_err(io)?;
+                    if n == 0 {
+                        break;
+                    }
+                    ctx.update(&buf[..n]);
+                    len += n as u64;
+                }
+                Ok((hex::encode(ctx.finish()), len))
+            })
+            .await
+            .map_err(|e| StoreError::io("digest", e))?
+        })
+    }
+
     fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<ObjectMeta>, StoreError>> {
         let this = self.clone();
         let prefix = prefix.to_string();

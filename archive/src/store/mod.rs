@@ -52,6 +52,17 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     fn put_new<'a>(&'a self, key: &'a ObjectKey, body: Bytes) -> BoxFuture<'a, Result<(), StoreError>>;
     /// Reads a whole object. Keys are strings so that stray objects can be read too.
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Bytes, StoreError>>;
+    /// An object's SHA-256 (hex) and length, hashed as its bytes arrive: what the
+    /// verifier needs of every object but manifests. Stores override it to hash
+    /// without holding the whole object (a reused buffer, or the body's pieces).
+    fn digest<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(String, u64), StoreError>> {
+        Box::pin(async move {
+            let body = self.get(key).await?;
+            tokio::task::spawn_blocking(move || (crate::sha256_hex(&body), body.len() as u64))
+                .await
+                .map_err(|e| StoreError::io("digest", e))
+        })
+    }
     /// Every object whose key starts with `prefix`, in key order.
     fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<ObjectMeta>, StoreError>>;
     /// Deletes an object (crypto-shredding; never used to rewrite).

@@ -164,6 +164,25 @@ impl ObjectStore for S3Store {
         })
     }
 
+    /// Hashes the body's pieces as they arrive: no copy of the whole object.
+    fn digest<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(String, u64), StoreError>> {
+        Box::pin(async move {
+            let result = self.client.get_object().bucket(&self.bucket).key(self.full_key(key)).send().await;
+            let mut body = match result {
+                Ok(out) => out.body,
+                Err(e) if status(&e) == Some(404) => return Err(StoreError::NotFound(key.to_string())),
+                Err(e) => return Err(StoreError::io(key, describe_error(&e))),
+            };
+            let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+            let mut len = 0u64;
+            while let Some(piece) = body.try_next().await.map_err(|e| StoreError::io(key, e))? {
+                ctx.update(&piece);
+                len += piece.len() as u64;
+            }
+            Ok((hex::encode(ctx.finish()), len))
+        })
+    }
+
     fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<ObjectMeta>, StoreError>> {
         Box::pin(async move {
             let full = self.full_key(prefix);
