@@ -153,6 +153,28 @@ async fn a_bundle_from_seaweedfs_verifies_offline_and_each_forgery_is_named() {
     assert_eq!(code, 0, "{log}");
     assert!(log.contains(&a) && log.contains(&tail), "{log}");
 
+    // For one person: the media travel encrypted to their age key; only their
+    // identity opens and checks them.
+    let identity = age::x25519::Identity::generate();
+    let to = identity.to_public().to_string();
+    let resp = server
+        .req(Method::POST, &format!("/api/v1/recordings/{a}/bundle"))
+        .json(&serde_json::json!({ "with_media": true, "recipient": to }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let sealed_for = resp.bytes().await.unwrap().to_vec();
+    assert!(names(&sealed_for).iter().any(|n| n.ends_with("/media.tar.age")), "{:?}", names(&sealed_for));
+    assert!(!names(&sealed_for).iter().any(|n| n.contains("/media/")), "no media in the clear");
+    let bad = server
+        .req(Method::POST, &format!("/api/v1/recordings/{a}/bundle"))
+        .json(&serde_json::json!({ "with_media": true, "recipient": "age1notakey" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400, "a recipient that is not a key is refused before anything is ledgered");
+
     // niem-audit's bundle, made with read access only.
     let made = tempfile::tempdir().unwrap();
     let bundle_b = made.path().join(format!("{b}.niem-bundle.tar"));
@@ -168,6 +190,28 @@ async fn a_bundle_from_seaweedfs_verifies_offline_and_each_forgery_is_named() {
     assert!(out.contains(" of a log of size "), "{out}");
     let (code, out) = off.check(&format!("{b}.niem-bundle.tar"), &bundle_b);
     assert_eq!(code, 0, "{out}");
+    // The encrypted bundle: valid without the identity (media not checked), and
+    // with it the media are decrypted and checked.
+    let (code, out) = off.check(&name_a, &sealed_for);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("media.tar.age not checked"), "{out}");
+    let id_file = off.dir.path().join("me.age-identity");
+    {
+        use age::secrecy::ExposeSecret;
+        std::fs::write(&id_file, format!("{}\n", identity.to_string().expose_secret())).unwrap();
+    }
+    let path = off.dir.path().join(&name_a);
+    std::fs::write(&path, &sealed_for).unwrap();
+    let out = Command::new("unshare")
+        .arg(unshare_flags())
+        .arg(niem_tests::bin("niem-audit"))
+        .args(["verify-bundle", path.to_str().unwrap(), "--public-key", off.key.to_str().unwrap()])
+        .args(["--identity", id_file.to_str().unwrap()])
+        .env_clear()
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success() && text.contains("1 media files checked"), "{text}");
 
     // One flipped byte in the media, the manifest, an entry, a proof.
     off.named(&name_a, &rewrite(&with_media, &format!("media/{tail}"), flip(3000)), &tail, "differs");
