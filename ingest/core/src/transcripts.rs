@@ -33,7 +33,7 @@ pub async fn view(
         return Err(DomainError::invalid("format must be json, vtt, srt or text"));
     }
     let Some(plain) = app.vault.read_transcript(rec).await? else {
-        return Err(DomainError::not_found(why_missing(app, rec).await?));
+        return Err(DomainError::not_found(why_missing(app, rec).await?.describe(rec)));
     };
     let doc: Transcript = serde_json::from_slice(&plain)
         .map_err(|e| DomainError::internal(format!("stored transcript does not parse: {e}")))?;
@@ -60,25 +60,55 @@ pub async fn view(
     Ok((body, content_type))
 }
 
-/// A 404 that says where the transcript is: queued, running, failed, or waiting
-/// for a model.
-pub async fn why_missing(app: &App, rec: RecordingId) -> Result<String, DomainError> {
+/// Why a recording has no transcript yet: for the API's message and for a page
+/// to say in its own language.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Missing {
+    /// Transcripts are made after the seal.
+    NotSealed,
+    /// Being made: this far.
+    Making { percent: u64 },
+    /// Failed for good, with the error (for admins).
+    Failed { error: String },
+    /// Queued or waiting for a retry; `no_model` when no Whisper model is loaded.
+    Waiting { state: String, loading: bool, no_model: bool },
+}
+
+impl Missing {
+    /// The technical sentence the API answers (English, with the recording's id).
+    pub fn describe(&self, rec: RecordingId) -> String {
+        match self {
+            Missing::NotSealed => format!("recording {rec} has no transcript: it is not sealed"),
+            Missing::Making { percent } => format!("the transcript of recording {rec} is being made: {percent}% done"),
+            Missing::Failed { error } => format!("transcription of recording {rec} failed: {error}"),
+            Missing::Waiting { state, loading, no_model } => {
+                let waiting = match (loading, no_model) {
+                    (true, _) => " (the model is loading)",
+                    (_, true) => " (no Whisper model is loaded; see GET /api/v1/jobs)",
+                    _ => "",
+                };
+                format!("the transcript of recording {rec} is not ready: its job is {state}{waiting}")
+            }
+        }
+    }
+}
+
+/// Why `rec` has no transcript yet.
+pub async fn why_missing(app: &App, rec: RecordingId) -> Result<Missing, DomainError> {
     let job =
         catalog::read(&app.vault.catalog, move |repo| repo.transcription_job(rec).map_err(DomainError::from)).await?;
-    let waiting = match app.transcription.status().model {
-        crate::transcription::ModelState::Ready { .. } => "",
-        crate::transcription::ModelState::Loading { .. } => " (the model is loading)",
-        _ => " (no Whisper model is loaded; see GET /api/v1/jobs)",
+    let (loading, no_model) = match app.transcription.status().model {
+        crate::transcription::ModelState::Ready { .. } => (false, false),
+        crate::transcription::ModelState::Loading { .. } => (true, false),
+        _ => (false, true),
     };
     Ok(match job.map(|j| (j.state, j.error, j.progress_ms, j.total_ms)) {
-        None => format!("recording {rec} has no transcript: it is not sealed"),
+        None => Missing::NotSealed,
         Some((state, _, done, Some(total))) if state == "running" && total > 0 => {
-            format!("the transcript of recording {rec} is being made: {}% done", done * 100 / total)
+            Missing::Making { percent: done * 100 / total }
         }
-        Some((state, Some(error), ..)) if state == "failed" => {
-            format!("transcription of recording {rec} failed: {error}")
-        }
-        Some((state, ..)) => format!("the transcript of recording {rec} is not ready: its job is {state}{waiting}"),
+        Some((state, Some(error), ..)) if state == "failed" => Missing::Failed { error },
+        Some((state, ..)) => Missing::Waiting { state, loading, no_model },
     })
 }
 
@@ -89,7 +119,7 @@ pub async fn read(
     who: &Principal,
     rec: RecordingId,
     how: &str,
-) -> Result<Result<Transcript, String>, DomainError> {
+) -> Result<Result<Transcript, Missing>, DomainError> {
     who.require(&[Role::Admin, Role::Inspector])?;
     who.require_recording(app, rec).await?;
     let Some(plain) = app.vault.read_transcript(rec).await? else {

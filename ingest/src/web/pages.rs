@@ -215,12 +215,32 @@ async fn meeting_page(
                 h2 { (v.t("meeting.transcript")) }
                 @match &transcript {
                     Ok(t) => (transcript_lines(v, &m.id, t, stream.as_deref())),
-                    Err(why) => p.none { (v.t("meeting.no_transcript")) " " (why) },
+                    Err(why) => (missing(v, rec, why)),
                 }
             }
         }
     };
     Ok((m.title.clone(), body))
+}
+
+/// Why there is no transcript, in the page's language; the technical sentence
+/// for admins only.
+fn missing(v: &Viewer, rec: RecordingId, why: &niem_core::transcripts::Missing) -> Markup {
+    use niem_core::transcripts::Missing;
+    let (said, hint) = match why {
+        Missing::NotSealed => (html! { (v.t("transcript.not_sealed")) }, None),
+        Missing::Making { percent } => (html! { (v.t("transcript.making")) " " (percent) "%." }, None),
+        Missing::Failed { .. } => (html! { (v.t("transcript.failed")) }, None),
+        Missing::Waiting { loading: true, .. } => (html! { (v.t("transcript.waiting")) }, Some("transcript.loading")),
+        Missing::Waiting { no_model: true, .. } => (html! { (v.t("transcript.waiting")) }, Some("transcript.no_model")),
+        Missing::Waiting { .. } => (html! { (v.t("transcript.waiting")) }, None),
+    };
+    html! {
+        p.none { (v.t("meeting.no_transcript")) " " (said) @if let Some(h) = hint { " " (v.t(h)) } }
+        @if v.who.role == Role::Admin {
+            details.detail { summary { (v.t("transcript.detail")) } code { (why.describe(rec)) } }
+        }
+    }
 }
 
 fn transcript_lines(v: &Viewer, meeting: &str, t: &Transcript, playing: Option<&str>) -> Markup {

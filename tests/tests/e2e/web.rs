@@ -177,9 +177,15 @@ async fn an_inspector_finds_the_moment_plays_it_and_is_ledgered() {
 
     // The page: Vietnamese, intact, light, and usable on a phone.
     let text = browser.eval("return document.body.innerText", vec![]).await.as_str().unwrap().to_string();
-    for words in
-        ["Tìm kiếm", "Trực tiếp", "Đăng xuất", "Biên bản tự động", "Toàn vẹn", "cán bộ kiểm tra", "Chi bộ Văn phòng"]
-    {
+    for words in [
+        "Tìm kiếm",
+        "Trực tiếp",
+        "Đăng xuất",
+        "Bản chép lời tự động",
+        "Toàn vẹn",
+        "cán bộ kiểm tra",
+        "Chi bộ Văn phòng",
+    ] {
         assert!(text.contains(words), "{words:?} is not on the page:\n{text}");
     }
     assert!(!text.contains('Ã') && !text.contains('\u{FFFD}'), "mojibake on the page:\n{text}");
@@ -546,4 +552,35 @@ async fn an_admin_manages_users_endpoints_retention_and_reads_the_report() {
     let (code, log) = server.audit(&["log"], &["--action", "user.created", "--json"]);
     assert_eq!(code, 0, "{log}");
     assert!(log.contains(&format!("user:{admin_id}")), "the page's change is the admin's: {log}");
+}
+
+/// A meeting whose transcript is not made yet (no Whisper model on this server)
+/// says so in Vietnamese, tells the inspector what to do, and shows no English
+/// service message; the machine transcript is never called *biên bản*, the word
+/// kept for the signed minutes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_transcript_is_explained_in_the_pages_language() {
+    let server = Server::start(StoreKind::Local, &[]).await;
+    let (_, cell, _) = tree(&server).await;
+    let wav = niem_tests::wav::tone(1.0, 440.0, 16_000, None);
+    let (meeting, rec) = recorded_meeting(&server, &cell, "Sinh hoạt tháng 9", &wav).await;
+    user(&server, "kiemtra", "inspector", &[&cell]).await;
+    let (s, session) = server.sign_in("kiemtra", PASSWORD).await;
+    assert_eq!(s, 303);
+    let page = server
+        .http()
+        .get(format!("{}/meetings/{meeting}", server.url))
+        .header("cookie", session.unwrap())
+        .header("accept-language", "vi")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Bản chép lời tự động") && page.contains("Chưa có bản chép lời:"), "{page}");
+    assert!(page.contains("hãy báo quản trị viên"), "what to do: {page}");
+    assert!(!page.to_lowercase().contains("biên bản"), "the transcript is not the minutes: {page}");
+    assert!(!page.contains("is not ready") && !page.contains("its job is"), "no English service message: {page}");
+    assert!(!page.contains("GET /api/v1/jobs") && !page.contains("Whisper"), "no technical detail: {page}");
 }
