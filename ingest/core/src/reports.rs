@@ -61,13 +61,44 @@ pub fn compliance(
 
 /// The report as CSV (header, one line per org; names quoted).
 pub fn to_csv(rows: &[ComplianceRow]) -> String {
-    let mut out = String::from("org,org_name,expected,held,recorded,sealed,transcribed,missing\n");
+    // A byte-order mark: Excel reads the file as UTF-8 (Vietnamese names intact).
+    let mut out = String::from("\u{feff}org,org_name,expected,held,recorded,sealed,transcribed,missing\r\n");
     for r in rows {
-        let name = r.org_name.replace('"', "\"\"");
         out.push_str(&format!(
-            "{},\"{name}\",{},{},{},{},{},{}\n",
-            r.org, r.expected, r.held, r.recorded, r.sealed, r.transcribed, r.missing
+            "{},{},{},{},{},{},{},{}\r\n",
+            csv_cell(&r.org),
+            csv_cell(&r.org_name),
+            r.expected,
+            r.held,
+            r.recorded,
+            r.sealed,
+            r.transcribed,
+            r.missing
         ));
     }
     out
+}
+
+/// One text cell: quoted, and a cell a spreadsheet would run as a formula
+/// (starting `=`, `+`, `-`, `@`, tab or carriage return) is prefixed with `'`,
+/// so a name typed by a user never becomes a formula on an inspector's machine.
+pub fn csv_cell(text: &str) -> String {
+    let guarded =
+        if text.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{text}") } else { text.to_string() };
+    format!("\"{}\"", guarded.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_cell;
+
+    #[test]
+    fn formulas_and_quotes_never_escape_their_cell() {
+        assert_eq!(csv_cell("Chi bộ Thanh tra"), "\"Chi bộ Thanh tra\"");
+        assert_eq!(csv_cell("=HYPERLINK(\"http://x\",\"y\")"), "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\"");
+        for lead in ["+1", "-1+2", "@SUM(A1)", "\tx", "\rx"] {
+            assert!(csv_cell(lead).starts_with("\"'"), "{lead:?}");
+        }
+        assert_eq!(csv_cell("a,b\nc"), "\"a,b\nc\"");
+    }
 }

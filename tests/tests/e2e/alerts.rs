@@ -189,9 +189,11 @@ async fn a_missed_meeting_alerts_once_after_grace_and_the_report_counts_it() {
         .await
         .unwrap();
     assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
-    let csv = csv.text().await.unwrap();
-    assert!(csv.starts_with("org,org_name,expected,held,recorded,sealed,transcribed,missing\n"), "{csv}");
-    assert!(csv.contains(&format!("{},\"Chi bộ A\",2,1,1,1,0,1\n", cells[0])), "{csv}");
+    // A UTF-8 byte-order mark first, so Excel reads the Vietnamese names (bytes:
+    // a decoded text would drop the mark).
+    let csv = String::from_utf8(csv.bytes().await.unwrap().to_vec()).unwrap();
+    assert!(csv.starts_with("\u{feff}org,org_name,expected,held,recorded,sealed,transcribed,missing\r\n"), "{csv}");
+    assert!(csv.contains(&format!("\"{}\",\"Chi bộ A\",2,1,1,1,0,1\r\n", cells[0])), "{csv}");
 
     // The live page lists the missed meetings.
     let (s, u) = server
