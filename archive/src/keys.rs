@@ -654,7 +654,9 @@ fn write_public(path: &Path, text: &str) -> Result<(), KeyError> {
 /// a key reaches a service that does not own it: a systemd credential on tmpfs is
 /// root's, with an ACL entry for the service user that `stat` shows as group
 /// bits (r--r-----); a Kubernetes Secret volume with `fsGroup` is root:<fsGroup>
-/// 0440. PostgreSQL accepts its server key under the same rule.
+/// 0440. PostgreSQL accepts its server key under the same rule. (Pure, so its
+/// tests run everywhere; only Unix builds call it.)
+#[cfg_attr(not(unix), allow(dead_code))]
 fn key_mode_is_private(mode: u32, owner: u32, me: u32) -> bool {
     let others = if owner == 0 && me != 0 { 0o037 } else { 0o077 };
     mode & others == 0
