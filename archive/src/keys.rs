@@ -641,7 +641,7 @@ fn write_secret(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
 }
 
 fn sync_dir(dir: &Path) -> Result<(), KeyError> {
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io(dir, e))
+    crate::sync_dir(dir).map_err(|e| io(dir, e))
 }
 
 fn write_public(path: &Path, text: &str) -> Result<(), KeyError> {

@@ -69,6 +69,17 @@ pub mod vault;
 pub mod verify;
 pub mod witness;
 
+/// Makes a new name in `dir` durable (after a create or a rename in it). Unix
+/// fsyncs the directory; Windows cannot open a directory to flush it ("Access
+/// denied") and NTFS journals the name itself, so there it does nothing.
+pub fn sync_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    std::fs::File::open(dir)?.sync_all()?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
 /// SHA-256 of `bytes` as lowercase hex, the form every hash takes in the ledger.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes))

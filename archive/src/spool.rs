@@ -72,7 +72,7 @@ pub fn write_durable(path: &Path, body: &[u8]) -> Result<(), SpoolError> {
     let mut f = std::fs::File::create(&tmp).map_err(io)?;
     f.write_all(body).and_then(|_| f.sync_all()).map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)?;
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)
+    crate::sync_dir(dir).map_err(io)
 }
 
 #[cfg(test)]

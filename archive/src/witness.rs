@@ -277,10 +277,7 @@ pub fn write_durably(path: &Path, body: &[u8]) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result?;
-    // Windows cannot open a directory to fsync it; its rename is journalled.
-    #[cfg(unix)]
-    std::fs::File::open(dir)?.sync_all()?;
-    Ok(())
+    crate::sync_dir(dir)
 }
 
 /// The body a log sends to bring a witness that cosigned `old` entries up to

@@ -134,15 +134,7 @@ fn link_new(dir: &Path, tmp: &Path, path: &Path, body: &[u8]) -> std::io::Result
     result
 }
 
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    std::fs::File::open(dir)?.sync_all()?;
-    // Windows cannot flush a directory opened for reading (FlushFileBuffers needs
-    // write access, "Access denied"); NTFS journals the new name itself.
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
-}
+use crate::sync_dir;
 
 /// Objects are read only by key strings that came from a listing or from
 /// [`ObjectKey`]; anything that could climb out of the root is refused.
