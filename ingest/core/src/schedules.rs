@@ -250,16 +250,7 @@ mod tests {
     use crate::catalog::sqlite::Sqlite;
     use archive::clock::parse_ts;
 
-    fn catalog() -> rusqlite::Connection {
-        let c = rusqlite::Connection::open_in_memory().unwrap();
-        c.execute_batch(
-            "CREATE TABLE meetings (id TEXT, org TEXT, scheduled_at TEXT, recording TEXT);
-             CREATE TABLE alerts (meeting TEXT);
-             INSERT INTO meetings VALUES ('m1', 'o', '2026-03-05T01:00:00.000Z', NULL);",
-        )
-        .unwrap();
-        c
-    }
+    use crate::catalog::sqlite::one_meeting_catalog as catalog;
 
     #[test]
     fn a_meeting_is_missed_at_start_plus_grace_and_not_before() {

@@ -95,6 +95,20 @@ fn in_scope(path: &str, n: u8) -> String {
     )
 }
 
+/// A catalog holding one unrecorded meeting at 2026-03-05 01:00 UTC and no
+/// alert: what the schedule tests (the engine's and the domain's) start from.
+#[cfg(test)]
+pub(crate) fn one_meeting_catalog() -> rusqlite::Connection {
+    let c = rusqlite::Connection::open_in_memory().expect("an in-memory catalog");
+    c.execute_batch(
+        "CREATE TABLE meetings (id TEXT, org TEXT, scheduled_at TEXT, recording TEXT);
+         CREATE TABLE alerts (meeting TEXT);
+         INSERT INTO meetings VALUES ('m1', 'o', '2026-03-05T01:00:00.000Z', NULL);",
+    )
+    .expect("the fixture's tables");
+    c
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -146,16 +146,7 @@ impl Reports for Sqlite<'_> {
 mod tests {
     use super::*;
 
-    fn catalog() -> rusqlite::Connection {
-        let c = rusqlite::Connection::open_in_memory().unwrap();
-        c.execute_batch(
-            "CREATE TABLE meetings (id TEXT, org TEXT, scheduled_at TEXT, recording TEXT);
-             CREATE TABLE alerts (meeting TEXT);
-             INSERT INTO meetings VALUES ('m1', 'o', '2026-03-05T01:00:00.000Z', NULL);",
-        )
-        .unwrap();
-        c
-    }
+    use super::super::one_meeting_catalog as catalog;
 
     #[test]
     fn a_meeting_is_unrecorded_between_the_bounds_until_alerted_or_recorded() {
