@@ -59,19 +59,35 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<ObjectMeta>) -> std::io::Result<(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e),
     };
+    // An object deleted while the walk passes (a shred running beside it) is
+    // simply not listed: a listing is a snapshot that may miss what vanishes.
+    let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
     for entry in entries {
-        let entry = entry?;
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) if gone(&e) => continue,
+            Err(e) => return Err(e),
+        };
         let path = entry.path();
-        let ty = entry.file_type()?;
+        let ty = match entry.file_type() {
+            Ok(t) => t,
+            Err(e) if gone(&e) => continue,
+            Err(e) => return Err(e),
+        };
         if ty.is_dir() {
             if dir == root && entry.file_name() == TMP_DIR {
                 continue;
             }
             walk(root, &path, out)?;
         } else if let Ok(rel) = path.strip_prefix(root) {
+            let size = match entry.metadata() {
+                Ok(m) => m.len(),
+                Err(e) if gone(&e) => continue,
+                Err(e) => return Err(e),
+            };
             // Keys always use '/', and a name that is not UTF-8 is still reported.
             let key = rel.to_string_lossy().replace(std::path::MAIN_SEPARATOR, "/");
-            out.push(ObjectMeta { key, size: entry.metadata()?.len() });
+            out.push(ObjectMeta { key, size });
         }
     }
     Ok(())
