@@ -136,7 +136,9 @@ impl App {
         let metrics = Arc::new(crate::metrics::Metrics::new());
         let vault = open_vault(&config, Some(&metrics)).await?;
         crate::retirement::note_rotation(&vault).await?;
-        let index = crate::search::Indexing::new()?;
+        let index = crate::search::Indexing::open(&config, vault.keys.clone())?;
+        // Searches say how far behind the index is from the first one on.
+        index.measure(&vault).await?;
         settle_cut_uploads(&vault).await?;
         let live = Arc::new(crate::live::Live::open(&config)?);
         let now = vault.now();
