@@ -300,10 +300,14 @@ pub async fn run(
             if let Some(index) = index {
                 let index = index.clone();
                 let r = e.recording.clone();
-                tokio::task::spawn_blocking(move || index.remove(&r))
-                    .await
-                    .map_err(DomainError::internal)?
-                    .map_err(DomainError::internal)?;
+                // Removed and merged away, so no index file keeps its words; if
+                // that fails, the indexing worker's next pass shreds it again.
+                match tokio::task::spawn_blocking(move || index.shred(&r)).await.map_err(DomainError::internal)? {
+                    Ok(()) => {}
+                    Err(err) => {
+                        tracing::warn!(recording = %e.recording, error = %err, "the shredded recording is still in the search index; the indexing worker retries")
+                    }
+                }
             }
             tracing::info!(recording = %e.recording, policy = %e.policy, keys = done.keys_deleted, objects = done.objects_deleted, kept = done.objects_kept.len(), "shredded an expired recording");
         }

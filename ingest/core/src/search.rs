@@ -282,14 +282,16 @@ pub async fn run(app: Arc<App>) {
     }
 }
 
-/// Removes shredded recordings still in the index (whoever shredded them).
+/// Shreds from the index every shredded recording it still holds (whoever
+/// shredded them, the service or `niem retention run` while it was stopped): its
+/// documents are removed and their segments merged, so no index file keeps its words.
 pub async fn drop_shredded(vault: &Vault, index: &Arc<search::Index>) -> anyhow::Result<usize> {
     let shredded = catalog::read(&vault.catalog, |repo| Ok::<_, VaultError>(repo.shredded_recordings()?)).await?;
     let mut n = 0;
     for rec in shredded {
         if index.contains(&rec)? {
             let index = index.clone();
-            tokio::task::spawn_blocking(move || index.remove(&rec)).await??;
+            tokio::task::spawn_blocking(move || index.shred(&rec)).await??;
             n += 1;
         }
     }
