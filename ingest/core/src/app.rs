@@ -213,6 +213,20 @@ impl App {
         tokio::spawn(crate::retention::run_worker(self.clone()));
         tokio::spawn(crate::schedules::run(self.clone()));
         tokio::spawn(crate::verification::run(self.clone()));
+        // A retirement rebuilds the search index under the new KEK before it
+        // destroys the old ones (the index files would not open again).
+        let app = Arc::downgrade(self);
+        let _ = self.vault.before_destroy.set(Arc::new(move || {
+            let app = app.clone();
+            Box::pin(async move {
+                let Some(app) = app.upgrade() else { return Ok(()) };
+                app.index.rebuild_under_current_kek(&app.vault).await.map_err(|e| {
+                    archive::vault::VaultError::Conflict(format!(
+                        "the search index could not be rebuilt under the new KEK: {e:#}"
+                    ))
+                })
+            })
+        }));
         tokio::spawn(crate::retirement::run(self.clone()));
         tokio::spawn(crate::witnesses::run(self.clone()));
         if self.worm {
