@@ -460,10 +460,6 @@ pub async fn ask(app: &App, who: &Principal, ask: Ask) -> Result<Found, DomainEr
         limit: ask.limit.unwrap_or(20).clamp(1, 100),
         ..Default::default()
     };
-    let data = json!({ "q": ask.q, "org": ask.org, "kind": ask.kind, "from": ask.from, "to": ask.to });
-    app.vault
-        .record(NewEntry { actor: who.actor(), action: "search.performed", subject: "search".into(), data })
-        .await?;
     let started = std::time::Instant::now();
     let index = app.index.index();
     let results = tokio::task::spawn_blocking(move || index.search(&query))
@@ -472,6 +468,16 @@ pub async fn ask(app: &App, who: &Principal, ask: Ask) -> Result<Found, DomainEr
         .map_err(DomainError::internal)?;
     app.metrics.search_seconds.observe(started.elapsed().as_secs_f64());
     let took_ms = started.elapsed().as_secs_f64() * 1000.0;
+    // The query names what an inspection is looking at: it is a sealed fact
+    // (admins can open it, auditors see that a search happened, by whom, with
+    // which filters and how many results). Ledgered before anything is answered.
+    let mut data = json!({
+        "org": ask.org, "kind": ask.kind, "from": ask.from, "to": ask.to, "results": results.meetings.len(),
+    });
+    crate::facts::seal_into(&app.vault.keys, "search", &mut data, json!({ "q": ask.q }))?;
+    app.vault
+        .record(NewEntry { actor: who.actor(), action: "search.performed", subject: "search".into(), data })
+        .await?;
     let meetings = describe(app, results).await?;
     Ok(Found { query: ask, meetings, took_ms, catching_up: app.index.catching_up() })
 }
