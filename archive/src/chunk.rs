@@ -59,11 +59,7 @@ impl StreamKey {
     }
 
     fn nonce(&self, index: u32, last: bool) -> Nonce {
-        let mut n = [0u8; 12];
-        n[..PREFIX_LEN].copy_from_slice(&self.prefix);
-        n[PREFIX_LEN..11].copy_from_slice(&index.to_be_bytes());
-        n[11] = last as u8;
-        Nonce::assume_unique_for_key(n)
+        piece_nonce(&self.prefix, index, last)
     }
 
     fn aad(&self, index: u32) -> String {
@@ -95,6 +91,59 @@ impl StreamKey {
             .key
             .open_in_place(self.nonce(index, last), Aad::from(self.aad(index)), buf)
             .map_err(|_| ChunkError::Authentication { stream: self.binding.stream.to_string(), index })?
+            .len();
+        buf.truncate(len);
+        Ok(())
+    }
+}
+
+/// Nonce of piece `index`: prefix ‖ `index` (u32 BE) ‖ last flag.
+fn piece_nonce(prefix: &[u8; PREFIX_LEN], index: u32, last: bool) -> Nonce {
+    let mut n = [0u8; 12];
+    n[..PREFIX_LEN].copy_from_slice(prefix);
+    n[PREFIX_LEN..11].copy_from_slice(&index.to_be_bytes());
+    n[11] = last as u8;
+    Nonce::assume_unique_for_key(n)
+}
+
+/// The chunk format for a sequence of pieces that is not a recording's stream
+/// (a search index file): the same nonces, and AAD = `<label>|<i>`, so the
+/// label (e.g. `niem/index/v1|<file name>`) is bound into every piece.
+pub struct LabelledKey {
+    key: LessSafeKey,
+    prefix: [u8; PREFIX_LEN],
+    label: String,
+}
+
+impl std::fmt::Debug for LabelledKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LabelledKey({})", self.label)
+    }
+}
+
+impl LabelledKey {
+    pub fn new(dek: &Dek, prefix: [u8; PREFIX_LEN], label: String) -> Self {
+        let unbound = UnboundKey::new(&AES_256_GCM, dek.bytes()).expect("AES-256 key is 32 bytes");
+        Self { key: LessSafeKey::new(unbound), prefix, label }
+    }
+
+    fn aad(&self, index: u32) -> String {
+        format!("{}|{index}", self.label)
+    }
+
+    /// Seals piece `index` in place (plaintext in, ciphertext ‖ tag out).
+    pub fn seal(&self, index: u32, last: bool, buf: &mut Vec<u8>) -> Result<(), ChunkError> {
+        self.key
+            .seal_in_place_append_tag(piece_nonce(&self.prefix, index, last), Aad::from(self.aad(index)), buf)
+            .map_err(|_| ChunkError::Authentication { stream: self.label.clone(), index })
+    }
+
+    /// Opens piece `index` in place, leaving the plaintext in `buf`.
+    pub fn open(&self, index: u32, last: bool, buf: &mut Vec<u8>) -> Result<(), ChunkError> {
+        let len = self
+            .key
+            .open_in_place(piece_nonce(&self.prefix, index, last), Aad::from(self.aad(index)), buf)
+            .map_err(|_| ChunkError::Authentication { stream: self.label.clone(), index })?
             .len();
         buf.truncate(len);
         Ok(())

@@ -180,6 +180,17 @@ impl Keyring {
         self.unwrap_bound(w, format!("niem/upload-key/v1|{upload}"), format!("upload {upload}"))
     }
 
+    /// Wraps the data key of one search index file under the current KEK, bound
+    /// to the file's name and its pieces' nonce prefix (`label`).
+    pub fn wrap_index_key(&self, dek: &Dek, label: &str) -> Result<WrappedDek, KeyError> {
+        self.wrap_bound(dek, format!("niem/index-key/v1|{label}"))
+    }
+
+    pub fn unwrap_index_key(&self, w: &WrappedDek, label: &str) -> Result<Dek, KeyError> {
+        crate::format::check(&format!("the key of index file {label}"), "dek", &w.format)?;
+        self.unwrap_bound(w, format!("niem/index-key/v1|{label}"), format!("index file {label}"))
+    }
+
     /// Opens a note sealed under a KEK by a release before v0.3.
     fn open_note_v1(&self, subject: &str, note: &WrappedDek) -> Result<Zeroizing<Vec<u8>>, KeyError> {
         self.open(NOTE_FORMAT_V1, note, note_aad(subject), format!("sealed note of {subject}"))

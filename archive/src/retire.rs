@@ -24,7 +24,8 @@
 //! 3. **check**: a checkpoint is signed over those entries, and every re-wrapped
 //!    key is read back from the store and opened;
 //! 4. **delete**: the older generations of every re-wrapped key object go;
-//! 5. **destroy**: the retired KEK files are wiped and removed, and the ring
+//! 5. **destroy**: the service's hook runs first ([`Vault::before_destroy`]: it
+//!    rebuilds the search index under the new KEK), then the retired KEK files are wiped and removed, and the ring
 //!    reloaded; `keys.retired` is ledgered. With read-only keys the service cannot
 //!    destroy them; it names them for the operator to remove.
 //!
@@ -45,6 +46,11 @@ use serde_json::json;
 /// the ring's current KEK, in the given transaction; returns how many it changed.
 pub type TransientKeys =
     std::sync::Arc<dyn Fn(&rusqlite::Transaction<'_>, &Keyring) -> Result<usize, VaultError> + Send + Sync>;
+
+/// Moves the caller's own data off the retiring KEKs (the search index), run
+/// before they are destroyed ([`Vault::before_destroy`]).
+pub type BeforeDestroy =
+    std::sync::Arc<dyn Fn() -> futures::future::BoxFuture<'static, Result<(), VaultError>> + Send + Sync>;
 
 /// What a retirement did.
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -188,6 +194,9 @@ impl Vault {
             step = self.set_step(row.generation, "destroy").await?;
         }
         if step == "destroy" {
+            if let Some(hook) = self.before_destroy.get() {
+                hook().await?;
+            }
             out.destroyed = self.destroy_retired(dir, &row).await?;
         }
         tracing::info!(generation = row.generation, rewrapped = out.rewrapped, destroyed = ?out.destroyed, "KEK retirement finished");

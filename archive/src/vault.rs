@@ -128,6 +128,10 @@ pub struct Vault {
     /// retirement takes it exclusively once the new KEK is current, so that no key
     /// wrapped under a KEK being retired can appear after it has looked.
     pub wrap_gate: tokio::sync::RwLock<()>,
+    /// Run by a KEK retirement before it destroys the retired KEKs, so that the
+    /// service can move what it keeps outside the archive (the search index)
+    /// off them; the retirement waits for it and stops if it fails.
+    pub before_destroy: std::sync::OnceLock<crate::retire::BeforeDestroy>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -161,6 +165,7 @@ impl Vault {
             chunk_size,
             key_cache: Default::default(),
             wrap_gate: Default::default(),
+            before_destroy: Default::default(),
         }
     }
 

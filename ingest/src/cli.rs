@@ -394,8 +394,8 @@ pub(crate) async fn retention_cli(cfg: &Config, command: RetentionCommand) -> an
             }
         }
         RetentionCommand::Run { dry_run } => {
-            // A dry run only reads. The index lives in the service's memory and is
-            // rebuilt at its start.
+            // A dry run only reads. The service shreds what this run shredded from
+            // its search index at its next start.
             if dry_run {
                 let now = app::clock(cfg).now();
                 let report = niem_core::catalog::with(&catalog, |repo| retention::preview(repo, now))?;

@@ -136,7 +136,9 @@ impl App {
         let metrics = Arc::new(crate::metrics::Metrics::new());
         let vault = open_vault(&config, Some(&metrics)).await?;
         crate::retirement::note_rotation(&vault).await?;
-        let index = crate::search::Indexing::new()?;
+        let index = crate::search::Indexing::open(&config, vault.keys.clone())?;
+        // Searches say how far behind the index is from the first one on.
+        index.measure(&vault).await?;
         settle_cut_uploads(&vault).await?;
         let live = Arc::new(crate::live::Live::open(&config)?);
         let now = vault.now();
@@ -211,6 +213,20 @@ impl App {
         tokio::spawn(crate::retention::run_worker(self.clone()));
         tokio::spawn(crate::schedules::run(self.clone()));
         tokio::spawn(crate::verification::run(self.clone()));
+        // A retirement rebuilds the search index under the new KEK before it
+        // destroys the old ones (the index files would not open again).
+        let app = Arc::downgrade(self);
+        let _ = self.vault.before_destroy.set(Arc::new(move || {
+            let app = app.clone();
+            Box::pin(async move {
+                let Some(app) = app.upgrade() else { return Ok(()) };
+                app.index.rebuild_under_current_kek(&app.vault).await.map_err(|e| {
+                    archive::vault::VaultError::Conflict(format!(
+                        "the search index could not be rebuilt under the new KEK: {e:#}"
+                    ))
+                })
+            })
+        }));
         tokio::spawn(crate::retirement::run(self.clone()));
         tokio::spawn(crate::witnesses::run(self.clone()));
         if self.worm {

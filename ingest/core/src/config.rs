@@ -27,6 +27,7 @@ pub struct Config {
     pub upload: UploadConfig,
     pub live: LiveConfig,
     pub transcribe: TranscribeConfig,
+    pub search: SearchConfig,
     pub web: WebConfig,
     pub tls: TlsConfig,
     pub retention: RetentionConfig,
@@ -236,6 +237,21 @@ pub struct TlsConfig {
     pub key: Option<PathBuf>,
 }
 
+/// The search index, kept encrypted under `<data_dir>/index`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SearchConfig {
+    /// Bytes of decrypted index pieces kept in memory (`/metrics`:
+    /// `niem_search_cache_bytes`); more makes repeated searches cheaper.
+    pub cache_bytes: usize,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        Self { cache_bytes: search::DEFAULT_CACHE_BYTES }
+    }
+}
+
 impl Default for WebConfig {
     fn default() -> Self {
         Self { secure_cookies: false, session_hours: 12, login_attempts: 5, login_window_secs: 300 }
@@ -286,6 +302,7 @@ impl Default for Config {
             upload: UploadConfig::default(),
             live: LiveConfig::default(),
             transcribe: TranscribeConfig::default(),
+            search: SearchConfig::default(),
             web: WebConfig::default(),
             tls: TlsConfig::default(),
             retention: RetentionConfig::default(),

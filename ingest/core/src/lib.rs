@@ -58,6 +58,7 @@ pub mod endpoints;
 pub mod error;
 pub mod facts;
 pub mod host;
+pub mod index_keys;
 pub mod jobs;
 pub mod ledger;
 pub mod live;

@@ -14,6 +14,7 @@ use archive::vault::VaultError;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
@@ -48,6 +49,13 @@ pub struct Metrics {
     keks: Gauge,
     witness_lag_entries: Family<Labels, Gauge>,
     witness_lag_seconds: Family<Labels, FloatGauge>,
+    search_indexed: Counter,
+    search_rebuilds: Family<Labels, Counter>,
+    search_behind: Gauge,
+    search_cache_bytes: Gauge,
+    search_cache_capacity: Gauge,
+    search_cache_hits: Counter,
+    search_cache_misses: Counter,
 }
 
 impl Default for Metrics {
@@ -85,6 +93,13 @@ impl Metrics {
             keks: Gauge::default(),
             witness_lag_entries: Family::default(),
             witness_lag_seconds: Family::default(),
+            search_indexed: Counter::default(),
+            search_rebuilds: Family::default(),
+            search_behind: Gauge::default(),
+            search_cache_bytes: Gauge::default(),
+            search_cache_capacity: Gauge::default(),
+            search_cache_hits: Counter::default(),
+            search_cache_misses: Counter::default(),
         };
         r.register("store_request_seconds", "Object store request latency, by operation", store_seconds);
         r.register("search_seconds", "Search latency (index query, snippets included)", search_seconds);
@@ -163,6 +178,33 @@ impl Metrics {
             "How long each witness has been behind the newest checkpoint (0 when it is not)",
             m.witness_lag_seconds.clone(),
         );
+        r.register("search_indexed", "Recordings indexed since the service started", m.search_indexed.clone());
+        r.register(
+            "search_rebuilds",
+            "Search index rebuilds since the service started, by reason (missing, damaged, outdated, key_unavailable, kek_retired, admin)",
+            m.search_rebuilds.clone(),
+        );
+        r.register(
+            "search_behind_recordings",
+            "Stored transcripts the search index does not hold yet",
+            m.search_behind.clone(),
+        );
+        r.register(
+            "search_cache_bytes",
+            "Decrypted index pieces held in memory, in bytes",
+            m.search_cache_bytes.clone(),
+        );
+        r.register(
+            "search_cache_capacity_bytes",
+            "The bound on decrypted index pieces in memory (search.cache_bytes)",
+            m.search_cache_capacity.clone(),
+        );
+        r.register(
+            "search_cache_hits",
+            "Index reads served from the decrypted-piece cache",
+            m.search_cache_hits.clone(),
+        );
+        r.register("search_cache_misses", "Index reads that decrypted a piece", m.search_cache_misses.clone());
         Metrics { registry: r, ..m }
     }
 }
@@ -226,6 +268,21 @@ pub async fn render(app: &App) -> Result<String, crate::error::DomainError> {
     for w in crate::witnesses::statuses(app, figures.checkpointed.max(0) as u64) {
         m.witness_lag_entries.get_or_create(&vec![("witness", w.witness)]).set(w.lag_entries as i64);
         m.witness_lag_seconds.get_or_create(&vec![("witness", w.witness)]).set(w.lag_seconds);
+    }
+    let index = app.index.figures();
+    let catch_up = |c: &Counter, to: u64| {
+        c.inc_by(to.saturating_sub(c.get()));
+    };
+    catch_up(&m.search_indexed, index.indexed);
+    for (why, n) in &index.rebuilds {
+        catch_up(&m.search_rebuilds.get_or_create(&vec![("reason", *why)]), *n);
+    }
+    m.search_behind.set(index.behind as i64);
+    if let Some(c) = index.cache {
+        m.search_cache_bytes.set(c.bytes as i64);
+        m.search_cache_capacity.set(c.capacity as i64);
+        catch_up(&m.search_cache_hits, c.hits);
+        catch_up(&m.search_cache_misses, c.misses);
     }
     let mut body = String::new();
     encode(&mut body, &m.registry).map_err(crate::error::DomainError::internal)?;

@@ -300,10 +300,14 @@ pub async fn run(
             if let Some(index) = index {
                 let index = index.clone();
                 let r = e.recording.clone();
-                tokio::task::spawn_blocking(move || index.remove(&r))
-                    .await
-                    .map_err(DomainError::internal)?
-                    .map_err(DomainError::internal)?;
+                // Removed and merged away, so no index file keeps its words; if
+                // that fails, the indexing worker's next pass shreds it again.
+                match tokio::task::spawn_blocking(move || index.shred(&r)).await.map_err(DomainError::internal)? {
+                    Ok(()) => {}
+                    Err(err) => {
+                        tracing::warn!(recording = %e.recording, error = %err, "the shredded recording is still in the search index; the indexing worker retries")
+                    }
+                }
             }
             tracing::info!(recording = %e.recording, policy = %e.policy, keys = done.keys_deleted, objects = done.objects_deleted, kept = done.objects_kept.len(), "shredded an expired recording");
         }
@@ -352,7 +356,7 @@ pub async fn ensure_default(vault: &Vault, keep_days: Option<u64>, expire_days: 
 pub async fn run_worker(app: std::sync::Arc<App>) {
     let every = std::time::Duration::from_secs(app.config.retention.run_every_hours.max(1) * 3600);
     loop {
-        match run(&app.vault, Some(&app.index.index), false).await {
+        match run(&app.vault, Some(&app.index.index()), false).await {
             Ok(r) if !r.shredded.is_empty() || !r.held.is_empty() || r.resumed > 0 => {
                 tracing::info!(shredded = r.shredded.len(), held = r.held.len(), resumed = r.resumed, "retention run")
             }
@@ -545,7 +549,7 @@ pub mod asked {
 
     pub async fn run(app: &Arc<App>, who: &Principal, dry_run: bool) -> Result<RunReport, DomainError> {
         who.require(&[Role::Admin])?;
-        super::run(&app.vault, Some(&app.index.index), dry_run).await
+        super::run(&app.vault, Some(&app.index.index()), dry_run).await
     }
 
     pub async fn holds(app: &App, who: &Principal) -> Result<Vec<Hold>, DomainError> {

@@ -1,14 +1,22 @@
 //! The service's side of search: keeping the transcript index in step with the
 //! archive, and running searches that are scoped and ledgered.
 //!
-//! The index lives in memory only: it holds transcript text and words, and no
-//! plaintext transcript may touch the disk. It is derived data, filled from the
-//! (encrypted) archive: a worker indexes every stored transcript the index lacks at
-//! start, whenever a transcript is stored, and once a minute (so a store outage
-//! only delays it). Flagged lines (blocklisted phrases, loops) are not indexed.
-//! `POST /api/v1/index/rebuild` empties it and indexes the archive again. Every
-//! search is a `search.performed` ledger entry with the actor and the query,
-//! written before any result is returned.
+//! The index is kept on disk under `<data_dir>/index`, every file sealed by
+//! [`crate::index_keys`] under data keys wrapped by the KEK: no transcript word
+//! reaches the disk in clear. It is opened at start; one that is missing, damaged
+//! (fails authentication), from an older schema or under a destroyed KEK is
+//! cleared, counted as a rebuild with its reason, and filled again in the
+//! background. It is derived data, filled from the (encrypted) archive: a worker
+//! indexes every stored transcript the index lacks at start, whenever a
+//! transcript is stored, and once a minute (so a store outage only delays it);
+//! while it is behind, search answers say how far ([`CatchingUp`]). `/readyz`
+//! never waits for it. Flagged lines (blocklisted phrases, loops) are not
+//! indexed. Shredded recordings are shredded from the index too (removed and
+//! merged away). `POST /api/v1/index/rebuild` empties it and indexes the archive
+//! again; a KEK retirement rebuilds it under the new KEK before destroying the
+//! old ones. Every search is a `search.performed` ledger entry with the actor,
+//! the filters and the result count in clear and the query sealed, written
+//! before any result is returned.
 
 use crate::catalog;
 use crate::error::DomainError;
@@ -22,35 +30,250 @@ use archive::vault::Vault;
 use archive::vault::VaultError;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+/// Where the index lives: `<data_dir>/index/{a,b}`, the live one named in
+/// `<data_dir>/index/current`; the other is where a KEK retirement builds the
+/// replacement before swapping.
+const SIDES: [&str; 2] = ["a", "b"];
+const CURRENT: &str = "current";
+
 pub struct Indexing {
-    pub index: Arc<search::Index>,
+    slot: RwLock<Arc<search::Index>>,
+    root: PathBuf,
+    side: Mutex<&'static str>,
+    cipher: Arc<dyn search::IndexCipher>,
+    options: search::Options,
     wake: tokio::sync::Notify,
+    /// Recordings indexed since start.
+    indexed: AtomicU64,
+    /// Rebuilds since start, by reason.
+    rebuilds: Mutex<BTreeMap<&'static str, u64>>,
+    /// Stored transcripts (as of the worker's last look) and how many of them
+    /// the index still lacks.
+    total: AtomicUsize,
+    behind: AtomicUsize,
+    /// One pass of the worker, or one swap, at a time.
+    pass: tokio::sync::Mutex<()>,
+}
+
+/// How far the index is behind the archive: shown with search results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CatchingUp {
+    pub indexed: usize,
+    pub total: usize,
+}
+
+/// The counters `/metrics` shows.
+#[derive(Debug, Clone, Default)]
+pub struct IndexFigures {
+    pub indexed: u64,
+    pub rebuilds: BTreeMap<&'static str, u64>,
+    pub behind: usize,
+    pub cache: Option<search::CacheStats>,
+}
+
+fn reason(e: &search::SearchError) -> &'static str {
+    match e {
+        search::SearchError::Damaged(_) => "damaged",
+        search::SearchError::KeyUnavailable(_) => "key_unavailable",
+        search::SearchError::Outdated { .. } => "outdated",
+        _ => "other",
+    }
 }
 
 impl Indexing {
-    /// An empty index in memory: the worker fills it from the archive at start.
-    pub fn new() -> anyhow::Result<Indexing> {
-        let index = search::Index::in_ram().context("cannot create the search index")?;
-        Ok(Indexing { index: Arc::new(index), wake: tokio::sync::Notify::new() })
+    /// Opens the encrypted index under `<data_dir>/index`. One that is missing,
+    /// damaged, from an older schema or under a destroyed KEK is cleared (and
+    /// said so); the worker then fills it from the archive in the background.
+    pub fn open(config: &crate::config::Config, keys: Arc<archive::keys::Keys>) -> anyhow::Result<Indexing> {
+        let root = config.data_dir.join("index");
+        std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
+        let side = match std::fs::read_to_string(root.join(CURRENT)) {
+            Ok(s) if s.trim() == SIDES[1] => SIDES[1],
+            _ => SIDES[0],
+        };
+        let other = if side == SIDES[0] { SIDES[1] } else { SIDES[0] };
+        // A replacement a stop cut off is started again when needed.
+        let _ = std::fs::remove_dir_all(root.join(other));
+        let cipher: Arc<dyn search::IndexCipher> = Arc::new(crate::index_keys::ArchiveIndexCipher::new(keys));
+        let options = search::Options { cache_bytes: config.search.cache_bytes, ..Default::default() };
+        let dir = root.join(side);
+        let mut rebuilds = BTreeMap::new();
+        let existed = dir.join("meta.json").exists();
+        let index = match search::Index::open(&dir, cipher.clone(), &options) {
+            Ok(index) => {
+                if !existed {
+                    tracing::info!(dir = %dir.display(), "no search index on disk yet: building it from the archive");
+                    rebuilds.insert("missing", 1);
+                }
+                index
+            }
+            Err(e) if e.needs_rebuild() => {
+                tracing::warn!(dir = %dir.display(), error = %e, "the search index cannot be used: clearing it and rebuilding from the archive in the background");
+                rebuilds.insert(reason(&e), 1);
+                std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+                search::Index::open(&dir, cipher.clone(), &options).context("cannot create the search index")?
+            }
+            Err(e) => return Err(e).context("cannot open the search index"),
+        };
+        Ok(Indexing {
+            slot: RwLock::new(Arc::new(index)),
+            root,
+            side: Mutex::new(side),
+            cipher,
+            options,
+            wake: tokio::sync::Notify::new(),
+            indexed: AtomicU64::new(0),
+            rebuilds: Mutex::new(rebuilds),
+            total: AtomicUsize::new(0),
+            behind: AtomicUsize::new(0),
+            pass: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The index as it stands now (a KEK retirement may swap it).
+    pub fn index(&self) -> Arc<search::Index> {
+        self.slot.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// A transcript was stored: index it soon.
     pub fn wake(&self) {
         self.wake.notify_one();
     }
+
+    /// What `/metrics` shows.
+    pub fn figures(&self) -> IndexFigures {
+        IndexFigures {
+            indexed: self.indexed.load(Ordering::Relaxed),
+            rebuilds: self.rebuilds.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            behind: self.behind.load(Ordering::Relaxed),
+            cache: self.index().cache_stats(),
+        }
+    }
+
+    /// How far the index is behind, if it is.
+    pub fn catching_up(&self) -> Option<CatchingUp> {
+        let behind = self.behind.load(Ordering::Relaxed);
+        let total = self.total.load(Ordering::Relaxed);
+        (behind > 0).then(|| CatchingUp { indexed: total.saturating_sub(behind), total })
+    }
+
+    fn count_rebuild(&self, why: &'static str) {
+        *self.rebuilds.lock().unwrap_or_else(|e| e.into_inner()).entry(why).or_default() += 1;
+    }
+
+    /// Stored transcripts, and those the index lacks.
+    pub async fn measure(&self, vault: &Vault) -> anyhow::Result<()> {
+        let stored = catalog::read(&vault.catalog, |repo| Ok::<_, VaultError>(repo.stored_transcripts()?)).await?;
+        let index = self.index();
+        let mut behind = 0;
+        for rec in &stored {
+            if !index.contains(rec)? {
+                behind += 1;
+            }
+        }
+        self.total.store(stored.len(), Ordering::Relaxed);
+        self.behind.store(behind, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// One pass of the worker: shredded recordings out, missing ones in.
+    async fn pass(&self, vault: &Vault) -> anyhow::Result<usize> {
+        let _one = self.pass.lock().await;
+        let index = self.index();
+        if let Err(e) = drop_shredded(vault, &index).await {
+            tracing::warn!(error = %format!("{e:#}"), "could not drop shredded recordings from the index");
+        }
+        self.measure(vault).await?;
+        let mut done = 0;
+        loop {
+            let n = catch_up_some(vault, &index, 50).await?;
+            if n == 0 {
+                break;
+            }
+            done += n;
+            self.indexed.fetch_add(n as u64, Ordering::Relaxed);
+            let left = self.behind.load(Ordering::Relaxed).saturating_sub(n);
+            self.behind.store(left, Ordering::Relaxed);
+        }
+        // What is left cannot be indexed (a transcript without a meeting).
+        self.behind.store(0, Ordering::Relaxed);
+        Ok(done)
+    }
+
+    /// Builds a new index under the current KEK beside the live one, fills it
+    /// from the archive, swaps it in and deletes the old one's files: after
+    /// this no index file depends on a KEK other than the current one. A KEK
+    /// retirement waits for it before destroying the old KEKs.
+    pub async fn rebuild_under_current_kek(&self, vault: &Vault) -> anyhow::Result<()> {
+        let current = vault.keys.ring().current_id().to_string();
+        let gens = self.index().key_generations()?;
+        if gens.keys().all(|k| *k == current) {
+            return Ok(());
+        }
+        let _one = self.pass.lock().await;
+        let old_side = *self.side.lock().unwrap_or_else(|e| e.into_inner());
+        let new_side = if old_side == SIDES[0] { SIDES[1] } else { SIDES[0] };
+        let dir = self.root.join(new_side);
+        let _ = std::fs::remove_dir_all(&dir);
+        let (cipher, options) = (self.cipher.clone(), self.options.clone());
+        let open_dir = dir.clone();
+        let fresh = tokio::task::spawn_blocking(move || search::Index::open(&open_dir, cipher, &options)).await??;
+        let fresh = Arc::new(fresh);
+        let mut n = 0;
+        loop {
+            match catch_up_some(vault, &fresh, 50).await? {
+                0 => break,
+                k => n += k,
+            }
+        }
+        write_current(&self.root, new_side)?;
+        let old = std::mem::replace(&mut *self.slot.write().unwrap_or_else(|e| e.into_inner()), fresh);
+        *self.side.lock().unwrap_or_else(|e| e.into_inner()) = new_side;
+        self.count_rebuild("kek_retired");
+        tracing::info!(recordings = n, kek = %current, "rebuilt the search index under the current KEK");
+        // Searches still running on the old index finish first.
+        let mut old = old;
+        for _ in 0..600 {
+            match Arc::try_unwrap(old) {
+                Ok(index) => {
+                    drop(index);
+                    let old_dir = self.root.join(old_side);
+                    std::fs::remove_dir_all(&old_dir)
+                        .with_context(|| format!("cannot remove {}", old_dir.display()))?;
+                    return Ok(());
+                }
+                Err(again) => old = again,
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        anyhow::bail!("the old search index stayed in use for a minute; its files are removed at the next start")
+    }
+}
+
+/// Names the live side, atomically.
+fn write_current(root: &Path, side: &str) -> anyhow::Result<()> {
+    let tmp = root.join(format!("{CURRENT}.tmp"));
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut f, side.as_bytes())?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, root.join(CURRENT))?;
+    std::fs::File::open(root)?.sync_all()?;
+    Ok(())
 }
 
 /// Keeps the index up to date until the process ends.
 pub async fn run(app: Arc<App>) {
     loop {
         let notified = app.index.wake.notified();
-        if let Err(e) = drop_shredded(&app.vault, &app.index.index).await {
-            tracing::warn!(error = %format!("{e:#}"), "could not drop shredded recordings from the index");
-        }
-        match catch_up(&app.vault, &app.index.index).await {
+        match app.index.pass(&app.vault).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(recordings = n, "indexed transcripts"),
             Err(e) => tracing::warn!(error = %format!("{e:#}"), "indexing paused; retrying in a minute"),
@@ -59,14 +282,16 @@ pub async fn run(app: Arc<App>) {
     }
 }
 
-/// Removes shredded recordings still in the index (whoever shredded them).
+/// Shreds from the index every shredded recording it still holds (whoever
+/// shredded them, the service or `niem retention run` while it was stopped): its
+/// documents are removed and their segments merged, so no index file keeps its words.
 pub async fn drop_shredded(vault: &Vault, index: &Arc<search::Index>) -> anyhow::Result<usize> {
     let shredded = catalog::read(&vault.catalog, |repo| Ok::<_, VaultError>(repo.shredded_recordings()?)).await?;
     let mut n = 0;
     for rec in shredded {
         if index.contains(&rec)? {
             let index = index.clone();
-            tokio::task::spawn_blocking(move || index.remove(&rec)).await??;
+            tokio::task::spawn_blocking(move || index.shred(&rec)).await??;
             n += 1;
         }
     }
@@ -180,6 +405,8 @@ pub struct Found {
     pub query: Ask,
     pub meetings: Vec<FoundMeeting>,
     pub took_ms: f64,
+    /// Set while the index lacks stored transcripts: results may be incomplete.
+    pub catching_up: Option<CatchingUp>,
 }
 
 #[derive(Debug, Serialize)]
@@ -233,20 +460,26 @@ pub async fn ask(app: &App, who: &Principal, ask: Ask) -> Result<Found, DomainEr
         limit: ask.limit.unwrap_or(20).clamp(1, 100),
         ..Default::default()
     };
-    let data = json!({ "q": ask.q, "org": ask.org, "kind": ask.kind, "from": ask.from, "to": ask.to });
-    app.vault
-        .record(NewEntry { actor: who.actor(), action: "search.performed", subject: "search".into(), data })
-        .await?;
     let started = std::time::Instant::now();
-    let index = app.index.index.clone();
+    let index = app.index.index();
     let results = tokio::task::spawn_blocking(move || index.search(&query))
         .await
         .map_err(DomainError::internal)?
         .map_err(DomainError::internal)?;
     app.metrics.search_seconds.observe(started.elapsed().as_secs_f64());
     let took_ms = started.elapsed().as_secs_f64() * 1000.0;
+    // The query names what an inspection is looking at: it is a sealed fact
+    // (admins can open it, auditors see that a search happened, by whom, with
+    // which filters and how many results). Ledgered before anything is answered.
+    let mut data = json!({
+        "org": ask.org, "kind": ask.kind, "from": ask.from, "to": ask.to, "results": results.meetings.len(),
+    });
+    crate::facts::seal_into(&app.vault.keys, "search", &mut data, json!({ "q": ask.q }))?;
+    app.vault
+        .record(NewEntry { actor: who.actor(), action: "search.performed", subject: "search".into(), data })
+        .await?;
     let meetings = describe(app, results).await?;
-    Ok(Found { query: ask, meetings, took_ms })
+    Ok(Found { query: ask, meetings, took_ms, catching_up: app.index.catching_up() })
 }
 
 async fn org_path(app: &App, org: &str) -> Result<String, DomainError> {
@@ -270,6 +503,9 @@ async fn describe(app: &App, results: search::Results) -> Result<Vec<FoundMeetin
 /// Empties the index and indexes every stored transcript again from the archive (admins).
 pub async fn rebuild_as(app: &App, who: &Principal) -> Result<(usize, u64), DomainError> {
     who.require(&[Role::Admin])?;
-    let indexed = rebuild(&app.vault, &app.index.index, |_, _| {}).await.map_err(DomainError::internal)?;
-    Ok((indexed, app.index.index.documents()))
+    let index = app.index.index();
+    app.index.count_rebuild("admin");
+    let indexed = rebuild(&app.vault, &index, |_, _| {}).await.map_err(DomainError::internal)?;
+    app.index.indexed.fetch_add(indexed as u64, Ordering::Relaxed);
+    Ok((indexed, index.documents()))
 }

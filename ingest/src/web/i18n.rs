@@ -127,6 +127,8 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("search.to", "Đến ngày", "To"),
     ("search.none", "Không tìm thấy nội dung phù hợp.", "Nothing matched."),
     ("search.found", "cuộc họp có kết quả", "meetings matched"),
+    ("search.catching_up", "Chỉ mục đang cập nhật", "Index catching up"),
+    ("search.catching_up_note", "kết quả có thể chưa đầy đủ.", "results may be incomplete."),
     ("search.hint", "Gõ có dấu hoặc không dấu; đặt cụm từ trong ngoặc kép để tìm chính xác. Mỗi lần tìm kiếm đều được ghi vào sổ cái.", "Type with or without diacritics; quote a phrase to match it exactly. Every search is recorded in the ledger."),
     ("kind.regular", "Sinh hoạt thường kỳ", "Regular"),
     ("kind.thematic", "Sinh hoạt chuyên đề", "Thematic"),

@@ -84,6 +84,9 @@ fn search_form(v: &Viewer, ask: &Ask, orgs: &[(String, String, usize)]) -> Marku
 fn results(v: &Viewer, f: &Found) -> Markup {
     html! {
         section.results {
+            @if let Some(c) = &f.catching_up {
+                p.catching-up role="status" { (v.t("search.catching_up")) ": " (c.indexed) " / " (c.total) " — " (v.t("search.catching_up_note")) }
+            }
             @if f.meetings.is_empty() {
                 p.none { (v.t("search.none")) }
             } @else {

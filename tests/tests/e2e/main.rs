@@ -32,6 +32,7 @@ mod plaintext;
 mod restore;
 mod resumable;
 mod retention;
+mod search_index;
 mod store;
 mod tamper;
 mod tls;

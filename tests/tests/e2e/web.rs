@@ -229,13 +229,15 @@ async fn an_inspector_finds_the_moment_plays_it_and_is_ledgered() {
 
     // The ledger, as niem-audit reads it from the store.
     let searches = ledgered(&server, "search.performed", &format!("user:{inspector}")).await;
-    assert!(searches.contains("new party members"), "{searches}");
+    // The query is a sealed fact: who searched, the filters and the count in clear.
+    assert!(!searches.contains("new party members") && !searches.contains("party"), "{searches}");
+    assert!(searches.contains("\"sealed\"") && searches.contains("\"results\""), "{searches}");
     let plays = ledgered(&server, "media.played", &format!("user:{inspector}")).await;
     assert!(plays.contains(&format!("recording/{rec_a}/")), "{plays}");
     assert!(!plays.contains(&format!("recording/{rec_b}/")), "{plays}");
 
-    // The index is derived data, in memory only: no transcript word is on disk,
-    // a rebuild from the store and a restart answer the same.
+    // The index is derived data, sealed on disk: no transcript word is on disk
+    // in clear, a rebuild from the store and a restart answer the same.
     let words: Vec<Vec<u8>> = ["admission", "committee", "budget"].iter().map(|w| w.as_bytes().to_vec()).collect();
     for file in walk(&server.data_dir()) {
         let bytes = std::fs::read(&file).unwrap_or_default();

@@ -15,7 +15,7 @@
 //!
 //! Not restored, by design: web sessions (everyone signs in again), resumable
 //! uploads in progress (their tails were in the lost spool), verification
-//! history. The search index is rebuilt by the service at start, as always.
+//! history. The service builds the search index at start when the data dir has none.
 
 use crate::config::Config;
 use anyhow::Context;
@@ -339,7 +339,7 @@ fn print_summary(r: &archive::restore::Restored, gaps: &Gaps, keys_dir: &std::pa
     if keys_dir != cfg.keys_dir() {
         println!("start the service with keys.dir = {:?} (NIEM_KEYS__DIR)", keys_dir.display());
     }
-    println!("next: `niem serve` resumes the ledger from the store and rebuilds the search index");
+    println!("next: `niem serve` resumes the ledger from the store and builds the search index");
 }
 
 #[cfg(test)]
