@@ -37,6 +37,7 @@
 //! - [`transcript`]: the transcript document; [`transcription`]: the worker;
 //!   [`transcripts`]: transcripts and their queue as callers read them;
 //!   [`jobs`]: the job queue; [`search`]: the index worker and the one search;
+//!   [`index_keys`]: the search index's cipher over the archive's keys;
 //! - [`retention`]: policies, holds, enforcement, Object Lock; [`retirement`]:
 //!   KEK retirement; [`schedules`]: schedules and missed-meeting alerts;
 //!   [`reports`]: the compliance report; [`ledger`]: the ledger as people read
