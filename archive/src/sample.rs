@@ -363,6 +363,27 @@ mod tests {
         }
     }
 
+    /// Damage found before is fetched again at every run until it is clean, even
+    /// off its day; other old objects wait for theirs.
+    #[test]
+    fn a_rolling_run_refetches_recordings_found_damaged() {
+        let last = datetime!(2026-03-01 03:00 UTC);
+        let r = Rolling {
+            last_run: Some(last),
+            now: last + time::Duration::hours(1),
+            cycle_days: 30,
+            recheck: vec!["R1".into()],
+        };
+        let sel = Selection::Rolling(r);
+        let old = Some(last - time::Duration::days(100));
+        for key in ["recordings/R1/S/00000000.niem", "keys/R1/S.json", "recordings/R1/manifest.json"] {
+            assert!(sel.selects(key, Some(3), old), "{key}");
+        }
+        assert!(!sel.selects("recordings/R2/S/00000000.niem", Some(3), old), "not due, not damaged");
+        assert!(!sel.selects("recordings/R12/S/00000000.niem", Some(3), old), "a prefix is not the id");
+        assert!(sel.selects("recordings/R2/S/00000001.niem", Some(9), Some(last)), "new since the last run");
+    }
+
     /// Runs skipped for a week catch up: what fell due meanwhile is checked at
     /// the next run; a gap of a whole cycle checks everything.
     #[test]
