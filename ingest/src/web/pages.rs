@@ -52,6 +52,8 @@ pub async fn search(State(app): State<Arc<App>>, v: Viewer, RawQuery(raw): RawQu
 
 fn search_form(v: &Viewer, ask: &Ask, orgs: &[(String, String, usize)]) -> Markup {
     let kinds = [("regular", "kind.regular"), ("thematic", "kind.thematic"), ("conference", "kind.conference")];
+    let sorts = [("relevance", "sort.relevance"), ("newest", "sort.newest"), ("oldest", "sort.oldest")];
+    let sort = sort_code(ask.sort.unwrap_or_default());
     html! {
         form.search method="get" action="/search" role="search" {
             div.query {
@@ -75,6 +77,11 @@ fn search_form(v: &Viewer, ask: &Ask, orgs: &[(String, String, usize)]) -> Marku
                 }
                 label { (v.t("search.from")) input type="date" name="from" value=(ask.from.as_deref().unwrap_or("")); }
                 label { (v.t("search.to")) input type="date" name="to" value=(ask.to.as_deref().unwrap_or("")); }
+                label { (v.t("search.sort"))
+                    select name="sort" {
+                        @for (s, key) in sorts { option value=(s) selected[sort == s] { (v.t(key)) } }
+                    }
+                }
             }
             p.hint { (v.t("search.hint")) }
         }
@@ -82,15 +89,25 @@ fn search_form(v: &Viewer, ask: &Ask, orgs: &[(String, String, usize)]) -> Marku
 }
 
 fn results(v: &Viewer, f: &Found) -> Markup {
+    let next = f.next_cursor.as_ref().map(|c| {
+        let mut q = f.query.clone();
+        q.cursor = Some(c.clone());
+        search_link(&q, true)
+    });
     html! {
         section.results {
             @if let Some(c) = &f.catching_up {
                 p.catching-up role="status" { (v.t("search.catching_up")) ": " (c.indexed) " / " (c.total) " — " (v.t("search.catching_up_note")) }
             }
-            @if f.meetings.is_empty() {
+            @if f.meetings.is_empty() && f.total.count == 0 {
                 p.none { (v.t("search.none")) }
             } @else {
-                p.summary { (f.meetings.len()) " " (v.t("search.found")) " · " (format!("{:.1}", f.took_ms)) " ms" }
+                p.summary {
+                    (v.t("search.found")) " "
+                    @if !f.total.exact { (v.t("search.more_than")) " " }
+                    (f.total.count) " " (v.t("search.meetings")) " · " (format!("{:.1}", f.took_ms)) " ms · "
+                    a.export href=(format!("/api/v1/search/export?{}", search_link(&f.query, false))) download { (v.t("search.export")) }
+                }
             }
             @for m in &f.meetings {
                 article.meeting {
@@ -109,8 +126,47 @@ fn results(v: &Viewer, f: &Found) -> Markup {
                     }
                 }
             }
+            nav.pages {
+                @if f.query.cursor.is_some() {
+                    a.first href=(format!("/search?{}", search_link(&f.query, false))) { (v.t("search.first")) }
+                }
+                @if let Some(next) = &next {
+                    a.next rel="next" href=(format!("/search?{next}")) { (v.t("search.next")) }
+                }
+            }
         }
     }
+}
+
+fn sort_code(sort: niem_core::search::Sort) -> &'static str {
+    match sort {
+        niem_core::search::Sort::Relevance => "relevance",
+        niem_core::search::Sort::Newest => "newest",
+        niem_core::search::Sort::Oldest => "oldest",
+    }
+}
+
+/// The query string of `ask` (the same search; with `cursor`, its page; the
+/// page size kept only then).
+fn search_link(ask: &Ask, cursor: bool) -> String {
+    let mut pairs: Vec<(&str, String)> = vec![("q", ask.q.clone())];
+    for (k, v) in [("org", &ask.org), ("kind", &ask.kind), ("from", &ask.from), ("to", &ask.to)] {
+        if let Some(v) = v {
+            pairs.push((k, v.clone()));
+        }
+    }
+    if let Some(s) = ask.sort {
+        pairs.push(("sort", sort_code(s).into()));
+    }
+    if cursor {
+        if let Some(l) = ask.limit {
+            pairs.push(("limit", l.to_string()));
+        }
+        if let Some(c) = &ask.cursor {
+            pairs.push(("cursor", c.clone()));
+        }
+    }
+    serde_urlencoded::to_string(pairs).unwrap_or_default()
 }
 
 pub(crate) fn kind_key(kind: &str) -> &'static str {
