@@ -1,4 +1,4 @@
-//! The pages behind the sign-in: search, meeting, live, ledger.
+//! The pages behind the sign-in: search, meetings, meeting, live, ledger.
 
 use super::{clock, error_page, not_allowed, page, snippet, Viewer};
 use crate::http::ApiError;
@@ -6,6 +6,7 @@ use archive::id::RecordingId;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
+use niem_core::orgs::Browse;
 use niem_core::principal::Role;
 use niem_core::search::{Ask, Found};
 use niem_core::transcript::Transcript;
@@ -183,6 +184,90 @@ pub(crate) use niem_core::local_time::display as local_date;
 async fn visible_orgs(app: &App, v: &Viewer) -> Result<Vec<(String, String, usize)>, DomainError> {
     let orgs = niem_core::orgs::scoped(app, &v.who).await?;
     Ok(orgs.into_iter().map(|(id, name, path)| (id, name, path.matches('/').count().saturating_sub(1))).collect())
+}
+
+/// `/meetings`: the viewer's meetings of an org subtree by date, newest first,
+/// with filters and a page of [`niem_core::orgs::BROWSE_PAGE`].
+pub async fn browse(State(app): State<Arc<App>>, v: Viewer, RawQuery(raw): RawQuery) -> Response {
+    if !matches!(v.who.role, Role::Admin | Role::Inspector) {
+        return not_allowed(&v);
+    }
+    let b: Browse = match query(raw) {
+        Ok(b) => b,
+        Err(e) => return error_page(&v, e),
+    };
+    let orgs = match visible_orgs(&app, &v).await {
+        Ok(o) => o,
+        Err(e) => return error_page(&v, e),
+    };
+    let found = match niem_core::orgs::browse(&app, &v.who, b.clone()).await {
+        Ok(f) => f,
+        Err(e) => return error_page(&v, e),
+    };
+    let kinds = [("regular", "kind.regular"), ("thematic", "kind.thematic"), ("conference", "kind.conference")];
+    let value = |o: &Option<String>| o.clone().unwrap_or_default();
+    let link = |after: Option<&String>| {
+        let mut q = b.clone();
+        q.after = after.cloned();
+        format!("/meetings?{}", serde_urlencoded::to_string(&q).unwrap_or_default())
+    };
+    let body = html! {
+        h1 { (v.t("browse.title")) }
+        form.search.browse method="get" action="/meetings" {
+            div.filters {
+                label { (v.t("search.org"))
+                    select name="org" {
+                        option value="" { (v.t("search.any_org")) }
+                        @for (id, name, depth) in &orgs {
+                            option value=(id) selected[b.org.as_deref() == Some(id.as_str())] { (" ".repeat(*depth * 2)) (name) }
+                        }
+                    }
+                }
+                label { (v.t("search.kind"))
+                    select name="kind" {
+                        option value="" { (v.t("search.any_kind")) }
+                        @for (k, key) in kinds { option value=(k) selected[b.kind.as_deref() == Some(k)] { (v.t(key)) } }
+                    }
+                }
+                label { (v.t("search.from")) input type="date" name="from" value=(value(&b.from)); }
+                label { (v.t("search.to")) input type="date" name="to" value=(value(&b.to)); }
+                label { input type="checkbox" name="recording" value="on" checked[b.recording.is_some()]; " " (v.t("browse.recording")) }
+                label { input type="checkbox" name="transcript" value="on" checked[b.transcript.is_some()]; " " (v.t("browse.transcript")) }
+                button type="submit" { (v.t("browse.show")) }
+            }
+        }
+        @if found.meetings.is_empty() {
+            p.none { (v.t("browse.none")) }
+        } @else {
+            table.meetings {
+                thead { tr {
+                    th { (v.t("browse.date")) } th { (v.t("browse.meeting")) } th { (v.t("search.org")) }
+                    th { (v.t("search.kind")) } th { (v.t("browse.recording")) } th { (v.t("browse.transcript")) }
+                } }
+                tbody {
+                    @for m in &found.meetings {
+                        tr data-meeting=(m.id) {
+                            td { (local_date(&m.scheduled_at)) }
+                            td { a href=(format!("/meetings/{}", m.id)) { (m.title) } }
+                            td { (m.org_name) }
+                            td { (v.t(kind_key(&m.kind))) }
+                            td { (v.t(match m.recording_state.as_deref() {
+                                None => "browse.no",
+                                Some("shredded") => "browse.shredded",
+                                Some(_) => "browse.yes",
+                            })) }
+                            td { (v.t(if m.transcript { "browse.yes" } else { "browse.no" })) }
+                        }
+                    }
+                }
+            }
+        }
+        nav.pages {
+            @if b.after.is_some() { a.first href=(link(None)) { (v.t("search.first")) } }
+            @if let Some(next) = &found.next { a.next rel="next" href=(link(Some(next))) { (v.t("search.next")) } }
+        }
+    };
+    page(&v, v.t("browse.title"), body).into_response()
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
