@@ -22,7 +22,7 @@ pub struct NewOrg {
     pub language: Option<String>,
 }
 
-pub use crate::catalog::{Meeting, MeetingDetail, Org};
+pub use crate::catalog::{BrowsedMeeting, Meeting, MeetingDetail, Org};
 
 /// A transcription language as the API takes it: a code Whisper knows.
 fn check_language(language: Option<String>) -> Result<Option<String>, DomainError> {
@@ -167,6 +167,115 @@ pub async fn get_meeting(app: &App, who: &Principal, id: MeetingId) -> Result<Me
     who.require_meeting(app, id).await?;
     let found = catalog::read(&app.vault.catalog, move |repo| repo.meeting(id).map_err(DomainError::from)).await?;
     found.ok_or_else(|| DomainError::not_found(format!("meeting {id} not found")))
+}
+
+/// Meetings per browse page.
+pub const BROWSE_PAGE: usize = 50;
+
+/// What the meetings page asks for (its form's fields; empty ones are no filter).
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Browse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Local dates, `YYYY-MM-DD`, both included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// Any value (a checked box sends `on`): only meetings with a recording.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording: Option<String>,
+    /// Any value: only meetings with a stored transcript.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transcript: Option<String>,
+    /// The `next` of the previous page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+}
+
+impl Browse {
+    /// Empty form fields mean "no filter".
+    fn trimmed(mut self) -> Browse {
+        for f in [
+            &mut self.org,
+            &mut self.kind,
+            &mut self.from,
+            &mut self.to,
+            &mut self.recording,
+            &mut self.transcript,
+            &mut self.after,
+        ] {
+            *f = f.take().map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+        }
+        self
+    }
+}
+
+/// One page of browsed meetings, and where the next starts (`after`).
+#[derive(Debug, serde::Serialize)]
+pub struct BrowsePage {
+    pub meetings: Vec<BrowsedMeeting>,
+    pub next: Option<String>,
+}
+
+/// The meetings of the caller's scope (an org's subtree within it), newest
+/// first, [`BROWSE_PAGE`] a page; the scope is part of the catalog query.
+pub async fn browse(app: &App, who: &Principal, b: Browse) -> Result<BrowsePage, DomainError> {
+    who.require(&[Role::Admin, Role::Inspector])?;
+    let b = b.trimmed();
+    if let Some(k) = &b.kind {
+        if !matches!(k.as_str(), "regular" | "thematic" | "conference") {
+            return Err(DomainError::invalid("kind must be regular, thematic or conference"));
+        }
+    }
+    let path = match &b.org {
+        Some(org) => {
+            let path = path_of(app, org.parse()?).await?;
+            who.require_scope_or_above(&path)?;
+            Some(path)
+        }
+        None => None,
+    };
+    let day = |d: &Option<String>, end: bool| -> Result<Option<String>, DomainError> {
+        d.as_deref()
+            .map(|d| {
+                let start = crate::local_time::day_start(crate::local_time::date(d)?);
+                Ok(archive::clock::format_ts(if end { start + time::Duration::days(1) } else { start }))
+            })
+            .transpose()
+    };
+    let after = match b.after.as_deref() {
+        Some(a) => {
+            let (at, id) = a.split_once('~').ok_or_else(|| DomainError::invalid("after: not a page position"))?;
+            archive::clock::parse_ts(at).map_err(|_| DomainError::invalid("after: not a page position"))?;
+            Some((at.to_string(), id.parse::<MeetingId>()?.to_string()))
+        }
+        None => None,
+    };
+    let f = catalog::MeetingBrowse {
+        path,
+        kind: b.kind.clone(),
+        from: day(&b.from, false)?,
+        to: day(&b.to, true)?,
+        recording: b.recording.is_some(),
+        transcript: b.transcript.is_some(),
+        after,
+        limit: BROWSE_PAGE + 1,
+    };
+    let scope = Scope::of(who);
+    let mut meetings =
+        catalog::read(&app.vault.catalog, move |repo| repo.browse_meetings(&f, &scope).map_err(DomainError::from))
+            .await?;
+    let next = if meetings.len() > BROWSE_PAGE {
+        meetings.truncate(BROWSE_PAGE);
+        meetings.last().map(|m| format!("{}~{}", m.scheduled_at, m.id))
+    } else {
+        None
+    };
+    Ok(BrowsePage { meetings, next })
 }
 
 /// (id, name, path) of the orgs in the caller's scope, in tree order: what every

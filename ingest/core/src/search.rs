@@ -16,7 +16,10 @@
 //! again; a KEK retirement rebuilds it under the new KEK before destroying the
 //! old ones. Every search is a `search.performed` ledger entry with the actor,
 //! the filters and the result count in clear and the query sealed, written
-//! before any result is returned.
+//! before any result is returned. A search answers one page (by relevance or
+//! date, up to [`search::MAX_LIMIT`] meetings) with the total and a cursor for
+//! the next; an export pages through every matching meeting (up to
+//! [`EXPORT_CAP`]) into CSV, ledgered as `search.exported` the same way.
 
 use crate::catalog;
 use crate::error::DomainError;
@@ -390,9 +393,20 @@ pub struct Ask {
     pub from: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "empty_none")]
     pub to: Option<String>,
+    /// Meetings per page: 1 to [`search::MAX_LIMIT`], default [`DEFAULT_LIMIT`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<usize>,
+    /// `relevance` (default), `newest` or `oldest`.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "sort_of")]
+    pub sort: Option<search::Sort>,
+    /// The `next_cursor` of the previous page of this same search.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "empty_none")]
+    pub cursor: Option<String>,
 }
+
+pub const DEFAULT_LIMIT: usize = 20;
+
+pub use search::Sort;
 
 /// HTML forms send empty fields; they mean "no filter".
 fn empty_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -400,13 +414,35 @@ fn empty_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, 
     Ok(s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()))
 }
 
+fn sort_of<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<search::Sort>, D::Error> {
+    match empty_none(d)?.as_deref() {
+        None => Ok(None),
+        Some("relevance") => Ok(Some(search::Sort::Relevance)),
+        Some("newest") => Ok(Some(search::Sort::Newest)),
+        Some("oldest") => Ok(Some(search::Sort::Oldest)),
+        Some(_) => Err(serde::de::Error::custom("sort must be relevance, newest or oldest")),
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct Found {
     pub query: Ask,
     pub meetings: Vec<FoundMeeting>,
+    /// Every meeting the search matches, not only this page's.
+    pub total: FoundTotal,
+    /// Asks for the next page (as `cursor`, with the same query, filters and
+    /// sort); null on the last page.
+    pub next_cursor: Option<String>,
     pub took_ms: f64,
     /// Set while the index lacks stored transcripts: results may be incomplete.
     pub catching_up: Option<CatchingUp>,
+}
+
+/// How many meetings match: exactly `count`, or (not `exact`) more than `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct FoundTotal {
+    pub count: usize,
+    pub exact: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -424,11 +460,19 @@ pub struct FoundMeeting {
 
 pub const MAX_QUERY_CHARS: usize = 500;
 
-/// Runs a search under the caller's scope, ledgered before it is answered.
-pub async fn ask(app: &App, who: &Principal, ask: Ask) -> Result<Found, DomainError> {
+/// The most meetings one export holds; past it the file says so in its last line.
+pub const EXPORT_CAP: usize = 10_000;
+
+/// The index query for `ask` under the caller's scope, once its role, text,
+/// filters and org are checked (search and export alike).
+async fn plan(app: &App, who: &Principal, ask: &Ask) -> Result<search::Query, DomainError> {
     who.require(&[Role::Admin, Role::Inspector])?;
     if ask.q.chars().count() > MAX_QUERY_CHARS {
         return Err(DomainError::invalid(format!("a query may have at most {MAX_QUERY_CHARS} characters")));
+    }
+    let limit = ask.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=search::MAX_LIMIT).contains(&limit) {
+        return Err(DomainError::invalid(format!("limit must be 1 to {} meetings per page", search::MAX_LIMIT)));
     }
     if let Some(k) = &ask.kind {
         if !matches!(k.as_str(), "regular" | "thematic" | "conference") {
@@ -450,36 +494,160 @@ pub async fn ask(app: &App, who: &Principal, ask: Ask) -> Result<Found, DomainEr
     if let Some(path) = &org_path {
         who.require_scope_or_above(path)?;
     }
-    let query = search::Query {
+    Ok(search::Query {
         text: ask.q.clone(),
         scope: who.search_scope(),
         org: org_path,
         kind: ask.kind.clone(),
         from,
         to,
-        limit: ask.limit.unwrap_or(20).clamp(1, 100),
-        ..Default::default()
-    };
+        limit,
+        sort: ask.sort.unwrap_or_default(),
+        cursor: ask.cursor.clone(),
+    })
+}
+
+/// One page of `query` from the index. A cursor of another search (query,
+/// scope, filters or sort), altered, or from before a restart is refused.
+async fn page(app: &App, query: search::Query) -> Result<search::Results, DomainError> {
     let started = std::time::Instant::now();
     let index = app.index.index();
-    let results = tokio::task::spawn_blocking(move || index.search(&query))
-        .await
-        .map_err(DomainError::internal)?
-        .map_err(DomainError::internal)?;
+    let results = tokio::task::spawn_blocking(move || index.search(&query)).await.map_err(DomainError::internal)?;
     app.metrics.search_seconds.observe(started.elapsed().as_secs_f64());
-    let took_ms = started.elapsed().as_secs_f64() * 1000.0;
-    // The query names what an inspection is looking at: it is a sealed fact
-    // (admins can open it, auditors see that a search happened, by whom, with
-    // which filters and how many results). Ledgered before anything is answered.
-    let mut data = json!({
-        "org": ask.org, "kind": ask.kind, "from": ask.from, "to": ask.to, "results": results.meetings.len(),
+    results.map_err(|e| match e {
+        search::SearchError::Cursor(e) => DomainError::invalid(format!("cursor: {e}")),
+        e => DomainError::internal(e),
+    })
+}
+
+/// The ledger entry of a search or an export: the query names what an
+/// inspection is looking at, so it is a sealed fact (admins can open it,
+/// auditors see that a search happened, by whom, with which filters and how many
+/// results). Written before anything is answered.
+async fn ledger(
+    app: &App,
+    who: &Principal,
+    action: &'static str,
+    ask: &Ask,
+    mut data: serde_json::Value,
+) -> Result<(), DomainError> {
+    let clear = json!({
+        "org": ask.org, "kind": ask.kind, "from": ask.from, "to": ask.to,
+        "sort": ask.sort.unwrap_or_default(), "next_page": ask.cursor.is_some(),
     });
+    if let (Some(data), serde_json::Value::Object(clear)) = (data.as_object_mut(), clear) {
+        for (k, v) in clear {
+            data.entry(k).or_insert(v);
+        }
+    }
     crate::facts::seal_into(&app.vault.keys, "search", &mut data, json!({ "q": ask.q }))?;
-    app.vault
-        .record(NewEntry { actor: who.actor(), action: "search.performed", subject: "search".into(), data })
-        .await?;
+    app.vault.record(NewEntry { actor: who.actor(), action, subject: "search".into(), data }).await?;
+    Ok(())
+}
+
+/// Runs one page of a search under the caller's scope, ledgered before it is answered.
+pub async fn ask(app: &App, who: &Principal, ask: Ask) -> Result<Found, DomainError> {
+    let query = plan(app, who, &ask).await?;
+    let started = std::time::Instant::now();
+    let results = page(app, query).await?;
+    let took_ms = started.elapsed().as_secs_f64() * 1000.0;
+    ledger(app, who, "search.performed", &ask, json!({ "results": results.meetings.len() })).await?;
+    let total = FoundTotal { count: results.total.meetings, exact: results.total.exact };
+    let next_cursor = results.next.clone();
     let meetings = describe(app, results).await?;
-    Ok(Found { query: ask, meetings, took_ms, catching_up: app.index.catching_up() })
+    Ok(Found { query: ask, meetings, total, next_cursor, took_ms, catching_up: app.index.catching_up() })
+}
+
+/// What `GET /api/v1/search/export` takes: a search without paging.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportAsk {
+    #[serde(default)]
+    pub q: String,
+    #[serde(default, deserialize_with = "empty_none")]
+    pub org: Option<String>,
+    #[serde(default, deserialize_with = "empty_none")]
+    pub kind: Option<String>,
+    #[serde(default, deserialize_with = "empty_none")]
+    pub from: Option<String>,
+    #[serde(default, deserialize_with = "empty_none")]
+    pub to: Option<String>,
+    #[serde(default, deserialize_with = "sort_of")]
+    pub sort: Option<search::Sort>,
+}
+
+/// Every meeting a search matches (up to [`EXPORT_CAP`]) as CSV for an
+/// inspection file: a UTF-8 byte-order mark (Excel), CRLF lines, one line per
+/// hit (meeting, its id, org, local date, stream, moment, excerpt), every text
+/// cell quoted and formula-guarded; a last line says when the cap cut it short.
+/// Ledgered (`search.exported`, the query sealed) before it is returned.
+pub async fn export(app: &App, who: &Principal, e: ExportAsk) -> Result<String, DomainError> {
+    let ask = Ask {
+        q: e.q,
+        org: e.org,
+        kind: e.kind,
+        from: e.from,
+        to: e.to,
+        limit: Some(search::MAX_LIMIT),
+        sort: e.sort,
+        cursor: None,
+    };
+    let mut query = plan(app, who, &ask).await?;
+    let mut meetings = Vec::new();
+    let (total, capped) = loop {
+        query.limit = search::MAX_LIMIT.min(EXPORT_CAP - meetings.len());
+        let results = page(app, query.clone()).await?;
+        let (total, next) = (results.total, results.next.clone());
+        meetings.extend(describe(app, results).await?);
+        match next {
+            Some(c) if meetings.len() < EXPORT_CAP => query.cursor = Some(c),
+            Some(_) => break (total, true),
+            None => break (total, false),
+        }
+    };
+    let data = json!({ "results": meetings.len(), "total": total.meetings, "capped": capped });
+    ledger(app, who, "search.exported", &ask, data).await?;
+    Ok(to_csv(&meetings, capped.then_some(total)))
+}
+
+fn to_csv(meetings: &[FoundMeeting], capped: Option<search::Total>) -> String {
+    use crate::reports::csv_cell;
+    let mut out = String::from("\u{feff}meeting,meeting_id,org,date,stream,time,excerpt\r\n");
+    for m in meetings {
+        let date = crate::local_time::display(&m.scheduled_at);
+        for h in &m.hits {
+            let cells = [&m.title, &m.meeting, &m.org_name, &date, &h.label, &clock(h.at_ms), &plain(&h.snippet)];
+            let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
+            out.push_str(&line.join(","));
+            out.push_str("\r\n");
+        }
+    }
+    if let Some(total) = capped {
+        let (hon, more) = if total.exact { ("", "") } else { ("hơn ", "more than ") };
+        let n = total.meetings;
+        let note = format!(
+            "Chỉ xuất {EXPORT_CAP} cuộc họp đầu tiên trong số {hon}{n}: hãy thu hẹp tìm kiếm / \
+             Only the first {EXPORT_CAP} of {more}{n} meetings: narrow the search"
+        );
+        out.push_str(&csv_cell(&note));
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// `mm:ss`, or `hh:mm:ss` from an hour on.
+fn clock(ms: u64) -> String {
+    let s = ms / 1000;
+    if s >= 3600 {
+        format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{:02}:{:02}", s / 60, s % 60)
+    }
+}
+
+/// A snippet (escaped text with `<b>` marks) as plain text.
+fn plain(snippet: &str) -> String {
+    snippet.replace("<b>", "").replace("</b>", "").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 }
 
 async fn org_path(app: &App, org: &str) -> Result<String, DomainError> {
@@ -508,4 +676,50 @@ pub async fn rebuild_as(app: &App, who: &Principal) -> Result<(usize, u64), Doma
     let indexed = rebuild(&app.vault, &index, |_, _| {}).await.map_err(DomainError::internal)?;
     app.index.indexed.fetch_add(indexed as u64, Ordering::Relaxed);
     Ok((indexed, index.documents()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meeting(title: &str, org: &str, hits: &[(u64, &str)]) -> FoundMeeting {
+        let hit = |&(at_ms, snippet): &(u64, &str)| search::Hit {
+            stream: "s".into(),
+            label: "Micro".into(),
+            at_ms,
+            start_ms: at_ms,
+            end_ms: at_ms + 1000,
+            snippet: snippet.into(),
+            score: 1.0,
+        };
+        FoundMeeting {
+            meeting: "01MEETING".into(),
+            title: title.into(),
+            org: "01ORG".into(),
+            org_name: org.into(),
+            kind: "regular".into(),
+            scheduled_at: "2026-09-15T01:00:00.000Z".into(),
+            recording: "01REC".into(),
+            score: 1.0,
+            hits: hits.iter().map(hit).collect(),
+        }
+    }
+
+    #[test]
+    fn csv_lines_are_one_per_hit_guarded_and_local() {
+        let m =
+            meeting("=HYPERLINK(\"x\")", "@Chi bộ", &[(10_500, "a <b>kết nạp</b> &amp; &lt;b&gt;"), (3_725_000, "x")]);
+        let csv = to_csv(&[m], None);
+        assert!(csv.starts_with("\u{feff}meeting,meeting_id,org,date,stream,time,excerpt\r\n"), "{csv}");
+        let lines: Vec<&str> = csv.trim_start_matches('\u{feff}').split("\r\n").collect();
+        assert_eq!(lines.len(), 4, "{csv}");
+        assert_eq!(
+            lines[1],
+            "\"'=HYPERLINK(\"\"x\"\")\",\"01MEETING\",\"'@Chi bộ\",\"15/09/2026 08:00\",\"Micro\",\"00:10\",\"a kết nạp & <b>\""
+        );
+        assert!(lines[2].contains("\"01:02:05\""), "{}", lines[2]);
+        assert_eq!(lines[3], "");
+        let capped = to_csv(&[], Some(search::Total { meetings: 1000, exact: false }));
+        assert!(capped.contains("hơn 1000") && capped.contains("more than 1000"), "{capped}");
+    }
 }

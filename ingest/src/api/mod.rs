@@ -43,6 +43,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/recordings/{rec}/transcript", get(transcripts::get_transcript))
         .route("/jobs", get(transcripts::list_jobs))
         .route("/search", get(search::search))
+        .route("/search/export", get(search::export))
         .route("/index/rebuild", post(search::rebuild))
         .route("/users", post(users::create_user).get(users::list_users))
         .route("/users/{user}", axum::routing::patch(users::change_user))

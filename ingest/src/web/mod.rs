@@ -1,7 +1,7 @@
 //! The web UI: server-rendered HTML (maud), Vietnamese first with English beside
 //! it, a little plain JavaScript, no build step.
 //!
-//! Pages: sign-in, search, meeting (player beside the transcript, integrity
+//! Pages: sign-in, search, meetings (browse by date), meeting (player beside the transcript, integrity
 //! badge), live streams, the ledger for auditors, reports and administration.
 //! Every page calls the same `niem_core` functions the API does, so each rule,
 //! scope and ledger entry is the same whichever door a person uses.
@@ -38,6 +38,7 @@ pub fn routes(app: Arc<App>) -> Router<Arc<App>> {
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", post(login::logout))
         .route("/search", get(pages::search))
+        .route("/meetings", get(pages::browse))
         .route("/meetings/{meeting}", get(pages::meeting))
         .route("/live", get(pages::live))
         .route("/ledger", get(pages::ledger))
@@ -158,6 +159,7 @@ pub fn page(v: &Viewer, title: &str, body: Markup) -> Markup {
                     a.brand href="/" { "Niêm" }
                     nav {
                         @if content { a href="/search" { (v.t("nav.search")) } }
+                        @if content { a href="/meetings" { (v.t("nav.meetings")) } }
                         a href="/live" { (v.t("nav.live")) }
                         @if ledger { a href="/ledger" { (v.t("nav.ledger")) } }
                         @if role != Role::Recorder { a href="/reports" { (v.t("nav.reports")) } }

@@ -1,4 +1,4 @@
-//! The pages behind the sign-in: search, meeting, live, ledger.
+//! The pages behind the sign-in: search, meetings, meeting, live, ledger.
 
 use super::{clock, error_page, not_allowed, page, snippet, Viewer};
 use crate::http::ApiError;
@@ -6,6 +6,7 @@ use archive::id::RecordingId;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
+use niem_core::orgs::Browse;
 use niem_core::principal::Role;
 use niem_core::search::{Ask, Found};
 use niem_core::transcript::Transcript;
@@ -52,6 +53,8 @@ pub async fn search(State(app): State<Arc<App>>, v: Viewer, RawQuery(raw): RawQu
 
 fn search_form(v: &Viewer, ask: &Ask, orgs: &[(String, String, usize)]) -> Markup {
     let kinds = [("regular", "kind.regular"), ("thematic", "kind.thematic"), ("conference", "kind.conference")];
+    let sorts = [("relevance", "sort.relevance"), ("newest", "sort.newest"), ("oldest", "sort.oldest")];
+    let sort = sort_code(ask.sort.unwrap_or_default());
     html! {
         form.search method="get" action="/search" role="search" {
             div.query {
@@ -75,6 +78,11 @@ fn search_form(v: &Viewer, ask: &Ask, orgs: &[(String, String, usize)]) -> Marku
                 }
                 label { (v.t("search.from")) input type="date" name="from" value=(ask.from.as_deref().unwrap_or("")); }
                 label { (v.t("search.to")) input type="date" name="to" value=(ask.to.as_deref().unwrap_or("")); }
+                label { (v.t("search.sort"))
+                    select name="sort" {
+                        @for (s, key) in sorts { option value=(s) selected[sort == s] { (v.t(key)) } }
+                    }
+                }
             }
             p.hint { (v.t("search.hint")) }
         }
@@ -82,15 +90,25 @@ fn search_form(v: &Viewer, ask: &Ask, orgs: &[(String, String, usize)]) -> Marku
 }
 
 fn results(v: &Viewer, f: &Found) -> Markup {
+    let next = f.next_cursor.as_ref().map(|c| {
+        let mut q = f.query.clone();
+        q.cursor = Some(c.clone());
+        search_link(&q, true)
+    });
     html! {
         section.results {
             @if let Some(c) = &f.catching_up {
                 p.catching-up role="status" { (v.t("search.catching_up")) ": " (c.indexed) " / " (c.total) " — " (v.t("search.catching_up_note")) }
             }
-            @if f.meetings.is_empty() {
+            @if f.meetings.is_empty() && f.total.count == 0 {
                 p.none { (v.t("search.none")) }
             } @else {
-                p.summary { (f.meetings.len()) " " (v.t("search.found")) " · " (format!("{:.1}", f.took_ms)) " ms" }
+                p.summary {
+                    (v.t("search.found")) " "
+                    @if !f.total.exact { (v.t("search.more_than")) " " }
+                    (f.total.count) " " (v.t("search.meetings")) " · " (format!("{:.1}", f.took_ms)) " ms · "
+                    a.export href=(format!("/api/v1/search/export?{}", search_link(&f.query, false))) download { (v.t("search.export")) }
+                }
             }
             @for m in &f.meetings {
                 article.meeting {
@@ -109,8 +127,47 @@ fn results(v: &Viewer, f: &Found) -> Markup {
                     }
                 }
             }
+            nav.pages {
+                @if f.query.cursor.is_some() {
+                    a.first href=(format!("/search?{}", search_link(&f.query, false))) { (v.t("search.first")) }
+                }
+                @if let Some(next) = &next {
+                    a.next rel="next" href=(format!("/search?{next}")) { (v.t("search.next")) }
+                }
+            }
         }
     }
+}
+
+fn sort_code(sort: niem_core::search::Sort) -> &'static str {
+    match sort {
+        niem_core::search::Sort::Relevance => "relevance",
+        niem_core::search::Sort::Newest => "newest",
+        niem_core::search::Sort::Oldest => "oldest",
+    }
+}
+
+/// The query string of `ask` (the same search; with `cursor`, its page; the
+/// page size kept only then).
+fn search_link(ask: &Ask, cursor: bool) -> String {
+    let mut pairs: Vec<(&str, String)> = vec![("q", ask.q.clone())];
+    for (k, v) in [("org", &ask.org), ("kind", &ask.kind), ("from", &ask.from), ("to", &ask.to)] {
+        if let Some(v) = v {
+            pairs.push((k, v.clone()));
+        }
+    }
+    if let Some(s) = ask.sort {
+        pairs.push(("sort", sort_code(s).into()));
+    }
+    if cursor {
+        if let Some(l) = ask.limit {
+            pairs.push(("limit", l.to_string()));
+        }
+        if let Some(c) = &ask.cursor {
+            pairs.push(("cursor", c.clone()));
+        }
+    }
+    serde_urlencoded::to_string(pairs).unwrap_or_default()
 }
 
 pub(crate) fn kind_key(kind: &str) -> &'static str {
@@ -127,6 +184,90 @@ pub(crate) use niem_core::local_time::display as local_date;
 async fn visible_orgs(app: &App, v: &Viewer) -> Result<Vec<(String, String, usize)>, DomainError> {
     let orgs = niem_core::orgs::scoped(app, &v.who).await?;
     Ok(orgs.into_iter().map(|(id, name, path)| (id, name, path.matches('/').count().saturating_sub(1))).collect())
+}
+
+/// `/meetings`: the viewer's meetings of an org subtree by date, newest first,
+/// with filters and a page of [`niem_core::orgs::BROWSE_PAGE`].
+pub async fn browse(State(app): State<Arc<App>>, v: Viewer, RawQuery(raw): RawQuery) -> Response {
+    if !matches!(v.who.role, Role::Admin | Role::Inspector) {
+        return not_allowed(&v);
+    }
+    let b: Browse = match query(raw) {
+        Ok(b) => b,
+        Err(e) => return error_page(&v, e),
+    };
+    let orgs = match visible_orgs(&app, &v).await {
+        Ok(o) => o,
+        Err(e) => return error_page(&v, e),
+    };
+    let found = match niem_core::orgs::browse(&app, &v.who, b.clone()).await {
+        Ok(f) => f,
+        Err(e) => return error_page(&v, e),
+    };
+    let kinds = [("regular", "kind.regular"), ("thematic", "kind.thematic"), ("conference", "kind.conference")];
+    let value = |o: &Option<String>| o.clone().unwrap_or_default();
+    let link = |after: Option<&String>| {
+        let mut q = b.clone();
+        q.after = after.cloned();
+        format!("/meetings?{}", serde_urlencoded::to_string(&q).unwrap_or_default())
+    };
+    let body = html! {
+        h1 { (v.t("browse.title")) }
+        form.search.browse method="get" action="/meetings" {
+            div.filters {
+                label { (v.t("search.org"))
+                    select name="org" {
+                        option value="" { (v.t("search.any_org")) }
+                        @for (id, name, depth) in &orgs {
+                            option value=(id) selected[b.org.as_deref() == Some(id.as_str())] { (" ".repeat(*depth * 2)) (name) }
+                        }
+                    }
+                }
+                label { (v.t("search.kind"))
+                    select name="kind" {
+                        option value="" { (v.t("search.any_kind")) }
+                        @for (k, key) in kinds { option value=(k) selected[b.kind.as_deref() == Some(k)] { (v.t(key)) } }
+                    }
+                }
+                label { (v.t("search.from")) input type="date" name="from" value=(value(&b.from)); }
+                label { (v.t("search.to")) input type="date" name="to" value=(value(&b.to)); }
+                label { input type="checkbox" name="recording" value="on" checked[b.recording.is_some()]; " " (v.t("browse.recording")) }
+                label { input type="checkbox" name="transcript" value="on" checked[b.transcript.is_some()]; " " (v.t("browse.transcript")) }
+                button type="submit" { (v.t("browse.show")) }
+            }
+        }
+        @if found.meetings.is_empty() {
+            p.none { (v.t("browse.none")) }
+        } @else {
+            table.meetings {
+                thead { tr {
+                    th { (v.t("browse.date")) } th { (v.t("browse.meeting")) } th { (v.t("search.org")) }
+                    th { (v.t("search.kind")) } th { (v.t("browse.recording")) } th { (v.t("browse.transcript")) }
+                } }
+                tbody {
+                    @for m in &found.meetings {
+                        tr data-meeting=(m.id) {
+                            td { (local_date(&m.scheduled_at)) }
+                            td { a href=(format!("/meetings/{}", m.id)) { (m.title) } }
+                            td { (m.org_name) }
+                            td { (v.t(kind_key(&m.kind))) }
+                            td { (v.t(match m.recording_state.as_deref() {
+                                None => "browse.no",
+                                Some("shredded") => "browse.shredded",
+                                Some(_) => "browse.yes",
+                            })) }
+                            td { (v.t(if m.transcript { "browse.yes" } else { "browse.no" })) }
+                        }
+                    }
+                }
+            }
+        }
+        nav.pages {
+            @if b.after.is_some() { a.first href=(link(None)) { (v.t("search.first")) } }
+            @if let Some(next) = &found.next { a.next rel="next" href=(link(Some(next))) { (v.t("search.next")) } }
+        }
+    };
+    page(&v, v.t("browse.title"), body).into_response()
 }
 
 #[derive(Debug, Default, serde::Deserialize)]

@@ -28,6 +28,7 @@ mod leaks;
 mod lifecycle;
 mod live;
 mod metrics;
+mod paging;
 mod plaintext;
 mod restore;
 mod resumable;

@@ -32,7 +32,8 @@ pub use jobs::{Job, JobProgress, JobView, Jobs, TRANSCRIBE};
 pub use ledger::Ledger;
 pub use media::{EndedStream, Indexing, Live, NewUploadRow, UploadRow, Uploads};
 pub use orgs::{
-    Endpoint, EndpointRow, Endpoints, Listed, Meeting, MeetingDetail, NewMeetingRow, Org, Orgs, Recordings, StreamLabel,
+    BrowsedMeeting, Endpoint, EndpointRow, Endpoints, Listed, Meeting, MeetingBrowse, MeetingDetail, NewMeetingRow,
+    Org, Orgs, Recordings, StreamLabel,
 };
 pub use retention::{Hold, PolicyRow, Retention};
 pub use schedules::{Alert, ComplianceRow, Reports, Schedule, Schedules};

@@ -54,6 +54,40 @@ pub struct MeetingDetail {
     pub org_path: String,
 }
 
+/// Which meetings a browse lists (every bound optional), and where the page starts.
+#[derive(Debug, Clone, Default)]
+pub struct MeetingBrowse {
+    /// An org subtree (path).
+    pub path: Option<String>,
+    pub kind: Option<String>,
+    /// Scheduled at or after this instant (RFC 3339, UTC, as stored).
+    pub from: Option<String>,
+    /// Scheduled before this instant.
+    pub to: Option<String>,
+    /// Only meetings with a recording that is not shredded.
+    pub recording: bool,
+    /// Only meetings whose recording has a stored transcript.
+    pub transcript: bool,
+    /// Only meetings after this one (scheduled_at, id) in the order newest first.
+    pub after: Option<(String, String)>,
+    pub limit: usize,
+}
+
+/// A meeting as a browse lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct BrowsedMeeting {
+    pub id: String,
+    pub title: String,
+    pub kind: String,
+    pub scheduled_at: String,
+    pub org: String,
+    pub org_name: String,
+    pub recording: Option<String>,
+    /// `open`, `sealed` or `shredded`.
+    pub recording_state: Option<String>,
+    pub transcript: bool,
+}
+
 pub trait Orgs {
     fn org_exists(&self, id: &str) -> Result<bool>;
     /// (kind, path) of org `id`.
@@ -72,6 +106,9 @@ pub trait Orgs {
     /// Meetings of `org` (or every org) in `scope`, newest first.
     fn meetings(&self, org: Option<OrgId>, scope: &Scope) -> Result<Vec<Meeting>>;
     fn meeting(&self, id: MeetingId) -> Result<Option<Meeting>>;
+    /// Meetings in `scope` matching `f`, newest first (ties by id, descending),
+    /// at most `f.limit` after `f.after`.
+    fn browse_meetings(&self, f: &MeetingBrowse, scope: &Scope) -> Result<Vec<BrowsedMeeting>>;
     fn meeting_detail(&self, id: MeetingId) -> Result<Option<MeetingDetail>>;
     /// The path of the org a meeting belongs to.
     fn meeting_org_path(&self, id: MeetingId) -> Result<Option<String>>;

@@ -2,8 +2,8 @@
 
 use super::{in_scope, parse, scope_param, Sqlite};
 use crate::catalog::{
-    EndpointRow, Endpoints, Listed, Meeting, MeetingDetail, NewMeetingRow, Org, Orgs, Recordings, Result, Scope,
-    StreamLabel,
+    BrowsedMeeting, EndpointRow, Endpoints, Listed, Meeting, MeetingBrowse, MeetingDetail, NewMeetingRow, Org, Orgs,
+    Recordings, Result, Scope, StreamLabel,
 };
 use crate::schema::{EndpointId, MeetingId, OrgId};
 use archive::id::RecordingId;
@@ -114,6 +114,53 @@ impl Orgs for Sqlite<'_> {
             )
             .optional()?;
         row.map(to_meeting).transpose()
+    }
+
+    fn browse_meetings(&self, f: &MeetingBrowse, scope: &Scope) -> Result<Vec<BrowsedMeeting>> {
+        let sql = format!(
+            "SELECT m.id, m.title, m.kind, m.scheduled_at, m.org, o.name, m.recording, r.state,
+                    EXISTS (SELECT 1 FROM transcripts t WHERE t.recording = m.recording AND t.state = 'stored')
+             FROM meetings m JOIN orgs o ON o.id = m.org LEFT JOIN recordings r ON r.id = m.recording
+             WHERE {}
+               AND (?2 IS NULL OR o.path = ?2 OR substr(o.path, 1, length(?2) + 1) = ?2 || '/')
+               AND (?3 IS NULL OR m.kind = ?3)
+               AND (?4 IS NULL OR m.scheduled_at >= ?4)
+               AND (?5 IS NULL OR m.scheduled_at < ?5)
+               AND (?6 = 0 OR (r.state IS NOT NULL AND r.state != 'shredded'))
+               AND (?7 = 0 OR EXISTS (SELECT 1 FROM transcripts t WHERE t.recording = m.recording AND t.state = 'stored'))
+               AND (?8 IS NULL OR (m.scheduled_at, m.id) < (?8, ?9))
+             ORDER BY m.scheduled_at DESC, m.id DESC
+             LIMIT ?10",
+            in_scope("o.path", 1)
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let (after_at, after_id) = f.after.clone().unzip();
+        let args = params![
+            scope_param(scope),
+            f.path,
+            f.kind,
+            f.from,
+            f.to,
+            f.recording,
+            f.transcript,
+            after_at,
+            after_id,
+            f.limit as i64
+        ];
+        let rows = stmt.query_map(args, |r| {
+            Ok(BrowsedMeeting {
+                id: r.get(0)?,
+                title: r.get(1)?,
+                kind: r.get(2)?,
+                scheduled_at: r.get(3)?,
+                org: r.get(4)?,
+                org_name: r.get(5)?,
+                recording: r.get(6)?,
+                recording_state: r.get(7)?,
+                transcript: r.get(8)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
     fn meeting_detail(&self, id: MeetingId) -> Result<Option<MeetingDetail>> {
