@@ -774,7 +774,7 @@ async fn check_pages(server: &Server, caller: &Caller, truth: &Truth, cells: &[C
     let content = matches!(caller.role, "admin" | "inspector");
     let supervises = caller.role != "recorder";
     if caller.session.is_empty() {
-        for path in ["/search", "/live", "/reports", "/ledger", "/admin/users"] {
+        for path in ["/search", "/meetings", "/live", "/reports", "/ledger", "/admin/users"] {
             let (code, _) = page(server, caller, path).await;
             assert_eq!(code, 303, "{} {path}: sent to sign in", caller.label);
         }
@@ -793,6 +793,18 @@ async fn check_pages(server: &Server, caller: &Caller, truth: &Truth, cells: &[C
         let offered: BTreeSet<String> =
             attrs(&html, "value", "").into_iter().filter(|v| truth.paths.contains_key(v)).collect();
         assert_eq!(offered, orgs, "{} search page's org choices", caller.label);
+    } else {
+        assert_eq!(code, 403, "{}", caller.label);
+    }
+    // Browsing lists every meeting in scope and nothing else.
+    let (code, html) = page(server, caller, "/meetings").await;
+    seen.keep("/meetings".into(), &html);
+    if content {
+        assert_eq!(code, 200, "{}: {html}", caller.label);
+        // Every meeting of the tree the caller sees (the truth knows planned ones too).
+        let in_scope = truth.share("meetings", caller);
+        assert!(meetings.is_subset(&in_scope), "{} truth", caller.label);
+        assert_eq!(attrs(&html, "href", "/meetings/"), in_scope, "{} browse list", caller.label);
     } else {
         assert_eq!(code, 403, "{}", caller.label);
     }
