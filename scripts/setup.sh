@@ -4,19 +4,7 @@
 # pkg-config, clang/libclang (bindgen), cmake (whisper.cpp), and a Rust toolchain.
 set -euo pipefail
 
-# Installs the Debian packages among "$@" that are missing; the one way the
-# project's scripts install system packages.
-install_packages() {
-  local missing=() p sudo_cmd=""
-  for p in "$@"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  ((${#missing[@]})) || return 0
-  echo "setup: installing ${missing[*]}"
-  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-  $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
-}
+source "$(dirname "${BASH_SOURCE[0]}")/packages.sh"
 
 install_packages pkg-config clang libclang-dev cmake \
   libavformat-dev libavcodec-dev libavutil-dev libavfilter-dev libavdevice-dev \

@@ -10,17 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-install_packages() {
-  local missing=() p sudo_cmd=""
-  for p in "$@"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  ((${#missing[@]})) || return 0
-  echo "windows-audit: installing ${missing[*]}"
-  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-  $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
-}
+source scripts/packages.sh
 
 # mingw-w64 links (and builds ring's and SQLite's C for Windows); wine64 runs the tests.
 install_packages gcc-mingw-w64-x86-64 g++-mingw-w64-x86-64 wine wine64
