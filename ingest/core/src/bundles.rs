@@ -193,7 +193,6 @@ fn sources(
             }
         };
         let r = tokio_util::io::StreamReader::new(Box::pin(body));
-        let _guard = handle.enter();
         readers.push(Box::new(tokio_util::io::SyncIoBridge::new_with_handle(r, handle.clone())));
     }
     if let Some(t) = transcript {

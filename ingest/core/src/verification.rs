@@ -31,15 +31,6 @@ const MAX_PROBLEMS: usize = 50;
 
 pub use crate::catalog::{CheckpointRef, StoreCheck, Verification};
 
-/// Which objects a store-wide run fetches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Every object.
-    Full,
-    /// The rolling schedule, from the last run.
-    Rolling,
-}
-
 /// When each part of the store was last checked, as of the newest run: what
 /// `/metrics` and the badge say.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -122,7 +113,7 @@ pub async fn run(app: Arc<App>) {
             }
         };
         tokio::time::sleep(wait).await;
-        match verify_now(&app, Mode::Rolling).await {
+        match verify_now(&app).await {
             Ok(c) if c.intact => tracing::info!(entries = c.entries, objects = c.objects, "store verified: intact"),
             Ok(c) => tracing::error!(
                 invalid = c.invalid,
@@ -135,17 +126,12 @@ pub async fn run(app: Arc<App>) {
     }
 }
 
-/// Verifies the store now (all of it, or the rolling share) and records the verdict.
-pub async fn verify_now(app: &App, mode: Mode) -> Result<StoreCheck, DomainError> {
-    let selection = match mode {
-        Mode::Full => archive::sample::Selection::All,
-        Mode::Rolling => archive::sample::Selection::Rolling(rolling(app).await?),
-    };
-    // A first rolling run has no last run to start from: it fetches everything.
-    let full = match &selection {
-        archive::sample::Selection::Rolling(r) => r.last_run.is_none(),
-        _ => true,
-    };
+/// Verifies the store now, the rolling share of it, and records the verdict.
+pub async fn verify_now(app: &App) -> Result<StoreCheck, DomainError> {
+    let rolling = rolling(app).await?;
+    // A first run has no last run to start from: it fetches everything.
+    let full = rolling.last_run.is_none();
+    let selection = archive::sample::Selection::Rolling(rolling);
     let opts = verify::Options { parallelism: 4, selection, ..Default::default() };
     let report = verify::verify_store(&app.vault.store, app.vault.keys.signer.verifier(), opts)
         .await

@@ -14,8 +14,6 @@ pub struct Figures {
     pub head: Option<i64>,
     pub checkpoint_ts: Option<String>,
     pub checkpointed: i64,
-    /// (intact, checked_at) of the newest store verification.
-    pub verify: Option<(bool, String)>,
     pub retired: Option<String>,
 }
 

@@ -22,13 +22,6 @@ impl Service for Sqlite<'_> {
             head: c.query_row("SELECT MAX(seq) FROM ledger", [], |r| r.get(0))?,
             checkpoint_ts: c.query_row("SELECT checkpoint_ts FROM ledger_mirror WHERE id = 1", [], |r| r.get(0))?,
             checkpointed: c.query_row("SELECT checkpointed FROM ledger_mirror WHERE id = 1", [], |r| r.get(0))?,
-            verify: c
-                .query_row(
-                    "SELECT intact, checked_at FROM store_verifications ORDER BY checked_at DESC LIMIT 1",
-                    [],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?,
             retired: self.last_retirement()?,
         })
     }
