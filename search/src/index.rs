@@ -353,6 +353,24 @@ impl Index {
         Err(shred_error("segments kept changing under the merge"))
     }
 
+    /// Whether any segment's term dictionary still holds a token of `word`, as
+    /// the exact or the folded analyser writes it, deleted documents included:
+    /// what "no index file holds its words" means after [`Index::shred`], checked
+    /// from the inside (the files are sealed, so grepping them proves nothing).
+    pub fn holds_word(&self, word: &str) -> Result<bool, SearchError> {
+        for field in [self.fields.text_exact, self.fields.text_folded] {
+            let mut analyzer = self.index.tokenizer_for_field(field).map_err(|e| self.fail(e))?;
+            let mut terms = Vec::new();
+            analyzer.token_stream(word).process(&mut |t| terms.push(Term::from_field_text(field, &t.text)));
+            for term in &terms {
+                if !self.segments_holding(term)?.is_empty() {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
     /// Segments whose term dictionary has `term` (their postings count deleted
     /// documents too).
     fn segments_holding(&self, term: &Term) -> Result<Vec<SegmentId>, SearchError> {

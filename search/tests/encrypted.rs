@@ -326,7 +326,12 @@ fn shredding_leaves_none_of_the_recordings_words_in_any_file() {
         assert!(pairs > 0, "{w} in pairs first");
     }
     assert!(terms.contains("rec_doomed"));
+    assert!(words.iter().all(|w| index.holds_word(w).unwrap()), "holds_word sees them first");
     index.shred("rec_doomed").unwrap();
+    for w in words {
+        assert!(!index.holds_word(w).unwrap(), "holds_word still sees {w} after the shred");
+    }
+    assert!(index.holds_word("Lụcbảolam").unwrap() && index.holds_word("lucbaolam").unwrap());
     assert!(!index.contains("rec_doomed").unwrap());
     assert!(meetings(&index, "Bạchkimxanh").is_empty());
     assert_eq!(meetings(&index, "Lụcbảolam"), vec!["meeting_keep2"]);

@@ -10,7 +10,9 @@
 //!   model, word error rate;
 //! - [`tls`]: a test CA and certificate (openssl CLI), curl, a front that carries
 //!   the API client to a TLS-only server;
-//! - [`wav`]: test media made in memory.
+//! - [`wav`]: test media made in memory;
+//! - [`corpus`]: synthetic Vietnamese transcripts (the `niem-seed` tool, the search
+//!   tests and benchmark).
 //!
 //! Binaries are found next to the test executable (`target/<profile>/`); the README
 //! test command builds them first. The benchmark programs (`bench/`, `niem-bench`)
@@ -19,6 +21,7 @@
 #![allow(clippy::unwrap_used)] // tests and benches may: a panic is their failure report
 
 pub mod browser;
+pub mod corpus;
 pub mod live;
 pub mod seaweed;
 pub mod server;

@@ -372,6 +372,26 @@ impl Server {
         out
     }
 
+    /// Fills this server's data dir and store with synthetic meetings through
+    /// `niem-seed` (its doc comment says what `args` take), the service stopped
+    /// meanwhile; returns the seeder's report (meetings, markers, a token).
+    pub async fn seed(&mut self, args: &[&str]) -> Value {
+        let running = self.child.is_some();
+        self.stop();
+        let out = Command::new(crate::bin("niem-seed"))
+            .args(args)
+            .envs(self.env.iter().cloned())
+            .env("NIEM_LOG__LEVEL", "warn")
+            .output()
+            .expect("run niem-seed");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "niem-seed {args:?} failed: {err}");
+        if running {
+            self.start_again().await;
+        }
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("niem-seed printed no report ({e}): {err}"))
+    }
+
     /// `/metrics` as name{labels} → value, from the OpenMetrics text; panics on
     /// a malformed line.
     pub async fn metrics(&self) -> std::collections::BTreeMap<String, f64> {

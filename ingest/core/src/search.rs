@@ -89,6 +89,22 @@ fn reason(e: &search::SearchError) -> &'static str {
     }
 }
 
+/// Which of the two index directories (`a`, `b`) under `root` is in use.
+fn current_side(root: &std::path::Path) -> &'static str {
+    match std::fs::read_to_string(root.join(CURRENT)) {
+        Ok(s) if s.trim() == SIDES[1] => SIDES[1],
+        _ => SIDES[0],
+    }
+}
+
+/// The directory of the index in use under a data dir: for tools that read it
+/// with the service stopped (the shred check of the end-to-end tests).
+pub fn current_index_dir(data_dir: &std::path::Path) -> std::path::PathBuf {
+    let root = data_dir.join("index");
+    let side = current_side(&root);
+    root.join(side)
+}
+
 impl Indexing {
     /// Opens the encrypted index under `<data_dir>/index`. One that is missing,
     /// damaged, from an older schema or under a destroyed KEK is cleared (and
@@ -96,10 +112,7 @@ impl Indexing {
     pub fn open(config: &crate::config::Config, keys: Arc<archive::keys::Keys>) -> anyhow::Result<Indexing> {
         let root = config.data_dir.join("index");
         std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
-        let side = match std::fs::read_to_string(root.join(CURRENT)) {
-            Ok(s) if s.trim() == SIDES[1] => SIDES[1],
-            _ => SIDES[0],
-        };
+        let side = current_side(&root);
         let other = if side == SIDES[0] { SIDES[1] } else { SIDES[0] };
         // A replacement a stop cut off is started again when needed.
         let _ = std::fs::remove_dir_all(root.join(other));

@@ -30,6 +30,7 @@ mod live;
 mod metrics;
 mod paging;
 mod plaintext;
+mod province;
 mod restore;
 mod resumable;
 mod retention;
