@@ -590,7 +590,13 @@ async fn ledger_page(app: &App, v: &Viewer, raw: Option<String>) -> Result<Marku
             thead { tr { th { "#" } th { (v.t("ledger.time")) } th { (v.t("ledger.actor")) } th { (v.t("ledger.action")) } th { (v.t("ledger.subject")) } th { "data" } } }
             tbody {
                 @for e in entries.iter().rev() {
-                    tr { td { (e.seq) } td { (local_date(&e.ts)) } td { (e.actor) } td { code { (e.action) } } td { (e.subject) } td.data { code { (e.data.to_string()) } } }
+                    tr { td { (e.seq) } td { (local_date(&e.ts)) } td { (e.actor) } td { code { (e.action) } } td { (e.subject) } td.data { code { (e.data.to_string()) }
+                        // Admins may open a search's sealed query; the link's answer
+                        // is ledgered (`sealed.opened`), so it is a link, not shown inline.
+                        @if v.who.role == Role::Admin && niem_core::facts::OPENABLE.contains(&e.action.as_str()) {
+                            " " a.unseal href=(format!("/api/v1/ledger/{}/sealed", e.seq)) { (v.t("ledger.unseal")) }
+                        }
+                    } }
                 }
             }
         }

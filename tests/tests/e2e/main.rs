@@ -39,6 +39,7 @@ mod tamper;
 mod tls;
 mod transcribe;
 mod trust;
+mod unseal;
 mod upgrade;
 mod web;
 mod witness;
