@@ -84,6 +84,9 @@ fn search_form(v: &Viewer, ask: &Ask, orgs: &[(String, String, usize)]) -> Marku
                     }
                 }
             }
+            // A page size asked in the address (`limit`, 1 to 100 as in the API)
+            // stays with the next search from this form.
+            @if let Some(l) = ask.limit { input type="hidden" name="limit" value=(l); }
             p.hint { (v.t("search.hint")) }
         }
     }

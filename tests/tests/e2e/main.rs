@@ -20,6 +20,7 @@ mod access;
 mod alerts;
 mod bad_input;
 mod browser;
+mod browser_search;
 mod bundle;
 mod costs;
 mod deploy;
