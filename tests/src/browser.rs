@@ -21,7 +21,7 @@ pub struct Browser {
     /// `<driver>/session/<id>`.
     session: String,
     child: Child,
-    /// Chromium's profile (`--user-data-dir`) and chromedriver's log.
+    /// Chromium's profile (`--user-data-dir`), its downloads and chromedriver's log.
     tmp: tempfile::TempDir,
 }
 
@@ -85,6 +85,7 @@ impl Browser {
     /// `$CHROMEDRIVER` or `/usr/bin/chromedriver`.
     pub async fn start(width: u32, height: u32) -> Browser {
         let tmp = tempfile::tempdir().expect("temp dir for the browser");
+        std::fs::create_dir_all(tmp.path().join("downloads")).expect("the download folder");
         let port = crate::free_port();
         let child = Self::spawn_driver(port, &tmp.path().join("chromedriver.log"));
         let http =
@@ -146,9 +147,15 @@ impl Browser {
             format!("--user-data-dir={}", profile.display()),
         ];
         let binary = program("CHROMIUM", "/usr/bin/chromium").display().to_string();
+        // Downloads land in `downloads()` without a prompt, so that a test can
+        // click a download link and read the file it saved.
+        let prefs = json!({
+            "download.default_directory": self.downloads().display().to_string(),
+            "download.prompt_for_download": false,
+        });
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
-            "goog:chromeOptions": {"binary": binary, "args": args},
+            "goog:chromeOptions": {"binary": binary, "args": args, "prefs": prefs},
         }}});
         let url = format!("{}/session", self.driver);
         let value = send(&self.http, reqwest::Method::POST, &url, Some(caps))
@@ -156,6 +163,34 @@ impl Browser {
             .unwrap_or_else(|e| panic!("WebDriver new session failed: {e}\n{}", self.driver_log()));
         let id = value["sessionId"].as_str().unwrap_or_else(|| panic!("no sessionId in {value}"));
         format!("{}/session/{id}", self.driver)
+    }
+
+    /// Where Chromium saves downloads (created at start).
+    pub fn downloads(&self) -> PathBuf {
+        self.tmp.path().join("downloads")
+    }
+
+    /// Waits (up to `timeout`) for a download named `name` to be complete in
+    /// [`Browser::downloads`], and returns its bytes. Chromium writes a
+    /// `.crdownload` file and renames it when done, so the name means complete.
+    pub async fn downloaded(&self, name: &str, timeout: Duration) -> Vec<u8> {
+        let deadline = Instant::now() + timeout;
+        let path = self.downloads().join(name);
+        loop {
+            if let Ok(bytes) = std::fs::read(&path) {
+                return bytes;
+            }
+            if Instant::now() >= deadline {
+                let there: Vec<_> = std::fs::read_dir(self.downloads())
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .map(|e| e.file_name())
+                    .collect();
+                panic!("no download {name} after {timeout:?}; the download folder holds {there:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Sends a command to `<session>/<path>`; `Err` carries the WebDriver error.

@@ -4,6 +4,7 @@
 //! handler parses, calls `niem_core`, and shapes the answer: no rule lives here.
 
 mod keys;
+mod ledger;
 mod live;
 #[cfg(test)]
 mod openapi;
@@ -71,5 +72,6 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/uploads/{upload}", axum::routing::head(tus::head).patch(tus::patch).delete(tus::terminate))
         .route("/keys", get(keys::list))
         .route("/keys/retire", post(keys::retire))
+        .route("/ledger/{seq}/sealed", get(ledger::open_sealed))
         .route("/openapi.json", get(openapi))
 }

@@ -236,6 +236,7 @@ const WORDS: &[(&str, &str, &str)] = &[
     ),
     ("ledger.entries", "Bản ghi sổ cái", "Entries"),
     ("ledger.older", "Cũ hơn", "Older"),
+    ("ledger.unseal", "Mở truy vấn (được ghi sổ)", "Open the query (ledgered)"),
     ("ledger.time", "Thời điểm", "Time"),
     ("ledger.actor", "Người thực hiện", "Actor"),
     ("ledger.subject", "Đối tượng", "Subject"),

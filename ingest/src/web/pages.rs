@@ -84,6 +84,9 @@ fn search_form(v: &Viewer, ask: &Ask, orgs: &[(String, String, usize)]) -> Marku
                     }
                 }
             }
+            // A page size asked in the address (`limit`, 1 to 100 as in the API)
+            // stays with the next search from this form.
+            @if let Some(l) = ask.limit { input type="hidden" name="limit" value=(l); }
             p.hint { (v.t("search.hint")) }
         }
     }
@@ -590,7 +593,13 @@ async fn ledger_page(app: &App, v: &Viewer, raw: Option<String>) -> Result<Marku
             thead { tr { th { "#" } th { (v.t("ledger.time")) } th { (v.t("ledger.actor")) } th { (v.t("ledger.action")) } th { (v.t("ledger.subject")) } th { "data" } } }
             tbody {
                 @for e in entries.iter().rev() {
-                    tr { td { (e.seq) } td { (local_date(&e.ts)) } td { (e.actor) } td { code { (e.action) } } td { (e.subject) } td.data { code { (e.data.to_string()) } } }
+                    tr { td { (e.seq) } td { (local_date(&e.ts)) } td { (e.actor) } td { code { (e.action) } } td { (e.subject) } td.data { code { (e.data.to_string()) }
+                        // Admins may open a search's sealed query; the link's answer
+                        // is ledgered (`sealed.opened`), so it is a link, not shown inline.
+                        @if v.who.role == Role::Admin && niem_core::facts::OPENABLE.contains(&e.action.as_str()) {
+                            " " a.unseal href=(format!("/api/v1/ledger/{}/sealed", e.seq)) { (v.t("ledger.unseal")) }
+                        }
+                    } }
                 }
             }
         }

@@ -91,6 +91,8 @@ const MATRIX: &[Row] = &[
     row("GET", "/api/v1/search/export?q=chi+bo&org={org}", None,
                                                                [401, 200, 200, 403, 403, 403, 403]),
     row("POST", "/api/v1/index/rebuild", None,                 [401, 200, 403, 403, 403, 403, 403]),
+    // A seq past the ledger's end: let in, then not found (the admin opens nothing).
+    row("GET", "/api/v1/ledger/999999999/sealed", None,        [401, 404, 403, 403, 403, 403, 403]),
     row("GET", "/api/v1/users", None,                          [401, 200, 403, 403, 403, 403, 403]),
     row("POST", "/api/v1/users", Some(USER),                   [401, 400, 403, 403, 403, 403, 403]),
     row("PATCH", "/api/v1/users/{user}", Some(r#"{"password":"short"}"#),

@@ -12,10 +12,10 @@ use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-const PASSWORD: &str = "kiểm-tra-2026!";
-const WORDS: &str = "new party members";
+pub(crate) const PASSWORD: &str = "kiểm-tra-2026!";
+pub(crate) const WORDS: &str = "new party members";
 
-async fn create(server: &Server, path: &str, body: Value) -> String {
+pub(crate) async fn create(server: &Server, path: &str, body: Value) -> String {
     let (s, v) = server.api(Method::POST, path, Some(body)).await;
     assert_eq!(s, 201, "{path}: {v}");
     v["id"].as_str().unwrap().to_string()
@@ -32,7 +32,7 @@ async fn get(server: &Server, token: &str, path: &str) -> (u16, String, reqwest:
     (status, resp.text().await.unwrap(), headers)
 }
 
-async fn search(server: &Server, token: &str, query: &[(&str, &str)]) -> (u16, Value) {
+pub(crate) async fn search(server: &Server, token: &str, query: &[(&str, &str)]) -> (u16, Value) {
     let resp = server
         .http()
         .get(format!("{}/api/v1/search", server.url))
@@ -71,8 +71,26 @@ async fn every_page(server: &Server, token: &str, sort: &str, limit: usize) -> V
     panic!("{sort} by {limit}: no last page after 20 pages");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_meeting_once_in_every_order_exported_and_browsed() {
+/// Four meetings in two cells of one base whose transcripts (real Whisper, one
+/// spoken English clip) all say [`WORDS`], a fifth without a recording, and an
+/// inspector of cell A (`kiemtra.a`, [`PASSWORD`]); ready once the index finds
+/// all four. Shared with the browser test (`browser_search`).
+pub(crate) struct Corpus {
+    pub server: Server,
+    pub bloc: String,
+    pub cell_a: String,
+    pub cell_b: String,
+    /// Dates in order: a1 < a2 < b1 < a3 < a4 (a4: no recording, thematic).
+    pub a1: String,
+    pub a2: String,
+    pub b1: String,
+    pub a3: String,
+    pub a4: String,
+    pub inspector: String,
+    pub inspector_token: String,
+}
+
+pub(crate) async fn corpus() -> Corpus {
     let dir = tempfile::tempdir().unwrap();
     let parts = [(0.5, "Comrade Lan reported on the admission of new party members.")];
     let wav = std::fs::read(speech::clip(dir.path(), "paging", "en-us", &parts, 7.0)).unwrap();
@@ -83,7 +101,6 @@ async fn every_meeting_once_in_every_order_exported_and_browsed() {
     let base = create(&server, "/api/v1/orgs", org("Đảng ủy Sở", "base", Some(&bloc))).await;
     let cell_a = create(&server, "/api/v1/orgs", org("=Chi bộ Văn phòng", "cell", Some(&base))).await;
     let cell_b = create(&server, "/api/v1/orgs", org("Chi bộ Thanh tra", "cell", Some(&base))).await;
-    // Dates in order: a1 < a2 < b1 < a3 < a4 (a4: no recording).
     let a1 = meeting(&server, &cell_a, "regular", "=HYPERLINK(\"x\") tháng 1", "2026-01-10").await;
     let a2 = meeting(&server, &cell_a, "regular", "Sinh hoạt tháng 2", "2026-02-10").await;
     let b1 = meeting(&server, &cell_b, "regular", "Thanh tra tháng 2", "2026-02-20").await;
@@ -94,7 +111,6 @@ async fn every_meeting_once_in_every_order_exported_and_browsed() {
         assert_eq!(s, 201, "{up}");
         server.seal(up["recording"].as_str().unwrap()).await;
     }
-    let admin = server.token.clone();
     let (inspector, inspector_token) = {
         let body = json!({ "name": "kiemtra.a", "role": "inspector", "password": PASSWORD, "scopes": [cell_a] });
         let id = create(&server, "/api/v1/users", body).await;
@@ -106,7 +122,7 @@ async fn every_meeting_once_in_every_order_exported_and_browsed() {
     // Transcription and indexing run in the background.
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
-        let (s, v) = search(&server, &admin, &[("q", WORDS)]).await;
+        let (s, v) = search(&server, &server.token, &[("q", WORDS)]).await;
         assert_eq!(s, 200, "{v}");
         if v["total"]["count"] == 4 {
             break;
@@ -114,6 +130,13 @@ async fn every_meeting_once_in_every_order_exported_and_browsed() {
         assert!(Instant::now() < deadline, "not 4 meetings: {v}\nlog:\n{}", server.log());
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    Corpus { server, bloc, cell_a, cell_b, a1, a2, b1, a3, a4, inspector, inspector_token }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_meeting_once_in_every_order_exported_and_browsed() {
+    let Corpus { server, bloc, cell_a: _, cell_b, a1, a2, b1, a3, a4, inspector, inspector_token } = corpus().await;
+    let admin = server.token.clone();
 
     // Paging: every meeting exactly once, in order, whatever the page size.
     let all: BTreeSet<String> = [&a1, &a2, &b1, &a3].iter().map(|s| s.to_string()).collect();
