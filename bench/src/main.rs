@@ -6,10 +6,12 @@
 //! - `upload-verify` (`bench/upload-verify.sh`): upload and verify throughput on
 //!   one large file, against openssl's SHA-256;
 //! - `live-load` (`bench/live-load.sh`): N concurrent RTMP publishers;
-//! - `soak` (`bench/soak.sh`): everything at once for a long run, with outages.
+//! - `soak` (`bench/soak.sh`): everything at once for a long run, with outages;
+//! - `search` (`bench/search.sh`): search at 1,000 and 10,000 meeting-hours
+//!   through the service, against ripgrep.
 //!
-//! Not here: the search bench (an example of `search`, `bench/search.sh`) and the
-//! transcription bench (`bench/transcribe.sh`, which times `niem transcribe`).
+//! Not here: the transcription bench (`bench/transcribe.sh`, which times
+//! `niem transcribe`).
 //!
 //! One program rather than three: one link, in CI and in a release build, and
 //! every flag of every bench in this file.
@@ -18,6 +20,7 @@
 
 mod live_load;
 mod procfs;
+mod search;
 mod soak;
 mod upload_verify;
 
@@ -39,6 +42,21 @@ enum Bench {
     LiveLoad(LiveLoad),
     /// Live streams, uploads, searches, retention and SeaweedFS outages at once.
     Soak(Soak),
+    /// Search through the service at N synthetic meeting-hours, against ripgrep.
+    Search(SearchBench),
+}
+
+#[derive(Args)]
+pub struct SearchBench {
+    /// Archive sizes in meeting-hours, one fresh service each.
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
+    pub hours: Vec<u32>,
+    /// Queries timed at each size, the classes in turn.
+    #[arg(long, default_value_t = 1000)]
+    pub queries: usize,
+    /// Also write the transcripts as text files and time ripgrep over them.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub rg: bool,
 }
 
 /// Where a bench's server keeps its objects.
@@ -129,6 +147,7 @@ fn main() {
             Bench::UploadVerify(args) => upload_verify::run(args).await,
             Bench::LiveLoad(args) => live_load::run(args).await,
             Bench::Soak(args) => soak::run(args).await,
+            Bench::Search(args) => search::run(args).await,
         }
     });
 }
