@@ -201,11 +201,17 @@ pub async fn list_in(vault: &Vault, path: String, history: bool, scope: Scope) -
     rows.into_iter().map(|r| open(&vault.keys, r)).collect()
 }
 
-/// The roster of `org` for the host (every org is in its scope).
-pub async fn list_as_host(vault: &Vault, org: OrgId, history: bool) -> Result<Vec<Member>, DomainError> {
-    let path = catalog::read(&vault.catalog, move |repo| repo.org_path(org).map_err(DomainError::from)).await?;
-    let path = path.ok_or_else(|| DomainError::not_found(format!("org {org} not found")))?;
-    list_in(vault, path, history, Scope::All).await
+/// The roster of cell `org` (current members, or with `history` every
+/// membership) for the host, which reads without the service stopped: the
+/// catalog and the keys, no vault.
+pub fn list_at_host(
+    repo: &dyn catalog::Repo,
+    keys: &Keys,
+    org: OrgId,
+    history: bool,
+) -> Result<Vec<Member>, DomainError> {
+    let path = repo.org_path(org)?.ok_or_else(|| DomainError::not_found(format!("org {org} not found")))?;
+    repo.roster(&path, history, &Scope::All)?.into_iter().map(|r| open(keys, r)).collect()
 }
 
 /// A member leaves their cell, or (with `to`) moves to another (admins).

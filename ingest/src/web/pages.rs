@@ -52,7 +52,12 @@ pub async fn search(State(app): State<Arc<App>>, v: Viewer, RawQuery(raw): RawQu
 }
 
 fn search_form(v: &Viewer, ask: &Ask, orgs: &[(String, String, usize)]) -> Markup {
-    let kinds = [("regular", "kind.regular"), ("thematic", "kind.thematic"), ("conference", "kind.conference")];
+    let kinds = [
+        ("regular", "kind.regular"),
+        ("thematic", "kind.thematic"),
+        ("conference", "kind.conference"),
+        ("committee", "kind.committee"),
+    ];
     let sorts = [("relevance", "sort.relevance"), ("newest", "sort.newest"), ("oldest", "sort.oldest")];
     let sort = sort_code(ask.sort.unwrap_or_default());
     html! {
@@ -174,6 +179,7 @@ pub(crate) fn kind_key(kind: &str) -> &'static str {
     match kind {
         "thematic" => "kind.thematic",
         "conference" => "kind.conference",
+        "committee" => "kind.committee",
         _ => "kind.regular",
     }
 }
@@ -204,7 +210,12 @@ pub async fn browse(State(app): State<Arc<App>>, v: Viewer, RawQuery(raw): RawQu
         Ok(f) => f,
         Err(e) => return error_page(&v, e),
     };
-    let kinds = [("regular", "kind.regular"), ("thematic", "kind.thematic"), ("conference", "kind.conference")];
+    let kinds = [
+        ("regular", "kind.regular"),
+        ("thematic", "kind.thematic"),
+        ("conference", "kind.conference"),
+        ("committee", "kind.committee"),
+    ];
     let value = |o: &Option<String>| o.clone().unwrap_or_default();
     let link = |after: Option<&String>| {
         let mut q = b.clone();
