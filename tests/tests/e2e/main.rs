@@ -33,6 +33,7 @@ mod plaintext;
 mod restore;
 mod resumable;
 mod retention;
+mod roster;
 mod search_index;
 mod store;
 mod tamper;
