@@ -111,6 +111,9 @@ async fn the_roster_is_scoped_sealed_all_or_nothing_and_restored() {
     let meeting = |org: &str, kind: &str| json!({ "org": org, "kind": kind, "title": "Họp", "scheduled_at": "2026-11-20T08:00:00+07:00" });
     let committee_a = create(&s, "/api/v1/meetings", meeting(&a, "committee")).await;
     let meeting_b = create(&s, "/api/v1/meetings", meeting(&b, "regular")).await;
+    let policy = json!({ "org": a, "kind": "committee", "keep_days": 3650 });
+    let (code, v) = s.api(Method::POST, "/api/v1/retention/policies", Some(policy)).await;
+    assert!(code == 200 || code == 201, "a retention policy for committee meetings: {v}");
     let (code, v) = s.api(Method::POST, "/api/v1/meetings", Some(meeting(&a, "weekly"))).await;
     assert_eq!(code, 400, "{v}");
     let (code, v) = s.api(Method::GET, &format!("/api/v1/meetings/{committee_a}"), None).await;
@@ -278,6 +281,14 @@ async fn the_roster_is_scoped_sealed_all_or_nothing_and_restored() {
         ])
         .await;
     assert_eq!(code, 0, "{out}");
+    let em = out.lines().last().unwrap().trim().to_string();
+    let (code, out) = s.host(&["member", "leave", &em, "--date", "2024-03-01"]).await;
+    assert_ne!(code, 0, "before he joined: {out}");
+    let (code, out) = s.host(&["member", "leave", &em, "--date", "2025-12-31"]).await;
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = s.niem(&["member", "list", "--org", &b, "--history"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.lines().any(|l| l.starts_with(&em) && l.contains("2025-12-31") && l.contains("exempt")), "{out}");
     let csv_file = s.data_dir().join("..").join("broken.csv");
     std::fs::write(&csv_file, "Một,,member,2020-01-01,0\nHai,,boss,2020-01-01,0\n").unwrap();
     let (code, out) = s.host(&["member", "import", "--org", &b, csv_file.to_str().unwrap()]).await;
