@@ -263,6 +263,63 @@ async fn the_roster_is_scoped_sealed_all_or_nothing_and_restored() {
     assert_eq!(inspector_page.status().as_u16(), 200);
     assert!(inspector_page.text().await.unwrap().contains(&dung));
 
+    // An admin adds a member through the page's form (CSRF token and all).
+    let web_admin = json!({ "name": "quantri.web", "role": "admin", "password": PASSWORD });
+    create(&s, "/api/v1/users", web_admin).await;
+    let (code, admin_cookie) = s.sign_in("quantri.web", PASSWORD).await;
+    assert_eq!(code, 303);
+    let admin_cookie = admin_cookie.unwrap();
+    let form_page = s
+        .http()
+        .get(format!("{}/admin/members?org={a}", s.url))
+        .header("cookie", &admin_cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(form_page.contains("name=\"joined\""), "the add form is there for an admin");
+    let csrf = form_page.split("name=\"csrf-token\" content=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let giang = format!("Võ Thị Giang {tag}");
+    let no_redirect = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let posted = no_redirect
+        .post(format!("{}/admin/members", s.url))
+        .header("cookie", &admin_cookie)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("org", a.as_str()),
+            ("name", giang.as_str()),
+            ("number", ""),
+            ("role", "committee"),
+            ("joined", "2025-01-01"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status().as_u16(), 303, "{}", posted.text().await.unwrap_or_default());
+    let forged = no_redirect
+        .post(format!("{}/admin/members", s.url))
+        .header("cookie", &admin_cookie)
+        .form(&[("csrf", "forged"), ("org", a.as_str()), ("name", "Giả Mạo"), ("joined", "2025-01-01")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status().as_u16(), 403, "a forged CSRF token adds nobody");
+    let (_, listed) = call(&s, &admin, Method::GET, &format!("/api/v1/orgs/{a}/members"), None).await;
+    assert_eq!(names(&listed), set([an.as_str(), binh.as_str(), chi.as_str(), giang.as_str()]));
+    let (_, secretary_html) = page("/admin/members".into()).await;
+    let secretary_csrf =
+        secretary_html.split("name=\"csrf-token\" content=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let secretary_form = no_redirect
+        .post(format!("{}/admin/members", s.url))
+        .header("cookie", &cookie)
+        .form(&[("csrf", secretary_csrf.as_str()), ("org", a.as_str()), ("name", "Giả Mạo"), ("joined", "2025-01-01")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(secretary_form.status().as_u16(), 403, "the secretary's session adds nobody either");
+
     // The host's door: list while running, add with the service stopped.
     let (code, out) = s.niem(&["member", "list", "--org", &a]);
     assert_eq!(code, 0, "{out}");
@@ -296,7 +353,7 @@ async fn the_roster_is_scoped_sealed_all_or_nothing_and_restored() {
     assert!(out.contains("line 2"), "{out}");
     std::fs::remove_file(&csv_file).unwrap();
     let (_, before) = call(&s, &admin, Method::GET, &format!("/api/v1/orgs/{base}/members?history=true"), None).await;
-    assert_eq!(before.as_array().map(Vec::len), Some(6), "four in A (one left), two in B: {before}");
+    assert_eq!(before.as_array().map(Vec::len), Some(7), "five in A (one left), two in B (one left): {before}");
 
     // The ledger names members by id; no name, number or member marker in the clear anywhere.
     s.stop();
@@ -306,7 +363,8 @@ async fn the_roster_is_scoped_sealed_all_or_nothing_and_restored() {
         assert!(log.contains(action), "{action} in the ledger");
     }
     assert!(log.contains(&an_id) && log.contains(&dung_id), "members by id");
-    let needles = [an.as_str(), binh.as_str(), chi.as_str(), dung.as_str(), number.as_str(), tag.as_str()];
+    let needles =
+        [an.as_str(), binh.as_str(), chi.as_str(), dung.as_str(), giang.as_str(), number.as_str(), tag.as_str()];
     let mut searched = 0;
     for path in files(&s.data_dir()).into_iter().chain([s.log_path()]) {
         let bytes = std::fs::read(&path).unwrap();
@@ -336,7 +394,9 @@ async fn the_roster_is_scoped_sealed_all_or_nothing_and_restored() {
     assert_eq!(code, 200, "{after}");
     assert_eq!(after, before, "the roster, its names, numbers and history, as it was");
     let (_, v) = call(&s, &secretary, Method::GET, &format!("/api/v1/orgs/{a}/members"), None).await;
-    assert_eq!(names(&v), names(&now_a), "the secretary's scope and token came back too");
+    let mut now_a = names(&now_a);
+    now_a.insert(giang.clone());
+    assert_eq!(names(&v), now_a, "the secretary's scope and token came back too");
 }
 
 /// An org id that exists nowhere.
