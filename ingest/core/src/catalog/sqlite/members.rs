@@ -76,3 +76,65 @@ impl Members for Sqlite<'_> {
         .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Members;
+    use crate::schema::OrgId;
+    use archive::catalog::Catalog;
+
+    /// The scope is in the roster's query: a caller bound to cell A reads no row
+    /// of cell B, even asking for the base above both; a transfer keeps the
+    /// past membership for `history` only.
+    #[test]
+    fn the_roster_query_holds_the_scope_and_the_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let cat = Catalog::open(&dir.path().join("catalog.db")).unwrap();
+        cat.migrate("ingest", super::super::MIGRATIONS).unwrap();
+        let (a, b) = (OrgId::new(), OrgId::new());
+        cat.with(|c| {
+            c.execute_batch(&format!(
+                "INSERT INTO orgs (id, kind, name, path, created_at) VALUES ('base', 'base', 'x', '/base', 't');
+                 INSERT INTO orgs (id, parent, kind, name, path, created_at) VALUES ('{a}', 'base', 'cell', 'A', '/base/{a}', 't');
+                 INSERT INTO orgs (id, parent, kind, name, path, created_at) VALUES ('{b}', 'base', 'cell', 'B', '/base/{b}', 't');"
+            ))
+            .unwrap();
+            let repo = Sqlite::new(c);
+            let (one, two) = (MemberId::new(), MemberId::new());
+            for (m, org) in [(one, a), (two, b)] {
+                repo.insert_member(m, "{}", "t").unwrap();
+                let ms = Membership {
+                    member: m,
+                    org,
+                    role: "member".into(),
+                    joined: "2020-01-01".into(),
+                    left: None,
+                    exempt: false,
+                };
+                repo.insert_membership(&ms, "t").unwrap();
+            }
+            let ids = |path: &str, history: bool, scope: &Scope| -> Vec<MemberId> {
+                repo.roster(path, history, scope).unwrap().into_iter().map(|r| r.membership.member).collect()
+            };
+            let only_a = Scope::Subtrees(vec![format!("/base/{a}")]);
+            assert_eq!(ids("/base", false, &only_a), [one]);
+            assert!(ids(&format!("/base/{b}"), true, &only_a).is_empty());
+            assert_eq!(ids("/base", false, &Scope::All).len(), 2);
+            assert!(ids("/base", false, &Scope::Subtrees(vec![])).is_empty(), "bound to nothing reads nothing");
+            // `one` moves to B.
+            let (open, path) = repo.open_membership(one).unwrap().unwrap();
+            assert_eq!((open.org, path), (a, format!("/base/{a}")));
+            repo.end_membership(one, "2025-01-01").unwrap();
+            let moved = Membership { org: b, joined: "2025-01-01".into(), ..open };
+            repo.insert_membership(&moved, "t").unwrap();
+            assert!(ids(&format!("/base/{a}"), false, &Scope::All).is_empty());
+            let past = repo.roster(&format!("/base/{a}"), true, &Scope::All).unwrap();
+            assert_eq!(past.len(), 1);
+            assert_eq!(past[0].membership.left.as_deref(), Some("2025-01-01"));
+            assert_eq!(ids(&format!("/base/{b}"), false, &Scope::All).len(), 2);
+            assert_eq!(repo.open_membership(one).unwrap().unwrap().0.org, b);
+            assert!(repo.member_exists(one).unwrap() && !repo.member_exists(MemberId::new()).unwrap());
+        });
+    }
+}
