@@ -23,6 +23,11 @@ pub(crate) fn query<T: serde::de::DeserializeOwned + Default>(raw: Option<String
 }
 
 pub async fn search(State(app): State<Arc<App>>, v: Viewer, RawQuery(raw): RawQuery) -> Response {
+    // Sign-in lands here by default; a secretary, who reads no content, starts
+    // at their cell's roster instead. A search they ask for is still refused.
+    if v.who.role == Role::Secretary && raw.as_deref().is_none_or(str::is_empty) {
+        return axum::response::Redirect::to("/admin/members").into_response();
+    }
     if !matches!(v.who.role, Role::Admin | Role::Inspector) {
         return not_allowed(&v);
     }

@@ -233,6 +233,8 @@ async fn the_roster_is_scoped_sealed_all_or_nothing_and_restored() {
             (r.status().as_u16(), r.text().await.unwrap_or_default())
         }
     };
+    let landing = s.http().get(format!("{}/search", s.url)).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(landing.url().path(), "/admin/members", "sign-in's landing page sends a secretary to the roster");
     let (code, html) = page("/admin/members".into()).await;
     assert_eq!(code, 200, "{html}");
     assert!(html.contains(&an) && html.contains(&chi) && !html.contains(&dung), "{html}");
