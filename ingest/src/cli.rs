@@ -1,5 +1,5 @@
 //! The operator commands of `niem` other than `serve`: keys, tokens, users,
-//! endpoints, retention and holds, evidence bundles, and offline transcription.
+//! endpoints, the roster, retention and holds, evidence bundles, and offline transcription.
 //!
 //! Offline only: a command that changes anything refuses while `niem serve`
 //! holds the data dir ([`niem_core::host::Offline`]), makes its change through
@@ -97,6 +97,106 @@ pub(crate) enum EndpointCommand {
 }
 
 #[derive(Subcommand)]
+pub(crate) enum MemberCommand {
+    /// Add a member to a cell's roster; prints their id.
+    Add {
+        /// The cell (org id).
+        #[arg(long)]
+        org: String,
+        /// Full name.
+        #[arg(long)]
+        name: String,
+        /// Party member number, if known.
+        #[arg(long)]
+        number: Option<String>,
+        /// secretary, deputy, committee or member (default).
+        #[arg(long)]
+        role: Option<String>,
+        /// The day they joined the cell, YYYY-MM-DD.
+        #[arg(long)]
+        joined: String,
+        /// Exempt from regular activity (miễn sinh hoạt).
+        #[arg(long)]
+        exempt: bool,
+    },
+    /// List a cell's roster (names are opened in memory with the keys).
+    List {
+        #[arg(long)]
+        org: String,
+        /// Past memberships too.
+        #[arg(long)]
+        history: bool,
+    },
+    /// A member leaves their cell on a date, or moves to another (--to).
+    Leave {
+        id: String,
+        /// YYYY-MM-DD.
+        #[arg(long)]
+        date: String,
+        /// The cell they move to.
+        #[arg(long)]
+        to: Option<String>,
+        /// Their role in the new cell (default: the same).
+        #[arg(long, requires = "to")]
+        role: Option<String>,
+    },
+    /// Add a whole cell from a CSV file (name,number,role,joined,exempt): all or
+    /// nothing; a broken line is named.
+    Import {
+        #[arg(long)]
+        org: String,
+        file: PathBuf,
+    },
+}
+
+/// `niem member`: the roster, as the host.
+pub(crate) async fn members(cfg: &Config, command: MemberCommand) -> anyhow::Result<()> {
+    match command {
+        MemberCommand::Add { org, name, number, role, joined, exempt } => {
+            let org: schema::OrgId = org.parse()?;
+            let offline = Offline::open(cfg).await?;
+            let new = niem_core::members::NewMember { name, number, role, joined, exempt };
+            let m = host::add_member(&offline.vault, org, new).await?;
+            offline.finish().await?;
+            println!("{}", m.id);
+        }
+        MemberCommand::List { org, history } => {
+            let org: schema::OrgId = org.parse()?;
+            let keys = app::load_keys(cfg)?;
+            let catalog = app::open_catalog(cfg)?;
+            let roster =
+                niem_core::catalog::with(&catalog, |repo| niem_core::members::list_at_host(repo, &keys, org, history))?;
+            for m in roster {
+                let exempt = if m.exempt { "exempt" } else { "active" };
+                let (number, left) = (m.number.as_deref().unwrap_or("-"), m.left.as_deref().unwrap_or("-"));
+                println!("{}\t{}\t{}\t{}\t{left}\t{exempt}\t{number}\t{}", m.id, m.org, m.role, m.joined, m.name);
+            }
+        }
+        MemberCommand::Leave { id, date, to, role } => {
+            let id: schema::MemberId = id.parse()?;
+            let to: Option<schema::OrgId> = to.map(|o| o.parse()).transpose()?;
+            let offline = Offline::open(cfg).await?;
+            host::member_leaves(&offline.vault, id, niem_core::members::Leave { date, to, role }).await?;
+            offline.finish().await?;
+            match to {
+                Some(to) => println!("member {id} moved to {to}"),
+                None => println!("member {id} left"),
+            }
+        }
+        MemberCommand::Import { org, file } => {
+            let org: schema::OrgId = org.parse()?;
+            let csv =
+                std::fs::read_to_string(&file).with_context(|| format!("cannot read {} as UTF-8", file.display()))?;
+            let offline = Offline::open(cfg).await?;
+            let added = host::import_members(&offline.vault, org, &csv).await?;
+            offline.finish().await?;
+            println!("imported {} members into {org}", added.len());
+        }
+    }
+    Ok(())
+}
+
+#[derive(Subcommand)]
 pub(crate) enum RetentionCommand {
     /// Set the policy for an org subtree (or every org) and a meeting kind (or any).
     /// A shortening applies to older recordings only once another admin approves it
@@ -104,7 +204,7 @@ pub(crate) enum RetentionCommand {
     Set {
         #[arg(long)]
         org: Option<String>,
-        /// regular, thematic or conference; default any.
+        /// regular, thematic, conference or committee; default any.
         #[arg(long)]
         kind: Option<String>,
         #[arg(long)]
@@ -154,12 +254,12 @@ pub(crate) enum HoldCommand {
 
 #[derive(Subcommand)]
 pub(crate) enum UserCommand {
-    /// Add a user. Inspectors and recorders need at least one --scope.
+    /// Add a user. Inspectors, recorders and secretaries need at least one --scope.
     Add {
         name: String,
         #[arg(long, value_enum)]
         role: Role,
-        /// An org id whose subtree an inspector or recorder is bound to (repeat for several).
+        /// An org id whose subtree an inspector, recorder or secretary is bound to (repeat for several).
         #[arg(long = "scope")]
         scopes: Vec<String>,
         /// Read the web sign-in password from the first line of standard input.

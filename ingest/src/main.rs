@@ -26,7 +26,7 @@ mod web;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use cli::{EndpointCommand, HoldCommand, KeysCommand, RetentionCommand, TokenCommand, UserCommand};
+use cli::{EndpointCommand, HoldCommand, KeysCommand, MemberCommand, RetentionCommand, TokenCommand, UserCommand};
 use niem_core::config::Config;
 use niem_core::{restore, App};
 use std::path::PathBuf;
@@ -64,6 +64,11 @@ enum Command {
     Endpoint {
         #[command(subcommand)]
         command: EndpointCommand,
+    },
+    /// The roster: the members of each cell, over time.
+    Member {
+        #[command(subcommand)]
+        command: MemberCommand,
     },
     /// Retention policies and their enforcement (crypto-shredding).
     Retention {
@@ -152,6 +157,7 @@ async fn main() -> std::process::ExitCode {
             Command::Keys { command } => cli::keys(cfg, command).await,
             Command::Endpoint { command } => cli::endpoints(&cfg, command).await,
             Command::User { command } => cli::users(&cfg, command).await,
+            Command::Member { command } => cli::members(&cfg, command).await,
             Command::Restore(args) => restore::run(&cfg, args).await,
             Command::Bundle(args) => cli::bundle(&cfg, args).await,
             Command::Retention { command } => cli::retention_cli(&cfg, command).await,

@@ -1,5 +1,5 @@
 //! What the operator at the host may do with the service stopped (`niem token`,
-//! `niem user`, `niem endpoint`, retention and holds): the break-glass door.
+//! `niem user`, `niem endpoint`, `niem member`, retention and holds): the break-glass door.
 //!
 //! Every change goes through the vault's one commit path as the actor `host`,
 //! which the admin pages list and which is never an approver. There is no role
@@ -127,4 +127,27 @@ pub async fn add_endpoint(vault: &Vault, org: OrgId, name: &str) -> Result<(Endp
 
 pub async fn revoke_endpoint(vault: &Vault, id: EndpointId) -> Result<(), DomainError> {
     endpoints::revoke_as(vault, ACTOR_HOST, id).await
+}
+
+/// Adds a member to a cell's roster.
+pub async fn add_member(
+    vault: &Vault,
+    org: OrgId,
+    new: crate::members::NewMember,
+) -> Result<crate::members::Member, DomainError> {
+    crate::members::add_as(vault, ACTOR_HOST, org, new).await
+}
+
+/// A member leaves their cell, or moves to another.
+pub async fn member_leaves(
+    vault: &Vault,
+    id: crate::schema::MemberId,
+    leave: crate::members::Leave,
+) -> Result<(), DomainError> {
+    crate::members::leave_as(vault, ACTOR_HOST, id, leave).await
+}
+
+/// Imports a cell's roster from CSV: all or nothing.
+pub async fn import_members(vault: &Vault, org: OrgId, csv: &str) -> Result<Vec<crate::members::Member>, DomainError> {
+    crate::members::import_as(vault, ACTOR_HOST, org, csv).await
 }

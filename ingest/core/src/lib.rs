@@ -64,6 +64,7 @@ pub mod jobs;
 pub mod ledger;
 pub mod live;
 pub mod local_time;
+pub mod members;
 pub mod metrics;
 pub mod orgs;
 pub mod playback;

@@ -34,6 +34,20 @@ fn check_language(language: Option<String>) -> Result<Option<String>, DomainErro
     }
 }
 
+/// The kinds of meeting: a cell's regular monthly meeting, a thematic one, a
+/// conference (đại hội), and the cell committee's own meeting (họp chi ủy), which
+/// the practice wants held before the cell meets.
+pub const MEETING_KINDS: [&str; 4] = ["regular", "thematic", "conference", "committee"];
+
+/// Refuses a meeting kind that is not one of [`MEETING_KINDS`].
+pub fn check_meeting_kind(kind: &str) -> Result<(), DomainError> {
+    if MEETING_KINDS.contains(&kind) {
+        Ok(())
+    } else {
+        Err(DomainError::invalid("kind must be regular, thematic, conference or committee"))
+    }
+}
+
 /// Which kind of org may sit under which.
 fn parent_kind(kind: &str) -> Result<Option<&'static str>, DomainError> {
     match kind {
@@ -89,10 +103,10 @@ pub async fn create_org(app: &App, who: &Principal, req: NewOrg) -> Result<Org, 
 }
 
 /// The orgs in the caller's scope: every org for admins and auditors, an
-/// inspector's subtrees (not their ancestors: a visible org's `path` already
+/// inspector's or secretary's subtrees (not their ancestors: a visible org's `path` already
 /// names its ancestors' ids, and no page needs their names).
 pub async fn list_orgs(app: &App, who: &Principal) -> Result<Vec<Org>, DomainError> {
-    who.require(&[Role::Admin, Role::Inspector, Role::Auditor])?;
+    who.require(&[Role::Admin, Role::Inspector, Role::Auditor, Role::Secretary])?;
     let scope = Scope::of(who);
     catalog::read(&app.vault.catalog, move |repo| repo.orgs(&scope).map_err(DomainError::from)).await
 }
@@ -111,9 +125,7 @@ pub struct NewMeeting {
 
 pub async fn create_meeting(app: &App, who: &Principal, req: NewMeeting) -> Result<Meeting, DomainError> {
     who.require(&[Role::Admin])?;
-    if !matches!(req.kind.as_str(), "regular" | "thematic" | "conference") {
-        return Err(DomainError::invalid("kind must be regular, thematic or conference"));
-    }
+    check_meeting_kind(&req.kind)?;
     let title = check_name(&req.title, "title")?;
     let language = check_language(req.language)?;
     let scheduled = archive::clock::parse_ts(&req.scheduled_at)
@@ -157,13 +169,13 @@ pub struct MeetingFilter {
 }
 
 pub async fn list_meetings(app: &App, who: &Principal, f: MeetingFilter) -> Result<Vec<Meeting>, DomainError> {
-    who.require(&[Role::Admin, Role::Inspector, Role::Auditor, Role::Recorder])?;
+    who.require(&[Role::Admin, Role::Inspector, Role::Auditor, Role::Recorder, Role::Secretary])?;
     let scope = Scope::of(who);
     catalog::read(&app.vault.catalog, move |repo| repo.meetings(f.org, &scope).map_err(DomainError::from)).await
 }
 
 pub async fn get_meeting(app: &App, who: &Principal, id: MeetingId) -> Result<Meeting, DomainError> {
-    who.require(&[Role::Admin, Role::Inspector, Role::Auditor, Role::Recorder])?;
+    who.require(&[Role::Admin, Role::Inspector, Role::Auditor, Role::Recorder, Role::Secretary])?;
     who.require_meeting(app, id).await?;
     let found = catalog::read(&app.vault.catalog, move |repo| repo.meeting(id).map_err(DomainError::from)).await?;
     found.ok_or_else(|| DomainError::not_found(format!("meeting {id} not found")))
@@ -227,9 +239,7 @@ pub async fn browse(app: &App, who: &Principal, b: Browse) -> Result<BrowsePage,
     who.require(&[Role::Admin, Role::Inspector])?;
     let b = b.trimmed();
     if let Some(k) = &b.kind {
-        if !matches!(k.as_str(), "regular" | "thematic" | "conference") {
-            return Err(DomainError::invalid("kind must be regular, thematic or conference"));
-        }
+        check_meeting_kind(k)?;
     }
     let path = match &b.org {
         Some(org) => {

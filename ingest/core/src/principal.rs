@@ -1,7 +1,7 @@
 //! Who is calling, once their credential checked out (`crate::users`): their
 //! role and the org subtrees they are bound to.
 //!
-//! Scopes: inspectors and recorders are bound to the org subtrees listed for
+//! Scopes: inspectors, recorders and secretaries are bound to the org subtrees listed for
 //! them (`user_scopes`); admins and auditors see every org. One rule, in two
 //! forms: [`Principal::in_scope`] for one org (a door: this meeting, this
 //! recording; `Principal::require_meeting` and `require_recording` live in
@@ -22,6 +22,9 @@ pub enum Role {
     Inspector,
     Auditor,
     Recorder,
+    /// A cell's secretary or deputy: acts on the meeting record of the meetings
+    /// in their cell(s) and reads their roster; nothing else, and no content.
+    Secretary,
 }
 
 impl Role {
@@ -31,11 +34,12 @@ impl Role {
             Role::Inspector => "inspector",
             Role::Auditor => "auditor",
             Role::Recorder => "recorder",
+            Role::Secretary => "secretary",
         }
     }
     /// Whether this role is bound to org subtrees (and needs at least one).
     pub fn is_scoped(self) -> bool {
-        matches!(self, Role::Inspector | Role::Recorder)
+        matches!(self, Role::Inspector | Role::Recorder | Role::Secretary)
     }
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
@@ -43,6 +47,7 @@ impl Role {
             "inspector" => Role::Inspector,
             "auditor" => Role::Auditor,
             "recorder" => Role::Recorder,
+            "secretary" => Role::Secretary,
             _ => return None,
         })
     }
@@ -72,7 +77,9 @@ impl Principal {
     pub fn in_scope(&self, path: &str) -> bool {
         match self.role {
             Role::Admin | Role::Auditor => true,
-            Role::Inspector | Role::Recorder => self.scopes.iter().any(|s| archive::deletion::covers(s, path)),
+            Role::Inspector | Role::Recorder | Role::Secretary => {
+                self.scopes.iter().any(|s| archive::deletion::covers(s, path))
+            }
         }
     }
 
@@ -102,7 +109,7 @@ impl Principal {
         match self.role {
             Role::Admin => search::Scope::All,
             Role::Inspector => search::Scope::Orgs(self.scopes.clone()),
-            Role::Auditor | Role::Recorder => search::Scope::Orgs(Vec::new()),
+            Role::Auditor | Role::Recorder | Role::Secretary => search::Scope::Orgs(Vec::new()),
         }
     }
 
@@ -135,6 +142,8 @@ mod tests {
         assert!(check_scopes(Role::Recorder, 0).is_err());
         assert!(check_scopes(Role::Inspector, 0).is_err());
         assert!(check_scopes(Role::Recorder, 1).is_ok());
+        assert!(check_scopes(Role::Secretary, 0).is_err(), "a secretary is bound to their cell");
+        assert!(check_scopes(Role::Secretary, 1).is_ok());
         assert!(check_scopes(Role::Auditor, 1).is_err());
         assert!(check_scopes(Role::Admin, 0).is_ok());
     }

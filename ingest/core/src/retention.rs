@@ -113,8 +113,10 @@ fn org_path(repo: &dyn Repo, org: &OrgId) -> Result<String, VaultError> {
 /// Sets a policy. What it would shorten waits for a second admin (see the module doc).
 pub async fn set_policy(vault: &Vault, actor: &str, p: NewPolicy, expire_days: u64) -> Result<Policy, DomainError> {
     if let Some(k) = &p.kind {
-        if !matches!(k.as_str(), "regular" | "thematic" | "conference") {
-            return Err(DomainError::invalid("kind must be regular, thematic or conference (or absent: any)"));
+        if !crate::orgs::MEETING_KINDS.contains(&k.as_str()) {
+            return Err(DomainError::invalid(
+                "kind must be regular, thematic, conference or committee (or absent: any)",
+            ));
         }
     }
     if p.keep_days == 0 || p.keep_days > 365 * 200 {

@@ -46,3 +46,9 @@ define_id!(
     EndpointId,
     "endpoint"
 );
+
+define_id!(
+    /// A person on a cell's roster (not a user: members do not sign in).
+    MemberId,
+    "member"
+);

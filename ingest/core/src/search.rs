@@ -488,9 +488,7 @@ async fn plan(app: &App, who: &Principal, ask: &Ask) -> Result<search::Query, Do
         return Err(DomainError::invalid(format!("limit must be 1 to {} meetings per page", search::MAX_LIMIT)));
     }
     if let Some(k) = &ask.kind {
-        if !matches!(k.as_str(), "regular" | "thematic" | "conference") {
-            return Err(DomainError::invalid("kind must be regular, thematic or conference"));
-        }
+        crate::orgs::check_meeting_kind(k)?;
     }
     let from = ask.from.as_deref().map(|d| crate::local_time::date(d).map(crate::local_time::day_start)).transpose()?;
     let to = ask

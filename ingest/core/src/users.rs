@@ -144,7 +144,7 @@ pub async fn change(
 
 /// Revokes a token: its owner, or an admin.
 pub async fn revoke_token(app: &App, who: &Principal, token: TokenId) -> Result<(), DomainError> {
-    who.require(&[Role::Admin, Role::Inspector, Role::Auditor, Role::Recorder])?;
+    who.require(&[Role::Admin, Role::Inspector, Role::Auditor, Role::Recorder, Role::Secretary])?;
     let now = app.vault.now();
     let entry =
         NewEntry { actor: who.actor(), action: "token.revoked", subject: format!("token/{token}"), data: json!({}) };

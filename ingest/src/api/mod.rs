@@ -6,6 +6,7 @@
 mod keys;
 mod ledger;
 mod live;
+mod members;
 #[cfg(test)]
 mod openapi;
 mod orgs;
@@ -58,6 +59,9 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/retention/run", post(retention::run))
         .route("/holds", get(retention::list_holds).post(retention::place_hold))
         .route("/holds/{hold}/release", post(retention::release_hold))
+        .route("/orgs/{org}/members", post(members::add).get(members::list))
+        .route("/orgs/{org}/members/import", post(members::import))
+        .route("/members/{member}/leave", post(members::leave))
         .route("/orgs/{org}/schedules", post(reports::add_schedule))
         .route("/schedules", get(reports::list_schedules))
         .route("/alerts", get(reports::list_alerts))

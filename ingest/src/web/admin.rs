@@ -1,4 +1,4 @@
-//! The admin pages (users, endpoints and their stream keys, retention policies
+//! The admin pages (users, the roster, endpoints and their stream keys, retention policies
 //! and holds, alerts) and the compliance report with its bar chart. Every form
 //! posts with the session's CSRF token and goes through the same functions as
 //! the API, so each change is checked and ledgered the same way.
@@ -74,6 +74,7 @@ fn admin_nav(v: &Viewer) -> Markup {
         nav.sub {
             a href="/admin/users" { (v.t("admin.users")) }
             a href="/admin/endpoints" { (v.t("admin.endpoints")) }
+            a href="/admin/members" { (v.t("nav.roster")) }
             a href="/admin/retention" { (v.t("admin.retention")) }
             a href="/admin/alerts" { (v.t("admin.alerts")) }
             a href="/reports" { (v.t("nav.reports")) }
@@ -130,7 +131,7 @@ pub async fn users(State(app): State<Arc<App>>, v: Viewer) -> Response {
             (csrf(&v))
             label { (v.t("login.name")) input name="name" required; }
             label { (v.t("admin.role")) select name="role" {
-                @for r in ["inspector", "auditor", "admin", "recorder"] { option value=(r) { (v.t(super::role_key(Role::parse(r).unwrap_or(Role::Auditor)))) } }
+                @for r in ["inspector", "auditor", "admin", "recorder", "secretary"] { option value=(r) { (v.t(super::role_key(Role::parse(r).unwrap_or(Role::Auditor)))) } }
             } }
             label { (v.t("login.password")) input name="password" type="password" minlength="10" autocomplete="new-password"; }
             label { (v.t("admin.scopes")) select name="scope" multiple size="5" { (org_options(&all, None)) } }
@@ -272,7 +273,12 @@ pub async fn retention(State(app): State<Arc<App>>, v: Viewer) -> Response {
         Some(p) => all.iter().find(|(_, _, op)| op == p).map_or(p.clone(), |(_, n, _)| n.clone()),
         None => v.t("admin.every_org").to_string(),
     };
-    let kinds = [("regular", "kind.regular"), ("thematic", "kind.thematic"), ("conference", "kind.conference")];
+    let kinds = [
+        ("regular", "kind.regular"),
+        ("thematic", "kind.thematic"),
+        ("conference", "kind.conference"),
+        ("committee", "kind.committee"),
+    ];
     let me = v.who.actor();
     let body = html! {
         h1 { (v.t("admin.retention")) }
@@ -430,4 +436,115 @@ pub async fn report(State(app): State<Arc<App>>, v: Viewer, RawQuery(raw): RawQu
         }
     };
     page(&v, v.t("nav.reports"), body).into_response()
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct RosterQuery {
+    org: Option<String>,
+    history: Option<String>,
+}
+
+fn member_role_key(role: &str) -> &'static str {
+    match role {
+        "secretary" => "member.secretary",
+        "deputy" => "member.deputy",
+        "committee" => "member.committee",
+        _ => "member.member",
+    }
+}
+
+/// A cell's roster (names opened in memory for this page only) and, for
+/// admins, the form that adds a member. Inspectors and secretaries read the
+/// rosters of their scope; the domain narrows and refuses the rest.
+pub async fn members(State(app): State<Arc<App>>, v: Viewer, RawQuery(raw): RawQuery) -> Response {
+    if !matches!(v.who.role, Role::Admin | Role::Inspector | Role::Secretary) {
+        return super::not_allowed(&v);
+    }
+    let q: RosterQuery = super::pages::query(raw).unwrap_or_default();
+    let all = orgs(&app, &v).await;
+    // A secretary of one cell has nothing to pick.
+    let chosen = q.org.filter(|o| !o.is_empty()).or_else(|| (all.len() == 1).then(|| all[0].0.clone()));
+    let history = q.history.is_some();
+    let roster = match &chosen {
+        Some(org) => {
+            let listed = async { niem_core::members::list(&app, &v.who, org.parse()?, history).await };
+            match listed.await {
+                Ok(r) => Some(r),
+                Err(e) => return error_page(&v, e),
+            }
+        }
+        None => None,
+    };
+    let name_of = |id: &str| all.iter().find(|(o, _, _)| o == id).map_or(id.to_string(), |(_, n, _)| n.clone());
+    let is_admin = v.who.role == Role::Admin;
+    let body = html! {
+        h1 { (v.t("roster.title")) }
+        @if is_admin { (admin_nav(&v)) }
+        form.filters method="get" action="/admin/members" {
+            label { (v.t("roster.cell")) select name="org" {
+                @for (id, name, path) in &all {
+                    option value=(id) selected[chosen.as_deref() == Some(id.as_str())] {
+                        (" ".repeat(path.matches('/').count().saturating_sub(1) * 2)) (name)
+                    }
+                }
+            } }
+            label { input type="checkbox" name="history" checked[history]; " " (v.t("roster.history")) }
+            button type="submit" { (v.t("roster.show")) }
+        }
+        @match &roster {
+            None => p { (v.t("roster.pick")) },
+            Some(r) if r.is_empty() => p { (v.t("roster.none")) },
+            Some(r) => table {
+                thead { tr {
+                    th { (v.t("roster.name")) } th { (v.t("roster.number")) } th { (v.t("roster.role")) }
+                    th { (v.t("roster.cell")) } th { (v.t("roster.joined")) } th { (v.t("roster.left")) }
+                    th { (v.t("roster.exempt")) }
+                } }
+                tbody { @for m in r {
+                    tr data-member=(m.id) {
+                        td { (m.name) } td { (m.number.as_deref().unwrap_or("")) } td { (v.t(member_role_key(&m.role))) }
+                        td { (name_of(&m.org.to_string())) } td { (m.joined) } td { (m.left.as_deref().unwrap_or("")) }
+                        td { @if m.exempt { "✓" } }
+                    }
+                } }
+            },
+        }
+        @if is_admin {
+            @if let Some(org) = &chosen {
+                h2 { (v.t("roster.add")) }
+                form.admin method="post" action="/admin/members" {
+                    (csrf(&v))
+                    input type="hidden" name="org" value=(org);
+                    label { (v.t("roster.name")) input name="name" required maxlength="200"; }
+                    label { (v.t("roster.number")) input name="number" maxlength="40"; }
+                    label { (v.t("roster.role")) select name="role" {
+                        @for r in niem_core::members::MEMBER_ROLES {
+                            option value=(r) selected[r == "member"] { (v.t(member_role_key(r))) }
+                        }
+                    } }
+                    label { (v.t("roster.joined")) input name="joined" type="date" required; }
+                    label { input type="checkbox" name="exempt"; " " (v.t("roster.exempt")) }
+                    button type="submit" { (v.t("admin.add")) }
+                }
+                p.note { (v.t("roster.import_note")) }
+            }
+        }
+    };
+    page(&v, v.t("roster.title"), body).into_response()
+}
+
+pub async fn add_member(State(app): State<Arc<App>>, v: Viewer, Form(form): Form<Pairs>) -> Response {
+    let org = field(&form, "org").to_string();
+    let back = format!("/admin/members?org={}", super::url_encode(&org));
+    let action = async {
+        let new = niem_core::members::NewMember {
+            name: field(&form, "name").to_string(),
+            number: optional(field(&form, "number")),
+            role: optional(field(&form, "role")),
+            joined: field(&form, "joined").to_string(),
+            exempt: !field(&form, "exempt").is_empty(),
+        };
+        niem_core::members::add(&app, &v.who, org.parse()?, new).await.map(|_| ())
+    };
+    act(&v, &form, &back, action).await
 }

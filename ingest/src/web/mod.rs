@@ -34,7 +34,7 @@ use std::sync::Arc;
 /// Every page and asset; `router::router` merges them beside the API.
 pub fn routes(app: Arc<App>) -> Router<Arc<App>> {
     Router::new()
-        .route("/", get(|| async { Redirect::to("/search") }))
+        .route("/", get(home))
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", post(login::logout))
         .route("/search", get(pages::search))
@@ -55,6 +55,7 @@ pub fn routes(app: Arc<App>) -> Router<Arc<App>> {
         .route("/admin/holds", post(admin::place_hold))
         .route("/admin/holds/{hold}/release", post(admin::release_hold))
         .route("/admin/alerts", get(admin::alerts))
+        .route("/admin/members", get(admin::members).post(admin::add_member))
         .route("/static/app.css", get(|| async { asset("text/css; charset=utf-8", include_str!("static/app.css")) }))
         .route(
             "/static/app.js",
@@ -160,9 +161,10 @@ pub fn page(v: &Viewer, title: &str, body: Markup) -> Markup {
                     nav {
                         @if content { a href="/search" { (v.t("nav.search")) } }
                         @if content { a href="/meetings" { (v.t("nav.meetings")) } }
-                        a href="/live" { (v.t("nav.live")) }
+                        @if role != Role::Secretary { a href="/live" { (v.t("nav.live")) } }
                         @if ledger { a href="/ledger" { (v.t("nav.ledger")) } }
-                        @if role != Role::Recorder { a href="/reports" { (v.t("nav.reports")) } }
+                        @if !matches!(role, Role::Recorder | Role::Secretary) { a href="/reports" { (v.t("nav.reports")) } }
+                        @if matches!(role, Role::Admin | Role::Inspector | Role::Secretary) { a href="/admin/members" { (v.t("nav.roster")) } }
                         @if role == Role::Admin { a href="/admin" { (v.t("nav.admin")) } }
                     }
                     div.me {
@@ -180,12 +182,22 @@ pub fn page(v: &Viewer, title: &str, body: Markup) -> Markup {
     }
 }
 
+/// The first page after sign-in: search for those who read content; a
+/// secretary, who reads none, starts at their cell's roster.
+async fn home(v: Viewer) -> Redirect {
+    match v.who.role {
+        Role::Secretary => Redirect::to("/admin/members"),
+        _ => Redirect::to("/search"),
+    }
+}
+
 pub(crate) fn role_key(role: Role) -> &'static str {
     match role {
         Role::Admin => "role.admin",
         Role::Inspector => "role.inspector",
         Role::Auditor => "role.auditor",
         Role::Recorder => "role.recorder",
+        Role::Secretary => "role.secretary",
     }
 }
 

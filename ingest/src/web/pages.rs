@@ -23,6 +23,11 @@ pub(crate) fn query<T: serde::de::DeserializeOwned + Default>(raw: Option<String
 }
 
 pub async fn search(State(app): State<Arc<App>>, v: Viewer, RawQuery(raw): RawQuery) -> Response {
+    // Sign-in lands here by default; a secretary, who reads no content, starts
+    // at their cell's roster instead. A search they ask for is still refused.
+    if v.who.role == Role::Secretary && raw.as_deref().is_none_or(str::is_empty) {
+        return axum::response::Redirect::to("/admin/members").into_response();
+    }
     if !matches!(v.who.role, Role::Admin | Role::Inspector) {
         return not_allowed(&v);
     }
@@ -52,7 +57,12 @@ pub async fn search(State(app): State<Arc<App>>, v: Viewer, RawQuery(raw): RawQu
 }
 
 fn search_form(v: &Viewer, ask: &Ask, orgs: &[(String, String, usize)]) -> Markup {
-    let kinds = [("regular", "kind.regular"), ("thematic", "kind.thematic"), ("conference", "kind.conference")];
+    let kinds = [
+        ("regular", "kind.regular"),
+        ("thematic", "kind.thematic"),
+        ("conference", "kind.conference"),
+        ("committee", "kind.committee"),
+    ];
     let sorts = [("relevance", "sort.relevance"), ("newest", "sort.newest"), ("oldest", "sort.oldest")];
     let sort = sort_code(ask.sort.unwrap_or_default());
     html! {
@@ -177,6 +187,7 @@ pub(crate) fn kind_key(kind: &str) -> &'static str {
     match kind {
         "thematic" => "kind.thematic",
         "conference" => "kind.conference",
+        "committee" => "kind.committee",
         _ => "kind.regular",
     }
 }
@@ -207,7 +218,12 @@ pub async fn browse(State(app): State<Arc<App>>, v: Viewer, RawQuery(raw): RawQu
         Ok(f) => f,
         Err(e) => return error_page(&v, e),
     };
-    let kinds = [("regular", "kind.regular"), ("thematic", "kind.thematic"), ("conference", "kind.conference")];
+    let kinds = [
+        ("regular", "kind.regular"),
+        ("thematic", "kind.thematic"),
+        ("conference", "kind.conference"),
+        ("committee", "kind.committee"),
+    ];
     let value = |o: &Option<String>| o.clone().unwrap_or_default();
     let link = |after: Option<&String>| {
         let mut q = b.clone();

@@ -12,10 +12,11 @@
 //!
 //! Contents: two cells A and B under one base, each with a meeting recorded
 //! (speech, transcribed, searchable), an endpoint streaming live, a schedule,
-//! a missed meeting and its alert, a transcription job and a hold. An
-//! inspector or recorder of cell A must never meet anything of cell B — not
-//! its org, meeting, recording, stream, endpoint, job, live stream, alert,
-//! schedule or report row — on any list, API or web page; `/metrics` and
+//! a missed meeting and its alert, a transcription job, a hold and a member on
+//! its roster. An inspector, recorder or secretary of cell A must never meet
+//! anything of cell B — not its org, meeting, recording, stream, endpoint, job,
+//! live stream, alert, schedule, report row or member — on any list, API or web
+//! page; `/metrics` and
 //! `/readyz` name no org, meeting or user at all.
 
 use niem_tests::live::Sender;
@@ -28,7 +29,7 @@ use std::time::{Duration, Instant};
 
 /// The callers, in the table's column order. Out of scope: scoped to cell A,
 /// acting on cell B's objects.
-const CALLERS: [&str; 7] = [
+const CALLERS: [&str; 9] = [
     "anonymous",
     "admin",
     "inspector (in scope)",
@@ -36,11 +37,13 @@ const CALLERS: [&str; 7] = [
     "auditor",
     "recorder (in scope)",
     "recorder (out of scope)",
+    "secretary (in scope)",
+    "secretary (out of scope)",
 ];
 
 /// Whether column `col` acts on cell B's objects.
 fn out_of_scope(col: usize) -> bool {
-    col == 3 || col == 6
+    col == 3 || col == 6 || col == 8
 }
 
 struct Row {
@@ -49,10 +52,10 @@ struct Row {
     /// (cell B's for the out-of-scope callers, cell A's for everyone else).
     path: &'static str,
     body: Option<&'static str>,
-    expect: [u16; 7],
+    expect: [u16; 9],
 }
 
-const fn row(method: &'static str, path: &'static str, body: Option<&'static str>, expect: [u16; 7]) -> Row {
+const fn row(method: &'static str, path: &'static str, body: Option<&'static str>, expect: [u16; 9]) -> Row {
     Row { method, path, body, expect }
 }
 
@@ -61,80 +64,87 @@ const MEETING: &str = r#"{"org":"{org}","kind":"weekly","title":"x","scheduled_a
 const USER: &str = r#"{"name":"","role":"auditor"}"#;
 const SCHEDULE: &str = r#"{"kind":"regular","title":"x","day":31,"time":"08:00"}"#;
 const HOLD: &str = r#"{"org":"{org}","from":"2026-01-01","to":"2025-01-01","reason":"r","case_ref":"c"}"#;
+const MEMBER: &str = r#"{"name":"","joined":"2020-01-01"}"#;
 const UNKNOWN: &str = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
 
 #[rustfmt::skip]
 const MATRIX: &[Row] = &[
-    //                                                          anon adm  in   out  aud  rec  r-out
-    row("GET", "/healthz", None,                               [200, 200, 200, 200, 200, 200, 200]),
-    row("GET", "/readyz", None,                                [200, 200, 200, 200, 200, 200, 200]),
-    row("GET", "/metrics", None,                               [200, 200, 200, 200, 200, 200, 200]),
-    row("GET", "/api/v1/openapi.json", None,                   [200, 200, 200, 200, 200, 200, 200]),
-    row("GET", "/api/v1/orgs", None,                           [401, 200, 200, 200, 200, 403, 403]),
-    row("POST", "/api/v1/orgs", Some(ORG),                     [401, 400, 403, 403, 403, 403, 403]),
-    row("GET", "/api/v1/meetings", None,                       [401, 200, 200, 200, 200, 200, 200]),
-    row("POST", "/api/v1/meetings", Some(MEETING),             [401, 400, 403, 403, 403, 403, 403]),
-    row("GET", "/api/v1/meetings/{meeting}", None,             [401, 200, 200, 403, 200, 200, 403]),
+    //                                                          anon adm  in   out  aud  rec  r-out sec  s-out
+    row("GET", "/healthz", None,                               [200, 200, 200, 200, 200, 200, 200, 200, 200]),
+    row("GET", "/readyz", None,                                [200, 200, 200, 200, 200, 200, 200, 200, 200]),
+    row("GET", "/metrics", None,                               [200, 200, 200, 200, 200, 200, 200, 200, 200]),
+    row("GET", "/api/v1/openapi.json", None,                   [200, 200, 200, 200, 200, 200, 200, 200, 200]),
+    row("GET", "/api/v1/orgs", None,                           [401, 200, 200, 200, 200, 403, 403, 200, 200]),
+    row("POST", "/api/v1/orgs", Some(ORG),                     [401, 400, 403, 403, 403, 403, 403, 403, 403]),
+    row("GET", "/api/v1/meetings", None,                       [401, 200, 200, 200, 200, 200, 200, 200, 200]),
+    row("POST", "/api/v1/meetings", Some(MEETING),             [401, 400, 403, 403, 403, 403, 403, 403, 403]),
+    row("GET", "/api/v1/meetings/{meeting}", None,             [401, 200, 200, 403, 200, 200, 403, 200, 403]),
     row("POST", "/api/v1/meetings/{meeting}/uploads", Some(""),
-                                                               [401, 415, 403, 403, 403, 415, 403]),
-    row("GET", "/api/v1/recordings/{rec}", None,               [401, 200, 200, 403, 200, 200, 403]),
-    row("POST", "/api/v1/recordings/{rec}/seal", None,         [401, 409, 403, 403, 403, 409, 403]),
-    row("POST", "/api/v1/recordings/{rec}/verify", None,       [401, 200, 403, 403, 200, 403, 403]),
-    row("POST", "/api/v1/recordings/{rec}/bundle", None,       [401, 200, 200, 403, 403, 403, 403]),
-    row("GET", "/api/v1/recordings/{rec}/transcript", None,    [401, 404, 404, 403, 403, 403, 403]),
+                                                               [401, 415, 403, 403, 403, 415, 403, 403, 403]),
+    row("GET", "/api/v1/recordings/{rec}", None,               [401, 200, 200, 403, 200, 200, 403, 403, 403]),
+    row("POST", "/api/v1/recordings/{rec}/seal", None,         [401, 409, 403, 403, 403, 409, 403, 403, 403]),
+    row("POST", "/api/v1/recordings/{rec}/verify", None,       [401, 200, 403, 403, 200, 403, 403, 403, 403]),
+    row("POST", "/api/v1/recordings/{rec}/bundle", None,       [401, 200, 200, 403, 403, 403, 403, 403, 403]),
+    row("GET", "/api/v1/recordings/{rec}/transcript", None,    [401, 404, 404, 403, 403, 403, 403, 403, 403]),
     row("GET", "/api/v1/recordings/{rec}/streams/{stream}/media", None,
-                                                               [401, 206, 206, 403, 403, 403, 403]),
-    row("GET", "/api/v1/jobs", None,                           [401, 200, 200, 200, 200, 403, 403]),
-    row("GET", "/api/v1/search?q=chi+bo", None,                [401, 200, 200, 200, 403, 403, 403]),
-    row("GET", "/api/v1/search?q=chi+bo&org={org}", None,      [401, 200, 200, 403, 403, 403, 403]),
-    row("GET", "/api/v1/search/export?q=chi+bo", None,         [401, 200, 200, 200, 403, 403, 403]),
+                                                               [401, 206, 206, 403, 403, 403, 403, 403, 403]),
+    row("GET", "/api/v1/jobs", None,                           [401, 200, 200, 200, 200, 403, 403, 403, 403]),
+    row("GET", "/api/v1/search?q=chi+bo", None,                [401, 200, 200, 200, 403, 403, 403, 403, 403]),
+    row("GET", "/api/v1/search?q=chi+bo&org={org}", None,      [401, 200, 200, 403, 403, 403, 403, 403, 403]),
+    row("GET", "/api/v1/search/export?q=chi+bo", None,         [401, 200, 200, 200, 403, 403, 403, 403, 403]),
     row("GET", "/api/v1/search/export?q=chi+bo&org={org}", None,
-                                                               [401, 200, 200, 403, 403, 403, 403]),
-    row("POST", "/api/v1/index/rebuild", None,                 [401, 200, 403, 403, 403, 403, 403]),
+                                                               [401, 200, 200, 403, 403, 403, 403, 403, 403]),
+    row("POST", "/api/v1/index/rebuild", None,                 [401, 200, 403, 403, 403, 403, 403, 403, 403]),
     // A seq past the ledger's end: let in, then not found (the admin opens nothing).
-    row("GET", "/api/v1/ledger/999999999/sealed", None,        [401, 404, 403, 403, 403, 403, 403]),
-    row("GET", "/api/v1/users", None,                          [401, 200, 403, 403, 403, 403, 403]),
-    row("POST", "/api/v1/users", Some(USER),                   [401, 400, 403, 403, 403, 403, 403]),
+    row("GET", "/api/v1/ledger/999999999/sealed", None,        [401, 404, 403, 403, 403, 403, 403, 403, 403]),
+    row("GET", "/api/v1/users", None,                          [401, 200, 403, 403, 403, 403, 403, 403, 403]),
+    row("POST", "/api/v1/users", Some(USER),                   [401, 400, 403, 403, 403, 403, 403, 403, 403]),
     row("PATCH", "/api/v1/users/{user}", Some(r#"{"password":"short"}"#),
-                                                               [401, 400, 403, 403, 403, 403, 403]),
-    row("POST", "/api/v1/users/{user}/tokens", None,           [401, 201, 403, 403, 403, 403, 403]),
-    row("DELETE", "/api/v1/tokens/{unknown}", None,            [401, 404, 404, 404, 404, 404, 404]),
-    row("GET", "/api/v1/live", None,                           [401, 200, 200, 200, 200, 403, 403]),
-    row("GET", "/api/v1/retention/policies", None,             [401, 200, 403, 403, 200, 403, 403]),
+                                                               [401, 400, 403, 403, 403, 403, 403, 403, 403]),
+    row("POST", "/api/v1/users/{user}/tokens", None,           [401, 201, 403, 403, 403, 403, 403, 403, 403]),
+    row("DELETE", "/api/v1/tokens/{unknown}", None,            [401, 404, 404, 404, 404, 404, 404, 404, 404]),
+    row("GET", "/api/v1/live", None,                           [401, 200, 200, 200, 200, 403, 403, 403, 403]),
+    row("GET", "/api/v1/retention/policies", None,             [401, 200, 403, 403, 200, 403, 403, 403, 403]),
     row("POST", "/api/v1/retention/policies", Some(r#"{"keep_days":0}"#),
-                                                               [401, 400, 403, 403, 403, 403, 403]),
+                                                               [401, 400, 403, 403, 403, 403, 403, 403, 403]),
     row("POST", "/api/v1/retention/policies/{unknown}/approve", None,
-                                                               [401, 404, 403, 403, 403, 403, 403]),
-    row("GET", "/api/v1/retention/preview", None,              [401, 200, 403, 403, 200, 403, 403]),
+                                                               [401, 404, 403, 403, 403, 403, 403, 403, 403]),
+    row("GET", "/api/v1/retention/preview", None,              [401, 200, 403, 403, 200, 403, 403, 403, 403]),
     row("POST", "/api/v1/retention/run", Some(r#"{"dry_run":true}"#),
-                                                               [401, 200, 403, 403, 403, 403, 403]),
+                                                               [401, 200, 403, 403, 403, 403, 403, 403, 403]),
     row("POST", "/api/v1/orgs/{org}/schedules", Some(SCHEDULE),
-                                                               [401, 400, 403, 403, 403, 403, 403]),
-    row("GET", "/api/v1/schedules", None,                      [401, 200, 200, 200, 200, 403, 403]),
-    row("GET", "/api/v1/alerts", None,                         [401, 200, 200, 200, 200, 403, 403]),
+                                                               [401, 400, 403, 403, 403, 403, 403, 403, 403]),
+    row("GET", "/api/v1/schedules", None,                      [401, 200, 200, 200, 200, 403, 403, 403, 403]),
+    row("GET", "/api/v1/alerts", None,                         [401, 200, 200, 200, 200, 403, 403, 403, 403]),
     row("GET", "/api/v1/reports/compliance?org={org}&month=2026-11", None,
-                                                               [401, 200, 200, 403, 200, 403, 403]),
-    row("GET", "/api/v1/holds", None,                          [401, 200, 403, 403, 200, 403, 403]),
-    row("POST", "/api/v1/holds", Some(HOLD),                   [401, 400, 403, 403, 403, 403, 403]),
+                                                               [401, 200, 200, 403, 200, 403, 403, 403, 403]),
+    row("GET", "/api/v1/holds", None,                          [401, 200, 403, 403, 200, 403, 403, 403, 403]),
+    row("POST", "/api/v1/holds", Some(HOLD),                   [401, 400, 403, 403, 403, 403, 403, 403, 403]),
     row("POST", "/api/v1/holds/{unknown}/release", Some(r#"{"reason":"r"}"#),
-                                                               [401, 404, 403, 403, 403, 403, 403]),
+                                                               [401, 404, 403, 403, 403, 403, 403, 403, 403]),
     row("POST", "/api/v1/orgs/{org}/endpoints", Some(r#"{"name":""}"#),
-                                                               [401, 400, 403, 403, 403, 403, 403]),
-    row("GET", "/api/v1/endpoints", None,                      [401, 200, 200, 200, 200, 403, 403]),
-    row("DELETE", "/api/v1/endpoints/{unknown}", None,         [401, 404, 403, 403, 403, 403, 403]),
+                                                               [401, 400, 403, 403, 403, 403, 403, 403, 403]),
+    row("GET", "/api/v1/endpoints", None,                      [401, 200, 200, 200, 200, 403, 403, 403, 403]),
+    row("DELETE", "/api/v1/endpoints/{unknown}", None,         [401, 404, 403, 403, 403, 403, 403, 403, 403]),
+    row("GET", "/api/v1/orgs/{org}/members", None,             [401, 200, 200, 403, 403, 403, 403, 200, 403]),
+    row("POST", "/api/v1/orgs/{org}/members", Some(MEMBER),    [401, 400, 403, 403, 403, 403, 403, 403, 403]),
+    row("POST", "/api/v1/orgs/{org}/members/import", Some("name,number,role,joined,exempt\n"),
+                                                               [401, 400, 403, 403, 403, 403, 403, 403, 403]),
+    row("POST", "/api/v1/members/{unknown}/leave", Some(r#"{"date":"2026-01-01"}"#),
+                                                               [401, 404, 403, 403, 403, 403, 403, 403, 403]),
     // tus creation names its meeting in Upload-Metadata (added by the loop).
-    row("POST", "/api/v1/uploads", None,                       [401, 201, 403, 403, 403, 201, 403]),
-    row("HEAD", "/api/v1/uploads/{unknown}", None,             [401, 404, 403, 403, 403, 404, 404]),
-    row("PATCH", "/api/v1/uploads/{unknown}", None,            [401, 415, 403, 403, 403, 415, 415]),
-    row("DELETE", "/api/v1/uploads/{unknown}", None,           [401, 404, 403, 403, 403, 404, 404]),
-    row("OPTIONS", "/api/v1/uploads", None,                    [204, 204, 204, 204, 204, 204, 204]),
-    row("PUT", "/api/v1/live/not-a-stream-key", Some(""),      [401, 401, 401, 401, 401, 401, 401]),
+    row("POST", "/api/v1/uploads", None,                       [401, 201, 403, 403, 403, 201, 403, 403, 403]),
+    row("HEAD", "/api/v1/uploads/{unknown}", None,             [401, 404, 403, 403, 403, 404, 404, 403, 403]),
+    row("PATCH", "/api/v1/uploads/{unknown}", None,            [401, 415, 403, 403, 403, 415, 415, 403, 403]),
+    row("DELETE", "/api/v1/uploads/{unknown}", None,           [401, 404, 403, 403, 403, 404, 404, 403, 403]),
+    row("OPTIONS", "/api/v1/uploads", None,                    [204, 204, 204, 204, 204, 204, 204, 204, 204]),
+    row("PUT", "/api/v1/live/not-a-stream-key", Some(""),      [401, 401, 401, 401, 401, 401, 401, 401, 401]),
 ];
 
 /// Two cells with a sealed recording each, and a user of every role.
 struct World {
     server: Server,
-    tokens: [Option<String>; 7],
+    tokens: [Option<String>; 9],
     /// (org, meeting, recording, stream) of cell A and cell B.
     cells: [(String, String, String, String); 2],
     auditor: String,
@@ -203,6 +213,7 @@ async fn world() -> World {
     let (_, inspector) = user(&mut server, "inspector", "inspector", &[orgs[0].as_str()]).await;
     let (auditor_id, auditor) = user(&mut server, "auditor", "auditor", &[]).await;
     let (_, recorder) = user(&mut server, "recorder", "recorder", &[orgs[0].as_str()]).await;
+    let (_, secretary) = user(&mut server, "secretary", "secretary", &[orgs[0].as_str()]).await;
     let tokens = [
         None,
         Some(server.token.clone()),
@@ -211,6 +222,8 @@ async fn world() -> World {
         Some(auditor),
         Some(recorder.clone()),
         Some(recorder),
+        Some(secretary.clone()),
+        Some(secretary),
     ];
     let cells = [cells[0].clone(), cells[1].clone()];
     World { server, tokens, cells, auditor: auditor_id }
@@ -491,6 +504,9 @@ struct Cell {
     schedule: String,
     missed: String,
     hold: String,
+    /// A member on the cell's roster, and their (sealed at rest) name.
+    member: String,
+    member_name: String,
 }
 
 /// A caller of the contents test: its token, web session, and the org paths it
@@ -558,6 +574,9 @@ async fn contents_world(server: &Server, wav: &[u8]) -> (String, String, [Cell; 
             "reason": "thanh tra", "case_ref": cell.name
         });
         cell.hold = create(server, "/api/v1/holds", hold).await;
+        cell.member_name = format!("Đảng viên {}", cell.name);
+        let member = json!({ "name": cell.member_name, "joined": "2020-01-01" });
+        cell.member = create(server, &format!("/api/v1/orgs/{}/members", cell.org), member).await;
     }
     let missed = [cells[0].missed.clone(), cells[1].missed.clone()];
     admin_until(server, "/api/v1/alerts", "both missed meetings alerted", |v| {
@@ -678,9 +697,9 @@ impl Seen {
 /// The API lists for one caller: each answer's status and exact set of ids.
 async fn check_api(server: &Server, caller: &Caller, truth: &Truth, cells: &[Cell; 2], seen: &mut Seen) {
     let content = matches!(caller.role, "admin" | "inspector");
-    let supervises = caller.role != "recorder";
+    let supervises = !matches!(caller.role, "recorder" | "secretary");
     let lists: [(&str, &str, &str, bool); 7] = [
-        ("orgs", "/api/v1/orgs", "id", supervises),
+        ("orgs", "/api/v1/orgs", "id", caller.role != "recorder"),
         ("meetings", "/api/v1/meetings", "id", true),
         ("endpoints", "/api/v1/endpoints", "id", supervises),
         ("schedules", "/api/v1/schedules", "id", supervises),
@@ -712,8 +731,18 @@ async fn check_api(server: &Server, caller: &Caller, truth: &Truth, cells: &[Cel
             assert_eq!(counted, want.len() as u64, "{} job counts: {v}", caller.label);
         }
     }
-    // The compliance report of the base: the rows in scope.
+    // The base's roster: the members of the cells in scope, for those who read rosters.
     let base = truth.paths.iter().find(|(_, p)| p.matches('/').count() == 2).map(|(id, _)| id.clone()).unwrap();
+    let path = format!("/api/v1/orgs/{base}/members");
+    let (code, v) = get_json(server, &caller.token, &path).await;
+    seen.keep(format!("GET {path}"), &v.to_string());
+    if matches!(caller.role, "admin" | "inspector" | "secretary") {
+        let want: BTreeSet<String> =
+            cells.iter().filter(|c| caller.sees(truth.path(&c.org))).map(|c| c.member.clone()).collect();
+        assert_eq!((code, field_set(&v, "id")), (200, want), "{} roster of the base: {v}", caller.label);
+    } else {
+        assert_eq!(code, 403, "{} {path}", caller.label);
+    }
     let path = format!("/api/v1/reports/compliance?org={base}&month=2026-11");
     let (code, v) = get_json(server, &caller.token, &path).await;
     seen.keep(format!("GET {path}"), &v.to_string());
@@ -774,7 +803,7 @@ fn attrs(html: &str, attr: &str, prefix: &str) -> BTreeSet<String> {
 /// The web pages for one caller: who may open which, and what they list.
 async fn check_pages(server: &Server, caller: &Caller, truth: &Truth, cells: &[Cell; 2], seen: &mut Seen) {
     let content = matches!(caller.role, "admin" | "inspector");
-    let supervises = caller.role != "recorder";
+    let supervises = !matches!(caller.role, "recorder" | "secretary");
     if caller.session.is_empty() {
         for path in ["/search", "/meetings", "/live", "/reports", "/ledger", "/admin/users"] {
             let (code, _) = page(server, caller, path).await;
@@ -850,6 +879,22 @@ async fn check_pages(server: &Server, caller: &Caller, truth: &Truth, cells: &[C
             seen.keep(path.clone(), &html);
         }
     }
+    // The roster page of the base: the names of the members in scope, no other.
+    let (code, html) = page(server, caller, &format!("/admin/members?org={base}")).await;
+    if matches!(caller.role, "admin" | "inspector" | "secretary") {
+        assert_eq!(code, 200, "{}: {html}", caller.label);
+        seen.keep("/admin/members".into(), &html);
+        for c in cells {
+            assert_eq!(
+                html.contains(&c.member_name),
+                mine.iter().any(|m| m.org == c.org),
+                "{} roster page",
+                caller.label
+            );
+        }
+    } else {
+        assert_eq!(code, 403, "{} roster page", caller.label);
+    }
     for path in ["/admin/users", "/admin/endpoints", "/admin/retention", "/admin/alerts", "/ledger"] {
         let (code, html) = page(server, caller, path).await;
         seen.keep(path.into(), &html);
@@ -867,7 +912,8 @@ async fn reach_out(server: &Server, caller: &Caller, other: &Cell, bloc: &str, s
     let org = &other.org;
     for (path, want) in [
         (format!("/api/v1/meetings?org={org}"), Some(0)),
-        (format!("/api/v1/endpoints?org={org}"), (caller.role != "recorder").then_some(0)),
+        (format!("/api/v1/endpoints?org={org}"), (caller.role == "inspector").then_some(0)),
+        (format!("/api/v1/orgs/{org}/members"), None),
         (format!("/api/v1/search?q=budget&org={org}"), None),
         (format!("/api/v1/meetings/{}", other.missed), None),
         (format!("/api/v1/recordings/{}", other.rec), None),
@@ -931,6 +977,7 @@ async fn every_list_holds_exactly_the_callers_scope() {
         ("kiemtra.coso", "inspector", vec![base.clone()]),
         ("kiemtoan", "auditor", vec![]),
         ("diemcau.a", "recorder", vec![a.clone()]),
+        ("thuky.a", "secretary", vec![a.clone()]),
         ("quantri", "admin", vec![]),
     ] {
         let ids: Vec<&str> = scopes.iter().map(String::as_str).collect();
@@ -957,6 +1004,7 @@ async fn every_list_holds_exactly_the_callers_scope() {
                 reach_out(&server, caller, other, &bloc, &mut seen).await;
                 let mut secrets = truth.of_org(&other.org);
                 secrets.extend([other.rec.clone(), other.stream.clone(), other.hold.clone(), other.name.to_string()]);
+                secrets.extend([other.member.clone(), other.member_name.clone()]);
                 seen.assert_none_of(caller.label, &secrets);
             }
         }
@@ -969,6 +1017,7 @@ async fn every_list_holds_exactly_the_callers_scope() {
     for c in &cells {
         secrets.extend(truth.of_org(&c.org));
         secrets.extend([c.rec.clone(), c.stream.clone(), c.hold.clone(), c.name.to_string()]);
+        secrets.extend([c.member.clone(), c.member_name.clone()]);
     }
     for u in users.as_array().unwrap() {
         secrets.extend(["id", "name"].map(|k| u[k].as_str().unwrap().to_string()));

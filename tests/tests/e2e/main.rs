@@ -35,6 +35,7 @@ mod province;
 mod restore;
 mod resumable;
 mod retention;
+mod roster;
 mod search_index;
 mod store;
 mod tamper;

@@ -3,7 +3,7 @@
 //! and a second catalog engine (PostgreSQL, planned) is a second implementation
 //! of these traits, not a rewrite of the domain.
 //!
-//! - One trait per aggregate ([`Accounts`], [`Orgs`], [`Endpoints`],
+//! - One trait per aggregate ([`Accounts`], [`Orgs`], [`Members`], [`Endpoints`],
 //!   [`Recordings`], [`Jobs`], ...); [`Repo`] is all of them, and what the
 //!   domain's closures receive (`&dyn Repo`).
 //! - The methods are synchronous: they run inside the engine's blocking call, or
@@ -20,6 +20,7 @@ mod accounts;
 mod jobs;
 mod ledger;
 mod media;
+mod members;
 mod orgs;
 mod retention;
 mod schedules;
@@ -31,6 +32,7 @@ pub use accounts::{Account, Accounts, NewAccount, Request, StoredRequest, Token,
 pub use jobs::{Job, JobProgress, JobView, Jobs, TRANSCRIBE};
 pub use ledger::Ledger;
 pub use media::{EndedStream, Indexing, Live, NewUploadRow, UploadRow, Uploads};
+pub use members::{Members, Membership, RosterRow};
 pub use orgs::{
     BrowsedMeeting, Endpoint, EndpointRow, Endpoints, Listed, Meeting, MeetingBrowse, MeetingDetail, NewMeetingRow,
     Org, Orgs, Recordings, StreamLabel,
@@ -91,7 +93,7 @@ impl Scope {
     pub fn of(who: &Principal) -> Self {
         match who.role {
             Role::Admin | Role::Auditor => Scope::All,
-            Role::Inspector | Role::Recorder => Scope::Subtrees(who.scopes.clone()),
+            Role::Inspector | Role::Recorder | Role::Secretary => Scope::Subtrees(who.scopes.clone()),
         }
     }
 }
@@ -100,6 +102,7 @@ impl Scope {
 pub trait Repo:
     Accounts
     + Orgs
+    + Members
     + Endpoints
     + Recordings
     + Jobs
@@ -118,6 +121,7 @@ pub trait Repo:
 impl<T> Repo for T where
     T: Accounts
         + Orgs
+        + Members
         + Endpoints
         + Recordings
         + Jobs

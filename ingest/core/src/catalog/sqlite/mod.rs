@@ -9,6 +9,7 @@ mod accounts;
 mod jobs;
 mod ledger;
 mod media;
+mod members;
 mod migrations;
 mod orgs;
 pub mod restore;

@@ -7,7 +7,7 @@
 //!
 //! The archive rebuilds its own tables (`archive::restore`); this module replays
 //! the same ledger entries into the service's tables: orgs, meetings, users and
-//! their scopes and tokens, endpoints, retention policies, holds, schedules,
+//! their scopes and tokens, the roster (members and memberships), endpoints, retention policies, holds, schedules,
 //! alerts, live streams and transcription jobs. Facts an auditor must not read
 //! (meeting titles, user names, password and token hashes, stream-key hashes)
 //! travel in the entries sealed under the note key ([`seal_into`]); entries written
@@ -101,6 +101,37 @@ impl Replay<'_> {
             ("stream.closed", "recording") => {
                 let stream = id.split_once('/').map(|(_, s)| s).unwrap_or_default();
                 sql(tx.execute("UPDATE live_streams SET end_state = ?2, sha256 = ?3 WHERE stream = ?1", params![stream, s("state"), s("sha256")]))
+            }
+            ("member.added", "member") => {
+                // The entry's sealed note is the member's (bound to member/<id>):
+                // the catalog keeps the same note, still sealed.
+                let note = e.data.get("sealed").ok_or("member.added carries no sealed facts")?.to_string();
+                sql(tx.execute("INSERT INTO members (id, sealed, created_at) VALUES (?1, ?2, ?3)", params![id, note, e.ts]))?;
+                let exempt = e.data.get("exempt").and_then(Value::as_bool).unwrap_or(false);
+                sql(tx.execute(
+                    "INSERT INTO memberships (member, org, role, joined, exempt, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![id, s("org"), s("role"), s("joined"), exempt, e.ts],
+                ))
+            }
+            ("members.imported", "org") => self.members_imported(tx, e, id, sealed.as_ref()),
+            ("member.left", "member") => {
+                let open: Option<(String, String, bool)> = tx
+                    .query_row(
+                        "SELECT org, role, exempt FROM memberships WHERE member = ?1 AND left_on IS NULL",
+                        [id],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .optional()
+                    .map_err(|err| err.to_string())?;
+                let (_, role, exempt) = open.ok_or_else(|| format!("member {id} left no cell"))?;
+                sql(tx.execute("UPDATE memberships SET left_on = ?2 WHERE member = ?1 AND left_on IS NULL", params![id, s("left")]))?;
+                match s("to") {
+                    Some(to) => sql(tx.execute(
+                        "INSERT INTO memberships (member, org, role, joined, exempt, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        params![id, to, s("role").unwrap_or(role), s("left"), exempt, e.ts],
+                    )),
+                    None => Ok(()),
+                }
             }
             ("user.created", "user") => self.user(tx, e, id, sealed.as_ref()),
             ("user.changed", "user") => self.user_changed(tx, e, id, sealed.as_ref()),
@@ -203,6 +234,44 @@ impl Replay<'_> {
                 self.gaps.note("password changes not in the ledger (those users need a new password)");
             }
             sql(tx.execute("UPDATE users SET password_hash = ?2 WHERE id = ?1", params![id, hash]))?;
+        }
+        Ok(())
+    }
+
+    /// A cell's CSV import: one entry, its names sealed together for the org;
+    /// each member's are sealed again for the catalog, bound to the member.
+    fn members_imported(
+        &mut self,
+        tx: &Transaction<'_>,
+        e: &Entry,
+        org: &str,
+        sealed: Option<&Value>,
+    ) -> Result<(), String> {
+        let facts = sealed
+            .and_then(|v| v.get("members"))
+            .and_then(Value::as_array)
+            .ok_or("members.imported carries no sealed facts")?;
+        let listed = e.data.get("members").and_then(Value::as_array).ok_or("members.imported lists no members")?;
+        for m in listed {
+            let id = m.get("id").and_then(Value::as_str).ok_or("an imported member without an id")?;
+            let f = facts
+                .iter()
+                .find(|f| f.get("id").and_then(Value::as_str) == Some(id))
+                .ok_or_else(|| format!("member {id}: no sealed facts"))?;
+            let plain = serde_json::json!({ "name": f.get("name"), "number": f.get("number") });
+            let note = self
+                .keys
+                .seal_note(&format!("member/{id}"), plain.to_string().as_bytes())
+                .map_err(|err| err.to_string())?;
+            let note = serde_json::to_string(&note).map_err(|err| err.to_string())?;
+            tx.execute("INSERT INTO members (id, sealed, created_at) VALUES (?1, ?2, ?3)", params![id, note, e.ts])
+                .map_err(|err| err.to_string())?;
+            let exempt = m.get("exempt").and_then(Value::as_bool).unwrap_or(false);
+            tx.execute(
+                "INSERT INTO memberships (member, org, role, joined, exempt, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![id, org, m.get("role").and_then(Value::as_str), m.get("joined").and_then(Value::as_str), exempt, e.ts],
+            )
+            .map_err(|err| err.to_string())?;
         }
         Ok(())
     }
