@@ -100,6 +100,10 @@ fn note_aad(subject: &str) -> String {
     format!("niem/note/v1|{subject}")
 }
 
+fn record_key_aad(meeting: &str, object: &str) -> String {
+    format!("niem/record-key/v1|{meeting}|{object}")
+}
+
 fn dek_aad(rec: RecordingId, stream: StreamName) -> String {
     format!("niem/dek/v1|{rec}|{stream}")
 }
@@ -415,6 +419,27 @@ impl Keys {
     /// token hashes) under the note key, bound to the entry's subject.
     pub fn seal_note(&self, subject: &str, plain: &[u8]) -> Result<WrappedDek, KeyError> {
         seal_under(&self.notes.0, NOTE_KEY_ID, NOTE_FORMAT, plain, note_aad(subject))
+    }
+
+    /// Wraps the data key of one meeting-record object (FORMAT.md §15) under the
+    /// note key, bound to its meeting and object. Why not a KEK: the record is
+    /// archival and kept permanently, never shredded, so it gains nothing from a
+    /// KEK retirement, and a key wrapped under a retiring KEK would have to be
+    /// re-wrapped by every retirement or be lost with it.
+    pub fn wrap_record_key(&self, dek: &Dek, meeting: &str, object: &str) -> Result<WrappedDek, KeyError> {
+        seal_under(&self.notes.0, NOTE_KEY_ID, WRAP_FORMAT, dek.bytes(), record_key_aad(meeting, object))
+    }
+
+    /// Opens what [`Keys::wrap_record_key`] wrapped for the same meeting and object.
+    pub fn unwrap_record_key(&self, w: &WrappedDek, meeting: &str, object: &str) -> Result<Dek, KeyError> {
+        let what = format!("the key of record object {meeting}/{object}");
+        crate::format::check(&what, "dek", &w.format)?;
+        if w.kek != NOTE_KEY_ID {
+            return Err(KeyError::UnwrapFailed(what));
+        }
+        let plain = open_under(&self.notes.0, w, record_key_aad(meeting, object), what.clone())?;
+        let bytes: [u8; 32] = plain[..].try_into().map_err(|_| KeyError::UnwrapFailed(what))?;
+        Ok(Dek(Zeroizing::new(bytes)))
     }
 
     /// Opens a note sealed for the same subject: under the note key, or (written
