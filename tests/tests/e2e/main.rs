@@ -23,6 +23,7 @@ mod browser;
 mod bundle;
 mod costs;
 mod deploy;
+mod documents;
 mod layers;
 mod leaks;
 mod lifecycle;

@@ -17,6 +17,7 @@
 //!   every other rule (roles, four-eyes, "already revoked") stays in the domain.
 
 mod accounts;
+pub mod documents;
 mod jobs;
 mod ledger;
 mod media;
@@ -28,6 +29,7 @@ pub mod sqlite;
 mod verification;
 
 pub use accounts::{Account, Accounts, NewAccount, Request, StoredRequest, Token, User};
+pub use documents::{DocumentRow, Documents};
 pub use jobs::{Job, JobProgress, JobView, Jobs, TRANSCRIBE};
 pub use ledger::Ledger;
 pub use media::{EndedStream, Indexing, Live, NewUploadRow, UploadRow, Uploads};
@@ -112,6 +114,7 @@ pub trait Repo:
     + Uploads
     + Live
     + Indexing
+    + Documents
 {
 }
 
@@ -130,6 +133,7 @@ impl<T> Repo for T where
         + Uploads
         + Live
         + Indexing
+        + Documents
 {
 }
 
