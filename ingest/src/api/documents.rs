@@ -46,29 +46,7 @@ pub async fn download(
     Path((meeting, doc)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let (view, body) = documents::download(&app, &who, meeting.parse()?, doc.parse()?).await?;
-    file_response(&view, body)
-}
-
-/// A document as a download: its type, length and name (RFC 6266, UTF-8).
-pub fn file_response(view: &DocumentView, body: documents::Download) -> Result<Response, ApiError> {
-    let name: String = view.filename.chars().filter(|c| c.is_ascii_alphanumeric() || ".-_ ".contains(*c)).collect();
-    let encoded: String = view
-        .filename
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'_' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
-    Response::builder()
-        .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, view.content_type.clone())
-        .header(header::CONTENT_LENGTH, view.len)
-        .header(header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"; filename*=UTF-8''{encoded}"))
-        .header(header::CACHE_CONTROL, "private, no-store")
-        .header("x-content-sha256", view.sha256.clone())
-        .body(Body::from_stream(body))
-        .map_err(ApiError::internal)
+    crate::http::file_response(&view, body)
 }
 
 /// `POST /api/v1/meetings/{meeting}/link`: a member link (bearer URL path `/l/<token>`).

@@ -74,7 +74,7 @@ pub async fn download(
         Err(e) => return refused(lang, niem_core::DomainError::from(e).into()),
     };
     match niem_core::documents::link_download(&app, &token, doc).await {
-        Ok((view, body)) => match crate::api::documents::file_response(&view, body) {
+        Ok((view, body)) => match crate::http::file_response(&view, body) {
             Ok(r) => r,
             Err(e) => refused(lang, e),
         },
