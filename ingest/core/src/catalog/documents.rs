@@ -34,8 +34,4 @@ pub trait Documents {
     fn link_generation(&self, meeting: MeetingId) -> Result<u64>;
     /// Revokes every link made so far: the new generation.
     fn bump_link_generation(&self, meeting: MeetingId) -> Result<u64>;
-    /// Per org and local month (UTC+7) of the meeting: meetings held that month
-    /// with at least one document stored `advance_days` or more before them
-    /// (`(org, month, meetings, with documents in advance)`).
-    fn documents_in_advance(&self, advance_days: u32) -> Result<Vec<(String, String, u64, u64)>>;
 }

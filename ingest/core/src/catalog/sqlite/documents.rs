@@ -80,17 +80,4 @@ impl Documents for Sqlite<'_> {
                    ON CONFLICT (meeting) DO UPDATE SET generation = generation + 1 RETURNING generation";
         Ok(self.conn.query_row(sql, [meeting.to_string()], |r| r.get(0))?)
     }
-
-    fn documents_in_advance(&self, advance_days: u32) -> Result<Vec<(String, String, u64, u64)>> {
-        // Months are local (UTC+7), as every report's are.
-        let sql = "SELECT m.org, strftime('%Y-%m', m.scheduled_at, '+7 hours') AS month, COUNT(*),
-                          SUM(EXISTS (SELECT 1 FROM meeting_documents d WHERE d.meeting = m.id
-                                      AND julianday(m.scheduled_at) - julianday(d.stored_at) >= ?1))
-                   FROM meetings m GROUP BY m.org, month ORDER BY m.org, month";
-        let mut stmt = self.conn.prepare(sql)?;
-        let rows = stmt
-            .query_map([advance_days], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
-    }
 }
