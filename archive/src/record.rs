@@ -394,4 +394,28 @@ mod tests {
         let m: ulid::Ulid = meeting.parse().unwrap();
         assert!(w.vault.store.list(&ObjectKey::record_prefix(m, object)).await.unwrap().is_empty());
     }
+
+    /// Record keys are under the note key: a KEK retirement, which destroys the
+    /// old KEKs, leaves every record object readable, and the store intact.
+    #[tokio::test]
+    async fn a_kek_retirement_leaves_the_record_readable() {
+        let w = crate::testing::World::new().await;
+        let meeting = ulid::Ulid::new().to_string();
+        let mut writer = w.vault.begin_record(&meeting, 1 << 20).unwrap();
+        writer.write(b"%PDF-1.7 the agenda").await.unwrap();
+        let meta = writer.finish().await.unwrap();
+        let entry = crate::ledger::NewEntry {
+            actor: "user:a1".into(),
+            action: "record.document.stored",
+            subject: format!("meeting/{meeting}"),
+            data: meta.to_data(),
+        };
+        w.vault.record(entry).await.unwrap();
+        w.recording("m1", "c1").await;
+        let none: crate::retire::TransientKeys = std::sync::Arc::new(|_, _| Ok(0));
+        let done = w.vault.retire_keks(&w.keydir, none).await.unwrap();
+        assert!(!done.destroyed.is_empty(), "{done:?}");
+        assert_eq!(read_all(&w.vault, &meeting, &meta).await.unwrap(), b"%PDF-1.7 the agenda");
+        assert!(w.verify().await.intact());
+    }
 }
