@@ -202,7 +202,9 @@ where
         confidential: doc.confidential,
         sealed,
         meta: serde_json::to_string(&meta).map_err(DomainError::internal)?,
-        stored_at: String::new(),
+        // The entry's time is known once it is appended; until it is set below,
+        // the time the commit began (the entry's is never earlier).
+        stored_at: app.vault.now(),
         stored_by: actor.clone(),
     };
     let entry = NewEntry { actor, action: "record.document.stored", subject, data };
@@ -216,8 +218,11 @@ where
     .await;
     match result {
         Ok((_, entry)) => {
-            committed_row.stored_at = entry.ts;
-            Ok(view(app, &committed_row, &m.scheduled_at)?)
+            committed_row.stored_at = entry.ts.clone();
+            let (id, ts) = (committed_row.id, entry.ts);
+            catalog::read(&app.vault.catalog, move |repo| repo.set_document_time(id, &ts).map_err(DomainError::from))
+                .await?;
+            view(app, &committed_row, &m.scheduled_at)
         }
         Err(e) => {
             // Nothing names the object: remove it, so it never becomes a stray.

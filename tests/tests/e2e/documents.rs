@@ -145,6 +145,8 @@ async fn documents_before_the_meeting_seaweedfs() {
     assert_eq!(docs.len(), 2);
     assert_eq!(docs[0]["title"], public_title.as_str());
     assert_eq!(docs[1]["confidential"], true);
+    assert_eq!(docs[0]["stored_at"], p["stored_at"], "the list shows the ledger entry's time");
+    assert!(p["stored_at"].as_str().unwrap().ends_with('Z'), "{p}");
     let (s, got) = get(&srv, &format!("/api/v1/meetings/{meeting}/documents/{pid}"), true).await;
     assert_eq!((s, got == pdf_bytes), (200, true));
     let (s, got) = get(&srv, &format!("/api/v1/meetings/{meeting}/documents/{did}"), true).await;
@@ -245,7 +247,33 @@ async fn documents_before_the_meeting_seaweedfs() {
         assert!(!contains(&bytes, &pdf_bytes[1000..1064]), "{key} holds document plaintext");
     }
 
-    // 9. A flipped byte in a document object: INVALID, named.
+    // 9. Disaster recovery: the store and the keys alone bring the documents
+    //    back, titles and all, and the revoked link stays revoked.
+    let listed_before = docs.clone();
+    let keys = srv.tmp.path().join("keys-backup");
+    niem_tests::copy_dir(&srv.keys_dir(), &keys);
+    std::fs::remove_dir_all(srv.data_dir()).unwrap();
+    let vkey = srv.public_key();
+    std::fs::create_dir_all(vkey.parent().unwrap()).unwrap();
+    std::fs::copy(keys.join("ledger.vkey"), &vkey).unwrap();
+    let bucket = match &srv.store {
+        niem_tests::server::StoreKind::S3 { bucket, .. } => bucket.clone(),
+        _ => unreachable!("this test runs on SeaweedFS"),
+    };
+    let (keys_arg, store_arg) = (keys.display().to_string(), format!("s3://{bucket}/niem"));
+    let (code, out) = srv.niem(&["restore", "--store", &store_arg, "--keys", &keys_arg]);
+    assert_eq!(code, 0, "{out}");
+    srv.set_env("NIEM_KEYS__DIR", &keys_arg);
+    srv.start_again().await;
+    let (s, list) = srv.api(Method::GET, &format!("/api/v1/meetings/{meeting}/documents"), None).await;
+    assert_eq!(s, 200, "{list}");
+    assert_eq!(list["documents"].as_array().unwrap(), &listed_before, "the same documents after a restore");
+    let (s, got) = get(&srv, &format!("/api/v1/meetings/{meeting}/documents/{pid}"), true).await;
+    assert_eq!((s, got == pdf_bytes), (200, true));
+    assert_eq!(get(&srv, &format!("/l/{token}"), false).await.0, 410, "still revoked after a restore");
+    srv.stop();
+
+    // 10. A flipped byte in a document object: INVALID, named.
     let mut b = raw.read(&piece).await;
     b[100] ^= 1;
     raw.write(&piece, b).await;

@@ -30,6 +30,9 @@ pub trait Documents {
     /// A meeting's documents, oldest first.
     fn documents(&self, meeting: MeetingId) -> Result<Vec<DocumentRow>>;
     fn document(&self, meeting: MeetingId, id: RecordObjectId) -> Result<Option<DocumentRow>>;
+    /// Sets a document's time to its ledger entry's (known once the entry is
+    /// appended, after the row was written in the same transaction).
+    fn set_document_time(&self, id: RecordObjectId, stored_at: &str) -> Result<()>;
     /// The meeting's member-link generation (0 until a link is first revoked).
     fn link_generation(&self, meeting: MeetingId) -> Result<u64>;
     /// Revokes every link made so far: the new generation.

@@ -70,6 +70,12 @@ impl Documents for Sqlite<'_> {
         found.map(typed).transpose()
     }
 
+    fn set_document_time(&self, id: RecordObjectId, stored_at: &str) -> Result<()> {
+        self.conn
+            .execute("UPDATE meeting_documents SET stored_at = ?2 WHERE id = ?1", params![id.to_string(), stored_at])?;
+        Ok(())
+    }
+
     fn link_generation(&self, meeting: MeetingId) -> Result<u64> {
         let sql = "SELECT generation FROM meeting_links WHERE meeting = ?1";
         Ok(self.conn.query_row(sql, [meeting.to_string()], |r| r.get(0)).optional()?.unwrap_or(0))
