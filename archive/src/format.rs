@@ -30,7 +30,11 @@ pub const VERSION: u32 = 1;
 /// v3 adds the evidence objects: tlog tiles (`tile/…`), written by the mirror
 /// before each checkpoint, and witness-cosigned checkpoints (`cosigned/…`) beside
 /// the originals, which are never overwritten.
-pub const STORE: u32 = 3;
+/// v4 adds the meeting record (`meetings/<meeting>/record/<object>/…`: pieces in
+/// the chunk format and a wrapped key, named by `record.<class>.stored` entries),
+/// which exists before any recording and never enters a sealed manifest. A v3
+/// verifier reading a v4 announcement reports those objects as not verified.
+pub const STORE: u32 = 4;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FormatError {

@@ -126,3 +126,9 @@ mod tests {
         }
     }
 }
+
+define_id!(
+    /// One object of a meeting's record (a document, minutes, an attendance sheet).
+    RecordObjectId,
+    "record object"
+);

@@ -100,6 +100,10 @@ fn note_aad(subject: &str) -> String {
     format!("niem/note/v1|{subject}")
 }
 
+fn record_key_aad(meeting: &str, object: &str) -> String {
+    format!("niem/record-key/v1|{meeting}|{object}")
+}
+
 fn dek_aad(rec: RecordingId, stream: StreamName) -> String {
     format!("niem/dek/v1|{rec}|{stream}")
 }
@@ -256,7 +260,12 @@ fn open_under(key: &LessSafeKey, w: &WrappedDek, aad: String, what: String) -> R
 /// auditor must not read. Derived (HKDF-SHA256) from the signing key's Ed25519
 /// seed, so it needs no file of its own, reaches every deployment the signing key
 /// reaches, and lives exactly as long as the log's identity: it is never retired.
-struct NoteKey(LessSafeKey);
+///
+/// It also holds the *link key*: HMAC-SHA256 derived the same way with its own
+/// salt and info, which signs members' bearer links to a meeting's documents.
+/// Derived rather than the signing key used directly, so a link's tag can never
+/// be mistaken for, or turned into, a signature on the log.
+struct NoteKey(LessSafeKey, ring::hmac::Key);
 
 impl NoteKey {
     fn derive(pkcs8: &[u8], origin: &str) -> Result<Self, KeyError> {
@@ -265,7 +274,10 @@ impl NoteKey {
         let salt = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, b"niem/note-key/v1");
         let prk = salt.extract(seed);
         let okm = prk.expand(&[b"niem note key"], &AES_256_GCM).map_err(|_| KeyError::Random)?;
-        Ok(Self(LessSafeKey::new(UnboundKey::from(okm))))
+        let link_salt = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, b"niem/link-key/v1");
+        let link_prk = link_salt.extract(seed);
+        let link = link_prk.expand(&[b"niem link key"], ring::hmac::HMAC_SHA256).map_err(|_| KeyError::Random)?;
+        Ok(Self(LessSafeKey::new(UnboundKey::from(okm)), ring::hmac::Key::from(link)))
     }
 }
 
@@ -415,6 +427,38 @@ impl Keys {
     /// token hashes) under the note key, bound to the entry's subject.
     pub fn seal_note(&self, subject: &str, plain: &[u8]) -> Result<WrappedDek, KeyError> {
         seal_under(&self.notes.0, NOTE_KEY_ID, NOTE_FORMAT, plain, note_aad(subject))
+    }
+
+    /// The tag of a member's link (`msg` names the meeting, the link's
+    /// generation and its expiry), under the link key.
+    pub fn link_tag(&self, msg: &[u8]) -> Vec<u8> {
+        ring::hmac::sign(&self.notes.1, msg).as_ref().to_vec()
+    }
+
+    /// Whether `tag` is the link key's tag of `msg` (in constant time).
+    pub fn link_tag_ok(&self, msg: &[u8], tag: &[u8]) -> bool {
+        ring::hmac::verify(&self.notes.1, msg, tag).is_ok()
+    }
+
+    /// Wraps the data key of one meeting-record object (FORMAT.md §15) under the
+    /// note key, bound to its meeting and object. Why not a KEK: the record is
+    /// archival and kept permanently, never shredded, so it gains nothing from a
+    /// KEK retirement, and a key wrapped under a retiring KEK would have to be
+    /// re-wrapped by every retirement or be lost with it.
+    pub fn wrap_record_key(&self, dek: &Dek, meeting: &str, object: &str) -> Result<WrappedDek, KeyError> {
+        seal_under(&self.notes.0, NOTE_KEY_ID, WRAP_FORMAT, dek.bytes(), record_key_aad(meeting, object))
+    }
+
+    /// Opens what [`Keys::wrap_record_key`] wrapped for the same meeting and object.
+    pub fn unwrap_record_key(&self, w: &WrappedDek, meeting: &str, object: &str) -> Result<Dek, KeyError> {
+        let what = format!("the key of record object {meeting}/{object}");
+        crate::format::check(&what, "dek", &w.format)?;
+        if w.kek != NOTE_KEY_ID {
+            return Err(KeyError::UnwrapFailed(what));
+        }
+        let plain = open_under(&self.notes.0, w, record_key_aad(meeting, object), what.clone())?;
+        let bytes: [u8; 32] = plain[..].try_into().map_err(|_| KeyError::UnwrapFailed(what))?;
+        Ok(Dek(Zeroizing::new(bytes)))
     }
 
     /// Opens a note sealed for the same subject: under the note key, or (written

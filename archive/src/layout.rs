@@ -10,15 +10,19 @@
 //! checkpoints/<seq:012>.json                  signed checkpoint
 //! tile/<L>/<N>[.p/<W>]                        Merkle tree tile (C2SP tlog-tiles)
 //! cosigned/<seq:012>/<witness:16 hex>.json    witness-cosigned checkpoint
+//! meetings/<meeting>/record/<object>/<i:08>.niem  a meeting-record object's piece (format v4)
+//! meetings/<meeting>/record/<object>/key.dek      its wrapped data key
 //! ```
 //! Paths are relative to the store's prefix; the store adds it.
 //!
 //! Tiles and cosigned checkpoints came after format v1's first objects. They are
 //! classified by [`ObjectKey::classify_evidence`], not [`ObjectKey::classify`],
 //! so that code matching every [`ObjectKind`] keeps compiling; a verifier that
-//! does not know them reports them as strays (see FORMAT.md).
+//! does not know them reports them as strays (see FORMAT.md). The meeting
+//! record (storage format v4) is classified the same way, by
+//! [`ObjectKey::classify_record`].
 
-use crate::id::{RecordingId, StreamId, StreamName};
+use crate::id::{RecordObjectId, RecordingId, StreamId, StreamName};
 use std::fmt;
 
 /// A validated path of an object inside the store.
@@ -75,6 +79,41 @@ impl ObjectKey {
     /// by the first 8 bytes of SHA-256 of the witness's verifier key, in hex.
     pub fn cosigned(seq: u64, witness: &str) -> Self {
         Self(format!("cosigned/{seq:012}/{witness}.json"))
+    }
+
+    /// Piece `index` of a meeting-record object, in the chunk format. The record
+    /// lives under the meeting, not a recording: it exists before any recording
+    /// (documents come days earlier) and a sealed manifest never changes.
+    pub fn record_piece(meeting: ulid::Ulid, object: RecordObjectId, index: u32) -> Self {
+        Self(format!("meetings/{meeting}/record/{object}/{index:08}.niem"))
+    }
+    /// The wrapped data key of a meeting-record object.
+    pub fn record_key(meeting: ulid::Ulid, object: RecordObjectId) -> Self {
+        Self(format!("meetings/{meeting}/record/{object}/key.dek"))
+    }
+    /// The folder of one record object (what an abandoned write removes).
+    pub fn record_prefix(meeting: ulid::Ulid, object: RecordObjectId) -> String {
+        format!("meetings/{meeting}/record/{object}/")
+    }
+
+    /// Classifies the meeting-record objects (storage format v4). `None` for
+    /// anything else.
+    pub fn classify_record(key: &str) -> Option<RecordKind> {
+        match key.split('/').collect::<Vec<_>>().as_slice() {
+            ["meetings", meeting, "record", object, file] => {
+                let meeting = crate::id::parse_ulid("meeting", meeting).ok()?;
+                let object: RecordObjectId = object.parse().ok()?;
+                if *file == "key.dek" {
+                    return Some(RecordKind::Key(meeting, object));
+                }
+                let n = file.strip_suffix(".niem")?;
+                if n.len() != 8 || !n.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                Some(RecordKind::Piece(meeting, object, n.parse().ok()?))
+            }
+            _ => None,
+        }
     }
 
     /// Classifies the evidence objects added beside format v1's: tiles and
@@ -189,6 +228,22 @@ pub enum ObjectKind {
     Unknown,
 }
 
+/// A meeting-record object, read from its path (see [`ObjectKey::classify_record`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordKind {
+    Piece(ulid::Ulid, RecordObjectId, u32),
+    Key(ulid::Ulid, RecordObjectId),
+}
+
+impl RecordKind {
+    pub fn label(&self) -> &'static str {
+        match self {
+            RecordKind::Piece(..) => "record",
+            RecordKind::Key(..) => "record key",
+        }
+    }
+}
+
 /// An evidence object, read from its path (see [`ObjectKey::classify_evidence`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum EvidenceKind {
@@ -249,6 +304,27 @@ mod tests {
         }
         for stray in ["recordings/x/manifest.json", "ledger/1-2.jsonl", "stray.bin", "checkpoints/12.json"] {
             assert_eq!(ObjectKey::classify(stray), ObjectKind::Unknown, "{stray}");
+        }
+    }
+
+    #[test]
+    fn record_paths_classify_back_and_nothing_else_does() {
+        let (m, o) = (ulid::Ulid::new(), RecordObjectId::new());
+        let piece = ObjectKey::record_piece(m, o, 3);
+        assert_eq!(ObjectKey::classify_record(piece.as_str()), Some(RecordKind::Piece(m, o, 3)));
+        let key = ObjectKey::record_key(m, o);
+        assert_eq!(ObjectKey::classify_record(key.as_str()), Some(RecordKind::Key(m, o)));
+        assert!(piece.as_str().starts_with(&ObjectKey::record_prefix(m, o)));
+        // Older verifiers see strays, as FORMAT.md says.
+        assert_eq!(ObjectKey::classify(piece.as_str()), ObjectKind::Unknown);
+        for bad in [
+            format!("meetings/{m}/record/{o}/3.niem"),
+            format!("meetings/{m}/record/{o}/key.json"),
+            format!("meetings/x/record/{o}/00000003.niem"),
+            format!("meetings/{m}/records/{o}/00000003.niem"),
+            format!("meetings/{m}/record/{o}"),
+        ] {
+            assert_eq!(ObjectKey::classify_record(&bad), None, "{bad}");
         }
     }
 

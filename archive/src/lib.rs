@@ -54,6 +54,7 @@ pub mod merkle;
 pub mod mirror;
 pub mod proof;
 pub mod reader;
+pub mod record;
 pub mod restore;
 pub mod retention;
 pub mod retire;

@@ -79,6 +79,16 @@ pub fn objects_named(entries: &[crate::ledger::Entry]) -> std::collections::Hash
     use crate::layout::ObjectKey;
     let mut out = std::collections::HashMap::new();
     for e in entries {
+        if crate::record::is_stored_action(&e.action) {
+            let meeting = e.subject.strip_prefix("meeting/").and_then(|m| crate::id::parse_ulid("meeting", m).ok());
+            if let (Some(m), Ok(meta)) = (meeting, crate::record::RecordMeta::from_data(&e.data)) {
+                out.entry(ObjectKey::record_key(m, meta.object).to_string()).or_insert(e.seq);
+                for i in 0..meta.chunks.len() as u32 {
+                    out.entry(ObjectKey::record_piece(m, meta.object, i).to_string()).or_insert(e.seq);
+                }
+            }
+            continue;
+        }
         let Some((rec, stream)) = crate::verify::parse_subject(&e.subject) else {
             continue;
         };

@@ -239,6 +239,52 @@ pub fn replay<'a>(
     (recs, problems)
 }
 
+/// What the ledger says one meeting-record object holds (FORMAT.md §15).
+#[derive(Debug, Clone)]
+pub struct ExpectedRecord {
+    pub meeting: ulid::Ulid,
+    pub key_sha256: String,
+    pub pieces: Vec<ExpectedObject>,
+    /// Whether a signed checkpoint covers the entry that names it: until one
+    /// does, the object matching it proves nothing ("pending").
+    pub signed: bool,
+}
+
+/// Replays the `record.<class>.stored` entries into the record objects the
+/// store must hold; malformed or repeated ones are problems.
+pub fn replay_records<'a>(
+    entries: impl IntoIterator<Item = &'a Entry>,
+    signed: u64,
+) -> (HashMap<crate::id::RecordObjectId, ExpectedRecord>, Vec<String>) {
+    let mut out = HashMap::new();
+    let mut problems = Vec::new();
+    for e in entries.into_iter().filter(|e| crate::record::is_stored_action(&e.action)) {
+        let parsed = (|| {
+            let meeting = e
+                .subject
+                .strip_prefix("meeting/")
+                .and_then(|m| crate::id::parse_ulid("meeting", m).ok())
+                .ok_or("subject names no meeting")?;
+            let meta = crate::record::RecordMeta::from_data(&e.data)?;
+            if out.contains_key(&meta.object) {
+                return Err(format!("record object {} stored twice", meta.object));
+            }
+            let pieces = meta.chunks.iter().map(|c| ExpectedObject { len: c.len, sha256: c.sha256.clone() }).collect();
+            Ok::<_, String>((
+                meta.object,
+                ExpectedRecord { meeting, key_sha256: meta.key_sha256, pieces, signed: e.seq < signed },
+            ))
+        })();
+        match parsed {
+            Ok((object, r)) => {
+                out.insert(object, r);
+            }
+            Err(p) => problems.push(format!("ledger entry {} ({}): {p}", e.seq, e.action)),
+        }
+    }
+    (out, problems)
+}
+
 pub(crate) fn parse_subject(subject: &str) -> Option<(RecordingId, Option<StreamName>)> {
     let rest = subject.strip_prefix("recording/")?;
     match rest.split_once('/') {
@@ -411,6 +457,8 @@ pub async fn verify_store_entries(
     let signed = report.newest_checkpoint_size.unwrap_or(0);
     let (expected, problems) = replay(&entries, signed);
     report.problems.extend(problems);
+    let (records, problems) = replay_records(&entries, signed);
+    report.problems.extend(problems);
     check_seals_signed(&expected, &mut report);
     for r in expected.values() {
         if r.sealed.is_some() {
@@ -431,7 +479,7 @@ pub async fn verify_store_entries(
         crate::sample::Selection::All => None,
         _ => Some(named_with_times(&entries)),
     };
-    check_objects(store, &expected, content, &opts, named.as_ref(), &mut report).await;
+    check_objects(store, &expected, &records, content, &opts, named.as_ref(), &mut report).await;
     if let Some((version, seq)) = announced.filter(|(v, _)| *v > crate::format::STORE) {
         // Objects this build cannot place were written by a later storage format.
         for f in report.findings.iter_mut().filter(|f| f.kind == "unknown") {
@@ -532,8 +580,8 @@ pub async fn verify_recording(
     report.problems.extend(problems);
     let mut listing = store.list(&format!("recordings/{rec}/")).await?;
     listing.extend(store.list(&format!("keys/{rec}/")).await?);
-    check_objects(store, &expected, listing, &Options { parallelism: 4, ..Default::default() }, None, &mut report)
-        .await;
+    let opts = Options { parallelism: 4, ..Default::default() };
+    check_objects(store, &expected, &HashMap::new(), listing, &opts, None, &mut report).await;
     let evidence: Vec<Entry> = entries.iter().filter(|e| e.seq < signed).cloned().collect();
     judge_deletions(&evidence, &mut report);
     report.deletions.retain(|d| d.recording == rec.to_string());
@@ -741,6 +789,8 @@ struct Job {
     key: String,
     kind: &'static str,
     expected: ExpectedObject,
+    /// Named only by an entry no signed checkpoint covers (record objects).
+    unsigned: bool,
 }
 
 /// The objects the ledger names, with the seq and time of the entry that names them.
@@ -752,9 +802,11 @@ fn named_with_times(entries: &[Entry]) -> HashMap<String, (u64, Option<OffsetDat
     crate::sample::objects_named(entries).into_iter().map(|(k, seq)| (k, (seq, at(seq)))).collect()
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn check_objects(
     store: &Store,
     expected: &HashMap<RecordingId, Expected>,
+    records: &HashMap<crate::id::RecordObjectId, ExpectedRecord>,
     listing: Vec<ObjectMeta>,
     opts: &Options,
     named: Option<&HashMap<String, (u64, Option<OffsetDateTime>)>>,
@@ -765,18 +817,27 @@ async fn check_objects(
     let mut population = 0u64;
     for o in &listing {
         seen.insert(o.key.clone());
-        let kind = ObjectKey::classify(&o.key);
-        match classify_against(expected, kind, o) {
+        let (label, judged, unsigned) = match ObjectKey::classify_record(&o.key) {
+            Some(kind) => {
+                let (judged, unsigned) = classify_record_against(records, kind, o);
+                (kind.label(), judged, unsigned)
+            }
+            None => {
+                let kind = ObjectKey::classify(&o.key);
+                (kind.label(), classify_against(expected, kind, o), false)
+            }
+        };
+        match judged {
             Ok(Some(exp)) => {
                 population += 1;
                 // Unselected objects are listed and size-checked, not fetched.
                 let at = named.and_then(|n| n.get(&o.key).copied());
                 if named.is_none() || opts.selection.selects(&o.key, at.map(|a| a.0), at.and_then(|a| a.1)) {
-                    jobs.push(Job { key: o.key.clone(), kind: kind.label(), expected: exp });
+                    jobs.push(Job { key: o.key.clone(), kind: label, expected: exp, unsigned });
                 }
             }
             Ok(None) => {}
-            Err(verdict) => report.object(&o.key, kind.label(), verdict),
+            Err(verdict) => report.object(&o.key, label, verdict),
         }
     }
     if named.is_some() {
@@ -803,6 +864,19 @@ async fn check_objects(
             if !seen.contains(key.as_str()) {
                 let kind = ObjectKey::classify(key.as_str()).label();
                 report.object(key.as_str(), kind, Verdict::Invalid(missing.clone()));
+            }
+        }
+    }
+    // Every record object the ledger names (they are never shredded yet).
+    let mut objects: Vec<_> = records.iter().collect();
+    objects.sort_by_key(|(id, _)| **id);
+    for (&object, r) in objects {
+        let mut must: Vec<(ObjectKey, &'static str)> = vec![(ObjectKey::record_key(r.meeting, object), "record key")];
+        must.extend((0..r.pieces.len() as u32).map(|i| (ObjectKey::record_piece(r.meeting, object, i), "record")));
+        for (key, kind) in must {
+            if !seen.contains(key.as_str()) {
+                let why = "missing: the ledger records it, the store does not have it".to_string();
+                report.object(key.as_str(), kind, Verdict::Invalid(why));
             }
         }
     }
@@ -852,6 +926,9 @@ async fn check_objects(
         let verdict = match result {
             Err(reason) => Verdict::Invalid(reason),
             Ok(Some(body)) => check_manifest(expected, &job.key, &body),
+            Ok(None) if job.unsigned => {
+                Verdict::Pending("matches its ledger entry, which no signed checkpoint covers yet: not proven".into())
+            }
             Ok(None) => Verdict::Valid,
         };
         report.object(job.key, job.kind, verdict);
@@ -901,6 +978,36 @@ fn classify_against(
         ObjectKind::LedgerBatch(..) | ObjectKind::Checkpoint(_) => Ok(None),
         ObjectKind::Unknown => Err(Verdict::Invalid("stray object: not part of the storage format".into())),
     }
+}
+
+/// What one listed meeting-record object must be, and whether the entry that
+/// names it is still unsigned.
+fn classify_record_against(
+    records: &HashMap<crate::id::RecordObjectId, ExpectedRecord>,
+    kind: crate::layout::RecordKind,
+    o: &ObjectMeta,
+) -> (Result<Option<ExpectedObject>, Verdict>, bool) {
+    use crate::layout::RecordKind;
+    let unledgered = || Verdict::Invalid("not in the ledger: a stray or unrecorded object".into());
+    let (meeting, object) = match kind {
+        RecordKind::Piece(m, ob, _) | RecordKind::Key(m, ob) => (m, ob),
+    };
+    let Some(r) = records.get(&object) else { return (Err(unledgered()), false) };
+    if r.meeting != meeting {
+        return (Err(Verdict::Invalid(format!("the ledger stores this object under meeting {}", r.meeting))), false);
+    }
+    let exp = match kind {
+        RecordKind::Key(..) => Some(ExpectedObject { len: o.size, sha256: r.key_sha256.clone() }),
+        RecordKind::Piece(_, _, i) => r.pieces.get(i as usize).cloned(),
+    };
+    let judged = match exp {
+        None => Err(unledgered()),
+        Some(exp) if exp.len != o.size => {
+            Err(Verdict::Invalid(format!("length {} differs from the ledger's {}", o.size, exp.len)))
+        }
+        Some(exp) => Ok(Some(exp)),
+    };
+    (judged, !r.signed)
 }
 
 /// What a wrapped-key object must be.
@@ -1249,5 +1356,81 @@ mod tests {
         let f = report.findings.iter().find(|f| f.object == stray).unwrap();
         assert!(matches!(&f.verdict, Verdict::Unsupported(why) if why.contains("upgrade niem")), "{f:?}");
         assert!(!report.failed() && !report.intact(), "{:?}", report.damage());
+    }
+
+    /// A document stored in the meeting record, ledgered with its hashes.
+    async fn stored_document(w: &crate::testing::World, plain: &[u8]) -> (ulid::Ulid, crate::record::RecordMeta) {
+        let meeting = ulid::Ulid::new();
+        let mut writer = w.vault.begin_record(&meeting.to_string(), 1 << 20).unwrap();
+        writer.write(plain).await.unwrap();
+        let meta = writer.finish().await.unwrap();
+        let entry = NewEntry {
+            actor: "user:a1".into(),
+            action: "record.document.stored",
+            subject: format!("meeting/{meeting}"),
+            data: meta.to_data(),
+        };
+        w.vault.record(entry).await.unwrap();
+        (meeting, meta)
+    }
+
+    fn finding<'a>(report: &'a Report, key: &ObjectKey) -> &'a Verdict {
+        &report
+            .findings
+            .iter()
+            .find(|f| f.object == key.as_str())
+            .unwrap_or_else(|| panic!("{key}: {report:?}"))
+            .verdict
+    }
+
+    /// Record objects verify like a transcript: present, hash-matching, signed.
+    #[tokio::test]
+    async fn record_objects_verify_and_damage_is_named() {
+        let w = crate::testing::World::new().await;
+        let (m, meta) = stored_document(&w, &vec![7u8; 2500]).await;
+        let report = w.verify().await;
+        assert!(report.intact(), "{report:?}");
+        let records: Vec<_> = report.findings.iter().filter(|f| f.kind.starts_with("record")).collect();
+        assert_eq!(records.len(), 4, "three pieces and the key: {records:?}");
+        assert!(records.iter().all(|f| matches!(f.verdict, Verdict::Valid)));
+
+        // A flipped byte in one piece: INVALID, named.
+        let piece = ObjectKey::record_piece(m, meta.object, 1);
+        let path = w.store_path(piece.as_str());
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[10] ^= 1;
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, &bytes).unwrap();
+        let report = w.verify().await;
+        assert!(!report.intact());
+        assert!(matches!(finding(&report, &piece), Verdict::Invalid(r) if r.contains("differs from the ledger")));
+
+        // A missing key object: INVALID, named.
+        let key = ObjectKey::record_key(m, meta.object);
+        std::fs::remove_file(w.store_path(key.as_str())).unwrap();
+        let report = w.verify().await;
+        assert!(matches!(finding(&report, &key), Verdict::Invalid(r) if r.starts_with("missing")));
+
+        // A piece nobody ledgered: a stray.
+        let stray = ObjectKey::record_piece(m, meta.object, 9);
+        w.store.put_new(&stray, Bytes::from_static(b"x")).await.unwrap();
+        let report = w.verify().await;
+        assert!(matches!(finding(&report, &stray), Verdict::Invalid(r) if r.contains("not in the ledger")));
+    }
+
+    /// Until a signed checkpoint covers its entry, a record object proves nothing.
+    #[tokio::test]
+    async fn a_record_entry_not_under_a_checkpoint_is_not_proven() {
+        let w = crate::testing::World::new().await;
+        w.verify().await;
+        let (m, meta) = stored_document(&w, b"%PDF-1.7 agenda").await;
+        // Mirror the entry without signing a checkpoint over it.
+        w.vault.mirror.flush(false).await.unwrap();
+        let opts = Options { parallelism: 2, ..Default::default() };
+        let report = verify_store(&w.store, w.keys.signer.verifier(), opts).await.unwrap();
+        let piece = ObjectKey::record_piece(m, meta.object, 0);
+        assert!(matches!(finding(&report, &piece), Verdict::Pending(r) if r.contains("not proven")), "{report:?}");
+        // Once signed, it is valid.
+        assert!(w.verify().await.intact());
     }
 }

@@ -25,6 +25,7 @@ pub struct Config {
     pub keys: KeysConfig,
     pub ledger: LedgerConfig,
     pub upload: UploadConfig,
+    pub documents: DocumentsConfig,
     pub live: LiveConfig,
     pub transcribe: TranscribeConfig,
     pub search: SearchConfig,
@@ -92,6 +93,25 @@ pub struct WitnessConfig {
     pub url: String,
     /// Its verifier key, from `niem-audit witness init`.
     pub key: String,
+}
+
+/// Documents attached to a meeting before it (the meeting record).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DocumentsConfig {
+    /// Largest document accepted, in bytes.
+    pub max_bytes: u64,
+    /// How long a member's link is valid when made, in days.
+    pub link_days: u32,
+    /// A document counts as sent in advance when stored at least this many days
+    /// before the meeting.
+    pub advance_days: u32,
+}
+
+impl Default for DocumentsConfig {
+    fn default() -> Self {
+        Self { max_bytes: 50 << 20, link_days: 14, advance_days: 3 }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -300,6 +320,7 @@ impl Default for Config {
             keys: KeysConfig::default(),
             ledger: LedgerConfig::default(),
             upload: UploadConfig::default(),
+            documents: DocumentsConfig::default(),
             live: LiveConfig::default(),
             transcribe: TranscribeConfig::default(),
             search: SearchConfig::default(),

@@ -33,7 +33,8 @@
 //! - [`recordings`]: recordings, sealing, verification; [`uploads`]: an upload's
 //!   path from bytes to sealed chunks; [`resumable`]: resumable (tus) uploads;
 //!   [`playback`]: reading media back; [`live`]: live streams; [`bundles`]:
-//!   evidence bundles with the decrypted media, ledgered;
+//!   evidence bundles with the decrypted media, ledgered; [`documents`]: the
+//!   meeting record's documents before the meeting and members' links to them;
 //! - [`transcript`]: the transcript document; [`transcription`]: the worker;
 //!   [`transcripts`]: transcripts and their queue as callers read them;
 //!   [`jobs`]: the job queue; [`search`]: the index worker and the one search;
@@ -55,6 +56,7 @@ pub mod app;
 pub mod bundles;
 pub mod catalog;
 pub mod config;
+pub mod documents;
 pub mod endpoints;
 pub mod error;
 pub mod facts;

@@ -3,6 +3,7 @@
 //! its CSRF token for changes); a live push carries its stream key instead. Each
 //! handler parses, calls `niem_core`, and shapes the answer: no rule lives here.
 
+pub mod documents;
 mod keys;
 mod ledger;
 mod live;
@@ -38,6 +39,10 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/meetings", post(orgs::create_meeting).get(orgs::list_meetings))
         .route("/meetings/{meeting}", get(orgs::get_meeting))
         .route("/meetings/{meeting}/uploads", post(upload::upload))
+        .route("/meetings/{meeting}/documents", post(documents::upload).get(documents::list))
+        .route("/meetings/{meeting}/documents/{doc}", get(documents::download))
+        .route("/meetings/{meeting}/link", post(documents::make_link))
+        .route("/meetings/{meeting}/link/revoke", post(documents::revoke_link))
         .route("/recordings/{rec}", get(recordings::get_recording))
         .route("/recordings/{rec}/seal", post(recordings::seal))
         .route("/recordings/{rec}/verify", post(recordings::verify))

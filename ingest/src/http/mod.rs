@@ -61,3 +61,29 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v)
 }
+
+/// A meeting's document as a download (the API's and a member link's): its
+/// type, length, SHA-256 and name (RFC 6266, UTF-8), never cached: its type, length and name (RFC 6266, UTF-8).
+pub fn file_response(
+    view: &niem_core::documents::DocumentView,
+    body: niem_core::documents::Download,
+) -> Result<axum::response::Response, ApiError> {
+    let name: String = view.filename.chars().filter(|c| c.is_ascii_alphanumeric() || ".-_ ".contains(*c)).collect();
+    let encoded: String = view
+        .filename
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    axum::response::Response::builder()
+        .status(axum::http::StatusCode::OK)
+        .header(header::CONTENT_TYPE, view.content_type.clone())
+        .header(header::CONTENT_LENGTH, view.len)
+        .header(header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"; filename*=UTF-8''{encoded}"))
+        .header(header::CACHE_CONTROL, "private, no-store")
+        .header("x-content-sha256", view.sha256.clone())
+        .body(axum::body::Body::from_stream(body))
+        .map_err(ApiError::internal)
+}

@@ -14,6 +14,7 @@
 
 mod admin;
 mod i18n;
+mod links;
 mod login;
 mod pages;
 
@@ -40,6 +41,8 @@ pub fn routes(app: Arc<App>) -> Router<Arc<App>> {
         .route("/search", get(pages::search))
         .route("/meetings", get(pages::browse))
         .route("/meetings/{meeting}", get(pages::meeting))
+        .route("/l/{token}", get(links::list))
+        .route("/l/{token}/{doc}", get(links::download))
         .route("/live", get(pages::live))
         .route("/ledger", get(pages::ledger))
         .route("/reports", get(admin::report))

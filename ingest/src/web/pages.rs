@@ -300,8 +300,13 @@ pub async fn meeting(
     v: Viewer,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
+    headers: axum::http::HeaderMap,
 ) -> Response {
-    match meeting_page(&app, &v, id, raw).await {
+    // The member link is shown as a full URL (and QR code) on the host the viewer reached.
+    let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let scheme = if app.config.https() { "https" } else { "http" };
+    let base = format!("{scheme}://{host}");
+    match meeting_page(&app, &v, id, raw, &base).await {
         Ok(m) => page(&v, &m.0, m.1).into_response(),
         Err(e) => error_page(&v, e),
     }
@@ -312,12 +317,15 @@ async fn meeting_page(
     v: &Viewer,
     id: String,
     raw: Option<String>,
+    base: &str,
 ) -> Result<(String, Markup), ApiError> {
     let q: MeetingQuery = query(raw)?;
     let m = niem_core::orgs::meeting_detail(app, &v.who, id.parse()?).await?;
+    let docs = documents_section(app, v, m.id.parse()?, base).await?;
     let head = html! {
         h1 { (m.title) }
         p.meta { (m.org_name) " · " (local_date(&m.scheduled_at)) " · " (v.t(kind_key(&m.kind))) }
+        (docs)
     };
     let Some(rec) = m.recording.as_deref() else {
         return Ok((m.title.clone(), html! { (head) p { (v.t("meeting.no_recording")) } }));
@@ -388,6 +396,80 @@ async fn meeting_page(
 
 /// Why there is no transcript, in the page's language; the technical sentence
 /// for admins only.
+/// The meeting's documents (time, hash, whether sent far enough ahead), the
+/// members' link with its QR code, and an upload form for admins. Reads the
+/// catalog only, like every page view.
+async fn documents_section(
+    app: &App,
+    v: &Viewer,
+    meeting: niem_core::schema::MeetingId,
+    base: &str,
+) -> Result<Markup, ApiError> {
+    let docs = niem_core::documents::list(app, &v.who, meeting).await?;
+    let link = niem_core::documents::link(app, &v.who, meeting).await?;
+    let url = format!("{base}/l/{}", link.token);
+    let qr = qrcode::QrCode::new(url.as_bytes())
+        .map(|c| c.render::<qrcode::render::svg::Color<'_>>().min_dimensions(160, 160).build())
+        .map_err(ApiError::internal)?;
+    // The renderer writes an XML declaration first; inline SVG in HTML needs none.
+    let qr = qr.split_once("?>").map_or(qr.as_str(), |(_, svg)| svg).to_string();
+    let admin = v.who.role == Role::Admin;
+    Ok(html! {
+        section.documents {
+            h2 { (v.t("docs.title")) }
+            @if docs.is_empty() { p { (v.t("docs.none")) } }
+            ul {
+                @for d in &docs {
+                    li {
+                        a href=(format!("/api/v1/meetings/{meeting}/documents/{}", d.id)) { (d.title) }
+                        " · " (d.filename) " · " (v.t(doc_kind_key(&d.kind)))
+                        @if d.confidential { " · " strong.confidential { (v.t("docs.confidential")) } }
+                        br;
+                        small {
+                            (v.t("docs.stored")) " " (local_date(&d.stored_at)) " · "
+                            @if d.in_advance {
+                                (v.t("docs.advance")) " " (d.days_before) " " (v.t("docs.days"))
+                            } @else {
+                                span.warn { (v.t("docs.late")) " (" (d.days_before) " " (v.t("docs.days")) ")" }
+                            }
+                            " · SHA-256 " code { (d.sha256) }
+                        }
+                    }
+                }
+            }
+            h3 { (v.t("docs.link")) }
+            p { a href=(url) { (url) } }
+            div.qr { (maud::PreEscaped(qr)) }
+            p { small { (v.t("docs.link_note")) " " (local_date(&link.expires_at)) "." } }
+            @if admin {
+                form.upload method="post" action=(format!("/api/v1/meetings/{meeting}/documents")) data-upload="document" {
+                    h3 { (v.t("docs.upload")) }
+                    label { (v.t("docs.file")) input type="file" name="file" required accept=".pdf,.docx,.odt,.png,.jpg,.jpeg"; }
+                    label { (v.t("docs.doc_title")) input type="text" name="title"; }
+                    label { (v.t("docs.kind")) select name="kind" {
+                        @for k in niem_core::documents::KINDS { option value=(k) { (v.t(doc_kind_key(k))) } }
+                    } }
+                    label { input type="checkbox" name="confidential" value="true"; " " (v.t("docs.confidential")) }
+                    button type="submit" { (v.t("docs.send")) }
+                    noscript { p { (v.t("docs.needs_js")) } }
+                }
+                form method="post" action=(format!("/api/v1/meetings/{meeting}/link/revoke")) data-post="revoke" {
+                    button type="submit" { (v.t("docs.revoke")) }
+                }
+            }
+        }
+    })
+}
+
+fn doc_kind_key(kind: &str) -> &'static str {
+    match kind {
+        "agenda" => "docs.kind.agenda",
+        "resolution" => "docs.kind.resolution",
+        "study" => "docs.kind.study",
+        _ => "docs.kind.other",
+    }
+}
+
 fn missing(v: &Viewer, rec: RecordingId, why: &niem_core::transcripts::Missing) -> Markup {
     use niem_core::transcripts::Missing;
     let (said, hint) = match why {

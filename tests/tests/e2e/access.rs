@@ -81,6 +81,17 @@ const MATRIX: &[Row] = &[
     row("GET", "/api/v1/meetings/{meeting}", None,             [401, 200, 200, 403, 200, 200, 403, 200, 403]),
     row("POST", "/api/v1/meetings/{meeting}/uploads", Some(""),
                                                                [401, 415, 403, 403, 403, 415, 403, 403, 403]),
+    // Documents (the meeting record): an empty body is not a document. The
+    // cell's secretary files and reads them; inspectors read in scope.
+    row("POST", "/api/v1/meetings/{meeting}/documents?filename=x.pdf", Some(""),
+                                                               [401, 415, 403, 403, 403, 403, 403, 415, 403]),
+    row("GET", "/api/v1/meetings/{meeting}/documents", None,   [401, 200, 200, 403, 403, 403, 403, 200, 403]),
+    row("GET", "/api/v1/meetings/{meeting}/documents/{unknown}", None,
+                                                               [401, 404, 404, 403, 403, 403, 403, 404, 403]),
+    row("POST", "/api/v1/meetings/{meeting}/link", None,       [401, 200, 200, 403, 403, 403, 403, 200, 403]),
+    row("POST", "/api/v1/meetings/{meeting}/link/revoke", None,
+                                                               [401, 200, 403, 403, 403, 403, 403, 200, 403]),
+    row("GET", "/l/not-a-link", None,                          [403, 403, 403, 403, 403, 403, 403, 403, 403]),
     row("GET", "/api/v1/recordings/{rec}", None,               [401, 200, 200, 403, 200, 200, 403, 403, 403]),
     row("POST", "/api/v1/recordings/{rec}/seal", None,         [401, 409, 403, 403, 403, 409, 403, 403, 403]),
     row("POST", "/api/v1/recordings/{rec}/verify", None,       [401, 200, 403, 403, 200, 403, 403, 403, 403]),

@@ -24,6 +24,7 @@ mod browser_search;
 mod bundle;
 mod costs;
 mod deploy;
+mod documents;
 mod layers;
 mod leaks;
 mod lifecycle;

@@ -17,6 +17,7 @@
 //!   every other rule (roles, four-eyes, "already revoked") stays in the domain.
 
 mod accounts;
+pub mod documents;
 mod jobs;
 mod ledger;
 mod media;
@@ -29,6 +30,7 @@ pub mod sqlite;
 mod verification;
 
 pub use accounts::{Account, Accounts, NewAccount, Request, StoredRequest, Token, User};
+pub use documents::{DocumentRow, Documents};
 pub use jobs::{Job, JobProgress, JobView, Jobs, TRANSCRIBE};
 pub use ledger::Ledger;
 pub use media::{EndedStream, Indexing, Live, NewUploadRow, UploadRow, Uploads};
@@ -115,6 +117,7 @@ pub trait Repo:
     + Uploads
     + Live
     + Indexing
+    + Documents
 {
 }
 
@@ -134,6 +137,7 @@ impl<T> Repo for T where
         + Uploads
         + Live
         + Indexing
+        + Documents
 {
 }
 

@@ -1,6 +1,28 @@
 // Niêm: the little JavaScript the pages need. Everything works without it
 // (links reload the page at the right moment); with it, the player seeks in place.
 "use strict";
+// Document upload and link revocation (meeting page, admins): the API takes the
+// file as the body, with the CSRF token in a header, which a plain form cannot send.
+(function () {
+  var csrf = document.querySelector('meta[name="csrf-token"]');
+  document.addEventListener("submit", function (e) {
+    var f = e.target;
+    if (!f.dataset || !(f.dataset.upload || f.dataset.post)) return;
+    e.preventDefault();
+    var url = f.action, body = null;
+    if (f.dataset.upload) {
+      var file = f.elements.file.files[0];
+      if (!file) return;
+      var q = new URLSearchParams({ filename: file.name, kind: f.elements.kind.value, title: f.elements.title.value });
+      if (f.elements.confidential.checked) q.set("confidential", "true");
+      url += "?" + q.toString();
+      body = file;
+    }
+    fetch(url, { method: "POST", body: body, credentials: "same-origin",
+      headers: { "x-csrf-token": csrf ? csrf.content : "" } })
+      .then(function (r) { return r.ok ? location.reload() : r.json().then(function (j) { alert(j.error.message); }); });
+  });
+})();
 (function () {
   var player = document.getElementById("player");
   if (!player) return;

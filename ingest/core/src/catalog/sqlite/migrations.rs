@@ -314,6 +314,30 @@ CREATE TABLE memberships (
 );
 CREATE INDEX memberships_org ON memberships(org, left_on);
 ",
+    "
+-- The meeting record's documents (storage format v4): one row per record
+-- object, committed with its record.document.stored entry. Title and file name
+-- are sealed under the note key (the entry's own note); meta is the object's
+-- pieces, key hash and plaintext hash (archive::record::RecordMeta).
+CREATE TABLE meeting_documents (
+    id TEXT PRIMARY KEY,
+    meeting TEXT NOT NULL REFERENCES meetings(id),
+    kind TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    confidential INTEGER NOT NULL,
+    sealed TEXT NOT NULL,
+    meta TEXT NOT NULL,
+    stored_at TEXT NOT NULL,
+    stored_by TEXT NOT NULL
+);
+CREATE INDEX meeting_documents_meeting ON meeting_documents (meeting, stored_at);
+-- Each meeting's member-link generation: a link names the generation it was
+-- made in, and a revocation (record.link.revoked) bumps it.
+CREATE TABLE meeting_links (
+    meeting TEXT PRIMARY KEY REFERENCES meetings(id),
+    generation INTEGER NOT NULL
+);
+",
 ];
 
 #[cfg(test)]

@@ -81,6 +81,20 @@ impl Replay<'_> {
                     params![id, s("org"), s("kind"), title, s("scheduled_at"), e.ts, secret("language"), s("schedule")],
                 ))
             }
+            ("record.document.stored", "meeting") => {
+                let meta = archive::record::RecordMeta::from_data(&e.data)?;
+                let note = e.data.get("sealed").map(Value::to_string).ok_or("a document entry without its sealed facts")?;
+                let meta_json = serde_json::to_string(&meta).map_err(|err| err.to_string())?;
+                let confidential = e.data.get("confidential").and_then(Value::as_bool).unwrap_or(false);
+                sql(tx.execute(
+                    "INSERT INTO meeting_documents (id, meeting, kind, content_type, confidential, sealed, meta, stored_at, stored_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![meta.object.to_string(), id, s("kind"), s("content_type"), confidential as i64, note, meta_json, e.ts, e.actor],
+                ))
+            }
+            ("record.link.revoked", "meeting") => sql(tx.execute(
+                "INSERT INTO meeting_links (meeting, generation) VALUES (?1, 1) ON CONFLICT (meeting) DO UPDATE SET generation = generation + 1",
+                params![id],
+            )),
             ("recording.started", "recording") if !id.contains('/') => {
                 sql(tx.execute("UPDATE meetings SET recording = ?2 WHERE id = ?1", params![s("meeting"), id]))
             }
