@@ -9,25 +9,9 @@
 
 use niem_tests::server::Server;
 use niem_tests::stores::RawStore;
+use niem_tests::{contains, files_under as files};
 use reqwest::Method;
 use serde_json::{json, Value};
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
-}
-
-fn files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(files(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
 
 /// Bytes that look like a PDF: the header, then `len` bytes of noise.
 fn pdf(len: usize, seed: u8) -> Vec<u8> {

@@ -4,23 +4,7 @@
 
 use niem_tests::server::{Server, StoreKind};
 use niem_tests::wav;
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
-}
-
-fn files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(files(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
+use niem_tests::{contains, files_under as files};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_plaintext_on_disk_local() {

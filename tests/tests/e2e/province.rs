@@ -14,6 +14,7 @@
 //! - After a shred, the index, decrypted here with the service's keys, holds none
 //!   of the shredded recordings' words.
 
+use niem_tests::files_under as files;
 use niem_tests::seaweed::SeaweedFs;
 use niem_tests::server::Server;
 use reqwest::Method;
@@ -276,19 +277,6 @@ async fn plaintext_check(server: &Server) {
         searched += 1;
     }
     assert!(searched > 1000, "searched only {searched} files and objects");
-}
-
-fn files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(files(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 /// A one-day policy on the extras' cell (a shortening: a second admin approves),

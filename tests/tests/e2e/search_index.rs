@@ -7,6 +7,7 @@
 
 use niem_tests::server::{Server, StoreKind};
 use niem_tests::speech;
+use niem_tests::{contains, files_under as files};
 use reqwest::Method;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -47,23 +48,6 @@ async fn search_until(server: &Server, q: &str, n: usize, within: Duration) -> V
         assert!(Instant::now() < deadline, "{q:?}: not {n} meetings within {within:?}: {v}\nlog:\n{}", server.log());
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-}
-
-fn files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(files(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 /// ASCII folding as the folded field does it (enough for these needles).

@@ -6,9 +6,9 @@
 //! no word of the query is in the store, under the data dir or in the log.
 
 use niem_tests::server::{Server, StoreKind};
+use niem_tests::{contains, files_under as files};
 use reqwest::Method;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 const PASSWORD: &str = "mở-niêm-phong-2026!";
@@ -52,23 +52,6 @@ async fn ledgered(server: &Server, action: &str, ready: impl Fn(&[Value]) -> boo
         assert!(Instant::now() < deadline, "the store's ledger lacks the {action} entries expected: {log}");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-}
-
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = e.path();
-        if path.is_dir() {
-            out.extend(files(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,6 +4,7 @@
 //! real headless Chromium; every search and playback in the ledger.
 
 use niem_tests::browser::Browser;
+use niem_tests::files_under as walk;
 use niem_tests::seaweed::SeaweedFs;
 use niem_tests::server::{Server, StoreKind};
 use niem_tests::speech;
@@ -257,19 +258,6 @@ async fn an_inspector_finds_the_moment_plays_it_and_is_ledgered() {
     server.restart().await;
     let again = search_until(&server, &inspector_token, "new party members", 1, Duration::from_secs(30)).await;
     assert_eq!(again["meetings"][0]["hits"][0]["at_ms"], hit["at_ms"], "{again}");
-}
-
-/// Every file under `dir`.
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        if e.path().is_dir() {
-            out.extend(walk(&e.path()));
-        } else {
-            out.push(e.path());
-        }
-    }
-    out
 }
 
 async fn first_stream(server: &Server, rec: &str) -> String {
