@@ -72,6 +72,15 @@ async fn one_size(hours: u32, queries: usize, rg: bool) {
         wall[*class].push(http);
     }
     let rss_after = rss_mib(&server);
+    let m = server.metrics().await;
+    let figure = |prefix: &str| m.iter().find(|(k, _)| k.starts_with(prefix)).map_or(0.0, |(_, v)| *v);
+    let (hits, misses) = (figure("niem_search_cache_hits"), figure("niem_search_cache_misses"));
+    println!(
+        "piece cache      {:.0} of {:.0} MiB held; {:.1} % of piece reads hit ({misses:.0} decrypted)",
+        figure("niem_search_cache_bytes") / 1048576.0,
+        figure("niem_search_cache_capacity") / 1048576.0,
+        100.0 * hits / (hits + misses).max(1.0)
+    );
     println!(
         "RSS              {rss_start:.0} MiB after start, {rss_after:.0} MiB after {queries} queries (goal <= {GOAL_RSS_MIB:.0} MiB)"
     );
