@@ -56,6 +56,7 @@ pub mod app;
 pub mod bundles;
 pub mod catalog;
 pub mod config;
+pub mod attendance;
 pub mod documents;
 pub mod endpoints;
 pub mod error;
