@@ -423,10 +423,8 @@ pub async fn put(app: &Arc<App>, who: &Principal, meeting: MeetingId, sheet: New
     match result {
         Ok((_, entry)) => {
             let (id, ts) = (meta.object, entry.ts.clone());
-            catalog::read(&app.vault.catalog, move |repo| {
-                repo.set_attendance_time(id, &ts).map_err(DomainError::from)
-            })
-            .await?;
+            catalog::read(&app.vault.catalog, move |repo| repo.set_attendance_time(id, &ts).map_err(DomainError::from))
+                .await?;
             Ok(Version {
                 version,
                 object: meta.object,
@@ -453,8 +451,7 @@ pub async fn get(app: &App, who: &Principal, meeting: MeetingId) -> Result<Atten
         Ok::<_, DomainError>((repo.attendance_versions(meeting)?, repo.absences(meeting)?))
     })
     .await?;
-    let approved: BTreeSet<MemberId> =
-        absences.iter().filter(|a| a.approved == Some(true)).map(|a| a.member).collect();
+    let approved: BTreeSet<MemberId> = absences.iter().filter(|a| a.approved == Some(true)).map(|a| a.member).collect();
     let mut versions = Vec::with_capacity(rows.len());
     for r in &rows {
         let meta: RecordMeta = serde_json::from_str(&r.meta).map_err(DomainError::internal)?;
@@ -522,7 +519,16 @@ pub async fn request(app: &App, who: &Principal, meeting: MeetingId, new: NewAbs
     };
     let entry = NewEntry { actor: who.actor(), action: "absence.requested", subject, data };
     let stored = row.clone();
-    catalog::commit(&app.vault, entry, move |repo| Ok::<_, VaultError>(repo.insert_absence(&stored)?)).await?;
+    let (_, entry) =
+        catalog::commit(&app.vault, entry, move |repo| Ok::<_, VaultError>(repo.insert_absence(&stored)?)).await?;
+    // The entry's time, as a restore from the ledger will have it.
+    let mut row = row;
+    row.requested_at = entry.ts.clone();
+    let ts = entry.ts;
+    catalog::read(&app.vault.catalog, move |repo| {
+        repo.set_absence_time(id, Some(&ts), None).map_err(DomainError::from)
+    })
+    .await?;
     absence_view(app, row)
 }
 
@@ -556,11 +562,17 @@ pub async fn decide(app: &App, who: &Principal, id: AbsenceId, d: Decision) -> R
     };
     let (by, at) = (who.actor(), app.vault.now());
     let (by2, at2) = (by.clone(), at.clone());
-    catalog::commit(&app.vault, entry, move |repo| {
+    let (_, entry) = catalog::commit(&app.vault, entry, move |repo| {
         if !repo.decide_absence(id, d.approve, d.late, &by2, &at2)? {
             return Err(VaultError::Conflict(format!("absence request {id} is already decided")));
         }
         Ok(())
+    })
+    .await?;
+    let at = entry.ts;
+    let ts = at.clone();
+    catalog::read(&app.vault.catalog, move |repo| {
+        repo.set_absence_time(id, None, Some(&ts)).map_err(DomainError::from)
     })
     .await?;
     let mut decided = row;
@@ -663,7 +675,8 @@ mod tests {
         assert!(validate(&sheet(twice, vec![]), &c).is_err());
         let no_point = Line { member: c[0].member, status: Status::Present, point: None, late_minutes: None };
         assert!(validate(&sheet(vec![no_point], vec![]), &c).is_err());
-        let no_minutes = Line { member: c[0].member, status: Status::Late, point: Some("a".into()), late_minutes: None };
+        let no_minutes =
+            Line { member: c[0].member, status: Status::Late, point: Some("a".into()), late_minutes: None };
         assert!(validate(&sheet(vec![no_minutes], vec![]), &c).is_err());
         assert!(validate(&sheet(vec![line(c[0].member, Status::Late)], vec![]), &c).is_ok());
     }

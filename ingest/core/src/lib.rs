@@ -53,10 +53,10 @@
 pub mod accounts;
 pub mod admins;
 pub mod app;
+pub mod attendance;
 pub mod bundles;
 pub mod catalog;
 pub mod config;
-pub mod attendance;
 pub mod documents;
 pub mod endpoints;
 pub mod error;

@@ -6,7 +6,8 @@
 //! correction is a second version, both listed and both ledgered; an unknown
 //! member or one of another cell is refused with nothing written; callers out
 //! of scope get nothing; `niem-audit verify` covers the attendance objects and
-//! names a flipped byte in one; no member name in plaintext anywhere.
+//! names a flipped byte in one; no member name in plaintext anywhere; a
+//! restore from the store and keys brings back the same attendance.
 
 use niem_tests::server::Server;
 use niem_tests::stores::RawStore;
@@ -84,12 +85,18 @@ async fn attendance_sheet_versions_sealed_and_counted_seaweedfs() {
     let b = create(&srv, "/api/v1/orgs", json!({ "name": "Chi bộ B", "kind": "cell", "parent": base })).await;
     let at = time::OffsetDateTime::now_utc() + time::Duration::days(2);
     let scheduled = at.format(&time::format_description::well_known::Rfc3339).unwrap();
-    let meeting =
-        create(&srv, "/api/v1/meetings", json!({ "org": a, "kind": "regular", "title": "Họp", "scheduled_at": scheduled }))
-            .await;
-    let meeting_b =
-        create(&srv, "/api/v1/meetings", json!({ "org": b, "kind": "regular", "title": "Họp", "scheduled_at": scheduled }))
-            .await;
+    let meeting = create(
+        &srv,
+        "/api/v1/meetings",
+        json!({ "org": a, "kind": "regular", "title": "Họp", "scheduled_at": scheduled }),
+    )
+    .await;
+    let meeting_b = create(
+        &srv,
+        "/api/v1/meetings",
+        json!({ "org": b, "kind": "regular", "title": "Họp", "scheduled_at": scheduled }),
+    )
+    .await;
 
     // 12 counted members (secretary, deputy, committee, 9 members) and one exempt.
     let name = |i: usize| format!("Đảng viên {i} {tag}");
@@ -116,7 +123,8 @@ async fn attendance_sheet_versions_sealed_and_counted_seaweedfs() {
     let mut absences = Vec::new();
     for member in [&m[10], &m[11]] {
         let body = json!({ "member": member, "reason": format!("Ốm, nằm viện {tag}") });
-        let (s, r) = call(&srv, &secretary, Method::POST, &format!("/api/v1/meetings/{meeting}/absences"), Some(body)).await;
+        let (s, r) =
+            call(&srv, &secretary, Method::POST, &format!("/api/v1/meetings/{meeting}/absences"), Some(body)).await;
         assert_eq!(s, 201, "{r}");
         absences.push(r["id"].as_str().unwrap().to_string());
     }
@@ -143,7 +151,8 @@ async fn attendance_sheet_versions_sealed_and_counted_seaweedfs() {
     //    member (as a line and as a chair), a malformed body.
     let before = record_keys(&raw, &meeting).await;
     let unknown = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
-    let mut lines: Vec<Value> = (0..10).map(|i| present(&m[i], if i < 5 { "diem-cau-1" } else { "diem-cau-2" })).collect();
+    let mut lines: Vec<Value> =
+        (0..10).map(|i| present(&m[i], if i < 5 { "diem-cau-1" } else { "diem-cau-2" })).collect();
     lines[3] = json!({ "member": m[3], "status": "late", "point": "diem-cau-1", "late_minutes": 12 });
     lines.push(json!({ "member": m[10], "status": "absent_approved" }));
     // The sheet claims approval for m11, whose request was refused: unexcused.
@@ -207,6 +216,7 @@ async fn attendance_sheet_versions_sealed_and_counted_seaweedfs() {
     assert_eq!((&got["summary"]["late"], &got["summary"]["rate"]), (&json!(0), &json!(83.3)));
     let (s, other) = srv.api(Method::GET, &format!("/api/v1/meetings/{meeting_b}/attendance"), None).await;
     assert_eq!((s, other["versions"].as_array().unwrap().len()), (200, 0));
+    let (_, seen_before) = srv.api(Method::GET, &sheet_path, None).await;
     srv.stop();
 
     // 6. Both versions and every absence step in the ledger, no name or reason in clear.
@@ -239,7 +249,29 @@ async fn attendance_sheet_versions_sealed_and_counted_seaweedfs() {
         assert!(!contains(&bytes, b"diem-cau-1"), "{key} holds a sheet in clear");
     }
 
-    // 9. A flipped byte in the first version: INVALID, named.
+    // 9. Disaster recovery: the store and the keys alone bring back the same
+    //    versions, absences and summary.
+    let keys = srv.tmp.path().join("keys-backup");
+    niem_tests::copy_dir(&srv.keys_dir(), &keys);
+    std::fs::remove_dir_all(srv.data_dir()).unwrap();
+    let vkey = srv.public_key();
+    std::fs::create_dir_all(vkey.parent().unwrap()).unwrap();
+    std::fs::copy(keys.join("ledger.vkey"), &vkey).unwrap();
+    let bucket = match &srv.store {
+        niem_tests::server::StoreKind::S3 { bucket, .. } => bucket.clone(),
+        _ => unreachable!("this test runs on SeaweedFS"),
+    };
+    let (keys_arg, store_arg) = (keys.display().to_string(), format!("s3://{bucket}/niem"));
+    let (code, out) = srv.niem(&["restore", "--store", &store_arg, "--keys", &keys_arg]);
+    assert_eq!(code, 0, "{out}");
+    srv.set_env("NIEM_KEYS__DIR", &keys_arg);
+    srv.start_again().await;
+    let (s, seen_after) = srv.api(Method::GET, &sheet_path, None).await;
+    assert_eq!(s, 200, "{seen_after}");
+    assert_eq!(seen_after, seen_before, "the same attendance after a restore");
+    srv.stop();
+
+    // 10. A flipped byte in the first version: INVALID, named.
     let key = piece(&v1);
     let mut bytes = raw.read(&key).await;
     bytes[20] ^= 1;

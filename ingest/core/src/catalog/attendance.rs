@@ -52,5 +52,8 @@ pub trait Attendance {
     /// A meeting's absence requests, oldest first.
     fn absences(&self, meeting: MeetingId) -> Result<Vec<AbsenceRow>>;
     /// Records a decision on an undecided request: false if it was decided already.
+    /// Sets a request's times to its ledger entries' (`requested_at`, and
+    /// `decided_at` once decided), known only once each entry is appended.
+    fn set_absence_time(&self, id: AbsenceId, requested_at: Option<&str>, decided_at: Option<&str>) -> Result<()>;
     fn decide_absence(&self, id: AbsenceId, approved: bool, late: bool, by: &str, at: &str) -> Result<bool>;
 }

@@ -8,8 +8,7 @@ use archive::id::RecordObjectId;
 use rusqlite::{params, OptionalExtension, Row};
 
 const SHEET: &str = "id, meeting, version, sealed, meta, stored_at, stored_by";
-const ABSENCE: &str =
-    "id, meeting, member, sealed, requested_at, requested_by, approved, late, decided_at, decided_by";
+const ABSENCE: &str = "id, meeting, member, sealed, requested_at, requested_by, approved, late, decided_at, decided_by";
 
 type SheetCols = (String, String, u32, String, String, String, String);
 
@@ -30,8 +29,7 @@ fn sheet(c: SheetCols) -> Result<AttendanceRow> {
     })
 }
 
-type AbsenceCols =
-    (String, String, String, String, String, String, Option<i64>, i64, Option<String>, Option<String>);
+type AbsenceCols = (String, String, String, String, String, String, Option<i64>, i64, Option<String>, Option<String>);
 
 fn absence_cols(r: &Row<'_>) -> rusqlite::Result<AbsenceCols> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?))
@@ -106,6 +104,15 @@ impl Attendance for Sqlite<'_> {
         let mut stmt = self.conn.prepare(&sql)?;
         let rows = stmt.query_map([meeting.to_string()], absence_cols)?.collect::<rusqlite::Result<Vec<_>>>()?;
         rows.into_iter().map(absence).collect()
+    }
+
+    fn set_absence_time(&self, id: AbsenceId, requested_at: Option<&str>, decided_at: Option<&str>) -> Result<()> {
+        self.conn.execute(
+            "UPDATE absence_requests SET requested_at = COALESCE(?2, requested_at), decided_at = COALESCE(?3, decided_at)
+             WHERE id = ?1",
+            params![id.to_string(), requested_at, decided_at],
+        )?;
+        Ok(())
     }
 
     fn decide_absence(&self, id: AbsenceId, approved: bool, late: bool, by: &str, at: &str) -> Result<bool> {
