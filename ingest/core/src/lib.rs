@@ -35,6 +35,7 @@
 //!   [`playback`]: reading media back; [`live`]: live streams; [`bundles`]:
 //!   evidence bundles with the decrypted media, ledgered; [`documents`]: the
 //!   meeting record's documents before the meeting and members' links to them;
+//!   [`attendance`]: attendance sheets (sealed versions) and absence requests;
 //! - [`transcript`]: the transcript document; [`transcription`]: the worker;
 //!   [`transcripts`]: transcripts and their queue as callers read them;
 //!   [`jobs`]: the job queue; [`search`]: the index worker and the one search;
@@ -53,6 +54,7 @@
 pub mod accounts;
 pub mod admins;
 pub mod app;
+pub mod attendance;
 pub mod bundles;
 pub mod catalog;
 pub mod config;

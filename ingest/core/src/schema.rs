@@ -52,3 +52,9 @@ define_id!(
     MemberId,
     "member"
 );
+
+define_id!(
+    /// A member's request to be excused from one meeting.
+    AbsenceId,
+    "absence"
+);

@@ -3,6 +3,7 @@
 //! its CSRF token for changes); a live push carries its stream key instead. Each
 //! handler parses, calls `niem_core`, and shapes the answer: no rule lives here.
 
+mod attendance;
 pub mod documents;
 mod keys;
 mod ledger;
@@ -21,7 +22,7 @@ mod tus;
 mod upload;
 mod users;
 
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use niem_core::App;
 use std::sync::Arc;
@@ -43,6 +44,9 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/meetings/{meeting}/documents/{doc}", get(documents::download))
         .route("/meetings/{meeting}/link", post(documents::make_link))
         .route("/meetings/{meeting}/link/revoke", post(documents::revoke_link))
+        .route("/meetings/{meeting}/attendance", put(attendance::put).get(attendance::get))
+        .route("/meetings/{meeting}/absences", post(attendance::request_absence))
+        .route("/absences/{absence}/decide", post(attendance::decide_absence))
         .route("/recordings/{rec}", get(recordings::get_recording))
         .route("/recordings/{rec}/seal", post(recordings::seal))
         .route("/recordings/{rec}/verify", post(recordings::verify))

@@ -66,6 +66,8 @@ const SCHEDULE: &str = r#"{"kind":"regular","title":"x","day":31,"time":"08:00"}
 const HOLD: &str = r#"{"org":"{org}","from":"2026-01-01","to":"2025-01-01","reason":"r","case_ref":"c"}"#;
 const MEMBER: &str = r#"{"name":"","joined":"2020-01-01"}"#;
 const UNKNOWN: &str = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
+const SHEET: &str = r#"{"members":[{"member":"01ARZ3NDEKTSV4RRFFQ69G5FAV","status":"absent_unexcused"}]}"#;
+const ABSENCE: &str = r#"{"member":"01ARZ3NDEKTSV4RRFFQ69G5FAV","reason":"ốm"}"#;
 
 #[rustfmt::skip]
 const MATRIX: &[Row] = &[
@@ -91,6 +93,17 @@ const MATRIX: &[Row] = &[
     row("POST", "/api/v1/meetings/{meeting}/link", None,       [401, 200, 200, 403, 403, 403, 403, 200, 403]),
     row("POST", "/api/v1/meetings/{meeting}/link/revoke", None,
                                                                [401, 200, 403, 403, 403, 403, 403, 200, 403]),
+    // Attendance (the meeting record): a sheet or request naming a member of
+    // no cell is let in and then refused. The cell's secretary, a recorder in
+    // scope and admins fill the sheet; inspectors and the secretary read it;
+    // the secretary and admins file and decide absences.
+    row("PUT", "/api/v1/meetings/{meeting}/attendance", Some(SHEET),
+                                                               [401, 400, 403, 403, 403, 400, 403, 400, 403]),
+    row("GET", "/api/v1/meetings/{meeting}/attendance", None,  [401, 200, 200, 403, 403, 403, 403, 200, 403]),
+    row("POST", "/api/v1/meetings/{meeting}/absences", Some(ABSENCE),
+                                                               [401, 400, 403, 403, 403, 403, 403, 400, 403]),
+    row("POST", "/api/v1/absences/{unknown}/decide", Some(r#"{"approve":true}"#),
+                                                               [401, 404, 403, 403, 403, 403, 403, 404, 404]),
     row("GET", "/l/not-a-link", None,                          [403, 403, 403, 403, 403, 403, 403, 403, 403]),
     row("GET", "/api/v1/recordings/{rec}", None,               [401, 200, 200, 403, 200, 200, 403, 403, 403]),
     row("POST", "/api/v1/recordings/{rec}/seal", None,         [401, 409, 403, 403, 403, 409, 403, 403, 403]),

@@ -18,6 +18,7 @@
 
 mod access;
 mod alerts;
+mod attendance;
 mod bad_input;
 mod browser;
 mod browser_search;

@@ -17,6 +17,7 @@
 //!   every other rule (roles, four-eyes, "already revoked") stays in the domain.
 
 mod accounts;
+pub mod attendance;
 pub mod documents;
 mod jobs;
 mod ledger;
@@ -30,6 +31,7 @@ pub mod sqlite;
 mod verification;
 
 pub use accounts::{Account, Accounts, NewAccount, Request, StoredRequest, Token, User};
+pub use attendance::{AbsenceRow, Attendance, AttendanceRow};
 pub use documents::{DocumentRow, Documents};
 pub use jobs::{Job, JobProgress, JobView, Jobs, TRANSCRIBE};
 pub use ledger::Ledger;
@@ -118,6 +120,7 @@ pub trait Repo:
     + Live
     + Indexing
     + Documents
+    + Attendance
 {
 }
 
@@ -138,6 +141,7 @@ impl<T> Repo for T where
         + Live
         + Indexing
         + Documents
+        + Attendance
 {
 }
 

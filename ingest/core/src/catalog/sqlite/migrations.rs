@@ -338,6 +338,35 @@ CREATE TABLE meeting_links (
     generation INTEGER NOT NULL
 );
 ",
+    // Attendance (the meeting record): one row per stored version of a
+    // meeting's sheet, each its own record object and record.attendance.stored
+    // entry, never overwritten; absence requests with their decision, the
+    // reason sealed under the note key.
+    "
+CREATE TABLE meeting_attendance (
+    id TEXT PRIMARY KEY,
+    meeting TEXT NOT NULL REFERENCES meetings(id),
+    version INTEGER NOT NULL,
+    sealed TEXT NOT NULL,
+    meta TEXT NOT NULL,
+    stored_at TEXT NOT NULL,
+    stored_by TEXT NOT NULL,
+    UNIQUE (meeting, version)
+);
+CREATE TABLE absence_requests (
+    id TEXT PRIMARY KEY,
+    meeting TEXT NOT NULL REFERENCES meetings(id),
+    member TEXT NOT NULL REFERENCES members(id),
+    sealed TEXT NOT NULL,
+    requested_at TEXT NOT NULL,
+    requested_by TEXT NOT NULL,
+    approved INTEGER,
+    late INTEGER NOT NULL DEFAULT 0,
+    decided_at TEXT,
+    decided_by TEXT
+);
+CREATE INDEX absence_requests_meeting ON absence_requests (meeting, requested_at);
+",
 ];
 
 #[cfg(test)]

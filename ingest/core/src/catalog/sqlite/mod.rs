@@ -6,6 +6,7 @@
 //! the vault's commit transaction.
 
 mod accounts;
+mod attendance;
 mod documents;
 mod jobs;
 mod ledger;

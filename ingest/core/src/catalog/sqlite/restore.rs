@@ -91,6 +91,31 @@ impl Replay<'_> {
                     params![meta.object.to_string(), id, s("kind"), s("content_type"), confidential as i64, note, meta_json, e.ts, e.actor],
                 ))
             }
+            ("record.attendance.stored", "meeting") => {
+                let meta = archive::record::RecordMeta::from_data(&e.data)?;
+                let note = e.data.get("sealed").map(Value::to_string).unwrap_or_default();
+                let meta_json = serde_json::to_string(&meta).map_err(|err| err.to_string())?;
+                let version = e.data.get("version").and_then(Value::as_u64).ok_or("an attendance entry without its version")?;
+                sql(tx.execute(
+                    "INSERT INTO meeting_attendance (id, meeting, version, sealed, meta, stored_at, stored_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![meta.object.to_string(), id, version as i64, note, meta_json, e.ts, e.actor],
+                ))
+            }
+            ("absence.requested", "meeting") => {
+                let note = e.data.get("sealed").map(Value::to_string).ok_or("an absence request without its sealed reason")?;
+                sql(tx.execute(
+                    "INSERT INTO absence_requests (id, meeting, member, sealed, requested_at, requested_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![s("absence"), id, s("member"), note, e.ts, e.actor],
+                ))
+            }
+            ("absence.decided", "meeting") => {
+                let approved = e.data.get("approved").and_then(Value::as_bool).ok_or("an absence decision without its outcome")?;
+                let late = e.data.get("late").and_then(Value::as_bool).unwrap_or(false);
+                sql(tx.execute(
+                    "UPDATE absence_requests SET approved = ?2, late = ?3, decided_at = ?4, decided_by = ?5 WHERE id = ?1",
+                    params![s("absence"), approved as i64, late as i64, e.ts, e.actor],
+                ))
+            }
             ("record.link.revoked", "meeting") => sql(tx.execute(
                 "INSERT INTO meeting_links (meeting, generation) VALUES (?1, 1) ON CONFLICT (meeting) DO UPDATE SET generation = generation + 1",
                 params![id],
