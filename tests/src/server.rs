@@ -372,6 +372,58 @@ impl Server {
         out
     }
 
+    /// `method path` as the holder of `token` (JSON body if any): the status and
+    /// the JSON answer (null if none).
+    pub async fn call_as(&self, token: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.http().request(method, format!("{}{path}", self.url)).bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("send");
+        let code = resp.status().as_u16();
+        (code, serde_json::from_str(&resp.text().await.unwrap_or_default()).unwrap_or(Value::Null))
+    }
+
+    /// POSTs `body` as the admin; returns the new object's id.
+    pub async fn create(&self, path: &str, body: Value) -> String {
+        let (code, v) = self.api(reqwest::Method::POST, path, Some(body)).await;
+        assert_eq!(code, 201, "{path}: {v}");
+        v["id"].as_str().unwrap_or_else(|| panic!("{path}: no id in {v}")).to_string()
+    }
+
+    /// A user of `role` bound to `scopes`, with `password` and a token made by
+    /// the admin; returns (id, token). Not for admins: no admin mints another
+    /// admin's token (the host does, `niem token create`).
+    pub async fn user(&self, name: &str, role: &str, scopes: &[&str], password: &str) -> (String, String) {
+        assert_ne!(role, "admin", "an admin's token comes from the host");
+        let body = json!({ "name": name, "role": role, "scopes": scopes, "password": password });
+        let id = self.create("/api/v1/users", body).await;
+        let (code, t) = self.api(reqwest::Method::POST, &format!("/api/v1/users/{id}/tokens"), None).await;
+        assert_eq!(code, 201, "{t}");
+        (id, t["token"].as_str().unwrap().to_string())
+    }
+
+    /// The disaster drill: the data dir is lost, `niem restore` rebuilds it from
+    /// the store and a copy of the keys alone, and the service starts on it.
+    /// Only for a server on S3 (a local store lives in the lost data dir).
+    pub async fn restore_from_store_and_keys(&mut self) {
+        let keys = self.tmp.path().join("keys-backup");
+        crate::copy_dir(&self.keys_dir(), &keys);
+        self.stop();
+        std::fs::remove_dir_all(self.data_dir()).unwrap();
+        let vkey = self.public_key();
+        std::fs::create_dir_all(vkey.parent().unwrap()).unwrap();
+        std::fs::copy(keys.join("ledger.vkey"), &vkey).unwrap();
+        let StoreKind::S3 { bucket, .. } = &self.store else {
+            panic!("the restore drill needs a server on S3");
+        };
+        let (keys_arg, store_arg) = (keys.display().to_string(), format!("s3://{bucket}/niem"));
+        let (code, out) = self.niem(&["restore", "--store", &store_arg, "--keys", &keys_arg]);
+        assert_eq!(code, 0, "{out}");
+        self.set_env("NIEM_KEYS__DIR", &keys_arg);
+        self.start_again().await;
+    }
+
     /// Fills this server's data dir and store with synthetic meetings through
     /// `niem-seed` (its doc comment says what `args` take), the service stopped
     /// meanwhile; returns the seeder's report (meetings, markers, a token).

@@ -119,6 +119,19 @@ impl RawStore {
             self.write(key, bytes.clone()).await;
         }
     }
+    /// Every ledger entry in the store's batches, in order, as JSON.
+    pub async fn ledger_entries(&self) -> Vec<serde_json::Value> {
+        let mut batches: Vec<String> = self.list().await.into_iter().filter(|k| k.starts_with("ledger/")).collect();
+        batches.sort();
+        let mut out = Vec::new();
+        for b in batches {
+            let text = String::from_utf8(self.read(&b).await).expect("a ledger batch is UTF-8");
+            out.extend(
+                text.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).expect("a ledger line is JSON")),
+            );
+        }
+        out
+    }
 
     /// Every object's bytes, to search for what must not be there.
     pub async fn all_bytes(&self) -> Vec<(String, Vec<u8>)> {

@@ -174,40 +174,31 @@ struct World {
     auditor: String,
 }
 
-/// POSTs `body` as the admin; returns the new object's id.
-async fn create(server: &Server, path: &str, body: Value) -> String {
-    let (code, v) = server.api(Method::POST, path, Some(body)).await;
-    assert_eq!(code, 201, "{path}: {v}");
-    v["id"].as_str().unwrap_or_else(|| panic!("{path}: no id in {v}")).to_string()
-}
-
 /// A user with a password and a token; returns (id, token).
 async fn user(server: &mut Server, name: &str, role: &str, scopes: &[&str]) -> (String, String) {
-    let body = json!({ "name": name, "role": role, "scopes": scopes, "password": PASSWORD });
-    let id = create(server, "/api/v1/users", body).await;
-    if role == "admin" {
-        // No admin mints tokens for another admin: the host does (break-glass,
-        // with the service stopped).
-        let (code, out) = server.host(&["token", "create", "--role", "admin", "--name", name]).await;
-        assert_eq!(code, 0, "{out}");
-        return (id, out.lines().find(|l| l.starts_with("niem_")).unwrap().trim().to_string());
+    if role != "admin" {
+        return server.user(name, role, scopes, PASSWORD).await;
     }
-    let (code, t) = server.api(Method::POST, &format!("/api/v1/users/{id}/tokens"), None).await;
-    assert_eq!(code, 201, "{t}");
-    (id, t["token"].as_str().unwrap().to_string())
+    let body = json!({ "name": name, "role": role, "scopes": scopes, "password": PASSWORD });
+    let id = server.create("/api/v1/users", body).await;
+    // No admin mints tokens for another admin: the host does (break-glass, with
+    // the service stopped).
+    let (code, out) = server.host(&["token", "create", "--role", "admin", "--name", name]).await;
+    assert_eq!(code, 0, "{out}");
+    (id, out.lines().find(|l| l.starts_with("niem_")).unwrap().trim().to_string())
 }
 
 const PASSWORD: &str = "phạm-vi-2026!";
 
 /// bloc → base → cells named `cells`; returns (bloc, base, cell ids).
 async fn tree(server: &Server, cells: [&str; 2]) -> (String, String, [String; 2]) {
-    let bloc = create(server, "/api/v1/orgs", json!({ "name": "Khối Phạm Vi", "kind": "bloc" })).await;
+    let bloc = server.create("/api/v1/orgs", json!({ "name": "Khối Phạm Vi", "kind": "bloc" })).await;
     let base = json!({ "name": "Cơ sở Phạm Vi", "kind": "base", "parent": bloc });
-    let base = create(server, "/api/v1/orgs", base).await;
+    let base = server.create("/api/v1/orgs", base).await;
     let mut ids = Vec::new();
     for name in cells {
         let cell = json!({ "name": name, "kind": "cell", "parent": base, "language": "en" });
-        ids.push(create(server, "/api/v1/orgs", cell).await);
+        ids.push(server.create("/api/v1/orgs", cell).await);
     }
     (bloc, base, [ids[0].clone(), ids[1].clone()])
 }
@@ -217,7 +208,7 @@ async fn tree(server: &Server, cells: [&str; 2]) -> (String, String, [String; 2]
 async fn recorded(server: &Server, org: &str, title: &str, media: Vec<u8>) -> (String, String, String) {
     let at = "2026-11-22T08:00:00+07:00";
     let m = json!({ "org": org, "kind": "regular", "title": title, "scheduled_at": at });
-    let meeting = create(server, "/api/v1/meetings", m).await;
+    let meeting = server.create("/api/v1/meetings", m).await;
     let (code, up) = server.upload(&meeting, media).await;
     assert_eq!(code, 201, "{up}");
     let (rec, stream) = (up["recording"].as_str().unwrap(), up["stream"].as_str().unwrap());
@@ -587,20 +578,20 @@ async fn contents_world(server: &Server, wav: &[u8]) -> (String, String, [Cell; 
     for cell in &mut cells {
         let title = format!("Định kỳ {}", cell.name);
         let body = json!({ "kind": "regular", "title": title, "day": 1, "time": "08:00" });
-        cell.schedule = create(server, &format!("/api/v1/orgs/{}/schedules", cell.org), body).await;
+        cell.schedule = server.create(&format!("/api/v1/orgs/{}/schedules", cell.org), body).await;
         let title = format!("Vắng {}", cell.name);
         let m = json!({
             "org": cell.org, "kind": "thematic", "title": title, "scheduled_at": an_hour_ago
         });
-        cell.missed = create(server, "/api/v1/meetings", m).await;
+        cell.missed = server.create("/api/v1/meetings", m).await;
         let hold = json!({
             "org": cell.org, "from": "2026-01-01", "to": "2027-12-31",
             "reason": "thanh tra", "case_ref": cell.name
         });
-        cell.hold = create(server, "/api/v1/holds", hold).await;
+        cell.hold = server.create("/api/v1/holds", hold).await;
         cell.member_name = format!("Đảng viên {}", cell.name);
         let member = json!({ "name": cell.member_name, "joined": "2020-01-01" });
-        cell.member = create(server, &format!("/api/v1/orgs/{}/members", cell.org), member).await;
+        cell.member = server.create(&format!("/api/v1/orgs/{}/members", cell.org), member).await;
     }
     let missed = [cells[0].missed.clone(), cells[1].missed.clone()];
     admin_until(server, "/api/v1/alerts", "both missed meetings alerted", |v| {

@@ -15,40 +15,7 @@ use niem_tests::{contains, files_under as files};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-async fn call(s: &Server, token: &str, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-    let mut req = s.http().request(method, format!("{}{path}", s.url)).bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.unwrap();
-    let code = resp.status().as_u16();
-    (code, serde_json::from_str(&resp.text().await.unwrap_or_default()).unwrap_or(Value::Null))
-}
-
-async fn create(s: &Server, path: &str, body: Value) -> String {
-    let (code, v) = s.api(Method::POST, path, Some(body)).await;
-    assert_eq!(code, 201, "{path}: {v}");
-    v["id"].as_str().unwrap().to_string()
-}
-
-async fn user(s: &Server, name: &str, role: &str, scopes: &[&str]) -> String {
-    let body = json!({ "name": name, "role": role, "scopes": scopes, "password": "điểm-danh-2026!" });
-    let id = create(s, "/api/v1/users", body).await;
-    let (code, t) = s.api(Method::POST, &format!("/api/v1/users/{id}/tokens"), None).await;
-    assert_eq!(code, 201, "{t}");
-    t["token"].as_str().unwrap().to_string()
-}
-
-async fn entries(raw: &RawStore) -> Vec<Value> {
-    let mut batches: Vec<String> = raw.list().await.into_iter().filter(|k| k.starts_with("ledger/")).collect();
-    batches.sort();
-    let mut out = Vec::new();
-    for b in batches {
-        let text = String::from_utf8(raw.read(&b).await).unwrap();
-        out.extend(text.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()));
-    }
-    out
-}
+const PASSWORD: &str = "điểm-danh-2026!";
 
 async fn record_keys(raw: &RawStore, meeting: &str) -> Vec<String> {
     raw.list().await.into_iter().filter(|k| k.starts_with(&format!("meetings/{meeting}/"))).collect()
@@ -63,24 +30,18 @@ async fn attendance_sheet_versions_sealed_and_counted_seaweedfs() {
     let kind = niem_tests::seaweed::SeaweedFs::shared().store().await;
     let mut srv = Server::start(kind, &[]).await;
     let tag = ulid::Ulid::new().to_string();
-    let bloc = create(&srv, "/api/v1/orgs", json!({ "name": "Khối Điểm danh", "kind": "bloc" })).await;
-    let base = create(&srv, "/api/v1/orgs", json!({ "name": "Cơ sở", "kind": "base", "parent": bloc })).await;
-    let a = create(&srv, "/api/v1/orgs", json!({ "name": "Chi bộ A", "kind": "cell", "parent": base })).await;
-    let b = create(&srv, "/api/v1/orgs", json!({ "name": "Chi bộ B", "kind": "cell", "parent": base })).await;
+    let bloc = srv.create("/api/v1/orgs", json!({ "name": "Khối Điểm danh", "kind": "bloc" })).await;
+    let base = srv.create("/api/v1/orgs", json!({ "name": "Cơ sở", "kind": "base", "parent": bloc })).await;
+    let a = srv.create("/api/v1/orgs", json!({ "name": "Chi bộ A", "kind": "cell", "parent": base })).await;
+    let b = srv.create("/api/v1/orgs", json!({ "name": "Chi bộ B", "kind": "cell", "parent": base })).await;
     let at = time::OffsetDateTime::now_utc() + time::Duration::days(2);
     let scheduled = at.format(&time::format_description::well_known::Rfc3339).unwrap();
-    let meeting = create(
-        &srv,
-        "/api/v1/meetings",
-        json!({ "org": a, "kind": "regular", "title": "Họp", "scheduled_at": scheduled }),
-    )
-    .await;
-    let meeting_b = create(
-        &srv,
-        "/api/v1/meetings",
-        json!({ "org": b, "kind": "regular", "title": "Họp", "scheduled_at": scheduled }),
-    )
-    .await;
+    let meeting = srv
+        .create("/api/v1/meetings", json!({ "org": a, "kind": "regular", "title": "Họp", "scheduled_at": scheduled }))
+        .await;
+    let meeting_b = srv
+        .create("/api/v1/meetings", json!({ "org": b, "kind": "regular", "title": "Họp", "scheduled_at": scheduled }))
+        .await;
 
     // 12 counted members (secretary, deputy, committee, 9 members) and one exempt.
     let name = |i: usize| format!("Đảng viên {i} {tag}");
@@ -88,18 +49,18 @@ async fn attendance_sheet_versions_sealed_and_counted_seaweedfs() {
     for i in 0..13 {
         let role = ["secretary", "deputy", "committee"].get(i).copied().unwrap_or("member");
         let body = json!({ "name": name(i), "role": role, "joined": "2020-01-01", "exempt": i == 12 });
-        m.push(create(&srv, &format!("/api/v1/orgs/{a}/members"), body).await);
+        m.push(srv.create(&format!("/api/v1/orgs/{a}/members"), body).await);
     }
-    let stranger = create(
-        &srv,
-        &format!("/api/v1/orgs/{b}/members"),
-        json!({ "name": format!("Người ngoài {tag}"), "joined": "2020-01-01" }),
-    )
-    .await;
-    let secretary = user(&srv, "thuky.dd", "secretary", &[&a]).await;
-    let secretary_b = user(&srv, "thuky.ddb", "secretary", &[&b]).await;
-    let inspector_b = user(&srv, "kiemtra.ddb", "inspector", &[&b]).await;
-    let inspector_a = user(&srv, "kiemtra.dda", "inspector", &[&a]).await;
+    let stranger = srv
+        .create(
+            &format!("/api/v1/orgs/{b}/members"),
+            json!({ "name": format!("Người ngoài {tag}"), "joined": "2020-01-01" }),
+        )
+        .await;
+    let secretary = srv.user("thuky.dd", "secretary", &[&a], PASSWORD).await.1;
+    let secretary_b = srv.user("thuky.ddb", "secretary", &[&b], PASSWORD).await.1;
+    let inspector_b = srv.user("kiemtra.ddb", "inspector", &[&b], PASSWORD).await.1;
+    let inspector_a = srv.user("kiemtra.dda", "inspector", &[&a], PASSWORD).await.1;
     let raw = srv.raw_store().await;
     let sheet_path = format!("/api/v1/meetings/{meeting}/attendance");
 
@@ -108,27 +69,27 @@ async fn attendance_sheet_versions_sealed_and_counted_seaweedfs() {
     for member in [&m[10], &m[11]] {
         let body = json!({ "member": member, "reason": format!("Ốm, nằm viện {tag}") });
         let (s, r) =
-            call(&srv, &secretary, Method::POST, &format!("/api/v1/meetings/{meeting}/absences"), Some(body)).await;
+            srv.call_as(&secretary, Method::POST, &format!("/api/v1/meetings/{meeting}/absences"), Some(body)).await;
         assert_eq!(s, 201, "{r}");
         absences.push(r["id"].as_str().unwrap().to_string());
     }
     let decide = |i: usize| format!("/api/v1/absences/{}/decide", absences[i]);
-    let (s, e) = call(&srv, &secretary_b, Method::POST, &decide(0), Some(json!({ "approve": true }))).await;
+    let (s, e) = srv.call_as(&secretary_b, Method::POST, &decide(0), Some(json!({ "approve": true }))).await;
     assert_eq!(s, 404, "another cell's secretary does not even learn the request exists: {e}");
-    let (s, r) = call(&srv, &secretary, Method::POST, &decide(0), Some(json!({ "approve": true }))).await;
+    let (s, r) = srv.call_as(&secretary, Method::POST, &decide(0), Some(json!({ "approve": true }))).await;
     assert_eq!((s, &r["approved"]), (200, &json!(true)), "{r}");
-    let (s, r) = call(&srv, &secretary, Method::POST, &decide(1), Some(json!({ "approve": false }))).await;
+    let (s, r) = srv.call_as(&secretary, Method::POST, &decide(1), Some(json!({ "approve": false }))).await;
     assert_eq!((s, &r["approved"]), (200, &json!(false)), "{r}");
-    let (s, _) = call(&srv, &secretary, Method::POST, &decide(1), Some(json!({ "approve": true }))).await;
+    let (s, _) = srv.call_as(&secretary, Method::POST, &decide(1), Some(json!({ "approve": true }))).await;
     assert_eq!(s, 409, "a decision is made once");
-    let (s, _) = call(
-        &srv,
-        &secretary,
-        Method::POST,
-        &format!("/api/v1/meetings/{meeting}/absences"),
-        Some(json!({ "member": stranger, "reason": "x" })),
-    )
-    .await;
+    let (s, _) = srv
+        .call_as(
+            &secretary,
+            Method::POST,
+            &format!("/api/v1/meetings/{meeting}/absences"),
+            Some(json!({ "member": stranger, "reason": "x" })),
+        )
+        .await;
     assert_eq!(s, 400, "a request for a member of another cell");
 
     // 2. Refused sheets write nothing: an unknown member, another cell's
@@ -148,29 +109,29 @@ async fn attendance_sheet_versions_sealed_and_counted_seaweedfs() {
         (json!({ "members": [present(&stranger, "x")] }), stranger.as_str()),
         (json!({ "members": lines, "chairs": [{ "point": "x", "member": stranger }] }), stranger.as_str()),
     ] {
-        let (s, e) = call(&srv, &secretary, Method::PUT, &sheet_path, Some(bad)).await;
+        let (s, e) = srv.call_as(&secretary, Method::PUT, &sheet_path, Some(bad)).await;
         assert_eq!(s, 400, "{e}");
         assert!(e["error"]["message"].as_str().unwrap().contains(named), "the error names {named}: {e}");
     }
     for bad in [json!({ "members": "all" }), json!({ "members": [], "extra": 1 }), json!([1, 2])] {
-        let (s, e) = call(&srv, &secretary, Method::PUT, &sheet_path, Some(bad)).await;
+        let (s, e) = srv.call_as(&secretary, Method::PUT, &sheet_path, Some(bad)).await;
         assert_eq!(s, 400, "{e}");
     }
     assert_eq!(record_keys(&raw, &meeting).await, before, "refused sheets leave no object");
 
     // 3. Out of scope: nothing, either way.
     for token in [&secretary_b, &inspector_b] {
-        assert_eq!(call(&srv, token, Method::GET, &sheet_path, None).await.0, 403);
-        let (s, _) = call(&srv, token, Method::PUT, &sheet_path, Some(json!({ "members": lines }))).await;
+        assert_eq!(srv.call_as(token, Method::GET, &sheet_path, None).await.0, 403);
+        let (s, _) = srv.call_as(token, Method::PUT, &sheet_path, Some(json!({ "members": lines }))).await;
         assert_eq!(s, 403);
     }
-    assert_eq!(call(&srv, &inspector_a, Method::PUT, &sheet_path, Some(json!({ "members": lines }))).await.0, 403);
+    assert_eq!(srv.call_as(&inspector_a, Method::PUT, &sheet_path, Some(json!({ "members": lines }))).await.0, 403);
 
     // 4. The first version, by the cell's secretary; its summary.
     let (s, v1) =
-        call(&srv, &secretary, Method::PUT, &sheet_path, Some(json!({ "members": lines, "chairs": chairs }))).await;
+        srv.call_as(&secretary, Method::PUT, &sheet_path, Some(json!({ "members": lines, "chairs": chairs }))).await;
     assert_eq!((s, &v1["version"]), (201, &json!(1)), "{v1}");
-    let (s, got) = call(&srv, &inspector_a, Method::GET, &sheet_path, None).await;
+    let (s, got) = srv.call_as(&inspector_a, Method::GET, &sheet_path, None).await;
     assert_eq!(s, 200, "{got}");
     let sum = &got["summary"];
     assert_eq!((&sum["expected"], &sum["present"], &sum["late"]), (&json!(12), &json!(10), &json!(1)), "{sum}");
@@ -184,13 +145,13 @@ async fn attendance_sheet_versions_sealed_and_counted_seaweedfs() {
 
     // 5. A correction: without a reason refused; with one, version 2 (m3 on time).
     lines[3] = present(&m[3], "diem-cau-1");
-    let (s, e) = call(&srv, &secretary, Method::PUT, &sheet_path, Some(json!({ "members": lines }))).await;
+    let (s, e) = srv.call_as(&secretary, Method::PUT, &sheet_path, Some(json!({ "members": lines }))).await;
     assert_eq!(s, 400, "{e}");
     let reason = format!("Sửa: đồng chí đến đúng giờ {tag}");
     let body = json!({ "members": lines, "chairs": chairs, "reason": reason });
     let (s, v2) = srv.api(Method::PUT, &sheet_path, Some(body)).await;
     assert_eq!((s, &v2["version"]), (201, &json!(2)), "{v2}");
-    let (s, got) = call(&srv, &secretary, Method::GET, &sheet_path, None).await;
+    let (s, got) = srv.call_as(&secretary, Method::GET, &sheet_path, None).await;
     assert_eq!(s, 200);
     let versions = got["versions"].as_array().unwrap();
     assert_eq!(versions.len(), 2, "{got}");
@@ -204,7 +165,7 @@ async fn attendance_sheet_versions_sealed_and_counted_seaweedfs() {
     srv.stop();
 
     // 6. Both versions and every absence step in the ledger, no name or reason in clear.
-    let all = entries(&raw).await;
+    let all = raw.ledger_entries().await;
     let of = |action: &str| all.iter().filter(|e| e["action"] == action).cloned().collect::<Vec<_>>();
     let stored = of("record.attendance.stored");
     assert_eq!(stored.len(), 2);
@@ -235,21 +196,7 @@ async fn attendance_sheet_versions_sealed_and_counted_seaweedfs() {
 
     // 9. Disaster recovery: the store and the keys alone bring back the same
     //    versions, absences and summary.
-    let keys = srv.tmp.path().join("keys-backup");
-    niem_tests::copy_dir(&srv.keys_dir(), &keys);
-    std::fs::remove_dir_all(srv.data_dir()).unwrap();
-    let vkey = srv.public_key();
-    std::fs::create_dir_all(vkey.parent().unwrap()).unwrap();
-    std::fs::copy(keys.join("ledger.vkey"), &vkey).unwrap();
-    let bucket = match &srv.store {
-        niem_tests::server::StoreKind::S3 { bucket, .. } => bucket.clone(),
-        _ => unreachable!("this test runs on SeaweedFS"),
-    };
-    let (keys_arg, store_arg) = (keys.display().to_string(), format!("s3://{bucket}/niem"));
-    let (code, out) = srv.niem(&["restore", "--store", &store_arg, "--keys", &keys_arg]);
-    assert_eq!(code, 0, "{out}");
-    srv.set_env("NIEM_KEYS__DIR", &keys_arg);
-    srv.start_again().await;
+    srv.restore_from_store_and_keys().await;
     let (s, seen_after) = srv.api(Method::GET, &sheet_path, None).await;
     assert_eq!(s, 200, "{seen_after}");
     assert_eq!(seen_after, seen_before, "the same attendance after a restore");

@@ -73,18 +73,6 @@ async fn record_keys(raw: &RawStore, meeting: &str) -> Vec<String> {
     raw.list().await.into_iter().filter(|k| k.starts_with(&format!("meetings/{meeting}/"))).collect()
 }
 
-/// Every ledger entry in the store, in order.
-async fn entries(raw: &RawStore) -> Vec<Value> {
-    let mut batches: Vec<String> = raw.list().await.into_iter().filter(|k| k.starts_with("ledger/")).collect();
-    batches.sort();
-    let mut out = Vec::new();
-    for b in batches {
-        let text = String::from_utf8(raw.read(&b).await).unwrap();
-        out.extend(text.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()));
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn documents_before_the_meeting_seaweedfs() {
     let kind = niem_tests::seaweed::SeaweedFs::shared().store().await;
@@ -204,7 +192,7 @@ async fn documents_before_the_meeting_seaweedfs() {
 
     // 6. Every download ledgered (two by users, two through links), no name in it;
     //    the refused ones wrote nothing.
-    let all = entries(&raw).await;
+    let all = raw.ledger_entries().await;
     let of = |action: &str| all.iter().filter(|e| e["action"] == action).cloned().collect::<Vec<_>>();
     assert_eq!(of("record.document.stored").len(), 2);
     let downloads = of("record.document.downloaded");
@@ -234,21 +222,7 @@ async fn documents_before_the_meeting_seaweedfs() {
     // 9. Disaster recovery: the store and the keys alone bring the documents
     //    back, titles and all, and the revoked link stays revoked.
     let listed_before = docs.clone();
-    let keys = srv.tmp.path().join("keys-backup");
-    niem_tests::copy_dir(&srv.keys_dir(), &keys);
-    std::fs::remove_dir_all(srv.data_dir()).unwrap();
-    let vkey = srv.public_key();
-    std::fs::create_dir_all(vkey.parent().unwrap()).unwrap();
-    std::fs::copy(keys.join("ledger.vkey"), &vkey).unwrap();
-    let bucket = match &srv.store {
-        niem_tests::server::StoreKind::S3 { bucket, .. } => bucket.clone(),
-        _ => unreachable!("this test runs on SeaweedFS"),
-    };
-    let (keys_arg, store_arg) = (keys.display().to_string(), format!("s3://{bucket}/niem"));
-    let (code, out) = srv.niem(&["restore", "--store", &store_arg, "--keys", &keys_arg]);
-    assert_eq!(code, 0, "{out}");
-    srv.set_env("NIEM_KEYS__DIR", &keys_arg);
-    srv.start_again().await;
+    srv.restore_from_store_and_keys().await;
     let (s, list) = srv.api(Method::GET, &format!("/api/v1/meetings/{meeting}/documents"), None).await;
     assert_eq!(s, 200, "{list}");
     assert_eq!(list["documents"].as_array().unwrap(), &listed_before, "the same documents after a restore");

@@ -15,17 +15,6 @@ use std::collections::BTreeSet;
 
 const PASSWORD: &str = "danh-sách-2026!";
 
-/// `method path` with `token` (JSON body if any): the status and the JSON answer.
-async fn call(s: &Server, token: &str, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-    let mut req = s.http().request(method, format!("{}{path}", s.url)).bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.unwrap();
-    let code = resp.status().as_u16();
-    (code, serde_json::from_str(&resp.text().await.unwrap_or_default()).unwrap_or(Value::Null))
-}
-
 async fn import(s: &Server, token: &str, org: &str, csv: &str) -> (u16, Value) {
     let resp = s
         .http()
@@ -38,21 +27,6 @@ async fn import(s: &Server, token: &str, org: &str, csv: &str) -> (u16, Value) {
         .unwrap();
     let code = resp.status().as_u16();
     (code, serde_json::from_str(&resp.text().await.unwrap_or_default()).unwrap_or(Value::Null))
-}
-
-async fn create(s: &Server, path: &str, body: Value) -> String {
-    let (code, v) = s.api(Method::POST, path, Some(body)).await;
-    assert_eq!(code, 201, "{path}: {v}");
-    v["id"].as_str().unwrap().to_string()
-}
-
-/// A user of `role` bound to `scopes`, with a password; returns their token.
-async fn user(s: &Server, name: &str, role: &str, scopes: &[&str]) -> String {
-    let body = json!({ "name": name, "role": role, "scopes": scopes, "password": PASSWORD });
-    let id = create(s, "/api/v1/users", body).await;
-    let (code, t) = s.api(Method::POST, &format!("/api/v1/users/{id}/tokens"), None).await;
-    assert_eq!(code, 201, "{t}");
-    t["token"].as_str().unwrap().to_string()
 }
 
 fn names(v: &Value) -> BTreeSet<String> {
@@ -78,23 +52,23 @@ async fn the_roster_is_scoped_sealed_all_or_nothing_and_restored() {
     );
     let number = format!("93.{}", &tag[16..]);
 
-    let bloc = create(&s, "/api/v1/orgs", json!({ "name": "Khối Danh sách", "kind": "bloc" })).await;
-    let base = create(&s, "/api/v1/orgs", json!({ "name": "Cơ sở", "kind": "base", "parent": bloc })).await;
-    let a = create(&s, "/api/v1/orgs", json!({ "name": "Chi bộ A", "kind": "cell", "parent": base })).await;
-    let b = create(&s, "/api/v1/orgs", json!({ "name": "Chi bộ B", "kind": "cell", "parent": base })).await;
-    let secretary = user(&s, "thuky.a", "secretary", &[&a]).await;
-    let inspector_a = user(&s, "kiemtra.a", "inspector", &[&a]).await;
-    let inspector_base = user(&s, "kiemtra.coso", "inspector", &[&base]).await;
-    let recorder = user(&s, "diemcau.a", "recorder", &[&a]).await;
-    let auditor = user(&s, "kiemtoan", "auditor", &[]).await;
+    let bloc = s.create("/api/v1/orgs", json!({ "name": "Khối Danh sách", "kind": "bloc" })).await;
+    let base = s.create("/api/v1/orgs", json!({ "name": "Cơ sở", "kind": "base", "parent": bloc })).await;
+    let a = s.create("/api/v1/orgs", json!({ "name": "Chi bộ A", "kind": "cell", "parent": base })).await;
+    let b = s.create("/api/v1/orgs", json!({ "name": "Chi bộ B", "kind": "cell", "parent": base })).await;
+    let secretary = s.user("thuky.a", "secretary", &[&a], PASSWORD).await.1;
+    let inspector_a = s.user("kiemtra.a", "inspector", &[&a], PASSWORD).await.1;
+    let inspector_base = s.user("kiemtra.coso", "inspector", &[&base], PASSWORD).await.1;
+    let recorder = s.user("diemcau.a", "recorder", &[&a], PASSWORD).await.1;
+    let auditor = s.user("kiemtoan", "auditor", &[], PASSWORD).await.1;
     // No secretary without a cell.
     let (code, v) = s.api(Method::POST, "/api/v1/users", Some(json!({ "name": "x", "role": "secretary" }))).await;
     assert_eq!(code, 400, "{v}");
 
     // Meetings: the committee kind is one; an unknown kind is not.
     let meeting = |org: &str, kind: &str| json!({ "org": org, "kind": kind, "title": "Họp", "scheduled_at": "2026-11-20T08:00:00+07:00" });
-    let committee_a = create(&s, "/api/v1/meetings", meeting(&a, "committee")).await;
-    let meeting_b = create(&s, "/api/v1/meetings", meeting(&b, "regular")).await;
+    let committee_a = s.create("/api/v1/meetings", meeting(&a, "committee")).await;
+    let meeting_b = s.create("/api/v1/meetings", meeting(&b, "regular")).await;
     let policy = json!({ "org": a, "kind": "committee", "keep_days": 3650 });
     let (code, v) = s.api(Method::POST, "/api/v1/retention/policies", Some(policy)).await;
     assert!(code == 200 || code == 201, "a retention policy for committee meetings: {v}");
@@ -105,7 +79,7 @@ async fn the_roster_is_scoped_sealed_all_or_nothing_and_restored() {
 
     // Add one member, then import three.
     let added = json!({ "name": an, "number": number, "role": "secretary", "joined": "2020-01-15" });
-    let (code, v) = call(&s, &admin, Method::POST, &format!("/api/v1/orgs/{a}/members"), Some(added)).await;
+    let (code, v) = s.call_as(&admin, Method::POST, &format!("/api/v1/orgs/{a}/members"), Some(added)).await;
     assert_eq!(code, 201, "{v}");
     let an_id = v["id"].as_str().unwrap().to_string();
     assert_eq!((v["name"].as_str(), v["org"].as_str()), (Some(an.as_str()), Some(a.as_str())));
@@ -115,7 +89,7 @@ async fn the_roster_is_scoped_sealed_all_or_nothing_and_restored() {
     let (code, v) = import(&s, &admin, &a, &broken).await;
     assert_eq!(code, 400, "{v}");
     assert!(v["error"]["message"].as_str().unwrap().starts_with("line 4:"), "{v}");
-    let (_, listed) = call(&s, &admin, Method::GET, &format!("/api/v1/orgs/{a}/members"), None).await;
+    let (_, listed) = s.call_as(&admin, Method::GET, &format!("/api/v1/orgs/{a}/members"), None).await;
     assert_eq!(names(&listed), set([an.as_str()]), "nothing of the broken file was written");
     let (code, v) = import(&s, &admin, &base, &good).await;
     assert_eq!(code, 400, "members belong to cells: {v}");
@@ -129,81 +103,81 @@ async fn the_roster_is_scoped_sealed_all_or_nothing_and_restored() {
     // Leave and transfer: unknown members are 404, bad ids 400; a transfer keeps the history.
     let unknown = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
     let leave = |date: &str, to: Option<&str>| json!({ "date": date, "to": to });
-    let (code, v) =
-        call(&s, &admin, Method::POST, &format!("/api/v1/members/{unknown}/leave"), Some(leave("2026-01-01", None)))
-            .await;
+    let (code, v) = s
+        .call_as(&admin, Method::POST, &format!("/api/v1/members/{unknown}/leave"), Some(leave("2026-01-01", None)))
+        .await;
     assert_eq!(code, 404, "{v}");
     let (code, _) =
-        call(&s, &admin, Method::POST, "/api/v1/members/not-an-id/leave", Some(leave("2026-01-01", None))).await;
+        s.call_as(&admin, Method::POST, "/api/v1/members/not-an-id/leave", Some(leave("2026-01-01", None))).await;
     assert_eq!(code, 400);
     let dung_leave = format!("/api/v1/members/{dung_id}/leave");
-    let (code, v) = call(&s, &admin, Method::POST, &dung_leave, Some(leave("2023-01-01", Some(&b)))).await;
+    let (code, v) = s.call_as(&admin, Method::POST, &dung_leave, Some(leave("2023-01-01", Some(&b)))).await;
     assert_eq!(code, 400, "before she joined: {v}");
-    let (code, v) = call(&s, &admin, Method::POST, &dung_leave, Some(leave("2026-06-01", Some(&unknown_org())))).await;
+    let (code, v) = s.call_as(&admin, Method::POST, &dung_leave, Some(leave("2026-06-01", Some(&unknown_org())))).await;
     assert_eq!(code, 404, "to an unknown cell: {v}");
-    let (code, v) = call(&s, &admin, Method::POST, &dung_leave, Some(leave("2026-06-01", Some(&b)))).await;
+    let (code, v) = s.call_as(&admin, Method::POST, &dung_leave, Some(leave("2026-06-01", Some(&b)))).await;
     assert_eq!(code, 204, "{v}");
-    let (code, v) = call(&s, &admin, Method::POST, &dung_leave, Some(leave("2026-07-01", Some(&b)))).await;
+    let (code, v) = s.call_as(&admin, Method::POST, &dung_leave, Some(leave("2026-07-01", Some(&b)))).await;
     assert_eq!(code, 400, "a transfer to the cell she is in: {v}");
-    let (_, now_a) = call(&s, &admin, Method::GET, &format!("/api/v1/orgs/{a}/members"), None).await;
+    let (_, now_a) = s.call_as(&admin, Method::GET, &format!("/api/v1/orgs/{a}/members"), None).await;
     assert_eq!(names(&now_a), set([an.as_str(), binh.as_str(), chi.as_str()]));
-    let (_, history_a) = call(&s, &admin, Method::GET, &format!("/api/v1/orgs/{a}/members?history=true"), None).await;
+    let (_, history_a) = s.call_as(&admin, Method::GET, &format!("/api/v1/orgs/{a}/members?history=true"), None).await;
     let past = history_a.as_array().unwrap().iter().find(|m| m["id"] == dung_id.as_str()).unwrap().clone();
     assert_eq!(past["left"].as_str(), Some("2026-06-01"), "{past}");
-    let (_, now_b) = call(&s, &admin, Method::GET, &format!("/api/v1/orgs/{b}/members"), None).await;
+    let (_, now_b) = s.call_as(&admin, Method::GET, &format!("/api/v1/orgs/{b}/members"), None).await;
     assert_eq!(names(&now_b), set([dung.as_str()]));
     assert_eq!(now_b[0]["joined"].as_str(), Some("2026-06-01"));
 
     // Scope: the secretary and the inspector of A read A, never B.
     for token in [&secretary, &inspector_a] {
-        let (code, v) = call(&s, token, Method::GET, &format!("/api/v1/orgs/{a}/members"), None).await;
+        let (code, v) = s.call_as(token, Method::GET, &format!("/api/v1/orgs/{a}/members"), None).await;
         assert_eq!((code, names(&v)), (200, names(&now_a)));
-        let (code, v) = call(&s, token, Method::GET, &format!("/api/v1/orgs/{b}/members"), None).await;
+        let (code, v) = s.call_as(token, Method::GET, &format!("/api/v1/orgs/{b}/members"), None).await;
         assert_eq!(code, 403, "{v}");
         assert!(!v.to_string().contains(&dung), "{v}");
         // Asked for the base above their cell, they get their cell's part only.
-        let (code, v) = call(&s, token, Method::GET, &format!("/api/v1/orgs/{base}/members?history=true"), None).await;
+        let (code, v) = s.call_as(token, Method::GET, &format!("/api/v1/orgs/{base}/members?history=true"), None).await;
         assert_eq!(code, 200, "{v}");
         assert!(v.as_array().unwrap().iter().all(|m| m["org"] == a.as_str()), "{v}");
-        let (code, v) = call(&s, token, Method::GET, &format!("/api/v1/orgs/{unknown}/members"), None).await;
+        let (code, v) = s.call_as(token, Method::GET, &format!("/api/v1/orgs/{unknown}/members"), None).await;
         assert_eq!(code, 404, "{v}");
     }
-    let (_, v) = call(&s, &inspector_base, Method::GET, &format!("/api/v1/orgs/{base}/members"), None).await;
+    let (_, v) = s.call_as(&inspector_base, Method::GET, &format!("/api/v1/orgs/{base}/members"), None).await;
     assert_eq!(names(&v), &names(&now_a) | &names(&now_b), "an inspector of the base sees both cells");
-    let (code, _) = call(&s, &inspector_base, Method::GET, &format!("/api/v1/orgs/{bloc}/members"), None).await;
+    let (code, _) = s.call_as(&inspector_base, Method::GET, &format!("/api/v1/orgs/{bloc}/members"), None).await;
     assert_eq!(code, 200, "above their scope: narrowed to it");
     for token in [&recorder, &auditor] {
-        let (code, v) = call(&s, token, Method::GET, &format!("/api/v1/orgs/{a}/members"), None).await;
+        let (code, v) = s.call_as(token, Method::GET, &format!("/api/v1/orgs/{a}/members"), None).await;
         assert_eq!(code, 403, "{v}");
     }
 
     // The secretary does no admin work: no users, no roster changes, no other cell.
     let (code, _) =
-        call(&s, &secretary, Method::POST, "/api/v1/users", Some(json!({ "name": "x", "role": "auditor" }))).await;
+        s.call_as(&secretary, Method::POST, "/api/v1/users", Some(json!({ "name": "x", "role": "auditor" }))).await;
     assert_eq!(code, 403);
-    let (code, _) = call(&s, &secretary, Method::GET, "/api/v1/users", None).await;
+    let (code, _) = s.call_as(&secretary, Method::GET, "/api/v1/users", None).await;
     assert_eq!(code, 403);
     let member = json!({ "name": "Kẻ Lạ", "joined": "2020-01-01" });
     for org in [&a, &b] {
         let (code, _) =
-            call(&s, &secretary, Method::POST, &format!("/api/v1/orgs/{org}/members"), Some(member.clone())).await;
+            s.call_as(&secretary, Method::POST, &format!("/api/v1/orgs/{org}/members"), Some(member.clone())).await;
         assert_eq!(code, 403);
         assert_eq!(import(&s, &secretary, org, "Kẻ Lạ,,,2020-01-01,0\n").await.0, 403);
     }
     let an_leave = format!("/api/v1/members/{an_id}/leave");
-    assert_eq!(call(&s, &secretary, Method::POST, &an_leave, Some(leave("2026-01-01", None))).await.0, 403);
-    assert_eq!(call(&s, &inspector_a, Method::POST, &an_leave, Some(leave("2026-01-01", None))).await.0, 403);
-    let (code, v) = call(&s, &secretary, Method::GET, "/api/v1/meetings", None).await;
+    assert_eq!(s.call_as(&secretary, Method::POST, &an_leave, Some(leave("2026-01-01", None))).await.0, 403);
+    assert_eq!(s.call_as(&inspector_a, Method::POST, &an_leave, Some(leave("2026-01-01", None))).await.0, 403);
+    let (code, v) = s.call_as(&secretary, Method::GET, "/api/v1/meetings", None).await;
     let ids: BTreeSet<String> = v.as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_string()).collect();
     assert_eq!((code, ids), (200, set([committee_a.as_str()])), "the secretary's meetings: cell A's only");
-    assert_eq!(call(&s, &secretary, Method::GET, &format!("/api/v1/meetings/{meeting_b}"), None).await.0, 403);
-    let (code, v) = call(&s, &secretary, Method::GET, "/api/v1/orgs", None).await;
+    assert_eq!(s.call_as(&secretary, Method::GET, &format!("/api/v1/meetings/{meeting_b}"), None).await.0, 403);
+    let (code, v) = s.call_as(&secretary, Method::GET, "/api/v1/orgs", None).await;
     let orgs: BTreeSet<String> = v.as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap().to_string()).collect();
     assert_eq!((code, orgs), (200, set([a.as_str()])));
     for path in ["/api/v1/search?q=chi", "/api/v1/jobs", "/api/v1/retention/policies", "/api/v1/holds"] {
-        assert_eq!(call(&s, &secretary, Method::GET, path, None).await.0, 403, "{path}");
+        assert_eq!(s.call_as(&secretary, Method::GET, path, None).await.0, 403, "{path}");
     }
-    let (code, v) = call(&s, &secretary, Method::GET, &format!("/api/v1/search?q=chi&org={b}"), None).await;
+    let (code, v) = s.call_as(&secretary, Method::GET, &format!("/api/v1/search?q=chi&org={b}"), None).await;
     assert_eq!(code, 403, "{v}");
 
     // The web page: the secretary signs in, lands on the roster, reads A's, not B's.
@@ -229,12 +203,12 @@ async fn the_roster_is_scoped_sealed_all_or_nothing_and_restored() {
     assert_eq!(page("/admin/users".into()).await.0, 403);
     // An inspector of the bloc reads cell B's roster on the page.
     let (code, inspector_cookie) = {
-        let id = create(
-            &s,
-            "/api/v1/users",
-            json!({ "name": "quantri2", "role": "inspector", "scopes": [bloc], "password": PASSWORD }),
-        )
-        .await;
+        let id = s
+            .create(
+                "/api/v1/users",
+                json!({ "name": "quantri2", "role": "inspector", "scopes": [bloc], "password": PASSWORD }),
+            )
+            .await;
         assert!(!id.is_empty());
         s.sign_in("quantri2", PASSWORD).await
     };
@@ -251,7 +225,7 @@ async fn the_roster_is_scoped_sealed_all_or_nothing_and_restored() {
 
     // An admin adds a member through the page's form (CSRF token and all).
     let web_admin = json!({ "name": "quantri.web", "role": "admin", "password": PASSWORD });
-    create(&s, "/api/v1/users", web_admin).await;
+    s.create("/api/v1/users", web_admin).await;
     let (code, admin_cookie) = s.sign_in("quantri.web", PASSWORD).await;
     assert_eq!(code, 303);
     let admin_cookie = admin_cookie.unwrap();
@@ -292,7 +266,7 @@ async fn the_roster_is_scoped_sealed_all_or_nothing_and_restored() {
         .await
         .unwrap();
     assert_eq!(forged.status().as_u16(), 403, "a forged CSRF token adds nobody");
-    let (_, listed) = call(&s, &admin, Method::GET, &format!("/api/v1/orgs/{a}/members"), None).await;
+    let (_, listed) = s.call_as(&admin, Method::GET, &format!("/api/v1/orgs/{a}/members"), None).await;
     assert_eq!(names(&listed), set([an.as_str(), binh.as_str(), chi.as_str(), giang.as_str()]));
     let (_, secretary_html) = page("/admin/members".into()).await;
     let secretary_csrf =
@@ -338,7 +312,7 @@ async fn the_roster_is_scoped_sealed_all_or_nothing_and_restored() {
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("line 2"), "{out}");
     std::fs::remove_file(&csv_file).unwrap();
-    let (_, before) = call(&s, &admin, Method::GET, &format!("/api/v1/orgs/{base}/members?history=true"), None).await;
+    let (_, before) = s.call_as(&admin, Method::GET, &format!("/api/v1/orgs/{base}/members?history=true"), None).await;
     assert_eq!(before.as_array().map(Vec::len), Some(7), "five in A (one left), two in B (one left): {before}");
 
     // The ledger names members by id; no name, number or member marker in the clear anywhere.
@@ -376,10 +350,11 @@ async fn the_roster_is_scoped_sealed_all_or_nothing_and_restored() {
     assert_eq!(code, 0, "{out}");
     assert!(!out.contains("note:"), "no placeholders: {out}");
     s.start_again().await;
-    let (code, after) = call(&s, &admin, Method::GET, &format!("/api/v1/orgs/{base}/members?history=true"), None).await;
+    let (code, after) =
+        s.call_as(&admin, Method::GET, &format!("/api/v1/orgs/{base}/members?history=true"), None).await;
     assert_eq!(code, 200, "{after}");
     assert_eq!(after, before, "the roster, its names, numbers and history, as it was");
-    let (_, v) = call(&s, &secretary, Method::GET, &format!("/api/v1/orgs/{a}/members"), None).await;
+    let (_, v) = s.call_as(&secretary, Method::GET, &format!("/api/v1/orgs/{a}/members"), None).await;
     let mut now_a = names(&now_a);
     now_a.insert(giang.clone());
     assert_eq!(names(&v), now_a, "the secretary's scope and token came back too");

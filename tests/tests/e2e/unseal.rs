@@ -16,16 +16,6 @@ const PASSWORD: &str = "mở-niêm-phong-2026!";
 const QUERY: &str = "bồi thường đất đai Nhơn Trạch";
 const NEEDLES: &[&str] = &[QUERY, "Nhơn Trạch", "bồi thường", "boi thuong", "nhon trach", "Nhon Trach"];
 
-async fn user(server: &Server, name: &str, role: &str, scopes: &[&str]) -> (String, String) {
-    let body = json!({ "name": name, "role": role, "password": PASSWORD, "scopes": scopes });
-    let (s, u) = server.api(Method::POST, "/api/v1/users", Some(body)).await;
-    assert_eq!(s, 201, "{u}");
-    let id = u["id"].as_str().unwrap().to_string();
-    let (s, t) = server.api(Method::POST, &format!("/api/v1/users/{id}/tokens"), None).await;
-    assert_eq!(s, 201, "{t}");
-    (id, t["token"].as_str().unwrap().to_string())
-}
-
 async fn get(server: &Server, token: Option<&str>, path: &str) -> (u16, Value, String) {
     let mut req = server.http().get(format!("{}{path}", server.url));
     if let Some(t) = token {
@@ -60,9 +50,9 @@ async fn an_admin_opens_a_searchs_sealed_query_and_is_ledgered() {
     let meeting = server.meeting().await;
     let (_, m) = server.api(Method::GET, &format!("/api/v1/meetings/{meeting}"), None).await;
     let cell = m["org"].as_str().unwrap().to_string();
-    let (inspector, inspector_token) = user(&server, "kiemtra.moi", "inspector", &[&cell]).await;
-    let (_, auditor_token) = user(&server, "kiemtoan.moi", "auditor", &[]).await;
-    let (_, recorder_token) = user(&server, "thuky.moi", "recorder", &[&cell]).await;
+    let (inspector, inspector_token) = server.user("kiemtra.moi", "inspector", &[&cell], PASSWORD).await;
+    let (_, auditor_token) = server.user("kiemtoan.moi", "auditor", &[], PASSWORD).await;
+    let (_, recorder_token) = server.user("thuky.moi", "recorder", &[&cell], PASSWORD).await;
     let admin = json!({ "name": "quantri.moi", "role": "admin", "password": PASSWORD });
     assert_eq!(server.api(Method::POST, "/api/v1/users", Some(admin)).await.0, 201);
 

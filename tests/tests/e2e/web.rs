@@ -75,21 +75,6 @@ async fn search_until(server: &Server, token: &str, q: &str, n: usize, within: D
     }
 }
 
-async fn user(server: &Server, name: &str, role: &str, scopes: &[&str]) -> (String, String) {
-    let (s, u) = server
-        .api(
-            Method::POST,
-            "/api/v1/users",
-            Some(json!({ "name": name, "role": role, "password": PASSWORD, "scopes": scopes })),
-        )
-        .await;
-    assert_eq!(s, 201, "{u}");
-    let id = u["id"].as_str().unwrap().to_string();
-    let (s, t) = server.api(Method::POST, &format!("/api/v1/users/{id}/tokens"), None).await;
-    assert_eq!(s, 201, "{t}");
-    (id, t["token"].as_str().unwrap().to_string())
-}
-
 async fn get_as(server: &Server, token: &str, path: &str) -> u16 {
     server.http().get(format!("{}{path}", server.url)).bearer_auth(token).send().await.unwrap().status().as_u16()
 }
@@ -110,9 +95,9 @@ async fn an_inspector_finds_the_moment_plays_it_and_is_ledgered() {
     let (bloc, cell_a, cell_b) = tree(&server).await;
     let (meeting_a, rec_a) = recorded_meeting(&server, &cell_a, "Sinh hoạt chi bộ tháng 9", &wav).await;
     let (meeting_b, rec_b) = recorded_meeting(&server, &cell_b, "Sinh hoạt chi bộ Thanh tra", &wav).await;
-    let (inspector, inspector_token) = user(&server, "kiemtra.vanphong", "inspector", &[&cell_a]).await;
-    let (_, bloc_token) = user(&server, "kiemtra.khoi", "inspector", &[&bloc]).await;
-    let (_, auditor_token) = user(&server, "kiemtoan", "auditor", &[]).await;
+    let (inspector, inspector_token) = server.user("kiemtra.vanphong", "inspector", &[&cell_a], PASSWORD).await;
+    let (_, bloc_token) = server.user("kiemtra.khoi", "inspector", &[&bloc], PASSWORD).await;
+    let (_, auditor_token) = server.user("kiemtoan", "auditor", &[], PASSWORD).await;
 
     // Through the API: the admin sees both cells, the bloc inspector both, the
     // cell inspector only their cell, the auditor nothing.
@@ -555,7 +540,7 @@ async fn a_missing_transcript_is_explained_in_the_pages_language() {
     let (_, cell, _) = tree(&server).await;
     let wav = niem_tests::wav::tone(1.0, 440.0, 16_000, None);
     let (meeting, rec) = recorded_meeting(&server, &cell, "Sinh hoạt tháng 9", &wav).await;
-    user(&server, "kiemtra", "inspector", &[&cell]).await;
+    server.user("kiemtra", "inspector", &[&cell], PASSWORD).await;
     let (s, session) = server.sign_in("kiemtra", PASSWORD).await;
     assert_eq!(s, 303);
     let page = server
