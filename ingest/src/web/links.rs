@@ -9,32 +9,16 @@ use crate::http::ApiError;
 use axum::extract::{Path, State};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use maud::{html, Markup, DOCTYPE};
+use maud::html;
 use niem_core::App;
 use std::sync::Arc;
-
-fn frame(lang: Lang, title: &str, body: Markup) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang=(lang.code()) {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="referrer" content="no-referrer";
-                title { (title) " · Niêm" }
-                link rel="stylesheet" href="/static/app.css";
-            }
-            body.login { main { (body) } }
-        }
-    }
-}
 
 fn refused(lang: Lang, e: ApiError) -> Response {
     let body = html! {
         h1 { (lang.t("link.refused")) }
         p.error role="alert" { (e.message) }
     };
-    (e.status, frame(lang, lang.t("link.refused"), body)).into_response()
+    (e.status, super::bare_page(lang, lang.t("link.refused"), body)).into_response()
 }
 
 /// `GET /l/{token}`: the meeting's documents a member may download.
@@ -59,7 +43,7 @@ pub async fn list(State(app): State<Arc<App>>, parts: Parts, Path(token): Path<S
             }
         }
     };
-    frame(lang, lang.t("link.title"), body).into_response()
+    super::bare_page(lang, lang.t("link.title"), body).into_response()
 }
 
 /// `GET /l/{token}/{doc}`: one non-confidential document, ledgered.

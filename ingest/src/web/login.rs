@@ -12,7 +12,7 @@ use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
-use maud::{html, Markup, DOCTYPE};
+use maud::{html, Markup};
 use niem_core::accounts::SESSION_COOKIE;
 use niem_core::users;
 use niem_core::{App, DomainError};
@@ -45,31 +45,19 @@ fn show(app: &App, lang: Lang, next: &str, message: Option<&str>, status: Status
 }
 
 fn login_page(lang: Lang, next: &str, token: &str, message: Option<&str>) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang=(lang.code()) {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (lang.t("login.title")) " · Niêm" }
-                link rel="stylesheet" href="/static/app.css";
-            }
-            body.login {
-                main {
-                    h1 { "Niêm" }
-                    form method="post" action="/login" {
-                        @if let Some(m) = message { p.error role="alert" { (m) } }
-                        input type="hidden" name="csrf" value=(token);
-                        input type="hidden" name="next" value=(next);
-                        label { (lang.t("login.name")) input name="name" autocomplete="username" required autofocus; }
-                        label { (lang.t("login.password")) input name="password" type="password" autocomplete="current-password" required; }
-                        button type="submit" { (lang.t("login.submit")) }
-                    }
-                    p.lang { a href=(format!("/login?lang={}&next={}", lang.other().code(), super::url_encode(next))) { (lang.other().label()) } }
-                }
-            }
+    let body = html! {
+        h1 { "Niêm" }
+        form method="post" action="/login" {
+            @if let Some(m) = message { p.error role="alert" { (m) } }
+            input type="hidden" name="csrf" value=(token);
+            input type="hidden" name="next" value=(next);
+            label { (lang.t("login.name")) input name="name" autocomplete="username" required autofocus; }
+            label { (lang.t("login.password")) input name="password" type="password" autocomplete="current-password" required; }
+            button type="submit" { (lang.t("login.submit")) }
         }
-    }
+        p.lang { a href=(format!("/login?lang={}&next={}", lang.other().code(), super::url_encode(next))) { (lang.other().label()) } }
+    };
+    super::bare_page(lang, lang.t("login.title"), body)
 }
 
 #[derive(Deserialize)]

@@ -194,6 +194,24 @@ async fn home(v: Viewer) -> Redirect {
     }
 }
 
+/// The frame of a page for someone not signed in (sign-in, member links): no
+/// navigation, and no referrer, so a link's token never leaves in a header.
+pub(crate) fn bare_page(lang: Lang, title: &str, body: maud::Markup) -> maud::Markup {
+    maud::html! {
+        (maud::DOCTYPE)
+        html lang=(lang.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="referrer" content="no-referrer";
+                title { (title) " · Niêm" }
+                link rel="stylesheet" href="/static/app.css";
+            }
+            body.login { main { (body) } }
+        }
+    }
+}
+
 pub(crate) fn role_key(role: Role) -> &'static str {
     match role {
         Role::Admin => "role.admin",
