@@ -367,6 +367,46 @@ CREATE TABLE absence_requests (
 );
 CREATE INDEX absence_requests_meeting ON absence_requests (meeting, requested_at);
 ",
+    // The rest of the meeting record: the bloc's evaluations (each version a
+    // record object, never overwritten), a written absence report (a sealed
+    // document of kind absence_report), the retention class of a policy
+    // (media: recordings and transcripts; record: attendance, documents,
+    // minutes, evaluations), and committee schedules. Minutes are documents of
+    // kind `minutes` (meeting_documents), stored as record.minutes.stored.
+    "
+CREATE TABLE meeting_evaluations (
+    id TEXT PRIMARY KEY,
+    meeting TEXT NOT NULL REFERENCES meetings(id),
+    version INTEGER NOT NULL,
+    -- Content quality 1-5, and how many checklist items were met of how many.
+    score INTEGER NOT NULL CHECK (score BETWEEN 1 AND 5),
+    met INTEGER NOT NULL,
+    items INTEGER NOT NULL,
+    -- The comment, sealed under the note key (may name people).
+    sealed TEXT NOT NULL,
+    meta TEXT NOT NULL,
+    stored_at TEXT NOT NULL,
+    stored_by TEXT NOT NULL,
+    UNIQUE (meeting, version)
+);
+ALTER TABLE absence_requests ADD COLUMN report TEXT REFERENCES meeting_documents(id);
+ALTER TABLE retention_policies ADD COLUMN class TEXT NOT NULL DEFAULT 'media' CHECK (class IN ('media', 'record'));
+PRAGMA defer_foreign_keys = ON;
+CREATE TABLE schedules_before_committee AS SELECT * FROM schedules;
+DROP TABLE schedules;
+CREATE TABLE schedules (
+    id TEXT PRIMARY KEY,
+    org TEXT NOT NULL REFERENCES orgs(id),
+    kind TEXT NOT NULL CHECK (kind IN ('regular', 'thematic', 'conference', 'committee')),
+    title TEXT NOT NULL,
+    day_of_month INTEGER NOT NULL CHECK (day_of_month BETWEEN 1 AND 28),
+    time_local TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+INSERT INTO schedules (id, org, kind, title, day_of_month, time_local, created_at)
+    SELECT id, org, kind, title, day_of_month, time_local, created_at FROM schedules_before_committee;
+DROP TABLE schedules_before_committee;
+",
 ];
 
 #[cfg(test)]
