@@ -264,15 +264,35 @@ pub fn summarize(lines: &[Line], chairs: &[Chair], cell: &[Expected], approved: 
     s
 }
 
+/// The local date (`YYYY-MM-DD`) of a meeting scheduled at `scheduled_at`.
+pub fn local_date(scheduled_at: &str) -> Result<String, DomainError> {
+    let at = archive::clock::parse_ts(scheduled_at).map_err(DomainError::internal)?;
+    let d = at.to_offset(crate::local_time::OFFSET).date();
+    Ok(format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day()))
+}
+
 /// A meeting's cell and the local date it is held on.
 async fn meeting_cell(app: &App, meeting: MeetingId) -> Result<(OrgId, String), DomainError> {
     let m = catalog::read(&app.vault.catalog, move |repo| repo.meeting(meeting).map_err(DomainError::from))
         .await?
         .ok_or_else(|| DomainError::not_found(format!("meeting {meeting} not found")))?;
     let org: OrgId = m.org.parse().map_err(DomainError::internal)?;
-    let at = archive::clock::parse_ts(&m.scheduled_at).map_err(DomainError::internal)?;
-    let d = at.to_offset(crate::local_time::OFFSET).date();
-    Ok((org, format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())))
+    Ok((org, local_date(&m.scheduled_at)?))
+}
+
+/// Of `memberships` (history included), the members of `org` on `date`
+/// (local, `YYYY-MM-DD`), exempt ones included: the one rule the sheet, the
+/// page and the report share.
+pub fn cell_from<'a>(
+    memberships: impl IntoIterator<Item = &'a catalog::Membership>,
+    org: OrgId,
+    date: &str,
+) -> Vec<Expected> {
+    memberships
+        .into_iter()
+        .filter(|m| m.org == org && m.joined.as_str() <= date && m.left.as_deref().is_none_or(|l| l > date))
+        .map(|m| Expected { member: m.member, role: m.role.clone(), exempt: m.exempt })
+        .collect()
 }
 
 /// The cell's members on `date` (local, `YYYY-MM-DD`), exempt ones included.
@@ -280,12 +300,7 @@ async fn cell_on(app: &App, org: OrgId, date: String) -> Result<Vec<Expected>, D
     catalog::read(&app.vault.catalog, move |repo| {
         let path = repo.org_path(org)?.ok_or_else(|| DomainError::not_found(format!("org {org} not found")))?;
         let rows = repo.roster(&path, true, &Scope::All)?;
-        Ok(rows
-            .into_iter()
-            .map(|r| r.membership)
-            .filter(|m| m.org == org && m.joined <= date && m.left.as_ref().is_none_or(|l| *l > date))
-            .map(|m| Expected { member: m.member, role: m.role, exempt: m.exempt })
-            .collect())
+        Ok(cell_from(rows.iter().map(|r| &r.membership), org, &date))
     })
     .await
 }

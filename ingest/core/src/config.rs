@@ -33,6 +33,7 @@ pub struct Config {
     pub tls: TlsConfig,
     pub retention: RetentionConfig,
     pub alerts: AlertsConfig,
+    pub reports: ReportsConfig,
     pub verify: VerifyConfig,
     pub log: LogConfig,
 }
@@ -197,6 +198,20 @@ impl Default for RetentionConfig {
     }
 }
 
+/// The compliance report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReportsConfig {
+    /// Attendance under this percentage is flagged (the provincial target: 90).
+    pub attendance_target: f64,
+}
+
+impl Default for ReportsConfig {
+    fn default() -> Self {
+        Self { attendance_target: 90.0 }
+    }
+}
+
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AlertsConfig {
@@ -328,6 +343,7 @@ impl Default for Config {
             tls: TlsConfig::default(),
             retention: RetentionConfig::default(),
             alerts: AlertsConfig::default(),
+            reports: ReportsConfig::default(),
             verify: VerifyConfig::default(),
             log: LogConfig::default(),
         }
@@ -466,6 +482,10 @@ impl Config {
         anyhow::ensure!(
             t.threads >= 1 && t.concurrency >= 1 && t.max_attempts >= 1,
             "transcribe.threads, concurrency and max_attempts must be at least 1"
+        );
+        anyhow::ensure!(
+            (0.0..=100.0).contains(&self.reports.attendance_target),
+            "reports.attendance_target is a percentage: 0 to 100"
         );
         Ok(())
     }

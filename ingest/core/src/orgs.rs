@@ -203,6 +203,9 @@ pub struct Browse {
     /// Any value: only meetings with a stored transcript.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transcript: Option<String>,
+    /// Any value: only meetings with minutes filed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minutes: Option<String>,
     /// The `next` of the previous page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<String>,
@@ -218,6 +221,7 @@ impl Browse {
             &mut self.to,
             &mut self.recording,
             &mut self.transcript,
+            &mut self.minutes,
             &mut self.after,
         ] {
             *f = f.take().map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
@@ -272,6 +276,7 @@ pub async fn browse(app: &App, who: &Principal, b: Browse) -> Result<BrowsePage,
         to: day(&b.to, true)?,
         recording: b.recording.is_some(),
         transcript: b.transcript.is_some(),
+        minutes: b.minutes.is_some(),
         after,
         limit: BROWSE_PAGE + 1,
     };

@@ -72,8 +72,11 @@ async fn add_schedule(vault: &Vault, actor: &str, org: OrgId, s: NewSchedule) ->
     }
     let format = time::macros::format_description!("[hour]:[minute]");
     time::Time::parse(&s.time, format).map_err(|_| DomainError::invalid("time must be HH:MM (local)"))?;
-    if !matches!(s.kind.as_str(), "regular" | "thematic" | "conference") || s.title.trim().is_empty() {
-        return Err(DomainError::invalid("kind must be regular, thematic or conference, and a title is needed"));
+    // A committee schedule is what lets the report say "the committee met before the cell".
+    if crate::orgs::check_meeting_kind(&s.kind).is_err() || s.title.trim().is_empty() {
+        return Err(DomainError::invalid(
+            "kind must be regular, thematic, conference or committee, and a title is needed",
+        ));
     }
     let id = ScheduleId::new();
     let sched = Schedule {

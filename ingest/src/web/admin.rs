@@ -428,14 +428,48 @@ pub async fn report(State(app): State<Arc<App>>, v: Viewer, RawQuery(raw): RawQu
         }
         table.report {
             thead { tr { th { (v.t("search.org")) } th { (v.t("report.expected")) } th { (v.t("report.held")) } th { (v.t("report.recorded")) } th { (v.t("report.sealed")) } th { (v.t("report.transcribed")) } th { (v.t("report.missing")) } th { (v.t("report.rate")) } } }
-            tbody { @for r in &rows {
+            tbody { @for r in rows.iter().map(|r| &r.counts) {
                 @let rate = (r.held * 100).checked_div(r.expected).unwrap_or(0);
                 tr { td { (r.org_name) } td { (r.expected) } td { (r.held) } td { (r.recorded) } td { (r.sealed) } td { (r.transcribed) } td { (r.missing) }
                     td.bar { @if r.expected > 0 { progress max="100" value=(rate) { (rate) "%" } " " (rate) "%" } } }
             } }
         }
+        (record_table(&v, &rows, app.config.reports.attendance_target))
     };
     page(&v, v.t("nav.reports"), body).into_response()
+}
+
+/// The meeting record's figures per org: the attendance bar against its target
+/// (an org under it is flagged in words, not by colour alone), and the counts.
+fn record_table(v: &Viewer, rows: &[niem_core::reports::ReportRow], target: f64) -> Markup {
+    html! {
+        h2 { (v.t("report.record")) }
+        p { (v.t("report.target")) ": " (target) "%" }
+        table.report.record {
+            thead { tr {
+                th { (v.t("search.org")) } th { (v.t("report.attendance")) } th { (v.t("report.unapproved")) }
+                th { (v.t("report.chair_problems")) } th { (v.t("report.documents_in_advance")) } th { (v.t("report.minutes")) }
+                th { (v.t("report.committee_before")) } th { (v.t("report.score")) }
+            } }
+            tbody { @for r in rows {
+                @let (c, f) = (&r.counts, &r.record);
+                tr.below[f.attendance_below_target] {
+                    td { (c.org_name) }
+                    td.bar { @if let Some(rate) = f.attendance_rate {
+                        progress max="100" value=(rate) { (rate) "%" } " " (rate) "% (" (f.attendance_present) "/" (f.attendance_expected) ")"
+                        @if f.attendance_below_target { " " strong.flag { (v.t("report.below_target")) } }
+                    } }
+                    td { (f.unapproved_absences) }
+                    td { (f.chair_problems) }
+                    td { (f.documents_in_advance) "/" (c.expected) }
+                    td { (f.minutes_filed) "/" (c.expected)
+                        @if let Some(d) = f.minutes_median_days { " · " (d) " " (v.t("report.minutes_days")) } }
+                    td { @if f.committee_expected > 0 { (f.committee_before) "/" (f.committee_expected) } @else { "—" } }
+                    td { @if let Some(s) = f.mean_score { (s) "/5 (" (f.evaluated) ")" } @else { "—" } }
+                }
+            } }
+        }
+    }
 }
 
 #[derive(Debug, Default, serde::Deserialize)]

@@ -252,6 +252,7 @@ pub async fn browse(State(app): State<Arc<App>>, v: Viewer, RawQuery(raw): RawQu
                 label { (v.t("search.to")) input type="date" name="to" value=(value(&b.to)); }
                 label { input type="checkbox" name="recording" value="on" checked[b.recording.is_some()]; " " (v.t("browse.recording")) }
                 label { input type="checkbox" name="transcript" value="on" checked[b.transcript.is_some()]; " " (v.t("browse.transcript")) }
+                label { input type="checkbox" name="minutes" value="on" checked[b.minutes.is_some()]; " " (v.t("browse.minutes")) }
                 button type="submit" { (v.t("browse.show")) }
             }
         }
@@ -262,6 +263,7 @@ pub async fn browse(State(app): State<Arc<App>>, v: Viewer, RawQuery(raw): RawQu
                 thead { tr {
                     th { (v.t("browse.date")) } th { (v.t("browse.meeting")) } th { (v.t("search.org")) }
                     th { (v.t("search.kind")) } th { (v.t("browse.recording")) } th { (v.t("browse.transcript")) }
+                    th { (v.t("browse.minutes")) }
                 } }
                 tbody {
                     @for m in &found.meetings {
@@ -276,6 +278,7 @@ pub async fn browse(State(app): State<Arc<App>>, v: Viewer, RawQuery(raw): RawQu
                                 Some(_) => "browse.yes",
                             })) }
                             td { (v.t(if m.transcript { "browse.yes" } else { "browse.no" })) }
+                            td { (v.t(if m.minutes { "browse.yes" } else { "browse.no" })) }
                         }
                     }
                 }

@@ -42,7 +42,7 @@ pub use orgs::{
     Org, Orgs, Recordings, StreamLabel,
 };
 pub use retention::{Hold, PolicyRow, Retention};
-pub use schedules::{Alert, ComplianceRow, Reports, Schedule, Schedules};
+pub use schedules::{Alert, ComplianceRow, RecordMeetingRow, Reports, Schedule, Schedules};
 pub use service::{Figures, Service};
 pub use verification::{CheckpointRef, StoreCheck, Verification, Verifications};
 

@@ -68,6 +68,8 @@ pub struct MeetingBrowse {
     pub recording: bool,
     /// Only meetings whose recording has a stored transcript.
     pub transcript: bool,
+    /// Only meetings with minutes filed.
+    pub minutes: bool,
     /// Only meetings after this one (scheduled_at, id) in the order newest first.
     pub after: Option<(String, String)>,
     pub limit: usize,
@@ -86,6 +88,8 @@ pub struct BrowsedMeeting {
     /// `open`, `sealed` or `shredded`.
     pub recording_state: Option<String>,
     pub transcript: bool,
+    /// Minutes (biên bản) are filed.
+    pub minutes: bool,
 }
 
 pub trait Orgs {

@@ -59,6 +59,30 @@ pub struct ComplianceRow {
     pub missing: u64,
 }
 
+/// One meeting as the report of the meeting record needs it.
+#[derive(Debug, Clone)]
+pub struct RecordMeetingRow {
+    pub meeting: MeetingId,
+    pub org: String,
+    pub kind: String,
+    pub scheduled_at: String,
+    /// A recording began.
+    pub held: bool,
+    /// The latest attendance sheet's `archive::record::RecordMeta` (JSON).
+    pub sheet_meta: Option<String>,
+    /// The members with an approved absence request for this meeting.
+    pub approved_absences: Vec<crate::schema::MemberId>,
+    /// When the first document for members (not minutes, not an absence
+    /// report) was stored.
+    pub first_document_at: Option<String>,
+    /// When minutes were first filed.
+    pub minutes_at: Option<String>,
+    /// The latest evaluation's score (1-5).
+    pub score: Option<u8>,
+    /// The meeting's org has a committee schedule.
+    pub committee_scheduled: bool,
+}
+
 pub trait Reports {
     /// Per org of the subtree at `path` that lies in `scope`, the counts of
     /// meetings scheduled in `[start, end)`; missing if unrecorded by `missed_by`.
@@ -70,4 +94,7 @@ pub trait Reports {
         end: &str,
         missed_by: &str,
     ) -> Result<Vec<ComplianceRow>>;
+    /// The meetings of the subtree at `path` in `scope` scheduled in
+    /// `[start, end)`, with what the meeting record says of each, oldest first.
+    fn record_meetings(&self, path: &str, scope: &Scope, start: &str, end: &str) -> Result<Vec<RecordMeetingRow>>;
 }

@@ -119,7 +119,8 @@ impl Orgs for Sqlite<'_> {
     fn browse_meetings(&self, f: &MeetingBrowse, scope: &Scope) -> Result<Vec<BrowsedMeeting>> {
         let sql = format!(
             "SELECT m.id, m.title, m.kind, m.scheduled_at, m.org, o.name, m.recording, r.state,
-                    EXISTS (SELECT 1 FROM transcripts t WHERE t.recording = m.recording AND t.state = 'stored')
+                    EXISTS (SELECT 1 FROM transcripts t WHERE t.recording = m.recording AND t.state = 'stored'),
+                    EXISTS (SELECT 1 FROM meeting_documents d WHERE d.meeting = m.id AND d.kind = 'minutes')
              FROM meetings m JOIN orgs o ON o.id = m.org LEFT JOIN recordings r ON r.id = m.recording
              WHERE {}
                AND (?2 IS NULL OR o.path = ?2 OR substr(o.path, 1, length(?2) + 1) = ?2 || '/')
@@ -129,6 +130,7 @@ impl Orgs for Sqlite<'_> {
                AND (?6 = 0 OR (r.state IS NOT NULL AND r.state != 'shredded'))
                AND (?7 = 0 OR EXISTS (SELECT 1 FROM transcripts t WHERE t.recording = m.recording AND t.state = 'stored'))
                AND (?8 IS NULL OR (m.scheduled_at, m.id) < (?8, ?9))
+               AND (?11 = 0 OR EXISTS (SELECT 1 FROM meeting_documents d WHERE d.meeting = m.id AND d.kind = 'minutes'))
              ORDER BY m.scheduled_at DESC, m.id DESC
              LIMIT ?10",
             in_scope("o.path", 1)
@@ -145,7 +147,8 @@ impl Orgs for Sqlite<'_> {
             f.transcript,
             after_at,
             after_id,
-            f.limit as i64
+            f.limit as i64,
+            f.minutes
         ];
         let rows = stmt.query_map(args, |r| {
             Ok(BrowsedMeeting {
@@ -158,6 +161,7 @@ impl Orgs for Sqlite<'_> {
                 recording: r.get(6)?,
                 recording_state: r.get(7)?,
                 transcript: r.get(8)?,
+                minutes: r.get(9)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)

@@ -1,7 +1,7 @@
 //! Schedules, alerts and the compliance report on SQLite.
 
-use super::{in_scope, scope_param, Sqlite};
-use crate::catalog::{Alert, ComplianceRow, Reports, Result, Schedule, Schedules, Scope};
+use super::{in_scope, parse, scope_param, Sqlite};
+use crate::catalog::{Alert, ComplianceRow, RecordMeetingRow, Reports, Result, Schedule, Schedules, Scope};
 use crate::schema::MeetingId;
 use rusqlite::params;
 
@@ -139,6 +139,85 @@ impl Reports for Sqlite<'_> {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn record_meetings(&self, path: &str, scope: &Scope, start: &str, end: &str) -> Result<Vec<RecordMeetingRow>> {
+        let sql = format!(
+            "SELECT m.id, m.org, m.kind, m.scheduled_at, m.recording IS NOT NULL,
+                    (SELECT a.meta FROM meeting_attendance a WHERE a.meeting = m.id ORDER BY a.version DESC LIMIT 1),
+                    (SELECT MIN(d.stored_at) FROM meeting_documents d
+                      WHERE d.meeting = m.id AND d.kind NOT IN ('minutes', 'absence_report')),
+                    (SELECT MIN(d.stored_at) FROM meeting_documents d WHERE d.meeting = m.id AND d.kind = 'minutes'),
+                    (SELECT e.score FROM meeting_evaluations e WHERE e.meeting = m.id ORDER BY e.version DESC LIMIT 1),
+                    EXISTS (SELECT 1 FROM schedules s WHERE s.org = m.org AND s.kind = 'committee'),
+                    (SELECT json_group_array(r.member) FROM absence_requests r WHERE r.meeting = m.id AND r.approved = 1)
+             FROM meetings m JOIN orgs o ON o.id = m.org
+             WHERE m.scheduled_at >= ?2 AND m.scheduled_at < ?3
+               AND (o.path = ?1 OR substr(o.path, 1, length(?1) + 1) = ?1 || '/') AND {}
+             ORDER BY m.scheduled_at, m.id",
+            in_scope("o.path", 4)
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        type Cols = (
+            String,
+            String,
+            String,
+            String,
+            bool,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<u8>,
+            bool,
+            String,
+        );
+        let rows = stmt.query_map(params![path, start, end, scope_param(scope)], |r| {
+            Ok::<Cols, rusqlite::Error>((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+                r.get(9)?,
+                r.get(10)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (
+                id,
+                org,
+                kind,
+                scheduled_at,
+                held,
+                sheet_meta,
+                first_document_at,
+                minutes_at,
+                score,
+                committee,
+                approved,
+            ) = row?;
+            let approved: Vec<String> = serde_json::from_str(&approved)
+                .map_err(|e| crate::catalog::Error::malformed(format!("approved absences of {id}: {e}")))?;
+            out.push(RecordMeetingRow {
+                meeting: parse("meeting id", &id)?,
+                org,
+                kind,
+                scheduled_at,
+                held,
+                sheet_meta,
+                approved_absences: approved.iter().map(|m| parse("member id", m)).collect::<Result<_>>()?,
+                first_document_at,
+                minutes_at,
+                score,
+                committee_scheduled: committee,
+            });
+        }
+        Ok(out)
     }
 }
 
