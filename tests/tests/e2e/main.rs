@@ -34,6 +34,7 @@ mod metrics;
 mod paging;
 mod plaintext;
 mod province;
+mod record;
 mod restore;
 mod resumable;
 mod retention;
