@@ -12,10 +12,14 @@
 //! 4. no legal hold covered it at the shred;
 //! 5. it is the recording's first shred entry.
 //!
+//! A meeting's record (class `record`) is judged by the same rules, its
+//! `record.shredded` entry against the record policies, from the meeting's
+//! scheduled time (see [`crate::retention`]).
+//!
 //! The verifier passes only entries a signed checkpoint covers: whoever can write
 //! the store can append well-formed entries, but cannot sign them.
 
-use crate::retention::{Recording, Retention};
+use crate::retention::{Class, Recording, Retention};
 use time::OffsetDateTime;
 
 pub use crate::retention::covers;
@@ -23,7 +27,10 @@ pub use crate::retention::covers;
 /// The verdict on one shredded recording.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Deletion {
+    /// The recording's id, or for the record the meeting's.
     pub recording: String,
+    /// `media` (a recording) or `record` (a meeting's record).
+    pub class: Class,
     pub lawful: bool,
     /// Why: the policy and dates when lawful, the broken rule when not.
     pub reason: String,
@@ -32,9 +39,9 @@ pub struct Deletion {
 /// Judges every shred `model` holds (replayed from the signed ledger).
 pub fn judge(model: &Retention) -> Vec<Deletion> {
     let mut out = Vec::new();
-    for r in model.recordings.values() {
+    for r in model.recordings.values().chain(model.records.values()) {
         for (i, (seq, ts, cited)) in r.shreds.iter().enumerate() {
-            let verdict = if i > 0 {
+            let verdict = if i > 0 && r.class == Class::Media {
                 Err(format!("shredded again at entry {seq}: a recording is shredded once"))
             } else {
                 lawful(model, r, *seq, *ts, cited.as_deref())
@@ -43,7 +50,7 @@ pub fn judge(model: &Retention) -> Vec<Deletion> {
                 Ok(why) => (true, why),
                 Err(why) => (false, why),
             };
-            out.push(Deletion { recording: r.id.clone(), lawful, reason });
+            out.push(Deletion { recording: r.id.clone(), class: r.class, lawful, reason });
         }
     }
     out

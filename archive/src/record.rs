@@ -346,6 +346,49 @@ pub async fn abandon_record(store: &Store, meeting: &str, object: RecordObjectId
     }
 }
 
+impl Vault {
+    /// Crypto-shreds the record objects a committed `record.shredded` entry
+    /// names: the store's ledger first (so it explains every missing object),
+    /// then each object's key, after which its pieces are unreadable, then the
+    /// pieces. Deleting what is already gone succeeds, so a cut-off shred is
+    /// finished by running it again. Returns (keys deleted, pieces the store kept).
+    pub async fn shred_record_objects(
+        &self,
+        meeting: &str,
+        objects: &[RecordObjectId],
+    ) -> Result<(usize, usize), VaultError> {
+        let meeting = crate::id::parse_ulid("meeting", meeting).map_err(|e| VaultError::Conflict(e.to_string()))?;
+        self.mirror.flush(true).await?;
+        let (mut keys, mut kept) = (0, 0);
+        for &object in objects {
+            self.store.delete(&ObjectKey::record_key(meeting, object)).await?;
+            keys += 1;
+            for o in self.store.list(&ObjectKey::record_prefix(meeting, object)).await? {
+                if let Some(crate::layout::RecordKind::Piece(m, ob, i)) = ObjectKey::classify_record(&o.key) {
+                    if let Err(e) = self.store.delete(&ObjectKey::record_piece(m, ob, i)).await {
+                        kept += 1;
+                        tracing::warn!(object = o.key, error = %e, "the store kept a shredded record piece (Object Lock?); it stays unreadable");
+                    }
+                }
+            }
+        }
+        Ok((keys, kept))
+    }
+
+    /// Whether any of these record objects still has its key in the store.
+    pub async fn record_keys_left(&self, meeting: &str, objects: &[RecordObjectId]) -> Result<bool, VaultError> {
+        let meeting = crate::id::parse_ulid("meeting", meeting).map_err(|e| VaultError::Conflict(e.to_string()))?;
+        for &object in objects {
+            let key = ObjectKey::record_key(meeting, object);
+            if self.store.list(&ObjectKey::record_prefix(meeting, object)).await?.iter().any(|o| o.key == key.as_str())
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
 /// Opens a whole record object in memory: for tests and small objects.
 pub async fn read_all(vault: &Vault, meeting: &str, meta: &RecordMeta) -> Result<Vec<u8>, VaultError> {
     let mut out = Vec::with_capacity(meta.len as usize);

@@ -21,6 +21,15 @@
 //! policy takes effect, the ones still waiting are tried again in order, so a
 //! later lengthening is never held back by an earlier shortening.
 //!
+//! # Two classes
+//! A policy governs either the media (recordings and their transcripts) or the
+//! meeting record (attendance, documents, minutes, evaluations), never both.
+//! The record of a meeting is modelled as a [`Recording`] of class `record`
+//! whose start is the meeting's scheduled time and which counts as sealed from
+//! the first entry: the record is kept permanently by default, so every record
+//! policy shortens what it keeps and waits for a second admin, and holds cover
+//! it by the meeting's time like a recording.
+//!
 //! An approval counts when its actor is a user account other than the one that
 //! set the policy, that was an admin (see [`Admins`]) both before the policy was
 //! set and when approving, and that approved before the request expired
@@ -31,7 +40,9 @@
 //! - `org.created`: `parent` (or null); `meeting.created`: `org`, `kind`;
 //! - `recording.started`: `meeting`, `org`; `recording.sealed`; `recording.shredded`: `policy`;
 //! - `retention.policy.set`: `org` (an org id, or null), `org_path` (written before
-//!   `org` was), `kind` (or null), `keep_days`, `approve_before` (RFC 3339, optional);
+//!   `org` was), `kind` (or null), `keep_days`, `approve_before` (RFC 3339, optional),
+//!   `class` (`media` or `record`; absent: media, as before the meeting record);
+//! - `record.shredded` (subject `meeting/<id>`): `policy`, `objects`;
 //! - `retention.policy.approved`: none;
 //! - `hold.placed`: `org_path`, `from`, `to` (RFC 3339); `hold.released`: none;
 //! - users: see [`Admins`].
@@ -48,6 +59,7 @@ pub const ACTIONS: &[&str] = &[
     "recording.started",
     "recording.sealed",
     "recording.shredded",
+    "record.shredded",
     "retention.policy.set",
     "retention.policy.approved",
     "hold.placed",
@@ -64,10 +76,41 @@ pub fn covers(outer: &str, inner: &str) -> bool {
     inner == outer || inner.strip_prefix(outer).is_some_and(|rest| rest.starts_with('/'))
 }
 
-/// A recording as the ledger describes it.
+/// What a policy governs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Class {
+    /// Recordings and their transcripts.
+    #[default]
+    Media,
+    /// A meeting's record: attendance, documents, minutes, evaluations.
+    Record,
+}
+
+impl Class {
+    /// From a policy entry's `class` (absent: media).
+    pub fn of(name: Option<&str>) -> Option<Class> {
+        match name {
+            None | Some("media") => Some(Class::Media),
+            Some("record") => Some(Class::Record),
+            Some(_) => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Class::Media => "media",
+            Class::Record => "record",
+        }
+    }
+}
+
+/// A recording as the ledger describes it, or (class `record`) a meeting's record.
 #[derive(Debug, Clone)]
 pub struct Recording {
+    /// The recording's id; for a record, its meeting's.
     pub id: String,
+    pub class: Class,
     pub meeting: String,
     pub org: String,
     /// The org's path when the recording started; `None` if its org was never created.
@@ -91,6 +134,7 @@ pub struct Policy {
     pub org_path: Option<String>,
     pub kind: Option<String>,
     pub keep_days: u64,
+    pub class: Class,
     pub approve_before: Option<OffsetDateTime>,
     /// (seq, time, actor) of every `retention.policy.approved` entry.
     pub approvals: Vec<(u64, OffsetDateTime, String)>,
@@ -98,7 +142,8 @@ pub struct Policy {
 
 impl Policy {
     fn applies_to(&self, r: &Recording, path: &str) -> bool {
-        self.org_path.as_deref().is_none_or(|o| covers(o, path))
+        self.class == r.class
+            && self.org_path.as_deref().is_none_or(|o| covers(o, path))
             && self.kind.as_deref().is_none_or(|k| r.kind.as_deref() == Some(k))
     }
 
@@ -149,6 +194,8 @@ pub struct Retention {
     orgs: HashMap<String, String>,
     meetings: HashMap<String, (String, String)>,
     pub recordings: BTreeMap<String, Recording>,
+    /// Every meeting's record, by meeting id.
+    pub records: BTreeMap<String, Recording>,
     pub policies: Vec<Policy>,
     pub holds: Vec<Hold>,
     pub admins: Admins,
@@ -184,6 +231,7 @@ impl Retention {
                 let (org, kind) = (data_str(e, "org"), data_str(e, "kind"));
                 if let (Some(org), Some(kind)) = (org, kind) {
                     self.meetings.insert(id.to_string(), (org.to_string(), kind.to_string()));
+                    self.record_of(e, id, org, kind, ts);
                 }
             }
             ("recording.started", "recording") if !id.contains('/') => self.started(e, id, ts),
@@ -194,6 +242,11 @@ impl Retention {
             }
             ("recording.shredded", "recording") => {
                 if let Some(r) = self.recordings.get_mut(id) {
+                    r.shreds.push((e.seq, ts, data_str(e, "policy").map(String::from)));
+                }
+            }
+            ("record.shredded", "meeting") => {
+                if let Some(r) = self.records.get_mut(id) {
                     r.shreds.push((e.seq, ts, data_str(e, "policy").map(String::from)));
                 }
             }
@@ -222,12 +275,30 @@ impl Retention {
         }
     }
 
+    /// A meeting's record: governed from its scheduled time, "sealed" from the start.
+    fn record_of(&mut self, e: &Entry, id: &str, org: &str, kind: &str, ts: OffsetDateTime) {
+        let r = Recording {
+            id: id.to_string(),
+            class: Class::Record,
+            meeting: id.to_string(),
+            org: org.to_string(),
+            org_path: self.orgs.get(org).cloned(),
+            kind: Some(kind.to_string()),
+            meeting_org: Some(org.to_string()),
+            started: data_ts(e, "scheduled_at").unwrap_or(ts),
+            sealed_seq: Some(0),
+            shreds: Vec::new(),
+        };
+        self.records.entry(id.to_string()).or_insert(r);
+    }
+
     fn started(&mut self, e: &Entry, id: &str, started: OffsetDateTime) {
         let meeting = data_str(e, "meeting").unwrap_or_default().to_string();
         let org = data_str(e, "org").unwrap_or_default().to_string();
         let m = self.meetings.get(&meeting);
         let r = Recording {
             id: id.to_string(),
+            class: Class::Media,
             org_path: self.orgs.get(&org).cloned(),
             kind: m.map(|(_, k)| k.clone()),
             meeting_org: m.map(|(o, _)| o.clone()),
@@ -242,6 +313,8 @@ impl Retention {
 
     fn policy_set(&mut self, e: &Entry, id: &str) {
         let Some(keep_days) = e.data.get("keep_days").and_then(|v| v.as_u64()) else { return };
+        // A class this build does not know governs nothing it holds.
+        let Some(class) = Class::of(data_str(e, "class")) else { return };
         // Entries from before `org` was written name the path they computed.
         let org_path = match data_str(e, "org") {
             Some(org) => match self.orgs.get(org) {
@@ -257,6 +330,7 @@ impl Retention {
             org_path,
             kind: data_str(e, "kind").map(String::from),
             keep_days,
+            class,
             approve_before: data_ts(e, "approve_before"),
             approvals: Vec::new(),
         });
@@ -661,5 +735,62 @@ mod tests {
         assert_eq!(held("r1", released), Some("h1".into()));
         assert_eq!(held("r2", released), None, "another cell");
         assert_eq!(held("r1", released + 1), None, "released");
+    }
+
+    /// The two classes never govern each other's things; the record is kept
+    /// forever until a record policy a second admin approved says otherwise,
+    /// from the meeting's scheduled time; a hold keeps it; and the judge of
+    /// deletions applies the same rules to a `record.shredded` entry.
+    #[test]
+    fn the_record_is_its_own_class_kept_until_a_second_admin_approves() {
+        let mut l = Ledger::default();
+        l.world();
+        let at = |day: i64| crate::clock::format_ts(T0 + time::Duration::days(day));
+        l.at(
+            0,
+            "user:a1",
+            "meeting.created",
+            "meeting/m3",
+            json!({ "org": "c1", "kind": "regular", "scheduled_at": at(1) }),
+        );
+        l.policy(0, "user:a1", "media", None, None, 5);
+        l.sealed(1, "r1", "m3", "c1");
+        let record = |l: &Ledger| {
+            let r = Retention::replay(&l.0);
+            let g = r.governed(&r.records["m3"], u64::MAX);
+            (g.policy.map(|(p, at)| (p.id.clone(), (at - T0).whole_days())), g.hold.map(|h| h.id.clone()))
+        };
+        assert_eq!(record(&l), (None, None), "a media policy never governs the record");
+        let data = json!({ "org": null, "kind": null, "keep_days": 10, "class": "record" });
+        l.at(2, "user:a1", "retention.policy.set", "policy/rec", data);
+        assert_eq!(l.expiry("r1"), Some(("media".into(), 6)), "a record policy never governs a recording");
+        assert_eq!(record(&l), (None, None), "the record policy waits for a second admin");
+        l.at(3, "user:a1", "retention.policy.approved", "policy/rec", json!({}));
+        assert_eq!(record(&l).0, None, "not by the admin who set it");
+        l.at(3, "user:a2", "retention.policy.approved", "policy/rec", json!({}));
+        assert_eq!(record(&l).0, Some(("rec".into(), 11)), "from the meeting's scheduled time");
+        let data = json!({ "org": null, "kind": null, "keep_days": 10, "class": "tapes" });
+        l.at(3, "user:a1", "retention.policy.set", "policy/odd", data);
+        assert_eq!(record(&l).0, Some(("rec".into(), 11)), "an unknown class governs nothing");
+
+        // The judge: too early is unlawful; after the expiry, lawful; under a hold, unlawful.
+        let shred = |l: &mut Ledger, day: i64| {
+            let data = json!({ "policy": "rec", "objects": ["o1"] });
+            l.at(day, "system", "record.shredded", "meeting/m3", data)
+        };
+        let verdicts = |l: &Ledger| {
+            let judged = crate::deletion::judge(&Retention::replay(&l.0));
+            judged.into_iter().filter(|d| d.class == Class::Record).map(|d| d.lawful).collect::<Vec<_>>()
+        };
+        let mut early = Ledger(l.0.clone());
+        shred(&mut early, 5);
+        assert_eq!(verdicts(&early), vec![false], "shredded before it expired");
+        let mut held = Ledger(l.0.clone());
+        let hold = json!({ "org_path": "/b/c1", "from": at(0), "to": at(2) });
+        held.at(4, "user:a1", "hold.placed", "hold/h1", hold);
+        shred(&mut held, 12);
+        assert_eq!(verdicts(&held), vec![false], "shredded under a hold");
+        shred(&mut l, 12);
+        assert_eq!(verdicts(&l), vec![true]);
     }
 }

@@ -248,6 +248,11 @@ pub struct ExpectedRecord {
     /// Whether a signed checkpoint covers the entry that names it: until one
     /// does, the object matching it proves nothing ("pending").
     pub signed: bool,
+    /// A signed `record.shredded` entry names it: its key must be gone (the
+    /// deletion itself is judged by the retention rules).
+    pub shredded: bool,
+    /// A `record.shredded` entry no signed checkpoint covers yet names it.
+    pub shred_unsigned: Option<u64>,
 }
 
 /// Replays the `record.<class>.stored` entries into the record objects the
@@ -258,7 +263,16 @@ pub fn replay_records<'a>(
 ) -> (HashMap<crate::id::RecordObjectId, ExpectedRecord>, Vec<String>) {
     let mut out = HashMap::new();
     let mut problems = Vec::new();
-    for e in entries.into_iter().filter(|e| crate::record::is_stored_action(&e.action)) {
+    for e in entries {
+        if e.action == "record.shredded" {
+            if let Err(p) = shred_records(&mut out, e, signed) {
+                problems.push(format!("ledger entry {} ({}): {p}", e.seq, e.action));
+            }
+            continue;
+        }
+        if !crate::record::is_stored_action(&e.action) {
+            continue;
+        }
         let parsed = (|| {
             let meeting = e
                 .subject
@@ -272,7 +286,14 @@ pub fn replay_records<'a>(
             let pieces = meta.chunks.iter().map(|c| ExpectedObject { len: c.len, sha256: c.sha256.clone() }).collect();
             Ok::<_, String>((
                 meta.object,
-                ExpectedRecord { meeting, key_sha256: meta.key_sha256, pieces, signed: e.seq < signed },
+                ExpectedRecord {
+                    meeting,
+                    key_sha256: meta.key_sha256,
+                    pieces,
+                    signed: e.seq < signed,
+                    shredded: false,
+                    shred_unsigned: None,
+                },
             ))
         })();
         match parsed {
@@ -283,6 +304,35 @@ pub fn replay_records<'a>(
         }
     }
     (out, problems)
+}
+
+/// Marks the objects a `record.shredded` entry names: each must have been
+/// stored under that meeting before.
+fn shred_records(
+    out: &mut HashMap<crate::id::RecordObjectId, ExpectedRecord>,
+    e: &Entry,
+    signed: u64,
+) -> Result<(), String> {
+    let meeting = e
+        .subject
+        .strip_prefix("meeting/")
+        .and_then(|m| crate::id::parse_ulid("meeting", m).ok())
+        .ok_or("subject names no meeting")?;
+    let objects = e.data.get("objects").and_then(|o| o.as_array()).ok_or("names no objects")?;
+    for o in objects {
+        let id: crate::id::RecordObjectId =
+            o.as_str().and_then(|o| o.parse().ok()).ok_or_else(|| format!("a malformed object id {o}"))?;
+        let r = out
+            .get_mut(&id)
+            .filter(|r| r.meeting == meeting)
+            .ok_or_else(|| format!("shreds record object {id}, which was never stored under meeting {meeting}"))?;
+        if e.seq < signed {
+            r.shredded = true;
+        } else {
+            r.shred_unsigned.get_or_insert(e.seq);
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn parse_subject(subject: &str) -> Option<(RecordingId, Option<StreamName>)> {
@@ -515,7 +565,11 @@ fn judge_deletions(evidence: &[Entry], report: &mut Report) {
     report.deletions.sort_by(|a, b| a.recording.cmp(&b.recording));
     report.warnings.extend(model.admins.unapproved.iter().cloned());
     for d in report.deletions.iter().filter(|d| !d.lawful) {
-        report.problems.push(format!("UNLAWFUL deletion of recording {}: {}", d.recording, d.reason));
+        let what = match d.class {
+            crate::retention::Class::Media => "recording",
+            crate::retention::Class::Record => "the record of meeting",
+        };
+        report.problems.push(format!("UNLAWFUL deletion of {what} {}: {}", d.recording, d.reason));
     }
 }
 
@@ -867,16 +921,19 @@ async fn check_objects(
             }
         }
     }
-    // Every record object the ledger names (they are never shredded yet).
-    let mut objects: Vec<_> = records.iter().collect();
+    // Every record object the ledger names, but those a signed shred deleted.
+    let mut objects: Vec<_> = records.iter().filter(|(_, r)| !r.shredded).collect();
     objects.sort_by_key(|(id, _)| **id);
     for (&object, r) in objects {
         let mut must: Vec<(ObjectKey, &'static str)> = vec![(ObjectKey::record_key(r.meeting, object), "record key")];
         must.extend((0..r.pieces.len() as u32).map(|i| (ObjectKey::record_piece(r.meeting, object, i), "record")));
+        let why = match r.shred_unsigned {
+            Some(seq) => format!("deleted; the shred at entry {seq} is not under a signed checkpoint"),
+            None => "missing: the ledger records it, the store does not have it".to_string(),
+        };
         for (key, kind) in must {
             if !seen.contains(key.as_str()) {
-                let why = "missing: the ledger records it, the store does not have it".to_string();
-                report.object(key.as_str(), kind, Verdict::Invalid(why));
+                report.object(key.as_str(), kind, Verdict::Invalid(why.clone()));
             }
         }
     }
@@ -995,6 +1052,18 @@ fn classify_record_against(
     let Some(r) = records.get(&object) else { return (Err(unledgered()), false) };
     if r.meeting != meeting {
         return (Err(Verdict::Invalid(format!("the ledger stores this object under meeting {}", r.meeting))), false);
+    }
+    if r.shredded {
+        return match kind {
+            RecordKind::Key(..) => (
+                Err(Verdict::Invalid(
+                    "a key survived the shred of its record object: the content is still readable".into(),
+                )),
+                false,
+            ),
+            // A piece kept (by Object Lock, say) is unreadable without its key.
+            RecordKind::Piece(..) => (Ok(None), false),
+        };
     }
     let exp = match kind {
         RecordKind::Key(..) => Some(ExpectedObject { len: o.size, sha256: r.key_sha256.clone() }),

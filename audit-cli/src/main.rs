@@ -575,7 +575,12 @@ fn print_report(report: &Report, key: &VerifierKey, verbose: bool, elapsed: f64)
         println!("{p}");
     }
     for d in report.deletions.iter().filter(|d| d.lawful) {
-        println!("recording {} lawfully deleted: {}", d.recording, d.reason);
+        match d.class {
+            archive::retention::Class::Media => println!("recording {} lawfully deleted: {}", d.recording, d.reason),
+            archive::retention::Class::Record => {
+                println!("the record of meeting {} lawfully deleted: {}", d.recording, d.reason)
+            }
+        }
     }
     for w in &report.warnings {
         println!("warning: {w}");

@@ -209,6 +209,10 @@ pub(crate) enum RetentionCommand {
         kind: Option<String>,
         #[arg(long)]
         keep_days: u64,
+        /// media (recordings and transcripts, the default) or record (attendance,
+        /// documents, minutes, evaluations: kept permanently unless a policy says so).
+        #[arg(long)]
+        class: Option<String>,
     },
     /// List policies.
     List,
@@ -445,14 +449,14 @@ fn read_password() -> anyhow::Result<String> {
 pub(crate) async fn retention_cli(cfg: &Config, command: RetentionCommand) -> anyhow::Result<()> {
     let catalog = app::open_catalog(cfg)?;
     match command {
-        RetentionCommand::Set { org, kind, keep_days } => {
+        RetentionCommand::Set { org, kind, keep_days, class } => {
             let org = org.map(|o| o.parse()).transpose()?;
             let expire = cfg.retention.approval_expire_days;
             let offline = Offline::open(cfg).await?;
             let p = retention::set_policy(
                 &offline.vault,
                 archive::ledger::ACTOR_HOST,
-                NewPolicy { org, kind, keep_days },
+                NewPolicy { org, kind, keep_days, class },
                 expire,
             )
             .await?;
@@ -472,8 +476,9 @@ pub(crate) async fn retention_cli(cfg: &Config, command: RetentionCommand) -> an
                     (true, None) => format!("awaiting approval ({} recordings)", p.pending_for),
                 };
                 println!(
-                    "{}\t{}\t{}\t{} days\t{approval}",
+                    "{}\t{}\t{}\t{}\t{} days\t{approval}",
                     p.id,
+                    p.class,
                     p.org_path.as_deref().unwrap_or("(every org)"),
                     p.kind.as_deref().unwrap_or("(any kind)"),
                     p.keep_days
@@ -487,9 +492,15 @@ pub(crate) async fn retention_cli(cfg: &Config, command: RetentionCommand) -> an
             };
             for e in niem_core::catalog::with(&catalog, |repo| retention::preview(repo, at))? {
                 let held = e.held_by.map(|h| format!("HELD by {h}")).unwrap_or_default();
+                let what = match e.class {
+                    archive::retention::Class::Media => format!("recording {}", e.recording),
+                    archive::retention::Class::Record => {
+                        format!("record of meeting {} ({} objects)", e.meeting, e.objects.len())
+                    }
+                };
                 println!(
-                    "{}\t{}\tpolicy {} ({} days)\texpires {}\t{held}",
-                    e.recording, e.org_path, e.policy, e.keep_days, e.expires_at
+                    "{what}\t{}\tpolicy {} ({} days)\texpires {}\t{held}",
+                    e.org_path, e.policy, e.keep_days, e.expires_at
                 );
             }
         }

@@ -13,6 +13,14 @@
 //! than the requester, who was an admin when it was requested, approves it within
 //! `approvals.expire_days`. New recordings follow the newest policies at once.
 //!
+//! Two classes (see [`archive::retention`]): media policies govern recordings
+//! and transcripts; record policies govern a meeting's record (attendance,
+//! documents, minutes, evaluations), which is kept permanently unless one does,
+//! and which every record policy therefore shortens: each waits for a second
+//! admin. An expired record is crypto-shredded object by object: one
+//! `record.shredded` entry naming the objects and the policy, committed with
+//! the catalog forgetting them, then every object's key deleted, then its pieces.
+//!
 //! A hold (org subtree, date range, reason, case) stops every deletion of the
 //! recordings it covers while it is active. Enforcement shreds each expired,
 //! unheld recording through `Vault::shred`, which re-checks, inside the shred's
@@ -26,7 +34,7 @@ use crate::schema::{HoldId, OrgId, PolicyId};
 use crate::App;
 use archive::clock::{format_ts, parse_ts};
 use archive::ledger::NewEntry;
-use archive::retention::Retention;
+use archive::retention::{Class, Retention};
 use archive::vault::{Vault, VaultError};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -35,6 +43,8 @@ use time::OffsetDateTime;
 #[derive(Debug, Clone, Serialize)]
 pub struct Policy {
     pub id: String,
+    /// `media` (recordings, transcripts) or `record` (the meeting record).
+    pub class: String,
     pub org: Option<String>,
     pub org_path: Option<String>,
     pub kind: Option<String>,
@@ -61,14 +71,16 @@ pub fn model(repo: &dyn Repo) -> Result<Retention, DomainError> {
 pub fn list_policies(repo: &dyn Repo) -> Result<Vec<Policy>, DomainError> {
     let m = model(repo)?;
     let mut pending: std::collections::HashMap<&str, usize> = Default::default();
-    for r in m.recordings.values().filter(|r| r.sealed_seq.is_some() && r.shreds.is_empty()) {
+    let with_record = meetings_with_record(repo)?;
+    let records = m.records.values().filter(|r| with_record.contains(&r.id));
+    for r in m.recordings.values().filter(|r| r.sealed_seq.is_some() && r.shreds.is_empty()).chain(records) {
         for p in m.governed(r, u64::MAX).pending {
             *pending.entry(p.id.as_str()).or_default() += 1;
         }
     }
     let mut out = Vec::new();
     for row in repo.policies()? {
-        let PolicyRow { id, org, org_path, kind, keep_days, requested_by, requested_at } = row;
+        let PolicyRow { id, org, org_path, kind, keep_days, class, requested_by, requested_at } = row;
         let ledgered = m.policy(&id);
         let approved_by = ledgered
             .and_then(|p| m.approval(p).and_then(|seq| p.approvals.iter().find(|a| a.0 == seq)))
@@ -80,6 +92,7 @@ pub fn list_policies(repo: &dyn Repo) -> Result<Vec<Policy>, DomainError> {
             approved_by,
             approve_before: ledgered.and_then(|p| p.approve_before).map(format_ts),
             id,
+            class,
             org,
             org_path,
             kind,
@@ -89,6 +102,11 @@ pub fn list_policies(repo: &dyn Repo) -> Result<Vec<Policy>, DomainError> {
         });
     }
     Ok(out)
+}
+
+/// The meetings that still have record objects.
+fn meetings_with_record(repo: &dyn Repo) -> Result<std::collections::BTreeSet<String>, DomainError> {
+    Ok(repo.record_objects()?.into_iter().map(|(m, _)| m).collect())
 }
 
 pub fn list_holds(repo: &dyn Repo) -> Result<Vec<Hold>, DomainError> {
@@ -103,6 +121,9 @@ pub struct NewPolicy {
     /// None: any kind.
     pub kind: Option<String>,
     pub keep_days: u64,
+    /// `media` (the default) or `record`.
+    #[serde(default)]
+    pub class: Option<String>,
 }
 
 fn org_path(repo: &dyn Repo, org: &OrgId) -> Result<String, VaultError> {
@@ -119,6 +140,9 @@ pub async fn set_policy(vault: &Vault, actor: &str, p: NewPolicy, expire_days: u
             ));
         }
     }
+    let class = Class::of(p.class.as_deref()).ok_or_else(|| {
+        DomainError::invalid("class must be media (recordings, transcripts) or record (the meeting record)")
+    })?;
     if p.keep_days == 0 || p.keep_days > 365 * 200 {
         return Err(DomainError::invalid("keep_days must be between 1 and 73000"));
     }
@@ -132,15 +156,20 @@ pub async fn set_policy(vault: &Vault, actor: &str, p: NewPolicy, expire_days: u
     let id = PolicyId::new();
     let data = json!({
         "org": org.map(|o| o.to_string()), "org_path": path, "kind": p.kind, "keep_days": p.keep_days,
-        "approve_before": approve_before,
+        "approve_before": approve_before, "class": class.as_str(),
     });
     let entry = NewEntry { actor: actor.into(), action: "retention.policy.set", subject: format!("policy/{id}"), data };
-    let (row_org, kind, keep, by, at) =
-        (org.map(|o| o.to_string()), p.kind.clone(), p.keep_days, actor.to_string(), format_ts(now));
-    catalog::commit(vault, entry, move |repo| {
-        Ok::<_, VaultError>(repo.insert_policy(&id.to_string(), row_org.as_deref(), kind.as_deref(), keep, &by, &at)?)
-    })
-    .await?;
+    let row = PolicyRow {
+        id: id.to_string(),
+        org: org.map(|o| o.to_string()),
+        org_path: None,
+        kind: p.kind.clone(),
+        keep_days: p.keep_days,
+        class: class.as_str().to_string(),
+        requested_by: actor.to_string(),
+        requested_at: format_ts(now),
+    };
+    catalog::commit(vault, entry, move |repo| Ok::<_, VaultError>(repo.insert_policy(&row)?)).await?;
     let all = catalog::read(&vault.catalog, |repo| list_policies(repo)).await?;
     all.into_iter()
         .find(|x| x.id == id.to_string())
@@ -185,10 +214,11 @@ fn check_approval(
         .recordings
         .values()
         .filter(|r| r.sealed_seq.is_some() && r.shreds.is_empty())
+        .chain(m.records.values())
         .any(|r| m.governed(r, head).pending.iter().any(|q| q.id == p.id));
     if !waiting {
         return Err(VaultError::Conflict(format!(
-            "policy {} shortens no sealed recording: it needs no approval",
+            "policy {} shortens no sealed recording or meeting record: it needs no approval",
             p.id
         )));
     }
@@ -206,10 +236,17 @@ fn check_approval(
     Ok(())
 }
 
-/// A recording whose time is up by some date, and under which policy.
+/// A recording, or a meeting's record, whose time is up by some date, and
+/// under which policy.
 #[derive(Debug, Clone, Serialize)]
 pub struct Expiry {
+    /// `media`: a recording; `record`: the meeting's record objects.
+    pub class: Class,
+    /// The recording (empty for a record).
     pub recording: String,
+    /// The record objects to shred (a record only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub objects: Vec<archive::id::RecordObjectId>,
     pub meeting: String,
     pub org_path: String,
     pub kind: String,
@@ -232,7 +269,19 @@ pub fn preview(repo: &dyn Repo, at: OffsetDateTime) -> Result<Vec<Expiry>, Domai
         .filter(|r| r.sealed_seq.is_some() && r.shreds.is_empty())
         .filter_map(|r| expiry(&m, r).filter(|(_, t)| *t <= at).map(|(e, _)| e))
         .collect();
-    out.sort_by(|a, b| (&a.started_at, &a.recording).cmp(&(&b.started_at, &b.recording)));
+    let mut objects: std::collections::BTreeMap<String, Vec<archive::id::RecordObjectId>> = Default::default();
+    for (meeting, object) in repo.record_objects()? {
+        objects.entry(meeting).or_default().push(object);
+    }
+    for (meeting, objects) in objects {
+        let Some(r) = m.records.get(&meeting) else { continue };
+        if let Some((mut e, _)) = expiry(&m, r).filter(|(_, t)| *t <= at) {
+            e.recording.clear();
+            e.objects = objects;
+            out.push(e);
+        }
+    }
+    out.sort_by(|a, b| (&a.started_at, &a.recording, &a.meeting).cmp(&(&b.started_at, &b.recording, &b.meeting)));
     Ok(out)
 }
 
@@ -241,6 +290,8 @@ fn expiry(m: &Retention, r: &archive::retention::Recording) -> Option<(Expiry, O
     let g = m.governed(r, u64::MAX);
     let (p, expires) = g.policy?;
     let e = Expiry {
+        class: r.class,
+        objects: Vec::new(),
         recording: r.id.clone(),
         meeting: r.meeting.clone(),
         org_path: r.org_path.clone().unwrap_or_default(),
@@ -278,7 +329,14 @@ pub async fn run(
         catalog::read(&vault.catalog, move |repo| Ok::<_, DomainError>((preview(repo, now)?, repo.retention_head()?)))
             .await?;
     let (held, due): (Vec<Expiry>, Vec<Expiry>) = due.into_iter().partition(|e| e.held_by.is_some());
+    let (records, due): (Vec<Expiry>, Vec<Expiry>) = due.into_iter().partition(|e| e.class == Class::Record);
+    let resumed = resumed + if dry_run { 0 } else { resume_record_shreds(vault).await? };
     let mut report = RunReport { dry_run, at: format_ts(now), shredded: Vec::new(), held, resumed };
+    for e in records {
+        if dry_run || shred_record(vault, &e, head).await? {
+            report.shredded.push(e);
+        }
+    }
     for e in due {
         if !dry_run {
             let rec = e.recording.parse()?;
@@ -340,15 +398,91 @@ fn still_due(rec: String, policy: String, head: Option<u64>) -> archive::shred::
     }))
 }
 
+/// Shreds an expired meeting record: the `record.shredded` entry (citing the
+/// policy, naming the objects) commits with the catalog forgetting them, after
+/// the same re-check as a recording's; then every object's key goes, then its
+/// pieces. False if the rules changed meanwhile (nothing is shredded).
+async fn shred_record(vault: &Vault, e: &Expiry, head: Option<u64>) -> Result<bool, DomainError> {
+    let data = json!({
+        "policy": e.policy, "objects": e.objects, "org_path": e.org_path, "kind": e.kind,
+        "keep_days": e.keep_days, "expires_at": e.expires_at,
+    });
+    let entry = NewEntry {
+        actor: archive::ledger::actor_system(),
+        action: "record.shredded",
+        subject: format!("meeting/{}", e.meeting),
+        data,
+    };
+    let (meeting, policy, objects) = (e.meeting.clone(), e.policy.clone(), e.objects.clone());
+    let committed = catalog::commit(vault, entry, move |repo| {
+        if repo.retention_head()? != head {
+            let m = model(repo).map_err(|e| VaultError::Conflict(e.to_string()))?;
+            let r = m
+                .records
+                .get(&meeting)
+                .ok_or_else(|| VaultError::Conflict(format!("meeting {meeting} is not in the ledger")))?;
+            let g = m.governed(r, u64::MAX);
+            match g.policy {
+                _ if g.hold.is_some() => {
+                    return Err(VaultError::Conflict(format!("the record of {meeting} is now held")))
+                }
+                Some((p, _)) if p.id == policy => {}
+                _ => {
+                    return Err(VaultError::Conflict(format!(
+                        "policy {policy} no longer governs the record of {meeting}"
+                    )))
+                }
+            }
+        }
+        Ok::<_, VaultError>(repo.forget_record_objects(&meeting, &objects)?)
+    })
+    .await;
+    match committed {
+        Ok(_) => {}
+        Err(VaultError::Conflict(why)) => {
+            tracing::info!(meeting = %e.meeting, %why, "record not shredded: the rules changed during the run");
+            return Ok(false);
+        }
+        Err(err) => return Err(err.into()),
+    }
+    let (keys, kept) = vault.shred_record_objects(&e.meeting, &e.objects).await?;
+    tracing::info!(meeting = %e.meeting, policy = %e.policy, keys, kept, "shredded an expired meeting record");
+    Ok(true)
+}
+
+/// Finishes record shreds a crash or an outage cut off after their entry
+/// committed: any named object whose key is still in the store.
+async fn resume_record_shreds(vault: &Vault) -> Result<usize, DomainError> {
+    let entries = catalog::read(&vault.catalog, |repo| {
+        Ok::<_, DomainError>(repo.entries(Some("record.shredded"), u64::MAX, u32::MAX as u64)?)
+    })
+    .await?;
+    let mut resumed = 0;
+    for e in entries {
+        let Some(meeting) = e.subject.strip_prefix("meeting/") else { continue };
+        let objects: Vec<archive::id::RecordObjectId> =
+            serde_json::from_value(e.data.get("objects").cloned().unwrap_or_default()).unwrap_or_default();
+        if vault.record_keys_left(meeting, &objects).await? {
+            vault.shred_record_objects(meeting, &objects).await?;
+            resumed += 1;
+        }
+    }
+    Ok(resumed)
+}
+
 /// Sets the config's default policy (every org, any kind) when it differs. The
 /// config is the host's: any admin may approve what it would shorten.
 pub async fn ensure_default(vault: &Vault, keep_days: Option<u64>, expire_days: u64) -> Result<(), DomainError> {
     let Some(keep_days) = keep_days else { return Ok(()) };
     let current = catalog::read(&vault.catalog, |repo| Ok::<_, VaultError>(repo.default_keep_days()?)).await?;
     if current != Some(keep_days) {
-        let p =
-            set_policy(vault, archive::ledger::ACTOR_HOST, NewPolicy { org: None, kind: None, keep_days }, expire_days)
-                .await?;
+        let p = set_policy(
+            vault,
+            archive::ledger::ACTOR_HOST,
+            NewPolicy { org: None, kind: None, keep_days, class: None },
+            expire_days,
+        )
+        .await?;
         tracing::info!(keep_days, waiting_for_approval = p.pending_for, "default retention policy set from the config");
     }
     Ok(())

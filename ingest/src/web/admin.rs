@@ -284,9 +284,9 @@ pub async fn retention(State(app): State<Arc<App>>, v: Viewer) -> Response {
         h1 { (v.t("admin.retention")) }
         (admin_nav(&v))
         table {
-            thead { tr { th { (v.t("search.org")) } th { (v.t("search.kind")) } th { (v.t("admin.keep_days")) } th { (v.t("live.state")) } } }
+            thead { tr { th { (v.t("admin.class")) } th { (v.t("search.org")) } th { (v.t("search.kind")) } th { (v.t("admin.keep_days")) } th { (v.t("live.state")) } } }
             tbody { @for p in &policies {
-                tr { td { (name_of(&p.org_path)) } td { (p.kind.as_deref().map(|k| v.t(super::pages::kind_key(k))).unwrap_or(v.t("search.any_kind"))) } td { (p.keep_days) }
+                tr { td { (v.t(if p.class == "record" { "admin.class_record" } else { "admin.class_media" })) } td { (name_of(&p.org_path)) } td { (p.kind.as_deref().map(|k| v.t(super::pages::kind_key(k))).unwrap_or(v.t("search.any_kind"))) } td { (p.keep_days) }
                     td { @if p.needs_approval && p.approved_by.is_none() {
                         (v.t("admin.awaiting")) " (" (p.pending_for) " " (v.t("admin.recordings_kept")) ") "
                         @if p.requested_by != me { (button(&v, &format!("/admin/policies/{}/approve", p.id), v.t("admin.approve"))) }
@@ -297,6 +297,8 @@ pub async fn retention(State(app): State<Arc<App>>, v: Viewer) -> Response {
             (csrf(&v))
             label { (v.t("search.org")) select name="org" { (org_options(&all, Some(v.t("admin.every_org")))) } }
             label { (v.t("search.kind")) select name="kind" { option value="" { (v.t("search.any_kind")) } @for (k, key) in kinds { option value=(k) { (v.t(key)) } } } }
+            label { (v.t("admin.class")) select name="class" {
+                option value="media" { (v.t("admin.class_media")) } option value="record" { (v.t("admin.class_record")) } } }
             label { (v.t("admin.keep_days")) input name="keep_days" type="number" min="1" required; }
             button type="submit" { (v.t("admin.set_policy")) }
         }
@@ -327,9 +329,13 @@ pub async fn set_policy(State(app): State<Arc<App>>, v: Viewer, Form(form): Form
         let org = optional(field(&form, "org")).map(|o| o.parse()).transpose()?;
         let keep_days =
             field(&form, "keep_days").parse().map_err(|_| DomainError::invalid("keep-for must be a number of days"))?;
-        asked::set_policy(&app, &v.who, NewPolicy { org, kind: optional(field(&form, "kind")), keep_days })
-            .await
-            .map(|_| ())
+        asked::set_policy(
+            &app,
+            &v.who,
+            NewPolicy { org, kind: optional(field(&form, "kind")), keep_days, class: optional(field(&form, "class")) },
+        )
+        .await
+        .map(|_| ())
     };
     act(&v, &form, "/admin/retention", action).await
 }

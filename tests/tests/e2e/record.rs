@@ -25,15 +25,14 @@ fn pdf(len: usize, seed: u8) -> Vec<u8> {
 }
 
 async fn post_file(srv: &Server, token: &str, path: &str, query: &[(&str, &str)], bytes: Vec<u8>) -> (u16, Value) {
-    let resp = srv
-        .http()
-        .post(format!("{}{path}", srv.url))
-        .bearer_auth(token)
-        .query(query)
-        .body(bytes)
-        .send()
-        .await
-        .unwrap();
+    let resp =
+        srv.http().post(format!("{}{path}", srv.url)).bearer_auth(token).query(query).body(bytes).send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn post(srv: &Server, token: &str, path: &str, body: Value) -> (u16, Value) {
+    let resp = srv.http().post(format!("{}{path}", srv.url)).bearer_auth(token).json(&body).send().await.unwrap();
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap_or(Value::Null))
 }
@@ -186,4 +185,103 @@ async fn a_cell_meeting_record_end_to_end_seaweedfs() {
     for p in &pieces {
         assert!(out.lines().any(|l| l.contains(p.as_str()) && l.contains("INVALID")), "{p} named INVALID:\n{out}");
     }
+}
+
+/// The record's retention class: a media policy never touches the record; a
+/// record policy waits for a second admin (not shredded before, even when
+/// long expired); once approved, the expired record of one cell is
+/// crypto-shredded (its keys and pieces gone, its documents unlisted, one
+/// `record.shredded` entry) while a hold keeps the other cell's, and
+/// `niem-audit verify` judges the deletion lawful.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_record_expires_only_under_an_approved_record_policy_and_holds_keep_it_seaweedfs() {
+    let mut srv = Server::start(SeaweedFs::shared().store().await, &[]).await;
+    let admin = srv.token.clone();
+    let (s, u) = srv.api(Method::POST, "/api/v1/users", Some(json!({ "name": "second", "role": "admin" }))).await;
+    assert_eq!(s, 201, "{u}");
+    let (code, out) = srv.host(&["token", "create", "--role", "admin", "--name", "second"]).await;
+    assert_eq!(code, 0, "{out}");
+    let second = out.lines().find(|l| l.starts_with("niem_")).unwrap().trim().to_string();
+    let bloc = srv.create("/api/v1/orgs", json!({ "name": "Khối Lưu trữ", "kind": "bloc" })).await;
+    let base = srv.create("/api/v1/orgs", json!({ "name": "Cơ sở", "kind": "base", "parent": bloc })).await;
+    let a = srv.create("/api/v1/orgs", json!({ "name": "Chi bộ A", "kind": "cell", "parent": base })).await;
+    let b = srv.create("/api/v1/orgs", json!({ "name": "Chi bộ B", "kind": "cell", "parent": base })).await;
+    let now = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap();
+    let mut meetings = Vec::new();
+    for org in [&a, &b] {
+        let body = json!({ "org": org, "kind": "regular", "title": "Sinh hoạt", "scheduled_at": now });
+        let meeting = srv.create("/api/v1/meetings", body).await;
+        let resp = srv
+            .req(Method::POST, &format!("/api/v1/meetings/{meeting}/documents"))
+            .query(&[("filename", "tai-lieu.pdf")])
+            .body(pdf(3000, 5))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 201);
+        meetings.push(meeting);
+    }
+    let keys_of = |listing: &[String], meeting: &str| {
+        listing.iter().filter(|k| k.starts_with(&format!("meetings/{meeting}/record/"))).cloned().collect::<Vec<_>>()
+    };
+
+    // A one-day media policy (nothing to shorten: no recording) and a one-day
+    // record policy, which waits for a second admin; B is held.
+    let policies = "/api/v1/retention/policies";
+    let (s, media) = post(&srv, &admin, policies, json!({ "keep_days": 1 })).await;
+    assert_eq!((s, &media["class"]), (201, &json!("media")), "{media}");
+    let (s, record) = post(&srv, &admin, policies, json!({ "keep_days": 1, "class": "record" })).await;
+    assert_eq!((s, &record["needs_approval"]), (201, &json!(true)), "{record}");
+    let (s, e) = post(&srv, &admin, policies, json!({ "keep_days": 1, "class": "tapes" })).await;
+    assert_eq!(s, 400, "{e}");
+    let day = |d: i64| {
+        let t = time::OffsetDateTime::now_utc() + time::Duration::days(d);
+        format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
+    };
+    let hold = json!({ "org": b, "from": day(-1), "to": day(1), "reason": "Thanh tra", "case_ref": "KT-2026-31" });
+    let (s, hold) = post(&srv, &admin, "/api/v1/holds", hold).await;
+    assert_eq!(s, 201, "{hold}");
+
+    // Three days on: the record policy is not approved, so nothing of the record goes.
+    srv.set_env("NIEM_CLOCK_OFFSET_MINUTES", &(3 * DAY_MINUTES).to_string());
+    srv.restart().await;
+    let (s, report) = post(&srv, &admin, "/api/v1/retention/run", json!({ "dry_run": false })).await;
+    assert_eq!((s, report["shredded"].as_array().map(Vec::len)), (200, Some(0)), "{report}");
+    let listing = srv.raw_store().await.list().await;
+    let a_objects = keys_of(&listing, &meetings[0]);
+    assert_eq!(a_objects.len(), 2, "A's document (key and piece) is kept: {listing:?}");
+    let approve = format!("/api/v1/retention/policies/{}/approve", record["id"].as_str().unwrap());
+    assert_eq!(post(&srv, &admin, &approve, json!(null)).await.0, 403, "not by the admin who set it");
+    assert_eq!(post(&srv, &second, &approve, json!(null)).await.0, 204);
+
+    // Approved: A's record is shredded, B's is held.
+    let (s, report) = post(&srv, &admin, "/api/v1/retention/run", json!({ "dry_run": false })).await;
+    assert_eq!(s, 200, "{report}");
+    let shredded = report["shredded"].as_array().unwrap();
+    assert_eq!(shredded.len(), 1, "{report}");
+    assert_eq!((&shredded[0]["class"], &shredded[0]["meeting"]), (&json!("record"), &json!(meetings[0])));
+    assert_eq!(report["held"][0]["meeting"], json!(meetings[1]), "{report}");
+    let listing = srv.raw_store().await.list().await;
+    assert!(keys_of(&listing, &meetings[0]).is_empty(), "A's key and pieces are gone: {listing:?}");
+    assert_eq!(keys_of(&listing, &meetings[1]).len(), 2, "B's record is held");
+    let (s, docs) = srv.api(Method::GET, &format!("/api/v1/meetings/{}/documents", meetings[0]), None).await;
+    assert_eq!((s, docs["documents"].as_array().map(Vec::len)), (200, Some(0)), "{docs}");
+    let (s, report) = post(&srv, &admin, "/api/v1/retention/run", json!({ "dry_run": false })).await;
+    assert_eq!((s, report["shredded"].as_array().map(Vec::len)), (200, Some(0)), "shredded once: {report}");
+    srv.stop();
+    let raw = srv.raw_store().await;
+    let entries = raw.ledger_entries().await;
+    let shreds: Vec<&Value> = entries.iter().filter(|e| e["action"] == "record.shredded").collect();
+    assert_eq!(shreds.len(), 1);
+    assert_eq!(shreds[0]["data"]["policy"], record["id"]);
+    let (code, out) = srv.audit(&["verify"], &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("the record of meeting {} lawfully deleted", meetings[0])), "{out}");
+
+    // A key put back after the shred is named: the content would be readable again.
+    let a_key = a_objects.iter().find(|k| k.ends_with("key.dek")).unwrap();
+    raw.write(a_key, b"a wrapped key that should be gone".to_vec()).await;
+    let (code, out) = srv.audit(&["verify"], &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.lines().any(|l| l.contains(a_key.as_str()) && l.contains("survived the shred")), "{out}");
 }

@@ -14,6 +14,8 @@ pub struct PolicyRow {
     pub org_path: Option<String>,
     pub kind: Option<String>,
     pub keep_days: u64,
+    /// `media` or `record`.
+    pub class: String,
     pub requested_by: String,
     pub requested_at: String,
 }
@@ -36,18 +38,11 @@ pub struct Hold {
 pub trait Retention {
     /// Every policy set, oldest first.
     fn policies(&self) -> Result<Vec<PolicyRow>>;
-    /// Adds a policy set by `by` at `at` (what it governs is the ledger's model).
-    fn insert_policy(
-        &self,
-        id: &str,
-        org: Option<&str>,
-        kind: Option<&str>,
-        keep_days: u64,
-        by: &str,
-        at: &str,
-    ) -> Result<()>;
+    /// Adds a policy as set (`org_path` is not stored; what it governs is the
+    /// ledger's model).
+    fn insert_policy(&self, p: &PolicyRow) -> Result<()>;
     fn approve_policy(&self, id: &str, by: &str, at: &str) -> Result<()>;
-    /// `keep_days` of the newest default policy (every org, any kind).
+    /// `keep_days` of the newest default media policy (every org, any kind).
     fn default_keep_days(&self) -> Result<Option<u64>>;
     /// Every hold, oldest first.
     fn holds(&self) -> Result<Vec<Hold>>;
@@ -57,4 +52,8 @@ pub trait Retention {
     /// recording → (retain until, legal hold) as last applied to the store.
     fn object_locks(&self) -> Result<HashMap<String, (Option<String>, bool)>>;
     fn set_object_lock(&self, rec: &str, retain_until: Option<&str>, held: bool, at: &str) -> Result<()>;
+    /// Every meeting-record object the catalog still lists, by meeting.
+    fn record_objects(&self) -> Result<Vec<(String, archive::id::RecordObjectId)>>;
+    /// Forgets a shredded record's objects (the ledger keeps that they were).
+    fn forget_record_objects(&self, meeting: &str, objects: &[archive::id::RecordObjectId]) -> Result<()>;
 }

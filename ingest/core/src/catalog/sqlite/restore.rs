@@ -101,6 +101,16 @@ impl Replay<'_> {
                     params![meta.object.to_string(), id, version as i64, note, meta_json, e.ts, e.actor],
                 ))
             }
+            ("record.shredded", "meeting") => {
+                let objects = e.data.get("objects").and_then(Value::as_array).ok_or("a record shred without its objects")?;
+                for o in objects.iter().filter_map(Value::as_str) {
+                    sql(tx.execute("UPDATE absence_requests SET report = NULL WHERE report = ?1", [o]))?;
+                    for table in ["meeting_documents", "meeting_attendance", "meeting_evaluations"] {
+                        sql(tx.execute(&format!("DELETE FROM {table} WHERE id = ?1"), [o]))?;
+                    }
+                }
+                Ok(())
+            }
             ("absence.requested", "meeting") => {
                 let note = e.data.get("sealed").map(Value::to_string).ok_or("an absence request without its sealed reason")?;
                 sql(tx.execute(
@@ -196,8 +206,8 @@ impl Replay<'_> {
             ("retention.policy.set", "policy") => {
                 let needs = e.data.get("needs_approval").and_then(Value::as_bool).unwrap_or(false);
                 sql(tx.execute(
-                    "INSERT INTO retention_policies (id, org, kind, keep_days, applies_from, needs_approval, requested_by, requested_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                    params![id, s("org").or_else(|| path_org(s("org_path"))), s("kind"), e.data.get("keep_days").and_then(Value::as_u64), s("applies_from").unwrap_or_else(|| e.ts.clone()), needs, e.actor, e.ts],
+                    "INSERT INTO retention_policies (id, org, kind, keep_days, applies_from, needs_approval, requested_by, requested_at, class) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![id, s("org").or_else(|| path_org(s("org_path"))), s("kind"), e.data.get("keep_days").and_then(Value::as_u64), s("applies_from").unwrap_or_else(|| e.ts.clone()), needs, e.actor, e.ts, s("class").unwrap_or_else(|| "media".into())],
                 ))
             }
             ("retention.policy.approved", "policy") => {

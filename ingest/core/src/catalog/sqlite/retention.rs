@@ -8,7 +8,7 @@ use std::collections::HashMap;
 impl Retention for Sqlite<'_> {
     fn policies(&self) -> Result<Vec<PolicyRow>> {
         let mut stmt = self.conn.prepare(
-            "SELECT p.id, p.org, o.path, p.kind, p.keep_days, p.requested_by, p.requested_at
+            "SELECT p.id, p.org, o.path, p.kind, p.keep_days, p.requested_by, p.requested_at, p.class
              FROM retention_policies p LEFT JOIN orgs o ON o.id = p.org ORDER BY p.requested_at, p.id",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -20,26 +20,19 @@ impl Retention for Sqlite<'_> {
                 keep_days: r.get(4)?,
                 requested_by: r.get(5)?,
                 requested_at: r.get(6)?,
+                class: r.get(7)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn insert_policy(
-        &self,
-        id: &str,
-        org: Option<&str>,
-        kind: Option<&str>,
-        keep_days: u64,
-        by: &str,
-        at: &str,
-    ) -> Result<()> {
+    fn insert_policy(&self, p: &PolicyRow) -> Result<()> {
         // `applies_from` and `needs_approval` are no longer read: the ledger's
         // model decides per recording.
         self.conn.execute(
-            "INSERT INTO retention_policies (id, org, kind, keep_days, applies_from, needs_approval, requested_by, requested_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?5)",
-            params![id, org, kind, keep_days, at, by],
+            "INSERT INTO retention_policies (id, org, kind, keep_days, applies_from, needs_approval, requested_by, requested_at, class)
+             VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?5, ?7)",
+            params![p.id, p.org, p.kind, p.keep_days, p.requested_at, p.requested_by, p.class],
         )?;
         Ok(())
     }
@@ -53,7 +46,7 @@ impl Retention for Sqlite<'_> {
     }
 
     fn default_keep_days(&self) -> Result<Option<u64>> {
-        let sql = "SELECT keep_days FROM retention_policies WHERE org IS NULL AND kind IS NULL
+        let sql = "SELECT keep_days FROM retention_policies WHERE org IS NULL AND kind IS NULL AND class = 'media'
                    ORDER BY requested_at DESC, rowid DESC LIMIT 1";
         Ok(self.conn.query_row(sql, [], |r| r.get(0)).optional()?)
     }
@@ -109,6 +102,34 @@ impl Retention for Sqlite<'_> {
              ON CONFLICT (recording) DO UPDATE SET retain_until = ?2, legal_hold = ?3, applied_at = ?4",
             params![rec, retain_until, held, at],
         )?;
+        Ok(())
+    }
+
+    fn record_objects(&self) -> Result<Vec<(String, archive::id::RecordObjectId)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT meeting, id FROM meeting_documents
+             UNION ALL SELECT meeting, id FROM meeting_attendance
+             UNION ALL SELECT meeting, id FROM meeting_evaluations
+             ORDER BY 1, 2",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (meeting, id) = row?;
+            out.push((meeting, super::parse("record object id", &id)?));
+        }
+        Ok(out)
+    }
+
+    fn forget_record_objects(&self, meeting: &str, objects: &[archive::id::RecordObjectId]) -> Result<()> {
+        for id in objects.iter().map(ToString::to_string) {
+            // A written absence report is one of the documents: the request stays, without it.
+            self.conn.execute("UPDATE absence_requests SET report = NULL WHERE report = ?1", [&id])?;
+            for table in ["meeting_documents", "meeting_attendance", "meeting_evaluations"] {
+                self.conn
+                    .execute(&format!("DELETE FROM {table} WHERE id = ?1 AND meeting = ?2"), params![id, meeting])?;
+            }
+        }
         Ok(())
     }
 }
