@@ -345,9 +345,11 @@ pub fn package(format: Format, blocks: &[Block]) -> Result<Vec<u8>, DomainError>
 
 /// Makes an editable draft of the minutes (admins; the cell's secretary),
 /// ledgered as `minutes.drafted` with its format and no content.
-pub async fn draft(app: &App, who: &Principal, meeting: MeetingId, format: Format) -> Result<Draft, DomainError> {
+/// `format`: `docx` (the default) or `odt`.
+pub async fn draft(app: &App, who: &Principal, meeting: MeetingId, format: Option<&str>) -> Result<Draft, DomainError> {
     who.require(&[Role::Admin, Role::Secretary])?;
     who.require_meeting(app, meeting).await?;
+    let format = Format::parse(format)?;
     let m = catalog::read(&app.vault.catalog, move |repo| repo.meeting_detail(meeting).map_err(DomainError::from))
         .await?
         .ok_or_else(|| DomainError::not_found(format!("meeting {meeting} not found")))?;

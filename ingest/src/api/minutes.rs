@@ -10,7 +10,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Json;
 use niem_core::documents::DocumentView;
-use niem_core::minutes::{self, Format, MinutesView, NewMinutes};
+use niem_core::minutes::{self, MinutesView, NewMinutes};
 use niem_core::App;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -51,8 +51,7 @@ pub async fn draft(
     Path(meeting): Path<String>,
     Query(q): Query<DraftQuery>,
 ) -> Result<Response, ApiError> {
-    let format = Format::parse(q.format.as_deref())?;
-    let d = minutes::draft(&app, &who, meeting.parse()?, format).await?;
+    let d = minutes::draft(&app, &who, meeting.parse()?, q.format.as_deref()).await?;
     Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, d.content_type)
