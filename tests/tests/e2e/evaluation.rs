@@ -222,6 +222,8 @@ async fn evaluation_versions_sealed_scoped_and_suggested_seaweedfs() {
         assert!(!contains(&bytes, b"chair_present"), "{key} holds an evaluation in clear");
     }
 
+    assert!(!srv.log().contains(&tag), "nothing personal in the service's log");
+
     // 9. Disaster recovery: the same evaluation, every version.
     srv.restore_from_store_and_keys().await;
     let (s, seen_after) = srv.api(Method::GET, &path, None).await;

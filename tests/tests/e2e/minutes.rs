@@ -338,6 +338,8 @@ async fn minutes_drafted_filed_sealed_and_kept_seaweedfs() {
         assert!(!contains(&bytes, &signed[5000..5064]), "{key} holds the minutes in clear");
     }
 
+    assert!(!srv.log().contains(&tag), "nothing personal in the service's log");
+
     // 9. Disaster recovery: the same minutes and absence (with its report).
     srv.restore_from_store_and_keys().await;
     let (s, after) = srv.api(Method::GET, &minutes, None).await;
