@@ -376,13 +376,14 @@ async fn suggest(
     }
     if kind != "committee" {
         let month = local_month(scheduled_at);
-        let at = scheduled_at.to_string();
+        let at = archive::clock::parse_ts(scheduled_at).map_err(DomainError::internal)?;
+        let earlier = move |ts: &str| archive::clock::parse_ts(ts).is_ok_and(|t| t < at);
         let committee = catalog::read(&app.vault.catalog, move |repo| {
             let all = repo.meetings(Some(org), &Scope::All)?;
             Ok::<_, DomainError>(
                 all.into_iter()
                     .filter(|m| m.kind == "committee" && m.id != meeting)
-                    .filter(|m| m.scheduled_at.as_str() < at.as_str() && local_month(&m.scheduled_at) == month)
+                    .filter(|m| earlier(&m.scheduled_at) && local_month(&m.scheduled_at) == month)
                     .map(|m| m.scheduled_at)
                     .max(),
             )

@@ -191,6 +191,8 @@ async fn evaluation_versions_sealed_scoped_and_suggested_seaweedfs() {
     assert_eq!(numbers, (1..=(2 + won as u64)).collect::<Vec<_>>(), "dense versions: {got}");
     let (_, other) = srv.api(Method::GET, &format!("/api/v1/meetings/{m_b}/evaluation"), None).await;
     assert_eq!(other["versions"], json!([]), "another meeting's evaluation stays its own");
+    assert_eq!(other["suggested"]["committee_first"]["met"], json!(false), "cell B's committee never met: {other}");
+    assert_eq!(other["suggested"]["documents_in_advance"]["met"], json!(false), "{other}");
     let (_, seen_before) = srv.api(Method::GET, &path, None).await;
     srv.stop();
 
