@@ -341,6 +341,17 @@ pub struct Absence {
     pub late: bool,
     pub decided_at: Option<String>,
     pub decided_by: Option<String>,
+    /// The written report, if one was filed (the latest): download it as a
+    /// meeting document by its id.
+    pub report: Option<ReportRef>,
+}
+
+/// A filed absence report, by its document id and hash.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReportRef {
+    pub id: RecordObjectId,
+    /// SHA-256 of the file as uploaded.
+    pub sha256: String,
 }
 
 /// A meeting's attendance: the latest sheet with its summary, every version,
@@ -365,8 +376,21 @@ fn open_sealed(app: &App, meeting: MeetingId, sealed: &str, field: &str) -> Resu
     Ok(v.get(field).and_then(|r| r.as_str()).map(str::to_string))
 }
 
-fn absence_view(app: &App, r: AbsenceRow) -> Result<Absence, DomainError> {
+/// The SHA-256 of each absence report of a meeting, by its object id.
+async fn report_hashes(app: &App, meeting: MeetingId) -> Result<BTreeMap<RecordObjectId, String>, DomainError> {
+    let rows =
+        catalog::read(&app.vault.catalog, move |repo| repo.documents(meeting).map_err(DomainError::from)).await?;
+    let mut out = BTreeMap::new();
+    for r in rows.into_iter().filter(|r| r.kind == REPORT_KIND) {
+        let meta: RecordMeta = serde_json::from_str(&r.meta).map_err(DomainError::internal)?;
+        out.insert(r.id, meta.sha256);
+    }
+    Ok(out)
+}
+
+fn absence_view(app: &App, r: AbsenceRow, reports: &BTreeMap<RecordObjectId, String>) -> Result<Absence, DomainError> {
     let reason = open_sealed(app, r.meeting, &r.sealed, "reason")?.unwrap_or_default();
+    let report = r.report.map(|id| ReportRef { id, sha256: reports.get(&id).cloned().unwrap_or_default() });
     Ok(Absence {
         id: r.id,
         meeting: r.meeting,
@@ -378,6 +402,7 @@ fn absence_view(app: &App, r: AbsenceRow) -> Result<Absence, DomainError> {
         late: r.late,
         decided_at: r.decided_at,
         decided_by: r.decided_by,
+        report,
     })
 }
 
@@ -491,7 +516,8 @@ pub async fn get(app: &App, who: &Principal, meeting: MeetingId) -> Result<Atten
         Some(s) => summarize(&s.members, &s.chairs, &cell, &approved),
         None => summarize(&[], &[], &cell, &approved),
     };
-    let absences = absences.into_iter().map(|a| absence_view(app, a)).collect::<Result<_, _>>()?;
+    let reports = report_hashes(app, meeting).await?;
+    let absences = absences.into_iter().map(|a| absence_view(app, a, &reports)).collect::<Result<_, _>>()?;
     Ok(AttendanceView { meeting, sheet, summary, versions, absences })
 }
 
@@ -531,6 +557,7 @@ pub async fn request(app: &App, who: &Principal, meeting: MeetingId, new: NewAbs
         late: false,
         decided_at: None,
         decided_by: None,
+        report: None,
     };
     let entry = NewEntry { actor: who.actor(), action: "absence.requested", subject, data };
     let stored = row.clone();
@@ -544,7 +571,7 @@ pub async fn request(app: &App, who: &Principal, meeting: MeetingId, new: NewAbs
         repo.set_absence_time(id, Some(&ts), None).map_err(DomainError::from)
     })
     .await?;
-    absence_view(app, row)
+    absence_view(app, row, &BTreeMap::new())
 }
 
 /// A decision on an absence request.
@@ -595,7 +622,80 @@ pub async fn decide(app: &App, who: &Principal, id: AbsenceId, d: Decision) -> R
     decided.late = d.late;
     decided.decided_by = Some(by);
     decided.decided_at = Some(at);
-    absence_view(app, decided)
+    let reports = report_hashes(app, decided.meeting).await?;
+    absence_view(app, decided, &reports)
+}
+
+/// The document kind of a written absence report.
+pub const REPORT_KIND: &str = "absence_report";
+
+/// What an absence report upload says of itself (query).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewReport {
+    #[serde(default)]
+    pub filename: Option<String>,
+}
+
+/// Files a member's written absence report (the cell's secretary, admins):
+/// streamed, sniffed and sealed like a document, confidential (never through
+/// a link), ledgered as `record.absence_report.stored` with the request's and
+/// the member's ids only. While the request is undecided, or on the meeting's
+/// local day; a later report replaces the request's pointer, and every one is
+/// kept.
+pub async fn file_report<S, E>(
+    app: &Arc<App>,
+    who: &Principal,
+    id: AbsenceId,
+    new: NewReport,
+    declared: Option<u64>,
+    body: S,
+) -> Result<crate::documents::DocumentView, DomainError>
+where
+    S: futures::Stream<Item = Result<bytes::Bytes, E>> + Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    who.require(&[Role::Admin, Role::Secretary])?;
+    let found = catalog::read(&app.vault.catalog, move |repo| repo.absence(id).map_err(DomainError::from)).await?;
+    let row = found.ok_or_else(|| DomainError::not_found(format!("absence request {id} not found")))?;
+    // Out of scope reads as not found, so an id does not confirm another cell's request.
+    if who.require_meeting(app, row.meeting).await.is_err() {
+        return Err(DomainError::not_found(format!("absence request {id} not found")));
+    }
+    let meeting = row.meeting;
+    let scheduled_at = crate::documents::scheduled_at(app, meeting).await?;
+    let local = |ts: &str| {
+        archive::clock::parse_ts(ts)
+            .map(|t| t.to_offset(crate::local_time::OFFSET).date())
+            .map_err(DomainError::internal)
+    };
+    let on_the_day = local(&app.vault.now())? == local(&scheduled_at)?;
+    if row.approved.is_some() && !on_the_day {
+        return Err(DomainError::conflict(format!(
+            "Đơn xin vắng đã được quyết định; báo cáo chỉ nộp trước khi quyết định hoặc trong ngày họp / absence \
+             request {id} is already decided: a report is filed before the decision or on the meeting's day"
+        )));
+    }
+    let filename = new.filename.unwrap_or_else(|| "bao-cao-vang-mat".into());
+    let (filename, title) = crate::documents::check_names(&filename, Some("Báo cáo vắng mặt"))?;
+    let mut data = serde_json::Map::new();
+    data.insert("absence".into(), json!(id));
+    data.insert("member".into(), json!(row.member));
+    let filing = crate::documents::Filing {
+        kind: REPORT_KIND.into(),
+        confidential: true,
+        title,
+        filename,
+        action: "record.absence_report.stored",
+        data,
+    };
+    let in_commit: crate::documents::InCommit = Box::new(move |repo, object| {
+        if !repo.set_absence_report(id, meeting, object)? {
+            return Err(VaultError::Missing(format!("absence request {id} not found")));
+        }
+        Ok(())
+    });
+    crate::documents::store(app, who, meeting, &scheduled_at, filing, declared, body, in_commit).await
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ pub struct Config {
     pub ledger: LedgerConfig,
     pub upload: UploadConfig,
     pub documents: DocumentsConfig,
+    pub evaluation: EvaluationConfig,
     pub live: LiveConfig,
     pub transcribe: TranscribeConfig,
     pub search: SearchConfig,
@@ -112,6 +113,43 @@ pub struct DocumentsConfig {
 impl Default for DocumentsConfig {
     fn default() -> Self {
         Self { max_bytes: 50 << 20, link_days: 14, advance_days: 3 }
+    }
+}
+
+/// The bloc's evaluation of a meeting: the checklist a supervisor scores.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EvaluationConfig {
+    /// The checklist, in the order the page shows it. The service suggests
+    /// the items it can compute from facts when their key is one of
+    /// `on_schedule`, `committee_first`, `documents_in_advance`,
+    /// `attendance_90`, `chair_present`, `minutes_filed`.
+    pub items: Vec<ChecklistItem>,
+}
+
+/// One item of the evaluation's checklist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChecklistItem {
+    /// Stable name, as the API takes it (`a-z`, `0-9`, `_`).
+    pub key: String,
+    /// What the page shows.
+    pub label: String,
+}
+
+impl Default for EvaluationConfig {
+    fn default() -> Self {
+        let item = |key: &str, label: &str| ChecklistItem { key: key.into(), label: label.into() };
+        Self {
+            items: vec![
+                item("on_schedule", "Họp đúng lịch"),
+                item("committee_first", "Chi ủy họp trước khi họp chi bộ"),
+                item("documents_in_advance", "Gửi tài liệu trước cuộc họp"),
+                item("attendance_90", "Tỷ lệ đảng viên dự họp từ 90 % trở lên"),
+                item("chair_present", "Mọi điểm cầu do bí thư hoặc phó bí thư chủ trì"),
+                item("minutes_filed", "Có biên bản"),
+            ],
+        }
     }
 }
 
@@ -336,6 +374,7 @@ impl Default for Config {
             ledger: LedgerConfig::default(),
             upload: UploadConfig::default(),
             documents: DocumentsConfig::default(),
+            evaluation: EvaluationConfig::default(),
             live: LiveConfig::default(),
             transcribe: TranscribeConfig::default(),
             search: SearchConfig::default(),
@@ -487,6 +526,27 @@ impl Config {
             (0.0..=100.0).contains(&self.reports.attendance_target),
             "reports.attendance_target is a percentage: 0 to 100"
         );
+        let items = &self.evaluation.items;
+        anyhow::ensure!(!items.is_empty() && items.len() <= 50, "evaluation.items must hold 1 to 50 items");
+        for (i, item) in items.iter().enumerate() {
+            anyhow::ensure!(
+                !item.key.is_empty()
+                    && item.key.len() <= 40
+                    && item.key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                "evaluation.items: key {:?} must be 1 to 40 of a-z, 0-9 and _",
+                item.key
+            );
+            anyhow::ensure!(
+                !item.label.trim().is_empty() && item.label.chars().count() <= 200,
+                "evaluation.items: the label of {:?} must be 1 to 200 characters",
+                item.key
+            );
+            anyhow::ensure!(
+                !items[..i].iter().any(|o| o.key == item.key),
+                "evaluation.items: key {:?} is listed twice",
+                item.key
+            );
+        }
         Ok(())
     }
 

@@ -136,7 +136,7 @@ fn too_large(cap: u64) -> DomainError {
     ))
 }
 
-/// Stores a document for `meeting` from a streamed body (admins).
+/// Stores a document for `meeting` from a streamed body (admins; the cell's secretary).
 pub async fn upload<S, E>(
     app: &Arc<App>,
     who: &Principal,
@@ -151,17 +151,74 @@ where
 {
     who.require(&[Role::Admin, Role::Secretary])?;
     who.require_meeting(app, meeting).await?;
-    let found = catalog::read(&app.vault.catalog, move |repo| repo.meeting(meeting).map_err(DomainError::from)).await?;
-    let m = found.ok_or_else(|| DomainError::not_found(format!("meeting {meeting} not found")))?;
-    let filename = check_text(&doc.filename, "filename")?;
-    let title = match doc.title.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-        Some(t) => check_text(t, "title")?,
-        None => filename.clone(),
-    };
+    let scheduled_at = scheduled_at(app, meeting).await?;
+    let (filename, title) = check_names(&doc.filename, doc.title.as_deref())?;
     let kind = doc.kind.unwrap_or_else(|| "other".into());
     if !KINDS.contains(&kind.as_str()) {
         return Err(DomainError::invalid("kind must be agenda, resolution, study or other"));
     }
+    let filing = Filing {
+        kind,
+        confidential: doc.confidential,
+        title,
+        filename,
+        action: "record.document.stored",
+        data: serde_json::Map::new(),
+    };
+    store(app, who, meeting, &scheduled_at, filing, declared, body, Box::new(|_, _| Ok(()))).await
+}
+
+/// A meeting's scheduled time, or not found.
+pub(crate) async fn scheduled_at(app: &App, meeting: MeetingId) -> Result<String, DomainError> {
+    let found = catalog::read(&app.vault.catalog, move |repo| repo.meeting(meeting).map_err(DomainError::from)).await?;
+    Ok(found.ok_or_else(|| DomainError::not_found(format!("meeting {meeting} not found")))?.scheduled_at)
+}
+
+/// Checks a file name and an optional title (the file name when none).
+pub(crate) fn check_names(filename: &str, title: Option<&str>) -> Result<(String, String), DomainError> {
+    let filename = check_text(filename, "filename")?;
+    let title = match title.map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) => check_text(t, "title")?,
+        None => filename.clone(),
+    };
+    Ok((filename, title))
+}
+
+/// What one stored file is besides its bytes: documents, minutes and absence
+/// reports all go through [`store`], one streamed, sniffed and sealed path.
+pub(crate) struct Filing {
+    pub kind: String,
+    pub confidential: bool,
+    pub title: String,
+    pub filename: String,
+    /// The entry's action, `record.<class>.stored`.
+    pub action: &'static str,
+    /// More of the entry's data: ids only, never a name.
+    pub data: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A check and change of the filing's own, run in the commit's transaction
+/// after the row is written (given the object's id): refusing it leaves nothing.
+pub(crate) type InCommit = Box<dyn FnOnce(&dyn catalog::Repo, RecordObjectId) -> Result<(), VaultError> + Send>;
+
+/// Streams `body` into a new record object of `meeting`, sniffed before any
+/// byte is stored and capped at `documents.max_bytes`, then commits its row and
+/// its `filing.action` entry together; on any refusal nothing is left behind.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn store<S, E>(
+    app: &Arc<App>,
+    who: &Principal,
+    meeting: MeetingId,
+    scheduled_at: &str,
+    filing: Filing,
+    declared: Option<u64>,
+    body: S,
+    in_commit: InCommit,
+) -> Result<DocumentView, DomainError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
     let cap = app.config.documents.max_bytes;
     if declared.is_some_and(|n| n > cap) {
         return Err(too_large(cap));
@@ -187,19 +244,20 @@ where
     let subject = format!("meeting/{meeting}");
     let mut data = meta.to_data();
     if let Some(d) = data.as_object_mut() {
-        d.insert("kind".into(), json!(kind));
+        d.insert("kind".into(), json!(filing.kind));
         d.insert("content_type".into(), json!(content_type));
-        d.insert("confidential".into(), json!(doc.confidential));
+        d.insert("confidential".into(), json!(filing.confidential));
+        d.extend(filing.data);
     }
-    let facts = json!({ "title": title, "filename": filename });
+    let facts = json!({ "title": filing.title, "filename": filing.filename });
     crate::facts::seal_into(&app.vault.keys, &subject, &mut data, facts)?;
     let sealed = data.get("sealed").map(|s| s.to_string()).unwrap_or_default();
     let row = DocumentRow {
         id: meta.object,
         meeting,
-        kind,
+        kind: filing.kind,
         content_type: content_type.to_string(),
-        confidential: doc.confidential,
+        confidential: filing.confidential,
         sealed,
         meta: serde_json::to_string(&meta).map_err(DomainError::internal)?,
         // The entry's time is known once it is appended; until it is set below,
@@ -207,13 +265,14 @@ where
         stored_at: app.vault.now(),
         stored_by: actor.clone(),
     };
-    let entry = NewEntry { actor, action: "record.document.stored", subject, data };
+    let entry = NewEntry { actor, action: filing.action, subject, data };
     let mut committed_row = row.clone();
     let result = catalog::commit(&app.vault, entry, move |repo| {
         if repo.meeting(meeting)?.is_none() {
             return Err(VaultError::Missing(format!("meeting {meeting} not found")));
         }
-        Ok(repo.insert_document(&row)?)
+        repo.insert_document(&row)?;
+        in_commit(repo, row.id)
     })
     .await;
     match result {
@@ -222,7 +281,7 @@ where
             let (id, ts) = (committed_row.id, entry.ts);
             catalog::read(&app.vault.catalog, move |repo| repo.set_document_time(id, &ts).map_err(DomainError::from))
                 .await?;
-            view(app, &committed_row, &m.scheduled_at)
+            view(app, &committed_row, scheduled_at)
         }
         Err(e) => {
             // Nothing names the object: remove it, so it never becomes a stray.
@@ -275,7 +334,7 @@ where
     }
 }
 
-fn view(app: &App, row: &DocumentRow, scheduled_at: &str) -> Result<DocumentView, DomainError> {
+pub(crate) fn view(app: &App, row: &DocumentRow, scheduled_at: &str) -> Result<DocumentView, DomainError> {
     let subject = format!("meeting/{}", row.meeting);
     let note: archive::keys::WrappedDek = serde_json::from_str(&row.sealed).map_err(DomainError::internal)?;
     let plain = app.vault.keys.open_note(&subject, &note).map_err(DomainError::internal)?;
@@ -303,7 +362,7 @@ fn view(app: &App, row: &DocumentRow, scheduled_at: &str) -> Result<DocumentView
 }
 
 /// A meeting's documents and its time (rows, scheduled_at).
-async fn rows(app: &App, meeting: MeetingId) -> Result<(Vec<DocumentRow>, String), DomainError> {
+pub(crate) async fn rows(app: &App, meeting: MeetingId) -> Result<(Vec<DocumentRow>, String), DomainError> {
     catalog::read(&app.vault.catalog, move |repo| {
         let m = repo.meeting(meeting)?.ok_or_else(|| DomainError::not_found(format!("meeting {meeting} not found")))?;
         Ok((repo.documents(meeting)?, m.scheduled_at))
@@ -316,13 +375,20 @@ pub async fn list(app: &App, who: &Principal, meeting: MeetingId) -> Result<Vec<
     who.require(&[Role::Admin, Role::Inspector, Role::Secretary])?;
     who.require_meeting(app, meeting).await?;
     let (rows, at) = rows(app, meeting).await?;
-    rows.iter().map(|r| view(app, r, &at)).collect()
+    rows.iter().filter(|r| before_meeting(r)).map(|r| view(app, r, &at)).collect()
+}
+
+/// Whether a row is one of the documents sent before the meeting: minutes and
+/// absence reports are stored alike but listed apart, and never reach a link.
+fn before_meeting(row: &DocumentRow) -> bool {
+    KINDS.contains(&row.kind.as_str())
 }
 
 /// A document's bytes, decrypted piece by piece as they stream.
 pub type Download = std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, DomainError>> + Send>>;
 
-/// Downloads one document (admins; inspectors in scope), ledgered first.
+/// Downloads one document of any kind, minutes and absence reports too (admins;
+/// inspectors and the cell's secretary in scope), ledgered first.
 pub async fn download(
     app: &App,
     who: &Principal,
@@ -348,6 +414,13 @@ async fn fetch(
     })
     .await?;
     let row = row.ok_or_else(|| DomainError::not_found(format!("document {id} not found in meeting {meeting}")))?;
+    if !confidential_ok && !before_meeting(&row) {
+        // Minutes and absence reports are for signed-in readers in scope only.
+        return Err(DomainError::forbidden(
+            "Biên bản và báo cáo vắng mặt không tải được qua liên kết; hãy đăng nhập / minutes and absence \
+             reports are never downloadable through a link: sign in",
+        ));
+    }
     if row.confidential && !confidential_ok {
         return Err(DomainError::forbidden(
             "Tài liệu Mật không tải được qua liên kết; hãy đăng nhập / a confidential (Mật) document is never \
@@ -456,7 +529,11 @@ async fn open_link(app: &App, token: &str) -> Result<MeetingId, DomainError> {
 pub async fn link_list(app: &App, token: &str) -> Result<(MeetingId, Vec<DocumentView>), DomainError> {
     let meeting = open_link(app, token).await?;
     let (rows, at) = rows(app, meeting).await?;
-    let docs = rows.iter().filter(|r| !r.confidential).map(|r| view(app, r, &at)).collect::<Result<_, _>>()?;
+    let docs = rows
+        .iter()
+        .filter(|r| !r.confidential && before_meeting(r))
+        .map(|r| view(app, r, &at))
+        .collect::<Result<_, _>>()?;
     Ok((meeting, docs))
 }
 

@@ -36,6 +36,8 @@
 //!   evidence bundles with the decrypted media, ledgered; [`documents`]: the
 //!   meeting record's documents before the meeting and members' links to them;
 //!   [`attendance`]: attendance sheets (sealed versions) and absence requests;
+//!   [`minutes`]: the signed minutes and their editable draft; [`evaluation`]:
+//!   the bloc's evaluation of a meeting (sealed versions);
 //! - [`transcript`]: the transcript document; [`transcription`]: the worker;
 //!   [`transcripts`]: transcripts and their queue as callers read them;
 //!   [`jobs`]: the job queue; [`search`]: the index worker and the one search;
@@ -61,6 +63,7 @@ pub mod config;
 pub mod documents;
 pub mod endpoints;
 pub mod error;
+pub mod evaluation;
 pub mod facts;
 pub mod host;
 pub mod index_keys;
@@ -70,6 +73,7 @@ pub mod live;
 pub mod local_time;
 pub mod members;
 pub mod metrics;
+pub mod minutes;
 pub mod orgs;
 pub mod playback;
 pub mod principal;

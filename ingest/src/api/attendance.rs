@@ -1,13 +1,15 @@
 //! Attendance: `GET|PUT /api/v1/meetings/{meeting}/attendance`,
 //! `POST /api/v1/meetings/{meeting}/absences` and
-//! `POST /api/v1/absences/{absence}/decide`. The rules are `niem_core::attendance`'.
+//! `POST /api/v1/absences/{absence}/decide` and `PUT /api/v1/absences/{absence}/report`
+//! (a written absence report, streamed). The rules are `niem_core::attendance`'.
 
 use crate::http::{ApiError, Caller};
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
-use niem_core::attendance::{self, Absence, AttendanceView, Decision, NewAbsence, NewSheet, Version};
+use niem_core::attendance::{self, Absence, AttendanceView, Decision, NewAbsence, NewReport, NewSheet, Version};
+use niem_core::documents::DocumentView;
 use niem_core::{App, DomainError};
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
@@ -54,4 +56,18 @@ pub async fn decide_absence(
 ) -> Result<Json<Absence>, ApiError> {
     let d: Decision = body(&raw)?;
     Ok(Json(attendance::decide(&app, &who, absence.parse()?, d).await?))
+}
+
+/// `PUT /api/v1/absences/{absence}/report?filename=…`: the file is the body, streamed.
+pub async fn report(
+    State(app): State<Arc<App>>,
+    Caller(who): Caller,
+    Path(absence): Path<String>,
+    Query(new): Query<NewReport>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<DocumentView>), ApiError> {
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+    let stored = attendance::file_report(&app, &who, absence.parse()?, new, declared, body.into_data_stream()).await?;
+    Ok((StatusCode::CREATED, Json(stored)))
 }

@@ -5,10 +5,12 @@
 
 mod attendance;
 pub mod documents;
+mod evaluation;
 mod keys;
 mod ledger;
 mod live;
 mod members;
+mod minutes;
 #[cfg(test)]
 mod openapi;
 mod orgs;
@@ -47,6 +49,10 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/meetings/{meeting}/attendance", put(attendance::put).get(attendance::get))
         .route("/meetings/{meeting}/absences", post(attendance::request_absence))
         .route("/absences/{absence}/decide", post(attendance::decide_absence))
+        .route("/absences/{absence}/report", put(attendance::report))
+        .route("/meetings/{meeting}/minutes", post(minutes::upload).get(minutes::get))
+        .route("/meetings/{meeting}/minutes/draft", get(minutes::draft))
+        .route("/meetings/{meeting}/evaluation", put(evaluation::put).get(evaluation::get))
         .route("/recordings/{rec}", get(recordings::get_recording))
         .route("/recordings/{rec}/seal", post(recordings::seal))
         .route("/recordings/{rec}/verify", post(recordings::verify))

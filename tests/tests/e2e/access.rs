@@ -68,6 +68,7 @@ const MEMBER: &str = r#"{"name":"","joined":"2020-01-01"}"#;
 const UNKNOWN: &str = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
 const SHEET: &str = r#"{"members":[{"member":"01ARZ3NDEKTSV4RRFFQ69G5FAV","status":"absent_unexcused"}]}"#;
 const ABSENCE: &str = r#"{"member":"01ARZ3NDEKTSV4RRFFQ69G5FAV","reason":"ốm"}"#;
+const EVALUATION: &str = r#"{"items":{},"score":0}"#;
 
 #[rustfmt::skip]
 const MATRIX: &[Row] = &[
@@ -104,6 +105,22 @@ const MATRIX: &[Row] = &[
                                                                [401, 400, 403, 403, 403, 403, 403, 400, 403]),
     row("POST", "/api/v1/absences/{unknown}/decide", Some(r#"{"approve":true}"#),
                                                                [401, 404, 403, 403, 403, 403, 403, 404, 404]),
+    // Minutes: an empty body is not a document (the meeting is past); the
+    // draft in an unknown format is let in, then refused. The cell's secretary
+    // and admins file and draft them; inspectors read them in scope.
+    row("POST", "/api/v1/meetings/{meeting}/minutes?filename=x.pdf", Some(""),
+                                                               [401, 415, 403, 403, 403, 403, 403, 415, 403]),
+    row("GET", "/api/v1/meetings/{meeting}/minutes", None,     [401, 200, 200, 403, 403, 403, 403, 200, 403]),
+    row("GET", "/api/v1/meetings/{meeting}/minutes/draft?format=txt", None,
+                                                               [401, 400, 403, 403, 403, 403, 403, 400, 403]),
+    // The bloc's evaluation: a score of 0 is let in, then refused. Admins and
+    // inspectors in scope score; the cell's secretary reads.
+    row("PUT", "/api/v1/meetings/{meeting}/evaluation", Some(EVALUATION),
+                                                               [401, 400, 400, 403, 403, 403, 403, 403, 403]),
+    row("GET", "/api/v1/meetings/{meeting}/evaluation", None,  [401, 200, 200, 403, 403, 403, 403, 200, 403]),
+    // A written absence report for no request: the secretary (any cell) and
+    // admins are let in and find nothing.
+    row("PUT", "/api/v1/absences/{unknown}/report", Some(""),  [401, 404, 403, 403, 403, 403, 403, 404, 404]),
     row("GET", "/l/not-a-link", None,                          [403, 403, 403, 403, 403, 403, 403, 403, 403]),
     row("GET", "/api/v1/recordings/{rec}", None,               [401, 200, 200, 403, 200, 200, 403, 403, 403]),
     row("POST", "/api/v1/recordings/{rec}/seal", None,         [401, 409, 403, 403, 403, 409, 403, 403, 403]),

@@ -170,6 +170,19 @@ async fn english_speech_uploaded_and_live_is_transcribed_sealed_and_verified() {
     let (s, _) = server.api(Method::GET, &format!("/api/v1/recordings/{rec}/transcript?format=pdf"), None).await;
     assert_eq!(s, 400);
 
+    // The minutes' draft carries the machine transcript's timed outline, called
+    // what it is (bản chép lời tự động), never biên bản.
+    let m2_id = m2["id"].as_str().unwrap();
+    let draft = server.req(Method::GET, &format!("/api/v1/meetings/{m2_id}/minutes/draft")).send().await.unwrap();
+    assert_eq!(draft.status().as_u16(), 200);
+    let draft = draft.bytes().await.unwrap().to_vec();
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(draft)).unwrap();
+    let mut body = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("word/document.xml").unwrap(), &mut body).unwrap();
+    assert!(body.contains("DỰ THẢO") && body.contains("bản chép lời tự động"), "{body}");
+    assert!(body.contains("[00:0") && body.to_lowercase().contains("digital transformation"), "{body}");
+    assert!(!body.contains("chưa có bản chép lời"), "{body}");
+
     // Jobs: done, with progress at the end.
     let (_, jobs) = server.api(Method::GET, "/api/v1/jobs", None).await;
     assert_eq!(jobs["transcriber"]["model"]["state"], "ready", "{jobs}");

@@ -39,6 +39,8 @@ pub struct AbsenceRow {
     pub late: bool,
     pub decided_at: Option<String>,
     pub decided_by: Option<String>,
+    /// The written report (a document of kind `absence_report`), if filed.
+    pub report: Option<RecordObjectId>,
 }
 
 pub trait Attendance {
@@ -56,4 +58,7 @@ pub trait Attendance {
     /// `decided_at` once decided), known only once each entry is appended.
     fn set_absence_time(&self, id: AbsenceId, requested_at: Option<&str>, decided_at: Option<&str>) -> Result<()>;
     fn decide_absence(&self, id: AbsenceId, approved: bool, late: bool, by: &str, at: &str) -> Result<bool>;
+    /// Points a request at its written report (the latest filed): false if the
+    /// request is not the meeting's.
+    fn set_absence_report(&self, id: AbsenceId, meeting: MeetingId, report: RecordObjectId) -> Result<bool>;
 }

@@ -19,6 +19,7 @@
 mod accounts;
 pub mod attendance;
 pub mod documents;
+pub mod evaluations;
 mod jobs;
 mod ledger;
 mod media;
@@ -33,6 +34,7 @@ mod verification;
 pub use accounts::{Account, Accounts, NewAccount, Request, StoredRequest, Token, User};
 pub use attendance::{AbsenceRow, Attendance, AttendanceRow};
 pub use documents::{DocumentRow, Documents};
+pub use evaluations::{EvaluationRow, Evaluations};
 pub use jobs::{Job, JobProgress, JobView, Jobs, TRANSCRIBE};
 pub use ledger::Ledger;
 pub use media::{EndedStream, Indexing, Live, NewUploadRow, UploadRow, Uploads};
@@ -121,6 +123,7 @@ pub trait Repo:
     + Indexing
     + Documents
     + Attendance
+    + Evaluations
 {
 }
 
@@ -142,6 +145,7 @@ impl<T> Repo for T where
         + Indexing
         + Documents
         + Attendance
+        + Evaluations
 {
 }
 

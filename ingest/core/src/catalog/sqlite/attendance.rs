@@ -8,7 +8,8 @@ use archive::id::RecordObjectId;
 use rusqlite::{params, OptionalExtension, Row};
 
 const SHEET: &str = "id, meeting, version, sealed, meta, stored_at, stored_by";
-const ABSENCE: &str = "id, meeting, member, sealed, requested_at, requested_by, approved, late, decided_at, decided_by";
+const ABSENCE: &str =
+    "id, meeting, member, sealed, requested_at, requested_by, approved, late, decided_at, decided_by, report";
 
 type SheetCols = (String, String, u32, String, String, String, String);
 
@@ -29,14 +30,27 @@ fn sheet(c: SheetCols) -> Result<AttendanceRow> {
     })
 }
 
-type AbsenceCols = (String, String, String, String, String, String, Option<i64>, i64, Option<String>, Option<String>);
+type AbsenceCols =
+    (String, String, String, String, String, String, Option<i64>, i64, Option<String>, Option<String>, Option<String>);
 
 fn absence_cols(r: &Row<'_>) -> rusqlite::Result<AbsenceCols> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?))
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+    ))
 }
 
 fn absence(c: AbsenceCols) -> Result<AbsenceRow> {
-    let (id, meeting, member, sealed, requested_at, requested_by, approved, late, decided_at, decided_by) = c;
+    let (id, meeting, member, sealed, requested_at, requested_by, approved, late, decided_at, decided_by, report) = c;
     Ok(AbsenceRow {
         id: parse("absence id", &id)?,
         meeting: parse("meeting id", &meeting)?,
@@ -48,6 +62,7 @@ fn absence(c: AbsenceCols) -> Result<AbsenceRow> {
         late: late != 0,
         decided_at,
         decided_by,
+        report: report.map(|r| parse("absence report id", &r)).transpose()?,
     })
 }
 
@@ -77,7 +92,7 @@ impl Attendance for Sqlite<'_> {
 
     fn insert_absence(&self, a: &AbsenceRow) -> Result<()> {
         self.conn.execute(
-            &format!("INSERT INTO absence_requests ({ABSENCE}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+            &format!("INSERT INTO absence_requests ({ABSENCE}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
             params![
                 a.id.to_string(),
                 a.meeting.to_string(),
@@ -88,7 +103,8 @@ impl Attendance for Sqlite<'_> {
                 a.approved.map(i64::from),
                 a.late as i64,
                 a.decided_at,
-                a.decided_by
+                a.decided_by,
+                a.report.map(|r| r.to_string())
             ],
         )?;
         Ok(())
@@ -120,6 +136,14 @@ impl Attendance for Sqlite<'_> {
             "UPDATE absence_requests SET approved = ?2, late = ?3, decided_by = ?4, decided_at = ?5
              WHERE id = ?1 AND approved IS NULL",
             params![id.to_string(), approved as i64, late as i64, by, at],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn set_absence_report(&self, id: AbsenceId, meeting: MeetingId, report: RecordObjectId) -> Result<bool> {
+        let n = self.conn.execute(
+            "UPDATE absence_requests SET report = ?3 WHERE id = ?1 AND meeting = ?2",
+            params![id.to_string(), meeting.to_string(), report.to_string()],
         )?;
         Ok(n == 1)
     }

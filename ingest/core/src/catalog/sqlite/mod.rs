@@ -8,6 +8,7 @@
 mod accounts;
 mod attendance;
 mod documents;
+mod evaluations;
 mod jobs;
 mod ledger;
 mod media;

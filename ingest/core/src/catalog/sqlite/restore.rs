@@ -7,7 +7,8 @@
 //!
 //! The archive rebuilds its own tables (`archive::restore`); this module replays
 //! the same ledger entries into the service's tables: orgs, meetings, users and
-//! their scopes and tokens, the roster (members and memberships), endpoints, retention policies, holds, schedules,
+//! their scopes and tokens, the roster (members and memberships), the meeting record (documents, minutes,
+//! attendance, absence requests and reports, evaluations), endpoints, retention policies, holds, schedules,
 //! alerts, live streams and transcription jobs. Facts an auditor must not read
 //! (meeting titles, user names, password and token hashes, stream-key hashes)
 //! travel in the entries sealed under the note key ([`seal_into`]); entries written
@@ -81,7 +82,8 @@ impl Replay<'_> {
                     params![id, s("org"), s("kind"), title, s("scheduled_at"), e.ts, secret("language"), s("schedule")],
                 ))
             }
-            ("record.document.stored", "meeting") => {
+            // Documents, minutes and absence reports are one kind of row, told by its kind.
+            ("record.document.stored" | "record.minutes.stored" | "record.absence_report.stored", "meeting") => {
                 let meta = archive::record::RecordMeta::from_data(&e.data)?;
                 let note = e.data.get("sealed").map(Value::to_string).ok_or("a document entry without its sealed facts")?;
                 let meta_json = serde_json::to_string(&meta).map_err(|err| err.to_string())?;
@@ -89,6 +91,24 @@ impl Replay<'_> {
                 sql(tx.execute(
                     "INSERT INTO meeting_documents (id, meeting, kind, content_type, confidential, sealed, meta, stored_at, stored_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                     params![meta.object.to_string(), id, s("kind"), s("content_type"), confidential as i64, note, meta_json, e.ts, e.actor],
+                ))?;
+                if e.action == "record.absence_report.stored" {
+                    let absence = s("absence").ok_or("an absence report without its request")?;
+                    sql(tx.execute(
+                        "UPDATE absence_requests SET report = ?2 WHERE id = ?1 AND meeting = ?3",
+                        params![absence, meta.object.to_string(), id],
+                    ))?;
+                }
+                Ok(())
+            }
+            ("record.evaluation.stored", "meeting") => {
+                let meta = archive::record::RecordMeta::from_data(&e.data)?;
+                let note = e.data.get("sealed").map(Value::to_string).unwrap_or_default();
+                let meta_json = serde_json::to_string(&meta).map_err(|err| err.to_string())?;
+                let n = |k: &str| e.data.get(k).and_then(Value::as_u64).ok_or_else(|| format!("an evaluation entry without its {k}"));
+                sql(tx.execute(
+                    "INSERT INTO meeting_evaluations (id, meeting, version, score, met, items, sealed, meta, stored_at, stored_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    params![meta.object.to_string(), id, n("version")? as i64, n("score")? as i64, n("met")? as i64, n("items")? as i64, note, meta_json, e.ts, e.actor],
                 ))
             }
             ("record.attendance.stored", "meeting") => {
