@@ -698,6 +698,73 @@ where
     crate::documents::store(app, who, meeting, &scheduled_at, filing, declared, body, in_commit).await
 }
 
+/// One meeting of a member's attendance history.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryLine {
+    pub meeting: MeetingId,
+    pub org: String,
+    pub kind: String,
+    pub scheduled_at: String,
+    /// What the latest sheet says; `null`: the sheet leaves them out.
+    pub status: Option<Status>,
+    pub point: Option<String>,
+    /// An absence request for this meeting was approved.
+    pub excused: bool,
+    /// Exempt from regular activity that day: not counted.
+    pub exempt: bool,
+}
+
+/// A member's attendance over every meeting with a sheet in the cells they
+/// belonged to, while they belonged (admins; inspectors in scope only: out of
+/// scope reads as not found, so an id confirms nothing). Names stay in the roster.
+pub async fn history(app: &App, who: &Principal, member: MemberId) -> Result<Vec<HistoryLine>, DomainError> {
+    who.require(&[Role::Admin, Role::Inspector])?;
+    let scope = Scope::of(who);
+    let found = catalog::read(&app.vault.catalog, move |repo| {
+        let memberships: Vec<catalog::Membership> =
+            repo.roster("", true, &scope)?.into_iter().map(|r| r.membership).filter(|m| m.member == member).collect();
+        let mut meetings = Vec::new();
+        for m in &memberships {
+            for meeting in repo.meetings(Some(m.org), &Scope::All)? {
+                let date = local_date(&meeting.scheduled_at)?;
+                let (Some(sheet), false) = (repo.attendance_versions(meeting.id)?.pop(), date < m.joined) else {
+                    continue;
+                };
+                if m.left.as_ref().is_some_and(|l| date >= *l) {
+                    continue;
+                }
+                let excused = repo.absences(meeting.id)?.iter().any(|a| a.member == member && a.approved == Some(true));
+                meetings.push((meeting, sheet.meta, excused, m.exempt));
+            }
+        }
+        Ok::<_, DomainError>((memberships.is_empty(), meetings))
+    })
+    .await?;
+    let (unknown, meetings) = found;
+    if unknown {
+        return Err(DomainError::not_found(format!("member {member} not found")));
+    }
+    let mut out = Vec::with_capacity(meetings.len());
+    for (meeting, meta, excused, exempt) in meetings {
+        let meta: RecordMeta = serde_json::from_str(&meta).map_err(DomainError::internal)?;
+        let bytes = archive::record::read_all(&app.vault, &meeting.id.to_string(), &meta).await?;
+        let sheet: StoredSheet = serde_json::from_slice(&bytes).map_err(DomainError::internal)?;
+        let line = sheet.members.iter().find(|l| l.member == member);
+        out.push(HistoryLine {
+            meeting: meeting.id,
+            org: meeting.org,
+            kind: meeting.kind,
+            scheduled_at: meeting.scheduled_at,
+            status: line.map(|l| l.status),
+            point: line.and_then(|l| l.point.clone()),
+            excused,
+            exempt,
+        });
+    }
+    out.sort_by(|a, b| b.scheduled_at.cmp(&a.scheduled_at));
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

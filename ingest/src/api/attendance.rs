@@ -1,7 +1,8 @@
 //! Attendance: `GET|PUT /api/v1/meetings/{meeting}/attendance`,
 //! `POST /api/v1/meetings/{meeting}/absences` and
 //! `POST /api/v1/absences/{absence}/decide` and `PUT /api/v1/absences/{absence}/report`
-//! (a written absence report, streamed). The rules are `niem_core::attendance`'.
+//! (a written absence report, streamed), and a member's history,
+//! `GET /api/v1/members/{member}/attendance`. The rules are `niem_core::attendance`'.
 
 use crate::http::{ApiError, Caller};
 use axum::body::{Body, Bytes};
@@ -26,6 +27,14 @@ pub async fn get(
     Path(meeting): Path<String>,
 ) -> Result<Json<AttendanceView>, ApiError> {
     Ok(Json(attendance::get(&app, &who, meeting.parse()?).await?))
+}
+
+pub async fn history(
+    State(app): State<Arc<App>>,
+    Caller(who): Caller,
+    Path(member): Path<String>,
+) -> Result<Json<Vec<attendance::HistoryLine>>, ApiError> {
+    Ok(Json(attendance::history(&app, &who, member.parse()?).await?))
 }
 
 pub async fn put(

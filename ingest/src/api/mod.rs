@@ -77,6 +77,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/orgs/{org}/members", post(members::add).get(members::list))
         .route("/orgs/{org}/members/import", post(members::import))
         .route("/members/{member}/leave", post(members::leave))
+        .route("/members/{member}/attendance", get(attendance::history))
         .route("/orgs/{org}/schedules", post(reports::add_schedule))
         .route("/schedules", get(reports::list_schedules))
         .route("/alerts", get(reports::list_alerts))

@@ -53,6 +53,7 @@ async fn a_cell_meeting_record_end_to_end_seaweedfs() {
     let bloc = srv.create("/api/v1/orgs", json!({ "name": "Khối Hồ sơ", "kind": "bloc" })).await;
     let base = srv.create("/api/v1/orgs", json!({ "name": "Đảng bộ cơ sở", "kind": "base", "parent": bloc })).await;
     let cell = srv.create("/api/v1/orgs", json!({ "name": "Chi bộ Hồ sơ", "kind": "cell", "parent": base })).await;
+    let other_cell = srv.create("/api/v1/orgs", json!({ "name": "Chi bộ Khác", "kind": "cell", "parent": base })).await;
     // The meeting, four days and an hour from the service's today.
     let at = time::OffsetDateTime::now_utc() + time::Duration::days(4) + time::Duration::hours(1);
     let scheduled = at.format(&time::format_description::well_known::Rfc3339).unwrap();
@@ -63,7 +64,7 @@ async fn a_cell_meeting_record_end_to_end_seaweedfs() {
     let mut m = Vec::new();
     for i in 0..12 {
         let role = ["secretary", "deputy", "deputy", "committee"].get(i).copied().unwrap_or("member");
-        let body = json!({ "name": format!("Đảng viên Hồ sơ {i}"), "role": role, "joined": "2020-01-01" });
+        let body = json!({ "name": format!("Nguyễn Văn Thiệp {i}"), "role": role, "joined": "2020-01-01" });
         m.push(srv.create(&format!("/api/v1/orgs/{cell}/members"), body).await);
     }
     let mut keys = Vec::new();
@@ -164,9 +165,35 @@ async fn a_cell_meeting_record_end_to_end_seaweedfs() {
     assert_eq!((col("attendance_rate"), col("attendance_below_target")), ("83.3", "true"), "{csv}");
     assert_eq!((col("unapproved_absences"), col("minutes_filed")), ("1", "1"), "{csv}");
 
+    // A member's own history: admins and inspectors in scope; out of scope it
+    // does not exist; a secretary does not read it.
+    let (_, outsider) = srv.user("kiemtra.ngoai", "inspector", &[&other_cell], PASSWORD).await;
+    let history = format!("/api/v1/members/{}/attendance", m[4]);
+    for who in [None, Some(&inspector)] {
+        let (s, h) = match who {
+            Some(t) => srv.call_as(t, Method::GET, &history, None).await,
+            None => srv.api(Method::GET, &history, None).await,
+        };
+        assert_eq!(s, 200, "{h}");
+        assert_eq!(h.as_array().map(Vec::len), Some(1), "{h}");
+        assert_eq!((&h[0]["meeting"], &h[0]["status"]), (&json!(meeting), &json!("late")), "{h}");
+    }
+    let (s, h) = srv.api(Method::GET, &format!("/api/v1/members/{}/attendance", m[10]), None).await;
+    assert_eq!((s, &h[0]["excused"]), (200, &json!(true)), "{h}");
+    assert_eq!(srv.call_as(&outsider, Method::GET, &history, None).await.0, 404);
+    assert_eq!(srv.call_as(&secretary, Method::GET, &history, None).await.0, 403);
+
     // 5. The verifier covers the attendance, document and minutes objects...
     srv.stop();
     let raw = srv.raw_store().await;
+    // No member's name in plaintext anywhere under the data dir or in the store.
+    let name = "Văn Thiệp".as_bytes();
+    for f in niem_tests::files_under(&srv.data_dir()) {
+        assert!(!niem_tests::contains(&std::fs::read(&f).unwrap(), name), "{} names a member", f.display());
+    }
+    for (key, bytes) in raw.all_bytes().await {
+        assert!(!niem_tests::contains(&bytes, name), "{key} names a member");
+    }
     let (code, out) = srv.audit(&["verify"], &["--verbose"]);
     assert_eq!(code, 0, "{out}");
     let piece = |object: &Value| format!("meetings/{meeting}/record/{}/00000000.niem", object.as_str().unwrap());
