@@ -61,7 +61,11 @@ pub async fn compliance(
     let rows = niem_core::reports::compliance_of(&app, &who, q.org.parse()?, q.month).await?;
     Ok(match format.as_str() {
         "csv" => {
-            ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], niem_core::reports::to_csv(&rows)).into_response()
+            let headers = [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (header::CONTENT_DISPOSITION, "attachment; filename=\"niem-report.csv\""),
+            ];
+            (headers, niem_core::reports::to_csv(&rows)).into_response()
         }
         _ => Json(rows).into_response(),
     })

@@ -432,14 +432,14 @@ pub async fn report(State(app): State<Arc<App>>, v: Viewer, RawQuery(raw): RawQu
         @if let Some(o) = &org {
             p { a href=(format!("/api/v1/reports/compliance?org={o}&month={month}&format=csv")) { "CSV" } " · " a href=(format!("/api/v1/reports/compliance?org={o}&month={month}")) { "JSON" } }
         }
-        table.report {
+        div.wide { table.report {
             thead { tr { th { (v.t("search.org")) } th { (v.t("report.expected")) } th { (v.t("report.held")) } th { (v.t("report.recorded")) } th { (v.t("report.sealed")) } th { (v.t("report.transcribed")) } th { (v.t("report.missing")) } th { (v.t("report.rate")) } } }
             tbody { @for r in rows.iter().map(|r| &r.counts) {
                 @let rate = (r.held * 100).checked_div(r.expected).unwrap_or(0);
                 tr { td { (r.org_name) } td { (r.expected) } td { (r.held) } td { (r.recorded) } td { (r.sealed) } td { (r.transcribed) } td { (r.missing) }
                     td.bar { @if r.expected > 0 { progress max="100" value=(rate) { (rate) "%" } " " (rate) "%" } } }
             } }
-        }
+        } }
         (record_table(&v, &rows, app.config.reports.attendance_target))
     };
     page(&v, v.t("nav.reports"), body).into_response()
@@ -451,7 +451,7 @@ fn record_table(v: &Viewer, rows: &[niem_core::reports::ReportRow], target: f64)
     html! {
         h2 { (v.t("report.record")) }
         p { (v.t("report.target")) ": " (target) "%" }
-        table.report.record {
+        div.wide { table.report.record {
             thead { tr {
                 th { (v.t("search.org")) } th { (v.t("report.attendance")) } th { (v.t("report.unapproved")) }
                 th { (v.t("report.chair_problems")) } th { (v.t("report.documents_in_advance")) } th { (v.t("report.minutes")) }
@@ -474,7 +474,7 @@ fn record_table(v: &Viewer, rows: &[niem_core::reports::ReportRow], target: f64)
                     td { @if let Some(s) = f.mean_score { (s) "/5 (" (f.evaluated) ")" } @else { "—" } }
                 }
             } }
-        }
+        } }
     }
 }
 
