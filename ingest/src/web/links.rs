@@ -13,10 +13,16 @@ use maud::html;
 use niem_core::App;
 use std::sync::Arc;
 
+/// A link that does not open: nobody signed in is an admin, so only the
+/// words; a forged, expired or revoked link says to ask the cell for a new one.
 fn refused(lang: Lang, e: ApiError) -> Response {
     let body = html! {
         h1 { (lang.t("link.refused")) }
-        p.error role="alert" { (e.message) }
+        @if matches!(e.code, "forbidden" | "not_found" | "gone" | "unauthorized") {
+            p.error role="alert" { (lang.t("link.invalid")) }
+        } @else {
+            (super::failure(lang, false, &e))
+        }
     };
     (e.status, super::bare_page(lang, lang.t("link.refused"), body)).into_response()
 }

@@ -556,7 +556,17 @@ async fn a_missing_transcript_is_explained_in_the_pages_language() {
         .unwrap();
     assert!(page.contains("Bản chép lời tự động") && page.contains("Chưa có bản chép lời:"), "{page}");
     assert!(page.contains("hãy báo quản trị viên"), "what to do: {page}");
-    assert!(!page.to_lowercase().contains("biên bản"), "the transcript is not the minutes: {page}");
+    // *Biên bản* names the minutes' own section only, never the transcript.
+    let transcript = page.split("<section class=\"transcript\">").nth(1).and_then(|t| t.split("</section>").next());
+    let transcript = transcript.unwrap_or_else(|| panic!("no transcript section: {page}"));
+    assert!(!transcript.to_lowercase().contains("biên bản"), "the transcript is not the minutes: {transcript}");
+    let minutes = page.split("<section class=\"minutes\">").nth(1).unwrap_or_default();
+    assert!(minutes.contains("Chưa có biên bản."), "the minutes' section says none are filed: {page}");
+    let words = page
+        .replace("Chưa có biên bản.", "")
+        .replace("Biên bản cuộc họp", "")
+        .replace("tài liệu, biên bản, điểm danh", "");
+    assert!(!words.to_lowercase().contains("biên bản"), "biên bản only for the minutes: {words}");
     assert!(!page.contains("is not ready") && !page.contains(&format!("recording {rec}")), "no English: {page}");
     assert!(!page.contains("GET /api/v1/jobs") && !page.contains("Whisper"), "no technical detail: {page}");
 }
