@@ -42,7 +42,10 @@ async fn submit(b: &Browser, el: &Element, ready: &str) {
         if fresh == json!(true) && b.find(ready).await.is_some() {
             return;
         }
-        assert!(Instant::now() < deadline, "no {ready} after the click at {}", b.url().await);
+        if Instant::now() > deadline {
+            let text: String = body_text(b).await.chars().take(3000).collect();
+            panic!("no {ready} after the click at {}:\n{text}", b.url().await);
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -135,7 +138,7 @@ async fn a_secretary_files_attendance_on_a_phone_in_chromium() {
     assert_eq!(resp.status().as_u16(), 201, "{}", resp.text().await.unwrap_or_default());
 
     // 1. The secretary signs in on a phone and lands on the sheet.
-    let b = Browser::start(390, 844).await;
+    let b = Browser::start_phone(390, 844).await;
     let sheet = format!("/meetings/{meeting}/attendance");
     b.goto(&format!("{}/login?next={sheet}", srv.url)).await;
     b.type_text(&b.wait_for("input[name=name]", WAIT).await, "thuky.dong").await;
