@@ -570,3 +570,87 @@ async fn a_missing_transcript_is_explained_in_the_pages_language() {
     assert!(!page.contains("is not ready") && !page.contains(&format!("recording {rec}")), "no English: {page}");
     assert!(!page.contains("GET /api/v1/jobs") && !page.contains("Whisper"), "no technical detail: {page}");
 }
+
+/// The meeting page as the inspector `kiemtra.hs` sees it.
+async fn meeting_page(server: &Server, meeting: &str) -> String {
+    let (s, session) = server.sign_in("kiemtra.hs", PASSWORD).await;
+    assert_eq!(s, 303);
+    let resp = server
+        .http()
+        .get(format!("{}/meetings/{meeting}", server.url))
+        .header("cookie", session.unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    resp.text().await.unwrap()
+}
+
+/// The meeting page's integrity badge covers the meeting record, not only the
+/// recording: before any scheduled run its objects are counted and said to be
+/// unchecked; then a run that finds one document's piece damaged in the store
+/// turns that meeting's record line red and names the object, while another
+/// meeting's intact record (a document and two attendance versions) is shown
+/// checked, 3 of 3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_meeting_badge_covers_the_record_objects() {
+    let mut server = Server::start(StoreKind::Local, &[]).await;
+    let (_, cell, _) = tree(&server).await;
+    let member = server
+        .create(&format!("/api/v1/orgs/{cell}/members"), json!({ "name": "Đỗ Thị Hoa", "joined": "2020-01-01" }))
+        .await;
+    let meeting = |title: &str| {
+        let body =
+            json!({ "org": cell, "kind": "regular", "title": title, "scheduled_at": "2026-09-15T08:00:00+07:00" });
+        let server = &server;
+        async move { server.create("/api/v1/meetings", body).await }
+    };
+    let (good, bad) = (meeting("Họp tháng 9").await, meeting("Họp tháng 10").await);
+    let mut docs = Vec::new();
+    for m in [&good, &bad] {
+        let mut pdf = b"%PDF-1.7\n".to_vec();
+        pdf.extend((0..5000u32).map(|i| (i % 251) as u8));
+        let resp = server
+            .req(Method::POST, &format!("/api/v1/meetings/{m}/documents"))
+            .query(&[("filename", "nghi-quyet.pdf")])
+            .body(pdf)
+            .send()
+            .await
+            .unwrap();
+        let v: Value = resp.json().await.unwrap();
+        docs.push(v["id"].as_str().unwrap_or_else(|| panic!("{v}")).to_string());
+    }
+    let sheet = |reason: Option<&str>| json!({ "members": [{ "member": member, "status": "present", "point": "Hội trường" }], "reason": reason });
+    for reason in [None, Some("Bổ sung")] {
+        let (s, v) = server.api(Method::PUT, &format!("/api/v1/meetings/{good}/attendance"), Some(sheet(reason))).await;
+        assert_eq!(s, 201, "{v}");
+    }
+    server.user("kiemtra.hs", "inspector", &[&cell], PASSWORD).await;
+    let before = meeting_page(&server, &good).await;
+    assert!(before.contains("badge unknown record") && before.contains("3 đối tượng đã niêm phong"), "{before}");
+
+    // A byte flipped in the second meeting's document, then a scheduled run.
+    let raw = server.raw_store().await;
+    let piece = format!("meetings/{bad}/record/{}/00000000.niem", docs[1]);
+    assert!(raw.list().await.contains(&piece), "{piece} not in the store");
+    let mut bytes = raw.read(&piece).await;
+    bytes[60] ^= 0x01;
+    raw.delete(&piece).await;
+    raw.write(&piece, bytes).await;
+    server.set_env("NIEM_VERIFY__FIRST_AFTER_SECS", "1");
+    server.restart().await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let broken = loop {
+        let html = meeting_page(&server, &bad).await;
+        if html.contains("badge broken record") {
+            break html;
+        }
+        assert!(Instant::now() < deadline, "no red record badge after a minute: {html}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert!(broken.contains(&piece), "the damaged object is named: {broken}");
+    assert!(broken.contains("Hồ sơ cuộc họp") && broken.contains("KHÔNG toàn vẹn"), "{broken}");
+    let fine = meeting_page(&server, &good).await;
+    assert!(fine.contains("badge ok record") && fine.contains("đã kiểm tra 3 / 3 đối tượng"), "{fine}");
+    assert!(!fine.contains("badge broken record"), "{fine}");
+}
