@@ -490,6 +490,7 @@ pub async fn get(app: &App, who: &Principal, meeting: MeetingId) -> Result<Atten
 #[derive(Debug, Clone)]
 pub struct SheetContext {
     pub meeting: MeetingId,
+    pub title: String,
     /// When the meeting is held (RFC 3339).
     pub scheduled_at: String,
     /// The cell's members on the meeting's local date, exempt ones included.
@@ -519,7 +520,7 @@ pub async fn context(app: &App, who: &Principal, meeting: MeetingId) -> Result<S
         .into_iter()
         .filter(|m| m.org == org && m.joined <= date && m.left.as_ref().is_none_or(|l| *l > date))
         .collect();
-    Ok(SheetContext { meeting, scheduled_at: m.scheduled_at, members, points })
+    Ok(SheetContext { meeting, title: m.title, scheduled_at: m.scheduled_at, members, points })
 }
 
 /// An absence request as filed.

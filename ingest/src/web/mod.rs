@@ -42,6 +42,7 @@ pub fn routes(app: Arc<App>) -> Router<Arc<App>> {
         .route("/search", get(pages::search))
         .route("/meetings", get(pages::browse))
         .route("/meetings/{meeting}", get(pages::meeting))
+        .route("/attendance", get(record::meetings))
         .route("/meetings/{meeting}/attendance", get(record::attendance).post(record::file_sheet))
         .route("/meetings/{meeting}/absences/{absence}/decide", post(record::decide))
         .route("/l/{token}", get(links::list))
@@ -167,6 +168,7 @@ pub fn page(v: &Viewer, title: &str, body: Markup) -> Markup {
                     nav {
                         @if content { a href="/search" { (v.t("nav.search")) } }
                         @if content { a href="/meetings" { (v.t("nav.meetings")) } }
+                        @if role != Role::Auditor { a href="/attendance" { (v.t("nav.attendance")) } }
                         @if role != Role::Secretary { a href="/live" { (v.t("nav.live")) } }
                         @if ledger { a href="/ledger" { (v.t("nav.ledger")) } }
                         @if !matches!(role, Role::Recorder | Role::Secretary) { a href="/reports" { (v.t("nav.reports")) } }

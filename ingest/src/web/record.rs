@@ -32,6 +32,41 @@ type Pairs = Vec<(String, String)>;
 /// The provincial target: 90 % or more of members at every meeting.
 pub const TARGET_RATE: f64 = 90.0;
 
+/// Meetings listed on `/attendance`, newest first.
+const LISTED: usize = 100;
+
+/// `GET /attendance`: the meetings in the viewer's scope, newest first, each
+/// with the way to its sheet; where a secretary or a recorder starts.
+pub async fn meetings(State(app): State<Arc<App>>, v: Viewer) -> Response {
+    if !matches!(v.who.role, Role::Admin | Role::Inspector | Role::Secretary | Role::Recorder) {
+        return not_allowed(&v);
+    }
+    let filter = niem_core::orgs::MeetingFilter { org: None };
+    let mut list = match niem_core::orgs::list_meetings(&app, &v.who, filter).await {
+        Ok(l) => l,
+        Err(e) => return error_page(&v, e),
+    };
+    list.sort_by(|a, b| b.scheduled_at.cmp(&a.scheduled_at));
+    let more = list.len() > LISTED;
+    list.truncate(LISTED);
+    let body = html! {
+        div.record {
+            h1 { (v.t("sheet.meetings")) }
+            @if list.is_empty() { p.none { (v.t("browse.none")) } }
+            ul.meetings {
+                @for m in &list {
+                    li data-meeting=(m.id) {
+                        a href=(format!("/meetings/{}/attendance", m.id)) { (m.title) }
+                        br; small { (local_date(&m.scheduled_at)) }
+                    }
+                }
+            }
+            @if more { p.hint { (v.t("sheet.newest")) " " (LISTED) "." } }
+        }
+    };
+    page(&v, v.t("sheet.meetings"), body).into_response()
+}
+
 /// The statuses in the order a person picks them, with their words.
 const STATUSES: [(&str, &str); 6] = [
     ("present", "sheet.present"),
@@ -156,7 +191,7 @@ async fn show(
     let names = Names::of(&ctx);
     let body = html! {
         h1 { (v.t("sheet.title")) }
-        p.meta { (v.t("sheet.meeting_on")) " " (local_date(&ctx.scheduled_at))
+        p.meta { strong { (ctx.title) } " · " (local_date(&ctx.scheduled_at))
             @if matches!(v.who.role, Role::Admin | Role::Inspector) {
                 " · " a href=(format!("/meetings/{meeting}")) { (v.t("sheet.to_meeting")) }
             }

@@ -895,6 +895,20 @@ async fn check_pages(server: &Server, caller: &Caller, truth: &Truth, cells: &[C
             seen.keep(path.clone(), &html);
         }
     }
+    // The attendance list: the meetings in scope, each linking to its sheet.
+    let (code, html) = page(server, caller, "/attendance").await;
+    if matches!(caller.role, "admin" | "inspector" | "secretary" | "recorder") {
+        assert_eq!(code, 200, "{}: {html}", caller.label);
+        seen.keep("/attendance".into(), &html);
+        assert_eq!(
+            attrs(&html, "href", "/meetings/"),
+            truth.share("meetings", caller),
+            "{} attendance list",
+            caller.label
+        );
+    } else {
+        assert_eq!(code, 403, "{} /attendance", caller.label);
+    }
     // The attendance page: whoever reads the sheet in scope (recorders too, who
     // file it from the bridge point); never another cell's member by name.
     for c in cells {

@@ -140,10 +140,18 @@ async fn a_secretary_files_attendance_on_a_phone_in_chromium() {
     // 1. The secretary signs in on a phone and lands on the sheet.
     let b = Browser::start_phone(390, 844).await;
     let sheet = format!("/meetings/{meeting}/attendance");
-    b.goto(&format!("{}/login?next={sheet}", srv.url)).await;
+    b.goto(&format!("{}/login", srv.url)).await;
     b.type_text(&b.wait_for("input[name=name]", WAIT).await, "thuky.dong").await;
     b.type_text(&b.find("input[name=password]").await.unwrap(), PASSWORD).await;
-    submit(&b, &b.find("form button[type=submit]").await.unwrap(), "form.sheet").await;
+    submit(&b, &b.find("form button[type=submit]").await.unwrap(), "header.top nav").await;
+    // From any page: the header's "Điểm danh", then the meeting.
+    let nav = b.find("header.top nav a[href='/attendance']").await.expect("an attendance link in the header");
+    assert_eq!(b.text(&nav).await, "Điểm danh");
+    submit(&b, &nav, "ul.meetings").await;
+    let listed = b.find(&format!("ul.meetings li[data-meeting='{meeting}'] a")).await.expect("the meeting listed");
+    assert_eq!(b.text(&listed).await, "Sinh hoạt chi bộ tháng 12");
+    fits(&b, "the list of meetings").await;
+    submit(&b, &listed, "form.sheet").await;
     assert!(b.url().await.ends_with(&sheet), "{}", b.url().await);
     let options = b
         .eval(
@@ -154,6 +162,7 @@ async fn a_secretary_files_attendance_on_a_phone_in_chromium() {
     assert_eq!(options, json!(["", points[0], points[1]]), "the cell's bridge points to pick from");
     let text = body_text(&b).await;
     assert!(people.iter().all(|(n, _)| text.contains(n)), "every member by name: {text}");
+    assert!(text.contains("Sinh hoạt chi bộ tháng 12"), "the meeting's title: {text}");
     fits(&b, "the empty sheet").await;
 
     // 2. Fill it: three present, one late, one absent; chairs at both points.
