@@ -354,6 +354,7 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("minutes.before", "trước giờ họp", "before the meeting"),
     ("evaluation.title", "Đánh giá chất lượng sinh hoạt", "Evaluation"),
     ("evaluation.none", "Chưa đánh giá.", "Not evaluated yet."),
+    ("badge.tell_admin", "Có đối tượng bị hỏng hoặc bị thay đổi trong kho lưu trữ. Hãy báo quản trị viên để khôi phục từ bản sao và điều tra.", "An object in the store is damaged or was changed. Tell an administrator, who restores it from a copy and investigates."),
     ("badge.record", "Hồ sơ cuộc họp", "Meeting record"),
     ("badge.record_objects", "đối tượng đã niêm phong (tài liệu, biên bản, điểm danh)", "sealed objects (documents, minutes, attendance)"),
     ("badge.record_checked", "đã kiểm tra", "checked"),

@@ -546,12 +546,24 @@ async fn integrity(app: &App, v: &Viewer, rec: RecordingId) -> Markup {
         },
         Ok(r) => html! {
             div.badge.broken { strong { "✘ " (v.t("badge.broken")) } " — " (checked(v, &r))
-                ul { @for p in &r.problems { li { (p) } } } }
+                (damage(v, &r.problems)) }
         },
         Err(DomainError::NotFound(_)) => {
             html! { p.badge.unknown { (v.t("badge.never")) } }
         }
         Err(_) => html! { p.badge.unknown { (v.t("badge.unavailable")) } },
+    }
+}
+
+/// What a broken badge says: for everyone, what to do; the damaged objects
+/// (store keys, the verifier's English) for admins only.
+pub(crate) fn damage(v: &Viewer, problems: &[impl AsRef<str>]) -> Markup {
+    html! {
+        p { (v.t("badge.tell_admin")) }
+        @if v.who.role == Role::Admin {
+            details.detail open { summary { (v.t("error.detail")) }
+                ul { @for p in problems { li { code { (p.as_ref()) } } } } }
+        }
     }
 }
 

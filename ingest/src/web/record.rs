@@ -731,7 +731,7 @@ pub(crate) async fn record_badge(
                 html! {
                     div.badge.broken.record { strong { "✘ " (v.t("badge.record")) ": " (v.t("badge.broken")) }
                         " — " (v.t("badge.verified_at")) " " (local_date(&c.checked_at))
-                        ul { @for p in &damage { li { (p) } } } }
+                        (super::pages::damage(v, &damage)) }
                 }
             } else if truncated || checked == 0 {
                 html! {

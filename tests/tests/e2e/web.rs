@@ -626,6 +626,8 @@ async fn the_meeting_badge_covers_the_record_objects() {
         assert_eq!(s, 201, "{v}");
     }
     server.user("kiemtra.hs", "inspector", &[&cell], PASSWORD).await;
+    let admin = json!({ "name": "quantri.hs", "role": "admin", "password": PASSWORD });
+    assert_eq!(server.api(Method::POST, "/api/v1/users", Some(admin)).await.0, 201);
     let before = meeting_page(&server, &good).await;
     assert!(before.contains("badge unknown record") && before.contains("3 đối tượng đã niêm phong"), "{before}");
 
@@ -648,7 +650,13 @@ async fn the_meeting_badge_covers_the_record_objects() {
         assert!(Instant::now() < deadline, "no red record badge after a minute: {html}");
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    assert!(broken.contains(&piece), "the damaged object is named: {broken}");
+    assert!(broken.contains("Hãy báo quản trị viên"), "what to do: {broken}");
+    assert!(!broken.contains(&piece), "the store's keys are for admins: {broken}");
+    let (s, session) = server.sign_in("quantri.hs", PASSWORD).await;
+    assert_eq!(s, 303);
+    let admin = server.http().get(format!("{}/meetings/{bad}", server.url)).header("cookie", session.unwrap());
+    let admin = admin.send().await.unwrap().text().await.unwrap();
+    assert!(admin.contains("badge broken record") && admin.contains(&piece), "an admin sees the object: {admin}");
     assert!(broken.contains("Hồ sơ cuộc họp") && broken.contains("KHÔNG toàn vẹn"), "{broken}");
     let fine = meeting_page(&server, &good).await;
     assert!(fine.contains("badge ok record") && fine.contains("đã kiểm tra 3 / 3 đối tượng"), "{fine}");
