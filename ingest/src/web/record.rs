@@ -754,3 +754,104 @@ pub(crate) async fn record_badge(
         Err(_) => html! { p.badge.unknown.record { (v.t("badge.unavailable")) } },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use niem_core::members::Member;
+
+    fn ctx(n: usize) -> SheetContext {
+        let org: niem_core::schema::OrgId = "01ARZ3NDEKTSV4RRFFQ69G5FAV".parse().unwrap();
+        let members = (0..n)
+            .map(|i| Member {
+                id: MemberId::new(),
+                name: format!("Đảng viên {i}"),
+                number: None,
+                org,
+                role: if i == 0 { "secretary" } else { "member" }.into(),
+                joined: "2020-01-01".into(),
+                left: None,
+                exempt: false,
+            })
+            .collect();
+        SheetContext {
+            meeting: MeetingId::new(),
+            title: "Họp".into(),
+            scheduled_at: "2026-09-15T01:00:00Z".into(),
+            members,
+            points: vec!["Hội trường".into()],
+        }
+    }
+
+    fn form(pairs: &[(String, &str)]) -> Pairs {
+        pairs.iter().map(|(k, v)| (k.clone(), v.to_string())).collect()
+    }
+
+    fn check(r: &Result<NewSheet, Said>) -> (&'static str, String) {
+        match r {
+            Err(Said::Check(key, name)) => (key, name.clone()),
+            Ok(_) => panic!("the form passed"),
+            Err(_) => panic!("not a check"),
+        }
+    }
+
+    /// Typed text wins over the picked point; unmarked members stay off the
+    /// sheet; late needs minutes; the failing check names the member.
+    #[test]
+    fn the_form_names_whom_it_refuses() {
+        let c = ctx(3);
+        let names = Names::of(&c);
+        let [a, b, d] = [c.members[0].id, c.members[1].id, c.members[2].id];
+        let (_, sheet) = read_form(
+            &form(&[
+                (format!("status.{a}"), "present"),
+                (format!("point.{a}"), "Hội trường"),
+                (format!("status.{b}"), "late"),
+                (format!("point.{b}"), "Hội trường"),
+                (format!("point_text.{b}"), "Nhà văn hoá"),
+                (format!("late.{b}"), "12"),
+                ("chair_point.0".into(), "Hội trường"),
+                ("chair.0".into(), &a.to_string()),
+            ]),
+            &c,
+            &names,
+        );
+        let sheet = sheet.unwrap_or_else(|_| panic!("refused"));
+        assert_eq!(sheet.members.len(), 2, "the unmarked member is left off");
+        assert_eq!(sheet.members[1].point.as_deref(), Some("Nhà văn hoá"));
+        assert_eq!(sheet.members[1].late_minutes, Some(12));
+        assert_eq!(sheet.chairs, vec![Chair { point: "Hội trường".into(), member: a }]);
+        assert!(sheet.members.iter().all(|l| l.member != d));
+
+        let late = form(&[(format!("status.{b}"), "late"), (format!("point.{b}"), "Hội trường")]);
+        let (draft, r) = read_form(&late, &c, &names);
+        assert_eq!(check(&r), ("sheet.need_minutes", "Đảng viên 1".into()));
+        assert_eq!(draft.lines[&b].0, "late", "what was typed is kept");
+        let nowhere = form(&[(format!("status.{a}"), "present")]);
+        assert_eq!(check(&read_form(&nowhere, &c, &names).1), ("sheet.need_point", "Đảng viên 0".into()));
+        let forged = form(&[(format!("status.{a}"), "here")]);
+        assert_eq!(check(&read_form(&forged, &c, &names).1).0, "sheet.bad_status");
+        let stranger = MemberId::new().to_string();
+        let outside = form(&[("chair_point.0".into(), "Hội trường"), ("chair.0".into(), &stranger)]);
+        assert_eq!(check(&read_form(&outside, &c, &names).1).0, "sheet.bad_chair");
+        let correction = form(&[("versions".into(), "1")]);
+        assert_eq!(check(&read_form(&correction, &c, &names).1).0, "sheet.need_reason");
+        let reasoned = form(&[("versions".into(), "1"), ("reason".into(), "Sửa")]);
+        assert!(read_form(&reasoned, &c, &names).1.is_ok());
+    }
+
+    #[test]
+    fn every_error_code_has_words_in_both_languages() {
+        use super::super::Lang;
+        for code in ["bad_request", "unauthorized", "forbidden", "not_found", "conflict", "gone", "too_large"] {
+            let key = super::super::failure_key(code);
+            assert_ne!(key, "error.internal", "{code}");
+            assert_ne!(Lang::Vi.t(key), key, "{code} has no Vietnamese words");
+            assert_ne!(Lang::Vi.t(key), Lang::En.t(key), "{code}");
+        }
+        for code in ["not_media", "media_refused", "busy", "too_many", "unavailable", "internal", "anything"] {
+            let key = super::super::failure_key(code);
+            assert_ne!(Lang::Vi.t(key), key, "{code} has no words");
+        }
+    }
+}

@@ -662,3 +662,74 @@ async fn the_meeting_badge_covers_the_record_objects() {
     assert!(fine.contains("badge ok record") && fine.contains("đã kiểm tra 3 / 3 đối tượng"), "{fine}");
     assert!(!fine.contains("badge broken record"), "{fine}");
 }
+
+/// The attendance form as an attacker would post it: without the session's
+/// CSRF token, or as an inspector (who reads the sheet but never files it),
+/// or naming a member of another cell: each refused, in Vietnamese, and no
+/// version stored. The cell's secretary with the token stores version 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_attendance_form_refuses_forged_posts() {
+    let server = Server::start(StoreKind::Local, &[]).await;
+    let (_, cell, other) = tree(&server).await;
+    let member = |org: &str, name: &str| {
+        let body = json!({ "name": name, "joined": "2020-01-01" });
+        let path = format!("/api/v1/orgs/{org}/members");
+        let server = &server;
+        async move { server.create(&path, body).await }
+    };
+    let (ours, stranger) = (member(&cell, "Vũ Văn Giang").await, member(&other, "Ngô Thị Hạnh").await);
+    let body = json!({ "org": cell, "kind": "regular", "title": "Họp", "scheduled_at": "2026-09-15T08:00:00+07:00" });
+    let meeting = server.create("/api/v1/meetings", body).await;
+    server.user("thuky.f", "secretary", &[&cell], PASSWORD).await;
+    server.user("kiemtra.f", "inspector", &[&cell], PASSWORD).await;
+    let path = format!("{}/meetings/{meeting}/attendance", server.url);
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    // A session and the CSRF token its pages carry.
+    let session = |name: &'static str| {
+        let (server, client, path) = (&server, &client, path.clone());
+        async move {
+            let cookie = server.sign_in(name, PASSWORD).await.1.unwrap();
+            let html = client.get(&path).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
+            let csrf = html.split("name=\"csrf-token\" content=\"").nth(1).and_then(|s| s.split('"').next());
+            (cookie, csrf.unwrap_or_else(|| panic!("no CSRF token: {html}")).to_string())
+        }
+    };
+    let post = |cookie: String, form: Vec<(String, String)>| {
+        let (client, path) = (&client, path.clone());
+        async move {
+            let r = client.post(&path).header("cookie", cookie).form(&form).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let sheet = |csrf: &str, member: &str| {
+        vec![
+            ("csrf".to_string(), csrf.to_string()),
+            ("versions".into(), "0".into()),
+            (format!("status.{member}"), "present".into()),
+            (format!("point.{member}"), "Hội trường".into()),
+        ]
+    };
+    let versions = || async {
+        let (_, v) = server.api(Method::GET, &format!("/api/v1/meetings/{meeting}/attendance"), None).await;
+        v["versions"].as_array().map_or(usize::MAX, Vec::len)
+    };
+    let (secretary, token) = session("thuky.f").await;
+    let (s, html) = post(secretary.clone(), sheet("forged", &ours)).await;
+    assert_eq!(s, 403, "{html}");
+    assert!(html.contains("Phiên làm việc đã hết hạn"), "{html}");
+    let (inspector, its_token) = session("kiemtra.f").await;
+    let (s, html) = post(inspector, sheet(&its_token, &ours)).await;
+    assert_eq!(s, 403, "an inspector reads, never files: {html}");
+    // A member of another cell, smuggled into the form with the secretary's token.
+    let mut smuggled = sheet(&token, &ours);
+    smuggled.push(("chair_point.0".into(), "Hội trường".into()));
+    smuggled.push(("chair.0".into(), stranger.clone()));
+    let (s, html) = post(secretary.clone(), smuggled).await;
+    assert_eq!(s, 400, "{html}");
+    assert!(html.contains("Người chủ trì không thuộc chi bộ") && !html.contains("Ngô Thị Hạnh"), "{html}");
+    assert!(!html.contains("is not a member"), "no English: {html}");
+    assert_eq!(versions().await, 0, "nothing stored");
+    let (s, html) = post(secretary, sheet(&token, &ours)).await;
+    assert_eq!(s, 303, "{html}");
+    assert_eq!(versions().await, 1);
+}
