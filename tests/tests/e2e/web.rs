@@ -639,7 +639,10 @@ async fn the_meeting_badge_covers_the_record_objects() {
     bytes[60] ^= 0x01;
     raw.delete(&piece).await;
     raw.write(&piece, bytes).await;
+    // A day on, so that the next run's window (objects stored within a day of
+    // the last run are always fetched) leaves these to their day in the cycle.
     server.set_env("NIEM_VERIFY__FIRST_AFTER_SECS", "1");
+    server.set_env("NIEM_CLOCK_OFFSET_MINUTES", "1500");
     server.restart().await;
     let deadline = Instant::now() + Duration::from_secs(60);
     let broken = loop {
@@ -661,6 +664,24 @@ async fn the_meeting_badge_covers_the_record_objects() {
     let fine = meeting_page(&server, &good).await;
     assert!(fine.contains("badge ok record") && fine.contains("đã kiểm tra 3 / 3 đối tượng"), "{fine}");
     assert!(!fine.contains("badge broken record"), "{fine}");
+
+    // Another day on, a rolling run (which fetches old objects only on their
+    // day in the cycle) fetches the damaged record again: the damage stays
+    // named, not forgotten.
+    server.set_env("NIEM_CLOCK_OFFSET_MINUTES", "3000");
+    server.restart().await;
+    // The good meeting's line says when the run was: wait for a new one.
+    let run_of =
+        |html: &str| html.split("kiểm tra định kỳ ").nth(1).and_then(|t| t.split(')').next()).map(String::from);
+    let first = run_of(&fine).unwrap_or_else(|| panic!("no run time: {fine}"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while run_of(&meeting_page(&server, &good).await).as_deref() == Some(first.as_str()) {
+        assert!(Instant::now() < deadline, "no second run after a minute: {}", server.log());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let still = meeting_page(&server, &bad).await;
+    assert!(still.contains("badge broken record"), "the damage is still named: {still}");
+    assert!(meeting_page(&server, &good).await.contains("badge ok record"));
 }
 
 /// The attendance form as an attacker would post it: without the session's
