@@ -331,7 +331,7 @@ async fn meeting_page(
         (attendance_section(v, meeting, &record))
         (documents_section(app, v, meeting, &docs, base).await?)
         (minutes_section(v, meeting, &docs))
-        (evaluation_section(v, meeting))
+        (evaluation_section(app, v, meeting).await)
     };
     let record_badge = record_badge(app, v, meeting, &docs, &record).await;
     let head = html! {

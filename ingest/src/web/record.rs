@@ -684,9 +684,9 @@ pub(crate) fn minutes_section(v: &Viewer, meeting: MeetingId, docs: &[DocumentVi
     }
 }
 
-/// The bloc's evaluation of the meeting. Not built yet: one function, so the
-/// evaluation's work fills it in one place.
-pub(crate) fn evaluation_section(v: &Viewer, _meeting: MeetingId) -> Markup {
+/// The bloc's evaluation of the meeting. Not built yet: one function, given
+/// what reading the evaluation will need, so that work fills it in one place.
+pub(crate) async fn evaluation_section(_app: &App, v: &Viewer, _meeting: MeetingId) -> Markup {
     html! {
         section.evaluation {
             h2 { (v.t("evaluation.title")) }

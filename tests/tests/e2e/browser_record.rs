@@ -6,10 +6,12 @@
 //! absence request, tries a correction without a reason (refused in
 //! Vietnamese, nothing stored, what was typed kept), then corrects it with a
 //! reason and sees two versions. The page never scrolls sideways. The meeting
-//! page gathers attendance per bridge point, documents, minutes, evaluation
-//! and the record's integrity line. Then, signed out, the member link's URL (the
-//! one the QR code encodes) lists the public document and downloads it byte for
-//! byte. Screenshots in `target/test-artifacts/browser-record/`.
+//! page, read by an inspector on the same phone, gathers attendance per bridge
+//! point, documents, minutes, evaluation and the record's integrity line. Then,
+//! signed out, the member link's URL (the one the QR code encodes) lists the
+//! public document and downloads it byte for byte. Screenshots in
+//! `target/test-artifacts/browser-record/`: phone-sheet.png, phone-summary.png,
+//! meeting-record.png, member-link.png.
 
 use niem_tests::browser::{Browser, Element};
 use niem_tests::server::{Server, StoreKind};
@@ -48,6 +50,10 @@ async fn submit(b: &Browser, el: &Element, ready: &str) {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+async fn sign_out(b: &Browser) {
+    submit(b, &b.find("header.top .me form button").await.unwrap(), "input[name=password]").await;
 }
 
 async fn set(b: &Browser, name: &str, value: &str) {
@@ -236,21 +242,15 @@ async fn a_secretary_files_attendance_on_a_phone_in_chromium() {
     assert_eq!(v["versions"].as_array().unwrap().len(), 2, "{v}");
     assert_eq!(v["summary"]["late"], 2, "{v}");
 
-    // 7. The meeting page gathers the record (an inspector reads it).
-    let (s, session) = srv.sign_in("kiemtra.dong", PASSWORD).await;
-    assert_eq!(s, 303);
-    let page = srv
-        .http()
-        .get(format!("{}/meetings/{meeting}", srv.url))
-        .header("cookie", session.unwrap())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // 7. The meeting page gathers the record: an inspector reads it on a phone.
+    sign_out(&b).await;
+    b.type_text(&b.find("input[name=name]").await.unwrap(), "kiemtra.dong").await;
+    b.type_text(&b.find("input[name=password]").await.unwrap(), PASSWORD).await;
+    submit(&b, &b.find("form button[type=submit]").await.unwrap(), "header.top nav").await;
+    b.goto(&format!("{}/meetings/{meeting}", srv.url)).await;
+    b.wait_for("section.attendance", WAIT).await;
+    let page = b.source().await;
     for want in [
-        "section class=\"attendance\"",
         points[0],
         points[1],
         "Lê Văn Cường",
@@ -263,17 +263,23 @@ async fn a_secretary_files_attendance_on_a_phone_in_chromium() {
     ] {
         assert!(page.contains(want), "the meeting page lacks {want:?}:\n{page}");
     }
-    let link = page
-        .split("href=\"")
-        .filter_map(|s| s.split('"').next())
-        .find(|h| h.starts_with("http") && h.contains("/l/"))
+    let point = b.text(&b.find("section.attendance .point").await.unwrap()).await;
+    assert!(point.contains(points[0]) && point.contains("Nguyễn Văn An (Bí thư)"), "who chaired: {point}");
+    assert!(point.contains("Lê Văn Cường — Đi muộn 15 phút"), "who came late: {point}");
+    fits(&b, "the meeting page").await;
+    shot_at(&b, "section.attendance", "meeting-record.png").await;
+    // The URL the QR code encodes, printed beside it.
+    let link = b
+        .eval("return document.querySelector('section.documents a[href*=\"/l/\"]').href", vec![])
+        .await
+        .as_str()
         .unwrap_or_else(|| panic!("no member link on the meeting page:\n{page}"))
         .to_string();
     let qr = page.find("class=\"qr\"").expect("a QR code");
     assert!(page[..qr].contains(&link), "the link is printed beside its QR code");
 
     // 8. Signed out, the member link: the list, then the agenda byte for byte.
-    submit(&b, &b.find("header.top .me form button").await.unwrap(), "input[name=password]").await;
+    sign_out(&b).await;
     b.goto(&link).await;
     let doc = b.wait_for("ul.documents a", WAIT).await;
     assert_eq!(b.text(&doc).await, "Chương trình sinh hoạt");
