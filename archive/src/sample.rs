@@ -27,8 +27,8 @@ pub enum Selection {
     Sample { seed: Vec<u8>, rate: f64 },
     /// The service's rolling schedule ([`due`]): new objects, plus the old ones
     /// whose day in the cycle came since the last run, plus every object of the
-    /// recordings in `recheck` (damage found earlier stays named until an object
-    /// is fetched again).
+    /// recordings and meeting records in `recheck` (damage found earlier stays
+    /// named until an object is fetched again).
     Rolling(Rolling),
 }
 
@@ -38,7 +38,8 @@ pub struct Rolling {
     pub last_run: Option<OffsetDateTime>,
     pub now: OffsetDateTime,
     pub cycle_days: u32,
-    /// Recording ids whose objects are all fetched.
+    /// Recording ids, and meeting ids (their record objects), whose objects
+    /// are all fetched.
     pub recheck: Vec<String>,
 }
 
@@ -46,7 +47,7 @@ impl Rolling {
     fn rechecks(&self, key: &str) -> bool {
         let mut parts = key.split('/');
         match (parts.next(), parts.next()) {
-            (Some("recordings" | "keys"), Some(rec)) => self.recheck.iter().any(|r| r == rec),
+            (Some("recordings" | "keys" | "meetings"), Some(id)) => self.recheck.iter().any(|r| r == id),
             _ => false,
         }
     }
@@ -392,6 +393,25 @@ mod tests {
         assert!(!sel.selects("recordings/R2/S/00000000.niem", Some(3), old), "not due, not damaged");
         assert!(!sel.selects("recordings/R12/S/00000000.niem", Some(3), old), "a prefix is not the id");
         assert!(sel.selects("recordings/R2/S/00000001.niem", Some(9), Some(last)), "new since the last run");
+    }
+
+    /// A meeting's record found damaged is fetched again too; another
+    /// meeting's old record objects wait for their day.
+    #[test]
+    fn a_rolling_run_refetches_meeting_records_found_damaged() {
+        let last = datetime!(2026-03-01 03:00 UTC);
+        let r = Rolling {
+            last_run: Some(last),
+            now: last + time::Duration::hours(1),
+            cycle_days: 30,
+            recheck: vec!["M1".into()],
+        };
+        let sel = Selection::Rolling(r);
+        let old = Some(last - time::Duration::days(100));
+        for key in ["meetings/M1/record/O1/00000000.niem", "meetings/M1/record/O1/key.dek"] {
+            assert!(sel.selects(key, Some(3), old), "{key}");
+        }
+        assert!(!sel.selects("meetings/M2/record/O2/00000000.niem", Some(3), old), "not due, not damaged");
     }
 
     /// Runs skipped for a week catch up: what fell due meanwhile is checked at

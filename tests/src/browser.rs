@@ -84,6 +84,17 @@ impl Browser {
     /// a `width`×`height` window. Binaries: `$CHROMIUM` or `/usr/bin/chromium`,
     /// `$CHROMEDRIVER` or `/usr/bin/chromedriver`.
     pub async fn start(width: u32, height: u32) -> Browser {
+        Self::open(width, height, false).await
+    }
+
+    /// Like [`Browser::start`], with a phone's `width`×`height` viewport
+    /// (Chromium's mobile emulation: a desktop window is never narrower than
+    /// 500 px, a phone is 360 to 412).
+    pub async fn start_phone(width: u32, height: u32) -> Browser {
+        Self::open(width, height, true).await
+    }
+
+    async fn open(width: u32, height: u32, phone: bool) -> Browser {
         let tmp = tempfile::tempdir().expect("temp dir for the browser");
         std::fs::create_dir_all(tmp.path().join("downloads")).expect("the download folder");
         let port = crate::free_port();
@@ -93,7 +104,7 @@ impl Browser {
         let driver = format!("http://127.0.0.1:{port}");
         let mut browser = Browser { http, driver, session: String::new(), child, tmp };
         browser.wait_ready().await;
-        browser.session = browser.new_session(width, height).await;
+        browser.session = browser.new_session(width, height, phone).await;
         browser
     }
 
@@ -134,7 +145,7 @@ impl Browser {
     }
 
     /// Opens the session (`POST /session`) and returns its URL.
-    async fn new_session(&self, width: u32, height: u32) -> String {
+    async fn new_session(&self, width: u32, height: u32, phone: bool) -> String {
         let profile = self.tmp.path().join("profile");
         let args = [
             "--headless=new".to_string(),
@@ -153,10 +164,12 @@ impl Browser {
             "download.default_directory": self.downloads().display().to_string(),
             "download.prompt_for_download": false,
         });
-        let caps = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {"binary": binary, "args": args, "prefs": prefs},
-        }}});
+        let mut options = json!({"binary": binary, "args": args, "prefs": prefs});
+        if phone {
+            options["mobileEmulation"] =
+                json!({"deviceMetrics": {"width": width, "height": height, "pixelRatio": 2.0, "touch": true}});
+        }
+        let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": options}}});
         let url = format!("{}/session", self.driver);
         let value = send(&self.http, reqwest::Method::POST, &url, Some(caps))
             .await

@@ -481,9 +481,14 @@ pub async fn put(app: &Arc<App>, who: &Principal, meeting: MeetingId, sheet: New
     }
 }
 
-/// The meeting's attendance (admins; inspectors and the cell's secretary in scope).
+/// Who may read a meeting's attendance: admins; inspectors, the cell's
+/// secretary and recorders in scope (a recorder files the sheet from the
+/// bridge point, and sees the people in the room anyway).
+const READERS: &[Role] = &[Role::Admin, Role::Inspector, Role::Secretary, Role::Recorder];
+
+/// The meeting's attendance (admins; inspectors, the cell's secretary and recorders in scope).
 pub async fn get(app: &App, who: &Principal, meeting: MeetingId) -> Result<AttendanceView, DomainError> {
-    who.require(&[Role::Admin, Role::Inspector, Role::Secretary])?;
+    who.require(READERS)?;
     who.require_meeting(app, meeting).await?;
     let (org, date) = meeting_cell(app, meeting).await?;
     let cell = cell_on(app, org, date).await?;
@@ -519,6 +524,44 @@ pub async fn get(app: &App, who: &Principal, meeting: MeetingId) -> Result<Atten
     let reports = report_hashes(app, meeting).await?;
     let absences = absences.into_iter().map(|a| absence_view(app, a, &reports)).collect::<Result<_, _>>()?;
     Ok(AttendanceView { meeting, sheet, summary, versions, absences })
+}
+
+/// What a sheet is filled with: the meeting's cell on its date, names opened
+/// in memory for this reader only, and the cell's bridge points.
+#[derive(Debug, Clone)]
+pub struct SheetContext {
+    pub meeting: MeetingId,
+    pub title: String,
+    /// When the meeting is held (RFC 3339).
+    pub scheduled_at: String,
+    /// The cell's members on the meeting's local date, exempt ones included.
+    pub members: Vec<crate::members::Member>,
+    /// The names of the cell's endpoints (bridge points), revoked ones too, as
+    /// a past meeting may have used one since revoked.
+    pub points: Vec<String>,
+}
+
+/// The members and bridge points a sheet of `meeting` names, for those who may
+/// read its attendance ([`get`]'s callers): two catalog reads, no store read.
+pub async fn context(app: &App, who: &Principal, meeting: MeetingId) -> Result<SheetContext, DomainError> {
+    who.require(READERS)?;
+    who.require_meeting(app, meeting).await?;
+    let m = catalog::read(&app.vault.catalog, move |repo| repo.meeting(meeting).map_err(DomainError::from))
+        .await?
+        .ok_or_else(|| DomainError::not_found(format!("meeting {meeting} not found")))?;
+    let (org, date) = meeting_cell(app, meeting).await?;
+    let (path, points) = catalog::read(&app.vault.catalog, move |repo| {
+        let path = repo.org_path(org)?.ok_or_else(|| DomainError::not_found(format!("org {org} not found")))?;
+        let points = repo.endpoints(Some(org), &Scope::All)?.into_iter().map(|e| e.name).collect::<Vec<_>>();
+        Ok::<_, DomainError>((path, points))
+    })
+    .await?;
+    let members = crate::members::list_in(&app.vault, path, true, Scope::All)
+        .await?
+        .into_iter()
+        .filter(|m| m.org == org && m.joined <= date && m.left.as_ref().is_none_or(|l| *l > date))
+        .collect();
+    Ok(SheetContext { meeting, title: m.title, scheduled_at: m.scheduled_at, members, points })
 }
 
 /// An absence request as filed.

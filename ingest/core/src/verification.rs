@@ -229,11 +229,33 @@ fn damage_by_recording(report: &Report) -> HashMap<String, Vec<String>> {
 /// The rolling run's inputs: the last run's time, and the recordings whose
 /// newest scheduled verdict is not intact (their objects are fetched again).
 async fn rolling(app: &App) -> Result<archive::sample::Rolling, DomainError> {
-    let last = latest(app).await?.and_then(|c| archive::clock::parse_ts(&c.checked_at).ok());
-    let recheck =
+    let newest = latest(app).await?;
+    let last = newest.as_ref().and_then(|c| archive::clock::parse_ts(&c.checked_at).ok());
+    let mut recheck =
         catalog::read(&app.vault.catalog, |repo| repo.damaged_in_last_run().map_err(DomainError::from)).await?;
+    // Record objects have no verdict of their own in the catalog: the meetings
+    // the last run's damage lines name are fetched whole again, so damage found
+    // once stays named (on the meeting page's badge) until it is clean.
+    if let Some(c) = &newest {
+        recheck.extend(damaged_meetings(&c.problems));
+    }
     let cycle_days = app.config.verify.full_cycle_days.max(1);
     Ok(archive::sample::Rolling { last_run: last, now: app.vault.clock.now(), cycle_days, recheck })
+}
+
+/// The meetings whose record objects (`meetings/<meeting>/…`) the damage
+/// lines name, each once.
+fn damaged_meetings(problems: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = problems
+        .iter()
+        .flat_map(|p| p.match_indices("meetings/").map(move |(i, m)| &p[i + m.len()..]))
+        .filter_map(|rest| rest.split('/').next())
+        .filter(|id| archive::id::parse_ulid("meeting", id).is_ok())
+        .map(str::to_string)
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// The newest verdict, if any run finished.
@@ -269,7 +291,20 @@ fn every_object_since(newest: &str, full: Option<&str>, cycle_days: u32) -> Stri
 
 #[cfg(test)]
 mod tests {
-    use super::every_object_since;
+
+    #[test]
+    fn damage_lines_name_the_meetings_to_fetch_again() {
+        let m = "01M8W42FEVH5PEFDVXB0VFBQB0";
+        let problems = vec![
+            format!("record meetings/{m}/record/01M8W42FEVH5PEFDVXB0VFBQB1/00000000.niem: hash mismatch"),
+            format!("record key meetings/{m}/record/01M8W42FEVH5PEFDVXB0VFBQB1/key.dek: missing"),
+            "chunk recordings/01M8W42FEVH5PEFDVXB0VFBQB2/s/00000000.niem: hash mismatch".to_string(),
+            "meetings/not-an-id/record/x: stray".to_string(),
+        ];
+        assert_eq!(damaged_meetings(&problems), vec![m.to_string()]);
+    }
+
+    use super::{damaged_meetings, every_object_since};
 
     /// The bound is the start of the cycle's oldest day, unless a full run came later.
     #[test]

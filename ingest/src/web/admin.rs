@@ -38,7 +38,7 @@ where
     F: std::future::Future<Output = Result<(), DomainError>>,
 {
     if field(form, "csrf") != v.csrf() || v.csrf().is_empty() {
-        return error_page(v, ApiError::forbidden(v.t("login.expired")));
+        return super::refusal(v, axum::http::StatusCode::FORBIDDEN, "login.expired");
     }
     if let Err(e) = v.who.require(&[Role::Admin]) {
         return error_page(v, e);
@@ -236,7 +236,7 @@ async fn endpoints_page(app: &App, v: &Viewer, new_key: Option<(String, String)>
 /// Creates an endpoint and shows its stream key on the answer, once.
 pub async fn add_endpoint(State(app): State<Arc<App>>, v: Viewer, Form(form): Form<Pairs>) -> Response {
     if field(&form, "csrf") != v.csrf() || v.csrf().is_empty() {
-        return error_page(&v, ApiError::forbidden(v.t("login.expired")));
+        return super::refusal(&v, axum::http::StatusCode::FORBIDDEN, "login.expired");
     }
     let org = match field(&form, "org").parse() {
         Ok(o) => o,
@@ -484,7 +484,7 @@ struct RosterQuery {
     history: Option<String>,
 }
 
-fn member_role_key(role: &str) -> &'static str {
+pub(crate) fn member_role_key(role: &str) -> &'static str {
     match role {
         "secretary" => "member.secretary",
         "deputy" => "member.deputy",

@@ -13,10 +13,17 @@ use maud::html;
 use niem_core::App;
 use std::sync::Arc;
 
+/// A link that does not open: nobody signed in is an admin, so only the
+/// words, in the page's language; a forged, expired or revoked link says to
+/// ask the cell for a new one.
 fn refused(lang: Lang, e: ApiError) -> Response {
     let body = html! {
         h1 { (lang.t("link.refused")) }
-        p.error role="alert" { (e.message) }
+        @match e.code {
+            "forbidden" | "not_found" | "unauthorized" => p.error role="alert" { (lang.t("link.invalid")) },
+            "gone" => p.error role="alert" { (lang.t("link.gone")) },
+            _ => (super::failure(lang, false, &e)),
+        }
     };
     (e.status, super::bare_page(lang, lang.t("link.refused"), body)).into_response()
 }
@@ -62,6 +69,17 @@ pub async fn download(
             Ok(r) => r,
             Err(e) => refused(lang, e),
         },
+        // A link that still opens was refused this document: it is *Mật*.
+        Err(e @ niem_core::DomainError::Forbidden(_))
+            if niem_core::documents::link_list(&app, &token).await.is_ok() =>
+        {
+            let body = html! {
+                h1 { (lang.t("link.refused")) }
+                p.error role="alert" { (lang.t("link.confidential")) }
+            };
+            let status = ApiError::from(e).status;
+            (status, super::bare_page(lang, lang.t("link.refused"), body)).into_response()
+        }
         Err(e) => refused(lang, e.into()),
     }
 }

@@ -96,7 +96,10 @@ pub async fn submit(
         Err(DomainError::Unauthenticated(_)) => {
             show(&app, lang, &next, Some(lang.t("login.failed")), StatusCode::UNAUTHORIZED)
         }
-        Err(e) => ApiError::from(e).into_response(),
+        Err(e) => {
+            let e = ApiError::from(e);
+            show(&app, lang, &next, Some(lang.t(super::failure_key(e.code))), e.status)
+        }
     }
 }
 
@@ -107,7 +110,7 @@ pub struct Logout {
 
 pub async fn logout(State(app): State<Arc<App>>, v: Viewer, headers: HeaderMap, Form(f): Form<Logout>) -> Response {
     if f.csrf != v.csrf() {
-        return super::error_page(&v, ApiError::forbidden(v.t("login.expired")));
+        return super::refusal(&v, StatusCode::FORBIDDEN, "login.expired");
     }
     if let Some(secret) = cookie(&headers, SESSION_COOKIE).map(str::to_string) {
         if let Err(e) = users::sign_out(&app, &v.who, secret).await {

@@ -17,6 +17,7 @@ mod i18n;
 mod links;
 mod login;
 mod pages;
+mod record;
 
 pub use i18n::Lang;
 
@@ -41,6 +42,9 @@ pub fn routes(app: Arc<App>) -> Router<Arc<App>> {
         .route("/search", get(pages::search))
         .route("/meetings", get(pages::browse))
         .route("/meetings/{meeting}", get(pages::meeting))
+        .route("/attendance", get(record::meetings))
+        .route("/meetings/{meeting}/attendance", get(record::attendance).post(record::file_sheet))
+        .route("/meetings/{meeting}/absences/{absence}/decide", post(record::decide))
         .route("/l/{token}", get(links::list))
         .route("/l/{token}/{doc}", get(links::download))
         .route("/live", get(pages::live))
@@ -164,6 +168,7 @@ pub fn page(v: &Viewer, title: &str, body: Markup) -> Markup {
                     nav {
                         @if content { a href="/search" { (v.t("nav.search")) } }
                         @if content { a href="/meetings" { (v.t("nav.meetings")) } }
+                        @if role != Role::Auditor { a href="/attendance" { (v.t("nav.attendance")) } }
                         @if role != Role::Secretary { a href="/live" { (v.t("nav.live")) } }
                         @if ledger { a href="/ledger" { (v.t("nav.ledger")) } }
                         @if !matches!(role, Role::Recorder | Role::Secretary) { a href="/reports" { (v.t("nav.reports")) } }
@@ -235,16 +240,55 @@ pub fn url_encode(s: &str) -> String {
     serde_urlencoded::to_string([("", s)]).map(|p| p.trim_start_matches('=').to_string()).unwrap_or_default()
 }
 
-/// An error as a page: the API's message, in the page frame when signed in.
+/// An error as a page: [`failure`]'s words, in the page frame.
 pub fn error_page(v: &Viewer, e: impl Into<ApiError>) -> Response {
     let e: ApiError = e.into();
-    let status = e.status;
     let body = html! {
         h1 { (v.t("error.title")) }
-        p.error { (e.message) }
-        p { a href="/search" { (v.t("error.back")) } }
+        (failure(v.lang, v.who.role == Role::Admin, &e))
+        p { a href="/" { (v.t("error.back")) } }
+    };
+    (e.status, page(v, v.t("error.title"), body)).into_response()
+}
+
+/// A refusal the page words itself (an expired form, a role): `key` in the words.
+pub fn refusal(v: &Viewer, status: StatusCode, key: &'static str) -> Response {
+    let body = html! {
+        h1 { (v.t("error.title")) }
+        p.error role="alert" { (v.t(key)) }
+        p { a href="/" { (v.t("error.back")) } }
     };
     (status, page(v, v.t("error.title"), body)).into_response()
+}
+
+/// What every page says when a service call fails, and the one place it is
+/// worded: a sentence in the page's language saying what the person can do.
+/// The service's own message (English, technical, it may name ids) is shown to
+/// admins only, folded away.
+pub fn failure(lang: Lang, admin: bool, e: &ApiError) -> Markup {
+    html! {
+        p.error role="alert" { (lang.t(failure_key(e.code))) }
+        @if admin {
+            details.detail { summary { (lang.t("error.detail")) } code { (e.message) } }
+        }
+    }
+}
+
+/// The words for an error code of `ApiError` (every code `DomainError` maps to).
+pub(crate) fn failure_key(code: &str) -> &'static str {
+    match code {
+        "bad_request" => "error.bad_request",
+        "unauthorized" => "error.unauthorized",
+        "forbidden" => "error.forbidden",
+        "not_found" => "error.not_found",
+        "conflict" => "error.conflict",
+        "gone" => "error.gone",
+        "too_large" => "error.too_large",
+        "not_media" | "media_refused" => "error.not_media",
+        "busy" | "too_many" => "error.busy",
+        "unavailable" => "error.unavailable",
+        _ => "error.internal",
+    }
 }
 
 /// mm:ss or h:mm:ss for a position in ms.
@@ -263,5 +307,5 @@ pub fn snippet(html: &str) -> PreEscaped<String> {
 }
 
 pub fn not_allowed(v: &Viewer) -> Response {
-    error_page(v, ApiError::new(StatusCode::FORBIDDEN, "forbidden", v.t("error.role")))
+    refusal(v, StatusCode::FORBIDDEN, "error.role")
 }

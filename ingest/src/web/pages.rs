@@ -1,11 +1,13 @@
 //! The pages behind the sign-in: search, meetings, meeting, live, ledger.
 
+use super::record::{attendance_section, evaluation_section, minutes_section, record_badge, Record, MINUTES};
 use super::{clock, error_page, not_allowed, page, snippet, Viewer};
 use crate::http::ApiError;
 use archive::id::RecordingId;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
+use niem_core::documents::DocumentView;
 use niem_core::orgs::Browse;
 use niem_core::principal::Role;
 use niem_core::search::{Ask, Found};
@@ -324,14 +326,29 @@ async fn meeting_page(
 ) -> Result<(String, Markup), ApiError> {
     let q: MeetingQuery = query(raw)?;
     let m = niem_core::orgs::meeting_detail(app, &v.who, id.parse()?).await?;
-    let docs = documents_section(app, v, m.id.parse()?, base).await?;
+    let meeting: niem_core::schema::MeetingId = m.id.parse()?;
+    // The meeting record, read once for its sections and its badge.
+    let docs = niem_core::documents::list(app, &v.who, meeting).await?;
+    let record = Record::read(app, v, meeting).await;
+    let sections = html! {
+        (attendance_section(v, meeting, &record))
+        (documents_section(app, v, meeting, &docs, base).await?)
+        (minutes_section(v, meeting, &docs))
+        (evaluation_section(app, v, meeting).await)
+    };
+    let record_badge = record_badge(app, v, meeting, &docs, &record).await;
     let head = html! {
         h1 { (m.title) }
         p.meta { (m.org_name) " · " (local_date(&m.scheduled_at)) " · " (v.t(kind_key(&m.kind))) }
-        (docs)
     };
     let Some(rec) = m.recording.as_deref() else {
-        return Ok((m.title.clone(), html! { (head) p { (v.t("meeting.no_recording")) } }));
+        let body = html! {
+            (head)
+            (record_badge)
+            p { (v.t("meeting.no_recording")) }
+            (sections)
+        };
+        return Ok((m.title.clone(), body));
     };
     let rec: RecordingId = rec.parse()?;
     let transcript = niem_core::transcripts::read(app, &v.who, rec, "web").await?;
@@ -365,6 +382,7 @@ async fn meeting_page(
     let body = html! {
         (head)
         (badge)
+        (record_badge)
         (witness)
         (store_badge)
         div.meeting-view {
@@ -393,12 +411,11 @@ async fn meeting_page(
                 }
             }
         }
+        (sections)
     };
     Ok((m.title.clone(), body))
 }
 
-/// Why there is no transcript, in the page's language; the technical sentence
-/// for admins only.
 /// The meeting's documents (time, hash, whether sent far enough ahead), the
 /// members' link with its QR code, and an upload form for admins. Reads the
 /// catalog only, like every page view.
@@ -406,9 +423,11 @@ async fn documents_section(
     app: &App,
     v: &Viewer,
     meeting: niem_core::schema::MeetingId,
+    all: &[DocumentView],
     base: &str,
 ) -> Result<Markup, ApiError> {
-    let docs = niem_core::documents::list(app, &v.who, meeting).await?;
+    // The minutes have their own section.
+    let docs: Vec<&DocumentView> = all.iter().filter(|d| d.kind != MINUTES).collect();
     let link = niem_core::documents::link(app, &v.who, meeting).await?;
     let url = format!("{base}/l/{}", link.token);
     let qr = qrcode::QrCode::new(url.as_bytes())
@@ -445,7 +464,7 @@ async fn documents_section(
             div.qr { (maud::PreEscaped(qr)) }
             p { small { (v.t("docs.link_note")) " " (local_date(&link.expires_at)) "." } }
             @if admin {
-                form.upload method="post" action=(format!("/api/v1/meetings/{meeting}/documents")) data-upload="document" {
+                form.upload method="post" action=(format!("/api/v1/meetings/{meeting}/documents")) data-upload="document" data-failed=(v.t("docs.failed")) {
                     h3 { (v.t("docs.upload")) }
                     label { (v.t("docs.file")) input type="file" name="file" required accept=".pdf,.docx,.odt,.png,.jpg,.jpeg"; }
                     label { (v.t("docs.doc_title")) input type="text" name="title"; }
@@ -456,7 +475,7 @@ async fn documents_section(
                     button type="submit" { (v.t("docs.send")) }
                     noscript { p { (v.t("docs.needs_js")) } }
                 }
-                form method="post" action=(format!("/api/v1/meetings/{meeting}/link/revoke")) data-post="revoke" {
+                form method="post" action=(format!("/api/v1/meetings/{meeting}/link/revoke")) data-post="revoke" data-failed=(v.t("docs.failed")) {
                     button type="submit" { (v.t("docs.revoke")) }
                 }
             }
@@ -469,10 +488,13 @@ fn doc_kind_key(kind: &str) -> &'static str {
         "agenda" => "docs.kind.agenda",
         "resolution" => "docs.kind.resolution",
         "study" => "docs.kind.study",
+        MINUTES => "docs.kind.minutes",
         _ => "docs.kind.other",
     }
 }
 
+/// Why there is no transcript, in the page's language; the technical sentence
+/// for admins only.
 fn missing(v: &Viewer, rec: RecordingId, why: &niem_core::transcripts::Missing) -> Markup {
     use niem_core::transcripts::Missing;
     let (said, hint) = match why {
@@ -527,12 +549,24 @@ async fn integrity(app: &App, v: &Viewer, rec: RecordingId) -> Markup {
         },
         Ok(r) => html! {
             div.badge.broken { strong { "✘ " (v.t("badge.broken")) } " — " (checked(v, &r))
-                ul { @for p in &r.problems { li { (p) } } } }
+                (damage(v, &r.problems)) }
         },
         Err(DomainError::NotFound(_)) => {
             html! { p.badge.unknown { (v.t("badge.never")) } }
         }
         Err(_) => html! { p.badge.unknown { (v.t("badge.unavailable")) } },
+    }
+}
+
+/// What a broken badge says: for everyone, what to do; the damaged objects
+/// (store keys, the verifier's English) for admins only.
+pub(crate) fn damage(v: &Viewer, problems: &[impl AsRef<str>]) -> Markup {
+    html! {
+        p { (v.t("badge.tell_admin")) }
+        @if v.who.role == Role::Admin {
+            details.detail open { summary { (v.t("error.detail")) }
+                ul { @for p in problems { li { code { (p.as_ref()) } } } } }
+        }
     }
 }
 
@@ -669,7 +703,7 @@ async fn ledger_page(app: &App, v: &Viewer, raw: Option<String>) -> Result<Marku
     let action = q.action.filter(|a| !a.trim().is_empty());
     let before = q.before.unwrap_or(u64::MAX >> 1);
     let entries = niem_core::ledger::entries(app, &v.who, action.clone(), before, LEDGER_PAGE).await?;
-    let newest = niem_core::ledger::newest_checkpoint(app, &v.who).await;
+    let newest = niem_core::ledger::newest_checkpoint(app, &v.who).await.map_err(ApiError::from);
     let oldest = entries.first().map(|e| e.seq);
     let store_badge = store_integrity(app, v).await;
     Ok(html! {
@@ -683,7 +717,7 @@ async fn ledger_page(app: &App, v: &Viewer, raw: Option<String>) -> Result<Marku
                 li { (local_date(&cp.time)) " — " (v.t("ledger.covers")) " " (cp.size) " · "
                     @if cp.valid { span.ok { (v.t("ledger.signature_ok")) } } @else { span.bad { (v.t("ledger.signature_bad")) } } }
             },
-            Err(e) => p.error { (e) },
+            Err(e) => (super::failure(v.lang, v.who.role == Role::Admin, e)),
         }
         h2 { (v.t("ledger.entries")) }
         form.filter method="get" action="/ledger" {

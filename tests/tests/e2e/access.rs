@@ -96,11 +96,12 @@ const MATRIX: &[Row] = &[
                                                                [401, 200, 403, 403, 403, 403, 403, 200, 403]),
     // Attendance (the meeting record): a sheet or request naming a member of
     // no cell is let in and then refused. The cell's secretary, a recorder in
-    // scope and admins fill the sheet; inspectors and the secretary read it;
+    // scope and admins fill the sheet; inspectors, the secretary and recorders
+    // read it in scope (a recorder files it from the bridge point);
     // the secretary and admins file and decide absences.
     row("PUT", "/api/v1/meetings/{meeting}/attendance", Some(SHEET),
                                                                [401, 400, 403, 403, 403, 400, 403, 400, 403]),
-    row("GET", "/api/v1/meetings/{meeting}/attendance", None,  [401, 200, 200, 403, 403, 403, 403, 200, 403]),
+    row("GET", "/api/v1/meetings/{meeting}/attendance", None,  [401, 200, 200, 403, 403, 200, 403, 200, 403]),
     row("POST", "/api/v1/meetings/{meeting}/absences", Some(ABSENCE),
                                                                [401, 400, 403, 403, 403, 403, 403, 400, 403]),
     row("POST", "/api/v1/absences/{unknown}/decide", Some(r#"{"approve":true}"#),
@@ -909,6 +910,35 @@ async fn check_pages(server: &Server, caller: &Caller, truth: &Truth, cells: &[C
             // A refusal echoes the address asked for (its language switch),
             // which the caller already knew; only what was shown counts.
             seen.keep(path.clone(), &html);
+        }
+    }
+    // The attendance list: the meetings in scope, each linking to its sheet.
+    let (code, html) = page(server, caller, "/attendance").await;
+    if matches!(caller.role, "admin" | "inspector" | "secretary" | "recorder") {
+        assert_eq!(code, 200, "{}: {html}", caller.label);
+        seen.keep("/attendance".into(), &html);
+        assert_eq!(
+            attrs(&html, "href", "/meetings/"),
+            truth.share("meetings", caller),
+            "{} attendance list",
+            caller.label
+        );
+    } else {
+        assert_eq!(code, 403, "{} /attendance", caller.label);
+    }
+    // The attendance page: whoever reads the sheet in scope (recorders too, who
+    // file it from the bridge point); never another cell's member by name.
+    for c in cells {
+        let path = format!("/meetings/{}/attendance", c.meeting);
+        let (code, html) = page(server, caller, &path).await;
+        let reads = matches!(caller.role, "admin" | "inspector" | "secretary" | "recorder");
+        let want = if reads && meetings.contains(&c.meeting) { 200 } else { 403 };
+        assert_eq!(code, want, "{} {path}: {html}", caller.label);
+        if code == 200 {
+            seen.keep(path.clone(), &html);
+            for other in cells.iter().filter(|o| o.org != c.org) {
+                assert!(!html.contains(&other.member_name), "{} {path} names another cell's member", caller.label);
+            }
         }
     }
     // The roster page of the base: the names of the members in scope, no other.

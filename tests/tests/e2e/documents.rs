@@ -168,7 +168,9 @@ async fn documents_before_the_meeting_seaweedfs() {
         let (s, body) = get(&srv, &format!("/l/{bad}"), false).await;
         assert_eq!(s, 403, "{bad}");
         let body = String::from_utf8_lossy(&body);
-        assert!(body.contains("không hợp lệ") && body.contains("not valid"), "{body}");
+        assert!(body.contains("không hợp lệ") && !body.contains("not valid"), "in the page's language: {body}");
+        let (_, english) = get(&srv, &format!("/l/{bad}?lang=en"), false).await;
+        assert!(String::from_utf8_lossy(&english).contains("not valid"), "and in English when asked");
         assert_eq!(get(&srv, &format!("/l/{bad}/{pid}"), false).await.0, 403, "{bad}");
     }
 

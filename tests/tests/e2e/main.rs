@@ -21,6 +21,7 @@ mod alerts;
 mod attendance;
 mod bad_input;
 mod browser;
+mod browser_record;
 mod browser_report;
 mod browser_search;
 mod bundle;

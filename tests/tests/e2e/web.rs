@@ -556,7 +556,201 @@ async fn a_missing_transcript_is_explained_in_the_pages_language() {
         .unwrap();
     assert!(page.contains("Bản chép lời tự động") && page.contains("Chưa có bản chép lời:"), "{page}");
     assert!(page.contains("hãy báo quản trị viên"), "what to do: {page}");
-    assert!(!page.to_lowercase().contains("biên bản"), "the transcript is not the minutes: {page}");
+    // *Biên bản* names the minutes' own section only, never the transcript.
+    let transcript = page.split("<section class=\"transcript\">").nth(1).and_then(|t| t.split("</section>").next());
+    let transcript = transcript.unwrap_or_else(|| panic!("no transcript section: {page}"));
+    assert!(!transcript.to_lowercase().contains("biên bản"), "the transcript is not the minutes: {transcript}");
+    let minutes = page.split("<section class=\"minutes\">").nth(1).unwrap_or_default();
+    assert!(minutes.contains("Chưa có biên bản."), "the minutes' section says none are filed: {page}");
+    let words = page
+        .replace("Chưa có biên bản.", "")
+        .replace("Biên bản cuộc họp", "")
+        .replace("tài liệu, biên bản, điểm danh", "");
+    assert!(!words.to_lowercase().contains("biên bản"), "biên bản only for the minutes: {words}");
     assert!(!page.contains("is not ready") && !page.contains(&format!("recording {rec}")), "no English: {page}");
     assert!(!page.contains("GET /api/v1/jobs") && !page.contains("Whisper"), "no technical detail: {page}");
+}
+
+/// The meeting page as the inspector `kiemtra.hs` sees it.
+async fn meeting_page(server: &Server, meeting: &str) -> String {
+    let (s, session) = server.sign_in("kiemtra.hs", PASSWORD).await;
+    assert_eq!(s, 303);
+    let resp = server
+        .http()
+        .get(format!("{}/meetings/{meeting}", server.url))
+        .header("cookie", session.unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    resp.text().await.unwrap()
+}
+
+/// The meeting page's integrity badge covers the meeting record, not only the
+/// recording: before any scheduled run its objects are counted and said to be
+/// unchecked; then a run that finds one document's piece damaged in the store
+/// turns that meeting's record line red and names the object, while another
+/// meeting's intact record (a document and two attendance versions) is shown
+/// checked, 3 of 3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_meeting_badge_covers_the_record_objects() {
+    let mut server = Server::start(StoreKind::Local, &[]).await;
+    let (_, cell, _) = tree(&server).await;
+    let member = server
+        .create(&format!("/api/v1/orgs/{cell}/members"), json!({ "name": "Đỗ Thị Hoa", "joined": "2020-01-01" }))
+        .await;
+    let meeting = |title: &str| {
+        let body =
+            json!({ "org": cell, "kind": "regular", "title": title, "scheduled_at": "2026-09-15T08:00:00+07:00" });
+        let server = &server;
+        async move { server.create("/api/v1/meetings", body).await }
+    };
+    let (good, bad) = (meeting("Họp tháng 9").await, meeting("Họp tháng 10").await);
+    let mut docs = Vec::new();
+    for m in [&good, &bad] {
+        let mut pdf = b"%PDF-1.7\n".to_vec();
+        pdf.extend((0..5000u32).map(|i| (i % 251) as u8));
+        let resp = server
+            .req(Method::POST, &format!("/api/v1/meetings/{m}/documents"))
+            .query(&[("filename", "nghi-quyet.pdf")])
+            .body(pdf)
+            .send()
+            .await
+            .unwrap();
+        let v: Value = resp.json().await.unwrap();
+        docs.push(v["id"].as_str().unwrap_or_else(|| panic!("{v}")).to_string());
+    }
+    let sheet = |reason: Option<&str>| json!({ "members": [{ "member": member, "status": "present", "point": "Hội trường" }], "reason": reason });
+    for reason in [None, Some("Bổ sung")] {
+        let (s, v) = server.api(Method::PUT, &format!("/api/v1/meetings/{good}/attendance"), Some(sheet(reason))).await;
+        assert_eq!(s, 201, "{v}");
+    }
+    server.user("kiemtra.hs", "inspector", &[&cell], PASSWORD).await;
+    let admin = json!({ "name": "quantri.hs", "role": "admin", "password": PASSWORD });
+    assert_eq!(server.api(Method::POST, "/api/v1/users", Some(admin)).await.0, 201);
+    let before = meeting_page(&server, &good).await;
+    assert!(before.contains("badge unknown record") && before.contains("3 đối tượng đã niêm phong"), "{before}");
+
+    // A byte flipped in the second meeting's document, then a scheduled run.
+    let raw = server.raw_store().await;
+    let piece = format!("meetings/{bad}/record/{}/00000000.niem", docs[1]);
+    assert!(raw.list().await.contains(&piece), "{piece} not in the store");
+    let mut bytes = raw.read(&piece).await;
+    bytes[60] ^= 0x01;
+    raw.delete(&piece).await;
+    raw.write(&piece, bytes).await;
+    // A day on, so that the next run's window (objects stored within a day of
+    // the last run are always fetched) leaves these to their day in the cycle.
+    server.set_env("NIEM_VERIFY__FIRST_AFTER_SECS", "1");
+    server.set_env("NIEM_CLOCK_OFFSET_MINUTES", "1500");
+    server.restart().await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let broken = loop {
+        let html = meeting_page(&server, &bad).await;
+        if html.contains("badge broken record") {
+            break html;
+        }
+        assert!(Instant::now() < deadline, "no red record badge after a minute: {html}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert!(broken.contains("Hãy báo quản trị viên"), "what to do: {broken}");
+    assert!(!broken.contains(&piece), "the store's keys are for admins: {broken}");
+    let (s, session) = server.sign_in("quantri.hs", PASSWORD).await;
+    assert_eq!(s, 303);
+    let admin = server.http().get(format!("{}/meetings/{bad}", server.url)).header("cookie", session.unwrap());
+    let admin = admin.send().await.unwrap().text().await.unwrap();
+    assert!(admin.contains("badge broken record") && admin.contains(&piece), "an admin sees the object: {admin}");
+    assert!(broken.contains("Hồ sơ cuộc họp") && broken.contains("KHÔNG toàn vẹn"), "{broken}");
+    let fine = meeting_page(&server, &good).await;
+    assert!(fine.contains("badge ok record") && fine.contains("đã kiểm tra 3 / 3 đối tượng"), "{fine}");
+    assert!(!fine.contains("badge broken record"), "{fine}");
+
+    // Another day on, a rolling run (which fetches old objects only on their
+    // day in the cycle) fetches the damaged record again: the damage stays
+    // named, not forgotten.
+    server.set_env("NIEM_CLOCK_OFFSET_MINUTES", "3000");
+    server.restart().await;
+    // The good meeting's line says when the run was: wait for a new one.
+    let run_of =
+        |html: &str| html.split("kiểm tra định kỳ ").nth(1).and_then(|t| t.split(')').next()).map(String::from);
+    let first = run_of(&fine).unwrap_or_else(|| panic!("no run time: {fine}"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while run_of(&meeting_page(&server, &good).await).as_deref() == Some(first.as_str()) {
+        assert!(Instant::now() < deadline, "no second run after a minute: {}", server.log());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let still = meeting_page(&server, &bad).await;
+    assert!(still.contains("badge broken record"), "the damage is still named: {still}");
+    assert!(meeting_page(&server, &good).await.contains("badge ok record"));
+}
+
+/// The attendance form as an attacker would post it: without the session's
+/// CSRF token, or as an inspector (who reads the sheet but never files it),
+/// or naming a member of another cell: each refused, in Vietnamese, and no
+/// version stored. The cell's secretary with the token stores version 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_attendance_form_refuses_forged_posts() {
+    let server = Server::start(StoreKind::Local, &[]).await;
+    let (_, cell, other) = tree(&server).await;
+    let member = |org: &str, name: &str| {
+        let body = json!({ "name": name, "joined": "2020-01-01" });
+        let path = format!("/api/v1/orgs/{org}/members");
+        let server = &server;
+        async move { server.create(&path, body).await }
+    };
+    let (ours, stranger) = (member(&cell, "Vũ Văn Giang").await, member(&other, "Ngô Thị Hạnh").await);
+    let body = json!({ "org": cell, "kind": "regular", "title": "Họp", "scheduled_at": "2026-09-15T08:00:00+07:00" });
+    let meeting = server.create("/api/v1/meetings", body).await;
+    server.user("thuky.f", "secretary", &[&cell], PASSWORD).await;
+    server.user("kiemtra.f", "inspector", &[&cell], PASSWORD).await;
+    let path = format!("{}/meetings/{meeting}/attendance", server.url);
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    // A session and the CSRF token its pages carry.
+    let session = |name: &'static str| {
+        let (server, client, path) = (&server, &client, path.clone());
+        async move {
+            let cookie = server.sign_in(name, PASSWORD).await.1.unwrap();
+            let html = client.get(&path).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
+            let csrf = html.split("name=\"csrf-token\" content=\"").nth(1).and_then(|s| s.split('"').next());
+            (cookie, csrf.unwrap_or_else(|| panic!("no CSRF token: {html}")).to_string())
+        }
+    };
+    let post = |cookie: String, form: Vec<(String, String)>| {
+        let (client, path) = (&client, path.clone());
+        async move {
+            let r = client.post(&path).header("cookie", cookie).form(&form).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let sheet = |csrf: &str, member: &str| {
+        vec![
+            ("csrf".to_string(), csrf.to_string()),
+            ("versions".into(), "0".into()),
+            (format!("status.{member}"), "present".into()),
+            (format!("point.{member}"), "Hội trường".into()),
+        ]
+    };
+    let versions = || async {
+        let (_, v) = server.api(Method::GET, &format!("/api/v1/meetings/{meeting}/attendance"), None).await;
+        v["versions"].as_array().map_or(usize::MAX, Vec::len)
+    };
+    let (secretary, token) = session("thuky.f").await;
+    let (s, html) = post(secretary.clone(), sheet("forged", &ours)).await;
+    assert_eq!(s, 403, "{html}");
+    assert!(html.contains("Phiên làm việc đã hết hạn"), "{html}");
+    let (inspector, its_token) = session("kiemtra.f").await;
+    let (s, html) = post(inspector, sheet(&its_token, &ours)).await;
+    assert_eq!(s, 403, "an inspector reads, never files: {html}");
+    // A member of another cell, smuggled into the form with the secretary's token.
+    let mut smuggled = sheet(&token, &ours);
+    smuggled.push(("chair_point.0".into(), "Hội trường".into()));
+    smuggled.push(("chair.0".into(), stranger.clone()));
+    let (s, html) = post(secretary.clone(), smuggled).await;
+    assert_eq!(s, 400, "{html}");
+    assert!(html.contains("Người chủ trì không thuộc chi bộ") && !html.contains("Ngô Thị Hạnh"), "{html}");
+    assert!(!html.contains("is not a member"), "no English: {html}");
+    assert_eq!(versions().await, 0, "nothing stored");
+    let (s, html) = post(secretary, sheet(&token, &ours)).await;
+    assert_eq!(s, 303, "{html}");
+    assert_eq!(versions().await, 1);
 }

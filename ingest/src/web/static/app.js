@@ -20,7 +20,12 @@
     }
     fetch(url, { method: "POST", body: body, credentials: "same-origin",
       headers: { "x-csrf-token": csrf ? csrf.content : "" } })
-      .then(function (r) { return r.ok ? location.reload() : r.json().then(function (j) { alert(j.error.message); }); });
+      .then(function (r) {
+        if (r.ok) return location.reload();
+        // The page's words; the service's own message after them (these forms are admins' only).
+        return r.json().then(function (j) { alert(f.dataset.failed + "\n\n" + j.error.message); },
+          function () { alert(f.dataset.failed); });
+      });
   });
 })();
 (function () {
