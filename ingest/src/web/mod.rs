@@ -13,6 +13,7 @@
 //! (scripts and styles from this origin only) and are never cached.
 
 mod admin;
+mod evaluation;
 mod i18n;
 mod links;
 mod login;
@@ -45,6 +46,7 @@ pub fn routes(app: Arc<App>) -> Router<Arc<App>> {
         .route("/attendance", get(record::meetings))
         .route("/meetings/{meeting}/attendance", get(record::attendance).post(record::file_sheet))
         .route("/meetings/{meeting}/absences/{absence}/decide", post(record::decide))
+        .route("/meetings/{meeting}/evaluation", post(evaluation::score))
         .route("/l/{token}", get(links::list))
         .route("/l/{token}/{doc}", get(links::download))
         .route("/live", get(pages::live))

@@ -1,6 +1,7 @@
 //! The pages behind the sign-in: search, meetings, meeting, live, ledger.
 
-use super::record::{attendance_section, evaluation_section, minutes_section, record_badge, Record, MINUTES};
+use super::evaluation::evaluation_section;
+use super::record::{attendance_section, minutes_section, record_badge, Record, MINUTES};
 use super::{clock, error_page, not_allowed, page, snippet, Viewer};
 use crate::http::ApiError;
 use archive::id::RecordingId;
@@ -330,13 +331,18 @@ async fn meeting_page(
     // The meeting record, read once for its sections and its badge.
     let docs = niem_core::documents::list(app, &v.who, meeting).await?;
     let record = Record::read(app, v, meeting).await;
+    let minutes = niem_core::minutes::get(app, &v.who, meeting).await.ok();
+    let evaluation = niem_core::evaluation::get(app, &v.who, meeting).await.ok();
+    // Every record object the badge covers besides documents and sheets.
+    let mut extra: Vec<String> = minutes.iter().flat_map(|m| m.versions.iter().map(|d| d.stored_at.clone())).collect();
+    extra.extend(evaluation.iter().flat_map(|e| e.versions.iter().map(|x| x.stored_at.clone())));
     let sections = html! {
         (attendance_section(v, meeting, &record))
         (documents_section(app, v, meeting, &docs, base).await?)
-        (minutes_section(v, meeting, &docs))
-        (evaluation_section(app, v, meeting).await)
+        (minutes_section(v, meeting, &minutes))
+        (evaluation_section(v, meeting, &evaluation))
     };
-    let record_badge = record_badge(app, v, meeting, &docs, &record).await;
+    let record_badge = record_badge(app, v, meeting, &docs, &extra, &record).await;
     let head = html! {
         h1 { (m.title) }
         p.meta { (m.org_name) " · " (local_date(&m.scheduled_at)) " · " (v.t(kind_key(&m.kind))) }

@@ -660,37 +660,42 @@ pub(crate) fn attendance_section(v: &Viewer, meeting: MeetingId, record: &Record
     }
 }
 
-/// Whether the signed minutes were filed, and how many days after the meeting.
-pub(crate) fn minutes_section(v: &Viewer, meeting: MeetingId, docs: &[DocumentView]) -> Markup {
-    let minutes: Vec<&DocumentView> = docs.iter().filter(|d| d.kind == MINUTES).collect();
+/// Whether the signed minutes were filed, and how many days after the
+/// meeting; for admins and the cell's secretary, the form that files them and
+/// the editable drafts (DOCX, ODT) made from the meeting's facts.
+pub(crate) fn minutes_section(
+    v: &Viewer,
+    meeting: MeetingId,
+    minutes: &Option<niem_core::minutes::MinutesView>,
+) -> Markup {
+    let files = matches!(v.who.role, Role::Admin | Role::Secretary);
+    let api = format!("/api/v1/meetings/{meeting}/minutes");
     html! {
-        section.minutes {
+        section.minutes #minutes {
             h2 { (v.t("minutes.title")) }
-            @if minutes.is_empty() { p.none { (v.t("minutes.none")) } }
-            ul {
-                @for d in &minutes {
-                    li {
-                        a href=(format!("/api/v1/meetings/{meeting}/documents/{}", d.id)) { (d.title) }
-                        @if d.confidential { " · " strong.confidential { (v.t("docs.confidential")) } }
-                        br;
-                        small { (v.t("minutes.filed")) " " (local_date(&d.stored_at)) " · "
-                            @if d.days_before <= 0 { (-d.days_before) " " (v.t("minutes.days_after")) }
-                            @else { (v.t("minutes.before")) }
-                        }
-                    }
+            @match minutes.as_ref().and_then(|m| m.latest.as_ref().map(|d| (m, d))) {
+                None => p.none { (v.t("minutes.none")) },
+                Some((m, d)) => p.filed {
+                    a href=(format!("/api/v1/meetings/{meeting}/documents/{}", d.id)) { (d.title) }
+                    br;
+                    small { (v.t("minutes.filed")) " " (local_date(&d.stored_at)) " · "
+                        (m.first_days_after.unwrap_or(0)) " " (v.t("minutes.days_after"))
+                        @if m.versions.len() > 1 { " · " (v.t("minutes.versions")) ": " (m.versions.len()) }
+                        " · SHA-256 " code { (d.sha256) } }
+                },
+            }
+            @if files {
+                p { (v.t("minutes.draft")) ": "
+                    a href=(format!("{api}/draft?format=docx")) { "DOCX" } " · "
+                    a href=(format!("{api}/draft?format=odt")) { "ODT" } }
+                form.upload method="post" action=(api) data-upload="minutes" data-failed=(v.t("docs.failed")) {
+                    h3 { (v.t("minutes.upload")) }
+                    label { (v.t("docs.file")) input type="file" name="file" required accept=".pdf,.docx,.odt,.png,.jpg,.jpeg"; }
+                    label { (v.t("docs.doc_title")) input type="text" name="title"; }
+                    button type="submit" { (v.t("docs.send")) }
+                    noscript { p { (v.t("docs.needs_js")) } }
                 }
             }
-        }
-    }
-}
-
-/// The bloc's evaluation of the meeting. Not built yet: one function, given
-/// what reading the evaluation will need, so that work fills it in one place.
-pub(crate) async fn evaluation_section(_app: &App, v: &Viewer, _meeting: MeetingId) -> Markup {
-    html! {
-        section.evaluation {
-            h2 { (v.t("evaluation.title")) }
-            p.none { (v.t("evaluation.none")) }
         }
     }
 }
@@ -707,9 +712,11 @@ pub(crate) async fn record_badge(
     v: &Viewer,
     meeting: MeetingId,
     docs: &[DocumentView],
+    extra: &[String],
     record: &Record,
 ) -> Markup {
     let mut stored: Vec<&str> = docs.iter().map(|d| d.stored_at.as_str()).collect();
+    stored.extend(extra.iter().map(String::as_str));
     if let Ok((_, view)) = &record.0 {
         stored.extend(view.versions.iter().map(|ver| ver.stored_at.as_str()));
     }

@@ -192,8 +192,9 @@ async fn a_missed_meeting_alerts_once_after_grace_and_the_report_counts_it() {
     // A UTF-8 byte-order mark first, so Excel reads the Vietnamese names (bytes:
     // a decoded text would drop the mark).
     let csv = String::from_utf8(csv.bytes().await.unwrap().to_vec()).unwrap();
-    assert!(csv.starts_with("\u{feff}org,org_name,expected,held,recorded,sealed,transcribed,missing\r\n"), "{csv}");
-    assert!(csv.contains(&format!("\"{}\",\"Chi bộ A\",2,1,1,1,0,1\r\n", cells[0])), "{csv}");
+    // The compliance columns first; the meeting record's figures follow (none here).
+    assert!(csv.starts_with("\u{feff}org,org_name,expected,held,recorded,sealed,transcribed,missing,sheets,"), "{csv}");
+    assert!(csv.contains(&format!("\"{}\",\"Chi bộ A\",2,1,1,1,0,1,0,", cells[0])), "{csv}");
 
     // The live page lists the missed meetings.
     let (s, u) = server

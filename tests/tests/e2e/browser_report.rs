@@ -14,8 +14,8 @@ const WAIT: Duration = Duration::from_secs(10);
 const PASSWORD: &str = "báo-cáo-2026!";
 
 /// A cell of `n` members whose meeting an hour ago has a sheet with the first
-/// `present` present and the rest absent without leave.
-async fn cell_with_sheet(srv: &Server, base: &str, name: &str, n: usize, present: usize) -> String {
+/// `present` present and the rest absent without leave; returns (cell, meeting).
+async fn cell_with_sheet(srv: &Server, base: &str, name: &str, n: usize, present: usize) -> (String, String) {
     let cell = srv.create("/api/v1/orgs", json!({ "name": name, "kind": "cell", "parent": base })).await;
     let at = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
     let scheduled = at.format(&time::format_description::well_known::Rfc3339).unwrap();
@@ -34,7 +34,7 @@ async fn cell_with_sheet(srv: &Server, base: &str, name: &str, n: usize, present
         .api(reqwest::Method::PUT, &format!("/api/v1/meetings/{meeting}/attendance"), Some(json!({ "members": lines })))
         .await;
     assert_eq!(s, 201, "{v}");
-    cell
+    (cell, meeting)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -69,15 +69,16 @@ async fn the_report_shows_attendance_bars_against_the_target_in_chromium() {
             vec![],
         )
         .await;
-    let row = |name: &str| rows.as_array().unwrap().iter().find(|r| r["text"].as_str().unwrap().contains(name)).cloned();
+    let row =
+        |name: &str| rows.as_array().unwrap().iter().find(|r| r["text"].as_str().unwrap().contains(name)).cloned();
     let u = row("Chi bộ Dưới").unwrap_or_else(|| panic!("no row for the cell under target: {rows}"));
-    assert_eq!((&u["bar"], &u["below"]), (&json!(83.3), &json!(true)), "{u}");
+    assert_eq!((u["bar"].as_f64(), &u["below"]), (Some(83.3), &json!(true)), "{u}");
     let text = u["text"].as_str().unwrap();
     assert!(text.contains("83.3%") && text.contains("10/12") && text.contains("dưới chỉ tiêu"), "{text}");
     let f = row("Chi bộ Đủ").unwrap_or_else(|| panic!("no row for the full cell: {rows}"));
-    assert_eq!((&f["bar"], &f["below"]), (&json!(100.0), &json!(false)), "{f}");
+    assert_eq!((f["bar"].as_f64(), &f["below"]), (Some(100.0), &json!(false)), "{f}");
     assert!(!f["text"].as_str().unwrap().contains("dưới chỉ tiêu"), "{f}");
-    let _ = (under, full);
+    let _ = full;
 
     // The CSV link: the same figures, a byte-order mark, names intact.
     let link = b.find("a[href*='format=csv']").await.expect("a CSV link");
@@ -94,4 +95,47 @@ async fn the_report_shows_attendance_bars_against_the_target_in_chromium() {
     b.screenshot(&dir.join("report-phone.png")).await;
     let wide = b.eval("return document.documentElement.scrollWidth <= window.innerWidth + 1", vec![]).await;
     assert_eq!(wide, json!(true), "the report scrolls sideways on a phone");
+
+    // The meeting page gathers the record: no minutes yet; the evaluation form
+    // suggests attendance under 90 % as not met; scoring it shows the score.
+    let (_, meeting) = under;
+    b.set_window(1366, 900).await;
+    b.goto(&format!("{}/meetings/{meeting}", srv.url)).await;
+    b.wait_for("section.evaluation form", WAIT).await;
+    let minutes = b.text(&b.find("section.minutes").await.unwrap()).await;
+    assert!(minutes.contains("Chưa có biên bản"), "{minutes}");
+    let form = b.text(&b.find("section.evaluation").await.unwrap()).await;
+    assert!(form.contains("Chưa đánh giá") && form.contains("Gợi ý"), "{form}");
+    let attendance =
+        b.eval("return document.querySelector('input[name=\"item.attendance_90\"]').checked", vec![]).await;
+    assert_eq!(attendance, json!(false), "10/12 is under 90 %: suggested not met");
+    b.eval("document.querySelector('select[name=score]').value = '4'", vec![]).await;
+    b.type_text(&b.find("textarea[name=comment]").await.unwrap(), "Nội dung sinh hoạt tốt").await;
+    b.screenshot(&dir.join("evaluation-form.png")).await;
+    b.click(&b.find("section.evaluation button[type=submit]").await.unwrap()).await;
+    b.wait_for("section.evaluation p.score", WAIT).await;
+    let scored = b.text(&b.find("section.evaluation").await.unwrap()).await;
+    assert!(scored.contains("4/5") && scored.contains("Nội dung sinh hoạt tốt"), "{scored}");
+    b.screenshot(&dir.join("evaluation-scored.png")).await;
+    let (s, e) = srv.api(reqwest::Method::GET, &format!("/api/v1/meetings/{meeting}/evaluation"), None).await;
+    assert_eq!((s, e["versions"].as_array().map(Vec::len)), (200, Some(1)), "{e}");
+    // A post without the page's CSRF token stores nothing.
+    let forged = b
+        .eval_async(
+            "const done = arguments[arguments.length - 1];
+             fetch(arguments[0], { method: 'POST', credentials: 'same-origin',
+               headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'score=1' })
+               .then(r => done(r.status), () => done(0));",
+            vec![json!(format!("/meetings/{meeting}/evaluation"))],
+        )
+        .await;
+    assert_eq!(forged, json!(403));
+    let (_, e) = srv.api(reqwest::Method::GET, &format!("/api/v1/meetings/{meeting}/evaluation"), None).await;
+    assert_eq!(e["versions"].as_array().map(Vec::len), Some(1), "the forged post stored nothing");
+
+    // The report now counts the evaluation.
+    let (_, rows) =
+        srv.api(reqwest::Method::GET, &format!("/api/v1/reports/compliance?org={base}&month={month}"), None).await;
+    let row = rows.as_array().unwrap().iter().find(|r| r["org_name"] == "Chi bộ Dưới").cloned().unwrap();
+    assert_eq!((&row["evaluated"], &row["mean_score"]), (&json!(1), &json!(4.0)), "{row}");
 }

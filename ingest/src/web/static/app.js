@@ -13,8 +13,11 @@
     if (f.dataset.upload) {
       var file = f.elements.file.files[0];
       if (!file) return;
-      var q = new URLSearchParams({ filename: file.name, kind: f.elements.kind.value, title: f.elements.title.value });
-      if (f.elements.confidential.checked) q.set("confidential", "true");
+      // Documents carry a kind and a Mật flag; minutes only a title.
+      var q = new URLSearchParams({ filename: file.name });
+      if (f.elements.title && f.elements.title.value) q.set("title", f.elements.title.value);
+      if (f.elements.kind) q.set("kind", f.elements.kind.value);
+      if (f.elements.confidential && f.elements.confidential.checked) q.set("confidential", "true");
       url += "?" + q.toString();
       body = file;
     }
