@@ -305,6 +305,14 @@ async fn the_record_expires_only_under_an_approved_record_policy_and_holds_keep_
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(&format!("the record of meeting {} lawfully deleted", meetings[0])), "{out}");
 
+    // The store and the keys alone bring back the same: A's record gone, B's kept.
+    srv.restore_from_store_and_keys().await;
+    for (meeting, n) in [(&meetings[0], 0), (&meetings[1], 1)] {
+        let (s, docs) = srv.api(Method::GET, &format!("/api/v1/meetings/{meeting}/documents"), None).await;
+        assert_eq!((s, docs["documents"].as_array().map(Vec::len)), (200, Some(n)), "{docs}");
+    }
+    srv.stop();
+
     // A key put back after the shred is named: the content would be readable again.
     let a_key = a_objects.iter().find(|k| k.ends_with("key.dek")).unwrap();
     raw.write(a_key, b"a wrapped key that should be gone".to_vec()).await;
