@@ -103,6 +103,33 @@ pub fn clock(config: &Config) -> Arc<dyn Clock> {
     }
 }
 
+/// How long a start waits for a store that does not answer before giving up.
+const STORE_WAIT: Duration = Duration::from_secs(60);
+
+/// Checks the catalog's ledger against the store's. A store that is down or
+/// still starting (S3 started beside the service, a restart after an outage)
+/// is waited for, up to [`STORE_WAIT`]; a mismatch is never retried.
+async fn resume_mirror(
+    store: &archive::store::Store,
+    catalog: &Catalog,
+    keys: &Arc<Keys>,
+    clock: &Arc<dyn Clock>,
+    policy: MirrorPolicy,
+) -> anyhow::Result<Mirror> {
+    let started = std::time::Instant::now();
+    let mut pause = Duration::from_millis(500);
+    loop {
+        match Mirror::resume(store.clone(), catalog.clone(), keys.clone(), clock.clone(), policy).await {
+            Err(archive::mirror::MirrorError::Store(e)) if started.elapsed() < STORE_WAIT => {
+                tracing::warn!(error = %e, "the store does not answer yet; waiting before checking the ledger against it");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            result => return result.context("the ledger in the catalog does not match the store"),
+        }
+    }
+}
+
 /// Opens catalog, keys and store, and checks the ledger in the catalog against
 /// the store before anything writes.
 pub async fn open_vault(config: &Config, metrics: Option<&crate::metrics::Metrics>) -> anyhow::Result<Arc<Vault>> {
@@ -119,11 +146,7 @@ pub async fn open_vault(config: &Config, metrics: Option<&crate::metrics::Metric
         every: Duration::from_secs(config.ledger.checkpoint_every_secs),
         batch_window: Duration::from_millis(config.ledger.batch_window_ms),
     };
-    let mirror = Arc::new(
-        Mirror::resume(store.clone(), catalog.clone(), keys.clone(), clock.clone(), policy)
-            .await
-            .context("the ledger in the catalog does not match the store")?,
-    );
+    let mirror = Arc::new(resume_mirror(&store, &catalog, &keys, &clock, policy).await?);
     let vault = Vault::new(store, keys, catalog, clock, mirror, config.upload.chunk_size);
     vault.announce_format().await.context("cannot write the storage format's announcement to the ledger")?;
     Ok(Arc::new(vault))

@@ -730,3 +730,32 @@ async fn read_only_keys_are_retired_by_the_operator() {
     assert_eq!(s, 409, "{v}");
     assert!(v["error"]["message"].as_str().unwrap().contains("Retiring a KEK"), "{v}");
 }
+
+/// A start while the store is still down (S3 started beside the service, or
+/// coming back from an outage) waits for it instead of failing; the ledger is
+/// then checked against the store as always.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_waits_for_a_store_that_is_still_coming_up() {
+    let mut sw = SeaweedFs::own();
+    let mut server = Server::start(sw.store().await, &[]).await;
+    world(&server).await;
+    server.stop();
+    sw.stop();
+    let back = std::thread::spawn(move || {
+        // Longer than the S3 client's own retries, which cover a few seconds.
+        std::thread::sleep(Duration::from_secs(15));
+        sw.start();
+        sw
+    });
+    let started = Instant::now();
+    server.start_again().await;
+    assert!(started.elapsed() >= Duration::from_secs(15), "ready before the store was back");
+    let sw = back.join().unwrap();
+    assert!(server.log().contains("the store does not answer yet"), "{}", server.log());
+    let (s, orgs) = server.api(Method::GET, "/api/v1/orgs", None).await;
+    assert_eq!((s, orgs.as_array().map(|o| !o.is_empty())), (200, Some(true)), "{orgs}");
+    server.stop();
+    let (code, out) = server.audit(&["verify"], &[]);
+    assert_eq!(code, 0, "{out}");
+    drop(sw);
+}
