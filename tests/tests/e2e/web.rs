@@ -441,15 +441,18 @@ async fn an_admin_manages_users_endpoints_retention_and_reads_the_report() {
     b.eval("document.querySelector('form.admin select[name=role]').value = 'inspector'; document.querySelector(`form.admin select[name=scope] option[value='${arguments[0]}']`).selected = true", vec![json!(cell)]).await;
     b.type_text(&b.find("form.admin input[name=password]").await.unwrap(), PASSWORD).await;
     b.click(&b.find("form.admin button[type=submit]").await.unwrap()).await;
+    // The page before the post already has a table: wait for the user itself,
+    // not for an element the old page also holds.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let created = loop {
+        let (_, users) = server.api(Method::GET, "/api/v1/users", None).await;
+        if let Some(u) = users.as_array().unwrap().iter().find(|u| u["name"] == "kiemtra.moi") {
+            break u.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "the form made no user: {users}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     b.wait_for("table td", Duration::from_secs(10)).await;
-    let (_, users) = server.api(Method::GET, "/api/v1/users", None).await;
-    let created = users
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["name"] == "kiemtra.moi")
-        .unwrap_or_else(|| panic!("{users}"))
-        .clone();
     assert_eq!(created["role"], "inspector");
     assert_eq!(created["scopes"], json!([cell]));
 
