@@ -254,9 +254,11 @@ pub async fn render(app: &App) -> Result<String, crate::error::DomainError> {
     m.transcription_rtf.set(rtf.unwrap_or(0.0));
     m.ledger_head.set(figures.head.unwrap_or(-1));
     m.checkpoint_age_seconds.set(age(now, figures.checkpoint_ts.as_deref()));
+    // The verdict before its coverage: a run committing between the two reads
+    // then shows as not yet run, never as a verdict without coverage.
+    let last = crate::verification::latest(app).await.ok().flatten();
     let coverage = crate::verification::coverage(app).await.ok().flatten();
     m.verify_every_object_age_seconds.set(age(now, coverage.as_ref().map(|c| c.every_object_since.as_str())));
-    let last = crate::verification::latest(app).await.ok().flatten();
     m.verify_intact.set(last.as_ref().map_or(-1, |c| i64::from(c.intact)));
     m.verify_age_seconds.set(age(now, last.as_ref().map(|c| c.checked_at.as_str())));
     let count = |n: Option<u64>| n.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
