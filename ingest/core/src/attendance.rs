@@ -425,12 +425,7 @@ pub async fn put(app: &Arc<App>, who: &Principal, meeting: MeetingId, sheet: New
     }
     let stored = StoredSheet { meeting, version, members, chairs };
     let body = serde_json::to_vec(&stored).map_err(DomainError::internal)?;
-    let mut writer = app.vault.begin_record(&meeting.to_string(), body.len() as u64)?;
-    if let Err(e) = writer.write(&body).await {
-        writer.abandon().await;
-        return Err(DomainError::internal(e));
-    }
-    let meta = writer.finish().await.map_err(DomainError::internal)?;
+    let meta = crate::versions::seal(app, meeting, &body).await?;
     let subject = format!("meeting/{meeting}");
     let mut data = meta.to_data();
     if let Some(d) = data.as_object_mut() {
@@ -451,7 +446,7 @@ pub async fn put(app: &Arc<App>, who: &Principal, meeting: MeetingId, sheet: New
         stored_by: who.actor(),
     };
     let entry = NewEntry { actor: who.actor(), action: "record.attendance.stored", subject, data };
-    let result = catalog::commit(&app.vault, entry, move |repo| {
+    let entry = crate::versions::commit(app, meeting, &meta, entry, move |repo| {
         // Another version committed since this one was numbered: refuse, so
         // numbers stay dense and each correction answers the one it saw.
         if repo.attendance_versions(meeting)?.len() as u32 != version - 1 {
@@ -459,26 +454,17 @@ pub async fn put(app: &Arc<App>, who: &Principal, meeting: MeetingId, sheet: New
         }
         Ok(repo.insert_attendance(&row)?)
     })
-    .await;
-    match result {
-        Ok((_, entry)) => {
-            let (id, ts) = (meta.object, entry.ts.clone());
-            catalog::read(&app.vault.catalog, move |repo| repo.set_attendance_time(id, &ts).map_err(DomainError::from))
-                .await?;
-            Ok(Version {
-                version,
-                object: meta.object,
-                stored_at: entry.ts,
-                stored_by: who.actor(),
-                reason,
-                sha256: meta.sha256,
-            })
-        }
-        Err(e) => {
-            archive::record::abandon_record(&app.vault.store, &meeting.to_string(), meta.object).await;
-            Err(e.into())
-        }
-    }
+    .await?;
+    let (id, ts) = (meta.object, entry.ts.clone());
+    catalog::read(&app.vault.catalog, move |repo| repo.set_attendance_time(id, &ts).map_err(DomainError::from)).await?;
+    Ok(Version {
+        version,
+        object: meta.object,
+        stored_at: entry.ts,
+        stored_by: who.actor(),
+        reason,
+        sha256: meta.sha256,
+    })
 }
 
 /// Who may read a meeting's attendance: admins; inspectors, the cell's

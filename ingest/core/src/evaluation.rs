@@ -185,12 +185,7 @@ pub async fn put(
         reason: reason.clone(),
     };
     let body = serde_json::to_vec(&stored).map_err(DomainError::internal)?;
-    let mut writer = app.vault.begin_record(&meeting.to_string(), body.len() as u64)?;
-    if let Err(e) = writer.write(&body).await {
-        writer.abandon().await;
-        return Err(DomainError::internal(e));
-    }
-    let meta = writer.finish().await.map_err(DomainError::internal)?;
+    let meta = crate::versions::seal(app, meeting, &body).await?;
     let subject = format!("meeting/{meeting}");
     let mut data = meta.to_data();
     if let Some(d) = data.as_object_mut() {
@@ -217,7 +212,7 @@ pub async fn put(
         stored_by: who.actor(),
     };
     let entry = NewEntry { actor: who.actor(), action: "record.evaluation.stored", subject, data };
-    let result = catalog::commit(&app.vault, entry, move |repo| {
+    let entry = crate::versions::commit(app, meeting, &meta, entry, move |repo| {
         // Another version committed since this one was numbered: refuse, so
         // numbers stay dense and each revision answers the one it saw.
         if repo.evaluations(meeting)?.len() as u32 != version - 1 {
@@ -229,30 +224,21 @@ pub async fn put(
         }
         Ok(repo.insert_evaluation(&row)?)
     })
-    .await;
-    match result {
-        Ok((_, entry)) => {
-            let (id, ts) = (meta.object, entry.ts.clone());
-            catalog::read(&app.vault.catalog, move |repo| repo.set_evaluation_time(id, &ts).map_err(DomainError::from))
-                .await?;
-            Ok(Version {
-                version,
-                object: meta.object,
-                stored_at: entry.ts,
-                stored_by: who.actor(),
-                score,
-                met,
-                items: count,
-                comment,
-                reason,
-                sha256: meta.sha256,
-            })
-        }
-        Err(e) => {
-            archive::record::abandon_record(&app.vault.store, &meeting.to_string(), meta.object).await;
-            Err(e.into())
-        }
-    }
+    .await?;
+    let (id, ts) = (meta.object, entry.ts.clone());
+    catalog::read(&app.vault.catalog, move |repo| repo.set_evaluation_time(id, &ts).map_err(DomainError::from)).await?;
+    Ok(Version {
+        version,
+        object: meta.object,
+        stored_at: entry.ts,
+        stored_by: who.actor(),
+        score,
+        met,
+        items: count,
+        comment,
+        reason,
+        sha256: meta.sha256,
+    })
 }
 
 fn open_sealed(app: &App, meeting: MeetingId, sealed: &str) -> Result<(Option<String>, Option<String>), DomainError> {

@@ -92,6 +92,7 @@ pub mod transcripts;
 pub mod uploads;
 pub mod users;
 pub mod verification;
+pub mod versions;
 pub mod witnesses;
 
 pub use app::App;
