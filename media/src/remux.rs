@@ -69,6 +69,9 @@ fn open_input(mut io: format::context::StreamIo) -> Result<format::context::Inpu
         if r < 0 {
             return Err(ffmpeg::Error::from(r));
         }
+        if !(*ps).iformat.is_null() {
+            release_zero_pages((*ps).priv_data.cast(), (*(*ps).iformat).priv_data_size.max(0) as usize);
+        }
         let n = (*ps).nb_streams as usize;
         let mut opts: Vec<*mut ffi::AVDictionary> = vec![std::ptr::null_mut(); n.max(1)];
         for o in opts.iter_mut().take(n) {
@@ -86,6 +89,48 @@ fn open_input(mut io: format::context::StreamIo) -> Result<format::context::Inpu
             return Err(ffmpeg::Error::from(r));
         }
         Ok(format::context::Input::wrap_with_custom_io(ps, io))
+    }
+}
+
+/// Gives the kernel back every whole page of `len` bytes at `ptr` that holds
+/// only zeros; they read as zeros again when next touched.
+///
+/// Why: FFmpeg's FLV demuxer (what every RTMP stream goes through) keeps a 2 MiB
+/// resync buffer in its private state, used only after corrupt input, and
+/// allocates that state zeroed, which makes all of it resident: 2 MiB a stream
+/// for its whole life, 400 MiB at 200 streams. A page is only dropped if it is
+/// still all zeros, so the demuxer cannot tell the difference, whatever its layout.
+///
+/// # Safety
+/// `ptr..ptr + len` is one live allocation that no other thread touches while
+/// this runs (the demuxer's state, right after it was opened on this thread).
+unsafe fn release_zero_pages(ptr: *mut u8, len: usize) {
+    // SAFETY: sysconf has no preconditions.
+    let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        p if p > 0 => p as usize,
+        _ => return,
+    };
+    if ptr.is_null() {
+        return;
+    }
+    let (start, end) = ((ptr as usize).next_multiple_of(page), (ptr as usize + len) / page * page);
+    let mut run: Option<usize> = None;
+    let mut at = start;
+    while at <= end {
+        // SAFETY: whole pages inside the allocation, which nobody writes meanwhile.
+        let zero = at < end && unsafe { std::slice::from_raw_parts(at as *const u8, page) }.iter().all(|&b| b == 0);
+        match (zero, run) {
+            (true, None) => run = Some(at),
+            (false, Some(from)) => {
+                // SAFETY: whole pages of a private anonymous allocation holding only
+                // zeros, which MADV_DONTNEED turns into zero-fill-on-demand pages.
+                // Advice only: if the kernel declines, the pages simply stay.
+                unsafe { libc::madvise(from as *mut libc::c_void, at - from, libc::MADV_DONTNEED) };
+                run = None;
+            }
+            _ => {}
+        }
+        at += page;
     }
 }
 
@@ -500,4 +545,54 @@ unsafe fn set_extradata(par: *mut ffmpeg::ffi::AVCodecParameters, data: &[u8]) -
         (*par).extradata_size = data.len() as i32;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::release_zero_pages;
+
+    fn resident(ptr: *mut u8, pages: usize, page: usize) -> Vec<bool> {
+        let mut v = vec![0u8; pages];
+        // SAFETY: `ptr` is a page-aligned mapping of `pages` pages.
+        let r = unsafe { libc::mincore(ptr.cast(), pages * page, v.as_mut_ptr()) };
+        assert_eq!(r, 0, "mincore");
+        v.iter().map(|b| b & 1 == 1).collect()
+    }
+
+    /// Zero pages go back to the kernel, every byte reads as before, and a page
+    /// holding anything else stays: the demuxer cannot tell.
+    #[test]
+    fn only_pages_of_zeros_are_given_back_and_every_byte_reads_the_same() {
+        // SAFETY: plain calls on a private anonymous mapping this test owns.
+        unsafe {
+            let page = libc::sysconf(libc::_SC_PAGESIZE) as usize;
+            let pages = 16;
+            let map = libc::mmap(
+                std::ptr::null_mut(),
+                pages * page,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            assert_ne!(map, libc::MAP_FAILED);
+            let base = map as *mut u8;
+            std::ptr::write_bytes(base, 0, pages * page);
+            *base.add(3 * page + 17) = 0x5a;
+            *base.add(9 * page + page - 1) = 0xa5;
+            assert!(resident(base, pages, page).iter().all(|&r| r), "all touched");
+            // An allocation that starts and ends mid-page: its partial pages stay.
+            release_zero_pages(base.add(100), pages * page - 200);
+            let after = resident(base, pages, page);
+            for (i, r) in after.iter().enumerate() {
+                let kept = matches!(i, 0 | 3 | 9 | 15);
+                assert_eq!(*r, kept, "page {i}: resident {r}");
+            }
+            assert_eq!(*base.add(3 * page + 17), 0x5a);
+            assert_eq!(*base.add(9 * page + page - 1), 0xa5);
+            let all = std::slice::from_raw_parts(base, pages * page);
+            assert_eq!(all.iter().filter(|&&b| b != 0).count(), 2, "the rest reads as zeros");
+            libc::munmap(map, pages * page);
+        }
+    }
 }
