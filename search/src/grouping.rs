@@ -15,6 +15,11 @@
 //! - [`best_windows`]: the best windows of a few chosen meetings, scoring only
 //!   their runs.
 //!
+//! Each pass runs segment by segment on the index's search threads (tantivy's
+//! executor), and merges the segments' results in segment order with total
+//! orders (score, then meeting or document), so a result never depends on
+//! which thread finished first.
+//!
 //! What it is not: aware of scopes or filters. They are clauses of the query
 //! whose weight these passes run, so every pass and every page sees the same
 //! set of windows.
@@ -24,7 +29,7 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tantivy::query::Weight;
-use tantivy::{DocAddress, DocId, DocSet, Score, Searcher, TERMINATED};
+use tantivy::{DocAddress, DocId, DocSet, Score, Searcher, SegmentReader, TERMINATED};
 
 /// A meeting that matched: its id, its date, and its best score when known.
 #[derive(Debug, Clone)]
@@ -37,7 +42,7 @@ pub(crate) struct Matched {
     pub windows: Vec<(Score, DocAddress)>,
 }
 
-/// Every matching meeting, once, or the first `bound` + 1 found when there are
+/// Every matching meeting, once, or more than `bound` of them when there are
 /// more. Visits one matching window per run.
 pub(crate) fn matching_meetings(
     searcher: &Searcher,
@@ -45,33 +50,58 @@ pub(crate) fn matching_meetings(
     weight: &dyn Weight,
     bound: Option<usize>,
 ) -> tantivy::Result<Vec<Matched>> {
+    let per_segment = per_segment(searcher, runs, |_, reader, runs| segment_matching(reader, runs, weight, bound))?;
     let mut found: HashMap<Arc<str>, Matched> = HashMap::new();
-    for (reader, runs) in searcher.segment_readers().iter().zip(runs) {
-        let alive = reader.alive_bitset();
-        let mut scorer = weight.scorer(reader, 1.0)?;
-        let mut doc = scorer.doc();
-        while doc != TERMINATED {
-            if alive.is_some_and(|a| a.is_deleted(doc)) {
-                doc = scorer.advance();
-                continue;
-            }
-            let run = runs.run_of(doc);
-            let meeting = runs.meeting(run);
-            if !found.contains_key(meeting) {
-                let date = runs.date(run);
-                found.insert(
-                    meeting.clone(),
-                    Matched { meeting: meeting.clone(), date, score: 0.0, windows: Vec::new() },
-                );
-                if bound.is_some_and(|b| found.len() > b) {
-                    return Ok(found.into_values().collect());
-                }
-            }
-            let end = runs.end(run);
-            doc = if end >= reader.max_doc() { TERMINATED } else { scorer.seek(end) };
+    for m in per_segment.into_iter().flatten() {
+        found.entry(m.meeting.clone()).or_insert(m);
+        if bound.is_some_and(|b| found.len() > b) {
+            break;
         }
     }
     Ok(found.into_values().collect())
+}
+
+/// One segment's matching meetings; more than `bound` of them is enough to
+/// tell that the whole index has more.
+fn segment_matching(
+    reader: &SegmentReader,
+    runs: &Runs,
+    weight: &dyn Weight,
+    bound: Option<usize>,
+) -> tantivy::Result<Vec<Matched>> {
+    let mut found: HashMap<Arc<str>, Matched> = HashMap::new();
+    let alive = reader.alive_bitset();
+    let mut scorer = weight.scorer(reader, 1.0)?;
+    let mut doc = scorer.doc();
+    while doc != TERMINATED {
+        if alive.is_some_and(|a| a.is_deleted(doc)) {
+            doc = scorer.advance();
+            continue;
+        }
+        let run = runs.run_of(doc);
+        let meeting = runs.meeting(run);
+        if !found.contains_key(meeting) {
+            let date = runs.date(run);
+            found.insert(meeting.clone(), Matched { meeting: meeting.clone(), date, score: 0.0, windows: Vec::new() });
+            if bound.is_some_and(|b| found.len() > b) {
+                break;
+            }
+        }
+        let end = runs.end(run);
+        doc = if end >= reader.max_doc() { TERMINATED } else { scorer.seek(end) };
+    }
+    Ok(found.into_values().collect())
+}
+
+/// Runs `pass` over every segment (its ordinal, reader and runs), spread over
+/// the index's search threads; the results in segment order.
+fn per_segment<R, F>(searcher: &Searcher, runs: &[Arc<Runs>], pass: F) -> tantivy::Result<Vec<R>>
+where
+    R: Send,
+    F: Fn(u32, &SegmentReader, &Runs) -> tantivy::Result<R> + Sync,
+{
+    let segments = searcher.segment_readers().iter().zip(runs).enumerate();
+    searcher.index().search_executor().map(|(i, (reader, runs))| pass(i as u32, reader, runs), segments)
 }
 
 /// Relevance order: best score first, then meeting id.
@@ -88,41 +118,57 @@ pub(crate) fn all_meetings_ranked(
     weight: &dyn Weight,
     per_meeting: usize,
 ) -> tantivy::Result<Vec<Matched>> {
+    let per_segment = per_segment(searcher, runs, |segment, reader, runs| {
+        segment_ranked(segment, reader, runs, weight, per_meeting)
+    })?;
     let mut best: HashMap<Arc<str>, Matched> = HashMap::new();
-    for (segment, (reader, runs)) in searcher.segment_readers().iter().zip(runs).enumerate() {
-        let alive = reader.alive_bitset();
-        let mut scorer = weight.scorer(reader, 1.0)?;
-        let mut doc = scorer.doc();
-        let mut current: Option<(DocId, Matched)> = None;
-        while doc != TERMINATED {
-            if !alive.is_some_and(|a| a.is_deleted(doc)) {
-                let hit = (scorer.score(), DocAddress::new(segment as u32, doc));
-                match &mut current {
-                    Some((end, m)) if doc < *end => add_window(m, hit, per_meeting),
-                    _ => {
-                        if let Some((_, done)) = current.take() {
-                            keep_max(&mut best, done, per_meeting);
-                        }
-                        let run = runs.run_of(doc);
-                        let found = Matched {
-                            meeting: runs.meeting(run).clone(),
-                            date: runs.date(run),
-                            score: hit.0,
-                            windows: vec![hit],
-                        };
-                        current = Some((runs.end(run), found));
-                    }
-                }
-            }
-            doc = scorer.advance();
-        }
-        if let Some((_, done)) = current {
-            keep_max(&mut best, done, per_meeting);
-        }
+    for m in per_segment.into_iter().flatten() {
+        keep_max(&mut best, m, per_meeting);
     }
     let mut ranked: Vec<Matched> = best.into_values().collect();
     ranked.sort_by(by_relevance);
     Ok(ranked)
+}
+
+/// One segment's matching meetings, each with its best windows.
+fn segment_ranked(
+    segment: u32,
+    reader: &SegmentReader,
+    runs: &Runs,
+    weight: &dyn Weight,
+    per_meeting: usize,
+) -> tantivy::Result<Vec<Matched>> {
+    let mut best: HashMap<Arc<str>, Matched> = HashMap::new();
+    let alive = reader.alive_bitset();
+    let mut scorer = weight.scorer(reader, 1.0)?;
+    let mut doc = scorer.doc();
+    let mut current: Option<(DocId, Matched)> = None;
+    while doc != TERMINATED {
+        if !alive.is_some_and(|a| a.is_deleted(doc)) {
+            let hit = (scorer.score(), DocAddress::new(segment, doc));
+            match &mut current {
+                Some((end, m)) if doc < *end => add_window(m, hit, per_meeting),
+                _ => {
+                    if let Some((_, done)) = current.take() {
+                        keep_max(&mut best, done, per_meeting);
+                    }
+                    let run = runs.run_of(doc);
+                    let found = Matched {
+                        meeting: runs.meeting(run).clone(),
+                        date: runs.date(run),
+                        score: hit.0,
+                        windows: vec![hit],
+                    };
+                    current = Some((runs.end(run), found));
+                }
+            }
+        }
+        doc = scorer.advance();
+    }
+    if let Some((_, done)) = current {
+        keep_max(&mut best, done, per_meeting);
+    }
+    Ok(best.into_values().collect())
 }
 
 /// Keeps a meeting's `per_meeting` best windows, best first (then in document
@@ -160,9 +206,10 @@ pub(crate) fn top_meetings(
     weight: &dyn Weight,
     depth: usize,
 ) -> tantivy::Result<Vec<Matched>> {
+    let per_segment = per_segment(searcher, runs, |_, reader, runs| segment_top(reader, runs, weight, depth))?;
     let mut best: HashMap<Arc<str>, Matched> = HashMap::new();
-    for (reader, runs) in searcher.segment_readers().iter().zip(runs) {
-        for m in segment_top(reader, runs, weight, depth)? {
+    for segment in per_segment {
+        for m in segment {
             match best.get_mut(&m.meeting) {
                 Some(known) if known.score >= m.score => {}
                 Some(known) => known.score = m.score,
@@ -182,7 +229,7 @@ pub(crate) fn top_meetings(
 /// best of the segment holding its best window, so merging per-segment lists is
 /// exact even for a meeting spread over segments.
 fn segment_top(
-    reader: &tantivy::SegmentReader,
+    reader: &SegmentReader,
     runs: &Runs,
     weight: &dyn Weight,
     depth: usize,
@@ -256,36 +303,51 @@ pub(crate) fn best_windows(
     meetings: &[Arc<str>],
     per_meeting: usize,
 ) -> tantivy::Result<Vec<Vec<(Score, DocAddress)>>> {
+    let per_segment =
+        per_segment(searcher, runs, |segment, reader, runs| segment_windows(segment, reader, runs, weight, meetings))?;
     let mut out: Vec<Vec<(Score, DocAddress)>> = vec![Vec::new(); meetings.len()];
-    for (segment, (reader, runs)) in searcher.segment_readers().iter().zip(runs).enumerate() {
-        let mut targets: Vec<(usize, usize)> = Vec::new();
-        for (i, m) in meetings.iter().enumerate() {
-            targets.extend(runs.of_meeting(m).iter().map(|&run| (run, i)));
-        }
-        if targets.is_empty() {
-            continue;
-        }
-        targets.sort_unstable();
-        let alive = reader.alive_bitset();
-        let mut scorer = weight.scorer(reader, 1.0)?;
-        for (run, i) in targets {
-            let (start, end) = (runs.start(run), runs.end(run));
-            let mut doc = scorer.doc();
-            if doc < start {
-                doc = scorer.seek(start);
-            }
-            while doc < end {
-                if !alive.is_some_and(|a| a.is_deleted(doc)) {
-                    let addr = DocAddress::new(segment as u32, doc);
-                    out[i].push((scorer.score(), addr));
-                }
-                doc = scorer.advance();
-            }
-        }
+    for (i, hit) in per_segment.into_iter().flatten() {
+        out[i].push(hit);
     }
     for windows in &mut out {
         windows.sort_by(by_window);
         windows.truncate(per_meeting);
+    }
+    Ok(out)
+}
+
+/// Every matching window of `meetings` in one segment, with the index of its
+/// meeting.
+fn segment_windows(
+    segment: u32,
+    reader: &SegmentReader,
+    runs: &Runs,
+    weight: &dyn Weight,
+    meetings: &[Arc<str>],
+) -> tantivy::Result<Vec<(usize, (Score, DocAddress))>> {
+    let mut targets: Vec<(usize, usize)> = Vec::new();
+    for (i, m) in meetings.iter().enumerate() {
+        targets.extend(runs.of_meeting(m).iter().map(|&run| (run, i)));
+    }
+    let mut out = Vec::new();
+    if targets.is_empty() {
+        return Ok(out);
+    }
+    targets.sort_unstable();
+    let alive = reader.alive_bitset();
+    let mut scorer = weight.scorer(reader, 1.0)?;
+    for (run, i) in targets {
+        let (start, end) = (runs.start(run), runs.end(run));
+        let mut doc = scorer.doc();
+        if doc < start {
+            doc = scorer.seek(start);
+        }
+        while doc < end {
+            if !alive.is_some_and(|a| a.is_deleted(doc)) {
+                out.push((i, (scorer.score(), DocAddress::new(segment, doc))));
+            }
+            doc = scorer.advance();
+        }
     }
     Ok(out)
 }

@@ -107,6 +107,14 @@ pub struct Options {
     /// Authenticate every piece of every file before opening (finds a flipped
     /// byte at open rather than in the middle of a search).
     pub verify: bool,
+    /// Threads one search spreads its segments over (1: the caller's only).
+    pub search_threads: usize,
+}
+
+/// One search thread per core, up to a few: a search is many segments'
+/// independent passes, and a person waits for it.
+pub fn default_search_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).min(8)
 }
 
 impl Default for Options {
@@ -116,6 +124,7 @@ impl Default for Options {
             piece_bytes: DEFAULT_PIECE_BYTES,
             writer_memory: WRITER_MEMORY,
             verify: true,
+            search_threads: default_search_threads(),
         }
     }
 }
@@ -186,8 +195,13 @@ struct Disk {
 impl Index {
     /// An index in memory (tests; a node that rebuilds at every start).
     pub fn in_ram() -> Result<Index, SearchError> {
+        Self::in_ram_with_threads(default_search_threads())
+    }
+
+    /// An index in memory whose searches spread over `threads`.
+    pub fn in_ram_with_threads(threads: usize) -> Result<Index, SearchError> {
         let index = tantivy::Index::create_in_ram(schema().0);
-        Self::wrap(index, WRITER_MEMORY, "memory", None)
+        Self::wrap(index, WRITER_MEMORY, threads, "memory", None)
     }
 
     /// Opens the encrypted index in `dir`, creating it (and `dir`) if needed.
@@ -217,10 +231,16 @@ impl Index {
             return Err(SearchError::Outdated { found, expected: SCHEMA_VERSION });
         }
         let place = dir.display().to_string();
-        Self::wrap(index, options.writer_memory, &place, Some(disk))
+        Self::wrap(index, options.writer_memory, options.search_threads, &place, Some(disk))
     }
 
-    fn wrap(index: tantivy::Index, memory: usize, place: &str, disk: Option<Disk>) -> Result<Index, SearchError> {
+    fn wrap(
+        mut index: tantivy::Index,
+        memory: usize,
+        threads: usize,
+        place: &str,
+        disk: Option<Disk>,
+    ) -> Result<Index, SearchError> {
         analyzer::register(&index);
         let fields = fields_of(&index.schema())?;
         let fail = |e: tantivy::TantivyError| match (e, &disk) {
@@ -228,6 +248,9 @@ impl Index {
             (other, Some(d)) => classify(&d.dir, other),
             (other, None) => SearchError::Tantivy(other),
         };
+        if threads > 1 {
+            index.set_multithread_executor(threads).map_err(fail)?;
+        }
         let writer = index.writer_with_num_threads(1, memory).map_err(fail)?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into();
         let reader = reader.map_err(fail)?;

@@ -37,7 +37,7 @@ pub use cache::{CacheStats, PieceCache, DEFAULT_CACHE_BYTES};
 pub use cipher::{CipherError, FileKey, IndexCipher, TAG_LEN};
 pub use cursor::CursorError;
 pub use directory::{EncryptedDirectory, Fault, DEFAULT_PIECE_BYTES, MAGIC};
-pub use index::{reencrypt, Index, Options, SearchError, SCHEMA_VERSION};
+pub use index::{default_search_threads, reencrypt, Index, Options, SearchError, SCHEMA_VERSION};
 pub use query::{Hit, MeetingHits, Query, Results, Scope, Sort, Total, HITS_PER_MEETING, MAX_LIMIT, TOTAL_BOUND};
 pub use vietnamese::canonical;
 pub use window::{windows, Recording, Segment, Window};

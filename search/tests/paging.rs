@@ -24,7 +24,11 @@ fn seg(stream: &str, start_s: u64, text: &str) -> Segment {
 /// among long talk about other things; 100 never do. Dates repeat, so that ties
 /// are broken by id. Cells alternate in blocks.
 fn corpus() -> Index {
-    let index = Index::in_ram().unwrap();
+    corpus_searched_by(search::default_search_threads())
+}
+
+fn corpus_searched_by(threads: usize) -> Index {
+    let index = Index::in_ram_with_threads(threads).unwrap();
     let filler = "chúng ta bàn kế hoạch sản xuất kinh doanh của hợp tác xã năm nay";
     let mut recs = Vec::new();
     for n in 0..400u64 {
@@ -113,6 +117,25 @@ fn three_hundred_meetings_counted_and_paged_once_each_in_every_order() {
     assert_eq!(first, strong);
     assert_eq!(got[299].hits.len(), 1);
     assert_eq!(got[299].hits[0].at_ms, 110_000, "the moment of the weak hit");
+}
+
+/// Segments are searched in parallel: whichever thread finishes first, every
+/// page (meetings, scores, hits, snippets) is what one thread finds.
+#[test]
+fn searching_segments_in_parallel_finds_what_one_thread_finds() {
+    let (one, four) = (corpus_searched_by(1), corpus_searched_by(4));
+    assert!(one.segments() >= 4, "{} segments", one.segments());
+    for sort in [Sort::Relevance, Sort::Newest, Sort::Oldest] {
+        for text in ["nghị quyết", "nghi quyet", "\"nghị quyết\"", "kế hoạch", "hợp tác xã nghị"] {
+            let (total_one, got_one) = all_pages(&one, ask(text, Scope::All, sort, 23));
+            for _ in 0..3 {
+                let (total, got) = all_pages(&four, ask(text, Scope::All, sort, 23));
+                assert_eq!(total, total_one, "{sort:?} {text}");
+                let (a, b) = (serde_json::to_string(&got).unwrap(), serde_json::to_string(&got_one).unwrap());
+                assert!(a == b, "{sort:?} {text}: the pages differ");
+            }
+        }
+    }
 }
 
 #[test]

@@ -317,11 +317,14 @@ pub struct SearchConfig {
     /// Bytes of decrypted index pieces kept in memory (`/metrics`:
     /// `niem_search_cache_bytes`); more makes repeated searches cheaper.
     pub cache_bytes: usize,
+    /// Threads one search spreads the index's segments over; 0: one per core
+    /// (at most 8). 1 keeps every search on its request's thread.
+    pub threads: usize,
 }
 
 impl Default for SearchConfig {
     fn default() -> Self {
-        Self { cache_bytes: search::DEFAULT_CACHE_BYTES }
+        Self { cache_bytes: search::DEFAULT_CACHE_BYTES, threads: 0 }
     }
 }
 

@@ -117,7 +117,11 @@ impl Indexing {
         // A replacement a stop cut off is started again when needed.
         let _ = std::fs::remove_dir_all(root.join(other));
         let cipher: Arc<dyn search::IndexCipher> = Arc::new(crate::index_keys::ArchiveIndexCipher::new(keys));
-        let options = search::Options { cache_bytes: config.search.cache_bytes, ..Default::default() };
+        let search_threads = match config.search.threads {
+            0 => search::default_search_threads(),
+            n => n,
+        };
+        let options = search::Options { cache_bytes: config.search.cache_bytes, search_threads, ..Default::default() };
         let dir = root.join(side);
         let mut rebuilds = BTreeMap::new();
         let existed = dir.join("meta.json").exists();
