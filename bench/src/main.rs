@@ -8,7 +8,9 @@
 //! - `live-load` (`bench/live-load.sh`): N concurrent RTMP publishers;
 //! - `soak` (`bench/soak.sh`): everything at once for a long run, with outages;
 //! - `search` (`bench/search.sh`): search at 1,000 and 10,000 meeting-hours
-//!   through the service, against ripgrep.
+//!   through the service, against ripgrep;
+//! - `ledger` (`bench/ledger.sh`): ledger appends per second on SQLite and
+//!   PostgreSQL, and one chain from 2 nodes × 8 writers.
 //!
 //! Not here: the transcription bench (`bench/transcribe.sh`, which times
 //! `niem transcribe`).
@@ -18,6 +20,7 @@
 
 #![allow(clippy::unwrap_used)] // tests and benches may: a panic is their failure report
 
+mod ledger;
 mod live_load;
 mod procfs;
 mod search;
@@ -44,6 +47,15 @@ enum Bench {
     Soak(Soak),
     /// Search through the service at N synthetic meeting-hours, against ripgrep.
     Search(SearchBench),
+    /// Ledger appends per second on SQLite and PostgreSQL; one chain under contention.
+    Ledger(LedgerBench),
+}
+
+#[derive(Args)]
+pub struct LedgerBench {
+    /// Appends per writer.
+    #[arg(long, default_value_t = 10_000)]
+    pub entries: usize,
 }
 
 #[derive(Args)]
@@ -134,6 +146,11 @@ pub struct Soak {
 
 fn main() {
     let cli = Cli::parse();
+    // Synchronous, as the catalog is: postgres::Client runs its own runtime,
+    // which cannot start inside another.
+    if let Bench::Ledger(args) = &cli.bench {
+        return ledger::run(args);
+    }
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     runtime.enable_all();
     // The publishers of live-load and soak share the machine with the server:
@@ -148,6 +165,7 @@ fn main() {
             Bench::LiveLoad(args) => live_load::run(args).await,
             Bench::Soak(args) => soak::run(args).await,
             Bench::Search(args) => search::run(args).await,
+            Bench::Ledger(_) => unreachable!("run above, outside the runtime"),
         }
     });
 }

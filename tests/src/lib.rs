@@ -23,6 +23,7 @@
 pub mod browser;
 pub mod corpus;
 pub mod live;
+pub mod postgres;
 pub mod seaweed;
 pub mod server;
 pub mod speech;

@@ -31,6 +31,7 @@ mod documents;
 mod evaluation;
 mod layers;
 mod leaks;
+mod ledger_postgres;
 mod lifecycle;
 mod live;
 mod metrics;

@@ -5,7 +5,9 @@
 //! 8785 canonical JSON, `prev` is the previous entry's hash (32 zero bytes for seq 0)
 //! and both are lowercase hex. An entry is appended inside the same SQLite
 //! transaction as the state change it records, so the two commit together or not
-//! at all.
+//! at all. Several nodes append to one chain through PostgreSQL ([`postgres`]).
+
+pub mod postgres;
 
 use crate::merkle::Hash;
 use rusqlite::{params, OptionalExtension, Transaction};
@@ -18,6 +20,8 @@ pub const ZERO: Hash = [0; 32];
 pub enum LedgerError {
     #[error("catalog: {0}")]
     Catalog(#[from] rusqlite::Error),
+    #[error("catalog (PostgreSQL): {0}")]
+    Postgres(#[from] ::postgres::Error),
     #[error("ledger entry {seq} is malformed: {reason}")]
     Malformed { seq: u64, reason: String },
     #[error("ledger entry {seq}: {reason}")]
