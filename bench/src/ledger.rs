@@ -1,34 +1,30 @@
-//! `niem-bench ledger`: ledger appends per second, on SQLite (the embedded
-//! catalog, as the service opens it) and on PostgreSQL (the catalog of several
-//! nodes, a server the harness starts from Debian's packages), each with one
+//! `niem-bench ledger`: ledger appends per second, on SQLite (through the
+//! service's own commit path, `Vault::record`) and on PostgreSQL (the engine's
+//! append, `archive::ledger::postgres`, until the vault commits through it; a
+//! server the harness starts from Debian's packages), each with one
 //! writer and with many (16 sharing SQLite's one connection; 2 nodes × 8 writers
 //! on PostgreSQL), every append its own durable commit.
 //! The contended PostgreSQL run is then read back and verified as one chain
 //! (no gap, no fork, no duplicate seq). Prints figures; asserts only the chain.
 
 use archive::catalog::Catalog;
+use archive::clock::{Clock, SystemClock};
+use archive::keys::KeyDir;
 use archive::ledger::{self, postgres as pg_ledger, NewEntry};
+use archive::mirror::{Mirror, MirrorPolicy};
+use archive::store::{LocalStore, Store};
+use archive::vault::Vault;
 use niem_tests::postgres::Postgres;
+use std::path::Path;
 use std::sync::{Arc, Barrier};
 use std::time::Instant;
 
 pub fn run(args: &crate::LedgerBench) {
     println!("== ledger appends, each its own commit ({} per writer) ==", args.entries);
     let dir = tempfile::tempdir().unwrap();
-    // One node: its writers share the one connection, as the service's do.
     for writers in [1, 16] {
-        let cat = Catalog::open(&dir.path().join(format!("catalog-{writers}.db"))).unwrap();
-        let rate = timed(writers, args.entries, |actor| {
-            let cat = cat.clone();
-            move |i| {
-                cat.with(|c| {
-                    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).unwrap();
-                    ledger::append(&tx, now(), entry(&actor, i)).unwrap();
-                    tx.commit().unwrap();
-                })
-            }
-        });
-        println!("sqlite      1 node  x {writers:>2} writer(s): {rate:>8.0} appends/s (one connection, WAL, synchronous=FULL)");
+        let rate = through_the_vault(&dir.path().join(format!("site-{writers}")), writers, args.entries);
+        println!("sqlite      1 node  x {writers:>2} writer(s): {rate:>8.0} appends/s (Vault::record: one connection, WAL, synchronous=FULL, mirrored)");
     }
     let pg = Postgres::own();
     for (nodes, writers) in [(1, 1), (2, 8)] {
@@ -54,6 +50,37 @@ pub fn run(args: &crate::LedgerBench) {
         assert_eq!(chain.len(), nodes * writers * args.entries, "every append is in the chain");
         println!("            chain of {} entries verified: no gap, no fork, no duplicate seq", chain.len());
     }
+}
+
+/// SQLite through the service's own commit path: a vault over a local store,
+/// its ledger mirrored, `writers` tasks each recording `entries` events.
+fn through_the_vault(dir: &Path, writers: usize, entries: usize) -> f64 {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(async {
+        std::fs::create_dir_all(dir).unwrap();
+        let catalog = Catalog::open(&dir.join("catalog.db")).unwrap();
+        let keys = Arc::new(KeyDir::new(dir.join("keys")).init("niem.bench/ledger").unwrap());
+        let store: Store = Arc::new(LocalStore::open(dir.join("store")).unwrap());
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let mirror =
+            Mirror::resume(store.clone(), catalog.clone(), keys.clone(), clock.clone(), MirrorPolicy::default());
+        let vault = Arc::new(Vault::new(store, keys, catalog, clock, Arc::new(mirror.await.unwrap()), 1000));
+        let t = Instant::now();
+        let tasks: Vec<_> = (0..writers)
+            .map(|w| {
+                let vault = vault.clone();
+                tokio::spawn(async move {
+                    for i in 0..entries {
+                        vault.record(entry(&format!("writer{w}"), i)).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        (writers * entries) as f64 / t.elapsed().as_secs_f64()
+    })
 }
 
 /// Runs `writers` threads of `entries` appends each, started together; the
