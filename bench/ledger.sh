@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Ledger appends per second, each its own durable commit: on SQLite (the embedded
-# catalog, opened as the service opens it) with 1 and 16 writers, and on
+# Ledger appends per second, each its own durable commit: on SQLite through the
+# service's own commit path (a vault, its ledger mirrored) with 1 and 16 writers, and on
 # PostgreSQL (started by the harness from Debian's packages) with 1 writer and
 # with 2 nodes x 8 writers, whose chain is then read back and verified.
 #
