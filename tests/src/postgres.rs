@@ -5,6 +5,10 @@
 //! Each test takes a database of its own ([`Postgres::database`]). The server
 //! listens on 127.0.0.1 only, with no Unix socket, and trusts the local user
 //! `niem`: it is a test fixture, never a deployment.
+//!
+//! `postgres::Client` (here and in its callers) runs a runtime of its own, which
+//! cannot start inside another: call these from plain or blocking threads, not
+//! from async code.
 
 use crate::free_port;
 use std::path::{Path, PathBuf};

@@ -19,6 +19,7 @@
 
 use super::{later, Entry, LedgerError, NewEntry, ZERO};
 use crate::merkle::Hash;
+use ::postgres::types::Type;
 use ::postgres::{GenericClient, Transaction};
 
 /// The ledger's tables: the entries, as in SQLite, and the one head row.
@@ -48,7 +49,10 @@ INSERT INTO ledger_head (one, seq, hash, ts) VALUES (TRUE, NULL, '\\x00000000000
 /// Appends an entry inside the caller's transaction, after the entry committed
 /// last by any node. Its time is `ts`, or the head's if that is later.
 pub fn append(tx: &mut Transaction<'_>, ts: String, e: NewEntry) -> Result<Entry, LedgerError> {
-    let head = tx.query_one("SELECT seq, hash, ts FROM ledger_head WHERE one FOR UPDATE", &[])?;
+    // Typed statements go out without a prepare: an append is two round trips
+    // inside the transaction (the head, then the entry with the head moved),
+    // and the head stays locked for every one of them.
+    let head = tx.query_typed_one("SELECT seq, hash, ts FROM ledger_head WHERE one FOR UPDATE", &[])?;
     let (head_seq, head_hash, head_ts): (Option<i64>, Vec<u8>, String) = (head.get(0), head.get(1), head.get(2));
     let (seq, prev, ts) = match head_seq {
         None => (0, ZERO, ts),
@@ -61,11 +65,25 @@ pub fn append(tx: &mut Transaction<'_>, ts: String, e: NewEntry) -> Result<Entry
         Entry { seq, ts, actor: e.actor, action: e.action.into(), subject: e.subject, data: e.data, prev, hash: ZERO };
     entry.hash = entry.compute_hash();
     let seq = i64::try_from(entry.seq).map_err(|_| malformed(entry.seq, "seq beyond 2^63"))?;
-    tx.execute(
-        "INSERT INTO ledger (seq, ts, actor, action, subject, data, prev, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        &[&seq, &entry.ts, &entry.actor, &entry.action, &entry.subject, &entry.data.to_string(), &&entry.prev[..], &&entry.hash[..]],
+    let data = entry.data.to_string();
+    let (action, prev, hash) = (entry.action.as_str(), &entry.prev[..], &entry.hash[..]);
+    tx.execute_typed(
+        "WITH appended AS (
+             INSERT INTO ledger (seq, ts, actor, action, subject, data, prev, hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         )
+         UPDATE ledger_head SET seq = $1, hash = $8, ts = $2 WHERE one",
+        &[
+            (&seq, Type::INT8),
+            (&entry.ts, Type::TEXT),
+            (&entry.actor, Type::TEXT),
+            (&action, Type::TEXT),
+            (&entry.subject, Type::TEXT),
+            (&data, Type::TEXT),
+            (&prev, Type::BYTEA),
+            (&hash, Type::BYTEA),
+        ],
     )?;
-    tx.execute("UPDATE ledger_head SET seq = $1, hash = $2, ts = $3 WHERE one", &[&seq, &&entry.hash[..], &entry.ts])?;
     Ok(entry)
 }
 
