@@ -14,8 +14,15 @@
 //! change it records commits with it or not at all. The lock is held until that
 //! commit: keep the transaction short after the append.
 //!
+//! The mirror to the store is written by one node at a time: the one holding
+//! the [`MirrorLease`], a row with a holder, an expiry in the database's clock
+//! and an epoch that grows with every change of hands. A node that stops
+//! renewing (dead, cut off, paused) loses it when it expires and another takes
+//! it; the old holder learns from [`MirrorLease::holds`] that its epoch is over
+//! before it writes again.
+//!
 //! What it is not: the catalog's PostgreSQL engine (which runs [`SCHEMA`] among
-//! its migrations), nor the mirror to the store (one node at a time writes it).
+//! its migrations), nor the mirror itself.
 
 use super::{later, Entry, LedgerError, NewEntry, ZERO};
 use crate::merkle::Hash;
@@ -44,6 +51,14 @@ CREATE TABLE ledger_head (
     ts TEXT NOT NULL
 );
 INSERT INTO ledger_head (one, seq, hash, ts) VALUES (TRUE, NULL, '\\x0000000000000000000000000000000000000000000000000000000000000000', '');
+-- Who writes the mirror: one row, free while it has expired.
+CREATE TABLE mirror_lease (
+    one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
+    holder TEXT NOT NULL,
+    epoch BIGINT NOT NULL CHECK (epoch >= 0),
+    expires TIMESTAMPTZ NOT NULL
+);
+INSERT INTO mirror_lease (one, holder, epoch, expires) VALUES (TRUE, '', 0, '-infinity');
 ";
 
 /// Appends an entry inside the caller's transaction, after the entry committed
@@ -85,6 +100,56 @@ pub fn append(tx: &mut Transaction<'_>, ts: String, e: NewEntry) -> Result<Entry
         ],
     )?;
     Ok(entry)
+}
+
+/// The lease on writing the ledger's mirror, as one node sees it. Every time
+/// is the database's (`now()`), so the nodes' clocks do not matter.
+pub struct MirrorLease {
+    node: String,
+    ttl_ms: i64,
+}
+
+impl MirrorLease {
+    /// The lease as node `node` takes it: for `ttl` after each renewal.
+    pub fn new(node: &str, ttl: std::time::Duration) -> MirrorLease {
+        MirrorLease { node: node.to_string(), ttl_ms: i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX) }
+    }
+
+    /// Takes or renews the lease: its epoch if this node holds it now, `None`
+    /// while another node's has not expired. The epoch stays while this node
+    /// renews in time, and grows when the lease changes hands or lapsed.
+    pub fn acquire(&self, client: &mut impl GenericClient) -> Result<Option<u64>, LedgerError> {
+        let row = client.query_typed_opt(
+            "UPDATE mirror_lease
+             SET epoch = CASE WHEN holder = $1 AND expires > now() THEN epoch ELSE epoch + 1 END,
+                 holder = $1,
+                 expires = now() + $2 * interval '1 millisecond'
+             WHERE one AND (holder = $1 OR expires <= now())
+             RETURNING epoch",
+            &[(&self.node, Type::TEXT), (&self.ttl_ms, Type::INT8)],
+        )?;
+        row.map(|r| to_seq(r.get(0))).transpose()
+    }
+
+    /// Whether this node still holds the lease in `epoch`: asked before each
+    /// write to the store, so that a holder that lapsed writes nothing more.
+    pub fn holds(&self, client: &mut impl GenericClient, epoch: u64) -> Result<bool, LedgerError> {
+        let epoch = i64::try_from(epoch).unwrap_or(i64::MAX);
+        let row = client.query_typed_opt(
+            "SELECT 1 FROM mirror_lease WHERE one AND holder = $1 AND epoch = $2 AND expires > now()",
+            &[(&self.node, Type::TEXT), (&epoch, Type::INT8)],
+        )?;
+        Ok(row.is_some())
+    }
+
+    /// Gives the lease up at once (a node stopping cleanly), if it holds it.
+    pub fn release(&self, client: &mut impl GenericClient) -> Result<(), LedgerError> {
+        client.execute_typed(
+            "UPDATE mirror_lease SET expires = '-infinity' WHERE one AND holder = $1",
+            &[(&self.node, Type::TEXT)],
+        )?;
+        Ok(())
+    }
 }
 
 /// Entries `from..=to`, in order.

@@ -2,8 +2,10 @@
 //! with connections of its own and a clock of its own), eight writers each, all at
 //! once, give one chain that verifies: no gap, no fork, no duplicate seq, times
 //! that never step back, and every entry committed with its state change or not
-//! at all (a writer rolls back some of its transactions after appending).
+//! at all (a writer rolls back some of its transactions after appending); and
+//! the mirror lease held by one node at a time, changing hands when it lapses.
 
+use archive::ledger::postgres::MirrorLease;
 use archive::ledger::{self, postgres as pg_ledger, Entry, NewEntry};
 use niem_tests::postgres::Postgres;
 use std::collections::{BTreeMap, HashSet};
@@ -140,4 +142,57 @@ fn the_head_is_one_row_and_a_duplicate_seq_is_refused() {
     let chain = pg_ledger::read_range(&mut c, 0, 10).unwrap();
     assert_eq!(chain.len(), 3);
     check_chain(&chain);
+}
+
+/// The mirror lease: of sixteen writers on two nodes racing for it, one holds
+/// it; its renewals keep the epoch and keep the others out; once it stops
+/// renewing, another node takes it with a new epoch, and the old holder learns
+/// it no longer holds it and cannot renew its way back in while the new one
+/// renews. A clean release hands it over at once.
+#[test]
+fn one_node_at_a_time_holds_the_mirror_lease() {
+    let url = Postgres::shared().database();
+    connect(&url).batch_execute(pg_ledger::SCHEMA).unwrap();
+    let ttl = std::time::Duration::from_millis(1500);
+    let start = Arc::new(Barrier::new(16));
+    let racers: Vec<_> = (0..16)
+        .map(|i| {
+            let (url, start) = (url.clone(), start.clone());
+            std::thread::spawn(move || {
+                let mut c = connect(&url);
+                let lease = MirrorLease::new(&format!("node{}", i % 2), ttl);
+                start.wait();
+                lease.acquire(&mut c).unwrap().map(|epoch| (i % 2, epoch))
+            })
+        })
+        .collect();
+    let won: Vec<(usize, u64)> = racers.into_iter().filter_map(|t| t.join().unwrap()).collect();
+    // The winner's own other writers renew it: same node, same epoch.
+    let holder = won[0].0;
+    assert!(won.iter().all(|&(node, epoch)| node == holder && epoch == 1), "{won:?}");
+
+    let mut c = connect(&url);
+    let (a, b) =
+        (MirrorLease::new(&format!("node{holder}"), ttl), MirrorLease::new(&format!("node{}", 1 - holder), ttl));
+    for _ in 0..3 {
+        assert_eq!(a.acquire(&mut c).unwrap(), Some(1), "a renewal keeps the epoch");
+        assert_eq!(b.acquire(&mut c).unwrap(), None, "the other node waits");
+        std::thread::sleep(ttl / 3);
+    }
+    assert!(a.holds(&mut c, 1).unwrap());
+    // The holder stops renewing (a dead or paused node): after the expiry the
+    // other takes the lease in a new epoch, and the old epoch is over.
+    std::thread::sleep(ttl + std::time::Duration::from_millis(200));
+    assert!(!a.holds(&mut c, 1).unwrap(), "a lapsed lease is not held");
+    assert_eq!(b.acquire(&mut c).unwrap(), Some(2));
+    assert!(b.holds(&mut c, 2).unwrap());
+    assert!(!a.holds(&mut c, 1).unwrap() && !a.holds(&mut c, 2).unwrap());
+    assert_eq!(a.acquire(&mut c).unwrap(), None, "the old holder cannot take it back while it is renewed");
+    // A clean stop hands it over at once, in a new epoch.
+    b.release(&mut c).unwrap();
+    assert!(!b.holds(&mut c, 2).unwrap());
+    assert_eq!(a.acquire(&mut c).unwrap(), Some(3));
+    // Releasing what one does not hold changes nothing.
+    b.release(&mut c).unwrap();
+    assert!(a.holds(&mut c, 3).unwrap());
 }
