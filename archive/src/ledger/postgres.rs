@@ -24,8 +24,7 @@
 //! What it is not: the catalog's PostgreSQL engine (which runs [`SCHEMA`] among
 //! its migrations), nor the mirror itself.
 
-use super::{later, Entry, LedgerError, NewEntry, ZERO};
-use crate::merkle::Hash;
+use super::{later, to_hash, Entry, LedgerError, NewEntry, ZERO};
 use ::postgres::types::Type;
 use ::postgres::{GenericClient, Transaction};
 
@@ -186,10 +185,6 @@ pub fn head(client: &mut impl GenericClient) -> Result<Option<u64>, LedgerError>
 
 fn to_seq(seq: i64) -> Result<u64, LedgerError> {
     u64::try_from(seq).map_err(|_| LedgerError::Malformed { seq: 0, reason: format!("negative seq {seq}") })
-}
-
-fn to_hash(seq: u64, v: Vec<u8>) -> Result<Hash, LedgerError> {
-    v.try_into().map_err(|_| malformed(seq, "stored hash is not 32 bytes"))
 }
 
 fn malformed(seq: u64, reason: &str) -> LedgerError {
