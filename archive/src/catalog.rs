@@ -22,6 +22,10 @@ pub enum CatalogError {
     /// further than this one knows is refused before anything reads it.
     #[error("catalog was written by a newer niem: its {component} schema is at version {found}, and this niem knows {}; upgrade niem (catalogs are never migrated back: to go back, restore the catalog backed up before the upgrade)", known_versions(*.known))]
     Newer { component: String, found: usize, known: usize },
+    /// A process that does not migrate met a catalog the service has not
+    /// brought up to its release yet.
+    #[error("catalog's {component} schema is at version {found} and this niem needs version {}: start or upgrade a service node first, which migrates it", *.known - 1)]
+    Older { component: String, found: String, known: usize },
 }
 
 fn known_versions(known: usize) -> String {
@@ -150,6 +154,26 @@ CREATE TABLE kek_retirements (
 impl Catalog {
     /// Opens (creating if needed) the catalog at `path` and runs the archive's migrations.
     pub fn open(path: &Path) -> Result<Self, CatalogError> {
+        let cat = Self::open_shared(path)?;
+        cat.migrate("ledger", &[crate::ledger::SCHEMA])?;
+        cat.migrate("archive", ARCHIVE_MIGRATIONS)?;
+        Ok(cat)
+    }
+
+    /// Opens an existing catalog that the service migrates, checking that the
+    /// archive's tables are exactly at this release: for a process beside the
+    /// service (a transcription worker), which must never migrate it.
+    pub fn open_migrated(path: &Path) -> Result<Self, CatalogError> {
+        if !path.exists() {
+            return Err(CatalogError::Older { component: "archive".into(), found: "none".into(), known: ARCHIVE_MIGRATIONS.len() });
+        }
+        let cat = Self::open_shared(path)?;
+        cat.require_migrated("ledger", &[crate::ledger::SCHEMA])?;
+        cat.require_migrated("archive", ARCHIVE_MIGRATIONS)?;
+        Ok(cat)
+    }
+
+    fn open_shared(path: &Path) -> Result<Self, CatalogError> {
         let conn = Connection::open(path)?;
         // secure_delete: what a row held is overwritten when it is deleted or
         // changed, not left in free pages for a copy of the file to read.
@@ -157,10 +181,7 @@ impl Catalog {
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;
              PRAGMA secure_delete = ON;",
         )?;
-        let cat = Self { conn: Arc::new(Mutex::new(conn)), migrated: Arc::default() };
-        cat.migrate("ledger", &[crate::ledger::SCHEMA])?;
-        cat.migrate("archive", ARCHIVE_MIGRATIONS)?;
-        Ok(cat)
+        Ok(Self { conn: Arc::new(Mutex::new(conn)), migrated: Arc::default() })
     }
 
     /// Runs the migrations of `component` that have not run yet, each in its own
@@ -196,6 +217,29 @@ impl Catalog {
                 conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
             }
             Ok(())
+        })
+    }
+
+    /// Checks, without changing anything, that `component` is migrated exactly
+    /// as far as `steps` go: for a process that shares the catalog with the
+    /// service but must not migrate it under the service's feet (a worker).
+    pub fn require_migrated(&self, component: &'static str, steps: &[&str]) -> Result<(), CatalogError> {
+        self.with(|conn| {
+            let done: Option<usize> = conn
+                .query_row("SELECT MAX(version) FROM schema_migrations WHERE component = ?1", [component], |r| r.get(0))
+                .optional()?
+                .flatten();
+            match done {
+                Some(found) if found + 1 == steps.len() => Ok(()),
+                Some(found) if found >= steps.len() => {
+                    Err(CatalogError::Newer { component: component.into(), found, known: steps.len() })
+                }
+                found => Err(CatalogError::Older {
+                    component: component.into(),
+                    found: found.map_or_else(|| "none".into(), |v| v.to_string()),
+                    known: steps.len(),
+                }),
+            }
         })
     }
 

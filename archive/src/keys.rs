@@ -70,6 +70,18 @@ impl Dek {
     pub(crate) fn bytes(&self) -> &[u8; 32] {
         &self.0
     }
+
+    /// The raw key, for handing a job's keys to a transcription worker sealed
+    /// to that worker alone (the worker never holds a KEK); never stored or
+    /// logged as it is.
+    pub fn handed_over(&self) -> Zeroizing<[u8; 32]> {
+        self.0.clone()
+    }
+
+    /// A key handed over by [`Dek::handed_over`].
+    pub fn from_handed_over(bytes: Zeroizing<[u8; 32]>) -> Self {
+        Self(bytes)
+    }
 }
 
 impl fmt::Debug for Dek {
@@ -438,6 +450,17 @@ impl Keys {
     /// Whether `tag` is the link key's tag of `msg` (in constant time).
     pub fn link_tag_ok(&self, msg: &[u8], tag: &[u8]) -> bool {
         ring::hmac::verify(&self.notes.1, msg, tag).is_ok()
+    }
+
+    /// The key a transcription worker seals its result under, for one claim of
+    /// one job (`label`: `job|claim|recording`): derived, so it is never stored
+    /// and no KEK retirement has to follow it; domain-separated from member
+    /// links by its prefix.
+    pub fn worker_result_key(&self, label: &str) -> Dek {
+        let tag = ring::hmac::sign(&self.notes.1, format!("niem/worker-result-key/v1|{label}").as_bytes());
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        bytes.copy_from_slice(&tag.as_ref()[..32]);
+        Dek(bytes)
     }
 
     /// Wraps the data key of one meeting-record object (FORMAT.md §15) under the

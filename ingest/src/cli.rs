@@ -314,6 +314,56 @@ pub(crate) enum TokenCommand {
     },
 }
 
+#[derive(clap::Subcommand)]
+pub(crate) enum WorkerCommand {
+    /// Run a transcription worker: pull jobs from the catalog, read media from
+    /// the store with the keys a node grants this worker, return transcripts
+    /// for the service to seal. Holds no KEK. On first run it makes its
+    /// identity and prints the recipient to enroll it with.
+    Transcribe {
+        /// The worker's name, as enrolled.
+        #[arg(long, env = "NIEM_WORKER_NAME")]
+        name: String,
+        /// Its age identity; made on first run. Default: <data_dir>/worker-<name>.age
+        #[arg(long, env = "NIEM_WORKER_IDENTITY")]
+        identity: Option<PathBuf>,
+    },
+    /// Enroll a worker by name and age recipient (service stopped; while it
+    /// runs, admins use POST /api/v1/workers).
+    Enroll { name: String, recipient: String },
+}
+
+/// `niem worker …`.
+pub(crate) async fn worker(cfg: Config, command: WorkerCommand) -> anyhow::Result<()> {
+    match command {
+        WorkerCommand::Enroll { name, recipient } => {
+            let offline = Offline::open(&cfg).await?;
+            niem_core::workers::enroll_as(&offline.vault, archive::ledger::ACTOR_HOST, &name, &recipient).await?;
+            offline.finish().await?;
+            println!("worker {name} enrolled");
+            Ok(())
+        }
+        WorkerCommand::Transcribe { name, identity } => {
+            let path = identity.unwrap_or_else(|| cfg.data_dir.join(format!("worker-{name}.age")));
+            let (identity, new) = niem_core::workers::transcribe::load_identity(&path)?;
+            if new {
+                let recipient = identity.to_public();
+                eprintln!("made this worker's identity in {}; enroll it (admins):", path.display());
+                eprintln!("  POST /api/v1/workers {{\"name\": \"{name}\", \"recipient\": \"{recipient}\"}}");
+                eprintln!("  or, service stopped: niem worker enroll {name} {recipient}");
+            }
+            let worker = niem_core::workers::transcribe::Worker::start(cfg, name, identity).await?;
+            let stop = tokio_util::sync::CancellationToken::new();
+            let on_signal = stop.clone();
+            tokio::spawn(async move {
+                let _ = tokio::signal::ctrl_c().await;
+                on_signal.cancel();
+            });
+            worker.run(stop).await
+        }
+    }
+}
+
 /// `niem transcribe`: the service's own decode and transcription path, on a
 /// file, with a progress bar on standard error.
 pub(crate) fn transcribe_file(

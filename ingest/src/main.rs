@@ -94,6 +94,11 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Transcription workers outside the service.
+    Worker {
+        #[command(subcommand)]
+        command: cli::WorkerCommand,
+    },
     /// Transcribe one media file here and now, storing nothing: for operators
     /// checking a model on their own recordings.
     Transcribe {
@@ -160,6 +165,7 @@ async fn main() -> std::process::ExitCode {
             Command::Member { command } => cli::members(&cfg, command).await,
             Command::Restore(args) => restore::run(&cfg, args).await,
             Command::Bundle(args) => cli::bundle(&cfg, args).await,
+            Command::Worker { command } => cli::worker(cfg, command).await,
             Command::Retention { command } => cli::retention_cli(&cfg, command).await,
             Command::Hold { command } => cli::holds_cli(&cfg, command).await,
             Command::Transcribe { file, model, language, threads, format } => {

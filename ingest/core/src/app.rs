@@ -229,6 +229,7 @@ impl App {
         });
         tokio::spawn(crate::live::run_drainer(self.clone()));
         tokio::spawn(crate::transcription::run(self.clone()));
+        tokio::spawn(crate::workers::broker::run(self.clone()));
         tokio::spawn(crate::search::run(self.clone()));
         let retention = &self.config.retention;
         crate::retention::ensure_default(&self.vault, retention.default_keep_days, retention.approval_expire_days)

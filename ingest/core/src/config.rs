@@ -215,6 +215,10 @@ pub struct TranscribeConfig {
     pub blocklist: Vec<String>,
     /// How far above the noise floor (dB) a frame must be to count as speech.
     pub gate_db: f32,
+    /// A transcription worker's claim on a job lasts this long unless renewed
+    /// (it renews every third of it); a worker silent for longer loses the job,
+    /// which is retried elsewhere as a failed attempt.
+    pub lease_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -466,6 +470,7 @@ impl Default for TranscribeConfig {
             retry_secs: 30,
             blocklist: media::transcribe::default_blocklist(),
             gate_db: 12.0,
+            lease_secs: 60,
         }
     }
 }

@@ -94,6 +94,7 @@ pub mod users;
 pub mod verification;
 pub mod versions;
 pub mod witnesses;
+pub mod workers;
 
 pub use app::App;
 pub use error::DomainError;

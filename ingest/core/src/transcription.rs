@@ -63,10 +63,10 @@ pub struct Status {
 }
 
 /// A model loaded and hashed.
-struct Loaded {
-    model: Model,
-    name: String,
-    sha256: String,
+pub(crate) struct Loaded {
+    pub model: Model,
+    pub name: String,
+    pub sha256: String,
 }
 
 pub struct Transcription {
@@ -79,7 +79,7 @@ pub struct Transcription {
 
 /// Why a job did not finish.
 #[derive(Debug)]
-enum JobError {
+pub(crate) enum JobError {
     /// Shutdown: back to the queue as it was.
     Stopped,
     /// The store could not be reached: back to the queue, no attempt counted.
@@ -157,8 +157,22 @@ impl Transcription {
         self.stop.cancel();
     }
 
+    /// Cancelled at shutdown.
+    pub fn stopping(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+
     fn options(&self, language: String) -> Options {
         self.config.options(language)
+    }
+}
+
+impl Loaded {
+    /// Hashes and loads a GGML model (blocking: seconds for a large one).
+    pub(crate) fn load(path: &std::path::Path) -> Result<Loaded, String> {
+        let sha256 = archive::sha256_file(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let model = Model::load(path).map_err(|e| e.to_string())?;
+        Ok(Loaded { model, name: file_name(path), sha256 })
     }
 }
 
@@ -180,13 +194,7 @@ pub async fn run(app: Arc<App>) {
         return;
     };
     let started = Instant::now();
-    let load = tokio::task::spawn_blocking(move || -> Result<Loaded, String> {
-        let sha256 = archive::sha256_file(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let model = Model::load(&path).map_err(|e| e.to_string())?;
-        Ok(Loaded { model, name: file_name(&path), sha256 })
-    })
-    .await
-    .unwrap_or_else(|e| Err(e.to_string()));
+    let load = tokio::task::spawn_blocking(move || Loaded::load(&path)).await.unwrap_or_else(|e| Err(e.to_string()));
     let loaded = match load {
         Ok(l) => Arc::new(l),
         Err(error) => {
@@ -277,15 +285,15 @@ async fn run_job(app: &App, model: &Arc<Loaded>, job: Job) {
 }
 
 /// What the catalog says about a recording, for its transcript.
-struct Context {
-    meeting: String,
-    org: String,
-    language: String,
+pub(crate) struct Context {
+    pub meeting: String,
+    pub org: String,
+    pub language: String,
     /// (stream, label, opened_at)
-    streams: Vec<(StreamId, String, String)>,
+    pub streams: Vec<(StreamId, String, String)>,
 }
 
-async fn context(app: &App, rec: RecordingId, default_language: String) -> Result<Context, VaultError> {
+pub(crate) async fn context(app: &App, rec: RecordingId, default_language: String) -> Result<Context, VaultError> {
     queue(app, move |repo| {
         let (meeting, org, meeting_lang) = repo.recording_meeting(rec)?;
         let org_lang = repo.org_language(&org)?;
@@ -336,29 +344,9 @@ async fn transcribe_recording(app: &App, model: &Arc<Loaded>, job: &Job) -> Resu
     let mut done = 0;
     for (info, (stream, label, opened_at)) in infos.into_iter().zip(&ctx.streams) {
         let r = transcribe_stream(app, model, &opts, job, info, (done, total)).await?;
-        let started = archive::clock::parse_ts(opened_at)
-            .map_err(|_| JobError::Failed(format!("catalog: stream {stream} has a malformed opened_at")))?;
-        let mut part = StreamPart {
-            stream: stream.to_string(),
-            label: label.clone(),
-            started_at: opened_at.clone(),
-            audio_ms: 0,
-            speech_ms: 0,
-            dropped_silent: 0,
-            note: None,
-        };
-        let segments = match r {
-            Ok(t) => {
-                (part.audio_ms, part.speech_ms, part.dropped_silent) = (t.audio_ms, t.speech_ms, t.dropped_silent);
-                t.segments
-            }
-            Err(note) => {
-                part.note = Some(note);
-                Vec::new()
-            }
-        };
-        done += part.audio_ms;
-        results.push(StreamResult { part, started, segments });
+        let result = stream_result(*stream, label, opened_at, r)?;
+        done += result.part.audio_ms;
+        results.push(result);
     }
     let head = Transcript {
         format: FORMAT.into(),
@@ -383,9 +371,41 @@ async fn transcribe_recording(app: &App, model: &Arc<Loaded>, job: &Job) -> Resu
     Ok(done)
 }
 
+/// One stream's place in the transcript: what Whisper heard, or why there was
+/// nothing to hear.
+pub(crate) fn stream_result(
+    stream: StreamId,
+    label: &str,
+    opened_at: &str,
+    r: Result<media::transcribe::Transcription, String>,
+) -> Result<StreamResult, JobError> {
+    let started = archive::clock::parse_ts(opened_at)
+        .map_err(|_| JobError::Failed(format!("catalog: stream {stream} has a malformed opened_at")))?;
+    let mut part = StreamPart {
+        stream: stream.to_string(),
+        label: label.to_string(),
+        started_at: opened_at.to_string(),
+        audio_ms: 0,
+        speech_ms: 0,
+        dropped_silent: 0,
+        note: None,
+    };
+    let segments = match r {
+        Ok(t) => {
+            (part.audio_ms, part.speech_ms, part.dropped_silent) = (t.audio_ms, t.speech_ms, t.dropped_silent);
+            t.segments
+        }
+        Err(note) => {
+            part.note = Some(note);
+            Vec::new()
+        }
+    };
+    Ok(StreamResult { part, started, segments })
+}
+
 /// What `transcript.stored` says besides hashes: the model, the language, and
 /// that the text is machine-generated. Never the text.
-fn meta_of(doc: &Transcript) -> serde_json::Value {
+pub(crate) fn meta_of(doc: &Transcript) -> serde_json::Value {
     json!({
         "model": doc.model.name, "model_sha256": doc.model.sha256, "language": doc.language,
         "segments": doc.segments.len(), "flagged": doc.segments.iter().filter(|l| l.flagged()).count(),
@@ -393,7 +413,7 @@ fn meta_of(doc: &Transcript) -> serde_json::Value {
     })
 }
 
-fn meta_of_stored(plain: &[u8]) -> serde_json::Value {
+pub(crate) fn meta_of_stored(plain: &[u8]) -> serde_json::Value {
     serde_json::from_slice::<Transcript>(plain).map(|d| meta_of(&d)).unwrap_or_else(|_| json!({}))
 }
 
@@ -411,27 +431,59 @@ async fn transcribe_stream(
         return Ok(Err("empty stream".into()));
     }
     let key = Arc::new(app.vault.stream_key(&info).await?);
-    let reader = StreamReader::new(app.vault.store.clone(), key, info.manifest.layout(), info.rec, info.manifest.id);
+    let mut logged = Instant::now();
+    let progress = |done_ms: u64| {
+        let at = before + done_ms;
+        let id = job.id;
+        if logged.elapsed() >= Duration::from_secs(30) {
+            logged = Instant::now();
+            tracing::info!(job = id, recording = %job.recording, done_ms = at, total_ms = total, "transcribing");
+        }
+        async move {
+            let _ = queue(app, move |repo| repo.set_job_progress(id, at, None)).await;
+        }
+    };
+    let part = Part { store: app.vault.store.clone(), key, info: &info };
+    transcribe_part(part, model, opts, &app.transcription.stop, progress).await
+}
+
+/// One stored stream to transcribe, with the key that opens it.
+pub(crate) struct Part<'a> {
+    pub store: archive::store::Store,
+    pub key: Arc<archive::chunk::StreamKey>,
+    pub info: &'a archive::vault::StreamInfo,
+}
+
+/// Runs Whisper over one stream on a blocking thread, reporting the audio done
+/// every 2 s through `progress` and stopping at the next block of audio once
+/// `stop` is cancelled: what a node's own threads and a worker share.
+pub(crate) async fn transcribe_part<F, Fut>(
+    part: Part<'_>,
+    model: &Arc<Loaded>,
+    opts: &Options,
+    stop: &CancellationToken,
+    mut progress: F,
+) -> Result<Result<media::transcribe::Transcription, String>, JobError>
+where
+    F: FnMut(u64) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let Part { store, key, info } = part;
+    if info.manifest.length == 0 {
+        return Ok(Err("empty stream".into()));
+    }
+    let reader = StreamReader::new(store, key, info.manifest.layout(), info.rec, info.manifest.id);
     let failure: Arc<Mutex<Option<JobError>>> = Default::default();
     let input = Watched { inner: reader.blocking(tokio::runtime::Handle::current()), failure: failure.clone() };
     let watch = media::transcribe::Watch::default();
     let (w, opts, loaded) = (watch.clone(), opts.clone(), model.clone());
     let mut task = tokio::task::spawn_blocking(move || media::transcribe::transcribe(&loaded.model, &opts, input, &w));
     let mut tick = tokio::time::interval(Duration::from_secs(2));
-    let mut logged = Instant::now();
     let result = loop {
         tokio::select! {
             r = &mut task => break r.map_err(|e| JobError::Failed(format!("transcription thread: {e}")))?,
-            _ = app.transcription.stop.cancelled(), if !watch.stopped() => watch.stop(),
-            _ = tick.tick() => {
-                let at = before + watch.done_ms();
-                let id = job.id;
-                let _ = queue(app, move |repo| repo.set_job_progress(id, at, None)).await;
-                if logged.elapsed() >= Duration::from_secs(30) {
-                    logged = Instant::now();
-                    tracing::info!(job = id, recording = %job.recording, done_ms = at, total_ms = total, "transcribing");
-                }
-            }
+            _ = stop.cancelled(), if !watch.stopped() => watch.stop(),
+            _ = tick.tick() => progress(watch.done_ms()).await,
         }
     };
     // A read that failed looks like the end of the stream to FFmpeg: never take a

@@ -23,6 +23,7 @@ mod transcripts;
 mod tus;
 mod upload;
 mod users;
+mod workers;
 
 use axum::routing::{get, post, put};
 use axum::Router;
@@ -59,6 +60,8 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/recordings/{rec}/bundle", post(recordings::bundle))
         .route("/recordings/{rec}/transcript", get(transcripts::get_transcript))
         .route("/jobs", get(transcripts::list_jobs))
+        .route("/workers", get(workers::list).post(workers::enroll))
+        .route("/workers/{name}", axum::routing::delete(workers::remove))
         .route("/search", get(search::search))
         .route("/search/export", get(search::export))
         .route("/index/rebuild", post(search::rebuild))

@@ -13,6 +13,9 @@ pub struct Job {
     pub recording: RecordingId,
     /// Attempts before this one.
     pub attempts: u32,
+    /// Which claim of the job this is (1 for the first): results and renewals
+    /// name it, so that one for an earlier claim is refused.
+    pub claim: i64,
 }
 
 /// A job as the API shows it.
@@ -32,6 +35,10 @@ pub struct JobView {
     pub created_at: String,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
+    /// The transcription worker that holds the job (None: a node's own thread).
+    pub worker: Option<String>,
+    /// A worker's claim ends then unless renewed.
+    pub lease_until: Option<String>,
 }
 
 /// Where a job is: its state, last error and progress.

@@ -30,6 +30,7 @@ mod schedules;
 mod service;
 pub mod sqlite;
 mod verification;
+pub mod workers;
 
 pub use accounts::{Account, Accounts, NewAccount, Request, StoredRequest, Token, User};
 pub use attendance::{AbsenceRow, Attendance, AttendanceRow};
@@ -47,6 +48,7 @@ pub use retention::{Hold, PolicyRow, Retention};
 pub use schedules::{Alert, ComplianceRow, RecordMeetingRow, Reports, Schedule, Schedules};
 pub use service::{Figures, Service};
 pub use verification::{CheckpointRef, StoreCheck, Verification, Verifications};
+pub use workers::Workers;
 
 use crate::principal::{Principal, Role};
 use archive::catalog::{Catalog, CatalogError};
@@ -124,6 +126,7 @@ pub trait Repo:
     + Documents
     + Attendance
     + Evaluations
+    + Workers
 {
 }
 
@@ -146,6 +149,7 @@ impl<T> Repo for T where
         + Documents
         + Attendance
         + Evaluations
+    + Workers
 {
 }
 

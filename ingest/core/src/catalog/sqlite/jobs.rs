@@ -14,6 +14,18 @@ fn scoped_jobs() -> String {
     )
 }
 
+/// The columns a claim's `RETURNING id, recording, attempts, claim` gives.
+pub(super) type Claimed = (i64, String, u32, i64);
+
+pub(super) fn claimed(r: &rusqlite::Row<'_>) -> rusqlite::Result<Claimed> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+}
+
+pub(super) fn job_of((id, rec, attempts, claim): Claimed) -> Result<Job> {
+    let recording = rec.parse().map_err(|_| Error::malformed(format!("job {id} names a malformed recording id")))?;
+    Ok(Job { id, recording, attempts, claim })
+}
+
 impl Jobs for Sqlite<'_> {
     fn enqueue_transcription(&self, rec: RecordingId, now: &str) -> Result<()> {
         self.conn.execute(
@@ -26,7 +38,12 @@ impl Jobs for Sqlite<'_> {
     fn settle_jobs(&self, now: &str) -> Result<(usize, usize)> {
         // Both or neither: a start cut between the two leaves the queue as it was.
         let tx = self.conn.unchecked_transaction()?;
-        let requeued = tx.execute("UPDATE jobs SET state = 'queued', started_at = NULL WHERE state = 'running'", [])?;
+        // A node's own threads died with it; a worker's claim runs on until its
+        // lease ends (`lapsed_claims`).
+        let requeued = tx.execute(
+            "UPDATE jobs SET state = 'queued', started_at = NULL WHERE state = 'running' AND worker IS NULL",
+            [],
+        )?;
         let queued = tx.execute(
             "INSERT INTO jobs (kind, recording, state, not_before, created_at)
              SELECT ?1, r.id, 'queued', ?2, ?2 FROM recordings r
@@ -40,22 +57,18 @@ impl Jobs for Sqlite<'_> {
     }
 
     fn claim_job(&self, now: &str) -> Result<Option<Job>> {
-        let row: Option<(i64, String, u32)> = self
+        let row = self
             .conn
             .query_row(
-                "UPDATE jobs SET state = 'running', started_at = ?1, error = NULL
+                "UPDATE jobs SET state = 'running', started_at = ?1, error = NULL, worker = NULL,
+                        lease_until = NULL, claim = claim + 1
                  WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND not_before <= ?1 ORDER BY not_before, id LIMIT 1)
-                 RETURNING id, recording, attempts",
+                 RETURNING id, recording, attempts, claim",
                 [now],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                claimed,
             )
             .optional()?;
-        row.map(|(id, rec, attempts)| {
-            let recording =
-                rec.parse().map_err(|_| Error::malformed(format!("job {id} names a malformed recording id")))?;
-            Ok(Job { id, recording, attempts })
-        })
-        .transpose()
+        row.map(job_of).transpose()
     }
 
     fn set_job_progress(&self, id: i64, progress_ms: u64, total_ms: Option<u64>) -> Result<()> {
@@ -99,7 +112,8 @@ impl Jobs for Sqlite<'_> {
     fn jobs(&self, scope: &Scope, state: Option<&str>, limit: u32) -> Result<Vec<JobView>> {
         let sql = format!(
             "SELECT j.id, j.kind, j.recording, j.state, j.attempts, j.not_before, j.error,
-                    j.progress_ms, j.total_ms, j.created_at, j.started_at, j.finished_at
+                    j.progress_ms, j.total_ms, j.created_at, j.started_at, j.finished_at,
+                    j.worker, j.lease_until
              {} AND (?2 IS NULL OR j.state = ?2)
              ORDER BY CASE j.state WHEN 'running' THEN 0 WHEN 'queued' THEN 1 WHEN 'failed' THEN 2
                       ELSE 3 END, j.id DESC
@@ -121,6 +135,8 @@ impl Jobs for Sqlite<'_> {
                 created_at: r.get(9)?,
                 started_at: r.get(10)?,
                 finished_at: r.get(11)?,
+                worker: r.get(12)?,
+                lease_until: r.get(13)?,
             })
         })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)

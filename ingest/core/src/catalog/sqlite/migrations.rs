@@ -407,6 +407,39 @@ INSERT INTO schedules (id, org, kind, title, day_of_month, time_local, created_a
     SELECT id, org, kind, title, day_of_month, time_local, created_at FROM schedules_before_committee;
 DROP TABLE schedules_before_committee;
 ",
+    // Transcription workers outside the service (`niem worker transcribe`).
+    // Additive only (expand): a node of the previous release keeps working on
+    // this catalog, it just never hands a job to a worker.
+    // - `workers`: the enrolled ones, each with the age X25519 recipient the
+    //   service seals a job's keys to.
+    // - `jobs.worker` names who runs a job (NULL: a node's own thread), `claim`
+    //   counts claims (a fencing token: a result or a renewal for an earlier
+    //   claim is refused), `lease_until` ends a worker's claim unless renewed.
+    // - `job_grants`: a claim's keys sealed to its worker, and the worker's
+    //   result sealed under the claim's derived key: ciphertext only.
+    "
+CREATE TABLE workers (
+    name TEXT PRIMARY KEY,
+    recipient TEXT NOT NULL,
+    enrolled_at TEXT NOT NULL,
+    enrolled_by TEXT NOT NULL,
+    removed_at TEXT,
+    seen_at TEXT
+);
+ALTER TABLE jobs ADD COLUMN worker TEXT;
+ALTER TABLE jobs ADD COLUMN claim INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN lease_until TEXT;
+CREATE TABLE job_grants (
+    job INTEGER NOT NULL REFERENCES jobs(id),
+    claim INTEGER NOT NULL,
+    worker TEXT NOT NULL REFERENCES workers(name),
+    sealed BLOB NOT NULL,
+    granted_at TEXT NOT NULL,
+    result BLOB,
+    returned_at TEXT,
+    PRIMARY KEY (job, claim)
+);
+",
 ];
 
 #[cfg(test)]

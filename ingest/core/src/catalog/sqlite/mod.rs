@@ -20,6 +20,7 @@ mod retention;
 mod schedules;
 mod service;
 mod verification;
+mod workers;
 
 pub use migrations::MIGRATIONS;
 

@@ -222,6 +222,13 @@ impl Replay<'_> {
                     params![id, s("org"), s("name"), key, e.ts],
                 ))
             }
+            ("worker.enrolled", "worker") => sql(tx.execute(
+                "INSERT INTO workers (name, recipient, enrolled_at, enrolled_by) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (name) DO UPDATE SET recipient = excluded.recipient, enrolled_at = excluded.enrolled_at,
+                     enrolled_by = excluded.enrolled_by, removed_at = NULL",
+                params![id, s("recipient"), e.ts, e.actor],
+            )),
+            ("worker.removed", "worker") => sql(tx.execute("UPDATE workers SET removed_at = ?2 WHERE name = ?1", params![id, e.ts])),
             ("endpoint.revoked", "endpoint") => sql(tx.execute("UPDATE endpoints SET revoked_at = ?2 WHERE id = ?1", params![id, e.ts])),
             ("retention.policy.set", "policy") => {
                 let needs = e.data.get("needs_approval").and_then(Value::as_bool).unwrap_or(false);

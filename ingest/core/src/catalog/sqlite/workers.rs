@@ -1,0 +1,332 @@
+//! Transcription workers and their claims on SQLite.
+
+use super::jobs::{claimed, job_of};
+use super::{parse, Sqlite};
+use crate::catalog::workers::{GrantDue, Lapsed, Returned, WorkerRow, Workers};
+use crate::catalog::{Job, Result, TRANSCRIBE};
+use rusqlite::{params, OptionalExtension};
+
+/// The condition of a claim still held: the job runs under that claim, by that
+/// worker, and the worker is still enrolled.
+const HELD: &str = "j.id = ?1 AND j.claim = ?2 AND j.state = 'running' AND j.worker = ?3
+    AND EXISTS (SELECT 1 FROM workers w WHERE w.name = j.worker AND w.removed_at IS NULL)";
+
+impl Workers for Sqlite<'_> {
+    fn enroll_worker(&self, name: &str, recipient: &str, by: &str, now: &str) -> Result<bool> {
+        // A removed worker's name may be enrolled again, with a new recipient.
+        let n = self.conn.execute(
+            "INSERT INTO workers (name, recipient, enrolled_at, enrolled_by) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (name) DO UPDATE SET recipient = excluded.recipient, enrolled_at = excluded.enrolled_at,
+                 enrolled_by = excluded.enrolled_by, removed_at = NULL, seen_at = NULL
+             WHERE workers.removed_at IS NOT NULL",
+            params![name, recipient, now, by],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn remove_worker(&self, name: &str, now: &str) -> Result<bool> {
+        let n = self
+            .conn
+            .execute("UPDATE workers SET removed_at = ?2 WHERE name = ?1 AND removed_at IS NULL", params![name, now])?;
+        Ok(n == 1)
+    }
+
+    fn workers(&self) -> Result<Vec<WorkerRow>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT name, recipient, enrolled_at, enrolled_by, removed_at, seen_at FROM workers
+             ORDER BY removed_at IS NOT NULL, name",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(WorkerRow {
+                name: r.get(0)?,
+                recipient: r.get(1)?,
+                enrolled_at: r.get(2)?,
+                enrolled_by: r.get(3)?,
+                removed_at: r.get(4)?,
+                seen_at: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn claim_job_as(&self, name: &str, now: &str, lease_until: &str) -> Result<Option<Job>> {
+        // One statement under SQLite's write lock: two workers never take the
+        // same job (PostgreSQL: `FOR UPDATE SKIP LOCKED` in the subquery).
+        let row = self
+            .conn
+            .query_row(
+                "UPDATE jobs SET state = 'running', started_at = ?2, error = NULL, worker = ?1,
+                        lease_until = ?3, claim = claim + 1
+                 WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND kind = ?4 AND not_before <= ?2
+                             ORDER BY not_before, id LIMIT 1)
+                   AND EXISTS (SELECT 1 FROM workers WHERE name = ?1 AND removed_at IS NULL)
+                 RETURNING id, recording, attempts, claim",
+                params![name, now, lease_until, TRANSCRIBE],
+                claimed,
+            )
+            .optional()?;
+        if row.is_some() {
+            self.conn.execute("UPDATE workers SET seen_at = ?2 WHERE name = ?1", params![name, now])?;
+        }
+        row.map(job_of).transpose()
+    }
+
+    fn renew_claim(
+        &self,
+        job: i64,
+        claim: i64,
+        name: &str,
+        now: &str,
+        lease_until: &str,
+        (progress_ms, total_ms): (u64, Option<u64>),
+    ) -> Result<bool> {
+        let sql = format!(
+            "UPDATE jobs AS j SET lease_until = ?4, progress_ms = ?5, total_ms = COALESCE(?6, total_ms) WHERE {HELD}"
+        );
+        let n = self.conn.execute(&sql, params![job, claim, name, lease_until, progress_ms, total_ms])?;
+        if n == 1 {
+            self.conn.execute("UPDATE workers SET seen_at = ?2 WHERE name = ?1", params![name, now])?;
+        }
+        Ok(n == 1)
+    }
+
+    fn grants_due(&self) -> Result<Vec<GrantDue>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT j.id, j.claim, j.recording, w.name, w.recipient FROM jobs j
+             JOIN workers w ON w.name = j.worker AND w.removed_at IS NULL
+             WHERE j.state = 'running'
+               AND NOT EXISTS (SELECT 1 FROM job_grants g WHERE g.job = j.id AND g.claim = j.claim)
+             ORDER BY j.id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get::<_, String>(2)?, r.get(3)?, r.get(4)?))
+        })?;
+        rows.map(|row| {
+            let (job, claim, rec, worker, recipient) = row?;
+            Ok(GrantDue { job, claim, recording: parse("recording id", &rec)?, worker, recipient })
+        })
+        .collect()
+    }
+
+    fn put_grant(&self, job: i64, claim: i64, worker: &str, sealed: &[u8], now: &str) -> Result<()> {
+        // Earlier claims' grants go: their worker lost the job.
+        self.conn.execute("DELETE FROM job_grants WHERE job = ?1 AND claim < ?2", params![job, claim])?;
+        self.conn.execute(
+            "INSERT INTO job_grants (job, claim, worker, sealed, granted_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![job, claim, worker, sealed, now],
+        )?;
+        Ok(())
+    }
+
+    fn grant(&self, job: i64, claim: i64, worker: &str) -> Result<Option<Vec<u8>>> {
+        let sql = format!(
+            "SELECT g.sealed FROM job_grants g JOIN jobs j ON j.id = g.job AND j.claim = g.claim
+             WHERE {HELD} AND g.worker = j.worker"
+        );
+        Ok(self.conn.query_row(&sql, params![job, claim, worker], |r| r.get(0)).optional()?)
+    }
+
+    fn return_result(&self, job: i64, claim: i64, worker: &str, sealed: &[u8], now: &str) -> Result<bool> {
+        let sql = format!(
+            "UPDATE job_grants AS g SET result = ?4, returned_at = ?5
+             WHERE g.job = ?1 AND g.claim = ?2 AND g.worker = ?3 AND g.result IS NULL
+               AND EXISTS (SELECT 1 FROM jobs j WHERE {HELD})"
+        );
+        Ok(self.conn.execute(&sql, params![job, claim, worker, sealed, now])? == 1)
+    }
+
+    fn returned(&self) -> Result<Vec<Returned>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT j.id, j.claim, j.recording, g.worker, j.attempts, g.result FROM job_grants g
+             JOIN jobs j ON j.id = g.job AND j.claim = g.claim AND j.state = 'running' AND j.worker = g.worker
+             WHERE g.result IS NOT NULL ORDER BY g.returned_at, j.id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get::<_, String>(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+        })?;
+        rows.map(|row| {
+            let (job, claim, rec, worker, attempts, result) = row?;
+            Ok(Returned { job, claim, recording: parse("recording id", &rec)?, worker, attempts, result })
+        })
+        .collect()
+    }
+
+    fn finish_claim(&self, job: i64, claim: i64, now: &str) -> Result<bool> {
+        let n = self.conn.execute(
+            "UPDATE jobs SET state = 'done', finished_at = ?3, error = NULL, lease_until = NULL
+             WHERE id = ?1 AND claim = ?2 AND state = 'running'",
+            params![job, claim, now],
+        )?;
+        self.conn.execute("DELETE FROM job_grants WHERE job = ?1", [job])?;
+        Ok(n == 1)
+    }
+
+    fn end_claim(
+        &self,
+        job: i64,
+        claim: i64,
+        error: &str,
+        retry_at: Option<&str>,
+        counted: bool,
+        now: &str,
+    ) -> Result<bool> {
+        let n = match retry_at {
+            Some(at) => self.conn.execute(
+                "UPDATE jobs SET state = 'queued', attempts = attempts + ?4, error = ?3, not_before = ?5,
+                        started_at = NULL, lease_until = NULL
+                 WHERE id = ?1 AND claim = ?2 AND state = 'running'",
+                params![job, claim, error, counted as u32, at],
+            )?,
+            None => self.conn.execute(
+                "UPDATE jobs SET state = 'failed', attempts = attempts + ?4, error = ?3, finished_at = ?5,
+                        lease_until = NULL
+                 WHERE id = ?1 AND claim = ?2 AND state = 'running'",
+                params![job, claim, error, counted as u32, now],
+            )?,
+        };
+        self.conn.execute("DELETE FROM job_grants WHERE job = ?1 AND claim <= ?2", params![job, claim])?;
+        Ok(n == 1)
+    }
+
+    fn lapsed_claims(&self, now: &str) -> Result<Vec<Lapsed>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT j.id, j.claim, j.recording, j.worker, j.attempts FROM jobs j
+             WHERE j.state = 'running' AND j.worker IS NOT NULL AND j.lease_until < ?1
+               AND NOT EXISTS (SELECT 1 FROM job_grants g WHERE g.job = j.id AND g.claim = j.claim
+                               AND g.result IS NOT NULL)
+             ORDER BY j.id",
+        )?;
+        let rows = stmt.query_map([now], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get::<_, String>(2)?, r.get(3)?, r.get(4)?))
+        })?;
+        rows.map(|row| {
+            let (job, claim, rec, worker, attempts) = row?;
+            Ok(Lapsed { job, claim, recording: parse("recording id", &rec)?, worker, attempts })
+        })
+        .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Jobs;
+    use archive::catalog::Catalog;
+
+    const T0: &str = "2026-12-03T10:00:00.000Z";
+    const T1: &str = "2026-12-03T10:01:00.000Z";
+    const T2: &str = "2026-12-03T10:02:00.000Z";
+
+    /// A migrated catalog file with `n` sealed recordings, each with its job.
+    fn catalog(dir: &std::path::Path, n: usize) -> (Catalog, Vec<String>) {
+        let cat = Catalog::open(&dir.join("catalog.db")).unwrap();
+        cat.migrate("ingest", super::super::MIGRATIONS).unwrap();
+        let recs: Vec<String> = (0..n).map(|_| archive::id::RecordingId::new().to_string()).collect();
+        cat.with(|c| {
+            for rec in &recs {
+                c.execute(
+                    "INSERT INTO recordings (id, meeting, org, state, started_at) VALUES (?1, 'm', 'o', 'sealed', ?2)",
+                    params![rec, T0],
+                )
+                .unwrap();
+                Sqlite::new(c).enqueue_transcription(rec.parse().unwrap(), T0).unwrap();
+            }
+            let repo = Sqlite::new(c);
+            assert!(repo.enroll_worker("a", "age1a", "admin", T0).unwrap());
+            assert!(repo.enroll_worker("b", "age1b", "admin", T0).unwrap());
+        });
+        (cat, recs)
+    }
+
+    #[test]
+    fn two_workers_on_two_connections_never_claim_the_same_job() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_cat, recs) = catalog(dir.path(), 40);
+        let racers: Vec<_> = ["a", "b", "a", "b"]
+            .into_iter()
+            .map(|name| {
+                let path = dir.path().join("catalog.db");
+                std::thread::spawn(move || {
+                    let cat = Catalog::open_migrated(&path).unwrap();
+                    let mut mine = Vec::new();
+                    while let Some(job) = cat.with(|c| Sqlite::new(c).claim_job_as(name, T0, T1)).unwrap() {
+                        assert_eq!(job.claim, 1, "a first claim");
+                        mine.push(job.id);
+                    }
+                    mine
+                })
+            })
+            .collect();
+        let mut all: Vec<i64> = racers.into_iter().flat_map(|r| r.join().unwrap()).collect();
+        all.sort();
+        let before = all.len();
+        all.dedup();
+        assert_eq!(before, all.len(), "a job claimed twice");
+        assert_eq!(all.len(), recs.len(), "every job claimed");
+    }
+
+    #[test]
+    fn a_lapsed_claim_is_fenced_off_from_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cat, _) = catalog(dir.path(), 1);
+        cat.with(|c| {
+            let repo = Sqlite::new(c);
+            let job = repo.claim_job_as("a", T0, T1).unwrap().unwrap();
+            assert_eq!(repo.grants_due().unwrap().len(), 1, "a claim without keys");
+            repo.put_grant(job.id, job.claim, "a", b"sealed-for-a", T0).unwrap();
+            assert!(repo.grants_due().unwrap().is_empty());
+            assert_eq!(repo.grant(job.id, job.claim, "a").unwrap().as_deref(), Some(&b"sealed-for-a"[..]));
+            assert_eq!(repo.grant(job.id, job.claim, "b").unwrap(), None, "another worker reads no grant");
+            assert!(repo.renew_claim(job.id, job.claim, "a", T0, T1, (5, Some(10))).unwrap());
+            assert!(!repo.renew_claim(job.id, job.claim, "b", T0, T2, (0, None)).unwrap(), "b does not hold it");
+            assert!(repo.lapsed_claims(T1).unwrap().is_empty(), "not before its lease ends");
+            let lapsed = repo.lapsed_claims(T2).unwrap();
+            assert_eq!(lapsed.len(), 1);
+            assert!(repo.end_claim(job.id, job.claim, "a stopped", Some(T0), true, T2).unwrap());
+            // The node ran it, but a late renewal or result of claim 1 changes nothing.
+            let next = repo.claim_job_as("b", T2, T2).unwrap().unwrap();
+            assert_eq!((next.id, next.claim, next.attempts), (job.id, 2, 1));
+            assert!(!repo.renew_claim(job.id, 1, "a", T2, T2, (9, None)).unwrap(), "a renewal of claim 1");
+            assert_eq!(repo.grant(job.id, 1, "a").unwrap(), None, "claim 1's grant is gone");
+            assert!(!repo.return_result(job.id, 1, "a", b"late", T2).unwrap(), "a result of claim 1");
+            assert!(!repo.return_result(job.id, 2, "a", b"not a's", T2).unwrap(), "a result for b's claim");
+            assert!(!repo.return_result(job.id, 2, "b", b"before its grant", T2).unwrap(), "no grant yet");
+            repo.put_grant(job.id, 2, "b", b"sealed-for-b", T2).unwrap();
+            assert!(repo.return_result(job.id, 2, "b", b"result", T2).unwrap());
+            assert!(!repo.return_result(job.id, 2, "b", b"again", T2).unwrap(), "one result per claim");
+            assert!(repo.lapsed_claims("2099-01-01T00:00:00.000Z").unwrap().is_empty(), "a returned claim waits for its node");
+            let back = repo.returned().unwrap();
+            assert_eq!((back.len(), back[0].claim, &back[0].result[..]), (1, 2, &b"result"[..]));
+            assert!(!repo.finish_claim(job.id, 1, T2).unwrap(), "claim 1 cannot finish the job");
+            assert!(repo.finish_claim(job.id, 2, T2).unwrap());
+            assert!(!repo.finish_claim(job.id, 2, T2).unwrap(), "a replayed finish");
+            assert!(repo.returned().unwrap().is_empty());
+            let state: String = c.query_row("SELECT state FROM jobs WHERE id = ?1", [job.id], |r| r.get(0)).unwrap();
+            assert_eq!(state, "done");
+            let grants: i64 = c.query_row("SELECT COUNT(*) FROM job_grants", [], |r| r.get(0)).unwrap();
+            assert_eq!(grants, 0, "a finished job keeps no sealed keys or result");
+        });
+    }
+
+    #[test]
+    fn a_removed_worker_loses_its_claim_and_claims_nothing_more() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cat, _) = catalog(dir.path(), 2);
+        cat.with(|c| {
+            let repo = Sqlite::new(c);
+            assert!(!repo.enroll_worker("a", "age1other", "admin", T0).unwrap(), "enrolled already");
+            let job = repo.claim_job_as("a", T0, T2).unwrap().unwrap();
+            assert!(repo.claim_job_as("nobody", T0, T2).unwrap().is_none(), "not enrolled");
+            assert!(repo.remove_worker("a", T1).unwrap());
+            assert!(!repo.remove_worker("a", T1).unwrap(), "removed already");
+            assert!(!repo.renew_claim(job.id, job.claim, "a", T1, T2, (0, None)).unwrap());
+            assert!(repo.grants_due().unwrap().is_empty(), "no keys for a removed worker");
+            assert!(repo.claim_job_as("a", T1, T2).unwrap().is_none());
+            // A node's restart puts back its own threads' jobs, not a worker's.
+            assert_eq!(repo.settle_jobs(T1).unwrap().0, 0);
+            assert!(repo.enroll_worker("a", "age1new", "admin", T2).unwrap(), "enrolled again, new recipient");
+            let rows = repo.workers().unwrap();
+            assert_eq!(rows.iter().find(|w| w.name == "a").map(|w| w.recipient.as_str()), Some("age1new"));
+        });
+    }
+}
