@@ -359,6 +359,22 @@ impl Server {
         (out.status.code().unwrap_or(-1), text)
     }
 
+    /// Starts a long-running `niem` command (a transcription worker) with this
+    /// server's settings and `env` on top, its output appended to `log`. The
+    /// caller kills it (a dropped `Child` keeps running).
+    pub fn niem_child(&self, args: &[&str], env: &[(&str, &str)], log: &std::path::Path) -> Child {
+        let out = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("log file");
+        let err = out.try_clone().expect("log file");
+        Command::new(crate::bin("niem"))
+            .args(args)
+            .envs(self.env.iter().cloned())
+            .envs(env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err))
+            .spawn()
+            .expect("start niem")
+    }
+
     /// Runs a `niem` command that changes something: such commands are offline
     /// only, so a running service is stopped first (SIGTERM: it signs a final
     /// checkpoint) and started again after.

@@ -54,3 +54,4 @@ mod unseal;
 mod upgrade;
 mod web;
 mod witness;
+mod workers;
