@@ -165,7 +165,11 @@ impl Catalog {
     /// service (a transcription worker), which must never migrate it.
     pub fn open_migrated(path: &Path) -> Result<Self, CatalogError> {
         if !path.exists() {
-            return Err(CatalogError::Older { component: "archive".into(), found: "none".into(), known: ARCHIVE_MIGRATIONS.len() });
+            return Err(CatalogError::Older {
+                component: "archive".into(),
+                found: "none".into(),
+                known: ARCHIVE_MIGRATIONS.len(),
+            });
         }
         let cat = Self::open_shared(path)?;
         cat.require_migrated("ledger", &[crate::ledger::SCHEMA])?;
@@ -317,6 +321,26 @@ mod tests {
         assert_eq!(versions(&cat), want, "reopening runs nothing again");
         assert_eq!(schema(&cat), before);
         cat.refuse_unknown_components().unwrap();
+    }
+
+    #[test]
+    fn a_process_beside_the_service_opens_only_a_catalog_at_its_release_and_migrates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.db");
+        let missing = Catalog::open_migrated(&path).unwrap_err();
+        assert!(matches!(missing, CatalogError::Older { .. }), "{missing}");
+        assert!(!path.exists(), "a missing catalog is not made");
+        let cat = Catalog::open(&path).unwrap();
+        let steps = ["CREATE TABLE a (x INTEGER)", "CREATE TABLE b (x INTEGER)"];
+        cat.migrate("ingest", &steps[..1]).unwrap();
+        let shared = Catalog::open_migrated(&path).unwrap();
+        shared.require_migrated("ingest", &steps[..1]).unwrap();
+        let older = shared.require_migrated("ingest", &steps).unwrap_err();
+        assert!(older.to_string().contains("start or upgrade a service node first"), "{older}");
+        assert_eq!(versions(&shared).iter().filter(|(c, _)| c == "ingest").count(), 1, "nothing migrated");
+        cat.migrate("ingest", &steps).unwrap();
+        let newer = shared.require_migrated("ingest", &steps[..1]).unwrap_err();
+        assert!(matches!(newer, CatalogError::Newer { .. }), "{newer}");
     }
 
     #[test]

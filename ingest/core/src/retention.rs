@@ -381,21 +381,30 @@ pub async fn run(
 /// model reads was added since the run looked (`head`), the run's answer stands.
 fn still_due(rec: String, policy: String, head: Option<u64>) -> archive::shred::Check {
     Box::new(catalog::in_tx(move |repo| {
-        if repo.retention_head()? == head {
-            return Ok(());
-        }
-        let m = model(repo).map_err(|e| VaultError::Conflict(e.to_string()))?;
-        let r = m
-            .recordings
-            .get(&rec)
-            .ok_or_else(|| VaultError::Conflict(format!("recording {rec} is not in the ledger")))?;
-        let g = m.governed(r, u64::MAX);
-        match g.policy {
-            _ if g.hold.is_some() => Err(VaultError::Conflict(format!("recording {rec} is now held"))),
-            Some((p, _)) if p.id == policy => Ok(()),
-            _ => Err(VaultError::Conflict(format!("policy {policy} no longer governs recording {rec}"))),
-        }
+        governed_by(repo, &rec, &policy, head)?;
+        // A worker granted this recording's keys for its transcription holds
+        // them no longer in the catalog once the recording is shredded.
+        let id = rec.parse().map_err(|_| VaultError::Conflict(format!("a malformed recording id {rec}")))?;
+        repo.forget_grants(id)?;
+        Ok(())
     }))
+}
+
+/// Whether `policy` still governs `rec` with no hold on it: unchanged since
+/// the run read the rules (`head`), or re-read now.
+fn governed_by(repo: &dyn Repo, rec: &str, policy: &str, head: Option<u64>) -> Result<(), VaultError> {
+    if repo.retention_head()? == head {
+        return Ok(());
+    }
+    let m = model(repo).map_err(|e| VaultError::Conflict(e.to_string()))?;
+    let r =
+        m.recordings.get(rec).ok_or_else(|| VaultError::Conflict(format!("recording {rec} is not in the ledger")))?;
+    let g = m.governed(r, u64::MAX);
+    match g.policy {
+        _ if g.hold.is_some() => Err(VaultError::Conflict(format!("recording {rec} is now held"))),
+        Some((p, _)) if p.id == policy => Ok(()),
+        _ => Err(VaultError::Conflict(format!("policy {policy} no longer governs recording {rec}"))),
+    }
 }
 
 /// Shreds an expired meeting record: the `record.shredded` entry (citing the

@@ -94,9 +94,11 @@ async fn a_worker_killed_mid_job_loses_its_claim_and_another_stores_the_one_tran
     // A worker enrolled under a key it does not hold (mallory's) claims the
     // job, cannot open the keys sealed to that key, gives the job back
     // uncounted, and stops, saying why.
-    let (s, v) = server.api(Method::POST, "/api/v1/workers", Some(json!({ "name": "thief", "recipient": mallory }))).await;
+    let (s, v) =
+        server.api(Method::POST, "/api/v1/workers", Some(json!({ "name": "thief", "recipient": mallory }))).await;
     assert_eq!(s, 201, "{v}");
-    let (s, _) = server.api(Method::POST, "/api/v1/workers", Some(json!({ "name": "thief", "recipient": mallory }))).await;
+    let (s, _) =
+        server.api(Method::POST, "/api/v1/workers", Some(json!({ "name": "thief", "recipient": mallory }))).await;
     assert_eq!(s, 409, "enrolled once");
     let thief_log = dir.path().join("thief.log");
     let mut thief = worker(&server, "thief", &thief_log);
@@ -188,4 +190,107 @@ async fn a_worker_killed_mid_job_loses_its_claim_and_another_stores_the_one_tran
     }
     let (code, out) = server.niem(&["worker", "enroll", "x", &r2]);
     assert_ne!(code, 0, "offline enrollment refuses while the service runs: {out}");
+}
+
+/// An enrolled worker turned hostile, played through the catalog interface a
+/// worker uses: it holds its own grants, and tries to make the node store a
+/// result forged under another key, a transcript of another recording, and a
+/// result replayed into a later claim. Each is refused as a failed attempt;
+/// only an honest result is stored, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_worker_cannot_make_a_node_store_a_forged_or_replayed_result() {
+    use niem_core::catalog::sqlite::Sqlite;
+    use niem_core::catalog::Workers;
+    use niem_core::transcript::{ModelRef, Transcript, FORMAT};
+    use niem_core::workers::{claim_label, key_of, open_grant, seal_result, Grant};
+
+    let dir = tempfile::tempdir().unwrap();
+    let wav = speech::clip(dir.path(), "short", "en-us", &[(1.0, SENTENCES[0])], 6.0);
+    let server = Server::start(SeaweedFs::shared().store().await, &[("NIEM_TRANSCRIBE__RETRY_SECS", "0")]).await;
+    let meeting = server.meeting().await;
+    let (s, up) = server.upload(&meeting, std::fs::read(&wav).unwrap()).await;
+    assert_eq!(s, 201, "{up}");
+    let rec = up["recording"].as_str().unwrap().to_string();
+    server.seal(&rec).await;
+    let me = age::x25519::Identity::generate();
+    let body = json!({ "name": "mallory", "recipient": me.to_public().to_string() });
+    let (s, v) = server.api(Method::POST, "/api/v1/workers", Some(body)).await;
+    assert_eq!(s, 201, "{v}");
+    let catalog = archive::catalog::Catalog::open_migrated(&server.data_dir().join("catalog.db")).unwrap();
+    let far = "2099-01-01T00:00:00.000Z";
+
+    // Claims the job and waits for the node to grant it the keys.
+    let me = &me;
+    let claim = |catalog: archive::catalog::Catalog| async move {
+        let now = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap();
+        let job = catalog.with(|c| Sqlite::new(c).claim_job_as("mallory", &now, far)).unwrap().expect("a due job");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(sealed) = catalog.with(|c| Sqlite::new(c).grant(job.id, job.claim, "mallory")).unwrap() {
+                return (job.id, job.claim, open_grant(&sealed, me, job.id, job.claim).unwrap());
+            }
+            assert!(Instant::now() < deadline, "no grant for claim {}", job.claim);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let transcript_of = |g: &Grant, recording: &str| {
+        let doc = Transcript {
+            format: FORMAT.into(),
+            recording: recording.into(),
+            meeting: g.meeting.clone(),
+            org: g.org.clone(),
+            language: "en".into(),
+            machine_generated: true,
+            model: ModelRef { name: "ggml-base.bin".into(), sha256: "0".repeat(64) },
+            created_at: "2026-12-03T00:00:00.000Z".into(),
+            streams: Vec::new(),
+            segments: Vec::new(),
+        };
+        serde_json::to_vec(&doc).unwrap()
+    };
+    let hand_back = |job: i64, claim: i64, sealed: Vec<u8>| {
+        let now = "2026-12-03T00:00:00.000Z";
+        assert!(catalog.with(|c| Sqlite::new(c).return_result(job, claim, "mallory", &sealed, now)).unwrap());
+    };
+    let refused = |n: u64, why: &'static str| {
+        let server = &server;
+        async move {
+            let j = until(server, why, Duration::from_secs(20), |j| j["attempts"] == n && j["state"] == "queued").await;
+            assert!(j["error"].as_str().unwrap_or_default().contains("is refused"), "{why}: {j}");
+        }
+    };
+
+    let (job, c1, g1) = claim(catalog.clone()).await;
+    assert_eq!(g1.recording, rec);
+    assert!(!g1.streams.is_empty() && g1.streams.iter().all(|s| !s.dek.is_empty()), "the keys of every stream");
+    let forged = seal_result(&[9u8; 32], &claim_label(job, c1, &rec), &transcript_of(&g1, &rec)).unwrap();
+    hand_back(job, c1, forged);
+    refused(1, "a result under a key the node did not derive").await;
+
+    let (job, c2, g2) = claim(catalog.clone()).await;
+    assert_eq!(c2, c1 + 1);
+    let key2 = key_of(&g2.result_key).unwrap();
+    let other = archive::id::RecordingId::new().to_string();
+    hand_back(job, c2, seal_result(&key2, &claim_label(job, c2, &other), &transcript_of(&g2, &other)).unwrap());
+    refused(2, "a transcript of another recording, sealed for it").await;
+
+    let honest_but_old = seal_result(&key2, &claim_label(job, c2, &rec), &transcript_of(&g2, &rec)).unwrap();
+    let (job, c3, _) = claim(catalog.clone()).await;
+    hand_back(job, c3, honest_but_old);
+    refused(3, "claim 2's result replayed into claim 3").await;
+
+    let (job, c4, g4) = claim(catalog.clone()).await;
+    let key4 = key_of(&g4.result_key).unwrap();
+    let honest = seal_result(&key4, &claim_label(job, c4, &rec), &transcript_of(&g4, &rec)).unwrap();
+    hand_back(job, c4, honest.clone());
+    let j = until(&server, "the honest result stored", Duration::from_secs(20), |j| j["state"] == "done").await;
+    assert_eq!(j["attempts"], 3, "{j}");
+    let replay = catalog.with(|c| Sqlite::new(c).return_result(job, c4, "mallory", &honest, far)).unwrap();
+    assert!(!replay, "a finished job takes no second result");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (code, log) = server.audit(&["log"], &["--action", "transcript.stored", "--json"]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(log.lines().filter(|l| l.contains("\"transcript.stored\"")).count(), 1, "{log}");
+    let (code, out) = server.audit(&["verify"], &[]);
+    assert_eq!(code, 0, "{out}");
 }

@@ -149,7 +149,7 @@ impl<T> Repo for T where
         + Documents
         + Attendance
         + Evaluations
-    + Workers
+        + Workers
 {
 }
 

@@ -95,6 +95,10 @@ pub trait Workers {
         counted: bool,
         now: &str,
     ) -> Result<bool>;
+    /// Deletes the grants of `rec`'s jobs (its data keys sealed to a worker):
+    /// run in the transaction that shreds it, so that no copy of its keys
+    /// outlives it in the catalog.
+    fn forget_grants(&self, rec: RecordingId) -> Result<usize>;
     /// Workers' claims whose lease ended before `now` with no result returned.
     fn lapsed_claims(&self, now: &str) -> Result<Vec<Lapsed>>;
 }

@@ -38,11 +38,19 @@ pub async fn serve(app: &App) -> Result<(), VaultError> {
     for lapsed in queue(app, move |repo| repo.lapsed_claims(&now)).await? {
         end_lapsed(app, lapsed).await?;
     }
+    // One claim the store or the catalog cannot serve now waits for the next
+    // pass without holding up the others.
     for due in queue(app, |repo| repo.grants_due()).await? {
-        grant(app, due).await?;
+        let (job, claim) = (due.job, due.claim);
+        if let Err(e) = grant(app, due).await {
+            tracing::warn!(job, claim, error = %e, "cannot grant a worker's claim now");
+        }
     }
     for back in queue(app, |repo| repo.returned()).await? {
-        take_back(app, back).await?;
+        let (job, claim) = (back.job, back.claim);
+        if let Err(e) = take_back(app, back).await {
+            tracing::warn!(job, claim, error = %e, "cannot store a worker's result now");
+        }
     }
     Ok(())
 }
@@ -75,18 +83,14 @@ async fn end_lapsed(app: &App, l: Lapsed) -> Result<(), VaultError> {
 
 /// Marks the job done in the transaction of its `transcript.stored`, only
 /// while `claim` is still its running claim.
-fn finish(
-    job: i64,
-    claim: i64,
-    now: String,
-) -> impl FnOnce(&rusqlite::Transaction<'_>) -> Result<(), VaultError> + Send + 'static {
-    catalog::in_tx(move |repo| {
+fn finish(job: i64, claim: i64, now: String) -> impl FnOnce(&dyn Repo) -> Result<(), VaultError> + Send + 'static {
+    move |repo| {
         if repo.finish_claim(job, claim, &now)? {
             Ok(())
         } else {
             Err(VaultError::Conflict(format!("claim {claim} of job {job} is no longer running")))
         }
-    })
+    }
 }
 
 async fn grant(app: &App, due: GrantDue) -> Result<(), VaultError> {
@@ -95,7 +99,12 @@ async fn grant(app: &App, due: GrantDue) -> Result<(), VaultError> {
     // in the store rather than transcribe again.
     let adopted = app
         .vault
-        .adopt_transcript(&actor_system(), rec, crate::transcription::meta_of_stored, finish(job, claim, app.vault.now()))
+        .adopt_transcript(
+            &actor_system(),
+            rec,
+            crate::transcription::meta_of_stored,
+            catalog::in_tx(finish(job, claim, app.vault.now())),
+        )
         .await?;
     if adopted.is_some() {
         app.index.wake();
@@ -103,7 +112,9 @@ async fn grant(app: &App, due: GrantDue) -> Result<(), VaultError> {
     }
     let recipient = match due.recipient.parse::<age::x25519::Recipient>() {
         Ok(r) => r,
-        Err(e) => return fail_attempt(app, job, claim, u32::MAX - 1, format!("worker {}'s recipient: {e}", due.worker)).await,
+        Err(e) => {
+            return fail_attempt(app, job, claim, u32::MAX - 1, format!("worker {}'s recipient: {e}", due.worker)).await
+        }
     };
     let sealed = match grant_for(app, &due).await.and_then(|g| seal_grant(&g, &recipient).map_err(sealing)) {
         Ok(sealed) => sealed,
@@ -135,7 +146,13 @@ async fn grant_for(app: &App, due: &GrantDue) -> Result<Grant, VaultError> {
     for (id, label, opened_at) in ctx.streams {
         let info = app.vault.stream(id).await?;
         let dek = app.vault.data_key(rec, StreamName::Media(id)).await?;
-        streams.push(GrantedStream { id, label, opened_at, manifest: info.manifest, dek: super::b64(&dek.handed_over()[..]) });
+        streams.push(GrantedStream {
+            id,
+            label,
+            opened_at,
+            manifest: info.manifest,
+            dek: super::b64(&dek.handed_over()[..]),
+        });
     }
     let label = claim_label(due.job, due.claim, &rec.to_string());
     let result_key = app.vault.keys.worker_result_key(&label);
@@ -176,7 +193,26 @@ async fn take_back(app: &App, back: Returned) -> Result<(), VaultError> {
     let mut meta = meta_of(&doc);
     meta["worker"] = serde_json::Value::String(back.worker.clone());
     let bytes = serde_json::to_vec(&doc).map_err(|e| VaultError::Conflict(e.to_string()))?;
-    app.vault.store_transcript(&actor_system(), rec, bytes, meta, finish(job, claim, app.vault.now())).await?;
+    let link = catalog::in_tx(finish(job, claim, app.vault.now()));
+    match app.vault.store_transcript(&actor_system(), rec, bytes, meta, link).await {
+        Ok(_) => {}
+        // The store is down: the result waits for the next pass.
+        Err(e @ VaultError::Store(_)) => return Err(e),
+        // Shredded meanwhile: nothing is left to transcribe.
+        Err(e @ VaultError::Shredded(_)) => {
+            let error = e.to_string();
+            let now = app.vault.now();
+            queue(app, move |repo| repo.end_claim(job, claim, &error, None, true, &now)).await?;
+            return Ok(());
+        }
+        // Anything else fails the attempt; the next claim's grant first adopts
+        // a transcript object a cut commit left in the store.
+        Err(e) => {
+            let error = format!("the result of worker {} was not stored: {e}", back.worker);
+            tracing::error!(job, claim, recording = %rec, %error, "a worker's result is not stored");
+            return fail_attempt(app, job, claim, back.attempts, error).await;
+        }
+    }
     tracing::info!(job, claim, recording = %rec, worker = %back.worker, segments = doc.segments.len(), "transcription stored from a worker");
     app.index.wake();
     Ok(())

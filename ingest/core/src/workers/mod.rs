@@ -109,16 +109,14 @@ pub fn seal_grant(grant: &Grant, to: &age::x25519::Recipient) -> Result<Vec<u8>,
 }
 
 /// Opens a grant with the worker's identity and checks it is the claim's.
-pub fn open_grant(
-    sealed: &[u8],
-    identity: &age::x25519::Identity,
-    job: i64,
-    claim: i64,
-) -> Result<Grant, SealError> {
+pub fn open_grant(sealed: &[u8], identity: &age::x25519::Identity, job: i64, claim: i64) -> Result<Grant, SealError> {
     let plain = Zeroizing::new(age::decrypt(identity, sealed).map_err(|e| SealError::Age(e.to_string()))?);
     let grant: Grant = serde_json::from_slice(&plain).map_err(|e| SealError::Malformed(e.to_string()))?;
     if grant.format != GRANT_FORMAT || grant.job != job || grant.claim != claim {
-        return Err(SealError::Malformed(format!("a grant for job {} claim {}, not {job}/{claim}", grant.job, grant.claim)));
+        return Err(SealError::Malformed(format!(
+            "a grant for job {} claim {}, not {job}/{claim}",
+            grant.job, grant.claim
+        )));
     }
     Ok(grant)
 }
@@ -152,7 +150,10 @@ pub fn open_result(key: &[u8; 32], label: &str, sealed: &[u8]) -> Result<Zeroizi
     let (nonce, body) = sealed.split_at(NONCE_LEN);
     let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| SealError::Forged)?;
     let mut buf = Zeroizing::new(body.to_vec());
-    let n = aead_key(key).open_in_place(nonce, Aad::from(result_aad(label)), &mut buf).map_err(|_| SealError::Forged)?.len();
+    let n = aead_key(key)
+        .open_in_place(nonce, Aad::from(result_aad(label)), &mut buf)
+        .map_err(|_| SealError::Forged)?
+        .len();
     buf.truncate(n);
     Ok(buf)
 }
@@ -164,7 +165,9 @@ fn b64(bytes: &[u8]) -> String {
 /// Decodes a base64 key of 32 bytes.
 pub fn key_of(b64: &str) -> Result<Zeroizing<[u8; 32]>, SealError> {
     let raw = Zeroizing::new(
-        base64::engine::general_purpose::STANDARD.decode(b64).map_err(|_| SealError::Malformed("a key is not base64".into()))?,
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|_| SealError::Malformed("a key is not base64".into()))?,
     );
     let mut key = Zeroizing::new([0u8; 32]);
     if raw.len() != 32 {
@@ -190,7 +193,8 @@ pub async fn enroll_as(vault: &Vault, actor: &str, name: &str, recipient: &str) 
         .parse::<age::x25519::Recipient>()
         .map_err(|e| DomainError::invalid(format!("the recipient is not an age X25519 recipient (age1…): {e}")))?;
     let data = json!({ "recipient": recipient });
-    let entry = NewEntry { actor: actor.to_string(), action: "worker.enrolled", subject: format!("worker/{name}"), data };
+    let entry =
+        NewEntry { actor: actor.to_string(), action: "worker.enrolled", subject: format!("worker/{name}"), data };
     let (name, recipient, actor, now) = (name.to_string(), recipient.to_string(), actor.to_string(), vault.now());
     let row = WorkerRow {
         name: name.clone(),
@@ -214,7 +218,8 @@ pub async fn enroll_as(vault: &Vault, actor: &str, name: &str, recipient: &str) 
 /// next renewal.
 pub async fn remove(app: &App, who: &Principal, name: &str) -> Result<(), DomainError> {
     who.require(&[Role::Admin])?;
-    let entry = NewEntry { actor: who.actor(), action: "worker.removed", subject: format!("worker/{name}"), data: json!({}) };
+    let entry =
+        NewEntry { actor: who.actor(), action: "worker.removed", subject: format!("worker/{name}"), data: json!({}) };
     let (name, now) = (name.to_string(), app.vault.now());
     catalog::commit(&app.vault, entry, move |repo| {
         if !repo.remove_worker(&name, &now)? {
@@ -229,7 +234,7 @@ pub async fn remove(app: &App, who: &Principal, name: &str) -> Result<(), Domain
 /// Every worker ever enrolled (admins and auditors).
 pub async fn list(app: &App, who: &Principal) -> Result<Vec<WorkerRow>, DomainError> {
     who.require(&[Role::Admin, Role::Auditor])?;
-    Ok(catalog::read(&app.vault.catalog, |repo| repo.workers().map_err(DomainError::from)).await?)
+    catalog::read(&app.vault.catalog, |repo| repo.workers().map_err(DomainError::from)).await
 }
 
 #[cfg(test)]

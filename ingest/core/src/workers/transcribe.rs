@@ -103,11 +103,18 @@ impl Worker {
         &self,
         f: impl FnOnce(&dyn Repo) -> catalog::Result<R> + Send + 'static,
     ) -> anyhow::Result<R> {
-        Ok(catalog::read(&self.catalog, move |repo| f(repo).map_err(anyhow::Error::from)).await?)
+        catalog::read(&self.catalog, move |repo| f(repo).map_err(anyhow::Error::from)).await
     }
 
     /// Pulls and runs jobs until `stop` is cancelled.
     pub async fn run(&self, stop: CancellationToken) -> anyhow::Result<()> {
+        let name = self.name.clone();
+        let enrolled = self
+            .catalog(move |repo| Ok(repo.workers()?.into_iter().any(|w| w.name == name && w.removed_at.is_none())))
+            .await?;
+        if !enrolled {
+            tracing::warn!(worker = %self.name, recipient = %self.recipient(), "this worker is not enrolled: it claims no job until an admin enrolls it with its recipient");
+        }
         while !stop.is_cancelled() {
             let (name, now, until) = (self.name.clone(), self.now(), self.until(self.lease()));
             match self.catalog(move |repo| repo.claim_job_as(&name, &now, &until)).await? {
@@ -180,13 +187,21 @@ impl Worker {
 
     /// Renews the claim every third of its lease; cancels `lost` when the
     /// catalog says the claim is no longer this worker's.
-    fn renew(&self, job: Job, lost: CancellationToken, progress: Arc<(AtomicU64, AtomicU64)>) -> tokio::task::JoinHandle<()> {
+    fn renew(
+        &self,
+        job: Job,
+        lost: CancellationToken,
+        progress: Arc<(AtomicU64, AtomicU64)>,
+    ) -> tokio::task::JoinHandle<()> {
         let (catalog, name, lease) = (self.catalog.clone(), self.name.clone(), self.lease());
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(lease / 3).await;
                 let clock = SystemClock;
-                let (now, until) = (format_ts(clock.now()), format_ts(clock.now() + time::Duration::try_from(lease).unwrap_or(time::Duration::MAX)));
+                let (now, until) = (
+                    format_ts(clock.now()),
+                    format_ts(clock.now() + time::Duration::try_from(lease).unwrap_or(time::Duration::MAX)),
+                );
                 let (done, total) = (progress.0.load(Ordering::Relaxed), progress.1.load(Ordering::Relaxed));
                 let (id, claim, name) = (job.id, job.claim, name.clone());
                 let held = catalog::read(&catalog, move |repo| {
@@ -217,7 +232,8 @@ impl Worker {
     ) -> Result<Vec<u8>, Failure> {
         let grant = self.grant(job, stop).await?;
         let rec = job.recording;
-        let total: u64 = grant.streams.iter().filter_map(|s| s.manifest.media.as_ref()?.get("duration_ms")?.as_u64()).sum();
+        let total: u64 =
+            grant.streams.iter().filter_map(|s| s.manifest.media.as_ref()?.get("duration_ms")?.as_u64()).sum();
         progress.1.store(total, Ordering::Relaxed);
         let opts = self.config.transcribe.options(grant.language.clone());
         let mut results = Vec::new();
@@ -253,7 +269,9 @@ impl Worker {
             segments: Vec::new(),
         };
         let doc = Transcript::merge(head, results);
-        let plain = zeroize::Zeroizing::new(serde_json::to_vec(&doc).map_err(|e| Failure::Job(JobError::Failed(e.to_string())))?);
+        let plain = zeroize::Zeroizing::new(
+            serde_json::to_vec(&doc).map_err(|e| Failure::Job(JobError::Failed(e.to_string())))?,
+        );
         let key = key_of(&grant.result_key).map_err(Failure::Grant)?;
         seal_result(&key, &claim_label(job.id, job.claim, &rec.to_string()), &plain).map_err(Failure::Grant)
     }

@@ -4,6 +4,7 @@ use super::jobs::{claimed, job_of};
 use super::{parse, Sqlite};
 use crate::catalog::workers::{GrantDue, Lapsed, Returned, WorkerRow, Workers};
 use crate::catalog::{Job, Result, TRANSCRIBE};
+use archive::id::RecordingId;
 use rusqlite::{params, OptionalExtension};
 
 /// The condition of a claim still held: the job runs under that claim, by that
@@ -98,9 +99,8 @@ impl Workers for Sqlite<'_> {
                AND NOT EXISTS (SELECT 1 FROM job_grants g WHERE g.job = j.id AND g.claim = j.claim)
              ORDER BY j.id",
         )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get::<_, String>(2)?, r.get(3)?, r.get(4)?))
-        })?;
+        let rows =
+            stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get::<_, String>(2)?, r.get(3)?, r.get(4)?)))?;
         rows.map(|row| {
             let (job, claim, rec, worker, recipient) = row?;
             Ok(GrantDue { job, claim, recording: parse("recording id", &rec)?, worker, recipient })
@@ -188,6 +188,13 @@ impl Workers for Sqlite<'_> {
         Ok(n == 1)
     }
 
+    fn forget_grants(&self, rec: RecordingId) -> Result<usize> {
+        Ok(self.conn.execute(
+            "DELETE FROM job_grants WHERE job IN (SELECT id FROM jobs WHERE recording = ?1)",
+            [rec.to_string()],
+        )?)
+    }
+
     fn lapsed_claims(&self, now: &str) -> Result<Vec<Lapsed>> {
         let mut stmt = self.conn.prepare(
             "SELECT j.id, j.claim, j.recording, j.worker, j.attempts FROM jobs j
@@ -196,9 +203,8 @@ impl Workers for Sqlite<'_> {
                                AND g.result IS NOT NULL)
              ORDER BY j.id",
         )?;
-        let rows = stmt.query_map([now], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get::<_, String>(2)?, r.get(3)?, r.get(4)?))
-        })?;
+        let rows = stmt
+            .query_map([now], |r| Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get::<_, String>(2)?, r.get(3)?, r.get(4)?)))?;
         rows.map(|row| {
             let (job, claim, rec, worker, attempts) = row?;
             Ok(Lapsed { job, claim, recording: parse("recording id", &rec)?, worker, attempts })
@@ -294,7 +300,10 @@ mod tests {
             repo.put_grant(job.id, 2, "b", b"sealed-for-b", T2).unwrap();
             assert!(repo.return_result(job.id, 2, "b", b"result", T2).unwrap());
             assert!(!repo.return_result(job.id, 2, "b", b"again", T2).unwrap(), "one result per claim");
-            assert!(repo.lapsed_claims("2099-01-01T00:00:00.000Z").unwrap().is_empty(), "a returned claim waits for its node");
+            assert!(
+                repo.lapsed_claims("2099-01-01T00:00:00.000Z").unwrap().is_empty(),
+                "a returned claim waits for its node"
+            );
             let back = repo.returned().unwrap();
             assert_eq!((back.len(), back[0].claim, &back[0].result[..]), (1, 2, &b"result"[..]));
             assert!(!repo.finish_claim(job.id, 1, T2).unwrap(), "claim 1 cannot finish the job");
@@ -321,6 +330,9 @@ mod tests {
             assert!(!repo.remove_worker("a", T1).unwrap(), "removed already");
             assert!(!repo.renew_claim(job.id, job.claim, "a", T1, T2, (0, None)).unwrap());
             assert!(repo.grants_due().unwrap().is_empty(), "no keys for a removed worker");
+            repo.put_grant(job.id, job.claim, "a", b"keys", T1).unwrap();
+            assert_eq!(repo.forget_grants(job.recording).unwrap(), 1, "a shred takes the sealed keys");
+            assert_eq!(repo.forget_grants(job.recording).unwrap(), 0);
             assert!(repo.claim_job_as("a", T1, T2).unwrap().is_none());
             // A node's restart puts back its own threads' jobs, not a worker's.
             assert_eq!(repo.settle_jobs(T1).unwrap().0, 0);
