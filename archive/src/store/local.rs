@@ -128,7 +128,7 @@ fn link_new(dir: &Path, tmp: &Path, path: &Path, body: &[u8]) -> std::io::Result
         use std::os::unix::io::AsRawFd;
         match std::fs::OpenOptions::new().write(true).custom_flags(libc::O_TMPFILE).mode(0o640).open(dir) {
             Ok(mut f) => {
-                f.write_all(body)?;
+                super::direct::write_all(&mut f, body)?;
                 f.sync_all()?;
                 let from = std::ffi::CString::new(format!("/proc/self/fd/{}", f.as_raw_fd()))?;
                 let to = std::ffi::CString::new(path.as_os_str().as_bytes())?;
@@ -151,6 +151,42 @@ fn link_new(dir: &Path, tmp: &Path, path: &Path, body: &[u8]) -> std::io::Result
 }
 
 use crate::sync_dir;
+
+/// Reads a whole object: large ones directly (`direct`), bypassing the cache.
+fn read(path: &Path) -> std::io::Result<Vec<u8>> {
+    #[cfg(target_os = "linux")]
+    {
+        let (mut f, len, direct) = super::direct::open(path)?;
+        super::direct::read_all(&mut f, len, direct)
+    }
+    #[cfg(not(target_os = "linux"))]
+    std::fs::read(path)
+}
+
+/// Feeds an object to `hash` block by block: large ones read directly in
+/// 4 MiB blocks, small ones through one 256 KiB buffer.
+fn hash_file(path: &Path, hash: &mut dyn FnMut(&[u8]) -> std::io::Result<()>) -> std::io::Result<()> {
+    use std::io::Read;
+    #[cfg(target_os = "linux")]
+    let (mut file, direct) = {
+        let (f, _, direct) = super::direct::open(path)?;
+        (f, direct)
+    };
+    #[cfg(target_os = "linux")]
+    if direct {
+        return super::direct::each_block(&mut file, hash);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let mut file = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        hash(&buf[..n])?;
+    }
+}
 
 /// Objects are read only by key strings that came from a listing or from
 /// [`ObjectKey`]; anything that could climb out of the root is refused.
@@ -180,7 +216,7 @@ impl ObjectStore for LocalStore {
         Box::pin(async move {
             let path = safe_path(&self.root, key)?;
             let key = key.to_string();
-            tokio::task::spawn_blocking(move || match std::fs::read(&path) {
+            tokio::task::spawn_blocking(move || match read(&path) {
                 Ok(b) => Ok(Bytes::from(b)),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(StoreError::NotFound(key)),
                 Err(e) => Err(StoreError::io(key, e)),
@@ -196,23 +232,18 @@ impl ObjectStore for LocalStore {
             let path = safe_path(&self.root, key)?;
             let key = key.to_string();
             tokio::task::spawn_blocking(move || {
-                use std::io::Read;
                 let io = |e: std::io::Error| match e.kind() {
                     std::io::ErrorKind::NotFound => StoreError::NotFound(key.clone()),
                     _ => StoreError::io(key.clone(), e),
                 };
-                let mut file = std::fs::File::open(&path).map_err(io)?;
                 let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-                let mut buf = vec![0u8; 256 * 1024];
                 let mut len = 0u64;
-                loop {
-                    let n = file.read(&mut buf).map_err(io)?;
-                    if n == 0 {
-                        break;
-                    }
-                    ctx.update(&buf[..n]);
-                    len += n as u64;
-                }
+                let mut hash = |block: &[u8]| {
+                    ctx.update(block);
+                    len += block.len() as u64;
+                    Ok(())
+                };
+                hash_file(&path, &mut hash).map_err(io)?;
                 Ok((hex::encode(ctx.finish()), len))
             })
             .await

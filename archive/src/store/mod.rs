@@ -6,6 +6,8 @@
 //! `link(2)`, which refuses an existing name). Servers that ignore `If-None-Match`
 //! (Garage) cannot refuse an overwrite; there the ledger still makes one detectable.
 
+#[cfg(target_os = "linux")]
+mod direct;
 mod local;
 mod s3;
 
