@@ -112,8 +112,15 @@ async fn grant(app: &App, due: GrantDue) -> Result<(), VaultError> {
     }
     let recipient = match due.recipient.parse::<age::x25519::Recipient>() {
         Ok(r) => r,
+        // Enrollment checks the recipient; one that no longer parses was
+        // altered in the catalog. The claim ends, uncounted, and waits for an
+        // admin to enroll the worker again.
         Err(e) => {
-            return fail_attempt(app, job, claim, u32::MAX - 1, format!("worker {}'s recipient: {e}", due.worker)).await
+            let error = format!("worker {}'s recipient does not parse ({e}); enroll it again", due.worker);
+            tracing::error!(job, worker = %due.worker, %error, "cannot grant a worker's claim");
+            let now = app.vault.now();
+            queue(app, move |repo| repo.end_claim(job, claim, &error, Some(&now), false, &now)).await?;
+            return Ok(());
         }
     };
     let sealed = match grant_for(app, &due).await.and_then(|g| seal_grant(&g, &recipient).map_err(sealing)) {
