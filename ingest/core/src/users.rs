@@ -166,38 +166,35 @@ pub async fn by_session(app: &App, secret: String) -> Result<Principal, DomainEr
     who.ok_or_else(|| DomainError::unauthenticated("your session has ended; sign in again"))
 }
 
-/// Failed sign-ins per key (a client address, a name) within a window.
+/// The sign-in limit: attempts per key (a client address, a name) within a
+/// window, counted in the catalog (`Accounts::charge_sign_in`), so that it holds
+/// across restarts, across nodes, and under attempts that race.
 pub struct LoginLimiter {
-    failures: std::sync::Mutex<std::collections::HashMap<String, (u32, std::time::Instant)>>,
     attempts: u32,
-    window: std::time::Duration,
+    window: time::Duration,
 }
 
 impl LoginLimiter {
     pub fn new(cfg: &crate::config::WebConfig) -> Self {
         Self {
-            failures: Default::default(),
             attempts: cfg.login_attempts.max(1),
-            window: std::time::Duration::from_secs(cfg.login_window_secs),
+            window: time::Duration::seconds(cfg.login_window_secs.min(i64::MAX as u64) as i64),
         }
     }
+}
 
-    fn blocked(&self, keys: &[String]) -> bool {
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        map.retain(|_, (_, since)| since.elapsed() < self.window);
-        keys.iter().any(|k| map.get(k).is_some_and(|(n, _)| *n >= self.attempts))
-    }
+/// A limit key: an HMAC under the link key, so the catalog holds no address
+/// and no typed name.
+fn limit_key(app: &App, kind: &str, value: &str) -> String {
+    hex::encode(app.vault.keys.link_tag(format!("niem/sign-in/v1|{kind}|{value}").as_bytes()))
+}
 
-    fn failed(&self, keys: &[String]) {
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        for k in keys {
-            map.entry(k.clone()).or_insert((0, std::time::Instant::now())).0 += 1;
-        }
-    }
-
-    fn succeeded(&self, name_key: &str) {
-        self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(name_key);
-    }
+/// Charges an attempt to both keys; false when one is over the limit.
+async fn charge(app: &App, keys: &[String; 2]) -> Result<bool, DomainError> {
+    let (limit, now_dt) = (app.logins.attempts, app.vault.clock.now());
+    let (now, since) = (archive::clock::format_ts(now_dt), archive::clock::format_ts(now_dt - app.logins.window));
+    let keys = keys.to_vec();
+    catalog::read(&app.vault.catalog, move |repo| Ok(repo.charge_sign_in(&keys, limit, &since, &now)?)).await
 }
 
 /// A web session just opened.
@@ -213,17 +210,23 @@ pub struct Session {
 /// timing does not tell which names exist. Recorders (machines) have no web UI.
 pub async fn sign_in(app: &App, peer: std::net::IpAddr, name: &str, password: String) -> Result<Session, DomainError> {
     let name = name.trim().to_string();
-    let keys = [format!("addr:{peer}"), format!("name:{name}")];
-    if app.logins.blocked(&keys) {
+    let keys = [limit_key(app, "addr", &peer.to_string()), limit_key(app, "name", &name)];
+    // Charged before the password is checked: a failure keeps its charge.
+    if !charge(app, &keys).await? {
         tracing::warn!(peer = %peer, "sign-in refused: too many failures");
         return Err(DomainError::TooMany("too many failed sign-ins; wait before trying again".into()));
     }
     let Some(user) = check_password(app, name, password).await? else {
-        app.logins.failed(&keys);
         tracing::warn!(peer = %peer, "sign-in failed");
         return Err(DomainError::unauthenticated("wrong name or password"));
     };
-    app.logins.succeeded(&keys[1]);
+    // A success clears the name's failures and costs the address nothing.
+    let [addr, name_key] = keys;
+    catalog::read(&app.vault.catalog, move |repo| {
+        repo.refund_sign_in(&name_key, None)?;
+        Ok::<_, DomainError>(repo.refund_sign_in(&addr, Some(1))?)
+    })
+    .await?;
     let now_dt = app.vault.clock.now();
     let now = archive::clock::format_ts(now_dt);
     let expires = archive::clock::format_ts(now_dt + time::Duration::hours(app.config.web.session_hours as i64));
@@ -272,20 +275,30 @@ fn dummy_hash() -> &'static str {
 
 #[cfg(test)]
 mod limiter_tests {
-    use super::*;
-    use crate::config::WebConfig;
+    use crate::catalog::sqlite::Sqlite;
+    use crate::catalog::Accounts;
 
     #[test]
-    fn the_limiter_blocks_after_the_allowed_failures() {
-        let l = LoginLimiter::new(&WebConfig { login_attempts: 2, login_window_secs: 60, ..WebConfig::default() });
-        let keys = ["addr:1".to_string(), "name:a".to_string()];
-        assert!(!l.blocked(&keys));
-        l.failed(&keys);
-        assert!(!l.blocked(&keys));
-        l.failed(&keys);
-        assert!(l.blocked(&keys));
-        assert!(l.blocked(&["addr:1".to_string()]), "per address");
-        l.succeeded("name:a");
-        assert!(l.blocked(&keys), "the address is still over");
+    fn attempts_are_charged_up_to_the_limit_per_key_and_forgotten_after_the_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let cat = archive::catalog::Catalog::open(&dir.path().join("catalog.db")).unwrap();
+        cat.migrate("ingest", crate::catalog::sqlite::MIGRATIONS).unwrap();
+        cat.with(|c| {
+            let repo = Sqlite::new(c);
+            let keys = ["addr".to_string(), "name".to_string()];
+            let (t0, t1, before) = ("2026-12-03T10:00:00.000Z", "2026-12-03T10:00:30.000Z", "2026-12-03T09:59:00.000Z");
+            assert!(repo.charge_sign_in(&keys, 2, before, t0).unwrap());
+            assert!(repo.charge_sign_in(&keys, 2, before, t0).unwrap());
+            assert!(!repo.charge_sign_in(&keys, 2, before, t0).unwrap(), "the third is refused");
+            assert!(!repo.charge_sign_in(&keys[..1], 2, before, t0).unwrap(), "per address");
+            assert!(!repo.charge_sign_in(&["other".into(), keys[1].clone()], 2, before, t0).unwrap(), "per name");
+            repo.refund_sign_in("name", None).unwrap();
+            assert!(!repo.charge_sign_in(&keys, 2, before, t0).unwrap(), "the address is still over");
+            repo.refund_sign_in("addr", Some(1)).unwrap();
+            assert!(repo.charge_sign_in(&keys, 2, before, t0).unwrap(), "one taken back, one charged");
+            assert!(!repo.charge_sign_in(&keys, 2, before, t1).unwrap());
+            assert!(repo.charge_sign_in(&keys, 2, t0, t1).unwrap(), "charges from before the window are forgotten");
+            repo.refund_sign_in("missing", Some(3)).unwrap();
+        });
     }
 }

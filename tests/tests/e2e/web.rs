@@ -764,3 +764,53 @@ async fn the_attendance_form_refuses_forged_posts() {
     assert_eq!(s, 303, "{html}");
     assert_eq!(versions().await, 1);
 }
+
+/// The sign-in limit as an attacker meets it: twelve wrong passwords sent at
+/// once get at most the limit's worth of answers (each attempt is charged
+/// before its password is checked), and a restart does not reset the count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sign_in_limit_holds_against_racing_attempts_and_a_restart() {
+    let mut server = Server::start(StoreKind::Local, &[("NIEM_WEB__LOGIN_ATTEMPTS", "3")]).await;
+    let meeting = server.meeting().await;
+    let (_, m) = server.api(Method::GET, &format!("/api/v1/meetings/{meeting}"), None).await;
+    let body = json!({ "name": "kt2", "role": "inspector", "password": PASSWORD, "scopes": [m["org"]] });
+    let (s, u) = server.api(Method::POST, "/api/v1/users", Some(body)).await;
+    assert_eq!(s, 201, "{u}");
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    // The same address after the restart (the listen address is in the env).
+    let base = server.url.clone();
+    let login = |password: &'static str| {
+        let (client, url) = (client.clone(), base.clone());
+        async move {
+            let form = client.get(format!("{url}/login")).send().await.unwrap();
+            let cookie = form.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+            let token = cookie.split_once('=').unwrap().1.to_string();
+            let answer = client
+                .post(format!("{url}/login"))
+                .header("cookie", cookie)
+                .form(&[("name", "kt2"), ("password", password), ("csrf", &token), ("next", "/")])
+                .send()
+                .await
+                .unwrap();
+            answer.status().as_u16()
+        }
+    };
+    let answers = futures::future::join_all((0..12).map(|_| login("wrong password!"))).await;
+    let checked = answers.iter().filter(|&&s| s == 401).count();
+    assert_eq!(answers.iter().filter(|&&s| s == 429).count() + checked, 12, "{answers:?}");
+    assert!(checked <= 3, "{checked} passwords checked against a limit of 3: {answers:?}");
+    assert_eq!(login(PASSWORD).await, 429, "the right password waits too");
+    server.stop();
+    server.start_again().await;
+    assert_eq!(login(PASSWORD).await, 429, "a restart does not reset the count");
+    // Neither the address nor the name is kept in clear.
+    for entry in std::fs::read_dir(server.data_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap().to_string_lossy().starts_with("catalog.db") {
+            let bytes = std::fs::read(&path).unwrap();
+            for clear in ["addr:127.0.0.1", "name:kt2"] {
+                assert!(!bytes.windows(clear.len()).any(|w| w == clear.as_bytes()), "{clear:?} in {}", path.display());
+            }
+        }
+    }
+}

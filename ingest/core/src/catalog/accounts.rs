@@ -110,4 +110,11 @@ pub trait Accounts {
     fn request(&self, id: &str) -> Result<Option<StoredRequest>>;
     /// Marks a still pending request approved by `by`.
     fn approve_request(&self, id: &str, by: &str, now: &str) -> Result<()>;
+    /// Charges one sign-in attempt to each of `keys`, unless one of them holds
+    /// `limit` attempts charged after `since` (older ones are forgotten first):
+    /// then false, and nothing is charged. One transaction, so attempts that
+    /// race cannot pass the limit together.
+    fn charge_sign_in(&self, keys: &[String], limit: u32, since: &str, now: &str) -> Result<bool>;
+    /// Takes back `n` attempts charged to `key` (None: all of them).
+    fn refund_sign_in(&self, key: &str, n: Option<u32>) -> Result<()>;
 }

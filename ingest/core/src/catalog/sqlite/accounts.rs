@@ -28,6 +28,38 @@ impl Sqlite<'_> {
 }
 
 impl Accounts for Sqlite<'_> {
+    fn charge_sign_in(&self, keys: &[String], limit: u32, since: &str, now: &str) -> Result<bool> {
+        // IMMEDIATE: the write lock is taken before the counts are read.
+        let tx = rusqlite::Transaction::new_unchecked(self.conn, rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute("DELETE FROM sign_in_attempts WHERE since <= ?1", [since])?;
+        for key in keys {
+            let count: Option<u32> =
+                tx.query_row("SELECT count FROM sign_in_attempts WHERE key = ?1", [key], |r| r.get(0)).optional()?;
+            if count.is_some_and(|n| n >= limit) {
+                return Ok(false);
+            }
+        }
+        for key in keys {
+            tx.execute(
+                "INSERT INTO sign_in_attempts (key, count, since) VALUES (?1, 1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET count = count + 1",
+                params![key, now],
+            )?;
+        }
+        tx.commit()?;
+        Ok(true)
+    }
+
+    fn refund_sign_in(&self, key: &str, n: Option<u32>) -> Result<()> {
+        match n {
+            None => self.conn.execute("DELETE FROM sign_in_attempts WHERE key = ?1", [key])?,
+            Some(n) => self
+                .conn
+                .execute("UPDATE sign_in_attempts SET count = MAX(count - ?2, 0) WHERE key = ?1", params![key, n])?,
+        };
+        Ok(())
+    }
+
     fn user_by_name(&self, name: &str) -> Result<Option<Account>> {
         self.account_where("name", name)
     }

@@ -440,6 +440,18 @@ CREATE TABLE job_grants (
     PRIMARY KEY (job, claim)
 );
 ",
+    // Sign-in attempts, in the catalog so that the limit holds across restarts
+    // and across nodes, and under racing attempts (each is charged before its
+    // password is checked). Keys are HMACs of the address or the name under
+    // the link key: neither is stored in clear (a name field may hold a
+    // mistyped password).
+    "
+CREATE TABLE sign_in_attempts (
+    key TEXT PRIMARY KEY,
+    count INTEGER NOT NULL,
+    since TEXT NOT NULL
+);
+",
 ];
 
 #[cfg(test)]
