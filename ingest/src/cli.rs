@@ -327,6 +327,12 @@ pub(crate) enum WorkerCommand {
         /// Its age identity; made on first run. Default: <data_dir>/worker-<name>.age
         #[arg(long, env = "NIEM_WORKER_IDENTITY")]
         identity: Option<PathBuf>,
+        /// GGML Whisper model; default: `transcribe.model` from the config.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Threads per job; default: `transcribe.threads`.
+        #[arg(long)]
+        threads: Option<u32>,
     },
     /// Enroll a worker by name and age recipient (service stopped; while it
     /// runs, admins use POST /api/v1/workers).
@@ -343,7 +349,10 @@ pub(crate) async fn worker(cfg: Config, command: WorkerCommand) -> anyhow::Resul
             println!("worker {name} enrolled");
             Ok(())
         }
-        WorkerCommand::Transcribe { name, identity } => {
+        WorkerCommand::Transcribe { name, identity, model, threads } => {
+            let mut cfg = cfg;
+            cfg.transcribe.model = model.or(cfg.transcribe.model);
+            cfg.transcribe.threads = threads.unwrap_or(cfg.transcribe.threads).max(1);
             let path = identity.unwrap_or_else(|| cfg.data_dir.join(format!("worker-{name}.age")));
             let (identity, new) = niem_core::workers::transcribe::load_identity(&path)?;
             if new {

@@ -20,10 +20,11 @@ const SENTENCES: [&str; 3] = [
     "The inspection committee will review the budget in the third quarter.",
 ];
 
-/// Starts `niem worker transcribe --name NAME` with the base model.
+/// Starts `niem worker transcribe --name NAME` with the base model (the node
+/// has none configured).
 fn worker(server: &Server, name: &str, log: &Path) -> Child {
     let model = speech::model().display().to_string();
-    server.niem_child(&["worker", "transcribe", "--name", name], &[("NIEM_TRANSCRIBE__MODEL", model.as_str())], log)
+    server.niem_child(&["worker", "transcribe", "--name", name, "--model", &model, "--threads", "1"], &[], log)
 }
 
 /// The recipient a worker printed on its first run.
