@@ -364,8 +364,10 @@ pub(crate) async fn worker(cfg: Config, command: WorkerCommand) -> anyhow::Resul
             let worker = niem_core::workers::transcribe::Worker::start(cfg, name, identity).await?;
             let stop = tokio_util::sync::CancellationToken::new();
             let on_signal = stop.clone();
+            // SIGTERM (Compose, Kubernetes) or Ctrl-C: the job running goes
+            // back to the queue at once, not counted, instead of lapsing.
             tokio::spawn(async move {
-                let _ = tokio::signal::ctrl_c().await;
+                crate::shutdown_signal().await;
                 on_signal.cancel();
             });
             worker.run(stop).await

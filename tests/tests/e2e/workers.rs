@@ -120,17 +120,28 @@ async fn a_worker_killed_mid_job_loses_its_claim_and_another_stores_the_one_tran
     let (s, _) = server.api(Method::DELETE, "/api/v1/workers/thief", None).await;
     assert_eq!(s, 204);
 
-    // w1 is enrolled with the recipient it printed, claims the job, and is
-    // killed -9 while transcribing.
+    // w1 is enrolled with the recipient it printed and claims the job. Stopped
+    // with SIGTERM (as Compose or Kubernetes stop it), it gives the job back at
+    // once, uncounted, and exits cleanly.
     let w1_log = dir.path().join("w1.log");
-    let w1 = worker(&server, "w1", &w1_log);
+    let mut w1 = worker(&server, "w1", &w1_log);
     let r1 = recipient(&w1_log).await;
     let (s, v) = server.api(Method::POST, "/api/v1/workers", Some(json!({ "name": "w1", "recipient": r1 }))).await;
     assert_eq!(s, 201, "{v}");
-    let j = until(&server, "w1 transcribing", Duration::from_secs(120), |j| {
-        j["state"] == "running" && j["worker"] == "w1" && j["progress_ms"].as_u64().unwrap_or(0) > 0
-    })
-    .await;
+    let transcribing =
+        |j: &Value| j["state"] == "running" && j["worker"] == "w1" && j["progress_ms"].as_u64().unwrap_or(0) > 0;
+    until(&server, "w1 transcribing", Duration::from_secs(120), transcribing).await;
+    unsafe { libc::kill(w1.id() as i32, libc::SIGTERM) };
+    let status = w1.wait().unwrap();
+    assert!(status.success(), "{status}: {}", std::fs::read_to_string(&w1_log).unwrap_or_default());
+    let j = job(&server).await;
+    assert_eq!((j["state"].as_str(), j["attempts"].as_u64()), (Some("queued"), Some(0)), "{j}");
+    assert!(j["error"].as_str().unwrap_or_default().contains("the worker stopped"), "{j}");
+
+    // Started again (same identity, enrolled), it claims the job anew and is
+    // killed -9 while transcribing.
+    let w1 = worker(&server, "w1", &w1_log);
+    let j = until(&server, "w1 transcribing again", Duration::from_secs(120), transcribing).await;
     assert_eq!(j["total_ms"], 50_000, "{j}");
     assert!(j["lease_until"].is_string(), "{j}");
     kill9(w1);
@@ -209,7 +220,7 @@ async fn a_hostile_worker_cannot_make_a_node_store_a_forged_or_replayed_result()
 
     let dir = tempfile::tempdir().unwrap();
     let wav = speech::clip(dir.path(), "short", "en-us", &[(1.0, SENTENCES[0])], 6.0);
-    let server = Server::start(SeaweedFs::shared().store().await, &[("NIEM_TRANSCRIBE__RETRY_SECS", "0")]).await;
+    let mut server = Server::start(SeaweedFs::shared().store().await, &[("NIEM_TRANSCRIBE__RETRY_SECS", "0")]).await;
     let meeting = server.meeting().await;
     let (s, up) = server.upload(&meeting, std::fs::read(&wav).unwrap()).await;
     assert_eq!(s, 201, "{up}");
@@ -296,4 +307,13 @@ async fn a_hostile_worker_cannot_make_a_node_store_a_forged_or_replayed_result()
     assert_eq!(log.lines().filter(|l| l.contains("\"transcript.stored\"")).count(), 1, "{log}");
     let (code, out) = server.audit(&["verify"], &[]);
     assert_eq!(code, 0, "{out}");
+
+    // With the service stopped, the host enrolls a worker at the command line.
+    let (code, out) = server.host(&["worker", "enroll", "offline-1", &me.to_public().to_string()]).await;
+    assert_eq!(code, 0, "{out}");
+    let (_, list) = server.api(Method::GET, "/api/v1/workers", None).await;
+    let offline = list.as_array().unwrap().iter().find(|w| w["name"] == "offline-1").cloned().unwrap_or_default();
+    assert_eq!(offline["enrolled_by"], "host", "{list}");
+    let (code, out) = server.host(&["worker", "enroll", "offline-1", &me.to_public().to_string()]).await;
+    assert_ne!(code, 0, "enrolled once: {out}");
 }
