@@ -25,6 +25,7 @@ mod browser_record;
 mod browser_report;
 mod browser_search;
 mod bundle;
+mod catalog_postgres;
 mod costs;
 mod deploy;
 mod documents;

@@ -18,6 +18,7 @@
 
 mod accounts;
 pub mod attendance;
+pub mod conformance;
 pub mod documents;
 pub mod evaluations;
 mod jobs;
@@ -25,6 +26,7 @@ mod ledger;
 mod media;
 mod members;
 mod orgs;
+pub mod postgres;
 mod retention;
 mod schedules;
 mod service;

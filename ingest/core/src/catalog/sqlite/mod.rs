@@ -114,6 +114,62 @@ pub(crate) fn one_meeting_catalog() -> rusqlite::Connection {
     c
 }
 
+/// The engine-neutral scenarios (`catalog::conformance`) on SQLite: a migrated
+/// catalog file per scenario, a connection of its own per call.
+#[cfg(test)]
+mod conformance {
+    use super::Sqlite;
+    use crate::catalog::conformance::{Engine, Queue, SCENARIOS};
+    use archive::catalog::Catalog;
+    use archive::id::RecordingId;
+
+    struct Fresh(tempfile::TempDir);
+
+    impl Fresh {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let cat = Catalog::open(&dir.path().join("catalog.db")).unwrap();
+            cat.migrate("ingest", super::MIGRATIONS).unwrap();
+            Fresh(dir)
+        }
+
+        fn open(&self) -> Catalog {
+            Catalog::open_migrated(&self.0.path().join("catalog.db")).unwrap()
+        }
+    }
+
+    impl Engine for Fresh {
+        fn run(&self, f: &mut dyn FnMut(&dyn Queue)) {
+            self.open().with(|c| f(&Sqlite::new(c)))
+        }
+
+        fn recording(&self, org: &str, state: &str) -> RecordingId {
+            let rec = RecordingId::new();
+            self.open().with(|c| {
+                c.execute(
+                    "INSERT OR IGNORE INTO orgs (id, kind, name, path, created_at) VALUES (?1, 'cell', ?1, '/' || ?1, 't')",
+                    [org],
+                )
+                .unwrap();
+                c.execute(
+                    "INSERT INTO recordings (id, meeting, org, state, started_at) VALUES (?1, 'm', ?2, ?3, 't')",
+                    [rec.to_string().as_str(), org, state],
+                )
+                .unwrap();
+            });
+            rec
+        }
+    }
+
+    #[test]
+    fn the_queue_and_the_workers_pass_every_scenario_on_sqlite() {
+        for (name, scenario) in SCENARIOS {
+            println!("scenario {name}");
+            scenario(&Fresh::new());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
