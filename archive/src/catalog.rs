@@ -28,6 +28,65 @@ pub enum CatalogError {
     Older { component: String, found: String, known: usize },
 }
 
+/// The first line of a migration step that keeps the catalog usable by the
+/// release before it: tables, and nullable or defaulted columns, added;
+/// nothing renamed, dropped or made stricter. Nodes of that release keep
+/// running on a catalog such steps took past them (expand now, contract one
+/// release later, in a step without the mark).
+pub const EXPAND: &str = "-- expand";
+
+fn is_expand(sql: &str) -> bool {
+    sql.trim_start().starts_with(EXPAND)
+}
+
+fn last_step(conn: &Connection, component: &str) -> rusqlite::Result<Option<usize>> {
+    Ok(conn
+        .query_row("SELECT MAX(version) FROM schema_migrations WHERE component = ?1", [component], |r| r.get(0))
+        .optional()?
+        .flatten())
+}
+
+/// Whether `schema_migrations` records what each step requires (added by the
+/// release that brought expand steps).
+fn has_requirements(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row("SELECT COUNT(*) FROM pragma_table_info('schema_migrations') WHERE name = 'requires'", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map(|n| n > 0)
+}
+
+/// How many steps of `component` a release must know to run on the catalog
+/// as `version` left it. A step recorded before requirements were: all of them.
+fn requirement(conn: &Connection, component: &str, version: usize) -> rusqlite::Result<usize> {
+    if !has_requirements(conn)? {
+        return Ok(version + 1);
+    }
+    let r: Option<usize> = conn
+        .query_row(
+            "SELECT requires FROM schema_migrations WHERE component = ?1 AND version = ?2",
+            rusqlite::params![component, version],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten();
+    Ok(r.unwrap_or(version + 1))
+}
+
+/// A catalog at step `found` of `component`, past the `known` this release
+/// has: run on it if every step past ours was an expand step, else refuse.
+fn runs_ahead(conn: &Connection, component: &str, found: usize, known: usize) -> Result<(), CatalogError> {
+    if requirement(conn, component, found)? <= known {
+        tracing::warn!(
+            component,
+            found,
+            known,
+            "the catalog was migrated by a newer niem with expand steps only; this release runs on it unchanged: upgrade this node too"
+        );
+        return Ok(());
+    }
+    Err(CatalogError::Newer { component: component.into(), found, known })
+}
+
 fn known_versions(known: usize) -> String {
     match known {
         0 => "none".into(),
@@ -191,25 +250,38 @@ impl Catalog {
     /// Runs the migrations of `component` that have not run yet, each in its own
     /// transaction, in order. `steps` only ever grows: a released step is never
     /// edited, a change is a new step. A catalog already past the last step was
-    /// written by a newer release and is refused.
+    /// written by a newer release: it is never migrated back, and is refused
+    /// unless every step past ours is an [`EXPAND`] step, which this release
+    /// runs on unchanged (a rolling upgrade: nodes upgraded one at a time).
     pub fn migrate(&self, component: &'static str, steps: &[&str]) -> Result<(), CatalogError> {
         self.migrated.lock().unwrap_or_else(|e| e.into_inner()).insert(component);
         self.with(|conn| {
             conn.execute_batch(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (component TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (component, version))",
             )?;
-            let done: Option<usize> = conn
-                .query_row("SELECT MAX(version) FROM schema_migrations WHERE component = ?1", [component], |r| r.get(0))
-                .optional()?
-                .flatten();
+            let done = last_step(conn, component)?;
             if let Some(found) = done.filter(|&v| v >= steps.len()) {
-                return Err(CatalogError::Newer { component: component.into(), found, known: steps.len() });
+                return runs_ahead(conn, component, found, steps.len());
             }
             let from = done.map_or(0, |v| v + 1);
+            if from < steps.len() && !has_requirements(conn)? {
+                // Added in place, only when a step runs (a refused or current
+                // catalog is left as it was); older releases read only
+                // component and version.
+                conn.execute_batch("ALTER TABLE schema_migrations ADD COLUMN requires INTEGER")?;
+            }
+            let mut requires = match done {
+                Some(v) => requirement(conn, component, v)?,
+                None => 0,
+            };
             for (version, sql) in steps.iter().enumerate().skip(from) {
+                requires = if is_expand(sql) { requires } else { version + 1 };
                 let tx = conn.transaction()?;
                 tx.execute_batch(sql).map_err(|source| CatalogError::Migration { component, version, source })?;
-                tx.execute("INSERT INTO schema_migrations (component, version) VALUES (?1, ?2)", rusqlite::params![component, version])?;
+                tx.execute(
+                    "INSERT INTO schema_migrations (component, version, requires) VALUES (?1, ?2, ?3)",
+                    rusqlite::params![component, version, requires],
+                )?;
                 tx.commit()?;
                 // On an existing catalog this is an upgrade: the operator sees each step.
                 if from > 0 {
@@ -225,25 +297,18 @@ impl Catalog {
     }
 
     /// Checks, without changing anything, that `component` is migrated exactly
-    /// as far as `steps` go: for a process that shares the catalog with the
-    /// service but must not migrate it under the service's feet (a worker).
+    /// as far as `steps` go, or past them by [`EXPAND`] steps only: for a
+    /// process that shares the catalog with the service but must not migrate
+    /// it under the service's feet (a worker).
     pub fn require_migrated(&self, component: &'static str, steps: &[&str]) -> Result<(), CatalogError> {
-        self.with(|conn| {
-            let done: Option<usize> = conn
-                .query_row("SELECT MAX(version) FROM schema_migrations WHERE component = ?1", [component], |r| r.get(0))
-                .optional()?
-                .flatten();
-            match done {
-                Some(found) if found + 1 == steps.len() => Ok(()),
-                Some(found) if found >= steps.len() => {
-                    Err(CatalogError::Newer { component: component.into(), found, known: steps.len() })
-                }
-                found => Err(CatalogError::Older {
-                    component: component.into(),
-                    found: found.map_or_else(|| "none".into(), |v| v.to_string()),
-                    known: steps.len(),
-                }),
-            }
+        self.with(|conn| match last_step(conn, component)? {
+            Some(found) if found + 1 == steps.len() => Ok(()),
+            Some(found) if found >= steps.len() => runs_ahead(conn, component, found, steps.len()),
+            found => Err(CatalogError::Older {
+                component: component.into(),
+                found: found.map_or_else(|| "none".into(), |v| v.to_string()),
+                known: steps.len(),
+            }),
         })
     }
 
@@ -321,6 +386,40 @@ mod tests {
         assert_eq!(versions(&cat), want, "reopening runs nothing again");
         assert_eq!(schema(&cat), before);
         cat.refuse_unknown_components().unwrap();
+    }
+
+    #[test]
+    fn a_release_runs_on_a_catalog_its_successor_only_expanded_and_not_past_a_contraction() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.db");
+        let v1 = ["CREATE TABLE a (x INTEGER)"];
+        let v2 =
+            [v1[0], "-- expand: a column\nALTER TABLE a ADD COLUMN y TEXT", "-- expand\nCREATE TABLE b (z INTEGER)"];
+        let v3 = [v2[0], v2[1], v2[2], "ALTER TABLE a DROP COLUMN y"];
+        let old = Catalog::open(&path).unwrap();
+        old.migrate("c", &v1).unwrap();
+        let new = Catalog::open(&path).unwrap();
+        new.migrate("c", &v2).unwrap();
+        // The old node, started again on the catalog the new one migrated: it runs,
+        // migrating nothing, and its writes still work.
+        old.migrate("c", &v1).unwrap();
+        old.require_migrated("c", &v1).unwrap();
+        old.with(|c| c.execute("INSERT INTO a (x) VALUES (1)", [])).unwrap();
+        assert_eq!(versions(&old).iter().filter(|(c, _)| c == "c").count(), 3, "nothing migrated back");
+        // One release later the column goes: the v1 node is refused, a v2 node too.
+        let newest = Catalog::open(&path).unwrap();
+        newest.migrate("c", &v3).unwrap();
+        for (known, steps) in [(1, &v1[..]), (3, &v2[..])] {
+            let err = old.migrate("c", steps).unwrap_err();
+            assert!(matches!(err, CatalogError::Newer { found: 3, known: k, .. } if k == known), "{err:?}");
+            assert!(old.require_migrated("c", steps).is_err());
+        }
+        // Steps recorded without a requirement (as before this release) are all required.
+        let other = Catalog::open(&dir.path().join("other.db")).unwrap();
+        other.migrate("c", &v2).unwrap();
+        other.migrate("c", &v1).unwrap();
+        other.with(|c| c.execute("UPDATE schema_migrations SET requires = NULL WHERE component = 'c'", [])).unwrap();
+        assert!(other.migrate("c", &v1).is_err(), "no record: every step is required");
     }
 
     #[test]

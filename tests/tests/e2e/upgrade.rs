@@ -251,6 +251,36 @@ async fn a_catalog_from_a_newer_niem_is_refused_at_start() {
     assert!(out.contains("its federation schema is at version 0, and this niem knows none; upgrade niem"), "{out}");
 }
 
+/// A rolling upgrade: a node of this release keeps running on a catalog that
+/// the next release took one step further with an expand step (a new table),
+/// and its writes still land; a step of that release without the mark (a
+/// contraction) stops it, as any newer catalog does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_runs_on_a_catalog_the_next_release_only_expanded() {
+    let (mut server, _) = fresh().await;
+    server.stop();
+    let path = server.data_dir().join("catalog.db");
+    let known = niem_core::catalog::sqlite::MIGRATIONS.len();
+    let next = [niem_core::catalog::sqlite::MIGRATIONS, &["-- expand\nCREATE TABLE next_release (x INTEGER)"]].concat();
+    let cat = Catalog::open(&path).unwrap();
+    cat.migrate("ingest", &next).unwrap();
+    drop(cat);
+    server.start_again().await;
+    assert!(server.log().contains("migrated by a newer niem with expand steps only"), "{}", server.log());
+    let (s, v) = server
+        .api(reqwest::Method::POST, "/api/v1/orgs", Some(serde_json::json!({ "name": "x", "kind": "bloc" })))
+        .await;
+    assert_eq!(s, 201, "this release writes on the expanded catalog: {v}");
+    server.stop();
+    let contract = [next.clone(), vec!["DROP TABLE next_release"]].concat();
+    let cat = Catalog::open(&path).unwrap();
+    cat.migrate("ingest", &contract).unwrap();
+    drop(cat);
+    let (code, out) = server.niem(&["serve"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains(&format!("its ingest schema is at version {}", known + 1)), "{out}");
+}
+
 /// A store written by v0.1.0, whose entries carry no sealed facts, restores too:
 /// everything the ledger names comes back, and what it could not hold (titles,
 /// names, passwords, tokens, stream keys) is filled in and counted.

@@ -417,7 +417,7 @@ DROP TABLE schedules_before_committee;
     //   claim is refused), `lease_until` ends a worker's claim unless renewed.
     // - `job_grants`: a claim's keys sealed to its worker, and the worker's
     //   result sealed under the claim's derived key: ciphertext only.
-    "
+    "-- expand: a node of the previous release ignores the new tables and columns.
 CREATE TABLE workers (
     name TEXT PRIMARY KEY,
     recipient TEXT NOT NULL,
@@ -445,7 +445,7 @@ CREATE TABLE job_grants (
     // password is checked). Keys are HMACs of the address or the name under
     // the link key: neither is stored in clear (a name field may hold a
     // mistyped password).
-    "
+    "-- expand: a node of the previous release keeps its own limiter.
 CREATE TABLE sign_in_attempts (
     key TEXT PRIMARY KEY,
     count INTEGER NOT NULL,
