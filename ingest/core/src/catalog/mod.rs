@@ -88,6 +88,22 @@ impl From<Error> for crate::DomainError {
     }
 }
 
+/// A stored id or enum that does not parse: the catalog is at fault. For the
+/// engines.
+fn parse<T: std::str::FromStr>(what: &str, s: &str) -> Result<T, Error> {
+    s.parse().map_err(|_| Error::malformed(format!("a malformed {what} {s:?}")))
+}
+
+/// A scope as the engines bind it in their one scope condition: a JSON array
+/// of org paths, or NULL for every org.
+fn scope_param(scope: &Scope) -> Option<String> {
+    match scope {
+        Scope::All => None,
+        // A list of strings always serialises; an empty scope matches nothing.
+        Scope::Subtrees(paths) => Some(serde_json::to_string(paths).unwrap_or_else(|_| "[]".into())),
+    }
+}
+
 /// The org subtrees a list may read: what [`Principal`] is bound to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {

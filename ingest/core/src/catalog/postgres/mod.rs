@@ -12,7 +12,7 @@
 mod jobs;
 mod workers;
 
-use super::{Error, Scope};
+use super::{parse, scope_param, Error};
 use std::cell::RefCell;
 
 /// The tables the queue and the workers read, in PostgreSQL's dialect, as the
@@ -106,20 +106,6 @@ impl<'c, C: postgres::GenericClient> Postgres<'c, C> {
 impl From<postgres::Error> for Error {
     fn from(e: postgres::Error) -> Self {
         Error::Engine(Box::new(e))
-    }
-}
-
-/// A stored id or enum that does not parse: the catalog is at fault.
-fn parse<T: std::str::FromStr>(what: &str, s: &str) -> Result<T, Error> {
-    s.parse().map_err(|_| Error::malformed(format!("a malformed {what} {s:?}")))
-}
-
-/// The scope as the parameter [`in_scope`] binds: a JSON array of org paths,
-/// or NULL for every org.
-fn scope_param(scope: &Scope) -> Option<String> {
-    match scope {
-        Scope::All => None,
-        Scope::Subtrees(paths) => Some(serde_json::to_string(paths).unwrap_or_else(|_| "[]".into())),
     }
 }
 

@@ -24,7 +24,7 @@ mod workers;
 
 pub use migrations::MIGRATIONS;
 
-use super::{Error, Scope};
+use super::{parse, scope_param, Error, Scope};
 use archive::catalog::CatalogError;
 use archive::vault::VaultError;
 use rusqlite::Connection;
@@ -71,21 +71,6 @@ impl From<Error> for VaultError {
                 Err(other) => VaultError::Catalog(CatalogError::Sql(rusqlite::Error::ToSqlConversionFailure(other))),
             },
         }
-    }
-}
-
-/// A stored id or enum that does not parse: the catalog is at fault.
-fn parse<T: std::str::FromStr>(what: &str, s: &str) -> Result<T, Error> {
-    s.parse().map_err(|_| Error::malformed(format!("a malformed {what} {s:?}")))
-}
-
-/// The scope as the parameter [`in_scope`] binds: a JSON array of org paths,
-/// or NULL for every org.
-fn scope_param(scope: &Scope) -> Option<String> {
-    match scope {
-        Scope::All => None,
-        // A list of strings always serialises; an empty scope matches nothing.
-        Scope::Subtrees(paths) => Some(serde_json::to_string(paths).unwrap_or_else(|_| "[]".into())),
     }
 }
 
