@@ -24,7 +24,7 @@ mod workers;
 
 pub use migrations::MIGRATIONS;
 
-use super::{parse, scope_param, Error, Scope};
+use super::{parse, scope_param, Error};
 use archive::catalog::CatalogError;
 use archive::vault::VaultError;
 use rusqlite::Connection;
@@ -158,6 +158,7 @@ mod conformance {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::Scope;
     use crate::principal::{Principal, Role};
     use crate::schema::UserId;
 
