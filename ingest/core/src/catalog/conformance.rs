@@ -155,6 +155,8 @@ pub fn a_lapsed_claim_is_fenced_off(e: &dyn Engine) {
         assert!(q.end_claim(job.id, job.claim, "a stopped", Some(T0), true, T2).unwrap());
         let next = q.claim_job_as("b", T2, T2).unwrap().unwrap();
         assert_eq!((next.id, next.claim, next.attempts), (job.id, 2, 1));
+        let due = q.grants_due().unwrap();
+        assert_eq!((due.len(), due[0].claim, due[0].attempts), (1, 2, 1), "claim 2 waits for its keys");
         assert!(!q.renew_claim(job.id, 1, "a", T2, T2, (9, None)).unwrap(), "a renewal of claim 1");
         assert_eq!(q.grant(job.id, 1, "a").unwrap(), None, "claim 1's grant is gone");
         assert!(!q.return_result(job.id, 1, "a", b"late", T2).unwrap(), "a result of claim 1");

@@ -23,6 +23,8 @@ pub struct WorkerRow {
 pub struct GrantDue {
     pub job: i64,
     pub claim: i64,
+    /// Attempts before this claim.
+    pub attempts: u32,
     pub recording: RecordingId,
     pub worker: String,
     pub recipient: String,

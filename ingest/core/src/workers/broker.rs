@@ -125,15 +125,23 @@ async fn grant(app: &App, due: GrantDue) -> Result<(), VaultError> {
     };
     let sealed = match grant_for(app, &due).await.and_then(|g| seal_grant(&g, &recipient).map_err(sealing)) {
         Ok(sealed) => sealed,
-        // The store is down: the claim waits for its keys (and may lapse).
-        Err(VaultError::Store(e)) => return Err(VaultError::Store(e)),
-        Err(e) => {
+        // Keys that do not unwrap, or a recording gone: no retry can mend it.
+        Err(
+            e @ (VaultError::Key(_) | VaultError::Shredded(_) | VaultError::NoRecording(_) | VaultError::NoStream(_)),
+        ) => {
             let error = format!("the recording is unreadable as stored: {e}");
             tracing::error!(job, recording = %rec, %error, "cannot grant a worker this job");
             let now = app.vault.now();
             queue(app, move |repo| repo.end_claim(job, claim, &error, None, true, &now)).await?;
             return Ok(());
         }
+        // The grant could not be sealed: a failed attempt, retried.
+        Err(VaultError::Conflict(why)) => {
+            return fail_attempt(app, job, claim, due.attempts, format!("the grant: {why}")).await
+        }
+        // The store or the catalog did not answer: the claim waits for its
+        // keys until the next pass (and may lapse meanwhile).
+        Err(e) => return Err(e),
     };
     let (worker, now) = (due.worker.clone(), app.vault.now());
     queue(app, move |repo| repo.put_grant(job, claim, &worker, &sealed, &now)).await?;

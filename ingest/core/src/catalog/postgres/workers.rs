@@ -90,7 +90,7 @@ impl<C: GenericClient> Workers for Postgres<'_, C> {
 
     fn grants_due(&self) -> Result<Vec<GrantDue>> {
         let rows = self.c.borrow_mut().query(
-            "SELECT j.id, j.claim, j.recording, w.name, w.recipient FROM jobs j
+            "SELECT j.id, j.claim, j.recording, w.name, w.recipient, j.attempts FROM jobs j
              JOIN workers w ON w.name = j.worker AND w.removed_at IS NULL
              WHERE j.state = 'running'
                AND NOT EXISTS (SELECT 1 FROM job_grants g WHERE g.job = j.id AND g.claim = j.claim)
@@ -102,6 +102,7 @@ impl<C: GenericClient> Workers for Postgres<'_, C> {
                 Ok(GrantDue {
                     job: r.get(0),
                     claim: r.get(1),
+                    attempts: unsigned(r.get::<_, i32>(5)) as u32,
                     recording: parse("recording id", r.get(2))?,
                     worker: r.get(3),
                     recipient: r.get(4),

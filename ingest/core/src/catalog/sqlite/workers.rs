@@ -93,17 +93,18 @@ impl Workers for Sqlite<'_> {
 
     fn grants_due(&self) -> Result<Vec<GrantDue>> {
         let mut stmt = self.conn.prepare(
-            "SELECT j.id, j.claim, j.recording, w.name, w.recipient FROM jobs j
+            "SELECT j.id, j.claim, j.recording, w.name, w.recipient, j.attempts FROM jobs j
              JOIN workers w ON w.name = j.worker AND w.removed_at IS NULL
              WHERE j.state = 'running'
                AND NOT EXISTS (SELECT 1 FROM job_grants g WHERE g.job = j.id AND g.claim = j.claim)
              ORDER BY j.id",
         )?;
-        let rows =
-            stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get::<_, String>(2)?, r.get(3)?, r.get(4)?)))?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get::<_, String>(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+        })?;
         rows.map(|row| {
-            let (job, claim, rec, worker, recipient) = row?;
-            Ok(GrantDue { job, claim, recording: parse("recording id", &rec)?, worker, recipient })
+            let (job, claim, rec, worker, recipient, attempts) = row?;
+            Ok(GrantDue { job, claim, attempts, recording: parse("recording id", &rec)?, worker, recipient })
         })
         .collect()
     }
