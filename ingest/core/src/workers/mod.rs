@@ -138,7 +138,7 @@ pub fn seal_result(key: &[u8; 32], label: &str, plain: &[u8]) -> Result<Vec<u8>,
     let mut out = plain.to_vec();
     aead_key(key)
         .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(result_aad(label)), &mut out)
-        .map_err(|_| SealError::Forged)?;
+        .map_err(|_| SealError::Malformed("the result could not be sealed".into()))?;
     Ok([&nonce[..], &out].concat())
 }
 

@@ -96,7 +96,7 @@ impl Worker {
     }
 
     fn until(&self, d: Duration) -> String {
-        format_ts(self.clock.now() + time::Duration::try_from(d).unwrap_or(time::Duration::MAX))
+        after(&self.clock, d)
     }
 
     async fn catalog<R: Send + 'static>(
@@ -197,11 +197,7 @@ impl Worker {
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(lease / 3).await;
-                let clock = SystemClock;
-                let (now, until) = (
-                    format_ts(clock.now()),
-                    format_ts(clock.now() + time::Duration::try_from(lease).unwrap_or(time::Duration::MAX)),
-                );
+                let (now, until) = (format_ts(SystemClock.now()), after(&SystemClock, lease));
                 let (done, total) = (progress.0.load(Ordering::Relaxed), progress.1.load(Ordering::Relaxed));
                 let (id, claim, name) = (job.id, job.claim, name.clone());
                 let held = catalog::read(&catalog, move |repo| {
@@ -294,6 +290,11 @@ impl Worker {
             }
         }
     }
+}
+
+/// The time `d` from now on `clock`, as the catalog stores times.
+fn after(clock: &dyn Clock, d: Duration) -> String {
+    format_ts(clock.now() + time::Duration::try_from(d).unwrap_or(time::Duration::MAX))
 }
 
 /// Why a claim produced no result.
