@@ -9,13 +9,13 @@
 //! retirement: a resumable upload's tail key, and a transcript's key while the
 //! transcript is being sealed.
 
+use crate::db::{params, Tx};
 use crate::id::{RecordingId, StreamName};
 use crate::keys::{Dek, WrappedDek};
 use crate::layout::ObjectKey;
 use crate::store::{put_idempotent, StoreError};
 use crate::vault::{Vault, VaultError};
 use bytes::Bytes;
-use rusqlite::{params, OptionalExtension};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -62,30 +62,47 @@ pub fn encode(wrapped: &WrappedDek) -> Vec<u8> {
 }
 
 /// Records `rec`/`name`'s current key object in the caller's transaction.
-pub fn record(
-    tx: &rusqlite::Transaction<'_>,
-    rec: RecordingId,
-    name: StreamName,
-    key: &KeyObject,
-) -> Result<(), VaultError> {
+///
+/// No key is recorded under a KEK a retirement retired, nor, while one is
+/// under way, under any KEK but its new one: another node that has not read
+/// the new KEK yet would otherwise record a key under one that is destroyed,
+/// or about to be (the write transaction orders this check against the
+/// retirement's own steps on every node).
+pub fn record(tx: &Tx<'_>, rec: RecordingId, name: StreamName, key: &KeyObject) -> Result<(), VaultError> {
+    refuse_retired_kek(tx, &key.kek)?;
     tx.execute(
-        "INSERT INTO key_objects (recording, stream, generation, kek, sha256) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (recording, stream) DO UPDATE SET generation = ?3, kek = ?4, sha256 = ?5",
-        params![rec.to_string(), name.to_string(), key.generation, key.kek, key.sha256],
+        "INSERT INTO key_objects (recording, stream, generation, kek, sha256) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (recording, stream) DO UPDATE SET generation = $3, kek = $4, sha256 = $5",
+        params![rec.to_string(), name.to_string(), key.generation, &key.kek, &key.sha256],
     )?;
     Ok(())
 }
 
+fn refuse_retired_kek(tx: &Tx<'_>, kek: &str) -> Result<(), VaultError> {
+    let newest = tx.query_opt("SELECT new_kek, step FROM kek_retirements ORDER BY generation DESC LIMIT 1", &[])?;
+    let Some(row) = newest else { return Ok(()) };
+    let (new, step): (String, String) = (row.get(0)?, row.get(1)?);
+    // `retiring` is a JSON array of KEK ids, which hold no quote or wildcard.
+    let retired = tx.query_opt(
+        "SELECT generation FROM kek_retirements WHERE retiring LIKE $1 LIMIT 1",
+        params![format!("%\"{kek}\"%")],
+    )?;
+    if retired.is_some() || (step != "done" && new != kek) {
+        return Err(VaultError::KekChanging { wrapped: kek.to_string(), new });
+    }
+    Ok(())
+}
+
 /// The pointer to `rec`/`name`'s current key object, if it has one.
-pub fn pointer(c: &rusqlite::Connection, rec: RecordingId, name: StreamName) -> Result<Option<KeyObject>, VaultError> {
-    let row = c
-        .query_row(
-            "SELECT generation, kek, sha256 FROM key_objects WHERE recording = ?1 AND stream = ?2",
-            params![rec.to_string(), name.to_string()],
-            |r| Ok(KeyObject { generation: r.get(0)?, kek: r.get(1)?, sha256: r.get(2)? }),
-        )
-        .optional()?;
-    Ok(row)
+pub fn pointer(tx: &Tx<'_>, rec: RecordingId, name: StreamName) -> Result<Option<KeyObject>, VaultError> {
+    let row = tx.query_opt(
+        "SELECT generation, kek, sha256 FROM key_objects WHERE recording = $1 AND stream = $2",
+        params![rec.to_string(), name.to_string()],
+    )?;
+    match row {
+        Some(r) => Ok(Some(KeyObject { generation: r.get(0)?, kek: r.get(1)?, sha256: r.get(2)? })),
+        None => Ok(None),
+    }
 }
 
 impl Vault {
@@ -108,7 +125,7 @@ impl Vault {
 
     /// The wrapped key of `rec`/`name`, from the cache or the store.
     pub async fn wrapped_key(&self, rec: RecordingId, name: StreamName) -> Result<(KeyObject, WrappedDek), VaultError> {
-        let found = self.catalog.call(move |c| pointer(c, rec, name)).await?;
+        let found = self.catalog.reading(move |tx| pointer(tx, rec, name)).await?;
         let Some(key) = found else {
             return Err(self.why_no_key(rec, name).await);
         };
@@ -135,14 +152,7 @@ impl Vault {
     }
 
     async fn why_no_key(&self, rec: RecordingId, name: StreamName) -> VaultError {
-        let state = self
-            .catalog
-            .call(move |c| {
-                c.query_row("SELECT state FROM recordings WHERE id = ?1", [rec.to_string()], |r| r.get::<_, String>(0))
-                    .optional()
-                    .map_err(VaultError::from)
-            })
-            .await;
+        let state = self.catalog.reading(move |tx| crate::vault::recording_state(tx, rec)).await;
         match state {
             Ok(Some(s)) if s == "shredded" => VaultError::Shredded(rec),
             Ok(None) => VaultError::NoRecording(rec),

@@ -41,6 +41,7 @@ pub mod checkpoint;
 pub mod chunk;
 pub mod clock;
 pub mod cosign;
+pub mod db;
 pub mod deletion;
 mod evidence_check;
 pub mod format;

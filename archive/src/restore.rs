@@ -240,7 +240,16 @@ fn insert_entry(tx: &Transaction<'_>, e: &Entry) -> Result<(), RestoreError> {
 /// Points the catalog at the key object found for `rec`/`name`, if one was.
 fn record_pointer(tx: &Transaction<'_>, objects: &Objects, rec: RecordingId, name: StreamName) -> Result<(), String> {
     match objects.keys.get(&(rec, name)) {
-        Some(key) => crate::key_objects::record(tx, rec, name, key).map_err(|e| e.to_string()),
+        // The restore's replay is SQLite's own (a PostgreSQL catalog is made
+        // from a restored one with `niem catalog migrate-to`).
+        Some(key) => tx
+            .execute(
+                "INSERT INTO key_objects (recording, stream, generation, kek, sha256) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (recording, stream) DO UPDATE SET generation = ?3, kek = ?4, sha256 = ?5",
+                rusqlite::params![rec.to_string(), name.to_string(), key.generation, key.kek, key.sha256],
+            )
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
         None => Ok(()), // lost, and said so
     }
 }

@@ -31,6 +31,8 @@
 //!
 //! Every step is idempotent, so a retirement cut off anywhere resumes.
 
+use crate::catalog::CatalogError;
+use crate::db::{params, Tx};
 use crate::id::{RecordingId, StreamName};
 use crate::key_objects::{self, KeyObject};
 use crate::keys::{KeyDir, Keyring, WrappedDek};
@@ -39,13 +41,11 @@ use crate::ledger::NewEntry;
 use crate::store::StoreError;
 use crate::vault::{Vault, VaultError};
 use bytes::Bytes;
-use rusqlite::{params, OptionalExtension};
 use serde_json::json;
 
 /// Re-wraps the caller's transient keys (e.g. resumable uploads' tail keys) under
 /// the ring's current KEK, in the given transaction; returns how many it changed.
-pub type TransientKeys =
-    std::sync::Arc<dyn Fn(&rusqlite::Transaction<'_>, &Keyring) -> Result<usize, VaultError> + Send + Sync>;
+pub type TransientKeys = std::sync::Arc<dyn Fn(&Tx<'_>, &Keyring) -> Result<usize, VaultError> + Send + Sync>;
 
 /// Moves the caller's own data off the retiring KEKs (the search index), run
 /// before they are destroyed ([`Vault::before_destroy`]).
@@ -102,19 +102,20 @@ impl Vault {
 
     async fn unfinished_retirement(&self) -> Result<Option<Row>, VaultError> {
         self.catalog
-            .call(|c| {
-                let row = c
-                    .query_row(
-                        "SELECT generation, new_kek, retiring, step FROM kek_retirements WHERE step != 'done' ORDER BY generation LIMIT 1",
-                        [],
-                        |r| Ok((r.get::<_, u32>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?)),
-                    )
-                    .optional()?;
-                Ok::<_, VaultError>(row.map(|(generation, kek, retiring, step)| Row {
-                    generation,
-                    kek,
+            .reading(|tx| {
+                let Some(r) = tx.query_opt(
+                    "SELECT generation, new_kek, retiring, step FROM kek_retirements WHERE step != 'done' ORDER BY generation LIMIT 1",
+                    &[],
+                )?
+                else {
+                    return Ok::<_, VaultError>(None);
+                };
+                let retiring: String = r.get(2)?;
+                Ok(Some(Row {
+                    generation: r.get(0)?,
+                    kek: r.get(1)?,
                     retiring: serde_json::from_str(&retiring).unwrap_or_default(),
-                    step,
+                    step: r.get(3)?,
                 }))
             })
             .await
@@ -148,11 +149,11 @@ impl Vault {
         };
         let (generation, _) = self
             .commit(entry, move |tx| {
-                let done: u32 = tx.query_row("SELECT COALESCE(MAX(generation), 0) FROM kek_retirements", [], |r| r.get(0))?;
-                let keys: u32 = tx.query_row("SELECT COALESCE(MAX(generation), 0) FROM key_objects", [], |r| r.get(0))?;
+                let done: u32 = tx.query_one("SELECT COALESCE(MAX(generation), 0) FROM kek_retirements", &[])?.get(0)?;
+                let keys: u32 = tx.query_one("SELECT COALESCE(MAX(generation), 0) FROM key_objects", &[])?.get(0)?;
                 let generation = done.max(keys) + 1;
                 tx.execute(
-                    "INSERT INTO kek_retirements (generation, new_kek, retiring, step, started_at) VALUES (?1, ?2, ?3, 'rewrap', ?4)",
+                    "INSERT INTO kek_retirements (generation, new_kek, retiring, step, started_at) VALUES ($1, $2, $3, 'rewrap', $4)",
                     params![generation, kek2, serde_json::to_string(&retiring2).unwrap_or_default(), now],
                 )?;
                 Ok(generation)
@@ -205,8 +206,8 @@ impl Vault {
 
     async fn set_step(&self, generation: u32, step: &'static str) -> Result<String, VaultError> {
         self.catalog
-            .call(move |c| {
-                c.execute("UPDATE kek_retirements SET step = ?2 WHERE generation = ?1", params![generation, step])?;
+            .writing(move |tx| {
+                tx.execute("UPDATE kek_retirements SET step = $2 WHERE generation = $1", params![generation, step])?;
                 Ok::<_, VaultError>(step.to_string())
             })
             .await
@@ -219,13 +220,13 @@ impl Vault {
             let kek = row.kek.clone();
             let todo: Vec<(String, String)> = self
                 .catalog
-                .call(move |c| {
-                    let mut stmt = c.prepare(
+                .reading(move |tx| {
+                    let rows = tx.query(
                         "SELECT k.recording, k.stream FROM key_objects k JOIN recordings r ON r.id = k.recording
-                         WHERE k.kek != ?1 AND r.state != 'shredded' ORDER BY k.recording, k.stream LIMIT 256",
+                         WHERE k.kek != $1 AND r.state != 'shredded' ORDER BY k.recording, k.stream LIMIT 256",
+                        params![kek],
                     )?;
-                    let rows = stmt.query_map([kek], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
-                    Ok::<_, VaultError>(rows)
+                    pairs(&rows)
                 })
                 .await?;
             if todo.is_empty() {
@@ -272,8 +273,7 @@ impl Vault {
         let pointer = key.clone();
         let committed = self
             .commit(entry, move |tx| {
-                let state: String =
-                    tx.query_row("SELECT state FROM recordings WHERE id = ?1", [rec.to_string()], |r| r.get(0))?;
+                let state = crate::vault::recording_state(tx, rec)?.ok_or(VaultError::NoRecording(rec))?;
                 if state == "shredded" {
                     return Err(VaultError::Shredded(rec));
                 }
@@ -298,10 +298,8 @@ impl Vault {
         let ring = self.keys.ring();
         let sealing: Vec<(String, String)> = self
             .catalog
-            .call(|c| {
-                let mut stmt = c.prepare("SELECT recording, wrapped_dek FROM transcripts WHERE state = 'sealing'")?;
-                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
-                Ok::<_, VaultError>(rows)
+            .reading(|tx| {
+                pairs(&tx.query("SELECT recording, wrapped_dek FROM transcripts WHERE state = 'sealing'", &[])?)
             })
             .await?;
         let mut changed = 0;
@@ -324,9 +322,9 @@ impl Vault {
                 crate::sha256_hex(&key_objects::encode(&fresh)),
             );
             self.catalog
-                .call(move |c| {
-                    c.execute(
-                        "UPDATE transcripts SET wrapped_dek = ?2, key_sha256 = ?3 WHERE recording = ?1 AND state = 'sealing'",
+                .writing(move |tx| {
+                    tx.execute(
+                        "UPDATE transcripts SET wrapped_dek = $2, key_sha256 = $3 WHERE recording = $1 AND state = 'sealing'",
                         params![rec.to_string(), json, sha],
                     )?;
                     Ok::<_, VaultError>(())
@@ -335,15 +333,7 @@ impl Vault {
             changed += 1;
         }
         let ring2 = ring.clone();
-        let theirs = self
-            .catalog
-            .call(move |c| {
-                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                let n = transient(&tx, &ring2)?;
-                tx.commit()?;
-                Ok::<_, VaultError>(n)
-            })
-            .await;
+        let theirs = self.catalog.writing(move |tx| transient(tx, &ring2)).await;
         Ok(changed + theirs?)
     }
 
@@ -353,15 +343,20 @@ impl Vault {
         let retiring = row.retiring.clone();
         let legacy: Vec<(u64, String, String)> = self
             .catalog
-            .call(move |c| {
-                let mut stmt = c.prepare(
+            .reading(move |tx| {
+                let sql = if tx.is_postgres() {
+                    "SELECT seq, subject, (data::jsonb -> 'sealed')::text FROM ledger
+                     WHERE data::jsonb -> 'sealed' ->> 'format' = 'niem/note/v1'
+                       AND seq NOT IN (SELECT (data::jsonb ->> 'of')::bigint FROM ledger WHERE action = 'note.resealed')"
+                } else {
                     "SELECT seq, subject, json_extract(data, '$.sealed') FROM ledger
                      WHERE json_extract(data, '$.sealed.format') = 'niem/note/v1'
-                       AND seq NOT IN (SELECT json_extract(data, '$.of') FROM ledger WHERE action = 'note.resealed')",
-                )?;
-                let rows =
-                    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<Result<Vec<_>, _>>()?;
-                Ok::<_, VaultError>(rows)
+                       AND seq NOT IN (SELECT json_extract(data, '$.of') FROM ledger WHERE action = 'note.resealed')"
+                };
+                let rows = tx.query(sql, &[])?;
+                Ok::<_, VaultError>(
+                    rows.iter().map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).collect::<Result<Vec<_>, CatalogError>>()?,
+                )
             })
             .await?;
         let mut n = 0;
@@ -386,13 +381,13 @@ impl Vault {
         let kek = row.kek.clone();
         let rows: Vec<(String, String)> = self
             .catalog
-            .call(move |c| {
-                let mut stmt = c.prepare(
+            .reading(move |tx| {
+                let rows = tx.query(
                     "SELECT k.recording, k.stream FROM key_objects k JOIN recordings r ON r.id = k.recording
-                     WHERE k.kek = ?1 AND r.state != 'shredded'",
+                     WHERE k.kek = $1 AND r.state != 'shredded'",
+                    params![kek],
                 )?;
-                let rows = stmt.query_map([kek], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
-                Ok::<_, VaultError>(rows)
+                pairs(&rows)
             })
             .await?;
         for (rec, name) in rows {
@@ -411,11 +406,10 @@ impl Vault {
         let generation = row.generation;
         let rows: Vec<(String, String)> = self
             .catalog
-            .call(move |c| {
-                let mut stmt = c.prepare("SELECT recording, stream FROM key_objects WHERE generation = ?1")?;
-                let rows =
-                    stmt.query_map([generation], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
-                Ok::<_, VaultError>(rows)
+            .reading(move |tx| {
+                pairs(
+                    &tx.query("SELECT recording, stream FROM key_objects WHERE generation = $1", params![generation])?,
+                )
             })
             .await?;
         let mut deleted = 0;
@@ -452,7 +446,7 @@ impl Vault {
             NewEntry { actor: crate::ledger::actor_system(), action: "keys.retired", subject: "keys".into(), data };
         self.commit(entry, move |tx| {
             tx.execute(
-                "UPDATE kek_retirements SET step = 'done', finished_at = ?2 WHERE generation = ?1",
+                "UPDATE kek_retirements SET step = 'done', finished_at = $2 WHERE generation = $1",
                 params![generation, now],
             )?;
             Ok(())
@@ -461,6 +455,11 @@ impl Vault {
         self.mirror.flush(true).await?;
         Ok(destroyed)
     }
+}
+
+/// Rows of two text columns.
+fn pairs(rows: &[crate::db::Row]) -> Result<Vec<(String, String)>, VaultError> {
+    Ok(rows.iter().map(|r| Ok((r.get(0)?, r.get(1)?))).collect::<Result<Vec<_>, CatalogError>>()?)
 }
 
 #[cfg(test)]

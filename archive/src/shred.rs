@@ -22,11 +22,11 @@
 //! Whether a shred was lawful is not decided here but by the verifier, from the
 //! signed ledger alone (`crate::deletion`).
 
+use crate::db::{params, Tx};
 use crate::id::RecordingId;
 use crate::layout::{ObjectKey, ObjectKind};
 use crate::ledger::NewEntry;
 use crate::vault::{Vault, VaultError};
-use rusqlite::{params, OptionalExtension};
 
 /// What a shred did.
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
@@ -41,7 +41,7 @@ pub struct Shredded {
 
 /// A re-check run inside the shred's transaction (holds, expiry): an error
 /// leaves the recording sealed and writes nothing.
-pub type Check = Box<dyn FnOnce(&rusqlite::Transaction<'_>) -> Result<(), VaultError> + Send>;
+pub type Check = Box<dyn FnOnce(&Tx<'_>) -> Result<(), VaultError> + Send>;
 
 impl Vault {
     /// Crypto-shreds sealed recording `rec`. `cause` is the entry's data (the policy
@@ -61,9 +61,7 @@ impl Vault {
         };
         let written = self
             .commit(entry, move |tx| {
-                let state: Option<String> = tx
-                    .query_row("SELECT state FROM recordings WHERE id = ?1", [rec.to_string()], |r| r.get(0))
-                    .optional()?;
+                let state = crate::vault::recording_state(tx, rec)?;
                 match state.as_deref() {
                     None => return Err(VaultError::NoRecording(rec)),
                     Some("sealed") => {}
@@ -76,11 +74,11 @@ impl Vault {
                 }
                 check(tx)?;
                 tx.execute(
-                    "UPDATE recordings SET state = 'shredded', shred_done_at = NULL WHERE id = ?1",
-                    [rec.to_string()],
+                    "UPDATE recordings SET state = 'shredded', shred_done_at = NULL WHERE id = $1",
+                    params![rec.to_string()],
                 )?;
-                tx.execute("DELETE FROM key_objects WHERE recording = ?1", [rec.to_string()])?;
-                tx.execute("DELETE FROM transcripts WHERE recording = ?1", [rec.to_string()])?;
+                tx.execute("DELETE FROM key_objects WHERE recording = $1", params![rec.to_string()])?;
+                tx.execute("DELETE FROM transcripts WHERE recording = $1", params![rec.to_string()])?;
                 Ok(())
             })
             .await;
@@ -99,12 +97,12 @@ impl Vault {
     pub async fn resume_shreds(&self) -> Result<Vec<(RecordingId, Shredded)>, VaultError> {
         let pending: Vec<String> = self
             .catalog
-            .call(|c| {
-                let mut stmt = c.prepare(
+            .reading(|tx| {
+                let rows = tx.query(
                     "SELECT id FROM recordings WHERE state = 'shredded' AND shred_done_at IS NULL ORDER BY id",
+                    &[],
                 )?;
-                let rows = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
-                Ok::<_, VaultError>(rows)
+                Ok::<_, VaultError>(rows.iter().map(|r| r.get(0)).collect::<Result<Vec<String>, _>>()?)
             })
             .await?;
         let mut out = Vec::new();
@@ -146,8 +144,8 @@ impl Vault {
         }
         let now = self.now();
         self.catalog
-            .call(move |c| {
-                c.execute("UPDATE recordings SET shred_done_at = ?2 WHERE id = ?1", params![rec.to_string(), now])?;
+            .writing(move |tx| {
+                tx.execute("UPDATE recordings SET shred_done_at = $2 WHERE id = $1", params![rec.to_string(), now])?;
                 Ok::<_, VaultError>(())
             })
             .await?;

@@ -60,9 +60,16 @@ impl World {
         let clock = Arc::new(ManualClock::new(T0));
         let dyn_clock: Arc<dyn Clock> = clock.clone();
         let mirror = Arc::new(
-            Mirror::resume(store.clone(), catalog.clone(), keys.clone(), dyn_clock.clone(), MirrorPolicy::default())
-                .await
-                .unwrap(),
+            Mirror::resume(
+                store.clone(),
+                catalog.clone(),
+                keys.clone(),
+                dyn_clock.clone(),
+                MirrorPolicy::default(),
+                "test",
+            )
+            .await
+            .unwrap(),
         );
         let vault = Arc::new(Vault::new(store.clone(), keys.clone(), catalog, dyn_clock, mirror, 1000));
         let w = World { vault, clock, keys, keydir, store, dir };

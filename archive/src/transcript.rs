@@ -13,6 +13,7 @@
 //! put a second, different object where objects are never overwritten.
 
 use crate::chunk::{open_object, seal_object, Binding, StreamKey, PREFIX_LEN};
+use crate::db::{params, Tx};
 use crate::id::{RecordingId, StreamName};
 use crate::key_objects::KeyObject;
 use crate::keys::{Dek, KeyError, WrappedDek};
@@ -21,7 +22,6 @@ use crate::ledger::NewEntry;
 use crate::store::StoreError;
 use crate::vault::{subject_rec, Vault, VaultError};
 use bytes::Bytes;
-use rusqlite::{params, OptionalExtension};
 use serde_json::json;
 
 /// A transcript as recorded.
@@ -41,7 +41,7 @@ struct Row {
     chunk_size: u32,
 }
 
-type Link = Box<dyn FnOnce(&rusqlite::Transaction<'_>) -> Result<(), VaultError> + Send>;
+type Link = Box<dyn FnOnce(&Tx<'_>) -> Result<(), VaultError> + Send>;
 
 impl Vault {
     /// Seals `plain`, puts it and records `transcript.stored` (with `meta` merged
@@ -53,7 +53,7 @@ impl Vault {
         rec: RecordingId,
         plain: Vec<u8>,
         meta: serde_json::Value,
-        link: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<(), VaultError> + Send + 'static,
+        link: impl FnOnce(&Tx<'_>) -> Result<(), VaultError> + Send + 'static,
     ) -> Result<StoredTranscript, VaultError> {
         let row = self.begin_transcript(rec).await?;
         let key = self.transcript_key(rec, &row)?;
@@ -75,9 +75,9 @@ impl Vault {
         actor: &str,
         rec: RecordingId,
         meta: impl FnOnce(&[u8]) -> serde_json::Value,
-        link: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<(), VaultError> + Send + 'static,
+        link: impl FnOnce(&Tx<'_>) -> Result<(), VaultError> + Send + 'static,
     ) -> Result<Option<StoredTranscript>, VaultError> {
-        let Some(row) = self.catalog.call(move |c| read_row(c, rec)).await? else { return Ok(None) };
+        let Some(row) = self.catalog.reading(move |tx| read_row(tx, rec)).await? else { return Ok(None) };
         if row.state != "sealing" {
             return Ok(None);
         }
@@ -99,7 +99,7 @@ impl Vault {
 
     /// The plaintext of a recording's stored transcript, if it has one.
     pub async fn read_transcript(&self, rec: RecordingId) -> Result<Option<Vec<u8>>, VaultError> {
-        let Some(row) = self.catalog.call(move |c| read_row(c, rec)).await? else { return Ok(None) };
+        let Some(row) = self.catalog.reading(move |tx| read_row(tx, rec)).await? else { return Ok(None) };
         if row.state != "stored" {
             return Ok(None);
         }
@@ -117,7 +117,7 @@ impl Vault {
     /// this attempt, before anything is put.
     async fn begin_transcript(&self, rec: RecordingId) -> Result<Row, VaultError> {
         self.require_sealed(rec).await?;
-        let existing = self.catalog.call(move |c| read_row(c, rec)).await?;
+        let existing = self.catalog.reading(move |tx| read_row(tx, rec)).await?;
         let _gate = self.wrap_gate.read().await;
         let wrapped = match existing {
             Some(r) if r.state == "stored" => {
@@ -134,11 +134,11 @@ impl Vault {
             Row { state: "sealing".into(), wrapped: Some(wrapped), key_sha256, prefix, chunk_size: self.chunk_size };
         let (ks, cs) = (row.key_sha256.clone(), row.chunk_size);
         self.catalog
-            .call(move |c| {
-                c.execute(
-                    "INSERT INTO transcripts (recording, state, wrapped_dek, key_sha256, nonce_prefix, chunk_size) VALUES (?1, 'sealing', ?2, ?3, ?4, ?5)
+            .writing(move |tx| {
+                tx.execute(
+                    "INSERT INTO transcripts (recording, state, wrapped_dek, key_sha256, nonce_prefix, chunk_size) VALUES ($1, 'sealing', $2, $3, $4, $5)
                      ON CONFLICT (recording) DO UPDATE SET wrapped_dek = excluded.wrapped_dek, key_sha256 = excluded.key_sha256,
-                        nonce_prefix = excluded.nonce_prefix, chunk_size = excluded.chunk_size WHERE state = 'sealing'",
+                        nonce_prefix = excluded.nonce_prefix, chunk_size = excluded.chunk_size WHERE transcripts.state = 'sealing'",
                     params![rec.to_string(), key_json, ks, hex::encode(prefix), cs],
                 )?;
                 Ok::<_, VaultError>(())
@@ -191,8 +191,8 @@ impl Vault {
         let prefix = hex::encode(row.prefix);
         self.commit(entry, move |tx| {
             let n = tx.execute(
-                "UPDATE transcripts SET state = 'stored', wrapped_dek = '', len = ?2, sha256 = ?3, stored_at = ?4
-                 WHERE recording = ?1 AND state = 'sealing' AND nonce_prefix = ?5",
+                "UPDATE transcripts SET state = 'stored', wrapped_dek = '', len = $2, sha256 = $3, stored_at = $4
+                 WHERE recording = $1 AND state = 'sealing' AND nonce_prefix = $5",
                 params![rec.to_string(), s.len, s.sha256, now, prefix],
             )?;
             if n == 0 {
@@ -208,15 +208,16 @@ impl Vault {
     }
 }
 
-fn read_row(c: &rusqlite::Connection, rec: RecordingId) -> Result<Option<Row>, VaultError> {
-    let row: Option<(String, String, String, String, u32)> = c
-        .query_row(
-            "SELECT state, wrapped_dek, key_sha256, nonce_prefix, chunk_size FROM transcripts WHERE recording = ?1",
-            [rec.to_string()],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-        )
-        .optional()?;
-    let Some((state, wrapped, key_sha256, prefix, chunk_size)) = row else { return Ok(None) };
+fn read_row(tx: &Tx<'_>, rec: RecordingId) -> Result<Option<Row>, VaultError> {
+    let Some(r) = tx.query_opt(
+        "SELECT state, wrapped_dek, key_sha256, nonce_prefix, chunk_size FROM transcripts WHERE recording = $1",
+        params![rec.to_string()],
+    )?
+    else {
+        return Ok(None);
+    };
+    let (state, wrapped, key_sha256, prefix, chunk_size): (String, String, String, String, u32) =
+        (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
     let corrupt =
         |what: &str| VaultError::Conflict(format!("catalog row for the transcript of {rec} has a malformed {what}"));
     let wrapped = match wrapped.as_str() {
@@ -250,9 +251,16 @@ mod tests {
         let store: crate::store::Store = Arc::new(LocalStore::open(dir.join("store")).unwrap());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let mirror = Arc::new(
-            Mirror::resume(store.clone(), catalog.clone(), keys.clone(), clock.clone(), MirrorPolicy::default())
-                .await
-                .unwrap(),
+            Mirror::resume(
+                store.clone(),
+                catalog.clone(),
+                keys.clone(),
+                clock.clone(),
+                MirrorPolicy::default(),
+                "test",
+            )
+            .await
+            .unwrap(),
         );
         let vault = Vault::new(store, keys, catalog, clock, mirror, 100);
         let rec = vault.start_recording("system", "m", "o", |_, _| Ok(())).await.unwrap();

@@ -9,6 +9,7 @@
 use crate::catalog::{Catalog, CatalogError};
 use crate::chunk::{Binding, StreamKey, PREFIX_LEN, TAG_LEN};
 use crate::clock::{format_ts, Clock};
+use crate::db::{params, Tx};
 use crate::id::{RecordingId, StreamId, StreamName};
 use crate::keys::{Dek, KeyError, Keys};
 use crate::layout::ObjectKey;
@@ -19,7 +20,6 @@ use crate::spool::{ChunkSpool, Spooled};
 use crate::store::{put_idempotent, Store, StoreError};
 use bytes::Bytes;
 use futures::StreamExt;
-use rusqlite::{params, OptionalExtension};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -52,6 +52,10 @@ pub enum VaultError {
     /// A rule forbids this caller the change (four-eyes).
     #[error("{0}")]
     Forbidden(String),
+    /// Another node is retiring KEKs, and this one still wraps under the old
+    /// current KEK: it reads the new one within seconds; retry.
+    #[error("a KEK retirement to {new} is under way and this node still wraps keys under {wrapped}; it picks up the new KEK within seconds: retry")]
+    KekChanging { wrapped: String, new: String },
 }
 
 impl From<rusqlite::Error> for VaultError {
@@ -178,7 +182,7 @@ impl Vault {
     pub async fn commit<R: Send + 'static>(
         &self,
         entry: NewEntry,
-        change: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<R, VaultError> + Send + 'static,
+        change: impl FnOnce(&Tx<'_>) -> Result<R, VaultError> + Send + 'static,
     ) -> Result<(R, Entry), VaultError> {
         self.commit_as(entry, change).await
     }
@@ -188,7 +192,7 @@ impl Vault {
     pub async fn commit_as<R, E>(
         &self,
         entry: NewEntry,
-        change: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<R, E> + Send + 'static,
+        change: impl FnOnce(&Tx<'_>) -> Result<R, E> + Send + 'static,
     ) -> Result<(R, Entry), E>
     where
         R: Send + 'static,
@@ -197,13 +201,13 @@ impl Vault {
         let ts = self.now();
         let out = self
             .catalog
-            .call(move |conn| {
-                let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            .exec(move |conn| {
+                let tx = conn.write()?;
                 let r = match change(&tx) {
                     Ok(r) => r,
                     Err(e) => return Ok(Err(e)),
                 };
-                let e = ledger::append(&tx, ts, entry)?;
+                let e = ledger::append_in(&tx, ts, entry)?;
                 tx.commit()?;
                 Ok::<_, VaultError>(Ok((r, e)))
             })
@@ -223,13 +227,13 @@ impl Vault {
     pub async fn announce_format(&self) -> Result<(), VaultError> {
         let announced: Option<u32> = self
             .catalog
-            .call(|c| {
-                c.query_row(
-                    "SELECT MAX(json_extract(data, '$.version')) FROM ledger WHERE action = 'store.format'",
-                    [],
-                    |r| r.get(0),
-                )
-                .map_err(VaultError::from)
+            .reading(|tx| {
+                let sql = if tx.is_postgres() {
+                    "SELECT MAX((data::jsonb ->> 'version')::bigint) FROM ledger WHERE action = 'store.format'"
+                } else {
+                    "SELECT MAX(json_extract(data, '$.version')) FROM ledger WHERE action = 'store.format'"
+                };
+                Ok::<_, VaultError>(tx.query_one(sql, &[])?.get(0)?)
             })
             .await?;
         if announced.is_some_and(|v| v >= crate::format::STORE) {
@@ -248,7 +252,7 @@ impl Vault {
         actor: &str,
         meeting: &str,
         org: &str,
-        link: impl FnOnce(&rusqlite::Transaction<'_>, RecordingId) -> Result<(), VaultError> + Send + 'static,
+        link: impl FnOnce(&Tx<'_>, RecordingId) -> Result<(), VaultError> + Send + 'static,
     ) -> Result<RecordingId, VaultError> {
         let rec = RecordingId::new();
         let (meeting, org, started) = (meeting.to_string(), org.to_string(), self.now());
@@ -260,7 +264,7 @@ impl Vault {
         };
         self.commit(entry, move |tx| {
             tx.execute(
-                "INSERT INTO recordings (id, meeting, org, state, started_at) VALUES (?1, ?2, ?3, 'open', ?4)",
+                "INSERT INTO recordings (id, meeting, org, state, started_at) VALUES ($1, $2, $3, 'open', $4)",
                 params![rec.to_string(), meeting, org, started],
             )?;
             link(tx, rec)
@@ -277,7 +281,7 @@ impl Vault {
         actor: &str,
         rec: RecordingId,
         spec: StreamSpec,
-        link: impl FnOnce(&rusqlite::Transaction<'_>, StreamId) -> Result<(), VaultError> + Send + 'static,
+        link: impl FnOnce(&Tx<'_>, StreamId) -> Result<(), VaultError> + Send + 'static,
     ) -> Result<OpenStream, VaultError> {
         self.require_state(rec, "open").await?;
         let id = StreamId::new();
@@ -302,8 +306,8 @@ impl Vault {
         self.commit(entry, move |tx| {
             tx.execute(
                 "INSERT INTO streams (id, recording, kind, endpoint, state, chunk_size, nonce_prefix, key_sha256, content_type, opened_at)
-                 VALUES (?1, ?2, ?3, ?4, 'open', ?5, ?6, ?7, ?8, ?9)",
-                params![id.to_string(), rec.to_string(), spec.kind, spec.endpoint, chunk_size, hex::encode(prefix), key.sha256, spec.content_type, now],
+                 VALUES ($1, $2, $3, $4, 'open', $5, $6, $7, $8, $9)",
+                params![id.to_string(), rec.to_string(), spec.kind, spec.endpoint, chunk_size, hex::encode(prefix), &key.sha256, spec.content_type, now],
             )?;
             crate::key_objects::record(tx, rec, name, &key)?;
             link(tx, id)
@@ -350,12 +354,10 @@ impl Vault {
         }
         let (actor, ts) = (actor.to_string(), self.now());
         self.catalog
-            .call(move |conn| {
-                let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            .writing(move |tx| {
                 for (rec, id, chunks) in runs {
-                    record_chunks(&tx, &actor, &ts, rec, id, chunks)?;
+                    record_chunks(tx, &actor, &ts, rec, id, chunks)?;
                 }
-                tx.commit()?;
                 Ok::<_, VaultError>(())
             })
             .await?;
@@ -383,13 +385,13 @@ impl Vault {
         }
         let ids: Vec<StreamId> =
             pending.iter().map(|c| c.stream).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
-        let recorded = self.catalog.call(move |c| recorded_counts(c, &ids)).await?;
+        let recorded = self.catalog.reading(move |tx| recorded_counts(tx, &ids)).await?;
         let mut moved = 0;
         let mut todo: Vec<Spooled> = Vec::new();
         let mut expect: std::collections::HashMap<StreamId, u32> = Default::default();
         for c in pending {
             let Some(&done) = recorded.get(&c.stream) else {
-                tracing::error!(stream = %c.stream, "spooled chunks of a stream the catalog does not know; they stay in the spool");
+                tracing::error!(stream = %c.stream, "spooled chunks of a stream the catalog does not know or has closed; they stay in the spool");
                 continue;
             };
             if c.index < done {
@@ -455,7 +457,7 @@ impl Vault {
         let now = self.now();
         self.commit(entry, move |tx| {
             let n = tx.execute(
-                "UPDATE streams SET state = ?2, sha256 = ?3, media = ?4, closed_at = ?5 WHERE id = ?1 AND state = 'open'",
+                "UPDATE streams SET state = $2, sha256 = $3, media = $4, closed_at = $5 WHERE id = $1 AND state = 'open'",
                 params![id.to_string(), end.state.as_str(), end.sha256, end.media.map(|m| m.to_string()), now],
             )?;
             if n == 0 {
@@ -479,7 +481,7 @@ impl Vault {
         &self,
         actor: &str,
         rec: RecordingId,
-        link: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<(), VaultError> + Send + 'static,
+        link: impl FnOnce(&Tx<'_>) -> Result<(), VaultError> + Send + 'static,
     ) -> Result<Manifest, VaultError> {
         self.require_state(rec, "open").await?;
         let mut manifest = self.manifest_draft(rec).await?;
@@ -502,7 +504,7 @@ impl Vault {
         let sealed_at = manifest.sealed_at.clone();
         self.commit(entry, move |tx| {
             tx.execute(
-                "UPDATE recordings SET state = 'sealed', sealed_at = ?2, manifest_sha256 = ?3 WHERE id = ?1 AND state = 'open'",
+                "UPDATE recordings SET state = 'sealed', sealed_at = $2, manifest_sha256 = $3 WHERE id = $1 AND state = 'open'",
                 params![rec.to_string(), sealed_at, sha],
             )?;
             link(tx)
@@ -517,14 +519,7 @@ impl Vault {
     }
 
     async fn require_state(&self, rec: RecordingId, want: &'static str) -> Result<(), VaultError> {
-        let state: Option<String> = self
-            .catalog
-            .call(move |c| {
-                c.query_row("SELECT state FROM recordings WHERE id = ?1", [rec.to_string()], |r| r.get(0))
-                    .optional()
-                    .map_err(VaultError::from)
-            })
-            .await?;
+        let state: Option<String> = self.catalog.reading(move |tx| recording_state(tx, rec)).await?;
         match state {
             None => Err(VaultError::NoRecording(rec)),
             Some(s) if s == want => Ok(()),
@@ -534,12 +529,12 @@ impl Vault {
 
     /// The recording as it stands: for a sealed one, exactly its manifest.
     pub async fn manifest_draft(&self, rec: RecordingId) -> Result<Manifest, VaultError> {
-        self.catalog.call(move |c| read_manifest(c, rec)).await
+        self.catalog.reading(move |tx| read_manifest(tx, rec)).await
     }
 
     /// One stream, with its chunk list.
     pub async fn stream(&self, id: StreamId) -> Result<StreamInfo, VaultError> {
-        self.catalog.call(move |c| read_stream(c, id)).await
+        self.catalog.reading(move |tx| read_stream(tx, id)).await
     }
 
     /// The key that opens a stored stream's pieces.
@@ -556,7 +551,7 @@ impl Vault {
 
 /// Inserts a stream's next chunks and their `chunk.stored` entries.
 fn record_chunks(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Tx<'_>,
     actor: &str,
     ts: &str,
     rec: RecordingId,
@@ -567,9 +562,9 @@ fn record_chunks(
         return Ok(());
     }
     let expected: u32 = tx
-        .query_row("SELECT chunks FROM streams WHERE id = ?1 AND state = 'open'", [id.to_string()], |r| r.get(0))
-        .optional()?
-        .ok_or(VaultError::NoStream(id))?;
+        .query_opt("SELECT chunks FROM streams WHERE id = $1 AND state = 'open'", params![id.to_string()])?
+        .ok_or(VaultError::NoStream(id))?
+        .get(0)?;
     for (c, expected) in chunks.into_iter().zip(expected..) {
         if expected != c.index {
             return Err(VaultError::Conflict(format!(
@@ -578,11 +573,11 @@ fn record_chunks(
             )));
         }
         tx.execute(
-            "INSERT INTO chunks (stream, idx, plain_len, len, sha256) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![id.to_string(), c.index, c.plain_len, c.len, c.sha256],
+            "INSERT INTO chunks (stream, idx, plain_len, len, sha256) VALUES ($1, $2, $3, $4, $5)",
+            params![id.to_string(), c.index, c.plain_len, c.len, &c.sha256],
         )?;
         tx.execute(
-            "UPDATE streams SET chunks = chunks + 1, length = length + ?2 WHERE id = ?1",
+            "UPDATE streams SET chunks = chunks + 1, length = length + $2 WHERE id = $1",
             params![id.to_string(), c.plain_len],
         )?;
         let entry = NewEntry {
@@ -591,24 +586,31 @@ fn record_chunks(
             subject: subject_stream(rec, StreamName::Media(id)),
             data: json!({ "index": c.index, "len": c.len, "sha256": c.sha256 }),
         };
-        ledger::append(tx, ts.to_string(), entry)?;
+        ledger::append_in(tx, ts.to_string(), entry)?;
     }
     Ok(())
 }
 
 /// How many chunks each stream has recorded.
-fn recorded_counts(
-    c: &rusqlite::Connection,
-    ids: &[StreamId],
-) -> Result<std::collections::HashMap<StreamId, u32>, VaultError> {
-    let mut stmt = c.prepare("SELECT chunks FROM streams WHERE id = ?1")?;
+fn recorded_counts(tx: &Tx<'_>, ids: &[StreamId]) -> Result<std::collections::HashMap<StreamId, u32>, VaultError> {
     let mut out = std::collections::HashMap::new();
     for id in ids {
-        if let Some(n) = stmt.query_row([id.to_string()], |r| r.get(0)).optional()? {
-            out.insert(*id, n);
+        // A stream closed meanwhile (its node declared lost) takes no more
+        // pieces: they stay in the spool, named in the log.
+        let sql = "SELECT chunks FROM streams WHERE id = $1 AND state = 'open'";
+        if let Some(row) = tx.query_opt(sql, params![id.to_string()])? {
+            out.insert(*id, row.get(0)?);
         }
     }
     Ok(out)
+}
+
+/// A recording's state, if it exists.
+pub(crate) fn recording_state(tx: &Tx<'_>, rec: RecordingId) -> Result<Option<String>, VaultError> {
+    match tx.query_opt("SELECT state FROM recordings WHERE id = $1", params![rec.to_string()])? {
+        Some(row) => Ok(Some(row.get(0)?)),
+        None => Ok(None),
+    }
 }
 
 /// Reads a spooled chunk and puts it to the store.
@@ -668,19 +670,22 @@ fn contiguous_runs(
     (runs, committed, failure)
 }
 
-fn read_manifest(c: &rusqlite::Connection, rec: RecordingId) -> Result<Manifest, VaultError> {
-    let row: Option<(String, String, String, Option<String>)> = c
-        .query_row("SELECT meeting, org, started_at, sealed_at FROM recordings WHERE id = ?1", [rec.to_string()], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })
-        .optional()?;
-    let (meeting, org, started_at, sealed_at) = row.ok_or(VaultError::NoRecording(rec))?;
-    let mut stmt = c.prepare("SELECT id FROM streams WHERE recording = ?1 ORDER BY opened_at, id")?;
-    let ids: Vec<String> = stmt.query_map([rec.to_string()], |r| r.get(0))?.collect::<Result<_, _>>()?;
+fn read_manifest(tx: &Tx<'_>, rec: RecordingId) -> Result<Manifest, VaultError> {
+    let row = tx
+        .query_opt(
+            "SELECT meeting, org, started_at, sealed_at FROM recordings WHERE id = $1",
+            params![rec.to_string()],
+        )?
+        .ok_or(VaultError::NoRecording(rec))?;
+    let (meeting, org, started_at, sealed_at): (String, String, String, Option<String>) =
+        (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
     let mut streams = Vec::new();
-    for id in ids {
+    for row in
+        tx.query("SELECT id FROM streams WHERE recording = $1 ORDER BY opened_at, id", params![rec.to_string()])?
+    {
+        let id: String = row.get(0)?;
         let id: StreamId = id.parse().map_err(|e| VaultError::Conflict(format!("catalog: {e}")))?;
-        streams.push(read_stream(c, id)?.manifest);
+        streams.push(read_stream(tx, id)?.manifest);
     }
     Ok(Manifest {
         format: FORMAT.into(),
@@ -693,47 +698,34 @@ fn read_manifest(c: &rusqlite::Connection, rec: RecordingId) -> Result<Manifest,
     })
 }
 
-fn read_stream(c: &rusqlite::Connection, id: StreamId) -> Result<StreamInfo, VaultError> {
-    type Row = (
-        String,
-        String,
-        Option<String>,
-        String,
-        u32,
-        String,
-        String,
-        u64,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    );
-    let row: Option<Row> = c
-        .query_row(
-            "SELECT recording, kind, endpoint, state, chunk_size, nonce_prefix, key_sha256, length, sha256, content_type, media FROM streams WHERE id = ?1",
-            [id.to_string()],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?)),
-        )
-        .optional()?;
-    let (rec, kind, endpoint, state, chunk_size, nonce_prefix, key_sha256, length, sha256, content_type, media) =
-        row.ok_or(VaultError::NoStream(id))?;
+fn read_stream(tx: &Tx<'_>, id: StreamId) -> Result<StreamInfo, VaultError> {
+    let r = tx
+        .query_opt(
+            "SELECT recording, kind, endpoint, state, chunk_size, nonce_prefix, key_sha256, length, sha256, content_type, media
+             FROM streams WHERE id = $1",
+            params![id.to_string()],
+        )?
+        .ok_or(VaultError::NoStream(id))?;
     let corrupt = |what: &str| VaultError::Conflict(format!("catalog row for stream {id} has a malformed {what}"));
-    let mut stmt = c.prepare("SELECT len, sha256 FROM chunks WHERE stream = ?1 ORDER BY idx")?;
-    let chunks = stmt
-        .query_map([id.to_string()], |r| Ok(ChunkManifest { len: r.get(0)?, sha256: r.get(1)? }))?
-        .collect::<Result<Vec<_>, _>>()?;
+    let chunks = tx
+        .query("SELECT len, sha256 FROM chunks WHERE stream = $1 ORDER BY idx", params![id.to_string()])?
+        .iter()
+        .map(|c| Ok(ChunkManifest { len: c.get(0)?, sha256: c.get(1)? }))
+        .collect::<Result<Vec<_>, CatalogError>>()?;
+    let (rec, state, media): (String, String, Option<String>) = (r.get(0)?, r.get(3)?, r.get(10)?);
     Ok(StreamInfo {
         rec: rec.parse().map_err(|_| corrupt("recording id"))?,
         manifest: StreamManifest {
             id,
-            kind,
-            endpoint,
+            kind: r.get(1)?,
+            endpoint: r.get(2)?,
             state: StreamState::parse(&state).ok_or_else(|| corrupt("state"))?,
-            chunk_size,
-            nonce_prefix,
-            key_sha256,
-            length,
-            sha256,
-            content_type,
+            chunk_size: r.get(4)?,
+            nonce_prefix: r.get(5)?,
+            key_sha256: r.get(6)?,
+            length: r.get(7)?,
+            sha256: r.get(8)?,
+            content_type: r.get(9)?,
             media: media.and_then(|m| serde_json::from_str(&m).ok()),
             chunks,
         },
@@ -795,9 +787,16 @@ mod tests {
             Arc::new(Switchable { inner: LocalStore::open(dir.join("store")).unwrap(), down: AtomicBool::new(false) });
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let mirror = Arc::new(
-            Mirror::resume(store.clone(), catalog.clone(), keys.clone(), clock.clone(), MirrorPolicy::default())
-                .await
-                .unwrap(),
+            Mirror::resume(
+                store.clone(),
+                catalog.clone(),
+                keys.clone(),
+                clock.clone(),
+                MirrorPolicy::default(),
+                "test",
+            )
+            .await
+            .unwrap(),
         );
         (Vault::new(store.clone(), keys, catalog, clock, mirror, 1000), store)
     }

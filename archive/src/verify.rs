@@ -1170,9 +1170,16 @@ mod tests {
         let store: Store = Arc::new(LocalStore::open(dir.join("store")).unwrap());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let mirror = Arc::new(
-            Mirror::resume(store.clone(), catalog.clone(), keys.clone(), clock.clone(), MirrorPolicy::default())
-                .await
-                .unwrap(),
+            Mirror::resume(
+                store.clone(),
+                catalog.clone(),
+                keys.clone(),
+                clock.clone(),
+                MirrorPolicy::default(),
+                "test",
+            )
+            .await
+            .unwrap(),
         );
         (Vault::new(store, keys.clone(), catalog, clock, mirror, 100), keys)
     }

@@ -1,11 +1,11 @@
-//! `niem-bench ledger`: ledger appends per second, on SQLite (through the
-//! service's own commit path, `Vault::record`) and on PostgreSQL (the engine's
-//! append, `archive::ledger::postgres`, until the vault commits through it; a
-//! server the harness starts from Debian's packages), each with one
-//! writer and with many (16 sharing SQLite's one connection; 2 nodes × 8 writers
-//! on PostgreSQL), every append its own durable commit.
-//! The contended PostgreSQL run is then read back and verified as one chain
-//! (no gap, no fork, no duplicate seq). Prints figures; asserts only the chain.
+//! `niem-bench ledger`: ledger appends per second through the service's own
+//! commit path (`Vault::record`, its ledger mirrored to a local store), on
+//! SQLite and on PostgreSQL (a server the harness starts from Debian's
+//! packages), with one writer and with many (16 on one node; on PostgreSQL also
+//! 2 nodes × 8 writers, two vaults on one catalog), every append its own
+//! durable commit; and the PostgreSQL engine's bare append for comparison.
+//! The contended PostgreSQL runs are read back and verified as one chain (no
+//! gap, no fork, no duplicate seq). Prints figures; asserts only the chain.
 
 use archive::catalog::Catalog;
 use archive::clock::{Clock, SystemClock};
@@ -23,10 +23,25 @@ pub fn run(args: &crate::LedgerBench) {
     println!("== ledger appends, each its own commit ({} per writer) ==", args.entries);
     let dir = tempfile::tempdir().unwrap();
     for writers in [1, 16] {
-        let rate = through_the_vault(&dir.path().join(format!("site-{writers}")), writers, args.entries);
+        let site = dir.path().join(format!("site-{writers}"));
+        std::fs::create_dir_all(&site).unwrap();
+        let catalog = Catalog::open(&site.join("catalog.db")).unwrap();
+        let rate = through_the_vault(&site, vec![catalog], writers, args.entries);
         println!("sqlite      1 node  x {writers:>2} writer(s): {rate:>8.0} appends/s (Vault::record: one connection, WAL, synchronous=FULL, mirrored)");
     }
     let pg = Postgres::own();
+    for (nodes, writers) in [(1, 1), (1, 16), (2, 8)] {
+        let url = pg.database();
+        let mut c = connect(&url);
+        c.batch_execute(pg_ledger::SCHEMA).unwrap();
+        c.batch_execute(archive::catalog::ARCHIVE_PG_BASELINE).unwrap();
+        let catalogs = (0..nodes).map(|_| Catalog::connect_postgres(&url, writers).unwrap()).collect();
+        let site = dir.path().join(format!("pg-{nodes}-{writers}"));
+        std::fs::create_dir_all(&site).unwrap();
+        let rate = through_the_vault(&site, catalogs, writers, args.entries);
+        println!("postgresql  {nodes} node(s) x {writers:>2} writer(s): {rate:>8.0} appends/s (Vault::record: the head row locked per commit, mirrored by the lease holder)");
+        verified(&mut c, nodes * writers * args.entries);
+    }
     for (nodes, writers) in [(1, 1), (2, 8)] {
         let url = pg.database();
         connect(&url).batch_execute(pg_ledger::SCHEMA).unwrap();
@@ -38,48 +53,60 @@ pub fn run(args: &crate::LedgerBench) {
                 tx.commit().unwrap();
             }
         });
-        println!("postgresql  {nodes} node(s) x {writers:>2} writer(s): {rate:>8.0} appends/s (a connection per writer, fsync on)");
-        let mut client = connect(&url);
-        let head = pg_ledger::head(&mut client).unwrap().unwrap_or(0);
-        let chain = pg_ledger::read_range(&mut client, 0, head).unwrap();
-        let mut prev = ledger::ZERO;
-        for (i, e) in chain.iter().enumerate() {
-            e.check(i as u64, &prev).unwrap();
-            prev = e.hash;
-        }
-        assert_eq!(chain.len(), nodes * writers * args.entries, "every append is in the chain");
-        println!("            chain of {} entries verified: no gap, no fork, no duplicate seq", chain.len());
+        println!("postgresql  {nodes} node(s) x {writers:>2} writer(s): {rate:>8.0} appends/s (the engine's bare append, a connection per writer, fsync on)");
+        verified(&mut connect(&url), nodes * writers * args.entries);
     }
 }
 
-/// SQLite through the service's own commit path: a vault over a local store,
-/// its ledger mirrored, `writers` tasks each recording `entries` events.
-fn through_the_vault(dir: &Path, writers: usize, entries: usize) -> f64 {
+/// The chain in PostgreSQL, read back: `n` entries (and any before the run),
+/// linked one after another.
+fn verified(client: &mut postgres::Client, n: usize) {
+    let head = pg_ledger::head(client).unwrap().unwrap_or(0);
+    let chain = pg_ledger::read_range(client, 0, head).unwrap();
+    let mut prev = ledger::ZERO;
+    for (i, e) in chain.iter().enumerate() {
+        e.check(i as u64, &prev).unwrap();
+        prev = e.hash;
+    }
+    let ours = chain.iter().filter(|e| e.action == "bench.append").count();
+    assert_eq!(ours, n, "every append is in the chain");
+    println!("            chain of {} entries verified: no gap, no fork, no duplicate seq", chain.len());
+}
+
+/// The service's own commit path: a vault per catalog handle (a node each),
+/// over one local store, its ledger mirrored, `writers` tasks per node each
+/// recording `entries` events.
+fn through_the_vault(dir: &Path, catalogs: Vec<Catalog>, writers: usize, entries: usize) -> f64 {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(async {
-        std::fs::create_dir_all(dir).unwrap();
-        let catalog = Catalog::open(&dir.join("catalog.db")).unwrap();
         let keys = Arc::new(KeyDir::new(dir.join("keys")).init("niem.bench/ledger").unwrap());
         let store: Store = Arc::new(LocalStore::open(dir.join("store")).unwrap());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let mirror =
-            Mirror::resume(store.clone(), catalog.clone(), keys.clone(), clock.clone(), MirrorPolicy::default());
-        let vault = Arc::new(Vault::new(store, keys, catalog, clock, Arc::new(mirror.await.unwrap()), 1000));
+        let mut vaults = Vec::new();
+        for (n, catalog) in catalogs.into_iter().enumerate() {
+            let (s, k, c, node) = (store.clone(), keys.clone(), clock.clone(), format!("node{n}"));
+            let policy = MirrorPolicy::default();
+            let mirror = Mirror::resume(s.clone(), catalog.clone(), k.clone(), c.clone(), policy, &node).await.unwrap();
+            vaults.push(Arc::new(Vault::new(s, k, catalog, c, Arc::new(mirror), 1000)));
+        }
         let t = Instant::now();
-        let tasks: Vec<_> = (0..writers)
-            .map(|w| {
-                let vault = vault.clone();
+        let tasks: Vec<_> = vaults
+            .iter()
+            .enumerate()
+            .flat_map(|(n, vault)| (0..writers).map(move |w| (n, w, vault.clone())))
+            .map(|(n, w, vault)| {
                 tokio::spawn(async move {
                     for i in 0..entries {
-                        vault.record(entry(&format!("writer{w}"), i)).await.unwrap();
+                        vault.record(entry(&format!("node{n}/writer{w}"), i)).await.unwrap();
                     }
                 })
             })
             .collect();
+        let n = tasks.len();
         for task in tasks {
             task.await.unwrap();
         }
-        (writers * entries) as f64 / t.elapsed().as_secs_f64()
+        (n * entries) as f64 / t.elapsed().as_secs_f64()
     })
 }
 

@@ -9,6 +9,7 @@
 
 pub mod postgres;
 
+use crate::db::Tx;
 use crate::merkle::Hash;
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
@@ -133,7 +134,8 @@ impl Entry {
     }
 }
 
-pub(crate) const SCHEMA: &str = "
+/// The ledger table in SQLite (the PostgreSQL engine records it as done).
+pub const SCHEMA: &str = "
 CREATE TABLE ledger (
     seq INTEGER PRIMARY KEY,
     ts TEXT NOT NULL,
@@ -219,6 +221,28 @@ pub fn read_where(
 /// The seq of the newest entry, if any.
 pub fn head(conn: &rusqlite::Connection) -> Result<Option<u64>, LedgerError> {
     Ok(conn.query_row("SELECT MAX(seq) FROM ledger", [], |r| r.get(0))?)
+}
+
+/// [`append`] on either engine: inside the caller's write transaction, after
+/// the entry committed last by any writer.
+pub fn append_in(tx: &Tx<'_>, ts: String, e: NewEntry) -> Result<Entry, LedgerError> {
+    // `either` runs one of its closures: the entry moves into that one, uncopied.
+    let args = std::cell::Cell::new(Some((ts, e)));
+    let taken = || args.take().ok_or_else(|| LedgerError::Malformed { seq: 0, reason: "appended twice".into() });
+    tx.either(
+        |t| taken().and_then(|(ts, e)| append(t, ts, e)),
+        |t| taken().and_then(|(ts, e)| postgres::append(t, ts, e)),
+    )
+}
+
+/// [`read_range`] on either engine.
+pub fn range_in(tx: &Tx<'_>, from: u64, to: u64) -> Result<Vec<Entry>, LedgerError> {
+    tx.either(|t| read_range(t, from, to), |t| postgres::read_range(t, from, to))
+}
+
+/// [`head`] on either engine.
+pub fn head_in(tx: &Tx<'_>) -> Result<Option<u64>, LedgerError> {
+    tx.either(|t| head(t), postgres::head)
 }
 
 #[cfg(test)]

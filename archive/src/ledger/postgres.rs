@@ -103,6 +103,7 @@ pub fn append(tx: &mut Transaction<'_>, ts: String, e: NewEntry) -> Result<Entry
 
 /// The lease on writing the ledger's mirror, as one node sees it. Every time
 /// is the database's (`now()`), so the nodes' clocks do not matter.
+#[derive(Debug, Clone)]
 pub struct MirrorLease {
     node: String,
     ttl_ms: i64,

@@ -33,7 +33,7 @@ impl Site {
         let store: Store = Arc::new(LocalStore::open(dir.join("store")).unwrap());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let policy = MirrorPolicy::default();
-        let mirror = Mirror::resume(store.clone(), catalog.clone(), keys.clone(), clock.clone(), policy);
+        let mirror = Mirror::resume(store.clone(), catalog.clone(), keys.clone(), clock.clone(), policy, "test");
         let mirror = Arc::new(mirror.await.unwrap());
         let vault = Vault::new(store, keys, catalog, clock, mirror, 1000);
         Self { dir: dir.to_path_buf(), vault }

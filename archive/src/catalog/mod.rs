@@ -5,6 +5,10 @@
 //! which have run. SQLite runs in WAL mode with `synchronous=FULL`: a commit that
 //! returned is on disk.
 
+mod pool;
+
+use crate::db::{Conn, Tx};
+use pool::{on_blocking_thread, Pool};
 use rusqlite::{Connection, OptionalExtension};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -14,6 +18,17 @@ use std::sync::{Arc, Mutex};
 pub enum CatalogError {
     #[error("catalog: {0}")]
     Sql(#[from] rusqlite::Error),
+    #[error("catalog (PostgreSQL): {0}")]
+    Postgres(#[from] ::postgres::Error),
+    /// A value in the catalog that is not what its column promises.
+    #[error("catalog: {0}")]
+    Value(String),
+    /// A caller that needs SQLite's connection met a PostgreSQL catalog.
+    #[error("{0} works on a SQLite catalog only (this node's catalog is in PostgreSQL)")]
+    NotSqlite(&'static str),
+    /// A PostgreSQL database whose text does not sort byte by byte.
+    #[error("the PostgreSQL catalog's database sorts text by the locale {0:?}; niem needs byte order: create it with `createdb --locale=C.UTF-8 --template=template0 NAME`")]
+    Collation(String),
     #[error("catalog migration {component} #{version} failed: {source}")]
     Migration { component: &'static str, version: usize, source: rusqlite::Error },
     #[error("catalog task was cancelled")]
@@ -95,12 +110,21 @@ fn known_versions(known: usize) -> String {
     }
 }
 
-/// A shared handle on the catalog database. Cheap to clone.
+/// A shared handle on the catalog: one SQLite file, or a PostgreSQL database
+/// shared by several nodes. Cheap to clone.
 #[derive(Clone)]
 pub struct Catalog {
-    conn: Arc<Mutex<Connection>>,
+    engine: Engine,
     /// Components migrated through this handle, for [`Catalog::refuse_unknown_components`].
     migrated: Arc<Mutex<BTreeSet<&'static str>>>,
+}
+
+#[derive(Clone)]
+enum Engine {
+    /// One connection: SQLite has one writer at a time anyway, and a shared
+    /// connection keeps its page cache warm.
+    Sqlite(Arc<Mutex<Connection>>),
+    Postgres(Arc<Pool>),
 }
 
 impl std::fmt::Debug for Catalog {
@@ -208,7 +232,93 @@ CREATE TABLE kek_retirements (
     finished_at TEXT
 );
 ",
+    "-- expand
+-- The newest entry some node needs signed now (a seal): with several nodes one
+-- holds the mirror's lease, and the others ask it here.
+ALTER TABLE ledger_mirror ADD COLUMN wanted INTEGER NOT NULL DEFAULT 0;
+",
 ];
+
+/// The archive's tables in PostgreSQL's dialect, as [`ARCHIVE_MIGRATIONS`] leave
+/// them after their last step: the PostgreSQL catalog's baseline starts here
+/// (with [`crate::ledger::postgres::SCHEMA`]). Integers are BIGINT, blobs BYTEA.
+/// A new archive step is written in both dialects, and the baseline test
+/// (`tests/tests/catalog`) compares the two schemas column by column.
+pub const ARCHIVE_PG_BASELINE: &str = "
+CREATE TABLE recordings (
+    id TEXT PRIMARY KEY,
+    meeting TEXT NOT NULL,
+    org TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('open', 'sealed', 'shredded')),
+    started_at TEXT NOT NULL,
+    sealed_at TEXT,
+    manifest_sha256 TEXT,
+    shred_done_at TEXT
+);
+CREATE INDEX recordings_meeting ON recordings(meeting);
+CREATE TABLE streams (
+    id TEXT PRIMARY KEY,
+    recording TEXT NOT NULL REFERENCES recordings(id),
+    kind TEXT NOT NULL,
+    endpoint TEXT,
+    state TEXT NOT NULL CHECK (state IN ('open', 'complete', 'interrupted')),
+    chunk_size BIGINT NOT NULL,
+    nonce_prefix TEXT NOT NULL,
+    key_sha256 TEXT NOT NULL,
+    length BIGINT NOT NULL DEFAULT 0,
+    chunks BIGINT NOT NULL DEFAULT 0,
+    sha256 TEXT,
+    content_type TEXT,
+    media TEXT,
+    opened_at TEXT NOT NULL,
+    closed_at TEXT
+);
+CREATE INDEX streams_recording ON streams(recording);
+CREATE TABLE chunks (
+    stream TEXT NOT NULL REFERENCES streams(id),
+    idx BIGINT NOT NULL,
+    plain_len BIGINT NOT NULL,
+    len BIGINT NOT NULL,
+    sha256 TEXT NOT NULL,
+    PRIMARY KEY (stream, idx)
+);
+CREATE TABLE ledger_mirror (
+    id BIGINT PRIMARY KEY CHECK (id = 1),
+    mirrored BIGINT NOT NULL,
+    checkpointed BIGINT NOT NULL,
+    checkpoint_ts TEXT,
+    wanted BIGINT NOT NULL DEFAULT 0
+);
+INSERT INTO ledger_mirror (id, mirrored, checkpointed) VALUES (1, 0, 0);
+CREATE TABLE transcripts (
+    recording TEXT PRIMARY KEY REFERENCES recordings(id),
+    state TEXT NOT NULL CHECK (state IN ('sealing', 'stored')),
+    wrapped_dek TEXT NOT NULL,
+    key_sha256 TEXT NOT NULL,
+    nonce_prefix TEXT NOT NULL,
+    chunk_size BIGINT NOT NULL,
+    len BIGINT,
+    sha256 TEXT,
+    stored_at TEXT
+);
+CREATE TABLE key_objects (
+    recording TEXT NOT NULL REFERENCES recordings(id),
+    stream TEXT NOT NULL,
+    generation BIGINT NOT NULL,
+    kek TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    PRIMARY KEY (recording, stream)
+);
+CREATE INDEX key_objects_kek ON key_objects(kek);
+CREATE TABLE kek_retirements (
+    generation BIGINT PRIMARY KEY CHECK (generation >= 1),
+    new_kek TEXT NOT NULL,
+    retiring TEXT NOT NULL,
+    step TEXT NOT NULL CHECK (step IN ('rewrap', 'check', 'delete', 'destroy', 'done')),
+    started_at TEXT NOT NULL,
+    finished_at TEXT
+);
+";
 
 impl Catalog {
     /// Opens (creating if needed) the catalog at `path` and runs the archive's migrations.
@@ -244,7 +354,79 @@ impl Catalog {
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;
              PRAGMA secure_delete = ON;",
         )?;
-        Ok(Self { conn: Arc::new(Mutex::new(conn)), migrated: Arc::default() })
+        Ok(Self { engine: Engine::Sqlite(Arc::new(Mutex::new(conn))), migrated: Arc::default() })
+    }
+
+    /// A catalog in PostgreSQL at `url`, with up to `connections` open at once.
+    /// Connects once to say early whether the database answers; the schema is
+    /// the caller's to migrate (`niem_core::catalog::postgres::migrate`).
+    pub fn connect_postgres(url: &str, connections: usize) -> Result<Self, CatalogError> {
+        let pool = Pool::new(url, connections);
+        let first = on_blocking_thread(|| pool.take())?;
+        pool.give(first);
+        Ok(Self { engine: Engine::Postgres(Arc::new(pool)), migrated: Arc::default() })
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.engine, Engine::Postgres(_))
+    }
+
+    /// Runs `f` on a connection of either engine, on this thread. For blocking
+    /// contexts only.
+    pub fn run<R, E: From<CatalogError>>(&self, f: impl FnOnce(&mut Conn<'_>) -> Result<R, E>) -> Result<R, E> {
+        match &self.engine {
+            Engine::Sqlite(c) => {
+                let mut c = c.lock().unwrap_or_else(|e| e.into_inner());
+                f(&mut Conn::Sqlite(&mut c))
+            }
+            Engine::Postgres(pool) => on_blocking_thread(|| {
+                let mut client = pool.take()?;
+                let out = f(&mut Conn::Postgres(&mut client));
+                pool.give(client);
+                out
+            }),
+        }
+    }
+
+    /// `f` in a transaction that reads, on a blocking thread.
+    pub async fn reading<R, E>(&self, f: impl FnOnce(&Tx<'_>) -> Result<R, E> + Send + 'static) -> Result<R, E>
+    where
+        R: Send + 'static,
+        E: From<CatalogError> + Send + 'static,
+    {
+        self.exec(move |c| {
+            let tx = c.read()?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
+    }
+
+    /// `f` in the catalog's write transaction ([`Conn::write`]), on a blocking
+    /// thread: committed if `f` succeeds, rolled back if it fails.
+    pub async fn writing<R, E>(&self, f: impl FnOnce(&Tx<'_>) -> Result<R, E> + Send + 'static) -> Result<R, E>
+    where
+        R: Send + 'static,
+        E: From<CatalogError> + Send + 'static,
+    {
+        self.exec(move |c| {
+            let tx = c.write()?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
+    }
+
+    /// [`Catalog::run`] on a blocking thread.
+    pub async fn exec<R, E>(&self, f: impl FnOnce(&mut Conn<'_>) -> Result<R, E> + Send + 'static) -> Result<R, E>
+    where
+        R: Send + 'static,
+        E: From<CatalogError> + Send + 'static,
+    {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.run(f)).await.map_err(|_| E::from(CatalogError::Cancelled))?
     }
 
     /// Runs the migrations of `component` that have not run yet, each in its own
@@ -332,20 +514,18 @@ impl Catalog {
         })
     }
 
-    /// Runs `f` on the connection, on this thread. For blocking contexts only.
+    /// Runs `f` on SQLite's connection, on this thread: for what only a SQLite
+    /// catalog has (its migrations, `niem restore`'s replay, a copy's source,
+    /// tests). Blocking contexts only.
+    ///
+    /// # Panics
+    /// On a PostgreSQL catalog: no code path that serves one calls this
+    /// (they go through [`Catalog::run`]).
     pub fn with<R>(&self, f: impl FnOnce(&mut Connection) -> R) -> R {
-        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        f(&mut conn)
-    }
-
-    /// Runs `f` on the connection on a blocking thread.
-    pub async fn call<R, E>(&self, f: impl FnOnce(&mut Connection) -> Result<R, E> + Send + 'static) -> Result<R, E>
-    where
-        R: Send + 'static,
-        E: From<CatalogError> + Send + 'static,
-    {
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || this.with(f)).await.map_err(|_| E::from(CatalogError::Cancelled))?
+        match &self.engine {
+            Engine::Sqlite(c) => f(&mut c.lock().unwrap_or_else(|e| e.into_inner())),
+            Engine::Postgres(_) => panic!("Catalog::with is for SQLite catalogs; this one is in PostgreSQL"),
+        }
     }
 }
 
