@@ -339,6 +339,46 @@ pub(crate) enum WorkerCommand {
     Enroll { name: String, recipient: String },
 }
 
+#[derive(Subcommand)]
+pub(crate) enum CatalogCommand {
+    /// Copy this node's SQLite catalog into an empty PostgreSQL database, then
+    /// check the copy row by row against SQLite and its ledger against the
+    /// store's signed checkpoints (service stopped). The database must sort
+    /// text in byte order: `createdb --locale=C.UTF-8 --template=template0`.
+    MigrateTo {
+        /// postgres://user@host/db (in NIEM_MIGRATE_TO, a password stays out of `ps`).
+        #[arg(env = "NIEM_MIGRATE_TO", hide_env_values = true)]
+        url: String,
+    },
+    /// Check a copy made by migrate-to again (service stopped): before
+    /// switching a node to it, or after anything touched it.
+    CheckCopy {
+        #[arg(env = "NIEM_MIGRATE_TO", hide_env_values = true)]
+        url: String,
+    },
+}
+
+/// `niem catalog …`.
+pub(crate) async fn catalog(cfg: &Config, command: CatalogCommand) -> anyhow::Result<()> {
+    match command {
+        CatalogCommand::MigrateTo { url } => print_move(&niem_core::host::move_catalog_to(cfg, &url).await?),
+        CatalogCommand::CheckCopy { url } => print_move(&niem_core::host::check_catalog_copy(cfg, &url).await?),
+    }
+    Ok(())
+}
+
+fn print_move(moved: &niem_core::host::CatalogMove) {
+    for t in &moved.tables {
+        println!("{:<22} {:>9} rows  sha256 {}", t.table, t.rows, t.digest.get(..16).unwrap_or(&t.digest));
+    }
+    let rows: u64 = moved.tables.iter().map(|t| t.rows).sum();
+    println!(
+        "{} tables, {rows} rows: every table matches the SQLite catalog, and the ledger's {} entries match the store's signed checkpoints",
+        moved.tables.len(),
+        moved.ledger_entries
+    );
+}
+
 /// `niem worker …`.
 pub(crate) async fn worker(cfg: Config, command: WorkerCommand) -> anyhow::Result<()> {
     match command {

@@ -94,6 +94,11 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// The catalog itself: move it from SQLite into PostgreSQL.
+    Catalog {
+        #[command(subcommand)]
+        command: cli::CatalogCommand,
+    },
     /// Transcription workers outside the service.
     Worker {
         #[command(subcommand)]
@@ -125,6 +130,13 @@ fn init_logging(cfg: &Config) {
     // indexed), which drowns the service's own lines; a filter naming it wins.
     if !cfg.log.level.contains("tantivy") {
         if let Ok(quiet) = "tantivy=warn".parse() {
+            filter = filter.add_directive(quiet);
+        }
+    }
+    // The PostgreSQL driver logs every statement with its parameters at debug:
+    // session secrets' hashes, sealed facts. Never, whatever the level asked.
+    for quiet in ["tokio_postgres=info", "postgres=info"] {
+        if let Ok(quiet) = quiet.parse() {
             filter = filter.add_directive(quiet);
         }
     }
@@ -166,6 +178,7 @@ async fn main() -> std::process::ExitCode {
             Command::Restore(args) => restore::run(&cfg, args).await,
             Command::Bundle(args) => cli::bundle(&cfg, args).await,
             Command::Worker { command } => cli::worker(cfg, command).await,
+            Command::Catalog { command } => cli::catalog(&cfg, command).await,
             Command::Retention { command } => cli::retention_cli(&cfg, command).await,
             Command::Hold { command } => cli::holds_cli(&cfg, command).await,
             Command::Transcribe { file, model, language, threads, format } => {

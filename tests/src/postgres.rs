@@ -164,3 +164,10 @@ impl Drop for Postgres {
         let _ = self.child.wait();
     }
 }
+
+/// The database at `url` as `pg_dump` writes it (plain SQL, every row).
+pub fn dump(url: &str) -> Vec<u8> {
+    let out = Command::new(bin_dir().join("pg_dump")).arg("--dbname").arg(url).output().expect("run pg_dump");
+    assert!(out.status.success(), "pg_dump failed: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}

@@ -86,6 +86,7 @@ impl From<archive::vault::VaultError> for DomainError {
             V::Conflict(m) => Self::Conflict(m),
             V::Forbidden(m) => Self::Forbidden(m),
             V::Shredded(_) => Self::Gone(e.to_string()),
+            V::KekChanging { .. } => Self::Unavailable(e.to_string()),
             V::Store(s) | V::Mirror(archive::mirror::MirrorError::Store(s)) => Self::unavailable(s),
             other => Self::internal(other),
         }

@@ -151,3 +151,96 @@ pub async fn member_leaves(
 pub async fn import_members(vault: &Vault, org: OrgId, csv: &str) -> Result<Vec<crate::members::Member>, DomainError> {
     crate::members::import_as(vault, ACTOR_HOST, org, csv).await
 }
+
+/// What `niem catalog migrate-to` copied and checked.
+#[derive(Debug)]
+pub struct CatalogMove {
+    /// Every table with its rows and their digest, the same in both catalogs.
+    pub tables: Vec<catalog::postgres::copy::TableCheck>,
+    /// Ledger entries in the copy, each equal to the store's signed entry.
+    pub ledger_entries: u64,
+}
+
+/// Copies this node's SQLite catalog into the empty PostgreSQL catalog at
+/// `url`, then checks the copy ([`check_catalog_copy`]). The SQLite catalog is
+/// left as it was; the node keeps running on it until `catalog.url` names the
+/// copy.
+pub async fn move_catalog_to(cfg: &Config, url: &str) -> anyhow::Result<CatalogMove> {
+    if cfg.catalog.url.is_some() {
+        anyhow::bail!("this node's catalog is in PostgreSQL already (catalog.url): migrate-to copies a SQLite catalog");
+    }
+    let offline = Offline::open(cfg).await?;
+    // Every entry signed and in the store first, so the copy's ledger can be
+    // held against it in full.
+    offline.vault.mirror.flush(true).await.context("the store must take the ledger before the catalog moves")?;
+    let (catalog, target) = (offline.vault.catalog.clone(), url.to_string());
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let mut client = connect_postgres(&target)?;
+        catalog.with(|c| catalog::postgres::copy::copy(c, &mut client))?;
+        Ok(())
+    })
+    .await??;
+    let moved = compare_copy(&offline.vault, url).await?;
+    offline.finish().await?;
+    Ok(moved)
+}
+
+/// Checks a copy made by [`move_catalog_to`] (service stopped): every table
+/// row by row against this node's SQLite catalog, and the ledger entry by
+/// entry against the store, whose checkpoints sign it.
+pub async fn check_catalog_copy(cfg: &Config, url: &str) -> anyhow::Result<CatalogMove> {
+    if cfg.catalog.url.is_some() {
+        anyhow::bail!(
+            "check-copy compares the SQLite catalog with its copy: run it with the SQLite catalog (catalog.url unset)"
+        );
+    }
+    let offline = Offline::open(cfg).await?;
+    let moved = compare_copy(&offline.vault, url).await?;
+    offline.finish().await?;
+    Ok(moved)
+}
+
+fn connect_postgres(url: &str) -> anyhow::Result<postgres::Client> {
+    postgres::Client::connect(url, postgres::NoTls)
+        .context("could not connect to the PostgreSQL catalog (a URL like postgres://niem@db.internal/niem)")
+}
+
+async fn compare_copy(vault: &Vault, url: &str) -> anyhow::Result<CatalogMove> {
+    let (catalog, url) = (vault.catalog.clone(), url.to_string());
+    let (tables, copied) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let mut client = connect_postgres(&url)?;
+        let tables = catalog.with(|c| catalog::postgres::copy::check(c, &mut client))?;
+        let entries = match archive::ledger::postgres::head(&mut client)? {
+            Some(h) => archive::ledger::postgres::read_range(&mut client, 0, h)?,
+            None => Vec::new(),
+        };
+        Ok((tables, entries))
+    })
+    .await??;
+    let ledger_entries = ledger_against_store(vault, &copied).await?;
+    Ok(CatalogMove { tables, ledger_entries })
+}
+
+/// The copied ledger is the store's: the same entries, every one signed.
+async fn ledger_against_store(vault: &Vault, copied: &[archive::ledger::Entry]) -> anyhow::Result<u64> {
+    let opts = archive::verify::Options { parallelism: 4, ..Default::default() };
+    let (report, stored) = archive::verify::verify_ledger(&vault.store, vault.keys.signer.verifier(), &opts).await?;
+    if !report.intact() {
+        anyhow::bail!(
+            "the store's ledger does not verify, so the copy cannot be checked against it: run niem-audit verify"
+        );
+    }
+    if report.unsigned_entries > 0 {
+        anyhow::bail!("{} ledger entries in the store are not yet signed by a checkpoint", report.unsigned_entries);
+    }
+    if stored.len() != copied.len() {
+        anyhow::bail!("the copy holds {} ledger entries and the store {}", copied.len(), stored.len());
+    }
+    // Every field, and each entry's own hash: a row changed under its old hash
+    // differs from the store's entry even though the chain of hashes does not.
+    let same = |s: &archive::ledger::Entry, c: &archive::ledger::Entry| s == c && c.compute_hash() == c.hash;
+    if let Some((s, c)) = stored.iter().zip(copied).find(|(s, c)| !same(s, c)) {
+        anyhow::bail!("ledger entry {} differs between the copy and the store (seq {} there)", c.seq, s.seq);
+    }
+    Ok(copied.len() as u64)
+}

@@ -62,15 +62,30 @@ pub struct EndedStream {
 }
 
 pub trait Live {
-    fn insert_live_stream(&self, stream: StreamId, endpoint: &str, rec: RecordingId, started_at: &str) -> Result<()>;
+    /// A live stream spooled on `node`.
+    fn insert_live_stream(
+        &self,
+        stream: StreamId,
+        endpoint: &str,
+        rec: RecordingId,
+        started_at: &str,
+        node: &str,
+    ) -> Result<()>;
     /// Records how a live stream ended, once.
     fn end_live_stream(&self, stream: StreamId, state: &str, sha256: Option<&str>, media: Option<&str>) -> Result<()>;
-    /// Marks every live stream without an end `interrupted`; returns how many.
-    fn interrupt_live_streams(&self) -> Result<usize>;
+    /// Marks every live stream of `node` without an end `interrupted` (a
+    /// restart of that node: its streams were cut); returns how many. Rows
+    /// without a node are the only node's.
+    fn interrupt_live_streams(&self, node: &str) -> Result<usize>;
     /// Open recordings that have live streams.
     fn open_live_recordings(&self) -> Result<Vec<String>>;
-    /// Live streams that ended but whose stream is still open.
-    fn ended_live_streams(&self) -> Result<Vec<EndedStream>>;
+    /// Live streams of `node` that ended but whose stream is still open: only
+    /// that node can close them, once its spool holds none of their pieces.
+    fn ended_live_streams(&self, node: &str) -> Result<Vec<EndedStream>>;
+    /// Hands every live stream of a lost node whose stream is still open to
+    /// `to`, ended `interrupted` (pieces only in the lost spool are gone); returns
+    /// them as (stream, recording).
+    fn take_over_live_streams(&self, lost: &str, to: &str) -> Result<Vec<(String, String)>>;
     /// Open recordings with live streams, every one of them closed.
     fn sealable_live_recordings(&self) -> Result<Vec<String>>;
     /// Chunks stored of each of `streams`; an error if one is unknown.

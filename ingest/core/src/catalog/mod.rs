@@ -54,6 +54,7 @@ pub use workers::Workers;
 
 use crate::principal::{Principal, Role};
 use archive::catalog::{Catalog, CatalogError};
+use archive::db::{Conn, Tx};
 use archive::ledger::{Entry, NewEntry};
 use archive::vault::{Vault, VaultError};
 
@@ -76,6 +77,12 @@ impl Error {
     /// A stored value that does not parse as what the interface promises.
     pub fn malformed(what: impl Into<String>) -> Self {
         Self::Engine(what.into().into())
+    }
+}
+
+impl From<CatalogError> for Error {
+    fn from(e: CatalogError) -> Self {
+        Error::Archive(e.into())
     }
 }
 
@@ -178,13 +185,30 @@ where
     R: Send + 'static,
     E: From<CatalogError> + Send + 'static,
 {
-    catalog.call(move |c| f(&sqlite::Sqlite::new(c))).await
+    catalog.exec(move |c| on_conn(c, f)).await
+}
+
+/// `f` against the engine of connection `c`.
+fn on_conn<R>(c: &mut Conn<'_>, f: impl FnOnce(&dyn Repo) -> R) -> R {
+    let f = std::cell::Cell::new(Some(f));
+    let run = |repo: &dyn Repo| f.take().map(|f| f(repo));
+    let out = c.either(|c| run(&sqlite::Sqlite::new(c)), |c| run(&postgres::Postgres::new(c)));
+    // `either` runs exactly one of its two closures, and that one ran `f`.
+    out.unwrap_or_else(|| unreachable!("the engine ran the closure"))
+}
+
+/// `f` against the engine of transaction `tx`.
+fn on_tx<R>(tx: &Tx<'_>, f: impl FnOnce(&dyn Repo) -> R) -> R {
+    let f = std::cell::Cell::new(Some(f));
+    let run = |repo: &dyn Repo| f.take().map(|f| f(repo));
+    let out = tx.either(|t| run(&sqlite::Sqlite::new(t)), |t| run(&postgres::Postgres::new(t)));
+    out.unwrap_or_else(|| unreachable!("the engine ran the closure"))
 }
 
 /// Runs `f` against the catalog on this thread: for blocking contexts only
 /// (the command line, start-up).
-pub fn with<R>(catalog: &Catalog, f: impl FnOnce(&dyn Repo) -> R) -> R {
-    catalog.with(|c| f(&sqlite::Sqlite::new(c)))
+pub fn with<R, E: From<CatalogError>>(catalog: &Catalog, f: impl FnOnce(&dyn Repo) -> Result<R, E>) -> Result<R, E> {
+    catalog.run(|c| on_conn(c, f))
 }
 
 /// Commits `f`'s changes together with `entry`, through the vault's one commit
@@ -206,15 +230,15 @@ where
 /// transaction, written against the interface.
 pub fn in_tx<'f, R, E>(
     f: impl FnOnce(&dyn Repo) -> Result<R, E> + Send + 'f,
-) -> impl FnOnce(&rusqlite::Transaction<'_>) -> Result<R, E> + Send + 'f {
-    move |tx| f(&sqlite::Sqlite::new(tx))
+) -> impl FnOnce(&Tx<'_>) -> Result<R, E> + Send + 'f {
+    move |tx| on_tx(tx, f)
 }
 
 /// [`in_tx`] for a vault operation that also hands over the id it made.
 pub fn in_tx_with<'f, T, R, E>(
     f: impl FnOnce(&dyn Repo, T) -> Result<R, E> + Send + 'f,
-) -> impl FnOnce(&rusqlite::Transaction<'_>, T) -> Result<R, E> + Send + 'f {
-    move |tx, id| f(&sqlite::Sqlite::new(tx), id)
+) -> impl FnOnce(&Tx<'_>, T) -> Result<R, E> + Send + 'f {
+    move |tx, id| on_tx(tx, |repo| f(repo, id))
 }
 
 /// `f` as the hook a KEK retirement runs inside its own transaction, to
@@ -222,5 +246,5 @@ pub fn in_tx_with<'f, T, R, E>(
 pub fn transient_keys(
     f: impl Fn(&dyn Repo, &archive::keys::Keyring) -> Result<usize, VaultError> + Send + Sync + 'static,
 ) -> archive::retire::TransientKeys {
-    std::sync::Arc::new(move |tx, ring| f(&sqlite::Sqlite::new(tx), ring))
+    std::sync::Arc::new(move |tx, ring| on_tx(tx, |repo| f(repo, ring)))
 }

@@ -119,7 +119,8 @@ pub trait Orgs {
     /// (org, recording) of a meeting.
     fn meeting_recording(&self, id: MeetingId) -> Result<Option<(String, Option<String>)>>;
     /// Links a meeting to its recording, unless it has one already.
-    fn link_recording(&self, meeting: MeetingId, rec: RecordingId) -> Result<()>;
+    /// Makes `rec` the meeting's recording, unless it has one: false then.
+    fn link_recording(&self, meeting: MeetingId, rec: RecordingId) -> Result<bool>;
 }
 
 pub trait Recordings {

@@ -15,7 +15,7 @@ fn scoped_jobs() -> String {
 
 /// A claim's `RETURNING id, recording, attempts, claim`.
 pub(super) fn job_of(row: &postgres::Row) -> Result<Job> {
-    let (id, rec, attempts, claim): (i64, String, i32, i64) = (row.get(0), row.get(1), row.get(2), row.get(3));
+    let (id, rec, attempts, claim): (i64, String, i64, i64) = (row.get(0), row.get(1), row.get(2), row.get(3));
     let recording = rec.parse().map_err(|_| Error::malformed(format!("job {id} names a malformed recording id")))?;
     Ok(Job { id, recording, attempts: unsigned(attempts) as u32, claim })
 }
@@ -122,7 +122,7 @@ impl<C: GenericClient> Jobs for Postgres<'_, C> {
                 kind: r.get(1),
                 recording: r.get(2),
                 state: r.get(3),
-                attempts: unsigned(r.get::<_, i32>(4)) as u32,
+                attempts: unsigned(r.get::<_, i64>(4)) as u32,
                 not_before: r.get(5),
                 error: r.get(6),
                 progress_ms: unsigned(r.get::<_, i64>(7)),

@@ -1,94 +1,36 @@
-//! The catalog interface on PostgreSQL, being built aggregate by aggregate: so
-//! far the job queue ([`Jobs`](super::Jobs)) and the transcription workers
-//! ([`Workers`](super::Workers)), which claim with `FOR UPDATE SKIP LOCKED`.
-//! Not yet the service's engine: [`Repo`](super::Repo) needs every aggregate,
-//! and the archive's tables still live in SQLite (ARCHITECTURE.md, "Beyond one
-//! node").
+//! The catalog interface on PostgreSQL: every aggregate of [`Repo`](super::Repo),
+//! one file each beside SQLite's, with the same behaviour (the engine-neutral
+//! scenarios in [`super::conformance`] hold both to it). What differs is how
+//! races are kept out: SQLite has one writer, PostgreSQL many connections, so
+//! claims use `FOR UPDATE SKIP LOCKED`, the sign-in limit an advisory lock, and
+//! every check-then-write a conditional statement. [`schema`] is the baseline,
+//! [`copy`] moves a SQLite catalog in.
 //!
 //! [`Postgres`] wraps a client or a transaction (`postgres::GenericClient`);
 //! like rusqlite's, its calls block, so it runs on blocking threads only.
 //! Engine-neutral scenarios ([`super::conformance`]) run against both engines.
 
+mod accounts;
+mod attendance;
+pub mod copy;
+mod documents;
+mod evaluations;
 mod jobs;
+mod ledger;
+mod media;
+mod members;
+mod orgs;
+mod retention;
+mod schedules;
+pub mod schema;
+mod service;
+mod verification;
 mod workers;
+
+pub use schema::migrate;
 
 use super::{parse, scope_param, Error};
 use std::cell::RefCell;
-
-/// The tables the queue and the workers read, in PostgreSQL's dialect, as the
-/// engine's baseline will create them (the same columns and rules as SQLite's
-/// migrations up to this release). The baseline of the whole catalog comes
-/// with the rest of the engine.
-pub const QUEUE_TABLES: &str = "
-CREATE TABLE orgs (
-    id TEXT PRIMARY KEY,
-    parent TEXT REFERENCES orgs(id),
-    kind TEXT NOT NULL CHECK (kind IN ('bloc', 'base', 'cell')),
-    name TEXT NOT NULL,
-    path TEXT NOT NULL UNIQUE,
-    created_at TEXT NOT NULL,
-    language TEXT
-);
-CREATE TABLE recordings (
-    id TEXT PRIMARY KEY,
-    meeting TEXT NOT NULL,
-    org TEXT NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('open', 'sealed', 'shredded')),
-    started_at TEXT NOT NULL,
-    sealed_at TEXT,
-    manifest_sha256 TEXT,
-    shred_done_at TEXT
-);
-CREATE INDEX recordings_meeting ON recordings(meeting);
-CREATE TABLE transcripts (
-    recording TEXT PRIMARY KEY REFERENCES recordings(id),
-    state TEXT NOT NULL CHECK (state IN ('sealing', 'stored')),
-    wrapped_dek TEXT NOT NULL,
-    key_sha256 TEXT NOT NULL,
-    nonce_prefix TEXT NOT NULL,
-    chunk_size INTEGER NOT NULL,
-    len BIGINT,
-    sha256 TEXT,
-    stored_at TEXT
-);
-CREATE TABLE jobs (
-    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    kind TEXT NOT NULL CHECK (kind IN ('transcribe')),
-    recording TEXT NOT NULL REFERENCES recordings(id),
-    state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed')),
-    attempts INTEGER NOT NULL DEFAULT 0,
-    not_before TEXT NOT NULL,
-    error TEXT,
-    progress_ms BIGINT NOT NULL DEFAULT 0,
-    total_ms BIGINT,
-    created_at TEXT NOT NULL,
-    started_at TEXT,
-    finished_at TEXT,
-    worker TEXT,
-    claim BIGINT NOT NULL DEFAULT 0,
-    lease_until TEXT,
-    UNIQUE (kind, recording)
-);
-CREATE INDEX jobs_state ON jobs(state, not_before);
-CREATE TABLE workers (
-    name TEXT PRIMARY KEY,
-    recipient TEXT NOT NULL,
-    enrolled_at TEXT NOT NULL,
-    enrolled_by TEXT NOT NULL,
-    removed_at TEXT,
-    seen_at TEXT
-);
-CREATE TABLE job_grants (
-    job BIGINT NOT NULL REFERENCES jobs(id),
-    claim BIGINT NOT NULL,
-    worker TEXT NOT NULL REFERENCES workers(name),
-    sealed BYTEA NOT NULL,
-    granted_at TEXT NOT NULL,
-    result BYTEA,
-    returned_at TEXT,
-    PRIMARY KEY (job, claim)
-);
-";
 
 /// The catalog interface on one PostgreSQL client or transaction.
 pub struct Postgres<'c, C: postgres::GenericClient> {

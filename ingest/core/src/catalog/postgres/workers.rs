@@ -102,7 +102,7 @@ impl<C: GenericClient> Workers for Postgres<'_, C> {
                 Ok(GrantDue {
                     job: r.get(0),
                     claim: r.get(1),
-                    attempts: unsigned(r.get::<_, i32>(5)) as u32,
+                    attempts: unsigned(r.get::<_, i64>(5)) as u32,
                     recording: parse("recording id", r.get(2))?,
                     worker: r.get(3),
                     recipient: r.get(4),
@@ -152,7 +152,7 @@ impl<C: GenericClient> Workers for Postgres<'_, C> {
                     claim: r.get(1),
                     recording: parse("recording id", r.get(2))?,
                     worker: r.get(3),
-                    attempts: unsigned(r.get::<_, i32>(4)) as u32,
+                    attempts: unsigned(r.get::<_, i64>(4)) as u32,
                     result: r.get(5),
                 })
             })
@@ -180,7 +180,7 @@ impl<C: GenericClient> Workers for Postgres<'_, C> {
         now: &str,
     ) -> Result<bool> {
         let mut c = self.c.borrow_mut();
-        let add = i32::from(counted);
+        let add = i64::from(counted);
         let n = match retry_at {
             Some(at) => c.execute(
                 "UPDATE jobs SET state = 'queued', attempts = attempts + $4, error = $3, not_before = $5,
@@ -223,7 +223,7 @@ impl<C: GenericClient> Workers for Postgres<'_, C> {
                     claim: r.get(1),
                     recording: parse("recording id", r.get(2))?,
                     worker: r.get(3),
-                    attempts: unsigned(r.get::<_, i32>(4)) as u32,
+                    attempts: unsigned(r.get::<_, i64>(4)) as u32,
                 })
             })
             .collect()

@@ -98,10 +98,17 @@ impl Uploads for Sqlite<'_> {
 }
 
 impl Live for Sqlite<'_> {
-    fn insert_live_stream(&self, stream: StreamId, endpoint: &str, rec: RecordingId, started_at: &str) -> Result<()> {
+    fn insert_live_stream(
+        &self,
+        stream: StreamId,
+        endpoint: &str,
+        rec: RecordingId,
+        started_at: &str,
+        node: &str,
+    ) -> Result<()> {
         self.conn.execute(
-            "INSERT INTO live_streams (stream, endpoint, recording, started_at) VALUES (?1, ?2, ?3, ?4)",
-            params![stream.to_string(), endpoint, rec.to_string(), started_at],
+            "INSERT INTO live_streams (stream, endpoint, recording, started_at, node) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![stream.to_string(), endpoint, rec.to_string(), started_at, node],
         )?;
         Ok(())
     }
@@ -114,8 +121,11 @@ impl Live for Sqlite<'_> {
         Ok(())
     }
 
-    fn interrupt_live_streams(&self) -> Result<usize> {
-        Ok(self.conn.execute("UPDATE live_streams SET end_state = 'interrupted' WHERE end_state IS NULL", [])?)
+    fn interrupt_live_streams(&self, node: &str) -> Result<usize> {
+        Ok(self.conn.execute(
+            "UPDATE live_streams SET end_state = 'interrupted' WHERE end_state IS NULL AND (node IS NULL OR node = ?1)",
+            [node],
+        )?)
     }
 
     fn open_live_recordings(&self) -> Result<Vec<String>> {
@@ -124,15 +134,25 @@ impl Live for Sqlite<'_> {
         )
     }
 
-    fn ended_live_streams(&self) -> Result<Vec<EndedStream>> {
+    fn ended_live_streams(&self, node: &str) -> Result<Vec<EndedStream>> {
         let mut stmt = self.conn.prepare(
             "SELECT l.stream, l.recording, l.end_state, l.sha256, l.media FROM live_streams l JOIN streams s ON s.id = l.stream
-             WHERE l.end_state IS NOT NULL AND s.state = 'open'",
+             WHERE l.end_state IS NOT NULL AND s.state = 'open' AND (l.node IS NULL OR l.node = ?1)",
         )?;
-        let rows = stmt.query_map([], |r| {
+        let rows = stmt.query_map([node], |r| {
             let (stream, recording, end_state) = (r.get(0)?, r.get(1)?, r.get(2)?);
             Ok(EndedStream { stream, recording, end_state, sha256: r.get(3)?, media: r.get(4)? })
         })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn take_over_live_streams(&self, lost: &str, to: &str) -> Result<Vec<(String, String)>> {
+        let mut stmt = self.conn.prepare(
+            "UPDATE live_streams SET node = ?2, end_state = COALESCE(end_state, 'interrupted')
+             WHERE node = ?1 AND stream IN (SELECT id FROM streams WHERE state = 'open')
+             RETURNING stream, recording",
+        )?;
+        let rows = stmt.query_map([lost, to], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 

@@ -452,6 +452,13 @@ CREATE TABLE sign_in_attempts (
     since TEXT NOT NULL
 );
 ",
+    // Which node a live stream is spooled on: with several nodes sharing one
+    // catalog, a node closes, interrupts and drains only its own streams
+    // (their pieces are in its spool alone), until an admin declares it lost.
+    // NULL: the only node of a SQLite catalog.
+    "-- expand: a node of the previous release still runs alone on its catalog.
+ALTER TABLE live_streams ADD COLUMN node TEXT;
+",
 ];
 
 #[cfg(test)]

@@ -194,12 +194,12 @@ impl Orgs for Sqlite<'_> {
         Ok(self.conn.query_row(sql, [id.to_string()], |r| Ok((r.get(0)?, r.get(1)?))).optional()?)
     }
 
-    fn link_recording(&self, meeting: MeetingId, rec: RecordingId) -> Result<()> {
-        self.conn.execute(
+    fn link_recording(&self, meeting: MeetingId, rec: RecordingId) -> Result<bool> {
+        let n = self.conn.execute(
             "UPDATE meetings SET recording = ?2 WHERE id = ?1 AND recording IS NULL",
             [meeting.to_string(), rec.to_string()],
         )?;
-        Ok(())
+        Ok(n == 1)
     }
 }
 

@@ -421,6 +421,19 @@ pub async fn run(cfg: &Config, args: RestoreArgs) -> anyhow::Result<()> {
     let s3 = location.starts_with("s3://").then(|| cfg.store.s3.clone());
     let store = archive::store::open(&location, s3).await.with_context(|| format!("cannot open store {location}"))?;
     let _lock = crate::app::ServeLock::acquire(cfg)?;
+    // The replay is SQLite's: a node whose catalog is in PostgreSQL restores
+    // into a SQLite file in its data dir, then copies that into PostgreSQL.
+    let target = cfg.catalog.url.clone();
+    if let Some(url) = &target {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            Ok(crate::catalog::postgres::copy::require_empty(&mut connect(&url)?)?)
+        })
+        .await??;
+    }
+    let mut lite = cfg.clone();
+    lite.catalog.url = None;
+    let cfg = &lite;
     let catalog = crate::app::open_catalog(cfg)?;
     eprintln!("verifying {location} with the public key {} ...", keys.signer.verifier());
     let mut replay = Replay { keys: &keys, gaps: Gaps::default() };
@@ -445,7 +458,26 @@ pub async fn run(cfg: &Config, args: RestoreArgs) -> anyhow::Result<()> {
         Ok(r) => r,
     };
     print_summary(&restored, &replay.gaps, &keys_dir, cfg);
+    if let Some(url) = target {
+        let copied = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let mut client = connect(&url)?;
+            catalog.with(|c| crate::catalog::postgres::copy::copy(c, &mut client))?;
+            Ok(catalog.with(|c| crate::catalog::postgres::copy::check(c, &mut client))?)
+        })
+        .await??;
+        // The SQLite copy held the catalog only on its way into PostgreSQL.
+        remove_catalog(cfg);
+        let rows: u64 = copied.iter().map(|t| t.rows).sum();
+        println!(
+            "moved into the PostgreSQL catalog: {} tables, {rows} rows, each checked against the restore",
+            copied.len()
+        );
+    }
     Ok(())
+}
+
+fn connect(url: &str) -> anyhow::Result<postgres::Client> {
+    postgres::Client::connect(url, postgres::NoTls).context("cannot connect to the PostgreSQL catalog (catalog.url)")
 }
 
 /// A refused or failed restore leaves no half-made catalog behind.

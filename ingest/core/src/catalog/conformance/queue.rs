@@ -1,39 +1,13 @@
-//! Scenarios every catalog engine must pass, written once against the
-//! interface: SQLite runs them in its unit tests, PostgreSQL in
-//! `e2e::catalog_postgres` against a real server. Test support, not part of
-//! the service; it panics on any failure. So far: the job queue and the
-//! transcription workers.
+//! The job queue and the transcription workers.
 
-// Test support: a scenario reports a failure by panicking, as a test does.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-use super::{Jobs, Scope, Workers};
+use super::{with, Engine, Scenario};
+use crate::catalog::Scope;
 use archive::id::RecordingId;
-
-/// The aggregates these scenarios cover.
-pub trait Queue: Jobs + Workers {}
-impl<T: Jobs + Workers + ?Sized> Queue for T {}
-
-/// One engine under test, with its catalog made and migrated.
-pub trait Engine: Sync {
-    /// Runs `f` on a connection of its own, outside any transaction.
-    fn run(&self, f: &mut dyn FnMut(&dyn Queue));
-    /// Adds a recording in `state` of org `org` (a cell at `/<org>`, made if
-    /// missing).
-    fn recording(&self, org: &str, state: &str) -> RecordingId;
-}
 
 const T0: &str = "2026-11-22T08:00:00.000Z";
 const T1: &str = "2026-11-22T08:00:30.000Z";
 const T2: &str = "2026-11-22T08:01:00.000Z";
 const LATER: &str = "2099-01-01T00:00:00.000Z";
-
-/// `f` on one connection of `e`, returning what it returns.
-fn with<R>(e: &dyn Engine, f: impl FnOnce(&dyn Queue) -> R) -> R {
-    let (mut f, mut out) = (Some(f), None);
-    e.run(&mut |q| out = f.take().map(|f| f(q)));
-    out.expect("the engine ran the closure")
-}
 
 /// A failed job is retried after its backoff, then given up with its reason.
 pub fn retries_then_gives_up(e: &dyn Engine) {
@@ -202,10 +176,7 @@ pub fn a_removed_worker_loses_its_claim(e: &dyn Engine) {
     });
 }
 
-/// A scenario, run on an engine with a catalog of its own.
-pub type Scenario = fn(&dyn Engine);
-
-/// Every scenario by name; each needs a catalog of its own.
+/// The queue's scenarios by name.
 pub const SCENARIOS: &[(&str, Scenario)] = &[
     ("retries_then_gives_up", retries_then_gives_up),
     ("settling_requeues_cut_jobs", settling_requeues_cut_jobs),

@@ -13,7 +13,9 @@ use std::sync::{Arc, Barrier};
 
 const NODES: usize = 2;
 const WRITERS: usize = 8;
-const PER_WRITER: usize = 200;
+/// 2 nodes x 8 writers x 730 transactions, one in seven rolled back: 10,016
+/// entries committed.
+const PER_WRITER: usize = 730;
 /// Every this many transactions, a writer rolls back after appending.
 const ROLL_BACK_EVERY: usize = 7;
 
