@@ -28,6 +28,13 @@ impl StoreKind {
     }
 }
 
+/// Whether this run puts every server's catalog in PostgreSQL
+/// (`E2E_CATALOG=postgres`): CI runs the catalog-touching suites again
+/// this way. Tests that read the SQLite file itself do not run so.
+pub fn catalog_in_postgres() -> bool {
+    std::env::var("E2E_CATALOG").is_ok_and(|v| v == "postgres")
+}
+
 pub struct Server {
     pub tmp: tempfile::TempDir,
     pub url: String,
@@ -69,6 +76,12 @@ impl Server {
                 all.push((k.into(), v.into()));
             }
         }
+        if catalog_in_postgres() && !env.iter().any(|(k, _)| *k == "NIEM_CATALOG__URL") {
+            let url = tokio::task::spawn_blocking(|| crate::postgres::Postgres::shared().database())
+                .await
+                .expect("a PostgreSQL database for the catalog");
+            all.push(("NIEM_CATALOG__URL".into(), url));
+        }
         all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let mut server = Server {
             tmp,
@@ -87,6 +100,75 @@ impl Server {
         server.token = server.spawn(true);
         server.wait_ready().await;
         server
+    }
+
+    /// Another node of this one's cluster: the same store, the same PostgreSQL
+    /// catalog and the same keys, a data dir (spool, index) of its own, named
+    /// `node`. `env` adds settings. This server must run on PostgreSQL.
+    pub async fn join(&self, node: &str, env: &[(&str, &str)]) -> Server {
+        assert!(
+            self.env.iter().any(|(k, _)| k == "NIEM_CATALOG__URL"),
+            "a cluster shares a PostgreSQL catalog: start the first node with NIEM_CATALOG__URL"
+        );
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let (port, rtmp_port) = (crate::free_port(), crate::free_port());
+        let mut all: Vec<(String, String)> = self
+            .env
+            .iter()
+            .filter(|(k, _)| {
+                !["NIEM_DATA_DIR", "NIEM_LISTEN", "NIEM_LIVE__RTMP_LISTEN", "NIEM_CATALOG__NODE"].contains(&k.as_str())
+            })
+            .cloned()
+            .collect();
+        all.push(("NIEM_DATA_DIR".into(), tmp.path().join("niem-data").display().to_string()));
+        all.push(("NIEM_LISTEN".into(), format!("127.0.0.1:{port}")));
+        all.push(("NIEM_LIVE__RTMP_LISTEN".into(), format!("127.0.0.1:{rtmp_port}")));
+        all.push(("NIEM_CATALOG__NODE".into(), node.into()));
+        if !all.iter().any(|(k, _)| k == "NIEM_KEYS__DIR") {
+            all.push(("NIEM_KEYS__DIR".into(), self.keys_dir().display().to_string()));
+        }
+        all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let mut server = Server {
+            tmp,
+            url: format!("http://127.0.0.1:{port}"),
+            rtmp: format!("rtmp://127.0.0.1:{rtmp_port}/live"),
+            token: self.token.clone(),
+            store: self.store.clone(),
+            env: all,
+            child: None,
+            seen: std::sync::Mutex::new(Vec::new()),
+        };
+        server.spawn(false);
+        server.wait_ready().await;
+        server
+    }
+
+    /// With the catalog in PostgreSQL, the database is lost too: the server
+    /// is pointed at a new, empty one (the data dir's loss takes the SQLite
+    /// catalog with it).
+    pub async fn lose_catalog(&mut self) {
+        if self.env.iter().any(|(k, _)| k == "NIEM_CATALOG__URL") {
+            let url = tokio::task::spawn_blocking(|| crate::postgres::Postgres::shared().database())
+                .await
+                .expect("a new PostgreSQL database");
+            self.set_env("NIEM_CATALOG__URL", &url);
+        }
+    }
+
+    /// The service's catalog, opened beside it (a test playing another
+    /// process, a worker): the SQLite file, or the PostgreSQL database.
+    pub fn catalog(&self) -> archive::catalog::Catalog {
+        match self.env.iter().find(|(k, _)| k == "NIEM_CATALOG__URL") {
+            Some((_, url)) => archive::catalog::Catalog::connect_postgres(url, 2).expect("the PostgreSQL catalog"),
+            None => archive::catalog::Catalog::open_migrated(&self.data_dir().join("catalog.db")).expect("the catalog"),
+        }
+    }
+
+    /// With the catalog in PostgreSQL, the whole database as `pg_dump` writes
+    /// it: what a plaintext search must cover besides the data dir.
+    pub fn catalog_dump(&self) -> Option<Vec<u8>> {
+        let (_, url) = self.env.iter().find(|(k, _)| k == "NIEM_CATALOG__URL")?;
+        Some(crate::postgres::dump(url))
     }
 
     /// Sets an environment variable for the next start of the child.
@@ -427,6 +509,7 @@ impl Server {
         crate::copy_dir(&self.keys_dir(), &keys);
         self.stop();
         std::fs::remove_dir_all(self.data_dir()).unwrap();
+        self.lose_catalog().await;
         let vkey = self.public_key();
         std::fs::create_dir_all(vkey.parent().unwrap()).unwrap();
         std::fs::copy(keys.join("ledger.vkey"), &vkey).unwrap();

@@ -74,10 +74,24 @@ impl ServeLock {
     }
 }
 
-/// Opens the catalog with every component's migrations applied.
+/// Opens the catalog with every component's migrations applied: the SQLite
+/// file in the data dir, or the PostgreSQL database `catalog.url` names.
 pub fn open_catalog(config: &Config) -> anyhow::Result<Catalog> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
+    if let Some(url) = &config.catalog.url {
+        let catalog = Catalog::connect_postgres(url, config.catalog.connections)
+            .context("cannot connect to the PostgreSQL catalog (catalog.url)")?;
+        catalog.run(|c| {
+            c.either(
+                |_| Ok(()),
+                |pg| {
+                    crate::catalog::postgres::migrate(pg).context("cannot bring the PostgreSQL catalog to this release")
+                },
+            )
+        })?;
+        return Ok(catalog);
+    }
     let catalog = Catalog::open(&config.catalog_path())
         .with_context(|| format!("cannot open catalog {}", config.catalog_path().display()))?;
     catalog.migrate("ingest", crate::catalog::sqlite::MIGRATIONS)?;
@@ -115,11 +129,12 @@ async fn resume_mirror(
     keys: &Arc<Keys>,
     clock: &Arc<dyn Clock>,
     policy: MirrorPolicy,
+    node: &str,
 ) -> anyhow::Result<Mirror> {
     let started = std::time::Instant::now();
     let mut pause = Duration::from_millis(500);
     loop {
-        match Mirror::resume(store.clone(), catalog.clone(), keys.clone(), clock.clone(), policy).await {
+        match Mirror::resume(store.clone(), catalog.clone(), keys.clone(), clock.clone(), policy, node).await {
             Err(archive::mirror::MirrorError::Store(e)) if started.elapsed() < STORE_WAIT => {
                 tracing::warn!(error = %e, "the store does not answer yet; waiting before checking the ledger against it");
                 tokio::time::sleep(pause).await;
@@ -146,7 +161,8 @@ pub async fn open_vault(config: &Config, metrics: Option<&crate::metrics::Metric
         every: Duration::from_secs(config.ledger.checkpoint_every_secs),
         batch_window: Duration::from_millis(config.ledger.batch_window_ms),
     };
-    let mirror = Arc::new(resume_mirror(&store, &catalog, &keys, &clock, policy).await?);
+    let node = config.catalog.node_name();
+    let mirror = Arc::new(resume_mirror(&store, &catalog, &keys, &clock, policy, &node).await?);
     let vault = Vault::new(store, keys, catalog, clock, mirror, config.upload.chunk_size);
     vault.announce_format().await.context("cannot write the storage format's announcement to the ledger")?;
     Ok(Arc::new(vault))
@@ -231,6 +247,7 @@ impl App {
         tokio::spawn(crate::transcription::run(self.clone()));
         tokio::spawn(crate::workers::broker::run(self.clone()));
         tokio::spawn(crate::search::run(self.clone()));
+        tokio::spawn(crate::retirement::follow(self.clone()));
         let retention = &self.config.retention;
         crate::retention::ensure_default(&self.vault, retention.default_keep_days, retention.approval_expire_days)
             .await?;

@@ -22,6 +22,7 @@ pub struct Config {
     /// must only ever move forward). Never set it in production.
     pub clock_offset_minutes: i64,
     pub store: StoreConfig,
+    pub catalog: CatalogConfig,
     pub keys: KeysConfig,
     pub ledger: LedgerConfig,
     pub upload: UploadConfig,
@@ -68,6 +69,54 @@ pub struct KeysConfig {
     /// Retire every KEK but a new one this often, in days (0: only when asked):
     /// after a retirement no copy of a shredded recording's keys opens.
     pub retire_every_days: u64,
+}
+
+/// Where the catalog lives: a SQLite file in the data dir (one node, the
+/// default), or a PostgreSQL database that several nodes share.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CatalogConfig {
+    /// `postgres://user@host/db`: the catalog in PostgreSQL. Unset: SQLite at
+    /// `<data_dir>/catalog.db`. Move an existing catalog with `niem catalog
+    /// migrate-to` first. The database must sort text in byte order
+    /// (`createdb --locale=C.UTF-8 --template=template0`).
+    pub url: Option<String>,
+    /// PostgreSQL connections this node keeps open at most.
+    pub connections: usize,
+    /// This node's name to the others (the ledger mirror's lease holder).
+    /// Default: the host name.
+    pub node: Option<String>,
+}
+
+impl std::fmt::Debug for CatalogConfig {
+    // The URL may hold a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CatalogConfig")
+            .field("url", &self.url.as_ref().map(|_| "<set>"))
+            .field("connections", &self.connections)
+            .field("node", &self.node)
+            .finish()
+    }
+}
+
+impl Default for CatalogConfig {
+    fn default() -> Self {
+        Self { url: None, connections: 8, node: None }
+    }
+}
+
+impl CatalogConfig {
+    /// This node's name: configured, or the host name.
+    pub fn node_name(&self) -> String {
+        if let Some(n) = &self.node {
+            return n.clone();
+        }
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "niem".into())
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -377,6 +426,7 @@ impl Default for Config {
             listen: "127.0.0.1:8080".into(),
             clock_offset_minutes: 0,
             store: StoreConfig::default(),
+            catalog: CatalogConfig::default(),
             keys: KeysConfig::default(),
             ledger: LedgerConfig::default(),
             upload: UploadConfig::default(),
@@ -665,6 +715,8 @@ mod tests {
         all.extend(
             [
                 "store.path",
+                "catalog.url",
+                "catalog.node",
                 "keys.dir",
                 "store.s3.endpoint",
                 "store.s3.region",

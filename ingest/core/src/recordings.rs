@@ -13,6 +13,7 @@ use crate::schema::MeetingId;
 use crate::verification::{latest_verification, verify_and_record, Verification};
 use archive::id::RecordingId;
 use archive::manifest::Manifest;
+use archive::vault::VaultError;
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -78,23 +79,36 @@ pub async fn verify(app: &Arc<App>, who: &Principal, rec: RecordingId) -> Result
 }
 
 /// The meeting's recording, started on its first upload. One recording per meeting.
+/// Nodes sharing a catalog may both start one for the same meeting at once;
+/// the one whose link loses rolls its recording back and takes the winner's.
 pub async fn recording_for(app: &App, actor: &str, meeting: MeetingId) -> Result<RecordingId, DomainError> {
     let _guard = app.recording_start.lock().await;
-    let found =
-        catalog::read(&app.vault.catalog, move |repo| repo.meeting_recording(meeting).map_err(DomainError::from))
-            .await?;
-    let (org, recording) = found.ok_or_else(|| DomainError::not_found(format!("meeting {meeting} not found")))?;
-    if let Some(rec) = recording {
-        return Ok(rec.parse()?);
+    loop {
+        let found =
+            catalog::read(&app.vault.catalog, move |repo| repo.meeting_recording(meeting).map_err(DomainError::from))
+                .await?;
+        let (org, recording) = found.ok_or_else(|| DomainError::not_found(format!("meeting {meeting} not found")))?;
+        if let Some(rec) = recording {
+            return Ok(rec.parse()?);
+        }
+        let started = app
+            .vault
+            .start_recording(
+                actor,
+                &meeting.to_string(),
+                &org,
+                catalog::in_tx_with(move |repo, rec| match repo.link_recording(meeting, rec)? {
+                    true => Ok(()),
+                    false => Err(VaultError::Conflict(LOST_THE_RACE.into())),
+                }),
+            )
+            .await;
+        match started {
+            Err(VaultError::Conflict(why)) if why == LOST_THE_RACE => continue,
+            other => return Ok(other?),
+        }
     }
-    let rec = app
-        .vault
-        .start_recording(
-            actor,
-            &meeting.to_string(),
-            &org,
-            catalog::in_tx_with(move |repo, rec| Ok(repo.link_recording(meeting, rec)?)),
-        )
-        .await?;
-    Ok(rec)
 }
+
+/// Another node linked the meeting's recording first.
+const LOST_THE_RACE: &str = "the meeting got a recording from another node meanwhile";

@@ -14,6 +14,7 @@ use archive::keys::{KeyDir, Keyring, WrappedDek};
 use archive::retire::{Retired, TransientKeys};
 use archive::vault::VaultError;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Resumable uploads' tail keys, re-wrapped in the catalog under the current KEK.
 pub fn transient_keys() -> TransientKeys {
@@ -102,6 +103,46 @@ pub async fn retire(app: &App) -> Result<Retired, VaultError> {
     let _one = app.retiring.lock().await;
     let dir = KeyDir::new(app.config.keys_dir());
     app.vault.retire_keks(&dir, transient_keys()).await
+}
+
+/// How often a node looks for a KEK retirement another node started.
+const FOLLOW_EVERY: Duration = Duration::from_secs(2);
+
+/// Keeps this node's key ring at the catalog's KEK generation: when another
+/// node starts a retirement (its new KEK is in the shared key directory), this
+/// node reads the directory again, so that it wraps under the new KEK (keys
+/// under the old one are refused meanwhile, `VaultError::KekChanging`) and
+/// opens what the other node re-wrapped; when the old KEKs are destroyed, it
+/// drops them too.
+pub async fn follow(app: Arc<App>) {
+    let dir = KeyDir::new(app.config.keys_dir());
+    let mut seen: Option<String> = None;
+    loop {
+        tokio::time::sleep(FOLLOW_EVERY).await;
+        let state = catalog::read(&app.vault.catalog, |repo| Ok::<_, VaultError>(repo.retirements()?)).await;
+        let Ok(rows) = state else { continue };
+        // The newest retirement's generation and step: what changes when one
+        // starts, moves on or finishes.
+        let newest = rows.last().map(|r| format!("{}:{}", r["generation"], r["step"]));
+        if newest == seen {
+            continue;
+        }
+        match dir.load_ring() {
+            Ok(ring) => {
+                if seen.is_some() || ring.current_id() != app.vault.keys.ring().current_id() {
+                    tracing::info!(
+                        kek = ring.current_id(),
+                        "read the key directory again after a KEK retirement on another node"
+                    );
+                }
+                app.vault.keys.set_ring(ring);
+                seen = newest;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "a KEK retirement is under way but the key directory does not load; this node refuses to wrap keys until it does")
+            }
+        }
+    }
 }
 
 /// Finishes an unfinished retirement at start, then retires on schedule (measured

@@ -289,8 +289,14 @@ fn write_current(root: &Path, side: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Keeps the index up to date until the process ends.
+/// How soon a node's index follows a transcript another node stored.
+const FOLLOW_OTHER_NODES: Duration = Duration::from_secs(3);
+
+/// Keeps the index up to date until the process ends. This node's own
+/// transcripts wake it at once; with a PostgreSQL catalog, other nodes store
+/// transcripts too, and it looks for theirs every few seconds.
 pub async fn run(app: Arc<App>) {
+    let every = if app.vault.catalog.is_postgres() { FOLLOW_OTHER_NODES } else { Duration::from_secs(60) };
     loop {
         let notified = app.index.wake.notified();
         match app.index.pass(&app.vault).await {
@@ -298,7 +304,7 @@ pub async fn run(app: Arc<App>) {
             Ok(n) => tracing::info!(recordings = n, "indexed transcripts"),
             Err(e) => tracing::warn!(error = %format!("{e:#}"), "indexing paused; retrying in a minute"),
         }
-        let _ = tokio::time::timeout(Duration::from_secs(60), notified).await;
+        let _ = tokio::time::timeout(every, notified).await;
     }
 }
 
@@ -563,6 +569,10 @@ async fn ledger(
 /// Runs one page of a search under the caller's scope, ledgered before it is answered.
 pub async fn ask(app: &App, who: &Principal, ask: Ask) -> Result<Found, DomainError> {
     let query = plan(app, who, &ask).await?;
+    // Taken before the index is read: a result the index lacked then is still
+    // said to be catching up, even if the indexer finishes while the search is
+    // ledgered.
+    let catching_up = app.index.catching_up();
     let started = std::time::Instant::now();
     let results = page(app, query).await?;
     let took_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -570,7 +580,7 @@ pub async fn ask(app: &App, who: &Principal, ask: Ask) -> Result<Found, DomainEr
     let total = FoundTotal { count: results.total.meetings, exact: results.total.exact };
     let next_cursor = results.next.clone();
     let meetings = describe(app, results).await?;
-    Ok(Found { query: ask, meetings, total, next_cursor, took_ms, catching_up: app.index.catching_up() })
+    Ok(Found { query: ask, meetings, total, next_cursor, took_ms, catching_up })
 }
 
 /// What `GET /api/v1/search/export` takes: a search without paging.

@@ -62,6 +62,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/jobs", get(transcripts::list_jobs))
         .route("/workers", get(workers::list).post(workers::enroll))
         .route("/workers/{name}", axum::routing::delete(workers::remove))
+        .route("/nodes/{node}/lost", post(workers::node_lost))
         .route("/search", get(search::search))
         .route("/search/export", get(search::export))
         .route("/index/rebuild", post(search::rebuild))

@@ -41,3 +41,13 @@ pub async fn remove(
     niem_core::workers::remove(&app, &who, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// `POST /api/v1/nodes/{node}/lost` (admins): the node is gone with its disk;
+/// its open live streams close here with what the store holds.
+pub async fn node_lost(
+    State(app): State<Arc<App>>,
+    Caller(who): Caller,
+    Path(node): Path<String>,
+) -> Result<Json<niem_core::live::TakenOver>, ApiError> {
+    Ok(Json(niem_core::live::declare_lost(&app, &who, &node).await?))
+}

@@ -1189,3 +1189,130 @@ fn kubernetes_manifests_validate_and_agree_with_the_service() {
     );
     assert_eq!(config["subPath"], "niem.toml");
 }
+
+// ---------------------------------------------------------------- several nodes
+
+fn compose_cluster(env_file: &Path) -> Output {
+    let mut cmd = Command::new(tool("docker-compose"));
+    cmd.arg("-f")
+        .arg(deploy("compose/cluster.yaml"))
+        .arg("--env-file")
+        .arg(env_file)
+        .args(["config", "--format", "json"]);
+    output(&mut cmd)
+}
+
+/// deploy/compose/cluster.yaml: two nodes behind HAProxy, PostgreSQL, SeaweedFS
+/// and a worker. Compose accepts it; the nodes share the catalog and the keys
+/// but not a data dir; only HAProxy publishes ports, niem's own, and sends
+/// HTTP and RTMP to both nodes; PostgreSQL sorts text in byte order; the worker
+/// holds no KEK; niem accepts the nodes' config; HAProxy accepts its own.
+#[test]
+fn compose_cluster_is_valid_and_agrees_with_the_service() {
+    let out = compose_cluster(&deploy("compose/env.example"));
+    assert!(out.status.success(), "docker compose config cluster.yaml:\n{}", text(&out));
+    let c = json(&String::from_utf8_lossy(&out.stdout), "compose config");
+    // Without the PostgreSQL password in .env it refuses to run: the check can fail.
+    let partial = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(partial.path(), "S3_ACCESS_KEY=a\nS3_SECRET_KEY=b\n").expect("write");
+    let refused = compose_cluster(partial.path());
+    assert!(!refused.status.success() && text(&refused).contains("POSTGRES_PASSWORD"), "{}", text(&refused));
+
+    let services = &c["services"];
+    let (http, rtmp) = default_ports();
+    let mut data = BTreeSet::new();
+    for node in ["niem-1", "niem-2"] {
+        let n = &services[node];
+        assert_eq!(n["environment"]["NIEM_CATALOG__NODE"], node, "each node its own name");
+        let url = n["environment"]["NIEM_CATALOG__URL"].as_str().expect("catalog url");
+        assert!(url.starts_with("postgres://niem:") && url.ends_with("@postgres/niem"), "{url}");
+        assert!(n["ports"].as_array().is_none_or(Vec::is_empty), "{node} publishes nothing: HAProxy does");
+        assert_eq!(n["read_only"], true);
+        assert_eq!(n["user"], Value::from(dockerfile_user()));
+        let vols = n["volumes"].as_array().expect("volumes");
+        let at =
+            |target: &str| vols.iter().find(|v| v["target"] == target).unwrap_or_else(|| panic!("{node}: {target}"));
+        assert_eq!(at("/var/lib/niem")["type"], "volume");
+        data.insert(at("/var/lib/niem")["source"].as_str().expect("source").to_string());
+        assert_eq!(at("/etc/niem/keys")["read_only"], true, "keys read-only");
+        assert_eq!(get(n, "depends_on.postgres.condition"), "service_healthy");
+    }
+    assert_eq!(data.len(), 2, "a spool and an index per node, never shared");
+    let worker = &services["worker"];
+    assert!(
+        !worker["volumes"].as_array().expect("volumes").iter().any(|v| v["target"] == "/etc/niem/keys"),
+        "the worker never holds a KEK"
+    );
+    assert_eq!(worker["command"][0], "worker");
+    let lb_ports: BTreeSet<u64> = services["haproxy"]["ports"]
+        .as_array()
+        .expect("haproxy ports")
+        .iter()
+        .map(|p| p["published"].as_str().and_then(|s| s.parse().ok()).or(p["published"].as_u64()).expect("port"))
+        .collect();
+    assert_eq!(lb_ports, BTreeSet::from([u64::from(http), u64::from(rtmp)]), "HAProxy publishes niem's ports");
+    let initdb = services["postgres"]["environment"]["POSTGRES_INITDB_ARGS"].as_str().expect("initdb args");
+    assert!(initdb.contains("--locale=C.UTF-8"), "the catalog's database sorts text in byte order: {initdb}");
+
+    // The nodes' config: niem accepts it, and HAProxy sends to its ports.
+    let cfg_text = read(&deploy("compose/niem-cluster.toml"));
+    niem_accepts(&cfg_text, "deploy/compose/niem-cluster.toml");
+    let cfg = toml(&cfg_text);
+    let haproxy = read(&deploy("compose/haproxy.cfg"));
+    for node in ["niem-1", "niem-2"] {
+        for p in [
+            port(str_at(&cfg, "listen", "niem-cluster.toml")),
+            port(str_at(&cfg, "live.rtmp_listen", "niem-cluster.toml")),
+        ] {
+            assert!(haproxy.contains(&format!("server {node} {node}:{p}")), "HAProxy sends to {node}:{p}");
+        }
+    }
+    assert!(haproxy.contains("httpchk GET /readyz"), "HAProxy sends only to ready nodes");
+    let check = output(Command::new("haproxy").args(["-c", "-f"]).arg(deploy("compose/haproxy.cfg")));
+    assert!(check.status.success(), "haproxy -c deploy/compose/haproxy.cfg:\n{}", text(&check));
+    let bad = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(bad.path(), haproxy.replace("balance leastconn", "balance leastest")).expect("write");
+    assert!(
+        !output(Command::new("haproxy").args(["-c", "-f"]).arg(bad.path())).status.success(),
+        "haproxy -c can fail"
+    );
+}
+
+/// deploy/kubernetes/cluster.yaml: strict-valid for every Kubernetes version
+/// kubernetes-validate knows from 1.29; nodes named by their pod, sharing the
+/// external PostgreSQL; the worker Deployment holds no KEK; niem accepts the
+/// ConfigMap's config.
+#[test]
+fn kubernetes_cluster_validates_and_agrees_with_the_service() {
+    let manifests = deploy("kubernetes/cluster.yaml");
+    for version in ["1.29.0", "1.33.0"] {
+        let out = output(Command::new(tool("kubernetes-validate")).args(["--strict", "-k", version]).arg(&manifests));
+        assert!(
+            out.status.success() && !text(&out).contains("WARN"),
+            "cluster.yaml against {version}:\n{}",
+            text(&out)
+        );
+    }
+    let docs = yaml_docs(&manifests);
+    let deployment = |component: &str| {
+        docs.iter()
+            .find(|d| d["kind"] == "Deployment" && d["metadata"]["labels"]["app.kubernetes.io/component"] == component)
+            .unwrap_or_else(|| panic!("a {component} Deployment"))
+    };
+    let nodes = deployment("node");
+    assert!(nodes["spec"]["replicas"].as_u64().expect("replicas") >= 2, "several nodes");
+    let pod = &nodes["spec"]["template"]["spec"];
+    let node = &pod["containers"][0];
+    let env = node["env"].as_array().expect("env");
+    let name = env.iter().find(|e| e["name"] == "NIEM_CATALOG__NODE").expect("node name");
+    assert_eq!(name["valueFrom"]["fieldRef"]["fieldPath"], "metadata.name", "each node is named by its pod");
+    let from: Vec<&str> =
+        node["envFrom"].as_array().expect("envFrom").iter().filter_map(|e| e["secretRef"]["name"].as_str()).collect();
+    assert!(from.contains(&"niem-postgres"), "the catalog's URL from a Secret: {from:?}");
+    assert_eq!(pod["enableServiceLinks"], false, "no NIEM_* variables from the Service");
+    let worker = &deployment("worker")["spec"]["template"]["spec"];
+    let volumes = worker["volumes"].as_array().expect("volumes");
+    assert!(!volumes.iter().any(|v| v["secret"]["secretName"] == "niem-keys"), "the worker never holds a KEK");
+    let cm = docs.iter().find(|d| d["kind"] == "ConfigMap").expect("a ConfigMap");
+    niem_accepts(cm["data"]["niem.toml"].as_str().expect("niem.toml"), "cluster.yaml's ConfigMap");
+}

@@ -143,6 +143,7 @@ async fn the_store_and_the_keys_alone_bring_everything_back() {
     let keys = dir.path().join("keys-backup");
     niem_tests::copy_dir(&server.keys_dir(), &keys);
     lose_data_dir(&server, &keys);
+    server.lose_catalog().await;
 
     // Restore from the store and the keys alone.
     let keys_arg = keys.display().to_string();
@@ -199,6 +200,7 @@ async fn the_store_and_the_keys_alone_bring_everything_back() {
     raw.delete(&chunk).await;
     raw.write(&chunk, bytes).await;
     lose_data_dir(&server, &keys);
+    server.lose_catalog().await;
     let (code, out) = server.niem(&["restore", "--store", &store_arg, "--keys", &keys_arg]);
     println!("niem restore of a damaged store:\n{out}");
     assert_ne!(code, 0, "{out}");

@@ -125,10 +125,10 @@ async fn expiry_shreds_lawfully_holds_keep_and_forgeries_are_caught() {
     // A shred forged into the catalog's ledger, citing no policy, is caught.
     server.stop();
     {
-        let catalog = archive::catalog::Catalog::open(&server.data_dir().join("catalog.db")).unwrap();
-        catalog
-            .with(|c| {
-                let tx = c.transaction()?;
+        server
+            .catalog()
+            .run(|c| {
+                let tx = c.write()?;
                 let entry = archive::ledger::NewEntry {
                     actor: "user:mallory".into(),
                     action: "recording.shredded",
@@ -136,7 +136,7 @@ async fn expiry_shreds_lawfully_holds_keep_and_forgeries_are_caught() {
                     data: json!({ "policy": "policy_forged", "org_path": "/x", "kind": "regular", "keep_days": 1 }),
                 };
                 let ts = archive::clock::format_ts(time::OffsetDateTime::now_utc() + time::Duration::days(2));
-                archive::ledger::append(&tx, ts, entry)?;
+                archive::ledger::append_in(&tx, ts, entry)?;
                 tx.commit()?;
                 Ok::<_, archive::vault::VaultError>(())
             })

@@ -64,15 +64,16 @@ fn chain(first: u64, mut prev: [u8; 32], forged: Vec<(String, &str, String, Valu
     out
 }
 
-/// Writes entries into the stopped service's catalog, chained like its own.
+/// Writes entries into the stopped service's catalog (either engine), chained
+/// like its own.
 fn forge_catalog(server: &Server, forged: Vec<(&str, &'static str, String, Value)>) {
-    let catalog = archive::catalog::Catalog::open(&server.data_dir().join("catalog.db")).unwrap();
-    catalog
-        .with(|c| {
-            let tx = c.transaction()?;
+    server
+        .catalog()
+        .run(|c| {
+            let tx = c.write()?;
             for (actor, action, subject, data) in forged {
                 let ts = archive::clock::format_ts(time::OffsetDateTime::now_utc());
-                archive::ledger::append(&tx, ts, NewEntry { actor: actor.into(), action, subject, data })?;
+                archive::ledger::append_in(&tx, ts, NewEntry { actor: actor.into(), action, subject, data })?;
             }
             tx.commit()?;
             Ok::<_, archive::vault::VaultError>(())
@@ -591,6 +592,8 @@ async fn a_shred_after_a_retirement_survives_no_backup() {
     server.stop();
     let backup = tempfile::tempdir().unwrap();
     niem_tests::copy_dir(&server.data_dir(), &backup.path().join("niem-data"));
+    // With the catalog in PostgreSQL, its backup is a dump.
+    let dump_before = server.catalog_dump();
     let versions = all_versions(&client, &bucket).await;
     let doomed_keys: Vec<archive::keys::WrappedDek> = versions
         .iter()
@@ -624,20 +627,19 @@ async fn a_shred_after_a_retirement_survives_no_backup() {
         assert!(matches!(tried, Err(archive::keys::KeyError::UnknownKek(_))), "{tried:?}");
     }
     // No wrapped key of it in the catalog or its WAL, then or now.
-    let catalogs: Vec<std::path::PathBuf> = [backup.path().join("niem-data"), server.data_dir()]
+    let mut catalogs: Vec<(String, Vec<u8>)> = [backup.path().join("niem-data"), server.data_dir()]
         .iter()
         .flat_map(|d| ["catalog.db", "catalog.db-wal"].map(|f| d.join(f)))
         .filter(|p| p.exists())
+        .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
         .collect();
+    for (what, dump) in [("the dump before", dump_before), ("the dump after", server.catalog_dump())] {
+        catalogs.extend(dump.map(|d| (what.to_string(), d)));
+    }
     assert!(catalogs.len() >= 2);
-    for path in &catalogs {
-        let bytes = std::fs::read(path).unwrap();
+    for (what, bytes) in &catalogs {
         for w in &doomed_keys {
-            assert!(
-                !bytes.windows(w.sealed.len()).any(|x| x == w.sealed.as_bytes()),
-                "{} holds a wrapped key",
-                path.display()
-            );
+            assert!(!bytes.windows(w.sealed.len()).any(|x| x == w.sealed.as_bytes()), "{what} holds a wrapped key");
         }
     }
     // The live and the held recording still play, and the store verifies.
@@ -684,6 +686,7 @@ async fn restore_works_after_two_retirements() {
     let (code, out) = server.audit(&["verify"], &[]);
     assert_eq!(code, 0, "{out}");
     std::fs::remove_dir_all(server.data_dir()).unwrap();
+    server.lose_catalog().await;
     let (store_arg, keys_arg) = (format!("s3://{bucket}/niem"), server.keys_dir().display().to_string());
     let (code, out) = server.niem(&["restore", "--store", &store_arg, "--keys", &keys_arg]);
     assert_eq!(code, 0, "{out}");

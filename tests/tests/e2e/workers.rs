@@ -218,8 +218,6 @@ async fn a_worker_killed_mid_job_loses_its_claim_and_another_stores_the_one_tran
 /// only an honest result is stored, once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hostile_worker_cannot_make_a_node_store_a_forged_or_replayed_result() {
-    use niem_core::catalog::sqlite::Sqlite;
-    use niem_core::catalog::Workers;
     use niem_core::transcript::{ModelRef, Transcript, FORMAT};
     use niem_core::workers::{claim_label, key_of, open_grant, seal_result, Grant};
 
@@ -235,17 +233,19 @@ async fn a_hostile_worker_cannot_make_a_node_store_a_forged_or_replayed_result()
     let body = json!({ "name": "mallory", "recipient": me.to_public().to_string() });
     let (s, v) = server.api(Method::POST, "/api/v1/workers", Some(body)).await;
     assert_eq!(s, 201, "{v}");
-    let catalog = archive::catalog::Catalog::open_migrated(&server.data_dir().join("catalog.db")).unwrap();
+    let catalog = server.catalog();
     let far = "2099-01-01T00:00:00.000Z";
 
     // Claims the job and waits for the node to grant it the keys.
     let me = &me;
     let claim = |catalog: archive::catalog::Catalog| async move {
         let now = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap();
-        let job = catalog.with(|c| Sqlite::new(c).claim_job_as("mallory", &now, far)).unwrap().expect("a due job");
+        let job =
+            niem_core::catalog::with(&catalog, |r| r.claim_job_as("mallory", &now, far)).unwrap().expect("a due job");
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Some(sealed) = catalog.with(|c| Sqlite::new(c).grant(job.id, job.claim, "mallory")).unwrap() {
+            if let Some(sealed) = niem_core::catalog::with(&catalog, |r| r.grant(job.id, job.claim, "mallory")).unwrap()
+            {
                 return (job.id, job.claim, open_grant(&sealed, me, job.id, job.claim).unwrap());
             }
             assert!(Instant::now() < deadline, "no grant for claim {}", job.claim);
@@ -269,7 +269,7 @@ async fn a_hostile_worker_cannot_make_a_node_store_a_forged_or_replayed_result()
     };
     let hand_back = |job: i64, claim: i64, sealed: Vec<u8>| {
         let now = "2026-12-03T00:00:00.000Z";
-        assert!(catalog.with(|c| Sqlite::new(c).return_result(job, claim, "mallory", &sealed, now)).unwrap());
+        assert!(niem_core::catalog::with(&catalog, |r| r.return_result(job, claim, "mallory", &sealed, now)).unwrap());
     };
     let refused = |n: u64, why: &'static str| {
         let server = &server;
@@ -304,7 +304,7 @@ async fn a_hostile_worker_cannot_make_a_node_store_a_forged_or_replayed_result()
     hand_back(job, c4, honest.clone());
     let j = until(&server, "the honest result stored", Duration::from_secs(20), |j| j["state"] == "done").await;
     assert_eq!(j["attempts"], 3, "{j}");
-    let replay = catalog.with(|c| Sqlite::new(c).return_result(job, c4, "mallory", &honest, far)).unwrap();
+    let replay = niem_core::catalog::with(&catalog, |r| r.return_result(job, c4, "mallory", &honest, far)).unwrap();
     assert!(!replay, "a finished job takes no second result");
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (code, log) = server.audit(&["log"], &["--action", "transcript.stored", "--json"]);

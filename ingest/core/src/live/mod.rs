@@ -170,6 +170,8 @@ impl Drop for Publication {
 
 pub struct Live {
     pub spool: Arc<ChunkSpool>,
+    /// This node's name: its live streams' pieces are in its spool alone.
+    pub node: String,
     grace: Duration,
     queue: usize,
     slots: Mutex<HashMap<EndpointId, Arc<Slot>>>,
@@ -189,6 +191,7 @@ impl Live {
         let spool = ChunkSpool::open(config.spool_dir().join("live"), config.live.spool_cap_bytes)?;
         Ok(Self {
             spool: Arc::new(spool),
+            node: config.catalog.node_name(),
             grace: Duration::from_secs(config.live.grace_secs),
             queue: config.live.queue_messages,
             slots: Default::default(),
@@ -331,8 +334,9 @@ impl Live {
     /// once drained), and recordings still open wait a grace period for their
     /// publishers to come back before they are sealed.
     pub async fn recover(&self, app: &App) -> anyhow::Result<()> {
-        let (cut, open) = catalog::read(&app.vault.catalog, |repo| {
-            Ok::<_, VaultError>((repo.interrupt_live_streams()?, repo.open_live_recordings()?))
+        let node = self.node.clone();
+        let (cut, open) = catalog::read(&app.vault.catalog, move |repo| {
+            Ok::<_, VaultError>((repo.interrupt_live_streams(&node)?, repo.open_live_recordings()?))
         })
         .await?;
         let until = Instant::now() + self.grace;
@@ -488,12 +492,48 @@ pub async fn meeting_for(app: &Arc<App>, endpoint: &Endpoint) -> anyhow::Result<
         data,
     };
     let org = endpoint.org.to_string();
-    catalog::commit(&app.vault, entry, move |repo| {
-        Ok::<_, VaultError>(repo.insert_ad_hoc_meeting(meeting, &org, &title, &now)?)
+    // Another bridge point of the org (on this node or another) may have
+    // started the scheduled meeting's recording between the two reads above:
+    // asked again inside the write transaction, which every node's commits
+    // queue in, it joins that one instead of splitting the meeting in two.
+    let made = catalog::commit(&app.vault, entry, move |repo| {
+        if let Some(live) = repo.live_meeting(&org)? {
+            return Err(AdHoc::Joined(live));
+        }
+        Ok(repo.insert_ad_hoc_meeting(meeting, &org, &title, &now)?)
     })
-    .await?;
-    tracing::info!(meeting = %meeting, endpoint = %endpoint.id, "no meeting was scheduled for this org now; started an ad hoc one");
-    Ok(meeting)
+    .await;
+    match made {
+        Ok(_) => {
+            tracing::info!(meeting = %meeting, endpoint = %endpoint.id, "no meeting was scheduled for this org now; started an ad hoc one");
+            Ok(meeting)
+        }
+        Err(AdHoc::Joined(live)) => Ok(live.parse()?),
+        Err(AdHoc::Vault(e)) => Err(e.into()),
+    }
+}
+
+/// Why an ad hoc meeting was not made.
+enum AdHoc {
+    /// The org's meeting started recording meanwhile: this one.
+    Joined(String),
+    Vault(VaultError),
+}
+
+impl From<VaultError> for AdHoc {
+    fn from(e: VaultError) -> Self {
+        AdHoc::Vault(e)
+    }
+}
+
+impl From<crate::catalog::Error> for AdHoc {
+    fn from(e: crate::catalog::Error) -> Self {
+        match e {
+            crate::catalog::Error::Archive(v) => AdHoc::Vault(v),
+            // An engine failure stays one (an internal error), not a conflict.
+            e => AdHoc::Vault(VaultError::Catalog(archive::catalog::CatalogError::Value(e.to_string()))),
+        }
+    }
 }
 
 /// Moves the spool to the store, closes streams that have ended and are fully
@@ -538,7 +578,9 @@ async fn drain_once(app: &Arc<App>) -> Result<usize, VaultError> {
 
 /// Closes ended streams whose pieces have all left the spool.
 async fn close_ended(app: &Arc<App>) -> anyhow::Result<()> {
-    let ended = catalog::read(&app.vault.catalog, |repo| Ok::<_, VaultError>(repo.ended_live_streams()?)).await?;
+    let node = app.live.node.clone();
+    let ended =
+        catalog::read(&app.vault.catalog, move |repo| Ok::<_, VaultError>(repo.ended_live_streams(&node)?)).await?;
     if ended.is_empty() {
         return Ok(());
     }
@@ -687,4 +729,64 @@ pub async fn visible_status(app: &App, who: &Principal) -> Result<Vec<LiveStatus
     let who = who.clone();
     let visible = catalog::read(&app.vault.catalog, move |repo| crate::endpoints::visible(repo, &ids, &who)).await?;
     Ok(app.live.status_of(app, &visible).await?)
+}
+
+/// What declaring a node lost did: its live streams, now this node's to close.
+#[derive(Debug, Serialize)]
+pub struct TakenOver {
+    pub node: String,
+    pub by: String,
+    /// `(stream, recording)`: each closes `interrupted` with the pieces the
+    /// store holds; what was only in the lost node's spool is gone.
+    pub streams: Vec<(String, String)>,
+}
+
+/// An admin declares node `lost` gone for good (its disk lost): the live
+/// streams still open on it are handed to this node, ended `interrupted`, so
+/// that they close with the pieces the store holds and their recordings can
+/// be sealed. Ledgered `node.lost` with every stream it cut short. A node that
+/// comes back after this finds its streams closed; the pieces still in its
+/// spool stay there, refused, for an operator to look at.
+pub async fn declare_lost(app: &Arc<App>, who: &Principal, lost: &str) -> Result<TakenOver, DomainError> {
+    who.require(&[Role::Admin])?;
+    let valid =
+        !lost.is_empty() && lost.len() <= 253 && lost.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    if !valid {
+        return Err(DomainError::Invalid(format!("{lost:?} is not a node name")));
+    }
+    let me = app.live.node.clone();
+    if lost == me {
+        return Err(DomainError::Conflict(format!(
+            "{me} is this node, and it is running: declare it lost from another node"
+        )));
+    }
+    let entry = archive::ledger::NewEntry {
+        actor: who.actor(),
+        action: "node.lost",
+        subject: format!("node/{lost}"),
+        data: serde_json::json!({ "taken_over_by": me }),
+    };
+    let (lost2, me2) = (lost.to_string(), me.clone());
+    let (streams, _) = catalog::commit(&app.vault, entry, move |repo| {
+        Ok::<_, DomainError>(repo.take_over_live_streams(&lost2, &me2)?)
+    })
+    .await?;
+    // The streams cut short, named in an entry of their own once known.
+    let data =
+        serde_json::json!({ "streams": streams.iter().map(|(s, r)| format!("recording/{r}/{s}")).collect::<Vec<_>>() });
+    app.vault
+        .record(archive::ledger::NewEntry {
+            actor: who.actor(),
+            action: "node.streams_taken_over",
+            subject: format!("node/{lost}"),
+            data,
+        })
+        .await?;
+    tracing::warn!(
+        node = lost,
+        streams = streams.len(),
+        "node declared lost; its live streams close with what the store holds"
+    );
+    app.live.wake_drainer();
+    Ok(TakenOver { node: lost.to_string(), by: me, streams })
 }

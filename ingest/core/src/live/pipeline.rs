@@ -237,6 +237,7 @@ async fn open(app: &Arc<App>, slot: &Arc<Slot>) -> anyhow::Result<Opened> {
         content_type: Some("video/mp4".into()),
     };
     let (endpoint, started) = (slot.endpoint.id.to_string(), archive::clock::format_ts(slot.stats.started_at));
+    let node = app.live.node.clone();
     let stream = app
         .vault
         .open_stream(
@@ -244,7 +245,7 @@ async fn open(app: &Arc<App>, slot: &Arc<Slot>) -> anyhow::Result<Opened> {
             rec,
             spec,
             crate::catalog::in_tx_with(move |repo, stream| {
-                Ok(repo.insert_live_stream(stream, &endpoint, rec, &started)?)
+                Ok(repo.insert_live_stream(stream, &endpoint, rec, &started, &node)?)
             }),
         )
         .await?;

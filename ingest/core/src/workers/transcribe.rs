@@ -64,15 +64,27 @@ pub fn load_identity(path: &std::path::Path) -> anyhow::Result<(age::x25519::Ide
     }
 }
 
+/// The service's catalog as it is: checked, never migrated (the service does
+/// that), SQLite beside the node or the nodes' PostgreSQL.
+fn open_catalog(config: &Config) -> anyhow::Result<Catalog> {
+    if let Some(url) = &config.catalog.url {
+        let catalog =
+            Catalog::connect_postgres(url, 2).context("cannot connect to the PostgreSQL catalog (catalog.url)")?;
+        catalog.run(|c| c.either(|_| Ok(()), catalog::postgres::schema::require_migrated))?;
+        return Ok(catalog);
+    }
+    let path = config.catalog_path();
+    Catalog::open_migrated(&path)
+        .and_then(|c| c.require_migrated("ingest", catalog::sqlite::MIGRATIONS).map(|()| c))
+        .with_context(|| format!("cannot use the catalog {}", path.display()))
+}
+
 impl Worker {
     /// Opens the catalog (checked, never migrated: the service does that) and
     /// the store, and loads the model.
     pub async fn start(config: Config, name: String, identity: age::x25519::Identity) -> anyhow::Result<Worker> {
         anyhow::ensure!(super::valid_name(&name), "a worker name is 1 to 64 of a-z, 0-9, '.', '_' and '-'");
-        let path = config.catalog_path();
-        let catalog = Catalog::open_migrated(&path)
-            .and_then(|c| c.require_migrated("ingest", catalog::sqlite::MIGRATIONS).map(|()| c))
-            .with_context(|| format!("cannot use the catalog {}", path.display()))?;
+        let catalog = open_catalog(&config)?;
         let store = crate::app::open_store(&config).await?;
         let model_path = config.transcribe.model.clone().context("a worker needs a model: set transcribe.model")?;
         let model = tokio::task::spawn_blocking(move || Loaded::load(&model_path))
