@@ -14,6 +14,8 @@ install_packages openssl
 # The catalog of several nodes: the harness starts its own PostgreSQL server
 # (initdb in a temp dir, 127.0.0.1 only) from Debian's packages.
 install_packages postgresql
+# The load balancer before several nodes (deploy/compose/haproxy.cfg is checked with it).
+install_packages haproxy
 
 WEED_VERSION=4.48
 venv=.tools/venv
