@@ -6,9 +6,8 @@ use anyhow::Context;
 use archive::catalog::Catalog;
 use archive::clock::{Clock, ShiftedClock, SystemClock};
 use archive::keys::{KeyDir, Keys};
-use archive::manifest::StreamState;
 use archive::mirror::{Mirror, MirrorPolicy};
-use archive::vault::{StreamEnd, Vault};
+use archive::vault::Vault;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -178,7 +177,10 @@ impl App {
         let index = crate::search::Indexing::open(&config, vault.keys.clone())?;
         // Searches say how far behind the index is from the first one on.
         index.measure(&vault).await?;
-        settle_cut_uploads(&vault).await?;
+        // With several nodes on one catalog, another node's uploads are arriving now.
+        let mine = config.catalog.node_name();
+        let node = vault.catalog.is_postgres().then_some(mine.as_str());
+        crate::uploads::close_cut(&vault, node).await?;
         let live = Arc::new(crate::live::Live::open(&config)?);
         let now = vault.now();
         let (requeued, queued) = crate::catalog::with(&vault.catalog, |repo| repo.settle_jobs(&now))?;
@@ -289,24 +291,4 @@ fn warn_about_keys(config: &Config) {
     if let Some(why) = KeyDir::new(&dir).read_only() {
         tracing::warn!(reason = %why, "the service cannot retire KEKs on its own: the keys are read-only; retire them as the README's \"Retiring a KEK\" says");
     }
-}
-
-/// After a crash, upload streams that nothing can continue are closed as
-/// `interrupted` with their exact length, so their recordings can still be sealed:
-/// plain uploads cut mid-body (their sender got no answer and starts over) and
-/// resumable uploads no longer receiving. A tus row still `receiving` whose stream
-/// was already closed (a crash between the two writes) is settled to match.
-async fn settle_cut_uploads(vault: &Vault) -> anyhow::Result<()> {
-    let (settled, cut) =
-        crate::catalog::read(&vault.catalog, |repo| Ok::<_, archive::vault::VaultError>(repo.settle_cut_uploads()?))
-            .await?;
-    if settled > 0 {
-        tracing::info!(uploads = settled, "settled resumable uploads whose stream had already closed");
-    }
-    for (rec, stream) in cut {
-        let end = StreamEnd { state: StreamState::Interrupted, sha256: None, media: None };
-        vault.close_stream(&archive::ledger::actor_system(), rec.parse()?, stream.parse()?, end).await?;
-        tracing::warn!(recording = %rec, stream = %stream, "closed an upload cut off by a restart as interrupted");
-    }
-    Ok(())
 }

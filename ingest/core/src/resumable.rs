@@ -79,15 +79,17 @@ struct Row {
     stream: Option<String>,
     state: String,
     created_by: String,
+    /// What the node that last took bytes for it reported.
+    offset: u64,
 }
 
 async fn load_row(app: &App, id: UploadId) -> Result<Row, DomainError> {
     let row = catalog::read(&app.vault.catalog, move |repo| repo.upload(id).map_err(DomainError::from))
         .await?
         .ok_or_else(|| DomainError::not_found(format!("upload {id} not found")))?;
-    let UploadRow { meeting, length, content_type, tail_key, stream, state, created_by } = row;
+    let UploadRow { meeting, length, content_type, tail_key, stream, state, created_by, offset } = row;
     let tail_key = serde_json::from_str(&tail_key).map_err(DomainError::internal)?;
-    Ok(Row { meeting: meeting.parse()?, length, content_type, tail_key, stream, state, created_by })
+    Ok(Row { meeting: meeting.parse()?, length, content_type, tail_key, stream, state, created_by, offset })
 }
 
 fn tail_path(app: &App, id: UploadId) -> std::path::PathBuf {
@@ -167,14 +169,38 @@ async fn lock(
         .map_err(|_| DomainError::Busy("another request is writing to this upload; retry shortly".into()))
 }
 
+/// This node's state of the upload, restored from what is durable when it has
+/// none, or when the catalog's offset says another node took bytes for it since
+/// (the load balancer moved the upload while this node was up): building on
+/// that state would store chunks the other node already stored.
+async fn held<'g>(
+    app: &Arc<App>,
+    id: UploadId,
+    row: &Row,
+    who: &Principal,
+    guard: &'g mut tokio::sync::MutexGuard<'_, Option<Upload>>,
+) -> Result<&'g mut Upload, DomainError> {
+    if guard.as_ref().is_some_and(|u| u.received() != row.offset) {
+        // Re-read under the lock: a request of this node may have moved it.
+        let now = load_row(app, id).await?;
+        if guard.as_ref().is_some_and(|u| u.received() != now.offset) {
+            tracing::info!(upload = %id, "another node took bytes for this upload: continuing from what is durable");
+            guard.take();
+            **guard = Some(restore(app, id, &now, who.actor()).await?);
+        }
+    }
+    if guard.is_none() {
+        **guard = Some(restore(app, id, row, who.actor()).await?);
+    }
+    guard.as_mut().ok_or_else(|| DomainError::internal("the upload was restored but is missing"))
+}
+
 /// The durable offset and the declared length.
 pub async fn offset(app: &Arc<App>, who: &Principal, id: UploadId) -> Result<(u64, u64), DomainError> {
     let (slot, row) = session(app, id, who).await?;
     let mut guard = lock(&slot).await?;
-    if guard.is_none() {
-        *guard = Some(restore(app, id, &row, who.actor()).await?);
-    }
-    Ok((guard.as_ref().map(Upload::received).unwrap_or(0), row.length))
+    let upload = held(app, id, &row, who, &mut guard).await?;
+    Ok((upload.received(), row.length))
 }
 
 /// Appends bytes at `at`. Runs in its own task: a client that vanishes mid-body
@@ -212,12 +238,7 @@ where
 {
     let (slot, row) = session(app, id, who).await?;
     let mut guard = lock(&slot).await?;
-    if guard.is_none() {
-        *guard = Some(restore(app, id, &row, who.actor()).await?);
-    }
-    let Some(upload) = guard.as_mut() else {
-        return Err(DomainError::internal("the upload was restored but is missing"));
-    };
+    let upload = held(app, id, &row, who, &mut guard).await?;
     if at != upload.received() {
         return Err(DomainError::conflict(format!(
             "the offset {at} does not match the upload's offset {}",
@@ -292,10 +313,8 @@ async fn finish_row(app: &Arc<App>, id: UploadId, state: &'static str) -> Result
 pub async fn terminate(app: &Arc<App>, who: &Principal, id: UploadId) -> Result<(), DomainError> {
     let (slot, row) = session(app, id, who).await?;
     let mut guard = lock(&slot).await?;
-    let upload = match guard.take() {
-        Some(u) => u,
-        None => restore(app, id, &row, who.actor()).await?,
-    };
+    held(app, id, &row, who, &mut guard).await?;
+    let Some(upload) = guard.take() else { return Err(DomainError::internal("the upload vanished while held")) };
     upload.abandon().await;
     finish_row(app, id, "terminated").await?;
     let _ = tokio::fs::remove_file(tail_path(app, id)).await;

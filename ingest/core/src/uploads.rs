@@ -294,7 +294,7 @@ impl Upload {
         }
         let rec = crate::recordings::recording_for(&self.app, &self.actor, self.target.meeting).await?;
         let spec = StreamSpec { kind: "upload", endpoint: None, content_type: self.target.content_type.clone() };
-        let tus = self.target.tus;
+        let (tus, node) = (self.target.tus, self.app.live.node.clone());
         let stream = self
             .app
             .vault
@@ -304,7 +304,7 @@ impl Upload {
                 spec,
                 catalog::in_tx_with(move |repo, stream| match tus {
                     Some(upload) => Ok(repo.link_upload_stream(upload, stream)?),
-                    None => Ok(()),
+                    None => Ok(repo.receive_upload_on(stream, &node)?),
                 }),
             )
             .await?;
@@ -364,6 +364,30 @@ async fn rehash(reader: &StreamReader) -> Result<String, DomainError> {
         ctx.update(&piece.map_err(DomainError::internal)?);
     }
     Ok(hex::encode(ctx.finish()))
+}
+
+/// After a stop, closes the upload streams that nothing can continue as
+/// `interrupted` with their exact length, so their recordings can still be
+/// sealed: one-body uploads cut mid-body (their sender got no answer and starts
+/// over) and resumable uploads no longer receiving. A tus row still
+/// `receiving` whose stream was already closed (a stop between the two writes)
+/// is settled to match. `node`: whose one-body uploads (a node starting, or one
+/// declared lost); `None` for every one (the only node of a SQLite catalog).
+pub async fn close_cut(vault: &archive::vault::Vault, node: Option<&str>) -> Result<usize, DomainError> {
+    let node = node.map(str::to_string);
+    let (settled, cut) =
+        catalog::read(&vault.catalog, move |repo| Ok::<_, VaultError>(repo.settle_cut_uploads(node.as_deref())?))
+            .await?;
+    if settled > 0 {
+        tracing::info!(uploads = settled, "settled resumable uploads whose stream had already closed");
+    }
+    for (rec, stream) in &cut {
+        let (rec, stream): (archive::id::RecordingId, archive::id::StreamId) = (rec.parse()?, stream.parse()?);
+        let end = StreamEnd { state: StreamState::Interrupted, sha256: None, media: None };
+        vault.close_stream(&archive::ledger::actor_system(), rec, stream, end).await?;
+        tracing::warn!(recording = %rec, stream = %stream, "closed an upload cut off by a stop as interrupted");
+    }
+    Ok(cut.len())
 }
 
 /// A whole upload in one body: checks who may upload to the meeting, then

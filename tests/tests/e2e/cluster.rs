@@ -8,12 +8,17 @@
 //! - a node declared lost instead: its streams close with what the store holds;
 //! - two nodes of eight writers each append one chain that verifies;
 //! - transcription workers serve both nodes (one killed -9 mid-job), and a
-//!   search on either node finds every transcript.
+//!   search on either node finds every transcript;
+//! - a node that starts leaves the other node's one-body upload alone, and one
+//!   declared lost has its uploads closed; a resumable upload moved from node
+//!   to node continues from what is durable, never from a node's stale view.
 
+use futures::StreamExt;
 use niem_tests::live::Sender;
 use niem_tests::postgres::Postgres;
 use niem_tests::seaweed::SeaweedFs;
 use niem_tests::server::Server;
+use niem_tests::wav;
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -381,4 +386,132 @@ async fn upload(node: &Server, wav: Vec<u8>) -> (String, String, Vec<u8>) {
     let (rec, stream) = (up["recording"].as_str().unwrap().to_string(), up["stream"].as_str().unwrap().to_string());
     node.seal(&rec).await;
     (rec, stream, wav)
+}
+
+/// A one-body upload of `file` that trickles into `node` over about `secs`.
+fn trickle(
+    node: &Server,
+    meeting: &str,
+    file: Vec<u8>,
+    secs: f64,
+) -> tokio::task::JoinHandle<reqwest::Result<reqwest::Response>> {
+    let pieces: Vec<Vec<u8>> = file.chunks(16 * 1024).map(<[u8]>::to_vec).collect();
+    let pause = Duration::from_secs_f64(secs / pieces.len() as f64);
+    let body = futures::stream::iter(pieces).then(move |c| async move {
+        tokio::time::sleep(pause).await;
+        Ok::<_, std::io::Error>(c)
+    });
+    let req = node
+        .req(Method::POST, &format!("/api/v1/meetings/{meeting}/uploads"))
+        .header("content-type", "audio/wav")
+        .body(reqwest::Body::wrap_stream(body));
+    tokio::spawn(req.send())
+}
+
+/// The recording a meeting's upload opened (its first piece checked as media).
+async fn recording_of(node: &Server, meeting: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, m) = node.api(Method::GET, &format!("/api/v1/meetings/{meeting}"), None).await;
+        if let Some(rec) = m["recording"].as_str() {
+            return rec.to_string();
+        }
+        assert!(Instant::now() < deadline, "no recording within 10 s: {m}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A node that starts closes the one-body uploads its own stop cut off, and
+/// no other: node a's upload arriving while b restarts completes whole.
+/// When a is then killed -9 mid-upload and declared lost, b closes a's
+/// upload `interrupted` and its recording seals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_starting_leaves_the_other_nodes_uploads_alone() {
+    let (mut a, mut b) = cluster(&[("NIEM_UPLOAD__CHUNK_SIZE", "65536")]).await;
+    let meeting = a.meeting().await;
+    let file = wav::tone(6.0, 523.0, 48_000, None);
+    let inflight = trickle(&a, &meeting, file.clone(), 15.0);
+    let opened = Instant::now();
+    recording_of(&a, &meeting).await;
+    b.restart().await;
+    assert!(opened.elapsed() < Duration::from_secs(12), "b started again while a's upload was arriving");
+    let resp = inflight.await.unwrap().expect("a's upload is answered");
+    let status = resp.status().as_u16();
+    let up: Value = resp.json().await.unwrap_or(Value::Null);
+    assert_eq!(status, 201, "a's upload survives b's start: {up}\nb's log:\n{}", b.log());
+    assert_eq!(up["sha256"], wav::sha256_hex(&file).as_str(), "{up}");
+    assert!(!b.log().contains("cut off by a stop"), "b closed nothing of a's");
+    let rec = up["recording"].as_str().unwrap().to_string();
+    b.seal(&rec).await;
+    let (status, body) = b.play(&rec, up["stream"].as_str().unwrap(), None).await;
+    assert_eq!(status, 200);
+    assert!(body == file, "the stored upload differs from the sent one");
+
+    // a dies mid-upload; b declares it lost and closes its upload.
+    let meeting = a.meeting().await;
+    let inflight = trickle(&a, &meeting, file.clone(), 30.0);
+    let rec = recording_of(&a, &meeting).await;
+    a.kill9();
+    assert!(inflight.await.unwrap().is_err(), "the upload cannot have succeeded");
+    let (s, v) = b.api(Method::POST, &format!("/api/v1/recordings/{rec}/seal"), None).await;
+    assert_ne!(s, 200, "a recording with an upload still open does not seal: {v}");
+    let (s, taken) = b.api(Method::POST, "/api/v1/nodes/a/lost", None).await;
+    assert_eq!(s, 200, "{taken}");
+    assert_eq!(taken["uploads_closed"], 1, "{taken}");
+    b.seal(&rec).await;
+    let (_, view) = b.api(Method::GET, &format!("/api/v1/recordings/{rec}"), None).await;
+    assert_eq!(streams(&view).len(), 1, "{view}");
+    assert_eq!(streams(&view)[0]["state"], "interrupted", "{view}");
+    // The nodes share a's key directory.
+    let (code, out) = a.audit(&["verify"], &[]);
+    assert_eq!(code, 0, "{out}");
+}
+
+/// A resumable upload's tail waits in the spool of the node that took its
+/// last bytes. When the load balancer moves the upload to the other node
+/// and back, each continues from what is durable (the stored chunks, and its
+/// own tail only where it still fits), never from what it held in memory
+/// before the other node stored more: the file arrives whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_resumable_upload_moved_between_nodes_continues_from_what_is_durable() {
+    const CHUNK: u64 = 65_536;
+    let (a, b) = cluster(&[("NIEM_UPLOAD__CHUNK_SIZE", "65536")]).await;
+    let meeting = a.meeting().await;
+    let file = wav::tone(8.0, 523.0, 48_000, None);
+    let len = file.len() as u64;
+    let loc = a.tus_create(&meeting, len).await;
+    let part = |from: u64, to: u64| file[from as usize..to as usize].to_vec();
+
+    let resp = a.tus_patch(&loc, 0, part(0, 100_000)).await;
+    assert_eq!(resp.status().as_u16(), 204);
+    // b has a's stored chunk, not a's tail.
+    let (status, at_b) = b.tus_offset(&loc).await;
+    assert_eq!((status, at_b), (200, Some(CHUNK)), "b continues after the stored chunk");
+    let resp = b.tus_patch(&loc, CHUNK, part(CHUNK, 300_000)).await;
+    assert_eq!(resp.status().as_u16(), 204, "{:?}", resp.text().await);
+    // Back on a: what a held (100,000) is stale; b stored up to 4 chunks.
+    let (status, at_a) = a.tus_offset(&loc).await;
+    assert_eq!((status, at_a), (200, Some(4 * CHUNK)), "a continues from what is durable, not its stale view");
+    let resp = a.tus_patch(&loc, 100_000, part(100_000, 200_000)).await;
+    assert_eq!(resp.status().as_u16(), 409, "a stale offset is refused");
+    let resp = a.tus_patch(&loc, 4 * CHUNK, part(4 * CHUNK, len)).await;
+    assert_eq!(resp.status().as_u16(), 204, "{:?}", resp.text().await);
+    assert_eq!(resp.headers()["upload-offset"], len.to_string().as_str());
+    assert_eq!(
+        resp.headers()["niem-sha256"],
+        wav::sha256_hex(&file).as_str(),
+        "the stored file differs from the sent one"
+    );
+    let (status, _) = b.tus_offset(&loc).await;
+    assert!(status == 404 || status == 410, "a finished upload takes no more on any node: {status}");
+
+    let rec = recording_of(&a, &meeting).await;
+    b.seal(&rec).await;
+    let (_, view) = b.api(Method::GET, &format!("/api/v1/recordings/{rec}"), None).await;
+    let stream = streams(&view)[0]["id"].as_str().unwrap().to_string();
+    let (status, body) = b.play(&rec, &stream, None).await;
+    assert_eq!(status, 200);
+    assert!(body == file, "the downloaded file differs from the upload");
+    let (code, out) = a.audit(&["verify"], &[]);
+    assert_eq!(code, 0, "{out}");
 }

@@ -1268,6 +1268,10 @@ fn compose_cluster_is_valid_and_agrees_with_the_service() {
         }
     }
     assert!(haproxy.contains("httpchk GET /readyz"), "HAProxy sends only to ready nodes");
+    // A resumable upload's tail is in one node's spool: its URL picks the node.
+    let uploads = haproxy.split("\nbackend niem_uploads").nth(1).expect("a backend for resumable uploads");
+    assert!(haproxy.contains("path_beg /api/v1/uploads/") && haproxy.contains("use_backend niem_uploads"));
+    assert!(uploads.contains("balance uri") && uploads.contains("hash-type consistent"), "{uploads}");
     let check = output(Command::new("haproxy").args(["-c", "-f"]).arg(deploy("compose/haproxy.cfg")));
     assert!(check.status.success(), "haproxy -c deploy/compose/haproxy.cfg:\n{}", text(&check));
     let bad = tempfile::NamedTempFile::new().expect("temp file");
@@ -1310,6 +1314,8 @@ fn kubernetes_cluster_validates_and_agrees_with_the_service() {
         node["envFrom"].as_array().expect("envFrom").iter().filter_map(|e| e["secretRef"]["name"].as_str()).collect();
     assert!(from.contains(&"niem-postgres"), "the catalog's URL from a Secret: {from:?}");
     assert_eq!(pod["enableServiceLinks"], false, "no NIEM_* variables from the Service");
+    let service = docs.iter().find(|d| d["kind"] == "Service" && d["metadata"]["name"] == "niem").expect("a Service");
+    assert_eq!(service["spec"]["sessionAffinity"], "ClientIP", "a resumable upload stays on the node with its tail");
     let worker = &deployment("worker")["spec"]["template"]["spec"];
     let volumes = worker["volumes"].as_array().expect("volumes");
     assert!(!volumes.iter().any(|v| v["secret"]["secretName"] == "niem-keys"), "the worker never holds a KEK");

@@ -31,6 +31,8 @@ pub struct UploadRow {
     /// `receiving`, `complete` or `terminated`.
     pub state: String,
     pub created_by: String,
+    /// The offset the node that last took bytes for it reported.
+    pub offset: u64,
 }
 
 pub trait Uploads {
@@ -44,10 +46,13 @@ pub trait Uploads {
     /// (id, wrapped tail key as JSON) of every upload still receiving.
     fn receiving_tail_keys(&self) -> Result<Vec<(String, String)>>;
     fn set_tail_key(&self, id: &str, wrapped: &str) -> Result<()>;
-    /// After a crash: resumable uploads whose stream had already closed take its
-    /// end (how many), and (recording, stream) of each open upload stream that
-    /// nothing can continue.
-    fn settle_cut_uploads(&self) -> Result<(usize, Vec<(String, String)>)>;
+    /// A one-body upload's stream is received by `node`.
+    fn receive_upload_on(&self, stream: StreamId, node: &str) -> Result<()>;
+    /// After a stop: resumable uploads whose stream had already closed take its
+    /// end (how many), and (recording, stream) of each open one-body upload
+    /// stream that nothing can continue: `node`'s (also those no node is
+    /// recorded for), or every one when `node` is `None` (the only node).
+    fn settle_cut_uploads(&self, node: Option<&str>) -> Result<(usize, Vec<(String, String)>)>;
 }
 
 /// A live stream that ended, as its pipeline recorded it.

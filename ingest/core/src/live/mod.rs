@@ -739,12 +739,15 @@ pub struct TakenOver {
     /// `(stream, recording)`: each closes `interrupted` with the pieces the
     /// store holds; what was only in the lost node's spool is gone.
     pub streams: Vec<(String, String)>,
+    /// One-body uploads it was receiving, closed `interrupted`.
+    pub uploads_closed: usize,
 }
 
 /// An admin declares node `lost` gone for good (its disk lost): the live
 /// streams still open on it are handed to this node, ended `interrupted`, so
 /// that they close with the pieces the store holds and their recordings can
-/// be sealed. Ledgered `node.lost` with every stream it cut short. A node that
+/// be sealed; its one-body uploads close `interrupted` too (their senders
+/// lost the connection and send again). Ledgered `node.lost` with every stream it cut short. A node that
 /// comes back after this finds its streams closed; the pieces still in its
 /// spool stay there, refused, for an operator to look at.
 pub async fn declare_lost(app: &Arc<App>, who: &Principal, lost: &str) -> Result<TakenOver, DomainError> {
@@ -787,6 +790,7 @@ pub async fn declare_lost(app: &Arc<App>, who: &Principal, lost: &str) -> Result
         streams = streams.len(),
         "node declared lost; its live streams close with what the store holds"
     );
+    let uploads_closed = crate::uploads::close_cut(&app.vault, Some(lost)).await?;
     app.live.wake_drainer();
-    Ok(TakenOver { node: lost.to_string(), by: me, streams })
+    Ok(TakenOver { node: lost.to_string(), by: me, streams, uploads_closed })
 }

@@ -74,11 +74,9 @@ fn new_upload(meeting: MeetingId, length: u64, content_type: Option<&str>) -> Ne
     }
 }
 
-/// The stored offset of `id`, which the interface writes but never reads:
-/// copied into `content_type` to read it back.
+/// The stored offset of `id`.
 fn offset_of(e: &dyn Engine, id: UploadId) -> u64 {
-    e.batch(&format!("UPDATE uploads SET content_type = CAST(\"offset\" AS TEXT) WHERE id = '{id}';"));
-    with(e, |q| q.upload(id).unwrap().unwrap().content_type).unwrap().parse().unwrap()
+    with(e, |q| q.upload(id).unwrap().unwrap().offset)
 }
 
 /// An ended live stream as a comparable tuple: stream, recording, end, hash, media.
@@ -152,12 +150,41 @@ pub fn settling_follows_the_streams(e: &dyn Engine) {
         q.set_upload_state(ups[4].id, "terminated").unwrap();
         q.set_upload_state(ups[5].id, "rejected").unwrap();
         let cut = sorted(vec![(rec.to_string(), orphan.to_string()), (rec.to_string(), of_ended.to_string())]);
-        let (settled, found) = q.settle_cut_uploads().unwrap();
+        let (settled, found) = q.settle_cut_uploads(None).unwrap();
         assert_eq!((settled, sorted(found)), (2, cut.clone()));
         let states: Vec<String> = ups.iter().map(|u| q.upload(u.id).unwrap().unwrap().state).collect();
         assert_eq!(states, ["complete", "terminated", "receiving", "receiving", "terminated", "rejected"]);
-        let (settled, found) = q.settle_cut_uploads().unwrap();
+        let (settled, found) = q.settle_cut_uploads(None).unwrap();
         assert_eq!((settled, sorted(found)), (0, cut), "settling twice");
+    });
+}
+
+/// Several nodes on one catalog: a node settles only the one-body uploads it
+/// was receiving (and those no node is recorded for, from a catalog moved
+/// from SQLite), never another node's, which may be arriving now; the only
+/// node (`None`) settles every one. A stream has one receiver.
+pub fn a_node_settles_only_its_own_one_body_uploads(e: &dyn Engine) {
+    org(e, "a");
+    let rec = recording(e, "a", "open", T0);
+    let on_a = stream(e, rec, "upload", "open", 1);
+    let on_b = stream(e, rec, "upload", "open", 2);
+    let unowned = stream(e, rec, "upload", "open", 0);
+    let closed_on_b = stream(e, rec, "upload", "complete", 3);
+    let pair = |s: StreamId| (rec.to_string(), s.to_string());
+    with(e, |q| {
+        q.receive_upload_on(on_a, "node-a").unwrap();
+        q.receive_upload_on(on_b, "node-b").unwrap();
+        q.receive_upload_on(closed_on_b, "node-b").unwrap();
+        assert!(q.receive_upload_on(on_a, "node-b").is_err(), "a stream has one receiver");
+        assert!(q.receive_upload_on(StreamId::new(), "node-a").is_err(), "a stream that does not exist");
+        let (_, a) = q.settle_cut_uploads(Some("node-a")).unwrap();
+        assert_eq!(sorted(a), sorted(vec![pair(on_a), pair(unowned)]), "node a's own, and the unowned");
+        let (_, b) = q.settle_cut_uploads(Some("node-b")).unwrap();
+        assert_eq!(sorted(b), sorted(vec![pair(on_b), pair(unowned)]), "node b's own, never a closed one");
+        let (_, c) = q.settle_cut_uploads(Some("node-c")).unwrap();
+        assert_eq!(c, vec![pair(unowned)], "a node that received none");
+        let (_, all) = q.settle_cut_uploads(None).unwrap();
+        assert_eq!(sorted(all), sorted(vec![pair(on_a), pair(on_b), pair(unowned)]), "the only node");
     });
 }
 
@@ -411,6 +438,7 @@ pub fn the_index_reads_transcripts_and_places(e: &dyn Engine) {
 pub const SCENARIOS: &[(&str, Scenario)] = &[
     ("an_upload_reads_back_and_changes", an_upload_reads_back_and_changes),
     ("settling_follows_the_streams", settling_follows_the_streams),
+    ("a_node_settles_only_its_own_one_body_uploads", a_node_settles_only_its_own_one_body_uploads),
     ("racing_writes_to_one_upload_lose_nothing", racing_writes_to_one_upload_lose_nothing),
     ("a_live_stream_ends_once", a_live_stream_ends_once),
     ("a_node_handles_only_its_own_live_streams", a_node_handles_only_its_own_live_streams),

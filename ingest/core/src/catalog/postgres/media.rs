@@ -35,7 +35,7 @@ impl<C: GenericClient> Uploads for Postgres<'_, C> {
 
     fn upload(&self, id: UploadId) -> Result<Option<UploadRow>> {
         let row = self.c.borrow_mut().query_opt(
-            "SELECT meeting, length, content_type, tail_key, stream, state, created_by FROM uploads WHERE id = $1",
+            "SELECT meeting, length, content_type, tail_key, stream, state, created_by, \"offset\" FROM uploads WHERE id = $1",
             &[&id.to_string()],
         )?;
         Ok(row.map(|r| UploadRow {
@@ -46,6 +46,7 @@ impl<C: GenericClient> Uploads for Postgres<'_, C> {
             stream: r.get(4),
             state: r.get(5),
             created_by: r.get(6),
+            offset: unsigned(r.get::<_, i64>(7)),
         }))
     }
 
@@ -83,7 +84,14 @@ impl<C: GenericClient> Uploads for Postgres<'_, C> {
         Ok(())
     }
 
-    fn settle_cut_uploads(&self) -> Result<(usize, Vec<(String, String)>)> {
+    fn receive_upload_on(&self, stream: StreamId, node: &str) -> Result<()> {
+        self.c
+            .borrow_mut()
+            .execute("INSERT INTO upload_receivers (stream, node) VALUES ($1, $2)", &[&stream.to_string(), &node])?;
+        Ok(())
+    }
+
+    fn settle_cut_uploads(&self, node: Option<&str>) -> Result<(usize, Vec<(String, String)>)> {
         let mut c = self.c.borrow_mut();
         let settled = c.execute(
             "UPDATE uploads SET state = CASE (SELECT state FROM streams WHERE id = uploads.stream) WHEN 'complete' THEN 'complete' ELSE 'terminated' END
@@ -91,9 +99,11 @@ impl<C: GenericClient> Uploads for Postgres<'_, C> {
             &[],
         )?;
         let cut = c.query(
-            "SELECT recording, id FROM streams WHERE kind = 'upload' AND state = 'open'
-             AND id NOT IN (SELECT stream FROM uploads WHERE state = 'receiving' AND stream IS NOT NULL)",
-            &[],
+            "SELECT s.recording, s.id FROM streams s LEFT JOIN upload_receivers r ON r.stream = s.id
+             WHERE s.kind = 'upload' AND s.state = 'open'
+             AND s.id NOT IN (SELECT stream FROM uploads WHERE state = 'receiving' AND stream IS NOT NULL)
+             AND ($1::TEXT IS NULL OR r.node IS NULL OR r.node = $1)",
+            &[&node],
         )?;
         Ok((settled as usize, cut.iter().map(|r| (r.get(0), r.get(1))).collect()))
     }

@@ -117,6 +117,10 @@ CREATE TABLE live_streams (
     node TEXT
 );
 CREATE INDEX live_streams_open ON live_streams(end_state);
+CREATE TABLE upload_receivers (
+    stream TEXT PRIMARY KEY REFERENCES streams(id),
+    node TEXT NOT NULL
+);
 CREATE TABLE uploads (
     id TEXT PRIMARY KEY,
     meeting TEXT NOT NULL REFERENCES meetings(id),

@@ -38,7 +38,7 @@ impl Uploads for Sqlite<'_> {
         let row = self
             .conn
             .query_row(
-                "SELECT meeting, length, content_type, tail_key, stream, state, created_by FROM uploads WHERE id = ?1",
+                "SELECT meeting, length, content_type, tail_key, stream, state, created_by, offset FROM uploads WHERE id = ?1",
                 [id.to_string()],
                 |r| {
                     Ok(UploadRow {
@@ -49,6 +49,7 @@ impl Uploads for Sqlite<'_> {
                         stream: r.get(4)?,
                         state: r.get(5)?,
                         created_by: r.get(6)?,
+                        offset: r.get(7)?,
                     })
                 },
             )
@@ -82,17 +83,27 @@ impl Uploads for Sqlite<'_> {
         Ok(())
     }
 
-    fn settle_cut_uploads(&self) -> Result<(usize, Vec<(String, String)>)> {
+    fn receive_upload_on(&self, stream: StreamId, node: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO upload_receivers (stream, node) VALUES (?1, ?2)",
+            params![stream.to_string(), node],
+        )?;
+        Ok(())
+    }
+
+    fn settle_cut_uploads(&self, node: Option<&str>) -> Result<(usize, Vec<(String, String)>)> {
         let settled = self.conn.execute(
             "UPDATE uploads SET state = CASE (SELECT state FROM streams WHERE id = uploads.stream) WHEN 'complete' THEN 'complete' ELSE 'terminated' END
              WHERE state = 'receiving' AND stream IN (SELECT id FROM streams WHERE state != 'open')",
             [],
         )?;
         let mut stmt = self.conn.prepare(
-            "SELECT recording, id FROM streams WHERE kind = 'upload' AND state = 'open'
-             AND id NOT IN (SELECT stream FROM uploads WHERE state = 'receiving' AND stream IS NOT NULL)",
+            "SELECT s.recording, s.id FROM streams s LEFT JOIN upload_receivers r ON r.stream = s.id
+             WHERE s.kind = 'upload' AND s.state = 'open'
+             AND s.id NOT IN (SELECT stream FROM uploads WHERE state = 'receiving' AND stream IS NOT NULL)
+             AND (?1 IS NULL OR r.node IS NULL OR r.node = ?1)",
         )?;
-        let cut = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
+        let cut = stmt.query_map([node], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
         Ok((settled, cut))
     }
 }

@@ -459,6 +459,16 @@ CREATE TABLE sign_in_attempts (
     "-- expand: a node of the previous release still runs alone on its catalog.
 ALTER TABLE live_streams ADD COLUMN node TEXT;
 ",
+    // Which node receives a one-body upload: with several nodes on one
+    // catalog, a node that starts closes only its own uploads cut by its stop
+    // (another node's may be arriving at this moment), and declaring a node
+    // lost closes its. Resumable uploads are not here: any node continues them.
+    "-- expand: a node of the previous release still runs alone on its catalog.
+CREATE TABLE upload_receivers (
+    stream TEXT PRIMARY KEY REFERENCES streams(id),
+    node TEXT NOT NULL
+);
+",
 ];
 
 #[cfg(test)]
@@ -512,7 +522,7 @@ mod tests {
     fn the_secretary_and_committee_step_keeps_rows_and_their_children() {
         let dir = tempfile::tempdir().unwrap();
         let cat = Catalog::open(&dir.path().join("catalog.db")).unwrap();
-        let before = super::MIGRATIONS.len() - 1;
+        let before = super::MIGRATIONS.iter().position(|sql| sql.contains("users_before_secretary")).unwrap();
         cat.migrate("ingest", &super::MIGRATIONS[..before]).unwrap();
         cat.with(|c| {
             c.execute_batch(
