@@ -27,6 +27,12 @@ pub struct World {
     pub dir: tempfile::TempDir,
 }
 
+/// The mirror of a test vault: the default policy, one node named `test`.
+pub async fn mirror(store: Store, catalog: &Catalog, keys: &Arc<Keys>, clock: &Arc<dyn Clock>) -> Arc<Mirror> {
+    let mirror = Mirror::resume(store, catalog.clone(), keys.clone(), clock.clone(), MirrorPolicy::default(), "test");
+    Arc::new(mirror.await.expect("the test vault's mirror"))
+}
+
 /// No re-check: the tests call shred directly.
 pub fn anything() -> crate::shred::Check {
     Box::new(|_| Ok(()))
@@ -59,18 +65,7 @@ impl World {
         let store: Store = Arc::new(LocalStore::open(dir.path().join("store")).unwrap());
         let clock = Arc::new(ManualClock::new(T0));
         let dyn_clock: Arc<dyn Clock> = clock.clone();
-        let mirror = Arc::new(
-            Mirror::resume(
-                store.clone(),
-                catalog.clone(),
-                keys.clone(),
-                dyn_clock.clone(),
-                MirrorPolicy::default(),
-                "test",
-            )
-            .await
-            .unwrap(),
-        );
+        let mirror = mirror(store.clone(), &catalog, &keys, &dyn_clock).await;
         let vault = Arc::new(Vault::new(store.clone(), keys.clone(), catalog, dyn_clock, mirror, 1000));
         let w = World { vault, clock, keys, keydir, store, dir };
         w.fact("system", "token.created", "user/a1", json!({ "role": "admin" })).await;

@@ -240,7 +240,6 @@ mod tests {
     use crate::clock::{Clock, SystemClock};
     use crate::keys::KeyDir;
     use crate::ledger;
-    use crate::mirror::{Mirror, MirrorPolicy};
     use crate::store::LocalStore;
     use crate::vault::StreamSpec;
     use std::sync::Arc;
@@ -250,18 +249,7 @@ mod tests {
         let keys = Arc::new(KeyDir::new(dir.join("keys")).init("niem.test/ledger").unwrap());
         let store: crate::store::Store = Arc::new(LocalStore::open(dir.join("store")).unwrap());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let mirror = Arc::new(
-            Mirror::resume(
-                store.clone(),
-                catalog.clone(),
-                keys.clone(),
-                clock.clone(),
-                MirrorPolicy::default(),
-                "test",
-            )
-            .await
-            .unwrap(),
-        );
+        let mirror = crate::testing::mirror(store.clone(), &catalog, &keys, &clock).await;
         let vault = Vault::new(store, keys, catalog, clock, mirror, 100);
         let rec = vault.start_recording("system", "m", "o", |_, _| Ok(())).await.unwrap();
         let s = vault

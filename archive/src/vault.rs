@@ -747,7 +747,6 @@ mod tests {
     use super::*;
     use crate::clock::SystemClock;
     use crate::keys::KeyDir;
-    use crate::mirror::MirrorPolicy;
     use crate::store::{LocalStore, ObjectMeta, ObjectStore};
     use futures::future::BoxFuture;
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -786,18 +785,7 @@ mod tests {
         let store =
             Arc::new(Switchable { inner: LocalStore::open(dir.join("store")).unwrap(), down: AtomicBool::new(false) });
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let mirror = Arc::new(
-            Mirror::resume(
-                store.clone(),
-                catalog.clone(),
-                keys.clone(),
-                clock.clone(),
-                MirrorPolicy::default(),
-                "test",
-            )
-            .await
-            .unwrap(),
-        );
+        let mirror = crate::testing::mirror(store.clone(), &catalog, &keys, &clock).await;
         (Vault::new(store.clone(), keys, catalog, clock, mirror, 1000), store)
     }
 

@@ -1159,7 +1159,6 @@ mod tests {
     use crate::clock::{Clock, SystemClock};
     use crate::keys::{KeyDir, Keys};
     use crate::ledger::NewEntry;
-    use crate::mirror::{Mirror, MirrorPolicy};
     use crate::store::LocalStore;
     use crate::vault::Vault;
     use bytes::Bytes;
@@ -1169,18 +1168,7 @@ mod tests {
         let keys = Arc::new(KeyDir::new(dir.join("keys")).init("niem.test/ledger").unwrap());
         let store: Store = Arc::new(LocalStore::open(dir.join("store")).unwrap());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let mirror = Arc::new(
-            Mirror::resume(
-                store.clone(),
-                catalog.clone(),
-                keys.clone(),
-                clock.clone(),
-                MirrorPolicy::default(),
-                "test",
-            )
-            .await
-            .unwrap(),
-        );
+        let mirror = crate::testing::mirror(store.clone(), &catalog, &keys, &clock).await;
         (Vault::new(store, keys.clone(), catalog, clock, mirror, 100), keys)
     }
 
