@@ -189,9 +189,20 @@ impl Browser {
     pub async fn downloaded(&self, name: &str, timeout: Duration) -> Vec<u8> {
         let deadline = Instant::now() + timeout;
         let path = self.downloads().join(name);
+        // Chromium reserves the name with an empty file at the start and
+        // renames the `.crdownload` over it at the end: done once none is left.
+        let in_progress = || {
+            std::fs::read_dir(self.downloads())
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().ends_with(".crdownload"))
+        };
         loop {
             if let Ok(bytes) = std::fs::read(&path) {
-                return bytes;
+                if !in_progress() && !bytes.is_empty() {
+                    return bytes;
+                }
             }
             if Instant::now() >= deadline {
                 let there: Vec<_> = std::fs::read_dir(self.downloads())
